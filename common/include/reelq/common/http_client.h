@@ -1,0 +1,68 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/byte_sink.h"
+#include "reelq/common/error.h"
+
+namespace reelq::http {
+
+// Header names are matched case-insensitively; store them lower-case.
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method = "GET";
+  std::string url;  // absolute: http://host:port/path?query or https://...
+  Headers headers;
+  std::string body;
+  // Deadline for the whole exchange (connect, TLS, write, read of the head and body).
+  std::chrono::milliseconds timeout{30'000};
+  int max_redirects = 0;  // follow 301/302/303/307/308 up to this many times
+};
+
+struct Response {
+  int status = 0;
+  Headers headers;
+  std::string body;  // empty for streamed responses
+  std::string final_url;  // after redirects
+
+  // First header with this (lower-case) name, if any.
+  std::optional<std::string> Header(std::string_view lower_name) const;
+};
+
+struct ClientOptions {
+  // Verify TLS peer certificates and host names (always on in production).
+  bool verify_tls = true;
+  std::string ca_file;  // empty: the system default store
+  size_t max_idle_connections_per_host = 8;
+  std::chrono::milliseconds idle_timeout{30'000};
+  size_t max_body_bytes = 64 * 1024 * 1024;  // for non-streamed bodies
+};
+
+// An asynchronous HTTP/1.1 client (Boost.Beast, OpenSSL) with keep-alive connection reuse per
+// host. Transport failures (refused, reset, timeout, truncated body, TLS failure) come back as
+// ErrorCategory::kRetryable with a message naming what failed; HTTP error statuses are not
+// errors here: the caller reads `status` and maps it with its own table.
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  // Sends the request and reads the whole body (up to max_body_bytes).
+  virtual awaitable<Result<Response>> Send(Request request) = 0;
+
+  // Sends the request; when the final status is 2xx, streams the body into `sink` chunk by
+  // chunk (bounded memory) and returns the head with an empty body. A non-2xx body is read
+  // whole (bounded) into Response::body instead, so the caller can map the error.
+  virtual awaitable<Result<Response>> Stream(Request request, ByteSink& sink) = 0;
+};
+using ClientPtr = std::shared_ptr<Client>;
+
+ClientPtr MakeClient(asio::any_io_executor executor, ClientOptions options = {});
+
+}  // namespace reelq::http

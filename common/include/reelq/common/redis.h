@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/error.h"
+
+namespace reelq::redis {
+
+// A RESP2 reply, owned (copied out of hiredis before the callback returns).
+struct Reply {
+  enum class Type { kNil, kInteger, kString, kStatus, kError, kArray };
+  Type type = Type::kNil;
+  int64_t integer = 0;
+  std::string str;  // for kString, kStatus, kError
+  std::vector<Reply> elements;
+
+  bool IsNil() const { return type == Type::kNil; }
+  bool IsError() const { return type == Type::kError; }
+};
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;  // empty: no AUTH
+  int db = 0;
+  std::chrono::milliseconds connect_timeout{2'000};
+  // Deadline for one command's reply (blocking commands add their own block time).
+  std::chrono::milliseconds command_timeout{5'000};
+  // Reconnect with backoff when the connection drops (Redis restart, network blip).
+  std::chrono::milliseconds reconnect_min{50};
+  std::chrono::milliseconds reconnect_max{2'000};
+};
+
+// One asynchronous connection to Redis, driven by an Asio executor (hiredis async API with an
+// Asio adapter). Commands are pipelined: any number of coroutines may have commands in flight;
+// replies resume each on the connection's executor in order. When the connection drops, the
+// commands in flight fail with kRetryable and the connection reconnects in the background; the
+// next command waits for the reconnect (up to command_timeout).
+//
+// A Redis error reply (-ERR ...) is NOT a failed Result: it comes back as Reply::Type::kError,
+// because scripts use error replies to report domain outcomes.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  virtual awaitable<Result<Reply>> Command(std::vector<std::string> args) = 0;
+
+  // Like Command, with a per-call timeout (for blocking commands such as BLPOP / XREAD BLOCK,
+  // which belong on a connection of their own).
+  virtual awaitable<Result<Reply>> Command(std::vector<std::string> args,
+                                           std::chrono::milliseconds timeout) = 0;
+
+  // Closes the connection; commands in flight fail with kCancelled. Idempotent.
+  virtual void Close() = 0;
+};
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+// Connects (honouring connect_timeout). Fails with kRetryable when Redis cannot be reached.
+awaitable<Result<ConnectionPtr>> Connect(asio::any_io_executor executor, Options options);
+
+// A Lua script kept in a .lua file, loaded once per connection and called by SHA; a NOSCRIPT
+// reply (after a Redis restart or SCRIPT FLUSH) loads it again and retries once.
+class Script {
+ public:
+  Script(std::string name, std::string source);
+  const std::string& name() const { return name_; }
+  const std::string& sha() const { return sha_; }
+  const std::string& source() const { return source_; }
+
+  awaitable<Result<Reply>> Call(Connection& connection, std::vector<std::string> keys,
+                                std::vector<std::string> args) const;
+
+ private:
+  std::string name_;
+  std::string source_;
+  std::string sha_;  // SHA-1 of source, computed locally (OpenSSL)
+};
+
+}  // namespace reelq::redis

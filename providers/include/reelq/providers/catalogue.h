@@ -1,0 +1,78 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "reelq/common/error.h"
+
+namespace reelq::providers {
+
+// Generation latency of one clip, as a distribution: the simulator draws from it and the
+// scheduler seeds its moving estimate with the median.
+struct LatencyProfile {
+  double min_seconds = 30;
+  double p50_seconds = 120;
+  double p95_seconds = 240;
+  double max_seconds = 360;
+};
+
+struct ModelSpec {
+  std::string id;              // reelq's name: "kling-3.0", "sora-2", "veo-3.1", "seedance-2.0"
+  std::string provider;        // adapter family: "kling", "sora", "veo", "seedance"
+  std::string upstream_model;  // the provider's model id: "kling-v3", "sora-2", ...
+  std::vector<int> durations;  // the exact durations (seconds) one generation can make
+  int max_clip_seconds = 0;
+  std::vector<std::string> aspect_ratios;
+  std::vector<std::string> resolutions;
+  int max_shots = 1;  // > 1: native multi-shot with up to this many cuts in one generation
+  bool audio = true;
+  LatencyProfile latency;
+  double price_per_second = 0;  // USD, for estimates only
+  int max_prompt_chars = 0;     // 0: no model-specific limit
+
+  bool SupportsDuration(int seconds) const;
+};
+
+// Where an API key comes from: an environment variable or a mounted file; never the YAML.
+struct SecretRef {
+  std::string env;   // variable name
+  std::string file;  // path; the file's content with surrounding white space trimmed
+  bool empty() const { return env.empty() && file.empty(); }
+  // The secret, or kAuthFailed naming the variable or file that is missing or empty.
+  Result<std::string> Resolve() const;
+};
+
+struct AccountSpec {
+  std::string id;        // "kling-main"
+  std::string provider;  // "kling", "sora", "veo", "seedance"
+  std::string base_url;  // e.g. https://api-singapore.klingai.com (a simulator URL in tests)
+  SecretRef api_key;     // Sora, Veo, Seedance; Kling: the access key
+  SecretRef secret_key;  // Kling only: signs the JWT
+  double requests_per_minute = 60;  // create calls
+  double polls_per_minute = 0;      // 0: polls are not counted by this provider
+  int max_concurrent = 5;           // upstream tasks in flight
+  int daily_cap = 0;                // creates per UTC day; 0: none
+  std::vector<std::string> models;  // model ids (reelq names) this account may run; empty: all
+                                    // of its provider
+};
+
+struct Catalogue {
+  std::vector<ModelSpec> models;
+  std::vector<AccountSpec> accounts;
+  // use case name (e.g. "photorealism") -> model id, for `auto` routing.
+  std::map<std::string, std::string> use_case_first_choice;
+
+  const ModelSpec* FindModel(std::string_view id) const;
+  std::vector<const AccountSpec*> AccountsFor(const ModelSpec& model) const;
+};
+
+// Parses `models:`, `accounts:` and `routing:` from the root of a reelq config document.
+// Every malformed entry is an kInvalidRequest error naming the entry and the field
+// ("models[2].durations: expected a list of whole seconds").
+Result<Catalogue> ParseCatalogue(const YAML::Node& root);
+
+}  // namespace reelq::providers

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace reelq::testing {
+
+// A child process started for a test and stopped (SIGTERM, then SIGKILL) when destroyed, so a
+// failing test never leaves a server behind. Output goes to `log_path` when set.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ~ChildProcess();
+
+  static ChildProcess Start(const std::vector<std::string>& argv,
+                            const std::map<std::string, std::string>& extra_env = {},
+                            const std::filesystem::path& log_path = {});
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  void Signal(int signal);
+  // Sends SIGTERM and waits up to `grace`, then SIGKILL. Returns the exit status as from
+  // waitpid (or -1 when it had to be killed).
+  int Stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+  void Kill();  // SIGKILL and reap
+  // Waits for exit up to `timeout`; returns the waitpid status, or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+// Polls until something accepts TCP connections on 127.0.0.1:port.
+bool WaitForPort(int port, std::chrono::milliseconds timeout);
+
+// A fresh directory under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Path of a built executable (REELQ_BUILD_DIR/<relative>), e.g. "providers/sim/reelq-provider-sim".
+std::filesystem::path BuildPath(const std::string& relative);
+// Path inside the source tree (REELQ_SOURCE_DIR/<relative>).
+std::filesystem::path SourcePath(const std::string& relative);
+
+// Reads a whole file; empty when missing.
+std::string ReadFile(const std::filesystem::path& path);
+
+}  // namespace reelq::testing
