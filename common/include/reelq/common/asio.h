@@ -55,6 +55,9 @@ namespace boost::asio {
 
 template <class Token, class R, class... Args>
 struct async_result<reelq::detail::AsTuple<Token>, R(Args...)> {
+  // Beast 1.74 still names the result through the pre-initiate `return_type`.
+  using return_type =
+      typename async_result<Token, void(std::tuple<std::decay_t<Args>...>)>::return_type;
   template <class Initiation, class RawToken, class... InitArgs>
   static auto initiate(Initiation&& initiation, RawToken&& token, InitArgs&&... args) {
     Token inner = token.token;  // the wrapper may be const (a constexpr token object)
