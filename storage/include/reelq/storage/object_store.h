@@ -19,6 +19,9 @@ struct ObjectInfo {
   std::string etag;
   std::string content_type;
   std::map<std::string, std::string> metadata;  // user metadata (x-amz-meta-*)
+  // Hex SHA-256 of the content when the store knows it (the filesystem store computes it while
+  // writing); empty otherwise. HashingWriter checks it against what it streamed.
+  std::string sha256;
 };
 
 struct PutOptions {

@@ -1,0 +1,323 @@
+#include "reelq/storage/fs_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "../blocking.h"
+#include "fs_meta.h"
+#include "reelq/storage/keys.h"
+#include "reelq/storage/sha256.h"
+#include "reelq/storage/sigv4.h"
+
+namespace reelq::storage {
+
+namespace {
+
+namespace stdfs = std::filesystem;
+
+// The one place that turns a failed system call into the error vocabulary. A full or failing
+// disk may recover (another worker, an operator); anything else is a bug or a setup problem.
+Error ErrnoError(int err, const std::string& what) {
+  ErrorCategory category = ErrorCategory::kInternal;
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EIO:
+    case EAGAIN:
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      category = ErrorCategory::kRetryable;
+      break;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      category = ErrorCategory::kAuthFailed;
+      break;
+    case ENOTDIR:
+    case EISDIR:
+    case ENAMETOOLONG:
+      category = ErrorCategory::kInvalidRequest;
+      break;
+    default:
+      break;
+  }
+  return Error{.category = category, .message = what + ": " + std::strerror(err)};
+}
+
+std::string RandomSuffix() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+void FsyncDir(const stdfs::path& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+Result<void> WriteAll(int fd, const char* data, size_t size, const std::string& what) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::unexpected(ErrnoError(errno, what));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<ObjectInfo> HeadSync(const stdfs::path& path, const std::string& key) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return MakeError(ErrorCategory::kNotFound, "no object \"" + key + "\"");
+    }
+    return std::unexpected(ErrnoError(errno, "stat " + path.string()));
+  }
+  if (!S_ISREG(st.st_mode)) return MakeError(ErrorCategory::kNotFound, "no object \"" + key + "\"");
+  fs::StoredMeta meta = fs::ReadMeta(path);
+  ObjectInfo info{.key = key,
+                  .size = static_cast<uint64_t>(st.st_size),
+                  .etag = meta.sha256,
+                  .content_type = meta.content_type,
+                  .metadata = std::move(meta.metadata),
+                  .sha256 = meta.sha256};
+  if (info.etag.empty()) {
+    // A file that reelq did not write: an etag that still changes with the content.
+    info.etag = std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "-" +
+                std::to_string(st.st_size);
+  }
+  if (info.content_type.empty()) info.content_type = "application/octet-stream";
+  return info;
+}
+
+class FsWriter final : public ObjectWriter {
+ public:
+  FsWriter(std::string key, stdfs::path final_path, stdfs::path temp_path, int fd,
+           PutOptions options)
+      : key_(std::move(key)),
+        final_path_(std::move(final_path)),
+        temp_path_(std::move(temp_path)),
+        fd_(fd),
+        options_(std::move(options)) {}
+
+  ~FsWriter() override { Cleanup(); }
+
+  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
+    if (fd_ < 0) co_return MakeError(ErrorCategory::kInternal, "write after commit or abort");
+    // Page-cache writes are quick; the slow part (fsync) runs off the event loop in Commit.
+    auto r = WriteAll(fd_, reinterpret_cast<const char*>(chunk.data()), chunk.size(),
+                      "writing " + temp_path_.string());
+    if (!r) {
+      Cleanup();
+      co_return r;
+    }
+    sha_.Update(chunk);
+    size_ += chunk.size();
+    co_return Result<void>{};
+  }
+
+  awaitable<Result<CommitResult>> Commit() override {
+    if (fd_ < 0) co_return MakeError(ErrorCategory::kInternal, "commit after commit or abort");
+    sha256_ = sha_.FinalHex();
+    // Named, not a temporary inside co_await: g++ 12 mishandles such temporaries' lifetimes.
+    auto publish = [this] { return Publish(); };
+    auto result = co_await detail::RunBlocking(std::move(publish));
+    Cleanup();
+    co_return result;
+  }
+
+  awaitable<void> Abort() override {
+    Cleanup();
+    co_return;
+  }
+
+ private:
+  Result<CommitResult> Publish() {
+    if (::fsync(fd_) != 0)
+      return std::unexpected(ErrnoError(errno, "fsync " + temp_path_.string()));
+    fs::StoredMeta meta{options_.content_type, sha256_, options_.metadata};
+    auto xattrs = fs::WriteXattrs(fd_, meta);
+    if (!xattrs) return std::unexpected(xattrs.error());
+    stdfs::path sidecar_temp;
+    if (!*xattrs) {
+      sidecar_temp = final_path_.parent_path() /
+                     ("." + final_path_.filename().string() + ".meta.tmp-" + RandomSuffix());
+      sidecar_temp_ = sidecar_temp;
+      int sfd = ::open(sidecar_temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (sfd < 0) return std::unexpected(ErrnoError(errno, "creating " + sidecar_temp.string()));
+      std::string json = fs::SidecarJson(meta);
+      auto w = WriteAll(sfd, json.data(), json.size(), "writing " + sidecar_temp.string());
+      ::fsync(sfd);
+      ::close(sfd);
+      if (!w) return std::unexpected(w.error());
+    }
+    ::close(fd_);
+    fd_ = -1;
+
+    CommitResult result;
+    if (options_.if_absent) {
+      auto placed = PlaceNoReplace();
+      if (!placed) return std::unexpected(placed.error());
+      if (!*placed) {
+        auto existing = HeadSync(final_path_, key_);
+        if (!existing) return std::unexpected(existing.error());
+        result.info = std::move(*existing);
+        result.already_existed = true;
+        return result;  // Cleanup removes our temp files
+      }
+    } else if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+      return std::unexpected(ErrnoError(errno, "publishing " + final_path_.string()));
+    }
+    temp_path_.clear();
+    if (!sidecar_temp.empty()) {
+      if (::rename(sidecar_temp.c_str(), fs::SidecarPath(final_path_).c_str()) != 0) {
+        return std::unexpected(ErrnoError(errno, "publishing metadata of " + final_path_.string()));
+      }
+      sidecar_temp_.clear();
+    }
+    FsyncDir(final_path_.parent_path());
+    result.info = ObjectInfo{.key = key_,
+                             .size = size_,
+                             .etag = sha256_,
+                             .content_type = options_.content_type,
+                             .metadata = options_.metadata,
+                             .sha256 = sha256_};
+    return result;
+  }
+
+  // True when published, false when something already was there.
+  Result<bool> PlaceNoReplace() {
+    if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, final_path_.c_str(),
+                    RENAME_NOREPLACE) == 0) {
+      return true;
+    }
+    if (errno == EEXIST) return false;
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP) {
+      return std::unexpected(ErrnoError(errno, "publishing " + final_path_.string()));
+    }
+    // The filesystem has no RENAME_NOREPLACE: link() never replaces either.
+    if (::link(temp_path_.c_str(), final_path_.c_str()) != 0) {
+      if (errno == EEXIST) return false;
+      return std::unexpected(ErrnoError(errno, "publishing " + final_path_.string()));
+    }
+    ::unlink(temp_path_.c_str());
+    return true;
+  }
+
+  void Cleanup() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (!temp_path_.empty()) {
+      ::unlink(temp_path_.c_str());
+      temp_path_.clear();
+    }
+    if (!sidecar_temp_.empty()) {
+      ::unlink(sidecar_temp_.c_str());
+      sidecar_temp_.clear();
+    }
+  }
+
+  std::string key_;
+  stdfs::path final_path_;
+  stdfs::path temp_path_;
+  stdfs::path sidecar_temp_;
+  int fd_ = -1;
+  PutOptions options_;
+  Sha256 sha_;
+  std::string sha256_;
+  uint64_t size_ = 0;
+};
+
+class FsStore final : public ObjectStore {
+ public:
+  explicit FsStore(stdfs::path root) : root_(std::move(root)) {}
+
+  std::string_view name() const override { return "fs"; }
+
+  awaitable<Result<ObjectWriterPtr>> OpenWriter(std::string key, PutOptions options) override {
+    co_return OpenWriterSync(std::move(key), std::move(options));
+  }
+
+  awaitable<Result<ObjectInfo>> Head(std::string key) override {
+    if (auto v = ValidateKey(key); !v) co_return std::unexpected(v.error());
+    auto head = [path = root_ / key, key] { return HeadSync(path, key); };
+    auto result = co_await detail::RunBlocking(std::move(head));
+    co_return result;
+  }
+
+  awaitable<Result<void>> Delete(std::string key) override {
+    if (auto v = ValidateKey(key); !v) co_return std::unexpected(v.error());
+    stdfs::path path = root_ / key;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR) {
+      co_return std::unexpected(ErrnoError(errno, "deleting " + path.string()));
+    }
+    ::unlink(fs::SidecarPath(path).c_str());
+    co_return Result<void>{};
+  }
+
+  Result<std::string> PresignGet(const std::string& key, std::chrono::seconds) const override {
+    if (auto v = ValidateKey(key); !v) return std::unexpected(v.error());
+    // Plain files need no signature; whoever can read the path can read the clip.
+    return "file://" + sigv4::UriEncode((root_ / key).string(), /*encode_slash=*/false);
+  }
+
+ private:
+  Result<ObjectWriterPtr> OpenWriterSync(std::string key, PutOptions options) {
+    if (auto v = ValidateKey(key); !v) return std::unexpected(v.error());
+    if (auto v = ValidateMetadata(options.metadata); !v) return std::unexpected(v.error());
+    stdfs::path final_path = root_ / key;
+    std::error_code ec;
+    stdfs::create_directories(final_path.parent_path(), ec);
+    if (ec) {
+      return MakeError(ec == std::errc::not_a_directory || ec == std::errc::file_exists
+                           ? ErrorCategory::kInvalidRequest
+                           : ErrorCategory::kRetryable,
+                       "object key \"" + key + "\": cannot create its directory " +
+                           final_path.parent_path().string() + ": " + ec.message());
+    }
+    stdfs::path temp_path = final_path.parent_path() /
+                            ("." + final_path.filename().string() + ".tmp-" + RandomSuffix());
+    int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return std::unexpected(ErrnoError(errno, "creating " + temp_path.string()));
+    return std::make_unique<FsWriter>(std::move(key), std::move(final_path), std::move(temp_path),
+                                      fd, std::move(options));
+  }
+
+  stdfs::path root_;
+};
+
+}  // namespace
+
+Result<ObjectStorePtr> MakeFsStore(std::filesystem::path root) {
+  if (root.empty()) return MakeError(ErrorCategory::kInvalidRequest, "storage.fs.root: empty");
+  std::error_code ec;
+  stdfs::create_directories(root, ec);
+  if (ec) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "storage.fs.root: cannot create " + root.string() + ": " + ec.message());
+  }
+  auto abs = stdfs::canonical(root, ec);
+  if (ec || !stdfs::is_directory(abs)) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "storage.fs.root: " + root.string() + " is not a directory");
+  }
+  return std::make_shared<FsStore>(abs);
+}
+
+}  // namespace reelq::storage

@@ -1,0 +1,218 @@
+#include <gtest/gtest.h>
+#include <sys/xattr.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "process.h"
+#include "reelq/storage/fs_store.h"
+#include "reelq/storage/hashing_writer.h"
+#include "reelq/storage/sha256.h"
+#include "run_sync.h"
+
+namespace reelq::storage {
+namespace {
+
+using testing::Bytes;
+namespace stdfs = std::filesystem;
+
+class FsStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = MakeFsStore(dir_.path() / "root");
+    ASSERT_TRUE(s) << s.error().Describe();
+    store_ = *s;
+  }
+
+  template <class T>
+  T Run(awaitable<T> t) {
+    return testing::RunSync(io_, std::move(t));
+  }
+
+  ObjectWriterPtr Open(const std::string& key, PutOptions options = {}) {
+    auto w = Run(store_->OpenWriter(key, std::move(options)));
+    EXPECT_TRUE(w) << w.error().Describe();
+    return w ? std::move(*w) : nullptr;
+  }
+
+  Result<CommitResult> Put(const std::string& key, const std::string& content,
+                           PutOptions options = {}) {
+    auto w = Open(key, std::move(options));
+    if (!w) return MakeError(ErrorCategory::kInternal, "open failed");
+    for (size_t pos = 0; pos < content.size(); pos += 7) {
+      auto r = Run(w->Write(Bytes(std::string_view(content).substr(pos, 7))));
+      if (!r) return std::unexpected(r.error());
+    }
+    return Run(w->Commit());
+  }
+
+  // Every file under the root, hidden ones included.
+  std::vector<std::string> Files() {
+    std::vector<std::string> out;
+    for (auto& e : stdfs::recursive_directory_iterator(dir_.path() / "root")) {
+      if (e.is_regular_file()) out.push_back(stdfs::relative(e.path(), dir_.path() / "root"));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  reelq::testing::TempDir dir_;
+  asio::io_context io_;
+  ObjectStorePtr store_;
+};
+
+TEST_F(FsStoreTest, StreamingWriteThenCommitPublishesAtomically) {
+  const std::string content(100'003, 'x');
+  auto w = Open("studio-a/batch-1/job-1.mp4",
+                {.content_type = "video/mp4", .metadata = {{"model", "veo-3.1"}}});
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(Run(w->Write(Bytes(content.substr(0, 50'000)))));
+  // Nothing is visible under the key before Commit.
+  EXPECT_EQ(Run(store_->Head("studio-a/batch-1/job-1.mp4")).error().category,
+            ErrorCategory::kNotFound);
+  ASSERT_TRUE(Run(w->Write(Bytes(content.substr(50'000)))));
+  auto c = Run(w->Commit());
+  ASSERT_TRUE(c) << c.error().Describe();
+  EXPECT_FALSE(c->already_existed);
+  EXPECT_EQ(c->info.size, content.size());
+  EXPECT_EQ(c->info.etag, Sha256Hex(content));  // the fs etag is the SHA-256 of the content
+  EXPECT_EQ(reelq::testing::ReadFile(dir_.path() / "root/studio-a/batch-1/job-1.mp4"), content);
+  EXPECT_EQ(Files(), std::vector<std::string>{"studio-a/batch-1/job-1.mp4"});  // no temp left
+
+  auto h = Run(store_->Head("studio-a/batch-1/job-1.mp4"));
+  ASSERT_TRUE(h) << h.error().Describe();
+  EXPECT_EQ(h->size, content.size());
+  EXPECT_EQ(h->etag, Sha256Hex(content));
+  EXPECT_EQ(h->sha256, Sha256Hex(content));
+  EXPECT_EQ(h->content_type, "video/mp4");
+  EXPECT_EQ(h->metadata, (std::map<std::string, std::string>{{"model", "veo-3.1"}}));
+}
+
+TEST_F(FsStoreTest, IfAbsentNeverOverwrites) {
+  ASSERT_TRUE(Put("t/j.mp4", "first", {.metadata = {{"attempt", "1"}}}));
+  auto second = Put("t/j.mp4", "second attempt", {.metadata = {{"attempt", "2"}}});
+  ASSERT_TRUE(second) << second.error().Describe();
+  EXPECT_TRUE(second->already_existed);
+  EXPECT_EQ(second->info.size, 5u);
+  EXPECT_EQ(second->info.metadata.at("attempt"), "1");
+  EXPECT_EQ(reelq::testing::ReadFile(dir_.path() / "root/t/j.mp4"), "first");
+  EXPECT_EQ(Files(), std::vector<std::string>{"t/j.mp4"});
+
+  // Two writers racing for the same key: exactly one publishes.
+  auto a = Open("t/race.mp4");
+  auto b = Open("t/race.mp4");
+  ASSERT_TRUE(Run(a->Write(Bytes("from a"))));
+  ASSERT_TRUE(Run(b->Write(Bytes("from b"))));
+  auto ca = Run(a->Commit());
+  auto cb = Run(b->Commit());
+  ASSERT_TRUE(ca && cb);
+  EXPECT_FALSE(ca->already_existed);
+  EXPECT_TRUE(cb->already_existed);
+  EXPECT_EQ(reelq::testing::ReadFile(dir_.path() / "root/t/race.mp4"), "from a");
+
+  // Without if_absent the object is replaced.
+  auto replaced = Put("t/j.mp4", "replaced", {.if_absent = false});
+  ASSERT_TRUE(replaced);
+  EXPECT_FALSE(replaced->already_existed);
+  EXPECT_EQ(reelq::testing::ReadFile(dir_.path() / "root/t/j.mp4"), "replaced");
+}
+
+TEST_F(FsStoreTest, AbortAndDestructionLeaveNothing) {
+  {
+    auto w = Open("t/aborted.mp4");
+    ASSERT_TRUE(Run(w->Write(Bytes("partial"))));
+    Run(w->Abort());
+    EXPECT_FALSE(Run(w->Write(Bytes("more"))));  // a finished writer refuses more bytes
+  }
+  {
+    auto w = Open("t/dropped.mp4");
+    ASSERT_TRUE(Run(w->Write(Bytes("partial"))));
+  }  // destroyed without Commit
+  EXPECT_TRUE(Files().empty());
+  EXPECT_EQ(Run(store_->Head("t/aborted.mp4")).error().category, ErrorCategory::kNotFound);
+}
+
+TEST_F(FsStoreTest, InvalidKeysAreRejectedNamingTheKey) {
+  for (std::string key :
+       {std::string(""), std::string("/abs/x.mp4"), std::string("a/../b.mp4"),
+        std::string("a//b.mp4"), std::string("a/b/"), std::string("./a"), std::string("a/.hidden"),
+        std::string("a\0b", 3), std::string("a\nb"), std::string(1100, 'k')}) {
+    auto w = Run(store_->OpenWriter(key, {}));
+    ASSERT_FALSE(w) << "accepted key: " << key;
+    EXPECT_EQ(w.error().category, ErrorCategory::kInvalidRequest);
+    EXPECT_NE(w.error().message.find("invalid object key \""), std::string::npos)
+        << w.error().message;
+    EXPECT_FALSE(Run(store_->Head(key)));
+    EXPECT_FALSE(Run(store_->Delete(key)));
+    EXPECT_FALSE(store_->PresignGet(key, std::chrono::seconds(60)));
+  }
+  auto w = Run(store_->OpenWriter("a/../b.mp4", {}));
+  EXPECT_NE(w.error().message.find("a/../b.mp4"), std::string::npos);
+  EXPECT_NE(w.error().message.find("\"..\""), std::string::npos);
+  // Nothing escaped the root.
+  EXPECT_FALSE(stdfs::exists(dir_.path() / "abs"));
+  EXPECT_FALSE(stdfs::exists(dir_.path() / "b.mp4"));
+}
+
+TEST_F(FsStoreTest, InvalidMetadataIsRejected) {
+  auto w = Run(store_->OpenWriter("k.mp4", {.metadata = {{"Bad Name", "v"}}}));
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().message.find("Bad Name"), std::string::npos);
+}
+
+TEST_F(FsStoreTest, HeadDeleteAndPresign) {
+  EXPECT_EQ(Run(store_->Head("t/none.mp4")).error().category, ErrorCategory::kNotFound);
+  ASSERT_TRUE(Put("t/clip one.mp4", "data"));
+  auto url = store_->PresignGet("t/clip one.mp4", std::chrono::seconds(3600));
+  ASSERT_TRUE(url);
+  auto root = stdfs::canonical(dir_.path() / "root").string();
+  EXPECT_EQ(*url, "file://" + root + "/t/clip%20one.mp4");
+  ASSERT_TRUE(Run(store_->Delete("t/clip one.mp4")));
+  EXPECT_EQ(Run(store_->Head("t/clip one.mp4")).error().category, ErrorCategory::kNotFound);
+  EXPECT_TRUE(Run(store_->Delete("t/clip one.mp4")));  // like S3: nothing to delete is fine
+  EXPECT_TRUE(Files().empty());
+}
+
+TEST_F(FsStoreTest, KeyUnderAnExistingObjectIsAClearError) {
+  ASSERT_TRUE(Put("t/a.mp4", "x"));
+  auto w = Run(store_->OpenWriter("t/a.mp4/b.mp4", {}));
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(w.error().message.find("t/a.mp4/b.mp4"), std::string::npos) << w.error().message;
+}
+
+TEST_F(FsStoreTest, HashingWriterChecksTheStoresChecksum) {
+  const std::string content = "a clip's bytes";
+  auto w = Open("t/hashed.mp4");
+  HashingWriter hw(std::move(w));
+  ASSERT_TRUE(Run(hw.Write(Bytes(content))));
+  auto c = Run(hw.Commit());
+  ASSERT_TRUE(c) << c.error().Describe();
+  EXPECT_EQ(hw.sha256_hex(), Sha256Hex(content));
+  EXPECT_EQ(hw.bytes(), content.size());
+  EXPECT_EQ(c->info.sha256, hw.sha256_hex());
+}
+
+// Checks the sidecar path used where the filesystem has no user xattrs.
+TEST_F(FsStoreTest, MetadataComesFromSidecarWithoutXattrs) {
+  ASSERT_TRUE(Put("t/s.mp4", "data", {.content_type = "video/mp4", .metadata = {{"k", "v"}}}));
+  auto path = dir_.path() / "root/t/s.mp4";
+  for (const char* name : {"user.reelq.content_type", "user.reelq.sha256", "user.reelq.meta.k"}) {
+    ::removexattr(path.c_str(), name);
+  }
+  std::ofstream(dir_.path() / "root/t/.s.mp4.meta.json")
+      << R"({"content_type":"video/webm","sha256":"abc","metadata":{"k":"from-sidecar"}})";
+  auto h = Run(store_->Head("t/s.mp4"));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->content_type, "video/webm");
+  EXPECT_EQ(h->metadata.at("k"), "from-sidecar");
+  // A damaged sidecar loses metadata, not the object.
+  std::ofstream(dir_.path() / "root/t/.s.mp4.meta.json") << "{not json";
+  h = Run(store_->Head("t/s.mp4"));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->size, 4u);
+  EXPECT_TRUE(h->metadata.empty());
+}
+
+}  // namespace
+}  // namespace reelq::storage
