@@ -1,0 +1,362 @@
+#include "core.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "reply.h"
+
+namespace reelq::redis::detail {
+
+namespace {
+
+std::string ContextError(const redisAsyncContext* context, std::string_view fallback) {
+  if (context != nullptr && context->err != 0 && context->errstr != nullptr) {
+    return context->errstr;
+  }
+  return std::string(fallback);
+}
+
+std::string Millis(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + "ms"; }
+
+}  // namespace
+
+void PendingCommand::Finish(Result<Reply> result) {
+  if (done) return;
+  done = true;
+  timer.cancel();
+  args.clear();
+  auto deliver = std::move(complete);
+  complete = nullptr;
+  if (deliver) deliver(std::move(result));
+}
+
+Core::Core(asio::any_io_executor strand, Options options)
+    : strand_(std::move(strand)),
+      options_(std::move(options)),
+      connect_timer_(strand_),
+      reconnect_timer_(strand_),
+      backoff_(options_.reconnect_min) {}
+
+Core::~Core() {
+  // Normally Close() ran long ago. This path is reached when the io_context is destroyed with
+  // the connection still open: free hiredis so it does not leak, failing what is still pending.
+  state_ = State::kClosed;
+  if (context() != nullptr) DropContext("connection destroyed");
+}
+
+std::string Core::Where() const { return options_.host + ":" + std::to_string(options_.port); }
+
+void Core::Start(Completion<Result<void>> done) {
+  first_connect_ = std::move(done);
+  StartConnect();
+}
+
+void Core::StartConnect() {
+  if (state_ == State::kClosed) return;
+  if (context() != nullptr) DropContext("reconnecting");
+  const uint64_t generation = ++generation_;
+  state_ = State::kConnecting;
+
+  // hiredis 0.14 resolves the host synchronously; configurations use IP addresses or names
+  // from /etc/hosts.
+  redisAsyncContext* context = redisAsyncConnect(options_.host.c_str(), options_.port);
+  if (context == nullptr) {
+    OnConnectFailed(generation, "out of memory");
+    return;
+  }
+  if (context->err != 0) {
+    std::string why = ContextError(context, "connect failed");
+    redisAsyncFree(context);
+    OnConnectFailed(generation, std::move(why));
+    return;
+  }
+  adapter_ = AsioAdapter::Attach(context, strand_);
+  if (!adapter_) {
+    redisAsyncFree(context);
+    OnConnectFailed(generation, "cannot register the socket with the event loop");
+    return;
+  }
+  context->data = this;
+  redisAsyncSetDisconnectCallback(context, &Core::OnDisconnectTrampoline);
+  redisAsyncSetConnectCallback(context, &Core::OnConnectTrampoline);  // arms the first write
+
+  // The handshake is pipelined behind the TCP connect; commands are released only after PING
+  // answers, so a server still loading its AOF (-LOADING) counts as "not connected yet".
+  if (!options_.password.empty()) SendHandshake(context, Step::kAuth, {"AUTH", options_.password});
+  if (options_.db != 0)
+    SendHandshake(context, Step::kSelect, {"SELECT", std::to_string(options_.db)});
+  SendHandshake(context, Step::kPing, {"PING"});
+
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+    if (ec || self->generation_ != generation || self->state_ != State::kConnecting) return;
+    std::string why = "connect timed out after " + Millis(self->options_.connect_timeout);
+    if (self->context() != nullptr) self->DropContext(why);
+    self->OnConnectFailed(generation, why);
+  });
+}
+
+void Core::SendHandshake(redisAsyncContext* context, Step step, std::vector<std::string> args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* privdata = new HandshakeReply{this, generation_, step};
+  if (redisAsyncCommandArgv(context, &Core::OnHandshakeTrampoline, privdata,
+                            static_cast<int>(argv.size()), argv.data(),
+                            lengths.data()) != REDIS_OK) {
+    delete privdata;
+    OnConnectFailed(generation_, ContextError(context, "cannot queue the handshake"));
+  }
+}
+
+void Core::Submit(std::shared_ptr<PendingCommand> command) {
+  if (state_ == State::kClosed) {
+    command->Finish(std::unexpected(MapFailure(
+        Failure::kClosed, "redis command " + command->name + " cancelled: connection closed")));
+    return;
+  }
+  command->timer.expires_after(command->timeout);
+  command->timer.async_wait([self = shared_from_this(), command](boost::system::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    self->OnDeadline(command);
+  });
+  if (state_ == State::kReady && context() != nullptr) {
+    Send(command);
+  } else {
+    waiting_.push_back(std::move(command));
+  }
+}
+
+void Core::Send(const std::shared_ptr<PendingCommand>& command) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(command->args.size());
+  lengths.reserve(command->args.size());
+  for (const auto& a : command->args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* privdata = new std::shared_ptr<PendingCommand>(command);
+  redisAsyncContext* ctx = context();
+  if (redisAsyncCommandArgv(ctx, &Core::OnReplyTrampoline, privdata, static_cast<int>(argv.size()),
+                            argv.data(), lengths.data()) != REDIS_OK) {
+    delete privdata;
+    command->Finish(std::unexpected(
+        MapFailure(Failure::kSendFailed, "redis command " + command->name + " could not be sent: " +
+                                             ContextError(ctx, "connection is shutting down"))));
+    return;
+  }
+  command->sent = true;
+  // hiredis has serialised the arguments into its output buffer; the copy is not needed.
+  command->args.clear();
+  command->args.shrink_to_fit();
+}
+
+void Core::OnDeadline(const std::shared_ptr<PendingCommand>& command) {
+  if (command->done) return;
+  std::string message =
+      "redis command " + command->name + " timed out after " + Millis(command->timeout);
+  if (!command->sent) {
+    std::erase(waiting_, command);
+    message += " (not connected to " + Where() + ": " +
+               (last_error_.empty() ? std::string("connecting") : last_error_) + ")";
+  }
+  // A reply that still arrives is matched to this command by hiredis and dropped (done is set).
+  command->Finish(std::unexpected(MapFailure(Failure::kTimedOut, std::move(message))));
+}
+
+void Core::OnReady(uint64_t generation) {
+  if (generation != generation_ || state_ != State::kConnecting) return;
+  state_ = State::kReady;
+  connect_timer_.cancel();
+  backoff_ = options_.reconnect_min;
+  last_error_.clear();
+  if (ever_ready_) spdlog::info("redis {}: reconnected", Where());
+  ever_ready_ = true;
+  if (first_connect_) {
+    auto done = std::move(first_connect_);
+    first_connect_ = nullptr;
+    done(Result<void>{});
+  }
+  // Oldest first, so commands keep the order in which they were issued.
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& command : waiting) {
+    if (command->done) continue;
+    if (state_ == State::kReady && context() != nullptr) {
+      Send(command);
+    } else {
+      waiting_.push_back(std::move(command));
+    }
+  }
+}
+
+void Core::OnConnectFailed(uint64_t generation, std::string why, bool auth) {
+  if (generation != generation_ || state_ != State::kConnecting) return;
+  state_ = State::kDisconnected;
+  connect_timer_.cancel();
+  last_error_ = why;
+  auto self = shared_from_this();
+  // This may run inside a hiredis callback, where the context must not be freed: later.
+  asio::post(strand_, [self, generation] {
+    if (self->generation_ == generation && self->context() != nullptr) {
+      self->DropContext(self->last_error_.empty() ? "connect failed" : self->last_error_);
+    }
+  });
+  if (first_connect_) {
+    auto done = std::move(first_connect_);
+    first_connect_ = nullptr;
+    done(std::unexpected(MapFailure(auth ? Failure::kAuthFailed : Failure::kConnectFailed,
+                                    "cannot connect to redis at " + Where() + ": " + why)));
+    asio::post(strand_, [self] { self->Close(); });
+    return;
+  }
+  spdlog::debug("redis {}: reconnect failed: {}", Where(), why);
+  if (auth) spdlog::error("redis {}: AUTH refused on reconnect: {}", Where(), why);
+  ScheduleReconnect();
+}
+
+void Core::OnConnectionLost(std::string why) {
+  state_ = State::kDisconnected;
+  last_error_ = why;
+  spdlog::warn("redis {}: connection lost ({}); reconnecting", Where(), why);
+  ScheduleReconnect();
+}
+
+void Core::ScheduleReconnect() {
+  if (state_ == State::kClosed) return;
+  const auto delay = backoff_;
+  backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
+  reconnect_timer_.expires_after(delay);
+  reconnect_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->state_ != State::kDisconnected) return;
+    self->StartConnect();
+  });
+}
+
+void Core::DropContext(std::string reason) {
+  redisAsyncContext* ctx = context();
+  if (ctx == nullptr) return;
+  drop_reason_ = std::move(reason);
+  // Runs every pending callback with a NULL reply, then ev.cleanup (and onDisconnect).
+  redisAsyncFree(ctx);
+  drop_reason_.clear();
+  adapter_.reset();
+}
+
+void Core::Close() {
+  if (state_ == State::kClosed && context() == nullptr) return;
+  state_ = State::kClosed;
+  connect_timer_.cancel();
+  reconnect_timer_.cancel();
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& command : waiting) {
+    command->Finish(std::unexpected(MapFailure(
+        Failure::kClosed, "redis command " + command->name + " cancelled: connection closed")));
+  }
+  if (first_connect_) {
+    auto done = std::move(first_connect_);
+    first_connect_ = nullptr;
+    done(std::unexpected(MapFailure(Failure::kClosed, "redis connection closed while connecting")));
+  }
+  DropContext("connection closed");
+}
+
+// ---- hiredis trampolines: C calls these; nothing may throw out of them. ----
+
+void Core::OnConnectTrampoline(const redisAsyncContext* context, int status) noexcept {
+  if (status == REDIS_OK) return;  // readiness is decided by the handshake's PING
+  auto* core = static_cast<Core*>(context->data);
+  try {
+    core->OnConnectFailed(core->generation_, ContextError(context, "connect failed"));
+  } catch (const std::exception& e) {
+    spdlog::error("redis: connect callback failed: {}", e.what());
+  }
+}
+
+void Core::OnDisconnectTrampoline(const redisAsyncContext* context, int /*status*/) noexcept {
+  auto* core = static_cast<Core*>(context->data);
+  if (!core->drop_reason_.empty()) return;  // we are freeing it ourselves
+  try {
+    std::string why = ContextError(context, "disconnected");
+    if (core->state_ == State::kReady) {
+      core->OnConnectionLost(std::move(why));
+    } else if (core->state_ == State::kConnecting) {
+      core->OnConnectFailed(core->generation_, std::move(why));
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("redis: disconnect callback failed: {}", e.what());
+  }
+}
+
+void Core::OnReplyTrampoline(redisAsyncContext* context, void* reply, void* privdata) noexcept {
+  std::unique_ptr<std::shared_ptr<PendingCommand>> holder(
+      static_cast<std::shared_ptr<PendingCommand>*>(privdata));
+  PendingCommand& command = **holder;
+  if (command.done) return;  // its deadline passed earlier: the late reply is dropped
+  auto* core = static_cast<Core*>(context->data);
+  try {
+    if (reply != nullptr) {
+      command.Finish(CopyReply(*static_cast<redisReply*>(reply)));
+    } else if (core->state_ == State::kClosed) {
+      command.Finish(std::unexpected(MapFailure(
+          Failure::kClosed, "redis command " + command.name + " cancelled: connection closed")));
+    } else {
+      std::string why = !core->drop_reason_.empty() ? core->drop_reason_
+                                                    : ContextError(context, "connection closed");
+      command.Finish(std::unexpected(MapFailure(
+          Failure::kConnectionLost, "redis command " + command.name + " failed: connection to " +
+                                        core->Where() + " lost (" + why + ")")));
+    }
+  } catch (const std::exception& e) {
+    try {
+      command.Finish(std::unexpected(
+          MapFailure(Failure::kInternal, "redis command " + command.name + ": " + e.what())));
+    } catch (...) {
+      spdlog::error("redis: cannot deliver the result of {}", command.name);
+    }
+  }
+}
+
+void Core::OnHandshakeTrampoline(redisAsyncContext* context, void* reply, void* privdata) noexcept {
+  std::unique_ptr<HandshakeReply> step(static_cast<HandshakeReply*>(privdata));
+  Core* core = step->core;
+  try {
+    if (reply == nullptr) {
+      std::string why = !core->drop_reason_.empty()
+                            ? core->drop_reason_
+                            : ContextError(context, "connection closed during the handshake");
+      core->OnConnectFailed(step->generation, std::move(why));
+      return;
+    }
+    const auto* r = static_cast<const redisReply*>(reply);
+    if (r->type == REDIS_REPLY_ERROR) {
+      std::string error(r->str, r->len);
+      switch (step->step) {
+        case Step::kAuth:
+          core->OnConnectFailed(step->generation, "AUTH refused: " + error, /*auth=*/true);
+          break;
+        case Step::kSelect:
+          core->OnConnectFailed(step->generation, "SELECT " + std::to_string(core->options_.db) +
+                                                      " failed: " + error);
+          break;
+        case Step::kPing:
+          // -NOAUTH here means a password is required but none is configured.
+          core->OnConnectFailed(step->generation, "PING failed: " + error,
+                                error.starts_with("NOAUTH"));
+          break;
+      }
+      return;
+    }
+    if (step->step == Step::kPing) core->OnReady(step->generation);
+  } catch (const std::exception& e) {
+    spdlog::error("redis: handshake callback failed: {}", e.what());
+  }
+}
+
+}  // namespace reelq::redis::detail

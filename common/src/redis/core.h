@@ -1,0 +1,107 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <hiredis/async.h>
+
+#include "asio_adapter.h"
+#include "reelq/common/asio.h"
+#include "reelq/common/redis.h"
+
+namespace reelq::redis::detail {
+
+// Delivers a result to whoever waits for it. It never runs the waiter inline: it posts to the
+// waiter's own executor, so a waiting coroutine never resumes inside a hiredis callback.
+template <class T>
+using Completion = std::move_only_function<void(T)>;
+
+// One command from the moment Command() is called until its result is delivered. Shared by the
+// waiting caller side (via the timer) and by hiredis (via the callback's privdata), so whichever
+// of reply / deadline / connection loss comes first wins and the others find `done` set.
+struct PendingCommand {
+  explicit PendingCommand(const asio::any_io_executor& strand) : timer(strand) {}
+
+  std::vector<std::string> args;
+  std::string name;  // for messages
+  std::chrono::milliseconds timeout{0};
+  Completion<Result<Reply>> complete;
+  asio::steady_timer timer;
+  bool sent = false;  // handed to hiredis (else waiting for a connection)
+  bool done = false;
+
+  void Finish(Result<Reply> result);
+};
+
+// The shared state behind a Connection. Lives in a shared_ptr so that hiredis callbacks, socket
+// waits and timers that are still pending when the user's Connection object goes away find it
+// alive; Close() (run by the Connection's destructor) frees the hiredis context, which fails
+// every pending command and ends every wait.
+//
+// Threading: every member function below runs on `strand_` (a strand over the executor given
+// to Connect), and so do all hiredis calls and callbacks. Results are posted to the executor of
+// the waiting coroutine.
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(asio::any_io_executor strand, Options options);
+  ~Core();
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  const asio::any_io_executor& strand() const { return strand_; }
+
+  // Starts the first connect; `done` gets its outcome. A failed first connect does not retry.
+  void Start(Completion<Result<void>> done);
+  void Submit(std::shared_ptr<PendingCommand> command);
+  void Close();
+
+ private:
+  enum class State { kDisconnected, kConnecting, kReady, kClosed };
+  enum class Step { kAuth, kSelect, kPing };
+  struct HandshakeReply {
+    Core* core;
+    uint64_t generation;
+    Step step;
+  };
+
+  void StartConnect();
+  void SendHandshake(redisAsyncContext* context, Step step, std::vector<std::string> args);
+  void Send(const std::shared_ptr<PendingCommand>& command);
+  void OnReady(uint64_t generation);
+  // `auth` marks a refused AUTH (a configuration problem, not a transient one).
+  void OnConnectFailed(uint64_t generation, std::string why, bool auth = false);
+  void OnConnectionLost(std::string why);
+  void ScheduleReconnect();
+  // Frees the current hiredis context (never call from inside a hiredis callback).
+  void DropContext(std::string reason);
+  void OnDeadline(const std::shared_ptr<PendingCommand>& command);
+  redisAsyncContext* context() const { return adapter_ ? adapter_->context() : nullptr; }
+  std::string Where() const;
+
+  static void OnConnectTrampoline(const redisAsyncContext* context, int status) noexcept;
+  static void OnDisconnectTrampoline(const redisAsyncContext* context, int status) noexcept;
+  static void OnReplyTrampoline(redisAsyncContext* context, void* reply, void* privdata) noexcept;
+  static void OnHandshakeTrampoline(redisAsyncContext* context, void* reply,
+                                    void* privdata) noexcept;
+
+  asio::any_io_executor strand_;
+  Options options_;
+  State state_ = State::kDisconnected;
+  uint64_t generation_ = 0;  // one per hiredis context, so stale callbacks are recognised
+  std::shared_ptr<AsioAdapter> adapter_;
+  std::deque<std::shared_ptr<PendingCommand>> waiting_;  // submitted while not ready
+  asio::steady_timer connect_timer_;
+  asio::steady_timer reconnect_timer_;
+  std::chrono::milliseconds backoff_;
+  std::string last_error_;   // why the connection is down, for messages
+  std::string drop_reason_;  // set while we free a context ourselves
+  Completion<Result<void>> first_connect_;
+  bool ever_ready_ = false;
+};
+
+}  // namespace reelq::redis::detail
