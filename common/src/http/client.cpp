@@ -80,10 +80,12 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
 
   // Client
   awaitable<Result<Response>> Send(Request request) override {
-    co_return co_await Run(std::move(request), nullptr);
+    auto result = co_await Run(std::move(request), nullptr);
+    co_return result;
   }
   awaitable<Result<Response>> Stream(Request request, ByteSink& sink) override {
-    co_return co_await Run(std::move(request), &sink);
+    auto result = co_await Run(std::move(request), &sink);
+    co_return result;
   }
 
  private:
@@ -131,15 +133,18 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
         connection = std::move(*opened);
       }
       bool reused = connection->reused;
-      ExchangeOutcome outcome = co_await internal::Exchange(
-          *connection, ExchangeInput{.url = url,
-                                     .method = request.method,
-                                     .headers = request.headers,
-                                     .body = request.body,
-                                     .deadline = deadline,
-                                     .timeout = request.timeout,
-                                     .sink = sink,
-                                     .max_body_bytes = options_.max_body_bytes});
+      // Built as a named variable: g++ 12 mishandles aggregate temporaries in co_await
+      // arguments.
+      ExchangeInput input;
+      input.url = url;
+      input.method = request.method;
+      input.headers = request.headers;
+      input.body = request.body;
+      input.deadline = deadline;
+      input.timeout = request.timeout;
+      input.sink = sink;
+      input.max_body_bytes = options_.max_body_bytes;
+      ExchangeOutcome outcome = co_await internal::Exchange(*connection, std::move(input));
       if (outcome.error) {
         connection->Close();
         if (reused && attempt == 0 && LooksStale(outcome, request.method)) continue;

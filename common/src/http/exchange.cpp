@@ -121,6 +121,12 @@ awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, Connection& connection, Ex
     }
     out.keep_alive = parser.keep_alive();
   } else {
+    // Beast checks Content-Length against the limit while parsing the head, which the
+    // header parser did with its own limit: check it here.
+    if (content_length && *content_length > in.max_body_bytes) {
+      fail(Step::kReadBody, bhttp::error::body_limit, 0, content_length);
+      co_return out;
+    }
     bhttp::response_parser<bhttp::string_body> parser(std::move(head));
     parser.body_limit(static_cast<uint64_t>(in.max_body_bytes));
     tcp.expires_at(in.deadline);
