@@ -1,0 +1,242 @@
+#include <sys/wait.h>
+
+#include <csignal>
+
+#include <gtest/gtest.h>
+
+#include "sim_test_util.h"
+
+namespace reelq::simtest {
+namespace {
+
+using nlohmann::json;
+const std::string kTasks = "/seedance/api/v3/contents/generations/tasks";
+const std::string kModel = "dreamina-seedance-2-0-260128";
+
+json SeedBody(const std::string& prompt, json extra = json::object()) {
+  json body = {{"model", kModel}, {"content", json::array({{{"type", "text"}, {"text", prompt}}})}};
+  for (auto& [k, v] : extra.items()) body[k] = v;
+  return body;
+}
+
+HttpResult SeedCreate(const json& body, const std::string& key = "sim-seedance-key-a",
+                      SimProcess& sim = SharedSim()) {
+  return Http(sim.port(), "POST", kTasks, body.dump(), Bearer(key));
+}
+
+HttpResult SeedGet(const std::string& id, SimProcess& sim = SharedSim()) {
+  return Http(sim.port(), "GET", kTasks + "/" + id, "", Bearer("sim-seedance-key-a"));
+}
+
+json SeedWait(const std::string& id) {
+  return PollUntil([&] { return SeedGet(id); },
+                   [](const json& j) {
+                     const std::string s = j.value("status", "");
+                     return s != "queued" && s != "running";
+                   });
+}
+
+TEST(SimSeedance, CreatePollDownload) {
+  auto r = SeedCreate(SeedBody(
+      "a fox in snow",
+      {{"duration", 5}, {"ratio", "1:1"}, {"resolution", "720p"}, {"generate_audio", true}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string id = r.Json()["id"];
+  EXPECT_EQ(id.rfind("cgt-", 0), 0u);
+  json done = SeedWait(id);
+  ASSERT_EQ(done["status"], "succeeded") << done.dump();
+  EXPECT_EQ(done["duration"], 5);
+  EXPECT_EQ(done["ratio"], "1:1");
+  EXPECT_LT(done["created_at"].get<int64_t>(), 100'000'000'000);  // seconds, not ms
+  EXPECT_GT(done["usage"]["completion_tokens"].get<int64_t>(), 0);
+  ExpectMp4(GetUrl(done["content"]["video_url"]), 5, "1:1");
+}
+
+TEST(SimSeedance, ErrorsUseTheArkEnvelope) {
+  auto r = SeedCreate(SeedBody("x"), "bad-key");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.Json()["error"]["code"], "AuthenticationError");
+
+  json body = SeedBody("x");
+  body["model"] = "seedance-9";
+  r = SeedCreate(body);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.Json()["error"]["code"], "InvalidEndpointOrModel.NotFound");
+
+  r = SeedCreate(SeedBody("x", {{"duration", "5"}}));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.Json()["error"]["code"], "InvalidParameter");
+  EXPECT_NE(r.Json()["error"]["message"].get<std::string>().find("duration"), std::string::npos);
+  r = SeedCreate(SeedBody("x", {{"duration", 16}}));
+  EXPECT_EQ(r.status, 400);
+  r = SeedCreate(json{{"content", json::array({{{"type", "text"}, {"text", "x"}}})}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.Json()["error"]["code"], "MissingParameter");
+
+  r = SeedCreate(SeedBody("forbidden [sim:policy]"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.Json()["error"]["code"], "InputTextSensitiveContentDetected");
+
+  r = SeedCreate(SeedBody("bad output [sim:policy-output]"));
+  ASSERT_EQ(r.status, 200);
+  json done = SeedWait(r.Json()["id"]);
+  EXPECT_EQ(done["status"], "failed");
+  EXPECT_EQ(done["error"]["code"], "OutputVideoSensitiveContentDetected");
+}
+
+TEST(SimSeedance, FailOnceThenSucceeds) {
+  const json body = SeedBody("flaky scene [sim:fail-once]");
+  auto first = SeedCreate(body);
+  ASSERT_EQ(first.status, 200);
+  json done = SeedWait(first.Json()["id"]);
+  EXPECT_EQ(done["status"], "failed");
+  EXPECT_EQ(done["error"]["code"], "InternalServiceError");
+  auto second = SeedCreate(body);
+  ASSERT_EQ(second.status, 200);
+  EXPECT_EQ(SeedWait(second.Json()["id"])["status"], "succeeded");
+}
+
+TEST(SimSeedance, ConcurrencyQueuesAndQueuedTasksCancel) {
+  SimProcess sim({"--latency-scale", "0.01"});  // seedance p50 45 s -> ~450 ms
+  sim.Control(
+      {{"providers",
+        {{"seedance",
+          {{"keys", json::array({{{"key", "sim-seedance-key-a"}, {"max_concurrent", 1}}})}}}}}});
+  auto a = SeedCreate(SeedBody("first [sim:slow]"), "sim-seedance-key-a", sim);
+  auto b = SeedCreate(SeedBody("second"), "sim-seedance-key-a", sim);
+  ASSERT_EQ(a.status, 200);
+  ASSERT_EQ(b.status, 200) << "over concurrency Seedance queues, it does not fail";
+  const std::string a_id = a.Json()["id"], b_id = b.Json()["id"];
+  EXPECT_EQ(SeedGet(b_id, sim).Json()["status"], "queued");
+  EXPECT_EQ(sim.Stats()["providers"]["seedance"]["keys"]["sim-seedance-key-a"]["queued"], 1);
+
+  auto cancel = Http(sim.port(), "DELETE", kTasks + "/" + b_id, "", Bearer("sim-seedance-key-a"));
+  EXPECT_EQ(cancel.status, 200) << cancel.body;
+  EXPECT_EQ(SeedGet(b_id, sim).Json()["status"], "cancelled");
+
+  // The slow task is running (past its short queued phase): it cannot be cancelled.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_EQ(SeedGet(a_id, sim).Json()["status"], "running");
+  auto refuse = Http(sim.port(), "DELETE", kTasks + "/" + a_id, "", Bearer("sim-seedance-key-a"));
+  EXPECT_EQ(refuse.status, 409) << refuse.body;
+  EXPECT_TRUE(refuse.Json()["error"]["code"].is_string());
+
+  // RPM still rejects.
+  sim.Control(
+      {{"providers",
+        {{"seedance", {{"keys", json::array({{{"key", "sim-seedance-key-b"}, {"rpm", 0}}})}}}}}});
+  auto limited = SeedCreate(SeedBody("x"), "sim-seedance-key-b", sim);
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.Json()["error"]["code"], "RateLimitExceeded.EndpointRPMExceeded");
+}
+
+TEST(SimSeedance, HangingDownloadStallsAfterHeaders) {
+  auto r = SeedCreate(SeedBody("stall [sim:hang-download]"));
+  ASSERT_EQ(r.status, 200);
+  json done = SeedWait(r.Json()["id"]);
+  ASSERT_EQ(done["status"], "succeeded");
+  const auto start = std::chrono::steady_clock::now();
+  auto dl = GetUrl(done["content"]["video_url"], {}, std::chrono::milliseconds(700));
+  EXPECT_EQ(dl.status, 200) << "headers arrive";
+  EXPECT_FALSE(dl.error.empty()) << "the body never completes";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(600));
+}
+
+TEST(SimControl, StatsCountEveryCallAndResetZeroes) {
+  SimProcess sim({"--latency-scale", "0"});
+  auto auth = Bearer(KlingJwt("sim-kling-ak-a", "sim-kling-sk-a"));
+  const std::string create = "/kling/v1/videos/text2video";
+  const json body = {{"model_name", "kling-v3"},
+                     {"prompt", "counted"},
+                     {"duration", "5"},
+                     {"external_task_id", "attempt-1"}};
+  auto r = Http(sim.port(), "POST", create, body.dump(), auth);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string task_id = r.Json()["data"]["task_id"];
+  // latency 0: finished at once.
+  auto poll = Http(sim.port(), "GET", create + "/" + task_id, "", auth);
+  EXPECT_EQ(poll.Json()["data"]["task_status"], "succeed");
+  json b2 = body;
+  b2.erase("external_task_id");
+  b2["model_name"] = "kling-v0";
+  EXPECT_EQ(Http(sim.port(), "POST", create, b2.dump(), auth).status, 404);
+  sim.Control(
+      {{"providers",
+        {{"kling", {{"keys", json::array({{{"access_key", "sim-kling-ak-a"}, {"rpm", 1}}})}}}}}});
+  b2["model_name"] = "kling-v3";
+  EXPECT_EQ(Http(sim.port(), "POST", create, b2.dump(), auth).status, 429);
+  EXPECT_EQ(Http(sim.port(), "POST", create, body.dump(), {}).status, 401);
+
+  json s = sim.Stats();
+  const json& k = s["providers"]["kling"];
+  EXPECT_EQ(k["creates"], 1);
+  EXPECT_EQ(k["polls"], 1);
+  EXPECT_EQ(k["creates_rejected_rate_limit"], 1);
+  EXPECT_EQ(k["model_not_found"], 1);
+  EXPECT_EQ(k["auth_failures"], 1);
+  EXPECT_EQ(k["keys"]["sim-kling-ak-a"]["creates"], 1);
+  EXPECT_EQ(k["keys"]["sim-kling-ak-a"]["in_flight"], 0);
+  EXPECT_EQ(k["keys"]["sim-kling-ak-b"]["creates"], 0);
+  EXPECT_EQ(k["models"]["kling-v3"]["creates"], 1);
+  EXPECT_EQ(s["providers"]["sora"]["creates"], 0);
+  ASSERT_EQ(s["creates"].size(), 1u);
+  EXPECT_EQ(s["creates"][0]["task_id"], task_id);
+  EXPECT_EQ(s["creates"][0]["external_id"], "attempt-1");
+  EXPECT_EQ(s["creates"][0]["prompt_sha256"].get<std::string>().size(), 64u);
+
+  auto bad = Http(sim.port(), "POST", "/_sim/config", R"({"faults":{"policy":2}})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.Json()["error"].get<std::string>().find("faults.policy"), std::string::npos);
+
+  EXPECT_EQ(Http(sim.port(), "POST", "/_sim/reset").status, 200);
+  s = sim.Stats();
+  EXPECT_EQ(s["providers"]["kling"]["creates"], 0);
+  EXPECT_TRUE(s["creates"].empty());
+
+  // SIGTERM: clean exit 0.
+  sim.process().Signal(SIGTERM);
+  auto status = sim.process().Wait(std::chrono::seconds(5));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+}
+
+TEST(SimControl, InjectedCreateFailuresFollowTheRate) {
+  SimProcess sim({"--latency-scale", "0", "--seed", "3"});
+  sim.Control({{"faults", {{"create_failure", 1.0}}}});
+  auto r =
+      Http(sim.port(), "POST", "/sora/v1/videos", R"({"prompt":"x"})", Bearer("sim-sora-key-a"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.Json()["error"]["type"], "server_error");
+  r = Http(sim.port(), "POST", "/veo/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
+           R"({"instances":[{"prompt":"x"}]})", {{"x-goog-api-key", "sim-veo-key-a"}});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.Json()["error"]["status"], "UNAVAILABLE");
+  EXPECT_EQ(sim.Stats()["providers"]["veo"]["creates_failed_injected"], 1);
+  EXPECT_EQ(sim.Stats()["providers"]["veo"]["creates"], 0);
+}
+
+TEST(SimControl, BadConfigFileFailsStartupWithTheField) {
+  testing::TempDir dir;
+  const auto cfg = dir.path() / "bad.yaml";
+  std::ofstream(cfg)
+      << "providers:\n  kling:\n    keys:\n      - access_key: a\n        rpm: lots\n";
+  auto proc = testing::ChildProcess::Start(
+      {testing::BuildPath("providers/sim/reelq-provider-sim").string(), "--config", cfg.string()},
+      {}, dir.path() / "log");
+  auto status = proc.Wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_NE(WEXITSTATUS(*status), 0);
+  const std::string log = testing::ReadFile(dir.path() / "log");
+  EXPECT_NE(log.find("providers.kling.keys[0].rpm"), std::string::npos) << log;
+}
+
+TEST(SimControl, SampleConfigLoads) {
+  SimProcess sim(
+      {"--config", testing::SourcePath("deploy/sim.yaml").string(), "--latency-scale", "0"});
+  ASSERT_NE(sim.port(), 0);
+  auto cfg = Http(sim.port(), "GET", "/_sim/config").Json();
+  EXPECT_FALSE(cfg["providers"]["kling"]["keys"].empty());
+}
+
+}  // namespace
+}  // namespace reelq::simtest
