@@ -9,43 +9,9 @@
 #include "reelq/common/asio.h"
 #include "reelq/common/byte_sink.h"
 #include "reelq/common/error.h"
+#include "reelq/providers/generation.h"
 
 namespace reelq::providers {
-
-struct ShotRequest {
-  std::string prompt;
-  int duration_seconds = 0;
-};
-
-// A generation as reelq asks for it, in provider-neutral terms; each adapter maps it to its
-// own wire format.
-struct GenerationRequest {
-  std::string upstream_model;  // provider-side model id from the catalogue, e.g. "kling-v3"
-  std::string prompt;
-  std::string negative_prompt;
-  std::vector<ShotRequest> shots;  // non-empty: one multi-shot generation (Kling 3.0)
-  int duration_seconds = 0;
-  std::string aspect_ratio = "16:9";
-  std::string resolution = "720p";
-  bool audio = true;
-  // The job attempt id. Sent as the provider's client-chosen idempotency id where it has one
-  // (Kling `external_task_id`), so a create whose answer was lost can be found again.
-  std::string idempotency_id;
-};
-
-enum class TaskState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
-
-struct TaskStatus {
-  TaskState state = TaskState::kQueued;
-  int progress_percent = -1;  // -1 when the provider gives none
-  // When the provider suggests when to poll next (Sora `openai-poll-after-ms`).
-  std::optional<std::chrono::milliseconds> poll_after;
-  // Set when kSucceeded: where the clip is (may need the adapter's auth to fetch).
-  std::string video_url;
-  double clip_seconds = 0;
-  // Set when kFailed: why, in reelq's categories (policy rejection carries the reason).
-  std::optional<Error> error;
-};
 
 // One adapter per model family. Methods never throw for provider or transport faults: they
 // return an Error classified by the adapter's one classification table.

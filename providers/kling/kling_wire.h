@@ -1,0 +1,35 @@
+#pragma once
+
+// Kling text2video wire format (shared/providers.md §2): request builder, response parsers and
+// the one error table. Pure functions, no I/O: the adapter and the fuzzer call them.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "reelq/providers/generation.h"
+#include "src/wire_common.h"
+
+namespace reelq::providers::kling {
+
+inline constexpr std::string_view kCreatePath = "/v1/videos/text2video";
+
+// The JSON body of POST /v1/videos/text2video; kInvalidRequest when the request cannot be
+// expressed (resolution other than 720p/1080p, 0 or more than 6 shots, shot durations that do
+// not sum to the clip duration).
+Result<std::string> BuildCreateBody(const GenerationRequest& request);
+
+// Any Kling answer: the envelope {code, message, data}. A non-zero code (even with HTTP 200) or
+// a non-2xx status is classified by ClassifyError.
+Result<std::string> ParseCreateResponse(int http_status, std::string_view body,
+                                        std::optional<std::string> retry_after, int64_t now_ms);
+Result<TaskStatus> ParsePollResponse(int http_status, std::string_view body,
+                                     std::optional<std::string> retry_after, int64_t now_ms);
+
+// The one table: (HTTP status, Kling code) -> category.
+Error ClassifyError(wire::Op op, int http_status, std::string_view body,
+                    std::optional<std::string> retry_after, int64_t now_ms);
+
+// A failed task's task_status_msg -> category (risk control: policy; otherwise retryable).
+Error ClassifyTaskFailure(std::string_view task_status_msg);
+
+}  // namespace reelq::providers::kling

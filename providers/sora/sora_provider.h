@@ -1,0 +1,33 @@
+#pragma once
+
+#include "reelq/providers/provider.h"
+#include "src/http_adapter.h"
+
+namespace reelq::providers::sora {
+
+// OpenAI Videos API (sora-2, sora-2-pro). Auth: bearer API key.
+//
+// Cancel answers kInvalidRequest: the API has no cancel. DELETE /videos/{id} exists, but it
+// deletes a video's stored assets; it is not documented to stop a running generation or to
+// refund it, so using it as "cancel" would only risk deleting a clip we still need.
+class SoraProvider final : public Provider, private HttpAdapter {
+ public:
+  SoraProvider(AccountSpec account, std::string api_key, http::ClientPtr client, ClockPtr clock,
+               AdapterOptions options);
+
+  // Provider
+  std::string_view name() const override { return "sora"; }
+  awaitable<Result<std::string>> Create(GenerationRequest request) override;
+  awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(
+      std::string idempotency_id) override;
+  bool SupportsIdempotencyId() const override { return false; }
+  awaitable<Result<TaskStatus>> Poll(std::string task_id) override;
+  awaitable<Result<void>> Download(std::string task_id, TaskStatus status, ByteSink& sink) override;
+  awaitable<Result<void>> Cancel(std::string task_id) override;
+
+ private:
+  http::Headers Auth() const { return {{"authorization", "Bearer " + api_key_}}; }
+  std::string api_key_;
+};
+
+}  // namespace reelq::providers::sora

@@ -1,0 +1,167 @@
+#include "sora/sora_wire.h"
+
+#include <array>
+#include <charconv>
+
+namespace reelq::providers::sora {
+namespace {
+
+using wire::Json;
+using wire::Op;
+
+struct CodeRow {
+  std::string_view code;  // error.code (or error.type) from the OpenAI envelope
+  ErrorCategory category;
+};
+
+constexpr std::array kCodes = {
+    CodeRow{"moderation_blocked", ErrorCategory::kPolicyRejected},
+    CodeRow{"content_policy_violation", ErrorCategory::kPolicyRejected},
+    CodeRow{"model_not_found", ErrorCategory::kModelGone},
+    CodeRow{"invalid_api_key", ErrorCategory::kAuthFailed},
+    CodeRow{"insufficient_quota", ErrorCategory::kAuthFailed},  // billing: backoff cannot fix it
+    CodeRow{"billing_hard_limit_reached", ErrorCategory::kAuthFailed},
+    CodeRow{"rate_limit_exceeded", ErrorCategory::kRateLimited},
+    CodeRow{"invalid_request_error", ErrorCategory::kInvalidRequest},
+    CodeRow{"server_error", ErrorCategory::kRetryable},
+};
+
+ErrorCategory FromHttpStatus(int status, Op op) {
+  if (status == 401 || status == 403) return ErrorCategory::kAuthFailed;
+  if (status == 429) return ErrorCategory::kRateLimited;
+  if (status == 404)
+    return op == Op::kCreate ? ErrorCategory::kModelGone : ErrorCategory::kNotFound;
+  if (status == 400 || status == 409 || status == 413 || status == 422) {
+    return ErrorCategory::kInvalidRequest;
+  }
+  return ErrorCategory::kRetryable;
+}
+
+}  // namespace
+
+std::optional<std::string> SizeFor(std::string_view aspect_ratio, std::string_view resolution) {
+  if (resolution == "720p") {
+    if (aspect_ratio == "16:9") return "1280x720";
+    if (aspect_ratio == "9:16") return "720x1280";
+  } else if (resolution == "1080p") {
+    if (aspect_ratio == "16:9") return "1920x1080";
+    if (aspect_ratio == "9:16") return "1080x1920";
+  }
+  return std::nullopt;
+}
+
+Result<std::string> BuildCreateBody(const GenerationRequest& request) {
+  if (!request.shots.empty()) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "sora: no multi-shot parameter (a single continuous shot only)");
+  }
+  if (request.prompt.empty())
+    return MakeError(ErrorCategory::kInvalidRequest, "sora: empty prompt");
+  if (request.duration_seconds <= 0) {
+    return MakeError(ErrorCategory::kInvalidRequest, "sora: duration must be positive");
+  }
+  auto size = SizeFor(request.aspect_ratio, request.resolution);
+  if (!size) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "sora: no size for " + request.aspect_ratio + " at " + request.resolution);
+  }
+  Json body = {{"model", request.upstream_model},
+               {"prompt", request.prompt},
+               {"seconds", std::to_string(request.duration_seconds)},  // a string enum
+               {"size", *size}};
+  return body.dump();
+}
+
+Error ClassifyJobError(std::string_view code, std::string_view message) {
+  ErrorCategory category = ErrorCategory::kRetryable;  // a generation that just failed
+  for (const auto& row : kCodes) {
+    if (row.code == code) category = row.category;
+  }
+  std::string text = "sora video failed: " + std::string(code.empty() ? "unknown" : code);
+  if (!message.empty()) text += ": " + wire::Snippet(message, 300);
+  return wire::MakeProviderError(category, std::move(text), std::string(code), 200);
+}
+
+Error ClassifyError(Op op, int http_status, std::string_view raw,
+                    std::optional<std::string> retry_after, int64_t now_ms) {
+  Json body = wire::ParseLenient(raw);
+  std::string code = wire::OptionalString(body, "error.code");
+  std::string type = wire::OptionalString(body, "error.type");
+  std::string message = wire::OptionalString(body, "error.message");
+  if (message.empty()) message = wire::Snippet(raw, 200);
+
+  ErrorCategory category = FromHttpStatus(http_status, op);
+  // A specific code wins over the status, except that a 5xx stays retryable and a 429 stays
+  // rate-limited unless the code says billing.
+  for (const auto& row : kCodes) {
+    if (row.code == code || (code.empty() && row.code == type)) {
+      if (http_status >= 500 && row.category != ErrorCategory::kRetryable) break;
+      if (row.category == ErrorCategory::kModelGone && op != Op::kCreate) break;
+      if (row.category == ErrorCategory::kInvalidRequest && http_status == 404) break;
+      category = row.category;
+      break;
+    }
+  }
+  std::chrono::milliseconds wait{0};
+  if (IsRetryable(category) && retry_after) {
+    wait = wire::ParseRetryAfter(*retry_after, now_ms).value_or(wait);
+  }
+  std::string text = "sora " + std::string(wire::ToString(op)) + " (HTTP " +
+                     std::to_string(http_status) + "): " + wire::Snippet(message, 300);
+  return wire::MakeProviderError(category, std::move(text), code.empty() ? type : code, http_status,
+                                 wait);
+}
+
+Result<std::string> ParseCreateResponse(int http_status, std::string_view raw,
+                                        std::optional<std::string> retry_after, int64_t now_ms) {
+  if (http_status < 200 || http_status >= 300) {
+    return std::unexpected(ClassifyError(Op::kCreate, http_status, raw, retry_after, now_ms));
+  }
+  auto body = wire::ParseObject(raw, "sora create");
+  if (!body) return std::unexpected(body.error());
+  return wire::RequireString(*body, "id", "sora create");
+}
+
+Result<TaskStatus> ParsePollResponse(int http_status, std::string_view raw,
+                                     std::optional<std::string> retry_after,
+                                     std::optional<std::string> poll_after_ms, int64_t now_ms) {
+  if (http_status < 200 || http_status >= 300) {
+    return std::unexpected(ClassifyError(Op::kPoll, http_status, raw, retry_after, now_ms));
+  }
+  auto body = wire::ParseObject(raw, "sora poll");
+  if (!body) return std::unexpected(body.error());
+  auto status = wire::RequireString(*body, "status", "sora poll");
+  if (!status) return std::unexpected(status.error());
+  TaskStatus out;
+  if (auto progress = wire::OptionalNumber(*body, "progress");
+      progress && *progress >= 0 && *progress <= 100) {
+    out.progress_percent = static_cast<int>(*progress);
+  }
+  if (poll_after_ms) {
+    int64_t ms = 0;
+    auto [ptr, ec] =
+        std::from_chars(poll_after_ms->data(), poll_after_ms->data() + poll_after_ms->size(), ms);
+    if (ec == std::errc() && ms > 0 && ms <= 600'000)
+      out.poll_after = std::chrono::milliseconds(ms);
+  }
+  if (*status == "queued") {
+    out.state = TaskState::kQueued;
+  } else if (*status == "in_progress") {
+    out.state = TaskState::kRunning;
+  } else if (*status == "completed") {
+    out.state = TaskState::kSucceeded;
+    out.progress_percent = 100;
+    out.clip_seconds = wire::OptionalNumber(*body, "seconds").value_or(0);
+    // The clip is fetched from /videos/{id}/content; the adapter builds that URL.
+  } else if (*status == "failed") {
+    out.state = TaskState::kFailed;
+    out.error = ClassifyJobError(wire::OptionalString(*body, "error.code"),
+                                 wire::OptionalString(*body, "error.message"));
+  } else {
+    return MakeError(ErrorCategory::kRetryable,
+                     "sora poll: unknown status '" + wire::Snippet(*status, 60) + "'");
+  }
+  return out;
+}
+
+}  // namespace reelq::providers::sora

@@ -1,0 +1,33 @@
+#pragma once
+
+// OpenAI Sora 2 Videos API wire format (shared/providers.md §1).
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "reelq/providers/generation.h"
+#include "src/wire_common.h"
+
+namespace reelq::providers::sora {
+
+inline constexpr std::string_view kVideosPath = "/v1/videos";
+
+// {model, prompt, seconds (string), size}; kInvalidRequest for a size Sora cannot make.
+Result<std::string> BuildCreateBody(const GenerationRequest& request);
+// "1280x720" for 16:9 720p, "720x1280" for 9:16 720p, 1080p sizes (sora-2-pro only upstream).
+std::optional<std::string> SizeFor(std::string_view aspect_ratio, std::string_view resolution);
+
+Result<std::string> ParseCreateResponse(int http_status, std::string_view body,
+                                        std::optional<std::string> retry_after, int64_t now_ms);
+// `poll_after_ms`: the openai-poll-after-ms header, copied into TaskStatus::poll_after.
+Result<TaskStatus> ParsePollResponse(int http_status, std::string_view body,
+                                     std::optional<std::string> retry_after,
+                                     std::optional<std::string> poll_after_ms, int64_t now_ms);
+
+// The one table: (HTTP status, error.code / error.type) -> category.
+Error ClassifyError(wire::Op op, int http_status, std::string_view body,
+                    std::optional<std::string> retry_after, int64_t now_ms);
+// A failed video's error {code, message} -> category.
+Error ClassifyJobError(std::string_view code, std::string_view message);
+
+}  // namespace reelq::providers::sora

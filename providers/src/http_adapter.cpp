@@ -1,0 +1,35 @@
+#include "src/http_adapter.h"
+
+namespace reelq::providers {
+
+awaitable<Result<http::Response>> HttpAdapter::Call(std::string method, std::string path,
+                                                    std::string body, http::Headers auth_headers) {
+  http::Request request;
+  request.method = std::move(method);
+  request.url = wire::JoinUrl(account_.base_url, path);
+  request.headers = std::move(auth_headers);
+  request.headers.emplace_back("accept", "application/json");
+  if (!body.empty()) request.headers.emplace_back("content-type", "application/json");
+  request.body = std::move(body);
+  request.timeout = options_.api_timeout;
+  auto response = co_await client_->Send(std::move(request));
+  co_return response;
+}
+
+awaitable<Result<void>> HttpAdapter::StreamTo(std::string url, http::Headers headers,
+                                              int max_redirects, ByteSink& sink,
+                                              DownloadClassifier classify) {
+  http::Request request;
+  request.url = std::move(url);
+  request.headers = std::move(headers);
+  request.timeout = options_.download_timeout;
+  request.max_redirects = max_redirects;
+  auto response = co_await client_->Stream(std::move(request), sink);
+  if (!response) co_return std::unexpected(response.error());
+  if (response->status < 200 || response->status >= 300) {
+    co_return std::unexpected(classify(response->status, *response));
+  }
+  co_return Result<void>{};
+}
+
+}  // namespace reelq::providers

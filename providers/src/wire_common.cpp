@@ -1,0 +1,170 @@
+#include "wire_common.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <ctime>
+
+namespace reelq::providers::wire {
+
+std::string_view ToString(Op op) {
+  switch (op) {
+    case Op::kCreate:
+      return "create";
+    case Op::kFind:
+      return "find";
+    case Op::kPoll:
+      return "poll";
+    case Op::kDownload:
+      return "download";
+    case Op::kCancel:
+      return "cancel";
+  }
+  return "call";
+}
+
+Error MissingField(std::string_view context, std::string_view field) {
+  return Error{.category = ErrorCategory::kRetryable,
+               .message = std::string(context) + ": missing field '" + std::string(field) + "'"};
+}
+
+Result<Json> ParseObject(std::string_view body, std::string_view context) {
+  Json parsed = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return MakeError(ErrorCategory::kRetryable,
+                     std::string(context) + ": malformed JSON in response: " + Snippet(body, 120));
+  }
+  if (!parsed.is_object()) {
+    return MakeError(ErrorCategory::kRetryable,
+                     std::string(context) + ": expected a JSON object, got " + parsed.type_name());
+  }
+  return parsed;
+}
+
+Json ParseLenient(std::string_view body) {
+  Json parsed = Json::parse(body.begin(), body.end(), nullptr, false);
+  if (parsed.is_discarded()) return Json();
+  return parsed;
+}
+
+const Json* Find(const Json& root, std::string_view path) {
+  const Json* node = &root;
+  while (!path.empty()) {
+    size_t dot = path.find('.');
+    std::string_view key = path.substr(0, dot);
+    if (!node->is_object()) return nullptr;
+    auto it = node->find(key);
+    if (it == node->end()) return nullptr;
+    node = &*it;
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+  }
+  return node;
+}
+
+Result<std::string> RequireString(const Json& root, std::string_view path,
+                                  std::string_view context) {
+  const Json* node = Find(root, path);
+  if (node == nullptr || node->is_null()) return std::unexpected(MissingField(context, path));
+  if (!node->is_string()) {
+    return MakeError(ErrorCategory::kRetryable,
+                     std::string(context) + ": field '" + std::string(path) + "' is not a string");
+  }
+  std::string value = node->get<std::string>();
+  if (value.empty()) {
+    return MakeError(ErrorCategory::kRetryable,
+                     std::string(context) + ": field '" + std::string(path) + "' is empty");
+  }
+  return value;
+}
+
+std::string OptionalString(const Json& root, std::string_view path, std::string fallback) {
+  const Json* node = Find(root, path);
+  if (node == nullptr) return fallback;
+  if (node->is_string()) return node->get<std::string>();
+  if (node->is_number_integer()) return std::to_string(node->get<int64_t>());
+  return fallback;
+}
+
+std::optional<double> OptionalNumber(const Json& root, std::string_view path) {
+  const Json* node = Find(root, path);
+  if (node == nullptr) return std::nullopt;
+  if (node->is_number()) return node->get<double>();
+  if (node->is_string()) {
+    const std::string& s = node->get_ref<const std::string&>();
+    double value = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec == std::errc() && ptr == s.data() + s.size()) return value;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value, int64_t now_ms) {
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) {
+    value.remove_prefix(1);
+  }
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) {
+    value.remove_suffix(1);
+  }
+  if (value.empty()) return std::nullopt;
+  if (std::isdigit(static_cast<unsigned char>(value.front()))) {
+    double seconds = 0;
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+    if (ec != std::errc() || ptr != value.data() + value.size() || seconds < 0 ||
+        seconds > 86400.0 * 7) {
+      return std::nullopt;
+    }
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  }
+  // IMF-fixdate, e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
+  std::tm tm{};
+  std::string text(value);
+  const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  int64_t at_ms = static_cast<int64_t>(::timegm(&tm)) * 1000;
+  return std::chrono::milliseconds(std::max<int64_t>(0, at_ms - now_ms));
+}
+
+Error MakeProviderError(ErrorCategory category, std::string message, std::string provider_code,
+                        int http_status, std::chrono::milliseconds retry_after) {
+  return Error{.category = category,
+               .message = std::move(message),
+               .retry_after = retry_after,
+               .provider_code = std::move(provider_code),
+               .http_status = http_status};
+}
+
+std::string Snippet(std::string_view text, size_t max_chars) {
+  std::string out;
+  for (char c : text.substr(0, max_chars)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
+  }
+  if (text.size() > max_chars) out += "...";
+  return out;
+}
+
+std::string JoinUrl(std::string_view base_url, std::string_view path) {
+  std::string out(base_url);
+  while (!out.empty() && out.back() == '/') out.pop_back();
+  if (!path.starts_with('/')) out += '/';
+  out += path;
+  return out;
+}
+
+std::string EscapePathSegment(std::string_view segment) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (char c : segment) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace reelq::providers::wire
