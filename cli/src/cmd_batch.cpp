@@ -1,0 +1,279 @@
+// `reelq batch FILE.jsonl`: validate every line, stream the good ones with SubmitBatch, follow
+// the batch with a progress bar, then summarise per model.
+
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "context.h"
+#include "format.h"
+#include "jsonl.h"
+#include "list_jobs.h"
+#include "parse.h"
+#include "rpc_status.h"
+#include "summary.h"
+#include "watch.h"
+
+namespace reelq::cli {
+namespace {
+
+using nlohmann::json;
+
+struct BatchOptions {
+  std::string file;
+  std::string tenant;
+  std::string batch_id;
+  bool no_wait = false;
+  bool dry_run = false;
+  std::string output_json;
+  std::string max_wait;
+  std::string poll_interval = "1s";
+};
+
+struct Rejection {
+  size_t line = 0;
+  int code = 0;
+  std::string message;
+};
+
+bool Done(const v1::BatchProgress& p) {
+  return p.total() > 0 && uint64_t{p.succeeded()} + p.failed() + p.cancelled() >= p.total();
+}
+
+grpc::Status GetBatch(Context& context, const std::string& batch_id, v1::BatchProgress* out) {
+  v1::GetBatchRequest request;
+  request.set_batch_id(batch_id);
+  grpc::ClientContext rpc;
+  context.SetDeadline(rpc);
+  return context.Jobs().GetBatch(&rpc, request, out);
+}
+
+// Follows the batch until every job is terminal. Returns 0 or an exit code (already reported).
+int WaitForBatch(Context& context, const std::string& batch_id, std::chrono::milliseconds max_wait,
+                 std::chrono::milliseconds poll_interval, v1::BatchProgress* final_progress) {
+  ProgressReporter reporter(context.io().err, context.io().err_is_tty);
+  auto last_poll = std::chrono::steady_clock::time_point{};
+  v1::WatchJobRequest request;
+  request.set_batch_id(batch_id);
+  grpc::Status poll_status = grpc::Status::OK;
+  auto result = FollowWatch(context, request, max_wait, [&](const v1::JobEvent& event) {
+    if (event.has_batch() && event.batch().total() > 0) {
+      reporter.Update(event.batch());
+      return true;
+    }
+    // The server sent no counts with this event: ask for them, at most once per poll interval.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_poll >= poll_interval) {
+      last_poll = now;
+      v1::BatchProgress progress;
+      poll_status = GetBatch(context, batch_id, &progress);
+      if (!poll_status.ok()) return false;
+      reporter.Update(progress);
+    }
+    return true;
+  });
+  if (!poll_status.ok()) return context.RpcError(poll_status, "get batch " + batch_id);
+  if (result.end == WatchEnd::kFailed || result.end == WatchEnd::kTimedOut) {
+    reporter.Finish();
+    return result.exit_code;
+  }
+  // UNIMPLEMENTED watch, or a finished one: poll GetBatch until done (at once if it is).
+  const auto give_up_at = std::chrono::steady_clock::now() + max_wait;
+  for (;;) {
+    const auto status = GetBatch(context, batch_id, final_progress);
+    if (!status.ok()) {
+      reporter.Finish();
+      return context.RpcError(status, "get batch " + batch_id);
+    }
+    reporter.Update(*final_progress);
+    if (Done(*final_progress)) break;
+    if (max_wait.count() > 0 && std::chrono::steady_clock::now() >= give_up_at) {
+      reporter.Finish();
+      return context.Fail(kExitWaitTimeout, "batch " + batch_id + ": gave up after --max-wait");
+    }
+    std::this_thread::sleep_for(poll_interval);
+  }
+  reporter.Finish();
+  return 0;
+}
+
+json SummaryJson(const std::vector<ModelSummary>& rows) {
+  json out = json::array();
+  for (const auto& row : rows) {
+    json r = {{"model", row.model},   {"jobs", row.jobs},           {"succeeded", row.succeeded},
+              {"failed", row.failed}, {"cancelled", row.cancelled}, {"unfinished", row.unfinished}};
+    r["meanSeconds"] = row.MeanSeconds() ? json(*row.MeanSeconds()) : json(nullptr);
+    r["meanGenerationSeconds"] =
+        row.MeanGenerationSeconds() ? json(*row.MeanGenerationSeconds()) : json(nullptr);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+json RejectionsJson(const std::vector<LineError>& bad, const std::vector<Rejection>& rejected) {
+  json out = json::array();
+  for (const auto& e : bad)
+    out.push_back({{"line", e.line}, {"sent", false}, {"message", e.message}});
+  for (const auto& r : rejected) {
+    out.push_back({{"line", r.line},
+                   {"sent", true},
+                   {"code", std::string(StatusCodeName(static_cast<grpc::StatusCode>(r.code)))},
+                   {"message", r.message}});
+  }
+  return out;
+}
+
+int RunBatch(Context& context, const BatchOptions& o) {
+  auto& err = context.io().err;
+  auto& out = context.io().out;
+  std::chrono::milliseconds max_wait{0};
+  if (!o.max_wait.empty()) {
+    auto parsed = ParseDuration(o.max_wait);
+    if (!parsed) return context.UsageError("--max-wait", parsed.error());
+    max_wait = *parsed;
+  }
+  auto poll = ParseDuration(o.poll_interval);
+  if (!poll || poll->count() < 100)
+    return context.UsageError("--poll-interval", poll ? "must be at least 100ms" : poll.error());
+
+  JsonlFile file;
+  if (o.file == "-") {
+    file = ReadJsonl(std::cin);
+  } else {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) return context.Fail(kExitInput, "cannot read " + o.file);
+    file = ReadJsonl(in);
+  }
+  for (const auto& e : file.errors) err << o.file << ":" << e.line << ": " << e.message << "\n";
+  for (auto& line : file.specs) {
+    if (line.spec.tenant().empty()) line.spec.set_tenant(o.tenant);
+    if (line.spec.batch_id().empty()) line.spec.set_batch_id(o.batch_id);
+  }
+  if (!file.errors.empty()) {
+    err << file.errors.size() << " bad line(s) will not be sent; " << file.specs.size()
+        << " good line(s)\n";
+  }
+  if (o.dry_run) {
+    if (context.json()) {
+      out << json({{"good", file.specs.size()}, {"rejected", RejectionsJson(file.errors, {})}})
+                 .dump()
+          << "\n";
+    } else {
+      out << o.file << ": " << file.specs.size() << " good line(s), " << file.errors.size()
+          << " bad\n";
+    }
+    return file.errors.empty() ? kExitOk : kExitNotSucceeded;
+  }
+  if (file.specs.empty()) return context.Fail(kExitInput, o.file + ": no job to submit");
+
+  // Upload. The deadline grows with the batch: --timeout plus 10 ms per item.
+  v1::SubmitBatchResponse response;
+  {
+    grpc::ClientContext rpc;
+    context.SetDeadline(rpc, std::chrono::milliseconds(10) * file.specs.size());
+    auto writer = context.Jobs().SubmitBatch(&rpc, &response);
+    for (const auto& line : file.specs) {
+      v1::SubmitBatchRequest request;
+      *request.mutable_spec() = line.spec;
+      if (!writer->Write(request)) break;  // the server ended the call; Finish says why
+    }
+    writer->WritesDone();
+    const auto status = writer->Finish();
+    if (!status.ok()) return context.RpcError(status, "submit batch");
+  }
+  std::vector<Rejection> rejected;
+  for (const auto& item : response.items()) {
+    if (item.code() == 0) continue;
+    const size_t line = item.index() < file.specs.size() ? file.specs[item.index()].line : 0;
+    rejected.push_back({line, item.code(), item.message()});
+    err << o.file << ":" << line
+        << ": rejected: " << StatusCodeName(static_cast<grpc::StatusCode>(item.code())) << ": "
+        << item.message() << "\n";
+  }
+  const std::string& batch_id = response.batch_id();
+  err << "batch " << batch_id << ": " << response.accepted() << " accepted, " << response.rejected()
+      << " rejected";
+  if (!file.errors.empty()) err << ", " << file.errors.size() << " bad line(s) not sent";
+  err << "\n";
+  const bool all_sent_ok = file.errors.empty() && rejected.empty() && response.rejected() == 0;
+
+  if (o.no_wait || response.accepted() == 0) {
+    if (context.json()) {
+      out << json({{"batchId", batch_id},
+                   {"accepted", response.accepted()},
+                   {"rejected", RejectionsJson(file.errors, rejected)}})
+                 .dump()
+          << "\n";
+    } else {
+      out << batch_id << "\n";
+    }
+    return all_sent_ok ? kExitOk : kExitNotSucceeded;
+  }
+
+  err << "following the batch (Ctrl-C stops watching, not the batch; resume with "
+         "`reelq watch --batch "
+      << batch_id << "`)\n";
+  v1::BatchProgress progress;
+  if (const int code = WaitForBatch(context, batch_id, max_wait, *poll, &progress); code != 0)
+    return code;
+
+  v1::ListJobsRequest list;
+  list.set_batch_id(batch_id);
+  std::vector<v1::JobStatus> jobs;
+  if (const auto status = ListAllJobs(context, list, 0, &jobs); !status.ok())
+    return context.RpcError(status, "list jobs of batch " + batch_id);
+  const auto rows = SummarizeByModel(jobs);
+  const bool all_succeeded = progress.succeeded() == progress.total() && !jobs.empty() &&
+                             rows.back().succeeded == rows.back().jobs;
+  const int exit_code = all_succeeded && all_sent_ok ? kExitOk : kExitNotSucceeded;
+
+  if (!o.output_json.empty()) {
+    json dump = {{"batchId", batch_id}, {"rejected", RejectionsJson(file.errors, rejected)}};
+    dump["jobs"] = json::array();
+    for (const auto& job : jobs) dump["jobs"].push_back(json::parse(ToJson(job, false)));
+    std::ofstream f(o.output_json, std::ios::trunc);
+    f << dump.dump(2) << "\n";
+    if (!f) return context.Fail(kExitInput, "--output-json: cannot write " + o.output_json);
+  }
+  if (context.json()) {
+    json summary = {{"batchId", batch_id},
+                    {"progress", json::parse(ToJson(progress, false))},
+                    {"models", SummaryJson(rows)},
+                    {"rejected", RejectionsJson(file.errors, rejected)},
+                    {"exitCode", exit_code}};
+    out << summary.dump(2) << "\n";
+  } else {
+    out << "batch " << batch_id << "\n" << FormatBatchSummary(rows);
+    for (const auto& job : jobs) {
+      if (job.state() == v1::JOB_STATE_FAILED) {
+        out << "failed " << job.job_id() << ": " << ErrorCategoryName(job.error().category())
+            << ": " << job.error().message() << "\n";
+      }
+    }
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+void AddBatchCommand(CLI::App& root, Context& context, Commands& commands) {
+  auto* app = root.add_subcommand(
+      "batch",
+      "Submit a JSONL file (one JobSpec per line, protobuf JSON: lowerCamel or snake_case), "
+      "follow it, and summarise per model. Exit 0 only when every job SUCCEEDED.");
+  auto o = std::make_shared<BatchOptions>();
+  app->add_option("FILE", o->file, "JSONL file, or - for stdin")->required();
+  app->add_option("--tenant", o->tenant, "Tenant for lines that do not set one");
+  app->add_option("--batch-id", o->batch_id, "Batch id for lines that do not set one");
+  app->add_flag("--no-wait", o->no_wait, "Print the batch id and exit after submitting");
+  app->add_flag("--dry-run", o->dry_run, "Only check the lines; send nothing");
+  app->add_option("--output-json", o->output_json, "Write every job's final status to this file");
+  app->add_option("--max-wait", o->max_wait, "Stop following after this long (default never)");
+  app->add_option("--poll-interval", o->poll_interval,
+                  "GetBatch polling interval when the server cannot stream (default 1s)");
+  commands.push_back({app, [&context, o] { return RunBatch(context, *o); }});
+}
+
+}  // namespace reelq::cli

@@ -1,0 +1,99 @@
+#pragma once
+
+// What every command shares: the output streams, the global flags and the gRPC channel.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
+
+#include "reelq/v1/jobs.grpc.pb.h"
+#include "reelq/v1/models.grpc.pb.h"
+
+namespace reelq::cli {
+
+// Exit codes (documented in `reelq --help` and cli/README.md).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitInternal = 1,      // an unexpected failure inside the CLI
+  kExitUsage = 2,         // a bad flag or flag value
+  kExitInput = 3,         // an input file that cannot be read or has no usable line
+  kExitNotSucceeded = 4,  // a job ended FAILED/CANCELLED, or a batch line was rejected
+  kExitWaitTimeout = 5,   // --max-wait ran out before the job/batch finished
+  kExitRpcBase = 20,      // a gRPC error: 20 + the gRPC status code (UNAVAILABLE 14 -> 34)
+};
+
+std::string ExitCodeHelp();
+
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  bool err_is_tty = false;
+};
+
+struct GlobalOptions {
+  std::string server;
+  std::string timeout = "30s";
+  bool json = false;
+  bool tls = false;
+};
+
+class Context {
+ public:
+  explicit Context(Io io) : io_(io) {}
+
+  Io& io() { return io_; }
+  GlobalOptions& options() { return options_; }
+  bool json() const { return options_.json; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+
+  v1::JobService::Stub& Jobs();
+  v1::ModelService::Stub& Models();
+
+  // A deadline of --timeout (plus `extra`) from now.
+  void SetDeadline(grpc::ClientContext& context,
+                   std::chrono::milliseconds extra = std::chrono::milliseconds(0)) const;
+
+  // Prints "error: <what>: <CODE NAME>: <message>" and returns the exit code for the status.
+  int RpcError(const grpc::Status& status, std::string_view what);
+  // Prints "error: <flag>: <message>" and returns kExitUsage.
+  int UsageError(std::string_view flag, std::string_view message);
+  // Prints "error: <message>" and returns `code`.
+  int Fail(int code, std::string_view message);
+
+ private:
+  std::shared_ptr<grpc::Channel> Channel();
+
+  Io io_;
+  GlobalOptions options_;
+  std::chrono::milliseconds timeout_{30'000};
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::JobService::Stub> jobs_;
+  std::unique_ptr<v1::ModelService::Stub> models_;
+};
+
+// A subcommand and what to run when it was chosen.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+using Commands = std::vector<Command>;
+
+// Each command group adds its subcommands to `root`.
+void AddSubmitCommand(CLI::App& root, Context& context, Commands& commands);
+void AddBatchCommand(CLI::App& root, Context& context, Commands& commands);
+void AddJobCommands(CLI::App& root, Context& context, Commands& commands);
+void AddModelCommands(CLI::App& root, Context& context, Commands& commands);
+
+// Runs the CLI as if from the command line (args[0] is the program name).
+int RunCli(const std::vector<std::string>& args, Io io);
+
+}  // namespace reelq::cli

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs what reelq needs to build, test and run the demo, from Debian 12 packages only.
+# Idempotent and quiet: it checks with dpkg-query first and runs apt-get (update + install) only
+# when something is missing. As root it runs apt-get directly, otherwise through sudo.
+#
+# Other parts of the tree append the packages they need to PACKAGES (one name per word).
+set -euo pipefail
+
+PACKAGES="
+  build-essential cmake pkg-config
+  libboost-dev libboost-system-dev libssl-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libhiredis-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
+  libgtest-dev libgmock-dev
+  redis-server ffmpeg
+  clang libclang-rt-14-dev clang-format
+  python3 python3-botocore awscli
+  nodejs npm
+  curl iproute2
+"
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+missing=()
+for pkg in $PACKAGES; do
+  # "install ok installed" is the only status that means the package is really there.
+  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+  if [[ "$status" != "install ok installed" ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -eq 0 ]]; then
+    sudo_cmd=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo_cmd=(sudo)
+  else
+    echo "install-deps: missing packages (${missing[*]}) and not root, no sudo" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node tools (tests that use an npm package) live under tools/; install them only when the lock
+# file is newer than what is installed.
+if [[ -f "$repo_root/tools/package.json" ]]; then
+  lock="$repo_root/tools/package-lock.json"
+  modules="$repo_root/tools/node_modules"
+  if [[ ! -d "$modules" ]] || [[ -f "$lock" && "$lock" -nt "$modules" ]]; then
+    echo "install-deps: installing node tools under tools/" >&2
+    if [[ -f "$lock" ]]; then
+      npm --prefix "$repo_root/tools" ci --no-audit --no-fund --loglevel=error >/dev/null
+    else
+      npm --prefix "$repo_root/tools" install --no-audit --no-fund --loglevel=error >/dev/null
+    fi
+    touch "$modules"
+  fi
+fi

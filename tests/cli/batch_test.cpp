@@ -1,0 +1,222 @@
+// `reelq batch` (and a few other commands) end to end against an in-process fake JobService.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "context.h"
+#include "fake_job_service.h"
+#include "process.h"
+
+namespace reelq::cli {
+namespace {
+
+using testing::FakeJobService;
+using testing::FakeServer;
+
+struct Run {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Run RunReelq(std::vector<std::string> args) {
+  std::ostringstream out;
+  std::ostringstream err;
+  args.insert(args.begin(), "reelq");
+  Run run;
+  run.code = RunCli(args, Io{out, err, false});
+  run.out = out.str();
+  run.err = err.str();
+  return run;
+}
+
+std::string WriteFile(const ::reelq::testing::TempDir& dir, const std::string& name,
+                      const std::string& text) {
+  const auto path = dir.path() / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(BatchCommand, AllJobsSucceedExitsZeroWithAPerModelSummary) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file =
+      WriteFile(dir, "ok.jsonl",
+                R"({"prompt":"a","models":["kling-3.0"],"durationSeconds":10})"
+                "\n"
+                R"({"prompt":"b","models":["kling-3.0"],"duration_seconds":20,"tenant":"other"})"
+                "\n\n"
+                R"({"prompt":"c","models":["veo-3.1"],"durationSeconds":4})"
+                "\n"
+                R"({"prompt":"d","models":["veo-3.1"],"durationSeconds":8})"
+                "\n"
+                R"({"prompt":"e","durationSeconds":5})"
+                "\n");
+  const auto output = (dir.path() / "final.json").string();
+  auto run = RunReelq({"--server", server.address(), "batch", file, "--tenant", "demo-studio",
+                       "--batch-id", "b-42", "--output-json", output});
+  EXPECT_EQ(run.code, 0) << run.err;
+
+  const auto received = service.received();
+  ASSERT_EQ(received.size(), 5u);
+  EXPECT_EQ(received[0].tenant(), "demo-studio");  // default applied
+  EXPECT_EQ(received[1].tenant(), "other");        // explicit kept
+  EXPECT_EQ(received[0].batch_id(), "b-42");
+  EXPECT_EQ(received[1].duration_seconds(), 20u);  // snake_case line
+
+  // Five jobs over three models, read back through two-job pages.
+  EXPECT_NE(run.out.find("batch b-42"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("kling-3.0     2     2          0       0          18s        15s"),
+            std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("veo-3.1       2     2"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("seedance-2.0  1     1"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("total         5     5"), std::string::npos) << run.out;
+  EXPECT_NE(run.err.find("5/5 done"), std::string::npos) << run.err;  // the non-TTY line
+
+  std::ifstream in(output);
+  const auto dump = nlohmann::json::parse(in);
+  EXPECT_EQ(dump["batchId"], "b-42");
+  ASSERT_EQ(dump["jobs"].size(), 5u);
+  EXPECT_EQ(dump["jobs"][0]["state"], "JOB_STATE_SUCCEEDED");
+}
+
+TEST(BatchCommand, BadLinesAreNotSentAndRejectionsMapToLineNumbers) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "mixed.jsonl",
+                              R"({"prompt":"good","durationSeconds":5})"
+                              "\n"
+                              R"({"prompt":"typo","durationSecs":5})"
+                              "\n"
+                              "\n"
+                              R"({"prompt":"REJECT me","durationSeconds":99})"
+                              "\n"
+                              R"({"prompt":"FAIL please","durationSeconds":5})"
+                              "\n"
+                              "{\"prompt\":\"bad \xff byte\"}\n");
+  auto run = RunReelq({"--server", server.address(), "batch", file});
+  EXPECT_EQ(run.code, kExitNotSucceeded) << run.err;
+  // Lines 2 and 6 never left the machine; line 4 was rejected by the server (stream index 1).
+  ASSERT_EQ(service.received().size(), 3u);
+  EXPECT_NE(run.err.find("mixed.jsonl:2: unknown field \"durationSecs\""), std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("mixed.jsonl:6: invalid UTF-8 at byte 16"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("mixed.jsonl:4: rejected: INVALID_ARGUMENT: duration_seconds"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("2 accepted, 1 rejected, 2 bad line(s) not sent"), std::string::npos)
+      << run.err;
+  EXPECT_NE(run.out.find("failed job-2: policy_rejected: the provider refused the prompt"),
+            std::string::npos)
+      << run.out;
+}
+
+TEST(BatchCommand, FallsBackToPollingWhenWatchIsUnimplemented) {
+  FakeJobService service;
+  service.watch_unimplemented = true;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "one.jsonl",
+                              R"({"prompt":"a","durationSeconds":4})"
+                              "\n");
+  auto run = RunReelq({"--server", server.address(), "--json", "batch", file});
+  ASSERT_EQ(run.code, 0) << run.err;
+  const auto summary = nlohmann::json::parse(run.out);
+  EXPECT_EQ(summary["exitCode"], 0);
+  EXPECT_EQ(summary["progress"]["succeeded"], 1);
+  EXPECT_EQ(summary["models"][0]["model"], "seedance-2.0");
+  EXPECT_DOUBLE_EQ(summary["models"][0]["meanGenerationSeconds"].get<double>(), 4.0);
+}
+
+TEST(BatchCommand, DryRunSendsNothing) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "dry.jsonl",
+                              R"({"prompt":"a"})"
+                              "\n"
+                              R"({"prompt":1})"
+                              "\n");
+  auto run = RunReelq({"--server", server.address(), "batch", "--dry-run", file});
+  EXPECT_EQ(run.code, kExitNotSucceeded);
+  EXPECT_TRUE(service.received().empty());
+  EXPECT_NE(run.out.find("1 good line(s), 1 bad"), std::string::npos) << run.out;
+}
+
+TEST(BatchCommand, MissingFileAndNoUsableLines) {
+  ::reelq::testing::TempDir dir;
+  auto missing = RunReelq({"--server", "127.0.0.1:1", "batch", (dir.path() / "nope").string()});
+  EXPECT_EQ(missing.code, kExitInput);
+  const auto file = WriteFile(dir, "bad.jsonl", "not json\n");
+  auto bad = RunReelq({"--server", "127.0.0.1:1", "batch", file});
+  EXPECT_EQ(bad.code, kExitInput);
+  EXPECT_NE(bad.err.find("bad.jsonl:1: invalid JSON"), std::string::npos) << bad.err;
+}
+
+TEST(Commands, RpcErrorsGiveTheCodeNameAndADistinctExitCode) {
+  FakeJobService service;
+  FakeServer server(&service);
+  auto run = RunReelq({"--server", server.address(), "get", "job-404"});
+  EXPECT_EQ(run.code, kExitRpcBase + 5);
+  EXPECT_NE(run.err.find("NOT_FOUND: job job-404 not found"), std::string::npos) << run.err;
+
+  const int port = ::reelq::testing::FreePort();
+  auto down =
+      RunReelq({"--server", "127.0.0.1:" + std::to_string(port), "--timeout", "5s", "list"});
+  EXPECT_EQ(down.code, kExitRpcBase + 14);
+  EXPECT_NE(down.err.find("UNAVAILABLE"), std::string::npos) << down.err;
+
+  auto unimplemented = RunReelq({"--server", server.address(), "cancel", "job-1"});
+  EXPECT_EQ(unimplemented.code, kExitRpcBase + 12);
+  EXPECT_NE(unimplemented.err.find("UNIMPLEMENTED"), std::string::npos) << unimplemented.err;
+}
+
+TEST(Commands, BadFlagValuesNameTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string flag;
+  };
+  const std::vector<Case> cases = {
+      {{"submit", "--prompt", "x", "--duration", "long"}, "--duration"},
+      {{"submit", "--prompt", "x", "--aspect", "wide"}, "--aspect"},
+      {{"submit", "--prompt", "x", "--audio", "loud"}, "--audio"},
+      {{"submit", "--prompt", "x", "--label", "novalue"}, "--label"},
+      {{"submit", "--prompt", "x", "--priority", "high"}, "--priority"},
+      {{"submit", "--prompt", "x", "--start-deadline", "soon"}, "--start-deadline"},
+      {{"submit", "--prompt", "x", "--finish-deadline", "+forever"}, "--finish-deadline"},
+      {{"submit", "--prompt", "x", "--use-case", "movie"}, "--use-case"},
+      {{"submit", "--prompt", "x", "--resolution", "8k"}, "--resolution"},
+      {{"--timeout", "soon", "stats"}, "--timeout"},
+      {{"list", "--state", "done"}, "--state"},
+      {{"list", "--limit", "many"}, "--limit"},
+      {{"submit", "--prompt", "x", "--shots-file", "y"}, "--shots-file"},
+  };
+  for (const auto& c : cases) {
+    auto run = RunReelq(c.args);
+    EXPECT_EQ(run.code, kExitUsage) << c.flag << ": " << run.err;
+    EXPECT_NE(run.err.find(c.flag), std::string::npos) << c.flag << ": " << run.err;
+  }
+}
+
+TEST(Commands, SubmitWithShotsFileSendsTheShots) {
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "shots.json", R"([{"prompt":"wide","durationSeconds":4}])");
+  // Nothing listens there: the call fails, but only after the file and flags were accepted.
+  auto run =
+      RunReelq({"--server", "127.0.0.1:1", "submit", "--shots-file", file, "--duration", "4"});
+  EXPECT_EQ(run.code, kExitRpcBase + 14) << run.err;
+  const auto broken = WriteFile(dir, "broken.json", R"([{"prompt":"wide"}])");
+  auto bad = RunReelq({"--server", "127.0.0.1:1", "submit", "--shots-file", broken});
+  EXPECT_EQ(bad.code, kExitInput) << bad.err;
+  EXPECT_NE(bad.err.find("shot 1 has no durationSeconds"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace reelq::cli

@@ -1,0 +1,59 @@
+#pragma once
+
+// An in-process JobService for CLI tests: jobs finish the moment they are submitted (SUCCEEDED,
+// or FAILED when the prompt contains "FAIL"); items whose prompt contains "REJECT" are rejected
+// with INVALID_ARGUMENT. ListJobs serves small pages so the CLI has to page.
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "reelq/v1/jobs.grpc.pb.h"
+
+namespace reelq::cli::testing {
+
+class FakeJobService final : public v1::JobService::Service {
+ public:
+  bool watch_unimplemented = false;
+  uint32_t max_page_size = 2;
+
+  std::vector<v1::JobSpec> received();  // every spec SubmitBatch was sent, in order
+  std::vector<v1::JobStatus> jobs();
+
+  // JobService
+  grpc::Status SubmitBatch(grpc::ServerContext* context,
+                           grpc::ServerReader<v1::SubmitBatchRequest>* reader,
+                           v1::SubmitBatchResponse* response) override;
+  grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                        grpc::ServerWriter<v1::JobEvent>* writer) override;
+  grpc::Status GetBatch(grpc::ServerContext* context, const v1::GetBatchRequest* request,
+                        v1::BatchProgress* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                      v1::JobStatus* response) override;
+
+ private:
+  v1::BatchProgress Progress(const std::string& batch_id);
+
+  std::mutex mutex_;
+  std::vector<v1::JobSpec> received_;
+  std::vector<v1::JobStatus> jobs_;
+};
+
+// A gRPC server on 127.0.0.1:<free port> serving `service` until destroyed.
+class FakeServer {
+ public:
+  explicit FakeServer(grpc::Service* service);
+  ~FakeServer();
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace reelq::cli::testing
