@@ -1,0 +1,103 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reelq/common/clock.h"
+#include "reelq/common/error.h"
+#include "reelq/providers/catalogue.h"
+#include "reelq/v1/jobs.pb.h"
+
+namespace reelq::scheduler {
+
+// Bounds on what a client may submit. The defaults suit a studio pipeline; every one of them
+// is a config key of the scheduler section (max_prompt_bytes is `scheduler.max_prompt_bytes`).
+struct AdmissionLimits {
+  size_t max_prompt_bytes = 100'000;  // prompt, negative prompt, and all shot prompts together
+  int32_t min_priority = -100;
+  int32_t max_priority = 100;
+  uint32_t max_duration_seconds = 3600;  // sanity bound before any model is asked
+  size_t max_shots = 64;                 // sanity bound; models allow far fewer
+  size_t max_models = 16;                // entries in JobSpec.models
+  size_t max_labels = 32;
+  size_t max_label_key_bytes = 63;
+  size_t max_label_value_bytes = 256;
+  size_t max_tenant_bytes = 64;
+  size_t max_batch_id_bytes = 128;
+  size_t max_idempotency_key_bytes = 128;
+};
+
+// Why one model cannot make a job: the JobSpec field that rules it out, and the model's own
+// limit in words ("makes 4, 8 or 12 s").
+struct ModelRejection {
+  std::string model;
+  std::string field;
+  std::string reason;
+};
+
+struct AdmittedJob {
+  // Model ids that can make the job, best first: an explicit single model; an explicit list in
+  // the given order; for `auto` the use case's first choice, then the others by catalogue
+  // latency (p50). Never empty.
+  std::vector<std::string> candidates;
+  // True when the order states a quality preference (a use case put its first choice first):
+  // the dispatcher may then give candidates[0] a margin over faster alternatives
+  // (see ChooseModel in routing.h).
+  bool first_choice_preferred = false;
+  bool auto_routed = false;  // models was empty or ["auto"]
+  // Models that were considered and ruled out, with the reason; for logs and the API.
+  std::vector<ModelRejection> rejected;
+};
+
+// Validates a submitted JobSpec and fills in its defaults. A plain class with no I/O, so the
+// gRPC service, the batch path and tests share it. Thread-safe (Admit is const and keeps no
+// state).
+//
+// Every refusal is ErrorCategory::kInvalidRequest with a message that starts with the field
+// ("duration_seconds: 20 s — no allowed model can make it (kling-3.0: makes 3 to 15 s; ...)"),
+// which the gRPC edge turns into INVALID_ARGUMENT.
+class Admission {
+ public:
+  // The catalogue is copied: a config reload builds a new Admission. `clock` decides whether a
+  // deadline is already in the past (SystemClock when null).
+  Admission(const providers::Catalogue& catalogue, AdmissionLimits limits = {},
+            ClockPtr clock = nullptr);
+
+  // Checks every field, then normalises `spec` in place: tenant "default" when empty, aspect
+  // ratio "16:9", resolution "720p", audio on when unset, duration_seconds = the sum of the
+  // shot durations when 0 with shots. `spec` is normalised only when the result is a value.
+  Result<AdmittedJob> Admit(reelq::v1::JobSpec& spec) const;
+
+  const AdmissionLimits& limits() const { return limits_; }
+
+  static constexpr std::string_view kDefaultTenant = "default";
+  static constexpr std::string_view kDefaultAspectRatio = "16:9";
+  static constexpr std::string_view kDefaultResolution = "720p";
+  static constexpr std::string_view kAuto = "auto";
+
+ private:
+  providers::Catalogue catalogue_;
+  AdmissionLimits limits_;
+  ClockPtr clock_;
+  // Model ids ordered by catalogue latency p50 (then id), the `auto` order before a use case
+  // moves its first choice to the front.
+  std::vector<std::string> by_latency_;
+};
+
+// The routing-table key of a use case: USE_CASE_MULTI_SHOT_NARRATIVE -> "multi_shot_narrative"
+// (Catalogue::use_case_first_choice is keyed by it). Empty for UNSPECIFIED and unknown values.
+std::string UseCaseKey(reelq::v1::UseCase use_case);
+
+// Strict UTF-8 (RFC 3629): rejects overlong forms, surrogates (U+D800..U+DFFF), code points
+// above U+10FFFF and truncated sequences. Returns the byte offset of the first bad byte, or
+// npos when `text` is valid.
+size_t FindInvalidUtf8(std::string_view text);
+inline bool IsValidUtf8(std::string_view text) {
+  return FindInvalidUtf8(text) == std::string_view::npos;
+}
+// Number of code points in valid UTF-8 (what the providers call "characters").
+size_t CountCodePoints(std::string_view utf8);
+
+}  // namespace reelq::scheduler
