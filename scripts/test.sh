@@ -11,14 +11,16 @@ cd "$repo_root"
 
 "$repo_root/scripts/install-deps.sh"
 
-echo "== build (build/)"
+# BUILD_DIR: where to build (default build/; scripts/build.sh honours it too).
+export BUILD_DIR="${BUILD_DIR:-$repo_root/build}"
+echo "== build ($BUILD_DIR)"
 "$repo_root/scripts/build.sh"
 
 status=0
 log_dir="$(mktemp -d "${TMPDIR:-/tmp}/reelq-test.XXXXXX")"
 
 echo "== ctest $*"
-if ! ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@" | tee "$log_dir/ctest.log"; then
+if ! ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 600 "$@" | tee "$log_dir/ctest.log"; then
   status=1
 fi
 
