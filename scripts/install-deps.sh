@@ -19,15 +19,26 @@ PACKAGES="
   curl iproute2
 "
 
+# Packages that are only wanted for a command: a command already on PATH counts as installed
+# (e.g. NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
+declare -A COMMAND_OF=(
+  [npm]=npm [nodejs]=node [awscli]=aws [cmake]=cmake [curl]=curl [ffmpeg]=ffmpeg
+  [clang]=clang [clang-format]=clang-format [python3]=python3 [redis-server]=redis-server
+)
+
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# One dpkg-query for all of them; "install ok installed" is the only status that means the
+# package is really there.
+# shellcheck disable=SC2086  # PACKAGES is a word list on purpose
+installed="$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null |
+  awk '$2 == "install" && $3 == "ok" && $4 == "installed" { print $1 }' || true)"
 missing=()
 for pkg in $PACKAGES; do
-  # "install ok installed" is the only status that means the package is really there.
-  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
-  if [[ "$status" != "install ok installed" ]]; then
-    missing+=("$pkg")
+  if [[ -n "${COMMAND_OF[$pkg]:-}" ]] && command -v "${COMMAND_OF[$pkg]}" >/dev/null 2>&1; then
+    continue
   fi
+  grep -qxF "$pkg" <<<"$installed" || missing+=("$pkg")
 done
 
 if ((${#missing[@]} > 0)); then
