@@ -109,6 +109,17 @@ Error ClassifyError(Op op, int http_status, std::string_view raw,
     }
   }
   if (http_status >= 500) category = ErrorCategory::kRetryable;
+  // The Gemini API answers a bad key with 400 INVALID_ARGUMENT; only the ErrorInfo reason
+  // tells it apart from a bad parameter.
+  if (const Json* details = wire::Find(body, "error.details");
+      details != nullptr && details->is_array()) {
+    for (const auto& detail : *details) {
+      std::string reason = wire::OptionalString(detail, "reason");
+      if (reason == "API_KEY_INVALID" || reason == "API_KEY_EXPIRED") {
+        category = ErrorCategory::kAuthFailed;
+      }
+    }
+  }
   // NOT_FOUND means a retired model only on create; later it is the operation or file.
   if (category == ErrorCategory::kModelGone && op != Op::kCreate) {
     category = ErrorCategory::kNotFound;

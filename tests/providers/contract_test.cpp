@@ -1,0 +1,371 @@
+// Contract tests: each adapter against the real simulator process, over real HTTP.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "sim_fixture.h"
+
+namespace reelq::providers {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RunSync;
+using testing::Sim;
+
+class MemorySink final : public ByteSink {
+ public:
+  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
+    ++chunks;
+    data.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+    co_return Result<void>{};
+  }
+  std::string data;
+  size_t chunks = 0;
+};
+
+class ContractTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    sim_ = Sim::Start(0.0005).release();
+    // The adapters read keys from the environment, as in production.
+    ::setenv("REELQ_TEST_KLING_AK", "sim-kling-ak-a", 1);
+    ::setenv("REELQ_TEST_KLING_SK", "sim-kling-sk-a", 1);
+    ::setenv("REELQ_TEST_KLING_BAD_SK", "not-the-secret", 1);
+    ::setenv("REELQ_TEST_SORA", "sim-sora-key-a", 1);
+    ::setenv("REELQ_TEST_SORA_B", "sim-sora-key-b", 1);
+    ::setenv("REELQ_TEST_VEO", "sim-veo-key-a", 1);
+    ::setenv("REELQ_TEST_SEEDANCE", "sim-seedance-key-a", 1);
+    ::setenv("REELQ_TEST_WRONG", "wrong-key", 1);
+  }
+  static void TearDownTestSuite() {
+    delete sim_;
+    sim_ = nullptr;
+  }
+  void SetUp() override {
+    if (sim_ == nullptr) GTEST_SKIP() << "reelq-provider-sim not built or did not start";
+    client_ = http::MakeClient(io_.get_executor());
+  }
+
+  ProviderPtr Make(const std::string& provider, const std::string& key_env,
+                   const std::string& secret_env = "", AdapterOptions options = {}) {
+    AccountSpec account;
+    account.id = provider + "-test";
+    account.provider = provider;
+    account.base_url = sim_->base_url() + "/" + provider;
+    account.api_key.env = key_env;
+    account.secret_key.env = secret_env;
+    if (options.api_timeout == AdapterOptions{}.api_timeout) options.api_timeout = 5s;
+    auto made = MakeProvider(account, client_, std::make_shared<SystemClock>(), options);
+    EXPECT_TRUE(made) << made.error().message;
+    return made ? *made : nullptr;
+  }
+  ProviderPtr Kling(AdapterOptions o = {}) {
+    return Make("kling", "REELQ_TEST_KLING_AK", "REELQ_TEST_KLING_SK", o);
+  }
+  ProviderPtr Sora(AdapterOptions o = {}) { return Make("sora", "REELQ_TEST_SORA", "", o); }
+  ProviderPtr Veo(AdapterOptions o = {}) { return Make("veo", "REELQ_TEST_VEO", "", o); }
+  ProviderPtr Seedance(AdapterOptions o = {}) {
+    return Make("seedance", "REELQ_TEST_SEEDANCE", "", o);
+  }
+
+  static GenerationRequest Request(const std::string& model, int seconds,
+                                   const std::string& prompt = "a quiet harbour at dawn") {
+    GenerationRequest r;
+    r.upstream_model = model;
+    r.prompt = prompt;
+    r.duration_seconds = seconds;
+    r.aspect_ratio = "16:9";
+    r.resolution = "720p";
+    r.idempotency_id = "attempt-" + std::to_string(++counter_);
+    return r;
+  }
+
+  // Polls until the task leaves queued/running (bounded).
+  Result<TaskStatus> WaitDone(Provider& p, const std::string& id) {
+    for (int i = 0; i < 500; ++i) {
+      auto s = RunSync(io_, p.Poll(id));
+      if (!s || (s->state != TaskState::kQueued && s->state != TaskState::kRunning)) return s;
+      std::this_thread::sleep_for(20ms);
+    }
+    return MakeError(ErrorCategory::kDeadlineExceeded, "task did not finish in 10 s");
+  }
+
+  void ExpectMp4(const MemorySink& sink) {
+    ASSERT_GT(sink.data.size(), 8u);
+    EXPECT_EQ(sink.data.substr(4, 4), "ftyp");
+  }
+
+  static Sim* sim_;
+  static int counter_;
+  asio::io_context io_;
+  http::ClientPtr client_;
+};
+Sim* ContractTest::sim_ = nullptr;
+int ContractTest::counter_ = 0;
+
+// --- happy paths ---
+
+TEST_F(ContractTest, KlingCreatePollDownload) {
+  auto kling = Kling();
+  auto id = RunSync(io_, kling->Create(Request("kling-v3", 5)));
+  ASSERT_TRUE(id) << id.error().Describe();
+  auto status = WaitDone(*kling, *id);
+  ASSERT_TRUE(status) << status.error().Describe();
+  ASSERT_EQ(status->state, TaskState::kSucceeded);
+  MemorySink sink;
+  auto downloaded = RunSync(io_, kling->Download(*id, *status, sink));
+  ASSERT_TRUE(downloaded) << downloaded.error().Describe();
+  ExpectMp4(sink);
+  EXPECT_EQ(RunSync(io_, kling->Cancel(*id)).error().category, ErrorCategory::kInvalidRequest);
+}
+
+TEST_F(ContractTest, KlingSixShotsReachTheSimAsOneMultiPrompt) {
+  sim_->Reset();
+  auto kling = Kling();
+  auto request = Request("kling-v3", 15);
+  request.shots = {{"wide: harbour", 3}, {"close: rope", 2}, {"gull", 2},
+                   {"boat", 3},          {"keeper", 2},      {"sunrise", 3}};
+  auto id = RunSync(io_, kling->Create(request));
+  ASSERT_TRUE(id) << id.error().Describe();
+  auto stats = sim_->Stats();
+  EXPECT_EQ(stats["providers"]["kling"]["creates"], 1);
+  ASSERT_EQ(stats["creates"].size(), 1u);
+  EXPECT_EQ(stats["creates"][0]["duration_s"], 15);
+  EXPECT_EQ(stats["creates"][0]["external_id"], request.idempotency_id);
+  auto status = WaitDone(*kling, *id);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->state, TaskState::kSucceeded);
+}
+
+TEST_F(ContractTest, KlingLostCreateIsFoundByIdempotencyId) {
+  sim_->Reset();
+  auto kling = Kling();
+  ASSERT_TRUE(kling->SupportsIdempotencyId());
+  auto request = Request("kling-v3", 5);
+  auto id = RunSync(io_, kling->Create(request));
+  ASSERT_TRUE(id) << id.error().Describe();
+  // The worker "lost" the answer: it looks the attempt up instead of creating again.
+  auto found = RunSync(io_, kling->FindByIdempotencyId(request.idempotency_id));
+  ASSERT_TRUE(found) << found.error().Describe();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ(**found, *id);
+  auto none = RunSync(io_, kling->FindByIdempotencyId("attempt-never-sent"));
+  ASSERT_TRUE(none) << none.error().Describe();
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(sim_->Stats()["providers"]["kling"]["creates"], 1);
+}
+
+TEST_F(ContractTest, SoraCreatePollDownloadWithPollHint) {
+  auto sora = Sora();
+  auto id = RunSync(io_, sora->Create(Request("sora-2", 4)));
+  ASSERT_TRUE(id) << id.error().Describe();
+  auto first = RunSync(io_, sora->Poll(*id));
+  ASSERT_TRUE(first) << first.error().Describe();
+  if (first->state != TaskState::kSucceeded) EXPECT_TRUE(first->poll_after.has_value());
+  auto status = WaitDone(*sora, *id);
+  ASSERT_TRUE(status) << status.error().Describe();
+  ASSERT_EQ(status->state, TaskState::kSucceeded);
+  MemorySink sink;
+  auto downloaded = RunSync(io_, sora->Download(*id, *status, sink));
+  ASSERT_TRUE(downloaded) << downloaded.error().Describe();
+  ExpectMp4(sink);
+}
+
+TEST_F(ContractTest, VeoDownloadFollowsRedirect) {
+  auto veo = Veo();
+  auto request = Request("veo-3.1-generate-preview", 8);
+  auto id = RunSync(io_, veo->Create(request));
+  ASSERT_TRUE(id) << id.error().Describe();
+  auto status = WaitDone(*veo, *id);
+  ASSERT_TRUE(status) << status.error().Describe();
+  ASSERT_EQ(status->state, TaskState::kSucceeded);
+  MemorySink sink;
+  auto downloaded = RunSync(io_, veo->Download(*id, *status, sink));
+  ASSERT_TRUE(downloaded) << downloaded.error().Describe();
+  ExpectMp4(sink);
+  EXPECT_GT(sink.chunks, 0u);
+}
+
+TEST_F(ContractTest, SeedanceCreatePollDownload) {
+  auto seedance = Seedance();
+  auto id = RunSync(io_, seedance->Create(Request("dreamina-seedance-2-0-260128", 5)));
+  ASSERT_TRUE(id) << id.error().Describe();
+  auto status = WaitDone(*seedance, *id);
+  ASSERT_TRUE(status) << status.error().Describe();
+  ASSERT_EQ(status->state, TaskState::kSucceeded);
+  MemorySink sink;
+  auto downloaded = RunSync(io_, seedance->Download(*id, *status, sink));
+  ASSERT_TRUE(downloaded) << downloaded.error().Describe();
+  ExpectMp4(sink);
+}
+
+// --- error categories ---
+
+TEST_F(ContractTest, PolicyRejectionsCarryTheProvidersReason) {
+  auto kling = RunSync(io_, Kling()->Create(Request("kling-v3", 5, "x [sim:policy]")));
+  ASSERT_FALSE(kling);
+  EXPECT_EQ(kling.error().category, ErrorCategory::kPolicyRejected);
+  EXPECT_EQ(kling.error().provider_code, "1301");
+
+  auto seedance = RunSync(
+      io_, Seedance()->Create(Request("dreamina-seedance-2-0-260128", 5, "x [sim:policy]")));
+  ASSERT_FALSE(seedance);
+  EXPECT_EQ(seedance.error().category, ErrorCategory::kPolicyRejected);
+  EXPECT_EQ(seedance.error().provider_code, "InputTextSensitiveContentDetected");
+
+  auto sora = Sora();
+  auto sora_id = RunSync(io_, sora->Create(Request("sora-2", 4, "x [sim:policy]")));
+  ASSERT_TRUE(sora_id);
+  auto sora_status = WaitDone(*sora, *sora_id);
+  ASSERT_TRUE(sora_status);
+  ASSERT_EQ(sora_status->state, TaskState::kFailed);
+  EXPECT_EQ(sora_status->error->category, ErrorCategory::kPolicyRejected);
+  EXPECT_EQ(sora_status->error->provider_code, "moderation_blocked");
+
+  auto veo = Veo();
+  auto veo_id = RunSync(io_, veo->Create(Request("veo-3.1-generate-preview", 8, "x [sim:policy]")));
+  ASSERT_TRUE(veo_id);
+  auto veo_status = WaitDone(*veo, *veo_id);
+  ASSERT_TRUE(veo_status);
+  ASSERT_EQ(veo_status->state, TaskState::kFailed);
+  EXPECT_EQ(veo_status->error->category, ErrorCategory::kPolicyRejected);
+  EXPECT_NE(veo_status->error->message.find("filters: "), std::string::npos)
+      << veo_status->error->message;
+}
+
+TEST_F(ContractTest, InjectedTaskFailuresAreRetryable) {
+  auto seedance = Seedance();
+  auto id =
+      RunSync(io_, seedance->Create(Request("dreamina-seedance-2-0-260128", 5, "x [sim:fail]")));
+  ASSERT_TRUE(id);
+  auto status = WaitDone(*seedance, *id);
+  ASSERT_TRUE(status);
+  ASSERT_EQ(status->state, TaskState::kFailed);
+  EXPECT_EQ(status->error->category, ErrorCategory::kRetryable);
+  auto veo = Veo();
+  auto veo_id = RunSync(io_, veo->Create(Request("veo-3.1-generate-preview", 8, "x [sim:fail]")));
+  ASSERT_TRUE(veo_id);
+  auto veo_status = WaitDone(*veo, *veo_id);
+  ASSERT_TRUE(veo_status);
+  ASSERT_EQ(veo_status->state, TaskState::kFailed);
+  EXPECT_EQ(veo_status->error->category, ErrorCategory::kRetryable);
+}
+
+TEST_F(ContractTest, AuthFailures) {
+  auto kling = Make("kling", "REELQ_TEST_KLING_AK", "REELQ_TEST_KLING_BAD_SK");
+  auto k = RunSync(io_, kling->Create(Request("kling-v3", 5)));
+  ASSERT_FALSE(k);
+  EXPECT_EQ(k.error().category, ErrorCategory::kAuthFailed);
+  for (std::string provider : {"sora", "veo", "seedance"}) {
+    auto p = Make(provider, "REELQ_TEST_WRONG");
+    auto r = RunSync(io_, p->Create(Request(provider == "sora"  ? "sora-2"
+                                            : provider == "veo" ? "veo-3.1-generate-preview"
+                                                                : "dreamina-seedance-2-0-260128",
+                                            provider == "veo" ? 8 : 4)));
+    ASSERT_FALSE(r) << provider;
+    EXPECT_EQ(r.error().category, ErrorCategory::kAuthFailed)
+        << provider << ": " << r.error().message;
+    EXPECT_EQ(r.error().message.find("wrong-key"), std::string::npos) << "key leaked";
+  }
+}
+
+TEST_F(ContractTest, RetiredModelsAreModelGone) {
+  auto k = RunSync(io_, Kling()->Create(Request("kling-v0-retired", 5)));
+  ASSERT_FALSE(k);
+  EXPECT_EQ(k.error().category, ErrorCategory::kModelGone) << k.error().message;
+  auto v = RunSync(io_, Veo()->Create(Request("veo-2.0-retired", 8)));
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().category, ErrorCategory::kModelGone) << v.error().message;
+  auto s = RunSync(io_, Seedance()->Create(Request("seedance-0-retired", 5)));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().category, ErrorCategory::kModelGone) << s.error().message;
+}
+
+TEST_F(ContractTest, InvalidRequests) {
+  auto sora = RunSync(io_, Sora()->Create(Request("sora-2", 5)));  // 5 s is not a Sora duration
+  ASSERT_FALSE(sora);
+  EXPECT_EQ(sora.error().category, ErrorCategory::kInvalidRequest) << sora.error().message;
+  auto veo = RunSync(io_, Veo()->Create(Request("veo-3.1-generate-preview", 5)));
+  ASSERT_FALSE(veo);
+  EXPECT_EQ(veo.error().category, ErrorCategory::kInvalidRequest) << veo.error().message;
+}
+
+TEST_F(ContractTest, RateLimitCarriesRetryAfter) {
+  sim_->Configure(
+      {{"providers", {{"sora", {{"keys", {{{"key", "sim-sora-key-b"}, {"rpm", 1}}}}}}}}});
+  auto sora = Make("sora", "REELQ_TEST_SORA_B");
+  auto first = RunSync(io_, sora->Create(Request("sora-2", 4)));
+  ASSERT_TRUE(first) << first.error().Describe();
+  auto second = RunSync(io_, sora->Create(Request("sora-2", 4)));
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().category, ErrorCategory::kRateLimited);
+  EXPECT_EQ(second.error().http_status, 429);
+  EXPECT_GT(second.error().retry_after.count(), 0);
+  EXPECT_LE(second.error().retry_after.count(), 60'000);
+}
+
+TEST_F(ContractTest, MalformedAndTruncatedPollsAreRetryable) {
+  auto sora = Sora();
+  auto bad = RunSync(io_, sora->Create(Request("sora-2", 4, "x [sim:badjson]")));
+  ASSERT_TRUE(bad);
+  auto bad_poll = RunSync(io_, sora->Poll(*bad));
+  ASSERT_FALSE(bad_poll);
+  EXPECT_EQ(bad_poll.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(bad_poll.error().message.find("sora poll: malformed JSON"), std::string::npos)
+      << bad_poll.error().message;
+
+  auto kling = Kling();
+  auto cut = RunSync(io_, kling->Create(Request("kling-v3", 5, "x [sim:truncate]")));
+  ASSERT_TRUE(cut);
+  auto cut_poll = RunSync(io_, kling->Poll(*cut));
+  ASSERT_FALSE(cut_poll);
+  EXPECT_EQ(cut_poll.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(cut_poll.error().message.find("truncated"), std::string::npos)
+      << cut_poll.error().message;
+}
+
+TEST_F(ContractTest, HangingDownloadHitsTheDeadline) {
+  AdapterOptions options;
+  options.download_timeout = 1s;
+  auto seedance = Seedance(options);
+  auto id = RunSync(
+      io_, seedance->Create(Request("dreamina-seedance-2-0-260128", 5, "x [sim:hang-download]")));
+  ASSERT_TRUE(id);
+  auto status = WaitDone(*seedance, *id);
+  ASSERT_TRUE(status);
+  ASSERT_EQ(status->state, TaskState::kSucceeded);
+  MemorySink sink;
+  auto start = std::chrono::steady_clock::now();
+  auto downloaded = RunSync(io_, seedance->Download(*id, *status, sink));
+  ASSERT_FALSE(downloaded);
+  EXPECT_EQ(downloaded.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(downloaded.error().message.find("timed out after 1s"), std::string::npos)
+      << downloaded.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST_F(ContractTest, SeedanceCancelOfAQueuedTask) {
+  sim_->Configure({{"latency_scale", 1.0}});
+  auto seedance = Seedance();
+  auto id = RunSync(io_, seedance->Create(Request("dreamina-seedance-2-0-260128", 5)));
+  ASSERT_TRUE(id);
+  auto cancelled = RunSync(io_, seedance->Cancel(*id));
+  sim_->Configure({{"latency_scale", 0.0005}});
+  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
+  auto status = RunSync(io_, seedance->Poll(*id));
+  ASSERT_TRUE(status) << status.error().Describe();
+  EXPECT_EQ(status->state, TaskState::kCancelled);
+}
+
+TEST_F(ContractTest, MissingKeyIsAnAuthErrorNamingTheVariable) {
+  AccountSpec account{.id = "sora-x", .provider = "sora", .base_url = sim_->base_url() + "/sora"};
+  account.api_key.env = "REELQ_TEST_NOT_SET_ANYWHERE";
+  auto made = MakeProvider(account, client_, nullptr);
+  ASSERT_FALSE(made);
+  EXPECT_EQ(made.error().category, ErrorCategory::kAuthFailed);
+  EXPECT_NE(made.error().message.find("REELQ_TEST_NOT_SET_ANYWHERE"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace reelq::providers
