@@ -1,6 +1,10 @@
 // The S3 backend against a real S3-compatible server (s3rver, from npm: tools/package.json),
 // with every object checked by an independent client (awscli) and a presigned URL fetched with
-// curl. s3rver checks SigV4 header and query signatures for its built-in S3RVER account.
+// curl. s3rver 3.7 checks no signatures (the signer is proven in sigv4_*_test.cpp) and
+// implements neither ListMultipartUploads nor AbortMultipartUpload (it answers 405): the
+// abort tests therefore check, through a pass-through proxy (FakeS3 with an upstream), that the
+// writer sent AbortMultipartUpload for its upload and published nothing; the fake S3 tests
+// (s3_fault_test.cpp) check that no upload is left where the server implements the abort.
 
 #include <gtest/gtest.h>
 
@@ -112,6 +116,22 @@ class S3IntegrationTest : public ::testing::Test {
     return content;
   }
 
+  // The upload id of the parts sent must be the one aborted, after the last part.
+  static void ExpectAbortSent(const std::vector<std::string>& log) {
+    std::string upload_id;
+    for (const auto& line : log) {
+      auto pos = line.find("uploadId=");
+      if (line.starts_with("PUT ") && pos != std::string::npos) {
+        upload_id = line.substr(pos + 9, line.find('&', pos) - pos - 9);
+      }
+    }
+    ASSERT_FALSE(upload_id.empty()) << "no part was sent";
+    ASSERT_FALSE(log.empty());
+    EXPECT_TRUE(log.back().starts_with("DELETE ") &&
+                log.back().find("uploadId=" + upload_id) != std::string::npos)
+        << log.back();
+  }
+
   template <class T>
   T Run(awaitable<T> t) {
     return testing::RunSync(io_, std::move(t));
@@ -178,8 +198,12 @@ TEST_F(S3IntegrationTest, MultipartUploadOf64MiB) {
   const std::string key = "studio-a/batch-2/long-clip.mp4";
   const auto content = testing::MakeContent(64 << 20, 64);
   std::string sha256;
+  // Through a pass-through proxy, to see the parts (s3rver's ETag does not show them).
+  testing::FakeS3 proxy("127.0.0.1:" + std::to_string(port_));
+  auto store = MakeS3Store(testing::TestS3Config(proxy.endpoint(), kBucket), http_);
+  ASSERT_TRUE(store);
   auto c =
-      Put(*store_, key, content, {.content_type = "video/mp4", .metadata = {{"k", "v"}}}, &sha256);
+      Put(**store, key, content, {.content_type = "video/mp4", .metadata = {{"k", "v"}}}, &sha256);
   ASSERT_TRUE(c) << c.error().Describe();
   EXPECT_EQ(c->info.size, content.size());
 
@@ -187,8 +211,13 @@ TEST_F(S3IntegrationTest, MultipartUploadOf64MiB) {
   ASSERT_TRUE(head.is_object());
   EXPECT_EQ(head["ContentLength"], 64 << 20);
   EXPECT_EQ(head["Metadata"]["k"], "v");
-  // A multipart ETag: "<md5 of part md5s>-<parts>" (13 parts of 5 MiB).
-  EXPECT_NE(head["ETag"].get<std::string>().find("-13"), std::string::npos) << head.dump();
+  int parts = 0, completes = 0;
+  for (const auto& line : proxy.Log()) {
+    parts += line.starts_with("PUT ") && line.find("partNumber=") != std::string::npos;
+    completes += line.starts_with("POST ") && line.find("uploadId=") != std::string::npos;
+  }
+  EXPECT_EQ(parts, 13);  // 12 parts of 5 MiB and the last 4 MiB
+  EXPECT_EQ(completes, 1);
   EXPECT_EQ(Sha256Hex(GetWithAws(key)), sha256);
   EXPECT_EQ(sha256, Sha256Hex(content));
 }
@@ -210,22 +239,20 @@ TEST_F(S3IntegrationTest, FailedPartAbortsTheUpload) {
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().category, ErrorCategory::kRetryable);
 
-  auto uploads = Aws("s3api list-multipart-uploads --bucket reelq-test");
-  ASSERT_EQ(uploads.status, 0) << uploads.out;
-  auto j = nlohmann::json::parse(uploads.out.empty() ? "{}" : uploads.out, nullptr, false);
-  EXPECT_TRUE(!j.contains("Uploads") || j["Uploads"].empty()) << uploads.out;
+  ExpectAbortSent(proxy.Log());
   EXPECT_NE(Aws("s3api head-object --bucket reelq-test --key " + Quote(key)).status, 0);
 }
 
-TEST_F(S3IntegrationTest, AbortLeavesNoUpload) {
-  auto w = Run(store_->OpenWriter("studio-a/aborted.mp4", {}));
+TEST_F(S3IntegrationTest, AbortSendsAbortMultipartUploadAndPublishesNothing) {
+  testing::FakeS3 proxy("127.0.0.1:" + std::to_string(port_));
+  auto store = MakeS3Store(testing::TestS3Config(proxy.endpoint(), kBucket), http_);
+  ASSERT_TRUE(store);
+  auto w = Run((*store)->OpenWriter("studio-a/aborted.mp4", {}));
   ASSERT_TRUE(w);
   ASSERT_TRUE(Run((*w)->Write(Bytes(testing::MakeContent(12 << 20, 8)))));
   Run((*w)->Abort());
-  auto uploads = Aws("s3api list-multipart-uploads --bucket reelq-test");
-  ASSERT_EQ(uploads.status, 0) << uploads.out;
-  auto j = nlohmann::json::parse(uploads.out.empty() ? "{}" : uploads.out, nullptr, false);
-  EXPECT_TRUE(!j.contains("Uploads") || j["Uploads"].empty()) << uploads.out;
+  ExpectAbortSent(proxy.Log());
+  EXPECT_NE(Aws("s3api head-object --bucket reelq-test --key studio-a/aborted.mp4").status, 0);
 }
 
 TEST_F(S3IntegrationTest, PresignedUrlFetchedWithCurl) {
@@ -237,9 +264,6 @@ TEST_F(S3IntegrationTest, PresignedUrlFetchedWithCurl) {
   auto got = RunCommand("curl -sS --fail " + Quote(*url));
   EXPECT_EQ(got.status, 0) << got.out;
   EXPECT_EQ(got.out, "presigned content");
-  // A tampered signature is refused (s3rver checks query signatures).
-  auto bad = RunCommand("curl -sS --fail " + Quote(url->substr(0, url->size() - 4) + "0000"));
-  EXPECT_NE(bad.status, 0);
 }
 
 }  // namespace
