@@ -67,26 +67,30 @@ class Entry {
   const std::string& label() const { return label_; }
   std::string Where(std::string_view field) const { return label_ + "." + std::string(field); }
 
-  YAML::Node Get(std::string_view field, bool required) {
+  // nullopt when the field is absent or null (yaml-cpp's default Node is a defined null, so
+  // it cannot stand for "absent").
+  std::optional<YAML::Node> Get(std::string_view field, bool required) {
     seen_.insert(std::string(field));
     YAML::Node value = node_[std::string(field)];
-    if (!value || value.IsNull()) {
+    if (!value.IsDefined() || value.IsNull()) {
       if (required) Fail(Where(field), "missing (required)");
-      return YAML::Node();
+      return std::nullopt;
     }
     return value;
   }
 
   std::string String(std::string_view field, bool required = true) {
-    YAML::Node v = Get(field, required);
-    if (!v) return "";
+    auto got = Get(field, required);
+    if (!got) return "";
+    YAML::Node v = *got;
     if (!v.IsScalar() || v.Scalar().empty()) Fail(Where(field), "expected a non-empty string");
     return v.Scalar();
   }
 
   int PositiveInt(std::string_view field, bool required, int fallback) {
-    YAML::Node v = Get(field, required);
-    if (!v) return fallback;
+    auto got = Get(field, required);
+    if (!got) return fallback;
+    YAML::Node v = *got;
     auto n = AsInteger(v);
     if (!n || *n <= 0 || *n > std::numeric_limits<int>::max()) {
       Fail(Where(field), "expected a positive integer");
@@ -95,8 +99,9 @@ class Entry {
   }
 
   int NonNegativeInt(std::string_view field, int fallback) {
-    YAML::Node v = Get(field, false);
-    if (!v) return fallback;
+    auto got = Get(field, false);
+    if (!got) return fallback;
+    YAML::Node v = *got;
     auto n = AsInteger(v);
     if (!n || *n < 0 || *n > std::numeric_limits<int>::max()) {
       Fail(Where(field), "expected a non-negative integer");
@@ -105,8 +110,9 @@ class Entry {
   }
 
   double NonNegativeNumber(std::string_view field, double fallback, bool positive = false) {
-    YAML::Node v = Get(field, false);
-    if (!v) return fallback;
+    auto got = Get(field, false);
+    if (!got) return fallback;
+    YAML::Node v = *got;
     auto n = AsNumber(v);
     if (!n || *n < 0 || (positive && *n == 0)) {
       Fail(Where(field),
@@ -116,8 +122,9 @@ class Entry {
   }
 
   bool Bool(std::string_view field, bool fallback) {
-    YAML::Node v = Get(field, false);
-    if (!v) return fallback;
+    auto got = Get(field, false);
+    if (!got) return fallback;
+    YAML::Node v = *got;
     bool out = false;
     if (!v.IsScalar() || !YAML::convert<bool>::decode(v, out)) {
       Fail(Where(field), "expected true or false");
@@ -126,9 +133,10 @@ class Entry {
   }
 
   std::vector<std::string> StringList(std::string_view field, bool required) {
-    YAML::Node v = Get(field, required);
+    auto got = Get(field, required);
     std::vector<std::string> out;
-    if (!v) return out;
+    if (!got) return out;
+    YAML::Node v = *got;
     if (!v.IsSequence() || (required && v.size() == 0)) {
       Fail(Where(field), "expected a non-empty list of strings");
     }
@@ -170,9 +178,9 @@ std::string ProviderField(Entry& e) {
 
 LatencyProfile ParseLatency(Entry& model) {
   LatencyProfile latency;
-  YAML::Node node = model.Get("latency", false);
+  auto node = model.Get("latency", false);
   if (!node) return latency;
-  Entry e(node, model.Where("latency"));
+  Entry e(*node, model.Where("latency"));
   latency.min_seconds = e.NonNegativeNumber("min", latency.min_seconds);
   latency.p50_seconds = e.NonNegativeNumber("p50", latency.p50_seconds);
   latency.p95_seconds = e.NonNegativeNumber("p95", latency.p95_seconds);
@@ -191,7 +199,7 @@ ModelSpec ParseModel(const YAML::Node& node, size_t index) {
   m.id = e.String("id");
   m.provider = ProviderField(e);
   m.upstream_model = e.String("upstream_model");
-  YAML::Node durations = e.Get("durations", true);
+  YAML::Node durations = *e.Get("durations", true);
   if (!durations.IsSequence() || durations.size() == 0) {
     Fail(e.Where("durations"), "expected a non-empty list of whole seconds");
   }
@@ -224,8 +232,9 @@ ModelSpec ParseModel(const YAML::Node& node, size_t index) {
 
 SecretRef ParseSecret(Entry& account, std::string_view field, bool required) {
   SecretRef ref;
-  YAML::Node node = account.Get(field, required);
-  if (!node) return ref;
+  auto got = account.Get(field, required);
+  if (!got) return ref;
+  YAML::Node node = *got;
   if (node.IsScalar()) {
     // Never accept the key itself in the YAML: config files end up in repositories.
     Fail(account.Where(field), "expected {env: VARIABLE} or {file: PATH}, not an inline value");

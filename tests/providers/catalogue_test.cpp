@@ -106,7 +106,7 @@ TEST(Catalogue, RejectsEveryKindOfBadEntry) {
   ExpectError(Doc(Replace(kModel, "    upstream_model: sora-2\n", "")),
               "models[1] (sora-2).upstream_model: missing (required)");
   ExpectError(Doc(Replace(kModel, "durations: [4, 8, 12]", "durations: [4, 8.5]")),
-              "models[1] (sora-2).durations: expected a list of whole seconds");
+              "models[1] (sora-2).durations: expected a non-empty list of whole seconds");
   ExpectError(Doc(Replace(kModel, "durations: [4, 8, 12]", "durations: [4, 20]")),
               "models[1] (sora-2).durations: 20 exceeds max_clip_seconds (12)");
   ExpectError(Doc(Replace(kModel, "max_clip_seconds: 12", "max_clip_seconds: -12")),

@@ -167,7 +167,9 @@ TEST(KlingWire, ClassifiesEveryDocumentedCode) {
     Error e = ClassifyError(c.op, c.http, body, std::nullopt, kNow);
     EXPECT_EQ(e.category, c.expected) << c.http << " " << c.code << " " << e.message;
     EXPECT_EQ(e.http_status, c.http);
-    if (c.code) EXPECT_EQ(e.provider_code, std::to_string(c.code));
+    if (c.code) {
+      EXPECT_EQ(e.provider_code, std::to_string(c.code));
+    }
     EXPECT_FALSE(IsRetryable(e.category) && c.code >= 1100 && c.code <= 1102);
   }
 }

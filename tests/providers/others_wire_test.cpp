@@ -242,7 +242,9 @@ TEST(SeedanceWire, ClassifiesCodes) {
     std::string body = std::string(R"({"error":{"code":")") + c.code + R"(","message":"m"}})";
     Error e = seedance::ClassifyError(Op::kCreate, c.http, body, std::string("4"), kNow);
     EXPECT_EQ(e.category, c.expected) << c.code;
-    if (IsRetryable(e.category)) EXPECT_EQ(e.retry_after, std::chrono::seconds(4)) << c.code;
+    if (IsRetryable(e.category)) {
+      EXPECT_EQ(e.retry_after, std::chrono::seconds(4)) << c.code;
+    }
   }
   auto running = seedance::ParseCancelResponse(
       409, R"({"error":{"code":"OperationDenied.TaskRunning","message":"running"}})", std::nullopt,
