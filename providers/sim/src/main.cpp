@@ -1,5 +1,6 @@
 // reelq-provider-sim: a fake Kling / Sora / Veo / Seedance upstream for tests and the demo.
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  const bool temp_media = config.media_dir.empty();
   auto media = MediaLibrary::Open(config.media_dir);
   if (!media) {
     std::cerr << "reelq-provider-sim: " << media.error().message << "\n";
@@ -111,5 +113,9 @@ int main(int argc, char** argv) {
     io.stop();
   });
   io.run();
+  if (temp_media) {
+    std::error_code ec;
+    std::filesystem::remove_all(sim.media().dir(), ec);  // ours alone: made by mkdtemp
+  }
   return 0;
 }
