@@ -2,6 +2,8 @@
 // it is down, and the reconnect after Restart().
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <memory>
 
 #include "redis_server.h"
@@ -29,7 +31,7 @@ TEST(RedisFaultTest, KillFailsInFlightCommandsThenReconnectsAfterRestart) {
   asio::io_context io;
   auto connected = RunAsync(io, Connect(io.get_executor(), server.ClientOptions()));
   ASSERT_TRUE(connected) << connected.error().Describe();
-  ConnectionPtr connection = *connected;
+  ConnectionPtr connection = std::move(*connected);
   ASSERT_TRUE(RunAsync(io, connection->Command({"SET", "durable", "yes"})));
 
   // A command the server is still working on when it dies.
@@ -76,12 +78,46 @@ TEST(RedisFaultTest, KillFailsInFlightCommandsThenReconnectsAfterRestart) {
   EXPECT_EQ(after->integer, 1);
 }
 
+awaitable<Result<Reply>> AwaitFuture(std::future<Result<Reply>> f) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (f.wait_for(0s) != std::future_status::ready) {
+    timer.expires_after(2ms);
+    co_await timer.async_wait(use_awaitable);
+  }
+  co_return f.get();
+}
+
+TEST(RedisFaultTest, CommandsIssuedWhileDownAreSentInOrderAfterReconnect) {
+  RedisServer server;
+  asio::io_context io;
+  auto connected = RunAsync(io, Connect(io.get_executor(), server.ClientOptions()));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  ConnectionPtr connection = std::move(*connected);
+  server.Stop();
+  testing::RunFor(io, 50ms);  // the connection notices and starts reconnecting
+  std::vector<std::future<Result<Reply>>> pushes;
+  for (int i = 0; i < 50; ++i) {
+    pushes.push_back(asio::co_spawn(
+        io, connection->Command({"RPUSH", "order", std::to_string(i)}, 10s), asio::use_future));
+  }
+  testing::RunFor(io, 100ms);
+  server.Restart();
+  for (int i = 0; i < 50; ++i) {
+    auto pushed = RunAsync(io, AwaitFuture(std::move(pushes[i])));
+    ASSERT_TRUE(pushed) << pushed.error().Describe();
+    EXPECT_EQ(pushed->integer, i + 1);
+  }
+  auto list = server.Run({"LRANGE", "order", "0", "-1"});
+  ASSERT_EQ(list.elements.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(list.elements[i].str, std::to_string(i));
+}
+
 TEST(RedisFaultTest, CleanRestartReconnects) {
   RedisServer server;
   asio::io_context io;
   auto connected = RunAsync(io, Connect(io.get_executor(), server.ClientOptions()));
   ASSERT_TRUE(connected) << connected.error().Describe();
-  ConnectionPtr connection = *connected;
+  ConnectionPtr connection = std::move(*connected);
   server.Restart();
   // The first command after a restart may race the close notification; it either fails
   // retryable or succeeds, and a command shortly after must succeed.
@@ -92,6 +128,72 @@ TEST(RedisFaultTest, CleanRestartReconnects) {
   auto second = RunAsync(io, connection->Command({"PING"}));
   ASSERT_TRUE(second) << second.error().Describe();
   EXPECT_EQ(second->str, "PONG");
+}
+
+TEST(RedisFaultTest, ServerThatNeverComesBackFailsCommandsAtTheirDeadline) {
+  auto server = std::make_unique<RedisServer>();
+  asio::io_context io;
+  auto connected = RunAsync(io, Connect(io.get_executor(), server->ClientOptions()));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  ConnectionPtr connection = std::move(*connected);
+  auto in_flight =
+      asio::co_spawn(io, connection->Command({"DEBUG", "SLEEP", "5"}, 30s), asio::use_future);
+  testing::RunFor(io, 50ms);
+  server->Kill();
+  server.reset();  // the port is free now; nothing will ever answer there again
+  // The in-flight command fails at once (connection lost), not at its 30 s deadline.
+  auto lost = RunAsync(io, AwaitFuture(std::move(in_flight)), 2s);
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().category, ErrorCategory::kRetryable);
+  // Each later command fails at its own deadline while the reconnect loop keeps trying.
+  for (auto timeout : {100ms, 300ms, 100ms}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = RunAsync(io, connection->Command({"PING"}, timeout), 5s);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().category, ErrorCategory::kRetryable);
+    EXPECT_NE(result.error().message.find("not connected"), std::string::npos)
+        << result.error().message;
+    EXPECT_GE(elapsed, timeout - 5ms);
+    EXPECT_LT(elapsed, timeout + 1s);
+  }
+  // Dropping the connection while it is reconnecting stops the loop and cancels a waiter.
+  auto waiter = asio::co_spawn(io, connection->Command({"PING"}, 30s), asio::use_future);
+  testing::RunFor(io, 20ms);
+  connection.reset();
+  auto cancelled = RunAsync(io, AwaitFuture(std::move(waiter)), 2s);
+  ASSERT_FALSE(cancelled);
+  EXPECT_EQ(cancelled.error().category, ErrorCategory::kCancelled);
+  // Nothing is left running: the io_context runs out of work.
+  io.restart();
+  const auto start = std::chrono::steady_clock::now();
+  io.run_for(3s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "something kept the loop alive";
+}
+
+TEST(RedisFaultTest, FrozenServerTimesOutThenLateRepliesAreIgnored) {
+  RedisServer server;
+  asio::io_context io;
+  auto connected = RunAsync(io, Connect(io.get_executor(), server.ClientOptions()));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  ConnectionPtr connection = std::move(*connected);
+  ::kill(server.pid(), SIGSTOP);
+  std::vector<std::future<Result<Reply>>> incrs;
+  for (int i = 0; i < 100; ++i) {
+    incrs.push_back(
+        asio::co_spawn(io, connection->Command({"INCR", "frozen"}, 100ms), asio::use_future));
+  }
+  for (auto& f : incrs) {
+    auto r = RunAsync(io, AwaitFuture(std::move(f)), 3s);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().category, ErrorCategory::kRetryable);
+    EXPECT_NE(r.error().message.find("timed out after 100ms"), std::string::npos);
+  }
+  ::kill(server.pid(), SIGCONT);
+  // The 100 late replies arrive and are dropped; the next reply belongs to the next command.
+  auto next = RunAsync(io, connection->Command({"INCR", "frozen"}));
+  ASSERT_TRUE(next) << next.error().Describe();
+  EXPECT_EQ(next->integer, 101);  // the server did run the timed-out ones
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ TEST(RedisScriptTest, LoadsOnNoscriptAndRetriesOnce) {
   asio::io_context io;
   auto connected = RunAsync(io, Connect(io.get_executor(), server.ClientOptions()));
   ASSERT_TRUE(connected) << connected.error().Describe();
-  ConnectionPtr connection = *connected;
+  ConnectionPtr connection = std::move(*connected);
 
   Script add("add", "return redis.call('INCRBY', KEYS[1], ARGV[1])");
   auto first = RunAsync(io, add.Call(*connection, {"total"}, {"5"}));

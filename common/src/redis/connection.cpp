@@ -6,8 +6,11 @@
 // itself runs on a strand over the executor given to Connect, so any number of coroutines, on
 // any executor, may share one connection. With the usual single-threaded io_context everything
 // is the same thread.
+#include <signal.h>
+
 #include <algorithm>
 #include <array>
+#include <mutex>
 
 #include "core.h"
 #include "reelq/common/redis.h"
@@ -130,12 +133,27 @@ std::string ValidateOptions(const Options& o) {
   return {};
 }
 
+// hiredis 0.14 writes with write(2), not send(MSG_NOSIGNAL): a write to a socket the server has
+// just closed raises SIGPIPE, whose default action kills the process. A daemon that talks to
+// Redis must survive a Redis restart, so SIGPIPE is ignored unless the program installed its own
+// handler (checked once, on the first Connect).
+void IgnoreSigpipeOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction current {};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      signal(SIGPIPE, SIG_IGN);
+    }
+  });
+}
+
 }  // namespace
 
 awaitable<Result<ConnectionPtr>> Connect(asio::any_io_executor executor, Options options) {
   if (auto problem = ValidateOptions(options); !problem.empty()) {
     co_return reelq::MakeError(ErrorCategory::kInvalidRequest, std::move(problem));
   }
+  IgnoreSigpipeOnce();
   asio::any_io_executor strand = asio::make_strand(executor);
   auto core = std::make_shared<Core>(strand, options);
   Result<void> started = co_await AsyncStart(core, use_awaitable);

@@ -46,6 +46,14 @@ struct Options {
 //
 // A Redis error reply (-ERR ...) is NOT a failed Result: it comes back as Reply::Type::kError,
 // because scripts use error replies to report domain outcomes.
+//
+// Executors: hiredis runs on a strand over the executor given to Connect. A result is posted
+// to the executor of the coroutine that awaits it (the one it was co_spawned on), never run
+// inside a hiredis callback; with one io_context that is simply its thread, in reply order.
+// Failures: a command's deadline -> kRetryable "redis command <NAME> timed out after <N>ms";
+// connection lost with the command in flight -> kRetryable naming the cause; Close() or the
+// Connection object destroyed -> kCancelled. SUBSCRIBE/MONITOR are refused (kInvalidRequest).
+// A command that timed out may still have been executed by Redis.
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -62,7 +70,10 @@ class Connection {
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
 
-// Connects (honouring connect_timeout). Fails with kRetryable when Redis cannot be reached.
+// Connects (honouring connect_timeout, then AUTH/SELECT/PING). Fails with kRetryable when Redis
+// cannot be reached, kAuthFailed when AUTH is refused, kInvalidRequest for malformed Options.
+// The first call sets SIGPIPE to SIG_IGN if it is still SIG_DFL (hiredis 0.14 writes with
+// write(2), and a Redis restart must not kill the process).
 awaitable<Result<ConnectionPtr>> Connect(asio::any_io_executor executor, Options options);
 
 // A Lua script kept in a .lua file, loaded once per connection and called by SHA; a NOSCRIPT
