@@ -162,7 +162,9 @@ TEST_F(ContractTest, SoraCreatePollDownloadWithPollHint) {
   ASSERT_TRUE(id) << id.error().Describe();
   auto first = RunSync(io_, sora->Poll(*id));
   ASSERT_TRUE(first) << first.error().Describe();
-  if (first->state != TaskState::kSucceeded) EXPECT_TRUE(first->poll_after.has_value());
+  if (first->state != TaskState::kSucceeded) {
+    EXPECT_TRUE(first->poll_after.has_value());
+  }
   auto status = WaitDone(*sora, *id);
   ASSERT_TRUE(status) << status.error().Describe();
   ASSERT_EQ(status->state, TaskState::kSucceeded);
@@ -346,16 +348,48 @@ TEST_F(ContractTest, HangingDownloadHitsTheDeadline) {
 }
 
 TEST_F(ContractTest, SeedanceCancelOfAQueuedTask) {
+  sim_->Reset();
+  sim_->Configure({{"latency_scale", 1.0}});  // the task stays queued for seconds
+  auto seedance = Seedance();
+  auto id = RunSync(io_, seedance->Create(Request("dreamina-seedance-2-0-260128", 5)));
+  ASSERT_TRUE(id);
+  auto queued = RunSync(io_, seedance->Poll(*id));
+  auto cancelled = RunSync(io_, seedance->Cancel(*id));
+  sim_->Configure({{"latency_scale", 0.0005}});
+  ASSERT_TRUE(queued) << queued.error().Describe();
+  EXPECT_EQ(queued->state, TaskState::kQueued);
+  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
+  EXPECT_EQ(sim_->Stats()["providers"]["seedance"]["cancels"], 1);
+  // Ark keeps the record as `cancelled`; the simulator currently drops it (404). Either way
+  // the task is gone from the queue and a poll must not report it as running.
+  auto status = RunSync(io_, seedance->Poll(*id));
+  if (status) {
+    EXPECT_EQ(status->state, TaskState::kCancelled);
+  } else {
+    EXPECT_EQ(status.error().category, ErrorCategory::kNotFound) << status.error().Describe();
+  }
+}
+
+TEST_F(ContractTest, SeedanceCancelOfARunningTaskIsRefused) {
   sim_->Configure({{"latency_scale", 1.0}});
   auto seedance = Seedance();
   auto id = RunSync(io_, seedance->Create(Request("dreamina-seedance-2-0-260128", 5)));
   ASSERT_TRUE(id);
+  // Past the queued tenth of a >= 20 s generation.
+  Result<TaskStatus> status = MakeError(ErrorCategory::kInternal, "not polled");
+  for (int i = 0; i < 200; ++i) {
+    status = RunSync(io_, seedance->Poll(*id));
+    if (!status || status->state != TaskState::kQueued) break;
+    std::this_thread::sleep_for(50ms);
+  }
   auto cancelled = RunSync(io_, seedance->Cancel(*id));
   sim_->Configure({{"latency_scale", 0.0005}});
-  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
-  auto status = RunSync(io_, seedance->Poll(*id));
   ASSERT_TRUE(status) << status.error().Describe();
-  EXPECT_EQ(status->state, TaskState::kCancelled);
+  ASSERT_EQ(status->state, TaskState::kRunning);
+  ASSERT_FALSE(cancelled);
+  EXPECT_EQ(cancelled.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_EQ(cancelled.error().http_status, 409);
+  EXPECT_NE(cancelled.error().message.find("only a queued task"), std::string::npos);
 }
 
 TEST_F(ContractTest, MissingKeyIsAnAuthErrorNamingTheVariable) {
