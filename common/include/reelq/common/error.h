@@ -18,9 +18,10 @@ enum class ErrorCategory {
   kModelGone,       // the model id was retired upstream; never retried
   kNotFound,        // the thing asked for does not exist
   kDeadlineExceeded,
-  kCancelled,     // we stopped on purpose (cancel, lost lease, shutdown): not a failure
-  kLeaseLost,     // another worker owns the job now: stop touching it
-  kInternal,      // a bug or an unexpected state
+  kCancelled,           // we stopped on purpose (cancel, lost lease, shutdown): not a failure
+  kLeaseLost,           // another worker owns the job now: stop touching it
+  kFailedPrecondition,  // valid, but the job's current state forbids it (cancel a finished job)
+  kInternal,            // a bug or an unexpected state
 };
 
 std::string_view ToString(ErrorCategory category);

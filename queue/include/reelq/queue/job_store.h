@@ -1,0 +1,266 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/clock.h"
+#include "reelq/common/error.h"
+#include "reelq/common/redis.h"
+
+namespace reelq::queue {
+
+// Bumped whenever the layout of keys or records changes; processes refuse to run against a
+// Redis that holds another version.
+inline constexpr int kSchemaVersion = 1;
+
+// Job states as stored in Redis (the names of reelq.v1.JobState without the prefix).
+inline constexpr std::string_view kPending = "PENDING";
+inline constexpr std::string_view kDispatched = "DISPATCHED";
+inline constexpr std::string_view kRunning = "RUNNING";
+inline constexpr std::string_view kSucceeded = "SUCCEEDED";
+inline constexpr std::string_view kFailed = "FAILED";
+inline constexpr std::string_view kCancelled = "CANCELLED";
+bool IsTerminal(std::string_view state);
+
+struct NewJob {
+  std::string id;
+  std::string tenant;
+  std::string batch;
+  std::string idempotency_key;
+  std::string spec_bytes;  // serialized reelq.v1.JobSpec
+  std::vector<std::string> candidate_models;
+  int priority = 0;
+  int max_attempts = 5;
+  int64_t start_deadline_ms = 0;
+  int64_t finish_deadline_ms = 0;
+};
+
+struct SubmitOutcome {
+  std::string job_id;
+  bool duplicate = false;
+};
+
+struct TransitionRecord {
+  int seq = 0;
+  std::string state;
+  std::string phase;
+  int64_t at_ms = 0;
+  std::string detail;
+};
+
+struct AttemptError {
+  int attempt = 0;
+  std::string category;
+  std::string message;
+  std::string code;
+  std::string model;
+  std::string account;
+  int64_t at_ms = 0;
+};
+
+struct JobRecord {
+  std::string id;
+  std::map<std::string, std::string> fields;  // the raw hash, for anything not named below
+  std::string spec_bytes;
+  std::string tenant, batch, state, phase, model, account, upstream, worker;
+  int attempt = 0, max_attempts = 0;
+  std::string output_key, output_url, sidecar_key, sha256;
+  double clip_seconds = 0;
+  std::string error_category, error_message, error_code;
+  int64_t created_ms = 0, updated_ms = 0;
+  std::vector<TransitionRecord> history;
+  std::vector<AttemptError> errors;
+};
+
+struct LeasedJob {
+  std::string id;
+  std::string token;  // fencing token: every later change of the job must present it
+  std::string spec_bytes;
+  std::string model, account;
+  int attempt = 1, max_attempts = 1;
+  std::string upstream;  // non-empty: resume this upstream task instead of creating one
+  std::string tenant, batch;
+  int64_t finish_deadline_ms = 0;
+  int64_t created_ms = 0;
+};
+
+struct LeaseLoss {
+  std::string job_id;
+  std::string state;  // CANCELLED, or RUNNING/DISPATCHED/... when another worker holds it
+};
+
+struct HeldLease {
+  std::string job_id;
+  std::string token;
+};
+
+struct FailRequest {
+  std::string job_id;
+  std::string token;
+  std::string category;  // ToString(ErrorCategory)
+  std::string message;
+  std::string code;
+  bool retry = false;
+  int64_t retry_at_ms = 0;
+  bool count_attempt = true;  // false for failures that are not the job's fault (429s)
+  int64_t cooldown_ms = 0;    // > 0: the account cools down this long, fleet-wide
+};
+
+enum class FailOutcome { kRetrying, kFailed };
+
+struct CompleteRequest {
+  std::string job_id;
+  std::string token;
+  std::string output_key, sidecar_key, sha256, output_url;
+  double clip_seconds = 0;
+  int64_t generation_ms = 0;
+};
+
+struct ModelSetting {
+  std::string id;
+  std::vector<std::string> accounts;
+  double latency_seed_seconds = 60;
+};
+
+struct AccountSetting {
+  std::string id;
+  std::string provider;
+  double requests_per_minute = 60;
+  int max_concurrent = 1;
+  int daily_cap = 0;
+};
+
+struct QueueSettings {
+  std::vector<ModelSetting> models;
+  std::vector<AccountSetting> accounts;
+  double default_weight = 1;
+  std::map<std::string, double> tenant_weights;
+};
+
+struct DispatchOutcome {
+  int dispatched = 0;
+  int expired = 0;      // failed on the way because their start deadline had passed
+  int64_t wait_ms = 0;  // when capacity is expected back (0: unknown or now)
+};
+
+struct ReapOutcome {
+  int expired_leases = 0;
+  int requeued_retries = 0;
+};
+
+struct CancelOutcome {
+  std::string previous_state;
+  std::string upstream;
+  std::string account;
+};
+
+struct Event {
+  std::string stream_id;
+  std::string job_id;
+  int seq = 0;
+  std::string state;
+  std::string phase;
+  int64_t at_ms = 0;
+  std::string batch;
+  std::string detail;
+};
+
+struct BatchCounts {
+  int64_t total = 0;
+  std::map<std::string, int64_t> by_state;
+  int64_t Count(std::string_view state) const;
+  bool Done() const;  // every job is terminal
+};
+
+struct ListFilter {
+  std::string tenant, state, batch, model;
+  int64_t offset = 0;
+  int page_size = 100;
+};
+
+struct ListPage {
+  std::vector<JobRecord> jobs;
+  int64_t next_offset = -1;  // -1: no more
+};
+
+struct Stats {
+  struct Account {
+    std::string id;
+    std::map<std::string, std::string> fields;
+  };
+  struct Model {
+    std::string id;
+    std::map<std::string, std::string> fields;
+  };
+  std::vector<Account> accounts;
+  std::vector<Model> models;
+  std::vector<std::pair<std::string, int64_t>> tenant_pending;
+  int64_t ready = 0, leased = 0, delayed = 0, workers = 0;
+};
+
+// The Redis data model. Every change that touches several keys is one Lua script (queue/lua),
+// so any number of schedulers and workers can share one Redis. Keys are "<prefix>:{q}:...":
+// one hash tag, so the layout can move to Redis Cluster.
+class JobStore {
+ public:
+  JobStore(redis::ConnectionPtr connection, std::string prefix, ClockPtr clock);
+
+  const std::string& key_prefix() const { return p_; }
+
+  // kFailedPrecondition when Redis holds another schema version (none yet is fine).
+  awaitable<Result<void>> CheckSchema();
+
+  // Publishes models, accounts and weights; fails with kFailedPrecondition when Redis holds
+  // another schema version.
+  awaitable<Result<void>> SyncSettings(const QueueSettings& settings);
+
+  awaitable<Result<SubmitOutcome>> Submit(const NewJob& job, int64_t idempotency_ttl_s);
+  awaitable<Result<DispatchOutcome>> Dispatch(int max_jobs, int scan_depth, double default_weight);
+  awaitable<Result<ReapOutcome>> Reap(int max);
+
+  awaitable<Result<std::vector<LeasedJob>>> Lease(std::string worker, int max,
+                                                  std::chrono::milliseconds lease);
+  // Waits (on a blocking connection of its own) until dispatch signals new work or `timeout`.
+  awaitable<Result<void>> WaitForWork(redis::Connection& blocking,
+                                      std::chrono::milliseconds timeout);
+  awaitable<Result<std::vector<LeaseLoss>>> Heartbeat(std::string worker,
+                                                      std::vector<HeldLease> leases,
+                                                      std::chrono::milliseconds lease);
+  // kLeaseLost when the token is stale; kCancelled when the job was cancelled.
+  awaitable<Result<void>> SetPhase(std::string job_id, std::string token, std::string phase,
+                                   std::string upstream, std::string detail);
+  awaitable<Result<void>> Complete(CompleteRequest request);
+  awaitable<Result<FailOutcome>> Fail(FailRequest request);
+  awaitable<Result<void>> HandBack(std::string job_id, std::string token, std::string reason);
+
+  awaitable<Result<CancelOutcome>> Cancel(std::string job_id);
+  awaitable<Result<void>> Retry(std::string job_id);
+
+  awaitable<Result<JobRecord>> Get(std::string job_id);
+  awaitable<Result<ListPage>> List(ListFilter filter);
+  awaitable<Result<BatchCounts>> GetBatch(std::string batch_id);
+  awaitable<Result<Stats>> GetStats();
+
+  // Reads events after `after_id` ("$" for only new ones), blocking up to `block`.
+  awaitable<Result<std::vector<Event>>> ReadEvents(redis::Connection& blocking,
+                                                   std::string after_id,
+                                                   std::chrono::milliseconds block, int count);
+  // The id of the newest event, "0-0" when there is none.
+  awaitable<Result<std::string>> LastEventId();
+
+  // Pending order within a tenant: priority (higher first), then deadline, then age.
+  static double PendingScore(int priority, int64_t start_deadline_ms, int64_t created_ms);
+
+ private:
+  awaitable<Result<redis::Reply>> Run(const redis::Script& script, std::vector<std::string> args);
+
+  redis::ConnectionPtr connection_;
+  std::string p_;  // "<prefix>:{q}"
+  ClockPtr clock_;
+};
+
+}  // namespace reelq::queue

@@ -1,0 +1,38 @@
+-- Shared helpers, prepended to every script at build time (scripts stay one EVALSHA each).
+-- All keys of a deployment share one hash tag: P = "<prefix>:{q}".
+local function jkey(P, id) return P .. ':job:' .. id end
+
+-- Appends one transition to the job's history and to the event stream; bumps the batch
+-- counters from `from_state` to `to_state`. `seq` orders transitions of one job.
+local function transition(P, id, now, from_state, to_state, phase, detail, extra)
+  local j = jkey(P, id)
+  local seq = redis.call('HINCRBY', j, 'seq', 1)
+  local fields = {'state', to_state, 'phase', phase, 'updated', now}
+  if extra then for i = 1, #extra do fields[#fields + 1] = extra[i] end end
+  redis.call('HSET', j, unpack(fields))
+  redis.call('APPEND', j .. ':hist',
+             seq .. '|' .. to_state .. '|' .. phase .. '|' .. now .. '|' .. (detail or '') .. '\n')
+  local batch = redis.call('HGET', j, 'batch')
+  if batch and batch ~= '' and from_state ~= to_state then
+    local b = P .. ':batch:' .. batch
+    if from_state ~= '' then redis.call('HINCRBY', b, from_state, -1) end
+    redis.call('HINCRBY', b, to_state, 1)
+  end
+  redis.call('XADD', P .. ':events', 'MAXLEN', '~', 200000, '*', 'j', id, 'q', seq, 's', to_state,
+             'p', phase, 't', now, 'b', batch or '', 'd', detail or '')
+  return seq
+end
+
+-- Gives back the account slot a dispatched job held (every terminal or requeue path).
+local function release_slot(P, account)
+  if account and account ~= '' then
+    local a = P .. ':acct:' .. account
+    if tonumber(redis.call('HINCRBY', a, 'in_flight', -1)) < 0 then
+      redis.call('HSET', a, 'in_flight', 0)
+    end
+  end
+end
+
+local function is_terminal(state)
+  return state == 'SUCCEEDED' or state == 'FAILED' or state == 'CANCELLED'
+end

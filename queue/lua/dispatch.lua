@@ -1,0 +1,199 @@
+-- One dispatch round: moves PENDING jobs to DISPATCHED with a reserved account slot and create
+-- token, fairly between tenants (deficit round robin by weight) and, per job, to the allowed
+-- model with the earliest expected finish. Atomic, so any number of schedulers may call it.
+-- ARGV: P now max_jobs scan_depth default_weight
+-- Returns {dispatched, expired, wait_ms}: wait_ms is when a token or cooldown next frees up
+-- (0 when unknown or when work remains).
+local P, now = ARGV[1], tonumber(ARGV[2])
+local max_jobs, depth, default_weight = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local day = math.floor(now / 86400000)
+
+local tenants = redis.call('ZRANGE', P .. ':active', 0, -1, 'WITHSCORES')
+if #tenants == 0 then return {0, 0, 0} end
+
+-- Live account state, refilled to `now`.
+local accounts = {}
+local wait_ms = 0
+local function note_wait(ms)
+  if ms > 0 and (wait_ms == 0 or ms < wait_ms) then wait_ms = ms end
+end
+local function account(id)
+  local a = accounts[id]
+  if a then return a end
+  local h = redis.call('HMGET', P .. ':acct:' .. id, 'rpm', 'max_concurrent', 'daily_cap', 'tokens',
+                       'refill_ms', 'in_flight', 'day', 'used_today', 'cooldown_until',
+                       'learned_rpm', 'learned_conc')
+  local rpm = tonumber(h[1]) or 0
+  local learned = tonumber(h[10])
+  if learned and learned > 0 and learned < rpm then rpm = learned end
+  local conc = tonumber(h[2]) or 0
+  local lconc = tonumber(h[11])
+  if lconc and lconc > 0 and lconc < conc then conc = lconc end
+  -- A bucket of one second's worth (at least one token) keeps every 60 s window within the
+  -- provider's per-minute limit up to that one second of burst.
+  local burst = math.max(1, rpm / 60)
+  local tokens = tonumber(h[4]) or burst
+  local refill = tonumber(h[5]) or now
+  if now > refill then tokens = math.min(burst, tokens + (now - refill) * rpm / 60000) end
+  local used = tonumber(h[8]) or 0
+  if tonumber(h[7]) ~= day then used = 0 end
+  a = {id = id, rpm = rpm, conc = conc, cap = tonumber(h[3]) or 0, tokens = tokens,
+       in_flight = tonumber(h[6]) or 0, used = used, cooldown = tonumber(h[9]) or 0,
+       dirty = true}
+  accounts[id] = a
+  return a
+end
+local function usable(a)
+  if a.cooldown > now then note_wait(a.cooldown - now); return false end
+  if a.in_flight >= a.conc then return false end
+  if a.cap > 0 and a.used >= a.cap then return false end
+  if a.tokens < 1 then
+    if a.rpm > 0 then note_wait(math.ceil((1 - a.tokens) * 60000 / a.rpm)) end
+    return false
+  end
+  return true
+end
+
+-- Per model: its accounts, latency estimate and how many jobs already wait on it this round.
+local models = {}
+local function model(id)
+  local m = models[id]
+  if m then return m end
+  local h = redis.call('HMGET', P .. ':model:' .. id, 'accounts', 'lat')
+  m = {id = id, accounts = {}, lat = tonumber(h[2]) or 60, waiting = 0, known = h[1] ~= false}
+  if h[1] then for acc in string.gmatch(h[1], '[^,]+') do m.accounts[#m.accounts + 1] = acc end end
+  models[id] = m
+  return m
+end
+-- The account of `m` with the most free slots that can take a create now, and the model's
+-- total and free capacity.
+local function capacity(m)
+  local best, best_free, total, free = nil, -1, 0, 0
+  for _, acc in ipairs(m.accounts) do
+    local a = account(acc)
+    if a.cooldown <= now then total = total + a.conc end
+    if usable(a) then
+      local f = a.conc - a.in_flight
+      free = free + f
+      if f > best_free or (f == best_free and a.tokens > best.tokens) then
+        best, best_free = a, f
+      end
+    end
+  end
+  return best, total, free
+end
+
+-- Expected seconds to finish on `m`: generation latency, plus, when no slot is free now, the
+-- wait for one: jobs ahead of us drain at `total / lat` per second.
+local function choose(candidates)
+  local best_acc, best_model, best_eft = nil, nil, nil
+  for cand in string.gmatch(candidates, '[^,]+') do
+    local m = model(cand)
+    if m.known then
+      local acc, total, free = capacity(m)
+      local eft
+      if acc then
+        eft = m.lat
+      elseif total > 0 then
+        eft = m.lat + m.lat * (m.waiting + 1) / total
+      end
+      if eft and (best_eft == nil or eft < best_eft) then
+        best_acc, best_model, best_eft = acc, m, eft
+      end
+    end
+  end
+  return best_acc, best_model
+end
+
+-- Fairness by virtual time (start-time fair queuing): each active tenant carries a virtual
+-- clock in the score of `active`; the tenant with the earliest clock that has a dispatchable job
+-- goes next and its clock advances by 1/weight. A tenant that (re)activates starts at the global
+-- clock, so idle time earns no credit. Shares follow the weights to within one job, even when
+-- capacity frees one slot at a time.
+local weights_key = P .. ':weights'
+local order = {}
+for i = 1, #tenants, 2 do
+  order[#order + 1] = {t = tenants[i], vt = tonumber(tenants[i + 1]), blocked = false}
+end
+local dispatched, expired = 0, 0
+local ready = {}
+local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
+
+-- The first dispatchable job among the first `depth` of the tenant's queue, dispatched; false
+-- when none can go now. Jobs past their start deadline fail on the way.
+local function dispatch_one(entry)
+  local pkey = P .. ':pending:' .. entry.t
+  local ids = redis.call('ZRANGE', pkey, 0, depth - 1)
+  for _, id in ipairs(ids) do
+    local j = jkey(P, id)
+    local h = redis.call('HMGET', j, 'models', 'start_deadline', 'state')
+    if h[3] ~= 'PENDING' then
+      redis.call('ZREM', pkey, id)  -- cancelled, or moved on by another path
+    elseif tonumber(h[2]) and tonumber(h[2]) > 0 and tonumber(h[2]) < now then
+      redis.call('ZREM', pkey, id)
+      transition(P, id, now, 'PENDING', 'FAILED', '', 'start deadline passed',
+                 {'err_cat', 'deadline_exceeded', 'err_msg',
+                  'the job had not started by its start deadline', 'finished', now})
+      expired = expired + 1
+    else
+      local acc, m = choose(h[1])
+      if acc then
+        acc.tokens = acc.tokens - 1
+        acc.in_flight = acc.in_flight + 1
+        acc.used = acc.used + 1
+        redis.call('ZREM', pkey, id)
+        transition(P, id, now, 'PENDING', 'DISPATCHED', '', m.id .. ' via ' .. acc.id,
+                   {'model', m.id, 'account', acc.id, 'dispatched', now})
+        ready[#ready + 1] = id
+        return true
+      elseif m then
+        m.waiting = m.waiting + 1
+      end
+    end
+  end
+  return false
+end
+
+while dispatched < max_jobs do
+  local best = nil
+  for _, e in ipairs(order) do
+    if not e.blocked and (best == nil or e.vt < best.vt) then best = e end
+  end
+  if best == nil then break end
+  if dispatch_one(best) then
+    dispatched = dispatched + 1
+    if best.vt > vt_now then vt_now = best.vt end
+    local weight = tonumber(redis.call('HGET', weights_key, best.t) or default_weight) or 1
+    if weight <= 0 then weight = default_weight end
+    best.vt = best.vt + 1 / weight
+    best.dirty = true
+  else
+    best.blocked = true
+  end
+end
+
+local any_left = false
+for _, e in ipairs(order) do
+  if redis.call('ZCARD', P .. ':pending:' .. e.t) == 0 then
+    redis.call('ZREM', P .. ':active', e.t)
+  else
+    any_left = true
+    if e.dirty then redis.call('ZADD', P .. ':active', 'XX', e.vt, e.t) end
+  end
+end
+if dispatched > 0 then redis.call('HSET', P .. ':meta', 'vt', vt_now) end
+
+for id, a in pairs(accounts) do
+  redis.call('HSET', P .. ':acct:' .. id, 'tokens', a.tokens, 'refill_ms', now, 'in_flight',
+             a.in_flight, 'day', day, 'used_today', a.used)
+end
+if #ready > 0 then
+  redis.call('RPUSH', P .. ':ready', unpack(ready))
+  local wakes = {}
+  for i = 1, math.min(#ready, 16) do wakes[i] = '1' end
+  redis.call('LPUSH', P .. ':wake', unpack(wakes))
+  redis.call('LTRIM', P .. ':wake', 0, 63)
+end
+if dispatched >= max_jobs then wait_ms = 0 end
+if not any_left then wait_ms = 0 end
+return {dispatched, expired, wait_ms}

@@ -1,0 +1,37 @@
+-- Publishes the catalogue's models and accounts and the tenant weights (from a scheduler's
+-- config) without touching live counters. Checks the schema version.
+-- ARGV: P schema_version default_weight n_models {id accounts lat_seed}*n n_accounts
+--       {id provider rpm max_concurrent daily_cap}*n n_weights {tenant weight}*n
+local P, schema = ARGV[1], ARGV[2]
+local current = redis.call('HGET', P .. ':meta', 'schema')
+if current and current ~= schema then
+  return redis.error_reply('SCHEMA stored ' .. current .. ', this build speaks ' .. schema)
+end
+redis.call('HSET', P .. ':meta', 'schema', schema, 'default_weight', ARGV[3])
+local i = 4
+local n = tonumber(ARGV[i]); i = i + 1
+redis.call('DEL', P .. ':models')
+for _ = 1, n do
+  local id, accounts, seed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  local mk = P .. ':model:' .. id
+  redis.call('HSET', mk, 'accounts', accounts)
+  redis.call('HSETNX', mk, 'lat', seed)
+  redis.call('SADD', P .. ':models', id)
+end
+n = tonumber(ARGV[i]); i = i + 1
+redis.call('DEL', P .. ':accounts')
+for _ = 1, n do
+  local id = ARGV[i]
+  redis.call('HSET', P .. ':acct:' .. id, 'provider', ARGV[i + 1], 'rpm', ARGV[i + 2],
+             'max_concurrent', ARGV[i + 3], 'daily_cap', ARGV[i + 4])
+  redis.call('SADD', P .. ':accounts', id)
+  i = i + 5
+end
+n = tonumber(ARGV[i]); i = i + 1
+redis.call('DEL', P .. ':weights')
+for _ = 1, n do
+  redis.call('HSET', P .. ':weights', ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return 'OK'

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <memory>
+
+#include "reelq/common/asio.h"
+#include "reelq/queue/job_store.h"
+#include "reelq/scheduler/settings.h"
+
+namespace reelq::scheduler {
+
+// Runs dispatch rounds (queue/lua/dispatch.lua) whenever work may be dispatchable, and the
+// reaper (expired leases, due retries). Both are atomic scripts, so several schedulers can run
+// this loop against one Redis at once; killing one never stops the others.
+class Dispatcher {
+ public:
+  Dispatcher(queue::JobStore& store, const Settings& settings);
+
+  awaitable<void> RunDispatch();
+  awaitable<void> RunReaper();
+  void Wake();  // new work: dispatch now
+  void Stop();
+
+  uint64_t dispatched_total() const { return dispatched_total_; }
+
+ private:
+  queue::JobStore& store_;
+  const Settings& settings_;
+  std::unique_ptr<asio::steady_timer> wake_;
+  bool stopped_ = false;
+  uint64_t dispatched_total_ = 0;
+};
+
+}  // namespace reelq::scheduler

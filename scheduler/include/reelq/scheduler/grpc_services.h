@@ -1,0 +1,69 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "reelq/common/asio.h"
+#include "reelq/providers/catalogue.h"
+#include "reelq/scheduler/event_hub.h"
+#include "reelq/scheduler/job_api.h"
+#include "reelq/v1/jobs.grpc.pb.h"
+#include "reelq/v1/models.grpc.pb.h"
+
+namespace reelq::scheduler {
+
+// Thin gRPC shells (callback API: no thread per call). Each call hops onto the scheduler's
+// io executor, where JobApi and EventHub live, and finishes its reactor from there.
+class JobServiceImpl final : public v1::JobService::CallbackService {
+ public:
+  JobServiceImpl(asio::any_io_executor io, JobApi& api, EventHub& events, const Settings& settings);
+
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
+                                      const v1::SubmitJobRequest* request,
+                                      v1::SubmitJobResponse* response) override;
+  grpc::ServerReadReactor<v1::SubmitBatchRequest>* SubmitBatch(
+      grpc::CallbackServerContext* context, v1::SubmitBatchResponse* response) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const v1::GetJobRequest* request,
+                                   v1::JobStatus* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const v1::ListJobsRequest* request,
+                                     v1::ListJobsResponse* response) override;
+  grpc::ServerWriteReactor<v1::JobEvent>* WatchJob(grpc::CallbackServerContext* context,
+                                                   const v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const v1::CancelJobRequest* request,
+                                      v1::JobStatus* response) override;
+  grpc::ServerUnaryReactor* RetryJob(grpc::CallbackServerContext* context,
+                                     const v1::RetryJobRequest* request,
+                                     v1::JobStatus* response) override;
+  grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
+                                     const v1::GetBatchRequest* request,
+                                     v1::BatchProgress* response) override;
+
+ private:
+  asio::any_io_executor io_;
+  JobApi& api_;
+  EventHub& events_;
+  const Settings& settings_;
+};
+
+class ModelServiceImpl final : public v1::ModelService::CallbackService {
+ public:
+  ModelServiceImpl(asio::any_io_executor io, queue::JobStore& store,
+                   const providers::Catalogue& catalogue, const Settings& settings);
+
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
+                                     const v1::GetStatsRequest* request,
+                                     v1::GetStatsResponse* response) override;
+
+ private:
+  asio::any_io_executor io_;
+  queue::JobStore& store_;
+  const providers::Catalogue& catalogue_;
+  const Settings& settings_;
+};
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "reelq/common/config.h"
+#include "reelq/common/error.h"
+
+namespace reelq::scheduler {
+
+struct Settings {
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9464";
+  size_t max_prompt_bytes = 100'000;
+  size_t max_batch_items = 100'000;
+  int max_message_bytes = 4 * 1024 * 1024;
+  int64_t idempotency_retention_s = 24 * 3600;
+  int max_attempts = 5;
+  int dispatch_batch = 256;
+  int dispatch_scan_depth = 16;
+  double default_weight = 1;
+  std::map<std::string, double> tenant_weights;
+};
+
+// Reads the `scheduler:` and `tenants:` sections. Errors name the key.
+Result<Settings> ParseSettings(const config::Document& doc);
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,148 @@
+#include <mutex>
+
+#include "reelq/common/ids.h"
+
+#include "reelq/scheduler/grpc_services.h"
+
+namespace reelq::scheduler {
+namespace {
+
+// Runs `work` on the io executor and finishes the unary reactor with its result.
+template <class Response, class Work>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, asio::any_io_executor io,
+                                Response* response, Work work) {
+  auto* reactor = context->DefaultReactor();
+  asio::co_spawn(io, std::move(work),
+                 [reactor, response](std::exception_ptr error, Result<Response> result) {
+                   if (error) {
+                     reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "internal error"));
+                   } else if (!result) {
+                     reactor->Finish(ToGrpcStatus(result.error()));
+                   } else {
+                     *response = std::move(*result);
+                     reactor->Finish(grpc::Status::OK);
+                   }
+                 });
+  return reactor;
+}
+
+// Reads a batch item by item; each is admitted and stored on its own, so one bad item gets its
+// own error and the others go in.
+class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest> {
+ public:
+  BatchReactor(asio::any_io_executor io, JobApi& api, const Settings& settings,
+               v1::SubmitBatchResponse* response)
+      : io_(std::move(io)), api_(api), settings_(settings), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      response_->set_batch_id(batch_id_);
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const uint32_t index = next_index_++;
+    v1::JobSpec spec = std::move(*request_.mutable_spec());
+    auto* item = response_->add_items();
+    item->set_index(index);
+    if (index >= settings_.max_batch_items) {
+      Reject(item, grpc::StatusCode::RESOURCE_EXHAUSTED,
+             "batch: more than " + std::to_string(settings_.max_batch_items) +
+                 " items (scheduler.max_batch_items)");
+      StartRead(&request_);
+      return;
+    }
+    if (batch_id_.empty()) batch_id_ = spec.batch_id().empty() ? NewBatchId() : spec.batch_id();
+    if (spec.batch_id().empty()) spec.set_batch_id(batch_id_);
+    if (spec.batch_id() != batch_id_) {
+      Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
+             "batch_id: '" + spec.batch_id() + "' differs from this stream's batch '" + batch_id_ +
+                 "'");
+      StartRead(&request_);
+      return;
+    }
+    asio::co_spawn(io_, api_.Submit(std::move(spec)),
+                   [this, item](std::exception_ptr error, Result<v1::SubmitJobResponse> result) {
+                     if (error) {
+                       Reject(item, grpc::StatusCode::INTERNAL, "internal error");
+                     } else if (!result) {
+                       auto status = ToGrpcStatus(result.error());
+                       Reject(item, status.error_code(), status.error_message());
+                     } else {
+                       item->set_job_id(result->job_id());
+                       item->set_duplicate(result->duplicate());
+                       response_->set_accepted(response_->accepted() + 1);
+                     }
+                     StartRead(&request_);
+                   });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static std::string NewBatchId() { return "batch-" + NewId(); }
+
+  void Reject(v1::BatchItemResult* item, grpc::StatusCode code, const std::string& message) {
+    item->set_code(code);
+    item->set_message(message);
+    response_->set_rejected(response_->rejected() + 1);
+  }
+
+  asio::any_io_executor io_;
+  JobApi& api_;
+  const Settings& settings_;
+  v1::SubmitBatchResponse* response_;
+  v1::SubmitBatchRequest request_;
+  std::string batch_id_;
+  uint32_t next_index_ = 0;
+};
+
+}  // namespace
+
+JobServiceImpl::JobServiceImpl(asio::any_io_executor io, JobApi& api, EventHub& events,
+                               const Settings& settings)
+    : io_(std::move(io)), api_(api), events_(events), settings_(settings) {}
+
+grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext* context,
+                                                    const v1::SubmitJobRequest* request,
+                                                    v1::SubmitJobResponse* response) {
+  return Unary(context, io_, response, api_.Submit(request->spec()));
+}
+
+grpc::ServerReadReactor<v1::SubmitBatchRequest>* JobServiceImpl::SubmitBatch(
+    grpc::CallbackServerContext* /*context*/, v1::SubmitBatchResponse* response) {
+  return new BatchReactor(io_, api_, settings_, response);
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* context,
+                                                 const v1::GetJobRequest* request,
+                                                 v1::JobStatus* response) {
+  return Unary(context, io_, response, api_.Get(request->job_id()));
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* context,
+                                                   const v1::ListJobsRequest* request,
+                                                   v1::ListJobsResponse* response) {
+  return Unary(context, io_, response, api_.List(*request));
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* context,
+                                                    const v1::CancelJobRequest* request,
+                                                    v1::JobStatus* response) {
+  return Unary(context, io_, response, api_.Cancel(request->job_id()));
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::RetryJob(grpc::CallbackServerContext* context,
+                                                   const v1::RetryJobRequest* request,
+                                                   v1::JobStatus* response) {
+  return Unary(context, io_, response, api_.Retry(request->job_id()));
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::GetBatch(grpc::CallbackServerContext* context,
+                                                   const v1::GetBatchRequest* request,
+                                                   v1::BatchProgress* response) {
+  return Unary(context, io_, response, api_.GetBatch(request->batch_id()));
+}
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,47 @@
+#include "reelq/scheduler/settings.h"
+
+namespace reelq::scheduler {
+
+Result<Settings> ParseSettings(const config::Document& doc) {
+  Settings s;
+  const auto sec = doc.root["scheduler"];
+  const std::string n = "scheduler";
+#define REELQ_READ(var, expr)                                      \
+  {                                                                \
+    auto r = (expr);                                               \
+    if (!r) return std::unexpected(r.error());                     \
+    var = static_cast<std::remove_reference_t<decltype(var)>>(*r); \
+  }
+  REELQ_READ(s.listen, config::GetString(sec, n, "listen", s.listen));
+  REELQ_READ(s.metrics_listen, config::GetString(sec, n, "metrics_listen", s.metrics_listen));
+  REELQ_READ(s.max_prompt_bytes, config::GetInt(sec, n, "max_prompt_bytes", 100000, 1, 16 << 20));
+  REELQ_READ(s.max_batch_items, config::GetInt(sec, n, "max_batch_items", 100000, 1, 10'000'000));
+  REELQ_READ(s.max_message_bytes,
+             config::GetInt(sec, n, "max_message_bytes", 4 << 20, 1024, 1 << 30));
+  int64_t hours = 24;
+  REELQ_READ(hours, config::GetInt(sec, n, "idempotency_retention_hours", 24, 1, 24 * 365));
+  s.idempotency_retention_s = hours * 3600;
+  REELQ_READ(s.max_attempts, config::GetInt(sec, n, "max_attempts", 5, 1, 100));
+  REELQ_READ(s.dispatch_batch, config::GetInt(sec, n, "dispatch_batch", 256, 1, 10000));
+  REELQ_READ(s.dispatch_scan_depth, config::GetInt(sec, n, "dispatch_scan_depth", 16, 1, 1000));
+  const auto tenants = doc.root["tenants"];
+  REELQ_READ(s.default_weight,
+             config::GetNumber(tenants, "tenants", "default_weight", 1, 0.001, 1e6));
+  if (tenants && tenants["weights"]) {
+    if (!tenants["weights"].IsMap()) {
+      return MakeError(ErrorCategory::kInvalidRequest,
+                       "tenants.weights: expected a mapping of tenant to weight");
+    }
+    for (const auto& kv : tenants["weights"]) {
+      const auto tenant = kv.first.as<std::string>();
+      double w = 0;
+      REELQ_READ(w,
+                 config::GetNumber(tenants["weights"], "tenants.weights", tenant, 1, 0.001, 1e6));
+      s.tenant_weights[tenant] = w;
+    }
+  }
+#undef REELQ_READ
+  return s;
+}
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,252 @@
+#include <deque>
+#include <mutex>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "reelq/scheduler/grpc_services.h"
+
+namespace reelq::scheduler {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+class WatchReactor;
+
+// Shared between the gRPC reactor (gRPC threads) and the watch loop (io executor).
+struct WatchState {
+  explicit WatchState(asio::any_io_executor io) : wake(io) {}
+  // io executor only:
+  asio::steady_timer wake;
+  std::vector<queue::Event> inbox;
+  bool cancelled = false;
+  // guarded by mu:
+  std::mutex mu;
+  WatchReactor* reactor = nullptr;  // null once the RPC is done
+  std::deque<v1::JobEvent> outbox;
+  bool writing = false;
+  bool finish_requested = false;
+  grpc::Status final_status;
+
+  void Send(v1::JobEvent event);
+  void Finish(grpc::Status status);
+};
+
+class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
+ public:
+  WatchReactor(asio::any_io_executor io, std::shared_ptr<WatchState> state)
+      : io_(std::move(io)), state_(std::move(state)) {}
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(state_->mu);
+    state_->outbox.pop_front();
+    state_->writing = false;
+    if (!ok) {
+      state_->outbox.clear();
+      return;
+    }
+    Pump();
+  }
+
+  // Caller holds state_->mu.
+  void Pump() {
+    if (state_->writing) return;
+    if (!state_->outbox.empty()) {
+      state_->writing = true;
+      StartWrite(&state_->outbox.front());
+    } else if (state_->finish_requested) {
+      state_->finish_requested = false;
+      Finish(state_->final_status);
+    }
+  }
+
+  void OnCancel() override { StopLoop(); }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(state_->mu);
+      state_->reactor = nullptr;
+    }
+    StopLoop();
+    delete this;
+  }
+
+ private:
+  void StopLoop() {
+    asio::post(io_, [state = state_] {
+      state->cancelled = true;
+      state->wake.cancel();
+    });
+  }
+
+  asio::any_io_executor io_;
+  std::shared_ptr<WatchState> state_;
+};
+
+void WatchState::Send(v1::JobEvent event) {
+  std::lock_guard lock(mu);
+  if (reactor == nullptr) return;
+  outbox.push_back(std::move(event));
+  reactor->Pump();
+}
+
+void WatchState::Finish(grpc::Status status) {
+  std::lock_guard lock(mu);
+  if (reactor == nullptr) return;
+  finish_requested = true;
+  final_status = std::move(status);
+  reactor->Pump();
+}
+
+v1::JobEvent FromStreamEvent(const queue::Event& e) {
+  v1::JobEvent out;
+  out.set_job_id(e.job_id);
+  out.set_state(ParseState(e.state));
+  out.set_phase(ParsePhase(e.phase));
+  *out.mutable_at() = TimeUtil::MillisecondsToTimestamp(e.at_ms);
+  out.set_detail(e.detail);
+  return out;
+}
+
+awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
+                             std::string job_id) {
+  const auto handle = hub.Subscribe(job_id, [st](const queue::Event& e) {
+    st->inbox.push_back(e);
+    st->wake.cancel();
+  });
+  auto status = co_await api.Get(job_id);
+  if (!status) {
+    hub.Unsubscribe(handle);
+    st->Finish(ToGrpcStatus(status.error()));
+    co_return;
+  }
+  // Replay what already happened, then follow; `seq` keeps each transition exactly once.
+  int last_seq = 0;
+  bool terminal = false;
+  for (const auto& t : status->transitions()) {
+    v1::JobEvent ev;
+    ev.set_job_id(job_id);
+    ev.set_state(t.state());
+    ev.set_phase(t.phase());
+    *ev.mutable_at() = t.at();
+    ev.set_detail(t.detail());
+    ev.set_model(status->model());
+    ev.set_attempt(status->attempt());
+    st->Send(std::move(ev));
+    ++last_seq;
+    terminal = t.state() == v1::JOB_STATE_SUCCEEDED || t.state() == v1::JOB_STATE_FAILED ||
+               t.state() == v1::JOB_STATE_CANCELLED;
+  }
+  while (!terminal && !st->cancelled) {
+    auto inbox = std::move(st->inbox);
+    st->inbox.clear();
+    std::sort(inbox.begin(), inbox.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    for (const auto& e : inbox) {
+      if (e.seq <= last_seq) continue;
+      last_seq = e.seq;
+      st->Send(FromStreamEvent(e));
+      if (queue::IsTerminal(e.state)) terminal = true;
+    }
+    if (terminal) break;
+    st->wake.expires_after(std::chrono::seconds(5));
+    co_await st->wake.async_wait(use_nothrow_awaitable);
+    if (st->inbox.empty() && !st->cancelled) {
+      // Nothing heard for a while: re-read the record in case events were missed (a Redis
+      // restart can drop the stream's tail).
+      auto again = co_await api.Get(job_id);
+      if (again && again->transitions_size() > last_seq) {
+        for (int i = last_seq; i < again->transitions_size(); ++i) {
+          const auto& t = again->transitions(i);
+          queue::Event e;
+          e.job_id = job_id;
+          e.seq = i + 1;
+          e.state = StateName(t.state());
+          e.phase = v1::JobPhase_Name(t.phase()).substr(10);
+          e.at_ms = TimeUtil::TimestampToMilliseconds(t.at());
+          e.detail = t.detail();
+          st->inbox.push_back(e);
+        }
+      }
+    }
+  }
+  hub.Unsubscribe(handle);
+  st->Finish(grpc::Status::OK);
+}
+
+awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
+                               std::string batch_id) {
+  const auto handle = hub.Subscribe("batch:" + batch_id, [st](const queue::Event& e) {
+    st->inbox.push_back(e);
+    st->wake.cancel();
+  });
+  auto progress = co_await api.GetBatch(batch_id);
+  if (!progress) {
+    hub.Unsubscribe(handle);
+    st->Finish(ToGrpcStatus(progress.error()));
+    co_return;
+  }
+  auto done = [](const v1::BatchProgress& p) {
+    return p.total() > 0 && p.succeeded() + p.failed() + p.cancelled() >= p.total();
+  };
+  {
+    v1::JobEvent first;
+    *first.mutable_batch() = *progress;
+    st->Send(std::move(first));
+  }
+  auto last_refresh = std::chrono::steady_clock::now();
+  while (!done(*progress) && !st->cancelled) {
+    auto inbox = std::move(st->inbox);
+    st->inbox.clear();
+    const bool saw_terminal = std::any_of(inbox.begin(), inbox.end(),
+                                          [](const auto& e) { return queue::IsTerminal(e.state); });
+    const auto now = std::chrono::steady_clock::now();
+    if ((saw_terminal && now - last_refresh > std::chrono::milliseconds(200)) ||
+        now - last_refresh > std::chrono::seconds(1)) {
+      if (auto fresh = co_await api.GetBatch(batch_id)) *progress = *fresh;
+      last_refresh = std::chrono::steady_clock::now();
+    }
+    for (const auto& e : inbox) {
+      auto ev = FromStreamEvent(e);
+      *ev.mutable_batch() = *progress;
+      st->Send(std::move(ev));
+    }
+    if (done(*progress)) break;
+    st->wake.expires_after(std::chrono::milliseconds(inbox.empty() ? 1000 : 200));
+    co_await st->wake.async_wait(use_nothrow_awaitable);
+  }
+  if (done(*progress)) {
+    v1::JobEvent last;
+    *last.mutable_batch() = *progress;
+    st->Send(std::move(last));
+  }
+  hub.Unsubscribe(handle);
+  st->Finish(grpc::Status::OK);
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchJobRequest* request) {
+  auto state = std::make_shared<WatchState>(io_);
+  auto* reactor = new WatchReactor(io_, state);
+  state->reactor = reactor;
+  auto on_exit = [state](std::exception_ptr error) {
+    if (error) state->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "watch failed"));
+  };
+  switch (request->target_case()) {
+    case v1::WatchJobRequest::kJobId:
+      if (request->job_id().empty()) break;
+      asio::co_spawn(io_, WatchJobLoop(state, api_, events_, request->job_id()), on_exit);
+      return reactor;
+    case v1::WatchJobRequest::kBatchId:
+      if (request->batch_id().empty()) break;
+      asio::co_spawn(io_, WatchBatchLoop(state, api_, events_, request->batch_id()), on_exit);
+      return reactor;
+    default:
+      break;
+  }
+  state->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "target: set job_id or batch_id"));
+  return reactor;
+}
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/clock.h"
+#include "reelq/providers/catalogue.h"
+#include "reelq/providers/provider.h"
+#include "reelq/queue/job_store.h"
+#include "reelq/storage/object_store.h"
+#include "reelq/worker/settings.h"
+
+namespace reelq::worker {
+
+// Why a job's coroutine must stop touching the job.
+enum class StopReason { kNone, kCancelled, kLeaseLost, kDrain };
+
+// Shared between a job's coroutine and the worker's heartbeat/drain: a stop request, and a
+// timer the coroutine sleeps on so a stop wakes it at once.
+struct JobControl {
+  explicit JobControl(asio::any_io_executor executor) : wake(executor) {}
+  StopReason stop = StopReason::kNone;
+  asio::steady_timer wake;
+  void Stop(StopReason reason) {
+    if (stop == StopReason::kNone || reason == StopReason::kCancelled) stop = reason;
+    wake.cancel();
+  }
+};
+
+struct RunnerDeps {
+  queue::JobStore* store = nullptr;
+  storage::ObjectStore* objects = nullptr;
+  const providers::Catalogue* catalogue = nullptr;
+  // account id -> adapter
+  std::map<std::string, providers::ProviderPtr> providers;
+  Settings settings;
+  ClockPtr clock;
+};
+
+enum class RunOutcome { kSucceeded, kRetrying, kFailed, kStopped, kHandedBack };
+
+// Drives one leased job to an outcome: create (or resume) the upstream task, poll it, stream
+// the clip to object storage with its sidecar, and record the result in Redis — fenced by the
+// lease token at every step.
+class JobRunner {
+ public:
+  explicit JobRunner(RunnerDeps& deps);
+
+  awaitable<RunOutcome> Run(queue::LeasedJob job, std::shared_ptr<JobControl> control);
+
+  // <tenant>/<batch or job>/<job id>.mp4: the same key on every attempt, so a redelivered job
+  // overwrites nothing already published.
+  static std::string ClipKey(const std::string& tenant, const std::string& batch,
+                             const std::string& job_id);
+  static std::string SidecarKey(const std::string& clip_key);
+
+ private:
+  RunnerDeps& deps_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace reelq::worker

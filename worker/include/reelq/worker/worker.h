@@ -1,0 +1,51 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/redis.h"
+#include "reelq/worker/job_runner.h"
+
+namespace reelq::worker {
+
+struct WorkerCounters {
+  uint64_t leased = 0, succeeded = 0, retrying = 0, failed = 0, stopped = 0, handed_back = 0;
+};
+
+// The daemon's core: leases jobs up to the in-flight limit, runs each as a coroutine on one
+// executor, renews every lease with one heartbeat call, and delivers cancellations and lost
+// leases to the jobs at once. Drain() stops leasing, lets jobs finish until the drain deadline,
+// then hands the rest back so another worker resumes their upstream tasks.
+class Worker {
+ public:
+  Worker(RunnerDeps& deps, redis::ConnectionPtr blocking);
+
+  // Runs until drained. Returns when every job has finished or been handed back.
+  awaitable<void> Run();
+  void Drain();  // thread-compatible: call on the worker's executor
+
+  size_t in_flight() const { return jobs_.size(); }
+  const WorkerCounters& counters() const { return counters_; }
+
+ private:
+  awaitable<void> LeaseLoop();
+  awaitable<void> HeartbeatLoop();
+  awaitable<void> RunJob(queue::LeasedJob job, std::shared_ptr<JobControl> control);
+
+  RunnerDeps& deps_;
+  redis::ConnectionPtr blocking_;
+  JobRunner runner_;
+  struct Held {
+    std::string token;
+    std::shared_ptr<JobControl> control;
+  };
+  std::map<std::string, Held> jobs_;
+  bool draining_ = false;
+  std::unique_ptr<asio::steady_timer> drained_;  // fires when the last job ends
+  std::unique_ptr<asio::steady_timer> slot_free_;
+  WorkerCounters counters_;
+};
+
+}  // namespace reelq::worker

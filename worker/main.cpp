@@ -1,0 +1,182 @@
+// reelq-worker: parses flags and config, wires the adapters, the object store and Redis into a
+// Worker, and drains on SIGTERM.
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "reelq/common/config.h"
+#include "reelq/common/http_client.h"
+#include "reelq/common/logging.h"
+#include "reelq/common/metrics.h"
+#include "reelq/providers/factory.h"
+#include "reelq/storage/factory.h"
+#include "reelq/worker/worker.h"
+
+using namespace reelq;
+
+namespace {
+
+struct Flags {
+  std::string config;
+  std::string id;
+  int max_in_flight = 0;
+  std::string metrics_listen;
+  std::string log_level = "info";
+  bool log_json = false;
+};
+
+awaitable<int> Main(Flags flags, config::Document doc, worker::Settings settings,
+                    providers::Catalogue catalogue) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto env = config::ProcessEnvironment();
+  auto redis_settings = config::ParseRedis(doc, env);
+  if (!redis_settings) {
+    spdlog::error("{}", redis_settings.error().message);
+    co_return 2;
+  }
+  auto clock = std::make_shared<SystemClock>();
+  auto http = http::MakeClient(executor);
+
+  worker::RunnerDeps deps;
+  deps.settings = settings;
+  deps.clock = clock;
+  deps.catalogue = &catalogue;
+  for (const auto& account : catalogue.accounts) {
+    auto provider = providers::MakeProvider(account, http, clock);
+    if (!provider) {
+      spdlog::warn("account {} is not usable on this worker: {}", account.id,
+                   provider.error().message);
+      continue;
+    }
+    deps.providers[account.id] = *provider;
+  }
+  auto store = storage::MakeStore(doc.root["storage"], executor, http, doc.base_dir);
+  if (!store) {
+    spdlog::error("{}", store.error().message);
+    co_return 2;
+  }
+  deps.objects = store->get();
+
+  auto connection = co_await redis::Connect(executor, redis_settings->options);
+  auto blocking = co_await redis::Connect(executor, redis_settings->options);
+  if (!connection || !blocking) {
+    spdlog::error("cannot reach redis at {}:{}: {}", redis_settings->options.host,
+                  redis_settings->options.port,
+                  (!connection ? connection.error() : blocking.error()).message);
+    co_return 3;
+  }
+  queue::JobStore job_store(*connection, redis_settings->prefix, clock);
+  if (auto schema = co_await job_store.CheckSchema(); !schema) {
+    spdlog::error("{}", schema.error().message);
+    co_return 2;
+  }
+  deps.store = &job_store;
+
+  metrics::Registry registry;
+  auto& in_flight_gauge =
+      registry.Gauge("reelq_worker_jobs_in_flight", "Jobs this worker drives now");
+  auto host_port = config::ParseHostPort(settings.metrics_listen, "worker.metrics_listen");
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (host_port) {
+    metrics_server = std::make_unique<metrics::MetricsServer>(executor, registry);
+    auto bound = metrics_server->Listen(host_port->first, static_cast<uint16_t>(host_port->second));
+    if (bound) {
+      spdlog::info("worker={} metrics on {}:{}", settings.worker_id, host_port->first, *bound);
+      metrics_server->SetReady(true, "");
+    } else {
+      spdlog::warn("metrics endpoint not started: {}", bound.error().message);
+    }
+  }
+
+  worker::Worker worker(deps, *blocking);
+  asio::signal_set signals(executor, SIGTERM, SIGINT);
+  signals.async_wait([&worker](const boost::system::error_code& ec, int signal) {
+    if (!ec) {
+      spdlog::info("signal {}: draining", signal);
+      worker.Drain();
+    }
+  });
+  asio::steady_timer gauge_timer(executor);
+  asio::co_spawn(
+      executor,
+      [](asio::steady_timer& t, metrics::Gauge& g, worker::Worker& w) -> awaitable<void> {
+        while (true) {
+          g.Set(static_cast<double>(w.in_flight()));
+          t.expires_after(std::chrono::seconds(1));
+          auto [ec] = co_await t.async_wait(use_nothrow_awaitable);
+          if (ec) co_return;
+        }
+      }(gauge_timer, in_flight_gauge, worker),
+      asio::detached);
+  spdlog::info("worker={} started: max_in_flight={} lease={}ms accounts={}", settings.worker_id,
+               settings.max_in_flight, settings.lease.count(), deps.providers.size());
+  co_await worker.Run();
+  gauge_timer.cancel();
+  signals.cancel();
+  if (metrics_server) metrics_server->Stop();
+  (*connection)->Close();
+  co_return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"reelq-worker: leases video generation jobs from Redis and runs them"};
+  Flags flags;
+  app.add_option("--config", flags.config, "YAML config file")->required();
+  app.add_option("--id", flags.id, "Worker id (default: <hostname>-<pid>)");
+  app.add_option("--max-in-flight", flags.max_in_flight, "Override worker.max_in_flight")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--metrics-listen", flags.metrics_listen, "Override worker.metrics_listen");
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
+  app.add_flag("--log-json", flags.log_json, "JSON log lines");
+  CLI11_PARSE(app, argc, argv);
+
+  InitLogging("worker", flags.log_level, flags.log_json);
+  auto doc = config::Load(flags.config, config::ProcessEnvironment());
+  if (!doc) {
+    std::cerr << "reelq-worker: " << doc.error().message << "\n";
+    return 2;
+  }
+  auto settings = worker::ParseSettings(*doc);
+  if (!settings) {
+    std::cerr << "reelq-worker: " << settings.error().message << "\n";
+    return 2;
+  }
+  if (flags.id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    flags.id = std::string(host) + "-" + std::to_string(getpid());
+  }
+  settings->worker_id = flags.id;
+  if (flags.max_in_flight > 0) settings->max_in_flight = flags.max_in_flight;
+  if (!flags.metrics_listen.empty()) settings->metrics_listen = flags.metrics_listen;
+  auto catalogue = providers::ParseCatalogue(doc->root);
+  if (!catalogue) {
+    std::cerr << "reelq-worker: " << catalogue.error().message << "\n";
+    return 2;
+  }
+
+  asio::io_context io(1);
+  int exit_code = 1;
+  asio::co_spawn(io, Main(flags, *doc, *settings, *catalogue),
+                 [&](std::exception_ptr error, int code) {
+                   if (error) {
+                     try {
+                       std::rethrow_exception(error);
+                     } catch (const std::exception& e) {
+                       spdlog::error("worker stopped by an exception: {}", e.what());
+                     }
+                     exit_code = 1;
+                   } else {
+                     exit_code = code;
+                   }
+                   io.stop();
+                 });
+  io.run();
+  return exit_code;
+}

@@ -1,0 +1,370 @@
+#include "reelq/worker/job_runner.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "reelq/storage/sha256.h"
+#include "reelq/v1/jobs.pb.h"
+#include "reelq/worker/retry_policy.h"
+
+namespace reelq::worker {
+namespace {
+
+using providers::TaskState;
+
+// Streams into an object writer while hashing, so the sidecar gets the SHA-256 of exactly the
+// bytes stored, without holding the clip.
+class HashingSink final : public ByteSink {
+ public:
+  explicit HashingSink(ByteSink& inner) : inner_(inner) {}
+  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
+    hash_.Update(chunk);
+    bytes_ += chunk.size();
+    co_return co_await inner_.Write(chunk);
+  }
+  std::string HexDigest() { return hash_.FinalHex(); }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  ByteSink& inner_;
+  storage::Sha256 hash_;
+  uint64_t bytes_ = 0;
+};
+
+awaitable<void> Sleep(JobControl& control, std::chrono::milliseconds duration) {
+  if (control.stop != StopReason::kNone) co_return;
+  control.wake.expires_after(duration);
+  co_await control.wake.async_wait(use_nothrow_awaitable);
+}
+
+providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
+                                          const providers::ModelSpec& model,
+                                          const std::string& idempotency_id) {
+  providers::GenerationRequest req;
+  req.upstream_model = model.upstream_model;
+  req.prompt = spec.prompt();
+  req.negative_prompt = spec.negative_prompt();
+  int total = 0;
+  for (const auto& shot : spec.shots()) {
+    req.shots.push_back({shot.prompt(), static_cast<int>(shot.duration_seconds())});
+    total += static_cast<int>(shot.duration_seconds());
+  }
+  req.duration_seconds =
+      spec.duration_seconds() > 0 ? static_cast<int>(spec.duration_seconds()) : total;
+  req.aspect_ratio = spec.aspect_ratio().empty() ? "16:9" : spec.aspect_ratio();
+  req.resolution = spec.resolution().empty() ? "720p" : spec.resolution();
+  req.audio = !spec.has_audio() || spec.audio();
+  req.idempotency_id = idempotency_id;
+  return req;
+}
+
+}  // namespace
+
+JobRunner::JobRunner(RunnerDeps& deps) : deps_(deps), rng_(std::random_device{}()) {}
+
+std::string JobRunner::ClipKey(const std::string& tenant, const std::string& batch,
+                               const std::string& job_id) {
+  return tenant + "/" + (batch.empty() ? job_id : batch) + "/" + job_id + ".mp4";
+}
+
+std::string JobRunner::SidecarKey(const std::string& clip_key) {
+  return clip_key.substr(0, clip_key.size() - 4) + ".json";
+}
+
+awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobControl> control) {
+  auto& store = *deps_.store;
+  const auto& settings = deps_.settings;
+  const int64_t leased_ms = deps_.clock->NowMs();
+
+  // The two helpers below are lambda coroutines capturing by reference; that is safe only
+  // because each call is awaited at once inside this frame, which outlives it.
+  // Redis calls that must land (the upstream id, the outcome) are retried through a Redis
+  // restart for as long as the lease could still be ours; a stale token ends the retries.
+  auto persist = [&](auto make_call) -> awaitable<Result<void>> {
+    Error last{ErrorCategory::kRetryable, "not tried"};
+    const auto give_up = std::chrono::steady_clock::now() + settings.lease;
+    for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+      auto r = co_await make_call();
+      if (r || !IsRetryable(r.error().category)) co_return r;
+      last = r.error();
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      t.expires_after(std::chrono::milliseconds(std::min(50 << std::min(i, 5), 1000)));
+      co_await t.async_wait(use_nothrow_awaitable);
+    }
+    co_return std::unexpected(last);
+  };
+
+  auto fail = [&](Error error, const std::string& upstream_to_cancel) -> awaitable<RunOutcome> {
+    (void)upstream_to_cancel;
+    auto decision = DecideRetry(error, job.attempt, job.max_attempts, settings, rng_);
+    queue::FailRequest req;
+    req.job_id = job.id;
+    req.token = job.token;
+    req.category = std::string(ToString(error.category));
+    req.message = error.message;
+    req.code = error.provider_code;
+    req.retry = decision.retry;
+    req.retry_at_ms = deps_.clock->NowMs() + decision.delay_ms;
+    req.count_attempt = decision.count_attempt;
+    req.cooldown_ms = decision.cooldown_ms;
+    spdlog::info("job={} attempt={} failed: {} (retry={})", job.id, job.attempt, error.Describe(),
+                 decision.retry);
+    Result<queue::FailOutcome> outcome = std::unexpected(Error{});
+    for (int i = 0; i < 40; ++i) {
+      outcome = co_await store.Fail(req);
+      if (outcome || !IsRetryable(outcome.error().category)) break;
+      co_await Sleep(*control, std::chrono::milliseconds(250));
+    }
+    if (!outcome) co_return RunOutcome::kStopped;
+    co_return *outcome == queue::FailOutcome::kRetrying ? RunOutcome::kRetrying
+                                                        : RunOutcome::kFailed;
+  };
+
+  v1::JobSpec spec;
+  if (!spec.ParseFromString(job.spec_bytes)) {
+    co_return co_await fail(
+        Error{ErrorCategory::kInvalidRequest, "the job record is corrupt: its spec does not parse"},
+        "");
+  }
+  const auto* model = deps_.catalogue->FindModel(job.model);
+  if (model == nullptr) {
+    co_return co_await fail(Error{ErrorCategory::kModelGone,
+                                  "model '" + job.model + "' is not in this worker's catalogue"},
+                            "");
+  }
+  auto provider_it = deps_.providers.find(job.account);
+  if (provider_it == deps_.providers.end() || !provider_it->second) {
+    co_return co_await fail(Error{ErrorCategory::kRetryable,
+                                  "account '" + job.account + "' has no usable API key on worker " +
+                                      settings.worker_id},
+                            "");
+  }
+  auto& provider = *provider_it->second;
+  const auto deadline_passed = [&] {
+    return job.finish_deadline_ms > 0 && deps_.clock->NowMs() > job.finish_deadline_ms;
+  };
+
+  // 1. The upstream task: resume the stored one, find one created by a lost answer, or create.
+  std::string upstream = job.upstream;
+  const std::string idempotency_id = job.id + "-" + std::to_string(job.attempt);
+  if (upstream.empty()) {
+    if (deadline_passed()) {
+      co_return co_await fail(
+          Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"},
+          "");
+    }
+    if (provider.SupportsIdempotencyId()) {
+      auto found = co_await provider.FindByIdempotencyId(idempotency_id);
+      if (found && found->has_value()) {
+        upstream = **found;
+        spdlog::info("job={} found upstream task {} created by an earlier lease", job.id, upstream);
+      }
+    }
+    if (upstream.empty()) {
+      auto created = co_await provider.Create(BuildRequest(spec, *model, idempotency_id));
+      if (!created) co_return co_await fail(created.error(), "");
+      upstream = *created;
+    }
+    // Stored before anything else happens, so whoever runs the job next resumes this task
+    // instead of paying for a new one.
+    auto stored = co_await persist([&] {
+      return store.SetPhase(job.id, job.token, "GENERATING", upstream, "upstream " + upstream);
+    });
+    if (!stored) {
+      if (stored.error().category == ErrorCategory::kCancelled) {
+        (void)co_await provider.Cancel(upstream);
+      }
+      spdlog::warn("job={} could not record upstream task {}: {}", job.id, upstream,
+                   stored.error().Describe());
+      co_return RunOutcome::kStopped;
+    }
+  }
+
+  // 2. Poll until the upstream task ends. Transient poll errors do not spend the upstream task.
+  providers::TaskStatus status;
+  int poll_errors = 0;
+  while (true) {
+    if (control->stop != StopReason::kNone) break;
+    if (deadline_passed()) {
+      (void)co_await provider.Cancel(upstream);
+      co_return co_await fail(
+          Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"},
+          upstream);
+    }
+    auto polled = co_await provider.Poll(upstream);
+    if (!polled) {
+      const auto& e = polled.error();
+      if (e.category == ErrorCategory::kNotFound) co_return co_await fail(e, "");
+      if (!IsRetryable(e.category)) co_return co_await fail(e, upstream);
+      if (++poll_errors > settings.poll_error_budget) {
+        (void)co_await persist([&] {
+          return store.HandBack(job.id, job.token, "upstream polls keep failing: " + e.message);
+        });
+        co_return RunOutcome::kHandedBack;
+      }
+      auto wait = std::max(settings.min_poll_interval, e.retry_after);
+      co_await Sleep(*control, wait);
+      continue;
+    }
+    poll_errors = 0;
+    status = *polled;
+    if (status.state == TaskState::kSucceeded) break;
+    if (status.state == TaskState::kFailed || status.state == TaskState::kCancelled) {
+      Error e = status.error.value_or(
+          Error{ErrorCategory::kRetryable, "the upstream task ended without a clip"});
+      co_return co_await fail(e, "");
+    }
+    auto wait = std::max(settings.min_poll_interval,
+                         status.poll_after.value_or(std::chrono::milliseconds(0)));
+    co_await Sleep(*control, wait);
+  }
+  const int64_t generated_ms = deps_.clock->NowMs();
+
+  // 3. Transfer: stream the clip into the store under its deterministic key.
+  const std::string clip_key = ClipKey(job.tenant, job.batch, job.id);
+  const std::string sidecar_key = SidecarKey(clip_key);
+  std::string sha256;
+  uint64_t size = 0;
+  bool published_now = false;
+  if (control->stop == StopReason::kNone) {
+    auto phase = co_await persist([&] {
+      return store.SetPhase(job.id, job.token, "TRANSFERRING", "", "storing " + clip_key);
+    });
+    if (!phase) co_return RunOutcome::kStopped;
+    Error last{ErrorCategory::kRetryable, "transfer not tried"};
+    bool stored = false;
+    for (int attempt = 1; attempt <= settings.transfer_attempts && !stored; ++attempt) {
+      if (control->stop != StopReason::kNone) break;
+      storage::PutOptions options;
+      options.content_type = "video/mp4";
+      options.metadata = {{"job-id", job.id}, {"model", job.model}, {"upstream-id", upstream}};
+      auto writer = co_await deps_.objects->OpenWriter(clip_key, options);
+      if (!writer) {
+        last = writer.error();
+      } else {
+        HashingSink sink(**writer);
+        auto downloaded = co_await provider.Download(upstream, status, sink);
+        if (!downloaded) {
+          last = downloaded.error();
+          co_await (*writer)->Abort();
+        } else if (control->stop != StopReason::kNone) {
+          co_await (*writer)->Abort();
+          break;
+        } else {
+          auto committed = co_await (*writer)->Commit();
+          if (!committed) {
+            last = committed.error();
+          } else {
+            sha256 = sink.HexDigest();
+            size = sink.bytes();
+            published_now = !committed->already_existed;
+            stored = true;
+          }
+        }
+      }
+      if (!stored && !IsRetryable(last.category)) break;
+      if (!stored) co_await Sleep(*control, settings.retry_backoff_initial * attempt);
+    }
+    if (!stored && control->stop == StopReason::kNone) co_return co_await fail(last, "");
+  }
+
+  if (control->stop == StopReason::kNone) {
+    const int64_t now = deps_.clock->NowMs();
+    nlohmann::json sidecar = {
+        {"job_id", job.id},
+        {"tenant", job.tenant},
+        {"batch_id", job.batch},
+        {"prompt", spec.prompt()},
+        {"model", job.model},
+        {"upstream_model", model->upstream_model},
+        {"provider", model->provider},
+        {"account", job.account},
+        {"upstream_id", upstream},
+        {"attempt", job.attempt},
+        {"duration_seconds", spec.duration_seconds()},
+        {"clip_seconds", status.clip_seconds},
+        {"aspect_ratio", spec.aspect_ratio().empty() ? "16:9" : spec.aspect_ratio()},
+        {"resolution", spec.resolution().empty() ? "720p" : spec.resolution()},
+        {"object_key", clip_key},
+        {"size_bytes", size},
+        {"sha256", sha256},
+        {"timings_ms",
+         {{"created", job.created_ms},
+          {"leased", leased_ms},
+          {"generated", generated_ms},
+          {"stored", now}}},
+    };
+    if (spec.shots_size() > 0) {
+      nlohmann::json shots = nlohmann::json::array();
+      for (const auto& s : spec.shots()) {
+        shots.push_back({{"prompt", s.prompt()}, {"duration_seconds", s.duration_seconds()}});
+      }
+      sidecar["shots"] = shots;
+    }
+    nlohmann::json labels = nlohmann::json::object();
+    for (const auto& [k, v] : spec.labels()) labels[k] = v;
+    sidecar["labels"] = labels;
+    const std::string text = sidecar.dump(2) + "\n";
+    storage::PutOptions options;
+    options.content_type = "application/json";
+    auto writer = co_await deps_.objects->OpenWriter(sidecar_key, options);
+    Result<storage::CommitResult> committed = std::unexpected(Error{});
+    if (writer) {
+      auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
+      if (w) {
+        committed = co_await (*writer)->Commit();
+      } else {
+        committed = std::unexpected(w.error());
+      }
+    }
+    if (!writer || !committed) {
+      co_return co_await fail(writer ? committed.error() : writer.error(), "");
+    }
+  }
+
+  if (control->stop == StopReason::kNone) {
+    queue::CompleteRequest done;
+    done.job_id = job.id;
+    done.token = job.token;
+    done.output_key = clip_key;
+    done.sidecar_key = sidecar_key;
+    done.sha256 = sha256;
+    done.clip_seconds = status.clip_seconds > 0 ? status.clip_seconds : spec.duration_seconds();
+    done.generation_ms = std::max<int64_t>(0, generated_ms - leased_ms);
+    auto url = deps_.objects->PresignGet(clip_key, std::chrono::hours(24 * 7));
+    done.output_url = url ? *url : "";
+    auto completed = co_await persist([&] { return store.Complete(done); });
+    if (completed) co_return RunOutcome::kSucceeded;
+    if (completed.error().category == ErrorCategory::kCancelled) {
+      control->Stop(StopReason::kCancelled);
+    } else {
+      spdlog::warn("job={} could not be completed: {}", job.id, completed.error().Describe());
+      co_return RunOutcome::kStopped;
+    }
+  }
+
+  // Stopped: cancelled, lease lost or draining.
+  switch (control->stop) {
+    case StopReason::kCancelled:
+      (void)co_await provider.Cancel(upstream);
+      if (published_now) {
+        // Nothing is published for a cancelled job.
+        (void)co_await deps_.objects->Delete(sidecar_key);
+        (void)co_await deps_.objects->Delete(clip_key);
+      }
+      spdlog::info("job={} cancelled; stopped", job.id);
+      break;
+    case StopReason::kDrain:
+      (void)co_await persist([&] { return store.HandBack(job.id, job.token, "worker draining"); });
+      co_return RunOutcome::kHandedBack;
+    case StopReason::kLeaseLost:
+    case StopReason::kNone:
+      spdlog::info("job={} lease lost; another worker resumes it", job.id);
+      break;
+  }
+  co_return RunOutcome::kStopped;
+}
+
+}  // namespace reelq::worker

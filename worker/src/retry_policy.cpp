@@ -1,0 +1,47 @@
+#include "reelq/worker/retry_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace reelq::worker {
+
+RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
+                          const Settings& settings, std::mt19937_64& rng) {
+  RetryDecision d;
+  switch (error.category) {
+    case ErrorCategory::kRateLimited: {
+      d.retry = true;
+      d.count_attempt = false;
+      d.cooldown_ms = error.retry_after.count() > 0 ? error.retry_after.count()
+                                                    : settings.rate_limit_cooldown.count();
+      d.delay_ms = d.cooldown_ms;
+      return d;
+    }
+    case ErrorCategory::kRetryable:
+    case ErrorCategory::kNotFound:  // the upstream task vanished (expired): make it again
+    case ErrorCategory::kInternal: {
+      d.retry = attempt < max_attempts;
+      const double base = static_cast<double>(settings.retry_backoff_initial.count()) *
+                          std::pow(2.0, std::max(0, attempt - 1));
+      const double capped = std::min(base, static_cast<double>(settings.retry_backoff_max.count()));
+      // Equal jitter: half fixed, half random, so retries of a burst spread out but none
+      // comes back immediately.
+      std::uniform_real_distribution<double> jitter(0.5, 1.0);
+      d.delay_ms = static_cast<int64_t>(capped * jitter(rng));
+      if (error.retry_after.count() > d.delay_ms) d.delay_ms = error.retry_after.count();
+      return d;
+    }
+    case ErrorCategory::kPolicyRejected:
+    case ErrorCategory::kInvalidRequest:
+    case ErrorCategory::kAuthFailed:
+    case ErrorCategory::kModelGone:
+    case ErrorCategory::kDeadlineExceeded:
+    case ErrorCategory::kFailedPrecondition:
+    case ErrorCategory::kCancelled:
+    case ErrorCategory::kLeaseLost:
+      return d;
+  }
+  return d;
+}
+
+}  // namespace reelq::worker

@@ -1,0 +1,44 @@
+#include "reelq/worker/settings.h"
+
+namespace reelq::worker {
+
+Result<Settings> ParseSettings(const config::Document& doc) {
+  Settings s;
+  const auto w = doc.root["worker"];
+  using std::chrono::milliseconds;
+  auto in_flight = config::GetInt(w, "worker", "max_in_flight", 256, 1, 100000);
+  if (!in_flight) return std::unexpected(in_flight.error());
+  s.max_in_flight = static_cast<int>(*in_flight);
+  auto lease = config::GetNumber(w, "worker", "lease_seconds", 15, 0.2, 3600);
+  if (!lease) return std::unexpected(lease.error());
+  s.lease = milliseconds(static_cast<int64_t>(*lease * 1000));
+  // Heartbeats also carry cancellations, so they run at least once a second.
+  auto hb = config::GetNumber(w, "worker", "heartbeat_seconds", 1, 0.05, 3600);
+  if (!hb) return std::unexpected(hb.error());
+  s.heartbeat = milliseconds(static_cast<int64_t>(std::min(*hb, 1.0) * 1000));
+  if (s.heartbeat * 2 > s.lease) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "worker.heartbeat_seconds: must be at most half of worker.lease_seconds");
+  }
+  auto poll = config::GetInt(w, "worker", "min_poll_interval_ms", 5000, 1, 3'600'000);
+  if (!poll) return std::unexpected(poll.error());
+  s.min_poll_interval = milliseconds(*poll);
+  auto drain = config::GetNumber(w, "worker", "drain_timeout_seconds", 120, 0, 86400);
+  if (!drain) return std::unexpected(drain.error());
+  s.drain_timeout = milliseconds(static_cast<int64_t>(*drain * 1000));
+  auto b0 = config::GetInt(w, "worker", "retry_backoff_initial_ms", 2000, 1, 3'600'000);
+  if (!b0) return std::unexpected(b0.error());
+  s.retry_backoff_initial = milliseconds(*b0);
+  auto b1 = config::GetInt(w, "worker", "retry_backoff_max_ms", 120000, 1, 86'400'000);
+  if (!b1) return std::unexpected(b1.error());
+  s.retry_backoff_max = milliseconds(*b1);
+  auto cool = config::GetInt(w, "worker", "rate_limit_cooldown_ms", 30000, 1, 3'600'000);
+  if (!cool) return std::unexpected(cool.error());
+  s.rate_limit_cooldown = milliseconds(*cool);
+  auto metrics = config::GetString(w, "worker", "metrics_listen", "127.0.0.1:0");
+  if (!metrics) return std::unexpected(metrics.error());
+  s.metrics_listen = *metrics;
+  return s;
+}
+
+}  // namespace reelq::worker

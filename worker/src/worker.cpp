@@ -1,0 +1,135 @@
+#include "reelq/worker/worker.h"
+
+#include <spdlog/spdlog.h>
+
+namespace reelq::worker {
+
+Worker::Worker(RunnerDeps& deps, redis::ConnectionPtr blocking)
+    : deps_(deps), blocking_(std::move(blocking)), runner_(deps) {}
+
+void Worker::Drain() {
+  if (draining_) return;
+  draining_ = true;
+  spdlog::info("worker={} draining: {} jobs in flight", deps_.settings.worker_id, jobs_.size());
+  if (slot_free_) slot_free_->cancel();
+}
+
+awaitable<void> Worker::Run() {
+  auto executor = co_await asio::this_coro::executor;
+  drained_ = std::make_unique<asio::steady_timer>(executor);
+  slot_free_ = std::make_unique<asio::steady_timer>(executor);
+  asio::co_spawn(executor, HeartbeatLoop(), asio::detached);
+  co_await LeaseLoop();
+
+  // Draining: in-flight jobs go on until the deadline; then the rest are handed back.
+  drained_->expires_after(deps_.settings.drain_timeout);
+  if (!jobs_.empty()) co_await drained_->async_wait(use_nothrow_awaitable);
+  if (!jobs_.empty()) {
+    spdlog::info("worker={} drain deadline: handing back {} jobs", deps_.settings.worker_id,
+                 jobs_.size());
+    for (auto& [id, held] : jobs_) held.control->Stop(StopReason::kDrain);
+    // Each job hands itself back and leaves `jobs_`; give them a bounded moment to do so.
+    drained_->expires_after(std::chrono::seconds(30));
+    co_await drained_->async_wait(use_nothrow_awaitable);
+  }
+  blocking_->Close();
+  spdlog::info("worker={} drained (succeeded={} failed={} retrying={} handed_back={})",
+               deps_.settings.worker_id, counters_.succeeded, counters_.failed, counters_.retrying,
+               counters_.handed_back);
+}
+
+awaitable<void> Worker::LeaseLoop() {
+  auto executor = co_await asio::this_coro::executor;
+  const auto& s = deps_.settings;
+  while (!draining_) {
+    const int free = s.max_in_flight - static_cast<int>(jobs_.size());
+    if (free <= 0) {
+      // Full: wait until a job ends (RunJob cancels the timer).
+      slot_free_->expires_after(std::chrono::seconds(1));
+      co_await slot_free_->async_wait(use_nothrow_awaitable);
+      continue;
+    }
+    auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease);
+    if (!leased) {
+      spdlog::warn("worker={} lease failed: {}", s.worker_id, leased.error().Describe());
+      asio::steady_timer t(executor);
+      t.expires_after(std::chrono::milliseconds(500));
+      co_await t.async_wait(use_nothrow_awaitable);
+      continue;
+    }
+    for (auto& job : *leased) {
+      auto control = std::make_shared<JobControl>(executor);
+      jobs_[job.id] = Held{job.token, control};
+      ++counters_.leased;
+      asio::co_spawn(executor, RunJob(std::move(job), control), asio::detached);
+    }
+    if (leased->empty() && !draining_) {
+      // Nothing ready: block on the wake list (its own connection) until dispatch adds work.
+      auto waited = co_await deps_.store->WaitForWork(*blocking_, std::chrono::milliseconds(1000));
+      if (!waited) {
+        asio::steady_timer t(executor);
+        t.expires_after(std::chrono::milliseconds(200));
+        co_await t.async_wait(use_nothrow_awaitable);
+      }
+    }
+  }
+}
+
+awaitable<void> Worker::HeartbeatLoop() {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  const auto& s = deps_.settings;
+  while (!(draining_ && jobs_.empty())) {
+    timer.expires_after(s.heartbeat);
+    co_await timer.async_wait(use_nothrow_awaitable);
+    std::vector<queue::HeldLease> held;
+    held.reserve(jobs_.size());
+    for (const auto& [id, h] : jobs_) {
+      if (h.control->stop == StopReason::kNone) held.push_back({id, h.token});
+    }
+    auto lost = co_await deps_.store->Heartbeat(s.worker_id, std::move(held), s.lease);
+    if (!lost) {
+      spdlog::warn("worker={} heartbeat failed: {}", s.worker_id, lost.error().Describe());
+      continue;
+    }
+    for (const auto& loss : *lost) {
+      auto it = jobs_.find(loss.job_id);
+      if (it == jobs_.end()) continue;
+      it->second.control->Stop(loss.state == "CANCELLED" ? StopReason::kCancelled
+                                                         : StopReason::kLeaseLost);
+    }
+  }
+}
+
+awaitable<void> Worker::RunJob(queue::LeasedJob job, std::shared_ptr<JobControl> control) {
+  const std::string id = job.id;
+  RunOutcome outcome = RunOutcome::kStopped;
+  try {
+    outcome = co_await runner_.Run(std::move(job), control);
+  } catch (const std::exception& e) {
+    // A bug must not take the other jobs down; the lease expires and the job is resumed.
+    spdlog::error("job={} runner threw: {}", id, e.what());
+  }
+  switch (outcome) {
+    case RunOutcome::kSucceeded:
+      ++counters_.succeeded;
+      break;
+    case RunOutcome::kRetrying:
+      ++counters_.retrying;
+      break;
+    case RunOutcome::kFailed:
+      ++counters_.failed;
+      break;
+    case RunOutcome::kStopped:
+      ++counters_.stopped;
+      break;
+    case RunOutcome::kHandedBack:
+      ++counters_.handed_back;
+      break;
+  }
+  jobs_.erase(id);
+  if (slot_free_) slot_free_->cancel();
+  if (draining_ && jobs_.empty() && drained_) drained_->cancel();
+}
+
+}  // namespace reelq::worker
