@@ -177,15 +177,24 @@ TEST(SimKling, HiddenRateAndConcurrencyLimits) {
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(r.Json()["code"], 1302);
 
-  // A fresh window (rpm high) with one concurrent slot: a slow task holds it.
+  // One concurrent slot, held by a slow task (latency x20: over a second at this scale).
   sim.Control({{"providers",
                 {{"kling",
                   {{"keys", json::array({{{"access_key", "sim-kling-ak-b"},
                                           {"rpm", 100000},
-                                          {"max_concurrent", 0}}})}}}}}});
+                                          {"max_concurrent", 1}}})}}}}}});
+  // The two creates above still hold slots for a few hundred ms: wait until they finish.
+  for (int i = 0; i < 250; ++i) {
+    if (sim.Stats()["providers"]["kling"]["keys"]["sim-kling-ak-b"]["in_flight"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  json slow = body;
+  slow["prompt"] = "holds the slot [sim:slow]";
+  ASSERT_EQ(Create(slow, "b").status, 200);
   r = Create(body, "b");
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(r.Json()["code"], 1303) << r.body;
+  EXPECT_EQ(SharedSim().Stats()["providers"]["kling"]["keys"]["sim-kling-ak-b"]["in_flight"], 1);
   sim.Control({{"providers",
                 {{"kling",
                   {{"keys", json::array({{{"access_key", "sim-kling-ak-b"},

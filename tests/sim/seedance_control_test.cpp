@@ -213,13 +213,22 @@ TEST(SimControl, InjectedCreateFailuresFollowTheRate) {
   EXPECT_EQ(r.Json()["error"]["status"], "UNAVAILABLE");
   EXPECT_EQ(sim.Stats()["providers"]["veo"]["creates_failed_injected"], 1);
   EXPECT_EQ(sim.Stats()["providers"]["veo"]["creates"], 0);
+
+  // Retention: a finished result answers not-found once it is older than retention_seconds.
+  sim.Control({{"faults", {{"create_failure", 0.0}}},
+               {"providers", {{"sora", {{"retention_seconds", 0}}}}}});
+  r = Http(sim.port(), "POST", "/sora/v1/videos", R"({"prompt":"x"})", Bearer("sim-sora-key-a"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto poll = Http(sim.port(), "GET", "/sora/v1/videos/" + r.Json()["id"].get<std::string>(), "",
+                   Bearer("sim-sora-key-a"));
+  EXPECT_EQ(poll.status, 404) << poll.body;
 }
 
 TEST(SimControl, BadConfigFileFailsStartupWithTheField) {
   testing::TempDir dir;
   const auto cfg = dir.path() / "bad.yaml";
-  std::ofstream(cfg)
-      << "providers:\n  kling:\n    keys:\n      - access_key: a\n        rpm: lots\n";
+  std::ofstream(cfg) << "providers:\n  kling:\n    keys:\n      - access_key: a\n        "
+                        "secret_key: s\n        rpm: lots\n";
   auto proc = testing::ChildProcess::Start(
       {testing::BuildPath("providers/sim/reelq-provider-sim").string(), "--config", cfg.string()},
       {}, dir.path() / "log");

@@ -129,15 +129,15 @@ HttpResult VeoCreate(const json& body, const std::string& model = "veo-3.1-gener
 }
 
 json VeoWait(const std::string& name) {
-  bool saw_not_done = false;
-  json done =
-      PollUntil([&] { return Http(SharedSim().port(), "GET", "/veo/v1beta/" + name, "", kVeoKey); },
-                [&](const json& j) {
-                  if (!j.value("done", false)) saw_not_done = true;
-                  return j.value("done", false);
-                });
-  (void)saw_not_done;
-  return done;
+  return PollUntil(
+      [&] { return Http(SharedSim().port(), "GET", "/veo/v1beta/" + name, "", kVeoKey); },
+      [&](const json& j) {
+        // proto3 JSON: a running operation has no `done` and no result yet.
+        if (!j.value("done", false)) {
+          EXPECT_FALSE(j.contains("response") || j.contains("error")) << j.dump();
+        }
+        return j.value("done", false);
+      });
 }
 
 TEST(SimVeo, CreatePollRedirectDownload) {
