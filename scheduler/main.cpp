@@ -105,17 +105,19 @@ awaitable<int> Main(Flags flags, config::Document doc, scheduler::Settings setti
   }
   spdlog::info("scheduler serving reelq.v1 on {} (port {})", settings.listen, bound_port);
 
-  metrics::Registry registry;
-  std::unique_ptr<metrics::MetricsServer> metrics_server;
-  if (auto hp = config::ParseHostPort(settings.metrics_listen, "scheduler.metrics_listen")) {
-    metrics_server = std::make_unique<metrics::MetricsServer>(executor, registry);
-    if (auto port = metrics_server->Listen(hp->first, static_cast<uint16_t>(hp->second))) {
-      spdlog::info("metrics on {}:{}", hp->first, *port);
-      metrics_server->SetReady(true, "");
-    }
+  auto registry = std::make_shared<metrics::Registry>();
+  metrics::MetricsServerOptions metrics_options;
+  metrics_options.listen = settings.metrics_listen;
+  auto metrics_server = metrics::MetricsServer::Start(executor, registry, metrics_options);
+  if (metrics_server) {
+    spdlog::info("metrics on port {}", (*metrics_server)->port());
+    (*metrics_server)->SetReady(true);
+  } else {
+    spdlog::warn("metrics endpoint not started: {}", metrics_server.error().message);
   }
   auto& dispatched_counter =
-      registry.Gauge("reelq_scheduler_dispatched_total", "Jobs this scheduler dispatched");
+      registry->AddGauge("reelq_scheduler_dispatched_total", "Jobs this scheduler dispatched")
+          .Get();
 
   asio::co_spawn(executor, dispatcher.RunDispatch(), asio::detached);
   asio::co_spawn(executor, dispatcher.RunReaper(), asio::detached);
@@ -151,7 +153,7 @@ awaitable<int> Main(Flags flags, config::Document doc, scheduler::Settings setti
   }
   stopper.join();
   events.Stop();
-  if (metrics_server) metrics_server->Stop();
+  if (metrics_server) (*metrics_server)->Stop();
   (*connection)->Close();
   co_return 0;
 }

@@ -76,20 +76,17 @@ awaitable<int> Main(Flags flags, config::Document doc, worker::Settings settings
   }
   deps.store = &job_store;
 
-  metrics::Registry registry;
+  auto registry = std::make_shared<metrics::Registry>();
   auto& in_flight_gauge =
-      registry.Gauge("reelq_worker_jobs_in_flight", "Jobs this worker drives now");
-  auto host_port = config::ParseHostPort(settings.metrics_listen, "worker.metrics_listen");
-  std::unique_ptr<metrics::MetricsServer> metrics_server;
-  if (host_port) {
-    metrics_server = std::make_unique<metrics::MetricsServer>(executor, registry);
-    auto bound = metrics_server->Listen(host_port->first, static_cast<uint16_t>(host_port->second));
-    if (bound) {
-      spdlog::info("worker={} metrics on {}:{}", settings.worker_id, host_port->first, *bound);
-      metrics_server->SetReady(true, "");
-    } else {
-      spdlog::warn("metrics endpoint not started: {}", bound.error().message);
-    }
+      registry->AddGauge("reelq_worker_jobs_in_flight", "Jobs this worker drives now").Get();
+  metrics::MetricsServerOptions metrics_options;
+  metrics_options.listen = settings.metrics_listen;
+  auto metrics_server = metrics::MetricsServer::Start(executor, registry, metrics_options);
+  if (metrics_server) {
+    spdlog::info("worker={} metrics on port {}", settings.worker_id, (*metrics_server)->port());
+    (*metrics_server)->SetReady(true);
+  } else {
+    spdlog::warn("metrics endpoint not started: {}", metrics_server.error().message);
   }
 
   worker::Worker worker(deps, *blocking);
@@ -117,7 +114,7 @@ awaitable<int> Main(Flags flags, config::Document doc, worker::Settings settings
   co_await worker.Run();
   gauge_timer.cancel();
   signals.cancel();
-  if (metrics_server) metrics_server->Stop();
+  if (metrics_server) (*metrics_server)->Stop();
   (*connection)->Close();
   co_return 0;
 }
