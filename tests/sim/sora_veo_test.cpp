@@ -45,6 +45,14 @@ TEST(SimSora, CreatePollDownloadDelete) {
                  Bearer("sim-sora-key-a")),
             4, "16:9");
 
+  auto list = Http(SharedSim().port(), "GET", "/sora/v1/videos", "", Bearer("sim-sora-key-a"));
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.Json()["object"], "list");
+  bool listed = false;
+  const json listed_videos = list.Json();  // keep it alive: range-for over a temporary dangles
+  for (const auto& item : listed_videos["data"]) listed = listed || item["id"] == id;
+  EXPECT_TRUE(listed);
+
   auto del =
       Http(SharedSim().port(), "DELETE", "/sora/v1/videos/" + id, "", Bearer("sim-sora-key-a"));
   EXPECT_EQ(del.status, 200);

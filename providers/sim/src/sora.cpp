@@ -209,11 +209,8 @@ HttpResponse List(Sim& sim, const KeyConfig& key) {
   // Small and unpaginated: enough for a client that lists to reconcile after a crash.
   (void)key;
   json data = json::array();
-  for (const auto& rec : sim.StatsJson()["creates"]) {
-    if (rec["provider"] != "sora") continue;
-    if (Task* t = sim.store().Find(kP, rec["task_id"], sim.now())) {
-      data.push_back(VideoObject(sim, *t));
-    }
+  for (const std::string& id : sim.store().Ids(kP)) {
+    if (Task* t = sim.store().Find(kP, id, sim.now())) data.push_back(VideoObject(sim, *t));
   }
   json body = {{"object", "list"},
                {"data", data},

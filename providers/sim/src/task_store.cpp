@@ -29,6 +29,9 @@ Task& TaskStore::Add(Task task, int max_concurrent) {
   const std::string tk = TaskKey(task.provider, task.id);
   auto [it, inserted] = tasks_.emplace(tk, std::move(task));
   Task& t = it->second;
+  if (!t.external_id.empty()) {
+    external_[SlotKey(t.provider, t.key) + "\n" + t.external_id] = t.id;
+  }
   if (slots.in_flight < slots.max_concurrent && slots.waiting.empty()) {
     Start(t, t.created);
   } else {
@@ -131,12 +134,21 @@ Task* TaskStore::Find(Provider p, const std::string& id, SimClock::time_point no
 Task* TaskStore::FindByExternal(Provider p, const std::string& key, const std::string& external_id,
                                 SimClock::time_point now) {
   if (external_id.empty()) return nullptr;
-  for (auto& [tk, t] : tasks_) {
-    if (t.provider == p && t.key == key && t.external_id == external_id) {
-      return Find(p, t.id, now);
-    }
+  auto it = external_.find(SlotKey(p, key) + "\n" + external_id);
+  if (it == external_.end()) return nullptr;
+  return Find(p, it->second, now);
+}
+
+std::vector<std::string> TaskStore::Ids(Provider p) const {
+  std::vector<const Task*> found;
+  for (const auto& [tk, t] : tasks_) {
+    if (t.provider == p) found.push_back(&t);
   }
-  return nullptr;
+  std::sort(found.begin(), found.end(),
+            [](const Task* a, const Task* b) { return a->created < b->created; });
+  std::vector<std::string> ids;
+  for (const Task* t : found) ids.push_back(t->id);
+  return ids;
 }
 
 void TaskStore::Cancel(Task& task, SimClock::time_point now) {
@@ -157,6 +169,7 @@ void TaskStore::Erase(Provider p, const std::string& id) {
   if (it == tasks_.end()) return;
   Task& t = it->second;
   if (!IsTerminal(t.phase)) Cancel(t, SimClock::now());
+  if (!t.external_id.empty()) external_.erase(SlotKey(p, t.key) + "\n" + t.external_id);
   tasks_.erase(it);
 }
 

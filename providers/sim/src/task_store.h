@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -89,6 +90,9 @@ class TaskStore {
   void Cancel(Task& task, SimClock::time_point now);
   void Erase(Provider p, const std::string& id);
 
+  // Ids of a provider's stored tasks, oldest first (for list endpoints).
+  std::vector<std::string> Ids(Provider p) const;
+
   int InFlight(Provider p, const std::string& key) const;
   int Waiting(Provider p, const std::string& key) const;
   // Raises the key's limit at run time: queued tasks may start.
@@ -113,6 +117,8 @@ class TaskStore {
   void StartWaiting(KeySlots& slots, SimClock::time_point at);
 
   std::unordered_map<std::string, Task> tasks_;
+  // provider \n key \n external id -> task id, so idempotency lookups stay O(1).
+  std::unordered_map<std::string, std::string> external_;
   std::unordered_map<std::string, KeySlots> slots_;
   std::multimap<SimClock::time_point, std::string> running_;  // finish time -> task key
   std::map<Provider, SimClock::duration> retention_;
