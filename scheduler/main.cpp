@@ -50,7 +50,7 @@ queue::QueueSettings ToQueueSettings(const providers::Catalogue& catalogue,
   return q;
 }
 
-awaitable<int> Main(Flags flags, config::Document doc, scheduler::Settings settings,
+awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings settings,
                     providers::Catalogue catalogue) {
   auto executor = co_await asio::this_coro::executor;
   const auto env = config::ProcessEnvironment();

@@ -29,7 +29,7 @@ struct Flags {
   bool log_json = false;
 };
 
-awaitable<int> Main(Flags flags, config::Document doc, worker::Settings settings,
+awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings settings,
                     providers::Catalogue catalogue) {
   auto executor = co_await asio::this_coro::executor;
   const auto env = config::ProcessEnvironment();

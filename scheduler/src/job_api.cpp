@@ -15,8 +15,6 @@ int64_t Ms(const google::protobuf::Timestamp& t) {
   return t.seconds() == 0 && t.nanos() == 0 ? 0 : TimeUtil::TimestampToMilliseconds(t);
 }
 
-Error NotFound(const std::string& what) { return Error{ErrorCategory::kNotFound, what}; }
-
 }  // namespace
 
 grpc::Status ToGrpcStatus(const Error& error) {
@@ -196,7 +194,10 @@ awaitable<Result<v1::JobStatus>> JobApi::Cancel(std::string job_id) {
     }
     co_return std::unexpected(e);
   }
-  co_return co_await Get(job_id);
+  {
+    auto awaited = co_await Get(job_id);
+    co_return awaited;
+  }
 }
 
 awaitable<Result<v1::JobStatus>> JobApi::Retry(std::string job_id) {
@@ -211,7 +212,10 @@ awaitable<Result<v1::JobStatus>> JobApi::Retry(std::string job_id) {
     co_return std::unexpected(e);
   }
   if (on_submitted_) on_submitted_();
-  co_return co_await Get(job_id);
+  {
+    auto awaited = co_await Get(job_id);
+    co_return awaited;
+  }
 }
 
 awaitable<Result<v1::BatchProgress>> JobApi::GetBatch(std::string batch_id) {

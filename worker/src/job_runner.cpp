@@ -22,7 +22,10 @@ class HashingSink final : public ByteSink {
   awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
     hash_.Update(chunk);
     bytes_ += chunk.size();
-    co_return co_await inner_.Write(chunk);
+    {
+      auto awaited = co_await inner_.Write(chunk);
+      co_return awaited;
+    }
   }
   std::string HexDigest() { return hash_.FinalHex(); }
   uint64_t bytes() const { return bytes_; }
@@ -124,22 +127,33 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
 
   v1::JobSpec spec;
   if (!spec.ParseFromString(job.spec_bytes)) {
-    co_return co_await fail(
-        Error{ErrorCategory::kInvalidRequest, "the job record is corrupt: its spec does not parse"},
-        "");
+    {
+      auto awaited = co_await fail(Error{ErrorCategory::kInvalidRequest,
+                                         "the job record is corrupt: its spec does not parse"},
+                                   "");
+      co_return awaited;
+    }
   }
   const auto* model = deps_.catalogue->FindModel(job.model);
   if (model == nullptr) {
-    co_return co_await fail(Error{ErrorCategory::kModelGone,
-                                  "model '" + job.model + "' is not in this worker's catalogue"},
-                            "");
+    {
+      auto awaited =
+          co_await fail(Error{ErrorCategory::kModelGone,
+                              "model '" + job.model + "' is not in this worker's catalogue"},
+                        "");
+      co_return awaited;
+    }
   }
   auto provider_it = deps_.providers.find(job.account);
   if (provider_it == deps_.providers.end() || !provider_it->second) {
-    co_return co_await fail(Error{ErrorCategory::kRetryable,
-                                  "account '" + job.account + "' has no usable API key on worker " +
-                                      settings.worker_id},
-                            "");
+    {
+      auto awaited =
+          co_await fail(Error{ErrorCategory::kRetryable, "account '" + job.account +
+                                                             "' has no usable API key on worker " +
+                                                             settings.worker_id},
+                        "");
+      co_return awaited;
+    }
   }
   auto& provider = *provider_it->second;
   const auto deadline_passed = [&] {
@@ -151,9 +165,12 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   const std::string idempotency_id = job.id + "-" + std::to_string(job.attempt);
   if (upstream.empty()) {
     if (deadline_passed()) {
-      co_return co_await fail(
-          Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"},
-          "");
+      {
+        auto awaited = co_await fail(
+            Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"},
+            "");
+        co_return awaited;
+      }
     }
     if (provider.SupportsIdempotencyId()) {
       auto found = co_await provider.FindByIdempotencyId(idempotency_id);
@@ -163,8 +180,12 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       }
     }
     if (upstream.empty()) {
-      auto created = co_await provider.Create(BuildRequest(spec, *model, idempotency_id));
-      if (!created) co_return co_await fail(created.error(), "");
+      auto request = BuildRequest(spec, *model, idempotency_id);
+      auto created = co_await provider.Create(std::move(request));
+      if (!created) {
+        auto awaited = co_await fail(created.error(), "");
+        co_return awaited;
+      }
       upstream = *created;
     }
     // Stored before anything else happens, so whoever runs the job next resumes this task
@@ -189,15 +210,24 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     if (control->stop != StopReason::kNone) break;
     if (deadline_passed()) {
       (void)co_await provider.Cancel(upstream);
-      co_return co_await fail(
-          Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"},
-          upstream);
+      {
+        auto awaited = co_await fail(
+            Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"},
+            upstream);
+        co_return awaited;
+      }
     }
     auto polled = co_await provider.Poll(upstream);
     if (!polled) {
       const auto& e = polled.error();
-      if (e.category == ErrorCategory::kNotFound) co_return co_await fail(e, "");
-      if (!IsRetryable(e.category)) co_return co_await fail(e, upstream);
+      if (e.category == ErrorCategory::kNotFound) {
+        auto awaited = co_await fail(e, "");
+        co_return awaited;
+      }
+      if (!IsRetryable(e.category)) {
+        auto awaited = co_await fail(e, upstream);
+        co_return awaited;
+      }
       if (++poll_errors > settings.poll_error_budget) {
         (void)co_await persist([&] {
           return store.HandBack(job.id, job.token, "upstream polls keep failing: " + e.message);
@@ -214,7 +244,10 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     if (status.state == TaskState::kFailed || status.state == TaskState::kCancelled) {
       Error e = status.error.value_or(
           Error{ErrorCategory::kRetryable, "the upstream task ended without a clip"});
-      co_return co_await fail(e, "");
+      {
+        auto awaited = co_await fail(e, "");
+        co_return awaited;
+      }
     }
     auto wait = std::max(settings.min_poll_interval,
                          status.poll_after.value_or(std::chrono::milliseconds(0)));
@@ -267,7 +300,10 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       if (!stored && !IsRetryable(last.category)) break;
       if (!stored) co_await Sleep(*control, settings.retry_backoff_initial * attempt);
     }
-    if (!stored && control->stop == StopReason::kNone) co_return co_await fail(last, "");
+    if (!stored && control->stop == StopReason::kNone) {
+      auto awaited = co_await fail(last, "");
+      co_return awaited;
+    }
   }
 
   if (control->stop == StopReason::kNone) {
@@ -320,7 +356,10 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       }
     }
     if (!writer || !committed) {
-      co_return co_await fail(writer ? committed.error() : writer.error(), "");
+      {
+        auto awaited = co_await fail(writer ? committed.error() : writer.error(), "");
+        co_return awaited;
+      }
     }
   }
 

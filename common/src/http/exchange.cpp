@@ -1,5 +1,7 @@
 #include "exchange.h"
 
+#include <limits>
+
 #include <algorithm>
 #include <cctype>
 #include <span>
@@ -69,6 +71,9 @@ awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, Connection& connection, Ex
 
   bhttp::response_parser<bhttp::empty_body> head;
   if (verb == bhttp::verb::head) head.skip(true);
+  // Boost 1.74 carries the header parser's default 8 MiB body limit into the body parser built
+  // from it; the real limits are set on that parser below.
+  head.body_limit(std::numeric_limits<std::uint64_t>::max());
   tcp.expires_at(in.deadline);
   auto [head_ec, head_bytes] =
       co_await bhttp::async_read_header(stream, connection.buffer(), head, use_nothrow_awaitable);
