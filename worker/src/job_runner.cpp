@@ -99,8 +99,9 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     co_return std::unexpected(last);
   };
 
-  auto fail = [&](Error error, const std::string& upstream_to_cancel) -> awaitable<RunOutcome> {
-    (void)upstream_to_cancel;
+  // Takes the error by reference to a named variable: g++ 12 double-destroys temporaries
+  // passed into a coroutine call inside co_await.
+  auto fail = [&](const Error& error) -> awaitable<RunOutcome> {
     auto decision = DecideRetry(error, job.attempt, job.max_attempts, settings, rng_);
     queue::FailRequest req;
     req.job_id = job.id;
@@ -128,32 +129,26 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   v1::JobSpec spec;
   if (!spec.ParseFromString(job.spec_bytes)) {
     {
-      auto awaited = co_await fail(Error{ErrorCategory::kInvalidRequest,
-                                         "the job record is corrupt: its spec does not parse"},
-                                   "");
+      Error failure = Error{ErrorCategory::kInvalidRequest,
+                            "the job record is corrupt: its spec does not parse"};
+      auto awaited = co_await fail(failure);
       co_return awaited;
     }
   }
   const auto* model = deps_.catalogue->FindModel(job.model);
   if (model == nullptr) {
-    {
-      auto awaited =
-          co_await fail(Error{ErrorCategory::kModelGone,
-                              "model '" + job.model + "' is not in this worker's catalogue"},
-                        "");
-      co_return awaited;
-    }
+    Error failure{ErrorCategory::kModelGone,
+                  "model '" + job.model + "' is not in this worker's catalogue"};
+    auto awaited = co_await fail(failure);
+    co_return awaited;
   }
   auto provider_it = deps_.providers.find(job.account);
   if (provider_it == deps_.providers.end() || !provider_it->second) {
-    {
-      auto awaited =
-          co_await fail(Error{ErrorCategory::kRetryable, "account '" + job.account +
-                                                             "' has no usable API key on worker " +
-                                                             settings.worker_id},
-                        "");
-      co_return awaited;
-    }
+    Error failure{
+        ErrorCategory::kRetryable,
+        "account '" + job.account + "' has no usable API key on worker " + settings.worker_id};
+    auto awaited = co_await fail(failure);
+    co_return awaited;
   }
   auto& provider = *provider_it->second;
   const auto deadline_passed = [&] {
@@ -166,9 +161,9 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   if (upstream.empty()) {
     if (deadline_passed()) {
       {
-        auto awaited = co_await fail(
-            Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"},
-            "");
+        Error failure =
+            Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"};
+        auto awaited = co_await fail(failure);
         co_return awaited;
       }
     }
@@ -183,7 +178,8 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       auto request = BuildRequest(spec, *model, idempotency_id);
       auto created = co_await provider.Create(std::move(request));
       if (!created) {
-        auto awaited = co_await fail(created.error(), "");
+        Error failure = created.error();
+        auto awaited = co_await fail(failure);
         co_return awaited;
       }
       upstream = *created;
@@ -211,9 +207,9 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     if (deadline_passed()) {
       (void)co_await provider.Cancel(upstream);
       {
-        auto awaited = co_await fail(
-            Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"},
-            upstream);
+        Error failure =
+            Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"};
+        auto awaited = co_await fail(failure);
         co_return awaited;
       }
     }
@@ -221,11 +217,13 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     if (!polled) {
       const auto& e = polled.error();
       if (e.category == ErrorCategory::kNotFound) {
-        auto awaited = co_await fail(e, "");
+        Error failure = e;
+        auto awaited = co_await fail(failure);
         co_return awaited;
       }
       if (!IsRetryable(e.category)) {
-        auto awaited = co_await fail(e, upstream);
+        Error failure = e;
+        auto awaited = co_await fail(failure);
         co_return awaited;
       }
       if (++poll_errors > settings.poll_error_budget) {
@@ -245,7 +243,8 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       Error e = status.error.value_or(
           Error{ErrorCategory::kRetryable, "the upstream task ended without a clip"});
       {
-        auto awaited = co_await fail(e, "");
+        Error failure = e;
+        auto awaited = co_await fail(failure);
         co_return awaited;
       }
     }
@@ -301,7 +300,8 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       if (!stored) co_await Sleep(*control, settings.retry_backoff_initial * attempt);
     }
     if (!stored && control->stop == StopReason::kNone) {
-      auto awaited = co_await fail(last, "");
+      Error failure = last;
+      auto awaited = co_await fail(failure);
       co_return awaited;
     }
   }
@@ -357,7 +357,8 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     }
     if (!writer || !committed) {
       {
-        auto awaited = co_await fail(writer ? committed.error() : writer.error(), "");
+        Error failure = writer ? committed.error() : writer.error();
+        auto awaited = co_await fail(failure);
         co_return awaited;
       }
     }
