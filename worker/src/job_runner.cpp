@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "reelq/storage/sha256.h"
+#include "reelq/storage/hashing_writer.h"
 #include "reelq/v1/jobs.pb.h"
 #include "reelq/worker/retry_policy.h"
 
@@ -13,28 +13,6 @@ namespace reelq::worker {
 namespace {
 
 using providers::TaskState;
-
-// Streams into an object writer while hashing, so the sidecar gets the SHA-256 of exactly the
-// bytes stored, without holding the clip.
-class HashingSink final : public ByteSink {
- public:
-  explicit HashingSink(ByteSink& inner) : inner_(inner) {}
-  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
-    hash_.Update(chunk);
-    bytes_ += chunk.size();
-    {
-      auto awaited = co_await inner_.Write(chunk);
-      co_return awaited;
-    }
-  }
-  std::string HexDigest() { return hash_.FinalHex(); }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  ByteSink& inner_;
-  storage::Sha256 hash_;
-  uint64_t bytes_ = 0;
-};
 
 awaitable<void> Sleep(JobControl& control, std::chrono::milliseconds duration) {
   if (control.stop != StopReason::kNone) co_return;
@@ -276,20 +254,22 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       if (!writer) {
         last = writer.error();
       } else {
-        HashingSink sink(**writer);
+        // The hash is of exactly the bytes stored, computed while streaming (the clip is
+        // never held whole), and checked against the store's own size and checksum.
+        storage::HashingWriter sink(std::move(*writer));
         auto downloaded = co_await provider.Download(upstream, status, sink);
         if (!downloaded) {
           last = downloaded.error();
-          co_await (*writer)->Abort();
+          co_await sink.Abort();
         } else if (control->stop != StopReason::kNone) {
-          co_await (*writer)->Abort();
+          co_await sink.Abort();
           break;
         } else {
-          auto committed = co_await (*writer)->Commit();
+          auto committed = co_await sink.Commit();
           if (!committed) {
             last = committed.error();
           } else {
-            sha256 = sink.HexDigest();
+            sha256 = sink.sha256_hex();
             size = sink.bytes();
             published_now = !committed->already_existed;
             stored = true;
