@@ -47,6 +47,9 @@ struct ClipInfo {
 };
 // ffprobe of one file (format duration, first video stream).
 ClipInfo Probe(const std::filesystem::path& file);
+// The same for many files, read in batches by `ffmpeg -i ... -i ...` (one process start per
+// batch); any file a batch did not read gets its own Probe().
+std::vector<ClipInfo> ProbeAll(const std::vector<std::filesystem::path>& files, int parallel = 2);
 bool FfprobeAvailable();
 
 std::string Sha256File(const std::filesystem::path& file);
