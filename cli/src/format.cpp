@@ -1,5 +1,7 @@
 #include "format.h"
 
+#include "bytes_json.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -8,6 +10,7 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
+#include <nlohmann/json.hpp>
 
 namespace reelq::cli {
 namespace {
@@ -218,13 +221,16 @@ std::string FormatEvent(const v1::JobEvent& event) {
 
 std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = pretty;
   options.always_print_primitive_fields = true;
   std::string out;
   const auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
   if (!status.ok()) return "{\"error\":\"cannot print as JSON\"}";
-  if (pretty && !out.empty() && out.back() == '\n') out.pop_back();
-  return out;
+  // The spec's text fields are `bytes` on the wire (base64 in protobuf's JSON); print them as
+  // the text they are.
+  auto doc = nlohmann::ordered_json::parse(out, nullptr, false);
+  if (doc.is_discarded()) return out;
+  BytesBase64ToText(doc, *message.GetDescriptor());
+  return pretty ? doc.dump(1) : doc.dump();
 }
 
 }  // namespace reelq::cli

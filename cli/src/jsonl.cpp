@@ -1,5 +1,7 @@
 #include "jsonl.h"
 
+#include "bytes_json.h"
+
 #include <nlohmann/json.hpp>
 
 #include <google/protobuf/util/json_util.h>
@@ -117,6 +119,7 @@ Parsed<v1::JobSpec> SpecFromObject(json object) {
   if (auto ok = NormaliseUseCase(object); !ok) return std::unexpected(ok.error());
   if (auto ok = CheckJsonTypes(object, *v1::JobSpec::descriptor(), ""); !ok)
     return std::unexpected(ok.error());
+  BytesTextToBase64(object, *v1::JobSpec::descriptor());
   v1::JobSpec spec;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

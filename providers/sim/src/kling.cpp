@@ -124,6 +124,7 @@ std::optional<Reply> Validate(const json& body, Task& task) {
               fmt::format("multi_prompt[{}].duration must be a string of digits >= \"1\"", i));
         }
         sum += *d;
+        task.shot_durations.push_back(*d);
         all_prompts += s["prompt"].get<std::string>() + "\n";
       }
       if (sum != duration) {

@@ -195,6 +195,7 @@ Result<Task*> Sim::Launch(Task task, const CreatePlan& plan) {
                        .task_id = task.id,
                        .external_id = task.external_id,
                        .prompt_sha256 = prompt_hash,
+                       .shot_durations = task.shot_durations,
                        .duration_s = task.duration_s,
                        .ratio = task.ratio,
                        .outcome = std::string(OutcomeName(plan.outcome)),

@@ -36,6 +36,7 @@ struct CreateRecord {
   std::string task_id;
   std::string external_id;  // Kling external_task_id, empty otherwise
   std::string prompt_sha256;
+  std::vector<int> shot_durations;  // Kling multi_prompt durations; empty when not multi-shot
   int duration_s = 0;
   std::string ratio;
   std::string outcome;  // succeed | transient_failure | policy_failure
@@ -98,6 +99,7 @@ nlohmann::json Stats::ToJson(const SimConfig& config, InFlight in_flight, Queued
          {"external_id",
           r.external_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.external_id)},
          {"prompt_sha256", r.prompt_sha256},
+         {"multi_prompt_durations", r.shot_durations},
          {"duration_s", r.duration_s},
          {"ratio", r.ratio},
          {"outcome", r.outcome},

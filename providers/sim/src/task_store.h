@@ -31,6 +31,9 @@ struct Task {
   std::string model;
   std::string prompt;       // all prompt text (multi-shot prompts joined)
   std::string external_id;  // Kling external_task_id
+  // Kling multi-shot (shot_type customize): each multi_prompt entry's duration, in order;
+  // reported in /_sim/stats creates[] so tests can see one generation carried every shot.
+  std::vector<int> shot_durations;
   int duration_s = 5;
   std::string ratio = "16:9";
   bool audio = false;

@@ -1,0 +1,57 @@
+#pragma once
+
+// Helpers for tests built on E2eStack (part of reelq_e2e_stack): batch submission, WatchJob
+// collection, clip inspection with ffprobe, SHA-256 of files.
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "reelq/v1/jobs.grpc.pb.h"
+
+namespace reelq::testing {
+
+// A JobSpec with the usual fields set.
+reelq::v1::JobSpec MakeSpec(const std::string& prompt, const std::string& model,
+                            uint32_t duration_seconds, const std::string& aspect_ratio = "");
+
+// SubmitBatch with every spec streamed in order. `status` gets the RPC status.
+reelq::v1::SubmitBatchResponse SubmitBatch(
+    reelq::v1::JobService::Stub& stub, const std::vector<reelq::v1::JobSpec>& specs,
+    grpc::Status* status, std::chrono::seconds timeout = std::chrono::seconds(120));
+
+// SubmitJob; `status` gets the RPC status.
+reelq::v1::SubmitJobResponse SubmitJob(reelq::v1::JobService::Stub& stub,
+                                       const reelq::v1::JobSpec& spec, grpc::Status* status);
+
+// WatchJob (job or batch) until the server ends the stream or `timeout` passes; the events in
+// the order received. `status` gets the final status (DEADLINE_EXCEEDED on timeout).
+std::vector<reelq::v1::JobEvent> Watch(reelq::v1::JobService::Stub& stub,
+                                       const reelq::v1::WatchJobRequest& request,
+                                       grpc::Status* status, std::chrono::seconds timeout);
+
+// Every job of a batch through ListJobs (all pages).
+std::vector<reelq::v1::JobStatus> ListBatch(reelq::v1::JobService::Stub& stub,
+                                            const std::string& batch_id);
+
+struct ClipInfo {
+  bool has_video = false;
+  double duration_seconds = 0;
+  int width = 0;
+  int height = 0;
+  std::string display_aspect_ratio;  // as ffprobe reports it ("16:9"); may be empty
+  std::string error;                 // set when ffprobe failed
+};
+// ffprobe of one file (format duration, first video stream).
+ClipInfo Probe(const std::filesystem::path& file);
+// The same for many files, read in batches by `ffmpeg -i ... -i ...` (one process start per
+// batch); any file a batch did not read gets its own Probe().
+std::vector<ClipInfo> ProbeAll(const std::vector<std::filesystem::path>& files, int parallel = 2);
+bool FfprobeAvailable();
+
+std::string Sha256File(const std::filesystem::path& file);
+
+}  // namespace reelq::testing
