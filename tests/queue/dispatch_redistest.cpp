@@ -272,6 +272,27 @@ TEST_F(QueueTest, RateLimitLowersTheRateUntilTheAccountRecovers) {
   EXPECT_EQ(per_ten_seconds(), 100);
 }
 
+TEST_F(QueueTest, LongJobGoesOnlyToAModelThatCanMakeIt) {
+  // Admission (tests/admission) narrows a 15 s `auto` job to the models that can make 15 s;
+  // dispatch must keep to that list even when a faster model outside it is idle.
+  QueueSettings s;
+  s.models = {{.id = "short-fast", .accounts = {"a1"}, .latency_seed_seconds = 10},
+              {.id = "long-slow", .accounts = {"a2"}, .latency_seed_seconds = 100}};
+  s.accounts = {{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4},
+                {.id = "a2", .provider = "q", .requests_per_minute = 600, .max_concurrent = 4}};
+  Sync(s);
+  Submit("long", "t1", {"long-slow"});
+  Submit("either", "t1", {"long-slow", "short-fast"});
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = RunAsync(io_, store_->Lease("w", 2, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 2u);
+  for (auto& j : *leased) {
+    const std::string want = j.id == "long" ? "long-slow" : "short-fast";  // earliest finish
+    EXPECT_EQ(j.model, want) << j.id;
+  }
+}
+
 TEST_F(QueueTest, KilledDispatcherMidBatchDispatchesEveryJobOnce) {
   Sync(OneModel(
       {{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1000}}));
