@@ -118,6 +118,11 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   auto& dispatched_counter =
       registry->AddGauge("reelq_scheduler_dispatched_total", "Jobs this scheduler dispatched")
           .Get();
+  auto& pending_gauge =
+      registry
+          ->AddGauge("reelq_queue_pending",
+                     "Jobs waiting for dispatch, fleet-wide (pending plus waiting out a retry)")
+          .Get();
 
   asio::co_spawn(executor, dispatcher.RunDispatch(), asio::detached);
   asio::co_spawn(executor, dispatcher.RunReaper(), asio::detached);
@@ -134,6 +139,10 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   });
   while (!stopping) {
     dispatched_counter.Set(static_cast<double>(dispatcher.dispatched_total()));
+    // Read from Redis so every scheduler reports the same queue; a failed read keeps the last.
+    if (auto stats = co_await store.GetStats(); stats) {
+      pending_gauge.Set(static_cast<double>(stats->Pending()));
+    }
     ticker.expires_after(std::chrono::seconds(1));
     co_await ticker.async_wait(use_nothrow_awaitable);
   }

@@ -36,3 +36,13 @@ end
 local function is_terminal(state)
   return state == 'SUCCEEDED' or state == 'FAILED' or state == 'CANCELLED'
 end
+
+-- The create rate an account runs at: its configured rpm, or after a 429 the learned lower rate,
+-- which climbs back linearly (a tenth of the configured rate per minute) until it reaches the
+-- configured one again. Derived from (learned_rpm, learned_at), so dispatch never writes it.
+local function effective_rpm(rpm, learned, learned_at, now)
+  if not learned or learned <= 0 or learned >= rpm then return rpm end
+  local grown = learned + math.max(0, now - (learned_at or now)) * rpm / 600000
+  if grown >= rpm then return rpm end
+  return grown
+end

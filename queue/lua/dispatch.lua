@@ -22,10 +22,8 @@ local function account(id)
   if a then return a end
   local h = redis.call('HMGET', P .. ':acct:' .. id, 'rpm', 'max_concurrent', 'daily_cap', 'tokens',
                        'refill_ms', 'in_flight', 'day', 'used_today', 'cooldown_until',
-                       'learned_rpm', 'learned_conc')
-  local rpm = tonumber(h[1]) or 0
-  local learned = tonumber(h[10])
-  if learned and learned > 0 and learned < rpm then rpm = learned end
+                       'learned_rpm', 'learned_conc', 'learned_at')
+  local rpm = effective_rpm(tonumber(h[1]) or 0, tonumber(h[10]), tonumber(h[12]), now)
   local conc = tonumber(h[2]) or 0
   local lconc = tonumber(h[11])
   if lconc and lconc > 0 and lconc < conc then conc = lconc end
@@ -34,7 +32,9 @@ local function account(id)
   local burst = math.max(1, rpm / 60)
   local tokens = tonumber(h[4]) or burst
   local refill = tonumber(h[5]) or now
-  if now > refill then tokens = math.min(burst, tokens + (now - refill) * rpm / 60000) end
+  if now > refill then tokens = tokens + (now - refill) * rpm / 60000 end
+  -- Clamped always: a lowered (learned) rate shrinks the bucket at once.
+  tokens = math.min(burst, tokens)
   local used = tonumber(h[8]) or 0
   if tonumber(h[7]) ~= day then used = 0 end
   a = {id = id, rpm = rpm, conc = conc, cap = tonumber(h[3]) or 0, tokens = tokens,

@@ -22,6 +22,14 @@ if cooldown_ms > 0 and h[3] and h[3] ~= '' then
   local cur = tonumber(redis.call('HGET', a, 'cooldown_until') or '0') or 0
   if until_ms > cur then redis.call('HSET', a, 'cooldown_until', until_ms) end
   redis.call('HINCRBY', a, 'rate_limited', 1)
+  if category == 'rate_limited' then
+    -- The provider's real limit is lower than what we used: halve the effective rate (from
+    -- where it stands now, recovery included) until the account recovers (see dispatch.lua).
+    local r = redis.call('HMGET', a, 'rpm', 'learned_rpm', 'learned_at')
+    local rpm = tonumber(r[1]) or 0
+    local eff = effective_rpm(rpm, tonumber(r[2]), tonumber(r[3]), now)
+    redis.call('HSET', a, 'learned_rpm', math.max(1, eff / 2), 'learned_at', now)
+  end
 end
 if h[6] and h[6] ~= '' and not retry then redis.call('HINCRBY', P .. ':model:' .. h[6], 'failed', 1) end
 if count_attempt then attempt = attempt + 1 end

@@ -176,6 +176,12 @@ bool BatchCounts::Done() const {
   return total > 0 && Count(kSucceeded) + Count(kFailed) + Count(kCancelled) >= total;
 }
 
+int64_t Stats::Pending() const {
+  int64_t n = delayed;
+  for (const auto& [tenant, count] : tenant_pending) n += count;
+  return n;
+}
+
 JobStore::JobStore(redis::ConnectionPtr connection, std::string prefix, ClockPtr clock)
     : connection_(std::move(connection)), p_(prefix + ":{q}"), clock_(std::move(clock)) {}
 

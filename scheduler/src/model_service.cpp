@@ -19,8 +19,16 @@ v1::AccountStats ToAccountStats(const queue::Stats::Account& a, int64_t now_ms) 
   auto it = a.fields.find("provider");
   if (it != a.fields.end()) s.set_provider(it->second);
   s.set_requests_per_minute(Num(a.fields, "rpm"));
+  // The rate dispatch uses now: a learned lower rate climbs back to the configured one (the
+  // same formula as effective_rpm in queue/lua/common.lua).
+  const double rpm = Num(a.fields, "rpm");
+  double effective = rpm;
   const double learned = Num(a.fields, "learned_rpm");
-  s.set_learned_requests_per_minute(learned > 0 ? learned : Num(a.fields, "rpm"));
+  if (learned > 0 && learned < rpm) {
+    const double since = std::max(0.0, static_cast<double>(now_ms) - Num(a.fields, "learned_at"));
+    effective = std::min(rpm, learned + since * rpm / 600000.0);
+  }
+  s.set_learned_requests_per_minute(effective);
   s.set_max_concurrent(static_cast<uint32_t>(Num(a.fields, "max_concurrent")));
   s.set_in_flight(static_cast<uint32_t>(Num(a.fields, "in_flight")));
   s.set_daily_cap(static_cast<uint32_t>(Num(a.fields, "daily_cap")));

@@ -200,6 +200,8 @@ struct Stats {
   std::vector<Model> models;
   std::vector<std::pair<std::string, int64_t>> tenant_pending;
   int64_t ready = 0, leased = 0, delayed = 0, workers = 0;
+  // Jobs not yet dispatched: pending in every tenant's queue plus those waiting out a retry.
+  int64_t Pending() const;
 };
 
 // The Redis data model. Every change that touches several keys is one Lua script (queue/lua),

@@ -1,0 +1,371 @@
+// Issue 4 acceptance for the dispatch script: token buckets and concurrency caps hold with
+// eight dispatchers racing, tenant shares follow the weights, a 429 storm cools an account and
+// moves its work elsewhere, and basic submit/lease/complete/fail/cancel paths.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redis_server.h"
+#include "reelq/common/clock.h"
+#include "reelq/common/redis.h"
+#include "reelq/queue/job_store.h"
+#include "run_async.h"
+
+namespace reelq::queue {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RedisServer;
+using testing::RunAsync;
+
+class QueueTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
+  static void TearDownTestSuite() { server_.reset(); }
+
+  void SetUp() override {
+    server_->Run({"FLUSHALL"});
+    clock_ = std::make_shared<ManualClock>();
+    store_ = NewStore();
+  }
+
+  redis::ConnectionPtr NewConnection() {
+    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
+    if (!connected) throw std::runtime_error(connected.error().Describe());
+    return *connected;
+  }
+
+  std::unique_ptr<JobStore> NewStore() {
+    return std::make_unique<JobStore>(NewConnection(), "t", clock_);
+  }
+
+  void Sync(const QueueSettings& settings) {
+    auto r = RunAsync(io_, store_->SyncSettings(settings));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+
+  std::string Submit(const std::string& id, const std::string& tenant,
+                     std::vector<std::string> models = {"m1"}) {
+    NewJob job{.id = id, .tenant = tenant, .spec_bytes = "spec", .candidate_models = models};
+    auto r = RunAsync(io_, store_->Submit(job, 3600));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return r->job_id;
+  }
+
+  int Dispatch(int max = 100) {
+    auto r = RunAsync(io_, store_->Dispatch(max, 16, 1));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return r->dispatched;
+  }
+
+  // `rounds` batches of eight Dispatch calls, one per connection, all in flight at once.
+  int RaceDispatch(std::vector<std::unique_ptr<JobStore>>& stores, int max) {
+    std::vector<std::future<Result<DispatchOutcome>>> futures;
+    for (auto& s : stores) {
+      futures.push_back(asio::co_spawn(io_, s->Dispatch(max, 16, 1), asio::use_future));
+    }
+    int total = 0;
+    io_.restart();
+    for (auto& f : futures) {
+      while (f.wait_for(0s) != std::future_status::ready) io_.run_one_for(20ms);
+      auto r = f.get();
+      if (!r) throw std::runtime_error(r.error().Describe());
+      total += r->dispatched;
+    }
+    return total;
+  }
+
+  std::string Field(const std::string& key, const std::string& field) {
+    auto r = server_->Run({"HGET", "t:{q}:" + key, field});
+    return r.str;
+  }
+
+  static std::unique_ptr<RedisServer> server_;
+  asio::io_context io_;
+  std::shared_ptr<ManualClock> clock_;
+  std::unique_ptr<JobStore> store_;
+};
+
+std::unique_ptr<RedisServer> QueueTest::server_;
+
+QueueSettings OneModel(std::vector<AccountSetting> accounts) {
+  QueueSettings s;
+  ModelSetting m{.id = "m1"};
+  for (auto& a : accounts) m.accounts.push_back(a.id);
+  s.models.push_back(m);
+  s.accounts = std::move(accounts);
+  return s;
+}
+
+TEST_F(QueueTest, ConcurrencyCapHoldsWithEightRacingDispatchers) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 6000, .max_concurrent = 3}}));
+  for (int i = 0; i < 40; ++i) Submit("j" + std::to_string(i), "t1");
+  std::vector<std::unique_ptr<JobStore>> stores;
+  for (int i = 0; i < 8; ++i) stores.push_back(NewStore());
+  for (int round = 0; round < 10; ++round) {
+    int got = RaceDispatch(stores, 10);
+    // Never more than the cap in flight, whatever the interleaving.
+    EXPECT_LE(std::stoi(Field("acct:a1", "in_flight")), 3);
+    if (round == 0) {
+      EXPECT_EQ(got, 3);
+    }
+    // Free one slot per round by completing a leased job.
+    auto leased = RunAsync(io_, store_->Lease("w", 1, 60s));
+    ASSERT_TRUE(leased) << leased.error().Describe();
+    ASSERT_EQ(leased->size(), 1u);
+    CompleteRequest done{.job_id = (*leased)[0].id, .token = (*leased)[0].token};
+    auto c = RunAsync(io_, store_->Complete(done));
+    ASSERT_TRUE(c) << c.error().Describe();
+    clock_->Advance(1s);
+  }
+  EXPECT_EQ(RaceDispatch(stores, 10), 1);  // the slot the last completion freed, once
+  EXPECT_EQ(std::stoi(Field("acct:a1", "in_flight")), 3);
+}
+
+TEST_F(QueueTest, TokenBucketHoldsWithEightRacingDispatchers) {
+  // 120 rpm: a bucket of 2 tokens refilled at 2 per second.
+  Sync(OneModel(
+      {{.id = "a1", .provider = "p", .requests_per_minute = 120, .max_concurrent = 1000}}));
+  for (int i = 0; i < 300; ++i) Submit("j" + std::to_string(i), "t1");
+  std::vector<std::unique_ptr<JobStore>> stores;
+  for (int i = 0; i < 8; ++i) stores.push_back(NewStore());
+  int total = RaceDispatch(stores, 50);
+  EXPECT_EQ(total, 2);  // the burst, and no more
+  // Over the next 60 s in 250 ms steps: at most 120 more (the rate), and the rate is reached.
+  int minute = 0;
+  for (int step = 0; step < 240; ++step) {
+    clock_->Advance(250ms);
+    minute += RaceDispatch(stores, 50);
+  }
+  EXPECT_LE(minute, 120);
+  EXPECT_GE(minute, 119);
+}
+
+TEST_F(QueueTest, TenantSharesFollowWeightsOverAThousandDispatches) {
+  QueueSettings s = OneModel(
+      {{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 100000}});
+  s.tenant_weights = {{"gold", 3}, {"silver", 1}, {"bronze", 1}};
+  Sync(s);
+  for (int i = 0; i < 1000; ++i) {
+    Submit("g" + std::to_string(i), "gold");
+    Submit("s" + std::to_string(i), "silver");
+    Submit("b" + std::to_string(i), "bronze");
+  }
+  // One job per call, as when capacity frees one slot at a time.
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(Dispatch(1), 1);
+  std::map<std::string, int> by_tenant;
+  auto leased = RunAsync(io_, store_->Lease("w", 1000, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1000u);
+  for (auto& j : *leased) by_tenant[j.tenant]++;
+  EXPECT_NEAR(by_tenant["gold"], 600, 30);
+  EXPECT_NEAR(by_tenant["silver"], 200, 10);
+  EXPECT_NEAR(by_tenant["bronze"], 200, 10);
+}
+
+TEST_F(QueueTest, RateLimitStormCoolsAccountAndMovesWork) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4},
+                 {.id = "a2", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4}}));
+  for (int i = 0; i < 8; ++i) Submit("j" + std::to_string(i), "t1");
+  clock_->Advance(10s);
+  ASSERT_EQ(Dispatch(), 8);
+  auto leased = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 8u);
+  int on_a1 = 0;
+  for (auto& j : *leased) {
+    if (j.account != "a1") continue;
+    ++on_a1;
+    FailRequest f{.job_id = j.id,
+                  .token = j.token,
+                  .category = "rate_limited",
+                  .message = "429",
+                  .retry = true,
+                  .retry_at_ms = clock_->NowMs(),
+                  .count_attempt = false,
+                  .cooldown_ms = 30000};
+    auto r = RunAsync(io_, store_->Fail(f));
+    ASSERT_TRUE(r) << r.error().Describe();
+    EXPECT_EQ(*r, FailOutcome::kRetrying);
+  }
+  ASSERT_EQ(on_a1, 4);
+  // Free a2's slots so the retries have somewhere to go.
+  for (auto& j : *leased) {
+    if (j.account != "a2") continue;
+    auto c = RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token}));
+    ASSERT_TRUE(c) << c.error().Describe();
+  }
+  clock_->Advance(1s);
+  auto reaped = RunAsync(io_, store_->Reap(100));
+  ASSERT_TRUE(reaped);
+  EXPECT_EQ(reaped->requeued_retries, 4);
+  EXPECT_EQ(Dispatch(), 4);
+  auto again = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 4u);
+  for (auto& j : *again) {
+    EXPECT_EQ(j.account, "a2");
+    EXPECT_EQ(j.attempt, 1);  // a 429 is not the job's fault
+  }
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "0");
+}
+
+TEST_F(QueueTest, StatsCountPendingIncludingRetries) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 1}}));
+  for (int i = 0; i < 5; ++i) Submit("p" + std::to_string(i), "t" + std::to_string(i % 2));
+  ASSERT_EQ(Dispatch(), 1);
+  auto stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->Pending(), 4);
+  auto leased = RunAsync(io_, store_->Lease("w", 1, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  FailRequest f{.job_id = (*leased)[0].id,
+                .token = (*leased)[0].token,
+                .category = "unavailable",
+                .message = "503",
+                .retry = true,
+                .retry_at_ms = clock_->NowMs() + 60000};
+  ASSERT_TRUE(RunAsync(io_, store_->Fail(f)));
+  stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->delayed, 1);
+  EXPECT_EQ(stats->Pending(), 5);  // the retry still counts as waiting
+}
+
+TEST_F(QueueTest, RateLimitLowersTheRateUntilTheAccountRecovers) {
+  // 600 rpm: 10 creates a second when healthy.
+  Sync(OneModel(
+      {{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 100000}}));
+  for (int i = 0; i < 3000; ++i) Submit("j" + std::to_string(i), "t1");
+  auto per_ten_seconds = [&] {
+    int n = 0;
+    for (int s = 0; s < 10; ++s) {
+      clock_->Advance(1s);
+      n += Dispatch(1000);
+    }
+    return n;
+  };
+  EXPECT_EQ(per_ten_seconds(), 100);
+  auto leased = RunAsync(io_, store_->Lease("w", 1, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  FailRequest f{.job_id = (*leased)[0].id,
+                .token = (*leased)[0].token,
+                .category = "rate_limited",
+                .message = "429",
+                .retry = true,
+                .retry_at_ms = clock_->NowMs(),
+                .count_attempt = false,
+                .cooldown_ms = 1000};
+  ASSERT_TRUE(RunAsync(io_, store_->Fail(f)));
+  // Half the rate right after the 429 (plus the slow climb back: 10 rpm per minute).
+  const int lowered = per_ten_seconds();
+  EXPECT_GE(lowered, 40);
+  EXPECT_LE(lowered, 55);
+  // Ten minutes later the configured rate is back.
+  clock_->Advance(600s);
+  Dispatch(1000);  // spends the refilled bucket
+  EXPECT_EQ(per_ten_seconds(), 100);
+}
+
+TEST_F(QueueTest, LongJobGoesOnlyToAModelThatCanMakeIt) {
+  // Admission (tests/admission) narrows a 15 s `auto` job to the models that can make 15 s;
+  // dispatch must keep to that list even when a faster model outside it is idle.
+  QueueSettings s;
+  s.models = {{.id = "short-fast", .accounts = {"a1"}, .latency_seed_seconds = 10},
+              {.id = "long-slow", .accounts = {"a2"}, .latency_seed_seconds = 100}};
+  s.accounts = {{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4},
+                {.id = "a2", .provider = "q", .requests_per_minute = 600, .max_concurrent = 4}};
+  Sync(s);
+  Submit("long", "t1", {"long-slow"});
+  Submit("either", "t1", {"long-slow", "short-fast"});
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = RunAsync(io_, store_->Lease("w", 2, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 2u);
+  for (auto& j : *leased) {
+    const std::string want = j.id == "long" ? "long-slow" : "short-fast";  // earliest finish
+    EXPECT_EQ(j.model, want) << j.id;
+  }
+}
+
+TEST_F(QueueTest, KilledDispatcherMidBatchDispatchesEveryJobOnce) {
+  Sync(OneModel(
+      {{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1000}}));
+  for (int i = 0; i < 200; ++i) Submit("j" + std::to_string(i), "t" + std::to_string(i % 3));
+  // Scheduler A starts a round and its connection dies with the reply in flight; B carries on.
+  auto a_conn = NewConnection();
+  JobStore a(a_conn, "t", clock_);
+  auto b = NewStore();
+  auto fut = asio::co_spawn(io_, a.Dispatch(50, 16, 1), asio::use_future);
+  io_.restart();
+  io_.run_one_for(1ms);  // the script is on its way (or not): Redis runs it whole or not at all
+  a_conn->Close();
+  while (fut.wait_for(0s) != std::future_status::ready) io_.run_one_for(20ms);
+  (void)fut.get();
+  int rounds = 0;
+  while (rounds++ < 100) {
+    auto r = RunAsync(io_, b->Dispatch(7, 16, 1));
+    ASSERT_TRUE(r);
+    if (r->dispatched == 0) break;
+  }
+  auto leased = RunAsync(io_, store_->Lease("w", 1000, 60s));
+  ASSERT_TRUE(leased);
+  std::map<std::string, int> seen;
+  for (auto& j : *leased) seen[j.id]++;
+  EXPECT_EQ(seen.size(), 200u);
+  for (auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+  EXPECT_EQ(server_->Run({"LLEN", "t:{q}:ready"}).integer, 0);
+}
+
+TEST_F(QueueTest, SubmitIsIdempotentAndCancelRemovesPendingWork) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4}}));
+  NewJob job{.id = "x1",
+             .tenant = "t1",
+             .idempotency_key = "k",
+             .spec_bytes = "s",
+             .candidate_models = {"m1"}};
+  auto first = RunAsync(io_, store_->Submit(job, 3600));
+  ASSERT_TRUE(first);
+  job.id = "x2";
+  auto second = RunAsync(io_, store_->Submit(job, 3600));
+  ASSERT_TRUE(second);
+  EXPECT_TRUE(second->duplicate);
+  EXPECT_EQ(second->job_id, "x1");
+  auto cancelled = RunAsync(io_, store_->Cancel("x1"));
+  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
+  EXPECT_EQ(cancelled->previous_state, "PENDING");
+  EXPECT_EQ(Dispatch(), 0);
+  auto rec = RunAsync(io_, store_->Get("x1"));
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->state, "CANCELLED");
+}
+
+TEST_F(QueueTest, FailWithoutRetryEndsFailedAndFreesTheSlot) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 1}}));
+  Submit("f1", "t1");
+  Submit("f2", "t1");
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = RunAsync(io_, store_->Lease("w", 1, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  FailRequest f{.job_id = (*leased)[0].id,
+                .token = (*leased)[0].token,
+                .category = "invalid_request",
+                .message = "bad"};
+  auto stale = f;
+  stale.token = "999";
+  EXPECT_FALSE(RunAsync(io_, store_->Fail(stale)));  // fencing
+  auto r = RunAsync(io_, store_->Fail(f));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, FailOutcome::kFailed);
+  clock_->Advance(1s);
+  EXPECT_EQ(Dispatch(), 1);
+}
+
+}  // namespace
+}  // namespace reelq::queue
