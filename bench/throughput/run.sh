@@ -53,6 +53,7 @@ t0=$(date +%s.%N)
   { echo "bench: reelq batch failed; see $log_dir/batch.out" >&2; tail -5 "$log_dir/batch.out" >&2; exit 1; }
 t1=$(date +%s.%N)
 after=$(calls)
+redis-cli -p 16379 info commandstats >"$log_dir/reelq-commandstats.txt"
 # Includes the scheduler's and worker's own background commands during the run.
 reelq_s=$(echo "$t1 - $t0" | bc -l)
 reelq_jps=$(echo "$JOBS / $reelq_s" | bc -l)
