@@ -3,8 +3,10 @@
 local function jkey(P, id) return P .. ':job:' .. id end
 
 -- Appends one transition to the job's history and to the event stream; bumps the batch
--- counters from `from_state` to `to_state`. `seq` orders transitions of one job.
-local function transition(P, id, now, from_state, to_state, phase, detail, extra)
+-- counters from `from_state` to `to_state`. `seq` orders transitions of one job. `batch`: the
+-- job's batch field when the caller already read it (saves one HGET per transition, which is
+-- one Redis command per job per transition); nil reads it here.
+local function transition(P, id, now, from_state, to_state, phase, detail, extra, batch)
   local j = jkey(P, id)
   local seq = redis.call('HINCRBY', j, 'seq', 1)
   local fields = {'state', to_state, 'phase', phase, 'updated', now}
@@ -12,7 +14,7 @@ local function transition(P, id, now, from_state, to_state, phase, detail, extra
   redis.call('HSET', j, unpack(fields))
   redis.call('APPEND', j .. ':hist',
              seq .. '|' .. to_state .. '|' .. phase .. '|' .. now .. '|' .. (detail or '') .. '\n')
-  local batch = redis.call('HGET', j, 'batch')
+  if batch == nil then batch = redis.call('HGET', j, 'batch') end
   if batch and batch ~= '' and from_state ~= to_state then
     local b = P .. ':batch:' .. batch
     if from_state ~= '' then redis.call('HINCRBY', b, from_state, -1) end

@@ -17,7 +17,7 @@ for _, id in ipairs(ids) do
     local phase = 'SUBMITTING'
     if h[7] and h[7] ~= '' then phase = 'GENERATING' end
     transition(P, id, now, 'DISPATCHED', 'RUNNING', phase, worker,
-               {'worker', worker, 'token', token, 'started', now})
+               {'worker', worker, 'token', token, 'started', now}, h[9])
     redis.call('ZADD', P .. ':leases', now + lease_ms, id)
     local row = {id, token, h[2], h[3], h[4], h[5], h[6], h[7] or '', h[8], h[9] or '',
                  h[10] or '0', h[11] or '0'}

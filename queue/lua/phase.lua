@@ -3,10 +3,10 @@
 local P, now, id, token, phase, upstream = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4],
                                            ARGV[5], ARGV[6]
 local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'token')
+local h = redis.call('HMGET', j, 'state', 'token', 'batch')
 if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
 if h[2] ~= token then return redis.error_reply('LEASELOST') end
 local extra = {}
 if upstream ~= '' then extra = {'upstream', upstream} end
-transition(P, id, now, 'RUNNING', 'RUNNING', phase, ARGV[7], extra)
+transition(P, id, now, 'RUNNING', 'RUNNING', phase, ARGV[7], extra, h[3])
 return 'OK'

@@ -1,0 +1,51 @@
+// BullMQ peer for bench/throughput: N no-op jobs added in bulk, one Worker (concurrency
+// REELQ_BENCH_BULLMQ_CONCURRENCY, default 50) completes them; prints jobs/s and Redis commands
+// per job from INFO commandstats (which counts commands run inside Lua scripts too).
+// Usage: node bullmq_noop.js <redis-port> <jobs>
+'use strict';
+const path = require('path');
+const modules = path.join(__dirname, '..', '..', 'tools', 'node_modules');
+const { Queue, Worker } = require(path.join(modules, 'bullmq'));
+const IORedis = require(path.join(modules, 'ioredis'));
+
+const port = Number(process.argv[2]);
+const jobs = Number(process.argv[3] || 20000);
+const concurrency = Number(process.env.REELQ_BENCH_BULLMQ_CONCURRENCY || 50);
+
+async function totalCalls(conn) {
+  const info = await conn.info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/calls=(\d+)/g)) calls += Number(m[1]);
+  return calls;
+}
+
+(async () => {
+  const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
+  const admin = new IORedis(connection);
+  const queue = new Queue('bench-noop', { connection });
+  await queue.waitUntilReady();
+  await queue.obliterate({ force: true });
+  const before = await totalCalls(admin);
+  const t0 = process.hrtime.bigint();
+  let done = 0;
+  let finish;
+  const finished = new Promise((r) => (finish = r));
+  const worker = new Worker('bench-noop', async () => {}, {
+    connection, concurrency, removeOnComplete: { count: 0 }, autorun: true,
+  });
+  worker.on('completed', () => { if (++done === jobs) finish(); });
+  for (let i = 0; i < jobs; i += 1000) {
+    const chunk = [];
+    for (let j = i; j < Math.min(jobs, i + 1000); j++) chunk.push({ name: 'noop', data: { i: j } });
+    await queue.addBulk(chunk);
+  }
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // INFO itself is one call on each side; subtract it.
+  const cmds = (await totalCalls(admin)) - before - 1;
+  await worker.close();
+  await queue.close();
+  await admin.quit();
+  console.log(JSON.stringify({ jobs, seconds, jobs_per_s: jobs / seconds, cmds_per_job: cmds / jobs }));
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
