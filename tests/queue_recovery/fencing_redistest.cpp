@@ -141,5 +141,73 @@ TEST(QueueRecoveryTest, SameIdempotencyKeySameTenantIsSameJob) {
   EXPECT_EQ(b->job_id, "job-a");
 }
 
+TEST(QueueRecoveryTest, RetryableRetriedUpToMaxPolicyFailsAtOnceRetryRerun) {
+  Fixture f;
+  // max_attempts 3: two retryable failures go back to wait, the third ends FAILED; every
+  // attempt's error is kept.
+  LeasedJob job = f.SubmitAndLease("job-r", "w1");
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    FailRequest fail;
+    fail.job_id = job.id;
+    fail.token = job.token;
+    fail.category = "retryable";
+    fail.message = "boom " + std::to_string(attempt);
+    fail.retry = true;
+    fail.retry_at_ms = f.clock->NowMs() + 2000;
+    auto outcome = RunAsync(f.io, f.store->Fail(fail));
+    ASSERT_TRUE(outcome) << outcome.error().Describe();
+    if (attempt < 3) {
+      EXPECT_EQ(*outcome, FailOutcome::kRetrying);
+      // Not before retry_at: the reaper (which promotes due retries) leaves it waiting.
+      ASSERT_TRUE(RunAsync(f.io, f.store->Reap(100)));
+      ASSERT_TRUE(RunAsync(f.io, f.store->Dispatch(10, 100, 1)));
+      auto early = RunAsync(f.io, f.store->Lease("w1", 1, 5s));
+      ASSERT_TRUE(early);
+      EXPECT_TRUE(early->empty());
+      f.clock->Advance(3s);
+      ASSERT_TRUE(RunAsync(f.io, f.store->Reap(100)));
+      ASSERT_TRUE(RunAsync(f.io, f.store->Dispatch(10, 100, 1)));
+      auto leased = RunAsync(f.io, f.store->Lease("w1", 1, 5s));
+      ASSERT_TRUE(leased);
+      ASSERT_EQ(leased->size(), 1u) << "attempt " << attempt << " was not offered again";
+      job = leased->front();
+      EXPECT_EQ(job.attempt, attempt + 1);
+    } else {
+      EXPECT_EQ(*outcome, FailOutcome::kFailed);
+    }
+  }
+  auto record = RunAsync(f.io, f.store->Get(job.id));
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->state, kFailed);
+  ASSERT_EQ(record->errors.size(), 3u);
+  EXPECT_EQ(record->errors[2].message, "boom 3");
+
+  // A policy rejection with retry=false fails at once and keeps the provider's reason.
+  LeasedJob policy = f.SubmitAndLease("job-p", "w1");
+  FailRequest reject;
+  reject.job_id = policy.id;
+  reject.token = policy.token;
+  reject.category = "policy_rejected";
+  reject.message = "prompt blocked by moderation";
+  reject.code = "moderation_blocked";
+  auto rejected = RunAsync(f.io, f.store->Fail(reject));
+  ASSERT_TRUE(rejected) << rejected.error().Describe();
+  EXPECT_EQ(*rejected, FailOutcome::kFailed);
+  auto p = RunAsync(f.io, f.store->Get(policy.id));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->state, kFailed);
+  EXPECT_EQ(p->error_message, "prompt blocked by moderation");
+  EXPECT_EQ(p->error_code, "moderation_blocked");
+
+  // RetryJob puts a FAILED job back to PENDING, and it is leased again.
+  auto again = RunAsync(f.io, f.store->Retry(policy.id));
+  ASSERT_TRUE(again) << again.error().Describe();
+  ASSERT_TRUE(RunAsync(f.io, f.store->Dispatch(10, 100, 1)));
+  auto leased = RunAsync(f.io, f.store->Lease("w1", 1, 5s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  EXPECT_EQ(leased->front().id, policy.id);
+}
+
 }  // namespace
 }  // namespace reelq::queue
