@@ -36,6 +36,10 @@ class ContractTest : public ::testing::Test {
     ::setenv("REELQ_TEST_SORA_B", "sim-sora-key-b", 1);
     ::setenv("REELQ_TEST_VEO", "sim-veo-key-a", 1);
     ::setenv("REELQ_TEST_SEEDANCE", "sim-seedance-key-a", 1);
+    ::setenv("REELQ_TEST_KLING_AK_B", "sim-kling-ak-b", 1);
+    ::setenv("REELQ_TEST_KLING_SK_B", "sim-kling-sk-b", 1);
+    ::setenv("REELQ_TEST_VEO_B", "sim-veo-key-b", 1);
+    ::setenv("REELQ_TEST_SEEDANCE_B", "sim-seedance-key-b", 1);
     ::setenv("REELQ_TEST_WRONG", "wrong-key", 1);
   }
   static void TearDownTestSuite() {
@@ -399,6 +403,100 @@ TEST_F(ContractTest, MissingKeyIsAnAuthErrorNamingTheVariable) {
   ASSERT_FALSE(made);
   EXPECT_EQ(made.error().category, ErrorCategory::kAuthFailed);
   EXPECT_NE(made.error().message.find("REELQ_TEST_NOT_SET_ANYWHERE"), std::string::npos);
+}
+
+// --- every fault, for every adapter ---
+// The single-provider tests above show each fault in detail; this runs the same faults through
+// all four adapters, since each parses its own responses and classifies its own errors.
+
+struct AdapterCase {
+  std::string provider, model;
+  int seconds;
+  std::string key_env, secret_env;  // the sim's second key, kept for the rate-limit case
+  std::string sim_key;
+};
+
+const std::vector<AdapterCase>& AllAdapters() {
+  static const std::vector<AdapterCase> cases = {
+      {"kling", "kling-v3", 5, "REELQ_TEST_KLING_AK_B", "REELQ_TEST_KLING_SK_B", "sim-kling-ak-b"},
+      {"sora", "sora-2", 4, "REELQ_TEST_SORA_B", "", "sim-sora-key-b"},
+      {"veo", "veo-3.1-generate-preview", 8, "REELQ_TEST_VEO_B", "", "sim-veo-key-b"},
+      {"seedance", "dreamina-seedance-2-0-260128", 5, "REELQ_TEST_SEEDANCE_B", "",
+       "sim-seedance-key-b"},
+  };
+  return cases;
+}
+
+TEST_F(ContractTest, EveryAdapterClassifiesMalformedTruncatedAndHangingResponses) {
+  sim_->Reset();
+  AdapterOptions options;
+  options.download_timeout = 1s;
+  for (const auto& c : AllAdapters()) {
+    SCOPED_TRACE(c.provider);
+    // The first keys: the second ones are kept for the rate-limit case below.
+    auto adapter = c.provider == "kling"  ? Kling(options)
+                   : c.provider == "sora" ? Sora(options)
+                   : c.provider == "veo"  ? Veo(options)
+                                          : Seedance(options);
+    ASSERT_NE(adapter, nullptr);
+
+    auto bad = RunSync(io_, adapter->Create(Request(c.model, c.seconds, "x [sim:badjson]")));
+    ASSERT_TRUE(bad) << bad.error().Describe();
+    auto bad_poll = RunSync(io_, adapter->Poll(*bad));
+    ASSERT_FALSE(bad_poll) << "a malformed poll answer was accepted";
+    EXPECT_EQ(bad_poll.error().category, ErrorCategory::kRetryable) << bad_poll.error().message;
+    EXPECT_NE(bad_poll.error().message.find(c.provider), std::string::npos)
+        << bad_poll.error().message;
+
+    auto cut = RunSync(io_, adapter->Create(Request(c.model, c.seconds, "x [sim:truncate]")));
+    ASSERT_TRUE(cut) << cut.error().Describe();
+    auto cut_poll = RunSync(io_, adapter->Poll(*cut));
+    ASSERT_FALSE(cut_poll) << "a truncated poll answer was accepted";
+    EXPECT_EQ(cut_poll.error().category, ErrorCategory::kRetryable) << cut_poll.error().message;
+
+    auto hang = RunSync(io_, adapter->Create(Request(c.model, c.seconds, "x [sim:hang-download]")));
+    ASSERT_TRUE(hang) << hang.error().Describe();
+    auto status = WaitDone(*adapter, *hang);
+    ASSERT_TRUE(status) << status.error().Describe();
+    ASSERT_EQ(status->state, TaskState::kSucceeded);
+    MemorySink sink;
+    const auto start = std::chrono::steady_clock::now();
+    auto downloaded = RunSync(io_, adapter->Download(*hang, *status, sink));
+    ASSERT_FALSE(downloaded) << "a download that never finishes returned";
+    EXPECT_EQ(downloaded.error().category, ErrorCategory::kRetryable);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  }
+}
+
+TEST_F(ContractTest, EveryAdapterSurfacesRateLimitsWithRetryAfter) {
+  sim_->Reset();
+  for (const auto& c : AllAdapters()) {
+    SCOPED_TRACE(c.provider);
+    nlohmann::json key = c.provider == "kling" ? nlohmann::json{{"access_key", c.sim_key},
+                                                                {"secret_key", "sim-kling-sk-b"}}
+                                               : nlohmann::json{{"key", c.sim_key}};
+    key["rpm"] = 1;
+    nlohmann::json keys = nlohmann::json::array({key});
+    nlohmann::json limit;
+    limit["providers"][c.provider]["keys"] = keys;
+    sim_->Configure(limit);
+    auto adapter = Make(c.provider, c.key_env, c.secret_env);
+    ASSERT_NE(adapter, nullptr);
+    // At 1 create per sliding minute the first or (when an earlier test already spent this
+    // key's minute) the second create is refused.
+    auto second = RunSync(io_, adapter->Create(Request(c.model, c.seconds)));
+    if (second) second = RunSync(io_, adapter->Create(Request(c.model, c.seconds)));
+    ASSERT_FALSE(second) << "the sim's 1 request/minute limit was not enforced";
+    EXPECT_EQ(second.error().category, ErrorCategory::kRateLimited) << second.error().message;
+    EXPECT_EQ(second.error().http_status, 429);
+    // Veo's 429 (RESOURCE_EXHAUSTED) carries no wait in providers.md's account of it: the
+    // queue's own cooldown backoff applies. The others give one, and it must come through.
+    if (c.provider != "veo") {
+      EXPECT_GT(second.error().retry_after.count(), 0) << "no retry-after for " << c.provider;
+    }
+    limit["providers"][c.provider]["keys"][0]["rpm"] = 6000;
+    sim_->Configure(limit);
+  }
 }
 
 }  // namespace
