@@ -1,0 +1,447 @@
+// bench-throughput: N no-op jobs (default 20000) through reelq end to end — one gRPC SubmitBatch
+// stream into one scheduler, Redis, ONE worker, the provider simulator at zero latency — and,
+// in the same invocation, the same N no-op jobs through BullMQ (one Worker) against its own
+// redis-server. For each: jobs/s from the first submitted job to the last one finished, and Redis
+// commands per job from INFO commandstats (reset with CONFIG RESETSTAT first; it counts the
+// commands run inside Lua scripts too). Prints both, the ratios, and as its last line the figures
+// as key=value pairs.
+//
+// usage: bench-throughput [--jobs N] [--bullmq-concurrency C] [--no-bullmq] [--profile]
+//   --profile  afterwards, a second reelq run of min(N, 2000) jobs under MONITOR, attributing
+//              every command run inside a script to its script (commands per job per script).
+// Needs the reelq binaries built, redis-server, node + tools/node_modules/bullmq
+// (`npm --prefix tools ci`, done by scripts/install-deps.sh).
+#include <netinet/in.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e_util.h"
+#include "process.h"
+#include "redis_server.h"
+#include "stack.h"
+
+namespace rt = reelq::testing;
+namespace v1 = reelq::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  int jobs = 20000;
+  int bullmq_concurrency = 50;
+  bool bullmq = true;
+  bool profile = false;
+};
+
+// INFO commandstats -> calls per command ("evalsha", "config|resetstat", ...).
+std::map<std::string, int64_t> CommandStats(rt::RedisServer& redis) {
+  std::map<std::string, int64_t> out;
+  std::istringstream in(redis.Info("commandstats"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("cmdstat_")) continue;
+    auto colon = line.find(':');
+    auto calls = line.find("calls=");
+    if (colon == std::string::npos || calls == std::string::npos) continue;
+    out[line.substr(8, colon - 8)] = std::atoll(line.c_str() + calls + 6);
+  }
+  return out;
+}
+
+// The bench's own commands (CONFIG RESETSTAT, INFO, its completion polls) are not the queue's.
+int64_t QueueCommands(std::map<std::string, int64_t> stats, int64_t own_polls,
+                      const std::string& poll_command) {
+  stats.erase("config|resetstat");
+  stats.erase("info");
+  stats[poll_command] -= own_polls;
+  int64_t total = 0;
+  for (const auto& [name, calls] : stats) total += calls;
+  return total;
+}
+
+std::string TopCommands(const std::map<std::string, int64_t>& stats, int jobs, size_t n = 12) {
+  std::vector<std::pair<int64_t, std::string>> v;
+  for (const auto& [name, calls] : stats) {
+    if (name != "info" && name != "config|resetstat" && calls > 0) v.emplace_back(calls, name);
+  }
+  std::sort(v.rbegin(), v.rend());
+  std::ostringstream s;
+  s.precision(2);
+  s << std::fixed;
+  for (size_t i = 0; i < v.size() && i < n; ++i) {
+    s << (i ? ", " : "") << v[i].second << " " << static_cast<double>(v[i].first) / jobs;
+  }
+  return s.str();
+}
+
+struct Figures {
+  double seconds = 0;
+  double jobs_per_s = 0;
+  double cmds_per_job = 0;
+  int succeeded = 0;
+};
+
+rt::E2eStackOptions StackOptions() {
+  rt::E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = 1;
+  o.latency_scale = 0;  // no-op jobs: the sim answers at once
+  o.lease_seconds = 10;
+  o.heartbeat_seconds = 2;
+  // At zero latency the first poll already finds the task done; a long minimum interval would
+  // be the whole job time.
+  o.min_poll_interval_ms = 1;
+  o.max_in_flight = 256;
+  // The bench measures the queue, not account limits.
+  o.account_rpm = 100'000'000;
+  o.account_max_concurrent = 100'000;
+  o.log_level = "warn";
+  return o;
+}
+
+// Raises the simulator's hidden per-key limits (6000 creates/min) so they do not cap the run.
+void OpenSimLimits(rt::E2eStack& stack) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const char* k : {"sim-kling-ak-a", "sim-kling-ak-b"}) {
+    keys.push_back({{"access_key", k}, {"rpm", 10'000'000}, {"max_concurrent", 100'000}});
+  }
+  stack.SimConfigure({{"providers", {{"kling", {{"keys", keys}}}}}});
+}
+
+// One run of `jobs` no-op jobs through `stack`: SubmitBatch on a thread, completion polled from
+// the batch counters in Redis (one HMGET per poll, subtracted from the count afterwards).
+Figures RunReelq(rt::E2eStack& stack, int jobs, const std::string& batch_id,
+                 std::chrono::seconds timeout) {
+  std::vector<v1::JobSpec> specs;
+  specs.reserve(jobs);
+  for (int i = 0; i < jobs; ++i) {
+    auto spec = rt::MakeSpec("noop " + std::to_string(i), "kling-3.0", 5);
+    spec.set_batch_id(batch_id);
+    specs.push_back(std::move(spec));
+  }
+  auto stub = stack.JobStub();
+  const std::string batch_key = std::string(rt::E2eStack::kRedisPrefix) + ":{q}:batch:" + batch_id;
+  stack.redis().ResetStats();
+  grpc::Status status;
+  v1::SubmitBatchResponse response;
+  std::atomic<bool> submitted{false};
+  const auto t0 = Clock::now();
+  std::thread submitter([&] {
+    response = rt::SubmitBatch(*stub, specs, &status, timeout);
+    submitted = true;
+  });
+  int64_t polls = 0;
+  Figures f;
+  int terminal = 0;
+  const auto deadline = t0 + timeout;
+  while (Clock::now() < deadline) {
+    auto reply = stack.redis().Run({"HMGET", batch_key, "SUCCEEDED", "FAILED", "CANCELLED"});
+    ++polls;
+    terminal = 0;
+    if (reply.type == reelq::redis::Reply::Type::kArray && reply.elements.size() == 3) {
+      for (const auto& e : reply.elements) {
+        if (!e.IsNil()) terminal += std::atoi(e.str.c_str());
+      }
+      if (!reply.elements[0].IsNil()) f.succeeded = std::atoi(reply.elements[0].str.c_str());
+    }
+    if (terminal >= jobs) break;
+    if (submitted && !status.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto t1 = Clock::now();
+  submitter.join();
+  auto stats = CommandStats(stack.redis());
+  if (!status.ok()) {
+    throw std::runtime_error("SubmitBatch failed: " + status.error_message() + "\n" + stack.Logs());
+  }
+  if (response.accepted() != static_cast<uint32_t>(jobs)) {
+    throw std::runtime_error("SubmitBatch accepted " + std::to_string(response.accepted()) +
+                             " of " + std::to_string(jobs));
+  }
+  if (terminal < jobs) {
+    throw std::runtime_error("only " + std::to_string(terminal) + " of " + std::to_string(jobs) +
+                             " jobs finished in time\n" + stack.Logs());
+  }
+  f.seconds = std::chrono::duration<double>(t1 - t0).count();
+  f.jobs_per_s = jobs / f.seconds;
+  f.cmds_per_job = static_cast<double>(QueueCommands(stats, polls, "hmget")) / jobs;
+  std::cout << "reelq commands per job by command: " << TopCommands(stats, jobs) << "\n";
+  return f;
+}
+
+Figures RunBullmq(int jobs, int concurrency, const std::filesystem::path& log_dir) {
+  const auto script = rt::SourcePath("bench/throughput/bullmq_noop.js");
+  const auto modules = rt::SourcePath("tools/node_modules/bullmq");
+  if (!std::filesystem::exists(modules)) {
+    throw std::runtime_error(modules.string() + " missing: run `npm --prefix tools ci`");
+  }
+  // Its own server, persisted the same way as reelq's (AOF, fsync every second).
+  rt::RedisServerOptions ro;
+  ro.appendonly = true;
+  ro.appendfsync = "everysec";
+  rt::RedisServer redis(ro);
+  redis.ResetStats();
+  const auto log = log_dir / "bullmq.log";
+  auto node = rt::ChildProcess::Start(
+      {"node", script.string(), std::to_string(redis.port()), std::to_string(jobs)},
+      {{"REELQ_BENCH_BULLMQ_CONCURRENCY", std::to_string(concurrency)}}, log);
+  auto rc = node.Wait(std::chrono::minutes(30));
+  const std::string out = rt::ReadFile(log);
+  if (!rc || *rc != 0) throw std::runtime_error("bullmq_noop.js failed:\n" + out);
+  // Its last line is JSON: {"jobs","seconds","jobs_per_s","cmds_per_job"}; the script counts
+  // commands between its own INFO calls (the queue's setup and its worker included).
+  auto start = out.rfind('{');
+  if (start == std::string::npos) throw std::runtime_error("bullmq_noop.js: no result\n" + out);
+  auto j = nlohmann::json::parse(out.substr(start));
+  Figures f;
+  f.seconds = j.at("seconds").get<double>();
+  f.jobs_per_s = j.at("jobs_per_s").get<double>();
+  f.cmds_per_job = j.at("cmds_per_job").get<double>();
+  f.succeeded = jobs;
+  std::cout << "bullmq commands per job by command: " << TopCommands(CommandStats(redis), jobs)
+            << "\n";
+  return f;
+}
+
+// --- --profile: commands per job per script, from MONITOR -------------------------------------
+
+std::string Sha1Hex(const std::string& text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  char hex[2 * SHA_DIGEST_LENGTH + 1];
+  for (int i = 0; i < SHA_DIGEST_LENGTH; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  return hex;
+}
+
+// sha1 -> script name, built as queue/CMakeLists.txt builds the bodies (common.lua, "\n", body).
+std::map<std::string, std::string> ScriptShas() {
+  std::map<std::string, std::string> out;
+  const auto dir = rt::SourcePath("queue/lua");
+  const std::string common = rt::ReadFile(dir / "common.lua");
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const auto name = entry.path().stem().string();
+    if (entry.path().extension() != ".lua" || name == "common") continue;
+    out[Sha1Hex(common + "\n" + rt::ReadFile(entry.path()))] = name;
+  }
+  return out;
+}
+
+// A raw MONITOR connection read on a thread into a file (MONITOR is refused by the project's
+// client, and the sync client cannot stream).
+class Monitor {
+ public:
+  Monitor(int port, std::filesystem::path file) : file_(std::move(file)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      throw std::runtime_error("monitor: connect failed");
+    }
+    const std::string cmd = "MONITOR\r\n";
+    if (write(fd_, cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size())) {
+      throw std::runtime_error("monitor: write failed");
+    }
+    thread_ = std::thread([this] {
+      FILE* out = std::fopen(file_.c_str(), "w");
+      char buf[1 << 16];
+      ssize_t n;
+      while ((n = read(fd_, buf, sizeof buf)) > 0) std::fwrite(buf, 1, n, out);
+      std::fclose(out);
+    });
+    // The +OK that starts the stream.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ~Monitor() { Stop(); }
+  void Stop() {
+    if (fd_ < 0) return;
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  std::filesystem::path file_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+// MONITOR lines: `+<time> [<db> <client>] "cmd" "arg"...`; commands run by a script carry
+// `[<db> lua]`. Redis 7.0 feeds EVALSHA to MONITOR before the commands it runs (checked by hand
+// with redis-cli monitor), so each inner command belongs to the last EVALSHA seen. Prints per
+// script: calls/job, inner commands/job, total/job and the inner commands by name.
+void PrintProfile(const std::filesystem::path& file, int jobs) {
+  const auto shas = ScriptShas();
+  std::ifstream in(file);
+  std::string line;
+  struct Per {
+    int64_t calls = 0, inner = 0;
+    std::map<std::string, int64_t> by_cmd;
+  };
+  std::map<std::string, Per> per_script;
+  std::map<std::string, int64_t> plain;  // commands sent directly (not in scripts)
+  Per* current = nullptr;
+  // The i-th quoted word after position `from` (no escaped quotes in the words we read).
+  auto word = [](const std::string& l, size_t from, int i) {
+    size_t q = from;
+    for (int k = 0; k <= i; ++k) {
+      q = l.find('"', q);
+      if (q == std::string::npos) return std::string();
+      auto e = l.find('"', q + 1);
+      if (e == std::string::npos) return std::string();
+      if (k == i) return l.substr(q + 1, e - q - 1);
+      q = e + 1;
+    }
+    return std::string();
+  };
+  while (std::getline(in, line)) {
+    auto br = line.find(']');
+    if (line.empty() || line[0] != '+' || br == std::string::npos) continue;
+    const bool lua = line.compare(br - 3, 3, "lua") == 0;
+    std::string cmd = word(line, br, 0);
+    std::transform(cmd.begin(), cmd.end(), cmd.begin(), ::tolower);
+    if (lua) {
+      if (current) {
+        ++current->inner;
+        ++current->by_cmd[cmd];
+      }
+      continue;
+    }
+    if (cmd == "evalsha") {
+      const auto sha = word(line, br, 1);
+      auto it = shas.find(sha);
+      current = &per_script[it == shas.end() ? "sha:" + sha.substr(0, 8) : it->second];
+      ++current->calls;
+    } else if (cmd == "eval") {
+      current = &per_script["eval"];
+      ++current->calls;
+    } else if (!cmd.empty()) {
+      current = nullptr;
+      ++plain[cmd];
+    }
+  }
+  std::printf("profile (%d jobs, MONITOR): per job, by script: calls, commands inside, total\n",
+              jobs);
+  double total = 0;
+  for (const auto& [name, p] : per_script) {
+    const double t = static_cast<double>(p.calls + p.inner) / jobs;
+    total += t;
+    std::ostringstream detail;
+    detail.precision(2);
+    detail << std::fixed;
+    for (const auto& [c, n] : p.by_cmd) detail << " " << c << "=" << static_cast<double>(n) / jobs;
+    std::printf("  %-13s %6.2f calls %6.2f inside %6.2f total |%s\n", name.c_str(),
+                static_cast<double>(p.calls) / jobs, static_cast<double>(p.inner) / jobs, t,
+                detail.str().c_str());
+  }
+  for (const auto& [c, n] : plain) {
+    total += static_cast<double>(n) / jobs;
+    std::printf("  %-13s %6.2f direct\n", c.c_str(), static_cast<double>(n) / jobs);
+  }
+  std::printf("  total         %6.2f per job (the bench's own HMGET polls and INFO included)\n",
+              total);
+}
+
+Args Parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(s + " needs a value");
+      return argv[++i];
+    };
+    if (s == "--jobs") {
+      a.jobs = std::stoi(next());
+    } else if (s == "--bullmq-concurrency") {
+      a.bullmq_concurrency = std::stoi(next());
+    } else if (s == "--no-bullmq") {
+      a.bullmq = false;
+    } else if (s == "--profile") {
+      a.profile = true;
+    } else {
+      std::cerr << "usage: bench-throughput [--jobs N] [--bullmq-concurrency C] [--no-bullmq] "
+                   "[--profile]\n";
+      std::exit(s == "--help" ? 0 : 2);
+    }
+  }
+  if (a.jobs <= 0) throw std::runtime_error("--jobs must be positive");
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    // Run by hand from anywhere: the binaries and sources this build was configured with.
+    setenv("REELQ_BUILD_DIR", REELQ_BENCH_BUILD_DIR, 0);
+    setenv("REELQ_SOURCE_DIR", REELQ_BENCH_SOURCE_DIR, 0);
+    const Args args = Parse(argc, argv);
+    const auto timeout = std::chrono::seconds(600 + args.jobs / 10);
+
+    Figures reelq_f;
+    rt::TempDir log_dir;
+    {
+      rt::E2eStack stack(StackOptions());
+      OpenSimLimits(stack);
+      reelq_f = RunReelq(stack, args.jobs, "bench", timeout);
+      std::printf(
+          "reelq:  %d jobs in %.2f s = %.0f jobs/s, %.2f redis commands/job (%d succeeded)\n",
+          args.jobs, reelq_f.seconds, reelq_f.jobs_per_s, reelq_f.cmds_per_job, reelq_f.succeeded);
+      std::fflush(stdout);
+      if (args.profile) {
+        const int n = std::min(args.jobs, 2000);
+        const auto file = log_dir.path() / "monitor.txt";
+        {
+          Monitor monitor(stack.redis().port(), file);
+          RunReelq(stack, n, "profile", timeout);
+          monitor.Stop();
+        }
+        PrintProfile(file, n);
+      }
+    }
+    Figures bull_f;
+    if (args.bullmq) {
+      bull_f = RunBullmq(args.jobs, args.bullmq_concurrency, log_dir.path());
+      std::printf(
+          "bullmq: %d jobs in %.2f s = %.0f jobs/s, %.2f redis commands/job (concurrency %d)\n",
+          args.jobs, bull_f.seconds, bull_f.jobs_per_s, bull_f.cmds_per_job,
+          args.bullmq_concurrency);
+      std::printf(
+          "ratios: reelq/bullmq jobs/s %.3f (goal >= 2), commands/job %.3f (goal <= 0.333)\n",
+          reelq_f.jobs_per_s / bull_f.jobs_per_s, reelq_f.cmds_per_job / bull_f.cmds_per_job);
+    }
+    std::printf("jobs=%d reelq_jobs_per_s=%.1f reelq_cmds_per_job=%.2f reelq_succeeded=%d",
+                args.jobs, reelq_f.jobs_per_s, reelq_f.cmds_per_job, reelq_f.succeeded);
+    if (args.bullmq) {
+      std::printf(
+          " bullmq_jobs_per_s=%.1f bullmq_cmds_per_job=%.2f jobs_per_s_ratio=%.3f "
+          "cmds_per_job_ratio=%.3f",
+          bull_f.jobs_per_s, bull_f.cmds_per_job, reelq_f.jobs_per_s / bull_f.jobs_per_s,
+          reelq_f.cmds_per_job / bull_f.cmds_per_job);
+    }
+    std::printf("\n");
+    return 0;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::cerr << "bench-throughput: " << e.what() << "\n";
+    return 1;
+  }
+}
