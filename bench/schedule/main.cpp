@@ -140,6 +140,7 @@ struct Result {
   double bound_s = 0;
   int rejected_429 = 0;
   std::map<std::string, double> utilisation;  // account -> creates / (capacity * makespan)
+  std::map<std::string, int> account_429;     // account -> 429s the sim answered
   std::map<std::string, TenantResult> tenants;
   double jain = 0;
   int failed = 0;
@@ -297,8 +298,10 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
          {std::pair{p.key_a, p.name + "-a"}, std::pair{p.key_b, p.name + "-b"}}) {
       const auto& k = prov["keys"][key];
       const int creates = k.value("creates", 0);
-      r.rejected_429 +=
+      const int rejected =
           k.value("creates_rejected_rate_limit", 0) + k.value("creates_rejected_concurrency", 0);
+      r.rejected_429 += rejected;
+      if (rejected > 0) r.account_429[account] = rejected;
       r.utilisation[account] = creates / (p.capacity * std::max(r.makespan_s, 1e-3));
     }
   }
@@ -335,7 +338,9 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
   std::cout << "== " << label << " ==\n"
             << "  makespan " << Fmt(r.makespan_s, 1) << " s, lower bound " << Fmt(r.bound_s, 1)
             << " s, ratio " << Fmt(r.makespan_s / r.bound_s) << "\n"
-            << "  429s received: " << r.rejected_429 << ", failed jobs: " << r.failed << "\n"
+            << "  429s received: " << r.rejected_429;
+  for (const auto& [acct, n] : r.account_429) std::cout << " " << acct << "=" << n;
+  std::cout << ", failed jobs: " << r.failed << "\n"
             << "  quota utilisation:";
   for (const auto& [acct, u] : r.utilisation) std::cout << " " << acct << "=" << Fmt(u, 2);
   std::cout << "\n";
@@ -354,6 +359,8 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
   kv.push_back(label + "_makespan_ratio=" + Fmt(r.makespan_s / r.bound_s));
   kv.push_back(label + "_429s=" + std::to_string(r.rejected_429));
   kv.push_back(label + "_failed=" + std::to_string(r.failed));
+  for (const auto& [acct, n] : r.account_429)
+    kv.push_back(label + "_429s_" + acct + "=" + std::to_string(n));
   kv.push_back(label + "_jain=" + Fmt(r.jain));
   for (const auto& [acct, u] : r.utilisation)
     kv.push_back(label + "_util_" + acct + "=" + Fmt(u, 2));
@@ -384,8 +391,8 @@ int main(int argc, char** argv) {
     else if (a == "--no-alone")
       params.alone = false;
     else if (a == "--smoke") {
-      params.big = 150;
-      params.small = 10;
+      params.big = 100;
+      params.small = 8;
       params.small_delay_s = 1;
     } else {
       std::cerr << "usage: bench-schedule [--big N] [--small N] [--scale X] [--small-delay S] "
