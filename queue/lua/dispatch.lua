@@ -1,11 +1,14 @@
 -- One dispatch round: moves PENDING jobs to DISPATCHED with a reserved account slot and create
 -- token, fairly between tenants (deficit round robin by weight) and, per job, to the allowed
 -- model with the earliest expected finish. Atomic, so any number of schedulers may call it.
--- ARGV: P now max_jobs scan_depth default_weight
+-- ARGV: P now max_jobs scan_depth default_weight [policy]
+-- policy `fifo` (a baseline for bench/schedule): tenants are served in the order of their head
+-- job's pending score (one global queue by priority, deadline, age) instead of by fair share.
 -- Returns {dispatched, expired, wait_ms}: wait_ms is when a token or cooldown next frees up
 -- (0 when unknown or when work remains).
 local P, now = ARGV[1], tonumber(ARGV[2])
 local max_jobs, depth, default_weight = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local fifo = ARGV[6] == 'fifo'
 local day = math.floor(now / 86400000)
 
 local tenants = redis.call('ZRANGE', P .. ':active', 0, -1, 'WITHSCORES')
@@ -117,6 +120,14 @@ for i = 1, #tenants, 2 do
 end
 local dispatched, expired = 0, 0
 local ready = {}
+-- FIFO: a tenant's key is its head job's score (huge when empty); virtual clocks stay untouched.
+local function head_key(e)
+  local head = redis.call('ZRANGE', P .. ':pending:' .. e.t, 0, 0, 'WITHSCORES')
+  e.key = tonumber(head[2]) or math.huge
+end
+for _, e in ipairs(order) do
+  if fifo then head_key(e) else e.key = e.vt end
+end
 local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
 
 -- The first dispatchable job among the first `depth` of the tenant's queue, dispatched; false
@@ -157,16 +168,21 @@ end
 while dispatched < max_jobs do
   local best = nil
   for _, e in ipairs(order) do
-    if not e.blocked and (best == nil or e.vt < best.vt) then best = e end
+    if not e.blocked and (best == nil or e.key < best.key) then best = e end
   end
   if best == nil then break end
   if dispatch_one(best) then
     dispatched = dispatched + 1
-    if best.vt > vt_now then vt_now = best.vt end
-    local weight = tonumber(redis.call('HGET', weights_key, best.t) or default_weight) or 1
-    if weight <= 0 then weight = default_weight end
-    best.vt = best.vt + 1 / weight
-    best.dirty = true
+    if fifo then
+      head_key(best)
+    else
+      if best.vt > vt_now then vt_now = best.vt end
+      local weight = tonumber(redis.call('HGET', weights_key, best.t) or default_weight) or 1
+      if weight <= 0 then weight = default_weight end
+      best.vt = best.vt + 1 / weight
+      best.dirty = true
+      best.key = best.vt
+    end
   else
     best.blocked = true
   end

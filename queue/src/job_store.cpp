@@ -264,9 +264,10 @@ awaitable<Result<SubmitOutcome>> JobStore::Submit(const NewJob& job, int64_t ide
 }
 
 awaitable<Result<DispatchOutcome>> JobStore::Dispatch(int max_jobs, int scan_depth,
-                                                      double default_weight) {
+                                                      double default_weight, std::string policy) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()), std::to_string(max_jobs),
-                                   std::to_string(scan_depth), Num(default_weight)};
+                                   std::to_string(scan_depth), Num(default_weight),
+                                   std::move(policy)};
   auto r = co_await Run(Scripts("dispatch"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   DispatchOutcome out;

@@ -24,6 +24,12 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   REELQ_READ(s.max_attempts, config::GetInt(sec, n, "max_attempts", 5, 1, 100));
   REELQ_READ(s.dispatch_batch, config::GetInt(sec, n, "dispatch_batch", 256, 1, 10000));
   REELQ_READ(s.dispatch_scan_depth, config::GetInt(sec, n, "dispatch_scan_depth", 16, 1, 1000));
+  REELQ_READ(s.dispatch_policy, config::GetString(sec, n, "dispatch_policy", s.dispatch_policy));
+  if (s.dispatch_policy != "fair" && s.dispatch_policy != "fifo") {
+    return MakeError(
+        ErrorCategory::kInvalidRequest,
+        "scheduler.dispatch_policy: expected fair or fifo, got '" + s.dispatch_policy + "'");
+  }
   const auto tenants = doc.root["tenants"];
   REELQ_READ(s.default_weight,
              config::GetNumber(tenants, "tenants", "default_weight", 1, 0.001, 1e6));

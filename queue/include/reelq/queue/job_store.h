@@ -221,7 +221,10 @@ class JobStore {
   awaitable<Result<void>> SyncSettings(const QueueSettings& settings);
 
   awaitable<Result<SubmitOutcome>> Submit(const NewJob& job, int64_t idempotency_ttl_s);
-  awaitable<Result<DispatchOutcome>> Dispatch(int max_jobs, int scan_depth, double default_weight);
+  // `policy`: "fair" (weighted fair share between tenants) or "fifo" (one global order; the
+  // baseline bench/schedule compares against).
+  awaitable<Result<DispatchOutcome>> Dispatch(int max_jobs, int scan_depth, double default_weight,
+                                              std::string policy = "fair");
   awaitable<Result<ReapOutcome>> Reap(int max);
 
   awaitable<Result<std::vector<LeasedJob>>> Lease(std::string worker, int max,

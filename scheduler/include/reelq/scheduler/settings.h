@@ -19,6 +19,8 @@ struct Settings {
   int dispatch_batch = 256;
   int dispatch_scan_depth = 16;
   double default_weight = 1;
+  // "fair" (weighted fair share between tenants) or "fifo" (one global order, for comparison).
+  std::string dispatch_policy = "fair";
   std::map<std::string, double> tenant_weights;
 };
 
