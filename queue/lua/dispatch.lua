@@ -30,17 +30,19 @@ local function account(id)
   local conc = tonumber(h[2]) or 0
   local lconc = tonumber(h[11])
   if lconc and lconc > 0 and lconc < conc then conc = lconc end
-  -- A bucket of one second's worth (at least one token) keeps every 60 s window within the
-  -- provider's per-minute limit up to that one second of burst.
+  -- A bucket of one second's worth (at least one token), refilled at (rpm - burst + 1) a
+  -- minute: a full bucket spent at once plus a minute of refill is then at most rpm creates,
+  -- so no sliding 60 s window (as providers count) ever sees more than the limit.
   local burst = math.max(1, rpm / 60)
+  local rate = math.max(0, rpm - burst + 1) / 60000  -- tokens per ms
   local tokens = tonumber(h[4]) or burst
   local refill = tonumber(h[5]) or now
-  if now > refill then tokens = tokens + (now - refill) * rpm / 60000 end
+  if now > refill then tokens = tokens + (now - refill) * rate end
   -- Clamped always: a lowered (learned) rate shrinks the bucket at once.
   tokens = math.min(burst, tokens)
   local used = tonumber(h[8]) or 0
   if tonumber(h[7]) ~= day then used = 0 end
-  a = {id = id, rpm = rpm, conc = conc, cap = tonumber(h[3]) or 0, tokens = tokens,
+  a = {id = id, rpm = rpm, rate = rate, conc = conc, cap = tonumber(h[3]) or 0, tokens = tokens,
        in_flight = tonumber(h[6]) or 0, used = used, cooldown = tonumber(h[9]) or 0,
        dirty = true}
   accounts[id] = a
@@ -51,7 +53,7 @@ local function usable(a)
   if a.in_flight >= a.conc then return false end
   if a.cap > 0 and a.used >= a.cap then return false end
   if a.tokens < 1 then
-    if a.rpm > 0 then note_wait(math.ceil((1 - a.tokens) * 60000 / a.rpm)) end
+    if a.rate > 0 then note_wait(math.ceil((1 - a.tokens) / a.rate)) end
     return false
   end
   return true

@@ -126,22 +126,33 @@ TEST_F(QueueTest, ConcurrencyCapHoldsWithEightRacingDispatchers) {
 }
 
 TEST_F(QueueTest, TokenBucketHoldsWithEightRacingDispatchers) {
-  // 120 rpm: a bucket of 2 tokens refilled at 2 per second.
+  // 120 rpm: a bucket of 2 tokens. Providers count creates in a sliding minute, so what must
+  // hold is: no 60 s window ever sees more than 120 dispatches, and the rate is still used.
   Sync(OneModel(
       {{.id = "a1", .provider = "p", .requests_per_minute = 120, .max_concurrent = 1000}}));
-  for (int i = 0; i < 300; ++i) Submit("j" + std::to_string(i), "t1");
+  for (int i = 0; i < 500; ++i) Submit("j" + std::to_string(i), "t1");
   std::vector<std::unique_ptr<JobStore>> stores;
   for (int i = 0; i < 8; ++i) stores.push_back(NewStore());
-  int total = RaceDispatch(stores, 50);
-  EXPECT_EQ(total, 2);  // the burst, and no more
-  // Over the next 60 s in 250 ms steps: at most 120 more (the rate), and the rate is reached.
-  int minute = 0;
-  for (int step = 0; step < 240; ++step) {
+  std::vector<std::pair<int, int>> dispatched_at;  // (ms since start, jobs dispatched then)
+  const int first = RaceDispatch(stores, 50);
+  EXPECT_EQ(first, 2);  // the burst, and no more
+  dispatched_at.emplace_back(0, first);
+  for (int ms = 250; ms <= 180'000; ms += 250) {
     clock_->Advance(250ms);
-    minute += RaceDispatch(stores, 50);
+    if (int n = RaceDispatch(stores, 50); n > 0) dispatched_at.emplace_back(ms, n);
   }
-  EXPECT_LE(minute, 120);
-  EXPECT_GE(minute, 119);
+  int total = 0;
+  for (size_t i = 0; i < dispatched_at.size(); ++i) {
+    total += dispatched_at[i].second;
+    int window = 0;
+    for (size_t j = i;
+         j < dispatched_at.size() && dispatched_at[j].first < dispatched_at[i].first + 60'000;
+         ++j) {
+      window += dispatched_at[j].second;
+    }
+    EXPECT_LE(window, 120) << "the minute from " << dispatched_at[i].first << " ms";
+  }
+  EXPECT_GE(total, 3 * 120 - 4) << "three minutes at 120 rpm left quota unused";
 }
 
 TEST_F(QueueTest, TenantSharesFollowWeightsOverAThousandDispatches) {
@@ -237,7 +248,9 @@ TEST_F(QueueTest, StatsCountPendingIncludingRetries) {
 }
 
 TEST_F(QueueTest, RateLimitLowersTheRateUntilTheAccountRecovers) {
-  // 600 rpm: 10 creates a second when healthy.
+  // 600 rpm: about 10 creates a second when healthy (the bucket refills at 591 a minute so that
+  // no sliding minute sees more than 600, and dispatching once a second loses what overflows
+  // the one-second bucket: 94 to 100 in ten seconds).
   Sync(OneModel(
       {{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 100000}}));
   for (int i = 0; i < 3000; ++i) Submit("j" + std::to_string(i), "t1");
@@ -249,7 +262,9 @@ TEST_F(QueueTest, RateLimitLowersTheRateUntilTheAccountRecovers) {
     }
     return n;
   };
-  EXPECT_EQ(per_ten_seconds(), 100);
+  const int healthy = per_ten_seconds();
+  EXPECT_GE(healthy, 94);
+  EXPECT_LE(healthy, 100);
   auto leased = RunAsync(io_, store_->Lease("w", 1, 60s));
   ASSERT_TRUE(leased);
   ASSERT_EQ(leased->size(), 1u);
@@ -269,7 +284,9 @@ TEST_F(QueueTest, RateLimitLowersTheRateUntilTheAccountRecovers) {
   // Ten minutes later the configured rate is back.
   clock_->Advance(600s);
   Dispatch(1000);  // spends the refilled bucket
-  EXPECT_EQ(per_ten_seconds(), 100);
+  const int recovered = per_ten_seconds();
+  EXPECT_GE(recovered, 94);
+  EXPECT_LE(recovered, 100);
 }
 
 TEST_F(QueueTest, LongJobGoesOnlyToAModelThatCanMakeIt) {
