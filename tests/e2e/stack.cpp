@@ -375,7 +375,15 @@ void E2eStack::SimReset() {
 std::map<std::string, v1::JobStatus> E2eStack::WaitTerminal(const std::vector<std::string>& ids,
                                                             std::chrono::seconds timeout) {
   std::map<std::string, v1::JobStatus> out;
-  auto stub = JobStub(0);
+  // Asks the first scheduler that is running: a test may have killed the others.
+  int asked = 0;
+  for (int i = 0; i < scheduler_count(); ++i) {
+    if (schedulers_[i].process.running()) {
+      asked = i;
+      break;
+    }
+  }
+  auto stub = JobStub(asked);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<std::string> open = ids;
   while (!open.empty()) {

@@ -145,6 +145,7 @@ class E2eStack {
   // --- conveniences for tests -----------------------------------------------------------------
   // GetJob until every id is terminal (SUCCEEDED, FAILED, CANCELLED) or `timeout` passes;
   // returns the last status seen per id (missing when GetJob never answered OK).
+  // Polls GetJob on the first running scheduler.
   std::map<std::string, reelq::v1::JobStatus> WaitTerminal(const std::vector<std::string>& ids,
                                                            std::chrono::seconds timeout);
   // Every regular file under store_root(), as paths relative to it.
