@@ -138,6 +138,7 @@ TEST(Chaos, Batch500SurvivesKillsWithNothingLostOrPaidTwice) {
         }
       }
     }
+    const size_t held_at_kill = held.size();
     const auto kill_at = Clock::now();
     switch (plan[f]) {
       case Fault::kWorker:
@@ -181,6 +182,9 @@ TEST(Chaos, Batch500SurvivesKillsWithNothingLostOrPaidTwice) {
               << (plan[f] == Fault::kWorker      ? "SIGKILL worker " + std::to_string(w)
                   : plan[f] == Fault::kScheduler ? std::string("SIGKILL scheduler")
                                                  : std::string("SIGKILL+restart redis"))
+              << (plan[f] == Fault::kWorker
+                      ? ", holding " + std::to_string(held_at_kill) + " running jobs"
+                      : std::string())
               << "): recovered in " << secs << " s" << (progressed ? "" : " (NOT)") << "\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
