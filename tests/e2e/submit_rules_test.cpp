@@ -1,0 +1,133 @@
+// Issue 5 parts through the public API: idempotent submit in SubmitJob and SubmitBatch, and a
+// job's start and finish deadlines ending it with that reason.
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "e2e_util.h"
+#include "stack.h"
+
+namespace reelq::testing {
+namespace {
+
+namespace v1 = reelq::v1;
+using google::protobuf::util::TimeUtil;
+using namespace std::chrono_literals;
+
+v1::JobSpec Keyed(const std::string& tenant, const std::string& key, const std::string& prompt) {
+  auto spec = MakeSpec(prompt, "seedance-2.0", 5);
+  spec.set_tenant(tenant);
+  spec.set_idempotency_key(key);
+  return spec;
+}
+
+google::protobuf::Timestamp In(std::chrono::milliseconds from_now) {
+  const auto at = std::chrono::system_clock::now() + from_now;
+  return TimeUtil::MillisecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count());
+}
+
+v1::JobStatus Get(v1::JobService::Stub& stub, const std::string& id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  v1::GetJobRequest req;
+  req.set_job_id(id);
+  v1::JobStatus status;
+  EXPECT_TRUE(stub.GetJob(&ctx, req, &status).ok());
+  return status;
+}
+
+class SubmitRulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+    // One upstream slot per account: two slow Sora jobs hold every Sora slot.
+    stack_ = std::make_unique<E2eStack>(E2eStackOptions{
+        .schedulers = 1, .workers = 1, .latency_scale = 0.01, .account_max_concurrent = 1});
+    stub_ = stack_->JobStub();
+  }
+  std::unique_ptr<E2eStack> stack_;
+  std::unique_ptr<v1::JobService::Stub> stub_;
+};
+
+TEST_F(SubmitRulesTest, SameKeySameTenantIsTheSameJobInSubmitJobAndSubmitBatch) {
+  grpc::Status status;
+  auto first = SubmitJob(*stub_, Keyed("studio-a", "shot-17", "a harbour at dawn"), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(first.duplicate());
+  // A client retrying after a lost answer: same key, same tenant.
+  auto again = SubmitJob(*stub_, Keyed("studio-a", "shot-17", "a harbour at dawn"), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(again.job_id(), first.job_id());
+  // Keys are per tenant.
+  auto other = SubmitJob(*stub_, Keyed("studio-b", "shot-17", "a harbour at dawn"), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(other.duplicate());
+  EXPECT_NE(other.job_id(), first.job_id());
+  // In a batch: the known key answers with the existing job, a new key makes a new one.
+  auto batch = SubmitBatch(*stub_,
+                           {Keyed("studio-a", "shot-17", "a harbour at dawn"),
+                            Keyed("studio-a", "shot-18", "a gull lands")},
+                           &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(batch.items_size(), 2);
+  EXPECT_TRUE(batch.items(0).duplicate());
+  EXPECT_EQ(batch.items(0).job_id(), first.job_id());
+  EXPECT_FALSE(batch.items(1).duplicate());
+  EXPECT_NE(batch.items(1).job_id(), first.job_id());
+
+  auto done = stack_->WaitTerminal({first.job_id(), other.job_id(), batch.items(1).job_id()}, 120s);
+  ASSERT_EQ(done.size(), 3u) << stack_->Logs();
+  for (const auto& [id, job] : done) EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << id;
+  // Three jobs, three paid generations: the duplicates created nothing.
+  EXPECT_EQ(stack_->SimStats()["providers"]["seedance"]["creates"].get<int>(), 3);
+}
+
+TEST_F(SubmitRulesTest, MissedStartAndFinishDeadlinesEndTheJobWithThatReason) {
+  grpc::Status status;
+  // Both Sora accounts busy for many seconds.
+  std::vector<std::string> blockers;
+  for (int i = 0; i < 2; ++i) {
+    auto r = SubmitJob(*stub_, MakeSpec("blocker [sim:slow] " + std::to_string(i), "sora-2", 4),
+                       &status);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    blockers.push_back(r.job_id());
+  }
+  for (const auto& id : blockers) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (Get(*stub_, id).state() == v1::JOB_STATE_PENDING &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_NE(Get(*stub_, id).state(), v1::JOB_STATE_PENDING) << stack_->Logs();
+  }
+
+  // Cannot start before its start deadline: no Sora slot frees up in time.
+  auto late_start = MakeSpec("must start soon", "sora-2", 4);
+  *late_start.mutable_start_deadline() = In(1500ms);
+  auto started = SubmitJob(*stub_, late_start, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // Starts at once but a slow generation cannot finish before its finish deadline.
+  auto late_finish = MakeSpec("must finish soon [sim:slow]", "seedance-2.0", 5);
+  *late_finish.mutable_finish_deadline() = In(2000ms);
+  auto finished = SubmitJob(*stub_, late_finish, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  auto done = stack_->WaitTerminal({started.job_id(), finished.job_id()}, 60s);
+  ASSERT_EQ(done.size(), 2u) << stack_->Logs();
+  for (const auto& id : {started.job_id(), finished.job_id()}) {
+    const auto& job = done[id];
+    EXPECT_EQ(job.state(), v1::JOB_STATE_FAILED) << job.DebugString();
+    EXPECT_EQ(job.error().category(), v1::ERROR_CATEGORY_DEADLINE_EXCEEDED) << job.DebugString();
+    EXPECT_NE(job.error().message().find("deadline"), std::string::npos) << job.error().message();
+  }
+  // The job that missed its start was never sent upstream: Sora saw only the two blockers.
+  EXPECT_EQ(stack_->SimStats()["providers"]["sora"]["creates"].get<int>(), 2);
+  EXPECT_TRUE(done[started.job_id()].upstream_task_id().empty());
+}
+
+}  // namespace
+}  // namespace reelq::testing
