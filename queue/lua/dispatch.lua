@@ -74,9 +74,13 @@ end
 -- total and free capacity.
 local function capacity(m)
   local best, best_free, total, free = nil, -1, 0, 0
+  local creates_per_s = 0
   for _, acc in ipairs(m.accounts) do
     local a = account(acc)
-    if a.cooldown <= now then total = total + a.conc end
+    if a.cooldown <= now then
+      total = total + a.conc
+      creates_per_s = creates_per_s + a.rate * 1000
+    end
     if usable(a) then
       local f = a.conc - a.in_flight
       free = free + f
@@ -85,22 +89,25 @@ local function capacity(m)
       end
     end
   end
-  return best, total, free
+  return best, total, free, creates_per_s
 end
 
 -- Expected seconds to finish on `m`: generation latency, plus, when no slot is free now, the
--- wait for one: jobs ahead of us drain at `total / lat` per second.
+-- wait for one: jobs ahead of us drain at `total / lat` per second, or at the accounts' create
+-- rate when that is lower (a rate-bound model is not faster for having free slots).
 local function choose(candidates)
   local best_acc, best_model, best_eft = nil, nil, nil
   for cand in string.gmatch(candidates, '[^,]+') do
     local m = model(cand)
     if m.known then
-      local acc, total, free = capacity(m)
+      local acc, total, _, creates_per_s = capacity(m)
       local eft
       if acc then
         eft = m.lat
       elseif total > 0 then
-        eft = m.lat + m.lat * (m.waiting + 1) / total
+        local drain = total / m.lat
+        if creates_per_s > 0 and creates_per_s < drain then drain = creates_per_s end
+        eft = m.lat + (m.waiting + 1) / drain
       end
       if eft and (best_eft == nil or eft < best_eft) then
         best_acc, best_model, best_eft = acc, m, eft
