@@ -29,7 +29,7 @@ struct Request {
 struct Response {
   int status = 0;
   Headers headers;
-  std::string body;  // empty for streamed responses
+  std::string body;       // empty for streamed responses
   std::string final_url;  // after redirects
 
   // First header with this (lower-case) name, if any.
