@@ -11,6 +11,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include "reelq/v1/jobs.grpc.pb.h"
+#include "stack.h"
+
+// Skips the current test, saying why, when the stack's programs or ffprobe are missing.
+#define REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE()                                              \
+  do {                                                                                     \
+    if (auto missing = ::reelq::testing::E2eStack::MissingBinaries(); !missing.empty()) {  \
+      GTEST_SKIP() << missing;                                                             \
+    }                                                                                      \
+    if (!::reelq::testing::FfprobeAvailable()) GTEST_SKIP() << "ffprobe is not installed"; \
+  } while (0)
 
 namespace reelq::testing {
 

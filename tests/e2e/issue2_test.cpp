@@ -15,12 +15,6 @@ namespace {
 
 namespace v1 = reelq::v1;
 
-#define SKIP_WITHOUT_STACK()                                                                   \
-  do {                                                                                         \
-    if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing; \
-    if (!FfprobeAvailable()) GTEST_SKIP() << "ffprobe is not installed";                       \
-  } while (0)
-
 // A model and a duration it can make, round robin over the four.
 v1::JobSpec MixedSpec(int i) {
   static const std::vector<std::pair<std::string, uint32_t>> kinds = {
@@ -38,7 +32,7 @@ bool HasJobFile(const std::vector<std::string>& files, const std::string& id) {
 }
 
 TEST(Issue2, Batch200AllSucceedWithOneValidClipAndSidecarEach) {
-  SKIP_WITHOUT_STACK();
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
   std::vector<v1::JobSpec> specs;
@@ -155,7 +149,7 @@ v1::JobStatus Cancel(v1::JobService::Stub& stub, const std::string& id, grpc::St
 }
 
 TEST(Issue2, CancelPendingAndRunningJobsWritesNoClip) {
-  SKIP_WITHOUT_STACK();
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   // One upstream slot per account (two Sora accounts) and no worker at first: two Sora jobs take
   // both slots (DISPATCHED), so a third stays PENDING for as long as the test wants.
   E2eStack stack({.schedulers = 1, .workers = 0, .account_max_concurrent = 1});
@@ -300,7 +294,7 @@ std::vector<BadCase> BadCases() {
 }
 
 TEST(Issue2, InvalidRequestsNameTheFieldAndOtherJobsAreUnaffected) {
-  SKIP_WITHOUT_STACK();
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
   grpc::Status status;
@@ -388,7 +382,7 @@ int Rank(v1::JobState s, v1::JobPhase p) {
 }
 
 TEST(Issue2, WatchJobDeliversEveryTransitionInOrderAndBatchWatchEnds) {
-  SKIP_WITHOUT_STACK();
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
   grpc::Status status;

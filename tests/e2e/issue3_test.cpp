@@ -14,12 +14,6 @@ namespace {
 
 namespace v1 = reelq::v1;
 
-#define SKIP_WITHOUT_STACK()                                                                   \
-  do {                                                                                         \
-    if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing; \
-    if (!FfprobeAvailable()) GTEST_SKIP() << "ffprobe is not installed";                       \
-  } while (0)
-
 struct Kind {
   std::string model;
   std::vector<uint32_t> durations;
@@ -48,7 +42,7 @@ bool SameShape(int width, int height, const std::string& ratio) {
 }
 
 TEST(Issue3, Mixed400JobBatchOverAllFourModelsHasRequestedDurationAndShape) {
-  SKIP_WITHOUT_STACK();
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
   std::vector<v1::JobSpec> specs;
@@ -125,7 +119,7 @@ int KlingCreates(E2eStack& stack) {
 }
 
 TEST(Issue3, KlingSixShotsAreOneMultiPromptGenerationAndBadShotListsAreRefused) {
-  SKIP_WITHOUT_STACK();
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
   grpc::Status status;
