@@ -25,10 +25,13 @@ local function transition(P, id, now, from_state, to_state, phase, detail, extra
   return seq
 end
 
--- Gives back the account slot a dispatched job held (every terminal or requeue path).
-local function release_slot(P, account)
-  if account and account ~= '' then
-    local a = P .. ':acct:' .. account
+-- Gives back the account slot a dispatched job holds. `slot` is the job's `slot` field: the
+-- account whose slot it holds, '' once given back (when its upstream task ended, see phase.lua),
+-- or missing on a record written before that field existed, where `account` says it.
+local function release_slot(P, slot, account)
+  if slot == nil or slot == false then slot = account end
+  if slot and slot ~= '' then
+    local a = P .. ':acct:' .. slot
     if tonumber(redis.call('HINCRBY', a, 'in_flight', -1)) < 0 then
       redis.call('HSET', a, 'in_flight', 0)
     end

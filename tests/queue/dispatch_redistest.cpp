@@ -384,5 +384,36 @@ TEST_F(QueueTest, FailWithoutRetryEndsFailedAndFreesTheSlot) {
   EXPECT_EQ(Dispatch(), 1);
 }
 
+TEST_F(QueueTest, SlotIsGivenBackWhenTheUpstreamTaskEndsNotWhenTheClipIsStored) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 2}}));
+  for (int i = 0; i < 3; ++i) Submit("s" + std::to_string(i), "t1");
+  clock_->Advance(10s);
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = RunAsync(io_, store_->Lease("w", 2, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 2u);
+  const auto& first = (*leased)[0];
+  const auto& second = (*leased)[1];
+  auto generating = RunAsync(io_, store_->SetPhase(first.id, first.token, "GENERATING", "u1", ""));
+  ASSERT_TRUE(generating) << generating.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
+  auto transferring =
+      RunAsync(io_, store_->SetPhase(first.id, first.token, "TRANSFERRING", "", "storing"));
+  ASSERT_TRUE(transferring) << transferring.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
+  EXPECT_EQ(Dispatch(), 1);  // the third job takes the slot while the first one stores its clip
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
+  // Completing (or failing) the transferring job must not give its slot back a second time.
+  auto done = RunAsync(io_, store_->Complete({.job_id = first.id, .token = first.token}));
+  ASSERT_TRUE(done) << done.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
+  auto failed = RunAsync(io_, store_->Fail({.job_id = second.id,
+                                            .token = second.token,
+                                            .category = "invalid_request",
+                                            .message = "bad"}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
+}
+
 }  // namespace
 }  // namespace reelq::queue
