@@ -415,5 +415,41 @@ TEST_F(QueueTest, SlotIsGivenBackWhenTheUpstreamTaskEndsNotWhenTheClipIsStored) 
   EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
 }
 
+TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 3, .max_concurrent = 10}}));
+  for (int i = 0; i < 5; ++i) Submit("c" + std::to_string(i), "t1");
+  // Dispatch is shaped by the bucket; let it hand out all five over a few minutes.
+  std::vector<LeasedJob> jobs;
+  for (int round = 0; round < 20 && jobs.size() < 5; ++round) {
+    Dispatch();
+    auto leased = RunAsync(io_, store_->Lease("w", 5, 600s));
+    ASSERT_TRUE(leased);
+    for (auto& j : *leased) jobs.push_back(j);
+    clock_->Advance(30s);
+  }
+  ASSERT_EQ(jobs.size(), 5u);
+  const auto guard = 500ms;
+  auto take = [&](const LeasedJob& j) {
+    auto r = RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, guard));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return *r;
+  };
+  // Three creates go at t0, t0 + 1 s, t0 + 2 s; the fourth must wait until the first leaves the
+  // 60.5 s window, and then exactly one more may go.
+  const int64_t t0 = clock_->NowMs();
+  EXPECT_EQ(take(jobs[0]).count(), 0);
+  clock_->Advance(1s);
+  EXPECT_EQ(take(jobs[1]).count(), 0);
+  clock_->Advance(1s);
+  EXPECT_EQ(take(jobs[2]).count(), 0);
+  auto wait = take(jobs[3]);
+  EXPECT_EQ(clock_->NowMs() + wait.count(), t0 + 60'500 + 1);
+  clock_->Advance(wait);
+  EXPECT_EQ(take(jobs[3]).count(), 0);
+  EXPECT_GT(take(jobs[4]).count(), 0);
+  // A stale token is refused: a worker that lost the job cannot create for it.
+  EXPECT_FALSE(RunAsync(io_, store_->TakeCreatePermit(jobs[4].id, "stale", guard)));
+}
+
 }  // namespace
 }  // namespace reelq::queue

@@ -35,6 +35,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   auto cool = config::GetInt(w, "worker", "rate_limit_cooldown_ms", 30000, 1, 3'600'000);
   if (!cool) return std::unexpected(cool.error());
   s.rate_limit_cooldown = milliseconds(*cool);
+  auto guard = config::GetInt(w, "worker", "create_rate_guard_ms", 500, 0, 60'000);
+  if (!guard) return std::unexpected(guard.error());
+  s.create_rate_guard = milliseconds(*guard);
   auto metrics = config::GetString(w, "worker", "metrics_listen", "127.0.0.1:0");
   if (!metrics) return std::unexpected(metrics.error());
   s.metrics_listen = *metrics;
