@@ -139,6 +139,8 @@ struct Result {
   double makespan_s = 0;
   double bound_s = 0;
   int rejected_429 = 0;
+  int rejected_rate = 0;                      // of which over the create rate
+  int rejected_concurrency = 0;               // of which over the concurrency cap
   std::map<std::string, double> utilisation;  // account -> creates / (capacity * makespan)
   std::map<std::string, int> account_429;     // account -> 429s the sim answered
   std::map<std::string, TenantResult> tenants;
@@ -298,9 +300,12 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
          {std::pair{p.key_a, p.name + "-a"}, std::pair{p.key_b, p.name + "-b"}}) {
       const auto& k = prov["keys"][key];
       const int creates = k.value("creates", 0);
-      const int rejected =
-          k.value("creates_rejected_rate_limit", 0) + k.value("creates_rejected_concurrency", 0);
+      const int over_rate = k.value("creates_rejected_rate_limit", 0);
+      const int over_concurrency = k.value("creates_rejected_concurrency", 0);
+      const int rejected = over_rate + over_concurrency;
       r.rejected_429 += rejected;
+      r.rejected_rate += over_rate;
+      r.rejected_concurrency += over_concurrency;
       if (rejected > 0) r.account_429[account] = rejected;
       r.utilisation[account] = creates / (p.capacity * std::max(r.makespan_s, 1e-3));
     }
@@ -338,7 +343,8 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
   std::cout << "== " << label << " ==\n"
             << "  makespan " << Fmt(r.makespan_s, 1) << " s, lower bound " << Fmt(r.bound_s, 1)
             << " s, ratio " << Fmt(r.makespan_s / r.bound_s) << "\n"
-            << "  429s received: " << r.rejected_429;
+            << "  429s received: " << r.rejected_429 << " (rate " << r.rejected_rate
+            << ", concurrency " << r.rejected_concurrency << ")";
   for (const auto& [acct, n] : r.account_429) std::cout << " " << acct << "=" << n;
   std::cout << ", failed jobs: " << r.failed << "\n"
             << "  quota utilisation:";
@@ -358,6 +364,8 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
   kv.push_back(label + "_bound_s=" + Fmt(r.bound_s, 1));
   kv.push_back(label + "_makespan_ratio=" + Fmt(r.makespan_s / r.bound_s));
   kv.push_back(label + "_429s=" + std::to_string(r.rejected_429));
+  kv.push_back(label + "_429s_rate=" + std::to_string(r.rejected_rate));
+  kv.push_back(label + "_429s_concurrency=" + std::to_string(r.rejected_concurrency));
   kv.push_back(label + "_failed=" + std::to_string(r.failed));
   for (const auto& [acct, n] : r.account_429)
     kv.push_back(label + "_429s_" + acct + "=" + std::to_string(n));

@@ -51,3 +51,11 @@ local function effective_rpm(rpm, learned, learned_at, now)
   if grown >= rpm then return rpm end
   return grown
 end
+
+-- A create let go by create_permit.lua got its answer (an upstream id, or an error): its entry in
+-- the account's create log moves to `now`. `member` is the job's `create_log` field.
+local function settle_create(P, account, member, now)
+  if member and member ~= '' and account and account ~= '' then
+    redis.call('ZADD', P .. ':acct:' .. account .. ':creates', 'XX', now, member)
+  end
+end

@@ -3,8 +3,11 @@
 -- worker start-up, network), which can squeeze rpm + 1 creates into some 60 s window as the
 -- provider counts it. This exact sliding-window log, taken right before the call, closes that
 -- gap: no window of 60 s + `guard_ms` ever holds more than the account's rate (its learned
--- lower rate after a 429). Fenced by the lease token, so a worker that lost the job cannot
--- create for it.
+-- lower rate after a 429). A create is logged at the time it was let go, and moved to the time
+-- its answer came back (phase.lua, fail.lua: `settle_create`); the provider received it between
+-- the two, so a new create let go a window after every logged answer cannot meet an old one in
+-- any window the provider counts, however long the calls took. Fenced by the lease token, so a
+-- worker that lost the job cannot create for it.
 -- ARGV: P now id token guard_ms
 -- Returns 0 (the create may go; it is recorded) or the milliseconds to wait.
 local P, now, id, token, guard = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -26,6 +29,8 @@ if n >= limit then
   local oldest = redis.call('ZRANGE', log, n - limit, n - limit, 'WITHSCORES')
   return math.max(1, tonumber(oldest[2]) + window - now + 1)
 end
-redis.call('ZADD', log, now, id .. ':' .. now)
-redis.call('PEXPIRE', log, window)
+local member = id .. ':' .. now
+redis.call('ZADD', log, now, member)
+redis.call('PEXPIRE', log, window * 2)
+redis.call('HSET', jkey(P, id), 'create_log', member)
 return 0

@@ -6,11 +6,14 @@
 local P, now, id, token, phase, upstream = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4],
                                            ARGV[5], ARGV[6]
 local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'token', 'batch', 'slot', 'account')
+local h = redis.call('HMGET', j, 'state', 'token', 'batch', 'slot', 'account', 'create_log')
 if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
 if h[2] ~= token then return redis.error_reply('LEASELOST') end
 local extra = {}
-if upstream ~= '' then extra = {'upstream', upstream} end
+if upstream ~= '' then
+  extra = {'upstream', upstream, 'create_log', ''}
+  settle_create(P, h[5], h[6], now)
+end
 if phase == 'TRANSFERRING' then
   release_slot(P, h[4], h[5])
   extra[#extra + 1] = 'slot'

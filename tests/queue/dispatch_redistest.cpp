@@ -434,16 +434,21 @@ TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
     if (!r) throw std::runtime_error(r.error().Describe());
     return *r;
   };
-  // Three creates go at t0, t0 + 1 s, t0 + 2 s; the fourth must wait until the first leaves the
-  // 60.5 s window, and then exactly one more may go.
+  // Three creates are let go at t0, t0 + 6 s and t0 + 7 s; the first one's answer comes back
+  // at t0 + 5 s, so the provider may have counted it as late as that. The fourth must wait
+  // until the first answer leaves the 60.5 s window, and then exactly one more may go.
   const int64_t t0 = clock_->NowMs();
   EXPECT_EQ(take(jobs[0]).count(), 0);
+  clock_->Advance(5s);
+  auto answered =
+      RunAsync(io_, store_->SetPhase(jobs[0].id, jobs[0].token, "GENERATING", "u0", ""));
+  ASSERT_TRUE(answered) << answered.error().Describe();
   clock_->Advance(1s);
   EXPECT_EQ(take(jobs[1]).count(), 0);
   clock_->Advance(1s);
   EXPECT_EQ(take(jobs[2]).count(), 0);
   auto wait = take(jobs[3]);
-  EXPECT_EQ(clock_->NowMs() + wait.count(), t0 + 60'500 + 1);
+  EXPECT_EQ(clock_->NowMs() + wait.count(), t0 + 5'000 + 60'500 + 1);
   clock_->Advance(wait);
   EXPECT_EQ(take(jobs[3]).count(), 0);
   EXPECT_GT(take(jobs[4]).count(), 0);
