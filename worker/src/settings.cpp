@@ -5,6 +5,14 @@ namespace reelq::worker {
 Result<Settings> ParseSettings(const config::Document& doc) {
   Settings s;
   const auto w = doc.root["worker"];
+  if (auto k = config::CheckKeys(
+          w, "worker",
+          {"max_in_flight", "lease_seconds", "heartbeat_seconds", "min_poll_interval_ms",
+           "drain_timeout_seconds", "retry_backoff_initial_ms", "retry_backoff_max_ms",
+           "rate_limit_cooldown_ms", "create_rate_guard_ms", "metrics_listen"});
+      !k) {
+    return std::unexpected(k.error());
+  }
   using std::chrono::milliseconds;
   auto in_flight = config::GetInt(w, "worker", "max_in_flight", 256, 1, 100000);
   if (!in_flight) return std::unexpected(in_flight.error());
