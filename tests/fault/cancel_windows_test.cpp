@@ -185,14 +185,26 @@ TEST(CancelWindows, InsideTheCreateCallTheNewTaskIsCancelledUpstreamAndNothingIs
   if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
   E2eStack stack({.schedulers = 1, .workers = 1, .latency_scale = 0.01});
   constexpr int kCreateDelayMs = 1000;
-  // Every accepted create is answered 1 s late; Seedance keys get no running slots, so its
-  // tasks stay queued, the state in which Ark's DELETE cancels them.
-  stack.SimConfigure({{"create_delay_ms", kCreateDelayMs},
-                      {"providers",
-                       {{"seedance",
-                         {{"keys",
-                           {{{"key", "sim-seedance-key-a"}, {"max_concurrent", 0}},
-                            {{"key", "sim-seedance-key-b"}, {"max_concurrent", 0}}}}}}}}});
+  // Seedance keys get no running slots, so its tasks stay queued, the state in which Ark's
+  // DELETE cancels them.
+  const auto config =
+      stack.SimConfigure({{"providers",
+                           {{"seedance",
+                             {{"keys",
+                               {{{"key", "sim-seedance-key-a"}, {"max_concurrent", 0}},
+                                {{"key", "sim-seedance-key-b"}, {"max_concurrent", 0}}}}}}}}});
+  // The next create of `provider` is answered 1 s late (the task exists at once). Two spellings
+  // of the same knob: per provider `hold_create` (branch lostcreate) or global create_delay_ms.
+  const bool per_provider = config["providers"]["seedance"].contains("hold_create");
+  auto hold_next_create = [&](const std::string& provider) {
+    if (per_provider) {
+      stack.SimConfigure(
+          {{"providers",
+            {{provider, {{"hold_create", {{"count", 1}, {"delay_ms", kCreateDelayMs}}}}}}}});
+    } else {
+      stack.SimConfigure({{"create_delay_ms", kCreateDelayMs}});
+    }
+  };
   auto stub = stack.JobStub();
   struct Case {
     const char* model;
@@ -201,6 +213,7 @@ TEST(CancelWindows, InsideTheCreateCallTheNewTaskIsCancelledUpstreamAndNothingIs
   };
   for (const Case c : {Case{"seedance-2.0", "seedance", true}, Case{"kling-3.0", "kling", false}}) {
     SCOPED_TRACE(c.model);
+    hold_next_create(c.provider);
     const auto before = stack.SimStats();
     grpc::Status status;
     auto job = SubmitJob(
@@ -251,7 +264,7 @@ TEST(CancelWindows, InsideTheCreateCallTheNewTaskIsCancelledUpstreamAndNothingIs
     ExpectCancelledForGood(*stub, stack, job.job_id());
   }
   // The worker is free again: a job after the cancels runs to the end.
-  stack.SimConfigure({{"create_delay_ms", 0}});
+  if (!per_provider) stack.SimConfigure({{"create_delay_ms", 0}});
   grpc::Status status;
   auto next = SubmitJob(*stub, MakeSpec("after the cancels", "veo-3.1", 4), &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
