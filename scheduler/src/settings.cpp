@@ -1,5 +1,8 @@
 #include "reelq/scheduler/settings.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace reelq::scheduler {
 
 Result<Settings> ParseSettings(const config::Document& doc) {
@@ -26,9 +29,11 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   REELQ_READ(s.max_batch_items, config::GetInt(sec, n, "max_batch_items", 100000, 1, 10'000'000));
   REELQ_READ(s.max_message_bytes,
              config::GetInt(sec, n, "max_message_bytes", 4 << 20, 1024, 1 << 30));
-  int64_t hours = 24;
-  REELQ_READ(hours, config::GetInt(sec, n, "idempotency_retention_hours", 24, 1, 24 * 365));
-  s.idempotency_retention_s = hours * 3600;
+  // Fractions are allowed (down to one second), so tests can watch a key expire.
+  double hours = 24;
+  REELQ_READ(hours,
+             config::GetNumber(sec, n, "idempotency_retention_hours", 24, 1.0 / 3600, 24 * 365));
+  s.idempotency_retention_s = std::max<int64_t>(1, std::llround(hours * 3600));
   REELQ_READ(s.max_attempts, config::GetInt(sec, n, "max_attempts", 5, 1, 100));
   REELQ_READ(s.dispatch_batch, config::GetInt(sec, n, "dispatch_batch", 256, 1, 10000));
   REELQ_READ(s.dispatch_scan_depth, config::GetInt(sec, n, "dispatch_scan_depth", 16, 1, 1000));

@@ -129,5 +129,52 @@ TEST_F(SubmitRulesTest, MissedStartAndFinishDeadlinesEndTheJobWithThatReason) {
   EXPECT_TRUE(done[started.job_id()].upstream_task_id().empty());
 }
 
+// The retention window is the scheduler's scheduler.idempotency_retention_hours (here 2 s, set
+// the way an operator would, from the environment): inside it the key is the same job, after it
+// the same key makes a new job (which then holds the key).
+TEST(SubmitRetention, AfterTheRetentionWindowTheSameKeyMakesANewJob) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  constexpr auto kWindow = 2s;
+  E2eStack stack(E2eStackOptions{
+      .schedulers = 1,
+      .workers = 1,
+      .env = {{"REELQ__SCHEDULER__IDEMPOTENCY_RETENTION_HOURS", std::to_string(2.0 / 3600)}}});
+  auto stub = stack.JobStub();
+  grpc::Status status;
+  const auto start = std::chrono::steady_clock::now();
+  auto first = SubmitJob(*stub, Keyed("studio-a", "take-1", "a kite over dunes"), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(first.duplicate());
+  auto again = SubmitJob(*stub, Keyed("studio-a", "take-1", "a kite over dunes"), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto in_batch = SubmitBatch(*stub, {Keyed("studio-a", "take-1", "a kite over dunes")}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(in_batch.items_size(), 1);
+  if (std::chrono::steady_clock::now() - start < kWindow - 200ms) {
+    EXPECT_TRUE(again.duplicate());
+    EXPECT_EQ(again.job_id(), first.job_id());
+    EXPECT_TRUE(in_batch.items(0).duplicate());
+    EXPECT_EQ(in_batch.items(0).job_id(), first.job_id());
+  }
+
+  std::this_thread::sleep_until(start + kWindow + 500ms);
+  auto later = SubmitJob(*stub, Keyed("studio-a", "take-1", "a kite over dunes"), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(later.duplicate()) << "the key outlived the retention window";
+  EXPECT_NE(later.job_id(), first.job_id());
+  auto later_batch =
+      SubmitBatch(*stub, {Keyed("studio-a", "take-1", "a kite over dunes")}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(later_batch.items_size(), 1);
+  EXPECT_TRUE(later_batch.items(0).duplicate());
+  EXPECT_EQ(later_batch.items(0).job_id(), later.job_id());
+
+  // Both jobs run: two jobs, two creates upstream.
+  auto done = stack.WaitTerminal({first.job_id(), later.job_id()}, 60s);
+  EXPECT_EQ(done[first.job_id()].state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(done[later.job_id()].state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(stack.SimStats()["providers"]["seedance"]["creates"].get<int>(), 2);
+}
+
 }  // namespace
 }  // namespace reelq::testing

@@ -2,6 +2,8 @@
 // is refused everywhere (fencing), and a repeated idempotency key returns the same job.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "../redis_conn/run_async.h"
 #include "redis_server.h"
 #include "reelq/common/clock.h"
@@ -139,6 +141,55 @@ TEST(QueueRecoveryTest, SameIdempotencyKeySameTenantIsSameJob) {
   ASSERT_TRUE(b) << b.error().Describe();
   EXPECT_TRUE(b->duplicate);
   EXPECT_EQ(b->job_id, "job-a");
+}
+
+// The key is kept for the retention window (submit.lua's idem_ttl_s), counted from the first
+// submission: a repeat inside it is the same job and does not extend it; after it the same key
+// makes a new job. Real time: the window is Redis's own key expiry (1 s, the smallest).
+TEST(QueueRecoveryTest, IdempotencyKeyHeldForTheRetentionWindowThenANewJob) {
+  Fixture f;
+  const std::string ikey = "rq:{q}:idem:t:key-ttl";
+  const auto start = std::chrono::steady_clock::now();
+  auto a = RunAsync(f.io, f.store->Submit(f.Job("job-a", "key-ttl"), 1));
+  ASSERT_TRUE(a) << a.error().Describe();
+  EXPECT_FALSE(a->duplicate);
+  const auto pttl = f.server.Run({"PTTL", ikey});
+  EXPECT_GT(pttl.integer, 0);
+  EXPECT_LE(pttl.integer, 1000);
+
+  // Inside the window: the same job, and the repeat does not restart the window.
+  std::this_thread::sleep_for(400ms);
+  auto b = RunAsync(f.io, f.store->Submit(f.Job("job-b", "key-ttl"), 1));
+  ASSERT_TRUE(b) << b.error().Describe();
+  if (std::chrono::steady_clock::now() - start < 900ms) {
+    EXPECT_TRUE(b->duplicate);
+    EXPECT_EQ(b->job_id, "job-a");
+  }
+  EXPECT_LE(f.server.Run({"PTTL", ikey}).integer, 600) << "a repeat extended the window";
+  // The same key from another tenant is another job.
+  auto other = f.Job("job-other", "key-ttl");
+  other.tenant = "t2";
+  auto o = RunAsync(f.io, f.store->Submit(other, 1));
+  ASSERT_TRUE(o) << o.error().Describe();
+  EXPECT_FALSE(o->duplicate);
+
+  // After the window (bounded wait for Redis to expire the key): a new job.
+  for (int i = 0; i < 100 && f.server.Run({"EXISTS", ikey}).integer == 1; ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(f.server.Run({"EXISTS", ikey}).integer, 0) << "the key outlived its window";
+  auto c = RunAsync(f.io, f.store->Submit(f.Job("job-c", "key-ttl"), 1));
+  ASSERT_TRUE(c) << c.error().Describe();
+  EXPECT_FALSE(c->duplicate);
+  EXPECT_EQ(c->job_id, "job-c");
+  // ... which now holds the key, and the first job is still there, untouched.
+  auto d = RunAsync(f.io, f.store->Submit(f.Job("job-d", "key-ttl"), 1));
+  ASSERT_TRUE(d) << d.error().Describe();
+  EXPECT_TRUE(d->duplicate);
+  EXPECT_EQ(d->job_id, "job-c");
+  auto first = RunAsync(f.io, f.store->Get("job-a"));
+  ASSERT_TRUE(first) << first.error().Describe();
+  EXPECT_EQ(first->state, "PENDING");
 }
 
 TEST(QueueRecoveryTest, RetryableRetriedUpToMaxPolicyFailsAtOnceRetryRerun) {

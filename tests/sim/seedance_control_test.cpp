@@ -1,6 +1,8 @@
 #include <sys/wait.h>
 
+#include <atomic>
 #include <csignal>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -222,6 +224,40 @@ TEST(SimControl, InjectedCreateFailuresFollowTheRate) {
   auto poll = Http(sim.port(), "GET", "/sora/v1/videos/" + r.Json()["id"].get<std::string>(), "",
                    Bearer("sim-sora-key-a"));
   EXPECT_EQ(poll.status, 404) << poll.body;
+}
+
+// create_delay_ms: the answer to an accepted create is held, but the task exists (and is
+// counted) from the moment the request arrived; refused creates are answered at once.
+TEST(SimControl, CreateDelayHoldsTheAnswerOfAnAcceptedCreate) {
+  SimProcess sim;
+  sim.Control({{"create_delay_ms", 1000}});
+  EXPECT_EQ(Http(sim.port(), "GET", "/_sim/config").Json()["create_delay_ms"], 1000);
+  std::atomic<bool> answered = false;
+  HttpResult answer;
+  const auto start = std::chrono::steady_clock::now();
+  std::thread client([&] {
+    answer = SeedCreate(SeedBody("held answer"), "sim-seedance-key-a", sim);
+    answered = true;
+  });
+  bool counted_before_answer = false;
+  for (int i = 0; i < 100 && !answered; ++i) {
+    if (sim.Stats()["providers"]["seedance"]["creates"] == 1 && !answered) {
+      counted_before_answer = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  client.join();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_TRUE(counted_before_answer);
+  // A refused create (bad key) is not held: with a minute's delay it still answers within the
+  // client's 10 s deadline.
+  sim.Control({{"create_delay_ms", 60000}});
+  EXPECT_EQ(SeedCreate(SeedBody("x"), "bad-key", sim).status, 401);
+  auto bad = Http(sim.port(), "POST", "/_sim/config", R"({"create_delay_ms": -1})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("create_delay_ms"), std::string::npos) << bad.body;
 }
 
 TEST(SimControl, BadConfigFileFailsStartupWithTheField) {

@@ -41,6 +41,67 @@ providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
   return req;
 }
 
+// One clip download, run as its own coroutine so that a stopped job (cancelled, lease lost,
+// drain deadline) need not wait for it: a stalled transfer would otherwise hold the job, its
+// partial object and an in-flight slot until the download timeout. Shared by the job and the
+// download coroutine; the download writes through it, and once the job abandons it the partial
+// object is discarded (at once, or when a write in progress returns) and later bytes refused.
+class Transfer final : public ByteSink {
+ public:
+  explicit Transfer(storage::ObjectWriterPtr writer) : sink_(std::move(writer)) {}
+
+  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
+    if (abandoned_) {
+      co_return MakeError(ErrorCategory::kCancelled, "the job stopped during the transfer");
+    }
+    writing_ = true;
+    auto written = co_await sink_.Write(chunk);
+    writing_ = false;
+    if (abandoned_) co_await AbortOnce();
+    co_return written;
+  }
+
+  // The job no longer waits for this transfer.
+  awaitable<void> Abandon() {
+    abandoned_ = true;
+    if (!writing_) co_await AbortOnce();
+  }
+  awaitable<void> AbortOnce() {
+    if (aborted_) co_return;
+    aborted_ = true;
+    co_await sink_.Abort();
+  }
+
+  storage::HashingWriter& sink() { return sink_; }
+  bool abandoned() const { return abandoned_; }
+
+  bool done = false;
+  Result<void> result = MakeError(ErrorCategory::kInternal, "the download did not finish");
+
+ private:
+  storage::HashingWriter sink_;
+  bool writing_ = false;
+  bool abandoned_ = false;
+  bool aborted_ = false;
+};
+
+awaitable<void> RunTransfer(providers::ProviderPtr provider, std::string upstream,
+                            providers::TaskStatus status, std::shared_ptr<Transfer> transfer,
+                            std::shared_ptr<JobControl> control) {
+  try {
+    transfer->result = co_await provider->Download(upstream, status, *transfer);
+  } catch (const std::exception& e) {
+    transfer->result =
+        MakeError(ErrorCategory::kInternal, std::string("download threw: ") + e.what());
+  }
+  transfer->done = true;
+  if (transfer->abandoned()) {
+    co_await transfer->AbortOnce();
+  } else {
+    control->wake.cancel();  // the job waits on it (see the transfer step)
+  }
+}
+
 }  // namespace
 
 JobRunner::JobRunner(RunnerDeps& deps) : deps_(deps), rng_(std::random_device{}()) {}
@@ -286,10 +347,23 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       } else {
         // The hash is of exactly the bytes stored, computed while streaming (the clip is
         // never held whole), and checked against the store's own size and checksum.
-        storage::HashingWriter sink(std::move(*writer));
-        auto downloaded = co_await provider.Download(upstream, status, sink);
-        if (!downloaded) {
-          last = downloaded.error();
+        auto transfer = std::make_shared<Transfer>(std::move(*writer));
+        auto executor = co_await asio::this_coro::executor;
+        asio::co_spawn(executor,
+                       RunTransfer(provider_it->second, upstream, status, transfer, control),
+                       asio::detached);
+        // Woken by the download's end or by a stop, whichever comes first.
+        while (!transfer->done && control->stop == StopReason::kNone) {
+          control->wake.expires_after(std::chrono::minutes(1));
+          co_await control->wake.async_wait(use_nothrow_awaitable);
+        }
+        auto& sink = transfer->sink();
+        if (!transfer->done) {
+          co_await transfer->Abandon();
+          break;
+        }
+        if (!transfer->result) {
+          last = transfer->result.error();
           co_await sink.Abort();
         } else if (control->stop != StopReason::kNone) {
           co_await sink.Abort();

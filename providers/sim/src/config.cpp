@@ -290,7 +290,9 @@ SimConfig DefaultConfig() {
 }
 
 Result<void> ApplyConfig(SimConfig& config, const json& doc, bool replace_lists) {
-  if (auto ok = CheckKnown(doc, "", {"latency_scale", "seed", "media_dir", "faults", "providers"});
+  if (auto ok = CheckKnown(
+          doc, "",
+          {"latency_scale", "seed", "media_dir", "faults", "create_delay_ms", "providers"});
       !ok) {
     return ok;
   }
@@ -309,6 +311,11 @@ Result<void> ApplyConfig(SimConfig& config, const json& doc, bool replace_lists)
     auto v = String(doc["media_dir"], "media_dir");
     if (!v) return std::unexpected(v.error());
     next.media_dir = *v;
+  }
+  if (doc.contains("create_delay_ms")) {
+    auto v = Integer(doc["create_delay_ms"], "create_delay_ms", 0, 600'000);
+    if (!v) return std::unexpected(v.error());
+    next.create_delay_ms = *v;
   }
   if (doc.contains("faults")) {
     if (auto ok = ApplyFaults(next.faults, doc["faults"], "faults"); !ok) return ok;
@@ -358,6 +365,7 @@ json ConfigToJson(const SimConfig& config) {
               {"seed", config.seed},
               {"media_dir", config.media_dir},
               {"faults", faults(config.faults)},
+              {"create_delay_ms", config.create_delay_ms},
               {"providers", json::object()}};
   for (const auto& [p, pc] : config.providers) {
     json keys = json::array();

@@ -61,6 +61,9 @@ struct SimConfig {
   uint64_t seed = 1;
   std::string media_dir;  // empty: a fresh temp dir
   FaultRates faults;
+  // Every accepted create (a 2xx answer to a POST under a provider's path) is answered this
+  // late; the task exists upstream from the moment the request arrived. 0: at once.
+  int64_t create_delay_ms = 0;
   std::map<Provider, ProviderConfig> providers;
 
   const ProviderConfig& provider(Provider p) const { return providers.at(p); }

@@ -159,6 +159,11 @@ awaitable<void> HttpServer::Session(tcp::socket socket) {
       res = HttpResponse::Json(500, R"({"error":"internal simulator error"})");
     }
 
+    if (res.delay.count() > 0) {
+      asio::steady_timer delay(stream.get_executor());
+      delay.expires_after(res.delay);
+      co_await delay.async_wait(use_nothrow_awaitable);
+    }
     stream.expires_after(kWriteTimeout);
     if (res.mode == HttpResponse::Mode::kNormal || res.mode == HttpResponse::Mode::kTruncate) {
       const bool truncate = res.mode == HttpResponse::Mode::kTruncate;

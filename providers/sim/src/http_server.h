@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -45,6 +46,9 @@ struct HttpResponse {
   std::string body;
   Mode mode = Mode::kNormal;
   std::filesystem::path file;
+  // Held back this long before it is sent (the request's effect has already happened): a slow
+  // answer, for tests of what happens while a client waits (see create_delay_ms).
+  std::chrono::milliseconds delay{0};
 
   static HttpResponse Json(unsigned status, std::string body) {
     HttpResponse r;

@@ -76,10 +76,18 @@ HttpResponse Sim::Handle(const HttpRequest& req) {
     }
     return false;
   };
-  if (strip("/kling")) return HandleKling(*this, req, path);
-  if (strip("/sora")) return HandleSora(*this, req, path);
-  if (strip("/veo")) return HandleVeo(*this, req, path);
-  if (strip("/seedance")) return HandleSeedance(*this, req, path);
+  // An accepted create may be answered late (create_delay_ms): the task exists already.
+  auto created = [&](HttpResponse res) {
+    if (config_.create_delay_ms > 0 && req.method == http::verb::post && res.status >= 200 &&
+        res.status < 300) {
+      res.delay = std::chrono::milliseconds(config_.create_delay_ms);
+    }
+    return res;
+  };
+  if (strip("/kling")) return created(HandleKling(*this, req, path));
+  if (strip("/sora")) return created(HandleSora(*this, req, path));
+  if (strip("/veo")) return created(HandleVeo(*this, req, path));
+  if (strip("/seedance")) return created(HandleSeedance(*this, req, path));
   if (strip("/_sim")) return HandleControl(*this, req, path);
   if (strip("/media")) {
     // /media/<provider>/<task id>.mp4
