@@ -20,6 +20,7 @@ const redis::Script& Scripts(std::string_view name) {
       {"lease", redis::Script("lease", lua::k_lease)},
       {"heartbeat", redis::Script("heartbeat", lua::k_heartbeat)},
       {"phase", redis::Script("phase", lua::k_phase)},
+      {"intent", redis::Script("intent", lua::k_intent)},
       {"complete", redis::Script("complete", lua::k_complete)},
       {"fail", redis::Script("fail", lua::k_fail)},
       {"handback", redis::Script("handback", lua::k_handback)},
@@ -73,6 +74,10 @@ Error ScriptError(std::string_view script, const std::string& message) {
     return Error{ErrorCategory::kLeaseLost, "the job is no longer running here (" + message + ")"};
   }
   if (has("NOTFOUND")) return Error{ErrorCategory::kNotFound, "no such job"};
+  if (has("OWNED")) {
+    return Error{ErrorCategory::kFailedPrecondition,
+                 "the upstream task is owned by job " + message.substr(message.find("OWNED") + 6)};
+  }
   if (has("TERMINAL") || has("NOTFINAL")) {
     return Error{ErrorCategory::kFailedPrecondition,
                  "the job is " + message.substr(message.find(' ') + 1)};
@@ -299,7 +304,7 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
   if (!r) co_return std::unexpected(r.error());
   std::vector<LeasedJob> out;
   const auto& e = r->elements;
-  constexpr size_t kWidth = 12;
+  constexpr size_t kWidth = 13;
   for (size_t i = 0; i + kWidth <= e.size(); i += kWidth) {
     LeasedJob job;
     job.id = e[i].str;
@@ -315,6 +320,13 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
     job.batch = e[i + 9].str;
     job.finish_deadline_ms = ToInt(e[i + 10].str);
     job.created_ms = ToInt(e[i + 11].str);
+    // "<sent_ms>:<attempt>"; an intent of an earlier attempt cannot survive (fail.lua clears
+    // it), but one that names another attempt is ignored rather than trusted.
+    const std::string& intent = e[i + 12].str;
+    if (const auto colon = intent.find(':');
+        colon != std::string::npos && ToInt(intent.substr(colon + 1)) == job.attempt) {
+      job.create_intent_ms = ToInt(intent.substr(0, colon));
+    }
     out.push_back(std::move(job));
   }
   co_return out;
@@ -345,6 +357,15 @@ awaitable<Result<std::vector<LeaseLoss>>> JobStore::Heartbeat(std::string worker
     out.push_back(LeaseLoss{r->elements[i].str, r->elements[i + 1].str});
   }
   co_return out;
+}
+
+awaitable<Result<void>> JobStore::SetCreateIntent(std::string job_id, std::string token,
+                                                  int64_t sent_ms, int attempt) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id, token,
+                                   std::to_string(sent_ms) + ":" + std::to_string(attempt)};
+  auto r = co_await Run(Scripts("intent"), std::move(command));
+  if (!r) co_return std::unexpected(r.error());
+  co_return Result<void>{};
 }
 
 awaitable<Result<void>> JobStore::SetPhase(std::string job_id, std::string token, std::string phase,

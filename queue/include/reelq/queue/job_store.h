@@ -86,6 +86,9 @@ struct LeasedJob {
   std::string tenant, batch;
   int64_t finish_deadline_ms = 0;
   int64_t created_ms = 0;
+  // Non-zero: a create for this attempt was sent at this wall-clock time (SetCreateIntent) and
+  // its upstream id was never stored; find that task before creating another.
+  int64_t create_intent_ms = 0;
 };
 
 struct LeaseLoss {
@@ -235,7 +238,13 @@ class JobStore {
   awaitable<Result<std::vector<LeaseLoss>>> Heartbeat(std::string worker,
                                                       std::vector<HeldLease> leases,
                                                       std::chrono::milliseconds lease);
-  // kLeaseLost when the token is stale; kCancelled when the job was cancelled.
+  // Records that a create for the job's current attempt is about to be sent at `sent_ms`;
+  // cleared by SetPhase with an upstream id, Fail and Retry. One EVALSHA, no event.
+  awaitable<Result<void>> SetCreateIntent(std::string job_id, std::string token, int64_t sent_ms,
+                                          int attempt);
+  // kLeaseLost when the token is stale; kCancelled when the job was cancelled. With an upstream
+  // id: kFailedPrecondition (message "owned by job <id>") when another job already stored that
+  // same upstream task.
   awaitable<Result<void>> SetPhase(std::string job_id, std::string token, std::string phase,
                                    std::string upstream, std::string detail);
   awaitable<Result<void>> Complete(CompleteRequest request);
