@@ -49,11 +49,21 @@ struct FaultRates {
   double policy = 0;          // content-policy rejection (sync or async per provider)
 };
 
+// A test knob for the "create outcome unknown" window: the next `count` accepted creates are
+// recorded (the task exists and is counted) but their answer is held for `delay_ms`, and with
+// `drop` the connection is then closed without any answer (a lost create answer).
+struct HoldCreate {
+  int count = 0;
+  int64_t delay_ms = 0;
+  bool drop = false;
+};
+
 struct ProviderConfig {
   std::vector<KeyConfig> keys;
   std::vector<ModelConfig> models;
   std::optional<FaultRates> faults;  // overrides the global rates when set
   int64_t retention_s = 0;           // finished results answer not-found after this
+  HoldCreate hold_create;
 };
 
 struct SimConfig {

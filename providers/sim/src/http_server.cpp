@@ -159,6 +159,13 @@ awaitable<void> HttpServer::Session(tcp::socket socket) {
       res = HttpResponse::Json(500, R"({"error":"internal simulator error"})");
     }
 
+    if (res.delay.count() > 0) {
+      // Other connections are served meanwhile: this coroutine alone waits.
+      asio::steady_timer hold(stream.get_executor());
+      hold.expires_after(res.delay);
+      co_await hold.async_wait(use_nothrow_awaitable);
+    }
+    if (res.mode == HttpResponse::Mode::kDrop) break;
     stream.expires_after(kWriteTimeout);
     if (res.mode == HttpResponse::Mode::kNormal || res.mode == HttpResponse::Mode::kTruncate) {
       const bool truncate = res.mode == HttpResponse::Mode::kTruncate;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -38,6 +39,7 @@ struct HttpResponse {
     kTruncate,  // advertise the full length, send half the body, close the connection
     kFile,      // stream `file` with Content-Length, in chunks
     kFileHang,  // stream part of `file`, then stall until the client goes away
+    kDrop,      // close the connection without answering (after `delay`)
   };
   unsigned status = 200;
   std::string content_type = "application/json";
@@ -45,6 +47,8 @@ struct HttpResponse {
   std::string body;
   Mode mode = Mode::kNormal;
   std::filesystem::path file;
+  // Wait this long before answering (the request's effects have already happened).
+  std::chrono::milliseconds delay{0};
 
   static HttpResponse Json(unsigned status, std::string body) {
     HttpResponse r;
