@@ -195,8 +195,12 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
           }
           auto found = co_await provider.FindLostCreate(request, intent_ms);
           if (!found && IsRetryable(found.error().category)) {
-            // Cannot tell now; another lease (the intent stays on the job) looks again.
+            // Cannot tell now; another lease (the intent stays on the job) looks again, after
+            // a pause so that a provider whose list is down is not asked in a tight loop. (Handed
+            // back even when stopped: a drain hands back too, and a lost lease makes it a no-op.)
             spdlog::warn("job={} lost-create lookup failed: {}", job.id, found.error().Describe());
+            co_await Sleep(*control,
+                           std::max(settings.retry_backoff_initial, found.error().retry_after));
             (void)co_await persist([&] {
               return store.HandBack(job.id, job.token,
                                     "lost-create lookup failed: " + found.error().message);
