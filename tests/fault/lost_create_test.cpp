@@ -117,5 +117,24 @@ TEST(LostCreate, AnswerLostOnTheWire) {
   ExpectOutcomes(stack, ids);
 }
 
+TEST(LostCreate, VeoRecreatesWhenConfiguredTo) {
+  // worker.on_unknown_create: {veo: recreate} trades the guarantee for the clip: the lost
+  // create is paid for, and a second one makes the clip.
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  E2eStack stack({.workers = 1, .env = {{"REELQ__WORKER__ON_UNKNOWN_CREATE__VEO", "recreate"}}});
+  stack.SimConfigure(
+      {{"providers",
+        {{"veo", {{"hold_create", {{"count", 1}, {"delay_ms", 50}, {"drop", true}}}}}}}});
+  auto stub = stack.JobStub();
+  grpc::Status status;
+  auto r = SubmitJob(*stub, MakeSpec("recreate veo: a lighthouse in fog", "veo-3.1", 4), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto final = stack.WaitTerminal({r.job_id()}, std::chrono::seconds(40));
+  ASSERT_EQ(final.count(r.job_id()), 1u) << stack.Logs(30);
+  EXPECT_EQ(final[r.job_id()].state(), v1::JOB_STATE_SUCCEEDED)
+      << final[r.job_id()].ShortDebugString();
+  EXPECT_EQ(Creates(stack, "veo"), 2);
+}
+
 }  // namespace
 }  // namespace reelq::testing
