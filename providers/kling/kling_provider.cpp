@@ -43,6 +43,17 @@ awaitable<Result<std::optional<std::string>>> KlingProvider::FindByIdempotencyId
   co_return std::optional<std::string>(*task_id);
 }
 
+awaitable<Result<std::vector<std::string>>> KlingProvider::FindLostCreate(GenerationRequest request,
+                                                                          int64_t /*sent_at_ms*/) {
+  // The create carried the attempt id as external_task_id: an exact, unambiguous lookup.
+  std::vector<std::string> ids;
+  if (request.idempotency_id.empty()) co_return ids;
+  auto found = co_await FindByIdempotencyId(request.idempotency_id);
+  if (!found) co_return std::unexpected(found.error());
+  if (found->has_value()) ids.push_back(**found);
+  co_return ids;
+}
+
 awaitable<Result<TaskStatus>> KlingProvider::Poll(std::string task_id) {
   auto response = co_await Call(
       "GET", std::string(kCreatePath) + "/" + wire::EscapePathSegment(task_id), "", Auth());

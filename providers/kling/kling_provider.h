@@ -16,12 +16,15 @@ class KlingProvider final : public Provider, private HttpAdapter {
   // Provider
   std::string_view name() const override { return "kling"; }
   awaitable<Result<std::string>> Create(GenerationRequest request) override;
-  awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(
-      std::string idempotency_id) override;
-  bool SupportsIdempotencyId() const override { return true; }
+  bool CanFindLostCreate() const override { return true; }
+  awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest request,
+                                                             int64_t sent_at_ms) override;
   awaitable<Result<TaskStatus>> Poll(std::string task_id) override;
   awaitable<Result<void>> Download(std::string task_id, TaskStatus status, ByteSink& sink) override;
   awaitable<Result<void>> Cancel(std::string task_id) override;
+
+  // GET /v1/videos/text2video/{external_task_id}: the task this idempotency id made, if any.
+  awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(std::string idempotency_id);
 
  private:
   http::Headers Auth();

@@ -24,8 +24,39 @@ awaitable<Result<std::string>> SeedanceProvider::Create(GenerationRequest reques
                                 NowMs());
 }
 
-awaitable<Result<std::optional<std::string>>> SeedanceProvider::FindByIdempotencyId(std::string) {
-  co_return std::optional<std::string>();  // Ark has no client-chosen task ids
+awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
+    GenerationRequest request, int64_t sent_at_ms) {
+  // Ark has no client-chosen task ids and its task list does not echo the prompt; the create
+  // carried a seed derived from the attempt id (DerivedSeed), which the list does echo. Pages
+  // of one model's tasks, newest first, until a task older than the send (less clock slack).
+  if (request.idempotency_id.empty()) co_return std::vector<std::string>{};
+  auto body = BuildCreateBody(request);
+  if (!body) co_return std::unexpected(body.error());
+  const int64_t oldest_s = (sent_at_ms - kLostCreateClockSlackMs) / 1000;
+  std::vector<std::string> ids;
+  for (int page_num = 1; page_num <= kMaxListPages; ++page_num) {
+    std::string path = std::string(kTasksPath) + "?page_num=" + std::to_string(page_num) +
+                       "&page_size=" + std::to_string(options_.list_page_size) +
+                       "&filter.model=" + wire::EscapePathSegment(request.upstream_model);
+    auto response = co_await Call("GET", std::move(path), "", Auth());
+    if (!response) co_return std::unexpected(response.error());
+    auto page = ParseListResponse(response->status, response->body, response->Header("retry-after"),
+                                  NowMs());
+    if (!page) co_return std::unexpected(page.error());
+    bool older_reached = false;
+    for (const auto& task : page->items) {
+      if (task.created_at_s < oldest_s) {
+        older_reached = true;
+        break;
+      }
+      if (MatchesCreate(task, *body)) ids.push_back(task.id);
+    }
+    if (older_reached || page->items.empty() ||
+        static_cast<int64_t>(page_num) * options_.list_page_size >= page->total) {
+      break;
+    }
+  }
+  co_return ids;
 }
 
 awaitable<Result<TaskStatus>> SeedanceProvider::Poll(std::string task_id) {

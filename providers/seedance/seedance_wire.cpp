@@ -81,7 +81,59 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
                {"ratio", request.aspect_ratio},
                {"resolution", request.resolution},
                {"generate_audio", request.audio}};
+  if (!request.idempotency_id.empty()) body["seed"] = DerivedSeed(request.idempotency_id);
   return body.dump();
+}
+
+int64_t DerivedSeed(std::string_view idempotency_id) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a 64: stable across builds and machines
+  for (unsigned char c : idempotency_id) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return static_cast<int64_t>(h % 2147483647ULL);
+}
+
+Result<TaskPage> ParseListResponse(int http_status, std::string_view raw,
+                                   std::optional<std::string> retry_after, int64_t now_ms) {
+  if (http_status < 200 || http_status >= 300) {
+    return std::unexpected(ClassifyError(Op::kFind, http_status, raw, retry_after, now_ms));
+  }
+  auto body = wire::ParseObject(raw, "seedance list");
+  if (!body) return std::unexpected(body.error());
+  const Json* items = wire::Find(*body, "items");
+  if (items == nullptr || !items->is_array()) {
+    return std::unexpected(wire::MissingField("seedance list", "items"));
+  }
+  TaskPage page;
+  for (const Json& t : *items) {
+    if (!t.is_object()) continue;
+    ListedTask task;
+    task.id = wire::OptionalString(t, "id");
+    if (task.id.empty()) continue;
+    task.model = wire::OptionalString(t, "model");
+    task.ratio = wire::OptionalString(t, "ratio");
+    task.resolution = wire::OptionalString(t, "resolution");
+    task.seed = static_cast<int64_t>(wire::OptionalNumber(t, "seed").value_or(-1));
+    task.duration = static_cast<int64_t>(wire::OptionalNumber(t, "duration").value_or(0));
+    task.created_at_s = static_cast<int64_t>(wire::OptionalNumber(t, "created_at").value_or(0));
+    page.items.push_back(std::move(task));
+  }
+  page.total = static_cast<int64_t>(wire::OptionalNumber(*body, "total").value_or(0));
+  return page;
+}
+
+bool MatchesCreate(const ListedTask& task, std::string_view create_body) {
+  Json sent = wire::ParseLenient(create_body);
+  if (!sent.is_object() || !sent.contains("seed") || !sent["seed"].is_number_integer()) {
+    return false;  // without our seed there is nothing unambiguous to match on
+  }
+  return task.model == wire::OptionalString(sent, "model") &&
+         task.seed == sent["seed"].get<int64_t>() &&
+         task.duration ==
+             static_cast<int64_t>(wire::OptionalNumber(sent, "duration").value_or(0)) &&
+         task.ratio == wire::OptionalString(sent, "ratio") &&
+         task.resolution == wire::OptionalString(sent, "resolution");
 }
 
 Error ClassifyError(Op op, int http_status, std::string_view raw,

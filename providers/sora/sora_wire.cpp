@@ -1,6 +1,7 @@
 #include "sora/sora_wire.h"
 
 #include <array>
+#include <cctype>
 #include <charconv>
 
 namespace reelq::providers::sora {
@@ -70,6 +71,51 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
                {"seconds", std::to_string(request.duration_seconds)},  // a string enum
                {"size", *size}};
   return body.dump();
+}
+
+Result<VideoPage> ParseListResponse(int http_status, std::string_view raw,
+                                    std::optional<std::string> retry_after, int64_t now_ms) {
+  if (http_status < 200 || http_status >= 300) {
+    return std::unexpected(ClassifyError(Op::kFind, http_status, raw, retry_after, now_ms));
+  }
+  auto body = wire::ParseObject(raw, "sora list");
+  if (!body) return std::unexpected(body.error());
+  const Json* data = wire::Find(*body, "data");
+  if (data == nullptr || !data->is_array())
+    return std::unexpected(wire::MissingField("sora list", "data"));
+  VideoPage page;
+  for (const Json& v : *data) {
+    if (!v.is_object()) continue;
+    ListedVideo video;
+    video.id = wire::OptionalString(v, "id");
+    if (video.id.empty()) continue;  // nothing to resume without an id
+    video.model = wire::OptionalString(v, "model");
+    video.prompt = wire::OptionalString(v, "prompt");
+    video.seconds = wire::OptionalString(v, "seconds");
+    video.size = wire::OptionalString(v, "size");
+    video.created_at_s = static_cast<int64_t>(wire::OptionalNumber(v, "created_at").value_or(0));
+    page.videos.push_back(std::move(video));
+  }
+  const Json* more = wire::Find(*body, "has_more");
+  page.has_more = more != nullptr && more->is_boolean() && more->get<bool>();
+  page.last_id = wire::OptionalString(*body, "last_id");
+  if (page.last_id.empty() && !page.videos.empty()) page.last_id = page.videos.back().id;
+  return page;
+}
+
+bool MatchesCreate(const ListedVideo& video, std::string_view create_body) {
+  Json sent = wire::ParseLenient(create_body);
+  if (!sent.is_object()) return false;
+  // A snapshot answer ("sora-2-2025-10-06") to an alias request ("sora-2") is the same model.
+  const std::string model = wire::OptionalString(sent, "model");
+  // ("sora-2-pro" is another model: a snapshot suffix starts with a digit.)
+  const bool snapshot = video.model.size() > model.size() + 1 &&
+                        video.model.starts_with(model + "-") &&
+                        std::isdigit(static_cast<unsigned char>(video.model[model.size() + 1]));
+  const bool same_model = video.model == model || snapshot;
+  return same_model && video.prompt == wire::OptionalString(sent, "prompt") &&
+         video.seconds == wire::OptionalString(sent, "seconds") &&
+         video.size == wire::OptionalString(sent, "size");
 }
 
 Error ClassifyJobError(std::string_view code, std::string_view message) {

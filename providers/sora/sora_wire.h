@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "reelq/providers/generation.h"
 #include "src/wire_common.h"
@@ -23,6 +24,22 @@ Result<std::string> ParseCreateResponse(int http_status, std::string_view body,
 Result<TaskStatus> ParsePollResponse(int http_status, std::string_view body,
                                      std::optional<std::string> retry_after,
                                      std::optional<std::string> poll_after_ms, int64_t now_ms);
+
+// One video of GET /v1/videos, with the fields a lost create is matched on.
+struct ListedVideo {
+  std::string id, model, prompt, seconds, size;
+  int64_t created_at_s = 0;
+};
+struct VideoPage {
+  std::vector<ListedVideo> videos;
+  bool has_more = false;
+  std::string last_id;  // the cursor for `after=`
+};
+// {"object":"list","data":[Video...],"has_more","first_id","last_id"}.
+Result<VideoPage> ParseListResponse(int http_status, std::string_view body,
+                                    std::optional<std::string> retry_after, int64_t now_ms);
+// Whether a listed video is what `create_body` (BuildCreateBody's output) asks for.
+bool MatchesCreate(const ListedVideo& video, std::string_view create_body);
 
 // The one table: (HTTP status, error.code / error.type) -> category.
 Error ClassifyError(wire::Op op, int http_status, std::string_view body,

@@ -33,8 +33,13 @@ awaitable<Result<std::string>> VeoProvider::Create(GenerationRequest request) {
                                 NowMs());
 }
 
-awaitable<Result<std::optional<std::string>>> VeoProvider::FindByIdempotencyId(std::string) {
-  co_return std::optional<std::string>();  // operations have server-chosen names only
+awaitable<Result<std::vector<std::string>>> VeoProvider::FindLostCreate(GenerationRequest,
+                                                                        int64_t) {
+  // Operations have server-chosen names only, and no list of them is documented
+  // (shared/providers.md §3): a create whose answer was lost cannot be found again.
+  co_return MakeError(ErrorCategory::kInvalidRequest,
+                      "veo cannot look up a create whose answer was lost (no list or "
+                      "client-chosen id in the API)");
 }
 
 awaitable<Result<TaskStatus>> VeoProvider::Poll(std::string task_id) {

@@ -16,9 +16,9 @@ class VeoProvider final : public Provider, private HttpAdapter {
   // Provider
   std::string_view name() const override { return "veo"; }
   awaitable<Result<std::string>> Create(GenerationRequest request) override;
-  awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(
-      std::string idempotency_id) override;
-  bool SupportsIdempotencyId() const override { return false; }
+  bool CanFindLostCreate() const override { return false; }
+  awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest request,
+                                                             int64_t sent_at_ms) override;
   awaitable<Result<TaskStatus>> Poll(std::string task_id) override;
   awaitable<Result<void>> Download(std::string task_id, TaskStatus status, ByteSink& sink) override;
   awaitable<Result<void>> Cancel(std::string task_id) override;

@@ -8,17 +8,27 @@
 -- the two, so a new create let go a window after every logged answer cannot meet an old one in
 -- any window the provider counts, however long the calls took. Fenced by the lease token, so a
 -- worker that lost the job cannot create for it.
--- ARGV: P now id token guard_ms
+-- When the create may go, the job's create intent is recorded in the same step: if the worker
+-- dies or the answer is lost, the next lease looks the task up instead of paying for a second
+-- one (the worker's lost-create path). Not a transition: no history or event, since this is on
+-- every job's path. phase.lua clears it when the upstream id is stored; fail.lua and retry.lua
+-- when the attempt ends.
+-- ARGV: P now id token guard_ms intent("<sent_ms>:<attempt>")
 -- Returns 0 (the create may go; it is recorded) or the milliseconds to wait.
 local P, now, id, token, guard = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
-local h = redis.call('HMGET', jkey(P, id), 'state', 'token', 'account')
+local j = jkey(P, id)
+local h = redis.call('HMGET', j, 'state', 'token', 'account')
 if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
 if h[2] ~= token then return redis.error_reply('LEASELOST') end
-if not h[3] or h[3] == '' then return 0 end
+local function go(log_member)
+  redis.call('HSET', j, 'create_intent', ARGV[6], 'create_log', log_member)
+  return 0
+end
+if not h[3] or h[3] == '' then return go('') end
 local a = P .. ':acct:' .. h[3]
 local r = redis.call('HMGET', a, 'rpm', 'learned_rpm', 'learned_at')
 local rpm = tonumber(r[1]) or 0
-if rpm <= 0 then return 0 end  -- no create quota on this account
+if rpm <= 0 then return go('') end  -- no create quota on this account
 local limit = math.max(1, math.floor(effective_rpm(rpm, tonumber(r[2]), tonumber(r[3]), now)))
 local window = 60000 + guard
 local log = a .. ':creates'
@@ -32,5 +42,4 @@ end
 local member = id .. ':' .. now
 redis.call('ZADD', log, now, member)
 redis.call('PEXPIRE', log, window * 2)
-redis.call('HSET', jkey(P, id), 'create_log', member)
-return 0
+return go(member)

@@ -38,11 +38,11 @@ if count_attempt then attempt = attempt + 1 end
 if retry and attempt <= max_attempts then
   transition(P, id, now, 'RUNNING', 'PENDING', '', category .. ': ' .. message,
              {'attempt', attempt, 'model', '', 'account', '', 'upstream', '', 'token', '',
-              'worker', '', 'slot', '', 'create_log', ''})
+              'worker', '', 'slot', '', 'create_log', '', 'create_intent', ''})
   redis.call('ZADD', P .. ':delayed', retry_at, id)
   return 'RETRY'
 end
 transition(P, id, now, 'RUNNING', 'FAILED', '', category .. ': ' .. message,
            {'err_cat', category, 'err_msg', message, 'err_code', code, 'finished', now, 'slot', '',
-            'create_log', ''})
+            'create_log', '', 'create_intent', ''})
 return 'FAILED'

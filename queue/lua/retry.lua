@@ -7,7 +7,7 @@ if not h[1] then return redis.error_reply('NOTFOUND') end
 if h[1] ~= 'FAILED' and h[1] ~= 'CANCELLED' then return redis.error_reply('NOTFINAL ' .. h[1]) end
 transition(P, id, now, h[1], 'PENDING', '', 'retried by request',
            {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token', '', 'worker', '',
-            'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', ''})
+            'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''})
 redis.call('ZADD', P .. ':pending:' .. h[2], h[3], id)
 redis.call('ZADD', P .. ':active', 'NX', redis.call('HGET', P .. ':meta', 'vt') or 0, h[2])
 return 'OK'

@@ -74,6 +74,10 @@ Error ScriptError(std::string_view script, const std::string& message) {
     return Error{ErrorCategory::kLeaseLost, "the job is no longer running here (" + message + ")"};
   }
   if (has("NOTFOUND")) return Error{ErrorCategory::kNotFound, "no such job"};
+  if (has("OWNED")) {
+    return Error{ErrorCategory::kFailedPrecondition,
+                 "the upstream task is owned by job " + message.substr(message.find("OWNED") + 6)};
+  }
   if (has("TERMINAL") || has("NOTFINAL")) {
     return Error{ErrorCategory::kFailedPrecondition,
                  "the job is " + message.substr(message.find(' ') + 1)};
@@ -300,7 +304,7 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
   if (!r) co_return std::unexpected(r.error());
   std::vector<LeasedJob> out;
   const auto& e = r->elements;
-  constexpr size_t kWidth = 12;
+  constexpr size_t kWidth = 13;
   for (size_t i = 0; i + kWidth <= e.size(); i += kWidth) {
     LeasedJob job;
     job.id = e[i].str;
@@ -316,6 +320,13 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
     job.batch = e[i + 9].str;
     job.finish_deadline_ms = ToInt(e[i + 10].str);
     job.created_ms = ToInt(e[i + 11].str);
+    // "<sent_ms>:<attempt>"; an intent of an earlier attempt cannot survive (fail.lua clears
+    // it), but one that names another attempt is ignored rather than trusted.
+    const std::string& intent = e[i + 12].str;
+    if (const auto colon = intent.find(':');
+        colon != std::string::npos && ToInt(intent.substr(colon + 1)) == job.attempt) {
+      job.create_intent_ms = ToInt(intent.substr(0, colon));
+    }
     out.push_back(std::move(job));
   }
   co_return out;
@@ -358,9 +369,11 @@ awaitable<Result<void>> JobStore::SetPhase(std::string job_id, std::string token
 }
 
 awaitable<Result<std::chrono::milliseconds>> JobStore::TakeCreatePermit(
-    std::string job_id, std::string token, std::chrono::milliseconds guard) {
-  std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id, token,
-                                   std::to_string(guard.count())};
+    std::string job_id, std::string token, std::chrono::milliseconds guard, int64_t sent_ms,
+    int attempt) {
+  std::vector<std::string> command{std::to_string(sent_ms), job_id, token,
+                                   std::to_string(guard.count()),
+                                   std::to_string(sent_ms) + ":" + std::to_string(attempt)};
   auto r = co_await Run(Scripts("create_permit"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return std::chrono::milliseconds(r->integer);

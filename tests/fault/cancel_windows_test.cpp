@@ -2,7 +2,7 @@
 // drain_cancel_test.cpp):
 //   - DISPATCHED (slot reserved, not leased): the account slot comes back at once and the job is
 //     never leased or created upstream;
-//   - inside the create call (the simulator holds the create's answer, create_delay_ms): the
+//   - inside the create call (the simulator holds the create's answer: hold_create): the
 //     task that call made is cancelled upstream where the API allows it (Seedance DELETE on a
 //     queued task), never polled or downloaded, and no clip is written;
 //   - TRANSFERRING (the download stalls halfway): the worker drops the transfer, nothing of the
@@ -193,17 +193,12 @@ TEST(CancelWindows, InsideTheCreateCallTheNewTaskIsCancelledUpstreamAndNothingIs
                              {{"keys",
                                {{{"key", "sim-seedance-key-a"}, {"max_concurrent", 0}},
                                 {{"key", "sim-seedance-key-b"}, {"max_concurrent", 0}}}}}}}}});
-  // The next create of `provider` is answered 1 s late (the task exists at once). Two spellings
-  // of the same knob: per provider `hold_create` (branch lostcreate) or global create_delay_ms.
-  const bool per_provider = config["providers"]["seedance"].contains("hold_create");
+  ASSERT_TRUE(config["providers"]["seedance"].contains("hold_create")) << config.dump();
+  // The next create of `provider` is answered 1 s late (the task exists at once).
   auto hold_next_create = [&](const std::string& provider) {
-    if (per_provider) {
-      stack.SimConfigure(
-          {{"providers",
-            {{provider, {{"hold_create", {{"count", 1}, {"delay_ms", kCreateDelayMs}}}}}}}});
-    } else {
-      stack.SimConfigure({{"create_delay_ms", kCreateDelayMs}});
-    }
+    stack.SimConfigure(
+        {{"providers",
+          {{provider, {{"hold_create", {{"count", 1}, {"delay_ms", kCreateDelayMs}}}}}}}});
   };
   auto stub = stack.JobStub();
   struct Case {
@@ -264,7 +259,6 @@ TEST(CancelWindows, InsideTheCreateCallTheNewTaskIsCancelledUpstreamAndNothingIs
     ExpectCancelledForGood(*stub, stack, job.job_id());
   }
   // The worker is free again: a job after the cancels runs to the end.
-  if (!per_provider) stack.SimConfigure({{"create_delay_ms", 0}});
   grpc::Status status;
   auto next = SubmitJob(*stub, MakeSpec("after the cancels", "veo-3.1", 4), &status);
   ASSERT_TRUE(status.ok()) << status.error_message();

@@ -142,22 +142,169 @@ TEST_F(ContractTest, KlingSixShotsReachTheSimAsOneMultiPrompt) {
   EXPECT_EQ(status->state, TaskState::kSucceeded);
 }
 
+// --- lost creates (a create whose answer never reached the worker) ---
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 TEST_F(ContractTest, KlingLostCreateIsFoundByIdempotencyId) {
   sim_->Reset();
   auto kling = Kling();
-  ASSERT_TRUE(kling->SupportsIdempotencyId());
+  ASSERT_TRUE(kling->CanFindLostCreate());
+  const int64_t sent = WallMs();
   auto request = Request("kling-v3", 5);
   auto id = RunSync(io_, kling->Create(request));
   ASSERT_TRUE(id) << id.error().Describe();
   // The worker "lost" the answer: it looks the attempt up instead of creating again.
-  auto found = RunSync(io_, kling->FindByIdempotencyId(request.idempotency_id));
+  auto found = RunSync(io_, kling->FindLostCreate(request, sent));
   ASSERT_TRUE(found) << found.error().Describe();
-  ASSERT_TRUE(found->has_value());
-  EXPECT_EQ(**found, *id);
-  auto none = RunSync(io_, kling->FindByIdempotencyId("attempt-never-sent"));
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ(found->front(), *id);
+  // The same request under another attempt id made nothing.
+  auto other = request;
+  other.idempotency_id = "attempt-never-sent";
+  auto none = RunSync(io_, kling->FindLostCreate(other, sent));
   ASSERT_TRUE(none) << none.error().Describe();
-  EXPECT_FALSE(none->has_value());
+  EXPECT_TRUE(none->empty());
   EXPECT_EQ(sim_->Stats()["providers"]["kling"]["creates"], 1);
+}
+
+TEST_F(ContractTest, SoraLostCreateIsFoundInTheListAcrossPages) {
+  sim_->Reset();
+  AdapterOptions small_pages;
+  small_pages.list_page_size = 2;  // the target sits on the third page
+  auto sora = Sora(small_pages);
+  // The foreign key is one of its own: the rate-limit tests count creates on key b.
+  sim_->Configure({{"providers", {{"sora", {{"keys", {{{"key", "sim-sora-key-c"}}}}}}}}});
+  ::setenv("REELQ_TEST_SORA_C", "sim-sora-key-c", 1);
+  auto sora_b = Make("sora", "REELQ_TEST_SORA_C");
+  ASSERT_TRUE(sora->CanFindLostCreate());
+  const std::string prompt = "lost sora create " + std::to_string(WallMs());
+  const int64_t sent = WallMs();
+  auto request = Request("sora-2", 4, prompt);
+  auto id = RunSync(io_, sora->Create(request));
+  ASSERT_TRUE(id) << id.error().Describe();
+  // Newer videos that must not match: another prompt, other seconds, another size, and the
+  // identical request on another key (another account's list: never seen).
+  ASSERT_TRUE(RunSync(io_, sora->Create(Request("sora-2", 4, prompt + " (not this one)"))));
+  ASSERT_TRUE(RunSync(io_, sora->Create(Request("sora-2", 8, prompt))));
+  auto portrait = Request("sora-2", 4, prompt);
+  portrait.aspect_ratio = "9:16";
+  ASSERT_TRUE(RunSync(io_, sora->Create(portrait)));
+  ASSERT_TRUE(RunSync(io_, sora_b->Create(Request("sora-2", 4, prompt))));
+  ASSERT_TRUE(RunSync(io_, sora->Create(Request("sora-2", 12, prompt))));
+
+  auto found = RunSync(io_, sora->FindLostCreate(request, sent));
+  ASSERT_TRUE(found) << found.error().Describe();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ(found->front(), *id);
+  EXPECT_GE(sim_->Stats()["providers"]["sora"]["lists"], 3);
+
+  // Not found: a prompt never sent.
+  auto never = RunSync(io_, sora->FindLostCreate(Request("sora-2", 4, prompt + " never"), sent));
+  ASSERT_TRUE(never) << never.error().Describe();
+  EXPECT_TRUE(never->empty());
+  // Videos made long before the create was sent are not candidates.
+  auto later = RunSync(io_, sora->FindLostCreate(request, sent + 10 * 60 * 1000));
+  ASSERT_TRUE(later) << later.error().Describe();
+  EXPECT_TRUE(later->empty());
+}
+
+TEST_F(ContractTest, SoraIdenticalRequestsAreAllCandidates) {
+  // Two identical prompts in one batch: both videos match. The adapter returns both (the
+  // caller skips the one another job already owns), never silently one of them.
+  auto sora = Sora();
+  const std::string prompt = "twin sora create " + std::to_string(WallMs());
+  const int64_t sent = WallMs();
+  auto first = RunSync(io_, sora->Create(Request("sora-2", 4, prompt)));
+  auto second = RunSync(io_, sora->Create(Request("sora-2", 4, prompt)));
+  ASSERT_TRUE(first && second);
+  auto found = RunSync(io_, sora->FindLostCreate(Request("sora-2", 4, prompt), sent));
+  ASSERT_TRUE(found) << found.error().Describe();
+  ASSERT_EQ(found->size(), 2u);
+  EXPECT_TRUE((found->at(0) == *first && found->at(1) == *second) ||
+              (found->at(0) == *second && found->at(1) == *first));
+}
+
+TEST_F(ContractTest, SeedanceLostCreateIsFoundByItsDerivedSeedAcrossPages) {
+  sim_->Reset();
+  AdapterOptions small_pages;
+  small_pages.list_page_size = 2;
+  auto seedance = Seedance(small_pages);
+  sim_->Configure({{"providers", {{"seedance", {{"keys", {{{"key", "sim-seedance-key-c"}}}}}}}}});
+  ::setenv("REELQ_TEST_SEEDANCE_C", "sim-seedance-key-c", 1);
+  auto seedance_b = Make("seedance", "REELQ_TEST_SEEDANCE_C");
+  ASSERT_TRUE(seedance->CanFindLostCreate());
+  const int64_t sent = WallMs();
+  auto request = Request("dreamina-seedance-2-0-260128", 5);
+  auto id = RunSync(io_, seedance->Create(request));
+  ASSERT_TRUE(id) << id.error().Describe();
+  // Newer tasks of the same model and prompt under other attempt ids (other seeds), and the
+  // same attempt id on another key: none may match.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(RunSync(io_, seedance->Create(Request("dreamina-seedance-2-0-260128", 5))));
+  }
+  auto same_on_b = request;
+  ASSERT_TRUE(RunSync(io_, seedance_b->Create(same_on_b)));
+  auto found = RunSync(io_, seedance->FindLostCreate(request, sent));
+  ASSERT_TRUE(found) << found.error().Describe();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ(found->front(), *id);
+  EXPECT_GE(sim_->Stats()["providers"]["seedance"]["lists"], 3);
+
+  auto never = Request("dreamina-seedance-2-0-260128", 5);
+  auto none = RunSync(io_, seedance->FindLostCreate(never, sent));
+  ASSERT_TRUE(none) << none.error().Describe();
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(ContractTest, VeoCannotFindALostCreate) {
+  auto veo = Veo();
+  EXPECT_FALSE(veo->CanFindLostCreate());
+  auto found = RunSync(io_, veo->FindLostCreate(Request("veo-3.1-generate-preview", 8), WallMs()));
+  ASSERT_FALSE(found);
+  EXPECT_EQ(found.error().category, ErrorCategory::kInvalidRequest);
+}
+
+TEST_F(ContractTest, HeldCreateAnswerIsLostButTheTaskIsFound) {
+  // The sim records the create, then drops the connection without answering: the adapter's
+  // error says the request may have been delivered, and the lookup finds the task.
+  sim_->Reset();
+  sim_->Configure(
+      {{"providers",
+        {{"sora", {{"hold_create", {{"count", 1}, {"delay_ms", 100}, {"drop", true}}}}}}}});
+  auto sora = Sora();
+  const int64_t sent = WallMs();
+  auto request = Request("sora-2", 4, "dropped answer " + std::to_string(sent));
+  auto created = RunSync(io_, sora->Create(request));
+  ASSERT_FALSE(created);
+  EXPECT_TRUE(MaybeDelivered(created.error())) << created.error().Describe();
+  EXPECT_EQ(sim_->Stats()["providers"]["sora"]["creates"], 1);
+  EXPECT_EQ(sim_->Stats()["providers"]["sora"]["create_answers_held"], 1);
+  auto found = RunSync(io_, sora->FindLostCreate(request, sent));
+  ASSERT_TRUE(found) << found.error().Describe();
+  EXPECT_EQ(found->size(), 1u);
+  // The knob was for one create only.
+  EXPECT_TRUE(RunSync(io_, sora->Create(Request("sora-2", 4))));
+}
+
+TEST_F(ContractTest, RefusedConnectionIsNotMaybeDelivered) {
+  // Nothing listens there: a create that cannot connect sent nothing.
+  AccountSpec account;
+  account.id = "sora-nowhere";
+  account.provider = "sora";
+  account.base_url = "http://127.0.0.1:1/sora";
+  account.api_key.env = "REELQ_TEST_SORA";
+  AdapterOptions o;
+  o.api_timeout = 2s;
+  auto made = MakeProvider(account, client_, std::make_shared<SystemClock>(), o);
+  ASSERT_TRUE(made);
+  auto created = RunSync(io_, (*made)->Create(Request("sora-2", 4)));
+  ASSERT_FALSE(created);
+  EXPECT_FALSE(MaybeDelivered(created.error())) << created.error().Describe();
 }
 
 TEST_F(ContractTest, SoraCreatePollDownloadWithPollHint) {

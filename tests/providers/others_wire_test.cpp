@@ -184,6 +184,30 @@ TEST(VeoWire, ClassifiesStatuses) {
   EXPECT_EQ(bad_key.category, ErrorCategory::kAuthFailed);
 }
 
+TEST(SoraWire, ParsesTheVideoListAndMatchesTheRequest) {
+  auto request = Basic("sora-2");
+  const auto body = *sora::BuildCreateBody(request);
+  auto page = sora::ParseListResponse(200,
+                                      R"({"object":"list","data":[
+        {"id":"video_2","model":"sora-2-2025-10-06","prompt":"rainy street","seconds":"8",
+         "size":"1280x720","created_at":1760000100,"status":"queued"},
+        {"id":"video_1","model":"sora-2","prompt":"rainy street!","seconds":"8",
+         "size":"1280x720","created_at":1760000000,"status":"completed"}],
+        "has_more":true,"first_id":"video_2","last_id":"video_1"})",
+                                      std::nullopt, 0);
+  ASSERT_TRUE(page) << page.error().Describe();
+  ASSERT_EQ(page->videos.size(), 2u);
+  EXPECT_TRUE(page->has_more);
+  EXPECT_EQ(page->last_id, "video_1");
+  EXPECT_EQ(page->videos[0].created_at_s, 1760000100);
+  EXPECT_TRUE(sora::MatchesCreate(page->videos[0], body));   // a snapshot of the same model
+  EXPECT_FALSE(sora::MatchesCreate(page->videos[1], body));  // another prompt
+  auto pro = page->videos[0];
+  pro.model = "sora-2-pro";
+  EXPECT_FALSE(sora::MatchesCreate(pro, body));
+  EXPECT_FALSE(sora::ParseListResponse(200, R"({"object":"list"})", std::nullopt, 0));
+}
+
 // --- Seedance ---
 
 TEST(SeedanceWire, BuildsBody) {
@@ -192,6 +216,47 @@ TEST(SeedanceWire, BuildsBody) {
   EXPECT_EQ(Json::parse(*body), Json::parse(R"({"model":"dreamina-seedance-2-0-260128",
       "content":[{"type":"text","text":"rainy street"}],"duration":8,"ratio":"16:9",
       "resolution":"720p","generate_audio":true})"));
+}
+
+TEST(SeedanceWire, SendsASeedDerivedFromTheAttemptId) {
+  auto request = Basic("dreamina-seedance-2-0-260128");
+  request.idempotency_id = "job-1-1";
+  auto body = seedance::BuildCreateBody(request);
+  ASSERT_TRUE(body);
+  const auto seed = Json::parse(*body)["seed"].get<int64_t>();
+  EXPECT_EQ(seed, seedance::DerivedSeed("job-1-1"));
+  EXPECT_GE(seed, 0);
+  EXPECT_LT(seed, int64_t{1} << 31);
+  EXPECT_NE(seedance::DerivedSeed("job-1-1"), seedance::DerivedSeed("job-1-2"));
+}
+
+TEST(SeedanceWire, ParsesTheTaskListAndMatchesOnSeed) {
+  auto request = Basic("dreamina-seedance-2-0-260128");
+  request.idempotency_id = "job-1-1";
+  const auto body = *seedance::BuildCreateBody(request);
+  const auto seed = seedance::DerivedSeed("job-1-1");
+  auto page = seedance::ParseListResponse(
+      200,
+      R"({"items":[{"id":"cgt-2","model":"dreamina-seedance-2-0-260128","seed":)" +
+          std::to_string(seed) +
+          R"(,"duration":8,"ratio":"16:9","resolution":"720p","created_at":1765510475},
+          {"id":"cgt-1","model":"dreamina-seedance-2-0-260128","seed":7,"duration":8,
+           "ratio":"16:9","resolution":"720p","created_at":1765510470}],"total":2})",
+      std::nullopt, 0);
+  ASSERT_TRUE(page) << page.error().Describe();
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->total, 2);
+  EXPECT_TRUE(seedance::MatchesCreate(page->items[0], body));
+  EXPECT_FALSE(seedance::MatchesCreate(page->items[1], body));
+  auto other = page->items[0];
+  other.duration = 5;
+  EXPECT_FALSE(seedance::MatchesCreate(other, body));
+  EXPECT_FALSE(seedance::ParseListResponse(200, R"({"total":0})", std::nullopt, 0));
+  EXPECT_EQ(seedance::ParseListResponse(401, R"({"error":{"code":"AuthenticationError"}})",
+                                        std::nullopt, 0)
+                .error()
+                .category,
+            ErrorCategory::kAuthFailed);
 }
 
 TEST(SeedanceWire, ParsesTasks) {

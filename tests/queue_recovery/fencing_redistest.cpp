@@ -66,6 +66,63 @@ struct Fixture {
   }
 };
 
+TEST(QueueRecoveryTest, CreateIntentSurvivesTheLeaseAndUpstreamTasksHaveOneOwner) {
+  Fixture f;
+  LeasedJob first = f.SubmitAndLease("job-i", "w1");
+  EXPECT_EQ(first.create_intent_ms, 0);
+  // The worker records the create it is about to send, then dies before storing the answer.
+  ASSERT_TRUE(RunAsync(f.io, f.store->TakeCreatePermit(first.id, first.token, 0ms, 1234567, 1)));
+  // A stale token cannot record one.
+  auto stale = RunAsync(f.io, f.store->TakeCreatePermit(first.id, "nope", 0ms, 1, 1));
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().category, ErrorCategory::kLeaseLost);
+  f.clock->Advance(6s);
+  ASSERT_TRUE(RunAsync(f.io, f.store->Reap(100)));
+  auto again = RunAsync(f.io, f.store->Lease("w2", 1, 5s));
+  ASSERT_TRUE(again && again->size() == 1u);
+  const LeasedJob second = again->front();
+  EXPECT_EQ(second.create_intent_ms, 1234567);  // the next worker knows to look first
+  EXPECT_EQ(second.attempt, 1);
+
+  // Storing the upstream id clears the intent and claims the task for this job.
+  ASSERT_TRUE(RunAsync(
+      f.io, f.store->SetPhase(second.id, second.token, "GENERATING", "task-9", "upstream task-9")));
+  // Another job (same account) cannot store the same upstream task.
+  LeasedJob other = f.SubmitAndLease("job-j", "w1");
+  auto owned = RunAsync(f.io, f.store->SetPhase(other.id, other.token, "GENERATING", "task-9", ""));
+  ASSERT_FALSE(owned);
+  EXPECT_EQ(owned.error().category, ErrorCategory::kFailedPrecondition);
+  EXPECT_NE(owned.error().message.find("job-i"), std::string::npos) << owned.error().message;
+  // Storing it again for its owner is fine (a retried write after a Redis restart).
+  EXPECT_TRUE(
+      RunAsync(f.io, f.store->SetPhase(second.id, second.token, "GENERATING", "task-9", "")));
+  f.clock->Advance(6s);
+  ASSERT_TRUE(RunAsync(f.io, f.store->Reap(100)));
+  auto third = RunAsync(f.io, f.store->Lease("w3", 2, 5s));
+  ASSERT_TRUE(third);
+  bool saw = false;
+  for (const auto& j : *third) {
+    if (j.id != "job-i") continue;
+    saw = true;
+    EXPECT_EQ(j.upstream, "task-9");
+    EXPECT_EQ(j.create_intent_ms, 0);
+    // A failed attempt clears an intent too.
+    ASSERT_TRUE(RunAsync(f.io, f.store->TakeCreatePermit(j.id, j.token, 0ms, 42, j.attempt)));
+    FailRequest fail;
+    fail.job_id = j.id;
+    fail.token = j.token;
+    fail.category = "retryable";
+    fail.message = "x";
+    fail.retry = true;
+    fail.count_attempt = true;
+    ASSERT_TRUE(RunAsync(f.io, f.store->Fail(fail)));
+    auto record = RunAsync(f.io, f.store->Get(j.id));
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->attempt, 2);
+  }
+  EXPECT_TRUE(saw);
+}
+
 TEST(QueueRecoveryTest, HeartbeatKeepsLeaseAndReapedTokenIsFenced) {
   Fixture f;
   LeasedJob first = f.SubmitAndLease("job-1", "w1");

@@ -20,6 +20,20 @@ awaitable<void> Sleep(JobControl& control, std::chrono::milliseconds duration) {
   co_await control.wake.async_wait(use_nothrow_awaitable);
 }
 
+// The reason stored on a job that ends because a create's outcome cannot be known.
+constexpr std::string_view kCreateOutcomeUnknown = "create_outcome_unknown";
+// Creates in a row whose answers were lost before the attempt is given up (with backoff).
+constexpr int kMaxCreateRounds = 3;
+
+// Whether a failed create may still have made (and billed) an upstream task. A provider that
+// answered with an error made nothing (4xx, 429, and 5xx from the provider itself); a transport
+// failure before the request was written (refused, resolve, TLS) sent nothing. What is left:
+// the request was written and the answer was lost (timeout, reset, closed), or a gateway
+// (502/504) may have passed it on before failing.
+bool MaybeCreated(const Error& error) {
+  return providers::MaybeDelivered(error) || error.http_status == 502 || error.http_status == 504;
+}
+
 providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
                                           const providers::ModelSpec& model,
                                           const std::string& idempotency_id) {
@@ -115,13 +129,14 @@ std::string JobRunner::SidecarKey(const std::string& clip_key) {
   return clip_key.substr(0, clip_key.size() - 4) + ".json";
 }
 
-awaitable<Result<void>> JobRunner::WaitForCreatePermit(const queue::LeasedJob& job,
-                                                       JobControl& control) {
+awaitable<Result<int64_t>> JobRunner::WaitForCreatePermit(const queue::LeasedJob& job,
+                                                          JobControl& control) {
   int errors = 0;
   while (control.stop == StopReason::kNone) {
-    auto wait =
-        co_await deps_.store->TakeCreatePermit(job.id, job.token, deps_.settings.create_rate_guard);
-    if (wait && wait->count() == 0) co_return Result<void>{};
+    const int64_t sent_ms = deps_.clock->NowMs();
+    auto wait = co_await deps_.store->TakeCreatePermit(
+        job.id, job.token, deps_.settings.create_rate_guard, sent_ms, job.attempt);
+    if (wait && wait->count() == 0) co_return sent_ms;
     if (!wait) {
       if (!IsRetryable(wait.error().category) || ++errors > 40) {
         co_return std::unexpected(wait.error());
@@ -159,14 +174,16 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
 
   // Takes the error by reference to a named variable: g++ 12 double-destroys temporaries
   // passed into a coroutine call inside co_await.
-  auto fail = [&](const Error& error) -> awaitable<RunOutcome> {
+  // `category`: stored instead of the error's own category when not empty (a reason the
+  // provider-neutral vocabulary has no word for, such as create_outcome_unknown).
+  auto fail = [&](const Error& error, std::string_view category) -> awaitable<RunOutcome> {
     auto decision = DecideRetry(error, job.attempt, job.max_attempts, settings, rng_);
     queue::FailRequest req;
     req.job_id = job.id;
     req.token = job.token;
-    req.category = std::string(ToString(error.category));
+    req.category = std::string(category.empty() ? ToString(error.category) : category);
     req.message = error.message;
-    req.code = error.provider_code;
+    req.code = category.empty() ? error.provider_code : std::string(category);
     req.retry = decision.retry;
     req.retry_at_ms = deps_.clock->NowMs() + decision.delay_ms;
     req.count_attempt = decision.count_attempt;
@@ -189,7 +206,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     {
       Error failure = Error{ErrorCategory::kInvalidRequest,
                             "the job record is corrupt: its spec does not parse"};
-      auto awaited = co_await fail(failure);
+      auto awaited = co_await fail(failure, "");
       co_return awaited;
     }
   }
@@ -197,7 +214,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   if (model == nullptr) {
     Error failure{ErrorCategory::kModelGone,
                   "model '" + job.model + "' is not in this worker's catalogue"};
-    auto awaited = co_await fail(failure);
+    auto awaited = co_await fail(failure, "");
     co_return awaited;
   }
   auto provider_it = deps_.providers.find(job.account);
@@ -205,7 +222,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     Error failure{
         ErrorCategory::kRetryable,
         "account '" + job.account + "' has no usable API key on worker " + settings.worker_id};
-    auto awaited = co_await fail(failure);
+    auto awaited = co_await fail(failure, "");
     co_return awaited;
   }
   auto& provider = *provider_it->second;
@@ -221,19 +238,102 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       {
         Error failure =
             Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"};
-        auto awaited = co_await fail(failure);
+        auto awaited = co_await fail(failure, "");
         co_return awaited;
       }
     }
-    if (provider.SupportsIdempotencyId()) {
-      auto found = co_await provider.FindByIdempotencyId(idempotency_id);
-      if (found && found->has_value()) {
-        upstream = **found;
-        spdlog::info("job={} found upstream task {} created by an earlier lease", job.id, upstream);
+    auto request = BuildRequest(spec, *model, idempotency_id);
+    // Non-zero while a create of this attempt may have reached the provider without its
+    // answer reaching the job record: an earlier lease died after sending it, or this one lost
+    // the answer. Creating again could pay twice, so the task is looked for first.
+    int64_t intent_ms = job.create_intent_ms;
+    bool stored = false;
+    for (int round = 0; !stored; ++round) {
+      if (control->stop != StopReason::kNone) co_return RunOutcome::kStopped;
+      if (intent_ms > 0) {
+        spdlog::info("job={} attempt={}: a create sent at {} has no stored answer; looking for it",
+                     job.id, job.attempt, intent_ms);
+        if (!provider.CanFindLostCreate()) {
+          if (!settings.RecreateOnUnknown(provider.name())) {
+            Error failure{ErrorCategory::kFailedPrecondition,
+                          std::string(provider.name()) +
+                              " may have started (and billed) a generation for this job whose "
+                              "answer was lost (the worker stopped or the connection failed "
+                              "after the create was sent), and its API cannot look that "
+                              "generation up; reelq does not create again, so nothing is paid "
+                              "twice. RetryJob starts, and pays for, a new generation."};
+            auto awaited = co_await fail(failure, kCreateOutcomeUnknown);
+            co_return awaited;
+          }
+          spdlog::warn("job={} creating again on {} (worker.on_unknown_create: recreate)", job.id,
+                       provider.name());
+        } else {
+          // A create still on its way to the provider would not be listed yet.
+          const int64_t settled_at = intent_ms + settings.lost_create_settle.count();
+          if (const int64_t now = deps_.clock->NowMs(); now < settled_at) {
+            co_await Sleep(*control, std::chrono::milliseconds(settled_at - now));
+            if (control->stop != StopReason::kNone) co_return RunOutcome::kStopped;
+          }
+          auto found = co_await provider.FindLostCreate(request, intent_ms);
+          if (!found && IsRetryable(found.error().category)) {
+            // Cannot tell now; another lease (the intent stays on the job) looks again, after
+            // a pause so that a provider whose list is down is not asked in a tight loop. (Handed
+            // back even when stopped: a drain hands back too, and a lost lease makes it a no-op.)
+            spdlog::warn("job={} lost-create lookup failed: {}", job.id, found.error().Describe());
+            co_await Sleep(*control,
+                           std::max(settings.retry_backoff_initial, found.error().retry_after));
+            (void)co_await persist([&] {
+              return store.HandBack(job.id, job.token,
+                                    "lost-create lookup failed: " + found.error().message);
+            });
+            co_return RunOutcome::kHandedBack;
+          }
+          if (!found) {
+            Error failure = found.error();
+            auto awaited = co_await fail(failure, "");
+            co_return awaited;
+          }
+          // Best match first; a task another job already stored (an identical request) is
+          // skipped, so two jobs never share one upstream task.
+          for (const std::string& candidate : *found) {
+            auto claimed = co_await persist([&] {
+              return store.SetPhase(
+                  job.id, job.token, "GENERATING", candidate,
+                  "upstream " + candidate + " (found after a lost create answer)");
+            });
+            if (claimed) {
+              upstream = candidate;
+              stored = true;
+              break;
+            }
+            if (claimed.error().category == ErrorCategory::kFailedPrecondition) {
+              spdlog::info("job={} skips upstream task {}: {}", job.id, candidate,
+                           claimed.error().message);
+              continue;
+            }
+            if (claimed.error().category == ErrorCategory::kCancelled) {
+              (void)co_await provider.Cancel(candidate);
+            }
+            co_return RunOutcome::kStopped;
+          }
+          if (stored) {
+            spdlog::info("job={} found upstream task {} made by a create whose answer was lost",
+                         job.id, upstream);
+            break;
+          }
+          spdlog::info("job={} the lost create made no task upstream; creating", job.id);
+        }
       }
-    }
-    if (upstream.empty()) {
-      // Nothing exists upstream yet, so a stop here needs no upstream cancel.
+      if (round >= kMaxCreateRounds) {
+        // Every lookup above found nothing, so giving the attempt up pays for nothing.
+        Error failure{ErrorCategory::kRetryable,
+                      "the answers of " + std::to_string(round) + " create calls were lost"};
+        auto awaited = co_await fail(failure, "");
+        co_return awaited;
+      }
+      // The account's create gate lets the call go and, in the same step, records the intent
+      // before the create is sent, so that whoever runs the job next knows to look. Nothing
+      // exists upstream yet, so a stop while waiting needs no upstream cancel.
       auto permitted = co_await WaitForCreatePermit(job, *control);
       if (!permitted) {
         spdlog::info("job={} not created: {}", job.id, permitted.error().Describe());
@@ -244,27 +344,33 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         }
         co_return RunOutcome::kStopped;
       }
-      auto request = BuildRequest(spec, *model, idempotency_id);
-      auto created = co_await provider.Create(std::move(request));
+      intent_ms = *permitted;
+      auto created = co_await provider.Create(request);
       if (!created) {
+        if (MaybeCreated(created.error())) {
+          spdlog::warn("job={} create outcome unknown: {}", job.id, created.error().Describe());
+          continue;
+        }
+        // The provider made nothing: fail (and retry) as usual; Fail clears the intent.
         Error failure = created.error();
-        auto awaited = co_await fail(failure);
+        auto awaited = co_await fail(failure, "");
         co_return awaited;
       }
       upstream = *created;
-    }
-    // Stored before anything else happens, so whoever runs the job next resumes this task
-    // instead of paying for a new one.
-    auto stored = co_await persist([&] {
-      return store.SetPhase(job.id, job.token, "GENERATING", upstream, "upstream " + upstream);
-    });
-    if (!stored) {
-      if (stored.error().category == ErrorCategory::kCancelled) {
-        (void)co_await provider.Cancel(upstream);
+      // Stored before anything else happens, so whoever runs the job next resumes this task
+      // instead of paying for a new one.
+      auto persisted = co_await persist([&] {
+        return store.SetPhase(job.id, job.token, "GENERATING", upstream, "upstream " + upstream);
+      });
+      if (!persisted) {
+        if (persisted.error().category == ErrorCategory::kCancelled) {
+          (void)co_await provider.Cancel(upstream);
+        }
+        spdlog::warn("job={} could not record upstream task {}: {}", job.id, upstream,
+                     persisted.error().Describe());
+        co_return RunOutcome::kStopped;
       }
-      spdlog::warn("job={} could not record upstream task {}: {}", job.id, upstream,
-                   stored.error().Describe());
-      co_return RunOutcome::kStopped;
+      stored = true;
     }
   }
 
@@ -278,7 +384,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       {
         Error failure =
             Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"};
-        auto awaited = co_await fail(failure);
+        auto awaited = co_await fail(failure, "");
         co_return awaited;
       }
     }
@@ -287,12 +393,12 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       const auto& e = polled.error();
       if (e.category == ErrorCategory::kNotFound) {
         Error failure = e;
-        auto awaited = co_await fail(failure);
+        auto awaited = co_await fail(failure, "");
         co_return awaited;
       }
       if (!IsRetryable(e.category)) {
         Error failure = e;
-        auto awaited = co_await fail(failure);
+        auto awaited = co_await fail(failure, "");
         co_return awaited;
       }
       if (++poll_errors > settings.poll_error_budget) {
@@ -313,7 +419,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
           Error{ErrorCategory::kRetryable, "the upstream task ended without a clip"});
       {
         Error failure = e;
-        auto awaited = co_await fail(failure);
+        auto awaited = co_await fail(failure, "");
         co_return awaited;
       }
     }
@@ -385,7 +491,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     }
     if (!stored && control->stop == StopReason::kNone) {
       Error failure = last;
-      auto awaited = co_await fail(failure);
+      auto awaited = co_await fail(failure, "");
       co_return awaited;
     }
   }
@@ -442,7 +548,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     if (!writer || !committed) {
       {
         Error failure = writer ? committed.error() : writer.error();
-        auto awaited = co_await fail(failure);
+        auto awaited = co_await fail(failure, "");
         co_return awaited;
       }
     }

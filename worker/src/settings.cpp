@@ -9,7 +9,8 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           w, "worker",
           {"max_in_flight", "lease_seconds", "heartbeat_seconds", "min_poll_interval_ms",
            "drain_timeout_seconds", "retry_backoff_initial_ms", "retry_backoff_max_ms",
-           "rate_limit_cooldown_ms", "create_rate_guard_ms", "metrics_listen"});
+           "rate_limit_cooldown_ms", "create_rate_guard_ms", "metrics_listen", "on_unknown_create",
+           "lost_create_settle_ms"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -49,6 +50,27 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   auto metrics = config::GetString(w, "worker", "metrics_listen", "127.0.0.1:0");
   if (!metrics) return std::unexpected(metrics.error());
   s.metrics_listen = *metrics;
+  auto settle = config::GetInt(w, "worker", "lost_create_settle_ms", 2000, 0, 600'000);
+  if (!settle) return std::unexpected(settle.error());
+  s.lost_create_settle = milliseconds(*settle);
+  if (w && w["on_unknown_create"]) {
+    const auto policies = w["on_unknown_create"];
+    if (!policies.IsMap()) {
+      return MakeError(ErrorCategory::kInvalidRequest,
+                       "worker.on_unknown_create: must be a map of provider: fail|recreate");
+    }
+    for (const auto& entry : policies) {
+      const std::string provider = entry.first.as<std::string>();
+      auto policy = config::GetString(policies, "worker.on_unknown_create", provider, "fail");
+      if (!policy) return std::unexpected(policy.error());
+      if (*policy != "fail" && *policy != "recreate") {
+        return MakeError(ErrorCategory::kInvalidRequest, "worker.on_unknown_create." + provider +
+                                                             ": must be fail or recreate, not '" +
+                                                             *policy + "'");
+      }
+      s.on_unknown_create[provider] = *policy;
+    }
+  }
   return s;
 }
 

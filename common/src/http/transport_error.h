@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/system/error_code.hpp>
 
@@ -24,6 +25,11 @@ struct TransportFailure {
   std::optional<uint64_t> content_length;  // from the response head, when known
   uint64_t max_body_bytes = 0;
 };
+
+// The Error::provider_code of a transport failure from the write on: the peer may have received
+// and acted on the request. (A code rather than an Error field, to keep error.h stable; the
+// same literal is read by reelq/providers/provider.h MaybeDelivered.)
+inline constexpr std::string_view kMaybeDeliveredCode = "request_sent_no_answer";
 
 // The one place where transport errors (Asio, Beast, OpenSSL) become reelq errors. Everything
 // here is kRetryable: the request may succeed on another attempt. (A body over the limit is

@@ -138,8 +138,32 @@ Result<ModelConfig> ParseModel(const json& doc, const std::string& path,
 
 Result<void> ApplyProvider(Provider p, ProviderConfig& pc, const json& doc, const std::string& path,
                            bool replace_lists) {
-  if (auto ok = CheckKnown(doc, path, {"keys", "models", "faults", "retention_seconds"}); !ok) {
+  if (auto ok =
+          CheckKnown(doc, path, {"keys", "models", "faults", "retention_seconds", "hold_create"});
+      !ok) {
     return ok;
+  }
+  if (doc.contains("hold_create")) {
+    const json& h = doc["hold_create"];
+    const std::string hp = path + ".hold_create";
+    if (!h.is_object()) return Invalid(hp, "expected an object {count, delay_ms, drop}");
+    if (auto ok = CheckKnown(h, hp, {"count", "delay_ms", "drop"}); !ok) return ok;
+    HoldCreate hold = pc.hold_create;
+    if (h.contains("count")) {
+      auto v = Integer(h["count"], hp + ".count", 0, 1'000'000);
+      if (!v) return std::unexpected(v.error());
+      hold.count = static_cast<int>(*v);
+    }
+    if (h.contains("delay_ms")) {
+      auto v = Integer(h["delay_ms"], hp + ".delay_ms", 0, 600'000);
+      if (!v) return std::unexpected(v.error());
+      hold.delay_ms = *v;
+    }
+    if (h.contains("drop")) {
+      if (!h["drop"].is_boolean()) return Invalid(hp + ".drop", "expected true or false");
+      hold.drop = h["drop"].get<bool>();
+    }
+    pc.hold_create = hold;
   }
   if (doc.contains("retention_seconds")) {
     auto v = Integer(doc["retention_seconds"], path + ".retention_seconds", 0, 400LL * 86400);
@@ -290,9 +314,7 @@ SimConfig DefaultConfig() {
 }
 
 Result<void> ApplyConfig(SimConfig& config, const json& doc, bool replace_lists) {
-  if (auto ok = CheckKnown(
-          doc, "",
-          {"latency_scale", "seed", "media_dir", "faults", "create_delay_ms", "providers"});
+  if (auto ok = CheckKnown(doc, "", {"latency_scale", "seed", "media_dir", "faults", "providers"});
       !ok) {
     return ok;
   }
@@ -311,11 +333,6 @@ Result<void> ApplyConfig(SimConfig& config, const json& doc, bool replace_lists)
     auto v = String(doc["media_dir"], "media_dir");
     if (!v) return std::unexpected(v.error());
     next.media_dir = *v;
-  }
-  if (doc.contains("create_delay_ms")) {
-    auto v = Integer(doc["create_delay_ms"], "create_delay_ms", 0, 600'000);
-    if (!v) return std::unexpected(v.error());
-    next.create_delay_ms = *v;
   }
   if (doc.contains("faults")) {
     if (auto ok = ApplyFaults(next.faults, doc["faults"], "faults"); !ok) return ok;
@@ -365,7 +382,6 @@ json ConfigToJson(const SimConfig& config) {
               {"seed", config.seed},
               {"media_dir", config.media_dir},
               {"faults", faults(config.faults)},
-              {"create_delay_ms", config.create_delay_ms},
               {"providers", json::object()}};
   for (const auto& [p, pc] : config.providers) {
     json keys = json::array();
@@ -383,7 +399,13 @@ json ConfigToJson(const SimConfig& config) {
                           {"p95", m.latency.p95_s},
                           {"max", m.latency.max_s}}}});
     }
-    json section = {{"keys", keys}, {"models", models}, {"retention_seconds", pc.retention_s}};
+    json section = {{"keys", keys},
+                    {"models", models},
+                    {"retention_seconds", pc.retention_s},
+                    {"hold_create",
+                     {{"count", pc.hold_create.count},
+                      {"delay_ms", pc.hold_create.delay_ms},
+                      {"drop", pc.hold_create.drop}}}};
     if (pc.faults) section["faults"] = faults(*pc.faults);
     doc["providers"][std::string(ProviderName(p))] = section;
   }

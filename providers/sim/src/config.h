@@ -49,11 +49,21 @@ struct FaultRates {
   double policy = 0;          // content-policy rejection (sync or async per provider)
 };
 
+// A test knob for the "create outcome unknown" window: the next `count` accepted creates are
+// recorded (the task exists and is counted) but their answer is held for `delay_ms`, and with
+// `drop` the connection is then closed without any answer (a lost create answer).
+struct HoldCreate {
+  int count = 0;
+  int64_t delay_ms = 0;
+  bool drop = false;
+};
+
 struct ProviderConfig {
   std::vector<KeyConfig> keys;
   std::vector<ModelConfig> models;
   std::optional<FaultRates> faults;  // overrides the global rates when set
   int64_t retention_s = 0;           // finished results answer not-found after this
+  HoldCreate hold_create;
 };
 
 struct SimConfig {
@@ -61,9 +71,6 @@ struct SimConfig {
   uint64_t seed = 1;
   std::string media_dir;  // empty: a fresh temp dir
   FaultRates faults;
-  // Every accepted create (a 2xx answer to a POST under a provider's path) is answered this
-  // late; the task exists upstream from the moment the request arrived. 0: at once.
-  int64_t create_delay_ms = 0;
   std::map<Provider, ProviderConfig> providers;
 
   const ProviderConfig& provider(Provider p) const { return providers.at(p); }

@@ -160,10 +160,12 @@ awaitable<void> HttpServer::Session(tcp::socket socket) {
     }
 
     if (res.delay.count() > 0) {
-      asio::steady_timer delay(stream.get_executor());
-      delay.expires_after(res.delay);
-      co_await delay.async_wait(use_nothrow_awaitable);
+      // Other connections are served meanwhile: this coroutine alone waits.
+      asio::steady_timer hold(stream.get_executor());
+      hold.expires_after(res.delay);
+      co_await hold.async_wait(use_nothrow_awaitable);
     }
+    if (res.mode == HttpResponse::Mode::kDrop) break;
     stream.expires_after(kWriteTimeout);
     if (res.mode == HttpResponse::Mode::kNormal || res.mode == HttpResponse::Mode::kTruncate) {
       const bool truncate = res.mode == HttpResponse::Mode::kTruncate;

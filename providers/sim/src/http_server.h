@@ -39,6 +39,7 @@ struct HttpResponse {
     kTruncate,  // advertise the full length, send half the body, close the connection
     kFile,      // stream `file` with Content-Length, in chunks
     kFileHang,  // stream part of `file`, then stall until the client goes away
+    kDrop,      // close the connection without answering (after `delay`)
   };
   unsigned status = 200;
   std::string content_type = "application/json";
@@ -46,8 +47,7 @@ struct HttpResponse {
   std::string body;
   Mode mode = Mode::kNormal;
   std::filesystem::path file;
-  // Held back this long before it is sent (the request's effect has already happened): a slow
-  // answer, for tests of what happens while a client waits (see create_delay_ms).
+  // Wait this long before answering (the request's effects have already happened).
   std::chrono::milliseconds delay{0};
 
   static HttpResponse Json(unsigned status, std::string body) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <charconv>
+
 #include <optional>
 #include <string>
 
@@ -20,6 +22,19 @@ inline std::optional<std::string> BearerToken(const HttpRequest& req) {
 }
 
 // Parses a JSON request body without throwing; discarded on error.
+// A decimal query parameter in [lo, hi]; `fallback` when absent, std::nullopt when malformed or
+// out of range.
+inline std::optional<int64_t> QueryInt(const HttpRequest& req, const std::string& name,
+                                       int64_t fallback, int64_t lo, int64_t hi) {
+  auto it = req.query.find(name);
+  if (it == req.query.end() || it->second.empty()) return fallback;
+  int64_t v = 0;
+  const auto& s = it->second;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || ptr != s.data() + s.size() || v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
 inline nlohmann::json ParseBody(const std::string& body) {
   return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
 }

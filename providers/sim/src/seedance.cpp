@@ -285,6 +285,40 @@ HttpResponse Create(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
   return HttpResponse::Json(200, json{{"id", (*launched)->id}}.dump());
 }
 
+HttpResponse List(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
+  // GET .../tasks?page_num=&page_size=&filter.status=&filter.model=: this key's tasks, newest
+  // first, {"items":[task...], "total": n}.
+  sim.stats().Bump(kP, key.key, "", &Counters::lists);
+  const auto page_num = QueryInt(req, "page_num", 1, 1, 500);
+  if (!page_num) return BadParam(sim, "page_num", "must be an integer in [1, 500]");
+  const auto page_size = QueryInt(req, "page_size", 10, 1, 500);
+  if (!page_size) return BadParam(sim, "page_size", "must be an integer in [1, 500]");
+  const std::string model = req.query.contains("filter.model") ? req.query.at("filter.model") : "";
+  const std::string status =
+      req.query.contains("filter.status") ? req.query.at("filter.status") : "";
+  if (!status.empty() && status != "queued" && status != "running" && status != "cancelled" &&
+      status != "succeeded" && status != "failed") {
+    return BadParam(sim, "filter.status",
+                    "must be one of queued, running, cancelled, succeeded, failed");
+  }
+  std::vector<json> matching;
+  const auto ids = sim.store().Ids(kP);  // oldest first
+  for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+    const Task* t = sim.store().Find(kP, *it, sim.now());
+    if (!t || t->key != key.key) continue;
+    if (!model.empty() && t->model != model) continue;
+    json obj = TaskObject(sim, req, *t);
+    if (!status.empty() && obj["status"] != status) continue;
+    matching.push_back(std::move(obj));
+  }
+  json items = json::array();
+  const size_t first = static_cast<size_t>((*page_num - 1) * *page_size);
+  for (size_t i = first; i < matching.size() && i < first + static_cast<size_t>(*page_size); ++i) {
+    items.push_back(matching[i]);
+  }
+  return HttpResponse::Json(200, json{{"items", items}, {"total", matching.size()}}.dump());
+}
+
 }  // namespace
 
 HttpResponse HandleSeedance(Sim& sim, const HttpRequest& req, std::string_view path) {
@@ -296,6 +330,7 @@ HttpResponse HandleSeedance(Sim& sim, const HttpRequest& req, std::string_view p
                  "The API key in the request is missing or invalid.", "Unauthorized");
   }
   if (path == kTasks && req.method == http::verb::post) return Create(sim, req, *key);
+  if (path == kTasks && req.method == http::verb::get) return List(sim, req, *key);
   if (path.starts_with(std::string(kTasks) + "/")) {
     const std::string id(path.substr(kTasks.size() + 1));
     if (!id.empty() && id.find('/') == std::string::npos) {

@@ -76,18 +76,15 @@ HttpResponse Sim::Handle(const HttpRequest& req) {
     }
     return false;
   };
-  // An accepted create may be answered late (create_delay_ms): the task exists already.
-  auto created = [&](HttpResponse res) {
-    if (config_.create_delay_ms > 0 && req.method == http::verb::post && res.status >= 200 &&
-        res.status < 300) {
-      res.delay = std::chrono::milliseconds(config_.create_delay_ms);
-    }
+  launched_.reset();
+  auto held = [&](HttpResponse res) {
+    if (launched_ && res.status >= 200 && res.status < 300) HoldCreateAnswer(*launched_, res);
     return res;
   };
-  if (strip("/kling")) return created(HandleKling(*this, req, path));
-  if (strip("/sora")) return created(HandleSora(*this, req, path));
-  if (strip("/veo")) return created(HandleVeo(*this, req, path));
-  if (strip("/seedance")) return created(HandleSeedance(*this, req, path));
+  if (strip("/kling")) return held(HandleKling(*this, req, path));
+  if (strip("/sora")) return held(HandleSora(*this, req, path));
+  if (strip("/veo")) return held(HandleVeo(*this, req, path));
+  if (strip("/seedance")) return held(HandleSeedance(*this, req, path));
   if (strip("/_sim")) return HandleControl(*this, req, path);
   if (strip("/media")) {
     // /media/<provider>/<task id>.mp4
@@ -171,7 +168,17 @@ CreatePlan Sim::Plan(Provider p, const ModelConfig& model, const std::string& pr
   return plan;
 }
 
+void Sim::HoldCreateAnswer(Provider p, HttpResponse& res) {
+  HoldCreate& hold = config_.provider(p).hold_create;
+  if (hold.count <= 0) return;
+  --hold.count;
+  res.delay = std::chrono::milliseconds(hold.delay_ms);
+  if (hold.drop) res.mode = HttpResponse::Mode::kDrop;
+  stats_.Bump(p, "", "", &Counters::create_answers_held);
+}
+
 Result<Task*> Sim::Launch(Task task, const CreatePlan& plan) {
+  launched_ = task.provider;
   // Made at create (ffmpeg runs once per combination), so a finished task downloads at once.
   auto media = media_.Get(task.duration_s, task.ratio, task.audio);
   if (!media) return std::unexpected(media.error());

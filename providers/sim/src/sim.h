@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -78,6 +79,8 @@ class Sim {
   HttpResponse ServeMedia(Provider p, const std::string& task_id);
 
   Result<void> ApplyControl(const nlohmann::json& doc);
+  // Applies the provider's hold_create knob to the answer of a create that launched a task.
+  void HoldCreateAnswer(Provider p, HttpResponse& res);
   nlohmann::json StatsJson() const;
 
  private:
@@ -92,7 +95,9 @@ class Sim {
   std::mt19937_64 id_rng_;
   SimClock::time_point now_;
   std::map<std::string, std::deque<SimClock::time_point>> rpm_windows_;
-  std::set<std::string> seen_fail_once_;  // prompts whose first [sim:fail-once] task was made
+  std::set<std::string> seen_fail_once_;
+  std::optional<Provider> launched_;  // set by Launch during the current request  // prompts whose
+                                      // first [sim:fail-once] task was made
 };
 
 std::string Sha256Hex(std::string_view data);

@@ -1,6 +1,8 @@
 // OpenAI Sora 2 Videos API, as shared/providers.md §1 documents it: Bearer key, the Video
 // object, string `seconds`, the {"error":{message,type,param,code}} envelope.
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <set>
 
 #include "request_util.h"
@@ -205,16 +207,41 @@ HttpResponse NotFound(const std::string& id) {
                nullptr, "not_found");
 }
 
-HttpResponse List(Sim& sim, const KeyConfig& key) {
-  // Small and unpaginated: enough for a client that lists to reconcile after a crash.
-  (void)key;
+HttpResponse List(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
+  // GET /v1/videos?after=&limit=&order=asc|desc: a cursor page of this key's videos, newest
+  // first by default; `after` is the id of the last video of the previous page.
+  sim.stats().Bump(kP, key.key, "", &Counters::lists);
+  const auto limit = QueryInt(req, "limit", 20, 1, 100);
+  if (!limit) {
+    return Invalid("Invalid 'limit': integer must be between 1 and 100.", "limit", "invalid_value");
+  }
+  const std::string order = req.query.contains("order") ? req.query.at("order") : "desc";
+  if (order != "asc" && order != "desc") {
+    return Invalid(
+        fmt::format("Invalid value: '{}'. Supported values are: 'asc' and 'desc'.", order), "order",
+        "invalid_value");
+  }
+  std::vector<std::string> ids;
+  for (const std::string& id : sim.store().Ids(kP)) {  // oldest first
+    const Task* t = sim.store().Find(kP, id, sim.now());
+    if (t && t->key == key.key) ids.push_back(id);
+  }
+  if (order == "desc") std::reverse(ids.begin(), ids.end());
+  size_t start = 0;
+  if (req.query.contains("after") && !req.query.at("after").empty()) {
+    const std::string& after = req.query.at("after");
+    auto it = std::find(ids.begin(), ids.end(), after);
+    if (it == ids.end()) return NotFound(after);
+    start = static_cast<size_t>(it - ids.begin()) + 1;
+  }
   json data = json::array();
-  for (const std::string& id : sim.store().Ids(kP)) {
-    if (Task* t = sim.store().Find(kP, id, sim.now())) data.push_back(VideoObject(sim, *t));
+  size_t i = start;
+  for (; i < ids.size() && data.size() < static_cast<size_t>(*limit); ++i) {
+    if (Task* t = sim.store().Find(kP, ids[i], sim.now())) data.push_back(VideoObject(sim, *t));
   }
   json body = {{"object", "list"},
                {"data", data},
-               {"has_more", false},
+               {"has_more", i < ids.size()},
                {"first_id", data.empty() ? json(nullptr) : data.front()["id"]},
                {"last_id", data.empty() ? json(nullptr) : data.back()["id"]}};
   return HttpResponse::Json(200, body.dump());
@@ -247,7 +274,7 @@ HttpResponse HandleSora(Sim& sim, const HttpRequest& req, std::string_view path)
                  "invalid_request_error", nullptr, nullptr);
   }
   if (parts.size() == 2 && req.method == http::verb::post) return Create(sim, req, *key);
-  if (parts.size() == 2 && req.method == http::verb::get) return List(sim, *key);
+  if (parts.size() == 2 && req.method == http::verb::get) return List(sim, req, *key);
   if (parts.size() >= 3 && parts.size() <= 4) {
     const std::string& id = parts[2];
     Task* t = sim.store().Find(kP, id, sim.now());

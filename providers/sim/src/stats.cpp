@@ -14,7 +14,9 @@ nlohmann::json Counters::ToJson() const {
           {"model_not_found", model_not_found},
           {"polls", polls},
           {"downloads", downloads},
-          {"cancels", cancels}};
+          {"cancels", cancels},
+          {"create_answers_held", create_answers_held},
+          {"lists", lists}};
 }
 
 void Stats::Bump(Provider p, const std::string& key, const std::string& model, Field field) {

@@ -24,6 +24,8 @@ struct Counters {
   int64_t polls = 0;
   int64_t downloads = 0;
   int64_t cancels = 0;
+  int64_t create_answers_held = 0;  // creates answered late or never (hold_create knob)
+  int64_t lists = 0;                // list-endpoint calls
 
   nlohmann::json ToJson() const;
 };

@@ -14,6 +14,7 @@ namespace reelq::providers {
 struct AdapterOptions {
   std::chrono::milliseconds api_timeout{30'000};        // create, poll, find, cancel
   std::chrono::milliseconds download_timeout{900'000};  // the whole clip transfer
+  int list_page_size = 100;  // tasks per list page when looking for a lost create
 };
 
 // Builds the adapter for `account.provider`, resolving its keys from the environment or files.

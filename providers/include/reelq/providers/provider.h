@@ -13,6 +13,13 @@
 
 namespace reelq::providers {
 
+// Whether a failed call may still have reached the provider and been acted on: the HTTP client
+// marks transport failures from the request's write on (timeout, reset, closed before the
+// answer) with this code (common/src/http/transport_error.h, kMaybeDeliveredCode).
+inline bool MaybeDelivered(const Error& error) {
+  return error.http_status == 0 && error.provider_code == "request_sent_no_answer";
+}
+
 // One adapter per model family. Methods never throw for provider or transport faults: they
 // return an Error classified by the adapter's one classification table.
 class Provider {
@@ -24,12 +31,18 @@ class Provider {
   // Starts a generation; returns the upstream task id.
   virtual awaitable<Result<std::string>> Create(GenerationRequest request) = 0;
 
-  // Finds a task created earlier with this idempotency id. Returns std::nullopt when the
-  // provider has no such task, or when the provider has no idempotency ids (then the caller
-  // must not assume anything was created).
-  virtual awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(
-      std::string idempotency_id) = 0;
-  virtual bool SupportsIdempotencyId() const = 0;
+  // Lost creates. A create whose answer never reached us (the worker died, or the transport
+  // failed after the request was written) may have made, and billed, an upstream task.
+  // FindLostCreate looks for the tasks that `request` (sent again exactly as before, same
+  // idempotency id) may have made when it was sent at `sent_at_ms` (wall clock, taken just
+  // before the send). It returns candidate task ids, best match first; empty when the provider
+  // has no such task. Only tasks created at or after sent_at_ms - kLostCreateClockSlack are
+  // candidates. Adapters whose API offers no way to find a task answer kInvalidRequest and
+  // CanFindLostCreate() is false: the caller must then assume the create may have happened.
+  static constexpr int64_t kLostCreateClockSlackMs = 120'000;
+  virtual bool CanFindLostCreate() const = 0;
+  virtual awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest request,
+                                                                     int64_t sent_at_ms) = 0;
 
   virtual awaitable<Result<TaskStatus>> Poll(std::string task_id) = 0;
 

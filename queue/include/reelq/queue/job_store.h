@@ -86,6 +86,9 @@ struct LeasedJob {
   std::string tenant, batch;
   int64_t finish_deadline_ms = 0;
   int64_t created_ms = 0;
+  // Non-zero: a create for this attempt was sent at this wall-clock time (TakeCreatePermit) and
+  // its upstream id was never stored; find that task before creating another.
+  int64_t create_intent_ms = 0;
 };
 
 struct LeaseLoss {
@@ -235,16 +238,21 @@ class JobStore {
   awaitable<Result<std::vector<LeaseLoss>>> Heartbeat(std::string worker,
                                                       std::vector<HeldLease> leases,
                                                       std::chrono::milliseconds lease);
-  // kLeaseLost when the token is stale; kCancelled when the job was cancelled.
+  // kLeaseLost when the token is stale; kCancelled when the job was cancelled. With an upstream
+  // id: kFailedPrecondition (message "owned by job <id>") when another job already stored that
+  // same upstream task.
   awaitable<Result<void>> SetPhase(std::string job_id, std::string token, std::string phase,
                                    std::string upstream, std::string detail);
-  // Right before an upstream create: 0 when the call may go now (it is then counted in the
-  // account's sliding minute), else how long to wait before asking again. Keeps every window
-  // of 60 s + `guard` within the account's rate however late dispatched jobs reach the
-  // provider. kLeaseLost / kCancelled as SetPhase.
+  // Right before an upstream create, at `sent_ms`: 0 when the call may go now (it is then
+  // counted in the account's sliding minute, and the create intent "<sent_ms>:<attempt>" is
+  // recorded on the job, cleared by SetPhase with an upstream id, Fail and Retry), else how
+  // long to wait before asking again. Keeps every window of 60 s + `guard` within the
+  // account's rate however late dispatched jobs reach the provider. kLeaseLost / kCancelled as
+  // SetPhase.
   awaitable<Result<std::chrono::milliseconds>> TakeCreatePermit(std::string job_id,
                                                                 std::string token,
-                                                                std::chrono::milliseconds guard);
+                                                                std::chrono::milliseconds guard,
+                                                                int64_t sent_ms, int attempt);
   awaitable<Result<void>> Complete(CompleteRequest request);
   awaitable<Result<FailOutcome>> Fail(FailRequest request);
   awaitable<Result<void>> HandBack(std::string job_id, std::string token, std::string reason);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 
 #include "reelq/common/config.h"
@@ -24,6 +25,19 @@ struct Settings {
   int poll_error_budget = 30;  // consecutive failed polls before the job is handed back
   int transfer_attempts = 4;   // download-to-store tries before the attempt fails
   std::string metrics_listen = "127.0.0.1:0";
+  // A create whose outcome is unknown (the worker died after sending it, or its answer was
+  // lost) on a provider that cannot look the task up (Veo): `fail` ends the job FAILED with
+  // category create_outcome_unknown so nothing is paid twice; `recreate` sends a new create
+  // and risks paying twice. Keyed by provider name; providers not listed use `fail`.
+  std::map<std::string, std::string> on_unknown_create;
+  // How long after a lost create was sent the worker waits before it trusts a lookup that
+  // finds nothing (the create may still be on its way to the provider).
+  std::chrono::milliseconds lost_create_settle{2'000};
+
+  bool RecreateOnUnknown(std::string_view provider) const {
+    auto it = on_unknown_create.find(std::string(provider));
+    return it != on_unknown_create.end() && it->second == "recreate";
+  }
 };
 
 // Reads the `worker:` section. Errors name the key.
