@@ -30,6 +30,8 @@ Result<Settings> ParseSettings(const config::Document& doc) {
         ErrorCategory::kInvalidRequest,
         "scheduler.dispatch_policy: expected fair or fifo, got '" + s.dispatch_policy + "'");
   }
+  REELQ_READ(s.preference_margin_seconds,
+             config::GetNumber(sec, n, "preference_margin_seconds", 0, 0, 86400));
   const auto tenants = doc.root["tenants"];
   REELQ_READ(s.default_weight,
              config::GetNumber(tenants, "tenants", "default_weight", 1, 0.001, 1e6));
