@@ -43,7 +43,8 @@ queue::QueueSettings ToQueueSettings(const providers::Catalogue& catalogue,
     q.models.push_back(std::move(ms));
   }
   for (const auto& a : catalogue.accounts) {
-    q.accounts.push_back({a.id, a.provider, a.requests_per_minute, a.max_concurrent, a.daily_cap});
+    q.accounts.push_back({a.id, a.provider, a.requests_per_minute, a.max_concurrent, a.daily_cap,
+                          a.polls_per_minute});
   }
   q.default_weight = settings.default_weight;
   q.tenant_weights = settings.tenant_weights;

@@ -40,17 +40,18 @@ std::string AccountsTable(const google::protobuf::RepeatedPtrField<v1::AccountSt
                           : std::to_string(a.used_today());
     const std::string cooldown =
         a.cooling_down() ? "cooling " + FormatSeconds(a.cooldown_remaining_seconds()) : "-";
+    const std::string polls = a.polls_per_minute() > 0 ? Rate(a.polls_per_minute()) : "-";
     std::vector<std::string> row;
     if (!model.empty()) row.push_back(model);
-    row.insert(row.end(), {a.account(), a.provider(), rate,
+    row.insert(row.end(), {a.account(), a.provider(), rate, polls,
                            std::to_string(a.in_flight()) + "/" + std::to_string(a.max_concurrent()),
                            used, std::to_string(a.rate_limited_total()), cooldown});
     rows.push_back(std::move(row));
   }
   std::vector<std::string> headers;
   if (!model.empty()) headers.push_back("MODEL");
-  headers.insert(headers.end(),
-                 {"ACCOUNT", "PROVIDER", "RATE", "IN FLIGHT", "USED TODAY", "429s", "COOLDOWN"});
+  headers.insert(headers.end(), {"ACCOUNT", "PROVIDER", "RATE", "POLLS", "IN FLIGHT", "USED TODAY",
+                                 "429s", "COOLDOWN"});
   return FormatTable(headers, rows);
 }
 
@@ -60,12 +61,14 @@ std::string FormatModels(const v1::ListModelsResponse& models) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : models.models()) {
     rows.push_back({m.id(), m.provider(), Durations(m), std::to_string(m.max_clip_seconds()) + "s",
-                    std::to_string(m.queue_depth()), std::to_string(m.in_flight()),
-                    FormatSeconds(m.latency_estimate_seconds()), std::to_string(m.succeeded()),
-                    std::to_string(m.failed())});
+                    std::to_string(m.queue_depth()), std::to_string(m.dispatched()),
+                    std::to_string(m.in_flight()), FormatSeconds(m.latency_estimate_seconds()),
+                    std::to_string(m.succeeded()), std::to_string(m.failed())});
   }
+  // QUEUED: pending jobs that may go to the model (a job allowing several counts under each);
+  // DISPATCHED: slot reserved, waiting for a worker; RUNNING: on a worker now.
   std::string out = FormatTable({"MODEL", "PROVIDER", "DURATIONS", "MAX CLIP", "QUEUED",
-                                 "IN FLIGHT", "LATENCY", "SUCCEEDED", "FAILED"},
+                                 "DISPATCHED", "RUNNING", "LATENCY", "SUCCEEDED", "FAILED"},
                                 rows);
   // Accounts are listed once per model that uses them, under one table.
   std::string accounts;
@@ -95,6 +98,14 @@ std::string FormatStats(const v1::GetStatsResponse& stats) {
           {t.tenant(), weight, std::to_string(t.pending()), std::to_string(t.in_flight())});
     }
     out += "\n" + FormatTable({"TENANT", "WEIGHT", "PENDING", "IN FLIGHT"}, rows);
+  }
+  if (stats.models_size() > 0) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& m : stats.models()) {
+      rows.push_back({m.model(), std::to_string(m.queue_depth()), std::to_string(m.dispatched()),
+                      std::to_string(m.in_flight())});
+    }
+    out += "\n" + FormatTable({"MODEL", "QUEUED", "DISPATCHED", "RUNNING"}, rows);
   }
   if (stats.accounts_size() > 0) out += "\n" + AccountsTable(stats.accounts(), "");
   return out;

@@ -1,14 +1,18 @@
 -- One dispatch round: moves PENDING jobs to DISPATCHED with a reserved account slot and create
 -- token, fairly between tenants (deficit round robin by weight) and, per job, to the allowed
 -- model with the earliest expected finish. Atomic, so any number of schedulers may call it.
--- ARGV: P now max_jobs scan_depth default_weight [policy]
+-- ARGV: P now max_jobs scan_depth default_weight [policy] [margin_s]
 -- policy `fifo` (a baseline for bench/schedule): tenants are served in the order of their head
 -- job's pending score (one global queue by priority, deadline, age) instead of by fair share.
+-- margin_s: the first-choice preference margin (scheduler.preference_margin_seconds): a job
+-- that prefers its first candidate (submit's `pref`) goes there unless another candidate's
+-- expected finish is earlier by more than this many seconds.
 -- Returns {dispatched, expired, wait_ms}: wait_ms is when a token or cooldown next frees up
 -- (0 when unknown or when work remains).
 local P, now = ARGV[1], tonumber(ARGV[2])
 local max_jobs, depth, default_weight = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local fifo = ARGV[6] == 'fifo'
+local margin = math.max(0, tonumber(ARGV[7]) or 0)
 local day = math.floor(now / 86400000)
 
 local tenants = redis.call('ZRANGE', P .. ':active', 0, -1, 'WITHSCORES')
@@ -95,9 +99,14 @@ end
 -- Expected seconds to finish on `m`: generation latency, plus, when no slot is free now, the
 -- wait for one: jobs ahead of us drain at `total / lat` per second, or at the accounts' create
 -- rate when that is lower (a rate-bound model is not faster for having free slots).
-local function choose(candidates)
+-- `prefer`: every candidate after the first is charged the preference margin, so the first
+-- choice wins unless another finishes more than `margin` seconds earlier (ties go to the
+-- earlier candidate; routing.h's ChooseModel is the same rule).
+local function choose(candidates, prefer)
   local best_acc, best_model, best_eft = nil, nil, nil
+  local index = 0
   for cand in string.gmatch(candidates, '[^,]+') do
+    index = index + 1
     local m = model(cand)
     if m.known then
       local acc, total, _, creates_per_s = capacity(m)
@@ -109,6 +118,7 @@ local function choose(candidates)
         if creates_per_s > 0 and creates_per_s < drain then drain = creates_per_s end
         eft = m.lat + (m.waiting + 1) / drain
       end
+      if eft and prefer and index > 1 then eft = eft + margin end
       if eft and (best_eft == nil or eft < best_eft) then
         best_acc, best_model, best_eft = acc, m, eft
       end
@@ -146,7 +156,7 @@ local function dispatch_one(entry)
   local ids = redis.call('ZRANGE', pkey, 0, depth - 1)
   for _, id in ipairs(ids) do
     local j = jkey(P, id)
-    local h = redis.call('HMGET', j, 'models', 'start_deadline', 'state')
+    local h = redis.call('HMGET', j, 'models', 'start_deadline', 'state', 'pref')
     if h[3] ~= 'PENDING' then
       redis.call('ZREM', pkey, id)  -- cancelled, or moved on by another path
     elseif tonumber(h[2]) and tonumber(h[2]) > 0 and tonumber(h[2]) < now then
@@ -156,7 +166,7 @@ local function dispatch_one(entry)
                   'the job had not started by its start deadline', 'finished', now})
       expired = expired + 1
     else
-      local acc, m = choose(h[1])
+      local acc, m = choose(h[1], h[4] == '1')
       if acc then
         acc.tokens = acc.tokens - 1
         acc.in_flight = acc.in_flight + 1

@@ -1,7 +1,7 @@
 -- Publishes the catalogue's models and accounts and the tenant weights (from a scheduler's
 -- config) without touching live counters. Checks the schema version.
 -- ARGV: P schema_version default_weight n_models {id accounts lat_seed}*n n_accounts
---       {id provider rpm max_concurrent daily_cap}*n n_weights {tenant weight}*n
+--       {id provider rpm max_concurrent daily_cap polls_per_minute}*n n_weights {tenant weight}*n
 local P, schema = ARGV[1], ARGV[2]
 local current = redis.call('HGET', P .. ':meta', 'schema')
 if current and current ~= schema then
@@ -24,9 +24,9 @@ redis.call('DEL', P .. ':accounts')
 for _ = 1, n do
   local id = ARGV[i]
   redis.call('HSET', P .. ':acct:' .. id, 'provider', ARGV[i + 1], 'rpm', ARGV[i + 2],
-             'max_concurrent', ARGV[i + 3], 'daily_cap', ARGV[i + 4])
+             'max_concurrent', ARGV[i + 3], 'daily_cap', ARGV[i + 4], 'ppm', ARGV[i + 5])
   redis.call('SADD', P .. ':accounts', id)
-  i = i + 5
+  i = i + 6
 end
 n = tonumber(ARGV[i]); i = i + 1
 redis.call('DEL', P .. ':weights')

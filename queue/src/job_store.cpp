@@ -31,6 +31,7 @@ const redis::Script& Scripts(std::string_view name) {
       {"get", redis::Script("get", lua::k_get)},
       {"list", redis::Script("list", lua::k_list)},
       {"stats", redis::Script("stats", lua::k_stats)},
+      {"poll_token", redis::Script("poll_token", lua::k_poll_token)},
   };
   return scripts->find(name)->second;
 }
@@ -231,8 +232,9 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
   }
   args.push_back(std::to_string(settings.accounts.size()));
   for (const auto& a : settings.accounts) {
-    args.insert(args.end(), {a.id, a.provider, Num(a.requests_per_minute),
-                             std::to_string(a.max_concurrent), std::to_string(a.daily_cap)});
+    args.insert(args.end(),
+                {a.id, a.provider, Num(a.requests_per_minute), std::to_string(a.max_concurrent),
+                 std::to_string(a.daily_cap), Num(a.polls_per_minute)});
   }
   args.push_back(std::to_string(settings.tenant_weights.size()));
   for (const auto& [tenant, weight] : settings.tenant_weights) {
@@ -259,7 +261,8 @@ awaitable<Result<SubmitOutcome>> JobStore::Submit(const NewJob& job, int64_t ide
                                    job.spec_bytes,
                                    std::to_string(job.start_deadline_ms),
                                    std::to_string(job.finish_deadline_ms),
-                                   std::to_string(job.priority)};
+                                   std::to_string(job.priority),
+                                   job.prefer_first ? "1" : "0"};
   auto r = co_await Run(Scripts("submit"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.size() != 2) {
@@ -269,10 +272,14 @@ awaitable<Result<SubmitOutcome>> JobStore::Submit(const NewJob& job, int64_t ide
 }
 
 awaitable<Result<DispatchOutcome>> JobStore::Dispatch(int max_jobs, int scan_depth,
-                                                      double default_weight, std::string policy) {
-  std::vector<std::string> command{std::to_string(clock_->NowMs()), std::to_string(max_jobs),
-                                   std::to_string(scan_depth), Num(default_weight),
-                                   std::move(policy)};
+                                                      double default_weight, std::string policy,
+                                                      double preference_margin_s) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()),
+                                   std::to_string(max_jobs),
+                                   std::to_string(scan_depth),
+                                   Num(default_weight),
+                                   std::move(policy),
+                                   Num(preference_margin_s)};
   auto r = co_await Run(Scripts("dispatch"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   DispatchOutcome out;
@@ -282,6 +289,16 @@ awaitable<Result<DispatchOutcome>> JobStore::Dispatch(int max_jobs, int scan_dep
     out.wait_ms = ReplyInt(r->elements[2]);
   }
   co_return out;
+}
+
+awaitable<Result<std::chrono::milliseconds>> JobStore::TakePollToken(std::string account,
+                                                                     double polls_per_minute) {
+  if (!(polls_per_minute > 0)) co_return std::chrono::milliseconds(0);
+  std::vector<std::string> command{std::to_string(clock_->NowMs()), std::move(account),
+                                   Num(polls_per_minute)};
+  auto r = co_await Run(Scripts("poll_token"), std::move(command));
+  if (!r) co_return std::unexpected(r.error());
+  co_return std::chrono::milliseconds(std::max<int64_t>(0, ReplyInt(*r)));
 }
 
 awaitable<Result<ReapOutcome>> JobStore::Reap(int max) {

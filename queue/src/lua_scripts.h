@@ -18,4 +18,5 @@ extern const char* const k_sync_config;
 extern const char* const k_get;
 extern const char* const k_list;
 extern const char* const k_stats;
+extern const char* const k_poll_token;
 }  // namespace reelq::queue::lua

@@ -543,8 +543,11 @@ Result<AdmittedJob> Admission::Admit(JobSpec& spec) const {
     }
   }
   if (admitted.candidates.empty()) return Invalid(NoModelMessage(failures));
-  admitted.first_choice_preferred =
-      !first_choice.empty() && admitted.candidates.front() == first_choice;
+  // The request states a first choice: the use case's (under `auto`), or the first model of an
+  // explicit list of several, as long as that model can make the job.
+  if (!is_auto && spec.models_size() > 1) first_choice = spec.models(0);
+  admitted.first_choice_preferred = !first_choice.empty() && admitted.candidates.size() > 1 &&
+                                    admitted.candidates.front() == first_choice;
 
   // Normalise only now that the job is admitted.
   spec.set_tenant(tenant);

@@ -21,7 +21,8 @@ awaitable<void> Dispatcher::RunDispatch() {
   wake_ = std::make_unique<asio::steady_timer>(executor);
   while (!stopped_) {
     auto round = co_await store_.Dispatch(settings_.dispatch_batch, settings_.dispatch_scan_depth,
-                                          settings_.default_weight, settings_.dispatch_policy);
+                                          settings_.default_weight, settings_.dispatch_policy,
+                                          settings_.preference_margin_seconds);
     std::chrono::milliseconds pause(20);
     if (!round) {
       spdlog::warn("dispatch round failed: {}", round.error().Describe());

@@ -124,6 +124,7 @@ awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(v1::JobSpec spec) {
   job.batch = spec.batch_id();
   job.idempotency_key = spec.idempotency_key();
   job.candidate_models = admitted->candidates;
+  job.prefer_first = admitted->first_choice_preferred;
   job.priority = spec.priority();
   job.max_attempts = settings_.max_attempts;
   job.start_deadline_ms = spec.has_start_deadline() ? Ms(spec.start_deadline()) : 0;

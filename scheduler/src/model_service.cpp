@@ -1,5 +1,7 @@
 #include "reelq/scheduler/grpc_services.h"
 
+#include <algorithm>
+
 namespace reelq::scheduler {
 namespace {
 
@@ -38,7 +40,14 @@ v1::AccountStats ToAccountStats(const queue::Stats::Account& a, int64_t now_ms) 
   s.set_cooldown_remaining_seconds(
       std::max(0.0, (cooldown_until - static_cast<double>(now_ms)) / 1000.0));
   s.set_rate_limited_total(static_cast<uint64_t>(Num(a.fields, "rate_limited")));
+  s.set_polls_per_minute(Num(a.fields, "ppm"));
   return s;
+}
+
+// A per-model depth counter (queue/lua/common.lua, depth_add). Clamped: jobs that were in flight
+// before the counters existed decrement them when they end.
+uint64_t Depth(const std::map<std::string, std::string>& fields, const std::string& key) {
+  return static_cast<uint64_t>(std::max(0.0, Num(fields, key)));
 }
 
 int64_t NowMs() {
@@ -84,16 +93,15 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
             }
             info->set_succeeded(static_cast<uint64_t>(Num(live.fields, "succeeded")));
             info->set_failed(static_cast<uint64_t>(Num(live.fields, "failed")));
+            info->set_queue_depth(Depth(live.fields, "q_pending"));
+            info->set_dispatched(Depth(live.fields, "q_dispatched"));
+            info->set_in_flight(Depth(live.fields, "q_running"));
           }
-          uint64_t in_flight = 0;
           for (const auto* account : catalogue.AccountsFor(m)) {
             for (const auto& a : stats->accounts) {
-              if (a.id != account->id) continue;
-              *info->add_accounts() = ToAccountStats(a, now);
-              in_flight += static_cast<uint64_t>(Num(a.fields, "in_flight"));
+              if (a.id == account->id) *info->add_accounts() = ToAccountStats(a, now);
             }
           }
-          info->set_in_flight(in_flight);
         }
         co_return grpc::Status::OK;
       }(store_, catalogue_, response),
@@ -129,6 +137,16 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetStats(grpc::CallbackServerContext
         response->set_dispatched(static_cast<uint64_t>(stats->ready));
         response->set_running(static_cast<uint64_t>(stats->leased));
         response->set_workers(static_cast<uint64_t>(stats->workers));
+        auto models = stats->models;
+        std::sort(models.begin(), models.end(),
+                  [](const auto& a, const auto& b) { return a.id < b.id; });
+        for (const auto& m : models) {
+          auto* depth = response->add_models();
+          depth->set_model(m.id);
+          depth->set_queue_depth(Depth(m.fields, "q_pending"));
+          depth->set_dispatched(Depth(m.fields, "q_dispatched"));
+          depth->set_in_flight(Depth(m.fields, "q_running"));
+        }
         co_return grpc::Status::OK;
       }(store_, settings_, response),
       [reactor](std::exception_ptr error, grpc::Status status) {

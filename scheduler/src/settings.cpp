@@ -9,11 +9,11 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   Settings s;
   const auto sec = doc.root["scheduler"];
   const std::string n = "scheduler";
-  if (auto k =
-          config::CheckKeys(sec, n,
-                            {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items",
-                             "max_message_bytes", "idempotency_retention_hours", "max_attempts",
-                             "dispatch_batch", "dispatch_scan_depth", "dispatch_policy"});
+  if (auto k = config::CheckKeys(
+          sec, n,
+          {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items", "max_message_bytes",
+           "idempotency_retention_hours", "max_attempts", "dispatch_batch", "dispatch_scan_depth",
+           "dispatch_policy", "preference_margin_seconds"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -43,6 +43,8 @@ Result<Settings> ParseSettings(const config::Document& doc) {
         ErrorCategory::kInvalidRequest,
         "scheduler.dispatch_policy: expected fair or fifo, got '" + s.dispatch_policy + "'");
   }
+  REELQ_READ(s.preference_margin_seconds,
+             config::GetNumber(sec, n, "preference_margin_seconds", 0, 0, 86400));
   const auto tenants = doc.root["tenants"];
   if (auto k = config::CheckKeys(tenants, "tenants", {"default_weight", "weights"}); !k) {
     return std::unexpected(k.error());

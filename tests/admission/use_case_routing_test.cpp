@@ -107,6 +107,27 @@ TEST(UseCaseRouting, ExplicitListIgnoresTheUseCaseOrder) {
   auto r = admission.Admit(spec);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->candidates, (Ids{"veo-3.1", "sora-2"}));
+  // The first listed model is the request's stated choice (dispatch gives it the margin).
+  EXPECT_TRUE(r->first_choice_preferred);
+}
+
+TEST(UseCaseRouting, ExplicitListPrefersItsFirstModelOnlyWhenItCanMakeTheJob) {
+  Admission admission(reelq::testing::ShippedCatalogue());
+  reelq::v1::JobSpec spec;
+  spec.set_prompt("x");
+  spec.set_duration_seconds(15);  // sora-2 makes at most 12 s
+  spec.add_models("sora-2");
+  spec.add_models("kling-3.0");
+  spec.add_models("seedance-2.0");
+  auto r = admission.Admit(spec);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->candidates, (Ids{"kling-3.0", "seedance-2.0"}));
+  EXPECT_FALSE(r->first_choice_preferred);
+  // One model: nothing to prefer between.
+  spec.clear_models();
+  spec.add_models("kling-3.0");
+  r = admission.Admit(spec);
+  ASSERT_TRUE(r.has_value());
   EXPECT_FALSE(r->first_choice_preferred);
 }
 

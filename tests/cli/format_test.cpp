@@ -182,6 +182,7 @@ TEST(FormatModels, TableAndAccounts) {
   for (uint32_t d : {4, 8, 12}) m->add_durations(d);
   m->set_max_clip_seconds(12);
   m->set_queue_depth(7);
+  m->set_dispatched(2);
   m->set_in_flight(3);
   m->set_latency_estimate_seconds(180);
   auto* a = m->add_accounts();
@@ -194,11 +195,29 @@ TEST(FormatModels, TableAndAccounts) {
   a->set_used_today(42);
   a->set_cooling_down(true);
   a->set_cooldown_remaining_seconds(12);
+  a->set_polls_per_minute(90);
   const std::string text = FormatModels(response);
   EXPECT_NE(text.find("sora-2  sora      4,8,12s    12s"), std::string::npos) << text;
+  // Queue depth: queued, dispatched (no worker yet), running.
+  EXPECT_NE(text.find("QUEUED  DISPATCHED  RUNNING"), std::string::npos) << text;
+  EXPECT_NE(text.find("12s       7       2           3"), std::string::npos) << text;
+  EXPECT_NE(text.find("25/min  90/min"), std::string::npos) << text;
   EXPECT_NE(text.find("3m00s"), std::string::npos) << text;
   EXPECT_NE(text.find("42/500"), std::string::npos) << text;
   EXPECT_NE(text.find("cooling 12s"), std::string::npos) << text;
+}
+
+TEST(FormatStats, PerModelQueueDepth) {
+  v1::GetStatsResponse stats;
+  stats.set_pending(9);
+  auto* m = stats.add_models();
+  m->set_model("kling-3.0");
+  m->set_queue_depth(9);
+  m->set_dispatched(1);
+  m->set_in_flight(4);
+  const std::string text = FormatStats(stats);
+  EXPECT_NE(text.find("MODEL      QUEUED  DISPATCHED  RUNNING"), std::string::npos) << text;
+  EXPECT_NE(text.find("kling-3.0  9       1           4"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -430,7 +430,8 @@ TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
   ASSERT_EQ(jobs.size(), 5u);
   const auto guard = 500ms;
   auto take = [&](const LeasedJob& j) {
-    auto r = RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, guard));
+    auto r =
+        RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, guard, clock_->NowMs(), j.attempt));
     if (!r) throw std::runtime_error(r.error().Describe());
     return *r;
   };
@@ -453,7 +454,8 @@ TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
   EXPECT_EQ(take(jobs[3]).count(), 0);
   EXPECT_GT(take(jobs[4]).count(), 0);
   // A stale token is refused: a worker that lost the job cannot create for it.
-  EXPECT_FALSE(RunAsync(io_, store_->TakeCreatePermit(jobs[4].id, "stale", guard)));
+  EXPECT_FALSE(
+      RunAsync(io_, store_->TakeCreatePermit(jobs[4].id, "stale", guard, clock_->NowMs(), 1)));
 }
 
 }  // namespace

@@ -116,6 +116,15 @@ awaitable<void> RunTransfer(providers::ProviderPtr provider, std::string upstrea
   }
 }
 
+// The account's status-poll quota (accounts[].polls_per_minute); 0 when the provider does not
+// count polls, and then polling costs no Redis call.
+double PollsPerMinute(const providers::Catalogue& catalogue, const std::string& account) {
+  for (const auto& a : catalogue.accounts) {
+    if (a.id == account) return a.polls_per_minute;
+  }
+  return 0;
+}
+
 }  // namespace
 
 JobRunner::JobRunner(RunnerDeps& deps) : deps_(deps), rng_(std::random_device{}()) {}
@@ -377,6 +386,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   // 2. Poll until the upstream task ends. Transient poll errors do not spend the upstream task.
   providers::TaskStatus status;
   int poll_errors = 0;
+  const double polls_per_minute = PollsPerMinute(*deps_.catalogue, job.account);
   while (true) {
     if (control->stop != StopReason::kNone) break;
     if (deadline_passed()) {
@@ -386,6 +396,19 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
             Error{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"};
         auto awaited = co_await fail(failure, "");
         co_return awaited;
+      }
+    }
+    if (polls_per_minute > 0) {
+      // The provider counts polls: take this poll's turn from the account's fleet-wide bucket
+      // (one Redis call) and wait for it; no turn is ever refused.
+      auto turn = co_await store.TakePollToken(job.account, polls_per_minute);
+      if (!turn) {
+        co_await Sleep(*control, settings.min_poll_interval);
+        continue;
+      }
+      if (turn->count() > 0) {
+        co_await Sleep(*control, *turn);
+        if (control->stop != StopReason::kNone) break;
       }
     }
     auto polled = co_await provider.Poll(upstream);

@@ -37,6 +37,10 @@ struct NewJob {
   int max_attempts = 5;
   int64_t start_deadline_ms = 0;
   int64_t finish_deadline_ms = 0;
+  // The first candidate is the request's stated choice (first listed, or the use case's first
+  // choice under `auto`): dispatch keeps it unless another model finishes earlier by more than
+  // the preference margin.
+  bool prefer_first = false;
 };
 
 struct SubmitOutcome {
@@ -135,6 +139,7 @@ struct AccountSetting {
   double requests_per_minute = 60;
   int max_concurrent = 1;
   int daily_cap = 0;
+  double polls_per_minute = 0;  // 0: the provider does not count polls
 };
 
 struct QueueSettings {
@@ -225,10 +230,20 @@ class JobStore {
 
   awaitable<Result<SubmitOutcome>> Submit(const NewJob& job, int64_t idempotency_ttl_s);
   // `policy`: "fair" (weighted fair share between tenants) or "fifo" (one global order; the
-  // baseline bench/schedule compares against).
+  // baseline bench/schedule compares against). `preference_margin_s`: how much earlier (in
+  // seconds of expected finish) another model must be to take a job from its preferred first
+  // choice (NewJob::prefer_first).
   awaitable<Result<DispatchOutcome>> Dispatch(int max_jobs, int scan_depth, double default_weight,
-                                              std::string policy = "fair");
+                                              std::string policy = "fair",
+                                              double preference_margin_s = 0);
   awaitable<Result<ReapOutcome>> Reap(int max);
+
+  // Takes a token from `account`'s fleet-wide poll bucket (`polls_per_minute` > 0) and returns
+  // how long to wait before sending the poll: the bucket reserves the poll's turn rather than
+  // refusing it, so this is the only Redis call a poll needs. No sliding minute of released
+  // polls exceeds `polls_per_minute` across every worker (queue/lua/poll_token.lua).
+  awaitable<Result<std::chrono::milliseconds>> TakePollToken(std::string account,
+                                                             double polls_per_minute);
 
   awaitable<Result<std::vector<LeasedJob>>> Lease(std::string worker, int max,
                                                   std::chrono::milliseconds lease);

@@ -42,9 +42,11 @@ struct AdmittedJob {
   // the given order; for `auto` the use case's first choice, then the others by catalogue
   // latency (p50). Never empty.
   std::vector<std::string> candidates;
-  // True when the order states a quality preference (a use case put its first choice first):
-  // the dispatcher may then give candidates[0] a margin over faster alternatives
-  // (see ChooseModel in routing.h).
+  // True when the order states a preference and more than one model can make the job: a use
+  // case put its first choice first, or an explicit list of several models can use its first
+  // entry. Dispatch then keeps the job on candidates[0] unless another candidate's expected
+  // finish is earlier by more than scheduler.preference_margin_seconds (ChooseModel in
+  // routing.h; queue/lua/dispatch.lua).
   bool first_choice_preferred = false;
   bool auto_routed = false;  // models was empty or ["auto"]
   // Models that were considered and ruled out, with the reason; for logs and the API.

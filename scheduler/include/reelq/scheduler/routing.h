@@ -30,8 +30,10 @@
 //
 // ChooseModel returns the index with the lowest score; on equal scores the earlier candidate
 // (the use-case preference) wins. preference_margin is 0 for plain "earliest finish"; a request
-// whose use case names a first choice may give that model a margin in seconds, so that a
-// faster but lesser model takes the job only when the first choice is that much later.
+// that states a first choice (AdmittedJob::first_choice_preferred) gives that model a margin in
+// seconds, so that a faster but lesser model takes the job only when the first choice is that
+// much later. Dispatch (queue/lua/dispatch.lua) applies the same rule with
+// scheduler.preference_margin_seconds.
 namespace reelq::scheduler {
 
 // Live load of one model, as the dispatcher sees it when it routes a job.

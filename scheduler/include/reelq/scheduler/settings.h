@@ -21,6 +21,10 @@ struct Settings {
   double default_weight = 1;
   // "fair" (weighted fair share between tenants) or "fifo" (one global order, for comparison).
   std::string dispatch_policy = "fair";
+  // A job whose request states a first choice (the first of an explicit model list, or the use
+  // case's first choice under `auto`) goes to it unless another allowed model's expected finish
+  // is earlier by more than this many seconds. 0: plain earliest finish (ties to the first).
+  double preference_margin_seconds = 0;
   std::map<std::string, double> tenant_weights;
 };
 

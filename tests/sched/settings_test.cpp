@@ -1,0 +1,97 @@
+// scheduler.* settings: a bad dispatch policy (from the YAML or from its environment override)
+// is refused naming the key, by the loader and by the reelq-scheduler binary at start; the
+// preference margin is read and bounded.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "process.h"
+#include "reelq/common/config.h"
+#include "reelq/scheduler/settings.h"
+
+namespace reelq::scheduler {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::string_view kBogus = "scheduler.dispatch_policy: expected fair or fifo, got 'bogus'";
+
+Result<Settings> Parse(const std::string& yaml,
+                       const std::map<std::string, std::string>& env = {}) {
+  auto doc = config::LoadFromString(yaml, ".", env);
+  if (!doc) return std::unexpected(doc.error());
+  return ParseSettings(*doc);
+}
+
+TEST(SchedulerSettings, BogusDispatchPolicyInYamlIsRefused) {
+  auto s = Parse("scheduler:\n  dispatch_policy: bogus\n");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_EQ(s.error().message, kBogus);
+}
+
+TEST(SchedulerSettings, BogusDispatchPolicyFromEnvironmentIsRefused) {
+  auto s = Parse("scheduler:\n  dispatch_policy: fair\n",
+                 {{"REELQ__SCHEDULER__DISPATCH_POLICY", "bogus"}});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message, kBogus);
+  // Also when the YAML has no scheduler section at all.
+  s = Parse("redis:\n  host: 127.0.0.1\n", {{"REELQ__SCHEDULER__DISPATCH_POLICY", "bogus"}});
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message, kBogus);
+}
+
+TEST(SchedulerSettings, FairAndFifoAreAccepted) {
+  auto fair = Parse("scheduler:\n  dispatch_policy: fair\n");
+  ASSERT_TRUE(fair) << fair.error().message;
+  EXPECT_EQ(fair->dispatch_policy, "fair");
+  auto fifo = Parse("{}\n", {{"REELQ__SCHEDULER__DISPATCH_POLICY", "fifo"}});
+  ASSERT_TRUE(fifo) << fifo.error().message;
+  EXPECT_EQ(fifo->dispatch_policy, "fifo");
+  auto dflt = Parse("{}\n");
+  ASSERT_TRUE(dflt) << dflt.error().message;
+  EXPECT_EQ(dflt->dispatch_policy, "fair");
+}
+
+TEST(SchedulerSettings, PreferenceMargin) {
+  auto dflt = Parse("{}\n");
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->preference_margin_seconds, 0);
+  auto s = Parse("scheduler:\n  preference_margin_seconds: 90\n");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->preference_margin_seconds, 90);
+  auto bad = Parse("scheduler:\n  preference_margin_seconds: -5\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("scheduler.preference_margin_seconds"), std::string::npos)
+      << bad.error().message;
+}
+
+// The binary: exit code 2 and the message on stderr, before it touches Redis or the network.
+TEST(SchedulerBinary, RefusesBogusDispatchPolicyAtStart) {
+  testing::TempDir dir;
+  const auto config = dir.path() / "reelq.yaml";
+  for (const bool from_env : {false, true}) {
+    SCOPED_TRACE(from_env ? "environment override" : "yaml");
+    std::ofstream(config) << "redis:\n  host: 127.0.0.1\n  port: 1\n"
+                          << (from_env ? "" : "scheduler:\n  dispatch_policy: bogus\n");
+    const auto log = dir.path() / (from_env ? "env.log" : "yaml.log");
+    std::map<std::string, std::string> env;
+    if (from_env) env["REELQ__SCHEDULER__DISPATCH_POLICY"] = "bogus";
+    auto child = testing::ChildProcess::Start(
+        {testing::BuildPath("scheduler/reelq-scheduler").string(), "--config", config.string()},
+        env, log);
+    auto status = child.Wait(30s);
+    ASSERT_TRUE(status.has_value()) << "reelq-scheduler did not exit";
+    ASSERT_TRUE(WIFEXITED(*status));
+    EXPECT_EQ(WEXITSTATUS(*status), 2);
+    EXPECT_NE(testing::ReadFile(log).find(std::string(kBogus)), std::string::npos)
+        << testing::ReadFile(log);
+  }
+}
+
+}  // namespace
+}  // namespace reelq::scheduler
