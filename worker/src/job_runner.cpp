@@ -77,6 +77,23 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     co_return std::unexpected(last);
   };
 
+  // Self-fence. Writes to the object store are not fenced by Redis: while Redis is out of reach
+  // no one can tell this worker that its lease is gone, yet the store may still take writes
+  // (a partition that cuts Redis off but not the bucket). So a clip or sidecar is committed
+  // only while the lease is still ours by this worker's own clock, with a guard; past that the
+  // job stops as if a heartbeat had reported the loss. Worker::LeaseWatchdog applies the same
+  // rule to every held job, so a job that is only polling stops too.
+  const auto guard_ms = SelfFenceGuard(settings.lease).count();
+  auto may_publish = [&] {
+    if (control->stop == StopReason::kNone && control->lease_valid_until_ms > 0 &&
+        deps_.clock->NowMs() + guard_ms >= control->lease_valid_until_ms) {
+      spdlog::warn("job={} lease lapses by this worker's clock (valid until {}): not publishing",
+                   job.id, control->lease_valid_until_ms);
+      control->Stop(StopReason::kLeaseLost);
+    }
+    return control->stop == StopReason::kNone;
+  };
+
   // Takes the error by reference to a named variable: g++ 12 double-destroys temporaries
   // passed into a coroutine call inside co_await.
   auto fail = [&](const Error& error) -> awaitable<RunOutcome> {
@@ -249,7 +266,10 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       if (control->stop != StopReason::kNone) break;
       storage::PutOptions options;
       options.content_type = "video/mp4";
-      options.metadata = {{"job-id", job.id}, {"model", job.model}, {"upstream-id", upstream}};
+      options.metadata = {{"job-id", job.id},
+                          {"model", job.model},
+                          {"upstream-id", upstream},
+                          {"worker", settings.worker_id}};
       auto writer = co_await deps_.objects->OpenWriter(clip_key, options);
       if (!writer) {
         last = writer.error();
@@ -261,7 +281,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         if (!downloaded) {
           last = downloaded.error();
           co_await sink.Abort();
-        } else if (control->stop != StopReason::kNone) {
+        } else if (!may_publish()) {
           co_await sink.Abort();
           break;
         } else {
@@ -299,6 +319,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         {"account", job.account},
         {"upstream_id", upstream},
         {"attempt", job.attempt},
+        {"worker", settings.worker_id},
         {"duration_seconds", spec.duration_seconds()},
         {"clip_seconds", status.clip_seconds},
         {"aspect_ratio", spec.aspect_ratio().empty() ? "16:9" : spec.aspect_ratio()},
@@ -329,13 +350,15 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     Result<storage::CommitResult> committed = std::unexpected(Error{});
     if (writer) {
       auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
-      if (w) {
-        committed = co_await (*writer)->Commit();
-      } else {
+      if (!w) {
         committed = std::unexpected(w.error());
+      } else if (!may_publish()) {
+        co_await (*writer)->Abort();
+      } else {
+        committed = co_await (*writer)->Commit();
       }
     }
-    if (!writer || !committed) {
+    if (control->stop == StopReason::kNone && (!writer || !committed)) {
       {
         Error failure = writer ? committed.error() : writer.error();
         auto awaited = co_await fail(failure);
