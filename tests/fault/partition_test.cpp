@@ -255,8 +255,9 @@ class Topology {
       RunCommand({ip_, "netns", "pids", name}, &pids);
       std::istringstream ps(pids);
       for (pid_t pid; ps >> pid;) kill(pid, SIGKILL);
-      RunCommand({ip_, "netns", "del", name});
-      std::cout << "removed stale namespace " << name << " (its test run died)\n";
+      if (RunCommand({ip_, "netns", "del", name}) == 0) {
+        std::cout << "removed stale namespace " << name << " (its test run died)\n";
+      }
     }
   }
 
