@@ -79,17 +79,18 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
 
   // Self-fence. Writes to the object store are not fenced by Redis: while Redis is out of reach
   // no one can tell this worker that its lease is gone, yet the store may still take writes
-  // (a partition that cuts Redis off but not the bucket). So a clip or sidecar is committed
-  // only while the lease is still ours by this worker's own clock, with a guard; past that the
-  // job stops as if a heartbeat had reported the loss. Worker::LeaseWatchdog applies the same
-  // rule to every held job, so a job that is only polling stops too.
+  // (a partition that cuts Redis off but not the bucket). So a clip or sidecar is committed, and
+  // a paid create started, only while the lease is still ours by this worker's own clock, with
+  // a guard; past that the job stops as if a heartbeat had reported the loss.
+  // Worker::LeaseWatchdog applies the same rule to every held job, so a job that is only
+  // polling stops too.
   const auto guard_ms = SelfFenceGuard(settings.lease).count();
-  auto may_publish = [&] {
+  auto lease_held = [&] {
     if (control->stop == StopReason::kNone && control->lease_valid_until_ms > 0 &&
         deps_.clock->NowMs() + guard_ms >= control->lease_valid_until_ms) {
-      spdlog::warn("job={} lease lapses by this worker's clock (valid until {}): not publishing",
+      spdlog::warn("job={} lease lapses by this worker's clock (valid until {}): stopping the job",
                    job.id, control->lease_valid_until_ms);
-      control->Stop(StopReason::kLeaseLost);
+      control->Stop(StopReason::kLeaseLapsed);
     }
     return control->stop == StopReason::kNone;
   };
@@ -170,6 +171,13 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       }
     }
     if (upstream.empty()) {
+      // A create is paid for: never start one on a lease that is lost or lapsing (by the
+      // heartbeat or this worker's own clock). Its upstream id could not be recorded once the
+      // reaper has handed the job on, and the next worker would pay again.
+      if (!lease_held()) {
+        spdlog::info("job={} lease lost before the create call; another worker runs it", job.id);
+        co_return RunOutcome::kStopped;
+      }
       auto request = BuildRequest(spec, *model, idempotency_id);
       auto created = co_await provider.Create(std::move(request));
       if (!created) {
@@ -281,7 +289,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         if (!downloaded) {
           last = downloaded.error();
           co_await sink.Abort();
-        } else if (!may_publish()) {
+        } else if (!lease_held()) {
           co_await sink.Abort();
           break;
         } else {
@@ -352,7 +360,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
       if (!w) {
         committed = std::unexpected(w.error());
-      } else if (!may_publish()) {
+      } else if (!lease_held()) {
         co_await (*writer)->Abort();
       } else {
         committed = co_await (*writer)->Commit();
@@ -403,6 +411,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       (void)co_await persist([&] { return store.HandBack(job.id, job.token, "worker draining"); });
       co_return RunOutcome::kHandedBack;
     case StopReason::kLeaseLost:
+    case StopReason::kLeaseLapsed:
     case StopReason::kNone:
       spdlog::info("job={} lease lost; another worker resumes it", job.id);
       break;

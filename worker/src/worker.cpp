@@ -91,7 +91,12 @@ awaitable<void> Worker::HeartbeatLoop() {
     std::vector<queue::HeldLease> held;
     held.reserve(jobs_.size());
     for (const auto& [id, h] : jobs_) {
-      if (h.control->stop == StopReason::kNone) held.push_back({id, h.token});
+      // A job stopped by its own clock (kLeaseLapsed) is still renewed while it winds down:
+      // if Redis answers, the lease was ours after all, and a create call in flight can still
+      // record its upstream id. It publishes nothing either way.
+      if (h.control->stop == StopReason::kNone || h.control->stop == StopReason::kLeaseLapsed) {
+        held.push_back({id, h.token});
+      }
     }
     std::vector<std::string> renewed;
     renewed.reserve(held.size());
@@ -141,7 +146,7 @@ awaitable<void> Worker::LeaseWatchdog() {
           "worker={} job={} lease lapses by this worker's clock (no heartbeat answered; valid "
           "until {}): stopping the job, another worker resumes it",
           s.worker_id, id, control.lease_valid_until_ms);
-      control.Stop(StopReason::kLeaseLost);
+      control.Stop(StopReason::kLeaseLapsed);
     }
   }
 }

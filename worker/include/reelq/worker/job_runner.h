@@ -17,8 +17,11 @@
 
 namespace reelq::worker {
 
-// Why a job's coroutine must stop touching the job.
-enum class StopReason { kNone, kCancelled, kLeaseLost, kDrain };
+// Why a job's coroutine must stop touching the job. kLeaseLapsed: by this worker's own clock
+// (no heartbeat answered in time), not confirmed by Redis; such a job is still heartbeated
+// while its coroutine winds down, so that a create call in flight can still record its
+// upstream id if Redis answers again, instead of the next worker paying for another.
+enum class StopReason { kNone, kCancelled, kLeaseLost, kLeaseLapsed, kDrain };
 
 // Shared between a job's coroutine and the worker's heartbeat/drain: a stop request, and a
 // timer the coroutine sleeps on so a stop wakes it at once.

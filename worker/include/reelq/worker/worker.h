@@ -20,7 +20,7 @@ struct WorkerCounters {
 // then hands the rest back so another worker resumes their upstream tasks.
 // A worker that cannot renew its leases (Redis out of reach) stops those jobs by its own clock
 // once a lease would have lapsed, and publishes nothing for them: by then the reaper may have
-// handed them to another worker (LeaseWatchdog, JobRunner's may_publish).
+// handed them to another worker (LeaseWatchdog, JobRunner's lease_held).
 class Worker {
  public:
   Worker(RunnerDeps& deps, redis::ConnectionPtr blocking);
