@@ -139,9 +139,18 @@ struct Result {
   double makespan_s = 0;
   double bound_s = 0;
   int rejected_429 = 0;
+  int rejected_rate = 0;                      // of which over the create rate
+  int rejected_concurrency = 0;               // of which over the concurrency cap
   std::map<std::string, double> utilisation;  // account -> creates / (capacity * makespan)
   std::map<std::string, int> account_429;     // account -> 429s the sim answered
   std::map<std::string, TenantResult> tenants;
+  // Per model, mean seconds a slot is held before and after the upstream task runs: dispatch
+  // to lease, lease to the upstream id, and the whole slot (dispatch to TRANSFERRING).
+  struct SlotTimes {
+    int jobs = 0;
+    double to_lease_s = 0, to_create_s = 0, held_s = 0;
+  };
+  std::map<std::string, SlotTimes> slot_times;
   double jain = 0;
   int failed = 0;
 };
@@ -275,12 +284,27 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
       first_ms = std::min(first_ms, created);
       last_ms = std::max(last_ms, Ms(s.updated_at()));
       tr.first_created_ms = std::min(tr.first_created_ms, created);
+      double dispatched = 0, leased = 0, upstream = 0, transferring = 0;
       for (const auto& tn : s.transitions()) {
-        if (tn.state() == v1::JOB_STATE_DISPATCHED) {
-          waits.push_back((Ms(tn.at()) - created) / 1000);
-          tr.dispatch_ms.push_back(Ms(tn.at()));
-          break;
+        if (tn.state() == v1::JOB_STATE_DISPATCHED && dispatched == 0) {
+          dispatched = Ms(tn.at());
+          waits.push_back((dispatched - created) / 1000);
+          tr.dispatch_ms.push_back(dispatched);
+        } else if (tn.state() == v1::JOB_STATE_RUNNING && leased == 0) {
+          leased = Ms(tn.at());
+        } else if (tn.phase() == v1::JOB_PHASE_GENERATING && upstream == 0) {
+          upstream = Ms(tn.at());
+        } else if (tn.phase() == v1::JOB_PHASE_TRANSFERRING && transferring == 0) {
+          transferring = Ms(tn.at());
         }
+      }
+      if (s.state() == v1::JOB_STATE_SUCCEEDED && dispatched > 0 && leased > 0 && upstream > 0 &&
+          transferring > 0) {
+        auto& st = r.slot_times[s.model()];
+        st.jobs++;
+        st.to_lease_s += (leased - dispatched) / 1000;
+        st.to_create_s += (upstream - leased) / 1000;
+        st.held_s += (transferring - dispatched) / 1000;
       }
     }
     tr.p50 = Percentile(waits, 0.50);
@@ -298,9 +322,12 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
          {std::pair{p.key_a, p.name + "-a"}, std::pair{p.key_b, p.name + "-b"}}) {
       const auto& k = prov["keys"][key];
       const int creates = k.value("creates", 0);
-      const int rejected =
-          k.value("creates_rejected_rate_limit", 0) + k.value("creates_rejected_concurrency", 0);
+      const int over_rate = k.value("creates_rejected_rate_limit", 0);
+      const int over_concurrency = k.value("creates_rejected_concurrency", 0);
+      const int rejected = over_rate + over_concurrency;
       r.rejected_429 += rejected;
+      r.rejected_rate += over_rate;
+      r.rejected_concurrency += over_concurrency;
       if (rejected > 0) r.account_429[account] = rejected;
       r.utilisation[account] = creates / (p.capacity * std::max(r.makespan_s, 1e-3));
     }
@@ -338,12 +365,20 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
   std::cout << "== " << label << " ==\n"
             << "  makespan " << Fmt(r.makespan_s, 1) << " s, lower bound " << Fmt(r.bound_s, 1)
             << " s, ratio " << Fmt(r.makespan_s / r.bound_s) << "\n"
-            << "  429s received: " << r.rejected_429;
+            << "  429s received: " << r.rejected_429 << " (rate " << r.rejected_rate
+            << ", concurrency " << r.rejected_concurrency << ")";
   for (const auto& [acct, n] : r.account_429) std::cout << " " << acct << "=" << n;
   std::cout << ", failed jobs: " << r.failed << "\n"
             << "  quota utilisation:";
   for (const auto& [acct, u] : r.utilisation) std::cout << " " << acct << "=" << Fmt(u, 2);
   std::cout << "\n";
+  for (const auto& [model, st] : r.slot_times) {
+    if (st.jobs == 0) continue;
+    std::cout << "  slot held per " << model << " job: " << Fmt(st.held_s / st.jobs, 3)
+              << " s (dispatch to lease " << Fmt(st.to_lease_s / st.jobs, 3)
+              << " s, lease to upstream id " << Fmt(st.to_create_s / st.jobs, 3) << " s)\n";
+    kv.push_back(label + "_slot_held_s_" + model + "=" + Fmt(st.held_s / st.jobs, 3));
+  }
   for (const auto& [name, tr] : r.tenants) {
     std::cout << "  " << name << ": " << tr.jobs << " jobs (" << tr.succeeded << " ok, "
               << tr.failed << " failed), wait p50 " << Fmt(tr.p50, 2) << " s, p95 "
@@ -358,6 +393,8 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
   kv.push_back(label + "_bound_s=" + Fmt(r.bound_s, 1));
   kv.push_back(label + "_makespan_ratio=" + Fmt(r.makespan_s / r.bound_s));
   kv.push_back(label + "_429s=" + std::to_string(r.rejected_429));
+  kv.push_back(label + "_429s_rate=" + std::to_string(r.rejected_rate));
+  kv.push_back(label + "_429s_concurrency=" + std::to_string(r.rejected_concurrency));
   kv.push_back(label + "_failed=" + std::to_string(r.failed));
   for (const auto& [acct, n] : r.account_429)
     kv.push_back(label + "_429s_" + acct + "=" + std::to_string(n));

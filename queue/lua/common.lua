@@ -25,10 +25,13 @@ local function transition(P, id, now, from_state, to_state, phase, detail, extra
   return seq
 end
 
--- Gives back the account slot a dispatched job held (every terminal or requeue path).
-local function release_slot(P, account)
-  if account and account ~= '' then
-    local a = P .. ':acct:' .. account
+-- Gives back the account slot a dispatched job holds. `slot` is the job's `slot` field: the
+-- account whose slot it holds, '' once given back (when its upstream task ended, see phase.lua),
+-- or missing on a record written before that field existed, where `account` says it.
+local function release_slot(P, slot, account)
+  if slot == nil or slot == false then slot = account end
+  if slot and slot ~= '' then
+    local a = P .. ':acct:' .. slot
     if tonumber(redis.call('HINCRBY', a, 'in_flight', -1)) < 0 then
       redis.call('HSET', a, 'in_flight', 0)
     end
@@ -47,4 +50,12 @@ local function effective_rpm(rpm, learned, learned_at, now)
   local grown = learned + math.max(0, now - (learned_at or now)) * rpm / 600000
   if grown >= rpm then return rpm end
   return grown
+end
+
+-- A create let go by create_permit.lua got its answer (an upstream id, or an error): its entry in
+-- the account's create log moves to `now`. `member` is the job's `create_log` field.
+local function settle_create(P, account, member, now)
+  if member and member ~= '' and account and account ~= '' then
+    redis.call('ZADD', P .. ':acct:' .. account .. ':creates', 'XX', now, member)
+  end
 end

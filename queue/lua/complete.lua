@@ -3,14 +3,15 @@
 -- output_url
 local P, now, id, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'token', 'account', 'model', 'batch')
+local h = redis.call('HMGET', j, 'state', 'token', 'account', 'model', 'batch', 'slot')
 if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
 if h[2] ~= token then return redis.error_reply('LEASELOST') end
 transition(P, id, now, 'RUNNING', 'SUCCEEDED', '', 'clip stored',
            {'output_key', ARGV[5], 'sidecar_key', ARGV[6], 'sha256', ARGV[7],
-            'clip_seconds', ARGV[8], 'output_url', ARGV[10], 'finished', now}, h[5])
+            'clip_seconds', ARGV[8], 'output_url', ARGV[10], 'finished', now, 'slot', ''},
+           h[5])
 redis.call('ZREM', P .. ':leases', id)
-release_slot(P, h[3])
+release_slot(P, h[6], h[3])
 local gen_s = tonumber(ARGV[9]) / 1000
 if h[4] and h[4] ~= '' then
   local mk = P .. ':model:' .. h[4]

@@ -163,7 +163,7 @@ local function dispatch_one(entry)
         acc.used = acc.used + 1
         redis.call('ZREM', pkey, id)
         transition(P, id, now, 'PENDING', 'DISPATCHED', '', m.id .. ' via ' .. acc.id,
-                   {'model', m.id, 'account', acc.id, 'dispatched', now})
+                   {'model', m.id, 'account', acc.id, 'slot', acc.id, 'dispatched', now})
         ready[#ready + 1] = id
         return true
       elseif m then

@@ -8,14 +8,16 @@ local category, message, code = ARGV[5], ARGV[6], ARGV[7]
 local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10] == '1'
 local cooldown_ms = tonumber(ARGV[11])
 local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'token', 'account', 'attempt', 'max_attempts', 'model')
+local h = redis.call('HMGET', j, 'state', 'token', 'account', 'attempt', 'max_attempts', 'model',
+                        'slot', 'create_log')
 if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
 if h[2] ~= token then return redis.error_reply('LEASELOST') end
 local attempt, max_attempts = tonumber(h[4]) or 1, tonumber(h[5]) or 1
 redis.call('RPUSH', j .. ':errors', cjson.encode({attempt = attempt, category = category,
            message = message, code = code, at = now, model = h[6], account = h[3]}))
 redis.call('ZREM', P .. ':leases', id)
-release_slot(P, h[3])
+release_slot(P, h[7], h[3])
+settle_create(P, h[3], h[8], now)
 if cooldown_ms > 0 and h[3] and h[3] ~= '' then
   local a = P .. ':acct:' .. h[3]
   local until_ms = now + cooldown_ms
@@ -36,10 +38,11 @@ if count_attempt then attempt = attempt + 1 end
 if retry and attempt <= max_attempts then
   transition(P, id, now, 'RUNNING', 'PENDING', '', category .. ': ' .. message,
              {'attempt', attempt, 'model', '', 'account', '', 'upstream', '', 'token', '',
-              'worker', ''})
+              'worker', '', 'slot', '', 'create_log', ''})
   redis.call('ZADD', P .. ':delayed', retry_at, id)
   return 'RETRY'
 end
 transition(P, id, now, 'RUNNING', 'FAILED', '', category .. ': ' .. message,
-           {'err_cat', category, 'err_msg', message, 'err_code', code, 'finished', now})
+           {'err_cat', category, 'err_msg', message, 'err_code', code, 'finished', now, 'slot', '',
+            'create_log', ''})
 return 'FAILED'

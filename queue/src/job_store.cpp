@@ -20,6 +20,7 @@ const redis::Script& Scripts(std::string_view name) {
       {"lease", redis::Script("lease", lua::k_lease)},
       {"heartbeat", redis::Script("heartbeat", lua::k_heartbeat)},
       {"phase", redis::Script("phase", lua::k_phase)},
+      {"create_permit", redis::Script("create_permit", lua::k_create_permit)},
       {"complete", redis::Script("complete", lua::k_complete)},
       {"fail", redis::Script("fail", lua::k_fail)},
       {"handback", redis::Script("handback", lua::k_handback)},
@@ -354,6 +355,15 @@ awaitable<Result<void>> JobStore::SetPhase(std::string job_id, std::string token
   auto r = co_await Run(Scripts("phase"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return Result<void>{};
+}
+
+awaitable<Result<std::chrono::milliseconds>> JobStore::TakeCreatePermit(
+    std::string job_id, std::string token, std::chrono::milliseconds guard) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id, token,
+                                   std::to_string(guard.count())};
+  auto r = co_await Run(Scripts("create_permit"), std::move(command));
+  if (!r) co_return std::unexpected(r.error());
+  co_return std::chrono::milliseconds(r->integer);
 }
 
 awaitable<Result<void>> JobStore::Complete(CompleteRequest req) {

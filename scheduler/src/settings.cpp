@@ -6,6 +6,14 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   Settings s;
   const auto sec = doc.root["scheduler"];
   const std::string n = "scheduler";
+  if (auto k =
+          config::CheckKeys(sec, n,
+                            {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items",
+                             "max_message_bytes", "idempotency_retention_hours", "max_attempts",
+                             "dispatch_batch", "dispatch_scan_depth", "dispatch_policy"});
+      !k) {
+    return std::unexpected(k.error());
+  }
 #define REELQ_READ(var, expr)                                      \
   {                                                                \
     auto r = (expr);                                               \
@@ -31,6 +39,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
         "scheduler.dispatch_policy: expected fair or fifo, got '" + s.dispatch_policy + "'");
   }
   const auto tenants = doc.root["tenants"];
+  if (auto k = config::CheckKeys(tenants, "tenants", {"default_weight", "weights"}); !k) {
+    return std::unexpected(k.error());
+  }
   REELQ_READ(s.default_weight,
              config::GetNumber(tenants, "tenants", "default_weight", 1, 0.001, 1e6));
   if (tenants && tenants["weights"]) {

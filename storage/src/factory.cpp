@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "reelq/common/config.h"
 #include "reelq/storage/fs_store.h"
 #include "reelq/storage/s3_store.h"
 
@@ -15,17 +16,6 @@ namespace {
 
 std::unexpected<Error> Invalid(std::string message) {
   return MakeError(ErrorCategory::kInvalidRequest, std::move(message));
-}
-
-Result<void> CheckKeys(const YAML::Node& node, const std::string& name,
-                       const std::set<std::string>& known) {
-  if (!node) return {};
-  if (!node.IsMap()) return Invalid(name + ": expected a mapping");
-  for (const auto& kv : node) {
-    const auto key = kv.first.as<std::string>();
-    if (!known.contains(key)) return Invalid(name + "." + key + ": unknown key");
-  }
-  return {};
 }
 
 Result<std::string> GetString(const YAML::Node& section, const std::string& name,
@@ -93,11 +83,11 @@ Result<std::string> GetCredential(const YAML::Node& section, const std::string& 
 Result<S3Config> ParseS3(const YAML::Node& s3) {
   const std::string name = "storage.s3";
   if (!s3) return Invalid("storage.s3: required when storage.backend is s3");
-  if (auto k =
-          CheckKeys(s3, name,
-                    {"endpoint", "region", "bucket", "addressing", "access_key", "secret_key",
-                     "session_token", "multipart_threshold_mb", "part_size_mb", "parallel_parts",
-                     "presign_ttl_seconds", "request_timeout_seconds", "max_attempts"});
+  if (auto k = config::CheckKeys(
+          s3, name,
+          {"endpoint", "region", "bucket", "addressing", "access_key", "secret_key",
+           "session_token", "multipart_threshold_mb", "part_size_mb", "parallel_parts",
+           "presign_ttl_seconds", "request_timeout_seconds", "max_attempts"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -146,7 +136,7 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
                                  http::ClientPtr http, const std::string& base_dir) {
   (void)executor;  // the stores run on their callers' executors
   const YAML::Node section = storage_section;
-  if (auto k = CheckKeys(section, "storage", {"backend", "fs", "s3"}); !k) {
+  if (auto k = config::CheckKeys(section, "storage", {"backend", "fs", "s3"}); !k) {
     return std::unexpected(k.error());
   }
   auto backend =
@@ -154,7 +144,8 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
   if (!backend) return std::unexpected(backend.error());
   if (*backend == "fs") {
     const YAML::Node fs = section ? section["fs"] : YAML::Node();
-    if (auto k = CheckKeys(fs, "storage.fs", {"root"}); !k) return std::unexpected(k.error());
+    if (auto k = config::CheckKeys(fs, "storage.fs", {"root"}); !k)
+      return std::unexpected(k.error());
     std::string root = "clips";
     if (fs) {
       auto r = GetString(fs, "storage.fs", "root", "clips");

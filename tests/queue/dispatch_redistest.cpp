@@ -384,5 +384,77 @@ TEST_F(QueueTest, FailWithoutRetryEndsFailedAndFreesTheSlot) {
   EXPECT_EQ(Dispatch(), 1);
 }
 
+TEST_F(QueueTest, SlotIsGivenBackWhenTheUpstreamTaskEndsNotWhenTheClipIsStored) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 2}}));
+  for (int i = 0; i < 3; ++i) Submit("s" + std::to_string(i), "t1");
+  clock_->Advance(10s);
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = RunAsync(io_, store_->Lease("w", 2, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 2u);
+  const auto& first = (*leased)[0];
+  const auto& second = (*leased)[1];
+  auto generating = RunAsync(io_, store_->SetPhase(first.id, first.token, "GENERATING", "u1", ""));
+  ASSERT_TRUE(generating) << generating.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
+  auto transferring =
+      RunAsync(io_, store_->SetPhase(first.id, first.token, "TRANSFERRING", "", "storing"));
+  ASSERT_TRUE(transferring) << transferring.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
+  EXPECT_EQ(Dispatch(), 1);  // the third job takes the slot while the first one stores its clip
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
+  // Completing (or failing) the transferring job must not give its slot back a second time.
+  auto done = RunAsync(io_, store_->Complete({.job_id = first.id, .token = first.token}));
+  ASSERT_TRUE(done) << done.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
+  auto failed = RunAsync(io_, store_->Fail({.job_id = second.id,
+                                            .token = second.token,
+                                            .category = "invalid_request",
+                                            .message = "bad"}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
+}
+
+TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 3, .max_concurrent = 10}}));
+  for (int i = 0; i < 5; ++i) Submit("c" + std::to_string(i), "t1");
+  // Dispatch is shaped by the bucket; let it hand out all five over a few minutes.
+  std::vector<LeasedJob> jobs;
+  for (int round = 0; round < 20 && jobs.size() < 5; ++round) {
+    Dispatch();
+    auto leased = RunAsync(io_, store_->Lease("w", 5, 600s));
+    ASSERT_TRUE(leased);
+    for (auto& j : *leased) jobs.push_back(j);
+    clock_->Advance(30s);
+  }
+  ASSERT_EQ(jobs.size(), 5u);
+  const auto guard = 500ms;
+  auto take = [&](const LeasedJob& j) {
+    auto r = RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, guard));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return *r;
+  };
+  // Three creates are let go at t0, t0 + 6 s and t0 + 7 s; the first one's answer comes back
+  // at t0 + 5 s, so the provider may have counted it as late as that. The fourth must wait
+  // until the first answer leaves the 60.5 s window, and then exactly one more may go.
+  const int64_t t0 = clock_->NowMs();
+  EXPECT_EQ(take(jobs[0]).count(), 0);
+  clock_->Advance(5s);
+  auto answered =
+      RunAsync(io_, store_->SetPhase(jobs[0].id, jobs[0].token, "GENERATING", "u0", ""));
+  ASSERT_TRUE(answered) << answered.error().Describe();
+  clock_->Advance(1s);
+  EXPECT_EQ(take(jobs[1]).count(), 0);
+  clock_->Advance(1s);
+  EXPECT_EQ(take(jobs[2]).count(), 0);
+  auto wait = take(jobs[3]);
+  EXPECT_EQ(clock_->NowMs() + wait.count(), t0 + 5'000 + 60'500 + 1);
+  clock_->Advance(wait);
+  EXPECT_EQ(take(jobs[3]).count(), 0);
+  EXPECT_GT(take(jobs[4]).count(), 0);
+  // A stale token is refused: a worker that lost the job cannot create for it.
+  EXPECT_FALSE(RunAsync(io_, store_->TakeCreatePermit(jobs[4].id, "stale", guard)));
+}
+
 }  // namespace
 }  // namespace reelq::queue

@@ -54,6 +54,25 @@ std::string JobRunner::SidecarKey(const std::string& clip_key) {
   return clip_key.substr(0, clip_key.size() - 4) + ".json";
 }
 
+awaitable<Result<void>> JobRunner::WaitForCreatePermit(const queue::LeasedJob& job,
+                                                       JobControl& control) {
+  int errors = 0;
+  while (control.stop == StopReason::kNone) {
+    auto wait =
+        co_await deps_.store->TakeCreatePermit(job.id, job.token, deps_.settings.create_rate_guard);
+    if (wait && wait->count() == 0) co_return Result<void>{};
+    if (!wait) {
+      if (!IsRetryable(wait.error().category) || ++errors > 40) {
+        co_return std::unexpected(wait.error());
+      }
+      co_await Sleep(control, std::chrono::milliseconds(250));
+      continue;
+    }
+    co_await Sleep(control, std::min(*wait, std::chrono::milliseconds(1000)));
+  }
+  co_return MakeError(ErrorCategory::kCancelled, "stopped while waiting for the create rate");
+}
+
 awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobControl> control) {
   auto& store = *deps_.store;
   const auto& settings = deps_.settings;
@@ -171,6 +190,17 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       }
     }
     if (upstream.empty()) {
+      // Nothing exists upstream yet, so a stop here needs no upstream cancel.
+      auto permitted = co_await WaitForCreatePermit(job, *control);
+      if (!permitted) {
+        spdlog::info("job={} not created: {}", job.id, permitted.error().Describe());
+        if (control->stop == StopReason::kDrain) {
+          (void)co_await persist(
+              [&] { return store.HandBack(job.id, job.token, "worker draining"); });
+          co_return RunOutcome::kHandedBack;
+        }
+        co_return RunOutcome::kStopped;
+      }
       // A create is paid for: never start one on a lease that is lost or lapsing (by the
       // heartbeat or this worker's own clock). Its upstream id could not be recorded once the
       // reaper has handed the job on, and the next worker would pay again.

@@ -5,6 +5,14 @@ namespace reelq::worker {
 Result<Settings> ParseSettings(const config::Document& doc) {
   Settings s;
   const auto w = doc.root["worker"];
+  if (auto k = config::CheckKeys(
+          w, "worker",
+          {"max_in_flight", "lease_seconds", "heartbeat_seconds", "min_poll_interval_ms",
+           "drain_timeout_seconds", "retry_backoff_initial_ms", "retry_backoff_max_ms",
+           "rate_limit_cooldown_ms", "create_rate_guard_ms", "metrics_listen"});
+      !k) {
+    return std::unexpected(k.error());
+  }
   using std::chrono::milliseconds;
   auto in_flight = config::GetInt(w, "worker", "max_in_flight", 256, 1, 100000);
   if (!in_flight) return std::unexpected(in_flight.error());
@@ -35,6 +43,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   auto cool = config::GetInt(w, "worker", "rate_limit_cooldown_ms", 30000, 1, 3'600'000);
   if (!cool) return std::unexpected(cool.error());
   s.rate_limit_cooldown = milliseconds(*cool);
+  auto guard = config::GetInt(w, "worker", "create_rate_guard_ms", 500, 0, 60'000);
+  if (!guard) return std::unexpected(guard.error());
+  s.create_rate_guard = milliseconds(*guard);
   auto metrics = config::GetString(w, "worker", "metrics_listen", "127.0.0.1:0");
   if (!metrics) return std::unexpected(metrics.error());
   s.metrics_listen = *metrics;

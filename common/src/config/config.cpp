@@ -73,6 +73,30 @@ Result<void> ApplyOverrides(YAML::Node& root, const std::map<std::string, std::s
   return {};
 }
 
+// Levenshtein distance, for "did you mean" on a misspelt key.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The sections a config file may have: the processes' own and the catalogue's.
+const std::set<std::string>& TopLevelSections() {
+  static const std::set<std::string> sections{"catalogue_file", "redis",  "scheduler",
+                                              "tenants",        "worker", "storage",
+                                              "accounts",       "models", "routing"};
+  return sections;
+}
+
 Result<Document> Finish(YAML::Node root, std::string base_dir, std::string path,
                         const std::map<std::string, std::string>& env) {
   if (!root.IsMap()) return Invalid(path + ": the top level must be a mapping of sections");
@@ -106,6 +130,9 @@ Result<Document> Finish(YAML::Node root, std::string base_dir, std::string path,
     }
   }
   if (auto r = ApplyOverrides(root, env); !r) return std::unexpected(r.error());
+  if (auto r = CheckKeys(root, "", TopLevelSections()); !r) {
+    return Invalid(path + ": " + r.error().message);
+  }
   return Document{root, std::move(base_dir), std::move(path)};
 }
 
@@ -266,6 +293,11 @@ Result<RedisSettings> ParseRedis(const Document& doc,
                                  const std::map<std::string, std::string>& env) {
   RedisSettings out;
   const auto section = doc.root["redis"];
+  if (auto k = CheckKeys(section, "redis",
+                         {"host", "port", "db", "prefix", "password", "command_timeout_ms"});
+      !k) {
+    return std::unexpected(k.error());
+  }
   auto host = GetString(section, "redis", "host", "127.0.0.1");
   auto port = GetInt(section, "redis", "port", 6379, 1, 65535);
   auto db = GetInt(section, "redis", "db", 0, 0, 1024);
@@ -289,6 +321,34 @@ Result<RedisSettings> ParseRedis(const Document& doc,
   out.options.command_timeout = std::chrono::milliseconds(*timeout);
   out.prefix = *prefix;
   return out;
+}
+
+Result<void> CheckKeys(const YAML::Node& section, const std::string& section_name,
+                       const std::set<std::string>& known) {
+  if (!section || section.IsNull()) return {};
+  if (!section.IsMap()) return Invalid(section_name + ": expected a mapping");
+  for (const auto& kv : section) {
+    const auto key = kv.first.as<std::string>();
+    if (known.contains(key)) continue;
+    std::string nearest;
+    size_t best = std::string::npos;
+    for (const auto& k : known) {
+      const size_t d = EditDistance(key, k);
+      if (d < best) best = d, nearest = k;
+    }
+    std::string message = (section_name.empty() ? "" : section_name + ".") + key + ": unknown " +
+                          (section_name.empty() ? "section" : "key");
+    // Only a near miss is worth suggesting; otherwise list what is allowed.
+    if (!nearest.empty() && best <= std::max<size_t>(2, key.size() / 3)) {
+      message += "; did you mean " + nearest + "?";
+    } else {
+      message += " (known:";
+      for (const auto& k : known) message += " " + k;
+      message += ")";
+    }
+    return Invalid(message);
+  }
+  return {};
 }
 
 }  // namespace reelq::config

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <yaml-cpp/yaml.h>
@@ -37,6 +38,12 @@ Result<int64_t> GetInt(const YAML::Node& section, const std::string& section_nam
                        const std::string& key, int64_t fallback, int64_t min, int64_t max);
 Result<bool> GetBool(const YAML::Node& section, const std::string& section_name,
                      const std::string& key, bool fallback);
+
+// Refuses a key of `section` that is not in `known`, naming it and the nearest known key
+// ("worker.lease_secnds: unknown key; did you mean lease_seconds?"): a misspelt setting must not
+// silently fall back to its default. A missing section is fine.
+Result<void> CheckKeys(const YAML::Node& section, const std::string& section_name,
+                       const std::set<std::string>& known);
 
 // Reads {env: NAME} or {file: PATH} (or nothing) and resolves it; empty when unset.
 Result<std::string> GetSecret(const YAML::Node& section, const std::string& section_name,

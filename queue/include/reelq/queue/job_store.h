@@ -238,6 +238,13 @@ class JobStore {
   // kLeaseLost when the token is stale; kCancelled when the job was cancelled.
   awaitable<Result<void>> SetPhase(std::string job_id, std::string token, std::string phase,
                                    std::string upstream, std::string detail);
+  // Right before an upstream create: 0 when the call may go now (it is then counted in the
+  // account's sliding minute), else how long to wait before asking again. Keeps every window
+  // of 60 s + `guard` within the account's rate however late dispatched jobs reach the
+  // provider. kLeaseLost / kCancelled as SetPhase.
+  awaitable<Result<std::chrono::milliseconds>> TakeCreatePermit(std::string job_id,
+                                                                std::string token,
+                                                                std::chrono::milliseconds guard);
   awaitable<Result<void>> Complete(CompleteRequest request);
   awaitable<Result<FailOutcome>> Fail(FailRequest request);
   awaitable<Result<void>> HandBack(std::string job_id, std::string token, std::string reason);

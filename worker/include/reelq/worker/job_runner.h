@@ -75,6 +75,10 @@ class JobRunner {
   }
 
  private:
+  // Waits until the account's create gate lets this job's create go (see
+  // JobStore::TakeCreatePermit); an error when the job stopped or was lost meanwhile.
+  awaitable<Result<void>> WaitForCreatePermit(const queue::LeasedJob& job, JobControl& control);
+
   RunnerDeps& deps_;
   std::mt19937_64 rng_;
 };

@@ -18,6 +18,9 @@ struct Settings {
   std::chrono::milliseconds retry_backoff_initial{2'000};
   std::chrono::milliseconds retry_backoff_max{120'000};
   std::chrono::milliseconds rate_limit_cooldown{30'000};  // when a 429 carries no Retry-After
+  // Added to the provider's 60 s window by the create gate (JobStore::TakeCreatePermit): the
+  // spread in how long a create call takes to reach the provider.
+  std::chrono::milliseconds create_rate_guard{500};
   int poll_error_budget = 30;  // consecutive failed polls before the job is handed back
   int transfer_attempts = 4;   // download-to-store tries before the attempt fails
   std::string metrics_listen = "127.0.0.1:0";

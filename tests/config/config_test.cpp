@@ -1,0 +1,80 @@
+// The config loader refuses what it does not know: a misspelt key, section or environment
+// override is an error naming it (with the nearest known key), never a silent default. The
+// shipped configs load with every key known.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "process.h"
+#include "reelq/common/config.h"
+#include "reelq/scheduler/settings.h"
+#include "reelq/worker/settings.h"
+
+namespace reelq {
+namespace {
+
+using testing::SourcePath;
+
+// Every check a process runs at start-up, in the order they run: its own section(s), Redis.
+Result<void> ParseAll(const config::Document& doc) {
+  if (auto s = scheduler::ParseSettings(doc); !s) return std::unexpected(s.error());
+  if (auto w = worker::ParseSettings(doc); !w) return std::unexpected(w.error());
+  if (auto r = config::ParseRedis(doc, {}); !r) return std::unexpected(r.error());
+  return {};
+}
+
+std::string LoadError(const std::string& yaml, const std::map<std::string, std::string>& env = {}) {
+  auto doc = config::LoadFromString(yaml, "/tmp", env);
+  if (!doc) return doc.error().message;
+  auto parsed = ParseAll(*doc);
+  return parsed ? "" : parsed.error().message;
+}
+
+TEST(ConfigTest, ShippedConfigsLoadWithEveryKeyKnown) {
+  for (const char* file : {"deploy/reelq.yaml", "deploy/demo.yaml"}) {
+    auto doc = config::Load(SourcePath(file).string(), {});
+    ASSERT_TRUE(doc) << file << ": " << doc.error().message;
+    auto parsed = ParseAll(*doc);
+    EXPECT_TRUE(parsed) << file << ": " << parsed.error().message;
+  }
+}
+
+TEST(ConfigTest, MisspeltKeyIsRefusedWithTheNearestKnownKey) {
+  EXPECT_EQ(LoadError("worker:\n  lease_secnds: 3\n"),
+            "worker.lease_secnds: unknown key; did you mean lease_seconds?");
+  EXPECT_EQ(LoadError("scheduler:\n  dispatch_polcy: fifo\n"),
+            "scheduler.dispatch_polcy: unknown key; did you mean dispatch_policy?");
+  EXPECT_EQ(LoadError("redis:\n  hots: redis.internal\n"),
+            "redis.hots: unknown key; did you mean host?");
+  EXPECT_EQ(LoadError("tenants:\n  weight:\n    a: 2\n"),
+            "tenants.weight: unknown key; did you mean weights?");
+  // Far from every known key: the message lists them instead of guessing.
+  const auto far = LoadError("worker:\n  colour: blue\n");
+  EXPECT_TRUE(far.starts_with("worker.colour: unknown key (known: ")) << far;
+  EXPECT_NE(far.find("lease_seconds"), std::string::npos) << far;
+}
+
+TEST(ConfigTest, UnknownSectionAndOverrideAreRefused) {
+  EXPECT_EQ(LoadError("workr:\n  lease_seconds: 3\n"),
+            "<string>: workr: unknown section; did you mean worker?");
+  EXPECT_EQ(LoadError("worker:\n  lease_seconds: 3\n", {{"REELQ__WORKER__LEASE_SECS", "9"}}),
+            "worker.lease_secs: unknown key; did you mean lease_seconds?");
+  // A good override still applies.
+  EXPECT_EQ(LoadError("worker:\n  lease_seconds: 3\n", {{"REELQ__WORKER__LEASE_SECONDS", "9"}}),
+            "");
+}
+
+TEST(ConfigTest, BadDispatchPolicyIsRefusedByName) {
+  EXPECT_EQ(LoadError("scheduler:\n  dispatch_policy: bogus\n"),
+            "scheduler.dispatch_policy: expected fair or fifo, got 'bogus'");
+  EXPECT_EQ(LoadError("scheduler:\n  listen: 127.0.0.1:0\n",
+                      {{"REELQ__SCHEDULER__DISPATCH_POLICY", "bogus"}}),
+            "scheduler.dispatch_policy: expected fair or fifo, got 'bogus'");
+}
+
+TEST(ConfigTest, SectionThatIsNotAMappingIsRefused) {
+  EXPECT_EQ(LoadError("worker: 3\n"), "worker: expected a mapping");
+}
+
+}  // namespace
+}  // namespace reelq
