@@ -75,6 +75,7 @@ E2eStack::E2eStack(E2eStackOptions options) : options_(std::move(options)) {
   RedisServerOptions ro;
   ro.appendonly = true;
   ro.appendfsync = options_.appendfsync;
+  ro.bind = options_.redis_host;
   redis_ = std::make_unique<RedisServer>(ro);
   StartSim();
   WriteConfig();
@@ -109,7 +110,8 @@ void E2eStack::StartSim() {
   auto binary = BuildPath("providers/sim/reelq-provider-sim");
   auto port_file = dir_.path() / "sim.port";
   std::filesystem::remove(port_file);
-  const std::string listen = "127.0.0.1:" + std::to_string(sim_port_);  // 0 the first time
+  const std::string listen =
+      options_.sim_host + ":" + std::to_string(sim_port_);  // port 0 the first time
   sim_ = ChildProcess::Start(
       {binary.string(), "--listen", listen, "--port-file", port_file.string(), "--latency-scale",
        Num(options_.latency_scale), "--seed", std::to_string(options_.sim_seed), "--media-dir",
@@ -120,7 +122,7 @@ void E2eStack::StartSim() {
     std::string text = ReadFile(port_file);
     if (!text.empty()) {
       sim_port_ = std::stoi(text);
-      if (WaitForPort(sim_port_, std::chrono::seconds(10))) return;
+      if (WaitForPort(options_.sim_host, sim_port_, std::chrono::seconds(10))) return;
     }
     if (!sim_.running()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -131,13 +133,13 @@ void E2eStack::StartSim() {
 void E2eStack::KillSim() { sim_.Kill(); }
 
 void E2eStack::WriteConfig() {
-  const std::string sim = "http://127.0.0.1:" + std::to_string(sim_port_);
+  const std::string sim = "http://" + options_.sim_host + ":" + std::to_string(sim_port_);
   std::ostringstream y;
   y << "# Written by tests/e2e/stack.cpp\n"
     << "catalogue_file: " << std::filesystem::absolute(SourcePath("deploy/catalogue.yaml")).string()
     << "\n"
-    << "redis:\n  host: 127.0.0.1\n  port: " << redis_->port() << "\n  prefix: " << kRedisPrefix
-    << "\n"
+    << "redis:\n  host: " << options_.redis_host << "\n  port: " << redis_->port()
+    << "\n  prefix: " << kRedisPrefix << "\n"
     << "scheduler:\n  listen: 127.0.0.1:0\n  metrics_listen: 127.0.0.1:0\n"
     << "  max_prompt_bytes: " << options_.max_prompt_bytes << "\n"
     << "  max_message_bytes: " << options_.max_message_bytes << "\n"
@@ -252,19 +254,38 @@ int E2eStack::AddWorker() {
   return i;
 }
 
+E2eWorkerPlacement E2eStack::Placement(int worker) const {
+  if (worker < static_cast<int>(options_.worker_placement.size())) {
+    return options_.worker_placement[worker];
+  }
+  return {};
+}
+
+std::string E2eStack::worker_metrics_address(int i) const {
+  return Placement(i).host + ":" + std::to_string(workers_.at(i).port);
+}
+
 void E2eStack::StartWorker(int i) {
   auto& w = workers_.at(i);
   if (w.process.running()) throw std::logic_error("worker " + std::to_string(i) + " running");
+  const auto placement = Placement(i);
   for (int attempt = 0; attempt < 3; ++attempt) {
+    // FreePort() asks the test's own network namespace; in another one the port is at worst
+    // taken, and the retry picks another.
     w.port = FreePort();
-    w.process = ChildProcess::Start(
-        {BuildPath("worker/reelq-worker").string(), "--config", config_path().string(), "--id",
-         worker_id(i), "--metrics-listen", "127.0.0.1:" + std::to_string(w.port), "--log-level",
-         options_.log_level},
-        ChildEnv(), log_dir() / ("worker-" + std::to_string(i) + ".log"));
+    std::vector<std::string> argv = placement.command_prefix;
+    for (std::string arg :
+         {BuildPath("worker/reelq-worker").string(), std::string("--config"),
+          config_path().string(), std::string("--id"), worker_id(i),
+          std::string("--metrics-listen"), placement.host + ":" + std::to_string(w.port),
+          std::string("--log-level"), options_.log_level}) {
+      argv.push_back(std::move(arg));
+    }
+    w.process =
+        ChildProcess::Start(argv, ChildEnv(), log_dir() / ("worker-" + std::to_string(i) + ".log"));
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline && w.process.running()) {
-      if (WaitForPort(w.port, std::chrono::milliseconds(200))) return;
+      if (WaitForPort(placement.host, w.port, std::chrono::milliseconds(200))) return;
     }
     w.process.Kill();
   }
@@ -302,14 +323,14 @@ std::string E2eStack::SimHttp(const std::string& method, const std::string& path
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, options_.sim_host.c_str(), &addr.sin_addr);
   addr.sin_port = htons(static_cast<uint16_t>(sim_port_));
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
     throw std::runtime_error("sim control: cannot connect to port " + std::to_string(sim_port_));
   }
-  std::string request = method + " " + path +
-                        " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(sim_port_) +
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + options_.sim_host + ":" +
+                        std::to_string(sim_port_) +
                         "\r\nConnection: close\r\nContent-Type: application/json\r\n"
                         "Content-Length: " +
                         std::to_string(body.size()) + "\r\n\r\n" + body;

@@ -46,6 +46,14 @@
 
 namespace reelq::testing {
 
+// Where one worker runs, for multi-host tests in network namespaces (tests/fault/partition_test).
+struct E2eWorkerPlacement {
+  // Put before the worker's command line, e.g. {"ip", "netns", "exec", "<netns>"}.
+  std::vector<std::string> command_prefix;
+  // The IPv4 address its metrics endpoint binds, reachable from the test (readiness check).
+  std::string host = "127.0.0.1";
+};
+
 struct E2eStackOptions {
   int schedulers = 1;
   int workers = 2;
@@ -75,6 +83,13 @@ struct E2eStackOptions {
   // Extra environment for schedulers and workers (e.g. REELQ__SECTION__KEY overrides).
   std::map<std::string, std::string> env;
   std::string log_level = "info";
+  // Placement. redis-server binds `redis_host` and the simulator `sim_host`; the config names
+  // those addresses, and the test reaches both there. Both must be local addresses of the
+  // network namespace the test runs in. Worker i runs as worker_placement[i] says (loopback
+  // without a prefix when the list is shorter).
+  std::string redis_host = "127.0.0.1";
+  std::string sim_host = "127.0.0.1";
+  std::vector<E2eWorkerPlacement> worker_placement;
 };
 
 class E2eStack {
@@ -110,6 +125,8 @@ class E2eStack {
   ChildProcess& scheduler(int i) { return schedulers_.at(i).process; }
   ChildProcess& worker(int i) { return workers_.at(i).process; }
   std::string worker_id(int i) const { return "e2e-worker-" + std::to_string(i); }
+  // host:port of worker i's metrics endpoint (GET /metrics).
+  std::string worker_metrics_address(int i) const;
 
   // Start (again) on the same port / id, and wait until ready. Throws when it does not come up.
   void StartScheduler(int i);
@@ -161,6 +178,8 @@ class E2eStack {
   void WaitSchedulerReady(int i);
   std::string SimHttp(const std::string& method, const std::string& path, const std::string& body,
                       int* status);
+
+  E2eWorkerPlacement Placement(int worker) const;
 
   E2eStackOptions options_;
   TempDir dir_;

@@ -141,13 +141,19 @@ int FreePort() {
 }
 
 bool WaitForPort(int port, std::chrono::milliseconds timeout) {
+  return WaitForPort("127.0.0.1", port, timeout);
+}
+
+bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds timeout) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    throw std::invalid_argument("WaitForPort: not an IPv4 address: " + host);
+  }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
     int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
     close(fd);
     if (rc == 0) return true;

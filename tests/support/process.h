@@ -45,6 +45,8 @@ int FreePort();
 
 // Polls until something accepts TCP connections on 127.0.0.1:port.
 bool WaitForPort(int port, std::chrono::milliseconds timeout);
+// The same on another IPv4 address (e.g. a worker in another network namespace).
+bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds timeout);
 
 // A fresh directory under the system temp dir, removed with everything in it on destruction.
 class TempDir {

@@ -74,7 +74,8 @@ redisContext* ConnectSync(const std::string& host, int port, std::chrono::millis
 
 bool RedisServer::Available() { return std::filesystem::exists(ServerBinary()); }
 
-RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
+RedisServer::RedisServer(RedisServerOptions options)
+    : options_(std::move(options)), host_(options_.bind) {
   if (!Available()) {
     throw std::runtime_error("redis-server not found at " + ServerBinary().string() +
                              " (apt-get install -y redis-server, or set REELQ_REDIS_SERVER)");
@@ -129,6 +130,12 @@ void RedisServer::Launch() {
       "--tcp-backlog",
       "128",
   };
+  if (options_.bind != "127.0.0.1") {
+    // Protected mode refuses clients from other addresses when no password is set; a test
+    // binds elsewhere only inside network namespaces it made itself.
+    argv.push_back("--protected-mode");
+    argv.push_back("no");
+  }
   if (!options_.password.empty()) {
     argv.push_back("--requirepass");
     argv.push_back(options_.password);

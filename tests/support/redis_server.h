@@ -22,9 +22,12 @@ struct RedisServerOptions {
   std::string save;                      // RDB snapshot rule ("900 1"); empty: no snapshots
   std::string password;                  // requirepass; empty: none
   std::vector<std::string> extra_args;   // more "--name value" pairs, passed through as given
+  // The address it binds and clients connect to (another local address for tests in network
+  // namespaces, where other namespaces must reach it).
+  std::string bind = "127.0.0.1";
 };
 
-// A real redis-server (/usr/bin/redis-server, or $REELQ_REDIS_SERVER) on 127.0.0.1:FreePort()
+// A real redis-server (/usr/bin/redis-server, or $REELQ_REDIS_SERVER) on <bind>:FreePort()
 // with its data in a TempDir. Started by the constructor (throws std::runtime_error with the
 // server's log when it does not come up), stopped on destruction. Never touches port 6379.
 //

@@ -181,6 +181,24 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     co_return std::unexpected(last);
   };
 
+  // Self-fence. Writes to the object store are not fenced by Redis: while Redis is out of reach
+  // no one can tell this worker that its lease is gone, yet the store may still take writes
+  // (a partition that cuts Redis off but not the bucket). So a clip or sidecar is committed, and
+  // a paid create started, only while the lease is still ours by this worker's own clock, with
+  // a guard; past that the job stops as if a heartbeat had reported the loss.
+  // Worker::LeaseWatchdog applies the same rule to every held job, so a job that is only
+  // polling stops too.
+  const auto guard_ms = SelfFenceGuard(settings.lease).count();
+  auto lease_held = [&] {
+    if (control->stop == StopReason::kNone && control->lease_valid_until_ms > 0 &&
+        deps_.clock->NowMs() + guard_ms >= control->lease_valid_until_ms) {
+      spdlog::warn("job={} lease lapses by this worker's clock (valid until {}): stopping the job",
+                   job.id, control->lease_valid_until_ms);
+      control->Stop(StopReason::kLeaseLapsed);
+    }
+    return control->stop == StopReason::kNone;
+  };
+
   // Takes the error by reference to a named variable: g++ 12 double-destroys temporaries
   // passed into a coroutine call inside co_await.
   // `category`: stored instead of the error's own category when not empty (a reason the
@@ -343,6 +361,14 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       // The account's create gate lets the call go and, in the same step, records the intent
       // before the create is sent, so that whoever runs the job next knows to look. Nothing
       // exists upstream yet, so a stop while waiting needs no upstream cancel.
+      // A create is paid for: never start one on a lease that is lost or lapsing (by the
+      // heartbeat or this worker's own clock): its upstream id could not be recorded once the
+      // reaper has handed the job on, and the next worker would pay again. Checked before the
+      // permit, which records the intent: a permit granted means Redis still knew the token.
+      if (!lease_held()) {
+        spdlog::info("job={} lease lost before the create call; another worker runs it", job.id);
+        co_return RunOutcome::kStopped;
+      }
       auto permitted = co_await WaitForCreatePermit(job, *control);
       if (!permitted) {
         spdlog::info("job={} not created: {}", job.id, permitted.error().Describe());
@@ -469,7 +495,10 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       if (control->stop != StopReason::kNone) break;
       storage::PutOptions options;
       options.content_type = "video/mp4";
-      options.metadata = {{"job-id", job.id}, {"model", job.model}, {"upstream-id", upstream}};
+      options.metadata = {{"job-id", job.id},
+                          {"model", job.model},
+                          {"upstream-id", upstream},
+                          {"worker", settings.worker_id}};
       auto writer = co_await deps_.objects->OpenWriter(clip_key, options);
       if (!writer) {
         last = writer.error();
@@ -494,7 +523,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         if (!transfer->result) {
           last = transfer->result.error();
           co_await sink.Abort();
-        } else if (control->stop != StopReason::kNone) {
+        } else if (!lease_held()) {
           co_await sink.Abort();
           break;
         } else {
@@ -532,6 +561,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         {"account", job.account},
         {"upstream_id", upstream},
         {"attempt", job.attempt},
+        {"worker", settings.worker_id},
         {"duration_seconds", spec.duration_seconds()},
         {"clip_seconds", status.clip_seconds},
         {"aspect_ratio", spec.aspect_ratio().empty() ? "16:9" : spec.aspect_ratio()},
@@ -562,13 +592,15 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     Result<storage::CommitResult> committed = std::unexpected(Error{});
     if (writer) {
       auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
-      if (w) {
-        committed = co_await (*writer)->Commit();
-      } else {
+      if (!w) {
         committed = std::unexpected(w.error());
+      } else if (!lease_held()) {
+        co_await (*writer)->Abort();
+      } else {
+        committed = co_await (*writer)->Commit();
       }
     }
-    if (!writer || !committed) {
+    if (control->stop == StopReason::kNone && (!writer || !committed)) {
       {
         Error failure = writer ? committed.error() : writer.error();
         auto awaited = co_await fail(failure, "");
@@ -613,6 +645,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       (void)co_await persist([&] { return store.HandBack(job.id, job.token, "worker draining"); });
       co_return RunOutcome::kHandedBack;
     case StopReason::kLeaseLost:
+    case StopReason::kLeaseLapsed:
     case StopReason::kNone:
       spdlog::info("job={} lease lost; another worker resumes it", job.id);
       break;

@@ -1,5 +1,7 @@
 #include "reelq/worker/worker.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace reelq::worker {
@@ -19,6 +21,7 @@ awaitable<void> Worker::Run() {
   drained_ = std::make_unique<asio::steady_timer>(executor);
   slot_free_ = std::make_unique<asio::steady_timer>(executor);
   asio::co_spawn(executor, HeartbeatLoop(), asio::detached);
+  asio::co_spawn(executor, LeaseWatchdog(), asio::detached);
   co_await LeaseLoop();
 
   // Draining: in-flight jobs go on until the deadline; then the rest are handed back.
@@ -49,6 +52,8 @@ awaitable<void> Worker::LeaseLoop() {
       co_await slot_free_->async_wait(use_nothrow_awaitable);
       continue;
     }
+    // Read before the call: Redis sets the expiry from a later reading of the same clock.
+    const int64_t asked_ms = deps_.clock->NowMs();
     auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease);
     if (!leased) {
       spdlog::warn("worker={} lease failed: {}", s.worker_id, leased.error().Describe());
@@ -59,6 +64,7 @@ awaitable<void> Worker::LeaseLoop() {
     }
     for (auto& job : *leased) {
       auto control = std::make_shared<JobControl>(executor);
+      control->lease_valid_until_ms = asked_ms + s.lease.count();
       jobs_[job.id] = Held{job.token, control};
       ++counters_.leased;
       asio::co_spawn(executor, RunJob(std::move(job), control), asio::detached);
@@ -85,10 +91,21 @@ awaitable<void> Worker::HeartbeatLoop() {
     std::vector<queue::HeldLease> held;
     held.reserve(jobs_.size());
     for (const auto& [id, h] : jobs_) {
-      if (h.control->stop == StopReason::kNone) held.push_back({id, h.token});
+      // A job stopped by its own clock (kLeaseLapsed) is still renewed while it winds down:
+      // if Redis answers, the lease was ours after all, and a create call in flight can still
+      // record its upstream id. It publishes nothing either way.
+      if (h.control->stop == StopReason::kNone || h.control->stop == StopReason::kLeaseLapsed) {
+        held.push_back({id, h.token});
+      }
     }
+    std::vector<std::string> renewed;
+    renewed.reserve(held.size());
+    for (const auto& h : held) renewed.push_back(h.job_id);
+    // Read before the call, like the lease: the renewed expiry is at least this plus the lease.
+    const int64_t sent_ms = deps_.clock->NowMs();
     auto lost = co_await deps_.store->Heartbeat(s.worker_id, std::move(held), s.lease);
     if (!lost) {
+      // The leases are not extended; LeaseWatchdog stops the jobs once they would lapse.
       spdlog::warn("worker={} heartbeat failed: {}", s.worker_id, lost.error().Describe());
       continue;
     }
@@ -97,6 +114,39 @@ awaitable<void> Worker::HeartbeatLoop() {
       if (it == jobs_.end()) continue;
       it->second.control->Stop(loss.state == "CANCELLED" ? StopReason::kCancelled
                                                          : StopReason::kLeaseLost);
+    }
+    for (const auto& id : renewed) {
+      auto it = jobs_.find(id);
+      // A job the heartbeat reported lost is stopped above; its deadline no longer matters.
+      if (it == jobs_.end() || it->second.control->stop != StopReason::kNone) continue;
+      auto& until = it->second.control->lease_valid_until_ms;
+      until = std::max(until, sent_ms + s.lease.count());
+    }
+  }
+}
+
+awaitable<void> Worker::LeaseWatchdog() {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  const auto& s = deps_.settings;
+  // Its own loop, not a step of HeartbeatLoop: a heartbeat to an unreachable Redis waits for
+  // the command timeout, which may be longer than the lease itself.
+  const auto guard_ms = JobRunner::SelfFenceGuard(s.lease).count();
+  const auto tick = std::clamp<std::chrono::milliseconds>(
+      s.lease / 20, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+  while (!(draining_ && jobs_.empty())) {
+    timer.expires_after(tick);
+    co_await timer.async_wait(use_nothrow_awaitable);
+    const int64_t now = deps_.clock->NowMs();
+    for (auto& [id, h] : jobs_) {
+      auto& control = *h.control;
+      if (control.stop != StopReason::kNone || control.lease_valid_until_ms == 0) continue;
+      if (now + guard_ms < control.lease_valid_until_ms) continue;
+      spdlog::warn(
+          "worker={} job={} lease lapses by this worker's clock (no heartbeat answered; valid "
+          "until {}): stopping the job, another worker resumes it",
+          s.worker_id, id, control.lease_valid_until_ms);
+      control.Stop(StopReason::kLeaseLapsed);
     }
   }
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <random>
@@ -15,8 +17,11 @@
 
 namespace reelq::worker {
 
-// Why a job's coroutine must stop touching the job.
-enum class StopReason { kNone, kCancelled, kLeaseLost, kDrain };
+// Why a job's coroutine must stop touching the job. kLeaseLapsed: by this worker's own clock
+// (no heartbeat answered in time), not confirmed by Redis; such a job is still heartbeated
+// while its coroutine winds down, so that a create call in flight can still record its
+// upstream id if Redis answers again, instead of the next worker paying for another.
+enum class StopReason { kNone, kCancelled, kLeaseLost, kLeaseLapsed, kDrain };
 
 // Shared between a job's coroutine and the worker's heartbeat/drain: a stop request, and a
 // timer the coroutine sleeps on so a stop wakes it at once.
@@ -24,6 +29,11 @@ struct JobControl {
   explicit JobControl(asio::any_io_executor executor) : wake(executor) {}
   StopReason stop = StopReason::kNone;
   asio::steady_timer wake;
+  // Until when (RunnerDeps::clock, ms) this worker's lease is certainly still valid: the clock
+  // reading taken just before the Lease or Heartbeat call that last set it, plus the lease.
+  // Redis stores the expiry as the same clock read a moment later plus the lease, so this
+  // never lies after the expiry the reaper acts on. 0: not tracked (no self-fence).
+  int64_t lease_valid_until_ms = 0;
   void Stop(StopReason reason) {
     if (stop == StopReason::kNone || reason == StopReason::kCancelled) stop = reason;
     wake.cancel();
@@ -56,6 +66,13 @@ class JobRunner {
   static std::string ClipKey(const std::string& tenant, const std::string& batch,
                              const std::string& job_id);
   static std::string SidecarKey(const std::string& clip_key);
+
+  // A lease is treated as lost this long before it ends by the worker's own clock: room for a
+  // publication that passed the check to land before the reaper can hand the job to another
+  // worker. With heartbeats at most every lease/2 a healthy worker never comes this close.
+  static std::chrono::milliseconds SelfFenceGuard(std::chrono::milliseconds lease) {
+    return lease / 4;
+  }
 
  private:
   // Waits until the account's create gate lets this job's create go (see

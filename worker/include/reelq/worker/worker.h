@@ -18,6 +18,9 @@ struct WorkerCounters {
 // executor, renews every lease with one heartbeat call, and delivers cancellations and lost
 // leases to the jobs at once. Drain() stops leasing, lets jobs finish until the drain deadline,
 // then hands the rest back so another worker resumes their upstream tasks.
+// A worker that cannot renew its leases (Redis out of reach) stops those jobs by its own clock
+// once a lease would have lapsed, and publishes nothing for them: by then the reaper may have
+// handed them to another worker (LeaseWatchdog, JobRunner's lease_held).
 class Worker {
  public:
   Worker(RunnerDeps& deps, redis::ConnectionPtr blocking);
@@ -32,6 +35,9 @@ class Worker {
  private:
   awaitable<void> LeaseLoop();
   awaitable<void> HeartbeatLoop();
+  // Self-fence: stops every job whose lease lapses by this worker's own clock (no Lease or
+  // Heartbeat call answered within the lease), without waiting for Redis to say so.
+  awaitable<void> LeaseWatchdog();
   awaitable<void> RunJob(queue::LeasedJob job, std::shared_ptr<JobControl> control);
 
   RunnerDeps& deps_;
