@@ -40,10 +40,11 @@ class FakeProvider final : public providers::Provider {
     ++creates;
     co_return "task-" + std::to_string(creates);
   }
-  awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(std::string) override {
-    co_return std::nullopt;
+  bool CanFindLostCreate() const override { return false; }
+  awaitable<Result<std::vector<std::string>>> FindLostCreate(providers::GenerationRequest,
+                                                             int64_t) override {
+    co_return std::vector<std::string>{};
   }
-  bool SupportsIdempotencyId() const override { return false; }
   awaitable<Result<providers::TaskStatus>> Poll(std::string) override {
     ++polls;
     providers::TaskStatus status;
