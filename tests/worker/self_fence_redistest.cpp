@@ -211,7 +211,7 @@ TEST(WorkerSelfFenceTest, RedisUnreachableLongerThanLeaseStopsJobAndPublishesNot
   f.provider->hold_download = false;
   ASSERT_TRUE(f.PumpUntil([&] { return f.worker->in_flight() == 0; }, 15s))
       << "the job did not end while Redis was unreachable";
-  EXPECT_EQ(f.provider->downloads_finished, 2);
+  // (The stopped job abandons its download rather than waiting for it: fault_cancel_windows_test.)
   EXPECT_EQ(f.worker->counters().stopped, 1u);
   EXPECT_EQ(f.worker->counters().succeeded, 1u);  // ok-1 only
   // Nothing published for the job: no clip, no sidecar (the keys are deterministic).
