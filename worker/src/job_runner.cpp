@@ -5,9 +5,9 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "reelq/storage/hashing_writer.h"
 #include "reelq/v1/jobs.pb.h"
 #include "reelq/worker/retry_policy.h"
+#include "transfer.h"
 
 namespace reelq::worker {
 namespace {
@@ -53,67 +53,6 @@ providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
   req.audio = !spec.has_audio() || spec.audio();
   req.idempotency_id = idempotency_id;
   return req;
-}
-
-// One clip download, run as its own coroutine so that a stopped job (cancelled, lease lost,
-// drain deadline) need not wait for it: a stalled transfer would otherwise hold the job, its
-// partial object and an in-flight slot until the download timeout. Shared by the job and the
-// download coroutine; the download writes through it, and once the job abandons it the partial
-// object is discarded (at once, or when a write in progress returns) and later bytes refused.
-class Transfer final : public ByteSink {
- public:
-  explicit Transfer(storage::ObjectWriterPtr writer) : sink_(std::move(writer)) {}
-
-  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
-    if (abandoned_) {
-      co_return MakeError(ErrorCategory::kCancelled, "the job stopped during the transfer");
-    }
-    writing_ = true;
-    auto written = co_await sink_.Write(chunk);
-    writing_ = false;
-    if (abandoned_) co_await AbortOnce();
-    co_return written;
-  }
-
-  // The job no longer waits for this transfer.
-  awaitable<void> Abandon() {
-    abandoned_ = true;
-    if (!writing_) co_await AbortOnce();
-  }
-  awaitable<void> AbortOnce() {
-    if (aborted_) co_return;
-    aborted_ = true;
-    co_await sink_.Abort();
-  }
-
-  storage::HashingWriter& sink() { return sink_; }
-  bool abandoned() const { return abandoned_; }
-
-  bool done = false;
-  Result<void> result = MakeError(ErrorCategory::kInternal, "the download did not finish");
-
- private:
-  storage::HashingWriter sink_;
-  bool writing_ = false;
-  bool abandoned_ = false;
-  bool aborted_ = false;
-};
-
-awaitable<void> RunTransfer(providers::ProviderPtr provider, std::string upstream,
-                            providers::TaskStatus status, std::shared_ptr<Transfer> transfer,
-                            std::shared_ptr<JobControl> control) {
-  try {
-    transfer->result = co_await provider->Download(upstream, status, *transfer);
-  } catch (const std::exception& e) {
-    transfer->result =
-        MakeError(ErrorCategory::kInternal, std::string("download threw: ") + e.what());
-  }
-  transfer->done = true;
-  if (transfer->abandoned()) {
-    co_await transfer->AbortOnce();
-  } else {
-    control->wake.cancel();  // the job waits on it (see the transfer step)
-  }
 }
 
 // The account's status-poll quota (accounts[].polls_per_minute); 0 when the provider does not
