@@ -43,6 +43,17 @@ v1::SubmitBatchResponse SubmitBatch(v1::JobService::Stub& stub,
   return response;
 }
 
+std::optional<v1::JobStatus> GetJob(v1::JobService::Stub& stub, const std::string& job_id,
+                                    std::chrono::milliseconds deadline) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+  v1::GetJobRequest req;
+  req.set_job_id(job_id);
+  v1::JobStatus out;
+  if (!stub.GetJob(&ctx, req, &out).ok()) return std::nullopt;
+  return out;
+}
+
 v1::SubmitJobResponse SubmitJob(v1::JobService::Stub& stub, const v1::JobSpec& spec,
                                 grpc::Status* status) {
   grpc::ClientContext ctx;

@@ -37,6 +37,12 @@ reelq::v1::SubmitBatchResponse SubmitBatch(
 reelq::v1::SubmitJobResponse SubmitJob(reelq::v1::JobService::Stub& stub,
                                        const reelq::v1::JobSpec& spec, grpc::Status* status);
 
+// GetJob; std::nullopt when the call fails (or takes longer than `deadline`), e.g. while the
+// scheduler is being killed.
+std::optional<reelq::v1::JobStatus> GetJob(
+    reelq::v1::JobService::Stub& stub, const std::string& job_id,
+    std::chrono::milliseconds deadline = std::chrono::seconds(5));
+
 // WatchJob (job or batch) until the server ends the stream or `timeout` passes; the events in
 // the order received. `status` gets the final status (DEADLINE_EXCEEDED on timeout).
 std::vector<reelq::v1::JobEvent> Watch(reelq::v1::JobService::Stub& stub,

@@ -27,13 +27,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 std::optional<v1::JobStatus> Get(v1::JobService::Stub& stub, const std::string& id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-  v1::GetJobRequest req;
-  req.set_job_id(id);
-  v1::JobStatus out;
-  if (!stub.GetJob(&ctx, req, &out).ok()) return std::nullopt;
-  return out;
+  return reelq::testing::GetJob(stub, id, 5s);
 }
 
 v1::JobStatus Cancel(v1::JobService::Stub& stub, const std::string& id) {

@@ -53,13 +53,7 @@ int TerminalCount(v1::JobService::Stub& stub, const std::string& batch_id) {
 }
 
 std::optional<v1::JobStatus> Get(v1::JobService::Stub& stub, const std::string& id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  v1::GetJobRequest req;
-  req.set_job_id(id);
-  v1::JobStatus out;
-  if (!stub.GetJob(&ctx, req, &out).ok()) return std::nullopt;
-  return out;
+  return reelq::testing::GetJob(stub, id, std::chrono::milliseconds(500));
 }
 
 double Percentile(std::vector<double> v, double p) {

@@ -18,13 +18,7 @@ namespace v1 = reelq::v1;
 using Clock = std::chrono::steady_clock;
 
 std::optional<v1::JobStatus> Get(v1::JobService::Stub& stub, const std::string& id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  v1::GetJobRequest req;
-  req.set_job_id(id);
-  v1::JobStatus out;
-  if (!stub.GetJob(&ctx, req, &out).ok()) return std::nullopt;
-  return out;
+  return reelq::testing::GetJob(stub, id, std::chrono::seconds(5));
 }
 
 bool Generating(const std::optional<v1::JobStatus>& s) {

@@ -268,13 +268,7 @@ class Topology {
 };
 
 std::optional<v1::JobStatus> Get(v1::JobService::Stub& stub, const std::string& id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-  v1::GetJobRequest req;
-  req.set_job_id(id);
-  v1::JobStatus out;
-  if (!stub.GetJob(&ctx, req, &out).ok()) return std::nullopt;
-  return out;
+  return reelq::testing::GetJob(stub, id, 5s);
 }
 
 std::map<std::string, v1::JobStatus> GetAll(v1::JobService::Stub& stub,
