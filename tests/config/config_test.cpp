@@ -72,6 +72,15 @@ TEST(ConfigTest, BadDispatchPolicyIsRefusedByName) {
             "scheduler.dispatch_policy: expected fair or fifo, got 'bogus'");
 }
 
+TEST(ConfigTest, OnUnknownCreateNamesABadProviderOrPolicy) {
+  EXPECT_EQ(LoadError("worker:\n  on_unknown_create: {veoo: recreate}\n"),
+            "worker.on_unknown_create.veoo: unknown provider (expected kling, sora, veo or "
+            "seedance)");
+  EXPECT_EQ(LoadError("worker:\n  on_unknown_create: {veo: maybe}\n"),
+            "worker.on_unknown_create.veo: must be fail or recreate, not 'maybe'");
+  EXPECT_EQ(LoadError("worker:\n  on_unknown_create: {veo: recreate}\n"), "");
+}
+
 TEST(ConfigTest, SectionThatIsNotAMappingIsRefused) {
   EXPECT_EQ(LoadError("worker: 3\n"), "worker: expected a mapping");
 }

@@ -61,6 +61,13 @@ Result<Settings> ParseSettings(const config::Document& doc) {
     }
     for (const auto& entry : policies) {
       const std::string provider = entry.first.as<std::string>();
+      // A misspelt provider would otherwise leave that provider on the default silently.
+      if (provider != "kling" && provider != "sora" && provider != "veo" &&
+          provider != "seedance") {
+        return MakeError(ErrorCategory::kInvalidRequest,
+                         "worker.on_unknown_create." + provider +
+                             ": unknown provider (expected kling, sora, veo or seedance)");
+      }
       auto policy = config::GetString(policies, "worker.on_unknown_create", provider, "fail");
       if (!policy) return std::unexpected(policy.error());
       if (*policy != "fail" && *policy != "recreate") {
