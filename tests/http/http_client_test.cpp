@@ -286,6 +286,42 @@ TEST(HttpClient, ConnectRefusedNamesHost) {
   EXPECT_EQ(got.error().message, "connect to 127.0.0.1:" + std::to_string(port) + " refused");
 }
 
+// The typed flag the adapters and the worker read: from the write on, the peer may have acted on
+// the request (a create may have made a paid task); before it, nothing was sent.
+TEST(HttpClient, TransportFailuresSayWhetherTheRequestMayHaveBeenDelivered) {
+  asio::io_context io;
+  auto client = MakeClient(io.get_executor());
+  int closed_port;
+  {
+    asio::io_context tmp;
+    asio::ip::tcp::acceptor a(tmp, {asio::ip::make_address("127.0.0.1"), 0});
+    closed_port = a.local_endpoint().port();
+  }
+  auto refused =
+      RunSync(io, client->Send(Get("http://127.0.0.1:" + std::to_string(closed_port) + "/")));
+  ASSERT_FALSE(refused);
+  EXPECT_FALSE(refused.error().maybe_delivered) << refused.error().message;
+  EXPECT_EQ(refused.error().provider_code, "");
+
+  TestServer hanging(
+      [](const testing::ReceivedRequest&) { return Reply{.mode = Reply::Mode::kNeverAnswer}; });
+  Request request = Get(hanging.Url("/create"));
+  request.method = "POST";
+  request.body = "{}";
+  request.timeout = 200ms;
+  auto lost = RunSync(io, client->Send(request));
+  ASSERT_FALSE(lost);
+  EXPECT_TRUE(lost.error().maybe_delivered) << lost.error().message;
+  EXPECT_EQ(lost.error().provider_code, "") << "the flag is a field, not a code string";
+
+  TestServer cut([](const testing::ReceivedRequest&) {
+    return Reply{.body = std::string(1000, 'x'), .mode = Reply::Mode::kTruncate, .truncate_at = 10};
+  });
+  auto truncated = RunSync(io, client->Send(Get(cut.Url("/t"))));
+  ASSERT_FALSE(truncated);
+  EXPECT_TRUE(truncated.error().maybe_delivered) << truncated.error().message;
+}
+
 TEST(HttpClient, BadUrlIsInvalidRequest) {
   asio::io_context io;
   auto client = MakeClient(io.get_executor());

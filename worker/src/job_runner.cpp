@@ -21,18 +21,13 @@ awaitable<void> Sleep(JobControl& control, std::chrono::milliseconds duration) {
 }
 
 // The reason stored on a job that ends because a create's outcome cannot be known.
-constexpr std::string_view kCreateOutcomeUnknown = "create_outcome_unknown";
+constexpr std::string_view kCreateOutcomeUnknown = queue::kCreateOutcomeUnknown;
 // Creates in a row whose answers were lost before the attempt is given up (with backoff).
 constexpr int kMaxCreateRounds = 3;
 
-// Whether a failed create may still have made (and billed) an upstream task. A provider that
-// answered with an error made nothing (4xx, 429, and 5xx from the provider itself); a transport
-// failure before the request was written (refused, resolve, TLS) sent nothing. What is left:
-// the request was written and the answer was lost (timeout, reset, closed), or a gateway
-// (502/504) may have passed it on before failing.
-bool MaybeCreated(const Error& error) {
-  return providers::MaybeDelivered(error) || error.http_status == 502 || error.http_status == 504;
-}
+// Whether a failed create may still have made (and billed) an upstream task: the request may
+// have reached the provider (the adapter's typed flag; providers/provider.h says when).
+bool MaybeCreated(const Error& error) { return providers::MaybeDelivered(error); }
 
 providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
                                           const providers::ModelSpec& model,

@@ -75,12 +75,9 @@ Error MapTransportError(const TransportFailure& f) {
   }
   Error error{.category = ErrorCategory::kRetryable, .message = std::move(message)};
   // Before the write nothing reached the peer; from the write on, it may have acted on the
-  // request (a create may have made a paid task). Marked in the code, which transport errors
-  // otherwise leave empty; provider.h's MaybeDelivered() reads it.
-  if (f.step == Step::kWrite || f.step == Step::kReadHead || f.step == Step::kReadBody ||
-      f.step == Step::kSink) {
-    error.provider_code = std::string(kMaybeDeliveredCode);
-  }
+  // request (a create may have made a paid task).
+  error.maybe_delivered = f.step == Step::kWrite || f.step == Step::kReadHead ||
+                          f.step == Step::kReadBody || f.step == Step::kSink;
   return error;
 }
 

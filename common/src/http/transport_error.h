@@ -26,14 +26,10 @@ struct TransportFailure {
   uint64_t max_body_bytes = 0;
 };
 
-// The Error::provider_code of a transport failure from the write on: the peer may have received
-// and acted on the request. (A code rather than an Error field, to keep error.h stable; the
-// same literal is read by reelq/providers/provider.h MaybeDelivered.)
-inline constexpr std::string_view kMaybeDeliveredCode = "request_sent_no_answer";
-
 // The one place where transport errors (Asio, Beast, OpenSSL) become reelq errors. Everything
 // here is kRetryable: the request may succeed on another attempt. (A body over the limit is
 // also retryable from the transport's point of view; the caller decides whether it cares.)
+// A failure from the write on sets Error::maybe_delivered: the peer may have acted on it.
 Error MapTransportError(const TransportFailure& failure);
 
 // "30s", "1.5s", "200ms".

@@ -40,6 +40,10 @@ struct Error {
   std::string provider_code;
   // The HTTP status that carried the error, when there was one.
   int http_status = 0;
+  // The request may have reached the peer and been acted on although no usable answer came
+  // back: a transport failure from the write on (timeout, reset, closed), or a gateway's 502/504.
+  // A create with this set may have made (and billed) an upstream task.
+  bool maybe_delivered = false;
 
   std::string Describe() const;  // "rate_limited: <message> (code 1302)"
 };

@@ -13,12 +13,12 @@
 
 namespace reelq::providers {
 
-// Whether a failed call may still have reached the provider and been acted on: the HTTP client
-// marks transport failures from the request's write on (timeout, reset, closed before the
-// answer) with this code (common/src/http/transport_error.h, kMaybeDeliveredCode).
-inline bool MaybeDelivered(const Error& error) {
-  return error.http_status == 0 && error.provider_code == "request_sent_no_answer";
-}
+// Whether a failed call may still have reached the provider and been acted on (a create may
+// have made, and billed, a task): the HTTP client marks a transport failure from the request's
+// write on (timeout, reset, closed before the answer), and the adapters' classifier a
+// gateway's 502/504. Refused or unresolvable connections, and every answer the provider gave
+// itself (4xx, 429, other 5xx), made nothing.
+inline bool MaybeDelivered(const Error& error) { return error.maybe_delivered; }
 
 // One adapter per model family. Methods never throw for provider or transport faults: they
 // return an Error classified by the adapter's one classification table.
