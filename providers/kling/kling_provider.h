@@ -27,7 +27,9 @@ class KlingProvider final : public Provider, private HttpAdapter {
   awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(std::string idempotency_id);
 
  private:
-  http::Headers Auth();
+  // HttpAdapter
+  http::Headers AuthHeaders() override;
+
   JwtSigner signer_;
 };
 

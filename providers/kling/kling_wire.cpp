@@ -10,47 +10,65 @@ namespace {
 using wire::Json;
 using wire::Op;
 
-struct CodeRange {
-  int lo;
-  int hi;
-  ErrorCategory category;
-  const char* meaning;
-};
+using wire::Contains;
+using wire::Range;
+constexpr auto kAuthFailed = ErrorCategory::kAuthFailed;
 
 // Kling's error table (providers.md §2). 1100-1102 (account exception, arrears, pack depleted)
 // arrive as HTTP 429 but no backoff fixes them: auth/billing, not rate limiting.
 constexpr std::array kCodes = {
-    CodeRange{1000, 1004, ErrorCategory::kAuthFailed, "authentication failed"},
-    CodeRange{1100, 1102, ErrorCategory::kAuthFailed, "account or billing problem"},
-    CodeRange{1103, 1103, ErrorCategory::kAuthFailed, "no permission"},
-    CodeRange{1200, 1201, ErrorCategory::kInvalidRequest, "invalid request"},
-    CodeRange{1202, 1203, ErrorCategory::kModelGone, "model or resource not found"},
-    CodeRange{1300, 1301, ErrorCategory::kPolicyRejected, "content policy"},
-    CodeRange{1302, 1303, ErrorCategory::kRateLimited, "rate or concurrency limit"},
-    CodeRange{1304, 1304, ErrorCategory::kAuthFailed, "IP whitelist policy"},
-    CodeRange{5000, 5002, ErrorCategory::kRetryable, "server error"},
+    Range(1000, 1004, kAuthFailed, "authentication failed"),
+    Range(1100, 1102, kAuthFailed, "account or billing problem"),
+    Range(1103, 1103, kAuthFailed, "no permission"),
+    Range(1200, 1201, ErrorCategory::kInvalidRequest, "invalid request"),
+    Range(1202, 1203, ErrorCategory::kModelGone, "model or resource not found"),
+    Range(1300, 1301, ErrorCategory::kPolicyRejected, "content policy"),
+    Range(1302, 1303, ErrorCategory::kRateLimited, "rate or concurrency limit"),
+    Range(1304, 1304, kAuthFailed, "IP whitelist policy"),
+    Range(5000, 5002, ErrorCategory::kRetryable, "server error"),
 };
 
-ErrorCategory FromHttpStatus(int status) {
-  if (status == 401 || status == 403) return ErrorCategory::kAuthFailed;
-  if (status == 429) return ErrorCategory::kRateLimited;
-  if (status == 400 || status == 422) return ErrorCategory::kInvalidRequest;
-  if (status == 404) return ErrorCategory::kNotFound;
-  return ErrorCategory::kRetryable;  // 5xx and anything unexpected
+// The result URL is a pre-signed CDN link: a 403 there is an expired signature, and an expired
+// result will not come back by retrying (404 and 410 are not-found by the shared rule).
+constexpr std::array kStatuses = {
+    wire::StatusRow{Op::kDownload, 403, ErrorCategory::kNotFound, "result file expired"},
+};
+
+// Kling's envelope: {code, message, data}; code 0 is success, any other code an error.
+wire::ErrorFields Fields(const Json& body) {
+  wire::ErrorFields fields{.message = wire::OptionalString(body, "message")};
+  if (const Json* code = wire::Find(body, "code"); code != nullptr && !code->is_null()) {
+    const bool success = code->is_number_integer() && code->get<int64_t>() == 0;
+    if (!success)
+      fields.codes[0] = code->is_number_integer() ? std::to_string(code->get<int64_t>())
+                                                  : wire::Snippet(code->dump(), 60);
+  }
+  return fields;
 }
+
+// Kling gives no wait with a rate limit; its guidance is to back off at least 1 s.
+constexpr wire::ErrorTable kTable{.provider = "kling",
+                                  .codes = kCodes,
+                                  .statuses = kStatuses,
+                                  .fields = &Fields,
+                                  .code_in_2xx_is_error = true,
+                                  .min_rate_limit_wait = std::chrono::seconds(1)};
+
+// A failed task's task_status_msg, lower-cased: risk control is a policy rejection.
+constexpr std::array kTaskFailures = {
+    Contains("risk", ErrorCategory::kPolicyRejected, "risk control"),
+    Contains("policy", ErrorCategory::kPolicyRejected, "content policy"),
+    Contains("sensitive", ErrorCategory::kPolicyRejected, "sensitive content"),
+};
 
 std::string Seconds(int s) { return std::to_string(s); }
 
-std::optional<Error> EnvelopeError(Op op, int http_status, const Json& body,
-                                   std::optional<std::string> retry_after, int64_t now_ms,
-                                   std::string_view raw) {
-  const Json* code = wire::Find(body, "code");
-  bool ok_code = code == nullptr || (code->is_number_integer() && code->get<int64_t>() == 0);
-  if (http_status >= 200 && http_status < 300 && ok_code) return std::nullopt;
-  return ClassifyError(op, http_status, raw, std::move(retry_after), now_ms);
-}
-
 }  // namespace
+
+Error ClassifyError(Op op, int http_status, std::string_view raw,
+                    std::optional<std::string> retry_after, int64_t now_ms) {
+  return wire::Classify(kTable, op, http_status, raw, std::move(retry_after), now_ms);
+}
 
 Result<std::string> BuildCreateBody(const GenerationRequest& request) {
   auto invalid = [](std::string message) {
@@ -107,49 +125,11 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
   return body.dump();
 }
 
-Error ClassifyError(Op op, int http_status, std::string_view raw,
-                    std::optional<std::string> retry_after, int64_t now_ms) {
-  Json body = wire::ParseLenient(raw);
-  int code = 0;
-  if (const Json* c = wire::Find(body, "code"); c != nullptr && c->is_number_integer()) {
-    code = static_cast<int>(std::clamp<int64_t>(c->get<int64_t>(), -1, 1'000'000));
-  }
-  std::string message = wire::OptionalString(body, "message");
-  if (message.empty()) message = wire::Snippet(raw, 200);
-
-  ErrorCategory category = FromHttpStatus(http_status);
-  const char* meaning = "HTTP error";
-  for (const auto& row : kCodes) {
-    if (code >= row.lo && code <= row.hi) {
-      category = row.category;
-      meaning = row.meaning;
-      break;
-    }
-  }
-  // "Not found" only means a retired model on create; on poll/find it is the task.
-  if (category == ErrorCategory::kModelGone && op != Op::kCreate) {
-    category = ErrorCategory::kNotFound;
-  }
-  std::chrono::milliseconds wait{0};
-  if (category == ErrorCategory::kRateLimited || category == ErrorCategory::kRetryable) {
-    if (retry_after) wait = wire::ParseRetryAfter(*retry_after, now_ms).value_or(wait);
-    // Kling gives no hint; its guidance is to back off at least 1 s.
-    if (category == ErrorCategory::kRateLimited && wait.count() == 0)
-      wait = std::chrono::seconds(1);
-  }
-  std::string text = "kling " + std::string(wire::ToString(op)) + ": " + meaning + " (HTTP " +
-                     std::to_string(http_status) + "): " + wire::Snippet(message, 300);
-  return wire::MakeProviderError(category, std::move(text), code ? std::to_string(code) : "",
-                                 http_status, wait);
-}
-
 Error ClassifyTaskFailure(std::string_view msg) {
   std::string lower(msg);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  bool policy = lower.find("risk") != std::string::npos ||
-                lower.find("policy") != std::string::npos ||
-                lower.find("sensitive") != std::string::npos;
+  const bool policy = wire::FindCodeRow(kTaskFailures, lower) != nullptr;
   std::string reason = msg.empty() ? "no reason given" : wire::Snippet(msg, 300);
   return wire::MakeProviderError(
       policy ? ErrorCategory::kPolicyRejected : ErrorCategory::kRetryable,
@@ -158,22 +138,26 @@ Error ClassifyTaskFailure(std::string_view msg) {
 
 Result<std::string> ParseCreateResponse(int http_status, std::string_view raw,
                                         std::optional<std::string> retry_after, int64_t now_ms) {
-  Json lenient = wire::ParseLenient(raw);
-  if (auto error = EnvelopeError(Op::kCreate, http_status, lenient, retry_after, now_ms, raw)) {
-    return std::unexpected(std::move(*error));
+  return wire::ParseCreated(kTable, "data.task_id", http_status, raw, std::move(retry_after),
+                            now_ms);
+}
+
+Result<std::optional<std::string>> ParseFindResponse(int http_status, std::string_view raw,
+                                                     std::optional<std::string> retry_after,
+                                                     int64_t now_ms) {
+  auto body = wire::ParseAnswer(kTable, Op::kFind, http_status, raw, retry_after, now_ms);
+  if (!body && body.error().category == ErrorCategory::kNotFound) {
+    return std::optional<std::string>();  // no task has this external_task_id
   }
-  auto body = wire::ParseObject(raw, "kling create");
   if (!body) return std::unexpected(body.error());
-  return wire::RequireString(*body, "data.task_id", "kling create");
+  auto task_id = wire::RequireString(*body, "data.task_id", "kling find");
+  if (!task_id) return std::unexpected(task_id.error());
+  return std::optional<std::string>(std::move(*task_id));
 }
 
 Result<TaskStatus> ParsePollResponse(int http_status, std::string_view raw,
                                      std::optional<std::string> retry_after, int64_t now_ms) {
-  Json lenient = wire::ParseLenient(raw);
-  if (auto error = EnvelopeError(Op::kPoll, http_status, lenient, retry_after, now_ms, raw)) {
-    return std::unexpected(std::move(*error));
-  }
-  auto body = wire::ParseObject(raw, "kling poll");
+  auto body = wire::ParseAnswer(kTable, Op::kPoll, http_status, raw, retry_after, now_ms);
   if (!body) return std::unexpected(body.error());
   auto status = wire::RequireString(*body, "data.task_status", "kling poll");
   if (!status) return std::unexpected(status.error());

@@ -24,8 +24,13 @@ Result<std::string> ParseCreateResponse(int http_status, std::string_view body,
                                         std::optional<std::string> retry_after, int64_t now_ms);
 Result<TaskStatus> ParsePollResponse(int http_status, std::string_view body,
                                      std::optional<std::string> retry_after, int64_t now_ms);
+// GET /v1/videos/text2video/{external_task_id}: the task that idempotency id made; nullopt when
+// Kling has none (its not-found answer).
+Result<std::optional<std::string>> ParseFindResponse(int http_status, std::string_view body,
+                                                     std::optional<std::string> retry_after,
+                                                     int64_t now_ms);
 
-// The one table: (HTTP status, Kling code) -> category.
+// The one table (Kling codes, and a download's 403) through wire::Classify.
 Error ClassifyError(wire::Op op, int http_status, std::string_view body,
                     std::optional<std::string> retry_after, int64_t now_ms);
 

@@ -4,12 +4,12 @@
 
 namespace reelq::providers::seedance {
 
-using wire::Op;
-
 SeedanceProvider::SeedanceProvider(AccountSpec account, std::string api_key, http::ClientPtr client,
                                    ClockPtr clock, AdapterOptions options)
-    : HttpAdapter(std::move(account), std::move(client), std::move(clock), options),
+    : HttpAdapter(std::move(account), std::move(client), std::move(clock), options, &ClassifyError),
       api_key_(std::move(api_key)) {}
+
+http::Headers SeedanceProvider::AuthHeaders() { return {{"authorization", "Bearer " + api_key_}}; }
 
 std::string SeedanceProvider::TaskPath(const std::string& task_id) const {
   return std::string(kTasksPath) + "/" + wire::EscapePathSegment(task_id);
@@ -18,10 +18,8 @@ std::string SeedanceProvider::TaskPath(const std::string& task_id) const {
 awaitable<Result<std::string>> SeedanceProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  auto response = co_await Call("POST", std::string(kTasksPath), std::move(*body), Auth());
-  if (!response) co_return std::unexpected(response.error());
-  co_return ParseCreateResponse(response->status, response->body, response->Header("retry-after"),
-                                NowMs());
+  co_return co_await CallAndParse({"POST", std::string(kTasksPath), std::move(*body)},
+                                  &ParseCreateResponse);
 }
 
 awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
@@ -38,10 +36,7 @@ awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
     std::string path = std::string(kTasksPath) + "?page_num=" + std::to_string(page_num) +
                        "&page_size=" + std::to_string(options_.list_page_size) +
                        "&filter.model=" + wire::EscapePathSegment(request.upstream_model);
-    auto response = co_await Call("GET", std::move(path), "", Auth());
-    if (!response) co_return std::unexpected(response.error());
-    auto page = ParseListResponse(response->status, response->body, response->Header("retry-after"),
-                                  NowMs());
+    auto page = co_await CallAndParse({"GET", std::move(path)}, &ParseListResponse);
     if (!page) co_return std::unexpected(page.error());
     bool older_reached = false;
     for (const auto& task : page->items) {
@@ -60,37 +55,17 @@ awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
 }
 
 awaitable<Result<TaskStatus>> SeedanceProvider::Poll(std::string task_id) {
-  auto response = co_await Call("GET", TaskPath(task_id), "", Auth());
-  if (!response) co_return std::unexpected(response.error());
-  co_return ParsePollResponse(response->status, response->body, response->Header("retry-after"),
-                              NowMs());
+  co_return co_await CallAndParse({"GET", TaskPath(task_id)}, &ParsePollResponse);
 }
 
 awaitable<Result<void>> SeedanceProvider::Download(std::string task_id, TaskStatus status,
                                                    ByteSink& sink) {
-  if (status.video_url.empty()) {
-    co_return MakeError(ErrorCategory::kInternal,
-                        "seedance download: task " + task_id + " has no video_url");
-  }
   // content.video_url is a pre-signed object-store URL: no API key goes with it.
-  auto result = co_await StreamTo(
-      status.video_url, {}, 3, sink, [this](int http_status, const http::Response& r) {
-        Error e =
-            ClassifyError(Op::kDownload, http_status, r.body, r.Header("retry-after"), NowMs());
-        // Expired (24 h) or missing result: retrying cannot help.
-        if (http_status == 403 || http_status == 404) {
-          e.category = ErrorCategory::kNotFound;
-        }
-        return e;
-      });
-  co_return result;
+  co_return co_await StreamTo(std::move(task_id), status.video_url, {}, 3, sink);
 }
 
 awaitable<Result<void>> SeedanceProvider::Cancel(std::string task_id) {
-  auto response = co_await Call("DELETE", TaskPath(task_id), "", Auth());
-  if (!response) co_return std::unexpected(response.error());
-  co_return ParseCancelResponse(response->status, response->body, response->Header("retry-after"),
-                                NowMs());
+  co_return co_await CallAndParse({"DELETE", TaskPath(task_id)}, &ParseCancelResponse);
 }
 
 }  // namespace reelq::providers::seedance

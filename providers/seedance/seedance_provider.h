@@ -26,7 +26,9 @@ class SeedanceProvider final : public Provider, private HttpAdapter {
   static constexpr int kMaxListPages = 20;
 
  private:
-  http::Headers Auth() const { return {{"authorization", "Bearer " + api_key_}}; }
+  // HttpAdapter
+  http::Headers AuthHeaders() override;
+
   std::string TaskPath(const std::string& task_id) const;
   std::string api_key_;
 };

@@ -8,61 +8,62 @@ namespace {
 using wire::Json;
 using wire::Op;
 
-enum class Match { kExact, kPrefix, kContains };
-
-struct CodeRow {
-  Match match;
-  std::string_view pattern;
-  ErrorCategory category;
-};
+using wire::Contains;
+using wire::Exact;
+using wire::Prefix;
+constexpr auto kAuthFailed = ErrorCategory::kAuthFailed;
+constexpr auto kRateLimited = ErrorCategory::kRateLimited;
 
 // Ark's error codes (providers.md §4). Order matters: the first matching row wins.
 constexpr std::array kCodes = {
-    CodeRow{Match::kPrefix, "RateLimitExceeded", ErrorCategory::kRateLimited},
-    CodeRow{Match::kExact, "AccountRateLimitExceeded", ErrorCategory::kRateLimited},
-    CodeRow{Match::kExact, "ModelAccountRpmRateLimitExceeded", ErrorCategory::kRateLimited},
-    CodeRow{Match::kExact, "ServerOverloaded", ErrorCategory::kRateLimited},
+    Prefix("RateLimitExceeded", kRateLimited, "rate limit"),
+    Exact("AccountRateLimitExceeded", kRateLimited, "account rate limit"),
+    Exact("ModelAccountRpmRateLimitExceeded", kRateLimited, "model rate limit"),
+    Exact("ServerOverloaded", kRateLimited, "server overloaded"),
     // Free quota used up / account in arrears: a 429 that no backoff fixes.
-    CodeRow{Match::kPrefix, "QuotaExceeded", ErrorCategory::kAuthFailed},
-    CodeRow{Match::kPrefix, "AccountOverdueError", ErrorCategory::kAuthFailed},
-    CodeRow{Match::kPrefix, "AuthenticationError", ErrorCategory::kAuthFailed},
-    CodeRow{Match::kPrefix, "AccessDenied", ErrorCategory::kAuthFailed},
-    CodeRow{Match::kContains, "SensitiveContentDetected", ErrorCategory::kPolicyRejected},
-    CodeRow{Match::kContains, "RiskDetection", ErrorCategory::kPolicyRejected},
-    CodeRow{Match::kPrefix, "ModelNotOpen", ErrorCategory::kModelGone},
-    CodeRow{Match::kPrefix, "InvalidEndpointOrModel", ErrorCategory::kModelGone},
-    CodeRow{Match::kPrefix, "InvalidParameter", ErrorCategory::kInvalidRequest},
-    CodeRow{Match::kPrefix, "MissingParameter", ErrorCategory::kInvalidRequest},
-    CodeRow{Match::kPrefix, "InternalServiceError", ErrorCategory::kRetryable},
+    Prefix("QuotaExceeded", kAuthFailed, "quota used up"),
+    Prefix("AccountOverdueError", kAuthFailed, "account overdue"),
+    Prefix("AuthenticationError", kAuthFailed, "authentication failed"),
+    Prefix("AccessDenied", kAuthFailed, "access denied"),
+    Contains("SensitiveContentDetected", ErrorCategory::kPolicyRejected, "content policy"),
+    Contains("RiskDetection", ErrorCategory::kPolicyRejected, "content policy"),
+    Prefix("ModelNotOpen", ErrorCategory::kModelGone, "model not open"),
+    Prefix("InvalidEndpointOrModel", ErrorCategory::kModelGone, "model not found"),
+    Prefix("InvalidParameter", ErrorCategory::kInvalidRequest, "invalid parameter"),
+    Prefix("MissingParameter", ErrorCategory::kInvalidRequest, "missing parameter"),
+    Prefix("InternalServiceError", ErrorCategory::kRetryable, "server error"),
 };
 
-bool Matches(const CodeRow& row, std::string_view code) {
-  switch (row.match) {
-    case Match::kExact:
-      return code == row.pattern;
-    case Match::kPrefix:
-      return code.starts_with(row.pattern);
-    case Match::kContains:
-      return code.find(row.pattern) != std::string_view::npos;
-  }
-  return false;
+constexpr std::string_view kOnlyQueued = "only a queued task can be cancelled";
+constexpr std::array kStatuses = {
+    // content.video_url is a pre-signed URL kept 24 h: a 403 is an expired signature, and an
+    // expired result will not come back by retrying (404 is not-found by the shared rule).
+    wire::StatusRow{Op::kDownload, 403, ErrorCategory::kNotFound, "result URL expired"},
+    // DELETE works on a queued task only: a running or finished one answers 4xx. That is the
+    // state of the task, not a broken request, whatever the code says.
+    wire::StatusRow{Op::kCancel, 400, ErrorCategory::kInvalidRequest, kOnlyQueued},
+    wire::StatusRow{Op::kCancel, 409, ErrorCategory::kInvalidRequest, kOnlyQueued},
+};
+
+// Ark's envelope: {error: {code, message, type}}.
+wire::ErrorFields Fields(const Json& body) {
+  return {.codes = {wire::OptionalString(body, "error.code"), ""},
+          .message = wire::OptionalString(body, "error.message")};
 }
 
-ErrorCategory FromHttpStatus(int status) {
-  if (status == 401 || status == 403) return ErrorCategory::kAuthFailed;
-  if (status == 429) return ErrorCategory::kRateLimited;
-  if (status == 404) return ErrorCategory::kNotFound;
-  if (status == 400) return ErrorCategory::kInvalidRequest;
-  return ErrorCategory::kRetryable;
-}
+constexpr wire::ErrorTable kTable{
+    .provider = "seedance", .codes = kCodes, .statuses = kStatuses, .fields = &Fields};
 
 }  // namespace
 
+Error ClassifyError(Op op, int http_status, std::string_view raw,
+                    std::optional<std::string> retry_after, int64_t now_ms) {
+  return wire::Classify(kTable, op, http_status, raw, std::move(retry_after), now_ms);
+}
+
 ErrorCategory CategoryForCode(std::string_view code, ErrorCategory fallback) {
-  for (const auto& row : kCodes) {
-    if (Matches(row, code)) return row.category;
-  }
-  return fallback;
+  const wire::CodeRow* row = wire::FindCodeRow(kTable.codes, code);
+  return row != nullptr ? row->category : fallback;
 }
 
 Result<std::string> BuildCreateBody(const GenerationRequest& request) {
@@ -96,10 +97,7 @@ int64_t DerivedSeed(std::string_view idempotency_id) {
 
 Result<TaskPage> ParseListResponse(int http_status, std::string_view raw,
                                    std::optional<std::string> retry_after, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kFind, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "seedance list");
+  auto body = wire::ParseAnswer(kTable, Op::kFind, http_status, raw, retry_after, now_ms);
   if (!body) return std::unexpected(body.error());
   const Json* items = wire::Find(*body, "items");
   if (items == nullptr || !items->is_array()) {
@@ -136,46 +134,14 @@ bool MatchesCreate(const ListedTask& task, std::string_view create_body) {
          task.resolution == wire::OptionalString(sent, "resolution");
 }
 
-Error ClassifyError(Op op, int http_status, std::string_view raw,
-                    std::optional<std::string> retry_after, int64_t now_ms) {
-  Json body = wire::ParseLenient(raw);
-  std::string code = wire::OptionalString(body, "error.code");
-  std::string message = wire::OptionalString(body, "error.message");
-  if (message.empty()) message = wire::Snippet(raw, 200);
-  ErrorCategory category = CategoryForCode(code, FromHttpStatus(http_status));
-  if (http_status >= 500 && category != ErrorCategory::kRateLimited) {
-    category = ErrorCategory::kRetryable;  // 5xx: retry, whatever the code
-  }
-  // A model that is not open / not found is "gone" only on create; on poll 404 is the task.
-  if (category == ErrorCategory::kModelGone && op != Op::kCreate) {
-    category = ErrorCategory::kNotFound;
-  }
-  std::chrono::milliseconds wait{0};
-  if (IsRetryable(category) && retry_after) {
-    wait = wire::ParseRetryAfter(*retry_after, now_ms).value_or(wait);
-  }
-  std::string text = "seedance " + std::string(wire::ToString(op)) + " (HTTP " +
-                     std::to_string(http_status) + (code.empty() ? "" : " " + code) +
-                     "): " + wire::Snippet(message, 300);
-  return wire::MakeProviderError(category, std::move(text), code, http_status, wait);
-}
-
 Result<std::string> ParseCreateResponse(int http_status, std::string_view raw,
                                         std::optional<std::string> retry_after, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kCreate, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "seedance create");
-  if (!body) return std::unexpected(body.error());
-  return wire::RequireString(*body, "id", "seedance create");
+  return wire::ParseCreated(kTable, "id", http_status, raw, std::move(retry_after), now_ms);
 }
 
 Result<TaskStatus> ParsePollResponse(int http_status, std::string_view raw,
                                      std::optional<std::string> retry_after, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kPoll, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "seedance poll");
+  auto body = wire::ParseAnswer(kTable, Op::kPoll, http_status, raw, retry_after, now_ms);
   if (!body) return std::unexpected(body.error());
   auto status = wire::RequireString(*body, "status", "seedance poll");
   if (!status) return std::unexpected(status.error());
@@ -218,14 +184,7 @@ Result<TaskStatus> ParsePollResponse(int http_status, std::string_view raw,
 Result<void> ParseCancelResponse(int http_status, std::string_view raw,
                                  std::optional<std::string> retry_after, int64_t now_ms) {
   if (http_status >= 200 && http_status < 300) return {};
-  Error error = ClassifyError(Op::kCancel, http_status, raw, retry_after, now_ms);
-  // Only queued tasks can be cancelled: a running or finished one answers 4xx; that is the
-  // state of the task, not a broken request.
-  if (http_status == 400 || http_status == 409) {
-    error.category = ErrorCategory::kInvalidRequest;
-    error.message = "seedance cancel: only a queued task can be cancelled (" + error.message + ")";
-  }
-  return std::unexpected(error);
+  return std::unexpected(ClassifyError(Op::kCancel, http_status, raw, retry_after, now_ms));
 }
 
 }  // namespace reelq::providers::seedance

@@ -47,10 +47,11 @@ Result<TaskStatus> ParsePollResponse(int http_status, std::string_view body,
 Result<void> ParseCancelResponse(int http_status, std::string_view body,
                                  std::optional<std::string> retry_after, int64_t now_ms);
 
-// The one table: Ark error.code (exact or prefix/suffix pattern) and HTTP status -> category.
+// The one table (Ark error.code, exact or by pattern; a download's 403, a cancel's 400/409)
+// through wire::Classify.
 Error ClassifyError(wire::Op op, int http_status, std::string_view body,
                     std::optional<std::string> retry_after, int64_t now_ms);
-// A failed task's error.code -> category.
+// A failed task's error.code -> category, by the same table.
 ErrorCategory CategoryForCode(std::string_view code, ErrorCategory fallback);
 
 }  // namespace reelq::providers::seedance

@@ -7,20 +7,23 @@
 
 namespace reelq::providers::sora {
 
-using wire::Op;
-
 SoraProvider::SoraProvider(AccountSpec account, std::string api_key, http::ClientPtr client,
                            ClockPtr clock, AdapterOptions options)
-    : HttpAdapter(std::move(account), std::move(client), std::move(clock), options),
+    : HttpAdapter(std::move(account), std::move(client), std::move(clock), options, &ClassifyError),
       api_key_(std::move(api_key)) {}
+
+http::Headers SoraProvider::AuthHeaders() { return {{"authorization", "Bearer " + api_key_}}; }
+
+std::string SoraProvider::ContentUrl(const std::string& task_id) const {
+  return wire::JoinUrl(account_.base_url, std::string(kVideosPath) + "/" +
+                                              wire::EscapePathSegment(task_id) + "/content");
+}
 
 awaitable<Result<std::string>> SoraProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  auto response = co_await Call("POST", std::string(kVideosPath), std::move(*body), Auth());
-  if (!response) co_return std::unexpected(response.error());
-  co_return ParseCreateResponse(response->status, response->body, response->Header("retry-after"),
-                                NowMs());
+  co_return co_await CallAndParse({"POST", std::string(kVideosPath), std::move(*body)},
+                                  &ParseCreateResponse);
 }
 
 awaitable<Result<std::vector<std::string>>> SoraProvider::FindLostCreate(GenerationRequest request,
@@ -38,10 +41,7 @@ awaitable<Result<std::vector<std::string>>> SoraProvider::FindLostCreate(Generat
     std::string path =
         std::string(kVideosPath) + "?order=desc&limit=" + std::to_string(options_.list_page_size);
     if (!after.empty()) path += "&after=" + wire::EscapePathSegment(after);
-    auto response = co_await Call("GET", std::move(path), "", Auth());
-    if (!response) co_return std::unexpected(response.error());
-    auto page = ParseListResponse(response->status, response->body, response->Header("retry-after"),
-                                  NowMs());
+    auto page = co_await CallAndParse({"GET", std::move(path)}, &ParseListResponse);
     if (!page) co_return std::unexpected(page.error());
     bool older_reached = false;
     for (const auto& video : page->videos) {
@@ -63,32 +63,23 @@ awaitable<Result<std::vector<std::string>>> SoraProvider::FindLostCreate(Generat
   co_return ids;
 }
 
+Result<TaskStatus> SoraProvider::ParsePollAnswer(const http::Response& response, int64_t now_ms) {
+  return ParsePollResponse(response.status, response.body, response.Header("retry-after"),
+                           response.Header("openai-poll-after-ms"), now_ms);
+}
+
 awaitable<Result<TaskStatus>> SoraProvider::Poll(std::string task_id) {
-  auto response = co_await Call(
-      "GET", std::string(kVideosPath) + "/" + wire::EscapePathSegment(task_id), "", Auth());
-  if (!response) co_return std::unexpected(response.error());
-  auto status = ParsePollResponse(response->status, response->body, response->Header("retry-after"),
-                                  response->Header("openai-poll-after-ms"), NowMs());
-  if (status && status->state == TaskState::kSucceeded) {
-    status->video_url =
-        wire::JoinUrl(account_.base_url, std::string(kVideosPath) + "/" +
-                                             wire::EscapePathSegment(task_id) + "/content");
-  }
+  auto status = co_await CallAndParse<TaskStatus>(
+      {"GET", std::string(kVideosPath) + "/" + wire::EscapePathSegment(task_id)}, &ParsePollAnswer);
+  if (status && status->state == TaskState::kSucceeded) status->video_url = ContentUrl(task_id);
   co_return status;
 }
 
 awaitable<Result<void>> SoraProvider::Download(std::string task_id, TaskStatus status,
                                                ByteSink& sink) {
-  std::string url =
-      status.video_url.empty()
-          ? wire::JoinUrl(account_.base_url, std::string(kVideosPath) + "/" +
-                                                 wire::EscapePathSegment(task_id) + "/content")
-          : status.video_url;
-  auto result =
-      co_await StreamTo(url, Auth(), 3, sink, [this](int http_status, const http::Response& r) {
-        return ClassifyError(Op::kDownload, http_status, r.body, r.Header("retry-after"), NowMs());
-      });
-  co_return result;
+  // The content endpoint is the API itself: the key goes with it.
+  std::string url = status.video_url.empty() ? ContentUrl(task_id) : status.video_url;
+  co_return co_await StreamTo(std::move(task_id), std::move(url), AuthHeaders(), 3, sink);
 }
 
 awaitable<Result<void>> SoraProvider::Cancel(std::string task_id) {

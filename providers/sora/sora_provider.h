@@ -29,7 +29,12 @@ class SoraProvider final : public Provider, private HttpAdapter {
   static constexpr int kMaxListPages = 20;
 
  private:
-  http::Headers Auth() const { return {{"authorization", "Bearer " + api_key_}}; }
+  // HttpAdapter
+  http::Headers AuthHeaders() override;
+
+  // GET /videos/{id} with the poll hint header (openai-poll-after-ms).
+  static Result<TaskStatus> ParsePollAnswer(const http::Response& response, int64_t now_ms);
+  std::string ContentUrl(const std::string& task_id) const;  // /videos/{id}/content
   std::string api_key_;
 };
 

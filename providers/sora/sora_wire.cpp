@@ -10,35 +10,41 @@ namespace {
 using wire::Json;
 using wire::Op;
 
-struct CodeRow {
-  std::string_view code;  // error.code (or error.type) from the OpenAI envelope
-  ErrorCategory category;
-};
+using wire::Exact;
 
+// OpenAI's error.code (or error.type when there is no code).
 constexpr std::array kCodes = {
-    CodeRow{"moderation_blocked", ErrorCategory::kPolicyRejected},
-    CodeRow{"content_policy_violation", ErrorCategory::kPolicyRejected},
-    CodeRow{"model_not_found", ErrorCategory::kModelGone},
-    CodeRow{"invalid_api_key", ErrorCategory::kAuthFailed},
-    CodeRow{"insufficient_quota", ErrorCategory::kAuthFailed},  // billing: backoff cannot fix it
-    CodeRow{"billing_hard_limit_reached", ErrorCategory::kAuthFailed},
-    CodeRow{"rate_limit_exceeded", ErrorCategory::kRateLimited},
-    CodeRow{"invalid_request_error", ErrorCategory::kInvalidRequest},
-    CodeRow{"server_error", ErrorCategory::kRetryable},
+    Exact("moderation_blocked", ErrorCategory::kPolicyRejected, "content policy"),
+    Exact("content_policy_violation", ErrorCategory::kPolicyRejected, "content policy"),
+    Exact("model_not_found", ErrorCategory::kModelGone, "model not found"),
+    Exact("invalid_api_key", ErrorCategory::kAuthFailed, "invalid API key"),
+    // Billing: no backoff fixes it.
+    Exact("insufficient_quota", ErrorCategory::kAuthFailed, "quota or billing"),
+    Exact("billing_hard_limit_reached", ErrorCategory::kAuthFailed, "quota or billing"),
+    Exact("rate_limit_exceeded", ErrorCategory::kRateLimited, "rate limit"),
+    Exact("invalid_request_error", ErrorCategory::kInvalidRequest, "invalid request"),
+    Exact("server_error", ErrorCategory::kRetryable, "server error"),
 };
 
-ErrorCategory FromHttpStatus(int status, Op op) {
-  if (status == 401 || status == 403) return ErrorCategory::kAuthFailed;
-  if (status == 429) return ErrorCategory::kRateLimited;
-  if (status == 404)
-    return op == Op::kCreate ? ErrorCategory::kModelGone : ErrorCategory::kNotFound;
-  if (status == 400 || status == 409 || status == 413 || status == 422) {
-    return ErrorCategory::kInvalidRequest;
-  }
-  return ErrorCategory::kRetryable;
+// The clip comes from the API itself (/videos/{id}/content, with the key): the shared HTTP
+// rule holds on every call.
+// OpenAI's envelope: {error: {message, type, param, code}}. The type is a class of errors
+// ("invalid_request_error"); it counts only without a code.
+wire::ErrorFields Fields(const Json& body) {
+  wire::ErrorFields fields{.codes = {wire::OptionalString(body, "error.code"), ""},
+                           .message = wire::OptionalString(body, "error.message")};
+  if (fields.codes[0].empty()) fields.codes[1] = wire::OptionalString(body, "error.type");
+  return fields;
 }
 
+constexpr wire::ErrorTable kTable{.provider = "sora", .codes = kCodes, .fields = &Fields};
+
 }  // namespace
+
+Error ClassifyError(Op op, int http_status, std::string_view raw,
+                    std::optional<std::string> retry_after, int64_t now_ms) {
+  return wire::Classify(kTable, op, http_status, raw, std::move(retry_after), now_ms);
+}
 
 std::optional<std::string> SizeFor(std::string_view aspect_ratio, std::string_view resolution) {
   if (resolution == "720p") {
@@ -75,10 +81,7 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
 
 Result<VideoPage> ParseListResponse(int http_status, std::string_view raw,
                                     std::optional<std::string> retry_after, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kFind, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "sora list");
+  auto body = wire::ParseAnswer(kTable, Op::kFind, http_status, raw, retry_after, now_ms);
   if (!body) return std::unexpected(body.error());
   const Json* data = wire::Find(*body, "data");
   if (data == nullptr || !data->is_array())
@@ -119,62 +122,23 @@ bool MatchesCreate(const ListedVideo& video, std::string_view create_body) {
 }
 
 Error ClassifyJobError(std::string_view code, std::string_view message) {
-  ErrorCategory category = ErrorCategory::kRetryable;  // a generation that just failed
-  for (const auto& row : kCodes) {
-    if (row.code == code) category = row.category;
-  }
+  const wire::CodeRow* row = wire::FindCodeRow(kTable.codes, code);
+  // A generation that just failed, for no reason the table knows: try again.
+  const ErrorCategory category = row != nullptr ? row->category : ErrorCategory::kRetryable;
   std::string text = "sora video failed: " + std::string(code.empty() ? "unknown" : code);
   if (!message.empty()) text += ": " + wire::Snippet(message, 300);
   return wire::MakeProviderError(category, std::move(text), std::string(code), 200);
 }
 
-Error ClassifyError(Op op, int http_status, std::string_view raw,
-                    std::optional<std::string> retry_after, int64_t now_ms) {
-  Json body = wire::ParseLenient(raw);
-  std::string code = wire::OptionalString(body, "error.code");
-  std::string type = wire::OptionalString(body, "error.type");
-  std::string message = wire::OptionalString(body, "error.message");
-  if (message.empty()) message = wire::Snippet(raw, 200);
-
-  ErrorCategory category = FromHttpStatus(http_status, op);
-  // A specific code wins over the status, except that a 5xx stays retryable and a 429 stays
-  // rate-limited unless the code says billing.
-  for (const auto& row : kCodes) {
-    if (row.code == code || (code.empty() && row.code == type)) {
-      if (http_status >= 500 && row.category != ErrorCategory::kRetryable) break;
-      if (row.category == ErrorCategory::kModelGone && op != Op::kCreate) break;
-      if (row.category == ErrorCategory::kInvalidRequest && http_status == 404) break;
-      category = row.category;
-      break;
-    }
-  }
-  std::chrono::milliseconds wait{0};
-  if (IsRetryable(category) && retry_after) {
-    wait = wire::ParseRetryAfter(*retry_after, now_ms).value_or(wait);
-  }
-  std::string text = "sora " + std::string(wire::ToString(op)) + " (HTTP " +
-                     std::to_string(http_status) + "): " + wire::Snippet(message, 300);
-  return wire::MakeProviderError(category, std::move(text), code.empty() ? type : code, http_status,
-                                 wait);
-}
-
 Result<std::string> ParseCreateResponse(int http_status, std::string_view raw,
                                         std::optional<std::string> retry_after, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kCreate, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "sora create");
-  if (!body) return std::unexpected(body.error());
-  return wire::RequireString(*body, "id", "sora create");
+  return wire::ParseCreated(kTable, "id", http_status, raw, std::move(retry_after), now_ms);
 }
 
 Result<TaskStatus> ParsePollResponse(int http_status, std::string_view raw,
                                      std::optional<std::string> retry_after,
                                      std::optional<std::string> poll_after_ms, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kPoll, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "sora poll");
+  auto body = wire::ParseAnswer(kTable, Op::kPoll, http_status, raw, retry_after, now_ms);
   if (!body) return std::unexpected(body.error());
   auto status = wire::RequireString(*body, "status", "sora poll");
   if (!status) return std::unexpected(status.error());

@@ -41,7 +41,7 @@ Result<VideoPage> ParseListResponse(int http_status, std::string_view body,
 // Whether a listed video is what `create_body` (BuildCreateBody's output) asks for.
 bool MatchesCreate(const ListedVideo& video, std::string_view create_body);
 
-// The one table: (HTTP status, error.code / error.type) -> category.
+// The one table (error.code, or error.type without a code) through wire::Classify.
 Error ClassifyError(wire::Op op, int http_status, std::string_view body,
                     std::optional<std::string> retry_after, int64_t now_ms);
 // A failed video's error {code, message} -> category.

@@ -2,23 +2,26 @@
 
 namespace reelq::providers {
 
-awaitable<Result<http::Response>> HttpAdapter::Call(std::string method, std::string path,
-                                                    std::string body, http::Headers auth_headers) {
+awaitable<Result<http::Response>> HttpAdapter::Send(ApiCall call) {
   http::Request request;
-  request.method = std::move(method);
-  request.url = wire::JoinUrl(account_.base_url, path);
-  request.headers = std::move(auth_headers);
+  request.method = std::move(call.method);
+  request.url = wire::JoinUrl(account_.base_url, call.path);
+  request.headers = AuthHeaders();
   request.headers.emplace_back("accept", "application/json");
-  if (!body.empty()) request.headers.emplace_back("content-type", "application/json");
-  request.body = std::move(body);
+  if (!call.body.empty()) request.headers.emplace_back("content-type", "application/json");
+  request.body = std::move(call.body);
   request.timeout = options_.api_timeout;
   auto response = co_await client_->Send(std::move(request));
   co_return response;
 }
 
-awaitable<Result<void>> HttpAdapter::StreamTo(std::string url, http::Headers headers,
-                                              int max_redirects, ByteSink& sink,
-                                              DownloadClassifier classify) {
+awaitable<Result<void>> HttpAdapter::StreamTo(std::string task_id, std::string url,
+                                              http::Headers headers, int max_redirects,
+                                              ByteSink& sink) {
+  if (url.empty()) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        account_.provider + " download: task " + task_id + " has no video url");
+  }
   http::Request request;
   request.url = std::move(url);
   request.headers = std::move(headers);
@@ -27,7 +30,8 @@ awaitable<Result<void>> HttpAdapter::StreamTo(std::string url, http::Headers hea
   auto response = co_await client_->Stream(std::move(request), sink);
   if (!response) co_return std::unexpected(response.error());
   if (response->status < 200 || response->status >= 300) {
-    co_return std::unexpected(classify(response->status, *response));
+    co_return std::unexpected(classify_(wire::Op::kDownload, response->status, response->body,
+                                        response->Header("retry-after"), NowMs()));
   }
   co_return Result<void>{};
 }

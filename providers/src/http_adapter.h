@@ -1,7 +1,8 @@
 #pragma once
 
-// What the four adapters share: calling the provider's API over http::Client with the
-// account's base URL, bounded timeouts, and streaming a finished clip into a sink.
+// What the four adapters share: the one path of an API call (send, then the provider's wire
+// function parses the answer or classifies its error), and streaming a finished clip into a
+// sink, over http::Client with the account's base URL and bounded timeouts.
 #include <chrono>
 #include <functional>
 #include <string>
@@ -16,23 +17,60 @@ namespace reelq::providers {
 
 class HttpAdapter {
  protected:
-  HttpAdapter(AccountSpec account, http::ClientPtr client, ClockPtr clock, AdapterOptions options)
+  // A provider's one error table, as its wire code applies it to an answer
+  // (`<name>::ClassifyError`).
+  using ErrorClassifier = Error (*)(wire::Op op, int http_status, std::string_view body,
+                                    std::optional<std::string> retry_after, int64_t now_ms);
+  // A provider's wire function for one call's answer: parses a 2xx body, or classifies the
+  // error (`<name>::ParsePollResponse`, ...). Pure: the fuzzers call the same functions.
+  template <class T>
+  using WireParser = Result<T> (*)(int http_status, std::string_view body,
+                                   std::optional<std::string> retry_after, int64_t now_ms);
+  // For the rare call that needs more of the answer than status, body and Retry-After.
+  template <class T>
+  using ResponseParser = std::function<Result<T>(const http::Response&, int64_t now_ms)>;
+
+  HttpAdapter(AccountSpec account, http::ClientPtr client, ClockPtr clock, AdapterOptions options,
+              ErrorClassifier classify)
       : account_(std::move(account)),
         client_(std::move(client)),
         clock_(std::move(clock)),
-        options_(options) {}
+        options_(options),
+        classify_(classify) {}
+  virtual ~HttpAdapter() = default;
 
-  // An API call to base_url + path with a JSON body (when not empty) and the given auth headers.
-  awaitable<Result<http::Response>> Call(std::string method, std::string path, std::string body,
-                                         http::Headers auth_headers);
+  // The account's credentials, as headers for an API call.
+  virtual http::Headers AuthHeaders() = 0;
 
-  // Classifies a non-2xx download answer.
-  using DownloadClassifier = std::function<Error(int status, const http::Response&)>;
+  struct ApiCall {
+    std::string method;
+    std::string path;       // appended to the account's base_url
+    std::string body = "";  // JSON; none when empty
+  };
 
-  // Streams `url` (absolute) into `sink`, following up to `max_redirects` redirects; a non-2xx
-  // final answer goes through `classify`.
-  awaitable<Result<void>> StreamTo(std::string url, http::Headers headers, int max_redirects,
-                                   ByteSink& sink, DownloadClassifier classify);
+  // Every API call of every adapter: base_url + path with AuthHeaders(), within api_timeout.
+  // A transport failure comes back as the HTTP client made it (maybe_delivered from the write
+  // on); an answer, whatever its status, goes to the provider's `parse`.
+  template <class T>
+  awaitable<Result<T>> CallAndParse(ApiCall call, ResponseParser<T> parse) {
+    auto response = co_await Send(std::move(call));
+    if (!response) co_return std::unexpected(response.error());
+    co_return parse(*response, NowMs());
+  }
+  template <class T>
+  awaitable<Result<T>> CallAndParse(ApiCall call, WireParser<T> parse) {
+    return CallAndParse<T>(std::move(call),
+                           ResponseParser<T>([parse](const http::Response& r, int64_t now_ms) {
+                             return parse(r.status, r.body, r.Header("retry-after"), now_ms);
+                           }));
+  }
+
+  // Streams task `task_id`'s clip from `url` (absolute) into `sink`, following up to
+  // `max_redirects` redirects, within download_timeout; a non-2xx final answer goes through the
+  // provider's table as a download. No url (a poll that said "succeeded" without one) is
+  // kInternal.
+  awaitable<Result<void>> StreamTo(std::string task_id, std::string url, http::Headers headers,
+                                   int max_redirects, ByteSink& sink);
 
   int64_t NowMs() const { return clock_->NowMs(); }
 
@@ -40,6 +78,11 @@ class HttpAdapter {
   http::ClientPtr client_;
   ClockPtr clock_;
   AdapterOptions options_;
+
+ private:
+  awaitable<Result<http::Response>> Send(ApiCall call);
+
+  ErrorClassifier classify_;
 };
 
 }  // namespace reelq::providers

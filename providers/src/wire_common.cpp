@@ -23,6 +23,127 @@ std::string_view ToString(Op op) {
   return "call";
 }
 
+bool Matches(const CodeRow& row, std::string_view code) {
+  if (code.empty()) return false;
+  switch (row.match) {
+    case Match::kExact:
+      return code == row.pattern;
+    case Match::kPrefix:
+      return code.starts_with(row.pattern);
+    case Match::kContains:
+      return code.find(row.pattern) != std::string_view::npos;
+    case Match::kRange: {
+      int value = 0;
+      auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), value);
+      return ec == std::errc() && end == code.data() + code.size() && value >= row.lo &&
+             value <= row.hi;
+    }
+  }
+  return false;
+}
+
+ErrorCategory CategoryForHttpStatus(Op op, int http_status) {
+  switch (http_status) {
+    case 401:
+    case 403:
+      return ErrorCategory::kAuthFailed;
+    case 429:
+      return ErrorCategory::kRateLimited;
+    case 404:
+    case 410:
+      // A create names nothing but the model (and the endpoint): what is not there is the model.
+      return op == Op::kCreate ? ErrorCategory::kModelGone : ErrorCategory::kNotFound;
+    case 400:
+    case 409:
+    case 413:
+    case 422:
+      return ErrorCategory::kInvalidRequest;
+    default:
+      return ErrorCategory::kRetryable;  // 5xx, 408 and anything unexpected
+  }
+}
+
+const CodeRow* FindCodeRow(std::span<const CodeRow> rows, std::string_view code) {
+  for (const auto& row : rows) {
+    if (Matches(row, code)) return &row;
+  }
+  return nullptr;
+}
+
+Error Classify(const ErrorTable& table, Op op, int status, std::string_view body,
+               std::optional<std::string> retry_after, int64_t now_ms) {
+  ErrorFields fields;
+  if (table.fields != nullptr) fields = table.fields(ParseLenient(body));
+  if (fields.message.empty()) fields.message = Snippet(body, 200);
+
+  ErrorCategory category = CategoryForHttpStatus(op, status);
+  std::string_view meaning;
+  std::string_view code;
+  for (const std::string& candidate : fields.codes) {
+    if (code.empty()) code = candidate;
+  }
+  const StatusRow* status_row = nullptr;
+  for (const auto& row : table.statuses) {
+    if (row.op == op && row.http_status == status) status_row = &row;
+  }
+  if (status_row != nullptr) {
+    category = status_row->category;
+    meaning = status_row->meaning;
+  } else {
+    for (const std::string& candidate : fields.codes) {
+      const CodeRow* row = FindCodeRow(table.codes, candidate);
+      if (row == nullptr) continue;
+      code = candidate;
+      const bool server_failed = status >= 500 && !IsRetryable(row->category);
+      const bool not_there =
+          (status == 404 || status == 410) && row->category == ErrorCategory::kInvalidRequest;
+      if (!server_failed && !not_there) {
+        category = row->category;
+        meaning = row->meaning;
+      }
+      break;
+    }
+  }
+  if (category == ErrorCategory::kModelGone && op != Op::kCreate) {
+    category = ErrorCategory::kNotFound;
+  }
+  std::chrono::milliseconds wait{0};
+  if (IsRetryable(category) && retry_after) {
+    wait = ParseRetryAfter(*retry_after, now_ms).value_or(wait);
+  }
+  if (category == ErrorCategory::kRateLimited && wait.count() == 0) {
+    wait = table.min_rate_limit_wait;
+  }
+  std::string text = std::string(table.provider) + " " + std::string(ToString(op));
+  if (!meaning.empty()) text += ": " + std::string(meaning);
+  text += " (HTTP " + std::to_string(status);
+  if (!code.empty()) text += " " + Snippet(code, 80);
+  text += "): " + Snippet(fields.message, 300);
+  Error error = MakeProviderError(category, std::move(text), Snippet(code, 100), status, wait);
+  error.maybe_delivered = status == 502 || status == 504;
+  return error;
+}
+
+Result<Json> ParseAnswer(const ErrorTable& table, Op op, int http_status, std::string_view body,
+                         std::optional<std::string> retry_after, int64_t now_ms) {
+  bool error = http_status < 200 || http_status >= 300;
+  if (!error && table.code_in_2xx_is_error && table.fields != nullptr) {
+    error = !table.fields(ParseLenient(body)).codes[0].empty();
+  }
+  if (error) {
+    return std::unexpected(Classify(table, op, http_status, body, std::move(retry_after), now_ms));
+  }
+  return ParseObject(body, std::string(table.provider) + " " + std::string(ToString(op)));
+}
+
+Result<std::string> ParseCreated(const ErrorTable& table, std::string_view id_path, int http_status,
+                                 std::string_view body, std::optional<std::string> retry_after,
+                                 int64_t now_ms) {
+  auto parsed = ParseAnswer(table, Op::kCreate, http_status, body, std::move(retry_after), now_ms);
+  if (!parsed) return std::unexpected(parsed.error());
+  return RequireString(*parsed, id_path, std::string(table.provider) + " create");
+}
+
 Error MissingField(std::string_view context, std::string_view field) {
   return Error{.category = ErrorCategory::kRetryable,
                .message = std::string(context) + ": missing field '" + std::string(field) + "'"};

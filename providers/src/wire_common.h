@@ -3,9 +3,11 @@
 // Helpers shared by the four adapters' wire-format code: safe JSON access (never throws, every
 // missing field named), Retry-After parsing, URL joining. No Asio here: the fuzzers compile
 // this with clang alone.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -21,6 +23,97 @@ using Json = nlohmann::json;
 // create is a retired model, on poll a task that no longer exists).
 enum class Op { kCreate, kFind, kPoll, kDownload, kCancel };
 std::string_view ToString(Op op);
+
+// --- Error classification -----------------------------------------------------------------------
+// Each provider has one ErrorTable: its own codes, and the few HTTP statuses that mean something
+// particular on one of its calls. Classify() applies it the same way for all four:
+//   1. a status row of the provider's for this call (op, HTTP status) decides, if there is one;
+//   2. otherwise the first of the answer's codes that has a code row decides, except that a
+//      code cannot make a 5xx anything but retryable or rate-limited (a failing server is
+//      transient, whatever its body says), nor a 404/410 an invalid request (OpenAI files a
+//      missing video under invalid_request_error);
+//   3. otherwise the HTTP status, by the rule all providers share (CategoryForHttpStatus).
+// Then "model gone" only stands on create: on any other call the model was already accepted,
+// and what is missing is the task or the file (kNotFound).
+
+// How a code row matches the provider's code.
+enum class Match { kExact, kPrefix, kContains, kRange };
+
+struct CodeRow {
+  Match match = Match::kExact;
+  std::string_view pattern;  // kExact, kPrefix, kContains
+  int lo = 0, hi = 0;        // kRange: a numeric code in [lo, hi]
+  ErrorCategory category = ErrorCategory::kRetryable;
+  std::string_view meaning;  // for messages: "content policy"
+};
+constexpr CodeRow Exact(std::string_view code, ErrorCategory category, std::string_view meaning) {
+  return {.match = Match::kExact, .pattern = code, .category = category, .meaning = meaning};
+}
+constexpr CodeRow Prefix(std::string_view code, ErrorCategory category, std::string_view meaning) {
+  return {.match = Match::kPrefix, .pattern = code, .category = category, .meaning = meaning};
+}
+constexpr CodeRow Contains(std::string_view part, ErrorCategory category,
+                           std::string_view meaning) {
+  return {.match = Match::kContains, .pattern = part, .category = category, .meaning = meaning};
+}
+constexpr CodeRow Range(int lo, int hi, ErrorCategory category, std::string_view meaning) {
+  return {.match = Match::kRange, .lo = lo, .hi = hi, .category = category, .meaning = meaning};
+}
+bool Matches(const CodeRow& row, std::string_view code);
+
+// What an HTTP status means on one call of one provider, where it differs from the shared rule.
+struct StatusRow {
+  Op op;
+  int http_status;
+  ErrorCategory category;
+  std::string_view meaning;
+};
+
+// What a provider's error body says, taken out of its envelope by the provider's own function.
+struct ErrorFields {
+  // The answer's codes, most specific first (Veo: the ErrorInfo reason, then the status name).
+  // The first that has a row decides; provider_code is that one, else the first non-empty one.
+  std::array<std::string, 2> codes;
+  std::string message;  // the provider's own text; empty: the raw body stands in
+};
+
+struct ErrorTable {
+  std::string_view provider;  // "kling": the start of every message
+  std::span<const CodeRow> codes;
+  std::span<const StatusRow> statuses;
+  ErrorFields (*fields)(const Json& body) = nullptr;  // null: no codes, the body as message
+  // Kling: an answer whose envelope carries a code is an error even with HTTP 200.
+  bool code_in_2xx_is_error = false;
+  // A floor for a rate limit's wait when the answer names none (Kling: back off >= 1 s).
+  std::chrono::milliseconds min_rate_limit_wait{0};
+};
+
+// The rule every provider shares for an HTTP status no row of its own covers: 401/403 auth,
+// 429 rate-limited, 404/410 model gone on create and not found elsewhere, 400/409/413/422
+// invalid request, anything else (5xx, 408, unexpected) retryable.
+ErrorCategory CategoryForHttpStatus(Op op, int http_status);
+
+// The first row matching `code`; nullptr when none does (or the code is empty).
+const CodeRow* FindCodeRow(std::span<const CodeRow> rows, std::string_view code);
+
+// The one classification path of every adapter (the rules above), for an error answer on `op`
+// (Kling's can come with HTTP 200); `body` may be any bytes. The message
+// reads "<provider> <op>[: <meaning>] (HTTP <status> <code>): <provider's text>". A 502/504 is
+// marked maybe_delivered: a gateway may have passed the request on before it failed, or the
+// provider timed out after taking it.
+Error Classify(const ErrorTable& table, Op op, int http_status, std::string_view body,
+               std::optional<std::string> retry_after, int64_t now_ms);
+
+// An answer to `op`, parse or classify: the JSON object of a 2xx body (malformed: kRetryable
+// "<provider> <op>: malformed JSON ..."), or the error the provider's table makes of any other
+// answer. Every wire parser starts here.
+Result<Json> ParseAnswer(const ErrorTable& table, Op op, int http_status, std::string_view body,
+                         std::optional<std::string> retry_after, int64_t now_ms);
+
+// A create's answer: the task id at `id_path` of a 2xx body, or ParseAnswer's error.
+Result<std::string> ParseCreated(const ErrorTable& table, std::string_view id_path, int http_status,
+                                 std::string_view body, std::optional<std::string> retry_after,
+                                 int64_t now_ms);
 
 // Parses a 2xx body that must be a JSON object; a malformed one is kRetryable naming the call
 // ("sora poll: malformed JSON ...").

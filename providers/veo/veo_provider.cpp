@@ -4,8 +4,6 @@
 
 namespace reelq::providers::veo {
 
-using wire::Op;
-
 namespace {
 
 // "https://host:port" of a URL (scheme + authority), for the same-origin check.
@@ -20,17 +18,16 @@ std::string OriginOf(std::string_view url) {
 
 VeoProvider::VeoProvider(AccountSpec account, std::string api_key, http::ClientPtr client,
                          ClockPtr clock, AdapterOptions options)
-    : HttpAdapter(std::move(account), std::move(client), std::move(clock), options),
+    : HttpAdapter(std::move(account), std::move(client), std::move(clock), options, &ClassifyError),
       api_key_(std::move(api_key)) {}
+
+http::Headers VeoProvider::AuthHeaders() { return {{"x-goog-api-key", api_key_}}; }
 
 awaitable<Result<std::string>> VeoProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  auto response =
-      co_await Call("POST", CreatePath(request.upstream_model), std::move(*body), Auth());
-  if (!response) co_return std::unexpected(response.error());
-  co_return ParseCreateResponse(response->status, response->body, response->Header("retry-after"),
-                                NowMs());
+  co_return co_await CallAndParse({"POST", CreatePath(request.upstream_model), std::move(*body)},
+                                  &ParseCreateResponse);
 }
 
 awaitable<Result<std::vector<std::string>>> VeoProvider::FindLostCreate(GenerationRequest,
@@ -45,28 +42,17 @@ awaitable<Result<std::vector<std::string>>> VeoProvider::FindLostCreate(Generati
 awaitable<Result<TaskStatus>> VeoProvider::Poll(std::string task_id) {
   auto path = OperationPath(task_id);
   if (!path) co_return std::unexpected(path.error());
-  auto response = co_await Call("GET", *path, "", Auth());
-  if (!response) co_return std::unexpected(response.error());
-  co_return ParsePollResponse(response->status, response->body, response->Header("retry-after"),
-                              NowMs());
+  co_return co_await CallAndParse({"GET", std::move(*path)}, &ParsePollResponse);
 }
 
 awaitable<Result<void>> VeoProvider::Download(std::string task_id, TaskStatus status,
                                               ByteSink& sink) {
-  if (status.video_url.empty()) {
-    co_return MakeError(ErrorCategory::kInternal,
-                        "veo download: operation " + task_id + " has no video uri");
-  }
   // The file URI needs the API key, but only on the API's own origin: the key is never sent
   // to another host (the HTTP client also drops it on a cross-origin redirect).
   http::Headers headers;
-  if (OriginOf(status.video_url) == OriginOf(account_.base_url)) headers = Auth();
-  auto result = co_await StreamTo(status.video_url, std::move(headers), kMaxDownloadRedirects, sink,
-                                  [this](int http_status, const http::Response& r) {
-                                    return ClassifyError(Op::kDownload, http_status, r.body,
-                                                         r.Header("retry-after"), NowMs());
-                                  });
-  co_return result;
+  if (OriginOf(status.video_url) == OriginOf(account_.base_url)) headers = AuthHeaders();
+  co_return co_await StreamTo(std::move(task_id), status.video_url, std::move(headers),
+                              kMaxDownloadRedirects, sink);
 }
 
 awaitable<Result<void>> VeoProvider::Cancel(std::string task_id) {

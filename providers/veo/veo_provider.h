@@ -26,7 +26,9 @@ class VeoProvider final : public Provider, private HttpAdapter {
   static constexpr int kMaxDownloadRedirects = 5;
 
  private:
-  http::Headers Auth() const { return {{"x-goog-api-key", api_key_}}; }
+  // HttpAdapter
+  http::Headers AuthHeaders() override;
+
   std::string api_key_;
 };
 

@@ -1,5 +1,6 @@
 #include "veo/veo_wire.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -9,35 +10,63 @@ namespace {
 using wire::Json;
 using wire::Op;
 
-struct StatusRow {
-  std::string_view status;  // google.rpc.Code name
-  int grpc_code;
+// google.rpc.Code: its name (an HTTP error's error.status) and its number (an operation's
+// error.code), with the category each means.
+struct RpcCode {
+  std::string_view name;
+  int number;
   ErrorCategory category;
 };
-
-constexpr std::array kStatuses = {
-    StatusRow{"RESOURCE_EXHAUSTED", 8, ErrorCategory::kRateLimited},
-    StatusRow{"PERMISSION_DENIED", 7, ErrorCategory::kAuthFailed},
-    StatusRow{"UNAUTHENTICATED", 16, ErrorCategory::kAuthFailed},
-    StatusRow{"INVALID_ARGUMENT", 3, ErrorCategory::kInvalidRequest},
-    StatusRow{"FAILED_PRECONDITION", 9, ErrorCategory::kInvalidRequest},
-    StatusRow{"OUT_OF_RANGE", 11, ErrorCategory::kInvalidRequest},
-    StatusRow{"NOT_FOUND", 5, ErrorCategory::kModelGone},  // on create; see below
-    StatusRow{"UNAVAILABLE", 14, ErrorCategory::kRetryable},
-    StatusRow{"INTERNAL", 13, ErrorCategory::kRetryable},
-    StatusRow{"DEADLINE_EXCEEDED", 4, ErrorCategory::kRetryable},
-    StatusRow{"ABORTED", 10, ErrorCategory::kRetryable},
-    StatusRow{"UNKNOWN", 2, ErrorCategory::kRetryable},
-    StatusRow{"CANCELLED", 1, ErrorCategory::kRetryable},
+constexpr std::array kRpcCodes = {
+    RpcCode{"RESOURCE_EXHAUSTED", 8, ErrorCategory::kRateLimited},
+    RpcCode{"PERMISSION_DENIED", 7, ErrorCategory::kAuthFailed},
+    RpcCode{"UNAUTHENTICATED", 16, ErrorCategory::kAuthFailed},
+    RpcCode{"INVALID_ARGUMENT", 3, ErrorCategory::kInvalidRequest},
+    RpcCode{"FAILED_PRECONDITION", 9, ErrorCategory::kInvalidRequest},
+    RpcCode{"OUT_OF_RANGE", 11, ErrorCategory::kInvalidRequest},
+    RpcCode{"NOT_FOUND", 5, ErrorCategory::kModelGone},  // on create; later the task or file
+    RpcCode{"UNAVAILABLE", 14, ErrorCategory::kRetryable},
+    RpcCode{"INTERNAL", 13, ErrorCategory::kRetryable},
+    RpcCode{"DEADLINE_EXCEEDED", 4, ErrorCategory::kRetryable},
+    RpcCode{"ABORTED", 10, ErrorCategory::kRetryable},
+    RpcCode{"UNKNOWN", 2, ErrorCategory::kRetryable},
+    RpcCode{"CANCELLED", 1, ErrorCategory::kRetryable},
 };
 
-ErrorCategory FromHttpStatus(int status) {
-  if (status == 401 || status == 403) return ErrorCategory::kAuthFailed;
-  if (status == 429) return ErrorCategory::kRateLimited;
-  if (status == 404) return ErrorCategory::kModelGone;
-  if (status == 400) return ErrorCategory::kInvalidRequest;
-  return ErrorCategory::kRetryable;
+using wire::Exact;
+
+// The ErrorInfo reasons first: the Gemini API answers a bad key with 400 INVALID_ARGUMENT, and
+// only the reason tells it apart from a bad parameter. Then the status names of kRpcCodes.
+constexpr auto kCodes = [] {
+  std::array<wire::CodeRow, 2 + kRpcCodes.size()> rows{
+      Exact("API_KEY_INVALID", ErrorCategory::kAuthFailed, "API key invalid"),
+      Exact("API_KEY_EXPIRED", ErrorCategory::kAuthFailed, "API key expired"),
+  };
+  for (size_t i = 0; i < kRpcCodes.size(); ++i) {
+    rows[2 + i] = Exact(kRpcCodes[i].name, kRpcCodes[i].category, "");
+  }
+  return rows;
+}();
+
+// google.rpc's envelope: {error: {code, message, status, details: [{reason}...]}}. The
+// first ErrorInfo reason that has a row goes first: it is more specific than the status.
+wire::ErrorFields Fields(const Json& body) {
+  wire::ErrorFields fields{.codes = {"", wire::OptionalString(body, "error.status")},
+                           .message = wire::OptionalString(body, "error.message")};
+  if (const Json* details = wire::Find(body, "error.details");
+      details != nullptr && details->is_array()) {
+    for (const auto& detail : *details) {
+      std::string reason = wire::OptionalString(detail, "reason");
+      if (fields.codes[0].empty() && wire::FindCodeRow(kCodes, reason) != nullptr) {
+        fields.codes[0] = std::move(reason);
+      }
+    }
+  }
+  return fields;
 }
+
+// The file URI is on the API's own origin, with the key: the shared HTTP rule holds.
+constexpr wire::ErrorTable kTable{.provider = "veo", .codes = kCodes, .fields = &Fields};
 
 std::string Join(const Json* list) {
   std::string out;
@@ -57,6 +86,11 @@ const Json* VideoResponse(const Json& body) {
 }
 
 }  // namespace
+
+Error ClassifyError(Op op, int http_status, std::string_view raw,
+                    std::optional<std::string> retry_after, int64_t now_ms) {
+  return wire::Classify(kTable, op, http_status, raw, std::move(retry_after), now_ms);
+}
 
 std::string CreatePath(std::string_view upstream_model) {
   return "/v1beta/models/" + wire::EscapePathSegment(upstream_model) + ":predictLongRunning";
@@ -95,59 +129,17 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
   return body.dump();
 }
 
-Error ClassifyError(Op op, int http_status, std::string_view raw,
-                    std::optional<std::string> retry_after, int64_t now_ms) {
-  Json body = wire::ParseLenient(raw);
-  std::string status = wire::OptionalString(body, "error.status");
-  std::string message = wire::OptionalString(body, "error.message");
-  if (message.empty()) message = wire::Snippet(raw, 200);
-  ErrorCategory category = FromHttpStatus(http_status);
-  for (const auto& row : kStatuses) {
-    if (row.status == status) {
-      category = row.category;
-      break;
-    }
-  }
-  if (http_status >= 500) category = ErrorCategory::kRetryable;
-  // The Gemini API answers a bad key with 400 INVALID_ARGUMENT; only the ErrorInfo reason
-  // tells it apart from a bad parameter.
-  if (const Json* details = wire::Find(body, "error.details");
-      details != nullptr && details->is_array()) {
-    for (const auto& detail : *details) {
-      std::string reason = wire::OptionalString(detail, "reason");
-      if (reason == "API_KEY_INVALID" || reason == "API_KEY_EXPIRED") {
-        category = ErrorCategory::kAuthFailed;
-      }
-    }
-  }
-  // NOT_FOUND means a retired model only on create; later it is the operation or file.
-  if (category == ErrorCategory::kModelGone && op != Op::kCreate) {
-    category = ErrorCategory::kNotFound;
-  }
-  std::chrono::milliseconds wait{0};
-  if (IsRetryable(category) && retry_after) {
-    wait = wire::ParseRetryAfter(*retry_after, now_ms).value_or(wait);
-  }
-  std::string text = "veo " + std::string(wire::ToString(op)) + " (HTTP " +
-                     std::to_string(http_status) + (status.empty() ? "" : " " + status) +
-                     "): " + wire::Snippet(message, 300);
-  return wire::MakeProviderError(category, std::move(text), status, http_status, wait);
-}
-
 Error ClassifyOperationError(const Json& status) {
   int code = 0;
   if (const Json* c = wire::Find(status, "code"); c != nullptr && c->is_number_integer()) {
-    code = static_cast<int>(c->get<int64_t>());
+    code = static_cast<int>(std::clamp<int64_t>(c->get<int64_t>(), -1, 1'000'000));
   }
   std::string name = wire::OptionalString(status, "status");
-  ErrorCategory category = ErrorCategory::kRetryable;
-  for (const auto& row : kStatuses) {
-    if ((!name.empty() && row.status == name) || (name.empty() && row.grpc_code == code)) {
-      category = row.category;
-      if (name.empty()) name = std::string(row.status);
-      break;
-    }
+  for (const auto& row : kRpcCodes) {
+    if (name.empty() && row.number == code) name = std::string(row.name);
   }
+  const wire::CodeRow* row = wire::FindCodeRow(kTable.codes, name);
+  ErrorCategory category = row != nullptr ? row->category : ErrorCategory::kRetryable;
   // Inside a running operation NOT_FOUND cannot mean a retired model (it was accepted).
   if (category == ErrorCategory::kModelGone) category = ErrorCategory::kNotFound;
   std::string message = wire::OptionalString(status, "message");
@@ -155,25 +147,17 @@ Error ClassifyOperationError(const Json& status) {
       category,
       "veo operation failed: " + (name.empty() ? std::to_string(code) : name) + ": " +
           wire::Snippet(message, 300),
-      name.empty() ? std::to_string(code) : name, 200);
+      name.empty() ? std::to_string(code) : wire::Snippet(name, 100), 200);
 }
 
 Result<std::string> ParseCreateResponse(int http_status, std::string_view raw,
                                         std::optional<std::string> retry_after, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kCreate, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "veo create");
-  if (!body) return std::unexpected(body.error());
-  return wire::RequireString(*body, "name", "veo create");
+  return wire::ParseCreated(kTable, "name", http_status, raw, std::move(retry_after), now_ms);
 }
 
 Result<TaskStatus> ParsePollResponse(int http_status, std::string_view raw,
                                      std::optional<std::string> retry_after, int64_t now_ms) {
-  if (http_status < 200 || http_status >= 300) {
-    return std::unexpected(ClassifyError(Op::kPoll, http_status, raw, retry_after, now_ms));
-  }
-  auto body = wire::ParseObject(raw, "veo poll");
+  auto body = wire::ParseAnswer(kTable, Op::kPoll, http_status, raw, retry_after, now_ms);
   if (!body) return std::unexpected(body.error());
   TaskStatus out;
   const Json* done = wire::Find(*body, "done");

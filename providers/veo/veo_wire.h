@@ -21,7 +21,7 @@ Result<std::string> ParseCreateResponse(int http_status, std::string_view body,
 Result<TaskStatus> ParsePollResponse(int http_status, std::string_view body,
                                      std::optional<std::string> retry_after, int64_t now_ms);
 
-// The one table: google.rpc status (string or numeric code) and HTTP status -> category.
+// The one table (ErrorInfo reason, then google.rpc status name) through wire::Classify.
 Error ClassifyError(wire::Op op, int http_status, std::string_view body,
                     std::optional<std::string> retry_after, int64_t now_ms);
 // An operation's `error` (google.rpc.Status): numeric gRPC code, message.
