@@ -39,6 +39,15 @@ std::string ErrorCategoryName(v1::ErrorCategory category) {
   return LowerSuffix(v1::ErrorCategory_Name(category), "ERROR_CATEGORY_");
 }
 
+std::string ErrorCategoryMeaning(v1::ErrorCategory category) {
+  if (category == v1::ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN) {
+    return "a create may have started (and billed) a generation that the provider cannot look "
+           "up, so reelq did not create again; `reelq retry` (RetryJob) starts, and pays for, a "
+           "new generation";
+  }
+  return "";
+}
+
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0 && ts.nanos() == 0) return "-";
   return google::protobuf::util::TimeUtil::ToString(ts);
@@ -173,6 +182,8 @@ std::string FormatJobStatus(const v1::JobStatus& job) {
         << job.error().message();
     if (!job.error().provider_code().empty()) out << " [" << job.error().provider_code() << "]";
     out << "\n";
+    const std::string meaning = ErrorCategoryMeaning(job.error().category());
+    if (!meaning.empty()) out << "meaning    " << meaning << "\n";
   }
   out << "created    " << FormatTimestamp(job.created_at()) << "\n";
   out << "updated    " << FormatTimestamp(job.updated_at()) << "\n";

@@ -17,6 +17,9 @@ namespace reelq::cli {
 std::string StateName(v1::JobState state);                  // "succeeded"
 std::string PhaseName(v1::JobPhase phase);                  // "generating"; "" when unspecified
 std::string ErrorCategoryName(v1::ErrorCategory category);  // "rate_limited"
+// One line on what an error means and what RetryJob would do, for the categories whose name
+// does not say it (create_outcome_unknown); "" for the others.
+std::string ErrorCategoryMeaning(v1::ErrorCategory category);
 std::string FormatTimestamp(const google::protobuf::Timestamp& ts);  // RFC 3339, "-" when unset
 
 // 0.8s, 42s, 3m05s, 1h02m; "-" when unknown.

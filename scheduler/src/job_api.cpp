@@ -103,6 +103,7 @@ v1::ErrorCategory ParseCategory(std::string_view c) {
   if (c == "auth_failed") return v1::ERROR_CATEGORY_AUTH_FAILED;
   if (c == "model_gone") return v1::ERROR_CATEGORY_MODEL_GONE;
   if (c == "deadline_exceeded") return v1::ERROR_CATEGORY_DEADLINE_EXCEEDED;
+  if (c == queue::kCreateOutcomeUnknown) return v1::ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN;
   if (c.empty()) return v1::ERROR_CATEGORY_UNSPECIFIED;
   return v1::ERROR_CATEGORY_INTERNAL;
 }

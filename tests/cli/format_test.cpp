@@ -162,6 +162,27 @@ TEST(Summary, PerModelRowsAndTotal) {
             "total         5     2          1       2          17s        20s\n");
 }
 
+TEST(FormatJobStatus, AnUnknownCreateOutcomeSaysWhatItMeansAndWhatRetryDoes) {
+  v1::JobStatus job;
+  job.set_job_id("j-veo");
+  job.set_state(v1::JOB_STATE_FAILED);
+  job.mutable_error()->set_category(v1::ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN);
+  job.mutable_error()->set_message("veo may have started a generation");
+  job.mutable_error()->set_provider_code("create_outcome_unknown");
+  const std::string text = FormatJobStatus(job);
+  EXPECT_NE(text.find("error      create_outcome_unknown: veo may have started a generation "
+                      "[create_outcome_unknown]\n"
+                      "meaning    a create may have started (and billed) a generation that the "
+                      "provider cannot look up, so reelq did not create again; `reelq retry` "
+                      "(RetryJob) starts, and pays for, a new generation\n"),
+            std::string::npos)
+      << text;
+  // The other categories say what they mean by their name: no extra line.
+  job.mutable_error()->set_category(v1::ERROR_CATEGORY_POLICY_REJECTED);
+  EXPECT_EQ(FormatJobStatus(job).find("meaning"), std::string::npos);
+  EXPECT_EQ(ErrorCategoryMeaning(v1::ERROR_CATEGORY_RETRYABLE), "");
+}
+
 TEST(FormatEvent, OneLine) {
   v1::JobEvent event;
   event.set_job_id("j-1");

@@ -76,6 +76,8 @@ void ExpectOutcomes(E2eStack& stack, const std::vector<std::string>& ids) {
     if (std::string(c.provider) == "veo") {
       ASSERT_EQ(job.state(), v1::JOB_STATE_FAILED) << job.ShortDebugString();
       EXPECT_EQ(job.error().provider_code(), "create_outcome_unknown") << job.ShortDebugString();
+      EXPECT_EQ(job.error().category(), v1::ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN)
+          << job.ShortDebugString();
       EXPECT_NE(job.error().message().find("RetryJob"), std::string::npos);
       EXPECT_EQ(clips, 0);
     } else {

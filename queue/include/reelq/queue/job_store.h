@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "reelq/common/asio.h"
@@ -105,10 +106,15 @@ struct HeldLease {
   std::string token;
 };
 
+// The FailRequest::category of a job whose create may have started (and billed) an upstream
+// generation that the provider's API cannot look up; the API shows it as
+// ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN.
+inline constexpr std::string_view kCreateOutcomeUnknown = "create_outcome_unknown";
+
 struct FailRequest {
   std::string job_id;
   std::string token;
-  std::string category;  // ToString(ErrorCategory)
+  std::string category;  // ToString(ErrorCategory), or kCreateOutcomeUnknown
   std::string message;
   std::string code;
   bool retry = false;
