@@ -7,6 +7,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto in = reelq::fuzz::Split(data, size);
   (void)kling::ParseCreateResponse(in.status, in.body, in.header, reelq::fuzz::kNowMs);
   (void)kling::ParsePollResponse(in.status, in.body, in.header, reelq::fuzz::kNowMs);
+  (void)kling::ParseFindResponse(in.status, in.body, in.header, reelq::fuzz::kNowMs);
   (void)kling::ClassifyError(wire::Op::kCreate, in.status, in.body, in.header, reelq::fuzz::kNowMs);
   (void)kling::ClassifyTaskFailure(in.body);
   return 0;
