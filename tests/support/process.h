@@ -11,8 +11,12 @@
 
 namespace reelq::testing {
 
-// A child process started for a test and stopped (SIGTERM, then SIGKILL) when destroyed, so a
-// failing test never leaves a server behind. Output goes to `log_path` when set.
+// A child process started for a test: the one way tests start processes that outlive a call.
+// It is stopped (SIGTERM, then SIGKILL, to its whole process group) when destroyed, and it dies
+// with the test binary even when that binary crashes or is SIGKILLed: the child asks the kernel
+// for SIGKILL on its parent's death (PR_SET_PDEATHSIG) before it execs. The kernel ties that
+// signal to the *thread* that started the child, so start children from a thread that lives as
+// long as they should (a test's own thread). Output goes to `log_path` when set.
 class ChildProcess {
  public:
   ChildProcess() = default;
@@ -37,6 +41,8 @@ class ChildProcess {
   std::optional<int> Wait(std::chrono::milliseconds timeout);
 
  private:
+  void SignalGroup(int signal);
+
   pid_t pid_ = -1;
 };
 
