@@ -25,11 +25,6 @@ class SystemClock final : public Clock {
   }
 };
 
-// A Clock's reading as a time point, for formats that want one (SigV4 dates).
-inline std::chrono::system_clock::time_point WallTime(const Clock& clock) {
-  return std::chrono::system_clock::time_point(std::chrono::milliseconds(clock.NowMs()));
-}
-
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(int64_t start_ms = 1'700'000'000'000) : now_ms_(start_ms) {}
