@@ -42,7 +42,7 @@ class S3Store final : public ObjectStore {
                        "presigned URL lifetime must be 1 s to 7 days (SigV4's limit), got " +
                            std::to_string(ttl.count()) + " s");
     }
-    return client_->PresignGet(key, ttl, WallTime(*client_->config().clock));
+    return client_->PresignGet(key, ttl, s3::WallTime(*client_->config().clock));
   }
 
  private:
