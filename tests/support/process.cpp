@@ -187,6 +187,27 @@ void ChildProcess::Kill() {
   pid_ = -1;
 }
 
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  CommandResult result;
+  TempDir dir;
+  const auto output = dir.path() / "output";
+  try {
+    ChildProcess child = ChildProcess::Start(argv, {}, output);
+    if (auto status = child.Wait(timeout); status && WIFEXITED(*status)) {
+      result.exit_code = WEXITSTATUS(*status);
+    }
+  } catch (const std::exception& e) {
+    result.output = e.what();
+    return result;
+  }
+  result.output = ReadFile(output);
+  return result;
+}
+
+CommandResult RunShell(const std::string& command, std::chrono::milliseconds timeout) {
+  return RunCommand({"/bin/sh", "-c", command}, timeout);
+}
+
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

@@ -46,6 +46,19 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
+// A short command run to completion through ChildProcess (so it, too, dies with the test
+// binary): stdout and stderr together in `output`; `exit_code` is -1 when it could not start,
+// was killed by a signal or ran past `timeout` (then it is killed).
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+// The same through `/bin/sh -c command` (for pipelines and redirections).
+CommandResult RunShell(const std::string& command,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
 
