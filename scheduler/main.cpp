@@ -15,6 +15,7 @@
 #include "reelq/common/http_client.h"
 #include "reelq/common/logging.h"
 #include "reelq/common/metrics.h"
+#include "reelq/common/spawn.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/dispatcher.h"
 #include "reelq/scheduler/grpc_services.h"
@@ -125,9 +126,9 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
                      "Jobs waiting for dispatch, fleet-wide (pending plus waiting out a retry)")
           .Get();
 
-  asio::co_spawn(executor, dispatcher.RunDispatch(), asio::detached);
-  asio::co_spawn(executor, dispatcher.RunReaper(), asio::detached);
-  asio::co_spawn(executor, events.Run(), asio::detached);
+  SpawnOrDie(executor, "dispatch", dispatcher.RunDispatch());
+  SpawnOrDie(executor, "reaper", dispatcher.RunReaper());
+  SpawnOrDie(executor, "events", events.Run());
 
   asio::signal_set signals(executor, SIGTERM, SIGINT);
   asio::steady_timer ticker(executor);

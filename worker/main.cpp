@@ -12,6 +12,7 @@
 #include "reelq/common/http_client.h"
 #include "reelq/common/logging.h"
 #include "reelq/common/metrics.h"
+#include "reelq/common/spawn.h"
 #include "reelq/providers/factory.h"
 #include "reelq/storage/factory.h"
 #include "reelq/worker/worker.h"
@@ -98,17 +99,15 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
     }
   });
   asio::steady_timer gauge_timer(executor);
-  asio::co_spawn(
-      executor,
-      [](asio::steady_timer& t, metrics::Gauge& g, worker::Worker& w) -> awaitable<void> {
-        while (true) {
-          g.Set(static_cast<double>(w.in_flight()));
-          t.expires_after(std::chrono::seconds(1));
-          auto [ec] = co_await t.async_wait(use_nothrow_awaitable);
-          if (ec) co_return;
-        }
-      }(gauge_timer, in_flight_gauge, worker),
-      asio::detached);
+  SpawnOrDie(executor, "in-flight-gauge",
+             [](asio::steady_timer& t, metrics::Gauge& g, worker::Worker& w) -> awaitable<void> {
+               while (true) {
+                 g.Set(static_cast<double>(w.in_flight()));
+                 t.expires_after(std::chrono::seconds(1));
+                 auto [ec] = co_await t.async_wait(use_nothrow_awaitable);
+                 if (ec) co_return;
+               }
+             }(gauge_timer, in_flight_gauge, worker));
   spdlog::info("worker={} started: max_in_flight={} lease={}ms accounts={}", settings.worker_id,
                settings.max_in_flight, settings.lease.count(), deps.providers.size());
   co_await worker.Run();

@@ -1,4 +1,5 @@
 #include "bytes_json.h"
+#include "reelq/common/utf8.h"
 
 #include <optional>
 #include <string>
@@ -119,8 +120,7 @@ void ToText(Json& object, const Descriptor& descriptor) {
   Walk(object, descriptor, [](Json& item) {
     if (!item.is_string()) return;
     auto text = Decode(item.template get<std::string>());
-    size_t bad = 0;
-    if (text && IsValidUtf8(*text, &bad)) item = *text;
+    if (text && IsValidUtf8(*text)) item = *text;
   });
 }
 

@@ -9,6 +9,7 @@
 #include "format.h"
 #include "jsonl.h"
 #include "parse.h"
+#include "reelq/common/utf8.h"
 
 namespace reelq::cli {
 namespace {
@@ -37,8 +38,7 @@ int ApplyFlags(Context& context, CLI::App& app, const SubmitOptions& o, v1::JobS
   auto given = [&](const char* flag) { return app.count(flag) > 0; };
   if (given("--prompt")) {
     if (o.prompt.empty()) return context.UsageError("--prompt", "must not be empty");
-    size_t bad = 0;
-    if (!IsValidUtf8(o.prompt, &bad))
+    if (size_t bad = FindInvalidUtf8(o.prompt); bad != std::string_view::npos)
       return context.UsageError("--prompt", "invalid UTF-8 at byte " + std::to_string(bad + 1));
     spec.set_prompt(o.prompt);
   }

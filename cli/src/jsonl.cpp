@@ -1,4 +1,5 @@
 #include "jsonl.h"
+#include "reelq/common/utf8.h"
 
 #include "bytes_json.h"
 
@@ -33,8 +34,7 @@ Parsed<void> NormaliseUseCase(json& object) {
 }
 
 Parsed<json> ParseJsonText(std::string_view text) {
-  size_t bad = 0;
-  if (!IsValidUtf8(text, &bad))
+  if (size_t bad = FindInvalidUtf8(text); bad != std::string_view::npos)
     return std::unexpected("invalid UTF-8 at byte " + std::to_string(bad + 1));
   try {
     return json::parse(text.begin(), text.end());

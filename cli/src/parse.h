@@ -54,7 +54,4 @@ Parsed<int32_t> ParseInt32(std::string_view text);
 // The lowercase names that ParseUseCase accepts, for help texts.
 std::string UseCaseNames();
 
-// Whether `text` is well-formed UTF-8; on failure `bad_offset` is the offset of the first bad byte.
-bool IsValidUtf8(std::string_view text, size_t* bad_offset);
-
 }  // namespace reelq::cli

@@ -1,17 +1,25 @@
 #include "reelq/common/ids.h"
 
-#include <chrono>
+#include <unistd.h>
+
 #include <cstdint>
-#include <random>
+
+#include "reelq/common/random.h"
 
 namespace reelq {
 
-std::string NewId() {
+std::string NewId(const Clock& clock) {
   static constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const uint64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  // The pid goes into the stream so that two processes given the same REELQ_RANDOM_SEED (a
+  // test's scheduler pair) still make different ids in the same millisecond.
+  thread_local std::mt19937_64 rng = [] {
+    auto seeded = NewRng();
+    const uint64_t drawn = seeded();
+    std::seed_seq mix{static_cast<uint32_t>(drawn), static_cast<uint32_t>(drawn >> 32),
+                      static_cast<uint32_t>(getpid())};
+    return std::mt19937_64(mix);
+  }();
+  const uint64_t ms = static_cast<uint64_t>(clock.NowMs());
   std::string id(26, '0');
   // 48 bits of time in the first 10 characters keep ids sortable by creation time.
   for (int i = 9; i >= 0; --i) id[9 - i] = kAlphabet[(ms >> (i * 5)) & 31];

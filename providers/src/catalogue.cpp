@@ -2,6 +2,8 @@
 // naming the entry and field at startup instead of a job that fails at 3 a.m.
 #include "reelq/providers/catalogue.h"
 
+#include "reelq/common/known_keys.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -56,6 +58,14 @@ std::optional<double> AsNumber(const YAML::Node& node) {
     return std::nullopt;
   }
   return value;
+}
+
+// Fails on the first key of `map` that is not in `known` (the config's one rule, known_keys.h).
+void RejectUnknownKeys(const YAML::Node& map, const std::string& where,
+                       const std::set<std::string>& known) {
+  std::vector<std::string> keys;
+  for (const auto& kv : map) keys.push_back(kv.first.IsScalar() ? kv.first.Scalar() : "?");
+  if (auto unknown = FindUnknownKey(keys, where, known)) throw ParseFailure{*unknown};
 }
 
 class Entry {
@@ -154,17 +164,12 @@ class Entry {
   }
 
   // Every key must be one we read: a misspelt optional field would otherwise vanish silently.
-  void RejectUnknownFields() const {
-    for (const auto& kv : node_) {
-      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
-      if (!seen_.contains(key)) Fail(Where(key), "unknown field");
-    }
-  }
+  void RejectUnknownFields() const { RejectUnknownKeys(node_, label_, seen_); }
 
  private:
   YAML::Node node_;
   std::string label_;
-  std::set<std::string, std::less<>> seen_;
+  std::set<std::string> seen_;
 };
 
 std::string ProviderField(Entry& e) {
@@ -314,10 +319,7 @@ Catalogue Parse(const YAML::Node& root) {
   YAML::Node routing = root["routing"];
   if (routing && !routing.IsNull()) {
     if (!routing.IsMap()) Fail("routing", "expected a mapping");
-    for (const auto& kv : routing) {
-      std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
-      if (key != "use_cases") Fail("routing." + key, "unknown field");
-    }
+    RejectUnknownKeys(routing, "routing", {"use_cases"});
     YAML::Node use_cases = routing["use_cases"];
     if (use_cases && !use_cases.IsNull()) {
       if (!use_cases.IsMap()) Fail("routing.use_cases", "expected a mapping of use case to model");

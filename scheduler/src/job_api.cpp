@@ -114,13 +114,15 @@ JobApi::JobApi(queue::JobStore& store, const Admission& admission, const Setting
       admission_(admission),
       settings_(settings),
       objects_(objects),
-      clock_(std::move(clock)) {}
+      clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()) {}
+
+std::string JobApi::NewBatchId() const { return "batch-" + NewId(*clock_); }
 
 awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(v1::JobSpec spec) {
   auto admitted = admission_.Admit(spec);
   if (!admitted) co_return std::unexpected(admitted.error());
   queue::NewJob job;
-  job.id = NewId();
+  job.id = NewId(*clock_);
   job.tenant = spec.tenant();
   job.batch = spec.batch_id();
   job.idempotency_key = spec.idempotency_key();

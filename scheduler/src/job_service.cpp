@@ -53,7 +53,8 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       StartRead(&request_);
       return;
     }
-    if (batch_id_.empty()) batch_id_ = spec.batch_id().empty() ? NewBatchId() : spec.batch_id();
+    if (batch_id_.empty())
+      batch_id_ = spec.batch_id().empty() ? api_.NewBatchId() : spec.batch_id();
     if (spec.batch_id().empty()) spec.set_batch_id(batch_id_);
     if (spec.batch_id() != batch_id_) {
       Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
@@ -81,8 +82,6 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   void OnDone() override { delete this; }
 
  private:
-  static std::string NewBatchId() { return "batch-" + NewId(); }
-
   void Reject(v1::BatchItemResult* item, grpc::StatusCode code, const std::string& message) {
     item->set_code(code);
     item->set_message(message);

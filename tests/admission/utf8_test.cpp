@@ -1,8 +1,9 @@
+// common's one UTF-8 validator (reelq/common/utf8.h), as admission and the CLI use it.
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "reelq/scheduler/admission.h"
+#include "reelq/common/utf8.h"
 
 namespace reelq::scheduler {
 namespace {

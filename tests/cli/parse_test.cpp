@@ -1,4 +1,5 @@
 #include "parse.h"
+#include "reelq/common/utf8.h"
 
 #include <gtest/gtest.h>
 
@@ -101,17 +102,15 @@ TEST(ParseEnums, UseCaseAndStateAcceptSeveralSpellings) {
   EXPECT_FALSE(ParseJobState("done").has_value());
 }
 
+// The CLI checks text with common's one validator (reelq/common/utf8.h), the scheduler's too.
 TEST(IsValidUtf8, FindsTheFirstBadByte) {
-  size_t at = 0;
-  EXPECT_TRUE(IsValidUtf8("plain ascii", &at));
-  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x8e\xac", &at));
-  EXPECT_FALSE(IsValidUtf8("ab\xff", &at));
-  EXPECT_EQ(at, 2u);
-  EXPECT_FALSE(IsValidUtf8("x\xc3", &at));  // truncated sequence
-  EXPECT_EQ(at, 1u);
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf", &at));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80", &at));      // UTF-16 surrogate
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80", &at));  // past U+10FFFF
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x8e\xac"));
+  EXPECT_EQ(FindInvalidUtf8("ab\xff"), 2u);
+  EXPECT_EQ(FindInvalidUtf8("x\xc3"), 1u);        // truncated sequence
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // UTF-16 surrogate
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // past U+10FFFF
 }
 
 }  // namespace

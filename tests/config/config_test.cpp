@@ -7,6 +7,7 @@
 
 #include "process.h"
 #include "reelq/common/config.h"
+#include "reelq/common/known_keys.h"
 #include "reelq/scheduler/settings.h"
 #include "reelq/worker/settings.h"
 
@@ -83,6 +84,19 @@ TEST(ConfigTest, OnUnknownCreateNamesABadProviderOrPolicy) {
 
 TEST(ConfigTest, SectionThatIsNotAMappingIsRefused) {
   EXPECT_EQ(LoadError("worker: 3\n"), "worker: expected a mapping");
+}
+
+// The rule itself, shared by this loader, the model catalogue and the simulator's config.
+TEST(KnownKeys, NamesTheFirstUnknownKeyAndANearMissOrTheKnownOnes) {
+  const std::set<std::string> known = {"host", "port", "prefix"};
+  EXPECT_EQ(FindUnknownKey({"host", "port"}, "redis", known), std::nullopt);
+  EXPECT_EQ(FindUnknownKey({"host", "prot", "hots"}, "redis", known),
+            "redis.prot: unknown key; did you mean port?");
+  EXPECT_EQ(FindUnknownKey({"colour"}, "redis", known),
+            "redis.colour: unknown key (known: host port prefix)");
+  EXPECT_EQ(FindUnknownKey({"redsi"}, "", {"redis", "worker"}, "section"),
+            "redsi: unknown section; did you mean redis?");
+  EXPECT_EQ(FindUnknownKey({"anything"}, "empty", {}), "empty.anything: unknown key (known:)");
 }
 
 }  // namespace

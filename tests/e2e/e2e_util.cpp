@@ -98,24 +98,16 @@ std::vector<v1::JobStatus> ListBatch(v1::JobService::Stub& stub, const std::stri
 
 bool FfprobeAvailable() {
   return std::filesystem::exists("/usr/bin/ffprobe") ||
-         std::system("command -v ffprobe >/dev/null 2>&1") == 0;
+         RunShell("command -v ffprobe").exit_code == 0;
 }
 
 ClipInfo Probe(const std::filesystem::path& file) {
   ClipInfo info;
-  const std::string cmd =
-      "ffprobe -v error -print_format json -show_entries "
-      "format=duration:stream=codec_type,width,height,display_aspect_ratio '" +
-      file.string() + "' 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) {
-    info.error = "cannot run ffprobe";
-    return info;
-  }
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int rc = pclose(pipe);
+  CommandResult probe = RunCommand(
+      {"ffprobe", "-v", "error", "-print_format", "json", "-show_entries",
+       "format=duration:stream=codec_type,width,height,display_aspect_ratio", file.string()});
+  const std::string& out = probe.output;
+  const int rc = probe.exit_code;
   auto doc = nlohmann::json::parse(out, nullptr, false);
   if (rc != 0 || doc.is_discarded()) {
     info.error = "ffprobe exit " + std::to_string(rc) + ": " + out.substr(0, 500);
@@ -142,15 +134,9 @@ namespace {
 // were not read (ffmpeg stops at the first unreadable input) keep has_video false and no error.
 void ProbeBatch(const std::vector<std::filesystem::path>& files, size_t begin, size_t end,
                 std::vector<ClipInfo>& out) {
-  std::string cmd = "ffmpeg -hide_banner -nostdin";
-  for (size_t i = begin; i < end; ++i) cmd += " -i '" + files[i].string() + "'";
-  cmd += " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return;
-  std::string text;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) text.append(buf.data(), n);
-  pclose(pipe);
+  std::vector<std::string> argv = {"ffmpeg", "-hide_banner", "-nostdin"};
+  for (size_t i = begin; i < end; ++i) argv.insert(argv.end(), {"-i", files[i].string()});
+  const std::string text = RunCommand(argv).output;
   long current = -1;
   size_t pos = 0;
   while (pos < text.size()) {

@@ -167,6 +167,9 @@ class E2eStack {
                                                            std::chrono::seconds timeout);
   // Every regular file under store_root(), as paths relative to it.
   std::vector<std::string> StoreFiles() const;
+  // The environment schedulers and workers get (the simulator's keys, options().env), for a
+  // test that starts one of its own against this stack's config.
+  std::map<std::string, std::string> ChildEnv() const;
 
  private:
   struct Proc {
@@ -174,7 +177,6 @@ class E2eStack {
     int port = 0;  // scheduler: gRPC; worker: metrics
   };
   void WriteConfig();
-  std::map<std::string, std::string> ChildEnv() const;
   void WaitSchedulerReady(int i);
   std::string SimHttp(const std::string& method, const std::string& path, const std::string& body,
                       int* status);

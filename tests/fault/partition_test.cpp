@@ -58,36 +58,12 @@ std::string FindIp() {
   return "";
 }
 
-// Runs argv (no shell) and waits; returns the exit status (-1 when it could not run) and puts
-// stdout+stderr in `output`.
-int RunCommand(const std::vector<std::string>& argv, std::string* output = nullptr) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return -1;
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (output != nullptr) *output = out;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+// Runs argv (no shell, through the one launcher) and waits; returns the exit status (-1 when
+// it could not run) and puts stdout+stderr in `output`.
+int RunTool(const std::vector<std::string>& argv, std::string* output = nullptr) {
+  CommandResult result = RunCommand(argv, std::chrono::seconds(60));
+  if (output != nullptr) *output = std::move(result.output);
+  return result.exit_code;
 }
 
 // The namespaces and links of the topology above. The constructor throws Unavailable when
@@ -109,7 +85,7 @@ class Topology {
     host_a_ = tag + "-a";
     host_b_ = tag + "-b";
     std::string out;
-    if (RunCommand({ip_, "netns", "add", core_}, &out) != 0) {
+    if (RunTool({ip_, "netns", "add", core_}, &out) != 0) {
       throw Unavailable(
           "cannot create a network namespace (needs root or CAP_SYS_ADMIN + "
           "CAP_NET_ADMIN): ip netns add: " +
@@ -171,7 +147,7 @@ class Topology {
     auto run = [&](std::vector<std::string> args) {
       args.insert(args.begin(), {tc, "-n", core_});
       std::string out;
-      if (RunCommand(args, &out) != 0) throw std::runtime_error("tc: " + out);
+      if (RunTool(args, &out) != 0) throw std::runtime_error("tc: " + out);
     };
     run({"qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "10"});
     run({"class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "1gbit"});
@@ -201,7 +177,7 @@ class Topology {
     std::vector<std::string> argv{ip_};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string out;
-    if (RunCommand(argv, &out) != 0) {
+    if (RunTool(argv, &out) != 0) {
       std::string line;
       for (const auto& a : argv) line += a + " ";
       throw std::runtime_error(line + ": " + out);
@@ -234,7 +210,7 @@ class Topology {
     // Deleting a namespace deletes its veths (and their peers). Processes still inside would
     // keep it alive unnamed; the stack has stopped them by now.
     for (auto it = made_.rbegin(); it != made_.rend(); ++it) {
-      RunCommand({ip_, "netns", "del", *it});
+      RunTool({ip_, "netns", "del", *it});
     }
     made_.clear();
   }
@@ -242,7 +218,7 @@ class Topology {
   // Namespaces named kNetnsPrefix<pid>-* whose pid no longer runs: a run that crashed.
   void RemoveStale() {
     std::string out;
-    if (RunCommand({ip_, "netns", "list"}, &out) != 0) return;
+    if (RunTool({ip_, "netns", "list"}, &out) != 0) return;
     std::istringstream lines(out);
     std::string line;
     while (std::getline(lines, line)) {
@@ -252,10 +228,10 @@ class Topology {
       const pid_t owner = static_cast<pid_t>(std::atoi(rest.c_str()));
       if (owner <= 0 || (kill(owner, 0) == 0 || errno != ESRCH)) continue;
       std::string pids;
-      RunCommand({ip_, "netns", "pids", name}, &pids);
+      RunTool({ip_, "netns", "pids", name}, &pids);
       std::istringstream ps(pids);
       for (pid_t pid; ps >> pid;) kill(pid, SIGKILL);
-      if (RunCommand({ip_, "netns", "del", name}) == 0) {
+      if (RunTool({ip_, "netns", "del", name}) == 0) {
         std::cout << "removed stale namespace " << name << " (its test run died)\n";
       }
     }

@@ -103,11 +103,12 @@ class TlsTest : public ::testing::Test {
   void SetUp() override {
     cert_ = (dir_.path() / "cert.pem").string();
     key_ = (dir_.path() / "key.pem").string();
-    std::string command =
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
-        " -addext subjectAltName=DNS:localhost -keyout " +
-        key_ + " -out " + cert_ + " >/dev/null 2>&1";
-    if (std::system(command.c_str()) != 0) GTEST_SKIP() << "the openssl CLI could not make a cert";
+    const auto made = reelq::testing::RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048",
+                                                  "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                                                  "-addext", "subjectAltName=DNS:localhost",
+                                                  "-keyout", key_, "-out", cert_});
+    if (made.exit_code != 0)
+      GTEST_SKIP() << "the openssl CLI could not make a cert: " << made.output;
     server_.emplace(cert_, key_);
   }
   Request Get(const std::string& host) {

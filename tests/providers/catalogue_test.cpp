@@ -118,7 +118,7 @@ TEST(Catalogue, RejectsEveryKindOfBadEntry) {
   ExpectError(Doc(Replace(kModel, "aspect_ratios: [\"16:9\"]", "aspect_ratios: \"16:9\"")),
               "models[1] (sora-2).aspect_ratios: expected a non-empty list of strings");
   ExpectError(Doc(Replace(kModel, "max_shots: 6", "max_shot: 6")),
-              "models[0] (kling-3.0).max_shot: unknown field");
+              "models[0] (kling-3.0).max_shot: unknown key; did you mean max_shots?");
   ExpectError(Doc(kModel, Replace(kAccounts, "max_concurrent: 3", "max_concurrent: 0")),
               "accounts[1] (sora-b).max_concurrent: expected a positive integer");
   ExpectError(Doc(kModel, Replace(kAccounts, "max_concurrent: 3", "max_concurrent: lots")),
@@ -144,7 +144,7 @@ TEST(Catalogue, RejectsEveryKindOfBadEntry) {
   ExpectError(Doc(kModel, kAccounts, "routing:\n  use_cases:\n    photorealism: sora-9\n"),
               "routing.use_cases.photorealism: unknown model 'sora-9'");
   ExpectError(Doc(kModel, kAccounts, "routing:\n  usecases: {}\n"),
-              "routing.usecases: unknown field");
+              "routing.usecases: unknown key; did you mean use_cases?");
   ExpectError(Doc(kModel, "\n  - just a string\n"), "accounts[0]: expected a mapping");
 }
 

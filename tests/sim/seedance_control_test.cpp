@@ -235,6 +235,13 @@ TEST(SimControl, StatsCountEveryCallAndResetZeroes) {
   auto bad = Http(sim.port(), "POST", "/_sim/config", R"({"faults":{"policy":2}})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.Json()["error"].get<std::string>().find("faults.policy"), std::string::npos);
+  // A misspelt key is named with the key it most likely meant (the config's one rule).
+  auto misspelt = Http(sim.port(), "POST", "/_sim/config", R"({"faults":{"polcy":0.5}})");
+  EXPECT_EQ(misspelt.status, 400);
+  EXPECT_NE(misspelt.Json()["error"].get<std::string>().find(
+                "config faults.polcy: unknown key; did you mean policy?"),
+            std::string::npos)
+      << misspelt.body;
 
   EXPECT_EQ(Http(sim.port(), "POST", "/_sim/reset").status, 200);
   s = sim.Stats();

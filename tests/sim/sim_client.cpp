@@ -120,18 +120,12 @@ std::string KlingJwt(const std::string& ak, const std::string& sk, int exp_in, i
 }
 
 std::optional<Probe> FfProbe(const std::filesystem::path& file) {
-  if (std::system("ffprobe -version > /dev/null 2>&1") != 0) return std::nullopt;
-  const std::string cmd =
-      "ffprobe -v error -select_streams v:0 -show_entries "
-      "format=duration:stream=width,height,display_aspect_ratio -of json '" +
-      file.string() + "'";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return std::nullopt;
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
-  pclose(pipe);
+  if (testing::RunCommand({"ffprobe", "-version"}).exit_code != 0) return std::nullopt;
+  const std::string out =
+      testing::RunCommand({"ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                           "format=duration:stream=width,height,display_aspect_ratio", "-of",
+                           "json", file.string()})
+          .output;
   auto doc = nlohmann::json::parse(out, nullptr, false);
   Probe p;
   if (doc.is_discarded() || !doc.contains("streams") || doc["streams"].empty()) return p;

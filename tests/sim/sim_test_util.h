@@ -12,10 +12,12 @@
 namespace reelq::simtest {
 
 // One simulator for the read-mostly tests (tests that change limits use key "b" and put it
-// back). Latency scale 0.001: a 2-minute generation takes about 120 ms.
+// back). Latency scale 0.001: a 2-minute generation takes about 120 ms. A static object, not a
+// leaked pointer: its destructor stops the simulator and removes its directory when the test
+// binary exits (and the child dies with the binary if it crashes, see ChildProcess).
 inline SimProcess& SharedSim() {
-  static auto* sim = new SimProcess({"--latency-scale", "0.001", "--seed", "7"});
-  return *sim;
+  static SimProcess sim({"--latency-scale", "0.001", "--seed", "7"});
+  return sim;
 }
 
 // Polls `fetch` until `done(json)` or the deadline; returns the last answer.

@@ -33,14 +33,8 @@ struct CommandResult {
 };
 
 CommandResult RunCommand(const std::string& cmd) {
-  CommandResult r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  r.status = ::pclose(p);
-  return r;
+  rt::CommandResult run = rt::RunShell(cmd);
+  return CommandResult{.status = run.exit_code, .out = std::move(run.output)};
 }
 
 std::string Quote(const std::string& s) {

@@ -202,7 +202,7 @@ std::multiset<std::string> QueryParts(std::string_view query) {
 }
 
 TEST(SigV4Botocore, RandomisedRequestsMatchByteForByte) {
-  if (std::system("python3 -c 'import botocore' >/dev/null 2>&1") != 0) {
+  if (reelq::testing::RunCommand({"python3", "-c", "import botocore"}).exit_code != 0) {
     GTEST_SKIP() << "python3-botocore is not installed (apt-get install python3-botocore): "
                     "cannot compare the signer with botocore";
   }
@@ -218,9 +218,9 @@ TEST(SigV4Botocore, RandomisedRequestsMatchByteForByte) {
   const auto out_path = dir.path() / "signed.json";
   std::ofstream(in_path) << input.dump();
   const auto script = reelq::testing::SourcePath("tests/storage/botocore_sign.py");
-  const std::string cmd =
-      "python3 '" + script.string() + "' '" + in_path.string() + "' '" + out_path.string() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const auto signer =
+      reelq::testing::RunCommand({"python3", script.string(), in_path.string(), out_path.string()});
+  ASSERT_EQ(signer.exit_code, 0) << signer.output;
   json results = json::parse(reelq::testing::ReadFile(out_path));
   ASSERT_EQ(results.size(), cases.size());
 

@@ -4,11 +4,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -36,9 +37,36 @@ ChildProcess::~ChildProcess() {
   if (pid_ > 0) Stop();
 }
 
+namespace {
+
+// PATH lookup done before fork: between fork and exec only async-signal-safe calls are allowed
+// (the test binary has threads), and execvpe is not one of them.
+std::string ResolveExecutable(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;  // execve fails with ENOENT and Start reports it
+}
+
+// Writes errno to the parent and exits; only async-signal-safe calls.
+[[noreturn]] void ChildFail(int report_fd) {
+  const int err = errno;
+  ssize_t ignored = write(report_fd, &err, sizeof(err));
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
 ChildProcess ChildProcess::Start(const std::vector<std::string>& argv,
                                  const std::map<std::string, std::string>& extra_env,
                                  const std::filesystem::path& log_path) {
+  if (argv.empty()) throw std::invalid_argument("ChildProcess::Start: empty argv");
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e) {
     std::string entry(*e);
@@ -54,24 +82,54 @@ ChildProcess ChildProcess::Start(const std::vector<std::string>& argv,
   std::vector<char*> argp;
   for (auto& a : args) argp.push_back(a.data());
   argp.push_back(nullptr);
+  const std::string executable = ResolveExecutable(argv[0]);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
+  int log_fd = -1;
   if (!log_path.empty()) {
-    posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) {
+      throw std::runtime_error("cannot open " + log_path.string() + ": " + std::strerror(errno));
+    }
   }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Own process group, so a Ctrl-C on the test runner is not what stops it.
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, argp[0], &actions, &attr, argp.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  // The child reports a failed exec through this pipe; a successful exec closes it (CLOEXEC).
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) {
+    if (log_fd >= 0) close(log_fd);
+    throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+  }
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // Dies with the test binary, even when it is SIGKILLed or crashes and no destructor runs.
+    // (The signal follows the death of the forking *thread*: Start is called from test threads
+    // that live as long as the test.)
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(report[1]);
+    // The parent may have died before prctl took effect: then no signal will ever come.
+    if (getppid() != parent) _exit(126);
+    // Own process group, so a Ctrl-C on the test runner is not what stops it.
+    setpgid(0, 0);
+    if (log_fd >= 0 && (dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)) ChildFail(report[1]);
+    execve(executable.c_str(), argp.data(), envp.data());
+    ChildFail(report[1]);
+  }
+  const int fork_errno = errno;
+  if (pid > 0) setpgid(pid, pid);  // also from this side, so Stop can signal the group at once
+  close(report[1]);
+  if (log_fd >= 0) close(log_fd);
+  if (pid < 0) {
+    close(report[0]);
+    throw std::runtime_error("cannot start " + argv[0] + ": fork: " + std::strerror(fork_errno));
+  }
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = read(report[0], &child_errno, sizeof(child_errno));
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == sizeof(child_errno)) {
+    waitpid(pid, nullptr, 0);
+    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(child_errno));
+  }
   ChildProcess child;
   child.pid_ = pid;
   return child;
@@ -107,9 +165,15 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
+// The whole group: whatever the child started itself goes too.
+void ChildProcess::SignalGroup(int signal) {
+  if (pid_ <= 0) return;
+  if (kill(-pid_, signal) != 0) kill(pid_, signal);
+}
+
 int ChildProcess::Stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) return 0;
-  kill(pid_, SIGTERM);
+  SignalGroup(SIGTERM);
   if (auto status = Wait(grace)) return *status;
   Kill();
   return -1;
@@ -117,10 +181,31 @@ int ChildProcess::Stop(std::chrono::milliseconds grace) {
 
 void ChildProcess::Kill() {
   if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
+  SignalGroup(SIGKILL);
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  CommandResult result;
+  TempDir dir;
+  const auto output = dir.path() / "output";
+  try {
+    ChildProcess child = ChildProcess::Start(argv, {}, output);
+    if (auto status = child.Wait(timeout); status && WIFEXITED(*status)) {
+      result.exit_code = WEXITSTATUS(*status);
+    }
+  } catch (const std::exception& e) {
+    result.output = e.what();
+    return result;
+  }
+  result.output = ReadFile(output);
+  return result;
+}
+
+CommandResult RunShell(const std::string& command, std::chrono::milliseconds timeout) {
+  return RunCommand({"/bin/sh", "-c", command}, timeout);
 }
 
 int FreePort() {

@@ -11,8 +11,12 @@
 
 namespace reelq::testing {
 
-// A child process started for a test and stopped (SIGTERM, then SIGKILL) when destroyed, so a
-// failing test never leaves a server behind. Output goes to `log_path` when set.
+// A child process started for a test: the one way tests start processes that outlive a call.
+// It is stopped (SIGTERM, then SIGKILL, to its whole process group) when destroyed, and it dies
+// with the test binary even when that binary crashes or is SIGKILLed: the child asks the kernel
+// for SIGKILL on its parent's death (PR_SET_PDEATHSIG) before it execs. The kernel ties that
+// signal to the *thread* that started the child, so start children from a thread that lives as
+// long as they should (a test's own thread). Output goes to `log_path` when set.
 class ChildProcess {
  public:
   ChildProcess() = default;
@@ -37,8 +41,23 @@ class ChildProcess {
   std::optional<int> Wait(std::chrono::milliseconds timeout);
 
  private:
+  void SignalGroup(int signal);
+
   pid_t pid_ = -1;
 };
+
+// A short command run to completion through ChildProcess (so it, too, dies with the test
+// binary): stdout and stderr together in `output`; `exit_code` is -1 when it could not start,
+// was killed by a signal or ran past `timeout` (then it is killed).
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+// The same through `/bin/sh -c command` (for pipelines and redirections).
+CommandResult RunShell(const std::string& command,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();

@@ -13,6 +13,7 @@
 #include "redis_server.h"
 #include "reelq/common/clock.h"
 #include "reelq/common/redis.h"
+#include "reelq/providers/fake_provider.h"
 #include "reelq/queue/job_store.h"
 #include "reelq/storage/fs_store.h"
 #include "reelq/v1/jobs.pb.h"
@@ -27,49 +28,7 @@ using testing::RunAsync;
 using testing::RunFor;
 using testing::TempDir;
 
-// A provider whose tasks finish at once and whose download can be held half-way, so a test can
-// cut Redis off while a job is in TRANSFERRING. Single-threaded: everything runs on the test's
-// io_context.
-class FakeProvider final : public providers::Provider {
- public:
-  bool hold_download = false;
-  int creates = 0, polls = 0, downloads_started = 0, downloads_finished = 0;
-
-  std::string_view name() const override { return "fake"; }
-  awaitable<Result<std::string>> Create(providers::GenerationRequest) override {
-    ++creates;
-    co_return "task-" + std::to_string(creates);
-  }
-  bool CanFindLostCreate() const override { return false; }
-  awaitable<Result<std::vector<std::string>>> FindLostCreate(providers::GenerationRequest,
-                                                             int64_t) override {
-    co_return std::vector<std::string>{};
-  }
-  awaitable<Result<providers::TaskStatus>> Poll(std::string) override {
-    ++polls;
-    providers::TaskStatus status;
-    status.state = providers::TaskState::kSucceeded;
-    status.clip_seconds = 5;
-    co_return status;
-  }
-  awaitable<Result<void>> Download(std::string task_id, providers::TaskStatus,
-                                   ByteSink& sink) override {
-    ++downloads_started;
-    const std::string half = "clip of " + task_id + " ";
-    auto first = co_await sink.Write(std::as_bytes(std::span(half.data(), half.size())));
-    if (!first) co_return first;
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    while (hold_download) {
-      timer.expires_after(10ms);
-      co_await timer.async_wait(use_nothrow_awaitable);
-    }
-    const std::string rest = "second half";
-    auto second = co_await sink.Write(std::as_bytes(std::span(rest.data(), rest.size())));
-    ++downloads_finished;
-    co_return second;
-  }
-  awaitable<Result<void>> Cancel(std::string) override { co_return Result<void>{}; }
-};
+using providers::FakeProvider;
 
 awaitable<void> RunWorker(Worker* worker, bool* done) {
   co_await worker->Run();

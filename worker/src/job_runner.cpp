@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "reelq/common/spawn.h"
 #include "reelq/v1/jobs.pb.h"
 #include "reelq/worker/retry_policy.h"
 #include "transfer.h"
@@ -441,9 +442,8 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         // never held whole), and checked against the store's own size and checksum.
         auto transfer = std::make_shared<Transfer>(std::move(*writer));
         auto executor = co_await asio::this_coro::executor;
-        asio::co_spawn(executor,
-                       RunTransfer(provider_it->second, upstream, status, transfer, control),
-                       asio::detached);
+        SpawnOrDie(executor, "transfer " + job.id,
+                   RunTransfer(provider_it->second, upstream, status, transfer, control));
         // Woken by the download's end or by a stop, whichever comes first.
         while (!transfer->done && control->stop == StopReason::kNone) {
           control->wake.expires_after(std::chrono::minutes(1));

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "reelq/common/spawn.h"
 namespace reelq::worker {
 
 Worker::Worker(RunnerDeps& deps, redis::ConnectionPtr blocking)
@@ -20,8 +21,8 @@ awaitable<void> Worker::Run() {
   auto executor = co_await asio::this_coro::executor;
   drained_ = std::make_unique<asio::steady_timer>(executor);
   slot_free_ = std::make_unique<asio::steady_timer>(executor);
-  asio::co_spawn(executor, HeartbeatLoop(), asio::detached);
-  asio::co_spawn(executor, LeaseWatchdog(), asio::detached);
+  SpawnOrDie(executor, "heartbeat", HeartbeatLoop());
+  SpawnOrDie(executor, "lease-watchdog", LeaseWatchdog());
   co_await LeaseLoop();
 
   // Draining: in-flight jobs go on until the deadline; then the rest are handed back.
@@ -67,7 +68,8 @@ awaitable<void> Worker::LeaseLoop() {
       control->lease_valid_until_ms = asked_ms + s.lease.count();
       jobs_[job.id] = Held{job.token, control};
       ++counters_.leased;
-      asio::co_spawn(executor, RunJob(std::move(job), control), asio::detached);
+      std::string name = "job " + job.id;
+      SpawnOrDie(executor, std::move(name), RunJob(std::move(job), control));
     }
     if (leased->empty() && !draining_) {
       // Nothing ready: block on the wake list (its own connection) until dispatch adds work.

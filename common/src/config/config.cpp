@@ -1,4 +1,5 @@
 #include "reelq/common/config.h"
+#include "reelq/common/known_keys.h"
 
 #include <algorithm>
 #include <cctype>
@@ -71,22 +72,6 @@ Result<void> ApplyOverrides(YAML::Node& root, const std::map<std::string, std::s
     parent[path.back()] = YAML::Load(value.empty() ? "\"\"" : value);
   }
   return {};
-}
-
-// Levenshtein distance, for "did you mean" on a misspelt key.
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
 }
 
 // The sections a config file may have: the processes' own and the catalogue's.
@@ -327,26 +312,11 @@ Result<void> CheckKeys(const YAML::Node& section, const std::string& section_nam
                        const std::set<std::string>& known) {
   if (!section || section.IsNull()) return {};
   if (!section.IsMap()) return Invalid(section_name + ": expected a mapping");
-  for (const auto& kv : section) {
-    const auto key = kv.first.as<std::string>();
-    if (known.contains(key)) continue;
-    std::string nearest;
-    size_t best = std::string::npos;
-    for (const auto& k : known) {
-      const size_t d = EditDistance(key, k);
-      if (d < best) best = d, nearest = k;
-    }
-    std::string message = (section_name.empty() ? "" : section_name + ".") + key + ": unknown " +
-                          (section_name.empty() ? "section" : "key");
-    // Only a near miss is worth suggesting; otherwise list what is allowed.
-    if (!nearest.empty() && best <= std::max<size_t>(2, key.size() / 3)) {
-      message += "; did you mean " + nearest + "?";
-    } else {
-      message += " (known:";
-      for (const auto& k : known) message += " " + k;
-      message += ")";
-    }
-    return Invalid(message);
+  std::vector<std::string> keys;
+  for (const auto& kv : section) keys.push_back(kv.first.as<std::string>());
+  if (auto unknown =
+          FindUnknownKey(keys, section_name, known, section_name.empty() ? "section" : "key")) {
+    return Invalid(*unknown);
   }
   return {};
 }

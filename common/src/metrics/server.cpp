@@ -9,6 +9,7 @@
 
 #include "reelq/common/asio.h"
 #include "reelq/common/metrics.h"
+#include "reelq/common/spawn.h"
 
 namespace reelq::metrics {
 
@@ -239,7 +240,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(asio::any_io_executo
   if (ec) return fail("listen");
   state->port = state->acceptor.local_endpoint(ec).port();
   if (ec) return fail("local address");
-  asio::co_spawn(state->strand, AcceptLoop(state), LogException);
+  SpawnOrDie(state->strand, "metrics-accept", AcceptLoop(state));
   return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(state)));
 }
 

@@ -6,6 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "reelq/common/known_keys.h"
+
 namespace reelq::sim {
 namespace {
 
@@ -15,11 +17,15 @@ std::unexpected<Error> Invalid(const std::string& path, const std::string& what)
   return MakeError(ErrorCategory::kInvalidRequest, fmt::format("config {}: {}", path, what));
 }
 
+// The config's one rule for keys (known_keys.h): "config faults.polcy: unknown key; did you
+// mean policy?".
 Result<void> CheckKnown(const json& obj, const std::string& path,
                         const std::set<std::string>& known) {
   if (!obj.is_object()) return Invalid(path, "expected a mapping");
-  for (const auto& [k, v] : obj.items()) {
-    if (!known.contains(k)) return Invalid(path.empty() ? k : path + "." + k, "unknown field");
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : obj.items()) keys.push_back(k);
+  if (auto unknown = FindUnknownKey(keys, path, known)) {
+    return MakeError(ErrorCategory::kInvalidRequest, "config " + *unknown);
   }
   return {};
 }

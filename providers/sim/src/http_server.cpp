@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "reelq/common/spawn.h"
+
 namespace reelq::sim {
 namespace {
 
@@ -85,14 +87,7 @@ uint16_t HttpServer::Listen(const std::string& host, uint16_t port) {
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(ep);
   acceptor_.listen();
-  asio::co_spawn(io_, AcceptLoop(), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("accept loop ended: {}", ex.what());
-    }
-  });
+  SpawnOrDie(io_, "sim-accept", AcceptLoop());
   return acceptor_.local_endpoint().port();
 }
 

@@ -11,6 +11,7 @@
 
 #include "../blocking.h"
 #include "fs_meta.h"
+#include "reelq/common/random.h"
 #include "reelq/storage/keys.h"
 #include "reelq/storage/sha256.h"
 #include "reelq/storage/sigv4.h"
@@ -52,7 +53,7 @@ Error ErrnoError(int err, const std::string& what) {
 }
 
 std::string RandomSuffix() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
+  thread_local std::mt19937_64 rng = NewRng();
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
   return buf;

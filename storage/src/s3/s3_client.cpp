@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "reelq/common/random.h"
 #include "reelq/storage/s3_errors.h"
 
 namespace reelq::storage::s3 {
@@ -70,7 +71,7 @@ std::string Client::Describe(std::string_view method, const std::string& key) co
 }
 
 std::chrono::milliseconds Client::Backoff(int attempt) {
-  thread_local std::mt19937 rng{std::random_device{}()};
+  thread_local std::mt19937_64 rng = NewRng();
   std::chrono::milliseconds cap(config_.retry_base.count() * (1LL << std::min(attempt - 1, 20)));
   cap = std::min(cap, config_.retry_max);
   // "Equal jitter": half fixed, half random, so retries of many parts spread out.
@@ -91,9 +92,8 @@ awaitable<Result<http::Response>> Client::Send(Call call) {
                            .headers = {{"host", Host()}},
                            .payload_hash = payload_hash};
     for (const auto& h : call.headers) to_sign.headers.push_back(h);
-    auto signed_request =
-        sigv4::SignHeaders(to_sign, config_.credentials, config_.region, "s3",
-                           sigv4::FormatAmzDate(std::chrono::system_clock::now()));
+    auto signed_request = sigv4::SignHeaders(to_sign, config_.credentials, config_.region, "s3",
+                                             sigv4::FormatAmzDate(WallTime(*config_.clock)));
     http::Request request{.method = call.method,
                           .url = url,
                           .headers = to_sign.headers,

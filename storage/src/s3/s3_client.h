@@ -35,6 +35,11 @@ struct Call {
   std::set<int> pass_statuses;
 };
 
+// A Clock's reading as the time point SigV4 dates are formatted from.
+inline std::chrono::system_clock::time_point WallTime(const Clock& clock) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(clock.NowMs()));
+}
+
 class Client {
  public:
   Client(S3Config config, Endpoint endpoint, http::ClientPtr http);

@@ -42,7 +42,7 @@ class S3Store final : public ObjectStore {
                        "presigned URL lifetime must be 1 s to 7 days (SigV4's limit), got " +
                            std::to_string(ttl.count()) + " s");
     }
-    return client_->PresignGet(key, ttl, std::chrono::system_clock::now());
+    return client_->PresignGet(key, ttl, s3::WallTime(*client_->config().clock));
   }
 
  private:
@@ -69,6 +69,7 @@ Result<ObjectStorePtr> MakeS3Store(S3Config config, http::ClientPtr http) {
   if (config.multipart_threshold < 1) return invalid("storage.s3.multipart_threshold_mb: >= 1");
   if (config.parallel_parts < 1) return invalid("storage.s3.parallel_parts: at least 1");
   if (!http) return invalid("storage.s3: no HTTP client");
+  if (!config.clock) config.clock = std::make_shared<SystemClock>();
   auto client =
       std::make_shared<s3::Client>(std::move(config), std::move(*endpoint), std::move(http));
   return std::make_shared<S3Store>(std::move(client));

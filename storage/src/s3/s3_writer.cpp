@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "reelq/common/spawn.h"
 #include "reelq/storage/s3_errors.h"
 
 namespace reelq::storage::s3 {
@@ -117,7 +118,7 @@ class Writer final : public ObjectWriter {
   ~Writer() override {
     if (upload_ && !upload_->upload_id.empty()) {
       auto up = upload_;
-      asio::co_spawn(up->executor, AbortUpload(up), asio::detached);
+      SpawnOrDie(up->executor, "s3-abort-upload", AbortUpload(up));
     }
   }
 
@@ -243,7 +244,7 @@ class Writer final : public ObjectWriter {
     upload_->etags.emplace_back();
     int number = static_cast<int>(upload_->etags.size());
     ++upload_->in_flight;
-    asio::co_spawn(upload_->executor, UploadPart(upload_, number, std::move(part)), asio::detached);
+    SpawnOrDie(upload_->executor, "s3-upload-part", UploadPart(upload_, number, std::move(part)));
     co_return Result<void>{};
   }
 

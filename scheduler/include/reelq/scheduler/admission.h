@@ -7,6 +7,7 @@
 
 #include "reelq/common/clock.h"
 #include "reelq/common/error.h"
+#include "reelq/common/utf8.h"
 #include "reelq/providers/catalogue.h"
 #include "reelq/v1/jobs.pb.h"
 
@@ -92,14 +93,6 @@ class Admission {
 // (Catalogue::use_case_first_choice is keyed by it). Empty for UNSPECIFIED and unknown values.
 std::string UseCaseKey(reelq::v1::UseCase use_case);
 
-// Strict UTF-8 (RFC 3629): rejects overlong forms, surrogates (U+D800..U+DFFF), code points
-// above U+10FFFF and truncated sequences. Returns the byte offset of the first bad byte, or
-// npos when `text` is valid.
-size_t FindInvalidUtf8(std::string_view text);
-inline bool IsValidUtf8(std::string_view text) {
-  return FindInvalidUtf8(text) == std::string_view::npos;
-}
-// Number of code points in valid UTF-8 (what the providers call "characters").
-size_t CountCodePoints(std::string_view utf8);
+// UTF-8 is checked by the one validator in common/ (FindInvalidUtf8, CountCodePoints).
 
 }  // namespace reelq::scheduler

@@ -33,6 +33,9 @@ class JobApi {
   awaitable<Result<v1::JobStatus>> Retry(std::string job_id);
   awaitable<Result<v1::BatchProgress>> GetBatch(std::string batch_id);
 
+  // The id of a batch submitted without one (the job ids' clock and seeded source).
+  std::string NewBatchId() const;
+
   v1::JobStatus ToStatus(const queue::JobRecord& record) const;
   static v1::BatchProgress ToProgress(const std::string& batch_id, const queue::BatchCounts& c);
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "reelq/common/clock.h"
 #include "reelq/common/error.h"
 #include "reelq/common/http_client.h"
 #include "reelq/storage/object_store.h"
@@ -31,6 +32,8 @@ struct S3Config {
   int max_attempts = 5;
   std::chrono::milliseconds retry_base{200};
   std::chrono::milliseconds retry_max{10'000};
+  // The wall clock requests and presigned URLs are signed with; null: the system clock.
+  ClockPtr clock;
 };
 
 // An S3-compatible store (AWS S3, MinIO, R2, GCS interop). Requests are signed with SigV4

@@ -1,5 +1,5 @@
-// Issue 2 acceptance: a batch goes in over gRPC and clips come out. Real redis-server,
-// reelq-provider-sim, one scheduler and two workers (tests/e2e/stack.h).
+// A job's whole life through the API: a batch goes in over gRPC and clips come out. Real
+// redis-server, reelq-provider-sim, one scheduler and two workers (tests/e2e/stack.h).
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -31,7 +31,7 @@ bool HasJobFile(const std::vector<std::string>& files, const std::string& id) {
   return false;
 }
 
-TEST(Issue2, Batch200AllSucceedWithOneValidClipAndSidecarEach) {
+TEST(JobLifecycle, Batch200AllSucceedWithOneValidClipAndSidecarEach) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
@@ -148,7 +148,7 @@ v1::JobStatus Cancel(v1::JobService::Stub& stub, const std::string& id, grpc::St
   return out;
 }
 
-TEST(Issue2, CancelPendingAndRunningJobsWritesNoClip) {
+TEST(JobLifecycle, CancelPendingAndRunningJobsWritesNoClip) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   // One upstream slot per account (two Sora accounts) and no worker at first: two Sora jobs take
   // both slots (DISPATCHED), so a third stays PENDING for as long as the test wants.
@@ -293,7 +293,7 @@ std::vector<BadCase> BadCases() {
   return out;
 }
 
-TEST(Issue2, InvalidRequestsNameTheFieldAndOtherJobsAreUnaffected) {
+TEST(JobLifecycle, InvalidRequestsNameTheFieldAndOtherJobsAreUnaffected) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
@@ -381,7 +381,7 @@ int Rank(v1::JobState s, v1::JobPhase p) {
   }
 }
 
-TEST(Issue2, WatchJobDeliversEveryTransitionInOrderAndBatchWatchEnds) {
+TEST(JobLifecycle, WatchJobDeliversEveryTransitionInOrderAndBatchWatchEnds) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();

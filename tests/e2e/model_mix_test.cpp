@@ -1,4 +1,4 @@
-// Issue 3 acceptance: all four models through the whole product against the simulator; Kling
+// All four models through the whole product against the simulator; Kling
 // multi-shot as one multi_prompt generation, and the multi-shot refusals at submit.
 #include <gtest/gtest.h>
 
@@ -41,7 +41,7 @@ bool SameShape(int width, int height, const std::string& ratio) {
   return static_cast<long>(width) * rh == static_cast<long>(height) * rw;
 }
 
-TEST(Issue3, Mixed400JobBatchOverAllFourModelsHasRequestedDurationAndShape) {
+TEST(ModelMix, Mixed400JobBatchOverAllFourModelsHasRequestedDurationAndShape) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();
@@ -118,7 +118,7 @@ int KlingCreates(E2eStack& stack) {
   return stack.SimStats()["providers"]["kling"]["creates"].get<int>();
 }
 
-TEST(Issue3, KlingSixShotsAreOneMultiPromptGenerationAndBadShotListsAreRefused) {
+TEST(ModelMix, KlingSixShotsAreOneMultiPromptGenerationAndBadShotListsAreRefused) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   E2eStack stack({.schedulers = 1, .workers = 2});
   auto stub = stack.JobStub();

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+// The one UTF-8 validator of reelq, used by the scheduler's admission and by the `reelq` CLI
+// (which links only this, as the reelq_utf8 library, not the rest of common/).
+namespace reelq {
+
+// Strict UTF-8 (RFC 3629): rejects overlong forms, surrogates (U+D800..U+DFFF), code points
+// above U+10FFFF and truncated sequences. Returns the byte offset of the first byte of the
+// first bad sequence, or npos when `text` is valid.
+size_t FindInvalidUtf8(std::string_view text);
+inline bool IsValidUtf8(std::string_view text) {
+  return FindInvalidUtf8(text) == std::string_view::npos;
+}
+// Number of code points in valid UTF-8 (what the providers call "characters").
+size_t CountCodePoints(std::string_view utf8);
+
+}  // namespace reelq

@@ -1,0 +1,67 @@
+#pragma once
+
+// A test double of Provider, shipped beside the interface so any test of code that drives a
+// provider (the worker's job runner, its fencing) can use it without a simulator process.
+// Production code never uses it.
+#include <chrono>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "reelq/providers/provider.h"
+
+namespace reelq::providers {
+
+// Tasks finish at once (SUCCEEDED, `clip_seconds` long) and the clip is two writes; while
+// `hold_download` is true the download stops between them, so a test can act while a job is
+// in TRANSFERRING. Counters say what was called. Not thread-safe: run it on one io_context.
+class FakeProvider final : public Provider {
+ public:
+  bool hold_download = false;
+  double clip_seconds = 5;
+  int creates = 0, polls = 0, downloads_started = 0, downloads_finished = 0, cancels = 0;
+
+  std::string_view name() const override { return "fake"; }
+
+  awaitable<Result<std::string>> Create(GenerationRequest) override {
+    ++creates;
+    co_return "task-" + std::to_string(creates);
+  }
+
+  bool CanFindLostCreate() const override { return false; }
+  awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest, int64_t) override {
+    co_return std::vector<std::string>{};
+  }
+
+  awaitable<Result<TaskStatus>> Poll(std::string) override {
+    ++polls;
+    TaskStatus status;
+    status.state = TaskState::kSucceeded;
+    status.clip_seconds = clip_seconds;
+    co_return status;
+  }
+
+  // Writes "clip of <task id> " then "second half".
+  awaitable<Result<void>> Download(std::string task_id, TaskStatus, ByteSink& sink) override {
+    ++downloads_started;
+    const std::string half = "clip of " + task_id + " ";
+    auto first = co_await sink.Write(std::as_bytes(std::span(half.data(), half.size())));
+    if (!first) co_return first;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (hold_download) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(use_nothrow_awaitable);
+    }
+    const std::string rest = "second half";
+    auto second = co_await sink.Write(std::as_bytes(std::span(rest.data(), rest.size())));
+    ++downloads_finished;
+    co_return second;
+  }
+
+  awaitable<Result<void>> Cancel(std::string) override {
+    ++cancels;
+    co_return Result<void>{};
+  }
+};
+
+}  // namespace reelq::providers
