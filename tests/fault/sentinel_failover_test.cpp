@@ -105,9 +105,13 @@ std::optional<ReplicationState> Replication(int port) {
 class SentinelGroup {
  public:
   explicit SentinelGroup(RedisServer& master) {
+    // A full sync waits repl-diskless-sync-delay (5 s by default) for more replicas to share
+    // it; with one replica there is nothing to wait for, here or after the failover.
+    master.Run({"CONFIG", "SET", "repl-diskless-sync-delay", "0"});
     RedisServerOptions ro;
     ro.appendonly = true;
-    ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(master.port())};
+    ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(master.port()),
+                     "--repl-diskless-sync-delay", "0"};
     replica_ = std::make_unique<RedisServer>(ro);
     Await("the replica's link to the master", 10s, [&] {
       return replica_->InfoField("master_link_status", "replication").value_or("") == "up";
