@@ -71,8 +71,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   auto connection = co_await redis::Connect(executor, redis_settings->options);
   auto blocking = co_await redis::Connect(executor, redis_settings->options);
   if (!connection || !blocking) {
-    spdlog::error("cannot reach redis at {}:{}: {}", redis_settings->options.host,
-                  redis_settings->options.port,
+    spdlog::error("cannot reach redis: {}",
                   (!connection ? connection.error() : blocking.error()).message);
     co_return 3;
   }
@@ -85,7 +84,21 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   scheduler::AdmissionLimits limits;
   limits.max_prompt_bytes = settings.max_prompt_bytes;
   scheduler::Admission admission(catalogue, limits, clock);
-  scheduler::JobApi api(store, admission, settings, objects->get(), clock);
+  // With redis.wait_replicas, submissions write on a connection of their own: WAIT holds up
+  // every command pipelined behind it, and dispatch must not queue behind a slow replica.
+  redis::ConnectionPtr submit_connection = *connection;
+  if (redis_settings->wait_replicas > 0) {
+    auto own = co_await redis::Connect(executor, redis_settings->options);
+    if (!own) {
+      spdlog::error("cannot reach redis: {}", own.error().message);
+      co_return 3;
+    }
+    submit_connection = *own;
+  }
+  queue::JobStore submit_store(submit_connection, redis_settings->prefix, clock);
+  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock);
+  api.RequireReplicas(submit_connection, redis_settings->wait_replicas,
+                      redis_settings->wait_timeout);
   scheduler::Dispatcher dispatcher(store, settings);
   api.OnSubmitted([&dispatcher, executor] { asio::post(executor, [&] { dispatcher.Wake(); }); });
   scheduler::EventHub events(store, *blocking);
@@ -125,6 +138,22 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
           ->AddGauge("reelq_queue_pending",
                      "Jobs waiting for dispatch, fleet-wide (pending plus waiting out a retry)")
           .Get();
+
+  auto& expired_leases = registry
+                             ->AddCounter("reelq_scheduler_leases_expired_total",
+                                          "Leases this scheduler's reaper found expired and "
+                                          "handed back (the worker died, froze or lost Redis)")
+                             .Get();
+  auto& reaper_failures = registry
+                              ->AddCounter("reelq_scheduler_reaper_failures_total",
+                                           "Reaper rounds that failed (Redis out of reach)")
+                              .Get();
+  registry->AddCollectHook([&] {
+    expired_leases.Inc(static_cast<double>(dispatcher.expired_leases_total()) -
+                       expired_leases.Value());
+    reaper_failures.Inc(static_cast<double>(dispatcher.reaper_failures_total()) -
+                        reaper_failures.Value());
+  });
 
   SpawnOrDie(executor, "dispatch", dispatcher.RunDispatch());
   SpawnOrDie(executor, "reaper", dispatcher.RunReaper());

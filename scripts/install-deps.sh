@@ -12,7 +12,8 @@ PACKAGES="
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libhiredis-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev
-  redis-server ffmpeg
+  redis-server redis-sentinel ffmpeg
+  prometheus python3-grpcio python3-protobuf
   clang libclang-rt-14-dev clang-format
   python3 python3-botocore awscli
   nodejs npm
@@ -24,6 +25,7 @@ PACKAGES="
 declare -A COMMAND_OF=(
   [npm]=npm [nodejs]=node [awscli]=aws [cmake]=cmake [curl]=curl [ffmpeg]=ffmpeg
   [clang]=clang [clang-format]=clang-format [python3]=python3 [redis-server]=redis-server
+  [redis-sentinel]=redis-sentinel [prometheus]=promtool
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -65,8 +65,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   auto connection = co_await redis::Connect(executor, redis_settings->options);
   auto blocking = co_await redis::Connect(executor, redis_settings->options);
   if (!connection || !blocking) {
-    spdlog::error("cannot reach redis at {}:{}: {}", redis_settings->options.host,
-                  redis_settings->options.port,
+    spdlog::error("cannot reach redis: {}",
                   (!connection ? connection.error() : blocking.error()).message);
     co_return 3;
   }
@@ -80,6 +79,8 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   auto registry = std::make_shared<metrics::Registry>();
   auto& in_flight_gauge =
       registry->AddGauge("reelq_worker_jobs_in_flight", "Jobs this worker drives now").Get();
+  worker::RunnerMetrics runner_metrics(*registry);
+  deps.metrics = &runner_metrics;
   metrics::MetricsServerOptions metrics_options;
   metrics_options.listen = settings.metrics_listen;
   auto metrics_server = metrics::MetricsServer::Start(executor, registry, metrics_options);
@@ -91,6 +92,24 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   }
 
   worker::Worker worker(deps, *blocking);
+  auto& outcomes = registry->AddCounter("reelq_worker_job_outcomes_total",
+                                        "How this worker's job runs ended: succeeded, retrying "
+                                        "(the attempt failed, the job goes again), failed, "
+                                        "stopped (lease lost, cancelled), handed_back (drain)",
+                                        {"outcome"});
+  registry->AddCollectHook([&outcomes, &worker] {
+    const auto& c = worker.counters();
+    const std::pair<const char*, double> now[] = {
+        {"succeeded", static_cast<double>(c.succeeded)},
+        {"retrying", static_cast<double>(c.retrying)},
+        {"failed", static_cast<double>(c.failed)},
+        {"stopped", static_cast<double>(c.stopped)},
+        {"handed_back", static_cast<double>(c.handed_back)}};
+    for (const auto& [outcome, value] : now) {
+      auto& counter = outcomes.WithLabels({outcome});
+      counter.Inc(value - counter.Value());
+    }
+  });
   asio::signal_set signals(executor, SIGTERM, SIGINT);
   signals.async_wait([&worker](const boost::system::error_code& ec, int signal) {
     if (!ec) {

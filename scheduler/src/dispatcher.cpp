@@ -46,8 +46,10 @@ awaitable<void> Dispatcher::RunReaper() {
   while (!stopped_) {
     auto reaped = co_await store_.Reap(500);
     if (!reaped) {
+      ++reaper_failures_total_;
       spdlog::warn("reaper failed: {}", reaped.error().Describe());
     } else if (reaped->expired_leases > 0) {
+      expired_leases_total_ += static_cast<uint64_t>(reaped->expired_leases);
       spdlog::info("reaper: {} expired leases handed back, {} retries due", reaped->expired_leases,
                    reaped->requeued_retries);
     }

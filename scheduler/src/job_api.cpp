@@ -118,6 +118,13 @@ JobApi::JobApi(queue::JobStore& store, const Admission& admission, const Setting
 
 std::string JobApi::NewBatchId() const { return "batch-" + NewId(*clock_); }
 
+void JobApi::RequireReplicas(redis::ConnectionPtr connection, int replicas,
+                             std::chrono::milliseconds timeout) {
+  replicated_on_ = std::move(connection);
+  wait_replicas_ = replicas;
+  wait_timeout_ = timeout;
+}
+
 awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(v1::JobSpec spec) {
   auto admitted = admission_.Admit(spec);
   if (!admitted) co_return std::unexpected(admitted.error());
@@ -137,6 +144,12 @@ awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(v1::JobSpec spec) {
   }
   auto outcome = co_await store_.Submit(job, settings_.idempotency_retention_s);
   if (!outcome) co_return std::unexpected(outcome.error());
+  // A duplicate waits too: the first answer may have failed in this very wait.
+  if (wait_replicas_ > 0 && replicated_on_) {
+    auto replicated =
+        co_await redis::WaitForReplicas(*replicated_on_, wait_replicas_, wait_timeout_);
+    if (!replicated) co_return std::unexpected(replicated.error());
+  }
   if (!outcome->duplicate && on_submitted_) on_submitted_();
   v1::SubmitJobResponse response;
   response.set_job_id(outcome->job_id);

@@ -82,6 +82,44 @@ TEST(ConfigTest, OnUnknownCreateNamesABadProviderOrPolicy) {
   EXPECT_EQ(LoadError("worker:\n  on_unknown_create: {veo: recreate}\n"), "");
 }
 
+TEST(ConfigTest, RedisSentinelsAndWaitReplicas) {
+  auto doc = config::LoadFromString(
+      "redis:\n  sentinels: [10.0.0.1:26379, 'sentinel-b:26380']\n  master_name: reelq\n"
+      "  wait_replicas: 1\n  wait_timeout_ms: 250\n",
+      "/tmp", {});
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto redis = config::ParseRedis(*doc, {});
+  ASSERT_TRUE(redis) << redis.error().message;
+  ASSERT_EQ(redis->options.sentinels.size(), 2u);
+  EXPECT_EQ(redis->options.sentinels[1].host, "sentinel-b");
+  EXPECT_EQ(redis->options.sentinels[1].port, 26380);
+  EXPECT_EQ(redis->options.master_name, "reelq");
+  EXPECT_EQ(redis->wait_replicas, 1);
+  EXPECT_EQ(redis->wait_timeout, std::chrono::milliseconds(250));
+  // An environment override gives one string: a comma-separated list.
+  auto overridden =
+      config::LoadFromString("redis:\n  master_name: m\n", "/tmp",
+                             {{"REELQ__REDIS__SENTINELS", "127.0.0.1:1, 127.0.0.1:2"}});
+  ASSERT_TRUE(overridden) << overridden.error().message;
+  auto from_env = config::ParseRedis(*overridden, {});
+  ASSERT_TRUE(from_env) << from_env.error().message;
+  EXPECT_EQ(from_env->options.sentinels.size(), 2u);
+
+  EXPECT_EQ(LoadError("redis:\n  sentinels: [10.0.0.1:26379]\n"),
+            "redis.master_name: required with redis.sentinels (the name the sentinels monitor, "
+            "as in `sentinel monitor <name> ...`)");
+  EXPECT_EQ(LoadError("redis:\n  master_name: reelq\n"),
+            "redis.master_name: set without redis.sentinels to ask for it");
+  EXPECT_EQ(LoadError("redis:\n  sentinels: [a:1, b]\n  master_name: m\n"),
+            "redis.sentinels[1]: expected host:port, got 'b'");
+  EXPECT_EQ(LoadError("redis:\n  sentinels: {a: 1}\n  master_name: m\n"),
+            "redis.sentinels: expected a list of host:port");
+  EXPECT_NE(LoadError("redis:\n  wait_replicas: -1\n").find("redis.wait_replicas"),
+            std::string::npos);
+  EXPECT_EQ(LoadError("redis:\n  wait_replica: 1\n"),
+            "redis.wait_replica: unknown key; did you mean wait_replicas?");
+}
+
 TEST(ConfigTest, SectionThatIsNotAMappingIsRefused) {
   EXPECT_EQ(LoadError("worker: 3\n"), "worker: expected a mapping");
 }

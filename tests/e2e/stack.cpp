@@ -77,6 +77,7 @@ E2eStack::E2eStack(E2eStackOptions options) : options_(std::move(options)) {
   ro.appendfsync = options_.appendfsync;
   ro.bind = options_.redis_host;
   redis_ = std::make_unique<RedisServer>(ro);
+  if (options_.redis_section_extra) redis_section_extra_ = options_.redis_section_extra(*redis_);
   StartSim();
   WriteConfig();
   for (int i = 0; i < options_.schedulers; ++i) {
@@ -140,7 +141,7 @@ void E2eStack::WriteConfig() {
     << "\n"
     << "redis:\n  host: " << options_.redis_host << "\n  port: " << redis_->port()
     << "\n  prefix: " << kRedisPrefix << "\n"
-    << "scheduler:\n  listen: 127.0.0.1:0\n  metrics_listen: 127.0.0.1:0\n"
+    << redis_section_extra_ << "scheduler:\n  listen: 127.0.0.1:0\n  metrics_listen: 127.0.0.1:0\n"
     << "  max_prompt_bytes: " << options_.max_prompt_bytes << "\n"
     << "  max_message_bytes: " << options_.max_message_bytes << "\n"
     << "  max_attempts: " << options_.max_attempts << "\n"

@@ -30,6 +30,7 @@
 // Not thread-safe: call it from the test's thread.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -90,6 +91,10 @@ struct E2eStackOptions {
   std::string redis_host = "127.0.0.1";
   std::string sim_host = "127.0.0.1";
   std::vector<E2eWorkerPlacement> worker_placement;
+  // Called once redis-server is up and before anything else starts; what it returns is added
+  // to the config's `redis:` section (lines indented by two spaces). A test that puts replicas
+  // and sentinels around this master names them here (tests/fault/sentinel_failover_test).
+  std::function<std::string(RedisServer& master)> redis_section_extra;
 };
 
 class E2eStack {
@@ -186,6 +191,7 @@ class E2eStack {
   E2eStackOptions options_;
   TempDir dir_;
   std::unique_ptr<RedisServer> redis_;
+  std::string redis_section_extra_;
   ChildProcess sim_;
   int sim_port_ = 0;
   std::vector<Proc> schedulers_;

@@ -138,6 +138,16 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   // passed into a coroutine call inside co_await.
   // `category`: stored instead of the error's own category when not empty (a reason the
   // provider-neutral vocabulary has no word for, such as create_outcome_unknown).
+  // Counted where they happen, for the alerts in deploy/prometheus (a 429 storm, a failing
+  // object store).
+  auto count_provider_error = [&](const Error& error) {
+    if (deps_.metrics == nullptr) return;
+    deps_.metrics->provider_errors.WithLabels({job.account, ToString(error.category)}).Inc();
+  };
+  auto count_store_failure = [&](std::string_view object) {
+    if (deps_.metrics != nullptr) deps_.metrics->store_failures.WithLabels({object}).Inc();
+  };
+
   auto fail = [&](const Error& error, std::string_view category) -> awaitable<RunOutcome> {
     auto decision = DecideRetry(error, job.attempt, job.max_attempts, settings, rng_);
     queue::FailRequest req;
@@ -317,6 +327,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       intent_ms = *permitted;
       auto created = co_await provider.Create(request);
       if (!created) {
+        count_provider_error(created.error());
         if (MaybeCreated(created.error())) {
           spdlog::warn("job={} create outcome unknown: {}", job.id, created.error().Describe());
           continue;
@@ -375,6 +386,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     auto polled = co_await provider.Poll(upstream);
     if (!polled) {
       const auto& e = polled.error();
+      count_provider_error(e);
       if (e.category == ErrorCategory::kNotFound) {
         Error failure = e;
         auto awaited = co_await fail(failure, "");
@@ -437,6 +449,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       auto writer = co_await deps_.objects->OpenWriter(clip_key, options);
       if (!writer) {
         last = writer.error();
+        count_store_failure("clip");
       } else {
         // The hash is of exactly the bytes stored, computed while streaming (the clip is
         // never held whole), and checked against the store's own size and checksum.
@@ -464,6 +477,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
           auto committed = co_await sink.Commit();
           if (!committed) {
             last = committed.error();
+            count_store_failure("clip");
           } else {
             sha256 = sink.sha256_hex();
             size = sink.bytes();
@@ -535,6 +549,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       }
     }
     if (control->stop == StopReason::kNone && (!writer || !committed)) {
+      count_store_failure("sidecar");
       {
         Error failure = writer ? committed.error() : writer.error();
         auto awaited = co_await fail(failure, "");

@@ -274,12 +274,67 @@ Result<std::pair<std::string, int>> ParseHostPort(const std::string& value,
   return std::make_pair(host, port);
 }
 
+// redis.sentinels (a list of "host:port", or one comma-separated string, which is what an
+// environment override gives), redis.master_name, redis.wait_replicas, redis.wait_timeout_ms.
+static Result<void> ParseSentinels(const YAML::Node& section, RedisSettings* out) {
+  std::vector<std::string> entries;
+  const YAML::Node sentinels = section ? section["sentinels"] : YAML::Node();
+  if (sentinels && !sentinels.IsNull()) {
+    if (sentinels.IsSequence()) {
+      for (const auto& item : sentinels) {
+        if (!item.IsScalar()) return Invalid("redis.sentinels: expected a list of host:port");
+        entries.push_back(item.as<std::string>());
+      }
+    } else if (sentinels.IsScalar()) {
+      std::string text = sentinels.as<std::string>();
+      size_t start = 0;
+      while (start <= text.size()) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        std::string entry = text.substr(start, comma - start);
+        entry.erase(0, entry.find_first_not_of(" \t"));
+        entry.erase(entry.find_last_not_of(" \t") + 1);
+        if (!entry.empty()) entries.push_back(entry);
+        start = comma + 1;
+      }
+    } else {
+      return Invalid("redis.sentinels: expected a list of host:port");
+    }
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto endpoint = ParseHostPort(entries[i], "redis.sentinels[" + std::to_string(i) + "]");
+    if (!endpoint) return std::unexpected(endpoint.error());
+    if (endpoint->second == 0) {
+      return Invalid("redis.sentinels[" + std::to_string(i) + "]: port 0 is not a sentinel's port");
+    }
+    out->options.sentinels.push_back({endpoint->first, endpoint->second});
+  }
+  auto master_name = GetString(section, "redis", "master_name", "");
+  if (!master_name) return std::unexpected(master_name.error());
+  if (!entries.empty() && master_name->empty()) {
+    return Invalid(
+        "redis.master_name: required with redis.sentinels (the name the sentinels "
+        "monitor, as in `sentinel monitor <name> ...`)");
+  }
+  if (entries.empty() && !master_name->empty()) {
+    return Invalid("redis.master_name: set without redis.sentinels to ask for it");
+  }
+  out->options.master_name = *master_name;
+  auto wait_replicas = GetInt(section, "redis", "wait_replicas", 0, 0, 16);
+  if (!wait_replicas) return std::unexpected(wait_replicas.error());
+  auto wait_timeout = GetInt(section, "redis", "wait_timeout_ms", 1000, 1, 60000);
+  if (!wait_timeout) return std::unexpected(wait_timeout.error());
+  out->wait_replicas = static_cast<int>(*wait_replicas);
+  out->wait_timeout = std::chrono::milliseconds(*wait_timeout);
+  return {};
+}
+
 Result<RedisSettings> ParseRedis(const Document& doc,
                                  const std::map<std::string, std::string>& env) {
   RedisSettings out;
   const auto section = doc.root["redis"];
   if (auto k = CheckKeys(section, "redis",
-                         {"host", "port", "db", "prefix", "password", "command_timeout_ms"});
+                         {"host", "port", "db", "prefix", "password", "command_timeout_ms",
+                          "sentinels", "master_name", "wait_replicas", "wait_timeout_ms"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -305,6 +360,9 @@ Result<RedisSettings> ParseRedis(const Document& doc,
   out.options.password = *password;
   out.options.command_timeout = std::chrono::milliseconds(*timeout);
   out.prefix = *prefix;
+  if (auto sentinel = ParseSentinels(section, &out); !sentinel) {
+    return std::unexpected(sentinel.error());
+  }
   return out;
 }
 

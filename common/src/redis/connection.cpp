@@ -130,6 +130,14 @@ std::string ValidateOptions(const Options& o) {
   if (o.reconnect_min <= milliseconds(0) || o.reconnect_max < o.reconnect_min) {
     return "redis reconnect_min must be positive and not above reconnect_max";
   }
+  if (!o.sentinels.empty() && o.master_name.empty()) {
+    return "redis sentinels are set but master_name is empty";
+  }
+  for (const auto& s : o.sentinels) {
+    if (s.host.empty()) return "a redis sentinel's host is empty";
+    if (s.port <= 0 || s.port > 65535)
+      return "redis sentinel port " + std::to_string(s.port) + " is out of range";
+  }
   return {};
 }
 

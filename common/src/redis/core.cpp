@@ -1,6 +1,7 @@
 #include "core.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include <spdlog/spdlog.h>
 
@@ -42,10 +43,17 @@ Core::~Core() {
   // Normally Close() ran long ago. This path is reached when the io_context is destroyed with
   // the connection still open: free hiredis so it does not leak, failing what is still pending.
   state_ = State::kClosed;
+  DropSentinelContext();
   if (context() != nullptr) DropContext("connection destroyed");
 }
 
-std::string Core::Where() const { return options_.host + ":" + std::to_string(options_.port); }
+std::string Core::Where() const {
+  if (server_.host.empty()) {
+    if (!options_.sentinels.empty()) return "master '" + options_.master_name + "'";
+    return options_.host + ":" + std::to_string(options_.port);
+  }
+  return server_.host + ":" + std::to_string(server_.port);
+}
 
 void Core::Start(Completion<Result<void>> done) {
   first_connect_ = std::move(done);
@@ -55,12 +63,110 @@ void Core::Start(Completion<Result<void>> done) {
 void Core::StartConnect() {
   if (state_ == State::kClosed) return;
   if (context() != nullptr) DropContext("reconnecting");
+  DropSentinelContext();
   const uint64_t generation = ++generation_;
   state_ = State::kConnecting;
 
+  // One deadline for the whole connect: asking the sentinels, TCP, handshake.
+  connect_timer_.expires_after(options_.connect_timeout);
+  connect_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+    if (ec || self->generation_ != generation || self->state_ != State::kConnecting) return;
+    std::string why = "connect timed out after " + Millis(self->options_.connect_timeout);
+    self->DropSentinelContext();
+    if (self->context() != nullptr) self->DropContext(why);
+    self->OnConnectFailed(generation, why);
+  });
+
+  if (options_.sentinels.empty()) {
+    ConnectTo(generation, Endpoint{options_.host, options_.port});
+  } else {
+    sentinel_errors_.clear();
+    AskSentinel(generation, 0);
+  }
+}
+
+void Core::AskSentinel(uint64_t generation, size_t tried) {
+  if (generation != generation_ || state_ != State::kConnecting) return;
+  const auto& sentinels = options_.sentinels;
+  if (tried >= sentinels.size()) {
+    std::string why = "no sentinel named the master '" + options_.master_name + "'";
+    for (size_t i = 0; i < sentinel_errors_.size(); ++i) {
+      why += (i == 0 ? ": " : "; ") + sentinel_errors_[i];
+    }
+    OnConnectFailed(generation, std::move(why));
+    return;
+  }
+  const size_t index = (sentinel_index_ + tried) % sentinels.size();
+  const Endpoint& sentinel = sentinels[index];
+  const std::string where = sentinel.host + ":" + std::to_string(sentinel.port);
+  auto next = [this, generation, tried](std::string why) {
+    sentinel_errors_.push_back(std::move(why));
+    AskSentinel(generation, tried + 1);
+  };
+  redisAsyncContext* context = redisAsyncConnect(sentinel.host.c_str(), sentinel.port);
+  if (context == nullptr) return next("sentinel " + where + ": out of memory");
+  if (context->err != 0) {
+    std::string why = ContextError(context, "connect failed");
+    redisAsyncFree(context);
+    return next("sentinel " + where + ": " + why);
+  }
+  sentinel_adapter_ = AsioAdapter::Attach(context, strand_);
+  if (!sentinel_adapter_) {
+    redisAsyncFree(context);
+    return next("sentinel " + where + ": cannot register the socket with the event loop");
+  }
+  // No disconnect callback: a failed connect or a drop reaches the reply callback as a NULL
+  // reply, which is where the next sentinel is tried.
+  context->data = this;
+  const std::vector<std::string> args = {"SENTINEL", "get-master-addr-by-name",
+                                         options_.master_name};
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* privdata = new SentinelAsk{this, generation, tried, index};
+  if (redisAsyncCommandArgv(context, &Core::OnSentinelReplyTrampoline, privdata,
+                            static_cast<int>(argv.size()), argv.data(),
+                            lengths.data()) != REDIS_OK) {
+    delete privdata;
+    DropSentinelContext();
+    next("sentinel " + where + ": cannot queue the question");
+  }
+}
+
+void Core::OnSentinelAnswer(uint64_t generation, size_t tried, size_t index,
+                            Result<Endpoint> master) {
+  // Runs posted, outside hiredis callbacks, so the sentinel's context can be freed here.
+  if (generation != generation_ || state_ != State::kConnecting) return;
+  DropSentinelContext();
+  if (!master) {
+    sentinel_errors_.push_back(master.error().message);
+    AskSentinel(generation, tried + 1);
+    return;
+  }
+  sentinel_index_ = index;
+  ConnectTo(generation, std::move(*master));
+}
+
+void Core::DropSentinelContext() {
+  if (!sentinel_adapter_) return;
+  redisAsyncContext* context = sentinel_adapter_->context();
+  auto keep = std::move(sentinel_adapter_);
+  sentinel_adapter_.reset();
+  if (context == nullptr) return;
+  dropping_sentinel_ = true;
+  redisAsyncFree(context);  // the pending question's callback gets NULL and is ignored
+  dropping_sentinel_ = false;
+}
+
+void Core::ConnectTo(uint64_t generation, Endpoint server) {
+  if (generation != generation_ || state_ != State::kConnecting) return;
+  server_ = std::move(server);
   // hiredis 0.14 resolves the host synchronously; configurations use IP addresses or names
   // from /etc/hosts.
-  redisAsyncContext* context = redisAsyncConnect(options_.host.c_str(), options_.port);
+  redisAsyncContext* context = redisAsyncConnect(server_.host.c_str(), server_.port);
   if (context == nullptr) {
     OnConnectFailed(generation, "out of memory");
     return;
@@ -82,19 +188,23 @@ void Core::StartConnect() {
   redisAsyncSetConnectCallback(context, &Core::OnConnectTrampoline);  // arms the first write
 
   // The handshake is pipelined behind the TCP connect; commands are released only after PING
-  // answers, so a server still loading its AOF (-LOADING) counts as "not connected yet".
+  // (and, with sentinels, ROLE) answers, so a server still loading its AOF (-LOADING) counts as
+  // "not connected yet", and so does a replica that a sentinel has not yet stopped naming.
   if (!options_.password.empty()) SendHandshake(context, Step::kAuth, {"AUTH", options_.password});
   if (options_.db != 0)
     SendHandshake(context, Step::kSelect, {"SELECT", std::to_string(options_.db)});
   SendHandshake(context, Step::kPing, {"PING"});
+  if (!options_.sentinels.empty()) SendHandshake(context, Step::kRole, {"ROLE"});
+}
 
-  connect_timer_.expires_after(options_.connect_timeout);
-  connect_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
-    if (ec || self->generation_ != generation || self->state_ != State::kConnecting) return;
-    std::string why = "connect timed out after " + Millis(self->options_.connect_timeout);
-    if (self->context() != nullptr) self->DropContext(why);
-    self->OnConnectFailed(generation, why);
-  });
+void Core::OnDemoted(uint64_t generation) {
+  if (generation != generation_ || state_ != State::kReady) return;
+  const std::string why = Where() + " answered READONLY (it is a replica now)";
+  spdlog::warn("redis {}; finding the master again", why);
+  DropContext(why);  // fails what is in flight on this server: none of it was written
+  state_ = State::kDisconnected;
+  last_error_ = why;
+  StartConnect();
 }
 
 void Core::SendHandshake(redisAsyncContext* context, Step step, std::vector<std::string> args) {
@@ -230,7 +340,12 @@ void Core::OnConnectionLost(std::string why) {
 void Core::ScheduleReconnect() {
   if (state_ == State::kClosed) return;
   const auto delay = backoff_;
-  backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
+  // During a failover the new master appears at a moment nobody knows, and asking a sentinel
+  // is cheap: keep retrying often instead of backing off to the usual maximum.
+  const auto ceiling = options_.sentinels.empty()
+                           ? options_.reconnect_max
+                           : std::min(options_.reconnect_max, std::chrono::milliseconds(250));
+  backoff_ = std::max(options_.reconnect_min, std::min(backoff_ * 2, ceiling));
   reconnect_timer_.expires_after(delay);
   reconnect_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->state_ != State::kDisconnected) return;
@@ -264,6 +379,7 @@ void Core::Close() {
     first_connect_ = nullptr;
     done(std::unexpected(MapFailure(Failure::kClosed, "redis connection closed while connecting")));
   }
+  DropSentinelContext();
   DropContext("connection closed");
 }
 
@@ -302,7 +418,20 @@ void Core::OnReplyTrampoline(redisAsyncContext* context, void* reply, void* priv
   auto* core = static_cast<Core*>(context->data);
   try {
     if (reply != nullptr) {
-      command.Finish(CopyReply(*static_cast<redisReply*>(reply)));
+      const auto* r = static_cast<const redisReply*>(reply);
+      if (r->type == REDIS_REPLY_ERROR &&
+          std::string_view(r->str, r->len).starts_with("READONLY")) {
+        // The server is a replica now; nothing was written. The caller may retry: the
+        // connection reconnects to whichever server the sentinels name as master.
+        command.Finish(std::unexpected(MapFailure(
+            Failure::kConnectionLost, "redis command " + command.name + " refused by " +
+                                          core->Where() + ": it is a read-only replica now")));
+        asio::post(core->strand_, [self = core->shared_from_this(), g = core->generation_] {
+          self->OnDemoted(g);
+        });
+        return;
+      }
+      command.Finish(CopyReply(*r));
     } else if (core->state_ == State::kClosed) {
       command.Finish(std::unexpected(MapFailure(
           Failure::kClosed, "redis command " + command.name + " cancelled: connection closed")));
@@ -345,6 +474,9 @@ void Core::OnHandshakeTrampoline(redisAsyncContext* context, void* reply, void* 
           core->OnConnectFailed(step->generation, "SELECT " + std::to_string(core->options_.db) +
                                                       " failed: " + error);
           break;
+        case Step::kRole:
+          core->OnConnectFailed(step->generation, "ROLE failed: " + error);
+          break;
         case Step::kPing:
           // -NOAUTH here means a password is required but none is configured.
           core->OnConnectFailed(step->generation, "PING failed: " + error,
@@ -353,9 +485,69 @@ void Core::OnHandshakeTrampoline(redisAsyncContext* context, void* reply, void* 
       }
       return;
     }
-    if (step->step == Step::kPing) core->OnReady(step->generation);
+    if (step->step == Step::kRole) {
+      // ROLE answers ["master", ...] or ["slave", ...] / ["sentinel", ...].
+      std::string role = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                                 r->element[0]->type == REDIS_REPLY_STRING
+                             ? std::string(r->element[0]->str, r->element[0]->len)
+                             : std::string("unknown");
+      if (role == "master") {
+        core->OnReady(step->generation);
+      } else {
+        core->OnConnectFailed(step->generation, core->Where() + " is a " + role +
+                                                    ", not the master (failover in progress?)");
+      }
+      return;
+    }
+    if (step->step == Step::kPing && core->options_.sentinels.empty()) {
+      core->OnReady(step->generation);
+    }
   } catch (const std::exception& e) {
     spdlog::error("redis: handshake callback failed: {}", e.what());
+  }
+}
+
+void Core::OnSentinelReplyTrampoline(redisAsyncContext* /*context*/, void* reply,
+                                     void* privdata) noexcept {
+  std::unique_ptr<SentinelAsk> ask(static_cast<SentinelAsk*>(privdata));
+  Core* core = ask->core;
+  if (core->dropping_sentinel_ || core->state_ == State::kClosed) return;
+  try {
+    const Endpoint& sentinel = core->options_.sentinels.at(ask->index);
+    const std::string where = "sentinel " + sentinel.host + ":" + std::to_string(sentinel.port);
+    Result<Endpoint> master = MakeError(ErrorCategory::kRetryable, where + ": no answer");
+    const auto* r = static_cast<const redisReply*>(reply);
+    if (r == nullptr) {
+      master = MakeError(ErrorCategory::kRetryable, where + ": cannot reach it");
+    } else if (r->type == REDIS_REPLY_NIL) {
+      master = MakeError(ErrorCategory::kRetryable,
+                         where + " does not know master '" + core->options_.master_name + "'");
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      master = MakeError(ErrorCategory::kRetryable, where + ": " + std::string(r->str, r->len));
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+      const std::string host(r->element[0]->str, r->element[0]->len);
+      const std::string port_text(r->element[1]->str, r->element[1]->len);
+      int port = 0;
+      auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+      if (ec == std::errc() && end == port_text.data() + port_text.size() && port > 0 &&
+          port <= 65535 && !host.empty()) {
+        master = Endpoint{host, port};
+      } else {
+        master = MakeError(ErrorCategory::kRetryable,
+                           where + " named a malformed address '" + host + ":" + port_text + "'");
+      }
+    } else {
+      master = MakeError(ErrorCategory::kRetryable, where + ": unexpected answer");
+    }
+    asio::post(core->strand_,
+               [self = core->shared_from_this(), g = ask->generation, tried = ask->tried,
+                index = ask->index, master = std::move(master)]() mutable {
+                 self->OnSentinelAnswer(g, tried, index, std::move(master));
+               });
+  } catch (const std::exception& e) {
+    spdlog::error("redis: sentinel callback failed: {}", e.what());
   }
 }
 

@@ -62,14 +62,28 @@ class Core : public std::enable_shared_from_this<Core> {
 
  private:
   enum class State { kDisconnected, kConnecting, kReady, kClosed };
-  enum class Step { kAuth, kSelect, kPing };
+  enum class Step { kAuth, kSelect, kPing, kRole };
   struct HandshakeReply {
     Core* core;
     uint64_t generation;
     Step step;
   };
+  struct SentinelAsk {
+    Core* core;
+    uint64_t generation;
+    size_t tried;
+    size_t index;
+  };
 
   void StartConnect();
+  // Sentinel mode: asks sentinel number `tried` (counting from sentinel_index_) for the master,
+  // then connects to it, or asks the next one.
+  void AskSentinel(uint64_t generation, size_t tried);
+  void OnSentinelAnswer(uint64_t generation, size_t tried, size_t index, Result<Endpoint> master);
+  void DropSentinelContext();
+  void ConnectTo(uint64_t generation, Endpoint server);
+  // A READONLY answer: the server was demoted; drop the connection and find the master again.
+  void OnDemoted(uint64_t generation);
   void SendHandshake(redisAsyncContext* context, Step step, std::vector<std::string> args);
   void Send(const std::shared_ptr<PendingCommand>& command);
   void OnReady(uint64_t generation);
@@ -88,12 +102,19 @@ class Core : public std::enable_shared_from_this<Core> {
   static void OnReplyTrampoline(redisAsyncContext* context, void* reply, void* privdata) noexcept;
   static void OnHandshakeTrampoline(redisAsyncContext* context, void* reply,
                                     void* privdata) noexcept;
+  static void OnSentinelReplyTrampoline(redisAsyncContext* context, void* reply,
+                                        void* privdata) noexcept;
 
   asio::any_io_executor strand_;
   Options options_;
   State state_ = State::kDisconnected;
   uint64_t generation_ = 0;  // one per hiredis context, so stale callbacks are recognised
   std::shared_ptr<AsioAdapter> adapter_;
+  Endpoint server_;  // the server connected to (options_'s, or the master a sentinel named)
+  std::shared_ptr<AsioAdapter> sentinel_adapter_;  // the sentinel being asked, if any
+  size_t sentinel_index_ = 0;                      // the sentinel that answered last
+  std::vector<std::string> sentinel_errors_;       // this round's, for the message
+  bool dropping_sentinel_ = false;
   std::deque<std::shared_ptr<PendingCommand>> waiting_;  // submitted while not ready
   asio::steady_timer connect_timer_;
   asio::steady_timer reconnect_timer_;

@@ -25,9 +25,22 @@ struct Reply {
   bool IsError() const { return type == Type::kError; }
 };
 
+// A host:port pair (a Redis Sentinel).
+struct Endpoint {
+  std::string host;
+  int port = 0;
+};
+
 struct Options {
+  // The Redis server. Ignored when `sentinels` is set: the master is then asked of them.
   std::string host = "127.0.0.1";
   int port = 6379;
+  // Redis Sentinel: the sentinels to ask for the address of `master_name` (tried in order,
+  // starting with the one that answered last). Every connect and every reconnect asks again,
+  // and the server found must answer ROLE with "master", so a connection never writes to a
+  // replica; a READONLY answer (the server was demoted) makes it find the master again.
+  std::vector<Endpoint> sentinels;
+  std::string master_name;
   std::string password;  // empty: no AUTH
   int db = 0;
   std::chrono::milliseconds connect_timeout{2'000};
@@ -51,7 +64,9 @@ struct Options {
 // to the executor of the coroutine that awaits it (the one it was co_spawned on), never run
 // inside a hiredis callback; with one io_context that is simply its thread, in reply order.
 // Failures: a command's deadline -> kRetryable "redis command <NAME> timed out after <N>ms";
-// connection lost with the command in flight -> kRetryable naming the cause; Close() or the
+// connection lost with the command in flight -> kRetryable naming the cause; a READONLY answer
+// (the server is a replica now) -> kRetryable, nothing was written, and the connection finds
+// the master again before the next command; Close() or the
 // Connection object destroyed -> kCancelled. SUBSCRIBE/MONITOR are refused (kInvalidRequest).
 // A command that timed out may still have been executed by Redis.
 class Connection {
@@ -75,6 +90,14 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 // The first call sets SIGPIPE to SIG_IGN if it is still SIG_DFL (hiredis 0.14 writes with
 // write(2), and a Redis restart must not kill the process).
 awaitable<Result<ConnectionPtr>> Connect(asio::any_io_executor executor, Options options);
+
+// WAIT: blocks until `replicas` replicas have acknowledged every write this connection made so
+// far, or `timeout` passes. Fails with kRetryable naming how many acknowledged in time (the
+// writes are on the master, but not yet on enough replicas to survive its loss), or with the
+// connection's own failures. Use it on a connection of its own where a slow replica must not
+// stall other work: WAIT holds up every command pipelined behind it.
+awaitable<Result<void>> WaitForReplicas(Connection& connection, int replicas,
+                                        std::chrono::milliseconds timeout);
 
 // A Lua script kept in a .lua file, loaded once per connection and called by SHA; a NOSCRIPT
 // reply (after a Redis restart or SCRIPT FLUSH) loads it again and retries once.

@@ -21,6 +21,9 @@ class Dispatcher {
   void Stop();
 
   uint64_t dispatched_total() const { return dispatched_total_; }
+  // Leases this scheduler's reaper found expired (the worker died, froze or lost Redis).
+  uint64_t expired_leases_total() const { return expired_leases_total_; }
+  uint64_t reaper_failures_total() const { return reaper_failures_total_; }
 
  private:
   queue::JobStore& store_;
@@ -28,6 +31,8 @@ class Dispatcher {
   std::unique_ptr<asio::steady_timer> wake_;
   bool stopped_ = false;
   uint64_t dispatched_total_ = 0;
+  uint64_t expired_leases_total_ = 0;
+  uint64_t reaper_failures_total_ = 0;
 };
 
 }  // namespace reelq::scheduler

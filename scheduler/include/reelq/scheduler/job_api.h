@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -8,6 +9,7 @@
 #include "reelq/common/asio.h"
 #include "reelq/common/clock.h"
 #include "reelq/common/error.h"
+#include "reelq/common/redis.h"
 #include "reelq/queue/job_store.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/settings.h"
@@ -25,6 +27,13 @@ class JobApi {
 
   // Called after every accepted submission (the dispatcher wakes up).
   void OnSubmitted(std::function<void()> callback) { on_submitted_ = std::move(callback); }
+
+  // redis.wait_replicas: every accepted submission is answered only once `replicas` replicas
+  // have it (WAIT on `connection`, which must be the one the JobStore writes with); until then,
+  // or when they do not confirm within `timeout`, Submit fails with kRetryable (a retry with
+  // the same idempotency key finds the job and waits again).
+  void RequireReplicas(redis::ConnectionPtr connection, int replicas,
+                       std::chrono::milliseconds timeout);
 
   awaitable<Result<v1::SubmitJobResponse>> Submit(v1::JobSpec spec);
   awaitable<Result<v1::JobStatus>> Get(std::string job_id);
@@ -46,6 +55,9 @@ class JobApi {
   storage::ObjectStore* objects_;
   ClockPtr clock_;
   std::function<void()> on_submitted_;
+  redis::ConnectionPtr replicated_on_;
+  int wait_replicas_ = 0;
+  std::chrono::milliseconds wait_timeout_{0};
 };
 
 // The one place reelq errors become gRPC statuses.

@@ -14,6 +14,7 @@
 #include "reelq/queue/job_store.h"
 #include "reelq/storage/object_store.h"
 #include "reelq/worker/settings.h"
+#include "reelq/worker/worker_metrics.h"
 
 namespace reelq::worker {
 
@@ -48,6 +49,7 @@ struct RunnerDeps {
   std::map<std::string, providers::ProviderPtr> providers;
   Settings settings;
   ClockPtr clock;
+  RunnerMetrics* metrics = nullptr;  // none in tests that do not look
 };
 
 enum class RunOutcome { kSucceeded, kRetrying, kFailed, kStopped, kHandedBack };

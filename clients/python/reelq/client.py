@@ -1,0 +1,221 @@
+"""The reelq.v1 JobService behind a few plain methods.
+
+Text fields of JobSpec are protobuf `bytes` holding UTF-8 (see proto/reelq/v1/jobs.proto);
+job_spec() takes Python strings and encodes them, so callers never handle bytes themselves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
+
+import grpc
+
+from reelq.v1 import jobs_pb2, jobs_pb2_grpc
+
+# Job states after which nothing changes any more.
+TERMINAL_STATES = frozenset(
+    {jobs_pb2.JOB_STATE_SUCCEEDED, jobs_pb2.JOB_STATE_FAILED, jobs_pb2.JOB_STATE_CANCELLED})
+
+# Status codes after which sending the same request again (same idempotency key) is safe and
+# may succeed: the server or its Redis was briefly out of reach.
+_RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE.value[0]})
+
+
+def _utf8(value: Union[str, bytes]) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def job_spec(prompt: Union[str, bytes] = "",
+             *,
+             models: Sequence[str] = (),
+             duration_seconds: int = 0,
+             shots: Sequence[tuple] = (),
+             aspect_ratio: str = "",
+             resolution: str = "",
+             audio: Optional[bool] = None,
+             priority: int = 0,
+             idempotency_key: str = "",
+             batch_id: str = "",
+             negative_prompt: str = "",
+             labels: Optional[Mapping[str, str]] = None,
+             tenant: str = "") -> jobs_pb2.JobSpec:
+    """A JobSpec from Python strings. `shots` is a list of (prompt, duration_seconds)."""
+    spec = jobs_pb2.JobSpec(
+        prompt=_utf8(prompt),
+        models=[_utf8(m) for m in models],
+        duration_seconds=duration_seconds,
+        aspect_ratio=_utf8(aspect_ratio),
+        resolution=_utf8(resolution),
+        priority=priority,
+        idempotency_key=_utf8(idempotency_key),
+        batch_id=_utf8(batch_id),
+        negative_prompt=_utf8(negative_prompt),
+        tenant=_utf8(tenant),
+    )
+    for shot_prompt, shot_seconds in shots:
+        spec.shots.add(prompt=_utf8(shot_prompt), duration_seconds=shot_seconds)
+    if audio is not None:
+        spec.audio = audio
+    for key, value in (labels or {}).items():
+        spec.labels[key] = _utf8(value)
+    return spec
+
+
+@dataclass
+class BatchResult:
+    """What submit_batch did: one job id per item (in order), and the items refused."""
+    batch_id: str
+    job_ids: list = field(default_factory=list)  # "" where the item was refused
+    duplicates: int = 0  # items whose idempotency key matched an existing job
+    errors: dict = field(default_factory=dict)  # index -> (grpc code int, message)
+    streams: int = 0  # SubmitBatch calls made (one per chunk, plus retries)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for j in self.job_ids if j)
+
+
+class Client:
+    """A connection to one reelq scheduler.
+
+    target: "host:port". tls: use TLS (root_certificates: PEM bytes of the CA, default: the
+    system's). token: sent on every call as `authorization: Bearer <token>` metadata, which is
+    how the scheduler learns the caller's tenant when tenants are configured.
+    timeout: seconds for each unary call.
+    """
+
+    def __init__(self,
+                 target: str,
+                 *,
+                 token: Optional[str] = None,
+                 tls: bool = False,
+                 root_certificates: Optional[bytes] = None,
+                 timeout: float = 30.0,
+                 channel_options: Sequence[tuple] = ()):
+        if tls:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, credentials, options=list(channel_options))
+        else:
+            self._channel = grpc.insecure_channel(target, options=list(channel_options))
+        # The token travels as plain metadata rather than as call credentials, because gRPC
+        # refuses call credentials on an insecure channel and a loopback scheduler may use one.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._timeout = timeout
+        self._jobs = jobs_pb2_grpc.JobServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- single jobs ------------------------------------------------------------------------
+
+    def submit(self, spec: jobs_pb2.JobSpec) -> jobs_pb2.SubmitJobResponse:
+        return self._jobs.SubmitJob(jobs_pb2.SubmitJobRequest(spec=spec),
+                                    timeout=self._timeout, metadata=self._metadata)
+
+    def get(self, job_id: str) -> jobs_pb2.JobStatus:
+        return self._jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id),
+                                 timeout=self._timeout, metadata=self._metadata)
+
+    def cancel(self, job_id: str) -> jobs_pb2.JobStatus:
+        return self._jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job_id),
+                                    timeout=self._timeout, metadata=self._metadata)
+
+    def retry(self, job_id: str) -> jobs_pb2.JobStatus:
+        return self._jobs.RetryJob(jobs_pb2.RetryJobRequest(job_id=job_id),
+                                   timeout=self._timeout, metadata=self._metadata)
+
+    def get_batch(self, batch_id: str) -> jobs_pb2.BatchProgress:
+        return self._jobs.GetBatch(jobs_pb2.GetBatchRequest(batch_id=batch_id),
+                                   timeout=self._timeout, metadata=self._metadata)
+
+    # ---- batches ----------------------------------------------------------------------------
+
+    def submit_batch(self,
+                     specs: Iterable[jobs_pb2.JobSpec],
+                     *,
+                     batch_id: Optional[str] = None,
+                     items_per_stream: int = 10_000,
+                     retries: int = 5,
+                     stream_timeout: float = 600.0) -> BatchResult:
+        """Submits every spec of `specs` (any iterable, read lazily) as one batch.
+
+        Flow control: the specs go out on a SubmitBatch stream, and gRPC takes the next item
+        from the iterable only when HTTP/2 flow control lets it send (the scheduler reads one
+        item at a time), so a generator over a huge file is never held whole. At most
+        `items_per_stream` items are kept, so that a stream that breaks can be sent again.
+
+        Every item gets the batch id (given, or a new one) and, unless it has one, the
+        idempotency key "<batch id>:<index>": sending an item again never makes a second job.
+        Items refused as UNAVAILABLE (Redis briefly out of reach) and streams that break are
+        sent again, up to `retries` times with backoff; other refusals land in `errors`.
+        """
+        if items_per_stream <= 0:
+            raise ValueError("items_per_stream must be positive")
+        batch = batch_id or f"py-{uuid.uuid4().hex}"
+        result = BatchResult(batch_id=batch)
+        numbered = enumerate(specs)
+        while True:
+            chunk = []
+            for index, spec in itertools.islice(numbered, items_per_stream):
+                item = jobs_pb2.JobSpec()
+                item.CopyFrom(spec)
+                if item.batch_id and item.batch_id != _utf8(batch):
+                    raise ValueError(f"item {index}: batch_id {item.batch_id!r} is not {batch!r}")
+                item.batch_id = _utf8(batch)
+                if not item.idempotency_key:
+                    item.idempotency_key = _utf8(f"{batch}:{index}")
+                chunk.append((index, item))
+                result.job_ids.append("")
+            if not chunk:
+                return result
+            self._send_chunk(chunk, result, retries, stream_timeout)
+
+    def _send_chunk(self, chunk, result: BatchResult, retries: int, stream_timeout: float):
+        pending = chunk
+        for attempt in range(retries + 1):
+            if attempt > 0:
+                time.sleep(min(0.2 * 2**(attempt - 1), 5.0))
+            requests = (jobs_pb2.SubmitBatchRequest(spec=spec) for _, spec in pending)
+            result.streams += 1
+            try:
+                response = self._jobs.SubmitBatch(requests, timeout=stream_timeout,
+                                                  metadata=self._metadata)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == retries:
+                    raise
+                continue  # the whole chunk again; idempotency keys make that safe
+            again = []
+            for item in response.items:
+                index, spec = pending[item.index]
+                if item.code == 0:
+                    result.job_ids[index] = item.job_id
+                    result.duplicates += 1 if item.duplicate else 0
+                    result.errors.pop(index, None)
+                elif item.code in _RETRYABLE_CODES and attempt < retries:
+                    again.append((index, spec))
+                else:
+                    result.errors[index] = (item.code, item.message)
+            if not again:
+                return
+            pending = again
+
+    def watch_batch(self, batch_id: str, timeout: Optional[float] = None) -> Iterator[jobs_pb2.JobEvent]:
+        """Every state change of the batch's jobs (those so far, then live ones); ends when
+        every job of the batch is terminal. Each event carries the batch's progress."""
+        return self._watch(jobs_pb2.WatchJobRequest(batch_id=batch_id), timeout)
+
+    def watch_job(self, job_id: str, timeout: Optional[float] = None) -> Iterator[jobs_pb2.JobEvent]:
+        return self._watch(jobs_pb2.WatchJobRequest(job_id=job_id), timeout)
+
+    def _watch(self, request, timeout):
+        yield from self._jobs.WatchJob(request, timeout=timeout, metadata=self._metadata)

@@ -1,0 +1,170 @@
+"""The Python client (clients/python) against an in-process fake JobService.
+
+What the fake checks: the bearer token arrives as `authorization` metadata (over plain TCP and
+over TLS with a certificate made for the test), submit_batch stamps batch id and idempotency
+keys, splits a long iterable into streams, reads it lazily, and sends again exactly the items
+refused as UNAVAILABLE; watch_batch yields the stream's events.
+Run by ctest (python_client_test) with PYTHONPATH=<build>/clients/python.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import unittest
+from concurrent import futures
+
+import grpc
+
+from reelq import Client, job_spec
+from reelq.v1 import jobs_pb2, jobs_pb2_grpc
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.authorization = []  # the authorization metadata of every call
+        self.streams = []  # the specs of each SubmitBatch stream
+        self.refuse_once = set()  # idempotency keys to refuse with UNAVAILABLE the first time
+        self.jobs = {}  # idempotency key -> job id
+
+    def _note(self, context):
+        with self.lock:
+            self.authorization.append(dict(context.invocation_metadata()).get("authorization"))
+
+    def GetJob(self, request, context):
+        self._note(context)
+        return jobs_pb2.JobStatus(job_id=request.job_id, state=jobs_pb2.JOB_STATE_RUNNING)
+
+    def CancelJob(self, request, context):
+        self._note(context)
+        return jobs_pb2.JobStatus(job_id=request.job_id, state=jobs_pb2.JOB_STATE_CANCELLED)
+
+    def SubmitBatch(self, request_iterator, context):
+        self._note(context)
+        response = jobs_pb2.SubmitBatchResponse()
+        specs = []
+        for index, request in enumerate(request_iterator):
+            spec = request.spec
+            specs.append(spec)
+            key = spec.idempotency_key.decode()
+            item = response.items.add(index=index)
+            with self.lock:
+                if key in self.refuse_once:
+                    self.refuse_once.discard(key)
+                    item.code = grpc.StatusCode.UNAVAILABLE.value[0]
+                    item.message = "redis: connection lost"
+                    continue
+                if not spec.prompt:
+                    item.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+                    item.message = "prompt: required"
+                    continue
+                item.duplicate = key in self.jobs
+                item.job_id = self.jobs.setdefault(key, f"job-{len(self.jobs)}")
+            response.batch_id = spec.batch_id.decode()
+        with self.lock:
+            self.streams.append(specs)
+        return response
+
+    def WatchJob(self, request, context):
+        self._note(context)
+        for done in range(1, 4):
+            yield jobs_pb2.JobEvent(
+                job_id=f"job-{done}", state=jobs_pb2.JOB_STATE_SUCCEEDED,
+                batch=jobs_pb2.BatchProgress(batch_id=request.batch_id, total=3, succeeded=done))
+
+
+class ClientTest(unittest.TestCase):
+
+    def start(self, server_credentials=None):
+        self.fake = FakeJobService()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        jobs_pb2_grpc.add_JobServiceServicer_to_server(self.fake, self.server)
+        if server_credentials is None:
+            port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = self.server.add_secure_port("127.0.0.1:0", server_credentials)
+        self.server.start()
+        self.addCleanup(self.server.stop, None)
+        return port
+
+    def test_token_travels_as_bearer_metadata(self):
+        port = self.start()
+        with Client(f"127.0.0.1:{port}", token="s3cret") as client:
+            self.assertEqual(client.get("job-7").job_id, "job-7")
+            client.cancel("job-7")
+        with Client(f"127.0.0.1:{port}") as anonymous:
+            anonymous.get("job-7")
+        self.assertEqual(self.fake.authorization, ["Bearer s3cret", "Bearer s3cret", None])
+
+    @unittest.skipUnless(shutil.which("openssl"), "openssl is needed to make a test certificate")
+    def test_tls_with_token(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            key, cert = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                            "1", "-subj", "/CN=localhost", "-addext",
+                            "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out",
+                            cert], check=True, capture_output=True)
+            key_pem, cert_pem = read_bytes(key), read_bytes(cert)
+        port = self.start(grpc.ssl_server_credentials([(key_pem, cert_pem)]))
+        with Client(f"localhost:{port}", tls=True, root_certificates=cert_pem,
+                    token="t1") as client:
+            self.assertEqual(client.get("job-1").job_id, "job-1")
+        self.assertEqual(self.fake.authorization, ["Bearer t1"])
+        # Plain TCP against the TLS port fails instead of sending the token in the clear.
+        with Client(f"localhost:{port}", token="t1", timeout=2) as plain:
+            with self.assertRaises(grpc.RpcError):
+                plain.get("job-1")
+        self.assertEqual(self.fake.authorization, ["Bearer t1"])
+
+    def test_submit_batch_chunks_stamps_and_resends_unavailable_items(self):
+        port = self.start()
+        read = []
+
+        def specs():
+            for n in range(7):
+                read.append(n)
+                yield job_spec(f"prompt {n}" if n != 5 else "", models=["kling-3.0"],
+                               duration_seconds=5)
+
+        self.fake.refuse_once = {"b1:1", "b1:4"}
+        with Client(f"127.0.0.1:{port}", token="tok") as client:
+            result = client.submit_batch(specs(), batch_id="b1", items_per_stream=3)
+        self.assertEqual(result.batch_id, "b1")
+        self.assertEqual(read, list(range(7)))
+        self.assertEqual(result.accepted, 6)
+        self.assertEqual(sorted(result.errors), [5])
+        self.assertEqual(result.errors[5][0], grpc.StatusCode.INVALID_ARGUMENT.value[0])
+        self.assertEqual(result.job_ids[5], "")
+        self.assertEqual(len(set(filter(None, result.job_ids))), 6)
+        # Streams: [0,1,2], resend [1], [3,4,5], resend [4], [6].
+        keys = [[s.idempotency_key.decode() for s in stream] for stream in self.fake.streams]
+        self.assertEqual(keys, [["b1:0", "b1:1", "b1:2"], ["b1:1"], ["b1:3", "b1:4", "b1:5"],
+                                ["b1:4"], ["b1:6"]])
+        self.assertTrue(all(s.batch_id == b"b1" for st in self.fake.streams for s in st))
+        self.assertEqual(result.streams, 5)
+        self.assertEqual(set(self.fake.authorization), {"Bearer tok"})
+
+    def test_submit_batch_refuses_a_foreign_batch_id(self):
+        port = self.start()
+        with Client(f"127.0.0.1:{port}") as client:
+            with self.assertRaises(ValueError):
+                client.submit_batch([job_spec("x", batch_id="other")], batch_id="b2")
+
+    def test_watch_batch_yields_events_to_the_end(self):
+        port = self.start()
+        with Client(f"127.0.0.1:{port}") as client:
+            events = list(client.watch_batch("b3"))
+        self.assertEqual([e.batch.succeeded for e in events], [1, 2, 3])
+        self.assertTrue(all(e.batch.batch_id == "b3" for e in events))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,220 @@
+// The connection under Redis Sentinel: it asks the sentinels for the master (skipping one that
+// does not answer), follows a failover, and never has a write acknowledged by a replica; WAIT
+// through WaitForReplicas. A real master, replica and sentinel on loopback; the failover is
+// forced with SENTINEL FAILOVER so it takes a second, not the down-after period.
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "process.h"
+#include "redis_server.h"
+#include "reelq/common/redis.h"
+#include "run_async.h"
+
+namespace reelq::redis {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Args;
+using testing::ChildProcess;
+using testing::RedisServer;
+using testing::RedisServerOptions;
+using testing::RunAsync;
+using testing::RunFor;
+
+constexpr const char* kName = "conn-test";
+
+std::filesystem::path SentinelBinary() {
+  return std::filesystem::exists("/usr/bin/redis-sentinel") ? "/usr/bin/redis-sentinel" : "";
+}
+
+// One command to a sentinel on a throwaway synchronous connection; the reply's text or array
+// element count, enough for these checks.
+std::optional<redisReply*> AskSentinel(int port, const std::vector<std::string>& args) {
+  timeval tv{0, 300'000};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  if (c == nullptr || c->err != 0) {
+    if (c != nullptr) redisFree(c);
+    return std::nullopt;
+  }
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lengths.push_back(a.size());
+  }
+  auto* reply = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+  redisFree(c);
+  if (reply == nullptr) return std::nullopt;
+  return reply;
+}
+
+class SentinelConnectionTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (SentinelBinary().empty() || !RedisServer::Available()) return;
+    master_ = std::make_unique<RedisServer>();
+    replica_ = std::make_unique<RedisServer>(RedisServerOptions{
+        .extra_args = {"--replicaof", "127.0.0.1", std::to_string(master_->port())}});
+    dir_ = std::make_unique<testing::TempDir>();
+    sentinel_port_ = testing::FreePort();
+    const auto conf = dir_->path() / "sentinel.conf";
+    std::ofstream(conf) << "port " << sentinel_port_ << "\nbind 127.0.0.1\n"
+                        << "dir " << dir_->path().string() << "\n"
+                        << "sentinel monitor " << kName << " 127.0.0.1 " << master_->port()
+                        << " 1\n"
+                        << "sentinel down-after-milliseconds " << kName << " 1000\n"
+                        << "sentinel failover-timeout " << kName << " 5000\n";
+    sentinel_ = std::make_unique<ChildProcess>(ChildProcess::Start(
+        {SentinelBinary().string(), conf.string()}, {}, dir_->path() / "sentinel.log"));
+    // Ready when the sentinel knows the replica (SENTINEL FAILOVER needs one).
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = AskSentinel(sentinel_port_, {"SENTINEL", "replicas", kName});
+      const bool ready = r && (*r)->type == REDIS_REPLY_ARRAY && (*r)->elements == 1 &&
+                         replica_->InfoField("master_link_status", "replication") == "up";
+      if (r) freeReplyObject(*r);
+      if (ready) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    throw std::runtime_error("the sentinel did not find the replica in 15 s");
+  }
+  static void TearDownTestSuite() {
+    sentinel_.reset();
+    replica_.reset();
+    master_.reset();
+    dir_.reset();
+  }
+  void SetUp() override {
+    if (SentinelBinary().empty()) GTEST_SKIP() << "redis-sentinel is not installed";
+    if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  }
+
+  Options SentinelOptions() const {
+    Options options;
+    options.host = "192.0.2.1";  // ignored with sentinels: never dialled
+    options.port = 1;
+    options.master_name = kName;
+    // The first sentinel does not exist: the connection goes on to the next.
+    options.sentinels = {{"127.0.0.1", testing::FreePort()}, {"127.0.0.1", sentinel_port_}};
+    options.command_timeout = 5s;
+    options.connect_timeout = 2s;
+    return options;
+  }
+
+  static std::unique_ptr<RedisServer> master_, replica_;
+  static std::unique_ptr<testing::TempDir> dir_;
+  static std::unique_ptr<ChildProcess> sentinel_;
+  static int sentinel_port_;
+  asio::io_context io_;
+};
+
+std::unique_ptr<RedisServer> SentinelConnectionTest::master_;
+std::unique_ptr<RedisServer> SentinelConnectionTest::replica_;
+std::unique_ptr<testing::TempDir> SentinelConnectionTest::dir_;
+std::unique_ptr<ChildProcess> SentinelConnectionTest::sentinel_;
+int SentinelConnectionTest::sentinel_port_ = 0;
+
+TEST_F(SentinelConnectionTest, FindsTheMasterWaitsForTheReplicaAndFollowsAFailover) {
+  auto connected = RunAsync(io_, Connect(io_.get_executor(), SentinelOptions()));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  auto& connection = **connected;
+  auto set = RunAsync(io_, connection.Command(Args("SET", "before", "1")));
+  ASSERT_TRUE(set) << set.error().Describe();
+  EXPECT_EQ(master_->Run({"GET", "before"}).str, "1") << "the write went to the master";
+
+  // WAIT: the one replica acknowledges; two cannot.
+  auto one = RunAsync(io_, WaitForReplicas(connection, 1, 2000ms));
+  EXPECT_TRUE(one) << one.error().Describe();
+  EXPECT_EQ(replica_->Run({"GET", "before"}).str, "1");
+  auto two = RunAsync(io_, WaitForReplicas(connection, 2, 200ms));
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(two.error().message.find("only 1 of 2 replicas"), std::string::npos)
+      << two.error().message;
+
+  // A forced failover: the replica becomes the master, the old master its replica.
+  auto failover = AskSentinel(sentinel_port_, {"SENTINEL", "failover", kName});
+  ASSERT_TRUE(failover);
+  ASSERT_NE((*failover)->type, REDIS_REPLY_ERROR) << (*failover)->str;
+  freeReplyObject(*failover);
+
+  // Keep writing through the failover. Every write is either acknowledged or refused as
+  // retryable; each acknowledged one is on whichever server was master when it answered, and
+  // once the failover is over every new write lands on the new master.
+  int acknowledged = 0, refused = 0;
+  bool on_new_master = false;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (int i = 0; std::chrono::steady_clock::now() < deadline && !on_new_master; ++i) {
+    const std::string key = "during-" + std::to_string(i);
+    auto r = RunAsync(io_, connection.Command(Args("SET", key, "x")));
+    if (!r) {
+      EXPECT_EQ(r.error().category, ErrorCategory::kRetryable) << r.error().Describe();
+      ++refused;
+    } else {
+      ASSERT_FALSE(r->IsError()) << "a write answered with an error reply: " << r->str;
+      ++acknowledged;
+      on_new_master = replica_->Run({"ROLE"}).elements.at(0).str == "master" &&
+                      replica_->Run({"GET", key}).str == "x";
+    }
+    RunFor(io_, 20ms);
+  }
+  EXPECT_TRUE(on_new_master) << "writes never reached the promoted replica (acknowledged "
+                             << acknowledged << ", refused " << refused << ")";
+  // The sentinel turned the old master into the new master's replica.
+  EXPECT_EQ(master_->Run({"ROLE"}).elements.at(0).str, "slave");
+  std::cout << "writes during the failover: " << acknowledged << " acknowledged, " << refused
+            << " refused as retryable\n";
+}
+
+TEST_F(SentinelConnectionTest, NoSentinelAnsweringIsAClearConnectFailure) {
+  Options options = SentinelOptions();
+  options.sentinels = {{"127.0.0.1", testing::FreePort()}};
+  auto connected = RunAsync(io_, Connect(io_.get_executor(), options));
+  ASSERT_FALSE(connected);
+  EXPECT_EQ(connected.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(connected.error().message.find("no sentinel named the master 'conn-test'"),
+            std::string::npos)
+      << connected.error().message;
+
+  options.sentinels = {{"127.0.0.1", sentinel_port_}};
+  options.master_name = "nobody";
+  connected = RunAsync(io_, Connect(io_.get_executor(), options));
+  ASSERT_FALSE(connected);
+  EXPECT_NE(connected.error().message.find("does not know master 'nobody'"), std::string::npos)
+      << connected.error().message;
+
+  options.master_name.clear();
+  connected = RunAsync(io_, Connect(io_.get_executor(), options));
+  ASSERT_FALSE(connected);
+  EXPECT_EQ(connected.error().category, ErrorCategory::kInvalidRequest);
+}
+
+// Without sentinels: a server that turned into a replica answers a write with READONLY, which
+// the connection reports as a retryable failure (never as an acknowledged write).
+TEST(ReadOnlyReplica, WriteToADemotedServerIsRetryableNotAcknowledged) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  RedisServer primary;
+  RedisServer demoted;
+  asio::io_context io;
+  auto connected = RunAsync(io, Connect(io.get_executor(), demoted.ClientOptions()));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  ASSERT_TRUE(RunAsync(io, (*connected)->Command(Args("SET", "k", "1"))));
+  demoted.Run({"REPLICAOF", "127.0.0.1", std::to_string(primary.port())});
+  auto write = RunAsync(io, (*connected)->Command(Args("SET", "k", "2")));
+  ASSERT_FALSE(write) << "acknowledged: " << write->str;
+  EXPECT_EQ(write.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(write.error().message.find("read-only replica"), std::string::npos)
+      << write.error().message;
+  // It reconnects by itself; reads still work there.
+  auto read = RunAsync(io, (*connected)->Command(Args("PING")));
+  EXPECT_TRUE(read) << read.error().Describe();
+}
+
+}  // namespace
+}  // namespace reelq::redis
