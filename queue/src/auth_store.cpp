@@ -5,16 +5,7 @@
 #include <map>
 #include <sstream>
 
-// The auth scripts are embedded with the others (queue/CMakeLists.txt); declared here so that
-// lua_scripts.h stays the job store's.
-namespace reelq::queue::lua {
-extern const char* const k_auth_create_tenant;
-extern const char* const k_auth_add_token;
-extern const char* const k_auth_revoke_token;
-extern const char* const k_auth_set_weight;
-extern const char* const k_auth_apply_weights;
-extern const char* const k_auth_claim_batch;
-}  // namespace reelq::queue::lua
+#include "lua_scripts.h"
 
 namespace reelq::queue {
 namespace {
