@@ -1,8 +1,10 @@
 // reelq-scheduler: parses flags and config, publishes the catalogue to Redis, serves the gRPC
 // API (with health checking and reflection), and runs dispatch, the reaper and the event hub.
 #include <csignal>
+#include <fstream>
 #include <future>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -16,7 +18,10 @@
 #include "reelq/common/logging.h"
 #include "reelq/common/metrics.h"
 #include "reelq/common/spawn.h"
+#include "reelq/queue/auth_store.h"
+#include "reelq/scheduler/admin_api.h"
 #include "reelq/scheduler/admission.h"
+#include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/dispatcher.h"
 #include "reelq/scheduler/grpc_services.h"
 #include "reelq/storage/factory.h"
@@ -52,8 +57,39 @@ queue::QueueSettings ToQueueSettings(const providers::Catalogue& catalogue,
   return q;
 }
 
+// Reads a PEM file named by `key`; the error names the key, never the contents.
+Result<std::string> ReadPem(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  if (in) contents << in.rdbuf();
+  if (!in || contents.str().empty()) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "scheduler." + key + ": cannot read PEM file " + path);
+  }
+  return contents.str();
+}
+
+// Plaintext, TLS, or mutual TLS (a client CA file): scheduler.tls_*.
+Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const scheduler::Settings& settings) {
+  if (settings.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  auto cert = ReadPem(settings.tls_cert_file, "tls_cert_file");
+  if (!cert) return std::unexpected(cert.error());
+  auto key = ReadPem(settings.tls_key_file, "tls_key_file");
+  if (!key) return std::unexpected(key.error());
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!settings.tls_client_ca_file.empty()) {
+    auto ca = ReadPem(settings.tls_client_ca_file, "tls_client_ca_file");
+    if (!ca) return std::unexpected(ca.error());
+    options.pem_root_certs = *ca;
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
 awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings settings,
-                    providers::Catalogue catalogue) {
+                    scheduler::AuthSettings auth_settings, providers::Catalogue catalogue) {
   auto executor = co_await asio::this_coro::executor;
   const auto env = config::ProcessEnvironment();
   auto redis_settings = config::ParseRedis(doc, env);
@@ -80,6 +116,18 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
     spdlog::error("{}", synced.error().message);
     co_return 2;
   }
+  queue::AuthStore auth_store(*connection, redis_settings->prefix);
+  // Weights an admin set (reelq admin weight) outlive the configured ones just published.
+  if (auto applied = co_await auth_store.ApplyWeights(); !applied) {
+    spdlog::error("{}", applied.error().message);
+    co_return 2;
+  }
+  auto credentials = ServerCredentials(settings);
+  if (!credentials) {
+    spdlog::error("{}", credentials.error().message);
+    co_return 2;
+  }
+  scheduler::Authenticator authenticator(std::move(auth_settings), &auth_store, clock);
 
   scheduler::AdmissionLimits limits;
   limits.max_prompt_bytes = settings.max_prompt_bytes;
@@ -96,29 +144,37 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
     submit_connection = *own;
   }
   queue::JobStore submit_store(submit_connection, redis_settings->prefix, clock);
-  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock);
+  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock, &auth_store);
   api.RequireReplicas(submit_connection, redis_settings->wait_replicas,
                       redis_settings->wait_timeout);
   scheduler::Dispatcher dispatcher(store, settings);
   api.OnSubmitted([&dispatcher, executor] { asio::post(executor, [&] { dispatcher.Wake(); }); });
   scheduler::EventHub events(store, *blocking);
 
-  scheduler::JobServiceImpl job_service(executor, api, events, settings);
-  scheduler::ModelServiceImpl model_service(executor, store, catalogue, settings);
+  scheduler::JobServiceImpl job_service(executor, api, events, settings, authenticator);
+  scheduler::ModelServiceImpl model_service(executor, store, catalogue, settings, authenticator);
+  scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock);
+  scheduler::AdminServiceImpl admin_service(executor, admin_api, authenticator);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(settings.listen, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(settings.listen, *credentials, &bound_port);
   builder.SetMaxReceiveMessageSize(settings.max_message_bytes);
   builder.RegisterService(&job_service);
   builder.RegisterService(&model_service);
+  builder.RegisterService(&admin_service);
   auto server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
     spdlog::error("cannot listen on {} (scheduler.listen)", settings.listen);
     co_return 2;
   }
-  spdlog::info("scheduler serving reelq.v1 on {} (port {})", settings.listen, bound_port);
+  spdlog::info("scheduler serving reelq.v1 on {} (port {}; {}, authentication {})", settings.listen,
+               bound_port,
+               settings.tls_cert_file.empty()        ? "plaintext"
+               : settings.tls_client_ca_file.empty() ? "TLS"
+                                                     : "mutual TLS",
+               authenticator.enabled() ? "on" : "off");
 
   auto registry = std::make_shared<metrics::Registry>();
   metrics::MetricsServerOptions metrics_options;
@@ -223,6 +279,15 @@ int main(int argc, char** argv) {
   }
   if (!flags.listen.empty()) settings->listen = flags.listen;
   if (!flags.metrics_listen.empty()) settings->metrics_listen = flags.metrics_listen;
+  auto auth_settings = scheduler::ParseAuthSettings(*doc, config::ProcessEnvironment());
+  if (!auth_settings) {
+    std::cerr << "reelq-scheduler: " << auth_settings.error().message << "\n";
+    return 2;
+  }
+  if (auto allowed = scheduler::CheckListenAllowed(*auth_settings, settings->listen); !allowed) {
+    std::cerr << "reelq-scheduler: " << allowed.error().message << "\n";
+    return 2;
+  }
   auto catalogue = providers::ParseCatalogue(doc->root);
   if (!catalogue) {
     std::cerr << "reelq-scheduler: " << catalogue.error().message << "\n";
@@ -230,7 +295,7 @@ int main(int argc, char** argv) {
   }
   asio::io_context io(1);
   int exit_code = 1;
-  asio::co_spawn(io, Main(flags, *doc, *settings, *catalogue),
+  asio::co_spawn(io, Main(flags, *doc, *settings, std::move(*auth_settings), *catalogue),
                  [&](std::exception_ptr error, int code) {
                    if (error) {
                      try {

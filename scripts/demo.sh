@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local demo: Redis (with the same persistence as production), the provider simulator, one
-# scheduler and two workers, then `reelq batch examples/batch.jsonl` with a progress bar, then a
-# check of every clip under demo-output/ with ffprobe. Everything it starts is stopped on exit,
-# failure or Ctrl-C. Logs go to a temp dir (printed at the start and kept).
+# scheduler and two workers, with authentication on: a random admin token, then `reelq admin`
+# makes the tenant demo-studio and its API token, then `reelq batch examples/batch.jsonl` with
+# that token and a progress bar, then a check of every clip under demo-output/ with ffprobe.
+# Everything it starts is stopped on exit, failure or Ctrl-C. Logs go to a temp dir (printed at the start and kept).
 #
 # With real provider keys in the environment (KLING_ACCESS_KEY+KLING_SECRET_KEY, OPENAI_API_KEY,
 # GEMINI_API_KEY or ARK_API_KEY) it runs against the real services instead of the simulator,
@@ -124,6 +125,11 @@ wait_port() {
 rm -rf "$OUTPUT_DIR"
 mkdir -p "$OUTPUT_DIR" "$log_dir/redis"
 
+# The scheduler's admin token (auth.admin_tokens in the config reads it from here): random for
+# each run, never written to a file or a log.
+REELQ_ADMIN_TOKEN="$(openssl rand -hex 32)"
+export REELQ_ADMIN_TOKEN
+
 start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$log_dir/redis" \
   --appendonly yes --appendfsync always --save ""
 wait_port redis "$REDIS_PORT" 10 "${pids[-1]}"
@@ -180,11 +186,21 @@ for i in 1 2; do
 done
 echo "demo: redis :$REDIS_PORT, scheduler :$SCHEDULER_PORT, 2 workers$([[ $real_mode == 0 ]] && echo ", simulator :$SIM_PORT") are up"
 
+# --- a studio's first day: a tenant and its token ------------------------------------------------
+server="127.0.0.1:$SCHEDULER_PORT"
+echo "demo: reelq admin create-tenant demo-studio; reelq admin create-token demo-studio"
+REELQ_TOKEN="$REELQ_ADMIN_TOKEN" "$CLI_BIN" --server "$server" admin create-tenant demo-studio
+# The token is printed once, on stdout; keep it in the environment, never on a command line.
+REELQ_TOKEN="$(REELQ_TOKEN="$REELQ_ADMIN_TOKEN" "$CLI_BIN" --server "$server" admin create-token demo-studio)"
+export REELQ_TOKEN
+admin_token="$REELQ_ADMIN_TOKEN"
+unset REELQ_ADMIN_TOKEN
+
 # --- the batch --------------------------------------------------------------------------------------
 jobs_expected=$(grep -cv '^[[:space:]]*$' "$BATCH_FILE")
-echo "demo: reelq batch $BATCH_FILE ($jobs_expected jobs)"
+echo "demo: reelq batch $BATCH_FILE ($jobs_expected jobs) as tenant demo-studio"
 batch_status=0
-"$CLI_BIN" --server "127.0.0.1:$SCHEDULER_PORT" batch "$BATCH_FILE" --max-wait "$max_wait" \
+"$CLI_BIN" --server "$server" batch "$BATCH_FILE" --max-wait "$max_wait" \
   --output-json "$log_dir/batch-result.json" || batch_status=$?
 echo "demo: reelq batch exited with $batch_status (final statuses: $log_dir/batch-result.json)"
 
@@ -205,6 +221,17 @@ done < <(find "$OUTPUT_DIR" -type f -name '*.mp4' -print0)
 
 echo "demo: $mp4_count MP4 file(s) under demo-output/, $valid valid (ffprobe: a video stream and a duration), ${#invalid[@]} invalid; $jobs_expected jobs submitted"
 for clip in "${invalid[@]}"; do echo "  invalid: $clip"; done
+
+# Neither token may appear in any log line of the run.
+leaked=0
+for secret in "$admin_token" "$REELQ_TOKEN"; do
+  if grep -rqF -- "$secret" "$log_dir"; then leaked=1; fi
+done
+if [[ $leaked == 1 ]]; then
+  echo "demo: FAILED: a token appears in the logs under $log_dir" >&2
+  exit 1
+fi
+echo "demo: no token in any log line under $log_dir"
 
 if [[ $batch_status -eq 0 && $valid -eq $jobs_expected && ${#invalid[@]} -eq 0 ]]; then
   echo "demo: OK: every job succeeded and every clip is a valid MP4"

@@ -18,6 +18,7 @@ PACKAGES="
   python3 python3-botocore awscli
   nodejs npm
   curl iproute2
+  openssl
 "
 
 # Packages that are only wanted for a command: a command already on PATH counts as installed
@@ -26,6 +27,7 @@ declare -A COMMAND_OF=(
   [npm]=npm [nodejs]=node [awscli]=aws [cmake]=cmake [curl]=curl [ffmpeg]=ffmpeg
   [clang]=clang [clang-format]=clang-format [python3]=python3 [redis-server]=redis-server
   [redis-sentinel]=redis-sentinel [prometheus]=promtool
+  [openssl]=openssl
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -14,6 +14,11 @@ std::string DefaultServer() {
   return env && *env ? env : kDefaultServer;
 }
 
+std::string DefaultToken() {
+  const char* env = std::getenv("REELQ_TOKEN");
+  return env && *env ? env : "";
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args, Io io) {
@@ -30,13 +35,21 @@ int RunCli(const std::vector<std::string>& args, Io io) {
   app.add_option("--timeout", options.timeout,
                  "Deadline of each call, e.g. 30s, 2m (default 30s; watches are not limited)");
   app.add_flag("--json", options.json, "Machine-readable JSON on stdout");
-  app.add_flag("--tls", options.tls, "Use TLS with the system's root certificates");
+  app.add_flag("--tls", options.tls,
+               "Use TLS (the server's certificate checked against --ca, else the system roots)");
+  app.add_option("--ca", options.ca_file, "PEM file of the CA that signed the server certificate");
+  app.add_option("--cert", options.cert_file, "PEM client certificate, for mutual TLS");
+  app.add_option("--key", options.key_file, "PEM private key of --cert");
+  options.token = DefaultToken();
+  app.add_option("--token", options.token,
+                 "API token sent as 'authorization: Bearer <token>' (default: $REELQ_TOKEN)");
 
   Commands commands;
   AddSubmitCommand(app, context, commands);
   AddBatchCommand(app, context, commands);
   AddJobCommands(app, context, commands);
   AddModelCommands(app, context, commands);
+  AddAdminCommands(app, context, commands);
 
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
@@ -57,6 +70,9 @@ int RunCli(const std::vector<std::string>& args, Io io) {
   if (!timeout) return context.UsageError("--timeout", timeout.error());
   if (timeout->count() == 0) return context.UsageError("--timeout", "must be more than zero");
   context.set_timeout(*timeout);
+  if (auto tls_error = context.LoadTlsFiles(); !tls_error.empty()) {
+    return context.Fail(kExitUsage, tls_error);
+  }
 
   for (auto& command : commands) {
     if (command.app->parsed()) {

@@ -1,6 +1,9 @@
 #include "context.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <tuple>
 
 #include "parse.h"
 #include "rpc_status.h"
@@ -17,7 +20,7 @@ std::string ExitCodeHelp() {
          "  5   --max-wait ran out before the job or batch finished\n"
          "  20+N  gRPC error with status code N, e.g. 23 INVALID_ARGUMENT, 24 DEADLINE_EXCEEDED,\n"
          "        25 NOT_FOUND, 28 RESOURCE_EXHAUSTED, 29 FAILED_PRECONDITION, 34 UNAVAILABLE,\n"
-         "        36 UNAUTHENTICATED\n";
+         "        27 PERMISSION_DENIED, 36 UNAUTHENTICATED\n";
 }
 
 std::string_view StatusCodeName(grpc::StatusCode code) {
@@ -69,8 +72,12 @@ int ExitCodeFor(grpc::StatusCode code) {
 
 std::shared_ptr<grpc::Channel> Context::Channel() {
   if (!channel_) {
-    auto credentials = options_.tls ? grpc::SslCredentials(grpc::SslCredentialsOptions())
-                                    : grpc::InsecureChannelCredentials();
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = ca_pem_;
+    tls.pem_cert_chain = cert_pem_;
+    tls.pem_private_key = key_pem_;
+    auto credentials =
+        options_.tls ? grpc::SslCredentials(tls) : grpc::InsecureChannelCredentials();
     grpc::ChannelArguments args;
     // Batch summaries page through up to 1000 statuses at a time.
     args.SetMaxReceiveMessageSize(64 << 20);
@@ -89,8 +96,34 @@ v1::ModelService::Stub& Context::Models() {
   return *models_;
 }
 
+v1::AdminService::Stub& Context::Admin() {
+  if (!admin_) admin_ = v1::AdminService::NewStub(Channel());
+  return *admin_;
+}
+
+std::string Context::LoadTlsFiles() {
+  for (auto [flag, path, pem] : {std::tuple{"--ca", &options_.ca_file, &ca_pem_},
+                                 std::tuple{"--cert", &options_.cert_file, &cert_pem_},
+                                 std::tuple{"--key", &options_.key_file, &key_pem_}}) {
+    if (path->empty()) continue;
+    options_.tls = true;
+    std::ifstream in(*path);
+    std::stringstream contents;
+    if (in) contents << in.rdbuf();
+    if (!in || contents.str().empty()) return std::string(flag) + ": cannot read " + *path;
+    *pem = contents.str();
+  }
+  if (cert_pem_.empty() != key_pem_.empty()) return "--cert and --key: give both or neither";
+  return {};
+}
+
+void Context::Authorize(grpc::ClientContext& context) const {
+  if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
+}
+
 void Context::SetDeadline(grpc::ClientContext& context, std::chrono::milliseconds extra) const {
   context.set_deadline(std::chrono::system_clock::now() + timeout_ + extra);
+  Authorize(context);
 }
 
 int Context::RpcError(const grpc::Status& status, std::string_view what) {

@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 #include <CLI/CLI.hpp>
 
+#include "reelq/v1/admin.grpc.pb.h"
 #include "reelq/v1/jobs.grpc.pb.h"
 #include "reelq/v1/models.grpc.pb.h"
 
@@ -43,6 +44,11 @@ struct GlobalOptions {
   std::string timeout = "30s";
   bool json = false;
   bool tls = false;
+  // Bearer token for every call (--token, else $REELQ_TOKEN); never printed.
+  std::string token;
+  // PEM files: the CA that signed the server's certificate (else the system roots), and this
+  // client's certificate and key for mutual TLS. Any of them implies --tls.
+  std::string ca_file, cert_file, key_file;
 };
 
 class Context {
@@ -57,8 +63,14 @@ class Context {
 
   v1::JobService::Stub& Jobs();
   v1::ModelService::Stub& Models();
+  v1::AdminService::Stub& Admin();
 
-  // A deadline of --timeout (plus `extra`) from now.
+  // Reads the --ca/--cert/--key files; an error message naming the flag, or empty.
+  std::string LoadTlsFiles();
+
+  // Adds the bearer token (when there is one) to a call.
+  void Authorize(grpc::ClientContext& context) const;
+  // A deadline of --timeout (plus `extra`) from now, and the bearer token.
   void SetDeadline(grpc::ClientContext& context,
                    std::chrono::milliseconds extra = std::chrono::milliseconds(0)) const;
 
@@ -78,6 +90,8 @@ class Context {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::JobService::Stub> jobs_;
   std::unique_ptr<v1::ModelService::Stub> models_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::string ca_pem_, cert_pem_, key_pem_;
 };
 
 // A subcommand and what to run when it was chosen.
@@ -92,6 +106,7 @@ void AddSubmitCommand(CLI::App& root, Context& context, Commands& commands);
 void AddBatchCommand(CLI::App& root, Context& context, Commands& commands);
 void AddJobCommands(CLI::App& root, Context& context, Commands& commands);
 void AddModelCommands(CLI::App& root, Context& context, Commands& commands);
+void AddAdminCommands(CLI::App& root, Context& context, Commands& commands);
 
 // Runs the CLI as if from the command line (args[0] is the program name).
 int RunCli(const std::vector<std::string>& args, Io io);

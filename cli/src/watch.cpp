@@ -20,6 +20,7 @@ WatchResult FollowWatch(Context& context, const v1::WatchJobRequest& request,
   for (;;) {
     grpc::ClientContext rpc;
     if (max_wait.count() > 0) rpc.set_deadline(give_up_at);
+    context.Authorize(rpc);
     auto reader = context.Jobs().WatchJob(&rpc, request);
     v1::JobEvent event;
     bool stopped = false;

@@ -19,4 +19,11 @@ extern const char* const k_get;
 extern const char* const k_list;
 extern const char* const k_stats;
 extern const char* const k_poll_token;
+// Tenants and tokens (auth_store.cpp).
+extern const char* const k_auth_create_tenant;
+extern const char* const k_auth_add_token;
+extern const char* const k_auth_revoke_token;
+extern const char* const k_auth_set_weight;
+extern const char* const k_auth_apply_weights;
+extern const char* const k_auth_claim_batch;
 }  // namespace reelq::queue::lua

@@ -109,12 +109,13 @@ v1::ErrorCategory ParseCategory(std::string_view c) {
 }
 
 JobApi::JobApi(queue::JobStore& store, const Admission& admission, const Settings& settings,
-               storage::ObjectStore* objects, ClockPtr clock)
+               storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth)
     : store_(store),
       admission_(admission),
       settings_(settings),
       objects_(objects),
-      clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()) {}
+      clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()),
+      auth_(auth) {}
 
 std::string JobApi::NewBatchId() const { return "batch-" + NewId(*clock_); }
 
@@ -125,9 +126,61 @@ void JobApi::RequireReplicas(redis::ConnectionPtr connection, int replicas,
   wait_timeout_ = timeout;
 }
 
-awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(v1::JobSpec spec) {
+Result<void> JobApi::ResolveTenant(const Principal& who, v1::JobSpec& spec) const {
+  if (who.is_admin) return {};
+  if (spec.tenant().empty()) {
+    spec.set_tenant(who.tenant);
+    return {};
+  }
+  if (spec.tenant() != who.tenant) {
+    return MakeError(ErrorCategory::kAuthFailed,
+                     "tenant: the request names another tenant than the token's ('" + who.tenant +
+                         "'); leave tenant empty or name your own");
+  }
+  return {};
+}
+
+awaitable<Result<void>> JobApi::ClaimBatch(std::string batch_id, std::string tenant) {
+  if (auth_ == nullptr) co_return Result<void>{};
+  auto key = std::make_pair(batch_id, tenant);
+  if (claimed_batches_.contains(key)) co_return Result<void>{};
+  auto owner = co_await auth_->ClaimBatch(batch_id, tenant);
+  if (!owner) co_return std::unexpected(owner.error());
+  if (*owner != tenant) {
+    co_return MakeError(
+        ErrorCategory::kInvalidRequest,
+        "batch_id: '" + batch_id + "' is already used by another tenant; choose another batch id");
+  }
+  // Bounded: ownership never changes, so forgetting only costs a Redis call later.
+  if (claimed_batches_.size() > 100'000) claimed_batches_.clear();
+  claimed_batches_.insert(std::move(key));
+  co_return Result<void>{};
+}
+
+awaitable<Result<void>> JobApi::CheckBatchVisible(Principal who, std::string batch_id) {
+  if (who.is_admin) co_return Result<void>{};
+  std::string owner;
+  if (auth_ != nullptr) {
+    auto stored = co_await auth_->BatchOwner(batch_id);
+    if (!stored) co_return std::unexpected(stored.error());
+    owner = *stored;
+  }
+  if (owner.empty() || !who.CanSee(owner)) {
+    co_return MakeError(ErrorCategory::kNotFound, "no batch with id '" + batch_id + "'");
+  }
+  co_return Result<void>{};
+}
+
+awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(Principal who, v1::JobSpec spec) {
+  if (auto resolved = ResolveTenant(who, spec); !resolved) {
+    co_return std::unexpected(resolved.error());
+  }
   auto admitted = admission_.Admit(spec);
   if (!admitted) co_return std::unexpected(admitted.error());
+  if (!who.open && !spec.batch_id().empty()) {
+    auto claimed = co_await ClaimBatch(spec.batch_id(), spec.tenant());
+    if (!claimed) co_return std::unexpected(claimed.error());
+  }
   queue::NewJob job;
   job.id = NewId(*clock_);
   job.tenant = spec.tenant();
@@ -159,16 +212,28 @@ awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(v1::JobSpec spec) {
   co_return response;
 }
 
-awaitable<Result<v1::JobStatus>> JobApi::Get(std::string job_id) {
+awaitable<Result<v1::JobStatus>> JobApi::Get(Principal who, std::string job_id) {
   if (job_id.empty()) co_return MakeError(ErrorCategory::kInvalidRequest, "job_id: required");
   auto record = co_await store_.Get(job_id);
   if (!record) co_return std::unexpected(record.error());
+  if (!who.CanSee(record->tenant)) {
+    // The same answer as for a job that does not exist.
+    co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
+  }
   co_return ToStatus(*record);
 }
 
-awaitable<Result<v1::ListJobsResponse>> JobApi::List(v1::ListJobsRequest request) {
+awaitable<Result<v1::ListJobsResponse>> JobApi::List(Principal who, v1::ListJobsRequest request) {
   queue::ListFilter filter;
   filter.tenant = request.tenant();
+  if (!who.is_admin) {
+    if (!request.tenant().empty() && request.tenant() != who.tenant) {
+      co_return MakeError(
+          ErrorCategory::kAuthFailed,
+          "tenant: the request names another tenant than the token's ('" + who.tenant + "')");
+    }
+    filter.tenant = who.tenant;
+  }
   filter.batch = request.batch_id();
   filter.model = request.model();
   if (request.state() != v1::JOB_STATE_UNSPECIFIED) {
@@ -200,8 +265,12 @@ awaitable<Result<v1::ListJobsResponse>> JobApi::List(v1::ListJobsRequest request
   co_return response;
 }
 
-awaitable<Result<v1::JobStatus>> JobApi::Cancel(std::string job_id) {
+awaitable<Result<v1::JobStatus>> JobApi::Cancel(Principal who, std::string job_id) {
   if (job_id.empty()) co_return MakeError(ErrorCategory::kInvalidRequest, "job_id: required");
+  if (!who.is_admin) {
+    auto visible = co_await Get(who, job_id);
+    if (!visible) co_return std::unexpected(visible.error());
+  }
   auto cancelled = co_await store_.Cancel(job_id);
   if (!cancelled) {
     auto e = cancelled.error();
@@ -212,13 +281,17 @@ awaitable<Result<v1::JobStatus>> JobApi::Cancel(std::string job_id) {
     co_return std::unexpected(e);
   }
   {
-    auto awaited = co_await Get(job_id);
+    auto awaited = co_await Get(who, job_id);
     co_return awaited;
   }
 }
 
-awaitable<Result<v1::JobStatus>> JobApi::Retry(std::string job_id) {
+awaitable<Result<v1::JobStatus>> JobApi::Retry(Principal who, std::string job_id) {
   if (job_id.empty()) co_return MakeError(ErrorCategory::kInvalidRequest, "job_id: required");
+  if (!who.is_admin) {
+    auto visible = co_await Get(who, job_id);
+    if (!visible) co_return std::unexpected(visible.error());
+  }
   auto retried = co_await store_.Retry(job_id);
   if (!retried) {
     auto e = retried.error();
@@ -230,13 +303,16 @@ awaitable<Result<v1::JobStatus>> JobApi::Retry(std::string job_id) {
   }
   if (on_submitted_) on_submitted_();
   {
-    auto awaited = co_await Get(job_id);
+    auto awaited = co_await Get(who, job_id);
     co_return awaited;
   }
 }
 
-awaitable<Result<v1::BatchProgress>> JobApi::GetBatch(std::string batch_id) {
+awaitable<Result<v1::BatchProgress>> JobApi::GetBatch(Principal who, std::string batch_id) {
   if (batch_id.empty()) co_return MakeError(ErrorCategory::kInvalidRequest, "batch_id: required");
+  if (auto visible = co_await CheckBatchVisible(who, batch_id); !visible) {
+    co_return std::unexpected(visible.error());
+  }
   auto counts = co_await store_.GetBatch(batch_id);
   if (!counts) co_return std::unexpected(counts.error());
   co_return ToProgress(batch_id, *counts);

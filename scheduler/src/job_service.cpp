@@ -2,38 +2,30 @@
 
 #include "reelq/common/ids.h"
 
+#include "reelq/scheduler/grpc_auth.h"
 #include "reelq/scheduler/grpc_services.h"
 
 namespace reelq::scheduler {
 namespace {
 
-// Runs `work` on the io executor and finishes the unary reactor with its result.
-template <class Response, class Work>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, asio::any_io_executor io,
-                                Response* response, Work work) {
-  auto* reactor = context->DefaultReactor();
-  asio::co_spawn(io, std::move(work),
-                 [reactor, response](std::exception_ptr error, Result<Response> result) {
-                   if (error) {
-                     reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "internal error"));
-                   } else if (!result) {
-                     reactor->Finish(ToGrpcStatus(result.error()));
-                   } else {
-                     *response = std::move(*result);
-                     reactor->Finish(grpc::Status::OK);
-                   }
-                 });
-  return reactor;
-}
-
 // Reads a batch item by item; each is admitted and stored on its own, so one bad item gets its
-// own error and the others go in.
+// own error and the others go in. The caller is authenticated once, before the first read.
 class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest> {
  public:
-  BatchReactor(asio::any_io_executor io, JobApi& api, const Settings& settings,
-               v1::SubmitBatchResponse* response)
+  BatchReactor(asio::any_io_executor io, JobApi& api, Authenticator& auth, const Settings& settings,
+               std::string authorization, v1::SubmitBatchResponse* response)
       : io_(std::move(io)), api_(api), settings_(settings), response_(response) {
-    StartRead(&request_);
+    asio::co_spawn(io_, auth.AuthenticateHeader(std::move(authorization)),
+                   [this](std::exception_ptr error, Result<Principal> who) {
+                     if (error) {
+                       Finish(grpc::Status(grpc::StatusCode::INTERNAL, "internal error"));
+                     } else if (!who) {
+                       Finish(AuthStatus(who.error()));
+                     } else {
+                       who_ = std::move(*who);
+                       StartRead(&request_);
+                     }
+                   });
   }
 
   void OnReadDone(bool ok) override {
@@ -63,7 +55,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       StartRead(&request_);
       return;
     }
-    asio::co_spawn(io_, api_.Submit(std::move(spec)),
+    asio::co_spawn(io_, api_.Submit(who_, std::move(spec)),
                    [this, item](std::exception_ptr error, Result<v1::SubmitJobResponse> result) {
                      if (error) {
                        Reject(item, grpc::StatusCode::INTERNAL, "internal error");
@@ -93,6 +85,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   const Settings& settings_;
   v1::SubmitBatchResponse* response_;
   v1::SubmitBatchRequest request_;
+  Principal who_;
   std::string batch_id_;
   uint32_t next_index_ = 0;
 };
@@ -100,48 +93,57 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
 }  // namespace
 
 JobServiceImpl::JobServiceImpl(asio::any_io_executor io, JobApi& api, EventHub& events,
-                               const Settings& settings)
-    : io_(std::move(io)), api_(api), events_(events), settings_(settings) {}
+                               const Settings& settings, Authenticator& auth)
+    : io_(std::move(io)), api_(api), events_(events), settings_(settings), auth_(auth) {}
 
 grpc::ServerUnaryReactor* JobServiceImpl::SubmitJob(grpc::CallbackServerContext* context,
                                                     const v1::SubmitJobRequest* request,
                                                     v1::SubmitJobResponse* response) {
-  return Unary(context, io_, response, api_.Submit(request->spec()));
+  return AuthedUnary(context, io_, auth_, response, [this, spec = request->spec()](Principal who) {
+    return api_.Submit(who, spec);
+  });
 }
 
 grpc::ServerReadReactor<v1::SubmitBatchRequest>* JobServiceImpl::SubmitBatch(
-    grpc::CallbackServerContext* /*context*/, v1::SubmitBatchResponse* response) {
-  return new BatchReactor(io_, api_, settings_, response);
+    grpc::CallbackServerContext* context, v1::SubmitBatchResponse* response) {
+  return new BatchReactor(io_, api_, auth_, settings_, AuthorizationOf(*context), response);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* context,
                                                  const v1::GetJobRequest* request,
                                                  v1::JobStatus* response) {
-  return Unary(context, io_, response, api_.Get(request->job_id()));
+  return AuthedUnary(context, io_, auth_, response,
+                     [this, id = request->job_id()](Principal who) { return api_.Get(who, id); });
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* context,
                                                    const v1::ListJobsRequest* request,
                                                    v1::ListJobsResponse* response) {
-  return Unary(context, io_, response, api_.List(*request));
+  return AuthedUnary(context, io_, auth_, response,
+                     [this, request = *request](Principal who) { return api_.List(who, request); });
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* context,
                                                     const v1::CancelJobRequest* request,
                                                     v1::JobStatus* response) {
-  return Unary(context, io_, response, api_.Cancel(request->job_id()));
+  return AuthedUnary(context, io_, auth_, response, [this, id = request->job_id()](Principal who) {
+    return api_.Cancel(who, id);
+  });
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::RetryJob(grpc::CallbackServerContext* context,
                                                    const v1::RetryJobRequest* request,
                                                    v1::JobStatus* response) {
-  return Unary(context, io_, response, api_.Retry(request->job_id()));
+  return AuthedUnary(context, io_, auth_, response,
+                     [this, id = request->job_id()](Principal who) { return api_.Retry(who, id); });
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::GetBatch(grpc::CallbackServerContext* context,
                                                    const v1::GetBatchRequest* request,
                                                    v1::BatchProgress* response) {
-  return Unary(context, io_, response, api_.GetBatch(request->batch_id()));
+  return AuthedUnary(
+      context, io_, auth_, response,
+      [this, id = request->batch_id()](Principal who) { return api_.GetBatch(who, id); });
 }
 
 }  // namespace reelq::scheduler

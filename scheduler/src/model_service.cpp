@@ -1,5 +1,7 @@
 #include "reelq/scheduler/grpc_services.h"
 
+#include "reelq/scheduler/grpc_auth.h"
+
 #include <algorithm>
 
 namespace reelq::scheduler {
@@ -59,8 +61,9 @@ int64_t NowMs() {
 }  // namespace
 
 ModelServiceImpl::ModelServiceImpl(asio::any_io_executor io, queue::JobStore& store,
-                                   const providers::Catalogue& catalogue, const Settings& settings)
-    : io_(std::move(io)), store_(store), catalogue_(catalogue), settings_(settings) {}
+                                   const providers::Catalogue& catalogue, const Settings& settings,
+                                   Authenticator& auth)
+    : io_(std::move(io)), store_(store), catalogue_(catalogue), settings_(settings), auth_(auth) {}
 
 grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                        const v1::ListModelsRequest* /*request*/,
@@ -69,7 +72,10 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
   asio::co_spawn(
       io_,
       [](queue::JobStore& store, const providers::Catalogue& catalogue,
-         v1::ListModelsResponse* response) -> awaitable<grpc::Status> {
+         v1::ListModelsResponse* response, Authenticator& auth,
+         std::string authorization) -> awaitable<grpc::Status> {
+        auto who = co_await auth.AuthenticateHeader(std::move(authorization));
+        if (!who) co_return AuthStatus(who.error());
         auto stats = co_await store.GetStats();
         if (!stats) co_return ToGrpcStatus(stats.error());
         const int64_t now = NowMs();
@@ -104,7 +110,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
           }
         }
         co_return grpc::Status::OK;
-      }(store_, catalogue_, response),
+      }(store_, catalogue_, response, auth_, AuthorizationOf(*context)),
       [reactor](std::exception_ptr error, grpc::Status status) {
         reactor->Finish(error ? grpc::Status(grpc::StatusCode::INTERNAL, "internal error")
                               : status);
@@ -118,13 +124,16 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetStats(grpc::CallbackServerContext
   auto* reactor = context->DefaultReactor();
   asio::co_spawn(
       io_,
-      [](queue::JobStore& store, const Settings& settings,
-         v1::GetStatsResponse* response) -> awaitable<grpc::Status> {
+      [](queue::JobStore& store, const Settings& settings, v1::GetStatsResponse* response,
+         Authenticator& auth, std::string authorization) -> awaitable<grpc::Status> {
+        auto who = co_await auth.AuthenticateHeader(std::move(authorization));
+        if (!who) co_return AuthStatus(who.error());
         auto stats = co_await store.GetStats();
         if (!stats) co_return ToGrpcStatus(stats.error());
         const int64_t now = NowMs();
         uint64_t pending = 0;
         for (const auto& [tenant, count] : stats->tenant_pending) {
+          if (!who->CanSee(tenant)) continue;  // a tenant sees only its own queue
           auto* t = response->add_tenants();
           t->set_tenant(tenant);
           auto w = settings.tenant_weights.find(tenant);
@@ -133,7 +142,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetStats(grpc::CallbackServerContext
           pending += static_cast<uint64_t>(count);
         }
         for (const auto& a : stats->accounts) *response->add_accounts() = ToAccountStats(a, now);
-        response->set_pending(pending + static_cast<uint64_t>(stats->delayed));
+        // Retry waits are not counted per tenant: only an admin sees them in `pending`.
+        response->set_pending(pending +
+                              (who->is_admin ? static_cast<uint64_t>(stats->delayed) : 0));
         response->set_dispatched(static_cast<uint64_t>(stats->ready));
         response->set_running(static_cast<uint64_t>(stats->leased));
         response->set_workers(static_cast<uint64_t>(stats->workers));
@@ -148,7 +159,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetStats(grpc::CallbackServerContext
           depth->set_in_flight(Depth(m.fields, "q_running"));
         }
         co_return grpc::Status::OK;
-      }(store_, settings_, response),
+      }(store_, settings_, response, auth_, AuthorizationOf(*context)),
       [reactor](std::exception_ptr error, grpc::Status status) {
         reactor->Finish(error ? grpc::Status(grpc::StatusCode::INTERNAL, "internal error")
                               : status);

@@ -13,7 +13,8 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           sec, n,
           {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items", "max_message_bytes",
            "idempotency_retention_hours", "max_attempts", "dispatch_batch", "dispatch_scan_depth",
-           "dispatch_policy", "preference_margin_seconds"});
+           "dispatch_policy", "preference_margin_seconds", "tls_cert_file", "tls_key_file",
+           "tls_client_ca_file"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -45,6 +46,23 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   }
   REELQ_READ(s.preference_margin_seconds,
              config::GetNumber(sec, n, "preference_margin_seconds", 0, 0, 86400));
+  for (auto [var, key] :
+       {std::pair{&s.tls_cert_file, "tls_cert_file"}, std::pair{&s.tls_key_file, "tls_key_file"},
+        std::pair{&s.tls_client_ca_file, "tls_client_ca_file"}}) {
+    REELQ_READ(*var, config::GetString(sec, n, key, ""));
+    if (!var->empty() && var->front() != '/' && !doc.base_dir.empty()) {
+      *var = doc.base_dir + "/" + *var;
+    }
+  }
+  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "scheduler.tls_cert_file and scheduler.tls_key_file: set both or neither");
+  }
+  if (!s.tls_client_ca_file.empty() && s.tls_cert_file.empty()) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "scheduler.tls_client_ca_file: mutual TLS needs tls_cert_file and "
+                     "tls_key_file too");
+  }
   const auto tenants = doc.root["tenants"];
   if (auto k = config::CheckKeys(tenants, "tenants", {"default_weight", "weights"}); !k) {
     return std::unexpected(k.error());

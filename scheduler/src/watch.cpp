@@ -3,6 +3,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "reelq/scheduler/grpc_auth.h"
 #include "reelq/scheduler/grpc_services.h"
 
 namespace reelq::scheduler {
@@ -108,12 +109,12 @@ v1::JobEvent FromStreamEvent(const queue::Event& e) {
 }
 
 awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
-                             std::string job_id) {
+                             Principal who, std::string job_id) {
   const auto handle = hub.Subscribe(job_id, [st](const queue::Event& e) {
     st->inbox.push_back(e);
     st->wake.cancel();
   });
-  auto status = co_await api.Get(job_id);
+  auto status = co_await api.Get(who, job_id);
   if (!status) {
     hub.Unsubscribe(handle);
     st->Finish(ToGrpcStatus(status.error()));
@@ -153,7 +154,7 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
     if (st->inbox.empty() && !st->cancelled) {
       // Nothing heard for a while: re-read the record in case events were missed (a Redis
       // restart can drop the stream's tail).
-      auto again = co_await api.Get(job_id);
+      auto again = co_await api.Get(who, job_id);
       if (again && again->transitions_size() > last_seq) {
         for (int i = last_seq; i < again->transitions_size(); ++i) {
           const auto& t = again->transitions(i);
@@ -174,12 +175,12 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
 }
 
 awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
-                               std::string batch_id) {
+                               Principal who, std::string batch_id) {
   const auto handle = hub.Subscribe("batch:" + batch_id, [st](const queue::Event& e) {
     st->inbox.push_back(e);
     st->wake.cancel();
   });
-  auto progress = co_await api.GetBatch(batch_id);
+  auto progress = co_await api.GetBatch(who, batch_id);
   if (!progress) {
     hub.Unsubscribe(handle);
     st->Finish(ToGrpcStatus(progress.error()));
@@ -202,7 +203,7 @@ awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, Even
     const auto now = std::chrono::steady_clock::now();
     if ((saw_terminal && now - last_refresh > std::chrono::milliseconds(200)) ||
         now - last_refresh > std::chrono::seconds(1)) {
-      if (auto fresh = co_await api.GetBatch(batch_id)) *progress = *fresh;
+      if (auto fresh = co_await api.GetBatch(who, batch_id)) *progress = *fresh;
       last_refresh = std::chrono::steady_clock::now();
     }
     for (const auto& e : inbox) {
@@ -223,29 +224,41 @@ awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, Even
   st->Finish(grpc::Status::OK);
 }
 
+// Authenticates, then follows one job or one batch.
+awaitable<void> Watch(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
+                      Authenticator& auth, std::string authorization, bool is_batch,
+                      std::string target) {
+  auto who = co_await auth.AuthenticateHeader(std::move(authorization));
+  if (!who) {
+    st->Finish(AuthStatus(who.error()));
+    co_return;
+  }
+  if (target.empty()) {
+    st->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "target: set job_id or batch_id"));
+    co_return;
+  }
+  if (is_batch) {
+    co_await WatchBatchLoop(st, api, hub, *who, std::move(target));
+  } else {
+    co_await WatchJobLoop(st, api, hub, *who, std::move(target));
+  }
+}
+
 }  // namespace
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(
-    grpc::CallbackServerContext* /*context*/, const v1::WatchJobRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
   auto state = std::make_shared<WatchState>(io_);
   auto* reactor = new WatchReactor(io_, state);
   state->reactor = reactor;
   auto on_exit = [state](std::exception_ptr error) {
     if (error) state->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "watch failed"));
   };
-  switch (request->target_case()) {
-    case v1::WatchJobRequest::kJobId:
-      if (request->job_id().empty()) break;
-      asio::co_spawn(io_, WatchJobLoop(state, api_, events_, request->job_id()), on_exit);
-      return reactor;
-    case v1::WatchJobRequest::kBatchId:
-      if (request->batch_id().empty()) break;
-      asio::co_spawn(io_, WatchBatchLoop(state, api_, events_, request->batch_id()), on_exit);
-      return reactor;
-    default:
-      break;
-  }
-  state->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "target: set job_id or batch_id"));
+  const bool is_batch = request->target_case() == v1::WatchJobRequest::kBatchId;
+  const std::string target = is_batch ? request->batch_id() : request->job_id();
+  asio::co_spawn(io_,
+                 Watch(state, api_, events_, auth_, AuthorizationOf(*context), is_batch, target),
+                 on_exit);
   return reactor;
 }
 

@@ -4,6 +4,7 @@
 
 #include "reelq/common/asio.h"
 #include "reelq/providers/catalogue.h"
+#include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/event_hub.h"
 #include "reelq/scheduler/job_api.h"
 #include "reelq/v1/jobs.grpc.pb.h"
@@ -15,7 +16,8 @@ namespace reelq::scheduler {
 // io executor, where JobApi and EventHub live, and finishes its reactor from there.
 class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
-  JobServiceImpl(asio::any_io_executor io, JobApi& api, EventHub& events, const Settings& settings);
+  JobServiceImpl(asio::any_io_executor io, JobApi& api, EventHub& events, const Settings& settings,
+                 Authenticator& auth);
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const v1::SubmitJobRequest* request,
@@ -45,12 +47,14 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   JobApi& api_;
   EventHub& events_;
   const Settings& settings_;
+  Authenticator& auth_;
 };
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {
  public:
   ModelServiceImpl(asio::any_io_executor io, queue::JobStore& store,
-                   const providers::Catalogue& catalogue, const Settings& settings);
+                   const providers::Catalogue& catalogue, const Settings& settings,
+                   Authenticator& auth);
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
                                        const v1::ListModelsRequest* request,
@@ -64,6 +68,7 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
   queue::JobStore& store_;
   const providers::Catalogue& catalogue_;
   const Settings& settings_;
+  Authenticator& auth_;
 };
 
 }  // namespace reelq::scheduler

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 #include <string>
 
 #include <grpcpp/support/status.h>
@@ -10,8 +11,10 @@
 #include "reelq/common/clock.h"
 #include "reelq/common/error.h"
 #include "reelq/common/redis.h"
+#include "reelq/queue/auth_store.h"
 #include "reelq/queue/job_store.h"
 #include "reelq/scheduler/admission.h"
+#include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/settings.h"
 #include "reelq/storage/object_store.h"
 #include "reelq/v1/jobs.pb.h"
@@ -20,10 +23,16 @@ namespace reelq::scheduler {
 
 // The JobService's logic as a plain class (the gRPC shell only moves messages): admission,
 // storage in Redis, reads, cancel and retry.
+//
+// Every call acts for a Principal (Authenticator): a tenant sees only its own jobs and batches
+// (another tenant's answer NOT_FOUND, exactly as if they did not exist), a request naming
+// another tenant is refused (kAuthFailed -> PERMISSION_DENIED, naming the field); an admin sees
+// all. An open principal (authentication off) behaves as before tokens existed. `auth` records
+// which tenant owns each batch id; it may be null only when authentication is off.
 class JobApi {
  public:
   JobApi(queue::JobStore& store, const Admission& admission, const Settings& settings,
-         storage::ObjectStore* objects, ClockPtr clock);
+         storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth = nullptr);
 
   // Called after every accepted submission (the dispatcher wakes up).
   void OnSubmitted(std::function<void()> callback) { on_submitted_ = std::move(callback); }
@@ -35,12 +44,12 @@ class JobApi {
   void RequireReplicas(redis::ConnectionPtr connection, int replicas,
                        std::chrono::milliseconds timeout);
 
-  awaitable<Result<v1::SubmitJobResponse>> Submit(v1::JobSpec spec);
-  awaitable<Result<v1::JobStatus>> Get(std::string job_id);
-  awaitable<Result<v1::ListJobsResponse>> List(v1::ListJobsRequest request);
-  awaitable<Result<v1::JobStatus>> Cancel(std::string job_id);
-  awaitable<Result<v1::JobStatus>> Retry(std::string job_id);
-  awaitable<Result<v1::BatchProgress>> GetBatch(std::string batch_id);
+  awaitable<Result<v1::SubmitJobResponse>> Submit(Principal who, v1::JobSpec spec);
+  awaitable<Result<v1::JobStatus>> Get(Principal who, std::string job_id);
+  awaitable<Result<v1::ListJobsResponse>> List(Principal who, v1::ListJobsRequest request);
+  awaitable<Result<v1::JobStatus>> Cancel(Principal who, std::string job_id);
+  awaitable<Result<v1::JobStatus>> Retry(Principal who, std::string job_id);
+  awaitable<Result<v1::BatchProgress>> GetBatch(Principal who, std::string batch_id);
 
   // The id of a batch submitted without one (the job ids' clock and seeded source).
   std::string NewBatchId() const;
@@ -53,11 +62,22 @@ class JobApi {
   const Admission& admission_;
   const Settings& settings_;
   storage::ObjectStore* objects_;
+  // The tenant a job goes to: the caller's own (a tenant token), the one the request names
+  // (admin or open). kAuthFailed when a tenant token's request names another tenant.
+  Result<void> ResolveTenant(const Principal& who, v1::JobSpec& spec) const;
+  // Records the batch's owner (once per batch id and scheduler); kInvalidRequest when another
+  // tenant already uses that id.
+  awaitable<Result<void>> ClaimBatch(std::string batch_id, std::string tenant);
+  // kNotFound (the same answer as for no such batch) unless `who` may see the batch.
+  awaitable<Result<void>> CheckBatchVisible(Principal who, std::string batch_id);
+
   ClockPtr clock_;
+  queue::AuthStore* auth_;
   std::function<void()> on_submitted_;
   redis::ConnectionPtr replicated_on_;
   int wait_replicas_ = 0;
   std::chrono::milliseconds wait_timeout_{0};
+  std::set<std::pair<std::string, std::string>> claimed_batches_;  // (batch, tenant); io only
 };
 
 // The one place reelq errors become gRPC statuses.

@@ -26,6 +26,11 @@ struct Settings {
   // is earlier by more than this many seconds. 0: plain earliest finish (ties to the first).
   double preference_margin_seconds = 0;
   std::map<std::string, double> tenant_weights;
+  // TLS on the gRPC listener (both files, PEM; relative paths from the config's directory). A
+  // client CA file turns on mutual TLS: a client without a certificate it signed is refused.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 // Reads the `scheduler:` and `tenants:` sections. Errors name the key.

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/clock.h"
+#include "reelq/common/error.h"
+#include "reelq/queue/auth_store.h"
+#include "reelq/scheduler/authenticator.h"
+#include "reelq/scheduler/settings.h"
+#include "reelq/v1/admin.grpc.pb.h"
+
+namespace reelq::scheduler {
+
+// The AdminService's logic: tenants, their tokens and weights. Every call needs an admin
+// principal (kAuthFailed -> PERMISSION_DENIED otherwise). Bad input is refused before anything
+// changes, with kInvalidRequest or kNotFound naming the field.
+class AdminApi {
+ public:
+  AdminApi(queue::AuthStore& store, Authenticator& auth, const Settings& settings, ClockPtr clock);
+
+  awaitable<Result<v1::Tenant>> CreateTenant(Principal who, v1::CreateTenantRequest request);
+  awaitable<Result<v1::ListTenantsResponse>> ListTenants(Principal who);
+  awaitable<Result<v1::IssuedToken>> CreateToken(Principal who, v1::CreateTokenRequest request);
+  awaitable<Result<v1::IssuedToken>> RotateToken(Principal who, v1::RotateTokenRequest request);
+  awaitable<Result<v1::RevokeTokenResponse>> RevokeToken(Principal who,
+                                                         v1::RevokeTokenRequest request);
+  awaitable<Result<v1::Tenant>> SetWeight(Principal who, v1::SetWeightRequest request);
+
+ private:
+  awaitable<Result<v1::IssuedToken>> Issue(std::string tenant, std::string replaces_id);
+  v1::Tenant ToTenant(const queue::TenantEntry& entry) const;
+
+  queue::AuthStore& store_;
+  Authenticator& auth_;
+  const Settings& settings_;
+  ClockPtr clock_;
+};
+
+// The thin gRPC shell around AdminApi.
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  AdminServiceImpl(asio::any_io_executor io, AdminApi& api, Authenticator& auth);
+
+  grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* context,
+                                         const v1::CreateTenantRequest* request,
+                                         v1::Tenant* response) override;
+  grpc::ServerUnaryReactor* ListTenants(grpc::CallbackServerContext* context,
+                                        const v1::ListTenantsRequest* request,
+                                        v1::ListTenantsResponse* response) override;
+  grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* context,
+                                        const v1::CreateTokenRequest* request,
+                                        v1::IssuedToken* response) override;
+  grpc::ServerUnaryReactor* RotateToken(grpc::CallbackServerContext* context,
+                                        const v1::RotateTokenRequest* request,
+                                        v1::IssuedToken* response) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* context,
+                                        const v1::RevokeTokenRequest* request,
+                                        v1::RevokeTokenResponse* response) override;
+  grpc::ServerUnaryReactor* SetWeight(grpc::CallbackServerContext* context,
+                                      const v1::SetWeightRequest* request,
+                                      v1::Tenant* response) override;
+
+ private:
+  asio::any_io_executor io_;
+  AdminApi& api_;
+  Authenticator& auth_;
+};
+
+}  // namespace reelq::scheduler
