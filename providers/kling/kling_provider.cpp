@@ -16,7 +16,7 @@ http::Headers KlingProvider::AuthHeaders() {
 awaitable<Result<std::string>> KlingProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  co_return co_await CallAndParse({"POST", std::string(kCreatePath), std::move(*body)},
+  co_return co_await CallAndParse("POST", std::string(kCreatePath), std::move(*body),
                                   &ParseCreateResponse);
 }
 
@@ -24,7 +24,7 @@ awaitable<Result<std::optional<std::string>>> KlingProvider::FindByIdempotencyId
     std::string idempotency_id) {
   // GET /v1/videos/text2video/{id} answers for a task id or an external_task_id.
   co_return co_await CallAndParse(
-      {"GET", std::string(kCreatePath) + "/" + wire::EscapePathSegment(idempotency_id)},
+      "GET", std::string(kCreatePath) + "/" + wire::EscapePathSegment(idempotency_id), "",
       &ParseFindResponse);
 }
 
@@ -40,9 +40,9 @@ awaitable<Result<std::vector<std::string>>> KlingProvider::FindLostCreate(Genera
 }
 
 awaitable<Result<TaskStatus>> KlingProvider::Poll(std::string task_id) {
-  co_return co_await CallAndParse(
-      {"GET", std::string(kCreatePath) + "/" + wire::EscapePathSegment(task_id)},
-      &ParsePollResponse);
+  co_return co_await CallAndParse("GET",
+                                  std::string(kCreatePath) + "/" + wire::EscapePathSegment(task_id),
+                                  "", &ParsePollResponse);
 }
 
 awaitable<Result<void>> KlingProvider::Download(std::string task_id, TaskStatus status,

@@ -18,7 +18,7 @@ std::string SeedanceProvider::TaskPath(const std::string& task_id) const {
 awaitable<Result<std::string>> SeedanceProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  co_return co_await CallAndParse({"POST", std::string(kTasksPath), std::move(*body)},
+  co_return co_await CallAndParse("POST", std::string(kTasksPath), std::move(*body),
                                   &ParseCreateResponse);
 }
 
@@ -36,7 +36,7 @@ awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
     std::string path = std::string(kTasksPath) + "?page_num=" + std::to_string(page_num) +
                        "&page_size=" + std::to_string(options_.list_page_size) +
                        "&filter.model=" + wire::EscapePathSegment(request.upstream_model);
-    auto page = co_await CallAndParse({"GET", std::move(path)}, &ParseListResponse);
+    auto page = co_await CallAndParse("GET", std::move(path), "", &ParseListResponse);
     if (!page) co_return std::unexpected(page.error());
     bool older_reached = false;
     for (const auto& task : page->items) {
@@ -55,7 +55,7 @@ awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
 }
 
 awaitable<Result<TaskStatus>> SeedanceProvider::Poll(std::string task_id) {
-  co_return co_await CallAndParse({"GET", TaskPath(task_id)}, &ParsePollResponse);
+  co_return co_await CallAndParse("GET", TaskPath(task_id), "", &ParsePollResponse);
 }
 
 awaitable<Result<void>> SeedanceProvider::Download(std::string task_id, TaskStatus status,
@@ -65,7 +65,7 @@ awaitable<Result<void>> SeedanceProvider::Download(std::string task_id, TaskStat
 }
 
 awaitable<Result<void>> SeedanceProvider::Cancel(std::string task_id) {
-  co_return co_await CallAndParse({"DELETE", TaskPath(task_id)}, &ParseCancelResponse);
+  co_return co_await CallAndParse("DELETE", TaskPath(task_id), "", &ParseCancelResponse);
 }
 
 }  // namespace reelq::providers::seedance

@@ -22,7 +22,7 @@ std::string SoraProvider::ContentUrl(const std::string& task_id) const {
 awaitable<Result<std::string>> SoraProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  co_return co_await CallAndParse({"POST", std::string(kVideosPath), std::move(*body)},
+  co_return co_await CallAndParse("POST", std::string(kVideosPath), std::move(*body),
                                   &ParseCreateResponse);
 }
 
@@ -41,7 +41,7 @@ awaitable<Result<std::vector<std::string>>> SoraProvider::FindLostCreate(Generat
     std::string path =
         std::string(kVideosPath) + "?order=desc&limit=" + std::to_string(options_.list_page_size);
     if (!after.empty()) path += "&after=" + wire::EscapePathSegment(after);
-    auto page = co_await CallAndParse({"GET", std::move(path)}, &ParseListResponse);
+    auto page = co_await CallAndParse("GET", std::move(path), "", &ParseListResponse);
     if (!page) co_return std::unexpected(page.error());
     bool older_reached = false;
     for (const auto& video : page->videos) {
@@ -70,7 +70,8 @@ Result<TaskStatus> SoraProvider::ParsePollAnswer(const http::Response& response,
 
 awaitable<Result<TaskStatus>> SoraProvider::Poll(std::string task_id) {
   auto status = co_await CallAndParse<TaskStatus>(
-      {"GET", std::string(kVideosPath) + "/" + wire::EscapePathSegment(task_id)}, &ParsePollAnswer);
+      "GET", std::string(kVideosPath) + "/" + wire::EscapePathSegment(task_id), "",
+      &ParsePollAnswer);
   if (status && status->state == TaskState::kSucceeded) status->video_url = ContentUrl(task_id);
   co_return status;
 }

@@ -2,14 +2,15 @@
 
 namespace reelq::providers {
 
-awaitable<Result<http::Response>> HttpAdapter::Send(ApiCall call) {
+awaitable<Result<http::Response>> HttpAdapter::Send(std::string method, std::string path,
+                                                    std::string body) {
   http::Request request;
-  request.method = std::move(call.method);
-  request.url = wire::JoinUrl(account_.base_url, call.path);
+  request.method = std::move(method);
+  request.url = wire::JoinUrl(account_.base_url, path);
   request.headers = AuthHeaders();
   request.headers.emplace_back("accept", "application/json");
-  if (!call.body.empty()) request.headers.emplace_back("content-type", "application/json");
-  request.body = std::move(call.body);
+  if (!body.empty()) request.headers.emplace_back("content-type", "application/json");
+  request.body = std::move(body);
   request.timeout = options_.api_timeout;
   auto response = co_await client_->Send(std::move(request));
   co_return response;

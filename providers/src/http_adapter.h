@@ -42,24 +42,23 @@ class HttpAdapter {
   // The account's credentials, as headers for an API call.
   virtual http::Headers AuthHeaders() = 0;
 
-  struct ApiCall {
-    std::string method;
-    std::string path;       // appended to the account's base_url
-    std::string body = "";  // JSON; none when empty
-  };
-
-  // Every API call of every adapter: base_url + path with AuthHeaders(), within api_timeout.
-  // A transport failure comes back as the HTTP client made it (maybe_delivered from the write
-  // on); an answer, whatever its status, goes to the provider's `parse`.
+  // Every API call of every adapter: `method` on base_url + `path` with AuthHeaders() and the
+  // JSON `body` (none when empty), within api_timeout. A transport failure comes back as the
+  // HTTP client made it (maybe_delivered from the write on); an answer, whatever its status,
+  // goes to the provider's `parse`. (Plain string parameters, not a request struct: g++ 12
+  // copies an aggregate coroutine argument bitwise, leaving its strings pointing into the
+  // caller's frame.)
   template <class T>
-  awaitable<Result<T>> CallAndParse(ApiCall call, ResponseParser<T> parse) {
-    auto response = co_await Send(std::move(call));
+  awaitable<Result<T>> CallAndParse(std::string method, std::string path, std::string body,
+                                    ResponseParser<T> parse) {
+    auto response = co_await Send(std::move(method), std::move(path), std::move(body));
     if (!response) co_return std::unexpected(response.error());
     co_return parse(*response, NowMs());
   }
   template <class T>
-  awaitable<Result<T>> CallAndParse(ApiCall call, WireParser<T> parse) {
-    return CallAndParse<T>(std::move(call),
+  awaitable<Result<T>> CallAndParse(std::string method, std::string path, std::string body,
+                                    WireParser<T> parse) {
+    return CallAndParse<T>(std::move(method), std::move(path), std::move(body),
                            ResponseParser<T>([parse](const http::Response& r, int64_t now_ms) {
                              return parse(r.status, r.body, r.Header("retry-after"), now_ms);
                            }));
@@ -80,7 +79,7 @@ class HttpAdapter {
   AdapterOptions options_;
 
  private:
-  awaitable<Result<http::Response>> Send(ApiCall call);
+  awaitable<Result<http::Response>> Send(std::string method, std::string path, std::string body);
 
   ErrorClassifier classify_;
 };

@@ -26,7 +26,7 @@ http::Headers VeoProvider::AuthHeaders() { return {{"x-goog-api-key", api_key_}}
 awaitable<Result<std::string>> VeoProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  co_return co_await CallAndParse({"POST", CreatePath(request.upstream_model), std::move(*body)},
+  co_return co_await CallAndParse("POST", CreatePath(request.upstream_model), std::move(*body),
                                   &ParseCreateResponse);
 }
 
@@ -42,7 +42,7 @@ awaitable<Result<std::vector<std::string>>> VeoProvider::FindLostCreate(Generati
 awaitable<Result<TaskStatus>> VeoProvider::Poll(std::string task_id) {
   auto path = OperationPath(task_id);
   if (!path) co_return std::unexpected(path.error());
-  co_return co_await CallAndParse({"GET", std::move(*path)}, &ParsePollResponse);
+  co_return co_await CallAndParse("GET", std::move(*path), "", &ParsePollResponse);
 }
 
 awaitable<Result<void>> VeoProvider::Download(std::string task_id, TaskStatus status,

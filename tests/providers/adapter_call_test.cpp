@@ -109,7 +109,7 @@ TEST_F(AdapterCallTest, EveryAdapterSendsItsCredentialAndParsesTheAnswer) {
     EXPECT_EQ(*id, "t-1");
     const auto sent = server_.requests().back();
     EXPECT_EQ(sent.method, "POST");
-    EXPECT_EQ(sent.target.rfind("/" + c.provider + "/v1", 0), 0u) << sent.target;
+    EXPECT_EQ(sent.target.rfind("/" + c.provider + "/", 0), 0u) << sent.target;  // base_url
     EXPECT_FALSE(sent.Header(c.credential_header).empty());
     EXPECT_EQ(sent.Header("content-type"), "application/json");
   }
