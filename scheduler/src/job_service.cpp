@@ -3,28 +3,10 @@
 #include "reelq/common/ids.h"
 
 #include "reelq/scheduler/grpc_services.h"
+#include "unary.h"
 
 namespace reelq::scheduler {
 namespace {
-
-// Runs `work` on the io executor and finishes the unary reactor with its result.
-template <class Response, class Work>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, asio::any_io_executor io,
-                                Response* response, Work work) {
-  auto* reactor = context->DefaultReactor();
-  asio::co_spawn(io, std::move(work),
-                 [reactor, response](std::exception_ptr error, Result<Response> result) {
-                   if (error) {
-                     reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "internal error"));
-                   } else if (!result) {
-                     reactor->Finish(ToGrpcStatus(result.error()));
-                   } else {
-                     *response = std::move(*result);
-                     reactor->Finish(grpc::Status::OK);
-                   }
-                 });
-  return reactor;
-}
 
 // Reads a batch item by item; each is admitted and stored on its own, so one bad item gets its
 // own error and the others go in.
