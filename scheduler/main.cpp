@@ -24,6 +24,7 @@
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/dispatcher.h"
 #include "reelq/scheduler/grpc_services.h"
+#include "reelq/scheduler/queue_settings.h"
 #include "reelq/storage/factory.h"
 
 using namespace reelq;
@@ -37,25 +38,6 @@ struct Flags {
   std::string log_level = "info";
   bool log_json = false;
 };
-
-queue::QueueSettings ToQueueSettings(const providers::Catalogue& catalogue,
-                                     const scheduler::Settings& settings) {
-  queue::QueueSettings q;
-  for (const auto& m : catalogue.models) {
-    queue::ModelSetting ms;
-    ms.id = m.id;
-    ms.latency_seed_seconds = m.latency.p50_seconds;
-    for (const auto* a : catalogue.AccountsFor(m)) ms.accounts.push_back(a->id);
-    q.models.push_back(std::move(ms));
-  }
-  for (const auto& a : catalogue.accounts) {
-    q.accounts.push_back({a.id, a.provider, a.requests_per_minute, a.max_concurrent, a.daily_cap,
-                          a.polls_per_minute});
-  }
-  q.default_weight = settings.default_weight;
-  q.tenant_weights = settings.tenant_weights;
-  return q;
-}
 
 // Reads a PEM file named by `key`; the error names the key, never the contents.
 Result<std::string> ReadPem(const std::string& path, const std::string& key) {
@@ -112,7 +94,8 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
     co_return 3;
   }
   queue::JobStore store(*connection, redis_settings->prefix, clock);
-  if (auto synced = co_await store.SyncSettings(ToQueueSettings(catalogue, settings)); !synced) {
+  if (auto synced = co_await store.SyncSettings(scheduler::ToQueueSettings(catalogue, settings));
+      !synced) {
     spdlog::error("{}", synced.error().message);
     co_return 2;
   }
@@ -152,7 +135,8 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   scheduler::EventHub events(store, *blocking);
 
   scheduler::JobServiceImpl job_service(executor, api, events, settings, authenticator);
-  scheduler::ModelServiceImpl model_service(executor, store, catalogue, settings, authenticator);
+  scheduler::ModelApi model_api(store, catalogue, settings, clock);
+  scheduler::ModelServiceImpl model_service(executor, model_api, authenticator);
   scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock);
   scheduler::AdminServiceImpl admin_service(executor, admin_api, authenticator);
   grpc::EnableDefaultHealthCheckService(true);

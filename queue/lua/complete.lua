@@ -15,9 +15,16 @@ release_slot(P, h[6], h[3])
 local gen_s = tonumber(ARGV[9]) / 1000
 if h[4] and h[4] ~= '' then
   local mk = P .. ':model:' .. h[4]
-  local lat = tonumber(redis.call('HGET', mk, 'lat') or '')
-  -- Exponentially weighted: recent completions count most, one outlier moves it a fifth.
-  if lat then lat = lat * 0.8 + gen_s * 0.2 else lat = gen_s end
+  local m = redis.call('HMGET', mk, 'lat', 'lat_min', 'lat_max')
+  local lat = tonumber(m[1] or '')
+  -- Exponentially weighted (recent completions count most: a change of speed shows within ~10),
+  -- each sample clamped to the catalogue profile's [min / 2, max * 2] first, so one task stuck
+  -- for an hour, or a cache hit, moves the estimate by at most a fifth of that bound.
+  local lo = math.max(0, (tonumber(m[2]) or 0) / 2)
+  local hi = (tonumber(m[3]) or 0) * 2
+  local sample = math.max(lo, gen_s)
+  if hi > 0 then sample = math.min(sample, math.max(lo, hi)) end
+  if lat then lat = lat * 0.8 + sample * 0.2 else lat = sample end
   redis.call('HSET', mk, 'lat', lat)
   redis.call('HINCRBY', mk, 'succeeded', 1)
 end

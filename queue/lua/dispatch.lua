@@ -96,12 +96,15 @@ local function capacity(m)
   return best, total, free, creates_per_s
 end
 
--- Expected seconds to finish on `m`: generation latency, plus, when no slot is free now, the
--- wait for one: jobs ahead of us drain at `total / lat` per second, or at the accounts' create
--- rate when that is lower (a rate-bound model is not faster for having free slots).
--- `prefer`: every candidate after the first is charged the preference margin, so the first
--- choice wins unless another finishes more than `margin` seconds earlier (ties go to the
--- earlier candidate; routing.h's ChooseModel is the same rule).
+-- reelq's one routing rule (tests/queue/routing_redistest.cpp): among the job's candidates
+-- (admission already dropped models that cannot make it), the earliest expected finish.
+-- Expected seconds to finish on `m`: generation latency (`lat`, complete.lua's clamped moving
+-- average), plus, when no slot is free now, the wait for one: jobs ahead of us drain at
+-- `total / lat` per second, or at the accounts' create rate when that is lower (a rate-bound
+-- model is not faster for having free slots). A model with no account out of cooldown has no
+-- expected finish and never wins. `prefer`: every candidate after the first is charged the
+-- preference margin, so the first choice wins unless another finishes more than `margin`
+-- seconds earlier; ties go to the earlier candidate.
 local function choose(candidates, prefer)
   local best_acc, best_model, best_eft = nil, nil, nil
   local index = 0
@@ -148,6 +151,9 @@ for _, e in ipairs(order) do
   if fifo then head_key(e) else e.key = e.vt end
 end
 local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
+-- Jobs this round chose to hold for a busy model: counted once in its `waiting`, and not chosen
+-- again when the tenant's queue is scanned again this round (that would count them twice).
+local held = {}
 
 -- The first dispatchable job among the first `depth` of the tenant's queue, dispatched; false
 -- when none can go now. Jobs past their start deadline fail on the way.
@@ -165,7 +171,7 @@ local function dispatch_one(entry)
                  {'err_cat', 'deadline_exceeded', 'err_msg',
                   'the job had not started by its start deadline', 'finished', now})
       expired = expired + 1
-    else
+    elseif not held[id] then
       local acc, m = choose(h[1], h[4] == '1')
       if acc then
         acc.tokens = acc.tokens - 1
@@ -178,6 +184,7 @@ local function dispatch_one(entry)
         return true
       elseif m then
         m.waiting = m.waiting + 1
+        held[id] = true
       end
     end
   end

@@ -1,14 +1,38 @@
 -- Live view for ListModels / GetStats. ARGV: P now
--- Returns {accounts: {id, fields...}, models: {id, fields...}, tenants: {tenant, pending,
--- vt}, totals: {ready, leases, delayed, workers_seen}}.
+-- Returns {accounts, models, tenants, totals}, every number as a string (Lua numbers would
+-- reach the client truncated to integers):
+--   account: {id, provider, rpm, effective_rpm, max_concurrent, in_flight, daily_cap,
+--             used_today, cooldown_until, rate_limited, polls_per_minute}
+--   model:   {id, lat, succeeded, failed, q_pending, q_dispatched, q_running}
+--   tenant:  {tenant, pending}; totals: {ready, leases, delayed, workers_seen}
+-- Derived numbers use the same rules as dispatch.lua: effective_rpm (common.lua), and the day's
+-- usage counts only on the day dispatch last wrote it.
 local P, now = ARGV[1], tonumber(ARGV[2])
+local day = math.floor(now / 86400000)
+-- Stored strings pass through as written; computed numbers in full precision.
+local function num(v)
+  if type(v) == 'number' then return string.format('%.17g', v) end
+  if tonumber(v) then return v end
+  return '0'
+end
 local accounts = {}
 for _, id in ipairs(redis.call('SMEMBERS', P .. ':accounts')) do
-  accounts[#accounts + 1] = {id, redis.call('HGETALL', P .. ':acct:' .. id)}
+  local h = redis.call('HMGET', P .. ':acct:' .. id, 'provider', 'rpm', 'max_concurrent',
+                       'in_flight', 'daily_cap', 'day', 'used_today', 'cooldown_until',
+                       'rate_limited', 'ppm', 'learned_rpm', 'learned_at')
+  local rpm = tonumber(h[2]) or 0
+  local used = h[7]
+  if tonumber(h[6]) ~= day then used = 0 end
+  accounts[#accounts + 1] = {id, h[1] or '', num(rpm),
+                             num(effective_rpm(rpm, tonumber(h[11]), tonumber(h[12]), now)),
+                             num(h[3]), num(h[4]), num(h[5]), num(used), num(h[8]), num(h[9]),
+                             num(h[10])}
 end
 local models = {}
 for _, id in ipairs(redis.call('SMEMBERS', P .. ':models')) do
-  models[#models + 1] = {id, redis.call('HGETALL', P .. ':model:' .. id)}
+  local h = redis.call('HMGET', P .. ':model:' .. id, 'lat', 'succeeded', 'failed', 'q_pending',
+                       'q_dispatched', 'q_running')
+  models[#models + 1] = {id, num(h[1]), num(h[2]), num(h[3]), num(h[4]), num(h[5]), num(h[6])}
 end
 local tenants = {}
 local active = redis.call('ZRANGE', P .. ':active', 0, -1)

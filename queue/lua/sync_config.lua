@@ -1,6 +1,6 @@
 -- Publishes the catalogue's models and accounts and the tenant weights (from a scheduler's
 -- config) without touching live counters. Checks the schema version.
--- ARGV: P schema_version default_weight n_models {id accounts lat_seed}*n n_accounts
+-- ARGV: P schema_version default_weight n_models {id accounts lat_seed lat_min lat_max}*n n_accounts
 --       {id provider rpm max_concurrent daily_cap polls_per_minute}*n n_weights {tenant weight}*n
 local P, schema = ARGV[1], ARGV[2]
 local current = redis.call('HGET', P .. ':meta', 'schema')
@@ -13,9 +13,9 @@ local n = tonumber(ARGV[i]); i = i + 1
 redis.call('DEL', P .. ':models')
 for _ = 1, n do
   local id, accounts, seed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  i = i + 3
   local mk = P .. ':model:' .. id
-  redis.call('HSET', mk, 'accounts', accounts)
+  redis.call('HSET', mk, 'accounts', accounts, 'lat_min', ARGV[i + 3], 'lat_max', ARGV[i + 4])
+  i = i + 5
   redis.call('HSETNX', mk, 'lat', seed)
   redis.call('SADD', P .. ':models', id)
 end

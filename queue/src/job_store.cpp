@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -228,7 +229,8 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
   for (const auto& m : settings.models) {
     std::string accounts;
     for (const auto& a : m.accounts) accounts += (accounts.empty() ? "" : ",") + a;
-    args.insert(args.end(), {m.id, accounts, Num(m.latency_seed_seconds)});
+    args.insert(args.end(), {m.id, accounts, Num(m.latency_seed_seconds),
+                             Num(m.latency_min_seconds), Num(m.latency_max_seconds)});
   }
   args.push_back(std::to_string(settings.accounts.size()));
   for (const auto& a : settings.accounts) {
@@ -518,13 +520,37 @@ awaitable<Result<Stats>> JobStore::GetStats() {
   if (!r) co_return std::unexpected(r.error());
   Stats stats;
   if (r->elements.size() < 4) co_return stats;
+  // Rows in the order stats.lua writes them; counters clamped at zero (depth counters miss
+  // jobs that were in flight before they existed, and such jobs decrement them when they end).
+  auto number = [](const Reply& row, size_t i) {
+    return i < row.elements.size() ? ToDouble(row.elements[i].str) : 0.0;
+  };
+  auto count = [&](const Reply& row, size_t i) {
+    return std::max<int64_t>(0, std::llround(number(row, i)));
+  };
   for (const auto& a : r->elements[0].elements) {
-    if (a.elements.size() >= 2)
-      stats.accounts.push_back({a.elements[0].str, FlatToMap(a.elements[1])});
+    if (a.elements.size() < 11) continue;
+    stats.accounts.push_back({.id = a.elements[0].str,
+                              .provider = a.elements[1].str,
+                              .requests_per_minute = number(a, 2),
+                              .effective_requests_per_minute = number(a, 3),
+                              .max_concurrent = count(a, 4),
+                              .in_flight = count(a, 5),
+                              .daily_cap = count(a, 6),
+                              .used_today = count(a, 7),
+                              .cooldown_until_ms = count(a, 8),
+                              .rate_limited_total = count(a, 9),
+                              .polls_per_minute = number(a, 10)});
   }
   for (const auto& m : r->elements[1].elements) {
-    if (m.elements.size() >= 2)
-      stats.models.push_back({m.elements[0].str, FlatToMap(m.elements[1])});
+    if (m.elements.size() < 7) continue;
+    stats.models.push_back({.id = m.elements[0].str,
+                            .latency_estimate_seconds = std::max(0.0, number(m, 1)),
+                            .succeeded = count(m, 2),
+                            .failed = count(m, 3),
+                            .queue_depth = count(m, 4),
+                            .dispatched = count(m, 5),
+                            .in_flight = count(m, 6)});
   }
   for (const auto& t : r->elements[2].elements) {
     if (t.elements.size() >= 2)

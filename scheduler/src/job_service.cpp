@@ -4,6 +4,7 @@
 
 #include "reelq/scheduler/grpc_auth.h"
 #include "reelq/scheduler/grpc_services.h"
+#include "unary.h"
 
 namespace reelq::scheduler {
 namespace {

@@ -75,11 +75,8 @@ class SchedulingTest : public ::testing::Test {
     if (!stats) throw std::runtime_error(stats.error().Describe());
     std::map<std::string, std::vector<int>> out;
     for (const auto& m : stats->models) {
-      auto get = [&](const char* k) {
-        auto it = m.fields.find(k);
-        return it == m.fields.end() ? 0 : std::stoi(it->second);
-      };
-      out[m.id] = {get("q_pending"), get("q_dispatched"), get("q_running")};
+      out[m.id] = {static_cast<int>(m.queue_depth), static_cast<int>(m.dispatched),
+                   static_cast<int>(m.in_flight)};
     }
     return out;
   }

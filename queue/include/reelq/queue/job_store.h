@@ -137,6 +137,10 @@ struct ModelSetting {
   std::string id;
   std::vector<std::string> accounts;
   double latency_seed_seconds = 60;
+  // The catalogue's latency profile: complete.lua clamps each observed generation time to
+  // [min / 2, max * 2] before it enters the model's estimate. 0: no bound on that side.
+  double latency_min_seconds = 0;
+  double latency_max_seconds = 0;
 };
 
 struct AccountSetting {
@@ -201,14 +205,32 @@ struct ListPage {
   int64_t next_offset = -1;  // -1: no more
 };
 
+// The live view behind ListModels / GetStats (queue/lua/stats.lua), typed: readers never see
+// Redis field names. Numbers derived from a rule the scripts own (the effective create rate,
+// the day's usage) are computed by the scripts at the read's `now`, so there is one formula.
 struct Stats {
   struct Account {
     std::string id;
-    std::map<std::string, std::string> fields;
+    std::string provider;
+    double requests_per_minute = 0;  // configured
+    // The rate dispatch applies now: lower than configured after a 429, climbing back
+    // (effective_rpm in queue/lua/common.lua).
+    double effective_requests_per_minute = 0;
+    int64_t max_concurrent = 0;
+    int64_t in_flight = 0;
+    int64_t daily_cap = 0;           // 0: none
+    int64_t used_today = 0;          // creates dispatched on the current UTC day
+    int64_t cooldown_until_ms = 0;   // wall clock; in the past (or 0) when not cooling down
+    int64_t rate_limited_total = 0;  // 429s seen
+    double polls_per_minute = 0;     // 0: the provider does not count polls
   };
   struct Model {
     std::string id;
-    std::map<std::string, std::string> fields;
+    double latency_estimate_seconds = 0;  // 0: no estimate stored
+    int64_t succeeded = 0, failed = 0;
+    // Depth counters (common.lua, depth_add), clamped at zero: PENDING jobs that may go to this
+    // model, dispatched but not leased, leased by a worker.
+    int64_t queue_depth = 0, dispatched = 0, in_flight = 0;
   };
   std::vector<Account> accounts;
   std::vector<Model> models;

@@ -46,8 +46,8 @@ struct AdmittedJob {
   // True when the order states a preference and more than one model can make the job: a use
   // case put its first choice first, or an explicit list of several models can use its first
   // entry. Dispatch then keeps the job on candidates[0] unless another candidate's expected
-  // finish is earlier by more than scheduler.preference_margin_seconds (ChooseModel in
-  // routing.h; queue/lua/dispatch.lua).
+  // finish is earlier by more than scheduler.preference_margin_seconds (choose() in
+  // queue/lua/dispatch.lua).
   bool first_choice_preferred = false;
   bool auto_routed = false;  // models was empty or ["auto"]
   // Models that were considered and ruled out, with the reason; for logs and the API.

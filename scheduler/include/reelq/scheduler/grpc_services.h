@@ -7,13 +7,14 @@
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/event_hub.h"
 #include "reelq/scheduler/job_api.h"
+#include "reelq/scheduler/model_api.h"
 #include "reelq/v1/jobs.grpc.pb.h"
 #include "reelq/v1/models.grpc.pb.h"
 
 namespace reelq::scheduler {
 
 // Thin gRPC shells (callback API: no thread per call). Each call hops onto the scheduler's
-// io executor, where JobApi and EventHub live, and finishes its reactor from there.
+// io executor, where JobApi, ModelApi and EventHub live, and finishes its reactor from there.
 class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
   JobServiceImpl(asio::any_io_executor io, JobApi& api, EventHub& events, const Settings& settings,
@@ -52,9 +53,7 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {
  public:
-  ModelServiceImpl(asio::any_io_executor io, queue::JobStore& store,
-                   const providers::Catalogue& catalogue, const Settings& settings,
-                   Authenticator& auth);
+  ModelServiceImpl(asio::any_io_executor io, ModelApi& api, Authenticator& auth);
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
                                        const v1::ListModelsRequest* request,
@@ -65,9 +64,7 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
 
  private:
   asio::any_io_executor io_;
-  queue::JobStore& store_;
-  const providers::Catalogue& catalogue_;
-  const Settings& settings_;
+  ModelApi& api_;
   Authenticator& auth_;
 };
 

@@ -1,0 +1,26 @@
+#include "reelq/scheduler/queue_settings.h"
+
+namespace reelq::scheduler {
+
+queue::QueueSettings ToQueueSettings(const providers::Catalogue& catalogue,
+                                     const Settings& settings) {
+  queue::QueueSettings q;
+  for (const auto& m : catalogue.models) {
+    queue::ModelSetting ms;
+    ms.id = m.id;
+    ms.latency_seed_seconds = m.latency.p50_seconds;
+    ms.latency_min_seconds = m.latency.min_seconds;
+    ms.latency_max_seconds = m.latency.max_seconds;
+    for (const auto* a : catalogue.AccountsFor(m)) ms.accounts.push_back(a->id);
+    q.models.push_back(std::move(ms));
+  }
+  for (const auto& a : catalogue.accounts) {
+    q.accounts.push_back({a.id, a.provider, a.requests_per_minute, a.max_concurrent, a.daily_cap,
+                          a.polls_per_minute});
+  }
+  q.default_weight = settings.default_weight;
+  q.tenant_weights = settings.tenant_weights;
+  return q;
+}
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,190 @@
+// The watch loops (scheduler/src/watch.cpp) through the JobService in process: WatchJob replays
+// a job's history and follows it to its end, each transition exactly once; WatchBatch reports
+// progress until every job is terminal; bad targets get a clear status. The test moves jobs
+// with JobStore itself (dispatch, lease, complete, fail, cancel), as the scheduler and workers
+// would.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "in_process_scheduler.h"
+
+namespace reelq::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class WatchTest : public InProcessScheduler {
+ protected:
+  // An open WatchJob stream.
+  struct Watch {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader;
+
+    v1::JobEvent Next() {
+      v1::JobEvent event;
+      if (!reader->Read(&event)) throw std::runtime_error("the watch ended early");
+      return event;
+    }
+    // Reads to the end of the stream; returns what came and the final status.
+    std::pair<std::vector<v1::JobEvent>, grpc::Status> Rest() {
+      std::vector<v1::JobEvent> events;
+      v1::JobEvent event;
+      while (reader->Read(&event)) events.push_back(event);
+      return {events, reader->Finish()};
+    }
+  };
+
+  Watch Open(v1::WatchJobRequest request) {
+    Watch w;
+    w.context = std::make_unique<grpc::ClientContext>();
+    w.context->set_deadline(std::chrono::system_clock::now() + 20s);
+    w.reader = stub_->WatchJob(w.context.get(), request);
+    return w;
+  }
+
+  Watch WatchJob(const std::string& id) {
+    v1::WatchJobRequest request;
+    request.set_job_id(id);
+    return Open(request);
+  }
+
+  Watch WatchBatch(const std::string& id) {
+    v1::WatchJobRequest request;
+    request.set_batch_id(id);
+    return Open(request);
+  }
+
+  void Complete(const queue::LeasedJob& job) {
+    queue::CompleteRequest done{.job_id = job.id, .token = job.token, .generation_ms = 40'000};
+    auto r = Call(store().Complete(done));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+
+  void SetUp() override {
+    InProcessScheduler::SetUp();
+    stub_ = v1::JobService::NewStub(channel_);
+  }
+
+  std::unique_ptr<v1::JobService::Stub> stub_;
+};
+
+TEST_F(WatchTest, FollowsAJobFromSubmitToSuccessEachTransitionOnce) {
+  const std::string id = Submit(Spec("seedance-2.0", 5));
+  auto watch = WatchJob(id);
+  auto first = watch.Next();  // replayed: it was submitted before the watch began
+  EXPECT_EQ(first.job_id(), id);
+  EXPECT_EQ(first.state(), v1::JOB_STATE_PENDING);
+
+  ASSERT_EQ(Dispatch(), 1);
+  EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_DISPATCHED);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  auto running = watch.Next();
+  EXPECT_EQ(running.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(running.phase(), v1::JOB_PHASE_SUBMITTING);
+  auto phased = Call(store().SetPhase(id, leased[0].token, "GENERATING", "task-1", "created"));
+  ASSERT_TRUE(phased) << phased.error().Describe();
+  auto generating = watch.Next();
+  EXPECT_EQ(generating.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(generating.phase(), v1::JOB_PHASE_GENERATING);
+  Complete(leased[0]);
+  auto [rest, status] = watch.Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(rest.size(), 1u);  // the stream ends right after the terminal event
+  EXPECT_EQ(rest[0].state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+TEST_F(WatchTest, AFinishedJobIsReplayedAndTheStreamEnds) {
+  const std::string id = Submit(Spec("seedance-2.0", 5));
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  Complete(leased[0]);
+  auto [events, status] = WatchJob(id).Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::vector<v1::JobState> states;
+  for (const auto& e : events) states.push_back(e.state());
+  EXPECT_EQ(states, (std::vector<v1::JobState>{v1::JOB_STATE_PENDING, v1::JOB_STATE_DISPATCHED,
+                                               v1::JOB_STATE_RUNNING, v1::JOB_STATE_SUCCEEDED}));
+  EXPECT_EQ(events.back().model(), "seedance-2.0");
+}
+
+TEST_F(WatchTest, ACancelledJobEndsItsWatch) {
+  const std::string id = Submit(Spec("seedance-2.0", 5));
+  auto watch = WatchJob(id);
+  EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_PENDING);
+  ASSERT_TRUE(Call(jobs_->Cancel(Open(), id)));
+  auto [rest, status] = watch.Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].state(), v1::JOB_STATE_CANCELLED);
+}
+
+TEST_F(WatchTest, BadTargetsGetAClearStatus) {
+  auto [none, unknown] = WatchJob("no-such-job").Rest();
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND) << unknown.error_message();
+  auto [nothing, missing] = Open(v1::WatchJobRequest()).Rest();
+  EXPECT_TRUE(nothing.empty());
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(missing.error_message().find("job_id or batch_id"), std::string::npos)
+      << missing.error_message();
+  auto [no_batch_events, no_batch] = WatchBatch("no-such-batch").Rest();
+  EXPECT_TRUE(no_batch_events.empty());
+  EXPECT_EQ(no_batch.error_code(), grpc::StatusCode::NOT_FOUND) << no_batch.error_message();
+}
+
+TEST_F(WatchTest, ABatchWatchReportsProgressUntilEveryJobHasEnded) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Submit(Spec("seedance-2.0", 5, "b1")));
+  auto watch = WatchBatch("b1");
+  auto first = watch.Next();
+  EXPECT_EQ(first.batch().batch_id(), "b1");
+  EXPECT_EQ(first.batch().total(), 3u);
+  EXPECT_EQ(first.batch().pending(), 3u);
+
+  ASSERT_EQ(Dispatch(), 3);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 3u);
+  Complete(leased[0]);
+  queue::FailRequest fail{.job_id = leased[1].id,
+                          .token = leased[1].token,
+                          .category = "policy_rejected",
+                          .message = "the provider refused the prompt"};
+  ASSERT_TRUE(Call(store().Fail(fail)));
+  ASSERT_TRUE(Call(jobs_->Cancel(Open(), leased[2].id)));
+
+  auto [rest, status] = watch.Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(rest.empty());
+  // Transitions come tagged with the batch's progress; the stream's last message is the final
+  // progress. (Per-job events are a courtesy: the loop stops as soon as a progress read shows
+  // every job ended, which may be before the last job's own event arrived.)
+  for (const auto& e : rest) EXPECT_EQ(e.batch().batch_id(), "b1");
+  const auto& last = rest.back().batch();
+  EXPECT_EQ(last.total(), 3u);
+  EXPECT_EQ(last.succeeded(), 1u);
+  EXPECT_EQ(last.failed(), 1u);
+  EXPECT_EQ(last.cancelled(), 1u);
+  EXPECT_EQ(last.pending() + last.running(), 0u);
+}
+
+TEST_F(WatchTest, AClientThatGoesAwayEndsItsWatch) {
+  const std::string id = Submit(Spec("seedance-2.0", 5));
+  auto watch = WatchJob(id);
+  EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_PENDING);
+  const auto start = std::chrono::steady_clock::now();
+  watch.context->TryCancel();
+  auto [rest, status] = watch.Rest();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // The job itself is untouched and later events find no dead listener.
+  ASSERT_EQ(Dispatch(), 1);
+  auto again = Call(jobs_->Get(Open(), id));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->state(), v1::JOB_STATE_DISPATCHED);
+}
+
+}  // namespace
+}  // namespace reelq::testing
