@@ -15,7 +15,9 @@
 #include "reelq/common/http_client.h"
 #include "reelq/common/logging.h"
 #include "reelq/common/metrics.h"
+#include "reelq/scheduler/activity.h"
 #include "reelq/scheduler/admission.h"
+#include "reelq/scheduler/dashboard.h"
 #include "reelq/scheduler/dispatcher.h"
 #include "reelq/scheduler/grpc_services.h"
 #include "reelq/storage/factory.h"
@@ -28,6 +30,7 @@ struct Flags {
   std::string config;
   std::string listen;
   std::string metrics_listen;
+  std::string dashboard_listen;
   std::string log_level = "info";
   bool log_json = false;
 };
@@ -106,6 +109,25 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   }
   spdlog::info("scheduler serving reelq.v1 on {} (port {})", settings.listen, bound_port);
 
+  scheduler::Activity activity(store, clock);
+  auto dashboard_models =
+      scheduler::DashboardModelsOverGrpc(executor, server->InProcessChannel({}));
+  std::unique_ptr<scheduler::Dashboard> dashboard;
+  if (!settings.dashboard_listen.empty()) {
+    scheduler::DashboardOptions options;
+    options.listen = settings.dashboard_listen;
+    options.default_weight = settings.default_weight;
+    options.tenant_weights = settings.tenant_weights;
+    auto started = scheduler::Dashboard::Start(executor, api, *dashboard_models, activity, options);
+    if (!started) {
+      spdlog::error("{}", started.error().message);
+      server->Shutdown();
+      co_return 2;
+    }
+    dashboard = std::move(*started);
+    spdlog::info("dashboard on {} (port {})", settings.dashboard_listen, dashboard->port());
+  }
+
   auto registry = std::make_shared<metrics::Registry>();
   metrics::MetricsServerOptions metrics_options;
   metrics_options.listen = settings.metrics_listen;
@@ -150,6 +172,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   // Shutdown runs off the io thread: calls still in flight need the io executor to finish, so
   // this coroutine keeps yielding to it until Shutdown returns.
   dispatcher.Stop();
+  if (dashboard) dashboard->Stop();
   std::promise<void> shut;
   auto shut_future = shut.get_future();
   std::thread stopper([&server, &shut] {
@@ -176,6 +199,8 @@ int main(int argc, char** argv) {
   app.add_option("--config", flags.config, "YAML config file")->required();
   app.add_option("--listen", flags.listen, "Override scheduler.listen (host:port)");
   app.add_option("--metrics-listen", flags.metrics_listen, "Override scheduler.metrics_listen");
+  app.add_option("--dashboard-listen", flags.dashboard_listen,
+                 "Override scheduler.dashboard_listen (host:port; the web dashboard)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
   app.add_flag("--log-json", flags.log_json, "JSON log lines");
   CLI11_PARSE(app, argc, argv);
@@ -193,6 +218,7 @@ int main(int argc, char** argv) {
   }
   if (!flags.listen.empty()) settings->listen = flags.listen;
   if (!flags.metrics_listen.empty()) settings->metrics_listen = flags.metrics_listen;
+  if (!flags.dashboard_listen.empty()) settings->dashboard_listen = flags.dashboard_listen;
   auto catalogue = providers::ParseCatalogue(doc->root);
   if (!catalogue) {
     std::cerr << "reelq-scheduler: " << catalogue.error().message << "\n";

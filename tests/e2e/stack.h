@@ -90,6 +90,8 @@ struct E2eStackOptions {
   std::string redis_host = "127.0.0.1";
   std::string sim_host = "127.0.0.1";
   std::vector<E2eWorkerPlacement> worker_placement;
+  // Schedulers also serve the web dashboard (--dashboard-listen 127.0.0.1:<free port>).
+  bool dashboard = false;
 };
 
 class E2eStack {
@@ -115,6 +117,8 @@ class E2eStack {
 
   // --- gRPC -----------------------------------------------------------------------------------
   std::string scheduler_address(int i = 0) const;
+  // host:port of scheduler i's web dashboard (options.dashboard).
+  std::string dashboard_address(int i = 0) const;
   std::shared_ptr<grpc::Channel> Channel(int scheduler = 0) const;
   std::unique_ptr<reelq::v1::JobService::Stub> JobStub(int scheduler = 0) const;
   std::unique_ptr<reelq::v1::ModelService::Stub> ModelStub(int scheduler = 0) const;
@@ -171,7 +175,8 @@ class E2eStack {
  private:
   struct Proc {
     ChildProcess process;
-    int port = 0;  // scheduler: gRPC; worker: metrics
+    int port = 0;            // scheduler: gRPC; worker: metrics
+    int dashboard_port = 0;  // scheduler with options.dashboard
   };
   void WriteConfig();
   std::map<std::string, std::string> ChildEnv() const;
