@@ -8,8 +8,6 @@ set(index 0)
 foreach(name IN LISTS FILES)
   file(READ "${SOURCE_DIR}/${name}" hex HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  # Break the array into lines so compilers and editors stay comfortable.
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){24})" "\\1\n    " bytes "${bytes}")
   if(name MATCHES "\\.html$")
     set(type "text/html; charset=utf-8")
   elseif(name MATCHES "\\.css$")
