@@ -320,7 +320,14 @@ awaitable<Reply> JobAction(std::shared_ptr<State> s, Caller caller, Request req,
   if (id.empty()) co_return ErrorReply(http::status::bad_request, "id: required");
   auto job = co_await VisibleJob(s, caller, id);
   if (!job) co_return ErrorReply(job.error());
-  auto done = retry ? co_await s->jobs.Retry(id) : co_await s->jobs.Cancel(id);
+  // Two statements, not `retry ? co_await ... : co_await ...`: g++ 12 destroys the result of a
+  // co_await inside a conditional expression twice.
+  Result<v1::JobStatus> done = MakeError(ErrorCategory::kInternal, "no action");
+  if (retry) {
+    done = co_await s->jobs.Retry(id);
+  } else {
+    done = co_await s->jobs.Cancel(id);
+  }
   if (!done) co_return ErrorReply(done.error());
   co_return JsonReply(JobJson(*done));
 }
