@@ -57,8 +57,9 @@ function sparkline(values) {
 
 const fmt = {
   int: (n) => (n ?? 0).toLocaleString('en-US'),
-  secs(s) {
-    if (!s) return '—';
+  // `n`: how many samples the figure comes from (none: a dash, not a zero).
+  secs(s, n) {
+    if (n === 0 || (n === undefined && !s)) return '—';
     if (s < 1) return `${Math.round(s * 1000)} ms`;
     if (s < 90) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
     return `${(s / 60).toFixed(1)} min`;
@@ -89,9 +90,10 @@ function progressBar(b, big) {
   return bar;
 }
 
-function meter(used, limit) {
+// `plain`: a share, not a quota (no warning colours when full).
+function meter(used, limit, plain) {
   const frac = limit > 0 ? Math.min(1, used / limit) : 0;
-  const m = h('div', { class: `meter${frac >= 1 ? ' full' : frac >= 0.8 ? ' hot' : ''}` });
+  const m = h('div', { class: `meter${plain ? '' : frac >= 1 ? ' full' : frac >= 0.8 ? ' hot' : ''}` });
   const fill = h('span');
   fill.style.width = `${frac * 100}%`;
   m.append(fill);
@@ -140,22 +142,18 @@ async function overviewPage() {
   const o = await api('/api/overview');
   const t = o.totals;
   const windowMin = Math.round(o.window_seconds / 60);
-  const perMinute = o.models.reduce((acc, m) => {
-    const series = m.completions_per_minute || [];
-    return acc + (series.length > 1 ? series[series.length - 2] : 0);
-  }, 0);
+  const perMinute = o.models.reduce((acc, m) => acc + (m.succeeded_last_minute || 0), 0);
   const rows = o.models.map((m) => {
     const series = m.completions_per_minute || [];
-    const last = series.length > 1 ? series[series.length - 2] : 0;
     return h('tr', { 'data-model': m.id },
       h('td', {}, h('div', { class: 'model-name', text: m.id }), h('div', { class: 'sub-line', text: m.provider || '' })),
       h('td', { class: 'num', text: m.queued === undefined ? '—' : fmt.int(m.queued) }),
       h('td', { class: 'num', text: fmt.int(m.dispatched) }),
       h('td', { class: 'num', text: fmt.int(m.running) }),
-      h('td', { class: 'num' }, h('div', { text: fmt.int(last) }), h('div', { class: 'sub-line', text: `${fmt.int(m.succeeded || 0)} in ${windowMin} min` })),
+      h('td', { class: 'num' }, h('div', { text: fmt.int(m.succeeded_last_minute || 0) }), h('div', { class: 'sub-line', text: `${fmt.int(m.succeeded || 0)} in ${windowMin} min` })),
       h('td', { class: 'hide-sm' }, sparkline(series)),
-      h('td', { class: 'num' }, fmt.secs(m.generation?.p50_s), h('div', { class: 'sub-line', text: `p95 ${fmt.secs(m.generation?.p95_s)}` })),
-      h('td', { class: 'num' }, fmt.secs(m.wait?.p50_s), h('div', { class: 'sub-line', text: `p95 ${fmt.secs(m.wait?.p95_s)}` })),
+      h('td', { class: 'num' }, fmt.secs(m.generation?.p50_s, m.generation?.n ?? 0), h('div', { class: 'sub-line', text: `p95 ${fmt.secs(m.generation?.p95_s, m.generation?.n ?? 0)}` })),
+      h('td', { class: 'num' }, fmt.secs(m.wait?.p50_s, m.wait?.n ?? 0), h('div', { class: 'sub-line', text: `p95 ${fmt.secs(m.wait?.p95_s, m.wait?.n ?? 0)}` })),
       h('td', { class: 'num hide-sm', text: fmt.int(m.failed || 0) }));
   });
   return [
@@ -165,7 +163,7 @@ async function overviewPage() {
       card('Queued', fmt.int(t.queued), 'waiting for capacity', 'queued'),
       card('Dispatched', fmt.int(t.dispatched), 'slot held, no worker yet'),
       card('Running', fmt.int(t.running), t.workers !== undefined ? `${fmt.int(t.workers)} workers` : 'at the providers'),
-      card('Completions / min', fmt.int(perMinute), `${fmt.int(t.succeeded_window)} in the last hour`, 'completions')),
+      card('Completions / min', fmt.int(perMinute), `last 60 s · ${fmt.int(t.succeeded_window)} in ${windowMin} min`, 'completions')),
     h('div', { class: 'panel flush' },
       h('h2', { text: 'Models' }),
       h('div', { class: 'table-wrap' },
@@ -257,7 +255,11 @@ let player = { jobId: null, el: null, src: null };
 function playerFor(job) {
   if (!job.clip) {
     player = { jobId: job.job_id, el: null, src: null };
-    const text = job.state === 'SUCCEEDED' ? 'The clip is not available.' : `No clip yet (${job.state.toLowerCase()}).`;
+    const text = {
+      SUCCEEDED: 'The clip is not available.',
+      FAILED: 'No clip: the job failed.',
+      CANCELLED: 'No clip: the job was cancelled.',
+    }[job.state] || `No clip yet (${job.state.toLowerCase()}).`;
     return h('div', { class: 'player empty', text });
   }
   if (player.jobId !== job.job_id || player.src !== job.clip.src || !player.el) {
@@ -335,6 +337,7 @@ async function jobPage(id) {
 
 async function accountsPage() {
   const { accounts } = await api('/api/accounts');
+  accounts.sort((x, y) => x.provider.localeCompare(y.provider) || x.account.localeCompare(y.account));
   const rows = accounts.map((a) => {
     const learned = a.learned_requests_per_minute > 0 && a.learned_requests_per_minute < a.requests_per_minute - 0.05;
     return h('tr', { 'data-account': a.account },
@@ -363,8 +366,8 @@ async function tenantsPage() {
   const rows = tenants.map((t) => h('tr', { 'data-tenant': t.tenant },
     h('td', { class: 'model-name', text: t.tenant }),
     h('td', { class: 'num', text: t.weight }),
-    h('td', {}, meter(t.weight_share, 1), h('div', { class: 'sub-line', text: t.active ? fmt.pct(t.weight_share) : 'idle' })),
-    h('td', {}, meter(t.dispatch_share, 1), h('div', { class: 'sub-line', text: `${fmt.pct(t.dispatch_share)} · ${fmt.int(t.dispatched_recently)} jobs` })),
+    h('td', {}, meter(t.weight_share, 1, true), h('div', { class: 'sub-line', text: t.active ? fmt.pct(t.weight_share) : 'idle' })),
+    h('td', {}, meter(t.dispatch_share, 1, true), h('div', { class: 'sub-line', text: `${fmt.pct(t.dispatch_share)} · ${fmt.int(t.dispatched_recently)} jobs` })),
     h('td', { class: 'num', text: fmt.int(t.pending) }),
     h('td', { class: 'num hide-sm', text: fmt.int(t.dispatched + t.running) })));
   return [

@@ -177,6 +177,7 @@ ActivitySnapshot Activity::Snapshot(const std::string& tenant) const {
     if (c.at_ms < horizon || !in_scope(c.tenant)) continue;
     ModelActivity& m = model(c.model);
     ++m.succeeded;
+    if (c.at_ms >= s.now_ms - 60'000) ++m.succeeded_last_minute;
     const int64_t age_minutes = (s.now_ms - c.at_ms) / 60'000;
     if (age_minutes >= 0 && age_minutes < minutes) {
       ++m.completions_per_minute[static_cast<size_t>(minutes - 1 - age_minutes)];

@@ -109,6 +109,7 @@ TEST_F(ActivityFixture, WaitGenerationAndCompletionsPerModelAndTenant) {
   const auto& kling = all.models[0];
   EXPECT_EQ(kling.model, "kling-3");
   EXPECT_EQ(kling.succeeded, 2);
+  EXPECT_EQ(kling.succeeded_last_minute, 0);  // 95 and 105 seconds ago
   EXPECT_EQ(kling.wait_samples, 2);
   EXPECT_DOUBLE_EQ(kling.wait_p50_s, 1.0);
   EXPECT_DOUBLE_EQ(kling.wait_p95_s, 3.0);
@@ -151,7 +152,12 @@ TEST_F(ActivityFixture, FailuresByCategoryAndRetriedJobsWaitAgain) {
   EXPECT_EQ(s.models[0].failed, 1);
   EXPECT_EQ(s.models[0].wait_samples, 2);
   EXPECT_DOUBLE_EQ(s.models[0].wait_p95_s, 0.4);
-  ASSERT_EQ(s.accounts.size(), 2u);  // both dispatches within the last minute
+  activity.Apply(Ev("j", "RUNNING", t0 + 1500, "w", "acme", "b"));
+  activity.Apply(Ev("j", "SUCCEEDED", t0 + 2500, "clip stored", "", "b"));
+  s = activity.Snapshot("");
+  EXPECT_EQ(s.models[0].succeeded_last_minute, 1);
+  EXPECT_DOUBLE_EQ(s.models[0].generation_p50_s, 1.0);  // the retry's own lease to success
+  ASSERT_EQ(s.accounts.size(), 2u);                     // both dispatches within the last minute
   EXPECT_EQ(s.accounts[0].account, "sora-a");
   EXPECT_EQ(s.accounts[1].dispatched_last_minute, 1);
 }

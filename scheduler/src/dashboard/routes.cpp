@@ -185,6 +185,7 @@ awaitable<Reply> Overview(std::shared_ptr<State> s, Caller caller) {
       j["running"] = m.running;
     }
     j["succeeded"] = m.succeeded;
+    j["succeeded_last_minute"] = m.succeeded_last_minute;
     j["failed"] = m.failed;
     j["completions_per_minute"] = m.completions_per_minute;
     j["generation"] = {

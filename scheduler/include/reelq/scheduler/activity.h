@@ -26,8 +26,9 @@ struct ModelActivity {
   // (jobs whose last transition is older than the stream's retention are not counted).
   int64_t dispatched = 0;
   int64_t running = 0;
-  int64_t succeeded = 0;  // within the window
-  int64_t failed = 0;     // within the window
+  int64_t succeeded = 0;              // within the window
+  int64_t failed = 0;                 // within the window
+  int64_t succeeded_last_minute = 0;  // the sliding last 60 seconds
   // Completions per minute over the window, oldest minute first; the last is the current one.
   std::vector<int64_t> completions_per_minute;
   // Generation time: lease (RUNNING) to SUCCEEDED of the same attempt. Queue wait: PENDING
