@@ -22,6 +22,9 @@
 #include "reelq/scheduler/admin_api.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/authenticator.h"
+#include "reelq/scheduler/activity.h"
+#include "reelq/scheduler/admission.h"
+#include "reelq/scheduler/dashboard.h"
 #include "reelq/scheduler/dispatcher.h"
 #include "reelq/scheduler/grpc_services.h"
 #include "reelq/scheduler/queue_settings.h"
@@ -35,6 +38,7 @@ struct Flags {
   std::string config;
   std::string listen;
   std::string metrics_listen;
+  std::string dashboard_listen;
   std::string log_level = "info";
   bool log_json = false;
 };
@@ -160,6 +164,32 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
                                                      : "mutual TLS",
                authenticator.enabled() ? "on" : "off");
 
+  scheduler::Activity activity(store, clock);
+  auto dashboard_models = scheduler::DashboardModelsOf(model_api);
+  std::unique_ptr<scheduler::Dashboard> dashboard;
+  if (!settings.dashboard_listen.empty()) {
+    scheduler::DashboardOptions options;
+    options.listen = settings.dashboard_listen;
+    options.default_weight = settings.default_weight;
+    options.tenant_weights = settings.tenant_weights;
+    if (authenticator.enabled()) {
+      options.resolve_token =
+          [&authenticator](std::string token) -> awaitable<Result<scheduler::DashboardPrincipal>> {
+        auto who = co_await authenticator.Authenticate(std::move(token));
+        if (!who) co_return std::unexpected(who.error());
+        co_return scheduler::DashboardPrincipal{.tenant = who->tenant, .admin = who->is_admin};
+      };
+    }
+    auto started = scheduler::Dashboard::Start(executor, api, *dashboard_models, activity, options);
+    if (!started) {
+      spdlog::error("{}", started.error().message);
+      server->Shutdown();
+      co_return 2;
+    }
+    dashboard = std::move(*started);
+    spdlog::info("dashboard on {} (port {})", settings.dashboard_listen, dashboard->port());
+  }
+
   auto registry = std::make_shared<metrics::Registry>();
   metrics::MetricsServerOptions metrics_options;
   metrics_options.listen = settings.metrics_listen;
@@ -220,6 +250,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   // Shutdown runs off the io thread: calls still in flight need the io executor to finish, so
   // this coroutine keeps yielding to it until Shutdown returns.
   dispatcher.Stop();
+  if (dashboard) dashboard->Stop();
   std::promise<void> shut;
   auto shut_future = shut.get_future();
   std::thread stopper([&server, &shut] {
@@ -246,6 +277,8 @@ int main(int argc, char** argv) {
   app.add_option("--config", flags.config, "YAML config file")->required();
   app.add_option("--listen", flags.listen, "Override scheduler.listen (host:port)");
   app.add_option("--metrics-listen", flags.metrics_listen, "Override scheduler.metrics_listen");
+  app.add_option("--dashboard-listen", flags.dashboard_listen,
+                 "Override scheduler.dashboard_listen (host:port; the web dashboard)");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
   app.add_flag("--log-json", flags.log_json, "JSON log lines");
   CLI11_PARSE(app, argc, argv);
@@ -272,6 +305,7 @@ int main(int argc, char** argv) {
     std::cerr << "reelq-scheduler: " << allowed.error().message << "\n";
     return 2;
   }
+  if (!flags.dashboard_listen.empty()) settings->dashboard_listen = flags.dashboard_listen;
   auto catalogue = providers::ParseCatalogue(doc->root);
   if (!catalogue) {
     std::cerr << "reelq-scheduler: " << catalogue.error().message << "\n";

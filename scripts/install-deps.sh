@@ -21,6 +21,12 @@ PACKAGES="
   openssl
 "
 
+# Wanted but not required: where one cannot be installed the tests that need it skip, saying why
+# (chromium: the dashboard's browser test, ctest label `browser`).
+OPTIONAL_PACKAGES="
+  chromium
+"
+
 # Packages that are only wanted for a command: a command already on PATH counts as installed
 # (e.g. NodeSource's nodejs bundles npm and conflicts with Debian's npm package).
 declare -A COMMAND_OF=(
@@ -28,6 +34,7 @@ declare -A COMMAND_OF=(
   [clang]=clang [clang-format]=clang-format [python3]=python3 [redis-server]=redis-server
   [redis-sentinel]=redis-sentinel [prometheus]=promtool
   [openssl]=openssl
+  [chromium]=chromium
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,6 +66,23 @@ if ((${#missing[@]} > 0)); then
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# shellcheck disable=SC2086  # a word list on purpose
+for pkg in $OPTIONAL_PACKAGES; do
+  if command -v "${COMMAND_OF[$pkg]:-$pkg}" >/dev/null 2>&1; then continue; fi
+  if [[ $(id -u) -eq 0 ]]; then sudo_cmd=(); elif command -v sudo >/dev/null 2>&1; then
+    sudo_cmd=(sudo)
+  else
+    echo "install-deps: $pkg is not installed and this is not root: tests that need it skip" >&2
+    continue
+  fi
+  echo "install-deps: installing $pkg (optional)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { "${sudo_cmd[@]}" apt-get update -qq &&
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null; }; then
+    echo "install-deps: $pkg could not be installed: tests that need it skip" >&2
+  fi
+done
 
 # Node tools (tests that use an npm package) live under tools/; install them only when the lock
 # file is newer than what is installed.

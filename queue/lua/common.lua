@@ -29,10 +29,10 @@ local function transition(P, id, now, from_state, to_state, phase, detail, extra
   local j = jkey(P, id)
   -- The model fields as they were before this transition, for the per-model depth counters.
   local counted = from_state ~= to_state and (depth_field[from_state] or depth_field[to_state])
-  local models, old_model, new_model
+  local models, old_model, new_model, tenant
   if counted then
-    local r = redis.call('HMGET', j, 'models', 'model', 'batch')
-    models, old_model = r[1], r[2]
+    local r = redis.call('HMGET', j, 'models', 'model', 'batch', 'tenant')
+    models, old_model, tenant = r[1], r[2], r[4]
     new_model = old_model
     if extra then
       for i = 1, #extra - 1, 2 do if extra[i] == 'model' then new_model = extra[i + 1] end end
@@ -55,8 +55,10 @@ local function transition(P, id, now, from_state, to_state, phase, detail, extra
     if from_state ~= '' then redis.call('HINCRBY', b, from_state, -1) end
     redis.call('HINCRBY', b, to_state, 1)
   end
+  -- The tenant rides along where the HMGET above already read it (no extra command): the
+  -- dashboard's per-tenant figures come from the stream.
   redis.call('XADD', P .. ':events', 'MAXLEN', '~', 200000, '*', 'j', id, 'q', seq, 's', to_state,
-             'p', phase, 't', now, 'b', batch or '', 'd', detail or '')
+             'p', phase, 't', now, 'b', batch or '', 'd', detail or '', 'n', tenant or '')
   return seq
 end
 

@@ -566,6 +566,27 @@ awaitable<Result<Stats>> JobStore::GetStats() {
   co_return stats;
 }
 
+namespace {
+
+// One stream entry [id, [k, v, ...]] as an Event; nullopt for a malformed entry.
+std::optional<Event> ToEvent(const redis::Reply& entry) {
+  if (entry.elements.size() < 2) return std::nullopt;
+  Event ev;
+  ev.stream_id = entry.elements[0].str;
+  const auto fields = FlatToMap(entry.elements[1]);
+  ev.job_id = Field(fields, "j");
+  ev.seq = static_cast<int>(ToInt(Field(fields, "q")));
+  ev.state = Field(fields, "s");
+  ev.phase = Field(fields, "p");
+  ev.at_ms = ToInt(Field(fields, "t"));
+  ev.batch = Field(fields, "b");
+  ev.detail = Field(fields, "d");
+  ev.tenant = Field(fields, "n");
+  return ev;
+}
+
+}  // namespace
+
 awaitable<Result<std::vector<Event>>> JobStore::ReadEvents(redis::Connection& blocking,
                                                            std::string after_id,
                                                            std::chrono::milliseconds block,
@@ -586,18 +607,19 @@ awaitable<Result<std::vector<Event>>> JobStore::ReadEvents(redis::Connection& bl
   const auto& stream = r->elements[0];
   if (stream.elements.size() < 2) co_return out;
   for (const auto& entry : stream.elements[1].elements) {
-    if (entry.elements.size() < 2) continue;
-    Event ev;
-    ev.stream_id = entry.elements[0].str;
-    const auto fields = FlatToMap(entry.elements[1]);
-    ev.job_id = Field(fields, "j");
-    ev.seq = static_cast<int>(ToInt(Field(fields, "q")));
-    ev.state = Field(fields, "s");
-    ev.phase = Field(fields, "p");
-    ev.at_ms = ToInt(Field(fields, "t"));
-    ev.batch = Field(fields, "b");
-    ev.detail = Field(fields, "d");
-    out.push_back(std::move(ev));
+    if (auto ev = ToEvent(entry)) out.push_back(std::move(*ev));
+  }
+  co_return out;
+}
+
+awaitable<Result<std::vector<Event>>> JobStore::ReadEventRange(std::string start, int count) {
+  std::vector<std::string> command{"XRANGE", p_ + ":events", std::move(start),
+                                   "+",      "COUNT",        std::to_string(count)};
+  auto r = co_await connection_->Command(std::move(command));
+  if (!r) co_return std::unexpected(r.error());
+  std::vector<Event> out;
+  for (const auto& entry : r->elements) {
+    if (auto ev = ToEvent(entry)) out.push_back(std::move(*ev));
   }
   co_return out;
 }

@@ -14,7 +14,7 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items", "max_message_bytes",
            "idempotency_retention_hours", "max_attempts", "dispatch_batch", "dispatch_scan_depth",
            "dispatch_policy", "preference_margin_seconds", "tls_cert_file", "tls_key_file",
-           "tls_client_ca_file"});
+           "tls_client_ca_file", "dashboard_listen"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -26,6 +26,7 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   }
   REELQ_READ(s.listen, config::GetString(sec, n, "listen", s.listen));
   REELQ_READ(s.metrics_listen, config::GetString(sec, n, "metrics_listen", s.metrics_listen));
+  REELQ_READ(s.dashboard_listen, config::GetString(sec, n, "dashboard_listen", s.dashboard_listen));
   REELQ_READ(s.max_prompt_bytes, config::GetInt(sec, n, "max_prompt_bytes", 100000, 1, 16 << 20));
   REELQ_READ(s.max_batch_items, config::GetInt(sec, n, "max_batch_items", 100000, 1, 10'000'000));
   REELQ_READ(s.max_message_bytes,

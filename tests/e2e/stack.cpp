@@ -193,6 +193,10 @@ std::shared_ptr<grpc::Channel> E2eStack::Channel(int scheduler) const {
                                    args);
 }
 
+std::string E2eStack::dashboard_address(int i) const {
+  return "127.0.0.1:" + std::to_string(schedulers_.at(i).dashboard_port);
+}
+
 std::unique_ptr<v1::JobService::Stub> E2eStack::JobStub(int scheduler) const {
   return v1::JobService::NewStub(Channel(scheduler));
 }
@@ -207,10 +211,20 @@ void E2eStack::StartScheduler(int i) {
   std::string last;
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (s.port == 0 || attempt > 0) s.port = FreePort();
-    s.process = ChildProcess::Start(
-        {BuildPath("scheduler/reelq-scheduler").string(), "--config", config_path().string(),
-         "--listen", "127.0.0.1:" + std::to_string(s.port), "--log-level", options_.log_level},
-        ChildEnv(), log_dir() / ("scheduler-" + std::to_string(i) + ".log"));
+    std::vector<std::string> argv{BuildPath("scheduler/reelq-scheduler").string(),
+                                  "--config",
+                                  config_path().string(),
+                                  "--listen",
+                                  "127.0.0.1:" + std::to_string(s.port),
+                                  "--log-level",
+                                  options_.log_level};
+    if (options_.dashboard) {
+      if (s.dashboard_port == 0 || attempt > 0) s.dashboard_port = FreePort();
+      argv.push_back("--dashboard-listen");
+      argv.push_back("127.0.0.1:" + std::to_string(s.dashboard_port));
+    }
+    s.process = ChildProcess::Start(argv, ChildEnv(),
+                                    log_dir() / ("scheduler-" + std::to_string(i) + ".log"));
     try {
       WaitSchedulerReady(i);
       return;

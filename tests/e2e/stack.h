@@ -95,6 +95,8 @@ struct E2eStackOptions {
   // to the config's `redis:` section (lines indented by two spaces). A test that puts replicas
   // and sentinels around this master names them here (tests/fault/sentinel_failover_test).
   std::function<std::string(RedisServer& master)> redis_section_extra;
+  // Schedulers also serve the web dashboard (--dashboard-listen 127.0.0.1:<free port>).
+  bool dashboard = false;
 };
 
 class E2eStack {
@@ -120,6 +122,8 @@ class E2eStack {
 
   // --- gRPC -----------------------------------------------------------------------------------
   std::string scheduler_address(int i = 0) const;
+  // host:port of scheduler i's web dashboard (options.dashboard).
+  std::string dashboard_address(int i = 0) const;
   std::shared_ptr<grpc::Channel> Channel(int scheduler = 0) const;
   std::unique_ptr<reelq::v1::JobService::Stub> JobStub(int scheduler = 0) const;
   std::unique_ptr<reelq::v1::ModelService::Stub> ModelStub(int scheduler = 0) const;
@@ -179,7 +183,8 @@ class E2eStack {
  private:
   struct Proc {
     ChildProcess process;
-    int port = 0;  // scheduler: gRPC; worker: metrics
+    int port = 0;            // scheduler: gRPC; worker: metrics
+    int dashboard_port = 0;  // scheduler with options.dashboard
   };
   void WriteConfig();
   void WaitSchedulerReady(int i);

@@ -185,6 +185,9 @@ struct Event {
   int64_t at_ms = 0;
   std::string batch;
   std::string detail;
+  // The job's tenant on transitions out of or into a counted state (PENDING, DISPATCHED,
+  // RUNNING); empty on phase changes and on events written before the field existed.
+  std::string tenant;
 };
 
 struct BatchCounts {
@@ -312,6 +315,10 @@ class JobStore {
   awaitable<Result<std::vector<Event>>> ReadEvents(redis::Connection& blocking,
                                                    std::string after_id,
                                                    std::chrono::milliseconds block, int count);
+  // Up to `count` events from `start` on, oldest first, without blocking (XRANGE on the main
+  // connection): `start` is "<ms>-0" for everything since a time, or "(<id>" for what came
+  // after an event already read.
+  awaitable<Result<std::vector<Event>>> ReadEventRange(std::string start, int count);
   // The id of the newest event, "0-0" when there is none.
   awaitable<Result<std::string>> LastEventId();
 

@@ -11,6 +11,8 @@ namespace reelq::scheduler {
 struct Settings {
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";
+  // The web dashboard (host:port); empty: off. Without API tokens only a loopback address.
+  std::string dashboard_listen;
   size_t max_prompt_bytes = 100'000;
   size_t max_batch_items = 100'000;
   int max_message_bytes = 4 * 1024 * 1024;
