@@ -8,6 +8,7 @@
 
 #include "reelq/common/config.h"
 #include "reelq/storage/fs_store.h"
+#include "reelq/storage/null_store.h"
 #include "reelq/storage/s3_store.h"
 
 namespace reelq::storage {
@@ -139,6 +140,12 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
   if (auto k = config::CheckKeys(section, "storage", {"backend", "fs", "s3"}); !k) {
     return std::unexpected(k.error());
   }
+  // `backend: null` is a YAML null, which GetString would read as "not set" (fs): it names
+  // the null store here. An empty `backend:` still means the default.
+  if (section && section["backend"] && section["backend"].IsNull() &&
+      section["backend"].Scalar() == "null") {
+    return MakeNullStore();
+  }
   auto backend =
       section ? GetString(section, "storage", "backend", "fs") : Result<std::string>("fs");
   if (!backend) return std::unexpected(backend.error());
@@ -161,7 +168,10 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
     if (!config) return std::unexpected(config.error());
     return MakeS3Store(std::move(*config), std::move(http));
   }
-  return Invalid("storage.backend: expected fs or s3, got '" + *backend + "'");
+  // Benchmarks and tests only: discards every clip (null_store.h).
+  if (*backend == "null") return MakeNullStore();
+  return Invalid("storage.backend: expected fs or s3 (or null, for benchmarks), got '" + *backend +
+                 "'");
 }
 
 }  // namespace reelq::storage

@@ -5,6 +5,7 @@
 
 #include "process.h"
 #include "reelq/storage/factory.h"
+#include "run_sync.h"
 
 namespace reelq::storage {
 namespace {
@@ -84,6 +85,39 @@ TEST_F(FactoryTest, StrictErrorsNameTheKey) {
                   "  secret_key: {env: REELQ_TEST_UNSET_VARIABLE}\n")
                 .find("REELQ_TEST_UNSET_VARIABLE is not set"),
             std::string::npos);
+}
+
+// The benchmark store: `backend: null` (a YAML null, also accepted quoted) discards the bytes
+// but reports what it was given, and answers Head as if the object were stored.
+TEST_F(FactoryTest, NullBackendAcceptsAndDiscards) {
+  using reelq::storage::testing::Bytes;
+  using reelq::storage::testing::RunSync;
+  for (const char* yaml : {"backend: null\n", "backend: \"null\"\n"}) {
+    auto s = Make(yaml);
+    ASSERT_TRUE(s) << yaml << ": " << s.error().Describe();
+    EXPECT_EQ((*s)->name(), "null") << yaml;
+  }
+  // An empty backend is still the default, not the null store.
+  auto empty = Make("backend:\n");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ((*empty)->name(), "fs");
+
+  auto store = *Make("backend: null\n");
+  auto writer = RunSync(io_, store->OpenWriter("t/b/j.mp4", {}));
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(RunSync(io_, (*writer)->Write(Bytes("0123456789"))));
+  auto committed = RunSync(io_, (*writer)->Commit());
+  ASSERT_TRUE(committed) << committed.error().Describe();
+  EXPECT_EQ(committed->info.size, 10u);
+  EXPECT_FALSE(committed->already_existed);
+  auto head = RunSync(io_, store->Head("never/written.mp4"));
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->key, "never/written.mp4");
+  EXPECT_TRUE(RunSync(io_, store->Delete("t/b/j.mp4")));
+  auto url = store->PresignGet("t/b/j.mp4", std::chrono::seconds(60));
+  ASSERT_TRUE(url);
+  EXPECT_EQ(*url, "null:///t/b/j.mp4");
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
 }
 
 }  // namespace
