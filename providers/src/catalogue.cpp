@@ -171,8 +171,8 @@ class Entry {
 std::string ProviderField(Entry& e) {
   std::string provider = e.String("provider");
   if (!kProviders.contains(provider)) {
-    Fail(e.Where("provider"), "unknown provider '" + provider +
-                                  "' (expected kling, sora, veo or seedance; noop for benchmarks)");
+    Fail(e.Where("provider"),
+         "unknown provider '" + provider + "' (expected kling, sora, veo or seedance)");
   }
   return provider;
 }

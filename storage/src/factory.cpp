@@ -140,11 +140,13 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
   if (auto k = config::CheckKeys(section, "storage", {"backend", "fs", "s3"}); !k) {
     return std::unexpected(k.error());
   }
-  // `backend: null` is a YAML null, which GetString would read as "not set" (fs): it names
-  // the null store here. An empty `backend:` still means the default.
-  if (section && section["backend"] && section["backend"].IsNull() &&
-      section["backend"].Scalar() == "null") {
-    return MakeNullStore();
+  // Unquoted, `backend: null` is YAML's null, which the parser cannot tell from an empty
+  // `backend:`; taking either for the discarding store would lose clips, and taking it for fs
+  // would hide the mistake.
+  if (section && section["backend"] && section["backend"].IsNull()) {
+    return Invalid(
+        "storage.backend: empty (an unquoted null is YAML's null); write fs or s3, or \"null\" "
+        "quoted for the discarding benchmark store");
   }
   auto backend =
       section ? GetString(section, "storage", "backend", "fs") : Result<std::string>("fs");

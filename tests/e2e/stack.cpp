@@ -154,7 +154,7 @@ void E2eStack::WriteConfig() {
     << "  retry_backoff_max_ms: " << options_.retry_backoff_max_ms << "\n"
     << (options_.storage_backend == "fs"
             ? "storage:\n  backend: fs\n  fs:\n    root: " + store_root().string() + "\n"
-            : "storage:\n  backend: " + options_.storage_backend + "\n")
+            : "storage:\n  backend: \"" + options_.storage_backend + "\"\n")
     << "accounts:\n"
     << options_.extra_accounts_yaml;
   const std::string limits = ", requests_per_minute: " + std::to_string(options_.account_rpm) +

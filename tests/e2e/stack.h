@@ -82,7 +82,8 @@ struct E2eStackOptions {
   std::string extra_yaml;
   // Extra entries of the accounts: list, verbatim ("  - {id: noop-a, provider: noop}\n").
   std::string extra_accounts_yaml;
-  // storage.backend: "fs" (under store_root()) or "null" (discards clips; benchmarks).
+  // storage.backend: "fs" (under store_root()) or "null" (written quoted; discards clips, for
+  // benchmarks).
   std::string storage_backend = "fs";
   // Extra environment for schedulers and workers (e.g. REELQ__SECTION__KEY overrides).
   std::map<std::string, std::string> env;
