@@ -197,7 +197,8 @@ Figures RunReelq(rt::E2eStack& stack, const std::string& mode, int jobs,
   }
   int sim_creates = 0;
   const nlohmann::json sim_stats = stack.SimStats();
-  for (const auto& provider : sim_stats.at("providers")) sim_creates += provider.value("creates", 0);
+  for (const auto& provider : sim_stats.at("providers"))
+    sim_creates += provider.value("creates", 0);
   f.sim_creates = sim_creates;
   std::printf("reelq: %lld GetBatch polls at %.2f commands each taken out\n",
               static_cast<long long>(polls), poll_cost);
@@ -368,7 +369,7 @@ void PrintProfile(const std::filesystem::path& file, int jobs) {
     total += static_cast<double>(n) / jobs;
     std::printf("  %-13s %6.2f direct\n", c.c_str(), static_cast<double>(n) / jobs);
   }
-  std::printf("  total         %6.2f per job (the bench's own HMGET polls and INFO included)\n",
+  std::printf("  total         %6.2f per job (the bench's own GetBatch polls and INFO included)\n",
               total);
 }
 
