@@ -62,20 +62,21 @@ void Submit(rt::E2eStack& stack, const std::vector<v1::JobSpec>& specs) {
 }
 
 // Completions per second of `batch_id` between its `from`-th and `to`-th terminal job (GetBatch
-// every 50 ms, the counts actually seen at both ends).
+// every 50 ms). The window starts at the last poll that saw fewer than `from` (so a short batch
+// that finishes between two polls still has a start) and ends at the first that saw `to`.
 double ProcessingRate(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, uint32_t to,
                       std::chrono::seconds timeout) {
   auto stub = stack.JobStub();
   const auto deadline = Clock::now() + timeout;
-  std::optional<std::pair<Clock::time_point, uint32_t>> first;
+  std::pair<Clock::time_point, uint32_t> start{Clock::now(), 0};
   while (Clock::now() < deadline) {
     auto p = GetBatch(*stub, batch_id);
     const auto now = Clock::now();
     if (p) {
       const uint32_t done = Terminal(*p);
-      if (!first && done >= from) first = {now, done};
-      if (first && done >= to && done > first->second) {
-        return (done - first->second) / Seconds(first->first, now);
+      if (done < from) start = {now, done};
+      if (done >= to && done > start.second && now > start.first) {
+        return (done - start.second) / Seconds(start.first, now);
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
