@@ -1,6 +1,8 @@
 // BullMQ peer for bench/throughput: N no-op jobs added in bulk, one Worker (concurrency
-// REELQ_BENCH_BULLMQ_CONCURRENCY, default 50) completes them; prints jobs/s and Redis commands
-// per job from INFO commandstats (which counts commands run inside Lua scripts too).
+// REELQ_BENCH_BULLMQ_CONCURRENCY, default 50) completes them; prints jobs/s, Redis commands
+// per job from INFO commandstats (which counts commands run inside Lua scripts too), the Redis
+// server's CPU over the same window (INFO cpu: its own getrusage, all threads, as /proc has it)
+// and this process's CPU (process.cpuUsage).
 // Usage: node bullmq_noop.js <redis-port> <jobs>
 'use strict';
 const path = require('path');
@@ -19,6 +21,13 @@ async function totalCalls(conn) {
   return calls;
 }
 
+async function redisCpuMs(conn) {
+  const info = await conn.info('cpu');
+  const sys = Number(/used_cpu_sys:([0-9.]+)/.exec(info)[1]);
+  const user = Number(/used_cpu_user:([0-9.]+)/.exec(info)[1]);
+  return (sys + user) * 1000;
+}
+
 (async () => {
   const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
   const admin = new IORedis(connection);
@@ -26,6 +35,8 @@ async function totalCalls(conn) {
   await queue.waitUntilReady();
   await queue.obliterate({ force: true });
   const before = await totalCalls(admin);
+  const cpuBefore = await redisCpuMs(admin);
+  const nodeBefore = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let done = 0;
   let finish;
@@ -41,11 +52,16 @@ async function totalCalls(conn) {
   }
   await finished;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  // INFO itself is one call on each side; subtract it.
-  const cmds = (await totalCalls(admin)) - before - 1;
+  const node = process.cpuUsage(nodeBefore);
+  const redisCpu = (await redisCpuMs(admin)) - cpuBefore;
+  // The INFO calls between the two counts (the cpu ones and this one); subtract them.
+  const cmds = (await totalCalls(admin)) - before - 3;
   await worker.close();
   await queue.close();
   await admin.quit();
-  console.log(JSON.stringify({ jobs, seconds, jobs_per_s: jobs / seconds, cmds_per_job: cmds / jobs }));
+  console.log(JSON.stringify({
+    jobs, seconds, jobs_per_s: jobs / seconds, cmds_per_job: cmds / jobs,
+    redis_cpu_ms: redisCpu, node_cpu_ms: (node.user + node.system) / 1000,
+  }));
   process.exit(0);
 })().catch((e) => { console.error(e); process.exit(1); });

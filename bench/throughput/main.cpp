@@ -1,18 +1,31 @@
-// bench-throughput: N no-op jobs (default 20000) through reelq end to end — one gRPC SubmitBatch
-// stream into one scheduler, Redis, ONE worker, the provider simulator at zero latency — and,
-// in the same invocation, the same N no-op jobs through BullMQ (one Worker) against its own
-// redis-server. For each: jobs/s from the first submitted job to the last one finished, and Redis
-// commands per job from INFO commandstats (reset with CONFIG RESETSTAT first; it counts the
-// commands run inside Lua scripts too). Prints both, the ratios, and as its last line the figures
-// as key=value pairs.
+// bench-throughput: N no-op jobs (default 20000) through reelq end to end and, in the same
+// invocation, the same N no-op jobs through BullMQ (one Worker) against its own redis-server.
 //
-// usage: bench-throughput [--jobs N] [--bullmq-concurrency C] [--no-bullmq] [--profile]
-//   --profile  afterwards, a second reelq run of min(N, 2000) jobs under MONITOR, attributing
-//              every command run inside a script to its script (commands per job per script).
+//   --mode full   (default) one gRPC SubmitBatch stream into one scheduler, Redis, ONE worker,
+//                 the provider simulator at zero latency, the filesystem store.
+//   --mode queue  the queue machinery alone: the same, but the worker's provider is the
+//                 in-process noop provider (providers/noop_provider.h) and its store the null
+//                 store (storage.backend: null): leases, fencing, history, events all on.
+//
+// For each queue: jobs/s from the first submitted job to the last one finished; Redis commands
+// per job from INFO commandstats (reset with CONFIG RESETSTAT first; it counts the commands run
+// inside Lua scripts too); CPU per 1,000 jobs of every process over the same window, from
+// /proc/<pid>/stat (reelq: its redis-server, scheduler, worker, simulator; BullMQ: its
+// redis-server through INFO cpu, which is the same getrusage, and its node process). Completion
+// is seen through gRPC GetBatch; the commands of those polls are measured afterwards and taken
+// out. Prints both, the ratios, and as its last line the figures as key=value pairs.
+//
+// usage: bench-throughput [--mode full|queue] [--jobs N] [--bullmq-concurrency C] [--no-bullmq]
+//                         [--profile] [--perf FILE]
+//   --profile    afterwards, a second reelq run of min(N, 2000) jobs under MONITOR, attributing
+//                every command run inside a script to its script (commands per job per script).
+//   --perf FILE  `perf record` the reelq processes (redis-server, scheduler, worker, sim) over
+//                the measured run into FILE (`perf report -i FILE --sort comm,dso,sym`).
 // Needs the reelq binaries built, redis-server, node + tools/node_modules/bullmq
 // (`npm --prefix tools ci`, done by scripts/install-deps.sh).
 #include <netinet/in.h>
 #include <openssl/sha.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,73 +44,39 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "e2e_util.h"
 #include "process.h"
 #include "redis_server.h"
 #include "stack.h"
 
 namespace rt = reelq::testing;
+namespace rb = reelq::bench;
 namespace v1 = reelq::v1;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 struct Args {
+  std::string mode = "full";
   int jobs = 20000;
   int bullmq_concurrency = 50;
   bool bullmq = true;
   bool profile = false;
+  std::string perf_file;
 };
-
-// INFO commandstats -> calls per command ("evalsha", "config|resetstat", ...).
-std::map<std::string, int64_t> CommandStats(rt::RedisServer& redis) {
-  std::map<std::string, int64_t> out;
-  std::istringstream in(redis.Info("commandstats"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.starts_with("cmdstat_")) continue;
-    auto colon = line.find(':');
-    auto calls = line.find("calls=");
-    if (colon == std::string::npos || calls == std::string::npos) continue;
-    out[line.substr(8, colon - 8)] = std::atoll(line.c_str() + calls + 6);
-  }
-  return out;
-}
-
-// The bench's own commands (CONFIG RESETSTAT, INFO, its completion polls) are not the queue's.
-int64_t QueueCommands(std::map<std::string, int64_t> stats, int64_t own_polls,
-                      const std::string& poll_command) {
-  stats.erase("config|resetstat");
-  stats.erase("info");
-  stats[poll_command] -= own_polls;
-  int64_t total = 0;
-  for (const auto& [name, calls] : stats) total += calls;
-  return total;
-}
-
-std::string TopCommands(const std::map<std::string, int64_t>& stats, int jobs, size_t n = 12) {
-  std::vector<std::pair<int64_t, std::string>> v;
-  for (const auto& [name, calls] : stats) {
-    if (name != "info" && name != "config|resetstat" && calls > 0) v.emplace_back(calls, name);
-  }
-  std::sort(v.rbegin(), v.rend());
-  std::ostringstream s;
-  s.precision(2);
-  s << std::fixed;
-  for (size_t i = 0; i < v.size() && i < n; ++i) {
-    s << (i ? ", " : "") << v[i].second << " " << static_cast<double>(v[i].first) / jobs;
-  }
-  return s.str();
-}
 
 struct Figures {
   double seconds = 0;
   double jobs_per_s = 0;
   double cmds_per_job = 0;
   int succeeded = 0;
+  // CPU milliseconds per 1,000 jobs, by process ("redis", "scheduler", "worker", "sim", "node").
+  std::map<std::string, double> cpu_per_1k;
+  int sim_creates = 0;  // create calls the simulator saw (0 in --mode queue)
 };
 
-rt::E2eStackOptions StackOptions() {
+rt::E2eStackOptions StackOptions(const std::string& mode) {
   rt::E2eStackOptions o;
   o.schedulers = 1;
   o.workers = 1;
@@ -112,7 +91,12 @@ rt::E2eStackOptions StackOptions() {
   o.account_rpm = 100'000'000;
   o.account_max_concurrent = 100'000;
   o.log_level = "warn";
+  if (mode == "queue") rb::UseNoopProvider(o);
   return o;
+}
+
+std::string ModelFor(const std::string& mode) {
+  return mode == "queue" ? rb::kNoopModel : "kling-3.0";
 }
 
 // Raises the simulator's hidden per-key limits (6000 creates/min) so they do not cap the run.
@@ -124,23 +108,48 @@ void OpenSimLimits(rt::E2eStack& stack) {
   stack.SimConfigure({{"providers", {{"kling", {{"keys", keys}}}}}});
 }
 
-// One run of `jobs` no-op jobs through `stack`: SubmitBatch on a thread, completion polled from
-// the batch counters in Redis (one HMGET per poll, subtracted from the count afterwards).
-Figures RunReelq(rt::E2eStack& stack, int jobs, const std::string& batch_id,
-                 std::chrono::seconds timeout) {
-  std::vector<v1::JobSpec> specs;
-  specs.reserve(jobs);
-  for (int i = 0; i < jobs; ++i) {
-    auto spec = rt::MakeSpec("noop " + std::to_string(i), "kling-3.0", 5);
-    spec.set_batch_id(batch_id);
-    specs.push_back(std::move(spec));
+// `perf record` of the given processes until Stop (SIGINT, as perf expects).
+class PerfRecord {
+ public:
+  PerfRecord(const std::string& file, const std::vector<pid_t>& pids,
+             const std::filesystem::path& log) {
+    if (file.empty()) return;
+    std::string list;
+    for (pid_t p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
+    process_ = rt::ChildProcess::Start(
+        {"perf", "record", "-F", "999", "-g", "-o", file, "-p", list}, {}, log);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+  ~PerfRecord() { Stop(); }
+  void Stop() {
+    if (process_.pid() <= 0 || !process_.running()) return;
+    process_.Signal(SIGINT);
+    process_.Wait(std::chrono::seconds(60));
+  }
+
+ private:
+  rt::ChildProcess process_;
+};
+
+// One run of `jobs` no-op jobs through `stack`: SubmitBatch on a thread, completion seen by
+// GetBatch every 50 ms; the Redis commands of those polls are measured after the run (the batch
+// is then finished and nothing else moves) and taken out.
+Figures RunReelq(rt::E2eStack& stack, const std::string& mode, int jobs,
+                 const std::string& batch_id, std::chrono::seconds timeout,
+                 const std::string& perf_file = "") {
+  const auto specs = rb::Specs(jobs, ModelFor(mode), batch_id, "noop");
   auto stub = stack.JobStub();
-  const std::string batch_key = std::string(rt::E2eStack::kRedisPrefix) + ":{q}:batch:" + batch_id;
+  rb::CpuWindow cpu({{"redis", stack.redis().pid()},
+                     {"scheduler", stack.scheduler(0).pid()},
+                     {"worker", stack.worker(0).pid()},
+                     {"sim", stack.sim_pid()}});
+  PerfRecord perf(perf_file, {stack.redis().pid(), stack.scheduler(0).pid(), stack.worker(0).pid()},
+                  stack.log_dir() / "perf.log");
   stack.redis().ResetStats();
   grpc::Status status;
   v1::SubmitBatchResponse response;
   std::atomic<bool> submitted{false};
+  cpu.Start();
   const auto t0 = Clock::now();
   std::thread submitter([&] {
     response = rt::SubmitBatch(*stub, specs, &status, timeout);
@@ -148,25 +157,24 @@ Figures RunReelq(rt::E2eStack& stack, int jobs, const std::string& batch_id,
   });
   int64_t polls = 0;
   Figures f;
-  int terminal = 0;
+  uint32_t terminal = 0;
   const auto deadline = t0 + timeout;
   while (Clock::now() < deadline) {
-    auto reply = stack.redis().Run({"HMGET", batch_key, "SUCCEEDED", "FAILED", "CANCELLED"});
+    auto progress = rb::GetBatch(*stub, batch_id);
     ++polls;
-    terminal = 0;
-    if (reply.type == reelq::redis::Reply::Type::kArray && reply.elements.size() == 3) {
-      for (const auto& e : reply.elements) {
-        if (!e.IsNil()) terminal += std::atoi(e.str.c_str());
-      }
-      if (!reply.elements[0].IsNil()) f.succeeded = std::atoi(reply.elements[0].str.c_str());
+    if (progress) {
+      terminal = rb::Terminal(*progress);
+      f.succeeded = static_cast<int>(progress->succeeded());
     }
-    if (terminal >= jobs) break;
+    if (terminal >= static_cast<uint32_t>(jobs)) break;
     if (submitted && !status.ok()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const auto t1 = Clock::now();
+  cpu.Stop();
+  perf.Stop();
   submitter.join();
-  auto stats = CommandStats(stack.redis());
+  auto stats = rb::CommandStats(stack.redis());
   if (!status.ok()) {
     throw std::runtime_error("SubmitBatch failed: " + status.error_message() + "\n" + stack.Logs());
   }
@@ -174,48 +182,53 @@ Figures RunReelq(rt::E2eStack& stack, int jobs, const std::string& batch_id,
     throw std::runtime_error("SubmitBatch accepted " + std::to_string(response.accepted()) +
                              " of " + std::to_string(jobs));
   }
-  if (terminal < jobs) {
+  if (terminal < static_cast<uint32_t>(jobs)) {
     throw std::runtime_error("only " + std::to_string(terminal) + " of " + std::to_string(jobs) +
                              " jobs finished in time\n" + stack.Logs());
   }
+  const double poll_cost = rb::GetBatchCost(stack, batch_id);
   f.seconds = std::chrono::duration<double>(t1 - t0).count();
   f.jobs_per_s = jobs / f.seconds;
-  f.cmds_per_job = static_cast<double>(QueueCommands(stats, polls, "hmget")) / jobs;
-  std::cout << "reelq commands per job by command: " << TopCommands(stats, jobs) << "\n";
+  f.cmds_per_job =
+      (static_cast<double>(rb::TotalCommands(stats)) - poll_cost * static_cast<double>(polls)) /
+      jobs;
+  for (const char* p : {"redis", "scheduler", "worker", "sim"}) {
+    f.cpu_per_1k[p] = cpu.Ms(p) * 1000.0 / jobs;
+  }
+  int sim_creates = 0;
+  const nlohmann::json sim_stats = stack.SimStats();
+  for (const auto& provider : sim_stats.at("providers"))
+    sim_creates += provider.value("creates", 0);
+  f.sim_creates = sim_creates;
+  std::printf("reelq: %lld GetBatch polls at %.2f commands each taken out\n",
+              static_cast<long long>(polls), poll_cost);
+  std::cout << "reelq commands per job by command (polls included): "
+            << rb::TopCommands(stats, jobs) << "\n";
   return f;
 }
 
 Figures RunBullmq(int jobs, int concurrency, const std::filesystem::path& log_dir) {
-  const auto script = rt::SourcePath("bench/throughput/bullmq_noop.js");
-  const auto modules = rt::SourcePath("tools/node_modules/bullmq");
-  if (!std::filesystem::exists(modules)) {
-    throw std::runtime_error(modules.string() + " missing: run `npm --prefix tools ci`");
-  }
   // Its own server, persisted the same way as reelq's (AOF, fsync every second).
   rt::RedisServerOptions ro;
   ro.appendonly = true;
   ro.appendfsync = "everysec";
   rt::RedisServer redis(ro);
   redis.ResetStats();
-  const auto log = log_dir / "bullmq.log";
-  auto node = rt::ChildProcess::Start(
-      {"node", script.string(), std::to_string(redis.port()), std::to_string(jobs)},
-      {{"REELQ_BENCH_BULLMQ_CONCURRENCY", std::to_string(concurrency)}}, log);
-  auto rc = node.Wait(std::chrono::minutes(30));
-  const std::string out = rt::ReadFile(log);
-  if (!rc || *rc != 0) throw std::runtime_error("bullmq_noop.js failed:\n" + out);
-  // Its last line is JSON: {"jobs","seconds","jobs_per_s","cmds_per_job"}; the script counts
-  // commands between its own INFO calls (the queue's setup and its worker included).
-  auto start = out.rfind('{');
-  if (start == std::string::npos) throw std::runtime_error("bullmq_noop.js: no result\n" + out);
-  auto j = nlohmann::json::parse(out.substr(start));
+  // The script counts commands and the server's CPU between its own INFO calls (the queue's
+  // setup excluded, its worker included).
+  auto j = rb::RunNodePeer("bench/throughput/bullmq_noop.js",
+                           {std::to_string(redis.port()), std::to_string(jobs)},
+                           {{"REELQ_BENCH_BULLMQ_CONCURRENCY", std::to_string(concurrency)}},
+                           log_dir / "bullmq.log", std::chrono::minutes(30));
   Figures f;
   f.seconds = j.at("seconds").get<double>();
   f.jobs_per_s = j.at("jobs_per_s").get<double>();
   f.cmds_per_job = j.at("cmds_per_job").get<double>();
+  f.cpu_per_1k["redis"] = j.at("redis_cpu_ms").get<double>() * 1000.0 / jobs;
+  f.cpu_per_1k["node"] = j.at("node_cpu_ms").get<double>() * 1000.0 / jobs;
   f.succeeded = jobs;
-  std::cout << "bullmq commands per job by command: " << TopCommands(CommandStats(redis), jobs)
-            << "\n";
+  std::cout << "bullmq commands per job by command: "
+            << rb::TopCommands(rb::CommandStats(redis), jobs) << "\n";
   return f;
 }
 
@@ -356,7 +369,7 @@ void PrintProfile(const std::filesystem::path& file, int jobs) {
     total += static_cast<double>(n) / jobs;
     std::printf("  %-13s %6.2f direct\n", c.c_str(), static_cast<double>(n) / jobs);
   }
-  std::printf("  total         %6.2f per job (the bench's own HMGET polls and INFO included)\n",
+  std::printf("  total         %6.2f per job (the bench's own GetBatch polls and INFO included)\n",
               total);
 }
 
@@ -368,7 +381,9 @@ Args Parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::runtime_error(s + " needs a value");
       return argv[++i];
     };
-    if (s == "--jobs") {
+    if (s == "--mode") {
+      a.mode = next();
+    } else if (s == "--jobs") {
       a.jobs = std::stoi(next());
     } else if (s == "--bullmq-concurrency") {
       a.bullmq_concurrency = std::stoi(next());
@@ -376,11 +391,16 @@ Args Parse(int argc, char** argv) {
       a.bullmq = false;
     } else if (s == "--profile") {
       a.profile = true;
+    } else if (s == "--perf") {
+      a.perf_file = next();
     } else {
-      std::cerr << "usage: bench-throughput [--jobs N] [--bullmq-concurrency C] [--no-bullmq] "
-                   "[--profile]\n";
+      std::cerr << "usage: bench-throughput [--mode full|queue] [--jobs N] "
+                   "[--bullmq-concurrency C] [--no-bullmq] [--profile] [--perf FILE]\n";
       std::exit(s == "--help" ? 0 : 2);
     }
+  }
+  if (a.mode != "full" && a.mode != "queue") {
+    throw std::runtime_error("--mode must be full or queue, not '" + a.mode + "'");
   }
   if (a.jobs <= 0) throw std::runtime_error("--jobs must be positive");
   return a;
@@ -395,23 +415,29 @@ int main(int argc, char** argv) {
     setenv("REELQ_SOURCE_DIR", REELQ_BENCH_SOURCE_DIR, 0);
     const Args args = Parse(argc, argv);
     const auto timeout = std::chrono::seconds(600 + args.jobs / 10);
+    std::printf("mode %s, %d jobs, load average before: %s\n", args.mode.c_str(), args.jobs,
+                rb::LoadAverage().c_str());
 
     Figures reelq_f;
     rt::TempDir log_dir;
     {
-      rt::E2eStack stack(StackOptions());
-      OpenSimLimits(stack);
-      reelq_f = RunReelq(stack, args.jobs, "bench", timeout);
+      rt::E2eStack stack(StackOptions(args.mode));
+      if (args.mode == "full") OpenSimLimits(stack);
+      reelq_f = RunReelq(stack, args.mode, args.jobs, "bench", timeout, args.perf_file);
       std::printf(
           "reelq:  %d jobs in %.2f s = %.0f jobs/s, %.2f redis commands/job (%d succeeded)\n",
           args.jobs, reelq_f.seconds, reelq_f.jobs_per_s, reelq_f.cmds_per_job, reelq_f.succeeded);
+      std::printf(
+          "reelq CPU ms per 1,000 jobs: redis-server %.0f, scheduler %.0f, worker %.0f, sim %.0f\n",
+          reelq_f.cpu_per_1k["redis"], reelq_f.cpu_per_1k["scheduler"],
+          reelq_f.cpu_per_1k["worker"], reelq_f.cpu_per_1k["sim"]);
       std::fflush(stdout);
       if (args.profile) {
         const int n = std::min(args.jobs, 2000);
         const auto file = log_dir.path() / "monitor.txt";
         {
           Monitor monitor(stack.redis().port(), file);
-          RunReelq(stack, n, "profile", timeout);
+          RunReelq(stack, args.mode, n, "profile", timeout);
           monitor.Stop();
         }
         PrintProfile(file, n);
@@ -424,20 +450,36 @@ int main(int argc, char** argv) {
           "bullmq: %d jobs in %.2f s = %.0f jobs/s, %.2f redis commands/job (concurrency %d)\n",
           args.jobs, bull_f.seconds, bull_f.jobs_per_s, bull_f.cmds_per_job,
           args.bullmq_concurrency);
+      std::printf("bullmq CPU ms per 1,000 jobs: redis-server %.0f, node %.0f\n",
+                  bull_f.cpu_per_1k["redis"], bull_f.cpu_per_1k["node"]);
       std::printf(
-          "ratios: reelq/bullmq jobs/s %.3f (goal >= 2), commands/job %.3f (goal <= 0.333)\n",
-          reelq_f.jobs_per_s / bull_f.jobs_per_s, reelq_f.cmds_per_job / bull_f.cmds_per_job);
+          "ratios: reelq/bullmq jobs/s %.3f (goal >= 2), commands/job %.3f, redis CPU %.3f "
+          "(goal <= 0.5)\n",
+          reelq_f.jobs_per_s / bull_f.jobs_per_s, reelq_f.cmds_per_job / bull_f.cmds_per_job,
+          reelq_f.cpu_per_1k["redis"] / bull_f.cpu_per_1k["redis"]);
     }
-    std::printf("jobs=%d reelq_jobs_per_s=%.1f reelq_cmds_per_job=%.2f reelq_succeeded=%d",
-                args.jobs, reelq_f.jobs_per_s, reelq_f.cmds_per_job, reelq_f.succeeded);
+    std::printf("load average after: %s\n", rb::LoadAverage().c_str());
+    rb::KeyValues kv;
+    kv.Add("mode", args.mode);
+    kv.Add("jobs", args.jobs);
+    kv.Add("reelq_jobs_per_s", reelq_f.jobs_per_s);
+    kv.Add("reelq_cmds_per_job", reelq_f.cmds_per_job, 2);
+    kv.Add("reelq_succeeded", reelq_f.succeeded);
+    kv.Add("reelq_redis_cpu_ms_per_1k", reelq_f.cpu_per_1k["redis"]);
+    kv.Add("worker_cpu_ms_per_1k", reelq_f.cpu_per_1k["worker"]);
+    kv.Add("scheduler_cpu_ms_per_1k", reelq_f.cpu_per_1k["scheduler"]);
+    kv.Add("sim_cpu_ms_per_1k", reelq_f.cpu_per_1k["sim"]);
+    kv.Add("sim_creates", reelq_f.sim_creates);
     if (args.bullmq) {
-      std::printf(
-          " bullmq_jobs_per_s=%.1f bullmq_cmds_per_job=%.2f jobs_per_s_ratio=%.3f "
-          "cmds_per_job_ratio=%.3f",
-          bull_f.jobs_per_s, bull_f.cmds_per_job, reelq_f.jobs_per_s / bull_f.jobs_per_s,
-          reelq_f.cmds_per_job / bull_f.cmds_per_job);
+      kv.Add("bullmq_jobs_per_s", bull_f.jobs_per_s);
+      kv.Add("bullmq_cmds_per_job", bull_f.cmds_per_job, 2);
+      kv.Add("bullmq_redis_cpu_ms_per_1k", bull_f.cpu_per_1k["redis"]);
+      kv.Add("bullmq_node_cpu_ms_per_1k", bull_f.cpu_per_1k["node"]);
+      kv.Add("jobs_per_s_ratio", reelq_f.jobs_per_s / bull_f.jobs_per_s, 3);
+      kv.Add("cmds_per_job_ratio", reelq_f.cmds_per_job / bull_f.cmds_per_job, 3);
+      kv.Add("redis_cpu_ratio", reelq_f.cpu_per_1k["redis"] / bull_f.cpu_per_1k["redis"], 3);
     }
-    std::printf("\n");
+    std::printf("%s\n", kv.Line().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fflush(stdout);

@@ -15,7 +15,8 @@
 namespace reelq::providers {
 namespace {
 
-const std::set<std::string, std::less<>> kProviders = {"kling", "sora", "veo", "seedance"};
+// "noop" answers at once without any upstream (noop_provider.h): benchmarks and tests only.
+const std::set<std::string, std::less<>> kProviders = {"kling", "sora", "veo", "seedance", "noop"};
 
 // Thrown inside this file only, turned into a Result at ParseCatalogue's boundary.
 struct ParseFailure {
@@ -259,12 +260,14 @@ AccountSpec ParseAccount(const YAML::Node& node, size_t index) {
   AccountSpec a;
   a.id = e.String("id");
   a.provider = ProviderField(e);
-  a.base_url = e.String("base_url");
-  if (!a.base_url.starts_with("http://") && !a.base_url.starts_with("https://")) {
+  // The noop provider makes no call: it needs no URL and no key.
+  const bool calls_upstream = a.provider != "noop";
+  a.base_url = e.String("base_url", calls_upstream);
+  if (calls_upstream && !a.base_url.starts_with("http://") && !a.base_url.starts_with("https://")) {
     Fail(e.Where("base_url"), "expected an http:// or https:// URL");
   }
   while (a.base_url.ends_with('/')) a.base_url.pop_back();
-  a.api_key = ParseSecret(e, "api_key", true);
+  a.api_key = ParseSecret(e, "api_key", calls_upstream);
   a.secret_key = ParseSecret(e, "secret_key", a.provider == "kling");
   if (a.provider != "kling" && !a.secret_key.empty()) {
     Fail(e.Where("secret_key"), "only Kling accounts have a secret key");

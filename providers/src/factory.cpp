@@ -1,6 +1,7 @@
 #include "reelq/providers/factory.h"
 
 #include "kling/kling_provider.h"
+#include "reelq/providers/noop_provider.h"
 #include "seedance/seedance_provider.h"
 #include "sora/sora_provider.h"
 #include "veo/veo_provider.h"
@@ -26,6 +27,8 @@ Result<ProviderPtr> MakeProvider(const AccountSpec& account, http::ClientPtr cli
                                  AdapterOptions options) {
   if (!client) return MakeError(ErrorCategory::kInternal, "MakeProvider: no http client");
   if (!clock) clock = std::make_shared<SystemClock>();
+  // Benchmarks and tests: no keys, no HTTP.
+  if (account.provider == "noop") return MakeNoopProvider(account);
   auto api_key = ResolveKey(account, account.api_key, "api_key");
   if (!api_key) return std::unexpected(api_key.error());
   if (account.provider == "kling") {

@@ -8,6 +8,7 @@
 
 #include "reelq/common/config.h"
 #include "reelq/storage/fs_store.h"
+#include "reelq/storage/null_store.h"
 #include "reelq/storage/s3_store.h"
 
 namespace reelq::storage {
@@ -139,6 +140,14 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
   if (auto k = config::CheckKeys(section, "storage", {"backend", "fs", "s3"}); !k) {
     return std::unexpected(k.error());
   }
+  // Unquoted, `backend: null` is YAML's null, which the parser cannot tell from an empty
+  // `backend:`; taking either for the discarding store would lose clips, and taking it for fs
+  // would hide the mistake.
+  if (section && section["backend"] && section["backend"].IsNull()) {
+    return Invalid(
+        "storage.backend: empty (an unquoted null is YAML's null); write fs or s3, or \"null\" "
+        "quoted for the discarding benchmark store");
+  }
   auto backend =
       section ? GetString(section, "storage", "backend", "fs") : Result<std::string>("fs");
   if (!backend) return std::unexpected(backend.error());
@@ -161,7 +170,10 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
     if (!config) return std::unexpected(config.error());
     return MakeS3Store(std::move(*config), std::move(http));
   }
-  return Invalid("storage.backend: expected fs or s3, got '" + *backend + "'");
+  // Benchmarks and tests only: discards every clip (null_store.h).
+  if (*backend == "null") return MakeNullStore();
+  return Invalid("storage.backend: expected fs or s3 (or null, for benchmarks), got '" + *backend +
+                 "'");
 }
 
 }  // namespace reelq::storage

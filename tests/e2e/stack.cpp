@@ -153,8 +153,11 @@ void E2eStack::WriteConfig() {
     << "  metrics_listen: 127.0.0.1:0\n"
     << "  retry_backoff_initial_ms: " << options_.retry_backoff_initial_ms << "\n"
     << "  retry_backoff_max_ms: " << options_.retry_backoff_max_ms << "\n"
-    << "storage:\n  backend: fs\n  fs:\n    root: " << store_root().string() << "\n"
-    << "accounts:\n";
+    << (options_.storage_backend == "fs"
+            ? "storage:\n  backend: fs\n  fs:\n    root: " + store_root().string() + "\n"
+            : "storage:\n  backend: \"" + options_.storage_backend + "\"\n")
+    << "accounts:\n"
+    << options_.extra_accounts_yaml;
   const std::string limits = ", requests_per_minute: " + std::to_string(options_.account_rpm) +
                              ", max_concurrent: " + std::to_string(options_.account_max_concurrent);
   for (const char* s : {"a", "b"}) {

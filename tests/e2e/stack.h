@@ -81,6 +81,11 @@ struct E2eStackOptions {
   std::string appendfsync = "everysec";
   // Extra YAML appended verbatim at the end of the config (new top-level sections only).
   std::string extra_yaml;
+  // Extra entries of the accounts: list, verbatim ("  - {id: noop-a, provider: noop}\n").
+  std::string extra_accounts_yaml;
+  // storage.backend: "fs" (under store_root()) or "null" (written quoted; discards clips, for
+  // benchmarks).
+  std::string storage_backend = "fs";
   // Extra environment for schedulers and workers (e.g. REELQ__SECTION__KEY overrides).
   std::map<std::string, std::string> env;
   std::string log_level = "info";
@@ -162,6 +167,7 @@ class E2eStack {
   void KillSim();
   void StartSim();
   int sim_port() const { return sim_port_; }
+  pid_t sim_pid() const { return sim_.pid(); }
 
   // --- simulator control (GET /_sim/stats, POST /_sim/config, POST /_sim/reset) ---------------
   nlohmann::json SimStats();

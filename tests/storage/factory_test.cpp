@@ -5,6 +5,7 @@
 
 #include "process.h"
 #include "reelq/storage/factory.h"
+#include "run_sync.h"
 
 namespace reelq::storage {
 namespace {
@@ -84,6 +85,37 @@ TEST_F(FactoryTest, StrictErrorsNameTheKey) {
                   "  secret_key: {env: REELQ_TEST_UNSET_VARIABLE}\n")
                 .find("REELQ_TEST_UNSET_VARIABLE is not set"),
             std::string::npos);
+}
+
+// The benchmark store: `backend: "null"` discards the bytes but reports what it was given, and
+// answers Head as if the object were stored. Unquoted, null is YAML's null, which cannot be told
+// from an empty value: refused, naming the fix, rather than silently read as fs or as null.
+TEST_F(FactoryTest, NullBackendAcceptsAndDiscards) {
+  using reelq::storage::testing::Bytes;
+  using reelq::storage::testing::RunSync;
+  auto made = Make("backend: \"null\"\n");
+  ASSERT_TRUE(made) << made.error().Describe();
+  EXPECT_EQ((*made)->name(), "null");
+  for (const char* yaml : {"backend: null\n", "backend:\n", "backend: ~\n"}) {
+    EXPECT_NE(Error(yaml).find("storage.backend: empty"), std::string::npos) << yaml;
+  }
+
+  auto store = *made;
+  auto writer = RunSync(io_, store->OpenWriter("t/b/j.mp4", {}));
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(RunSync(io_, (*writer)->Write(Bytes("0123456789"))));
+  auto committed = RunSync(io_, (*writer)->Commit());
+  ASSERT_TRUE(committed) << committed.error().Describe();
+  EXPECT_EQ(committed->info.size, 10u);
+  EXPECT_FALSE(committed->already_existed);
+  auto head = RunSync(io_, store->Head("never/written.mp4"));
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->key, "never/written.mp4");
+  EXPECT_TRUE(RunSync(io_, store->Delete("t/b/j.mp4")));
+  auto url = store->PresignGet("t/b/j.mp4", std::chrono::seconds(60));
+  ASSERT_TRUE(url);
+  EXPECT_EQ(*url, "null:///t/b/j.mp4");
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
 }
 
 }  // namespace

@@ -1,0 +1,235 @@
+// bench-scale's wide parts: many generations in flight on one worker, and the retention soak.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "e2e_util.h"
+#include "parts.h"
+#include "process.h"
+
+namespace reelq::bench::scale {
+
+namespace rt = reelq::testing;
+namespace v1 = reelq::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// The simulator's Kling 3.0 median, seconds (providers/sim/README.md).
+constexpr double kKlingP50Seconds = 120;
+
+rt::E2eStackOptions InflightOptions(const Args& args) {
+  rt::E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = 1;
+  o.latency_scale = args.inflight_latency_scale;
+  // The product's defaults (worker/src/settings.cpp): what an operator would run.
+  o.lease_seconds = 15;
+  o.heartbeat_seconds = 1;
+  o.min_poll_interval_ms = 5000;
+  o.max_in_flight = args.inflight_jobs;
+  // No poll quota; enough account room for every job at once.
+  o.account_rpm = 100'000'000;
+  o.account_max_concurrent = args.inflight_jobs;
+  o.log_level = "warn";
+  return o;
+}
+
+}  // namespace
+
+void RunInflight(const Args& args, KeyValues& out) {
+  const int n = args.inflight_jobs;
+  rt::E2eStack stack(InflightOptions(args));
+  nlohmann::json keys = nlohmann::json::array();
+  for (const char* k : {"sim-kling-ak-a", "sim-kling-ak-b"}) {
+    keys.push_back({{"access_key", k}, {"rpm", 10'000'000}, {"max_concurrent", 1'000'000}});
+  }
+  stack.SimConfigure({{"providers", {{"kling", {{"keys", keys}}}}}});
+  auto stub = stack.JobStub();
+  const auto t0 = Clock::now();
+  {
+    grpc::Status status;
+    auto response = rt::SubmitBatch(*stub, Specs(n, "kling-3.0", "inflight", "wide"), &status,
+                                    std::chrono::seconds(600));
+    if (!status.ok() || response.accepted() != static_cast<uint32_t>(n)) {
+      throw std::runtime_error("inflight SubmitBatch: " + status.error_message() + ", accepted " +
+                               std::to_string(response.accepted()) + "\n" + stack.Logs());
+    }
+  }
+  std::printf("inflight: %d submitted in %.1f s\n", n, Seconds(t0, Clock::now()));
+  std::fflush(stdout);
+
+  // The window opens once 95 % run (or after two minutes, whatever runs then), and integrates
+  // the running count over time (GetBatch once a second) so jobs that end inside it count for
+  // the time they ran.
+  const auto ramp_deadline = t0 + std::chrono::minutes(2);
+  uint32_t running = 0;
+  while (Clock::now() < ramp_deadline) {
+    if (auto p = GetBatch(*stub, "inflight")) running = p->running();
+    if (running >= 0.95 * n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  const double ramp_s = Seconds(t0, Clock::now());
+  stack.redis().ResetStats();
+  const auto w0 = Clock::now();
+  auto last = w0;
+  double job_seconds = 0;
+  int64_t polls = 0;
+  int64_t rss_at_window = RssKb(stack.worker(0).pid());
+  while (Seconds(w0, Clock::now()) < args.inflight_window_s) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto p = GetBatch(*stub, "inflight");
+    ++polls;
+    const auto now = Clock::now();
+    const uint32_t r = p ? p->running() : running;
+    job_seconds += 0.5 * (running + r) * Seconds(last, now);
+    running = r;
+    last = now;
+    rss_at_window = std::max(rss_at_window, RssKb(stack.worker(0).pid()));
+  }
+  const auto stats = CommandStats(stack.redis());
+  const double window_s = Seconds(w0, last);
+
+  // Then every job to its end.
+  uint32_t succeeded = 0, terminal = 0;
+  const auto end_deadline =
+      Clock::now() + std::chrono::seconds(120) +
+      std::chrono::seconds(static_cast<int>(kKlingP50Seconds * 2.5 * args.inflight_latency_scale));
+  while (Clock::now() < end_deadline) {
+    if (auto p = GetBatch(*stub, "inflight")) {
+      succeeded = p->succeeded();
+      terminal = Terminal(*p);
+    }
+    if (terminal >= static_cast<uint32_t>(n)) break;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  const double poll_cost = GetBatchCost(stack, "inflight");
+  const double commands = static_cast<double>(TotalCommands(stats)) - poll_cost * polls;
+  const double per_job_s = job_seconds > 0 ? commands / job_seconds : 0;
+  const double peak_mb = PeakRssKb(stack.worker(0).pid()) / 1024.0;
+  std::printf(
+      "inflight: ramp to %u running took %.1f s; window %.1f s at %.0f running on average: "
+      "%.0f Redis commands = %.3f per in-flight job per second (%.0f/s); by command: %s\n",
+      running, ramp_s, window_s, job_seconds / std::max(window_s, 1e-9), commands, per_job_s,
+      commands / std::max(window_s, 1e-9), TopCommands(stats, job_seconds).c_str());
+  std::printf(
+      "inflight: worker RSS %.1f MB in the window, peak %.1f MB; %u of %d succeeded "
+      "(%u terminal) %.0f s after submit\n",
+      rss_at_window / 1024.0, peak_mb, succeeded, n, terminal, Seconds(t0, Clock::now()));
+  std::fflush(stdout);
+  out.Add("inflight_jobs", n);
+  out.Add("inflight_succeeded", static_cast<int64_t>(succeeded));
+  out.Add("inflight_rss_mb", peak_mb);
+  out.Add("redis_cmds_per_inflight_job_s", per_job_s, 3);
+
+  if (args.bullmq) {
+    rt::RedisServerOptions ro;
+    ro.appendonly = true;
+    rt::RedisServer redis(ro);
+    rt::TempDir logs;
+    const int hold_ms = static_cast<int>(kKlingP50Seconds * args.inflight_latency_scale * 1000);
+    auto j =
+        RunNodePeer("bench/scale/bullmq_scale.js",
+                    {std::to_string(redis.port()), "inflight", std::to_string(n),
+                     std::to_string(hold_ms), std::to_string(args.inflight_window_s)},
+                    {}, logs.path() / "bullmq.log", std::chrono::seconds(600 + 4 * hold_ms / 1000));
+    std::printf(
+        "inflight: BullMQ holding %d jobs %d ms each: RSS peak %.1f MB, %.3f Redis "
+        "commands per in-flight job per second, %d completed\n",
+        n, hold_ms, j.at("rss_peak_mb").get<double>(),
+        j.at("cmds_per_inflight_job_s").get<double>(), j.at("completed").get<int>());
+    out.Add("bullmq_inflight_rss_mb", j.at("rss_peak_mb").get<double>());
+    out.Add("bullmq_cmds_per_inflight_job_s", j.at("cmds_per_inflight_job_s").get<double>(), 3);
+  }
+}
+
+void RunRetention(const Args& args, KeyValues& out) {
+  rt::E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = 1;
+  o.lease_seconds = 15;
+  o.heartbeat_seconds = 1;
+  o.min_poll_interval_ms = 1;
+  o.log_level = "warn";
+  UseNoopProvider(o, 512);
+  o.extra_yaml += args.retention_yaml;
+  std::unique_ptr<rt::E2eStack> stack;
+  try {
+    stack = std::make_unique<rt::E2eStack>(o);
+  } catch (const std::exception& e) {
+    // The binaries refuse the setting: retention is not there (yet). Say which line said so.
+    std::string reason = e.what();
+    for (const char* word : {"retention", "queue"}) {
+      auto at = reason.find(word);
+      if (at == std::string::npos) continue;
+      auto start = reason.rfind('\n', at);
+      auto end = reason.find('\n', at);
+      reason = reason.substr(start == std::string::npos ? 0 : start + 1,
+                             end == std::string::npos ? std::string::npos : end - start - 1);
+      break;
+    }
+    std::printf("retention: unsupported: the stack refused `%s`: %s\n", args.retention_yaml.c_str(),
+                reason.substr(0, 400).c_str());
+    out.Add("retention_memory_growth", "unsupported");
+    return;
+  }
+  // Rounds of jobs, each run to the end; used_memory after each. The first window ends two
+  // retention periods in: from then on expiry keeps pace, and memory must stay flat.
+  const int round = std::max(10, std::min(10000, args.soak_jobs / 20));
+  const auto t0 = Clock::now();
+  std::optional<int64_t> baseline;
+  int64_t highest = 0;
+  int submitted = 0;
+  int after_baseline = 0;
+  const auto soak_deadline = t0 + std::chrono::seconds(1200 + 4 * args.retention_s);
+  // At least --soak-jobs, and at least three rounds after the first window.
+  for (int i = 0;
+       (submitted < args.soak_jobs || after_baseline < 3) && Clock::now() < soak_deadline; ++i) {
+    const std::string batch = "soak-" + std::to_string(i);
+    auto stub = stack->JobStub();
+    grpc::Status status;
+    rt::SubmitBatch(*stub, Specs(round, kNoopModel, batch, "soak"), &status,
+                    std::chrono::seconds(600));
+    if (!status.ok()) throw std::runtime_error("soak SubmitBatch: " + status.error_message());
+    submitted += round;
+    const auto deadline = Clock::now() + std::chrono::seconds(600);
+    while (Clock::now() < deadline) {
+      auto p = GetBatch(*stub, batch);
+      if (p && Terminal(*p) >= static_cast<uint32_t>(round)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const int64_t used = UsedMemory(stack->redis());
+    const double at = Seconds(t0, Clock::now());
+    if (!baseline && at >= 2.0 * args.retention_s) baseline = used;
+    if (baseline) {
+      highest = std::max(highest, used);
+      ++after_baseline;
+    }
+    std::printf("retention: %d jobs, %.0f s: used_memory %.1f MB%s\n", submitted, at,
+                used / 1048576.0, baseline && *baseline == used ? " (first window over)" : "");
+    std::fflush(stdout);
+  }
+  if (!baseline) {
+    throw std::runtime_error(
+        "retention: the soak ran out of time before two retention periods "
+        "passed");
+  }
+  const double growth = static_cast<double>(highest - *baseline) / static_cast<double>(*baseline);
+  std::printf(
+      "retention: used_memory after the first window %.1f MB, highest after %.1f MB: "
+      "growth %.1f %%\n",
+      *baseline / 1048576.0, highest / 1048576.0, growth * 100);
+  out.Add("soak_jobs", submitted);
+  out.Add("retention_memory_growth", growth, 3);
+}
+
+}  // namespace reelq::bench::scale

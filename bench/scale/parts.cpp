@@ -1,0 +1,202 @@
+#include "parts.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "e2e_util.h"
+#include "process.h"
+
+namespace reelq::bench::scale {
+
+namespace rt = reelq::testing;
+namespace v1 = reelq::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+// The queue alone (noop provider, null store), product lease and heartbeat, one scheduler.
+rt::E2eStackOptions QueueOptions(int workers) {
+  rt::E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = workers;
+  o.lease_seconds = 15;
+  o.heartbeat_seconds = 1;
+  o.min_poll_interval_ms = 1;
+  o.max_in_flight = 256;
+  o.log_level = "warn";
+  // A few hundred upstream tasks at once, as a real account: most of a deep queue stays
+  // PENDING, as it would in production.
+  UseNoopProvider(o, 512);
+  return o;
+}
+
+// SubmitBatch of `specs`; throws unless all were accepted.
+void Submit(rt::E2eStack& stack, const std::vector<v1::JobSpec>& specs) {
+  auto stub = stack.JobStub();
+  grpc::Status status;
+  auto response = rt::SubmitBatch(*stub, specs, &status, std::chrono::seconds(1200));
+  if (!status.ok()) {
+    throw std::runtime_error("SubmitBatch failed: " + status.error_message() + "\n" + stack.Logs());
+  }
+  if (response.accepted() != specs.size()) {
+    throw std::runtime_error("SubmitBatch accepted " + std::to_string(response.accepted()) +
+                             " of " + std::to_string(specs.size()));
+  }
+}
+
+// Completions per second of `batch_id` between its `from`-th and `to`-th terminal job (GetBatch
+// every 50 ms). The window starts at the last poll that saw fewer than `from` (so a short batch
+// that finishes between two polls still has a start) and ends at the first that saw `to`.
+double ProcessingRate(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, uint32_t to,
+                      std::chrono::seconds timeout) {
+  auto stub = stack.JobStub();
+  const auto deadline = Clock::now() + timeout;
+  std::pair<Clock::time_point, uint32_t> start{Clock::now(), 0};
+  while (Clock::now() < deadline) {
+    auto p = GetBatch(*stub, batch_id);
+    const auto now = Clock::now();
+    if (p) {
+      const uint32_t done = Terminal(*p);
+      if (done < from) start = {now, done};
+      if (done >= to && done > start.second && now > start.first) {
+        return (done - start.second) / Seconds(start.first, now);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("batch " + batch_id + " did not reach " + std::to_string(to) +
+                           " finished jobs in time\n" + stack.Logs());
+}
+
+void ListAtDepth(rt::E2eStack& stack, KeyValues& out) {
+  auto stub = stack.JobStub();
+  std::vector<double> ms;
+  size_t short_pages = 0;
+  auto page = [&](const std::string& token) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::ListJobsRequest req;
+    req.set_state(v1::JOB_STATE_PENDING);
+    req.set_page_size(100);
+    req.set_page_token(token);
+    v1::ListJobsResponse resp;
+    const auto t0 = Clock::now();
+    auto status = stub->ListJobs(&ctx, req, &resp);
+    ms.push_back(Seconds(t0, Clock::now()) * 1000);
+    if (!status.ok()) throw std::runtime_error("ListJobs: " + status.error_message());
+    if (resp.jobs_size() < 100) ++short_pages;
+    return resp.next_page_token();
+  };
+  for (int i = 0; i < 20; ++i) page("");
+  std::string token = page("");
+  for (int i = 0; i < 30 && !token.empty(); ++i) token = page(token);
+  std::printf(
+      "list: %zu ListJobs pages (state PENDING, 100 rows): p50 %.1f ms, p95 %.1f ms, "
+      "max %.1f ms; %zu pages had fewer than 100 rows\n",
+      ms.size(), Percentile(ms, 0.5), Percentile(ms, 0.95), *std::max_element(ms.begin(), ms.end()),
+      short_pages);
+  out.Add("list_ms_p50", Percentile(ms, 0.5));
+  out.Add("list_ms_p95", Percentile(ms, 0.95));
+}
+
+// The median of three rates at a shallow queue: `n` jobs queued with the worker stopped, then
+// the worker started, completions measured from 10 % to 90 %.
+double ShallowRate(const Args& args) {
+  rt::E2eStack stack(QueueOptions(0));
+  std::vector<double> rates;
+  for (int round = 0; round < 3; ++round) {
+    const std::string batch = "shallow-" + std::to_string(round);
+    if (round > 0) stack.TermWorker(0);
+    Submit(stack, Specs(args.shallow, kNoopModel, batch, "shallow"));
+    if (round == 0) {
+      stack.AddWorker();
+    } else {
+      stack.StartWorker(0);
+    }
+    rates.push_back(ProcessingRate(stack, batch, args.shallow / 10, args.shallow * 9 / 10,
+                                   std::chrono::seconds(300)));
+    std::printf("depth: %d queued: %.0f jobs/s\n", args.shallow, rates.back());
+  }
+  return Percentile(rates, 0.5);
+}
+
+}  // namespace
+
+void RunDeepQueue(const Args& args, KeyValues& out) {
+  double deep_rate = 0;
+  {
+    rt::E2eStack stack(QueueOptions(0));
+    const auto specs = Specs(args.queued, kNoopModel, "deep", "deep");
+    const int64_t memory_before = UsedMemory(stack.redis());
+    CpuWindow cpu({{"redis", stack.redis().pid()}, {"scheduler", stack.scheduler(0).pid()}});
+    cpu.Start();
+    const auto t0 = Clock::now();
+    Submit(stack, specs);
+    const double seconds = Seconds(t0, Clock::now());
+    cpu.Stop();
+    // Let the dispatcher's first rounds settle before reading the memory.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const double bytes =
+        static_cast<double>(UsedMemory(stack.redis()) - memory_before) / args.queued;
+    std::printf(
+        "enqueue: %d jobs in one SubmitBatch stream: %.2f s = %.0f jobs/s (CPU ms per "
+        "1,000: redis-server %.0f, scheduler %.0f); Redis %.0f bytes per queued job\n",
+        args.queued, seconds, args.queued / seconds, cpu.Ms("redis") * 1000 / args.queued,
+        cpu.Ms("scheduler") * 1000 / args.queued, bytes);
+    std::fflush(stdout);
+    out.Add("queued", args.queued);
+    out.Add("enqueue_jobs_per_s", args.queued / seconds);
+    out.Add("bytes_per_queued_job", bytes, 0);
+    if (args.bullmq) {
+      rt::RedisServerOptions ro;
+      ro.appendonly = true;
+      rt::RedisServer redis(ro);
+      rt::TempDir logs;
+      auto j = RunNodePeer("bench/scale/bullmq_scale.js",
+                           {std::to_string(redis.port()), "enqueue", std::to_string(args.queued)},
+                           {}, logs.path() / "bullmq.log", std::chrono::minutes(20));
+      const double peer = j.at("jobs_per_s").get<double>();
+      std::printf("enqueue: BullMQ addBulk: %.0f jobs/s, %.0f bytes per queued job\n", peer,
+                  j.at("bytes_per_job").get<double>());
+      out.Add("bullmq_enqueue_jobs_per_s", peer);
+      out.Add("bullmq_bytes_per_queued_job", j.at("bytes_per_job").get<double>(), 0);
+      out.Add("enqueue_ratio", args.queued / seconds / peer, 3);
+    }
+    if (args.list) ListAtDepth(stack, out);
+    if (args.depth) {
+      stack.AddWorker();
+      // Past the worker's start, while the queue is still nearly full.
+      const int from = std::min(1000, args.queued / 10);
+      const int to = std::min(args.queued, from + args.deep_window);
+      deep_rate = ProcessingRate(stack, "deep", from, to, std::chrono::seconds(600));
+      std::printf("depth: %d queued: %.0f jobs/s over %d completions\n", args.queued, deep_rate,
+                  args.deep_window);
+      std::fflush(stdout);
+    }
+  }
+  if (args.depth) {
+    const double shallow = ShallowRate(args);
+    out.Add("deep_jobs_per_s", deep_rate);
+    out.Add("shallow_jobs_per_s", shallow);
+    out.Add("depth_ratio", deep_rate / shallow, 3);
+  }
+}
+
+}  // namespace reelq::bench::scale

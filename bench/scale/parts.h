@@ -1,0 +1,33 @@
+#pragma once
+
+// The parts of bench-scale, each runnable alone (see main.cpp for the flags). Each adds its
+// figures to `out` as key=value pairs and prints what it saw on the way.
+#include <string>
+
+#include "bench_util.h"
+
+namespace reelq::bench::scale {
+
+struct Args {
+  bool enqueue = false, list = false, depth = false, inflight = false, retention = false;
+  bool bullmq = true;
+  int queued = 100000;     // one SubmitBatch stream of this many items
+  int shallow = 1000;      // the shallow queue of the depth ratio
+  int deep_window = 5000;  // completions measured at depth
+  int inflight_jobs = 10000;
+  double inflight_latency_scale = 0.5;  // the simulator's Kling 3.0: p50 120 s x 0.5 = 1 min
+  int inflight_window_s = 20;
+  int soak_jobs = 200000;
+  int retention_s = 30;
+  std::string retention_yaml;  // the config snippet that sets it; built from retention_s if empty
+};
+
+// enqueue_jobs_per_s, bytes_per_queued_job (+ the BullMQ addBulk peer), list_ms_p95 and
+// depth_ratio: one queue of `queued` jobs with no worker, then a worker started on it.
+void RunDeepQueue(const Args& args, KeyValues& out);
+// inflight_rss_mb, redis_cmds_per_inflight_job_s, inflight_succeeded (+ BullMQ holding as many).
+void RunInflight(const Args& args, KeyValues& out);
+// retention_memory_growth, or "unsupported" when the binaries refuse the retention setting.
+void RunRetention(const Args& args, KeyValues& out);
+
+}  // namespace reelq::bench::scale
