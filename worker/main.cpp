@@ -63,10 +63,14 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
 
   auto connection = co_await redis::Connect(executor, redis_settings->options);
   auto blocking = co_await redis::Connect(executor, redis_settings->options);
-  if (!connection || !blocking) {
+  // Its own connection: it blocks until a held job is cancelled.
+  auto cancel_blocking = co_await redis::Connect(executor, redis_settings->options);
+  if (!connection || !blocking || !cancel_blocking) {
     spdlog::error("cannot reach redis at {}:{}: {}", redis_settings->options.host,
                   redis_settings->options.port,
-                  (!connection ? connection.error() : blocking.error()).message);
+                  (!connection ? connection.error()
+                               : (!blocking ? blocking.error() : cancel_blocking.error()))
+                      .message);
     co_return 3;
   }
   queue::JobStore job_store(*connection, redis_settings->prefix, clock);
@@ -89,7 +93,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
     spdlog::warn("metrics endpoint not started: {}", metrics_server.error().message);
   }
 
-  worker::Worker worker(deps, *blocking);
+  worker::Worker worker(deps, *blocking, *cancel_blocking);
   asio::signal_set signals(executor, SIGTERM, SIGINT);
   signals.async_wait([&worker](const boost::system::error_code& ec, int signal) {
     if (!ec) {

@@ -5,6 +5,7 @@
 // so that a change that makes a job dearer fails here, not only in a benchmark.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -103,12 +104,13 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
                           .candidate_models = {"m1"}});
   }
   Measure("submit (as SubmitBatch does)", [&] {
-    for (const auto& job : jobs) {
-      auto r = RunAsync(io_, store_->Submit(job, 3600));
+    // SubmitBatch stores its items in chunks of 100, with no read-back.
+    for (size_t at = 0; at < jobs.size(); at += 100) {
+      std::vector<NewJob> chunk(jobs.begin() + at,
+                                jobs.begin() + std::min(jobs.size(), at + 100));
+      auto r = RunAsync(io_, store_->SubmitMany(chunk, 3600));
       ASSERT_TRUE(r) << r.error().Describe();
-      // job_api reads the record back for the response.
-      auto read = RunAsync(io_, store_->Get(r->job_id));
-      ASSERT_TRUE(read) << read.error().Describe();
+      ASSERT_EQ(r->size(), chunk.size());
     }
   });
   Measure("dispatch", [&] {
@@ -130,43 +132,60 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
     }
   });
   ASSERT_EQ(static_cast<int>(leased.size()), kJobs);
+  // The worker gathers create permits, phase changes and completions of a few milliseconds
+  // into one call each (worker/src/store_writer.h); with many jobs in flight a window holds
+  // dozens.
+  constexpr size_t kGathered = 50;
   Measure("create permit (intent recorded)", [&] {
-    for (const auto& j : leased) {
-      auto r = RunAsync(
-          io_, store_->TakeCreatePermit(j.id, j.token, 1000ms, clock_->NowMs(), j.attempt));
+    for (size_t at = 0; at < leased.size(); at += kGathered) {
+      std::vector<PermitRequest> permits;
+      for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
+        permits.push_back({leased[i].id, leased[i].token, clock_->NowMs(), leased[i].attempt});
+      }
+      auto r = RunAsync(io_, store_->TakeCreatePermitMany(1000ms, permits));
       ASSERT_TRUE(r) << r.error().Describe();
-      ASSERT_EQ(r->count(), 0);
+      for (const auto& one : *r) {
+        ASSERT_TRUE(one) << one.error().Describe();
+        ASSERT_EQ(one->count(), 0);
+      }
     }
   });
-  Measure("upstream id recorded (GENERATING)", [&] {
-    for (const auto& j : leased) {
-      auto r = RunAsync(io_, store_->SetPhase(j.id, j.token, "GENERATING", "up-" + j.id, ""));
+  auto phases = [&](JobPhase phase) {
+    for (size_t at = 0; at < leased.size(); at += kGathered) {
+      std::vector<PhaseChange> changes;
+      for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
+        const auto& j = leased[i];
+        changes.push_back({j.id, j.token, phase,
+                           phase == JobPhase::kGenerating ? "up-" + j.id : std::string(), ""});
+      }
+      auto r = RunAsync(io_, store_->SetPhaseMany(changes));
       ASSERT_TRUE(r) << r.error().Describe();
+      for (const auto& one : *r) ASSERT_TRUE(one) << one.error().Describe();
     }
-  });
-  Measure("transfer (TRANSFERRING)", [&] {
-    for (const auto& j : leased) {
-      auto r = RunAsync(io_, store_->SetPhase(j.id, j.token, "TRANSFERRING", "", "storing"));
-      ASSERT_TRUE(r) << r.error().Describe();
-    }
-  });
+  };
+  Measure("upstream id recorded (GENERATING)", [&] { phases(JobPhase::kGenerating); });
+  Measure("transfer (TRANSFERRING)", [&] { phases(JobPhase::kTransferring); });
   Measure("complete", [&] {
-    for (const auto& j : leased) {
-      CompleteRequest done{.job_id = j.id, .token = j.token, .output_key = "k"};
-      auto r = RunAsync(io_, store_->Complete(done));
+    for (size_t at = 0; at < leased.size(); at += kGathered) {
+      std::vector<CompleteRequest> done;
+      for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
+        done.push_back({.job_id = leased[i].id, .token = leased[i].token, .output_key = "k"});
+      }
+      auto r = RunAsync(io_, store_->CompleteMany(done));
       ASSERT_TRUE(r) << r.error().Describe();
+      for (const auto& one : *r) ASSERT_TRUE(one) << one.error().Describe();
     }
   });
   PrintTable();
   auto batch = RunAsync(io_, store_->GetBatch("b1"));
   ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->Count(kSucceeded), kJobs);
-  // The bound this layout keeps (issue 11 asks for at most 11).
-  EXPECT_LE(Total(), 120.0);
+  EXPECT_EQ(batch->Count(JobState::kSucceeded), kJobs);
+  // The bound this layout keeps (issue 11 asks for at most 11; see the report in README).
+  EXPECT_LE(Total(), 24.0);
 }
 
-// What a job waiting on its provider costs: the worker renews its leases once per heartbeat
-// interval (worker.heartbeat_seconds, 1 s by default).
+// What a job waiting on its provider costs: the worker renews its one lease once per heartbeat
+// interval (worker.heartbeat_seconds, 1 s by default), whatever it holds.
 TEST_F(CostTest, InFlightCommandsPerJobPerSecond) {
   for (int i = 0; i < kJobs; ++i) {
     NewJob job{.id = "j" + std::to_string(i), .tenant = "studio", .candidate_models = {"m1"}};
@@ -176,20 +195,18 @@ TEST_F(CostTest, InFlightCommandsPerJobPerSecond) {
   auto leased = RunAsync(io_, store_->Lease("w1", kJobs, 15s));
   ASSERT_TRUE(leased);
   ASSERT_EQ(static_cast<int>(leased->size()), kJobs);
-  std::vector<HeldLease> held;
-  for (const auto& j : *leased) held.push_back({j.id, j.token});
   constexpr int kBeats = 10;  // ten seconds at one heartbeat a second
   const double per_job = Measure("heartbeats, 10 s", [&] {
     for (int i = 0; i < kBeats; ++i) {
       clock_->Advance(1s);
-      auto r = RunAsync(io_, store_->Heartbeat("w1", held, 15s));
+      auto r = RunAsync(io_, store_->Heartbeat("w1", 0, 15s));
       ASSERT_TRUE(r) << r.error().Describe();
-      ASSERT_TRUE(r->empty());
+      ASSERT_FALSE(r->lease_lost);
     }
   });
   const double per_job_per_s = per_job / kBeats;
   std::printf("in flight: %.3f commands per job per second\n", per_job_per_s);
-  EXPECT_LE(per_job_per_s, 3.0);
+  EXPECT_LE(per_job_per_s, 0.1);
 }
 
 }  // namespace
