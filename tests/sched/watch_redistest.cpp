@@ -16,6 +16,8 @@ using namespace std::chrono_literals;
 
 class WatchTest : public InProcessScheduler {
  protected:
+  using InProcessScheduler::Open;  // the open Principal, beside Open(request) below
+
   // An open WatchJob stream.
   struct Watch {
     std::unique_ptr<grpc::ClientContext> context;
