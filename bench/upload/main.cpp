@@ -23,7 +23,7 @@
 
 namespace rt = reelq::testing;
 using namespace reelq;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
   // Reset the peak-RSS mark so VmHWM measures the upload alone.
   std::ofstream("/proc/self/clear_refs") << "5";
   const long rss_before_kb = StatusKb("VmRSS:");
-  const auto t0 = Clock::now();
+  const auto t0 = SteadyClock::now();
   auto future = asio::co_spawn(
       io,
       StreamUpload(client, *store, "http://127.0.0.1:" + std::to_string(web_port) + "/clip.mp4",
@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
       asio::use_future);
   io.run();
   Outcome outcome = future.get();
-  const double reelq_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double reelq_s = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   const long hwm_kb = StatusKb("VmHWM:");
   if (!outcome.ok) {
     std::cerr << "reelq upload failed: " << outcome.error << "\n";
@@ -182,11 +182,11 @@ int main(int argc, char** argv) {
       "AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 "
       "AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null "
       "AWS_SHARED_CREDENTIALS_FILE=/dev/null ";
-  const auto t1 = Clock::now();
+  const auto t1 = SteadyClock::now();
   int aws_rc =
       Shell(aws_env + "aws --endpoint-url http://127.0.0.1:" + std::to_string(s3_port) +
             " s3 cp --only-show-errors '" + file.string() + "' s3://bench/bench/awscli.mp4");
-  const double aws_s = std::chrono::duration<double>(Clock::now() - t1).count();
+  const double aws_s = std::chrono::duration<double>(SteadyClock::now() - t1).count();
 
   // The object must be whole: size from an independent client.
   const std::string head_out = (dir.path() / "head.json").string();
