@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "reelq/common/random.h"
 #include "reelq/common/spawn.h"
 #include "reelq/v1/jobs.pb.h"
 #include "reelq/worker/retry_policy.h"
@@ -62,7 +63,9 @@ double PollsPerMinute(const providers::Catalogue& catalogue, const std::string& 
 
 }  // namespace
 
-JobRunner::JobRunner(RunnerDeps& deps) : deps_(deps), rng_(std::random_device{}()) {}
+// Backoff jitter comes from the process's one seeded source (common/random.h), so a run with
+// REELQ_RANDOM_SEED repeats its choices.
+JobRunner::JobRunner(RunnerDeps& deps) : deps_(deps), rng_(NewRng()) {}
 
 std::string JobRunner::ClipKey(const std::string& tenant, const std::string& batch,
                                const std::string& job_id) {
