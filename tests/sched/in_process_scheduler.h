@@ -116,7 +116,7 @@ class InProcessScheduler : public ::testing::Test {
   queue::JobStore& store() { return *store_; }
 
   std::string Submit(v1::JobSpec spec) {
-    auto r = Call(jobs_->Submit(Open(), std::move(spec)));
+    auto r = Call(jobs_->Submit(OpenPrincipal(), std::move(spec)));
     if (!r) throw std::runtime_error(r.error().Describe());
     return r->job_id();
   }
@@ -159,7 +159,7 @@ class InProcessScheduler : public ::testing::Test {
   std::unique_ptr<scheduler::EventHub> hub_;
   std::future<void> hub_done_;
   // What every call acts as with authentication off.
-  static scheduler::Principal Open() { return {.tenant = "", .is_admin = true, .open = true}; }
+  static scheduler::Principal OpenPrincipal() { return {.tenant = "", .is_admin = true, .open = true}; }
   std::unique_ptr<scheduler::Authenticator> auth_;
   std::unique_ptr<scheduler::JobServiceImpl> job_service_;
   std::unique_ptr<scheduler::ModelServiceImpl> model_service_;

@@ -245,14 +245,14 @@ TEST_F(ModelApiTest, AdmissionNarrowsByLengthAndDispatchKeepsToIt) {
   const std::string ten = Submit(Spec("", 10));
   ASSERT_EQ(Dispatch(), 2);
   auto model_of = [&](const std::string& id) {
-    auto status = Call(jobs_->Get(Open(), id));
+    auto status = Call(jobs_->Get(OpenPrincipal(), id));
     if (!status) throw std::runtime_error(status.error().Describe());
     return status->model();
   };
   EXPECT_EQ(model_of(three), "kling-3.0");
   EXPECT_EQ(model_of(ten), "seedance-2.0");
   // 20 s: no model makes it; admission refuses and names the field.
-  auto refused = Call(jobs_->Submit(Open(), Spec("", 20)));
+  auto refused = Call(jobs_->Submit(OpenPrincipal(), Spec("", 20)));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().category, ErrorCategory::kInvalidRequest);
   EXPECT_NE(refused.error().message.find("duration_seconds"), std::string::npos)

@@ -16,7 +16,6 @@ using namespace std::chrono_literals;
 
 class WatchTest : public InProcessScheduler {
  protected:
-  using InProcessScheduler::Open;  // the open Principal, beside Open(request) below
 
   // An open WatchJob stream.
   struct Watch {
@@ -117,7 +116,7 @@ TEST_F(WatchTest, ACancelledJobEndsItsWatch) {
   const std::string id = Submit(Spec("seedance-2.0", 5));
   auto watch = WatchJob(id);
   EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_PENDING);
-  ASSERT_TRUE(Call(jobs_->Cancel(Open(), id)));
+  ASSERT_TRUE(Call(jobs_->Cancel(OpenPrincipal(), id)));
   auto [rest, status] = watch.Rest();
   EXPECT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(rest.size(), 1u);
@@ -156,7 +155,7 @@ TEST_F(WatchTest, ABatchWatchReportsProgressUntilEveryJobHasEnded) {
                           .category = ErrorCategory::kPolicyRejected,
                           .message = "the provider refused the prompt"};
   ASSERT_TRUE(Call(store().Fail(fail)));
-  ASSERT_TRUE(Call(jobs_->Cancel(Open(), leased[2].id)));
+  ASSERT_TRUE(Call(jobs_->Cancel(OpenPrincipal(), leased[2].id)));
 
   auto [rest, status] = watch.Rest();
   EXPECT_TRUE(status.ok()) << status.error_message();
@@ -184,7 +183,7 @@ TEST_F(WatchTest, AClientThatGoesAwayEndsItsWatch) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   // The job itself is untouched and later events find no dead listener.
   ASSERT_EQ(Dispatch(), 1);
-  auto again = Call(jobs_->Get(Open(), id));
+  auto again = Call(jobs_->Get(OpenPrincipal(), id));
   ASSERT_TRUE(again);
   EXPECT_EQ(again->state(), v1::JOB_STATE_DISPATCHED);
 }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "reelq/common/random.h"
 #include "reelq/common/spawn.h"
 #include "reelq/v1/jobs.pb.h"
 #include "reelq/worker/retry_policy.h"
@@ -63,11 +64,13 @@ double PollsPerMinute(const providers::Catalogue& catalogue, const std::string& 
 
 }  // namespace
 
+// Backoff jitter comes from the process's one seeded source (common/random.h), so a run with
+// REELQ_RANDOM_SEED repeats its choices.
 JobRunner::JobRunner(RunnerDeps& deps)
     : deps_(deps),
       writer_(std::make_unique<StoreWriter>(*deps.store, kWriteWindow,
                                             deps.settings.create_rate_guard)),
-      rng_(std::random_device{}()) {}
+      rng_(NewRng()) {}
 
 JobRunner::~JobRunner() = default;
 
