@@ -1,5 +1,5 @@
-#include "reelq/scheduler/grpc_services.h"
 #include "reelq/scheduler/grpc_auth.h"
+#include "reelq/scheduler/grpc_services.h"
 
 namespace reelq::scheduler {
 

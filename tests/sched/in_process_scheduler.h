@@ -159,7 +159,9 @@ class InProcessScheduler : public ::testing::Test {
   std::unique_ptr<scheduler::EventHub> hub_;
   std::future<void> hub_done_;
   // What every call acts as with authentication off.
-  static scheduler::Principal OpenPrincipal() { return {.tenant = "", .is_admin = true, .open = true}; }
+  static scheduler::Principal OpenPrincipal() {
+    return {.tenant = "", .is_admin = true, .open = true};
+  }
   std::unique_ptr<scheduler::Authenticator> auth_;
   std::unique_ptr<scheduler::JobServiceImpl> job_service_;
   std::unique_ptr<scheduler::ModelServiceImpl> model_service_;
