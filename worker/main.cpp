@@ -64,9 +64,13 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
 
   auto connection = co_await redis::Connect(executor, redis_settings->options);
   auto blocking = co_await redis::Connect(executor, redis_settings->options);
-  if (!connection || !blocking) {
+  // Its own connection: it blocks until a held job is cancelled.
+  auto cancel_blocking = co_await redis::Connect(executor, redis_settings->options);
+  if (!connection || !blocking || !cancel_blocking) {
     spdlog::error("cannot reach redis: {}",
-                  (!connection ? connection.error() : blocking.error()).message);
+                  (!connection ? connection.error()
+                               : (!blocking ? blocking.error() : cancel_blocking.error()))
+                      .message);
     co_return 3;
   }
   queue::JobStore job_store(*connection, redis_settings->prefix, clock);
@@ -91,7 +95,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
     spdlog::warn("metrics endpoint not started: {}", metrics_server.error().message);
   }
 
-  worker::Worker worker(deps, *blocking);
+  worker::Worker worker(deps, *blocking, *cancel_blocking);
   auto& outcomes = registry->AddCounter("reelq_worker_job_outcomes_total",
                                         "How this worker's job runs ended: succeeded, retrying "
                                         "(the attempt failed, the job goes again), failed, "

@@ -26,6 +26,8 @@ std::string_view ToString(ErrorCategory category) {
       return "lease_lost";
     case ErrorCategory::kFailedPrecondition:
       return "failed_precondition";
+    case ErrorCategory::kCreateOutcomeUnknown:
+      return "create_outcome_unknown";
     case ErrorCategory::kInternal:
       return "internal";
   }

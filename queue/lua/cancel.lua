@@ -1,18 +1,24 @@
--- Cancels a job in any non-terminal state. A RUNNING job's worker learns it at its next
--- heartbeat, stops, and cancels upstream where the provider allows.
+-- Cancels a job in any non-terminal state. A RUNNING job's id is pushed to its worker's cancel
+-- list, which the worker blocks on (and its heartbeat drains): it stops at once and cancels
+-- upstream where the provider allows.
 -- ARGV: P now id
 -- Returns {previous_state, upstream, account} or an error reply NOTFOUND / TERMINAL <state>.
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'tenant', 'account', 'upstream', 'slot')
-if not h[1] then return redis.error_reply('NOTFOUND') end
-if is_terminal(h[1]) then return redis.error_reply('TERMINAL ' .. h[1]) end
-if h[1] == 'PENDING' then
-  redis.call('ZREM', P .. ':pending:' .. h[2], id)
+local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker'})
+if not j then return redis.error_reply('NOTFOUND') end
+if is_terminal(j.state) then return redis.error_reply('TERMINAL ' .. j.state) end
+local previous = j.state
+local ctx = new_ctx(P, now)
+if previous == 'PENDING' then
+  redis.call('ZREM', P .. ':pending:' .. j.tenant, id)
   redis.call('ZREM', P .. ':delayed', id)
 else
-  release_slot(P, h[5], h[3])
-  redis.call('ZREM', P .. ':leases', id)
+  release_slot(ctx, j.slot)
+  if previous == 'RUNNING' and j.worker and j.worker ~= '' then
+    redis.call('SREM', P .. ':wjobs:' .. j.worker, id)
+    redis.call('RPUSH', P .. ':wcancel:' .. j.worker, id)
+  end
 end
-transition(P, id, now, h[1], 'CANCELLED', '', 'cancelled by request', {'finished', now, 'slot', ''})
-return {h[1], h[4] or '', h[3] or ''}
+transition(ctx, j, 'CANCELLED', '', 'cancelled by request', {'finished', now, 'slot', ''})
+flush(ctx)
+return {previous, j.upstream or '', j.account or ''}

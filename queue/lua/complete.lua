@@ -1,31 +1,61 @@
--- A RUNNING job succeeded: publishes its outputs, frees its slot, feeds the model's latency
--- estimate. ARGV: P now id token output_key sidecar_key sha256 clip_seconds generation_ms
--- output_url
-local P, now, id, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'token', 'account', 'model', 'batch', 'slot')
-if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
-if h[2] ~= token then return redis.error_reply('LEASELOST') end
-transition(P, id, now, 'RUNNING', 'SUCCEEDED', '', 'clip stored',
-           {'output_key', ARGV[5], 'sidecar_key', ARGV[6], 'sha256', ARGV[7],
-            'clip_seconds', ARGV[8], 'output_url', ARGV[10], 'finished', now, 'slot', ''},
-           h[5])
-redis.call('ZREM', P .. ':leases', id)
-release_slot(P, h[6], h[3])
-local gen_s = tonumber(ARGV[9]) / 1000
-if h[4] and h[4] ~= '' then
-  local mk = P .. ':model:' .. h[4]
-  local m = redis.call('HMGET', mk, 'lat', 'lat_min', 'lat_max')
-  local lat = tonumber(m[1] or '')
-  -- Exponentially weighted (recent completions count most: a change of speed shows within ~10),
-  -- each sample clamped to the catalogue profile's [min / 2, max * 2] first, so one task stuck
-  -- for an hour, or a cache hit, moves the estimate by at most a fifth of that bound.
-  local lo = math.max(0, (tonumber(m[2]) or 0) / 2)
-  local hi = (tonumber(m[3]) or 0) * 2
-  local sample = math.max(lo, gen_s)
-  if hi > 0 then sample = math.min(sample, math.max(lo, hi)) end
-  if lat then lat = lat * 0.8 + sample * 0.2 else lat = sample end
-  redis.call('HSET', mk, 'lat', lat)
-  redis.call('HINCRBY', mk, 'succeeded', 1)
+-- RUNNING jobs succeeded: publishes their outputs, frees their slots, feeds each model's latency
+-- estimate. Many jobs per call (a worker gathers the completions of a few milliseconds).
+-- ARGV: P now n, then per job: k followed by k names and values (id token output_key
+-- sidecar_key sha256 clip_seconds generation_ms output_url).
+-- Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>').
+local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ctx = new_ctx(P, now)
+local out = {}
+local held = {}        -- worker -> ids it no longer holds
+local lat_of = {}     -- model -> {lat, succeeded}, read once, written once
+local i = 4
+for _ = 1, n do
+  local k = tonumber(ARGV[i]); i = i + 1
+  local f = {}
+  for x = i, i + 2 * k - 1, 2 do f[ARGV[x]] = ARGV[x + 1] end
+  i = i + 2 * k
+  local j = read_job(P, f.id, {'token', 'account', 'slot', 'worker'})
+  if not j or j.state ~= 'RUNNING' then
+    out[#out + 1] = 'NOTRUNNING ' .. tostring(j and j.state)
+  elseif j.token ~= f.token then
+    out[#out + 1] = 'LEASELOST'
+  else
+    transition(ctx, j, 'SUCCEEDED', '', 'clip stored',
+               {'output_key', f.output_key or '', 'sidecar_key', f.sidecar_key or '', 'sha256',
+                f.sha256 or '', 'clip_seconds', f.clip_seconds or '0', 'output_url',
+                f.output_url or '', 'finished', now, 'slot', ''})
+    if j.worker and j.worker ~= '' then
+      local h = held[j.worker]
+      if not h then h = {}; held[j.worker] = h end
+      h[#h + 1] = f.id
+    end
+    release_slot(ctx, j.slot)
+    if j.model and j.model ~= '' then
+      local m = lat_of[j.model]
+      if not m then
+        local h = redis.call('HMGET', P .. ':model:' .. j.model, 'lat', 'lat_min', 'lat_max')
+        -- Each sample is clamped to the catalogue profile's [min / 2, max * 2] (sync_config
+        -- stores lat_min/lat_max), so one task stuck for an hour, or a cache hit, moves the
+        -- estimate by at most a fifth of that bound.
+        local lo = math.max(0, (tonumber(h[2]) or 0) / 2)
+        local hi = (tonumber(h[3]) or 0) * 2
+        m = {lat = tonumber(h[1] or ''), lo = lo, hi = hi, n = 0}
+        lat_of[j.model] = m
+      end
+      local sample = math.max(m.lo, (tonumber(f.generation_ms) or 0) / 1000)
+      if m.hi > 0 then sample = math.min(sample, math.max(m.lo, m.hi)) end
+      -- Exponentially weighted (recent completions count most: a change of speed shows within
+      -- ~10).
+      if m.lat then m.lat = m.lat * 0.8 + sample * 0.2 else m.lat = sample end
+      m.n = m.n + 1
+    end
+    out[#out + 1] = 'OK'
+  end
 end
-return 'OK'
+for worker, ids in pairs(held) do redis.call('SREM', P .. ':wjobs:' .. worker, unpack(ids)) end
+for model, m in pairs(lat_of) do
+  redis.call('HSET', P .. ':model:' .. model, 'lat', m.lat)
+  count(ctx, P .. ':model:' .. model, 'succeeded', m.n)
+end
+flush(ctx)
+return out

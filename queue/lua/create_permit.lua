@@ -1,45 +1,89 @@
--- Lets one upstream create call go now, or says how long to wait. The dispatch bucket shapes
--- the create rate, but a dispatched job reaches the provider a variable time later (lease,
--- worker start-up, network), which can squeeze rpm + 1 creates into some 60 s window as the
--- provider counts it. This exact sliding-window log, taken right before the call, closes that
--- gap: no window of 60 s + `guard_ms` ever holds more than the account's rate (its learned
+-- Lets upstream create calls go now, or says how long each must wait; many jobs per call (a
+-- worker gathers the permits its jobs ask for within a few milliseconds). The dispatch bucket
+-- shapes the create rate, but a dispatched job reaches the provider a variable time later
+-- (lease, worker start-up, network), which can squeeze rpm + 1 creates into some 60 s window as
+-- the provider counts it. This exact sliding-window log, taken right before the call, closes
+-- that gap: no window of 60 s + `guard_ms` ever holds more than the account's rate (its learned
 -- lower rate after a 429). A create is logged at the time it was let go, and moved to the time
 -- its answer came back (phase.lua, fail.lua: `settle_create`); the provider received it between
 -- the two, so a new create let go a window after every logged answer cannot meet an old one in
 -- any window the provider counts, however long the calls took. Fenced by the lease token, so a
 -- worker that lost the job cannot create for it.
--- When the create may go, the job's create intent is recorded in the same step: if the worker
+-- When a create may go, the job's create intent is recorded in the same step: if the worker
 -- dies or the answer is lost, the next lease looks the task up instead of paying for a second
 -- one (the worker's lost-create path). Not a transition: no history or event, since this is on
 -- every job's path. phase.lua clears it when the upstream id is stored; fail.lua and retry.lua
 -- when the attempt ends.
--- ARGV: P now id token guard_ms intent("<sent_ms>:<attempt>")
--- Returns 0 (the create may go; it is recorded) or the milliseconds to wait.
-local P, now, id, token, guard = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
-local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'token', 'account')
-if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
-if h[2] ~= token then return redis.error_reply('LEASELOST') end
-local function go(log_member)
-  redis.call('HSET', j, 'create_intent', ARGV[6], 'create_log', log_member)
-  return 0
-end
-if not h[3] or h[3] == '' then return go('') end
-local a = P .. ':acct:' .. h[3]
-local r = redis.call('HMGET', a, 'rpm', 'learned_rpm', 'learned_at')
-local rpm = tonumber(r[1]) or 0
-if rpm <= 0 then return go('') end  -- no create quota on this account
-local limit = math.max(1, math.floor(effective_rpm(rpm, tonumber(r[2]), tonumber(r[3]), now)))
+-- ARGV: P now guard_ms n, then per job: k followed by k names and values (id token intent,
+-- intent being "<sent_ms>:<attempt>").
+-- Returns per job 0 (the create may go; it is recorded), the milliseconds to wait, or the
+-- refusal ('LEASELOST', 'NOTRUNNING <state>').
+local P, now, guard, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local window = 60000 + guard
-local log = a .. ':creates'
-redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
-local n = redis.call('ZCARD', log)
-if n >= limit then
-  -- The call may go once the (n - limit + 1)-th oldest create leaves the window.
-  local oldest = redis.call('ZRANGE', log, n - limit, n - limit, 'WITHSCORES')
-  return math.max(1, tonumber(oldest[2]) + window - now + 1)
+local accounts = {}  -- id -> {limit, count, log, added = {member, ...}, entries}
+local function account(id)
+  local a = accounts[id]
+  if a then return a end
+  local key = P .. ':acct:' .. id
+  local r = redis.call('HMGET', key, 'rpm', 'learned_rpm', 'learned_at')
+  local rpm = tonumber(r[1]) or 0
+  a = {log = key .. ':creates', added = {}, limit = 0, count = 0}
+  if rpm > 0 then
+    a.limit = math.max(1, math.floor(effective_rpm(rpm, tonumber(r[2]), tonumber(r[3]), now)))
+    redis.call('ZREMRANGEBYSCORE', a.log, '-inf', now - window)
+    a.count = redis.call('ZCARD', a.log)
+  end
+  accounts[id] = a
+  return a
 end
-local member = id .. ':' .. now
-redis.call('ZADD', log, now, member)
-redis.call('PEXPIRE', log, window * 2)
-return go(member)
+-- How long until the create may go: once the (count - limit + 1)-th oldest create leaves the
+-- window (the ones let go in this call are the newest, at `now`).
+local function wait_for(a)
+  if not a.entries then
+    a.entries = {}
+    local r = redis.call('ZRANGE', a.log, 0, -1, 'WITHSCORES')
+    for x = 2, #r, 2 do a.entries[#a.entries + 1] = tonumber(r[x]) end
+  end
+  local at = a.entries[a.count - a.limit + 1] or now
+  return math.max(1, at + window - now + 1)
+end
+local out = {}
+local i = 5
+for _ = 1, n do
+  local k = tonumber(ARGV[i]); i = i + 1
+  local f = {}
+  for x = i, i + 2 * k - 1, 2 do f[ARGV[x]] = ARGV[x + 1] end
+  i = i + 2 * k
+  local j = jkey(P, f.id)
+  local h = redis.call('HMGET', j, 'state', 'token', 'account')
+  if h[1] ~= 'RUNNING' then
+    out[#out + 1] = 'NOTRUNNING ' .. tostring(h[1])
+  elseif h[2] ~= f.token then
+    out[#out + 1] = 'LEASELOST'
+  else
+    local member = ''
+    local wait = 0
+    if h[3] and h[3] ~= '' then
+      local a = account(h[3])
+      if a.limit > 0 then
+        if a.count >= a.limit then
+          wait = wait_for(a)
+        else
+          member = f.id .. ':' .. now
+          a.added[#a.added + 1] = now
+          a.added[#a.added + 1] = member
+          a.count = a.count + 1
+        end
+      end
+    end
+    if wait == 0 then redis.call('HSET', j, 'create_intent', f.intent, 'create_log', member) end
+    out[#out + 1] = wait
+  end
+end
+for _, a in pairs(accounts) do
+  if #a.added > 0 then
+    redis.call('ZADD', a.log, unpack(a.added))
+    redis.call('PEXPIRE', a.log, window * 2)
+  end
+end
+return out

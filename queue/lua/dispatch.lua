@@ -136,16 +136,37 @@ end
 -- clock, so idle time earns no credit. Shares follow the weights to within one job, even when
 -- capacity frees one slot at a time.
 local weights_key = P .. ':weights'
+local ctx = new_ctx(P, now)
 local order = {}
 for i = 1, #tenants, 2 do
   order[#order + 1] = {t = tenants[i], vt = tonumber(tenants[i + 1]), blocked = false}
 end
 local dispatched, expired = 0, 0
 local ready = {}
+
+-- Each tenant's queue head is read once per round: the first `depth + max_jobs` ids (a round
+-- removes at most max_jobs of them, so the first `depth` still left are always among them),
+-- and each job's fields once, however often the round looks at it.
+local function head(e)
+  if not e.ids then
+    local r = redis.call('ZRANGE', P .. ':pending:' .. e.t, 0, depth + max_jobs - 1, 'WITHSCORES')
+    e.ids, e.scores, e.removed = {}, {}, {}
+    for i = 1, #r, 2 do
+      e.ids[#e.ids + 1] = r[i]
+      e.scores[#e.scores + 1] = tonumber(r[i + 1])
+    end
+  end
+  return e.ids
+end
+local function remove(e, index)
+  e.removed[#e.removed + 1] = e.ids[index]
+  table.remove(e.ids, index)
+  table.remove(e.scores, index)
+end
 -- FIFO: a tenant's key is its head job's score (huge when empty); virtual clocks stay untouched.
 local function head_key(e)
-  local head = redis.call('ZRANGE', P .. ':pending:' .. e.t, 0, 0, 'WITHSCORES')
-  e.key = tonumber(head[2]) or math.huge
+  head(e)
+  e.key = e.scores[1] or math.huge
 end
 for _, e in ipairs(order) do
   if fifo then head_key(e) else e.key = e.vt end
@@ -155,30 +176,41 @@ local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
 -- again when the tenant's queue is scanned again this round (that would count them twice).
 local held = {}
 
+local jobs = {}
+local function job_of(id)
+  local j = jobs[id]
+  if j == nil then
+    j = read_job(P, id, {'start_deadline', 'pref'}) or false
+    jobs[id] = j
+  end
+  return j
+end
+
 -- The first dispatchable job among the first `depth` of the tenant's queue, dispatched; false
 -- when none can go now. Jobs past their start deadline fail on the way.
 local function dispatch_one(entry)
-  local pkey = P .. ':pending:' .. entry.t
-  local ids = redis.call('ZRANGE', pkey, 0, depth - 1)
-  for _, id in ipairs(ids) do
-    local j = jkey(P, id)
-    local h = redis.call('HMGET', j, 'models', 'start_deadline', 'state', 'pref')
-    if h[3] ~= 'PENDING' then
-      redis.call('ZREM', pkey, id)  -- cancelled, or moved on by another path
-    elseif tonumber(h[2]) and tonumber(h[2]) > 0 and tonumber(h[2]) < now then
-      redis.call('ZREM', pkey, id)
-      transition(P, id, now, 'PENDING', 'FAILED', '', 'start deadline passed',
+  local ids = head(entry)
+  local index = 1
+  while index <= #ids and index <= depth do
+    local id = ids[index]
+    local j = job_of(id)
+    if not j or j.state ~= 'PENDING' then
+      remove(entry, index)  -- cancelled, or moved on by another path
+    elseif tonumber(j.start_deadline) and tonumber(j.start_deadline) > 0 and
+        tonumber(j.start_deadline) < now then
+      remove(entry, index)
+      transition(ctx, j, 'FAILED', '', 'start deadline passed',
                  {'err_cat', 'deadline_exceeded', 'err_msg',
                   'the job had not started by its start deadline', 'finished', now})
       expired = expired + 1
     elseif not held[id] then
-      local acc, m = choose(h[1], h[4] == '1')
+      local acc, m = choose(j.models, j.pref == '1')
       if acc then
         acc.tokens = acc.tokens - 1
         acc.in_flight = acc.in_flight + 1
         acc.used = acc.used + 1
-        redis.call('ZREM', pkey, id)
-        transition(P, id, now, 'PENDING', 'DISPATCHED', '', m.id .. ' via ' .. acc.id,
+        remove(entry, index)
+        transition(ctx, j, 'DISPATCHED', '', m.id .. ' via ' .. acc.id,
                    {'model', m.id, 'account', acc.id, 'slot', acc.id, 'dispatched', now})
         ready[#ready + 1] = id
         return true
@@ -186,11 +218,15 @@ local function dispatch_one(entry)
         m.waiting = m.waiting + 1
         held[id] = true
       end
+      index = index + 1
+    else
+      index = index + 1  -- held for a busy model earlier this round: counted once already
     end
   end
   return false
 end
 
+local weight_of = {}
 while dispatched < max_jobs do
   local best = nil
   for _, e in ipairs(order) do
@@ -203,8 +239,12 @@ while dispatched < max_jobs do
       head_key(best)
     else
       if best.vt > vt_now then vt_now = best.vt end
-      local weight = tonumber(redis.call('HGET', weights_key, best.t) or default_weight) or 1
-      if weight <= 0 then weight = default_weight end
+      local weight = weight_of[best.t]
+      if not weight then
+        weight = tonumber(redis.call('HGET', weights_key, best.t) or default_weight) or 1
+        if weight <= 0 then weight = default_weight end
+        weight_of[best.t] = weight
+      end
       best.vt = best.vt + 1 / weight
       best.dirty = true
       best.key = best.vt
@@ -216,7 +256,19 @@ end
 
 local any_left = false
 for _, e in ipairs(order) do
-  if redis.call('ZCARD', P .. ':pending:' .. e.t) == 0 then
+  if e.removed and #e.removed > 0 then
+    redis.call('ZREM', P .. ':pending:' .. e.t, unpack(e.removed))
+  end
+  -- Left in the queue: what the head read saw and kept, or (when it saw the whole window) more.
+  local left
+  if e.ids and #e.ids > 0 then
+    left = true
+  elseif e.ids and #e.ids + #e.removed < depth + max_jobs then
+    left = false
+  else
+    left = redis.call('ZCARD', P .. ':pending:' .. e.t) > 0
+  end
+  if not left then
     redis.call('ZREM', P .. ':active', e.t)
   else
     any_left = true
@@ -229,6 +281,7 @@ for id, a in pairs(accounts) do
   redis.call('HSET', P .. ':acct:' .. id, 'tokens', a.tokens, 'refill_ms', now, 'in_flight',
              a.in_flight, 'day', day, 'used_today', a.used)
 end
+flush(ctx)
 if #ready > 0 then
   redis.call('RPUSH', P .. ':ready', unpack(ready))
   local wakes = {}

@@ -2,13 +2,16 @@
 -- next worker resumes polling the same upstream task (drain, or a lease found expired).
 -- ARGV: P now id token(or '' to skip the check) reason
 local P, now, id, token, reason = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local j = jkey(P, id)
-local h = redis.call('HMGET', j, 'state', 'token', 'upstream')
-if h[1] ~= 'RUNNING' then return redis.error_reply('NOTRUNNING ' .. tostring(h[1])) end
-if token ~= '' and h[2] ~= token then return redis.error_reply('LEASELOST') end
-transition(P, id, now, 'RUNNING', 'DISPATCHED', '', reason, {'token', '', 'worker', ''})
-redis.call('ZREM', P .. ':leases', id)
+local j = read_job(P, id, {'token', 'worker'})
+if not j or j.state ~= 'RUNNING' then
+  return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
+end
+if token ~= '' and j.token ~= token then return redis.error_reply('LEASELOST') end
+local ctx = new_ctx(P, now)
+transition(ctx, j, 'DISPATCHED', '', reason, {'token', '', 'worker', ''})
+if j.worker and j.worker ~= '' then redis.call('SREM', P .. ':wjobs:' .. j.worker, id) end
 redis.call('LPUSH', P .. ':ready', id)
 redis.call('LPUSH', P .. ':wake', '1')
 redis.call('LTRIM', P .. ':wake', 0, 63)
+flush(ctx)
 return 'OK'

@@ -1,16 +1,16 @@
--- Renews the leases a worker still holds. ARGV: P now lease_ms worker id1 token1 id2 token2 ...
--- Returns {id, state} for every job the worker must stop: cancelled, or leased to another.
-local P, now, lease_ms, worker = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local lost = {}
-for i = 5, #ARGV, 2 do
-  local id, token = ARGV[i], ARGV[i + 1]
-  local h = redis.call('HMGET', jkey(P, id), 'state', 'token')
-  if h[1] == 'RUNNING' and h[2] == token then
-    redis.call('ZADD', P .. ':leases', 'XX', now + lease_ms, id)
-  else
-    lost[#lost + 1] = id
-    lost[#lost + 1] = h[1] or 'GONE'
-  end
-end
-redis.call('HSET', P .. ':workers', worker, now)
-return lost
+-- Renews a worker's one lease, which covers every job it holds: a job waiting minutes on its
+-- provider costs nothing here. Also hands the worker the jobs cancelled meanwhile (cancel.lua
+-- pushes them to its list; the worker's cancel listener usually has them first).
+-- ARGV: P now lease_ms worker epoch (0: not checked)
+-- Returns {'OK', cancelled ids...}, or {'LOST'} when the lease lapsed and the reaper handed the
+-- worker's jobs on (or another incarnation registered): the worker stops them all and registers
+-- again.
+local P, now, lease_ms, worker, epoch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],
+                                        ARGV[5]
+local current = redis.call('HGET', P .. ':wepoch', worker)
+if not current or (epoch ~= '0' and current ~= epoch) then return {'LOST'} end
+redis.call('ZADD', P .. ':wlease', now + lease_ms, worker)
+local out = {'OK'}
+local cancelled = redis.call('LPOP', P .. ':wcancel:' .. worker, 1000)
+if cancelled then for _, id in ipairs(cancelled) do out[#out + 1] = id end end
+return out

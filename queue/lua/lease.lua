@@ -1,28 +1,44 @@
--- Leases up to `max` DISPATCHED jobs to a worker: each gets a fresh fencing token and a lease
--- that expires unless heartbeats renew it.
--- ARGV: P now worker max lease_ms
--- Returns a flat list: per job {id, token, spec, model, account, attempt, max_attempts,
--- upstream, tenant, batch, finish_deadline, created, create_intent}.
+-- Leases up to `max` DISPATCHED jobs to a worker: each gets a fresh fencing token and is held
+-- under the worker's lease (register.lua, heartbeat.lua), which this call extends too.
+-- ARGV: P now worker max lease_ms epoch (0: not checked; a worker with no lease gets one)
+-- An error WLEASELOST when the worker's lease is gone: it must register again.
+-- Returns per job a flat list of named fields (job_codec.cpp's LeasedJob fields: id token spec
+-- model account attempt max_attempts upstream tenant batch finish_deadline created
+-- create_intent).
 local P, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local max, lease_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
+local epoch = ARGV[6] or '0'
+local current = redis.call('HGET', P .. ':wepoch', worker)
+if epoch ~= '0' and current ~= epoch then return redis.error_reply('WLEASELOST') end
+if not current then
+  redis.call('HSET', P .. ':wepoch', worker, redis.call('INCR', P .. ':epoch'))
+end
 local ids = redis.call('LPOP', P .. ':ready', max)
 if not ids then return {} end
-local out = {}
+local ctx = new_ctx(P, now)
+local FIELDS = {'spec', 'account', 'attempt', 'max_attempts', 'upstream', 'tenant',
+                'finish_deadline', 'created', 'create_intent'}
+local OUT = {'id', 'token', 'spec', 'model', 'account', 'attempt', 'max_attempts', 'upstream',
+             'tenant', 'batch', 'finish_deadline', 'created', 'create_intent'}
+local jobs = {}
 for _, id in ipairs(ids) do
-  local j = jkey(P, id)
-  local h = redis.call('HMGET', j, 'state', 'spec', 'model', 'account', 'attempt', 'max_attempts',
-                       'upstream', 'tenant', 'batch', 'finish_deadline', 'created',
-                       'create_intent')
-  if h[1] == 'DISPATCHED' then
-    local token = redis.call('INCR', P .. ':fence')
-    local phase = 'SUBMITTING'
-    if h[7] and h[7] ~= '' then phase = 'GENERATING' end
-    transition(P, id, now, 'DISPATCHED', 'RUNNING', phase, worker,
-               {'worker', worker, 'token', token, 'started', now}, h[9])
-    redis.call('ZADD', P .. ':leases', now + lease_ms, id)
-    local row = {id, token, h[2], h[3], h[4], h[5], h[6], h[7] or '', h[8], h[9] or '',
-                 h[10] or '0', h[11] or '0', h[12] or ''}
-    for i = 1, #row do out[#out + 1] = row[i] end
-  end
+  local j = read_job(P, id, FIELDS)
+  if j and j.state == 'DISPATCHED' then jobs[#jobs + 1] = j end
 end
+if #jobs == 0 then return {} end
+redis.call('ZADD', P .. ':wlease', 'GT', now + lease_ms, worker)
+-- One fence bump for the whole call: tokens first+1 .. first+#jobs are this call's.
+local first = redis.call('INCRBY', P .. ':fence', #jobs) - #jobs
+local out = {}
+local held = {}
+for k, j in ipairs(jobs) do
+  j.token = first + k
+  local phase = 'SUBMITTING'
+  if j.upstream and j.upstream ~= '' then phase = 'GENERATING' end
+  transition(ctx, j, 'RUNNING', phase, worker, {'worker', worker, 'token', j.token, 'started', now})
+  held[#held + 1] = j.id
+  out[#out + 1] = flat(j, OUT)
+end
+redis.call('SADD', P .. ':wjobs:' .. worker, unpack(held))
+flush(ctx)
 return out

@@ -1,31 +1,41 @@
--- Housekeeping, safe to run from every scheduler: leases that expired are handed back (the next
--- worker resumes the same upstream task); retries whose backoff is over become PENDING again.
+-- Housekeeping, safe to run from every scheduler: a worker whose lease lapsed loses every job it
+-- held, each handed back (the next worker resumes the same upstream task; the cleared token
+-- fences the old worker out); retries whose backoff is over become PENDING again.
 -- ARGV: P now max
--- Returns {expired_leases, requeued_retries}.
+-- Returns {jobs_handed_back, requeued_retries}.
 local P, now, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local expired = redis.call('ZRANGEBYSCORE', P .. ':leases', '-inf', now, 'LIMIT', 0, max)
-for _, id in ipairs(expired) do
-  local j = jkey(P, id)
-  if redis.call('HGET', j, 'state') == 'RUNNING' then
-    transition(P, id, now, 'RUNNING', 'DISPATCHED', '', 'lease expired',
-               {'token', '', 'worker', ''})
-    redis.call('LPUSH', P .. ':ready', id)
+local ctx = new_ctx(P, now)
+local workers = redis.call('ZRANGEBYSCORE', P .. ':wlease', '-inf', now, 'LIMIT', 0, max)
+local back = {}
+for _, worker in ipairs(workers) do
+  local held = P .. ':wjobs:' .. worker
+  for _, id in ipairs(redis.call('SMEMBERS', held)) do
+    local j = read_job(P, id, {'worker'})
+    if j and j.state == 'RUNNING' and j.worker == worker then
+      transition(ctx, j, 'DISPATCHED', '', 'lease expired', {'token', '', 'worker', ''})
+      back[#back + 1] = id
+    end
   end
-  redis.call('ZREM', P .. ':leases', id)
+  redis.call('DEL', held, P .. ':wcancel:' .. worker)
+  redis.call('HDEL', P .. ':wepoch', worker)
+  redis.call('ZREM', P .. ':wlease', worker)
 end
-if #expired > 0 then
+if #back > 0 then
+  redis.call('LPUSH', P .. ':ready', unpack(back))
   redis.call('LPUSH', P .. ':wake', '1')
   redis.call('LTRIM', P .. ':wake', 0, 63)
 end
 local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0, max)
-local vt = redis.call('HGET', P .. ':meta', 'vt') or 0
-for _, id in ipairs(due) do
-  local j = jkey(P, id)
-  local h = redis.call('HMGET', j, 'state', 'tenant', 'score')
-  if h[1] == 'PENDING' then
-    redis.call('ZADD', P .. ':pending:' .. h[2], h[3], id)
-    redis.call('ZADD', P .. ':active', 'NX', vt, h[2])
+if #due > 0 then
+  local vt = redis.call('HGET', P .. ':meta', 'vt') or 0
+  for _, id in ipairs(due) do
+    local h = redis.call('HMGET', jkey(P, id), 'state', 'tenant', 'score')
+    if h[1] == 'PENDING' then
+      redis.call('ZADD', P .. ':pending:' .. h[2], h[3], id)
+      redis.call('ZADD', P .. ':active', 'NX', vt, h[2])
+    end
   end
-  redis.call('ZREM', P .. ':delayed', id)
+  redis.call('ZREM', P .. ':delayed', unpack(due))
 end
-return {#expired, #due}
+flush(ctx)
+return {#back, #due}

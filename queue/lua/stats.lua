@@ -4,7 +4,8 @@
 --   account: {id, provider, rpm, effective_rpm, max_concurrent, in_flight, daily_cap,
 --             used_today, cooldown_until, rate_limited, polls_per_minute}
 --   model:   {id, lat, succeeded, failed, q_pending, q_dispatched, q_running}
---   tenant:  {tenant, pending}; totals: {ready, leases, delayed, workers_seen}
+--   tenant:  {tenant, pending}; totals: {ready, jobs held by live workers, delayed, live
+--            workers}
 -- Derived numbers use the same rules as dispatch.lua: effective_rpm (common.lua), and the day's
 -- usage counts only on the day dispatch last wrote it.
 local P, now = ARGV[1], tonumber(ARGV[2])
@@ -39,10 +40,10 @@ local active = redis.call('ZRANGE', P .. ':active', 0, -1)
 for _, t in ipairs(active) do
   tenants[#tenants + 1] = {t, redis.call('ZCARD', P .. ':pending:' .. t)}
 end
-local workers = 0
-for _, v in ipairs(redis.call('HVALS', P .. ':workers')) do
-  if tonumber(v) and tonumber(v) > now - 30000 then workers = workers + 1 end
-end
+-- Workers whose lease is current, and the jobs they hold.
+local workers = redis.call('ZRANGEBYSCORE', P .. ':wlease', now, '+inf')
+local leased = 0
+for _, w in ipairs(workers) do leased = leased + redis.call('SCARD', P .. ':wjobs:' .. w) end
 return {accounts, models, tenants,
-        {redis.call('LLEN', P .. ':ready'), redis.call('ZCARD', P .. ':leases'),
-         redis.call('ZCARD', P .. ':delayed'), workers}}
+        {redis.call('LLEN', P .. ':ready'), leased, redis.call('ZCARD', P .. ':delayed'),
+         #workers}}

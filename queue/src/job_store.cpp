@@ -1,12 +1,14 @@
 #include "reelq/queue/job_store.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "job_codec.h"
 #include "lua_scripts.h"
 
 namespace reelq::queue {
@@ -20,6 +22,7 @@ const redis::Script& Scripts(std::string_view name) {
       {"dispatch", redis::Script("dispatch", lua::k_dispatch)},
       {"lease", redis::Script("lease", lua::k_lease)},
       {"heartbeat", redis::Script("heartbeat", lua::k_heartbeat)},
+      {"register", redis::Script("register", lua::k_register)},
       {"phase", redis::Script("phase", lua::k_phase)},
       {"create_permit", redis::Script("create_permit", lua::k_create_permit)},
       {"complete", redis::Script("complete", lua::k_complete)},
@@ -54,12 +57,7 @@ double ToDouble(const std::string& s, double fallback = 0) {
   }
 }
 
-std::string Num(double v) {
-  std::ostringstream out;
-  out.precision(17);
-  out << v;
-  return out.str();
-}
+std::string Num(double v) { return FormatNumber(v); }
 
 int64_t ReplyInt(const Reply& r) {
   if (r.type == Reply::Type::kInteger) return r.integer;
@@ -70,6 +68,9 @@ int64_t ReplyInt(const Reply& r) {
 // one place they become reelq errors.
 Error ScriptError(std::string_view script, const std::string& message) {
   auto has = [&](std::string_view word) { return message.find(word) != std::string::npos; };
+  if (has("WLEASELOST")) {
+    return Error{ErrorCategory::kLeaseLost, "this worker's lease lapsed: register again"};
+  }
   if (has("LEASELOST")) return Error{ErrorCategory::kLeaseLost, "another worker holds the job"};
   if (has("NOTRUNNING CANCELLED")) return Error{ErrorCategory::kCancelled, "the job was cancelled"};
   if (has("NOTRUNNING")) {
@@ -90,6 +91,27 @@ Error ScriptError(std::string_view script, const std::string& message) {
   return Error{ErrorCategory::kInternal, "redis script " + std::string(script) + ": " + message};
 }
 
+// A many-jobs script's reply: per job "OK" or its refusal, in order.
+Result<std::vector<Result<void>>> PerJobOutcomes(std::string_view script, const Reply& reply,
+                                                 size_t expected) {
+  if (reply.elements.size() != expected) {
+    return std::unexpected(
+        Error{ErrorCategory::kInternal, std::string(script) + ": reply has " +
+                                            std::to_string(reply.elements.size()) +
+                                            " outcomes for " + std::to_string(expected) + " jobs"});
+  }
+  std::vector<Result<void>> out;
+  out.reserve(expected);
+  for (const auto& e : reply.elements) {
+    if (e.str == "OK") {
+      out.emplace_back();
+    } else {
+      out.emplace_back(std::unexpected(ScriptError(script, e.str)));
+    }
+  }
+  return out;
+}
+
 std::map<std::string, std::string> FlatToMap(const Reply& flat) {
   std::map<std::string, std::string> out;
   for (size_t i = 0; i + 1 < flat.elements.size(); i += 2) {
@@ -98,89 +120,56 @@ std::map<std::string, std::string> FlatToMap(const Reply& flat) {
   return out;
 }
 
-std::string Field(const std::map<std::string, std::string>& m, const std::string& key) {
-  auto it = m.find(key);
-  return it == m.end() ? std::string() : it->second;
-}
-
-std::vector<TransitionRecord> ParseHistory(const std::string& text) {
-  std::vector<TransitionRecord> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::vector<std::string> parts;
-    size_t start = 0;
-    for (int i = 0; i < 4; ++i) {
-      size_t bar = line.find('|', start);
-      if (bar == std::string::npos) break;
-      parts.push_back(line.substr(start, bar - start));
-      start = bar + 1;
-    }
-    if (parts.size() < 4) continue;  // a corrupt line harms no other line
-    out.push_back(TransitionRecord{static_cast<int>(ToInt(parts[0])), parts[1], parts[2],
-                                   ToInt(parts[3]), line.substr(start)});
+Fields ToFields(const Reply& flat) {
+  Fields out;
+  out.reserve(flat.elements.size() / 2);
+  for (size_t i = 0; i + 1 < flat.elements.size(); i += 2) {
+    out.emplace_back(flat.elements[i].str, flat.elements[i + 1].type == Reply::Type::kInteger
+                                               ? std::to_string(flat.elements[i + 1].integer)
+                                               : flat.elements[i + 1].str);
   }
   return out;
 }
 
-JobRecord ToRecord(std::string id, const Reply& row) {
-  JobRecord job;
-  job.id = std::move(id);
-  if (row.elements.size() < 3) return job;
-  job.fields = FlatToMap(row.elements[0]);
-  const auto& f = job.fields;
-  job.spec_bytes = Field(f, "spec");
-  job.tenant = Field(f, "tenant");
-  job.batch = Field(f, "batch");
-  job.state = Field(f, "state");
-  job.phase = Field(f, "phase");
-  job.model = Field(f, "model");
-  job.account = Field(f, "account");
-  job.upstream = Field(f, "upstream");
-  job.worker = Field(f, "worker");
-  job.attempt = static_cast<int>(ToInt(Field(f, "attempt")));
-  job.max_attempts = static_cast<int>(ToInt(Field(f, "max_attempts")));
-  job.output_key = Field(f, "output_key");
-  job.output_url = Field(f, "output_url");
-  job.sidecar_key = Field(f, "sidecar_key");
-  job.sha256 = Field(f, "sha256");
-  job.clip_seconds = ToDouble(Field(f, "clip_seconds"));
-  job.error_category = Field(f, "err_cat");
-  job.error_message = Field(f, "err_msg");
-  job.error_code = Field(f, "err_code");
-  job.created_ms = ToInt(Field(f, "created"));
-  job.updated_ms = ToInt(Field(f, "updated"));
-  job.history = ParseHistory(row.elements[1].str);
-  for (const auto& e : row.elements[2].elements) {
-    auto j = nlohmann::json::parse(e.str, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object()) continue;
-    AttemptError err;
-    err.attempt = j.value("attempt", 0);
-    err.category = j.value("category", "");
-    err.message = j.value("message", "");
-    err.code = j.value("code", "");
-    err.model = j.value("model", "");
-    err.account = j.value("account", "");
-    err.at_ms = j.value("at", int64_t{0});
-    job.errors.push_back(std::move(err));
+// One event stream entry holds every transition of one script call: fields "e", each
+// "job\x1fseq\x1fstate\x1fphase\x1fat\x1fbatch\x1ftenant\x1fdetail" (detail last: it may hold
+// anything).
+std::optional<Event> ParseEvent(const std::string& stream_id, const std::string& text) {
+  std::array<std::string_view, 7> parts;
+  size_t start = 0;
+  for (auto& part : parts) {
+    const size_t sep = text.find('\x1f', start);
+    if (sep == std::string::npos) return std::nullopt;
+    part = std::string_view(text).substr(start, sep - start);
+    start = sep + 1;
   }
-  return job;
+  auto state = JobStateFromString(parts[2]);
+  auto phase = JobPhaseFromString(parts[3]);
+  if (!state || !phase) return std::nullopt;
+  Event ev;
+  ev.stream_id = stream_id;
+  ev.job_id = std::string(parts[0]);
+  ev.seq = static_cast<int>(ToInt(parts[1]));
+  ev.state = *state;
+  ev.phase = *phase;
+  ev.at_ms = ToInt(parts[4]);
+  ev.batch = std::string(parts[5]);
+  ev.tenant = std::string(parts[6]);
+  ev.detail = text.substr(start);
+  return ev;
 }
 
 }  // namespace
 
-bool IsTerminal(std::string_view state) {
-  return state == kSucceeded || state == kFailed || state == kCancelled;
-}
-
-int64_t BatchCounts::Count(std::string_view state) const {
-  auto it = by_state.find(std::string(state));
+int64_t BatchCounts::Count(JobState state) const {
+  auto it = by_state.find(state);
   return it == by_state.end() ? 0 : it->second;
 }
 
 bool BatchCounts::Done() const {
-  return total > 0 && Count(kSucceeded) + Count(kFailed) + Count(kCancelled) >= total;
+  return total > 0 &&
+         Count(JobState::kSucceeded) + Count(JobState::kFailed) + Count(JobState::kCancelled) >=
+             total;
 }
 
 int64_t Stats::Pending() const {
@@ -216,11 +205,17 @@ awaitable<Result<void>> JobStore::CheckSchema() {
   auto r = co_await connection_->Command(std::move(command));
   if (!r) co_return std::unexpected(r.error());
   if (!r->IsNil() && r->str != std::to_string(kSchemaVersion)) {
-    co_return MakeError(ErrorCategory::kFailedPrecondition,
-                        "redis holds reelq schema version " + r->str + " under '" + p_ +
-                            "', this build speaks " + std::to_string(kSchemaVersion));
+    co_return MakeError(ErrorCategory::kFailedPrecondition, SchemaMismatch(r->str));
   }
   co_return Result<void>{};
+}
+
+std::string JobStore::SchemaMismatch(const std::string& stored) const {
+  return "redis holds reelq schema version " + stored + " under '" + p_ + "', this build speaks " +
+         std::to_string(kSchemaVersion) +
+         " and will not read it (version 1 kept job history in separate keys and is not "
+         "migrated): finish or cancel the queued jobs with the build that wrote them, or point "
+         "this build at another redis.prefix or redis.db";
 }
 
 awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
@@ -243,34 +238,48 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
     args.insert(args.end(), {tenant, Num(weight)});
   }
   auto r = co_await Run(Scripts("sync_config"), std::move(args));
-  if (!r) co_return std::unexpected(r.error());
+  if (!r) {
+    // "SCHEMA stored <n>, ...": the same clear message as CheckSchema.
+    if (const auto at = r.error().message.find("SCHEMA stored "); at != std::string::npos) {
+      const auto stored = r.error().message.substr(at + 14);
+      co_return MakeError(ErrorCategory::kFailedPrecondition,
+                          SchemaMismatch(stored.substr(0, stored.find(','))));
+    }
+    co_return std::unexpected(r.error());
+  }
   co_return Result<void>{};
 }
 
 awaitable<Result<SubmitOutcome>> JobStore::Submit(const NewJob& job, int64_t idempotency_ttl_s) {
-  const int64_t now = clock_->NowMs();
-  std::string models;
-  for (const auto& m : job.candidate_models) models += (models.empty() ? "" : ",") + m;
-  std::vector<std::string> command{std::to_string(now),
-                                   job.id,
-                                   job.tenant,
-                                   job.batch,
-                                   job.idempotency_key,
-                                   std::to_string(std::max<int64_t>(1, idempotency_ttl_s)),
-                                   Num(PendingScore(job.priority, job.start_deadline_ms, now)),
-                                   models,
-                                   std::to_string(job.max_attempts),
-                                   job.spec_bytes,
-                                   std::to_string(job.start_deadline_ms),
-                                   std::to_string(job.finish_deadline_ms),
-                                   std::to_string(job.priority),
-                                   job.prefer_first ? "1" : "0"};
-  auto r = co_await Run(Scripts("submit"), std::move(command));
+  std::vector<NewJob> one{job};
+  auto r = co_await SubmitMany(std::move(one), idempotency_ttl_s);
   if (!r) co_return std::unexpected(r.error());
-  if (r->elements.size() != 2) {
-    co_return MakeError(ErrorCategory::kInternal, "submit: unexpected reply shape");
+  co_return std::move(r->front());
+}
+
+awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitMany(std::vector<NewJob> jobs,
+                                                                   int64_t idempotency_ttl_s) {
+  std::vector<SubmitOutcome> out;
+  if (jobs.empty()) co_return out;
+  const int64_t now = clock_->NowMs();
+  std::vector<std::string> args{std::to_string(now),
+                                std::to_string(std::max<int64_t>(1, idempotency_ttl_s)),
+                                std::to_string(jobs.size())};
+  for (const auto& job : jobs) {
+    AppendFields(args, EncodeNewJob(job, PendingScore(job.priority, job.start_deadline_ms, now)));
   }
-  co_return SubmitOutcome{r->elements[0].str, ReplyInt(r->elements[1]) == 1};
+  auto r = co_await Run(Scripts("submit"), std::move(args));
+  if (!r) co_return std::unexpected(r.error());
+  if (r->elements.size() != 2 * jobs.size()) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        "submit: " + std::to_string(jobs.size()) + " jobs sent, " +
+                            std::to_string(r->elements.size() / 2) + " outcomes back");
+  }
+  out.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    out.push_back(SubmitOutcome{r->elements[2 * i].str, ReplyInt(r->elements[2 * i + 1]) == 1});
+  }
+  co_return out;
 }
 
 awaitable<Result<DispatchOutcome>> JobStore::Dispatch(int max_jobs, int scan_depth,
@@ -315,38 +324,27 @@ awaitable<Result<ReapOutcome>> JobStore::Reap(int max) {
   co_return out;
 }
 
-awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, int max,
-                                                          std::chrono::milliseconds lease) {
-  std::vector<std::string> command{std::to_string(clock_->NowMs()), worker, std::to_string(max),
+awaitable<Result<int64_t>> JobStore::RegisterWorker(std::string worker,
+                                                    std::chrono::milliseconds lease) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()), std::move(worker),
                                    std::to_string(lease.count())};
+  auto r = co_await Run(Scripts("register"), std::move(command));
+  if (!r) co_return std::unexpected(r.error());
+  co_return ReplyInt(*r);
+}
+
+awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, int max,
+                                                          std::chrono::milliseconds lease,
+                                                          int64_t epoch) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()), worker, std::to_string(max),
+                                   std::to_string(lease.count()), std::to_string(epoch)};
   auto r = co_await Run(Scripts("lease"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   std::vector<LeasedJob> out;
-  const auto& e = r->elements;
-  constexpr size_t kWidth = 13;
-  for (size_t i = 0; i + kWidth <= e.size(); i += kWidth) {
-    LeasedJob job;
-    job.id = e[i].str;
-    job.token =
-        e[i + 1].type == Reply::Type::kInteger ? std::to_string(e[i + 1].integer) : e[i + 1].str;
-    job.spec_bytes = e[i + 2].str;
-    job.model = e[i + 3].str;
-    job.account = e[i + 4].str;
-    job.attempt = static_cast<int>(ToInt(e[i + 5].str, 1));
-    job.max_attempts = static_cast<int>(ToInt(e[i + 6].str, 1));
-    job.upstream = e[i + 7].str;
-    job.tenant = e[i + 8].str;
-    job.batch = e[i + 9].str;
-    job.finish_deadline_ms = ToInt(e[i + 10].str);
-    job.created_ms = ToInt(e[i + 11].str);
-    // "<sent_ms>:<attempt>"; an intent of an earlier attempt cannot survive (fail.lua clears
-    // it), but one that names another attempt is ignored rather than trusted.
-    const std::string& intent = e[i + 12].str;
-    if (const auto colon = intent.find(':');
-        colon != std::string::npos && ToInt(intent.substr(colon + 1)) == job.attempt) {
-      job.create_intent_ms = ToInt(intent.substr(0, colon));
-    }
-    out.push_back(std::move(job));
+  for (const auto& row : r->elements) {
+    auto job = DecodeLeasedJob(ToFields(row));
+    if (!job) co_return std::unexpected(job.error());
+    out.push_back(std::move(*job));
   }
   co_return out;
 }
@@ -360,64 +358,116 @@ awaitable<Result<void>> JobStore::WaitForWork(redis::Connection& blocking,
   co_return Result<void>{};
 }
 
-awaitable<Result<std::vector<LeaseLoss>>> JobStore::Heartbeat(std::string worker,
-                                                              std::vector<HeldLease> leases,
-                                                              std::chrono::milliseconds lease) {
+awaitable<Result<HeartbeatOutcome>> JobStore::Heartbeat(std::string worker, int64_t epoch,
+                                                        std::chrono::milliseconds lease) {
   std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(lease.count()),
-                                worker};
-  for (auto& l : leases) {
-    args.push_back(std::move(l.job_id));
-    args.push_back(std::move(l.token));
-  }
+                                std::move(worker), std::to_string(epoch)};
   auto r = co_await Run(Scripts("heartbeat"), std::move(args));
   if (!r) co_return std::unexpected(r.error());
-  std::vector<LeaseLoss> out;
-  for (size_t i = 0; i + 1 < r->elements.size(); i += 2) {
-    out.push_back(LeaseLoss{r->elements[i].str, r->elements[i + 1].str});
+  HeartbeatOutcome out;
+  if (r->elements.empty()) {
+    co_return MakeError(ErrorCategory::kInternal, "heartbeat: empty reply");
   }
+  out.lease_lost = r->elements[0].str == "LOST";
+  for (size_t i = 1; i < r->elements.size(); ++i) out.cancelled.push_back(r->elements[i].str);
   co_return out;
 }
 
-awaitable<Result<void>> JobStore::SetPhase(std::string job_id, std::string token, std::string phase,
-                                           std::string upstream, std::string detail) {
-  std::vector<std::string> command{
-      std::to_string(clock_->NowMs()), job_id, token, phase, upstream, detail};
-  auto r = co_await Run(Scripts("phase"), std::move(command));
+awaitable<Result<std::optional<std::string>>> JobStore::WaitForCancel(
+    redis::Connection& blocking, std::string worker, std::chrono::milliseconds timeout) {
+  const double seconds = std::max(0.01, timeout.count() / 1000.0);
+  std::vector<std::string> command{"BLPOP", p_ + ":wcancel:" + worker, Num(seconds)};
+  auto r = co_await blocking.Command(std::move(command), timeout + std::chrono::milliseconds(2000));
   if (!r) co_return std::unexpected(r.error());
-  co_return Result<void>{};
+  if (r->IsNil() || r->elements.size() < 2) co_return std::optional<std::string>();
+  co_return std::optional<std::string>(r->elements[1].str);
+}
+
+awaitable<Result<void>> JobStore::SetPhase(std::string job_id, std::string token, JobPhase phase,
+                                           std::string upstream, std::string detail) {
+  std::vector<PhaseChange> one{PhaseChange{std::move(job_id), std::move(token), phase,
+                                           std::move(upstream), std::move(detail)}};
+  auto r = co_await SetPhaseMany(std::move(one));
+  if (!r) co_return std::unexpected(r.error());
+  co_return std::move(r->front());
+}
+
+awaitable<Result<std::vector<Result<void>>>> JobStore::SetPhaseMany(
+    std::vector<PhaseChange> changes) {
+  std::vector<Result<void>> out;
+  if (changes.empty()) co_return out;
+  std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(changes.size())};
+  for (const auto& c : changes) AppendFields(args, EncodePhaseChange(c));
+  auto r = co_await Run(Scripts("phase"), std::move(args));
+  if (!r) co_return std::unexpected(r.error());
+  co_return PerJobOutcomes("phase", *r, changes.size());
 }
 
 awaitable<Result<std::chrono::milliseconds>> JobStore::TakeCreatePermit(
     std::string job_id, std::string token, std::chrono::milliseconds guard, int64_t sent_ms,
     int attempt) {
-  std::vector<std::string> command{std::to_string(sent_ms), job_id, token,
-                                   std::to_string(guard.count()),
-                                   std::to_string(sent_ms) + ":" + std::to_string(attempt)};
-  auto r = co_await Run(Scripts("create_permit"), std::move(command));
+  std::vector<PermitRequest> one{
+      PermitRequest{std::move(job_id), std::move(token), sent_ms, attempt}};
+  auto r = co_await TakeCreatePermitMany(guard, std::move(one));
   if (!r) co_return std::unexpected(r.error());
-  co_return std::chrono::milliseconds(r->integer);
+  co_return std::move(r->front());
+}
+
+awaitable<Result<std::vector<Result<std::chrono::milliseconds>>>> JobStore::TakeCreatePermitMany(
+    std::chrono::milliseconds guard, std::vector<PermitRequest> requests) {
+  std::vector<Result<std::chrono::milliseconds>> out;
+  if (requests.empty()) co_return out;
+  int64_t now = 0;
+  for (const auto& req : requests) now = std::max(now, req.sent_ms);
+  std::vector<std::string> args{std::to_string(now), std::to_string(guard.count()),
+                                std::to_string(requests.size())};
+  for (const auto& req : requests) {
+    AppendFields(
+        args, Fields{{"id", req.job_id},
+                     {"token", req.token},
+                     {"intent", std::to_string(req.sent_ms) + ":" + std::to_string(req.attempt)}});
+  }
+  auto r = co_await Run(Scripts("create_permit"), std::move(args));
+  if (!r) co_return std::unexpected(r.error());
+  if (r->elements.size() != requests.size()) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        "create_permit: reply has " + std::to_string(r->elements.size()) +
+                            " outcomes for " + std::to_string(requests.size()) + " jobs");
+  }
+  out.reserve(requests.size());
+  for (const auto& e : r->elements) {
+    if (e.type == Reply::Type::kInteger) {
+      out.emplace_back(std::chrono::milliseconds(e.integer));
+    } else {
+      out.emplace_back(std::unexpected(ScriptError("create_permit", e.str)));
+    }
+  }
+  co_return out;
 }
 
 awaitable<Result<void>> JobStore::Complete(CompleteRequest req) {
-  std::vector<std::string> command{std::to_string(clock_->NowMs()),
-                                   req.job_id,
-                                   req.token,
-                                   req.output_key,
-                                   req.sidecar_key,
-                                   req.sha256,
-                                   Num(req.clip_seconds),
-                                   std::to_string(req.generation_ms),
-                                   req.output_url};
-  auto r = co_await Run(Scripts("complete"), std::move(command));
+  std::vector<CompleteRequest> one{std::move(req)};
+  auto r = co_await CompleteMany(std::move(one));
   if (!r) co_return std::unexpected(r.error());
-  co_return Result<void>{};
+  co_return std::move(r->front());
+}
+
+awaitable<Result<std::vector<Result<void>>>> JobStore::CompleteMany(
+    std::vector<CompleteRequest> requests) {
+  std::vector<Result<void>> out;
+  if (requests.empty()) co_return out;
+  std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(requests.size())};
+  for (const auto& req : requests) AppendFields(args, EncodeCompletion(req));
+  auto r = co_await Run(Scripts("complete"), std::move(args));
+  if (!r) co_return std::unexpected(r.error());
+  co_return PerJobOutcomes("complete", *r, requests.size());
 }
 
 awaitable<Result<FailOutcome>> JobStore::Fail(FailRequest req) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()),
                                    req.job_id,
                                    req.token,
-                                   req.category,
+                                   std::string(ToString(req.category)),
                                    req.message,
                                    req.code,
                                    req.retry ? "1" : "0",
@@ -443,7 +493,12 @@ awaitable<Result<CancelOutcome>> JobStore::Cancel(std::string job_id) {
   if (!r) co_return std::unexpected(r.error());
   CancelOutcome out;
   if (r->elements.size() >= 3) {
-    out.previous_state = r->elements[0].str;
+    auto previous = JobStateFromString(r->elements[0].str);
+    if (!previous) {
+      co_return MakeError(ErrorCategory::kInternal,
+                          "job " + job_id + ": corrupt record, state '" + r->elements[0].str + "'");
+    }
+    out.previous_state = *previous;
     out.upstream = r->elements[1].str;
     out.account = r->elements[2].str;
   }
@@ -461,11 +516,10 @@ awaitable<Result<JobRecord>> JobStore::Get(std::string job_id) {
   std::vector<std::string> command{job_id};
   auto r = co_await Run(Scripts("get"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
-  if (r->elements.empty() || r->elements[0].elements.empty() ||
-      r->elements[0].elements[0].elements.empty()) {
+  if (r->elements.empty() || r->elements[0].elements.empty()) {
     co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
   }
-  co_return ToRecord(job_id, r->elements[0]);
+  co_return JobRecord::Decode(job_id, ToFields(r->elements[0]));
 }
 
 awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
@@ -473,7 +527,7 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   std::vector<std::string> command{filter.batch,
                                    std::to_string(filter.offset),
                                    std::to_string(size),
-                                   filter.state,
+                                   std::string(filter.state ? ToString(*filter.state) : ""),
                                    filter.model,
                                    filter.tenant,
                                    "20000"};
@@ -488,10 +542,10 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   auto rows = co_await Run(Scripts("get"), ids);
   if (!rows) co_return std::unexpected(rows.error());
   for (size_t i = 0; i < ids.size() && i < rows->elements.size(); ++i) {
-    if (rows->elements[i].elements.empty() || rows->elements[i].elements[0].elements.empty()) {
-      continue;  // removed between the two reads
-    }
-    page.jobs.push_back(ToRecord(ids[i], rows->elements[i]));
+    if (rows->elements[i].elements.empty()) continue;  // removed between the two reads
+    auto job = JobRecord::Decode(ids[i], ToFields(rows->elements[i]));
+    if (!job) co_return std::unexpected(job.error());
+    page.jobs.push_back(std::move(*job));
   }
   co_return page;
 }
@@ -504,8 +558,8 @@ awaitable<Result<BatchCounts>> JobStore::GetBatch(std::string batch_id) {
   for (const auto& [k, v] : FlatToMap(*r)) {
     if (k == "total") {
       counts.total = ToInt(v);
-    } else {
-      counts.by_state[k] = ToInt(v);
+    } else if (auto state = JobStateFromString(k)) {
+      counts.by_state[*state] = ToInt(v);
     }
   }
   if (counts.total == 0) {
@@ -568,21 +622,15 @@ awaitable<Result<Stats>> JobStore::GetStats() {
 
 namespace {
 
-// One stream entry [id, [k, v, ...]] as an Event; nullopt for a malformed entry.
-std::optional<Event> ToEvent(const redis::Reply& entry) {
-  if (entry.elements.size() < 2) return std::nullopt;
-  Event ev;
-  ev.stream_id = entry.elements[0].str;
-  const auto fields = FlatToMap(entry.elements[1]);
-  ev.job_id = Field(fields, "j");
-  ev.seq = static_cast<int>(ToInt(Field(fields, "q")));
-  ev.state = Field(fields, "s");
-  ev.phase = Field(fields, "p");
-  ev.at_ms = ToInt(Field(fields, "t"));
-  ev.batch = Field(fields, "b");
-  ev.detail = Field(fields, "d");
-  ev.tenant = Field(fields, "n");
-  return ev;
+// Every transition of one stream entry [id, ["e", record, ...]], in order. A record this build
+// cannot read is skipped: it harms no other event.
+void AppendEvents(const redis::Reply& entry, std::vector<Event>& out) {
+  if (entry.elements.size() < 2) return;
+  const auto& fields = entry.elements[1].elements;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    if (auto ev = ParseEvent(entry.elements[0].str, fields[i + 1].str))
+      out.push_back(std::move(*ev));
+  }
 }
 
 }  // namespace
@@ -607,7 +655,7 @@ awaitable<Result<std::vector<Event>>> JobStore::ReadEvents(redis::Connection& bl
   const auto& stream = r->elements[0];
   if (stream.elements.size() < 2) co_return out;
   for (const auto& entry : stream.elements[1].elements) {
-    if (auto ev = ToEvent(entry)) out.push_back(std::move(*ev));
+    AppendEvents(entry, out);
   }
   co_return out;
 }
@@ -619,7 +667,7 @@ awaitable<Result<std::vector<Event>>> JobStore::ReadEventRange(std::string start
   if (!r) co_return std::unexpected(r.error());
   std::vector<Event> out;
   for (const auto& entry : r->elements) {
-    if (auto ev = ToEvent(entry)) out.push_back(std::move(*ev));
+    AppendEvents(entry, out);
   }
   co_return out;
 }

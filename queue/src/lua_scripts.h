@@ -6,6 +6,7 @@ extern const char* const k_submit;
 extern const char* const k_dispatch;
 extern const char* const k_lease;
 extern const char* const k_heartbeat;
+extern const char* const k_register;
 extern const char* const k_phase;
 extern const char* const k_create_permit;
 extern const char* const k_complete;

@@ -77,7 +77,7 @@ void Activity::Apply(const queue::Event& e) {
   Job& job = jobs_[e.job_id];
   if (!e.tenant.empty()) job.tenant = e.tenant;
   if (!e.batch.empty()) job.batch = e.batch;
-  const std::string previous = job.state;
+  const std::optional<queue::JobState> previous = job.state;
   job.last_ms = e.at_ms;
   if (!job.batch.empty()) {
     Batch& b = batches_[job.batch];
@@ -85,29 +85,29 @@ void Activity::Apply(const queue::Event& e) {
     if (b.first_ms == 0) b.first_ms = e.at_ms;
     b.last_ms = std::max(b.last_ms, e.at_ms);
   }
-  if (e.state == queue::kPending) {
+  if (e.state == queue::JobState::kPending) {
     job.pending_since = e.at_ms;
     job.running_since = 0;
-  } else if (e.state == queue::kDispatched) {
+  } else if (e.state == queue::JobState::kDispatched) {
     auto [model, account] = ParseDispatchDetail(e.detail);
     if (!model.empty()) {
       job.model = model;
       job.account = account;
     }
-    if (previous == queue::kPending && job.pending_since > 0 && !job.model.empty()) {
+    if (previous == queue::JobState::kPending && job.pending_since > 0 && !job.model.empty()) {
       waits_.push_back({e.at_ms, job.model, job.tenant, e.at_ms - job.pending_since});
       dispatches_.push_back({e.at_ms, job.account, job.tenant});
     }
-  } else if (e.state == queue::kRunning) {
-    if (previous != queue::kRunning) job.running_since = e.at_ms;
-  } else if (e.state == queue::kSucceeded) {
+  } else if (e.state == queue::JobState::kRunning) {
+    if (previous != queue::JobState::kRunning) job.running_since = e.at_ms;
+  } else if (e.state == queue::JobState::kSucceeded) {
     if (!job.model.empty()) {
       completions_.push_back({e.at_ms, job.model, job.tenant, 0});
       if (job.running_since > 0) {
         generations_.push_back({e.at_ms, job.model, job.tenant, e.at_ms - job.running_since});
       }
     }
-  } else if (e.state == queue::kFailed) {
+  } else if (e.state == queue::JobState::kFailed) {
     if (!job.model.empty()) failures_.push_back({e.at_ms, job.model, job.tenant, 0});
     if (!job.batch.empty())
       ++batches_[job.batch].failures_by_category[ParseFailureCategory(e.detail)];
@@ -128,7 +128,7 @@ void Activity::Prune(int64_t now_ms) {
   // Ended jobs leave once their last event is out of the window; jobs still queued stay (they
   // are what the queue holds), up to the cap, oldest activity first.
   for (auto it = jobs_.begin(); it != jobs_.end();) {
-    if (queue::IsTerminal(it->second.state) && it->second.last_ms < horizon) {
+    if (it->second.state && queue::IsTerminal(*it->second.state) && it->second.last_ms < horizon) {
       it = jobs_.erase(it);
     } else {
       ++it;
@@ -196,14 +196,14 @@ ActivitySnapshot Activity::Snapshot(const std::string& tenant) const {
   for (const auto& [id, job] : jobs_) {
     if (!in_scope(job.tenant)) continue;
     TenantActivity* t = job.tenant.empty() ? nullptr : &tenants[job.tenant];
-    if (job.state == queue::kPending) {
+    if (job.state == queue::JobState::kPending) {
       ++s.queued;
       if (t) ++t->queued;
-    } else if (job.state == queue::kDispatched) {
+    } else if (job.state == queue::JobState::kDispatched) {
       ++s.dispatched;
       if (t) ++t->dispatched;
       if (!job.model.empty()) ++model(job.model).dispatched;
-    } else if (job.state == queue::kRunning) {
+    } else if (job.state == queue::JobState::kRunning) {
       ++s.running;
       if (t) ++t->running;
       if (!job.model.empty()) ++model(job.model).running;

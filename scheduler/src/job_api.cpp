@@ -28,6 +28,7 @@ grpc::Status ToGrpcStatus(const Error& error) {
       code = StatusCode::NOT_FOUND;
       break;
     case ErrorCategory::kFailedPrecondition:
+    case ErrorCategory::kCreateOutcomeUnknown:
       code = StatusCode::FAILED_PRECONDITION;
       break;
     case ErrorCategory::kRateLimited:
@@ -59,53 +60,98 @@ grpc::Status ToGrpcStatus(const Error& error) {
   return grpc::Status(code, error.message);
 }
 
-v1::JobState ParseState(std::string_view s) {
-  if (s == "PENDING") return v1::JOB_STATE_PENDING;
-  if (s == "DISPATCHED") return v1::JOB_STATE_DISPATCHED;
-  if (s == "RUNNING") return v1::JOB_STATE_RUNNING;
-  if (s == "SUCCEEDED") return v1::JOB_STATE_SUCCEEDED;
-  if (s == "FAILED") return v1::JOB_STATE_FAILED;
-  if (s == "CANCELLED") return v1::JOB_STATE_CANCELLED;
+v1::JobState ToProto(queue::JobState state) {
+  switch (state) {
+    case queue::JobState::kPending:
+      return v1::JOB_STATE_PENDING;
+    case queue::JobState::kDispatched:
+      return v1::JOB_STATE_DISPATCHED;
+    case queue::JobState::kRunning:
+      return v1::JOB_STATE_RUNNING;
+    case queue::JobState::kSucceeded:
+      return v1::JOB_STATE_SUCCEEDED;
+    case queue::JobState::kFailed:
+      return v1::JOB_STATE_FAILED;
+    case queue::JobState::kCancelled:
+      return v1::JOB_STATE_CANCELLED;
+  }
   return v1::JOB_STATE_UNSPECIFIED;
 }
 
-std::string StateName(v1::JobState state) {
+std::optional<queue::JobState> FromProto(v1::JobState state) {
   switch (state) {
     case v1::JOB_STATE_PENDING:
-      return "PENDING";
+      return queue::JobState::kPending;
     case v1::JOB_STATE_DISPATCHED:
-      return "DISPATCHED";
+      return queue::JobState::kDispatched;
     case v1::JOB_STATE_RUNNING:
-      return "RUNNING";
+      return queue::JobState::kRunning;
     case v1::JOB_STATE_SUCCEEDED:
-      return "SUCCEEDED";
+      return queue::JobState::kSucceeded;
     case v1::JOB_STATE_FAILED:
-      return "FAILED";
+      return queue::JobState::kFailed;
     case v1::JOB_STATE_CANCELLED:
-      return "CANCELLED";
+      return queue::JobState::kCancelled;
     default:
-      return "";
+      return std::nullopt;
   }
 }
 
-v1::JobPhase ParsePhase(std::string_view p) {
-  if (p == "SUBMITTING") return v1::JOB_PHASE_SUBMITTING;
-  if (p == "GENERATING") return v1::JOB_PHASE_GENERATING;
-  if (p == "TRANSFERRING") return v1::JOB_PHASE_TRANSFERRING;
+v1::JobPhase ToProto(queue::JobPhase phase) {
+  switch (phase) {
+    case queue::JobPhase::kSubmitting:
+      return v1::JOB_PHASE_SUBMITTING;
+    case queue::JobPhase::kGenerating:
+      return v1::JOB_PHASE_GENERATING;
+    case queue::JobPhase::kTransferring:
+      return v1::JOB_PHASE_TRANSFERRING;
+    case queue::JobPhase::kNone:
+      break;
+  }
   return v1::JOB_PHASE_UNSPECIFIED;
 }
 
-v1::ErrorCategory ParseCategory(std::string_view c) {
-  if (c == "retryable" || c == "not_found") return v1::ERROR_CATEGORY_RETRYABLE;
-  if (c == "rate_limited") return v1::ERROR_CATEGORY_RATE_LIMITED;
-  if (c == "policy_rejected") return v1::ERROR_CATEGORY_POLICY_REJECTED;
-  if (c == "invalid_request") return v1::ERROR_CATEGORY_INVALID_REQUEST;
-  if (c == "auth_failed") return v1::ERROR_CATEGORY_AUTH_FAILED;
-  if (c == "model_gone") return v1::ERROR_CATEGORY_MODEL_GONE;
-  if (c == "deadline_exceeded") return v1::ERROR_CATEGORY_DEADLINE_EXCEEDED;
-  if (c == queue::kCreateOutcomeUnknown) return v1::ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN;
-  if (c.empty()) return v1::ERROR_CATEGORY_UNSPECIFIED;
-  return v1::ERROR_CATEGORY_INTERNAL;
+std::string StateName(v1::JobState state) {
+  const auto stored = FromProto(state);
+  return stored ? std::string(queue::ToString(*stored)) : std::string();
+}
+
+queue::JobPhase FromProto(v1::JobPhase phase) {
+  switch (phase) {
+    case v1::JOB_PHASE_SUBMITTING:
+      return queue::JobPhase::kSubmitting;
+    case v1::JOB_PHASE_GENERATING:
+      return queue::JobPhase::kGenerating;
+    case v1::JOB_PHASE_TRANSFERRING:
+      return queue::JobPhase::kTransferring;
+    default:
+      return queue::JobPhase::kNone;
+  }
+}
+
+v1::ErrorCategory ToProto(std::optional<ErrorCategory> category) {
+  if (!category) return v1::ERROR_CATEGORY_INTERNAL;  // a name this build does not know
+  switch (*category) {
+    case ErrorCategory::kRetryable:
+    case ErrorCategory::kNotFound:
+      return v1::ERROR_CATEGORY_RETRYABLE;
+    case ErrorCategory::kRateLimited:
+      return v1::ERROR_CATEGORY_RATE_LIMITED;
+    case ErrorCategory::kPolicyRejected:
+      return v1::ERROR_CATEGORY_POLICY_REJECTED;
+    case ErrorCategory::kInvalidRequest:
+      return v1::ERROR_CATEGORY_INVALID_REQUEST;
+    case ErrorCategory::kAuthFailed:
+      return v1::ERROR_CATEGORY_AUTH_FAILED;
+    case ErrorCategory::kModelGone:
+      return v1::ERROR_CATEGORY_MODEL_GONE;
+    case ErrorCategory::kDeadlineExceeded:
+      return v1::ERROR_CATEGORY_DEADLINE_EXCEEDED;
+    case ErrorCategory::kCreateOutcomeUnknown:
+      return v1::ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN;
+    default:
+      return v1::ERROR_CATEGORY_INTERNAL;
+  }
 }
 
 JobApi::JobApi(queue::JobStore& store, const Admission& admission, const Settings& settings,
@@ -172,44 +218,99 @@ awaitable<Result<void>> JobApi::CheckBatchVisible(Principal who, std::string bat
 }
 
 awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(Principal who, v1::JobSpec spec) {
-  if (auto resolved = ResolveTenant(who, spec); !resolved) {
-    co_return std::unexpected(resolved.error());
+  std::vector<v1::JobSpec> one;
+  one.push_back(std::move(spec));
+  auto results = co_await SubmitMany(std::move(who), std::move(one));
+  co_return std::move(results.front());
+}
+
+awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
+    Principal who, std::vector<v1::JobSpec> specs) {
+  std::vector<Result<v1::SubmitJobResponse>> results(specs.size());
+  std::vector<queue::NewJob> jobs;
+  std::vector<size_t> index_of;  // jobs[i] is specs[index_of[i]]
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto& spec = specs[i];  // admission applies the defaults in place
+    if (auto resolved = ResolveTenant(who, spec); !resolved) {
+      results[i] = std::unexpected(resolved.error());
+      continue;
+    }
+    auto admitted = admission_.Admit(spec);
+    if (!admitted) {
+      results[i] = std::unexpected(admitted.error());
+      continue;
+    }
+    if (!who.open && !spec.batch_id().empty()) {
+      auto claimed = co_await ClaimBatch(spec.batch_id(), spec.tenant());
+      if (!claimed) {
+        results[i] = std::unexpected(claimed.error());
+        continue;
+      }
+    }
+    queue::NewJob job;
+    job.id = NewId(*clock_);
+    job.tenant = spec.tenant();
+    job.batch = spec.batch_id();
+    job.idempotency_key = spec.idempotency_key();
+    job.candidate_models = admitted->candidates;
+    job.prefer_first = admitted->first_choice_preferred;
+    job.priority = spec.priority();
+    job.max_attempts = settings_.max_attempts;
+    job.start_deadline_ms = spec.has_start_deadline() ? Ms(spec.start_deadline()) : 0;
+    job.finish_deadline_ms = spec.has_finish_deadline() ? Ms(spec.finish_deadline()) : 0;
+    if (!spec.SerializeToString(&job.spec_bytes)) {
+      results[i] = MakeError(ErrorCategory::kInternal, "the job spec could not be serialized");
+      continue;
+    }
+    jobs.push_back(std::move(job));
+    index_of.push_back(i);
   }
-  auto admitted = admission_.Admit(spec);
-  if (!admitted) co_return std::unexpected(admitted.error());
-  if (!who.open && !spec.batch_id().empty()) {
-    auto claimed = co_await ClaimBatch(spec.batch_id(), spec.tenant());
-    if (!claimed) co_return std::unexpected(claimed.error());
+  if (jobs.empty()) co_return results;
+  const int64_t now = clock_->NowMs();
+  auto outcomes = co_await store_.SubmitMany(jobs, settings_.idempotency_retention_s);
+  if (!outcomes) {
+    for (size_t i : index_of) results[i] = std::unexpected(outcomes.error());
+    co_return results;
   }
-  queue::NewJob job;
-  job.id = NewId(*clock_);
-  job.tenant = spec.tenant();
-  job.batch = spec.batch_id();
-  job.idempotency_key = spec.idempotency_key();
-  job.candidate_models = admitted->candidates;
-  job.prefer_first = admitted->first_choice_preferred;
-  job.priority = spec.priority();
-  job.max_attempts = settings_.max_attempts;
-  job.start_deadline_ms = spec.has_start_deadline() ? Ms(spec.start_deadline()) : 0;
-  job.finish_deadline_ms = spec.has_finish_deadline() ? Ms(spec.finish_deadline()) : 0;
-  if (!spec.SerializeToString(&job.spec_bytes)) {
-    co_return MakeError(ErrorCategory::kInternal, "the job spec could not be serialized");
-  }
-  auto outcome = co_await store_.Submit(job, settings_.idempotency_retention_s);
-  if (!outcome) co_return std::unexpected(outcome.error());
-  // A duplicate waits too: the first answer may have failed in this very wait.
+  // Duplicates wait too: the first answer may have failed in this very wait.
   if (wait_replicas_ > 0 && replicated_on_) {
     auto replicated =
         co_await redis::WaitForReplicas(*replicated_on_, wait_replicas_, wait_timeout_);
-    if (!replicated) co_return std::unexpected(replicated.error());
+    if (!replicated) {
+      for (size_t i : index_of) results[i] = std::unexpected(replicated.error());
+      co_return results;
+    }
   }
-  if (!outcome->duplicate && on_submitted_) on_submitted_();
-  v1::SubmitJobResponse response;
-  response.set_job_id(outcome->job_id);
-  response.set_duplicate(outcome->duplicate);
-  auto record = co_await store_.Get(outcome->job_id);
-  if (record) *response.mutable_status() = ToStatus(*record);
-  co_return response;
+  bool any_new = false;
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    const auto& outcome = (*outcomes)[k];
+    v1::SubmitJobResponse response;
+    response.set_job_id(outcome.job_id);
+    response.set_duplicate(outcome.duplicate);
+    if (outcome.duplicate) {
+      // The job that holds the key already exists: read what it is now.
+      auto record = co_await store_.Get(outcome.job_id);
+      if (record) *response.mutable_status() = ToStatus(*record);
+    } else {
+      // Nothing to read back: the record is what was just stored.
+      any_new = true;
+      queue::JobRecord stored;
+      stored.id = outcome.job_id;
+      stored.spec_bytes = std::move(jobs[k].spec_bytes);
+      stored.tenant = jobs[k].tenant;
+      stored.batch = jobs[k].batch;
+      stored.state = queue::JobState::kPending;
+      stored.attempt = 1;
+      stored.max_attempts = jobs[k].max_attempts;
+      stored.created_ms = stored.updated_ms = now;
+      stored.history.push_back(
+          {1, queue::JobState::kPending, queue::JobPhase::kNone, now, "submitted"});
+      *response.mutable_status() = ToStatus(stored);
+    }
+    results[index_of[k]] = std::move(response);
+  }
+  if (any_new && on_submitted_) on_submitted_();
+  co_return results;
 }
 
 awaitable<Result<v1::JobStatus>> JobApi::Get(Principal who, std::string job_id) {
@@ -237,8 +338,8 @@ awaitable<Result<v1::ListJobsResponse>> JobApi::List(Principal who, v1::ListJobs
   filter.batch = request.batch_id();
   filter.model = request.model();
   if (request.state() != v1::JOB_STATE_UNSPECIFIED) {
-    filter.state = StateName(request.state());
-    if (filter.state.empty()) {
+    filter.state = FromProto(request.state());
+    if (!filter.state) {
       co_return MakeError(ErrorCategory::kInvalidRequest,
                           "state: unknown value " + std::to_string(request.state()));
     }
@@ -322,11 +423,13 @@ v1::BatchProgress JobApi::ToProgress(const std::string& batch_id, const queue::B
   v1::BatchProgress p;
   p.set_batch_id(batch_id);
   p.set_total(static_cast<uint32_t>(c.total));
-  p.set_pending(static_cast<uint32_t>(c.Count(queue::kPending) + c.Count(queue::kDispatched)));
-  p.set_running(static_cast<uint32_t>(c.Count(queue::kRunning)));
-  p.set_succeeded(static_cast<uint32_t>(c.Count(queue::kSucceeded)));
-  p.set_failed(static_cast<uint32_t>(c.Count(queue::kFailed)));
-  p.set_cancelled(static_cast<uint32_t>(c.Count(queue::kCancelled)));
+  using queue::JobState;
+  p.set_pending(
+      static_cast<uint32_t>(c.Count(JobState::kPending) + c.Count(JobState::kDispatched)));
+  p.set_running(static_cast<uint32_t>(c.Count(JobState::kRunning)));
+  p.set_succeeded(static_cast<uint32_t>(c.Count(JobState::kSucceeded)));
+  p.set_failed(static_cast<uint32_t>(c.Count(JobState::kFailed)));
+  p.set_cancelled(static_cast<uint32_t>(c.Count(JobState::kCancelled)));
   return p;
 }
 
@@ -334,8 +437,8 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
   v1::JobStatus s;
   s.set_job_id(r.id);
   if (!s.mutable_spec()->ParseFromString(r.spec_bytes)) s.clear_spec();
-  s.set_state(ParseState(r.state));
-  s.set_phase(ParsePhase(r.phase));
+  s.set_state(ToProto(r.state));
+  s.set_phase(ToProto(r.phase));
   s.set_model(r.model);
   s.set_account(r.account);
   s.set_attempt(static_cast<uint32_t>(r.attempt));
@@ -353,16 +456,16 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
       s.set_output_url(*url);
     }
   }
-  if (!r.error_category.empty()) {
+  if (!r.error_category_name.empty()) {
     auto* e = s.mutable_error();
-    e->set_category(ParseCategory(r.error_category));
+    e->set_category(ToProto(r.error_category));
     e->set_message(r.error_message);
     e->set_provider_code(r.error_code);
     e->set_attempt(static_cast<uint32_t>(r.attempt));
   }
   for (const auto& ae : r.errors) {
     auto* e = s.add_attempt_errors();
-    e->set_category(ParseCategory(ae.category));
+    e->set_category(ToProto(ae.category));
     e->set_message(ae.message);
     e->set_provider_code(ae.code);
     e->set_attempt(static_cast<uint32_t>(ae.attempt));
@@ -370,8 +473,8 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
   }
   for (const auto& t : r.history) {
     auto* tr = s.add_transitions();
-    tr->set_state(ParseState(t.state));
-    tr->set_phase(ParsePhase(t.phase));
+    tr->set_state(ToProto(t.state));
+    tr->set_phase(ToProto(t.phase));
     *tr->mutable_at() = Ts(t.at_ms);
     tr->set_detail(t.detail);
   }

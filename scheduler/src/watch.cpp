@@ -101,8 +101,8 @@ void WatchState::Finish(grpc::Status status) {
 v1::JobEvent FromStreamEvent(const queue::Event& e) {
   v1::JobEvent out;
   out.set_job_id(e.job_id);
-  out.set_state(ParseState(e.state));
-  out.set_phase(ParsePhase(e.phase));
+  out.set_state(ToProto(e.state));
+  out.set_phase(ToProto(e.phase));
   *out.mutable_at() = TimeUtil::MillisecondsToTimestamp(e.at_ms);
   out.set_detail(e.detail);
   return out;
@@ -161,8 +161,8 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
           queue::Event e;
           e.job_id = job_id;
           e.seq = i + 1;
-          e.state = StateName(t.state());
-          e.phase = v1::JobPhase_Name(t.phase()).substr(10);
+          e.state = FromProto(t.state()).value_or(queue::JobState::kPending);
+          e.phase = FromProto(t.phase());
           e.at_ms = TimeUtil::TimestampToMilliseconds(t.at());
           e.detail = t.detail();
           st->inbox.push_back(e);

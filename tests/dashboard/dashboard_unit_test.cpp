@@ -70,11 +70,11 @@ TEST(ActivityParsers, DetailsAndQuantiles) {
   EXPECT_EQ(Quantile(none, 0.5), 0);
 }
 
-queue::Event Ev(std::string job, std::string state, int64_t at, std::string detail = "",
+queue::Event Ev(std::string job, std::string_view state, int64_t at, std::string detail = "",
                 std::string tenant = "", std::string batch = "") {
   queue::Event e;
   e.job_id = std::move(job);
-  e.state = std::move(state);
+  e.state = queue::JobStateFromString(state).value();
   e.at_ms = at;
   e.detail = std::move(detail);
   e.tenant = std::move(tenant);

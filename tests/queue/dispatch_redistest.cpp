@@ -192,7 +192,7 @@ TEST_F(QueueTest, RateLimitStormCoolsAccountAndMovesWork) {
     ++on_a1;
     FailRequest f{.job_id = j.id,
                   .token = j.token,
-                  .category = "rate_limited",
+                  .category = ErrorCategory::kRateLimited,
                   .message = "429",
                   .retry = true,
                   .retry_at_ms = clock_->NowMs(),
@@ -236,7 +236,7 @@ TEST_F(QueueTest, StatsCountPendingIncludingRetries) {
   ASSERT_EQ(leased->size(), 1u);
   FailRequest f{.job_id = (*leased)[0].id,
                 .token = (*leased)[0].token,
-                .category = "unavailable",
+                .category = ErrorCategory::kRetryable,
                 .message = "503",
                 .retry = true,
                 .retry_at_ms = clock_->NowMs() + 60000};
@@ -270,7 +270,7 @@ TEST_F(QueueTest, RateLimitLowersTheRateUntilTheAccountRecovers) {
   ASSERT_EQ(leased->size(), 1u);
   FailRequest f{.job_id = (*leased)[0].id,
                 .token = (*leased)[0].token,
-                .category = "rate_limited",
+                .category = ErrorCategory::kRateLimited,
                 .message = "429",
                 .retry = true,
                 .retry_at_ms = clock_->NowMs(),
@@ -355,11 +355,11 @@ TEST_F(QueueTest, SubmitIsIdempotentAndCancelRemovesPendingWork) {
   EXPECT_EQ(second->job_id, "x1");
   auto cancelled = RunAsync(io_, store_->Cancel("x1"));
   ASSERT_TRUE(cancelled) << cancelled.error().Describe();
-  EXPECT_EQ(cancelled->previous_state, "PENDING");
+  EXPECT_EQ(cancelled->previous_state, JobState::kPending);
   EXPECT_EQ(Dispatch(), 0);
   auto rec = RunAsync(io_, store_->Get("x1"));
   ASSERT_TRUE(rec);
-  EXPECT_EQ(rec->state, "CANCELLED");
+  EXPECT_EQ(rec->state, JobState::kCancelled);
 }
 
 TEST_F(QueueTest, FailWithoutRetryEndsFailedAndFreesTheSlot) {
@@ -372,7 +372,7 @@ TEST_F(QueueTest, FailWithoutRetryEndsFailedAndFreesTheSlot) {
   ASSERT_EQ(leased->size(), 1u);
   FailRequest f{.job_id = (*leased)[0].id,
                 .token = (*leased)[0].token,
-                .category = "invalid_request",
+                .category = ErrorCategory::kInvalidRequest,
                 .message = "bad"};
   auto stale = f;
   stale.token = "999";
@@ -394,11 +394,11 @@ TEST_F(QueueTest, SlotIsGivenBackWhenTheUpstreamTaskEndsNotWhenTheClipIsStored) 
   ASSERT_EQ(leased->size(), 2u);
   const auto& first = (*leased)[0];
   const auto& second = (*leased)[1];
-  auto generating = RunAsync(io_, store_->SetPhase(first.id, first.token, "GENERATING", "u1", ""));
+  auto generating = RunAsync(io_, store_->SetPhase(first.id, first.token, JobPhase::kGenerating, "u1", ""));
   ASSERT_TRUE(generating) << generating.error().Describe();
   EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
   auto transferring =
-      RunAsync(io_, store_->SetPhase(first.id, first.token, "TRANSFERRING", "", "storing"));
+      RunAsync(io_, store_->SetPhase(first.id, first.token, JobPhase::kTransferring, "", "storing"));
   ASSERT_TRUE(transferring) << transferring.error().Describe();
   EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
   EXPECT_EQ(Dispatch(), 1);  // the third job takes the slot while the first one stores its clip
@@ -409,7 +409,7 @@ TEST_F(QueueTest, SlotIsGivenBackWhenTheUpstreamTaskEndsNotWhenTheClipIsStored) 
   EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
   auto failed = RunAsync(io_, store_->Fail({.job_id = second.id,
                                             .token = second.token,
-                                            .category = "invalid_request",
+                                            .category = ErrorCategory::kInvalidRequest,
                                             .message = "bad"}));
   ASSERT_TRUE(failed) << failed.error().Describe();
   EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
@@ -442,7 +442,7 @@ TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
   EXPECT_EQ(take(jobs[0]).count(), 0);
   clock_->Advance(5s);
   auto answered =
-      RunAsync(io_, store_->SetPhase(jobs[0].id, jobs[0].token, "GENERATING", "u0", ""));
+      RunAsync(io_, store_->SetPhase(jobs[0].id, jobs[0].token, JobPhase::kGenerating, "u0", ""));
   ASSERT_TRUE(answered) << answered.error().Describe();
   clock_->Advance(1s);
   EXPECT_EQ(take(jobs[1]).count(), 0);

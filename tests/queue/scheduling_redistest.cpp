@@ -250,7 +250,7 @@ TEST_F(SchedulingTest, QueueDepthCountersFollowEveryStateChange) {
     if (j.model == "m1") {
       FailRequest f{.job_id = j.id,
                     .token = j.token,
-                    .category = "retryable",
+                    .category = ErrorCategory::kRetryable,
                     .message = "503",
                     .retry = true,
                     .retry_at_ms = clock_->NowMs() + 60'000};
@@ -266,10 +266,11 @@ TEST_F(SchedulingTest, QueueDepthCountersFollowEveryStateChange) {
   EXPECT_EQ(Depths()["m1"], (Depth{2, 0, 0}));
   EXPECT_EQ(Depths()["m2"], (Depth{0, 0, 0}));
 
-  // A lease that expires goes back to dispatched; a success leaves every counter.
+  // A lease that expires goes back to dispatched; a success leaves every counter. (Another
+  // worker: leases are per worker, and "w" holds a 60 s one.)
   clock_->Advance(1s);
   ASSERT_EQ(Dispatch(0), 1);
-  auto again = RunAsync(io_, store_->Lease("w", 10, 1s));
+  auto again = RunAsync(io_, store_->Lease("w2", 10, 1s));
   ASSERT_TRUE(again);
   ASSERT_EQ(again->size(), 1u);
   EXPECT_EQ(Depths()["m1"], (Depth{1, 0, 1}));

@@ -86,16 +86,16 @@ TEST(QueueRecoveryTest, CreateIntentSurvivesTheLeaseAndUpstreamTasksHaveOneOwner
 
   // Storing the upstream id clears the intent and claims the task for this job.
   ASSERT_TRUE(RunAsync(
-      f.io, f.store->SetPhase(second.id, second.token, "GENERATING", "task-9", "upstream task-9")));
+      f.io, f.store->SetPhase(second.id, second.token, JobPhase::kGenerating, "task-9", "upstream task-9")));
   // Another job (same account) cannot store the same upstream task.
   LeasedJob other = f.SubmitAndLease("job-j", "w1");
-  auto owned = RunAsync(f.io, f.store->SetPhase(other.id, other.token, "GENERATING", "task-9", ""));
+  auto owned = RunAsync(f.io, f.store->SetPhase(other.id, other.token, JobPhase::kGenerating, "task-9", ""));
   ASSERT_FALSE(owned);
   EXPECT_EQ(owned.error().category, ErrorCategory::kFailedPrecondition);
   EXPECT_NE(owned.error().message.find("job-i"), std::string::npos) << owned.error().message;
   // Storing it again for its owner is fine (a retried write after a Redis restart).
   EXPECT_TRUE(
-      RunAsync(f.io, f.store->SetPhase(second.id, second.token, "GENERATING", "task-9", "")));
+      RunAsync(f.io, f.store->SetPhase(second.id, second.token, JobPhase::kGenerating, "task-9", "")));
   f.clock->Advance(6s);
   ASSERT_TRUE(RunAsync(f.io, f.store->Reap(100)));
   auto third = RunAsync(f.io, f.store->Lease("w3", 2, 5s));
@@ -111,7 +111,7 @@ TEST(QueueRecoveryTest, CreateIntentSurvivesTheLeaseAndUpstreamTasksHaveOneOwner
     FailRequest fail;
     fail.job_id = j.id;
     fail.token = j.token;
-    fail.category = "retryable";
+    fail.category = ErrorCategory::kRetryable;
     fail.message = "x";
     fail.retry = true;
     fail.count_attempt = true;
@@ -131,9 +131,10 @@ TEST(QueueRecoveryTest, HeartbeatKeepsLeaseAndReapedTokenIsFenced) {
   // Heartbeats every 3 s keep the 5 s lease alive across 12 s: the reaper takes nothing.
   for (int i = 0; i < 4; ++i) {
     f.clock->Advance(3s);
-    auto beat = RunAsync(f.io, f.store->Heartbeat("w1", {HeldLease{first.id, first.token}}, 5s));
+    auto beat = RunAsync(f.io, f.store->Heartbeat("w1", 0, 5s));
     ASSERT_TRUE(beat) << beat.error().Describe();
-    EXPECT_TRUE(beat->empty());
+    EXPECT_FALSE(beat->lease_lost);
+    EXPECT_TRUE(beat->cancelled.empty());
     auto reaped = RunAsync(f.io, f.store->Reap(100));
     ASSERT_TRUE(reaped) << reaped.error().Describe();
   }
@@ -152,7 +153,7 @@ TEST(QueueRecoveryTest, HeartbeatKeepsLeaseAndReapedTokenIsFenced) {
   EXPECT_NE(second->front().token, first.token);
 
   // The stale token is refused by phase, complete and fail; its heartbeat reports the loss.
-  auto phase = RunAsync(f.io, f.store->SetPhase(first.id, first.token, "POLLING", "up-1", ""));
+  auto phase = RunAsync(f.io, f.store->SetPhase(first.id, first.token, JobPhase::kGenerating, "up-1", ""));
   ASSERT_FALSE(phase);
   EXPECT_EQ(phase.error().category, ErrorCategory::kLeaseLost);
   CompleteRequest complete;
@@ -165,14 +166,14 @@ TEST(QueueRecoveryTest, HeartbeatKeepsLeaseAndReapedTokenIsFenced) {
   FailRequest fail;
   fail.job_id = first.id;
   fail.token = first.token;
-  fail.category = "policy_rejected";
+  fail.category = ErrorCategory::kPolicyRejected;
   fail.message = "stale";
   auto failed = RunAsync(f.io, f.store->Fail(fail));
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().category, ErrorCategory::kLeaseLost);
-  auto beat = RunAsync(f.io, f.store->Heartbeat("w1", {HeldLease{first.id, first.token}}, 5s));
+  auto beat = RunAsync(f.io, f.store->Heartbeat("w1", 0, 5s));
   ASSERT_TRUE(beat);
-  ASSERT_EQ(beat->size(), 1u);
+  EXPECT_TRUE(beat->lease_lost);
 
   // The job is untouched by w1 and w2 can finish it.
   auto record = RunAsync(f.io, f.store->Get(first.id));
@@ -185,7 +186,7 @@ TEST(QueueRecoveryTest, HeartbeatKeepsLeaseAndReapedTokenIsFenced) {
   ASSERT_TRUE(done) << done.error().Describe();
   record = RunAsync(f.io, f.store->Get(first.id));
   ASSERT_TRUE(record);
-  EXPECT_EQ(record->state, kSucceeded);
+  EXPECT_EQ(record->state, JobState::kSucceeded);
   EXPECT_EQ(record->output_key, "good.mp4");
 }
 
@@ -246,7 +247,7 @@ TEST(QueueRecoveryTest, IdempotencyKeyHeldForTheRetentionWindowThenANewJob) {
   EXPECT_EQ(d->job_id, "job-c");
   auto first = RunAsync(f.io, f.store->Get("job-a"));
   ASSERT_TRUE(first) << first.error().Describe();
-  EXPECT_EQ(first->state, "PENDING");
+  EXPECT_EQ(first->state, JobState::kPending);
 }
 
 TEST(QueueRecoveryTest, RetryableRetriedUpToMaxPolicyFailsAtOnceRetryRerun) {
@@ -258,7 +259,7 @@ TEST(QueueRecoveryTest, RetryableRetriedUpToMaxPolicyFailsAtOnceRetryRerun) {
     FailRequest fail;
     fail.job_id = job.id;
     fail.token = job.token;
-    fail.category = "retryable";
+    fail.category = ErrorCategory::kRetryable;
     fail.message = "boom " + std::to_string(attempt);
     fail.retry = true;
     fail.retry_at_ms = f.clock->NowMs() + 2000;
@@ -286,7 +287,7 @@ TEST(QueueRecoveryTest, RetryableRetriedUpToMaxPolicyFailsAtOnceRetryRerun) {
   }
   auto record = RunAsync(f.io, f.store->Get(job.id));
   ASSERT_TRUE(record);
-  EXPECT_EQ(record->state, kFailed);
+  EXPECT_EQ(record->state, JobState::kFailed);
   ASSERT_EQ(record->errors.size(), 3u);
   EXPECT_EQ(record->errors[2].message, "boom 3");
 
@@ -295,7 +296,7 @@ TEST(QueueRecoveryTest, RetryableRetriedUpToMaxPolicyFailsAtOnceRetryRerun) {
   FailRequest reject;
   reject.job_id = policy.id;
   reject.token = policy.token;
-  reject.category = "policy_rejected";
+  reject.category = ErrorCategory::kPolicyRejected;
   reject.message = "prompt blocked by moderation";
   reject.code = "moderation_blocked";
   auto rejected = RunAsync(f.io, f.store->Fail(reject));
@@ -303,7 +304,7 @@ TEST(QueueRecoveryTest, RetryableRetriedUpToMaxPolicyFailsAtOnceRetryRerun) {
   EXPECT_EQ(*rejected, FailOutcome::kFailed);
   auto p = RunAsync(f.io, f.store->Get(policy.id));
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->state, kFailed);
+  EXPECT_EQ(p->state, JobState::kFailed);
   EXPECT_EQ(p->error_message, "prompt blocked by moderation");
   EXPECT_EQ(p->error_code, "moderation_blocked");
 

@@ -56,7 +56,7 @@ class ModelApiTest : public InProcessScheduler {
     ASSERT_EQ(leased[0].account, "sora-a");
     queue::FailRequest f{.job_id = leased[0].id,
                          .token = leased[0].token,
-                         .category = "rate_limited",
+                         .category = ErrorCategory::kRateLimited,
                          .message = "429",
                          .retry = true,
                          .retry_at_ms = clock_->NowMs() + 3'600'000,

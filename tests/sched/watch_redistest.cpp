@@ -16,6 +16,7 @@ using namespace std::chrono_literals;
 
 class WatchTest : public InProcessScheduler {
  protected:
+
   // An open WatchJob stream.
   struct Watch {
     std::unique_ptr<grpc::ClientContext> context;
@@ -83,7 +84,8 @@ TEST_F(WatchTest, FollowsAJobFromSubmitToSuccessEachTransitionOnce) {
   auto running = watch.Next();
   EXPECT_EQ(running.state(), v1::JOB_STATE_RUNNING);
   EXPECT_EQ(running.phase(), v1::JOB_PHASE_SUBMITTING);
-  auto phased = Call(store().SetPhase(id, leased[0].token, "GENERATING", "task-1", "created"));
+  auto phased = Call(
+      store().SetPhase(id, leased[0].token, queue::JobPhase::kGenerating, "task-1", "created"));
   ASSERT_TRUE(phased) << phased.error().Describe();
   auto generating = watch.Next();
   EXPECT_EQ(generating.state(), v1::JOB_STATE_RUNNING);
@@ -150,7 +152,7 @@ TEST_F(WatchTest, ABatchWatchReportsProgressUntilEveryJobHasEnded) {
   Complete(leased[0]);
   queue::FailRequest fail{.job_id = leased[1].id,
                           .token = leased[1].token,
-                          .category = "policy_rejected",
+                          .category = ErrorCategory::kPolicyRejected,
                           .message = "the provider refused the prompt"};
   ASSERT_TRUE(Call(store().Fail(fail)));
   ASSERT_TRUE(Call(jobs_->Cancel(OpenPrincipal(), leased[2].id)));

@@ -59,6 +59,8 @@ const std::map<ErrorCategory, Expected>& Table() {
       {ErrorCategory::kCancelled, {false, true, false}},
       {ErrorCategory::kLeaseLost, {false, true, false}},
       {ErrorCategory::kFailedPrecondition, {false, true, false}},
+      // A create whose answer was lost and cannot be looked up: creating again could pay twice.
+      {ErrorCategory::kCreateOutcomeUnknown, {false, true, false}},
       // Our own unexpected state: a bounded number of tries, like a transient failure.
       {ErrorCategory::kInternal, {true, true, false}},
   };

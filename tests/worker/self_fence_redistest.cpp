@@ -150,7 +150,7 @@ TEST(WorkerSelfFenceTest, RedisUnreachableLongerThanLeaseStopsJobAndPublishesNot
 
   // Control: with Redis reachable the same job publishes its clip and succeeds.
   f.SubmitAndDispatch("ok-1");
-  ASSERT_TRUE(f.PumpUntil([&] { return f.Get("ok-1").state == "SUCCEEDED"; }, 10s));
+  ASSERT_TRUE(f.PumpUntil([&] { return f.Get("ok-1").state == queue::JobState::kSucceeded; }, 10s));
   const auto ok = f.Get("ok-1");
   EXPECT_TRUE(std::filesystem::exists(f.dir.path() / "store" / ok.output_key)) << ok.output_key;
 
@@ -159,8 +159,8 @@ TEST(WorkerSelfFenceTest, RedisUnreachableLongerThanLeaseStopsJobAndPublishesNot
   f.SubmitAndDispatch("cut-1");
   ASSERT_TRUE(f.PumpUntil([&] { return f.provider->downloads_started == 2; }, 10s));
   const auto before = f.Get("cut-1");
-  ASSERT_EQ(before.state, "RUNNING");
-  ASSERT_EQ(before.phase, "TRANSFERRING");
+  ASSERT_EQ(before.state, queue::JobState::kRunning);
+  ASSERT_EQ(before.phase, queue::JobPhase::kTransferring);
   ASSERT_EQ(before.worker, "w1");
 
   // Redis stops answering for 2.5 leases; the provider and the store still work. The download
@@ -183,11 +183,11 @@ TEST(WorkerSelfFenceTest, RedisUnreachableLongerThanLeaseStopsJobAndPublishesNot
   ASSERT_EQ(kill(f.server.pid(), SIGCONT), 0);
   RunFor(f.io, 1500ms);
   const auto after = f.Get("cut-1");
-  EXPECT_EQ(after.state, "RUNNING");
-  EXPECT_EQ(after.phase, "TRANSFERRING");
+  EXPECT_EQ(after.state, queue::JobState::kRunning);
+  EXPECT_EQ(after.phase, queue::JobPhase::kTransferring);
   EXPECT_TRUE(after.output_key.empty());
   EXPECT_EQ(after.history.size(), before.history.size());
-  EXPECT_EQ(after.fields.at("token"), before.fields.at("token"));
+  EXPECT_EQ(after.token, before.token);
   EXPECT_FALSE(std::filesystem::exists(f.dir.path() / "store" / clip));
   EXPECT_EQ(f.provider->creates, 2);
 }

@@ -9,6 +9,7 @@
 #include "reelq/common/spawn.h"
 #include "reelq/v1/jobs.pb.h"
 #include "reelq/worker/retry_policy.h"
+#include "store_writer.h"
 #include "transfer.h"
 
 namespace reelq::worker {
@@ -65,7 +66,13 @@ double PollsPerMinute(const providers::Catalogue& catalogue, const std::string& 
 
 // Backoff jitter comes from the process's one seeded source (common/random.h), so a run with
 // REELQ_RANDOM_SEED repeats its choices.
-JobRunner::JobRunner(RunnerDeps& deps) : deps_(deps), rng_(NewRng()) {}
+JobRunner::JobRunner(RunnerDeps& deps)
+    : deps_(deps),
+      writer_(std::make_unique<StoreWriter>(*deps.store, kWriteWindow,
+                                            deps.settings.create_rate_guard)),
+      rng_(NewRng()) {}
+
+JobRunner::~JobRunner() = default;
 
 std::string JobRunner::ClipKey(const std::string& tenant, const std::string& batch,
                                const std::string& job_id) {
@@ -81,8 +88,10 @@ awaitable<Result<int64_t>> JobRunner::WaitForCreatePermit(const queue::LeasedJob
   int errors = 0;
   while (control.stop == StopReason::kNone) {
     const int64_t sent_ms = deps_.clock->NowMs();
-    auto wait = co_await deps_.store->TakeCreatePermit(
-        job.id, job.token, deps_.settings.create_rate_guard, sent_ms, job.attempt);
+    // A named request: g++ 12 double-destroys temporaries passed into a coroutine call inside
+    // co_await.
+    queue::PermitRequest request{job.id, job.token, sent_ms, job.attempt};
+    auto wait = co_await writer_->TakeCreatePermit(std::move(request));
     if (wait && wait->count() == 0) co_return sent_ms;
     if (!wait) {
       if (!IsRetryable(wait.error().category) || ++errors > 40) {
@@ -139,8 +148,6 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
 
   // Takes the error by reference to a named variable: g++ 12 double-destroys temporaries
   // passed into a coroutine call inside co_await.
-  // `category`: stored instead of the error's own category when not empty (a reason the
-  // provider-neutral vocabulary has no word for, such as create_outcome_unknown).
   // Counted where they happen, for the alerts in deploy/prometheus (a 429 storm, a failing
   // object store).
   auto count_provider_error = [&](const Error& error) {
@@ -151,14 +158,16 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     if (deps_.metrics != nullptr) deps_.metrics->store_failures.WithLabels({object}).Inc();
   };
 
-  auto fail = [&](const Error& error, std::string_view category) -> awaitable<RunOutcome> {
+  // `reason`: stored as the error code instead of the provider's own when not empty (a reason
+  // the provider-neutral vocabulary has no word for, such as create_outcome_unknown).
+  auto fail = [&](const Error& error, std::string_view reason) -> awaitable<RunOutcome> {
     auto decision = DecideRetry(error, job.attempt, job.max_attempts, settings, rng_);
     queue::FailRequest req;
     req.job_id = job.id;
     req.token = job.token;
-    req.category = std::string(category.empty() ? ToString(error.category) : category);
+    req.category = error.category;
     req.message = error.message;
-    req.code = category.empty() ? error.provider_code : std::string(category);
+    req.code = reason.empty() ? error.provider_code : std::string(reason);
     req.retry = decision.retry;
     req.retry_at_ms = deps_.clock->NowMs() + decision.delay_ms;
     req.count_attempt = decision.count_attempt;
@@ -230,7 +239,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
                      job.id, job.attempt, intent_ms);
         if (!provider.CanFindLostCreate()) {
           if (!settings.RecreateOnUnknown(provider.name())) {
-            Error failure{ErrorCategory::kFailedPrecondition,
+            Error failure{ErrorCategory::kCreateOutcomeUnknown,
                           std::string(provider.name()) +
                               " may have started (and billed) a generation for this job whose "
                               "answer was lost (the worker stopped or the connection failed "
@@ -272,9 +281,9 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
           // skipped, so two jobs never share one upstream task.
           for (const std::string& candidate : *found) {
             auto claimed = co_await persist([&] {
-              return store.SetPhase(
-                  job.id, job.token, "GENERATING", candidate,
-                  "upstream " + candidate + " (found after a lost create answer)");
+              return writer_->SetPhase(
+                  {job.id, job.token, queue::JobPhase::kGenerating, candidate,
+                   "upstream " + candidate + " (found after a lost create answer)"});
             });
             if (claimed) {
               upstream = candidate;
@@ -344,7 +353,8 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       // Stored before anything else happens, so whoever runs the job next resumes this task
       // instead of paying for a new one.
       auto persisted = co_await persist([&] {
-        return store.SetPhase(job.id, job.token, "GENERATING", upstream, "upstream " + upstream);
+        return writer_->SetPhase(
+            {job.id, job.token, queue::JobPhase::kGenerating, upstream, "upstream " + upstream});
       });
       if (!persisted) {
         if (persisted.error().category == ErrorCategory::kCancelled) {
@@ -436,7 +446,8 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   bool published_now = false;
   if (control->stop == StopReason::kNone) {
     auto phase = co_await persist([&] {
-      return store.SetPhase(job.id, job.token, "TRANSFERRING", "", "storing " + clip_key);
+      return writer_->SetPhase(
+          {job.id, job.token, queue::JobPhase::kTransferring, "", "storing " + clip_key});
     });
     if (!phase) co_return RunOutcome::kStopped;
     Error last{ErrorCategory::kRetryable, "transfer not tried"};
@@ -572,7 +583,7 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
     done.generation_ms = std::max<int64_t>(0, generated_ms - leased_ms);
     auto url = deps_.objects->PresignGet(clip_key, std::chrono::hours(24 * 7));
     done.output_url = url ? *url : "";
-    auto completed = co_await persist([&] { return store.Complete(done); });
+    auto completed = co_await persist([&] { return writer_->Complete(done); });
     if (completed) co_return RunOutcome::kSucceeded;
     if (completed.error().category == ErrorCategory::kCancelled) {
       control->Stop(StopReason::kCancelled);

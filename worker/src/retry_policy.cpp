@@ -37,6 +37,7 @@ RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
     case ErrorCategory::kModelGone:
     case ErrorCategory::kDeadlineExceeded:
     case ErrorCategory::kFailedPrecondition:
+    case ErrorCategory::kCreateOutcomeUnknown:
     case ErrorCategory::kCancelled:
     case ErrorCategory::kLeaseLost:
       return d;

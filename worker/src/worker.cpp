@@ -5,10 +5,40 @@
 #include <spdlog/spdlog.h>
 
 #include "reelq/common/spawn.h"
+
 namespace reelq::worker {
 
-Worker::Worker(RunnerDeps& deps, redis::ConnectionPtr blocking)
-    : deps_(deps), blocking_(std::move(blocking)), runner_(deps) {}
+Worker::Worker(RunnerDeps& deps, redis::ConnectionPtr blocking,
+               redis::ConnectionPtr cancel_blocking)
+    : deps_(deps),
+      blocking_(std::move(blocking)),
+      cancel_blocking_(std::move(cancel_blocking)),
+      runner_(deps) {}
+
+awaitable<bool> Worker::Register() {
+  auto executor = co_await asio::this_coro::executor;
+  const auto& s = deps_.settings;
+  while (!draining_) {
+    const int64_t asked_ms = deps_.clock->NowMs();
+    auto epoch = co_await deps_.store->RegisterWorker(s.worker_id, s.lease);
+    if (epoch) {
+      epoch_ = *epoch;
+      lease_valid_until_ms_ = asked_ms + s.lease.count();
+      spdlog::info("worker={} registered (epoch {})", s.worker_id, epoch_);
+      co_return true;
+    }
+    spdlog::warn("worker={} cannot register: {}", s.worker_id, epoch.error().Describe());
+    asio::steady_timer t(executor);
+    t.expires_after(std::chrono::milliseconds(500));
+    co_await t.async_wait(use_nothrow_awaitable);
+  }
+  co_return false;
+}
+
+void Worker::LoseEveryJob() {
+  epoch_ = 0;
+  for (auto& [id, held] : jobs_) held.control->Stop(StopReason::kLeaseLost);
+}
 
 void Worker::Drain() {
   if (draining_) return;
@@ -21,8 +51,10 @@ awaitable<void> Worker::Run() {
   auto executor = co_await asio::this_coro::executor;
   drained_ = std::make_unique<asio::steady_timer>(executor);
   slot_free_ = std::make_unique<asio::steady_timer>(executor);
+  if (!co_await Register()) co_return;
   SpawnOrDie(executor, "heartbeat", HeartbeatLoop());
   SpawnOrDie(executor, "lease-watchdog", LeaseWatchdog());
+  if (cancel_blocking_) SpawnOrDie(executor, "cancel-listener", CancelLoop());
   co_await LeaseLoop();
 
   // Draining: in-flight jobs go on until the deadline; then the rest are handed back.
@@ -37,6 +69,7 @@ awaitable<void> Worker::Run() {
     co_await drained_->async_wait(use_nothrow_awaitable);
   }
   blocking_->Close();
+  if (cancel_blocking_) cancel_blocking_->Close();
   spdlog::info("worker={} drained (succeeded={} failed={} retrying={} handed_back={})",
                deps_.settings.worker_id, counters_.succeeded, counters_.failed, counters_.retrying,
                counters_.handed_back);
@@ -46,6 +79,7 @@ awaitable<void> Worker::LeaseLoop() {
   auto executor = co_await asio::this_coro::executor;
   const auto& s = deps_.settings;
   while (!draining_) {
+    if (epoch_ == 0 && !co_await Register()) break;
     const int free = s.max_in_flight - static_cast<int>(jobs_.size());
     if (free <= 0) {
       // Full: wait until a job ends (RunJob cancels the timer).
@@ -55,7 +89,13 @@ awaitable<void> Worker::LeaseLoop() {
     }
     // Read before the call: Redis sets the expiry from a later reading of the same clock.
     const int64_t asked_ms = deps_.clock->NowMs();
-    auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease);
+    auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease, epoch_);
+    if (!leased && leased.error().category == ErrorCategory::kLeaseLost) {
+      spdlog::warn("worker={} lease lost: stopping {} jobs, registering again", s.worker_id,
+                   jobs_.size());
+      LoseEveryJob();
+      continue;
+    }
     if (!leased) {
       spdlog::warn("worker={} lease failed: {}", s.worker_id, leased.error().Describe());
       asio::steady_timer t(executor);
@@ -63,9 +103,13 @@ awaitable<void> Worker::LeaseLoop() {
       co_await t.async_wait(use_nothrow_awaitable);
       continue;
     }
+    // Leasing extends the worker's lease: every job it holds is covered as long.
+    if (!leased->empty()) {
+      lease_valid_until_ms_ = std::max(lease_valid_until_ms_, asked_ms + s.lease.count());
+    }
     for (auto& job : *leased) {
       auto control = std::make_shared<JobControl>(executor);
-      control->lease_valid_until_ms = asked_ms + s.lease.count();
+      control->lease_valid_until_ms = lease_valid_until_ms_;
       jobs_[job.id] = Held{job.token, control};
       ++counters_.leased;
       std::string name = "job " + job.id;
@@ -90,40 +134,58 @@ awaitable<void> Worker::HeartbeatLoop() {
   while (!(draining_ && jobs_.empty())) {
     timer.expires_after(s.heartbeat);
     co_await timer.async_wait(use_nothrow_awaitable);
-    std::vector<queue::HeldLease> held;
-    held.reserve(jobs_.size());
-    for (const auto& [id, h] : jobs_) {
-      // A job stopped by its own clock (kLeaseLapsed) is still renewed while it winds down:
-      // if Redis answers, the lease was ours after all, and a create call in flight can still
-      // record its upstream id. It publishes nothing either way.
-      if (h.control->stop == StopReason::kNone || h.control->stop == StopReason::kLeaseLapsed) {
-        held.push_back({id, h.token});
-      }
-    }
-    std::vector<std::string> renewed;
-    renewed.reserve(held.size());
-    for (const auto& h : held) renewed.push_back(h.job_id);
+    if (epoch_ == 0) continue;  // LeaseLoop registers again
+    const int64_t epoch = epoch_;
     // Read before the call, like the lease: the renewed expiry is at least this plus the lease.
     const int64_t sent_ms = deps_.clock->NowMs();
-    auto lost = co_await deps_.store->Heartbeat(s.worker_id, std::move(held), s.lease);
-    if (!lost) {
-      // The leases are not extended; LeaseWatchdog stops the jobs once they would lapse.
-      spdlog::warn("worker={} heartbeat failed: {}", s.worker_id, lost.error().Describe());
+    // One call for the worker's one lease, however many jobs it holds.
+    auto beat = co_await deps_.store->Heartbeat(s.worker_id, epoch, s.lease);
+    if (!beat) {
+      // The lease is not extended; LeaseWatchdog stops the jobs once it would lapse.
+      spdlog::warn("worker={} heartbeat failed: {}", s.worker_id, beat.error().Describe());
       continue;
     }
-    for (const auto& loss : *lost) {
-      auto it = jobs_.find(loss.job_id);
-      if (it == jobs_.end()) continue;
-      it->second.control->Stop(loss.state == "CANCELLED" ? StopReason::kCancelled
-                                                         : StopReason::kLeaseLost);
+    if (epoch != epoch_) continue;  // registered again meanwhile
+    if (beat->lease_lost) {
+      spdlog::warn("worker={} lease lapsed and its jobs were handed on: stopping {} jobs",
+                   s.worker_id, jobs_.size());
+      LoseEveryJob();
+      continue;
     }
-    for (const auto& id : renewed) {
-      auto it = jobs_.find(id);
-      // A job the heartbeat reported lost is stopped above; its deadline no longer matters.
-      if (it == jobs_.end() || it->second.control->stop != StopReason::kNone) continue;
-      auto& until = it->second.control->lease_valid_until_ms;
-      until = std::max(until, sent_ms + s.lease.count());
+    for (const auto& id : beat->cancelled) StopCancelled(id);
+    lease_valid_until_ms_ = std::max(lease_valid_until_ms_, sent_ms + s.lease.count());
+    for (auto& [id, held] : jobs_) {
+      // A job stopped by its own clock (kLeaseLapsed) is still covered while it winds down: if
+      // Redis answers, the lease was ours after all, and a create call in flight can still
+      // record its upstream id. It publishes nothing either way.
+      auto& control = *held.control;
+      if (control.stop != StopReason::kNone && control.stop != StopReason::kLeaseLapsed) continue;
+      control.lease_valid_until_ms = std::max(control.lease_valid_until_ms, lease_valid_until_ms_);
     }
+  }
+}
+
+void Worker::StopCancelled(const std::string& job_id) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  spdlog::info("worker={} job={} cancelled", deps_.settings.worker_id, job_id);
+  it->second.control->Stop(StopReason::kCancelled);
+}
+
+awaitable<void> Worker::CancelLoop() {
+  auto executor = co_await asio::this_coro::executor;
+  const auto& s = deps_.settings;
+  while (!(draining_ && jobs_.empty())) {
+    auto cancelled = co_await deps_.store->WaitForCancel(*cancel_blocking_, s.worker_id,
+                                                         std::chrono::milliseconds(5000));
+    if (!cancelled) {
+      if (draining_ && jobs_.empty()) break;
+      asio::steady_timer t(executor);
+      t.expires_after(std::chrono::milliseconds(200));
+      co_await t.async_wait(use_nothrow_awaitable);
+      continue;
+    }
+    if (*cancelled) StopCancelled(**cancelled);
   }
 }
 

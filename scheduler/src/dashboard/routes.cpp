@@ -256,11 +256,11 @@ awaitable<Reply> BatchPage(std::shared_ptr<State> s, Caller caller, Target targe
   request.set_page_size(50);
   const std::string state = target.Param("state");
   if (!state.empty()) {
-    auto parsed = ParseState(state);
-    if (parsed == v1::JOB_STATE_UNSPECIFIED) {
+    auto parsed = queue::JobStateFromString(state);
+    if (!parsed) {
       co_return ErrorReply(http::status::bad_request, "state: unknown value '" + state + "'");
     }
-    request.set_state(parsed);
+    request.set_state(ToProto(*parsed));
   }
   request.set_page_token(target.Param("page"));
   auto page = co_await s->jobs.List(DashboardItself(), request);

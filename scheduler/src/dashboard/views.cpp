@@ -80,6 +80,8 @@ std::string CategoryName(v1::ErrorCategory category) {
       return "model_gone";
     case v1::ERROR_CATEGORY_DEADLINE_EXCEEDED:
       return "deadline_exceeded";
+    case v1::ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN:
+      return "create_outcome_unknown";
     case v1::ERROR_CATEGORY_INTERNAL:
       return "internal";
     default:

@@ -21,6 +21,9 @@ enum class ErrorCategory {
   kCancelled,           // we stopped on purpose (cancel, lost lease, shutdown): not a failure
   kLeaseLost,           // another worker owns the job now: stop touching it
   kFailedPrecondition,  // valid, but the job's current state forbids it (cancel a finished job)
+  // A create may have started (and billed) an upstream generation whose answer was lost and
+  // that the provider's API cannot look up; never retried (that could pay twice).
+  kCreateOutcomeUnknown,
   kInternal,            // a bug or an unexpected state
 };
 

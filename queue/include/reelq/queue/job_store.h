@@ -11,21 +11,14 @@
 #include "reelq/common/clock.h"
 #include "reelq/common/error.h"
 #include "reelq/common/redis.h"
+#include "reelq/queue/job_record.h"
 
 namespace reelq::queue {
 
 // Bumped whenever the layout of keys or records changes; processes refuse to run against a
-// Redis that holds another version.
-inline constexpr int kSchemaVersion = 1;
-
-// Job states as stored in Redis (the names of reelq.v1.JobState without the prefix).
-inline constexpr std::string_view kPending = "PENDING";
-inline constexpr std::string_view kDispatched = "DISPATCHED";
-inline constexpr std::string_view kRunning = "RUNNING";
-inline constexpr std::string_view kSucceeded = "SUCCEEDED";
-inline constexpr std::string_view kFailed = "FAILED";
-inline constexpr std::string_view kCancelled = "CANCELLED";
-bool IsTerminal(std::string_view state);
+// Redis that holds another version. 2: history and attempt errors inside the job hash
+// (h:<seq>, e:<seq>), one event stream entry per script call, named fields between C++ and Lua.
+inline constexpr int kSchemaVersion = 2;
 
 struct NewJob {
   std::string id;
@@ -49,38 +42,6 @@ struct SubmitOutcome {
   bool duplicate = false;
 };
 
-struct TransitionRecord {
-  int seq = 0;
-  std::string state;
-  std::string phase;
-  int64_t at_ms = 0;
-  std::string detail;
-};
-
-struct AttemptError {
-  int attempt = 0;
-  std::string category;
-  std::string message;
-  std::string code;
-  std::string model;
-  std::string account;
-  int64_t at_ms = 0;
-};
-
-struct JobRecord {
-  std::string id;
-  std::map<std::string, std::string> fields;  // the raw hash, for anything not named below
-  std::string spec_bytes;
-  std::string tenant, batch, state, phase, model, account, upstream, worker;
-  int attempt = 0, max_attempts = 0;
-  std::string output_key, output_url, sidecar_key, sha256;
-  double clip_seconds = 0;
-  std::string error_category, error_message, error_code;
-  int64_t created_ms = 0, updated_ms = 0;
-  std::vector<TransitionRecord> history;
-  std::vector<AttemptError> errors;
-};
-
 struct LeasedJob {
   std::string id;
   std::string token;  // fencing token: every later change of the job must present it
@@ -94,27 +55,26 @@ struct LeasedJob {
   // Non-zero: a create for this attempt was sent at this wall-clock time (TakeCreatePermit) and
   // its upstream id was never stored; find that task before creating another.
   int64_t create_intent_ms = 0;
+  std::string create_intent;  // as stored: "<sent_ms>:<attempt>"
 };
 
-struct LeaseLoss {
-  std::string job_id;
-  std::string state;  // CANCELLED, or RUNNING/DISPATCHED/... when another worker holds it
+// What a worker's heartbeat learned.
+struct HeartbeatOutcome {
+  // The worker's lease lapsed and the reaper handed its jobs on (or another process registered
+  // under the same worker id): stop every job, then RegisterWorker again.
+  bool lease_lost = false;
+  std::vector<std::string> cancelled;  // jobs cancelled while this worker held them
 };
 
-struct HeldLease {
-  std::string job_id;
-  std::string token;
-};
-
-// The FailRequest::category of a job whose create may have started (and billed) an upstream
-// generation that the provider's API cannot look up; the API shows it as
-// ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN.
+// The FailRequest::code of a job whose create may have started (and billed) an upstream
+// generation that the provider's API cannot look up (its category is
+// ErrorCategory::kCreateOutcomeUnknown; the API shows ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN).
 inline constexpr std::string_view kCreateOutcomeUnknown = "create_outcome_unknown";
 
 struct FailRequest {
   std::string job_id;
   std::string token;
-  std::string category;  // ToString(ErrorCategory), or kCreateOutcomeUnknown
+  ErrorCategory category = ErrorCategory::kInternal;
   std::string message;
   std::string code;
   bool retry = false;
@@ -124,6 +84,21 @@ struct FailRequest {
 };
 
 enum class FailOutcome { kRetrying, kFailed };
+
+struct PermitRequest {
+  std::string job_id;
+  std::string token;
+  int64_t sent_ms = 0;  // recorded as the create intent "<sent_ms>:<attempt>"
+  int attempt = 1;
+};
+
+struct PhaseChange {
+  std::string job_id;
+  std::string token;
+  JobPhase phase = JobPhase::kSubmitting;
+  std::string upstream;  // non-empty: the upstream task id, stored and claimed
+  std::string detail;
+};
 
 struct CompleteRequest {
   std::string job_id;
@@ -166,12 +141,12 @@ struct DispatchOutcome {
 };
 
 struct ReapOutcome {
-  int expired_leases = 0;
+  int expired_leases = 0;  // jobs handed back because their worker's lease lapsed
   int requeued_retries = 0;
 };
 
 struct CancelOutcome {
-  std::string previous_state;
+  JobState previous_state = JobState::kPending;
   std::string upstream;
   std::string account;
 };
@@ -180,25 +155,26 @@ struct Event {
   std::string stream_id;
   std::string job_id;
   int seq = 0;
-  std::string state;
-  std::string phase;
+  JobState state = JobState::kPending;
+  JobPhase phase = JobPhase::kNone;
   int64_t at_ms = 0;
   std::string batch;
   std::string detail;
-  // The job's tenant on transitions out of or into a counted state (PENDING, DISPATCHED,
-  // RUNNING); empty on phase changes and on events written before the field existed.
+  // The job's tenant (every transition carries it; the dashboard's per-tenant figures come
+  // from the stream).
   std::string tenant;
 };
 
 struct BatchCounts {
   int64_t total = 0;
-  std::map<std::string, int64_t> by_state;
-  int64_t Count(std::string_view state) const;
+  std::map<JobState, int64_t> by_state;
+  int64_t Count(JobState state) const;
   bool Done() const;  // every job is terminal
 };
 
 struct ListFilter {
-  std::string tenant, state, batch, model;
+  std::string tenant, batch, model;
+  std::optional<JobState> state;
   int64_t offset = 0;
   int page_size = 100;
 };
@@ -260,6 +236,10 @@ class JobStore {
   awaitable<Result<void>> SyncSettings(const QueueSettings& settings);
 
   awaitable<Result<SubmitOutcome>> Submit(const NewJob& job, int64_t idempotency_ttl_s);
+  // Many jobs in one script call (a chunk of a SubmitBatch stream): one outcome per job, in
+  // order. Nothing is read back: the caller knows what it stored.
+  awaitable<Result<std::vector<SubmitOutcome>>> SubmitMany(std::vector<NewJob> jobs,
+                                                           int64_t idempotency_ttl_s);
   // `policy`: "fair" (weighted fair share between tenants) or "fifo" (one global order; the
   // baseline bench/schedule compares against). `preference_margin_s`: how much earlier (in
   // seconds of expected finish) another model must be to take a job from its preferred first
@@ -276,19 +256,33 @@ class JobStore {
   awaitable<Result<std::chrono::milliseconds>> TakePollToken(std::string account,
                                                              double polls_per_minute);
 
+  // A worker's start: a new epoch and one lease for everything it will hold (renewed by
+  // Heartbeat). Jobs still held under an earlier incarnation of this worker id are handed back.
+  awaitable<Result<int64_t>> RegisterWorker(std::string worker, std::chrono::milliseconds lease);
+  // Leases jobs under the worker's lease (extending it). `epoch`: RegisterWorker's; kLeaseLost
+  // when that lease is gone (register again). 0 skips the check and registers the worker when
+  // it has no lease (tests and tools).
   awaitable<Result<std::vector<LeasedJob>>> Lease(std::string worker, int max,
-                                                  std::chrono::milliseconds lease);
+                                                  std::chrono::milliseconds lease,
+                                                  int64_t epoch = 0);
   // Waits (on a blocking connection of its own) until dispatch signals new work or `timeout`.
   awaitable<Result<void>> WaitForWork(redis::Connection& blocking,
                                       std::chrono::milliseconds timeout);
-  awaitable<Result<std::vector<LeaseLoss>>> Heartbeat(std::string worker,
-                                                      std::vector<HeldLease> leases,
-                                                      std::chrono::milliseconds lease);
+  // Renews the worker's one lease: a few commands per worker, whatever it holds.
+  awaitable<Result<HeartbeatOutcome>> Heartbeat(std::string worker, int64_t epoch,
+                                                std::chrono::milliseconds lease);
+  // Blocks (on a connection of its own) until a job this worker holds is cancelled, or
+  // `timeout`; returns its id (nullopt on timeout). Cancels reach the worker this way at once.
+  awaitable<Result<std::optional<std::string>>> WaitForCancel(redis::Connection& blocking,
+                                                              std::string worker,
+                                                              std::chrono::milliseconds timeout);
   // kLeaseLost when the token is stale; kCancelled when the job was cancelled. With an upstream
   // id: kFailedPrecondition (message "owned by job <id>") when another job already stored that
   // same upstream task.
-  awaitable<Result<void>> SetPhase(std::string job_id, std::string token, std::string phase,
+  awaitable<Result<void>> SetPhase(std::string job_id, std::string token, JobPhase phase,
                                    std::string upstream, std::string detail);
+  // Many phase changes in one script call; one result per change, in order.
+  awaitable<Result<std::vector<Result<void>>>> SetPhaseMany(std::vector<PhaseChange> changes);
   // Right before an upstream create, at `sent_ms`: 0 when the call may go now (it is then
   // counted in the account's sliding minute, and the create intent "<sent_ms>:<attempt>" is
   // recorded on the job, cleared by SetPhase with an upstream id, Fail and Retry), else how
@@ -299,7 +293,14 @@ class JobStore {
                                                                 std::string token,
                                                                 std::chrono::milliseconds guard,
                                                                 int64_t sent_ms, int attempt);
+  // Many permits in one script call (at the time of the latest `sent_ms`); one result per
+  // request, in order.
+  awaitable<Result<std::vector<Result<std::chrono::milliseconds>>>> TakeCreatePermitMany(
+      std::chrono::milliseconds guard, std::vector<PermitRequest> requests);
   awaitable<Result<void>> Complete(CompleteRequest request);
+  // Many completions in one script call; one result per request, in order (kLeaseLost /
+  // kCancelled per job as Complete).
+  awaitable<Result<std::vector<Result<void>>>> CompleteMany(std::vector<CompleteRequest> requests);
   awaitable<Result<FailOutcome>> Fail(FailRequest request);
   awaitable<Result<void>> HandBack(std::string job_id, std::string token, std::string reason);
 
@@ -326,6 +327,7 @@ class JobStore {
   static double PendingScore(int priority, int64_t start_deadline_ms, int64_t created_ms);
 
  private:
+  std::string SchemaMismatch(const std::string& stored) const;
   awaitable<Result<redis::Reply>> Run(const redis::Script& script, std::vector<std::string> args);
 
   redis::ConnectionPtr connection_;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -98,7 +99,8 @@ class Activity {
 
  private:
   struct Job {
-    std::string tenant, batch, model, account, state;
+    std::string tenant, batch, model, account;
+    std::optional<queue::JobState> state;  // nullopt until its first event is seen
     int64_t pending_since = 0, running_since = 0, last_ms = 0;
   };
   struct Sample {

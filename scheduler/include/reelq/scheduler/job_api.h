@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -45,6 +46,10 @@ class JobApi {
                        std::chrono::milliseconds timeout);
 
   awaitable<Result<v1::SubmitJobResponse>> Submit(Principal who, v1::JobSpec spec);
+  // Admits each spec on its own (a bad one gets its own error) and stores the admitted ones
+  // with one Redis call. One result per spec, in order.
+  awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitMany(Principal who,
+                                                                   std::vector<v1::JobSpec> specs);
   awaitable<Result<v1::JobStatus>> Get(Principal who, std::string job_id);
   awaitable<Result<v1::ListJobsResponse>> List(Principal who, v1::ListJobsRequest request);
   awaitable<Result<v1::JobStatus>> Cancel(Principal who, std::string job_id);
@@ -83,9 +88,11 @@ class JobApi {
 // The one place reelq errors become gRPC statuses.
 grpc::Status ToGrpcStatus(const Error& error);
 
-v1::JobState ParseState(std::string_view state);
-v1::JobPhase ParsePhase(std::string_view phase);
-v1::ErrorCategory ParseCategory(std::string_view category);
-std::string StateName(v1::JobState state);  // "PENDING" ... as stored in Redis
+v1::JobState ToProto(queue::JobState state);
+std::optional<queue::JobState> FromProto(v1::JobState state);
+v1::JobPhase ToProto(queue::JobPhase phase);
+queue::JobPhase FromProto(v1::JobPhase phase);
+v1::ErrorCategory ToProto(std::optional<ErrorCategory> category);
+std::string StateName(v1::JobState state);  // "PENDING" ... as stored in Redis; "" for none
 
 }  // namespace reelq::scheduler

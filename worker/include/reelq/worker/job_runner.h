@@ -57,9 +57,15 @@ enum class RunOutcome { kSucceeded, kRetrying, kFailed, kStopped, kHandedBack };
 // Drives one leased job to an outcome: create (or resume) the upstream task, poll it, stream
 // the clip to object storage with its sidecar, and record the result in Redis — fenced by the
 // lease token at every step.
+class StoreWriter;
+
 class JobRunner {
  public:
   explicit JobRunner(RunnerDeps& deps);
+  ~JobRunner();
+
+  // How long a phase change or completion waits for others to share its Redis call.
+  static constexpr std::chrono::milliseconds kWriteWindow{2};
 
   awaitable<RunOutcome> Run(queue::LeasedJob job, std::shared_ptr<JobControl> control);
 
@@ -83,6 +89,7 @@ class JobRunner {
   awaitable<Result<int64_t>> WaitForCreatePermit(const queue::LeasedJob& job, JobControl& control);
 
   RunnerDeps& deps_;
+  std::unique_ptr<StoreWriter> writer_;  // phase changes and completions, gathered
   std::mt19937_64 rng_;
 };
 

@@ -15,15 +15,18 @@ struct WorkerCounters {
 };
 
 // The daemon's core: leases jobs up to the in-flight limit, runs each as a coroutine on one
-// executor, renews every lease with one heartbeat call, and delivers cancellations and lost
-// leases to the jobs at once. Drain() stops leasing, lets jobs finish until the drain deadline,
+// executor, renews its one worker lease (which covers every job it holds) with one heartbeat
+// call, and delivers cancellations (pushed to it by Redis) and a lost lease to the jobs at once. Drain() stops leasing, lets jobs finish until the drain deadline,
 // then hands the rest back so another worker resumes their upstream tasks.
 // A worker that cannot renew its leases (Redis out of reach) stops those jobs by its own clock
 // once a lease would have lapsed, and publishes nothing for them: by then the reaper may have
 // handed them to another worker (LeaseWatchdog, JobRunner's lease_held).
 class Worker {
  public:
-  Worker(RunnerDeps& deps, redis::ConnectionPtr blocking);
+  // `blocking` waits for work; `cancel_blocking` (optional) waits for cancellations of held
+  // jobs, which then reach them at once (without it, at the next heartbeat).
+  Worker(RunnerDeps& deps, redis::ConnectionPtr blocking,
+         redis::ConnectionPtr cancel_blocking = nullptr);
 
   // Runs until drained. Returns when every job has finished or been handed back.
   awaitable<void> Run();
@@ -33,8 +36,14 @@ class Worker {
   const WorkerCounters& counters() const { return counters_; }
 
  private:
+  // Gets a new epoch and lease (retrying until it does, or the worker drains).
+  awaitable<bool> Register();
+  // The worker's lease is gone: every job stops (another worker resumes it).
+  void LoseEveryJob();
+  void StopCancelled(const std::string& job_id);
   awaitable<void> LeaseLoop();
   awaitable<void> HeartbeatLoop();
+  awaitable<void> CancelLoop();
   // Self-fence: stops every job whose lease lapses by this worker's own clock (no Lease or
   // Heartbeat call answered within the lease), without waiting for Redis to say so.
   awaitable<void> LeaseWatchdog();
@@ -42,7 +51,11 @@ class Worker {
 
   RunnerDeps& deps_;
   redis::ConnectionPtr blocking_;
+  redis::ConnectionPtr cancel_blocking_;
   JobRunner runner_;
+  int64_t epoch_ = 0;  // 0: not registered (or the lease was lost)
+  // Until when (RunnerDeps::clock) the worker's one lease is certainly valid (see JobControl).
+  int64_t lease_valid_until_ms_ = 0;
   struct Held {
     std::string token;
     std::shared_ptr<JobControl> control;

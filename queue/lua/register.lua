@@ -1,0 +1,28 @@
+-- A worker starts (or starts over after losing its lease): it gets a new epoch and a lease of
+-- its own, renewed by heartbeat.lua; every job it leases is held under that one lease (issue 11:
+-- heartbeats per worker, not per job). Jobs an earlier incarnation of the same worker id still
+-- held are handed back at once: nobody drives them any more.
+-- ARGV: P now worker lease_ms
+-- Returns the new epoch.
+local P, now, worker, lease_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local ctx = new_ctx(P, now)
+local held = P .. ':wjobs:' .. worker
+local back = {}
+for _, id in ipairs(redis.call('SMEMBERS', held)) do
+  local j = read_job(P, id, {'worker'})
+  if j and j.state == 'RUNNING' and j.worker == worker then
+    transition(ctx, j, 'DISPATCHED', '', 'worker restarted', {'token', '', 'worker', ''})
+    back[#back + 1] = id
+  end
+end
+if #back > 0 then
+  redis.call('LPUSH', P .. ':ready', unpack(back))
+  redis.call('LPUSH', P .. ':wake', '1')
+  redis.call('LTRIM', P .. ':wake', 0, 63)
+end
+redis.call('DEL', held, P .. ':wcancel:' .. worker)
+local epoch = redis.call('INCR', P .. ':epoch')
+redis.call('HSET', P .. ':wepoch', worker, epoch)
+redis.call('ZADD', P .. ':wlease', now + lease_ms, worker)
+flush(ctx)
+return epoch

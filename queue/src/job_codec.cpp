@@ -1,0 +1,329 @@
+// The one place where the job record's members meet their Redis hash field names (and the
+// scripts in queue/lua use the same names). Every read of a job goes through Decode here.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "job_codec.h"
+#include "reelq/queue/job_record.h"
+
+namespace reelq::queue {
+namespace {
+
+constexpr std::array<std::pair<JobState, std::string_view>, 6> kStateNames{{
+    {JobState::kPending, "PENDING"},
+    {JobState::kDispatched, "DISPATCHED"},
+    {JobState::kRunning, "RUNNING"},
+    {JobState::kSucceeded, "SUCCEEDED"},
+    {JobState::kFailed, "FAILED"},
+    {JobState::kCancelled, "CANCELLED"},
+}};
+
+constexpr std::array<std::pair<JobPhase, std::string_view>, 4> kPhaseNames{{
+    {JobPhase::kNone, ""},
+    {JobPhase::kSubmitting, "SUBMITTING"},
+    {JobPhase::kGenerating, "GENERATING"},
+    {JobPhase::kTransferring, "TRANSFERRING"},
+}};
+
+int64_t ToInt(std::string_view s, int64_t fallback = 0) {
+  int64_t v = fallback;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc()) return fallback;
+  return v;
+}
+
+double ToDouble(const std::string& s, double fallback = 0) {
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    return used == 0 ? fallback : v;
+  } catch (...) {
+    return fallback;
+  }
+}
+
+std::vector<std::string> SplitCommas(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    if (comma > start) out.emplace_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// "state|phase|at|detail" (detail last: it may hold '|').
+std::optional<TransitionRecord> ParseHistoryEntry(int seq, const std::string& text) {
+  std::array<std::string_view, 3> parts;
+  size_t start = 0;
+  for (auto& part : parts) {
+    const size_t bar = text.find('|', start);
+    if (bar == std::string::npos) return std::nullopt;
+    part = std::string_view(text).substr(start, bar - start);
+    start = bar + 1;
+  }
+  auto state = JobStateFromString(parts[0]);
+  auto phase = JobPhaseFromString(parts[1]);
+  if (!state || !phase) return std::nullopt;
+  return TransitionRecord{seq, *state, *phase, ToInt(parts[2]), text.substr(start)};
+}
+
+std::optional<AttemptError> ParseAttemptError(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  AttemptError err;
+  err.attempt = j.value("attempt", 0);
+  err.category_name = j.value("category", "");
+  err.category = ErrorCategoryFromString(err.category_name);
+  err.message = j.value("message", "");
+  err.code = j.value("code", "");
+  err.model = j.value("model", "");
+  err.account = j.value("account", "");
+  err.at_ms = j.value("at", int64_t{0});
+  return err;
+}
+
+Error Corrupt(const std::string& id, std::string_view field, const std::string& value) {
+  return Error{ErrorCategory::kInternal, "job " + id + ": corrupt record, field '" +
+                                             std::string(field) + "' holds '" + value + "'"};
+}
+
+}  // namespace
+
+std::string_view ToString(JobState state) {
+  for (const auto& [s, name] : kStateNames) {
+    if (s == state) return name;
+  }
+  return "";
+}
+
+std::optional<JobState> JobStateFromString(std::string_view text) {
+  for (const auto& [s, name] : kStateNames) {
+    if (name == text) return s;
+  }
+  return std::nullopt;
+}
+
+bool IsTerminal(JobState state) {
+  return state == JobState::kSucceeded || state == JobState::kFailed ||
+         state == JobState::kCancelled;
+}
+
+std::string_view ToString(JobPhase phase) {
+  for (const auto& [p, name] : kPhaseNames) {
+    if (p == phase) return name;
+  }
+  return "";
+}
+
+std::optional<JobPhase> JobPhaseFromString(std::string_view text) {
+  for (const auto& [p, name] : kPhaseNames) {
+    if (name == text) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<ErrorCategory> ErrorCategoryFromString(std::string_view text) {
+  // Every category up to kInternal, the last one; a category added before it is found too.
+  for (int c = 0; c <= static_cast<int>(ErrorCategory::kInternal); ++c) {
+    const auto category = static_cast<ErrorCategory>(c);
+    if (ToString(category) == text) return category;
+  }
+  return std::nullopt;
+}
+
+Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
+  JobRecord job;
+  job.id = std::move(id);
+  std::map<int, TransitionRecord> history;
+  std::map<int, AttemptError> errors;
+  bool has_state = false;
+  for (const auto& [name, value] : fields) {
+    if (name.size() > 2 && name[1] == ':' && (name[0] == 'h' || name[0] == 'e')) {
+      const int seq = static_cast<int>(ToInt(std::string_view(name).substr(2), -1));
+      if (seq < 0) continue;  // a corrupt entry harms no other entry
+      if (name[0] == 'h') {
+        if (auto t = ParseHistoryEntry(seq, value)) history[seq] = std::move(*t);
+      } else if (auto e = ParseAttemptError(value)) {
+        errors[seq] = std::move(*e);
+      }
+      continue;
+    }
+    if (name == field::kState) {
+      auto state = JobStateFromString(value);
+      if (!state) return std::unexpected(Corrupt(job.id, name, value));
+      job.state = *state;
+      has_state = true;
+    } else if (name == field::kPhase) {
+      auto phase = JobPhaseFromString(value);
+      if (!phase) return std::unexpected(Corrupt(job.id, name, value));
+      job.phase = *phase;
+    } else if (name == field::kSpec) {
+      job.spec_bytes = value;
+    } else if (name == field::kTenant) {
+      job.tenant = value;
+    } else if (name == field::kBatch) {
+      job.batch = value;
+    } else if (name == field::kIdempotencyKey) {
+      job.idempotency_key = value;
+    } else if (name == field::kModels) {
+      job.candidate_models = SplitCommas(value);
+    } else if (name == field::kPreferFirst) {
+      job.prefer_first = value == "1";
+    } else if (name == field::kPriority) {
+      job.priority = static_cast<int>(ToInt(value));
+    } else if (name == field::kStartDeadline) {
+      job.start_deadline_ms = ToInt(value);
+    } else if (name == field::kFinishDeadline) {
+      job.finish_deadline_ms = ToInt(value);
+    } else if (name == field::kModel) {
+      job.model = value;
+    } else if (name == field::kAccount) {
+      job.account = value;
+    } else if (name == field::kUpstream) {
+      job.upstream = value;
+    } else if (name == field::kWorker) {
+      job.worker = value;
+    } else if (name == field::kToken) {
+      job.token = value;
+    } else if (name == field::kAttempt) {
+      job.attempt = static_cast<int>(ToInt(value));
+    } else if (name == field::kMaxAttempts) {
+      job.max_attempts = static_cast<int>(ToInt(value));
+    } else if (name == field::kOutputKey) {
+      job.output_key = value;
+    } else if (name == field::kOutputUrl) {
+      job.output_url = value;
+    } else if (name == field::kSidecarKey) {
+      job.sidecar_key = value;
+    } else if (name == field::kSha256) {
+      job.sha256 = value;
+    } else if (name == field::kClipSeconds) {
+      job.clip_seconds = ToDouble(value);
+    } else if (name == field::kErrorCategory) {
+      job.error_category_name = value;
+      job.error_category = ErrorCategoryFromString(value);
+    } else if (name == field::kErrorMessage) {
+      job.error_message = value;
+    } else if (name == field::kErrorCode) {
+      job.error_code = value;
+    } else if (name == field::kCreated) {
+      job.created_ms = ToInt(value);
+    } else if (name == field::kUpdated) {
+      job.updated_ms = ToInt(value);
+    }
+  }
+  if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
+  for (auto& [seq, t] : history) job.history.push_back(std::move(t));
+  for (auto& [seq, e] : errors) job.errors.push_back(std::move(e));
+  return job;
+}
+
+Fields EncodeNewJob(const NewJob& job, double score) {
+  std::string models;
+  for (const auto& m : job.candidate_models) models += (models.empty() ? "" : ",") + m;
+  return Fields{
+      {field::kId, job.id},
+      {field::kTenant, job.tenant},
+      {field::kBatch, job.batch},
+      {field::kIdempotencyKey, job.idempotency_key},
+      {field::kScore, FormatNumber(score)},
+      {field::kModels, models},
+      {field::kMaxAttempts, std::to_string(job.max_attempts)},
+      {field::kSpec, job.spec_bytes},
+      {field::kStartDeadline, std::to_string(job.start_deadline_ms)},
+      {field::kFinishDeadline, std::to_string(job.finish_deadline_ms)},
+      {field::kPriority, std::to_string(job.priority)},
+      {field::kPreferFirst, job.prefer_first ? "1" : ""},
+  };
+}
+
+Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
+  LeasedJob job;
+  for (const auto& [name, value] : fields) {
+    if (name == field::kId) {
+      job.id = value;
+    } else if (name == field::kToken) {
+      job.token = value;
+    } else if (name == field::kSpec) {
+      job.spec_bytes = value;
+    } else if (name == field::kModel) {
+      job.model = value;
+    } else if (name == field::kAccount) {
+      job.account = value;
+    } else if (name == field::kAttempt) {
+      job.attempt = static_cast<int>(ToInt(value, 1));
+    } else if (name == field::kMaxAttempts) {
+      job.max_attempts = static_cast<int>(ToInt(value, 1));
+    } else if (name == field::kUpstream) {
+      job.upstream = value;
+    } else if (name == field::kTenant) {
+      job.tenant = value;
+    } else if (name == field::kBatch) {
+      job.batch = value;
+    } else if (name == field::kFinishDeadline) {
+      job.finish_deadline_ms = ToInt(value);
+    } else if (name == field::kCreated) {
+      job.created_ms = ToInt(value);
+    } else if (name == field::kCreateIntent) {
+      job.create_intent = value;
+    }
+  }
+  if (job.id.empty() || job.token.empty()) {
+    return std::unexpected(Error{ErrorCategory::kInternal,
+                                 "lease: a leased job came back without its id or token"});
+  }
+  // "<sent_ms>:<attempt>"; an intent of an earlier attempt cannot survive (fail.lua clears
+  // it), but one that names another attempt is ignored rather than trusted.
+  if (const auto colon = job.create_intent.find(':');
+      colon != std::string::npos &&
+      ToInt(std::string_view(job.create_intent).substr(colon + 1)) == job.attempt) {
+    job.create_intent_ms = ToInt(std::string_view(job.create_intent).substr(0, colon));
+  }
+  return job;
+}
+
+Fields EncodePhaseChange(const PhaseChange& change) {
+  return Fields{
+      {field::kId, change.job_id},
+      {field::kToken, change.token},
+      {field::kPhase, std::string(ToString(change.phase))},
+      {field::kUpstream, change.upstream},
+      {"detail", change.detail},
+  };
+}
+
+Fields EncodeCompletion(const CompleteRequest& done) {
+  return Fields{
+      {field::kId, done.job_id},
+      {field::kToken, done.token},
+      {field::kOutputKey, done.output_key},
+      {field::kSidecarKey, done.sidecar_key},
+      {field::kSha256, done.sha256},
+      {field::kClipSeconds, FormatNumber(done.clip_seconds)},
+      {"generation_ms", std::to_string(done.generation_ms)},
+      {field::kOutputUrl, done.output_url},
+  };
+}
+
+std::string FormatNumber(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("0");
+}
+
+void AppendFields(std::vector<std::string>& args, const Fields& fields) {
+  args.push_back(std::to_string(fields.size()));
+  for (const auto& [name, value] : fields) {
+    args.push_back(name);
+    args.push_back(value);
+  }
+}
+
+}  // namespace reelq::queue

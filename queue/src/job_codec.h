@@ -1,0 +1,60 @@
+#pragma once
+
+// The job record's Redis hash field names (the Lua scripts use the same names) and the
+// conversions between the C++ types and flat field lists.
+#include <string>
+#include <vector>
+
+#include "reelq/queue/job_store.h"
+
+namespace reelq::queue {
+
+namespace field {
+inline constexpr const char* kId = "id";
+inline constexpr const char* kTenant = "tenant";
+inline constexpr const char* kBatch = "batch";
+inline constexpr const char* kIdempotencyKey = "idem";
+inline constexpr const char* kScore = "score";
+inline constexpr const char* kModels = "models";
+inline constexpr const char* kPreferFirst = "pref";
+inline constexpr const char* kPriority = "priority";
+inline constexpr const char* kSpec = "spec";
+inline constexpr const char* kStartDeadline = "start_deadline";
+inline constexpr const char* kFinishDeadline = "finish_deadline";
+inline constexpr const char* kState = "state";
+inline constexpr const char* kPhase = "phase";
+inline constexpr const char* kModel = "model";
+inline constexpr const char* kAccount = "account";
+inline constexpr const char* kUpstream = "upstream";
+inline constexpr const char* kWorker = "worker";
+inline constexpr const char* kToken = "token";
+inline constexpr const char* kAttempt = "attempt";
+inline constexpr const char* kMaxAttempts = "max_attempts";
+inline constexpr const char* kOutputKey = "output_key";
+inline constexpr const char* kOutputUrl = "output_url";
+inline constexpr const char* kSidecarKey = "sidecar_key";
+inline constexpr const char* kSha256 = "sha256";
+inline constexpr const char* kClipSeconds = "clip_seconds";
+inline constexpr const char* kErrorCategory = "err_cat";
+inline constexpr const char* kErrorMessage = "err_msg";
+inline constexpr const char* kErrorCode = "err_code";
+inline constexpr const char* kCreated = "created";
+inline constexpr const char* kUpdated = "updated";
+inline constexpr const char* kCreateIntent = "create_intent";
+}  // namespace field
+
+// The fields submit.lua stores for a new job (it adds state, attempt, created and history).
+Fields EncodeNewJob(const NewJob& job, double score);
+// The named fields lease.lua returns for one job.
+Result<LeasedJob> DecodeLeasedJob(const Fields& fields);
+// The named fields phase.lua takes for one job.
+Fields EncodePhaseChange(const PhaseChange& change);
+// The named fields complete.lua takes for one job.
+Fields EncodeCompletion(const CompleteRequest& done);
+
+// Shortest text that reads back as the same double.
+std::string FormatNumber(double v);
+// Appends "<n> name value ..." (how the many-per-call scripts take one item).
+void AppendFields(std::vector<std::string>& args, const Fields& fields);
+
+}  // namespace reelq::queue

@@ -1,0 +1,93 @@
+#include "store_writer.h"
+
+#include "reelq/common/spawn.h"
+
+namespace reelq::worker {
+namespace {
+
+// Queues `request`, makes sure a flush of `pending` is on its way (`flush` runs after the
+// window with everything queued by then), and waits for this request's own outcome.
+template <class Pending, class Request, class Flush>
+awaitable<Result<typename Pending::Outcome>> Enqueue(Pending& pending, Request request,
+                                                     Flush flush) {
+  auto executor = co_await asio::this_coro::executor;
+  auto waiter = std::make_shared<typename Pending::Waiter>(executor);
+  pending.requests.push_back(std::move(request));
+  pending.waiters.push_back(waiter);
+  if (!pending.flush_scheduled) {
+    pending.flush_scheduled = true;
+    SpawnOrDie(executor, "store-writer flush", flush());
+  }
+  while (!waiter->result) {
+    waiter->ready.expires_at(asio::steady_timer::time_point::max());
+    co_await waiter->ready.async_wait(use_nothrow_awaitable);
+  }
+  co_return std::move(*waiter->result);
+}
+
+// Waits out the window, takes what is queued (later writes start the next window), makes the
+// one call and hands every waiter its own outcome (or the call's error).
+template <class Pending, class Call>
+awaitable<void> Flush(Pending& pending, std::chrono::milliseconds window, Call call) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(window);
+  co_await timer.async_wait(use_nothrow_awaitable);
+  auto requests = std::move(pending.requests);
+  auto waiters = std::move(pending.waiters);
+  pending.requests.clear();
+  pending.waiters.clear();
+  pending.flush_scheduled = false;
+  const size_t count = waiters.size();
+  auto awaited = call(std::move(requests));
+  auto outcomes = co_await std::move(awaited);
+  for (size_t i = 0; i < count; ++i) {
+    if (!outcomes) {
+      waiters[i]->result = std::unexpected(outcomes.error());
+    } else if (i < outcomes->size()) {
+      waiters[i]->result = std::move((*outcomes)[i]);
+    } else {
+      waiters[i]->result =
+          std::unexpected(Error{ErrorCategory::kInternal, "store writer: an outcome is missing"});
+    }
+    waiters[i]->ready.cancel();
+  }
+}
+
+}  // namespace
+
+awaitable<Result<std::chrono::milliseconds>> StoreWriter::TakeCreatePermit(
+    queue::PermitRequest request) {
+  // Named lambdas and results: g++ 12 mishandles temporaries inside co_await expressions.
+  auto flush = [this] {
+    auto call = [this](std::vector<queue::PermitRequest> requests) {
+      return store_.TakeCreatePermitMany(create_guard_, std::move(requests));
+    };
+    return Flush(permits_, window_, call);
+  };
+  auto result = co_await Enqueue(permits_, std::move(request), flush);
+  co_return result;
+}
+
+awaitable<Result<void>> StoreWriter::SetPhase(queue::PhaseChange change) {
+  auto flush = [this] {
+    auto call = [this](std::vector<queue::PhaseChange> changes) {
+      return store_.SetPhaseMany(std::move(changes));
+    };
+    return Flush(phases_, window_, call);
+  };
+  auto result = co_await Enqueue(phases_, std::move(change), flush);
+  co_return result;
+}
+
+awaitable<Result<void>> StoreWriter::Complete(queue::CompleteRequest done) {
+  auto flush = [this] {
+    auto call = [this](std::vector<queue::CompleteRequest> requests) {
+      return store_.CompleteMany(std::move(requests));
+    };
+    return Flush(completions_, window_, call);
+  };
+  auto result = co_await Enqueue(completions_, std::move(done), flush);
+  co_return result;
+}
+
+}  // namespace reelq::worker

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "reelq/common/asio.h"
+#include "reelq/queue/job_store.h"
+
+namespace reelq::worker {
+
+// Gathers the Redis writes a worker's jobs make within a few milliseconds (create permits,
+// phase changes, completions) into one script call of each kind: a worker driving hundreds of
+// jobs pays one EVALSHA and one set of shared counter updates per window instead of per job.
+// Each caller still gets its own job's result (a stale token refuses only that job). Lives on
+// the worker's executor (single-threaded); the window is the most any one write waits for
+// company.
+class StoreWriter {
+ public:
+  // `create_guard`: worker.create_rate_guard_ms (see JobStore::TakeCreatePermit).
+  StoreWriter(queue::JobStore& store, std::chrono::milliseconds window,
+              std::chrono::milliseconds create_guard)
+      : store_(store), window_(window), create_guard_(create_guard) {}
+
+  // As JobStore::TakeCreatePermit.
+  awaitable<Result<std::chrono::milliseconds>> TakeCreatePermit(queue::PermitRequest request);
+  awaitable<Result<void>> SetPhase(queue::PhaseChange change);
+  awaitable<Result<void>> Complete(queue::CompleteRequest done);
+
+  // One kind of write: what waits for the next call, and who waits for it.
+  template <class Request, class OutcomeType>
+  struct Pending {
+    using Outcome = OutcomeType;
+    struct Waiter {
+      explicit Waiter(asio::any_io_executor executor) : ready(executor) {}
+      std::optional<Result<Outcome>> result;
+      asio::steady_timer ready;
+    };
+    std::vector<Request> requests;
+    std::vector<std::shared_ptr<Waiter>> waiters;
+    bool flush_scheduled = false;
+  };
+
+ private:
+  queue::JobStore& store_;
+  std::chrono::milliseconds window_;
+  std::chrono::milliseconds create_guard_;
+  Pending<queue::PermitRequest, std::chrono::milliseconds> permits_;
+  Pending<queue::PhaseChange, void> phases_;
+  Pending<queue::CompleteRequest, void> completions_;
+};
+
+}  // namespace reelq::worker
