@@ -222,6 +222,21 @@ done < <(find "$OUTPUT_DIR" -type f -name '*.mp4' -print0)
 echo "demo: $mp4_count MP4 file(s) under demo-output/, $valid valid (ffprobe: a video stream and a duration), ${#invalid[@]} invalid; $jobs_expected jobs submitted"
 for clip in "${invalid[@]}"; do echo "  invalid: $clip"; done
 
+# --- a storyboard and a compare (issue 13) --------------------------------------------------------
+# Simulator only: against the real services they would pay for eight more generations. Their
+# clips land in demo-output/ too (counted apart from the batch's, which were checked above).
+group_status=0
+if [[ $real_mode == 0 ]]; then
+  echo "demo: reelq storyboard examples/storyboard.yaml"
+  "$CLI_BIN" --server "$server" storyboard examples/storyboard.yaml --max-wait "$max_wait" \
+    || group_status=$?
+  echo "demo: reelq compare --prompt ... --model kling-3.0 --model sora-2 --model veo-3.1 --model seedance-2.0"
+  "$CLI_BIN" --server "$server" compare --prompt "A red fox trotting through fresh snow, morning light" \
+    --model kling-3.0 --model sora-2 --model veo-3.1 --model seedance-2.0 --duration 8 \
+    --max-wait "$max_wait" || group_status=$?
+  echo "demo: storyboard and compare exited with $group_status"
+fi
+
 # Neither token may appear in any log line of the run.
 leaked=0
 for secret in "$admin_token" "$REELQ_TOKEN"; do
@@ -233,9 +248,9 @@ if [[ $leaked == 1 ]]; then
 fi
 echo "demo: no token in any log line under $log_dir"
 
-if [[ $batch_status -eq 0 && $valid -eq $jobs_expected && ${#invalid[@]} -eq 0 ]]; then
+if [[ $batch_status -eq 0 && $group_status -eq 0 && $valid -eq $jobs_expected && ${#invalid[@]} -eq 0 ]]; then
   echo "demo: OK: every job succeeded and every clip is a valid MP4"
   exit 0
 fi
-echo "demo: FAILED (batch exit $batch_status, $valid/$jobs_expected valid clips)" >&2
+echo "demo: FAILED (batch exit $batch_status, groups exit $group_status, $valid/$jobs_expected valid clips)" >&2
 exit 1

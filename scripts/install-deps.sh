@@ -19,6 +19,7 @@ PACKAGES="
   nodejs npm
   curl iproute2
   openssl
+  fonts-dejavu-core
 "
 
 # Wanted but not required: where one cannot be installed the tests that need it skip, saying why

@@ -50,6 +50,7 @@ int RunCli(const std::vector<std::string>& args, Io io) {
   AddJobCommands(app, context, commands);
   AddModelCommands(app, context, commands);
   AddAdminCommands(app, context, commands);
+  AddGroupCommands(app, context, commands);
 
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());

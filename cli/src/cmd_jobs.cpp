@@ -97,7 +97,8 @@ int RunWatch(Context& context, const WatchOptions& o) {
     }
     last_state = event.state();
     if (event.has_batch()) progress = event.batch();
-    return !(single && IsTerminal(event.state()));
+    // A group's watch also carries its children's events; only the group's own end ends it.
+    return !(single && IsTerminal(event.state()) && event.parent_job_id().empty());
   });
   if (result.end == WatchEnd::kUnsupported)
     return context.Fail(ExitCodeFor(grpc::StatusCode::UNIMPLEMENTED),

@@ -107,6 +107,7 @@ void AddBatchCommand(CLI::App& root, Context& context, Commands& commands);
 void AddJobCommands(CLI::App& root, Context& context, Commands& commands);
 void AddModelCommands(CLI::App& root, Context& context, Commands& commands);
 void AddAdminCommands(CLI::App& root, Context& context, Commands& commands);
+void AddGroupCommands(CLI::App& root, Context& context, Commands& commands);  // storyboard, compare
 
 // Runs the CLI as if from the command line (args[0] is the program name).
 int RunCli(const std::vector<std::string>& args, Io io);

@@ -218,6 +218,9 @@ std::string FormatJobList(const std::vector<v1::JobStatus>& jobs) {
 std::string FormatEvent(const v1::JobEvent& event) {
   std::string line =
       FormatTimestamp(event.at()) + "  " + event.job_id() + "  " + StateName(event.state());
+  if (!event.parent_job_id().empty()) {
+    line += "  [#" + std::to_string(event.child_index()) + " of " + event.parent_job_id() + "]";
+  }
   if (!PhaseName(event.phase()).empty()) line += "/" + PhaseName(event.phase());
   if (!event.model().empty()) line += "  model=" + event.model();
   if (event.attempt() > 0) line += "  attempt=" + std::to_string(event.attempt());

@@ -1,24 +1,33 @@
 -- Cancels a job in any non-terminal state. A RUNNING job's id is pushed to its worker's cancel
 -- list, which the worker blocks on (and its heartbeat drains): it stops at once and cancels
--- upstream where the provider allows.
+-- upstream where the provider allows. A group (storyboard, compare) is cancelled first, then
+-- each of its children that has not ended (their ends then leave the group as it is).
 -- ARGV: P now id
 -- Returns {previous_state, upstream, account} or an error reply NOTFOUND / TERMINAL <state>.
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker'})
+local READ = {'tenant', 'account', 'upstream', 'slot', 'worker'}
+local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker', 'children'})
 if not j then return redis.error_reply('NOTFOUND') end
 if is_terminal(j.state) then return redis.error_reply('TERMINAL ' .. j.state) end
 local previous = j.state
 local ctx = new_ctx(P, now)
-if previous == 'PENDING' then
-  redis.call('ZREM', P .. ':pending:' .. j.tenant, id)
-  redis.call('ZREM', P .. ':delayed', id)
-else
-  release_slot(ctx, j.slot)
-  if previous == 'RUNNING' and j.worker and j.worker ~= '' then
-    redis.call('SREM', P .. ':wjobs:' .. j.worker, id)
-    redis.call('RPUSH', P .. ':wcancel:' .. j.worker, id)
+local function cancel_one(job, detail)
+  if job.state == 'PENDING' then
+    redis.call('ZREM', P .. ':pending:' .. job.tenant, job.id)
+    redis.call('ZREM', P .. ':delayed', job.id)
+  else
+    release_slot(ctx, job.slot)
+    if job.state == 'RUNNING' and job.worker and job.worker ~= '' then
+      redis.call('SREM', P .. ':wjobs:' .. job.worker, job.id)
+      redis.call('RPUSH', P .. ':wcancel:' .. job.worker, job.id)
+    end
   end
+  transition(ctx, job, 'CANCELLED', '', detail, {'finished', now, 'slot', ''})
 end
-transition(ctx, j, 'CANCELLED', '', 'cancelled by request', {'finished', now, 'slot', ''})
+cancel_one(j, 'cancelled by request')
+for child_id in string.gmatch(j.children or '', '[^,]+') do
+  local c = read_job(P, child_id, READ)
+  if c and not is_terminal(c.state) then cancel_one(c, 'cancelled with its group ' .. id) end
+end
 flush(ctx)
 return {previous, j.upstream or '', j.account or ''}

@@ -8,7 +8,8 @@ local function jkey(P, id) return P .. ':job:' .. id end
 -- The fields a transition needs besides what the caller checks: `seq` numbers the job's
 -- transitions, `models`/`model` feed the depth counters, `batch` the batch counters, `tenant`
 -- the event.
-local JOB_READ = {'state', 'seq', 'models', 'model', 'batch', 'tenant'}
+-- `parent`: a group's child (issue 13) tells its group when it ends (group_child_ended).
+local JOB_READ = {'state', 'seq', 'models', 'model', 'batch', 'tenant', 'parent'}
 
 -- Reads `id` with the transition fields plus `more`; returns a table by field name (false for
 -- a missing field) or nil when the job does not exist.
@@ -49,6 +50,9 @@ local function depth_add(ctx, state, models, model, delta)
   end
 end
 
+-- Defined at the end of this file (groups: storyboards, compares).
+local group_child_ended
+
 -- One transition of `job` (a read_job table) to `to_state`: one HSET of the job carrying the
 -- new state, `extra` fields and the history entry `h:<seq>` ("state|phase|at|detail"); the
 -- batch and depth counters and the event are gathered in ctx for flush. Updates `job` in place
@@ -83,6 +87,10 @@ local function transition(ctx, job, to_state, phase, detail, extra)
   ctx.events[#ctx.events + 1] = table.concat(
       {job.id, seq, to_state, phase, ctx.now, job.batch or '', job.tenant or '', detail or ''},
       '\31')
+  if job.parent and job.parent ~= '' and from_state ~= to_state and
+      (to_state == 'SUCCEEDED' or to_state == 'FAILED' or to_state == 'CANCELLED') then
+    group_child_ended(ctx, job, to_state, extra)
+  end
   return seq
 end
 
@@ -150,4 +158,49 @@ local function flat(t, names)
     end
   end
   return out
+end
+
+-- Groups (issue 13): a storyboard or compare is a parent job (`kind`, `children` = ids in order,
+-- `nchildren`) whose children are ordinary jobs carrying `parent` and `index`. The parent waits
+-- PENDING outside every queue while its children run. Each child's end lands here, in the
+-- script that ends it: a success is counted (`children_ok`, kept even when the group already
+-- ended, so a retry knows what is left); the last success queues the parent's own step (the
+-- join, the contact sheet) on `ready` for a worker to lease; a child that FAILED (retries spent)
+-- or was CANCELLED fails the group, naming it.
+local function group_queue_step(ctx, g, detail)
+  transition(ctx, g, 'DISPATCHED', '', detail, {'dispatched', ctx.now})
+  redis.call('RPUSH', ctx.P .. ':ready', g.id)
+  redis.call('LPUSH', ctx.P .. ':wake', '1')
+  redis.call('LTRIM', ctx.P .. ':wake', 0, 63)
+end
+
+local GROUP_STEP = {storyboard = 'join', compare = 'contact sheet'}
+local GROUP_CHILD = {storyboard = 'shots', compare = 'takes'}
+
+group_child_ended = function(ctx, child, state, extra)
+  local gkey = jkey(ctx.P, child.parent)
+  local ok = 0
+  if state == 'SUCCEEDED' then ok = redis.call('HINCRBY', gkey, 'children_ok', 1) end
+  local g = read_job(ctx.P, child.parent, {'kind', 'nchildren'})
+  if not g or g.state ~= 'PENDING' then return end
+  local kind = g.kind or ''
+  if state == 'SUCCEEDED' then
+    if ok >= (tonumber(g.nchildren) or 0) then
+      group_queue_step(ctx, g, 'all ' .. ok .. ' ' .. (GROUP_CHILD[kind] or 'children') ..
+                               ' succeeded; ' .. (GROUP_STEP[kind] or 'step') .. ' queued')
+    end
+    return
+  end
+  local index = redis.call('HGET', jkey(ctx.P, child.id), 'index') or '?'
+  local category, message = 'internal', 'cancelled'
+  if extra then
+    for i = 1, #extra - 1, 2 do
+      if extra[i] == 'err_cat' and extra[i + 1] ~= '' then category = extra[i + 1] end
+      if extra[i] == 'err_msg' and extra[i + 1] ~= '' then message = extra[i + 1] end
+    end
+  end
+  local what = (GROUP_CHILD[kind] or 'children') .. '[' .. index .. '] (job ' .. child.id .. ')'
+  local text = what .. ' ' .. string.lower(state) .. ': ' .. message
+  transition(ctx, g, 'FAILED', '', text,
+             {'err_cat', category, 'err_msg', text, 'err_code', '', 'finished', ctx.now})
 end

@@ -1,7 +1,7 @@
 -- RUNNING jobs succeeded: publishes their outputs, frees their slots, feeds each model's latency
 -- estimate. Many jobs per call (a worker gathers the completions of a few milliseconds).
 -- ARGV: P now n, then per job: k followed by k names and values (id token output_key
--- sidecar_key sha256 clip_seconds generation_ms output_url).
+-- sidecar_key sha256 clip_seconds generation_ms output_url [sheet_key]).
 -- Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ctx = new_ctx(P, now)
@@ -20,10 +20,12 @@ for _ = 1, n do
   elseif j.token ~= f.token then
     out[#out + 1] = 'LEASELOST'
   else
-    transition(ctx, j, 'SUCCEEDED', '', 'clip stored',
-               {'output_key', f.output_key or '', 'sidecar_key', f.sidecar_key or '', 'sha256',
-                f.sha256 or '', 'clip_seconds', f.clip_seconds or '0', 'output_url',
-                f.output_url or '', 'finished', now, 'slot', ''})
+    local stored = {'output_key', f.output_key or '', 'sidecar_key', f.sidecar_key or '', 'sha256',
+                    f.sha256 or '', 'clip_seconds', f.clip_seconds or '0', 'output_url',
+                    f.output_url or '', 'finished', now, 'slot', ''}
+    -- A compare's contact sheet (PNG) beside its grid video.
+    if f.sheet_key then stored[#stored + 1] = 'sheet_key'; stored[#stored + 1] = f.sheet_key end
+    transition(ctx, j, 'SUCCEEDED', '', 'clip stored', stored)
     if j.worker and j.worker ~= '' then
       local h = held[j.worker]
       if not h then h = {}; held[j.worker] = h end

@@ -1,16 +1,40 @@
 -- Runs a FAILED or CANCELLED job again from a fresh attempt budget; its past errors are kept.
+-- A group (storyboard, compare) runs again only its children that FAILED or were CANCELLED;
+-- when every child already succeeded, its own step (join, contact sheet) is queued at once.
 -- ARGV: P now id
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local j = read_job(P, id, {'tenant', 'score'})
+local j = read_job(P, id, {'tenant', 'score', 'kind', 'children', 'nchildren', 'children_ok'})
 if not j then return redis.error_reply('NOTFOUND') end
 if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
   return redis.error_reply('NOTFINAL ' .. j.state)
 end
 local ctx = new_ctx(P, now)
-transition(ctx, j, 'PENDING', '', 'retried by request',
-           {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token', '', 'worker', '',
-            'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''})
-redis.call('ZADD', P .. ':pending:' .. j.tenant, j.score, id)
-redis.call('ZADD', P .. ':active', 'NX', redis.call('HGET', P .. ':meta', 'vt') or 0, j.tenant)
+local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token', '', 'worker', '',
+               'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''}
+local vt = redis.call('HGET', P .. ':meta', 'vt') or 0
+local function requeue(job, detail)
+  transition(ctx, job, 'PENDING', '', detail, RESET)
+  redis.call('ZADD', P .. ':pending:' .. job.tenant, job.score, job.id)
+  redis.call('ZADD', P .. ':active', 'NX', vt, job.tenant)
+end
+if not j.kind or j.kind == '' then
+  requeue(j, 'retried by request')
+else
+  local again = 0
+  for child_id in string.gmatch(j.children or '', '[^,]+') do
+    local c = read_job(P, child_id, {'tenant', 'score'})
+    if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
+      requeue(c, 'retried with its group ' .. id)
+      again = again + 1
+    end
+  end
+  if (tonumber(j.children_ok) or 0) >= (tonumber(j.nchildren) or 0) then
+    transition(ctx, j, 'PENDING', '', 'retried by request', RESET)
+    group_queue_step(ctx, j, 'retried by request; every child had succeeded: step queued')
+  else
+    transition(ctx, j, 'PENDING', '', 'retried by request: ' .. again .. ' children run again',
+               RESET)
+  end
+end
 flush(ctx)
 return 'OK'

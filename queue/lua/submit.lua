@@ -2,7 +2,10 @@
 -- or answers with the job that already holds an item's idempotency key.
 -- ARGV: P now idem_ttl_s n, then per job: k followed by k names and values (the job record's
 -- fields as job_codec.cpp names them: id tenant batch idem score models max_attempts spec
--- start_deadline finish_deadline priority pref).
+-- start_deadline finish_deadline priority pref; a group's parent adds kind children nchildren,
+-- each of its children parent index).
+-- A group's parent waits outside the pending queues (common.lua, group_child_ended); its children
+-- come after it in the same call and are not stored when the parent was a duplicate.
 -- Returns per job {id, duplicate(0|1)}, in order. Per job: one HSET (and one SET when it carries
 -- an idempotency key); the indexes, counters and the event are written once per call.
 local P, now, idem_ttl, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
@@ -11,6 +14,7 @@ local out = {}
 local pending = {}    -- tenant -> {score, id, ...}
 local by_batch = {}   -- batch -> {now, id, ...}
 local all = {}
+local duplicate_parent = {}  -- parent id -> the existing job that holds its idempotency key
 local i = 5
 for _ = 1, n do
   local k = tonumber(ARGV[i]); i = i + 1
@@ -23,11 +27,14 @@ for _ = 1, n do
   end
   i = i + 2 * k
   local existing = false
-  if f.idem and f.idem ~= '' then
+  if f.parent and f.parent ~= '' and duplicate_parent[f.parent] then
+    existing = duplicate_parent[f.parent]
+  elseif f.idem and f.idem ~= '' then
     existing = redis.call('SET', P .. ':idem:' .. f.tenant .. ':' .. f.idem, f.id, 'NX', 'GET',
                           'EX', idem_ttl)
   end
   if existing then
+    if f.kind and f.kind ~= '' then duplicate_parent[f.id] = existing end
     out[#out + 1] = existing
     out[#out + 1] = 1
   else
@@ -35,9 +42,11 @@ for _ = 1, n do
     fields[#fields + 1] = 'created'; fields[#fields + 1] = now
     transition(ctx, {id = f.id, state = '', seq = 0, models = f.models, batch = f.batch,
                      tenant = f.tenant}, 'PENDING', '', 'submitted', fields)
-    local p = pending[f.tenant]
-    if not p then p = {}; pending[f.tenant] = p end
-    p[#p + 1] = f.score; p[#p + 1] = f.id
+    if not (f.kind and f.kind ~= '') then
+      local p = pending[f.tenant]
+      if not p then p = {}; pending[f.tenant] = p end
+      p[#p + 1] = f.score; p[#p + 1] = f.id
+    end
     all[#all + 1] = now; all[#all + 1] = f.id
     if f.batch and f.batch ~= '' then
       local b = by_batch[f.batch]

@@ -217,6 +217,20 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.created_ms = ToInt(value);
     } else if (name == field::kUpdated) {
       job.updated_ms = ToInt(value);
+    } else if (name == field::kKind) {
+      job.kind = value;
+    } else if (name == field::kChildren) {
+      job.children = SplitCommas(value);
+    } else if (name == field::kChildrenOk) {
+      job.children_ok = static_cast<int>(ToInt(value));
+    } else if (name == field::kParent) {
+      job.parent = value;
+    } else if (name == field::kChildIndex) {
+      job.child_index = static_cast<int>(ToInt(value));
+    } else if (name == field::kSheetKey) {
+      job.sheet_key = value;
+    } else if (name == field::kPicked) {
+      job.picked = value;
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
@@ -228,7 +242,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
 Fields EncodeNewJob(const NewJob& job, double score) {
   std::string models;
   for (const auto& m : job.candidate_models) models += (models.empty() ? "" : ",") + m;
-  return Fields{
+  Fields fields{
       {field::kId, job.id},
       {field::kTenant, job.tenant},
       {field::kBatch, job.batch},
@@ -242,6 +256,18 @@ Fields EncodeNewJob(const NewJob& job, double score) {
       {field::kPriority, std::to_string(job.priority)},
       {field::kPreferFirst, job.prefer_first ? "1" : ""},
   };
+  if (!job.kind.empty()) {
+    std::string children;
+    for (const auto& c : job.children) children += (children.empty() ? "" : ",") + c;
+    fields.emplace_back(field::kKind, job.kind);
+    fields.emplace_back(field::kChildren, children);
+    fields.emplace_back(field::kChildCount, std::to_string(job.children.size()));
+  }
+  if (!job.parent.empty()) {
+    fields.emplace_back(field::kParent, job.parent);
+    fields.emplace_back(field::kChildIndex, std::to_string(job.child_index));
+  }
+  return fields;
 }
 
 Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
@@ -273,11 +299,17 @@ Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
       job.created_ms = ToInt(value);
     } else if (name == field::kCreateIntent) {
       job.create_intent = value;
+    } else if (name == field::kKind) {
+      job.kind = value;
+    } else if (name == field::kParent) {
+      job.parent = value;
+    } else if (name == field::kChildIndex) {
+      job.child_index = static_cast<int>(ToInt(value));
     }
   }
   if (job.id.empty() || job.token.empty()) {
-    return std::unexpected(Error{ErrorCategory::kInternal,
-                                 "lease: a leased job came back without its id or token"});
+    return std::unexpected(
+        Error{ErrorCategory::kInternal, "lease: a leased job came back without its id or token"});
   }
   // "<sent_ms>:<attempt>"; an intent of an earlier attempt cannot survive (fail.lua clears
   // it), but one that names another attempt is ignored rather than trusted.
@@ -300,7 +332,7 @@ Fields EncodePhaseChange(const PhaseChange& change) {
 }
 
 Fields EncodeCompletion(const CompleteRequest& done) {
-  return Fields{
+  Fields fields{
       {field::kId, done.job_id},
       {field::kToken, done.token},
       {field::kOutputKey, done.output_key},
@@ -310,6 +342,8 @@ Fields EncodeCompletion(const CompleteRequest& done) {
       {"generation_ms", std::to_string(done.generation_ms)},
       {field::kOutputUrl, done.output_url},
   };
+  if (!done.sheet_key.empty()) fields.emplace_back(field::kSheetKey, done.sheet_key);
+  return fields;
 }
 
 std::string FormatNumber(double v) {

@@ -41,6 +41,14 @@ inline constexpr const char* kErrorCode = "err_code";
 inline constexpr const char* kCreated = "created";
 inline constexpr const char* kUpdated = "updated";
 inline constexpr const char* kCreateIntent = "create_intent";
+inline constexpr const char* kKind = "kind";
+inline constexpr const char* kChildren = "children";
+inline constexpr const char* kChildCount = "nchildren";
+inline constexpr const char* kChildrenOk = "children_ok";
+inline constexpr const char* kParent = "parent";
+inline constexpr const char* kChildIndex = "index";
+inline constexpr const char* kSheetKey = "sheet_key";
+inline constexpr const char* kPicked = "picked";
 }  // namespace field
 
 // The fields submit.lua stores for a new job (it adds state, attempt, created and history).

@@ -522,6 +522,27 @@ awaitable<Result<JobRecord>> JobStore::Get(std::string job_id) {
   co_return JobRecord::Decode(job_id, ToFields(r->elements[0]));
 }
 
+awaitable<Result<std::vector<JobRecord>>> JobStore::GetMany(std::vector<std::string> job_ids) {
+  std::vector<JobRecord> out;
+  if (job_ids.empty()) co_return out;
+  auto rows = co_await Run(Scripts("get"), job_ids);
+  if (!rows) co_return std::unexpected(rows.error());
+  for (size_t i = 0; i < job_ids.size() && i < rows->elements.size(); ++i) {
+    if (rows->elements[i].elements.empty()) continue;
+    auto job = JobRecord::Decode(job_ids[i], ToFields(rows->elements[i]));
+    if (!job) co_return std::unexpected(job.error());
+    out.push_back(std::move(*job));
+  }
+  co_return out;
+}
+
+awaitable<Result<void>> JobStore::SetPicked(std::string group_id, std::string take_id) {
+  std::vector<std::string> command{"HSET", p_ + ":job:" + group_id, field::kPicked, take_id};
+  auto r = co_await connection_->Command(std::move(command));
+  if (!r) co_return std::unexpected(r.error());
+  co_return Result<void>{};
+}
+
 awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   const int size = std::clamp(filter.page_size, 1, 1000);
   std::vector<std::string> command{filter.batch,

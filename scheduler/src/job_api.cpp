@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "reelq/common/ids.h"
+#include "reelq/scheduler/groups.h"
 
 namespace reelq::scheduler {
 namespace {
@@ -235,11 +236,12 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
       results[i] = std::unexpected(resolved.error());
       continue;
     }
-    auto admitted = admission_.Admit(spec);
-    if (!admitted) {
-      results[i] = std::unexpected(admitted.error());
+    auto plan = PlanSubmission(admission_, spec);
+    if (!plan) {
+      results[i] = std::unexpected(plan.error());
       continue;
     }
+    const AdmittedJob* admitted = &plan->admitted;
     if (!who.open && !spec.batch_id().empty()) {
       auto claimed = co_await ClaimBatch(spec.batch_id(), spec.tenant());
       if (!claimed) {
@@ -262,14 +264,25 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
       results[i] = MakeError(ErrorCategory::kInternal, "the job spec could not be serialized");
       continue;
     }
+    auto children = GroupChildren(*plan, job);
+    if (!children) {
+      results[i] = std::unexpected(children.error());
+      continue;
+    }
     jobs.push_back(std::move(job));
     index_of.push_back(i);
+    for (auto& child : *children) {
+      jobs.push_back(std::move(child));
+      index_of.push_back(kChildOfGroup);
+    }
   }
   if (jobs.empty()) co_return results;
   const int64_t now = clock_->NowMs();
   auto outcomes = co_await store_.SubmitMany(jobs, settings_.idempotency_retention_s);
   if (!outcomes) {
-    for (size_t i : index_of) results[i] = std::unexpected(outcomes.error());
+    for (size_t i : index_of) {
+      if (i != kChildOfGroup) results[i] = std::unexpected(outcomes.error());
+    }
     co_return results;
   }
   // Duplicates wait too: the first answer may have failed in this very wait.
@@ -277,12 +290,15 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
     auto replicated =
         co_await redis::WaitForReplicas(*replicated_on_, wait_replicas_, wait_timeout_);
     if (!replicated) {
-      for (size_t i : index_of) results[i] = std::unexpected(replicated.error());
+      for (size_t i : index_of) {
+        if (i != kChildOfGroup) results[i] = std::unexpected(replicated.error());
+      }
       co_return results;
     }
   }
   bool any_new = false;
   for (size_t k = 0; k < jobs.size(); ++k) {
+    if (index_of[k] == kChildOfGroup) continue;  // answered through its group
     const auto& outcome = (*outcomes)[k];
     v1::SubmitJobResponse response;
     response.set_job_id(outcome.job_id);
@@ -303,6 +319,8 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
       stored.attempt = 1;
       stored.max_attempts = jobs[k].max_attempts;
       stored.created_ms = stored.updated_ms = now;
+      stored.kind = jobs[k].kind;
+      stored.children = jobs[k].children;
       stored.history.push_back(
           {1, queue::JobState::kPending, queue::JobPhase::kNone, now, "submitted"});
       *response.mutable_status() = ToStatus(stored);
@@ -321,7 +339,9 @@ awaitable<Result<v1::JobStatus>> JobApi::Get(Principal who, std::string job_id) 
     // The same answer as for a job that does not exist.
     co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
   }
-  co_return ToStatus(*record);
+  auto status = ToStatus(*record);
+  if (!record->children.empty()) co_await AddChildren(*record, status);
+  co_return status;
 }
 
 awaitable<Result<v1::ListJobsResponse>> JobApi::List(Principal who, v1::ListJobsRequest request) {
@@ -478,6 +498,10 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
     *tr->mutable_at() = Ts(t.at_ms);
     tr->set_detail(t.detail);
   }
+  s.set_kind(r.kind);
+  s.set_parent_job_id(r.parent);
+  s.set_sheet_key(r.sheet_key);
+  s.set_picked_job_id(r.picked);
   if (r.created_ms > 0) *s.mutable_created_at() = Ts(r.created_ms);
   if (r.updated_ms > 0) *s.mutable_updated_at() = Ts(r.updated_ms);
   return s;

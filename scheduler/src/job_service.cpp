@@ -181,4 +181,12 @@ grpc::ServerUnaryReactor* JobServiceImpl::GetBatch(grpc::CallbackServerContext* 
       [this, id = request->batch_id()](Principal who) { return api_.GetBatch(who, id); });
 }
 
+grpc::ServerUnaryReactor* JobServiceImpl::PickTake(grpc::CallbackServerContext* context,
+                                                   const v1::PickTakeRequest* request,
+                                                   v1::JobStatus* response) {
+  return AuthedUnary(context, io_, auth_, response, [this, request = *request](Principal who) {
+    return api_.PickTake(who, request);
+  });
+}
+
 }  // namespace reelq::scheduler

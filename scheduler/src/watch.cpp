@@ -1,4 +1,5 @@
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include <google/protobuf/util/time_util.h>
@@ -19,6 +20,7 @@ struct WatchState {
   // io executor only:
   asio::steady_timer wake;
   std::vector<queue::Event> inbox;
+  std::vector<queue::Event> child_inbox;  // a group's children's events
   bool cancelled = false;
   // guarded by mu:
   std::mutex mu;
@@ -120,6 +122,49 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
     st->Finish(ToGrpcStatus(status.error()));
     co_return;
   }
+  // A group (storyboard, compare) shows its children's transitions too, each marked with the
+  // group and the child's position; `child_seq` keeps each exactly once.
+  std::map<std::string, uint32_t> child_index;
+  std::map<std::string, int> child_seq;
+  std::vector<uint64_t> child_handles;
+  for (const auto& c : status->children()) {
+    child_index[c.job_id()] = c.index();
+    child_handles.push_back(hub.Subscribe(c.job_id(), [st](const queue::Event& e) {
+      st->child_inbox.push_back(e);
+      st->wake.cancel();
+    }));
+  }
+  auto send_child = [&](v1::JobEvent ev, int seq) {
+    auto& last = child_seq[ev.job_id()];
+    if (seq <= last) return;
+    last = seq;
+    ev.set_parent_job_id(job_id);
+    ev.set_child_index(child_index[ev.job_id()]);
+    st->Send(std::move(ev));
+  };
+  for (const auto& c : status->children()) {
+    auto child = co_await api.Get(who, c.job_id());
+    if (!child) continue;
+    int seq = 0;
+    for (const auto& t : child->transitions()) {
+      v1::JobEvent ev;
+      ev.set_job_id(c.job_id());
+      ev.set_state(t.state());
+      ev.set_phase(t.phase());
+      *ev.mutable_at() = t.at();
+      ev.set_detail(t.detail());
+      ev.set_model(child->model());
+      ev.set_attempt(child->attempt());
+      send_child(std::move(ev), ++seq);
+    }
+  }
+  auto drain_children = [&] {
+    auto events = std::move(st->child_inbox);
+    st->child_inbox.clear();
+    std::sort(events.begin(), events.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    for (const auto& e : events) send_child(FromStreamEvent(e), e.seq);
+  };
   // Replay what already happened, then follow; `seq` keeps each transition exactly once.
   int last_seq = 0;
   bool terminal = false;
@@ -138,6 +183,7 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
                t.state() == v1::JOB_STATE_CANCELLED;
   }
   while (!terminal && !st->cancelled) {
+    drain_children();
     auto inbox = std::move(st->inbox);
     st->inbox.clear();
     std::sort(inbox.begin(), inbox.end(),
@@ -170,6 +216,8 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
       }
     }
   }
+  drain_children();
+  for (const auto& h : child_handles) hub.Unsubscribe(h);
   hub.Unsubscribe(handle);
   st->Finish(grpc::Status::OK);
 }

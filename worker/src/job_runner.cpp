@@ -106,6 +106,10 @@ awaitable<Result<int64_t>> JobRunner::WaitForCreatePermit(const queue::LeasedJob
 }
 
 awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobControl> control) {
+  if (!job.kind.empty()) {
+    auto outcome = co_await RunGroupStep(job, control);
+    co_return outcome;
+  }
   auto& store = *deps_.store;
   const auto& settings = deps_.settings;
   const int64_t leased_ms = deps_.clock->NowMs();
@@ -439,7 +443,9 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
   const int64_t generated_ms = deps_.clock->NowMs();
 
   // 3. Transfer: stream the clip into the store under its deterministic key.
-  const std::string clip_key = ClipKey(job.tenant, job.batch, job.id);
+  // A group's children are stored beside the group's own output.
+  const std::string clip_key =
+      ClipKey(job.tenant, job.parent.empty() ? job.batch : job.parent, job.id);
   const std::string sidecar_key = SidecarKey(clip_key);
   std::string sha256;
   uint64_t size = 0;
@@ -543,6 +549,10 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
         shots.push_back({{"prompt", s.prompt()}, {"duration_seconds", s.duration_seconds()}});
       }
       sidecar["shots"] = shots;
+    }
+    if (!job.parent.empty()) {
+      sidecar["parent_job_id"] = job.parent;
+      sidecar["index"] = job.child_index;
     }
     nlohmann::json labels = nlohmann::json::object();
     for (const auto& [k, v] : spec.labels()) labels[k] = v;

@@ -70,6 +70,13 @@ struct JobRecord {
   int64_t created_ms = 0, updated_ms = 0;
   std::vector<TransitionRecord> history;  // by seq
   std::vector<AttemptError> errors;       // by attempt
+  // Groups (issue 13): see NewJob.
+  std::string kind;
+  std::vector<std::string> children;
+  int children_ok = 0;  // children that succeeded
+  std::string parent;
+  int child_index = 0;
+  std::string sheet_key, picked;  // compare: the PNG contact sheet, the picked take
 
   // Decodes a hash read whole (HGETALL). kInternal naming the field when a field the job cannot
   // be without is missing or unreadable (a corrupt record).

@@ -35,7 +35,18 @@ struct NewJob {
   // choice under `auto`): dispatch keeps it unless another model finishes earlier by more than
   // the preference margin.
   bool prefer_first = false;
+  // Groups (issue 13). A group's parent: `kind` ("storyboard", "compare") and its children's
+  // ids in order; it waits outside the pending queues until its children end. A child: its
+  // parent's id and position. SubmitMany stores a parent and its children in one call (the
+  // parent first), and none of the children when the parent is a duplicate.
+  std::string kind;
+  std::vector<std::string> children;
+  std::string parent;
+  int child_index = 0;
 };
+
+inline constexpr std::string_view kKindStoryboard = "storyboard";
+inline constexpr std::string_view kKindCompare = "compare";
 
 struct SubmitOutcome {
   std::string job_id;
@@ -56,6 +67,11 @@ struct LeasedJob {
   // its upstream id was never stored; find that task before creating another.
   int64_t create_intent_ms = 0;
   std::string create_intent;  // as stored: "<sent_ms>:<attempt>"
+  // A group's parent leased for its own step (join, contact sheet): its kind; no model or
+  // account. A child: its group and position.
+  std::string kind;
+  std::string parent;
+  int child_index = 0;
 };
 
 // What a worker's heartbeat learned.
@@ -106,6 +122,7 @@ struct CompleteRequest {
   std::string output_key, sidecar_key, sha256, output_url;
   double clip_seconds = 0;
   int64_t generation_ms = 0;
+  std::string sheet_key;  // a compare's PNG contact sheet; empty for every other job
 };
 
 struct ModelSetting {
@@ -308,6 +325,11 @@ class JobStore {
   awaitable<Result<void>> Retry(std::string job_id);
 
   awaitable<Result<JobRecord>> Get(std::string job_id);
+  // Many jobs in one call (a group's children), in order; a job that does not exist is left
+  // out.
+  awaitable<Result<std::vector<JobRecord>>> GetMany(std::vector<std::string> job_ids);
+  // Records a compare group's picked take (one field of the group's record).
+  awaitable<Result<void>> SetPicked(std::string group_id, std::string take_id);
   awaitable<Result<ListPage>> List(ListFilter filter);
   awaitable<Result<BatchCounts>> GetBatch(std::string batch_id);
   awaitable<Result<Stats>> GetStats();

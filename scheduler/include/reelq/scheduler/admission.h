@@ -74,6 +74,7 @@ class Admission {
   Result<AdmittedJob> Admit(reelq::v1::JobSpec& spec) const;
 
   const AdmissionLimits& limits() const { return limits_; }
+  const providers::Catalogue& catalogue() const { return catalogue_; }
 
   static constexpr std::string_view kDefaultTenant = "default";
   static constexpr std::string_view kDefaultAspectRatio = "16:9";

@@ -42,6 +42,9 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const v1::GetBatchRequest* request,
                                      v1::BatchProgress* response) override;
+  grpc::ServerUnaryReactor* PickTake(grpc::CallbackServerContext* context,
+                                     const v1::PickTakeRequest* request,
+                                     v1::JobStatus* response) override;
 
  private:
   asio::any_io_executor io_;

@@ -16,6 +16,7 @@
 #include "reelq/queue/job_store.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/authenticator.h"
+#include "reelq/scheduler/groups.h"
 #include "reelq/scheduler/settings.h"
 #include "reelq/storage/object_store.h"
 #include "reelq/v1/jobs.pb.h"
@@ -60,6 +61,12 @@ class JobApi {
   std::string NewBatchId() const;
 
   v1::JobStatus ToStatus(const queue::JobRecord& record) const;
+  // Groups (groups_api.cpp): a group's children as GetJob shows them (one Redis call).
+  awaitable<void> AddChildren(const queue::JobRecord& group, v1::JobStatus& status);
+  // Records the chosen take of a SUCCEEDED compare (its `picked` field; the worker-written
+  // sidecar names the takes, the API answers which one was picked) and, with `delete_others`,
+  // deletes the other takes' clips and sidecars from the store.
+  awaitable<Result<v1::JobStatus>> PickTake(Principal who, v1::PickTakeRequest request);
   static v1::BatchProgress ToProgress(const std::string& batch_id, const queue::BatchCounts& c);
 
  private:
@@ -75,6 +82,11 @@ class JobApi {
   awaitable<Result<void>> ClaimBatch(std::string batch_id, std::string tenant);
   // kNotFound (the same answer as for no such batch) unless `who` may see the batch.
   awaitable<Result<void>> CheckBatchVisible(Principal who, std::string batch_id);
+  // A group's children as jobs to store after `parent` (whose id and kind it fills in); none for
+  // a plain job.
+  Result<std::vector<queue::NewJob>> GroupChildren(const SubmissionPlan& plan,
+                                                   queue::NewJob& parent) const;
+  static constexpr size_t kChildOfGroup = static_cast<size_t>(-1);
 
   ClockPtr clock_;
   queue::AuthStore* auth_;

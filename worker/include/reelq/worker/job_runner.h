@@ -87,6 +87,9 @@ class JobRunner {
   // JobStore::TakeCreatePermit), which also records the create intent; returns the time the
   // create was let go. An error when the job stopped or was lost meanwhile.
   awaitable<Result<int64_t>> WaitForCreatePermit(const queue::LeasedJob& job, JobControl& control);
+  // A group's parent (LeasedJob::kind set): its own step, the join or contact sheet
+  // (worker/src/group_step.cpp).
+  awaitable<RunOutcome> RunGroupStep(queue::LeasedJob job, std::shared_ptr<JobControl> control);
 
   RunnerDeps& deps_;
   std::unique_ptr<StoreWriter> writer_;  // phase changes and completions, gathered

@@ -1,0 +1,69 @@
+#include "reelq/queue/group_sidecar.h"
+
+#include "reelq/v1/jobs.pb.h"
+
+namespace reelq::queue {
+
+nlohmann::json GroupChildEntry(const JobRecord& child, const PriceOf& price) {
+  v1::JobSpec spec;
+  (void)spec.ParseFromString(child.spec_bytes);
+  int64_t started = 0, finished = 0;
+  for (const auto& t : child.history) {
+    if (t.state == JobState::kRunning) started = t.at_ms;  // the attempt that ended it
+    if (t.state == JobState::kSucceeded) finished = t.at_ms;
+  }
+  nlohmann::json entry = {
+      {"index", child.child_index},
+      {"job_id", child.id},
+      {"prompt", spec.prompt()},
+      {"duration_seconds", spec.duration_seconds()},
+      {"model", child.model},
+      {"account", child.account},
+      {"upstream_id", child.upstream},
+      {"attempt", child.attempt},
+      {"object_key", child.output_key},
+      {"sidecar_key", child.sidecar_key},
+      {"sha256", child.sha256},
+      {"clip_seconds", child.clip_seconds},
+      {"timings_ms", {{"created", child.created_ms}, {"started", started}, {"finished", finished}}},
+  };
+  if (started > 0 && finished >= started) entry["seconds"] = (finished - started) / 1000.0;
+  if (const double per_second = price ? price(child.model) : 0; per_second > 0) {
+    entry["cost_usd_estimate"] = per_second * child.clip_seconds;
+  }
+  return entry;
+}
+
+nlohmann::json CompareSidecar(const JobRecord& group, const std::vector<JobRecord>& takes,
+                              const PriceOf& price, const std::string& grid_key,
+                              const std::string& sheet_key, const std::string& picked) {
+  v1::JobSpec spec;
+  (void)spec.ParseFromString(group.spec_bytes);
+  nlohmann::json list = nlohmann::json::array();
+  double cost = 0;
+  for (const auto& take : takes) {
+    auto entry = GroupChildEntry(take, price);
+    if (entry.contains("cost_usd_estimate")) cost += entry["cost_usd_estimate"].get<double>();
+    list.push_back(std::move(entry));
+  }
+  nlohmann::json labels = nlohmann::json::object();
+  for (const auto& [k, v] : spec.labels()) labels[k] = v;
+  return {
+      {"job_id", group.id},
+      {"kind", "compare"},
+      {"tenant", group.tenant},
+      {"batch_id", group.batch},
+      {"prompt", spec.prompt()},
+      {"duration_seconds", spec.duration_seconds()},
+      {"aspect_ratio", spec.aspect_ratio()},
+      {"resolution", spec.resolution()},
+      {"grid_key", grid_key},
+      {"sheet_key", sheet_key},
+      {"takes", list},
+      {"cost_usd_estimate", cost},
+      {"picked", picked.empty() ? nlohmann::json(nullptr) : nlohmann::json(picked)},
+      {"labels", labels},
+  };
+}
+
+}  // namespace reelq::queue

@@ -1,0 +1,252 @@
+#include "reelq/scheduler/groups.h"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace reelq::scheduler {
+namespace {
+
+auto Invalid(std::string message) { return MakeError(ErrorCategory::kInvalidRequest, message); }
+Error InvalidError(std::string message) { return Error{ErrorCategory::kInvalidRequest, message}; }
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// Whether a refusal of the whole shot list is one that splitting it into shots can cure: no
+// model makes that many cuts or that length in one generation.
+bool SplitCures(const Error& error) {
+  return StartsWith(error.message, "shots:") || StartsWith(error.message, "duration_seconds:") ||
+         StartsWith(error.message, "models: no allowed model");
+}
+
+std::string KnownModels(const providers::Catalogue& catalogue) {
+  std::vector<std::string> ids;
+  for (const auto& m : catalogue.models) ids.push_back(m.id);
+  std::sort(ids.begin(), ids.end());
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ", ") + id;
+  return out;
+}
+
+// A child's refusal, renamed to the field of the request it came from: what the shot set
+// (prompt, duration, its own model or use case) is named under shots[i].
+Error ShotError(const Error& child, int index, bool own_model, bool own_use_case) {
+  const std::string shot = fmt::format("shots[{}]", index);
+  const std::string& m = child.message;
+  for (std::string_view field : {"prompt", "duration_seconds"}) {
+    if (StartsWith(m, field)) return InvalidError(shot + "." + m);
+  }
+  if (own_model && StartsWith(m, "models[0]")) return InvalidError(shot + ".model" + m.substr(9));
+  if (own_use_case && StartsWith(m, "use_case")) return InvalidError(shot + "." + m);
+  if (StartsWith(m, "models:")) return InvalidError(shot + ": " + m);
+  return child;
+}
+
+// The shortest clip longer than `seconds` that one of the models `spec` allows makes; 0 when
+// none does.
+uint32_t ShortestLongerClip(const providers::Catalogue& catalogue, const v1::JobSpec& spec,
+                            uint32_t seconds) {
+  const bool is_auto =
+      spec.models_size() == 0 || (spec.models_size() == 1 && spec.models(0) == Admission::kAuto);
+  uint32_t best = 0;
+  for (const auto& m : catalogue.models) {
+    if (!is_auto &&
+        std::find(spec.models().begin(), spec.models().end(), m.id) == spec.models().end()) {
+      continue;
+    }
+    for (int d : m.durations) {
+      const auto length = static_cast<uint32_t>(d);
+      if (d > 0 && length > seconds && (best == 0 || length < best)) best = length;
+    }
+  }
+  return best;
+}
+
+// A child's spec: the parent's settings (tenant, format, audio, priority, labels, deadlines)
+// with one prompt and one length; it belongs to no batch (the parent does) and carries no
+// idempotency key (the parent's covers the group).
+v1::JobSpec ChildSpec(const v1::JobSpec& parent) {
+  v1::JobSpec child = parent;
+  child.clear_shots();
+  child.clear_prompt();
+  child.clear_idempotency_key();
+  child.clear_batch_id();
+  child.set_storyboard(false);
+  child.set_compare(false);
+  return child;
+}
+
+// The parent carries the normalised settings its children were admitted with.
+void NormaliseParent(v1::JobSpec& parent, const v1::JobSpec& first_child, uint32_t duration) {
+  parent.set_tenant(first_child.tenant());
+  parent.set_aspect_ratio(first_child.aspect_ratio());
+  parent.set_resolution(first_child.resolution());
+  parent.set_audio(first_child.audio());
+  parent.set_duration_seconds(duration);
+}
+
+Result<SubmissionPlan> PlanStoryboard(const Admission& admission, v1::JobSpec& spec) {
+  const auto& catalogue = admission.catalogue();
+  if (spec.shots_size() == 0) return Invalid("shots: a storyboard needs at least one shot");
+  if (!spec.prompt().empty()) {
+    return Invalid("prompt: a storyboard takes its prompts from shots; leave prompt empty");
+  }
+  if (static_cast<size_t>(spec.shots_size()) > admission.limits().max_shots) {
+    return Invalid(fmt::format("shots: {} shots — at most {} allowed", spec.shots_size(),
+                               admission.limits().max_shots));
+  }
+  bool per_shot = false;
+  for (int i = 0; i < spec.shots_size(); ++i) {
+    const auto& shot = spec.shots(i);
+    if (shot.duration_seconds() == 0) {
+      return Invalid(fmt::format("shots[{}].duration_seconds: must be at least 1 s", i));
+    }
+    if (!shot.model().empty()) {
+      per_shot = true;
+      if (shot.model() == Admission::kAuto) continue;
+      if (catalogue.FindModel(shot.model()) == nullptr) {
+        return Invalid(fmt::format("shots[{}].model: unknown model \"{}\" (known: {}; or auto)", i,
+                                   shot.model(), KnownModels(catalogue)));
+      }
+    }
+    if (shot.use_case() != v1::USE_CASE_UNSPECIFIED) per_shot = true;
+  }
+  SubmissionPlan plan;
+  if (!per_shot) {
+    // One generation where one model can make the whole list (Kling's native multi-shot).
+    v1::JobSpec whole = spec;
+    auto admitted = admission.Admit(whole);
+    if (admitted) {
+      spec = std::move(whole);
+      plan.admitted = std::move(*admitted);
+      return plan;
+    }
+    if (!SplitCures(admitted.error())) return std::unexpected(admitted.error());
+  }
+  uint32_t total = 0;
+  for (int i = 0; i < spec.shots_size(); ++i) {
+    const auto& shot = spec.shots(i);
+    v1::JobSpec child = ChildSpec(spec);
+    child.set_prompt(shot.prompt());
+    child.set_duration_seconds(shot.duration_seconds());
+    const bool own_model = !shot.model().empty();
+    const bool own_use_case = shot.use_case() != v1::USE_CASE_UNSPECIFIED;
+    if (own_model) {
+      child.clear_models();
+      child.add_models(shot.model());
+    }
+    if (own_use_case) child.set_use_case(shot.use_case());
+    auto admitted = admission.Admit(child);
+    if (!admitted && StartsWith(admitted.error().message, "duration_seconds:")) {
+      // A shot shorter than any allowed model makes is generated at the shortest length one of
+      // them makes above it and cut to length by the join (the parent keeps the shot's length).
+      if (const uint32_t longer = ShortestLongerClip(catalogue, child, shot.duration_seconds());
+          longer > 0) {
+        v1::JobSpec retried = child;
+        retried.set_duration_seconds(longer);
+        if (auto again = admission.Admit(retried)) {
+          child = std::move(retried);
+          admitted = std::move(again);
+        }
+      }
+    }
+    if (!admitted) return std::unexpected(ShotError(admitted.error(), i, own_model, own_use_case));
+    total += shot.duration_seconds();
+    plan.children.push_back({std::move(child), std::move(*admitted)});
+  }
+  if (spec.duration_seconds() != 0 && spec.duration_seconds() != total) {
+    return Invalid(fmt::format("shots: durations sum to {} s but duration_seconds is {}", total,
+                               spec.duration_seconds()));
+  }
+  plan.kind = "storyboard";
+  spec.set_storyboard(true);
+  NormaliseParent(spec, plan.children.front().spec, total);
+  return plan;
+}
+
+Result<SubmissionPlan> PlanCompare(const Admission& admission, v1::JobSpec& spec) {
+  const auto& catalogue = admission.catalogue();
+  if (spec.shots_size() > 0) return Invalid("shots: a compare takes one prompt, not shots");
+  if (spec.models_size() < 2) {
+    return Invalid(
+        fmt::format("models: a compare needs at least two models, got {}", spec.models_size()));
+  }
+  if (static_cast<size_t>(spec.models_size()) > admission.limits().max_models) {
+    return Invalid(fmt::format("models: {} entries — at most {} allowed", spec.models_size(),
+                               admission.limits().max_models));
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < spec.models_size(); ++i) {
+    const std::string& id = spec.models(i);
+    if (id == Admission::kAuto || catalogue.FindModel(id) == nullptr) {
+      return Invalid(
+          fmt::format("models[{}]: unknown model \"{}\" (known: {}; a compare names "
+                      "each model, not auto)",
+                      i, id, KnownModels(catalogue)));
+    }
+    if (!seen.insert(id).second) {
+      return Invalid(fmt::format("models[{}]: \"{}\" is listed twice", i, id));
+    }
+  }
+  SubmissionPlan plan;
+  for (int i = 0; i < spec.models_size(); ++i) {
+    v1::JobSpec child = ChildSpec(spec);
+    child.set_prompt(spec.prompt());
+    child.clear_models();
+    child.add_models(spec.models(i));
+    auto admitted = admission.Admit(child);
+    if (!admitted) {
+      const std::string& m = admitted.error().message;
+      if (StartsWith(m, "models[0]")) {
+        return Invalid(fmt::format("models[{}]{}", i, m.substr(9)));
+      }
+      return std::unexpected(admitted.error());
+    }
+    plan.children.push_back({std::move(child), std::move(*admitted)});
+  }
+  plan.kind = "compare";
+  NormaliseParent(spec, plan.children.front().spec, plan.children.front().spec.duration_seconds());
+  return plan;
+}
+
+}  // namespace
+
+Result<SubmissionPlan> PlanSubmission(const Admission& admission, v1::JobSpec& spec) {
+  if (spec.compare() && spec.storyboard()) {
+    return Invalid("compare: a request is a compare or a storyboard, not both");
+  }
+  if (spec.compare()) return PlanCompare(admission, spec);
+  if (spec.storyboard() || spec.shots_size() > 0) {
+    bool per_shot = false;
+    for (const auto& shot : spec.shots()) {
+      per_shot = per_shot || !shot.model().empty() || shot.use_case() != v1::USE_CASE_UNSPECIFIED;
+    }
+    if (spec.storyboard() || per_shot) return PlanStoryboard(admission, spec);
+    // A shot list without the flag: one generation as before, split only when no model can
+    // make it whole.
+    v1::JobSpec whole = spec;
+    auto admitted = admission.Admit(whole);
+    if (admitted) {
+      spec = std::move(whole);
+      SubmissionPlan plan;
+      plan.admitted = std::move(*admitted);
+      return plan;
+    }
+    if (!SplitCures(admitted.error())) return std::unexpected(admitted.error());
+    // When the shots cannot be made one by one either, the whole list's reason is the clearer
+    // one (a request that never asked for a storyboard).
+    auto split = PlanStoryboard(admission, spec);
+    if (!split) return std::unexpected(admitted.error());
+    return split;
+  }
+  auto admitted = admission.Admit(spec);
+  if (!admitted) return std::unexpected(admitted.error());
+  SubmissionPlan plan;
+  plan.admitted = std::move(*admitted);
+  return plan;
+}
+
+}  // namespace reelq::scheduler

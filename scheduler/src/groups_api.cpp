@@ -1,0 +1,147 @@
+// JobApi's part for groups (issue 13): storing a group's children, showing them on the group,
+// and a compare's picked take.
+#include <google/protobuf/util/time_util.h>
+
+#include "reelq/common/ids.h"
+#include "reelq/queue/group_sidecar.h"
+#include "reelq/scheduler/job_api.h"
+
+namespace reelq::scheduler {
+namespace {
+
+int64_t Ms(const google::protobuf::Timestamp& t) {
+  using google::protobuf::util::TimeUtil;
+  return t.seconds() == 0 && t.nanos() == 0 ? 0 : TimeUtil::TimestampToMilliseconds(t);
+}
+
+}  // namespace
+
+Result<std::vector<queue::NewJob>> JobApi::GroupChildren(const SubmissionPlan& plan,
+                                                         queue::NewJob& parent) const {
+  std::vector<queue::NewJob> out;
+  if (plan.kind.empty()) return out;
+  parent.kind = plan.kind;
+  for (size_t k = 0; k < plan.children.size(); ++k) {
+    const auto& planned = plan.children[k];
+    queue::NewJob child;
+    child.id = NewId(*clock_);
+    child.tenant = planned.spec.tenant();
+    child.candidate_models = planned.admitted.candidates;
+    child.prefer_first = planned.admitted.first_choice_preferred;
+    child.priority = planned.spec.priority();
+    child.max_attempts = settings_.max_attempts;
+    child.start_deadline_ms =
+        planned.spec.has_start_deadline() ? Ms(planned.spec.start_deadline()) : 0;
+    child.finish_deadline_ms =
+        planned.spec.has_finish_deadline() ? Ms(planned.spec.finish_deadline()) : 0;
+    if (!planned.spec.SerializeToString(&child.spec_bytes)) {
+      return MakeError(ErrorCategory::kInternal, "a child's job spec could not be serialized");
+    }
+    child.parent = parent.id;
+    child.child_index = static_cast<int>(k);
+    parent.children.push_back(child.id);
+    out.push_back(std::move(child));
+  }
+  return out;
+}
+
+awaitable<void> JobApi::AddChildren(const queue::JobRecord& group, v1::JobStatus& status) {
+  auto children = co_await store_.GetMany(group.children);
+  if (!children) co_return;  // the group itself still answers
+  for (const auto& c : *children) {
+    auto* out = status.add_children();
+    out->set_index(static_cast<uint32_t>(c.child_index));
+    out->set_job_id(c.id);
+    out->set_state(ToProto(c.state));
+    out->set_phase(ToProto(c.phase));
+    out->set_model(c.model);
+    out->set_upstream_task_id(c.upstream);
+    out->set_output_key(c.output_key);
+    out->set_clip_seconds(c.clip_seconds);
+    out->set_attempt(static_cast<uint32_t>(c.attempt));
+    int64_t started = 0, finished = 0;
+    for (const auto& t : c.history) {
+      if (t.state == queue::JobState::kRunning) started = t.at_ms;
+      if (t.state == queue::JobState::kSucceeded) finished = t.at_ms;
+    }
+    if (started > 0 && finished >= started) out->set_seconds((finished - started) / 1000.0);
+    if (const auto* model = admission_.catalogue().FindModel(c.model); model != nullptr) {
+      out->set_cost_usd_estimate(model->price_per_second * c.clip_seconds);
+    }
+    if (!c.error_category_name.empty()) {
+      out->mutable_error()->set_category(ToProto(c.error_category));
+      out->mutable_error()->set_message(c.error_message);
+      out->mutable_error()->set_provider_code(c.error_code);
+    }
+  }
+}
+
+awaitable<Result<v1::JobStatus>> JobApi::PickTake(Principal who, v1::PickTakeRequest request) {
+  if (request.job_id().empty()) {
+    co_return MakeError(ErrorCategory::kInvalidRequest, "job_id: required");
+  }
+  if (request.take_job_id().empty()) {
+    co_return MakeError(ErrorCategory::kInvalidRequest, "take_job_id: required");
+  }
+  auto group = co_await Get(who, request.job_id());
+  if (!group) co_return std::unexpected(group.error());
+  if (group->kind() != queue::kKindCompare) {
+    co_return MakeError(ErrorCategory::kInvalidRequest,
+                        "job_id: job " + request.job_id() + " is not a compare");
+  }
+  if (group->state() != v1::JOB_STATE_SUCCEEDED) {
+    co_return MakeError(ErrorCategory::kFailedPrecondition,
+                        "job_id: compare " + request.job_id() +
+                            " has not succeeded yet; pick a take once its contact sheet is made");
+  }
+  const v1::ChildStatus* picked = nullptr;
+  for (const auto& take : group->children()) {
+    if (take.job_id() == request.take_job_id()) picked = &take;
+  }
+  if (picked == nullptr) {
+    co_return MakeError(
+        ErrorCategory::kInvalidRequest,
+        "take_job_id: " + request.take_job_id() + " is not a take of compare " + request.job_id());
+  }
+  if (auto set = co_await store_.SetPicked(request.job_id(), request.take_job_id()); !set) {
+    co_return std::unexpected(set.error());
+  }
+  if (objects_ != nullptr && !group->sidecar_key().empty()) {
+    // The group's sidecar, the lasting record, names the pick: written again from the records
+    // (queue/group_sidecar.h builds it the same way the worker did).
+    auto record = co_await store_.Get(request.job_id());
+    if (!record) co_return std::unexpected(record.error());
+    auto takes = co_await store_.GetMany(record->children);
+    if (!takes) co_return std::unexpected(takes.error());
+    const auto& catalogue = admission_.catalogue();
+    auto price = [&catalogue](const std::string& id) {
+      const auto* model = catalogue.FindModel(id);
+      return model == nullptr ? 0.0 : model->price_per_second;
+    };
+    auto sidecar = queue::CompareSidecar(*record, *takes, price, record->output_key,
+                                         record->sheet_key, request.take_job_id());
+    sidecar["picked_at_ms"] = clock_->NowMs();
+    const std::string text = sidecar.dump(2) + "\n";
+    storage::PutOptions options;
+    options.content_type = "application/json";
+    options.if_absent = false;
+    auto writer = co_await objects_->OpenWriter(group->sidecar_key(), options);
+    if (!writer) co_return std::unexpected(writer.error());
+    auto written = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
+    if (!written) co_return std::unexpected(written.error());
+    auto committed = co_await (*writer)->Commit();
+    if (!committed) co_return std::unexpected(committed.error());
+  }
+  if (request.delete_others() && objects_ != nullptr) {
+    for (const auto& take : group->children()) {
+      if (take.job_id() == request.take_job_id() || take.output_key().empty()) continue;
+      const std::string& clip = take.output_key();
+      (void)co_await objects_->Delete(clip);
+      (void)co_await objects_->Delete(clip.substr(0, clip.size() - 4) + ".json");
+    }
+  }
+  auto after = co_await Get(who, request.job_id());
+  co_return after;
+}
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,198 @@
+// A compare's contact sheet (issue 13): a grid video of every take (xstack; 2x2 for four), each
+// tile labelled with its model (drawtext), and a PNG of one thumbnail per take laid out the
+// same way. The takes' own clips stay in the store; the sidecar lists each take's model,
+// upstream id, time and cost estimate.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+
+#include "group_step.h"
+#include "media_tools.h"
+
+namespace reelq::worker {
+namespace {
+
+// Tiles of the grid video and of the PNG sheet: the short side in pixels.
+constexpr int kVideoTileShortSide = 360;
+constexpr int kThumbTileShortSide = 180;
+
+struct Grid {
+  int columns = 1, rows = 1;
+  int tile_width = 0, tile_height = 0;
+};
+
+Grid GridFor(size_t takes, const std::string& aspect_ratio, int short_side) {
+  Grid g;
+  g.columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(takes))));
+  g.rows = static_cast<int>((takes + g.columns - 1) / g.columns);
+  const auto [w, h] = FrameSizeFor(std::to_string(short_side) + "p", aspect_ratio);
+  g.tile_width = w;
+  g.tile_height = h;
+  return g;
+}
+
+// drawtext's text, escaped for both the filter graph and drawtext itself.
+std::string DrawTextLiteral(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\'' || c == '\\' || c == ':' || c == ',' || c == ';' || c == '[' || c == ']' ||
+        c == '%') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+// The filter graph: each input scaled into its tile (letterboxed), labelled, then stacked.
+std::string GridGraph(const std::vector<std::string>& labels, const Grid& g,
+                      const std::string& font, int font_size, bool still) {
+  std::string graph, pads, layout;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    graph += fmt::format(
+        "[{0}:v:0]{1}scale={2}:{3}:force_original_aspect_ratio=decrease,pad={2}:{3}:(ow-iw)/2:"
+        "(oh-ih)/2,setsar=1,format=yuv420p",
+        i, still ? "" : "fps=12,", g.tile_width, g.tile_height);
+    if (!font.empty()) {
+      graph += fmt::format(
+          ",drawtext=fontfile={}:text={}:x=8:y=8:fontsize={}:fontcolor=white:box=1:"
+          "boxcolor=black@0.6:boxborderw=4",
+          font, DrawTextLiteral(labels[i]), font_size);
+    }
+    graph += fmt::format("[t{}];", i);
+    pads += fmt::format("[t{}]", i);
+    const int x = static_cast<int>(i) % g.columns * g.tile_width;
+    const int y = static_cast<int>(i) / g.columns * g.tile_height;
+    layout += fmt::format("{}{}_{}", layout.empty() ? "" : "|", x, y);
+  }
+  // Tiles left empty (three takes on a 2x2 grid) are black; the grid is always columns x rows.
+  const size_t cells = static_cast<size_t>(g.columns * g.rows);
+  for (size_t i = labels.size(); i < cells; ++i) {
+    graph += fmt::format("color=c=black:s={}x{}:d=1[t{}];", g.tile_width, g.tile_height, i);
+    pads += fmt::format("[t{}]", i);
+    const int x = static_cast<int>(i) % g.columns * g.tile_width;
+    const int y = static_cast<int>(i) / g.columns * g.tile_height;
+    layout += fmt::format("|{}_{}", x, y);
+  }
+  graph += pads + fmt::format("xstack=inputs={}:layout={}[grid]", cells, layout);
+  return graph;
+}
+
+}  // namespace
+
+awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> takes) {
+  ScratchDir scratch("sheet-" + job_.id);
+  if (!scratch.ok()) {
+    Error failure{ErrorCategory::kInternal, "compare: cannot create a temporary directory"};
+    auto outcome = co_await Fail(failure);
+    co_return outcome;
+  }
+  std::vector<std::string> inputs, labels;
+  double longest = 0;
+  for (const auto& take : takes) {
+    inputs.push_back(LocalInput(take.output_key));
+    auto info = co_await ProbeMedia(inputs.back());
+    if (!info) {
+      Error failure{ErrorCategory::kInternal,
+                    fmt::format("compare: takes[{}] (job {}): {}", take.child_index, take.id,
+                                info.error().message)};
+      auto outcome = co_await Fail(failure);
+      co_return outcome;
+    }
+    longest = std::max(longest, info->duration_seconds);
+    labels.push_back(take.model);
+  }
+  const std::string font = LabelFont();
+  if (font.empty()) spdlog::warn("job={} no label font (install fonts-dejavu-core)", job_.id);
+  const Grid video = GridFor(takes.size(), spec_.aspect_ratio(), kVideoTileShortSide);
+  const Grid thumbs = GridFor(takes.size(), spec_.aspect_ratio(), kThumbTileShortSide);
+  const auto grid_file = scratch.path() / "grid.mp4";
+  const auto sheet_file = scratch.path() / "sheet.png";
+
+  std::vector<std::string> grid_cmd{"ffmpeg", "-hide_banner", "-loglevel",
+                                    "error",  "-nostdin",     "-y"};
+  for (const auto& in : inputs) grid_cmd.insert(grid_cmd.end(), {"-i", in});
+  grid_cmd.insert(grid_cmd.end(), {"-filter_complex", GridGraph(labels, video, font, 28, false),
+                                   "-map", "[grid]", "-t", fmt::format("{:.3f}", longest), "-an",
+                                   "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                                   "-movflags", "+faststart", grid_file.string()});
+  // The thumbnail: a frame from the middle of the shortest take's first second or so.
+  std::vector<std::string> sheet_cmd{"ffmpeg", "-hide_banner", "-loglevel",
+                                     "error",  "-nostdin",     "-y"};
+  for (const auto& in : inputs) sheet_cmd.insert(sheet_cmd.end(), {"-ss", "0.5", "-i", in});
+  sheet_cmd.insert(sheet_cmd.end(), {"-filter_complex", GridGraph(labels, thumbs, font, 16, true),
+                                     "-map", "[grid]", "-frames:v", "1", sheet_file.string()});
+  for (auto* cmd : {&grid_cmd, &sheet_cmd}) {
+    auto ran = co_await RunTool(*cmd);
+    if (!ran || ran->exit_code != 0) {
+      Error failure{ErrorCategory::kInternal,
+                    "compare: ffmpeg failed: " + (ran ? ran->output : ran.error().message)};
+      auto outcome = co_await Fail(failure);
+      co_return outcome;
+    }
+  }
+  auto probed = co_await ProbeMedia(grid_file.string());
+  if (!probed) {
+    Error failure = probed.error();
+    auto outcome = co_await Fail(failure);
+    co_return outcome;
+  }
+  if (!LeaseHeld()) {
+    auto stopped = co_await Stopped();
+    co_return stopped;
+  }
+  const std::string grid_key = JobRunner::ClipKey(job_.tenant, job_.batch, job_.id);
+  const std::string sidecar_key = JobRunner::SidecarKey(grid_key);
+  const std::string sheet_key = grid_key.substr(0, grid_key.size() - 4) + "-sheet.png";
+  auto grid = co_await StoreFile(grid_file, grid_key, "video/mp4");
+  Result<StoredObject> sheet = std::unexpected(Error{});
+  if (grid) sheet = co_await StoreFile(sheet_file, sheet_key, "image/png");
+  if (!grid || !sheet) {
+    if (control_->stop != StopReason::kNone) {
+      auto stopped = co_await Stopped();
+      co_return stopped;
+    }
+    Error failure = grid ? sheet.error() : grid.error();
+    auto outcome = co_await Fail(failure);
+    co_return outcome;
+  }
+  queue::JobRecord group;
+  group.id = job_.id;
+  group.tenant = job_.tenant;
+  group.batch = job_.batch;
+  group.spec_bytes = job_.spec_bytes;
+  auto sidecar = queue::CompareSidecar(group, takes, PriceOf(), grid_key, sheet_key, "");
+  sidecar["grid"] = {{"columns", video.columns},
+                     {"rows", video.rows},
+                     {"width", probed->width},
+                     {"height", probed->height},
+                     {"sha256", grid->sha256}};
+  sidecar["sheet_sha256"] = sheet->sha256;
+  sidecar["worker"] = deps_.settings.worker_id;
+  auto written = co_await StoreText(sidecar_key, sidecar.dump(2) + "\n");
+  if (!written) {
+    if (control_->stop != StopReason::kNone) {
+      auto stopped = co_await Stopped();
+      co_return stopped;
+    }
+    Error failure = written.error();
+    auto outcome = co_await Fail(failure);
+    co_return outcome;
+  }
+  spdlog::info("job={} compare: {} takes on a {}x{} sheet: {}", job_.id, takes.size(),
+               video.columns, video.rows, grid_key);
+  queue::CompleteRequest done;
+  done.output_key = grid_key;
+  done.sidecar_key = sidecar_key;
+  done.sheet_key = sheet_key;
+  done.sha256 = grid->sha256;
+  done.clip_seconds = probed->duration_seconds;
+  auto url = deps_.objects->PresignGet(grid_key, std::chrono::hours(24 * 7));
+  done.output_url = url ? *url : "";
+  auto outcome = co_await Finish(done);
+  co_return outcome;
+}
+
+}  // namespace reelq::worker

@@ -1,0 +1,192 @@
+// A group's own step (issue 13), leased like any job once its children have succeeded: a
+// storyboard's join (worker/src/join.cpp) or a compare's contact sheet (contact_sheet.cpp).
+// This file holds what both share: reading the children, storing the result and its sidecar,
+// and ending the parent.
+#include "group_step.h"
+
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "reelq/queue/group_sidecar.h"
+#include "reelq/storage/hashing_writer.h"
+#include "store_writer.h"
+
+namespace reelq::worker {
+
+std::string GroupStep::LocalInput(const std::string& key) const {
+  auto url = deps_.objects->PresignGet(key, std::chrono::hours(1));
+  if (!url) return "";
+  constexpr std::string_view kFile = "file://";
+  if (url->starts_with(kFile)) return url->substr(kFile.size());
+  return *url;
+}
+
+nlohmann::json GroupStep::ChildEntry(const queue::JobRecord& child) const {
+  return queue::GroupChildEntry(child, PriceOf());
+}
+
+queue::PriceOf GroupStep::PriceOf() const {
+  const auto* catalogue = deps_.catalogue;
+  return [catalogue](const std::string& id) {
+    const auto* model = catalogue->FindModel(id);
+    return model == nullptr ? 0.0 : model->price_per_second;
+  };
+}
+
+awaitable<Result<std::vector<queue::JobRecord>>> GroupStep::Children() {
+  auto group = co_await deps_.store->Get(job_.id);
+  if (!group) co_return std::unexpected(group.error());
+  auto children = co_await deps_.store->GetMany(group->children);
+  if (!children) co_return std::unexpected(children.error());
+  if (children->size() != group->children.size()) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        "group " + job_.id + ": some of its children's records are gone");
+  }
+  std::sort(children->begin(), children->end(),
+            [](const auto& a, const auto& b) { return a.child_index < b.child_index; });
+  for (const auto& c : *children) {
+    if (c.state != queue::JobState::kSucceeded || c.output_key.empty()) {
+      co_return MakeError(ErrorCategory::kInternal, "child " + std::to_string(c.child_index) +
+                                                        " (job " + c.id + ") has not succeeded (" +
+                                                        std::string(ToString(c.state)) + ")");
+    }
+  }
+  co_return std::move(*children);
+}
+
+awaitable<Result<StoredObject>> GroupStep::StoreFile(std::filesystem::path file, std::string key,
+                                                     std::string content_type) {
+  storage::PutOptions options;
+  options.content_type = content_type;
+  options.metadata = {{"job-id", job_.id}, {"worker", deps_.settings.worker_id}};
+  auto opened = co_await deps_.objects->OpenWriter(key, options);
+  if (!opened) co_return std::unexpected(opened.error());
+  storage::HashingWriter sink(std::move(*opened));
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    co_await sink.Abort();
+    co_return MakeError(ErrorCategory::kInternal, "cannot read " + file.string());
+  }
+  std::vector<char> buf(256 * 1024);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = static_cast<size_t>(in.gcount());
+    if (n == 0) break;
+    auto w = co_await sink.Write(std::as_bytes(std::span(buf.data(), n)));
+    if (!w) {
+      co_await sink.Abort();
+      co_return std::unexpected(w.error());
+    }
+  }
+  if (!LeaseHeld()) {
+    co_await sink.Abort();
+    co_return MakeError(ErrorCategory::kCancelled, "the group step stopped");
+  }
+  auto committed = co_await sink.Commit();
+  if (!committed) co_return std::unexpected(committed.error());
+  co_return StoredObject{key, sink.sha256_hex(), sink.bytes()};
+}
+
+awaitable<Result<void>> GroupStep::StoreText(std::string key, std::string text) {
+  storage::PutOptions options;
+  options.content_type = "application/json";
+  auto writer = co_await deps_.objects->OpenWriter(key, options);
+  if (!writer) co_return std::unexpected(writer.error());
+  auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
+  if (!w) {
+    co_await (*writer)->Abort();
+    co_return std::unexpected(w.error());
+  }
+  if (!LeaseHeld()) {
+    co_await (*writer)->Abort();
+    co_return MakeError(ErrorCategory::kCancelled, "the group step stopped");
+  }
+  auto committed = co_await (*writer)->Commit();
+  if (!committed) co_return std::unexpected(committed.error());
+  co_return Result<void>{};
+}
+
+bool GroupStep::LeaseHeld() const {
+  if (control_->stop != StopReason::kNone) return false;
+  if (control_->lease_valid_until_ms > 0 &&
+      deps_.clock->NowMs() + JobRunner::SelfFenceGuard(deps_.settings.lease).count() >=
+          control_->lease_valid_until_ms) {
+    control_->Stop(StopReason::kLeaseLapsed);
+    return false;
+  }
+  return true;
+}
+
+awaitable<RunOutcome> GroupStep::Fail(Error error) {
+  spdlog::warn("job={} {} step failed: {}", job_.id, job_.kind, error.Describe());
+  queue::FailRequest req;
+  req.job_id = job_.id;
+  req.token = job_.token;
+  req.category =
+      error.category == ErrorCategory::kCancelled ? ErrorCategory::kInternal : error.category;
+  req.message = error.message;
+  // Never retried on its own: a parent waits outside the pending queues, so RetryJob (which
+  // queues the step again at once when every child succeeded) is the way back.
+  req.retry = false;
+  auto outcome = co_await deps_.store->Fail(req);
+  co_return outcome ? RunOutcome::kFailed : RunOutcome::kStopped;
+}
+
+awaitable<RunOutcome> GroupStep::Finish(queue::CompleteRequest done) {
+  if (!LeaseHeld()) {
+    auto stopped = co_await Stopped();
+    co_return stopped;
+  }
+  done.job_id = job_.id;
+  done.token = job_.token;
+  done.generation_ms = std::max<int64_t>(0, deps_.clock->NowMs() - leased_ms_);
+  auto completed = co_await deps_.store->Complete(done);
+  if (completed) co_return RunOutcome::kSucceeded;
+  spdlog::warn("job={} could not be completed: {}", job_.id, completed.error().Describe());
+  co_return RunOutcome::kStopped;
+}
+
+awaitable<RunOutcome> GroupStep::Stopped() {
+  if (control_->stop == StopReason::kDrain) {
+    (void)co_await deps_.store->HandBack(job_.id, job_.token, "worker draining");
+    co_return RunOutcome::kHandedBack;
+  }
+  co_return RunOutcome::kStopped;
+}
+
+awaitable<RunOutcome> GroupStep::Run() {
+  leased_ms_ = deps_.clock->NowMs();
+  // Named values passed into coroutine calls: g++ 12 double-destroys temporaries there.
+  if (!spec_.ParseFromString(job_.spec_bytes)) {
+    Error corrupt{ErrorCategory::kInvalidRequest,
+                  "the job record is corrupt: its spec does not parse"};
+    auto outcome = co_await Fail(corrupt);
+    co_return outcome;
+  }
+  auto children = co_await Children();
+  if (!children) {
+    Error failure = children.error();
+    auto outcome = co_await Fail(failure);
+    co_return outcome;
+  }
+  RunOutcome outcome = RunOutcome::kStopped;
+  if (job_.kind == queue::kKindStoryboard) {
+    outcome = co_await Join(std::move(*children));
+  } else if (job_.kind == queue::kKindCompare) {
+    outcome = co_await ContactSheet(std::move(*children));
+  } else {
+    Error unknown{ErrorCategory::kInvalidRequest, "unknown group kind '" + job_.kind + "'"};
+    outcome = co_await Fail(unknown);
+  }
+  co_return outcome;
+}
+
+awaitable<RunOutcome> JobRunner::RunGroupStep(queue::LeasedJob job,
+                                              std::shared_ptr<JobControl> control) {
+  GroupStep step(deps_, job, control);
+  auto outcome = co_await step.Run();
+  co_return outcome;
+}
+
+}  // namespace reelq::worker

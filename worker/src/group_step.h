@@ -1,0 +1,58 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reelq/queue/group_sidecar.h"
+#include "reelq/queue/job_store.h"
+#include "reelq/v1/jobs.pb.h"
+#include "reelq/worker/job_runner.h"
+
+namespace reelq::worker {
+
+struct StoredObject {
+  std::string key, sha256;
+  uint64_t size = 0;
+};
+
+// One lease of a group's parent: reads its children, makes the group's output with ffmpeg,
+// stores it with a sidecar listing every child, and ends the parent. Fenced by the lease token
+// like any job; a stop (cancel, lost lease) commits nothing further.
+class GroupStep {
+ public:
+  GroupStep(RunnerDeps& deps, queue::LeasedJob job, std::shared_ptr<JobControl> control)
+      : deps_(deps), job_(std::move(job)), control_(std::move(control)) {}
+
+  awaitable<RunOutcome> Run();
+
+ private:
+  // Every child, by position; an error unless each has succeeded with a clip.
+  awaitable<Result<std::vector<queue::JobRecord>>> Children();
+  awaitable<RunOutcome> Join(std::vector<queue::JobRecord> shots);          // join.cpp
+  awaitable<RunOutcome> ContactSheet(std::vector<queue::JobRecord> takes);  // contact_sheet.cpp
+
+  // Where ffmpeg reads a stored object: a path for the filesystem store, else a presigned URL.
+  std::string LocalInput(const std::string& key) const;
+  // The child as the group's sidecar lists it (queue/group_sidecar.h).
+  nlohmann::json ChildEntry(const queue::JobRecord& child) const;
+  queue::PriceOf PriceOf() const;  // the catalogue's price per second
+  awaitable<Result<StoredObject>> StoreFile(std::filesystem::path file, std::string key,
+                                            std::string content_type);
+  awaitable<Result<void>> StoreText(std::string key, std::string text);
+  bool LeaseHeld() const;
+  awaitable<RunOutcome> Fail(Error error);
+  awaitable<RunOutcome> Finish(queue::CompleteRequest done);
+  awaitable<RunOutcome> Stopped();
+
+  RunnerDeps& deps_;
+  queue::LeasedJob job_;
+  std::shared_ptr<JobControl> control_;
+  v1::JobSpec spec_;
+  int64_t leased_ms_ = 0;
+};
+
+}  // namespace reelq::worker

@@ -1,0 +1,161 @@
+#include "media_tools.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace reelq::worker {
+namespace {
+
+asio::thread_pool& ToolPool() {
+  // Leaked on purpose: joining at static destruction could hang on a running tool.
+  static auto* pool = new asio::thread_pool(1);
+  return *pool;
+}
+
+Result<ToolRun> RunBlocking(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return MakeError(ErrorCategory::kInternal, std::string("pipe: ") + std::strerror(errno));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return MakeError(ErrorCategory::kInternal, "cannot run " + argv.front() + ": " +
+                                                   std::strerror(rc) +
+                                                   " (install ffmpeg: apt-get install -y ffmpeg)");
+  }
+  ToolRun run;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n <= 0) continue;
+    run.output.append(buf, static_cast<size_t>(n));
+    if (run.output.size() > 32768) run.output.erase(0, run.output.size() - 16384);
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (run.output.size() > 16384) run.output.erase(0, run.output.size() - 16384);
+  return run;
+}
+
+awaitable<Result<ToolRun>> Invoke(std::vector<std::string> argv) { co_return RunBlocking(argv); }
+
+}  // namespace
+
+awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv) {
+  auto result =
+      co_await asio::co_spawn(ToolPool().get_executor(), Invoke(std::move(argv)), use_awaitable);
+  co_return result;
+}
+
+awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url) {
+  // A named vector: g++ 12 cannot pass a braced list of strings into a coroutine call.
+  std::vector<std::string> argv{"ffprobe",
+                                "-v",
+                                "error",
+                                "-show_entries",
+                                "stream=codec_type,codec_name,profile,width,height,pix_fmt,"
+                                "r_frame_rate,time_base,sample_rate,channels,channel_layout:"
+                                "format=duration",
+                                "-of",
+                                "json",
+                                path_or_url};
+  auto run = co_await RunTool(std::move(argv));
+  if (!run) co_return std::unexpected(run.error());
+  if (run->exit_code != 0) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        "ffprobe " + path_or_url + " failed: " + run->output);
+  }
+  auto j = nlohmann::json::parse(run->output, nullptr, false);
+  if (!j.is_object()) {
+    co_return MakeError(ErrorCategory::kInternal, "ffprobe " + path_or_url + ": not JSON");
+  }
+  MediaInfo info;
+  try {
+    info.duration_seconds = std::stod(j["format"].value("duration", "0"));
+  } catch (...) {
+    info.duration_seconds = 0;
+  }
+  for (const auto& s : j.value("streams", nlohmann::json::array())) {
+    const std::string type = s.value("codec_type", "");
+    if (type == "video" && info.width == 0) {
+      info.width = s.value("width", 0);
+      info.height = s.value("height", 0);
+      info.signature += "v:" + s.value("codec_name", "") + "/" + s.value("profile", "") + "/" +
+                        std::to_string(info.width) + "x" + std::to_string(info.height) + "/" +
+                        s.value("pix_fmt", "") + "/" + s.value("r_frame_rate", "") + "/" +
+                        s.value("time_base", "") + ";";
+    } else if (type == "audio" && !info.has_audio) {
+      info.has_audio = true;
+      info.signature += "a:" + s.value("codec_name", "") + "/" + s.value("sample_rate", "") + "/" +
+                        std::to_string(s.value("channels", 0)) + ";";
+    }
+  }
+  if (info.width == 0) {
+    co_return MakeError(ErrorCategory::kInternal, path_or_url + " has no video stream");
+  }
+  co_return info;
+}
+
+std::pair<int, int> FrameSizeFor(const std::string& resolution, const std::string& aspect_ratio) {
+  int short_side = 720;
+  if (resolution == "4k") {
+    short_side = 2160;
+  } else if (int lines = 0;
+             std::sscanf(resolution.c_str(), "%dp", &lines) == 1 && lines >= 32 && lines <= 4320) {
+    short_side = lines;
+  }
+  int a = 16, b = 9;
+  if (std::sscanf(aspect_ratio.c_str(), "%d:%d", &a, &b) != 2 || a <= 0 || b <= 0) {
+    a = 16;
+    b = 9;
+  }
+  auto even = [](double v) { return std::max(2, static_cast<int>(v / 2 + 0.5) * 2); };
+  if (a >= b) return {even(short_side * static_cast<double>(a) / b), short_side};
+  return {short_side, even(short_side * static_cast<double>(b) / a)};
+}
+
+std::string LabelFont() {
+  for (const char* path : {"/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+                           "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"}) {
+    if (access(path, R_OK) == 0) return path;
+  }
+  return "";
+}
+
+ScratchDir::ScratchDir(const std::string& name) {
+  std::string templ =
+      (std::filesystem::temp_directory_path() / ("reelq-" + name + "-XXXXXX")).string();
+  if (mkdtemp(templ.data()) != nullptr) path_ = templ;
+}
+
+ScratchDir::~ScratchDir() {
+  if (path_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace reelq::worker

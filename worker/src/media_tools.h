@@ -1,0 +1,55 @@
+#pragma once
+
+// ffmpeg and ffprobe for a group's own step (a storyboard's join, a compare's contact sheet),
+// run as child processes off the event loop on a one-thread pool: a join is rare and heavy, so
+// one at a time per worker keeps it from taking every core from the jobs that only poll.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/error.h"
+
+namespace reelq::worker {
+
+struct ToolRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together, the last 16 KiB
+};
+
+// Runs `argv` (no shell), waiting on the tool pool. kInternal when it cannot be started.
+awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv);
+
+// What decides whether clips can be joined by stream copy, from ffprobe.
+struct MediaInfo {
+  double duration_seconds = 0;
+  int width = 0, height = 0;
+  bool has_audio = false;
+  // Codec, size, pixel format, frame rate, time base of the video; codec, rate and layout of
+  // the audio: equal signatures concatenate without re-encoding.
+  std::string signature;
+};
+awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url);
+
+// The frame size of a clip at `resolution` ("720p", "360p", "4k") and `aspect_ratio` ("16:9"):
+// the short side is the resolution's lines, both sides even.
+std::pair<int, int> FrameSizeFor(const std::string& resolution, const std::string& aspect_ratio);
+
+// A font for labels (Debian fonts-dejavu-core); empty when none is installed.
+std::string LabelFont();
+
+// A temporary directory removed on destruction.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  bool ok() const { return !path_.empty(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace reelq::worker
