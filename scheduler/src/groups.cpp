@@ -224,23 +224,10 @@ Result<SubmissionPlan> PlanSubmission(const Admission& admission, v1::JobSpec& s
     for (const auto& shot : spec.shots()) {
       per_shot = per_shot || !shot.model().empty() || shot.use_case() != v1::USE_CASE_UNSPECIFIED;
     }
+    // Per-shot models or use cases make a storyboard; a plain shot list stays one generation
+    // (refused when no model can make it whole, as before: splitting it into paid generations
+    // is asked for with `storyboard`).
     if (spec.storyboard() || per_shot) return PlanStoryboard(admission, spec);
-    // A shot list without the flag: one generation as before, split only when no model can
-    // make it whole.
-    v1::JobSpec whole = spec;
-    auto admitted = admission.Admit(whole);
-    if (admitted) {
-      spec = std::move(whole);
-      SubmissionPlan plan;
-      plan.admitted = std::move(*admitted);
-      return plan;
-    }
-    if (!SplitCures(admitted.error())) return std::unexpected(admitted.error());
-    // When the shots cannot be made one by one either, the whole list's reason is the clearer
-    // one (a request that never asked for a storyboard).
-    auto split = PlanStoryboard(admission, spec);
-    if (!split) return std::unexpected(admitted.error());
-    return split;
   }
   auto admitted = admission.Admit(spec);
   if (!admitted) return std::unexpected(admitted.error());

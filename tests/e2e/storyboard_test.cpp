@@ -195,6 +195,28 @@ TEST(Storyboard, BadInputIsRefusedNamingTheFieldAndCancelReachesEveryShot) {
   }
 }
 
+TEST(Storyboard, ShotsWhoseStreamsDifferAreReencodedAtTheStoryboardsSize) {
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
+  E2eStack stack({.schedulers = 1, .workers = 1});
+  auto stub = stack.JobStub();
+  grpc::Status status;
+  // Audio off: Sora's clip still has a sound track (the simulator's Sora always makes one) and
+  // Seedance's has none, so the streams differ and the join re-encodes.
+  auto spec = Storyboard({{"silent one", 4, "sora-2"}, {"silent two", 4, "seedance-2.0"}});
+  spec.set_audio(false);
+  auto accepted = SubmitJob(*stub, spec, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto job = WaitDone(stack, accepted.job_id());
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.DebugString() << stack.Logs();
+  auto sidecar = nlohmann::json::parse(ReadFile(stack.store_root() / job.sidecar_key()));
+  EXPECT_EQ(sidecar["join"], "reencode") << sidecar.dump(1);
+  const auto info = Probe(stack.store_root() / job.output_key());
+  ASSERT_TRUE(info.error.empty()) << info.error;
+  EXPECT_EQ(info.width, 1280);  // 720p at 16:9
+  EXPECT_EQ(info.height, 720);
+  EXPECT_NEAR(info.duration_seconds, 8, 0.5 * 2);
+}
+
 TEST(Storyboard, RetryRunsOnlyTheFailedShotThenJoins) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   // One attempt per job: the injected failure fails the shot, and so the storyboard.

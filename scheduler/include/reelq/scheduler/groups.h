@@ -24,10 +24,12 @@ struct SubmissionPlan {
   std::vector<PlannedChild> children;
 };
 
-// Admits `spec` and normalises it in place (the parent's spec for a group). A spec with shots
-// stays one generation (Kling's native multi-shot) when one allowed model can make it whole and
-// no shot names its own model or use case; otherwise each shot becomes a child job admitted on
-// its own. Errors are kInvalidRequest naming the field ("shots[2].model: unknown model ...").
+// Admits `spec` and normalises it in place (the parent's spec for a group). A storyboard
+// (`storyboard`, or a shot naming its own model or use case) stays one generation (Kling's
+// native multi-shot) when one allowed model can make it whole and no shot names its own model
+// or use case; otherwise each shot becomes a child job admitted on its own. A shot list without
+// either is one generation, as before. Errors are kInvalidRequest naming the field
+// ("shots[2].model: unknown model ...").
 Result<SubmissionPlan> PlanSubmission(const Admission& admission, v1::JobSpec& spec);
 
 }  // namespace reelq::scheduler
