@@ -14,7 +14,7 @@ PACKAGES="
   libgtest-dev libgmock-dev
   redis-server redis-sentinel ffmpeg
   prometheus python3-grpcio python3-protobuf
-  clang libclang-rt-14-dev clang-format
+  clang libclang-rt-14-dev clang-format lld
   python3 python3-botocore awscli
   nodejs npm
   curl iproute2
