@@ -93,7 +93,7 @@ TEST(WalletChaos, MoneyAddsUpAfterKillsFaultsAndCancels) {
   stack.StartWorker(1);
   cancel_some(1, 3);
 
-  auto done = stack.WaitTerminal(ids, std::chrono::seconds(60));
+  auto done = WaitEnded(stack, ids, std::chrono::seconds(60));
   ASSERT_EQ(done.size(), ids.size());
   int64_t charged = 0;
   std::map<v1::JobState, int> by_state;

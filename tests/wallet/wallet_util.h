@@ -4,7 +4,10 @@
 // wallet's invariants.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "auth_util.h"
@@ -68,6 +71,35 @@ inline v1::JobSpec Spec(const std::string& model, int seconds, const std::string
   spec.add_models(model);
   spec.set_duration_seconds(seconds);
   return spec;
+}
+
+// GetJob (as the admin) until every id has ended or `timeout` passes; the last status seen per
+// id. (E2eStack::WaitTerminal calls without a token.)
+inline std::map<std::string, v1::JobStatus> WaitEnded(E2eStack& stack,
+                                                      const std::vector<std::string>& ids,
+                                                      std::chrono::seconds timeout) {
+  auto jobs = v1::JobService::NewStub(stack.Channel(0));
+  std::map<std::string, v1::JobStatus> last;
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    bool all = true;
+    for (const auto& id : ids) {
+      auto& seen = last[id];
+      if (seen.state() == v1::JOB_STATE_SUCCEEDED || seen.state() == v1::JOB_STATE_FAILED ||
+          seen.state() == v1::JOB_STATE_CANCELLED) {
+        continue;
+      }
+      v1::GetJobRequest req;
+      req.set_job_id(id);
+      v1::JobStatus status;
+      if (jobs->GetJob(Authed(kAdminToken).get(), req, &status).ok()) seen = status;
+      all =
+          all && (seen.state() == v1::JOB_STATE_SUCCEEDED || seen.state() == v1::JOB_STATE_FAILED ||
+                  seen.state() == v1::JOB_STATE_CANCELLED);
+    }
+    if (all || std::chrono::steady_clock::now() > give_up) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 // Once every job has ended: nothing reserved, available + spent = top-ups to the micro-dollar,
