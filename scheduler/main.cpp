@@ -130,7 +130,9 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
     submit_connection = *own;
   }
   queue::JobStore submit_store(submit_connection, redis_settings->prefix, clock);
-  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock, &auth_store);
+  queue::WalletStore wallet_store(*connection, redis_settings->prefix);
+  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock, &auth_store,
+                        &wallet_store);
   api.RequireReplicas(submit_connection, redis_settings->wait_replicas,
                       redis_settings->wait_timeout);
   scheduler::Dispatcher dispatcher(store, settings);
@@ -140,7 +142,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   scheduler::JobServiceImpl job_service(executor, api, events, settings, authenticator);
   scheduler::ModelApi model_api(store, catalogue, settings, clock);
   scheduler::ModelServiceImpl model_service(executor, model_api, authenticator);
-  scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock);
+  scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock, &wallet_store);
   scheduler::AdminServiceImpl admin_service(executor, admin_api, authenticator);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -52,6 +52,7 @@ void AddAdminCommands(CLI::App& root, Context& context, Commands& commands) {
   auto* admin = root.add_subcommand(
       "admin", "Tenants, API tokens and weights (needs an admin token: --token or $REELQ_TOKEN)");
   admin->require_subcommand(1);
+  AddWalletCommands(root, *admin, context, commands);
 
   auto* create_tenant = admin->add_subcommand("create-tenant", "Create a tenant");
   auto name = std::make_shared<std::string>();

@@ -11,6 +11,7 @@
 #include "format.h"
 #include "jsonl.h"
 #include "list_jobs.h"
+#include "money.h"
 #include "parse.h"
 #include "rpc_status.h"
 #include "summary.h"
@@ -30,6 +31,7 @@ struct BatchOptions {
   std::string output_json;
   std::string max_wait;
   std::string poll_interval = "1s";
+  std::string budget;  // USD; empty: none
 };
 
 struct Rejection {
@@ -137,6 +139,12 @@ int RunBatch(Context& context, const BatchOptions& o) {
   auto poll = ParseDuration(o.poll_interval);
   if (!poll || poll->count() < 100)
     return context.UsageError("--poll-interval", poll ? "must be at least 100ms" : poll.error());
+  int64_t budget_micros = 0;
+  if (!o.budget.empty()) {
+    auto parsed = ParseUsd(o.budget);
+    if (!parsed) return context.UsageError("--budget", parsed.error());
+    budget_micros = *parsed;
+  }
 
   JsonlFile file;
   if (o.file == "-") {
@@ -177,6 +185,7 @@ int RunBatch(Context& context, const BatchOptions& o) {
     for (const auto& line : file.specs) {
       v1::SubmitBatchRequest request;
       *request.mutable_spec() = line.spec;
+      if (&line == &file.specs.front()) request.set_budget_micros(budget_micros);
       if (!writer->Write(request)) break;  // the server ended the call; Finish says why
     }
     writer->WritesDone();
@@ -245,7 +254,7 @@ int RunBatch(Context& context, const BatchOptions& o) {
                     {"exitCode", exit_code}};
     out << summary.dump(2) << "\n";
   } else {
-    out << "batch " << batch_id << "\n" << FormatBatchSummary(rows);
+    out << "batch " << batch_id << "\n" << FormatBatchSummary(rows) << FormatBatchCost(progress);
     for (const auto& job : jobs) {
       if (job.state() == v1::JOB_STATE_FAILED) {
         out << "failed " << job.job_id() << ": " << ErrorCategoryName(job.error().category())
@@ -269,6 +278,8 @@ void AddBatchCommand(CLI::App& root, Context& context, Commands& commands) {
   app->add_option("--batch-id", o->batch_id, "Batch id for lines that do not set one");
   app->add_flag("--no-wait", o->no_wait, "Print the batch id and exit after submitting");
   app->add_flag("--dry-run", o->dry_run, "Only check the lines; send nothing");
+  app->add_option("--budget", o->budget,
+                  "The batch's budget in USD: items that could take it past are refused");
   app->add_option("--output-json", o->output_json, "Write every job's final status to this file");
   app->add_option("--max-wait", o->max_wait, "Stop following after this long (default never)");
   app->add_option("--poll-interval", o->poll_interval,

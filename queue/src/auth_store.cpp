@@ -106,6 +106,8 @@ awaitable<Result<std::vector<TenantEntry>>> AuthStore::ListTenants() {
     auto m = FlatToMap(*fields);
     t.created_ms = ToInt(m["created_ms"]);
     t.weight = ToDouble(m["weight"]);
+    t.max_queued = ToInt(m["max_queued"]);
+    t.max_in_flight = ToInt(m["max_in_flight"]);
     std::vector<std::string> get_tokens{"HGETALL", p_ + ":auth:tokens:" + t.name};
     auto tokens = co_await connection_->Command(std::move(get_tokens));
     if (!tokens) co_return std::unexpected(tokens.error());

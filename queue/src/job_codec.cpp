@@ -217,6 +217,12 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.created_ms = ToInt(value);
     } else if (name == field::kUpdated) {
       job.updated_ms = ToInt(value);
+    } else if (name == field::kHold) {
+      job.reserved_micros = ToInt(value);
+    } else if (name == field::kCost) {
+      job.cost_micros = ToInt(value);
+    } else if (name == field::kBill) {
+      job.billed = value == "1";
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
@@ -241,6 +247,10 @@ Fields EncodeNewJob(const NewJob& job, double score) {
       {field::kFinishDeadline, std::to_string(job.finish_deadline_ms)},
       {field::kPriority, std::to_string(job.priority)},
       {field::kPreferFirst, job.prefer_first ? "1" : ""},
+      {field::kBill, job.bill ? "1" : "0"},
+      {field::kBilledSeconds, std::to_string(job.billed_seconds)},
+      {field::kResolution, job.resolution},
+      {"budget", std::to_string(job.batch_budget_micros)},
   };
 }
 
@@ -276,8 +286,8 @@ Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
     }
   }
   if (job.id.empty() || job.token.empty()) {
-    return std::unexpected(Error{ErrorCategory::kInternal,
-                                 "lease: a leased job came back without its id or token"});
+    return std::unexpected(
+        Error{ErrorCategory::kInternal, "lease: a leased job came back without its id or token"});
   }
   // "<sent_ms>:<attempt>"; an intent of an earlier attempt cannot survive (fail.lua clears
   // it), but one that names another attempt is ignored rather than trusted.
@@ -309,6 +319,7 @@ Fields EncodeCompletion(const CompleteRequest& done) {
       {field::kClipSeconds, FormatNumber(done.clip_seconds)},
       {"generation_ms", std::to_string(done.generation_ms)},
       {field::kOutputUrl, done.output_url},
+      {"charge", std::to_string(done.charge_micros)},
   };
 }
 

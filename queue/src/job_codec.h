@@ -41,6 +41,12 @@ inline constexpr const char* kErrorCode = "err_code";
 inline constexpr const char* kCreated = "created";
 inline constexpr const char* kUpdated = "updated";
 inline constexpr const char* kCreateIntent = "create_intent";
+// The wallet (issue 12; common.lua's move_money).
+inline constexpr const char* kBill = "bill";
+inline constexpr const char* kBilledSeconds = "secs";
+inline constexpr const char* kResolution = "res";
+inline constexpr const char* kHold = "hold";
+inline constexpr const char* kCost = "cost";
 }  // namespace field
 
 // The fields submit.lua stores for a new job (it adds state, attempt, created and history).

@@ -10,6 +10,7 @@
 
 #include "job_codec.h"
 #include "lua_scripts.h"
+#include "reelq/queue/wallet_store.h"
 
 namespace reelq::queue {
 namespace {
@@ -89,6 +90,44 @@ Error ScriptError(std::string_view script, const std::string& message) {
     return Error{ErrorCategory::kFailedPrecondition, "redis schema mismatch: " + message};
   }
   return Error{ErrorCategory::kInternal, "redis script " + std::string(script) + ": " + message};
+}
+
+// submit.lua's refusal of one job ("LIMIT <name> <limit>", "BUDGET <budget> <committed>
+// <needed>", "WALLET <available> <needed>"), as the error the client reads.
+Error SubmitRefusal(const std::string& text, const NewJob& job) {
+  std::istringstream in(text);
+  std::string word;
+  in >> word;
+  auto dollars = [](int64_t micros) { return FormatMicros(micros); };
+  if (word == "LIMIT") {
+    std::string name;
+    int64_t limit = 0;
+    in >> name >> limit;
+    return Error{ErrorCategory::kRateLimited,
+                 "limit " + name + ": tenant '" + job.tenant + "' may have at most " +
+                     std::to_string(limit) +
+                     (name == "max_queued" ? " jobs queued (not yet running)"
+                                           : " jobs in flight (submitted and not ended)") +
+                     "; wait for some to finish or ask an admin to raise it"};
+  }
+  if (word == "BUDGET") {
+    int64_t budget = 0, committed = 0, needed = 0;
+    in >> budget >> committed >> needed;
+    return Error{ErrorCategory::kRateLimited, "budget: batch '" + job.batch + "' has a budget of " +
+                                                  dollars(budget) + ", " + dollars(committed) +
+                                                  " is committed and this job may cost up to " +
+                                                  dollars(needed)};
+  }
+  if (word == "WALLET") {
+    int64_t available = 0, needed = 0;
+    in >> available >> needed;
+    return Error{ErrorCategory::kRateLimited,
+                 "wallet: tenant '" + job.tenant + "' has " + dollars(available) +
+                     " available, this job needs up to " + dollars(needed) +
+                     " (its duration at the highest price of its allowed models); top up the "
+                     "wallet"};
+  }
+  return Error{ErrorCategory::kInternal, "submit: unexpected refusal '" + text + "'"};
 }
 
 // A many-jobs script's reply: per job "OK" or its refusal, in order.
@@ -224,14 +263,20 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
   for (const auto& m : settings.models) {
     std::string accounts;
     for (const auto& a : m.accounts) accounts += (accounts.empty() ? "" : ",") + a;
-    args.insert(args.end(), {m.id, accounts, Num(m.latency_seed_seconds),
-                             Num(m.latency_min_seconds), Num(m.latency_max_seconds)});
+    std::string prices;
+    for (const auto& [res, price] : m.price_micros_by_resolution) {
+      prices += (prices.empty() ? "" : ",") + res + "=" + std::to_string(price);
+    }
+    args.insert(args.end(),
+                {m.id, accounts, Num(m.latency_seed_seconds), Num(m.latency_min_seconds),
+                 Num(m.latency_max_seconds), std::to_string(m.price_micros_per_second), prices});
   }
   args.push_back(std::to_string(settings.accounts.size()));
   for (const auto& a : settings.accounts) {
     args.insert(args.end(),
                 {a.id, a.provider, Num(a.requests_per_minute), std::to_string(a.max_concurrent),
-                 std::to_string(a.daily_cap), Num(a.polls_per_minute)});
+                 std::to_string(a.daily_cap), Num(a.polls_per_minute),
+                 a.bills_policy_rejections ? "1" : "0", a.bills_failed_tasks ? "1" : "0"});
   }
   args.push_back(std::to_string(settings.tenant_weights.size()));
   for (const auto& [tenant, weight] : settings.tenant_weights) {
@@ -277,7 +322,14 @@ awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitMany(std::vector<N
   }
   out.reserve(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
-    out.push_back(SubmitOutcome{r->elements[2 * i].str, ReplyInt(r->elements[2 * i + 1]) == 1});
+    const auto& second = r->elements[2 * i + 1];
+    SubmitOutcome outcome{r->elements[2 * i].str, false, std::nullopt};
+    if (second.type == Reply::Type::kInteger) {
+      outcome.duplicate = second.integer == 1;
+    } else {
+      outcome.refused = SubmitRefusal(second.str, jobs[i]);
+    }
+    out.push_back(std::move(outcome));
   }
   co_return out;
 }
@@ -558,6 +610,14 @@ awaitable<Result<BatchCounts>> JobStore::GetBatch(std::string batch_id) {
   for (const auto& [k, v] : FlatToMap(*r)) {
     if (k == "total") {
       counts.total = ToInt(v);
+    } else if (k == "budget") {
+      counts.budget_micros = ToInt(v);
+    } else if (k == "cost") {
+      counts.cost_micros = ToInt(v);
+    } else if (k.starts_with("spent:")) {
+      if (const int64_t spent = ToInt(v); spent != 0) {
+        counts.spent_micros_by_model[k.substr(6)] = spent;
+      }
     } else if (auto state = JobStateFromString(k)) {
       counts.by_state[*state] = ToInt(v);
     }

@@ -27,4 +27,7 @@ extern const char* const k_auth_revoke_token;
 extern const char* const k_auth_set_weight;
 extern const char* const k_auth_apply_weights;
 extern const char* const k_auth_claim_batch;
+// Wallets and tenant limits (wallet_store.cpp).
+extern const char* const k_wallet_topup;
+extern const char* const k_tenant_limits;
 }  // namespace reelq::queue::lua

@@ -76,8 +76,12 @@ Result<void> RequireAdmin(const Principal& who) {
 }  // namespace
 
 AdminApi::AdminApi(queue::AuthStore& store, Authenticator& auth, const Settings& settings,
-                   ClockPtr clock)
-    : store_(store), auth_(auth), settings_(settings), clock_(std::move(clock)) {}
+                   ClockPtr clock, queue::WalletStore* wallets)
+    : store_(store),
+      auth_(auth),
+      settings_(settings),
+      clock_(std::move(clock)),
+      wallets_(wallets) {}
 
 v1::Tenant AdminApi::ToTenant(const queue::TenantEntry& entry) const {
   v1::Tenant t;
@@ -95,6 +99,8 @@ v1::Tenant AdminApi::ToTenant(const queue::TenantEntry& entry) const {
     info->set_token_id(token.id);
     *info->mutable_created_at() = TimeUtil::MillisecondsToTimestamp(token.created_ms);
   }
+  t.set_max_queued(entry.max_queued);
+  t.set_max_in_flight(entry.max_in_flight);
   return t;
 }
 

@@ -155,13 +155,15 @@ v1::ErrorCategory ToProto(std::optional<ErrorCategory> category) {
 }
 
 JobApi::JobApi(queue::JobStore& store, const Admission& admission, const Settings& settings,
-               storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth)
+               storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth,
+               queue::WalletStore* wallets)
     : store_(store),
       admission_(admission),
       settings_(settings),
       objects_(objects),
       clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()),
-      auth_(auth) {}
+      auth_(auth),
+      wallets_(wallets) {}
 
 std::string JobApi::NewBatchId() const { return "batch-" + NewId(*clock_); }
 
@@ -225,7 +227,7 @@ awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(Principal who, v1::JobSp
 }
 
 awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
-    Principal who, std::vector<v1::JobSpec> specs) {
+    Principal who, std::vector<v1::JobSpec> specs, int64_t batch_budget_micros) {
   std::vector<Result<v1::SubmitJobResponse>> results(specs.size());
   std::vector<queue::NewJob> jobs;
   std::vector<size_t> index_of;  // jobs[i] is specs[index_of[i]]
@@ -258,6 +260,14 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
     job.max_attempts = settings_.max_attempts;
     job.start_deadline_ms = spec.has_start_deadline() ? Ms(spec.start_deadline()) : 0;
     job.finish_deadline_ms = spec.has_finish_deadline() ? Ms(spec.finish_deadline()) : 0;
+    // The wallet: the open principal (authentication off) is never charged.
+    job.bill = !who.open;
+    job.billed_seconds = spec.duration_seconds();
+    if (job.billed_seconds == 0) {
+      for (const auto& shot : spec.shots()) job.billed_seconds += shot.duration_seconds();
+    }
+    job.resolution = spec.resolution().empty() ? "720p" : spec.resolution();
+    job.batch_budget_micros = batch_budget_micros;
     if (!spec.SerializeToString(&job.spec_bytes)) {
       results[i] = MakeError(ErrorCategory::kInternal, "the job spec could not be serialized");
       continue;
@@ -284,6 +294,10 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
   bool any_new = false;
   for (size_t k = 0; k < jobs.size(); ++k) {
     const auto& outcome = (*outcomes)[k];
+    if (outcome.refused) {
+      results[index_of[k]] = std::unexpected(*outcome.refused);
+      continue;
+    }
     v1::SubmitJobResponse response;
     response.set_job_id(outcome.job_id);
     response.set_duplicate(outcome.duplicate);
@@ -430,6 +444,11 @@ v1::BatchProgress JobApi::ToProgress(const std::string& batch_id, const queue::B
   p.set_succeeded(static_cast<uint32_t>(c.Count(JobState::kSucceeded)));
   p.set_failed(static_cast<uint32_t>(c.Count(JobState::kFailed)));
   p.set_cancelled(static_cast<uint32_t>(c.Count(JobState::kCancelled)));
+  p.set_budget_micros(c.budget_micros);
+  p.set_cost_micros(c.cost_micros);
+  for (const auto& [model, spent] : c.spent_micros_by_model) {
+    (*p.mutable_spent_micros_by_model())[model] = spent;
+  }
   return p;
 }
 
@@ -449,6 +468,8 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
   s.set_sha256(r.sha256);
   s.set_worker(r.worker);
   s.set_clip_seconds(r.clip_seconds);
+  s.set_reserved_micros(r.reserved_micros);
+  s.set_cost_micros(r.cost_micros);
   s.set_output_url(r.output_url);
   if (objects_ != nullptr && !r.output_key.empty()) {
     // A fresh URL on every read: presigned S3 URLs expire.

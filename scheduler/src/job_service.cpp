@@ -44,9 +44,18 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       return;
     }
     const uint32_t index = next_index_++;
+    const int64_t budget = request_.budget_micros();
     v1::JobSpec spec = std::move(*request_.mutable_spec());
     auto* item = response_->add_items();
     item->set_index(index);
+    if (budget < 0 || budget > queue::kMaxWalletMicros) {
+      Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
+             "budget_micros: expected 0 (none) to " + std::to_string(queue::kMaxWalletMicros) +
+                 ", got " + std::to_string(budget));
+      StartRead(&request_);
+      return;
+    }
+    if (budget_micros_ == 0 && budget != 0) budget_micros_ = budget;
     if (index >= settings_.max_batch_items) {
       Reject(item, grpc::StatusCode::RESOURCE_EXHAUSTED,
              "batch: more than " + std::to_string(settings_.max_batch_items) +
@@ -83,7 +92,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     chunk_.clear();
     chunk_items_.clear();
     asio::co_spawn(
-        io_, api_.SubmitMany(who_, std::move(specs)),
+        io_, api_.SubmitMany(who_, std::move(specs), budget_micros_),
         [this, items = std::move(items), then_finish](
             std::exception_ptr error, std::vector<Result<v1::SubmitJobResponse>> results) {
           for (size_t i = 0; i < items.size(); ++i) {
@@ -121,7 +130,8 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   Principal who_;
   std::string batch_id_;
   uint32_t next_index_ = 0;
-  std::vector<v1::JobSpec> chunk_;                 // admitted later, stored together
+  int64_t budget_micros_ = 0;       // the batch's budget, from the first message that states one
+  std::vector<v1::JobSpec> chunk_;  // admitted later, stored together
   std::vector<v1::BatchItemResult*> chunk_items_;  // their places in the response
 };
 

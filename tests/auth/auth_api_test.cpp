@@ -80,7 +80,7 @@ E2eStack* AuthApi::stack_ = nullptr;
 
 void ExpectEveryRpc(const std::vector<RpcOutcome>& outcomes, StatusCode code,
                     const std::string& what) {
-  EXPECT_EQ(outcomes.size(), 16u);
+  EXPECT_EQ(outcomes.size(), 19u);
   for (const auto& o : outcomes) {
     EXPECT_EQ(o.status.error_code(), code)
         << what << ": " << o.rpc << " answered " << o.status.error_code() << " "

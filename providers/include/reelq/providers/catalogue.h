@@ -31,8 +31,12 @@ struct ModelSpec {
   int max_shots = 1;  // > 1: native multi-shot with up to this many cuts in one generation
   bool audio = true;
   LatencyProfile latency;
-  double price_per_second = 0;  // USD, for estimates only
-  int max_prompt_chars = 0;     // 0: no model-specific limit
+  double price_per_second = 0;  // USD
+  // The same price exactly, in micro-dollars per second (what the wallet charges), and per
+  // resolution where the provider charges so (`price_per_second_by_resolution`).
+  int64_t price_micros_per_second = 0;
+  std::map<std::string, int64_t> price_micros_by_resolution;
+  int max_prompt_chars = 0;  // 0: no model-specific limit
 
   bool SupportsDuration(int seconds) const;
 };
@@ -58,6 +62,10 @@ struct AccountSpec {
   int daily_cap = 0;                // creates per UTC day; 0: none
   std::vector<std::string> models;  // model ids (reelq names) this account may run; empty: all
                                     // of its provider
+  // `billing:` whether the provider bills a created task that then failed by content policy
+  // / in any other way; such failures are otherwise refunded to the tenant's wallet.
+  bool bills_policy_rejections = false;
+  bool bills_failed_tasks = false;
 };
 
 struct Catalogue {

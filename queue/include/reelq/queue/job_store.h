@@ -35,11 +35,21 @@ struct NewJob {
   // choice under `auto`): dispatch keeps it unless another model finishes earlier by more than
   // the preference margin.
   bool prefer_first = false;
+  // The wallet (issue 12): bill the tenant's wallet when it has one (false for the open
+  // principal: nothing is charged); the seconds and resolution its price is taken for; the
+  // batch's budget in micro-dollars when the request states one (0: keep the stored one).
+  bool bill = false;
+  int64_t billed_seconds = 0;
+  std::string resolution;
+  int64_t batch_budget_micros = 0;
 };
 
 struct SubmitOutcome {
   std::string job_id;
   bool duplicate = false;
+  // Set when the job was not stored: kRateLimited (RESOURCE_EXHAUSTED at the API) naming the
+  // tenant limit, the batch budget or the wallet that refused it.
+  std::optional<Error> refused;
 };
 
 struct LeasedJob {
@@ -106,6 +116,9 @@ struct CompleteRequest {
   std::string output_key, sidecar_key, sha256, output_url;
   double clip_seconds = 0;
   int64_t generation_ms = 0;
+  // The provider's own charge for the task in micro-dollars, when its answer carried one; -1:
+  // settle at the model's price for the billed seconds.
+  int64_t charge_micros = -1;
 };
 
 struct ModelSetting {
@@ -116,6 +129,9 @@ struct ModelSetting {
   // [min / 2, max * 2] before it enters the model's estimate. 0: no bound on that side.
   double latency_min_seconds = 0;
   double latency_max_seconds = 0;
+  // Micro-dollars per generated second; per resolution where the provider charges so.
+  int64_t price_micros_per_second = 0;
+  std::map<std::string, int64_t> price_micros_by_resolution;
 };
 
 struct AccountSetting {
@@ -125,6 +141,10 @@ struct AccountSetting {
   int max_concurrent = 1;
   int daily_cap = 0;
   double polls_per_minute = 0;  // 0: the provider does not count polls
+  // Whether the provider bills a task that was created and then failed by content policy / in
+  // any other way (accounts[].billing); unbilled failures are refunded to the wallet.
+  bool bills_policy_rejections = false;
+  bool bills_failed_tasks = false;
 };
 
 struct QueueSettings {
@@ -168,6 +188,11 @@ struct Event {
 struct BatchCounts {
   int64_t total = 0;
   std::map<JobState, int64_t> by_state;
+  // Money (micro-dollars): the budget (0: none), what the batch holds and has spent, and what
+  // was spent per model.
+  int64_t budget_micros = 0;
+  int64_t cost_micros = 0;
+  std::map<std::string, int64_t> spent_micros_by_model;
   int64_t Count(JobState state) const;
   bool Done() const;  // every job is terminal
 };

@@ -6,6 +6,7 @@
 #include "reelq/common/clock.h"
 #include "reelq/common/error.h"
 #include "reelq/queue/auth_store.h"
+#include "reelq/queue/wallet_store.h"
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/settings.h"
 #include "reelq/v1/admin.grpc.pb.h"
@@ -17,7 +18,9 @@ namespace reelq::scheduler {
 // changes, with kInvalidRequest or kNotFound naming the field.
 class AdminApi {
  public:
-  AdminApi(queue::AuthStore& store, Authenticator& auth, const Settings& settings, ClockPtr clock);
+  // `wallets`: null leaves TopUp and SetLimits answering FAILED_PRECONDITION.
+  AdminApi(queue::AuthStore& store, Authenticator& auth, const Settings& settings, ClockPtr clock,
+           queue::WalletStore* wallets = nullptr);
 
   awaitable<Result<v1::Tenant>> CreateTenant(Principal who, v1::CreateTenantRequest request);
   awaitable<Result<v1::ListTenantsResponse>> ListTenants(Principal who);
@@ -26,6 +29,10 @@ class AdminApi {
   awaitable<Result<v1::RevokeTokenResponse>> RevokeToken(Principal who,
                                                          v1::RevokeTokenRequest request);
   awaitable<Result<v1::Tenant>> SetWeight(Principal who, v1::SetWeightRequest request);
+  // wallet_api.cpp. Bad input (an amount <= 0 or past the most a wallet holds, a negative
+  // limit, an unknown tenant) changes nothing.
+  awaitable<Result<v1::Wallet>> TopUp(Principal who, v1::TopUpRequest request);
+  awaitable<Result<v1::Tenant>> SetLimits(Principal who, v1::SetLimitsRequest request);
 
  private:
   awaitable<Result<v1::IssuedToken>> Issue(std::string tenant, std::string replaces_id);
@@ -35,6 +42,7 @@ class AdminApi {
   Authenticator& auth_;
   const Settings& settings_;
   ClockPtr clock_;
+  queue::WalletStore* wallets_;
 };
 
 // The thin gRPC shell around AdminApi.
@@ -59,6 +67,11 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                         v1::RevokeTokenResponse* response) override;
   grpc::ServerUnaryReactor* SetWeight(grpc::CallbackServerContext* context,
                                       const v1::SetWeightRequest* request,
+                                      v1::Tenant* response) override;
+  grpc::ServerUnaryReactor* TopUp(grpc::CallbackServerContext* context,
+                                  const v1::TopUpRequest* request, v1::Wallet* response) override;
+  grpc::ServerUnaryReactor* SetLimits(grpc::CallbackServerContext* context,
+                                      const v1::SetLimitsRequest* request,
                                       v1::Tenant* response) override;
 
  private:

@@ -42,6 +42,10 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const v1::GetBatchRequest* request,
                                      v1::BatchProgress* response) override;
+  // wallet_api.cpp
+  grpc::ServerUnaryReactor* GetWallet(grpc::CallbackServerContext* context,
+                                      const v1::GetWalletRequest* request,
+                                      v1::Wallet* response) override;
 
  private:
   asio::any_io_executor io_;

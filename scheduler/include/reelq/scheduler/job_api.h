@@ -14,6 +14,7 @@
 #include "reelq/common/redis.h"
 #include "reelq/queue/auth_store.h"
 #include "reelq/queue/job_store.h"
+#include "reelq/queue/wallet_store.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/settings.h"
@@ -33,7 +34,8 @@ namespace reelq::scheduler {
 class JobApi {
  public:
   JobApi(queue::JobStore& store, const Admission& admission, const Settings& settings,
-         storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth = nullptr);
+         storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth = nullptr,
+         queue::WalletStore* wallets = nullptr);
 
   // Called after every accepted submission (the dispatcher wakes up).
   void OnSubmitted(std::function<void()> callback) { on_submitted_ = std::move(callback); }
@@ -48,13 +50,17 @@ class JobApi {
   awaitable<Result<v1::SubmitJobResponse>> Submit(Principal who, v1::JobSpec spec);
   // Admits each spec on its own (a bad one gets its own error) and stores the admitted ones
   // with one Redis call. One result per spec, in order.
+  // `batch_budget_micros` > 0: the batch's budget (SubmitBatchRequest.budget_micros).
   awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitMany(Principal who,
-                                                                   std::vector<v1::JobSpec> specs);
+                                                                   std::vector<v1::JobSpec> specs,
+                                                                   int64_t batch_budget_micros = 0);
   awaitable<Result<v1::JobStatus>> Get(Principal who, std::string job_id);
   awaitable<Result<v1::ListJobsResponse>> List(Principal who, v1::ListJobsRequest request);
   awaitable<Result<v1::JobStatus>> Cancel(Principal who, std::string job_id);
   awaitable<Result<v1::JobStatus>> Retry(Principal who, std::string job_id);
   awaitable<Result<v1::BatchProgress>> GetBatch(Principal who, std::string batch_id);
+  // The caller's wallet (an admin names the tenant; open: the request's). wallet_api.cpp.
+  awaitable<Result<v1::Wallet>> GetWallet(Principal who, v1::GetWalletRequest request);
 
   // The id of a batch submitted without one (the job ids' clock and seeded source).
   std::string NewBatchId() const;
@@ -78,6 +84,7 @@ class JobApi {
 
   ClockPtr clock_;
   queue::AuthStore* auth_;
+  queue::WalletStore* wallets_;
   std::function<void()> on_submitted_;
   redis::ConnectionPtr replicated_on_;
   int wait_replicas_ = 0;
