@@ -57,6 +57,7 @@ if #all > 0 then
   end
   redis.call('ZADD', P .. ':jobs', unpack(all))
   for batch, b in pairs(by_batch) do redis.call('ZADD', P .. ':batch:' .. batch .. ':jobs', unpack(b)) end
+  wake_dispatch(ctx)
 end
 flush(ctx)
 return out
