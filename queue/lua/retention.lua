@@ -6,6 +6,9 @@
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
 local P, cutoff, max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- Events older than the retention describe jobs that are gone or about to go: the stream is
+-- bounded by time as well as by its length cap (flush in common.lua).
+redis.call('XTRIM', P .. ':events', 'MINID', '~', string.format('%d', cutoff) .. '-0')
 local ids, state_of = {}, {}
 local more = 0
 for _, state in ipairs({'SUCCEEDED', 'FAILED', 'CANCELLED'}) do
