@@ -91,9 +91,12 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   }
   auto connection = co_await redis::Connect(executor, redis_settings->options);
   auto blocking = co_await redis::Connect(executor, redis_settings->options);
-  if (!connection || !blocking) {
-    spdlog::error("cannot reach redis: {}",
-                  (!connection ? connection.error() : blocking.error()).message);
+  auto dispatch_wake = co_await redis::Connect(executor, redis_settings->options);
+  if (!connection || !blocking || !dispatch_wake) {
+    spdlog::error("cannot reach redis: {}", (!connection ? connection.error()
+                                             : !blocking ? blocking.error()
+                                                         : dispatch_wake.error())
+                                                .message);
     co_return 3;
   }
   queue::JobStore store(*connection, redis_settings->prefix, clock);
@@ -228,6 +231,8 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
 
   SpawnOrDie(executor, "dispatch", dispatcher.RunDispatch());
   SpawnOrDie(executor, "reaper", dispatcher.RunReaper());
+  SpawnOrDie(executor, "retention", dispatcher.RunRetention());
+  SpawnOrDie(executor, "dispatch-wake", dispatcher.RunWakeListener(**dispatch_wake));
   SpawnOrDie(executor, "events", events.Run());
 
   asio::signal_set signals(executor, SIGTERM, SIGINT);

@@ -29,6 +29,57 @@ local function new_ctx(P, now)
   return {P = P, now = now, counters = {}, events = {}, wallets = {}, prices = {}}
 end
 
+-- Listing and retention indexes (queue/README.md): `state:<STATE>` holds every job in that
+-- state, `model:<m>:jobs` every job dispatched to m (until it goes back to PENDING), each scored
+-- by when the job entered; `tenant:<t>:jobs` every job of t by submit time. transition() notes a
+-- job's first and last state and model of the call, flush_indexes moves it once.
+local function note_move(ctx, job, from_state, to_state, to_model)
+  if not ctx.moves then ctx.moves, ctx.move_ids = {}, {} end
+  local m = ctx.moves[job.id]
+  if not m then
+    m = {state = from_state, model = job.model or '', tenant = job.tenant or ''}
+    ctx.moves[job.id] = m
+    ctx.move_ids[#ctx.move_ids + 1] = job.id
+  end
+  m.to_state, m.to_model = to_state, to_model or ''
+end
+
+local function flush_indexes(ctx)
+  if not ctx.moves then return end
+  local P, now = ctx.P, ctx.now
+  local rem, add, keys = {}, {}, {}
+  local function put(t, key, a, b)
+    local l = t[key]
+    if not l then l = {}; t[key] = l; keys[#keys + 1] = key end
+    l[#l + 1] = a
+    if b then l[#l + 1] = b end
+  end
+  for _, id in ipairs(ctx.move_ids) do
+    local m = ctx.moves[id]
+    if m.state ~= m.to_state then
+      if m.state == '' then
+        if m.tenant ~= '' then put(add, P .. ':tenant:' .. m.tenant .. ':jobs', now, id) end
+      else
+        put(rem, P .. ':state:' .. m.state, id)
+      end
+      put(add, P .. ':state:' .. m.to_state, now, id)
+    end
+    if m.model ~= m.to_model then
+      if m.model ~= '' then put(rem, P .. ':model:' .. m.model .. ':jobs', id) end
+      if m.to_model ~= '' then put(add, P .. ':model:' .. m.to_model .. ':jobs', now, id) end
+    end
+  end
+  for _, key in ipairs(keys) do
+    if rem[key] then redis.call('ZREM', key, unpack(rem[key])) end
+    if add[key] then redis.call('ZADD', key, unpack(add[key])) end
+  end
+  ctx.moves, ctx.move_ids = nil, nil
+end
+
+-- Scripts that free an account slot or add dispatchable work leave one token on `dwake`, which a
+-- scheduler blocks on (scheduler/src/dispatch_wake.cpp) to run a dispatch round at once.
+local function wake_dispatch(ctx) ctx.wake_dispatch = true end
+
 local function count(ctx, key, field, delta)
   local c = ctx.counters[key]
   if not c then c = {}; ctx.counters[key] = c end
@@ -74,6 +125,9 @@ local function transition(ctx, job, to_state, phase, detail, extra)
     end
   end
   redis.call('HSET', jkey(ctx.P, job.id), unpack(fields))
+  if from_state ~= to_state or (new_model or '') ~= (job.model or '') then
+    note_move(ctx, job, from_state, to_state, new_model)
+  end
   if from_state ~= to_state then
     -- Per-tenant live counts (the tenant limits at submit read them).
     if job.tenant and job.tenant ~= '' then
@@ -123,13 +177,21 @@ local function flush(ctx)
     redis.call('XADD', unpack(args))
     ctx.events = {}
   end
+  flush_indexes(ctx)
+  if ctx.wake_dispatch then
+    ctx.wake_dispatch = false
+    if redis.call('LLEN', ctx.P .. ':dwake') == 0 then redis.call('LPUSH', ctx.P .. ':dwake', '1') end
+  end
 end
 
 -- Gives back the account slot a dispatched job holds (gathered in ctx: one HINCRBY per account
 -- per call). `slot` is the job's `slot` field: the account whose slot it holds, '' once given
 -- back (when its upstream task ended, see phase.lua).
 local function release_slot(ctx, slot)
-  if slot and slot ~= '' then count(ctx, ctx.P .. ':acct:' .. slot, 'in_flight', -1) end
+  if slot and slot ~= '' then
+    count(ctx, ctx.P .. ':acct:' .. slot, 'in_flight', -1)
+    wake_dispatch(ctx)
+  end
 end
 
 local function is_terminal(state)

@@ -12,5 +12,6 @@ transition(ctx, j, 'PENDING', '', 'retried by request',
             'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''})
 redis.call('ZADD', P .. ':pending:' .. j.tenant, j.score, id)
 redis.call('ZADD', P .. ':active', 'NX', redis.call('HGET', P .. ':meta', 'vt') or 0, j.tenant)
+wake_dispatch(ctx)
 flush(ctx)
 return 'OK'

@@ -129,6 +129,7 @@ if #all > 0 then
   for batch, bj in pairs(by_batch) do
     redis.call('ZADD', P .. ':batch:' .. batch .. ':jobs', unpack(bj))
   end
+  wake_dispatch(ctx)
 end
 flush(ctx)
 return out

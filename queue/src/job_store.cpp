@@ -34,7 +34,6 @@ const redis::Script& Scripts(std::string_view name) {
       {"retry", redis::Script("retry", lua::k_retry)},
       {"sync_config", redis::Script("sync_config", lua::k_sync_config)},
       {"get", redis::Script("get", lua::k_get)},
-      {"list", redis::Script("list", lua::k_list)},
       {"stats", redis::Script("stats", lua::k_stats)},
       {"poll_token", redis::Script("poll_token", lua::k_poll_token)},
   };
@@ -569,37 +568,12 @@ awaitable<Result<JobRecord>> JobStore::Get(std::string job_id) {
   auto r = co_await Run(Scripts("get"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.empty() || r->elements[0].elements.empty()) {
-    co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
+    co_return MakeError(ErrorCategory::kNotFound,
+                        "no job with id '" + job_id +
+                            "' (never submitted, or it finished longer ago than the retention "
+                            "window, queue.retention_hours, and expired)");
   }
   co_return JobRecord::Decode(job_id, ToFields(r->elements[0]));
-}
-
-awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
-  const int size = std::clamp(filter.page_size, 1, 1000);
-  std::vector<std::string> command{filter.batch,
-                                   std::to_string(filter.offset),
-                                   std::to_string(size),
-                                   std::string(filter.state ? ToString(*filter.state) : ""),
-                                   filter.model,
-                                   filter.tenant,
-                                   "20000"};
-  auto r = co_await Run(Scripts("list"), std::move(command));
-  if (!r) co_return std::unexpected(r.error());
-  ListPage page;
-  if (r->elements.empty()) co_return page;
-  page.next_offset = ReplyInt(r->elements[0]);
-  std::vector<std::string> ids;
-  for (size_t i = 1; i < r->elements.size(); ++i) ids.push_back(r->elements[i].str);
-  if (ids.empty()) co_return page;
-  auto rows = co_await Run(Scripts("get"), ids);
-  if (!rows) co_return std::unexpected(rows.error());
-  for (size_t i = 0; i < ids.size() && i < rows->elements.size(); ++i) {
-    if (rows->elements[i].elements.empty()) continue;  // removed between the two reads
-    auto job = JobRecord::Decode(ids[i], ToFields(rows->elements[i]));
-    if (!job) co_return std::unexpected(job.error());
-    page.jobs.push_back(std::move(*job));
-  }
-  co_return page;
 }
 
 awaitable<Result<BatchCounts>> JobStore::GetBatch(std::string batch_id) {

@@ -20,6 +20,7 @@ extern const char* const k_get;
 extern const char* const k_list;
 extern const char* const k_stats;
 extern const char* const k_poll_token;
+extern const char* const k_retention;
 // Tenants and tokens (auth_store.cpp).
 extern const char* const k_auth_create_tenant;
 extern const char* const k_auth_add_token;

@@ -362,21 +362,12 @@ awaitable<Result<v1::ListJobsResponse>> JobApi::List(Principal who, v1::ListJobs
     co_return MakeError(ErrorCategory::kInvalidRequest, "page_size: at most 1000");
   }
   filter.page_size = request.page_size() == 0 ? 100 : static_cast<int>(request.page_size());
-  if (!request.page_token().empty()) {
-    try {
-      size_t used = 0;
-      filter.offset = std::stoll(request.page_token(), &used);
-      if (used != request.page_token().size() || filter.offset < 0) throw std::invalid_argument("");
-    } catch (...) {
-      co_return MakeError(ErrorCategory::kInvalidRequest,
-                          "page_token: not a token this server gave out");
-    }
-  }
+  filter.page_token = request.page_token();  // checked by the store: an opaque index position
   auto page = co_await store_.List(filter);
   if (!page) co_return std::unexpected(page.error());
   v1::ListJobsResponse response;
   for (const auto& record : page->jobs) *response.add_jobs() = ToStatus(record);
-  if (page->next_offset >= 0) response.set_next_page_token(std::to_string(page->next_offset));
+  response.set_next_page_token(page->next_page_token);
   co_return response;
 }
 

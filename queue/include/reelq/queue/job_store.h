@@ -200,13 +200,21 @@ struct BatchCounts {
 struct ListFilter {
   std::string tenant, batch, model;
   std::optional<JobState> state;
-  int64_t offset = 0;
+  // Empty: from the start; else a ListPage::next_page_token (an opaque position in the index,
+  // so paging stays exact while jobs change state).
+  std::string page_token;
   int page_size = 100;
 };
 
 struct ListPage {
   std::vector<JobRecord> jobs;
-  int64_t next_offset = -1;  // -1: no more
+  std::string next_page_token;  // empty: no more
+};
+
+struct RetentionOutcome {
+  int jobs_removed = 0;
+  int batches_removed = 0;  // batch records whose last job went
+  bool more = false;        // the call hit its limit: more are due now
 };
 
 // The live view behind ListModels / GetStats (queue/lua/stats.lua), typed: readers never see
@@ -333,7 +341,16 @@ class JobStore {
   awaitable<Result<void>> Retry(std::string job_id);
 
   awaitable<Result<JobRecord>> Get(std::string job_id);
+  // kInvalidRequest (naming page_token) for a token this store did not give out.
   awaitable<Result<ListPage>> List(ListFilter filter);
+  // Retention (queue/lua/retention.lua): up to `max` jobs that finished at least `retention`
+  // ago (by the injected clock) leave Redis with their index entries, and batch records with
+  // their last job.
+  awaitable<Result<RetentionOutcome>> ExpireFinished(std::chrono::milliseconds retention, int max);
+  // Blocks (on a connection of its own) until a script freed an account slot or added
+  // dispatchable work (common.lua wake_dispatch), or `timeout`; true when woken.
+  awaitable<Result<bool>> WaitForDispatchWake(redis::Connection& blocking,
+                                              std::chrono::milliseconds timeout);
   awaitable<Result<BatchCounts>> GetBatch(std::string batch_id);
   awaitable<Result<Stats>> GetStats();
 
