@@ -7,8 +7,8 @@ local function jkey(P, id) return P .. ':job:' .. id end
 
 -- The fields a transition needs besides what the caller checks: `seq` numbers the job's
 -- transitions, `models`/`model` feed the depth counters, `batch` the batch counters, `tenant`
--- the event.
-local JOB_READ = {'state', 'seq', 'models', 'model', 'batch', 'tenant'}
+-- the event, `webhook` webhook_note (common_webhook.lua).
+local JOB_READ = {'state', 'seq', 'models', 'model', 'batch', 'tenant', 'webhook'}
 
 -- Reads `id` with the transition fields plus `more`; returns a table by field name (false for
 -- a missing field) or nil when the job does not exist.
@@ -77,6 +77,7 @@ local function transition(ctx, job, to_state, phase, detail, extra)
     end
   end
   job.state, job.seq, job.model = to_state, seq, new_model
+  webhook_note(ctx, job, to_state, phase, seq, detail, fields)
   -- One event record: id, seq, state, phase, at, batch, tenant, detail (unit separator
   -- between). The tenant comes with the job's one HMGET: the dashboard's per-tenant figures
   -- come from the stream.

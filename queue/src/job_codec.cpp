@@ -241,6 +241,7 @@ Fields EncodeNewJob(const NewJob& job, double score) {
       {field::kFinishDeadline, std::to_string(job.finish_deadline_ms)},
       {field::kPriority, std::to_string(job.priority)},
       {field::kPreferFirst, job.prefer_first ? "1" : ""},
+      {field::kWebhook, job.webhook},
   };
 }
 
@@ -276,8 +277,8 @@ Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
     }
   }
   if (job.id.empty() || job.token.empty()) {
-    return std::unexpected(Error{ErrorCategory::kInternal,
-                                 "lease: a leased job came back without its id or token"});
+    return std::unexpected(
+        Error{ErrorCategory::kInternal, "lease: a leased job came back without its id or token"});
   }
   // "<sent_ms>:<attempt>"; an intent of an earlier attempt cannot survive (fail.lua clears
   // it), but one that names another attempt is ignored rather than trusted.

@@ -41,6 +41,7 @@ inline constexpr const char* kErrorCode = "err_code";
 inline constexpr const char* kCreated = "created";
 inline constexpr const char* kUpdated = "updated";
 inline constexpr const char* kCreateIntent = "create_intent";
+inline constexpr const char* kWebhook = "webhook";  // see common_webhook.lua
 }  // namespace field
 
 // The fields submit.lua stores for a new job (it adds state, attempt, created and history).

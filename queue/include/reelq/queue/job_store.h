@@ -35,6 +35,8 @@ struct NewJob {
   // choice under `auto`): dispatch keeps it unless another model finishes earlier by more than
   // the preference margin.
   bool prefer_first = false;
+  // The job's webhook as the scripts read it, "<flags>|<url>" (common_webhook.lua); empty: none.
+  std::string webhook;
 };
 
 struct SubmitOutcome {
