@@ -27,4 +27,8 @@ extern const char* const k_auth_revoke_token;
 extern const char* const k_auth_set_weight;
 extern const char* const k_auth_apply_weights;
 extern const char* const k_auth_claim_batch;
+// Webhook deliveries (webhook_store.cpp).
+extern const char* const k_webhook_claim;
+extern const char* const k_webhook_settle;
+extern const char* const k_webhook_get;
 }  // namespace reelq::queue::lua

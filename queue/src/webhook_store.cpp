@@ -3,14 +3,9 @@
 #include <charconv>
 #include <map>
 
-namespace reelq::queue {
-namespace lua {
-// Embedded from queue/lua/webhook_*.lua (queue/CMakeLists.txt).
-extern const char* const k_webhook_claim;
-extern const char* const k_webhook_settle;
-extern const char* const k_webhook_get;
-}  // namespace lua
+#include "lua_scripts.h"
 
+namespace reelq::queue {
 namespace {
 
 const redis::Script& ClaimScript() {

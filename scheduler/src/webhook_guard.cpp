@@ -224,7 +224,7 @@ std::optional<std::string> WebhookGuard::Refusal(const asio::ip::address& addres
   if (address.is_v4()) return RefusalV4(address.to_v4());
   const auto v6 = address.to_v6();
   if (v6.is_v4_mapped()) {
-    const auto v4 = v6.to_v4();
+    const auto v4 = asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
     for (const auto& range : settings_.allow_ranges) {
       if (range.Contains(asio::ip::address(v4))) return std::nullopt;
     }

@@ -77,7 +77,7 @@ TEST(WebhookSettings, BadValuesNameTheKey) {
     ASSERT_FALSE(settings) << yaml;
     EXPECT_NE(settings.error().message.find(key), std::string::npos) << settings.error().message;
   }
-  EXPECT_EQ(Parse("").max_retry_hours, 24);
+  EXPECT_EQ(Parse("webhooks: {}\n").max_retry_hours, 24);
 }
 
 // The example of the Standard Webhooks specification's reference libraries.
