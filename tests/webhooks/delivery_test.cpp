@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <ctime>
+#include <fstream>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -230,6 +232,60 @@ TEST(WebhookSubmit, UnsafeTargetsAreRefusedNamingTheField) {
     EXPECT_EQ(item.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
     EXPECT_NE(item.message().find("batch_webhook_url"), std::string::npos) << item.message();
   }
+}
+
+// The README's commands: `reelq submit --webhook`, `reelq batch --webhook`, `reelq admin
+// webhook-secret`, `reelq get` showing the delivery, and a refused scheme.
+TEST(WebhookCli, SubmitAndBatchWithWebhookThroughTheCli) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  const auto cli = BuildPath("cli/reelq");
+  if (!std::filesystem::exists(cli)) GTEST_SKIP() << cli << " not built";
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStack stack(WebhookStack());
+  auto reelq = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {cli.string(), "--server", stack.scheduler_address()});
+    return RunCommand(args, 60s);
+  };
+  auto secret = reelq({"admin", "webhook-secret", "default"});
+  ASSERT_EQ(secret.exit_code, 0) << secret.output;
+  EXPECT_EQ(secret.output, std::string(kSecret) + "\n");
+
+  auto submitted = reelq({"submit", "--prompt", "cli webhook", "--model", "kling-3.0", "--duration",
+                          "5", "--webhook", receiver.Url("/job")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+  const std::string job_id = submitted.output.substr(0, submitted.output.find('\n'));
+
+  const auto batch_file = stack.dir() / "hooked.jsonl";
+  std::ofstream(batch_file) << R"({"prompt": "one", "models": ["sora-2"], "durationSeconds": 4})"
+                            << "\n"
+                            << R"({"prompt": "two", "models": ["sora-2"], "durationSeconds": 4})"
+                            << "\n";
+  auto batch = reelq(
+      {"batch", batch_file.string(), "--max-wait", "50s", "--webhook", receiver.Url("/batch")});
+  ASSERT_EQ(batch.exit_code, 0) << batch.output;
+
+  auto got = receiver.WaitFor(2, 30s);
+  ASSERT_EQ(got.size(), 2u) << stack.Logs();
+  std::set<std::string> types;
+  for (const auto& r : got) {
+    ExpectSigned(r);
+    types.insert(r.target + " " + nlohmann::json::parse(r.body)["type"].get<std::string>());
+  }
+  EXPECT_EQ(types, (std::set<std::string>{"/job job.succeeded", "/batch batch.completed"}));
+
+  std::string shown;
+  for (int i = 0; i < 50 && shown.find("delivered") == std::string::npos; ++i) {
+    shown = reelq({"get", job_id}).output;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(shown.find("delivery   job.succeeded delivered, 1 attempt(s), last HTTP 200"),
+            std::string::npos)
+      << shown;
+
+  auto refused = reelq({"submit", "--prompt", "x", "--model", "kling-3.0", "--duration", "5",
+                        "--webhook", "ftp://example.com/"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("webhook_url"), std::string::npos) << refused.output;
 }
 
 }  // namespace
