@@ -27,6 +27,7 @@
 #include "reelq/scheduler/dispatcher.h"
 #include "reelq/scheduler/grpc_services.h"
 #include "reelq/scheduler/queue_settings.h"
+#include "reelq/scheduler/webhooks.h"
 #include "reelq/storage/factory.h"
 
 using namespace reelq;
@@ -74,7 +75,8 @@ Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 }
 
 awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings settings,
-                    scheduler::AuthSettings auth_settings, providers::Catalogue catalogue) {
+                    scheduler::AuthSettings auth_settings, providers::Catalogue catalogue,
+                    scheduler::WebhookSettings webhook_settings) {
   auto executor = co_await asio::this_coro::executor;
   const auto env = config::ProcessEnvironment();
   auto redis_settings = config::ParseRedis(doc, env);
@@ -147,6 +149,16 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   scheduler::ModelServiceImpl model_service(executor, model_api, authenticator);
   scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock, &wallet_store);
   scheduler::AdminServiceImpl admin_service(executor, admin_api, authenticator);
+  // Webhooks: every scheduler delivers (a claimed delivery is leased, so they share the work).
+  queue::WebhookStore webhook_store(*connection, redis_settings->prefix);
+  scheduler::WebhookGuard webhook_guard(webhook_settings);
+  scheduler::WebhookSecrets webhook_secrets(webhook_store, webhook_settings.secret,
+                                            authenticator.enabled());
+  api.EnableWebhooks(&webhook_guard, &webhook_store);
+  admin_api.EnableWebhooks(&webhook_secrets);
+  scheduler::WebhookDeliverer deliverer(webhook_store, webhook_secrets, webhook_settings,
+                                        scheduler::MakeWebhookHttpClient(executor, webhook_guard),
+                                        clock);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -222,6 +234,21 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
                               ->AddCounter("reelq_scheduler_reaper_failures_total",
                                            "Reaper rounds that failed (Redis out of reach)")
                               .Get();
+  auto& webhook_attempts = registry->AddCounter(
+      "reelq_webhook_attempts_total",
+      "Webhook delivery attempts this scheduler made, by outcome (delivered, retry, failed)",
+      {"outcome"});
+  auto& webhook_in_flight =
+      registry->AddGauge("reelq_webhook_in_flight", "Webhook deliveries being attempted now").Get();
+  registry->AddCollectHook([&] {
+    for (auto [outcome, total] : {std::pair{"delivered", deliverer.delivered_total()},
+                                  std::pair{"retry", deliverer.retried_total()},
+                                  std::pair{"failed", deliverer.failed_total()}}) {
+      auto& counter = webhook_attempts.WithLabels({outcome});
+      counter.Inc(static_cast<double>(total) - counter.Value());
+    }
+    webhook_in_flight.Set(deliverer.in_flight());
+  });
   registry->AddCollectHook([&] {
     expired_leases.Inc(static_cast<double>(dispatcher.expired_leases_total()) -
                        expired_leases.Value());
@@ -234,6 +261,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   SpawnOrDie(executor, "retention", dispatcher.RunRetention());
   SpawnOrDie(executor, "dispatch-wake", dispatcher.RunWakeListener(**dispatch_wake));
   SpawnOrDie(executor, "events", events.Run());
+  if (webhook_settings.deliver) SpawnOrDie(executor, "webhooks", deliverer.Run());
 
   asio::signal_set signals(executor, SIGTERM, SIGINT);
   asio::steady_timer ticker(executor);
@@ -256,6 +284,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   // Shutdown runs off the io thread: calls still in flight need the io executor to finish, so
   // this coroutine keeps yielding to it until Shutdown returns.
   dispatcher.Stop();
+  deliverer.Stop();
   if (dashboard) dashboard->Stop();
   std::promise<void> shut;
   auto shut_future = shut.get_future();
@@ -317,9 +346,16 @@ int main(int argc, char** argv) {
     std::cerr << "reelq-scheduler: " << catalogue.error().message << "\n";
     return 2;
   }
+  auto webhook_settings = scheduler::ParseWebhookSettings(*doc, config::ProcessEnvironment());
+  if (!webhook_settings) {
+    std::cerr << "reelq-scheduler: " << webhook_settings.error().message << "\n";
+    return 2;
+  }
   asio::io_context io(1);
   int exit_code = 1;
-  asio::co_spawn(io, Main(flags, *doc, *settings, std::move(*auth_settings), *catalogue),
+  asio::co_spawn(io,
+                 Main(flags, *doc, *settings, std::move(*auth_settings), *catalogue,
+                      std::move(*webhook_settings)),
                  [&](std::exception_ptr error, int code) {
                    if (error) {
                      try {

@@ -32,6 +32,8 @@ struct BatchOptions {
   std::string max_wait;
   std::string poll_interval = "1s";
   std::string budget;  // USD; empty: none
+  std::string webhook;
+  std::string webhook_events;
 };
 
 struct Rejection {
@@ -182,10 +184,16 @@ int RunBatch(Context& context, const BatchOptions& o) {
     grpc::ClientContext rpc;
     context.SetDeadline(rpc, std::chrono::milliseconds(10) * file.specs.size());
     auto writer = context.Jobs().SubmitBatch(&rpc, &response);
+    bool first = true;
     for (const auto& line : file.specs) {
       v1::SubmitBatchRequest request;
       *request.mutable_spec() = line.spec;
       if (&line == &file.specs.front()) request.set_budget_micros(budget_micros);
+      if (first && !o.webhook.empty()) {
+        request.set_batch_webhook_url(o.webhook);
+        request.set_batch_webhook_events(o.webhook_events);
+      }
+      first = false;
       if (!writer->Write(request)) break;  // the server ended the call; Finish says why
     }
     writer->WritesDone();
@@ -284,6 +292,12 @@ void AddBatchCommand(CLI::App& root, Context& context, Commands& commands) {
   app->add_option("--max-wait", o->max_wait, "Stop following after this long (default never)");
   app->add_option("--poll-interval", o->poll_interval,
                   "GetBatch polling interval when the server cannot stream (default 1s)");
+  app->add_option("--webhook", o->webhook,
+                  "http(s) URL that gets batch.completed once every job ended, signed (README: "
+                  "Webhooks)");
+  app->add_option("--webhook-events", o->webhook_events,
+                  "end (default) or all: also each job's end to --webhook")
+      ->check(CLI::IsMember({"end", "all"}));
   commands.push_back({app, [&context, o] { return RunBatch(context, *o); }});
 }
 

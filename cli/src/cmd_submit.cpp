@@ -31,6 +31,8 @@ struct SubmitOptions {
   std::string negative_prompt;
   std::string start_deadline;
   std::string finish_deadline;
+  std::string webhook;
+  std::string webhook_events;
 };
 
 // Fills `spec` from the flags that were given; returns 0 or an exit code (after printing).
@@ -88,6 +90,12 @@ int ApplyFlags(Context& context, CLI::App& app, const SubmitOptions& o, v1::JobS
   if (given("--batch")) spec.set_batch_id(o.batch);
   if (given("--tenant")) spec.set_tenant(o.tenant);
   if (given("--negative-prompt")) spec.set_negative_prompt(o.negative_prompt);
+  if (given("--webhook")) spec.set_webhook_url(o.webhook);
+  if (given("--webhook-events")) {
+    if (o.webhook_events != "end" && o.webhook_events != "all")
+      return context.UsageError("--webhook-events", "expected end or all");
+    spec.set_webhook_events(o.webhook_events);
+  }
   const auto now = std::chrono::system_clock::now();
   if (given("--start-deadline")) {
     auto at = ParseDeadline(o.start_deadline, now);
@@ -165,6 +173,10 @@ void AddSubmitCommand(CLI::App& root, Context& context, Commands& commands) {
                   "Fail if not started by then: RFC 3339 time or +30m");
   app->add_option("--finish-deadline", o->finish_deadline,
                   "Fail if not finished by then: RFC 3339 time or +2h");
+  app->add_option("--webhook", o->webhook,
+                  "http(s) URL that gets the job's end, signed (README: Webhooks)");
+  app->add_option("--webhook-events", o->webhook_events,
+                  "end (default) or all: every state change to --webhook");
   commands.push_back({app, [&context, app, o] { return RunSubmit(context, *app, *o); }});
 }
 

@@ -7,10 +7,10 @@ local function jkey(P, id) return P .. ':job:' .. id end
 
 -- The fields a transition needs besides what the caller checks: `seq` numbers the job's
 -- transitions, `models`/`model` feed the depth counters, `batch` the batch counters, `tenant`
--- the event.
+-- the event, `webhook` webhook_note (common_webhook.lua).
 -- `bill`/`hold`/`secs`/`res`/`cost`: the job's money (wallet.lua section below).
 local JOB_READ = {'state', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs',
-                  'res', 'cost'}
+                  'res', 'cost', 'webhook'}
 
 -- Reads `id` with the transition fields plus `more`; returns a table by field name (false for
 -- a missing field) or nil when the job does not exist.
@@ -144,6 +144,7 @@ local function transition(ctx, job, to_state, phase, detail, extra)
     end
   end
   job.state, job.seq, job.model = to_state, seq, new_model
+  webhook_note(ctx, job, to_state, phase, seq, detail, fields)
   -- One event record: id, seq, state, phase, at, batch, tenant, detail (unit separator
   -- between). The tenant comes with the job's one HMGET: the dashboard's per-tenant figures
   -- come from the stream.

@@ -251,6 +251,7 @@ Fields EncodeNewJob(const NewJob& job, double score) {
       {field::kBilledSeconds, std::to_string(job.billed_seconds)},
       {field::kResolution, job.resolution},
       {"budget", std::to_string(job.batch_budget_micros)},
+      {field::kWebhook, job.webhook},
   };
 }
 

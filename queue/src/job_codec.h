@@ -47,6 +47,7 @@ inline constexpr const char* kBilledSeconds = "secs";
 inline constexpr const char* kResolution = "res";
 inline constexpr const char* kHold = "hold";
 inline constexpr const char* kCost = "cost";
+inline constexpr const char* kWebhook = "webhook";  // see common_webhook.lua
 }  // namespace field
 
 // The fields submit.lua stores for a new job (it adds state, attempt, created and history).

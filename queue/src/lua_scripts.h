@@ -31,4 +31,8 @@ extern const char* const k_auth_claim_batch;
 // Wallets and tenant limits (wallet_store.cpp).
 extern const char* const k_wallet_topup;
 extern const char* const k_tenant_limits;
+// Webhook deliveries (webhook_store.cpp).
+extern const char* const k_webhook_claim;
+extern const char* const k_webhook_settle;
+extern const char* const k_webhook_get;
 }  // namespace reelq::queue::lua

@@ -231,6 +231,7 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
   std::vector<Result<v1::SubmitJobResponse>> results(specs.size());
   std::vector<queue::NewJob> jobs;
   std::vector<size_t> index_of;  // jobs[i] is specs[index_of[i]]
+  std::map<std::string, bool> checked_webhooks;
   for (size_t i = 0; i < specs.size(); ++i) {
     auto& spec = specs[i];  // admission applies the defaults in place
     if (auto resolved = ResolveTenant(who, spec); !resolved) {
@@ -250,6 +251,16 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
       }
     }
     queue::NewJob job;
+    if (!spec.webhook_url().empty() || !spec.webhook_events().empty() ||
+        batch_hooks_.contains(spec.batch_id())) {
+      auto hook = co_await WebhookField(spec.webhook_url(), spec.webhook_events(), spec.batch_id(),
+                                        &checked_webhooks);
+      if (!hook) {
+        results[i] = std::unexpected(hook.error());
+        continue;
+      }
+      job.webhook = std::move(*hook);
+    }
     job.id = NewId(*clock_);
     job.tenant = spec.tenant();
     job.batch = spec.batch_id();
@@ -335,7 +346,11 @@ awaitable<Result<v1::JobStatus>> JobApi::Get(Principal who, std::string job_id) 
     // The same answer as for a job that does not exist.
     co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
   }
-  co_return ToStatus(*record);
+  auto status = ToStatus(*record);
+  if (!status.spec().webhook_url().empty()) {
+    co_await AddDelivery("job", job_id, status.mutable_webhook());
+  }
+  co_return status;
 }
 
 awaitable<Result<v1::ListJobsResponse>> JobApi::List(Principal who, v1::ListJobsRequest request) {
@@ -421,7 +436,9 @@ awaitable<Result<v1::BatchProgress>> JobApi::GetBatch(Principal who, std::string
   }
   auto counts = co_await store_.GetBatch(batch_id);
   if (!counts) co_return std::unexpected(counts.error());
-  co_return ToProgress(batch_id, *counts);
+  auto progress = ToProgress(batch_id, *counts);
+  co_await AddDelivery("batch", batch_id, progress.mutable_webhook());
+  co_return progress;
 }
 
 v1::BatchProgress JobApi::ToProgress(const std::string& batch_id, const queue::BatchCounts& c) {

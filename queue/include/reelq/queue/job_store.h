@@ -42,6 +42,8 @@ struct NewJob {
   int64_t billed_seconds = 0;
   std::string resolution;
   int64_t batch_budget_micros = 0;
+  // The job's webhook as the scripts read it, "<flags>|<url>" (common_webhook.lua); empty: none.
+  std::string webhook;
 };
 
 struct SubmitOutcome {

@@ -9,6 +9,7 @@
 #include "reelq/queue/wallet_store.h"
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/settings.h"
+#include "reelq/scheduler/webhooks.h"
 #include "reelq/v1/admin.grpc.pb.h"
 
 namespace reelq::scheduler {
@@ -33,8 +34,13 @@ class AdminApi {
   // limit, an unknown tenant) changes nothing.
   awaitable<Result<v1::Wallet>> TopUp(Principal who, v1::TopUpRequest request);
   awaitable<Result<v1::Tenant>> SetLimits(Principal who, v1::SetLimitsRequest request);
+  // The tenant's webhook signing secret (made on first use), or a new one (rotate).
+  awaitable<Result<v1::WebhookSecret>> GetWebhookSecret(Principal who,
+                                                        v1::WebhookSecretRequest request);
+  void EnableWebhooks(WebhookSecrets* secrets) { webhook_secrets_ = secrets; }
 
  private:
+  WebhookSecrets* webhook_secrets_ = nullptr;
   awaitable<Result<v1::IssuedToken>> Issue(std::string tenant, std::string replaces_id);
   v1::Tenant ToTenant(const queue::TenantEntry& entry) const;
 
@@ -73,6 +79,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* SetLimits(grpc::CallbackServerContext* context,
                                       const v1::SetLimitsRequest* request,
                                       v1::Tenant* response) override;
+  grpc::ServerUnaryReactor* GetWebhookSecret(grpc::CallbackServerContext* context,
+                                             const v1::WebhookSecretRequest* request,
+                                             v1::WebhookSecret* response) override;
 
  private:
   asio::any_io_executor io_;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -15,9 +16,11 @@
 #include "reelq/queue/auth_store.h"
 #include "reelq/queue/job_store.h"
 #include "reelq/queue/wallet_store.h"
+#include "reelq/queue/webhook_store.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/settings.h"
+#include "reelq/scheduler/webhooks.h"
 #include "reelq/storage/object_store.h"
 #include "reelq/v1/jobs.pb.h"
 
@@ -62,6 +65,16 @@ class JobApi {
   // The caller's wallet (an admin names the tenant; open: the request's). wallet_api.cpp.
   awaitable<Result<v1::Wallet>> GetWallet(Principal who, v1::GetWalletRequest request);
 
+  // Webhooks (webhooks.h). Until enabled, a request naming a webhook is refused.
+  void EnableWebhooks(const WebhookGuard* guard, queue::WebhookStore* store) {
+    webhook_guard_ = guard;
+    webhook_store_ = store;
+  }
+  // Checks and records a batch's webhook (SubmitBatch's batch_webhook_url): the jobs of the
+  // batch this scheduler admits from then on report to it. kInvalidRequest naming the field.
+  awaitable<Result<void>> SetBatchWebhook(Principal who, std::string batch_id, std::string url,
+                                          std::string events);
+
   // The id of a batch submitted without one (the job ids' clock and seeded source).
   std::string NewBatchId() const;
 
@@ -90,6 +103,21 @@ class JobApi {
   int wait_replicas_ = 0;
   std::chrono::milliseconds wait_timeout_{0};
   std::set<std::pair<std::string, std::string>> claimed_batches_;  // (batch, tenant); io only
+
+  // The job record's webhook field ("<flags>|<url>", common_webhook.lua) for a spec's
+  // webhook_url / webhook_events and its batch's webhook; kInvalidRequest naming the field.
+  // `checked` remembers URLs already checked in this call.
+  awaitable<Result<std::string>> WebhookField(std::string url, std::string events,
+                                              std::string batch,
+                                              std::map<std::string, bool>* checked);
+  awaitable<void> AddDelivery(std::string kind, std::string id, v1::WebhookDelivery* out);
+  const WebhookGuard* webhook_guard_ = nullptr;
+  queue::WebhookStore* webhook_store_ = nullptr;
+  struct BatchHook {
+    std::string url;
+    bool all = false;
+  };
+  std::map<std::string, BatchHook> batch_hooks_;  // batch id -> its webhook; io only
 };
 
 // The one place reelq errors become gRPC statuses.
