@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "input_images.h"
 #include "reelq/common/random.h"
 #include "reelq/common/spawn.h"
 #include "reelq/v1/jobs.pb.h"
@@ -227,6 +228,12 @@ awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobCo
       }
     }
     auto request = BuildRequest(spec, *model, idempotency_id);
+    request.job_id = job.id;
+    if (auto loaded = co_await LoadInputImages(deps_.objects, spec, &request); !loaded) {
+      Error failure = loaded.error();
+      auto awaited = co_await fail(failure, "");
+      co_return awaited;
+    }
     // Non-zero while a create of this attempt may have reached the provider without its
     // answer reaching the job record: an earlier lease died after sending it, or this one lost
     // the answer. Creating again could pay twice, so the task is looked for first.

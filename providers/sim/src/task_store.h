@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config.h"
+#include "images.h"
 
 namespace reelq::sim {
 
@@ -37,7 +38,10 @@ struct Task {
   int duration_s = 5;
   std::string ratio = "16:9";
   bool audio = false;
-  nlohmann::json echo;  // provider-specific request fields echoed back on poll
+  nlohmann::json echo;                // provider-specific request fields echoed back on poll
+  std::vector<ReceivedImage> images;  // input images, in the order the request gave them
+  bool return_last_frame = false;     // Seedance: serve the clip's last frame as a PNG
+  std::filesystem::path last_frame;   // made at launch when return_last_frame
   Outcome outcome = Outcome::kSucceed;
   bool hang_download = false;
   bool truncate_poll = false;
