@@ -622,7 +622,7 @@ TEST_F(ImageAdmissionTest, KeysMustBeTheTenantsOwn) {
   JobSpec climbing = Spec("veo-3.1", 8);
   climbing.mutable_first_frame()->set_key("inputs/default/../../etc/passwd");
   EXPECT_THAT(Refusal(climbing), StartsWith("first_frame.key: "));
-  for (const std::string& key : {"inputs/default/abc.png", "default/batch-1/job.png"}) {
+  for (const char* key : {"inputs/default/abc.png", "default/batch-1/job.png"}) {
     JobSpec own = Spec("veo-3.1", 8);
     own.mutable_first_frame()->set_key(key);
     EXPECT_TRUE(admission_.Admit(own).has_value()) << key;

@@ -59,7 +59,7 @@ std::vector<nlohmann::json> CreatesWithImage(E2eStack& stack, const std::string&
 
 TEST(E2eImageInputs, FirstFramePngReachesEachModelInItsProvidersForm) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
-  E2eStack stack({.workers = 1});
+  E2eStack stack({.workers = 1, .sim_clip_labels = true});
   auto stub = stack.JobStub();
   struct Case {
     std::string model, provider;

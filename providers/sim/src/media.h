@@ -45,6 +45,11 @@ class MediaLibrary {
   // Blocks until a background render of `path` has finished (at once when there is none);
   // its error when it failed.
   Result<void> WaitReady(const std::filesystem::path& path);
+  // The background render of `path`; an invalid future when there is none.
+  std::shared_future<Result<void>> Pending(const std::filesystem::path& path) const {
+    auto it = pending_.find(path);
+    return it == pending_.end() ? std::shared_future<Result<void>>() : it->second;
+  }
   // The clip's last frame as a PNG beside it (Seedance return_last_frame); made once per clip.
   Result<std::filesystem::path> LastFrame(const std::filesystem::path& clip);
   // The font drawtext uses; empty when none of the known paths exists.

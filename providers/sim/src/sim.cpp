@@ -206,6 +206,12 @@ Result<Task*> Sim::Launch(Task task, const CreatePlan& plan) {
   }
   if (!media) return std::unexpected(media.error());
   task.media = *media;
+  task.media_ready = media_.Pending(task.media);
+  if (plan.latency.count() == 0 && task.media_ready.valid()) {
+    // Zero latency promises a finished task at once: wait for the render here.
+    if (auto ready = media_.WaitReady(task.media); !ready) return std::unexpected(ready.error());
+    task.media_ready = {};
+  }
   if (task.return_last_frame) {
     if (auto ready = media_.WaitReady(task.media); !ready) return std::unexpected(ready.error());
     auto last = media_.LastFrame(task.media);

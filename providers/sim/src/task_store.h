@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "config.h"
 #include "images.h"
+#include "reelq/common/error.h"
 
 namespace reelq::sim {
 
@@ -58,6 +60,9 @@ struct Task {
   bool holds_slot = false;
   int64_t created_unix_ms = 0;
   std::filesystem::path media;
+  // A labelled clip rendering in the background: the task does not succeed before it is made
+  // (rendering is part of the generation), so a download never waits for it.
+  std::shared_future<Result<void>> media_ready;
 
   // Unix milliseconds of a steady-clock instant of this task.
   int64_t UnixMs(SimClock::time_point t) const {
