@@ -122,6 +122,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
 
   scheduler::AdmissionLimits limits;
   limits.max_prompt_bytes = settings.max_prompt_bytes;
+  limits.max_image_bytes = settings.max_image_bytes;
   scheduler::Admission admission(catalogue, limits, clock);
   // With redis.wait_replicas, submissions write on a connection of their own: WAIT holds up
   // every command pipelined behind it, and dispatch must not queue behind a slow replica.

@@ -205,6 +205,21 @@ LatencyProfile ParseLatency(Entry& model) {
   return latency;
 }
 
+ImageInputs ParseInputs(Entry& model) {
+  ImageInputs inputs;
+  auto node = model.Get("inputs", false);
+  if (!node) return inputs;
+  Entry e(*node, model.Where("inputs"));
+  inputs.first_frame = e.Bool("first_frame", false);
+  inputs.last_frame = e.Bool("last_frame", false);
+  inputs.reference_images = e.NonNegativeInt("reference_images", 0);
+  e.RejectUnknownFields();
+  if (inputs.reference_images > 16) {
+    Fail(model.Where("inputs"), "reference_images: at most 16");
+  }
+  return inputs;
+}
+
 ModelSpec ParseModel(const YAML::Node& node, size_t index) {
   Entry e(node, Label("models", index, node));
   ModelSpec m;
@@ -252,6 +267,7 @@ ModelSpec ParseModel(const YAML::Node& node, size_t index) {
     }
   }
   m.max_prompt_chars = e.NonNegativeInt("max_prompt_chars", 0);
+  m.inputs = ParseInputs(e);
   e.RejectUnknownFields();
   return m;
 }

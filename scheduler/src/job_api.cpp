@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "input_images.h"
 #include "reelq/common/ids.h"
 
 namespace reelq::scheduler {
@@ -249,6 +250,12 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
         results[i] = std::unexpected(claimed.error());
         continue;
       }
+    }
+    if (auto stored =
+            co_await StoreInputImages(objects_, &spec, admission_.limits().max_image_bytes);
+        !stored) {
+      results[i] = std::unexpected(stored.error());
+      continue;
     }
     queue::NewJob job;
     if (!spec.webhook_url().empty() || !spec.webhook_events().empty() ||

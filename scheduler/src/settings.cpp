@@ -14,7 +14,8 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items", "max_message_bytes",
            "idempotency_retention_hours", "max_attempts", "dispatch_batch", "dispatch_scan_depth",
            "dispatch_policy", "preference_margin_seconds", "tls_cert_file", "tls_key_file",
-           "tls_client_ca_file", "dashboard_listen", "dispatch_interval_ms"});
+           "tls_client_ca_file", "dashboard_listen", "dispatch_interval_ms",
+           "max_image_bytes"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -30,7 +31,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   REELQ_READ(s.max_prompt_bytes, config::GetInt(sec, n, "max_prompt_bytes", 100000, 1, 16 << 20));
   REELQ_READ(s.max_batch_items, config::GetInt(sec, n, "max_batch_items", 100000, 1, 10'000'000));
   REELQ_READ(s.max_message_bytes,
-             config::GetInt(sec, n, "max_message_bytes", 4 << 20, 1024, 1 << 30));
+             config::GetInt(sec, n, "max_message_bytes", 32 << 20, 1024, 1 << 30));
+  REELQ_READ(s.max_image_bytes,
+             config::GetInt(sec, n, "max_image_bytes", 10 << 20, 1024, 256 << 20));
   // Fractions are allowed (down to one second), so tests can watch a key expire.
   double hours = 24;
   REELQ_READ(hours,

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "input_images.h"
 #include "reelq/common/spawn.h"
 #include "reelq/worker/retry_policy.h"
 #include "sidecar.h"
@@ -217,7 +218,12 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
     co_return co_await Fail(failure);
   }
   const std::string idempotency_id = job_.id + "-" + std::to_string(job_.attempt);
-  const auto request = BuildRequest(spec_, *model_, idempotency_id);
+  auto request = BuildRequest(spec_, *model_, idempotency_id);
+  request.job_id = job_.id;
+  if (auto loaded = co_await LoadInputImages(deps_.objects, spec_, &request); !loaded) {
+    Error failure = loaded.error();
+    co_return co_await Fail(failure);
+  }
   // Non-zero while a create of this attempt may have reached the provider without its
   // answer reaching the job record: an earlier lease died after sending it, or this one lost
   // the answer. Creating again could pay twice, so the task is looked for first.

@@ -20,6 +20,14 @@ struct LatencyProfile {
   double max_seconds = 360;
 };
 
+// Which images a model takes as input besides the prompt (`inputs:` in the catalogue; a model
+// without the entry takes none).
+struct ImageInputs {
+  bool first_frame = false;  // Kling image, Sora input_reference, Veo image, Seedance first_frame
+  bool last_frame = false;   // Kling image_tail, Veo lastFrame, Seedance last_frame
+  int reference_images = 0;  // at most this many (Veo referenceImages, Seedance reference_image)
+};
+
 struct ModelSpec {
   std::string id;              // reelq's name: "kling-3.0", "sora-2", "veo-3.1", "seedance-2.0"
   std::string provider;        // adapter family: "kling", "sora", "veo", "seedance"
@@ -37,6 +45,7 @@ struct ModelSpec {
   int64_t price_micros_per_second = 0;
   std::map<std::string, int64_t> price_micros_by_resolution;
   int max_prompt_chars = 0;  // 0: no model-specific limit
+  ImageInputs inputs;
 
   bool SupportsDuration(int seconds) const;
 };

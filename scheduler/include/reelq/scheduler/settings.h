@@ -15,7 +15,9 @@ struct Settings {
   std::string dashboard_listen;
   size_t max_prompt_bytes = 100'000;
   size_t max_batch_items = 100'000;
-  int max_message_bytes = 4 * 1024 * 1024;
+  // gRPC receive limit: large enough for a request carrying input images.
+  int max_message_bytes = 32 * 1024 * 1024;
+  size_t max_image_bytes = 10 << 20;  // each input image sent as bytes
   int64_t idempotency_retention_s = 24 * 3600;
   int max_attempts = 5;
   int dispatch_batch = 256;
