@@ -4,6 +4,7 @@
 // ledger sums to the balance, and what the jobs were charged is what the wallet spent.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <thread>
@@ -21,6 +22,8 @@ TEST(WalletChaos, MoneyAddsUpAfterKillsFaultsAndCancels) {
   options.max_attempts = 3;
   options.lease_seconds = 1.5;
   options.heartbeat_seconds = 0.3;
+  // Few slots per account: most of a batch waits PENDING.
+  options.account_max_concurrent = 3;
   E2eStack stack(options);
   stack.SimConfigure({{"faults", {{"create_failure", 0.1}, {"task_failure", 0.15}}}});
   constexpr int64_t kTopUp = 100'000'000;
@@ -58,40 +61,58 @@ TEST(WalletChaos, MoneyAddsUpAfterKillsFaultsAndCancels) {
     ASSERT_EQ(resp.accepted(), static_cast<uint32_t>(n));
     for (const auto& item : resp.items()) ids.push_back(item.job_id());
   };
-  std::map<std::string, int> cancelled_in;  // state name -> cancels
-  auto cancel_some = [&](int scheduler, int n) {
+  // Cancels up to `n` jobs that are in `state` when looked at (any state when unspecified),
+  // counting each cancel under the state the job was actually in (its history says).
+  std::map<std::string, int> cancelled_in;
+  auto cancel_where = [&](int scheduler, v1::JobState state, int n) {
     auto stub = v1::JobService::NewStub(stack.Channel(scheduler));
-    for (int k = 0; k < n; ++k) {
-      const auto& id = ids[std::uniform_int_distribution<size_t>(0, ids.size() - 1)(rng)];
+    std::vector<std::string> order = ids;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (const auto& id : order) {
+      if (n == 0) break;
       v1::GetJobRequest get;
       get.set_job_id(id);
-      v1::JobStatus before;
-      (void)stub->GetJob(Authed(token).get(), get, &before);
+      v1::JobStatus now;
+      if (!stub->GetJob(Authed(token).get(), get, &now).ok()) continue;
+      if (state != v1::JOB_STATE_UNSPECIFIED && now.state() != state) continue;
       v1::CancelJobRequest req;
       req.set_job_id(id);
       v1::JobStatus resp;
-      if (stub->CancelJob(Authed(token).get(), req, &resp).ok()) {
-        ++cancelled_in[v1::JobState_Name(before.state()) + "/" + v1::JobPhase_Name(before.phase())];
+      if (!stub->CancelJob(Authed(token).get(), req, &resp).ok()) continue;
+      --n;
+      const auto& t = resp.transitions();
+      if (t.size() >= 2) {
+        const auto& before = t[t.size() - 2];
+        ++cancelled_in[v1::JobState_Name(before.state()) +
+                       (before.phase() == v1::JOB_PHASE_UNSPECIFIED
+                            ? ""
+                            : "/" + v1::JobPhase_Name(before.phase()))];
       }
     }
   };
 
+  // Frozen workers: the first jobs wait DISPATCHED (no worker leases them), the rest PENDING
+  // (every account's slots are taken).
+  for (int w = 0; w < 3; ++w) stack.PauseWorker(w);
   submit(0, 30, "first");
-  cancel_some(1, 3);  // mostly PENDING or DISPATCHED
   std::this_thread::sleep_for(300ms);
-  cancel_some(0, 4);  // some RUNNING by now
+  cancel_where(1, v1::JOB_STATE_DISPATCHED, 3);
+  cancel_where(1, v1::JOB_STATE_PENDING, 3);
+  for (int w = 0; w < 3; ++w) stack.ResumeWorker(w);
+  std::this_thread::sleep_for(400ms);
+  cancel_where(0, v1::JOB_STATE_RUNNING, 3);
   stack.KillWorker(0);
   stack.KillScheduler(1);
   submit(0, 30, "second");
   std::this_thread::sleep_for(400ms);
-  cancel_some(0, 4);
+  cancel_where(0, v1::JOB_STATE_RUNNING, 3);
   stack.KillWorker(1);
   stack.StartWorker(0);
   std::this_thread::sleep_for(500ms);
-  cancel_some(0, 4);
+  cancel_where(0, v1::JOB_STATE_UNSPECIFIED, 3);
   stack.StartScheduler(1);
   stack.StartWorker(1);
-  cancel_some(1, 3);
+  cancel_where(1, v1::JOB_STATE_UNSPECIFIED, 2);
 
   auto done = WaitEnded(stack, ids, std::chrono::seconds(60));
   ASSERT_EQ(done.size(), ids.size());
@@ -111,6 +132,21 @@ TEST(WalletChaos, MoneyAddsUpAfterKillsFaultsAndCancels) {
   EXPECT_EQ(w.spent_micros(), charged) << "the jobs' charges differ from what the wallet spent";
   EXPECT_GT(by_state[v1::JOB_STATE_SUCCEEDED], 0);
   EXPECT_GT(by_state[v1::JOB_STATE_CANCELLED], 0);
+  EXPECT_GT(cancelled_in["JOB_STATE_PENDING"], 0);
+  EXPECT_GT(cancelled_in["JOB_STATE_DISPATCHED"], 0);
+  int running = 0;
+  for (const auto& [state, n] : cancelled_in) {
+    if (state.starts_with("JOB_STATE_RUNNING")) running += n;
+  }
+  EXPECT_GT(running, 0);
+  // The simulator's record of every create: the injected faults did happen.
+  std::map<std::string, int> outcomes;
+  for (const auto& create : stack.SimStats().value("creates", nlohmann::json::array())) {
+    ++outcomes[create.value("outcome", "?")];
+  }
+  std::string sim;
+  for (const auto& [outcome, n] : outcomes) sim += outcome + "=" + std::to_string(n) + " ";
+  std::cout << "simulator creates by outcome: " << sim << "\n";
   std::string cancels;
   for (const auto& [state, n] : cancelled_in) cancels += state + "=" + std::to_string(n) + " ";
   RecordProperty("cancelled_in", cancels);
