@@ -563,15 +563,18 @@ awaitable<Result<void>> JobStore::Retry(std::string job_id) {
   co_return Result<void>{};
 }
 
+std::string JobStore::NoSuchJob(std::string_view job_id) {
+  return "no job with id '" + std::string(job_id) +
+         "' (never submitted, or it finished longer ago than the retention window, "
+         "queue.retention_hours, and expired)";
+}
+
 awaitable<Result<JobRecord>> JobStore::Get(std::string job_id) {
   std::vector<std::string> command{job_id};
   auto r = co_await Run(Scripts("get"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.empty() || r->elements[0].elements.empty()) {
-    co_return MakeError(ErrorCategory::kNotFound,
-                        "no job with id '" + job_id +
-                            "' (never submitted, or it finished longer ago than the retention "
-                            "window, queue.retention_hours, and expired)");
+    co_return MakeError(ErrorCategory::kNotFound, NoSuchJob(job_id));
   }
   co_return JobRecord::Decode(job_id, ToFields(r->elements[0]));
 }

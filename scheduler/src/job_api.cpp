@@ -351,7 +351,7 @@ awaitable<Result<v1::JobStatus>> JobApi::Get(Principal who, std::string job_id) 
   if (!record) co_return std::unexpected(record.error());
   if (!who.CanSee(record->tenant)) {
     // The same answer as for a job that does not exist.
-    co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
+    co_return MakeError(ErrorCategory::kNotFound, queue::JobStore::NoSuchJob(job_id));
   }
   auto status = ToStatus(*record);
   if (!status.spec().webhook_url().empty()) {
@@ -402,7 +402,7 @@ awaitable<Result<v1::JobStatus>> JobApi::Cancel(Principal who, std::string job_i
   auto cancelled = co_await store_.Cancel(job_id);
   if (!cancelled) {
     auto e = cancelled.error();
-    if (e.category == ErrorCategory::kNotFound) e.message = "no job with id '" + job_id + "'";
+    if (e.category == ErrorCategory::kNotFound) e.message = queue::JobStore::NoSuchJob(job_id);
     if (e.category == ErrorCategory::kFailedPrecondition) {
       e.message = "job " + job_id + " cannot be cancelled: " + e.message;
     }
@@ -423,7 +423,7 @@ awaitable<Result<v1::JobStatus>> JobApi::Retry(Principal who, std::string job_id
   auto retried = co_await store_.Retry(job_id);
   if (!retried) {
     auto e = retried.error();
-    if (e.category == ErrorCategory::kNotFound) e.message = "no job with id '" + job_id + "'";
+    if (e.category == ErrorCategory::kNotFound) e.message = queue::JobStore::NoSuchJob(job_id);
     if (e.category == ErrorCategory::kFailedPrecondition) {
       e.message = "only FAILED or CANCELLED jobs can be retried; " + e.message;
     }

@@ -342,7 +342,11 @@ class JobStore {
   awaitable<Result<CancelOutcome>> Cancel(std::string job_id);
   awaitable<Result<void>> Retry(std::string job_id);
 
+  // kNotFound with NoSuchJob(job_id) when there is none.
   awaitable<Result<JobRecord>> Get(std::string job_id);
+  // The answer for a job Redis does not hold (never submitted, or expired by retention); also
+  // what a tenant hears for another tenant's job, so the two cannot be told apart.
+  static std::string NoSuchJob(std::string_view job_id);
   // kInvalidRequest (naming page_token) for a token this store did not give out.
   awaitable<Result<ListPage>> List(ListFilter filter);
   // Retention (queue/lua/retention.lua): up to `max` jobs that finished at least `retention`
