@@ -132,6 +132,12 @@ std::vector<RpcOutcome> CallEveryRpc(const std::shared_ptr<grpc::Channel>& chann
     v1::Tenant resp;
     out.push_back({"SetLimits", admin->SetLimits(Authed(token).get(), req, &resp)});
   }
+  {
+    v1::WebhookSecretRequest req;
+    req.set_tenant("intruder");
+    v1::WebhookSecret resp;
+    out.push_back({"GetWebhookSecret", admin->GetWebhookSecret(Authed(token).get(), req, &resp)});
+  }
   return out;
 }
 
