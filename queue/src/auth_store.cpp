@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "job_codec.h"
 #include "lua_scripts.h"
 
 namespace reelq::queue {
@@ -22,20 +23,6 @@ const redis::Script& AuthScript(std::string_view name) {
       {"auth_claim_batch", redis::Script("auth_claim_batch", lua::k_auth_claim_batch)},
   };
   return scripts->find(name)->second;
-}
-
-int64_t ToInt(std::string_view s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
-double ToDouble(const std::string& s) {
-  try {
-    return std::stod(s);
-  } catch (...) {
-    return 0;
-  }
 }
 
 std::string Num(double v) {

@@ -29,23 +29,6 @@ constexpr std::array<std::pair<JobPhase, std::string_view>, 4> kPhaseNames{{
     {JobPhase::kTransferring, "TRANSFERRING"},
 }};
 
-int64_t ToInt(std::string_view s, int64_t fallback = 0) {
-  int64_t v = fallback;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc()) return fallback;
-  return v;
-}
-
-double ToDouble(const std::string& s, double fallback = 0) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    return used == 0 ? fallback : v;
-  } catch (...) {
-    return fallback;
-  }
-}
-
 std::vector<std::string> SplitCommas(std::string_view text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -335,6 +318,23 @@ void AppendFields(std::vector<std::string>& args, const Fields& fields) {
   for (const auto& [name, value] : fields) {
     args.push_back(name);
     args.push_back(value);
+  }
+}
+
+int64_t ToInt(std::string_view s, int64_t fallback) {
+  int64_t v = fallback;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc()) return fallback;
+  return v;
+}
+
+double ToDouble(const std::string& s, double fallback) {
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    return used == 0 ? fallback : v;
+  } catch (...) {
+    return fallback;
   }
 }
 

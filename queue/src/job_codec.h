@@ -2,7 +2,9 @@
 
 // The job record's Redis hash field names (the Lua scripts use the same names) and the
 // conversions between the C++ types and flat field lists.
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "reelq/queue/job_store.h"
@@ -63,5 +65,9 @@ Fields EncodeCompletion(const CompleteRequest& done);
 std::string FormatNumber(double v);
 // Appends "<n> name value ..." (how the many-per-call scripts take one item).
 void AppendFields(std::vector<std::string>& args, const Fields& fields);
+
+// Numbers as Redis stores them; `fallback` for a field that is missing or not a number.
+int64_t ToInt(std::string_view s, int64_t fallback = 0);
+double ToDouble(const std::string& s, double fallback = 0);
 
 }  // namespace reelq::queue

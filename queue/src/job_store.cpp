@@ -40,23 +40,6 @@ const redis::Script& Scripts(std::string_view name) {
   return scripts->find(name)->second;
 }
 
-int64_t ToInt(std::string_view s, int64_t fallback = 0) {
-  int64_t v = fallback;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc()) return fallback;
-  return v;
-}
-
-double ToDouble(const std::string& s, double fallback = 0) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    return used == 0 ? fallback : v;
-  } catch (...) {
-    return fallback;
-  }
-}
-
 std::string Num(double v) { return FormatNumber(v); }
 
 int64_t ReplyInt(const Reply& r) {

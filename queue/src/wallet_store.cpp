@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 
+#include "job_codec.h"
 #include "lua_scripts.h"
 
 namespace reelq::queue {
@@ -18,12 +19,6 @@ const redis::Script& WalletScript(std::string_view name) {
       {"tenant_limits", redis::Script("tenant_limits", lua::k_tenant_limits)},
   };
   return scripts->find(name)->second;
-}
-
-int64_t ToInt(std::string_view s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
 }
 
 std::map<std::string, std::string> FlatToMap(const Reply& flat) {
