@@ -212,9 +212,13 @@ local function dispatch_one(entry)
     elseif not held[id] then
       local acc, m = choose(j, j.pref == '1')
       if acc then
-        -- The reservation follows the chosen model's price.
+        -- The reservation follows the chosen model's price; its ledger entry names the model.
+        -- transition() below records the move to the model (indexes, depth), so the job's own
+        -- model is put back first: it must still say where the job comes from.
+        local from_model = j.model
         j.model = m.id
         move_money(ctx, j, 'reprice', job_price(ctx, j, m.id), 0)
+        j.model = from_model
         acc.tokens = acc.tokens - 1
         acc.in_flight = acc.in_flight + 1
         acc.used = acc.used + 1
