@@ -14,8 +14,7 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items", "max_message_bytes",
            "idempotency_retention_hours", "max_attempts", "dispatch_batch", "dispatch_scan_depth",
            "dispatch_policy", "preference_margin_seconds", "tls_cert_file", "tls_key_file",
-           "tls_client_ca_file", "dashboard_listen", "dispatch_interval_ms",
-           "max_image_bytes"});
+           "tls_client_ca_file", "dashboard_listen", "dispatch_interval_ms", "max_image_bytes"});
       !k) {
     return std::unexpected(k.error());
   }

@@ -78,8 +78,7 @@ Result<void> ApplyOverrides(YAML::Node& root, const std::map<std::string, std::s
 const std::set<std::string>& TopLevelSections() {
   static const std::set<std::string> sections{"catalogue_file", "redis",   "scheduler", "auth",
                                               "tenants",        "worker",  "storage",   "accounts",
-                                              "models",         "routing", "queue",
-                                              "webhooks"};
+                                              "models",         "routing", "queue",     "webhooks"};
   return sections;
 }
 
