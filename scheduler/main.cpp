@@ -27,6 +27,7 @@
 #include "reelq/scheduler/dispatcher.h"
 #include "reelq/scheduler/grpc_services.h"
 #include "reelq/scheduler/queue_settings.h"
+#include "reelq/scheduler/webhooks.h"
 #include "reelq/storage/factory.h"
 
 using namespace reelq;
@@ -74,7 +75,8 @@ Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 }
 
 awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings settings,
-                    scheduler::AuthSettings auth_settings, providers::Catalogue catalogue) {
+                    scheduler::AuthSettings auth_settings, providers::Catalogue catalogue,
+                    scheduler::WebhookSettings webhook_settings) {
   auto executor = co_await asio::this_coro::executor;
   const auto env = config::ProcessEnvironment();
   auto redis_settings = config::ParseRedis(doc, env);
@@ -91,9 +93,12 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   }
   auto connection = co_await redis::Connect(executor, redis_settings->options);
   auto blocking = co_await redis::Connect(executor, redis_settings->options);
-  if (!connection || !blocking) {
-    spdlog::error("cannot reach redis: {}",
-                  (!connection ? connection.error() : blocking.error()).message);
+  auto dispatch_wake = co_await redis::Connect(executor, redis_settings->options);
+  if (!connection || !blocking || !dispatch_wake) {
+    spdlog::error("cannot reach redis: {}", (!connection ? connection.error()
+                                             : !blocking ? blocking.error()
+                                                         : dispatch_wake.error())
+                                                .message);
     co_return 3;
   }
   queue::JobStore store(*connection, redis_settings->prefix, clock);
@@ -117,6 +122,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
 
   scheduler::AdmissionLimits limits;
   limits.max_prompt_bytes = settings.max_prompt_bytes;
+  limits.max_image_bytes = settings.max_image_bytes;
   scheduler::Admission admission(catalogue, limits, clock);
   // With redis.wait_replicas, submissions write on a connection of their own: WAIT holds up
   // every command pipelined behind it, and dispatch must not queue behind a slow replica.
@@ -130,7 +136,9 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
     submit_connection = *own;
   }
   queue::JobStore submit_store(submit_connection, redis_settings->prefix, clock);
-  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock, &auth_store);
+  queue::WalletStore wallet_store(*connection, redis_settings->prefix);
+  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock, &auth_store,
+                        &wallet_store);
   api.RequireReplicas(submit_connection, redis_settings->wait_replicas,
                       redis_settings->wait_timeout);
   scheduler::Dispatcher dispatcher(store, settings);
@@ -140,8 +148,18 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   scheduler::JobServiceImpl job_service(executor, api, events, settings, authenticator);
   scheduler::ModelApi model_api(store, catalogue, settings, clock);
   scheduler::ModelServiceImpl model_service(executor, model_api, authenticator);
-  scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock);
+  scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock, &wallet_store);
   scheduler::AdminServiceImpl admin_service(executor, admin_api, authenticator);
+  // Webhooks: every scheduler delivers (a claimed delivery is leased, so they share the work).
+  queue::WebhookStore webhook_store(*connection, redis_settings->prefix);
+  scheduler::WebhookGuard webhook_guard(webhook_settings);
+  scheduler::WebhookSecrets webhook_secrets(webhook_store, webhook_settings.secret,
+                                            authenticator.enabled());
+  api.EnableWebhooks(&webhook_guard, &webhook_store);
+  admin_api.EnableWebhooks(&webhook_secrets);
+  scheduler::WebhookDeliverer deliverer(webhook_store, webhook_secrets, webhook_settings,
+                                        scheduler::MakeWebhookHttpClient(executor, webhook_guard),
+                                        clock);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -217,6 +235,21 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
                               ->AddCounter("reelq_scheduler_reaper_failures_total",
                                            "Reaper rounds that failed (Redis out of reach)")
                               .Get();
+  auto& webhook_attempts = registry->AddCounter(
+      "reelq_webhook_attempts_total",
+      "Webhook delivery attempts this scheduler made, by outcome (delivered, retry, failed)",
+      {"outcome"});
+  auto& webhook_in_flight =
+      registry->AddGauge("reelq_webhook_in_flight", "Webhook deliveries being attempted now").Get();
+  registry->AddCollectHook([&] {
+    for (auto [outcome, total] : {std::pair{"delivered", deliverer.delivered_total()},
+                                  std::pair{"retry", deliverer.retried_total()},
+                                  std::pair{"failed", deliverer.failed_total()}}) {
+      auto& counter = webhook_attempts.WithLabels({outcome});
+      counter.Inc(static_cast<double>(total) - counter.Value());
+    }
+    webhook_in_flight.Set(deliverer.in_flight());
+  });
   registry->AddCollectHook([&] {
     expired_leases.Inc(static_cast<double>(dispatcher.expired_leases_total()) -
                        expired_leases.Value());
@@ -226,7 +259,10 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
 
   SpawnOrDie(executor, "dispatch", dispatcher.RunDispatch());
   SpawnOrDie(executor, "reaper", dispatcher.RunReaper());
+  SpawnOrDie(executor, "retention", dispatcher.RunRetention());
+  SpawnOrDie(executor, "dispatch-wake", dispatcher.RunWakeListener(**dispatch_wake));
   SpawnOrDie(executor, "events", events.Run());
+  if (webhook_settings.deliver) SpawnOrDie(executor, "webhooks", deliverer.Run());
 
   asio::signal_set signals(executor, SIGTERM, SIGINT);
   asio::steady_timer ticker(executor);
@@ -249,6 +285,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   // Shutdown runs off the io thread: calls still in flight need the io executor to finish, so
   // this coroutine keeps yielding to it until Shutdown returns.
   dispatcher.Stop();
+  deliverer.Stop();
   if (dashboard) dashboard->Stop();
   std::promise<void> shut;
   auto shut_future = shut.get_future();
@@ -310,9 +347,16 @@ int main(int argc, char** argv) {
     std::cerr << "reelq-scheduler: " << catalogue.error().message << "\n";
     return 2;
   }
+  auto webhook_settings = scheduler::ParseWebhookSettings(*doc, config::ProcessEnvironment());
+  if (!webhook_settings) {
+    std::cerr << "reelq-scheduler: " << webhook_settings.error().message << "\n";
+    return 2;
+  }
   asio::io_context io(1);
   int exit_code = 1;
-  asio::co_spawn(io, Main(flags, *doc, *settings, std::move(*auth_settings), *catalogue),
+  asio::co_spawn(io,
+                 Main(flags, *doc, *settings, std::move(*auth_settings), *catalogue,
+                      std::move(*webhook_settings)),
                  [&](std::exception_ptr error, int code) {
                    if (error) {
                      try {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local demo: Redis (with the same persistence as production), the provider simulator, one
 # scheduler and two workers, with authentication on: a random admin token, then `reelq admin`
-# makes the tenant demo-studio and its API token, then `reelq batch examples/batch.jsonl` with
-# that token and a progress bar, then a check of every clip under demo-output/ with ffprobe.
+# makes the tenant demo-studio and its API token and tops its wallet up with $500, then `reelq
+# batch examples/batch.jsonl` with that token and a progress bar (ending with the batch's cost per
+# model) and `reelq wallet`, then a check of every clip under demo-output/ with ffprobe.
 # Everything it starts is stopped on exit, failure or Ctrl-C. Logs go to a temp dir (printed at the start and kept).
 #
 # With real provider keys in the environment (KLING_ACCESS_KEY+KLING_SECRET_KEY, OPENAI_API_KEY,
@@ -193,6 +194,9 @@ REELQ_TOKEN="$REELQ_ADMIN_TOKEN" "$CLI_BIN" --server "$server" admin create-tena
 # The token is printed once, on stdout; keep it in the environment, never on a command line.
 REELQ_TOKEN="$(REELQ_TOKEN="$REELQ_ADMIN_TOKEN" "$CLI_BIN" --server "$server" admin create-token demo-studio)"
 export REELQ_TOKEN
+# The wallet: its first top-up turns billing on; every job reserves its most possible cost.
+echo "demo: reelq admin top-up demo-studio 500"
+REELQ_TOKEN="$REELQ_ADMIN_TOKEN" "$CLI_BIN" --server "$server" admin top-up demo-studio 500
 admin_token="$REELQ_ADMIN_TOKEN"
 unset REELQ_ADMIN_TOKEN
 
@@ -203,6 +207,10 @@ batch_status=0
 "$CLI_BIN" --server "$server" batch "$BATCH_FILE" --max-wait "$max_wait" \
   --output-json "$log_dir/batch-result.json" || batch_status=$?
 echo "demo: reelq batch exited with $batch_status (final statuses: $log_dir/batch-result.json)"
+
+# --- the bill -----------------------------------------------------------------------------------------
+echo "demo: reelq wallet (the batch's cost per model is in the summary above)"
+"$CLI_BIN" --server "$server" wallet --ledger 5 || true
 
 # --- the clips ----------------------------------------------------------------------------------------
 mp4_count=0

@@ -12,9 +12,9 @@ PACKAGES="
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libhiredis-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev
-  redis-server redis-sentinel ffmpeg
+  redis-server redis-sentinel ffmpeg fonts-dejavu-core
   prometheus python3-grpcio python3-protobuf
-  clang libclang-rt-14-dev clang-format
+  clang libclang-rt-14-dev clang-format lld
   python3 python3-botocore awscli
   nodejs npm
   curl iproute2

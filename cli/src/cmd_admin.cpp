@@ -52,6 +52,7 @@ void AddAdminCommands(CLI::App& root, Context& context, Commands& commands) {
   auto* admin = root.add_subcommand(
       "admin", "Tenants, API tokens and weights (needs an admin token: --token or $REELQ_TOKEN)");
   admin->require_subcommand(1);
+  AddWalletCommands(root, *admin, context, commands);
 
   auto* create_tenant = admin->add_subcommand("create-tenant", "Create a tenant");
   auto name = std::make_shared<std::string>();
@@ -164,6 +165,31 @@ void AddAdminCommands(CLI::App& root, Context& context, Commands& commands) {
                           context.io().out << ToJson(tenant, true) << "\n";
                         } else {
                           PrintTenant(context, tenant);
+                        }
+                        return static_cast<int>(kExitOk);
+                      }});
+
+  auto* webhook_secret = admin->add_subcommand(
+      "webhook-secret", "Print a tenant's webhook signing secret (made on first use)");
+  auto secret_tenant = std::make_shared<std::string>();
+  auto secret_rotate = std::make_shared<bool>(false);
+  webhook_secret->add_option("tenant", *secret_tenant, "Tenant name")->required();
+  webhook_secret->add_flag("--rotate", *secret_rotate,
+                           "Replace it with a new one (deliveries from now on use the new one)");
+  commands.push_back({webhook_secret, [&context, secret_tenant, secret_rotate] {
+                        v1::WebhookSecretRequest request;
+                        request.set_tenant(*secret_tenant);
+                        request.set_rotate(*secret_rotate);
+                        v1::WebhookSecret secret;
+                        if (int rc =
+                                Call(context, "webhook-secret",
+                                     &v1::AdminService::Stub::GetWebhookSecret, request, secret)) {
+                          return rc;
+                        }
+                        if (context.json()) {
+                          context.io().out << ToJson(secret, true) << "\n";
+                        } else {
+                          context.io().out << secret.secret() << "\n";
                         }
                         return static_cast<int>(kExitOk);
                       }});

@@ -11,6 +11,7 @@
 #include "format.h"
 #include "jsonl.h"
 #include "list_jobs.h"
+#include "money.h"
 #include "parse.h"
 #include "rpc_status.h"
 #include "summary.h"
@@ -30,6 +31,9 @@ struct BatchOptions {
   std::string output_json;
   std::string max_wait;
   std::string poll_interval = "1s";
+  std::string budget;  // USD; empty: none
+  std::string webhook;
+  std::string webhook_events;
 };
 
 struct Rejection {
@@ -137,6 +141,12 @@ int RunBatch(Context& context, const BatchOptions& o) {
   auto poll = ParseDuration(o.poll_interval);
   if (!poll || poll->count() < 100)
     return context.UsageError("--poll-interval", poll ? "must be at least 100ms" : poll.error());
+  int64_t budget_micros = 0;
+  if (!o.budget.empty()) {
+    auto parsed = ParseUsd(o.budget);
+    if (!parsed) return context.UsageError("--budget", parsed.error());
+    budget_micros = *parsed;
+  }
 
   JsonlFile file;
   if (o.file == "-") {
@@ -174,9 +184,16 @@ int RunBatch(Context& context, const BatchOptions& o) {
     grpc::ClientContext rpc;
     context.SetDeadline(rpc, std::chrono::milliseconds(10) * file.specs.size());
     auto writer = context.Jobs().SubmitBatch(&rpc, &response);
+    bool first = true;
     for (const auto& line : file.specs) {
       v1::SubmitBatchRequest request;
       *request.mutable_spec() = line.spec;
+      if (&line == &file.specs.front()) request.set_budget_micros(budget_micros);
+      if (first && !o.webhook.empty()) {
+        request.set_batch_webhook_url(o.webhook);
+        request.set_batch_webhook_events(o.webhook_events);
+      }
+      first = false;
       if (!writer->Write(request)) break;  // the server ended the call; Finish says why
     }
     writer->WritesDone();
@@ -245,7 +262,7 @@ int RunBatch(Context& context, const BatchOptions& o) {
                     {"exitCode", exit_code}};
     out << summary.dump(2) << "\n";
   } else {
-    out << "batch " << batch_id << "\n" << FormatBatchSummary(rows);
+    out << "batch " << batch_id << "\n" << FormatBatchSummary(rows) << FormatBatchCost(progress);
     for (const auto& job : jobs) {
       if (job.state() == v1::JOB_STATE_FAILED) {
         out << "failed " << job.job_id() << ": " << ErrorCategoryName(job.error().category())
@@ -269,10 +286,18 @@ void AddBatchCommand(CLI::App& root, Context& context, Commands& commands) {
   app->add_option("--batch-id", o->batch_id, "Batch id for lines that do not set one");
   app->add_flag("--no-wait", o->no_wait, "Print the batch id and exit after submitting");
   app->add_flag("--dry-run", o->dry_run, "Only check the lines; send nothing");
+  app->add_option("--budget", o->budget,
+                  "The batch's budget in USD: items that could take it past are refused");
   app->add_option("--output-json", o->output_json, "Write every job's final status to this file");
   app->add_option("--max-wait", o->max_wait, "Stop following after this long (default never)");
   app->add_option("--poll-interval", o->poll_interval,
                   "GetBatch polling interval when the server cannot stream (default 1s)");
+  app->add_option("--webhook", o->webhook,
+                  "http(s) URL that gets batch.completed once every job ended, signed (README: "
+                  "Webhooks)");
+  app->add_option("--webhook-events", o->webhook_events,
+                  "end (default) or all: also each job's end to --webhook")
+      ->check(CLI::IsMember({"end", "all"}));
   commands.push_back({app, [&context, o] { return RunBatch(context, *o); }});
 }
 

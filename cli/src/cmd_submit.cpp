@@ -31,7 +31,30 @@ struct SubmitOptions {
   std::string negative_prompt;
   std::string start_deadline;
   std::string finish_deadline;
+  std::string webhook;
+  std::string webhook_events;
+  std::string first_frame;
+  std::string last_frame;
+  std::vector<std::string> ref_images;
 };
+
+// An image flag's value: a local file (its bytes are sent; the scheduler checks and stores
+// them), or store:KEY for an object already in reelq's object store.
+int ReadImageFlag(Context& context, const char* flag, const std::string& value,
+                  v1::ImageInput& image) {
+  constexpr std::string_view kStorePrefix = "store:";
+  if (value.starts_with(kStorePrefix)) {
+    if (value.size() == kStorePrefix.size()) return context.UsageError(flag, "store: needs a key");
+    image.set_key(value.substr(kStorePrefix.size()));
+    return 0;
+  }
+  std::ifstream in(value, std::ios::binary);
+  if (!in) return context.Fail(kExitInput, std::string(flag) + ": cannot read " + value);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  image.set_data(bytes.str());
+  return 0;
+}
 
 // Fills `spec` from the flags that were given; returns 0 or an exit code (after printing).
 int ApplyFlags(Context& context, CLI::App& app, const SubmitOptions& o, v1::JobSpec& spec) {
@@ -88,6 +111,25 @@ int ApplyFlags(Context& context, CLI::App& app, const SubmitOptions& o, v1::JobS
   if (given("--batch")) spec.set_batch_id(o.batch);
   if (given("--tenant")) spec.set_tenant(o.tenant);
   if (given("--negative-prompt")) spec.set_negative_prompt(o.negative_prompt);
+  if (given("--webhook")) spec.set_webhook_url(o.webhook);
+  if (given("--webhook-events")) {
+    if (o.webhook_events != "end" && o.webhook_events != "all")
+      return context.UsageError("--webhook-events", "expected end or all");
+    spec.set_webhook_events(o.webhook_events);
+  }
+  if (given("--first-frame")) {
+    if (int code =
+            ReadImageFlag(context, "--first-frame", o.first_frame, *spec.mutable_first_frame()))
+      return code;
+  }
+  if (given("--last-frame")) {
+    if (int code = ReadImageFlag(context, "--last-frame", o.last_frame, *spec.mutable_last_frame()))
+      return code;
+  }
+  for (const auto& file : o.ref_images) {
+    if (int code = ReadImageFlag(context, "--ref-image", file, *spec.add_reference_images()))
+      return code;
+  }
   const auto now = std::chrono::system_clock::now();
   if (given("--start-deadline")) {
     auto at = ParseDeadline(o.start_deadline, now);
@@ -165,6 +207,16 @@ void AddSubmitCommand(CLI::App& root, Context& context, Commands& commands) {
                   "Fail if not started by then: RFC 3339 time or +30m");
   app->add_option("--finish-deadline", o->finish_deadline,
                   "Fail if not finished by then: RFC 3339 time or +2h");
+  app->add_option("--webhook", o->webhook,
+                  "http(s) URL that gets the job's end, signed (README: Webhooks)");
+  app->add_option("--webhook-events", o->webhook_events,
+                  "end (default) or all: every state change to --webhook");
+  app->add_option("--first-frame", o->first_frame,
+                  "Image the clip starts from (PNG, JPEG or WebP file, or store:KEY)");
+  app->add_option("--last-frame", o->last_frame,
+                  "Image the clip ends on (PNG, JPEG or WebP file, or store:KEY)");
+  app->add_option("--ref-image", o->ref_images,
+                  "Reference image (file or store:KEY), repeatable; for models that take them");
   commands.push_back({app, [&context, app, o] { return RunSubmit(context, *app, *o); }});
 }
 

@@ -108,6 +108,8 @@ void AddJobCommands(CLI::App& root, Context& context, Commands& commands);
 void AddModelCommands(CLI::App& root, Context& context, Commands& commands);
 void AddAdminCommands(CLI::App& root, Context& context, Commands& commands);
 void AddGroupCommands(CLI::App& root, Context& context, Commands& commands);  // storyboard, compare
+// `reelq wallet`, and `top-up` / `set-limits` under `admin` (cmd_wallet.cpp).
+void AddWalletCommands(CLI::App& root, CLI::App& admin, Context& context, Commands& commands);
 
 // Runs the CLI as if from the command line (args[0] is the program name).
 int RunCli(const std::vector<std::string>& args, Io io);

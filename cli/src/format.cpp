@@ -185,6 +185,15 @@ std::string FormatJobStatus(const v1::JobStatus& job) {
     const std::string meaning = ErrorCategoryMeaning(job.error().category());
     if (!meaning.empty()) out << "meaning    " << meaning << "\n";
   }
+  if (!spec.webhook_url().empty()) out << "webhook    " << spec.webhook_url() << "\n";
+  if (const auto& w = job.webhook(); !w.delivery_id().empty()) {
+    out << "delivery   " << w.event_type() << " " << w.state() << ", " << w.attempts()
+        << " attempt(s)";
+    if (w.last_status() != 0) out << ", last HTTP " << w.last_status();
+    if (!w.last_error().empty()) out << ", last error: " << w.last_error();
+    if (w.has_next_attempt_at()) out << ", next " << FormatTimestamp(w.next_attempt_at());
+    out << "\n";
+  }
   out << "created    " << FormatTimestamp(job.created_at()) << "\n";
   out << "updated    " << FormatTimestamp(job.updated_at()) << "\n";
   if (job.transitions_size() > 0) {

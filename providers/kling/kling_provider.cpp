@@ -16,16 +16,25 @@ http::Headers KlingProvider::AuthHeaders() {
 awaitable<Result<std::string>> KlingProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
-  co_return co_await CallAndParse("POST", std::string(kCreatePath), std::move(*body),
-                                  &ParseCreateResponse);
+  const bool image2video = UsesImage2Video(request);
+  auto created =
+      co_await CallAndParse("POST", std::string(CreatePathFor(request)), std::move(*body),
+                            &ParseCreateResponse, "application/json", LabelHeaders(request));
+  if (created && image2video) *created = std::string(kImage2VideoIdPrefix) + *created;
+  co_return created;
 }
 
 awaitable<Result<std::optional<std::string>>> KlingProvider::FindByIdempotencyId(
-    std::string idempotency_id) {
-  // GET /v1/videos/text2video/{id} answers for a task id or an external_task_id.
-  co_return co_await CallAndParse(
-      "GET", std::string(kCreatePath) + "/" + wire::EscapePathSegment(idempotency_id), "",
-      &ParseFindResponse);
+    std::string idempotency_id, bool image2video) {
+  // GET /v1/videos/{text2video|image2video}/{id} answers for a task id or an external_task_id.
+  auto found = co_await CallAndParse("GET",
+                                     std::string(image2video ? kImage2VideoPath : kCreatePath) +
+                                         "/" + wire::EscapePathSegment(idempotency_id),
+                                     "", &ParseFindResponse);
+  if (found && image2video && found->has_value()) {
+    **found = std::string(kImage2VideoIdPrefix) + **found;
+  }
+  co_return found;
 }
 
 awaitable<Result<std::vector<std::string>>> KlingProvider::FindLostCreate(GenerationRequest request,
@@ -33,16 +42,16 @@ awaitable<Result<std::vector<std::string>>> KlingProvider::FindLostCreate(Genera
   // The create carried the attempt id as external_task_id: an exact, unambiguous lookup.
   std::vector<std::string> ids;
   if (request.idempotency_id.empty()) co_return ids;
-  auto found = co_await FindByIdempotencyId(request.idempotency_id);
+  auto found = co_await FindByIdempotencyId(request.idempotency_id, UsesImage2Video(request));
   if (!found) co_return std::unexpected(found.error());
   if (found->has_value()) ids.push_back(**found);
   co_return ids;
 }
 
 awaitable<Result<TaskStatus>> KlingProvider::Poll(std::string task_id) {
-  co_return co_await CallAndParse("GET",
-                                  std::string(kCreatePath) + "/" + wire::EscapePathSegment(task_id),
-                                  "", &ParsePollResponse);
+  auto [path, id] = TaskPathAndId(task_id);
+  co_return co_await CallAndParse("GET", std::string(path) + "/" + wire::EscapePathSegment(id), "",
+                                  &ParsePollResponse);
 }
 
 awaitable<Result<void>> KlingProvider::Download(std::string task_id, TaskStatus status,

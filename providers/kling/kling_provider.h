@@ -23,8 +23,10 @@ class KlingProvider final : public Provider, private HttpAdapter {
   awaitable<Result<void>> Download(std::string task_id, TaskStatus status, ByteSink& sink) override;
   awaitable<Result<void>> Cancel(std::string task_id) override;
 
-  // GET /v1/videos/text2video/{external_task_id}: the task this idempotency id made, if any.
-  awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(std::string idempotency_id);
+  // GET /v1/videos/{text2video|image2video}/{external_task_id}: the task this idempotency id
+  // made, if any (an image2video one carries kImage2VideoIdPrefix).
+  awaitable<Result<std::optional<std::string>>> FindByIdempotencyId(std::string idempotency_id,
+                                                                    bool image2video = false);
 
  private:
   // HttpAdapter

@@ -70,6 +70,21 @@ Error ClassifyError(Op op, int http_status, std::string_view raw,
   return wire::Classify(kTable, op, http_status, raw, std::move(retry_after), now_ms);
 }
 
+bool UsesImage2Video(const GenerationRequest& request) {
+  return request.first_frame.has_value() || request.last_frame.has_value();
+}
+
+std::string_view CreatePathFor(const GenerationRequest& request) {
+  return UsesImage2Video(request) ? kImage2VideoPath : kCreatePath;
+}
+
+std::pair<std::string_view, std::string> TaskPathAndId(std::string_view upstream_id) {
+  if (upstream_id.starts_with(kImage2VideoIdPrefix)) {
+    return {kImage2VideoPath, std::string(upstream_id.substr(kImage2VideoIdPrefix.size()))};
+  }
+  return {kCreatePath, std::string(upstream_id)};
+}
+
 Result<std::string> BuildCreateBody(const GenerationRequest& request) {
   auto invalid = [](std::string message) {
     return MakeError(ErrorCategory::kInvalidRequest, "kling: " + std::move(message));
@@ -87,6 +102,11 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
   body["sound"] = request.audio ? "on" : "off";
   if (!request.negative_prompt.empty()) body["negative_prompt"] = request.negative_prompt;
   if (!request.idempotency_id.empty()) body["external_task_id"] = request.idempotency_id;
+  if (!request.reference_images.empty()) {
+    return invalid("reference images are not supported by text2video or image2video");
+  }
+  if (request.first_frame) body["image"] = wire::Base64Encode(request.first_frame->bytes);
+  if (request.last_frame) body["image_tail"] = wire::Base64Encode(request.last_frame->bytes);
 
   int duration = request.duration_seconds;
   if (!request.shots.empty()) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "reelq/providers/generation.h"
 #include "src/wire_common.h"
@@ -12,6 +13,19 @@
 namespace reelq::providers::kling {
 
 inline constexpr std::string_view kCreatePath = "/v1/videos/text2video";
+// A job with a first or last frame goes to image2video (a separate endpoint, polled under its
+// own path): `image` and `image_tail` as plain base64 (no data: prefix).
+inline constexpr std::string_view kImage2VideoPath = "/v1/videos/image2video";
+// reelq's upstream id for an image2video task is this prefix + Kling's task id, so a poll after
+// a worker restart knows which endpoint the task lives under.
+inline constexpr std::string_view kImage2VideoIdPrefix = "image2video:";
+
+bool UsesImage2Video(const GenerationRequest& request);
+// text2video or image2video, for this request.
+std::string_view CreatePathFor(const GenerationRequest& request);
+// The query path of a stored upstream id (text2video or, with the prefix, image2video) and
+// Kling's own task id.
+std::pair<std::string_view, std::string> TaskPathAndId(std::string_view upstream_id);
 
 // The JSON body of POST /v1/videos/text2video; kInvalidRequest when the request cannot be
 // expressed (resolution other than 720p/1080p, 0 or more than 6 shots, shot durations that do

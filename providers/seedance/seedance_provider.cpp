@@ -19,7 +19,7 @@ awaitable<Result<std::string>> SeedanceProvider::Create(GenerationRequest reques
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
   co_return co_await CallAndParse("POST", std::string(kTasksPath), std::move(*body),
-                                  &ParseCreateResponse);
+                                  &ParseCreateResponse, "application/json", LabelHeaders(request));
 }
 
 awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(

@@ -76,13 +76,29 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
   if (request.duration_seconds <= 0) {
     return MakeError(ErrorCategory::kInvalidRequest, "seedance: duration must be positive");
   }
-  Json body = {{"model", request.upstream_model},
-               {"content", Json::array({{{"type", "text"}, {"text", request.prompt}}})},
-               {"duration", request.duration_seconds},
-               {"ratio", request.aspect_ratio},
-               {"resolution", request.resolution},
-               {"generate_audio", request.audio}};
+  // Images are content[] entries: an image_url (a base64 data URL) and the image's role.
+  Json content = Json::array({{{"type", "text"}, {"text", request.prompt}}});
+  auto add_image = [&](const ImageInput& image, const char* role) {
+    content.push_back(
+        {{"type", "image_url"},
+         {"image_url",
+          {{"url", "data:" + image.mime_type + ";base64," + wire::Base64Encode(image.bytes)}}},
+         {"role", role}});
+  };
+  if (request.first_frame) add_image(*request.first_frame, "first_frame");
+  if (request.last_frame) {
+    if (!request.first_frame) {
+      return MakeError(ErrorCategory::kInvalidRequest,
+                       "seedance: a last frame needs a first frame too");
+    }
+    add_image(*request.last_frame, "last_frame");
+  }
+  for (const auto& image : request.reference_images) add_image(image, "reference_image");
+  Json body = {{"model", request.upstream_model},      {"content", std::move(content)},
+               {"duration", request.duration_seconds}, {"ratio", request.aspect_ratio},
+               {"resolution", request.resolution},     {"generate_audio", request.audio}};
   if (!request.idempotency_id.empty()) body["seed"] = DerivedSeed(request.idempotency_id);
+  if (request.return_last_frame) body["return_last_frame"] = true;
   return body.dump();
 }
 
@@ -157,6 +173,7 @@ Result<TaskStatus> ParsePollResponse(int http_status, std::string_view raw,
     out.progress_percent = 100;
     out.video_url = *url;
     out.clip_seconds = wire::OptionalNumber(*body, "duration").value_or(0);
+    out.last_frame_url = wire::OptionalString(*body, "content.last_frame_url");
   } else if (*status == "failed") {
     std::string code = wire::OptionalString(*body, "error.code");
     std::string message = wire::OptionalString(*body, "error.message");

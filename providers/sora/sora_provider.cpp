@@ -20,10 +20,17 @@ std::string SoraProvider::ContentUrl(const std::string& task_id) const {
 }
 
 awaitable<Result<std::string>> SoraProvider::Create(GenerationRequest request) {
+  if (request.first_frame) {
+    auto form = BuildCreateMultipart(request);
+    if (!form) co_return std::unexpected(form.error());
+    co_return co_await CallAndParse("POST", std::string(kVideosPath), std::move(form->body),
+                                    &ParseCreateResponse, std::move(form->content_type),
+                                    LabelHeaders(request));
+  }
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
   co_return co_await CallAndParse("POST", std::string(kVideosPath), std::move(*body),
-                                  &ParseCreateResponse);
+                                  &ParseCreateResponse, "application/json", LabelHeaders(request));
 }
 
 awaitable<Result<std::vector<std::string>>> SoraProvider::FindLostCreate(GenerationRequest request,

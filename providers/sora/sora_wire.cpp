@@ -72,11 +72,50 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
     return MakeError(ErrorCategory::kInvalidRequest,
                      "sora: no size for " + request.aspect_ratio + " at " + request.resolution);
   }
+  if (request.last_frame || !request.reference_images.empty()) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "sora: takes a first frame (input_reference) only, no last frame or "
+                     "reference images");
+  }
   Json body = {{"model", request.upstream_model},
                {"prompt", request.prompt},
                {"seconds", std::to_string(request.duration_seconds)},  // a string enum
                {"size", *size}};
   return body.dump();
+}
+
+Result<MultipartBody> BuildCreateMultipart(const GenerationRequest& request) {
+  auto json_body = BuildCreateBody(request);
+  if (!json_body) return std::unexpected(json_body.error());
+  if (!request.first_frame) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "sora: a multipart create needs a first frame");
+  }
+  const auto& image = *request.first_frame;
+  // A boundary that occurs nowhere in the parts.
+  std::string boundary = "reelq-form-boundary-7f3a9c";
+  for (int n = 0; image.bytes.find(boundary) != std::string::npos ||
+                  request.prompt.find(boundary) != std::string::npos;
+       ++n) {
+    boundary = "reelq-form-boundary-7f3a9c-" + std::to_string(n);
+  }
+  const Json fields = Json::parse(*json_body);
+  std::string body;
+  for (const char* name : {"model", "prompt", "seconds", "size"}) {
+    body += "--" + boundary + "\r\n";
+    body += std::string("Content-Disposition: form-data; name=\"") + name + "\"\r\n\r\n";
+    body += fields[name].get<std::string>() + "\r\n";
+  }
+  std::string extension = "png";
+  if (image.mime_type == "image/jpeg") extension = "jpg";
+  if (image.mime_type == "image/webp") extension = "webp";
+  body += "--" + boundary + "\r\n";
+  body += "Content-Disposition: form-data; name=\"input_reference\"; filename=\"input_reference." +
+          extension + "\"\r\n";
+  body += "Content-Type: " + image.mime_type + "\r\n\r\n";
+  body += image.bytes;
+  body += "\r\n--" + boundary + "--\r\n";
+  return MultipartBody{"multipart/form-data; boundary=" + boundary, std::move(body)};
 }
 
 Result<VideoPage> ParseListResponse(int http_status, std::string_view raw,

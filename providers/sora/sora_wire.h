@@ -16,6 +16,14 @@ inline constexpr std::string_view kVideosPath = "/v1/videos";
 // {model, prompt, seconds (string), size}; kInvalidRequest for a size Sora cannot make.
 Result<std::string> BuildCreateBody(const GenerationRequest& request);
 // "1280x720" for 16:9 720p, "720x1280" for 9:16 720p, 1080p sizes (sora-2-pro only upstream).
+// With a first frame the create is multipart/form-data instead: the same fields as text parts
+// and the image as the `input_reference` file part. Returns {content type, body}. Sora takes
+// no last frame or reference images (kInvalidRequest).
+struct MultipartBody {
+  std::string content_type;  // multipart/form-data; boundary=...
+  std::string body;
+};
+Result<MultipartBody> BuildCreateMultipart(const GenerationRequest& request);
 std::optional<std::string> SizeFor(std::string_view aspect_ratio, std::string_view resolution);
 
 Result<std::string> ParseCreateResponse(int http_status, std::string_view body,

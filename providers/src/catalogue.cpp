@@ -69,6 +69,12 @@ void RejectUnknownKeys(const YAML::Node& map, const std::string& where,
   if (auto unknown = FindUnknownKey(keys, where, known)) throw ParseFailure{*unknown};
 }
 
+// USD per second as exact micro-dollars (0.112 -> 112000); at most $1000 a second.
+int64_t PriceMicros(const std::string& where, double usd) {
+  if (!(usd >= 0) || usd > 1000) Fail(where, "expected a price between 0 and 1000 USD per second");
+  return std::llround(usd * 1'000'000);
+}
+
 class Entry {
  public:
   Entry(const YAML::Node& node, std::string label) : node_(node), label_(std::move(label)) {
@@ -199,6 +205,21 @@ LatencyProfile ParseLatency(Entry& model) {
   return latency;
 }
 
+ImageInputs ParseInputs(Entry& model) {
+  ImageInputs inputs;
+  auto node = model.Get("inputs", false);
+  if (!node) return inputs;
+  Entry e(*node, model.Where("inputs"));
+  inputs.first_frame = e.Bool("first_frame", false);
+  inputs.last_frame = e.Bool("last_frame", false);
+  inputs.reference_images = e.NonNegativeInt("reference_images", 0);
+  e.RejectUnknownFields();
+  if (inputs.reference_images > 16) {
+    Fail(model.Where("inputs"), "reference_images: at most 16");
+  }
+  return inputs;
+}
+
 ModelSpec ParseModel(const YAML::Node& node, size_t index) {
   Entry e(node, Label("models", index, node));
   ModelSpec m;
@@ -231,7 +252,22 @@ ModelSpec ParseModel(const YAML::Node& node, size_t index) {
   m.audio = e.Bool("audio", true);
   m.latency = ParseLatency(e);
   m.price_per_second = e.NonNegativeNumber("price_per_second", 0);
+  m.price_micros_per_second = PriceMicros(e.Where("price_per_second"), m.price_per_second);
+  if (auto by_res = e.Get("price_per_second_by_resolution", false)) {
+    const std::string where = e.Where("price_per_second_by_resolution");
+    if (!by_res->IsMap()) Fail(where, "expected a mapping of resolution to USD per second");
+    for (const auto& kv : *by_res) {
+      const std::string res = kv.first.Scalar();
+      if (std::find(m.resolutions.begin(), m.resolutions.end(), res) == m.resolutions.end()) {
+        Fail(where + "." + res, "not one of this model's resolutions");
+      }
+      auto price = AsNumber(kv.second);
+      if (!price || *price < 0) Fail(where + "." + res, "expected a non-negative number (USD)");
+      m.price_micros_by_resolution[res] = PriceMicros(where + "." + res, *price);
+    }
+  }
   m.max_prompt_chars = e.NonNegativeInt("max_prompt_chars", 0);
+  m.inputs = ParseInputs(e);
   e.RejectUnknownFields();
   return m;
 }
@@ -277,6 +313,12 @@ AccountSpec ParseAccount(const YAML::Node& node, size_t index) {
   a.max_concurrent = e.PositiveInt("max_concurrent", false, a.max_concurrent);
   a.daily_cap = e.NonNegativeInt("daily_cap", a.daily_cap);
   a.models = e.StringList("models", false);
+  if (auto billing = e.Get("billing", false)) {
+    Entry b(*billing, e.Where("billing"));
+    a.bills_policy_rejections = b.Bool("policy_rejections", false);
+    a.bills_failed_tasks = b.Bool("failed_tasks", false);
+    b.RejectUnknownFields();
+  }
   e.RejectUnknownFields();
   return a;
 }

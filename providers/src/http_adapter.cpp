@@ -2,14 +2,25 @@
 
 namespace reelq::providers {
 
+http::Headers HttpAdapter::LabelHeaders(const GenerationRequest& request) {
+  http::Headers headers;
+  if (!request.job_id.empty()) headers.emplace_back("x-reelq-job", request.job_id);
+  if (request.shot_number > 0) {
+    headers.emplace_back("x-reelq-shot", std::to_string(request.shot_number));
+  }
+  return headers;
+}
+
 awaitable<Result<http::Response>> HttpAdapter::Send(std::string method, std::string path,
-                                                    std::string body) {
+                                                    std::string body, std::string content_type,
+                                                    http::Headers extra) {
   http::Request request;
   request.method = std::move(method);
   request.url = wire::JoinUrl(account_.base_url, path);
   request.headers = AuthHeaders();
   request.headers.emplace_back("accept", "application/json");
-  if (!body.empty()) request.headers.emplace_back("content-type", "application/json");
+  if (!body.empty()) request.headers.emplace_back("content-type", std::move(content_type));
+  for (auto& header : extra) request.headers.push_back(std::move(header));
   request.body = std::move(body);
   request.timeout = options_.api_timeout;
   auto response = co_await client_->Send(std::move(request));

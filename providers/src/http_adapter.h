@@ -48,21 +48,33 @@ class HttpAdapter {
   // goes to the provider's `parse`. (Plain string parameters, not a request struct: g++ 12
   // copies an aggregate coroutine argument bitwise, leaving its strings pointing into the
   // caller's frame.)
+  // `content_type` is the body's (JSON unless the provider wants a multipart upload); `extra`
+  // headers go with AuthHeaders().
   template <class T>
   awaitable<Result<T>> CallAndParse(std::string method, std::string path, std::string body,
-                                    ResponseParser<T> parse) {
-    auto response = co_await Send(std::move(method), std::move(path), std::move(body));
+                                    ResponseParser<T> parse,
+                                    std::string content_type = "application/json",
+                                    http::Headers extra = {}) {
+    auto response = co_await Send(std::move(method), std::move(path), std::move(body),
+                                  std::move(content_type), std::move(extra));
     if (!response) co_return std::unexpected(response.error());
     co_return parse(*response, NowMs());
   }
   template <class T>
   awaitable<Result<T>> CallAndParse(std::string method, std::string path, std::string body,
-                                    WireParser<T> parse) {
+                                    WireParser<T> parse,
+                                    std::string content_type = "application/json",
+                                    http::Headers extra = {}) {
     return CallAndParse<T>(std::move(method), std::move(path), std::move(body),
                            ResponseParser<T>([parse](const http::Response& r, int64_t now_ms) {
                              return parse(r.status, r.body, r.Header("retry-after"), now_ms);
-                           }));
+                           }),
+                           std::move(content_type), std::move(extra));
   }
+
+  // The create's labels for the simulator's visible clips (x-reelq-job, x-reelq-shot): real
+  // providers ignore headers they do not know, and these carry nothing secret.
+  static http::Headers LabelHeaders(const GenerationRequest& request);
 
   // Streams task `task_id`'s clip from `url` (absolute) into `sink`, following up to
   // `max_redirects` redirects, within download_timeout; a non-2xx final answer goes through the
@@ -79,7 +91,8 @@ class HttpAdapter {
   AdapterOptions options_;
 
  private:
-  awaitable<Result<http::Response>> Send(std::string method, std::string path, std::string body);
+  awaitable<Result<http::Response>> Send(std::string method, std::string path, std::string body,
+                                         std::string content_type, http::Headers extra);
 
   ErrorClassifier classify_;
 };

@@ -155,6 +155,9 @@ std::string Snippet(std::string_view text, size_t max_chars = 300);
 // base_url ("http://127.0.0.1:9/kling", no trailing slash) + path ("/v1/videos").
 std::string JoinUrl(std::string_view base_url, std::string_view path);
 
+// Standard base64 (RFC 4648, with padding): how the providers take inline image bytes.
+std::string Base64Encode(std::string_view bytes);
+
 // Percent-encodes one path segment (task ids come from the network).
 std::string EscapePathSegment(std::string_view segment);
 

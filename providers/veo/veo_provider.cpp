@@ -27,7 +27,7 @@ awaitable<Result<std::string>> VeoProvider::Create(GenerationRequest request) {
   auto body = BuildCreateBody(request);
   if (!body) co_return std::unexpected(body.error());
   co_return co_await CallAndParse("POST", CreatePath(request.upstream_model), std::move(*body),
-                                  &ParseCreateResponse);
+                                  &ParseCreateResponse, "application/json", LabelHeaders(request));
 }
 
 awaitable<Result<std::vector<std::string>>> VeoProvider::FindLostCreate(GenerationRequest,

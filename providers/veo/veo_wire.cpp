@@ -124,7 +124,33 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
                      {"durationSeconds", request.duration_seconds},  // an integer here
                      {"resolution", request.resolution}};
   if (!request.negative_prompt.empty()) parameters["negativePrompt"] = request.negative_prompt;
-  Json body = {{"instances", Json::array({{{"prompt", request.prompt}}})},
+  // Images go on the instance, each as {bytesBase64Encoded, mimeType} (the Vertex REST form;
+  // the Gemini API's placement is unconfirmed, see providers.md §3).
+  auto inline_image = [](const ImageInput& image) {
+    return Json{{"bytesBase64Encoded", wire::Base64Encode(image.bytes)},
+                {"mimeType", image.mime_type}};
+  };
+  Json instance = {{"prompt", request.prompt}};
+  if (request.first_frame) instance["image"] = inline_image(*request.first_frame);
+  if (request.last_frame) instance["lastFrame"] = inline_image(*request.last_frame);
+  if (!request.reference_images.empty()) {
+    if (request.reference_images.size() > 3) {
+      return MakeError(ErrorCategory::kInvalidRequest,
+                       "veo: at most 3 reference images, got " +
+                           std::to_string(request.reference_images.size()));
+    }
+    if (request.duration_seconds != 8) {
+      return MakeError(ErrorCategory::kInvalidRequest,
+                       "veo: reference images need an 8 s clip, not " +
+                           std::to_string(request.duration_seconds) + " s");
+    }
+    Json references = Json::array();
+    for (const auto& image : request.reference_images) {
+      references.push_back({{"image", inline_image(image)}, {"referenceType", "asset"}});
+    }
+    instance["referenceImages"] = std::move(references);
+  }
+  Json body = {{"instances", Json::array({std::move(instance)})},
                {"parameters", std::move(parameters)}};
   return body.dump();
 }

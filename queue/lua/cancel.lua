@@ -5,8 +5,9 @@
 -- ARGV: P now id
 -- Returns {previous_state, upstream, account} or an error reply NOTFOUND / TERMINAL <state>.
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local READ = {'tenant', 'account', 'upstream', 'slot', 'worker'}
-local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker', 'children'})
+local READ = {'tenant', 'account', 'upstream', 'slot', 'worker', 'create_intent'}
+local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker', 'create_intent',
+                           'children'})
 if not j then return redis.error_reply('NOTFOUND') end
 if is_terminal(j.state) then return redis.error_reply('TERMINAL ' .. j.state) end
 local previous = j.state
@@ -21,6 +22,14 @@ local function cancel_one(job, detail)
       redis.call('SREM', P .. ':wjobs:' .. job.worker, job.id)
       redis.call('RPUSH', P .. ':wcancel:' .. job.worker, job.id)
     end
+  end
+  -- Before the create reached the provider: refunded. Once a create was sent (a task id
+  -- stored, or a create intent recorded), the generation may run and be billed whatever we do:
+  -- settled.
+  if (job.upstream and job.upstream ~= '') or (job.create_intent and job.create_intent ~= '') then
+    move_money(ctx, job, 'settle', 0, job_price(ctx, job, job.model or ''))
+  else
+    move_money(ctx, job, 'refund', 0, 0)
   end
   transition(ctx, job, 'CANCELLED', '', detail, {'finished', now, 'slot', ''})
 end

@@ -7,9 +7,12 @@ local function jkey(P, id) return P .. ':job:' .. id end
 
 -- The fields a transition needs besides what the caller checks: `seq` numbers the job's
 -- transitions, `models`/`model` feed the depth counters, `batch` the batch counters, `tenant`
--- the event.
--- `parent`: a group's child (issue 13) tells its group when it ends (group_child_ended).
-local JOB_READ = {'state', 'seq', 'models', 'model', 'batch', 'tenant', 'parent'}
+-- the event, `webhook` webhook_note (common_webhook.lua).
+-- `bill`/`hold`/`secs`/`res`/`cost`: the job's money (wallet.lua section below).
+-- `parent`: a group's child (issue 13) tells its group when it ends (group_child_ended);
+-- `mbatch`: the batch its money counts against (its parent's).
+local JOB_READ = {'state', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs',
+                  'res', 'cost', 'webhook', 'parent', 'mbatch'}
 
 -- Reads `id` with the transition fields plus `more`; returns a table by field name (false for
 -- a missing field) or nil when the job does not exist.
@@ -25,8 +28,59 @@ local function read_job(P, id, more)
 end
 
 local function new_ctx(P, now)
-  return {P = P, now = now, counters = {}, events = {}}
+  return {P = P, now = now, counters = {}, events = {}, wallets = {}, prices = {}}
 end
+
+-- Listing and retention indexes (queue/README.md): `state:<STATE>` holds every job in that
+-- state, `model:<m>:jobs` every job dispatched to m (until it goes back to PENDING), each scored
+-- by when the job entered; `tenant:<t>:jobs` every job of t by submit time. transition() notes a
+-- job's first and last state and model of the call, flush_indexes moves it once.
+local function note_move(ctx, job, from_state, to_state, to_model)
+  if not ctx.moves then ctx.moves, ctx.move_ids = {}, {} end
+  local m = ctx.moves[job.id]
+  if not m then
+    m = {state = from_state, model = job.model or '', tenant = job.tenant or ''}
+    ctx.moves[job.id] = m
+    ctx.move_ids[#ctx.move_ids + 1] = job.id
+  end
+  m.to_state, m.to_model = to_state, to_model or ''
+end
+
+local function flush_indexes(ctx)
+  if not ctx.moves then return end
+  local P, now = ctx.P, ctx.now
+  local rem, add, keys = {}, {}, {}
+  local function put(t, key, a, b)
+    local l = t[key]
+    if not l then l = {}; t[key] = l; keys[#keys + 1] = key end
+    l[#l + 1] = a
+    if b then l[#l + 1] = b end
+  end
+  for _, id in ipairs(ctx.move_ids) do
+    local m = ctx.moves[id]
+    if m.state ~= m.to_state then
+      if m.state == '' then
+        if m.tenant ~= '' then put(add, P .. ':tenant:' .. m.tenant .. ':jobs', now, id) end
+      else
+        put(rem, P .. ':state:' .. m.state, id)
+      end
+      put(add, P .. ':state:' .. m.to_state, now, id)
+    end
+    if m.model ~= m.to_model then
+      if m.model ~= '' then put(rem, P .. ':model:' .. m.model .. ':jobs', id) end
+      if m.to_model ~= '' then put(add, P .. ':model:' .. m.to_model .. ':jobs', now, id) end
+    end
+  end
+  for _, key in ipairs(keys) do
+    if rem[key] then redis.call('ZREM', key, unpack(rem[key])) end
+    if add[key] then redis.call('ZADD', key, unpack(add[key])) end
+  end
+  ctx.moves, ctx.move_ids = nil, nil
+end
+
+-- Scripts that free an account slot or add dispatchable work leave one token on `dwake`, which a
+-- scheduler blocks on (scheduler/src/dispatch_wake.cpp) to run a dispatch round at once.
+local function wake_dispatch(ctx) ctx.wake_dispatch = true end
 
 local function count(ctx, key, field, delta)
   local c = ctx.counters[key]
@@ -63,6 +117,11 @@ local function transition(ctx, job, to_state, phase, detail, extra)
   local new_model = job.model
   local fields = {'state', to_state, 'phase', phase, 'updated', ctx.now, 'seq', seq,
                   'h:' .. seq, to_state .. '|' .. phase .. '|' .. ctx.now .. '|' .. (detail or '')}
+  if job.money_dirty then
+    fields[#fields + 1] = 'hold'; fields[#fields + 1] = string.format('%d', job.hold)
+    fields[#fields + 1] = 'cost'; fields[#fields + 1] = string.format('%d', job.cost)
+    job.money_dirty = false
+  end
   if extra then
     for i = 1, #extra - 1, 2 do
       fields[#fields + 1] = extra[i]
@@ -71,7 +130,16 @@ local function transition(ctx, job, to_state, phase, detail, extra)
     end
   end
   redis.call('HSET', jkey(ctx.P, job.id), unpack(fields))
+  if from_state ~= to_state or (new_model or '') ~= (job.model or '') then
+    note_move(ctx, job, from_state, to_state, new_model)
+  end
   if from_state ~= to_state then
+    -- Per-tenant live counts (the tenant limits at submit read them).
+    if job.tenant and job.tenant ~= '' then
+      local t = ctx.P .. ':tlive:' .. job.tenant
+      if depth_field[from_state] then count(ctx, t, from_state, -1) end
+      if depth_field[to_state] then count(ctx, t, to_state, 1) end
+    end
     depth_add(ctx, from_state, job.models, job.model, -1)
     depth_add(ctx, to_state, job.models, new_model, 1)
     if job.batch and job.batch ~= '' then
@@ -81,6 +149,7 @@ local function transition(ctx, job, to_state, phase, detail, extra)
     end
   end
   job.state, job.seq, job.model = to_state, seq, new_model
+  webhook_note(ctx, job, to_state, phase, seq, detail, fields)
   -- One event record: id, seq, state, phase, at, batch, tenant, detail (unit separator
   -- between). The tenant comes with the job's one HMGET: the dashboard's per-tenant figures
   -- come from the stream.
@@ -96,7 +165,9 @@ end
 
 -- Writes what the call gathered: each counter once, and every transition of the call as one
 -- stream entry (WatchJob and the batch watchers read them from there; GetJob from the hash).
+local flush_wallets
 local function flush(ctx)
+  flush_wallets(ctx)
   for key, fields in pairs(ctx.counters) do
     for field, delta in pairs(fields) do
       if delta ~= 0 then
@@ -116,13 +187,21 @@ local function flush(ctx)
     redis.call('XADD', unpack(args))
     ctx.events = {}
   end
+  flush_indexes(ctx)
+  if ctx.wake_dispatch then
+    ctx.wake_dispatch = false
+    if redis.call('LLEN', ctx.P .. ':dwake') == 0 then redis.call('LPUSH', ctx.P .. ':dwake', '1') end
+  end
 end
 
 -- Gives back the account slot a dispatched job holds (gathered in ctx: one HINCRBY per account
 -- per call). `slot` is the job's `slot` field: the account whose slot it holds, '' once given
 -- back (when its upstream task ended, see phase.lua).
 local function release_slot(ctx, slot)
-  if slot and slot ~= '' then count(ctx, ctx.P .. ':acct:' .. slot, 'in_flight', -1) end
+  if slot and slot ~= '' then
+    count(ctx, ctx.P .. ':acct:' .. slot, 'in_flight', -1)
+    wake_dispatch(ctx)
+  end
 end
 
 local function is_terminal(state)
@@ -203,4 +282,137 @@ group_child_ended = function(ctx, child, state, extra)
   local text = what .. ' ' .. string.lower(state) .. ': ' .. message
   transition(ctx, g, 'FAILED', '', text,
              {'err_cat', category, 'err_msg', text, 'err_code', '', 'finished', ctx.now})
+end
+
+-- The wallet (issue 12). Money is integer micro-dollars, moved only here and only in the same
+-- script call as the job's state change, so money and state never disagree.
+-- Keys: wallet:<tenant> (hash: balance = available, reserved, spent, topups, sd:<utc day>,
+-- sm:<YYYY-MM>): always balance + reserved + spent = topups. ledger:<tenant> (a stream, never
+-- trimmed): one entry per movement, `amount` being the change of `balance`, so the amounts sum
+-- to the balance. A tenant without a wallet hash (never topped up) is not billed; a job is
+-- billed (`bill` = 1) when its tenant had a wallet at submit and the caller was not the open
+-- principal.
+-- Per job: `secs` (seconds billed), `res` (resolution), `hold` (reserved now), `cost` (settled
+-- so far). The batch hash keeps `cost` (hold + settled of its jobs, what a budget limits) and
+-- `spent:<model>` (settled per model), for every job, billed or not.
+local function money_str(v) return string.format('%d', v) end
+
+-- Price in micro-dollars per second of `model` at `res` (the catalogue's per-resolution price,
+-- else its price), read once per call.
+local function model_price(ctx, model, res)
+  local key = model .. '|' .. (res or '')
+  local v = ctx.prices[key]
+  if v == nil then
+    local h = redis.call('HMGET', ctx.P .. ':model:' .. model, 'price:' .. (res or ''), 'price')
+    v = tonumber(h[1] or '') or tonumber(h[2] or '') or 0
+    ctx.prices[key] = v
+  end
+  return v
+end
+
+local function job_price(ctx, job, model)
+  return model_price(ctx, model, job.res) * (tonumber(job.secs) or 0)
+end
+
+-- The most a job can cost over its candidate models.
+local function max_price(ctx, job)
+  local most = 0
+  for m in string.gmatch(job.models or '', '[^,]+') do
+    most = math.max(most, job_price(ctx, job, m))
+  end
+  return most
+end
+
+-- The tenant's wallet (read once per call), or false when it has none.
+local function wallet_of(ctx, tenant)
+  local w = ctx.wallets[tenant]
+  if w == nil then
+    local h = redis.call('HMGET', ctx.P .. ':wallet:' .. tenant, 'balance', 'reserved', 'spent')
+    if not h[1] then
+      w = false
+    else
+      w = {balance = tonumber(h[1]) or 0, reserved = tonumber(h[2]) or 0,
+           spent = tonumber(h[3]) or 0, d_balance = 0, d_reserved = 0, d_spent = 0, ledger = {}}
+    end
+    ctx.wallets[tenant] = w
+  end
+  return w
+end
+
+-- What a billed job may still reserve: its hold plus the wallet's balance (huge when unbilled).
+local function affordable(ctx, job)
+  if job.bill ~= '1' then return math.huge end
+  local w = wallet_of(ctx, job.tenant)
+  if not w then return math.huge end
+  return (tonumber(job.hold) or 0) + w.balance
+end
+
+local function utc_month(day)
+  -- Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
+  local z = day + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) -
+                          math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d', y, m)
+end
+
+-- Moves a job's money: its hold is released, `charge` of it is spent (settled), and `new_hold`
+-- is reserved; the difference comes from or goes back to the balance. `kind` names the ledger
+-- entry (reserve, reprice, settle, refund). The job's `hold`/`cost` are written by its next
+-- transition (call this before it).
+local function move_money(ctx, job, kind, new_hold, charge)
+  local hold = tonumber(job.hold) or 0
+  charge = charge or 0
+  if hold == new_hold and charge == 0 then return end
+  job.hold = new_hold
+  job.cost = (tonumber(job.cost) or 0) + charge
+  job.money_dirty = true
+  local money_batch = job.mbatch or job.batch  -- a group's child: its parent's batch
+  if money_batch and money_batch ~= '' then
+    local b = ctx.P .. ':batch:' .. money_batch
+    count(ctx, b, 'cost', new_hold + charge - hold)
+    if charge ~= 0 and job.model and job.model ~= '' then
+      count(ctx, b, 'spent:' .. job.model, charge)
+    end
+  end
+  if job.bill ~= '1' then return end
+  local w = wallet_of(ctx, job.tenant)
+  if not w then return end
+  local delta = hold - charge - new_hold
+  w.balance = w.balance + delta
+  w.reserved = w.reserved - hold + new_hold
+  w.spent = w.spent + charge
+  w.d_balance = w.d_balance + delta
+  w.d_reserved = w.d_reserved - hold + new_hold
+  w.d_spent = w.d_spent + charge
+  w.ledger[#w.ledger + 1] = {'kind', kind, 'job', job.id, 'amount', money_str(delta), 'charge',
+                             money_str(charge), 'hold', money_str(new_hold), 'balance',
+                             money_str(w.balance), 'reserved', money_str(w.reserved), 'model',
+                             job.model or '', 'at', ctx.now}
+end
+
+flush_wallets = function(ctx)
+  local day = math.floor(ctx.now / 86400000)
+  for tenant, w in pairs(ctx.wallets) do
+    if w and #w.ledger > 0 then
+      local key = ctx.P .. ':wallet:' .. tenant
+      redis.call('HINCRBY', key, 'balance', money_str(w.d_balance))
+      redis.call('HINCRBY', key, 'reserved', money_str(w.d_reserved))
+      if w.d_spent ~= 0 then
+        redis.call('HINCRBY', key, 'spent', money_str(w.d_spent))
+        redis.call('HINCRBY', key, 'sd:' .. day, money_str(w.d_spent))
+        redis.call('HINCRBY', key, 'sm:' .. utc_month(day), money_str(w.d_spent))
+      end
+      for _, entry in ipairs(w.ledger) do
+        redis.call('XADD', ctx.P .. ':ledger:' .. tenant, '*', unpack(entry))
+      end
+      w.d_balance, w.d_reserved, w.d_spent, w.ledger = 0, 0, 0, {}
+    end
+  end
 end

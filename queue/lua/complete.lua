@@ -1,7 +1,10 @@
 -- RUNNING jobs succeeded: publishes their outputs, frees their slots, feeds each model's latency
 -- estimate. Many jobs per call (a worker gathers the completions of a few milliseconds).
 -- ARGV: P now n, then per job: k followed by k names and values (id token output_key
--- sidecar_key sha256 clip_seconds generation_ms output_url [sheet_key]).
+-- sidecar_key sha256 clip_seconds generation_ms output_url [sheet_key], and `charge`: the
+-- provider's own charge in micro-dollars when its answer carried one).
+-- The job's reservation settles at the provider's charge, else at its model's price for its
+-- billed seconds (common.lua, move_money).
 -- Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ctx = new_ctx(P, now)
@@ -20,6 +23,9 @@ for _ = 1, n do
   elseif j.token ~= f.token then
     out[#out + 1] = 'LEASELOST'
   else
+    local charge = tonumber(f.charge or '')
+    if not charge or charge < 0 then charge = job_price(ctx, j, j.model or '') end
+    move_money(ctx, j, 'settle', 0, math.floor(charge))
     local stored = {'output_key', f.output_key or '', 'sidecar_key', f.sidecar_key or '', 'sha256',
                     f.sha256 or '', 'clip_seconds', f.clip_seconds or '0', 'output_url',
                     f.output_url or '', 'finished', now, 'slot', ''}

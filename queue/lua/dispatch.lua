@@ -63,6 +63,8 @@ local function usable(a)
   return true
 end
 
+local ctx = new_ctx(P, now)
+
 -- Per model: its accounts, latency estimate and how many jobs already wait on it this round.
 local models = {}
 local function model(id)
@@ -105,13 +107,17 @@ end
 -- expected finish and never wins. `prefer`: every candidate after the first is charged the
 -- preference margin, so the first choice wins unless another finishes more than `margin`
 -- seconds earlier; ties go to the earlier candidate.
-local function choose(candidates, prefer)
+-- A billed job only goes to a model its hold plus its wallet's balance can pay for (after a
+-- billed failed attempt or a RetryJob its hold may be less than the price; it then waits for
+-- a top-up).
+local function choose(job, prefer)
   local best_acc, best_model, best_eft = nil, nil, nil
   local index = 0
-  for cand in string.gmatch(candidates, '[^,]+') do
+  local afford = affordable(ctx, job)
+  for cand in string.gmatch(job.models, '[^,]+') do
     index = index + 1
     local m = model(cand)
-    if m.known then
+    if m.known and job_price(ctx, job, cand) <= afford then
       local acc, total, _, creates_per_s = capacity(m)
       local eft
       if acc then
@@ -136,7 +142,6 @@ end
 -- clock, so idle time earns no credit. Shares follow the weights to within one job, even when
 -- capacity frees one slot at a time.
 local weights_key = P .. ':weights'
-local ctx = new_ctx(P, now)
 local order = {}
 for i = 1, #tenants, 2 do
   order[#order + 1] = {t = tenants[i], vt = tonumber(tenants[i + 1]), blocked = false}
@@ -199,13 +204,21 @@ local function dispatch_one(entry)
     elseif tonumber(j.start_deadline) and tonumber(j.start_deadline) > 0 and
         tonumber(j.start_deadline) < now then
       remove(entry, index)
+      move_money(ctx, j, 'refund', 0, 0)
       transition(ctx, j, 'FAILED', '', 'start deadline passed',
                  {'err_cat', 'deadline_exceeded', 'err_msg',
                   'the job had not started by its start deadline', 'finished', now})
       expired = expired + 1
     elseif not held[id] then
-      local acc, m = choose(j.models, j.pref == '1')
+      local acc, m = choose(j, j.pref == '1')
       if acc then
+        -- The reservation follows the chosen model's price; its ledger entry names the model.
+        -- transition() below records the move to the model (indexes, depth), so the job's own
+        -- model is put back first: it must still say where the job comes from.
+        local from_model = j.model
+        j.model = m.id
+        move_money(ctx, j, 'reprice', job_price(ctx, j, m.id), 0)
+        j.model = from_model
         acc.tokens = acc.tokens - 1
         acc.in_flight = acc.in_flight + 1
         acc.used = acc.used + 1

@@ -9,7 +9,7 @@ local category, message, code = ARGV[5], ARGV[6], ARGV[7]
 local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10] == '1'
 local cooldown_ms = tonumber(ARGV[11])
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
-                          'worker'})
+                          'worker', 'upstream'})
 if not j or j.state ~= 'RUNNING' then
   return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
 end
@@ -44,6 +44,25 @@ if cooldown_ms > 0 and j.account and j.account ~= '' then
   if #changes > 0 then redis.call('HSET', a, unpack(changes)) end
 end
 if j.model and j.model ~= '' and not retry then count(ctx, P .. ':model:' .. j.model, 'failed', 1) end
+-- Billed or refunded (issue 12). Nothing upstream (no task id stored): the provider made nothing
+-- and bills nothing. A task that exists and failed is billed only where the account says its
+-- provider bills such failures (accounts[].billing); a create whose outcome cannot be known is
+-- billed (it may have started a paid generation). The refusals a provider answers at once
+-- (invalid request, auth, 429, unknown model) are never billed.
+local billed = false
+if category == 'create_outcome_unknown' then
+  billed = true
+elseif j.upstream and j.upstream ~= '' and category ~= 'invalid_request' and
+    category ~= 'auth_failed' and category ~= 'rate_limited' and category ~= 'model_gone' then
+  local b = redis.call('HMGET', P .. ':acct:' .. (j.account or ''), 'bill_policy', 'bill_failed')
+  if category == 'policy_rejected' then billed = b[1] == '1' else billed = b[2] == '1' end
+end
+local will_retry = retry and (attempt + (count_attempt and 1 or 0)) <= max_attempts
+if billed then
+  move_money(ctx, j, 'settle', 0, job_price(ctx, j, j.model or ''))
+elseif not will_retry then
+  move_money(ctx, j, 'refund', 0, 0)
+end
 if count_attempt then attempt = attempt + 1 end
 local result = 'FAILED'
 if retry and attempt <= max_attempts then

@@ -36,6 +36,7 @@ if #due > 0 then
     end
   end
   redis.call('ZREM', P .. ':delayed', unpack(due))
+  wake_dispatch(ctx)
 end
 flush(ctx)
 return {#back, #due}

@@ -16,6 +16,7 @@ local function requeue(job, detail)
   transition(ctx, job, 'PENDING', '', detail, RESET)
   redis.call('ZADD', P .. ':pending:' .. job.tenant, job.score, job.id)
   redis.call('ZADD', P .. ':active', 'NX', vt, job.tenant)
+  wake_dispatch(ctx)
 end
 if not j.kind or j.kind == '' then
   requeue(j, 'retried by request')

@@ -1,7 +1,9 @@
 -- Publishes the catalogue's models and accounts and the tenant weights (from a scheduler's
 -- config) without touching live counters. Checks the schema version.
--- ARGV: P schema_version default_weight n_models {id accounts lat_seed lat_min lat_max}*n n_accounts
---       {id provider rpm max_concurrent daily_cap polls_per_minute}*n n_weights {tenant weight}*n
+-- ARGV: P schema_version default_weight n_models {id accounts lat_seed lat_min lat_max price
+--       prices_by_resolution}*n n_accounts {id provider rpm max_concurrent daily_cap
+--       polls_per_minute bill_policy bill_failed}*n n_weights {tenant weight}*n
+-- price: micro-dollars per second; prices_by_resolution: "720p=84000,1080p=112000" or ''.
 local P, schema = ARGV[1], ARGV[2]
 local current = redis.call('HGET', P .. ':meta', 'schema')
 if current and current ~= schema then
@@ -14,8 +16,16 @@ redis.call('DEL', P .. ':models')
 for _ = 1, n do
   local id, accounts, seed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local mk = P .. ':model:' .. id
-  redis.call('HSET', mk, 'accounts', accounts, 'lat_min', ARGV[i + 3], 'lat_max', ARGV[i + 4])
-  i = i + 5
+  redis.call('HSET', mk, 'accounts', accounts, 'lat_min', ARGV[i + 3], 'lat_max', ARGV[i + 4],
+             'price', ARGV[i + 5])
+  -- Per-resolution prices are replaced whole: a resolution dropped from the config loses its.
+  for _, field in ipairs(redis.call('HKEYS', mk)) do
+    if string.sub(field, 1, 6) == 'price:' then redis.call('HDEL', mk, field) end
+  end
+  for res, price in string.gmatch(ARGV[i + 6], '([^,=]+)=([^,]+)') do
+    redis.call('HSET', mk, 'price:' .. res, price)
+  end
+  i = i + 7
   redis.call('HSETNX', mk, 'lat', seed)
   redis.call('SADD', P .. ':models', id)
 end
@@ -24,9 +34,10 @@ redis.call('DEL', P .. ':accounts')
 for _ = 1, n do
   local id = ARGV[i]
   redis.call('HSET', P .. ':acct:' .. id, 'provider', ARGV[i + 1], 'rpm', ARGV[i + 2],
-             'max_concurrent', ARGV[i + 3], 'daily_cap', ARGV[i + 4], 'ppm', ARGV[i + 5])
+             'max_concurrent', ARGV[i + 3], 'daily_cap', ARGV[i + 4], 'ppm', ARGV[i + 5],
+             'bill_policy', ARGV[i + 6], 'bill_failed', ARGV[i + 7])
   redis.call('SADD', P .. ':accounts', id)
-  i = i + 6
+  i = i + 8
 end
 n = tonumber(ARGV[i]); i = i + 1
 redis.call('DEL', P .. ':weights')

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "job_codec.h"
 #include "lua_scripts.h"
 
 namespace reelq::queue {
@@ -22,20 +23,6 @@ const redis::Script& AuthScript(std::string_view name) {
       {"auth_claim_batch", redis::Script("auth_claim_batch", lua::k_auth_claim_batch)},
   };
   return scripts->find(name)->second;
-}
-
-int64_t ToInt(std::string_view s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
-double ToDouble(const std::string& s) {
-  try {
-    return std::stod(s);
-  } catch (...) {
-    return 0;
-  }
 }
 
 std::string Num(double v) {
@@ -106,6 +93,8 @@ awaitable<Result<std::vector<TenantEntry>>> AuthStore::ListTenants() {
     auto m = FlatToMap(*fields);
     t.created_ms = ToInt(m["created_ms"]);
     t.weight = ToDouble(m["weight"]);
+    t.max_queued = ToInt(m["max_queued"]);
+    t.max_in_flight = ToInt(m["max_in_flight"]);
     std::vector<std::string> get_tokens{"HGETALL", p_ + ":auth:tokens:" + t.name};
     auto tokens = co_await connection_->Command(std::move(get_tokens));
     if (!tokens) co_return std::unexpected(tokens.error());

@@ -29,23 +29,6 @@ constexpr std::array<std::pair<JobPhase, std::string_view>, 4> kPhaseNames{{
     {JobPhase::kTransferring, "TRANSFERRING"},
 }};
 
-int64_t ToInt(std::string_view s, int64_t fallback = 0) {
-  int64_t v = fallback;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc()) return fallback;
-  return v;
-}
-
-double ToDouble(const std::string& s, double fallback = 0) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    return used == 0 ? fallback : v;
-  } catch (...) {
-    return fallback;
-  }
-}
-
 std::vector<std::string> SplitCommas(std::string_view text) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -231,6 +214,12 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.sheet_key = value;
     } else if (name == field::kPicked) {
       job.picked = value;
+    } else if (name == field::kHold) {
+      job.reserved_micros = ToInt(value);
+    } else if (name == field::kCost) {
+      job.cost_micros = ToInt(value);
+    } else if (name == field::kBill) {
+      job.billed = value == "1";
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
@@ -255,6 +244,11 @@ Fields EncodeNewJob(const NewJob& job, double score) {
       {field::kFinishDeadline, std::to_string(job.finish_deadline_ms)},
       {field::kPriority, std::to_string(job.priority)},
       {field::kPreferFirst, job.prefer_first ? "1" : ""},
+      {field::kBill, job.bill ? "1" : "0"},
+      {field::kBilledSeconds, std::to_string(job.billed_seconds)},
+      {field::kResolution, job.resolution},
+      {"budget", std::to_string(job.batch_budget_micros)},
+      {field::kWebhook, job.webhook},
   };
   if (!job.kind.empty()) {
     std::string children;
@@ -341,6 +335,7 @@ Fields EncodeCompletion(const CompleteRequest& done) {
       {field::kClipSeconds, FormatNumber(done.clip_seconds)},
       {"generation_ms", std::to_string(done.generation_ms)},
       {field::kOutputUrl, done.output_url},
+      {"charge", std::to_string(done.charge_micros)},
   };
   if (!done.sheet_key.empty()) fields.emplace_back(field::kSheetKey, done.sheet_key);
   return fields;
@@ -357,6 +352,23 @@ void AppendFields(std::vector<std::string>& args, const Fields& fields) {
   for (const auto& [name, value] : fields) {
     args.push_back(name);
     args.push_back(value);
+  }
+}
+
+int64_t ToInt(std::string_view s, int64_t fallback) {
+  int64_t v = fallback;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc()) return fallback;
+  return v;
+}
+
+double ToDouble(const std::string& s, double fallback) {
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    return used == 0 ? fallback : v;
+  } catch (...) {
+    return fallback;
   }
 }
 

@@ -2,7 +2,9 @@
 
 // The job record's Redis hash field names (the Lua scripts use the same names) and the
 // conversions between the C++ types and flat field lists.
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "reelq/queue/job_store.h"
@@ -41,6 +43,14 @@ inline constexpr const char* kErrorCode = "err_code";
 inline constexpr const char* kCreated = "created";
 inline constexpr const char* kUpdated = "updated";
 inline constexpr const char* kCreateIntent = "create_intent";
+// The wallet (issue 12; common.lua's move_money).
+inline constexpr const char* kBill = "bill";
+inline constexpr const char* kBilledSeconds = "secs";
+inline constexpr const char* kResolution = "res";
+inline constexpr const char* kHold = "hold";
+inline constexpr const char* kCost = "cost";
+inline constexpr const char* kWebhook = "webhook";  // see common_webhook.lua
+// Groups (issue 13; common.lua's group section).
 inline constexpr const char* kKind = "kind";
 inline constexpr const char* kChildren = "children";
 inline constexpr const char* kChildCount = "nchildren";
@@ -64,5 +74,9 @@ Fields EncodeCompletion(const CompleteRequest& done);
 std::string FormatNumber(double v);
 // Appends "<n> name value ..." (how the many-per-call scripts take one item).
 void AppendFields(std::vector<std::string>& args, const Fields& fields);
+
+// Numbers as Redis stores them; `fallback` for a field that is missing or not a number.
+int64_t ToInt(std::string_view s, int64_t fallback = 0);
+double ToDouble(const std::string& s, double fallback = 0);
 
 }  // namespace reelq::queue

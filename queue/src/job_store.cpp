@@ -10,6 +10,7 @@
 
 #include "job_codec.h"
 #include "lua_scripts.h"
+#include "reelq/queue/wallet_store.h"
 
 namespace reelq::queue {
 namespace {
@@ -33,28 +34,10 @@ const redis::Script& Scripts(std::string_view name) {
       {"retry", redis::Script("retry", lua::k_retry)},
       {"sync_config", redis::Script("sync_config", lua::k_sync_config)},
       {"get", redis::Script("get", lua::k_get)},
-      {"list", redis::Script("list", lua::k_list)},
       {"stats", redis::Script("stats", lua::k_stats)},
       {"poll_token", redis::Script("poll_token", lua::k_poll_token)},
   };
   return scripts->find(name)->second;
-}
-
-int64_t ToInt(std::string_view s, int64_t fallback = 0) {
-  int64_t v = fallback;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc()) return fallback;
-  return v;
-}
-
-double ToDouble(const std::string& s, double fallback = 0) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    return used == 0 ? fallback : v;
-  } catch (...) {
-    return fallback;
-  }
 }
 
 std::string Num(double v) { return FormatNumber(v); }
@@ -89,6 +72,44 @@ Error ScriptError(std::string_view script, const std::string& message) {
     return Error{ErrorCategory::kFailedPrecondition, "redis schema mismatch: " + message};
   }
   return Error{ErrorCategory::kInternal, "redis script " + std::string(script) + ": " + message};
+}
+
+// submit.lua's refusal of one job ("LIMIT <name> <limit>", "BUDGET <budget> <committed>
+// <needed>", "WALLET <available> <needed>"), as the error the client reads.
+Error SubmitRefusal(const std::string& text, const NewJob& job) {
+  std::istringstream in(text);
+  std::string word;
+  in >> word;
+  auto dollars = [](int64_t micros) { return FormatMicros(micros); };
+  if (word == "LIMIT") {
+    std::string name;
+    int64_t limit = 0;
+    in >> name >> limit;
+    return Error{ErrorCategory::kRateLimited,
+                 "limit " + name + ": tenant '" + job.tenant + "' may have at most " +
+                     std::to_string(limit) +
+                     (name == "max_queued" ? " jobs queued (not yet running)"
+                                           : " jobs in flight (submitted and not ended)") +
+                     "; wait for some to finish or ask an admin to raise it"};
+  }
+  if (word == "BUDGET") {
+    int64_t budget = 0, committed = 0, needed = 0;
+    in >> budget >> committed >> needed;
+    return Error{ErrorCategory::kRateLimited, "budget: batch '" + job.batch + "' has a budget of " +
+                                                  dollars(budget) + ", " + dollars(committed) +
+                                                  " is committed and this job may cost up to " +
+                                                  dollars(needed)};
+  }
+  if (word == "WALLET") {
+    int64_t available = 0, needed = 0;
+    in >> available >> needed;
+    return Error{ErrorCategory::kRateLimited,
+                 "wallet: tenant '" + job.tenant + "' has " + dollars(available) +
+                     " available, this job needs up to " + dollars(needed) +
+                     " (its duration at the highest price of its allowed models); top up the "
+                     "wallet"};
+  }
+  return Error{ErrorCategory::kInternal, "submit: unexpected refusal '" + text + "'"};
 }
 
 // A many-jobs script's reply: per job "OK" or its refusal, in order.
@@ -224,14 +245,20 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
   for (const auto& m : settings.models) {
     std::string accounts;
     for (const auto& a : m.accounts) accounts += (accounts.empty() ? "" : ",") + a;
-    args.insert(args.end(), {m.id, accounts, Num(m.latency_seed_seconds),
-                             Num(m.latency_min_seconds), Num(m.latency_max_seconds)});
+    std::string prices;
+    for (const auto& [res, price] : m.price_micros_by_resolution) {
+      prices += (prices.empty() ? "" : ",") + res + "=" + std::to_string(price);
+    }
+    args.insert(args.end(),
+                {m.id, accounts, Num(m.latency_seed_seconds), Num(m.latency_min_seconds),
+                 Num(m.latency_max_seconds), std::to_string(m.price_micros_per_second), prices});
   }
   args.push_back(std::to_string(settings.accounts.size()));
   for (const auto& a : settings.accounts) {
     args.insert(args.end(),
                 {a.id, a.provider, Num(a.requests_per_minute), std::to_string(a.max_concurrent),
-                 std::to_string(a.daily_cap), Num(a.polls_per_minute)});
+                 std::to_string(a.daily_cap), Num(a.polls_per_minute),
+                 a.bills_policy_rejections ? "1" : "0", a.bills_failed_tasks ? "1" : "0"});
   }
   args.push_back(std::to_string(settings.tenant_weights.size()));
   for (const auto& [tenant, weight] : settings.tenant_weights) {
@@ -277,7 +304,14 @@ awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitMany(std::vector<N
   }
   out.reserve(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
-    out.push_back(SubmitOutcome{r->elements[2 * i].str, ReplyInt(r->elements[2 * i + 1]) == 1});
+    const auto& second = r->elements[2 * i + 1];
+    SubmitOutcome outcome{r->elements[2 * i].str, false, std::nullopt};
+    if (second.type == Reply::Type::kInteger) {
+      outcome.duplicate = second.integer == 1;
+    } else {
+      outcome.refused = SubmitRefusal(second.str, jobs[i]);
+    }
+    out.push_back(std::move(outcome));
   }
   co_return out;
 }
@@ -512,12 +546,18 @@ awaitable<Result<void>> JobStore::Retry(std::string job_id) {
   co_return Result<void>{};
 }
 
+std::string JobStore::NoSuchJob(std::string_view job_id) {
+  return "no job with id '" + std::string(job_id) +
+         "' (never submitted, or it finished longer ago than the retention window, "
+         "queue.retention_hours, and expired)";
+}
+
 awaitable<Result<JobRecord>> JobStore::Get(std::string job_id) {
   std::vector<std::string> command{job_id};
   auto r = co_await Run(Scripts("get"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.empty() || r->elements[0].elements.empty()) {
-    co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
+    co_return MakeError(ErrorCategory::kNotFound, NoSuchJob(job_id));
   }
   co_return JobRecord::Decode(job_id, ToFields(r->elements[0]));
 }
@@ -543,34 +583,6 @@ awaitable<Result<void>> JobStore::SetPicked(std::string group_id, std::string ta
   co_return Result<void>{};
 }
 
-awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
-  const int size = std::clamp(filter.page_size, 1, 1000);
-  std::vector<std::string> command{filter.batch,
-                                   std::to_string(filter.offset),
-                                   std::to_string(size),
-                                   std::string(filter.state ? ToString(*filter.state) : ""),
-                                   filter.model,
-                                   filter.tenant,
-                                   "20000"};
-  auto r = co_await Run(Scripts("list"), std::move(command));
-  if (!r) co_return std::unexpected(r.error());
-  ListPage page;
-  if (r->elements.empty()) co_return page;
-  page.next_offset = ReplyInt(r->elements[0]);
-  std::vector<std::string> ids;
-  for (size_t i = 1; i < r->elements.size(); ++i) ids.push_back(r->elements[i].str);
-  if (ids.empty()) co_return page;
-  auto rows = co_await Run(Scripts("get"), ids);
-  if (!rows) co_return std::unexpected(rows.error());
-  for (size_t i = 0; i < ids.size() && i < rows->elements.size(); ++i) {
-    if (rows->elements[i].elements.empty()) continue;  // removed between the two reads
-    auto job = JobRecord::Decode(ids[i], ToFields(rows->elements[i]));
-    if (!job) co_return std::unexpected(job.error());
-    page.jobs.push_back(std::move(*job));
-  }
-  co_return page;
-}
-
 awaitable<Result<BatchCounts>> JobStore::GetBatch(std::string batch_id) {
   std::vector<std::string> command{"HGETALL", p_ + ":batch:" + batch_id};
   auto r = co_await connection_->Command(std::move(command));
@@ -579,6 +591,14 @@ awaitable<Result<BatchCounts>> JobStore::GetBatch(std::string batch_id) {
   for (const auto& [k, v] : FlatToMap(*r)) {
     if (k == "total") {
       counts.total = ToInt(v);
+    } else if (k == "budget") {
+      counts.budget_micros = ToInt(v);
+    } else if (k == "cost") {
+      counts.cost_micros = ToInt(v);
+    } else if (k.starts_with("spent:")) {
+      if (const int64_t spent = ToInt(v); spent != 0) {
+        counts.spent_micros_by_model[k.substr(6)] = spent;
+      }
     } else if (auto state = JobStateFromString(k)) {
       counts.by_state[*state] = ToInt(v);
     }

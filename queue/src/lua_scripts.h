@@ -20,6 +20,7 @@ extern const char* const k_get;
 extern const char* const k_list;
 extern const char* const k_stats;
 extern const char* const k_poll_token;
+extern const char* const k_retention;
 // Tenants and tokens (auth_store.cpp).
 extern const char* const k_auth_create_tenant;
 extern const char* const k_auth_add_token;
@@ -27,4 +28,11 @@ extern const char* const k_auth_revoke_token;
 extern const char* const k_auth_set_weight;
 extern const char* const k_auth_apply_weights;
 extern const char* const k_auth_claim_batch;
+// Wallets and tenant limits (wallet_store.cpp).
+extern const char* const k_wallet_topup;
+extern const char* const k_tenant_limits;
+// Webhook deliveries (webhook_store.cpp).
+extern const char* const k_webhook_claim;
+extern const char* const k_webhook_settle;
+extern const char* const k_webhook_get;
 }  // namespace reelq::queue::lua

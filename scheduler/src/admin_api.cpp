@@ -76,8 +76,12 @@ Result<void> RequireAdmin(const Principal& who) {
 }  // namespace
 
 AdminApi::AdminApi(queue::AuthStore& store, Authenticator& auth, const Settings& settings,
-                   ClockPtr clock)
-    : store_(store), auth_(auth), settings_(settings), clock_(std::move(clock)) {}
+                   ClockPtr clock, queue::WalletStore* wallets)
+    : store_(store),
+      auth_(auth),
+      settings_(settings),
+      clock_(std::move(clock)),
+      wallets_(wallets) {}
 
 v1::Tenant AdminApi::ToTenant(const queue::TenantEntry& entry) const {
   v1::Tenant t;
@@ -95,6 +99,8 @@ v1::Tenant AdminApi::ToTenant(const queue::TenantEntry& entry) const {
     info->set_token_id(token.id);
     *info->mutable_created_at() = TimeUtil::MillisecondsToTimestamp(token.created_ms);
   }
+  t.set_max_queued(entry.max_queued);
+  t.set_max_in_flight(entry.max_in_flight);
   return t;
 }
 
@@ -172,6 +178,26 @@ awaitable<Result<v1::Tenant>> AdminApi::SetWeight(Principal who, v1::SetWeightRe
                       "tenant: no tenant named '" + request.tenant() + "'");
 }
 
+awaitable<Result<v1::WebhookSecret>> AdminApi::GetWebhookSecret(Principal who,
+                                                                v1::WebhookSecretRequest request) {
+  REELQ_CHECK(RequireAdmin(who));
+  REELQ_CHECK(CheckTenantName("tenant", request.tenant()));
+  if (!webhook_secrets_) {
+    co_return MakeError(ErrorCategory::kInvalidRequest, "webhooks are not enabled");
+  }
+  Result<std::string> secret;
+  if (request.rotate()) {
+    secret = co_await webhook_secrets_->Rotate(request.tenant());
+  } else {
+    secret = co_await webhook_secrets_->Get(request.tenant());
+  }
+  if (!secret) co_return std::unexpected(secret.error());
+  v1::WebhookSecret out;
+  out.set_tenant(request.tenant());
+  out.set_secret(*secret);
+  co_return out;
+}
+
 #undef REELQ_CHECK
 
 AdminServiceImpl::AdminServiceImpl(asio::any_io_executor io, AdminApi& api, Authenticator& auth)
@@ -221,6 +247,14 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetWeight(grpc::CallbackServerContex
                                                       v1::Tenant* response) {
   return AuthedUnary(context, io_, auth_, response, [this, request = *request](Principal who) {
     return api_.SetWeight(who, request);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetWebhookSecret(
+    grpc::CallbackServerContext* context, const v1::WebhookSecretRequest* request,
+    v1::WebhookSecret* response) {
+  return AuthedUnary(context, io_, auth_, response, [this, request = *request](Principal who) {
+    return api_.GetWebhookSecret(who, request);
   });
 }
 

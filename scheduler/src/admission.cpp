@@ -157,6 +157,19 @@ std::vector<Failure> HardConstraintFailures(const providers::ModelSpec& m, const
   if (std::find(m.aspect_ratios.begin(), m.aspect_ratios.end(), aspect) == m.aspect_ratios.end()) {
     out.push_back({"aspect_ratio", Quote(aspect), "makes " + JoinOr(m.aspect_ratios)});
   }
+  // Input images: only to a model that takes that kind (catalogue `inputs:`).
+  if (spec.has_first_frame() && !m.inputs.first_frame) {
+    out.push_back({"first_frame", "an image", "takes no first-frame image"});
+  }
+  if (spec.has_last_frame() && !m.inputs.last_frame) {
+    out.push_back({"last_frame", "an image", "takes no last-frame image"});
+  }
+  if (const int refs = spec.reference_images_size(); refs > m.inputs.reference_images) {
+    out.push_back({"reference_images", fmt::format("{} images", refs),
+                   m.inputs.reference_images == 0
+                       ? std::string("takes no reference images")
+                       : fmt::format("takes at most {}", m.inputs.reference_images)});
+  }
   if (m.max_prompt_chars > 0) {
     const auto limit = static_cast<size_t>(m.max_prompt_chars);
     auto check = [&](std::string field, const std::string& text) {
@@ -333,6 +346,7 @@ Result<AdmittedJob> Admission::Admit(JobSpec& spec) const {
     return Invalid(*e);
   }
   if (auto e = CheckLabels(spec, limits_)) return Invalid(*e);
+  if (auto e = CheckImageInputs(spec, tenant, limits_)) return Invalid(*e);
 
   if (!reelq::v1::UseCase_IsValid(spec.use_case())) {
     return Invalid(fmt::format("use_case: unknown value {}", static_cast<int>(spec.use_case())));

@@ -66,14 +66,17 @@ uint32_t ShortestLongerClip(const providers::Catalogue& catalogue, const v1::Job
 }
 
 // A child's spec: the parent's settings (tenant, format, audio, priority, labels, deadlines)
-// with one prompt and one length; it belongs to no batch (the parent does) and carries no
-// idempotency key (the parent's covers the group).
+// with one prompt and one length; it belongs to no batch (the parent does: its money counts
+// against the parent's batch budget, queue/lua/submit.lua), carries no idempotency key (the
+// parent's covers the group) and no webhook (the group's end is the one delivered).
 v1::JobSpec ChildSpec(const v1::JobSpec& parent) {
   v1::JobSpec child = parent;
   child.clear_shots();
   child.clear_prompt();
   child.clear_idempotency_key();
   child.clear_batch_id();
+  child.clear_webhook_url();
+  child.clear_webhook_events();
   child.set_storyboard(false);
   child.set_compare(false);
   return child;

@@ -16,14 +16,32 @@ int64_t Ms(const google::protobuf::Timestamp& t) {
 
 }  // namespace
 
-Result<std::vector<queue::NewJob>> JobApi::GroupChildren(const SubmissionPlan& plan,
+Result<std::vector<queue::NewJob>> JobApi::GroupChildren(SubmissionPlan& plan,
+                                                         const v1::JobSpec& parent_spec,
                                                          queue::NewJob& parent) const {
   std::vector<queue::NewJob> out;
   if (plan.kind.empty()) return out;
   parent.kind = plan.kind;
+  parent.billed_seconds = 0;
+  const bool storyboard = plan.kind == queue::kKindStoryboard;
+  const size_t last = plan.children.size() - 1;
   for (size_t k = 0; k < plan.children.size(); ++k) {
-    const auto& planned = plan.children[k];
+    auto& planned = plan.children[k];
+    // The children were admitted with the request's images (bytes); they carry the stored keys.
+    planned.spec.clear_first_frame();
+    planned.spec.clear_last_frame();
+    planned.spec.clear_reference_images();
+    if (parent_spec.has_first_frame() && (!storyboard || k == 0)) {
+      *planned.spec.mutable_first_frame() = parent_spec.first_frame();
+    }
+    if (parent_spec.has_last_frame() && (!storyboard || k == last)) {
+      *planned.spec.mutable_last_frame() = parent_spec.last_frame();
+    }
+    *planned.spec.mutable_reference_images() = parent_spec.reference_images();
     queue::NewJob child;
+    child.bill = parent.bill;
+    child.billed_seconds = planned.spec.duration_seconds();
+    child.resolution = planned.spec.resolution().empty() ? "720p" : planned.spec.resolution();
     child.id = NewId(*clock_);
     child.tenant = planned.spec.tenant();
     child.candidate_models = planned.admitted.candidates;
@@ -65,9 +83,14 @@ awaitable<void> JobApi::AddChildren(const queue::JobRecord& group, v1::JobStatus
       if (t.state == queue::JobState::kSucceeded) finished = t.at_ms;
     }
     if (started > 0 && finished >= started) out->set_seconds((finished - started) / 1000.0);
-    if (const auto* model = admission_.catalogue().FindModel(c.model); model != nullptr) {
+    // What the wallet settled for it; before that, the catalogue price for its length.
+    if (c.cost_micros > 0) {
+      out->set_cost_usd_estimate(static_cast<double>(c.cost_micros) / 1e6);
+    } else if (const auto* model = admission_.catalogue().FindModel(c.model); model != nullptr) {
       out->set_cost_usd_estimate(model->price_per_second * c.clip_seconds);
     }
+    status.set_cost_micros(status.cost_micros() + c.cost_micros);
+    status.set_reserved_micros(status.reserved_micros() + c.reserved_micros);
     if (!c.error_category_name.empty()) {
       out->mutable_error()->set_category(ToProto(c.error_category));
       out->mutable_error()->set_message(c.error_message);

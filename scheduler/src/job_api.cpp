@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "input_images.h"
 #include "reelq/common/ids.h"
 #include "reelq/scheduler/groups.h"
 
@@ -156,13 +157,15 @@ v1::ErrorCategory ToProto(std::optional<ErrorCategory> category) {
 }
 
 JobApi::JobApi(queue::JobStore& store, const Admission& admission, const Settings& settings,
-               storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth)
+               storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth,
+               queue::WalletStore* wallets)
     : store_(store),
       admission_(admission),
       settings_(settings),
       objects_(objects),
       clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()),
-      auth_(auth) {}
+      auth_(auth),
+      wallets_(wallets) {}
 
 std::string JobApi::NewBatchId() const { return "batch-" + NewId(*clock_); }
 
@@ -226,10 +229,11 @@ awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(Principal who, v1::JobSp
 }
 
 awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
-    Principal who, std::vector<v1::JobSpec> specs) {
+    Principal who, std::vector<v1::JobSpec> specs, int64_t batch_budget_micros) {
   std::vector<Result<v1::SubmitJobResponse>> results(specs.size());
   std::vector<queue::NewJob> jobs;
   std::vector<size_t> index_of;  // jobs[i] is specs[index_of[i]]
+  std::map<std::string, bool> checked_webhooks;
   for (size_t i = 0; i < specs.size(); ++i) {
     auto& spec = specs[i];  // admission applies the defaults in place
     if (auto resolved = ResolveTenant(who, spec); !resolved) {
@@ -249,7 +253,23 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
         continue;
       }
     }
+    if (auto stored =
+            co_await StoreInputImages(objects_, &spec, admission_.limits().max_image_bytes);
+        !stored) {
+      results[i] = std::unexpected(stored.error());
+      continue;
+    }
     queue::NewJob job;
+    if (!spec.webhook_url().empty() || !spec.webhook_events().empty() ||
+        batch_hooks_.contains(spec.batch_id())) {
+      auto hook = co_await WebhookField(spec.webhook_url(), spec.webhook_events(), spec.batch_id(),
+                                        &checked_webhooks);
+      if (!hook) {
+        results[i] = std::unexpected(hook.error());
+        continue;
+      }
+      job.webhook = std::move(*hook);
+    }
     job.id = NewId(*clock_);
     job.tenant = spec.tenant();
     job.batch = spec.batch_id();
@@ -260,11 +280,19 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
     job.max_attempts = settings_.max_attempts;
     job.start_deadline_ms = spec.has_start_deadline() ? Ms(spec.start_deadline()) : 0;
     job.finish_deadline_ms = spec.has_finish_deadline() ? Ms(spec.finish_deadline()) : 0;
+    // The wallet: the open principal (authentication off) is never charged.
+    job.bill = !who.open;
+    job.billed_seconds = spec.duration_seconds();
+    if (job.billed_seconds == 0) {
+      for (const auto& shot : spec.shots()) job.billed_seconds += shot.duration_seconds();
+    }
+    job.resolution = spec.resolution().empty() ? "720p" : spec.resolution();
+    job.batch_budget_micros = batch_budget_micros;
     if (!spec.SerializeToString(&job.spec_bytes)) {
       results[i] = MakeError(ErrorCategory::kInternal, "the job spec could not be serialized");
       continue;
     }
-    auto children = GroupChildren(*plan, job);
+    auto children = GroupChildren(*plan, spec, job);
     if (!children) {
       results[i] = std::unexpected(children.error());
       continue;
@@ -300,6 +328,10 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
   for (size_t k = 0; k < jobs.size(); ++k) {
     if (index_of[k] == kChildOfGroup) continue;  // answered through its group
     const auto& outcome = (*outcomes)[k];
+    if (outcome.refused) {
+      results[index_of[k]] = std::unexpected(*outcome.refused);
+      continue;
+    }
     v1::SubmitJobResponse response;
     response.set_job_id(outcome.job_id);
     response.set_duplicate(outcome.duplicate);
@@ -337,10 +369,13 @@ awaitable<Result<v1::JobStatus>> JobApi::Get(Principal who, std::string job_id) 
   if (!record) co_return std::unexpected(record.error());
   if (!who.CanSee(record->tenant)) {
     // The same answer as for a job that does not exist.
-    co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + job_id + "'");
+    co_return MakeError(ErrorCategory::kNotFound, queue::JobStore::NoSuchJob(job_id));
   }
   auto status = ToStatus(*record);
   if (!record->children.empty()) co_await AddChildren(*record, status);
+  if (!status.spec().webhook_url().empty()) {
+    co_await AddDelivery("job", job_id, status.mutable_webhook());
+  }
   co_return status;
 }
 
@@ -368,21 +403,12 @@ awaitable<Result<v1::ListJobsResponse>> JobApi::List(Principal who, v1::ListJobs
     co_return MakeError(ErrorCategory::kInvalidRequest, "page_size: at most 1000");
   }
   filter.page_size = request.page_size() == 0 ? 100 : static_cast<int>(request.page_size());
-  if (!request.page_token().empty()) {
-    try {
-      size_t used = 0;
-      filter.offset = std::stoll(request.page_token(), &used);
-      if (used != request.page_token().size() || filter.offset < 0) throw std::invalid_argument("");
-    } catch (...) {
-      co_return MakeError(ErrorCategory::kInvalidRequest,
-                          "page_token: not a token this server gave out");
-    }
-  }
+  filter.page_token = request.page_token();  // checked by the store: an opaque index position
   auto page = co_await store_.List(filter);
   if (!page) co_return std::unexpected(page.error());
   v1::ListJobsResponse response;
   for (const auto& record : page->jobs) *response.add_jobs() = ToStatus(record);
-  if (page->next_offset >= 0) response.set_next_page_token(std::to_string(page->next_offset));
+  response.set_next_page_token(page->next_page_token);
   co_return response;
 }
 
@@ -395,7 +421,7 @@ awaitable<Result<v1::JobStatus>> JobApi::Cancel(Principal who, std::string job_i
   auto cancelled = co_await store_.Cancel(job_id);
   if (!cancelled) {
     auto e = cancelled.error();
-    if (e.category == ErrorCategory::kNotFound) e.message = "no job with id '" + job_id + "'";
+    if (e.category == ErrorCategory::kNotFound) e.message = queue::JobStore::NoSuchJob(job_id);
     if (e.category == ErrorCategory::kFailedPrecondition) {
       e.message = "job " + job_id + " cannot be cancelled: " + e.message;
     }
@@ -416,7 +442,7 @@ awaitable<Result<v1::JobStatus>> JobApi::Retry(Principal who, std::string job_id
   auto retried = co_await store_.Retry(job_id);
   if (!retried) {
     auto e = retried.error();
-    if (e.category == ErrorCategory::kNotFound) e.message = "no job with id '" + job_id + "'";
+    if (e.category == ErrorCategory::kNotFound) e.message = queue::JobStore::NoSuchJob(job_id);
     if (e.category == ErrorCategory::kFailedPrecondition) {
       e.message = "only FAILED or CANCELLED jobs can be retried; " + e.message;
     }
@@ -436,7 +462,9 @@ awaitable<Result<v1::BatchProgress>> JobApi::GetBatch(Principal who, std::string
   }
   auto counts = co_await store_.GetBatch(batch_id);
   if (!counts) co_return std::unexpected(counts.error());
-  co_return ToProgress(batch_id, *counts);
+  auto progress = ToProgress(batch_id, *counts);
+  co_await AddDelivery("batch", batch_id, progress.mutable_webhook());
+  co_return progress;
 }
 
 v1::BatchProgress JobApi::ToProgress(const std::string& batch_id, const queue::BatchCounts& c) {
@@ -450,6 +478,11 @@ v1::BatchProgress JobApi::ToProgress(const std::string& batch_id, const queue::B
   p.set_succeeded(static_cast<uint32_t>(c.Count(JobState::kSucceeded)));
   p.set_failed(static_cast<uint32_t>(c.Count(JobState::kFailed)));
   p.set_cancelled(static_cast<uint32_t>(c.Count(JobState::kCancelled)));
+  p.set_budget_micros(c.budget_micros);
+  p.set_cost_micros(c.cost_micros);
+  for (const auto& [model, spent] : c.spent_micros_by_model) {
+    (*p.mutable_spent_micros_by_model())[model] = spent;
+  }
   return p;
 }
 
@@ -469,6 +502,8 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
   s.set_sha256(r.sha256);
   s.set_worker(r.worker);
   s.set_clip_seconds(r.clip_seconds);
+  s.set_reserved_micros(r.reserved_micros);
+  s.set_cost_micros(r.cost_micros);
   s.set_output_url(r.output_url);
   if (objects_ != nullptr && !r.output_key.empty()) {
     // A fresh URL on every read: presigned S3 URLs expire.

@@ -1,4 +1,6 @@
 #include <mutex>
+#include <optional>
+#include <utility>
 
 #include "reelq/common/ids.h"
 
@@ -8,6 +10,27 @@
 
 namespace reelq::scheduler {
 namespace {
+
+// A batch's webhook (SubmitBatchRequest.batch_webhook_url), set before its first chunk.
+struct BatchHookRequest {
+  std::string batch_id, url, events;
+};
+
+// Sets the batch's webhook first when `hook` is given; when that is refused, so is every spec
+// (and *hook_error says why, for the items that follow). The reactor outlives this call.
+awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitChunk(
+    JobApi& api, Principal who, std::optional<BatchHookRequest> hook,
+    std::vector<v1::JobSpec> specs, int64_t budget_micros, std::optional<std::string>* hook_error) {
+  if (hook) {
+    auto set = co_await api.SetBatchWebhook(who, hook->batch_id, hook->url, hook->events);
+    if (!set) {
+      *hook_error = ToGrpcStatus(set.error()).error_message();
+      co_return std::vector<Result<v1::SubmitJobResponse>>(specs.size(),
+                                                           std::unexpected(set.error()));
+    }
+  }
+  co_return co_await api.SubmitMany(std::move(who), std::move(specs), budget_micros);
+}
 
 // Reads a batch item by item; each is admitted on its own, so one bad item gets its own error
 // and the others go in. Admitted items are stored in chunks of kChunk with one Redis call each
@@ -44,9 +67,18 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       return;
     }
     const uint32_t index = next_index_++;
+    const int64_t budget = request_.budget_micros();
     v1::JobSpec spec = std::move(*request_.mutable_spec());
     auto* item = response_->add_items();
     item->set_index(index);
+    if (budget < 0 || budget > queue::kMaxWalletMicros) {
+      Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
+             "budget_micros: expected 0 (none) to " + std::to_string(queue::kMaxWalletMicros) +
+                 ", got " + std::to_string(budget));
+      StartRead(&request_);
+      return;
+    }
+    if (budget_micros_ == 0 && budget != 0) budget_micros_ = budget;
     if (index >= settings_.max_batch_items) {
       Reject(item, grpc::StatusCode::RESOURCE_EXHAUSTED,
              "batch: more than " + std::to_string(settings_.max_batch_items) +
@@ -57,6 +89,16 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     if (batch_id_.empty())
       batch_id_ = spec.batch_id().empty() ? api_.NewBatchId() : spec.batch_id();
     if (spec.batch_id().empty()) spec.set_batch_id(batch_id_);
+    if (!request_.batch_webhook_url().empty() && !hook_seen_) {
+      hook_seen_ = true;
+      hook_ = BatchHookRequest{batch_id_, request_.batch_webhook_url(),
+                               request_.batch_webhook_events()};
+    }
+    if (hook_error_) {
+      Reject(item, grpc::StatusCode::INVALID_ARGUMENT, *hook_error_);
+      StartRead(&request_);
+      return;
+    }
     if (spec.batch_id() != batch_id_) {
       Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
              "batch_id: '" + spec.batch_id() + "' differs from this stream's batch '" + batch_id_ +
@@ -82,8 +124,10 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     auto items = std::move(chunk_items_);
     chunk_.clear();
     chunk_items_.clear();
+    auto hook = std::exchange(hook_, std::nullopt);
     asio::co_spawn(
-        io_, api_.SubmitMany(who_, std::move(specs)),
+        io_,
+        SubmitChunk(api_, who_, std::move(hook), std::move(specs), budget_micros_, &hook_error_),
         [this, items = std::move(items), then_finish](
             std::exception_ptr error, std::vector<Result<v1::SubmitJobResponse>> results) {
           for (size_t i = 0; i < items.size(); ++i) {
@@ -121,8 +165,12 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   Principal who_;
   std::string batch_id_;
   uint32_t next_index_ = 0;
-  std::vector<v1::JobSpec> chunk_;                 // admitted later, stored together
+  int64_t budget_micros_ = 0;       // the batch's budget, from the first message that states one
+  std::vector<v1::JobSpec> chunk_;  // admitted later, stored together
   std::vector<v1::BatchItemResult*> chunk_items_;  // their places in the response
+  bool hook_seen_ = false;
+  std::optional<BatchHookRequest> hook_;   // not yet sent: goes with the next chunk
+  std::optional<std::string> hook_error_;  // it was refused: so is every later item
 };
 
 }  // namespace

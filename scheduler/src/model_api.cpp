@@ -69,6 +69,9 @@ v1::ListModelsResponse ModelApi::ToModels(const queue::Stats& stats, int64_t now
     for (const auto& r : m.resolutions) info->add_resolutions(r);
     info->set_max_shots(static_cast<uint32_t>(m.max_shots));
     info->set_audio(m.audio);
+    info->set_first_frame_input(m.inputs.first_frame);
+    info->set_last_frame_input(m.inputs.last_frame);
+    info->set_max_reference_images(static_cast<uint32_t>(m.inputs.reference_images));
     info->set_price_per_second(m.price_per_second);
     info->set_latency_estimate_seconds(m.latency.p50_seconds);
     auto live = std::find_if(stats.models.begin(), stats.models.end(),

@@ -14,7 +14,7 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items", "max_message_bytes",
            "idempotency_retention_hours", "max_attempts", "dispatch_batch", "dispatch_scan_depth",
            "dispatch_policy", "preference_margin_seconds", "tls_cert_file", "tls_key_file",
-           "tls_client_ca_file", "dashboard_listen"});
+           "tls_client_ca_file", "dashboard_listen", "dispatch_interval_ms", "max_image_bytes"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -30,7 +30,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   REELQ_READ(s.max_prompt_bytes, config::GetInt(sec, n, "max_prompt_bytes", 100000, 1, 16 << 20));
   REELQ_READ(s.max_batch_items, config::GetInt(sec, n, "max_batch_items", 100000, 1, 10'000'000));
   REELQ_READ(s.max_message_bytes,
-             config::GetInt(sec, n, "max_message_bytes", 4 << 20, 1024, 1 << 30));
+             config::GetInt(sec, n, "max_message_bytes", 32 << 20, 1024, 1 << 30));
+  REELQ_READ(s.max_image_bytes,
+             config::GetInt(sec, n, "max_image_bytes", 10 << 20, 1024, 256 << 20));
   // Fractions are allowed (down to one second), so tests can watch a key expire.
   double hours = 24;
   REELQ_READ(hours,
@@ -38,6 +40,19 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   s.idempotency_retention_s = std::max<int64_t>(1, std::llround(hours * 3600));
   REELQ_READ(s.max_attempts, config::GetInt(sec, n, "max_attempts", 5, 1, 100));
   REELQ_READ(s.dispatch_batch, config::GetInt(sec, n, "dispatch_batch", 256, 1, 10000));
+  REELQ_READ(s.dispatch_interval_ms,
+             config::GetInt(sec, n, "dispatch_interval_ms", s.dispatch_interval_ms, 1, 60000));
+  {
+    const auto queue = doc.root["queue"];
+    if (auto k = config::CheckKeys(queue, "queue", {"retention_hours"}); !k) {
+      return std::unexpected(k.error());
+    }
+    // Fractions are allowed (down to one second), so tests and the soak bench see jobs expire.
+    double retention_hours = 168;
+    REELQ_READ(retention_hours, config::GetNumber(queue, "queue", "retention_hours", 168,
+                                                  1.0 / 3600, 24 * 365 * 10));
+    s.retention_ms = std::max<int64_t>(1000, std::llround(retention_hours * 3600 * 1000));
+  }
   REELQ_READ(s.dispatch_scan_depth, config::GetInt(sec, n, "dispatch_scan_depth", 16, 1, 1000));
   REELQ_READ(s.dispatch_policy, config::GetString(sec, n, "dispatch_policy", s.dispatch_policy));
   if (s.dispatch_policy != "fair" && s.dispatch_policy != "fifo") {

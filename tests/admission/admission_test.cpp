@@ -1,5 +1,6 @@
 #include "reelq/scheduler/admission.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -557,6 +558,103 @@ TEST_F(AdmissionTest, MalformedTimestampIsRefused) {
   spec.mutable_finish_deadline()->set_seconds(kNowMs / 1000 + 60);
   spec.mutable_finish_deadline()->set_nanos(-1);
   EXPECT_THAT(Refusal(spec), StartsWith("finish_deadline: not a valid timestamp"));
+}
+
+}  // namespace
+}  // namespace reelq::scheduler
+
+// --- Input images (issue 13) ----------------------------------------------------------------
+namespace reelq::scheduler {
+namespace {
+
+using reelq::v1::JobSpec;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class ImageAdmissionTest : public ::testing::Test {
+ protected:
+  ImageAdmissionTest() : admission_(reelq::testing::ShippedCatalogue(), Limits()) {}
+  static AdmissionLimits Limits() {
+    AdmissionLimits limits;
+    limits.max_image_bytes = 1024;
+    return limits;
+  }
+  static JobSpec Spec(const std::string& model, uint32_t seconds) {
+    JobSpec spec;
+    spec.set_prompt("a still comes alive");
+    spec.set_duration_seconds(seconds);
+    if (!model.empty()) spec.add_models(model);
+    return spec;
+  }
+  static std::string Png() { return std::string("\x89PNG\r\n\x1a\n", 8) + "rest of the image"; }
+  std::string Refusal(JobSpec spec) {
+    auto r = admission_.Admit(spec);
+    EXPECT_FALSE(r.has_value());
+    return r ? "" : r.error().message;
+  }
+  Admission admission_;
+};
+
+TEST_F(ImageAdmissionTest, ImagesAreCheckedByContentAndSize) {
+  JobSpec gif = Spec("veo-3.1", 8);
+  gif.mutable_first_frame()->set_data("GIF89a....");
+  EXPECT_THAT(Refusal(gif), StartsWith("first_frame.data: not an image — expected a PNG"));
+  JobSpec big = Spec("veo-3.1", 8);
+  big.add_reference_images()->set_data(Png() + std::string(2000, 'x'));
+  EXPECT_THAT(Refusal(big), StartsWith("reference_images[0].data: 2025 bytes — over the 1024"));
+  JobSpec empty = Spec("veo-3.1", 8);
+  empty.mutable_last_frame();
+  EXPECT_THAT(Refusal(empty), StartsWith("last_frame: empty"));
+  for (const std::string& image :
+       {Png(), std::string("\xff\xd8\xff\xe0", 4), std::string("RIFF\0\0\0\0WEBPVP8 ", 16)}) {
+    JobSpec ok = Spec("veo-3.1", 8);
+    ok.mutable_first_frame()->set_data(image);
+    EXPECT_TRUE(admission_.Admit(ok).has_value()) << image;
+  }
+}
+
+TEST_F(ImageAdmissionTest, KeysMustBeTheTenantsOwn) {
+  JobSpec other = Spec("veo-3.1", 8);
+  other.set_tenant("studio-a");
+  other.mutable_first_frame()->set_key("inputs/studio-b/x.png");
+  EXPECT_THAT(Refusal(other), StartsWith("first_frame.key: \"inputs/studio-b/x.png\" is not one "
+                                         "of tenant studio-a's objects"));
+  JobSpec climbing = Spec("veo-3.1", 8);
+  climbing.mutable_first_frame()->set_key("inputs/default/../../etc/passwd");
+  EXPECT_THAT(Refusal(climbing), StartsWith("first_frame.key: "));
+  for (const char* key : {"inputs/default/abc.png", "default/batch-1/job.png"}) {
+    JobSpec own = Spec("veo-3.1", 8);
+    own.mutable_first_frame()->set_key(key);
+    EXPECT_TRUE(admission_.Admit(own).has_value()) << key;
+  }
+}
+
+TEST_F(ImageAdmissionTest, AModelThatCannotTakeTheInputIsRefusedOrNotChosen) {
+  JobSpec sora = Spec("sora-2", 8);
+  sora.mutable_last_frame()->set_data(Png());
+  EXPECT_EQ(Refusal(sora), "last_frame: an image — sora-2 takes no last-frame image");
+  JobSpec kling = Spec("kling-3.0", 5);
+  kling.add_reference_images()->set_data(Png());
+  EXPECT_EQ(Refusal(kling), "reference_images: 1 images — kling-3.0 takes no reference images");
+  JobSpec veo = Spec("veo-3.1", 8);
+  for (int i = 0; i < 4; ++i) veo.add_reference_images()->set_data(Png());
+  EXPECT_EQ(Refusal(veo), "reference_images: 4 images — veo-3.1 takes at most 3");
+
+  // Under auto the first choice for photorealism (sora-2) takes no last frame: not chosen.
+  JobSpec routed = Spec("", 8);
+  routed.set_use_case(v1::USE_CASE_PHOTOREALISM);
+  routed.mutable_last_frame()->set_data(Png());
+  auto admitted = admission_.Admit(routed);
+  ASSERT_TRUE(admitted.has_value()) << admitted.error().message;
+  EXPECT_EQ(std::find(admitted->candidates.begin(), admitted->candidates.end(), "sora-2"),
+            admitted->candidates.end());
+  EXPECT_EQ(admitted->candidates.size(), 3u);
+  // Four reference images: only seedance-2.0 takes that many.
+  JobSpec many = Spec("", 8);
+  for (int i = 0; i < 4; ++i) many.add_reference_images()->set_data(Png());
+  admitted = admission_.Admit(many);
+  ASSERT_TRUE(admitted.has_value()) << admitted.error().message;
+  EXPECT_EQ(admitted->candidates, std::vector<std::string>{"seedance-2.0"});
 }
 
 }  // namespace

@@ -38,6 +38,9 @@ TEST(ShippedCatalogueTest, MatchesTheHandBuiltCopy) {
     EXPECT_EQ(y->max_shots, h.max_shots) << h.id;
     EXPECT_EQ(y->audio, h.audio) << h.id;
     EXPECT_EQ(y->max_prompt_chars, h.max_prompt_chars) << h.id;
+    EXPECT_EQ(y->inputs.first_frame, h.inputs.first_frame) << h.id;
+    EXPECT_EQ(y->inputs.last_frame, h.inputs.last_frame) << h.id;
+    EXPECT_EQ(y->inputs.reference_images, h.inputs.reference_images) << h.id;
     EXPECT_EQ(y->latency.p50_seconds, h.latency.p50_seconds) << h.id;
   }
   EXPECT_EQ(yaml.use_case_first_choice, hand.use_case_first_choice);

@@ -114,6 +114,30 @@ std::vector<RpcOutcome> CallEveryRpc(const std::shared_ptr<grpc::Channel>& chann
     v1::Tenant resp;
     out.push_back({"SetWeight", admin->SetWeight(Authed(token).get(), req, &resp)});
   }
+  {
+    v1::GetWalletRequest req;
+    v1::Wallet resp;
+    out.push_back({"GetWallet", jobs->GetWallet(Authed(token).get(), req, &resp)});
+  }
+  {
+    v1::TopUpRequest req;
+    req.set_tenant("intruder");
+    req.set_amount_micros(1);
+    v1::Wallet resp;
+    out.push_back({"TopUp", admin->TopUp(Authed(token).get(), req, &resp)});
+  }
+  {
+    v1::SetLimitsRequest req;
+    req.set_tenant("intruder");
+    v1::Tenant resp;
+    out.push_back({"SetLimits", admin->SetLimits(Authed(token).get(), req, &resp)});
+  }
+  {
+    v1::WebhookSecretRequest req;
+    req.set_tenant("intruder");
+    v1::WebhookSecret resp;
+    out.push_back({"GetWebhookSecret", admin->GetWebhookSecret(Authed(token).get(), req, &resp)});
+  }
   return out;
 }
 

@@ -116,7 +116,8 @@ void E2eStack::StartSim() {
   sim_ = ChildProcess::Start(
       {binary.string(), "--listen", listen, "--port-file", port_file.string(), "--latency-scale",
        Num(options_.latency_scale), "--seed", std::to_string(options_.sim_seed), "--media-dir",
-       (dir_.path() / "sim-media").string(), "--log-level", "warn"},
+       (dir_.path() / "sim-media").string(), "--log-level", "warn", "--clip-labels",
+       options_.sim_clip_labels ? "on" : "off"},
       {}, log_dir() / "sim.log");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -61,6 +61,10 @@ struct E2eStackOptions {
   // Simulator: latency multiplier (0.002 turns minutes into a fraction of a second) and seed.
   double latency_scale = 0.002;
   uint64_t sim_seed = 1;
+  // Draw model, shot and job id on the simulator's clips (one small ffmpeg render per create):
+  // off here so that tests and benchmarks making hundreds of clips stay fast; on for tests
+  // that look at the labels.
+  bool sim_clip_labels = false;
   // worker: section.
   double lease_seconds = 3;
   double heartbeat_seconds = 0.5;

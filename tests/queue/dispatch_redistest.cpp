@@ -394,11 +394,12 @@ TEST_F(QueueTest, SlotIsGivenBackWhenTheUpstreamTaskEndsNotWhenTheClipIsStored) 
   ASSERT_EQ(leased->size(), 2u);
   const auto& first = (*leased)[0];
   const auto& second = (*leased)[1];
-  auto generating = RunAsync(io_, store_->SetPhase(first.id, first.token, JobPhase::kGenerating, "u1", ""));
+  auto generating =
+      RunAsync(io_, store_->SetPhase(first.id, first.token, JobPhase::kGenerating, "u1", ""));
   ASSERT_TRUE(generating) << generating.error().Describe();
   EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
-  auto transferring =
-      RunAsync(io_, store_->SetPhase(first.id, first.token, JobPhase::kTransferring, "", "storing"));
+  auto transferring = RunAsync(
+      io_, store_->SetPhase(first.id, first.token, JobPhase::kTransferring, "", "storing"));
   ASSERT_TRUE(transferring) << transferring.error().Describe();
   EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
   EXPECT_EQ(Dispatch(), 1);  // the third job takes the slot while the first one stores its clip

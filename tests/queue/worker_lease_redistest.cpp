@@ -163,8 +163,8 @@ TEST_F(WorkerLeaseTest, CancelIsPushedToTheWorkerHoldingTheJob) {
   ASSERT_EQ(held.size(), 2u);
   // The worker's cancel listener blocks on its own connection.
   auto listener = NewConnection();
-  auto waiting = asio::co_spawn(io_, store_->WaitForCancel(*listener, "w1", 5000ms),
-                                asio::use_future);
+  auto waiting =
+      asio::co_spawn(io_, store_->WaitForCancel(*listener, "w1", 5000ms), asio::use_future);
   io_.restart();
   for (int i = 0; i < 10; ++i) io_.run_one_for(10ms);  // the BLPOP is on its way
   const auto sent = std::chrono::steady_clock::now();
@@ -184,8 +184,8 @@ TEST_F(WorkerLeaseTest, CancelIsPushedToTheWorkerHoldingTheJob) {
   ASSERT_TRUE(beat);
   EXPECT_EQ(beat->cancelled, std::vector<std::string>{held[1].id});
   // The cancelled job's token is refused from then on.
-  auto phase = RunAsync(
-      io_, store_->SetPhase(held[1].id, held[1].token, JobPhase::kTransferring, "", ""));
+  auto phase =
+      RunAsync(io_, store_->SetPhase(held[1].id, held[1].token, JobPhase::kTransferring, "", ""));
   ASSERT_FALSE(phase);
   EXPECT_EQ(phase.error().category, ErrorCategory::kCancelled);
 }
@@ -231,8 +231,8 @@ TEST_F(WorkerLeaseTest, RacingSubmitChunksAndLeasesKeepKeysCountersAndTokensWhol
   ASSERT_EQ(dispatched->dispatched, 150);
   std::vector<std::future<Result<std::vector<LeasedJob>>>> leases;
   for (int w = 0; w < 4; ++w) {
-    leases.push_back(asio::co_spawn(
-        io_, stores[w]->Lease("w" + std::to_string(w), 64, 15s), asio::use_future));
+    leases.push_back(
+        asio::co_spawn(io_, stores[w]->Lease("w" + std::to_string(w), 64, 15s), asio::use_future));
   }
   std::set<std::string> leased_ids, tokens;
   size_t total = 0;

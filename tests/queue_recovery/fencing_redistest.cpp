@@ -85,17 +85,18 @@ TEST(QueueRecoveryTest, CreateIntentSurvivesTheLeaseAndUpstreamTasksHaveOneOwner
   EXPECT_EQ(second.attempt, 1);
 
   // Storing the upstream id clears the intent and claims the task for this job.
-  ASSERT_TRUE(RunAsync(
-      f.io, f.store->SetPhase(second.id, second.token, JobPhase::kGenerating, "task-9", "upstream task-9")));
+  ASSERT_TRUE(RunAsync(f.io, f.store->SetPhase(second.id, second.token, JobPhase::kGenerating,
+                                               "task-9", "upstream task-9")));
   // Another job (same account) cannot store the same upstream task.
   LeasedJob other = f.SubmitAndLease("job-j", "w1");
-  auto owned = RunAsync(f.io, f.store->SetPhase(other.id, other.token, JobPhase::kGenerating, "task-9", ""));
+  auto owned =
+      RunAsync(f.io, f.store->SetPhase(other.id, other.token, JobPhase::kGenerating, "task-9", ""));
   ASSERT_FALSE(owned);
   EXPECT_EQ(owned.error().category, ErrorCategory::kFailedPrecondition);
   EXPECT_NE(owned.error().message.find("job-i"), std::string::npos) << owned.error().message;
   // Storing it again for its owner is fine (a retried write after a Redis restart).
-  EXPECT_TRUE(
-      RunAsync(f.io, f.store->SetPhase(second.id, second.token, JobPhase::kGenerating, "task-9", "")));
+  EXPECT_TRUE(RunAsync(
+      f.io, f.store->SetPhase(second.id, second.token, JobPhase::kGenerating, "task-9", "")));
   f.clock->Advance(6s);
   ASSERT_TRUE(RunAsync(f.io, f.store->Reap(100)));
   auto third = RunAsync(f.io, f.store->Lease("w3", 2, 5s));
@@ -153,7 +154,8 @@ TEST(QueueRecoveryTest, HeartbeatKeepsLeaseAndReapedTokenIsFenced) {
   EXPECT_NE(second->front().token, first.token);
 
   // The stale token is refused by phase, complete and fail; its heartbeat reports the loss.
-  auto phase = RunAsync(f.io, f.store->SetPhase(first.id, first.token, JobPhase::kGenerating, "up-1", ""));
+  auto phase =
+      RunAsync(f.io, f.store->SetPhase(first.id, first.token, JobPhase::kGenerating, "up-1", ""));
   ASSERT_FALSE(phase);
   EXPECT_EQ(phase.error().category, ErrorCategory::kLeaseLost);
   CompleteRequest complete;

@@ -71,6 +71,30 @@ TEST(SchedulerSettings, PreferenceMargin) {
 }
 
 // The binary: exit code 2 and the message on stderr, before it touches Redis or the network.
+// Issue 11: queue.retention_hours (default a week, fractions down to a second) and the dispatch
+// round interval, each refused naming its key when out of range.
+TEST(SchedulerSettings, RetentionAndDispatchInterval) {
+  auto defaults = Parse("scheduler:\n  listen: 127.0.0.1:1\n");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->retention_ms, int64_t{168} * 3600 * 1000);
+  EXPECT_EQ(defaults->dispatch_interval_ms, 100);
+  auto set = Parse("queue:\n  retention_hours: 0.5\nscheduler:\n  dispatch_interval_ms: 5000\n");
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->retention_ms, 1800 * 1000);
+  EXPECT_EQ(set->dispatch_interval_ms, 5000);
+  auto negative = Parse("queue:\n  retention_hours: -1\n");
+  ASSERT_FALSE(negative);
+  EXPECT_NE(negative.error().message.find("queue.retention_hours"), std::string::npos)
+      << negative.error().message;
+  auto typo = Parse("queue:\n  retention_hour: 1\n");
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().message.find("retention_hour"), std::string::npos) << typo.error().message;
+  auto zero = Parse("scheduler:\n  dispatch_interval_ms: 0\n");
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.error().message.find("dispatch_interval_ms"), std::string::npos)
+      << zero.error().message;
+}
+
 TEST(SchedulerBinary, RefusesBogusDispatchPolicyAtStart) {
   testing::TempDir dir;
   const auto config = dir.path() / "reelq.yaml";

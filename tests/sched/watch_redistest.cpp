@@ -16,7 +16,6 @@ using namespace std::chrono_literals;
 
 class WatchTest : public InProcessScheduler {
  protected:
-
   // An open WatchJob stream.
   struct Watch {
     std::unique_ptr<grpc::ClientContext> context;

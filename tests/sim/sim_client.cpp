@@ -57,7 +57,9 @@ HttpResult Http(int port, const std::string& method, const std::string& target,
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   for (const auto& [k, v] : headers) req.set(k, v);
   if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
+    // JSON unless the test names another type (Sora's multipart upload).
+    if (req[http::field::content_type].empty())
+      req.set(http::field::content_type, "application/json");
     req.body() = body;
   }
   req.prepare_payload();

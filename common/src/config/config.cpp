@@ -76,9 +76,9 @@ Result<void> ApplyOverrides(YAML::Node& root, const std::map<std::string, std::s
 
 // The sections a config file may have: the processes' own and the catalogue's.
 const std::set<std::string>& TopLevelSections() {
-  static const std::set<std::string> sections{"catalogue_file", "redis",  "scheduler", "auth",
-                                              "tenants",        "worker", "storage",   "accounts",
-                                              "models",         "routing"};
+  static const std::set<std::string> sections{"catalogue_file", "redis",   "scheduler", "auth",
+                                              "tenants",        "worker",  "storage",   "accounts",
+                                              "models",         "routing", "queue",     "webhooks"};
   return sections;
 }
 

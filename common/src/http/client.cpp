@@ -128,7 +128,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
       std::unique_ptr<Connection> connection = pool_.Take(origin);
       if (!connection) {
         auto opened = co_await Connection::Open(url, tls_context_, options_.verify_tls, deadline,
-                                                request.timeout);
+                                                request.timeout, &options_.refuse_address);
         if (!opened) co_return std::unexpected(opened.error());
         connection = std::move(*opened);
       }

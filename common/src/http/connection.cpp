@@ -25,7 +25,8 @@ Error Fail(Step step, const Url& url, boost::system::error_code ec,
 
 awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(Url url, ssl::context& tls_context,
                                                                 bool verify_tls, Deadline deadline,
-                                                                std::chrono::milliseconds timeout) {
+                                                                std::chrono::milliseconds timeout,
+                                                                const AddressFilter* refuse) {
   auto executor = co_await asio::this_coro::executor;
   auto connection = std::make_unique<Connection>();
 
@@ -45,6 +46,16 @@ awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(Url url, ssl::co
   timer->cancel();
   if (*fired) resolve_ec = beast::error::timeout;
   if (resolve_ec) co_return std::unexpected(Fail(Step::kResolve, url, resolve_ec, timeout));
+  if (refuse && *refuse) {
+    for (const auto& entry : endpoints) {
+      const auto address = entry.endpoint().address();
+      if (auto reason = (*refuse)(address)) {
+        co_return MakeError(
+            ErrorCategory::kInvalidRequest,
+            url.host + " resolves to " + address.to_string() + ", " + *reason + ": refused");
+      }
+    }
+  }
 
   beast::tcp_stream* tcp = nullptr;
   if (url.tls) {

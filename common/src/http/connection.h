@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,9 @@ namespace beast = boost::beast;
 namespace ssl = boost::asio::ssl;
 using Deadline = std::chrono::steady_clock::time_point;
 
+// ClientOptions::refuse_address.
+using AddressFilter = std::function<std::optional<std::string>(const asio::ip::address&)>;
+
 // One keep-alive connection to one origin: a TCP stream, wrapped in TLS for https. Used by one
 // exchange at a time; the pool hands it from one to the next.
 class Connection {
@@ -33,7 +37,8 @@ class Connection {
   // verification, every step bounded by `deadline`.
   static awaitable<Result<std::unique_ptr<Connection>>> Open(Url url, ssl::context& tls_context,
                                                              bool verify_tls, Deadline deadline,
-                                                             std::chrono::milliseconds timeout);
+                                                             std::chrono::milliseconds timeout,
+                                                             const AddressFilter* refuse = nullptr);
 
   beast::tcp_stream& Lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
   beast::tcp_stream* plain() { return plain_ ? &*plain_ : nullptr; }

@@ -320,7 +320,8 @@ SimConfig DefaultConfig() {
 }
 
 Result<void> ApplyConfig(SimConfig& config, const json& doc, bool replace_lists) {
-  if (auto ok = CheckKnown(doc, "", {"latency_scale", "seed", "media_dir", "faults", "providers"});
+  if (auto ok = CheckKnown(
+          doc, "", {"latency_scale", "clip_labels", "seed", "media_dir", "faults", "providers"});
       !ok) {
     return ok;
   }
@@ -329,6 +330,13 @@ Result<void> ApplyConfig(SimConfig& config, const json& doc, bool replace_lists)
     auto v = Number(doc["latency_scale"], "latency_scale", 0, 1000);
     if (!v) return std::unexpected(v.error());
     next.latency_scale = *v;
+  }
+  if (doc.contains("clip_labels")) {
+    if (!doc["clip_labels"].is_boolean()) {
+      return MakeError(ErrorCategory::kInvalidRequest,
+                       "config clip_labels: expected true or false");
+    }
+    next.clip_labels = doc["clip_labels"].get<bool>();
   }
   if (doc.contains("seed")) {
     auto v = Integer(doc["seed"], "seed", 0, INT64_MAX);
@@ -385,6 +393,7 @@ json ConfigToJson(const SimConfig& config) {
                 {"policy", f.policy}};
   };
   json doc = {{"latency_scale", config.latency_scale},
+              {"clip_labels", config.clip_labels},
               {"seed", config.seed},
               {"media_dir", config.media_dir},
               {"faults", faults(config.faults)},

@@ -68,6 +68,9 @@ struct ProviderConfig {
 
 struct SimConfig {
   double latency_scale = 1.0;
+  // Draw each clip's model, shot number and short job id on it (ffmpeg drawtext, one small
+  // render per create); false: one cached unlabelled clip per (duration, ratio, audio).
+  bool clip_labels = true;
   uint64_t seed = 1;
   std::string media_dir;  // empty: a fresh temp dir
   FaultRates faults;

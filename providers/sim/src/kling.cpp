@@ -13,6 +13,7 @@ namespace {
 using nlohmann::json;
 constexpr Provider kP = Provider::kKling;
 constexpr std::string_view kCreatePath = "/v1/videos/text2video";
+constexpr std::string_view kImage2VideoPath = "/v1/videos/image2video";
 
 struct Reply {
   unsigned http;
@@ -41,14 +42,50 @@ std::optional<int> ParseIntString(const json& v) {
   return std::stoi(s);
 }
 
-// Validates the text2video body; fills `task` or answers the first problem found.
-std::optional<Reply> Validate(const json& body, Task& task) {
+// image2video's `image` (first frame) and `image_tail` (last frame): base64 without a data:
+// prefix (Kling also takes URLs; the simulator fetches nothing and refuses them).
+std::optional<Reply> ValidateImages(const json& body, bool image2video, Task& task) {
+  auto bad = [](std::string m) { return Reply{400, 1201, std::move(m)}; };
+  const bool has_image = body.contains("image"), has_tail = body.contains("image_tail");
+  if (!image2video) {
+    if (has_image || has_tail) {
+      return bad("image and image_tail are not text2video parameters; use /v1/videos/image2video");
+    }
+    return std::nullopt;
+  }
+  if (!has_image && !has_tail) return bad("image or image_tail is required");
+  using Field = std::pair<const char*, const char*>;
+  for (const auto& [field, role] :
+       {Field{"image", "first_frame"}, Field{"image_tail", "last_frame"}}) {
+    if (!body.contains(field)) continue;
+    if (!body[field].is_string()) return bad(fmt::format("{} must be a string", field));
+    const std::string value = body[field];
+    if (value.starts_with("http://") || value.starts_with("https://")) {
+      return bad(fmt::format("{}: the simulator takes base64 images only, not URLs", field));
+    }
+    if (value.starts_with("data:")) {
+      return bad(fmt::format("{}: base64 must not carry a data: prefix", field));
+    }
+    auto bytes = DecodeBase64(value);
+    if (!bytes) return bad(fmt::format("{} is not valid base64", field));
+    ReceivedImage image;
+    if (auto why = CheckImage(*bytes, "", role, image)) {
+      return bad(fmt::format("{}: {}", field, *why));
+    }
+    task.images.push_back(std::move(image));
+  }
+  return std::nullopt;
+}
+
+// Validates the text2video or image2video body; fills `task` or answers the first problem found.
+std::optional<Reply> Validate(const json& body, bool image2video, Task& task) {
   auto bad = [](std::string m) { return Reply{400, 1201, std::move(m)}; };
   auto str = [&](const char* f) { return body.contains(f) && !body[f].is_string(); };
   for (const char* f : {"model_name", "prompt", "negative_prompt", "duration", "aspect_ratio",
                         "mode", "sound", "shot_type", "callback_url", "external_task_id"}) {
     if (str(f)) return bad(fmt::format("{} must be a string", f));
   }
+  if (auto err = ValidateImages(body, image2video, task)) return err;
   task.model = body.value("model_name", std::string("kling-v1"));  // the documented default
   const bool v3 = SupportsV3(task.model);
   const std::string prompt = body.value("prompt", std::string());
@@ -135,12 +172,12 @@ std::optional<Reply> Validate(const json& body, Task& task) {
     } else if (prompt.empty()) {
       return Reply{400, 1200, "prompt is required when shot_type is intelligence"};
     }
-  } else if (prompt.empty()) {
+  } else if (prompt.empty() && !image2video) {
     return Reply{400, 1200, "prompt is required"};
   }
   task.prompt = all_prompts;
   task.external_id = body.value("external_task_id", std::string());
-  task.echo = {{"mode", mode}};
+  task.echo = {{"mode", mode}, {"endpoint", image2video ? "image2video" : "text2video"}};
   return std::nullopt;
 }
 
@@ -184,7 +221,7 @@ json TaskData(const Sim& sim, const HttpRequest& req, const Task& t) {
   return data;
 }
 
-HttpResponse Create(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
+HttpResponse Create(Sim& sim, const HttpRequest& req, const KeyConfig& key, bool image2video) {
   json body = ParseBody(req.body);
   auto count_invalid = [&](const std::string& model) {
     sim.stats().Bump(kP, key.key, model, &Counters::invalid_requests);
@@ -196,7 +233,7 @@ HttpResponse Create(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
   Task task;
   task.provider = kP;
   task.key = key.key;
-  if (auto err = Validate(body, task)) {
+  if (auto err = Validate(body, image2video, task)) {
     count_invalid("");
     return Fail(sim, *err);
   }
@@ -240,11 +277,17 @@ HttpResponse Create(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
   return Envelope(sim, 200, 0, "SUCCEED", &data);
 }
 
-HttpResponse Query(Sim& sim, const HttpRequest& req, const KeyConfig& key, const std::string& id) {
-  // Tasks belong to the account (access key); the id may be the task_id or external_task_id.
-  Task* t = sim.store().Find(kP, id, sim.now());
+HttpResponse Query(Sim& sim, const HttpRequest& req, const KeyConfig& key, const std::string& id,
+                   bool image2video) {
+  // Tasks belong to the account (access key) and to the endpoint that made them; the id may be
+  // the task_id or external_task_id.
+  const std::string endpoint = image2video ? "image2video" : "text2video";
+  auto of_endpoint = [&](Task* t) {
+    return t != nullptr && t->echo.value("endpoint", "text2video") == endpoint ? t : nullptr;
+  };
+  Task* t = of_endpoint(sim.store().Find(kP, id, sim.now()));
   if (t && t->key != key.key) t = nullptr;
-  if (!t) t = sim.store().FindByExternal(kP, key.key, id, sim.now());
+  if (!t) t = of_endpoint(sim.store().FindByExternal(kP, key.key, id, sim.now()));
   sim.stats().Bump(kP, key.key, t ? t->model : "", &Counters::polls);
   if (!t) return Fail(sim, {404, 1203, fmt::format("task {} not found", id)});
   json data = TaskData(sim, req, *t);
@@ -276,10 +319,17 @@ HttpResponse HandleKling(Sim& sim, const HttpRequest& req, std::string_view path
   }
   const KeyConfig& key = *sim.FindKey(kP, check.issuer);
 
-  if (path == kCreatePath && req.method == http::verb::post) return Create(sim, req, key);
-  if (path.starts_with(std::string(kCreatePath) + "/") && req.method == http::verb::get) {
-    const std::string id(path.substr(kCreatePath.size() + 1));
-    if (!id.empty() && id.find('/') == std::string::npos) return Query(sim, req, key, id);
+  for (const bool image2video : {false, true}) {
+    const std::string_view base = image2video ? kImage2VideoPath : kCreatePath;
+    if (path == base && req.method == http::verb::post) {
+      return Create(sim, req, key, image2video);
+    }
+    if (path.starts_with(std::string(base) + "/") && req.method == http::verb::get) {
+      const std::string id(path.substr(base.size() + 1));
+      if (!id.empty() && id.find('/') == std::string::npos) {
+        return Query(sim, req, key, id, image2video);
+      }
+    }
   }
   return Fail(sim, {404, 1202,
                     fmt::format("{} {} is not supported by the simulator",

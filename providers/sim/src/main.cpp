@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:0", port_file, config_path, media_dir, log_level = "info";
   std::optional<double> latency_scale;
   std::optional<uint64_t> seed;
+  std::string clip_labels;
   app.add_option("--listen", listen, "host:port to listen on (port 0 picks a free one)");
   app.add_option("--port-file", port_file, "write the bound port here once listening");
   app.add_option("--config", config_path, "YAML config (see deploy/sim.yaml)");
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1000.0));
   app.add_option("--seed", seed, "seed of the fault and latency RNG");
   app.add_option("--media-dir", media_dir, "where generated MP4 files are cached");
+  app.add_option("--clip-labels", clip_labels,
+                 "on (default): draw model, shot and job id on each clip; off: plain cached clips")
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   CLI11_PARSE(app, argc, argv);
@@ -66,6 +70,7 @@ int main(int argc, char** argv) {
   }
   if (latency_scale) config.latency_scale = *latency_scale;
   if (seed) config.seed = *seed;
+  if (!clip_labels.empty()) config.clip_labels = clip_labels == "on";
   if (!media_dir.empty()) config.media_dir = media_dir;
 
   std::string host;

@@ -42,6 +42,44 @@ std::pair<int, int> Pixels(const std::string& resolution, const std::string& rat
   return a >= b ? std::pair{h * a / b, h} : std::pair{h, h * b / a};
 }
 
+// One image_url content item: {"image_url": {"url": "data:image/<fmt>;base64,..."}, "role"}.
+// The role defaults to first_frame; the simulator fetches no http(s) URLs.
+std::optional<HttpResponse> ReadImage(Sim& sim, const json& item, const std::string& field,
+                                      Task& task) {
+  if (!item.contains("image_url") || !item["image_url"].is_object() ||
+      !item["image_url"].contains("url") || !item["image_url"]["url"].is_string()) {
+    return BadParam(sim, field + ".image_url.url", "an image_url item needs a string url");
+  }
+  std::string role = "first_frame";
+  if (item.contains("role")) {
+    if (!item["role"].is_string()) return BadParam(sim, field + ".role", "must be a string");
+    role = item["role"];
+    if (role != "first_frame" && role != "last_frame" && role != "reference_image") {
+      return BadParam(sim, field + ".role", "must be first_frame, last_frame or reference_image");
+    }
+  }
+  const std::string url = item["image_url"]["url"];
+  constexpr std::string_view kData = "data:";
+  const size_t marker = url.find(";base64,");
+  if (!url.starts_with(kData) || marker == std::string::npos) {
+    return BadParam(sim, field + ".image_url.url",
+                    "the simulator takes base64 data URLs (data:image/<format>;base64,...) only");
+  }
+  const std::string mime = url.substr(kData.size(), marker - kData.size());
+  auto bytes = DecodeBase64(std::string_view(url).substr(marker + 8));
+  if (!bytes) return BadParam(sim, field + ".image_url.url", "the base64 data is malformed");
+  ReceivedImage image;
+  if (auto why = CheckImage(*bytes, mime, role, image)) {
+    return Error(sim, 400, "InvalidParameter",
+                 fmt::format("The parameter `{}.image_url.url` specified in the request is not "
+                             "valid: {}.",
+                             field, *why),
+                 "BadRequest");
+  }
+  task.images.push_back(std::move(image));
+  return std::nullopt;
+}
+
 // Fills `task` from the create body, or returns the 400 to send.
 std::optional<HttpResponse> Validate(Sim& sim, const json& body, Task& task) {
   static const std::set<std::string> kKnown = {"model",
@@ -91,10 +129,25 @@ std::optional<HttpResponse> Validate(Sim& sim, const json& body, Task& task) {
         return BadParam(sim, field + ".text", "a text item needs a string text");
       }
       prompt += item["text"].get<std::string>();
-    } else if (type != "image_url" && type != "video_url" && type != "audio_url") {
+    } else if (type == "image_url") {
+      if (auto err = ReadImage(sim, item, field, task)) return err;
+    } else if (type != "video_url" && type != "audio_url") {
       return BadParam(sim, field + ".type", "must be text, image_url, video_url or audio_url");
     }
   }
+  int firsts = 0, lasts = 0, references = 0;
+  for (const auto& image : task.images) {
+    firsts += image.role == "first_frame";
+    lasts += image.role == "last_frame";
+    references += image.role == "reference_image";
+  }
+  if (firsts > 1 || lasts > 1) {
+    return BadParam(sim, "content", "at most one first_frame and one last_frame image");
+  }
+  if (lasts > 0 && firsts == 0) {
+    return BadParam(sim, "content", "a last_frame image needs a first_frame image");
+  }
+  if (references > 9) return BadParam(sim, "content", "at most 9 reference_image images");
   if (prompt.empty())
     return BadParam(sim, "content", "a non-empty text item (the prompt) is required");
   task.prompt = prompt;
@@ -161,6 +214,7 @@ std::optional<HttpResponse> Validate(Sim& sim, const json& body, Task& task) {
     }
     expires_after = e;
   }
+  task.return_last_frame = body.value("return_last_frame", false);
   task.duration_s = duration;
   task.ratio = ratio == "adaptive" ? "16:9" : ratio;  // text-only input: adaptive means 16:9
   task.audio = body.value("generate_audio", v2);      // on by default for 2.x
@@ -212,6 +266,7 @@ json TaskObject(const Sim& sim, const HttpRequest& req, const Task& t) {
               {"execution_expires_after", t.echo.value("execution_expires_after", 172800)}};
   if (t.phase == Phase::kSucceeded) {
     obj["content"] = {{"video_url", sim.MediaUrl(req, t)}};
+    if (t.return_last_frame) obj["content"]["last_frame_url"] = sim.LastFrameUrl(req, t);
     const auto [w, h] = Pixels(t.echo.value("resolution", "720p"), t.ratio);
     const int64_t tokens = static_cast<int64_t>(w) * h * (24LL * t.duration_s + 1) / 1024;
     obj["usage"] = {{"completion_tokens", tokens}, {"total_tokens", tokens}};

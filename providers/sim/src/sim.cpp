@@ -77,6 +77,7 @@ HttpResponse Sim::Handle(const HttpRequest& req) {
     return false;
   };
   launched_.reset();
+  current_ = &req;
   auto held = [&](HttpResponse res) {
     if (launched_ && res.status >= 200 && res.status < 300) HoldCreateAnswer(*launched_, res);
     return res;
@@ -95,6 +96,12 @@ HttpResponse Sim::Handle(const HttpRequest& req) {
         auto p = ParseProvider(path.substr(0, slash));
         std::string id(path.substr(slash + 1, path.size() - slash - 1 - 4));
         if (p) return ServeMedia(*p, id);
+      }
+      // /media/<provider>/<task id>.last.png: Seedance's return_last_frame image.
+      if (slash != std::string_view::npos && path.ends_with(".last.png")) {
+        auto p = ParseProvider(path.substr(0, slash));
+        std::string id(path.substr(slash + 1, path.size() - slash - 1 - 9));
+        if (p) return ServeLastFrame(*p, id);
       }
     }
     HttpResponse r = HttpResponse::Json(404, "media not found\n");
@@ -179,10 +186,38 @@ void Sim::HoldCreateAnswer(Provider p, HttpResponse& res) {
 
 Result<Task*> Sim::Launch(Task task, const CreatePlan& plan) {
   launched_ = task.provider;
-  // Made at create (ffmpeg runs once per combination), so a finished task downloads at once.
-  auto media = media_.Get(task.duration_s, task.ratio, task.audio);
+  // Made at create, so a finished task downloads at once: unlabelled clips once per
+  // combination, labelled ones once per label.
+  std::string label_text;
+  Result<std::filesystem::path> media = std::filesystem::path();
+  if (config_.clip_labels) {
+    ClipLabel label{.model = task.model, .shot_durations = task.shot_durations};
+    const std::string job = current_ ? current_->Header("x-reelq-job") : "";
+    // The job id's tail: its head is a timestamp shared by jobs submitted together.
+    label.job = job.empty() ? "task-" + task.id.substr(task.id.size() > 8 ? task.id.size() - 8 : 0)
+                            : job.substr(job.size() > 8 ? job.size() - 8 : 0);
+    if (const std::string shot = current_ ? current_->Header("x-reelq-shot") : ""; !shot.empty()) {
+      label.shot = std::clamp(std::atoi(shot.c_str()), 1, 999);
+    }
+    label_text = label.Describe();
+    media = media_.GetLabelled(task.duration_s, task.ratio, task.audio, label);
+  } else {
+    media = media_.Get(task.duration_s, task.ratio, task.audio);
+  }
   if (!media) return std::unexpected(media.error());
   task.media = *media;
+  task.media_ready = media_.Pending(task.media);
+  if (plan.latency.count() == 0 && task.media_ready.valid()) {
+    // Zero latency promises a finished task at once: wait for the render here.
+    if (auto ready = media_.WaitReady(task.media); !ready) return std::unexpected(ready.error());
+    task.media_ready = {};
+  }
+  if (task.return_last_frame) {
+    if (auto ready = media_.WaitReady(task.media); !ready) return std::unexpected(ready.error());
+    auto last = media_.LastFrame(task.media);
+    if (!last) return std::unexpected(last.error());
+    task.last_frame = *last;
+  }
   task.outcome = plan.outcome;
   task.latency = plan.latency;
   task.queue_for = plan.latency / 10;
@@ -214,7 +249,9 @@ Result<Task*> Sim::Launch(Task task, const CreatePlan& plan) {
                        .duration_s = task.duration_s,
                        .ratio = task.ratio,
                        .outcome = std::string(OutcomeName(plan.outcome)),
-                       .created_at_ms = task.created_unix_ms});
+                       .created_at_ms = task.created_unix_ms,
+                       .images = task.images,
+                       .label = label_text});
   Task& stored = store_.Add(std::move(task), max_concurrent);
   store_.Advance(now_);  // a zero-latency task is finished at once
   spdlog::debug("{} create {} model={} latency={}ms outcome={}", ProviderName(stored.provider),
@@ -264,10 +301,35 @@ HttpResponse Sim::ServeMedia(Provider p, const std::string& task_id) {
     return r;
   }
   stats_.Bump(p, task->key, task->model, &Counters::downloads);
+  if (auto ready = media_.WaitReady(task->media); !ready) {
+    spdlog::error("media for {} task {}: {}", ProviderName(p), task_id, ready.error().message);
+    HttpResponse r = HttpResponse::Json(500, "media failed\n");
+    r.content_type = "text/plain";
+    return r;
+  }
   HttpResponse r;
   r.content_type = "video/mp4";
   r.file = task->media;
   r.mode = task->hang_download ? HttpResponse::Mode::kFileHang : HttpResponse::Mode::kFile;
+  return r;
+}
+
+std::string Sim::LastFrameUrl(const HttpRequest& req, const Task& task) const {
+  return fmt::format("http://{}/media/{}/{}.last.png", req.host, ProviderName(task.provider),
+                     task.id);
+}
+
+HttpResponse Sim::ServeLastFrame(Provider p, const std::string& task_id) {
+  Task* task = store_.Find(p, task_id, now_);
+  if (!task || task->phase != Phase::kSucceeded || task->last_frame.empty()) {
+    HttpResponse r = HttpResponse::Json(404, "media not found\n");
+    r.content_type = "text/plain";
+    return r;
+  }
+  HttpResponse r;
+  r.content_type = "image/png";
+  r.file = task->last_frame;
+  r.mode = HttpResponse::Mode::kFile;
   return r;
 }
 

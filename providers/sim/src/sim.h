@@ -77,6 +77,9 @@ class Sim {
   // Absolute URL of a task's bytes, on the host the client used to reach us.
   std::string MediaUrl(const HttpRequest& req, const Task& task) const;
   HttpResponse ServeMedia(Provider p, const std::string& task_id);
+  // Seedance return_last_frame: the clip's last frame, a PNG.
+  std::string LastFrameUrl(const HttpRequest& req, const Task& task) const;
+  HttpResponse ServeLastFrame(Provider p, const std::string& task_id);
 
   Result<void> ApplyControl(const nlohmann::json& doc);
   // Applies the provider's hold_create knob to the answer of a create that launched a task.
@@ -96,6 +99,7 @@ class Sim {
   SimClock::time_point now_;
   std::map<std::string, std::deque<SimClock::time_point>> rpm_windows_;
   std::set<std::string> seen_fail_once_;
+  const HttpRequest* current_ = nullptr;  // the request being handled (labels read it)
   std::optional<Provider> launched_;  // set by Launch during the current request  // prompts whose
                                       // first [sim:fail-once] task was made
 };

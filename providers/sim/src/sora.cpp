@@ -93,13 +93,46 @@ HttpResponse Create(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
     sim.stats().Bump(kP, key.key, "", &Counters::invalid_requests);
     return Invalid(msg, param, code);
   };
-  if (req.Header("Content-Type").starts_with("multipart/")) {
-    return invalid("the simulator accepts JSON create bodies only (no input_reference upload)",
-                   "input_reference", "unsupported_content_type");
-  }
-  json body = ParseBody(req.body);
-  if (body.is_discarded() || !body.is_object()) {
-    return invalid("We could not parse the JSON body of your request.", "", "invalid_json");
+  // JSON, or multipart/form-data when an input_reference image is uploaded: the same fields
+  // as text parts and the image as a file part.
+  json body;
+  std::vector<ReceivedImage> images;
+  const std::string content_type = req.Header("Content-Type");
+  if (content_type.starts_with("multipart/")) {
+    std::string error;
+    auto parts = ParseMultipart(content_type, req.body, error);
+    if (!parts) return invalid("Could not parse multipart form: " + error, "", "invalid_multipart");
+    body = json::object();
+    for (const auto& part : *parts) {
+      if (part.name == "input_reference") {
+        if (part.filename.empty()) {
+          return invalid("Invalid 'input_reference': expected a file upload.", "input_reference",
+                         "invalid_type");
+        }
+        ReceivedImage image;
+        if (auto why = CheckImage(part.data, part.content_type, "first_frame", image)) {
+          return invalid(fmt::format("Invalid 'input_reference': {}. Supported formats are "
+                                     "image/jpeg, image/png and image/webp.",
+                                     *why),
+                         "input_reference", "invalid_value");
+        }
+        images.push_back(std::move(image));
+      } else if (!part.filename.empty()) {
+        return invalid(fmt::format("Unrecognized file parameter supplied: {}", part.name),
+                       part.name, "unknown_parameter");
+      } else {
+        body[part.name] = part.data;
+      }
+    }
+  } else {
+    body = ParseBody(req.body);
+    if (body.is_discarded() || !body.is_object()) {
+      return invalid("We could not parse the JSON body of your request.", "", "invalid_json");
+    }
+    if (body.contains("input_reference")) {
+      return invalid("Invalid 'input_reference': upload the image as multipart/form-data.",
+                     "input_reference", "invalid_type");
+    }
   }
   static const std::set<std::string> kKnown = {"model", "prompt", "seconds", "size"};
   for (const auto& [k, v] : body.items()) {
@@ -179,6 +212,7 @@ HttpResponse Create(Sim& sim, const HttpRequest& req, const KeyConfig& key) {
   task.ratio = ratio;
   task.audio = true;  // Sora always generates audio
   task.echo = {{"size", size}};
+  task.images = std::move(images);
   const CreatePlan plan = sim.Plan(kP, *model, prompt);
   if (plan.fail_create) {
     sim.stats().Bump(kP, key.key, model_id, &Counters::creates_failed_injected);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config.h"
+#include "images.h"
 
 namespace reelq::sim {
 
@@ -43,6 +44,8 @@ struct CreateRecord {
   std::string ratio;
   std::string outcome;  // succeed | transient_failure | policy_failure
   int64_t created_at_ms = 0;
+  std::vector<ReceivedImage> images;  // every input image of the generation
+  std::string label;                  // the text drawn on the clip (empty: unlabelled)
 };
 
 class Stats {
@@ -66,6 +69,15 @@ class Stats {
   std::map<Provider, ProviderStats> providers_;
   std::vector<CreateRecord> creates_;
 };
+
+inline nlohmann::json ImagesJson(const std::vector<ReceivedImage>& images) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& i : images) {
+    out.push_back(
+        {{"role", i.role}, {"sha256", i.sha256}, {"mime_type", i.mime_type}, {"bytes", i.bytes}});
+  }
+  return out;
+}
 
 template <class InFlight, class Queued>
 nlohmann::json Stats::ToJson(const SimConfig& config, InFlight in_flight, Queued queued) const {
@@ -105,7 +117,9 @@ nlohmann::json Stats::ToJson(const SimConfig& config, InFlight in_flight, Queued
          {"duration_s", r.duration_s},
          {"ratio", r.ratio},
          {"outcome", r.outcome},
-         {"created_at_ms", r.created_at_ms}});
+         {"created_at_ms", r.created_at_ms},
+         {"images", ImagesJson(r.images)},
+         {"label", r.label}});
   }
   return doc;
 }

@@ -97,6 +97,12 @@ void TaskStore::Advance(SimClock::time_point now) {
     if (it == tasks_.end()) continue;
     Task& task = it->second;
     if (task.phase != Phase::kRunning || task.finishes != at) continue;
+    if (task.media_ready.valid() &&
+        task.media_ready.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      task.finishes = now + std::chrono::milliseconds(20);  // look again then
+      running_.emplace(task.finishes, tk);
+      continue;
+    }
     Finish(task, at);
     StartWaiting(slots_[SlotKey(task.provider, task.key)], at);
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "config.h"
+#include "images.h"
+#include "reelq/common/error.h"
 
 namespace reelq::sim {
 
@@ -37,7 +40,10 @@ struct Task {
   int duration_s = 5;
   std::string ratio = "16:9";
   bool audio = false;
-  nlohmann::json echo;  // provider-specific request fields echoed back on poll
+  nlohmann::json echo;                // provider-specific request fields echoed back on poll
+  std::vector<ReceivedImage> images;  // input images, in the order the request gave them
+  bool return_last_frame = false;     // Seedance: serve the clip's last frame as a PNG
+  std::filesystem::path last_frame;   // made at launch when return_last_frame
   Outcome outcome = Outcome::kSucceed;
   bool hang_download = false;
   bool truncate_poll = false;
@@ -54,6 +60,9 @@ struct Task {
   bool holds_slot = false;
   int64_t created_unix_ms = 0;
   std::filesystem::path media;
+  // A labelled clip rendering in the background: the task does not succeed before it is made
+  // (rendering is part of the generation), so a download never waits for it.
+  std::shared_future<Result<void>> media_ready;
 
   // Unix milliseconds of a steady-clock instant of this task.
   int64_t UnixMs(SimClock::time_point t) const {

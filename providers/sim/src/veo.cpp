@@ -67,6 +67,50 @@ std::optional<std::string> Validate(const json& body, const std::string& model, 
     return "instances[0].prompt is required and must be a non-empty string";
   }
   task.prompt = inst["prompt"];
+  // Images: {bytesBase64Encoded, mimeType} on the instance (the simulator fetches no gcsUri).
+  auto read_image = [&](const json& obj, const std::string& where,
+                        const std::string& role) -> std::optional<std::string> {
+    if (!obj.is_object()) return where + " must be an object";
+    if (auto e = CheckUnknown(obj, {"bytesBase64Encoded", "mimeType"}, where)) return e;
+    if (!obj.contains("bytesBase64Encoded") || !obj["bytesBase64Encoded"].is_string()) {
+      return where + ".bytesBase64Encoded is required and must be a string";
+    }
+    if (!obj.contains("mimeType") || !obj["mimeType"].is_string()) {
+      return where + ".mimeType is required and must be a string";
+    }
+    auto bytes = DecodeBase64(obj["bytesBase64Encoded"].get<std::string>());
+    if (!bytes) return where + ".bytesBase64Encoded is not valid base64";
+    ReceivedImage image;
+    if (auto why = CheckImage(*bytes, obj["mimeType"].get<std::string>(), role, image)) {
+      return fmt::format("{}: Unable to process input image: {}", where, *why);
+    }
+    task.images.push_back(std::move(image));
+    return std::nullopt;
+  };
+  if (inst.contains("image")) {
+    if (auto e = read_image(inst["image"], "instances[0].image", "first_frame")) return e;
+  }
+  if (inst.contains("lastFrame")) {
+    if (auto e = read_image(inst["lastFrame"], "instances[0].lastFrame", "last_frame")) return e;
+  }
+  bool has_references = false;
+  if (inst.contains("referenceImages")) {
+    const json& refs = inst["referenceImages"];
+    if (!refs.is_array() || refs.empty() || refs.size() > 3) {
+      return "instances[0].referenceImages must be a list of 1 to 3 reference images";
+    }
+    for (size_t i = 0; i < refs.size(); ++i) {
+      const std::string where = fmt::format("instances[0].referenceImages[{}]", i);
+      if (!refs[i].is_object()) return where + " must be an object";
+      if (auto e = CheckUnknown(refs[i], {"image", "referenceType"}, where)) return e;
+      if (!refs[i].contains("referenceType") || refs[i]["referenceType"] != "asset") {
+        return where + ".referenceType must be \"asset\"";
+      }
+      if (!refs[i].contains("image")) return where + ".image is required";
+      if (auto e = read_image(refs[i]["image"], where + ".image", "reference_image")) return e;
+    }
+    has_references = true;
+  }
   std::string ratio = "16:9", resolution = "720p";
   int duration = 8;
   if (body.contains("parameters")) {
@@ -126,6 +170,9 @@ std::optional<std::string> Validate(const json& body, const std::string& model, 
     if (p.contains("seed") && !p["seed"].is_number_integer()) {
       return "parameters.seed must be an integer";
     }
+  }
+  if (has_references && duration != 8) {
+    return fmt::format("referenceImages require durationSeconds 8, not {}", duration);
   }
   task.duration_s = duration;
   task.ratio = ratio;

@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 
 #include "internal.h"
+#include "reelq/queue/job_store.h"
 
 namespace reelq::scheduler {
 
@@ -288,7 +289,7 @@ awaitable<Result<v1::JobStatus>> VisibleJob(std::shared_ptr<State> s, Caller cal
   auto job = co_await s->jobs.Get(caller.AsPrincipal(), id);
   // Another tenant's job looks like no job at all.
   if (job && !caller.MaySee(job->spec().tenant())) {
-    co_return MakeError(ErrorCategory::kNotFound, "no job with id '" + id + "'");
+    co_return MakeError(ErrorCategory::kNotFound, queue::JobStore::NoSuchJob(id));
   }
   co_return job;
 }

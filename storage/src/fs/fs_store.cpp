@@ -272,6 +272,37 @@ class FsStore final : public ObjectStore {
     co_return Result<void>{};
   }
 
+  awaitable<Result<std::string>> ReadSmall(std::string key, size_t max_bytes) override {
+    if (auto v = ValidateKey(key); !v) co_return std::unexpected(v.error());
+    auto read = [path = root_ / key, key, max_bytes]() -> Result<std::string> {
+      auto head = HeadSync(path, key);
+      if (!head) return std::unexpected(head.error());
+      if (head->size > max_bytes) {
+        return MakeError(ErrorCategory::kInvalidRequest,
+                         "object \"" + key + "\" is " + std::to_string(head->size) +
+                             " bytes, more than " + std::to_string(max_bytes));
+      }
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return std::unexpected(ErrnoError(errno, "opening " + path.string()));
+      std::string data(head->size, '\0');
+      size_t got = 0;
+      while (got < data.size()) {
+        const ssize_t n = ::read(fd, data.data() + got, data.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          const int err = n < 0 ? errno : EIO;
+          ::close(fd);
+          return std::unexpected(ErrnoError(err, "reading " + path.string()));
+        }
+        got += static_cast<size_t>(n);
+      }
+      ::close(fd);
+      return data;
+    };
+    auto result = co_await detail::RunBlocking(std::move(read));
+    co_return result;
+  }
+
   Result<std::string> PresignGet(const std::string& key, std::chrono::seconds) const override {
     if (auto v = ValidateKey(key); !v) return std::unexpected(v.error());
     // Plain files need no signature; whoever can read the path can read the clip.

@@ -53,6 +53,11 @@ class NullStore final : public ObjectStore {
 
   awaitable<Result<void>> Delete(std::string /*key*/) override { co_return Result<void>{}; }
 
+  awaitable<Result<std::string>> ReadSmall(std::string key, size_t /*max_bytes*/) override {
+    co_return MakeError(ErrorCategory::kNotFound,
+                        "no object \"" + key + "\" (the null store keeps nothing)");
+  }
+
   Result<std::string> PresignGet(const std::string& key,
                                  std::chrono::seconds /*ttl*/) const override {
     return "null:///" + key;

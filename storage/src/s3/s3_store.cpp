@@ -35,6 +35,26 @@ class S3Store final : public ObjectStore {
     co_return Result<void>{};
   }
 
+  awaitable<Result<std::string>> ReadSmall(std::string key, size_t max_bytes) override {
+    if (auto v = ValidateKey(key); !v) co_return std::unexpected(v.error());
+    // HEAD first, so an oversized object is refused without downloading it.
+    auto head = co_await s3::HeadObject(client_, key);
+    if (!head) co_return std::unexpected(head.error());
+    if (head->size > max_bytes) {
+      co_return MakeError(ErrorCategory::kInvalidRequest,
+                          "object \"" + key + "\" is " + std::to_string(head->size) +
+                              " bytes, more than " + std::to_string(max_bytes));
+    }
+    s3::Call call{.method = "GET", .key = key, .what = client_->Describe("GET", key)};
+    auto r = co_await client_->Send(std::move(call));
+    if (!r) co_return std::unexpected(r.error());
+    if (r->body.size() > max_bytes) {
+      co_return MakeError(ErrorCategory::kInvalidRequest, "object \"" + key + "\" is more than " +
+                                                              std::to_string(max_bytes) + " bytes");
+    }
+    co_return std::move(r->body);
+  }
+
   Result<std::string> PresignGet(const std::string& key, std::chrono::seconds ttl) const override {
     if (auto v = ValidateKey(key); !v) return std::unexpected(v.error());
     if (ttl.count() < 1 || ttl.count() > 604800) {

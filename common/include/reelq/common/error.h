@@ -24,7 +24,7 @@ enum class ErrorCategory {
   // A create may have started (and billed) an upstream generation whose answer was lost and
   // that the provider's API cannot look up; never retried (that could pay twice).
   kCreateOutcomeUnknown,
-  kInternal,            // a bug or an unexpected state
+  kInternal,  // a bug or an unexpected state
 };
 
 std::string_view ToString(ErrorCategory category);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -43,6 +44,9 @@ struct ClientOptions {
   size_t max_idle_connections_per_host = 8;
   std::chrono::milliseconds idle_timeout{30'000};
   size_t max_body_bytes = 64 * 1024 * 1024;  // for non-streamed bodies
+  // Called with every address a host resolves to, before connecting: a reason refuses the
+  // connection (kInvalidRequest naming the address and the reason). Unset: any address.
+  std::function<std::optional<std::string>(const asio::ip::address&)> refuse_address;
 };
 
 // An asynchronous HTTP/1.1 client (Boost.Beast, OpenSSL) with keep-alive connection reuse per

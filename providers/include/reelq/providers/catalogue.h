@@ -20,6 +20,14 @@ struct LatencyProfile {
   double max_seconds = 360;
 };
 
+// Which images a model takes as input besides the prompt (`inputs:` in the catalogue; a model
+// without the entry takes none).
+struct ImageInputs {
+  bool first_frame = false;  // Kling image, Sora input_reference, Veo image, Seedance first_frame
+  bool last_frame = false;   // Kling image_tail, Veo lastFrame, Seedance last_frame
+  int reference_images = 0;  // at most this many (Veo referenceImages, Seedance reference_image)
+};
+
 struct ModelSpec {
   std::string id;              // reelq's name: "kling-3.0", "sora-2", "veo-3.1", "seedance-2.0"
   std::string provider;        // adapter family: "kling", "sora", "veo", "seedance"
@@ -31,8 +39,13 @@ struct ModelSpec {
   int max_shots = 1;  // > 1: native multi-shot with up to this many cuts in one generation
   bool audio = true;
   LatencyProfile latency;
-  double price_per_second = 0;  // USD, for estimates only
-  int max_prompt_chars = 0;     // 0: no model-specific limit
+  double price_per_second = 0;  // USD
+  // The same price exactly, in micro-dollars per second (what the wallet charges), and per
+  // resolution where the provider charges so (`price_per_second_by_resolution`).
+  int64_t price_micros_per_second = 0;
+  std::map<std::string, int64_t> price_micros_by_resolution;
+  int max_prompt_chars = 0;  // 0: no model-specific limit
+  ImageInputs inputs;
 
   bool SupportsDuration(int seconds) const;
 };
@@ -58,6 +71,10 @@ struct AccountSpec {
   int daily_cap = 0;                // creates per UTC day; 0: none
   std::vector<std::string> models;  // model ids (reelq names) this account may run; empty: all
                                     // of its provider
+  // `billing:` whether the provider bills a created task that then failed by content policy
+  // / in any other way; such failures are otherwise refunded to the tenant's wallet.
+  bool bills_policy_rejections = false;
+  bool bills_failed_tasks = false;
 };
 
 struct Catalogue {

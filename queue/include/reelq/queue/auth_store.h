@@ -21,6 +21,7 @@ struct TenantEntry {
   double weight = 0;  // 0: the configured default
   int64_t created_ms = 0;
   std::vector<TokenEntry> tokens;
+  int64_t max_queued = 0, max_in_flight = 0;  // submit limits (WalletStore::SetLimits); 0: none
 };
 
 // Tenants, their API tokens and which tenant owns each batch id, under "<prefix>:{q}:auth:"

@@ -65,6 +65,9 @@ struct JobRecord {
   int attempt = 0, max_attempts = 0;
   std::string output_key, output_url, sidecar_key, sha256;
   double clip_seconds = 0;
+  // Money (micro-dollars): reserved now, settled so far; billed to the tenant's wallet or not.
+  int64_t reserved_micros = 0, cost_micros = 0;
+  bool billed = false;
   std::optional<ErrorCategory> error_category;  // set once the job FAILED
   std::string error_category_name, error_message, error_code;
   int64_t created_ms = 0, updated_ms = 0;

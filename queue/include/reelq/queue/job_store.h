@@ -43,6 +43,15 @@ struct NewJob {
   std::vector<std::string> children;
   std::string parent;
   int child_index = 0;
+  // The wallet (issue 12): bill the tenant's wallet when it has one (false for the open
+  // principal: nothing is charged); the seconds and resolution its price is taken for; the
+  // batch's budget in micro-dollars when the request states one (0: keep the stored one).
+  bool bill = false;
+  int64_t billed_seconds = 0;
+  std::string resolution;
+  int64_t batch_budget_micros = 0;
+  // The job's webhook as the scripts read it, "<flags>|<url>" (common_webhook.lua); empty: none.
+  std::string webhook;
 };
 
 inline constexpr std::string_view kKindStoryboard = "storyboard";
@@ -51,6 +60,9 @@ inline constexpr std::string_view kKindCompare = "compare";
 struct SubmitOutcome {
   std::string job_id;
   bool duplicate = false;
+  // Set when the job was not stored: kRateLimited (RESOURCE_EXHAUSTED at the API) naming the
+  // tenant limit, the batch budget or the wallet that refused it.
+  std::optional<Error> refused;
 };
 
 struct LeasedJob {
@@ -123,6 +135,9 @@ struct CompleteRequest {
   double clip_seconds = 0;
   int64_t generation_ms = 0;
   std::string sheet_key;  // a compare's PNG contact sheet; empty for every other job
+  // The provider's own charge for the task in micro-dollars, when its answer carried one; -1:
+  // settle at the model's price for the billed seconds.
+  int64_t charge_micros = -1;
 };
 
 struct ModelSetting {
@@ -133,6 +148,9 @@ struct ModelSetting {
   // [min / 2, max * 2] before it enters the model's estimate. 0: no bound on that side.
   double latency_min_seconds = 0;
   double latency_max_seconds = 0;
+  // Micro-dollars per generated second; per resolution where the provider charges so.
+  int64_t price_micros_per_second = 0;
+  std::map<std::string, int64_t> price_micros_by_resolution;
 };
 
 struct AccountSetting {
@@ -142,6 +160,10 @@ struct AccountSetting {
   int max_concurrent = 1;
   int daily_cap = 0;
   double polls_per_minute = 0;  // 0: the provider does not count polls
+  // Whether the provider bills a task that was created and then failed by content policy / in
+  // any other way (accounts[].billing); unbilled failures are refunded to the wallet.
+  bool bills_policy_rejections = false;
+  bool bills_failed_tasks = false;
 };
 
 struct QueueSettings {
@@ -185,6 +207,11 @@ struct Event {
 struct BatchCounts {
   int64_t total = 0;
   std::map<JobState, int64_t> by_state;
+  // Money (micro-dollars): the budget (0: none), what the batch holds and has spent, and what
+  // was spent per model.
+  int64_t budget_micros = 0;
+  int64_t cost_micros = 0;
+  std::map<std::string, int64_t> spent_micros_by_model;
   int64_t Count(JobState state) const;
   bool Done() const;  // every job is terminal
 };
@@ -192,13 +219,21 @@ struct BatchCounts {
 struct ListFilter {
   std::string tenant, batch, model;
   std::optional<JobState> state;
-  int64_t offset = 0;
+  // Empty: from the start; else a ListPage::next_page_token (an opaque position in the index,
+  // so paging stays exact while jobs change state).
+  std::string page_token;
   int page_size = 100;
 };
 
 struct ListPage {
   std::vector<JobRecord> jobs;
-  int64_t next_offset = -1;  // -1: no more
+  std::string next_page_token;  // empty: no more
+};
+
+struct RetentionOutcome {
+  int jobs_removed = 0;
+  int batches_removed = 0;  // batch records whose last job went
+  bool more = false;        // the call hit its limit: more are due now
 };
 
 // The live view behind ListModels / GetStats (queue/lua/stats.lua), typed: readers never see
@@ -324,13 +359,26 @@ class JobStore {
   awaitable<Result<CancelOutcome>> Cancel(std::string job_id);
   awaitable<Result<void>> Retry(std::string job_id);
 
+  // kNotFound with NoSuchJob(job_id) when there is none.
   awaitable<Result<JobRecord>> Get(std::string job_id);
   // Many jobs in one call (a group's children), in order; a job that does not exist is left
   // out.
   awaitable<Result<std::vector<JobRecord>>> GetMany(std::vector<std::string> job_ids);
   // Records a compare group's picked take (one field of the group's record).
   awaitable<Result<void>> SetPicked(std::string group_id, std::string take_id);
+  // The answer for a job Redis does not hold (never submitted, or expired by retention); also
+  // what a tenant hears for another tenant's job, so the two cannot be told apart.
+  static std::string NoSuchJob(std::string_view job_id);
+  // kInvalidRequest (naming page_token) for a token this store did not give out.
   awaitable<Result<ListPage>> List(ListFilter filter);
+  // Retention (queue/lua/retention.lua): up to `max` jobs that finished at least `retention`
+  // ago (by the injected clock) leave Redis with their index entries, and batch records with
+  // their last job.
+  awaitable<Result<RetentionOutcome>> ExpireFinished(std::chrono::milliseconds retention, int max);
+  // Blocks (on a connection of its own) until a script freed an account slot or added
+  // dispatchable work (common.lua wake_dispatch), or `timeout`; true when woken.
+  awaitable<Result<bool>> WaitForDispatchWake(redis::Connection& blocking,
+                                              std::chrono::milliseconds timeout);
   awaitable<Result<BatchCounts>> GetBatch(std::string batch_id);
   awaitable<Result<Stats>> GetStats();
 

@@ -6,8 +6,10 @@
 #include "reelq/common/clock.h"
 #include "reelq/common/error.h"
 #include "reelq/queue/auth_store.h"
+#include "reelq/queue/wallet_store.h"
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/settings.h"
+#include "reelq/scheduler/webhooks.h"
 #include "reelq/v1/admin.grpc.pb.h"
 
 namespace reelq::scheduler {
@@ -17,7 +19,9 @@ namespace reelq::scheduler {
 // changes, with kInvalidRequest or kNotFound naming the field.
 class AdminApi {
  public:
-  AdminApi(queue::AuthStore& store, Authenticator& auth, const Settings& settings, ClockPtr clock);
+  // `wallets`: null leaves TopUp and SetLimits answering FAILED_PRECONDITION.
+  AdminApi(queue::AuthStore& store, Authenticator& auth, const Settings& settings, ClockPtr clock,
+           queue::WalletStore* wallets = nullptr);
 
   awaitable<Result<v1::Tenant>> CreateTenant(Principal who, v1::CreateTenantRequest request);
   awaitable<Result<v1::ListTenantsResponse>> ListTenants(Principal who);
@@ -26,8 +30,17 @@ class AdminApi {
   awaitable<Result<v1::RevokeTokenResponse>> RevokeToken(Principal who,
                                                          v1::RevokeTokenRequest request);
   awaitable<Result<v1::Tenant>> SetWeight(Principal who, v1::SetWeightRequest request);
+  // wallet_api.cpp. Bad input (an amount <= 0 or past the most a wallet holds, a negative
+  // limit, an unknown tenant) changes nothing.
+  awaitable<Result<v1::Wallet>> TopUp(Principal who, v1::TopUpRequest request);
+  awaitable<Result<v1::Tenant>> SetLimits(Principal who, v1::SetLimitsRequest request);
+  // The tenant's webhook signing secret (made on first use), or a new one (rotate).
+  awaitable<Result<v1::WebhookSecret>> GetWebhookSecret(Principal who,
+                                                        v1::WebhookSecretRequest request);
+  void EnableWebhooks(WebhookSecrets* secrets) { webhook_secrets_ = secrets; }
 
  private:
+  WebhookSecrets* webhook_secrets_ = nullptr;
   awaitable<Result<v1::IssuedToken>> Issue(std::string tenant, std::string replaces_id);
   v1::Tenant ToTenant(const queue::TenantEntry& entry) const;
 
@@ -35,6 +48,7 @@ class AdminApi {
   Authenticator& auth_;
   const Settings& settings_;
   ClockPtr clock_;
+  queue::WalletStore* wallets_;
 };
 
 // The thin gRPC shell around AdminApi.
@@ -60,6 +74,14 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* SetWeight(grpc::CallbackServerContext* context,
                                       const v1::SetWeightRequest* request,
                                       v1::Tenant* response) override;
+  grpc::ServerUnaryReactor* TopUp(grpc::CallbackServerContext* context,
+                                  const v1::TopUpRequest* request, v1::Wallet* response) override;
+  grpc::ServerUnaryReactor* SetLimits(grpc::CallbackServerContext* context,
+                                      const v1::SetLimitsRequest* request,
+                                      v1::Tenant* response) override;
+  grpc::ServerUnaryReactor* GetWebhookSecret(grpc::CallbackServerContext* context,
+                                             const v1::WebhookSecretRequest* request,
+                                             v1::WebhookSecret* response) override;
 
  private:
   asio::any_io_executor io_;

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ struct AdmissionLimits {
   size_t max_tenant_bytes = 64;
   size_t max_batch_id_bytes = 128;
   size_t max_idempotency_key_bytes = 128;
+  size_t max_image_bytes = 10 << 20;  // each input image (`scheduler.max_image_bytes`)
+  size_t max_reference_images = 16;   // sanity bound; models allow fewer
 };
 
 // Why one model cannot make a job: the JobSpec field that rules it out, and the model's own
@@ -93,6 +96,14 @@ class Admission {
 // The routing-table key of a use case: USE_CASE_MULTI_SHOT_NARRATIVE -> "multi_shot_narrative"
 // (Catalogue::use_case_first_choice is keyed by it). Empty for UNSPECIFIED and unknown values.
 std::string UseCaseKey(reelq::v1::UseCase use_case);
+
+// The input images of a spec (first_frame, last_frame, reference_images), before any model is
+// considered: each has bytes or a key; bytes are a PNG, JPEG or WebP (by content) of at most
+// max_image_bytes; a key is one of `tenant`'s objects (under inputs/<tenant>/ or <tenant>/).
+// The refusal names the field ("first_frame.data: ..."). image_admission.cpp.
+std::optional<std::string> CheckImageInputs(const reelq::v1::JobSpec& spec,
+                                            const std::string& tenant,
+                                            const AdmissionLimits& limits);
 
 // UTF-8 is checked by the one validator in common/ (FindInvalidUtf8, CountCodePoints).
 

@@ -45,6 +45,10 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   grpc::ServerUnaryReactor* PickTake(grpc::CallbackServerContext* context,
                                      const v1::PickTakeRequest* request,
                                      v1::JobStatus* response) override;
+  // wallet_api.cpp
+  grpc::ServerUnaryReactor* GetWallet(grpc::CallbackServerContext* context,
+                                      const v1::GetWalletRequest* request,
+                                      v1::Wallet* response) override;
 
  private:
   asio::any_io_executor io_;

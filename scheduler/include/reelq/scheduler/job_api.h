@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,10 +15,13 @@
 #include "reelq/common/redis.h"
 #include "reelq/queue/auth_store.h"
 #include "reelq/queue/job_store.h"
+#include "reelq/queue/wallet_store.h"
+#include "reelq/queue/webhook_store.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/authenticator.h"
 #include "reelq/scheduler/groups.h"
 #include "reelq/scheduler/settings.h"
+#include "reelq/scheduler/webhooks.h"
 #include "reelq/storage/object_store.h"
 #include "reelq/v1/jobs.pb.h"
 
@@ -34,7 +38,8 @@ namespace reelq::scheduler {
 class JobApi {
  public:
   JobApi(queue::JobStore& store, const Admission& admission, const Settings& settings,
-         storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth = nullptr);
+         storage::ObjectStore* objects, ClockPtr clock, queue::AuthStore* auth = nullptr,
+         queue::WalletStore* wallets = nullptr);
 
   // Called after every accepted submission (the dispatcher wakes up).
   void OnSubmitted(std::function<void()> callback) { on_submitted_ = std::move(callback); }
@@ -49,13 +54,27 @@ class JobApi {
   awaitable<Result<v1::SubmitJobResponse>> Submit(Principal who, v1::JobSpec spec);
   // Admits each spec on its own (a bad one gets its own error) and stores the admitted ones
   // with one Redis call. One result per spec, in order.
+  // `batch_budget_micros` > 0: the batch's budget (SubmitBatchRequest.budget_micros).
   awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitMany(Principal who,
-                                                                   std::vector<v1::JobSpec> specs);
+                                                                   std::vector<v1::JobSpec> specs,
+                                                                   int64_t batch_budget_micros = 0);
   awaitable<Result<v1::JobStatus>> Get(Principal who, std::string job_id);
   awaitable<Result<v1::ListJobsResponse>> List(Principal who, v1::ListJobsRequest request);
   awaitable<Result<v1::JobStatus>> Cancel(Principal who, std::string job_id);
   awaitable<Result<v1::JobStatus>> Retry(Principal who, std::string job_id);
   awaitable<Result<v1::BatchProgress>> GetBatch(Principal who, std::string batch_id);
+  // The caller's wallet (an admin names the tenant; open: the request's). wallet_api.cpp.
+  awaitable<Result<v1::Wallet>> GetWallet(Principal who, v1::GetWalletRequest request);
+
+  // Webhooks (webhooks.h). Until enabled, a request naming a webhook is refused.
+  void EnableWebhooks(const WebhookGuard* guard, queue::WebhookStore* store) {
+    webhook_guard_ = guard;
+    webhook_store_ = store;
+  }
+  // Checks and records a batch's webhook (SubmitBatch's batch_webhook_url): the jobs of the
+  // batch this scheduler admits from then on report to it. kInvalidRequest naming the field.
+  awaitable<Result<void>> SetBatchWebhook(Principal who, std::string batch_id, std::string url,
+                                          std::string events);
 
   // The id of a batch submitted without one (the job ids' clock and seeded source).
   std::string NewBatchId() const;
@@ -83,18 +102,38 @@ class JobApi {
   // kNotFound (the same answer as for no such batch) unless `who` may see the batch.
   awaitable<Result<void>> CheckBatchVisible(Principal who, std::string batch_id);
   // A group's children as jobs to store after `parent` (whose id and kind it fills in); none for
-  // a plain job.
-  Result<std::vector<queue::NewJob>> GroupChildren(const SubmissionPlan& plan,
+  // a plain job. `parent_spec` is the group's spec with its images stored: a compare's takes
+  // all get them; a storyboard's first shot gets the first frame, its last shot the last frame,
+  // every shot the references. The children are billed as the parent would have been; the
+  // parent itself holds no money.
+  Result<std::vector<queue::NewJob>> GroupChildren(SubmissionPlan& plan,
+                                                   const v1::JobSpec& parent_spec,
                                                    queue::NewJob& parent) const;
   static constexpr size_t kChildOfGroup = static_cast<size_t>(-1);
 
   ClockPtr clock_;
   queue::AuthStore* auth_;
+  queue::WalletStore* wallets_;
   std::function<void()> on_submitted_;
   redis::ConnectionPtr replicated_on_;
   int wait_replicas_ = 0;
   std::chrono::milliseconds wait_timeout_{0};
   std::set<std::pair<std::string, std::string>> claimed_batches_;  // (batch, tenant); io only
+
+  // The job record's webhook field ("<flags>|<url>", common_webhook.lua) for a spec's
+  // webhook_url / webhook_events and its batch's webhook; kInvalidRequest naming the field.
+  // `checked` remembers URLs already checked in this call.
+  awaitable<Result<std::string>> WebhookField(std::string url, std::string events,
+                                              std::string batch,
+                                              std::map<std::string, bool>* checked);
+  awaitable<void> AddDelivery(std::string kind, std::string id, v1::WebhookDelivery* out);
+  const WebhookGuard* webhook_guard_ = nullptr;
+  queue::WebhookStore* webhook_store_ = nullptr;
+  struct BatchHook {
+    std::string url;
+    bool all = false;
+  };
+  std::map<std::string, BatchHook> batch_hooks_;  // batch id -> its webhook; io only
 };
 
 // The one place reelq errors become gRPC statuses.

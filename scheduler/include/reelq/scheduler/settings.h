@@ -15,7 +15,9 @@ struct Settings {
   std::string dashboard_listen;
   size_t max_prompt_bytes = 100'000;
   size_t max_batch_items = 100'000;
-  int max_message_bytes = 4 * 1024 * 1024;
+  // gRPC receive limit: large enough for a request carrying input images.
+  int max_message_bytes = 32 * 1024 * 1024;
+  size_t max_image_bytes = 10 << 20;  // each input image sent as bytes
   int64_t idempotency_retention_s = 24 * 3600;
   int max_attempts = 5;
   int dispatch_batch = 256;
@@ -28,6 +30,12 @@ struct Settings {
   // is earlier by more than this many seconds. 0: plain earliest finish (ties to the first).
   double preference_margin_seconds = 0;
   std::map<std::string, double> tenant_weights;
+  // queue.retention_hours: finished jobs leave Redis this long after they end (their clips stay
+  // in the store); the scheduler's retention sweep removes them in bounded chunks.
+  int64_t retention_ms = int64_t{168} * 3600 * 1000;
+  // The dispatch round runs when a script signals a freed slot or new work (queue/lua
+  // common.lua wake_dispatch), and at least this often besides.
+  int dispatch_interval_ms = 100;
   // TLS on the gRPC listener (both files, PEM; relative paths from the config's directory). A
   // client CA file turns on mutual TLS: a client without a certificate it signed is refused.
   std::string tls_cert_file;

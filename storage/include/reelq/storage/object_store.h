@@ -58,6 +58,10 @@ class ObjectStore {
   virtual awaitable<Result<ObjectInfo>> Head(std::string key) = 0;
   virtual awaitable<Result<void>> Delete(std::string key) = 0;
 
+  // A small object read whole (input images): kNotFound when there is none, kInvalidRequest
+  // naming the size when it is larger than `max_bytes`.
+  virtual awaitable<Result<std::string>> ReadSmall(std::string key, size_t max_bytes) = 0;
+
   // A URL a client can GET the object from without reelq credentials, valid for `ttl`
   // (a file:// URL for the filesystem store).
   virtual Result<std::string> PresignGet(const std::string& key,

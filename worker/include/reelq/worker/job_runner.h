@@ -56,7 +56,8 @@ enum class RunOutcome { kSucceeded, kRetrying, kFailed, kStopped, kHandedBack };
 
 // Drives one leased job to an outcome: create (or resume) the upstream task, poll it, stream
 // the clip to object storage with its sidecar, and record the result in Redis — fenced by the
-// lease token at every step.
+// lease token at every step. Each run is one attempt (worker/src/attempt.h), a step per
+// coroutine.
 class StoreWriter;
 
 class JobRunner {
@@ -83,10 +84,6 @@ class JobRunner {
   }
 
  private:
-  // Waits until the account's create gate lets this job's create go (see
-  // JobStore::TakeCreatePermit), which also records the create intent; returns the time the
-  // create was let go. An error when the job stopped or was lost meanwhile.
-  awaitable<Result<int64_t>> WaitForCreatePermit(const queue::LeasedJob& job, JobControl& control);
   // A group's parent (LeasedJob::kind set): its own step, the join or contact sheet
   // (worker/src/group_step.cpp).
   awaitable<RunOutcome> RunGroupStep(queue::LeasedJob job, std::shared_ptr<JobControl> control);

@@ -16,11 +16,12 @@ struct WorkerCounters {
 
 // The daemon's core: leases jobs up to the in-flight limit, runs each as a coroutine on one
 // executor, renews its one worker lease (which covers every job it holds) with one heartbeat
-// call, and delivers cancellations (pushed to it by Redis) and a lost lease to the jobs at once. Drain() stops leasing, lets jobs finish until the drain deadline,
-// then hands the rest back so another worker resumes their upstream tasks.
-// A worker that cannot renew its leases (Redis out of reach) stops those jobs by its own clock
-// once a lease would have lapsed, and publishes nothing for them: by then the reaper may have
-// handed them to another worker (LeaseWatchdog, JobRunner's lease_held).
+// call, and delivers cancellations (pushed to it by Redis) and a lost lease to the jobs at once.
+// Drain() stops leasing, lets jobs finish until the drain deadline, then hands the rest back so
+// another worker resumes their upstream tasks. A worker that cannot renew its leases (Redis out of
+// reach) stops those jobs by its own clock once a lease would have lapsed, and publishes nothing
+// for them: by then the reaper may have handed them to another worker (LeaseWatchdog, JobRunner's
+// lease_held).
 class Worker {
  public:
   // `blocking` waits for work; `cancel_blocking` (optional) waits for cancellations of held

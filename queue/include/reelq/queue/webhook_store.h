@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reelq/common/asio.h"
+#include "reelq/common/error.h"
+#include "reelq/common/redis.h"
+
+namespace reelq::queue {
+
+// One delivery a deliverer has claimed (webhook_claim.lua).
+struct ClaimedDelivery {
+  std::string id;  // the webhook-id header, the same on every attempt
+  std::string url, tenant, body;
+  int attempts = 0;  // including this one
+  int64_t created_ms = 0;
+};
+
+// What GetJob / GetBatch show of the latest delivery.
+struct DeliveryState {
+  std::string id, url, type, state;  // state: pending, delivered, failed
+  int attempts = 0;
+  int last_status = 0;
+  std::string last_error;
+  int64_t next_at_ms = 0, last_at_ms = 0;
+};
+
+enum class DeliveryOutcome { kDelivered, kRetry, kFailed };
+
+// Webhook deliveries and signing secrets in Redis (under "<prefix>:{q}:"). Deliveries are
+// recorded by the state-change scripts themselves (queue/lua/common_webhook.lua); this class
+// claims, settles and reads them. Keys: wh:<id> (hash), whdue (sorted set, due time),
+// whsecret (hash tenant -> secret), batch:<id> field `webhook` (the batch's URL).
+class WebhookStore {
+ public:
+  WebhookStore(redis::ConnectionPtr connection, std::string prefix);
+
+  // Up to `limit` due deliveries, each leased for `lease_ms` (another deliverer takes it only
+  // after that) and counted as an attempt.
+  awaitable<Result<std::vector<ClaimedDelivery>>> Claim(int64_t now_ms, int64_t lease_ms,
+                                                        int limit);
+  // Records an attempt's outcome: kRetry makes it due again at `next_at_ms`; kDelivered and
+  // kFailed end it (its record stays `keep_s` seconds for GetJob).
+  awaitable<Result<void>> Settle(std::string id, DeliveryOutcome outcome, int status,
+                                 std::string error, int64_t now_ms, int64_t next_at_ms,
+                                 int64_t keep_s);
+  // The latest delivery of a job (`kind` "job") or batch ("batch"); nullopt when none.
+  awaitable<Result<std::optional<DeliveryState>>> Latest(std::string kind, std::string id);
+  // Names the batch's webhook URL (its end is delivered there).
+  awaitable<Result<void>> SetBatchWebhook(std::string batch_id, std::string url);
+  // The tenant's signing secret; `fresh` becomes it when it has none yet, or (rotate) always.
+  awaitable<Result<std::string>> Secret(std::string tenant, std::string fresh, bool rotate);
+
+ private:
+  redis::ConnectionPtr connection_;
+  std::string p_;  // "<prefix>:{q}"
+};
+
+}  // namespace reelq::queue

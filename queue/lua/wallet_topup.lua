@@ -1,0 +1,22 @@
+-- Adds money to a tenant's wallet (creating it: from then on the tenant's jobs are billed) and
+-- writes the ledger entry, in one step.
+-- ARGV: P tenant amount_micros now max_balance_micros
+-- Returns {balance, reserved, spent, topups} after, or an error NOTENANT / OVERFLOW <balance>.
+local P, tenant, amount, now, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+if redis.call('SISMEMBER', P .. ':auth:tenants', tenant) == 0 then
+  return redis.error_reply('NOTENANT')
+end
+local key = P .. ':wallet:' .. tenant
+local h = redis.call('HMGET', key, 'balance', 'reserved', 'spent', 'topups')
+local balance = tonumber(h[1] or '0') or 0
+if balance + amount > max or (tonumber(h[4] or '0') or 0) + amount > max then
+  return redis.error_reply('OVERFLOW ' .. string.format('%d', balance))
+end
+balance = redis.call('HINCRBY', key, 'balance', ARGV[3])
+redis.call('HINCRBY', key, 'reserved', 0)
+redis.call('HINCRBY', key, 'spent', 0)
+local topups = redis.call('HINCRBY', key, 'topups', ARGV[3])
+redis.call('XADD', P .. ':ledger:' .. tenant, '*', 'kind', 'topup', 'job', '', 'amount', ARGV[3],
+           'charge', '0', 'hold', '0', 'balance', string.format('%d', balance), 'reserved', h[2] or '0', 'model', '',
+           'at', now)
+return {balance, tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0, topups}

@@ -1,0 +1,131 @@
+// JobStore's reads at depth and its housekeeping beyond leases: ListJobs pages by cursor
+// (queue/lua/list.lua), retention (queue/lua/retention.lua), and the dispatch wake-up list.
+#include <algorithm>
+
+#include "job_codec.h"
+#include "list_cursor.h"
+#include "lua_scripts.h"
+#include "reelq/queue/job_store.h"
+
+namespace reelq::queue {
+namespace {
+
+using redis::Reply;
+
+const redis::Script& ListScript() {
+  static const auto* script = new redis::Script("list", lua::k_list);
+  return *script;
+}
+
+const redis::Script& GetScript() {
+  static const auto* script = new redis::Script("get", lua::k_get);
+  return *script;
+}
+
+const redis::Script& RetentionScript() {
+  static const auto* script = new redis::Script("retention", lua::k_retention);
+  return *script;
+}
+
+int64_t Int(const Reply& r) {
+  if (r.type == Reply::Type::kInteger) return r.integer;
+  return std::strtoll(r.str.c_str(), nullptr, 10);
+}
+
+Fields ToFields(const Reply& flat) {
+  Fields out;
+  out.reserve(flat.elements.size() / 2);
+  for (size_t i = 0; i + 1 < flat.elements.size(); i += 2) {
+    out.emplace_back(flat.elements[i].str, flat.elements[i + 1].type == Reply::Type::kInteger
+                                               ? std::to_string(flat.elements[i + 1].integer)
+                                               : flat.elements[i + 1].str);
+  }
+  return out;
+}
+
+// Filters scanned per page at most, beyond what the chosen index covers.
+constexpr int kListScanLimit = 5000;
+
+}  // namespace
+
+awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
+  const int size = std::clamp(filter.page_size, 1, 1000);
+  ListCursor after;
+  if (!filter.page_token.empty()) {
+    auto decoded = DecodeListCursor(filter.page_token);
+    if (!decoded) co_return std::unexpected(decoded.error());
+    after = std::move(*decoded);
+  }
+  // The narrowest index the filter names; what it does not cover is checked per job.
+  std::string state = filter.state ? std::string(ToString(*filter.state)) : "";
+  std::string model = filter.model, tenant = filter.tenant;
+  std::string index;
+  if (!filter.batch.empty()) {
+    index = p_ + ":batch:" + filter.batch + ":jobs";
+  } else if (!state.empty()) {
+    index = p_ + ":state:" + state;
+    state.clear();
+  } else if (!model.empty()) {
+    index = p_ + ":model:" + model + ":jobs";
+    model.clear();
+  } else if (!tenant.empty()) {
+    index = p_ + ":tenant:" + tenant + ":jobs";
+    tenant.clear();
+  } else {
+    index = p_ + ":jobs";
+  }
+  std::vector<std::string> args{std::move(index),
+                                after.score,
+                                after.id,
+                                std::to_string(size),
+                                state,
+                                model,
+                                tenant,
+                                std::to_string(kListScanLimit)};
+  auto r = co_await Run(ListScript(), std::move(args));
+  if (!r) co_return std::unexpected(r.error());
+  ListPage page;
+  if (r->elements.size() < 2) co_return page;
+  if (!r->elements[0].str.empty()) {
+    page.next_page_token = EncodeListCursor({r->elements[0].str, r->elements[1].str});
+  }
+  std::vector<std::string> ids;
+  for (size_t i = 2; i < r->elements.size(); ++i) ids.push_back(r->elements[i].str);
+  if (ids.empty()) co_return page;
+  auto rows = co_await Run(GetScript(), ids);
+  if (!rows) co_return std::unexpected(rows.error());
+  for (size_t i = 0; i < ids.size() && i < rows->elements.size(); ++i) {
+    if (rows->elements[i].elements.empty()) continue;  // removed between the two reads
+    auto job = JobRecord::Decode(ids[i], ToFields(rows->elements[i]));
+    if (!job) co_return std::unexpected(job.error());
+    page.jobs.push_back(std::move(*job));
+  }
+  co_return page;
+}
+
+awaitable<Result<RetentionOutcome>> JobStore::ExpireFinished(std::chrono::milliseconds retention,
+                                                             int max) {
+  const int64_t now = clock_->NowMs();
+  std::vector<std::string> args{std::to_string(now), std::to_string(now - retention.count()),
+                                std::to_string(std::max(1, max))};
+  auto r = co_await Run(RetentionScript(), std::move(args));
+  if (!r) co_return std::unexpected(r.error());
+  RetentionOutcome out;
+  if (r->elements.size() >= 3) {
+    out.jobs_removed = static_cast<int>(Int(r->elements[0]));
+    out.batches_removed = static_cast<int>(Int(r->elements[1]));
+    out.more = Int(r->elements[2]) != 0;
+  }
+  co_return out;
+}
+
+awaitable<Result<bool>> JobStore::WaitForDispatchWake(redis::Connection& blocking,
+                                                      std::chrono::milliseconds timeout) {
+  const double seconds = std::max<double>(0.01, timeout.count() / 1000.0);
+  std::vector<std::string> command{"BLPOP", p_ + ":dwake", FormatNumber(seconds)};
+  auto r = co_await blocking.Command(std::move(command), timeout + std::chrono::milliseconds(2000));
+  if (!r) co_return std::unexpected(r.error());
+  co_return !r->IsNil() && r->elements.size() >= 2;
+}
+
+}  // namespace reelq::queue

@@ -1,0 +1,157 @@
+#include "reelq/queue/webhook_store.h"
+
+#include <charconv>
+#include <map>
+
+#include "lua_scripts.h"
+
+namespace reelq::queue {
+namespace {
+
+const redis::Script& ClaimScript() {
+  static const redis::Script script("webhook_claim", lua::k_webhook_claim);
+  return script;
+}
+const redis::Script& SettleScript() {
+  static const redis::Script script("webhook_settle", lua::k_webhook_settle);
+  return script;
+}
+const redis::Script& GetScript() {
+  static const redis::Script script("webhook_get", lua::k_webhook_get);
+  return script;
+}
+
+int64_t ToInt(std::string_view s) {
+  int64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+const char* OutcomeName(DeliveryOutcome outcome) {
+  switch (outcome) {
+    case DeliveryOutcome::kDelivered:
+      return "delivered";
+    case DeliveryOutcome::kRetry:
+      return "retry";
+    case DeliveryOutcome::kFailed:
+      return "failed";
+  }
+  return "retry";
+}
+
+Error ScriptError(std::string_view script, const std::string& message) {
+  return Error{ErrorCategory::kInternal, "redis script " + std::string(script) + ": " + message};
+}
+
+}  // namespace
+
+WebhookStore::WebhookStore(redis::ConnectionPtr connection, std::string prefix)
+    : connection_(std::move(connection)), p_(std::move(prefix) + ":{q}") {}
+
+awaitable<Result<std::vector<ClaimedDelivery>>> WebhookStore::Claim(int64_t now_ms,
+                                                                    int64_t lease_ms, int limit) {
+  std::vector<std::string> keys{p_ + ":whdue"};
+  std::vector<std::string> args{p_, std::to_string(now_ms), std::to_string(lease_ms),
+                                std::to_string(limit)};
+  auto reply = co_await ClaimScript().Call(*connection_, std::move(keys), std::move(args));
+  if (!reply) co_return std::unexpected(reply.error());
+  if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_claim", reply->str));
+  std::vector<ClaimedDelivery> out;
+  const auto& e = reply->elements;
+  auto text = [](const redis::Reply& r) {
+    return r.type == redis::Reply::Type::kInteger ? std::to_string(r.integer) : r.str;
+  };
+  for (size_t i = 0; i + 5 < e.size(); i += 6) {
+    ClaimedDelivery d;
+    d.id = text(e[i]);
+    d.url = text(e[i + 1]);
+    d.tenant = text(e[i + 2]);
+    d.body = text(e[i + 3]);
+    d.attempts = static_cast<int>(ToInt(text(e[i + 4])));
+    d.created_ms = ToInt(text(e[i + 5]));
+    out.push_back(std::move(d));
+  }
+  co_return out;
+}
+
+awaitable<Result<void>> WebhookStore::Settle(std::string id, DeliveryOutcome outcome, int status,
+                                             std::string error, int64_t now_ms, int64_t next_at_ms,
+                                             int64_t keep_s) {
+  std::vector<std::string> keys{p_ + ":whdue"};
+  std::vector<std::string> args{p_,
+                                std::to_string(now_ms),
+                                std::move(id),
+                                OutcomeName(outcome),
+                                std::to_string(status),
+                                std::move(error),
+                                std::to_string(next_at_ms),
+                                std::to_string(keep_s)};
+  auto reply = co_await SettleScript().Call(*connection_, std::move(keys), std::move(args));
+  if (!reply) co_return std::unexpected(reply.error());
+  if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_settle", reply->str));
+  co_return Result<void>{};
+}
+
+awaitable<Result<std::optional<DeliveryState>>> WebhookStore::Latest(std::string kind,
+                                                                     std::string id) {
+  std::vector<std::string> keys{p_ + ":whdue"};
+  std::vector<std::string> args{p_, std::move(kind), std::move(id)};
+  auto reply = co_await GetScript().Call(*connection_, std::move(keys), std::move(args));
+  if (!reply) co_return std::unexpected(reply.error());
+  if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_get", reply->str));
+  if (reply->elements.empty()) co_return std::optional<DeliveryState>{};
+  std::map<std::string, std::string> f;
+  for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+    f[reply->elements[i].str] = reply->elements[i + 1].str;
+  }
+  DeliveryState s;
+  s.id = f["id"];
+  s.url = f["url"];
+  s.type = f["type"];
+  s.state = f["state"];
+  s.attempts = static_cast<int>(ToInt(f["attempts"]));
+  s.last_status = static_cast<int>(ToInt(f["last_status"]));
+  s.last_error = f["last_error"];
+  s.next_at_ms = ToInt(f["next_at"]);
+  s.last_at_ms = ToInt(f["last_at"]);
+  co_return s;
+}
+
+awaitable<Result<void>> WebhookStore::SetBatchWebhook(std::string batch_id, std::string url) {
+  std::vector<std::string> command{"HSET", p_ + ":batch:" + batch_id, "webhook", std::move(url)};
+  auto reply = co_await connection_->Command(std::move(command));
+  if (!reply) co_return std::unexpected(reply.error());
+  if (reply->IsError()) {
+    co_return MakeError(ErrorCategory::kInternal, "redis HSET batch webhook: " + reply->str);
+  }
+  co_return Result<void>{};
+}
+
+awaitable<Result<std::string>> WebhookStore::Secret(std::string tenant, std::string fresh,
+                                                    bool rotate) {
+  const std::string key = p_ + ":whsecret";
+  if (!rotate) {
+    std::vector<std::string> get{"HGET", key, tenant};
+    auto stored = co_await connection_->Command(std::move(get));
+    if (!stored) co_return std::unexpected(stored.error());
+    if (!stored->IsNil() && !stored->IsError() && !stored->str.empty()) co_return stored->str;
+  }
+  // The first use: another scheduler may make one at the same moment; HSETNX keeps one.
+  std::vector<std::string> set{rotate ? "HSET" : "HSETNX", key, tenant, fresh};
+  auto written = co_await connection_->Command(std::move(set));
+  if (!written) co_return std::unexpected(written.error());
+  if (written->IsError()) {
+    co_return MakeError(ErrorCategory::kInternal, "redis HSET webhook secret: " + written->str);
+  }
+  if (rotate || written->integer == 1) co_return fresh;
+  std::vector<std::string> get{"HGET", key, tenant};
+  auto stored = co_await connection_->Command(std::move(get));
+  if (!stored) co_return std::unexpected(stored.error());
+  if (stored->IsNil() || stored->str.empty()) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        "webhook secret of tenant '" + tenant + "' vanished from redis");
+  }
+  co_return stored->str;
+}
+
+}  // namespace reelq::queue

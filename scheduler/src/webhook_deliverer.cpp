@@ -1,0 +1,145 @@
+// The deliverer (webhooks.h): claims due deliveries, POSTs them signed, settles each attempt.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "reelq/common/random.h"
+#include "reelq/scheduler/webhooks.h"
+
+namespace reelq::scheduler {
+
+WebhookDeliverer::WebhookDeliverer(queue::WebhookStore& store, WebhookSecrets& secrets,
+                                   const WebhookSettings& settings, http::ClientPtr http,
+                                   ClockPtr clock)
+    : store_(store),
+      secrets_(secrets),
+      settings_(settings),
+      http_(std::move(http)),
+      clock_(std::move(clock)),
+      rng_(NewRng()) {}
+
+int64_t WebhookDeliverer::Backoff(const WebhookSettings& settings, int attempts,
+                                  std::mt19937_64& rng) {
+  double delay = static_cast<double>(settings.retry_initial_ms);
+  for (int i = 1; i < attempts && delay < static_cast<double>(settings.retry_max_ms); ++i) {
+    delay *= 2;
+  }
+  delay = std::min(delay, static_cast<double>(settings.retry_max_ms));
+  std::uniform_real_distribution<double> half_to_whole(0.5, 1.0);
+  return std::max<int64_t>(1, static_cast<int64_t>(delay * half_to_whole(rng)));
+}
+
+void WebhookDeliverer::Stop() {
+  stopped_ = true;
+  if (timer_) timer_->cancel();
+}
+
+awaitable<void> WebhookDeliverer::Run() {
+  auto executor = co_await asio::this_coro::executor;
+  timer_.emplace(executor);
+  bool warned = false;
+  while (!stopped_) {
+    const int room = settings_.max_in_flight - in_flight_;
+    size_t claimed_count = 0;
+    if (room > 0) {
+      auto claimed = co_await store_.Claim(clock_->NowMs(), settings_.lease_ms, room);
+      if (!claimed) {
+        // Redis out of reach: the deliveries wait there; try again next round.
+        if (!warned) spdlog::warn("webhooks: cannot claim deliveries: {}", claimed.error().message);
+        warned = true;
+      } else {
+        warned = false;
+        claimed_count = claimed->size();
+        for (auto& delivery : *claimed) {
+          ++in_flight_;
+          asio::co_spawn(executor, Deliver(std::move(delivery)), [this](std::exception_ptr e) {
+            --in_flight_;
+            if (e) {
+              try {
+                std::rethrow_exception(e);
+              } catch (const std::exception& ex) {
+                spdlog::error("webhooks: a delivery ended by an exception: {}", ex.what());
+              }
+            }
+          });
+        }
+      }
+    }
+    // A full claim means more may be due: look again at once (after the others had a turn).
+    timer_->expires_after(room > 0 && claimed_count == static_cast<size_t>(room)
+                              ? std::chrono::milliseconds(0)
+                              : std::chrono::milliseconds(settings_.poll_interval_ms));
+    co_await timer_->async_wait(use_nothrow_awaitable);
+  }
+}
+
+awaitable<void> WebhookDeliverer::Deliver(queue::ClaimedDelivery d) {
+  int status = 0;
+  std::string error;
+  auto secret = co_await secrets_.Get(d.tenant);
+  auto url = ParseWebhookUrl(d.url, "url");
+  if (!url) {
+    error = url.error().message;
+  } else if (!secret) {
+    error = "no signing secret: " + secret.error().message;
+  } else {
+    const int64_t timestamp_s = clock_->NowMs() / 1000;
+    http::Request request;
+    request.method = "POST";
+    request.url = d.url;
+    request.body = d.body;
+    request.timeout = std::chrono::milliseconds(settings_.timeout_ms);
+    request.headers = {
+        {"content-type", "application/json"},
+        {"user-agent", "reelq-webhooks/1"},
+        {"webhook-id", d.id},
+        {"webhook-timestamp", std::to_string(timestamp_s)},
+        {"webhook-signature", SignWebhook(*secret, d.id, timestamp_s, d.body)},
+    };
+    auto response = co_await http_->Send(std::move(request));
+    if (!response) {
+      error = response.error().message;
+    } else {
+      status = response->status;
+      if (status < 200 || status > 299) error = "HTTP " + std::to_string(status);
+    }
+  }
+  const int64_t now = clock_->NowMs();
+  const int64_t give_up_at =
+      d.created_ms + static_cast<int64_t>(settings_.max_retry_hours * 3'600'000.0);
+  queue::DeliveryOutcome outcome = queue::DeliveryOutcome::kDelivered;
+  int64_t next_at = 0;
+  if (!error.empty()) {
+    // A URL that can never work (a corrupt record) is not retried.
+    if (!url || now >= give_up_at) {
+      outcome = queue::DeliveryOutcome::kFailed;
+    } else {
+      outcome = queue::DeliveryOutcome::kRetry;
+      next_at = std::min(give_up_at, now + Backoff(settings_, d.attempts, rng_));
+    }
+  }
+  switch (outcome) {
+    case queue::DeliveryOutcome::kDelivered:
+      ++delivered_;
+      spdlog::debug("webhooks: {} delivered to {} (attempt {})", d.id, d.url, d.attempts);
+      break;
+    case queue::DeliveryOutcome::kRetry:
+      ++retried_;
+      spdlog::info("webhooks: {} to {} attempt {} failed ({}); next in {} ms", d.id, d.url,
+                   d.attempts, error, next_at - now);
+      break;
+    case queue::DeliveryOutcome::kFailed:
+      ++failed_;
+      spdlog::warn("webhooks: {} to {} failed after {} attempts ({}); giving up", d.id, d.url,
+                   d.attempts, error);
+      break;
+  }
+  auto settled = co_await store_.Settle(d.id, outcome, status, error, now, next_at,
+                                        settings_.keep_hours * 3600);
+  if (!settled) {
+    // Its lease runs out and it is attempted again: a duplicate with the same id, as allowed.
+    spdlog::warn("webhooks: cannot record the outcome of {}: {}", d.id, settled.error().message);
+  }
+}
+
+}  // namespace reelq::scheduler

@@ -1,0 +1,292 @@
+// Issue 13, webhooks through the whole stack: a receiver in the test checks every signature
+// with its own HMAC; a receiver that fails twice gets the same event id three times; a
+// scheduler SIGKILLed while a delivery is due does not lose it; unsafe targets are refused at
+// submit, naming the field.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "e2e_util.h"
+#include "receiver.h"
+#include "reelq/v1/admin.grpc.pb.h"
+#include "stack.h"
+
+namespace reelq::testing {
+namespace {
+
+namespace v1 = reelq::v1;
+using namespace std::chrono_literals;
+
+// A fixed secret (webhooks.secret, authentication off): the test signs with it on its own.
+constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+E2eStackOptions WebhookStack(int schedulers = 1) {
+  E2eStackOptions o;
+  o.schedulers = schedulers;
+  o.workers = 1;
+  // Loopback is allowlisted (the receiver is on 127.0.0.1); backoff in milliseconds.
+  o.extra_yaml =
+      "webhooks:\n"
+      "  allow_hosts: [\"127.0.0.0/8\"]\n"
+      "  retry_initial_ms: 300\n"
+      "  retry_max_ms: 1000\n"
+      "  timeout_ms: 1500\n"
+      "  lease_ms: 2500\n"
+      "  poll_interval_ms: 100\n"
+      "  secret: {env: REELQ_TEST_WEBHOOK_SECRET}\n";
+  o.env["REELQ_TEST_WEBHOOK_SECRET"] = kSecret;
+  return o;
+}
+
+// Every request carries the three headers, a fresh timestamp and a signature that verifies.
+void ExpectSigned(const ReceivedRequest& r) {
+  EXPECT_EQ(r.method, "POST");
+  ASSERT_TRUE(r.headers.contains("webhook-id"));
+  ASSERT_TRUE(r.headers.contains("webhook-timestamp"));
+  ASSERT_TRUE(r.headers.contains("webhook-signature"));
+  const long long ts = std::stoll(r.headers.at("webhook-timestamp"));
+  EXPECT_LT(std::llabs(ts - static_cast<long long>(std::time(nullptr))), 300)
+      << "timestamp not in unix seconds of now";
+  EXPECT_EQ(r.headers.at("webhook-signature"),
+            ExpectedSignature(kSecret, r.headers.at("webhook-id"),
+                              r.headers.at("webhook-timestamp"), r.body))
+      << "signature does not verify for body " << r.body;
+}
+
+TEST(WebhookDelivery, FailingReceiverGetsTheSameSignedEventThreeTimes) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int index) { return index < 2 ? 500 : 200; });
+  E2eStack stack(WebhookStack());
+  auto jobs = stack.JobStub();
+
+  auto spec = MakeSpec("a webhook's job", "kling-3.0", 5);
+  spec.set_webhook_url(receiver.Url("/hooks/reelq?x=1"));
+  grpc::Status status;
+  auto submitted = SubmitJob(*jobs, spec, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  auto got = receiver.WaitFor(3, 30s);
+  ASSERT_GE(got.size(), 3u) << stack.Logs();
+  const std::string id = got[0].headers["webhook-id"];
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    ExpectSigned(got[i]);
+    EXPECT_EQ(got[i].headers["webhook-id"], id) << "a retry must carry the same id";
+    EXPECT_EQ(got[i].target, "/hooks/reelq?x=1");
+    EXPECT_EQ(got[i].body, got[0].body);
+  }
+  auto body = nlohmann::json::parse(got[0].body);
+  EXPECT_EQ(body["type"], "job.succeeded");
+  EXPECT_EQ(body["data"]["job_id"], submitted.job_id());
+  EXPECT_EQ(body["data"]["state"], "SUCCEEDED");
+  EXPECT_FALSE(body["data"]["output_key"].get<std::string>().empty());
+
+  // No fourth attempt after the 200; GetJob shows the delivery.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(receiver.Received().size(), 3u);
+  auto job = GetJob(*jobs, submitted.job_id());
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->webhook().delivery_id(), id);
+  EXPECT_EQ(job->webhook().state(), "delivered");
+  EXPECT_EQ(job->webhook().attempts(), 3u);
+  EXPECT_EQ(job->webhook().last_status(), 200);
+  EXPECT_EQ(job->webhook().event_type(), "job.succeeded");
+
+  // With authentication off the admin sees the configured secret.
+  auto admin = v1::AdminService::NewStub(stack.Channel());
+  grpc::ClientContext ctx;
+  v1::WebhookSecretRequest request;
+  request.set_tenant("default");
+  v1::WebhookSecret secret;
+  auto admin_status = admin->GetWebhookSecret(&ctx, request, &secret);
+  ASSERT_TRUE(admin_status.ok()) << admin_status.error_message();
+  EXPECT_EQ(secret.secret(), kSecret);
+}
+
+TEST(WebhookDelivery, BatchCompletedOnceEveryJobEnded) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStack stack(WebhookStack());
+  auto jobs = stack.JobStub();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  v1::SubmitBatchResponse response;
+  auto writer = jobs->SubmitBatch(&ctx, &response);
+  for (int i = 0; i < 3; ++i) {
+    v1::SubmitBatchRequest request;
+    *request.mutable_spec() = MakeSpec("batch shot " + std::to_string(i), "seedance-2.0", 5);
+    if (i == 0) request.set_batch_webhook_url(receiver.Url());
+    ASSERT_TRUE(writer->Write(request));
+  }
+  writer->WritesDone();
+  auto status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.accepted(), 3u);
+
+  auto got = receiver.WaitFor(1, 30s);
+  ASSERT_EQ(got.size(), 1u) << stack.Logs();
+  ExpectSigned(got[0]);
+  auto body = nlohmann::json::parse(got[0].body);
+  EXPECT_EQ(body["type"], "batch.completed");
+  EXPECT_EQ(body["data"]["batch_id"], response.batch_id());
+  EXPECT_EQ(body["data"]["total"], 3);
+  EXPECT_EQ(body["data"]["succeeded"], 3);
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_EQ(receiver.Received().size(), 1u) << "one batch.completed, no job events (end only)";
+
+  grpc::ClientContext get_ctx;
+  v1::GetBatchRequest get;
+  get.set_batch_id(response.batch_id());
+  v1::BatchProgress progress;
+  ASSERT_TRUE(jobs->GetBatch(&get_ctx, get, &progress).ok());
+  EXPECT_EQ(progress.webhook().state(), "delivered");
+  EXPECT_EQ(progress.webhook().event_type(), "batch.completed");
+}
+
+TEST(WebhookDelivery, SchedulerKilledWhileDeliveryDueStillDelivers) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  // The first attempt is held unanswered: the scheduler dies with the delivery claimed.
+  WebhookReceiver receiver([](int index) { return index == 0 ? WebhookReceiver::kHold : 200; });
+  E2eStack stack(WebhookStack());
+  auto jobs = stack.JobStub();
+  auto spec = MakeSpec("delivered after a crash", "veo-3.1", 4);
+  spec.set_webhook_url(receiver.Url());
+  grpc::Status status;
+  auto submitted = SubmitJob(*jobs, spec, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  auto first = receiver.WaitFor(1, 30s);
+  ASSERT_EQ(first.size(), 1u) << stack.Logs();
+  stack.KillScheduler(0);
+  EXPECT_EQ(receiver.Received().size(), 1u);
+  stack.StartScheduler(0);
+
+  auto got = receiver.WaitFor(2, 30s);
+  ASSERT_GE(got.size(), 2u) << "the delivery was lost with the scheduler\n" << stack.Logs();
+  EXPECT_EQ(got[1].headers["webhook-id"], got[0].headers["webhook-id"]);
+  ExpectSigned(got[1]);
+  std::optional<v1::JobStatus> job;
+  for (int i = 0; i < 50; ++i) {
+    job = GetJob(*stack.JobStub(), submitted.job_id());
+    if (job && job->webhook().state() == "delivered") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->webhook().state(), "delivered");
+  EXPECT_GE(job->webhook().attempts(), 2u);
+}
+
+TEST(WebhookSubmit, UnsafeTargetsAreRefusedNamingTheField) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  E2eStackOptions options = WebhookStack();
+  options.workers = 0;
+  E2eStack stack(options);
+  auto jobs = stack.JobStub();
+  struct Case {
+    std::string url, events, must_mention;
+  };
+  const std::vector<Case> cases = {
+      {"http://169.254.169.254/latest/meta-data/", "", "metadata"},
+      {"ftp://example.com/hook", "", "ftp"},
+      {"http://10.1.2.3:8080/hook", "", "private"},
+      {"http://[fe80::1]/hook", "", "link-local"},
+      {"http://[::ffff:169.254.169.254]/", "", "metadata"},
+      {"https://user@127.0.0.1/hook", "", "user"},
+      {"http://127.0.0.1:9/hook", "sometimes", "webhook_events"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.url);
+    auto spec = MakeSpec("refused", "kling-3.0", 5);
+    spec.set_webhook_url(c.url);
+    spec.set_webhook_events(c.events);
+    grpc::Status status;
+    SubmitJob(*jobs, spec, &status);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find(c.events.empty() ? "webhook_url" : "webhook_events"),
+              std::string::npos)
+        << status.error_message();
+    EXPECT_NE(status.error_message().find(c.must_mention), std::string::npos)
+        << status.error_message();
+  }
+  // A batch's webhook: every item refused, naming batch_webhook_url.
+  grpc::ClientContext ctx;
+  v1::SubmitBatchResponse response;
+  auto writer = jobs->SubmitBatch(&ctx, &response);
+  for (int i = 0; i < 2; ++i) {
+    v1::SubmitBatchRequest request;
+    *request.mutable_spec() = MakeSpec("refused batch", "kling-3.0", 5);
+    if (i == 0) request.set_batch_webhook_url("ftp://example.com/");
+    ASSERT_TRUE(writer->Write(request));
+  }
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(response.accepted(), 0u);
+  ASSERT_EQ(response.items_size(), 2);
+  for (const auto& item : response.items()) {
+    EXPECT_EQ(item.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    EXPECT_NE(item.message().find("batch_webhook_url"), std::string::npos) << item.message();
+  }
+}
+
+// The README's commands: `reelq submit --webhook`, `reelq batch --webhook`, `reelq admin
+// webhook-secret`, `reelq get` showing the delivery, and a refused scheme.
+TEST(WebhookCli, SubmitAndBatchWithWebhookThroughTheCli) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  const auto cli = BuildPath("cli/reelq");
+  if (!std::filesystem::exists(cli)) GTEST_SKIP() << cli << " not built";
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStack stack(WebhookStack());
+  auto reelq = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {cli.string(), "--server", stack.scheduler_address()});
+    return RunCommand(args, 60s);
+  };
+  auto secret = reelq({"admin", "webhook-secret", "default"});
+  ASSERT_EQ(secret.exit_code, 0) << secret.output;
+  EXPECT_EQ(secret.output, std::string(kSecret) + "\n");
+
+  auto submitted = reelq({"submit", "--prompt", "cli webhook", "--model", "kling-3.0", "--duration",
+                          "5", "--webhook", receiver.Url("/job")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+  const std::string job_id = submitted.output.substr(0, submitted.output.find('\n'));
+
+  const auto batch_file = stack.dir() / "hooked.jsonl";
+  std::ofstream(batch_file) << R"({"prompt": "one", "models": ["sora-2"], "durationSeconds": 4})"
+                            << "\n"
+                            << R"({"prompt": "two", "models": ["sora-2"], "durationSeconds": 4})"
+                            << "\n";
+  auto batch = reelq(
+      {"batch", batch_file.string(), "--max-wait", "50s", "--webhook", receiver.Url("/batch")});
+  ASSERT_EQ(batch.exit_code, 0) << batch.output;
+
+  auto got = receiver.WaitFor(2, 30s);
+  ASSERT_EQ(got.size(), 2u) << stack.Logs();
+  std::set<std::string> types;
+  for (const auto& r : got) {
+    ExpectSigned(r);
+    types.insert(r.target + " " + nlohmann::json::parse(r.body)["type"].get<std::string>());
+  }
+  EXPECT_EQ(types, (std::set<std::string>{"/job job.succeeded", "/batch batch.completed"}));
+
+  std::string shown;
+  for (int i = 0; i < 50 && shown.find("delivered") == std::string::npos; ++i) {
+    shown = reelq({"get", job_id}).output;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(shown.find("delivery   job.succeeded delivered, 1 attempt(s), last HTTP 200"),
+            std::string::npos)
+      << shown;
+
+  auto refused = reelq({"submit", "--prompt", "x", "--model", "kling-3.0", "--duration", "5",
+                        "--webhook", "ftp://example.com/"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("webhook_url"), std::string::npos) << refused.output;
+}
+
+}  // namespace
+}  // namespace reelq::testing

@@ -1,0 +1,95 @@
+// The webhook guard (which targets are refused), URL parsing, settings and signatures, without
+// a network: literal addresses only.
+#include <gtest/gtest.h>
+
+#include "reelq/common/config.h"
+#include "reelq/scheduler/webhooks.h"
+
+namespace reelq::scheduler {
+namespace {
+
+asio::ip::address Addr(const char* text) { return asio::ip::make_address(text); }
+
+WebhookSettings Parse(const std::string& yaml) {
+  auto doc = config::LoadFromString(yaml, "", {});
+  EXPECT_TRUE(doc) << doc.error().message;
+  auto settings = ParseWebhookSettings(*doc, {});
+  EXPECT_TRUE(settings) << settings.error().message;
+  return settings ? *settings : WebhookSettings{};
+}
+
+TEST(WebhookGuard, RefusesInternalRangesByDefault) {
+  WebhookSettings settings;
+  WebhookGuard guard(settings);
+  for (const char* a : {"127.0.0.1", "10.0.0.5", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                        "169.254.169.254", "169.254.10.10", "0.0.0.0", "::1", "fc00::1",
+                        "fd00:ec2::254", "fe80::1", "::ffff:10.0.0.1", "::"}) {
+    EXPECT_TRUE(guard.Refusal(Addr(a))) << a;
+  }
+  EXPECT_EQ(*guard.Refusal(Addr("169.254.169.254")), "a cloud metadata address");
+  EXPECT_EQ(*guard.Refusal(Addr("fd00:ec2::254")), "a cloud metadata address");
+  for (const char* a : {"93.184.216.34", "172.32.0.1", "8.8.8.8", "2606:4700::1111"}) {
+    EXPECT_FALSE(guard.Refusal(Addr(a))) << a;
+  }
+}
+
+TEST(WebhookGuard, AllowlistedRangesAndHostsPass) {
+  auto settings = Parse(
+      "webhooks:\n  allow_hosts: [\"127.0.0.0/8\", \"::1\", \"hooks.internal\", "
+      "\"10.1.0.0/16\"]\n");
+  WebhookGuard guard(settings);
+  EXPECT_FALSE(guard.Refusal(Addr("127.0.0.1")));
+  EXPECT_FALSE(guard.Refusal(Addr("127.9.9.9")));
+  EXPECT_FALSE(guard.Refusal(Addr("::1")));
+  EXPECT_FALSE(guard.Refusal(Addr("10.1.200.3")));
+  EXPECT_TRUE(guard.Refusal(Addr("10.2.0.1")));
+  EXPECT_TRUE(guard.Refusal(Addr("169.254.169.254")));
+  EXPECT_TRUE(guard.HostAllowlisted("Hooks.Internal"));
+  EXPECT_FALSE(guard.HostAllowlisted("hooks.internal.evil.com"));
+}
+
+TEST(WebhookGuard, UrlFormNamesTheField) {
+  EXPECT_TRUE(ParseWebhookUrl("https://example.com/x", "webhook_url"));
+  auto parsed = ParseWebhookUrl("HTTP://[::1]:8080/p?q", "webhook_url");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->host, "::1");
+  EXPECT_EQ(parsed->port, 8080);
+  for (const char* bad : {"ftp://example.com/", "example.com/hook", "file:///etc/passwd",
+                          "http://user:pw@example.com/", "http:///path", "http://h:99999/",
+                          "gopher://x", "http://[::1/"}) {
+    auto r = ParseWebhookUrl(bad, "webhook_url");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().category, ErrorCategory::kInvalidRequest);
+    EXPECT_TRUE(r.error().message.starts_with("webhook_url: ")) << r.error().message;
+  }
+}
+
+TEST(WebhookSettings, BadValuesNameTheKey) {
+  for (auto [yaml, key] : std::vector<std::pair<std::string, std::string>>{
+           {"webhooks:\n  allow_hosts: [\"10.0.0.0/40\"]\n", "webhooks.allow_hosts[0]"},
+           {"webhooks:\n  max_retry_hour: 3\n", "webhooks.max_retry_hour"},
+           {"webhooks:\n  timeout_ms: 5000\n  lease_ms: 1000\n", "webhooks.lease_ms"},
+           {"webhooks:\n  secret: plain\n", "webhooks.secret"},
+       }) {
+    auto doc = config::LoadFromString(yaml, "", {});
+    ASSERT_TRUE(doc) << doc.error().message;
+    auto settings = ParseWebhookSettings(*doc, {});
+    ASSERT_FALSE(settings) << yaml;
+    EXPECT_NE(settings.error().message.find(key), std::string::npos) << settings.error().message;
+  }
+  EXPECT_EQ(Parse("webhooks: {}\n").max_retry_hours, 24);
+}
+
+// The example of the Standard Webhooks specification's reference libraries.
+TEST(WebhookSignature, MatchesTheStandardWebhooksExample) {
+  EXPECT_EQ(SignWebhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                        1614265330, R"({"test": 2432232314})"),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+  const auto a = NewWebhookSecret();
+  EXPECT_TRUE(a.starts_with("whsec_"));
+  EXPECT_EQ(a.size(), 6u + 32u);
+  EXPECT_NE(a, NewWebhookSecret());
+}
+
+}  // namespace
+}  // namespace reelq::scheduler

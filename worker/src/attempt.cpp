@@ -1,0 +1,583 @@
+#include "attempt.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "input_images.h"
+#include "reelq/common/spawn.h"
+#include "reelq/worker/retry_policy.h"
+#include "sidecar.h"
+#include "store_writer.h"
+#include "transfer.h"
+
+namespace reelq::worker {
+namespace {
+
+using providers::TaskState;
+
+// The reason stored on a job that ends because a create's outcome cannot be known.
+constexpr std::string_view kCreateOutcomeUnknown = queue::kCreateOutcomeUnknown;
+// Creates in a row whose answers were lost before the attempt is given up (with backoff).
+constexpr int kMaxCreateRounds = 3;
+
+// The spec as admission stored it: every default (aspect ratio, resolution, audio, the
+// duration of a shot list) was applied there, once.
+providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
+                                          const providers::ModelSpec& model,
+                                          const std::string& idempotency_id) {
+  providers::GenerationRequest req;
+  req.upstream_model = model.upstream_model;
+  req.prompt = spec.prompt();
+  req.negative_prompt = spec.negative_prompt();
+  for (const auto& shot : spec.shots()) {
+    req.shots.push_back({shot.prompt(), static_cast<int>(shot.duration_seconds())});
+  }
+  req.duration_seconds = static_cast<int>(spec.duration_seconds());
+  req.aspect_ratio = spec.aspect_ratio();
+  req.resolution = spec.resolution();
+  req.audio = spec.audio();
+  req.idempotency_id = idempotency_id;
+  return req;
+}
+
+// The account's status-poll quota (accounts[].polls_per_minute); 0 when the provider does not
+// count polls, and then polling costs no Redis call.
+double PollsPerMinute(const providers::Catalogue& catalogue, const std::string& account) {
+  for (const auto& a : catalogue.accounts) {
+    if (a.id == account) return a.polls_per_minute;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Attempt::Attempt(RunnerDeps& deps, StoreWriter& writer, std::mt19937_64& rng, queue::LeasedJob job,
+                 std::shared_ptr<JobControl> control)
+    : deps_(deps),
+      writer_(writer),
+      rng_(rng),
+      job_(std::move(job)),
+      control_(std::move(control)),
+      leased_ms_(deps.clock->NowMs()),
+      upstream_(job_.upstream) {}
+
+awaitable<RunOutcome> Attempt::Run() {
+  if (auto ended = co_await Admit()) co_return *ended;
+  if (upstream_.empty()) {
+    if (auto ended = co_await RecoverOrCreate()) co_return *ended;
+  }
+  if (auto ended = co_await PollUntilDone()) co_return *ended;
+  if (!Stopping()) {
+    if (auto ended = co_await StoreClip()) co_return *ended;
+  }
+  if (!Stopping()) {
+    if (auto ended = co_await PublishSidecar()) co_return *ended;
+  }
+  if (!Stopping()) {
+    if (auto ended = co_await Finish()) co_return *ended;
+  }
+  co_return co_await Stopped();
+}
+
+awaitable<void> Attempt::Sleep(std::chrono::milliseconds duration) {
+  if (Stopping()) co_return;
+  control_->wake.expires_after(duration);
+  co_await control_->wake.async_wait(use_nothrow_awaitable);
+}
+
+template <class MakeCall>
+awaitable<Result<void>> Attempt::Persist(MakeCall make_call) {
+  Error last{ErrorCategory::kRetryable, "not tried"};
+  const auto give_up = std::chrono::steady_clock::now() + deps_.settings.lease;
+  for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+    auto r = co_await make_call();
+    if (r || !IsRetryable(r.error().category)) co_return r;
+    last = r.error();
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(std::chrono::milliseconds(std::min(50 << std::min(i, 5), 1000)));
+    co_await t.async_wait(use_nothrow_awaitable);
+  }
+  co_return std::unexpected(last);
+}
+
+// Self-fence. Writes to the object store are not fenced by Redis: while Redis is out of reach
+// no one can tell this worker that its lease is gone, yet the store may still take writes
+// (a partition that cuts Redis off but not the bucket). So a clip or sidecar is committed, and
+// a paid create started, only while the lease is still ours by this worker's own clock, with
+// a guard; past that the job stops as if a heartbeat had reported the loss.
+// Worker::LeaseWatchdog applies the same rule to every held job, so a job that is only
+// polling stops too.
+bool Attempt::LeaseHeld() {
+  const auto guard_ms = JobRunner::SelfFenceGuard(deps_.settings.lease).count();
+  if (!Stopping() && control_->lease_valid_until_ms > 0 &&
+      deps_.clock->NowMs() + guard_ms >= control_->lease_valid_until_ms) {
+    spdlog::warn("job={} lease lapses by this worker's clock (valid until {}): stopping the job",
+                 job_.id, control_->lease_valid_until_ms);
+    control_->Stop(StopReason::kLeaseLapsed);
+  }
+  return !Stopping();
+}
+
+bool Attempt::DeadlinePassed() const {
+  return job_.finish_deadline_ms > 0 && deps_.clock->NowMs() > job_.finish_deadline_ms;
+}
+
+// Counted where they happen, for the alerts in deploy/prometheus (a 429 storm, a failing
+// object store).
+void Attempt::CountProviderError(const Error& error) {
+  if (deps_.metrics == nullptr) return;
+  deps_.metrics->provider_errors.WithLabels({job_.account, ToString(error.category)}).Inc();
+}
+
+void Attempt::CountStoreFailure(std::string_view object) {
+  if (deps_.metrics != nullptr) deps_.metrics->store_failures.WithLabels({object}).Inc();
+}
+
+// `reason`: stored as the error code instead of the provider's own when not empty (a reason
+// the provider-neutral vocabulary has no word for, such as create_outcome_unknown).
+awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason) {
+  const auto& settings = deps_.settings;
+  auto decision = DecideRetry(error, job_.attempt, job_.max_attempts, settings, rng_);
+  queue::FailRequest req;
+  req.job_id = job_.id;
+  req.token = job_.token;
+  req.category = error.category;
+  req.message = error.message;
+  req.code = reason.empty() ? error.provider_code : std::string(reason);
+  req.retry = decision.retry;
+  req.retry_at_ms = deps_.clock->NowMs() + decision.delay_ms;
+  req.count_attempt = decision.count_attempt;
+  req.cooldown_ms = decision.cooldown_ms;
+  spdlog::info("job={} attempt={} failed: {} (retry={})", job_.id, job_.attempt, error.Describe(),
+               decision.retry);
+  Result<queue::FailOutcome> outcome = std::unexpected(Error{});
+  for (int i = 0; i < 40; ++i) {
+    outcome = co_await deps_.store->Fail(req);
+    if (outcome || !IsRetryable(outcome.error().category)) break;
+    co_await Sleep(std::chrono::milliseconds(250));
+  }
+  if (!outcome) co_return RunOutcome::kStopped;
+  co_return *outcome == queue::FailOutcome::kRetrying ? RunOutcome::kRetrying : RunOutcome::kFailed;
+}
+
+awaitable<Result<int64_t>> Attempt::WaitForCreatePermit() {
+  int errors = 0;
+  while (!Stopping()) {
+    const int64_t sent_ms = deps_.clock->NowMs();
+    // A named request: g++ 12 double-destroys temporaries passed into a coroutine call inside
+    // co_await.
+    queue::PermitRequest request{job_.id, job_.token, sent_ms, job_.attempt};
+    auto wait = co_await writer_.TakeCreatePermit(std::move(request));
+    if (wait && wait->count() == 0) co_return sent_ms;
+    if (!wait) {
+      if (!IsRetryable(wait.error().category) || ++errors > 40) {
+        co_return std::unexpected(wait.error());
+      }
+      co_await Sleep(std::chrono::milliseconds(250));
+      continue;
+    }
+    co_await Sleep(std::min(*wait, std::chrono::milliseconds(1000)));
+  }
+  co_return MakeError(ErrorCategory::kCancelled, "stopped while waiting for the create rate");
+}
+
+// Errors are handed to Fail as named variables throughout: g++ 12 double-destroys temporaries
+// passed into a coroutine call inside co_await.
+awaitable<Attempt::StepResult> Attempt::Admit() {
+  if (!spec_.ParseFromString(job_.spec_bytes)) {
+    Error failure{ErrorCategory::kInvalidRequest,
+                  "the job record is corrupt: its spec does not parse"};
+    co_return co_await Fail(failure);
+  }
+  model_ = deps_.catalogue->FindModel(job_.model);
+  if (model_ == nullptr) {
+    Error failure{ErrorCategory::kModelGone,
+                  "model '" + job_.model + "' is not in this worker's catalogue"};
+    co_return co_await Fail(failure);
+  }
+  auto provider = deps_.providers.find(job_.account);
+  if (provider == deps_.providers.end() || !provider->second) {
+    Error failure{ErrorCategory::kRetryable, "account '" + job_.account +
+                                                 "' has no usable API key on worker " +
+                                                 deps_.settings.worker_id};
+    co_return co_await Fail(failure);
+  }
+  provider_ = provider->second;
+  co_return std::nullopt;
+}
+
+// The upstream task of an attempt with none recorded: find one created by a lost answer, or
+// create it. Stored before anything else happens, so whoever runs the job next resumes this
+// task instead of paying for a new one.
+awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
+  const auto& settings = deps_.settings;
+  auto& provider = *provider_;
+  if (DeadlinePassed()) {
+    Error failure{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"};
+    co_return co_await Fail(failure);
+  }
+  const std::string idempotency_id = job_.id + "-" + std::to_string(job_.attempt);
+  auto request = BuildRequest(spec_, *model_, idempotency_id);
+  request.job_id = job_.id;
+  if (auto loaded = co_await LoadInputImages(deps_.objects, spec_, &request); !loaded) {
+    Error failure = loaded.error();
+    co_return co_await Fail(failure);
+  }
+  // Non-zero while a create of this attempt may have reached the provider without its
+  // answer reaching the job record: an earlier lease died after sending it, or this one lost
+  // the answer. Creating again could pay twice, so the task is looked for first.
+  int64_t intent_ms = job_.create_intent_ms;
+  for (int round = 0;; ++round) {
+    if (Stopping()) co_return RunOutcome::kStopped;
+    if (intent_ms > 0) {
+      spdlog::info("job={} attempt={}: a create sent at {} has no stored answer; looking for it",
+                   job_.id, job_.attempt, intent_ms);
+      if (!provider.CanFindLostCreate()) {
+        if (!settings.RecreateOnUnknown(provider.name())) {
+          Error failure{ErrorCategory::kCreateOutcomeUnknown,
+                        std::string(provider.name()) +
+                            " may have started (and billed) a generation for this job whose "
+                            "answer was lost (the worker stopped or the connection failed "
+                            "after the create was sent), and its API cannot look that "
+                            "generation up; reelq does not create again, so nothing is paid "
+                            "twice. RetryJob starts, and pays for, a new generation."};
+          co_return co_await Fail(failure, kCreateOutcomeUnknown);
+        }
+        spdlog::warn("job={} creating again on {} (worker.on_unknown_create: recreate)", job_.id,
+                     provider.name());
+      } else {
+        auto lost = co_await FindLostCreate(request, intent_ms);
+        if (lost.outcome) co_return lost.outcome;
+        if (lost.found) co_return std::nullopt;
+        spdlog::info("job={} the lost create made no task upstream; creating", job_.id);
+      }
+    }
+    if (round >= kMaxCreateRounds) {
+      // Every lookup above found nothing, so giving the attempt up pays for nothing.
+      Error failure{ErrorCategory::kRetryable,
+                    "the answers of " + std::to_string(round) + " create calls were lost"};
+      co_return co_await Fail(failure);
+    }
+    // The account's create gate lets the call go and, in the same step, records the intent
+    // before the create is sent, so that whoever runs the job next knows to look. Nothing
+    // exists upstream yet, so a stop while waiting needs no upstream cancel.
+    // A create is paid for: never start one on a lease that is lost or lapsing (by the
+    // heartbeat or this worker's own clock): its upstream id could not be recorded once the
+    // reaper has handed the job on, and the next worker would pay again. Checked before the
+    // permit, which records the intent: a permit granted means Redis still knew the token.
+    if (!LeaseHeld()) {
+      spdlog::info("job={} lease lost before the create call; another worker runs it", job_.id);
+      co_return RunOutcome::kStopped;
+    }
+    auto permitted = co_await WaitForCreatePermit();
+    if (!permitted) {
+      spdlog::info("job={} not created: {}", job_.id, permitted.error().Describe());
+      if (control_->stop == StopReason::kDrain) {
+        (void)co_await Persist(
+            [&] { return deps_.store->HandBack(job_.id, job_.token, "worker draining"); });
+        co_return RunOutcome::kHandedBack;
+      }
+      co_return RunOutcome::kStopped;
+    }
+    intent_ms = *permitted;
+    auto created = co_await provider.Create(request);
+    if (!created) {
+      CountProviderError(created.error());
+      if (providers::MaybeDelivered(created.error())) {
+        spdlog::warn("job={} create outcome unknown: {}", job_.id, created.error().Describe());
+        continue;
+      }
+      // The provider made nothing: fail (and retry) as usual; Fail clears the intent.
+      Error failure = created.error();
+      co_return co_await Fail(failure);
+    }
+    upstream_ = *created;
+    auto persisted = co_await Persist([&] {
+      return writer_.SetPhase(
+          {job_.id, job_.token, queue::JobPhase::kGenerating, upstream_, "upstream " + upstream_});
+    });
+    if (!persisted) {
+      if (persisted.error().category == ErrorCategory::kCancelled) {
+        (void)co_await provider.Cancel(upstream_);
+      }
+      spdlog::warn("job={} could not record upstream task {}: {}", job_.id, upstream_,
+                   persisted.error().Describe());
+      co_return RunOutcome::kStopped;
+    }
+    co_return std::nullopt;
+  }
+}
+
+awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::GenerationRequest& request,
+                                                       int64_t intent_ms) {
+  const auto& settings = deps_.settings;
+  auto& provider = *provider_;
+  LostCreate result;
+  // A create still on its way to the provider would not be listed yet.
+  const int64_t settled_at = intent_ms + settings.lost_create_settle.count();
+  if (const int64_t now = deps_.clock->NowMs(); now < settled_at) {
+    co_await Sleep(std::chrono::milliseconds(settled_at - now));
+    if (Stopping()) {
+      result.outcome = RunOutcome::kStopped;
+      co_return result;
+    }
+  }
+  auto found = co_await provider.FindLostCreate(request, intent_ms);
+  if (!found && IsRetryable(found.error().category)) {
+    // Cannot tell now; another lease (the intent stays on the job) looks again, after a pause
+    // so that a provider whose list is down is not asked in a tight loop. (Handed back even
+    // when stopped: a drain hands back too, and a lost lease makes it a no-op.)
+    spdlog::warn("job={} lost-create lookup failed: {}", job_.id, found.error().Describe());
+    co_await Sleep(std::max(settings.retry_backoff_initial, found.error().retry_after));
+    (void)co_await Persist([&] {
+      return deps_.store->HandBack(job_.id, job_.token,
+                                   "lost-create lookup failed: " + found.error().message);
+    });
+    result.outcome = RunOutcome::kHandedBack;
+    co_return result;
+  }
+  if (!found) {
+    Error failure = found.error();
+    result.outcome = co_await Fail(failure);
+    co_return result;
+  }
+  // Best match first; a task another job already stored (an identical request) is skipped,
+  // so two jobs never share one upstream task.
+  for (const std::string& candidate : *found) {
+    auto claimed = co_await Persist([&] {
+      return writer_.SetPhase({job_.id, job_.token, queue::JobPhase::kGenerating, candidate,
+                               "upstream " + candidate + " (found after a lost create answer)"});
+    });
+    if (claimed) {
+      upstream_ = candidate;
+      result.found = true;
+      spdlog::info("job={} found upstream task {} made by a create whose answer was lost", job_.id,
+                   upstream_);
+      co_return result;
+    }
+    if (claimed.error().category == ErrorCategory::kFailedPrecondition) {
+      spdlog::info("job={} skips upstream task {}: {}", job_.id, candidate,
+                   claimed.error().message);
+      continue;
+    }
+    if (claimed.error().category == ErrorCategory::kCancelled) {
+      (void)co_await provider.Cancel(candidate);
+    }
+    result.outcome = RunOutcome::kStopped;
+    co_return result;
+  }
+  co_return result;
+}
+
+// Polls until the upstream task ends; transient poll errors do not spend the upstream task.
+// Returns nothing both when the task succeeded and when the attempt was asked to stop.
+awaitable<Attempt::StepResult> Attempt::PollUntilDone() {
+  const auto& settings = deps_.settings;
+  auto& provider = *provider_;
+  int poll_errors = 0;
+  const double polls_per_minute = PollsPerMinute(*deps_.catalogue, job_.account);
+  while (!Stopping()) {
+    if (DeadlinePassed()) {
+      (void)co_await provider.Cancel(upstream_);
+      Error failure{ErrorCategory::kDeadlineExceeded,
+                    "the finish deadline passed while generating"};
+      co_return co_await Fail(failure);
+    }
+    if (polls_per_minute > 0) {
+      // The provider counts polls: take this poll's turn from the account's fleet-wide bucket
+      // (one Redis call) and wait for it; no turn is ever refused.
+      auto turn = co_await deps_.store->TakePollToken(job_.account, polls_per_minute);
+      if (!turn) {
+        co_await Sleep(settings.min_poll_interval);
+        continue;
+      }
+      if (turn->count() > 0) {
+        co_await Sleep(*turn);
+        if (Stopping()) break;
+      }
+    }
+    auto polled = co_await provider.Poll(upstream_);
+    if (!polled) {
+      Error failure = polled.error();
+      CountProviderError(failure);
+      if (failure.category == ErrorCategory::kNotFound || !IsRetryable(failure.category)) {
+        co_return co_await Fail(failure);
+      }
+      if (++poll_errors > settings.poll_error_budget) {
+        (void)co_await Persist([&] {
+          return deps_.store->HandBack(job_.id, job_.token,
+                                       "upstream polls keep failing: " + failure.message);
+        });
+        co_return RunOutcome::kHandedBack;
+      }
+      co_await Sleep(std::max(settings.min_poll_interval, failure.retry_after));
+      continue;
+    }
+    poll_errors = 0;
+    status_ = std::move(*polled);
+    if (status_.state == TaskState::kSucceeded) break;
+    if (status_.state == TaskState::kFailed || status_.state == TaskState::kCancelled) {
+      Error failure = status_.error.value_or(
+          Error{ErrorCategory::kRetryable, "the upstream task ended without a clip"});
+      co_return co_await Fail(failure);
+    }
+    co_await Sleep(std::max(settings.min_poll_interval,
+                            status_.poll_after.value_or(std::chrono::milliseconds(0))));
+  }
+  generated_ms_ = deps_.clock->NowMs();
+  co_return std::nullopt;
+}
+
+// Streams the clip into the store under its deterministic key.
+awaitable<Attempt::StepResult> Attempt::StoreClip() {
+  const auto& settings = deps_.settings;
+  // A group's children are stored beside the group's own output.
+  clip_key_ =
+      JobRunner::ClipKey(job_.tenant, job_.parent.empty() ? job_.batch : job_.parent, job_.id);
+  sidecar_key_ = JobRunner::SidecarKey(clip_key_);
+  auto phase = co_await Persist([&] {
+    return writer_.SetPhase(
+        {job_.id, job_.token, queue::JobPhase::kTransferring, "", "storing " + clip_key_});
+  });
+  if (!phase) co_return RunOutcome::kStopped;
+  Error last{ErrorCategory::kRetryable, "transfer not tried"};
+  bool stored = false;
+  for (int attempt = 1; attempt <= settings.transfer_attempts && !stored; ++attempt) {
+    if (Stopping()) break;
+    storage::PutOptions options;
+    options.content_type = "video/mp4";
+    options.metadata = {{"job-id", job_.id},
+                        {"model", job_.model},
+                        {"upstream-id", upstream_},
+                        {"worker", settings.worker_id}};
+    auto writer = co_await deps_.objects->OpenWriter(clip_key_, options);
+    if (!writer) {
+      last = writer.error();
+      CountStoreFailure("clip");
+    } else {
+      // The hash is of exactly the bytes stored, computed while streaming (the clip is never
+      // held whole), and checked against the store's own size and checksum.
+      auto transfer = std::make_shared<Transfer>(std::move(*writer));
+      auto executor = co_await asio::this_coro::executor;
+      SpawnOrDie(executor, "transfer " + job_.id,
+                 RunTransfer(provider_, upstream_, status_, transfer, control_));
+      // Woken by the download's end or by a stop, whichever comes first.
+      while (!transfer->done && !Stopping()) {
+        control_->wake.expires_after(std::chrono::minutes(1));
+        co_await control_->wake.async_wait(use_nothrow_awaitable);
+      }
+      auto& sink = transfer->sink();
+      if (!transfer->done) {
+        co_await transfer->Abandon();
+        break;
+      }
+      if (!transfer->result) {
+        last = transfer->result.error();
+        co_await sink.Abort();
+      } else if (!LeaseHeld()) {
+        co_await sink.Abort();
+        break;
+      } else {
+        auto committed = co_await sink.Commit();
+        if (!committed) {
+          last = committed.error();
+          CountStoreFailure("clip");
+        } else {
+          sha256_ = sink.sha256_hex();
+          size_ = sink.bytes();
+          published_now_ = !committed->already_existed;
+          stored = true;
+        }
+      }
+    }
+    if (!stored && !IsRetryable(last.category)) break;
+    if (!stored) co_await Sleep(settings.retry_backoff_initial * attempt);
+  }
+  if (!stored && !Stopping()) co_return co_await Fail(last);
+  co_return std::nullopt;
+}
+
+awaitable<Attempt::StepResult> Attempt::PublishSidecar() {
+  SidecarFacts facts{.job = job_,
+                     .spec = spec_,
+                     .model = *model_,
+                     .upstream = upstream_,
+                     .worker_id = deps_.settings.worker_id,
+                     .clip_seconds = status_.clip_seconds,
+                     .clip_key = clip_key_,
+                     .size_bytes = size_,
+                     .sha256 = sha256_,
+                     .leased_ms = leased_ms_,
+                     .generated_ms = generated_ms_,
+                     .stored_ms = deps_.clock->NowMs()};
+  const std::string text = SidecarJson(facts);
+  storage::PutOptions options;
+  options.content_type = "application/json";
+  auto writer = co_await deps_.objects->OpenWriter(sidecar_key_, options);
+  Result<storage::CommitResult> committed = std::unexpected(Error{});
+  if (writer) {
+    auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
+    if (!w) {
+      committed = std::unexpected(w.error());
+    } else if (!LeaseHeld()) {
+      co_await (*writer)->Abort();
+    } else {
+      committed = co_await (*writer)->Commit();
+    }
+  }
+  if (!Stopping() && (!writer || !committed)) {
+    CountStoreFailure("sidecar");
+    Error failure = writer ? committed.error() : writer.error();
+    co_return co_await Fail(failure);
+  }
+  co_return std::nullopt;
+}
+
+awaitable<Attempt::StepResult> Attempt::Finish() {
+  queue::CompleteRequest done;
+  done.job_id = job_.id;
+  done.token = job_.token;
+  done.output_key = clip_key_;
+  done.sidecar_key = sidecar_key_;
+  done.sha256 = sha256_;
+  done.clip_seconds = status_.clip_seconds > 0 ? status_.clip_seconds : spec_.duration_seconds();
+  done.generation_ms = std::max<int64_t>(0, generated_ms_ - leased_ms_);
+  auto url = deps_.objects->PresignGet(clip_key_, std::chrono::hours(24 * 7));
+  done.output_url = url ? *url : "";
+  auto completed = co_await Persist([&] { return writer_.Complete(done); });
+  if (completed) co_return RunOutcome::kSucceeded;
+  if (completed.error().category == ErrorCategory::kCancelled) {
+    control_->Stop(StopReason::kCancelled);
+    co_return std::nullopt;
+  }
+  spdlog::warn("job={} could not be completed: {}", job_.id, completed.error().Describe());
+  co_return RunOutcome::kStopped;
+}
+
+// Stopped: cancelled, lease lost or draining.
+awaitable<RunOutcome> Attempt::Stopped() {
+  switch (control_->stop) {
+    case StopReason::kCancelled:
+      if (!upstream_.empty()) (void)co_await provider_->Cancel(upstream_);
+      if (published_now_) {
+        // Nothing is published for a cancelled job.
+        (void)co_await deps_.objects->Delete(sidecar_key_);
+        (void)co_await deps_.objects->Delete(clip_key_);
+      }
+      spdlog::info("job={} cancelled; stopped", job_.id);
+      break;
+    case StopReason::kDrain:
+      (void)co_await Persist(
+          [&] { return deps_.store->HandBack(job_.id, job_.token, "worker draining"); });
+      co_return RunOutcome::kHandedBack;
+    case StopReason::kLeaseLost:
+    case StopReason::kLeaseLapsed:
+    case StopReason::kNone:
+      spdlog::info("job={} lease lost; another worker resumes it", job_.id);
+      break;
+  }
+  co_return RunOutcome::kStopped;
+}
+
+}  // namespace reelq::worker

@@ -1,0 +1,99 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "reelq/common/asio.h"
+#include "reelq/providers/provider.h"
+#include "reelq/queue/job_store.h"
+#include "reelq/v1/jobs.pb.h"
+#include "reelq/worker/job_runner.h"
+
+namespace reelq::worker {
+
+class StoreWriter;
+
+// One attempt at one leased job, as a sequence of steps: admit (the record's spec, model and
+// account), recover or create the upstream task, poll it to its end, store the clip, publish
+// the sidecar, finish (record the outcome). Each step is its own coroutine, so only the step in
+// progress holds a frame: a job waiting on its provider for minutes costs the attempt's fields
+// and the small polling frame, not the locals of every step (one coroutine for the whole life
+// made that frame about 9 KB a job, most of a 10,000-job worker's memory).
+//
+// A step returns the attempt's outcome when the attempt ends there, or nothing to go on. A step
+// that sees a stop request (cancel, lease lost, drain) returns nothing; Run then stops the
+// attempt the way the request asks (Stopped).
+class Attempt {
+ public:
+  Attempt(RunnerDeps& deps, StoreWriter& writer, std::mt19937_64& rng, queue::LeasedJob job,
+          std::shared_ptr<JobControl> control);
+
+  awaitable<RunOutcome> Run();
+
+ private:
+  using StepResult = std::optional<RunOutcome>;
+
+  awaitable<StepResult> Admit();
+  awaitable<StepResult> RecoverOrCreate();
+  // After a create whose answer was lost: the task it made, if the provider lists one.
+  // `outcome` set: the attempt ends; otherwise `found` says whether upstream_ now holds it.
+  struct LostCreate {
+    StepResult outcome;
+    bool found = false;
+  };
+  awaitable<LostCreate> FindLostCreate(const providers::GenerationRequest& request,
+                                       int64_t intent_ms);
+  awaitable<StepResult> PollUntilDone();
+  awaitable<StepResult> StoreClip();
+  awaitable<StepResult> PublishSidecar();
+  awaitable<StepResult> Finish();
+  awaitable<RunOutcome> Stopped();
+
+  // Records the failure (the retry policy decides whether the job runs again).
+  awaitable<RunOutcome> Fail(const Error& error, std::string_view reason = {});
+  // Retries a Redis call that must land (the upstream id, the outcome) through a Redis
+  // restart for as long as the lease could still be ours; a stale token ends the retries.
+  template <class MakeCall>
+  awaitable<Result<void>> Persist(MakeCall make_call);
+  // Waits until the account's create gate lets this job's create go (JobStore::
+  // TakeCreatePermit, which also records the create intent); returns when the create was let
+  // go. An error when the job stopped or was lost meanwhile.
+  awaitable<Result<int64_t>> WaitForCreatePermit();
+  awaitable<void> Sleep(std::chrono::milliseconds duration);
+
+  // Self-fence: whether the lease is still ours by this worker's own clock (see LeaseHeld in
+  // attempt.cpp); stops the attempt when it is not.
+  bool LeaseHeld();
+  bool DeadlinePassed() const;
+  bool Stopping() const { return control_->stop != StopReason::kNone; }
+  void CountProviderError(const Error& error);
+  void CountStoreFailure(std::string_view object);
+
+  RunnerDeps& deps_;
+  StoreWriter& writer_;
+  std::mt19937_64& rng_;
+  const queue::LeasedJob job_;
+  const std::shared_ptr<JobControl> control_;
+  const int64_t leased_ms_;
+
+  // Set by Admit.
+  v1::JobSpec spec_;
+  const providers::ModelSpec* model_ = nullptr;
+  providers::ProviderPtr provider_;
+  // Set by RecoverOrCreate (or the record, for a resumed attempt) and PollUntilDone.
+  std::string upstream_;
+  providers::TaskStatus status_;
+  int64_t generated_ms_ = 0;
+  // Set by StoreClip.
+  std::string clip_key_;
+  std::string sidecar_key_;
+  std::string sha256_;
+  uint64_t size_ = 0;
+  bool published_now_ = false;
+};
+
+}  // namespace reelq::worker
