@@ -149,6 +149,44 @@ TEST(WebhookDelivery, BatchCompletedOnceEveryJobEnded) {
   EXPECT_EQ(progress.webhook().event_type(), "batch.completed");
 }
 
+// A group (here a compare) names one webhook: its end is delivered once, for the group; its
+// takes, ordinary jobs underneath, deliver nothing of their own.
+TEST(WebhookDelivery, AGroupDeliversItsOwnEndNotItsChildren) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStack stack(WebhookStack());
+  auto jobs = stack.JobStub();
+  v1::JobSpec spec;
+  spec.set_compare(true);
+  spec.set_prompt("a compare with a webhook");
+  spec.set_duration_seconds(8);
+  spec.add_models("sora-2");
+  spec.add_models("veo-3.1");
+  spec.set_webhook_url(receiver.Url("/group"));
+  grpc::Status status;
+  auto submitted = SubmitJob(*jobs, spec, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  auto got = receiver.WaitFor(1, 60s);
+  ASSERT_EQ(got.size(), 1u) << stack.Logs();
+  ExpectSigned(got[0]);
+  auto body = nlohmann::json::parse(got[0].body);
+  EXPECT_EQ(body["type"], "job.succeeded") << got[0].body;
+  EXPECT_EQ(body["data"]["job_id"], submitted.job_id()) << got[0].body;
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(receiver.Received().size(), 1u) << "the takes must not deliver events of their own";
+  auto job = GetJob(*jobs, submitted.job_id());
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->webhook().state(), "delivered");
+  ASSERT_EQ(job->children_size(), 2);
+  for (const auto& take : job->children()) {
+    auto child = GetJob(*jobs, take.job_id());
+    ASSERT_TRUE(child);
+    EXPECT_TRUE(child->spec().webhook_url().empty()) << take.job_id();
+    EXPECT_TRUE(child->webhook().delivery_id().empty()) << take.job_id();
+  }
+}
+
 TEST(WebhookDelivery, SchedulerKilledWhileDeliveryDueStillDelivers) {
   if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
   // The first attempt is held unanswered: the scheduler dies with the delivery claimed.
