@@ -107,6 +107,9 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
     spdlog::error("{}", synced.error().message);
     co_return 2;
   }
+  if (auto advice = co_await store.AdviseOnRedisSettings(); !advice.empty()) {
+    spdlog::warn("{}", advice);
+  }
   queue::AuthStore auth_store(*connection, redis_settings->prefix);
   // Weights an admin set (reelq admin weight) outlive the configured ones just published.
   if (auto applied = co_await auth_store.ApplyWeights(); !applied) {

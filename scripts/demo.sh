@@ -132,7 +132,7 @@ REELQ_ADMIN_TOKEN="$(openssl rand -hex 32)"
 export REELQ_ADMIN_TOKEN
 
 start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$log_dir/redis" \
-  --appendonly yes --appendfsync always --save ""
+  --appendonly yes --appendfsync always --save "" --hash-max-listpack-value 1024
 wait_port redis "$REDIS_PORT" 10 "${pids[-1]}"
 
 if [[ $real_mode == 0 ]]; then

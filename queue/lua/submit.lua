@@ -58,7 +58,7 @@ for _ = 1, n do
   local fields = {}
   for x = i, i + 2 * k - 1, 2 do
     f[ARGV[x]] = ARGV[x + 1]
-    if ARGV[x] ~= 'budget' then
+    if ARGV[x] ~= 'budget' and ARGV[x] ~= 'id' then  -- the key names the job
       fields[#fields + 1] = ARGV[x]
       fields[#fields + 1] = ARGV[x + 1]
     end
@@ -159,7 +159,7 @@ for _, it in ipairs(items) do
     if b then b.committed = b.committed + need end
     if w then job.bill = '1' end
     move_money(ctx, job, 'reserve', need, 0)
-    fields[#fields + 1] = 'bill'; fields[#fields + 1] = job.bill
+    if job.bill == '1' then fields[#fields + 1] = 'bill'; fields[#fields + 1] = '1' end
     fields[#fields + 1] = 'attempt'; fields[#fields + 1] = 1
     fields[#fields + 1] = 'created'; fields[#fields + 1] = now
     transition(ctx, job, 'PENDING', '', 'submitted', fields)

@@ -231,25 +231,32 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
 Fields EncodeNewJob(const NewJob& job, double score) {
   std::string models;
   for (const auto& m : job.candidate_models) models += (models.empty() ? "" : ",") + m;
+  // Only what differs from the decoder's default is stored: every field counts in the bytes a
+  // queued job holds in Redis (issue 11's goal), and a hash stays in Redis's compact encoding
+  // only while it is small. `id` names the job in the call; the key holds it, not a field.
   Fields fields{
       {field::kId, job.id},
       {field::kTenant, job.tenant},
-      {field::kBatch, job.batch},
-      {field::kIdempotencyKey, job.idempotency_key},
       {field::kScore, FormatNumber(score)},
       {field::kModels, models},
       {field::kMaxAttempts, std::to_string(job.max_attempts)},
       {field::kSpec, job.spec_bytes},
-      {field::kStartDeadline, std::to_string(job.start_deadline_ms)},
-      {field::kFinishDeadline, std::to_string(job.finish_deadline_ms)},
-      {field::kPriority, std::to_string(job.priority)},
-      {field::kPreferFirst, job.prefer_first ? "1" : ""},
-      {field::kBill, job.bill ? "1" : "0"},
       {field::kBilledSeconds, std::to_string(job.billed_seconds)},
       {field::kResolution, job.resolution},
-      {"budget", std::to_string(job.batch_budget_micros)},
-      {field::kWebhook, job.webhook},
   };
+  auto add_if = [&fields](bool set, const char* name, std::string value) {
+    if (set) fields.emplace_back(name, std::move(value));
+  };
+  add_if(!job.batch.empty(), field::kBatch, job.batch);
+  add_if(!job.idempotency_key.empty(), field::kIdempotencyKey, job.idempotency_key);
+  add_if(job.start_deadline_ms != 0, field::kStartDeadline, std::to_string(job.start_deadline_ms));
+  add_if(job.finish_deadline_ms != 0, field::kFinishDeadline,
+         std::to_string(job.finish_deadline_ms));
+  add_if(job.priority != 0, field::kPriority, std::to_string(job.priority));
+  add_if(job.prefer_first, field::kPreferFirst, "1");
+  add_if(job.bill, field::kBill, "1");
+  add_if(job.batch_budget_micros != 0, "budget", std::to_string(job.batch_budget_micros));
+  add_if(!job.webhook.empty(), field::kWebhook, job.webhook);
   if (!job.kind.empty()) {
     std::string children;
     for (const auto& c : job.children) children += (children.empty() ? "" : ",") + c;

@@ -231,6 +231,19 @@ awaitable<Result<void>> JobStore::CheckSchema() {
   co_return Result<void>{};
 }
 
+awaitable<std::string> JobStore::AdviseOnRedisSettings() {
+  std::vector<std::string> command{"CONFIG", "GET", "hash-max-listpack-value"};
+  auto r = co_await connection_->Command(std::move(command));
+  if (!r || r->IsError() || r->elements.size() < 2) co_return "";
+  const int64_t value = ToInt(r->elements[1].str);
+  if (value >= kCompactHashValueBytes) co_return "";
+  co_return "redis hash-max-listpack-value is " + std::to_string(value) +
+      ": a job whose request (prompt and settings) is longer than that takes about four times "
+      "the memory in Redis; set it to " +
+      std::to_string(kCompactHashValueBytes) +
+      " (deploy/redis/reelq-redis.conf; README \"Running Redis for production\")";
+}
+
 std::string JobStore::SchemaMismatch(const std::string& stored) const {
   return "redis holds reelq schema version " + stored + " under '" + p_ + "', this build speaks " +
          std::to_string(kSchemaVersion) +

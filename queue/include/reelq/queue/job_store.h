@@ -283,6 +283,14 @@ class JobStore {
   // kFailedPrecondition when Redis holds another schema version (none yet is fine).
   awaitable<Result<void>> CheckSchema();
 
+  // A job's hash stays in Redis's compact (listpack) encoding only while every value is at most
+  // hash-max-listpack-value bytes; a prompt longer than that makes the whole record about four
+  // times larger. Returns advice naming the setting when Redis's is below
+  // kCompactHashValueBytes, empty when it is not (or when CONFIG is not allowed, as on some
+  // managed services, where nothing can be told).
+  static constexpr int kCompactHashValueBytes = 1024;
+  awaitable<std::string> AdviseOnRedisSettings();
+
   // Publishes models, accounts and weights; fails with kFailedPrecondition when Redis holds
   // another schema version.
   awaitable<Result<void>> SyncSettings(const QueueSettings& settings);
