@@ -64,6 +64,13 @@ std::vector<RpcOutcome> CallEveryRpc(const std::shared_ptr<grpc::Channel>& chann
     out.push_back({"RetryJob", jobs->RetryJob(Authed(token).get(), req, &resp)});
   }
   {
+    v1::PickTakeRequest req;
+    req.set_job_id("no-such-job");
+    req.set_take_job_id("no-such-take");
+    v1::JobStatus resp;
+    out.push_back({"PickTake", jobs->PickTake(Authed(token).get(), req, &resp)});
+  }
+  {
     v1::GetBatchRequest req;
     req.set_batch_id("no-such-batch");
     v1::BatchProgress resp;
