@@ -229,7 +229,7 @@ awaitable<Result<v1::SubmitJobResponse>> JobApi::Submit(Principal who, v1::JobSp
 }
 
 awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
-    Principal who, std::vector<v1::JobSpec> specs, int64_t batch_budget_micros) {
+    Principal who, std::vector<v1::JobSpec> specs, int64_t batch_budget_micros, bool with_status) {
   std::vector<Result<v1::SubmitJobResponse>> results(specs.size());
   std::vector<queue::NewJob> jobs;
   std::vector<size_t> index_of;  // jobs[i] is specs[index_of[i]]
@@ -335,13 +335,17 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
     v1::SubmitJobResponse response;
     response.set_job_id(outcome.job_id);
     response.set_duplicate(outcome.duplicate);
+    if (!outcome.duplicate) any_new = true;
+    if (!with_status) {
+      results[index_of[k]] = std::move(response);
+      continue;
+    }
     if (outcome.duplicate) {
       // The job that holds the key already exists: read what it is now.
       auto record = co_await store_.Get(outcome.job_id);
       if (record) *response.mutable_status() = ToStatus(*record);
     } else {
       // Nothing to read back: the record is what was just stored.
-      any_new = true;
       queue::JobRecord stored;
       stored.id = outcome.job_id;
       stored.spec_bytes = std::move(jobs[k].spec_bytes);

@@ -29,13 +29,21 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitChunk(
                                                            std::unexpected(set.error()));
     }
   }
-  co_return co_await api.SubmitMany(std::move(who), std::move(specs), budget_micros);
+  co_return co_await api.SubmitMany(std::move(who), std::move(specs), budget_micros,
+                                    /*with_status=*/false);
 }
 
 // Reads a batch item by item; each is admitted on its own, so one bad item gets its own error
 // and the others go in. Admitted items are stored in chunks of kChunk with one Redis call each
-// (JobApi::SubmitMany): a 10,000-item batch costs 100 script calls, not 10,000. The caller is
-// authenticated once, before the first read.
+// (JobApi::SubmitMany): a 10,000-item batch costs 50 script calls, not 10,000. Reading goes on
+// while up to kChunksInFlight chunks are being stored, so the stream's reading and admission
+// overlap Redis's work (one script call at a time per chunk; each is atomic, so chunks that
+// race keep every rule: idempotency, budgets, limits). The first chunk, which carries the
+// batch's webhook, is stored alone: an item after a refused webhook is refused too.
+// The caller is authenticated once, before the first read.
+//
+// gRPC calls OnReadDone on its threads and the chunks end on the io_ executor: everything
+// below mutex_ is shared between them, and StartRead/Finish are called outside it.
 class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest> {
  public:
   BatchReactor(asio::any_io_executor io, JobApi& api, Authenticator& auth, const Settings& settings,
@@ -49,23 +57,41 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
                        Finish(AuthStatus(who.error()));
                      } else {
                        who_ = std::move(*who);
+                       {
+                         std::lock_guard lock(mutex_);
+                         reading_ = true;
+                       }
                        StartRead(&request_);
                      }
                    });
   }
 
-  static constexpr size_t kChunk = 100;
+  static constexpr size_t kChunk = 200;
+  static constexpr int kChunksInFlight = 4;
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
-      response_->set_batch_id(batch_id_);
-      if (chunk_.empty()) {
-        Finish(grpc::Status::OK);
+    Next next;
+    {
+      std::lock_guard lock(mutex_);
+      reading_ = false;
+      if (!ok) {
+        read_all_ = true;
+        if (!chunk_.empty()) FlushLocked();
       } else {
-        Flush(/*then_finish=*/true);
+        TakeItemLocked();
       }
-      return;
+      next = NextLocked();
     }
+    Do(next);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  enum class Next { kNothing, kRead, kFinish };
+
+  // The item just read (request_): refused at once, or added to the chunk (stored when full).
+  void TakeItemLocked() {
     const uint32_t index = next_index_++;
     const int64_t budget = request_.budget_micros();
     v1::JobSpec spec = std::move(*request_.mutable_spec());
@@ -75,7 +101,6 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
              "budget_micros: expected 0 (none) to " + std::to_string(queue::kMaxWalletMicros) +
                  ", got " + std::to_string(budget));
-      StartRead(&request_);
       return;
     }
     if (budget_micros_ == 0 && budget != 0) budget_micros_ = budget;
@@ -83,7 +108,6 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       Reject(item, grpc::StatusCode::RESOURCE_EXHAUSTED,
              "batch: more than " + std::to_string(settings_.max_batch_items) +
                  " items (scheduler.max_batch_items)");
-      StartRead(&request_);
       return;
     }
     if (batch_id_.empty())
@@ -96,58 +120,74 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     }
     if (hook_error_) {
       Reject(item, grpc::StatusCode::INVALID_ARGUMENT, *hook_error_);
-      StartRead(&request_);
       return;
     }
     if (spec.batch_id() != batch_id_) {
       Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
              "batch_id: '" + spec.batch_id() + "' differs from this stream's batch '" + batch_id_ +
                  "'");
-      StartRead(&request_);
       return;
     }
     chunk_.push_back(std::move(spec));
     chunk_items_.push_back(item);
-    if (chunk_.size() >= kChunk) {
-      Flush(/*then_finish=*/false);
-    } else {
-      StartRead(&request_);
-    }
+    if (chunk_.size() >= kChunk) FlushLocked();
   }
 
-  void OnDone() override { delete this; }
+  // What to do now: read on while few enough chunks are being stored (none before the first
+  // came back), finish once everything read has been stored.
+  Next NextLocked() {
+    if (finished_ || reading_) return Next::kNothing;
+    if (read_all_) {
+      if (in_flight_ > 0) return Next::kNothing;
+      finished_ = true;
+      response_->set_batch_id(batch_id_);
+      return Next::kFinish;
+    }
+    const int allowed = first_stored_ ? kChunksInFlight : 1;
+    if (in_flight_ >= allowed) return Next::kNothing;
+    reading_ = true;
+    return Next::kRead;
+  }
 
- private:
-  // Stores the chunk read so far, then reads on (or finishes the stream).
-  void Flush(bool then_finish) {
+  void Do(Next next) {
+    if (next == Next::kRead) StartRead(&request_);
+    if (next == Next::kFinish) Finish(grpc::Status::OK);
+  }
+
+  // Stores the chunk read so far; its items are answered when it comes back.
+  void FlushLocked() {
     auto specs = std::move(chunk_);
     auto items = std::move(chunk_items_);
     chunk_.clear();
     chunk_items_.clear();
+    ++in_flight_;
     auto hook = std::exchange(hook_, std::nullopt);
     asio::co_spawn(
         io_,
         SubmitChunk(api_, who_, std::move(hook), std::move(specs), budget_micros_, &hook_error_),
-        [this, items = std::move(items), then_finish](
-            std::exception_ptr error, std::vector<Result<v1::SubmitJobResponse>> results) {
-          for (size_t i = 0; i < items.size(); ++i) {
-            auto* item = items[i];
-            if (error || i >= results.size()) {
-              Reject(item, grpc::StatusCode::INTERNAL, "internal error");
-            } else if (!results[i]) {
-              auto status = ToGrpcStatus(results[i].error());
-              Reject(item, status.error_code(), status.error_message());
-            } else {
-              item->set_job_id(results[i]->job_id());
-              item->set_duplicate(results[i]->duplicate());
-              response_->set_accepted(response_->accepted() + 1);
+        [this, items = std::move(items)](std::exception_ptr error,
+                                         std::vector<Result<v1::SubmitJobResponse>> results) {
+          Next next;
+          {
+            std::lock_guard lock(mutex_);
+            for (size_t i = 0; i < items.size(); ++i) {
+              auto* item = items[i];
+              if (error || i >= results.size()) {
+                Reject(item, grpc::StatusCode::INTERNAL, "internal error");
+              } else if (!results[i]) {
+                auto status = ToGrpcStatus(results[i].error());
+                Reject(item, status.error_code(), status.error_message());
+              } else {
+                item->set_job_id(results[i]->job_id());
+                item->set_duplicate(results[i]->duplicate());
+                response_->set_accepted(response_->accepted() + 1);
+              }
             }
+            --in_flight_;
+            first_stored_ = true;
+            next = NextLocked();
           }
-          if (then_finish) {
-            Finish(grpc::Status::OK);
-          } else {
-            StartRead(&request_);
-          }
+          Do(next);
         });
   }
 
@@ -163,6 +203,12 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   v1::SubmitBatchResponse* response_;
   v1::SubmitBatchRequest request_;
   Principal who_;
+  std::mutex mutex_;
+  bool reading_ = false;       // a StartRead is outstanding
+  bool read_all_ = false;      // the client has sent everything
+  bool finished_ = false;      // Finish was called
+  int in_flight_ = 0;          // chunks being stored
+  bool first_stored_ = false;  // the first chunk (with the batch's webhook) came back
   std::string batch_id_;
   uint32_t next_index_ = 0;
   int64_t budget_micros_ = 0;       // the batch's budget, from the first message that states one

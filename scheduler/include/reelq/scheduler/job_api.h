@@ -55,9 +55,12 @@ class JobApi {
   // Admits each spec on its own (a bad one gets its own error) and stores the admitted ones
   // with one Redis call. One result per spec, in order.
   // `batch_budget_micros` > 0: the batch's budget (SubmitBatchRequest.budget_micros).
+  // `with_status`: fill each response's status (SubmitJob answers with it; SubmitBatch needs
+  // only the id and whether it was a duplicate, and skips building it).
   awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitMany(Principal who,
                                                                    std::vector<v1::JobSpec> specs,
-                                                                   int64_t batch_budget_micros = 0);
+                                                                   int64_t batch_budget_micros = 0,
+                                                                   bool with_status = true);
   awaitable<Result<v1::JobStatus>> Get(Principal who, std::string job_id);
   awaitable<Result<v1::ListJobsResponse>> List(Principal who, v1::ListJobsRequest request);
   awaitable<Result<v1::JobStatus>> Cancel(Principal who, std::string job_id);
