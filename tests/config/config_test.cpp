@@ -82,6 +82,19 @@ TEST(ConfigTest, OnUnknownCreateNamesABadProviderOrPolicy) {
   EXPECT_EQ(LoadError("worker:\n  on_unknown_create: {veo: recreate}\n"), "");
 }
 
+TEST(ConfigTest, MaxStartingIsReadAndBounded) {
+  EXPECT_EQ(LoadError("worker:\n  max_starting: 0\n"),
+            "worker.max_starting: 0 is out of range [1, 100000]");
+  EXPECT_EQ(LoadError("worker:\n  max_starting: many\n"),
+            "worker.max_starting: expected a whole number, got 'many'");
+  auto doc = config::LoadFromString("worker:\n  max_starting: 32\n", "/tmp", {});
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto settings = worker::ParseSettings(*doc);
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->max_starting, 32);
+  EXPECT_EQ(worker::Settings{}.max_starting, 256);
+}
+
 TEST(ConfigTest, RedisSentinelsAndWaitReplicas) {
   auto doc = config::LoadFromString(
       "redis:\n  sentinels: [10.0.0.1:26379, 'sentinel-b:26380']\n  master_name: reelq\n"

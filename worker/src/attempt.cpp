@@ -67,6 +67,7 @@ awaitable<RunOutcome> Attempt::Run() {
   if (upstream_.empty()) {
     if (auto ended = co_await RecoverOrCreate()) co_return *ended;
   }
+  MarkStarted(deps_, *control_);
   if (auto ended = co_await PollUntilDone()) co_return *ended;
   if (!Stopping()) {
     if (auto ended = co_await StoreClip()) co_return *ended;
@@ -190,6 +191,8 @@ awaitable<Attempt::StepResult> Attempt::Admit() {
                   "the job record is corrupt: its spec does not parse"};
     co_return co_await Fail(failure);
   }
+  // Parsed: the bytes would only double what each waiting job holds.
+  std::string().swap(job_.spec_bytes);
   model_ = deps_.catalogue->FindModel(job_.model);
   if (model_ == nullptr) {
     Error failure{ErrorCategory::kModelGone,
@@ -371,62 +374,84 @@ awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::Generati
 }
 
 // Polls until the upstream task ends; transient poll errors do not spend the upstream task.
-// Returns nothing both when the task succeeded and when the attempt was asked to stop.
+// Returns nothing both when the task succeeded and when the attempt was asked to stop. Each
+// poll is its own coroutine (PollOnce) and the wait between polls happens here, so a job
+// waiting on its provider keeps only this small frame: the poll's locals (its answer, errors,
+// the HTTP exchange below it) are gone while it sleeps.
 awaitable<Attempt::StepResult> Attempt::PollUntilDone() {
-  const auto& settings = deps_.settings;
-  auto& provider = *provider_;
-  int poll_errors = 0;
-  const double polls_per_minute = PollsPerMinute(*deps_.catalogue, job_.account);
+  PollState state;
+  state.polls_per_minute = PollsPerMinute(*deps_.catalogue, job_.account);
   while (!Stopping()) {
-    if (DeadlinePassed()) {
-      (void)co_await provider.Cancel(upstream_);
-      Error failure{ErrorCategory::kDeadlineExceeded,
-                    "the finish deadline passed while generating"};
-      co_return co_await Fail(failure);
-    }
-    if (polls_per_minute > 0) {
-      // The provider counts polls: take this poll's turn from the account's fleet-wide bucket
-      // (one Redis call) and wait for it; no turn is ever refused.
-      auto turn = co_await deps_.store->TakePollToken(job_.account, polls_per_minute);
-      if (!turn) {
-        co_await Sleep(settings.min_poll_interval);
-        continue;
-      }
-      if (turn->count() > 0) {
-        co_await Sleep(*turn);
-        if (Stopping()) break;
-      }
-    }
-    auto polled = co_await provider.Poll(upstream_);
-    if (!polled) {
-      Error failure = polled.error();
-      CountProviderError(failure);
-      if (failure.category == ErrorCategory::kNotFound || !IsRetryable(failure.category)) {
-        co_return co_await Fail(failure);
-      }
-      if (++poll_errors > settings.poll_error_budget) {
-        (void)co_await Persist([&] {
-          return deps_.store->HandBack(job_.id, job_.token,
-                                       "upstream polls keep failing: " + failure.message);
-        });
-        co_return RunOutcome::kHandedBack;
-      }
-      co_await Sleep(std::max(settings.min_poll_interval, failure.retry_after));
-      continue;
-    }
-    poll_errors = 0;
-    status_ = std::move(*polled);
-    if (status_.state == TaskState::kSucceeded) break;
-    if (status_.state == TaskState::kFailed || status_.state == TaskState::kCancelled) {
-      Error failure = status_.error.value_or(
-          Error{ErrorCategory::kRetryable, "the upstream task ended without a clip"});
-      co_return co_await Fail(failure);
-    }
-    co_await Sleep(std::max(settings.min_poll_interval,
-                            status_.poll_after.value_or(std::chrono::milliseconds(0))));
+    const PollStep step = co_await PollOnce(state);
+    if (step.ended) co_return step.ended;
+    if (step.succeeded || step.stop || Stopping()) break;
+    control_->wake.expires_after(step.wait);
+    co_await control_->wake.async_wait(use_nothrow_awaitable);
   }
   generated_ms_ = deps_.clock->NowMs();
   co_return std::nullopt;
+}
+
+awaitable<Attempt::PollStep> Attempt::PollOnce(PollState& state) {
+  const auto& settings = deps_.settings;
+  auto& provider = *provider_;
+  PollStep step;
+  if (DeadlinePassed()) {
+    (void)co_await provider.Cancel(upstream_);
+    Error failure{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"};
+    step.ended = co_await Fail(failure);
+    co_return step;
+  }
+  if (state.polls_per_minute > 0) {
+    // The provider counts polls: take this poll's turn from the account's fleet-wide bucket
+    // (one Redis call) and wait for it; no turn is ever refused.
+    auto turn = co_await deps_.store->TakePollToken(job_.account, state.polls_per_minute);
+    if (!turn) {
+      step.wait = settings.min_poll_interval;
+      co_return step;
+    }
+    if (turn->count() > 0) {
+      co_await Sleep(*turn);
+      if (Stopping()) {
+        step.stop = true;
+        co_return step;
+      }
+    }
+  }
+  auto polled = co_await provider.Poll(upstream_);
+  if (!polled) {
+    Error failure = polled.error();
+    CountProviderError(failure);
+    if (failure.category == ErrorCategory::kNotFound || !IsRetryable(failure.category)) {
+      step.ended = co_await Fail(failure);
+      co_return step;
+    }
+    if (++state.errors > settings.poll_error_budget) {
+      (void)co_await Persist([&] {
+        return deps_.store->HandBack(job_.id, job_.token,
+                                     "upstream polls keep failing: " + failure.message);
+      });
+      step.ended = RunOutcome::kHandedBack;
+      co_return step;
+    }
+    step.wait = std::max(settings.min_poll_interval, failure.retry_after);
+    co_return step;
+  }
+  state.errors = 0;
+  status_ = std::move(*polled);
+  if (status_.state == TaskState::kSucceeded) {
+    step.succeeded = true;
+    co_return step;
+  }
+  if (status_.state == TaskState::kFailed || status_.state == TaskState::kCancelled) {
+    Error failure = status_.error.value_or(
+        Error{ErrorCategory::kRetryable, "the upstream task ended without a clip"});
+    step.ended = co_await Fail(failure);
+    co_return step;
+  }
+  step.wait = std::max(settings.min_poll_interval,
+                       status_.poll_after.value_or(std::chrono::milliseconds(0)));
+  co_return step;
 }
 
 // Streams the clip into the store under its deterministic key.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -48,6 +49,18 @@ class Attempt {
   awaitable<LostCreate> FindLostCreate(const providers::GenerationRequest& request,
                                        int64_t intent_ms);
   awaitable<StepResult> PollUntilDone();
+  // One poll of the upstream task, and what follows from its answer.
+  struct PollState {
+    int errors = 0;  // polls failed in a row
+    double polls_per_minute = 0;
+  };
+  struct PollStep {
+    StepResult ended;  // the attempt ends with this
+    bool succeeded = false;
+    bool stop = false;                  // asked to stop while waiting for the poll's turn
+    std::chrono::milliseconds wait{0};  // before the next poll
+  };
+  awaitable<PollStep> PollOnce(PollState& state);
   awaitable<StepResult> StoreClip();
   awaitable<StepResult> PublishSidecar();
   awaitable<StepResult> Finish();
@@ -76,7 +89,7 @@ class Attempt {
   RunnerDeps& deps_;
   StoreWriter& writer_;
   std::mt19937_64& rng_;
-  const queue::LeasedJob job_;
+  queue::LeasedJob job_;  // its spec_bytes dropped once parsed (Admit)
   const std::shared_ptr<JobControl> control_;
   const int64_t leased_ms_;
 

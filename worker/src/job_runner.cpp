@@ -25,13 +25,20 @@ std::string JobRunner::SidecarKey(const std::string& clip_key) {
   return clip_key.substr(0, clip_key.size() - 4) + ".json";
 }
 
-awaitable<RunOutcome> JobRunner::Run(queue::LeasedJob job, std::shared_ptr<JobControl> control) {
-  if (!job.kind.empty()) {
-    auto outcome = co_await RunGroupStep(job, control);
+awaitable<RunOutcome> JobRunner::Run(std::unique_ptr<queue::LeasedJob> job,
+                                     std::shared_ptr<JobControl> control) {
+  if (!job->kind.empty()) {
+    // A group's own step creates nothing upstream.
+    MarkStarted(deps_, *control);
+    auto outcome = co_await RunGroupStep(std::move(*job), control);
     co_return outcome;
   }
-  Attempt attempt(deps_, *writer_, rng_, std::move(job), std::move(control));
-  co_return co_await attempt.Run();
+  // On the heap, not in this frame: the frame would keep the attempt's largest size for the
+  // job's whole life (see Attempt).
+  auto attempt =
+      std::make_unique<Attempt>(deps_, *writer_, rng_, std::move(*job), std::move(control));
+  job.reset();
+  co_return co_await attempt->Run();
 }
 
 }  // namespace reelq::worker

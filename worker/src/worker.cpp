@@ -13,7 +13,14 @@ Worker::Worker(RunnerDeps& deps, redis::ConnectionPtr blocking,
     : deps_(deps),
       blocking_(std::move(blocking)),
       cancel_blocking_(std::move(cancel_blocking)),
-      runner_(deps) {}
+      runner_(deps) {
+  deps_.on_started = [this] {
+    --starting_;
+    if (slot_free_) slot_free_->cancel();
+  };
+}
+
+Worker::~Worker() { deps_.on_started = nullptr; }
 
 awaitable<bool> Worker::Register() {
   auto executor = co_await asio::this_coro::executor;
@@ -80,9 +87,12 @@ awaitable<void> Worker::LeaseLoop() {
   const auto& s = deps_.settings;
   while (!draining_) {
     if (epoch_ == 0 && !co_await Register()) break;
-    const int free = s.max_in_flight - static_cast<int>(jobs_.size());
+    // Bounded twice: jobs held, and of those the ones still in their create step, each of
+    // which carries a create call's exchange (Settings::max_starting).
+    const int free =
+        std::min(s.max_in_flight - static_cast<int>(jobs_.size()), s.max_starting - starting_);
     if (free <= 0) {
-      // Full: wait until a job ends (RunJob cancels the timer).
+      // Full: wait until a job ends or leaves its create step (both cancel the timer).
       slot_free_->expires_after(std::chrono::seconds(1));
       co_await slot_free_->async_wait(use_nothrow_awaitable);
       continue;
@@ -112,8 +122,10 @@ awaitable<void> Worker::LeaseLoop() {
       control->lease_valid_until_ms = lease_valid_until_ms_;
       jobs_[job.id] = Held{job.token, control};
       ++counters_.leased;
+      ++starting_;
       std::string name = "job " + job.id;
-      SpawnOrDie(executor, std::move(name), RunJob(std::move(job), control));
+      auto held = std::make_unique<queue::LeasedJob>(std::move(job));
+      SpawnOrDie(executor, std::move(name), RunJob(std::move(held), control));
     }
     if (leased->empty() && !draining_) {
       // Nothing ready: block on the wake list (its own connection) until dispatch adds work.
@@ -215,8 +227,9 @@ awaitable<void> Worker::LeaseWatchdog() {
   }
 }
 
-awaitable<void> Worker::RunJob(queue::LeasedJob job, std::shared_ptr<JobControl> control) {
-  const std::string id = job.id;
+awaitable<void> Worker::RunJob(std::unique_ptr<queue::LeasedJob> job,
+                               std::shared_ptr<JobControl> control) {
+  const std::string id = job->id;
   RunOutcome outcome = RunOutcome::kStopped;
   try {
     outcome = co_await runner_.Run(std::move(job), control);
@@ -224,6 +237,7 @@ awaitable<void> Worker::RunJob(queue::LeasedJob job, std::shared_ptr<JobControl>
     // A bug must not take the other jobs down; the lease expires and the job is resumed.
     spdlog::error("job={} runner threw: {}", id, e.what());
   }
+  MarkStarted(deps_, *control);  // an attempt that ended in its create step
   switch (outcome) {
     case RunOutcome::kSucceeded:
       ++counters_.succeeded;

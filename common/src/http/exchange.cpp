@@ -97,7 +97,13 @@ awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, Connection& connection, Ex
   if (stream_body) {
     bhttp::response_parser<bhttp::buffer_body> parser(std::move(head));
     parser.body_limit(boost::none);  // bounded by the sink, not by memory
-    std::vector<char> chunk(kChunkBytes);
+    // A body known to be smaller than a chunk gets a buffer of its size: a worker finishing
+    // hundreds of small downloads at once would otherwise hold 64 KiB for each.
+    size_t chunk_bytes = kChunkBytes;
+    if (content_length) {
+      chunk_bytes = static_cast<size_t>(std::clamp<uint64_t>(*content_length, 1, kChunkBytes));
+    }
+    std::vector<char> chunk(chunk_bytes);
     uint64_t total = 0;
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -35,6 +36,9 @@ struct JobControl {
   // Redis stores the expiry as the same clock read a moment later plus the lease, so this
   // never lies after the expiry the reaper acts on. 0: not tracked (no self-fence).
   int64_t lease_valid_until_ms = 0;
+  // Until the job leaves its create step (its upstream task recorded, or the attempt over): the
+  // worker bounds how many such jobs it holds (Settings::max_starting).
+  bool starting = true;
   void Stop(StopReason reason) {
     if (stop == StopReason::kNone || reason == StopReason::kCancelled) stop = reason;
     wake.cancel();
@@ -50,7 +54,16 @@ struct RunnerDeps {
   Settings settings;
   ClockPtr clock;
   RunnerMetrics* metrics = nullptr;  // none in tests that do not look
+  // Called once per job as it leaves its create step (MarkStarted); the worker then leases more.
+  std::function<void()> on_started;
 };
+
+// Marks the job as past its create step, once.
+inline void MarkStarted(const RunnerDeps& deps, JobControl& control) {
+  if (!control.starting) return;
+  control.starting = false;
+  if (deps.on_started) deps.on_started();
+}
 
 enum class RunOutcome { kSucceeded, kRetrying, kFailed, kStopped, kHandedBack };
 
@@ -68,7 +81,11 @@ class JobRunner {
   // How long a phase change or completion waits for others to share its Redis call.
   static constexpr std::chrono::milliseconds kWriteWindow{2};
 
-  awaitable<RunOutcome> Run(queue::LeasedJob job, std::shared_ptr<JobControl> control);
+  // The job comes on the heap: a coroutine's frame keeps its by-value parameters for its whole
+  // life, and a LeasedJob is ~400 bytes that each of the thousands of waiting jobs would carry
+  // twice over (here and in the worker's frame) beside the attempt's own copy.
+  awaitable<RunOutcome> Run(std::unique_ptr<queue::LeasedJob> job,
+                            std::shared_ptr<JobControl> control);
 
   // <tenant>/<batch or job>/<job id>.mp4: the same key on every attempt, so a redelivered job
   // overwrites nothing already published.

@@ -12,6 +12,11 @@ namespace reelq::worker {
 struct Settings {
   std::string worker_id;
   int max_in_flight = 256;
+  // Jobs this worker holds between their lease and their upstream task being recorded (the
+  // create step). Past it, the worker leases no more: a job being created carries the create
+  // call's HTTP exchange and buffers, several KB, so a worker taking thousands of jobs at once
+  // would otherwise peak far above its steady memory. Waiting jobs stay in Redis.
+  int max_starting = 256;
   std::chrono::milliseconds lease{15'000};
   std::chrono::milliseconds heartbeat{1'000};
   std::chrono::milliseconds min_poll_interval{5'000};

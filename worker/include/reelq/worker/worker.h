@@ -28,6 +28,9 @@ class Worker {
   // jobs, which then reach them at once (without it, at the next heartbeat).
   Worker(RunnerDeps& deps, redis::ConnectionPtr blocking,
          redis::ConnectionPtr cancel_blocking = nullptr);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
   // Runs until drained. Returns when every job has finished or been handed back.
   awaitable<void> Run();
@@ -48,7 +51,8 @@ class Worker {
   // Self-fence: stops every job whose lease lapses by this worker's own clock (no Lease or
   // Heartbeat call answered within the lease), without waiting for Redis to say so.
   awaitable<void> LeaseWatchdog();
-  awaitable<void> RunJob(queue::LeasedJob job, std::shared_ptr<JobControl> control);
+  awaitable<void> RunJob(std::unique_ptr<queue::LeasedJob> job,
+                         std::shared_ptr<JobControl> control);
 
   RunnerDeps& deps_;
   redis::ConnectionPtr blocking_;
@@ -62,6 +66,7 @@ class Worker {
     std::shared_ptr<JobControl> control;
   };
   std::map<std::string, Held> jobs_;
+  int starting_ = 0;  // jobs in jobs_ still in their create step (JobControl::starting)
   bool draining_ = false;
   std::unique_ptr<asio::steady_timer> drained_;  // fires when the last job ends
   std::unique_ptr<asio::steady_timer> slot_free_;
