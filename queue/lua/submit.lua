@@ -168,8 +168,10 @@ for _, it in ipairs(items) do
     fields[#fields + 1] = 'bill'; fields[#fields + 1] = job.bill
     fields[#fields + 1] = 'attempt'; fields[#fields + 1] = 1
     fields[#fields + 1] = 'created'; fields[#fields + 1] = now
-    transition(ctx, job, 'PENDING', '', 'submitted', fields)
     local waits = f.parent and chain_parent[f.parent] and (tonumber(f.index) or 0) > 0
+    local detail = 'submitted'
+    if waits then detail = 'submitted; waits for shots[' .. (tonumber(f.index) - 1) .. ']' end
+    transition(ctx, job, 'PENDING', '', detail, fields)
     if not is_parent and not waits then
       local p = pending[f.tenant]
       if not p then p = {}; pending[f.tenant] = p end

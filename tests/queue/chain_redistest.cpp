@@ -109,6 +109,7 @@ TEST_F(ChainTest, ShotsRunInOrderAFailureStopsTheChainAndRetryResumesFromIt) {
   ASSERT_TRUE(leased.contains("s0"));
   EXPECT_EQ(Get("s2").state, JobState::kPending);
   EXPECT_EQ(Get("s2").reserved_micros, 4000);
+  EXPECT_EQ(Get("s2").history.back().detail, "submitted; waits for shots[1]");
 
   // Shot 0 succeeds: shot 1 gets its last frame and is queued.
   Succeed(leased["s0"], "inputs/studio/f0.png");
