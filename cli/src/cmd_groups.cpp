@@ -168,12 +168,14 @@ struct StoryboardOptions {
   std::vector<std::string> models;
   std::string aspect, resolution, max_wait;
   bool no_follow = false;
+  bool chain = false;
 };
 
 int RunStoryboard(Context& context, CLI::App& app, const StoryboardOptions& o) {
   auto spec = ReadShotList(o.file);
   if (!spec) return context.Fail(kExitInput, o.file + ": " + spec.error());
   spec->set_storyboard(true);
+  if (o.chain) spec->set_chain(true);
   if (app.count("--model") > 0) {
     spec->clear_models();
     for (const auto& m : o.models) spec->add_models(m);
@@ -257,6 +259,9 @@ void AddGroupCommands(CLI::App& root, Context& context, Commands& commands) {
     app->add_option("--resolution", o->resolution, "Resolution of the joined clip (720p)");
     app->add_option("--max-wait", o->max_wait, "Give up following after this long (e.g. 10m)");
     app->add_flag("--no-follow", o->no_follow, "Print the id and return at once");
+    app->add_flag("--chain", o->chain,
+                  "Run the shots in order, each starting from the last frame of the one before "
+                  "(or `chain: true` in FILE)");
     commands.push_back({app, [&context, app, o] { return RunStoryboard(context, *app, *o); }});
   }
   {

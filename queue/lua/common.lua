@@ -256,17 +256,23 @@ end
 local GROUP_STEP = {storyboard = 'join', compare = 'contact sheet'}
 local GROUP_CHILD = {storyboard = 'shots', compare = 'takes'}
 
+-- Chained storyboards: defined at the end of this file (they move money).
+local chain_queue_next, chain_stop_after
+
 group_child_ended = function(ctx, child, state, extra)
   local gkey = jkey(ctx.P, child.parent)
   local ok = 0
   if state == 'SUCCEEDED' then ok = redis.call('HINCRBY', gkey, 'children_ok', 1) end
-  local g = read_job(ctx.P, child.parent, {'kind', 'nchildren'})
+  local g = read_job(ctx.P, child.parent, {'kind', 'nchildren', 'chain', 'children'})
   if not g or g.state ~= 'PENDING' then return end
   local kind = g.kind or ''
   if state == 'SUCCEEDED' then
     if ok >= (tonumber(g.nchildren) or 0) then
       group_queue_step(ctx, g, 'all ' .. ok .. ' ' .. (GROUP_CHILD[kind] or 'children') ..
                                ' succeeded; ' .. (GROUP_STEP[kind] or 'step') .. ' queued')
+    elseif g.chain == '1' then
+      local index = tonumber(redis.call('HGET', jkey(ctx.P, child.id), 'index') or '')
+      if index then chain_queue_next(ctx, g, index, extra) end
     end
     return
   end
@@ -282,6 +288,7 @@ group_child_ended = function(ctx, child, state, extra)
   local text = what .. ' ' .. string.lower(state) .. ': ' .. message
   transition(ctx, g, 'FAILED', '', text,
              {'err_cat', category, 'err_msg', text, 'err_code', '', 'finished', ctx.now})
+  if g.chain == '1' and tonumber(index) then chain_stop_after(ctx, g, tonumber(index)) end
 end
 
 -- The wallet (issue 12). Money is integer micro-dollars, moved only here and only in the same
@@ -413,6 +420,54 @@ flush_wallets = function(ctx)
         redis.call('XADD', ctx.P .. ':ledger:' .. tenant, '*', unpack(entry))
       end
       w.d_balance, w.d_reserved, w.d_spent, w.ledger = 0, 0, 0, {}
+    end
+  end
+end
+
+-- Chained storyboards (`chain` = 1 on the group): the shots run in order. Shot k+1 waits
+-- PENDING outside the queues until shot k succeeds; then it gets shot k's last frame (the
+-- `last_frame` its worker stored, passed to complete.lua) as its first frame (`chain_frame`,
+-- which the worker sends as first_frame) and is queued. A shot that fails stops the chain: the
+-- shots after it, which never ran, are cancelled and their reservations refunded; RetryJob
+-- resumes from the failed shot (retry.lua).
+local function chain_ids(g)
+  local ids = {}
+  for id in string.gmatch(g.children or '', '[^,]+') do ids[#ids + 1] = id end
+  return ids
+end
+
+chain_queue_next = function(ctx, g, index, extra)
+  local next_id = chain_ids(g)[index + 2]
+  if not next_id then return end
+  local nxt = read_job(ctx.P, next_id, {'score'})
+  if not nxt or nxt.state ~= 'PENDING' then return end
+  local frame = nil
+  for i = 1, #(extra or {}) - 1, 2 do
+    if extra[i] == 'last_frame' and extra[i + 1] ~= '' then frame = extra[i + 1] end
+  end
+  local detail = 'queued: starts from the last frame of shots[' .. index .. ']'
+  local fields = nil
+  if frame then
+    fields = {'chain_frame', frame}
+  else
+    detail = 'queued: shots[' .. index .. '] handed on no last frame'
+  end
+  transition(ctx, nxt, 'PENDING', '', detail, fields)
+  local vt = redis.call('HGET', ctx.P .. ':meta', 'vt') or 0
+  redis.call('ZADD', ctx.P .. ':pending:' .. nxt.tenant, nxt.score, nxt.id)
+  redis.call('ZADD', ctx.P .. ':active', 'NX', vt, nxt.tenant)
+  wake_dispatch(ctx)
+end
+
+chain_stop_after = function(ctx, g, index)
+  local ids = chain_ids(g)
+  for k = index + 2, #ids do
+    local c = read_job(ctx.P, ids[k])
+    if c and c.state == 'PENDING' then
+      redis.call('ZREM', ctx.P .. ':pending:' .. c.tenant, c.id)
+      move_money(ctx, c, 'refund', 0, 0)
+      transition(ctx, c, 'CANCELLED', '', 'not run: the chain stopped at shots[' .. index .. ']',
+                 {'finished', ctx.now})
     end
   end
 end

@@ -1,8 +1,8 @@
 -- RUNNING jobs succeeded: publishes their outputs, frees their slots, feeds each model's latency
 -- estimate. Many jobs per call (a worker gathers the completions of a few milliseconds).
 -- ARGV: P now n, then per job: k followed by k names and values (id token output_key
--- sidecar_key sha256 clip_seconds generation_ms output_url [sheet_key], and `charge`: the
--- provider's own charge in micro-dollars when its answer carried one).
+-- sidecar_key sha256 clip_seconds generation_ms output_url [sheet_key] [last_frame], and
+-- `charge`: the provider's own charge in micro-dollars when its answer carried one).
 -- The job's reservation settles at the provider's charge, else at its model's price for its
 -- billed seconds (common.lua, move_money).
 -- Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>').
@@ -31,6 +31,8 @@ for _ = 1, n do
                     f.output_url or '', 'finished', now, 'slot', ''}
     -- A compare's contact sheet (PNG) beside its grid video.
     if f.sheet_key then stored[#stored + 1] = 'sheet_key'; stored[#stored + 1] = f.sheet_key end
+    -- A chained shot's last frame: the next shot starts from it (common.lua, chain_next).
+    if f.last_frame then stored[#stored + 1] = 'last_frame'; stored[#stored + 1] = f.last_frame end
     transition(ctx, j, 'SUCCEEDED', '', 'clip stored', stored)
     if j.worker and j.worker ~= '' then
       local h = held[j.worker]

@@ -4,7 +4,7 @@
 -- An error WLEASELOST when the worker's lease is gone: it must register again.
 -- Returns per job a flat list of named fields (job_codec.cpp's LeasedJob fields: id token spec
 -- model account attempt max_attempts upstream tenant batch finish_deadline created
--- create_intent kind parent index).
+-- create_intent kind parent index chain_frame).
 local P, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local max, lease_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
 local epoch = ARGV[6] or '0'
@@ -17,10 +17,10 @@ local ids = redis.call('LPOP', P .. ':ready', max)
 if not ids then return {} end
 local ctx = new_ctx(P, now)
 local FIELDS = {'spec', 'account', 'attempt', 'max_attempts', 'upstream', 'tenant',
-                'finish_deadline', 'created', 'create_intent', 'kind', 'index'}
+                'finish_deadline', 'created', 'create_intent', 'kind', 'index', 'chain_frame'}
 local OUT = {'id', 'token', 'spec', 'model', 'account', 'attempt', 'max_attempts', 'upstream',
              'tenant', 'batch', 'finish_deadline', 'created', 'create_intent', 'kind', 'parent',
-             'index'}
+             'index', 'chain_frame'}
 local jobs = {}
 for _, id in ipairs(ids) do
   local j = read_job(P, id, FIELDS)

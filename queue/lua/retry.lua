@@ -1,9 +1,12 @@
 -- Runs a FAILED or CANCELLED job again from a fresh attempt budget; its past errors are kept.
 -- A group (storyboard, compare) runs again only its children that FAILED or were CANCELLED;
 -- when every child already succeeded, its own step (join, contact sheet) is queued at once.
+-- A chain (common.lua, chain_queue_next) resumes from its first shot that has not succeeded:
+-- that one is queued (with the first frame it had), the ones after it wait again for it.
 -- ARGV: P now id
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local j = read_job(P, id, {'tenant', 'score', 'kind', 'children', 'nchildren', 'children_ok'})
+local j = read_job(P, id, {'tenant', 'score', 'kind', 'children', 'nchildren', 'children_ok',
+                          'chain'})
 if not j then return redis.error_reply('NOTFOUND') end
 if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
   return redis.error_reply('NOTFINAL ' .. j.state)
@@ -20,6 +23,25 @@ local function requeue(job, detail)
 end
 if not j.kind or j.kind == '' then
   requeue(j, 'retried by request')
+elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren) or 0) then
+  local index, resume = 0, nil
+  for child_id in string.gmatch(j.children or '', '[^,]+') do
+    local c = read_job(P, child_id, {'tenant', 'score'})
+    if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
+      if not resume then
+        resume = index
+        requeue(c, 'retried with its chain ' .. id)
+      else
+        transition(ctx, c, 'PENDING', '',
+                   'retried with its chain ' .. id .. ': waits for shots[' .. resume .. ']', RESET)
+      end
+    elseif c and c.state ~= 'SUCCEEDED' and not resume then
+      resume = index  -- still on its way (it ends the chain or carries it on)
+    end
+    index = index + 1
+  end
+  transition(ctx, j, 'PENDING', '',
+             'retried by request: the chain resumes from shots[' .. (resume or 0) .. ']', RESET)
 else
   local again = 0
   for child_id in string.gmatch(j.children or '', '[^,]+') do

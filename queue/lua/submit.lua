@@ -5,11 +5,13 @@
 -- fields as job_codec.cpp names them: id tenant batch idem score models max_attempts spec
 -- start_deadline finish_deadline priority pref bill secs res, and `budget`: the batch's budget
 -- in micro-dollars, 0 for none, not stored on the job; a group's parent adds kind children
--- nchildren, each of its children parent index).
+-- nchildren [chain], each of its children parent index).
 -- A group's parent waits outside the pending queues (common.lua, group_child_ended) and holds
 -- no money: its children are ordinary billed jobs. Its children come after it in the same call;
 -- the group is taken or refused whole (limits, budget and wallet checked for all its children
 -- at the parent), and none of the children is stored when the parent was a duplicate.
+-- A chain's shots after the first wait PENDING outside the queues too, each until the shot
+-- before it succeeds (common.lua, chain_next); they are reserved for here like every child.
 -- Returns per job {id, duplicate(0|1)} or {'', refusal}, in order; a refusal is
 -- 'LIMIT <name> <limit>', 'BUDGET <budget> <committed> <needed>' or
 -- 'WALLET <available> <needed>'. Per job: one HSET (and one SET when it carries an idempotency
@@ -69,8 +71,12 @@ end
 -- A group's children belong to no batch, but their money counts against their parent's
 -- (`mbatch`, common.lua's move_money).
 local parent_batch = {}
+local chain_parent = {}
 for _, it in ipairs(items) do
-  if it.f.kind and it.f.kind ~= '' then parent_batch[it.f.id] = it.f.batch or '' end
+  if it.f.kind and it.f.kind ~= '' then
+    parent_batch[it.f.id] = it.f.batch or ''
+    if it.f.chain == '1' then chain_parent[it.f.id] = true end
+  end
 end
 for _, it in ipairs(items) do
   local mb = it.f.parent and parent_batch[it.f.parent]
@@ -162,8 +168,11 @@ for _, it in ipairs(items) do
     if job.bill == '1' then fields[#fields + 1] = 'bill'; fields[#fields + 1] = '1' end
     fields[#fields + 1] = 'attempt'; fields[#fields + 1] = 1
     fields[#fields + 1] = 'created'; fields[#fields + 1] = now
-    transition(ctx, job, 'PENDING', '', 'submitted', fields)
-    if not is_parent then
+    local waits = f.parent and chain_parent[f.parent] and (tonumber(f.index) or 0) > 0
+    local detail = 'submitted'
+    if waits then detail = 'submitted; waits for shots[' .. (tonumber(f.index) - 1) .. ']' end
+    transition(ctx, job, 'PENDING', '', detail, fields)
+    if not is_parent and not waits then
       local p = pending[f.tenant]
       if not p then p = {}; pending[f.tenant] = p end
       p[#p + 1] = f.score; p[#p + 1] = f.id

@@ -28,6 +28,9 @@ nlohmann::json GroupChildEntry(const JobRecord& child, const PriceOf& price) {
       {"timings_ms", {{"created", child.created_ms}, {"started", started}, {"finished", finished}}},
   };
   if (started > 0 && finished >= started) entry["seconds"] = (finished - started) / 1000.0;
+  // A chain: the frame the shot started from and the one it handed to the next shot.
+  if (!child.chain_frame.empty()) entry["first_frame_key"] = child.chain_frame;
+  if (!child.last_frame_key.empty()) entry["last_frame_key"] = child.last_frame_key;
   if (const double per_second = price ? price(child.model) : 0; per_second > 0) {
     entry["cost_usd_estimate"] = per_second * child.clip_seconds;
   }

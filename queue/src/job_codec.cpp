@@ -214,6 +214,12 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.sheet_key = value;
     } else if (name == field::kPicked) {
       job.picked = value;
+    } else if (name == field::kChain) {
+      job.chain = value == "1";
+    } else if (name == field::kChainFrame) {
+      job.chain_frame = value;
+    } else if (name == field::kLastFrame) {
+      job.last_frame_key = value;
     } else if (name == field::kHold) {
       job.reserved_micros = ToInt(value);
     } else if (name == field::kCost) {
@@ -263,6 +269,7 @@ Fields EncodeNewJob(const NewJob& job, double score) {
     fields.emplace_back(field::kKind, job.kind);
     fields.emplace_back(field::kChildren, children);
     fields.emplace_back(field::kChildCount, std::to_string(job.children.size()));
+    if (job.chain) fields.emplace_back(field::kChain, "1");
   }
   if (!job.parent.empty()) {
     fields.emplace_back(field::kParent, job.parent);
@@ -306,6 +313,8 @@ Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
       job.parent = value;
     } else if (name == field::kChildIndex) {
       job.child_index = static_cast<int>(ToInt(value));
+    } else if (name == field::kChainFrame) {
+      job.chain_frame = value;
     }
   }
   if (job.id.empty() || job.token.empty()) {
@@ -345,6 +354,7 @@ Fields EncodeCompletion(const CompleteRequest& done) {
       {"charge", std::to_string(done.charge_micros)},
   };
   if (!done.sheet_key.empty()) fields.emplace_back(field::kSheetKey, done.sheet_key);
+  if (!done.last_frame_key.empty()) fields.emplace_back(field::kLastFrame, done.last_frame_key);
   return fields;
 }
 

@@ -59,6 +59,11 @@ inline constexpr const char* kParent = "parent";
 inline constexpr const char* kChildIndex = "index";
 inline constexpr const char* kSheetKey = "sheet_key";
 inline constexpr const char* kPicked = "picked";
+// Chained storyboards: `chain` = 1 on the group; a shot's `chain_frame` is the stored key of
+// the frame it starts from (the previous shot's `last_frame`).
+inline constexpr const char* kChain = "chain";
+inline constexpr const char* kChainFrame = "chain_frame";
+inline constexpr const char* kLastFrame = "last_frame";
 }  // namespace field
 
 // The fields submit.lua stores for a new job (it adds state, attempt, created and history).

@@ -1,6 +1,7 @@
 #include "reelq/scheduler/groups.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -91,9 +92,35 @@ void NormaliseParent(v1::JobSpec& parent, const v1::JobSpec& first_child, uint32
   parent.set_duration_seconds(duration);
 }
 
+// A chain's shot after the first is admitted as carrying a first-frame image (a stand-in for
+// the previous shot's last frame, which exists only once that shot has run): a model that
+// takes none is refused by name, and under `auto` not chosen.
+constexpr std::string_view kChainFrameStandIn = "chain-frame-stand-in.png";
+
+// A refusal of a chained shot's stand-in first frame, named as the chain's.
+std::optional<Error> ChainFrameError(const Error& child, int index) {
+  const std::string& m = child.message;
+  if (StartsWith(m, "first_frame: ")) {
+    // "first_frame: an image — sora-2 takes no first-frame image"
+    const auto dash = m.find("— ");
+    const std::string why = dash == std::string::npos ? m.substr(13) : m.substr(dash + 4);
+    return InvalidError(fmt::format(
+        "chain: shots[{}] starts from the last frame of shots[{}], but {}", index, index - 1, why));
+  }
+  if (StartsWith(m, "models:") && m.find("first_frame") != std::string::npos) {
+    return InvalidError(fmt::format(
+        "chain: shots[{}] starts from the last frame of shots[{}], but {}", index, index - 1, m));
+  }
+  return std::nullopt;
+}
+
 Result<SubmissionPlan> PlanStoryboard(const Admission& admission, v1::JobSpec& spec) {
   const auto& catalogue = admission.catalogue();
   if (spec.shots_size() == 0) return Invalid("shots: a storyboard needs at least one shot");
+  if (spec.chain() && spec.shots_size() < 2) {
+    return Invalid(
+        fmt::format("chain: a chain needs at least two shots, got {}", spec.shots_size()));
+  }
   if (!spec.prompt().empty()) {
     return Invalid("prompt: a storyboard takes its prompts from shots; leave prompt empty");
   }
@@ -118,7 +145,8 @@ Result<SubmissionPlan> PlanStoryboard(const Admission& admission, v1::JobSpec& s
     if (shot.use_case() != v1::USE_CASE_UNSPECIFIED) per_shot = true;
   }
   SubmissionPlan plan;
-  if (!per_shot) {
+  // A chain is always one job per shot: each starts from the last frame of the one before.
+  if (!per_shot && !spec.chain()) {
     // One generation where one model can make the whole list (Kling's native multi-shot).
     v1::JobSpec whole = spec;
     auto admitted = admission.Admit(whole);
@@ -142,6 +170,12 @@ Result<SubmissionPlan> PlanStoryboard(const Admission& admission, v1::JobSpec& s
       child.add_models(shot.model());
     }
     if (own_use_case) child.set_use_case(shot.use_case());
+    const bool stand_in = spec.chain() && i > 0;
+    if (stand_in) {
+      const std::string tenant =
+          child.tenant().empty() ? std::string(Admission::kDefaultTenant) : child.tenant();
+      child.mutable_first_frame()->set_key(fmt::format("inputs/{}/{}", tenant, kChainFrameStandIn));
+    }
     auto admitted = admission.Admit(child);
     if (!admitted && StartsWith(admitted.error().message, "duration_seconds:")) {
       // A shot shorter than any allowed model makes is generated at the shortest length one of
@@ -156,7 +190,15 @@ Result<SubmissionPlan> PlanStoryboard(const Admission& admission, v1::JobSpec& s
         }
       }
     }
+    if (!admitted && stand_in) {
+      if (auto chain_error = ChainFrameError(admitted.error(), i)) {
+        return std::unexpected(*chain_error);
+      }
+    }
     if (!admitted) return std::unexpected(ShotError(admitted.error(), i, own_model, own_use_case));
+    if (stand_in) child.clear_first_frame();
+    // On a chained shot, `chain` says that its last frame starts the next shot.
+    child.set_chain(spec.chain() && i + 1 < spec.shots_size());
     total += shot.duration_seconds();
     plan.children.push_back({std::move(child), std::move(*admitted)});
   }
@@ -221,6 +263,15 @@ Result<SubmissionPlan> PlanSubmission(const Admission& admission, v1::JobSpec& s
   if (spec.compare() && spec.storyboard()) {
     return Invalid("compare: a request is a compare or a storyboard, not both");
   }
+  if (spec.chain() && spec.compare()) {
+    return Invalid("chain: a chain is a storyboard's shots run in order, not a compare");
+  }
+  if (spec.chain() && spec.shots_size() == 0) {
+    return Invalid(
+        "chain: a chain needs a storyboard's shots (at least two), each starting from the "
+        "last frame of the one before");
+  }
+  if (spec.chain()) spec.set_storyboard(true);
   if (spec.compare()) return PlanCompare(admission, spec);
   if (spec.storyboard() || spec.shots_size() > 0) {
     bool per_shot = false;

@@ -22,6 +22,7 @@ Result<std::vector<queue::NewJob>> JobApi::GroupChildren(SubmissionPlan& plan,
   std::vector<queue::NewJob> out;
   if (plan.kind.empty()) return out;
   parent.kind = plan.kind;
+  parent.chain = parent_spec.chain();
   parent.billed_seconds = 0;
   const bool storyboard = plan.kind == queue::kKindStoryboard;
   const size_t last = plan.children.size() - 1;
@@ -77,6 +78,7 @@ awaitable<void> JobApi::AddChildren(const queue::JobRecord& group, v1::JobStatus
     out->set_output_key(c.output_key);
     out->set_clip_seconds(c.clip_seconds);
     out->set_attempt(static_cast<uint32_t>(c.attempt));
+    out->set_last_frame_key(c.last_frame_key);
     int64_t started = 0, finished = 0;
     for (const auto& t : c.history) {
       if (t.state == queue::JobState::kRunning) started = t.at_ms;

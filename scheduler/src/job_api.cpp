@@ -494,6 +494,8 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
   v1::JobStatus s;
   s.set_job_id(r.id);
   if (!s.mutable_spec()->ParseFromString(r.spec_bytes)) s.clear_spec();
+  // A chained shot starts from the previous shot's last frame, set once that one succeeded.
+  if (!r.chain_frame.empty()) s.mutable_spec()->mutable_first_frame()->set_key(r.chain_frame);
   s.set_state(ToProto(r.state));
   s.set_phase(ToProto(r.phase));
   s.set_model(r.model);

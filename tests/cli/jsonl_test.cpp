@@ -123,6 +123,12 @@ TEST(ParseShotsFile, ArrayOrSpecObject) {
       ParseShotsFile(R"({"models":["kling-3.0"],"shots":[{"prompt":"wide","durationSeconds":4}]})");
   ASSERT_TRUE(object.has_value()) << object.error();
   EXPECT_EQ(object->models(0), "kling-3.0");
+  EXPECT_FALSE(object->chain());
+  // `chain: true` in the file (the storyboard's YAML, converted to JSON) chains the shots.
+  auto chained = ParseShotsFile(
+      R"({"chain":true,"shots":[{"prompt":"a","durationSeconds":4},{"prompt":"b","durationSeconds":4}]})");
+  ASSERT_TRUE(chained.has_value()) << chained.error();
+  EXPECT_TRUE(chained->chain());
   EXPECT_FALSE(ParseShotsFile("[]").has_value());
   EXPECT_FALSE(ParseShotsFile(R"([{"prompt":"no length"}])").has_value());
   EXPECT_FALSE(ParseShotsFile(R"("shots")").has_value());

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chain_frame.h"
 #include "input_images.h"
 #include "reelq/common/spawn.h"
 #include "reelq/worker/retry_policy.h"
@@ -74,6 +75,9 @@ awaitable<RunOutcome> Attempt::Run() {
   }
   if (!Stopping()) {
     if (auto ended = co_await PublishSidecar()) co_return *ended;
+  }
+  if (!Stopping() && spec_.chain()) {
+    if (auto ended = co_await StoreLastFrame()) co_return *ended;
   }
   if (!Stopping()) {
     if (auto ended = co_await Finish()) co_return *ended;
@@ -193,6 +197,8 @@ awaitable<Attempt::StepResult> Attempt::Admit() {
   }
   // Parsed: the bytes would only double what each waiting job holds.
   std::string().swap(job_.spec_bytes);
+  // A chained shot starts from the previous shot's last frame (set when that one succeeded).
+  if (!job_.chain_frame.empty()) spec_.mutable_first_frame()->set_key(job_.chain_frame);
   model_ = deps_.catalogue->FindModel(job_.model);
   if (model_ == nullptr) {
     Error failure{ErrorCategory::kModelGone,
@@ -223,6 +229,8 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
   const std::string idempotency_id = job_.id + "-" + std::to_string(job_.attempt);
   auto request = BuildRequest(spec_, *model_, idempotency_id);
   request.job_id = job_.id;
+  // A chained shot's last frame starts the next shot: where the provider returns it, ask.
+  request.return_last_frame = spec_.chain();
   if (auto loaded = co_await LoadInputImages(deps_.objects, spec_, &request); !loaded) {
     Error failure = loaded.error();
     co_return co_await Fail(failure);
@@ -559,6 +567,23 @@ awaitable<Attempt::StepResult> Attempt::PublishSidecar() {
   co_return std::nullopt;
 }
 
+awaitable<Attempt::StepResult> Attempt::StoreLastFrame() {
+  ChainFrameSource source{.tenant = job_.tenant,
+                          .clip_key = clip_key_,
+                          .provider = provider_,
+                          .upstream = upstream_,
+                          .status = status_};
+  auto stored = co_await StoreChainFrame(deps_, std::move(source));
+  if (!stored) {
+    CountStoreFailure("last_frame");
+    Error failure = stored.error();
+    failure.message = "the chain's next shot needs this shot's last frame: " + failure.message;
+    co_return co_await Fail(failure);
+  }
+  last_frame_key_ = std::move(*stored);
+  co_return std::nullopt;
+}
+
 awaitable<Attempt::StepResult> Attempt::Finish() {
   queue::CompleteRequest done;
   done.job_id = job_.id;
@@ -570,6 +595,7 @@ awaitable<Attempt::StepResult> Attempt::Finish() {
   done.generation_ms = std::max<int64_t>(0, generated_ms_ - leased_ms_);
   auto url = deps_.objects->PresignGet(clip_key_, std::chrono::hours(24 * 7));
   done.output_url = url ? *url : "";
+  done.last_frame_key = last_frame_key_;
   auto completed = co_await Persist([&] { return writer_.Complete(done); });
   if (completed) co_return RunOutcome::kSucceeded;
   if (completed.error().category == ErrorCategory::kCancelled) {

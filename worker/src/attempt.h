@@ -63,6 +63,8 @@ class Attempt {
   awaitable<PollStep> PollOnce(PollState& state);
   awaitable<StepResult> StoreClip();
   awaitable<StepResult> PublishSidecar();
+  // A chained shot with a next shot: stores its last frame for that one (chain_frame.cpp).
+  awaitable<StepResult> StoreLastFrame();
   awaitable<StepResult> Finish();
   awaitable<RunOutcome> Stopped();
 
@@ -107,6 +109,8 @@ class Attempt {
   std::string sha256_;
   uint64_t size_ = 0;
   bool published_now_ = false;
+  // Set by StoreLastFrame.
+  std::string last_frame_key_;
 };
 
 }  // namespace reelq::worker

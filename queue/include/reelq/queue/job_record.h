@@ -80,6 +80,10 @@ struct JobRecord {
   std::string parent;
   int child_index = 0;
   std::string sheet_key, picked;  // compare: the PNG contact sheet, the picked take
+  // Chained storyboards: the group is a chain; a shot's first frame (the previous shot's last
+  // frame, set when that one succeeded) and its own last frame (stored when it succeeded).
+  bool chain = false;
+  std::string chain_frame, last_frame_key;
 
   // Decodes a hash read whole (HGETALL). kInternal naming the field when a field the job cannot
   // be without is missing or unreadable (a corrupt record).

@@ -43,6 +43,9 @@ struct NewJob {
   std::vector<std::string> children;
   std::string parent;
   int child_index = 0;
+  // A group's parent whose shots run in order, each from the last frame of the one before
+  // (`chain`): only the first shot is queued at submit.
+  bool chain = false;
   // The wallet (issue 12): bill the tenant's wallet when it has one (false for the open
   // principal: nothing is charged); the seconds and resolution its price is taken for; the
   // batch's budget in micro-dollars when the request states one (0: keep the stored one).
@@ -84,6 +87,9 @@ struct LeasedJob {
   std::string kind;
   std::string parent;
   int child_index = 0;
+  // A chained shot after the first: the stored key of the previous shot's last frame, which
+  // this shot starts from (its first_frame).
+  std::string chain_frame;
 };
 
 // What a worker's heartbeat learned.
@@ -135,6 +141,9 @@ struct CompleteRequest {
   double clip_seconds = 0;
   int64_t generation_ms = 0;
   std::string sheet_key;  // a compare's PNG contact sheet; empty for every other job
+  // A chained shot with a next shot: the stored key of its clip's last frame, which the next
+  // shot starts from (common.lua's group_child_ended queues it).
+  std::string last_frame_key;
   // The provider's own charge for the task in micro-dollars, when its answer carried one; -1:
   // settle at the model's price for the billed seconds.
   int64_t charge_micros = -1;

@@ -1,0 +1,184 @@
+// Chained storyboards in the queue (issue 13; common.lua's chain_queue_next / chain_stop_after,
+// submit.lua, retry.lua) against a real redis-server: only the first shot is queued at submit;
+// a shot's completion hands its last frame to the next shot and queues it; a failed shot fails
+// the group naming it and cancels (and refunds) the shots after it; RetryJob resumes from the
+// failed shot with the frame it had, and the join is queued once the last shot succeeds.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "redis_server.h"
+#include "reelq/common/clock.h"
+#include "reelq/common/redis.h"
+#include "reelq/queue/job_store.h"
+#include "run_async.h"
+
+namespace reelq::queue {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RedisServer;
+using testing::RunAsync;
+
+class ChainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
+  static void TearDownTestSuite() { server_.reset(); }
+
+  void SetUp() override {
+    server_->Run({"FLUSHALL"});
+    clock_ = std::make_shared<ManualClock>();
+    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
+    ASSERT_TRUE(connected) << connected.error().Describe();
+    store_ = std::make_unique<JobStore>(*connected, "t", clock_);
+    QueueSettings s;
+    s.models.push_back({.id = "m1", .accounts = {"a1"}, .price_micros_per_second = 1000});
+    s.accounts.push_back(
+        {.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 100000});
+    auto synced = RunAsync(io_, store_->SyncSettings(s));
+    ASSERT_TRUE(synced) << synced.error().Describe();
+  }
+
+  // A chain "g" of three shots "s0".."s2".
+  void SubmitChain() {
+    std::vector<NewJob> jobs;
+    jobs.push_back(NewJob{.id = "g",
+                          .tenant = "studio",
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .kind = std::string(kKindStoryboard),
+                          .children = {"s0", "s1", "s2"},
+                          .chain = true});
+    for (int k = 0; k < 3; ++k) {
+      jobs.push_back(NewJob{.id = "s" + std::to_string(k),
+                            .tenant = "studio",
+                            .spec_bytes = "spec",
+                            .candidate_models = {"m1"},
+                            .parent = "g",
+                            .child_index = k,
+                            .billed_seconds = 4,
+                            .resolution = "720p"});
+    }
+    auto r = RunAsync(io_, store_->SubmitMany(jobs, 3600));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+
+  // Dispatches and leases everything there is; the leased jobs by id.
+  std::map<std::string, LeasedJob> Run() {
+    auto d = RunAsync(io_, store_->Dispatch(1000, 1000, 1));
+    if (!d) throw std::runtime_error(d.error().Describe());
+    auto leased = RunAsync(io_, store_->Lease("w1", 1000, 3600s));
+    if (!leased) throw std::runtime_error(leased.error().Describe());
+    std::map<std::string, LeasedJob> out;
+    for (auto& j : *leased) out[j.id] = j;
+    return out;
+  }
+
+  void Succeed(const LeasedJob& job, const std::string& last_frame) {
+    auto r = RunAsync(io_, store_->Complete({.job_id = job.id,
+                                             .token = job.token,
+                                             .output_key = "clip-" + job.id,
+                                             .last_frame_key = last_frame}));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+
+  JobRecord Get(const std::string& id) {
+    auto r = RunAsync(io_, store_->Get(id));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return *r;
+  }
+
+  static std::unique_ptr<RedisServer> server_;
+  asio::io_context io_;
+  std::shared_ptr<ManualClock> clock_;
+  std::unique_ptr<JobStore> store_;
+};
+
+std::unique_ptr<RedisServer> ChainTest::server_;
+
+TEST_F(ChainTest, ShotsRunInOrderAFailureStopsTheChainAndRetryResumesFromIt) {
+  SubmitChain();
+  EXPECT_TRUE(Get("g").chain);
+  // Only the first shot is queued; the others wait, reserved for.
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s0"));
+  EXPECT_EQ(Get("s2").state, JobState::kPending);
+  EXPECT_EQ(Get("s2").reserved_micros, 4000);
+  EXPECT_EQ(Get("s2").history.back().detail, "submitted; waits for shots[1]");
+
+  // Shot 0 succeeds: shot 1 gets its last frame and is queued.
+  Succeed(leased["s0"], "inputs/studio/f0.png");
+  EXPECT_EQ(Get("s0").last_frame_key, "inputs/studio/f0.png");
+  EXPECT_EQ(Get("s1").chain_frame, "inputs/studio/f0.png");
+  EXPECT_EQ(Get("s1").history.back().detail, "queued: starts from the last frame of shots[0]");
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s1"));
+  EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
+
+  // Shot 1 fails for good: the chain stops there, and shot 2 is cancelled and refunded.
+  auto failed = RunAsync(io_, store_->Fail({.job_id = "s1",
+                                            .token = leased["s1"].token,
+                                            .category = ErrorCategory::kRetryable,
+                                            .message = "upstream broke",
+                                            .retry = false}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  auto group = Get("g");
+  EXPECT_EQ(group.state, JobState::kFailed);
+  EXPECT_EQ(group.error_message.rfind("shots[1] (job s1) failed: upstream broke", 0), 0u)
+      << group.error_message;
+  auto third = Get("s2");
+  EXPECT_EQ(third.state, JobState::kCancelled);
+  EXPECT_EQ(third.reserved_micros, 0);
+  EXPECT_EQ(third.cost_micros, 0);
+  EXPECT_EQ(third.history.back().detail, "not run: the chain stopped at shots[1]");
+  EXPECT_TRUE(Run().empty());
+
+  // RetryJob: shot 1 again, from the same frame; shot 2 waits for it; shot 0 stays made.
+  auto retried = RunAsync(io_, store_->Retry("g"));
+  ASSERT_TRUE(retried) << retried.error().Describe();
+  EXPECT_EQ(Get("g").state, JobState::kPending);
+  EXPECT_EQ(Get("s0").state, JobState::kSucceeded);
+  EXPECT_EQ(Get("s2").state, JobState::kPending);
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s1"));
+  EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
+  Succeed(leased["s1"], "inputs/studio/f1.png");
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s2"));
+  EXPECT_EQ(leased["s2"].chain_frame, "inputs/studio/f1.png");
+  Succeed(leased["s2"], "");
+  // Every shot made: the join is queued and leased like the group's own job.
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("g"));
+  EXPECT_EQ(leased["g"].kind, kKindStoryboard);
+}
+
+TEST_F(ChainTest, CancellingAChainCancelsItsWaitingShotsAndRetryResumesWhereItStopped) {
+  SubmitChain();
+  auto leased = Run();
+  Succeed(leased["s0"], "inputs/studio/f0.png");
+  auto cancelled = RunAsync(io_, store_->Cancel("g"));
+  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
+  EXPECT_EQ(Get("s1").state, JobState::kCancelled);
+  EXPECT_EQ(Get("s2").state, JobState::kCancelled);
+  EXPECT_EQ(Get("s2").reserved_micros, 0);
+  EXPECT_TRUE(Run().empty());
+  auto retried = RunAsync(io_, store_->Retry("g"));
+  ASSERT_TRUE(retried) << retried.error().Describe();
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s1"));
+  EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
+}
+
+}  // namespace
+}  // namespace reelq::queue
