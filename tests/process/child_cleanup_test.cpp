@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "process.h"
 #include "redis_server.h"
 
@@ -91,7 +93,13 @@ TEST_P(ChildCleanup, NothingOutlivesAKilledTestBinary) {
   EXPECT_TRUE(WIFSIGNALED(*status)) << "status " << *status;
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline && !ProcessesWithEnvironment(tag).empty()) {
+  // Both ways of finding them must agree: a child whose environment cannot be read for a moment
+  // (exiting, or redis-server rewriting its title) is still looked for by its pid.
+  auto any_alive = [&] {
+    return std::any_of(children.begin(), children.end(), [](pid_t pid) { return Alive(pid); });
+  };
+  while (std::chrono::steady_clock::now() < deadline &&
+         (!ProcessesWithEnvironment(tag).empty() || any_alive())) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (pid_t pid : children) EXPECT_FALSE(Alive(pid)) << "child " << pid << " outlived the test";
