@@ -13,9 +13,34 @@ if epoch ~= '0' and current ~= epoch then return redis.error_reply('WLEASELOST')
 if not current then
   redis.call('HSET', P .. ':wepoch', worker, redis.call('INCR', P .. ':epoch'))
 end
-local ids = redis.call('LPOP', P .. ':ready', max)
-if not ids then return {} end
 local ctx = new_ctx(P, now)
+-- ARGV[7] = '1' after a lease call whose answer the worker lost, ARGV[8..]: the jobs it holds.
+-- A job Redis holds under this worker that it does not was leased by that lost answer (no one
+-- runs it, and the worker's heartbeats would keep it from the reaper): it goes back to `ready`,
+-- where this very call may lease it again, with a new token.
+if ARGV[7] == '1' then
+  local holds = {}
+  for i = 8, #ARGV do holds[ARGV[i]] = true end
+  local held_key = P .. ':wjobs:' .. worker
+  local back = {}
+  for _, id in ipairs(redis.call('SMEMBERS', held_key)) do
+    if not holds[id] then
+      local j = read_job(P, id, {'worker'})
+      if j and j.state == 'RUNNING' and j.worker == worker then
+        transition(ctx, j, 'DISPATCHED', '', 'lease answer lost; handed back',
+                   {'token', '', 'worker', ''})
+        back[#back + 1] = id
+      end
+      redis.call('SREM', held_key, id)
+    end
+  end
+  if #back > 0 then redis.call('LPUSH', P .. ':ready', unpack(back)) end
+end
+local ids = redis.call('LPOP', P .. ':ready', max)
+if not ids then
+  flush(ctx)
+  return {}
+end
 local FIELDS = {'spec', 'account', 'attempt', 'max_attempts', 'upstream', 'tenant',
                 'finish_deadline', 'created', 'create_intent', 'kind', 'index', 'chain_frame'}
 local OUT = {'id', 'token', 'spec', 'model', 'account', 'attempt', 'max_attempts', 'upstream',
@@ -26,7 +51,10 @@ for _, id in ipairs(ids) do
   local j = read_job(P, id, FIELDS)
   if j and j.state == 'DISPATCHED' then jobs[#jobs + 1] = j end
 end
-if #jobs == 0 then return {} end
+if #jobs == 0 then
+  flush(ctx)
+  return {}
+end
 redis.call('ZADD', P .. ':wlease', 'GT', now + lease_ms, worker)
 -- One fence bump for the whole call: tokens first+1 .. first+#jobs are this call's.
 local first = redis.call('INCRBY', P .. ':fence', #jobs) - #jobs

@@ -382,9 +382,14 @@ awaitable<Result<int64_t>> JobStore::RegisterWorker(std::string worker,
 
 awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, int max,
                                                           std::chrono::milliseconds lease,
-                                                          int64_t epoch) {
+                                                          int64_t epoch,
+                                                          const std::vector<std::string>* holding) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()), worker, std::to_string(max),
                                    std::to_string(lease.count()), std::to_string(epoch)};
+  if (holding != nullptr) {
+    command.push_back("1");
+    command.insert(command.end(), holding->begin(), holding->end());
+  }
   auto r = co_await Run(Scripts("lease"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   std::vector<LeasedJob> out;

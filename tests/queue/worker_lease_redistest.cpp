@@ -257,6 +257,47 @@ TEST_F(WorkerLeaseTest, RacingSubmitChunksAndLeasesKeepKeysCountersAndTokensWhol
   EXPECT_EQ(batch->Count(JobState::kDispatched), 0);
 }
 
+// A lease call whose answer is lost (Redis ran it, the reply died with the connection) leaves
+// jobs held under a live worker that no one runs, and the worker's heartbeats keep them from the
+// reaper. The worker's next lease names what it does hold; the rest goes back and is leased
+// again with new tokens, and the lost tokens are fenced out.
+TEST_F(WorkerLeaseTest, JobsOfALostLeaseAnswerAreHandedBackByTheNextLease) {
+  auto epoch = RunAsync(io_, store_->RegisterWorker("w1", 5s));
+  ASSERT_TRUE(epoch);
+  SubmitAndDispatch(3, "lost");
+  auto kept = LeaseAll("w1", *epoch, 1);  // the answer the worker got
+  ASSERT_EQ(kept.size(), 1u);
+  auto lost = LeaseAll("w1", *epoch, 2);  // the answer it never got
+  ASSERT_EQ(lost.size(), 2u);
+
+  std::vector<std::string> holding{kept[0].id};
+  auto again = RunAsync(io_, store_->Lease("w1", 10, 5s, *epoch, &holding));
+  ASSERT_TRUE(again) << again.error().Describe();
+  ASSERT_EQ(again->size(), 2u);
+  std::set<std::string> ids{(*again)[0].id, (*again)[1].id};
+  EXPECT_EQ(ids, (std::set<std::string>{lost[0].id, lost[1].id}));
+  for (const auto& j : *again) {
+    auto record = RunAsync(io_, store_->Get(j.id));
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->state, JobState::kRunning);
+    bool handed_back = false;
+    for (const auto& t : record->history) {
+      handed_back = handed_back || t.detail == "lease answer lost; handed back";
+    }
+    EXPECT_TRUE(handed_back) << j.id;
+  }
+  // The lost answer's tokens no longer write; the job the worker kept was left alone.
+  std::vector<CompleteRequest> done{
+      {.job_id = lost[0].id, .token = lost[0].token, .output_key = "o"},
+      {.job_id = kept[0].id, .token = kept[0].token, .output_key = "o"}};
+  auto r = RunAsync(io_, store_->CompleteMany(done));
+  ASSERT_TRUE(r) << r.error().Describe();
+  ASSERT_EQ(r->size(), 2u);
+  ASSERT_FALSE((*r)[0]);
+  EXPECT_EQ((*r)[0].error().category, ErrorCategory::kLeaseLost);
+  EXPECT_TRUE((*r)[1]);
+}
+
 TEST_F(WorkerLeaseTest, CompleteManyRefusesOnlyTheStaleOnes) {
   SubmitAndDispatch(3, "k");
   auto held = LeaseAll("w1", 0, 3);

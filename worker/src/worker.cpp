@@ -99,7 +99,14 @@ awaitable<void> Worker::LeaseLoop() {
     }
     // Read before the call: Redis sets the expiry from a later reading of the same clock.
     const int64_t asked_ms = deps_.clock->NowMs();
-    auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease, epoch_);
+    // After a lease call whose answer was lost, the next one also hands back what that call
+    // may have leased: what Redis holds under this worker beyond the jobs it runs.
+    std::vector<std::string> holding;
+    if (lease_answer_lost_) {
+      for (const auto& [id, held] : jobs_) holding.push_back(id);
+    }
+    auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease, epoch_,
+                                              lease_answer_lost_ ? &holding : nullptr);
     if (!leased && leased.error().category == ErrorCategory::kLeaseLost) {
       spdlog::warn("worker={} lease lost: stopping {} jobs, registering again", s.worker_id,
                    jobs_.size());
@@ -107,12 +114,15 @@ awaitable<void> Worker::LeaseLoop() {
       continue;
     }
     if (!leased) {
+      // The call may have run in Redis with its answer lost on the way back.
+      lease_answer_lost_ = true;
       spdlog::warn("worker={} lease failed: {}", s.worker_id, leased.error().Describe());
       asio::steady_timer t(executor);
       t.expires_after(std::chrono::milliseconds(500));
       co_await t.async_wait(use_nothrow_awaitable);
       continue;
     }
+    lease_answer_lost_ = false;
     // Leasing extends the worker's lease: every job it holds is covered as long.
     if (!leased->empty()) {
       lease_valid_until_ms_ = std::max(lease_valid_until_ms_, asked_ms + s.lease.count());

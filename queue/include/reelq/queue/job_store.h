@@ -331,9 +331,12 @@ class JobStore {
   // Leases jobs under the worker's lease (extending it). `epoch`: RegisterWorker's; kLeaseLost
   // when that lease is gone (register again). 0 skips the check and registers the worker when
   // it has no lease (tests and tools).
-  awaitable<Result<std::vector<LeasedJob>>> Lease(std::string worker, int max,
-                                                  std::chrono::milliseconds lease,
-                                                  int64_t epoch = 0);
+  // `holding`: set after a Lease call whose answer was lost (the script may have run): the
+  // jobs the worker holds; any other job Redis holds under this worker was leased by that lost
+  // answer, which no one will run, and is handed back (and may be leased again in this call).
+  awaitable<Result<std::vector<LeasedJob>>> Lease(
+      std::string worker, int max, std::chrono::milliseconds lease, int64_t epoch = 0,
+      const std::vector<std::string>* holding = nullptr);
   // Waits (on a blocking connection of its own) until dispatch signals new work or `timeout`.
   awaitable<Result<void>> WaitForWork(redis::Connection& blocking,
                                       std::chrono::milliseconds timeout);

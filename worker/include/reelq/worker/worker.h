@@ -66,6 +66,7 @@ class Worker {
     std::shared_ptr<JobControl> control;
   };
   std::map<std::string, Held> jobs_;
+  bool lease_answer_lost_ = false;  // the last Lease call failed: it may have leased jobs
   int starting_ = 0;  // jobs in jobs_ still in their create step (JobControl::starting)
   bool draining_ = false;
   std::unique_ptr<asio::steady_timer> drained_;  // fires when the last job ends
