@@ -71,19 +71,22 @@ class CostTest : public ::testing::Test {
     return per_job;
   }
 
+  // The steps of a job's life as issue 11 counts it: everything measured but the retention
+  // sweep, which runs days later and is shown on its own.
+  static bool InLife(const std::string& step) { return step.rfind("retention", 0) != 0; }
+
   void PrintTable() {
-    double total = 0;
     std::printf("commands per job, by step (%d jobs):\n", kJobs);
-    for (const auto& [name, per_job] : table_) {
+    for (const auto& [name, per_job] : table_)
       std::printf("  %-34s %6.2f\n", name.c_str(), per_job);
-      total += per_job;
-    }
-    std::printf("  %-34s %6.2f\n", "whole life", total);
+    std::printf("  %-34s %6.2f\n", "whole life (without retention)", LifeTotal());
   }
 
-  double Total() const {
+  double LifeTotal() const {
     double total = 0;
-    for (const auto& [name, per_job] : table_) total += per_job;
+    for (const auto& [name, per_job] : table_) {
+      if (InLife(name)) total += per_job;
+    }
     return total;
   }
 
@@ -191,8 +194,10 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
     ASSERT_EQ(removed, kJobs);
   });
   PrintTable();
-  // The bound this layout keeps (issue 11 asks for at most 11; see the report in README).
-  EXPECT_LE(Total(), 24.0);
+  // The bound this layout keeps (issue 11 asks for at most 11; measured 8.86 here, see
+  // bench/throughput/README.md): a change that makes a job dearer fails here.
+  EXPECT_LE(LifeTotal(), 9.0);
+  EXPECT_LE(table_.back().second, 1.1);  // the retention sweep, on its own
 }
 
 // What a job waiting on its provider costs: the worker renews its one lease once per heartbeat
