@@ -26,21 +26,21 @@ using namespace std::chrono_literals;
 using testing::RedisServer;
 using testing::RunAsync;
 
-// Every command Redis executed since the last CONFIG RESETSTAT, without the test's own INFO and
-// CONFIG calls.
-int64_t CommandsSinceReset(RedisServer& server) {
+// Every command Redis executed since the last CONFIG RESETSTAT, by name, without the test's own
+// INFO and CONFIG calls.
+std::map<std::string, int64_t> CommandsSinceReset(RedisServer& server) {
   std::istringstream in(server.Info("commandstats"));
   std::string line;
-  int64_t total = 0;
+  std::map<std::string, int64_t> by_name;
   while (std::getline(in, line)) {
     if (line.rfind("cmdstat_", 0) != 0) continue;
     const std::string name = line.substr(8, line.find(':') - 8);
     if (name == "info" || name.rfind("config", 0) == 0) continue;
     const auto calls = line.find("calls=");
     if (calls == std::string::npos) continue;
-    total += std::stoll(line.substr(calls + 6));
+    by_name[name] += std::stoll(line.substr(calls + 6));
   }
-  return total;
+  return by_name;
 }
 
 class CostTest : public ::testing::Test {
@@ -66,7 +66,12 @@ class CostTest : public ::testing::Test {
   double Measure(const std::string& name, Step step) {
     server_->ResetStats();
     step();
-    const double per_job = static_cast<double>(CommandsSinceReset(*server_)) / kJobs;
+    int64_t total = 0;
+    for (const auto& [command, calls] : CommandsSinceReset(*server_)) {
+      total += calls;
+      if (InLife(name)) life_by_command_[command] += calls;
+    }
+    const double per_job = static_cast<double>(total) / kJobs;
     table_.emplace_back(name, per_job);
     return per_job;
   }
@@ -80,6 +85,14 @@ class CostTest : public ::testing::Test {
     for (const auto& [name, per_job] : table_)
       std::printf("  %-34s %6.2f\n", name.c_str(), per_job);
     std::printf("  %-34s %6.2f\n", "whole life (without retention)", LifeTotal());
+    std::vector<std::pair<int64_t, std::string>> by_calls;
+    for (const auto& [command, calls] : life_by_command_) by_calls.emplace_back(calls, command);
+    std::sort(by_calls.rbegin(), by_calls.rend());
+    std::printf("whole life by command, per job:");
+    for (const auto& [calls, command] : by_calls) {
+      std::printf(" %s %.2f", command.c_str(), static_cast<double>(calls) / kJobs);
+    }
+    std::printf("\n");
   }
 
   double LifeTotal() const {
@@ -95,6 +108,7 @@ class CostTest : public ::testing::Test {
   std::shared_ptr<ManualClock> clock_;
   std::unique_ptr<JobStore> store_;
   std::vector<std::pair<std::string, double>> table_;
+  std::map<std::string, int64_t> life_by_command_;
 };
 
 TEST_F(CostTest, CommandsPerJobPerStep) {
