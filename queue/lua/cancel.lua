@@ -5,9 +5,9 @@
 -- ARGV: P now id
 -- Returns {previous_state, upstream, account} or an error reply NOTFOUND / TERMINAL <state>.
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local READ = {'tenant', 'account', 'upstream', 'slot', 'worker', 'create_intent'}
+local READ = {'tenant', 'account', 'upstream', 'slot', 'worker', 'create_intent', 'token'}
 local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker', 'create_intent',
-                           'children'})
+                           'children', 'token'})
 if not j then return redis.error_reply('NOTFOUND') end
 if is_terminal(j.state) then return redis.error_reply('TERMINAL ' .. j.state) end
 local previous = j.state
@@ -17,9 +17,13 @@ local function cancel_one(job, detail)
     redis.call('ZREM', P .. ':pending:' .. job.tenant, job.id)
     redis.call('ZREM', P .. ':delayed', job.id)
   else
+    if job.state == 'DISPATCHED' then redis.call('HDEL', P .. ':rdata', job.id) end
     release_slot(ctx, job.slot)
     if job.state == 'RUNNING' and job.worker and job.worker ~= '' then
-      redis.call('SREM', P .. ':wjobs:' .. job.worker, job.id)
+      -- A held job's create intent is in its worker's held table (common.lua).
+      local h = held_entry(P, job)
+      if h and h.create_intent then job.create_intent = h.create_intent end
+      redis.call('HDEL', P .. ':wjobs:' .. job.worker, job.id)
       redis.call('RPUSH', P .. ':wcancel:' .. job.worker, job.id)
     end
   end

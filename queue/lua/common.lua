@@ -471,3 +471,156 @@ chain_stop_after = function(ctx, g, index)
     end
   end
 end
+
+-- A worker's held table (issue 11): `wjobs:<worker>` is a hash, job id -> what the worker's
+-- writes to that job need (its lease token and the fields transition() reads), written by
+-- lease.lua and kept by the scripts the worker's batched writes run (create_permit, phase), so
+-- those fence and transition a job without reading its record: one HMGET of the table per
+-- worker per call instead of one per job. Every path that takes a job out of RUNNING under its
+-- token removes its entry (complete, fail, handback, cancel; reap and register drop the whole
+-- table), so an entry whose token matches IS the lease. A token names its worker
+-- ("<fence>/<worker>"), so a write finds the table from the token alone.
+-- The create intent and create-log member of a held job (create_permit.lua) live only here
+-- while the worker holds it: the scripts that take the job from the worker read them with
+-- held_entry (fail, cancel) or copy them into the record (handback, reap, register: the next
+-- lease must know to look for a lost create).
+local HELD = {'token', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res',
+              'cost', 'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'worker',
+              'create_intent'}
+
+local function held_encode(job)
+  local v = {}
+  for i, n in ipairs(HELD) do
+    local x = job[n]
+    if x == nil or x == false then x = '' end
+    v[i] = tostring(x)
+  end
+  return cjson.encode(v)
+end
+
+local function held_decode(id, text)
+  local v = cjson.decode(text)
+  local job = {id = id, state = 'RUNNING'}
+  for i, n in ipairs(HELD) do
+    local x = v[i]
+    if x == nil or x == '' then x = false end
+    job[n] = x
+  end
+  return job
+end
+
+local function token_worker(token) return string.match(token or '', '^%d+/(.+)$') end
+
+-- The jobs of a call of worker writes (`reqs`: each with id and token), in order: from their
+-- workers' held tables (the entry's `held` is true), else read from the record (`more`: the
+-- fields the script needs besides JOB_READ) and refused unless RUNNING under that token
+-- ('NOTRUNNING <state>', 'LEASELOST'). Requests for the same job share one table, so a second
+-- change of it in the call sees the first.
+local function held_jobs(P, reqs, more)
+  local groups, order = {}, {}
+  for i, f in ipairs(reqs) do
+    local w = token_worker(f.token)
+    if w then
+      local g = groups[w]
+      if not g then g = {ids = {}, at = {}}; groups[w] = g; order[#order + 1] = w end
+      g.ids[#g.ids + 1] = f.id
+      g.at[#g.at + 1] = i
+    end
+  end
+  local by_id, out = {}, {}
+  for _, w in ipairs(order) do
+    local g = groups[w]
+    local r = redis.call('HMGET', P .. ':wjobs:' .. w, unpack(g.ids))
+    for k, i in ipairs(g.at) do
+      local id = g.ids[k]
+      if r[k] and not by_id[id] then
+        local j = held_decode(id, r[k])
+        j.held = true
+        by_id[id] = j
+      end
+    end
+  end
+  for i, f in ipairs(reqs) do
+    local j = by_id[f.id]
+    if j == nil then
+      j = read_job(P, f.id, more) or false
+      by_id[f.id] = j
+    end
+    if not j or j.state ~= 'RUNNING' then
+      out[i] = 'NOTRUNNING ' .. tostring(j and j.state)
+    elseif j.token ~= f.token then
+      out[i] = 'LEASELOST'
+    else
+      out[i] = j
+    end
+  end
+  return out
+end
+
+-- Writes back the held entries of `jobs` changed by this call (`j.held_dirty`), one HSET per
+-- worker.
+local function held_save(P, jobs)
+  local by_worker, order = {}, {}
+  for _, j in ipairs(jobs) do
+    if type(j) == 'table' and j.held and j.held_dirty and j.state == 'RUNNING' then
+      j.held_dirty = false
+      local w = j.worker
+      local l = by_worker[w]
+      if not l then l = {}; by_worker[w] = l; order[#order + 1] = w end
+      l[#l + 1] = j.id
+      l[#l + 1] = held_encode(j)
+    end
+  end
+  for _, w in ipairs(order) do redis.call('HSET', P .. ':wjobs:' .. w, unpack(by_worker[w])) end
+end
+
+-- The held entry of a RUNNING job read from its record (`job.worker`, `job.token`), or nil.
+local function held_entry(P, job)
+  if not job.worker or job.worker == '' or not job.token or job.token == '' then return nil end
+  local text = redis.call('HGET', P .. ':wjobs:' .. job.worker, job.id)
+  if not text then return nil end
+  local h = held_decode(job.id, text)
+  if h.token ~= job.token then return nil end
+  return h
+end
+
+-- The fields a job handed back from its worker keeps from its held entry `h` (nil: none).
+local function held_handback_fields(h, fields)
+  if h then
+    fields[#fields + 1] = 'create_intent'; fields[#fields + 1] = h.create_intent or ''
+    fields[#fields + 1] = 'create_log'; fields[#fields + 1] = h.create_log or ''
+  end
+  return fields
+end
+
+-- A dispatched job on its way to a lease (issue 11): dispatch.lua has just read and written
+-- the job, so it leaves in `rdata` (hash, job id -> this) everything lease.lua needs: the held
+-- fields and what the worker is handed. lease.lua takes the entry instead of reading the
+-- record; cancel.lua removes it with the job (the only other way out of DISPATCHED). Jobs put
+-- on `ready` by other paths (handback, reap, register, a group's step) have no entry and are
+-- read from the record.
+local READY = {'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res', 'cost',
+               'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'create_intent',
+               'spec', 'attempt', 'max_attempts', 'upstream', 'finish_deadline', 'created', 'kind',
+               'index', 'chain_frame'}
+
+local function ready_encode(job)
+  local v = {}
+  for i, n in ipairs(READY) do
+    local x = job[n]
+    if x == nil or x == false then x = '' end
+    v[i] = tostring(x)
+  end
+  return cjson.encode(v)
+end
+
+local function ready_decode(id, text)
+  local v = cjson.decode(text)
+  local job = {id = id, state = 'DISPATCHED'}
+  for i, n in ipairs(READY) do
+    local x = v[i]
+    if x == nil or x == '' then x = false end
+    job[n] = x
+  end
+  return job
+end

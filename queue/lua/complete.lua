@@ -11,17 +11,23 @@ local ctx = new_ctx(P, now)
 local out = {}
 local held = {}        -- worker -> ids it no longer holds
 local lat_of = {}     -- model -> {lat, succeeded}, read once, written once
+local reqs = {}
 local i = 4
 for _ = 1, n do
   local k = tonumber(ARGV[i]); i = i + 1
   local f = {}
   for x = i, i + 2 * k - 1, 2 do f[ARGV[x]] = ARGV[x + 1] end
   i = i + 2 * k
-  local j = read_job(P, f.id, {'token', 'account', 'slot', 'worker'})
-  if not j or j.state ~= 'RUNNING' then
-    out[#out + 1] = 'NOTRUNNING ' .. tostring(j and j.state)
-  elseif j.token ~= f.token then
-    out[#out + 1] = 'LEASELOST'
+  reqs[#reqs + 1] = f
+end
+-- Fenced by the worker's held table (common.lua, held_jobs): no read of the job's record.
+local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'})
+for x, f in ipairs(reqs) do
+  local j = jobs[x]
+  if type(j) ~= 'table' then
+    out[#out + 1] = j
+  elseif j.state ~= 'RUNNING' then
+    out[#out + 1] = 'NOTRUNNING ' .. tostring(j.state)  -- completed earlier in this call
   else
     local charge = tonumber(f.charge or '')
     if not charge or charge < 0 then charge = job_price(ctx, j, j.model or '') end
@@ -62,7 +68,7 @@ for _ = 1, n do
     out[#out + 1] = 'OK'
   end
 end
-for worker, ids in pairs(held) do redis.call('SREM', P .. ':wjobs:' .. worker, unpack(ids)) end
+for worker, ids in pairs(held) do redis.call('HDEL', P .. ':wjobs:' .. worker, unpack(ids)) end
 for model, m in pairs(lat_of) do
   redis.call('HSET', P .. ':model:' .. model, 'lat', m.lat)
   count(ctx, P .. ':model:' .. model, 'succeeded', m.n)

@@ -7,8 +7,8 @@
 -- lower rate after a 429). A create is logged at the time it was let go, and moved to the time
 -- its answer came back (phase.lua, fail.lua: `settle_create`); the provider received it between
 -- the two, so a new create let go a window after every logged answer cannot meet an old one in
--- any window the provider counts, however long the calls took. Fenced by the lease token, so a
--- worker that lost the job cannot create for it.
+-- any window the provider counts, however long the calls took. Fenced by the lease token (the
+-- worker's held table, common.lua), so a worker that lost the job cannot create for it.
 -- When a create may go, the job's create intent is recorded in the same step: if the worker
 -- dies or the answer is lost, the next lease looks the task up instead of paying for a second
 -- one (the worker's lost-create path). Not a transition: no history or event, since this is on
@@ -47,24 +47,27 @@ local function wait_for(a)
   local at = a.entries[a.count - a.limit + 1] or now
   return math.max(1, at + window - now + 1)
 end
-local out = {}
+local reqs = {}
 local i = 5
 for _ = 1, n do
   local k = tonumber(ARGV[i]); i = i + 1
   local f = {}
   for x = i, i + 2 * k - 1, 2 do f[ARGV[x]] = ARGV[x + 1] end
   i = i + 2 * k
-  local j = jkey(P, f.id)
-  local h = redis.call('HMGET', j, 'state', 'token', 'account')
-  if h[1] ~= 'RUNNING' then
-    out[#out + 1] = 'NOTRUNNING ' .. tostring(h[1])
-  elseif h[2] ~= f.token then
-    out[#out + 1] = 'LEASELOST'
+  reqs[#reqs + 1] = f
+end
+-- Fenced by the worker's held table (common.lua, held_jobs): no read of the job's record.
+local jobs = held_jobs(P, reqs, {'token', 'account', 'create_log', 'worker', 'create_intent'})
+local out = {}
+for x, f in ipairs(reqs) do
+  local j = jobs[x]
+  if type(j) ~= 'table' then
+    out[#out + 1] = j
   else
     local member = ''
     local wait = 0
-    if h[3] and h[3] ~= '' then
-      local a = account(h[3])
+    if j.account and j.account ~= '' then
+      local a = account(j.account)
       if a.limit > 0 then
         if a.count >= a.limit then
           wait = wait_for(a)
@@ -76,10 +79,19 @@ for _ = 1, n do
         end
       end
     end
-    if wait == 0 then redis.call('HSET', j, 'create_intent', f.intent, 'create_log', member) end
+    if wait == 0 then
+      -- Kept in the worker's held table (common.lua), which the scripts that take the job
+      -- from the worker copy into the record: one HSET per call, not one per job.
+      if j.held then
+        j.create_intent, j.create_log, j.held_dirty = f.intent, member, true
+      else
+        redis.call('HSET', jkey(P, f.id), 'create_intent', f.intent, 'create_log', member)
+      end
+    end
     out[#out + 1] = wait
   end
 end
+held_save(P, jobs)
 for _, a in pairs(accounts) do
   if #a.added > 0 then
     redis.call('ZADD', a.log, unpack(a.added))

@@ -14,13 +14,16 @@ if not j or j.state ~= 'RUNNING' then
   return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
 end
 if j.token ~= token then return redis.error_reply('LEASELOST') end
+-- The create-log member of a held job is in its worker's held table (common.lua).
+local h = held_entry(P, j)
+if h then j.create_log = h.create_log end
 local ctx = new_ctx(P, now)
 local attempt, max_attempts = tonumber(j.attempt) or 1, tonumber(j.max_attempts) or 1
 local error_field = 'e:' .. ((tonumber(j.seq) or 0) + 1)
 local error_json = cjson.encode({attempt = attempt, category = category, message = message,
                                  code = code, at = now, model = j.model or '',
                                  account = j.account or ''})
-if j.worker and j.worker ~= '' then redis.call('SREM', P .. ':wjobs:' .. j.worker, id) end
+if j.worker and j.worker ~= '' then redis.call('HDEL', P .. ':wjobs:' .. j.worker, id) end
 release_slot(ctx, j.slot)
 settle_create(P, j.account, j.create_log, now)
 if cooldown_ms > 0 and j.account and j.account ~= '' then

@@ -8,8 +8,10 @@ if not j or j.state ~= 'RUNNING' then
 end
 if token ~= '' and j.token ~= token then return redis.error_reply('LEASELOST') end
 local ctx = new_ctx(P, now)
-transition(ctx, j, 'DISPATCHED', '', reason, {'token', '', 'worker', ''})
-if j.worker and j.worker ~= '' then redis.call('SREM', P .. ':wjobs:' .. j.worker, id) end
+-- The create intent (held table, common.lua) goes into the record for the next lease.
+transition(ctx, j, 'DISPATCHED', '', reason,
+           held_handback_fields(held_entry(P, j), {'token', '', 'worker', ''}))
+if j.worker and j.worker ~= '' then redis.call('HDEL', P .. ':wjobs:' .. j.worker, id) end
 redis.call('LPUSH', P .. ':ready', id)
 redis.call('LPUSH', P .. ':wake', '1')
 redis.call('LTRIM', P .. ':wake', 0, 63)

@@ -1,5 +1,6 @@
 -- Leases up to `max` DISPATCHED jobs to a worker: each gets a fresh fencing token and is held
--- under the worker's lease (register.lua, heartbeat.lua), which this call extends too.
+-- under the worker's lease (register.lua, heartbeat.lua), which this call extends too, with an
+-- entry in the worker's held table (common.lua) that its later writes are fenced by.
 -- ARGV: P now worker max lease_ms epoch (0: not checked; a worker with no lease gets one)
 -- An error WLEASELOST when the worker's lease is gone: it must register again.
 -- Returns per job a flat list of named fields (job_codec.cpp's LeasedJob fields: id token spec
@@ -23,15 +24,16 @@ if ARGV[7] == '1' then
   for i = 8, #ARGV do holds[ARGV[i]] = true end
   local held_key = P .. ':wjobs:' .. worker
   local back = {}
-  for _, id in ipairs(redis.call('SMEMBERS', held_key)) do
+  for _, id in ipairs(redis.call('HKEYS', held_key)) do
     if not holds[id] then
-      local j = read_job(P, id, {'worker'})
+      local j = read_job(P, id, {'worker', 'token'})
       if j and j.state == 'RUNNING' and j.worker == worker then
+        -- As handback.lua: the create intent in the held entry goes into the record.
         transition(ctx, j, 'DISPATCHED', '', 'lease answer lost; handed back',
-                   {'token', '', 'worker', ''})
+                   held_handback_fields(held_entry(P, j), {'token', '', 'worker', ''}))
         back[#back + 1] = id
       end
-      redis.call('SREM', held_key, id)
+      redis.call('HDEL', held_key, id)
     end
   end
   if #back > 0 then redis.call('LPUSH', P .. ':ready', unpack(back)) end
@@ -42,13 +44,18 @@ if not ids then
   return {}
 end
 local FIELDS = {'spec', 'account', 'attempt', 'max_attempts', 'upstream', 'tenant',
-                'finish_deadline', 'created', 'create_intent', 'kind', 'index', 'chain_frame'}
+                'finish_deadline', 'created', 'create_intent', 'kind', 'index', 'chain_frame',
+                'slot', 'create_log'}
 local OUT = {'id', 'token', 'spec', 'model', 'account', 'attempt', 'max_attempts', 'upstream',
              'tenant', 'batch', 'finish_deadline', 'created', 'create_intent', 'kind', 'parent',
              'index', 'chain_frame'}
 local jobs = {}
-for _, id in ipairs(ids) do
-  local j = read_job(P, id, FIELDS)
+-- What dispatch.lua left for each job (common.lua, ready_encode), else the record.
+local entries = redis.call('HMGET', P .. ':rdata', unpack(ids))
+redis.call('HDEL', P .. ':rdata', unpack(ids))
+for k, id in ipairs(ids) do
+  local j
+  if entries[k] then j = ready_decode(id, entries[k]) else j = read_job(P, id, FIELDS) end
   if j and j.state == 'DISPATCHED' then jobs[#jobs + 1] = j end
 end
 if #jobs == 0 then
@@ -61,13 +68,16 @@ local first = redis.call('INCRBY', P .. ':fence', #jobs) - #jobs
 local out = {}
 local held = {}
 for k, j in ipairs(jobs) do
-  j.token = first + k
+  -- The token names its worker, so the worker's writes find its held table (common.lua).
+  j.token = (first + k) .. '/' .. worker
+  j.worker = worker
   local phase = 'SUBMITTING'
   if j.upstream and j.upstream ~= '' then phase = 'GENERATING' end
   transition(ctx, j, 'RUNNING', phase, worker, {'worker', worker, 'token', j.token, 'started', now})
   held[#held + 1] = j.id
+  held[#held + 1] = held_encode(j)
   out[#out + 1] = flat(j, OUT)
 end
-redis.call('SADD', P .. ':wjobs:' .. worker, unpack(held))
+redis.call('HSET', P .. ':wjobs:' .. worker, unpack(held))
 flush(ctx)
 return out

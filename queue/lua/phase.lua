@@ -3,40 +3,94 @@
 -- milliseconds). Storing an upstream id also clears the create intent (create_permit.lua),
 -- settles the create in the account's create log, and claims the task for this job: a task
 -- found again after a lost create answer may be one that another job already owns (two
--- identical prompts), and that answers OWNED <job>. The claim expires after two days, longer
--- than any provider keeps a task listed (Seedance 24 h, Veo 2 days; lookups only consider
--- tasks created since the lost create was sent).
+-- identical prompts), and that answers OWNED <job>. A claim stays visible for at least two
+-- days, longer than any provider keeps a task listed (Seedance 24 h, Veo 2 days; lookups only
+-- consider tasks created since the lost create was sent).
 -- TRANSFERRING means the upstream task has ended: the account's concurrency slot is given back
 -- here, not when the clip is stored, because providers count only tasks still generating, and
 -- a download or a slow store must not keep the next job from starting.
+-- Cost (issue 11): the jobs come from their worker's held table (common.lua, held_jobs), not
+-- from their records; claims and create-log settlements are read and written once per account
+-- per call, not per job: one HSET per job is all that is per job.
 -- ARGV: P now n, then per job: k followed by k names and values (id token phase upstream
 -- detail). Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>', 'OWNED <job>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ctx = new_ctx(P, now)
-local out = {}
+local reqs = {}
 local i = 4
 for _ = 1, n do
   local k = tonumber(ARGV[i]); i = i + 1
   local f = {}
   for x = i, i + 2 * k - 1, 2 do f[ARGV[x]] = ARGV[x + 1] end
   i = i + 2 * k
+  reqs[#reqs + 1] = f
+end
+local jobs = held_jobs(P, reqs, {'token', 'slot', 'account', 'create_log', 'worker'})
+
+-- Upstream-task claims: `owner:<account>:<bucket>` hashes (task id -> job id), one bucket per
+-- two days, each kept until two buckets later; a claim is looked for in the current and the
+-- previous bucket, so it is seen for at least two days after it was made.
+local BUCKET_MS = 172800000
+local bucket = math.floor(now / BUCKET_MS)
+local claims = {}  -- account -> {ids = {task...}, owner = {task -> job}, new = {task, job, ...}}
+local claim_order = {}
+for x, f in ipairs(reqs) do
+  local j = jobs[x]
   local upstream = f.upstream or ''
-  local j = read_job(P, f.id, {'token', 'slot', 'account', 'create_log'})
+  if type(j) == 'table' and upstream ~= '' then
+    local acc = j.account or ''
+    local c = claims[acc]
+    if not c then
+      c = {ids = {}, seen = {}, owner = {}, new = {}}
+      claims[acc] = c
+      claim_order[#claim_order + 1] = acc
+    end
+    if not c.seen[upstream] then
+      c.seen[upstream] = true
+      c.ids[#c.ids + 1] = upstream
+    end
+  end
+end
+local function owner_key(acc, b) return P .. ':owner:' .. acc .. ':' .. b end
+for _, acc in ipairs(claim_order) do
+  local c = claims[acc]
+  local cur = redis.call('HMGET', owner_key(acc, bucket), unpack(c.ids))
+  local prev = redis.call('HMGET', owner_key(acc, bucket - 1), unpack(c.ids))
+  for k, task in ipairs(c.ids) do c.owner[task] = cur[k] or prev[k] or nil end
+end
+
+local settles = {}  -- account -> {now, member, ...}: create-log entries moved to `now`
+local out = {}
+for x, f in ipairs(reqs) do
+  local j = jobs[x]
+  local upstream = f.upstream or ''
   local refused = nil
-  if not j or j.state ~= 'RUNNING' then
-    refused = 'NOTRUNNING ' .. tostring(j and j.state)
-  elseif j.token ~= f.token then
-    refused = 'LEASELOST'
+  if type(j) ~= 'table' then
+    refused = j
+  elseif j.state ~= 'RUNNING' then
+    refused = 'NOTRUNNING ' .. tostring(j.state)  -- ended earlier in this call
   end
   local extra = {}
   if not refused and upstream ~= '' then
-    local owner_key = P .. ':owner:' .. (j.account or '') .. ':' .. upstream
-    local owner = redis.call('SET', owner_key, f.id, 'NX', 'GET', 'EX', 172800)
+    local c = claims[j.account or '']
+    local owner = c.owner[upstream]
     if owner and owner ~= f.id then
       refused = 'OWNED ' .. tostring(owner)
     else
+      if not owner then
+        c.owner[upstream] = f.id
+        c.new[#c.new + 1] = upstream
+        c.new[#c.new + 1] = f.id
+      end
       extra = {'upstream', upstream, 'create_intent', '', 'create_log', ''}
-      settle_create(P, j.account, j.create_log, now)
+      if j.create_log and j.create_log ~= '' and j.account and j.account ~= '' then
+        local s = settles[j.account]
+        if not s then s = {}; settles[j.account] = s end
+        s[#s + 1] = now
+        s[#s + 1] = j.create_log
+      end
+      j.create_log, j.create_intent = false, false
+      j.held_dirty = true
     end
   end
   if refused then
@@ -46,10 +100,26 @@ for _ = 1, n do
       release_slot(ctx, j.slot)
       extra[#extra + 1] = 'slot'
       extra[#extra + 1] = ''
+      j.slot = false
     end
     transition(ctx, j, 'RUNNING', f.phase, f.detail or '', extra)
+    j.held_dirty = true
     out[#out + 1] = 'OK'
   end
 end
+for _, acc in ipairs(claim_order) do
+  local c = claims[acc]
+  if #c.new > 0 then
+    local key = owner_key(acc, bucket)
+    redis.call('HSET', key, unpack(c.new))
+    -- Relative: `now` is the injected clock, not Redis's.
+    redis.call('PEXPIRE', key, (bucket + 2) * BUCKET_MS - now)
+  end
+end
+-- settle_create (common.lua) for the whole call: one ZADD per account.
+for acc, s in pairs(settles) do
+  redis.call('ZADD', P .. ':acct:' .. acc .. ':creates', 'XX', unpack(s))
+end
+held_save(P, jobs)
 flush(ctx)
 return out

@@ -9,10 +9,16 @@ local workers = redis.call('ZRANGEBYSCORE', P .. ':wlease', '-inf', now, 'LIMIT'
 local back = {}
 for _, worker in ipairs(workers) do
   local held = P .. ':wjobs:' .. worker
-  for _, id in ipairs(redis.call('SMEMBERS', held)) do
-    local j = read_job(P, id, {'worker'})
+  local entries = redis.call('HGETALL', held)
+  for x = 1, #entries, 2 do
+    local id = entries[x]
+    local j = read_job(P, id, {'worker', 'token'})
     if j and j.state == 'RUNNING' and j.worker == worker then
-      transition(ctx, j, 'DISPATCHED', '', 'lease expired', {'token', '', 'worker', ''})
+      -- The create intent (held table, common.lua) goes into the record for the next lease.
+      local h = held_decode(id, entries[x + 1])
+      if h.token ~= j.token then h = nil end
+      transition(ctx, j, 'DISPATCHED', '', 'lease expired',
+                 held_handback_fields(h, {'token', '', 'worker', ''}))
       back[#back + 1] = id
     end
   end

@@ -8,10 +8,16 @@ local P, now, worker, lease_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(A
 local ctx = new_ctx(P, now)
 local held = P .. ':wjobs:' .. worker
 local back = {}
-for _, id in ipairs(redis.call('SMEMBERS', held)) do
-  local j = read_job(P, id, {'worker'})
+local entries = redis.call('HGETALL', held)
+for x = 1, #entries, 2 do
+  local id = entries[x]
+  local j = read_job(P, id, {'worker', 'token'})
   if j and j.state == 'RUNNING' and j.worker == worker then
-    transition(ctx, j, 'DISPATCHED', '', 'worker restarted', {'token', '', 'worker', ''})
+    -- The create intent (held table, common.lua) goes into the record for the next lease.
+    local h = held_decode(id, entries[x + 1])
+    if h.token ~= j.token then h = nil end
+    transition(ctx, j, 'DISPATCHED', '', 'worker restarted',
+               held_handback_fields(h, {'token', '', 'worker', ''}))
     back[#back + 1] = id
   end
 end

@@ -43,7 +43,7 @@ end
 -- Workers whose lease is current, and the jobs they hold.
 local workers = redis.call('ZRANGEBYSCORE', P .. ':wlease', now, '+inf')
 local leased = 0
-for _, w in ipairs(workers) do leased = leased + redis.call('SCARD', P .. ':wjobs:' .. w) end
+for _, w in ipairs(workers) do leased = leased + redis.call('HLEN', P .. ':wjobs:' .. w) end
 return {accounts, models, tenants,
         {redis.call('LLEN', P .. ':ready'), leased, redis.call('ZCARD', P .. ':delayed'),
          #workers}}

@@ -26,21 +26,21 @@ using namespace std::chrono_literals;
 using testing::RedisServer;
 using testing::RunAsync;
 
-// Every command Redis executed since the last CONFIG RESETSTAT, without the test's own INFO and
-// CONFIG calls.
-int64_t CommandsSinceReset(RedisServer& server) {
+// Every command Redis executed since the last CONFIG RESETSTAT, by name, without the test's own
+// INFO and CONFIG calls.
+std::map<std::string, int64_t> CommandsSinceReset(RedisServer& server) {
   std::istringstream in(server.Info("commandstats"));
   std::string line;
-  int64_t total = 0;
+  std::map<std::string, int64_t> by_name;
   while (std::getline(in, line)) {
     if (line.rfind("cmdstat_", 0) != 0) continue;
     const std::string name = line.substr(8, line.find(':') - 8);
     if (name == "info" || name.rfind("config", 0) == 0) continue;
     const auto calls = line.find("calls=");
     if (calls == std::string::npos) continue;
-    total += std::stoll(line.substr(calls + 6));
+    by_name[name] += std::stoll(line.substr(calls + 6));
   }
-  return total;
+  return by_name;
 }
 
 class CostTest : public ::testing::Test {
@@ -66,24 +66,40 @@ class CostTest : public ::testing::Test {
   double Measure(const std::string& name, Step step) {
     server_->ResetStats();
     step();
-    const double per_job = static_cast<double>(CommandsSinceReset(*server_)) / kJobs;
+    int64_t total = 0;
+    for (const auto& [command, calls] : CommandsSinceReset(*server_)) {
+      total += calls;
+      if (InLife(name)) life_by_command_[command] += calls;
+    }
+    const double per_job = static_cast<double>(total) / kJobs;
     table_.emplace_back(name, per_job);
     return per_job;
   }
 
+  // The steps of a job's life as issue 11 counts it: everything measured but the retention
+  // sweep, which runs days later and is shown on its own.
+  static bool InLife(const std::string& step) { return step.rfind("retention", 0) != 0; }
+
   void PrintTable() {
-    double total = 0;
     std::printf("commands per job, by step (%d jobs):\n", kJobs);
-    for (const auto& [name, per_job] : table_) {
+    for (const auto& [name, per_job] : table_)
       std::printf("  %-34s %6.2f\n", name.c_str(), per_job);
-      total += per_job;
+    std::printf("  %-34s %6.2f\n", "whole life (without retention)", LifeTotal());
+    std::vector<std::pair<int64_t, std::string>> by_calls;
+    for (const auto& [command, calls] : life_by_command_) by_calls.emplace_back(calls, command);
+    std::sort(by_calls.rbegin(), by_calls.rend());
+    std::printf("whole life by command, per job:");
+    for (const auto& [calls, command] : by_calls) {
+      std::printf(" %s %.2f", command.c_str(), static_cast<double>(calls) / kJobs);
     }
-    std::printf("  %-34s %6.2f\n", "whole life", total);
+    std::printf("\n");
   }
 
-  double Total() const {
+  double LifeTotal() const {
     double total = 0;
-    for (const auto& [name, per_job] : table_) total += per_job;
+    for (const auto& [name, per_job] : table_) {
+      if (InLife(name)) total += per_job;
+    }
     return total;
   }
 
@@ -92,6 +108,7 @@ class CostTest : public ::testing::Test {
   std::shared_ptr<ManualClock> clock_;
   std::unique_ptr<JobStore> store_;
   std::vector<std::pair<std::string, double>> table_;
+  std::map<std::string, int64_t> life_by_command_;
 };
 
 TEST_F(CostTest, CommandsPerJobPerStep) {
@@ -191,8 +208,10 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
     ASSERT_EQ(removed, kJobs);
   });
   PrintTable();
-  // The bound this layout keeps (issue 11 asks for at most 11; see the report in README).
-  EXPECT_LE(Total(), 24.0);
+  // The bound this layout keeps (issue 11 asks for at most 11; measured 8.86 here, see
+  // bench/throughput/README.md): a change that makes a job dearer fails here.
+  EXPECT_LE(LifeTotal(), 9.0);
+  EXPECT_LE(table_.back().second, 1.1);  // the retention sweep, on its own
 }
 
 // What a job waiting on its provider costs: the worker renews its one lease once per heartbeat

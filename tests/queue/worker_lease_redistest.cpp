@@ -370,7 +370,7 @@ TEST_F(WorkerLeaseTest, RedisWrittenByTheVersionOneLayoutIsRefusedWithWhatToDo) 
   EXPECT_EQ(checked.error().category, ErrorCategory::kFailedPrecondition);
   EXPECT_NE(checked.error().message.find("schema version 1"), std::string::npos)
       << checked.error().message;
-  EXPECT_NE(checked.error().message.find("speaks 2"), std::string::npos);
+  EXPECT_NE(checked.error().message.find("speaks 3"), std::string::npos);
   EXPECT_NE(checked.error().message.find("redis.prefix"), std::string::npos);
   QueueSettings s;
   auto synced = RunAsync(io_, store_->SyncSettings(s));
