@@ -488,9 +488,11 @@ local HELD = {'token', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hol
               'cost', 'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'worker',
               'create_intent'}
 
-local function held_encode(job)
+-- A job's `names` fields as one JSON array (a missing field is ''), and back into a job table
+-- in `state` (a '' field is false, as read_job gives a missing one).
+local function pack_fields(names, job)
   local v = {}
-  for i, n in ipairs(HELD) do
+  for i, n in ipairs(names) do
     local x = job[n]
     if x == nil or x == false then x = '' end
     v[i] = tostring(x)
@@ -498,16 +500,19 @@ local function held_encode(job)
   return cjson.encode(v)
 end
 
-local function held_decode(id, text)
+local function unpack_fields(names, id, state, text)
   local v = cjson.decode(text)
-  local job = {id = id, state = 'RUNNING'}
-  for i, n in ipairs(HELD) do
+  local job = {id = id, state = state}
+  for i, n in ipairs(names) do
     local x = v[i]
     if x == nil or x == '' then x = false end
     job[n] = x
   end
   return job
 end
+
+local function held_encode(job) return pack_fields(HELD, job) end
+local function held_decode(id, text) return unpack_fields(HELD, id, 'RUNNING', text) end
 
 local function token_worker(token) return string.match(token or '', '^%d+/(.+)$') end
 
@@ -604,23 +609,5 @@ local READY = {'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'sec
                'spec', 'attempt', 'max_attempts', 'upstream', 'finish_deadline', 'created', 'kind',
                'index', 'chain_frame'}
 
-local function ready_encode(job)
-  local v = {}
-  for i, n in ipairs(READY) do
-    local x = job[n]
-    if x == nil or x == false then x = '' end
-    v[i] = tostring(x)
-  end
-  return cjson.encode(v)
-end
-
-local function ready_decode(id, text)
-  local v = cjson.decode(text)
-  local job = {id = id, state = 'DISPATCHED'}
-  for i, n in ipairs(READY) do
-    local x = v[i]
-    if x == nil or x == '' then x = false end
-    job[n] = x
-  end
-  return job
-end
+local function ready_encode(job) return pack_fields(READY, job) end
+local function ready_decode(id, text) return unpack_fields(READY, id, 'DISPATCHED', text) end
