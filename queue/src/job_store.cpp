@@ -247,8 +247,9 @@ awaitable<std::string> JobStore::AdviseOnRedisSettings() {
 std::string JobStore::SchemaMismatch(const std::string& stored) const {
   return "redis holds reelq schema version " + stored + " under '" + p_ + "', this build speaks " +
          std::to_string(kSchemaVersion) +
-         " and will not read it (version 1 kept job history in separate keys and is not "
-         "migrated): finish or cancel the queued jobs with the build that wrote them, or point "
+         " and will not read it (version 1 kept job history in separate keys, version 2 a worker's "
+         "held jobs in a set; neither is migrated): finish or cancel the queued jobs with the "
+         "build that wrote them, or point "
          "this build at another redis.prefix or redis.db";
 }
 

@@ -380,5 +380,21 @@ TEST_F(WorkerLeaseTest, RedisWrittenByTheVersionOneLayoutIsRefusedWithWhatToDo) 
   EXPECT_EQ(server_->Run({"HGET", "t:{q}:meta", "schema"}).str, "1");
 }
 
+// Layout 2 (the release before the held tables) kept a worker's held jobs in a set; this build
+// reads `wjobs:<worker>` as a hash, so it must refuse that Redis rather than fail on WRONGTYPE.
+TEST_F(WorkerLeaseTest, RedisWrittenByTheVersionTwoLayoutIsRefusedWithWhatToDo) {
+  server_->Run({"HSET", "t:{q}:meta", "schema", "2"});
+  server_->Run({"SADD", "t:{q}:wjobs:w1", "old"});
+  auto checked = RunAsync(io_, store_->CheckSchema());
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().category, ErrorCategory::kFailedPrecondition);
+  EXPECT_NE(checked.error().message.find("schema version 2"), std::string::npos)
+      << checked.error().message;
+  EXPECT_NE(checked.error().message.find("held jobs in a set"), std::string::npos);
+  auto leased = RunAsync(io_, store_->SyncSettings(QueueSettings{}));
+  ASSERT_FALSE(leased);
+  EXPECT_EQ(server_->Run({"TYPE", "t:{q}:wjobs:w1"}).str, "set");
+}
+
 }  // namespace
 }  // namespace reelq::queue
