@@ -11,36 +11,21 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisServer;
 using testing::RunAsync;
 
-class ChainTest : public ::testing::Test {
+class ChainTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
   void SetUp() override {
-    server_->Run({"FLUSHALL"});
-    clock_ = std::make_shared<ManualClock>();
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    ASSERT_TRUE(connected) << connected.error().Describe();
-    store_ = std::make_unique<JobStore>(*connected, "t", clock_);
-    QueueSettings s;
-    s.models.push_back({.id = "m1", .accounts = {"a1"}, .price_micros_per_second = 1000});
-    s.accounts.push_back(
-        {.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 100000});
-    auto synced = RunAsync(io_, store_->SyncSettings(s));
-    ASSERT_TRUE(synced) << synced.error().Describe();
+    StoreTest::SetUp();
+    QueueSettings s = OneModel();
+    s.models[0].price_micros_per_second = 1000;
+    Sync(s);
   }
 
   // A chain "g" of three shots "s0".."s2".
@@ -91,14 +76,7 @@ class ChainTest : public ::testing::Test {
     if (!r) throw std::runtime_error(r.error().Describe());
     return *r;
   }
-
-  static std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
 };
-
-std::unique_ptr<RedisServer> ChainTest::server_;
 
 TEST_F(ChainTest, ShotsRunInOrderAFailureStopsTheChainAndRetryResumesFromIt) {
   SubmitChain();

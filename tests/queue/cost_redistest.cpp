@@ -13,11 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
@@ -56,22 +52,13 @@ bool TopLevel(const std::string& command) {
   return command == "evalsha" || command == "eval" || command == "script|load";
 }
 
-class CostTest : public ::testing::Test {
+class CostTest : public StoreTest {
  protected:
   static constexpr int kJobs = 1000;
 
   void SetUp() override {
-    server_ = std::make_unique<RedisServer>();
-    clock_ = std::make_shared<ManualClock>();
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    ASSERT_TRUE(connected) << connected.error().Describe();
-    store_ = std::make_unique<JobStore>(*connected, "t", clock_);
-    QueueSettings s;
-    s.models.push_back({.id = "m1", .accounts = {"a1"}});
-    s.accounts.push_back(
-        {.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 100000});
-    auto synced = RunAsync(io_, store_->SyncSettings(s));
-    ASSERT_TRUE(synced) << synced.error().Describe();
+    StoreTest::SetUp();
+    Sync(OneModel());
   }
 
   // Runs `step`, returns the commands it cost per job.
@@ -143,10 +130,6 @@ class CostTest : public ::testing::Test {
     return total;
   }
 
-  std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
   std::vector<std::pair<std::string, double>> table_;
   std::vector<double> usec_per_job_;
   std::vector<double> cpu_per_job_;

@@ -8,45 +8,16 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisServer;
 using testing::RunAsync;
 
-class QueueTest : public ::testing::Test {
+class QueueTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
-  void SetUp() override {
-    server_->Run({"FLUSHALL"});
-    clock_ = std::make_shared<ManualClock>();
-    store_ = NewStore();
-  }
-
-  redis::ConnectionPtr NewConnection() {
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    if (!connected) throw std::runtime_error(connected.error().Describe());
-    return *connected;
-  }
-
-  std::unique_ptr<JobStore> NewStore() {
-    return std::make_unique<JobStore>(NewConnection(), "t", clock_);
-  }
-
-  void Sync(const QueueSettings& settings) {
-    auto r = RunAsync(io_, store_->SyncSettings(settings));
-    ASSERT_TRUE(r) << r.error().Describe();
-  }
-
   std::string Submit(const std::string& id, const std::string& tenant,
                      std::vector<std::string> models = {"m1"}) {
     NewJob job{.id = id, .tenant = tenant, .spec_bytes = "spec", .candidate_models = models};
@@ -82,23 +53,7 @@ class QueueTest : public ::testing::Test {
     auto r = server_->Run({"HGET", "t:{q}:" + key, field});
     return r.str;
   }
-
-  static std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
 };
-
-std::unique_ptr<RedisServer> QueueTest::server_;
-
-QueueSettings OneModel(std::vector<AccountSetting> accounts) {
-  QueueSettings s;
-  ModelSetting m{.id = "m1"};
-  for (auto& a : accounts) m.accounts.push_back(a.id);
-  s.models.push_back(m);
-  s.accounts = std::move(accounts);
-  return s;
-}
 
 TEST_F(QueueTest, ConcurrencyCapHoldsWithEightRacingDispatchers) {
   Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 6000, .max_concurrent = 3}}));

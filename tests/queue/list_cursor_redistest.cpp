@@ -11,37 +11,22 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisServer;
 using testing::RunAsync;
 
-class ListCursorTest : public ::testing::Test {
+class ListCursorTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
   void SetUp() override {
-    server_->Run({"FLUSHALL"});
-    clock_ = std::make_shared<ManualClock>();
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    ASSERT_TRUE(connected) << connected.error().Describe();
-    store_ = std::make_unique<JobStore>(*connected, "t", clock_);
-    QueueSettings s;
-    s.models.push_back({.id = "m1", .accounts = {"a1"}});
+    StoreTest::SetUp();
+    QueueSettings s = OneModel();
     s.models.push_back({.id = "m2", .accounts = {"a1"}});
-    s.accounts.push_back(
-        {.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1000000});
-    auto synced = RunAsync(io_, store_->SyncSettings(s));
-    ASSERT_TRUE(synced) << synced.error().Describe();
+    s.accounts[0].max_concurrent = 1000000;
+    Sync(s);
   }
 
   void Submit(const std::string& prefix, int n, const std::string& tenant = "studio",
@@ -77,14 +62,7 @@ class ListCursorTest : public ::testing::Test {
     }
     throw std::runtime_error("paging never ended");
   }
-
-  static std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
 };
-
-std::unique_ptr<RedisServer> ListCursorTest::server_;
 
 TEST_F(ListCursorTest, PagingWhileJobsMoveListsEveryStayingJobOnce) {
   // 300 jobs submitted in the same millisecond: their index scores tie, so the cursor must order

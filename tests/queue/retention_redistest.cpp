@@ -10,36 +10,19 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisServer;
 using testing::RunAsync;
 
-class RetentionTest : public ::testing::Test {
+class RetentionTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
   void SetUp() override {
-    server_->Run({"FLUSHALL"});
-    clock_ = std::make_shared<ManualClock>();
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    ASSERT_TRUE(connected) << connected.error().Describe();
-    store_ = std::make_unique<JobStore>(*connected, "t", clock_);
-    QueueSettings s;
-    s.models.push_back({.id = "m1", .accounts = {"a1"}});
-    s.accounts.push_back(
-        {.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 100000});
-    auto synced = RunAsync(io_, store_->SyncSettings(s));
-    ASSERT_TRUE(synced) << synced.error().Describe();
+    StoreTest::SetUp();
+    Sync(OneModel());
   }
 
   void Submit(const std::vector<std::string>& ids, const std::string& batch,
@@ -112,14 +95,7 @@ class RetentionTest : public ::testing::Test {
   }
 
   bool Exists(const std::string& key) { return server_->Run({"EXISTS", key}).integer == 1; }
-
-  static std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
 };
-
-std::unique_ptr<RedisServer> RetentionTest::server_;
 
 TEST_F(RetentionTest, FinishedJobsPastRetentionVanishWithEveryKeyYoungerAndUnfinishedStay) {
   // At T0: batch "old" ends whole (two succeed, one is cancelled); in batch "mixed" one job

@@ -11,17 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisServer;
 using testing::RunAsync;
 
 // One model served by one account of its own ("<id>-acct").
@@ -50,23 +45,9 @@ QueueSettings Models(const std::vector<ModelDef>& defs) {
   return s;
 }
 
-class RoutingTest : public ::testing::Test {
+class RoutingTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
-  void SetUp() override {
-    server_->Run({"FLUSHALL"});
-    clock_ = std::make_shared<ManualClock>();
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    if (!connected) throw std::runtime_error(connected.error().Describe());
-    store_ = std::make_unique<JobStore>(*connected, "t", clock_);
-  }
-
-  void Sync(const std::vector<ModelDef>& defs) {
-    auto r = RunAsync(io_, store_->SyncSettings(Models(defs)));
-    ASSERT_TRUE(r) << r.error().Describe();
-  }
+  void Sync(const std::vector<ModelDef>& defs) { StoreTest::Sync(Models(defs)); }
 
   void Submit(const std::string& id, std::vector<std::string> models, bool prefer_first = false) {
     NewJob job{.id = id,
@@ -126,14 +107,7 @@ class RoutingTest : public ::testing::Test {
     ADD_FAILURE() << "no live stats for " << model;
     return -1;
   }
-
-  static std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
 };
-
-std::unique_ptr<RedisServer> RoutingTest::server_;
 
 // --- Earliest expected finish ------------------------------------------------------------------
 

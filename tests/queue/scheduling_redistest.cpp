@@ -9,41 +9,16 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisServer;
 using testing::RunAsync;
 
-class SchedulingTest : public ::testing::Test {
+class SchedulingTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
-  void SetUp() override {
-    server_->Run({"FLUSHALL"});
-    clock_ = std::make_shared<ManualClock>();
-    store_ = NewStore();
-  }
-
-  std::unique_ptr<JobStore> NewStore() {
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    if (!connected) throw std::runtime_error(connected.error().Describe());
-    return std::make_unique<JobStore>(*connected, "t", clock_);
-  }
-
-  void Sync(const QueueSettings& settings) {
-    auto r = RunAsync(io_, store_->SyncSettings(settings));
-    ASSERT_TRUE(r) << r.error().Describe();
-  }
-
   void Submit(const std::string& id, std::vector<std::string> models, bool prefer_first = false) {
     NewJob job{.id = id,
                .tenant = "t1",
@@ -80,14 +55,7 @@ class SchedulingTest : public ::testing::Test {
     }
     return out;
   }
-
-  static std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
 };
-
-std::unique_ptr<RedisServer> SchedulingTest::server_;
 
 // --- Polls token bucket ---------------------------------------------------------------------
 

@@ -11,44 +11,19 @@
 #include <string>
 #include <vector>
 
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
-#include "reelq/queue/job_store.h"
-#include "run_async.h"
+#include "store_fixture.h"
 
 namespace reelq::queue {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisServer;
 using testing::RunAsync;
 
-class WorkerLeaseTest : public ::testing::Test {
+class WorkerLeaseTest : public StoreTest {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<RedisServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-
   void SetUp() override {
-    server_->Run({"FLUSHALL"});
-    clock_ = std::make_shared<ManualClock>();
-    store_ = NewStore();
-    QueueSettings s;
-    s.models.push_back({.id = "m1", .accounts = {"a1"}});
-    s.accounts.push_back(
-        {.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 100000});
-    auto synced = RunAsync(io_, store_->SyncSettings(s));
-    ASSERT_TRUE(synced) << synced.error().Describe();
-  }
-
-  redis::ConnectionPtr NewConnection() {
-    auto connected = RunAsync(io_, redis::Connect(io_.get_executor(), server_->ClientOptions()));
-    if (!connected) throw std::runtime_error(connected.error().Describe());
-    return *connected;
-  }
-
-  std::unique_ptr<JobStore> NewStore() {
-    return std::make_unique<JobStore>(NewConnection(), "t", clock_);
+    StoreTest::SetUp();
+    Sync(OneModel());
   }
 
   static NewJob Job(std::string id, std::string key = "") {
@@ -75,14 +50,7 @@ class WorkerLeaseTest : public ::testing::Test {
     if (!leased) throw std::runtime_error(leased.error().Describe());
     return *leased;
   }
-
-  static std::unique_ptr<RedisServer> server_;
-  asio::io_context io_;
-  std::shared_ptr<ManualClock> clock_;
-  std::unique_ptr<JobStore> store_;
 };
-
-std::unique_ptr<RedisServer> WorkerLeaseTest::server_;
 
 TEST_F(WorkerLeaseTest, LapsedWorkerLeaseHandsBackEveryJobItHeldAndFencesItOut) {
   auto w1 = RunAsync(io_, store_->RegisterWorker("w1", 5s));

@@ -144,6 +144,34 @@ TEST(SimSeedance, FailOnceThenSucceeds) {
   EXPECT_EQ(SeedWait(second.Json()["id"])["status"], "succeeded");
 }
 
+// The simulator's one io thread never waits for ffmpeg: at latency 0 a create answers at once,
+// and the task succeeds a little later, once the render threads have made its labelled clip
+// and its last frame.
+TEST(SimSeedance, ZeroLatencyCreatesDoNotWaitForTheirRenders) {
+  SimProcess sim({"--latency-scale", "0"});  // labelled clips: one render per create
+  constexpr int kCreates = 10;
+  std::vector<std::string> ids;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kCreates; ++i) {
+    auto r = SeedCreate(
+        SeedBody("render " + std::to_string(i), {{"duration", 5}, {"return_last_frame", true}}),
+        "sim-seedance-key-a", sim);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ids.push_back(r.Json()["id"]);
+  }
+  // Waiting for each render and its last frame took about 0.45 s per create on an idle machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  for (const auto& id : ids) {
+    json done = PollUntil([&] { return SeedGet(id, sim); },
+                          [](const json& j) { return j["status"] == "succeeded"; },
+                          std::chrono::seconds(60));
+    ASSERT_EQ(done["status"], "succeeded") << done.dump();
+    auto png = GetUrl(done["content"]["last_frame_url"]);
+    ASSERT_EQ(png.status, 200) << id;
+    EXPECT_EQ(png.body.substr(1, 3), "PNG") << id;
+  }
+}
+
 TEST(SimSeedance, ConcurrencyQueuesAndQueuedTasksCancel) {
   SimProcess sim({"--latency-scale", "0.01"});  // seedance p50 45 s -> ~450 ms
   sim.Control(
@@ -201,9 +229,16 @@ TEST(SimControl, StatsCountEveryCallAndResetZeroes) {
   auto r = Http(sim.port(), "POST", create, body.dump(), auth);
   ASSERT_EQ(r.status, 200) << r.body;
   const std::string task_id = r.Json()["data"]["task_id"];
-  // latency 0: finished at once.
-  auto poll = Http(sim.port(), "GET", create + "/" + task_id, "", auth);
-  EXPECT_EQ(poll.Json()["data"]["task_status"], "succeed");
+  // Latency 0: finished as soon as its clip is rendered (on the sim's render threads, so the
+  // create answered at once).
+  int polls = 0;
+  auto poll = PollUntil(
+      [&] {
+        ++polls;
+        return Http(sim.port(), "GET", create + "/" + task_id, "", auth);
+      },
+      [](const json& j) { return j["data"]["task_status"] == "succeed"; });
+  EXPECT_EQ(poll["data"]["task_status"], "succeed");
   json b2 = body;
   b2.erase("external_task_id");
   b2["model_name"] = "kling-v0";
@@ -218,7 +253,7 @@ TEST(SimControl, StatsCountEveryCallAndResetZeroes) {
   json s = sim.Stats();
   const json& k = s["providers"]["kling"];
   EXPECT_EQ(k["creates"], 1);
-  EXPECT_EQ(k["polls"], 1);
+  EXPECT_EQ(k["polls"], polls);
   EXPECT_EQ(k["creates_rejected_rate_limit"], 1);
   EXPECT_EQ(k["model_not_found"], 1);
   EXPECT_EQ(k["auth_failures"], 1);
@@ -274,8 +309,14 @@ TEST(SimControl, InjectedCreateFailuresFollowTheRate) {
                {"providers", {{"sora", {{"retention_seconds", 0}}}}}});
   r = Http(sim.port(), "POST", "/sora/v1/videos", R"({"prompt":"x"})", Bearer("sim-sora-key-a"));
   ASSERT_EQ(r.status, 200) << r.body;
-  auto poll = Http(sim.port(), "GET", "/sora/v1/videos/" + r.Json()["id"].get<std::string>(), "",
-                   Bearer("sim-sora-key-a"));
+  // (Finished once its clip is rendered, then gone at once.)
+  HttpResult poll;
+  for (int i = 0; i < 500; ++i) {
+    poll = Http(sim.port(), "GET", "/sora/v1/videos/" + r.Json()["id"].get<std::string>(), "",
+                Bearer("sim-sora-key-a"));
+    if (poll.status != 200 || poll.Json()["status"] == "completed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   EXPECT_EQ(poll.status, 404) << poll.body;
 }
 

@@ -8,16 +8,8 @@
 
 #include <filesystem>
 
-#include "../redis_conn/run_async.h"
-#include "process.h"
-#include "redis_server.h"
-#include "reelq/common/clock.h"
-#include "reelq/common/redis.h"
 #include "reelq/providers/fake_provider.h"
-#include "reelq/queue/job_store.h"
-#include "reelq/storage/fs_store.h"
-#include "reelq/v1/jobs.pb.h"
-#include "reelq/worker/worker.h"
+#include "worker_harness.h"
 
 namespace reelq::worker {
 namespace {
@@ -26,121 +18,25 @@ using namespace std::chrono_literals;
 using testing::RedisServer;
 using testing::RunAsync;
 using testing::RunFor;
-using testing::TempDir;
 
 using providers::FakeProvider;
 
-awaitable<void> RunWorker(Worker* worker, bool* done) {
-  co_await worker->Run();
-  *done = true;
-}
-
-struct Fixture {
-  RedisServer server;
-  TempDir dir;
-  asio::io_context io;
-  std::shared_ptr<SystemClock> clock = std::make_shared<SystemClock>();
-  std::unique_ptr<queue::JobStore> admin;  // the test's own view (submit, dispatch, get)
-  std::unique_ptr<queue::JobStore> store;  // the worker's
-  redis::ConnectionPtr blocking;
-  storage::ObjectStorePtr objects;
-  providers::Catalogue catalogue;
+struct Fixture : WorkerHarness {
   std::shared_ptr<FakeProvider> provider = std::make_shared<FakeProvider>();
-  RunnerDeps deps;
-  std::unique_ptr<Worker> worker;
-  bool worker_done = false;
 
-  redis::ConnectionPtr Connect() {
-    auto connected = RunAsync(io, redis::Connect(io.get_executor(), server.ClientOptions()));
-    if (!connected) throw std::runtime_error(connected.error().Describe());
-    return *connected;
-  }
-
-  Fixture() {
-    admin = std::make_unique<queue::JobStore>(Connect(), "rq", clock);
-    store = std::make_unique<queue::JobStore>(Connect(), "rq", clock);
-    blocking = Connect();
-    queue::QueueSettings settings;
-    queue::ModelSetting model;
-    model.id = "m";
-    model.accounts = {"a"};
-    settings.models.push_back(model);
-    queue::AccountSetting account;
-    account.id = "a";
-    account.provider = "fake";
-    account.requests_per_minute = 6000;
-    account.max_concurrent = 10;
-    settings.accounts.push_back(account);
-    auto synced = RunAsync(io, admin->SyncSettings(settings));
-    if (!synced) throw std::runtime_error(synced.error().Describe());
-
-    auto fs = storage::MakeFsStore(dir.path() / "store");
-    if (!fs) throw std::runtime_error(fs.error().Describe());
-    objects = *fs;
-    providers::ModelSpec spec;
-    spec.id = "m";
-    spec.provider = "fake";
-    spec.upstream_model = "fake-1";
-    spec.durations = {5};
-    spec.max_clip_seconds = 5;
-    catalogue.models.push_back(spec);
-
-    deps.store = store.get();
-    deps.objects = objects.get();
-    deps.catalogue = &catalogue;
-    deps.providers["a"] = provider;
-    deps.clock = clock;
-    deps.settings.worker_id = "w1";
+  Fixture() : WorkerHarness(/*max_concurrent=*/10) {
     deps.settings.lease = 1000ms;
     deps.settings.heartbeat = 200ms;
-    deps.settings.min_poll_interval = 20ms;
-    deps.settings.drain_timeout = 0ms;
     deps.settings.transfer_attempts = 1;
-    worker = std::make_unique<Worker>(deps, blocking);
-    asio::co_spawn(io, RunWorker(worker.get(), &worker_done), asio::detached);
+    Start(provider);
   }
 
-  ~Fixture() {
-    kill(server.pid(), SIGCONT);
-    if (worker && !worker_done) {
-      worker->Drain();
-      for (int i = 0; i < 200 && !worker_done; ++i) RunFor(io, 50ms);
-    }
-  }
+  // Redis answers again, so that the worker can drain.
+  ~Fixture() { kill(server.pid(), SIGCONT); }
 
   void SubmitAndDispatch(const std::string& id) {
-    v1::JobSpec spec;
-    spec.set_prompt("prompt of " + id);
-    spec.add_models("m");
-    spec.set_duration_seconds(5);
-    queue::NewJob job;
-    job.id = id;
-    job.tenant = "t";
-    job.batch = "b";
-    job.spec_bytes = spec.SerializeAsString();
-    job.candidate_models = {"m"};
-    job.max_attempts = 3;
-    auto submitted = RunAsync(io, admin->Submit(job, 3600));
-    ASSERT_TRUE(submitted) << submitted.error().Describe();
-    auto dispatched = RunAsync(io, admin->Dispatch(10, 100, 1));
-    ASSERT_TRUE(dispatched) << dispatched.error().Describe();
-  }
-
-  queue::JobRecord Get(const std::string& id) {
-    auto record = RunAsync(io, admin->Get(id));
-    if (!record) throw std::runtime_error(record.error().Describe());
-    return *record;
-  }
-
-  // Pumps the io_context until `done` or `limit`; false on timeout.
-  template <class Pred>
-  bool PumpUntil(Pred done, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      RunFor(io, 20ms);
-    }
-    return true;
+    ASSERT_NO_FATAL_FAILURE(Submit(id));
+    Dispatch(10);
   }
 };
 

@@ -89,20 +89,18 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
     auto outcome = co_await Fail(failure);
     co_return outcome;
   }
-  std::vector<std::string> inputs, labels;
+  auto clips = co_await ProbeChildren(takes, "compare", "takes");
+  if (!clips) {
+    Error failure = clips.error();
+    auto outcome = co_await Fail(failure);
+    co_return outcome;
+  }
+  const std::vector<std::string>& inputs = clips->inputs;
+  std::vector<std::string> labels;
   double longest = 0;
-  for (const auto& take : takes) {
-    inputs.push_back(LocalInput(take.output_key));
-    auto info = co_await ProbeMedia(inputs.back());
-    if (!info) {
-      Error failure{ErrorCategory::kInternal,
-                    fmt::format("compare: takes[{}] (job {}): {}", take.child_index, take.id,
-                                info.error().message)};
-      auto outcome = co_await Fail(failure);
-      co_return outcome;
-    }
-    longest = std::max(longest, info->duration_seconds);
-    labels.push_back(take.model);
+  for (size_t i = 0; i < takes.size(); ++i) {
+    longest = std::max(longest, clips->infos[i].duration_seconds);
+    labels.push_back(takes[i].model);
   }
   const std::string font = LabelFont();
   if (font.empty()) spdlog::warn("job={} no label font (install fonts-dejavu-core)", job_.id);
@@ -124,16 +122,8 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
   for (const auto& in : inputs) sheet_cmd.insert(sheet_cmd.end(), {"-ss", "0.5", "-i", in});
   sheet_cmd.insert(sheet_cmd.end(), {"-filter_complex", GridGraph(labels, thumbs, font, 16, true),
                                      "-map", "[grid]", "-frames:v", "1", sheet_file.string()});
-  for (auto* cmd : {&grid_cmd, &sheet_cmd}) {
-    auto ran = co_await RunTool(*cmd);
-    if (!ran || ran->exit_code != 0) {
-      Error failure{ErrorCategory::kInternal,
-                    "compare: ffmpeg failed: " + (ran ? ran->output : ran.error().message)};
-      auto outcome = co_await Fail(failure);
-      co_return outcome;
-    }
-  }
-  auto probed = co_await ProbeMedia(grid_file.string());
+  std::vector<std::vector<std::string>> commands{std::move(grid_cmd), std::move(sheet_cmd)};
+  auto probed = co_await RenderAndProbe("compare", std::move(commands), grid_file.string());
   if (!probed) {
     Error failure = probed.error();
     auto outcome = co_await Fail(failure);
@@ -150,12 +140,8 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
   Result<StoredObject> sheet = std::unexpected(Error{});
   if (grid) sheet = co_await StoreFile(sheet_file, sheet_key, "image/png");
   if (!grid || !sheet) {
-    if (control_->stop != StopReason::kNone) {
-      auto stopped = co_await Stopped();
-      co_return stopped;
-    }
     Error failure = grid ? sheet.error() : grid.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   queue::JobRecord group;
@@ -173,12 +159,8 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
   sidecar["worker"] = deps_.settings.worker_id;
   auto written = co_await StoreText(sidecar_key, sidecar.dump(2) + "\n");
   if (!written) {
-    if (control_->stop != StopReason::kNone) {
-      auto stopped = co_await Stopped();
-      co_return stopped;
-    }
     Error failure = written.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   spdlog::info("job={} compare: {} takes on a {}x{} sheet: {}", job_.id, takes.size(),

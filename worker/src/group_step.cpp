@@ -4,6 +4,8 @@
 // and ending the parent.
 #include "group_step.h"
 
+#include <fmt/format.h>
+
 #include <fstream>
 
 #include <spdlog/spdlog.h>
@@ -105,6 +107,31 @@ awaitable<Result<void>> GroupStep::StoreText(std::string key, std::string text) 
   auto committed = co_await (*writer)->Commit();
   if (!committed) co_return std::unexpected(committed.error());
   co_return Result<void>{};
+}
+
+awaitable<Result<GroupStep::ChildClips>> GroupStep::ProbeChildren(
+    std::vector<queue::JobRecord> children, std::string step, std::string list) {
+  ChildClips clips;
+  for (const auto& child : children) {
+    clips.inputs.push_back(LocalInput(child.output_key));
+    auto info = co_await ProbeMedia(clips.inputs.back());
+    if (!info) {
+      co_return MakeError(ErrorCategory::kInternal,
+                          fmt::format("{}: {}[{}] (job {}): {}", step, list, child.child_index,
+                                      child.id, info.error().message));
+    }
+    clips.infos.push_back(*info);
+  }
+  co_return clips;
+}
+
+awaitable<RunOutcome> GroupStep::StopOrFail(Error error) {
+  if (control_->stop != StopReason::kNone) {
+    auto stopped = co_await Stopped();
+    co_return stopped;
+  }
+  auto outcome = co_await Fail(std::move(error));
+  co_return outcome;
 }
 
 bool GroupStep::LeaseHeld() const {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "media_tools.h"
 #include "reelq/queue/group_sidecar.h"
 #include "reelq/queue/job_store.h"
 #include "reelq/v1/jobs.pb.h"
@@ -35,6 +36,14 @@ class GroupStep {
   awaitable<RunOutcome> Join(std::vector<queue::JobRecord> shots);          // join.cpp
   awaitable<RunOutcome> ContactSheet(std::vector<queue::JobRecord> takes);  // contact_sheet.cpp
 
+  // Each child's clip where ffmpeg reads it, and what ffprobe says of it. The error names the
+  // child as `step`: `list`[index] ("join: shots[2] (job s2): ...").
+  struct ChildClips {
+    std::vector<std::string> inputs;
+    std::vector<MediaInfo> infos;
+  };
+  awaitable<Result<ChildClips>> ProbeChildren(std::vector<queue::JobRecord> children,
+                                              std::string step, std::string list);
   // Where ffmpeg reads a stored object: a path for the filesystem store, else a presigned URL.
   std::string LocalInput(const std::string& key) const;
   // The child as the group's sidecar lists it (queue/group_sidecar.h).
@@ -47,6 +56,9 @@ class GroupStep {
   awaitable<RunOutcome> Fail(Error error);
   awaitable<RunOutcome> Finish(queue::CompleteRequest done);
   awaitable<RunOutcome> Stopped();
+  // After a store that failed: stopped when the job was stopped meanwhile (the store gave up
+  // because of it), else failed with `error`.
+  awaitable<RunOutcome> StopOrFail(Error error);
 
   RunnerDeps& deps_;
   queue::LeasedJob job_;

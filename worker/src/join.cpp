@@ -109,20 +109,14 @@ awaitable<RunOutcome> GroupStep::Join(std::vector<queue::JobRecord> shots) {
     auto outcome = co_await Fail(failure);
     co_return outcome;
   }
-  std::vector<std::string> inputs;
-  std::vector<MediaInfo> infos;
-  for (const auto& shot : shots) {
-    inputs.push_back(LocalInput(shot.output_key));
-    auto info = co_await ProbeMedia(inputs.back());
-    if (!info) {
-      Error failure{ErrorCategory::kInternal,
-                    fmt::format("join: shots[{}] (job {}): {}", shot.child_index, shot.id,
-                                info.error().message)};
-      auto outcome = co_await Fail(failure);
-      co_return outcome;
-    }
-    infos.push_back(*info);
+  auto clips = co_await ProbeChildren(shots, "join", "shots");
+  if (!clips) {
+    Error failure = clips.error();
+    auto outcome = co_await Fail(failure);
+    co_return outcome;
   }
+  const std::vector<std::string>& inputs = clips->inputs;
+  const std::vector<MediaInfo>& infos = clips->infos;
   if (!LeaseHeld()) {
     auto stopped = co_await Stopped();
     co_return stopped;
@@ -151,14 +145,8 @@ awaitable<RunOutcome> GroupStep::Join(std::vector<queue::JobRecord> shots) {
     command = ReencodeCommand(inputs, infos, cuts, width, height, out);
   }
   const int64_t join_started = deps_.clock->NowMs();
-  auto ran = co_await RunTool(command);
-  if (!ran || ran->exit_code != 0) {
-    Error failure{ErrorCategory::kInternal,
-                  "join: ffmpeg failed: " + (ran ? ran->output : ran.error().message)};
-    auto outcome = co_await Fail(failure);
-    co_return outcome;
-  }
-  auto joined = co_await ProbeMedia(out.string());
+  std::vector<std::vector<std::string>> commands{std::move(command)};
+  auto joined = co_await RenderAndProbe("join", std::move(commands), out.string());
   if (!joined) {
     Error failure = joined.error();
     auto outcome = co_await Fail(failure);
@@ -172,12 +160,8 @@ awaitable<RunOutcome> GroupStep::Join(std::vector<queue::JobRecord> shots) {
   const std::string sidecar_key = JobRunner::SidecarKey(clip_key);
   auto stored = co_await StoreFile(out, clip_key, "video/mp4");
   if (!stored) {
-    if (control_->stop != StopReason::kNone) {
-      auto stopped = co_await Stopped();
-      co_return stopped;
-    }
     Error failure = stored.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   const int64_t now = deps_.clock->NowMs();
@@ -224,12 +208,8 @@ awaitable<RunOutcome> GroupStep::Join(std::vector<queue::JobRecord> shots) {
   sidecar["labels"] = labels;
   auto written = co_await StoreText(sidecar_key, sidecar.dump(2) + "\n");
   if (!written) {
-    if (control_->stop != StopReason::kNone) {
-      auto stopped = co_await Stopped();
-      co_return stopped;
-    }
     Error failure = written.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   spdlog::info("job={} storyboard joined {} shots ({}) into {} ({:.2f} s)", job_.id, shots.size(),

@@ -120,6 +120,20 @@ awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url) {
   co_return info;
 }
 
+awaitable<Result<MediaInfo>> RenderAndProbe(std::string step,
+                                            std::vector<std::vector<std::string>> commands,
+                                            std::string output) {
+  for (auto& command : commands) {
+    auto ran = co_await RunTool(std::move(command));
+    if (!ran || ran->exit_code != 0) {
+      co_return MakeError(ErrorCategory::kInternal,
+                          step + ": ffmpeg failed: " + (ran ? ran->output : ran.error().message));
+    }
+  }
+  auto probed = co_await ProbeMedia(std::move(output));
+  co_return probed;
+}
+
 std::pair<int, int> FrameSizeFor(const std::string& resolution, const std::string& aspect_ratio) {
   int short_side = 720;
   if (resolution == "4k") {

@@ -31,6 +31,12 @@ struct MediaInfo {
 };
 awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url);
 
+// Runs each ffmpeg command of `commands` in turn, then probes `output`, which they made. The
+// error of a command that fails names `step` ("join", "compare") and carries ffmpeg's output.
+awaitable<Result<MediaInfo>> RenderAndProbe(std::string step,
+                                            std::vector<std::vector<std::string>> commands,
+                                            std::string output);
+
 // The frame size of a clip at `resolution` ("720p", "360p", "4k") and `aspect_ratio` ("16:9"):
 // the short side is the resolution's lines, both sides even.
 std::pair<int, int> FrameSizeFor(const std::string& resolution, const std::string& aspect_ratio);

@@ -262,6 +262,12 @@ Result<std::filesystem::path> MediaLibrary::Render(int duration_s, const std::st
     if (auto made = render(); !made) return std::unexpected(made.error());
     return path;
   }
+  RenderLater(path, std::move(render));
+  return path;
+}
+
+void MediaLibrary::RenderLater(const std::filesystem::path& path,
+                               std::function<Result<void>()> render) {
   // Forget finished renders now and then, so the map stays small when clips are not fetched.
   if (pending_.size() > 256) {
     std::erase_if(pending_, [](const auto& entry) {
@@ -271,7 +277,6 @@ Result<std::filesystem::path> MediaLibrary::Render(int duration_s, const std::st
   auto task = std::make_shared<std::packaged_task<Result<void>()>>(std::move(render));
   pending_[path] = task->get_future().share();
   pool_->Post([task] { (*task)(); });
-  return path;
 }
 
 Result<void> MediaLibrary::WaitReady(const std::filesystem::path& path) {
@@ -282,21 +287,35 @@ Result<void> MediaLibrary::WaitReady(const std::filesystem::path& path) {
   return result;
 }
 
-Result<std::filesystem::path> MediaLibrary::LastFrame(const std::filesystem::path& clip) {
+std::filesystem::path MediaLibrary::LastFrame(const std::filesystem::path& clip) {
   auto png = clip;
   png.replace_extension(".last.png");
   std::error_code ec;
   if (std::filesystem::exists(png, ec) && std::filesystem::file_size(png, ec) > 0) return png;
-  const auto tmp = png.string() + ".tmp.png";
-  // Decoding the last second and keeping the final frame written: exact at any frame rate.
-  auto [rc, out] = Run(fmt::format(
-      "ffmpeg -hide_banner -loglevel error -nostdin -y -sseof -1 -i {} -update 1 -f image2 {}",
-      Quote(clip.string()), Quote(tmp)));
-  if (rc != 0) {
-    return MakeError(ErrorCategory::kInternal, fmt::format("ffmpeg last frame ({}): {}", rc, out));
-  }
-  std::filesystem::rename(tmp, png, ec);
-  if (ec) return MakeError(ErrorCategory::kInternal, "rename last frame: " + ec.message());
+  if (pending_.contains(png)) return png;
+  // The pool takes jobs in order, so the clip's own render (posted before) is running or done
+  // when this one waits for it: two threads never both wait.
+  auto render = [clip, png, clip_ready = Pending(clip)]() -> Result<void> {
+    if (clip_ready.valid()) {
+      if (const auto& made = clip_ready.get(); !made) return made;
+    }
+    const auto tmp = png.string() + ".tmp.png";
+    // Decoding the last second and keeping the final frame written: exact at any frame rate.
+    auto [rc, out] = Run(fmt::format(
+        "ffmpeg -hide_banner -loglevel error -nostdin -y -sseof -1 -i {} -update 1 -f image2 {}",
+        Quote(clip.string()), Quote(tmp)));
+    if (rc != 0) {
+      return MakeError(ErrorCategory::kInternal,
+                       fmt::format("ffmpeg last frame ({}): {}", rc, out));
+    }
+    std::error_code rename_error;
+    std::filesystem::rename(tmp, png, rename_error);
+    if (rename_error) {
+      return MakeError(ErrorCategory::kInternal, "rename last frame: " + rename_error.message());
+    }
+    return {};
+  };
+  RenderLater(png, std::move(render));
   return png;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -50,8 +51,10 @@ class MediaLibrary {
     auto it = pending_.find(path);
     return it == pending_.end() ? std::shared_future<Result<void>>() : it->second;
   }
-  // The clip's last frame as a PNG beside it (Seedance return_last_frame); made once per clip.
-  Result<std::filesystem::path> LastFrame(const std::filesystem::path& clip);
+  // The clip's last frame as a PNG beside it (Seedance return_last_frame), made once per clip
+  // on a render thread after the clip itself: the path is returned before the file exists, and
+  // Pending(path) is the render to wait for (as with GetLabelled).
+  std::filesystem::path LastFrame(const std::filesystem::path& clip);
   // The font drawtext uses; empty when none of the known paths exists.
   static std::string FontFile();
   const std::filesystem::path& dir() const { return dir_; }
@@ -65,6 +68,8 @@ class MediaLibrary {
   std::map<std::filesystem::path, std::shared_future<Result<void>>> pending_;
   // Two render threads: ffmpeg processes, not CPU in this process.
   std::shared_ptr<RenderPool> pool_;
+  // Runs `render` on a render thread; Pending(path) until it has finished.
+  void RenderLater(const std::filesystem::path& path, std::function<Result<void>()> render);
   Result<std::filesystem::path> Render(int duration_s, const std::string& ratio, bool audio,
                                        const ClipLabel* label);
 };

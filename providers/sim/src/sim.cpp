@@ -206,17 +206,12 @@ Result<Task*> Sim::Launch(Task task, const CreatePlan& plan) {
   }
   if (!media) return std::unexpected(media.error());
   task.media = *media;
+  // Renders run on the media library's threads, never on this one (it serves every client):
+  // the task succeeds once they are done, even at zero latency.
   task.media_ready = media_.Pending(task.media);
-  if (plan.latency.count() == 0 && task.media_ready.valid()) {
-    // Zero latency promises a finished task at once: wait for the render here.
-    if (auto ready = media_.WaitReady(task.media); !ready) return std::unexpected(ready.error());
-    task.media_ready = {};
-  }
   if (task.return_last_frame) {
-    if (auto ready = media_.WaitReady(task.media); !ready) return std::unexpected(ready.error());
-    auto last = media_.LastFrame(task.media);
-    if (!last) return std::unexpected(last.error());
-    task.last_frame = *last;
+    task.last_frame = media_.LastFrame(task.media);
+    task.last_frame_ready = media_.Pending(task.last_frame);
   }
   task.outcome = plan.outcome;
   task.latency = plan.latency;
@@ -253,7 +248,7 @@ Result<Task*> Sim::Launch(Task task, const CreatePlan& plan) {
                        .images = task.images,
                        .label = label_text});
   Task& stored = store_.Add(std::move(task), max_concurrent);
-  store_.Advance(now_);  // a zero-latency task is finished at once
+  store_.Advance(now_);  // a zero-latency task whose clip is made is finished at once
   spdlog::debug("{} create {} model={} latency={}ms outcome={}", ProviderName(stored.provider),
                 stored.id, stored.model,
                 std::chrono::duration_cast<std::chrono::milliseconds>(stored.latency).count(),
@@ -325,6 +320,16 @@ HttpResponse Sim::ServeLastFrame(Provider p, const std::string& task_id) {
     HttpResponse r = HttpResponse::Json(404, "media not found\n");
     r.content_type = "text/plain";
     return r;
+  }
+  if (task->last_frame_ready.valid()) {
+    // Ready: the task succeeded after it.
+    if (const auto& made = task->last_frame_ready.get(); !made) {
+      spdlog::error("last frame for {} task {}: {}", ProviderName(p), task_id,
+                    made.error().message);
+      HttpResponse r = HttpResponse::Json(500, "media failed\n");
+      r.content_type = "text/plain";
+      return r;
+    }
   }
   HttpResponse r;
   r.content_type = "image/png";

@@ -23,6 +23,15 @@ int Task::Progress(SimClock::time_point now) const {
   return std::clamp(static_cast<int>(f * 100), 0, 99);
 }
 
+bool Task::Rendering() const {
+  for (const auto* render : {&media_ready, &last_frame_ready}) {
+    if (render->valid() && render->wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Task& TaskStore::Add(Task task, int max_concurrent) {
   auto& slots = slots_[SlotKey(task.provider, task.key)];
   slots.max_concurrent = max_concurrent;
@@ -97,8 +106,7 @@ void TaskStore::Advance(SimClock::time_point now) {
     if (it == tasks_.end()) continue;
     Task& task = it->second;
     if (task.phase != Phase::kRunning || task.finishes != at) continue;
-    if (task.media_ready.valid() &&
-        task.media_ready.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (task.Rendering()) {
       task.finishes = now + std::chrono::milliseconds(20);  // look again then
       running_.emplace(task.finishes, tk);
       continue;

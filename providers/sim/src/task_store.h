@@ -43,7 +43,7 @@ struct Task {
   nlohmann::json echo;                // provider-specific request fields echoed back on poll
   std::vector<ReceivedImage> images;  // input images, in the order the request gave them
   bool return_last_frame = false;     // Seedance: serve the clip's last frame as a PNG
-  std::filesystem::path last_frame;   // made at launch when return_last_frame
+  std::filesystem::path last_frame;   // when return_last_frame; see last_frame_ready
   Outcome outcome = Outcome::kSucceed;
   bool hang_download = false;
   bool truncate_poll = false;
@@ -63,6 +63,10 @@ struct Task {
   // A labelled clip rendering in the background: the task does not succeed before it is made
   // (rendering is part of the generation), so a download never waits for it.
   std::shared_future<Result<void>> media_ready;
+  // Likewise the PNG of the clip's last frame (return_last_frame), made after the clip.
+  std::shared_future<Result<void>> last_frame_ready;
+  // Whether a render the task's success waits for is still running.
+  bool Rendering() const;
 
   // Unix milliseconds of a steady-clock instant of this task.
   int64_t UnixMs(SimClock::time_point t) const {
