@@ -127,7 +127,7 @@ local refused_parent = {}    -- parent id -> the refusal of its whole group
 local pending = {}       -- tenant -> {score, id, ...}
 local by_batch = {}      -- batch -> {now, id, ...}
 local by_tenant = {}     -- tenant -> {now, id, ...}
-local all = {}           -- {now, id, ...}
+local all = {}           -- {now, id, ...}: the state:PENDING index
 local live = {}          -- tenant -> jobs now PENDING
 local pending_models = {}  -- models list -> jobs now PENDING under each of them
 local batch_new = {}     -- batch -> jobs added
@@ -239,7 +239,7 @@ for _ = 1, n do
     if v[4] and v[4] ~= '' then pending_models[v[4]] = (pending_models[v[4]] or 0) + 1 end
     if not is_parent and not waits then put(pending, tenant, v[13] or now_text, id) end
     all[#all + 1] = now_text; all[#all + 1] = id
-    if tenant ~= '' then put(by_tenant, tenant, now_text, id) end
+    put(by_tenant, tenant, now_text, id)
     if batch ~= '' then
       put(by_batch, batch, now_text, id)
       batch_new[batch] = (batch_new[batch] or 0) + 1
@@ -274,10 +274,15 @@ if #all > 0 then
     redis.call('ZADD', P .. ':pending:' .. tenant, unpack(p))
     redis.call('ZADD', P .. ':active', 'NX', vt, tenant)
   end
-  redis.call('ZADD', P .. ':jobs', unpack(all))
   redis.call('ZADD', P .. ':state:PENDING', unpack(all))
+  -- No all-jobs index: list.lua merges the tenants' (and `jobs` for a job without a tenant).
   for tenant, t in pairs(by_tenant) do
-    redis.call('ZADD', P .. ':tenant:' .. tenant .. ':jobs', unpack(t))
+    if tenant == '' then
+      redis.call('ZADD', P .. ':jobs', unpack(t))
+    else
+      redis.call('ZADD', P .. ':tenant:' .. tenant .. ':jobs', unpack(t))
+      redis.call('SADD', P .. ':tenants', tenant)
+    end
   end
   for batch, bj in pairs(by_batch) do
     redis.call('ZADD', P .. ':batch:' .. batch .. ':jobs', unpack(bj))

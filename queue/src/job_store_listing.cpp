@@ -72,7 +72,7 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
     index = p_ + ":tenant:" + tenant + ":jobs";
     tenant.clear();
   } else {
-    index = p_ + ":jobs";
+    index = "";  // every job: list.lua merges the tenants' indexes (no all-jobs index)
   }
   std::vector<std::string> args{std::move(index),
                                 after.score,
