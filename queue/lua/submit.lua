@@ -24,7 +24,7 @@ local P, now_text, idem_ttl = ARGV[1], ARGV[2], ARGV[3]
 local n, has_groups = tonumber(ARGV[4]), ARGV[5] == '1'
 local now = tonumber(now_text)
 local ctx = new_ctx(P, now)
-local out = {}
+local out, nout = {}, 0
 
 -- The fields a job's logic reads, found by name in its stored fields; one table reused for
 -- every job (reset per job).
@@ -127,17 +127,22 @@ local refused_parent = {}    -- parent id -> the refusal of its whole group
 local pending = {}       -- tenant -> {score, id, ...}
 local by_batch = {}      -- batch -> {now, id, ...}
 local by_tenant = {}     -- tenant -> {now, id, ...}
-local all = {}           -- {now, id, ...}: the state:PENDING index
+local all, nall = {}, 0  -- {now, id, ...}: the state:PENDING index
 local live = {}          -- tenant -> jobs now PENDING
 local pending_models = {}  -- models list -> jobs now PENDING under each of them
 local batch_new = {}     -- batch -> jobs added
 local event_tail = '\31' .. 'PENDING' .. '\31\31' .. now_text .. '\31'
 local submitted = {}     -- batch \31 tenant -> {id, ...}: their events
+-- Appends to t[key], counting in `size` (Lua's # searches the table each time).
+local size = {}
 local function put(t, key, a, b)
   local l = t[key]
-  if not l then l = {}; t[key] = l end
-  l[#l + 1] = a
-  if b then l[#l + 1] = b end
+  local k = 0
+  if l then k = size[l] else l = {}; t[key] = l end
+  k = k + 1
+  l[k] = a
+  if b then k = k + 1; l[k] = b end
+  size[l] = k
 end
 
 local i = 6
@@ -196,11 +201,11 @@ for _ = 1, n do
   end
   if existing then
     if is_parent then duplicate_parent[id] = existing end
-    out[#out + 1] = existing
-    out[#out + 1] = 1
+    out[nout + 1] = existing
+    out[nout + 2] = 1
   elseif refusal then
-    out[#out + 1] = ''
-    out[#out + 1] = refusal
+    out[nout + 1] = ''
+    out[nout + 2] = refusal
   else
     if idem_key then redis.call('SET', idem_key, id, 'EX', idem_ttl) end
     l.queued = l.queued + 1
@@ -238,7 +243,8 @@ for _ = 1, n do
     live[tenant] = (live[tenant] or 0) + 1
     if v[4] and v[4] ~= '' then pending_models[v[4]] = (pending_models[v[4]] or 0) + 1 end
     if not is_parent and not waits then put(pending, tenant, v[13] or now_text, id) end
-    all[#all + 1] = now_text; all[#all + 1] = id
+    all[nall + 1] = now_text; all[nall + 2] = id
+    nall = nall + 2
     put(by_tenant, tenant, now_text, id)
     if batch ~= '' then
       put(by_batch, batch, now_text, id)
@@ -254,11 +260,12 @@ for _ = 1, n do
       webhook_note(ctx, {id = id, tenant = tenant, batch = batch, webhook = v[12]}, 'PENDING',
                    '', 1, detail, {})
     end
-    out[#out + 1] = id
-    out[#out + 1] = 0
+    out[nout + 1] = id
+    out[nout + 2] = 0
   end
+  nout = nout + 2
 end
-if #all > 0 then
+if nall > 0 then
   for tenant, c in pairs(live) do
     if tenant ~= '' then count(ctx, P .. ':tlive:' .. tenant, 'PENDING', c) end
   end
