@@ -3,9 +3,10 @@
 -- offset: jobs that enter or leave the index between pages shift nothing, so a job that stays
 -- in it is listed exactly once. Filters the index does not cover are checked per job, reading
 -- at most `scan_limit` entries: a page may come back short, with a cursor to go on from.
--- ARGV: P index_key after_score after_id page_size state model tenant scan_limit
+-- ARGV: P index_key after_score after_id page_size state model tenant scan_limit [batch]
 -- (after_score '' = from the start; the filters '' = any; index_key '' = every job: the
--- per-tenant indexes merged, see every_job_page)
+-- per-tenant indexes merged, see every_job_page; `batch` = index_key is a batch's
+-- `batch:<b>:jobs`, which when absent means its `batch:<b>:ids` list, see batch_list_page)
 -- Returns {next_score ('' at the end), next_id, id...}.
 local P, key = ARGV[1], ARGV[2]
 local after_score, after_id = tonumber(ARGV[3]), ARGV[4]
@@ -85,6 +86,41 @@ local function every_job_page()
   return out
 end
 if key == '' then return every_job_page() end
+
+-- A batch's jobs (submit.lua): the list `batch:<b>:ids` in submit order, from whose head
+-- retention.lua drops the ids of removed jobs, counting them in the batch's `ids_trimmed`. A
+-- position is absolute (trimmed + index), so the cursor (position of the last id read, '@')
+-- stays right while the head is trimmed and the tail grows. Ids whose job is gone are skipped.
+local function batch_list_page(list_key, batch_key)
+  local trimmed = tonumber(redis.call('HGET', batch_key, 'ids_trimmed') or '0') or 0
+  local pos = trimmed
+  if after_score then pos = math.max(trimmed, after_score + 1) end
+  local len = redis.call('LLEN', list_key)
+  local out = {'', ''}
+  local found, scanned, last = 0, 0, nil
+  while found < size and scanned < scan_limit and pos - trimmed < len do
+    local from = pos - trimmed
+    local r = redis.call('LRANGE', list_key, from, from + math.min(200, scan_limit - scanned) - 1)
+    if #r == 0 then break end
+    for _, id in ipairs(r) do
+      last = pos
+      pos = pos + 1
+      scanned = scanned + 1
+      local h = redis.call('HMGET', jkey(P, id), 'state', 'model', 'tenant')
+      if h[1] and (state == '' or h[1] == state) and (model == '' or h[2] == model) and
+          (tenant == '' or h[3] == tenant) then
+        out[#out + 1] = id
+        found = found + 1
+      end
+      if found >= size or scanned >= scan_limit then break end
+    end
+  end
+  if last and pos - trimmed < len then out[1], out[2] = string.format('%d', last), '@' end
+  return out
+end
+if ARGV[10] == 'batch' and redis.call('EXISTS', key) == 0 then
+  return batch_list_page(string.sub(key, 1, -6) .. ':ids', string.sub(key, 1, -6))
+end
 
 local rank = start_rank(key)
 local out = {'', ''}

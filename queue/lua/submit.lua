@@ -125,7 +125,7 @@ local refused_parent = {}    -- parent id -> the refusal of its whole group
 
 -- Gathered for the call.
 local pending = {}       -- tenant -> {score, id, ...}
-local by_batch = {}      -- batch -> {now, id, ...}
+local by_batch = {}      -- batch -> {id, ...}
 local by_tenant = {}     -- tenant -> {now, id, ...}
 local all, nall = {}, 0  -- {now, id, ...}: the state:PENDING index
 local live = {}          -- tenant -> jobs now PENDING
@@ -247,7 +247,7 @@ for _ = 1, n do
     nall = nall + 2
     put(by_tenant, tenant, now_text, id)
     if batch ~= '' then
-      put(by_batch, batch, now_text, id)
+      put(by_batch, batch, id)
       batch_new[batch] = (batch_new[batch] or 0) + 1
     end
     if waits then
@@ -291,8 +291,17 @@ if nall > 0 then
       redis.call('SADD', P .. ':tenants', tenant)
     end
   end
-  for batch, bj in pairs(by_batch) do
-    redis.call('ZADD', P .. ':batch:' .. batch .. ':jobs', unpack(bj))
+  -- A batch's jobs in submit order: a list, appended per call (~30 bytes a job; a sorted-set
+  -- entry is ~130). A batch begun by the previous layout keeps its sorted set.
+  for batch, ids in pairs(by_batch) do
+    local b = P .. ':batch:' .. batch
+    if redis.call('EXISTS', b .. ':jobs') == 1 then
+      local z = {}
+      for k, id in ipairs(ids) do z[2 * k - 1] = now_text; z[2 * k] = id end
+      redis.call('ZADD', b .. ':jobs', unpack(z))
+    else
+      redis.call('RPUSH', b .. ':ids', unpack(ids))
+    end
   end
   wake_dispatch(ctx)
 end
