@@ -5,8 +5,8 @@ Starts its own redis-server (AOF on, everysec, as the e2e stack), loads queue/lu
 with the common parts prepended (as queue/CMakeLists.txt does), sends it calls of 200 jobs
 shaped like bench-scale's (tenant, batch, one noop model, a 44-byte spec) and reads the server's
 CPU from /proc before and after, with used_memory. Beside it, scripts that only make the writes
-(one HSET of the same 11 fields, N sorted-set entries, one stream entry per call), which is the
-floor of the layout whatever the Lua does. Run by hand: python3 bench/scale/submit_floor.py
+(one HSET of the same 11 fields, N sorted-set entries, one list push and one stream entry per
+call), which is the floor of the layout whatever the Lua does. Run by hand: python3 bench/scale/submit_floor.py
 (standard library only; `--reps 3` medians).
 """
 import argparse
@@ -95,7 +95,7 @@ def floor_args(chunk):
     return args
 
 
-def floor_script(entries, hset=True, event=False):
+def floor_script(entries, hset=True, event=False, id_list=False):
     return '''
 local P, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local i, z, ids = 4, {}, {}
@@ -107,10 +107,12 @@ for k = 1, n do
 end
 for q = 1, %d do redis.call('ZADD', P .. ':z' .. q, unpack(z)) end
 %s
+%s
 return n
 ''' % ("redis.call('HSET', P .. ':job:' .. id, unpack(ARGV, i + 2, i + 1 + m))" if hset else '',
        entries,
-       "redis.call('XADD', P .. ':events', '*', 's', table.concat(ids, ','))" if event else '')
+       "redis.call('XADD', P .. ':events', '*', 's', table.concat(ids, ','))" if event else '',
+       "redis.call('RPUSH', P .. ':ids', unpack(ids))" if id_list else '')
 
 
 def submit_script():
@@ -163,7 +165,9 @@ def main():
         ('EVALSHA and its arguments only', floor_script(0, hset=False), floor_args, True),
         ('+ one HSET of 11 fields', floor_script(0), floor_args, True),
         ('+ 1 sorted-set entry (dispatch queue)', floor_script(1), floor_args, True),
-        ('+ 3 more entries, 1 event per call', floor_script(4, event=True), floor_args, True),
+        ('+ 2 more entries, a list push and an event per call', floor_script(3, event=True,
+                                                                   id_list=True),
+         floor_args, True),
         ('submit.lua', submit_script(), submit_args, True),
         ('HSET + 1 entry, AOF off', floor_script(1), floor_args, False),
         ('submit.lua, AOF off', submit_script(), submit_args, False),
@@ -171,7 +175,7 @@ def main():
     for name, script, make_args, aof in rows:
         runs = sorted(measure(script, make_args, a.jobs, a.chunk, aof) for _ in range(a.reps))
         mid = runs[len(runs) // 2]
-        print('%-40s %5.1f us Redis CPU per job (median of %d), %4.0f bytes per job'
+        print('%-52s %5.1f us Redis CPU per job (median of %d), %4.0f bytes per job'
               % (name, mid[0], a.reps, mid[1]), flush=True)
 
 
