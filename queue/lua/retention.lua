@@ -51,13 +51,14 @@ for _, id in ipairs(ids) do
 end
 if #keys > 0 then redis.call('DEL', unpack(keys)) end
 for _, key in ipairs(order) do redis.call('ZREM', key, unpack(groups[key])) end
--- A batch's ids list (submit.lua): a removed job's id is blanked where it stands ('' keeps
--- list.lua's positions) when it is among the first SEEK_MAX entries, and blanks and the ids of
--- removed jobs leave the head, counted in the batch's `ids_trimmed` (list.lua's positions are
--- absolute). So an id deeper than SEEK_MAX behind a job that is still there stays until the
--- head reaches it (listing skips it: its job is gone). At most TRIM_MAX entries per batch per
--- call leave the head, the rest on `batch_retrim` for the next call. The batch record goes
--- when neither its list nor its previous layout's sorted set holds anything.
+-- A batch's ids list (submit.lua): the ids of removed jobs leave its head, counted in the
+-- batch's `ids_trimmed` (list.lua's positions are absolute); a removed job's id behind a job
+-- that is still there is blanked where it stands ('' keeps the positions) when it is among the
+-- first SEEK_MAX entries, else it stays until the head reaches it (listing skips it: its job is
+-- gone). Jobs mostly end in submit order, so most ids leave with the head: a few commands per
+-- hundred jobs. At most TRIM_MAX entries per batch per call leave the head, the rest on
+-- `batch_retrim` for the next call. The batch record goes when neither its list nor its
+-- previous layout's sorted set holds anything.
 local TRIM_MAX, SEEK_MAX = 5000, 2000
 for _, batch in ipairs(redis.call('SMEMBERS', P .. ':batch_retrim')) do
   if not batches[batch] then batches[batch] = {}; batch_order[#batch_order + 1] = batch end
@@ -66,22 +67,29 @@ local gone = 0
 for _, batch in ipairs(batch_order) do
   local b = P .. ':batch:' .. batch
   local list = b .. ':ids'
-  for _, id in ipairs(batches[batch]) do
-    local at = redis.call('LPOS', list, id, 'MAXLEN', SEEK_MAX)
-    if at then redis.call('LSET', list, at, '') end
-  end
+  local removed_now = {}
+  for _, id in ipairs(batches[batch]) do removed_now[id] = true end
   local dropped, blocked = 0, false
   while dropped < TRIM_MAX and not blocked do
     local head = redis.call('LRANGE', list, 0, 99)
     if #head == 0 then break end
     local dead = 0
     for _, id in ipairs(head) do
-      if redis.call('EXISTS', jkey(P, id)) == 1 then blocked = true; break end
+      if id == '' or removed_now[id] then
+        removed_now[id] = nil
+      elseif redis.call('EXISTS', jkey(P, id)) == 1 then
+        blocked = true
+        break
+      end
       dead = dead + 1
     end
     if dead > 0 then redis.call('LTRIM', list, dead, -1) end
     dropped = dropped + dead
     if dead < #head then blocked = true end
+  end
+  for id in pairs(removed_now) do
+    local at = redis.call('LPOS', list, id, 'MAXLEN', SEEK_MAX)
+    if at then redis.call('LSET', list, at, '') end
   end
   if dropped >= TRIM_MAX and not blocked then
     redis.call('SADD', P .. ':batch_retrim', batch)
