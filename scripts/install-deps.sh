@@ -10,7 +10,7 @@ PACKAGES="
   build-essential cmake pkg-config
   libboost-dev libboost-system-dev libssl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libhiredis-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
+  libhiredis-dev libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libjemalloc-dev
   libgtest-dev libgmock-dev
   redis-server redis-sentinel ffmpeg fonts-dejavu-core
   prometheus python3-grpcio python3-protobuf

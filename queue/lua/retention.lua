@@ -1,7 +1,7 @@
 -- Retention: finished jobs whose state was reached at or before `cutoff` leave Redis, at most
 -- `max` per call, with everything that names them: the job hash (its history and errors are
--- inside), the all-jobs, state, tenant, batch and model index entries, and the batch record
--- when its last job goes. Idempotency keys and upstream-task claims expire on their own clocks;
+-- inside), the state, tenant, batch and model index entries (and the all-jobs index of the
+-- previous layout), and the batch record when its last job goes. Idempotency keys and upstream-task claims expire on their own clocks;
 -- the clip and its sidecar in the store are not Redis's to remove.
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
@@ -21,7 +21,7 @@ for _, state in ipairs({'SUCCEEDED', 'FAILED', 'CANCELLED'}) do
     end
   end
 end
-if #ids == 0 then return {0, 0, 0} end
+if #ids == 0 and redis.call('SCARD', P .. ':batch_retrim') == 0 then return {0, 0, 0} end
 if #ids >= max then more = 1 end
 local groups, order = {}, {}
 local function put(key, id)
@@ -44,17 +44,64 @@ for _, id in ipairs(ids) do
   end
   if h[2] and h[2] ~= '' then
     put(P .. ':batch:' .. h[2] .. ':jobs', id)
-    if not batches[h[2]] then batches[h[2]] = true; batch_order[#batch_order + 1] = h[2] end
+    if not batches[h[2]] then batches[h[2]] = {}; batch_order[#batch_order + 1] = h[2] end
+    local removed = batches[h[2]]
+    removed[#removed + 1] = id
   end
 end
-redis.call('DEL', unpack(keys))
+if #keys > 0 then redis.call('DEL', unpack(keys)) end
 for _, key in ipairs(order) do redis.call('ZREM', key, unpack(groups[key])) end
+-- A batch's ids list (submit.lua): the ids of removed jobs leave its head, counted in the
+-- batch's `ids_trimmed` (list.lua's positions are absolute); a removed job's id behind a job
+-- that is still there is blanked where it stands ('' keeps the positions) when it is among the
+-- first SEEK_MAX entries, else it stays until the head reaches it (listing skips it: its job is
+-- gone). Jobs mostly end in submit order, so most ids leave with the head: a few commands per
+-- hundred jobs. At most TRIM_MAX entries per batch per call leave the head, the rest on
+-- `batch_retrim` for the next call. The batch record goes when neither its list nor its
+-- previous layout's sorted set holds anything.
+local TRIM_MAX, SEEK_MAX = 5000, 2000
+for _, batch in ipairs(redis.call('SMEMBERS', P .. ':batch_retrim')) do
+  if not batches[batch] then batches[batch] = {}; batch_order[#batch_order + 1] = batch end
+end
 local gone = 0
 for _, batch in ipairs(batch_order) do
   local b = P .. ':batch:' .. batch
-  if redis.call('ZCARD', b .. ':jobs') == 0 then
-    redis.call('DEL', b, b .. ':jobs')
+  local list = b .. ':ids'
+  local removed_now = {}
+  for _, id in ipairs(batches[batch]) do removed_now[id] = true end
+  local dropped, blocked = 0, false
+  while dropped < TRIM_MAX and not blocked do
+    local head = redis.call('LRANGE', list, 0, 99)
+    if #head == 0 then break end
+    local dead = 0
+    for _, id in ipairs(head) do
+      if id == '' or removed_now[id] then
+        removed_now[id] = nil
+      elseif redis.call('EXISTS', jkey(P, id)) == 1 then
+        blocked = true
+        break
+      end
+      dead = dead + 1
+    end
+    if dead > 0 then redis.call('LTRIM', list, dead, -1) end
+    dropped = dropped + dead
+    if dead < #head then blocked = true end
+  end
+  for id in pairs(removed_now) do
+    local at = redis.call('LPOS', list, id, 'MAXLEN', SEEK_MAX)
+    if at then redis.call('LSET', list, at, '') end
+  end
+  if dropped >= TRIM_MAX and not blocked then
+    redis.call('SADD', P .. ':batch_retrim', batch)
+    more = 1
+  else
+    redis.call('SREM', P .. ':batch_retrim', batch)
+  end
+  if redis.call('ZCARD', b .. ':jobs') == 0 and redis.call('LLEN', list) == 0 then
+    redis.call('DEL', b, b .. ':jobs', list)
     gone = gone + 1
+  elseif dropped > 0 then
+    redis.call('HINCRBY', b, 'ids_trimmed', dropped)
   end
 end
 return {#ids, gone, more}

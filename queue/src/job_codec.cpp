@@ -126,7 +126,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
   job.id = std::move(id);
   std::map<int, TransitionRecord> history;
   std::map<int, AttemptError> errors;
-  bool has_state = false;
+  bool has_state = false, has_attempt = false, has_updated = false;
   for (const auto& [name, value] : fields) {
     if (name.size() > 2 && name[1] == ':' && (name[0] == 'h' || name[0] == 'e')) {
       const int seq = static_cast<int>(ToInt(std::string_view(name).substr(2), -1));
@@ -177,6 +177,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.token = value;
     } else if (name == field::kAttempt) {
       job.attempt = static_cast<int>(ToInt(value));
+      has_attempt = true;
     } else if (name == field::kMaxAttempts) {
       job.max_attempts = static_cast<int>(ToInt(value));
     } else if (name == field::kOutputKey) {
@@ -200,6 +201,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.created_ms = ToInt(value);
     } else if (name == field::kUpdated) {
       job.updated_ms = ToInt(value);
+      has_updated = true;
     } else if (name == field::kKind) {
       job.kind = value;
     } else if (name == field::kChildren) {
@@ -229,53 +231,83 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
+  // What submit.lua leaves out of a new job (AppendNewJob): its first attempt, its update
+  // time (= created) and its first history entry, "submitted" at created.
+  if (!has_attempt) job.attempt = 1;
+  if (!has_updated) job.updated_ms = job.created_ms;
+  if (job.created_ms != 0 && !history.contains(1)) {
+    history[1] =
+        TransitionRecord{1, JobState::kPending, JobPhase::kNone, job.created_ms, "submitted"};
+  }
   for (auto& [seq, t] : history) job.history.push_back(std::move(t));
   for (auto& [seq, e] : errors) job.errors.push_back(std::move(e));
   return job;
 }
 
-Fields EncodeNewJob(const NewJob& job, double score) {
-  std::string models;
-  for (const auto& m : job.candidate_models) models += (models.empty() ? "" : ",") + m;
+void AppendNewJob(std::vector<std::string>& args, const NewJob& job, double score,
+                  const std::string& now) {
+  // "c s", the call-only fields, then the stored ones (submit.lua's ARGV for one job), written
+  // straight into `args`: the header's counts are filled in at the end.
+  const size_t header = args.size();
+  args.emplace_back();
+  args.emplace_back();
+  auto add = [&args](const char* name, std::string value) {
+    args.emplace_back(name);
+    args.push_back(std::move(value));
+  };
+  add(field::kId, job.id);
+  size_t call_only = 1;
+  if (job.batch_budget_micros != 0) {
+    add("budget", std::to_string(job.batch_budget_micros));
+    ++call_only;
+  }
+  const size_t stored_from = args.size();
   // Only what differs from the decoder's default is stored: every field counts in the bytes a
-  // queued job holds in Redis (issue 11's goal), and a hash stays in Redis's compact encoding
-  // only while it is small. `id` names the job in the call; the key holds it, not a field.
-  Fields fields{
-      {field::kId, job.id},
-      {field::kTenant, job.tenant},
-      {field::kScore, FormatNumber(score)},
-      {field::kModels, models},
-      {field::kMaxAttempts, std::to_string(job.max_attempts)},
-      {field::kSpec, job.spec_bytes},
-      {field::kBilledSeconds, std::to_string(job.billed_seconds)},
-      {field::kResolution, job.resolution},
-  };
-  auto add_if = [&fields](bool set, const char* name, std::string value) {
-    if (set) fields.emplace_back(name, std::move(value));
-  };
-  add_if(!job.batch.empty(), field::kBatch, job.batch);
-  add_if(!job.idempotency_key.empty(), field::kIdempotencyKey, job.idempotency_key);
-  add_if(job.start_deadline_ms != 0, field::kStartDeadline, std::to_string(job.start_deadline_ms));
-  add_if(job.finish_deadline_ms != 0, field::kFinishDeadline,
-         std::to_string(job.finish_deadline_ms));
-  add_if(job.priority != 0, field::kPriority, std::to_string(job.priority));
-  add_if(job.prefer_first, field::kPreferFirst, "1");
-  add_if(job.bill, field::kBill, "1");
-  add_if(job.batch_budget_micros != 0, "budget", std::to_string(job.batch_budget_micros));
-  add_if(!job.webhook.empty(), field::kWebhook, job.webhook);
+  // queued job holds in Redis and in what submit.lua's HSET costs (issue 11), and a hash stays
+  // in Redis's compact encoding only while it is small. `id` names the job in the call; the key
+  // holds it, not a field. JobRecord::Decode supplies what is left out: attempt 1, phase none,
+  // updated = created, and the first history entry "submitted" at created.
+  add(field::kState, "PENDING");
+  add("seq", "1");
+  add(field::kCreated, now);
+  add(field::kTenant, job.tenant);
+  add(field::kScore, FormatNumber(score));
+  std::string models;
+  for (const auto& m : job.candidate_models) {
+    if (!models.empty()) models += ',';
+    models += m;
+  }
+  add(field::kModels, std::move(models));
+  add(field::kMaxAttempts, std::to_string(job.max_attempts));
+  add(field::kSpec, job.spec_bytes);
+  add(field::kBilledSeconds, std::to_string(job.billed_seconds));
+  add(field::kResolution, job.resolution);
+  if (!job.batch.empty()) add(field::kBatch, job.batch);
+  if (!job.idempotency_key.empty()) add(field::kIdempotencyKey, job.idempotency_key);
+  if (job.start_deadline_ms != 0) add(field::kStartDeadline, std::to_string(job.start_deadline_ms));
+  if (job.finish_deadline_ms != 0)
+    add(field::kFinishDeadline, std::to_string(job.finish_deadline_ms));
+  if (job.priority != 0) add(field::kPriority, std::to_string(job.priority));
+  if (job.prefer_first) add(field::kPreferFirst, "1");
+  if (job.bill) add(field::kBill, "1");
+  if (!job.webhook.empty()) add(field::kWebhook, job.webhook);
   if (!job.kind.empty()) {
     std::string children;
-    for (const auto& c : job.children) children += (children.empty() ? "" : ",") + c;
-    fields.emplace_back(field::kKind, job.kind);
-    fields.emplace_back(field::kChildren, children);
-    fields.emplace_back(field::kChildCount, std::to_string(job.children.size()));
-    if (job.chain) fields.emplace_back(field::kChain, "1");
+    for (const auto& c : job.children) {
+      if (!children.empty()) children += ',';
+      children += c;
+    }
+    add(field::kKind, job.kind);
+    add(field::kChildren, std::move(children));
+    add(field::kChildCount, std::to_string(job.children.size()));
+    if (job.chain) add(field::kChain, "1");
   }
   if (!job.parent.empty()) {
-    fields.emplace_back(field::kParent, job.parent);
-    fields.emplace_back(field::kChildIndex, std::to_string(job.child_index));
+    add(field::kParent, job.parent);
+    add(field::kChildIndex, std::to_string(job.child_index));
   }
-  return fields;
+  args[header] = std::to_string(call_only);
+  args[header + 1] = std::to_string((args.size() - stored_from) / 2);
 }
 
 Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {

@@ -66,8 +66,10 @@ inline constexpr const char* kChainFrame = "chain_frame";
 inline constexpr const char* kLastFrame = "last_frame";
 }  // namespace field
 
-// The fields submit.lua stores for a new job (it adds state, attempt, created and history).
-Fields EncodeNewJob(const NewJob& job, double score);
+// Appends one job of submit.lua's ARGV: "c s", c call-only named fields (id, budget), then the
+// s named fields it stores as they are (state PENDING, seq 1 and `created` = now included).
+void AppendNewJob(std::vector<std::string>& args, const NewJob& job, double score,
+                  const std::string& now);
 // The named fields lease.lua returns for one job.
 Result<LeasedJob> DecodeLeasedJob(const Fields& fields);
 // The named fields phase.lua takes for one job.

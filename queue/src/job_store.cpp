@@ -303,11 +303,15 @@ awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitMany(std::vector<N
   std::vector<SubmitOutcome> out;
   if (jobs.empty()) co_return out;
   const int64_t now = clock_->NowMs();
-  std::vector<std::string> args{std::to_string(now),
-                                std::to_string(std::max<int64_t>(1, idempotency_ttl_s)),
-                                std::to_string(jobs.size())};
+  const std::string now_text = std::to_string(now);
+  const bool groups = std::any_of(jobs.begin(), jobs.end(), [](const NewJob& j) {
+    return !j.kind.empty() || !j.parent.empty();
+  });
+  std::vector<std::string> args{now_text, std::to_string(std::max<int64_t>(1, idempotency_ttl_s)),
+                                std::to_string(jobs.size()), groups ? "1" : "0"};
+  args.reserve(args.size() + jobs.size() * 28);
   for (const auto& job : jobs) {
-    AppendFields(args, EncodeNewJob(job, PendingScore(job.priority, job.start_deadline_ms, now)));
+    AppendNewJob(args, job, PendingScore(job.priority, job.start_deadline_ms, now), now_text);
   }
   auto r = co_await Run(Scripts("submit"), std::move(args));
   if (!r) co_return std::unexpected(r.error());
@@ -682,14 +686,49 @@ awaitable<Result<Stats>> JobStore::GetStats() {
 
 namespace {
 
-// Every transition of one stream entry [id, ["e", record, ...]], in order. A record this build
-// cannot read is skipped: it harms no other event.
+// The jobs of one "s" field (submit.lua): "<id,id,...>\x1f<at>\x1f<batch>\x1f<tenant>", each
+// submitted (seq 1, PENDING) at `at`.
+void AppendSubmitted(const std::string& stream_id, const std::string& text,
+                     std::vector<Event>& out) {
+  std::array<std::string_view, 3> parts;
+  size_t start = 0;
+  for (auto& part : parts) {
+    const size_t sep = text.find('\x1f', start);
+    if (sep == std::string::npos) return;
+    part = std::string_view(text).substr(start, sep - start);
+    start = sep + 1;
+  }
+  Event ev;
+  ev.stream_id = stream_id;
+  ev.seq = 1;
+  ev.state = JobState::kPending;
+  ev.phase = JobPhase::kNone;
+  ev.at_ms = ToInt(parts[1]);
+  ev.batch = std::string(parts[2]);
+  ev.tenant = text.substr(start);
+  ev.detail = "submitted";
+  for (size_t from = 0; from < parts[0].size();) {
+    size_t comma = parts[0].find(',', from);
+    if (comma == std::string_view::npos) comma = parts[0].size();
+    if (comma > from) {
+      ev.job_id = std::string(parts[0].substr(from, comma - from));
+      out.push_back(ev);
+    }
+    from = comma + 1;
+  }
+}
+
+// Every transition of one stream entry [id, ["e", record, ..., "s", jobs, ...]], in order. A
+// record this build cannot read is skipped: it harms no other event.
 void AppendEvents(const redis::Reply& entry, std::vector<Event>& out) {
   if (entry.elements.size() < 2) return;
   const auto& fields = entry.elements[1].elements;
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-    if (auto ev = ParseEvent(entry.elements[0].str, fields[i + 1].str))
+    if (fields[i].str == "s") {
+      AppendSubmitted(entry.elements[0].str, fields[i + 1].str, out);
+    } else if (auto ev = ParseEvent(entry.elements[0].str, fields[i + 1].str)) {
       out.push_back(std::move(*ev));
+    }
   }
 }
 

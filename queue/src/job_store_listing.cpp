@@ -61,6 +61,7 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   std::string model = filter.model, tenant = filter.tenant;
   std::string index;
   if (!filter.batch.empty()) {
+    // The batch's sorted set when the previous layout made it, else its ids list (list.lua).
     index = p_ + ":batch:" + filter.batch + ":jobs";
   } else if (!state.empty()) {
     index = p_ + ":state:" + state;
@@ -72,7 +73,7 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
     index = p_ + ":tenant:" + tenant + ":jobs";
     tenant.clear();
   } else {
-    index = p_ + ":jobs";
+    index = "";  // every job: list.lua merges the tenants' indexes (no all-jobs index)
   }
   std::vector<std::string> args{std::move(index),
                                 after.score,
@@ -81,7 +82,8 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
                                 state,
                                 model,
                                 tenant,
-                                std::to_string(kListScanLimit)};
+                                std::to_string(kListScanLimit),
+                                filter.batch.empty() ? "" : "batch"};
   auto r = co_await Run(ListScript(), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   ListPage page;

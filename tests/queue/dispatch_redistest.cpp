@@ -3,6 +3,7 @@
 // moves its work elsewhere, and basic submit/lease/complete/fail/cancel paths.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -315,6 +316,112 @@ TEST_F(QueueTest, SubmitIsIdempotentAndCancelRemovesPendingWork) {
   auto rec = RunAsync(io_, store_->Get("x1"));
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->state, JobState::kCancelled);
+}
+
+// Four callers submit 250 jobs each in one call at once (submit.lua, many per call), two
+// tenants and two batches, the first 50 of each caller under idempotency keys every caller
+// uses: each key is taken once, every new job is counted once per tenant, batch and state and
+// has exactly one "submitted" event (the per-call `s` field expanded by ReadEventRange), and
+// the fields a new record leaves out read back as their defaults.
+TEST_F(QueueTest, RacingManyPerCallSubmitsKeepKeysCountersAndEvents) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4}}));
+  clock_->Set(1'800'000'000'000);
+  constexpr int kCallers = 4, kPerCall = 250, kShared = 50;
+  std::vector<std::unique_ptr<JobStore>> stores;
+  std::vector<std::future<Result<std::vector<SubmitOutcome>>>> futures;
+  for (int c = 0; c < kCallers; ++c) stores.push_back(NewStore());
+  for (int c = 0; c < kCallers; ++c) {
+    std::vector<NewJob> jobs;
+    for (int i = 0; i < kPerCall; ++i) {
+      NewJob job{.id = "c" + std::to_string(c) + "-" + std::to_string(i),
+                 .tenant = i % 2 ? "ta" : "tb",
+                 .batch = i % 3 ? "b1" : "b2",
+                 .spec_bytes = "spec",
+                 .candidate_models = {"m1"}};
+      if (i < kShared) job.idempotency_key = "shared-" + std::to_string(i);
+      jobs.push_back(std::move(job));
+    }
+    futures.push_back(asio::co_spawn(io_, stores[c]->SubmitMany(jobs, 3600), asio::use_future));
+  }
+  io_.restart();
+  std::map<std::string, std::string> holder;  // idempotency key -> job id
+  std::map<std::string, int> new_per_tenant, new_per_batch;
+  int fresh = 0;
+  for (int c = 0; c < kCallers; ++c) {
+    while (futures[c].wait_for(0s) != std::future_status::ready) io_.run_one_for(20ms);
+    auto r = futures[c].get();
+    ASSERT_TRUE(r) << r.error().Describe();
+    ASSERT_EQ(r->size(), static_cast<size_t>(kPerCall));
+    for (int i = 0; i < kPerCall; ++i) {
+      const auto& o = (*r)[i];
+      ASSERT_FALSE(o.refused);
+      if (i < kShared) {
+        auto [it, first] = holder.emplace("shared-" + std::to_string(i), o.job_id);
+        if (!first) {
+          EXPECT_EQ(it->second, o.job_id) << "key shared-" << i;
+        }
+      }
+      if (!o.duplicate) {
+        ++fresh;
+        ++new_per_tenant[i % 2 ? "ta" : "tb"];
+        ++new_per_batch[i % 3 ? "b1" : "b2"];
+      }
+    }
+  }
+  EXPECT_EQ(fresh, kCallers * kPerCall - (kCallers - 1) * kShared);
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:state:PENDING"}).integer, fresh);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:jobs"}).integer, 0);  // list.lua merges tenants'
+  EXPECT_EQ(server_->Run({"SCARD", "t:{q}:tenants"}).integer, 2);
+  for (const auto& [tenant, n] : new_per_tenant) {
+    EXPECT_EQ(Field("tlive:" + tenant, "PENDING"), std::to_string(n)) << tenant;
+    EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:" + tenant}).integer, n) << tenant;
+    EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:tenant:" + tenant + ":jobs"}).integer, n) << tenant;
+  }
+  for (const auto& [batch, n] : new_per_batch) {
+    auto counts = RunAsync(io_, store_->GetBatch(batch));
+    ASSERT_TRUE(counts) << counts.error().Describe();
+    EXPECT_EQ(counts->total, n) << batch;
+    EXPECT_EQ(counts->Count(JobState::kPending), n) << batch;
+  }
+  EXPECT_EQ(Field("model:m1", "q_pending"), std::to_string(fresh));
+
+  auto events = RunAsync(io_, store_->ReadEventRange("-", 100000));
+  ASSERT_TRUE(events) << events.error().Describe();
+  std::map<std::string, int> seen;
+  for (const auto& ev : *events) {
+    EXPECT_EQ(ev.seq, 1);
+    EXPECT_EQ(ev.state, JobState::kPending);
+    EXPECT_EQ(ev.at_ms, 1'800'000'000'000);
+    EXPECT_EQ(ev.detail, "submitted");
+    const int i = std::stoi(ev.job_id.substr(ev.job_id.find('-') + 1));
+    EXPECT_EQ(ev.tenant, i % 2 ? "ta" : "tb") << ev.job_id;
+    EXPECT_EQ(ev.batch, i % 3 ? "b1" : "b2") << ev.job_id;
+    ++seen[ev.job_id];
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(fresh));
+  for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+
+  auto rec = RunAsync(io_, store_->Get(holder.at("shared-7")));
+  ASSERT_TRUE(rec) << rec.error().Describe();
+  EXPECT_EQ(rec->state, JobState::kPending);
+  EXPECT_EQ(rec->attempt, 1);
+  EXPECT_EQ(rec->created_ms, 1'800'000'000'000);
+  EXPECT_EQ(rec->updated_ms, rec->created_ms);
+  ASSERT_EQ(rec->history.size(), 1u);
+  EXPECT_EQ(rec->history[0].seq, 1);
+  EXPECT_EQ(rec->history[0].state, JobState::kPending);
+  EXPECT_EQ(rec->history[0].at_ms, rec->created_ms);
+  EXPECT_EQ(rec->history[0].detail, "submitted");
+  // A job's first transition after submit is its seq 2; the synthesized entry stays first.
+  ASSERT_EQ(Dispatch(), 4);
+  auto dispatched = server_->Run({"ZRANGE", "t:{q}:state:DISPATCHED", "0", "0"});
+  ASSERT_EQ(dispatched.elements.size(), 1u);
+  auto moved = RunAsync(io_, store_->Get(dispatched.elements[0].str));
+  ASSERT_TRUE(moved) << moved.error().Describe();
+  ASSERT_EQ(moved->history.size(), 2u);
+  EXPECT_EQ(moved->history[0].detail, "submitted");
+  EXPECT_EQ(moved->history[1].seq, 2);
+  EXPECT_EQ(moved->history[1].state, JobState::kDispatched);
 }
 
 TEST_F(QueueTest, FailWithoutRetryEndsFailedAndFreesTheSlot) {

@@ -179,5 +179,111 @@ TEST_F(RetentionTest, RetriedJobLeavesTheFinishedIndexAndIsKept) {
   EXPECT_EQ(got->state, JobState::kPending);
 }
 
+// A batch's jobs are a list in submit order (submit.lua; no sorted-set entry per job). Paging a
+// batch with a cursor while retention removes its finished jobs from the head and from behind
+// a job that still runs, and while the batch grows: every job that stays is listed exactly
+// once, a removed job is named nowhere, and the batch record goes with its last job.
+// "j00".."j29": no id is part of another (KeysMentioning matches substrings).
+std::string Padded(int i) { return (i < 10 ? "j0" : "j") + std::to_string(i); }
+
+TEST_F(RetentionTest, BatchListingPagesWhileRetentionTrimsItAndTheRecordGoesLast) {
+  std::vector<std::string> first;
+  for (int i = 0; i < 30; ++i) first.push_back(Padded(i));
+  Submit(first, "long");
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 30u);
+  // All but j00 (the head) and j15 finish now.
+  for (auto& [id, job] : leased) {
+    if (id != "j00" && id != "j15") Succeed(job);
+  }
+  clock_->Advance(2h);
+  EXPECT_TRUE(Exists("t:{q}:batch:long:ids"));
+  EXPECT_FALSE(Exists("t:{q}:batch:long:jobs"));
+
+  ListFilter filter{.batch = "long", .page_size = 4};
+  std::vector<std::string> listed;
+  int pages = 0;
+  for (;; ++pages) {
+    ASSERT_LT(pages, 100);
+    auto page = RunAsync(io_, store_->List(filter));
+    ASSERT_TRUE(page) << page.error().Describe();
+    for (const auto& j : page->jobs) listed.push_back(j.id);
+    if (page->next_page_token.empty()) break;
+    filter.page_token = page->next_page_token;
+    if (pages == 0) {
+      // Between the first two pages: the finished jobs go, and the batch grows.
+      EXPECT_EQ(Sweep(1h), 28);
+      Submit({"late1", "late2"}, "long");
+    }
+  }
+  // The first page came before the sweep (j00..j03); after it only j15 and the new jobs stay.
+  std::vector<std::string> expected = {"j00", "j01", "j02", "j03", "j15", "late1", "late2"};
+  EXPECT_EQ(listed, expected);
+  for (int i = 1; i < 30; ++i) {
+    if (i == 15) continue;
+    const std::string id = Padded(i);
+    EXPECT_TRUE(KeysMentioning(id).empty()) << id;
+  }
+  auto counts = RunAsync(io_, store_->GetBatch("long"));
+  ASSERT_TRUE(counts) << counts.error().Describe();
+
+  // The rest finishes: the list and the record go with the last job.
+  auto rest = Run();  // late1, late2
+  ASSERT_EQ(rest.size(), 2u);
+  for (auto& [id, job] : rest) Succeed(job);
+  Succeed(leased["j00"]);
+  Succeed(leased["j15"]);
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 4);
+  EXPECT_FALSE(Exists("t:{q}:batch:long"));
+  EXPECT_FALSE(Exists("t:{q}:batch:long:ids"));
+  EXPECT_FALSE(RunAsync(io_, store_->GetBatch("long")));
+}
+
+// Retention trimming the head of a batch's list between two pages: the cursor is an absolute
+// position, so the next page starts right after the last job listed, not shifted.
+TEST_F(RetentionTest, BatchCursorSurvivesTheHeadBeingTrimmed) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) ids.push_back(Padded(i));
+  Submit(ids, "trim");
+  auto leased = Run();
+  ListFilter filter{.batch = "trim", .page_size = 3};
+  auto page = RunAsync(io_, store_->List(filter));
+  ASSERT_TRUE(page) << page.error().Describe();
+  std::vector<std::string> listed;
+  for (const auto& j : page->jobs) listed.push_back(j.id);
+  for (int i = 0; i < 8; ++i) Succeed(leased[Padded(i)]);
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 8);
+  EXPECT_EQ(server_->Run({"LLEN", "t:{q}:batch:trim:ids"}).integer, 4);
+  for (filter.page_token = page->next_page_token; !filter.page_token.empty();
+       filter.page_token = page->next_page_token) {
+    page = RunAsync(io_, store_->List(filter));
+    ASSERT_TRUE(page) << page.error().Describe();
+    for (const auto& j : page->jobs) listed.push_back(j.id);
+  }
+  std::vector<std::string> expected = {"j00", "j01", "j02", "j08", "j09", "j10", "j11"};
+  EXPECT_EQ(listed, expected);
+}
+
+// A batch the previous layout began (its sorted set exists) keeps its sorted set: new jobs go
+// there too, listing and retention read it as before.
+TEST_F(RetentionTest, BatchOfThePreviousLayoutKeepsItsSortedSet) {
+  server_->Run({"ZADD", "t:{q}:batch:v2:jobs", "1", "placeholder"});
+  Submit({"v2a", "v2b"}, "v2");
+  server_->Run({"ZREM", "t:{q}:batch:v2:jobs", "placeholder"});
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:batch:v2:jobs"}).integer, 2);
+  EXPECT_FALSE(Exists("t:{q}:batch:v2:ids"));
+  auto page = RunAsync(io_, store_->List(ListFilter{.batch = "v2", .page_size = 10}));
+  ASSERT_TRUE(page) << page.error().Describe();
+  ASSERT_EQ(page->jobs.size(), 2u);
+  auto leased = Run();
+  for (auto& [id, job] : leased) Succeed(job);
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 2);
+  EXPECT_FALSE(Exists("t:{q}:batch:v2"));
+  EXPECT_FALSE(Exists("t:{q}:batch:v2:jobs"));
+}
+
 }  // namespace
 }  // namespace reelq::queue

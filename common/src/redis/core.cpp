@@ -241,19 +241,40 @@ void Core::Submit(std::shared_ptr<PendingCommand> command) {
   }
 }
 
-void Core::Send(const std::shared_ptr<PendingCommand>& command) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lengths;
-  argv.reserve(command->args.size());
-  lengths.reserve(command->args.size());
-  for (const auto& a : command->args) {
-    argv.push_back(a.data());
-    lengths.push_back(a.size());
+namespace {
+
+// The command in Redis's wire format, built in one buffer: hiredis's own formatting
+// (redisAsyncCommandArgv) appends each length through a printf-like routine, about a tenth of
+// the scheduler's CPU in a SubmitBatch of 100,000 jobs (thousands of arguments per script call).
+std::string FormatCommand(const std::vector<std::string>& args) {
+  size_t total = 16;
+  for (const auto& a : args) total += a.size() + 16;
+  std::string out;
+  out.reserve(total);
+  char digits[24];
+  auto header = [&](char kind, size_t n) {
+    out.push_back(kind);
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), n);
+    out.append(digits, end);
+    out.append("\r\n", 2);
+  };
+  header('*', args.size());
+  for (const auto& a : args) {
+    header('$', a.size());
+    out.append(a);
+    out.append("\r\n", 2);
   }
+  return out;
+}
+
+}  // namespace
+
+void Core::Send(const std::shared_ptr<PendingCommand>& command) {
+  const std::string formatted = FormatCommand(command->args);
   auto* privdata = new std::shared_ptr<PendingCommand>(command);
   redisAsyncContext* ctx = context();
-  if (redisAsyncCommandArgv(ctx, &Core::OnReplyTrampoline, privdata, static_cast<int>(argv.size()),
-                            argv.data(), lengths.data()) != REDIS_OK) {
+  if (redisAsyncFormattedCommand(ctx, &Core::OnReplyTrampoline, privdata, formatted.data(),
+                                 formatted.size()) != REDIS_OK) {
     delete privdata;
     command->Finish(std::unexpected(
         MapFailure(Failure::kSendFailed, "redis command " + command->name + " could not be sent: " +
