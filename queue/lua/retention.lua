@@ -1,8 +1,9 @@
 -- Retention: finished jobs whose state was reached at or before `cutoff` leave Redis, at most
 -- `max` per call, with everything that names them: the job hash (its history and errors are
 -- inside), the state, tenant, batch and model index entries (and the all-jobs index of the
--- previous layout), and the batch record when its last job goes. Idempotency keys and upstream-task claims expire on their own clocks;
--- the clip and its sidecar in the store are not Redis's to remove.
+-- previous layout), and the batch record when its last job goes. Idempotency keys and
+-- upstream-task claims expire on their own clocks; the clip and its sidecar in the store are not
+-- Redis's to remove.
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
 local P, cutoff, max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -55,10 +56,12 @@ for _, key in ipairs(order) do redis.call('ZREM', key, unpack(groups[key])) end
 -- batch's `ids_trimmed` (list.lua's positions are absolute); a removed job's id behind a job
 -- that is still there is blanked where it stands ('' keeps the positions) when it is among the
 -- first SEEK_MAX entries, else it stays until the head reaches it (listing skips it: its job is
--- gone). Jobs mostly end in submit order, so most ids leave with the head: a few commands per
--- hundred jobs. At most TRIM_MAX entries per batch per call leave the head, the rest on
--- `batch_retrim` for the next call. The batch record goes when neither its list nor its
--- previous layout's sorted set holds anything.
+-- gone). The first SEEK_MAX entries are read once, blanked and trimmed in Lua and written back
+-- whole (LTRIM, then LPUSH of what stays), so a call costs a few commands per batch however
+-- many of its jobs went and in whatever order they ended (jobs that end in the same
+-- millisecond leave in id order, not in submit order). At most TRIM_MAX entries per batch per
+-- call leave the head, the rest on `batch_retrim` for the next call. The batch record goes
+-- when neither its list nor its previous layout's sorted set holds anything.
 local TRIM_MAX, SEEK_MAX = 5000, 2000
 for _, batch in ipairs(redis.call('SMEMBERS', P .. ':batch_retrim')) do
   if not batches[batch] then batches[batch] = {}; batch_order[#batch_order + 1] = batch end
@@ -71,25 +74,34 @@ for _, batch in ipairs(batch_order) do
   for _, id in ipairs(batches[batch]) do removed_now[id] = true end
   local dropped, blocked = 0, false
   while dropped < TRIM_MAX and not blocked do
-    local head = redis.call('LRANGE', list, 0, 99)
-    if #head == 0 then break end
+    local window = redis.call('LRANGE', list, 0, SEEK_MAX - 1)
+    local n = #window
+    if n == 0 then break end
+    local blanked = false
+    for k = 1, n do
+      if removed_now[window[k]] then
+        removed_now[window[k]] = nil
+        window[k] = ''
+        blanked = true
+      end
+    end
+    -- The dead head: blanks, and ids whose job an earlier call removed past the window.
     local dead = 0
-    for _, id in ipairs(head) do
-      if id == '' or removed_now[id] then
-        removed_now[id] = nil
-      elseif redis.call('EXISTS', jkey(P, id)) == 1 then
+    while dead < n do
+      local id = window[dead + 1]
+      if id ~= '' and redis.call('EXISTS', jkey(P, id)) == 1 then
         blocked = true
         break
       end
       dead = dead + 1
     end
-    if dead > 0 then redis.call('LTRIM', list, dead, -1) end
+    if dead > 0 or blanked then
+      redis.call('LTRIM', list, n, -1)
+      local keep = {}
+      for k = n, dead + 1, -1 do keep[#keep + 1] = window[k] end
+      if #keep > 0 then redis.call('LPUSH', list, unpack(keep)) end
+    end
     dropped = dropped + dead
-    if dead < #head then blocked = true end
-  end
-  for id in pairs(removed_now) do
-    local at = redis.call('LPOS', list, id, 'MAXLEN', SEEK_MAX)
-    if at then redis.call('LSET', list, at, '') end
   end
   if dropped >= TRIM_MAX and not blocked then
     redis.call('SADD', P .. ':batch_retrim', batch)
