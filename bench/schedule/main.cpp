@@ -195,6 +195,11 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
   E2eStackOptions options;
   options.workers = params.workers;
   options.latency_scale = params.scale;
+  // reelq's catalogue describes the providers it talks to: here the simulator, whose latencies
+  // are scaled. Unscaled, every generation-time sample is clamped to the catalogue profile's
+  // [min / 2, max * 2] (complete.lua), so Kling's estimate could not fall below 30 s nor
+  // Sora's below 45 s against real means of 1.2 s and 1.9 s, and routing starved both.
+  options.scale_catalogue_latency = true;
   options.log_level = "warn";
   options.env["REELQ__SCHEDULER__DISPATCH_POLICY"] = policy;
   // Accounts in the stack's order: kling, sora, veo, seedance for suffix a, then for b.
