@@ -1,8 +1,11 @@
 -- Retention: finished jobs whose state was reached at or before `cutoff` leave Redis, at most
 -- `max` per call, with everything that names them: the job hash (its history and errors are
--- inside), the all-jobs, state, tenant, batch and model index entries, and the batch record
--- when its last job goes. Idempotency keys and upstream-task claims expire on their own clocks;
--- the clip and its sidecar in the store are not Redis's to remove.
+-- inside), the all-jobs, state, tenant, batch and model index entries, the claim on its upstream
+-- task (phase.lua's owner:<account>:<upstream>, while it still names this job: it expires after
+-- 48 h on its own, but under a shorter retention it would outlive the job and Redis would hold
+-- 48 h of them whatever the retention), and the batch record when its last job goes.
+-- Idempotency keys expire on their own clock; the clip and its sidecar in the store are not
+-- Redis's to remove.
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
 local P, cutoff, max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -32,8 +35,13 @@ end
 local batches, batch_order = {}, {}
 local keys = {}
 for _, id in ipairs(ids) do
-  local h = redis.call('HMGET', jkey(P, id), 'tenant', 'batch', 'model', 'worker')
+  local h = redis.call('HMGET', jkey(P, id), 'tenant', 'batch', 'model', 'worker', 'account',
+                       'upstream')
   keys[#keys + 1] = jkey(P, id)
+  if h[5] and h[5] ~= '' and h[6] and h[6] ~= '' then
+    local owner = P .. ':owner:' .. h[5] .. ':' .. h[6]
+    if redis.call('GET', owner) == id then keys[#keys + 1] = owner end
+  end
   put(P .. ':jobs', id)
   put(P .. ':state:' .. state_of[id], id)
   if h[1] and h[1] ~= '' then put(P .. ':tenant:' .. h[1] .. ':jobs', id) end

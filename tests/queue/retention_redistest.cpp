@@ -105,6 +105,7 @@ class RetentionTest : public ::testing::Test {
         if (type == "set") holds = server_->Run({"SISMEMBER", key, id}).integer == 1;
         if (type == "list") holds = !server_->Run({"LPOS", key, id}).IsNil();
         if (type == "hash") holds = !server_->Run({"HGET", key, id}).IsNil();
+        if (type == "string") holds = server_->Run({"GET", key}).str == id;
         if (holds) found.push_back(key + " (member)");
       }
     } while (cursor != "0");
@@ -188,6 +189,34 @@ TEST_F(RetentionTest, FinishedJobsPastRetentionVanishWithEveryKeyYoungerAndUnfin
   // The unfinished job is untouched by any retention.
   EXPECT_TRUE(RunAsync(io_, store_->Get("waiting")));
   EXPECT_EQ(Sweep(0ms), 0);
+}
+
+TEST_F(RetentionTest, TheClaimOnAnUpstreamTaskLeavesWithItsJob) {
+  // Each job records its upstream task (phase.lua claims owner:<account>:<task> for 48 h); one
+  // ends old, one young. Under a one-hour retention the old job's claim must go with it, not
+  // outlive it by two days (bench/scale --retention saw one such key per job pile up).
+  Submit({"old", "young"}, "b");
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 2u);
+  for (const auto& [id, job] : leased) {
+    auto r =
+        RunAsync(io_, store_->SetPhase(id, job.token, JobPhase::kGenerating, "task-" + id, ""));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+  ASSERT_TRUE(Exists("t:{q}:owner:a1:task-old"));
+  Succeed(leased["old"]);
+  clock_->Advance(2h);
+  Succeed(leased["young"]);
+  EXPECT_EQ(Sweep(1h), 1);
+  EXPECT_FALSE(Exists("t:{q}:owner:a1:task-old"));
+  EXPECT_TRUE(KeysMentioning("old").empty()) << ::testing::PrintToString(KeysMentioning("old"));
+  // The young job keeps its claim while it is kept.
+  EXPECT_TRUE(Exists("t:{q}:owner:a1:task-young"));
+  // A claim that names another job (the same task stored by another job) is not ours to drop.
+  server_->Run({"SET", "t:{q}:owner:a1:task-young", "someone-else"});
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 1);
+  EXPECT_EQ(server_->Run({"GET", "t:{q}:owner:a1:task-young"}).str, "someone-else");
 }
 
 TEST_F(RetentionTest, RetriedJobLeavesTheFinishedIndexAndIsKept) {
