@@ -133,6 +133,7 @@ struct TenantResult {
   double p50 = 0, p95 = 0;  // wait (submit to dispatch), seconds
   std::vector<double> dispatch_ms;
   double first_created_ms = 0;
+  std::map<std::string, int> slow_by_model;  // jobs that waited over a second, by model
 };
 
 struct Result {
@@ -337,6 +338,7 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
         if (tn.state() == v1::JOB_STATE_DISPATCHED && dispatched == 0) {
           dispatched = Ms(tn.at());
           waits.push_back((dispatched - created) / 1000);
+          if (dispatched - created > 1000) tr.slow_by_model[s.model()]++;
           tr.dispatch_ms.push_back(dispatched);
         } else if (tn.state() == v1::JOB_STATE_RUNNING && leased == 0) {
           leased = Ms(tn.at());
@@ -572,8 +574,11 @@ int main(int argc, char** argv) {
         const auto& shared = fair.tenants.at(name);
         std::cout << "== " << name << " alone ==\n  wait p50 " << Fmt(tr.p50, 2) << " s, p95 "
                   << Fmt(tr.p95, 2) << " s; with the others (fair) p95 " << Fmt(shared.p95, 2)
-                  << " s = " << Fmt(shared.p95 / std::max(tr.p95, 1e-3), 2) << " x alone\n"
-                  << std::flush;
+                  << " s = " << Fmt(shared.p95 / std::max(tr.p95, 1e-3), 2) << " x alone\n";
+        std::cout << "  waited over 1 s alone, by model:";
+        for (const auto& [model, count] : tr.slow_by_model)
+          std::cout << " " << model << "=" << count;
+        std::cout << "\n" << std::flush;
         kv.push_back("alone_" + name + "_p50_s=" + Fmt(tr.p50, 2));
         kv.push_back("alone_" + name + "_p95_s=" + Fmt(tr.p95, 2));
         kv.push_back("fair_" + name +
