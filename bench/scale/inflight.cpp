@@ -1,4 +1,4 @@
-// bench-scale's wide parts: many generations in flight on one worker, and the retention soak.
+// bench-scale's wide part: many generations in flight on one worker.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -150,86 +150,6 @@ void RunInflight(const Args& args, KeyValues& out) {
     out.Add("bullmq_inflight_rss_mb", j.at("rss_peak_mb").get<double>());
     out.Add("bullmq_cmds_per_inflight_job_s", j.at("cmds_per_inflight_job_s").get<double>(), 3);
   }
-}
-
-void RunRetention(const Args& args, KeyValues& out) {
-  rt::E2eStackOptions o;
-  o.schedulers = 1;
-  o.workers = 1;
-  o.lease_seconds = 15;
-  o.heartbeat_seconds = 1;
-  o.min_poll_interval_ms = 1;
-  o.log_level = "warn";
-  UseNoopProvider(o, 512);
-  o.extra_yaml += args.retention_yaml;
-  std::unique_ptr<rt::E2eStack> stack;
-  try {
-    stack = std::make_unique<rt::E2eStack>(o);
-  } catch (const std::exception& e) {
-    // The binaries refuse the setting: retention is not there (yet). Say which line said so.
-    std::string reason = e.what();
-    for (const char* word : {"retention", "queue"}) {
-      auto at = reason.find(word);
-      if (at == std::string::npos) continue;
-      auto start = reason.rfind('\n', at);
-      auto end = reason.find('\n', at);
-      reason = reason.substr(start == std::string::npos ? 0 : start + 1,
-                             end == std::string::npos ? std::string::npos : end - start - 1);
-      break;
-    }
-    std::printf("retention: unsupported: the stack refused `%s`: %s\n", args.retention_yaml.c_str(),
-                reason.substr(0, 400).c_str());
-    out.Add("retention_memory_growth", "unsupported");
-    return;
-  }
-  // Rounds of jobs, each run to the end; used_memory after each. The first window ends two
-  // retention periods in: from then on expiry keeps pace, and memory must stay flat.
-  const int round = std::max(10, std::min(10000, args.soak_jobs / 20));
-  const auto t0 = Clock::now();
-  std::optional<int64_t> baseline;
-  int64_t highest = 0;
-  int submitted = 0;
-  int after_baseline = 0;
-  const auto soak_deadline = t0 + std::chrono::seconds(1200 + 4 * args.retention_s);
-  // At least --soak-jobs, and at least three rounds after the first window.
-  for (int i = 0;
-       (submitted < args.soak_jobs || after_baseline < 3) && Clock::now() < soak_deadline; ++i) {
-    const std::string batch = "soak-" + std::to_string(i);
-    auto stub = stack->JobStub();
-    grpc::Status status;
-    rt::SubmitBatch(*stub, Specs(round, kNoopModel, batch, "soak"), &status,
-                    std::chrono::seconds(600));
-    if (!status.ok()) throw std::runtime_error("soak SubmitBatch: " + status.error_message());
-    submitted += round;
-    const auto deadline = Clock::now() + std::chrono::seconds(600);
-    while (Clock::now() < deadline) {
-      auto p = GetBatch(*stub, batch);
-      if (p && Terminal(*p) >= static_cast<uint32_t>(round)) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    const int64_t used = UsedMemory(stack->redis());
-    const double at = Seconds(t0, Clock::now());
-    if (!baseline && at >= 2.0 * args.retention_s) baseline = used;
-    if (baseline) {
-      highest = std::max(highest, used);
-      ++after_baseline;
-    }
-    std::printf("retention: %d jobs, %.0f s: used_memory %.1f MB%s\n", submitted, at,
-                used / 1048576.0, baseline && *baseline == used ? " (first window over)" : "");
-    std::fflush(stdout);
-  }
-  if (!baseline) {
-    throw std::runtime_error(
-        "retention: the soak ran out of time before two retention periods "
-        "passed");
-  }
-  const double growth = static_cast<double>(highest - *baseline) / static_cast<double>(*baseline);
-  std::printf(
-      "retention: used_memory after the first window %.1f MB, highest after %.1f MB: "
-      "growth %.1f %%\n",
-      *baseline / 1048576.0, highest / 1048576.0, growth * 100);
-  out.Add("soak_jobs", submitted);
-  out.Add("retention_memory_growth", growth, 3);
 }
 
 }  // namespace reelq::bench::scale

@@ -14,9 +14,11 @@
 //                peak RSS of the worker, Redis commands per in-flight job per second over a
 //                --inflight-window-s window once 95 % run, all succeeded; BullMQ holding as many
 //                jobs for the median latency: its RSS and commands.
-//   --retention  a soak of --soak-jobs (200,000) with a --retention-s retention: Redis
-//                used_memory after the first window stays within 10 %
-//                (retention_memory_growth); "unsupported" when the binaries refuse the setting.
+//   --retention  a soak of --soak-jobs (200,000) at --soak-rate jobs/s (400) with a
+//                --retention-s retention (30): Redis used_memory, mean over the soak's last
+//                retention period over the mean of the first one after retention began
+//                (retention_memory_growth, within 10 %); "unsupported" when the binaries
+//                refuse the setting.
 // No part flag: all parts. --smoke: tiny sizes (the ctest). --no-bullmq: no peer.
 // The last line is key=value. Everything is measured from outside: gRPC, /proc, Redis INFO.
 #include <cstdio>
@@ -61,6 +63,7 @@ rs::Args Parse(int argc, char** argv) {
       a.inflight_window_s = 2;
       a.soak_jobs = 3000;
       a.retention_s = 3;
+      a.soak_rate = 300;
     } else if (s == "--queued") {
       a.queued = std::stoi(next());
     } else if (s == "--shallow") {
@@ -77,22 +80,24 @@ rs::Args Parse(int argc, char** argv) {
       a.soak_jobs = std::stoi(next());
     } else if (s == "--retention-s") {
       a.retention_s = std::stoi(next());
+    } else if (s == "--soak-rate") {
+      a.soak_rate = std::stod(next());
     } else if (s == "--retention-yaml") {
       a.retention_yaml = next();
     } else {
       std::cerr << "usage: bench-scale [--enqueue] [--list] [--depth] [--inflight] [--retention] "
                    "[--smoke] [--no-bullmq] [--queued N] [--shallow N] [--deep-window N] "
                    "[--inflight-jobs N] [--inflight-latency-scale X] [--inflight-window-s S] "
-                   "[--soak-jobs N] [--retention-s S] [--retention-yaml TEXT]\n";
+                   "[--soak-jobs N] [--soak-rate R] [--retention-s S] [--retention-yaml TEXT]\n";
       std::exit(s == "--help" ? 0 : 2);
     }
   }
   if (!any) a.enqueue = a.list = a.depth = a.inflight = a.retention = true;
   if (a.queued < 10 || a.shallow < 10 || a.deep_window < 10 || a.inflight_jobs < 1 ||
-      a.soak_jobs < 10 || a.retention_s < 1 || a.inflight_window_s < 1) {
+      a.soak_jobs < 10 || a.retention_s < 1 || a.inflight_window_s < 1 || !(a.soak_rate >= 1)) {
     throw std::runtime_error(
         "sizes too small: --queued, --shallow, --deep-window, --soak-jobs "
-        ">= 10; --inflight-jobs, --retention-s, --inflight-window-s >= 1");
+        ">= 10; --inflight-jobs, --retention-s, --inflight-window-s, --soak-rate >= 1");
   }
   if (a.retention_yaml.empty()) {
     // queue.retention_hours is the setting issue 11 names; fractions give a short soak.

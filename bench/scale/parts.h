@@ -19,6 +19,7 @@ struct Args {
   int inflight_window_s = 20;
   int soak_jobs = 200000;
   int retention_s = 30;
+  double soak_rate = 400;      // jobs/s the retention soak submits, held by the bench
   std::string retention_yaml;  // the config snippet that sets it; built from retention_s if empty
 };
 

@@ -55,6 +55,10 @@ TEST(BenchScale, SmokeRunPrintsEveryPart) {
   ASSERT_TRUE(kv.contains("retention_memory_growth")) << last;
   if (kv["retention_memory_growth"] != "unsupported") {
     EXPECT_NO_THROW(std::stod(kv["retention_memory_growth"])) << last;
+    // The soak holds its rate: 3,000 jobs at 300 jobs/s, at least four 3 s periods.
+    ASSERT_TRUE(kv.contains("soak_jobs") && kv.contains("retention_first_window_mb")) << last;
+    EXPECT_GE(std::stoi(kv["soak_jobs"]), 3000) << last;
+    EXPECT_GT(std::stod(kv["retention_first_window_mb"]), 0) << last;
   }
 }
 

@@ -133,6 +133,7 @@ struct TenantResult {
   double p50 = 0, p95 = 0;  // wait (submit to dispatch), seconds
   std::vector<double> dispatch_ms;
   double first_created_ms = 0;
+  std::map<std::string, int> slow_by_model;  // jobs that waited over a second, by model
 };
 
 struct Result {
@@ -149,11 +150,42 @@ struct Result {
   struct SlotTimes {
     int jobs = 0;
     double to_lease_s = 0, to_create_s = 0, held_s = 0;
+    // Of lease to upstream id: lease to the simulator taking the create (its own clock, the
+    // same machine's); the rest is the answer and the phase write.
+    double to_sim_s = 0;
+    int sim_jobs = 0;
   };
   std::map<std::string, SlotTimes> slot_times;
+  // Per model: from a slot's release to the dispatch that refills its account (per account,
+  // each dispatch paired with the newest release not yet refilled): the dispatcher's wake-up
+  // latency when the model is wanted, longer when routing leaves it idle or (Seedance) the
+  // create rate holds it.
+  struct SlotGaps {
+    std::vector<double> gaps_ms;
+  };
+  std::map<std::string, SlotGaps> slot_gaps;
   double jain = 0;
   int failed = 0;
+  // Redis commands (INFO commandstats, commands inside scripts included) and Redis CPU per job
+  // over the whole scenario: what the dispatch rounds cost.
+  double redis_cmds_per_job = 0;
+  double redis_cpu_ms_per_job = 0;
 };
+
+// Sum of calls= over INFO commandstats, and used_cpu_sys + used_cpu_user in ms.
+std::pair<int64_t, double> RedisCost(reelq::testing::RedisServer& redis) {
+  int64_t calls = 0;
+  std::istringstream in(redis.Info("commandstats"));
+  for (std::string line; std::getline(in, line);) {
+    auto at = line.find("calls=");
+    if (line.starts_with("cmdstat_") && at != std::string::npos) calls += std::atoll(&line[at + 6]);
+  }
+  double cpu_ms = 0;
+  for (const char* field : {"used_cpu_sys", "used_cpu_user"}) {
+    if (auto v = redis.InfoField(field, "cpu")) cpu_ms += std::stod(*v) * 1000;
+  }
+  return {calls, cpu_ms};
+}
 
 // Fluid lower bound: for every set S of providers, the jobs that may only use S need at least
 // N(S) / capacity(S) seconds (two accounts per provider).
@@ -195,6 +227,11 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
   E2eStackOptions options;
   options.workers = params.workers;
   options.latency_scale = params.scale;
+  // reelq's catalogue describes the providers it talks to: here the simulator, whose latencies
+  // are scaled. Unscaled, every generation-time sample is clamped to the catalogue profile's
+  // [min / 2, max * 2] (complete.lua), so Kling's estimate could not fall below 30 s nor
+  // Sora's below 45 s against real means of 1.2 s and 1.9 s, and routing starved both.
+  options.scale_catalogue_latency = true;
   options.log_level = "warn";
   options.env["REELQ__SCHEDULER__DISPATCH_POLICY"] = policy;
   // Accounts in the stack's order: kling, sora, veo, seedance for suffix a, then for b.
@@ -210,6 +247,7 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
   E2eStack stack(options);
   stack.SimConfigure(SimLimits(providers));
   stack.SimReset();
+  const auto cost_before = RedisCost(stack.redis());
 
   std::vector<std::vector<Job>> jobs;
   std::vector<int> shape_counts(Shapes().size(), 0);
@@ -271,7 +309,18 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
   }
 
   Result r;
+  auto stats = stack.SimStats();
+  std::map<std::string, double> sim_created_ms;  // upstream task id -> the sim's create time
+  for (const auto& c : stats["creates"]) {
+    sim_created_ms[c.value("task_id", "")] = c.value("created_at_ms", 0.0);
+  }
+  const auto cost_after = RedisCost(stack.redis());
+  r.redis_cmds_per_job = static_cast<double>(cost_after.first - cost_before.first) / total;
+  r.redis_cpu_ms_per_job = (cost_after.second - cost_before.second) / total;
   double first_ms = 1e300, last_ms = 0;
+  // account -> (time, +1 slot released / -1 slot taken), for the slot gaps.
+  std::map<std::string, std::vector<std::pair<double, int>>> slot_events;
+  std::map<std::string, std::string> model_of_account;
   for (size_t t = 0; t < tenants.size(); ++t) {
     TenantResult tr;
     std::vector<double> waits;
@@ -289,6 +338,7 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
         if (tn.state() == v1::JOB_STATE_DISPATCHED && dispatched == 0) {
           dispatched = Ms(tn.at());
           waits.push_back((dispatched - created) / 1000);
+          if (dispatched - created > 1000) tr.slow_by_model[s.model()]++;
           tr.dispatch_ms.push_back(dispatched);
         } else if (tn.state() == v1::JOB_STATE_RUNNING && leased == 0) {
           leased = Ms(tn.at());
@@ -298,12 +348,21 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
           transferring = Ms(tn.at());
         }
       }
+      if (!s.account().empty() && s.attempt() <= 1) {
+        model_of_account[s.account()] = s.model();
+        if (dispatched > 0) slot_events[s.account()].push_back({dispatched, -1});
+        if (transferring > 0) slot_events[s.account()].push_back({transferring, +1});
+      }
       if (s.state() == v1::JOB_STATE_SUCCEEDED && dispatched > 0 && leased > 0 && upstream > 0 &&
           transferring > 0) {
         auto& st = r.slot_times[s.model()];
         st.jobs++;
         st.to_lease_s += (leased - dispatched) / 1000;
         st.to_create_s += (upstream - leased) / 1000;
+        if (auto c = sim_created_ms.find(s.upstream_task_id()); c != sim_created_ms.end()) {
+          st.to_sim_s += (c->second - leased) / 1000;
+          st.sim_jobs++;
+        }
         st.held_s += (transferring - dispatched) / 1000;
       }
     }
@@ -312,10 +371,26 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
     r.failed += tr.failed;
     r.tenants[tenants[t].first] = std::move(tr);
   }
+  for (auto& [account, events] : slot_events) {
+    // A release and a dispatch in the same millisecond: the release first.
+    std::sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second > b.second;
+    });
+    // The newest release first: the one whose wake-up ran the round that refilled the account
+    // (an older free slot was left by routing, not by a late wake-up).
+    std::vector<double> free_since;
+    for (const auto& [at, kind] : events) {
+      if (kind > 0) {
+        free_since.push_back(at);
+      } else if (!free_since.empty()) {
+        r.slot_gaps[model_of_account[account]].gaps_ms.push_back(at - free_since.back());
+        free_since.pop_back();
+      }
+    }
+  }
   r.makespan_s = (last_ms - first_ms) / 1000;
   r.bound_s = LowerBound(shape_counts, providers);
 
-  auto stats = stack.SimStats();
   for (const auto& p : providers) {
     const auto& prov = stats["providers"][p.name];
     for (const auto& [key, account] :
@@ -376,8 +451,17 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
     if (st.jobs == 0) continue;
     std::cout << "  slot held per " << model << " job: " << Fmt(st.held_s / st.jobs, 3)
               << " s (dispatch to lease " << Fmt(st.to_lease_s / st.jobs, 3)
-              << " s, lease to upstream id " << Fmt(st.to_create_s / st.jobs, 3) << " s)\n";
+              << " s, lease to upstream id " << Fmt(st.to_create_s / st.jobs, 3)
+              << " s, of which lease to the simulator's create "
+              << Fmt(st.sim_jobs ? st.to_sim_s / st.sim_jobs : 0, 3) << " s)\n";
     kv.push_back(label + "_slot_held_s_" + model + "=" + Fmt(st.held_s / st.jobs, 3));
+  }
+  for (const auto& [model, g] : r.slot_gaps) {
+    if (g.gaps_ms.empty()) continue;
+    std::cout << "  slot released to refilled, " << model << ": p50 "
+              << Fmt(Percentile(g.gaps_ms, 0.5), 0) << " ms, p90 "
+              << Fmt(Percentile(g.gaps_ms, 0.9), 0) << " ms (" << g.gaps_ms.size() << " reuses)\n";
+    kv.push_back(label + "_slot_gap_p50_ms_" + model + "=" + Fmt(Percentile(g.gaps_ms, 0.5), 0));
   }
   for (const auto& [name, tr] : r.tenants) {
     std::cout << "  " << name << ": " << tr.jobs << " jobs (" << tr.succeeded << " ok, "
@@ -386,6 +470,9 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
     kv.push_back(label + "_" + name + "_p50_s=" + Fmt(tr.p50, 2));
     kv.push_back(label + "_" + name + "_p95_s=" + Fmt(tr.p95, 2));
   }
+  std::cout << "  Redis per job: " << Fmt(r.redis_cmds_per_job, 1) << " commands, "
+            << Fmt(r.redis_cpu_ms_per_job, 3) << " ms CPU\n";
+  kv.push_back(label + "_redis_cmds_per_job=" + Fmt(r.redis_cmds_per_job, 1));
   std::cout << "  Jain's fairness index (dispatches while all tenants wait): " << Fmt(r.jain)
             << "\n"
             << std::flush;
@@ -487,8 +574,11 @@ int main(int argc, char** argv) {
         const auto& shared = fair.tenants.at(name);
         std::cout << "== " << name << " alone ==\n  wait p50 " << Fmt(tr.p50, 2) << " s, p95 "
                   << Fmt(tr.p95, 2) << " s; with the others (fair) p95 " << Fmt(shared.p95, 2)
-                  << " s = " << Fmt(shared.p95 / std::max(tr.p95, 1e-3), 2) << " x alone\n"
-                  << std::flush;
+                  << " s = " << Fmt(shared.p95 / std::max(tr.p95, 1e-3), 2) << " x alone\n";
+        std::cout << "  waited over 1 s alone, by model:";
+        for (const auto& [model, count] : tr.slow_by_model)
+          std::cout << " " << model << "=" << count;
+        std::cout << "\n" << std::flush;
         kv.push_back("alone_" + name + "_p50_s=" + Fmt(tr.p50, 2));
         kv.push_back("alone_" + name + "_p95_s=" + Fmt(tr.p95, 2));
         kv.push_back("fair_" + name +

@@ -472,6 +472,11 @@ chain_stop_after = function(ctx, g, index)
   end
 end
 
+-- Upstream-task claims (phase.lua): `owner:<account>:<bucket>` hashes (task id -> job id), one
+-- bucket per CLAIM_BUCKET_MS, each expiring two buckets after its own began.
+local CLAIM_BUCKET_MS = 172800000
+local function claim_key(P, account, bucket) return P .. ':owner:' .. account .. ':' .. bucket end
+
 -- A worker's held table (issue 11): `wjobs:<worker>` is a hash, job id -> what the worker's
 -- writes to that job need (its lease token and the fields transition() reads), written by
 -- lease.lua and kept by the scripts the worker's batched writes run (create_permit, phase), so

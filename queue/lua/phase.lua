@@ -30,7 +30,7 @@ local jobs = held_jobs(P, reqs, {'token', 'slot', 'account', 'create_log', 'work
 -- Upstream-task claims: `owner:<account>:<bucket>` hashes (task id -> job id), one bucket per
 -- two days, each kept until two buckets later; a claim is looked for in the current and the
 -- previous bucket, so it is seen for at least two days after it was made.
-local BUCKET_MS = 172800000
+local BUCKET_MS = CLAIM_BUCKET_MS
 local bucket = math.floor(now / BUCKET_MS)
 local claims = {}  -- account -> {ids = {task...}, owner = {task -> job}, new = {task, job, ...}}
 local claim_order = {}
@@ -51,7 +51,7 @@ for x, f in ipairs(reqs) do
     end
   end
 end
-local function owner_key(acc, b) return P .. ':owner:' .. acc .. ':' .. b end
+local function owner_key(acc, b) return claim_key(P, acc, b) end
 for _, acc in ipairs(claim_order) do
   local c = claims[acc]
   local cur = redis.call('HMGET', owner_key(acc, bucket), unpack(c.ids))

@@ -1,8 +1,11 @@
 -- Retention: finished jobs whose state was reached at or before `cutoff` leave Redis, at most
 -- `max` per call, with everything that names them: the job hash (its history and errors are
 -- inside), the state, tenant, batch and model index entries (and the all-jobs index of the
--- previous layout), and the batch record when its last job goes. Idempotency keys and
--- upstream-task claims expire on their own clocks; the clip and its sidecar in the store are not
+-- previous layout), the claim on its upstream task (phase.lua's owner:<account>:<bucket> hash,
+-- while it still names this job: a bucket lives two to four days, so under a shorter retention
+-- the claims would outlive their jobs and Redis would hold days of them whatever the retention),
+-- and the batch record when its last job goes. Idempotency keys expire on their own clock; the
+-- clip and its sidecar in the store are not
 -- Redis's to remove.
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
@@ -32,9 +35,21 @@ local function put(key, id)
 end
 local batches, batch_order = {}, {}
 local keys = {}
+local claims, claim_order = {}, {}  -- account -> {tasks = {...}, jobs = {...}}
 for _, id in ipairs(ids) do
-  local h = redis.call('HMGET', jkey(P, id), 'tenant', 'batch', 'model', 'worker')
+  local h = redis.call('HMGET', jkey(P, id), 'tenant', 'batch', 'model', 'worker', 'account',
+                       'upstream')
   keys[#keys + 1] = jkey(P, id)
+  if h[5] and h[5] ~= '' and h[6] and h[6] ~= '' then
+    local c = claims[h[5]]
+    if not c then
+      c = {tasks = {}, jobs = {}}
+      claims[h[5]] = c
+      claim_order[#claim_order + 1] = h[5]
+    end
+    c.tasks[#c.tasks + 1] = h[6]
+    c.jobs[#c.jobs + 1] = id
+  end
   put(P .. ':jobs', id)
   put(P .. ':state:' .. state_of[id], id)
   if h[1] and h[1] ~= '' then put(P .. ':tenant:' .. h[1] .. ':jobs', id) end
@@ -51,6 +66,22 @@ for _, id in ipairs(ids) do
   end
 end
 if #keys > 0 then redis.call('DEL', unpack(keys)) end
+-- The claims, per account: looked for in the two buckets still alive (the claim was made when
+-- the job's upstream id was stored, before it ended), removed where they still name the job.
+local now = tonumber(ARGV[2])
+local bucket = math.floor(now / CLAIM_BUCKET_MS)
+for _, acc in ipairs(claim_order) do
+  local c = claims[acc]
+  for b = bucket - 1, bucket do
+    local key = claim_key(P, acc, b)
+    local owners = redis.call('HMGET', key, unpack(c.tasks))
+    local mine = {}
+    for k, task in ipairs(c.tasks) do
+      if owners[k] == c.jobs[k] then mine[#mine + 1] = task end
+    end
+    if #mine > 0 then redis.call('HDEL', key, unpack(mine)) end
+  end
+end
 for _, key in ipairs(order) do redis.call('ZREM', key, unpack(groups[key])) end
 -- A batch's ids list (submit.lua): the ids of removed jobs leave its head, counted in the
 -- batch's `ids_trimmed` (list.lua's positions are absolute); a removed job's id behind a job

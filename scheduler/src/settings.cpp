@@ -53,7 +53,7 @@ Result<Settings> ParseSettings(const config::Document& doc) {
                                                   1.0 / 3600, 24 * 365 * 10));
     s.retention_ms = std::max<int64_t>(1000, std::llround(retention_hours * 3600 * 1000));
   }
-  REELQ_READ(s.dispatch_scan_depth, config::GetInt(sec, n, "dispatch_scan_depth", 16, 1, 1000));
+  REELQ_READ(s.dispatch_scan_depth, config::GetInt(sec, n, "dispatch_scan_depth", 64, 1, 1000));
   REELQ_READ(s.dispatch_policy, config::GetString(sec, n, "dispatch_policy", s.dispatch_policy));
   if (s.dispatch_policy != "fair" && s.dispatch_policy != "fifo") {
     return MakeError(

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -134,12 +135,37 @@ void E2eStack::StartSim() {
 
 void E2eStack::KillSim() { sim_.Kill(); }
 
+std::filesystem::path E2eStack::CatalogueFile() const {
+  const auto shipped = std::filesystem::absolute(SourcePath("deploy/catalogue.yaml"));
+  if (!options_.scale_catalogue_latency) return shipped;
+  // Every model's `latency: {min: A, p50: B, p95: C, max: D}` line, scaled; nothing else moves.
+  static const std::regex kLatency(
+      R"(latency: \{min: ([0-9.]+), p50: ([0-9.]+), p95: ([0-9.]+), max: ([0-9.]+)\})");
+  const std::string text = ReadFile(shipped);
+  std::string out;
+  size_t last = 0;
+  int scaled = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kLatency);
+       it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    out += text.substr(last, static_cast<size_t>(m.position()) - last);
+    auto s = [&](int i) { return Num(std::stod(m[i].str()) * options_.latency_scale); };
+    out += "latency: {min: " + s(1) + ", p50: " + s(2) + ", p95: " + s(3) + ", max: " + s(4) + "}";
+    last = static_cast<size_t>(m.position() + m.length());
+    ++scaled;
+  }
+  out += text.substr(last);
+  if (scaled == 0) throw std::runtime_error("e2e stack: no latency line in " + shipped.string());
+  const auto path = dir_.path() / "catalogue-scaled.yaml";
+  std::ofstream(path) << out;
+  return path;
+}
+
 void E2eStack::WriteConfig() {
   const std::string sim = "http://" + options_.sim_host + ":" + std::to_string(sim_port_);
   std::ostringstream y;
   y << "# Written by tests/e2e/stack.cpp\n"
-    << "catalogue_file: " << std::filesystem::absolute(SourcePath("deploy/catalogue.yaml")).string()
-    << "\n"
+    << "catalogue_file: " << CatalogueFile().string() << "\n"
     << "redis:\n  host: " << options_.redis_host << "\n  port: " << redis_->port()
     << "\n  prefix: " << kRedisPrefix << "\n"
     << redis_section_extra_ << "scheduler:\n  listen: 127.0.0.1:0\n  metrics_listen: 127.0.0.1:0\n"

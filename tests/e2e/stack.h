@@ -61,6 +61,10 @@ struct E2eStackOptions {
   // Simulator: latency multiplier (0.002 turns minutes into a fraction of a second) and seed.
   double latency_scale = 0.002;
   uint64_t sim_seed = 1;
+  // Give reelq a copy of deploy/catalogue.yaml whose latency profiles are multiplied by
+  // latency_scale, so that its routing (the latency seeds, the clamp of each sample to the
+  // profile) describes the simulator it talks to; off: the catalogue as shipped.
+  bool scale_catalogue_latency = false;
   // Draw model, shot and job id on the simulator's clips (one small ffmpeg render per create):
   // off here so that tests and benchmarks making hundreds of clips stay fast; on for tests
   // that look at the labels.
@@ -197,6 +201,8 @@ class E2eStack {
     int dashboard_port = 0;  // scheduler with options.dashboard
   };
   void WriteConfig();
+  // The catalogue the config names: the shipped one, or its latency-scaled copy (options).
+  std::filesystem::path CatalogueFile() const;
   void WaitSchedulerReady(int i);
   std::string SimHttp(const std::string& method, const std::string& path, const std::string& body,
                       int* status);

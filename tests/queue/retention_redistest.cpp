@@ -87,7 +87,12 @@ class RetentionTest : public StoreTest {
         if (type == "zset") holds = !server_->Run({"ZSCORE", key, id}).IsNil();
         if (type == "set") holds = server_->Run({"SISMEMBER", key, id}).integer == 1;
         if (type == "list") holds = !server_->Run({"LPOS", key, id}).IsNil();
-        if (type == "hash") holds = !server_->Run({"HGET", key, id}).IsNil();
+        if (type == "hash") {
+          // As a field (an index by id) or as a value (a claim naming the job).
+          holds = !server_->Run({"HGET", key, id}).IsNil();
+          for (const auto& v : server_->Run({"HVALS", key}).elements) holds = holds || v.str == id;
+        }
+        if (type == "string") holds = server_->Run({"GET", key}).str == id;
         if (holds) found.push_back(key + " (member)");
       }
     } while (cursor != "0");
@@ -164,6 +169,38 @@ TEST_F(RetentionTest, FinishedJobsPastRetentionVanishWithEveryKeyYoungerAndUnfin
   // The unfinished job is untouched by any retention.
   EXPECT_TRUE(RunAsync(io_, store_->Get("waiting")));
   EXPECT_EQ(Sweep(0ms), 0);
+}
+
+TEST_F(RetentionTest, TheClaimOnAnUpstreamTaskLeavesWithItsJob) {
+  // Each job records its upstream task (phase.lua claims it in owner:<account>:<bucket>, a hash
+  // that lives two to four days); one ends old, one young. Under a one-hour retention the old
+  // job's claim must go with it, not outlive it by days (bench/scale --retention saw one claim
+  // per job pile up).
+  Submit({"old", "young"}, "b");
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 2u);
+  for (const auto& [id, job] : leased) {
+    auto r =
+        RunAsync(io_, store_->SetPhase(id, job.token, JobPhase::kGenerating, "task-" + id, ""));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+  // The bucket the claims went to (the clock may cross into the next one below).
+  const std::string bucket =
+      "t:{q}:owner:a1:" + std::to_string(clock_->NowMs() / (48LL * 3600 * 1000));
+  ASSERT_EQ(server_->Run({"HGET", bucket, "task-old"}).str, "old");
+  Succeed(leased["old"]);
+  clock_->Advance(2h);
+  Succeed(leased["young"]);
+  EXPECT_EQ(Sweep(1h), 1);
+  EXPECT_TRUE(server_->Run({"HGET", bucket, "task-old"}).IsNil());
+  EXPECT_TRUE(KeysMentioning("old").empty()) << ::testing::PrintToString(KeysMentioning("old"));
+  // The young job keeps its claim while it is kept.
+  EXPECT_EQ(server_->Run({"HGET", bucket, "task-young"}).str, "young");
+  // A claim that names another job (the same task stored by another job) is not ours to drop.
+  server_->Run({"HSET", bucket, "task-young", "someone-else"});
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 1);
+  EXPECT_EQ(server_->Run({"HGET", bucket, "task-young"}).str, "someone-else");
 }
 
 TEST_F(RetentionTest, RetriedJobLeavesTheFinishedIndexAndIsKept) {
