@@ -197,6 +197,27 @@ local function job_of(id)
   return j
 end
 
+-- Whether no job at all can be dispatched this round: every model of the deployment has been
+-- looked at and none has an account that can take a create now. A round then stops instead of
+-- reading up to `depth` jobs of every tenant only to hold them (scheduler.dispatch_scan_depth is
+-- 64: when a freed slot has been refilled, the rest of the round would otherwise read 64 job
+-- records per tenant for nothing).
+local n_models = nil
+local round_full = false
+local function all_full()
+  if n_models == nil then n_models = redis.call('SCARD', P .. ':models') end
+  local seen = 0
+  for _, m in pairs(models) do
+    if m.known then
+      seen = seen + 1
+      for _, acc in ipairs(m.accounts) do
+        if usable(account(acc)) then return false end
+      end
+    end
+  end
+  return seen >= n_models
+end
+
 -- The first dispatchable job among the first `depth` of the tenant's queue, dispatched; false
 -- when none can go now. Jobs past their start deadline fail on the way.
 local function dispatch_one(entry)
@@ -240,6 +261,10 @@ local function dispatch_one(entry)
         m.waiting = m.waiting + 1
         held[id] = true
       end
+      if not acc and all_full() then
+        round_full = true
+        return false
+      end
       index = index + 1
     else
       index = index + 1  -- held for a busy model earlier this round: counted once already
@@ -249,7 +274,7 @@ local function dispatch_one(entry)
 end
 
 local weight_of = {}
-while dispatched < max_jobs do
+while dispatched < max_jobs and not round_full do
   local best = nil
   for _, e in ipairs(order) do
     if not e.blocked and (best == nil or e.key < best.key) then best = e end

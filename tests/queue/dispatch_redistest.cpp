@@ -521,5 +521,25 @@ TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
       RunAsync(io_, store_->TakeCreatePermit(jobs[4].id, "stale", guard, clock_->NowMs(), 1)));
 }
 
+// A round that finds no free slot anywhere stops at the first job it has to hold, instead of
+// reading `depth` job records of the tenant's queue for nothing (every freed slot runs a round).
+TEST_F(QueueTest, ARoundWithNoFreeSlotAnywhereStopsAtTheFirstHeldJob) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1}}));
+  for (int i = 0; i < 100; ++i) Submit("j" + std::to_string(i), "t1");
+  auto first = RunAsync(io_, store_->Dispatch(16, 64, 1));
+  ASSERT_TRUE(first) << first.error().Describe();
+  EXPECT_EQ(first->dispatched, 1);
+  server_->ResetStats();
+  auto second = RunAsync(io_, store_->Dispatch(16, 64, 1));
+  ASSERT_TRUE(second) << second.error().Describe();
+  EXPECT_EQ(second->dispatched, 0);
+  // One job record read (the head, held), not 64; the account, the model and the tenant's
+  // wallet once each.
+  const std::string hmget = server_->InfoField("cmdstat_hmget", "commandstats").value_or("");
+  ASSERT_EQ(hmget.rfind("calls=", 0), 0u) << hmget;
+  EXPECT_LE(std::stoi(hmget.substr(6)), 4) << hmget;
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:t1"}).integer, 99);
+}
+
 }  // namespace
 }  // namespace reelq::queue
