@@ -78,6 +78,18 @@ local function flush_indexes(ctx)
   ctx.moves, ctx.move_ids = nil, nil
 end
 
+-- Fair dispatch (dispatch.lua) serves the active tenant with the earliest virtual clock. A tenant
+-- that becomes active (its queue was empty) starts ACTIVATION_CREDIT jobs (at weight 1) before
+-- the global clock: a studio's small batch that arrives while another's thousands are queued has
+-- its first jobs dispatched next instead of waiting its 1/n share from the first job on, and a
+-- busy tenant gives way for at most that many dispatches per such arrival. It is bounded, so
+-- idle time still earns nothing more. bench/schedule (3,000 jobs of one tenant, then two of 50):
+-- small tenants' p95 wait 2.85/2.73 x alone without it, 1.86/2.28 x at 32, 1.45/1.78 x at 64.
+local ACTIVATION_CREDIT = 64
+local function activation_vt(P)
+  return (tonumber(redis.call('HGET', P .. ':meta', 'vt')) or 0) - ACTIVATION_CREDIT
+end
+
 -- Scripts that free an account slot or add dispatchable work leave one token on `dwake`, which a
 -- scheduler blocks on (scheduler/src/dispatch_wake.cpp) to run a dispatch round at once.
 local function wake_dispatch(ctx) ctx.wake_dispatch = true end
@@ -453,7 +465,7 @@ chain_queue_next = function(ctx, g, index, extra)
     detail = 'queued: shots[' .. index .. '] handed on no last frame'
   end
   transition(ctx, nxt, 'PENDING', '', detail, fields)
-  local vt = redis.call('HGET', ctx.P .. ':meta', 'vt') or 0
+  local vt = activation_vt(ctx.P)
   redis.call('ZADD', ctx.P .. ':pending:' .. nxt.tenant, nxt.score, nxt.id)
   redis.call('ZADD', ctx.P .. ':active', 'NX', vt, nxt.tenant)
   wake_dispatch(ctx)

@@ -138,9 +138,10 @@ end
 
 -- Fairness by virtual time (start-time fair queuing): each active tenant carries a virtual
 -- clock in the score of `active`; the tenant with the earliest clock that has a dispatchable job
--- goes next and its clock advances by 1/weight. A tenant that (re)activates starts at the global
--- clock, so idle time earns no credit. Shares follow the weights to within one job, even when
--- capacity frees one slot at a time.
+-- goes next and its clock advances by 1/weight. A tenant that (re)activates starts a bounded
+-- credit before the global clock (common.lua, activation_vt), so a small batch goes first for a
+-- while but idle time earns nothing more. Shares of tenants that stay busy follow the weights to
+-- within one job, even when capacity frees one slot at a time.
 local weights_key = P .. ':weights'
 local order = {}
 for i = 1, #tenants, 2 do

@@ -33,7 +33,7 @@ if #back > 0 then
 end
 local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0, max)
 if #due > 0 then
-  local vt = redis.call('HGET', P .. ':meta', 'vt') or 0
+  local vt = activation_vt(P)
   for _, id in ipairs(due) do
     local h = redis.call('HMGET', jkey(P, id), 'state', 'tenant', 'score')
     if h[1] == 'PENDING' then

@@ -14,7 +14,7 @@ end
 local ctx = new_ctx(P, now)
 local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token', '', 'worker', '',
                'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''}
-local vt = redis.call('HGET', P .. ':meta', 'vt') or 0
+local vt = activation_vt(P)
 local function requeue(job, detail)
   transition(ctx, job, 'PENDING', '', detail, RESET)
   redis.call('ZADD', P .. ':pending:' .. job.tenant, job.score, job.id)

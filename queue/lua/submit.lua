@@ -276,7 +276,7 @@ if nall > 0 then
     count(ctx, P .. ':batch:' .. batch, 'PENDING', c)
     count(ctx, P .. ':batch:' .. batch, 'total', c)
   end
-  local vt = redis.call('HGET', P .. ':meta', 'vt') or 0
+  local vt = activation_vt(P)
   for tenant, p in pairs(pending) do
     redis.call('ZADD', P .. ':pending:' .. tenant, unpack(p))
     redis.call('ZADD', P .. ':active', 'NX', vt, tenant)

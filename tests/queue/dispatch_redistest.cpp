@@ -3,6 +3,7 @@
 // moves its work elsewhere, and basic submit/lease/complete/fail/cancel paths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <map>
 #include <memory>
@@ -539,6 +540,30 @@ TEST_F(QueueTest, ARoundWithNoFreeSlotAnywhereStopsAtTheFirstHeldJob) {
   ASSERT_EQ(hmget.rfind("calls=", 0), 0u) << hmget;
   EXPECT_LE(std::stoi(hmget.substr(6)), 4) << hmget;
   EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:t1"}).integer, 99);
+}
+
+// A tenant whose queue was empty starts 64 jobs (at weight 1) before the global virtual clock
+// (common.lua ACTIVATION_CREDIT): a small batch arriving behind a big one goes first for that
+// many dispatches, then the two share equally; the big tenant is never held back for longer.
+TEST_F(QueueTest, ANewlyActiveTenantGoesFirstForItsCreditThenSharesEqually) {
+  Sync(OneModel());
+  for (int i = 0; i < 300; ++i) Submit("big" + std::to_string(i), "big");
+  // The big tenant had its own credit when it arrived: past it, the global clock is its own.
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(Dispatch(1), 1);
+  for (int i = 0; i < 150; ++i) Submit("small" + std::to_string(i), "small");
+  std::vector<std::string> order;
+  for (int i = 0; i < 128; ++i) {
+    ASSERT_EQ(Dispatch(1), 1);
+    auto leased = RunAsync(io_, store_->Lease("w", 10, 60s));
+    ASSERT_TRUE(leased) << leased.error().Describe();
+    for (const auto& j : *leased) order.push_back(j.tenant);
+  }
+  // The 100 big jobs dispatched before the small tenant arrived come first in the lease order.
+  ASSERT_EQ(order.size(), 228u);
+  std::vector<std::string> after(order.begin() + 100, order.end());
+  EXPECT_EQ(std::count(after.begin(), after.begin() + 64, "small"), 64);
+  const auto small = std::count(after.begin(), after.end(), "small");
+  EXPECT_NEAR(small, 96, 2) << "then equal shares";
 }
 
 }  // namespace
