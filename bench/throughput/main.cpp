@@ -16,7 +16,10 @@
 // out. Prints both, the ratios, and as its last line the figures as key=value pairs.
 //
 // usage: bench-throughput [--mode full|queue] [--jobs N] [--bullmq-concurrency C] [--no-bullmq]
-//                         [--profile] [--perf FILE]
+//                         [--profile] [--scripts] [--perf FILE]
+//   --scripts    afterwards, a second reelq run of min(N, 10000) jobs with SLOWLOG recording every
+//                command: Redis time per job by script, and the part of Redis's CPU spent
+//                outside any command (reading, parsing and answering requests, the AOF).
 //   --profile    afterwards, a second reelq run of min(N, 2000) jobs under MONITOR, attributing
 //                every command run inside a script to its script (commands per job per script).
 //   --perf FILE  `perf record` the reelq processes (redis-server, scheduler, worker, sim) over
@@ -42,6 +45,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "bench_util.h"
@@ -63,6 +67,7 @@ struct Args {
   int bullmq_concurrency = 50;
   bool bullmq = true;
   bool profile = false;
+  bool scripts = false;
   std::string perf_file;
 };
 
@@ -242,14 +247,22 @@ std::string Sha1Hex(const std::string& text) {
   return hex;
 }
 
-// sha1 -> script name, built as queue/CMakeLists.txt builds the bodies (common.lua, "\n", body).
+// sha1 -> script name, built as queue/CMakeLists.txt builds the bodies: the common_*.lua parts
+// in name order and common.lua, each followed by "\n", then "\n" and the script.
 std::map<std::string, std::string> ScriptShas() {
   std::map<std::string, std::string> out;
   const auto dir = rt::SourcePath("queue/lua");
-  const std::string common = rt::ReadFile(dir / "common.lua");
+  std::vector<std::filesystem::path> parts;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().stem().string().starts_with("common_")) parts.push_back(entry.path());
+  }
+  std::sort(parts.begin(), parts.end());
+  parts.push_back(dir / "common.lua");
+  std::string common;
+  for (const auto& part : parts) common += rt::ReadFile(part) + "\n";
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const auto name = entry.path().stem().string();
-    if (entry.path().extension() != ".lua" || name == "common") continue;
+    if (entry.path().extension() != ".lua" || name.starts_with("common")) continue;
     out[Sha1Hex(common + "\n" + rt::ReadFile(entry.path()))] = name;
   }
   return out;
@@ -373,6 +386,73 @@ void PrintProfile(const std::filesystem::path& file, int jobs) {
               total);
 }
 
+// --- --scripts: Redis time per job by script, from SLOWLOG -------------------------------------
+
+// Redis's SLOWLOG with a threshold of 0 records every command a client sent (a script's inner
+// commands are part of its EVALSHA's time, not entries of their own) with the microseconds it
+// took to execute. Summed per script and set against the server's CPU over the same run, it
+// splits Redis's cost into the scripts and what no command accounts for: reading and parsing
+// requests, writing replies, the AOF, the event loop.
+void RunScriptsProfile(rt::E2eStack& stack, const std::string& mode, int jobs,
+                       std::chrono::seconds timeout) {
+  auto& redis = stack.redis();
+  redis.Run({"CONFIG", "SET", "slowlog-max-len", "2000000"});
+  redis.Run({"SLOWLOG", "RESET"});
+  redis.Run({"CONFIG", "SET", "slowlog-log-slower-than", "0"});
+  const auto cpu_before = rb::CpuMs(redis.pid());
+  const Figures f = RunReelq(stack, mode, jobs, "scripts", timeout);
+  const auto cpu_ms = rb::CpuMs(redis.pid()) - cpu_before;
+  redis.Run({"CONFIG", "SET", "slowlog-log-slower-than", "-1"});
+  const auto log = redis.Run({"SLOWLOG", "GET", "-1"});
+  redis.Run({"SLOWLOG", "RESET"});
+  const auto shas = ScriptShas();
+  struct Per {
+    int64_t calls = 0, usec = 0;
+  };
+  std::map<std::string, Per> per;
+  int64_t total_usec = 0;
+  for (const auto& entry : log.elements) {
+    // id, timestamp, microseconds, arguments, client address, client name
+    if (entry.elements.size() < 4 || entry.elements[3].elements.empty()) continue;
+    // A command a script ran is logged too, from the scripts' client ("?:0"), and its time is
+    // part of its script's: count it apart.
+    const bool inner = entry.elements.size() > 4 && entry.elements[4].str == "?:0";
+    const auto& argv = entry.elements[3].elements;
+    std::string cmd = argv[0].str;
+    std::transform(cmd.begin(), cmd.end(), cmd.begin(), ::tolower);
+    if (cmd == "slowlog" || cmd == "config") continue;
+    std::string name = inner ? "  (in scripts) " + cmd : cmd;
+    if (cmd == "evalsha" && argv.size() > 1) {
+      auto it = shas.find(argv[1].str);
+      name = it == shas.end() ? "sha:" + argv[1].str.substr(0, 8) : it->second + ".lua";
+    }
+    auto& p = per[name];
+    ++p.calls;
+    p.usec += entry.elements[2].integer;
+    if (!inner) total_usec += entry.elements[2].integer;
+  }
+  // What clients sent first, then what the scripts ran inside; each by time, largest first.
+  std::vector<std::tuple<bool, int64_t, std::string>> order;
+  for (const auto& [name, p] : per) order.emplace_back(name.starts_with(" "), -p.usec, name);
+  std::sort(order.begin(), order.end());
+  std::printf(
+      "scripts (%d jobs, %.0f jobs/s, SLOWLOG of %zu commands): Redis CPU %.1f us per job, of "
+      "which "
+      "commands %.1f us, outside commands %.1f us\n",
+      jobs, f.jobs_per_s, log.elements.size(), cpu_ms * 1000.0 / jobs,
+      static_cast<double>(total_usec) / jobs,
+      cpu_ms * 1000.0 / jobs - static_cast<double>(total_usec) / jobs);
+  std::printf("  %-26s %10s %12s %12s %10s\n", "command", "calls/job", "us/call", "us/job",
+              "jobs/call");
+  for (const auto& [inner, usec, name] : order) {
+    const auto& p = per[name];
+    const double calls_per_job = static_cast<double>(p.calls) / jobs;
+    std::printf("  %-26s %10.3f %12.1f %12.2f %10.1f\n", name.c_str(), calls_per_job,
+                static_cast<double>(p.usec) / static_cast<double>(p.calls),
+                static_cast<double>(p.usec) / jobs, calls_per_job > 0 ? 1.0 / calls_per_job : 0.0);
+  }
+}
+
 Args Parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -391,11 +471,13 @@ Args Parse(int argc, char** argv) {
       a.bullmq = false;
     } else if (s == "--profile") {
       a.profile = true;
+    } else if (s == "--scripts") {
+      a.scripts = true;
     } else if (s == "--perf") {
       a.perf_file = next();
     } else {
       std::cerr << "usage: bench-throughput [--mode full|queue] [--jobs N] "
-                   "[--bullmq-concurrency C] [--no-bullmq] [--profile] [--perf FILE]\n";
+                   "[--bullmq-concurrency C] [--no-bullmq] [--profile] [--scripts] [--perf FILE]\n";
       std::exit(s == "--help" ? 0 : 2);
     }
   }
@@ -442,6 +524,7 @@ int main(int argc, char** argv) {
         }
         PrintProfile(file, n);
       }
+      if (args.scripts) RunScriptsProfile(stack, args.mode, std::min(args.jobs, 10000), timeout);
     }
     Figures bull_f;
     if (args.bullmq) {
