@@ -28,9 +28,10 @@ if ARGV[7] == '1' then
     if not holds[id] then
       local j = read_job(P, id, {'worker', 'token'})
       if j and j.state == 'RUNNING' and j.worker == worker then
-        -- As handback.lua: the create intent in the held entry goes into the record.
+        -- As handback.lua: what the held entry recorded goes into the record.
+        held_take(j, held_entry(P, j))
         transition(ctx, j, 'DISPATCHED', '', 'lease answer lost; handed back',
-                   held_handback_fields(held_entry(P, j), {'token', '', 'worker', ''}))
+                   {'token', '', 'worker', ''})
         back[#back + 1] = id
       end
       redis.call('HDEL', held_key, id)
