@@ -162,7 +162,7 @@ local function transition(ctx, job, to_state, phase, detail, extra, held_only)
   if held_only then
     local hist = job.hist or {}
     hist[#hist + 1] = entry
-    job.hist, job.seq, job.held_dirty = hist, seq, true
+    job.hist, job.seq, job.held_dirty, job.h_tail = hist, seq, true, nil
     extra = extra or {}
     for i = 1, #extra - 1, 2 do
       local v = extra[i + 1]
@@ -554,16 +554,25 @@ local function claim_key(P, account, bucket) return P .. ':owner:' .. account ..
 -- and its transition writes it all into the record (held_unload), so nothing recorded is lost:
 -- a reaped job's next lease sees its upstream id and create intent and looks the task up
 -- instead of paying for a second create. get.lua merges it in for readers.
--- The entry is a JSON array: HELD's fields by position, then the upstream id, then the history
--- entries not yet in the record. (cjson measured cheaper than splitting a '\31'-joined string
--- in Lua: ~1.0 against ~3.9 us per decode of 20 fields, every string.sub interning a string.)
+-- The entry (issue 11: decoding and encoding it was ~4 us each per job and call as one JSON
+-- array of 19 fields, a fifth of a job's Redis CPU) is
+--   "<seq>\31<slot>\31<create_log>\31<create_intent>\31<static>\31<tail>"
+-- where the four fields a worker's writes change are plain (numbers and ids), <static> is a
+-- JSON array of HELD_STATIC (written by lease.lua, never changed while held: re-written as it
+-- was read) and <tail> a JSON array of the upstream id and the history entries not yet in the
+-- record (re-encoded only when they change). JSON never holds a raw \31, so one string.match
+-- splits an entry. The worker is the table's, not stored. An entry of the layout before (a
+-- JSON array of HELD, '[' first) is still read and written as such, and a job held under one
+-- writes its phase changes into its record as before (`old_entry`).
 local HELD = {'token', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res',
               'cost', 'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'worker',
               'create_intent'}
-local HELD_UPSTREAM = #HELD + 1
+local HELD_STATIC = {'token', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res',
+                     'cost', 'webhook', 'parent', 'mbatch', 'account'}
+local HELD_SPLIT = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
 
--- A job's `names` fields as one JSON array (a missing field is ''), and back into a job table
--- in `state` (a '' field is false, as read_job gives a missing one).
+-- A job's `names` fields as a list (a missing field is ''), and such a list back into a job
+-- table in `state` (a '' field is false, as read_job gives a missing one).
 local function pack_fields(names, job)
   local v = {}
   for i, n in ipairs(names) do
@@ -585,26 +594,36 @@ local function unpack_fields(names, id, state, v)
 end
 
 local function held_encode(job)
-  local v = pack_fields(HELD, job)
-  -- nil: an entry from before (see held_decode) stays as it was, its changes in the record.
-  if job.upstream == nil then return cjson.encode(v) end
-  v[HELD_UPSTREAM] = job.upstream or ''
-  if job.hist then
-    for k, e in ipairs(job.hist) do v[HELD_UPSTREAM + k] = e end
+  if job.old_entry then return cjson.encode(pack_fields(HELD, job)) end
+  local static = job.h_static or cjson.encode(pack_fields(HELD_STATIC, job))
+  local tail = job.h_tail
+  if not tail then
+    local t = {job.upstream or ''}
+    if job.hist then for k, e in ipairs(job.hist) do t[k + 1] = e end end
+    tail = cjson.encode(t)
   end
-  return cjson.encode(v)
+  return job.seq .. '\31' .. (job.slot or '') .. '\31' .. (job.create_log or '') .. '\31' ..
+             (job.create_intent or '') .. '\31' .. static .. '\31' .. tail
 end
 
-local function held_decode(id, text)
-  local v = cjson.decode(text)
-  local job = unpack_fields(HELD, id, 'RUNNING', v)
-  -- An entry written before phase changes were kept here has no upstream id (nil: the record's
-  -- holds), nor history.
-  local up = v[HELD_UPSTREAM]
-  if up ~= nil then job.upstream = up ~= '' and up end
-  if #v > HELD_UPSTREAM then
+-- The held entry `text` of job `id` in `worker`'s table as a job table (RUNNING).
+local function held_decode(id, text, worker)
+  if string.byte(text, 1) == 91 then
+    local job = unpack_fields(HELD, id, 'RUNNING', cjson.decode(text))
+    job.old_entry = true
+    return job
+  end
+  local seq, slot, create_log, intent, static, tail = string.match(text, HELD_SPLIT)
+  local job = unpack_fields(HELD_STATIC, id, 'RUNNING', cjson.decode(static))
+  job.seq, job.worker, job.h_static, job.h_tail = seq, worker, static, tail
+  job.slot = slot ~= '' and slot
+  job.create_log = create_log ~= '' and create_log
+  job.create_intent = intent ~= '' and intent
+  local t = cjson.decode(tail)
+  job.upstream = t[1] ~= '' and t[1]
+  if #t > 1 then
     local hist = {}
-    for k = HELD_UPSTREAM + 1, #v do hist[#hist + 1] = v[k] end
+    for k = 2, #t do hist[k - 1] = t[k] end
     job.hist = hist
   end
   return job
@@ -635,7 +654,7 @@ local function held_jobs(P, reqs, more)
     for k, i in ipairs(g.at) do
       local id = g.ids[k]
       if r[k] and not by_id[id] then
-        local j = held_decode(id, r[k])
+        local j = held_decode(id, r[k], w)
         j.held = true
         by_id[id] = j
       end
@@ -680,7 +699,7 @@ local function held_entry(P, job)
   if not job.worker or job.worker == '' or not job.token or job.token == '' then return nil end
   local text = redis.call('HGET', P .. ':wjobs:' .. job.worker, job.id)
   if not text then return nil end
-  local h = held_decode(job.id, text)
+  local h = held_decode(job.id, text, job.worker)
   if h.token ~= job.token then return nil end
   return h
 end

@@ -105,8 +105,8 @@ for x, f in ipairs(reqs) do
       j.slot = false
     end
     -- A held job's change goes into its held entry only (common.lua, HELD), not its record;
-    -- an entry from before that (no upstream id in it) keeps writing the record.
-    transition(ctx, j, 'RUNNING', f.phase, f.detail or '', extra, j.held and j.upstream ~= nil)
+    -- an entry of the layout before keeps writing the record.
+    transition(ctx, j, 'RUNNING', f.phase, f.detail or '', extra, j.held and not j.old_entry)
     j.held_dirty = true
     out[#out + 1] = 'OK'
   end

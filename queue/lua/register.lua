@@ -14,7 +14,7 @@ for x = 1, #entries, 2 do
   local j = read_job(P, id, {'worker', 'token'})
   if j and j.state == 'RUNNING' and j.worker == worker then
     -- What the worker recorded (held table, common.lua) goes into the record for the next lease.
-    local h = held_decode(id, entries[x + 1])
+    local h = held_decode(id, entries[x + 1], worker)
     if h.token ~= j.token then h = nil end
     held_take(j, h)
     transition(ctx, j, 'DISPATCHED', '', 'worker restarted', {'token', '', 'worker', ''})
