@@ -74,7 +74,8 @@ for k, j in ipairs(jobs) do
   j.worker = worker
   local phase = 'SUBMITTING'
   if j.upstream and j.upstream ~= '' then phase = 'GENERATING' end
-  transition(ctx, j, 'RUNNING', phase, worker, {'worker', worker, 'token', j.token, 'started', now})
+  transition(ctx, j, 'RUNNING', phase, worker,
+             {'worker', worker, 'token', j.token, 'started', ctx.now_s})
   held[#held + 1] = j.id
   held[#held + 1] = held_encode(j)
   out[#out + 1] = flat(j, OUT)
