@@ -344,5 +344,39 @@ TEST_F(HeldTest, AStaleTokensPhaseWriteChangesNothing) {
   EXPECT_EQ(done.history[6].detail, "resumed");
 }
 
+// A held entry written by the layout before (one JSON array, '[' first) is still read, and its
+// job's phase changes go to the record as they did then.
+TEST_F(HeldTest, AHeldEntryOfTheLayoutBeforeIsReadAndItsPhaseChangesGoToTheRecord) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  // token seq models model batch tenant bill hold secs res cost webhook parent mbatch slot
+  // account create_log worker create_intent
+  const std::string old_entry = "[\"" + j.token +
+                                "\",\"3\",\"m1\",\"m1\",\"b1\",\"studio\",\"\",\"0\",\"\",\"\","
+                                "\"0\",\"\",\"\",\"\",\"a1\",\"a1\",\"\",\"w1\",\"\"]";
+  server_->Run({"HSET", "t:{q}:wjobs:w1", j.id, old_entry});
+  Permit(j);
+  Phase(j, JobPhase::kGenerating, "task-old", "upstream task-old");
+  EXPECT_EQ(RecordField(j.id, "upstream"), "task-old");
+  EXPECT_EQ(RecordField(j.id, "phase"), "GENERATING");
+  const std::string entry = server_->Run({"HGET", "t:{q}:wjobs:w1", j.id}).str;
+  ASSERT_FALSE(entry.empty());
+  EXPECT_EQ(entry[0], '[');
+  auto job = Get(j.id);
+  EXPECT_EQ(job.phase, JobPhase::kGenerating);
+  EXPECT_EQ(job.upstream, "task-old");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  job = Get(j.id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  EXPECT_EQ(job.upstream, "task-old");
+  ExpectHistory(job, {JobState::kPending, JobState::kDispatched, JobState::kRunning,
+                      JobState::kRunning, JobState::kSucceeded});
+  auto stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->leased, 0);
+}
+
 }  // namespace
 }  // namespace reelq::queue
