@@ -563,20 +563,21 @@ local function claim_key(P, account, bucket) return P .. ':owner:' .. account ..
 -- The entry (issue 11: as one JSON array of 19 fields, decoding it took ~4 us and encoding it
 -- ~3.9 us per job and call, timed inside the cost test's scripts: four reads and three writes
 -- in a job's life) is
---   "<seq>\31<slot>\31<create_log>\31<create_intent>\31<static>\31<tail>"
--- where the four fields a worker's writes change are plain (numbers and ids), <static> is a
--- JSON array of HELD_STATIC (written by lease.lua, never changed while held: re-written as it
--- was read) and <tail> a JSON array of the upstream id and the history entries not yet in the
--- record (re-encoded only when they change). JSON never holds a raw \31, so one string.match
--- splits an entry. The worker is the table's, not stored. An entry of the layout before (a
+--   "<seq>\31<slot>\31<create_log>\31<create_intent>\31<hot>\31<cold>\31<tail>"
+-- where the four fields a worker's writes change are plain (numbers and ids), <hot> and <cold>
+-- are JSON arrays of HELD_HOT and HELD_COLD (written by lease.lua, never changed while held:
+-- re-written as they were read; <cold>, what only a job's end needs, is decoded only for
+-- held_jobs(..., full) or a job with a webhook) and <tail> a JSON array of the upstream id and
+-- the history entries not yet in the record (re-encoded only when they change). JSON never
+-- holds a raw \31, so one string.match splits an entry. The worker is the table's, not stored. An entry of the layout before (a
 -- JSON array of HELD, '[' first) is still read and written as such, and a job held under one
 -- writes its phase changes into its record as before (`old_entry`).
 local HELD = {'token', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res',
               'cost', 'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'worker',
               'create_intent'}
-local HELD_STATIC = {'token', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res',
-                     'cost', 'webhook', 'parent', 'mbatch', 'account'}
-local HELD_SPLIT = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
+local HELD_HOT = {'token', 'account', 'batch', 'tenant', 'webhook'}
+local HELD_COLD = {'models', 'model', 'bill', 'hold', 'secs', 'res', 'cost', 'parent', 'mbatch'}
+local HELD_SPLIT = '^' .. string.rep('([^\31]*)\31', 6) .. '(.*)$'
 
 -- A job's `names` fields as a list (a missing field is ''), and such a list back into a job
 -- table in `state` (a '' field is false, as read_job gives a missing one).
@@ -602,7 +603,8 @@ end
 
 local function held_encode(job)
   if job.old_entry then return cjson.encode(pack_fields(HELD, job)) end
-  local static = job.h_static or cjson.encode(pack_fields(HELD_STATIC, job))
+  local hot = job.h_hot or cjson.encode(pack_fields(HELD_HOT, job))
+  local cold = job.h_cold or cjson.encode(pack_fields(HELD_COLD, job))
   local tail = job.h_tail
   if not tail and not job.upstream and not job.hist then
     tail = '[""]'
@@ -612,19 +614,28 @@ local function held_encode(job)
     tail = cjson.encode(t)
   end
   return job.seq .. '\31' .. (job.slot or '') .. '\31' .. (job.create_log or '') .. '\31' ..
-             (job.create_intent or '') .. '\31' .. static .. '\31' .. tail
+             (job.create_intent or '') .. '\31' .. hot .. '\31' .. cold .. '\31' .. tail
 end
 
--- The held entry `text` of job `id` in `worker`'s table as a job table (RUNNING).
-local function held_decode(id, text, worker)
+-- The held entry `text` of job `id` in `worker`'s table as a job table (RUNNING); `full`: with
+-- HELD_COLD (money, model, parent), which a job's end needs.
+local function held_decode(id, text, worker, full)
   if string.byte(text, 1) == 91 then
     local job = unpack_fields(HELD, id, 'RUNNING', cjson.decode(text))
     job.old_entry = true
     return job
   end
-  local seq, slot, create_log, intent, static, tail = string.match(text, HELD_SPLIT)
-  local job = unpack_fields(HELD_STATIC, id, 'RUNNING', cjson.decode(static))
-  job.seq, job.worker, job.h_static, job.h_tail = seq, worker, static, tail
+  local seq, slot, create_log, intent, hot, cold, tail = string.match(text, HELD_SPLIT)
+  local job = unpack_fields(HELD_HOT, id, 'RUNNING', cjson.decode(hot))
+  if full or job.webhook then
+    local v = cjson.decode(cold)
+    for i, n in ipairs(HELD_COLD) do
+      local x = v[i]
+      if x == nil or x == '' then x = false end
+      job[n] = x
+    end
+  end
+  job.seq, job.worker, job.h_hot, job.h_cold, job.h_tail = seq, worker, hot, cold, tail
   job.slot = slot ~= '' and slot
   job.create_log = create_log ~= '' and create_log
   job.create_intent = intent ~= '' and intent
@@ -644,8 +655,8 @@ local function token_worker(token) return string.match(token or '', '^%d+/(.+)$'
 -- workers' held tables (the entry's `held` is true), else read from the record (`more`: the
 -- fields the script needs besides JOB_READ) and refused unless RUNNING under that token
 -- ('NOTRUNNING <state>', 'LEASELOST'). Requests for the same job share one table, so a second
--- change of it in the call sees the first.
-local function held_jobs(P, reqs, more)
+-- change of it in the call sees the first. `full`: the call may end jobs (held_decode).
+local function held_jobs(P, reqs, more, full)
   local groups, order = {}, {}
   for i, f in ipairs(reqs) do
     local w = token_worker(f.token)
@@ -663,7 +674,7 @@ local function held_jobs(P, reqs, more)
     for k, i in ipairs(g.at) do
       local id = g.ids[k]
       if r[k] and not by_id[id] then
-        local j = held_decode(id, r[k], w)
+        local j = held_decode(id, r[k], w, full)
         j.held = true
         by_id[id] = j
       end

@@ -21,7 +21,7 @@ for _ = 1, n do
   reqs[#reqs + 1] = f
 end
 -- Fenced by the worker's held table (common.lua, held_jobs): no read of the job's record.
-local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'})
+local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'}, true)
 for x, f in ipairs(reqs) do
   local j = jobs[x]
   if type(j) ~= 'table' then

@@ -378,5 +378,27 @@ TEST_F(HeldTest, AHeldEntryOfTheLayoutBeforeIsReadAndItsPhaseChangesGoToTheRecor
   EXPECT_EQ(stats->leased, 0);
 }
 
+// A job whose webhook reports every change: a phase change kept only in the held entry still
+// records its delivery, with the model (read from the part of the entry decoded only then).
+TEST_F(HeldTest, APhaseChangeKeptInTheHeldEntryStillRecordsItsWebhookDelivery) {
+  std::vector<NewJob> jobs{NewJob{.id = "hook",
+                                  .tenant = "studio",
+                                  .spec_bytes = "spec",
+                                  .candidate_models = {"m1"},
+                                  .webhook = "a|https://hooks.example/x"}};
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  auto dispatched = RunAsync(io_, store_->Dispatch(1, 16, 1));
+  ASSERT_TRUE(dispatched && dispatched->dispatched == 1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  Phase(leased[0], JobPhase::kGenerating, "task-h", "upstream task-h");
+  EXPECT_EQ(RecordField("hook", "phase"), "SUBMITTING");  // held entry only
+  const auto body = server_->Run({"HGET", "t:{q}:wh:msg_hook_4", "body"});
+  ASSERT_FALSE(body.IsNil());
+  EXPECT_NE(body.str.find("\"phase\":\"GENERATING\""), std::string::npos) << body.str;
+  EXPECT_NE(body.str.find("\"model\":\"m1\""), std::string::npos) << body.str;
+  EXPECT_NE(body.str.find("\"seq\":4"), std::string::npos) << body.str;
+}
+
 }  // namespace
 }  // namespace reelq::queue
