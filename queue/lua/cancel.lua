@@ -18,14 +18,14 @@ local function cancel_one(job, detail)
     redis.call('ZREM', P .. ':delayed', job.id)
   else
     if job.state == 'DISPATCHED' then redis.call('HDEL', P .. ':rdata', job.id) end
-    release_slot(ctx, job.slot)
     if job.state == 'RUNNING' and job.worker and job.worker ~= '' then
-      -- A held job's create intent is in its worker's held table (common.lua).
-      local h = held_entry(P, job)
-      if h and h.create_intent then job.create_intent = h.create_intent end
+      -- A held job's create intent, upstream id, slot and phase history are in its worker's
+      -- held table (common.lua): merged in, written by the transition below.
+      held_take(job, held_entry(P, job))
       redis.call('HDEL', P .. ':wjobs:' .. job.worker, job.id)
       redis.call('RPUSH', P .. ':wcancel:' .. job.worker, job.id)
     end
+    release_slot(ctx, job.slot)
   end
   -- Before the create reached the provider: refunded. Once a create was sent (a task id
   -- stored, or a create intent recorded), the generation may run and be billed whatever we do:

@@ -21,7 +21,7 @@ for _ = 1, n do
   reqs[#reqs + 1] = f
 end
 -- Fenced by the worker's held table (common.lua, held_jobs): no read of the job's record.
-local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'})
+local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'}, true)
 for x, f in ipairs(reqs) do
   local j = jobs[x]
   if type(j) ~= 'table' then
@@ -34,7 +34,7 @@ for x, f in ipairs(reqs) do
     move_money(ctx, j, 'settle', 0, math.floor(charge))
     local stored = {'output_key', f.output_key or '', 'sidecar_key', f.sidecar_key or '', 'sha256',
                     f.sha256 or '', 'clip_seconds', f.clip_seconds or '0', 'output_url',
-                    f.output_url or '', 'finished', now, 'slot', ''}
+                    f.output_url or '', 'finished', ctx.now_s, 'slot', ''}
     -- A compare's contact sheet (PNG) beside its grid video.
     if f.sheet_key then stored[#stored + 1] = 'sheet_key'; stored[#stored + 1] = f.sheet_key end
     -- A chained shot's last frame: the next shot starts from it (common.lua, chain_next).

@@ -14,9 +14,9 @@ if not j or j.state ~= 'RUNNING' then
   return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
 end
 if j.token ~= token then return redis.error_reply('LEASELOST') end
--- The create-log member of a held job is in its worker's held table (common.lua).
-local h = held_entry(P, j)
-if h then j.create_log = h.create_log end
+-- A held job's create-log member, phase changes (upstream id, slot given back) and their
+-- history are in its worker's held table (common.lua): merged in, written by the transition.
+held_take(j, held_entry(P, j))
 local ctx = new_ctx(P, now)
 local attempt, max_attempts = tonumber(j.attempt) or 1, tonumber(j.max_attempts) or 1
 local error_field = 'e:' .. ((tonumber(j.seq) or 0) + 1)

@@ -8,9 +8,10 @@ if not j or j.state ~= 'RUNNING' then
 end
 if token ~= '' and j.token ~= token then return redis.error_reply('LEASELOST') end
 local ctx = new_ctx(P, now)
--- The create intent (held table, common.lua) goes into the record for the next lease.
-transition(ctx, j, 'DISPATCHED', '', reason,
-           held_handback_fields(held_entry(P, j), {'token', '', 'worker', ''}))
+-- What the worker recorded (held table, common.lua: create intent, upstream id, history) goes
+-- into the record for the next lease.
+held_take(j, held_entry(P, j))
+transition(ctx, j, 'DISPATCHED', '', reason, {'token', '', 'worker', ''})
 if j.worker and j.worker ~= '' then redis.call('HDEL', P .. ':wjobs:' .. j.worker, id) end
 redis.call('LPUSH', P .. ':ready', id)
 redis.call('LPUSH', P .. ':wake', '1')

@@ -28,9 +28,10 @@ if ARGV[7] == '1' then
     if not holds[id] then
       local j = read_job(P, id, {'worker', 'token'})
       if j and j.state == 'RUNNING' and j.worker == worker then
-        -- As handback.lua: the create intent in the held entry goes into the record.
+        -- As handback.lua: what the held entry recorded goes into the record.
+        held_take(j, held_entry(P, j))
         transition(ctx, j, 'DISPATCHED', '', 'lease answer lost; handed back',
-                   held_handback_fields(held_entry(P, j), {'token', '', 'worker', ''}))
+                   {'token', '', 'worker', ''})
         back[#back + 1] = id
       end
       redis.call('HDEL', held_key, id)
@@ -73,7 +74,8 @@ for k, j in ipairs(jobs) do
   j.worker = worker
   local phase = 'SUBMITTING'
   if j.upstream and j.upstream ~= '' then phase = 'GENERATING' end
-  transition(ctx, j, 'RUNNING', phase, worker, {'worker', worker, 'token', j.token, 'started', now})
+  transition(ctx, j, 'RUNNING', phase, worker,
+             {'worker', worker, 'token', j.token, 'started', ctx.now_s})
   held[#held + 1] = j.id
   held[#held + 1] = held_encode(j)
   out[#out + 1] = flat(j, OUT)

@@ -10,8 +10,10 @@
 -- here, not when the clip is stored, because providers count only tasks still generating, and
 -- a download or a slow store must not keep the next job from starting.
 -- Cost (issue 11): the jobs come from their worker's held table (common.lua, held_jobs), not
--- from their records; claims and create-log settlements are read and written once per account
--- per call, not per job: one HSET per job is all that is per job.
+-- from their records, and their changes (phase, upstream id, history) go back into it, not into
+-- their records: the script that takes a job from its worker writes them there (common.lua,
+-- held_unload). Claims and create-log settlements are read and written once per account per
+-- call; the held entries once per worker per call.
 -- ARGV: P now n, then per job: k followed by k names and values (id token phase upstream
 -- detail). Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>', 'OWNED <job>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -102,7 +104,9 @@ for x, f in ipairs(reqs) do
       extra[#extra + 1] = ''
       j.slot = false
     end
-    transition(ctx, j, 'RUNNING', f.phase, f.detail or '', extra)
+    -- A held job's change goes into its held entry only (common.lua, HELD), not its record;
+    -- an entry of the layout before keeps writing the record.
+    transition(ctx, j, 'RUNNING', f.phase, f.detail or '', extra, j.held and not j.old_entry)
     j.held_dirty = true
     out[#out + 1] = 'OK'
   end

@@ -14,11 +14,12 @@ for _, worker in ipairs(workers) do
     local id = entries[x]
     local j = read_job(P, id, {'worker', 'token'})
     if j and j.state == 'RUNNING' and j.worker == worker then
-      -- The create intent (held table, common.lua) goes into the record for the next lease.
-      local h = held_decode(id, entries[x + 1])
+      -- What the worker recorded (held table, common.lua: create intent, upstream id, history)
+      -- goes into the record: the next lease recovers the upstream task instead of creating.
+      local h = held_decode(id, entries[x + 1], worker)
       if h.token ~= j.token then h = nil end
-      transition(ctx, j, 'DISPATCHED', '', 'lease expired',
-                 held_handback_fields(h, {'token', '', 'worker', ''}))
+      held_take(j, h)
+      transition(ctx, j, 'DISPATCHED', '', 'lease expired', {'token', '', 'worker', ''})
       back[#back + 1] = id
     end
   end

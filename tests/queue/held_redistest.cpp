@@ -53,6 +53,25 @@ class HeldTest : public StoreTest {
     return *r;
   }
 
+  // A field of the job's record as Redis holds it (nil: ""), not as GetJob shows it.
+  std::string RecordField(const std::string& id, const std::string& field) {
+    auto r = server_->Run({"HGET", "t:{q}:job:" + id, field});
+    return r.IsNil() ? std::string() : r.str;
+  }
+
+  void Permit(const LeasedJob& j) {
+    auto r =
+        RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, 0ms, clock_->NowMs(), j.attempt));
+    ASSERT_TRUE(r) << r.error().Describe();
+    ASSERT_EQ(r->count(), 0);
+  }
+
+  void Phase(const LeasedJob& j, JobPhase phase, const std::string& upstream,
+             const std::string& detail) {
+    auto r = RunAsync(io_, store_->SetPhase(j.id, j.token, phase, upstream, detail));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+
   // Every transition is in the history, numbered 1..n without a gap, in the given states.
   static void ExpectHistory(const JobRecord& job, const std::vector<JobState>& states) {
     ASSERT_EQ(job.history.size(), states.size()) << job.id;
@@ -187,6 +206,198 @@ TEST_F(HeldTest, OneUpstreamTaskHasOneOwnerWithinACallAndAcrossTheClaimBuckets) 
   // Its owner may store it again.
   EXPECT_TRUE(RunAsync(
       io_, store_->SetPhase(leased[0].id, leased[0].token, JobPhase::kGenerating, "task-1", "")));
+}
+
+// Issue 11: while a worker holds a job its phase changes are written to its held entry only;
+// readers still see them, and whatever takes the job from the worker carries them into the record.
+TEST_F(HeldTest, GetJobShowsThePhaseAndUpstreamIdKeptOnlyInTheHeldEntry) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  Permit(j);
+  clock_->Advance(5s);
+  Phase(j, JobPhase::kGenerating, "task-7", "upstream task-7");
+  const int64_t generating_at = clock_->NowMs();
+  // The record is as the lease left it: the change is in the held entry only.
+  EXPECT_EQ(RecordField(j.id, "phase"), "SUBMITTING");
+  EXPECT_EQ(RecordField(j.id, "upstream"), "");
+  EXPECT_EQ(RecordField(j.id, "seq"), "3");
+  auto job = Get(j.id);
+  EXPECT_EQ(job.state, JobState::kRunning);
+  EXPECT_EQ(job.phase, JobPhase::kGenerating);
+  EXPECT_EQ(job.upstream, "task-7");
+  EXPECT_EQ(job.updated_ms, generating_at);
+  ExpectHistory(
+      job, {JobState::kPending, JobState::kDispatched, JobState::kRunning, JobState::kRunning});
+  EXPECT_EQ(job.history[3].phase, JobPhase::kGenerating);
+  EXPECT_EQ(job.history[3].detail, "upstream task-7");
+  EXPECT_EQ(job.history[3].at_ms, generating_at);
+  clock_->Advance(5s);
+  Phase(j, JobPhase::kTransferring, "", "storing | a clip");
+  // ListJobs reads the same way (GetMany).
+  auto listed = RunAsync(io_, store_->GetMany({j.id}));
+  ASSERT_TRUE(listed) << listed.error().Describe();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().phase, JobPhase::kTransferring);
+  EXPECT_EQ(listed->front().upstream, "task-7");
+  ASSERT_EQ(listed->front().history.size(), 5u);
+  EXPECT_EQ(listed->front().history[4].detail, "storing | a clip");
+  // Completion writes the lot into the record.
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  EXPECT_EQ(RecordField(j.id, "upstream"), "task-7");
+  job = Get(j.id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  EXPECT_EQ(job.upstream, "task-7");
+  ExpectHistory(job, {JobState::kPending, JobState::kDispatched, JobState::kRunning,
+                      JobState::kRunning, JobState::kRunning, JobState::kSucceeded});
+  EXPECT_EQ(job.history[3].phase, JobPhase::kGenerating);
+  EXPECT_EQ(job.history[4].phase, JobPhase::kTransferring);
+  EXPECT_EQ(job.history[4].detail, "storing | a clip");
+}
+
+TEST_F(HeldTest, AReapedJobKeepsTheUpstreamIdItsWorkerRecordedSoNothingIsCreatedTwice) {
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 5s)));
+  SubmitAndDispatch(2);
+  auto leased = Lease("w1", 2);
+  ASSERT_EQ(leased.size(), 2u);
+  for (const auto& j : leased) Permit(j);
+  Phase(leased[0], JobPhase::kGenerating, "task-a", "upstream task-a");
+  // The other one's task ended: its slot is given back (held entry only).
+  Phase(leased[1], JobPhase::kGenerating, "task-b", "upstream task-b");
+  Phase(leased[1], JobPhase::kTransferring, "", "storing");
+  auto in_flight = [&] { return server_->Run({"HGET", "t:{q}:acct:a1", "in_flight"}).str; };
+  EXPECT_EQ(in_flight(), "1");
+  // The worker dies: its lease lapses and the reaper hands both jobs on.
+  clock_->Advance(20s);
+  auto reaped = RunAsync(io_, store_->Reap(100));
+  ASSERT_TRUE(reaped) << reaped.error().Describe();
+  EXPECT_EQ(reaped->expired_leases, 2);
+  EXPECT_EQ(in_flight(), "1");  // the slot given back at TRANSFERRING is not given back again
+  auto next = Lease("w2", 2);
+  ASSERT_EQ(next.size(), 2u);
+  for (const auto& j : next) {
+    const bool first = j.id == leased[0].id;
+    // The next attempt resumes the upstream task instead of creating a second one, with no
+    // create intent left to look for.
+    EXPECT_EQ(j.upstream, first ? "task-a" : "task-b") << j.id;
+    EXPECT_EQ(j.create_intent_ms, 0) << j.id;
+    const auto job = Get(j.id);
+    EXPECT_EQ(job.phase, JobPhase::kGenerating) << j.id;
+    std::vector<JobState> states{JobState::kPending, JobState::kDispatched, JobState::kRunning,
+                                 JobState::kRunning};
+    if (!first) states.push_back(JobState::kRunning);
+    states.push_back(JobState::kDispatched);
+    states.push_back(JobState::kRunning);
+    ExpectHistory(job, states);
+    EXPECT_EQ(job.history[3].detail, first ? "upstream task-a" : "upstream task-b") << j.id;
+    // The new worker records the same task again: it is this job's own claim.
+    Phase(j, JobPhase::kGenerating, j.upstream, "resumed");
+  }
+  // The job whose task had ended holds no slot: its completion gives none back.
+  auto complete = [&](const std::string& id) {
+    for (const auto& j : next) {
+      if (j.id != id) continue;
+      auto done = RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token}));
+      EXPECT_TRUE(done) << id;
+    }
+  };
+  complete(leased[1].id);
+  EXPECT_EQ(in_flight(), "1");
+  complete(leased[0].id);
+  EXPECT_EQ(in_flight(), "0");
+}
+
+TEST_F(HeldTest, AStaleTokensPhaseWriteChangesNothing) {
+  SubmitAndDispatch(1);
+  auto first = Lease("w1", 1);
+  ASSERT_EQ(first.size(), 1u);
+  Phase(first[0], JobPhase::kGenerating, "task-1", "upstream task-1");
+  ASSERT_TRUE(RunAsync(io_, store_->HandBack(first[0].id, first[0].token, "draining")));
+  auto second = Lease("w1", 1);
+  ASSERT_EQ(second.size(), 1u);
+  const std::string entry = server_->Run({"HGET", "t:{q}:wjobs:w1", second[0].id}).str;
+  const auto before = Get(second[0].id);
+  // The old token of the same worker (whose held table holds the job under the new one), and
+  // a token never handed out.
+  for (const std::string& token : {first[0].token, std::string("999999/w1")}) {
+    auto stale = RunAsync(
+        io_, store_->SetPhase(second[0].id, token, JobPhase::kTransferring, "task-stale", "stale"));
+    ASSERT_FALSE(stale) << token;
+    EXPECT_EQ(stale.error().category, ErrorCategory::kLeaseLost) << token;
+  }
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:wjobs:w1", second[0].id}).str, entry);
+  const auto after = Get(second[0].id);
+  EXPECT_EQ(after.upstream, "task-1");
+  EXPECT_EQ(after.phase, before.phase);
+  EXPECT_EQ(after.history.size(), before.history.size());
+  // A cancel takes the job with what its worker recorded: the upstream task to cancel.
+  Phase(second[0], JobPhase::kGenerating, "task-1", "resumed");
+  auto cancelled = RunAsync(io_, store_->Cancel(second[0].id));
+  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
+  EXPECT_EQ(cancelled->upstream, "task-1");
+  const auto done = Get(second[0].id);
+  EXPECT_EQ(done.state, JobState::kCancelled);
+  ExpectHistory(
+      done, {JobState::kPending, JobState::kDispatched, JobState::kRunning, JobState::kRunning,
+             JobState::kDispatched, JobState::kRunning, JobState::kRunning, JobState::kCancelled});
+  EXPECT_EQ(done.history[6].detail, "resumed");
+}
+
+// A held entry written by the layout before (one JSON array, '[' first) is still read, and its
+// job's phase changes go to the record as they did then.
+TEST_F(HeldTest, AHeldEntryOfTheLayoutBeforeIsReadAndItsPhaseChangesGoToTheRecord) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  // token seq models model batch tenant bill hold secs res cost webhook parent mbatch slot
+  // account create_log worker create_intent
+  const std::string old_entry = "[\"" + j.token +
+                                "\",\"3\",\"m1\",\"m1\",\"b1\",\"studio\",\"\",\"0\",\"\",\"\","
+                                "\"0\",\"\",\"\",\"\",\"a1\",\"a1\",\"\",\"w1\",\"\"]";
+  server_->Run({"HSET", "t:{q}:wjobs:w1", j.id, old_entry});
+  Permit(j);
+  Phase(j, JobPhase::kGenerating, "task-old", "upstream task-old");
+  EXPECT_EQ(RecordField(j.id, "upstream"), "task-old");
+  EXPECT_EQ(RecordField(j.id, "phase"), "GENERATING");
+  const std::string entry = server_->Run({"HGET", "t:{q}:wjobs:w1", j.id}).str;
+  ASSERT_FALSE(entry.empty());
+  EXPECT_EQ(entry[0], '[');
+  auto job = Get(j.id);
+  EXPECT_EQ(job.phase, JobPhase::kGenerating);
+  EXPECT_EQ(job.upstream, "task-old");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  job = Get(j.id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  EXPECT_EQ(job.upstream, "task-old");
+  ExpectHistory(job, {JobState::kPending, JobState::kDispatched, JobState::kRunning,
+                      JobState::kRunning, JobState::kSucceeded});
+  auto stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->leased, 0);
+}
+
+// A job whose webhook reports every change: a phase change kept only in the held entry still
+// records its delivery, with the model (read from the part of the entry decoded only then).
+TEST_F(HeldTest, APhaseChangeKeptInTheHeldEntryStillRecordsItsWebhookDelivery) {
+  std::vector<NewJob> jobs{NewJob{.id = "hook",
+                                  .tenant = "studio",
+                                  .spec_bytes = "spec",
+                                  .candidate_models = {"m1"},
+                                  .webhook = "a|https://hooks.example/x"}};
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  auto dispatched = RunAsync(io_, store_->Dispatch(1, 16, 1));
+  ASSERT_TRUE(dispatched && dispatched->dispatched == 1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  Phase(leased[0], JobPhase::kGenerating, "task-h", "upstream task-h");
+  EXPECT_EQ(RecordField("hook", "phase"), "SUBMITTING");  // held entry only
+  const auto body = server_->Run({"HGET", "t:{q}:wh:msg_hook_4", "body"});
+  ASSERT_FALSE(body.IsNil());
+  EXPECT_NE(body.str.find("\"phase\":\"GENERATING\""), std::string::npos) << body.str;
+  EXPECT_NE(body.str.find("\"model\":\"m1\""), std::string::npos) << body.str;
+  EXPECT_NE(body.str.find("\"seq\":4"), std::string::npos) << body.str;
 }
 
 }  // namespace
