@@ -27,6 +27,20 @@ local function read_job(P, id, more)
   return job
 end
 
+-- The whole record of `id` as a job table, or nil when the job does not exist; a missing field
+-- is nil (read_job gives false). Dispatch and lease need most of a record: HGETALL walks the
+-- hash once, where an HMGET of the ~27 fields they use looks each name up and hands Lua a value
+-- for every absent one (callgrind: 72,000 instructions for that HMGET against 42,000).
+local function read_record(P, id)
+  local r = redis.call('HGETALL', jkey(P, id))
+  if #r == 0 then return nil end
+  local job = {id = id}
+  for i = 1, #r, 2 do job[r[i]] = r[i + 1] end
+  -- webhook_note tells a read job (false: none) from submit.lua's new one (nil).
+  if job.webhook == nil then job.webhook = false end
+  return job
+end
+
 local function new_ctx(P, now)
   return {P = P, now = now, counters = {}, events = {}, wallets = {}, prices = {}}
 end
@@ -615,16 +629,3 @@ local function held_handback_fields(h, fields)
   return fields
 end
 
--- A dispatched job on its way to a lease (issue 11): dispatch.lua has just read and written
--- the job, so it leaves in `rdata` (hash, job id -> this) everything lease.lua needs: the held
--- fields and what the worker is handed. lease.lua takes the entry instead of reading the
--- record; cancel.lua removes it with the job (the only other way out of DISPATCHED). Jobs put
--- on `ready` by other paths (handback, reap, register, a group's step) have no entry and are
--- read from the record.
-local READY = {'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res', 'cost',
-               'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'create_intent',
-               'spec', 'attempt', 'max_attempts', 'upstream', 'finish_deadline', 'created', 'kind',
-               'index', 'chain_frame'}
-
-local function ready_encode(job) return pack_fields(READY, job) end
-local function ready_decode(id, text) return unpack_fields(READY, id, 'DISPATCHED', text) end
