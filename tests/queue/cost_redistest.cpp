@@ -303,9 +303,11 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
     ASSERT_EQ(removed, kJobs);
   });
   PrintTable();
-  // The bound this layout keeps (issue 11 asks for at most 11; measured 8.86 here, see
-  // bench/throughput/README.md): a change that makes a job dearer fails here.
-  EXPECT_LE(LifeTotal(), 9.0);
+  // The bound this layout keeps (issue 11 asks for at most 11; measured 9.60 here, see
+  // bench/throughput/README.md): a change that makes a job dearer fails here. Lease reads each
+  // record with its own HGETALL (one command a job more than a hand-off per call) because that
+  // costs Redis fewer instructions than encoding and decoding the hand-off.
+  EXPECT_LE(LifeTotal(), 10.0);
   EXPECT_LE(table_.back().second, 1.1);  // the retention sweep, on its own
 }
 
