@@ -42,7 +42,8 @@ local function read_record(P, id)
 end
 
 local function new_ctx(P, now)
-  return {P = P, now = now, counters = {}, events = {}, wallets = {}, prices = {}}
+  return {P = P, now = now, counters = {}, events = {}, wallets = {}, prices = {}, keys = {},
+          splits = {}}
 end
 
 -- Listing and retention indexes (queue/README.md): `state:<STATE>` holds every job in that
@@ -108,6 +109,27 @@ end
 -- scheduler blocks on (scheduler/src/dispatch_wake.cpp) to run a dispatch round at once.
 local function wake_dispatch(ctx) ctx.wake_dispatch = true end
 
+-- `<P>:<kind>:<name>`, built once per call: a transition names up to six counter keys, and in a
+-- call of many jobs they are mostly the same few.
+local function ctx_key(ctx, kind, name)
+  local by_name = ctx.keys[kind]
+  if not by_name then by_name = {}; ctx.keys[kind] = by_name end
+  local key = by_name[name]
+  if not key then key = ctx.P .. ':' .. kind .. ':' .. name; by_name[name] = key end
+  return key
+end
+
+-- A job's comma-separated candidate models as a list, split once per call.
+local function ctx_models(ctx, models)
+  local list = ctx.splits[models]
+  if not list then
+    list = {}
+    for m in string.gmatch(models, '[^,]+') do list[#list + 1] = m end
+    ctx.splits[models] = list
+  end
+  return list
+end
+
 local function count(ctx, key, field, delta)
   local c = ctx.counters[key]
   if not c then c = {}; ctx.counters[key] = c end
@@ -124,9 +146,9 @@ local function depth_add(ctx, state, models, model, delta)
   local f = depth_field[state]
   if not f then return end
   if state == 'PENDING' then
-    for m in string.gmatch(models or '', '[^,]+') do count(ctx, ctx.P .. ':model:' .. m, f, delta) end
+    for _, m in ipairs(ctx_models(ctx, models or '')) do count(ctx, ctx_key(ctx, 'model', m), f, delta) end
   elseif model and model ~= '' then
-    count(ctx, ctx.P .. ':model:' .. model, f, delta)
+    count(ctx, ctx_key(ctx, 'model', model), f, delta)
   end
 end
 
@@ -162,14 +184,14 @@ local function transition(ctx, job, to_state, phase, detail, extra)
   if from_state ~= to_state then
     -- Per-tenant live counts (the tenant limits at submit read them).
     if job.tenant and job.tenant ~= '' then
-      local t = ctx.P .. ':tlive:' .. job.tenant
+      local t = ctx_key(ctx, 'tlive', job.tenant)
       if depth_field[from_state] then count(ctx, t, from_state, -1) end
       if depth_field[to_state] then count(ctx, t, to_state, 1) end
     end
     depth_add(ctx, from_state, job.models, job.model, -1)
     depth_add(ctx, to_state, job.models, new_model, 1)
     if job.batch and job.batch ~= '' then
-      local b = ctx.P .. ':batch:' .. job.batch
+      local b = ctx_key(ctx, 'batch', job.batch)
       if from_state ~= '' then count(ctx, b, from_state, -1) end
       count(ctx, b, to_state, 1)
     end
@@ -179,9 +201,9 @@ local function transition(ctx, job, to_state, phase, detail, extra)
   -- One event record: id, seq, state, phase, at, batch, tenant, detail (unit separator
   -- between). The tenant comes with the job's one HMGET: the dashboard's per-tenant figures
   -- come from the stream.
-  ctx.events[#ctx.events + 1] = table.concat(
-      {job.id, seq, to_state, phase, ctx.now, job.batch or '', job.tenant or '', detail or ''},
-      '\31')
+  ctx.events[#ctx.events + 1] = job.id .. '\31' .. seq .. '\31' .. to_state .. '\31' .. phase ..
+                                 '\31' .. ctx.now .. '\31' .. (job.batch or '') .. '\31' ..
+                                 (job.tenant or '') .. '\31' .. (detail or '')
   if job.parent and job.parent ~= '' and from_state ~= to_state and
       (to_state == 'SUCCEEDED' or to_state == 'FAILED' or to_state == 'CANCELLED') then
     group_child_ended(ctx, job, to_state, extra)
