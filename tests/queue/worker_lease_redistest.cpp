@@ -364,5 +364,70 @@ TEST_F(WorkerLeaseTest, RedisWrittenByTheVersionTwoLayoutIsRefusedWithWhatToDo) 
   EXPECT_EQ(server_->Run({"TYPE", "t:{q}:wjobs:w1"}).str, "set");
 }
 
+// A held entry is MessagePack values (common.lua, pack_fields); a job leased by the build before
+// holds a JSON array of strings until it ends. The worker's writes during a rolling upgrade
+// must still read it: here every entry is rewritten as that build wrote it.
+TEST_F(WorkerLeaseTest, AHeldEntryAnEarlierBuildWroteAsJsonStillFencesAndCarriesTheJob) {
+  auto w1 = RunAsync(io_, store_->RegisterWorker("w1", 5s));
+  ASSERT_TRUE(w1);
+  SubmitAndDispatch(2, "u");
+  auto leased = LeaseAll("w1", *w1, 2);
+  ASSERT_EQ(leased.size(), 2u);
+  const char* as_json =
+      "local v = {cmsgpack.unpack(redis.call('HGET', KEYS[1], ARGV[1]))} "
+      "for i = 1, #v do v[i] = tostring(v[i]) end "
+      "redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(v)) "
+      "return redis.call('HGET', KEYS[1], ARGV[1])";
+  for (const auto& j : leased) {
+    const auto text = server_->Run({"EVAL", as_json, "1", "t:{q}:wjobs:w1", j.id}).str;
+    ASSERT_EQ(text.substr(0, 2), "[\"") << text;
+  }
+  std::vector<PhaseChange> changes;
+  for (const auto& j : leased) {
+    changes.push_back({j.id, j.token, JobPhase::kGenerating, "up-" + j.id, "upstream"});
+  }
+  // A forged token naming the same worker is still refused: the entry's token was read.
+  changes.push_back({leased[0].id, "999999/w1", JobPhase::kTransferring, "", "forged"});
+  auto phased = RunAsync(io_, store_->SetPhaseMany(changes));
+  ASSERT_TRUE(phased) << phased.error().Describe();
+  ASSERT_EQ(phased->size(), 3u);
+  EXPECT_TRUE((*phased)[0]);
+  EXPECT_TRUE((*phased)[1]);
+  ASSERT_FALSE((*phased)[2]);
+  EXPECT_EQ((*phased)[2].error().category, ErrorCategory::kLeaseLost);
+  std::vector<CompleteRequest> done;
+  for (const auto& j : leased) done.push_back({.job_id = j.id, .token = j.token});
+  auto completed = RunAsync(io_, store_->CompleteMany(done));
+  ASSERT_TRUE(completed) << completed.error().Describe();
+  for (size_t i = 0; i < leased.size(); ++i) {
+    ASSERT_TRUE((*completed)[i]) << leased[i].id;
+    auto record = RunAsync(io_, store_->Get(leased[i].id));
+    ASSERT_TRUE(record);
+    EXPECT_EQ(record->state, JobState::kSucceeded);
+    EXPECT_EQ(record->upstream, "up-" + leased[i].id);
+  }
+  // The batch counters were bumped from what the entry said of each job.
+  auto batch = RunAsync(io_, store_->GetBatch("b1"));
+  ASSERT_TRUE(batch) << batch.error().Describe();
+  EXPECT_EQ(batch->Count(JobState::kSucceeded), 2);
+}
+
+// Dispatch used to hand lease a JSON copy of each job in `rdata`; lease now reads the record.
+// An entry an earlier dispatch left is not what the lease hands over, and goes with the lease.
+TEST_F(WorkerLeaseTest, ALeaseReadsTheRecordAndDropsTheHandOffAnEarlierDispatchLeft) {
+  auto w1 = RunAsync(io_, store_->RegisterWorker("w1", 5s));
+  ASSERT_TRUE(w1);
+  SubmitAndDispatch(2, "r");
+  server_->Run({"HSET", "t:{q}:rdata", "r0", "[\"stale\"]", "r1", "[\"stale\"]"});
+  auto leased = LeaseAll("w1", *w1, 2);
+  ASSERT_EQ(leased.size(), 2u);
+  for (const auto& j : leased) {
+    EXPECT_EQ(j.spec_bytes, "spec") << j.id;
+    EXPECT_EQ(j.account, "a1") << j.id;
+    EXPECT_EQ(j.attempt, 1) << j.id;
+  }
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:rdata"}).integer, 0);
+}
+
 }  // namespace
 }  // namespace reelq::queue
