@@ -9,6 +9,7 @@ const path = require('path');
 const modules = path.join(__dirname, '..', '..', 'tools', 'node_modules');
 const { Queue, Worker } = require(path.join(modules, 'bullmq'));
 const IORedis = require(path.join(modules, 'ioredis'));
+const { execSync } = require('child_process');
 
 const port = Number(process.argv[2]);
 const jobs = Number(process.argv[3] || 20000);
@@ -28,12 +29,40 @@ async function redisCpuMs(conn) {
   return (sys + user) * 1000;
 }
 
+// bench-throughput --instructions: the redis-server runs under callgrind; its counters are zeroed
+// when the measured window opens and dumped when it closes (the bench reads the dump).
+const callgrindPid = process.env.REELQ_BENCH_CALLGRIND_PID;
+function callgrind(what) {
+  if (callgrindPid) execSync(`callgrind_control ${what} ${callgrindPid}`, { stdio: 'ignore' });
+}
+
+// As many jobs as the bench's reelq warm-up, unmeasured: the scripts loaded, caches warm.
+async function warmUp(connection) {
+  const queue = new Queue('bench-warm-up', { connection });
+  let done = 0;
+  let finish;
+  const finished = new Promise((r) => (finish = r));
+  const worker = new Worker('bench-warm-up', async () => {}, {
+    connection, concurrency, removeOnComplete: { count: 0 }, autorun: true,
+  });
+  worker.on('completed', () => { if (++done === 200) finish(); });
+  const chunk = [];
+  for (let i = 0; i < 200; i++) chunk.push({ name: 'noop', data: { i } });
+  await queue.addBulk(chunk);
+  await finished;
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+}
+
 (async () => {
   const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
   const admin = new IORedis(connection);
+  if (callgrindPid) await warmUp(connection);
   const queue = new Queue('bench-noop', { connection });
   await queue.waitUntilReady();
   await queue.obliterate({ force: true });
+  callgrind('-z');
   const before = await totalCalls(admin);
   const cpuBefore = await redisCpuMs(admin);
   const nodeBefore = process.cpuUsage();
@@ -56,6 +85,7 @@ async function redisCpuMs(conn) {
   const redisCpu = (await redisCpuMs(admin)) - cpuBefore;
   // The INFO calls between the two counts (the cpu ones and this one); subtract them.
   const cmds = (await totalCalls(admin)) - before - 3;
+  callgrind('-d');
   await worker.close();
   await queue.close();
   await admin.quit();

@@ -16,7 +16,12 @@
 // out. Prints both, the ratios, and as its last line the figures as key=value pairs.
 //
 // usage: bench-throughput [--mode full|queue] [--jobs N] [--bullmq-concurrency C] [--no-bullmq]
-//                         [--profile] [--scripts] [--perf FILE]
+//                         [--profile] [--scripts] [--instructions] [--perf FILE]
+//   --instructions  both queues' redis-servers run under callgrind (Debian `valgrind`), and the
+//                instructions each executes per job are counted: unlike CPU time, a count does
+//                not move with the machine's load, so the Redis cost ratio is repeatable. Each
+//                queue first runs 200 jobs unmeasured (scripts loaded, caches warm). Slow (Redis
+//                runs ~50x slower): use --jobs 2000.
 //   --scripts    afterwards, a second reelq run of min(N, 10000) jobs with SLOWLOG recording every
 //                command: Redis time per job by script, and the part of Redis's CPU spent
 //                outside any command (reading, parsing and answering requests, the AOF).
@@ -68,6 +73,7 @@ struct Args {
   bool bullmq = true;
   bool profile = false;
   bool scripts = false;
+  bool instructions = false;
   std::string perf_file;
 };
 
@@ -78,8 +84,57 @@ struct Figures {
   int succeeded = 0;
   // CPU milliseconds per 1,000 jobs, by process ("redis", "scheduler", "worker", "sim", "node").
   std::map<std::string, double> cpu_per_1k;
-  int sim_creates = 0;  // create calls the simulator saw (0 in --mode queue)
+  int sim_creates = 0;              // create calls the simulator saw (0 in --mode queue)
+  double redis_kinstr_per_job = 0;  // --instructions: thousands of instructions Redis executed
 };
+
+// --instructions: every redis-server the bench starts runs under callgrind, through a wrapper
+// named by REELQ_REDIS_SERVER (tests/support/redis_server.cpp), dumping into `dir`.
+class Callgrind {
+ public:
+  void Enable(const std::filesystem::path& dir) {
+    dir_ = dir;
+    const auto wrapper = dir / "redis-under-callgrind";
+    std::ofstream(wrapper) << "#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file="
+                           << (dir / "cg.%p").string() << " redis-server \"$@\"\n";
+    std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+    setenv("REELQ_REDIS_SERVER", wrapper.c_str(), 1);
+  }
+  bool on() const { return !dir_.empty(); }
+  void Zero(pid_t pid) const { Control("-z", pid); }
+  // Instructions `pid` executed since Zero: the `totals:` line of the dump this writes.
+  int64_t Dump(pid_t pid) const {
+    Control("-d", pid);
+    return NewestTotal(pid);
+  }
+  int64_t NewestTotal(pid_t pid) const {
+    std::filesystem::path newest;
+    std::filesystem::file_time_type newest_at{};
+    const std::string prefix = "cg." + std::to_string(pid) + ".";
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+      if (!e.path().filename().string().starts_with(prefix)) continue;
+      if (newest.empty() || e.last_write_time() > newest_at) {
+        newest = e.path();
+        newest_at = e.last_write_time();
+      }
+    }
+    std::ifstream in(newest);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.starts_with("totals:")) return std::stoll(line.substr(7));
+    }
+    throw std::runtime_error("callgrind: no totals in a dump of pid " + std::to_string(pid));
+  }
+
+ private:
+  static void Control(const char* what, pid_t pid) {
+    const std::string cmd =
+        std::string("callgrind_control ") + what + " " + std::to_string(pid) + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("failed: " + cmd);
+  }
+  std::filesystem::path dir_;
+};
+Callgrind callgrind;
 
 rt::E2eStackOptions StackOptions(const std::string& mode) {
   rt::E2eStackOptions o;
@@ -154,6 +209,7 @@ Figures RunReelq(rt::E2eStack& stack, const std::string& mode, int jobs,
   grpc::Status status;
   v1::SubmitBatchResponse response;
   std::atomic<bool> submitted{false};
+  if (callgrind.on()) callgrind.Zero(stack.redis().pid());
   cpu.Start();
   const auto t0 = Clock::now();
   std::thread submitter([&] {
@@ -177,6 +233,7 @@ Figures RunReelq(rt::E2eStack& stack, const std::string& mode, int jobs,
   }
   const auto t1 = Clock::now();
   cpu.Stop();
+  const int64_t instructions = callgrind.on() ? callgrind.Dump(stack.redis().pid()) : 0;
   perf.Stop();
   submitter.join();
   auto stats = rb::CommandStats(stack.redis());
@@ -192,6 +249,17 @@ Figures RunReelq(rt::E2eStack& stack, const std::string& mode, int jobs,
                              " jobs finished in time\n" + stack.Logs());
   }
   const double poll_cost = rb::GetBatchCost(stack, batch_id);
+  if (callgrind.on()) {
+    // The bench's own GetBatch polls are taken out as their commands are.
+    constexpr int kPolls = 20;
+    callgrind.Zero(stack.redis().pid());
+    for (int i = 0; i < kPolls; ++i) rb::GetBatch(*stub, batch_id);
+    const double per_poll = static_cast<double>(callgrind.Dump(stack.redis().pid())) / kPolls;
+    f.redis_kinstr_per_job =
+        (static_cast<double>(instructions) - per_poll * static_cast<double>(polls)) / 1000.0 / jobs;
+    std::printf("reelq: %.1f thousand Redis instructions per job (%lld polls at %.0f each out)\n",
+                f.redis_kinstr_per_job, static_cast<long long>(polls), per_poll);
+  }
   f.seconds = std::chrono::duration<double>(t1 - t0).count();
   f.jobs_per_s = jobs / f.seconds;
   f.cmds_per_job =
@@ -221,9 +289,12 @@ Figures RunBullmq(int jobs, int concurrency, const std::filesystem::path& log_di
   redis.ResetStats();
   // The script counts commands and the server's CPU between its own INFO calls (the queue's
   // setup excluded, its worker included).
+  std::map<std::string, std::string> env{
+      {"REELQ_BENCH_BULLMQ_CONCURRENCY", std::to_string(concurrency)}};
+  // bullmq_noop.js brackets its measured window with callgrind_control itself.
+  if (callgrind.on()) env["REELQ_BENCH_CALLGRIND_PID"] = std::to_string(redis.pid());
   auto j = rb::RunNodePeer("bench/throughput/bullmq_noop.js",
-                           {std::to_string(redis.port()), std::to_string(jobs)},
-                           {{"REELQ_BENCH_BULLMQ_CONCURRENCY", std::to_string(concurrency)}},
+                           {std::to_string(redis.port()), std::to_string(jobs)}, env,
                            log_dir / "bullmq.log", std::chrono::minutes(30));
   Figures f;
   f.seconds = j.at("seconds").get<double>();
@@ -232,6 +303,11 @@ Figures RunBullmq(int jobs, int concurrency, const std::filesystem::path& log_di
   f.cpu_per_1k["redis"] = j.at("redis_cpu_ms").get<double>() * 1000.0 / jobs;
   f.cpu_per_1k["node"] = j.at("node_cpu_ms").get<double>() * 1000.0 / jobs;
   f.succeeded = jobs;
+  if (callgrind.on()) {
+    f.redis_kinstr_per_job =
+        static_cast<double>(callgrind.NewestTotal(redis.pid())) / 1000.0 / jobs;
+    std::printf("bullmq: %.1f thousand Redis instructions per job\n", f.redis_kinstr_per_job);
+  }
   std::cout << "bullmq commands per job by command: "
             << rb::TopCommands(rb::CommandStats(redis), jobs) << "\n";
   return f;
@@ -471,13 +547,17 @@ Args Parse(int argc, char** argv) {
       a.bullmq = false;
     } else if (s == "--profile") {
       a.profile = true;
+    } else if (s == "--instructions") {
+      a.instructions = true;
     } else if (s == "--scripts") {
       a.scripts = true;
     } else if (s == "--perf") {
       a.perf_file = next();
     } else {
-      std::cerr << "usage: bench-throughput [--mode full|queue] [--jobs N] "
-                   "[--bullmq-concurrency C] [--no-bullmq] [--profile] [--scripts] [--perf FILE]\n";
+      std::cerr
+          << "usage: bench-throughput [--mode full|queue] [--jobs N] "
+             "[--bullmq-concurrency C] [--no-bullmq] [--profile] [--scripts] [--instructions] "
+             "[--perf FILE]\n";
       std::exit(s == "--help" ? 0 : 2);
     }
   }
@@ -502,9 +582,18 @@ int main(int argc, char** argv) {
 
     Figures reelq_f;
     rt::TempDir log_dir;
+    if (args.instructions) callgrind.Enable(log_dir.path());
     {
-      rt::E2eStack stack(StackOptions(args.mode));
+      auto options = StackOptions(args.mode);
+      if (args.instructions) {
+        // Redis runs ~50x slower under callgrind: a submit chunk's call takes seconds.
+        options.redis_section_extra = [](rt::RedisServer&) {
+          return std::string("  command_timeout_ms: 120000\n");
+        };
+      }
+      rt::E2eStack stack(options);
       if (args.mode == "full") OpenSimLimits(stack);
+      if (args.instructions) RunReelq(stack, args.mode, 200, "warm-up", timeout);
       reelq_f = RunReelq(stack, args.mode, args.jobs, "bench", timeout, args.perf_file);
       std::printf(
           "reelq:  %d jobs in %.2f s = %.0f jobs/s, %.2f redis commands/job (%d succeeded)\n",
@@ -561,6 +650,13 @@ int main(int argc, char** argv) {
       kv.Add("jobs_per_s_ratio", reelq_f.jobs_per_s / bull_f.jobs_per_s, 3);
       kv.Add("cmds_per_job_ratio", reelq_f.cmds_per_job / bull_f.cmds_per_job, 3);
       kv.Add("redis_cpu_ratio", reelq_f.cpu_per_1k["redis"] / bull_f.cpu_per_1k["redis"], 3);
+    }
+    if (args.instructions) {
+      kv.Add("reelq_redis_kinstr_per_job", reelq_f.redis_kinstr_per_job);
+      if (args.bullmq) {
+        kv.Add("bullmq_redis_kinstr_per_job", bull_f.redis_kinstr_per_job);
+        kv.Add("redis_instr_ratio", reelq_f.redis_kinstr_per_job / bull_f.redis_kinstr_per_job, 3);
+      }
     }
     std::printf("%s\n", kv.Line().c_str());
     return 0;

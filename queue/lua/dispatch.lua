@@ -182,17 +182,13 @@ local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
 -- again when the tenant's queue is scanned again this round (that would count them twice).
 local held = {}
 
--- What the lease of a dispatched job needs besides JOB_READ, read here with the job's one HMGET
--- and handed to lease.lua in `rdata` (common.lua, ready_encode), so leasing reads no record.
-local READY_READ = {'start_deadline', 'pref', 'spec', 'attempt', 'max_attempts', 'upstream',
-                    'finish_deadline', 'created', 'create_intent', 'kind', 'index', 'create_log',
-                    'chain_frame'}
-local rdata = {}
+-- Each job is read whole, once (common.lua, read_record): lease.lua reads the record again, so
+-- nothing is handed over beside it.
 local jobs = {}
 local function job_of(id)
   local j = jobs[id]
   if j == nil then
-    j = read_job(P, id, READY_READ) or false
+    j = read_record(P, id) or false
     jobs[id] = j
   end
   return j
@@ -255,8 +251,6 @@ local function dispatch_one(entry)
                    {'model', m.id, 'account', acc.id, 'slot', acc.id, 'dispatched', now})
         ready[#ready + 1] = id
         j.account, j.slot = acc.id, acc.id
-        rdata[#rdata + 1] = id
-        rdata[#rdata + 1] = ready_encode(j)
         return true
       elseif m then
         m.waiting = m.waiting + 1
@@ -331,7 +325,6 @@ for id, a in pairs(accounts) do
 end
 flush(ctx)
 if #ready > 0 then
-  redis.call('HSET', P .. ':rdata', unpack(rdata))
   redis.call('RPUSH', P .. ':ready', unpack(ready))
   local wakes = {}
   for i = 1, math.min(#ready, 16) do wakes[i] = '1' end

@@ -44,21 +44,17 @@ if not ids then
   flush(ctx)
   return {}
 end
-local FIELDS = {'spec', 'account', 'attempt', 'max_attempts', 'upstream', 'tenant',
-                'finish_deadline', 'created', 'create_intent', 'kind', 'index', 'chain_frame',
-                'slot', 'create_log'}
 local OUT = {'id', 'token', 'spec', 'model', 'account', 'attempt', 'max_attempts', 'upstream',
              'tenant', 'batch', 'finish_deadline', 'created', 'create_intent', 'kind', 'parent',
              'index', 'chain_frame'}
 local jobs = {}
--- What dispatch.lua left for each job (common.lua, ready_encode), else the record.
-local entries = redis.call('HMGET', P .. ':rdata', unpack(ids))
-redis.call('HDEL', P .. ':rdata', unpack(ids))
-for k, id in ipairs(ids) do
-  local j
-  if entries[k] then j = ready_decode(id, entries[k]) else j = read_job(P, id, FIELDS) end
+for _, id in ipairs(ids) do
+  local j = read_record(P, id)
   if j and j.state == 'DISPATCHED' then jobs[#jobs + 1] = j end
 end
+-- `rdata`: what dispatch handed over per job in earlier builds of this schema (version 3);
+-- entries left by a scheduler of that code are dropped with their lease.
+if redis.call('EXISTS', P .. ':rdata') == 1 then redis.call('HDEL', P .. ':rdata', unpack(ids)) end
 if #jobs == 0 then
   flush(ctx)
   return {}

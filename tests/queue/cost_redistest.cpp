@@ -3,10 +3,25 @@
 // transfer, complete), counting the commands Redis executed per step from INFO commandstats
 // (commands run inside scripts included), and prints the table per job. The totals are bounded
 // so that a change that makes a job dearer fails here, not only in a benchmark.
+//
+// Redis CPU on a shared machine moves by tens of percent from run to run. For comparing two
+// versions of a script, count instructions instead: run the test with its redis-server under
+// callgrind (Debian `valgrind`) and REELQ_COST_CALLGRIND naming the dump files' prefix: with
+// /tmp/vgredis an executable shell script holding
+//   exec valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p redis-server "$@"
+// run
+//   REELQ_REDIS_SERVER=/tmp/vgredis REELQ_COST_CALLGRIND=/tmp/cg.
+//   build/tests/queue/queue_cost_redistest --gtest_filter='*PerStep'
+// and the table gains a column: thousands of instructions Redis executed per job in the step
+// (callgrind_control zeroes the counters before a step and dumps them after it).
+#include <glob.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -46,6 +61,52 @@ std::map<std::string, CommandStat> CommandsSinceReset(RedisServer& server) {
   return by_name;
 }
 
+// Instruction counts from a redis-server run under callgrind (see the top of this file): off
+// unless REELQ_COST_CALLGRIND names the prefix of its dump files.
+class Instructions {
+ public:
+  explicit Instructions(pid_t pid) : pid_(pid) {
+    if (const char* p = std::getenv("REELQ_COST_CALLGRIND"); p != nullptr && *p != '\0') {
+      prefix_ = p;
+    }
+  }
+  bool on() const { return !prefix_.empty(); }
+  void Zero() const {
+    if (on()) Control("-z");
+  }
+  // Instructions since Zero, from the newest dump file's `totals:` line.
+  int64_t Dump() const {
+    if (!on()) return 0;
+    Control("-d");
+    glob_t found{};
+    int64_t total = 0;
+    std::filesystem::file_time_type newest{};
+    std::string newest_path;
+    if (glob((prefix_ + "*").c_str(), 0, nullptr, &found) == 0) {
+      for (size_t i = 0; i < found.gl_pathc; ++i) {
+        const auto at = std::filesystem::last_write_time(found.gl_pathv[i]);
+        if (newest_path.empty() || at > newest) newest = at, newest_path = found.gl_pathv[i];
+      }
+    }
+    globfree(&found);
+    std::ifstream in(newest_path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("totals:", 0) == 0) total = std::stoll(line.substr(7));
+    }
+    return total;
+  }
+
+ private:
+  void Control(const char* what) const {
+    const std::string cmd =
+        "callgrind_control " + std::string(what) + " " + std::to_string(pid_) + " >/dev/null";
+    if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "failed: " << cmd;
+  }
+  pid_t pid_;
+  std::string prefix_;
+};
+
 // Whether `command` was sent by the test's client rather than run inside a script: the time of
 // a script call already includes the commands it ran, so only these add to a step's time.
 bool TopLevel(const std::string& command) {
@@ -74,8 +135,11 @@ class CostTest : public StoreTest {
   template <class Step>
   double Measure(const std::string& name, Step step) {
     server_->ResetStats();
+    const Instructions instructions(server_->pid());
     const int64_t cpu_before = RedisCpuUsec();
+    instructions.Zero();
     step();
+    kinstr_per_job_.push_back(static_cast<double>(instructions.Dump()) / 1000.0 / kJobs);
     cpu_per_job_.push_back(static_cast<double>(RedisCpuUsec() - cpu_before) / kJobs);
     int64_t total = 0;
     int64_t usec = 0;
@@ -99,19 +163,24 @@ class CostTest : public StoreTest {
     // measures Redis CPU; this shows which step it goes to.
     std::printf(
         "per job, by step (%d jobs): commands, time in scripts (us), Redis CPU (us; with the "
-        "test's INFO calls)\n",
-        kJobs);
-    double life_usec = 0, life_cpu = 0;
+        "test's INFO calls)%s\n",
+        kJobs, Instructions(server_->pid()).on() ? ", thousand instructions (callgrind)" : "");
+    double life_usec = 0, life_cpu = 0, life_kinstr = 0;
     for (size_t i = 0; i < table_.size(); ++i) {
-      std::printf("  %-34s %6.2f %8.1f %8.1f\n", table_[i].first.c_str(), table_[i].second,
+      std::printf("  %-34s %6.2f %8.1f %8.1f", table_[i].first.c_str(), table_[i].second,
                   usec_per_job_[i], cpu_per_job_[i]);
+      if (kinstr_per_job_[i] > 0) std::printf(" %8.1f", kinstr_per_job_[i]);
+      std::printf("\n");
       if (InLife(table_[i].first)) {
         life_usec += usec_per_job_[i];
         life_cpu += cpu_per_job_[i];
+        life_kinstr += kinstr_per_job_[i];
       }
     }
-    std::printf("  %-34s %6.2f %8.1f %8.1f\n", "whole life (without retention)", LifeTotal(),
+    std::printf("  %-34s %6.2f %8.1f %8.1f", "whole life (without retention)", LifeTotal(),
                 life_usec, life_cpu);
+    if (life_kinstr > 0) std::printf(" %8.1f", life_kinstr);
+    std::printf("\n");
     std::vector<std::pair<int64_t, std::string>> by_calls;
     for (const auto& [command, calls] : life_by_command_) by_calls.emplace_back(calls, command);
     std::sort(by_calls.rbegin(), by_calls.rend());
@@ -133,6 +202,7 @@ class CostTest : public StoreTest {
   std::vector<std::pair<std::string, double>> table_;
   std::vector<double> usec_per_job_;
   std::vector<double> cpu_per_job_;
+  std::vector<double> kinstr_per_job_;
   std::map<std::string, int64_t> life_by_command_;
 };
 
@@ -233,9 +303,11 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
     ASSERT_EQ(removed, kJobs);
   });
   PrintTable();
-  // The bound this layout keeps (issue 11 asks for at most 11; measured 8.86 here, see
-  // bench/throughput/README.md): a change that makes a job dearer fails here.
-  EXPECT_LE(LifeTotal(), 9.0);
+  // The bound this layout keeps (issue 11 asks for at most 11; measured 9.60 here, see
+  // bench/throughput/README.md): a change that makes a job dearer fails here. Lease reads each
+  // record with its own HGETALL (one command a job more than a hand-off per call) because that
+  // costs Redis fewer instructions than encoding and decoding the hand-off.
+  EXPECT_LE(LifeTotal(), 10.0);
   EXPECT_LE(table_.back().second, 1.1);  // the retention sweep, on its own
 }
 

@@ -1,6 +1,6 @@
 // Issue 11, the cuts in commands per job against a real redis-server: a worker's writes are
 // fenced by its held table (wjobs:<worker>, common.lua) instead of a read of each job, a lease
-// takes what dispatch left in `rdata` instead of reading the record, the create intent lives in
+// hands over the job as dispatch left its record, the create intent lives in
 // the held table until the job leaves the worker, and upstream-task claims are written once per
 // account per call. Each test checks that the guarantee the old per-job read gave still holds.
 #include <gtest/gtest.h>
@@ -89,7 +89,7 @@ TEST_F(HeldTest, AJobCancelledWhileDispatchedIsNotLeasedFromWhatDispatchLeft) {
   ASSERT_EQ(leased.size(), 2u);
   for (const auto& j : leased) {
     EXPECT_NE(j.id, "j1");
-    // What the lease hands over came from dispatch's entry: the job's own spec and account.
+    // What the lease hands over is the job's own spec and the account dispatch chose.
     EXPECT_EQ(j.spec_bytes, "spec-" + j.id.substr(1));
     EXPECT_EQ(j.model, "m1");
     EXPECT_EQ(j.account, "a1");

@@ -364,5 +364,22 @@ TEST_F(WorkerLeaseTest, RedisWrittenByTheVersionTwoLayoutIsRefusedWithWhatToDo) 
   EXPECT_EQ(server_->Run({"TYPE", "t:{q}:wjobs:w1"}).str, "set");
 }
 
+// Dispatch used to hand lease a JSON copy of each job in `rdata`; lease now reads the record.
+// An entry an earlier dispatch left is not what the lease hands over, and goes with the lease.
+TEST_F(WorkerLeaseTest, ALeaseReadsTheRecordAndDropsTheHandOffAnEarlierDispatchLeft) {
+  auto w1 = RunAsync(io_, store_->RegisterWorker("w1", 5s));
+  ASSERT_TRUE(w1);
+  SubmitAndDispatch(2, "r");
+  server_->Run({"HSET", "t:{q}:rdata", "r0", "[\"stale\"]", "r1", "[\"stale\"]"});
+  auto leased = LeaseAll("w1", *w1, 2);
+  ASSERT_EQ(leased.size(), 2u);
+  for (const auto& j : leased) {
+    EXPECT_EQ(j.spec_bytes, "spec") << j.id;
+    EXPECT_EQ(j.account, "a1") << j.id;
+    EXPECT_EQ(j.attempt, 1) << j.id;
+  }
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:rdata"}).integer, 0);
+}
+
 }  // namespace
 }  // namespace reelq::queue

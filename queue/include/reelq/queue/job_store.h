@@ -18,8 +18,9 @@ namespace reelq::queue {
 // Bumped whenever the layout of keys or records changes; processes refuse to run against a
 // Redis that holds another version. 2: history and attempt errors inside the job hash
 // (h:<seq>, e:<seq>), one event stream entry per script call, named fields between C++ and Lua.
-// 3: a worker's held jobs are a hash (wjobs:<worker>), lease tokens name their worker, dispatched
-// jobs carry their lease fields in `rdata`, upstream-task claims are per-account hashes.
+// 3: a worker's held jobs are a hash (wjobs:<worker>), lease tokens name their worker,
+// upstream-task claims are per-account hashes. (Earlier builds of 3 also handed dispatched jobs
+// to lease in `rdata`, whose entries lease drops.)
 inline constexpr int kSchemaVersion = 3;
 
 struct NewJob {
