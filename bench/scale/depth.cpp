@@ -6,9 +6,11 @@
 // sessions) falls on both sides alike, and each figure is a median. After each deep window the
 // deep queue is topped up by what the window finished, so every deep window starts at --queued.
 // Per window the bench also prints the CPU per 1,000 jobs of redis-server, the scheduler and the
-// worker (their threads' run time from /proc/<pid>/task/*/schedstat, nanoseconds) and the Redis
-// time per job of the costliest commands (INFO commandstats): CPU per job is much steadier than
-// jobs/s on a shared machine, and it says which process pays for the depth.
+// worker (their threads' run time from /proc/<pid>/task/*/schedstat, nanoseconds), the Redis
+// time per job of the costliest commands (INFO commandstats), redis-server's page faults per job,
+// and the AOF rewrites (ended in the window, running at its polls, the reaped child's CPU): CPU
+// per job is much steadier than jobs/s on a shared machine, and it says which process pays for
+// the depth.
 #include <signal.h>
 #include <unistd.h>
 
@@ -63,6 +65,20 @@ double ThreadsCpuMs(pid_t pid) {
   return ns / 1e6;
 }
 
+// Field `n` (proc(5) numbering) of /proc/<pid>/stat.
+double StatField(pid_t pid, int n) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= n && fields >> field; ++i) {
+    if (i == n) return std::stod(field);
+  }
+  return 0;
+}
+
 // CPU of the reaped children of `pid` (Redis's AOF rewrite child), ms: cutime + cstime.
 double ChildrenCpuMs(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -105,7 +121,9 @@ struct Sample {
   uint32_t done = 0;
   std::array<double, 3> cpu_ms{};
   double rewrite_child_ms = 0;
-  int64_t aof_rewrites = 0, aof_size = 0;
+  double minor_faults = 0;  // redis-server's
+  bool rewriting = false;
+  int64_t aof_rewrites = 0;
   std::map<std::string, double> usec;
 };
 
@@ -117,8 +135,9 @@ Sample TakeSample(rt::E2eStack& stack, uint32_t done) {
                                      stack.worker(0).pid()};
   for (size_t i = 0; i < pids.size(); ++i) s.cpu_ms[i] = ThreadsCpuMs(pids[i]);
   s.rewrite_child_ms = ChildrenCpuMs(pids[0]);
+  s.minor_faults = StatField(pids[0], 10);
+  s.rewriting = stack.redis().InfoField("aof_rewrite_in_progress", "persistence") == "1";
   s.aof_rewrites = InfoInt(stack.redis(), "aof_rewrites");
-  s.aof_size = InfoInt(stack.redis(), "aof_current_size");
   s.usec = CommandUsec(stack.redis());
   return s;
 }
@@ -129,7 +148,8 @@ struct Window {
   std::string top_usec;      // "evalsha 120.3, zrem 4.1, ..." µs per job
   int64_t aof_rewrites = 0;  // AOF rewrites begun and finished in the window
   double rewrite_child_ms_per_1k = 0;
-  double aof_bytes_per_job = 0;  // over the polls with no rewrite finished in between
+  double faults_per_job = 0;   // redis-server's minor page faults
+  double rewriting_share = 0;  // of the window's polls, those that saw an AOF rewrite running
 };
 
 // Completions of `batch_id` between its `from`-th and `to`-th terminal job (GetBatch every
@@ -139,20 +159,17 @@ Window Measure(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, 
                std::chrono::seconds timeout) {
   auto stub = stack.JobStub();
   const auto deadline = Clock::now() + timeout;
-  std::optional<Sample> start, last;
-  double aof_bytes = 0, aof_jobs = 0;
+  std::optional<Sample> start;
+  int polls = 0, rewriting = 0;
   while (Clock::now() < deadline) {
     auto p = GetBatch(*stub, batch_id);
     if (p) {
       const uint32_t done = Terminal(*p);
       Sample s = TakeSample(stack, done);
-      if (last && last->aof_rewrites == s.aof_rewrites && s.aof_size >= last->aof_size) {
-        aof_bytes += static_cast<double>(s.aof_size - last->aof_size);
-        aof_jobs += s.done - last->done;
-      }
-      last = s;
+      ++polls;
+      if (s.rewriting) ++rewriting;
       if (!start || done < from) {
-        aof_bytes = aof_jobs = 0;
+        polls = rewriting = 0;
         start = std::move(s);
       } else if (done >= to && done > start->done && s.at > start->at) {
         const double jobs = done - start->done;
@@ -176,7 +193,8 @@ Window Measure(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, 
         w.top_usec = top.str();
         w.aof_rewrites = s.aof_rewrites - start->aof_rewrites;
         w.rewrite_child_ms_per_1k = (s.rewrite_child_ms - start->rewrite_child_ms) * 1000 / jobs;
-        w.aof_bytes_per_job = aof_jobs > 0 ? aof_bytes / aof_jobs : 0;
+        w.faults_per_job = (s.minor_faults - start->minor_faults) / jobs;
+        w.rewriting_share = polls > 0 ? static_cast<double>(rewriting) / polls : 0;
         return w;
       }
     }
@@ -301,11 +319,12 @@ void Print(const char* what, int queued, int round, const Window& w) {
   std::printf(
       "depth: %s %d queued, window %d: %.0f jobs/s; CPU ms per 1,000 jobs: redis-server %.1f, "
       "scheduler "
-      "%.1f, worker %.1f (AOF rewrite child %.1f; %lld rewrites, %.0f AOF bytes per job); "
+      "%.1f, worker %.1f (AOF rewrite child %.1f; %lld rewrites ended, one running in %.0f %% of "
+      "the polls); redis-server page faults per job %.2f; "
       "Redis µs per job: %s\n",
       what, queued, round, w.jobs_per_s, w.cpu_ms_per_1k[0], w.cpu_ms_per_1k[1], w.cpu_ms_per_1k[2],
-      w.rewrite_child_ms_per_1k, static_cast<long long>(w.aof_rewrites), w.aof_bytes_per_job,
-      w.top_usec.c_str());
+      w.rewrite_child_ms_per_1k, static_cast<long long>(w.aof_rewrites), w.rewriting_share * 100,
+      w.faults_per_job, w.top_usec.c_str());
   std::fflush(stdout);
 }
 
