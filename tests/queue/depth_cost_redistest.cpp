@@ -4,7 +4,7 @@
 // sizes, measured per step: commands per job (INFO commandstats) and Redis CPU per job (INFO cpu,
 // informational: the machine is shared). A queue scanned per job or per round in proportion to
 // its depth shows up here as commands, so the commands must not depend on the depth.
-// REELQ_DEPTH_BEHIND=<n> sets the deep case's queue (default 50,000; bench/scale uses 100,000).
+// REELQ_DEPTH_BEHIND=<n> sets the deep case's queue (default 20,000; bench/scale uses 100,000).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -242,7 +242,7 @@ class DepthCostTest : public StoreTest {
 
 TEST_F(DepthCostTest, AJobCostsTheSameCommandsWithADeepQueueBehindIt) {
   const char* env = std::getenv("REELQ_DEPTH_BEHIND");
-  const int deep = env ? std::atoi(env) : 50000;
+  const int deep = env ? std::atoi(env) : 20000;
   const auto shallow_steps = Life(kJobs);
   const auto deep_steps = Life(deep);
   ASSERT_EQ(shallow_steps.size(), deep_steps.size());
@@ -264,12 +264,12 @@ TEST_F(DepthCostTest, AJobCostsTheSameCommandsWithADeepQueueBehindIt) {
 }
 
 // What the bench measures: a worker draining a queue, its jobs' account full between
-// completions, with 1,306 queued (never dry in the window) and with 50,000. Commands per job must
+// completions, with 1,306 queued (never dry in the window) and with 20,000. Commands per job must
 // not grow with the depth (dispatch_redistest checks that a round reads no held job records for
 // nothing; this is the whole loop).
 TEST_F(DepthCostTest, DrainingADeepQueueCostsTheSameCommandsPerJob) {
   const char* env = std::getenv("REELQ_DEPTH_BEHIND");
-  const int deep = env ? std::atoi(env) : 50000;
+  const int deep = env ? std::atoi(env) : 20000;
   // 1,000 to dispatch in the window and a few more: the shallow queue never runs dry.
   const Step shallow = Steady(256 + kJobs + 50);
   const Step at_depth = Steady(deep);
