@@ -122,6 +122,7 @@ struct Sample {
   std::array<double, 3> cpu_ms{};
   double rewrite_child_ms = 0;
   double minor_faults = 0;  // redis-server's
+  double kernel_ms = 0;     // redis-server's system time (all threads), 10 ms ticks
   bool rewriting = false;
   int64_t aof_rewrites = 0;
   std::map<std::string, double> usec;
@@ -136,6 +137,7 @@ Sample TakeSample(rt::E2eStack& stack, uint32_t done) {
   for (size_t i = 0; i < pids.size(); ++i) s.cpu_ms[i] = ThreadsCpuMs(pids[i]);
   s.rewrite_child_ms = ChildrenCpuMs(pids[0]);
   s.minor_faults = StatField(pids[0], 10);
+  s.kernel_ms = StatField(pids[0], 15) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
   s.rewriting = stack.redis().InfoField("aof_rewrite_in_progress", "persistence") == "1";
   s.aof_rewrites = InfoInt(stack.redis(), "aof_rewrites");
   s.usec = CommandUsec(stack.redis());
@@ -148,8 +150,9 @@ struct Window {
   std::string top_usec;      // "evalsha 120.3, zrem 4.1, ..." µs per job
   int64_t aof_rewrites = 0;  // AOF rewrites begun and finished in the window
   double rewrite_child_ms_per_1k = 0;
-  double faults_per_job = 0;   // redis-server's minor page faults
-  double rewriting_share = 0;  // of the window's polls, those that saw an AOF rewrite running
+  double faults_per_job = 0;    // redis-server's minor page faults
+  double kernel_ms_per_1k = 0;  // redis-server's system time
+  double rewriting_share = 0;   // of the window's polls, those that saw an AOF rewrite running
 };
 
 // Completions of `batch_id` between its `from`-th and `to`-th terminal job (GetBatch every
@@ -194,6 +197,7 @@ Window Measure(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, 
         w.aof_rewrites = s.aof_rewrites - start->aof_rewrites;
         w.rewrite_child_ms_per_1k = (s.rewrite_child_ms - start->rewrite_child_ms) * 1000 / jobs;
         w.faults_per_job = (s.minor_faults - start->minor_faults) / jobs;
+        w.kernel_ms_per_1k = (s.kernel_ms - start->kernel_ms) * 1000 / jobs;
         w.rewriting_share = polls > 0 ? static_cast<double>(rewriting) / polls : 0;
         return w;
       }
@@ -320,11 +324,11 @@ void Print(const char* what, int queued, int round, const Window& w) {
       "depth: %s %d queued, window %d: %.0f jobs/s; CPU ms per 1,000 jobs: redis-server %.1f, "
       "scheduler "
       "%.1f, worker %.1f (AOF rewrite child %.1f; %lld rewrites ended, one running in %.0f %% of "
-      "the polls); redis-server page faults per job %.2f; "
+      "the polls); redis-server in the kernel %.1f, page faults per job %.2f; "
       "Redis µs per job: %s\n",
       what, queued, round, w.jobs_per_s, w.cpu_ms_per_1k[0], w.cpu_ms_per_1k[1], w.cpu_ms_per_1k[2],
       w.rewrite_child_ms_per_1k, static_cast<long long>(w.aof_rewrites), w.rewriting_share * 100,
-      w.faults_per_job, w.top_usec.c_str());
+      w.kernel_ms_per_1k, w.faults_per_job, w.top_usec.c_str());
   std::fflush(stdout);
 }
 
