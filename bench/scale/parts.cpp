@@ -1,4 +1,4 @@
-#include "parts.h"
+#include "depth.h"
 
 #include <algorithm>
 #include <chrono>
@@ -29,60 +29,6 @@ double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
-}
-
-// The queue alone (noop provider, null store), product lease and heartbeat, one scheduler.
-rt::E2eStackOptions QueueOptions(int workers) {
-  rt::E2eStackOptions o;
-  o.schedulers = 1;
-  o.workers = workers;
-  o.lease_seconds = 15;
-  o.heartbeat_seconds = 1;
-  o.min_poll_interval_ms = 1;
-  o.max_in_flight = 256;
-  o.log_level = "warn";
-  // A few hundred upstream tasks at once, as a real account: most of a deep queue stays
-  // PENDING, as it would in production.
-  UseNoopProvider(o, 512);
-  return o;
-}
-
-// SubmitBatch of `specs`; throws unless all were accepted.
-void Submit(rt::E2eStack& stack, const std::vector<v1::JobSpec>& specs) {
-  auto stub = stack.JobStub();
-  grpc::Status status;
-  auto response = rt::SubmitBatch(*stub, specs, &status, std::chrono::seconds(1200));
-  if (!status.ok()) {
-    throw std::runtime_error("SubmitBatch failed: " + status.error_message() + "\n" + stack.Logs());
-  }
-  if (response.accepted() != specs.size()) {
-    throw std::runtime_error("SubmitBatch accepted " + std::to_string(response.accepted()) +
-                             " of " + std::to_string(specs.size()));
-  }
-}
-
-// Completions per second of `batch_id` between its `from`-th and `to`-th terminal job (GetBatch
-// every 50 ms). The window starts at the last poll that saw fewer than `from` (so a short batch
-// that finishes between two polls still has a start) and ends at the first that saw `to`.
-double ProcessingRate(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, uint32_t to,
-                      std::chrono::seconds timeout) {
-  auto stub = stack.JobStub();
-  const auto deadline = Clock::now() + timeout;
-  std::pair<Clock::time_point, uint32_t> start{Clock::now(), 0};
-  while (Clock::now() < deadline) {
-    auto p = GetBatch(*stub, batch_id);
-    const auto now = Clock::now();
-    if (p) {
-      const uint32_t done = Terminal(*p);
-      if (done < from) start = {now, done};
-      if (done >= to && done > start.second && now > start.first) {
-        return (done - start.second) / Seconds(start.first, now);
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  throw std::runtime_error("batch " + batch_id + " did not reach " + std::to_string(to) +
-                           " finished jobs in time\n" + stack.Logs());
 }
 
 void ListAtDepth(rt::E2eStack& stack, KeyValues& out) {
@@ -116,6 +62,36 @@ void ListAtDepth(rt::E2eStack& stack, KeyValues& out) {
   out.Add("list_ms_p95", Percentile(ms, 0.95));
 }
 
+}  // namespace
+
+rt::E2eStackOptions QueueOptions(int workers) {
+  rt::E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = workers;
+  o.lease_seconds = 15;
+  o.heartbeat_seconds = 1;
+  o.min_poll_interval_ms = 1;
+  o.max_in_flight = 256;
+  o.log_level = "warn";
+  // A few hundred upstream tasks at once, as a real account: most of a deep queue stays
+  // PENDING, as it would in production.
+  UseNoopProvider(o, 512);
+  return o;
+}
+
+void Submit(rt::E2eStack& stack, const std::vector<v1::JobSpec>& specs) {
+  auto stub = stack.JobStub();
+  grpc::Status status;
+  auto response = rt::SubmitBatch(*stub, specs, &status, std::chrono::seconds(1200));
+  if (!status.ok()) {
+    throw std::runtime_error("SubmitBatch failed: " + status.error_message() + "\n" + stack.Logs());
+  }
+  if (response.accepted() != specs.size()) {
+    throw std::runtime_error("SubmitBatch accepted " + std::to_string(response.accepted()) +
+                             " of " + std::to_string(specs.size()));
+  }
+}
+
 // Writing 100,000 jobs grows the AOF by far more than `auto-aof-rewrite-min-size`, so Redis
 // rewrites it soon after: a forked child that takes one of the machine's cores for a second or
 // more. Left alone, that rewrite fell inside the deep window (5,000 completions, ~1.5 s) and
@@ -135,31 +111,7 @@ double SettleAof(rt::RedisServer& redis) {
   return Seconds(t0, Clock::now());
 }
 
-// The median of three rates at a shallow queue: `n` jobs queued with the worker stopped, then
-// the worker started, completions measured from 10 % to 90 %.
-double ShallowRate(const Args& args) {
-  rt::E2eStack stack(QueueOptions(0));
-  std::vector<double> rates;
-  for (int round = 0; round < 3; ++round) {
-    const std::string batch = "shallow-" + std::to_string(round);
-    if (round > 0) stack.TermWorker(0);
-    Submit(stack, Specs(args.shallow, kNoopModel, batch, "shallow"));
-    if (round == 0) {
-      stack.AddWorker();
-    } else {
-      stack.StartWorker(0);
-    }
-    rates.push_back(ProcessingRate(stack, batch, args.shallow / 10, args.shallow * 9 / 10,
-                                   std::chrono::seconds(300)));
-    std::printf("depth: %d queued: %.0f jobs/s\n", args.shallow, rates.back());
-  }
-  return Percentile(rates, 0.5);
-}
-
-}  // namespace
-
 void RunDeepQueue(const Args& args, KeyValues& out) {
-  double deep_rate = 0;
   {
     rt::E2eStack stack(QueueOptions(0));
     const auto specs = Specs(args.queued, kNoopModel, "deep", "deep");
@@ -200,23 +152,10 @@ void RunDeepQueue(const Args& args, KeyValues& out) {
     }
     if (args.list) ListAtDepth(stack, out);
     if (args.depth) {
-      std::printf("depth: AOF rewritten before the deep window (%.1f s)\n",
+      std::printf("depth: AOF rewritten before the first deep window (%.1f s)\n",
                   SettleAof(stack.redis()));
-      stack.AddWorker();
-      // Past the worker's start, while the queue is still nearly full.
-      const int from = std::min(1000, args.queued / 10);
-      const int to = std::min(args.queued, from + args.deep_window);
-      deep_rate = ProcessingRate(stack, "deep", from, to, std::chrono::seconds(600));
-      std::printf("depth: %d queued: %.0f jobs/s over %d completions\n", args.queued, deep_rate,
-                  args.deep_window);
-      std::fflush(stdout);
+      MeasureDepth(args, stack, "deep", out);
     }
-  }
-  if (args.depth) {
-    const double shallow = ShallowRate(args);
-    out.Add("deep_jobs_per_s", deep_rate);
-    out.Add("shallow_jobs_per_s", shallow);
-    out.Add("depth_ratio", deep_rate / shallow, 3);
   }
 }
 

@@ -48,7 +48,7 @@ local function account(id)
   if tonumber(h[7]) ~= day then used = 0 end
   a = {id = id, rpm = rpm, rate = rate, conc = conc, cap = tonumber(h[3]) or 0, tokens = tokens,
        in_flight = tonumber(h[6]) or 0, used = used, cooldown = tonumber(h[9]) or 0,
-       dirty = true}
+       dirty = false}
   accounts[id] = a
   return a
 end
@@ -70,8 +70,9 @@ local models = {}
 local function model(id)
   local m = models[id]
   if m then return m end
-  local h = redis.call('HMGET', P .. ':model:' .. id, 'accounts', 'lat')
-  m = {id = id, accounts = {}, lat = tonumber(h[2]) or 60, waiting = 0, known = h[1] ~= false}
+  local h = redis.call('HMGET', P .. ':model:' .. id, 'accounts', 'lat', 'q_pending')
+  m = {id = id, accounts = {}, lat = tonumber(h[2]) or 60, waiting = 0, known = h[1] ~= false,
+       queued = (tonumber(h[3]) or 0) > 0, asked = false}
   if h[1] then for acc in string.gmatch(h[1], '[^,]+') do m.accounts[#m.accounts + 1] = acc end end
   models[id] = m
   return m
@@ -81,8 +82,10 @@ end
 local function capacity(m)
   local best, best_free, total, free = nil, -1, 0, 0
   local creates_per_s = 0
+  m.asked = true
   for _, acc in ipairs(m.accounts) do
     local a = account(acc)
+    a.dirty = true  -- looked at for a job: its refilled state is written back
     if a.cooldown <= now then
       total = total + a.conc
       creates_per_s = creates_per_s + a.rate * 1000
@@ -194,25 +197,27 @@ local function job_of(id)
   return j
 end
 
--- Whether no job at all can be dispatched this round: every model of the deployment has been
--- looked at and none has an account that can take a create now. A round then stops instead of
--- reading up to `depth` jobs of every tenant only to hold them (scheduler.dispatch_scan_depth is
--- 64: when a freed slot has been refilled, the rest of the round would otherwise read 64 job
--- records per tenant for nothing).
-local n_models = nil
+-- Whether no job at all can be dispatched this round: no model that queued work may go to has
+-- an account that can take a create now. A round then stops instead of reading up to `depth`
+-- jobs of every tenant only to hold them (scheduler.dispatch_scan_depth is 64: when a freed slot
+-- has been refilled, the rest of the round would otherwise read 64 job records per tenant for
+-- nothing, every round, as long as the queue is deep). Queued work: a model a job looked at this
+-- round asked for, or one whose `q_pending` (common.lua, depth_add: every PENDING job counted
+-- under each of its candidates) is above 0; the catalogue's other models may have free accounts
+-- but no job to give them.
+local model_ids = nil
 local round_full = false
 local function all_full()
-  if n_models == nil then n_models = redis.call('SCARD', P .. ':models') end
-  local seen = 0
-  for _, m in pairs(models) do
-    if m.known then
-      seen = seen + 1
+  if model_ids == nil then model_ids = redis.call('SMEMBERS', P .. ':models') end
+  for _, id in ipairs(model_ids) do
+    local m = model(id)
+    if m.known and (m.asked or m.queued) then
       for _, acc in ipairs(m.accounts) do
         if usable(account(acc)) then return false end
       end
     end
   end
-  return seen >= n_models
+  return true
 end
 
 -- The first dispatchable job among the first `depth` of the tenant's queue, dispatched; false
@@ -319,9 +324,12 @@ for _, e in ipairs(order) do
 end
 if dispatched > 0 then redis.call('HSET', P .. ':meta', 'vt', vt_now) end
 
+-- Only accounts a job looked at: one that all_full() merely checked changed nothing.
 for id, a in pairs(accounts) do
-  redis.call('HSET', P .. ':acct:' .. id, 'tokens', a.tokens, 'refill_ms', now, 'in_flight',
-             a.in_flight, 'day', day, 'used_today', a.used)
+  if a.dirty then
+    redis.call('HSET', P .. ':acct:' .. id, 'tokens', a.tokens, 'refill_ms', now, 'in_flight',
+               a.in_flight, 'day', day, 'used_today', a.used)
+  end
 end
 flush(ctx)
 if #ready > 0 then

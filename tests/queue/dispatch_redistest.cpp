@@ -542,6 +542,45 @@ TEST_F(QueueTest, ARoundWithNoFreeSlotAnywhereStopsAtTheFirstHeldJob) {
   EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:t1"}).integer, 99);
 }
 
+// The same when the catalogue has another model with free slots that no queued job asks for (its
+// `q_pending` is 0): bench/scale's deployment (the noop model full, the simulator's models idle)
+// read 64 held job records in every round of a deep queue before.
+QueueSettings BusyModelAndAnIdleOne() {
+  QueueSettings s;
+  s.accounts = {{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1},
+                {.id = "a2", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1000}};
+  s.models = {ModelSetting{.id = "m1", .accounts = {"a1"}},
+              ModelSetting{.id = "m2", .accounts = {"a2"}}};
+  return s;
+}
+
+TEST_F(QueueTest, ARoundStopsAtTheFirstHeldJobWhenOnlyModelsNoJobAsksForAreFree) {
+  Sync(BusyModelAndAnIdleOne());
+  for (int i = 0; i < 100; ++i) Submit("j" + std::to_string(i), "t1");
+  ASSERT_EQ(Dispatch(16), 1);
+  server_->ResetStats();
+  ASSERT_EQ(Dispatch(16), 0);
+  // The held head's record, a1, m1 and m2 (whose q_pending says no job waits for it), the
+  // wallet: not 16 job records (the scan depth).
+  const std::string hmget = server_->InfoField("cmdstat_hmget", "commandstats").value_or("");
+  ASSERT_EQ(hmget.rfind("calls=", 0), 0u) << hmget;
+  EXPECT_LE(std::stoi(hmget.substr(6)), 6) << hmget;
+}
+
+// What the scan is for: a job behind held ones whose model has a free slot still goes in the
+// same round, when its model is in the catalogue alongside full ones.
+TEST_F(QueueTest, AJobBehindHeldOnesGoesWhenItsModelHasAFreeSlot) {
+  Sync(BusyModelAndAnIdleOne());
+  for (int i = 0; i < 5; ++i) Submit("j" + std::to_string(i), "t1");
+  const std::string other = Submit("other", "t1", {"m2"});
+  for (int i = 5; i < 10; ++i) Submit("j" + std::to_string(i), "t1");
+  ASSERT_EQ(Dispatch(16), 2);  // j0 on a1, and `other` on a2 past the held j1..j4
+  auto rec = RunAsync(io_, store_->Get(other));
+  ASSERT_TRUE(rec) << rec.error().Describe();
+  EXPECT_EQ(rec->state, JobState::kDispatched);
+  EXPECT_EQ(Dispatch(16), 0);
+}
+
 // A tenant whose queue was empty starts 64 jobs (at weight 1) before the global virtual clock
 // (common.lua ACTIVATION_CREDIT): a small batch arriving behind a big one goes first for that
 // many dispatches, then the two share equally; the big tenant is never held back for longer.

@@ -1,0 +1,24 @@
+#pragma once
+
+// What the deep-queue parts share (parts.cpp) and the depth ratio itself (depth.cpp).
+#include <string>
+#include <vector>
+
+#include "parts.h"
+#include "stack.h"
+
+namespace reelq::bench::scale {
+
+// The queue alone (noop provider, null store), product lease and heartbeat, one scheduler.
+testing::E2eStackOptions QueueOptions(int workers);
+// SubmitBatch of `specs`; throws unless all were accepted.
+void Submit(testing::E2eStack& stack, const std::vector<reelq::v1::JobSpec>& specs);
+// BGREWRITEAOF, waited for; the seconds it took.
+double SettleAof(testing::RedisServer& redis);
+
+// depth_ratio and the CPU per 1,000 jobs of each process at depth and shallow: `deep` holds
+// --queued jobs of `deep_batch` and no worker.
+void MeasureDepth(const Args& args, testing::E2eStack& deep, const std::string& deep_batch,
+                  KeyValues& out);
+
+}  // namespace reelq::bench::scale
