@@ -11,9 +11,10 @@ namespace reelq::bench::scale {
 struct Args {
   bool enqueue = false, list = false, depth = false, inflight = false, retention = false;
   bool bullmq = true;
-  int queued = 100000;     // one SubmitBatch stream of this many items
-  int shallow = 1000;      // the shallow queue of the depth ratio
-  int deep_window = 5000;  // completions measured at depth
+  int queued = 100000;        // one SubmitBatch stream of this many items
+  int items_per_message = 1;  // --enqueue: items per SubmitBatchRequest (spec + specs)
+  int shallow = 1000;         // the shallow queue of the depth ratio
+  int deep_window = 5000;     // completions measured at depth
   int inflight_jobs = 10000;
   double inflight_latency_scale = 0.5;  // the simulator's Kling 3.0: p50 120 s x 0.5 = 1 min
   int inflight_window_s = 20;
