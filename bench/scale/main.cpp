@@ -4,7 +4,7 @@
 //   --enqueue    one SubmitBatch stream of --queued items (100,000) into a stack with no worker:
 //                enqueue_jobs_per_s, and bytes_per_queued_job from Redis used_memory; BullMQ
 //                addBulk (chunks of 1000) of as many: bullmq_enqueue_jobs_per_s, its bytes.
-//                --items-per-message N (1): the stream's items N to a message (spec + specs).
+//                --items-per-message N (1): the stream's items N to a message (in `specs`).
 //   --list       at that depth, ListJobs --state PENDING pages of 100 (first pages and 30 pages
 //                followed by token): list_ms_p95.
 //   --depth      then one worker (noop provider, null store): completions per second over

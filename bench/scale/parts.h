@@ -12,7 +12,7 @@ struct Args {
   bool enqueue = false, list = false, depth = false, inflight = false, retention = false;
   bool bullmq = true;
   int queued = 100000;        // one SubmitBatch stream of this many items
-  int items_per_message = 1;  // --enqueue: items per SubmitBatchRequest (spec + specs)
+  int items_per_message = 1;  // --enqueue: items per SubmitBatchRequest (in `specs`)
   int shallow = 1000;         // the shallow queue of the depth ratio
   int deep_window = 5000;     // completions measured at depth
   int inflight_jobs = 10000;

@@ -186,12 +186,13 @@ int RunBatch(Context& context, const BatchOptions& o) {
     context.SetDeadline(rpc, std::chrono::milliseconds(10) * file.specs.size());
     auto writer = context.Jobs().SubmitBatch(&rpc, &response);
     // Many items to a message (SubmitBatchRequest.specs): gRPC's work per message is paid once
-    // per kItemsPerMessage items, on both sides.
+    // per kItemsPerMessage items, on both sides. All of them in `specs`, none in `spec`: a
+    // scheduler older than `specs` sees each message as one empty item and refuses it (no job
+    // made), and the count of answers below says why.
     constexpr size_t kItemsPerMessage = 100;
     for (size_t at = 0; at < file.specs.size(); at += kItemsPerMessage) {
       v1::SubmitBatchRequest request;
-      *request.mutable_spec() = file.specs[at].spec;
-      for (size_t i = at + 1; i < std::min(file.specs.size(), at + kItemsPerMessage); ++i) {
+      for (size_t i = at; i < std::min(file.specs.size(), at + kItemsPerMessage); ++i) {
         *request.add_specs() = file.specs[i].spec;
       }
       if (at == 0) {
@@ -206,6 +207,14 @@ int RunBatch(Context& context, const BatchOptions& o) {
     writer->WritesDone();
     const auto status = writer->Finish();
     if (!status.ok()) return context.RpcError(status, "submit batch");
+    if (static_cast<size_t>(response.items_size()) != file.specs.size()) {
+      return context.Fail(kExitInternal,
+                          "submit batch: the scheduler answered for " +
+                              std::to_string(response.items_size()) + " of " +
+                              std::to_string(file.specs.size()) +
+                              " items; it may predate SubmitBatchRequest.specs (many items to a "
+                              "message): upgrade it");
+    }
   }
   std::vector<Rejection> rejected;
   for (const auto& item : response.items()) {

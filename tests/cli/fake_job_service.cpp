@@ -41,8 +41,12 @@ grpc::Status FakeJobService::SubmitBatch(grpc::ServerContext*,
   while (reader->Read(&request)) {
     // A message's items: `spec`, or `spec` when set and then each of `specs`.
     std::vector<v1::JobSpec> items;
-    if (request.specs_size() == 0 || request.has_spec()) items.push_back(request.spec());
-    for (const auto& more : request.specs()) items.push_back(more);
+    if (request.specs_size() == 0 || request.has_spec() || ignores_specs) {
+      items.push_back(request.spec());
+    }
+    if (!ignores_specs) {
+      for (const auto& more : request.specs()) items.push_back(more);
+    }
     for (const auto& spec : items) {
       received_.push_back(spec);
       if (batch_id.empty() && !spec.batch_id().empty()) batch_id = spec.batch_id();

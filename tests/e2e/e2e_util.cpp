@@ -36,9 +36,12 @@ v1::SubmitBatchResponse SubmitBatch(v1::JobService::Stub& stub,
   const size_t per_message = std::max<size_t>(1, items_per_message);
   for (size_t at = 0; at < specs.size(); at += per_message) {
     v1::SubmitBatchRequest message;
-    *message.mutable_spec() = specs[at];
-    for (size_t i = at + 1; i < std::min(specs.size(), at + per_message); ++i) {
-      *message.add_specs() = specs[i];
+    if (per_message == 1) {
+      *message.mutable_spec() = specs[at];
+    } else {
+      for (size_t i = at; i < std::min(specs.size(), at + per_message); ++i) {
+        *message.add_specs() = specs[i];
+      }
     }
     if (!writer->Write(message)) break;  // the server ended the call; Finish says why
   }

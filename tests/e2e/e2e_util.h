@@ -28,8 +28,8 @@ namespace reelq::testing {
 reelq::v1::JobSpec MakeSpec(const std::string& prompt, const std::string& model,
                             uint32_t duration_seconds, const std::string& aspect_ratio = "");
 
-// SubmitBatch with every spec streamed in order, `items_per_message` to a message (the first in
-// `spec`, the others in `specs`). `status` gets the RPC status.
+// SubmitBatch with every spec streamed in order: one to a message in `spec`, or
+// `items_per_message` to a message in `specs`. `status` gets the RPC status.
 reelq::v1::SubmitBatchResponse SubmitBatch(reelq::v1::JobService::Stub& stub,
                                            const std::vector<reelq::v1::JobSpec>& specs,
                                            grpc::Status* status,
