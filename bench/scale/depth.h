@@ -12,7 +12,8 @@ namespace reelq::bench::scale {
 // The queue alone (noop provider, null store), product lease and heartbeat, one scheduler.
 testing::E2eStackOptions QueueOptions(int workers);
 // SubmitBatch of `specs`; throws unless all were accepted.
-void Submit(testing::E2eStack& stack, const std::vector<reelq::v1::JobSpec>& specs);
+void Submit(testing::E2eStack& stack, const std::vector<reelq::v1::JobSpec>& specs,
+            int items_per_message = 1);
 // BGREWRITEAOF, waited for; the seconds it took.
 double SettleAof(testing::RedisServer& redis);
 

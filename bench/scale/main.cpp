@@ -4,6 +4,7 @@
 //   --enqueue    one SubmitBatch stream of --queued items (100,000) into a stack with no worker:
 //                enqueue_jobs_per_s, and bytes_per_queued_job from Redis used_memory; BullMQ
 //                addBulk (chunks of 1000) of as many: bullmq_enqueue_jobs_per_s, its bytes.
+//                --items-per-message N (1): the stream's items N to a message (in `specs`).
 //   --list       at that depth, ListJobs --state PENDING pages of 100 (first pages and 30 pages
 //                followed by token): list_ms_p95.
 //   --depth      then one worker (noop provider, null store): completions per second over
@@ -70,6 +71,8 @@ rs::Args Parse(int argc, char** argv) {
       a.soak_jobs = 3000;
       a.retention_s = 3;
       a.soak_rate = 300;
+    } else if (s == "--items-per-message") {
+      a.items_per_message = std::stoi(next());
     } else if (s == "--queued") {
       a.queued = std::stoi(next());
     } else if (s == "--shallow") {
@@ -100,7 +103,8 @@ rs::Args Parse(int argc, char** argv) {
       a.retention_yaml = next();
     } else {
       std::cerr << "usage: bench-scale [--enqueue] [--list] [--depth] [--inflight] [--retention] "
-                   "[--smoke] [--no-bullmq] [--queued N] [--shallow N] [--deep-window N] "
+                   "[--smoke] [--no-bullmq] [--queued N] [--items-per-message N] [--shallow N] "
+                   "[--deep-window N] "
                    "[--depth-rounds N] [--shallow-per-round N] [--perf-dir DIR] [--slowlog] "
                    "[--inflight-jobs N] [--inflight-latency-scale X] [--inflight-window-s S] "
                    "[--soak-jobs N] [--soak-rate R] [--retention-s S] [--retention-yaml TEXT]\n";
@@ -109,8 +113,9 @@ rs::Args Parse(int argc, char** argv) {
   }
   if (!any) a.enqueue = a.list = a.depth = a.inflight = a.retention = true;
   if (a.queued < 10 || a.shallow < 10 || a.deep_window < 10 || a.inflight_jobs < 1 ||
-      a.depth_rounds < 1 || a.shallow_per_round < 1 || a.soak_jobs < 10 || a.retention_s < 1 ||
-      a.inflight_window_s < 1 || !(a.soak_rate >= 1)) {
+      a.depth_rounds < 1 || a.shallow_per_round < 1 || a.soak_jobs < 10 ||
+      a.items_per_message < 1 || a.retention_s < 1 || a.inflight_window_s < 1 ||
+      !(a.soak_rate >= 1)) {
     throw std::runtime_error(
         "sizes too small: --queued, --shallow, --deep-window, --soak-jobs "
         ">= 10; --inflight-jobs, --depth-rounds, --shallow-per-round, --retention-s, "

@@ -11,10 +11,11 @@ namespace reelq::bench::scale {
 struct Args {
   bool enqueue = false, list = false, depth = false, inflight = false, retention = false;
   bool bullmq = true;
-  int queued = 100000;      // one SubmitBatch stream of this many items
-  int shallow = 1000;       // the shallow queue of the depth ratio
-  int deep_window = 10000;  // completions measured at depth, per deep window
-  int depth_rounds = 3;     // deep windows, each followed by shallow_per_round shallow ones
+  int queued = 100000;        // one SubmitBatch stream of this many items
+  int items_per_message = 1;  // --enqueue: items per SubmitBatchRequest (in `specs`)
+  int shallow = 1000;         // the shallow queue of the depth ratio
+  int deep_window = 10000;    // completions measured at depth, per deep window
+  int depth_rounds = 3;       // deep windows, each followed by shallow_per_round shallow ones
   int shallow_per_round = 3;
   bool slowlog = false;  // --slowlog: Redis time per script in every depth window
   std::string perf_dir;  // when set: `perf record -g` of redis-server in every depth window

@@ -165,6 +165,8 @@ def main():
         ('EVALSHA and its arguments only', floor_script(0, hset=False), floor_args, True),
         ('+ one HSET of 11 fields', floor_script(0), floor_args, True),
         ('+ 1 sorted-set entry (dispatch queue)', floor_script(1), floor_args, True),
+        ('+ 1 more entry (state:PENDING), a list push and an event', floor_script(
+            2, event=True, id_list=True), floor_args, True),
         ('+ 2 more entries, a list push and an event per call', floor_script(3, event=True,
                                                                    id_list=True),
          floor_args, True),

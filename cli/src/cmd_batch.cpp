@@ -1,6 +1,7 @@
 // `reelq batch FILE.jsonl`: validate every line, stream the good ones with SubmitBatch, follow
 // the batch with a progress bar, then summarise per model.
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -184,21 +185,36 @@ int RunBatch(Context& context, const BatchOptions& o) {
     grpc::ClientContext rpc;
     context.SetDeadline(rpc, std::chrono::milliseconds(10) * file.specs.size());
     auto writer = context.Jobs().SubmitBatch(&rpc, &response);
-    bool first = true;
-    for (const auto& line : file.specs) {
+    // Many items to a message (SubmitBatchRequest.specs): gRPC's work per message is paid once
+    // per kItemsPerMessage items, on both sides. All of them in `specs`, none in `spec`: a
+    // scheduler older than `specs` sees each message as one empty item and refuses it (no job
+    // made), and the count of answers below says why.
+    constexpr size_t kItemsPerMessage = 100;
+    for (size_t at = 0; at < file.specs.size(); at += kItemsPerMessage) {
       v1::SubmitBatchRequest request;
-      *request.mutable_spec() = line.spec;
-      if (&line == &file.specs.front()) request.set_budget_micros(budget_micros);
-      if (first && !o.webhook.empty()) {
-        request.set_batch_webhook_url(o.webhook);
-        request.set_batch_webhook_events(o.webhook_events);
+      for (size_t i = at; i < std::min(file.specs.size(), at + kItemsPerMessage); ++i) {
+        *request.add_specs() = file.specs[i].spec;
       }
-      first = false;
+      if (at == 0) {
+        request.set_budget_micros(budget_micros);
+        if (!o.webhook.empty()) {
+          request.set_batch_webhook_url(o.webhook);
+          request.set_batch_webhook_events(o.webhook_events);
+        }
+      }
       if (!writer->Write(request)) break;  // the server ended the call; Finish says why
     }
     writer->WritesDone();
     const auto status = writer->Finish();
     if (!status.ok()) return context.RpcError(status, "submit batch");
+    if (static_cast<size_t>(response.items_size()) != file.specs.size()) {
+      return context.Fail(kExitInternal,
+                          "submit batch: the scheduler answered for " +
+                              std::to_string(response.items_size()) + " of " +
+                              std::to_string(file.specs.size()) +
+                              " items; it may predate SubmitBatchRequest.specs (many items to a "
+                              "message): upgrade it");
+    }
   }
   std::vector<Rejection> rejected;
   for (const auto& item : response.items()) {

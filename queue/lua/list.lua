@@ -1,12 +1,13 @@
--- One page of an index (a sorted set of job ids: all jobs, one state, batch, tenant or model),
--- in index order, from just after the cursor (score, id) on. The cursor is a position, not an
+-- One page of an index (a sorted set of job ids: one state, batch or model; a tenant's calls;
+-- every job), in index order, from just after the cursor on. The cursor is a position, not an
 -- offset: jobs that enter or leave the index between pages shift nothing, so a job that stays
 -- in it is listed exactly once. Filters the index does not cover are checked per job, reading
 -- at most `scan_limit` entries: a page may come back short, with a cursor to go on from.
--- ARGV: P index_key after_score after_id page_size state model tenant scan_limit [batch]
+-- ARGV: P index_key after_score after_id page_size state model tenant scan_limit [mode [name]]
 -- (after_score '' = from the start; the filters '' = any; index_key '' = every job: the
--- per-tenant indexes merged, see every_job_page; `batch` = index_key is a batch's
--- `batch:<b>:jobs`, which when absent means its `batch:<b>:ids` list, see batch_list_page)
+-- tenants' indexes merged, see merged_page; mode `batch` = index_key is a batch's
+-- `batch:<b>:jobs`, which when absent means its `batch:<b>:ids` list, see batch_list_page;
+-- mode `tenant` = index_key is tenant <name>'s `tenant:<name>:jobs`, see merged_page)
 -- Returns {next_score ('' at the end), next_id, id...}.
 local P, key = ARGV[1], ARGV[2]
 local after_score, after_id = tonumber(ARGV[3]), ARGV[4]
@@ -14,78 +15,139 @@ local size = tonumber(ARGV[5])
 local state, model, tenant, scan_limit = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
 local filtered = state ~= '' or model ~= '' or tenant ~= ''
 
--- The rank of the first entry after (after_score, after_id); O(log N) per step, whether or not
--- the cursor's own job is still in the index.
-local function start_rank(key)
+-- The rank of the first entry after (after_score, name); O(log N) per step, whether or not
+-- the cursor's own entry is still in the index.
+local function start_rank(key, name)
   if not after_score then return 0 end
-  local s = redis.call('ZSCORE', key, after_id)
-  if s and tonumber(s) == after_score then return redis.call('ZRANK', key, after_id) + 1 end
-  -- Entries of equal score are ordered by id: binary search among them.
+  local s = redis.call('ZSCORE', key, name)
+  if s and tonumber(s) == after_score then return redis.call('ZRANK', key, name) + 1 end
+  -- Entries of equal score are ordered by member: binary search among them.
   local lo = redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[3])
   local hi = redis.call('ZCOUNT', key, '-inf', ARGV[3])
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
     local at = redis.call('ZRANGE', key, mid, mid)[1]
-    if at <= after_id then lo = mid + 1 else hi = mid end
+    if at <= name then lo = mid + 1 else hi = mid end
   end
   return lo
 end
 
--- Every job, by submit time: submit.lua writes no all-jobs index (one sorted-set entry less per
--- job, issue 11); a job is in its tenant's index, and tenants that ever had one are in the set
--- `tenants`. A page merges the first page-size entries after the cursor of each tenant's index
--- (and of `jobs`: jobs without a tenant, and jobs of the layout before, listed once) in
--- (score, id) order, the order of one sorted set, so the cursor means what it always did.
-local function every_job_page()
-  local keys = {P .. ':jobs'}
-  for _, t in ipairs(redis.call('SMEMBERS', P .. ':tenants')) do
-    keys[#keys + 1] = P .. ':tenant:' .. t .. ':jobs'
+-- Merged pages (every job; one tenant's jobs) order their entries by (score, name, position):
+-- a sorted-set entry is (its score, its id, 0), the k-th job of a tenant's submit call is (the
+-- call's time, the call's number, k). The cursor's id is "<name>/<position>" for a call's job,
+-- the plain id for a sorted-set entry.
+local after_name, after_pos = after_id, 0
+do
+  local name, pos = string.match(after_id or '', '^(.*)/(%d+)$')
+  if name then after_name, after_pos = name, tonumber(pos) end
+end
+local function before(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  if a[2] ~= b[2] then return a[2] < b[2] end
+  return a[3] < b[3]
+end
+
+-- A tenant's jobs (submit.lua): one entry per submit call in `tenant:<t>:calls` (the call's
+-- number scored by its time), its ids in submit order in the hash `tenant:<t>:callids`.
+-- Returns the first `want` jobs after the cursor as entries {score, call, position, id,
+-- score as Redis wrote it}, and whether it stopped before the end. Ids whose job retention
+-- removed stay in their call until its last job goes: the page skips them.
+local function call_entries(t, want)
+  local zkey, hkey = P .. ':tenant:' .. t .. ':calls', P .. ':tenant:' .. t .. ':callids'
+  local rank, pos = 0, 1
+  if after_score then
+    local s = redis.call('ZSCORE', zkey, after_name)
+    if s and tonumber(s) == after_score then
+      rank, pos = redis.call('ZRANK', zkey, after_name), after_pos + 1
+    else
+      rank = start_rank(zkey, after_name)
+    end
   end
+  local entries, n = {}, 0
+  while n < want do
+    local r = redis.call('ZRANGE', zkey, rank, rank + 3, 'WITHSCORES')
+    if #r == 0 then break end
+    local names = {}
+    for i = 1, #r, 2 do names[#names + 1] = r[i] end
+    local lists = redis.call('HMGET', hkey, unpack(names))
+    for k = 1, #names do
+      local p = 0
+      for id in string.gmatch(lists[k] or '', '[^,]+') do
+        p = p + 1
+        if p >= pos then
+          if n >= want then break end
+          n = n + 1
+          entries[n] = {tonumber(r[2 * k]), names[k], p, id, r[2 * k]}
+        end
+      end
+      if n >= want then break end
+      rank, pos = rank + 1, 1
+    end
+    if #r < 8 then break end
+  end
+  return entries, n >= want
+end
+
+-- Every job, by submit time: submit.lua writes no all-jobs index (issue 11); a job is in its
+-- tenant's calls, and tenants that ever had one are in the set `tenants`. A page merges the
+-- first page-size entries after the cursor of each source: the sorted sets `zsets` (`jobs`:
+-- jobs without a tenant and jobs of the layout before, which also left each job in its tenant's
+-- sorted set `tenant:<t>:jobs`; a job in two of them is listed once) and the calls of
+-- `tenants`, in (score, name, position) order, so the cursor means what it always did.
+local function merged_page(zsets, tenants)
   local want = filtered and math.min(200, scan_limit) or size
   local entries, full = {}, false
-  for _, k in ipairs(keys) do
-    local from = start_rank(k)
+  for _, k in ipairs(zsets) do
+    local from = start_rank(k, after_name)
     local r = redis.call('ZRANGE', k, from, from + want - 1, 'WITHSCORES')
     if #r >= 2 * want then full = true end
-    for i = 1, #r, 2 do entries[#entries + 1] = {tonumber(r[i + 1]), r[i], r[i + 1]} end
+    for i = 1, #r, 2 do entries[#entries + 1] = {tonumber(r[i + 1]), r[i], 0, r[i], r[i + 1]} end
   end
-  table.sort(entries, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
+  for _, t in ipairs(tenants) do
+    local e, more = call_entries(t, want)
+    if more then full = true end
+    for _, x in ipairs(e) do entries[#entries + 1] = x end
+  end
+  table.sort(entries, before)
   local out = {'', ''}
-  local found, taken, last = 0, 0, nil
-  for _, e in ipairs(entries) do
+  local found, taken, last, at = 0, 0, nil, 0
+  for k, e in ipairs(entries) do
     if found >= size or taken >= want then break end
-    if not last or last[2] ~= e[2] then
+    at = k
+    if not last or last[4] ~= e[4] then
       taken = taken + 1
       last = e
       local keep = true
-      if filtered then
-        local h = redis.call('HMGET', jkey(P, e[2]), 'state', 'model', 'tenant')
+      if filtered or e[3] > 0 then
+        local h = redis.call('HMGET', jkey(P, e[4]), 'state', 'model', 'tenant')
         keep = h[1] and (state == '' or h[1] == state) and (model == '' or h[2] == model) and
                    (tenant == '' or h[3] == tenant)
       end
       if keep then
-        out[#out + 1] = e[2]
+        out[#out + 1] = e[4]
         found = found + 1
       end
     end
   end
   local left = false  -- entries after `last` in what was read
-  if last then
-    for k = #entries, 1, -1 do
-      if entries[k][2] ~= last[2] and (entries[k][1] > last[1] or
-          (entries[k][1] == last[1] and entries[k][2] > last[2])) then
-        left = true
-        break
-      end
+  for k = at + 1, #entries do
+    if entries[k][4] ~= last[4] then
+      left = true
+      break
     end
   end
-  if last and (full or left) then out[1], out[2] = last[3], last[2] end
+  if last and (full or left) then
+    out[1] = last[5]
+    out[2] = last[3] > 0 and (last[2] .. '/' .. last[3]) or last[2]
+  end
   return out
 end
-if key == '' then return every_job_page() end
+if key == '' then
+  local zsets, tenants = {P .. ':jobs'}, redis.call('SMEMBERS', P .. ':tenants')
+  for _, t in ipairs(tenants) do zsets[#zsets + 1] = P .. ':tenant:' .. t .. ':jobs' end
+  return merged_page(zsets, tenants)
+end
+if ARGV[10] == 'tenant' then return merged_page({key}, {ARGV[11]}) end
 
 -- A batch's jobs (submit.lua): the list `batch:<b>:ids` in submit order, from whose head
 -- retention.lua drops the ids of removed jobs, counting them in the batch's `ids_trimmed`. A
@@ -122,7 +184,7 @@ if ARGV[10] == 'batch' and redis.call('EXISTS', key) == 0 then
   return batch_list_page(string.sub(key, 1, -6) .. ':ids', string.sub(key, 1, -6))
 end
 
-local rank = start_rank(key)
+local rank = start_rank(key, after_id)
 local out = {'', ''}
 local found, scanned = 0, 0
 local last_score, last_id = nil, nil

@@ -1,12 +1,12 @@
 -- Retention: finished jobs whose state was reached at or before `cutoff` leave Redis, at most
 -- `max` per call, with everything that names them: the job hash (its history and errors are
--- inside), the state, tenant, batch and model index entries (and the all-jobs index of the
--- previous layout), the claim on its upstream task (phase.lua's owner:<account>:<bucket> hash,
--- while it still names this job: a bucket lives two to four days, so under a shorter retention
--- the claims would outlive their jobs and Redis would hold days of them whatever the retention),
--- and the batch record when its last job goes. Idempotency keys expire on their own clock; the
--- clip and its sidecar in the store are not
--- Redis's to remove.
+-- inside), the state, batch and model index entries, its tenant's submit call once its last
+-- job goes (and the all-jobs and per-job tenant indexes of the previous layout), the claim on
+-- its upstream task (phase.lua's owner:<account>:<bucket> hash, while it still names this job:
+-- a bucket lives two to four days, so under a shorter retention the claims would outlive their
+-- jobs and Redis would hold days of them whatever the retention), and the batch record when its
+-- last job goes. Idempotency keys expire on their own clock; the clip and its sidecar in the
+-- store are not Redis's to remove.
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
 local P, cutoff, max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -36,9 +36,10 @@ end
 local batches, batch_order = {}, {}
 local keys = {}
 local claims, claim_order = {}, {}  -- account -> {tasks = {...}, jobs = {...}}
+local calls, call_order = {}, {}    -- tenant \31 created -> {tenant, created, ids = {...}}
 for _, id in ipairs(ids) do
   local h = redis.call('HMGET', jkey(P, id), 'tenant', 'batch', 'model', 'worker', 'account',
-                       'upstream')
+                       'upstream', 'created')
   keys[#keys + 1] = jkey(P, id)
   if h[5] and h[5] ~= '' and h[6] and h[6] ~= '' then
     local c = claims[h[5]]
@@ -52,7 +53,19 @@ for _, id in ipairs(ids) do
   end
   put(P .. ':jobs', id)
   put(P .. ':state:' .. state_of[id], id)
-  if h[1] and h[1] ~= '' then put(P .. ':tenant:' .. h[1] .. ':jobs', id) end
+  if h[1] and h[1] ~= '' then
+    put(P .. ':tenant:' .. h[1] .. ':jobs', id)  -- the previous layout's per-job entry
+    if h[7] and h[7] ~= '' then
+      local g = h[1] .. '\31' .. h[7]
+      local c = calls[g]
+      if not c then
+        c = {tenant = h[1], created = h[7], ids = {}}
+        calls[g] = c
+        call_order[#call_order + 1] = g
+      end
+      c.ids[#c.ids + 1] = id
+    end
+  end
   if h[3] and h[3] ~= '' then put(P .. ':model:' .. h[3] .. ':jobs', id) end
   -- A cancel pushed to a worker that never took it (it died): nothing is left to cancel.
   if state_of[id] == 'CANCELLED' and h[4] and h[4] ~= '' then
@@ -83,6 +96,35 @@ for _, acc in ipairs(claim_order) do
   end
 end
 for _, key in ipairs(order) do redis.call('ZREM', key, unpack(groups[key])) end
+-- A tenant's submit calls (submit.lua): each counts its jobs still in Redis (#<call> in
+-- `tenant:<t>:callids`) and leaves `tenant:<t>:calls` with its last. A job's call is the one
+-- of its tenant scored by its `created` (the call's time); when several calls share that
+-- millisecond, the one whose ids name it.
+for _, g in ipairs(call_order) do
+  local c = calls[g]
+  local base = P .. ':tenant:' .. c.tenant
+  local names = redis.call('ZRANGEBYSCORE', base .. ':calls', c.created, c.created)
+  local removed = {}
+  if #names == 1 then
+    removed[names[1]] = #c.ids
+  elseif #names > 1 then
+    local call_of = {}
+    local lists = redis.call('HMGET', base .. ':callids', unpack(names))
+    for k, name in ipairs(names) do
+      for id in string.gmatch(lists[k] or '', '[^,]+') do call_of[id] = name end
+    end
+    for _, id in ipairs(c.ids) do
+      local name = call_of[id]
+      if name then removed[name] = (removed[name] or 0) + 1 end
+    end
+  end
+  for name, k in pairs(removed) do
+    if redis.call('HINCRBY', base .. ':callids', '#' .. name, -k) <= 0 then
+      redis.call('ZREM', base .. ':calls', name)
+      redis.call('HDEL', base .. ':callids', name, '#' .. name)
+    end
+  end
+end
 -- A batch's ids list (submit.lua): the ids of removed jobs leave its head, counted in the
 -- batch's `ids_trimmed` (list.lua's positions are absolute); a removed job's id behind a job
 -- that is still there is blanked where it stands ('' keeps the positions) when it is among the

@@ -126,7 +126,7 @@ local refused_parent = {}    -- parent id -> the refusal of its whole group
 -- Gathered for the call.
 local pending = {}       -- tenant -> {score, id, ...}
 local by_batch = {}      -- batch -> {id, ...}
-local by_tenant = {}     -- tenant -> {now, id, ...}
+local by_tenant = {}     -- tenant -> {id, ...}: the tenant's call entry (below)
 local all, nall = {}, 0  -- {now, id, ...}: the state:PENDING index
 local live = {}          -- tenant -> jobs now PENDING
 local pending_models = {}  -- models list -> jobs now PENDING under each of them
@@ -245,7 +245,7 @@ for _ = 1, n do
     if not is_parent and not waits then put(pending, tenant, v[13] or now_text, id) end
     all[nall + 1] = now_text; all[nall + 2] = id
     nall = nall + 2
-    put(by_tenant, tenant, now_text, id)
+    put(by_tenant, tenant, id)
     if batch ~= '' then
       put(by_batch, batch, id)
       batch_new[batch] = (batch_new[batch] or 0) + 1
@@ -283,11 +283,24 @@ if nall > 0 then
   end
   redis.call('ZADD', P .. ':state:PENDING', unpack(all))
   -- No all-jobs index: list.lua merges the tenants' (and `jobs` for a job without a tenant).
-  for tenant, t in pairs(by_tenant) do
+  -- A tenant's jobs are one entry per call, not one sorted-set entry per job (~2.5 us and ~100
+  -- bytes a job less): `tenant:<t>:calls` scores the call's number by `now`, and the hash
+  -- `tenant:<t>:callids` holds its ids in submit order (field <n>) and how many of them are
+  -- still in Redis (field #<n>, which retention.lua counts down to drop the call); `meta`
+  -- `calls` numbers the calls of every tenant, written with 15 digits (a call's number names
+  -- one tenant's call and sorts as text in submit order, so list.lua's merged order, (time,
+  -- call, position), is submit order and has no ties across tenants).
+  for tenant, ids in pairs(by_tenant) do
     if tenant == '' then
-      redis.call('ZADD', P .. ':jobs', unpack(t))
+      local z = {}
+      for k, id in ipairs(ids) do z[2 * k - 1] = now_text; z[2 * k] = id end
+      redis.call('ZADD', P .. ':jobs', unpack(z))
     else
-      redis.call('ZADD', P .. ':tenant:' .. tenant .. ':jobs', unpack(t))
+      local base = P .. ':tenant:' .. tenant
+      local call = string.format('%015d', redis.call('HINCRBY', P .. ':meta', 'calls', 1))
+      redis.call('ZADD', base .. ':calls', now_text, call)
+      redis.call('HSET', base .. ':callids', call, table.concat(ids, ',', 1, size[ids]),
+                 '#' .. call, size[ids])
       redis.call('SADD', P .. ':tenants', tenant)
     end
   end

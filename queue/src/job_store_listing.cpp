@@ -60,6 +60,8 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   std::string state = filter.state ? std::string(ToString(*filter.state)) : "";
   std::string model = filter.model, tenant = filter.tenant;
   std::string index;
+  std::string mode = filter.batch.empty() ? "" : "batch";
+  std::string index_tenant;
   if (!filter.batch.empty()) {
     // The batch's sorted set when the previous layout made it, else its ids list (list.lua).
     index = p_ + ":batch:" + filter.batch + ":jobs";
@@ -70,7 +72,10 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
     index = p_ + ":model:" + model + ":jobs";
     model.clear();
   } else if (!tenant.empty()) {
+    // The tenant's calls (and the previous layout's sorted set), merged by list.lua.
     index = p_ + ":tenant:" + tenant + ":jobs";
+    mode = "tenant";
+    index_tenant = std::move(tenant);
     tenant.clear();
   } else {
     index = "";  // every job: list.lua merges the tenants' indexes (no all-jobs index)
@@ -83,7 +88,8 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
                                 model,
                                 tenant,
                                 std::to_string(kListScanLimit),
-                                filter.batch.empty() ? "" : "batch"};
+                                std::move(mode),
+                                std::move(index_tenant)};
   auto r = co_await Run(ListScript(), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   ListPage page;

@@ -1,3 +1,4 @@
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -33,13 +34,15 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitChunk(
                                     /*with_status=*/false);
 }
 
-// Reads a batch item by item; each is admitted on its own, so one bad item gets its own error
-// and the others go in. Admitted items are stored in chunks of kChunk with one Redis call each
+// Reads a batch item by item (a message carries one item or many: SubmitBatchRequest.specs);
+// each is admitted on its own, so one bad item gets its own error and the others go in.
+// Admitted items are stored in chunks of kChunk with one Redis call each
 // (JobApi::SubmitMany): a 10,000-item batch costs 50 script calls, not 10,000. Reading goes on
 // while up to kChunksInFlight chunks are being stored, so the stream's reading and admission
 // overlap Redis's work (one script call at a time per chunk; each is atomic, so chunks that
 // race keep every rule: idempotency, budgets, limits). The first chunk, which carries the
-// batch's webhook, is stored alone: an item after a refused webhook is refused too.
+// batch's webhook, is stored alone (chunks completed meanwhile, from a message of many items,
+// wait for it): an item after a refused webhook is refused too.
 // The caller is authenticated once, before the first read.
 //
 // gRPC calls OnReadDone on its threads and the chunks end on the io_ executor: everything
@@ -76,9 +79,9 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       reading_ = false;
       if (!ok) {
         read_all_ = true;
-        if (!chunk_.empty()) FlushLocked();
+        if (!chunk_.empty()) SealLocked();
       } else {
-        TakeItemLocked();
+        TakeMessageLocked();
       }
       next = NextLocked();
     }
@@ -90,11 +93,24 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
  private:
   enum class Next { kNothing, kRead, kFinish };
 
-  // The item just read (request_): refused at once, or added to the chunk (stored when full).
-  void TakeItemLocked() {
+  // The message just read (request_): its items (`spec`, or `spec` when set and then each of
+  // `specs`), in order.
+  void TakeMessageLocked() {
+    if (request_.specs_size() == 0) {
+      TakeItemLocked(std::move(*request_.mutable_spec()));
+      return;
+    }
+    if (request_.has_spec()) TakeItemLocked(std::move(*request_.mutable_spec()));
+    for (auto& spec : *request_.mutable_specs()) TakeItemLocked(std::move(spec));
+    request_.clear_specs();
+  }
+
+  // One item: refused at once, or added to the chunk (stored when full). A message of many
+  // items may fill several chunks: they are stored at once, beyond kChunksInFlight (a message
+  // is bounded by gRPC's message size), except while the first chunk is out (SealLocked).
+  void TakeItemLocked(v1::JobSpec spec) {
     const uint32_t index = next_index_++;
     const int64_t budget = request_.budget_micros();
-    v1::JobSpec spec = std::move(*request_.mutable_spec());
     auto* item = response_->add_items();
     item->set_index(index);
     if (budget < 0 || budget > queue::kMaxWalletMicros) {
@@ -130,7 +146,40 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     }
     chunk_.push_back(std::move(spec));
     chunk_items_.push_back(item);
-    if (chunk_.size() >= kChunk) FlushLocked();
+    if (chunk_.size() >= kChunk) SealLocked();
+  }
+
+  // The chunk is complete: stored now, or, while the first chunk (which carries the batch's
+  // webhook) is out, held until it comes back, so that a refused webhook refuses it too.
+  void SealLocked() {
+    if (first_stored_ || in_flight_ == 0) {
+      FlushLocked();
+      return;
+    }
+    held_.push_back({std::move(chunk_), std::move(chunk_items_)});
+    chunk_.clear();
+    chunk_items_.clear();
+  }
+
+  // The first chunk came back: the chunks held meanwhile go, or they and the items of the chunk
+  // being filled are refused with the webhook.
+  void ReleaseHeldLocked() {
+    for (auto& [specs, items] : held_) {
+      if (hook_error_) {
+        for (auto* item : items) Reject(item, grpc::StatusCode::INVALID_ARGUMENT, *hook_error_);
+      } else {
+        chunk_ = std::move(specs);
+        chunk_items_ = std::move(items);
+        FlushLocked();
+      }
+    }
+    held_.clear();
+    if (hook_error_) {
+      for (auto* item : chunk_items_)
+        Reject(item, grpc::StatusCode::INVALID_ARGUMENT, *hook_error_);
+      chunk_.clear();
+      chunk_items_.clear();
+    }
   }
 
   // What to do now: read on while few enough chunks are being stored (none before the first
@@ -138,7 +187,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   Next NextLocked() {
     if (finished_ || reading_) return Next::kNothing;
     if (read_all_) {
-      if (in_flight_ > 0) return Next::kNothing;
+      if (in_flight_ > 0 || !held_.empty()) return Next::kNothing;
       finished_ = true;
       response_->set_batch_id(batch_id_);
       return Next::kFinish;
@@ -162,14 +211,18 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     chunk_items_.clear();
     ++in_flight_;
     auto hook = std::exchange(hook_, std::nullopt);
+    // The webhook's refusal is written by the chunk's coroutine and read here only once it has
+    // ended (gRPC's thread may be taking items meanwhile: hook_error_ is under mutex_).
+    auto refused = std::make_shared<std::optional<std::string>>();
     asio::co_spawn(
         io_,
-        SubmitChunk(api_, who_, std::move(hook), std::move(specs), budget_micros_, &hook_error_),
-        [this, items = std::move(items)](std::exception_ptr error,
-                                         std::vector<Result<v1::SubmitJobResponse>> results) {
+        SubmitChunk(api_, who_, std::move(hook), std::move(specs), budget_micros_, refused.get()),
+        [this, refused, items = std::move(items)](
+            std::exception_ptr error, std::vector<Result<v1::SubmitJobResponse>> results) {
           Next next;
           {
             std::lock_guard lock(mutex_);
+            if (*refused) hook_error_ = std::move(*refused);
             for (size_t i = 0; i < items.size(); ++i) {
               auto* item = items[i];
               if (error || i >= results.size()) {
@@ -185,6 +238,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
             }
             --in_flight_;
             first_stored_ = true;
+            ReleaseHeldLocked();
             next = NextLocked();
           }
           Do(next);
@@ -214,6 +268,8 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   int64_t budget_micros_ = 0;       // the batch's budget, from the first message that states one
   std::vector<v1::JobSpec> chunk_;  // admitted later, stored together
   std::vector<v1::BatchItemResult*> chunk_items_;  // their places in the response
+  // Complete chunks read while the first was out (SealLocked).
+  std::vector<std::pair<std::vector<v1::JobSpec>, std::vector<v1::BatchItemResult*>>> held_;
   bool hook_seen_ = false;
   std::optional<BatchHookRequest> hook_;   // not yet sent: goes with the next chunk
   std::optional<std::string> hook_error_;  // it was refused: so is every later item

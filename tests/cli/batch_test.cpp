@@ -86,6 +86,29 @@ TEST(BatchCommand, AllJobsSucceedExitsZeroWithAPerModelSummary) {
   EXPECT_EQ(dump["jobs"][0]["state"], "JOB_STATE_SUCCEEDED");
 }
 
+// `reelq batch` sends its items many to a message, all in SubmitBatchRequest.specs: a scheduler
+// older than that field answers for one (empty) item a message, and the CLI says so instead of
+// mapping the answers to the wrong lines.
+TEST(BatchCommand, ASchedulerWithoutManyItemsAMessageIsNamed) {
+  FakeJobService service;
+  service.ignores_specs = true;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "three.jsonl",
+                              R"({"prompt":"a","durationSeconds":5})"
+                              "\n"
+                              R"({"prompt":"b","durationSeconds":5})"
+                              "\n"
+                              R"({"prompt":"c","durationSeconds":5})"
+                              "\n");
+  auto run = RunReelq({"--server", server.address(), "batch", file});
+  EXPECT_EQ(run.code, kExitInternal) << run.err;
+  EXPECT_NE(run.err.find("answered for 1 of 3 items"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("SubmitBatchRequest.specs"), std::string::npos) << run.err;
+  ASSERT_EQ(service.received().size(), 1u);
+  EXPECT_TRUE(service.received()[0].prompt().empty());  // an old scheduler refuses it
+}
+
 TEST(BatchCommand, BadLinesAreNotSentAndRejectionsMapToLineNumbers) {
   FakeJobService service;
   FakeServer server(&service);

@@ -39,39 +39,48 @@ grpc::Status FakeJobService::SubmitBatch(grpc::ServerContext*,
   uint32_t index = 0;
   const int64_t t0 = 1'800'000'000;
   while (reader->Read(&request)) {
-    const auto& spec = request.spec();
-    received_.push_back(spec);
-    if (batch_id.empty() && !spec.batch_id().empty()) batch_id = spec.batch_id();
-    auto* item = response->add_items();
-    item->set_index(index++);
-    if (spec.prompt().find("REJECT") != std::string::npos) {
-      item->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
-      item->set_message("duration_seconds: no allowed model can make a 99 s clip");
-      response->set_rejected(response->rejected() + 1);
-      continue;
+    // A message's items: `spec`, or `spec` when set and then each of `specs`.
+    std::vector<v1::JobSpec> items;
+    if (request.specs_size() == 0 || request.has_spec() || ignores_specs) {
+      items.push_back(request.spec());
     }
-    v1::JobStatus job;
-    job.set_job_id("job-" + std::to_string(jobs_.size() + 1));
-    item->set_job_id(job.job_id());
-    *job.mutable_spec() = spec;
-    job.set_model(spec.models_size() > 0 ? spec.models(0) : "seedance-2.0");
-    const bool fail = spec.prompt().find("FAIL") != std::string::npos;
-    job.set_state(fail ? v1::JOB_STATE_FAILED : v1::JOB_STATE_SUCCEEDED);
-    // Every job: created at t0, create call at t0+2, clip ready at t0+2+gen, done 1 s later.
-    const int64_t gen = static_cast<int64_t>(spec.duration_seconds());
-    *job.mutable_created_at() = At(t0);
-    AddTransition(job, v1::JOB_STATE_PENDING, v1::JOB_PHASE_UNSPECIFIED, t0);
-    AddTransition(job, v1::JOB_STATE_RUNNING, v1::JOB_PHASE_SUBMITTING, t0 + 2);
-    if (fail) {
-      AddTransition(job, v1::JOB_STATE_FAILED, v1::JOB_PHASE_UNSPECIFIED, t0 + 3);
-      job.mutable_error()->set_category(v1::ERROR_CATEGORY_POLICY_REJECTED);
-      job.mutable_error()->set_message("the provider refused the prompt");
-    } else {
-      AddTransition(job, v1::JOB_STATE_RUNNING, v1::JOB_PHASE_TRANSFERRING, t0 + 2 + gen);
-      AddTransition(job, v1::JOB_STATE_SUCCEEDED, v1::JOB_PHASE_UNSPECIFIED, t0 + 3 + gen);
+    if (!ignores_specs) {
+      for (const auto& more : request.specs()) items.push_back(more);
     }
-    jobs_.push_back(std::move(job));
-    response->set_accepted(response->accepted() + 1);
+    for (const auto& spec : items) {
+      received_.push_back(spec);
+      if (batch_id.empty() && !spec.batch_id().empty()) batch_id = spec.batch_id();
+      auto* item = response->add_items();
+      item->set_index(index++);
+      if (spec.prompt().find("REJECT") != std::string::npos) {
+        item->set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+        item->set_message("duration_seconds: no allowed model can make a 99 s clip");
+        response->set_rejected(response->rejected() + 1);
+        continue;
+      }
+      v1::JobStatus job;
+      job.set_job_id("job-" + std::to_string(jobs_.size() + 1));
+      item->set_job_id(job.job_id());
+      *job.mutable_spec() = spec;
+      job.set_model(spec.models_size() > 0 ? spec.models(0) : "seedance-2.0");
+      const bool fail = spec.prompt().find("FAIL") != std::string::npos;
+      job.set_state(fail ? v1::JOB_STATE_FAILED : v1::JOB_STATE_SUCCEEDED);
+      // Every job: created at t0, create call at t0+2, clip ready at t0+2+gen, done 1 s later.
+      const int64_t gen = static_cast<int64_t>(spec.duration_seconds());
+      *job.mutable_created_at() = At(t0);
+      AddTransition(job, v1::JOB_STATE_PENDING, v1::JOB_PHASE_UNSPECIFIED, t0);
+      AddTransition(job, v1::JOB_STATE_RUNNING, v1::JOB_PHASE_SUBMITTING, t0 + 2);
+      if (fail) {
+        AddTransition(job, v1::JOB_STATE_FAILED, v1::JOB_PHASE_UNSPECIFIED, t0 + 3);
+        job.mutable_error()->set_category(v1::ERROR_CATEGORY_POLICY_REJECTED);
+        job.mutable_error()->set_message("the provider refused the prompt");
+      } else {
+        AddTransition(job, v1::JOB_STATE_RUNNING, v1::JOB_PHASE_TRANSFERRING, t0 + 2 + gen);
+        AddTransition(job, v1::JOB_STATE_SUCCEEDED, v1::JOB_PHASE_UNSPECIFIED, t0 + 3 + gen);
+      }
+      jobs_.push_back(std::move(job));
+      response->set_accepted(response->accepted() + 1);
+    }
   }
   if (batch_id.empty()) batch_id = "batch-generated";
   for (auto& job : jobs_) {

@@ -18,6 +18,8 @@ namespace reelq::cli::testing {
 class FakeJobService final : public v1::JobService::Service {
  public:
   bool watch_unimplemented = false;
+  // Answers SubmitBatch as a scheduler older than SubmitBatchRequest.specs: one item a message.
+  bool ignores_specs = false;
   uint32_t max_page_size = 2;
 
   std::vector<v1::JobSpec> received();  // every spec SubmitBatch was sent, in order

@@ -28,15 +28,22 @@ v1::JobSpec MakeSpec(const std::string& prompt, const std::string& model, uint32
 
 v1::SubmitBatchResponse SubmitBatch(v1::JobService::Stub& stub,
                                     const std::vector<v1::JobSpec>& specs, grpc::Status* status,
-                                    std::chrono::seconds timeout) {
+                                    std::chrono::seconds timeout, size_t items_per_message) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   v1::SubmitBatchResponse response;
   auto writer = stub.SubmitBatch(&ctx, &response);
-  for (const auto& spec : specs) {
-    v1::SubmitBatchRequest item;
-    *item.mutable_spec() = spec;
-    if (!writer->Write(item)) break;  // the server ended the call; Finish says why
+  const size_t per_message = std::max<size_t>(1, items_per_message);
+  for (size_t at = 0; at < specs.size(); at += per_message) {
+    v1::SubmitBatchRequest message;
+    if (per_message == 1) {
+      *message.mutable_spec() = specs[at];
+    } else {
+      for (size_t i = at; i < std::min(specs.size(), at + per_message); ++i) {
+        *message.add_specs() = specs[i];
+      }
+    }
+    if (!writer->Write(message)) break;  // the server ended the call; Finish says why
   }
   writer->WritesDone();
   *status = writer->Finish();

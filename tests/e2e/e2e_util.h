@@ -28,10 +28,13 @@ namespace reelq::testing {
 reelq::v1::JobSpec MakeSpec(const std::string& prompt, const std::string& model,
                             uint32_t duration_seconds, const std::string& aspect_ratio = "");
 
-// SubmitBatch with every spec streamed in order. `status` gets the RPC status.
-reelq::v1::SubmitBatchResponse SubmitBatch(
-    reelq::v1::JobService::Stub& stub, const std::vector<reelq::v1::JobSpec>& specs,
-    grpc::Status* status, std::chrono::seconds timeout = std::chrono::seconds(120));
+// SubmitBatch with every spec streamed in order: one to a message in `spec`, or
+// `items_per_message` to a message in `specs`. `status` gets the RPC status.
+reelq::v1::SubmitBatchResponse SubmitBatch(reelq::v1::JobService::Stub& stub,
+                                           const std::vector<reelq::v1::JobSpec>& specs,
+                                           grpc::Status* status,
+                                           std::chrono::seconds timeout = std::chrono::seconds(120),
+                                           size_t items_per_message = 1);
 
 // SubmitJob; `status` gets the RPC status.
 reelq::v1::SubmitJobResponse SubmitJob(reelq::v1::JobService::Stub& stub,

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <thread>
 
 #include "e2e_util.h"
@@ -83,6 +84,56 @@ TEST_F(SubmitRulesTest, SameKeySameTenantIsTheSameJobInSubmitJobAndSubmitBatch) 
   for (const auto& [id, job] : done) EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << id;
   // Three jobs, three paid generations: the duplicates created nothing.
   EXPECT_EQ(stack_->SimStats()["providers"]["seedance"]["creates"].get<int>(), 3);
+}
+
+// SubmitBatchRequest.specs: many items to a message. Items are numbered across the stream in
+// the order sent, whatever message carried them; a bad one gets its own error and the others go
+// in; a message without `spec` starts with its first `specs`.
+TEST_F(SubmitRulesTest, ManyItemsToAMessageAreItemsInStreamOrder) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+  v1::SubmitBatchResponse response;
+  auto writer = stub_->SubmitBatch(&ctx, &response);
+  std::vector<std::string> prompts;
+  auto item = [&](const std::string& prompt, const std::string& model = "seedance-2.0") {
+    prompts.push_back(prompt);
+    return MakeSpec(prompt, model, 5);
+  };
+  v1::SubmitBatchRequest first;  // items 0..249: more than a chunk, 17 refused
+  *first.mutable_spec() = item("packed 0");
+  for (int i = 1; i < 250; ++i) {
+    *first.add_specs() =
+        item("packed " + std::to_string(i), i % 15 == 7 ? "no-such-model" : "seedance-2.0");
+  }
+  ASSERT_TRUE(writer->Write(first));
+  v1::SubmitBatchRequest one;  // item 250
+  *one.mutable_spec() = item("single 250");
+  ASSERT_TRUE(writer->Write(one));
+  v1::SubmitBatchRequest no_spec;  // items 251, 252
+  *no_spec.add_specs() = item("specs only 251");
+  *no_spec.add_specs() = item("specs only 252");
+  ASSERT_TRUE(writer->Write(no_spec));
+  writer->WritesDone();
+  auto status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.items_size(), 253);
+  EXPECT_EQ(response.accepted(), 253u - 17u);
+  EXPECT_EQ(response.rejected(), 17u);
+  std::map<uint32_t, v1::BatchItemResult> by_index;
+  for (const auto& r : response.items()) by_index[r.index()] = r;
+  ASSERT_EQ(by_index.size(), 253u);
+  for (uint32_t i = 0; i < 253; ++i) {
+    const auto& r = by_index[i];
+    if (i < 250 && i % 15 == 7) {
+      EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << i;
+      EXPECT_TRUE(r.job_id().empty()) << i;
+      continue;
+    }
+    ASSERT_EQ(r.code(), 0) << i << ": " << r.message();
+    if (i % 50 == 0 || i > 248) {
+      EXPECT_EQ(Get(*stub_, r.job_id()).spec().prompt(), prompts[i]) << i;
+    }
+  }
 }
 
 TEST_F(SubmitRulesTest, MissedStartAndFinishDeadlinesEndTheJobWithThatReason) {

@@ -34,6 +34,8 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self.streams = []  # the specs of each SubmitBatch stream
         self.refuse_once = set()  # idempotency keys to refuse with UNAVAILABLE the first time
         self.jobs = {}  # idempotency key -> job id
+        self.messages = []  # items per SubmitBatch message
+        self.ignores_specs = False  # answer as a scheduler older than SubmitBatchRequest.specs
 
     def _note(self, context):
         with self.lock:
@@ -51,24 +53,34 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self._note(context)
         response = jobs_pb2.SubmitBatchResponse()
         specs = []
-        for index, request in enumerate(request_iterator):
-            spec = request.spec
-            specs.append(spec)
-            key = spec.idempotency_key.decode()
-            item = response.items.add(index=index)
+        index = -1
+        for request in request_iterator:
+            # A message's items: `spec`, or `spec` when set and then each of `specs`.
+            if self.ignores_specs:
+                items = [request.spec]  # as an older scheduler: `spec` only, empty when unset
+            else:
+                items = [request.spec] if not request.specs or request.HasField("spec") else []
+                items += list(request.specs)
             with self.lock:
-                if key in self.refuse_once:
-                    self.refuse_once.discard(key)
-                    item.code = grpc.StatusCode.UNAVAILABLE.value[0]
-                    item.message = "redis: connection lost"
-                    continue
-                if not spec.prompt:
-                    item.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
-                    item.message = "prompt: required"
-                    continue
-                item.duplicate = key in self.jobs
-                item.job_id = self.jobs.setdefault(key, f"job-{len(self.jobs)}")
-            response.batch_id = spec.batch_id.decode()
+                self.messages.append(len(request.specs) + (1 if request.HasField("spec") else 0))
+            for spec in items:
+                index += 1
+                specs.append(spec)
+                key = spec.idempotency_key.decode()
+                item = response.items.add(index=index)
+                with self.lock:
+                    if key in self.refuse_once:
+                        self.refuse_once.discard(key)
+                        item.code = grpc.StatusCode.UNAVAILABLE.value[0]
+                        item.message = "redis: connection lost"
+                        continue
+                    if not spec.prompt:
+                        item.code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+                        item.message = "prompt: required"
+                        continue
+                    item.duplicate = key in self.jobs
+                    item.job_id = self.jobs.setdefault(key, f"job-{len(self.jobs)}")
+                response.batch_id = spec.batch_id.decode()
         with self.lock:
             self.streams.append(specs)
         return response
@@ -151,6 +163,29 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(all(s.batch_id == b"b1" for st in self.fake.streams for s in st))
         self.assertEqual(result.streams, 5)
         self.assertEqual(set(self.fake.authorization), {"Bearer tok"})
+
+    def test_submit_batch_sends_many_items_a_message(self):
+        port = self.start()
+        specs = [job_spec(f"prompt {n}", models=["kling-3.0"], duration_seconds=5)
+                 for n in range(250)]
+        with Client(f"127.0.0.1:{port}") as client:
+            result = client.submit_batch(specs, batch_id="b4")
+        self.assertEqual(result.accepted, 250)
+        self.assertEqual(self.fake.messages, [100, 100, 50])
+        keys = [s.idempotency_key.decode() for s in self.fake.streams[0]]
+        self.assertEqual(keys, [f"b4:{n}" for n in range(250)])
+
+    def test_submit_batch_names_a_scheduler_without_many_items_a_message(self):
+        port = self.start()
+        self.fake.ignores_specs = True
+        specs = [job_spec(f"prompt {n}", models=["kling-3.0"], duration_seconds=5)
+                 for n in range(3)]
+        with Client(f"127.0.0.1:{port}") as client:
+            with self.assertRaises(RuntimeError) as caught:
+                client.submit_batch(specs, batch_id="b5")
+        self.assertIn("answered for 1 of 3 items", str(caught.exception))
+        self.assertIn("SubmitBatchRequest.specs", str(caught.exception))
+        self.assertEqual(self.fake.jobs, {})  # its one item a message was empty: refused
 
     def test_submit_batch_refuses_a_foreign_batch_id(self):
         port = self.start()

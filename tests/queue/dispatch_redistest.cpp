@@ -376,7 +376,16 @@ TEST_F(QueueTest, RacingManyPerCallSubmitsKeepKeysCountersAndEvents) {
   for (const auto& [tenant, n] : new_per_tenant) {
     EXPECT_EQ(Field("tlive:" + tenant, "PENDING"), std::to_string(n)) << tenant;
     EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:" + tenant}).integer, n) << tenant;
-    EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:tenant:" + tenant + ":jobs"}).integer, n) << tenant;
+    // The tenant's index: one entry per call, counting its new jobs.
+    EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:tenant:" + tenant + ":calls"}).integer, kCallers)
+        << tenant;
+    int listed = 0;
+    for (const auto& call :
+         server_->Run({"ZRANGE", "t:{q}:tenant:" + tenant + ":calls", "0", "-1"}).elements) {
+      listed += std::stoi(
+          server_->Run({"HGET", "t:{q}:tenant:" + tenant + ":callids", "#" + call.str}).str);
+    }
+    EXPECT_EQ(listed, n) << tenant;
   }
   for (const auto& [batch, n] : new_per_batch) {
     auto counts = RunAsync(io_, store_->GetBatch(batch));

@@ -322,5 +322,74 @@ TEST_F(RetentionTest, BatchOfThePreviousLayoutKeepsItsSortedSet) {
   EXPECT_FALSE(Exists("t:{q}:batch:v2:jobs"));
 }
 
+// A tenant's jobs are one entry per submit call (submit.lua): listing by tenant pages through
+// the calls by (time, call, position) while retention removes jobs (their ids stay in the
+// call, skipped) and new jobs arrive; each call counts its jobs still in Redis, two calls of
+// the same millisecond each get their own removals, and a call leaves with its last job.
+TEST_F(RetentionTest, TenantListingPagesWhileRetentionRemovesJobsAndCallsLeaveWithTheirLast) {
+  std::vector<std::string> a, b;
+  for (int i = 0; i < 10; ++i) a.push_back("a" + std::to_string(i));
+  for (int i = 0; i < 5; ++i) b.push_back("b" + std::to_string(i));
+  Submit(a, "");
+  Submit(b, "");  // the same millisecond as a's call
+  clock_->Advance(1ms);
+  Submit({"c0", "c1"}, "");
+  const std::string calls = "t:{q}:tenant:studio:calls", callids = "t:{q}:tenant:studio:callids";
+  ASSERT_EQ(server_->Run({"ZCARD", calls}).integer, 3);
+  const auto names = server_->Run({"ZRANGE", calls, "0", "-1"}).elements;
+  const std::string call_a = names.at(0).str, call_b = names.at(1).str;
+  ASSERT_EQ(server_->Run({"HGET", callids, call_a}).str, "a0,a1,a2,a3,a4,a5,a6,a7,a8,a9");
+
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 17u);
+  for (auto& [id, job] : leased) {
+    if (id != "a5" && id != "b2" && id[0] != 'c') Succeed(job);
+  }
+  clock_->Advance(2h);
+  ListFilter filter{.tenant = "studio", .page_size = 4};
+  std::vector<std::string> listed;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 100);
+    auto page = RunAsync(io_, store_->List(filter));
+    ASSERT_TRUE(page) << page.error().Describe();
+    for (const auto& j : page->jobs) listed.push_back(j.id);
+    if (page->next_page_token.empty()) break;
+    filter.page_token = page->next_page_token;
+    if (pages == 0) {
+      // Between the first two pages: 13 jobs go, from both calls of that millisecond.
+      EXPECT_EQ(Sweep(1h), 13);
+      Submit({"late"}, "");
+    }
+  }
+  std::vector<std::string> expected = {"a0", "a1", "a2", "a3", "a5", "b2", "c0", "c1", "late"};
+  EXPECT_EQ(listed, expected);
+  EXPECT_EQ(server_->Run({"HGET", callids, "#" + call_a}).str, "1");
+  EXPECT_EQ(server_->Run({"HGET", callids, "#" + call_b}).str, "1");
+  EXPECT_EQ(server_->Run({"ZCARD", calls}).integer, 4);
+
+  // The last job of each of the two calls goes: so do the calls, and nothing names a or b.
+  Succeed(leased["a5"]);
+  Succeed(leased["b2"]);
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 2);
+  EXPECT_EQ(server_->Run({"ZCARD", calls}).integer, 2);
+  EXPECT_EQ(server_->Run({"HLEN", callids}).integer, 4);  // c's and late's ids and counts
+  for (const auto& id : {"a0", "a5", "b0", "b2"}) EXPECT_TRUE(KeysMentioning(id).empty()) << id;
+  for (const auto& values : server_->Run({"HVALS", callids}).elements) {
+    for (const auto& id : {"a0", "a5", "b0", "b2"}) {
+      EXPECT_EQ(values.str.find(id), std::string::npos) << values.str;
+    }
+  }
+  std::vector<std::string> rest;
+  for (ListFilter f{.tenant = "studio", .page_size = 2};;) {
+    auto page = RunAsync(io_, store_->List(f));
+    ASSERT_TRUE(page) << page.error().Describe();
+    for (const auto& j : page->jobs) rest.push_back(j.id);
+    if (page->next_page_token.empty()) break;
+    f.page_token = page->next_page_token;
+  }
+  EXPECT_EQ(rest, (std::vector<std::string>{"c0", "c1", "late"}));
+}
+
 }  // namespace
 }  // namespace reelq::queue

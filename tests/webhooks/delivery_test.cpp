@@ -270,6 +270,24 @@ TEST(WebhookSubmit, UnsafeTargetsAreRefusedNamingTheField) {
     EXPECT_EQ(item.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
     EXPECT_NE(item.message().find("batch_webhook_url"), std::string::npos) << item.message();
   }
+  // The same with 450 items in one message (SubmitBatchRequest.specs): the chunks read while
+  // the first is out wait for it, and are refused with it.
+  grpc::ClientContext packed_ctx;
+  v1::SubmitBatchResponse packed;
+  auto packed_writer = jobs->SubmitBatch(&packed_ctx, &packed);
+  v1::SubmitBatchRequest request;
+  *request.mutable_spec() = MakeSpec("refused batch", "kling-3.0", 5);
+  for (int i = 1; i < 450; ++i) *request.add_specs() = MakeSpec("refused batch", "kling-3.0", 5);
+  request.set_batch_webhook_url("ftp://example.com/");
+  ASSERT_TRUE(packed_writer->Write(request));
+  packed_writer->WritesDone();
+  ASSERT_TRUE(packed_writer->Finish().ok());
+  EXPECT_EQ(packed.accepted(), 0u);
+  ASSERT_EQ(packed.items_size(), 450);
+  for (const auto& item : packed.items()) {
+    EXPECT_EQ(item.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << item.index();
+    EXPECT_NE(item.message().find("batch_webhook_url"), std::string::npos) << item.message();
+  }
 }
 
 // The README's commands: `reelq submit --webhook`, `reelq batch --webhook`, `reelq admin

@@ -23,6 +23,10 @@ TERMINAL_STATES = frozenset(
 # Status codes after which sending the same request again (same idempotency key) is safe and
 # may succeed: the server or its Redis was briefly out of reach.
 _RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE.value[0]})
+# Items per SubmitBatchRequest, all in `specs`: gRPC's work per message is paid once per this
+# many items on both sides, and a scheduler older than `specs` refuses each such message as one
+# empty item (no job made) rather than taking its first item only.
+_ITEMS_PER_MESSAGE = 100
 
 
 def _utf8(value: Union[str, bytes]) -> bytes:
@@ -149,9 +153,9 @@ class Client:
                      stream_timeout: float = 600.0) -> BatchResult:
         """Submits every spec of `specs` (any iterable, read lazily) as one batch.
 
-        Flow control: the specs go out on a SubmitBatch stream, and gRPC takes the next item
-        from the iterable only when HTTP/2 flow control lets it send (the scheduler reads one
-        item at a time), so a generator over a huge file is never held whole. At most
+        Flow control: the specs go out on a SubmitBatch stream, 100 to a message, and gRPC
+        takes the next message only when HTTP/2 flow control lets it send (the scheduler reads
+        one message at a time), so a generator over a huge file is never held whole. At most
         `items_per_stream` items are kept, so that a stream that breaks can be sent again.
 
         Every item gets the batch id (given, or a new one) and, unless it has one, the
@@ -185,7 +189,9 @@ class Client:
         for attempt in range(retries + 1):
             if attempt > 0:
                 time.sleep(min(0.2 * 2**(attempt - 1), 5.0))
-            requests = (jobs_pb2.SubmitBatchRequest(spec=spec) for _, spec in pending)
+            requests = (jobs_pb2.SubmitBatchRequest(
+                specs=[spec for _, spec in pending[at:at + _ITEMS_PER_MESSAGE]])
+                        for at in range(0, len(pending), _ITEMS_PER_MESSAGE))
             result.streams += 1
             try:
                 response = self._jobs.SubmitBatch(requests, timeout=stream_timeout,
@@ -194,6 +200,11 @@ class Client:
                 if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == retries:
                     raise
                 continue  # the whole chunk again; idempotency keys make that safe
+            if len(response.items) != len(pending):
+                raise RuntimeError(
+                    f"SubmitBatch: the scheduler answered for {len(response.items)} of "
+                    f"{len(pending)} items; it may predate SubmitBatchRequest.specs (many items "
+                    "to a message): upgrade it")
             again = []
             for item in response.items:
                 index, spec = pending[item.index]
