@@ -20,10 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
 // The simulator's Kling 3.0 median, seconds (providers/sim/README.md).
 constexpr double kKlingP50Seconds = 120;
 

@@ -2,11 +2,18 @@
 
 // The parts of bench-scale, each runnable alone (see main.cpp for the flags). Each adds its
 // figures to `out` as key=value pairs and prints what it saw on the way.
+#include <chrono>
 #include <string>
 
 #include "bench_util.h"
 
 namespace reelq::bench::scale {
+
+// Seconds from `a` to `b`, as every part reports its rates.
+inline double Seconds(std::chrono::steady_clock::time_point a,
+                      std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 struct Args {
   bool enqueue = false, list = false, depth = false, inflight = false, retention = false;

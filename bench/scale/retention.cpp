@@ -22,10 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
 // Keys in the stack's Redis (INFO keyspace, db0).
 int64_t KeyCount(rt::RedisServer& redis) {
   auto v = redis.InfoField("db0", "keyspace");

@@ -247,46 +247,12 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
   // into one call each (worker/src/store_writer.h); with many jobs in flight a window holds
   // dozens.
   constexpr size_t kGathered = 50;
-  Measure("create permit (intent recorded)", [&] {
-    for (size_t at = 0; at < leased.size(); at += kGathered) {
-      std::vector<PermitRequest> permits;
-      for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
-        permits.push_back({leased[i].id, leased[i].token, clock_->NowMs(), leased[i].attempt});
-      }
-      auto r = RunAsync(io_, store_->TakeCreatePermitMany(1000ms, permits));
-      ASSERT_TRUE(r) << r.error().Describe();
-      for (const auto& one : *r) {
-        ASSERT_TRUE(one) << one.error().Describe();
-        ASSERT_EQ(one->count(), 0);
-      }
-    }
-  });
-  auto phases = [&](JobPhase phase) {
-    for (size_t at = 0; at < leased.size(); at += kGathered) {
-      std::vector<PhaseChange> changes;
-      for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
-        const auto& j = leased[i];
-        changes.push_back({j.id, j.token, phase,
-                           phase == JobPhase::kGenerating ? "up-" + j.id : std::string(), ""});
-      }
-      auto r = RunAsync(io_, store_->SetPhaseMany(changes));
-      ASSERT_TRUE(r) << r.error().Describe();
-      for (const auto& one : *r) ASSERT_TRUE(one) << one.error().Describe();
-    }
-  };
-  Measure("upstream id recorded (GENERATING)", [&] { phases(JobPhase::kGenerating); });
-  Measure("transfer (TRANSFERRING)", [&] { phases(JobPhase::kTransferring); });
-  Measure("complete", [&] {
-    for (size_t at = 0; at < leased.size(); at += kGathered) {
-      std::vector<CompleteRequest> done;
-      for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
-        done.push_back({.job_id = leased[i].id, .token = leased[i].token, .output_key = "k"});
-      }
-      auto r = RunAsync(io_, store_->CompleteMany(done));
-      ASSERT_TRUE(r) << r.error().Describe();
-      for (const auto& one : *r) ASSERT_TRUE(one) << one.error().Describe();
-    }
-  });
+  Measure("create permit (intent recorded)", [&] { TakePermitsGathered(leased, kGathered); });
+  Measure("upstream id recorded (GENERATING)",
+          [&] { SetPhaseGathered(leased, JobPhase::kGenerating, kGathered); });
+  Measure("transfer (TRANSFERRING)",
+          [&] { SetPhaseGathered(leased, JobPhase::kTransferring, kGathered); });
+  Measure("complete", [&] { CompleteGathered(leased, kGathered); });
   auto batch = RunAsync(io_, store_->GetBatch("b1"));
   ASSERT_TRUE(batch);
   EXPECT_EQ(batch->Count(JobState::kSucceeded), kJobs);

@@ -202,40 +202,12 @@ class DepthCostTest : public StoreTest {
       }
     });
     constexpr size_t kGathered = 50;
-    Measure(steps, "create permit", [&] {
-      for (size_t at = 0; at < leased.size(); at += kGathered) {
-        std::vector<PermitRequest> permits;
-        for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
-          permits.push_back({leased[i].id, leased[i].token, clock_->NowMs(), leased[i].attempt});
-        }
-        auto r = RunAsync(io_, store_->TakeCreatePermitMany(1000ms, permits));
-        ASSERT_TRUE(r) << r.error().Describe();
-      }
-    });
-    auto phases = [&](JobPhase phase) {
-      for (size_t at = 0; at < leased.size(); at += kGathered) {
-        std::vector<PhaseChange> changes;
-        for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
-          const auto& j = leased[i];
-          changes.push_back({j.id, j.token, phase,
-                             phase == JobPhase::kGenerating ? "up-" + j.id : std::string(), ""});
-        }
-        auto r = RunAsync(io_, store_->SetPhaseMany(changes));
-        ASSERT_TRUE(r) << r.error().Describe();
-      }
-    };
-    Measure(steps, "GENERATING", [&] { phases(JobPhase::kGenerating); });
-    Measure(steps, "TRANSFERRING", [&] { phases(JobPhase::kTransferring); });
-    Measure(steps, "complete", [&] {
-      for (size_t at = 0; at < leased.size(); at += kGathered) {
-        std::vector<CompleteRequest> done;
-        for (size_t i = at; i < std::min(leased.size(), at + kGathered); ++i) {
-          done.push_back({.job_id = leased[i].id, .token = leased[i].token, .output_key = "k"});
-        }
-        auto r = RunAsync(io_, store_->CompleteMany(done));
-        ASSERT_TRUE(r) << r.error().Describe();
-      }
-    });
+    Measure(steps, "create permit", [&] { TakePermitsGathered(leased, kGathered); });
+    Measure(steps, "GENERATING",
+            [&] { SetPhaseGathered(leased, JobPhase::kGenerating, kGathered); });
+    Measure(steps, "TRANSFERRING",
+            [&] { SetPhaseGathered(leased, JobPhase::kTransferring, kGathered); });
+    Measure(steps, "complete", [&] { CompleteGathered(leased, kGathered); });
     return steps;
   }
 };

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -60,6 +62,51 @@ class StoreTest : public ::testing::Test {
     s.models.push_back(std::move(m));
     s.accounts = std::move(accounts);
     return s;
+  }
+
+  // The worker's writes as it gathers them (worker/src/store_writer.h): `per_call` jobs of
+  // `leased` a call, every answer OK. The cost tests drive a job's life with these.
+  void TakePermitsGathered(const std::vector<LeasedJob>& leased, size_t per_call) {
+    for (size_t at = 0; at < leased.size(); at += per_call) {
+      std::vector<PermitRequest> permits;
+      for (size_t i = at; i < std::min(leased.size(), at + per_call); ++i) {
+        permits.push_back({leased[i].id, leased[i].token, clock_->NowMs(), leased[i].attempt});
+      }
+      auto r = testing::RunAsync(
+          io_, store_->TakeCreatePermitMany(std::chrono::milliseconds(1000), permits));
+      ASSERT_TRUE(r) << r.error().Describe();
+      for (const auto& one : *r) {
+        ASSERT_TRUE(one) << one.error().Describe();
+        ASSERT_EQ(one->count(), 0);
+      }
+    }
+  }
+
+  // GENERATING records the upstream id "up-<job id>".
+  void SetPhaseGathered(const std::vector<LeasedJob>& leased, JobPhase phase, size_t per_call) {
+    for (size_t at = 0; at < leased.size(); at += per_call) {
+      std::vector<PhaseChange> changes;
+      for (size_t i = at; i < std::min(leased.size(), at + per_call); ++i) {
+        const auto& j = leased[i];
+        changes.push_back({j.id, j.token, phase,
+                           phase == JobPhase::kGenerating ? "up-" + j.id : std::string(), ""});
+      }
+      auto r = testing::RunAsync(io_, store_->SetPhaseMany(changes));
+      ASSERT_TRUE(r) << r.error().Describe();
+      for (const auto& one : *r) ASSERT_TRUE(one) << one.error().Describe();
+    }
+  }
+
+  void CompleteGathered(const std::vector<LeasedJob>& leased, size_t per_call) {
+    for (size_t at = 0; at < leased.size(); at += per_call) {
+      std::vector<CompleteRequest> done;
+      for (size_t i = at; i < std::min(leased.size(), at + per_call); ++i) {
+        done.push_back({.job_id = leased[i].id, .token = leased[i].token, .output_key = "k"});
+      }
+      auto r = testing::RunAsync(io_, store_->CompleteMany(done));
+      ASSERT_TRUE(r) << r.error().Describe();
+      for (const auto& one : *r) ASSERT_TRUE(one) << one.error().Describe();
+    }
   }
 
   inline static std::unique_ptr<testing::RedisServer> server_;
