@@ -77,17 +77,8 @@ double StatField(pid_t pid, int n) {
 
 // CPU of the reaped children of `pid` (Redis's AOF rewrite child), ms: cutime + cstime.
 double ChildrenCpuMs(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 17 && fields >> field; ++i) {
-    if (i == 16 || i == 17) ticks += std::stod(field);
-  }
-  return ticks * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (StatField(pid, 16) + StatField(pid, 17)) * 1000.0 /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 int64_t InfoInt(rt::RedisServer& redis, std::string_view field) {
