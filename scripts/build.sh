@@ -9,9 +9,12 @@ build_dir="${BUILD_DIR:-$repo_root/build}"
 
 # ccache is optional: where it is installed, rebuilds of unchanged files (other checkouts, a
 # second build directory) come from its cache.
+# Paths under the checkout are hashed relative to it, so a fresh clone anywhere (CI's, /tmp)
+# hits the cache that another checkout filled.
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR="$repo_root"
 fi
 cmake -S "$repo_root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build "$build_dir" -j2 "$@"
