@@ -74,7 +74,12 @@ run_fuzz() {
   local fuzz_dir="${FUZZ_BUILD_DIR:-$repo_root/build-fuzz}"
   echo "== fuzz build ($fuzz_dir)"
   # Chained with &&: inside `if run_fuzz`, set -e does not stop at a failing step.
-  CC=clang CXX=clang++ cmake -S "$repo_root" -B "$fuzz_dir" -DREELQ_FUZZ=ON >/dev/null &&
+  local launcher=()
+  if command -v ccache >/dev/null 2>&1; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+    export CCACHE_BASEDIR="$repo_root"
+  fi
+  CC=clang CXX=clang++ cmake -S "$repo_root" -B "$fuzz_dir" -DREELQ_FUZZ=ON "${launcher[@]}" >/dev/null &&
     cmake --build "$fuzz_dir" -j2 --target reelq_fuzz_all &&
     echo "== ctest -L fuzz ($fuzz_dir)" &&
     run_in_session fuzz "$log_dir/fuzz.log" \

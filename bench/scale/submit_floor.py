@@ -116,7 +116,9 @@ return n
 
 
 def submit_script():
-    parts = ['common_webhook.lua', 'common.lua', 'submit.lua']
+    with open(os.path.join(LUA, 'PRELUDE')) as prelude:
+        parts = [line.strip() for line in prelude if line.strip() and not line.startswith('#')]
+    parts.append('submit.lua')
     return '\n'.join(open(os.path.join(LUA, p)).read() for p in parts)
 
 

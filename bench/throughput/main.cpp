@@ -323,17 +323,16 @@ std::string Sha1Hex(const std::string& text) {
   return hex;
 }
 
-// sha1 -> script name, built as queue/CMakeLists.txt builds the bodies: the common_*.lua parts
-// in name order and common.lua, each followed by "\n", then "\n" and the script.
+// sha1 -> script name, built as queue/CMakeLists.txt builds the bodies: the prelude's parts in
+// the order queue/lua/PRELUDE names them, each followed by "\n", then "\n" and the script.
 std::map<std::string, std::string> ScriptShas() {
   std::map<std::string, std::string> out;
   const auto dir = rt::SourcePath("queue/lua");
   std::vector<std::filesystem::path> parts;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().stem().string().starts_with("common_")) parts.push_back(entry.path());
+  std::istringstream prelude(rt::ReadFile(dir / "PRELUDE"));
+  for (std::string line; std::getline(prelude, line);) {
+    if (!line.empty() && line[0] != '#') parts.push_back(dir / line);
   }
-  std::sort(parts.begin(), parts.end());
-  parts.push_back(dir / "common.lua");
   std::string common;
   for (const auto& part : parts) common += rt::ReadFile(part) + "\n";
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {

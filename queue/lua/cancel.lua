@@ -20,7 +20,7 @@ local function cancel_one(job, detail)
     if job.state == 'DISPATCHED' then redis.call('HDEL', P .. ':rdata', job.id) end
     if job.state == 'RUNNING' and job.worker and job.worker ~= '' then
       -- A held job's create intent, upstream id, slot and phase history are in its worker's
-      -- held table (common.lua): merged in, written by the transition below.
+      -- held table (common_held.lua): merged in, written by the transition below.
       held_take(job, held_entry(P, job))
       redis.call('HDEL', P .. ':wjobs:' .. job.worker, job.id)
       redis.call('RPUSH', P .. ':wcancel:' .. job.worker, job.id)

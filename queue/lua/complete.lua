@@ -4,7 +4,7 @@
 -- sidecar_key sha256 clip_seconds generation_ms output_url [sheet_key] [last_frame], and
 -- `charge`: the provider's own charge in micro-dollars when its answer carried one).
 -- The job's reservation settles at the provider's charge, else at its model's price for its
--- billed seconds (common.lua, move_money).
+-- billed seconds (common_groups.lua, move_money).
 -- Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ctx = new_ctx(P, now)
@@ -20,7 +20,7 @@ for _ = 1, n do
   i = i + 2 * k
   reqs[#reqs + 1] = f
 end
--- Fenced by the worker's held table (common.lua, held_jobs): no read of the job's record.
+-- Fenced by the worker's held table (common_held.lua, held_jobs): no read of the job's record.
 local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'}, true)
 for x, f in ipairs(reqs) do
   local j = jobs[x]
@@ -37,7 +37,7 @@ for x, f in ipairs(reqs) do
                     f.output_url or '', 'finished', ctx.now_s, 'slot', ''}
     -- A compare's contact sheet (PNG) beside its grid video.
     if f.sheet_key then stored[#stored + 1] = 'sheet_key'; stored[#stored + 1] = f.sheet_key end
-    -- A chained shot's last frame: the next shot starts from it (common.lua, chain_next).
+    -- A chained shot's last frame: the next shot starts from it (common_groups.lua, chain_next).
     if f.last_frame then stored[#stored + 1] = 'last_frame'; stored[#stored + 1] = f.last_frame end
     transition(ctx, j, 'SUCCEEDED', '', 'clip stored', stored)
     if j.worker and j.worker ~= '' then

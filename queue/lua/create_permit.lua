@@ -8,7 +8,7 @@
 -- its answer came back (phase.lua, fail.lua: `settle_create`); the provider received it between
 -- the two, so a new create let go a window after every logged answer cannot meet an old one in
 -- any window the provider counts, however long the calls took. Fenced by the lease token (the
--- worker's held table, common.lua), so a worker that lost the job cannot create for it.
+-- worker's held table, common_held.lua), so a worker that lost the job cannot create for it.
 -- When a create may go, the job's create intent is recorded in the same step: if the worker
 -- dies or the answer is lost, the next lease looks the task up instead of paying for a second
 -- one (the worker's lost-create path). Not a transition: no history or event, since this is on
@@ -56,7 +56,7 @@ for _ = 1, n do
   i = i + 2 * k
   reqs[#reqs + 1] = f
 end
--- Fenced by the worker's held table (common.lua, held_jobs): no read of the job's record.
+-- Fenced by the worker's held table (common_held.lua, held_jobs): no read of the job's record.
 local jobs = held_jobs(P, reqs, {'token', 'account', 'create_log', 'worker', 'create_intent'})
 local out = {}
 for x, f in ipairs(reqs) do
@@ -80,7 +80,7 @@ for x, f in ipairs(reqs) do
       end
     end
     if wait == 0 then
-      -- Kept in the worker's held table (common.lua), which the scripts that take the job
+      -- Kept in the worker's held table (common_held.lua), which the scripts that take the job
       -- from the worker copy into the record: one HSET per call, not one per job.
       if j.held then
         j.create_intent, j.create_log, j.held_dirty = f.intent, member, true

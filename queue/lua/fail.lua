@@ -15,7 +15,7 @@ if not j or j.state ~= 'RUNNING' then
 end
 if j.token ~= token then return redis.error_reply('LEASELOST') end
 -- A held job's create-log member, phase changes (upstream id, slot given back) and their
--- history are in its worker's held table (common.lua): merged in, written by the transition.
+-- history are in its worker's held table (common_held.lua): merged in, written by the transition.
 held_take(j, held_entry(P, j))
 local ctx = new_ctx(P, now)
 local attempt, max_attempts = tonumber(j.attempt) or 1, tonumber(j.max_attempts) or 1

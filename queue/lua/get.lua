@@ -1,6 +1,6 @@
 -- Reads jobs whole: the record holds its transition history (h:<seq>) and every attempt's
 -- error (e:<seq>). A RUNNING job's changes since its lease (phase, upstream id, history) are in
--- its worker's held entry, not yet in the record (common.lua, HELD): when the
+-- its worker's held entry, not yet in the record (common_held.lua, HELD): when the
 -- entry's token is the record's, they are appended after the record's fields, which they
 -- override (JobRecord::Decode keeps the last value of a field).
 -- ARGV: P id1 [id2 ...]. Returns per id its fields as a flat list (empty when the job does not

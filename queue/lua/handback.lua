@@ -8,7 +8,7 @@ if not j or j.state ~= 'RUNNING' then
 end
 if token ~= '' and j.token ~= token then return redis.error_reply('LEASELOST') end
 local ctx = new_ctx(P, now)
--- What the worker recorded (held table, common.lua: create intent, upstream id, history) goes
+-- What the worker recorded (held table, common_held.lua: create intent, upstream id, history) goes
 -- into the record for the next lease.
 held_take(j, held_entry(P, j))
 transition(ctx, j, 'DISPATCHED', '', reason, {'token', '', 'worker', ''})

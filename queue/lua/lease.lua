@@ -1,6 +1,6 @@
 -- Leases up to `max` DISPATCHED jobs to a worker: each gets a fresh fencing token and is held
 -- under the worker's lease (register.lua, heartbeat.lua), which this call extends too, with an
--- entry in the worker's held table (common.lua) that its later writes are fenced by.
+-- entry in the worker's held table (common_held.lua) that its later writes are fenced by.
 -- ARGV: P now worker max lease_ms epoch (0: not checked; a worker with no lease gets one)
 -- An error WLEASELOST when the worker's lease is gone: it must register again.
 -- Returns per job a flat list of named fields (job_codec.cpp's LeasedJob fields: id token spec
@@ -65,7 +65,7 @@ local first = redis.call('INCRBY', P .. ':fence', #jobs) - #jobs
 local out = {}
 local held = {}
 for k, j in ipairs(jobs) do
-  -- The token names its worker, so the worker's writes find its held table (common.lua).
+  -- The token names its worker, so the worker's writes find its held table (common_held.lua).
   j.token = (first + k) .. '/' .. worker
   j.worker = worker
   local phase = 'SUBMITTING'

@@ -9,7 +9,7 @@
 -- TRANSFERRING means the upstream task has ended: the account's concurrency slot is given back
 -- here, not when the clip is stored, because providers count only tasks still generating, and
 -- a download or a slow store must not keep the next job from starting.
--- Cost (issue 11): the jobs come from their worker's held table (common.lua, held_jobs), not
+-- Cost (issue 11): the jobs come from their worker's held table (common_held.lua, held_jobs), not
 -- from their records, and their changes (phase, upstream id, history) go back into it, not into
 -- their records: the script that takes a job from its worker writes them there (common.lua,
 -- held_unload). Claims and create-log settlements are read and written once per account per
@@ -104,7 +104,7 @@ for x, f in ipairs(reqs) do
       extra[#extra + 1] = ''
       j.slot = false
     end
-    -- A held job's change goes into its held entry only (common.lua, HELD), not its record;
+    -- A held job's change goes into its held entry only (common_held.lua, HELD), not its record;
     -- an entry of the layout before keeps writing the record.
     transition(ctx, j, 'RUNNING', f.phase, f.detail or '', extra, j.held and not j.old_entry)
     j.held_dirty = true

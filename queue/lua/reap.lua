@@ -14,7 +14,7 @@ for _, worker in ipairs(workers) do
     local id = entries[x]
     local j = read_job(P, id, {'worker', 'token'})
     if j and j.state == 'RUNNING' and j.worker == worker then
-      -- What the worker recorded (held table, common.lua: create intent, upstream id, history)
+      -- What the worker recorded (held table, common_held.lua: create intent, upstream id, history)
       -- goes into the record: the next lease recovers the upstream task instead of creating.
       local h = held_decode(id, entries[x + 1], worker)
       if h.token ~= j.token then h = nil end

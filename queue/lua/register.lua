@@ -13,7 +13,7 @@ for x = 1, #entries, 2 do
   local id = entries[x]
   local j = read_job(P, id, {'worker', 'token'})
   if j and j.state == 'RUNNING' and j.worker == worker then
-    -- What the worker recorded (held table, common.lua) goes into the record for the next lease.
+    -- What the worker recorded (held table, common_held.lua) goes into the record for the next lease.
     local h = held_decode(id, entries[x + 1], worker)
     if h.token ~= j.token then h = nil end
     held_take(j, h)

@@ -1,7 +1,7 @@
 -- Runs a FAILED or CANCELLED job again from a fresh attempt budget; its past errors are kept.
 -- A group (storyboard, compare) runs again only its children that FAILED or were CANCELLED;
 -- when every child already succeeded, its own step (join, contact sheet) is queued at once.
--- A chain (common.lua, chain_queue_next) resumes from its first shot that has not succeeded:
+-- A chain (common_groups.lua, chain_queue_next) resumes from its first shot that has not succeeded:
 -- that one is queued (with the first frame it had), the ones after it wait again for it.
 -- ARGV: P now id
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]

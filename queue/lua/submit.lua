@@ -6,12 +6,12 @@
 -- they are (the record as job_codec.cpp's EncodeNewJob writes it, `state` PENDING, `seq` 1 and
 -- `created` included; a group's parent carries kind children nchildren [chain], each of its
 -- children parent index). `groups` = 1 when some job of the call is a group's parent or child.
--- A group's parent waits outside the pending queues (common.lua, group_child_ended) and holds
+-- A group's parent waits outside the pending queues (common_groups.lua, group_child_ended) and holds
 -- no money: its children are ordinary billed jobs. Its children come after it in the same call;
 -- the group is taken or refused whole (limits, budget and wallet checked for all its children
 -- at the parent), and none of the children is stored when the parent was a duplicate.
 -- A chain's shots after the first wait PENDING outside the queues too, each until the shot
--- before it succeeds (common.lua, chain_next); they are reserved for here like every child.
+-- before it succeeds (common_groups.lua, chain_next); they are reserved for here like every child.
 -- Returns per job {id, duplicate(0|1)} or {'', refusal}, in order; a refusal is
 -- 'LIMIT <name> <limit>', 'BUDGET <budget> <committed> <needed>' or
 -- 'WALLET <available> <needed>'.
@@ -104,7 +104,7 @@ local function budget_of(batch, stated)
 end
 
 -- Groups: what a parent's children need together (jobs and the most they can cost), the
--- batch their money counts against (`mbatch`: their parent's, common.lua's move_money), and
+-- batch their money counts against (`mbatch`: their parent's, common_groups.lua's move_money), and
 -- which parents are chains. One pass over the call, only when it holds groups.
 local group_size, group_need, parent_batch, chain_parent = {}, {}, {}, {}
 if has_groups then

@@ -43,14 +43,14 @@ inline constexpr const char* kErrorCode = "err_code";
 inline constexpr const char* kCreated = "created";
 inline constexpr const char* kUpdated = "updated";
 inline constexpr const char* kCreateIntent = "create_intent";
-// The wallet (issue 12; common.lua's move_money).
+// The wallet (issue 12; common_groups.lua's move_money).
 inline constexpr const char* kBill = "bill";
 inline constexpr const char* kBilledSeconds = "secs";
 inline constexpr const char* kResolution = "res";
 inline constexpr const char* kHold = "hold";
 inline constexpr const char* kCost = "cost";
 inline constexpr const char* kWebhook = "webhook";  // see common_webhook.lua
-// Groups (issue 13; common.lua's group section).
+// Groups (issue 13; common_groups.lua's group section).
 inline constexpr const char* kKind = "kind";
 inline constexpr const char* kChildren = "children";
 inline constexpr const char* kChildCount = "nchildren";

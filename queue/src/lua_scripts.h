@@ -1,6 +1,7 @@
 #pragma once
 
-// The queue's Lua scripts (queue/lua/*.lua with common.lua prepended), embedded at build time.
+// The queue's Lua scripts (queue/lua/*.lua with the prelude, queue/lua/PRELUDE, prepended),
+// embedded at build time.
 namespace reelq::queue::lua {
 extern const char* const k_submit;
 extern const char* const k_dispatch;

@@ -31,7 +31,7 @@ std::map<std::string, std::string> FlatToMap(const Reply& flat) {
   return out;
 }
 
-// The month key common.lua writes ("sm:YYYY-MM") for the UTC day of `now_ms`.
+// The month key common_groups.lua writes ("sm:YYYY-MM") for the UTC day of `now_ms`.
 std::string MonthKey(int64_t now_ms) {
   const std::chrono::sys_days day{std::chrono::days{now_ms / 86'400'000}};
   const std::chrono::year_month_day ymd{day};

@@ -1,6 +1,6 @@
 // The wallet's edge (issue 12): a tenant reads its wallet and ledger (JobService.GetWallet); an
 // admin tops wallets up and sets a tenant's submit limits (AdminService.TopUp, SetLimits).
-// Money moves only in the queue's scripts (queue/lua/common.lua, move_money).
+// Money moves only in the queue's scripts (queue/lua/common_groups.lua, move_money).
 #include <google/protobuf/util/time_util.h>
 
 #include "reelq/scheduler/admin_api.h"

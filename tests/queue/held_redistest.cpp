@@ -1,5 +1,5 @@
 // Issue 11, the cuts in commands per job against a real redis-server: a worker's writes are
-// fenced by its held table (wjobs:<worker>, common.lua) instead of a read of each job, a lease
+// fenced by its held table (wjobs:<worker>, common_held.lua) instead of a read of each job, a lease
 // hands over the job as dispatch left its record, the create intent lives in
 // the held table until the job leaves the worker, and upstream-task claims are written once per
 // account per call. Each test checks that the guarantee the old per-job read gave still holds.

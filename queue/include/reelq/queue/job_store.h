@@ -145,7 +145,7 @@ struct CompleteRequest {
   int64_t generation_ms = 0;
   std::string sheet_key;  // a compare's PNG contact sheet; empty for every other job
   // A chained shot with a next shot: the stored key of its clip's last frame, which the next
-  // shot starts from (common.lua's group_child_ended queues it).
+  // shot starts from (common_groups.lua's group_child_ended queues it).
   std::string last_frame_key;
   // The provider's own charge for the task in micro-dollars, when its answer carried one; -1:
   // settle at the model's price for the billed seconds.

@@ -44,7 +44,7 @@ struct WalletView {
 };
 
 // Tenants' wallets and submit limits (issue 12). The money itself moves only inside the job
-// scripts (common.lua, move_money); this class tops up, sets limits and reads.
+// scripts (common_groups.lua, move_money); this class tops up, sets limits and reads.
 // Keys: wallet:<tenant> (hash), ledger:<tenant> (stream), auth:tenant:<name> fields max_queued,
 // max_in_flight.
 class WalletStore {

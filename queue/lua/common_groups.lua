@@ -1,0 +1,235 @@
+-- Groups, wallets and chains (issues 12 and 13), prepended after common.lua (queue/lua/PRELUDE):
+-- they build on its records and transitions; common.lua declares the few it calls ahead.
+
+-- Groups (issue 13): a storyboard or compare is a parent job (`kind`, `children` = ids in order,
+-- `nchildren`) whose children are ordinary jobs carrying `parent` and `index`. The parent waits
+-- PENDING outside every queue while its children run. Each child's end lands here, in the
+-- script that ends it: a success is counted (`children_ok`, kept even when the group already
+-- ended, so a retry knows what is left); the last success queues the parent's own step (the
+-- join, the contact sheet) on `ready` for a worker to lease; a child that FAILED (retries spent)
+-- or was CANCELLED fails the group, naming it.
+local function group_queue_step(ctx, g, detail)
+  transition(ctx, g, 'DISPATCHED', '', detail, {'dispatched', ctx.now})
+  redis.call('RPUSH', ctx.P .. ':ready', g.id)
+  redis.call('LPUSH', ctx.P .. ':wake', '1')
+  redis.call('LTRIM', ctx.P .. ':wake', 0, 63)
+end
+
+local GROUP_STEP = {storyboard = 'join', compare = 'contact sheet'}
+local GROUP_CHILD = {storyboard = 'shots', compare = 'takes'}
+
+-- Chained storyboards: defined at the end of this file (they move money).
+local chain_queue_next, chain_stop_after
+
+group_child_ended = function(ctx, child, state, extra)
+  local gkey = jkey(ctx.P, child.parent)
+  local ok = 0
+  if state == 'SUCCEEDED' then ok = redis.call('HINCRBY', gkey, 'children_ok', 1) end
+  local g = read_job(ctx.P, child.parent, {'kind', 'nchildren', 'chain', 'children'})
+  if not g or g.state ~= 'PENDING' then return end
+  local kind = g.kind or ''
+  if state == 'SUCCEEDED' then
+    if ok >= (tonumber(g.nchildren) or 0) then
+      group_queue_step(ctx, g, 'all ' .. ok .. ' ' .. (GROUP_CHILD[kind] or 'children') ..
+                               ' succeeded; ' .. (GROUP_STEP[kind] or 'step') .. ' queued')
+    elseif g.chain == '1' then
+      local index = tonumber(redis.call('HGET', jkey(ctx.P, child.id), 'index') or '')
+      if index then chain_queue_next(ctx, g, index, extra) end
+    end
+    return
+  end
+  local index = redis.call('HGET', jkey(ctx.P, child.id), 'index') or '?'
+  local category, message = 'internal', 'cancelled'
+  if extra then
+    for i = 1, #extra - 1, 2 do
+      if extra[i] == 'err_cat' and extra[i + 1] ~= '' then category = extra[i + 1] end
+      if extra[i] == 'err_msg' and extra[i + 1] ~= '' then message = extra[i + 1] end
+    end
+  end
+  local what = (GROUP_CHILD[kind] or 'children') .. '[' .. index .. '] (job ' .. child.id .. ')'
+  local text = what .. ' ' .. string.lower(state) .. ': ' .. message
+  transition(ctx, g, 'FAILED', '', text,
+             {'err_cat', category, 'err_msg', text, 'err_code', '', 'finished', ctx.now})
+  if g.chain == '1' and tonumber(index) then chain_stop_after(ctx, g, tonumber(index)) end
+end
+
+-- The wallet (issue 12). Money is integer micro-dollars, moved only here and only in the same
+-- script call as the job's state change, so money and state never disagree.
+-- Keys: wallet:<tenant> (hash: balance = available, reserved, spent, topups, sd:<utc day>,
+-- sm:<YYYY-MM>): always balance + reserved + spent = topups. ledger:<tenant> (a stream, never
+-- trimmed): one entry per movement, `amount` being the change of `balance`, so the amounts sum
+-- to the balance. A tenant without a wallet hash (never topped up) is not billed; a job is
+-- billed (`bill` = 1) when its tenant had a wallet at submit and the caller was not the open
+-- principal.
+-- Per job: `secs` (seconds billed), `res` (resolution), `hold` (reserved now), `cost` (settled
+-- so far). The batch hash keeps `cost` (hold + settled of its jobs, what a budget limits) and
+-- `spent:<model>` (settled per model), for every job, billed or not.
+local function money_str(v) return string.format('%d', v) end
+
+-- Price in micro-dollars per second of `model` at `res` (the catalogue's per-resolution price,
+-- else its price), read once per call.
+local function model_price(ctx, model, res)
+  local key = model .. '|' .. (res or '')
+  local v = ctx.prices[key]
+  if v == nil then
+    local h = redis.call('HMGET', ctx.P .. ':model:' .. model, 'price:' .. (res or ''), 'price')
+    v = tonumber(h[1] or '') or tonumber(h[2] or '') or 0
+    ctx.prices[key] = v
+  end
+  return v
+end
+
+local function job_price(ctx, job, model)
+  return model_price(ctx, model, job.res) * (tonumber(job.secs) or 0)
+end
+
+-- The most a job can cost over its candidate models.
+local function max_price(ctx, job)
+  local most = 0
+  for m in string.gmatch(job.models or '', '[^,]+') do
+    most = math.max(most, job_price(ctx, job, m))
+  end
+  return most
+end
+
+-- The tenant's wallet (read once per call), or false when it has none.
+local function wallet_of(ctx, tenant)
+  local w = ctx.wallets[tenant]
+  if w == nil then
+    local h = redis.call('HMGET', ctx.P .. ':wallet:' .. tenant, 'balance', 'reserved', 'spent')
+    if not h[1] then
+      w = false
+    else
+      w = {balance = tonumber(h[1]) or 0, reserved = tonumber(h[2]) or 0,
+           spent = tonumber(h[3]) or 0, d_balance = 0, d_reserved = 0, d_spent = 0, ledger = {}}
+    end
+    ctx.wallets[tenant] = w
+  end
+  return w
+end
+
+-- What a billed job may still reserve: its hold plus the wallet's balance (huge when unbilled).
+local function affordable(ctx, job)
+  if job.bill ~= '1' then return math.huge end
+  local w = wallet_of(ctx, job.tenant)
+  if not w then return math.huge end
+  return (tonumber(job.hold) or 0) + w.balance
+end
+
+local function utc_month(day)
+  -- Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
+  local z = day + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) -
+                          math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d', y, m)
+end
+
+-- Moves a job's money: its hold is released, `charge` of it is spent (settled), and `new_hold`
+-- is reserved; the difference comes from or goes back to the balance. `kind` names the ledger
+-- entry (reserve, reprice, settle, refund). The job's `hold`/`cost` are written by its next
+-- transition (call this before it).
+local function move_money(ctx, job, kind, new_hold, charge)
+  local hold = tonumber(job.hold) or 0
+  charge = charge or 0
+  if hold == new_hold and charge == 0 then return end
+  job.hold = new_hold
+  job.cost = (tonumber(job.cost) or 0) + charge
+  job.money_dirty = true
+  local money_batch = job.mbatch or job.batch  -- a group's child: its parent's batch
+  if money_batch and money_batch ~= '' then
+    local b = ctx.P .. ':batch:' .. money_batch
+    count(ctx, b, 'cost', new_hold + charge - hold)
+    if charge ~= 0 and job.model and job.model ~= '' then
+      count(ctx, b, 'spent:' .. job.model, charge)
+    end
+  end
+  if job.bill ~= '1' then return end
+  local w = wallet_of(ctx, job.tenant)
+  if not w then return end
+  local delta = hold - charge - new_hold
+  w.balance = w.balance + delta
+  w.reserved = w.reserved - hold + new_hold
+  w.spent = w.spent + charge
+  w.d_balance = w.d_balance + delta
+  w.d_reserved = w.d_reserved - hold + new_hold
+  w.d_spent = w.d_spent + charge
+  w.ledger[#w.ledger + 1] = {'kind', kind, 'job', job.id, 'amount', money_str(delta), 'charge',
+                             money_str(charge), 'hold', money_str(new_hold), 'balance',
+                             money_str(w.balance), 'reserved', money_str(w.reserved), 'model',
+                             job.model or '', 'at', ctx.now}
+end
+
+flush_wallets = function(ctx)
+  local day = math.floor(ctx.now / 86400000)
+  for tenant, w in pairs(ctx.wallets) do
+    if w and #w.ledger > 0 then
+      local key = ctx.P .. ':wallet:' .. tenant
+      redis.call('HINCRBY', key, 'balance', money_str(w.d_balance))
+      redis.call('HINCRBY', key, 'reserved', money_str(w.d_reserved))
+      if w.d_spent ~= 0 then
+        redis.call('HINCRBY', key, 'spent', money_str(w.d_spent))
+        redis.call('HINCRBY', key, 'sd:' .. day, money_str(w.d_spent))
+        redis.call('HINCRBY', key, 'sm:' .. utc_month(day), money_str(w.d_spent))
+      end
+      for _, entry in ipairs(w.ledger) do
+        redis.call('XADD', ctx.P .. ':ledger:' .. tenant, '*', unpack(entry))
+      end
+      w.d_balance, w.d_reserved, w.d_spent, w.ledger = 0, 0, 0, {}
+    end
+  end
+end
+
+-- Chained storyboards (`chain` = 1 on the group): the shots run in order. Shot k+1 waits
+-- PENDING outside the queues until shot k succeeds; then it gets shot k's last frame (the
+-- `last_frame` its worker stored, passed to complete.lua) as its first frame (`chain_frame`,
+-- which the worker sends as first_frame) and is queued. A shot that fails stops the chain: the
+-- shots after it, which never ran, are cancelled and their reservations refunded; RetryJob
+-- resumes from the failed shot (retry.lua).
+local function chain_ids(g)
+  local ids = {}
+  for id in string.gmatch(g.children or '', '[^,]+') do ids[#ids + 1] = id end
+  return ids
+end
+
+chain_queue_next = function(ctx, g, index, extra)
+  local next_id = chain_ids(g)[index + 2]
+  if not next_id then return end
+  local nxt = read_job(ctx.P, next_id, {'score'})
+  if not nxt or nxt.state ~= 'PENDING' then return end
+  local frame = nil
+  for i = 1, #(extra or {}) - 1, 2 do
+    if extra[i] == 'last_frame' and extra[i + 1] ~= '' then frame = extra[i + 1] end
+  end
+  local detail = 'queued: starts from the last frame of shots[' .. index .. ']'
+  local fields = nil
+  if frame then
+    fields = {'chain_frame', frame}
+  else
+    detail = 'queued: shots[' .. index .. '] handed on no last frame'
+  end
+  transition(ctx, nxt, 'PENDING', '', detail, fields)
+  local vt = activation_vt(ctx.P)
+  redis.call('ZADD', ctx.P .. ':pending:' .. nxt.tenant, nxt.score, nxt.id)
+  redis.call('ZADD', ctx.P .. ':active', 'NX', vt, nxt.tenant)
+  wake_dispatch(ctx)
+end
+
+chain_stop_after = function(ctx, g, index)
+  local ids = chain_ids(g)
+  for k = index + 2, #ids do
+    local c = read_job(ctx.P, ids[k])
+    if c and c.state == 'PENDING' then
+      redis.call('ZREM', ctx.P .. ':pending:' .. c.tenant, c.id)
+      move_money(ctx, c, 'refund', 0, 0)
+      transition(ctx, c, 'CANCELLED', '', 'not run: the chain stopped at shots[' .. index .. ']',
+                 {'finished', ctx.now})
+    end
+  end
+end
