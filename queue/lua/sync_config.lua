@@ -3,6 +3,7 @@
 -- ARGV: P schema_version default_weight n_models {id accounts lat_seed lat_min lat_max price
 --       prices_by_resolution}*n n_accounts {id provider rpm max_concurrent daily_cap
 --       polls_per_minute bill_policy bill_failed}*n n_weights {tenant weight}*n
+--       [activation_credit]
 -- price: micro-dollars per second; prices_by_resolution: "720p=84000,1080p=112000" or ''.
 local P, schema = ARGV[1], ARGV[2]
 local current = redis.call('HGET', P .. ':meta', 'schema')
@@ -45,4 +46,6 @@ for _ = 1, n do
   redis.call('HSET', P .. ':weights', ARGV[i], ARGV[i + 1])
   i = i + 2
 end
+-- A build before the setting sends none: meta keeps what a newer scheduler set, or the default.
+if ARGV[i] then redis.call('HSET', P .. ':meta', 'activation_credit', ARGV[i]) end
 return 'OK'

@@ -278,6 +278,7 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
   for (const auto& [tenant, weight] : settings.tenant_weights) {
     args.insert(args.end(), {tenant, Num(weight)});
   }
+  args.push_back(std::to_string(settings.activation_credit));
   auto r = co_await Run(Scripts("sync_config"), std::move(args));
   if (!r) {
     // "SCHEMA stored <n>, ...": the same clear message as CheckSchema.

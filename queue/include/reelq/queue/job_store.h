@@ -183,6 +183,9 @@ struct QueueSettings {
   std::vector<AccountSetting> accounts;
   double default_weight = 1;
   std::map<std::string, double> tenant_weights;
+  // Jobs (at weight 1) a tenant whose queue was empty starts ahead of the global virtual clock
+  // (tenants.activation_credit; common.lua, activation_vt).
+  int activation_credit = 64;
 };
 
 struct DispatchOutcome {
