@@ -22,24 +22,31 @@ local function claim_key(P, account, bucket) return P .. ':owner:' .. account ..
 -- and its transition writes it all into the record (held_unload), so nothing recorded is lost:
 -- a reaped job's next lease sees its upstream id and create intent and looks the task up
 -- instead of paying for a second create. get.lua merges it in for readers.
--- The entry (issue 11: as one JSON array of 19 fields, decoding it took ~4 us and encoding it
--- ~3.9 us per job and call, timed inside the cost test's scripts: four reads and three writes
--- in a job's life) is
---   "<seq>\31<slot>\31<create_log>\31<create_intent>\31<hot>\31<cold>\31<tail>"
--- where the four fields a worker's writes change are plain (numbers and ids), <hot> and <cold>
--- are JSON arrays of HELD_HOT and HELD_COLD (written by lease.lua, never changed while held:
--- re-written as they were read; <cold>, what only a job's end needs, is decoded only for
--- held_jobs(..., full) or a job with a webhook) and <tail> a JSON array of the upstream id and
--- the history entries not yet in the record (re-encoded only when they change). JSON never
--- holds a raw \31, so one string.match splits an entry. The worker is the table's, not stored. An entry of the layout before (a
--- JSON array of HELD, '[' first) is still read and written as such, and a job held under one
--- writes its phase changes into its record as before (`old_entry`).
+-- The entry is (layout 3, issue 11)
+--   "\30<token>\31<seq>\31<slot>\31<account>\31<create_log>\31<create_intent>\31<batch>\31
+--    <tenant>\31<hook>\31<tail>\31<models>\31<model>\31<bill>\31<hold>\31<secs>\31<res>\31<cost>\31
+--    <parent>\31<mbatch>"
+-- Everything but <hook> and <tail> is plain: numbers, ids admission checks, the config's ids;
+-- held_encode writes an entry whose plain fields hold a \31 in layout 1 instead. <hook> is the
+-- job's webhook as a JSON string ('' for none), <tail> a JSON array of the upstream id and the
+-- history entries not yet in the record; JSON never holds a raw \31. What a worker's write needs
+-- comes first, so one anchored string.match reads it without scanning the rest; the parts it
+-- does not change (<hook>, <cold>: the job's money, model and group, which only its end needs)
+-- are re-written as they were read, and a history entry is appended to <tail> as text. Measured
+-- (callgrind, issue 11): layout 2 (JSON hot and cold parts) cost a worker's write ~48k
+-- instructions a job to read, this one ~12k.
+-- Layouts before are still read: 1 (a JSON array of HELD, '[' first; such a job keeps writing
+-- its phase changes into its record, `old_entry`) and 2 ("<seq>\31<slot>\31<create_log>\31
+-- <create_intent>\31<hot JSON>\31<cold JSON>\31<tail>", a digit first), which is re-written in
+-- layout 3 by the next write. The worker is the table's, not stored.
 local HELD = {'token', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res',
               'cost', 'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'worker',
               'create_intent'}
 local HELD_HOT = {'token', 'account', 'batch', 'tenant', 'webhook'}
 local HELD_COLD = {'models', 'model', 'bill', 'hold', 'secs', 'res', 'cost', 'parent', 'mbatch'}
 local HELD_SPLIT = '^' .. string.rep('([^\31]*)\31', 6) .. '(.*)$'
+local HELD_HEAD = '^\30' .. string.rep('([^\31]*)\31', 9) .. '()'
+local HELD_COLD_SPLIT = '^' .. string.rep('([^\31]*)\31', 8) .. '([^\31]*)$'
 
 -- A job's `names` fields as a list (a missing field is ''), and such a list back into a job
 -- table in `state` (a '' field is false, as read_job gives a missing one).
@@ -63,44 +70,66 @@ local function unpack_fields(names, id, state, v)
   return job
 end
 
-local function held_encode(job)
-  if job.old_entry then return cjson.encode(pack_fields(HELD, job)) end
-  local hot = job.h_hot or cjson.encode(pack_fields(HELD_HOT, job))
-  local cold = job.h_cold or cjson.encode(pack_fields(HELD_COLD, job))
+-- <tail> of `job` (upstream id and history entries).
+local function held_tail(job)
   local tail = job.h_tail
-  if not tail and not job.upstream and not job.hist then
+  if tail then return tail end
+  if not job.upstream and not job.hist then
     tail = '[""]'
-  elseif not tail then
+  else
     local t = {job.upstream or ''}
     if job.hist then for k, e in ipairs(job.hist) do t[k + 1] = e end end
     tail = cjson.encode(t)
   end
-  return job.seq .. '\31' .. (job.slot or '') .. '\31' .. (job.create_log or '') .. '\31' ..
-             (job.create_intent or '') .. '\31' .. hot .. '\31' .. cold .. '\31' .. tail
+  job.h_tail = tail
+  return tail
 end
 
--- The held entry `text` of job `id` in `worker`'s table as a job table (RUNNING); `full`: with
--- HELD_COLD (money, model, parent), which a job's end needs.
-local function held_decode(id, text, worker, full)
-  if string.byte(text, 1) == 91 then
-    local job = unpack_fields(HELD, id, 'RUNNING', cjson.decode(text))
-    job.old_entry = true
-    return job
-  end
-  local seq, slot, create_log, intent, hot, cold, tail = string.match(text, HELD_SPLIT)
-  local job = unpack_fields(HELD_HOT, id, 'RUNNING', cjson.decode(hot))
-  if full or job.webhook then
-    local v = cjson.decode(cold)
-    for i, n in ipairs(HELD_COLD) do
-      local x = v[i]
-      if x == nil or x == '' then x = false end
-      job[n] = x
+local function held_encode(job)
+  if job.old_entry then return cjson.encode(pack_fields(HELD, job)) end
+  local cold, hook = job.h_cold, job.h_hook
+  if not cold then
+    local v = pack_fields(HELD_COLD, job)
+    -- A plain field holding the separator would shift every field after it: such a job's entry
+    -- is written in layout 1 (its phase changes then go to its record).
+    local plain = table.concat(v) .. job.id .. (job.token or '') .. (job.account or '') ..
+                      (job.slot or '') .. (job.batch or '') .. (job.tenant or '') ..
+                      (job.create_log or '') .. (job.create_intent or '')
+    if string.find(plain, '\31', 1, true) then
+      job.old_entry = true
+      return cjson.encode(pack_fields(HELD, job))
     end
+    cold = table.concat(v, '\31')
+    hook = job.webhook and cjson.encode(job.webhook) or ''
+    job.h_cold, job.h_hook = cold, hook
   end
-  job.seq, job.worker, job.h_hot, job.h_cold, job.h_tail = seq, worker, hot, cold, tail
-  job.slot = slot ~= '' and slot
-  job.create_log = create_log ~= '' and create_log
-  job.create_intent = intent ~= '' and intent
+  return '\30' .. job.token .. '\31' .. job.seq .. '\31' .. (job.slot or '') .. '\31' ..
+             (job.account or '') .. '\31' .. (job.create_log or '') .. '\31' ..
+             (job.create_intent or '') .. '\31' .. (job.batch or '') .. '\31' ..
+             (job.tenant or '') .. '\31' .. hook .. '\31' .. held_tail(job) .. '\31' .. cold
+end
+
+-- Appends the history entry `entry` to a held job (a layout-3 entry, or one read whole).
+local function held_push_hist(job, entry)
+  if job.hist then job.hist[#job.hist + 1] = entry end
+  local tail = held_tail(job)
+  job.h_tail = string.sub(tail, 1, -2) .. ',' .. cjson.encode(entry) .. ']'
+end
+
+-- Sets a held job's upstream id ('' for none).
+local function held_set_upstream(job, upstream)
+  local tail = held_tail(job)
+  if tail == '[""]' then
+    job.h_tail = '[' .. cjson.encode(upstream) .. ']'
+  else
+    local t = cjson.decode(tail)
+    t[1] = upstream
+    job.h_tail = cjson.encode(t)
+  end
+  job.upstream = upstream ~= '' and upstream
+end
+
+local function held_decode_tail(job, tail)
   local t = cjson.decode(tail)
   job.upstream = t[1] ~= '' and t[1]
   if #t > 1 then
@@ -108,7 +137,77 @@ local function held_decode(id, text, worker, full)
     for k = 2, #t do hist[k - 1] = t[k] end
     job.hist = hist
   end
+end
+
+-- Layout 2 (see above), read whole; its next write is in layout 3.
+local function held_decode_v2(id, text, worker)
+  local seq, slot, create_log, intent, hot, cold, tail = string.match(text, HELD_SPLIT)
+  if not seq then error('held entry of job ' .. id .. ' (worker ' .. worker .. ') is malformed') end
+  local job = unpack_fields(HELD_HOT, id, 'RUNNING', cjson.decode(hot))
+  local v = cjson.decode(cold)
+  for i, n in ipairs(HELD_COLD) do
+    local x = v[i]
+    if x == nil or x == '' then x = false end
+    job[n] = x
+  end
+  job.seq, job.worker, job.h_tail = seq, worker, tail
+  job.slot = slot ~= '' and slot
+  job.create_log = create_log ~= '' and create_log
+  job.create_intent = intent ~= '' and intent
+  held_decode_tail(job, tail)
   return job
+end
+
+-- The held entry `text` of job `id` in `worker`'s table as a job table (RUNNING). `full`: with
+-- the money, model and group fields (<cold>), which a job's end needs; `lean`: without the
+-- upstream id and history (a worker's write appends to them as text).
+local function held_parse(id, text, worker, full, lean)
+  local b = string.byte(text, 1)
+  if b == 91 then
+    local job = unpack_fields(HELD, id, 'RUNNING', cjson.decode(text))
+    job.old_entry = true
+    return job
+  elseif b ~= 30 then
+    return held_decode_v2(id, text, worker)
+  end
+  local token, seq, slot, account, log, intent, batch, tenant, hook, at = string.match(text, HELD_HEAD)
+  local cut = at and string.find(text, '\31', at, true)
+  if not cut then error('held entry of job ' .. id .. ' (worker ' .. worker .. ') is malformed') end
+  local tail, cold = string.sub(text, at, cut - 1), string.sub(text, cut + 1)
+  -- One constructor: the table is sized once for every field a write may set.
+  local job = {id = id, state = 'RUNNING', token = token, seq = seq, worker = worker,
+               slot = slot ~= '' and slot, account = account ~= '' and account,
+               create_log = log ~= '' and log, create_intent = intent ~= '' and intent,
+               batch = batch ~= '' and batch, tenant = tenant ~= '' and tenant, webhook = false,
+               h_tail = tail, h_cold = cold, h_hook = hook, held = false, held_dirty = false,
+               upstream = nil, hist = nil, models = false, model = false}
+  if hook ~= '' then job.webhook = cjson.decode(hook) end
+  if full or hook ~= '' then
+    local models, model, bill, hold, secs, res, cost, parent, mbatch = string.match(cold, HELD_COLD_SPLIT)
+    if not models then error('held entry of job ' .. id .. ' (worker ' .. worker .. ') is malformed') end
+    job.models, job.model, job.bill = models ~= '' and models, model ~= '' and model, bill ~= '' and bill
+    job.hold, job.secs, job.res = hold ~= '' and hold, secs ~= '' and secs, res ~= '' and res
+    job.cost, job.parent, job.mbatch = cost ~= '' and cost, parent ~= '' and parent, mbatch ~= '' and mbatch
+  end
+  if not lean then held_decode_tail(job, tail) end
+  return job
+end
+
+local function held_decode(id, text, worker, full) return held_parse(id, text, worker, full) end
+
+-- A phase change of a job its worker holds (phase.lua): RUNNING stays, so only the job's seq,
+-- its history entry (appended to the held entry, which held_save writes), the event and the
+-- webhook; no counter, index or record changes (common.lua, transition, does those for a change
+-- of state). `extra`: what else the change set, for the webhook's data.
+local function held_phase(ctx, job, phase, detail, extra)
+  local seq = tonumber(job.seq) + 1
+  local seq_s = tostring(seq)
+  held_push_hist(job, 'RUNNING|' .. phase .. '|' .. ctx.now_s .. '|' .. detail)
+  job.seq, job.held_dirty = seq_s, true
+  if job.webhook then webhook_note(ctx, job, 'RUNNING', phase, seq, detail, extra) end
+  ctx.events[#ctx.events + 1] = job.id .. '\31' .. seq_s .. '\31RUNNING\31' .. phase .. '\31' ..
+                                 ctx.now_s .. '\31' .. (job.batch or '') .. '\31' ..
+                                 (job.tenant or '') .. '\31' .. detail
 end
 
 local function token_worker(token) return string.match(token or '', '^%d+/(.+)$') end
@@ -136,7 +235,7 @@ local function held_jobs(P, reqs, more, full)
     for k, i in ipairs(g.at) do
       local id = g.ids[k]
       if r[k] and not by_id[id] then
-        local j = held_decode(id, r[k], w, full)
+        local j = held_parse(id, r[k], w, full, not full)
         j.held = true
         by_id[id] = j
       end

@@ -378,6 +378,85 @@ TEST_F(HeldTest, AHeldEntryOfTheLayoutBeforeIsReadAndItsPhaseChangesGoToTheRecor
   EXPECT_EQ(stats->leased, 0);
 }
 
+// A held entry of layout 2 (main before layout 3: "<seq> <slot> <create_log> <create_intent>
+// <hot JSON> <cold JSON> <tail JSON>", \x1f between), here written mid-life with one phase change
+// already in it, is read whole: the next write keeps it in the held entry (now layout 3, \x1e
+// first), GetJob shows both changes and completion writes them all into the record.
+TEST_F(HeldTest, AHeldEntryOfLayoutTwoIsReadWholeAndRewrittenInLayoutThree) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  const std::string layout2 =
+      "4\x1f"
+      "a1\x1f\x1f\x1f[\"" +
+      j.token +
+      "\",\"a1\",\"b1\",\"studio\",\"\"]\x1f"
+      "[\"m1\",\"m1\",\"\",\"0\",\"0\",\"\",\"0\",\"\",\"\"]\x1f"
+      "[\"task-2\",\"RUNNING|GENERATING|1700000000000|upstream task-2\"]";
+  server_->Run({"HSET", "t:{q}:wjobs:w1", j.id, layout2});
+  auto job = Get(j.id);
+  EXPECT_EQ(job.phase, JobPhase::kGenerating);
+  EXPECT_EQ(job.upstream, "task-2");
+  Phase(j, JobPhase::kTransferring, "", "storing");
+  const std::string entry = server_->Run({"HGET", "t:{q}:wjobs:w1", j.id}).str;
+  ASSERT_FALSE(entry.empty());
+  EXPECT_EQ(entry[0], '\x1e') << entry;
+  EXPECT_EQ(RecordField(j.id, "phase"), "SUBMITTING");  // held entry only
+  job = Get(j.id);
+  EXPECT_EQ(job.phase, JobPhase::kTransferring);
+  EXPECT_EQ(job.upstream, "task-2");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  EXPECT_EQ(RecordField(j.id, "upstream"), "task-2");
+  job = Get(j.id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  ExpectHistory(job, {JobState::kPending, JobState::kDispatched, JobState::kRunning,
+                      JobState::kRunning, JobState::kRunning, JobState::kSucceeded});
+  EXPECT_EQ(job.history[3].detail, "upstream task-2");
+  EXPECT_EQ(job.history[4].phase, JobPhase::kTransferring);
+  // The slot was given back once, by the transfer.
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:acct:a1", "in_flight"}).str, "0");
+}
+
+// Layout 3 keeps ids and numbers as plain text between \x1f separators: a job whose id holds a
+// \x1f is held in layout 1 instead (its phase changes go to its record), never misread.
+TEST_F(HeldTest, AJobWhoseIdHoldsTheSeparatorIsHeldInTheJsonLayout) {
+  const std::string id = "odd\x1fid";
+  std::vector<NewJob> jobs{
+      NewJob{.id = id, .tenant = "studio", .spec_bytes = "spec", .candidate_models = {"m1"}}};
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  auto dispatched = RunAsync(io_, store_->Dispatch(1, 16, 1));
+  ASSERT_TRUE(dispatched && dispatched->dispatched == 1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const std::string entry = server_->Run({"HGET", "t:{q}:wjobs:w1", id}).str;
+  ASSERT_FALSE(entry.empty());
+  EXPECT_EQ(entry[0], '[') << entry;
+  Permit(leased[0]);
+  Phase(leased[0], JobPhase::kGenerating, "task-odd", "");
+  EXPECT_EQ(RecordField(id, "upstream"), "task-odd");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = id, .token = leased[0].token})));
+  auto job = Get(id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  EXPECT_EQ(job.upstream, "task-odd");
+}
+
+// A held entry that is none of the layouts is refused with a message naming it, not misread.
+TEST_F(HeldTest, AMalformedHeldEntryIsRefusedWithAClearMessage) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  server_->Run({"HSET", "t:{q}:wjobs:w1", leased[0].id,
+                "\x1e"
+                "cut short"});
+  auto r = RunAsync(
+      io_, store_->SetPhase(leased[0].id, leased[0].token, JobPhase::kGenerating, "task-x", ""));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().Describe().find("held entry of job j0 (worker w1) is malformed"),
+            std::string::npos)
+      << r.error().Describe();
+}
+
 // A job whose webhook reports every change: a phase change kept only in the held entry still
 // records its delivery, with the model (read from the part of the entry decoded only then).
 TEST_F(HeldTest, APhaseChangeKeptInTheHeldEntryStillRecordsItsWebhookDelivery) {
