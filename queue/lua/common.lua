@@ -301,7 +301,7 @@ end
 -- back (when its upstream task ended, see phase.lua).
 local function release_slot(ctx, slot)
   if slot and slot ~= '' then
-    count(ctx, ctx.P .. ':acct:' .. slot, 'in_flight', -1)
+    count(ctx, ctx_key(ctx, 'acct', slot), 'in_flight', -1)  -- the key built once a call
     wake_dispatch(ctx)
   end
 end

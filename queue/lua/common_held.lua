@@ -178,10 +178,9 @@ local function held_parse(id, text, worker, full, lean)
   local job = {id = id, state = 'RUNNING', token = token, seq = seq, worker = worker,
                slot = slot ~= '' and slot, account = account ~= '' and account,
                create_log = log ~= '' and log, create_intent = intent ~= '' and intent,
-               batch = batch ~= '' and batch, tenant = tenant ~= '' and tenant, webhook = false,
-               h_tail = tail, h_cold = cold, h_hook = hook, held = false, held_dirty = false,
-               upstream = nil, hist = nil, models = false, model = false}
-  if hook ~= '' then job.webhook = cjson.decode(hook) end
+               batch = batch ~= '' and batch, tenant = tenant ~= '' and tenant,
+               webhook = hook ~= '' and cjson.decode(hook), h_tail = tail, h_cold = cold,
+               h_hook = hook, held = true}
   if full or hook ~= '' then
     local models, model, bill, hold, secs, res, cost, parent, mbatch = string.match(cold, HELD_COLD_SPLIT)
     if not models then error('held entry of job ' .. id .. ' (worker ' .. worker .. ') is malformed') end
@@ -199,9 +198,15 @@ local function held_decode(id, text, worker, full) return held_parse(id, text, w
 -- its history entry (appended to the held entry, which held_save writes), the event and the
 -- webhook; no counter, index or record changes (common.lua, transition, does those for a change
 -- of state). `extra`: what else the change set, for the webhook's data.
+local NEXT_SEQ = {}  -- seq -> {seq + 1, its text}: the jobs of a call mostly share their seq
 local function held_phase(ctx, job, phase, detail, extra)
-  local seq = tonumber(job.seq) + 1
-  local seq_s = tostring(seq)
+  local next = NEXT_SEQ[job.seq]
+  if not next then
+    local n = tonumber(job.seq) + 1
+    next = {n, tostring(n)}
+    NEXT_SEQ[job.seq] = next
+  end
+  local seq, seq_s = next[1], next[2]
   held_push_hist(job, 'RUNNING|' .. phase .. '|' .. ctx.now_s .. '|' .. detail)
   job.seq, job.held_dirty = seq_s, true
   if job.webhook then webhook_note(ctx, job, 'RUNNING', phase, seq, detail, extra) end

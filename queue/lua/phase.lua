@@ -14,8 +14,9 @@
 -- their records: the script that takes a job from its worker writes them there (common.lua,
 -- held_unload). Claims and create-log settlements are read and written once per account per
 -- call; the held entries once per worker per call.
--- ARGV: P now n, then per job: k followed by k names and values (id token phase upstream
--- detail). Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>', 'OWNED <job>').
+-- ARGV: P now n, then per job: k followed by k names and values (id token phase [upstream]
+-- [detail]; a name left out is ''). Returns per job 'OK' or the refusal ('LEASELOST',
+-- 'NOTRUNNING <state>', 'OWNED <job>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ctx = new_ctx(P, now)
 local reqs = {}
@@ -97,7 +98,7 @@ for x, f in ipairs(reqs) do
       if j.create_log and j.create_log ~= '' and j.account and j.account ~= '' then
         local s = settles[j.account]
         if not s then s = {}; settles[j.account] = s end
-        s[#s + 1] = now
+        s[#s + 1] = ARGV[2]  -- `now` as text
         s[#s + 1] = j.create_log
       end
       j.create_log, j.create_intent = false, false

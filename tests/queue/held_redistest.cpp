@@ -457,6 +457,48 @@ TEST_F(HeldTest, AMalformedHeldEntryIsRefusedWithAClearMessage) {
       << r.error().Describe();
 }
 
+// Completion writes a job's five outputs as one field (`out`); a record of an earlier build, one
+// field each, reads the same, and an `out` that is not five parts is refused, naming it.
+TEST_F(HeldTest, TheOutputsReadFromOneFieldOrFromTheFieldsOfTheLayoutBefore) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = "j0",
+                                              .token = leased[0].token,
+                                              .output_key = "clips/j0.mp4",
+                                              .sidecar_key = "clips/j0.json",
+                                              .sha256 = "ab12",
+                                              .output_url = "https://cdn.example/j0.mp4",
+                                              .clip_seconds = 5.5})));
+  EXPECT_EQ(RecordField("j0", "out"),
+            "clips/j0.mp4\x1f"
+            "clips/j0.json\x1f"
+            "ab12\x1f"
+            "5.5\x1fhttps://cdn.example/j0.mp4");
+  EXPECT_EQ(RecordField("j0", "output_key"), "");
+  auto expect_outputs = [&] {
+    auto job = Get("j0");
+    EXPECT_EQ(job.output_key, "clips/j0.mp4");
+    EXPECT_EQ(job.sidecar_key, "clips/j0.json");
+    EXPECT_EQ(job.sha256, "ab12");
+    EXPECT_EQ(job.output_url, "https://cdn.example/j0.mp4");
+    EXPECT_DOUBLE_EQ(job.clip_seconds, 5.5);
+  };
+  expect_outputs();
+  server_->Run({"HDEL", "t:{q}:job:j0", "out"});
+  server_->Run({"HSET", "t:{q}:job:j0", "output_key", "clips/j0.mp4", "sidecar_key",
+                "clips/j0.json", "sha256", "ab12", "clip_seconds", "5.5", "output_url",
+                "https://cdn.example/j0.mp4"});
+  expect_outputs();
+  server_->Run({"HSET", "t:{q}:job:j0", "out",
+                "a\x1f"
+                "b"});
+  auto bad = RunAsync(io_, store_->Get("j0"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().Describe().find("field 'out'"), std::string::npos)
+      << bad.error().Describe();
+}
+
 // A job whose webhook reports every change: a phase change kept only in the held entry still
 // records its delivery, with the model (read from the part of the entry decoded only then).
 TEST_F(HeldTest, APhaseChangeKeptInTheHeldEntryStillRecordsItsWebhookDelivery) {
