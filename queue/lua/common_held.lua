@@ -198,15 +198,8 @@ local function held_decode(id, text, worker, full) return held_parse(id, text, w
 -- its history entry (appended to the held entry, which held_save writes), the event and the
 -- webhook; no counter, index or record changes (common.lua, transition, does those for a change
 -- of state). `extra`: what else the change set, for the webhook's data.
-local NEXT_SEQ = {}  -- seq -> {seq + 1, its text}: the jobs of a call mostly share their seq
 local function held_phase(ctx, job, phase, detail, extra)
-  local next = NEXT_SEQ[job.seq]
-  if not next then
-    local n = tonumber(job.seq) + 1
-    next = {n, tostring(n)}
-    NEXT_SEQ[job.seq] = next
-  end
-  local seq, seq_s = next[1], next[2]
+  local seq, seq_s = next_seq(job.seq)
   held_push_hist(job, 'RUNNING|' .. phase .. '|' .. ctx.now_s .. '|' .. detail)
   job.seq, job.held_dirty = seq_s, true
   if job.webhook then webhook_note(ctx, job, 'RUNNING', phase, seq, detail, extra) end
