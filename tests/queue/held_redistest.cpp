@@ -499,6 +499,31 @@ TEST_F(HeldTest, TheOutputsReadFromOneFieldOrFromTheFieldsOfTheLayoutBefore) {
       << bad.error().Describe();
 }
 
+// A worker's held table becomes a hash table at its first write (a listpack would be scanned on
+// every lookup); the field that makes it one is no job: stats do not count it, and a restart of
+// the worker hands back exactly its jobs.
+TEST_F(HeldTest, AHeldTableIsAHashTableAndItsPadIsNoJob) {
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 5s)));
+  SubmitAndDispatch(3);
+  auto leased = Lease("w1", 3);
+  ASSERT_EQ(leased.size(), 3u);
+  EXPECT_EQ(server_->Run({"OBJECT", "ENCODING", "t:{q}:wjobs:w1"}).str, "listpack");
+  Permit(leased[0]);
+  EXPECT_EQ(server_->Run({"OBJECT", "ENCODING", "t:{q}:wjobs:w1"}).str, "hashtable");
+  auto stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->leased, 3);
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = leased[0].id, .token = leased[0].token})));
+  stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->leased, 2);
+  // The worker starts over: its two jobs go back to the queue, nothing else is read as one.
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 5s)));
+  EXPECT_EQ(Get(leased[1].id).state, JobState::kDispatched);
+  EXPECT_EQ(Get(leased[2].id).state, JobState::kDispatched);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:wjobs:w1"}).integer, 0);
+}
+
 // A job whose webhook reports every change: a phase change kept only in the held entry still
 // records its delivery, with the model (read from the part of the entry decoded only then).
 TEST_F(HeldTest, APhaseChangeKeptInTheHeldEntryStillRecordsItsWebhookDelivery) {
