@@ -23,30 +23,38 @@ local function claim_key(P, account, bucket) return P .. ':owner:' .. account ..
 -- a reaped job's next lease sees its upstream id and create intent and looks the task up
 -- instead of paying for a second create. get.lua merges it in for readers.
 -- The entry is (layout 3, issue 11)
---   "\30<token>\31<seq>\31<slot>\31<account>\31<create_log>\31<create_intent>\31<batch>\31
---    <tenant>\31<hook>\31<tail>\31<models>\31<model>\31<bill>\31<hold>\31<secs>\31<res>\31<cost>\31
---    <parent>\31<mbatch>"
--- Everything but <hook> and <tail> is plain: numbers, ids admission checks, the config's ids;
--- held_encode writes an entry whose plain fields hold a \31 in layout 1 instead. <hook> is the
--- job's webhook as a JSON string ('' for none), <tail> a JSON array of the upstream id and the
--- history entries not yet in the record; JSON never holds a raw \31. What a worker's write needs
--- comes first, so one anchored string.match reads it without scanning the rest; the parts it
--- does not change (<hook>, <cold>: the job's money, model and group, which only its end needs)
--- are re-written as they were read, and a history entry is appended to <tail> as text. Measured
--- (callgrind, issue 11): layout 2 (JSON hot and cold parts) cost a worker's write ~48k
--- instructions a job to read, this one ~12k.
+--   "\30<token>\31<account>\31<seq>\31<slot>\31<create_log>\31<create_intent>\31<upstream>\31
+--    <batch>\31<tenant>\31<hook>\31<models>\31<model>\31<bill>\31<hold>\31<secs>\31<res>\31
+--    <cost>\31<parent>\31<mbatch>" then "\31<history entry>" for each entry not yet in the record
+-- <upstream>, <hook> (the job's webhook) and each history entry are free text ('' for no
+-- upstream id or webhook), written as they are unless they hold a \31 or begin with '"', in
+-- which case as a JSON string (which never holds a raw \31; held_text). Everything else is
+-- plain: numbers, ids admission checks, the config's ids; held_encode writes an entry whose
+-- plain fields hold a \31 in layout 1 instead. The fields a worker's writes change come first:
+-- one anchored string.match reads them, what follows is re-written as it was read (its part
+-- from <batch> on, `h_rest`) and a history entry is appended to it as text. Only a job's end
+-- decodes the rest (its money, model and group). Measured (callgrind, issue 11): held_jobs for
+-- a phase change, 50 jobs a call, ~48k instructions a job with layout 2 (JSON hot, cold and
+-- tail parts), ~27k with this one; one entry's read (held_parse) ~12k for a create permit and
+-- ~18k for a phase change, where a whole layout-2 read is ~53k.
 -- Layouts before are still read: 1 (a JSON array of HELD, '[' first; such a job keeps writing
 -- its phase changes into its record, `old_entry`) and 2 ("<seq>\31<slot>\31<create_log>\31
--- <create_intent>\31<hot JSON>\31<cold JSON>\31<tail>", a digit first), which is re-written in
--- layout 3 by the next write. The worker is the table's, not stored.
+-- <create_intent>\31<hot JSON>\31<cold JSON>\31<tail JSON>", a digit first), which is re-written
+-- in layout 3 by the next write. The worker is the table's, not stored.
 local HELD = {'token', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hold', 'secs', 'res',
               'cost', 'webhook', 'parent', 'mbatch', 'slot', 'account', 'create_log', 'worker',
               'create_intent'}
 local HELD_HOT = {'token', 'account', 'batch', 'tenant', 'webhook'}
 local HELD_COLD = {'models', 'model', 'bill', 'hold', 'secs', 'res', 'cost', 'parent', 'mbatch'}
 local HELD_SPLIT = '^' .. string.rep('([^\31]*)\31', 6) .. '(.*)$'
-local HELD_HEAD = '^\30' .. string.rep('([^\31]*)\31', 9) .. '()'
-local HELD_COLD_SPLIT = '^' .. string.rep('([^\31]*)\31', 8) .. '([^\31]*)$'
+-- token account seq slot create_log create_intent upstream, then where <batch> begins.
+local HELD_HEAD = '^\30' .. string.rep('([^\31]*)\31', 7) .. '()'
+-- On `h_rest`: batch tenant hook (what a phase change's event and webhook need).
+local HELD_MID = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31'
+-- On `h_rest`: batch tenant hook and HELD_COLD, then where the history entries begin.
+local HELD_REST = '^' .. string.rep('([^\31]*)\31', 11) .. '([^\31]*)()'
+-- On `h_rest`: the model (after batch tenant hook models).
+local HELD_REST_MODEL = '^' .. string.rep('[^\31]*\31', 4) .. '([^\31]*)'
 
 -- A job's `names` fields as a list (a missing field is ''), and such a list back into a job
 -- table in `state` (a '' field is false, as read_job gives a missing one).
@@ -70,25 +78,20 @@ local function unpack_fields(names, id, state, v)
   return job
 end
 
--- <tail> of `job` (upstream id and history entries).
-local function held_tail(job)
-  local tail = job.h_tail
-  if tail then return tail end
-  if not job.upstream and not job.hist then
-    tail = '[""]'
-  else
-    local t = {job.upstream or ''}
-    if job.hist then for k, e in ipairs(job.hist) do t[k + 1] = e end end
-    tail = cjson.encode(t)
-  end
-  job.h_tail = tail
-  return tail
+-- Free text in a held entry (see above), and back.
+local function held_text(x)
+  if string.byte(x, 1) == 34 or string.find(x, '\31', 1, true) then return cjson.encode(x) end
+  return x
+end
+local function held_untext(x)
+  if string.byte(x, 1) == 34 then return cjson.decode(x) end
+  return x
 end
 
 local function held_encode(job)
   if job.old_entry then return cjson.encode(pack_fields(HELD, job)) end
-  local cold, hook = job.h_cold, job.h_hook
-  if not cold then
+  local rest = job.h_rest
+  if not rest then
     local v = pack_fields(HELD_COLD, job)
     -- A plain field holding the separator would shift every field after it: such a job's entry
     -- is written in layout 1 (its phase changes then go to its record).
@@ -99,44 +102,34 @@ local function held_encode(job)
       job.old_entry = true
       return cjson.encode(pack_fields(HELD, job))
     end
-    cold = table.concat(v, '\31')
-    hook = job.webhook and cjson.encode(job.webhook) or ''
-    job.h_cold, job.h_hook = cold, hook
+    local parts = {job.batch or '', job.tenant or '', job.webhook and held_text(job.webhook) or '',
+                   table.concat(v, '\31')}
+    if job.hist then
+      for _, e in ipairs(job.hist) do parts[#parts + 1] = held_text(e) end
+    end
+    rest = table.concat(parts, '\31')
+    job.h_rest, job.h_add = rest, nil
+    if not job.h_up then job.h_up = job.upstream and held_text(job.upstream) or '' end
   end
-  return '\30' .. job.token .. '\31' .. job.seq .. '\31' .. (job.slot or '') .. '\31' ..
-             (job.account or '') .. '\31' .. (job.create_log or '') .. '\31' ..
-             (job.create_intent or '') .. '\31' .. (job.batch or '') .. '\31' ..
-             (job.tenant or '') .. '\31' .. hook .. '\31' .. held_tail(job) .. '\31' .. cold
+  return '\30' .. job.token .. '\31' .. (job.account or '') .. '\31' .. job.seq .. '\31' ..
+             (job.slot or '') .. '\31' .. (job.create_log or '') .. '\31' ..
+             (job.create_intent or '') .. '\31' .. job.h_up .. '\31' .. rest .. (job.h_add or '')
 end
 
--- Appends the history entry `entry` to a held job (a layout-3 entry, or one read whole).
+-- Appends the history entry `entry` to a held job.
 local function held_push_hist(job, entry)
   if job.hist then job.hist[#job.hist + 1] = entry end
-  local tail = held_tail(job)
-  job.h_tail = string.sub(tail, 1, -2) .. ',' .. cjson.encode(entry) .. ']'
+  if job.h_rest then
+    job.h_add = (job.h_add or '') .. '\31' .. held_text(entry)
+  elseif not job.hist then
+    job.hist = {entry}
+  end
 end
 
 -- Sets a held job's upstream id ('' for none).
 local function held_set_upstream(job, upstream)
-  local tail = held_tail(job)
-  if tail == '[""]' then
-    job.h_tail = '[' .. cjson.encode(upstream) .. ']'
-  else
-    local t = cjson.decode(tail)
-    t[1] = upstream
-    job.h_tail = cjson.encode(t)
-  end
   job.upstream = upstream ~= '' and upstream
-end
-
-local function held_decode_tail(job, tail)
-  local t = cjson.decode(tail)
-  job.upstream = t[1] ~= '' and t[1]
-  if #t > 1 then
-    local hist = {}
-    for k = 2, #t do hist[k - 1] = t[k] end
-    job.hist = hist
-  end
+  job.h_up = upstream ~= '' and held_text(upstream) or ''
 end
 
 -- Layout 2 (see above), read whole; its next write is in layout 3.
@@ -150,18 +143,29 @@ local function held_decode_v2(id, text, worker)
     if x == nil or x == '' then x = false end
     job[n] = x
   end
-  job.seq, job.worker, job.h_tail = seq, worker, tail
+  job.seq, job.worker = seq, worker
   job.slot = slot ~= '' and slot
   job.create_log = create_log ~= '' and create_log
   job.create_intent = intent ~= '' and intent
-  held_decode_tail(job, tail)
+  local t = cjson.decode(tail)
+  job.upstream = t[1] ~= '' and t[1]
+  if #t > 1 then
+    local hist = {}
+    for k = 2, #t do hist[k - 1] = t[k] end
+    job.hist = hist
+  end
   return job
 end
 
--- The held entry `text` of job `id` in `worker`'s table as a job table (RUNNING). `full`: with
--- the money, model and group fields (<cold>), which a job's end needs; `lean`: without the
--- upstream id and history (a worker's write appends to them as text).
-local function held_parse(id, text, worker, full, lean)
+local function held_malformed(id, worker)
+  error('held entry of job ' .. id .. ' (worker ' .. worker .. ') is malformed')
+end
+
+-- The held entry `text` of job `id` in `worker`'s table as a job table (RUNNING). `level`:
+-- 'head' reads only what a create permit needs (token, account, seq, slot, create intent and
+-- log); 'mid' also the batch, tenant and webhook (a phase change); anything else the whole
+-- entry, with its upstream id, money, model, group and history (a job's end, held_take).
+local function held_parse(id, text, worker, level)
   local b = string.byte(text, 1)
   if b == 91 then
     local job = unpack_fields(HELD, id, 'RUNNING', cjson.decode(text))
@@ -170,29 +174,58 @@ local function held_parse(id, text, worker, full, lean)
   elseif b ~= 30 then
     return held_decode_v2(id, text, worker)
   end
-  local token, seq, slot, account, log, intent, batch, tenant, hook, at = string.match(text, HELD_HEAD)
-  local cut = at and string.find(text, '\31', at, true)
-  if not cut then error('held entry of job ' .. id .. ' (worker ' .. worker .. ') is malformed') end
-  local tail, cold = string.sub(text, at, cut - 1), string.sub(text, cut + 1)
-  -- One constructor: the table is sized once for every field a write may set.
-  local job = {id = id, state = 'RUNNING', token = token, seq = seq, worker = worker,
-               slot = slot ~= '' and slot, account = account ~= '' and account,
-               create_log = log ~= '' and log, create_intent = intent ~= '' and intent,
-               batch = batch ~= '' and batch, tenant = tenant ~= '' and tenant,
-               webhook = hook ~= '' and cjson.decode(hook), h_tail = tail, h_cold = cold,
-               h_hook = hook, held = true}
-  if full or hook ~= '' then
-    local models, model, bill, hold, secs, res, cost, parent, mbatch = string.match(cold, HELD_COLD_SPLIT)
-    if not models then error('held entry of job ' .. id .. ' (worker ' .. worker .. ') is malformed') end
-    job.models, job.model, job.bill = models ~= '' and models, model ~= '' and model, bill ~= '' and bill
-    job.hold, job.secs, job.res = hold ~= '' and hold, secs ~= '' and secs, res ~= '' and res
-    job.cost, job.parent, job.mbatch = cost ~= '' and cost, parent ~= '' and parent, mbatch ~= '' and mbatch
+  local token, account, seq, slot, log, intent, up, at = string.match(text, HELD_HEAD)
+  if not at then held_malformed(id, worker) end
+  local rest = string.sub(text, at)
+  -- One constructor per level: the table is sized once for the fields a write reads and sets.
+  if level == 'head' then
+    return {id = id, state = 'RUNNING', token = token, account = account ~= '' and account,
+            seq = seq, slot = slot ~= '' and slot, create_log = log ~= '' and log,
+            create_intent = intent ~= '' and intent, h_up = up, h_rest = rest, worker = worker,
+            held = true, h_add = nil}
   end
-  if not lean then held_decode_tail(job, tail) end
+  if level == 'mid' then
+    local batch, tenant, hook = string.match(rest, HELD_MID)
+    if not batch then held_malformed(id, worker) end
+    local job = {id = id, state = 'RUNNING', token = token, account = account ~= '' and account,
+                 seq = seq, slot = slot ~= '' and slot, create_log = log ~= '' and log,
+                 create_intent = intent ~= '' and intent, h_up = up, h_rest = rest,
+                 worker = worker, held = true, h_add = nil, batch = batch ~= '' and batch,
+                 tenant = tenant ~= '' and tenant, webhook = false, upstream = nil}
+    if hook ~= '' then
+      job.webhook = held_untext(hook)
+      job.model = string.match(rest, HELD_REST_MODEL)  -- the webhook's data names it
+    end
+    return job
+  end
+  local batch, tenant, hook, models, model, bill, hold, secs, res, cost, parent, mbatch, hist_at =
+      string.match(rest, HELD_REST)
+  if not hist_at then held_malformed(id, worker) end
+  local job = {id = id, state = 'RUNNING', token = token, account = account ~= '' and account,
+               seq = seq, slot = slot ~= '' and slot, create_log = log ~= '' and log,
+               create_intent = intent ~= '' and intent, h_up = up, h_rest = rest,
+               worker = worker, held = true, h_add = nil, batch = batch ~= '' and batch,
+               tenant = tenant ~= '' and tenant, webhook = hook ~= '' and held_untext(hook),
+               upstream = up ~= '' and held_untext(up), models = models ~= '' and models,
+               model = model ~= '' and model, bill = bill ~= '' and bill,
+               hold = hold ~= '' and hold, secs = secs ~= '' and secs, res = res ~= '' and res,
+               cost = cost ~= '' and cost, parent = parent ~= '' and parent,
+               mbatch = mbatch ~= '' and mbatch, hist = nil, money_dirty = nil, held_dirty = nil}
+  -- The history entries, \31 before each.
+  local n = #rest
+  if hist_at <= n then
+    local hist = {}
+    while hist_at <= n do
+      local next_at = string.find(rest, '\31', hist_at + 1, true) or n + 1
+      hist[#hist + 1] = held_untext(string.sub(rest, hist_at + 1, next_at - 1))
+      hist_at = next_at
+    end
+    job.hist = hist
+  end
   return job
 end
 
-local function held_decode(id, text, worker, full) return held_parse(id, text, worker, full) end
+local function held_decode(id, text, worker) return held_parse(id, text, worker, 'full') end
 
 -- A phase change of a job its worker holds (phase.lua): RUNNING stays, so only the job's seq,
 -- its history entry (appended to the held entry, which held_save writes), the event and the
@@ -214,8 +247,9 @@ local function token_worker(token) return string.match(token or '', '^%d+/(.+)$'
 -- workers' held tables (the entry's `held` is true), else read from the record (`more`: the
 -- fields the script needs besides JOB_READ) and refused unless RUNNING under that token
 -- ('NOTRUNNING <state>', 'LEASELOST'). Requests for the same job share one table, so a second
--- change of it in the call sees the first. `full`: the call may end jobs (held_decode).
-local function held_jobs(P, reqs, more, full)
+-- change of it in the call sees the first. `level`: what of a held entry the call needs
+-- (held_parse).
+local function held_jobs(P, reqs, more, level)
   local groups, order = {}, {}
   for i, f in ipairs(reqs) do
     local w = token_worker(f.token)
@@ -233,7 +267,7 @@ local function held_jobs(P, reqs, more, full)
     for k, i in ipairs(g.at) do
       local id = g.ids[k]
       if r[k] and not by_id[id] then
-        local j = held_parse(id, r[k], w, full, not full)
+        local j = held_parse(id, r[k], w, level)
         j.held = true
         by_id[id] = j
       end

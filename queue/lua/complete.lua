@@ -24,7 +24,7 @@ for _ = 1, n do
   reqs[#reqs + 1] = f
 end
 -- Fenced by the worker's held table (common_held.lua, held_jobs): no read of the job's record.
-local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'}, true)
+local jobs = held_jobs(P, reqs, {'token', 'account', 'slot', 'worker'}, 'full')
 for x, f in ipairs(reqs) do
   local j = jobs[x]
   if type(j) ~= 'table' then

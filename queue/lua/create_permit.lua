@@ -58,7 +58,8 @@ for _ = 1, n do
   reqs[#reqs + 1] = f
 end
 -- Fenced by the worker's held table (common_held.lua, held_jobs): no read of the job's record.
-local jobs = held_jobs(P, reqs, {'token', 'account', 'create_log', 'worker', 'create_intent'})
+local jobs = held_jobs(P, reqs, {'token', 'account', 'create_log', 'worker', 'create_intent'},
+                      'head')
 local out = {}
 for x, f in ipairs(reqs) do
   local j = jobs[x]

@@ -29,7 +29,7 @@ for _ = 1, n do
   i = i + 2 * k
   reqs[#reqs + 1] = f
 end
-local jobs = held_jobs(P, reqs, {'token', 'slot', 'account', 'create_log', 'worker'})
+local jobs = held_jobs(P, reqs, {'token', 'slot', 'account', 'create_log', 'worker'}, 'mid')
 
 -- Upstream-task claims: `owner:<account>:<bucket>` hashes (task id -> job id), one bucket per
 -- two days, each kept until two buckets later; a claim is looked for in the current and the

@@ -418,6 +418,32 @@ TEST_F(HeldTest, AHeldEntryOfLayoutTwoIsReadWholeAndRewrittenInLayoutThree) {
   EXPECT_EQ(server_->Run({"HGET", "t:{q}:acct:a1", "in_flight"}).str, "0");
 }
 
+// Free text in a held entry (the upstream id, a history entry's detail) is kept as it is unless
+// it holds the separator or begins with a quote, and then as a JSON string: either way it reads
+// back exactly.
+TEST_F(HeldTest, FreeTextWithTheSeparatorOrAQuoteReadsBackExactly) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  const std::string upstream =
+      "\"task\x1f"
+      "7";
+  Phase(j, JobPhase::kGenerating, upstream, "detail \x1f with a separator");
+  Phase(j, JobPhase::kTransferring, "", "\"quoted\"");
+  auto job = Get(j.id);
+  EXPECT_EQ(job.upstream, upstream);
+  ASSERT_EQ(job.history.size(), 5u);
+  EXPECT_EQ(job.history[3].detail, "detail \x1f with a separator");
+  EXPECT_EQ(job.history[4].detail, "\"quoted\"");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  EXPECT_EQ(RecordField(j.id, "upstream"), upstream);
+  job = Get(j.id);
+  ASSERT_EQ(job.history.size(), 6u);
+  EXPECT_EQ(job.history[3].detail, "detail \x1f with a separator");
+  EXPECT_EQ(job.history[4].detail, "\"quoted\"");
+}
+
 // Layout 3 keeps ids and numbers as plain text between \x1f separators: a job whose id holds a
 // \x1f is held in layout 1 instead (its phase changes go to its record), never misread.
 TEST_F(HeldTest, AJobWhoseIdHoldsTheSeparatorIsHeldInTheJsonLayout) {
