@@ -159,13 +159,6 @@ end
 -- Defined at the end of this file (groups: storyboards, compares).
 local group_child_ended
 
--- What a held job's phase changes keep in its held entry instead of its record (see HELD
--- below): the history entries `job.hist` (seqs seq - #hist + 1 .. seq) and HELD_ONLY. The
--- transition that takes the job from its worker (to `to_state`) writes them into the record
--- (`job.held_take`: its held entry was merged in by held_take, so they are written even without
--- history). A job that ends keeps only its upstream id: its slot is given back by the caller,
--- which writes `slot` itself, and a create intent means nothing once it ended (retry.lua
--- clears it).
 -- Numbers as text, made once a call: Lua formats a number with sprintf each time it becomes
 -- text (~3k instructions under callgrind), and the jobs of a call mostly share their seqs.
 local NEXT_SEQ = {}  -- a job's seq (as read) -> {seq + 1, its text}
@@ -188,6 +181,13 @@ local function hist_field(seq)
   return name
 end
 
+-- What a held job's phase changes keep in its held entry instead of its record (see HELD
+-- below): the history entries `job.hist` (seqs seq - #hist + 1 .. seq) and HELD_ONLY. The
+-- transition that takes the job from its worker (to `to_state`) writes them into the record
+-- (`job.held_take`: its held entry was merged in by held_take, so they are written even without
+-- history). A job that ends keeps only its upstream id: its slot is given back by the caller,
+-- which writes `slot` itself, and a create intent means nothing once it ended (retry.lua
+-- clears it).
 local HELD_ONLY = {'upstream', 'slot', 'create_intent', 'create_log'}
 local function held_unload(job, fields, seq, to_state)
   local hist = job.hist
