@@ -161,6 +161,28 @@ end
 -- Defined at the end of this file (groups: storyboards, compares).
 local group_child_ended
 
+-- Numbers as text, made once a call: Lua formats a number with sprintf each time it becomes
+-- text (~3k instructions under callgrind), and the jobs of a call mostly share their seqs.
+local NEXT_SEQ = {}  -- a job's seq (as read) -> {seq + 1, its text}
+local function next_seq(seq)
+  local next = NEXT_SEQ[seq or false]
+  if not next then
+    local n = (tonumber(seq) or 0) + 1
+    next = {n, tostring(n)}
+    NEXT_SEQ[seq or false] = next
+  end
+  return next[1], next[2]
+end
+local HIST_FIELD = {}  -- seq -> 'h:<seq>'
+local function hist_field(seq)
+  local name = HIST_FIELD[seq]
+  if not name then
+    name = 'h:' .. seq
+    HIST_FIELD[seq] = name
+  end
+  return name
+end
+
 -- What a held job's phase changes keep in its held entry instead of its record (see HELD
 -- below): the history entries `job.hist` (seqs seq - #hist + 1 .. seq) and HELD_ONLY. The
 -- transition that takes the job from its worker (to `to_state`) writes them into the record
@@ -174,7 +196,7 @@ local function held_unload(job, fields, seq, to_state)
   if hist then
     local first = seq - #hist
     for k, e in ipairs(hist) do
-      fields[#fields + 1] = 'h:' .. (first + k - 1)
+      fields[#fields + 1] = hist_field(first + k - 1)
       fields[#fields + 1] = e
     end
   end
@@ -198,8 +220,7 @@ end
 -- the held entry, and the event and webhook are as for any transition.
 local function transition(ctx, job, to_state, phase, detail, extra, held_only)
   local from_state = job.state or ''
-  local seq = (tonumber(job.seq) or 0) + 1
-  local seq_s = tostring(seq)
+  local seq, seq_s = next_seq(job.seq)
   local new_model = job.model
   local entry = to_state .. '|' .. phase .. '|' .. ctx.now_s .. '|' .. (detail or '')
   if held_only then
@@ -219,7 +240,7 @@ local function transition(ctx, job, to_state, phase, detail, extra, held_only)
     return seq
   end
   local fields = {'state', to_state, 'phase', phase, 'updated', ctx.now_s, 'seq', seq_s,
-                  'h:' .. seq_s, entry}
+                  hist_field(seq), entry}
   if job.hist or job.held_take then held_unload(job, fields, seq, to_state) end
   if job.money_dirty then
     fields[#fields + 1] = 'hold'; fields[#fields + 1] = string.format('%d', job.hold)
@@ -303,7 +324,7 @@ end
 -- back (when its upstream task ended, see phase.lua).
 local function release_slot(ctx, slot)
   if slot and slot ~= '' then
-    count(ctx, ctx.P .. ':acct:' .. slot, 'in_flight', -1)
+    count(ctx, ctx_key(ctx, 'acct', slot), 'in_flight', -1)  -- the key built once a call
     wake_dispatch(ctx)
   end
 end

@@ -10,6 +10,8 @@
 -- Fields of a transition that go into the event's data.
 local WEBHOOK_DATA = {output_key = true, output_url = true, sidecar_key = true, sha256 = true,
                       clip_seconds = true, err_cat = true, err_msg = true, err_code = true}
+-- A record's `out`: output_key sidecar_key sha256 clip_seconds output_url, \31 between.
+local OUT_SPLIT = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
 
 -- RFC 3339 UTC from epoch milliseconds (Redis's Lua has no os.date).
 local function webhook_iso_time(ms)
@@ -56,6 +58,11 @@ local function webhook_note(ctx, job, to_state, phase, seq, detail, fields)
                   model = job.model or ''}
     for i = 1, #fields - 1, 2 do
       if WEBHOOK_DATA[fields[i]] then data[fields[i]] = fields[i + 1] end
+      if fields[i] == 'out' then  -- complete.lua's outputs as one field
+        local key, sidecar, sha, secs, url = string.match(fields[i + 1], OUT_SPLIT)
+        data.output_key, data.sidecar_key, data.sha256 = key, sidecar, sha
+        data.clip_seconds, data.output_url = secs, url
+      end
     end
     local id = 'msg_' .. job.id .. '_' .. seq
     webhook_record(P, ctx.now, id, url, job.tenant, 'job.' .. string.lower(to_state), data)

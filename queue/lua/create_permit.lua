@@ -19,6 +19,7 @@
 -- Returns per job 0 (the create may go; it is recorded), the milliseconds to wait, or the
 -- refusal ('LEASELOST', 'NOTRUNNING <state>').
 local P, now, guard, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now_s = ARGV[2]  -- as text once: Lua formats a number for every concatenation
 local window = 60000 + guard
 local accounts = {}  -- id -> {limit, count, log, added = {member, ...}, entries}
 local function account(id)
@@ -51,13 +52,14 @@ local reqs = {}
 local i = 5
 for _ = 1, n do
   local k = tonumber(ARGV[i]); i = i + 1
-  local f = {}
+  local f = {id = false, token = false, intent = false}  -- sized once for its names
   for x = i, i + 2 * k - 1, 2 do f[ARGV[x]] = ARGV[x + 1] end
   i = i + 2 * k
   reqs[#reqs + 1] = f
 end
 -- Fenced by the worker's held table (common_held.lua, held_jobs): no read of the job's record.
-local jobs = held_jobs(P, reqs, {'token', 'account', 'create_log', 'worker', 'create_intent'})
+local jobs = held_jobs(P, reqs, {'token', 'account', 'create_log', 'worker', 'create_intent'},
+                      'head')
 local out = {}
 for x, f in ipairs(reqs) do
   local j = jobs[x]
@@ -72,8 +74,8 @@ for x, f in ipairs(reqs) do
         if a.count >= a.limit then
           wait = wait_for(a)
         else
-          member = f.id .. ':' .. now
-          a.added[#a.added + 1] = now
+          member = f.id .. ':' .. now_s
+          a.added[#a.added + 1] = now_s
           a.added[#a.added + 1] = member
           a.count = a.count + 1
         end

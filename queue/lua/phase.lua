@@ -14,20 +14,22 @@
 -- their records: the script that takes a job from its worker writes them there (common.lua,
 -- held_unload). Claims and create-log settlements are read and written once per account per
 -- call; the held entries once per worker per call.
--- ARGV: P now n, then per job: k followed by k names and values (id token phase upstream
--- detail). Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>', 'OWNED <job>').
+-- ARGV: P now n, then per job: k followed by k names and values (id token phase [upstream]
+-- [detail]; a name left out is ''). Returns per job 'OK' or the refusal ('LEASELOST',
+-- 'NOTRUNNING <state>', 'OWNED <job>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ctx = new_ctx(P, now)
 local reqs = {}
 local i = 4
 for _ = 1, n do
   local k = tonumber(ARGV[i]); i = i + 1
-  local f = {}
+  -- Sized once for the names a change carries.
+  local f = {id = false, token = false, phase = false, upstream = false, detail = false}
   for x = i, i + 2 * k - 1, 2 do f[ARGV[x]] = ARGV[x + 1] end
   i = i + 2 * k
   reqs[#reqs + 1] = f
 end
-local jobs = held_jobs(P, reqs, {'token', 'slot', 'account', 'create_log', 'worker'})
+local jobs = held_jobs(P, reqs, {'token', 'slot', 'account', 'create_log', 'worker'}, 'mid')
 
 -- Upstream-task claims: `owner:<account>:<bucket>` hashes (task id -> job id), one bucket per
 -- two days, each kept until two buckets later; a claim is looked for in the current and the
@@ -72,6 +74,9 @@ for x, f in ipairs(reqs) do
   elseif j.state ~= 'RUNNING' then
     refused = 'NOTRUNNING ' .. tostring(j.state)  -- ended earlier in this call
   end
+  -- A job in its worker's held table (layout 3 or 2) keeps its changes there (held_phase); one
+  -- read from its record, or held in layout 1, has them written into its record (transition).
+  local in_held = type(j) == 'table' and j.held and not j.old_entry
   local extra = {}
   if not refused and upstream ~= '' then
     local c = claims[j.account or '']
@@ -84,15 +89,19 @@ for x, f in ipairs(reqs) do
         c.new[#c.new + 1] = upstream
         c.new[#c.new + 1] = f.id
       end
-      extra = {'upstream', upstream, 'create_intent', '', 'create_log', ''}
+      if in_held then
+        held_set_upstream(j, upstream)
+        extra = {'upstream', upstream}
+      else
+        extra = {'upstream', upstream, 'create_intent', '', 'create_log', ''}
+      end
       if j.create_log and j.create_log ~= '' and j.account and j.account ~= '' then
         local s = settles[j.account]
         if not s then s = {}; settles[j.account] = s end
-        s[#s + 1] = now
+        s[#s + 1] = ARGV[2]  -- `now` as text
         s[#s + 1] = j.create_log
       end
       j.create_log, j.create_intent = false, false
-      j.held_dirty = true
     end
   end
   if refused then
@@ -100,13 +109,18 @@ for x, f in ipairs(reqs) do
   else
     if f.phase == 'TRANSFERRING' then
       release_slot(ctx, j.slot)
-      extra[#extra + 1] = 'slot'
-      extra[#extra + 1] = ''
       j.slot = false
+      if not in_held then
+        extra[#extra + 1] = 'slot'
+        extra[#extra + 1] = ''
+      end
     end
-    -- A held job's change goes into its held entry only (common_held.lua, HELD), not its record;
-    -- an entry of the layout before keeps writing the record.
-    transition(ctx, j, 'RUNNING', f.phase, f.detail or '', extra, j.held and not j.old_entry)
+    local detail = f.detail or ''
+    if in_held then
+      held_phase(ctx, j, f.phase, detail, extra)
+    else
+      transition(ctx, j, 'RUNNING', f.phase, detail, extra)
+    end
     j.held_dirty = true
     out[#out + 1] = 'OK'
   end

@@ -43,7 +43,10 @@ end
 -- Workers whose lease is current, and the jobs they hold.
 local workers = redis.call('ZRANGEBYSCORE', P .. ':wlease', now, '+inf')
 local leased = 0
-for _, w in ipairs(workers) do leased = leased + redis.call('HLEN', P .. ':wjobs:' .. w) end
+for _, w in ipairs(workers) do
+  local held = P .. ':wjobs:' .. w
+  leased = leased + redis.call('HLEN', held) - redis.call('HEXISTS', held, HELD_PAD)
+end
 return {accounts, models, tenants,
         {redis.call('LLEN', P .. ':ready'), leased, redis.call('ZCARD', P .. ':delayed'),
          #workers}}

@@ -190,6 +190,20 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.sha256 = value;
     } else if (name == field::kClipSeconds) {
       job.clip_seconds = ToDouble(value);
+    } else if (name == field::kOutputs) {
+      std::vector<std::string_view> parts;
+      for (size_t at = 0;;) {
+        const size_t sep = value.find('\x1f', at);
+        parts.push_back(std::string_view(value).substr(at, sep - at));
+        if (sep == std::string::npos) break;
+        at = sep + 1;
+      }
+      if (parts.size() != 5) return std::unexpected(Corrupt(job.id, name, value));
+      job.output_key = parts[0];
+      job.sidecar_key = parts[1];
+      job.sha256 = parts[2];
+      job.clip_seconds = ToDouble(std::string(parts[3]));
+      job.output_url = parts[4];
     } else if (name == field::kErrorCategory) {
       job.error_category_name = value;
       job.error_category = ErrorCategoryFromString(value);
@@ -363,14 +377,17 @@ Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
   return job;
 }
 
+// An empty field is left out (the scripts read a missing name as ''): every name a script call
+// carries is one more argument for Redis to parse and Lua to file, per job.
 Fields EncodePhaseChange(const PhaseChange& change) {
-  return Fields{
+  Fields fields{
       {field::kId, change.job_id},
       {field::kToken, change.token},
       {field::kPhase, std::string(ToString(change.phase))},
-      {field::kUpstream, change.upstream},
-      {"detail", change.detail},
   };
+  if (!change.upstream.empty()) fields.emplace_back(field::kUpstream, change.upstream);
+  if (!change.detail.empty()) fields.emplace_back("detail", change.detail);
+  return fields;
 }
 
 Fields EncodeCompletion(const CompleteRequest& done) {
@@ -378,13 +395,14 @@ Fields EncodeCompletion(const CompleteRequest& done) {
       {field::kId, done.job_id},
       {field::kToken, done.token},
       {field::kOutputKey, done.output_key},
-      {field::kSidecarKey, done.sidecar_key},
-      {field::kSha256, done.sha256},
       {field::kClipSeconds, FormatNumber(done.clip_seconds)},
       {"generation_ms", std::to_string(done.generation_ms)},
-      {field::kOutputUrl, done.output_url},
-      {"charge", std::to_string(done.charge_micros)},
   };
+  if (!done.sidecar_key.empty()) fields.emplace_back(field::kSidecarKey, done.sidecar_key);
+  if (!done.sha256.empty()) fields.emplace_back(field::kSha256, done.sha256);
+  if (!done.output_url.empty()) fields.emplace_back(field::kOutputUrl, done.output_url);
+  // -1: no charge of the provider's own; complete.lua settles at the model's price.
+  if (done.charge_micros >= 0) fields.emplace_back("charge", std::to_string(done.charge_micros));
   if (!done.sheet_key.empty()) fields.emplace_back(field::kSheetKey, done.sheet_key);
   if (!done.last_frame_key.empty()) fields.emplace_back(field::kLastFrame, done.last_frame_key);
   return fields;

@@ -37,6 +37,9 @@ inline constexpr const char* kOutputUrl = "output_url";
 inline constexpr const char* kSidecarKey = "sidecar_key";
 inline constexpr const char* kSha256 = "sha256";
 inline constexpr const char* kClipSeconds = "clip_seconds";
+// complete.lua writes the five outputs as one field: key, sidecar, sha256, seconds, url (\x1f
+// between); a record of an earlier build has them one field each.
+inline constexpr const char* kOutputs = "out";
 inline constexpr const char* kErrorCategory = "err_cat";
 inline constexpr const char* kErrorMessage = "err_msg";
 inline constexpr const char* kErrorCode = "err_code";

@@ -378,6 +378,178 @@ TEST_F(HeldTest, AHeldEntryOfTheLayoutBeforeIsReadAndItsPhaseChangesGoToTheRecor
   EXPECT_EQ(stats->leased, 0);
 }
 
+// A held entry of layout 2 (main before layout 3: "<seq> <slot> <create_log> <create_intent>
+// <hot JSON> <cold JSON> <tail JSON>", \x1f between), here written mid-life with one phase change
+// already in it, is read whole: the next write keeps it in the held entry (now layout 3, \x1e
+// first), GetJob shows both changes and completion writes them all into the record.
+TEST_F(HeldTest, AHeldEntryOfLayoutTwoIsReadWholeAndRewrittenInLayoutThree) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  const std::string layout2 =
+      "4\x1f"
+      "a1\x1f\x1f\x1f[\"" +
+      j.token +
+      "\",\"a1\",\"b1\",\"studio\",\"\"]\x1f"
+      "[\"m1\",\"m1\",\"\",\"0\",\"0\",\"\",\"0\",\"\",\"\"]\x1f"
+      "[\"task-2\",\"RUNNING|GENERATING|1700000000000|upstream task-2\"]";
+  server_->Run({"HSET", "t:{q}:wjobs:w1", j.id, layout2});
+  auto job = Get(j.id);
+  EXPECT_EQ(job.phase, JobPhase::kGenerating);
+  EXPECT_EQ(job.upstream, "task-2");
+  Phase(j, JobPhase::kTransferring, "", "storing");
+  const std::string entry = server_->Run({"HGET", "t:{q}:wjobs:w1", j.id}).str;
+  ASSERT_FALSE(entry.empty());
+  EXPECT_EQ(entry[0], '\x1e') << entry;
+  EXPECT_EQ(RecordField(j.id, "phase"), "SUBMITTING");  // held entry only
+  job = Get(j.id);
+  EXPECT_EQ(job.phase, JobPhase::kTransferring);
+  EXPECT_EQ(job.upstream, "task-2");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  EXPECT_EQ(RecordField(j.id, "upstream"), "task-2");
+  job = Get(j.id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  ExpectHistory(job, {JobState::kPending, JobState::kDispatched, JobState::kRunning,
+                      JobState::kRunning, JobState::kRunning, JobState::kSucceeded});
+  EXPECT_EQ(job.history[3].detail, "upstream task-2");
+  EXPECT_EQ(job.history[4].phase, JobPhase::kTransferring);
+  // The slot was given back once, by the transfer.
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:acct:a1", "in_flight"}).str, "0");
+}
+
+// Free text in a held entry (the upstream id, a history entry's detail) is kept as it is unless
+// it holds the separator or begins with a quote, and then as a JSON string: either way it reads
+// back exactly.
+TEST_F(HeldTest, FreeTextWithTheSeparatorOrAQuoteReadsBackExactly) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  const std::string upstream =
+      "\"task\x1f"
+      "7";
+  Phase(j, JobPhase::kGenerating, upstream, "detail \x1f with a separator");
+  Phase(j, JobPhase::kTransferring, "", "\"quoted\"");
+  auto job = Get(j.id);
+  EXPECT_EQ(job.upstream, upstream);
+  ASSERT_EQ(job.history.size(), 5u);
+  EXPECT_EQ(job.history[3].detail, "detail \x1f with a separator");
+  EXPECT_EQ(job.history[4].detail, "\"quoted\"");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  EXPECT_EQ(RecordField(j.id, "upstream"), upstream);
+  job = Get(j.id);
+  ASSERT_EQ(job.history.size(), 6u);
+  EXPECT_EQ(job.history[3].detail, "detail \x1f with a separator");
+  EXPECT_EQ(job.history[4].detail, "\"quoted\"");
+}
+
+// Layout 3 keeps ids and numbers as plain text between \x1f separators: a job whose id holds a
+// \x1f is held in layout 1 instead (its phase changes go to its record), never misread.
+TEST_F(HeldTest, AJobWhoseIdHoldsTheSeparatorIsHeldInTheJsonLayout) {
+  const std::string id = "odd\x1fid";
+  std::vector<NewJob> jobs{
+      NewJob{.id = id, .tenant = "studio", .spec_bytes = "spec", .candidate_models = {"m1"}}};
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  auto dispatched = RunAsync(io_, store_->Dispatch(1, 16, 1));
+  ASSERT_TRUE(dispatched && dispatched->dispatched == 1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const std::string entry = server_->Run({"HGET", "t:{q}:wjobs:w1", id}).str;
+  ASSERT_FALSE(entry.empty());
+  EXPECT_EQ(entry[0], '[') << entry;
+  Permit(leased[0]);
+  Phase(leased[0], JobPhase::kGenerating, "task-odd", "");
+  EXPECT_EQ(RecordField(id, "upstream"), "task-odd");
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = id, .token = leased[0].token})));
+  auto job = Get(id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  EXPECT_EQ(job.upstream, "task-odd");
+}
+
+// A held entry that is none of the layouts is refused with a message naming it, not misread.
+TEST_F(HeldTest, AMalformedHeldEntryIsRefusedWithAClearMessage) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  server_->Run({"HSET", "t:{q}:wjobs:w1", leased[0].id,
+                "\x1e"
+                "cut short"});
+  auto r = RunAsync(
+      io_, store_->SetPhase(leased[0].id, leased[0].token, JobPhase::kGenerating, "task-x", ""));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().Describe().find("held entry of job j0 (worker w1) is malformed"),
+            std::string::npos)
+      << r.error().Describe();
+}
+
+// Completion writes a job's five outputs as one field (`out`); a record of an earlier build, one
+// field each, reads the same, and an `out` that is not five parts is refused, naming it.
+TEST_F(HeldTest, TheOutputsReadFromOneFieldOrFromTheFieldsOfTheLayoutBefore) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = "j0",
+                                              .token = leased[0].token,
+                                              .output_key = "clips/j0.mp4",
+                                              .sidecar_key = "clips/j0.json",
+                                              .sha256 = "ab12",
+                                              .output_url = "https://cdn.example/j0.mp4",
+                                              .clip_seconds = 5.5})));
+  EXPECT_EQ(RecordField("j0", "out"),
+            "clips/j0.mp4\x1f"
+            "clips/j0.json\x1f"
+            "ab12\x1f"
+            "5.5\x1fhttps://cdn.example/j0.mp4");
+  EXPECT_EQ(RecordField("j0", "output_key"), "");
+  auto expect_outputs = [&] {
+    auto job = Get("j0");
+    EXPECT_EQ(job.output_key, "clips/j0.mp4");
+    EXPECT_EQ(job.sidecar_key, "clips/j0.json");
+    EXPECT_EQ(job.sha256, "ab12");
+    EXPECT_EQ(job.output_url, "https://cdn.example/j0.mp4");
+    EXPECT_DOUBLE_EQ(job.clip_seconds, 5.5);
+  };
+  expect_outputs();
+  server_->Run({"HDEL", "t:{q}:job:j0", "out"});
+  server_->Run({"HSET", "t:{q}:job:j0", "output_key", "clips/j0.mp4", "sidecar_key",
+                "clips/j0.json", "sha256", "ab12", "clip_seconds", "5.5", "output_url",
+                "https://cdn.example/j0.mp4"});
+  expect_outputs();
+  server_->Run({"HSET", "t:{q}:job:j0", "out",
+                "a\x1f"
+                "b"});
+  auto bad = RunAsync(io_, store_->Get("j0"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().Describe().find("field 'out'"), std::string::npos)
+      << bad.error().Describe();
+}
+
+// A worker's held table becomes a hash table at its first write (a listpack would be scanned on
+// every lookup); the field that makes it one is no job: stats do not count it, and a restart of
+// the worker hands back exactly its jobs.
+TEST_F(HeldTest, AHeldTableIsAHashTableAndItsPadIsNoJob) {
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 5s)));
+  SubmitAndDispatch(3);
+  auto leased = Lease("w1", 3);
+  ASSERT_EQ(leased.size(), 3u);
+  EXPECT_EQ(server_->Run({"OBJECT", "ENCODING", "t:{q}:wjobs:w1"}).str, "listpack");
+  Permit(leased[0]);
+  EXPECT_EQ(server_->Run({"OBJECT", "ENCODING", "t:{q}:wjobs:w1"}).str, "hashtable");
+  auto stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->leased, 3);
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = leased[0].id, .token = leased[0].token})));
+  stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->leased, 2);
+  // The worker starts over: its two jobs go back to the queue, nothing else is read as one.
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 5s)));
+  EXPECT_EQ(Get(leased[1].id).state, JobState::kDispatched);
+  EXPECT_EQ(Get(leased[2].id).state, JobState::kDispatched);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:wjobs:w1"}).integer, 0);
+}
+
 // A job whose webhook reports every change: a phase change kept only in the held entry still
 // records its delivery, with the model (read from the part of the entry decoded only then).
 TEST_F(HeldTest, APhaseChangeKeptInTheHeldEntryStillRecordsItsWebhookDelivery) {
