@@ -22,7 +22,8 @@ namespace reelq::queue {
 // upstream-task claims are per-account hashes. (Earlier builds of 3 also handed dispatched jobs
 // to lease in `rdata`, whose entries lease drops.)
 // 4: while a worker holds a job, its phases, upstream id and history entries live in its held
-// entry ("<seq>\31<slot>\31...", common_held.lua), which a build speaking 3 cannot read.
+// entry (plain fields, then JSON parts: common_held.lua), which a build speaking 3 cannot read;
+// a finished job's outputs are one field, `out`.
 // This build reads a Redis of version 3 as it is (its JSON-array held entries, `rdata`) and
 // marks it 4 when one of its schedulers syncs its settings, so that a process of a build
 // speaking 3 then refuses to start instead of failing on the first held entry it meets.
