@@ -25,6 +25,8 @@ local function read_job(P, id, more)
   if not values[1] then return nil end
   local job = {id = id}
   for i = 1, #names do job[names[i]] = values[i] end
+  -- submit.lua stores no `seq` (a new job's is 1); a record of the layout before holds it.
+  if not job.seq then job.seq = '1' end
   return job
 end
 
@@ -39,7 +41,21 @@ local function read_record(P, id)
   for i = 1, #r, 2 do job[r[i]] = r[i + 1] end
   -- webhook_note tells a read job (false: none) from submit.lua's new one (nil).
   if job.webhook == nil then job.webhook = false end
+  if job.seq == nil then job.seq = '1' end  -- as read_job
   return job
+end
+
+-- A job's place in its tenant's dispatch queue `pending:<t>`: JobStore::PendingScore of its
+-- priority, start deadline and created, in the same double arithmetic (exact below 2^53).
+-- submit.lua stores no `score`; a record of the layout before holds it, and it wins. Read the
+-- job with SCORE_READ.
+local SCORE_READ = {'score', 'priority', 'start_deadline', 'created'}
+local function queue_score(job)
+  if job.score then return job.score end
+  local p = math.max(-100, math.min(100, tonumber(job.priority) or 0))
+  local deadline = tonumber(job.start_deadline) or 0
+  local when = deadline > 0 and deadline or (tonumber(job.created) or 0) + 8796093022208
+  return (100 - p) * 17592186044416 + when
 end
 
 -- `now_s`: `now` as text, made once. Lua turns a number into text with sprintf (%.14g) each time
