@@ -169,7 +169,8 @@ local refused_parent = {}    -- parent id -> the refusal of its whole group
 -- are kept in locals, so a call of one tenant and batch looks each up once.
 local by_tenant, tenant_order = {}, {}   -- tenant -> {n, ids, nq, queue, ev}
 local by_batch, batch_order = {}, {}     -- batch -> {n, ids}
-local all, nall = {}, 0  -- {now, id, ...}: the state:PENDING index
+local all, nall = {}, 0  -- {now, id, ...}: state:PENDING, for jobs outside the queues
+local added = 0
 local pending_models = {}  -- models list -> jobs now PENDING under each of them
 local event_tail = '\31' .. 'PENDING' .. '\31\31' .. now_text .. '\31'
 local cur_tenant, cur_batch, T, B, E = nil, nil, nil, nil, nil
@@ -307,9 +308,14 @@ for _ = 1, n do
       B.n = k
       B.ids[k] = id
     end
-    all[nall + 1] = now_text
-    all[nall + 2] = id
-    nall = nall + 2
+    if is_parent or waits then
+      -- Outside the dispatch queues: in state:PENDING (list.lua's pending_page finds a plain
+      -- job in its tenant's queue until its first transition).
+      all[nall + 1] = now_text
+      all[nall + 2] = id
+      nall = nall + 2
+    end
+    added = added + 1
     local models = v[4]
     if models and models ~= '' then pending_models[models] = (pending_models[models] or 0) + 1 end
     if waits then
@@ -329,7 +335,7 @@ for _ = 1, n do
   end
   nout = nout + 2
 end
-if nall > 0 then
+if added > 0 then
   for _, tenant in ipairs(tenant_order) do
     if tenant ~= '' then count(ctx, P .. ':tlive:' .. tenant, 'PENDING', by_tenant[tenant].n) end
   end
@@ -349,7 +355,7 @@ if nall > 0 then
       redis.call('ZADD', P .. ':active', 'NX', vt, tenant)
     end
   end
-  redis.call('ZADD', P .. ':state:PENDING', unpack(all, 1, nall))
+  if nall > 0 then redis.call('ZADD', P .. ':state:PENDING', unpack(all, 1, nall)) end
   -- No all-jobs index: list.lua merges the tenants' (and `jobs` for a job without a tenant).
   -- A tenant's jobs are one entry per call, not one sorted-set entry per job (~2.5 us and ~100
   -- bytes a job less): `tenant:<t>:calls` scores the call's number by `now`, and the hash
