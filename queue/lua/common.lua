@@ -25,8 +25,9 @@ local function read_job(P, id, more)
   if not values[1] then return nil end
   local job = {id = id}
   for i = 1, #names do job[names[i]] = values[i] end
-  -- submit.lua stores no `seq` (a new job's is 1); a record of the layout before holds it.
-  if not job.seq then job.seq = '1' end
+  -- submit.lua stores no `seq` for a job it puts in a dispatch queue (its seq is 1, and it is
+  -- in no state index: `unindexed`); a record of the layout before holds it.
+  if not job.seq then job.seq, job.unindexed = '1', true end
   return job
 end
 
@@ -41,7 +42,7 @@ local function read_record(P, id)
   for i = 1, #r, 2 do job[r[i]] = r[i + 1] end
   -- webhook_note tells a read job (false: none) from submit.lua's new one (nil).
   if job.webhook == nil then job.webhook = false end
-  if job.seq == nil then job.seq = '1' end  -- as read_job
+  if job.seq == nil then job.seq, job.unindexed = '1', true end  -- as read_job
   return job
 end
 
@@ -74,7 +75,8 @@ local function note_move(ctx, job, from_state, to_state, to_model)
   if not ctx.moves then ctx.moves, ctx.move_ids = {}, {} end
   local m = ctx.moves[job.id]
   if not m then
-    m = {state = from_state, model = job.model or '', tenant = job.tenant or ''}
+    m = {state = from_state, model = job.model or '', tenant = job.tenant or '',
+         unindexed = job.unindexed}
     ctx.moves[job.id] = m
     ctx.move_ids[#ctx.move_ids + 1] = job.id
   end
@@ -96,7 +98,7 @@ local function flush_indexes(ctx)
     if m.state ~= m.to_state then
       if m.state == '' then
         if m.tenant ~= '' then put(add, P .. ':tenant:' .. m.tenant .. ':jobs', now, id) end
-      else
+      elseif not m.unindexed then
         put(rem, P .. ':state:' .. m.state, id)
       end
       put(add, P .. ':state:' .. m.to_state, now, id)
@@ -266,7 +268,7 @@ local function transition(ctx, job, to_state, phase, detail, extra, held_only)
       count(ctx, b, to_state, 1)
     end
   end
-  job.state, job.seq, job.model = to_state, seq_s, new_model
+  job.state, job.seq, job.model, job.unindexed = to_state, seq_s, new_model, nil
   webhook_note(ctx, job, to_state, phase, seq, detail, fields)
   -- One event record: id, seq, state, phase, at, batch, tenant, detail (unit separator
   -- between). The tenant comes with the job's one HMGET: the dashboard's per-tenant figures

@@ -21,9 +21,10 @@
 -- 'LIMIT <name> <limit>', 'BUDGET <budget> <committed> <needed>' or
 -- 'WALLET <available> <needed>'.
 -- Cost (issue 11): per job one HSET of the call's stored fields and its own (plus `hold` when
--- it reserves money, `mbatch` for a group's child, and `h:1` only when its first history entry
--- is not the plain "submitted" that JobRecord::Decode supplies), and a GET/SET when it carries
--- an idempotency key. No per-job Lua table for a plain job and no number formatting per job:
+-- it reserves money, `mbatch` for a group's child, `h:1` only when its first history entry
+-- is not the plain "submitted" that JobRecord::Decode supplies, and `seq` for a job outside the
+-- dispatch queues, which alone gets a state:PENDING entry), and a GET/SET when it carries an
+-- idempotency key. No per-job Lua table for a plain job and no number formatting per job:
 -- the indexes, counters and events are gathered per call and written once each, scored with
 -- `now` as sent.
 local P, now_text, idem_ttl = ARGV[1], ARGV[2], ARGV[3]
@@ -264,6 +265,11 @@ for _ = 1, n do
     end
     if waits then
       fields[m + 1], fields[m + 2] = 'h:1', 'PENDING||' .. now_text .. '|' .. detail
+      m = m + 2
+    end
+    if is_parent or waits then
+      -- In state:PENDING (below): a record with a `seq` is in its state's index (read_job).
+      fields[m + 1], fields[m + 2] = 'seq', '1'
       m = m + 2
     end
     redis.call('HSET', job_prefix .. id, unpack(fields, 1, m))

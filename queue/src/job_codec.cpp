@@ -126,7 +126,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
   job.id = std::move(id);
   std::map<int, TransitionRecord> history;
   std::map<int, AttemptError> errors;
-  bool has_state = false, has_attempt = false, has_updated = false;
+  bool has_state = false, has_attempt = false, has_updated = false, has_max_attempts = false;
   for (const auto& [name, value] : fields) {
     if (name.size() > 2 && name[1] == ':' && (name[0] == 'h' || name[0] == 'e')) {
       const int seq = static_cast<int>(ToInt(std::string_view(name).substr(2), -1));
@@ -180,6 +180,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       has_attempt = true;
     } else if (name == field::kMaxAttempts) {
       job.max_attempts = static_cast<int>(ToInt(value));
+      has_max_attempts = true;
     } else if (name == field::kOutputKey) {
       job.output_key = value;
     } else if (name == field::kOutputUrl) {
@@ -231,9 +232,11 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
-  // What submit.lua leaves out of a new job (AppendNewJobs): its first attempt, its update
-  // time (= created) and its first history entry, "submitted" at created.
+  // What submit.lua leaves out of a new job (AppendNewJobs): its first attempt, its attempts
+  // when the default, its update time (= created) and its first history entry, "submitted" at
+  // created.
   if (!has_attempt) job.attempt = 1;
+  if (!has_max_attempts) job.max_attempts = kDefaultMaxAttempts;
   if (!has_updated) job.updated_ms = job.created_ms;
   if (job.created_ms != 0 && !history.contains(1)) {
     history[1] =
@@ -254,7 +257,8 @@ namespace {
 // Left out, and supplied by every reader (JobRecord::Decode; common.lua's read_job,
 // read_record and queue_score): attempt 1, phase none, updated = created, the first history
 // entry "submitted" at created, seq 1, `score` (JobStore::PendingScore of priority, start
-// deadline and created), `secs` 0 and `res` ''. submit.lua adds `state` PENDING and `created`.
+// deadline and created), `max_attempts` kDefaultMaxAttempts, `secs` 0 and `res` ''. submit.lua adds
+// `state` PENDING and `created`.
 template <class Add>
 void ForEachNewJobField(const NewJob& job, const std::string& score, Add&& add) {
   add(field::kId, job.id, false);
@@ -267,7 +271,9 @@ void ForEachNewJobField(const NewJob& job, const std::string& score, Add&& add) 
     models += m;
   }
   add(field::kModels, std::move(models), true);
-  add(field::kMaxAttempts, std::to_string(job.max_attempts), true);
+  if (job.max_attempts != kDefaultMaxAttempts) {
+    add(field::kMaxAttempts, std::to_string(job.max_attempts), true);
+  }
   add(field::kSpec, job.spec_bytes, false);
   if (job.billed_seconds != 0) add(field::kBilledSeconds, std::to_string(job.billed_seconds), true);
   if (!job.resolution.empty()) add(field::kResolution, job.resolution, true);
@@ -357,6 +363,7 @@ void AppendNewJobs(std::vector<std::string>& args, const std::vector<NewJob>& jo
 
 Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
   LeasedJob job;
+  job.max_attempts = kDefaultMaxAttempts;  // a record that states none (AppendNewJobs)
   for (const auto& [name, value] : fields) {
     if (name == field::kId) {
       job.id = value;

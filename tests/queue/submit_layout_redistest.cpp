@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -72,6 +74,7 @@ TEST_F(SubmitLayoutTest, ACallSendsWhatItsJobsShareOnceAndEveryRecordHoldsItWhol
   jobs[3].tenant = "other";
   jobs[3].billed_seconds = 5;
   jobs[3].resolution = "1080p";
+  jobs[3].max_attempts = kDefaultMaxAttempts;
   auto r = RunAsync(io_, store_->SubmitMany(jobs, 3600));
   ASSERT_TRUE(r) << r.error().Describe();
   ASSERT_EQ(r->size(), jobs.size());
@@ -82,7 +85,9 @@ TEST_F(SubmitLayoutTest, ACallSendsWhatItsJobsShareOnceAndEveryRecordHoldsItWhol
     EXPECT_EQ(stored.at("tenant"), job.tenant) << job.id;
     EXPECT_EQ(stored.at("batch"), "b1") << job.id;
     EXPECT_EQ(stored.at("models"), "m1") << job.id;
-    EXPECT_EQ(stored.at("max_attempts"), "3") << job.id;
+    if (job.max_attempts != kDefaultMaxAttempts) {
+      EXPECT_EQ(stored.at("max_attempts"), "3") << job.id;
+    }
     EXPECT_EQ(stored.at("spec"), job.spec_bytes) << job.id;
     // Supplied by the readers, not stored.
     EXPECT_FALSE(stored.contains("seq")) << job.id;
@@ -95,6 +100,10 @@ TEST_F(SubmitLayoutTest, ACallSendsWhatItsJobsShareOnceAndEveryRecordHoldsItWhol
   EXPECT_EQ(Record("s2").at("start_deadline"), std::to_string(jobs[2].start_deadline_ms));
   EXPECT_EQ(Record("s3").at("secs"), "5");
   EXPECT_EQ(Record("s3").at("res"), "1080p");
+  EXPECT_FALSE(Record("s3").contains("max_attempts"));  // the default, supplied by readers
+  auto s3 = RunAsync(io_, store_->Get("s3"));
+  ASSERT_TRUE(s3) << s3.error().Describe();
+  EXPECT_EQ(s3->max_attempts, kDefaultMaxAttempts);
   EXPECT_FALSE(Record("s0").contains("secs"));
   EXPECT_FALSE(Record("s0").contains("res"));
   auto got = RunAsync(io_, store_->Get("s1"));
@@ -159,6 +168,94 @@ TEST_F(SubmitLayoutTest, ANewRecordNumbersItsTransitionsFromOneAndKeepsItsQueueS
   // submitted, dispatched, leased, failed (retrying): seqs 1..4, in order.
   ASSERT_GE(got->history.size(), 4u);
   for (size_t k = 0; k < got->history.size(); ++k) EXPECT_EQ(got->history[k].seq, int(k) + 1);
+}
+
+// max_attempts left out (the default): the lease hands the worker 5 and fail.lua retries.
+TEST_F(SubmitLayoutTest, AJobWithTheDefaultAttemptsIsLeasedAndRetriedWithThem) {
+  NewJob job = Job("d0");
+  job.max_attempts = kDefaultMaxAttempts;
+  ASSERT_TRUE(RunAsync(io_, store_->Submit(job, 3600)));
+  ASSERT_FALSE(Record("d0").contains("max_attempts"));
+  for (int attempt = 1; attempt <= kDefaultMaxAttempts; ++attempt) {
+    clock_->Advance(2s);
+    ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+    ASSERT_TRUE(RunAsync(io_, store_->Dispatch(10, 16, 1)));
+    auto leased = RunAsync(io_, store_->Lease("w1", 10, 60s));
+    ASSERT_TRUE(leased) << leased.error().Describe();
+    ASSERT_EQ(leased->size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ((*leased)[0].max_attempts, kDefaultMaxAttempts);
+    EXPECT_EQ((*leased)[0].attempt, attempt);
+    FailRequest f{.job_id = "d0",
+                  .token = (*leased)[0].token,
+                  .category = ErrorCategory::kRetryable,
+                  .message = "503",
+                  .retry = true,
+                  .retry_at_ms = clock_->NowMs() + 1000};
+    auto failed = RunAsync(io_, store_->Fail(f));
+    ASSERT_TRUE(failed) << failed.error().Describe();
+    EXPECT_EQ(*failed,
+              attempt < kDefaultMaxAttempts ? FailOutcome::kRetrying : FailOutcome::kFailed)
+        << "attempt " << attempt;
+  }
+}
+
+// The jobs submit.lua keeps outside the dispatch queues (a group's parent, a chain's shots
+// that wait) carry `seq` and a state:PENDING entry, which leaves with them; ListJobs PENDING
+// lists each job once as the chain moves on.
+TEST_F(SubmitLayoutTest, AChainsParentAndWaitingShotsAreListedPendingUntilTheyMove) {
+  std::vector<NewJob> jobs;
+  jobs.push_back(NewJob{.id = "g",
+                        .tenant = "studio",
+                        .spec_bytes = "spec",
+                        .candidate_models = {"m1"},
+                        .kind = std::string(kKindStoryboard),
+                        .children = {"c0", "c1"},
+                        .chain = true});
+  for (int k = 0; k < 2; ++k) {
+    jobs.push_back(NewJob{.id = "c" + std::to_string(k),
+                          .tenant = "studio",
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .parent = "g",
+                          .child_index = k});
+  }
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  EXPECT_EQ(Record("g").at("seq"), "1");
+  EXPECT_EQ(Record("c1").at("seq"), "1");
+  EXPECT_FALSE(Record("c0").contains("seq"));  // queued
+  auto pending = [&] {
+    std::multiset<std::string> ids;
+    ListFilter filter{.state = JobState::kPending, .page_size = 1};
+    for (int pages = 0; pages < 100; ++pages) {
+      auto page = RunAsync(io_, store_->List(filter));
+      if (!page) throw std::runtime_error(page.error().Describe());
+      for (const auto& j : page->jobs) ids.insert(j.id);
+      if (page->next_page_token.empty()) break;
+      filter.page_token = page->next_page_token;
+    }
+    return ids;
+  };
+  EXPECT_EQ(pending(), (std::multiset<std::string>{"c0", "c1", "g"}));
+  for (const std::string id : {"c0", "c1"}) {
+    ASSERT_TRUE(RunAsync(io_, store_->Dispatch(10, 16, 1)));
+    auto leased = RunAsync(io_, store_->Lease("w1", 10, 60s));
+    ASSERT_TRUE(leased) << leased.error().Describe();
+    ASSERT_EQ(leased->size(), 1u);
+    ASSERT_EQ((*leased)[0].id, id);
+    auto done = RunAsync(io_, store_->Complete({.job_id = id,
+                                                .token = (*leased)[0].token,
+                                                .output_key = "clip-" + id,
+                                                .last_frame_key = "frame-" + id}));
+    ASSERT_TRUE(done) << done.error().Describe();
+    if (id == "c0") {
+      EXPECT_EQ(pending(), (std::multiset<std::string>{"c1", "g"}));
+    }
+  }
+  // Both shots succeeded: the parent's join is queued (DISPATCHED), so nothing is PENDING.
+  auto g = RunAsync(io_, store_->Get("g"));
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->state, JobState::kDispatched);
+  EXPECT_TRUE(pending().empty());
 }
 
 // A record the layout before wrote holds `seq` and `score`: they are read, not replaced by the
