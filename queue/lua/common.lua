@@ -116,15 +116,17 @@ local function flush_indexes(ctx)
 end
 
 -- Fair dispatch (dispatch.lua) serves the active tenant with the earliest virtual clock. A tenant
--- that becomes active (its queue was empty) starts ACTIVATION_CREDIT jobs (at weight 1) before
+-- that becomes active (its queue was empty) starts a credit of jobs (at weight 1; default 64) before
 -- the global clock: a studio's small batch that arrives while another's thousands are queued has
 -- its first jobs dispatched next instead of waiting its 1/n share from the first job on, and a
 -- busy tenant gives way for at most that many dispatches per such arrival. It is bounded, so
 -- idle time still earns nothing more. bench/schedule (3,000 jobs of one tenant, then two of 50):
 -- small tenants' p95 wait 2.85/2.73 x alone without it, 1.86/2.28 x at 32, 1.45/1.78 x at 64.
+-- The credit is `tenants.activation_credit` (sync_config.lua: meta's `activation_credit`).
 local ACTIVATION_CREDIT = 64
 local function activation_vt(P)
-  return (tonumber(redis.call('HGET', P .. ':meta', 'vt')) or 0) - ACTIVATION_CREDIT
+  local m = redis.call('HMGET', P .. ':meta', 'vt', 'activation_credit')
+  return (tonumber(m[1]) or 0) - (tonumber(m[2]) or ACTIVATION_CREDIT)
 end
 
 -- Scripts that free an account slot or add dispatchable work leave one token on `dwake`, which a

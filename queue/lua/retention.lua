@@ -4,8 +4,9 @@
 -- job goes (and the all-jobs and per-job tenant indexes of the previous layout), the claim on
 -- its upstream task (phase.lua's owner:<account>:<bucket> hash, while it still names this job:
 -- a bucket lives two to four days, so under a shorter retention the claims would outlive their
--- jobs and Redis would hold days of them whatever the retention), and the batch record when its
--- last job goes. Idempotency keys expire on their own clock; the clip and its sidecar in the
+-- jobs and Redis would hold days of them whatever the retention), and the batch record (with its
+-- owner's claim on the batch id) when its last job goes, and a tenant from `tenants` when its last
+-- job goes. Idempotency keys expire on their own clock; the clip and its sidecar in the
 -- store are not Redis's to remove.
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
@@ -125,6 +126,18 @@ for _, g in ipairs(call_order) do
     end
   end
 end
+-- A tenant none of whose jobs is left in Redis leaves `tenants` (submit.lua adds it back with its
+-- next call), so the unfiltered listing, which merges every tenant's calls, does not visit it.
+local emptied = {}
+for _, g in ipairs(call_order) do
+  local tenant = calls[g].tenant
+  local base = P .. ':tenant:' .. tenant
+  if not emptied[tenant] and redis.call('ZCARD', base .. ':calls') == 0 and
+      redis.call('EXISTS', base .. ':jobs') == 0 then
+    emptied[tenant] = true
+    redis.call('SREM', P .. ':tenants', tenant)
+  end
+end
 -- A batch's ids list (submit.lua): the ids of removed jobs leave its head, counted in the
 -- batch's `ids_trimmed` (list.lua's positions are absolute); a removed job's id behind a job
 -- that is still there is blanked where it stands ('' keeps the positions) when it is among the
@@ -183,7 +196,8 @@ for _, batch in ipairs(batch_order) do
     redis.call('SREM', P .. ':batch_retrim', batch)
   end
   if redis.call('ZCARD', b .. ':jobs') == 0 and redis.call('LLEN', list) == 0 then
-    redis.call('DEL', b, b .. ':jobs', list)
+    -- With the batch goes its owner's claim on the id (auth_claim_batch.lua).
+    redis.call('DEL', b, b .. ':jobs', list, P .. ':auth:batch:' .. batch)
     gone = gone + 1
   elseif dropped > 0 then
     redis.call('HINCRBY', b, 'ids_trimmed', dropped)

@@ -1,12 +1,17 @@
 -- Publishes the catalogue's models and accounts and the tenant weights (from a scheduler's
--- config) without touching live counters. Checks the schema version.
--- ARGV: P schema_version default_weight n_models {id accounts lat_seed lat_min lat_max price
+-- config) without touching live counters. Checks the schema version: a Redis of a version this
+-- build reads is marked with the one it speaks (job_store.h, kSchemaVersion).
+-- ARGV: P "<speaks>:<oldest read>" default_weight n_models {id accounts lat_seed lat_min lat_max price
 --       prices_by_resolution}*n n_accounts {id provider rpm max_concurrent daily_cap
 --       polls_per_minute bill_policy bill_failed}*n n_weights {tenant weight}*n
+--       [activation_credit]
 -- price: micro-dollars per second; prices_by_resolution: "720p=84000,1080p=112000" or ''.
-local P, schema = ARGV[1], ARGV[2]
+local P = ARGV[1]
+local schema, oldest = string.match(ARGV[2], '^(%d+):(%d+)$')
+if not schema then return redis.error_reply('sync_config: bad schema argument ' .. ARGV[2]) end
 local current = redis.call('HGET', P .. ':meta', 'schema')
-if current and current ~= schema then
+if current and (tonumber(current) == nil or tonumber(current) < tonumber(oldest) or
+    tonumber(current) > tonumber(schema)) then
   return redis.error_reply('SCHEMA stored ' .. current .. ', this build speaks ' .. schema)
 end
 redis.call('HSET', P .. ':meta', 'schema', schema, 'default_weight', ARGV[3])
@@ -45,4 +50,6 @@ for _ = 1, n do
   redis.call('HSET', P .. ':weights', ARGV[i], ARGV[i + 1])
   i = i + 2
 end
+-- A build before the setting sends none: meta keeps what a newer scheduler set, or the default.
+if ARGV[i] then redis.call('HSET', P .. ':meta', 'activation_credit', ARGV[i]) end
 return 'OK'

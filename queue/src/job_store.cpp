@@ -225,8 +225,11 @@ awaitable<Result<void>> JobStore::CheckSchema() {
   std::vector<std::string> command{"HGET", p_ + ":meta", "schema"};
   auto r = co_await connection_->Command(std::move(command));
   if (!r) co_return std::unexpected(r.error());
-  if (!r->IsNil() && r->str != std::to_string(kSchemaVersion)) {
-    co_return MakeError(ErrorCategory::kFailedPrecondition, SchemaMismatch(r->str));
+  if (!r->IsNil()) {
+    const int64_t stored = ToInt(r->str);
+    if (stored < kOldestReadableSchema || stored > kSchemaVersion) {
+      co_return MakeError(ErrorCategory::kFailedPrecondition, SchemaMismatch(r->str));
+    }
   }
   co_return Result<void>{};
 }
@@ -246,16 +249,18 @@ awaitable<std::string> JobStore::AdviseOnRedisSettings() {
 
 std::string JobStore::SchemaMismatch(const std::string& stored) const {
   return "redis holds reelq schema version " + stored + " under '" + p_ + "', this build speaks " +
-         std::to_string(kSchemaVersion) +
-         " and will not read it (version 1 kept job history in separate keys, version 2 a worker's "
-         "held jobs in a set; neither is migrated): finish or cancel the queued jobs with the "
-         "build that wrote them, or point "
-         "this build at another redis.prefix or redis.db";
+         std::to_string(kSchemaVersion) + " (and reads " + std::to_string(kOldestReadableSchema) +
+         ") and will not read it (version 1 kept job history in separate keys, version 2 a "
+         "worker's held jobs in a set; neither is migrated; a higher version was written by a "
+         "newer build): finish or cancel the queued jobs with the build that wrote them, or "
+         "point this build at another redis.prefix or redis.db";
 }
 
 awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
-  std::vector<std::string> args{std::to_string(kSchemaVersion), Num(settings.default_weight),
-                                std::to_string(settings.models.size())};
+  // "<speaks>:<oldest read>": a build speaking one version only sent "<speaks>".
+  std::vector<std::string> args{
+      std::to_string(kSchemaVersion) + ":" + std::to_string(kOldestReadableSchema),
+      Num(settings.default_weight), std::to_string(settings.models.size())};
   for (const auto& m : settings.models) {
     std::string accounts;
     for (const auto& a : m.accounts) accounts += (accounts.empty() ? "" : ",") + a;
@@ -278,6 +283,7 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
   for (const auto& [tenant, weight] : settings.tenant_weights) {
     args.insert(args.end(), {tenant, Num(weight)});
   }
+  args.push_back(std::to_string(settings.activation_credit));
   auto r = co_await Run(Scripts("sync_config"), std::move(args));
   if (!r) {
     // "SCHEMA stored <n>, ...": the same clear message as CheckSchema.

@@ -22,6 +22,7 @@ queue::QueueSettings ToQueueSettings(const providers::Catalogue& catalogue,
   }
   q.default_weight = settings.default_weight;
   q.tenant_weights = settings.tenant_weights;
+  q.activation_credit = settings.activation_credit;
   return q;
 }
 

@@ -80,11 +80,15 @@ Result<Settings> ParseSettings(const config::Document& doc) {
                      "tls_key_file too");
   }
   const auto tenants = doc.root["tenants"];
-  if (auto k = config::CheckKeys(tenants, "tenants", {"default_weight", "weights"}); !k) {
+  if (auto k =
+          config::CheckKeys(tenants, "tenants", {"default_weight", "weights", "activation_credit"});
+      !k) {
     return std::unexpected(k.error());
   }
   REELQ_READ(s.default_weight,
              config::GetNumber(tenants, "tenants", "default_weight", 1, 0.001, 1e6));
+  REELQ_READ(s.activation_credit,
+             config::GetInt(tenants, "tenants", "activation_credit", 64, 0, 1000000));
   if (tenants && tenants["weights"]) {
     if (!tenants["weights"].IsMap()) {
       return MakeError(ErrorCategory::kInvalidRequest,

@@ -615,5 +615,44 @@ TEST_F(QueueTest, ANewlyActiveTenantGoesFirstForItsCreditThenSharesEqually) {
   EXPECT_NEAR(small, 96, 2) << "then equal shares";
 }
 
+// tenants.activation_credit (synced into Redis) sets the head start of a newly active tenant:
+// 100 jobs of `big` (30 dispatched), then 40 of `small`; returns the tenants of the next 40
+// dispatches in order.
+class ActivationCreditTest : public QueueTest {
+ protected:
+  std::vector<std::string> OrderAfterSmallArrives(int credit) {
+    auto settings = OneModel();
+    settings.activation_credit = credit;
+    Sync(settings);
+    for (int i = 0; i < 100; ++i) Submit("big" + std::to_string(i), "big");
+    for (int i = 0; i < 30; ++i) EXPECT_EQ(Dispatch(1), 1);
+    for (int i = 0; i < 40; ++i) Submit("small" + std::to_string(i), "small");
+    std::vector<std::string> order;
+    for (int i = 0; i < 70; ++i) {
+      EXPECT_EQ(Dispatch(1), 1);
+      auto leased = RunAsync(io_, store_->Lease("w", 100, 60s));
+      EXPECT_TRUE(leased) << leased.error().Describe();
+      if (leased) {
+        for (const auto& j : *leased) order.push_back(j.tenant);
+      }
+    }
+    // The first 30 are big's, dispatched before small arrived.
+    EXPECT_EQ(order.size(), 100u);
+    return {order.begin() + 30, order.begin() + 70};
+  }
+};
+
+TEST_F(ActivationCreditTest, WithNoCreditANewTenantSharesEquallyFromItsFirstJob) {
+  const auto after = OrderAfterSmallArrives(0);
+  EXPECT_NEAR(std::count(after.begin(), after.begin() + 10, "small"), 5, 1);
+  EXPECT_NEAR(std::count(after.begin(), after.end(), "small"), 20, 1);
+}
+
+TEST_F(ActivationCreditTest, WithACreditOfTenItsFirstTenGoFirstThenShares) {
+  const auto after = OrderAfterSmallArrives(10);
+  EXPECT_EQ(std::count(after.begin(), after.begin() + 10, "small"), 10);
+  EXPECT_NEAR(std::count(after.begin(), after.end(), "small"), 25, 1);
+}
+
 }  // namespace
 }  // namespace reelq::queue

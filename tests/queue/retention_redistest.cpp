@@ -171,6 +171,33 @@ TEST_F(RetentionTest, FinishedJobsPastRetentionVanishWithEveryKeyYoungerAndUnfin
   EXPECT_EQ(Sweep(0ms), 0);
 }
 
+TEST_F(RetentionTest, ABatchsOwnerClaimAndAnIdleTenantLeaveWithTheLastJob) {
+  // The batch id's owner, as auth_claim_batch.lua records it when the tenant first submits.
+  server_->Run({"SET", "t:{q}:auth:batch:b1", "studio"});
+  Submit({"j1", "j2"}, "b1");
+  for (auto& [id, job] : Run()) Succeed(job);
+  ASSERT_EQ(server_->Run({"SISMEMBER", "t:{q}:tenants", "studio"}).integer, 1);
+  clock_->Advance(2h);
+  Submit({"j3"}, "");  // younger: the tenant keeps a job
+  EXPECT_EQ(Sweep(1h), 2);
+  EXPECT_FALSE(Exists("t:{q}:batch:b1"));
+  EXPECT_FALSE(Exists("t:{q}:auth:batch:b1"));
+  EXPECT_EQ(server_->Run({"SISMEMBER", "t:{q}:tenants", "studio"}).integer, 1);
+
+  for (auto& [id, job] : Run()) Succeed(job);
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 1);
+  EXPECT_EQ(server_->Run({"SISMEMBER", "t:{q}:tenants", "studio"}).integer, 0);
+  EXPECT_FALSE(Exists("t:{q}:tenant:studio:calls"));
+  // Its next submit brings it back, and the unfiltered listing finds the job.
+  Submit({"j4"}, "");
+  EXPECT_EQ(server_->Run({"SISMEMBER", "t:{q}:tenants", "studio"}).integer, 1);
+  auto page = RunAsync(io_, store_->List(ListFilter{.page_size = 10}));
+  ASSERT_TRUE(page) << page.error().Describe();
+  ASSERT_EQ(page->jobs.size(), 1u);
+  EXPECT_EQ(page->jobs[0].id, "j4");
+}
+
 TEST_F(RetentionTest, TheClaimOnAnUpstreamTaskLeavesWithItsJob) {
   // Each job records its upstream task (phase.lua claims it in owner:<account>:<bucket>, a hash
   // that lives two to four days); one ends old, one young. Under a one-hour retention the old

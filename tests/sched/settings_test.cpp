@@ -1,6 +1,6 @@
 // scheduler.* settings: a bad dispatch policy (from the YAML or from its environment override)
 // is refused naming the key, by the loader and by the reelq-scheduler binary at start; the
-// preference margin is read and bounded.
+// preference margin and the activation credit are read and bounded.
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
@@ -68,6 +68,21 @@ TEST(SchedulerSettings, PreferenceMargin) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("scheduler.preference_margin_seconds"), std::string::npos)
       << bad.error().message;
+}
+
+TEST(SchedulerSettings, ActivationCredit) {
+  auto dflt = Parse("{}\n");
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->activation_credit, 64);
+  auto none = Parse("tenants:\n  activation_credit: 0\n");
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_EQ(none->activation_credit, 0);
+  for (const char* bad : {"-1", "1.5", "lots"}) {
+    auto s = Parse(std::string("tenants:\n  activation_credit: ") + bad + "\n");
+    ASSERT_FALSE(s) << bad;
+    EXPECT_NE(s.error().message.find("tenants.activation_credit"), std::string::npos)
+        << s.error().message;
+  }
 }
 
 // The binary: exit code 2 and the message on stderr, before it touches Redis or the network.

@@ -21,7 +21,13 @@ namespace reelq::queue {
 // 3: a worker's held jobs are a hash (wjobs:<worker>), lease tokens name their worker,
 // upstream-task claims are per-account hashes. (Earlier builds of 3 also handed dispatched jobs
 // to lease in `rdata`, whose entries lease drops.)
-inline constexpr int kSchemaVersion = 3;
+// 4: while a worker holds a job, its phases, upstream id and history entries live in its held
+// entry ("<seq>\31<slot>\31...", common_held.lua), which a build speaking 3 cannot read.
+// This build reads a Redis of version 3 as it is (its JSON-array held entries, `rdata`) and
+// marks it 4 when one of its schedulers syncs its settings, so that a process of a build
+// speaking 3 then refuses to start instead of failing on the first held entry it meets.
+inline constexpr int kSchemaVersion = 4;
+inline constexpr int kOldestReadableSchema = 3;
 
 // A job's attempts when its record states none (the scheduler's default `max_attempts`):
 // submit stores `max_attempts` only when it differs (issue 11), and every reader of a record
@@ -188,6 +194,9 @@ struct QueueSettings {
   std::vector<AccountSetting> accounts;
   double default_weight = 1;
   std::map<std::string, double> tenant_weights;
+  // Jobs (at weight 1) a tenant whose queue was empty starts ahead of the global virtual clock
+  // (tenants.activation_credit; common.lua, activation_vt).
+  int activation_credit = 64;
 };
 
 struct DispatchOutcome {

@@ -27,6 +27,10 @@ struct Settings {
   // at 16, bench/schedule left Sora's slots idle half the time (makespan 1.23 x the bound).
   int dispatch_scan_depth = 64;
   double default_weight = 1;
+  // Jobs (at weight 1) a tenant whose queue was empty starts ahead of the others' virtual clock
+  // (tenants.activation_credit): a small batch behind a big one goes first for that many
+  // dispatches. 0: plain fair share from the first job.
+  int activation_credit = 64;
   // "fair" (weighted fair share between tenants) or "fifo" (one global order, for comparison).
   std::string dispatch_policy = "fair";
   // A job whose request states a first choice (the first of an explicit model list, or the use
