@@ -77,12 +77,14 @@ def stored_fields(now):
 
 
 def submit_args(chunk):
-    """submit.lua's ARGV: P now idem_ttl n groups, then per job: c s, id, stored fields."""
+    """submit.lua's ARGV: P now idem_ttl n groups nc, the call's fields, then per job: k, id and
+    its own fields (job_codec.cpp's AppendNewJobs: what every job shares goes once per call)."""
     now = int(time.time() * 1000)
-    args = ['P', now, 86400, chunk, 0]
+    call = ['score', '1769811219299728', 'tenant', 'default', 'models', 'noop-1',
+            'max_attempts', '5', 'secs', '5', 'res', '720p', 'batch', 'deep']
+    args = ['P', now, 86400, chunk, 0, len(call) // 2] + call
     for _ in range(chunk):
-        f = stored_fields(now)
-        args += [1, len(f) // 2, 'id', job_id()] + f
+        args += [2, 'id', job_id(), 'spec', SPEC]
     return args
 
 

@@ -25,6 +25,9 @@ local function read_job(P, id, more)
   if not values[1] then return nil end
   local job = {id = id}
   for i = 1, #names do job[names[i]] = values[i] end
+  -- submit.lua stores no `seq` for a job it puts in a dispatch queue (its seq is 1, and it is
+  -- in no state index: `unindexed`); a record of the layout before holds it.
+  if not job.seq then job.seq, job.unindexed = '1', true end
   return job
 end
 
@@ -39,7 +42,21 @@ local function read_record(P, id)
   for i = 1, #r, 2 do job[r[i]] = r[i + 1] end
   -- webhook_note tells a read job (false: none) from submit.lua's new one (nil).
   if job.webhook == nil then job.webhook = false end
+  if job.seq == nil then job.seq, job.unindexed = '1', true end  -- as read_job
   return job
+end
+
+-- A job's place in its tenant's dispatch queue `pending:<t>`: JobStore::PendingScore of its
+-- priority, start deadline and created, in the same double arithmetic (exact below 2^53).
+-- submit.lua stores no `score`; a record of the layout before holds it, and it wins. Read the
+-- job with SCORE_READ.
+local SCORE_READ = {'score', 'priority', 'start_deadline', 'created'}
+local function queue_score(job)
+  if job.score then return job.score end
+  local p = math.max(-100, math.min(100, tonumber(job.priority) or 0))
+  local deadline = tonumber(job.start_deadline) or 0
+  local when = deadline > 0 and deadline or (tonumber(job.created) or 0) + 8796093022208
+  return (100 - p) * 17592186044416 + when
 end
 
 -- `now_s`: `now` as text, made once. Lua turns a number into text with sprintf (%.14g) each time
@@ -58,7 +75,8 @@ local function note_move(ctx, job, from_state, to_state, to_model)
   if not ctx.moves then ctx.moves, ctx.move_ids = {}, {} end
   local m = ctx.moves[job.id]
   if not m then
-    m = {state = from_state, model = job.model or '', tenant = job.tenant or ''}
+    m = {state = from_state, model = job.model or '', tenant = job.tenant or '',
+         unindexed = job.unindexed}
     ctx.moves[job.id] = m
     ctx.move_ids[#ctx.move_ids + 1] = job.id
   end
@@ -80,7 +98,7 @@ local function flush_indexes(ctx)
     if m.state ~= m.to_state then
       if m.state == '' then
         if m.tenant ~= '' then put(add, P .. ':tenant:' .. m.tenant .. ':jobs', now, id) end
-      else
+      elseif not m.unindexed then
         put(rem, P .. ':state:' .. m.state, id)
       end
       put(add, P .. ':state:' .. m.to_state, now, id)
@@ -273,7 +291,7 @@ local function transition(ctx, job, to_state, phase, detail, extra, held_only)
       count(ctx, b, to_state, 1)
     end
   end
-  job.state, job.seq, job.model = to_state, seq_s, new_model
+  job.state, job.seq, job.model, job.unindexed = to_state, seq_s, new_model, nil
   webhook_note(ctx, job, to_state, phase, seq, detail, fields)
   -- One event record: id, seq, state, phase, at, batch, tenant, detail (unit separator
   -- between). The tenant comes with the job's one HMGET: the dashboard's per-tenant figures

@@ -201,7 +201,7 @@ end
 chain_queue_next = function(ctx, g, index, extra)
   local next_id = chain_ids(g)[index + 2]
   if not next_id then return end
-  local nxt = read_job(ctx.P, next_id, {'score'})
+  local nxt = read_job(ctx.P, next_id, SCORE_READ)
   if not nxt or nxt.state ~= 'PENDING' then return end
   local frame = nil
   for i = 1, #(extra or {}) - 1, 2 do
@@ -216,7 +216,7 @@ chain_queue_next = function(ctx, g, index, extra)
   end
   transition(ctx, nxt, 'PENDING', '', detail, fields)
   local vt = activation_vt(ctx.P)
-  redis.call('ZADD', ctx.P .. ':pending:' .. nxt.tenant, nxt.score, nxt.id)
+  redis.call('ZADD', ctx.P .. ':pending:' .. nxt.tenant, queue_score(nxt), nxt.id)
   redis.call('ZADD', ctx.P .. ':active', 'NX', vt, nxt.tenant)
   wake_dispatch(ctx)
 end

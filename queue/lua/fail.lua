@@ -18,7 +18,8 @@ if j.token ~= token then return redis.error_reply('LEASELOST') end
 -- history are in its worker's held table (common_held.lua): merged in, written by the transition.
 held_take(j, held_entry(P, j))
 local ctx = new_ctx(P, now)
-local attempt, max_attempts = tonumber(j.attempt) or 1, tonumber(j.max_attempts) or 1
+-- A record states no `max_attempts` when it is the default (kDefaultMaxAttempts in job_store.h).
+local attempt, max_attempts = tonumber(j.attempt) or 1, tonumber(j.max_attempts) or 5
 local error_field = 'e:' .. ((tonumber(j.seq) or 0) + 1)
 local error_json = cjson.encode({attempt = attempt, category = category, message = message,
                                  code = code, at = now, model = j.model or '',

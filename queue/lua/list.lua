@@ -7,7 +7,8 @@
 -- (after_score '' = from the start; the filters '' = any; index_key '' = every job: the
 -- tenants' indexes merged, see merged_page; mode `batch` = index_key is a batch's
 -- `batch:<b>:jobs`, which when absent means its `batch:<b>:ids` list, see batch_list_page;
--- mode `tenant` = index_key is tenant <name>'s `tenant:<name>:jobs`, see merged_page)
+-- mode `tenant` = index_key is tenant <name>'s `tenant:<name>:jobs`, see merged_page; mode
+-- `pending` = index_key is `state:PENDING`, see pending_page)
 -- Returns {next_score ('' at the end), next_id, id...}.
 local P, key = ARGV[1], ARGV[2]
 local after_score, after_id = tonumber(ARGV[3]), ARGV[4]
@@ -17,13 +18,15 @@ local filtered = state ~= '' or model ~= '' or tenant ~= ''
 
 -- The rank of the first entry after (after_score, name); O(log N) per step, whether or not
 -- the cursor's own entry is still in the index.
-local function start_rank(key, name)
-  if not after_score then return 0 end
+-- (score, score_text): another position than the cursor's (the PENDING walk's, below).
+local function start_rank(key, name, score, score_text)
+  if not score then score, score_text = after_score, ARGV[3] end
+  if not score then return 0 end
   local s = redis.call('ZSCORE', key, name)
-  if s and tonumber(s) == after_score then return redis.call('ZRANK', key, name) + 1 end
+  if s and tonumber(s) == score then return redis.call('ZRANK', key, name) + 1 end
   -- Entries of equal score are ordered by member: binary search among them.
-  local lo = redis.call('ZCOUNT', key, '-inf', '(' .. ARGV[3])
-  local hi = redis.call('ZCOUNT', key, '-inf', ARGV[3])
+  local lo = redis.call('ZCOUNT', key, '-inf', '(' .. score_text)
+  local hi = redis.call('ZCOUNT', key, '-inf', score_text)
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
     local at = redis.call('ZRANGE', key, mid, mid)[1]
@@ -184,37 +187,114 @@ if ARGV[10] == 'batch' and redis.call('EXISTS', key) == 0 then
   return batch_list_page(string.sub(key, 1, -6) .. ':ids', string.sub(key, 1, -6))
 end
 
-local rank = start_rank(key, after_id)
-local out = {'', ''}
-local found, scanned = 0, 0
-local last_score, last_id = nil, nil
-local at_end = false
-while found < size and scanned < scan_limit do
-  local want = size - found
-  if filtered then want = math.min(200, scan_limit - scanned) end
-  local r = redis.call('ZRANGE', key, rank, rank + want - 1, 'WITHSCORES')
-  if #r == 0 then at_end = true; break end
-  for i = 1, #r, 2 do
-    local id = r[i]
-    rank = rank + 1
-    scanned = scanned + 1
-    last_id, last_score = id, r[i + 1]
-    local keep = true
-    if filtered then
-      local h = redis.call('HMGET', jkey(P, id), 'state', 'model', 'tenant')
-      keep = h[1] and (state == '' or h[1] == state) and (model == '' or h[2] == model) and
-                 (tenant == '' or h[3] == tenant)
+-- One sorted-set index (scores: times) from `rank` on, adding to `out` (`found` of `size`
+-- listed, `scanned` of `scan_limit` read so far). Returns found, scanned, whether it reached
+-- the index's end, and the last entry read.
+local function index_page(key, rank, out, found, scanned)
+  local last_score, last_id = nil, nil
+  local at_end = false
+  while found < size and scanned < scan_limit do
+    local want = size - found
+    if filtered then want = math.min(200, scan_limit - scanned) end
+    local r = redis.call('ZRANGE', key, rank, rank + want - 1, 'WITHSCORES')
+    if #r == 0 then at_end = true; break end
+    for i = 1, #r, 2 do
+      local id = r[i]
+      rank = rank + 1
+      scanned = scanned + 1
+      last_id, last_score = id, r[i + 1]
+      local keep = true
+      if filtered then
+        local h = redis.call('HMGET', jkey(P, id), 'state', 'model', 'tenant')
+        keep = h[1] and (state == '' or h[1] == state) and (model == '' or h[2] == model) and
+                   (tenant == '' or h[3] == tenant)
+      end
+      if keep then
+        out[#out + 1] = id
+        found = found + 1
+        if found >= size then break end
+      end
     end
-    if keep then
-      out[#out + 1] = id
-      found = found + 1
-      if found >= size then break end
-    end
+    if found >= size then break end
+    if #r < 2 * want then at_end = true; break end
   end
-  if found >= size then break end
-  if #r < 2 * want then at_end = true; break end
+  if not at_end and redis.call('ZCARD', key) <= rank then at_end = true end
+  return found, scanned, at_end, last_score, last_id
 end
-if not at_end and redis.call('ZCARD', key) <= rank then at_end = true end
+
+-- PENDING (mode `pending`, key = `state:PENDING`): submit.lua indexes a plain job in no state
+-- set (issue 11: a sorted-set entry per job, ~130 bytes and ~7,000 instructions); until its
+-- first transition (its record has no `seq` then) it is in its tenant's dispatch queue
+-- `pending:<t>`, which it leaves only by leaving PENDING. Every other PENDING job (back from a
+-- retry or a backoff, a group's parent, a chain shot that waits, one of the layout before) is
+-- in `state:PENDING`. A page lists the dispatch queues first, merged in dispatch-score order
+-- (score, id), skipping jobs with a `seq` (those are in `state:PENDING`), then `state:PENDING`
+-- in time order. No job moves between the two while it stays PENDING, and neither part
+-- reorders, so the cursor keeps its meaning: its id is 'q:<id>' in the queues' part.
+local function pending_page()
+  local out = {'', ''}
+  local found, scanned = 0, 0
+  local qid = after_score and string.match(after_id, '^q:(.*)$')
+  if not after_score or qid then
+    local queues = {}
+    if tenant ~= '' then
+      queues[1] = P .. ':pending:' .. tenant
+    else
+      queues[1] = P .. ':pending:'  -- jobs without a tenant
+      for _, t in ipairs(redis.call('SMEMBERS', P .. ':tenants')) do
+        queues[#queues + 1] = P .. ':pending:' .. t
+      end
+    end
+    local want = math.min(200, scan_limit)
+    local at, at_text, at_id = after_score, ARGV[3], qid
+    local done = false
+    while not done and found < size and scanned < scan_limit do
+      -- The first `want` entries after the position of every queue: in the merged order the
+      -- first `want` of them are exact (a queue's next entry comes after its last one read).
+      local entries, full = {}, false
+      for _, q in ipairs(queues) do
+        local from = at and start_rank(q, at_id, at, at_text) or 0
+        local r = redis.call('ZRANGE', q, from, from + want - 1, 'WITHSCORES')
+        if #r >= 2 * want then full = true end
+        for i = 1, #r, 2 do entries[#entries + 1] = {tonumber(r[i + 1]), r[i], r[i + 1]} end
+      end
+      table.sort(entries, function(a, b)
+        if a[1] ~= b[1] then return a[1] < b[1] end
+        return a[2] < b[2]
+      end)
+      local taken = 0
+      for _, e in ipairs(entries) do
+        if found >= size or scanned >= scan_limit or taken >= want then break end
+        taken = taken + 1
+        scanned = scanned + 1
+        at, at_id, at_text = e[1], e[2], e[3]
+        local h = redis.call('HMGET', jkey(P, e[2]), 'state', 'seq', 'model', 'tenant')
+        if h[1] == 'PENDING' and not h[2] and (model == '' or h[3] == model) and
+            (tenant == '' or h[4] == tenant) then
+          out[#out + 1] = e[2]
+          found = found + 1
+        end
+      end
+      done = taken == #entries and not full
+    end
+    if not done then
+      out[1], out[2] = at_text, 'q:' .. at_id
+      return out
+    end
+    after_score, after_id = nil, nil  -- the queues are done: `state:PENDING` from its start
+  end
+  local _, _, at_end, last_score, last_id =
+      index_page(key, start_rank(key, after_id), out, found, scanned)
+  if not at_end then
+    -- A page the queues filled to the last entry: `state:PENDING` from its start next.
+    out[1], out[2] = last_score or '0', last_id or '.'
+  end
+  return out
+end
+if ARGV[10] == 'pending' then return pending_page() end
+
+local out = {'', ''}
+local _, _, at_end, last_score, last_id = index_page(key, start_rank(key, after_id), out, 0, 0)
 if not at_end and last_id then
   out[1], out[2] = last_score, last_id
 end

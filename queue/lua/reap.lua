@@ -36,9 +36,11 @@ local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0
 if #due > 0 then
   local vt = activation_vt(P)
   for _, id in ipairs(due) do
-    local h = redis.call('HMGET', jkey(P, id), 'state', 'tenant', 'score')
+    local h = redis.call('HMGET', jkey(P, id), 'state', 'tenant', unpack(SCORE_READ))
     if h[1] == 'PENDING' then
-      redis.call('ZADD', P .. ':pending:' .. h[2], h[3], id)
+      local score = queue_score({score = h[3], priority = h[4], start_deadline = h[5],
+                                 created = h[6]})
+      redis.call('ZADD', P .. ':pending:' .. h[2], score, id)
       redis.call('ZADD', P .. ':active', 'NX', vt, h[2])
     end
   end

@@ -5,8 +5,8 @@
 -- that one is queued (with the first frame it had), the ones after it wait again for it.
 -- ARGV: P now id
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local j = read_job(P, id, {'tenant', 'score', 'kind', 'children', 'nchildren', 'children_ok',
-                          'chain'})
+local j = read_job(P, id, {'tenant', 'kind', 'children', 'nchildren', 'children_ok', 'chain',
+                          unpack(SCORE_READ)})
 if not j then return redis.error_reply('NOTFOUND') end
 if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
   return redis.error_reply('NOTFINAL ' .. j.state)
@@ -17,7 +17,7 @@ local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token'
 local vt = activation_vt(P)
 local function requeue(job, detail)
   transition(ctx, job, 'PENDING', '', detail, RESET)
-  redis.call('ZADD', P .. ':pending:' .. job.tenant, job.score, job.id)
+  redis.call('ZADD', P .. ':pending:' .. job.tenant, queue_score(job), job.id)
   redis.call('ZADD', P .. ':active', 'NX', vt, job.tenant)
   wake_dispatch(ctx)
 end
@@ -26,7 +26,7 @@ if not j.kind or j.kind == '' then
 elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren) or 0) then
   local index, resume = 0, nil
   for child_id in string.gmatch(j.children or '', '[^,]+') do
-    local c = read_job(P, child_id, {'tenant', 'score'})
+    local c = read_job(P, child_id, {'tenant', unpack(SCORE_READ)})
     if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
       if not resume then
         resume = index
@@ -45,7 +45,7 @@ elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren
 else
   local again = 0
   for child_id in string.gmatch(j.children or '', '[^,]+') do
-    local c = read_job(P, child_id, {'tenant', 'score'})
+    local c = read_job(P, child_id, {'tenant', unpack(SCORE_READ)})
     if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
       requeue(c, 'retried with its group ' .. id)
       again = again + 1

@@ -1,11 +1,16 @@
 -- Admits many jobs as PENDING in one call (a chunk of a SubmitBatch stream, or one SubmitJob),
 -- or answers with the job that already holds an item's idempotency key, or refuses an item that
 -- its tenant's limits, its batch's budget or its tenant's wallet cannot take (issue 12).
--- ARGV: P now idem_ttl_s n groups(0|1), then per job: c s, c named call-only fields (`id`, and
--- `budget`: the batch's budget in micro-dollars, when stated), then s named fields stored as
--- they are (the record as job_codec.cpp's EncodeNewJob writes it, `state` PENDING, `seq` 1 and
--- `created` included; a group's parent carries kind children nchildren [chain], each of its
--- children parent index). `groups` = 1 when some job of the call is a group's parent or child.
+-- ARGV: P now idem_ttl_s n groups(0|1) nc, then nc named call fields, then per job: k and k
+-- named fields (job_codec.cpp's AppendNewJobs). A call field holds for every job of the call:
+-- C++ sends a field there when all the call's jobs hold it alike (a SubmitBatch chunk's tenant,
+-- batch, models and settings), and then in no job. Call-only names, not stored: `id` (each
+-- job's own), `score` (its place in its tenant's dispatch queue, JobStore::PendingScore) and
+-- `budget` (its batch's budget in micro-dollars, when stated); a job sends its call-only
+-- fields before its stored ones. Every other field is stored as sent, with `state` PENDING and
+-- `created` = now; what is left out is supplied by the readers (AppendNewJobs says what).
+-- A group's parent carries kind children nchildren [chain], each of its children parent index;
+-- `groups` = 1 when some job of the call is a group's parent or child.
 -- A group's parent waits outside the pending queues (common_groups.lua, group_child_ended) and holds
 -- no money: its children are ordinary billed jobs. Its children come after it in the same call;
 -- the group is taken or refused whole (limits, budget and wallet checked for all its children
@@ -15,40 +20,72 @@
 -- Returns per job {id, duplicate(0|1)} or {'', refusal}, in order; a refusal is
 -- 'LIMIT <name> <limit>', 'BUDGET <budget> <committed> <needed>' or
 -- 'WALLET <available> <needed>'.
--- Cost (issue 11): per job one HSET of the fields as sent (plus `hold` when it reserves money,
--- `mbatch` for a group's child, and `h:1` only when its first history entry is not the plain
--- "submitted" that JobRecord::Decode supplies), and a GET/SET when it carries an idempotency
--- key. No per-job Lua table for a plain job and no number formatting per job: the indexes,
--- counters and events are gathered per call and written once each, scored with `now` as sent.
+-- Cost (issue 11): per job one HSET of the call's stored fields and its own (plus `hold` when
+-- it reserves money, `mbatch` for a group's child, `h:1` only when its first history entry
+-- is not the plain "submitted" that JobRecord::Decode supplies, and `seq` for a job outside the
+-- dispatch queues, which alone gets a state:PENDING entry), and a GET/SET when it carries an
+-- idempotency key. No per-job Lua table for a plain job and no number formatting per job:
+-- the indexes, counters and events are gathered per call and written once each, scored with
+-- `now` as sent.
 local P, now_text, idem_ttl = ARGV[1], ARGV[2], ARGV[3]
-local n, has_groups = tonumber(ARGV[4]), ARGV[5] == '1'
+local n, has_groups, nc = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local now = tonumber(now_text)
 local ctx = new_ctx(P, now)
 local out, nout = {}, 0
 
--- The fields a job's logic reads, found by name in its stored fields; one table reused for
--- every job (reset per job).
+-- The fields a job's logic reads, by name: the call's values, then the job's own.
 local WANT = {tenant = 1, batch = 2, idem = 3, models = 4, secs = 5, res = 6, bill = 7,
-              kind = 8, parent = 9, index = 10, chain = 11, webhook = 12, score = 13}
-local NWANT = 13
-local v = {}
-local id, budget, first, last = nil, 0, 0, 0
--- Reads the job whose header starts at ARGV[i] into id, budget, v[] and the range
--- first..last of its stored fields; returns where the next job starts.
-local function scan(i)
-  local c, s = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  i = i + 2
-  id, budget = nil, 0
-  for x = i, i + 2 * c - 1, 2 do
-    if ARGV[x] == 'id' then id = ARGV[x + 1]
-    elseif ARGV[x] == 'budget' then budget = tonumber(ARGV[x + 1]) or 0 end
+              kind = 8, parent = 9, index = 10, chain = 11, webhook = 12, score = 13, budget = 14}
+local NWANT = 14
+local CALL_ONLY = {id = true, score = true, budget = true}
+local call_v = {}
+for k = 1, NWANT do call_v[k] = false end
+-- `fields`: the HSET's field list, the call's stored fields first (kept), each job's after them.
+local fields, nbase = {'state', 'PENDING', 'created', now_text}, 4
+for x = 7, 6 + 2 * nc, 2 do
+  local name = ARGV[x]
+  local k = WANT[name]
+  if k then call_v[k] = ARGV[x + 1] end
+  if not CALL_ONLY[name] then
+    fields[nbase + 1] = name
+    fields[nbase + 2] = ARGV[x + 1]
+    nbase = nbase + 2
   end
-  first = i + 2 * c
-  last = first + 2 * s - 1
-  for k = 1, NWANT do v[k] = false end
+end
+local first_job = 7 + 2 * nc
+local job_prefix = jkey(P, '')
+-- v[]: the call's values with the job's own over them; `touched` names what the last job
+-- overrode, so a job with none of its own (the usual case) costs no reset.
+local v, touched, ntouched = {}, {}, 0
+for k = 1, NWANT do v[k] = call_v[k] end
+local id, first, last = nil, 0, 0
+-- Reads the job whose field count is at ARGV[i] into id, v[] and the range first..last of its
+-- stored fields; returns where the next job starts.
+local function scan(i)
+  last = i + 2 * tonumber(ARGV[i])
+  i = i + 1
+  for t = 1, ntouched do v[touched[t]] = call_v[touched[t]] end
+  ntouched = 0
+  id = nil
+  while i < last and CALL_ONLY[ARGV[i]] do
+    if ARGV[i] == 'id' then
+      id = ARGV[i + 1]
+    else
+      local k = WANT[ARGV[i]]
+      v[k] = ARGV[i + 1]
+      ntouched = ntouched + 1
+      touched[ntouched] = k
+    end
+    i = i + 2
+  end
+  first = i
   for x = first, last, 2 do
     local k = WANT[ARGV[x]]
-    if k then v[k] = ARGV[x + 1] end
+    if k then
+      v[k] = ARGV[x + 1]
+      ntouched = ntouched + 1
+      touched[ntouched] = k
+    end
   end
   return last + 1
 end
@@ -69,10 +106,15 @@ local function max_per_second(models, res)
   end
   return most
 end
+local need_models, need_res, need_most = nil, nil, 0  -- the last job's, kept
 local function need_of()
   local models, res = v[4] or '', v[6] or ''
   if models == '' then return 0 end
-  return max_per_second(models, res) * (tonumber(v[5]) or 0)
+  if models ~= need_models or res ~= need_res then
+    need_models, need_res, need_most = models, res, max_per_second(models, res)
+  end
+  if need_most == 0 then return 0 end
+  return need_most * (tonumber(v[5]) or 0)
 end
 
 local limits = {}     -- tenant -> {max_queued, max_in_flight, queued, in_flight}
@@ -108,7 +150,7 @@ end
 -- which parents are chains. One pass over the call, only when it holds groups.
 local group_size, group_need, parent_batch, chain_parent = {}, {}, {}, {}
 if has_groups then
-  local i = 6
+  local i = first_job
   for _ = 1, n do
     i = scan(i)
     if v[8] and v[8] ~= '' then
@@ -123,29 +165,18 @@ end
 local duplicate_parent = {}  -- parent id -> the existing job that holds its idempotency key
 local refused_parent = {}    -- parent id -> the refusal of its whole group
 
--- Gathered for the call.
-local pending = {}       -- tenant -> {score, id, ...}
-local by_batch = {}      -- batch -> {id, ...}
-local by_tenant = {}     -- tenant -> {id, ...}: the tenant's call entry (below)
-local all, nall = {}, 0  -- {now, id, ...}: the state:PENDING index
-local live = {}          -- tenant -> jobs now PENDING
+-- Gathered for the call, per tenant (its jobs in submit order, its dispatch-queue entries, and
+-- per batch its "submitted" events) and per batch (its jobs): the last job's tenant and batch
+-- are kept in locals, so a call of one tenant and batch looks each up once.
+local by_tenant, tenant_order = {}, {}   -- tenant -> {n, ids, nq, queue, ev}
+local by_batch, batch_order = {}, {}     -- batch -> {n, ids}
+local all, nall = {}, 0  -- {now, id, ...}: state:PENDING, for jobs outside the queues
+local added = 0
 local pending_models = {}  -- models list -> jobs now PENDING under each of them
-local batch_new = {}     -- batch -> jobs added
 local event_tail = '\31' .. 'PENDING' .. '\31\31' .. now_text .. '\31'
-local submitted = {}     -- batch \31 tenant -> {id, ...}: their events
--- Appends to t[key], counting in `size` (Lua's # searches the table each time).
-local size = {}
-local function put(t, key, a, b)
-  local l = t[key]
-  local k = 0
-  if l then k = size[l] else l = {}; t[key] = l end
-  k = k + 1
-  l[k] = a
-  if b then k = k + 1; l[k] = b end
-  size[l] = k
-end
+local cur_tenant, cur_batch, T, B, E = nil, nil, nil, nil, nil
 
-local i = 6
+local i = first_job
 for _ = 1, n do
   i = scan(i)
   local tenant, batch, idem = v[1] or '', v[2] or '', v[3]
@@ -174,7 +205,7 @@ for _ = 1, n do
     else
       need = total
     end
-    l = limits_of(tenant)
+    l = limits[tenant] or limits_of(tenant)
     if not is_child and l.max_queued > 0 and l.queued + jobs > l.max_queued then
       refusal = 'LIMIT max_queued ' .. l.max_queued
     elseif not is_child and l.max_in_flight > 0 and l.in_flight + jobs > l.max_in_flight then
@@ -182,7 +213,7 @@ for _ = 1, n do
     end
     local money_batch = mbatch or batch
     if not refusal and money_batch ~= '' then
-      b = budget_of(money_batch, budget)
+      b = budgets[money_batch] or budget_of(money_batch, tonumber(v[14]) or 0)
       if not is_child and b.budget > 0 and b.committed + total > b.budget then
         refusal = 'BUDGET ' .. money_str(b.budget) .. ' ' .. money_str(b.committed) .. ' ' ..
                   money_str(total)
@@ -210,51 +241,96 @@ for _ = 1, n do
     if idem_key then redis.call('SET', idem_key, id, 'EX', idem_ttl) end
     l.queued = l.queued + 1
     l.in_flight = l.in_flight + 1
-    local key = jkey(P, id)
     local waits = is_child and chain_parent[parent] and (tonumber(v[10]) or 0) > 0
     local detail = 'submitted'
     if waits then detail = 'submitted; waits for shots[' .. (tonumber(v[10]) - 1) .. ']' end
-    -- What this job's HSET adds to the fields as sent.
-    local extra = nil
+    -- The job's stored fields after the call's, then what this job's HSET adds to them.
+    local m = nbase
+    for x = first, last do
+      m = m + 1
+      fields[m] = ARGV[x]
+    end
     if need ~= 0 then
       if b then b.committed = b.committed + need end
       -- Money moves only here and in move_money: a table only for a job that reserves.
       local job = {id = id, tenant = tenant, batch = batch, mbatch = mbatch, hold = 0, cost = 0,
                    bill = w and '1' or '0', models = v[4]}
       move_money(ctx, job, 'reserve', need, 0)
-      extra = {'hold', money_str(need)}
+      fields[m + 1], fields[m + 2] = 'hold', money_str(need)
+      m = m + 2
     end
     if mbatch then
-      extra = extra or {}
-      extra[#extra + 1] = 'mbatch'; extra[#extra + 1] = mbatch
+      fields[m + 1], fields[m + 2] = 'mbatch', mbatch
+      m = m + 2
     end
     if waits then
-      extra = extra or {}
-      extra[#extra + 1] = 'h:1'
-      extra[#extra + 1] = 'PENDING||' .. now_text .. '|' .. detail
+      fields[m + 1], fields[m + 2] = 'h:1', 'PENDING||' .. now_text .. '|' .. detail
+      m = m + 2
     end
-    if extra then
-      for x = first, last do extra[#extra + 1] = ARGV[x] end
-      redis.call('HSET', key, unpack(extra))
-    else
-      redis.call('HSET', key, unpack(ARGV, first, last))
+    if is_parent or waits then
+      -- In state:PENDING (below): a record with a `seq` is in its state's index (read_job).
+      fields[m + 1], fields[m + 2] = 'seq', '1'
+      m = m + 2
     end
+    redis.call('HSET', job_prefix .. id, unpack(fields, 1, m))
     -- As transition() from no state to PENDING: counters, indexes, the event, the webhook.
-    live[tenant] = (live[tenant] or 0) + 1
-    if v[4] and v[4] ~= '' then pending_models[v[4]] = (pending_models[v[4]] or 0) + 1 end
-    if not is_parent and not waits then put(pending, tenant, v[13] or now_text, id) end
-    all[nall + 1] = now_text; all[nall + 2] = id
-    nall = nall + 2
-    put(by_tenant, tenant, id)
-    if batch ~= '' then
-      put(by_batch, batch, id)
-      batch_new[batch] = (batch_new[batch] or 0) + 1
+    if tenant ~= cur_tenant then
+      T = by_tenant[tenant]
+      if not T then
+        T = {n = 0, ids = {}, nq = 0, queue = {}, ev = {}}
+        by_tenant[tenant] = T
+        tenant_order[#tenant_order + 1] = tenant
+      end
+      cur_tenant, cur_batch = tenant, nil
     end
+    if batch ~= cur_batch then
+      B = nil
+      if batch ~= '' then
+        B = by_batch[batch]
+        if not B then
+          B = {n = 0, ids = {}}
+          by_batch[batch] = B
+          batch_order[#batch_order + 1] = batch
+        end
+      end
+      E = T.ev[batch]
+      if not E then
+        E = {n = 0, ids = {}}
+        T.ev[batch] = E
+      end
+      cur_batch = batch
+    end
+    local k = T.n + 1
+    T.n = k
+    T.ids[k] = id
+    if not is_parent and not waits then
+      k = T.nq
+      T.queue[k + 1] = v[13] or now_text
+      T.queue[k + 2] = id
+      T.nq = k + 2
+    end
+    if B then
+      k = B.n + 1
+      B.n = k
+      B.ids[k] = id
+    end
+    if is_parent or waits then
+      -- Outside the dispatch queues: in state:PENDING (list.lua's pending_page finds a plain
+      -- job in its tenant's queue until its first transition).
+      all[nall + 1] = now_text
+      all[nall + 2] = id
+      nall = nall + 2
+    end
+    added = added + 1
+    local models = v[4]
+    if models and models ~= '' then pending_models[models] = (pending_models[models] or 0) + 1 end
     if waits then
       ctx.events[#ctx.events + 1] = id .. '\31' .. '1' .. event_tail .. batch .. '\31' ..
                                     tenant .. '\31' .. detail
     else
-      put(submitted, batch .. '\31' .. tenant, id)
+      k = E.n + 1
+      E.n = k
+      E.ids[k] = id
     end
     if v[12] and v[12] ~= '' then
       webhook_note(ctx, {id = id, tenant = tenant, batch = batch, webhook = v[12]}, 'PENDING',
@@ -265,23 +341,27 @@ for _ = 1, n do
   end
   nout = nout + 2
 end
-if nall > 0 then
-  for tenant, c in pairs(live) do
-    if tenant ~= '' then count(ctx, P .. ':tlive:' .. tenant, 'PENDING', c) end
+if added > 0 then
+  for _, tenant in ipairs(tenant_order) do
+    if tenant ~= '' then count(ctx, P .. ':tlive:' .. tenant, 'PENDING', by_tenant[tenant].n) end
   end
   for models, c in pairs(pending_models) do
     for m in string.gmatch(models, '[^,]+') do count(ctx, P .. ':model:' .. m, 'q_pending', c) end
   end
-  for batch, c in pairs(batch_new) do
+  for _, batch in ipairs(batch_order) do
+    local c = by_batch[batch].n
     count(ctx, P .. ':batch:' .. batch, 'PENDING', c)
     count(ctx, P .. ':batch:' .. batch, 'total', c)
   end
   local vt = activation_vt(P)
-  for tenant, p in pairs(pending) do
-    redis.call('ZADD', P .. ':pending:' .. tenant, unpack(p))
-    redis.call('ZADD', P .. ':active', 'NX', vt, tenant)
+  for _, tenant in ipairs(tenant_order) do
+    local t = by_tenant[tenant]
+    if t.nq > 0 then
+      redis.call('ZADD', P .. ':pending:' .. tenant, unpack(t.queue, 1, t.nq))
+      redis.call('ZADD', P .. ':active', 'NX', vt, tenant)
+    end
   end
-  redis.call('ZADD', P .. ':state:PENDING', unpack(all))
+  if nall > 0 then redis.call('ZADD', P .. ':state:PENDING', unpack(all, 1, nall)) end
   -- No all-jobs index: list.lua merges the tenants' (and `jobs` for a job without a tenant).
   -- A tenant's jobs are one entry per call, not one sorted-set entry per job (~2.5 us and ~100
   -- bytes a job less): `tenant:<t>:calls` scores the call's number by `now`, and the hash
@@ -290,23 +370,25 @@ if nall > 0 then
   -- `calls` numbers the calls of every tenant, written with 15 digits (a call's number names
   -- one tenant's call and sorts as text in submit order, so list.lua's merged order, (time,
   -- call, position), is submit order and has no ties across tenants).
-  for tenant, ids in pairs(by_tenant) do
+  for _, tenant in ipairs(tenant_order) do
+    local t = by_tenant[tenant]
     if tenant == '' then
       local z = {}
-      for k, id in ipairs(ids) do z[2 * k - 1] = now_text; z[2 * k] = id end
+      for k = 1, t.n do z[2 * k - 1] = now_text; z[2 * k] = t.ids[k] end
       redis.call('ZADD', P .. ':jobs', unpack(z))
     else
       local base = P .. ':tenant:' .. tenant
       local call = string.format('%015d', redis.call('HINCRBY', P .. ':meta', 'calls', 1))
       redis.call('ZADD', base .. ':calls', now_text, call)
-      redis.call('HSET', base .. ':callids', call, table.concat(ids, ',', 1, size[ids]),
-                 '#' .. call, size[ids])
+      redis.call('HSET', base .. ':callids', call, table.concat(t.ids, ',', 1, t.n),
+                 '#' .. call, t.n)
       redis.call('SADD', P .. ':tenants', tenant)
     end
   end
   -- A batch's jobs in submit order: a list, appended per call (~30 bytes a job; a sorted-set
   -- entry is ~130). A batch begun by the previous layout keeps its sorted set.
-  for batch, ids in pairs(by_batch) do
+  for _, batch in ipairs(batch_order) do
+    local ids = by_batch[batch].ids
     local b = P .. ':batch:' .. batch
     if redis.call('EXISTS', b .. ':jobs') == 1 then
       local z = {}
@@ -321,13 +403,16 @@ end
 -- The plain "submitted" events: one stream entry with one `s` field per batch and tenant of the
 -- call, "<id,id,...>\31<now>\31<batch>\31<tenant>" (ReadEvents in job_store.cpp gives each job
 -- its own event: seq 1, PENDING, detail "submitted"), ~27 bytes a job instead of ~80.
-if next(submitted) then
-  local args = {P .. ':events', 'MAXLEN', '~', 100000, '*'}
-  for key, ids in pairs(submitted) do
-    args[#args + 1] = 's'
-    args[#args + 1] = table.concat(ids, ',') .. '\31' .. now_text .. '\31' .. key
+local args = {P .. ':events', 'MAXLEN', '~', 100000, '*'}
+for _, tenant in ipairs(tenant_order) do
+  for batch, e in pairs(by_tenant[tenant].ev) do
+    if e.n > 0 then
+      args[#args + 1] = 's'
+      args[#args + 1] = table.concat(e.ids, ',', 1, e.n) .. '\31' .. now_text .. '\31' ..
+                        batch .. '\31' .. tenant
+    end
   end
-  redis.call('XADD', unpack(args))
 end
+if #args > 5 then redis.call('XADD', unpack(args)) end
 flush(ctx)
 return out

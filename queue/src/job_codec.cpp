@@ -126,7 +126,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
   job.id = std::move(id);
   std::map<int, TransitionRecord> history;
   std::map<int, AttemptError> errors;
-  bool has_state = false, has_attempt = false, has_updated = false;
+  bool has_state = false, has_attempt = false, has_updated = false, has_max_attempts = false;
   for (const auto& [name, value] : fields) {
     if (name.size() > 2 && name[1] == ':' && (name[0] == 'h' || name[0] == 'e')) {
       const int seq = static_cast<int>(ToInt(std::string_view(name).substr(2), -1));
@@ -180,6 +180,7 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       has_attempt = true;
     } else if (name == field::kMaxAttempts) {
       job.max_attempts = static_cast<int>(ToInt(value));
+      has_max_attempts = true;
     } else if (name == field::kOutputKey) {
       job.output_key = value;
     } else if (name == field::kOutputUrl) {
@@ -245,9 +246,11 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
-  // What submit.lua leaves out of a new job (AppendNewJob): its first attempt, its update
-  // time (= created) and its first history entry, "submitted" at created.
+  // What submit.lua leaves out of a new job (AppendNewJobs): its first attempt, its attempts
+  // when the default, its update time (= created) and its first history entry, "submitted" at
+  // created.
   if (!has_attempt) job.attempt = 1;
+  if (!has_max_attempts) job.max_attempts = kDefaultMaxAttempts;
   if (!has_updated) job.updated_ms = job.created_ms;
   if (job.created_ms != 0 && !history.contains(1)) {
     history[1] =
@@ -258,74 +261,123 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
   return job;
 }
 
-void AppendNewJob(std::vector<std::string>& args, const NewJob& job, double score,
-                  const std::string& now) {
-  // "c s", the call-only fields, then the stored ones (submit.lua's ARGV for one job), written
-  // straight into `args`: the header's counts are filled in at the end.
-  const size_t header = args.size();
-  args.emplace_back();
-  args.emplace_back();
-  auto add = [&args](const char* name, std::string value) {
-    args.emplace_back(name);
-    args.push_back(std::move(value));
-  };
-  add(field::kId, job.id);
-  size_t call_only = 1;
-  if (job.batch_budget_micros != 0) {
-    add("budget", std::to_string(job.batch_budget_micros));
-    ++call_only;
-  }
-  const size_t stored_from = args.size();
-  // Only what differs from the decoder's default is stored: every field counts in the bytes a
-  // queued job holds in Redis and in what submit.lua's HSET costs (issue 11), and a hash stays
-  // in Redis's compact encoding only while it is small. `id` names the job in the call; the key
-  // holds it, not a field. JobRecord::Decode supplies what is left out: attempt 1, phase none,
-  // updated = created, and the first history entry "submitted" at created.
-  add(field::kState, "PENDING");
-  add("seq", "1");
-  add(field::kCreated, now);
-  add(field::kTenant, job.tenant);
-  add(field::kScore, FormatNumber(score));
+namespace {
+
+// A new job's named fields for submit.lua, in the order they are sent: the call-only ones
+// (`id`, `score`, `budget`: not stored) first, then the stored ones. Only what differs from
+// the decoder's default is stored: every field counts in the bytes a queued job holds in Redis
+// and in what submit.lua's HSET costs (issue 11), and a hash stays in Redis's compact encoding
+// only while it is small. `id` names the job in the call; the key holds it, not a field.
+// Left out, and supplied by every reader (JobRecord::Decode; common.lua's read_job,
+// read_record and queue_score): attempt 1, phase none, updated = created, the first history
+// entry "submitted" at created, seq 1, `score` (JobStore::PendingScore of priority, start
+// deadline and created), `max_attempts` kDefaultMaxAttempts, `secs` 0 and `res` ''. submit.lua adds
+// `state` PENDING and `created`.
+template <class Add>
+void ForEachNewJobField(const NewJob& job, const std::string& score, Add&& add) {
+  add(field::kId, job.id, false);
+  add(field::kScore, score, true);
+  if (job.batch_budget_micros != 0) add("budget", std::to_string(job.batch_budget_micros), true);
+  add(field::kTenant, job.tenant, true);
   std::string models;
   for (const auto& m : job.candidate_models) {
     if (!models.empty()) models += ',';
     models += m;
   }
-  add(field::kModels, std::move(models));
-  add(field::kMaxAttempts, std::to_string(job.max_attempts));
-  add(field::kSpec, job.spec_bytes);
-  add(field::kBilledSeconds, std::to_string(job.billed_seconds));
-  add(field::kResolution, job.resolution);
-  if (!job.batch.empty()) add(field::kBatch, job.batch);
-  if (!job.idempotency_key.empty()) add(field::kIdempotencyKey, job.idempotency_key);
-  if (job.start_deadline_ms != 0) add(field::kStartDeadline, std::to_string(job.start_deadline_ms));
-  if (job.finish_deadline_ms != 0)
-    add(field::kFinishDeadline, std::to_string(job.finish_deadline_ms));
-  if (job.priority != 0) add(field::kPriority, std::to_string(job.priority));
-  if (job.prefer_first) add(field::kPreferFirst, "1");
-  if (job.bill) add(field::kBill, "1");
-  if (!job.webhook.empty()) add(field::kWebhook, job.webhook);
+  add(field::kModels, std::move(models), true);
+  if (job.max_attempts != kDefaultMaxAttempts) {
+    add(field::kMaxAttempts, std::to_string(job.max_attempts), true);
+  }
+  add(field::kSpec, job.spec_bytes, false);
+  if (job.billed_seconds != 0) add(field::kBilledSeconds, std::to_string(job.billed_seconds), true);
+  if (!job.resolution.empty()) add(field::kResolution, job.resolution, true);
+  if (!job.batch.empty()) add(field::kBatch, job.batch, true);
+  if (!job.idempotency_key.empty()) add(field::kIdempotencyKey, job.idempotency_key, false);
+  if (job.start_deadline_ms != 0) {
+    add(field::kStartDeadline, std::to_string(job.start_deadline_ms), true);
+  }
+  if (job.finish_deadline_ms != 0) {
+    add(field::kFinishDeadline, std::to_string(job.finish_deadline_ms), true);
+  }
+  if (job.priority != 0) add(field::kPriority, std::to_string(job.priority), true);
+  if (job.prefer_first) add(field::kPreferFirst, "1", true);
+  if (job.bill) add(field::kBill, "1", true);
+  if (!job.webhook.empty()) add(field::kWebhook, job.webhook, true);
   if (!job.kind.empty()) {
     std::string children;
     for (const auto& c : job.children) {
       if (!children.empty()) children += ',';
       children += c;
     }
-    add(field::kKind, job.kind);
-    add(field::kChildren, std::move(children));
-    add(field::kChildCount, std::to_string(job.children.size()));
-    if (job.chain) add(field::kChain, "1");
+    add(field::kKind, job.kind, false);
+    add(field::kChildren, std::move(children), false);
+    add(field::kChildCount, std::to_string(job.children.size()), false);
+    if (job.chain) add(field::kChain, "1", false);
   }
   if (!job.parent.empty()) {
-    add(field::kParent, job.parent);
-    add(field::kChildIndex, std::to_string(job.child_index));
+    add(field::kParent, job.parent, false);
+    add(field::kChildIndex, std::to_string(job.child_index), false);
   }
-  args[header] = std::to_string(call_only);
-  args[header + 1] = std::to_string((args.size() - stored_from) / 2);
+}
+
+}  // namespace
+
+void AppendNewJobs(std::vector<std::string>& args, const std::vector<NewJob>& jobs, int64_t now) {
+  // The call's fields: a field every job of the call holds with the same value (the tenant,
+  // batch, models and settings of a SubmitBatch chunk) is sent once for the call, not once per
+  // job; each argument costs Redis ~1,000 instructions to parse, hand to Lua and free. A job's
+  // content (spec, idempotency key, group fields) is never shared.
+  std::vector<std::string> scores;
+  scores.reserve(jobs.size());
+  for (const auto& job : jobs) {
+    scores.push_back(
+        FormatNumber(JobStore::PendingScore(job.priority, job.start_deadline_ms, now)));
+  }
+  std::vector<std::pair<const char*, std::string>> shared;
+  ForEachNewJobField(jobs.front(), scores.front(),
+                     [&](const char* name, auto&& value, bool shareable) {
+                       if (shareable)
+                         shared.emplace_back(name, std::forward<decltype(value)>(value));
+                     });
+  std::vector<bool> in_every(shared.size());
+  for (size_t j = 1; j < jobs.size() && !shared.empty(); ++j) {
+    std::fill(in_every.begin(), in_every.end(), false);
+    ForEachNewJobField(jobs[j], scores[j], [&](const char* name, const auto& value, bool) {
+      for (size_t k = 0; k < shared.size(); ++k) {
+        if (std::string_view(shared[k].first) == name) in_every[k] = shared[k].second == value;
+      }
+    });
+    size_t kept = 0;
+    for (size_t k = 0; k < shared.size(); ++k) {
+      if (!in_every[k]) continue;
+      if (k != kept) shared[kept] = std::move(shared[k]);
+      ++kept;
+    }
+    shared.resize(kept);
+    in_every.resize(kept);
+  }
+  args.push_back(std::to_string(shared.size()));
+  for (auto& [name, value] : shared) {
+    args.emplace_back(name);
+    args.push_back(value);
+  }
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const size_t header = args.size();
+    args.emplace_back();
+    ForEachNewJobField(jobs[j], scores[j], [&](const char* name, auto&& value, bool) {
+      for (const auto& s : shared) {
+        if (std::string_view(s.first) == name) return;
+      }
+      args.emplace_back(name);
+      args.emplace_back(std::forward<decltype(value)>(value));
+    });
+    args[header] = std::to_string((args.size() - header - 1) / 2);
+  }
 }
 
 Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
   LeasedJob job;
+  job.max_attempts = kDefaultMaxAttempts;  // a record that states none (AppendNewJobs)
   for (const auto& [name, value] : fields) {
     if (name == field::kId) {
       job.id = value;

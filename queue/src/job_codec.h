@@ -69,10 +69,9 @@ inline constexpr const char* kChainFrame = "chain_frame";
 inline constexpr const char* kLastFrame = "last_frame";
 }  // namespace field
 
-// Appends one job of submit.lua's ARGV: "c s", c call-only named fields (id, budget), then the
-// s named fields it stores as they are (state PENDING, seq 1 and `created` = now included).
-void AppendNewJob(std::vector<std::string>& args, const NewJob& job, double score,
-                  const std::string& now);
+// Appends the jobs of one submit.lua call (its ARGV after `groups`): the call's fields (those
+// every job holds alike), then each job's own named fields; `now` is the call's time.
+void AppendNewJobs(std::vector<std::string>& args, const std::vector<NewJob>& jobs, int64_t now);
 // The named fields lease.lua returns for one job.
 Result<LeasedJob> DecodeLeasedJob(const Fields& fields);
 // The named fields phase.lua takes for one job.

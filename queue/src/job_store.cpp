@@ -315,10 +315,8 @@ awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitMany(std::vector<N
   });
   std::vector<std::string> args{now_text, std::to_string(std::max<int64_t>(1, idempotency_ttl_s)),
                                 std::to_string(jobs.size()), groups ? "1" : "0"};
-  args.reserve(args.size() + jobs.size() * 28);
-  for (const auto& job : jobs) {
-    AppendNewJob(args, job, PendingScore(job.priority, job.start_deadline_ms, now), now_text);
-  }
+  args.reserve(args.size() + 16 + jobs.size() * 8);
+  AppendNewJobs(args, jobs, now);
   auto r = co_await Run(Scripts("submit"), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.size() != 2 * jobs.size()) {

@@ -66,6 +66,8 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
     // The batch's sorted set when the previous layout made it, else its ids list (list.lua).
     index = p_ + ":batch:" + filter.batch + ":jobs";
   } else if (!state.empty()) {
+    // PENDING: the dispatch queues, then state:PENDING (list.lua, pending_page).
+    if (*filter.state == JobState::kPending) mode = "pending";
     index = p_ + ":state:" + state;
     state.clear();
   } else if (!model.empty()) {

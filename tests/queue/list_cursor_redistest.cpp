@@ -180,6 +180,61 @@ TEST_F(ListCursorTest, EveryJobPagesMergeTenantsInSubmitOrder) {
   EXPECT_EQ(All(ListFilter{.tenant = "t1", .page_size = 6}), t1);
 }
 
+// PENDING without a per-job state entry at submit (list.lua, pending_page): the dispatch
+// queues first (a job there until its first transition), then state:PENDING (jobs back from a
+// retry or a backoff, which may be in a queue too, and the previous layout's, indexed in both).
+// Every PENDING job is listed once, with or without a tenant filter, whatever the page size.
+TEST_F(ListCursorTest, PendingListsTheDispatchQueuesThenTheJobsOutsideThemEachOnce) {
+  Submit("s", 50, "studio");
+  Submit("o", 30, "other");
+  ASSERT_TRUE(RunAsync(io_, store_->Dispatch(10, 16, 1)));
+  auto leased = RunAsync(io_, store_->Lease("w", 10, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 10u);
+  std::set<std::string> running;
+  for (size_t i = 0; i < leased->size(); ++i) {
+    const auto& j = (*leased)[i];
+    if (i >= 5) {
+      running.insert(j.id);
+      continue;
+    }
+    // Three back in their queue after a short backoff, two still waiting theirs out.
+    FailRequest f{.job_id = j.id,
+                  .token = j.token,
+                  .category = ErrorCategory::kRetryable,
+                  .message = "503",
+                  .retry = true,
+                  .retry_at_ms = clock_->NowMs() + (i < 3 ? 1000 : 100000)};
+    ASSERT_TRUE(RunAsync(io_, store_->Fail(f)));
+  }
+  clock_->Advance(2s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  // Cancelled and retried by request: state:PENDING and its queue.
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("s40")));
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("s40")));
+  // As the previous layout submitted it: `seq` stored, in its queue and in state:PENDING.
+  server_->Run({"HSET", "t:{q}:job:old", "state", "PENDING", "seq", "1", "created", "1700000000000",
+                "tenant", "studio", "score", "1759218604441600", "models", "m1", "spec", "spec"});
+  server_->Run({"ZADD", "t:{q}:pending:studio", "1759218604441600", "old"});
+  server_->Run({"ZADD", "t:{q}:state:PENDING", "1700000000000", "old"});
+  std::set<std::string> expected{"old"}, studio{"old"};
+  for (int i = 0; i < 50; ++i) expected.insert("s" + std::to_string(i));
+  for (int i = 0; i < 30; ++i) expected.insert("o" + std::to_string(i));
+  for (const auto& id : running) expected.erase(id);
+  for (const auto& id : expected) {
+    if (id[0] != 'o') studio.insert(id);
+  }
+  for (int size : {1, 7, 40, 1000}) {
+    auto listed = All(ListFilter{.state = JobState::kPending, .page_size = size});
+    EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), expected) << size;
+    EXPECT_EQ(listed.size(), expected.size()) << "a job was listed twice, page size " << size;
+    auto by_tenant =
+        All(ListFilter{.tenant = "studio", .state = JobState::kPending, .page_size = size});
+    EXPECT_EQ(std::set<std::string>(by_tenant.begin(), by_tenant.end()), studio) << size;
+    EXPECT_EQ(by_tenant.size(), studio.size()) << size;
+  }
+}
+
 TEST_F(ListCursorTest, MalformedCursorIsRefusedNamingPageToken) {
   Submit("j", 3);
   for (const std::string& bad :

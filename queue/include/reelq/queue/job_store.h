@@ -30,6 +30,11 @@ namespace reelq::queue {
 inline constexpr int kSchemaVersion = 4;
 inline constexpr int kOldestReadableSchema = 3;
 
+// A job's attempts when its record states none (the scheduler's default `max_attempts`):
+// submit stores `max_attempts` only when it differs (issue 11), and every reader of a record
+// (JobRecord::Decode, DecodeLeasedJob, fail.lua) applies this.
+inline constexpr int kDefaultMaxAttempts = 5;
+
 struct NewJob {
   std::string id;
   std::string tenant;
@@ -38,7 +43,7 @@ struct NewJob {
   std::string spec_bytes;  // serialized reelq.v1.JobSpec
   std::vector<std::string> candidate_models;
   int priority = 0;
-  int max_attempts = 5;
+  int max_attempts = kDefaultMaxAttempts;
   int64_t start_deadline_ms = 0;
   int64_t finish_deadline_ms = 0;
   // The first candidate is the request's stated choice (first listed, or the use case's first
