@@ -23,7 +23,8 @@ namespace reelq::queue {
 // to lease in `rdata`, whose entries lease drops.)
 // 4: while a worker holds a job, its phases, upstream id and history entries live in its held
 // entry (plain fields, then JSON parts: common_held.lua), which a build speaking 3 cannot read;
-// a finished job's outputs are one field, `out`.
+// a finished job's outputs are one field, `out`; a record written at submit holds neither `seq`
+// nor `score` (readers supply them) and a plain queued job has no `state:PENDING` entry.
 // This build reads a Redis of version 3 as it is (its JSON-array held entries, `rdata`) and
 // marks it 4 when one of its schedulers syncs its settings, so that a process of a build
 // speaking 3 then refuses to start instead of failing on the first held entry it meets.
