@@ -392,9 +392,14 @@ awaitable<Result<int64_t>> JobStore::RegisterWorker(std::string worker,
 awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, int max,
                                                           std::chrono::milliseconds lease,
                                                           int64_t epoch,
-                                                          const std::vector<std::string>* holding) {
-  std::vector<std::string> command{std::to_string(clock_->NowMs()), worker, std::to_string(max),
-                                   std::to_string(lease.count()), std::to_string(epoch)};
+                                                          const std::vector<std::string>* holding,
+                                                          int room) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()),
+                                   worker,
+                                   std::to_string(max),
+                                   std::to_string(lease.count()),
+                                   std::to_string(epoch),
+                                   std::to_string(room)};
   if (holding != nullptr) {
     command.push_back("1");
     command.insert(command.end(), holding->begin(), holding->end());
@@ -402,11 +407,26 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
   auto r = co_await Run(Scripts("lease"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   std::vector<LeasedJob> out;
-  for (const auto& row : r->elements) {
-    auto job = DecodeLeasedJob(ToFields(row));
+  for (const auto& entry : r->elements) {
+    auto job = DecodeLeasedEntry(entry.str);
     if (!job) co_return std::unexpected(job.error());
     out.push_back(std::move(*job));
   }
+  co_return out;
+}
+
+awaitable<Result<std::vector<LeasedJob>>> JobStore::WaitForLeased(
+    redis::Connection& blocking, const std::string& worker, std::chrono::milliseconds timeout) {
+  const double seconds = std::max(0.01, timeout.count() / 1000.0);
+  const std::string pushed = p_ + ":wgot:" + worker;
+  std::vector<std::string> command{"BLPOP", pushed, p_ + ":wake", Num(seconds)};
+  auto r = co_await blocking.Command(std::move(command), timeout + std::chrono::milliseconds(2000));
+  if (!r) co_return std::unexpected(r.error());
+  std::vector<LeasedJob> out;
+  if (r->IsNil() || r->elements.size() < 2 || r->elements[0].str != pushed) co_return out;
+  auto job = DecodeLeasedEntry(r->elements[1].str);
+  if (!job) co_return std::unexpected(job.error());
+  out.push_back(std::move(*job));
   co_return out;
 }
 
