@@ -142,19 +142,30 @@ struct Window {
   double rewriting_share = 0;   // of the window's polls, those that saw an AOF rewrite running
 };
 
-// Completions of `batch_id` between its `from`-th and `to`-th terminal job (GetBatch every
+// Terminal jobs of all `batches` together; nullopt when a GetBatch fails.
+std::optional<uint32_t> TerminalOf(v1::JobService::Stub& stub,
+                                   const std::vector<std::string>& batches) {
+  uint32_t done = 0;
+  for (const auto& batch : batches) {
+    auto p = GetBatch(stub, batch);
+    if (!p) return std::nullopt;
+    done += Terminal(*p);
+  }
+  return done;
+}
+
+// Completions of `batches` between their `from`-th and `to`-th terminal job (GetBatch every
 // 50 ms, the CPU and commandstats sampled with each): the window starts at the last poll that saw
 // fewer than `from` (or the first poll, when that saw more) and ends at the first that saw `to`.
-Window Measure(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, uint32_t to,
-               std::chrono::seconds timeout) {
+Window Measure(rt::E2eStack& stack, const std::vector<std::string>& batches, uint32_t from,
+               uint32_t to, std::chrono::seconds timeout) {
   auto stub = stack.JobStub();
   const auto deadline = Clock::now() + timeout;
   std::optional<Sample> start;
   int polls = 0, rewriting = 0;
   while (Clock::now() < deadline) {
-    auto p = GetBatch(*stub, batch_id);
-    if (p) {
-      const uint32_t done = Terminal(*p);
+    if (auto terminal = TerminalOf(*stub, batches)) {
+      const uint32_t done = *terminal;
       Sample s = TakeSample(stack, done);
       ++polls;
       if (s.rewriting) ++rewriting;
@@ -191,15 +202,16 @@ Window Measure(rt::E2eStack& stack, const std::string& batch_id, uint32_t from, 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  throw std::runtime_error("batch " + batch_id + " did not reach " + std::to_string(to) +
-                           " finished jobs in time\n" + stack.Logs());
+  throw std::runtime_error("batch " + batches.front() + " (and its " +
+                           std::to_string(batches.size() - 1) + " top-ups) did not reach " +
+                           std::to_string(to) + " finished jobs in time\n" + stack.Logs());
 }
 
-uint32_t Done(rt::E2eStack& stack, const std::string& batch_id) {
+uint32_t Done(rt::E2eStack& stack, const std::vector<std::string>& batches) {
   auto stub = stack.JobStub();
-  auto p = GetBatch(*stub, batch_id);
-  if (!p) throw std::runtime_error("GetBatch " + batch_id + " failed");
-  return Terminal(*p);
+  auto done = TerminalOf(*stub, batches);
+  if (!done) throw std::runtime_error("GetBatch of " + batches.front() + " or a top-up failed");
+  return *done;
 }
 
 // `perf record -g` of a redis-server while a window runs, when --perf-dir is given.
@@ -326,10 +338,20 @@ void MeasureDepth(const Args& args, rt::E2eStack& deep, const std::string& deep_
   rt::E2eStack shallow(QueueOptions(0));
   std::vector<Window> deep_windows, shallow_windows;
   const uint32_t warm = std::min(1000, args.queued / 10);
+  if (warm + args.deep_window > static_cast<uint32_t>(args.queued)) {
+    throw std::invalid_argument("--deep-window " + std::to_string(args.deep_window) +
+                                " plus the warm-up of " + std::to_string(warm) +
+                                " is more than --queued " + std::to_string(args.queued));
+  }
+  // The deep queue's jobs: the --enqueue batch and, after each deep window, a top-up batch of as
+  // many jobs as it finished. A window counts them all: the worker drains its in-flight jobs
+  // after a window and the polls lag the count, so one batch alone could run out before the next
+  // window's end (which, under load, stalled the smoke test).
+  std::vector<std::string> deep_batches = {deep_batch};
   int shallow_round = 0;
   for (int round = 0; round < args.depth_rounds; ++round) {
     {
-      const uint32_t before = Done(deep, deep_batch);
+      const uint32_t before = Done(deep, deep_batches);
       PerfRecording perf(args.perf_dir, deep.redis().pid(), "deep-" + std::to_string(round));
       SlowlogWindow slowlog(args.slowlog, deep.redis());
       if (deep.worker_count() == 0) {
@@ -337,16 +359,16 @@ void MeasureDepth(const Args& args, rt::E2eStack& deep, const std::string& deep_
       } else {
         deep.StartWorker(0);
       }
-      deep_windows.push_back(Measure(deep, deep_batch, before + warm,
+      deep_windows.push_back(Measure(deep, deep_batches, before + warm,
                                      before + warm + args.deep_window, std::chrono::seconds(600)));
       deep.TermWorker(0);
       Print("deep", args.queued, round, deep_windows.back());
       // Back to --queued before the next deep window.
-      const int finished = static_cast<int>(Done(deep, deep_batch) - before);
+      const int finished = static_cast<int>(Done(deep, deep_batches) - before);
       if (args.slowlog) std::printf("depth: deep scripts: %s\n", slowlog.Report(finished).c_str());
       if (round + 1 < args.depth_rounds && finished > 0) {
-        Submit(deep,
-               Specs(finished, kNoopModel, deep_batch + "-top-" + std::to_string(round), "deep"));
+        deep_batches.push_back(deep_batch + "-top-" + std::to_string(round));
+        Submit(deep, Specs(finished, kNoopModel, deep_batches.back(), "deep"));
         SettleAof(deep.redis());
       }
     }
@@ -361,7 +383,7 @@ void MeasureDepth(const Args& args, rt::E2eStack& deep, const std::string& deep_
       } else {
         shallow.StartWorker(0);
       }
-      shallow_windows.push_back(Measure(shallow, batch, args.shallow / 10, args.shallow * 9 / 10,
+      shallow_windows.push_back(Measure(shallow, {batch}, args.shallow / 10, args.shallow * 9 / 10,
                                         std::chrono::seconds(300)));
       shallow.TermWorker(0);
       Print("shallow", args.shallow, shallow_round, shallow_windows.back());

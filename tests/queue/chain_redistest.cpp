@@ -1,8 +1,9 @@
-// Chained storyboards in the queue (issue 13; common_groups.lua's chain_queue_next / chain_stop_after,
-// submit.lua, retry.lua) against a real redis-server: only the first shot is queued at submit;
-// a shot's completion hands its last frame to the next shot and queues it; a failed shot fails
-// the group naming it and cancels (and refunds) the shots after it; RetryJob resumes from the
-// failed shot with the frame it had, and the join is queued once the last shot succeeds.
+// Chained storyboards in the queue (issue 13; common_groups.lua's chain_queue_next /
+// chain_stop_after, submit.lua, retry.lua) against a real redis-server: only the first shot is
+// queued at submit; a shot's completion hands its last frame to the next shot and queues it; a
+// failed shot fails the group naming it and cancels (and refunds) the shots after it; RetryJob
+// resumes from the failed shot with the frame it had, and the join is queued once the last shot
+// succeeds.
 #include <gtest/gtest.h>
 
 #include <chrono>
