@@ -4,15 +4,19 @@
 -- more jobs it takes, its free slots then). A dispatch round leases jobs straight to such a
 -- worker: each job's DISPATCHED and RUNNING transitions go into one write of its record (both
 -- in its history, both events, the counters moved once), its held entry into the worker's held
--- table, and its lease (leased_entry) onto `wgot:<worker>`, a list the worker blocks on. The
--- worker's next lease call returns what is left on that list with whatever it leases from
--- `ready`, and enters it in `wwait` again (or takes it out: no free slots, draining). A worker
--- never gets more than it asked for: dispatch counts `wwait` down, and lease.lua subtracts what
--- it returns. Reap and register drop a worker's `wwait` entry and `wgot` list with its held
--- table; a lost lease answer (ARGV[7]) drops the list too, its jobs handed back.
+-- table, its lease (leased_entry) onto `wgot:<worker>` and a token onto `wnudge:<worker>`.
+-- The worker blocks on `wnudge` (and `wake`), then its next lease call returns what is on
+-- `wgot` with whatever it leases from `ready`, and enters it in `wwait` again (or takes it out:
+-- no free slots, draining). Only lease.lua pops `wgot`, inside a script whose lost answer the
+-- worker recovers from (ARGV[8]): a blocking pop whose client gave up (a command timeout, a
+-- failover) stays blocked in Redis and would take what is pushed next with its answer dropped,
+-- which is harmless for a token and would strand a leased job. A worker never gets more than
+-- it asked for: dispatch counts `wwait` down, and lease.lua subtracts what it returns. Reap and
+-- register drop a worker's `wwait` entry, `wgot` and `wnudge` with its held table; a lost lease
+-- answer drops them too, the pushed jobs handed back.
 
 -- A `wwait` entry is "<room>:<ms it was written>". A worker with room calls lease.lua at least
--- once a second (its wait on `wgot` times out after one), each call writing its entry again;
+-- once a second (its wait on `wnudge` times out after one), each call writing its entry again;
 -- dispatch passes by an entry older than WAIT_FRESH_MS: a worker that hung (stopped, its loop
 -- stuck) while its lease is still live would otherwise take up to `room` jobs with it until
 -- the reaper hands them on.

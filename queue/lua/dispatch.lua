@@ -403,6 +403,8 @@ if direct > 0 then
       end
       redis.call('HSET', P .. ':wjobs:' .. w.id, unpack(held))
       redis.call('RPUSH', P .. ':wgot:' .. w.id, unpack(leases))
+      -- What the worker blocks on: a token, never the leases themselves (common_lease.lua).
+      redis.call('RPUSH', P .. ':wnudge:' .. w.id, '1')
       if w.room > 0 then
         rooms[#rooms + 1] = w.id
         rooms[#rooms + 1] = w.room .. ':' .. w.at

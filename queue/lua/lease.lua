@@ -18,8 +18,8 @@ if not current then
   redis.call('HSET', P .. ':wepoch', worker, redis.call('INCR', P .. ':epoch'))
 end
 local ctx = new_ctx(P, now)
--- ARGV[8] = '1' after a lease call or a wait on `wgot` whose answer the worker lost (and when
--- it drains), ARGV[9..]: the jobs it holds.
+-- ARGV[8] = '1' after a lease call whose answer the worker lost (and when it drains),
+-- ARGV[9..]: the jobs it holds.
 -- A job Redis holds under this worker that it does not was leased by that lost answer (no one
 -- runs it, and the worker's heartbeats would keep it from the reaper): it goes back to `ready`,
 -- where this very call may lease it again, with a new token.
@@ -29,7 +29,7 @@ if ARGV[8] == '1' then
   for i = 9, #ARGV do holds[ARGV[i]] = true end
   local held_key = P .. ':wjobs:' .. worker
   -- What dispatch pushed since is among the jobs this worker does not hold: handed back below.
-  redis.call('DEL', P .. ':wgot:' .. worker)
+  redis.call('DEL', P .. ':wgot:' .. worker, P .. ':wnudge:' .. worker)
   local back = {}
   for _, id in ipairs(redis.call('HKEYS', held_key)) do
     if not holds[id] then
@@ -47,6 +47,8 @@ if ARGV[8] == '1' then
   if #back > 0 then redis.call('LPUSH', P .. ':ready', unpack(back)) end
 end
 local out = redis.call('LPOP', P .. ':wgot:' .. worker, 1000) or {}
+-- The nudges of those pushes (common_lease.lua): any left would wake the worker for nothing.
+if #out > 0 then redis.call('DEL', P .. ':wnudge:' .. worker) end
 local wait_key = P .. ':wwait'
 local ids = nil
 if max > #out then ids = redis.call('LPOP', P .. ':ready', max - #out) end

@@ -415,25 +415,14 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
   co_return out;
 }
 
-awaitable<Result<std::vector<LeasedJob>>> JobStore::WaitForLeased(
-    redis::Connection& blocking, const std::string& worker, std::chrono::milliseconds timeout) {
-  const double seconds = std::max(0.01, timeout.count() / 1000.0);
-  const std::string pushed = p_ + ":wgot:" + worker;
-  std::vector<std::string> command{"BLPOP", pushed, p_ + ":wake", Num(seconds)};
-  auto r = co_await blocking.Command(std::move(command), timeout + std::chrono::milliseconds(2000));
-  if (!r) co_return std::unexpected(r.error());
-  std::vector<LeasedJob> out;
-  if (r->IsNil() || r->elements.size() < 2 || r->elements[0].str != pushed) co_return out;
-  auto job = DecodeLeasedEntry(r->elements[1].str);
-  if (!job) co_return std::unexpected(job.error());
-  out.push_back(std::move(*job));
-  co_return out;
-}
-
 awaitable<Result<void>> JobStore::WaitForWork(redis::Connection& blocking,
-                                              std::chrono::milliseconds timeout) {
+                                              std::chrono::milliseconds timeout,
+                                              const std::string& worker) {
   const double seconds = std::max(0.01, timeout.count() / 1000.0);
-  std::vector<std::string> command{"BLPOP", p_ + ":wake", Num(seconds)};
+  std::vector<std::string> command{"BLPOP"};
+  if (!worker.empty()) command.push_back(p_ + ":wnudge:" + worker);
+  command.push_back(p_ + ":wake");
+  command.push_back(Num(seconds));
   auto r = co_await blocking.Command(std::move(command), timeout + std::chrono::milliseconds(2000));
   if (!r) co_return std::unexpected(r.error());
   co_return Result<void>{};

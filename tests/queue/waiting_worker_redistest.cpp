@@ -2,8 +2,8 @@
 // One write of the record serves DISPATCHED and RUNNING, yet the history, the events, the batch
 // and per-model counters and the fencing token are what the two steps (dispatch, then lease)
 // gave; a worker never gets more than it asked for, a lapsed one nothing; a lost answer, a
-// drain and the reaper hand back what was pushed to a worker that never started it; an entry of
-// another layout is refused.
+// drain and the reaper hand back what was pushed to a worker that never started it; a blocking
+// wait never takes a lease with it; an entry of another layout is refused.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -122,15 +122,15 @@ TEST_F(WaitingWorkerTest, ADispatchLeasesStraightToAWaitingWorkerWithBothStepsRe
         << id;
   }
 
-  // The worker pops the first lease itself (BLPOP) and gets the rest from its next lease call,
-  // which leases nothing more: it asked for 8.
+  // The worker's wait is woken by the push (a token on `wnudge`), and its next lease call
+  // returns all eight and leases nothing more: it asked for 8.
   auto blocking = NewConnection();
-  auto first = RunAsync(io_, store_->WaitForLeased(*blocking, "w1", 100ms));
-  ASSERT_TRUE(first) << first.error().Describe();
-  ASSERT_EQ(first->size(), 1u);
-  auto rest = Lease("w1", epoch, 7);
-  ASSERT_EQ(rest.size(), 7u);
-  rest.push_back(first->front());
+  const auto asked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(RunAsync(io_, store_->WaitForWork(*blocking, 5000ms, "w1")));
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 4000ms);  // woken, not timed out
+  auto rest = Lease("w1", epoch, 8);
+  ASSERT_EQ(rest.size(), 8u);
+  EXPECT_EQ(Redis({"EXISTS", "wnudge:w1"}).integer, 0);
   std::set<std::string> tokens;
   for (const auto& j : rest) {
     EXPECT_TRUE(running.count(j.id)) << j.id;
@@ -265,6 +265,27 @@ TEST_F(WaitingWorkerTest, WhatWasPushedToAWorkerThatLostTheAnswerOrDrainsGoesBac
   SubmitAndDispatch(1, "after");
   const int64_t w2 = Register("w2");
   EXPECT_EQ(Lease("w2", w2, 10).size(), 3u);
+}
+
+// A blocking pop whose client gave up (its command timed out: a failover, a slow network)
+// stays blocked inside Redis and takes the next element pushed, its answer dropped. It pops a
+// token, not the lease: the job pushed after it still reaches the worker's next lease call.
+// (With the lease itself on the blocking list, seen in fault_sentinel_failover_test, the job
+// stayed RUNNING under a live worker that never ran it.)
+TEST_F(WaitingWorkerTest, AWaitThatOutlivesItsClientTakesNoJobWithIt) {
+  const int64_t epoch = Register("w1");
+  ASSERT_TRUE(Lease("w1", epoch, 4).empty());
+  auto blocking = NewConnection();
+  auto gave_up = RunAsync(io_, blocking->Command({"BLPOP", "t:{q}:wnudge:w1", "t:{q}:wake", "30"},
+                                                 std::chrono::milliseconds(100)));
+  ASSERT_FALSE(gave_up);  // the client timed out; Redis still holds the pop
+  ASSERT_NE(server_->Run({"CLIENT", "LIST"}).str.find("cmd=blpop"), std::string::npos);
+  SubmitAndDispatch(2, "p");
+  EXPECT_EQ(Redis({"LLEN", "wgot:w1"}).integer, 2);  // the stale pop took only the token
+  EXPECT_EQ(Redis({"EXISTS", "wnudge:w1"}).integer, 0);
+  auto leased = Lease("w1", epoch, 4);
+  ASSERT_EQ(leased.size(), 2u);
+  for (const auto& j : leased) EXPECT_EQ(j.token, Get(j.id).token) << j.id;
 }
 
 TEST_F(WaitingWorkerTest, AnEntryOfAnotherLayoutIsRefusedNotMisread) {

@@ -138,25 +138,16 @@ awaitable<void> Worker::LeaseLoop() {
     for (auto& job : *leased) Start(executor, std::move(job));
     if (leased->empty() && !draining_) {
       // Nothing ready, and the call entered this worker among those waiting for work: block
-      // (on its own connection) until dispatch leases a job straight to it or puts work on
-      // `ready`.
-      auto waited = co_await deps_.store->WaitForLeased(*blocking_, s.worker_id,
-                                                        std::chrono::milliseconds(1000));
+      // (on its own connection) until dispatch leases jobs straight to it or puts work on
+      // `ready`; the next call returns them. A failed wait loses nothing (it pops a token).
+      auto waited = co_await deps_.store->WaitForWork(*blocking_, std::chrono::milliseconds(1000),
+                                                      s.worker_id);
       if (!waited) {
-        // The answer may have carried a job leased to this worker: the next call hands back
-        // what Redis holds under it beyond the jobs it runs.
-        lease_answer_lost_ = true;
         spdlog::warn("worker={} waiting for work failed: {}", s.worker_id,
                      waited.error().Describe());
         asio::steady_timer t(executor);
         t.expires_after(std::chrono::milliseconds(200));
         co_await t.async_wait(use_nothrow_awaitable);
-        continue;
-      }
-      // Not started when draining or registering again: handed back by the call that follows
-      // (StopWaiting, register.lua).
-      for (auto& job : *waited) {
-        if (!draining_ && epoch_ != 0) Start(executor, std::move(job));
       }
     }
   }

@@ -351,7 +351,7 @@ class JobStore {
   // when that lease is gone (register again). 0 skips the check and registers the worker when
   // it has no lease (tests and tools).
   // Returns first the jobs dispatch leased straight to this worker since its last call (see
-  // WaitForLeased), then jobs from `ready`; when `ready` runs dry the worker is entered among
+  // WaitForWork), then jobs from `ready`; when `ready` runs dry the worker is entered among
   // the workers waiting for work, for `max` less what it got (max 0 takes it out: draining).
   // `holding`: set after a Lease call whose answer was lost (the script may have run): the
   // jobs the worker holds; any other job Redis holds under this worker was leased by that lost
@@ -363,17 +363,14 @@ class JobStore {
                                                   int64_t epoch = 0,
                                                   const std::vector<std::string>* holding = nullptr,
                                                   int room = 0);
-  // Waits (on a blocking connection of its own) until dispatch signals new work or `timeout`.
+  // Waits (on a blocking connection of its own) until dispatch signals new work on `ready`, or,
+  // with `worker` (after a Lease call that found nothing and so entered it among the workers
+  // waiting for work), leases jobs straight to it; or `timeout`. The jobs come with the next
+  // Lease call: the wait pops only a token, so a wait whose answer is lost, or which outlives
+  // its client's timeout inside Redis, loses no job.
   awaitable<Result<void>> WaitForWork(redis::Connection& blocking,
-                                      std::chrono::milliseconds timeout);
-  // A worker's wait after a Lease call that found nothing (which entered it among the workers
-  // waiting for work): until dispatch leases a job straight to it (returned; the rest of what
-  // dispatch pushed comes with the next Lease call), work is put on `ready` (returns empty), or
-  // `timeout`. An error means the answer may be lost with a job in it: the next Lease call
-  // passes `holding`.
-  awaitable<Result<std::vector<LeasedJob>>> WaitForLeased(redis::Connection& blocking,
-                                                          const std::string& worker,
-                                                          std::chrono::milliseconds timeout);
+                                      std::chrono::milliseconds timeout,
+                                      const std::string& worker = "");
   // Renews the worker's one lease: a few commands per worker, whatever it holds.
   awaitable<Result<HeartbeatOutcome>> Heartbeat(std::string worker, int64_t epoch,
                                                 std::chrono::milliseconds lease);
