@@ -85,7 +85,7 @@ end
 
 local function flush_indexes(ctx)
   if not ctx.moves then return end
-  local P, now = ctx.P, ctx.now
+  local P, now = ctx.P, ctx.now_s  -- text: a number would be formatted for every ZADD
   local rem, add, keys = {}, {}, {}
   local function put(t, key, a, b)
     local l = t[key]
@@ -272,22 +272,42 @@ local function transition(ctx, job, to_state, phase, detail, extra, held_only)
       if extra[i] == 'model' then new_model = extra[i + 1] end
     end
   end
-  redis.call('HSET', jkey(ctx.P, job.id), unpack(fields))
+  -- `job.defer` (dispatch.lua leasing straight to a waiting worker): two transitions of one
+  -- call, one HSET of `job.defer` by the caller. The first (defer = true) leaves its fields
+  -- there; the second's state, phase, updated and seq (fields 1-8, as built above) replace the
+  -- first's, and the rest is appended.
+  local defer = job.defer
+  if defer == true then
+    job.defer = fields
+  elseif defer then
+    local n = #defer
+    for i = 2, 8, 2 do defer[i] = fields[i] end
+    for i = 9, #fields do defer[n + i - 8] = fields[i] end
+  else
+    redis.call('HSET', jkey(ctx.P, job.id), unpack(fields))
+  end
   if from_state ~= to_state or (new_model or '') ~= (job.model or '') then
     note_move(ctx, job, from_state, to_state, new_model)
   end
-  if from_state ~= to_state then
+  -- `job.count_later` (dispatch.lua, a job it leases straight to a worker): this step is not
+  -- counted; the next one counts from where the job was (`count_from`), so the call's counters
+  -- move once for both.
+  if job.count_later then
+    job.count_later, job.count_from = nil, from_state
+  elseif from_state ~= to_state then
+    local from = job.count_from or from_state
+    job.count_from = nil
     -- Per-tenant live counts (the tenant limits at submit read them).
     if job.tenant and job.tenant ~= '' then
       local t = ctx_key(ctx, 'tlive', job.tenant)
-      if depth_field[from_state] then count(ctx, t, from_state, -1) end
+      if depth_field[from] then count(ctx, t, from, -1) end
       if depth_field[to_state] then count(ctx, t, to_state, 1) end
     end
-    depth_add(ctx, from_state, job.models, job.model, -1)
+    depth_add(ctx, from, job.models, job.model, -1)
     depth_add(ctx, to_state, job.models, new_model, 1)
     if job.batch and job.batch ~= '' then
       local b = ctx_key(ctx, 'batch', job.batch)
-      if from_state ~= '' then count(ctx, b, from_state, -1) end
+      if from ~= '' then count(ctx, b, from, -1) end
       count(ctx, b, to_state, 1)
     end
   end

@@ -1,11 +1,14 @@
 -- Leases up to `max` DISPATCHED jobs to a worker: each gets a fresh fencing token and is held
 -- under the worker's lease (register.lua, heartbeat.lua), which this call extends too, with an
 -- entry in the worker's held table (common_held.lua) that its later writes are fenced by.
--- ARGV: P now worker max lease_ms epoch (0: not checked; a worker with no lease gets one)
+-- Returns first what dispatch already leased to the worker (`wgot:<worker>`, common_lease.lua),
+-- then jobs from `ready`; when `ready` ran dry, the worker is entered in `wwait` for as many
+-- more jobs as it has room for (max 0: taken out, a draining worker).
+-- ARGV: P now worker max lease_ms epoch (0: not checked; a worker with no lease gets one) room
+-- room: the jobs the worker can take in all ('' or below max: max), which it waits for in
+-- `wwait` less what it gets; `max` bounds only what this call leases from `ready`.
 -- An error WLEASELOST when the worker's lease is gone: it must register again.
--- Returns per job a flat list of named fields (job_codec.cpp's LeasedJob fields: id token spec
--- model account attempt max_attempts upstream tenant batch finish_deadline created
--- create_intent kind parent index chain_frame).
+-- Returns per job its leased_entry (common_lease.lua; job_codec.cpp's DecodeLeasedEntry).
 local P, now, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local max, lease_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
 local epoch = ARGV[6] or '0'
@@ -15,14 +18,18 @@ if not current then
   redis.call('HSET', P .. ':wepoch', worker, redis.call('INCR', P .. ':epoch'))
 end
 local ctx = new_ctx(P, now)
--- ARGV[7] = '1' after a lease call whose answer the worker lost, ARGV[8..]: the jobs it holds.
+-- ARGV[8] = '1' after a lease call whose answer the worker lost (and when it drains),
+-- ARGV[9..]: the jobs it holds.
 -- A job Redis holds under this worker that it does not was leased by that lost answer (no one
 -- runs it, and the worker's heartbeats would keep it from the reaper): it goes back to `ready`,
 -- where this very call may lease it again, with a new token.
-if ARGV[7] == '1' then
+local room = math.max(tonumber(ARGV[7]) or 0, max)
+if ARGV[8] == '1' then
   local holds = {}
-  for i = 8, #ARGV do holds[ARGV[i]] = true end
+  for i = 9, #ARGV do holds[ARGV[i]] = true end
   local held_key = P .. ':wjobs:' .. worker
+  -- What dispatch pushed since is among the jobs this worker does not hold: handed back below.
+  redis.call('DEL', P .. ':wgot:' .. worker, P .. ':wnudge:' .. worker)
   local back = {}
   for _, id in ipairs(redis.call('HKEYS', held_key)) do
     if not holds[id] then
@@ -39,14 +46,25 @@ if ARGV[7] == '1' then
   end
   if #back > 0 then redis.call('LPUSH', P .. ':ready', unpack(back)) end
 end
-local ids = redis.call('LPOP', P .. ':ready', max)
-if not ids then
-  flush(ctx)
-  return {}
+local out = redis.call('LPOP', P .. ':wgot:' .. worker, 1000) or {}
+-- The nudges of those pushes (common_lease.lua): any left would wake the worker for nothing.
+if #out > 0 then redis.call('DEL', P .. ':wnudge:' .. worker) end
+local wait_key = P .. ':wwait'
+local ids = nil
+if max > #out then ids = redis.call('LPOP', P .. ':ready', max - #out) end
+-- `ready` ran dry (or was empty): dispatch may lease straight to this worker, up to its room.
+local function wait_for(room)
+  if room > 0 then
+    redis.call('HSET', wait_key, worker, room .. ':' .. ctx.now_s)
+  else
+    redis.call('HDEL', wait_key, worker)
+  end
 end
-local OUT = {'id', 'token', 'spec', 'model', 'account', 'attempt', 'max_attempts', 'upstream',
-             'tenant', 'batch', 'finish_deadline', 'created', 'create_intent', 'kind', 'parent',
-             'index', 'chain_frame'}
+if not ids then
+  wait_for(room - #out)
+  flush(ctx)
+  return out
+end
 local jobs = {}
 for _, id in ipairs(ids) do
   local j = read_record(P, id)
@@ -55,26 +73,21 @@ end
 -- `rdata`: what dispatch handed over per job in earlier builds of this schema (version 3);
 -- entries left by a scheduler of that code are dropped with their lease.
 if redis.call('EXISTS', P .. ':rdata') == 1 then redis.call('HDEL', P .. ':rdata', unpack(ids)) end
+if #ids < max - #out then wait_for(room - #out - #jobs) else wait_for(0) end
 if #jobs == 0 then
   flush(ctx)
-  return {}
+  return out
 end
 redis.call('ZADD', P .. ':wlease', 'GT', now + lease_ms, worker)
 -- One fence bump for the whole call: tokens first+1 .. first+#jobs are this call's.
 local first = redis.call('INCRBY', P .. ':fence', #jobs) - #jobs
-local out = {}
 local held = {}
 for k, j in ipairs(jobs) do
   -- The token names its worker, so the worker's writes find its held table (common_held.lua).
-  j.token = (first + k) .. '/' .. worker
-  j.worker = worker
-  local phase = 'SUBMITTING'
-  if j.upstream and j.upstream ~= '' then phase = 'GENERATING' end
-  transition(ctx, j, 'RUNNING', phase, worker,
-             {'worker', worker, 'token', j.token, 'started', ctx.now_s})
+  lease_job(ctx, j, worker, (first + k) .. '/' .. worker)
   held[#held + 1] = j.id
   held[#held + 1] = held_encode(j)
-  out[#out + 1] = flat(j, OUT)
+  out[#out + 1] = leased_entry(j)
 end
 redis.call('HSET', P .. ':wjobs:' .. worker, unpack(held))
 flush(ctx)

@@ -23,7 +23,10 @@ for _, worker in ipairs(workers) do
       back[#back + 1] = id
     end
   end
-  redis.call('DEL', held, P .. ':wcancel:' .. worker)
+  -- Leases dispatch pushed to it (common_lease.lua) are of jobs handed back above.
+  redis.call('DEL', held, P .. ':wcancel:' .. worker, P .. ':wgot:' .. worker,
+             P .. ':wnudge:' .. worker)
+  redis.call('HDEL', P .. ':wwait', worker)
   redis.call('HDEL', P .. ':wepoch', worker)
   redis.call('ZREM', P .. ':wlease', worker)
 end

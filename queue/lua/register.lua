@@ -26,7 +26,10 @@ if #back > 0 then
   redis.call('LPUSH', P .. ':wake', '1')
   redis.call('LTRIM', P .. ':wake', 0, 63)
 end
-redis.call('DEL', held, P .. ':wcancel:' .. worker)
+-- Leases dispatch pushed to the earlier incarnation (common_lease.lua) are of jobs handed back.
+redis.call('DEL', held, P .. ':wcancel:' .. worker, P .. ':wgot:' .. worker,
+             P .. ':wnudge:' .. worker)
+redis.call('HDEL', P .. ':wwait', worker)
 local epoch = redis.call('INCR', P .. ':epoch')
 redis.call('HSET', P .. ':wepoch', worker, epoch)
 redis.call('ZADD', P .. ':wlease', now + lease_ms, worker)

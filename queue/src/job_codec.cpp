@@ -392,7 +392,8 @@ Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
     } else if (name == field::kAttempt) {
       job.attempt = static_cast<int>(ToInt(value, 1));
     } else if (name == field::kMaxAttempts) {
-      job.max_attempts = static_cast<int>(ToInt(value, 1));
+      // A lease entry (common_lease.lua) names every field: '' is a record that states none.
+      if (!value.empty()) job.max_attempts = static_cast<int>(ToInt(value, 1));
     } else if (name == field::kUpstream) {
       job.upstream = value;
     } else if (name == field::kTenant) {
@@ -427,6 +428,60 @@ Result<LeasedJob> DecodeLeasedJob(const Fields& fields) {
     job.create_intent_ms = ToInt(std::string_view(job.create_intent).substr(0, colon));
   }
   return job;
+}
+
+Result<LeasedJob> DecodeLeasedEntry(std::string_view entry) {
+  // common_lease.lua's leased_entry: these names in this order, then `spec` to the end (or, "J1",
+  // the same values as a JSON array). An entry of another layout does not line up: refused.
+  static constexpr std::array<const char*, 16> kNames{
+      field::kId,      field::kToken,          field::kModel,      field::kAccount,
+      field::kAttempt, field::kMaxAttempts,    field::kUpstream,   field::kTenant,
+      field::kBatch,   field::kFinishDeadline, field::kCreated,    field::kCreateIntent,
+      field::kKind,    field::kParent,         field::kChildIndex, field::kChainFrame};
+  constexpr char kSep = '\x1f';
+  auto refuse = [&](std::string_view what) -> Result<LeasedJob> {
+    return std::unexpected(
+        Error{ErrorCategory::kInternal,
+              "lease: a leased job's entry is not in the layout this worker reads (" +
+                  std::string(what) + "; entry starts " + std::string(entry.substr(0, 40)) + ")"});
+  };
+  auto next = [&](std::string_view& rest, std::string_view& out) {
+    const auto at = rest.find(kSep);
+    if (at == std::string_view::npos) return false;
+    out = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    return true;
+  };
+  std::string_view rest = entry;
+  std::string_view part;
+  Fields fields;
+  fields.reserve(kNames.size() + 1);
+  if (entry.starts_with("J1")) {
+    // A job one of whose values holds the separator: its values as a JSON array, then the spec.
+    const auto at = entry.find(kSep);
+    if (at == std::string_view::npos) return refuse("no spec after the JSON values");
+    const auto values = nlohmann::json::parse(entry.substr(2, at - 2), nullptr, false);
+    if (!values.is_array() || values.size() != kNames.size()) {
+      return refuse("expected a JSON array of " + std::to_string(kNames.size()) + " values");
+    }
+    for (size_t i = 0; i < kNames.size(); ++i) {
+      if (!values[i].is_string()) return refuse(std::string("expected a string for ") + kNames[i]);
+      fields.emplace_back(kNames[i], values[i].get<std::string>());
+    }
+    fields.emplace_back(field::kSpec, std::string(entry.substr(at + 1)));
+    return DecodeLeasedJob(fields);
+  }
+  if (!next(rest, part) || part != "L1") return refuse("no L1 tag");
+  for (const char* name : kNames) {
+    std::string_view value;
+    if (!next(rest, part) || part != name || !next(rest, value)) {
+      return refuse(std::string("expected field ") + name);
+    }
+    fields.emplace_back(name, std::string(value));
+  }
+  if (!next(rest, part) || part != field::kSpec) return refuse("expected field spec last");
+  fields.emplace_back(field::kSpec, std::string(rest));
+  return DecodeLeasedJob(fields);
 }
 
 // An empty field is left out (the scripts read a missing name as ''): every name a script call

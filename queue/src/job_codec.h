@@ -72,8 +72,11 @@ inline constexpr const char* kLastFrame = "last_frame";
 // Appends the jobs of one submit.lua call (its ARGV after `groups`): the call's fields (those
 // every job holds alike), then each job's own named fields; `now` is the call's time.
 void AppendNewJobs(std::vector<std::string>& args, const std::vector<NewJob>& jobs, int64_t now);
-// The named fields lease.lua returns for one job.
+// The named fields of one leased job.
 Result<LeasedJob> DecodeLeasedJob(const Fields& fields);
+// One leased job as lease.lua returns it and dispatch.lua pushes it to a waiting worker
+// (common_lease.lua's leased_entry); an entry of another layout is refused.
+Result<LeasedJob> DecodeLeasedEntry(std::string_view entry);
 // The named fields phase.lua takes for one job.
 Fields EncodePhaseChange(const PhaseChange& change);
 // The named fields complete.lua takes for one job.

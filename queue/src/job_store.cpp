@@ -392,9 +392,14 @@ awaitable<Result<int64_t>> JobStore::RegisterWorker(std::string worker,
 awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, int max,
                                                           std::chrono::milliseconds lease,
                                                           int64_t epoch,
-                                                          const std::vector<std::string>* holding) {
-  std::vector<std::string> command{std::to_string(clock_->NowMs()), worker, std::to_string(max),
-                                   std::to_string(lease.count()), std::to_string(epoch)};
+                                                          const std::vector<std::string>* holding,
+                                                          int room) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()),
+                                   worker,
+                                   std::to_string(max),
+                                   std::to_string(lease.count()),
+                                   std::to_string(epoch),
+                                   std::to_string(room)};
   if (holding != nullptr) {
     command.push_back("1");
     command.insert(command.end(), holding->begin(), holding->end());
@@ -402,8 +407,8 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
   auto r = co_await Run(Scripts("lease"), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   std::vector<LeasedJob> out;
-  for (const auto& row : r->elements) {
-    auto job = DecodeLeasedJob(ToFields(row));
+  for (const auto& entry : r->elements) {
+    auto job = DecodeLeasedEntry(entry.str);
     if (!job) co_return std::unexpected(job.error());
     out.push_back(std::move(*job));
   }
@@ -411,9 +416,13 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
 }
 
 awaitable<Result<void>> JobStore::WaitForWork(redis::Connection& blocking,
-                                              std::chrono::milliseconds timeout) {
+                                              std::chrono::milliseconds timeout,
+                                              const std::string& worker) {
   const double seconds = std::max(0.01, timeout.count() / 1000.0);
-  std::vector<std::string> command{"BLPOP", p_ + ":wake", Num(seconds)};
+  std::vector<std::string> command{"BLPOP"};
+  if (!worker.empty()) command.push_back(p_ + ":wnudge:" + worker);
+  command.push_back(p_ + ":wake");
+  command.push_back(Num(seconds));
   auto r = co_await blocking.Command(std::move(command), timeout + std::chrono::milliseconds(2000));
   if (!r) co_return std::unexpected(r.error());
   co_return Result<void>{};

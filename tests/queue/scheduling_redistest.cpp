@@ -206,7 +206,9 @@ TEST_F(SchedulingTest, QueueDepthCountersFollowEveryStateChange) {
   EXPECT_EQ(Depths()["m1"], (Depth{2, 1, 0}));
   EXPECT_EQ(Depths()["m2"], (Depth{0, 1, 0}));
 
-  auto leased = RunAsync(io_, store_->Lease("w", 10, 60s));
+  // Exactly the two: a worker whose lease call leaves it room waits for more, and dispatch
+  // would lease to it straight (common_lease.lua) the job meant for "w2" below.
+  auto leased = RunAsync(io_, store_->Lease("w", 2, 60s));
   ASSERT_TRUE(leased);
   ASSERT_EQ(leased->size(), 2u);
   EXPECT_EQ(Depths()["m1"], (Depth{2, 0, 1}));

@@ -94,6 +94,9 @@ TEST(WalletChaos, MoneyAddsUpAfterKillsFaultsAndCancels) {
   // Frozen workers: the first jobs wait DISPATCHED (no worker leases them), the rest PENDING
   // (every account's slots are taken).
   for (int w = 0; w < 3; ++w) stack.PauseWorker(w);
+  // Past the 2 s in which dispatch still leases straight to a worker that waited for work
+  // (queue/lua/common_lease.lua, WAIT_FRESH_MS): the frozen ones stopped asking.
+  std::this_thread::sleep_for(2300ms);
   submit(0, 30, "first");
   std::this_thread::sleep_for(300ms);
   cancel_where(1, v1::JOB_STATE_DISPATCHED, 3);

@@ -51,7 +51,12 @@ void Worker::Drain() {
   if (draining_) return;
   draining_ = true;
   spdlog::info("worker={} draining: {} jobs in flight", deps_.settings.worker_id, jobs_.size());
-  if (slot_free_) slot_free_->cancel();
+  if (slot_free_) {
+    slot_free_->cancel();
+    // Out of the workers waiting for work now, not once LeaseLoop's wait ends: dispatch would
+    // lease jobs to it meanwhile.
+    SpawnOrDie(slot_free_->get_executor(), "stop-waiting", StopWaiting());
+  }
 }
 
 awaitable<void> Worker::Run() {
@@ -63,6 +68,8 @@ awaitable<void> Worker::Run() {
   SpawnOrDie(executor, "lease-watchdog", LeaseWatchdog());
   if (cancel_blocking_) SpawnOrDie(executor, "cancel-listener", CancelLoop());
   co_await LeaseLoop();
+  // Out of the workers waiting for work; what dispatch leased to it meanwhile goes back.
+  co_await StopWaiting();
 
   // Draining: in-flight jobs go on until the deadline; then the rest are handed back.
   drained_->expires_after(deps_.settings.drain_timeout);
@@ -105,8 +112,9 @@ awaitable<void> Worker::LeaseLoop() {
     if (lease_answer_lost_) {
       for (const auto& [id, held] : jobs_) holding.push_back(id);
     }
+    // At most 64 from `ready` a call; dispatch may lease it up to `free` straight.
     auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease, epoch_,
-                                              lease_answer_lost_ ? &holding : nullptr);
+                                              lease_answer_lost_ ? &holding : nullptr, free);
     if (!leased && leased.error().category == ErrorCategory::kLeaseLost) {
       spdlog::warn("worker={} lease lost: stopping {} jobs, registering again", s.worker_id,
                    jobs_.size());
@@ -127,25 +135,45 @@ awaitable<void> Worker::LeaseLoop() {
     if (!leased->empty()) {
       lease_valid_until_ms_ = std::max(lease_valid_until_ms_, asked_ms + s.lease.count());
     }
-    for (auto& job : *leased) {
-      auto control = std::make_shared<JobControl>(executor);
-      control->lease_valid_until_ms = lease_valid_until_ms_;
-      jobs_[job.id] = Held{job.token, control};
-      ++counters_.leased;
-      ++starting_;
-      std::string name = "job " + job.id;
-      auto held = std::make_unique<queue::LeasedJob>(std::move(job));
-      SpawnOrDie(executor, std::move(name), RunJob(std::move(held), control));
-    }
+    for (auto& job : *leased) Start(executor, std::move(job));
     if (leased->empty() && !draining_) {
-      // Nothing ready: block on the wake list (its own connection) until dispatch adds work.
-      auto waited = co_await deps_.store->WaitForWork(*blocking_, std::chrono::milliseconds(1000));
+      // Nothing ready, and the call entered this worker among those waiting for work: block
+      // (on its own connection) until dispatch leases jobs straight to it or puts work on
+      // `ready`; the next call returns them. A failed wait loses nothing (it pops a token).
+      auto waited = co_await deps_.store->WaitForWork(*blocking_, std::chrono::milliseconds(1000),
+                                                      s.worker_id);
       if (!waited) {
+        spdlog::warn("worker={} waiting for work failed: {}", s.worker_id,
+                     waited.error().Describe());
         asio::steady_timer t(executor);
         t.expires_after(std::chrono::milliseconds(200));
         co_await t.async_wait(use_nothrow_awaitable);
       }
     }
+  }
+}
+
+void Worker::Start(const asio::any_io_executor& executor, queue::LeasedJob job) {
+  auto control = std::make_shared<JobControl>(executor);
+  control->lease_valid_until_ms = lease_valid_until_ms_;
+  jobs_[job.id] = Held{job.token, control};
+  ++counters_.leased;
+  ++starting_;
+  std::string name = "job " + job.id;
+  auto held = std::make_unique<queue::LeasedJob>(std::move(job));
+  SpawnOrDie(executor, std::move(name), RunJob(std::move(held), control));
+}
+
+awaitable<void> Worker::StopWaiting() {
+  if (epoch_ == 0) co_return;  // no lease: register.lua hands back whatever it held
+  const auto& s = deps_.settings;
+  std::vector<std::string> holding;
+  for (const auto& [id, held] : jobs_) holding.push_back(id);
+  auto stopped = co_await deps_.store->Lease(s.worker_id, 0, s.lease, epoch_, &holding);
+  if (!stopped) {
+    // Its jobs that dispatch pushed meanwhile go back when its lease lapses (the reaper).
+    spdlog::warn("worker={} could not stop waiting for work: {}", s.worker_id,
+                 stopped.error().Describe());
   }
 }
 

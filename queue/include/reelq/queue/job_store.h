@@ -350,15 +350,27 @@ class JobStore {
   // Leases jobs under the worker's lease (extending it). `epoch`: RegisterWorker's; kLeaseLost
   // when that lease is gone (register again). 0 skips the check and registers the worker when
   // it has no lease (tests and tools).
+  // Returns first the jobs dispatch leased straight to this worker since its last call (see
+  // WaitForWork), then jobs from `ready`; when `ready` runs dry the worker is entered among
+  // the workers waiting for work, for `max` less what it got (max 0 takes it out: draining).
   // `holding`: set after a Lease call whose answer was lost (the script may have run): the
   // jobs the worker holds; any other job Redis holds under this worker was leased by that lost
   // answer, which no one will run, and is handed back (and may be leased again in this call).
-  awaitable<Result<std::vector<LeasedJob>>> Lease(
-      std::string worker, int max, std::chrono::milliseconds lease, int64_t epoch = 0,
-      const std::vector<std::string>* holding = nullptr);
-  // Waits (on a blocking connection of its own) until dispatch signals new work or `timeout`.
+  // `room`: how many jobs the worker can take in all (when above `max`, which bounds what one
+  // call leases from `ready`): what it waits for, less what it gets.
+  awaitable<Result<std::vector<LeasedJob>>> Lease(std::string worker, int max,
+                                                  std::chrono::milliseconds lease,
+                                                  int64_t epoch = 0,
+                                                  const std::vector<std::string>* holding = nullptr,
+                                                  int room = 0);
+  // Waits (on a blocking connection of its own) until dispatch signals new work on `ready`, or,
+  // with `worker` (after a Lease call that found nothing and so entered it among the workers
+  // waiting for work), leases jobs straight to it; or `timeout`. The jobs come with the next
+  // Lease call: the wait pops only a token, so a wait whose answer is lost, or which outlives
+  // its client's timeout inside Redis, loses no job.
   awaitable<Result<void>> WaitForWork(redis::Connection& blocking,
-                                      std::chrono::milliseconds timeout);
+                                      std::chrono::milliseconds timeout,
+                                      const std::string& worker = "");
   // Renews the worker's one lease: a few commands per worker, whatever it holds.
   awaitable<Result<HeartbeatOutcome>> Heartbeat(std::string worker, int64_t epoch,
                                                 std::chrono::milliseconds lease);

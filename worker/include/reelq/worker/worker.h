@@ -46,6 +46,11 @@ class Worker {
   void LoseEveryJob();
   void StopCancelled(const std::string& job_id);
   awaitable<void> LeaseLoop();
+  // Holds a leased job and runs it.
+  void Start(const asio::any_io_executor& executor, queue::LeasedJob job);
+  // Draining: a Lease call for nothing takes the worker out of those waiting for work and hands
+  // back what dispatch leased to it but it never started.
+  awaitable<void> StopWaiting();
   awaitable<void> HeartbeatLoop();
   awaitable<void> CancelLoop();
   // Self-fence: stops every job whose lease lapses by this worker's own clock (no Lease or
