@@ -1,6 +1,8 @@
--- Cancels a job in any non-terminal state. A RUNNING job's id is pushed to its worker's cancel
--- list, which the worker blocks on (and its heartbeat drains): it stops at once and cancels
--- upstream where the provider allows. A group (storyboard, compare) is cancelled first, then
+-- Cancels a job in any non-terminal state. A RUNNING job's id is added to its worker's cancel
+-- list, with a token on `wcnudge:<worker>` that the worker's cancel listener blocks on: it reads
+-- the list, stops the job at once and cancels upstream where the provider allows. An id stays on
+-- the list until the worker's heartbeat acknowledges it (heartbeat.lua): a pop whose answer was
+-- lost (a command timeout, a failover) would leave the job running until its next write. A group (storyboard, compare) is cancelled first, then
 -- each of its children that has not ended (their ends then leave the group as it is).
 -- ARGV: P now id
 -- Returns {previous_state, upstream, account} or an error reply NOTFOUND / TERMINAL <state>.
@@ -24,6 +26,8 @@ local function cancel_one(job, detail)
       held_take(job, held_entry(P, job))
       redis.call('HDEL', P .. ':wjobs:' .. job.worker, job.id)
       redis.call('RPUSH', P .. ':wcancel:' .. job.worker, job.id)
+      redis.call('LPUSH', P .. ':wcnudge:' .. job.worker, '1')
+      redis.call('LTRIM', P .. ':wcnudge:' .. job.worker, 0, 63)
     end
     release_slot(ctx, job.slot)
   end

@@ -24,7 +24,8 @@ for _, worker in ipairs(workers) do
     end
   end
   -- Leases dispatch pushed to it (common_lease.lua) are of jobs handed back above.
-  redis.call('DEL', held, P .. ':wcancel:' .. worker, P .. ':wgot:' .. worker,
+  redis.call('DEL', held, P .. ':wcancel:' .. worker, P .. ':wcnudge:' .. worker,
+             P .. ':wgot:' .. worker,
              P .. ':wnudge:' .. worker)
   redis.call('HDEL', P .. ':wwait', worker)
   redis.call('HDEL', P .. ':wepoch', worker)

@@ -27,7 +27,8 @@ if #back > 0 then
   redis.call('LTRIM', P .. ':wake', 0, 63)
 end
 -- Leases dispatch pushed to the earlier incarnation (common_lease.lua) are of jobs handed back.
-redis.call('DEL', held, P .. ':wcancel:' .. worker, P .. ':wgot:' .. worker,
+redis.call('DEL', held, P .. ':wcancel:' .. worker, P .. ':wcnudge:' .. worker,
+             P .. ':wgot:' .. worker,
              P .. ':wnudge:' .. worker)
 redis.call('HDEL', P .. ':wwait', worker)
 local epoch = redis.call('INCR', P .. ':epoch')

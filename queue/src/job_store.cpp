@@ -429,9 +429,11 @@ awaitable<Result<void>> JobStore::WaitForWork(redis::Connection& blocking,
 }
 
 awaitable<Result<HeartbeatOutcome>> JobStore::Heartbeat(std::string worker, int64_t epoch,
-                                                        std::chrono::milliseconds lease) {
+                                                        std::chrono::milliseconds lease,
+                                                        std::vector<std::string> acknowledged) {
   std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(lease.count()),
                                 std::move(worker), std::to_string(epoch)};
+  for (auto& id : acknowledged) args.push_back(std::move(id));
   auto r = co_await Run(Scripts("heartbeat"), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   HeartbeatOutcome out;
@@ -443,14 +445,20 @@ awaitable<Result<HeartbeatOutcome>> JobStore::Heartbeat(std::string worker, int6
   co_return out;
 }
 
-awaitable<Result<std::optional<std::string>>> JobStore::WaitForCancel(
+awaitable<Result<std::vector<std::string>>> JobStore::WaitForCancel(
     redis::Connection& blocking, std::string worker, std::chrono::milliseconds timeout) {
   const double seconds = std::max(0.01, timeout.count() / 1000.0);
-  std::vector<std::string> command{"BLPOP", p_ + ":wcancel:" + worker, Num(seconds)};
-  auto r = co_await blocking.Command(std::move(command), timeout + std::chrono::milliseconds(2000));
+  std::vector<std::string> out;
+  std::vector<std::string> wait{"BLPOP", p_ + ":wcnudge:" + worker, Num(seconds)};
+  auto r = co_await blocking.Command(std::move(wait), timeout + std::chrono::milliseconds(2000));
   if (!r) co_return std::unexpected(r.error());
-  if (r->IsNil() || r->elements.size() < 2) co_return std::optional<std::string>();
-  co_return std::optional<std::string>(r->elements[1].str);
+  if (r->IsNil()) co_return out;
+  // Read, not popped: the ids stay until a heartbeat acknowledges them (heartbeat.lua).
+  std::vector<std::string> read{"LRANGE", p_ + ":wcancel:" + worker, "0", "999"};
+  auto ids = co_await blocking.Command(std::move(read));
+  if (!ids) co_return std::unexpected(ids.error());
+  for (const auto& id : ids->elements) out.push_back(id.str);
+  co_return out;
 }
 
 awaitable<Result<void>> JobStore::SetPhase(std::string job_id, std::string token, JobPhase phase,

@@ -143,12 +143,12 @@ TEST_F(WorkerLeaseTest, CancelIsPushedToTheWorkerHoldingTheJob) {
   const auto took = std::chrono::steady_clock::now() - sent;
   auto got = waiting.get();
   ASSERT_TRUE(got) << got.error().Describe();
-  ASSERT_TRUE(got->has_value());
-  EXPECT_EQ(**got, held[0].id);
+  EXPECT_EQ(*got, std::vector<std::string>{held[0].id});
   EXPECT_LT(took, 1s);
-  // Without a listener, the next heartbeat hands it over.
+  // Without a listener, the next heartbeat hands it over, with the first until the worker
+  // acknowledges that one.
   ASSERT_TRUE(RunAsync(io_, store_->Cancel(held[1].id)));
-  auto beat = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s));
+  auto beat = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s, {held[0].id}));
   ASSERT_TRUE(beat);
   EXPECT_EQ(beat->cancelled, std::vector<std::string>{held[1].id});
   // The cancelled job's token is refused from then on.
@@ -156,6 +156,40 @@ TEST_F(WorkerLeaseTest, CancelIsPushedToTheWorkerHoldingTheJob) {
       RunAsync(io_, store_->SetPhase(held[1].id, held[1].token, JobPhase::kTransferring, "", ""));
   ASSERT_FALSE(phase);
   EXPECT_EQ(phase.error().category, ErrorCategory::kCancelled);
+}
+
+// A cancel notice stays on the worker's list until a heartbeat acknowledges it: a heartbeat
+// whose answer is lost, or a listener's blocking pop whose client gave up while Redis still
+// holds it (a command timeout during a failover; it takes the next element pushed, its answer
+// dropped), loses no cancellation. Before, both popped the id itself, and the job ran on until
+// its next write was refused.
+TEST_F(WorkerLeaseTest, ACancelNoticeStaysUntilTheWorkerAcknowledgesIt) {
+  auto epoch = RunAsync(io_, store_->RegisterWorker("w1", 15s));
+  ASSERT_TRUE(epoch);
+  SubmitAndDispatch(2, "k");
+  auto held = LeaseAll("w1", *epoch, 2);
+  ASSERT_EQ(held.size(), 2u);
+  auto stale = NewConnection();
+  ASSERT_FALSE(RunAsync(io_, stale->Command({"BLPOP", "t:{q}:wcnudge:w1", "30"}, 100ms)));
+  ASSERT_NE(server_->Run({"CLIENT", "LIST"}).str.find("cmd=blpop"), std::string::npos);
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel(held[0].id)));
+  // The stale pop took the token; the notice is still there for the heartbeat, every time
+  // until acknowledged.
+  for (int i = 0; i < 2; ++i) {
+    auto beat = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s));
+    ASSERT_TRUE(beat);
+    EXPECT_EQ(beat->cancelled, std::vector<std::string>{held[0].id}) << i;
+  }
+  // A listener sees it too (it reads the list once woken).
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel(held[1].id)));
+  auto listener = NewConnection();
+  auto seen = RunAsync(io_, store_->WaitForCancel(*listener, "w1", 1000ms));
+  ASSERT_TRUE(seen) << seen.error().Describe();
+  EXPECT_EQ(*seen, (std::vector<std::string>{held[0].id, held[1].id}));
+  auto beat = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s, {held[0].id, held[1].id}));
+  ASSERT_TRUE(beat);
+  EXPECT_TRUE(beat->cancelled.empty());
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:wcancel:w1"}).integer, 0);
 }
 
 TEST_F(WorkerLeaseTest, RacingSubmitChunksAndLeasesKeepKeysCountersAndTokensWhole) {

@@ -189,13 +189,15 @@ awaitable<void> Worker::HeartbeatLoop() {
     // Read before the call, like the lease: the renewed expiry is at least this plus the lease.
     const int64_t sent_ms = deps_.clock->NowMs();
     // One call for the worker's one lease, however many jobs it holds.
-    auto beat = co_await deps_.store->Heartbeat(s.worker_id, epoch, s.lease);
+    std::vector<std::string> acks(cancel_acks_.begin(), cancel_acks_.end());
+    auto beat = co_await deps_.store->Heartbeat(s.worker_id, epoch, s.lease, acks);
     if (!beat) {
       // The lease is not extended; LeaseWatchdog stops the jobs once it would lapse.
       spdlog::warn("worker={} heartbeat failed: {}", s.worker_id, beat.error().Describe());
       continue;
     }
-    if (epoch != epoch_) continue;  // registered again meanwhile
+    for (const auto& id : acks) cancel_acks_.erase(id);  // off the list in Redis now
+    if (epoch != epoch_) continue;                       // registered again meanwhile
     if (beat->lease_lost) {
       spdlog::warn("worker={} lease lapsed and its jobs were handed on: stopping {} jobs",
                    s.worker_id, jobs_.size());
@@ -216,8 +218,10 @@ awaitable<void> Worker::HeartbeatLoop() {
 }
 
 void Worker::StopCancelled(const std::string& job_id) {
+  cancel_acks_.insert(job_id);
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return;
+  // Seen again until acknowledged (by the listener and the heartbeat): stopped once.
+  if (it == jobs_.end() || it->second.control->stop == StopReason::kCancelled) return;
   spdlog::info("worker={} job={} cancelled", deps_.settings.worker_id, job_id);
   it->second.control->Stop(StopReason::kCancelled);
 }
@@ -235,7 +239,7 @@ awaitable<void> Worker::CancelLoop() {
       co_await t.async_wait(use_nothrow_awaitable);
       continue;
     }
-    if (*cancelled) StopCancelled(**cancelled);
+    for (const auto& id : *cancelled) StopCancelled(id);
   }
 }
 

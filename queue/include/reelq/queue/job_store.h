@@ -372,13 +372,18 @@ class JobStore {
                                       std::chrono::milliseconds timeout,
                                       const std::string& worker = "");
   // Renews the worker's one lease: a few commands per worker, whatever it holds.
+  // `acknowledged`: cancelled jobs (from an earlier Heartbeat or WaitForCancel) the worker has
+  // stopped, taken off its cancel list; the others are returned again until acknowledged.
   awaitable<Result<HeartbeatOutcome>> Heartbeat(std::string worker, int64_t epoch,
-                                                std::chrono::milliseconds lease);
+                                                std::chrono::milliseconds lease,
+                                                std::vector<std::string> acknowledged = {});
   // Blocks (on a connection of its own) until a job this worker holds is cancelled, or
-  // `timeout`; returns its id (nullopt on timeout). Cancels reach the worker this way at once.
-  awaitable<Result<std::optional<std::string>>> WaitForCancel(redis::Connection& blocking,
-                                                              std::string worker,
-                                                              std::chrono::milliseconds timeout);
+  // `timeout`; returns the ids on its cancel list (none on timeout), which stay there until a
+  // Heartbeat acknowledges them. Cancels reach the worker this way at once; the wait pops only a
+  // token, so one whose answer is lost, or which outlives its client inside Redis, loses none.
+  awaitable<Result<std::vector<std::string>>> WaitForCancel(redis::Connection& blocking,
+                                                            std::string worker,
+                                                            std::chrono::milliseconds timeout);
   // kLeaseLost when the token is stale; kCancelled when the job was cancelled. With an upstream
   // id: kFailedPrecondition (message "owned by job <id>") when another job already stored that
   // same upstream task.

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "reelq/common/asio.h"
@@ -44,6 +45,8 @@ class Worker {
   awaitable<bool> Register();
   // The worker's lease is gone: every job stops (another worker resumes it).
   void LoseEveryJob();
+  // Stops a job cancelled while held (if it still runs here) and acknowledges the notice with
+  // the next heartbeat.
   void StopCancelled(const std::string& job_id);
   awaitable<void> LeaseLoop();
   // Holds a leased job and runs it.
@@ -72,6 +75,8 @@ class Worker {
   };
   std::map<std::string, Held> jobs_;
   bool lease_answer_lost_ = false;  // the last Lease call failed: it may have leased jobs
+  // Cancel notices handled, taken off the worker's cancel list by the next heartbeat.
+  std::set<std::string> cancel_acks_;
   int starting_ = 0;  // jobs in jobs_ still in their create step (JobControl::starting)
   bool draining_ = false;
   std::unique_ptr<asio::steady_timer> drained_;  // fires when the last job ends
