@@ -75,7 +75,11 @@ TEST_P(ChildCleanup, NothingOutlivesAKilledTestBinary) {
   const std::string filter = std::string("--gtest_filter=OrphanFixture.") + GetParam();
   ChildProcess fixture = ChildProcess::Start(
       {BuildPath("tests/process/reelq_orphan_fixture").string(), filter},
-      {{"REELQ_ORPHAN_PID_FILE", pid_file.string()}, {"REELQ_ORPHAN_TAG", tag_value}},
+      // TMPDIR: the killed fixture's own temp dirs (its redis-server's, the simulator's media)
+      // are made inside ours, which goes with this test; nothing it left could clean them.
+      {{"REELQ_ORPHAN_PID_FILE", pid_file.string()},
+       {"REELQ_ORPHAN_TAG", tag_value},
+       {"TMPDIR", dir.path().string()}},
       dir.path() / "fixture.log");
   const std::vector<pid_t> children = WaitForPids(pid_file, fixture);
   ASSERT_EQ(children.size(), 2u) << "the fixture did not start its children; log:\n"
