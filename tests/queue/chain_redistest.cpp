@@ -71,12 +71,6 @@ class ChainTest : public StoreTest {
                                              .last_frame_key = last_frame}));
     ASSERT_TRUE(r) << r.error().Describe();
   }
-
-  JobRecord Get(const std::string& id) {
-    auto r = RunAsync(io_, store_->Get(id));
-    if (!r) throw std::runtime_error(r.error().Describe());
-    return *r;
-  }
 };
 
 TEST_F(ChainTest, ShotsRunInOrderAFailureStopsTheChainAndRetryResumesFromIt) {

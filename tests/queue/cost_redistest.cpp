@@ -117,6 +117,19 @@ class CostTest : public StoreTest {
  protected:
   static constexpr int kJobs = 1000;
 
+  // kJobs plain jobs of one tenant and batch, a 300-byte spec each.
+  static std::vector<NewJob> PlainJobs() {
+    std::vector<NewJob> jobs;
+    for (int i = 0; i < kJobs; ++i) {
+      jobs.push_back(NewJob{.id = "j" + std::to_string(i),
+                            .tenant = "studio",
+                            .batch = "b1",
+                            .spec_bytes = std::string(300, 's'),
+                            .candidate_models = {"m1"}});
+    }
+    return jobs;
+  }
+
   void SetUp() override {
     StoreTest::SetUp();
     Sync(OneModel());
@@ -222,14 +235,7 @@ class CostTest : public StoreTest {
 };
 
 TEST_F(CostTest, CommandsPerJobPerStep) {
-  std::vector<NewJob> jobs;
-  for (int i = 0; i < kJobs; ++i) {
-    jobs.push_back(NewJob{.id = "j" + std::to_string(i),
-                          .tenant = "studio",
-                          .batch = "b1",
-                          .spec_bytes = std::string(300, 's'),
-                          .candidate_models = {"m1"}});
-  }
+  const std::vector<NewJob> jobs = PlainJobs();
   Measure("submit (as SubmitBatch does)", [&] {
     // SubmitBatch stores its items in chunks of 100, with no read-back.
     for (size_t at = 0; at < jobs.size(); at += 100) {
@@ -294,14 +300,7 @@ TEST_F(CostTest, CommandsPerJobPerStep) {
 // When no worker waits for work (every one full), dispatch puts jobs on `ready` and a worker's
 // lease call reads each record again: two writes, two transitions' counters and index moves.
 TEST_F(CostTest, CommandsWhenNoWorkerWaits) {
-  std::vector<NewJob> jobs;
-  for (int i = 0; i < kJobs; ++i) {
-    jobs.push_back(NewJob{.id = "j" + std::to_string(i),
-                          .tenant = "studio",
-                          .batch = "b1",
-                          .spec_bytes = std::string(300, 's'),
-                          .candidate_models = {"m1"}});
-  }
+  const std::vector<NewJob> jobs = PlainJobs();
   for (size_t at = 0; at < jobs.size(); at += 100) {
     std::vector<NewJob> chunk(jobs.begin() + at, jobs.begin() + std::min(jobs.size(), at + 100));
     ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(chunk, 3600)));

@@ -47,12 +47,6 @@ class HeldTest : public StoreTest {
     return *leased;
   }
 
-  JobRecord Get(const std::string& id) {
-    auto r = RunAsync(io_, store_->Get(id));
-    if (!r) throw std::runtime_error(r.error().Describe());
-    return *r;
-  }
-
   // A field of the job's record as Redis holds it (nil: ""), not as GetJob shows it.
   std::string RecordField(const std::string& id, const std::string& field) {
     auto r = server_->Run({"HGET", "t:{q}:job:" + id, field});

@@ -43,6 +43,13 @@ class StoreTest : public ::testing::Test {
     return std::make_unique<JobStore>(NewConnection(), "t", clock_);
   }
 
+  // The job as the API reads it; a failed read throws (the test fails naming it).
+  JobRecord Get(const std::string& id) {
+    auto r = testing::RunAsync(io_, store_->Get(id));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return *r;
+  }
+
   void Sync(const QueueSettings& settings) {
     auto r = testing::RunAsync(io_, store_->SyncSettings(settings));
     ASSERT_TRUE(r) << r.error().Describe();

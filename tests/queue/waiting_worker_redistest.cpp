@@ -55,12 +55,6 @@ class WaitingWorkerTest : public StoreTest {
     return *leased;
   }
 
-  JobRecord Get(const std::string& id) {
-    auto r = RunAsync(io_, store_->Get(id));
-    if (!r) throw std::runtime_error(r.error().Describe());
-    return *r;
-  }
-
   std::vector<JobState> States(const JobRecord& job) {
     std::vector<JobState> out;
     for (const auto& t : job.history) out.push_back(t.state);
