@@ -296,8 +296,8 @@ end
 -- 200 jobs cost each of its batched writes ~25k instructions a job more (callgrind, issue 11).
 -- One field longer than any deployment's hash-max-listpack-value (reelq asks for 1024) turns
 -- it into a hash table for as long as the table exists. Its name is no job id (admission
--- allows no control character); reap.lua, register.lua and lease.lua find no job under it,
--- stats.lua does not count it.
+-- allows no control character); reap.lua and register.lua find no job under it, lease.lua's
+-- lost-answer path passes it by, stats.lua does not count it.
 local HELD_PAD = '\30hashtable'
 
 -- Writes back the held entries of `jobs` changed by this call (`j.held_dirty`), one HSET per

@@ -32,7 +32,7 @@ if ARGV[8] == '1' then
   redis.call('DEL', P .. ':wgot:' .. worker, P .. ':wnudge:' .. worker)
   local back = {}
   for _, id in ipairs(redis.call('HKEYS', held_key)) do
-    if not holds[id] then
+    if not holds[id] and id ~= HELD_PAD then  -- the pad keeps the table a hash table
       local j = read_job(P, id, {'worker', 'token'})
       if j and j.state == 'RUNNING' and j.worker == worker then
         -- As handback.lua: what the held entry recorded goes into the record.

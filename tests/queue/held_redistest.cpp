@@ -520,8 +520,8 @@ TEST_F(HeldTest, TheOutputsReadFromOneFieldOrFromTheFieldsOfTheLayoutBefore) {
 }
 
 // A worker's held table becomes a hash table at its first write (a listpack would be scanned on
-// every lookup); the field that makes it one is no job: stats do not count it, and a restart of
-// the worker hands back exactly its jobs.
+// every lookup); the field that makes it one is no job: stats do not count it, a lease call
+// after a lost answer leaves it, and a restart of the worker hands back exactly its jobs.
 TEST_F(HeldTest, AHeldTableIsAHashTableAndItsPadIsNoJob) {
   ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 5s)));
   SubmitAndDispatch(3);
@@ -537,6 +537,10 @@ TEST_F(HeldTest, AHeldTableIsAHashTableAndItsPadIsNoJob) {
   stats = RunAsync(io_, store_->GetStats());
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->leased, 2);
+  // A lease call after a lost answer hands back what the worker does not hold: the pad stays.
+  const std::vector<std::string> holding{leased[1].id, leased[2].id};
+  ASSERT_TRUE(RunAsync(io_, store_->Lease("w1", 1, 5s, 0, &holding)));
+  EXPECT_EQ(server_->Run({"HLEN", "t:{q}:wjobs:w1"}).integer, 3);  // two jobs and the pad
   // The worker starts over: its two jobs go back to the queue, nothing else is read as one.
   ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 5s)));
   EXPECT_EQ(Get(leased[1].id).state, JobState::kDispatched);
