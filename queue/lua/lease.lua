@@ -37,7 +37,7 @@ if ARGV[8] == '1' then
       if j and j.state == 'RUNNING' and j.worker == worker then
         -- As handback.lua: what the held entry recorded goes into the record.
         held_take(j, held_entry(P, j))
-        transition(ctx, j, 'DISPATCHED', '', 'lease answer lost; handed back',
+        transition(ctx, j, 'DISPATCHED', '', 'not run by its worker; handed back',
                    {'token', '', 'worker', ''})
         back[#back + 1] = id
       end

@@ -430,9 +430,11 @@ awaitable<Result<void>> JobStore::WaitForWork(redis::Connection& blocking,
 
 awaitable<Result<HeartbeatOutcome>> JobStore::Heartbeat(std::string worker, int64_t epoch,
                                                         std::chrono::milliseconds lease,
-                                                        std::vector<std::string> acknowledged) {
+                                                        std::vector<std::string> acknowledged,
+                                                        int64_t running) {
   std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(lease.count()),
-                                std::move(worker), std::to_string(epoch)};
+                                std::move(worker), std::to_string(epoch),
+                                running < 0 ? std::string() : std::to_string(running)};
   for (auto& id : acknowledged) args.push_back(std::move(id));
   auto r = co_await Run(Scripts("heartbeat"), std::move(args));
   if (!r) co_return std::unexpected(r.error());
@@ -441,6 +443,7 @@ awaitable<Result<HeartbeatOutcome>> JobStore::Heartbeat(std::string worker, int6
     co_return MakeError(ErrorCategory::kInternal, "heartbeat: empty reply");
   }
   out.lease_lost = r->elements[0].str == "LOST";
+  out.holds_more = r->elements[0].str == "MORE";
   for (size_t i = 1; i < r->elements.size(); ++i) out.cancelled.push_back(r->elements[i].str);
   co_return out;
 }

@@ -119,11 +119,14 @@ class SentinelGroup {
     for (int i = 0; i < 3; ++i) {
       const int port = FreePort();
       const auto conf = dir_.path() / ("sentinel-" + std::to_string(i) + ".conf");
+      // down-after 2500 ms: at 1000 ms, on a loaded 2-core machine, a sentinel once took the
+      // just-promoted replica (busy with its promotion and the old master's resync) for dead
+      // and failed back to the restarted old master before it had resynced, losing writes.
       std::ofstream(conf) << "port " << port << "\nbind 127.0.0.1\ndaemonize no\n"
                           << "dir " << dir_.path().string() << "\n"
                           << "sentinel monitor " << kMasterName << " 127.0.0.1 " << master.port()
                           << " 2\n"
-                          << "sentinel down-after-milliseconds " << kMasterName << " 1000\n"
+                          << "sentinel down-after-milliseconds " << kMasterName << " 2500\n"
                           << "sentinel failover-timeout " << kMasterName << " 10000\n"
                           << "sentinel parallel-syncs " << kMasterName << " 1\n";
       ports_.push_back(port);

@@ -192,6 +192,39 @@ TEST_F(WorkerLeaseTest, ACancelNoticeStaysUntilTheWorkerAcknowledgesIt) {
   EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:wcancel:w1"}).integer, 0);
 }
 
+// A worker says in each heartbeat how many jobs it runs. Redis holding more under it (a lease
+// answer lost, or a failover to a replica that missed the worker's later writes, so jobs it
+// finished are RUNNING again) is answered "more": the worker's next lease call names what it
+// runs and the rest goes back to the queue. Leases dispatch pushed and the worker has not
+// fetched yet are not counted.
+TEST_F(WorkerLeaseTest, AHeartbeatSaysWhenRedisHoldsMoreJobsThanTheWorkerRuns) {
+  auto epoch = RunAsync(io_, store_->RegisterWorker("w1", 15s));
+  ASSERT_TRUE(epoch);
+  SubmitAndDispatch(3, "m");
+  auto held = LeaseAll("w1", *epoch, 3);
+  ASSERT_EQ(held.size(), 3u);
+  auto beat = [&](int64_t running) {
+    auto b = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s, {}, running));
+    if (!b) throw std::runtime_error(b.error().Describe());
+    return b->holds_more;
+  };
+  EXPECT_FALSE(beat(3));
+  EXPECT_FALSE(beat(-1));  // not compared
+  EXPECT_TRUE(beat(2));    // the worker runs two: Redis went back in time for the third
+  const std::vector<std::string> running{held[0].id, held[1].id};
+  auto back = RunAsync(io_, store_->Lease("w1", 0, 15s, *epoch, &running));
+  ASSERT_TRUE(back) << back.error().Describe();
+  EXPECT_EQ(Get(held[2].id).state, JobState::kDispatched);
+  EXPECT_FALSE(beat(2));
+  // Waiting for more, it is pushed two; until its next lease call fetches them it runs two.
+  auto waits = RunAsync(io_, store_->Lease("w1", 4, 15s, *epoch));
+  ASSERT_TRUE(waits);
+  ASSERT_EQ(waits->size(), 1u);  // the one handed back, from `ready`
+  SubmitAndDispatch(2, "p");
+  EXPECT_EQ(server_->Run({"LLEN", "t:{q}:wgot:w1"}).integer, 2);
+  EXPECT_FALSE(beat(3));
+}
+
 TEST_F(WorkerLeaseTest, RacingSubmitChunksAndLeasesKeepKeysCountersAndTokensWhole) {
   // Four schedulers submit overlapping chunks (the same idempotency keys) at once.
   std::vector<std::unique_ptr<JobStore>> stores;
@@ -284,7 +317,7 @@ TEST_F(WorkerLeaseTest, JobsOfALostLeaseAnswerAreHandedBackByTheNextLease) {
     EXPECT_EQ(record->state, JobState::kRunning);
     bool handed_back = false;
     for (const auto& t : record->history) {
-      handed_back = handed_back || t.detail == "lease answer lost; handed back";
+      handed_back = handed_back || t.detail == "not run by its worker; handed back";
     }
     EXPECT_TRUE(handed_back) << j.id;
   }

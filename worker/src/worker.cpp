@@ -98,23 +98,26 @@ awaitable<void> Worker::LeaseLoop() {
     // which carries a create call's exchange (Settings::max_starting).
     const int free =
         std::min(s.max_in_flight - static_cast<int>(jobs_.size()), s.max_starting - starting_);
-    if (free <= 0) {
-      // Full: wait until a job ends or leaves its create step (both cancel the timer).
+    // After a lease call whose answer was lost, or heartbeats that found Redis holding more
+    // under this worker than it runs, the next call also hands back what Redis holds beyond the
+    // jobs it runs.
+    const bool hand_back = lease_answer_lost_ || holds_more_;
+    if (free <= 0 && !hand_back) {
+      // Full: wait until a job ends or leaves its create step (both cancel the timer). (A full
+      // worker whose Redis holds more than it runs still makes the call that hands those back.)
       slot_free_->expires_after(std::chrono::seconds(1));
       co_await slot_free_->async_wait(use_nothrow_awaitable);
       continue;
     }
     // Read before the call: Redis sets the expiry from a later reading of the same clock.
     const int64_t asked_ms = deps_.clock->NowMs();
-    // After a lease call whose answer was lost, the next one also hands back what that call
-    // may have leased: what Redis holds under this worker beyond the jobs it runs.
     std::vector<std::string> holding;
-    if (lease_answer_lost_) {
+    if (hand_back) {
       for (const auto& [id, held] : jobs_) holding.push_back(id);
     }
     // At most 64 from `ready` a call; dispatch may lease it up to `free` straight.
-    auto leased = co_await deps_.store->Lease(s.worker_id, std::min(free, 64), s.lease, epoch_,
-                                              lease_answer_lost_ ? &holding : nullptr, free);
+    auto leased = co_await deps_.store->Lease(s.worker_id, std::clamp(free, 0, 64), s.lease, epoch_,
+                                              hand_back ? &holding : nullptr, std::max(free, 0));
     if (!leased && leased.error().category == ErrorCategory::kLeaseLost) {
       spdlog::warn("worker={} lease lost: stopping {} jobs, registering again", s.worker_id,
                    jobs_.size());
@@ -131,6 +134,7 @@ awaitable<void> Worker::LeaseLoop() {
       continue;
     }
     lease_answer_lost_ = false;
+    if (hand_back) holds_more_ = false;
     // Leasing extends the worker's lease: every job it holds is covered as long.
     if (!leased->empty()) {
       lease_valid_until_ms_ = std::max(lease_valid_until_ms_, asked_ms + s.lease.count());
@@ -190,7 +194,8 @@ awaitable<void> Worker::HeartbeatLoop() {
     const int64_t sent_ms = deps_.clock->NowMs();
     // One call for the worker's one lease, however many jobs it holds.
     std::vector<std::string> acks(cancel_acks_.begin(), cancel_acks_.end());
-    auto beat = co_await deps_.store->Heartbeat(s.worker_id, epoch, s.lease, acks);
+    auto beat = co_await deps_.store->Heartbeat(s.worker_id, epoch, s.lease, acks,
+                                                static_cast<int64_t>(jobs_.size()));
     if (!beat) {
       // The lease is not extended; LeaseWatchdog stops the jobs once it would lapse.
       spdlog::warn("worker={} heartbeat failed: {}", s.worker_id, beat.error().Describe());
@@ -203,6 +208,17 @@ awaitable<void> Worker::HeartbeatLoop() {
                    s.worker_id, jobs_.size());
       LoseEveryJob();
       continue;
+    }
+    // Twice in a row: once can be a lease answer on its way to this worker as the heartbeat ran.
+    more_streak_ = beat->holds_more ? more_streak_ + 1 : 0;
+    if (more_streak_ >= 2 && !holds_more_) {
+      spdlog::warn(
+          "worker={} Redis holds more jobs under this worker than the {} it runs (a lost lease "
+          "answer, or a failover that lost writes): its next lease call hands them back",
+          s.worker_id, jobs_.size());
+      holds_more_ = true;
+      more_streak_ = 0;
+      if (slot_free_) slot_free_->cancel();
     }
     for (const auto& id : beat->cancelled) StopCancelled(id);
     lease_valid_until_ms_ = std::max(lease_valid_until_ms_, sent_ms + s.lease.count());

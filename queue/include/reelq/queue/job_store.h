@@ -113,6 +113,9 @@ struct HeartbeatOutcome {
   // The worker's lease lapsed and the reaper handed its jobs on (or another process registered
   // under the same worker id): stop every job, then RegisterWorker again.
   bool lease_lost = false;
+  // Redis holds more jobs under this worker than the `running` it reported (a lease answer
+  // lost, or Redis rolled back by a failover): its next Lease call should pass `holding`.
+  bool holds_more = false;
   std::vector<std::string> cancelled;  // jobs cancelled while this worker held them
 };
 
@@ -374,9 +377,11 @@ class JobStore {
   // Renews the worker's one lease: a few commands per worker, whatever it holds.
   // `acknowledged`: cancelled jobs (from an earlier Heartbeat or WaitForCancel) the worker has
   // stopped, taken off its cancel list; the others are returned again until acknowledged.
+  // `running`: how many jobs the worker runs (-1: not compared), see HeartbeatOutcome.
   awaitable<Result<HeartbeatOutcome>> Heartbeat(std::string worker, int64_t epoch,
                                                 std::chrono::milliseconds lease,
-                                                std::vector<std::string> acknowledged = {});
+                                                std::vector<std::string> acknowledged = {},
+                                                int64_t running = -1);
   // Blocks (on a connection of its own) until a job this worker holds is cancelled, or
   // `timeout`; returns the ids on its cancel list (none on timeout), which stay there until a
   // Heartbeat acknowledges them. Cancels reach the worker this way at once; the wait pops only a

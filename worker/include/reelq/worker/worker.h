@@ -75,6 +75,9 @@ class Worker {
   };
   std::map<std::string, Held> jobs_;
   bool lease_answer_lost_ = false;  // the last Lease call failed: it may have leased jobs
+  // Heartbeats found Redis holding more jobs under this worker than it runs (HeartbeatOutcome).
+  bool holds_more_ = false;
+  int more_streak_ = 0;
   // Cancel notices handled, taken off the worker's cancel list by the next heartbeat.
   std::set<std::string> cancel_acks_;
   int starting_ = 0;  // jobs in jobs_ still in their create step (JobControl::starting)
