@@ -2,8 +2,9 @@
 -- list, with a token on `wcnudge:<worker>` that the worker's cancel listener blocks on: it reads
 -- the list, stops the job at once and cancels upstream where the provider allows. An id stays on
 -- the list until the worker's heartbeat acknowledges it (heartbeat.lua): a pop whose answer was
--- lost (a command timeout, a failover) would leave the job running until its next write. A group (storyboard, compare) is cancelled first, then
--- each of its children that has not ended (their ends then leave the group as it is).
+-- lost (a command timeout, a failover) would leave the job running until its next write. A
+-- group (storyboard, compare) is cancelled first, then each of its children that has not ended
+-- (their ends then leave the group as it is).
 -- ARGV: P now id
 -- Returns {previous_state, upstream, account} or an error reply NOTFOUND / TERMINAL <state>.
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
