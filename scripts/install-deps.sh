@@ -23,9 +23,12 @@ PACKAGES="
 "
 
 # Wanted but not required: where one cannot be installed the tests that need it skip, saying why
-# (chromium: the dashboard's browser test, ctest label `browser`).
+# (chromium: the dashboard's browser test, ctest label `browser`); without ccache every build
+# compiles from scratch (scripts/build.sh uses it where it is installed: a second checkout's
+# build, a fresh clone's, comes from its cache).
 OPTIONAL_PACKAGES="
   chromium
+  ccache
 "
 
 # Packages that are only wanted for a command: a command already on PATH counts as installed
@@ -35,7 +38,7 @@ declare -A COMMAND_OF=(
   [clang]=clang [clang-format]=clang-format [python3]=python3 [redis-server]=redis-server
   [redis-sentinel]=redis-sentinel [prometheus]=promtool
   [openssl]=openssl
-  [chromium]=chromium
+  [chromium]=chromium [ccache]=ccache
 )
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -40,7 +40,10 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
     co_return 2;
   }
   auto clock = std::make_shared<SystemClock>();
-  auto http = http::MakeClient(executor);
+  http::ClientOptions http_options;
+  http_options.max_idle_connections_per_host =
+      static_cast<size_t>(settings.http_idle_connections_per_host);
+  auto http = http::MakeClient(executor, http_options);
 
   worker::RunnerDeps deps;
   deps.settings = settings;

@@ -84,7 +84,10 @@ struct Figures {
   int succeeded = 0;
   // CPU milliseconds per 1,000 jobs, by process ("redis", "scheduler", "worker", "sim", "node").
   std::map<std::string, double> cpu_per_1k;
-  int sim_creates = 0;              // create calls the simulator saw (0 in --mode queue)
+  int sim_creates = 0;  // create calls the simulator saw (0 in --mode queue)
+  // TCP connections the simulator accepted in the window, per job: how well the worker's HTTP
+  // client reuses its connections (each new one is a handshake, TLS with a real provider).
+  double sim_connections_per_job = 0;
   double redis_kinstr_per_job = 0;  // --instructions: thousands of instructions Redis executed
 };
 
@@ -206,6 +209,7 @@ Figures RunReelq(rt::E2eStack& stack, const std::string& mode, int jobs,
   PerfRecord perf(perf_file, {stack.redis().pid(), stack.scheduler(0).pid(), stack.worker(0).pid()},
                   stack.log_dir() / "perf.log");
   stack.redis().ResetStats();
+  const auto connections_before = stack.SimStats().value("connections_accepted", int64_t{0});
   grpc::Status status;
   v1::SubmitBatchResponse response;
   std::atomic<bool> submitted{false};
@@ -273,6 +277,10 @@ Figures RunReelq(rt::E2eStack& stack, const std::string& mode, int jobs,
   for (const auto& provider : sim_stats.at("providers"))
     sim_creates += provider.value("creates", 0);
   f.sim_creates = sim_creates;
+  f.sim_connections_per_job =
+      static_cast<double>(sim_stats.value("connections_accepted", int64_t{0}) -
+                          connections_before) /
+      jobs;
   std::printf("reelq: %lld GetBatch polls at %.2f commands each taken out\n",
               static_cast<long long>(polls), poll_cost);
   std::cout << "reelq commands per job by command (polls included): "
@@ -601,6 +609,10 @@ int main(int argc, char** argv) {
           "reelq CPU ms per 1,000 jobs: redis-server %.0f, scheduler %.0f, worker %.0f, sim %.0f\n",
           reelq_f.cpu_per_1k["redis"], reelq_f.cpu_per_1k["scheduler"],
           reelq_f.cpu_per_1k["worker"], reelq_f.cpu_per_1k["sim"]);
+      if (args.mode == "full") {
+        std::printf("reelq: the simulator accepted %.3f TCP connections per job\n",
+                    reelq_f.sim_connections_per_job);
+      }
       std::fflush(stdout);
       if (args.profile) {
         const int n = std::min(args.jobs, 2000);
@@ -641,6 +653,7 @@ int main(int argc, char** argv) {
     kv.Add("scheduler_cpu_ms_per_1k", reelq_f.cpu_per_1k["scheduler"]);
     kv.Add("sim_cpu_ms_per_1k", reelq_f.cpu_per_1k["sim"]);
     kv.Add("sim_creates", reelq_f.sim_creates);
+    kv.Add("sim_connections_per_job", reelq_f.sim_connections_per_job, 3);
     if (args.bullmq) {
       kv.Add("bullmq_jobs_per_s", bull_f.jobs_per_s);
       kv.Add("bullmq_cmds_per_job", bull_f.cmds_per_job, 2);

@@ -95,6 +95,19 @@ TEST(ConfigTest, MaxStartingIsReadAndBounded) {
   EXPECT_EQ(worker::Settings{}.max_starting, 256);
 }
 
+TEST(ConfigTest, HttpIdleConnectionsPerHostIsReadAndBounded) {
+  EXPECT_EQ(LoadError("worker:\n  http_idle_connections_per_host: -1\n"),
+            "worker.http_idle_connections_per_host: -1 is out of range [0, 4096]");
+  EXPECT_EQ(LoadError("worker:\n  http_idle_connections_per_host: lots\n"),
+            "worker.http_idle_connections_per_host: expected a whole number, got 'lots'");
+  auto doc = config::LoadFromString("worker:\n  http_idle_connections_per_host: 200\n", "/tmp", {});
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto settings = worker::ParseSettings(*doc);
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->http_idle_connections_per_host, 200);
+  EXPECT_EQ(worker::Settings{}.http_idle_connections_per_host, 64);
+}
+
 TEST(ConfigTest, RedisSentinelsAndWaitReplicas) {
   auto doc = config::LoadFromString(
       "redis:\n  sentinels: [10.0.0.1:26379, 'sentinel-b:26380']\n  master_name: reelq\n"

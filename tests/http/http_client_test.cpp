@@ -108,6 +108,35 @@ TEST(HttpClient, KeepAliveReusesOneConnection) {
   EXPECT_EQ(server.requests().size(), 5u);
 }
 
+// A worker has many requests to one provider host in the air at once. Every request of a burst
+// opens a connection (the pool is empty while they all wait); what the pool keeps of them when
+// they come back decides how many the next burst must open anew.
+TEST(HttpClient, ABurstReusesAsManyConnectionsAsThePoolKeepsIdle) {
+  constexpr int kBurst = 20;
+  auto two_bursts = [](size_t max_idle) {
+    TestServer server([](const testing::ReceivedRequest&) { return Reply{.body = "ok"}; });
+    asio::io_context io;
+    ClientOptions options;
+    options.max_idle_connections_per_host = max_idle;
+    auto client = MakeClient(io.get_executor(), options);
+    int ok = 0;
+    for (int burst = 0; burst < 2; ++burst) {
+      for (int i = 0; i < kBurst; ++i) {
+        asio::co_spawn(io, client->Send(Get(server.Url("/poll"))),
+                       [&ok](std::exception_ptr e, Result<Response> got) {
+                         if (!e && got && got->status == 200) ++ok;
+                       });
+      }
+      io.restart();
+      io.run();
+    }
+    EXPECT_EQ(ok, 2 * kBurst);
+    return server.accepted_connections();
+  };
+  EXPECT_EQ(two_bursts(kBurst), kBurst);
+  EXPECT_EQ(two_bursts(8), kBurst + (kBurst - 8));
+}
+
 TEST(HttpClient, ServerClosingIdleConnectionIsNotAnError) {
   TestServer server([](const testing::ReceivedRequest&) {
     return Reply{.body = "ok", .close = true};  // "Connection: close" after every answer

@@ -282,6 +282,11 @@ TEST(SimControl, StatsCountEveryCallAndResetZeroes) {
   s = sim.Stats();
   EXPECT_EQ(s["providers"]["kling"]["creates"], 0);
   EXPECT_TRUE(s["creates"].empty());
+  // Each Http() call here opens its own connection: the stats request's own is the one counted
+  // since the reset, and two more calls add two.
+  EXPECT_EQ(s["connections_accepted"], 1);
+  EXPECT_EQ(Http(sim.port(), "GET", "/_sim/health").status, 200);
+  EXPECT_EQ(sim.Stats()["connections_accepted"], 3);
 
   // SIGTERM: clean exit 0.
   sim.process().Signal(SIGTERM);

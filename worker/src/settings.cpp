@@ -7,10 +7,10 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   const auto w = doc.root["worker"];
   if (auto k = config::CheckKeys(
           w, "worker",
-          {"max_in_flight", "max_starting", "lease_seconds", "heartbeat_seconds",
-           "min_poll_interval_ms", "drain_timeout_seconds", "retry_backoff_initial_ms",
-           "retry_backoff_max_ms", "rate_limit_cooldown_ms", "create_rate_guard_ms",
-           "metrics_listen", "on_unknown_create", "lost_create_settle_ms"});
+          {"max_in_flight", "max_starting", "http_idle_connections_per_host", "lease_seconds",
+           "heartbeat_seconds", "min_poll_interval_ms", "drain_timeout_seconds",
+           "retry_backoff_initial_ms", "retry_backoff_max_ms", "rate_limit_cooldown_ms",
+           "create_rate_guard_ms", "metrics_listen", "on_unknown_create", "lost_create_settle_ms"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -21,6 +21,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   auto starting = config::GetInt(w, "worker", "max_starting", 256, 1, 100000);
   if (!starting) return std::unexpected(starting.error());
   s.max_starting = static_cast<int>(*starting);
+  auto idle = config::GetInt(w, "worker", "http_idle_connections_per_host", 64, 0, 4096);
+  if (!idle) return std::unexpected(idle.error());
+  s.http_idle_connections_per_host = static_cast<int>(*idle);
   auto lease = config::GetNumber(w, "worker", "lease_seconds", 15, 0.2, 3600);
   if (!lease) return std::unexpected(lease.error());
   s.lease = milliseconds(static_cast<int64_t>(*lease * 1000));

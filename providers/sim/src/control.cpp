@@ -27,7 +27,7 @@ HttpResponse HandleControl(Sim& sim, const HttpRequest& req, std::string_view pa
     return HttpResponse::Json(200, ConfigToJson(sim.config()).dump());
   }
   if (path == "/reset" && post) {
-    sim.stats().Reset();
+    sim.ResetStats();
     return HttpResponse::Json(200, R"({"ok":true})");
   }
   return Error(404,

@@ -78,8 +78,8 @@ std::string HttpRequest::Header(std::string_view name) const {
   return std::string(it->value());
 }
 
-HttpServer::HttpServer(asio::io_context& io, HttpHandler handler)
-    : io_(io), handler_(std::move(handler)), acceptor_(io) {}
+HttpServer::HttpServer(asio::io_context& io, HttpHandler handler, std::function<void()> on_accept)
+    : io_(io), handler_(std::move(handler)), on_accept_(std::move(on_accept)), acceptor_(io) {}
 
 uint16_t HttpServer::Listen(const std::string& host, uint16_t port) {
   tcp::endpoint ep(asio::ip::make_address(host), port);
@@ -104,6 +104,7 @@ awaitable<void> HttpServer::AcceptLoop() {
       spdlog::warn("accept: {}", ec.message());
       continue;
     }
+    if (on_accept_) on_accept_();
     asio::co_spawn(io_, Session(std::move(socket)), [](std::exception_ptr e) {
       if (!e) return;
       try {

@@ -63,7 +63,9 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 // HTTP/1.1 server with keep-alive; one coroutine per connection on the caller's io_context.
 class HttpServer {
  public:
-  HttpServer(asio::io_context& io, HttpHandler handler);
+  // `on_accept` (optional) is called once per accepted connection: the simulator counts them so
+  // a test or bench can see whether a client reuses its connections.
+  HttpServer(asio::io_context& io, HttpHandler handler, std::function<void()> on_accept = {});
   // Binds and starts accepting; returns the bound port (0 in `port` picks one).
   uint16_t Listen(const std::string& host, uint16_t port);
   void Stop();
@@ -74,6 +76,7 @@ class HttpServer {
 
   asio::io_context& io_;
   HttpHandler handler_;
+  std::function<void()> on_accept_;
   asio::ip::tcp::acceptor acceptor_;
 };
 

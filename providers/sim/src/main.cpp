@@ -90,7 +90,9 @@ int main(int argc, char** argv) {
 
   reelq::asio::io_context io;
   Sim sim(std::move(config), std::move(*media));
-  HttpServer server(io, [&sim](const HttpRequest& req) { return sim.Handle(req); });
+  HttpServer server(
+      io, [&sim](const HttpRequest& req) { return sim.Handle(req); },
+      [&sim] { sim.NoteConnectionAccepted(); });
   uint16_t bound = 0;
   try {
     bound = server.Listen(host, port);

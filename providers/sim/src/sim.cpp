@@ -350,9 +350,11 @@ Result<void> Sim::ApplyControl(const nlohmann::json& doc) {
 }
 
 nlohmann::json Sim::StatsJson() const {
-  return stats_.ToJson(
+  auto doc = stats_.ToJson(
       config_, [&](Provider p, const std::string& k) { return store_.InFlight(p, k); },
       [&](Provider p, const std::string& k) { return store_.Waiting(p, k); });
+  doc["connections_accepted"] = connections_accepted_;
+  return doc;
 }
 
 }  // namespace reelq::sim

@@ -85,6 +85,13 @@ class Sim {
   // Applies the provider's hold_create knob to the answer of a create that launched a task.
   void HoldCreateAnswer(Provider p, HttpResponse& res);
   nlohmann::json StatsJson() const;
+  // Every TCP connection the server accepted, whatever it was for (`connections_accepted` in
+  // the stats): shows whether a client reuses its connections.
+  void NoteConnectionAccepted() { ++connections_accepted_; }
+  void ResetStats() {
+    stats_.Reset();
+    connections_accepted_ = 0;
+  }
 
  private:
   void SyncStore();
@@ -98,6 +105,7 @@ class Sim {
   std::mt19937_64 id_rng_;
   SimClock::time_point now_;
   std::map<std::string, std::deque<SimClock::time_point>> rpm_windows_;
+  int64_t connections_accepted_ = 0;
   std::set<std::string> seen_fail_once_;
   const HttpRequest* current_ = nullptr;  // the request being handled (labels read it)
   std::optional<Provider> launched_;  // set by Launch during the current request  // prompts whose

@@ -17,6 +17,11 @@ struct Settings {
   // call's HTTP exchange and buffers, several KB, so a worker taking thousands of jobs at once
   // would otherwise peak far above its steady memory. Waiting jobs stay in Redis.
   int max_starting = 256;
+  // Idle keep-alive connections kept per provider host (and per store host). Every job of the
+  // worker talks to the same few hosts; a request that finds no idle connection opens a new
+  // one (a TCP and TLS handshake with a real provider), and a connection given back to a full
+  // pool is closed. Sized for the requests a busy worker has in the air at once.
+  int http_idle_connections_per_host = 64;
   std::chrono::milliseconds lease{15'000};
   std::chrono::milliseconds heartbeat{1'000};
   std::chrono::milliseconds min_poll_interval{5'000};
