@@ -17,31 +17,6 @@ namespace {
 
 using providers::TaskState;
 
-// The reason stored on a job that ends because a create's outcome cannot be known.
-constexpr std::string_view kCreateOutcomeUnknown = queue::kCreateOutcomeUnknown;
-// Creates in a row whose answers were lost before the attempt is given up (with backoff).
-constexpr int kMaxCreateRounds = 3;
-
-// The spec as admission stored it: every default (aspect ratio, resolution, audio, the
-// duration of a shot list) was applied there, once.
-providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
-                                          const providers::ModelSpec& model,
-                                          const std::string& idempotency_id) {
-  providers::GenerationRequest req;
-  req.upstream_model = model.upstream_model;
-  req.prompt = spec.prompt();
-  req.negative_prompt = spec.negative_prompt();
-  for (const auto& shot : spec.shots()) {
-    req.shots.push_back({shot.prompt(), static_cast<int>(shot.duration_seconds())});
-  }
-  req.duration_seconds = static_cast<int>(spec.duration_seconds());
-  req.aspect_ratio = spec.aspect_ratio();
-  req.resolution = spec.resolution();
-  req.audio = spec.audio();
-  req.idempotency_id = idempotency_id;
-  return req;
-}
-
 // The account's status-poll quota (accounts[].polls_per_minute); 0 when the provider does not
 // count polls, and then polling costs no Redis call.
 double PollsPerMinute(const providers::Catalogue& catalogue, const std::string& account) {
@@ -89,21 +64,6 @@ awaitable<void> Attempt::Sleep(std::chrono::milliseconds duration) {
   if (Stopping()) co_return;
   control_->wake.expires_after(duration);
   co_await control_->wake.async_wait(use_nothrow_awaitable);
-}
-
-template <class MakeCall>
-awaitable<Result<void>> Attempt::Persist(MakeCall make_call) {
-  Error last{ErrorCategory::kRetryable, "not tried"};
-  const auto give_up = std::chrono::steady_clock::now() + deps_.settings.lease;
-  for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
-    auto r = co_await make_call();
-    if (r || !IsRetryable(r.error().category)) co_return r;
-    last = r.error();
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    t.expires_after(std::chrono::milliseconds(std::min(50 << std::min(i, 5), 1000)));
-    co_await t.async_wait(use_nothrow_awaitable);
-  }
-  co_return std::unexpected(last);
 }
 
 // Self-fence. Writes to the object store are not fenced by Redis: while Redis is out of reach
@@ -166,27 +126,6 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason)
   co_return *outcome == queue::FailOutcome::kRetrying ? RunOutcome::kRetrying : RunOutcome::kFailed;
 }
 
-awaitable<Result<int64_t>> Attempt::WaitForCreatePermit() {
-  int errors = 0;
-  while (!Stopping()) {
-    const int64_t sent_ms = deps_.clock->NowMs();
-    // A named request: g++ 12 double-destroys temporaries passed into a coroutine call inside
-    // co_await.
-    queue::PermitRequest request{job_.id, job_.token, sent_ms, job_.attempt};
-    auto wait = co_await writer_.TakeCreatePermit(std::move(request));
-    if (wait && wait->count() == 0) co_return sent_ms;
-    if (!wait) {
-      if (!IsRetryable(wait.error().category) || ++errors > 40) {
-        co_return std::unexpected(wait.error());
-      }
-      co_await Sleep(std::chrono::milliseconds(250));
-      continue;
-    }
-    co_await Sleep(std::min(*wait, std::chrono::milliseconds(1000)));
-  }
-  co_return MakeError(ErrorCategory::kCancelled, "stopped while waiting for the create rate");
-}
-
 // Errors are handed to Fail as named variables throughout: g++ 12 double-destroys temporaries
 // passed into a coroutine call inside co_await.
 awaitable<Attempt::StepResult> Attempt::Admit() {
@@ -214,171 +153,6 @@ awaitable<Attempt::StepResult> Attempt::Admit() {
   }
   provider_ = provider->second;
   co_return std::nullopt;
-}
-
-// The upstream task of an attempt with none recorded: find one created by a lost answer, or
-// create it. Stored before anything else happens, so whoever runs the job next resumes this
-// task instead of paying for a new one.
-awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
-  const auto& settings = deps_.settings;
-  auto& provider = *provider_;
-  if (DeadlinePassed()) {
-    Error failure{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"};
-    co_return co_await Fail(failure);
-  }
-  const std::string idempotency_id = job_.id + "-" + std::to_string(job_.attempt);
-  auto request = BuildRequest(spec_, *model_, idempotency_id);
-  request.job_id = job_.id;
-  // A chained shot's last frame starts the next shot: where the provider returns it, ask.
-  request.return_last_frame = spec_.chain();
-  if (auto loaded = co_await LoadInputImages(deps_.objects, spec_, &request); !loaded) {
-    Error failure = loaded.error();
-    co_return co_await Fail(failure);
-  }
-  // Non-zero while a create of this attempt may have reached the provider without its
-  // answer reaching the job record: an earlier lease died after sending it, or this one lost
-  // the answer. Creating again could pay twice, so the task is looked for first.
-  int64_t intent_ms = job_.create_intent_ms;
-  for (int round = 0;; ++round) {
-    if (Stopping()) co_return RunOutcome::kStopped;
-    if (intent_ms > 0) {
-      spdlog::info("job={} attempt={}: a create sent at {} has no stored answer; looking for it",
-                   job_.id, job_.attempt, intent_ms);
-      if (!provider.CanFindLostCreate()) {
-        if (!settings.RecreateOnUnknown(provider.name())) {
-          Error failure{ErrorCategory::kCreateOutcomeUnknown,
-                        std::string(provider.name()) +
-                            " may have started (and billed) a generation for this job whose "
-                            "answer was lost (the worker stopped or the connection failed "
-                            "after the create was sent), and its API cannot look that "
-                            "generation up; reelq does not create again, so nothing is paid "
-                            "twice. RetryJob starts, and pays for, a new generation."};
-          co_return co_await Fail(failure, kCreateOutcomeUnknown);
-        }
-        spdlog::warn("job={} creating again on {} (worker.on_unknown_create: recreate)", job_.id,
-                     provider.name());
-      } else {
-        auto lost = co_await FindLostCreate(request, intent_ms);
-        if (lost.outcome) co_return lost.outcome;
-        if (lost.found) co_return std::nullopt;
-        spdlog::info("job={} the lost create made no task upstream; creating", job_.id);
-      }
-    }
-    if (round >= kMaxCreateRounds) {
-      // Every lookup above found nothing, so giving the attempt up pays for nothing.
-      Error failure{ErrorCategory::kRetryable,
-                    "the answers of " + std::to_string(round) + " create calls were lost"};
-      co_return co_await Fail(failure);
-    }
-    // The account's create gate lets the call go and, in the same step, records the intent
-    // before the create is sent, so that whoever runs the job next knows to look. Nothing
-    // exists upstream yet, so a stop while waiting needs no upstream cancel.
-    // A create is paid for: never start one on a lease that is lost or lapsing (by the
-    // heartbeat or this worker's own clock): its upstream id could not be recorded once the
-    // reaper has handed the job on, and the next worker would pay again. Checked before the
-    // permit, which records the intent: a permit granted means Redis still knew the token.
-    if (!LeaseHeld()) {
-      spdlog::info("job={} lease lost before the create call; another worker runs it", job_.id);
-      co_return RunOutcome::kStopped;
-    }
-    auto permitted = co_await WaitForCreatePermit();
-    if (!permitted) {
-      spdlog::info("job={} not created: {}", job_.id, permitted.error().Describe());
-      if (control_->stop == StopReason::kDrain) {
-        (void)co_await Persist(
-            [&] { return deps_.store->HandBack(job_.id, job_.token, "worker draining"); });
-        co_return RunOutcome::kHandedBack;
-      }
-      co_return RunOutcome::kStopped;
-    }
-    intent_ms = *permitted;
-    auto created = co_await provider.Create(request);
-    if (!created) {
-      CountProviderError(created.error());
-      if (providers::MaybeDelivered(created.error())) {
-        spdlog::warn("job={} create outcome unknown: {}", job_.id, created.error().Describe());
-        continue;
-      }
-      // The provider made nothing: fail (and retry) as usual; Fail clears the intent.
-      Error failure = created.error();
-      co_return co_await Fail(failure);
-    }
-    upstream_ = *created;
-    auto persisted = co_await Persist([&] {
-      return writer_.SetPhase(
-          {job_.id, job_.token, queue::JobPhase::kGenerating, upstream_, "upstream " + upstream_});
-    });
-    if (!persisted) {
-      if (persisted.error().category == ErrorCategory::kCancelled) {
-        (void)co_await provider.Cancel(upstream_);
-      }
-      spdlog::warn("job={} could not record upstream task {}: {}", job_.id, upstream_,
-                   persisted.error().Describe());
-      co_return RunOutcome::kStopped;
-    }
-    co_return std::nullopt;
-  }
-}
-
-awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::GenerationRequest& request,
-                                                       int64_t intent_ms) {
-  const auto& settings = deps_.settings;
-  auto& provider = *provider_;
-  LostCreate result;
-  // A create still on its way to the provider would not be listed yet.
-  const int64_t settled_at = intent_ms + settings.lost_create_settle.count();
-  if (const int64_t now = deps_.clock->NowMs(); now < settled_at) {
-    co_await Sleep(std::chrono::milliseconds(settled_at - now));
-    if (Stopping()) {
-      result.outcome = RunOutcome::kStopped;
-      co_return result;
-    }
-  }
-  auto found = co_await provider.FindLostCreate(request, intent_ms);
-  if (!found && IsRetryable(found.error().category)) {
-    // Cannot tell now; another lease (the intent stays on the job) looks again, after a pause
-    // so that a provider whose list is down is not asked in a tight loop. (Handed back even
-    // when stopped: a drain hands back too, and a lost lease makes it a no-op.)
-    spdlog::warn("job={} lost-create lookup failed: {}", job_.id, found.error().Describe());
-    co_await Sleep(std::max(settings.retry_backoff_initial, found.error().retry_after));
-    (void)co_await Persist([&] {
-      return deps_.store->HandBack(job_.id, job_.token,
-                                   "lost-create lookup failed: " + found.error().message);
-    });
-    result.outcome = RunOutcome::kHandedBack;
-    co_return result;
-  }
-  if (!found) {
-    Error failure = found.error();
-    result.outcome = co_await Fail(failure);
-    co_return result;
-  }
-  // Best match first; a task another job already stored (an identical request) is skipped,
-  // so two jobs never share one upstream task.
-  for (const std::string& candidate : *found) {
-    auto claimed = co_await Persist([&] {
-      return writer_.SetPhase({job_.id, job_.token, queue::JobPhase::kGenerating, candidate,
-                               "upstream " + candidate + " (found after a lost create answer)"});
-    });
-    if (claimed) {
-      upstream_ = candidate;
-      result.found = true;
-      spdlog::info("job={} found upstream task {} made by a create whose answer was lost", job_.id,
-                   upstream_);
-      co_return result;
-    }
-    if (claimed.error().category == ErrorCategory::kFailedPrecondition) {
-      spdlog::info("job={} skips upstream task {}: {}", job_.id, candidate,
-                   claimed.error().message);
-      continue;
-    }
-    if (claimed.error().category == ErrorCategory::kCancelled) {
-      (void)co_await provider.Cancel(candidate);
-    }
-    result.outcome = RunOutcome::kStopped;
-    co_return result;
-  }
-  co_return result;
 }
 
 // Polls until the upstream task ends; transient poll errors do not spend the upstream task.

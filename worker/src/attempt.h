@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -112,5 +113,21 @@ class Attempt {
   // Set by StoreLastFrame.
   std::string last_frame_key_;
 };
+
+// A template: both attempt.cpp and attempt_create.cpp instantiate it.
+template <class MakeCall>
+awaitable<Result<void>> Attempt::Persist(MakeCall make_call) {
+  Error last{ErrorCategory::kRetryable, "not tried"};
+  const auto give_up = std::chrono::steady_clock::now() + deps_.settings.lease;
+  for (int i = 0; std::chrono::steady_clock::now() < give_up; ++i) {
+    auto r = co_await make_call();
+    if (r || !IsRetryable(r.error().category)) co_return r;
+    last = r.error();
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(std::chrono::milliseconds(std::min(50 << std::min(i, 5), 1000)));
+    co_await t.async_wait(use_nothrow_awaitable);
+  }
+  co_return std::unexpected(last);
+}
 
 }  // namespace reelq::worker
