@@ -15,6 +15,9 @@ launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
   export CCACHE_BASEDIR="$repo_root"
+  # With -g, ccache also hashes the build's directory unless told not to, and then no other
+  # checkout ever hits: the debug info of a hit names the first checkout's directory instead.
+  export CCACHE_NOHASHDIR=1
 fi
 cmake -S "$repo_root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build "$build_dir" -j2 "$@"
