@@ -50,6 +50,23 @@ class WorkerLeaseTest : public StoreTest {
     if (!leased) throw std::runtime_error(leased.error().Describe());
     return *leased;
   }
+
+  // Worker w1, registered with a 15 s lease, holding `n` new jobs <prefix>0, <prefix>1, ...
+  struct Holding {
+    int64_t epoch = 0;
+    std::vector<LeasedJob> held;
+  };
+  Holding W1Holding(int n, const std::string& prefix) {
+    auto epoch = RunAsync(io_, store_->RegisterWorker("w1", 15s));
+    if (!epoch) throw std::runtime_error(epoch.error().Describe());
+    SubmitAndDispatch(n, prefix);
+    auto held = LeaseAll("w1", *epoch, n);
+    if (held.size() != static_cast<size_t>(n)) {
+      throw std::runtime_error("leased " + std::to_string(held.size()) + " of " +
+                               std::to_string(n));
+    }
+    return {*epoch, std::move(held)};
+  }
 };
 
 TEST_F(WorkerLeaseTest, LapsedWorkerLeaseHandsBackEveryJobItHeldAndFencesItOut) {
@@ -124,11 +141,7 @@ TEST_F(WorkerLeaseTest, RegisteringAgainHandsBackWhatTheEarlierIncarnationHeld) 
 }
 
 TEST_F(WorkerLeaseTest, CancelIsPushedToTheWorkerHoldingTheJob) {
-  auto epoch = RunAsync(io_, store_->RegisterWorker("w1", 15s));
-  ASSERT_TRUE(epoch);
-  SubmitAndDispatch(2, "c");
-  auto held = LeaseAll("w1", *epoch, 2);
-  ASSERT_EQ(held.size(), 2u);
+  auto [epoch, held] = W1Holding(2, "c");
   // The worker's cancel listener blocks on its own connection.
   auto listener = NewConnection();
   auto waiting =
@@ -148,7 +161,7 @@ TEST_F(WorkerLeaseTest, CancelIsPushedToTheWorkerHoldingTheJob) {
   // Without a listener, the next heartbeat hands it over, with the first until the worker
   // acknowledges that one.
   ASSERT_TRUE(RunAsync(io_, store_->Cancel(held[1].id)));
-  auto beat = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s, {held[0].id}));
+  auto beat = RunAsync(io_, store_->Heartbeat("w1", epoch, 15s, {held[0].id}));
   ASSERT_TRUE(beat);
   EXPECT_EQ(beat->cancelled, std::vector<std::string>{held[1].id});
   // The cancelled job's token is refused from then on.
@@ -164,11 +177,7 @@ TEST_F(WorkerLeaseTest, CancelIsPushedToTheWorkerHoldingTheJob) {
 // dropped), loses no cancellation. Before, both popped the id itself, and the job ran on until
 // its next write was refused.
 TEST_F(WorkerLeaseTest, ACancelNoticeStaysUntilTheWorkerAcknowledgesIt) {
-  auto epoch = RunAsync(io_, store_->RegisterWorker("w1", 15s));
-  ASSERT_TRUE(epoch);
-  SubmitAndDispatch(2, "k");
-  auto held = LeaseAll("w1", *epoch, 2);
-  ASSERT_EQ(held.size(), 2u);
+  auto [epoch, held] = W1Holding(2, "k");
   auto stale = NewConnection();
   ASSERT_FALSE(RunAsync(io_, stale->Command({"BLPOP", "t:{q}:wcnudge:w1", "30"}, 100ms)));
   ASSERT_NE(server_->Run({"CLIENT", "LIST"}).str.find("cmd=blpop"), std::string::npos);
@@ -176,7 +185,7 @@ TEST_F(WorkerLeaseTest, ACancelNoticeStaysUntilTheWorkerAcknowledgesIt) {
   // The stale pop took the token; the notice is still there for the heartbeat, every time
   // until acknowledged.
   for (int i = 0; i < 2; ++i) {
-    auto beat = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s));
+    auto beat = RunAsync(io_, store_->Heartbeat("w1", epoch, 15s));
     ASSERT_TRUE(beat);
     EXPECT_EQ(beat->cancelled, std::vector<std::string>{held[0].id}) << i;
   }
@@ -186,7 +195,7 @@ TEST_F(WorkerLeaseTest, ACancelNoticeStaysUntilTheWorkerAcknowledgesIt) {
   auto seen = RunAsync(io_, store_->WaitForCancel(*listener, "w1", 1000ms));
   ASSERT_TRUE(seen) << seen.error().Describe();
   EXPECT_EQ(*seen, (std::vector<std::string>{held[0].id, held[1].id}));
-  auto beat = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s, {held[0].id, held[1].id}));
+  auto beat = RunAsync(io_, store_->Heartbeat("w1", epoch, 15s, {held[0].id, held[1].id}));
   ASSERT_TRUE(beat);
   EXPECT_TRUE(beat->cancelled.empty());
   EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:wcancel:w1"}).integer, 0);
@@ -198,13 +207,9 @@ TEST_F(WorkerLeaseTest, ACancelNoticeStaysUntilTheWorkerAcknowledgesIt) {
 // runs and the rest goes back to the queue. Leases dispatch pushed and the worker has not
 // fetched yet are not counted.
 TEST_F(WorkerLeaseTest, AHeartbeatSaysWhenRedisHoldsMoreJobsThanTheWorkerRuns) {
-  auto epoch = RunAsync(io_, store_->RegisterWorker("w1", 15s));
-  ASSERT_TRUE(epoch);
-  SubmitAndDispatch(3, "m");
-  auto held = LeaseAll("w1", *epoch, 3);
-  ASSERT_EQ(held.size(), 3u);
+  auto [epoch, held] = W1Holding(3, "m");
   auto beat = [&](int64_t running) {
-    auto b = RunAsync(io_, store_->Heartbeat("w1", *epoch, 15s, {}, running));
+    auto b = RunAsync(io_, store_->Heartbeat("w1", epoch, 15s, {}, running));
     if (!b) throw std::runtime_error(b.error().Describe());
     return b->holds_more;
   };
@@ -212,12 +217,12 @@ TEST_F(WorkerLeaseTest, AHeartbeatSaysWhenRedisHoldsMoreJobsThanTheWorkerRuns) {
   EXPECT_FALSE(beat(-1));  // not compared
   EXPECT_TRUE(beat(2));    // the worker runs two: Redis went back in time for the third
   const std::vector<std::string> running{held[0].id, held[1].id};
-  auto back = RunAsync(io_, store_->Lease("w1", 0, 15s, *epoch, &running));
+  auto back = RunAsync(io_, store_->Lease("w1", 0, 15s, epoch, &running));
   ASSERT_TRUE(back) << back.error().Describe();
   EXPECT_EQ(Get(held[2].id).state, JobState::kDispatched);
   EXPECT_FALSE(beat(2));
   // Waiting for more, it is pushed two; until its next lease call fetches them it runs two.
-  auto waits = RunAsync(io_, store_->Lease("w1", 4, 15s, *epoch));
+  auto waits = RunAsync(io_, store_->Lease("w1", 4, 15s, epoch));
   ASSERT_TRUE(waits);
   ASSERT_EQ(waits->size(), 1u);  // the one handed back, from `ready`
   SubmitAndDispatch(2, "p");
