@@ -43,18 +43,13 @@ std::vector<std::string> SplitCommas(std::string_view text) {
 
 // "state|phase|at|detail" (detail last: it may hold '|').
 std::optional<TransitionRecord> ParseHistoryEntry(int seq, const std::string& text) {
-  std::array<std::string_view, 3> parts;
-  size_t start = 0;
-  for (auto& part : parts) {
-    const size_t bar = text.find('|', start);
-    if (bar == std::string::npos) return std::nullopt;
-    part = std::string_view(text).substr(start, bar - start);
-    start = bar + 1;
-  }
+  auto split = SplitLeading<3>(text, '|');
+  if (!split) return std::nullopt;
+  const auto& parts = split->fields;
   auto state = JobStateFromString(parts[0]);
   auto phase = JobPhaseFromString(parts[1]);
   if (!state || !phase) return std::nullopt;
-  return TransitionRecord{seq, *state, *phase, ToInt(parts[2]), text.substr(start)};
+  return TransitionRecord{seq, *state, *phase, ToInt(parts[2]), text.substr(split->rest)};
 }
 
 std::optional<AttemptError> ParseAttemptError(const std::string& text) {

@@ -2,7 +2,9 @@
 
 // The job record's Redis hash field names (the Lua scripts use the same names) and the
 // conversions between the C++ types and flat field lists.
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +91,25 @@ void AppendFields(std::vector<std::string>& args, const Fields& fields);
 
 // Numbers as Redis stores them; `fallback` for a field that is missing or not a number.
 int64_t ToInt(std::string_view s, int64_t fallback = 0);
+
+// The first N `sep`-separated fields of `text`, and where what follows them begins (a last
+// field that may hold `sep` itself); nullopt when `text` has fewer than N separators.
+template <size_t N>
+struct LeadingFields {
+  std::array<std::string_view, N> fields;
+  size_t rest = 0;
+};
+template <size_t N>
+std::optional<LeadingFields<N>> SplitLeading(std::string_view text, char sep) {
+  LeadingFields<N> out;
+  for (auto& field : out.fields) {
+    const size_t at = text.find(sep, out.rest);
+    if (at == std::string_view::npos) return std::nullopt;
+    field = text.substr(out.rest, at - out.rest);
+    out.rest = at + 1;
+  }
+  return out;
+}
 double ToDouble(const std::string& s, double fallback = 0);
 
 }  // namespace reelq::queue

@@ -1,7 +1,5 @@
 // JobStore's reading of the event stream (`events`), which WatchJob and the dashboard follow:
 // each script call that changes jobs appends one entry holding all its transitions.
-#include <array>
-
 #include "job_codec.h"
 #include "reelq/queue/job_store.h"
 
@@ -12,14 +10,9 @@ namespace {
 // "job\x1fseq\x1fstate\x1fphase\x1fat\x1fbatch\x1ftenant\x1fdetail" (detail last: it may hold
 // anything).
 std::optional<Event> ParseEvent(const std::string& stream_id, const std::string& text) {
-  std::array<std::string_view, 7> parts;
-  size_t start = 0;
-  for (auto& part : parts) {
-    const size_t sep = text.find('\x1f', start);
-    if (sep == std::string::npos) return std::nullopt;
-    part = std::string_view(text).substr(start, sep - start);
-    start = sep + 1;
-  }
+  auto split = SplitLeading<7>(text, '\x1f');
+  if (!split) return std::nullopt;
+  const auto& parts = split->fields;
   auto state = JobStateFromString(parts[2]);
   auto phase = JobPhaseFromString(parts[3]);
   if (!state || !phase) return std::nullopt;
@@ -32,7 +25,7 @@ std::optional<Event> ParseEvent(const std::string& stream_id, const std::string&
   ev.at_ms = ToInt(parts[4]);
   ev.batch = std::string(parts[5]);
   ev.tenant = std::string(parts[6]);
-  ev.detail = text.substr(start);
+  ev.detail = text.substr(split->rest);
   return ev;
 }
 
@@ -40,14 +33,9 @@ std::optional<Event> ParseEvent(const std::string& stream_id, const std::string&
 // submitted (seq 1, PENDING) at `at`.
 void AppendSubmitted(const std::string& stream_id, const std::string& text,
                      std::vector<Event>& out) {
-  std::array<std::string_view, 3> parts;
-  size_t start = 0;
-  for (auto& part : parts) {
-    const size_t sep = text.find('\x1f', start);
-    if (sep == std::string::npos) return;
-    part = std::string_view(text).substr(start, sep - start);
-    start = sep + 1;
-  }
+  auto split = SplitLeading<3>(text, '\x1f');
+  if (!split) return;
+  const auto& parts = split->fields;
   Event ev;
   ev.stream_id = stream_id;
   ev.seq = 1;
@@ -55,7 +43,7 @@ void AppendSubmitted(const std::string& stream_id, const std::string& text,
   ev.phase = JobPhase::kNone;
   ev.at_ms = ToInt(parts[1]);
   ev.batch = std::string(parts[2]);
-  ev.tenant = text.substr(start);
+  ev.tenant = text.substr(split->rest);
   ev.detail = "submitted";
   for (size_t from = 0; from < parts[0].size();) {
     size_t comma = parts[0].find(',', from);
