@@ -50,6 +50,8 @@ JOBS, PER_CALL, P = 1000, 50, "t:{q}"
 
 
 def main():
+    if len(sys.argv) != 3 or not sys.argv[1].isdigit() or not sys.argv[2].isdigit():
+        sys.exit("usage: cas_phase_cost.py <redis port> <pid of the redis-server under callgrind>")
     port, pid = int(sys.argv[1]), sys.argv[2]
     sock = socket.create_connection(("127.0.0.1", port))
     reader = sock.makefile("rb")
