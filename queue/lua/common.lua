@@ -36,6 +36,8 @@ end
 -- hash once, where an HMGET of the ~27 fields they use looks each name up and hands Lua a value
 -- for every absent one (callgrind: 72,000 instructions for that HMGET against 42,000).
 local function read_record(P, id)
+  -- As a RESP3 map Redis builds the table itself, cheaper than a Lua loop over the flat reply
+  -- (callgrind: dispatch + lease 348.3k -> 342.3k instructions a job).
   redis.setresp(3)
   local r = redis.call('HGETALL', jkey(P, id))
   redis.setresp(2)
