@@ -153,17 +153,21 @@ Result<ObjectStorePtr> MakeStore(const YAML::Node& storage_section, asio::any_io
   if (!backend) return std::unexpected(backend.error());
   if (*backend == "fs") {
     const YAML::Node fs = section ? section["fs"] : YAML::Node();
-    if (auto k = config::CheckKeys(fs, "storage.fs", {"root"}); !k)
+    if (auto k = config::CheckKeys(fs, "storage.fs", {"root", "io_threads"}); !k)
       return std::unexpected(k.error());
     std::string root = "clips";
+    FsStoreOptions options;
     if (fs) {
       auto r = GetString(fs, "storage.fs", "root", "clips");
       if (!r) return std::unexpected(r.error());
       root = *r;
+      auto threads = GetInt(fs, "storage.fs", "io_threads", options.io_threads, 1, kMaxFsIoThreads);
+      if (!threads) return std::unexpected(threads.error());
+      options.io_threads = static_cast<int>(*threads);
     }
     std::filesystem::path p(root);
     if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
-    return MakeFsStore(p);
+    return MakeFsStore(p, options);
   }
   if (*backend == "s3") {
     auto config = ParseS3(section["s3"]);

@@ -35,6 +35,20 @@ TEST_F(FactoryTest, FilesystemIsTheDefaultWithRelativeRoot) {
   EXPECT_EQ((*d)->name(), "fs");
 }
 
+// storage.fs.io_threads: how many of the store's fsyncs and renames run at once (fs_store.h).
+TEST_F(FactoryTest, FilesystemIoThreadsAreReadAndBounded) {
+  EXPECT_TRUE(Make("backend: fs\nfs:\n  root: clips\n  io_threads: 32\n"));
+  EXPECT_NE(Error("backend: fs\nfs:\n  io_threads: 0\n")
+                .find("storage.fs.io_threads: must be between 1 and 1024, got 0"),
+            std::string::npos);
+  EXPECT_NE(Error("backend: fs\nfs:\n  io_threads: 5000\n")
+                .find("storage.fs.io_threads: must be between 1 and 1024, got 5000"),
+            std::string::npos);
+  EXPECT_NE(Error("backend: fs\nfs:\n  io_threads: many\n")
+                .find("storage.fs.io_threads: expected an integer, got 'many'"),
+            std::string::npos);
+}
+
 TEST_F(FactoryTest, S3FromConfigWithCredentialReferences) {
   ::setenv("REELQ_TEST_S3_SECRET", "secret", 1);
   auto s = Make(R"(

@@ -107,9 +107,10 @@ Result<ObjectInfo> HeadSync(const stdfs::path& path, const std::string& key) {
 
 class FsWriter final : public ObjectWriter {
  public:
-  FsWriter(std::string key, stdfs::path final_path, stdfs::path temp_path, int fd,
-           PutOptions options)
-      : key_(std::move(key)),
+  FsWriter(asio::thread_pool& pool, std::string key, stdfs::path final_path, stdfs::path temp_path,
+           int fd, PutOptions options)
+      : pool_(pool),
+        key_(std::move(key)),
         final_path_(std::move(final_path)),
         temp_path_(std::move(temp_path)),
         fd_(fd),
@@ -136,7 +137,7 @@ class FsWriter final : public ObjectWriter {
     sha256_ = sha_.FinalHex();
     // Named, not a temporary inside co_await: g++ 12 mishandles such temporaries' lifetimes.
     auto publish = [this] { return Publish(); };
-    auto result = co_await detail::RunBlocking(std::move(publish));
+    auto result = co_await detail::RunBlocking(pool_, std::move(publish));
     Cleanup();
     co_return result;
   }
@@ -234,6 +235,7 @@ class FsWriter final : public ObjectWriter {
     }
   }
 
+  asio::thread_pool& pool_;
   std::string key_;
   stdfs::path final_path_;
   stdfs::path temp_path_;
@@ -247,7 +249,8 @@ class FsWriter final : public ObjectWriter {
 
 class FsStore final : public ObjectStore {
  public:
-  explicit FsStore(stdfs::path root) : root_(std::move(root)) {}
+  FsStore(stdfs::path root, const FsStoreOptions& options)
+      : root_(std::move(root)), pool_(detail::BlockingPool(options.io_threads)) {}
 
   std::string_view name() const override { return "fs"; }
 
@@ -258,7 +261,7 @@ class FsStore final : public ObjectStore {
   awaitable<Result<ObjectInfo>> Head(std::string key) override {
     if (auto v = ValidateKey(key); !v) co_return std::unexpected(v.error());
     auto head = [path = root_ / key, key] { return HeadSync(path, key); };
-    auto result = co_await detail::RunBlocking(std::move(head));
+    auto result = co_await detail::RunBlocking(pool_, std::move(head));
     co_return result;
   }
 
@@ -299,7 +302,7 @@ class FsStore final : public ObjectStore {
       ::close(fd);
       return data;
     };
-    auto result = co_await detail::RunBlocking(std::move(read));
+    auto result = co_await detail::RunBlocking(pool_, std::move(read));
     co_return result;
   }
 
@@ -327,16 +330,23 @@ class FsStore final : public ObjectStore {
                             ("." + final_path.filename().string() + ".tmp-" + RandomSuffix());
     int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return std::unexpected(ErrnoError(errno, "creating " + temp_path.string()));
-    return std::make_unique<FsWriter>(std::move(key), std::move(final_path), std::move(temp_path),
-                                      fd, std::move(options));
+    return std::make_unique<FsWriter>(pool_, std::move(key), std::move(final_path),
+                                      std::move(temp_path), fd, std::move(options));
   }
 
   stdfs::path root_;
+  asio::thread_pool& pool_;
 };
 
 }  // namespace
 
-Result<ObjectStorePtr> MakeFsStore(std::filesystem::path root) {
+Result<ObjectStorePtr> MakeFsStore(std::filesystem::path root, FsStoreOptions options) {
+  if (options.io_threads < 1 || options.io_threads > kMaxFsIoThreads) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "storage.fs.io_threads: must be between 1 and " +
+                         std::to_string(kMaxFsIoThreads) + ", got " +
+                         std::to_string(options.io_threads));
+  }
   if (root.empty()) return MakeError(ErrorCategory::kInvalidRequest, "storage.fs.root: empty");
   std::error_code ec;
   stdfs::create_directories(root, ec);
@@ -349,7 +359,7 @@ Result<ObjectStorePtr> MakeFsStore(std::filesystem::path root) {
     return MakeError(ErrorCategory::kInvalidRequest,
                      "storage.fs.root: " + root.string() + " is not a directory");
   }
-  return std::make_shared<FsStore>(abs);
+  return std::make_shared<FsStore>(abs, options);
 }
 
 }  // namespace reelq::storage
