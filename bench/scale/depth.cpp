@@ -236,8 +236,7 @@ class PerfRecording {
 };
 
 // --slowlog: every command Redis runs in a window, timed (SLOWLOG at 0 µs), summed per script
-// (EVALSHA's SHA, named by loading the library's scripts from the build's lua_scripts.cpp:
-// SCRIPT LOAD of a script already loaded changes nothing) and per other command.
+// (FCALL's function, "reelq_<hash>_<script>": queue/CMakeLists.txt) and per other command.
 class SlowlogWindow {
  public:
   SlowlogWindow(bool on, rt::RedisServer& redis) : on_(on), redis_(redis) {
@@ -251,7 +250,6 @@ class SlowlogWindow {
   std::string Report(double jobs) {
     if (!on_) return "";
     redis_.Run({"CONFIG", "SET", "slowlog-log-slower-than", "10000"});
-    const auto names = ScriptNames();
     auto log = redis_.Run({"SLOWLOG", "GET", "-1"});
     std::map<std::string, std::pair<double, double>> by;  // name -> calls, µs
     // A script's own commands are logged just before it (scripts run atomically), with the
@@ -263,9 +261,11 @@ class SlowlogWindow {
       std::string name = argv[0].str;
       for (auto& c : name) c = static_cast<char>(std::tolower(c));
       if (name == "slowlog" || name == "config" || name == "info" || name == "script") continue;
-      if (name == "evalsha" && argv.size() > 1) {
-        auto it = names.find(argv[1].str);
-        name = it != names.end() ? it->second + ".lua" : "evalsha " + argv[1].str.substr(0, 8);
+      if (name == "fcall" && argv.size() > 1) {
+        const std::string& function = argv[1].str;
+        const size_t hash_end =
+            function.starts_with("reelq_") ? function.find('_', 6) : std::string::npos;
+        name = (hash_end == std::string::npos ? function : function.substr(hash_end + 1)) + ".lua";
         for (const auto& inner : nested) by[name + ":" + inner].first += 1;
         nested.clear();
       } else if (e->elements[4].str == "?:0") {
@@ -298,22 +298,6 @@ class SlowlogWindow {
   }
 
  private:
-  std::map<std::string, std::string> ScriptNames() {
-    std::ifstream in(std::string(std::getenv("REELQ_BUILD_DIR")) + "/queue/lua_scripts.cpp");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::map<std::string, std::string> out;
-    const std::string open = " = R\"REELQLUA(", close = ")REELQLUA\"";
-    for (size_t at = text.find(open); at != std::string::npos; at = text.find(open, at)) {
-      const size_t name_end = at, name_begin = text.rfind("k_", at) + 2;
-      const size_t body = at + open.size(), end = text.find(close, body);
-      if (end == std::string::npos) break;
-      auto sha = redis_.Run({"SCRIPT", "LOAD", text.substr(body, end - body)});
-      out[sha.str] = text.substr(name_begin, name_end - name_begin);
-      at = end;
-    }
-    return out;
-  }
-
   bool on_;
   rt::RedisServer& redis_;
 };

@@ -32,7 +32,6 @@
 // Needs the reelq binaries built, redis-server, node + tools/node_modules/bullmq
 // (`npm --prefix tools ci`, done by scripts/install-deps.sh).
 #include <netinet/in.h>
-#include <openssl/sha.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -323,32 +322,12 @@ Figures RunBullmq(int jobs, int concurrency, const std::filesystem::path& log_di
 
 // --- --profile: commands per job per script, from MONITOR -------------------------------------
 
-std::string Sha1Hex(const std::string& text) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  char hex[2 * SHA_DIGEST_LENGTH + 1];
-  for (int i = 0; i < SHA_DIGEST_LENGTH; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return hex;
-}
-
-// sha1 -> script name, built as queue/CMakeLists.txt builds the bodies: the prelude's parts in
-// the order queue/lua/PRELUDE names them, each followed by "\n", then "\n" and the script.
-std::map<std::string, std::string> ScriptShas() {
-  std::map<std::string, std::string> out;
-  const auto dir = rt::SourcePath("queue/lua");
-  std::vector<std::filesystem::path> parts;
-  std::istringstream prelude(rt::ReadFile(dir / "PRELUDE"));
-  for (std::string line; std::getline(prelude, line);) {
-    if (!line.empty() && line[0] != '#') parts.push_back(dir / line);
-  }
-  std::string common;
-  for (const auto& part : parts) common += rt::ReadFile(part) + "\n";
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const auto name = entry.path().stem().string();
-    if (entry.path().extension() != ".lua" || name.starts_with("common")) continue;
-    out[Sha1Hex(common + "\n" + rt::ReadFile(entry.path()))] = name;
-  }
-  return out;
+// The script a queue function runs: "reelq_<hash>_<script>" (queue/CMakeLists.txt registers
+// each script of queue/lua as a function of the build's library) -> "<script>".
+std::string ScriptOfFunction(const std::string& function) {
+  const size_t hash_end =
+      function.starts_with("reelq_") ? function.find('_', 6) : std::string::npos;
+  return hash_end == std::string::npos ? function : function.substr(hash_end + 1);
 }
 
 // A raw MONITOR connection read on a thread into a file (MONITOR is refused by the project's
@@ -394,11 +373,10 @@ class Monitor {
 };
 
 // MONITOR lines: `+<time> [<db> <client>] "cmd" "arg"...`; commands run by a script carry
-// `[<db> lua]`. Redis 7.0 feeds EVALSHA to MONITOR before the commands it runs (checked by hand
-// with redis-cli monitor), so each inner command belongs to the last EVALSHA seen. Prints per
+// `[<db> lua]`. Redis 7.0 feeds FCALL to MONITOR before the commands it runs (checked by hand
+// with redis-cli monitor), so each inner command belongs to the last FCALL seen. Prints per
 // script: calls/job, inner commands/job, total/job and the inner commands by name.
 void PrintProfile(const std::filesystem::path& file, int jobs) {
-  const auto shas = ScriptShas();
   std::ifstream in(file);
   std::string line;
   struct Per {
@@ -434,13 +412,11 @@ void PrintProfile(const std::filesystem::path& file, int jobs) {
       }
       continue;
     }
-    if (cmd == "evalsha") {
-      const auto sha = word(line, br, 1);
-      auto it = shas.find(sha);
-      current = &per_script[it == shas.end() ? "sha:" + sha.substr(0, 8) : it->second];
+    if (cmd == "fcall") {
+      current = &per_script[ScriptOfFunction(word(line, br, 1))];
       ++current->calls;
-    } else if (cmd == "eval") {
-      current = &per_script["eval"];
+    } else if (cmd == "eval" || cmd == "evalsha") {
+      current = &per_script[cmd];
       ++current->calls;
     } else if (!cmd.empty()) {
       current = nullptr;
@@ -472,7 +448,7 @@ void PrintProfile(const std::filesystem::path& file, int jobs) {
 // --- --scripts: Redis time per job by script, from SLOWLOG -------------------------------------
 
 // Redis's SLOWLOG with a threshold of 0 records every command a client sent (a script's inner
-// commands are part of its EVALSHA's time, not entries of their own) with the microseconds it
+// commands are part of its FCALL's time, not entries of their own) with the microseconds it
 // took to execute. Summed per script and set against the server's CPU over the same run, it
 // splits Redis's cost into the scripts and what no command accounts for: reading and parsing
 // requests, writing replies, the AOF, the event loop.
@@ -488,7 +464,6 @@ void RunScriptsProfile(rt::E2eStack& stack, const std::string& mode, int jobs,
   redis.Run({"CONFIG", "SET", "slowlog-log-slower-than", "-1"});
   const auto log = redis.Run({"SLOWLOG", "GET", "-1"});
   redis.Run({"SLOWLOG", "RESET"});
-  const auto shas = ScriptShas();
   struct Per {
     int64_t calls = 0, usec = 0;
   };
@@ -505,10 +480,7 @@ void RunScriptsProfile(rt::E2eStack& stack, const std::string& mode, int jobs,
     std::transform(cmd.begin(), cmd.end(), cmd.begin(), ::tolower);
     if (cmd == "slowlog" || cmd == "config") continue;
     std::string name = inner ? "  (in scripts) " + cmd : cmd;
-    if (cmd == "evalsha" && argv.size() > 1) {
-      auto it = shas.find(argv[1].str);
-      name = it == shas.end() ? "sha:" + argv[1].str.substr(0, 8) : it->second + ".lua";
-    }
+    if (cmd == "fcall" && argv.size() > 1) name = ScriptOfFunction(argv[1].str) + ".lua";
     auto& p = per[name];
     ++p.calls;
     p.usec += entry.elements[2].integer;

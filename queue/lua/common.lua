@@ -1,5 +1,7 @@
--- Shared helpers, prepended to every script at build time (scripts stay one EVALSHA each), with
--- the prelude's other parts in the order queue/lua/PRELUDE names them.
+-- Shared helpers: with the prelude's other parts (in the order queue/lua/PRELUDE names them) the
+-- top of the queue's function library, whose functions are the scripts (queue/CMakeLists.txt).
+-- Defined once, when Redis loads the library; the top level may use no library function
+-- (Redis loads a library with only redis.register_function and redis.log in scope).
 -- All keys of a deployment share one hash tag: P = "<prefix>:{q}".
 -- Cost rules (issue 11): a script reads each job it touches with one HMGET (the fields it needs,
 -- named in JOB_READ) and writes it with one HSET; everything shared (batch counters, per-model

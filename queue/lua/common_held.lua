@@ -46,15 +46,17 @@ local HELD = {'token', 'seq', 'models', 'model', 'batch', 'tenant', 'bill', 'hol
               'create_intent'}
 local HELD_HOT = {'token', 'account', 'batch', 'tenant', 'webhook'}
 local HELD_COLD = {'models', 'model', 'bill', 'hold', 'secs', 'res', 'cost', 'parent', 'mbatch'}
-local HELD_SPLIT = '^' .. string.rep('([^\31]*)\31', 6) .. '(.*)$'
+-- Written out: a function library's top level runs before the string library is reachable
+-- (Redis loads it with only redis.register_function and redis.log in scope).
+local HELD_SPLIT = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
 -- token account seq slot create_log create_intent upstream, then where <batch> begins.
-local HELD_HEAD = '^\30' .. string.rep('([^\31]*)\31', 7) .. '()'
+local HELD_HEAD = '^\30([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31()'
 -- On `h_rest`: batch tenant hook (what a phase change's event and webhook need).
 local HELD_MID = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31'
 -- On `h_rest`: batch tenant hook and HELD_COLD, then where the history entries begin.
-local HELD_REST = '^' .. string.rep('([^\31]*)\31', 11) .. '([^\31]*)()'
+local HELD_REST = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)()'
 -- On `h_rest`: the model (after batch tenant hook models).
-local HELD_REST_MODEL = '^' .. string.rep('[^\31]*\31', 4) .. '([^\31]*)'
+local HELD_REST_MODEL = '^[^\31]*\31[^\31]*\31[^\31]*\31[^\31]*\31([^\31]*)'
 
 -- A job's `names` fields as a list (a missing field is ''), and such a list back into a job
 -- table in `state` (a '' field is false, as read_job gives a missing one).

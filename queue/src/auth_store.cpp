@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "job_codec.h"
+#include "lua_library.h"
 #include "lua_scripts.h"
 
 namespace reelq::queue {
@@ -13,14 +14,14 @@ namespace {
 
 using redis::Reply;
 
-const redis::Script& AuthScript(std::string_view name) {
-  static const auto* scripts = new std::map<std::string, redis::Script, std::less<>>{
-      {"auth_create_tenant", redis::Script("auth_create_tenant", lua::k_auth_create_tenant)},
-      {"auth_add_token", redis::Script("auth_add_token", lua::k_auth_add_token)},
-      {"auth_revoke_token", redis::Script("auth_revoke_token", lua::k_auth_revoke_token)},
-      {"auth_set_weight", redis::Script("auth_set_weight", lua::k_auth_set_weight)},
-      {"auth_apply_weights", redis::Script("auth_apply_weights", lua::k_auth_apply_weights)},
-      {"auth_claim_batch", redis::Script("auth_claim_batch", lua::k_auth_claim_batch)},
+const redis::Function& AuthScript(std::string_view name) {
+  static const auto* scripts = new std::map<std::string, redis::Function, std::less<>>{
+      {"auth_create_tenant", redis::Function(LuaLibrary(), lua::k_auth_create_tenant)},
+      {"auth_add_token", redis::Function(LuaLibrary(), lua::k_auth_add_token)},
+      {"auth_revoke_token", redis::Function(LuaLibrary(), lua::k_auth_revoke_token)},
+      {"auth_set_weight", redis::Function(LuaLibrary(), lua::k_auth_set_weight)},
+      {"auth_apply_weights", redis::Function(LuaLibrary(), lua::k_auth_apply_weights)},
+      {"auth_claim_batch", redis::Function(LuaLibrary(), lua::k_auth_claim_batch)},
   };
   return scripts->find(name)->second;
 }
@@ -61,7 +62,7 @@ Error AuthScriptError(std::string_view script, const std::string& message,
 AuthStore::AuthStore(redis::ConnectionPtr connection, std::string prefix)
     : connection_(std::move(connection)), p_(std::move(prefix) + ":{q}") {}
 
-awaitable<Result<Reply>> AuthStore::Run(const redis::Script& script,
+awaitable<Result<Reply>> AuthStore::Run(const redis::Function& script,
                                         std::vector<std::string> args) {
   args.insert(args.begin(), p_);
   // (A named vector: g++ 12 miscompiles braced lists inside co_await expressions.)

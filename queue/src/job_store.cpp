@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "job_codec.h"
+#include "lua_library.h"
 #include "lua_scripts.h"
 #include "reelq/queue/wallet_store.h"
 
@@ -16,25 +17,25 @@ namespace {
 
 using redis::Reply;
 
-const redis::Script& Scripts(std::string_view name) {
-  static const auto* scripts = new std::map<std::string, redis::Script, std::less<>>{
-      {"submit", redis::Script("submit", lua::k_submit)},
-      {"dispatch", redis::Script("dispatch", lua::k_dispatch)},
-      {"lease", redis::Script("lease", lua::k_lease)},
-      {"heartbeat", redis::Script("heartbeat", lua::k_heartbeat)},
-      {"register", redis::Script("register", lua::k_register)},
-      {"phase", redis::Script("phase", lua::k_phase)},
-      {"create_permit", redis::Script("create_permit", lua::k_create_permit)},
-      {"complete", redis::Script("complete", lua::k_complete)},
-      {"fail", redis::Script("fail", lua::k_fail)},
-      {"handback", redis::Script("handback", lua::k_handback)},
-      {"reap", redis::Script("reap", lua::k_reap)},
-      {"cancel", redis::Script("cancel", lua::k_cancel)},
-      {"retry", redis::Script("retry", lua::k_retry)},
-      {"sync_config", redis::Script("sync_config", lua::k_sync_config)},
-      {"get", redis::Script("get", lua::k_get)},
-      {"stats", redis::Script("stats", lua::k_stats)},
-      {"poll_token", redis::Script("poll_token", lua::k_poll_token)},
+const redis::Function& Scripts(std::string_view name) {
+  static const auto* scripts = new std::map<std::string, redis::Function, std::less<>>{
+      {"submit", redis::Function(LuaLibrary(), lua::k_submit)},
+      {"dispatch", redis::Function(LuaLibrary(), lua::k_dispatch)},
+      {"lease", redis::Function(LuaLibrary(), lua::k_lease)},
+      {"heartbeat", redis::Function(LuaLibrary(), lua::k_heartbeat)},
+      {"register", redis::Function(LuaLibrary(), lua::k_register)},
+      {"phase", redis::Function(LuaLibrary(), lua::k_phase)},
+      {"create_permit", redis::Function(LuaLibrary(), lua::k_create_permit)},
+      {"complete", redis::Function(LuaLibrary(), lua::k_complete)},
+      {"fail", redis::Function(LuaLibrary(), lua::k_fail)},
+      {"handback", redis::Function(LuaLibrary(), lua::k_handback)},
+      {"reap", redis::Function(LuaLibrary(), lua::k_reap)},
+      {"cancel", redis::Function(LuaLibrary(), lua::k_cancel)},
+      {"retry", redis::Function(LuaLibrary(), lua::k_retry)},
+      {"sync_config", redis::Function(LuaLibrary(), lua::k_sync_config)},
+      {"get", redis::Function(LuaLibrary(), lua::k_get)},
+      {"stats", redis::Function(LuaLibrary(), lua::k_stats)},
+      {"poll_token", redis::Function(LuaLibrary(), lua::k_poll_token)},
   };
   return scripts->find(name)->second;
 }
@@ -182,7 +183,8 @@ double JobStore::PendingScore(int priority, int64_t start_deadline_ms, int64_t c
   return base + static_cast<double>(when);
 }
 
-awaitable<Result<Reply>> JobStore::Run(const redis::Script& script, std::vector<std::string> args) {
+awaitable<Result<Reply>> JobStore::Run(const redis::Function& script,
+                                       std::vector<std::string> args) {
   args.insert(args.begin(), p_);
   // (A named vector: g++ 12 miscompiles braced lists inside co_await expressions.)
   std::vector<std::string> keys{p_ + ":meta"};

@@ -4,6 +4,7 @@
 
 #include "job_codec.h"
 #include "list_cursor.h"
+#include "lua_library.h"
 #include "lua_scripts.h"
 #include "reelq/queue/job_store.h"
 
@@ -12,18 +13,18 @@ namespace {
 
 using redis::Reply;
 
-const redis::Script& ListScript() {
-  static const auto* script = new redis::Script("list", lua::k_list);
+const redis::Function& ListScript() {
+  static const auto* script = new redis::Function(LuaLibrary(), lua::k_list);
   return *script;
 }
 
-const redis::Script& GetScript() {
-  static const auto* script = new redis::Script("get", lua::k_get);
+const redis::Function& GetScript() {
+  static const auto* script = new redis::Function(LuaLibrary(), lua::k_get);
   return *script;
 }
 
-const redis::Script& RetentionScript() {
-  static const auto* script = new redis::Script("retention", lua::k_retention);
+const redis::Function& RetentionScript() {
+  static const auto* script = new redis::Function(LuaLibrary(), lua::k_retention);
   return *script;
 }
 

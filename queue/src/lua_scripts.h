@@ -1,8 +1,12 @@
 #pragma once
 
-// The queue's Lua scripts (queue/lua/*.lua with the prelude, queue/lua/PRELUDE, prepended),
-// embedded at build time.
+// The queue's Lua scripts (queue/lua/*.lua), embedded at build time as one Redis function
+// library (queue/CMakeLists.txt): the prelude (queue/lua/PRELUDE) once, then each script as a
+// function of the library. k_<script> is the script's name (the function is registered as
+// "<k_library_name>_<name>").
 namespace reelq::queue::lua {
+extern const char* const k_library_name;
+extern const char* const k_library;
 extern const char* const k_submit;
 extern const char* const k_dispatch;
 extern const char* const k_lease;

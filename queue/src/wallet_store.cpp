@@ -6,6 +6,7 @@
 #include <map>
 
 #include "job_codec.h"
+#include "lua_library.h"
 #include "lua_scripts.h"
 
 namespace reelq::queue {
@@ -13,10 +14,10 @@ namespace {
 
 using redis::Reply;
 
-const redis::Script& WalletScript(std::string_view name) {
-  static const auto* scripts = new std::map<std::string, redis::Script, std::less<>>{
-      {"wallet_topup", redis::Script("wallet_topup", lua::k_wallet_topup)},
-      {"tenant_limits", redis::Script("tenant_limits", lua::k_tenant_limits)},
+const redis::Function& WalletScript(std::string_view name) {
+  static const auto* scripts = new std::map<std::string, redis::Function, std::less<>>{
+      {"wallet_topup", redis::Function(LuaLibrary(), lua::k_wallet_topup)},
+      {"tenant_limits", redis::Function(LuaLibrary(), lua::k_tenant_limits)},
   };
   return scripts->find(name)->second;
 }
@@ -60,7 +61,7 @@ std::string FormatMicros(int64_t micros) {
 WalletStore::WalletStore(redis::ConnectionPtr connection, std::string prefix)
     : connection_(std::move(connection)), p_(std::move(prefix) + ":{q}") {}
 
-awaitable<Result<Reply>> WalletStore::Run(const redis::Script& script,
+awaitable<Result<Reply>> WalletStore::Run(const redis::Function& script,
                                           std::vector<std::string> args) {
   args.insert(args.begin(), p_);
   // (A named vector: g++ 12 miscompiles braced lists inside co_await expressions.)

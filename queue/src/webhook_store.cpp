@@ -3,21 +3,22 @@
 #include <charconv>
 #include <map>
 
+#include "lua_library.h"
 #include "lua_scripts.h"
 
 namespace reelq::queue {
 namespace {
 
-const redis::Script& ClaimScript() {
-  static const redis::Script script("webhook_claim", lua::k_webhook_claim);
+const redis::Function& ClaimScript() {
+  static const redis::Function script(LuaLibrary(), lua::k_webhook_claim);
   return script;
 }
-const redis::Script& SettleScript() {
-  static const redis::Script script("webhook_settle", lua::k_webhook_settle);
+const redis::Function& SettleScript() {
+  static const redis::Function script(LuaLibrary(), lua::k_webhook_settle);
   return script;
 }
-const redis::Script& GetScript() {
-  static const redis::Script script("webhook_get", lua::k_webhook_get);
+const redis::Function& GetScript() {
+  static const redis::Function script(LuaLibrary(), lua::k_webhook_get);
   return script;
 }
 

@@ -12,7 +12,7 @@ namespace reelq::worker {
 
 // Gathers the Redis writes a worker's jobs make within a few milliseconds (create permits,
 // phase changes, completions) into one script call of each kind: a worker driving hundreds of
-// jobs pays one EVALSHA and one set of shared counter updates per window instead of per job.
+// jobs pays one FCALL and one set of shared counter updates per window instead of per job.
 // Each caller still gets its own job's result (a stale token refuses only that job). Lives on
 // the worker's executor (single-threaded); the window is the most any one write waits for
 // company.

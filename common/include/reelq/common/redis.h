@@ -99,22 +99,48 @@ awaitable<Result<ConnectionPtr>> Connect(asio::any_io_executor executor, Options
 awaitable<Result<void>> WaitForReplicas(Connection& connection, int replicas,
                                         std::chrono::milliseconds timeout);
 
-// A Lua script kept in a .lua file, loaded once per connection and called by SHA; a NOSCRIPT
-// reply (after a Redis restart or SCRIPT FLUSH) loads it again and retries once.
-class Script {
+// A Redis function library (Redis 7: FUNCTION LOAD, FCALL) whose source is its code, first line
+// "#!lua name=<name>". Its top level runs once, when Redis loads it, so what a script's helpers
+// cost to define is not paid again at every call as with EVALSHA. Loaded on first need: a call
+// that finds its function missing (a fresh or restarted Redis, FUNCTION FLUSH, a failover to a
+// replica that had not received the load yet) loads the library and retries once.
+// Libraries of one family ("<family>_<hash of the source>": each build's own, so two builds
+// running side by side during an upgrade each call their own code) accumulate in Redis; a load
+// keeps the kKeptLibraries most recently loaded of its family and deletes the rest (a process
+// still using one deleted loads it again on its next call).
+class FunctionLibrary {
  public:
-  Script(std::string name, std::string source);
+  static constexpr int kKeptLibraries = 4;
+  // `family` prefixes `name` ("reelq" for "reelq_0123abcd4567"); the load times are kept in the
+  // hash "<family>:function-libraries".
+  FunctionLibrary(std::string family, std::string name, std::string source);
   const std::string& name() const { return name_; }
-  const std::string& sha() const { return sha_; }
   const std::string& source() const { return source_; }
+
+  // FUNCTION LOAD (a library already there is fine), then the pruning above. A Redis without
+  // functions (before 7.0) is a clear kFailedPrecondition.
+  awaitable<Result<void>> Load(Connection& connection) const;
+
+ private:
+  std::string family_;
+  std::string name_;
+  std::string source_;
+};
+
+// One function of a FunctionLibrary, registered as "<library name>_<name>".
+class Function {
+ public:
+  Function(const FunctionLibrary& library, std::string name);
+  const std::string& name() const { return name_; }
+  const std::string& registered_name() const { return registered_; }
 
   awaitable<Result<Reply>> Call(Connection& connection, std::vector<std::string> keys,
                                 std::vector<std::string> args) const;
 
  private:
+  const FunctionLibrary& library_;
   std::string name_;
-  std::string source_;
-  std::string sha_;  // SHA-1 of source, computed locally (OpenSSL)
+  std::string registered_;
 };
 
 }  // namespace reelq::redis

@@ -60,7 +60,7 @@ class AuthStore {
   awaitable<Result<std::string>> BatchOwner(std::string batch_id);
 
  private:
-  awaitable<Result<redis::Reply>> Run(const redis::Script& script, std::vector<std::string> args);
+  awaitable<Result<redis::Reply>> Run(const redis::Function& script, std::vector<std::string> args);
 
   redis::ConnectionPtr connection_;
   std::string p_;  // "<prefix>:{q}"

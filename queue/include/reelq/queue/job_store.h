@@ -459,7 +459,7 @@ class JobStore {
 
  private:
   std::string SchemaMismatch(const std::string& stored) const;
-  awaitable<Result<redis::Reply>> Run(const redis::Script& script, std::vector<std::string> args);
+  awaitable<Result<redis::Reply>> Run(const redis::Function& script, std::vector<std::string> args);
 
   redis::ConnectionPtr connection_;
   std::string p_;  // "<prefix>:{q}"

@@ -60,7 +60,7 @@ class WalletStore {
   awaitable<Result<WalletView>> Get(std::string tenant, int64_t now_ms, int64_t ledger_limit);
 
  private:
-  awaitable<Result<redis::Reply>> Run(const redis::Script& script, std::vector<std::string> args);
+  awaitable<Result<redis::Reply>> Run(const redis::Function& script, std::vector<std::string> args);
 
   redis::ConnectionPtr connection_;
   std::string p_;  // "<prefix>:{q}"
