@@ -309,5 +309,29 @@ TEST_F(SubmitLayoutTest, ARecordOfTheLayoutBeforeIsReadWithItsStoredSeqAndScore)
   EXPECT_EQ(Record("old1").at("seq"), "7");  // dispatched 6, leased 7
 }
 
+// The scripts are functions of one library (queue/CMakeLists.txt). Redis refuses a function
+// without flags while it is out of memory; the reading ones are flagged no-writes, so GetJob,
+// ListJobs and GetStats still answer then, as they did when scripts were sent with EVALSHA,
+// and a submit is refused whole.
+TEST_F(SubmitLayoutTest, ReadsAnswerWhileRedisIsOutOfMemoryAndWritesAreRefused) {
+  auto r = RunAsync(io_, store_->SubmitMany({Job("m0")}, 3600));
+  ASSERT_TRUE(r) << r.error().Describe();
+  server_->Run({"CONFIG", "SET", "maxmemory", "1"});
+  auto got = RunAsync(io_, store_->Get("m0"));
+  auto listed = RunAsync(io_, store_->List({.state = JobState::kPending}));
+  auto stats = RunAsync(io_, store_->GetStats());
+  auto refused = RunAsync(io_, store_->SubmitMany({Job("m1")}, 3600));
+  server_->Run({"CONFIG", "SET", "maxmemory", "0"});
+  ASSERT_TRUE(got) << got.error().Describe();
+  EXPECT_EQ(got->state, JobState::kPending);
+  ASSERT_TRUE(listed) << listed.error().Describe();
+  ASSERT_EQ(listed->jobs.size(), 1u);
+  EXPECT_EQ(listed->jobs[0].id, "m0");
+  ASSERT_TRUE(stats) << stats.error().Describe();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("OOM"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:job:m1"}).integer, 0);
+}
+
 }  // namespace
 }  // namespace reelq::queue
