@@ -166,8 +166,16 @@ TEST_F(SentinelConnectionTest, FindsTheMasterWaitsForTheReplicaAndFollowsAFailov
   }
   EXPECT_TRUE(on_new_master) << "writes never reached the promoted replica (acknowledged "
                              << acknowledged << ", refused " << refused << ")";
-  // The sentinel turned the old master into the new master's replica.
-  EXPECT_EQ(master_->Run({"ROLE"}).elements.at(0).str, "slave");
+  // The sentinel turns the old master into the new master's replica: after the promotion,
+  // not with it (a fresh-clone run once checked in between), so within a bounded wait.
+  std::string old_master_role;
+  const auto demoted_by = std::chrono::steady_clock::now() + 10s;
+  do {
+    old_master_role = master_->Run({"ROLE"}).elements.at(0).str;
+    if (old_master_role == "slave") break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < demoted_by);
+  EXPECT_EQ(old_master_role, "slave");
   std::cout << "writes during the failover: " << acknowledged << " acknowledged, " << refused
             << " refused as retryable\n";
 }
