@@ -14,18 +14,6 @@ namespace {
 
 using redis::Reply;
 
-const redis::Function& AuthScript(std::string_view name) {
-  static const auto* scripts = new std::map<std::string, redis::Function, std::less<>>{
-      {"auth_create_tenant", redis::Function(LuaLibrary(), lua::k_auth_create_tenant)},
-      {"auth_add_token", redis::Function(LuaLibrary(), lua::k_auth_add_token)},
-      {"auth_revoke_token", redis::Function(LuaLibrary(), lua::k_auth_revoke_token)},
-      {"auth_set_weight", redis::Function(LuaLibrary(), lua::k_auth_set_weight)},
-      {"auth_apply_weights", redis::Function(LuaLibrary(), lua::k_auth_apply_weights)},
-      {"auth_claim_batch", redis::Function(LuaLibrary(), lua::k_auth_claim_batch)},
-  };
-  return scripts->find(name)->second;
-}
-
 std::string Num(double v) {
   std::ostringstream out;
   out.precision(17);
@@ -74,7 +62,7 @@ awaitable<Result<Reply>> AuthStore::Run(const redis::Function& script,
 awaitable<Result<TenantEntry>> AuthStore::CreateTenant(std::string name, double weight,
                                                        int64_t now_ms) {
   std::vector<std::string> args{name, Num(weight), std::to_string(now_ms)};
-  auto r = co_await Run(AuthScript("auth_create_tenant"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_auth_create_tenant), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) co_return std::unexpected(AuthScriptError("create_tenant", r->str, name, ""));
   co_return TenantEntry{.name = name, .weight = weight, .created_ms = now_ms, .tokens = {}};
@@ -116,7 +104,7 @@ awaitable<Result<TokenEntry>> AuthStore::AddToken(std::string tenant, std::strin
                                                   std::string replaces_id, int64_t now_ms) {
   const std::string id = token_hash.substr(0, 16);
   std::vector<std::string> args{tenant, token_hash, id, std::to_string(now_ms), replaces_id};
-  auto r = co_await Run(AuthScript("auth_add_token"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_auth_add_token), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
     co_return std::unexpected(AuthScriptError("add_token", r->str, tenant, replaces_id));
@@ -126,7 +114,7 @@ awaitable<Result<TokenEntry>> AuthStore::AddToken(std::string tenant, std::strin
 
 awaitable<Result<void>> AuthStore::RevokeToken(std::string tenant, std::string token_id) {
   std::vector<std::string> args{tenant, token_id};
-  auto r = co_await Run(AuthScript("auth_revoke_token"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_auth_revoke_token), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
     co_return std::unexpected(AuthScriptError("revoke_token", r->str, tenant, token_id));
@@ -136,7 +124,7 @@ awaitable<Result<void>> AuthStore::RevokeToken(std::string tenant, std::string t
 
 awaitable<Result<void>> AuthStore::SetWeight(std::string tenant, double weight) {
   std::vector<std::string> args{tenant, Num(weight)};
-  auto r = co_await Run(AuthScript("auth_set_weight"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_auth_set_weight), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) co_return std::unexpected(AuthScriptError("set_weight", r->str, tenant, ""));
   co_return Result<void>{};
@@ -144,7 +132,7 @@ awaitable<Result<void>> AuthStore::SetWeight(std::string tenant, double weight) 
 
 awaitable<Result<void>> AuthStore::ApplyWeights() {
   std::vector<std::string> args;
-  auto r = co_await Run(AuthScript("auth_apply_weights"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_auth_apply_weights), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) co_return std::unexpected(AuthScriptError("apply_weights", r->str, "", ""));
   co_return Result<void>{};
@@ -163,7 +151,7 @@ awaitable<Result<std::optional<std::string>>> AuthStore::TenantOfToken(std::stri
 
 awaitable<Result<std::string>> AuthStore::ClaimBatch(std::string batch_id, std::string tenant) {
   std::vector<std::string> args{batch_id, tenant};
-  auto r = co_await Run(AuthScript("auth_claim_batch"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_auth_claim_batch), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) co_return std::unexpected(AuthScriptError("claim_batch", r->str, tenant, ""));
   co_return r->str;

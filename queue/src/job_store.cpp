@@ -17,29 +17,6 @@ namespace {
 
 using redis::Reply;
 
-const redis::Function& Scripts(std::string_view name) {
-  static const auto* scripts = new std::map<std::string, redis::Function, std::less<>>{
-      {"submit", redis::Function(LuaLibrary(), lua::k_submit)},
-      {"dispatch", redis::Function(LuaLibrary(), lua::k_dispatch)},
-      {"lease", redis::Function(LuaLibrary(), lua::k_lease)},
-      {"heartbeat", redis::Function(LuaLibrary(), lua::k_heartbeat)},
-      {"register", redis::Function(LuaLibrary(), lua::k_register)},
-      {"phase", redis::Function(LuaLibrary(), lua::k_phase)},
-      {"create_permit", redis::Function(LuaLibrary(), lua::k_create_permit)},
-      {"complete", redis::Function(LuaLibrary(), lua::k_complete)},
-      {"fail", redis::Function(LuaLibrary(), lua::k_fail)},
-      {"handback", redis::Function(LuaLibrary(), lua::k_handback)},
-      {"reap", redis::Function(LuaLibrary(), lua::k_reap)},
-      {"cancel", redis::Function(LuaLibrary(), lua::k_cancel)},
-      {"retry", redis::Function(LuaLibrary(), lua::k_retry)},
-      {"sync_config", redis::Function(LuaLibrary(), lua::k_sync_config)},
-      {"get", redis::Function(LuaLibrary(), lua::k_get)},
-      {"stats", redis::Function(LuaLibrary(), lua::k_stats)},
-      {"poll_token", redis::Function(LuaLibrary(), lua::k_poll_token)},
-  };
-  return scripts->find(name)->second;
-}
-
 std::string Num(double v) { return FormatNumber(v); }
 
 int64_t ReplyInt(const Reply& r) {
@@ -257,7 +234,7 @@ awaitable<Result<void>> JobStore::SyncSettings(const QueueSettings& settings) {
     args.insert(args.end(), {tenant, Num(weight)});
   }
   args.push_back(std::to_string(settings.activation_credit));
-  auto r = co_await Run(Scripts("sync_config"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_sync_config), std::move(args));
   if (!r) {
     // "SCHEMA stored <n>, ...": the same clear message as CheckSchema.
     if (const auto at = r.error().message.find("SCHEMA stored "); at != std::string::npos) {
@@ -290,7 +267,7 @@ awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitMany(std::vector<N
                                 std::to_string(jobs.size()), groups ? "1" : "0"};
   args.reserve(args.size() + 16 + jobs.size() * 8);
   AppendNewJobs(args, jobs, now);
-  auto r = co_await Run(Scripts("submit"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_submit), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.size() != 2 * jobs.size()) {
     co_return MakeError(ErrorCategory::kInternal,
@@ -320,7 +297,7 @@ awaitable<Result<DispatchOutcome>> JobStore::Dispatch(int max_jobs, int scan_dep
                                    Num(default_weight),
                                    std::move(policy),
                                    Num(preference_margin_s)};
-  auto r = co_await Run(Scripts("dispatch"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_dispatch), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   DispatchOutcome out;
   if (r->elements.size() >= 3) {
@@ -336,14 +313,14 @@ awaitable<Result<std::chrono::milliseconds>> JobStore::TakePollToken(std::string
   if (!(polls_per_minute > 0)) co_return std::chrono::milliseconds(0);
   std::vector<std::string> command{std::to_string(clock_->NowMs()), std::move(account),
                                    Num(polls_per_minute)};
-  auto r = co_await Run(Scripts("poll_token"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_poll_token), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return std::chrono::milliseconds(std::max<int64_t>(0, ReplyInt(*r)));
 }
 
 awaitable<Result<ReapOutcome>> JobStore::Reap(int max) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()), std::to_string(max)};
-  auto r = co_await Run(Scripts("reap"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_reap), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   ReapOutcome out;
   if (r->elements.size() >= 2) {
@@ -357,7 +334,7 @@ awaitable<Result<int64_t>> JobStore::RegisterWorker(std::string worker,
                                                     std::chrono::milliseconds lease) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()), std::move(worker),
                                    std::to_string(lease.count())};
-  auto r = co_await Run(Scripts("register"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_register), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return ReplyInt(*r);
 }
@@ -377,7 +354,7 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
     command.push_back("1");
     command.insert(command.end(), holding->begin(), holding->end());
   }
-  auto r = co_await Run(Scripts("lease"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_lease), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   std::vector<LeasedJob> out;
   for (const auto& entry : r->elements) {
@@ -409,7 +386,7 @@ awaitable<Result<HeartbeatOutcome>> JobStore::Heartbeat(std::string worker, int6
                                 std::move(worker), std::to_string(epoch),
                                 running < 0 ? std::string() : std::to_string(running)};
   for (auto& id : acknowledged) args.push_back(std::move(id));
-  auto r = co_await Run(Scripts("heartbeat"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_heartbeat), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   HeartbeatOutcome out;
   if (r->elements.empty()) {
@@ -452,7 +429,7 @@ awaitable<Result<std::vector<Result<void>>>> JobStore::SetPhaseMany(
   if (changes.empty()) co_return out;
   std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(changes.size())};
   for (const auto& c : changes) AppendFields(args, EncodePhaseChange(c));
-  auto r = co_await Run(Scripts("phase"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_phase), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   co_return PerJobOutcomes("phase", *r, changes.size());
 }
@@ -481,7 +458,7 @@ awaitable<Result<std::vector<Result<std::chrono::milliseconds>>>> JobStore::Take
                      {"token", req.token},
                      {"intent", std::to_string(req.sent_ms) + ":" + std::to_string(req.attempt)}});
   }
-  auto r = co_await Run(Scripts("create_permit"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_create_permit), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.size() != requests.size()) {
     co_return MakeError(ErrorCategory::kInternal,
@@ -512,7 +489,7 @@ awaitable<Result<std::vector<Result<void>>>> JobStore::CompleteMany(
   if (requests.empty()) co_return out;
   std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(requests.size())};
   for (const auto& req : requests) AppendFields(args, EncodeCompletion(req));
-  auto r = co_await Run(Scripts("complete"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_complete), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   co_return PerJobOutcomes("complete", *r, requests.size());
 }
@@ -528,7 +505,7 @@ awaitable<Result<FailOutcome>> JobStore::Fail(FailRequest req) {
                                    std::to_string(req.retry_at_ms),
                                    req.count_attempt ? "1" : "0",
                                    std::to_string(req.cooldown_ms)};
-  auto r = co_await Run(Scripts("fail"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_fail), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return r->str == "RETRY" ? FailOutcome::kRetrying : FailOutcome::kFailed;
 }
@@ -536,14 +513,14 @@ awaitable<Result<FailOutcome>> JobStore::Fail(FailRequest req) {
 awaitable<Result<void>> JobStore::HandBack(std::string job_id, std::string token,
                                            std::string reason) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id, token, reason};
-  auto r = co_await Run(Scripts("handback"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_handback), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return Result<void>{};
 }
 
 awaitable<Result<CancelOutcome>> JobStore::Cancel(std::string job_id) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id};
-  auto r = co_await Run(Scripts("cancel"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_cancel), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   CancelOutcome out;
   if (r->elements.size() >= 3) {
@@ -561,7 +538,7 @@ awaitable<Result<CancelOutcome>> JobStore::Cancel(std::string job_id) {
 
 awaitable<Result<void>> JobStore::Retry(std::string job_id) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id};
-  auto r = co_await Run(Scripts("retry"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_retry), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return Result<void>{};
 }
@@ -574,7 +551,7 @@ std::string JobStore::NoSuchJob(std::string_view job_id) {
 
 awaitable<Result<JobRecord>> JobStore::Get(std::string job_id) {
   std::vector<std::string> command{job_id};
-  auto r = co_await Run(Scripts("get"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_get), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   if (r->elements.empty() || r->elements[0].elements.empty()) {
     co_return MakeError(ErrorCategory::kNotFound, NoSuchJob(job_id));
@@ -585,7 +562,7 @@ awaitable<Result<JobRecord>> JobStore::Get(std::string job_id) {
 awaitable<Result<std::vector<JobRecord>>> JobStore::GetMany(std::vector<std::string> job_ids) {
   std::vector<JobRecord> out;
   if (job_ids.empty()) co_return out;
-  auto rows = co_await Run(Scripts("get"), job_ids);
+  auto rows = co_await Run(LuaFunction(lua::k_get), job_ids);
   if (!rows) co_return std::unexpected(rows.error());
   for (size_t i = 0; i < job_ids.size() && i < rows->elements.size(); ++i) {
     if (rows->elements[i].elements.empty()) continue;
@@ -631,7 +608,7 @@ awaitable<Result<BatchCounts>> JobStore::GetBatch(std::string batch_id) {
 
 awaitable<Result<Stats>> JobStore::GetStats() {
   std::vector<std::string> command{std::to_string(clock_->NowMs())};
-  auto r = co_await Run(Scripts("stats"), std::move(command));
+  auto r = co_await Run(LuaFunction(lua::k_stats), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   Stats stats;
   if (r->elements.size() < 4) co_return stats;

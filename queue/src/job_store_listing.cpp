@@ -13,21 +13,6 @@ namespace {
 
 using redis::Reply;
 
-const redis::Function& ListScript() {
-  static const auto* script = new redis::Function(LuaLibrary(), lua::k_list);
-  return *script;
-}
-
-const redis::Function& GetScript() {
-  static const auto* script = new redis::Function(LuaLibrary(), lua::k_get);
-  return *script;
-}
-
-const redis::Function& RetentionScript() {
-  static const auto* script = new redis::Function(LuaLibrary(), lua::k_retention);
-  return *script;
-}
-
 int64_t Int(const Reply& r) {
   if (r.type == Reply::Type::kInteger) return r.integer;
   return std::strtoll(r.str.c_str(), nullptr, 10);
@@ -93,7 +78,7 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
                                 std::to_string(kListScanLimit),
                                 std::move(mode),
                                 std::move(index_tenant)};
-  auto r = co_await Run(ListScript(), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_list), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   ListPage page;
   if (r->elements.size() < 2) co_return page;
@@ -103,7 +88,7 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   std::vector<std::string> ids;
   for (size_t i = 2; i < r->elements.size(); ++i) ids.push_back(r->elements[i].str);
   if (ids.empty()) co_return page;
-  auto rows = co_await Run(GetScript(), ids);
+  auto rows = co_await Run(LuaFunction(lua::k_get), ids);
   if (!rows) co_return std::unexpected(rows.error());
   for (size_t i = 0; i < ids.size() && i < rows->elements.size(); ++i) {
     if (rows->elements[i].elements.empty()) continue;  // removed between the two reads
@@ -119,7 +104,7 @@ awaitable<Result<RetentionOutcome>> JobStore::ExpireFinished(std::chrono::millis
   const int64_t now = clock_->NowMs();
   std::vector<std::string> args{std::to_string(now), std::to_string(now - retention.count()),
                                 std::to_string(std::max(1, max))};
-  auto r = co_await Run(RetentionScript(), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_retention), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   RetentionOutcome out;
   if (r->elements.size() >= 3) {

@@ -14,14 +14,6 @@ namespace {
 
 using redis::Reply;
 
-const redis::Function& WalletScript(std::string_view name) {
-  static const auto* scripts = new std::map<std::string, redis::Function, std::less<>>{
-      {"wallet_topup", redis::Function(LuaLibrary(), lua::k_wallet_topup)},
-      {"tenant_limits", redis::Function(LuaLibrary(), lua::k_tenant_limits)},
-  };
-  return scripts->find(name)->second;
-}
-
 std::map<std::string, std::string> FlatToMap(const Reply& flat) {
   std::map<std::string, std::string> out;
   for (size_t i = 0; i + 1 < flat.elements.size(); i += 2) {
@@ -83,7 +75,7 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
   }
   std::vector<std::string> args{tenant, std::to_string(amount_micros), std::to_string(now_ms),
                                 std::to_string(kMaxWalletMicros)};
-  auto r = co_await Run(WalletScript("wallet_topup"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_wallet_topup), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
     if (r->str.find("NOTENANT") != std::string::npos) co_return std::unexpected(NoTenant(tenant));
@@ -113,7 +105,7 @@ awaitable<Result<void>> WalletStore::SetLimits(std::string tenant, int64_t max_q
         "max_in_flight: must be 0 (no limit) or positive, got " + std::to_string(max_in_flight));
   }
   std::vector<std::string> args{tenant, std::to_string(max_queued), std::to_string(max_in_flight)};
-  auto r = co_await Run(WalletScript("tenant_limits"), std::move(args));
+  auto r = co_await Run(LuaFunction(lua::k_tenant_limits), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
     if (r->str.find("NOTENANT") != std::string::npos) co_return std::unexpected(NoTenant(tenant));

@@ -9,19 +9,6 @@
 namespace reelq::queue {
 namespace {
 
-const redis::Function& ClaimScript() {
-  static const redis::Function script(LuaLibrary(), lua::k_webhook_claim);
-  return script;
-}
-const redis::Function& SettleScript() {
-  static const redis::Function script(LuaLibrary(), lua::k_webhook_settle);
-  return script;
-}
-const redis::Function& GetScript() {
-  static const redis::Function script(LuaLibrary(), lua::k_webhook_get);
-  return script;
-}
-
 int64_t ToInt(std::string_view s) {
   int64_t v = 0;
   std::from_chars(s.data(), s.data() + s.size(), v);
@@ -54,7 +41,8 @@ awaitable<Result<std::vector<ClaimedDelivery>>> WebhookStore::Claim(int64_t now_
   std::vector<std::string> keys{p_ + ":whdue"};
   std::vector<std::string> args{p_, std::to_string(now_ms), std::to_string(lease_ms),
                                 std::to_string(limit)};
-  auto reply = co_await ClaimScript().Call(*connection_, std::move(keys), std::move(args));
+  auto reply = co_await LuaFunction(lua::k_webhook_claim)
+                   .Call(*connection_, std::move(keys), std::move(args));
   if (!reply) co_return std::unexpected(reply.error());
   if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_claim", reply->str));
   std::vector<ClaimedDelivery> out;
@@ -87,7 +75,8 @@ awaitable<Result<void>> WebhookStore::Settle(std::string id, DeliveryOutcome out
                                 std::move(error),
                                 std::to_string(next_at_ms),
                                 std::to_string(keep_s)};
-  auto reply = co_await SettleScript().Call(*connection_, std::move(keys), std::move(args));
+  auto reply = co_await LuaFunction(lua::k_webhook_settle)
+                   .Call(*connection_, std::move(keys), std::move(args));
   if (!reply) co_return std::unexpected(reply.error());
   if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_settle", reply->str));
   co_return Result<void>{};
@@ -97,7 +86,8 @@ awaitable<Result<std::optional<DeliveryState>>> WebhookStore::Latest(std::string
                                                                      std::string id) {
   std::vector<std::string> keys{p_ + ":whdue"};
   std::vector<std::string> args{p_, std::move(kind), std::move(id)};
-  auto reply = co_await GetScript().Call(*connection_, std::move(keys), std::move(args));
+  auto reply =
+      co_await LuaFunction(lua::k_webhook_get).Call(*connection_, std::move(keys), std::move(args));
   if (!reply) co_return std::unexpected(reply.error());
   if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_get", reply->str));
   if (reply->elements.empty()) co_return std::optional<DeliveryState>{};
