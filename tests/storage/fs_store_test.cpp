@@ -274,5 +274,18 @@ TEST(FsStoreOptionsTest, IoThreadsOutOfRangeIsRefusedByName) {
   EXPECT_TRUE(MakeFsStore(dir.path() / "root", {.io_threads = 3}));
 }
 
+// The store runs its blocking calls on a pool of the size it was given: opening one of a size
+// this process has not used adds that many threads.
+TEST(FsStoreOptionsTest, TheStoreStartsAsManyThreadsAsItIsGiven) {
+  auto threads = [] {
+    return std::distance(stdfs::directory_iterator("/proc/self/task"), stdfs::directory_iterator());
+  };
+  reelq::testing::TempDir dir;
+  const auto before = threads();
+  auto store = MakeFsStore(dir.path() / "root", {.io_threads = 7});
+  ASSERT_TRUE(store) << store.error().Describe();
+  EXPECT_EQ(threads() - before, 7);
+}
+
 }  // namespace
 }  // namespace reelq::storage
