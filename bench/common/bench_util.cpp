@@ -38,6 +38,12 @@ int64_t TotalCommands(const std::map<std::string, int64_t>& stats) {
   return total;
 }
 
+std::string ScriptOfFunction(const std::string& function) {
+  const size_t hash_end =
+      function.starts_with("reelq_") ? function.find('_', 6) : std::string::npos;
+  return hash_end == std::string::npos ? function : function.substr(hash_end + 1);
+}
+
 std::string TopCommands(const std::map<std::string, int64_t>& stats, double per, size_t n) {
   std::vector<std::pair<int64_t, std::string>> v;
   for (const auto& [name, calls] : stats) {

@@ -31,6 +31,10 @@ std::map<std::string, int64_t> CommandStats(testing::RedisServer& redis);
 int64_t TotalCommands(const std::map<std::string, int64_t>& stats);
 // "evalsha 3.00, hset 2.10, ..." per `per` (jobs), the n largest.
 std::string TopCommands(const std::map<std::string, int64_t>& stats, double per, size_t n = 12);
+// The script a queue function runs: "reelq_<hash>_<script>" (queue/CMakeLists.txt registers
+// each script of queue/lua as a function of the build's library) -> "<script>"; any other name
+// as it is.
+std::string ScriptOfFunction(const std::string& function);
 // INFO memory used_memory, bytes.
 int64_t UsedMemory(testing::RedisServer& redis);
 

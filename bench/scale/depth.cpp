@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "depth.h"
 #include "e2e_util.h"
 #include "process.h"
@@ -262,10 +263,7 @@ class SlowlogWindow {
       for (auto& c : name) c = static_cast<char>(std::tolower(c));
       if (name == "slowlog" || name == "config" || name == "info" || name == "script") continue;
       if (name == "fcall" && argv.size() > 1) {
-        const std::string& function = argv[1].str;
-        const size_t hash_end =
-            function.starts_with("reelq_") ? function.find('_', 6) : std::string::npos;
-        name = (hash_end == std::string::npos ? function : function.substr(hash_end + 1)) + ".lua";
+        name = bench::ScriptOfFunction(argv[1].str) + ".lua";
         for (const auto& inner : nested) by[name + ":" + inner].first += 1;
         nested.clear();
       } else if (e->elements[4].str == "?:0") {

@@ -322,14 +322,6 @@ Figures RunBullmq(int jobs, int concurrency, const std::filesystem::path& log_di
 
 // --- --profile: commands per job per script, from MONITOR -------------------------------------
 
-// The script a queue function runs: "reelq_<hash>_<script>" (queue/CMakeLists.txt registers
-// each script of queue/lua as a function of the build's library) -> "<script>".
-std::string ScriptOfFunction(const std::string& function) {
-  const size_t hash_end =
-      function.starts_with("reelq_") ? function.find('_', 6) : std::string::npos;
-  return hash_end == std::string::npos ? function : function.substr(hash_end + 1);
-}
-
 // A raw MONITOR connection read on a thread into a file (MONITOR is refused by the project's
 // client, and the sync client cannot stream).
 class Monitor {
@@ -413,7 +405,7 @@ void PrintProfile(const std::filesystem::path& file, int jobs) {
       continue;
     }
     if (cmd == "fcall") {
-      current = &per_script[ScriptOfFunction(word(line, br, 1))];
+      current = &per_script[rb::ScriptOfFunction(word(line, br, 1))];
       ++current->calls;
     } else if (cmd == "eval" || cmd == "evalsha") {
       current = &per_script[cmd];
@@ -480,7 +472,7 @@ void RunScriptsProfile(rt::E2eStack& stack, const std::string& mode, int jobs,
     std::transform(cmd.begin(), cmd.end(), cmd.begin(), ::tolower);
     if (cmd == "slowlog" || cmd == "config") continue;
     std::string name = inner ? "  (in scripts) " + cmd : cmd;
-    if (cmd == "fcall" && argv.size() > 1) name = ScriptOfFunction(argv[1].str) + ".lua";
+    if (cmd == "fcall" && argv.size() > 1) name = rb::ScriptOfFunction(argv[1].str) + ".lua";
     auto& p = per[name];
     ++p.calls;
     p.usec += entry.elements[2].integer;
