@@ -135,8 +135,9 @@ class SentinelGroup {
                               dir_.path() / ("sentinel-" + std::to_string(i) + ".log")));
     }
     // A failover needs a quorum that knows the replica: wait until every sentinel has found the
-    // other two and the replica (through the master's hello channel and INFO).
-    Await("three sentinels that know each other and the replica", 20s, [&] {
+    // other two and the replica (through the master's hello channel and INFO). Usually a few
+    // seconds; a fresh-clone run of the suite (2026-12-06) passed 20 s without it, so 60.
+    Await("three sentinels that know each other and the replica", 60s, [&] {
       for (int port : ports_) {
         auto others = Ask(port, {"SENTINEL", "sentinels", kMasterName});
         auto replicas = Ask(port, {"SENTINEL", "replicas", kMasterName});
