@@ -402,6 +402,7 @@ if direct > 0 then
         leases[#leases + 1] = leased_entry(j)
       end
       redis.call('HSET', P .. ':wjobs:' .. w.id, unpack(held))
+      held_pad(P .. ':wjobs:' .. w.id)
       redis.call('RPUSH', P .. ':wgot:' .. w.id, unpack(leases))
       -- What the worker blocks on: a token, never the leases themselves (common_lease.lua).
       redis.call('RPUSH', P .. ':wnudge:' .. w.id, '1')

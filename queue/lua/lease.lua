@@ -90,5 +90,6 @@ for k, j in ipairs(jobs) do
   out[#out + 1] = leased_entry(j)
 end
 redis.call('HSET', P .. ':wjobs:' .. worker, unpack(held))
+held_pad(P .. ':wjobs:' .. worker)
 flush(ctx)
 return out
