@@ -370,7 +370,13 @@ awaitable<Attempt::StepResult> Attempt::Finish() {
   auto url = deps_.objects->PresignGet(clip_key_, std::chrono::hours(24 * 7));
   done.output_url = url ? *url : "";
   done.last_frame_key = last_frame_key_;
-  auto completed = co_await Persist([&] { return writer_.Complete(done); });
+  // Waiting to share a call costs this job up to 1 % of its time so far (and nothing to the
+  // account, whose slot is already free): a completion of a job of minutes waits up to
+  // kMaxWriteWait, one of a job of milliseconds only the window.
+  const auto may_wait = std::min(
+      JobRunner::kMaxWriteWait,
+      std::chrono::milliseconds(std::max<int64_t>(0, deps_.clock->NowMs() - leased_ms_) / 100));
+  auto completed = co_await Persist([&] { return writer_.Complete(done, may_wait); });
   if (completed) co_return RunOutcome::kSucceeded;
   if (completed.error().category == ErrorCategory::kCancelled) {
     control_->Stop(StopReason::kCancelled);

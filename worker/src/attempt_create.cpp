@@ -147,9 +147,19 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
       co_return co_await Fail(failure);
     }
     upstream_ = *created;
+    // The create's exchange is over: the worker may start another job while this one's upstream
+    // id waits below for company (max_starting bounds creates, not Redis writes).
+    MarkStarted(deps_, *control_);
+    // The task generates meanwhile (for far longer than a poll interval on a real model), so
+    // the write may wait up to half a poll interval to share its call: that only moves this
+    // job's polls later by as much, not when its end is seen on average. A worker lost
+    // meanwhile leaves the create intent, which the next lease recovers from, as for a crash
+    // before the write.
+    const auto may_wait = std::min(JobRunner::kMaxWriteWait, settings.min_poll_interval / 2);
     auto persisted = co_await Persist([&] {
       return writer_.SetPhase(
-          {job_.id, job_.token, queue::JobPhase::kGenerating, upstream_, "upstream " + upstream_});
+          {job_.id, job_.token, queue::JobPhase::kGenerating, upstream_, "upstream " + upstream_},
+          may_wait);
     });
     if (!persisted) {
       if (persisted.error().category == ErrorCategory::kCancelled) {

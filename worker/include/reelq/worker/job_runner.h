@@ -80,6 +80,11 @@ class JobRunner {
 
   // How long a phase change or completion waits for others to share its Redis call.
   static constexpr std::chrono::milliseconds kWriteWindow{2};
+  // Writes that hold nothing up may wait longer for company, up to this (StoreWriter): a
+  // job's completion (the account's slot was given back at TRANSFERRING) and its upstream id
+  // (the task is generating meanwhile). Create permits and TRANSFERRING (which frees the slot)
+  // keep the window.
+  static constexpr std::chrono::milliseconds kMaxWriteWait{250};
 
   // The job comes on the heap: a coroutine's frame keeps its by-value parameters for its whole
   // life, and a LeasedJob is ~400 bytes that each of the thousands of waiting jobs would carry
