@@ -134,6 +134,7 @@ struct TenantResult {
   std::vector<double> dispatch_ms;
   double first_created_ms = 0;
   std::map<std::string, int> slow_by_model;  // jobs that waited over a second, by model
+  std::map<std::string, std::vector<double>> waits_by_model;  // seconds, by the model it got
 };
 
 struct Result {
@@ -339,6 +340,7 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
           dispatched = Ms(tn.at());
           waits.push_back((dispatched - created) / 1000);
           if (dispatched - created > 1000) tr.slow_by_model[s.model()]++;
+          tr.waits_by_model[s.model()].push_back((dispatched - created) / 1000);
           tr.dispatch_ms.push_back(dispatched);
         } else if (tn.state() == v1::JOB_STATE_RUNNING && leased == 0) {
           leased = Ms(tn.at());
@@ -467,6 +469,15 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
     std::cout << "  " << name << ": " << tr.jobs << " jobs (" << tr.succeeded << " ok, "
               << tr.failed << " failed), wait p50 " << Fmt(tr.p50, 2) << " s, p95 "
               << Fmt(tr.p95, 2) << " s\n";
+    // Where a small tenant's tail waits: the model each job went to, and its waits there.
+    if (tr.jobs <= 200) {
+      std::cout << "    wait by model (jobs, p50, max):";
+      for (const auto& [model, w] : tr.waits_by_model) {
+        std::cout << " " << model << " " << w.size() << " " << Fmt(Percentile(w, 0.5), 2) << " "
+                  << Fmt(Percentile(w, 1.0), 2);
+      }
+      std::cout << "\n";
+    }
     kv.push_back(label + "_" + name + "_p50_s=" + Fmt(tr.p50, 2));
     kv.push_back(label + "_" + name + "_p95_s=" + Fmt(tr.p95, 2));
   }
