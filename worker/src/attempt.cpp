@@ -43,7 +43,12 @@ awaitable<RunOutcome> Attempt::Run() {
   if (upstream_.empty()) {
     if (auto ended = co_await RecoverOrCreate()) co_return *ended;
   }
+  // The create's exchange is over: the worker may start another job while this one's upstream
+  // id waits for company (max_starting bounds creates, not Redis writes).
   MarkStarted(deps_, *control_);
+  if (upstream_unrecorded_) {
+    if (auto ended = co_await RecordUpstream()) co_return *ended;
+  }
   if (auto ended = co_await PollUntilDone()) co_return *ended;
   if (!Stopping()) {
     if (auto ended = co_await StoreClip()) co_return *ended;

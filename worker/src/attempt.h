@@ -20,11 +20,11 @@ namespace reelq::worker {
 class StoreWriter;
 
 // One attempt at one leased job, as a sequence of steps: admit (the record's spec, model and
-// account), recover or create the upstream task, poll it to its end, store the clip, publish
-// the sidecar, finish (record the outcome). Each step is its own coroutine, so only the step in
-// progress holds a frame: a job waiting on its provider for minutes costs the attempt's fields
-// and the small polling frame, not the locals of every step (one coroutine for the whole life
-// made that frame about 9 KB a job, most of a 10,000-job worker's memory).
+// account), recover or create the upstream task (and record its id), poll it to its end, store the
+// clip, publish the sidecar, finish (record the outcome). Each step is its own coroutine, so only
+// the step in progress holds a frame: a job waiting on its provider for minutes costs the attempt's
+// fields and the small polling frame, not the locals of every step (one coroutine for the whole
+// life made that frame about 9 KB a job, most of a 10,000-job worker's memory).
 //
 // A step returns the attempt's outcome when the attempt ends there, or nothing to go on. A step
 // that sees a stop request (cancel, lease lost, drain) returns nothing; Run then stops the
@@ -41,6 +41,8 @@ class Attempt {
 
   awaitable<StepResult> Admit();
   awaitable<StepResult> RecoverOrCreate();
+  // After RecoverOrCreate made a task: stores its upstream id (the write may wait for company).
+  awaitable<StepResult> RecordUpstream();
   // After a create whose answer was lost: the task it made, if the provider lists one.
   // `outcome` set: the attempt ends; otherwise `found` says whether upstream_ now holds it.
   struct LostCreate {
@@ -102,6 +104,7 @@ class Attempt {
   providers::ProviderPtr provider_;
   // Set by RecoverOrCreate (or the record, for a resumed attempt) and PollUntilDone.
   std::string upstream_;
+  bool upstream_unrecorded_ = false;  // created by this attempt, not yet stored (RecordUpstream)
   providers::TaskStatus status_;
   int64_t generated_ms_ = 0;
   // Set by StoreClip.

@@ -147,30 +147,34 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
       co_return co_await Fail(failure);
     }
     upstream_ = *created;
-    // The create's exchange is over: the worker may start another job while this one's upstream
-    // id waits below for company (max_starting bounds creates, not Redis writes).
-    MarkStarted(deps_, *control_);
-    // The task generates meanwhile (for far longer than a poll interval on a real model), so
-    // the write may wait up to half a poll interval to share its call: that only moves this
-    // job's polls later by as much, not when its end is seen on average. A worker lost
-    // meanwhile leaves the create intent, which the next lease recovers from, as for a crash
-    // before the write.
-    const auto may_wait = std::min(JobRunner::kMaxWriteWait, settings.min_poll_interval / 2);
-    auto persisted = co_await Persist([&] {
-      return writer_.SetPhase(
-          {job_.id, job_.token, queue::JobPhase::kGenerating, upstream_, "upstream " + upstream_},
-          may_wait);
-    });
-    if (!persisted) {
-      if (persisted.error().category == ErrorCategory::kCancelled) {
-        (void)co_await provider.Cancel(upstream_);
-      }
-      spdlog::warn("job={} could not record upstream task {}: {}", job_.id, upstream_,
-                   persisted.error().Describe());
-      co_return RunOutcome::kStopped;
-    }
+    upstream_unrecorded_ = true;  // RecordUpstream, once this step's frame (the request) is gone
     co_return std::nullopt;
   }
+}
+
+// Stores the upstream id of the task this attempt just created. The task generates meanwhile
+// (for far longer than a poll interval on a real model), so the write may wait up to half a poll
+// interval to share its Redis call: that only moves this job's polls later by as much, not when
+// its end is seen on average. A worker lost meanwhile leaves the create intent, which the next
+// lease recovers from, as for a crash before the write. Its own step: while thousands of jobs
+// start at once, each waiting write keeps this small frame, not the create's (its request).
+awaitable<Attempt::StepResult> Attempt::RecordUpstream() {
+  upstream_unrecorded_ = false;
+  const auto may_wait = std::min(JobRunner::kMaxWriteWait, deps_.settings.min_poll_interval / 2);
+  auto persisted = co_await Persist([&] {
+    return writer_.SetPhase(
+        {job_.id, job_.token, queue::JobPhase::kGenerating, upstream_, "upstream " + upstream_},
+        may_wait);
+  });
+  if (!persisted) {
+    if (persisted.error().category == ErrorCategory::kCancelled) {
+      (void)co_await provider_->Cancel(upstream_);
+    }
+    spdlog::warn("job={} could not record upstream task {}: {}", job_.id, upstream_,
+                 persisted.error().Describe());
+    co_return RunOutcome::kStopped;
+  }
+  co_return std::nullopt;
 }
 
 awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::GenerationRequest& request,
