@@ -89,6 +89,10 @@ bool Attempt::LeaseHeld() {
   return !Stopping();
 }
 
+std::chrono::milliseconds Attempt::SinceLease() const {
+  return std::chrono::milliseconds(std::max<int64_t>(0, deps_.clock->NowMs() - leased_ms_));
+}
+
 bool Attempt::DeadlinePassed() const {
   return job_.finish_deadline_ms > 0 && deps_.clock->NowMs() > job_.finish_deadline_ms;
 }
@@ -248,9 +252,14 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
   clip_key_ =
       JobRunner::ClipKey(job_.tenant, job_.parent.empty() ? job_.batch : job_.parent, job_.id);
   sidecar_key_ = JobRunner::SidecarKey(clip_key_);
+  // TRANSFERRING gives the account's slot back, so waiting to share the call idles the slot:
+  // up to 0.1 % of the attempt's time so far (a poll interval's detection delay already costs
+  // far more), i.e. the window for a job of seconds and 60 ms for one of a minute.
+  const auto may_wait = std::min(JobRunner::kMaxWriteWait, SinceLease() / 1000);
   auto phase = co_await Persist([&] {
     return writer_.SetPhase(
-        {job_.id, job_.token, queue::JobPhase::kTransferring, "", "storing " + clip_key_});
+        {job_.id, job_.token, queue::JobPhase::kTransferring, "", "storing " + clip_key_},
+        may_wait);
   });
   if (!phase) co_return RunOutcome::kStopped;
   Error last{ErrorCategory::kRetryable, "transfer not tried"};
@@ -378,9 +387,7 @@ awaitable<Attempt::StepResult> Attempt::Finish() {
   // Waiting to share a call costs this job up to 1 % of its time so far (and nothing to the
   // account, whose slot is already free): a completion of a job of minutes waits up to
   // kMaxWriteWait, one of a job of milliseconds only the window.
-  const auto may_wait = std::min(
-      JobRunner::kMaxWriteWait,
-      std::chrono::milliseconds(std::max<int64_t>(0, deps_.clock->NowMs() - leased_ms_) / 100));
+  const auto may_wait = std::min(JobRunner::kMaxWriteWait, SinceLease() / 100);
   auto completed = co_await Persist([&] { return writer_.Complete(done, may_wait); });
   if (completed) co_return RunOutcome::kSucceeded;
   if (completed.error().category == ErrorCategory::kCancelled) {

@@ -87,6 +87,7 @@ class Attempt {
   // attempt.cpp); stops the attempt when it is not.
   bool LeaseHeld();
   bool DeadlinePassed() const;
+  std::chrono::milliseconds SinceLease() const;
   bool Stopping() const { return control_->stop != StopReason::kNone; }
   void CountProviderError(const Error& error);
   void CountStoreFailure(std::string_view object);

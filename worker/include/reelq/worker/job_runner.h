@@ -80,10 +80,10 @@ class JobRunner {
 
   // How long a phase change or completion waits for others to share its Redis call.
   static constexpr std::chrono::milliseconds kWriteWindow{2};
-  // Writes that hold nothing up may wait longer for company, up to this (StoreWriter): a
-  // job's completion (the account's slot was given back at TRANSFERRING) and its upstream id
-  // (the task is generating meanwhile). Create permits and TRANSFERRING (which frees the slot)
-  // keep the window.
+  // Writes may wait longer for company, up to this (StoreWriter), by what the wait costs: a
+  // completion 1 % of its attempt's time (the account's slot was given back at TRANSFERRING),
+  // an upstream id half a poll interval (the task generates meanwhile), TRANSFERRING 0.1 %
+  // (the slot idles meanwhile). Create permits (before the create) keep the window.
   static constexpr std::chrono::milliseconds kMaxWriteWait{250};
 
   // The job comes on the heap: a coroutine's frame keeps its by-value parameters for its whole
