@@ -171,21 +171,54 @@ struct Result {
   // over the whole scenario: what the dispatch rounds cost.
   double redis_cmds_per_job = 0;
   double redis_cpu_ms_per_job = 0;
+  std::string redis_top_commands;  // per job, most first
 };
 
 // Sum of calls= over INFO commandstats, and used_cpu_sys + used_cpu_user in ms.
-std::pair<int64_t, double> RedisCost(reelq::testing::RedisServer& redis) {
+std::string Fmt(double v, int digits = 3) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+struct RedisCostSample {
   int64_t calls = 0;
+  double cpu_ms = 0;
+  std::map<std::string, int64_t> by_command;  // calls
+};
+
+RedisCostSample RedisCost(reelq::testing::RedisServer& redis) {
+  RedisCostSample c;
   std::istringstream in(redis.Info("commandstats"));
   for (std::string line; std::getline(in, line);) {
     auto at = line.find("calls=");
-    if (line.starts_with("cmdstat_") && at != std::string::npos) calls += std::atoll(&line[at + 6]);
+    if (line.starts_with("cmdstat_") && at != std::string::npos) {
+      const int64_t n = std::atoll(&line[at + 6]);
+      c.calls += n;
+      c.by_command[line.substr(8, line.find(':') - 8)] = n;
+    }
   }
-  double cpu_ms = 0;
   for (const char* field : {"used_cpu_sys", "used_cpu_user"}) {
-    if (auto v = redis.InfoField(field, "cpu")) cpu_ms += std::stod(*v) * 1000;
+    if (auto v = redis.InfoField(field, "cpu")) c.cpu_ms += std::stod(*v) * 1000;
   }
-  return {calls, cpu_ms};
+  return c;
+}
+
+// The commands Redis ran most between two samples, per job, most first.
+std::string TopCommandsPerJob(const RedisCostSample& before, const RedisCostSample& after, int jobs,
+                              size_t n = 8) {
+  std::vector<std::pair<double, std::string>> per_job;
+  for (const auto& [name, calls] : after.by_command) {
+    const auto was = before.by_command.find(name);
+    const int64_t d = calls - (was == before.by_command.end() ? 0 : was->second);
+    if (d > 0) per_job.push_back({static_cast<double>(d) / jobs, name});
+  }
+  std::sort(per_job.rbegin(), per_job.rend());
+  std::string out;
+  for (size_t i = 0; i < per_job.size() && i < n; ++i) {
+    out += (out.empty() ? "" : ", ") + per_job[i].second + " " + Fmt(per_job[i].first, 1);
+  }
+  return out;
 }
 
 // Fluid lower bound: for every set S of providers, the jobs that may only use S need at least
@@ -316,8 +349,9 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
     sim_created_ms[c.value("task_id", "")] = c.value("created_at_ms", 0.0);
   }
   const auto cost_after = RedisCost(stack.redis());
-  r.redis_cmds_per_job = static_cast<double>(cost_after.first - cost_before.first) / total;
-  r.redis_cpu_ms_per_job = (cost_after.second - cost_before.second) / total;
+  r.redis_cmds_per_job = static_cast<double>(cost_after.calls - cost_before.calls) / total;
+  r.redis_cpu_ms_per_job = (cost_after.cpu_ms - cost_before.cpu_ms) / total;
+  r.redis_top_commands = TopCommandsPerJob(cost_before, cost_after, total);
   double first_ms = 1e300, last_ms = 0;
   // account -> (time, +1 slot released / -1 slot taken), for the slot gaps.
   std::map<std::string, std::vector<std::pair<double, int>>> slot_events;
@@ -432,12 +466,6 @@ Result RunScenario(const Params& params, const std::vector<Provider>& providers,
   return r;
 }
 
-std::string Fmt(double v, int digits = 3) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 void Report(const std::string& label, const Result& r, std::vector<std::string>& kv) {
   std::cout << "== " << label << " ==\n"
             << "  makespan " << Fmt(r.makespan_s, 1) << " s, lower bound " << Fmt(r.bound_s, 1)
@@ -482,7 +510,8 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
     kv.push_back(label + "_" + name + "_p95_s=" + Fmt(tr.p95, 2));
   }
   std::cout << "  Redis per job: " << Fmt(r.redis_cmds_per_job, 1) << " commands, "
-            << Fmt(r.redis_cpu_ms_per_job, 3) << " ms CPU\n";
+            << Fmt(r.redis_cpu_ms_per_job, 3) << " ms CPU; by command: " << r.redis_top_commands
+            << "\n";
   kv.push_back(label + "_redis_cmds_per_job=" + Fmt(r.redis_cmds_per_job, 1));
   std::cout << "  Jain's fairness index (dispatches while all tenants wait): " << Fmt(r.jain)
             << "\n"
