@@ -591,6 +591,39 @@ TEST_F(QueueTest, AJobBehindHeldOnesGoesWhenItsModelHasAFreeSlot) {
   EXPECT_EQ(Dispatch(16), 0);
 }
 
+// The queue head is read in pages (8 ids, then 32, 128, ...): a free slot's job deep in the scan
+// window is still found, and one past the window is not, however the pages fall.
+TEST_F(QueueTest, AJobDeepBehindHeldOnesIsFoundWithinTheScanDepthNotPastIt) {
+  Sync(BusyModelAndAnIdleOne());
+  // Ids that sort in submit order: jobs submitted in one millisecond tie on their score and
+  // queue by id.
+  auto id = [](char group, int i) {
+    return std::string(1, group) + (i < 10 ? "0" : "") + std::to_string(i);
+  };
+  for (int i = 0; i < 45; ++i) Submit(id('a', i), "t1");
+  const std::string within = Submit("b-within", "t1", {"m2"});  // 46th: the third page
+  for (int i = 0; i < 25; ++i) Submit(id('c', i), "t1");
+  const std::string past = Submit("d-past", "t1", {"m2"});  // 72nd: past a depth of 64
+  auto round = RunAsync(io_, store_->Dispatch(16, 64, 1));
+  ASSERT_TRUE(round) << round.error().Describe();
+  EXPECT_EQ(round->dispatched, 2);  // a00 on a1 and `within` on a2
+  auto rec = RunAsync(io_, store_->Get(within));
+  ASSERT_TRUE(rec) << rec.error().Describe();
+  EXPECT_EQ(rec->state, JobState::kDispatched);
+  rec = RunAsync(io_, store_->Get(past));
+  ASSERT_TRUE(rec) << rec.error().Describe();
+  EXPECT_EQ(rec->state, JobState::kPending);
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:t1"}).integer, 70);
+  // The tenant's queue is not empty, so it stays active; a deeper scan finds `past`.
+  EXPECT_EQ(server_->Run({"ZSCORE", "t:{q}:active", "t1"}).IsNil(), false);
+  round = RunAsync(io_, store_->Dispatch(16, 128, 1));
+  ASSERT_TRUE(round) << round.error().Describe();
+  EXPECT_EQ(round->dispatched, 1);
+  rec = RunAsync(io_, store_->Get(past));
+  ASSERT_TRUE(rec) << rec.error().Describe();
+  EXPECT_EQ(rec->state, JobState::kDispatched);
+}
+
 // A tenant whose queue was empty starts 64 jobs (at weight 1) before the global virtual clock
 // (common.lua ACTIVATION_CREDIT): a small batch arriving behind a big one goes first for that
 // many dispatches, then the two share equally; the big tenant is never held back for longer.
