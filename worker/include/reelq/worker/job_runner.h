@@ -78,7 +78,8 @@ class JobRunner {
   explicit JobRunner(RunnerDeps& deps);
   ~JobRunner();
 
-  // How long a phase change or completion waits for others to share its Redis call.
+  // How long any write (create permit, phase change, completion) waits for others to share its
+  // Redis call.
   static constexpr std::chrono::milliseconds kWriteWindow{2};
   // Writes may wait longer for company, up to this (StoreWriter), by what the wait costs: a
   // completion 1 % of its attempt's time (the account's slot was given back at TRANSFERRING),
