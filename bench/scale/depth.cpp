@@ -143,29 +143,78 @@ struct Window {
   double rewriting_share = 0;   // of the window's polls, those that saw an AOF rewrite running
 };
 
-// Terminal jobs of all `batches` together; nullopt when a GetBatch fails.
-std::optional<uint32_t> TerminalOf(v1::JobService::Stub& stub,
-                                   const std::vector<std::string>& batches) {
-  uint32_t done = 0;
-  for (const auto& batch : batches) {
-    auto p = GetBatch(stub, batch);
-    if (!p) return std::nullopt;
-    done += Terminal(*p);
+// One stack's queue for the depth windows, held at `queued` PENDING jobs while a window runs.
+// The scheduler dispatches up to the noop account's `pool` slots ahead of the worker, so a queue
+// that is only drained does not measure what its depth costs: in a 1,000-job shallow queue
+// drained from 900 to 100 left, about half of the jobs a window finished had been dispatched
+// before it began (2026-12-06: dispatch.lua read 0.50 records per finished job in the shallow
+// windows and 1.02 in the deep ones), so the shallow side left out half its dispatch cost. Fed,
+// both sides run in a steady state: each job a window finishes was submitted and dispatched by
+// the same stack at the same depth, and both pay their submits.
+class Backlog {
+ public:
+  // `first`: a batch already queued on `stack` (the --enqueue one), or empty; `feed`: the batch
+  // the feed adds to (one batch id for every top-up, so a poll is two GetBatch calls).
+  Backlog(rt::E2eStack& stack, std::string first, uint32_t first_jobs, std::string feed,
+          uint32_t queued, uint32_t pool)
+      : stack_(stack),
+        stub_(stack.JobStub()),
+        feed_(std::move(feed)),
+        target_(queued + pool),
+        submitted_(first_jobs) {
+    if (!first.empty()) batches_.push_back(std::move(first));
+    batches_.push_back(feed_);
   }
-  return done;
-}
 
-// Completions of `batches` between their `from`-th and `to`-th terminal job (GetBatch every
-// 50 ms, the CPU and commandstats sampled with each): the window starts at the last poll that saw
-// fewer than `from` (or the first poll, when that saw more) and ends at the first that saw `to`.
-Window Measure(rt::E2eStack& stack, const std::vector<std::string>& batches, uint32_t from,
-               uint32_t to, std::chrono::seconds timeout) {
-  auto stub = stack.JobStub();
+  // Terminal jobs of every batch; nullopt when a GetBatch fails.
+  std::optional<uint32_t> Done() {
+    uint32_t done = 0;
+    for (const auto& batch : batches_) {
+      auto p = GetBatch(*stub_, batch);
+      if (!p) {
+        if (batch == feed_ && fed_ == 0) continue;  // not submitted to yet: no batch record
+        return std::nullopt;
+      }
+      done += Terminal(*p);
+    }
+    return done;
+  }
+
+  // Tops the unfinished jobs up to `queued` + `pool` given `done`, in one SubmitBatch when at
+  // least kMinFeed are missing (a feed per 50 ms poll carries a few hundred jobs).
+  void Feed(uint32_t done) {
+    const int64_t missing = static_cast<int64_t>(target_) - (submitted_ - done);
+    if (missing < kMinFeed) return;
+    const std::string prefix = feed_ + " " + std::to_string(fed_);
+    Submit(stack_, Specs(static_cast<int>(missing), kNoopModel, feed_, prefix), 100);
+    submitted_ += static_cast<uint32_t>(missing);
+    fed_ += static_cast<uint32_t>(missing);
+  }
+
+  const std::vector<std::string>& batches() const { return batches_; }
+
+ private:
+  static constexpr int64_t kMinFeed = 50;
+  rt::E2eStack& stack_;
+  std::unique_ptr<v1::JobService::Stub> stub_;
+  std::string feed_;
+  std::vector<std::string> batches_;
+  uint32_t target_;
+  uint32_t submitted_;
+  uint32_t fed_ = 0;
+};
+
+// Completions between the `from`-th and `to`-th terminal job of `backlog` (GetBatch every
+// 50 ms, the CPU and commandstats sampled with each, the backlog fed after each): the window
+// starts at the last poll that saw fewer than `from` (or the first poll, when that saw more) and
+// ends at the first that saw `to`.
+Window Measure(rt::E2eStack& stack, Backlog& backlog, uint32_t from, uint32_t to,
+               std::chrono::seconds timeout) {
   const auto deadline = Clock::now() + timeout;
   std::optional<Sample> start;
   int polls = 0, rewriting = 0;
   while (Clock::now() < deadline) {
-    if (auto terminal = TerminalOf(*stub, batches)) {
+    if (auto terminal = backlog.Done()) {
       const uint32_t done = *terminal;
       Sample s = TakeSample(stack, done);
       ++polls;
@@ -200,18 +249,17 @@ Window Measure(rt::E2eStack& stack, const std::vector<std::string>& batches, uin
         w.rewriting_share = polls > 0 ? static_cast<double>(rewriting) / polls : 0;
         return w;
       }
+      backlog.Feed(done);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  throw std::runtime_error("batch " + batches.front() + " (and its " +
-                           std::to_string(batches.size() - 1) + " top-ups) did not reach " +
+  throw std::runtime_error("batch " + backlog.batches().front() + " (and its feed) did not reach " +
                            std::to_string(to) + " finished jobs in time\n" + stack.Logs());
 }
 
-uint32_t Done(rt::E2eStack& stack, const std::vector<std::string>& batches) {
-  auto stub = stack.JobStub();
-  auto done = TerminalOf(*stub, batches);
-  if (!done) throw std::runtime_error("GetBatch of " + batches.front() + " or a top-up failed");
+uint32_t Done(Backlog& backlog) {
+  auto done = backlog.Done();
+  if (!done) throw std::runtime_error("GetBatch of " + backlog.batches().front() + " failed");
   return *done;
 }
 
@@ -320,20 +368,15 @@ void MeasureDepth(const Args& args, rt::E2eStack& deep, const std::string& deep_
   rt::E2eStack shallow(QueueOptions(0));
   std::vector<Window> deep_windows, shallow_windows;
   const uint32_t warm = std::min(1000, args.queued / 10);
-  if (warm + args.deep_window > static_cast<uint32_t>(args.queued)) {
-    throw std::invalid_argument("--deep-window " + std::to_string(args.deep_window) +
-                                " plus the warm-up of " + std::to_string(warm) +
-                                " is more than --queued " + std::to_string(args.queued));
-  }
-  // The deep queue's jobs: the --enqueue batch and, after each deep window, a top-up batch of as
-  // many jobs as it finished. A window counts them all: the worker drains its in-flight jobs
-  // after a window and the polls lag the count, so one batch alone could run out before the next
-  // window's end (which, under load, stalled the smoke test).
-  std::vector<std::string> deep_batches = {deep_batch};
+  const uint32_t shallow_warm = std::min(200, args.shallow_window / 5);
+  Backlog deep_jobs(deep, deep_batch, args.queued, deep_batch + "-feed", args.queued,
+                    kNoopConcurrency);
+  Backlog shallow_jobs(shallow, "", 0, "shallow-feed", args.shallow, kNoopConcurrency);
+  shallow_jobs.Feed(0);
   int shallow_round = 0;
   for (int round = 0; round < args.depth_rounds; ++round) {
     {
-      const uint32_t before = Done(deep, deep_batches);
+      const uint32_t before = Done(deep_jobs);
       PerfRecording perf(args.perf_dir, deep.redis().pid(), "deep-" + std::to_string(round));
       SlowlogWindow slowlog(args.slowlog, deep.redis());
       if (deep.worker_count() == 0) {
@@ -341,22 +384,25 @@ void MeasureDepth(const Args& args, rt::E2eStack& deep, const std::string& deep_
       } else {
         deep.StartWorker(0);
       }
-      deep_windows.push_back(Measure(deep, deep_batches, before + warm,
+      deep_windows.push_back(Measure(deep, deep_jobs, before + warm,
                                      before + warm + args.deep_window, std::chrono::seconds(600)));
       deep.TermWorker(0);
       Print("deep", args.queued, round, deep_windows.back());
-      // Back to --queued before the next deep window.
-      const int finished = static_cast<int>(Done(deep, deep_batches) - before);
-      if (args.slowlog) std::printf("depth: deep scripts: %s\n", slowlog.Report(finished).c_str());
-      if (round + 1 < args.depth_rounds && finished > 0) {
-        deep_batches.push_back(deep_batch + "-top-" + std::to_string(round));
-        Submit(deep, Specs(finished, kNoopModel, deep_batches.back(), "deep"));
-        SettleAof(deep.redis());
+      if (args.slowlog) {
+        const double finished = Done(deep_jobs) - before;
+        std::printf("depth: deep scripts: %s\n", slowlog.Report(finished).c_str());
       }
     }
+    // The feeds grew both AOFs: a rewrite that is due runs here, between windows, not inside
+    // one. A rewrite's forked child takes one of the two cores, and its copy-on-write faults
+    // slow Redis itself (2026-12-06, --deep-window 10,000 with the feed: a rewrite ran in 11-20 %
+    // of a deep window's polls and the windows ran at 0.87 x shallow). Its cost follows the
+    // dataset's size, not the queue's depth, and a deployment sets its cadence
+    // (auto-aof-rewrite-percentage); bench/scale/README.md has the figures with it.
+    SettleAof(deep.redis());
+    SettleAof(shallow.redis());
     for (int i = 0; i < args.shallow_per_round; ++i, ++shallow_round) {
-      const std::string batch = "shallow-" + std::to_string(shallow_round);
-      Submit(shallow, Specs(args.shallow, kNoopModel, batch, "shallow"));
+      const uint32_t before = Done(shallow_jobs);
       PerfRecording perf(args.perf_dir, shallow.redis().pid(),
                          "shallow-" + std::to_string(shallow_round));
       SlowlogWindow slowlog(args.slowlog, shallow.redis());
@@ -365,12 +411,14 @@ void MeasureDepth(const Args& args, rt::E2eStack& deep, const std::string& deep_
       } else {
         shallow.StartWorker(0);
       }
-      shallow_windows.push_back(Measure(shallow, {batch}, args.shallow / 10, args.shallow * 9 / 10,
+      shallow_windows.push_back(Measure(shallow, shallow_jobs, before + shallow_warm,
+                                        before + shallow_warm + args.shallow_window,
                                         std::chrono::seconds(300)));
       shallow.TermWorker(0);
       Print("shallow", args.shallow, shallow_round, shallow_windows.back());
       if (args.slowlog) {
-        std::printf("depth: shallow scripts: %s\n", slowlog.Report(args.shallow).c_str());
+        const double finished = Done(shallow_jobs) - before;
+        std::printf("depth: shallow scripts: %s\n", slowlog.Report(finished).c_str());
       }
     }
   }
@@ -383,9 +431,9 @@ void MeasureDepth(const Args& args, rt::E2eStack& deep, const std::string& deep_
   const double shallow_rate = median(shallow_windows, [](const Window& w) { return w.jobs_per_s; });
   std::printf(
       "depth: median %.0f jobs/s at %d queued (%zu windows of %d completions), %.0f at %d "
-      "(%zu windows)\n",
+      "(%zu windows of %d)\n",
       deep_rate, args.queued, deep_windows.size(), args.deep_window, shallow_rate, args.shallow,
-      shallow_windows.size());
+      shallow_windows.size(), args.shallow_window);
   out.Add("deep_jobs_per_s", deep_rate);
   out.Add("shallow_jobs_per_s", shallow_rate);
   out.Add("depth_ratio", deep_rate / shallow_rate, 3);

@@ -9,6 +9,10 @@
 
 namespace reelq::bench::scale {
 
+// The noop account's concurrency in QueueOptions: a few hundred upstream tasks at once, as a
+// real account, so most of a deep queue stays PENDING; the scheduler dispatches up to this many
+// jobs ahead of the worker.
+inline constexpr int kNoopConcurrency = 512;
 // The queue alone (noop provider, null store), product lease and heartbeat, one scheduler.
 testing::E2eStackOptions QueueOptions(int workers);
 // SubmitBatch of `specs`; throws unless all were accepted.

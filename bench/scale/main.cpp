@@ -8,11 +8,12 @@
 //   --list       at that depth, ListJobs --state PENDING pages of 100 (first pages and 30 pages
 //                followed by token): list_ms_p95.
 //   --depth      then one worker (noop provider, null store): completions per second over
-//                --deep-window jobs at depth (topped up to --queued before each window), over
-//                the same from 10 % to 90 % of --shallow queued on a second stack, windows
-//                interleaved (--depth-rounds deep windows, --shallow-per-round shallow ones after
-//                each), medians: depth_ratio; and CPU per 1,000 jobs of redis-server, scheduler
-//                and worker in each window. --perf-dir DIR: perf record of redis-server in each;
+//                --deep-window jobs (5,000) with --queued PENDING, over --shallow-window jobs
+//                (2,000) with --shallow PENDING (1,000) on a second stack; each queue is fed as
+//                it drains, so it holds its depth through the window; windows interleaved
+//                (--depth-rounds deep windows, --shallow-per-round shallow ones after each),
+//                medians: depth_ratio; and CPU per 1,000 jobs of redis-server, scheduler and
+//                worker in each window. --perf-dir DIR: perf record of redis-server in each;
 //                --slowlog: Redis time per script and command in each.
 //   --inflight   --inflight-jobs generations (10,000) on ONE worker, the simulator's Kling at
 //                latency scale 0.5 (p50 one minute), product lease/heartbeat/poll defaults:
@@ -63,6 +64,7 @@ rs::Args Parse(int argc, char** argv) {
       a.queued = 2000;
       a.shallow = 300;
       a.deep_window = 500;
+      a.shallow_window = 300;
       a.depth_rounds = 2;
       a.shallow_per_round = 1;
       a.inflight_jobs = 200;
@@ -81,6 +83,8 @@ rs::Args Parse(int argc, char** argv) {
       a.deep_window = std::stoi(next());
     } else if (s == "--depth-rounds") {
       a.depth_rounds = std::stoi(next());
+    } else if (s == "--shallow-window") {
+      a.shallow_window = std::stoi(next());
     } else if (s == "--shallow-per-round") {
       a.shallow_per_round = std::stoi(next());
     } else if (s == "--slowlog") {
@@ -104,7 +108,7 @@ rs::Args Parse(int argc, char** argv) {
     } else {
       std::cerr << "usage: bench-scale [--enqueue] [--list] [--depth] [--inflight] [--retention] "
                    "[--smoke] [--no-bullmq] [--queued N] [--items-per-message N] [--shallow N] "
-                   "[--deep-window N] "
+                   "[--deep-window N] [--shallow-window N] "
                    "[--depth-rounds N] [--shallow-per-round N] [--perf-dir DIR] [--slowlog] "
                    "[--inflight-jobs N] [--inflight-latency-scale X] [--inflight-window-s S] "
                    "[--soak-jobs N] [--soak-rate R] [--retention-s S] [--retention-yaml TEXT]\n";
@@ -112,12 +116,12 @@ rs::Args Parse(int argc, char** argv) {
     }
   }
   if (!any) a.enqueue = a.list = a.depth = a.inflight = a.retention = true;
-  if (a.queued < 10 || a.shallow < 10 || a.deep_window < 10 || a.inflight_jobs < 1 ||
-      a.depth_rounds < 1 || a.shallow_per_round < 1 || a.soak_jobs < 10 ||
+  if (a.queued < 10 || a.shallow < 10 || a.deep_window < 10 || a.shallow_window < 10 ||
+      a.inflight_jobs < 1 || a.depth_rounds < 1 || a.shallow_per_round < 1 || a.soak_jobs < 10 ||
       a.items_per_message < 1 || a.retention_s < 1 || a.inflight_window_s < 1 ||
       !(a.soak_rate >= 1)) {
     throw std::runtime_error(
-        "sizes too small: --queued, --shallow, --deep-window, --soak-jobs "
+        "sizes too small: --queued, --shallow, --deep-window, --shallow-window, --soak-jobs "
         ">= 10; --inflight-jobs, --depth-rounds, --shallow-per-round, --retention-s, "
         "--inflight-window-s, --soak-rate >= 1");
   }

@@ -71,9 +71,7 @@ rt::E2eStackOptions QueueOptions(int workers) {
   o.min_poll_interval_ms = 1;
   o.max_in_flight = 256;
   o.log_level = "warn";
-  // A few hundred upstream tasks at once, as a real account: most of a deep queue stays
-  // PENDING, as it would in production.
-  UseNoopProvider(o, 512);
+  UseNoopProvider(o, kNoopConcurrency);
   return o;
 }
 
