@@ -70,3 +70,37 @@ local function leased_entry(j)
              '\31parent\31' .. parent .. '\31index\31' .. index .. '\31chain_frame\31' ..
              frame .. '\31spec\31' .. (j.spec or '')
 end
+
+-- A worker that lost its lease (reap.lua) or started over under the same id (register.lua):
+-- every job it still held RUNNING goes back to DISPATCHED with what the worker recorded merged
+-- into its record (its held entry, common_held.lua: create intent, upstream id, history), so the
+-- next lease resumes the upstream task instead of creating another; the cleared token fences the
+-- old worker out. Its held table goes, with the leases and cancels pushed to it (those leases are
+-- of jobs handed back here) and its `wwait` entry. The ids handed back are added to `back`.
+local function hand_back_held(ctx, worker, detail, back)
+  local P = ctx.P
+  local held = P .. ':wjobs:' .. worker
+  local entries = redis.call('HGETALL', held)
+  for x = 1, #entries, 2 do
+    local id = entries[x]
+    local j = read_job(P, id, {'worker', 'token'})
+    if j and j.state == 'RUNNING' and j.worker == worker then
+      local h = held_decode(id, entries[x + 1], worker)
+      if h.token ~= j.token then h = nil end
+      held_take(j, h)
+      transition(ctx, j, 'DISPATCHED', '', detail, {'token', '', 'worker', ''})
+      back[#back + 1] = id
+    end
+  end
+  redis.call('DEL', held, P .. ':wcancel:' .. worker, P .. ':wcnudge:' .. worker,
+             P .. ':wgot:' .. worker, P .. ':wnudge:' .. worker)
+  redis.call('HDEL', P .. ':wwait', worker)
+end
+
+-- Jobs handed back go to the front of `ready`, and a worker waiting for work is woken.
+local function ready_again(P, ids)
+  if #ids == 0 then return end
+  redis.call('LPUSH', P .. ':ready', unpack(ids))
+  redis.call('LPUSH', P .. ':wake', '1')
+  redis.call('LTRIM', P .. ':wake', 0, 63)
+end
