@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -15,6 +17,30 @@ namespace reelq::bench {
 
 namespace rt = reelq::testing;
 namespace v1 = reelq::v1;
+
+int IntFlag(const std::string& flag, const std::string& text) {
+  int value = 0;
+  const char* end = text.data() + text.size();
+  auto [at, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || at != end || text.empty()) {
+    throw std::runtime_error(flag + ": '" + text + "' is not a whole number");
+  }
+  return value;
+}
+
+double NumberFlag(const std::string& flag, const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !std::isfinite(value)) {
+    throw std::runtime_error(flag + ": '" + text + "' is not a number");
+  }
+  return value;
+}
 
 std::map<std::string, int64_t> CommandStats(rt::RedisServer& redis) {
   std::map<std::string, int64_t> out;

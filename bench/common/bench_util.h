@@ -22,6 +22,13 @@
 
 namespace reelq::bench {
 
+// --- flags ------------------------------------------------------------------------------------
+
+// The value of `flag` as a whole number / a number, all of `text` (std::stoi would take "10x"
+// as 10); throws naming the flag and the text otherwise.
+int IntFlag(const std::string& flag, const std::string& text);
+double NumberFlag(const std::string& flag, const std::string& text);
+
 // --- Redis INFO -------------------------------------------------------------------------------
 
 // INFO commandstats -> calls per command ("evalsha", "hset", ...). Commands run inside Lua

@@ -74,35 +74,35 @@ rs::Args Parse(int argc, char** argv) {
       a.retention_s = 3;
       a.soak_rate = 300;
     } else if (s == "--items-per-message") {
-      a.items_per_message = std::stoi(next());
+      a.items_per_message = rb::IntFlag(s, next());
     } else if (s == "--queued") {
-      a.queued = std::stoi(next());
+      a.queued = rb::IntFlag(s, next());
     } else if (s == "--shallow") {
-      a.shallow = std::stoi(next());
+      a.shallow = rb::IntFlag(s, next());
     } else if (s == "--deep-window") {
-      a.deep_window = std::stoi(next());
+      a.deep_window = rb::IntFlag(s, next());
     } else if (s == "--depth-rounds") {
-      a.depth_rounds = std::stoi(next());
+      a.depth_rounds = rb::IntFlag(s, next());
     } else if (s == "--shallow-window") {
-      a.shallow_window = std::stoi(next());
+      a.shallow_window = rb::IntFlag(s, next());
     } else if (s == "--shallow-per-round") {
-      a.shallow_per_round = std::stoi(next());
+      a.shallow_per_round = rb::IntFlag(s, next());
     } else if (s == "--slowlog") {
       a.slowlog = true;
     } else if (s == "--perf-dir") {
       a.perf_dir = next();
     } else if (s == "--inflight-jobs") {
-      a.inflight_jobs = std::stoi(next());
+      a.inflight_jobs = rb::IntFlag(s, next());
     } else if (s == "--inflight-latency-scale") {
-      a.inflight_latency_scale = std::stod(next());
+      a.inflight_latency_scale = rb::NumberFlag(s, next());
     } else if (s == "--inflight-window-s") {
-      a.inflight_window_s = std::stoi(next());
+      a.inflight_window_s = rb::IntFlag(s, next());
     } else if (s == "--soak-jobs") {
-      a.soak_jobs = std::stoi(next());
+      a.soak_jobs = rb::IntFlag(s, next());
     } else if (s == "--retention-s") {
-      a.retention_s = std::stoi(next());
+      a.retention_s = rb::IntFlag(s, next());
     } else if (s == "--soak-rate") {
-      a.soak_rate = std::stod(next());
+      a.soak_rate = rb::NumberFlag(s, next());
     } else if (s == "--retention-yaml") {
       a.retention_yaml = next();
     } else {

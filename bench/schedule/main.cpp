@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -25,9 +26,11 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "bench_util.h"
 #include "e2e_util.h"
 #include "stack.h"
 
+namespace rb = reelq::bench;
 namespace v1 = reelq::v1;
 using reelq::testing::E2eStack;
 using reelq::testing::E2eStackOptions;
@@ -530,9 +533,9 @@ void Report(const std::string& label, const Result& r, std::vector<std::string>&
     kv.push_back(label + "_util_" + acct + "=" + Fmt(u, 2));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The flags as Params; nullopt for an unknown flag (usage printed), and a throw naming a flag
+// whose value is missing or not a number.
+std::optional<Params> ParseFlags(int argc, char** argv) {
   Params params;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -541,15 +544,15 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--big")
-      params.big = std::stoi(next());
+      params.big = rb::IntFlag(a, next());
     else if (a == "--small")
-      params.small = std::stoi(next());
+      params.small = rb::IntFlag(a, next());
     else if (a == "--scale")
-      params.scale = std::stod(next());
+      params.scale = rb::NumberFlag(a, next());
     else if (a == "--small-delay")
-      params.small_delay_s = std::stod(next());
+      params.small_delay_s = rb::NumberFlag(a, next());
     else if (a == "--workers")
-      params.workers = std::stoi(next());
+      params.workers = rb::IntFlag(a, next());
     else if (a == "--no-fifo")
       params.fifo = false;
     else if (a == "--no-alone")
@@ -561,8 +564,23 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "usage: bench-schedule [--big N] [--small N] [--scale X] [--small-delay S] "
                    "[--workers N] [--no-fifo] [--no-alone] [--smoke]\n";
-      return 2;
+      return std::nullopt;
     }
+  }
+  return params;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Params params;
+  try {
+    auto parsed = ParseFlags(argc, argv);
+    if (!parsed) return 2;
+    params = *parsed;
+  } catch (const std::exception& e) {
+    std::cerr << "bench-schedule: " << e.what() << "\n";
+    return 2;
   }
   // Run from the build tree without ctest: find the binaries and the catalogue.
   setenv("REELQ_BUILD_DIR", REELQ_BENCH_BUILD_DIR, 0);

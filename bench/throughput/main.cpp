@@ -511,9 +511,9 @@ Args Parse(int argc, char** argv) {
     if (s == "--mode") {
       a.mode = next();
     } else if (s == "--jobs") {
-      a.jobs = std::stoi(next());
+      a.jobs = rb::IntFlag(s, next());
     } else if (s == "--bullmq-concurrency") {
-      a.bullmq_concurrency = std::stoi(next());
+      a.bullmq_concurrency = rb::IntFlag(s, next());
     } else if (s == "--no-bullmq") {
       a.bullmq = false;
     } else if (s == "--profile") {
