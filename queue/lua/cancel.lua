@@ -14,7 +14,7 @@ local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker', 'c
 if not j then return redis.error_reply('NOTFOUND') end
 if is_terminal(j.state) then return redis.error_reply('TERMINAL ' .. j.state) end
 local previous = j.state
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 local function cancel_one(job, detail)
   if job.state == 'PENDING' then
     redis.call('ZREM', P .. ':pending:' .. job.tenant, job.id)

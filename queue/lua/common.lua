@@ -67,10 +67,13 @@ end
 
 -- `now_s`: `now` as text, made once. Lua turns a number into text with sprintf (%.14g) each time
 -- it is concatenated or passed to redis.call: ~0.3 us for a time in milliseconds, ~0.2 for a seq,
--- several times per transition (issue 11, measured in Redis's Lua).
-local function new_ctx(P, now)
-  return {P = P, now = now, now_s = tostring(now), counters = {}, events = {}, wallets = {},
-          prices = {}, keys = {}, splits = {}}
+-- several times per transition (issue 11, measured in Redis's Lua). A script passes `now_text`,
+-- its ARGV text of `now` (the caller's integer milliseconds), so not even the one formatting is
+-- paid (~5k instructions a call). The tables only some calls need (wallets, prices, keys,
+-- splits) are made at their first use: ~1.4k instructions a table a call, which at the one or two
+-- jobs a call of real latencies is paid per job.
+local function new_ctx(P, now, now_text)
+  return {P = P, now = now, now_s = now_text or tostring(now), counters = {}, events = {}}
 end
 
 -- Listing and retention indexes (queue/README.md): `state:<STATE>` holds every job in that
@@ -142,8 +145,10 @@ local function wake_dispatch(ctx) ctx.wake_dispatch = true end
 -- `<P>:<kind>:<name>`, built once per call: a transition names up to six counter keys, and in a
 -- call of many jobs they are mostly the same few.
 local function ctx_key(ctx, kind, name)
-  local by_name = ctx.keys[kind]
-  if not by_name then by_name = {}; ctx.keys[kind] = by_name end
+  local keys = ctx.keys
+  if not keys then keys = {}; ctx.keys = keys end
+  local by_name = keys[kind]
+  if not by_name then by_name = {}; keys[kind] = by_name end
   local key = by_name[name]
   if not key then key = ctx.P .. ':' .. kind .. ':' .. name; by_name[name] = key end
   return key
@@ -151,11 +156,13 @@ end
 
 -- A job's comma-separated candidate models as a list, split once per call.
 local function ctx_models(ctx, models)
-  local list = ctx.splits[models]
+  local splits = ctx.splits
+  if not splits then splits = {}; ctx.splits = splits end
+  local list = splits[models]
   if not list then
     list = {}
     for m in string.gmatch(models, '[^,]+') do list[#list + 1] = m end
-    ctx.splits[models] = list
+    splits[models] = list
   end
   return list
 end

@@ -70,11 +70,13 @@ local function money_str(v) return string.format('%d', v) end
 -- else its price), read once per call.
 local function model_price(ctx, model, res)
   local key = model .. '|' .. (res or '')
-  local v = ctx.prices[key]
+  local prices = ctx.prices
+  if not prices then prices = {}; ctx.prices = prices end
+  local v = prices[key]
   if v == nil then
     local h = redis.call('HMGET', ctx.P .. ':model:' .. model, 'price:' .. (res or ''), 'price')
     v = tonumber(h[1] or '') or tonumber(h[2] or '') or 0
-    ctx.prices[key] = v
+    prices[key] = v
   end
   return v
 end
@@ -94,7 +96,9 @@ end
 
 -- The tenant's wallet (read once per call), or false when it has none.
 local function wallet_of(ctx, tenant)
-  local w = ctx.wallets[tenant]
+  local wallets = ctx.wallets
+  if not wallets then wallets = {}; ctx.wallets = wallets end
+  local w = wallets[tenant]
   if w == nil then
     local h = redis.call('HMGET', ctx.P .. ':wallet:' .. tenant, 'balance', 'reserved', 'spent')
     if not h[1] then
@@ -103,7 +107,7 @@ local function wallet_of(ctx, tenant)
       w = {balance = tonumber(h[1]) or 0, reserved = tonumber(h[2]) or 0,
            spent = tonumber(h[3]) or 0, d_balance = 0, d_reserved = 0, d_spent = 0, ledger = {}}
     end
-    ctx.wallets[tenant] = w
+    wallets[tenant] = w
   end
   return w
 end
@@ -167,6 +171,7 @@ local function move_money(ctx, job, kind, new_hold, charge)
 end
 
 flush_wallets = function(ctx)
+  if not ctx.wallets then return end
   local day = math.floor(ctx.now / 86400000)
   for tenant, w in pairs(ctx.wallets) do
     if w and #w.ledger > 0 then

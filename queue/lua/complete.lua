@@ -8,10 +8,31 @@
 -- billed seconds (common_groups.lua, move_money).
 -- Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 local out = {}
 local held = {}        -- worker -> ids it no longer holds
 local lat_of = {}     -- model -> {lat, succeeded}, read once, written once
+-- A model's latency estimate (and sample clamp) for this call, read with the price at `res` that
+-- settling a job of it needs: one HMGET a model a call instead of two (model_price finds the
+-- price in ctx; a job of another resolution reads its own).
+local function model_of(model, res)
+  local m = lat_of[model]
+  if m then return m end
+  local price_field = 'price:' .. (res or '')
+  local h = redis.call('HMGET', P .. ':model:' .. model, 'lat', 'lat_min', 'lat_max', price_field,
+                       'price')
+  local prices = ctx.prices
+  if not prices then prices = {}; ctx.prices = prices end
+  prices[model .. '|' .. (res or '')] = tonumber(h[4] or '') or tonumber(h[5] or '') or 0
+  -- Each sample is clamped to the catalogue profile's [min / 2, max * 2] (sync_config stores
+  -- lat_min/lat_max), so one task stuck for an hour, or a cache hit, moves the estimate by at
+  -- most a fifth of that bound.
+  local lo = math.max(0, (tonumber(h[2]) or 0) / 2)
+  local hi = (tonumber(h[3]) or 0) * 2
+  m = {lat = tonumber(h[1] or ''), lo = lo, hi = hi, n = 0}
+  lat_of[model] = m
+  return m
+end
 local reqs = {}
 local i = 4
 for _ = 1, n do
@@ -32,6 +53,7 @@ for x, f in ipairs(reqs) do
   elseif j.state ~= 'RUNNING' then
     out[#out + 1] = 'NOTRUNNING ' .. tostring(j.state)  -- completed earlier in this call
   else
+    local m = j.model and j.model ~= '' and model_of(j.model, j.res) or nil
     local charge = tonumber(f.charge or '')
     if not charge or charge < 0 then charge = job_price(ctx, j, j.model or '') end
     move_money(ctx, j, 'settle', 0, math.floor(charge))
@@ -59,18 +81,7 @@ for x, f in ipairs(reqs) do
       h[#h + 1] = f.id
     end
     release_slot(ctx, j.slot)
-    if j.model and j.model ~= '' then
-      local m = lat_of[j.model]
-      if not m then
-        local h = redis.call('HMGET', P .. ':model:' .. j.model, 'lat', 'lat_min', 'lat_max')
-        -- Each sample is clamped to the catalogue profile's [min / 2, max * 2] (sync_config
-        -- stores lat_min/lat_max), so one task stuck for an hour, or a cache hit, moves the
-        -- estimate by at most a fifth of that bound.
-        local lo = math.max(0, (tonumber(h[2]) or 0) / 2)
-        local hi = (tonumber(h[3]) or 0) * 2
-        m = {lat = tonumber(h[1] or ''), lo = lo, hi = hi, n = 0}
-        lat_of[j.model] = m
-      end
+    if m then
       local sample = math.max(m.lo, (tonumber(f.generation_ms) or 0) / 1000)
       if m.hi > 0 then sample = math.min(sample, math.max(m.lo, m.hi)) end
       -- Exponentially weighted (recent completions count most: a change of speed shows within

@@ -66,7 +66,7 @@ local function usable(a)
   return true
 end
 
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 
 -- Per model: its accounts, latency estimate and how many jobs already wait on it this round.
 local models = {}

@@ -17,7 +17,7 @@ if j.token ~= token then return redis.error_reply('LEASELOST') end
 -- A held job's create-log member, phase changes (upstream id, slot given back) and their
 -- history are in its worker's held table (common_held.lua): merged in, written by the transition.
 held_take(j, held_entry(P, j))
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 -- A record states no `max_attempts` when it is the default (kDefaultMaxAttempts in job_store.h).
 local attempt, max_attempts = tonumber(j.attempt) or 1, tonumber(j.max_attempts) or 5
 local error_field = 'e:' .. ((tonumber(j.seq) or 0) + 1)

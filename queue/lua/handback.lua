@@ -7,7 +7,7 @@ if not j or j.state ~= 'RUNNING' then
   return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
 end
 if token ~= '' and j.token ~= token then return redis.error_reply('LEASELOST') end
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 -- What the worker recorded (held table, common_held.lua: create intent, upstream id, history) goes
 -- into the record for the next lease.
 held_take(j, held_entry(P, j))

@@ -17,7 +17,7 @@ if epoch ~= '0' and current ~= epoch then return redis.error_reply('WLEASELOST')
 if not current then
   redis.call('HSET', P .. ':wepoch', worker, redis.call('INCR', P .. ':epoch'))
 end
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 -- ARGV[8] = '1' after a lease call whose answer the worker lost (and when it drains),
 -- ARGV[9..]: the jobs it holds.
 -- A job Redis holds under this worker that it does not was leased by that lost answer (no one

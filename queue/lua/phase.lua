@@ -18,7 +18,7 @@
 -- [detail]; a name left out is ''). Returns per job 'OK' or the refusal ('LEASELOST',
 -- 'NOTRUNNING <state>', 'OWNED <job>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 local reqs = {}
 local i = 4
 for _ = 1, n do

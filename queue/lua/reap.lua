@@ -4,7 +4,7 @@
 -- ARGV: P now max
 -- Returns {jobs_handed_back, requeued_retries}.
 local P, now, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 local workers = redis.call('ZRANGEBYSCORE', P .. ':wlease', '-inf', now, 'LIMIT', 0, max)
 local back = {}
 for _, worker in ipairs(workers) do

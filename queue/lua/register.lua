@@ -5,7 +5,7 @@
 -- ARGV: P now worker lease_ms
 -- Returns the new epoch.
 local P, now, worker, lease_ms = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 local back = {}
 hand_back_held(ctx, worker, 'worker restarted', back)
 ready_again(P, back)

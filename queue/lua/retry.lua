@@ -11,7 +11,7 @@ if not j then return redis.error_reply('NOTFOUND') end
 if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
   return redis.error_reply('NOTFINAL ' .. j.state)
 end
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, ARGV[2])
 local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token', '', 'worker', '',
                'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''}
 local vt = activation_vt(P)

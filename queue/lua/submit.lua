@@ -30,7 +30,7 @@
 local P, now_text, idem_ttl = ARGV[1], ARGV[2], ARGV[3]
 local n, has_groups, nc = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 local now = tonumber(now_text)
-local ctx = new_ctx(P, now)
+local ctx = new_ctx(P, now, now_text)
 local out, nout = {}, 0
 
 -- The fields a job's logic reads, by name: the call's values, then the job's own.
