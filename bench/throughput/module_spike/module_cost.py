@@ -92,7 +92,9 @@ def main():
 
     out_dir = tempfile.mkdtemp(prefix="module-cost-")
     port = free_port()
-    redis = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+    # The binary the test harness would use (tests/support/redis_server.cpp).
+    binary = os.environ.get("REELQ_REDIS_SERVER") or "/usr/bin/redis-server"
+    redis = [binary, "--port", str(port), "--save", "", "--appendonly", "no",
              "--hash-max-listpack-value", "1024", "--loadmodule", module]
     if not check:
         redis = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s/cg.%%p" % out_dir] + redis
