@@ -1,0 +1,59 @@
+#include "script_replies.h"
+
+#include "job_codec.h"
+
+namespace reelq::queue::detail {
+
+using redis::Reply;
+
+int64_t ReplyInt(const Reply& r) {
+  if (r.type == Reply::Type::kInteger) return r.integer;
+  return ToInt(r.str);
+}
+
+Error ScriptError(std::string_view script, const std::string& message) {
+  auto has = [&](std::string_view word) { return message.find(word) != std::string::npos; };
+  if (has("WLEASELOST")) {
+    return Error{ErrorCategory::kLeaseLost, "this worker's lease lapsed: register again"};
+  }
+  if (has("LEASELOST")) return Error{ErrorCategory::kLeaseLost, "another worker holds the job"};
+  if (has("NOTRUNNING CANCELLED")) return Error{ErrorCategory::kCancelled, "the job was cancelled"};
+  if (has("NOTRUNNING")) {
+    return Error{ErrorCategory::kLeaseLost, "the job is no longer running here (" + message + ")"};
+  }
+  if (has("NOTFOUND")) return Error{ErrorCategory::kNotFound, "no such job"};
+  if (has("OWNED")) {
+    return Error{ErrorCategory::kFailedPrecondition,
+                 "the upstream task is owned by job " + message.substr(message.find("OWNED") + 6)};
+  }
+  if (has("TERMINAL") || has("NOTFINAL")) {
+    return Error{ErrorCategory::kFailedPrecondition,
+                 "the job is " + message.substr(message.find(' ') + 1)};
+  }
+  if (has("SCHEMA")) {
+    return Error{ErrorCategory::kFailedPrecondition, "redis schema mismatch: " + message};
+  }
+  return Error{ErrorCategory::kInternal, "redis script " + std::string(script) + ": " + message};
+}
+
+Result<std::vector<Result<void>>> PerJobOutcomes(std::string_view script, const Reply& reply,
+                                                 size_t expected) {
+  if (reply.elements.size() != expected) {
+    return std::unexpected(
+        Error{ErrorCategory::kInternal, std::string(script) + ": reply has " +
+                                            std::to_string(reply.elements.size()) +
+                                            " outcomes for " + std::to_string(expected) + " jobs"});
+  }
+  std::vector<Result<void>> out;
+  out.reserve(expected);
+  for (const auto& e : reply.elements) {
+    if (e.str == "OK") {
+      out.emplace_back();
+    } else {
+      out.emplace_back(std::unexpected(ScriptError(script, e.str)));
+    }
+  }
+  return out;
+}
+
+}  // namespace reelq::queue::detail
