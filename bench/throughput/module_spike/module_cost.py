@@ -20,6 +20,7 @@ Not part of reelq: a measurement of a design (issue 11), kept so its figure can 
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,14 +37,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+class ServerExited(Exception):
+    pass
+
+
 class Client:
-    def __init__(self, port):
+    def __init__(self, port, server):
         deadline = time.time() + 60
         while True:
             try:
                 self.sock = socket.create_connection(("127.0.0.1", port))
                 break
             except OSError:
+                if server.poll() is not None:
+                    raise ServerExited("redis-server exited with %d" % server.returncode)
                 if time.time() > deadline:
                     raise
                 time.sleep(0.2)
@@ -91,20 +98,30 @@ def main():
     phase = re.search(r"function_name = '(reelq_[0-9a-f]+_phase)'", library).group(1)
 
     out_dir = tempfile.mkdtemp(prefix="module-cost-")
-    port = free_port()
     # The binary the test harness would use (tests/support/redis_server.cpp).
     binary = os.environ.get("REELQ_REDIS_SERVER") or "/usr/bin/redis-server"
-    redis = [binary, "--port", str(port), "--save", "", "--appendonly", "no",
-             "--hash-max-listpack-value", "1024", "--loadmodule", module]
-    if not check:
-        redis = ["valgrind", "--tool=callgrind", "--callgrind-out-file=%s/cg.%%p" % out_dir] + redis
+
     def die_with_us():  # the server is killed even when this script is (PR_SET_PDEATHSIG)
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
-    server = subprocess.Popen(redis, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=die_with_us)
+    # A free port can be taken by another process before the server binds it: then another.
+    for attempt in range(5):
+        port = free_port()
+        redis = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", out_dir,
+                 "--save", "", "--appendonly", "no", "--hash-max-listpack-value", "1024",
+                 "--loadmodule", module]
+        if not check:
+            redis = ["valgrind", "--tool=callgrind",
+                     "--callgrind-out-file=%s/cg.%%p" % out_dir] + redis
+        server = subprocess.Popen(redis, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  preexec_fn=die_with_us)
+        try:
+            c = Client(port, server)
+            break
+        except ServerExited:
+            if attempt == 4:
+                raise
     try:
-        c = Client(port)
         c.call("FUNCTION", "LOAD", library)
         pid = str(server.pid)
 
@@ -175,10 +192,13 @@ def main():
         for per_call in (50, 2):
             figures[("lua", per_call)] = measure("phase function (Lua)", per_call, lua)
             figures[("native", per_call)] = measure("module command (native)", per_call, native)
+        print("callgrind's dumps: %s" % out_dir)
         print(" ".join("%s_%d_kinstr_per_job=%.1f" % (k, n, v / 1000) for (k, n), v in figures.items()))
     finally:
         server.terminate()
         server.wait(timeout=60)
+        if check:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
