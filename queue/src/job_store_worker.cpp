@@ -110,15 +110,23 @@ awaitable<Result<void>> JobStore::SetPhase(std::string job_id, std::string token
   co_return std::move(r->front());
 }
 
+awaitable<Result<std::vector<Result<void>>>> JobStore::RunPerJob(std::string_view name,
+                                                                 const redis::Function& script,
+                                                                 std::vector<Fields> jobs) {
+  if (jobs.empty()) co_return std::vector<Result<void>>{};
+  std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(jobs.size())};
+  for (const auto& fields : jobs) AppendFields(args, fields);
+  auto r = co_await Run(script, std::move(args));
+  if (!r) co_return std::unexpected(r.error());
+  co_return PerJobOutcomes(name, *r, jobs.size());
+}
+
 awaitable<Result<std::vector<Result<void>>>> JobStore::SetPhaseMany(
     std::vector<PhaseChange> changes) {
-  std::vector<Result<void>> out;
-  if (changes.empty()) co_return out;
-  std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(changes.size())};
-  for (const auto& c : changes) AppendFields(args, EncodePhaseChange(c));
-  auto r = co_await Run(LuaFunction(lua::k_phase), std::move(args));
-  if (!r) co_return std::unexpected(r.error());
-  co_return PerJobOutcomes("phase", *r, changes.size());
+  std::vector<Fields> jobs;
+  jobs.reserve(changes.size());
+  for (const auto& c : changes) jobs.push_back(EncodePhaseChange(c));
+  co_return co_await RunPerJob("phase", LuaFunction(lua::k_phase), std::move(jobs));
 }
 
 awaitable<Result<std::chrono::milliseconds>> JobStore::TakeCreatePermit(
@@ -172,13 +180,10 @@ awaitable<Result<void>> JobStore::Complete(CompleteRequest req) {
 
 awaitable<Result<std::vector<Result<void>>>> JobStore::CompleteMany(
     std::vector<CompleteRequest> requests) {
-  std::vector<Result<void>> out;
-  if (requests.empty()) co_return out;
-  std::vector<std::string> args{std::to_string(clock_->NowMs()), std::to_string(requests.size())};
-  for (const auto& req : requests) AppendFields(args, EncodeCompletion(req));
-  auto r = co_await Run(LuaFunction(lua::k_complete), std::move(args));
-  if (!r) co_return std::unexpected(r.error());
-  co_return PerJobOutcomes("complete", *r, requests.size());
+  std::vector<Fields> jobs;
+  jobs.reserve(requests.size());
+  for (const auto& req : requests) jobs.push_back(EncodeCompletion(req));
+  co_return co_await RunPerJob("complete", LuaFunction(lua::k_complete), std::move(jobs));
 }
 
 awaitable<Result<FailOutcome>> JobStore::Fail(FailRequest req) {

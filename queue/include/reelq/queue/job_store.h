@@ -460,6 +460,11 @@ class JobStore {
  private:
   std::string SchemaMismatch(const std::string& stored) const;
   awaitable<Result<redis::Reply>> Run(const redis::Function& script, std::vector<std::string> args);
+  // A write of many held jobs (phase, complete): now, the count, then each job's fields; one
+  // outcome per job, in order.
+  awaitable<Result<std::vector<Result<void>>>> RunPerJob(std::string_view name,
+                                                         const redis::Function& script,
+                                                         std::vector<Fields> jobs);
 
   redis::ConnectionPtr connection_;
   std::string p_;  // "<prefix>:{q}"
