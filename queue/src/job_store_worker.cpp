@@ -30,7 +30,7 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
                                                           std::chrono::milliseconds lease,
                                                           int64_t epoch,
                                                           const std::vector<std::string>* holding,
-                                                          int room) {
+                                                          int room, bool* waiting) {
   std::vector<std::string> command{std::to_string(clock_->NowMs()),
                                    worker,
                                    std::to_string(max),
@@ -43,6 +43,12 @@ awaitable<Result<std::vector<LeasedJob>>> JobStore::Lease(std::string worker, in
   }
   auto r = co_await Run(LuaFunction(lua::k_lease), std::move(command));
   if (!r) co_return std::unexpected(r.error());
+  // lease.lua ends its reply with this when it entered the worker in `wwait` (no job id holds a
+  // control character, so no leased entry is it).
+  constexpr std::string_view kWaiting = "\x1ewaiting";
+  const bool entered = !r->elements.empty() && r->elements.back().str == kWaiting;
+  if (entered) r->elements.pop_back();
+  if (waiting != nullptr) *waiting = entered;
   std::vector<LeasedJob> out;
   for (const auto& entry : r->elements) {
     auto job = DecodeLeasedEntry(entry.str);

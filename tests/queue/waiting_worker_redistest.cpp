@@ -49,8 +49,9 @@ class WaitingWorkerTest : public StoreTest {
   }
 
   std::vector<LeasedJob> Lease(const std::string& worker, int64_t epoch, int max,
-                               const std::vector<std::string>* holding = nullptr, int room = 0) {
-    auto leased = RunAsync(io_, store_->Lease(worker, max, 5s, epoch, holding, room));
+                               const std::vector<std::string>* holding = nullptr, int room = 0,
+                               bool* waiting = nullptr) {
+    auto leased = RunAsync(io_, store_->Lease(worker, max, 5s, epoch, holding, room, waiting));
     if (!leased) throw std::runtime_error(leased.error().Describe());
     return *leased;
   }
@@ -203,6 +204,49 @@ TEST_F(WaitingWorkerTest, AWorkerWaitsForItsRoomNotOneCallsWorth) {
   EXPECT_EQ(Redis({"HEXISTS", "wwait", "w1"}).integer, 0);  // `ready` may hold more
   EXPECT_TRUE(Lease("w1", epoch, 2, nullptr, 2).empty());
   EXPECT_EQ(Redis({"HGET", "wwait", "w1"}).str, "2:" + std::to_string(clock_->NowMs()));
+}
+
+// The call says whether it entered the worker in `wwait`, so that a worker given jobs by it waits
+// for the next push at once instead of calling again only to be entered. It says so exactly when
+// the entry is there, and the worker's entry holds the room it has left.
+TEST_F(WaitingWorkerTest, ALeaseCallSaysWhetherItEnteredTheWorkerAmongThoseWaiting) {
+  const int64_t epoch = Register("w1");
+  bool waiting = false;
+  ASSERT_TRUE(Lease("w1", epoch, 4, nullptr, 4, &waiting).empty());
+  EXPECT_TRUE(waiting);  // nothing anywhere: it waits for 4
+  SubmitAndDispatch(3, "p");
+  EXPECT_EQ(Redis({"LLEN", "wgot:w1"}).integer, 3);
+
+  // The three pushed come back, `ready` is empty: it is entered for the one slot it has left.
+  waiting = false;
+  EXPECT_EQ(Lease("w1", epoch, 4, nullptr, 4, &waiting).size(), 3u);
+  EXPECT_TRUE(waiting);
+  EXPECT_EQ(Redis({"HGET", "wwait", "w1"}).str, "1:" + std::to_string(clock_->NowMs()));
+
+  // Full after what it got: not entered (it must ask again when a slot frees).
+  SubmitAndDispatch(1, "q");  // pushed: it waited for one
+  waiting = true;
+  EXPECT_EQ(Lease("w1", epoch, 1, nullptr, 1, &waiting).size(), 1u);
+  EXPECT_FALSE(waiting);
+  EXPECT_EQ(Redis({"HEXISTS", "wwait", "w1"}).integer, 0);
+
+  // `ready` may hold more than the call took: not entered; the call that empties it is.
+  SubmitAndDispatch(5, "r");  // no worker waits: all five on `ready`
+  ASSERT_EQ(Redis({"LLEN", "ready"}).integer, 5);
+  waiting = true;
+  EXPECT_EQ(Lease("w1", epoch, 3, nullptr, 8, &waiting).size(), 3u);
+  EXPECT_FALSE(waiting);
+  EXPECT_EQ(Redis({"HEXISTS", "wwait", "w1"}).integer, 0);
+  waiting = false;
+  EXPECT_EQ(Lease("w1", epoch, 3, nullptr, 5, &waiting).size(), 2u);
+  EXPECT_TRUE(waiting);
+  EXPECT_EQ(Redis({"HGET", "wwait", "w1"}).str, "3:" + std::to_string(clock_->NowMs()));
+
+  // Draining (max 0, room 0): taken out, not entered.
+  waiting = true;
+  EXPECT_TRUE(Lease("w1", epoch, 0, nullptr, 0, &waiting).empty());
+  EXPECT_FALSE(waiting);
+  EXPECT_EQ(Redis({"HEXISTS", "wwait", "w1"}).integer, 0);
 }
 
 // A worker that stopped asking (hung, its lease still live) is passed by after two seconds.

@@ -116,8 +116,10 @@ awaitable<void> Worker::LeaseLoop() {
       for (const auto& [id, held] : jobs_) holding.push_back(id);
     }
     // At most 64 from `ready` a call; dispatch may lease it up to `free` straight.
-    auto leased = co_await deps_.store->Lease(s.worker_id, std::clamp(free, 0, 64), s.lease, epoch_,
-                                              hand_back ? &holding : nullptr, std::max(free, 0));
+    bool waiting = false;
+    auto leased =
+        co_await deps_.store->Lease(s.worker_id, std::clamp(free, 0, 64), s.lease, epoch_,
+                                    hand_back ? &holding : nullptr, std::max(free, 0), &waiting);
     if (!leased && leased.error().category == ErrorCategory::kLeaseLost) {
       spdlog::warn("worker={} lease lost: stopping {} jobs, registering again", s.worker_id,
                    jobs_.size());
@@ -140,10 +142,12 @@ awaitable<void> Worker::LeaseLoop() {
       lease_valid_until_ms_ = std::max(lease_valid_until_ms_, asked_ms + s.lease.count());
     }
     for (auto& job : *leased) Start(executor, std::move(job));
-    if (leased->empty() && !draining_) {
-      // Nothing ready, and the call entered this worker among those waiting for work: block
-      // (on its own connection) until dispatch leases jobs straight to it or puts work on
-      // `ready`; the next call returns them. A failed wait loses nothing (it pops a token).
+    if ((leased->empty() || waiting) && !draining_) {
+      // Nothing ready, or `ready` ran dry in this call and it entered this worker among those
+      // waiting for work with the room it has left: block (on its own connection) until
+      // dispatch leases jobs straight to it or puts work on `ready`; the next call returns
+      // them. A failed wait loses nothing (it pops a token). Calling again at once would only
+      // enter it again (a lease call per push for nothing, when each carries a job or two).
       auto waited = co_await deps_.store->WaitForWork(*blocking_, std::chrono::milliseconds(1000),
                                                       s.worker_id);
       if (!waited) {

@@ -361,11 +361,14 @@ class JobStore {
   // answer, which no one will run, and is handed back (and may be leased again in this call).
   // `room`: how many jobs the worker can take in all (when above `max`, which bounds what one
   // call leases from `ready`): what it waits for, less what it gets.
+  // `waiting`, when given, is set when this call entered the worker among those waiting for
+  // work (with room left): the worker may then block on WaitForWork straight away, with or
+  // without jobs, instead of calling again only to be entered (one call a push saved).
   awaitable<Result<std::vector<LeasedJob>>> Lease(std::string worker, int max,
                                                   std::chrono::milliseconds lease,
                                                   int64_t epoch = 0,
                                                   const std::vector<std::string>* holding = nullptr,
-                                                  int room = 0);
+                                                  int room = 0, bool* waiting = nullptr);
   // Waits (on a blocking connection of its own) until dispatch signals new work on `ready`, or,
   // with `worker` (after a Lease call that found nothing and so entered it among the workers
   // waiting for work), leases jobs straight to it; or `timeout`. The jobs come with the next
