@@ -93,7 +93,13 @@ def main():
     if len(argv) != 2:
         sys.exit("usage: module_cost.py [--check] <transfer_module.so> <reelq build dir>")
     module, build = os.path.abspath(argv[0]), argv[1]
-    cpp = open(os.path.join(build, "queue", "lua_scripts.cpp")).read()
+    if not os.path.isfile(module):
+        sys.exit("module_cost.py: no module at %s (cmake --build <build dir> --target "
+                 "reelq-transfer-spike)" % module)
+    scripts = os.path.join(build, "queue", "lua_scripts.cpp")
+    if not os.path.isfile(scripts):
+        sys.exit("module_cost.py: %s is not a built reelq build directory (no %s)" % (build, scripts))
+    cpp = open(scripts).read()
     library = re.search(r'k_library = R"REELQLUA\((.*?)\)REELQLUA"', cpp, re.S).group(1)
     phase = re.search(r"function_name = '(reelq_[0-9a-f]+_phase)'", library).group(1)
 
@@ -113,14 +119,20 @@ def main():
         if not check:
             redis = ["valgrind", "--tool=callgrind",
                      "--callgrind-out-file=%s/cg.%%p" % out_dir] + redis
-        server = subprocess.Popen(redis, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  preexec_fn=die_with_us)
+        log_path = os.path.join(out_dir, "redis.log")
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(redis, stdout=log, stderr=subprocess.STDOUT,
+                                      preexec_fn=die_with_us)
         try:
             c = Client(port, server)
             break
-        except ServerExited:
-            if attempt == 4:
-                raise
+        except ServerExited as e:
+            said = open(log_path).read()
+            # Only a port taken first is worth another try; anything else (the module refused,
+            # say) would fail the same way again.
+            if "Address already in use" not in said or attempt == 4:
+                shutil.rmtree(out_dir, ignore_errors=True)
+                sys.exit("module_cost.py: %s; its log ends:\n%s" % (e, said[-800:]))
     try:
         c.call("FUNCTION", "LOAD", library)
         pid = str(server.pid)
