@@ -67,16 +67,20 @@ end
 local function money_str(v) return string.format('%d', v) end
 
 -- Price in micro-dollars per second of `model` at `res` (the catalogue's per-resolution price,
--- else its price), read once per call.
-local function model_price(ctx, model, res)
-  local key = model .. '|' .. (res or '')
+-- else its price), read once per call. remember_price keeps what a caller read itself
+-- (complete.lua reads it with the model's latency).
+local function remember_price(ctx, model, res, at_res, plain)
   local prices = ctx.prices
   if not prices then prices = {}; ctx.prices = prices end
-  local v = prices[key]
+  local v = tonumber(at_res or '') or tonumber(plain or '') or 0
+  prices[model .. '|' .. (res or '')] = v
+  return v
+end
+local function model_price(ctx, model, res)
+  local v = ctx.prices and ctx.prices[model .. '|' .. (res or '')]
   if v == nil then
     local h = redis.call('HMGET', ctx.P .. ':model:' .. model, 'price:' .. (res or ''), 'price')
-    v = tonumber(h[1] or '') or tonumber(h[2] or '') or 0
-    prices[key] = v
+    v = remember_price(ctx, model, res, h[1], h[2])
   end
   return v
 end

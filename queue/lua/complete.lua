@@ -18,12 +18,9 @@ local lat_of = {}     -- model -> {lat, succeeded}, read once, written once
 local function model_of(model, res)
   local m = lat_of[model]
   if m then return m end
-  local price_field = 'price:' .. (res or '')
-  local h = redis.call('HMGET', P .. ':model:' .. model, 'lat', 'lat_min', 'lat_max', price_field,
-                       'price')
-  local prices = ctx.prices
-  if not prices then prices = {}; ctx.prices = prices end
-  prices[model .. '|' .. (res or '')] = tonumber(h[4] or '') or tonumber(h[5] or '') or 0
+  local h = redis.call('HMGET', P .. ':model:' .. model, 'lat', 'lat_min', 'lat_max',
+                       'price:' .. (res or ''), 'price')
+  remember_price(ctx, model, res, h[4], h[5])
   -- Each sample is clamped to the catalogue profile's [min / 2, max * 2] (sync_config stores
   -- lat_min/lat_max), so one task stuck for an hour, or a cache hit, moves the estimate by at
   -- most a fifth of that bound.

@@ -65,11 +65,14 @@ local function wait_for(room)
     redis.call('HDEL', wait_key, worker)
   end
 end
-if not ids then
-  wait_for(room - #out)
+local function reply()
   flush(ctx)
   if entered then out[#out + 1] = '\30waiting' end
   return out
+end
+if not ids then
+  wait_for(room - #out)
+  return reply()
 end
 local jobs = {}
 for _, id in ipairs(ids) do
@@ -80,11 +83,7 @@ end
 -- entries left by a scheduler of that code are dropped with their lease.
 if redis.call('EXISTS', P .. ':rdata') == 1 then redis.call('HDEL', P .. ':rdata', unpack(ids)) end
 if #ids < max - #out then wait_for(room - #out - #jobs) else wait_for(0) end
-if #jobs == 0 then
-  flush(ctx)
-  if entered then out[#out + 1] = '\30waiting' end
-  return out
-end
+if #jobs == 0 then return reply() end
 redis.call('ZADD', P .. ':wlease', 'GT', now + lease_ms, worker)
 -- One fence bump for the whole call: tokens first+1 .. first+#jobs are this call's.
 local first = redis.call('INCRBY', P .. ':fence', #jobs) - #jobs
@@ -98,6 +97,4 @@ for k, j in ipairs(jobs) do
 end
 redis.call('HSET', P .. ':wjobs:' .. worker, unpack(held))
 held_pad(P .. ':wjobs:' .. worker)
-flush(ctx)
-if entered then out[#out + 1] = '\30waiting' end
-return out
+return reply()
