@@ -76,6 +76,51 @@ class HeldTest : public StoreTest {
   }
 };
 
+// complete.lua reads a model's price at the first job's resolution together with its latency, and
+// any other resolution's price on its own: in one call, a job at a resolution the catalogue
+// prices is settled at that price, one at another at the model's plain price, and the model's
+// latency estimate takes both samples.
+TEST_F(HeldTest, ACompletionIsSettledAtItsResolutionsPriceInACallOfMixedResolutions) {
+  QueueSettings s = OneModel();
+  s.models[0].price_micros_per_second = 1000;
+  s.models[0].price_micros_by_resolution = {{"1080p", 3000}};
+  Sync(s);
+  std::vector<NewJob> jobs;
+  for (const std::string res : {"1080p", "720p"}) {
+    jobs.push_back(NewJob{.id = "r" + res,
+                          .tenant = "studio",
+                          .batch = "b1",
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .billed_seconds = 4,
+                          .resolution = res});
+  }
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  ASSERT_EQ(RunAsync(io_, store_->Dispatch(2, 16, 1))->dispatched, 2);
+  const auto leased = Lease("w1", 2);
+  ASSERT_EQ(leased.size(), 2u);
+  std::vector<CompleteRequest> done;
+  for (const auto& j : leased) {
+    done.push_back({.job_id = j.id, .token = j.token, .output_key = "k", .generation_ms = 20000});
+  }
+  auto r = RunAsync(io_, store_->CompleteMany(done));
+  ASSERT_TRUE(r) << r.error().Describe();
+  for (const auto& one : *r) ASSERT_TRUE(one) << one.error().Describe();
+
+  EXPECT_EQ(Get("r1080p").cost_micros, 4 * 3000);
+  EXPECT_EQ(Get("r720p").cost_micros, 4 * 1000);
+  auto batch = RunAsync(io_, store_->GetBatch("b1"));
+  ASSERT_TRUE(batch) << batch.error().Describe();
+  EXPECT_EQ(batch->spent_micros_by_model["m1"], 4 * 3000 + 4 * 1000);
+  // The 60 s seed (SetUp's sync stored it; a later sync keeps a stored estimate), then two 20 s
+  // samples at a weight of 0.2 each: 60 * 0.64 + 20 * 0.36.
+  auto stats = RunAsync(io_, store_->GetStats());
+  ASSERT_TRUE(stats) << stats.error().Describe();
+  ASSERT_EQ(stats->models.size(), 1u);
+  EXPECT_NEAR(stats->models[0].latency_estimate_seconds, 45.6, 1e-6);
+  EXPECT_EQ(stats->models[0].succeeded, 2);
+}
+
 TEST_F(HeldTest, AJobCancelledWhileDispatchedIsNotLeasedFromWhatDispatchLeft) {
   SubmitAndDispatch(3);
   ASSERT_TRUE(RunAsync(io_, store_->Cancel("j1")));
