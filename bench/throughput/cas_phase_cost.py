@@ -17,9 +17,10 @@ zeroes and dumps the counters around the writes:
 
 Not part of reelq: a measurement of a design, kept so the figure in README can be re-run.
 """
-import socket
 import subprocess
 import sys
+
+import resp_client
 
 SCRIPT = r"""
 local P, n = ARGV[1], tonumber(ARGV[2])
@@ -53,26 +54,7 @@ def main():
     if len(sys.argv) != 3 or not sys.argv[1].isdigit() or not sys.argv[2].isdigit():
         sys.exit("usage: cas_phase_cost.py <redis port> <pid of the redis-server under callgrind>")
     port, pid = int(sys.argv[1]), sys.argv[2]
-    sock = socket.create_connection(("127.0.0.1", port))
-    reader = sock.makefile("rb")
-
-    def read():
-        line = reader.readline()
-        kind = line[:1]
-        if kind in (b"+", b"-", b":"):
-            return line[1:].strip()
-        if kind == b"$":
-            n = int(line[1:])
-            return None if n < 0 else reader.read(n + 2)[:-2]
-        return [read() for _ in range(int(line[1:]))]
-
-    def call(*args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a.encode() if isinstance(a, str) else a
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        sock.sendall(out)
-        return read()
+    call = resp_client.Client(port, timeout_s=0).call
 
     def head(i, seq, log, intent, upstream):
         return "\x1e%d/w1\x1fa1\x1f%d\x1fa1\x1f%s\x1f%s\x1f%s\x1f" % (i, seq, log, intent, upstream)

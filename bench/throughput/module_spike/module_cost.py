@@ -26,7 +26,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from resp_client import Client, ServerExited  # noqa: E402
 
 JOBS, P, NOW = 1000, "t:{q}", "1733450000200"
 
@@ -35,46 +37,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class ServerExited(Exception):
-    pass
-
-
-class Client:
-    def __init__(self, port, server):
-        deadline = time.time() + 60
-        while True:
-            try:
-                self.sock = socket.create_connection(("127.0.0.1", port))
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise ServerExited("redis-server exited with %d" % server.returncode)
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.2)
-        self.reader = self.sock.makefile("rb")
-
-    def read(self):
-        line = self.reader.readline()
-        kind = line[:1]
-        if kind == b"-":
-            raise RuntimeError(line[1:].strip().decode())
-        if kind in (b"+", b":"):
-            return line[1:].strip()
-        if kind == b"$":
-            n = int(line[1:])
-            return None if n < 0 else self.reader.read(n + 2)[:-2]
-        return [self.read() for _ in range(int(line[1:]))]
-
-    def call(self, *args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a.encode() if isinstance(a, str) else a
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.sock.sendall(out)
-        return self.read()
 
 
 def entry(i):
