@@ -164,7 +164,14 @@ awaitable<void> Worker::LeaseLoop() {
 void Worker::Start(const asio::any_io_executor& executor, queue::LeasedJob job) {
   auto control = std::make_shared<JobControl>(executor);
   control->lease_valid_until_ms = lease_valid_until_ms_;
-  jobs_[job.id] = Held{job.token, control};
+  // The job may come back to this worker while its previous attempt, stopped when the lease
+  // was lost, is still inside a provider call: that attempt's token is stale, and from here on
+  // the entry (cancels, heartbeats, drain) is the new attempt's. RunJob leaves it alone.
+  auto& entry = jobs_[job.id];
+  if (entry.control && entry.control->stop == StopReason::kNone) {
+    entry.control->Stop(StopReason::kLeaseLost);
+  }
+  entry = Held{job.token, control};
   ++counters_.leased;
   ++starting_;
   std::string name = "job " + job.id;
@@ -317,7 +324,8 @@ awaitable<void> Worker::RunJob(std::unique_ptr<queue::LeasedJob> job,
       ++counters_.handed_back;
       break;
   }
-  jobs_.erase(id);
+  // Only this attempt's own entry: the job may have been leased to this worker again meanwhile.
+  if (auto it = jobs_.find(id); it != jobs_.end() && it->second.control == control) jobs_.erase(it);
   if (slot_free_) slot_free_->cancel();
   if (draining_ && jobs_.empty() && drained_) drained_->cancel();
 }

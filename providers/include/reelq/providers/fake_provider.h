@@ -14,10 +14,15 @@ namespace reelq::providers {
 
 // Tasks finish at once (SUCCEEDED, `clip_seconds` long) and the clip is two writes; while
 // `hold_download` is true the download stops between them, so a test can act while a job is
-// in TRANSFERRING. Counters say what was called. Not thread-safe: run it on one io_context.
+// in TRANSFERRING. While `hold_polls` is true, every poll after the first `polls_released`
+// waits until released, whatever happens to its job meanwhile, as an HTTP exchange in flight
+// does. Counters say what was called. Not thread-safe: run it on one io_context.
 class FakeProvider final : public Provider {
  public:
   bool hold_download = false;
+  bool hold_polls = false;
+  int polls_released = 0;
+  int polls_waiting = 0;
   double clip_seconds = 5;
   int creates = 0, polls = 0, downloads_started = 0, downloads_finished = 0, cancels = 0;
 
@@ -34,7 +39,16 @@ class FakeProvider final : public Provider {
   }
 
   awaitable<Result<TaskStatus>> Poll(std::string) override {
-    ++polls;
+    const int number = ++polls;
+    if (hold_polls && number > polls_released) {
+      ++polls_waiting;
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      while (hold_polls && number > polls_released) {
+        timer.expires_after(std::chrono::milliseconds(10));
+        co_await timer.async_wait(use_nothrow_awaitable);
+      }
+      --polls_waiting;
+    }
     TaskStatus status;
     status.state = TaskState::kSucceeded;
     status.clip_seconds = clip_seconds;
