@@ -20,7 +20,11 @@ local function cancel_one(job, detail)
     redis.call('ZREM', P .. ':pending:' .. job.tenant, job.id)
     redis.call('ZREM', P .. ':delayed', job.id)
   else
-    if job.state == 'DISPATCHED' then redis.call('HDEL', P .. ':rdata', job.id) end
+    if job.state == 'DISPATCHED' then
+      redis.call('HDEL', P .. ':rdata', job.id)
+      -- A retry that kept its finished task waits there (fail.lua, keep_task).
+      redis.call('ZREM', P .. ':delayed', job.id)
+    end
     if job.state == 'RUNNING' and job.worker and job.worker ~= '' then
       -- A held job's create intent, upstream id, slot and phase history are in its worker's
       -- held table (common_held.lua): merged in, written by the transition below.

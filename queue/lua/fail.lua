@@ -2,12 +2,17 @@
 -- `retry_at`), or it ends FAILED. Every attempt's error is kept (field `e:<seq>` of the job, a
 -- JSON object). The account slot is freed either way, and a rate-limited account cools down
 -- fleet-wide.
+-- An attempt that failed after its upstream task finished (the clip's download, store or
+-- sidecar) passes keep_task: the provider made the clip and bills it, so the retry keeps the
+-- task, its account and model, and goes back to `ready` as DISPATCHED once `retry_at` passes
+-- (reap.lua), and the next attempt fetches the clip again instead of paying for a new one.
 -- ARGV: P now id token category message code retry(0|1) retry_at count_attempt(0|1)
---       cooldown_ms
+--       cooldown_ms [keep_task(0|1)]
 local P, now, id, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local category, message, code = ARGV[5], ARGV[6], ARGV[7]
 local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10] == '1'
 local cooldown_ms = tonumber(ARGV[11])
+local keep_task = ARGV[12] == '1'
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
                           'worker', 'upstream'})
 if not j or j.state ~= 'RUNNING' then
@@ -62,14 +67,26 @@ elseif j.upstream and j.upstream ~= '' and category ~= 'invalid_request' and
   if category == 'policy_rejected' then billed = b[1] == '1' else billed = b[2] == '1' end
 end
 local will_retry = retry and (attempt + (count_attempt and 1 or 0)) <= max_attempts
-if billed then
+keep_task = keep_task and will_retry and j.upstream and j.upstream ~= '' and j.account and
+                j.account ~= ''
+-- A kept task is billed once, when its clip is stored (complete.lua).
+if keep_task then billed = false end
+if keep_task then
+  -- Nothing to move: the hold stays for the completion of the same task.
+elseif billed then
   move_money(ctx, j, 'settle', 0, job_price(ctx, j, j.model or ''))
 elseif not will_retry then
   move_money(ctx, j, 'refund', 0, 0)
 end
 if count_attempt then attempt = attempt + 1 end
 local result = 'FAILED'
-if retry and attempt <= max_attempts then
+if keep_task then
+  transition(ctx, j, 'DISPATCHED', '', category .. ': ' .. message .. ' (the finished task is kept)',
+             {error_field, error_json, 'attempt', attempt, 'token', '', 'worker', '', 'slot', '',
+              'create_log', '', 'create_intent', ''})
+  redis.call('ZADD', P .. ':delayed', retry_at, id)
+  result = 'RETRY'
+elseif retry and attempt <= max_attempts then
   transition(ctx, j, 'PENDING', '', category .. ': ' .. message,
              {error_field, error_json, 'attempt', attempt, 'model', '', 'account', '',
               'upstream', '', 'token', '', 'worker', '', 'slot', '', 'create_log', '',

@@ -1,6 +1,7 @@
 -- Housekeeping, safe to run from every scheduler: a worker whose lease lapsed loses every job it
 -- held, each handed back (the next worker resumes the same upstream task; the cleared token
--- fences the old worker out); retries whose backoff is over become PENDING again.
+-- fences the old worker out); retries whose backoff is over become PENDING again, or go back to
+-- `ready` when they kept their finished upstream task (fail.lua, keep_task: DISPATCHED).
 -- ARGV: P now max
 -- Returns {jobs_handed_back, requeued_retries}.
 local P, now, max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -16,9 +17,12 @@ ready_again(P, back)
 local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0, max)
 if #due > 0 then
   local vt = activation_vt(P)
+  local kept = {}
   for _, id in ipairs(due) do
     local h = redis.call('HMGET', jkey(P, id), 'state', 'tenant', unpack(SCORE_READ))
-    if h[1] == 'PENDING' then
+    if h[1] == 'DISPATCHED' then
+      kept[#kept + 1] = id
+    elseif h[1] == 'PENDING' then
       local score = queue_score({score = h[3], priority = h[4], start_deadline = h[5],
                                  created = h[6]})
       redis.call('ZADD', P .. ':pending:' .. h[2], score, id)
@@ -26,6 +30,7 @@ if #due > 0 then
     end
   end
   redis.call('ZREM', P .. ':delayed', unpack(due))
+  ready_again(P, kept)
   wake_dispatch(ctx)
 end
 flush(ctx)

@@ -110,7 +110,7 @@ void Attempt::CountStoreFailure(std::string_view object) {
 
 // `reason`: stored as the error code instead of the provider's own when not empty (a reason
 // the provider-neutral vocabulary has no word for, such as create_outcome_unknown).
-awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason) {
+awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason, bool keep_task) {
   const auto& settings = deps_.settings;
   auto decision = DecideRetry(error, job_.attempt, job_.max_attempts, settings, rng_);
   queue::FailRequest req;
@@ -123,6 +123,7 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason)
   req.retry_at_ms = deps_.clock->NowMs() + decision.delay_ms;
   req.count_attempt = decision.count_attempt;
   req.cooldown_ms = decision.cooldown_ms;
+  req.keep_task = keep_task;
   spdlog::info("job={} attempt={} failed: {} (retry={})", job_.id, job_.attempt, error.Describe(),
                decision.retry);
   Result<queue::FailOutcome> outcome = std::unexpected(Error{});
@@ -133,6 +134,10 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason)
   }
   if (!outcome) co_return RunOutcome::kStopped;
   co_return *outcome == queue::FailOutcome::kRetrying ? RunOutcome::kRetrying : RunOutcome::kFailed;
+}
+
+awaitable<RunOutcome> Attempt::FailAfterGeneration(const Error& error) {
+  co_return co_await Fail(error, {}, error.category != ErrorCategory::kNotFound);
 }
 
 // Errors are handed to Fail as named variables throughout: g++ 12 double-destroys temporaries
@@ -315,7 +320,7 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
     if (!stored && !IsRetryable(last.category)) break;
     if (!stored) co_await Sleep(settings.retry_backoff_initial * attempt);
   }
-  if (!stored && !Stopping()) co_return co_await Fail(last);
+  if (!stored && !Stopping()) co_return co_await FailAfterGeneration(last);
   co_return std::nullopt;
 }
 
@@ -335,24 +340,35 @@ awaitable<Attempt::StepResult> Attempt::PublishSidecar() {
   const std::string text = SidecarJson(facts);
   storage::PutOptions options;
   options.content_type = "application/json";
-  auto writer = co_await deps_.objects->OpenWriter(sidecar_key_, options);
-  Result<storage::CommitResult> committed = std::unexpected(Error{});
-  if (writer) {
-    auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
-    if (!w) {
-      committed = std::unexpected(w.error());
-    } else if (!LeaseHeld()) {
-      co_await (*writer)->Abort();
+  // Tried as often as the clip: one failed write (an S3 503) must not cost the attempt.
+  Error last{ErrorCategory::kRetryable, "sidecar not tried"};
+  for (int attempt = 1; attempt <= deps_.settings.transfer_attempts; ++attempt) {
+    if (Stopping()) co_return std::nullopt;
+    auto writer = co_await deps_.objects->OpenWriter(sidecar_key_, options);
+    if (writer) {
+      auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));
+      if (!w) {
+        last = w.error();
+        co_await (*writer)->Abort();
+      } else if (!LeaseHeld()) {
+        co_await (*writer)->Abort();
+        co_return std::nullopt;
+      } else {
+        auto committed = co_await (*writer)->Commit();
+        if (committed) co_return std::nullopt;
+        last = committed.error();
+      }
     } else {
-      committed = co_await (*writer)->Commit();
+      last = writer.error();
+    }
+    CountStoreFailure("sidecar");
+    if (!IsRetryable(last.category)) break;
+    if (attempt < deps_.settings.transfer_attempts) {
+      co_await Sleep(deps_.settings.retry_backoff_initial * attempt);
     }
   }
-  if (!Stopping() && (!writer || !committed)) {
-    CountStoreFailure("sidecar");
-    Error failure = writer ? committed.error() : writer.error();
-    co_return co_await Fail(failure);
-  }
-  co_return std::nullopt;
+  if (Stopping()) co_return std::nullopt;
+  co_return co_await FailAfterGeneration(last);
 }
 
 awaitable<Attempt::StepResult> Attempt::StoreLastFrame() {
@@ -366,7 +382,7 @@ awaitable<Attempt::StepResult> Attempt::StoreLastFrame() {
     CountStoreFailure("last_frame");
     Error failure = stored.error();
     failure.message = "the chain's next shot needs this shot's last frame: " + failure.message;
-    co_return co_await Fail(failure);
+    co_return co_await FailAfterGeneration(failure);
   }
   last_frame_key_ = std::move(*stored);
   co_return std::nullopt;

@@ -72,7 +72,12 @@ class Attempt {
   awaitable<RunOutcome> Stopped();
 
   // Records the failure (the retry policy decides whether the job runs again).
-  awaitable<RunOutcome> Fail(const Error& error, std::string_view reason = {});
+  awaitable<RunOutcome> Fail(const Error& error, std::string_view reason = {},
+                             bool keep_task = false);
+  // A failure once the upstream task has finished (its clip downloaded, stored, published):
+  // the provider made the clip and bills it, so a retry fetches it again from the same task
+  // instead of paying for another; unless the task's clip is gone (kNotFound).
+  awaitable<RunOutcome> FailAfterGeneration(const Error& error);
   // Retries a Redis call that must land (the upstream id, the outcome) through a Redis
   // restart for as long as the lease could still be ours; a stale token ends the retries.
   template <class MakeCall>

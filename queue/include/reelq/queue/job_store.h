@@ -134,6 +134,9 @@ struct FailRequest {
   int64_t retry_at_ms = 0;
   bool count_attempt = true;  // false for failures that are not the job's fault (429s)
   int64_t cooldown_ms = 0;    // > 0: the account cools down this long, fleet-wide
+  // The upstream task finished and its clip is still to be had: a retry resumes it (fetches
+  // the clip again) instead of creating a new one (fail.lua).
+  bool keep_task = false;
 };
 
 enum class FailOutcome { kRetrying, kFailed };

@@ -1,0 +1,126 @@
+// A failure after the upstream task finished (the object store refusing the sidecar) against a
+// real redis-server: the provider has made the clip and bills it, so the retry fetches it again
+// from the same task (fail.lua keep_task, reap.lua) instead of paying for a second generation,
+// and the retries stay bounded by the job's attempts.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "reelq/providers/fake_provider.h"
+#include "worker_harness.h"
+
+namespace reelq::worker {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RedisServer;
+using testing::RunAsync;
+using testing::RunFor;
+
+using providers::FakeProvider;
+
+// The filesystem store, refusing to open a writer for a sidecar while `sidecar_failures` lasts
+// (as an S3 bucket answering 503).
+class FlakyStore final : public storage::ObjectStore {
+ public:
+  explicit FlakyStore(storage::ObjectStorePtr inner) : inner_(std::move(inner)) {}
+  int sidecar_failures = 0;
+  int sidecar_refusals = 0;
+
+  std::string_view name() const override { return inner_->name(); }
+  awaitable<Result<storage::ObjectWriterPtr>> OpenWriter(std::string key,
+                                                         storage::PutOptions options) override {
+    if (key.ends_with(".json") && sidecar_failures > 0) {
+      --sidecar_failures;
+      ++sidecar_refusals;
+      co_return std::unexpected(Error{ErrorCategory::kRetryable, "store answered 503"});
+    }
+    co_return co_await inner_->OpenWriter(std::move(key), std::move(options));
+  }
+  awaitable<Result<storage::ObjectInfo>> Head(std::string key) override {
+    co_return co_await inner_->Head(std::move(key));
+  }
+  awaitable<Result<void>> Delete(std::string key) override {
+    co_return co_await inner_->Delete(std::move(key));
+  }
+  awaitable<Result<std::string>> ReadSmall(std::string key, size_t max_bytes) override {
+    co_return co_await inner_->ReadSmall(std::move(key), max_bytes);
+  }
+  Result<std::string> PresignGet(const std::string& key, std::chrono::seconds ttl) const override {
+    return inner_->PresignGet(key, ttl);
+  }
+
+ private:
+  storage::ObjectStorePtr inner_;
+};
+
+struct Fixture : WorkerHarness {
+  std::shared_ptr<FakeProvider> provider = std::make_shared<FakeProvider>();
+  std::shared_ptr<FlakyStore> flaky;
+
+  Fixture() : WorkerHarness(/*max_concurrent=*/10) {
+    flaky = std::make_shared<FlakyStore>(objects);
+    objects = flaky;
+    deps.objects = flaky.get();
+    deps.settings.transfer_attempts = 1;  // one refusal fails the attempt
+    deps.settings.retry_backoff_initial = 50ms;
+    deps.settings.retry_backoff_max = 100ms;
+    Start(provider);
+  }
+
+  // Runs the job to its end, promoting retries whose backoff is over as a scheduler's reaper
+  // does.
+  bool RunToEnd(const std::string& id) {
+    return PumpUntil(
+        [&] {
+          auto reaped = RunAsync(io, admin->Reap(100));
+          if (!reaped) throw std::runtime_error(reaped.error().Describe());
+          const auto state = Get(id).state;
+          return state == queue::JobState::kSucceeded || state == queue::JobState::kFailed;
+        },
+        15s);
+  }
+};
+
+TEST(WorkerKeptTaskTest, AStoreFailureAfterTheGenerationFetchesTheSameTaskAgain) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.flaky->sidecar_failures = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded);
+  EXPECT_EQ(f.flaky->sidecar_refusals, 1);
+  EXPECT_EQ(f.provider->creates, 1) << "the retry paid for a second generation";
+  EXPECT_EQ(f.provider->downloads_finished, 2);  // fetched again from the same task
+  EXPECT_EQ(job.upstream, "task-1");
+  EXPECT_EQ(job.attempt, 2);
+  bool kept = false;
+  for (const auto& t : job.history)
+    kept = kept || t.detail.ends_with("(the finished task is kept)");
+  EXPECT_TRUE(kept);
+  EXPECT_TRUE(std::filesystem::exists(f.dir.path() / "store" / job.output_key));
+  EXPECT_TRUE(
+      std::filesystem::exists(f.dir.path() / "store" / JobRunner::SidecarKey(job.output_key)));
+}
+
+TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.flaky->sidecar_failures = 1000;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));  // three attempts
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(f.flaky->sidecar_refusals, 3);
+  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(job.error_category, ErrorCategory::kRetryable);
+  EXPECT_EQ(job.errors.size(), 3u);
+}
+
+}  // namespace
+}  // namespace reelq::worker
