@@ -23,10 +23,13 @@ local chain_queue_next, chain_stop_after
 
 group_child_ended = function(ctx, child, state, extra)
   local gkey = jkey(ctx.P, child.parent)
+  local g = read_job(ctx.P, child.parent, {'kind', 'nchildren', 'chain', 'children'})
+  -- A parent already gone (retention) is not written again: HINCRBY would make a record of
+  -- one field, in no index, that nothing ever removes.
+  if not g then return end
   local ok = 0
   if state == 'SUCCEEDED' then ok = redis.call('HINCRBY', gkey, 'children_ok', 1) end
-  local g = read_job(ctx.P, child.parent, {'kind', 'nchildren', 'chain', 'children'})
-  if not g or g.state ~= 'PENDING' then return end
+  if g.state ~= 'PENDING' then return end
   local kind = g.kind or ''
   if state == 'SUCCEEDED' then
     if ok >= (tonumber(g.nchildren) or 0) then

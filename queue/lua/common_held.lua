@@ -339,6 +339,11 @@ local function held_entry(P, job)
   if not text then return nil end
   local h = held_decode(job.id, text, job.worker)
   if h.token ~= job.token then return nil end
+  -- Layout 1 holds no upstream id (its phase changes went to the record): the record's, or
+  -- held_take would write '' over it and the next lease would pay for a second create.
+  if h.old_entry and h.upstream == nil then
+    h.upstream = redis.call('HGET', jkey(P, job.id), 'upstream') or ''
+  end
   return h
 end
 

@@ -153,5 +153,42 @@ TEST_F(ChainTest, CancellingAChainCancelsItsWaitingShotsAndRetryResumesWhereItSt
   EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
 }
 
+// A child that ends after its group's record is gone (retention removed the FAILED group while
+// a sibling was still retrying) leaves no record behind: counting its success must not make one
+// of a single field that no index holds and nothing ever removes.
+TEST_F(ChainTest, AChildEndingAfterItsGroupWasRemovedLeavesNoRecordBehind) {
+  std::vector<NewJob> jobs;
+  jobs.push_back(NewJob{.id = "g",
+                        .tenant = "studio",
+                        .spec_bytes = "spec",
+                        .candidate_models = {"m1"},
+                        .kind = std::string(kKindStoryboard),
+                        .children = {"s0", "s1"}});
+  for (int k = 0; k < 2; ++k) {
+    jobs.push_back(NewJob{.id = "s" + std::to_string(k),
+                          .tenant = "studio",
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .parent = "g",
+                          .child_index = k,
+                          .billed_seconds = 4,
+                          .resolution = "720p"});
+  }
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  auto leased = Run();
+  ASSERT_EQ(leased.count("s0"), 1u);
+  ASSERT_EQ(leased.count("s1"), 1u);
+  auto failed = RunAsync(io_, store_->Fail({.job_id = "s0",
+                                            .token = leased["s0"].token,
+                                            .category = ErrorCategory::kInvalidRequest,
+                                            .message = "refused"}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  ASSERT_EQ(Get("g").state, JobState::kFailed);
+  server_->Run({"DEL", "t:{q}:job:g"});
+  Succeed(leased["s1"], "");
+  EXPECT_EQ(Get("s1").state, JobState::kSucceeded);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:job:g"}).integer, 0);
+}
+
 }  // namespace
 }  // namespace reelq::queue

@@ -417,6 +417,30 @@ TEST_F(HeldTest, AHeldEntryOfTheLayoutBeforeIsReadAndItsPhaseChangesGoToTheRecor
   EXPECT_EQ(stats->leased, 0);
 }
 
+// A job held in layout 1 and handed back (a drain; reap, register and a lost lease answer take
+// it the same way) keeps the upstream id its record holds: the next lease resumes that task
+// instead of paying for a second create.
+TEST_F(HeldTest, AJobHeldInTheLayoutBeforeKeepsItsUpstreamIdWhenHandedBack) {
+  SubmitAndDispatch(1);
+  auto leased = Lease("w1", 1);
+  ASSERT_EQ(leased.size(), 1u);
+  const LeasedJob& j = leased[0];
+  const std::string old_entry = "[\"" + j.token +
+                                "\",\"3\",\"m1\",\"m1\",\"b1\",\"studio\",\"\",\"0\",\"\",\"\","
+                                "\"0\",\"\",\"\",\"\",\"a1\",\"a1\",\"\",\"w1\",\"\"]";
+  server_->Run({"HSET", "t:{q}:wjobs:w1", j.id, old_entry});
+  Permit(j);
+  Phase(j, JobPhase::kGenerating, "task-old", "upstream task-old");
+  ASSERT_EQ(RecordField(j.id, "upstream"), "task-old");
+  ASSERT_TRUE(RunAsync(io_, store_->HandBack(j.id, j.token, "worker draining")));
+  EXPECT_EQ(RecordField(j.id, "upstream"), "task-old");
+  auto again = Lease("w2", 1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, j.id);
+  EXPECT_EQ(again[0].upstream, "task-old");
+  EXPECT_EQ(Get(j.id).phase, JobPhase::kGenerating);
+}
+
 // A held entry of layout 2 (main before layout 3: "<seq> <slot> <create_log> <create_intent>
 // <hot JSON> <cold JSON> <tail JSON>", \x1f between), here written mid-life with one phase change
 // already in it, is read whole: the next write keeps it in the held entry (now layout 3, \x1e
