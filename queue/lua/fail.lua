@@ -5,7 +5,9 @@
 -- An attempt that failed after its upstream task finished (the clip's download, store or
 -- sidecar) passes keep_task: the provider made the clip and bills it, so the retry keeps the
 -- task, its account and model, and goes back to `ready` as DISPATCHED once `retry_at` passes
--- (reap.lua), and the next attempt fetches the clip again instead of paying for a new one.
+-- (reap.lua), and the next attempt fetches the clip again instead of paying for a new one. A
+-- group's own step (join, contact sheet) passes it for a passing failure (Redis or the store
+-- unreachable): its children are done, so it goes back to `ready` the same way.
 -- ARGV: P now id token category message code retry(0|1) retry_at count_attempt(0|1)
 --       cooldown_ms [keep_task(0|1)]
 local P, now, id, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -14,7 +16,7 @@ local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[1
 local cooldown_ms = tonumber(ARGV[11])
 local keep_task = ARGV[12] == '1'
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
-                          'worker', 'upstream'})
+                          'worker', 'upstream', 'kind'})
 if not j or j.state ~= 'RUNNING' then
   return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
 end
@@ -67,8 +69,9 @@ elseif j.upstream and j.upstream ~= '' and category ~= 'invalid_request' and
   if category == 'policy_rejected' then billed = b[1] == '1' else billed = b[2] == '1' end
 end
 local will_retry = retry and (attempt + (count_attempt and 1 or 0)) <= max_attempts
-keep_task = keep_task and will_retry and j.upstream and j.upstream ~= '' and j.account and
-                j.account ~= ''
+keep_task = keep_task and will_retry and
+                ((j.upstream and j.upstream ~= '' and j.account and j.account ~= '') or
+                    (j.kind and j.kind ~= ''))
 -- A kept task is billed once, when its clip is stored (complete.lua).
 if keep_task then billed = false end
 if keep_task then
@@ -81,7 +84,9 @@ end
 if count_attempt then attempt = attempt + 1 end
 local result = 'FAILED'
 if keep_task then
-  transition(ctx, j, 'DISPATCHED', '', category .. ': ' .. message .. ' (the finished task is kept)',
+  local kept = (j.kind and j.kind ~= '') and ' (the step runs again)' or
+                   ' (the finished task is kept)'
+  transition(ctx, j, 'DISPATCHED', '', category .. ': ' .. message .. kept,
              {error_field, error_json, 'attempt', attempt, 'token', '', 'worker', '', 'slot', '',
               'create_log', '', 'create_intent', ''})
   redis.call('ZADD', P .. ':delayed', retry_at, id)

@@ -190,5 +190,52 @@ TEST_F(ChainTest, AChildEndingAfterItsGroupWasRemovedLeavesNoRecordBehind) {
   EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:job:g"}).integer, 0);
 }
 
+// A group's own step that fails in passing (Redis or the store unreachable) runs again from
+// `ready` after its backoff (fail.lua keep_task, reap.lua): its children are done and paid for,
+// so it neither waits in a dispatch queue nor ends the group.
+TEST_F(ChainTest, AGroupStepThatFailsInPassingRunsAgainFromReady) {
+  std::vector<NewJob> jobs;
+  jobs.push_back(NewJob{.id = "g",
+                        .tenant = "studio",
+                        .spec_bytes = "spec",
+                        .candidate_models = {"m1"},
+                        .kind = std::string(kKindStoryboard),
+                        .children = {"s0", "s1"}});
+  for (int k = 0; k < 2; ++k) {
+    jobs.push_back(NewJob{.id = "s" + std::to_string(k),
+                          .tenant = "studio",
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .parent = "g",
+                          .child_index = k,
+                          .billed_seconds = 4,
+                          .resolution = "720p"});
+  }
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  auto leased = Run();
+  Succeed(leased["s0"], "");
+  Succeed(leased["s1"], "");
+  leased = Run();
+  ASSERT_EQ(leased.count("g"), 1u);
+  auto failed = RunAsync(io_, store_->Fail({.job_id = "g",
+                                            .token = leased["g"].token,
+                                            .category = ErrorCategory::kRetryable,
+                                            .message = "redis: no answer",
+                                            .retry = true,
+                                            .keep_task = true}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  EXPECT_EQ(*failed, FailOutcome::kRetrying);
+  auto g = Get("g");
+  EXPECT_EQ(g.state, JobState::kDispatched);
+  EXPECT_EQ(g.attempt, 2);
+  EXPECT_TRUE(g.history.back().detail.ends_with("(the step runs again)"))
+      << g.history.back().detail;
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  leased = Run();
+  ASSERT_EQ(leased.count("g"), 1u) << "the step was not leased again";
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = "g", .token = leased["g"].token})));
+  EXPECT_EQ(Get("g").state, JobState::kSucceeded);
+}
+
 }  // namespace
 }  // namespace reelq::queue

@@ -12,6 +12,7 @@
 
 #include "reelq/queue/group_sidecar.h"
 #include "reelq/storage/hashing_writer.h"
+#include "reelq/worker/retry_policy.h"
 #include "store_writer.h"
 
 namespace reelq::worker {
@@ -153,11 +154,17 @@ awaitable<RunOutcome> GroupStep::Fail(Error error) {
   req.category =
       error.category == ErrorCategory::kCancelled ? ErrorCategory::kInternal : error.category;
   req.message = error.message;
-  // Never retried on its own: a parent waits outside the pending queues, so RetryJob (which
-  // queues the step again at once when every child succeeded) is the way back.
-  req.retry = false;
+  // A passing failure (Redis or the store unreachable) runs the step again after a backoff,
+  // straight from `ready` (fail.lua keep_task): its children are done and paid for. Anything
+  // else ends the group; RetryJob (which queues the step again at once when every child
+  // succeeded) is the way back.
+  auto decision = DecideRetry(error, job_.attempt, job_.max_attempts, deps_.settings, rng_);
+  req.retry = IsRetryable(error.category) && decision.retry;
+  req.keep_task = req.retry;
+  req.retry_at_ms = deps_.clock->NowMs() + decision.delay_ms;
   auto outcome = co_await deps_.store->Fail(req);
-  co_return outcome ? RunOutcome::kFailed : RunOutcome::kStopped;
+  if (!outcome) co_return RunOutcome::kStopped;
+  co_return *outcome == queue::FailOutcome::kRetrying ? RunOutcome::kRetrying : RunOutcome::kFailed;
 }
 
 awaitable<RunOutcome> GroupStep::Finish(queue::CompleteRequest done) {
@@ -211,7 +218,7 @@ awaitable<RunOutcome> GroupStep::Run() {
 
 awaitable<RunOutcome> JobRunner::RunGroupStep(queue::LeasedJob job,
                                               std::shared_ptr<JobControl> control) {
-  GroupStep step(deps_, job, control);
+  GroupStep step(deps_, rng_, job, control);
   auto outcome = co_await step.Run();
   co_return outcome;
 }

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,9 @@ struct StoredObject {
 // like any job; a stop (cancel, lost lease) commits nothing further.
 class GroupStep {
  public:
-  GroupStep(RunnerDeps& deps, queue::LeasedJob job, std::shared_ptr<JobControl> control)
-      : deps_(deps), job_(std::move(job)), control_(std::move(control)) {}
+  GroupStep(RunnerDeps& deps, std::mt19937_64& rng, queue::LeasedJob job,
+            std::shared_ptr<JobControl> control)
+      : deps_(deps), rng_(rng), job_(std::move(job)), control_(std::move(control)) {}
 
   awaitable<RunOutcome> Run();
 
@@ -61,6 +63,7 @@ class GroupStep {
   awaitable<RunOutcome> StopOrFail(Error error);
 
   RunnerDeps& deps_;
+  std::mt19937_64& rng_;  // the backoff's jitter (JobRunner's)
   queue::LeasedJob job_;
   std::shared_ptr<JobControl> control_;
   v1::JobSpec spec_;
