@@ -15,8 +15,8 @@ local ctx = new_ctx(P, now, ARGV[2])
 local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token', '', 'worker', '',
                'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''}
 local vt = activation_vt(P)
-local function requeue(job, detail)
-  transition(ctx, job, 'PENDING', '', detail, RESET)
+local function requeue(job, detail, fields)
+  transition(ctx, job, 'PENDING', '', detail, fields or RESET)
   redis.call('ZADD', P .. ':pending:' .. job.tenant, queue_score(job), job.id)
   redis.call('ZADD', P .. ':active', 'NX', vt, job.tenant)
   wake_dispatch(ctx)
@@ -24,13 +24,21 @@ end
 if not j.kind or j.kind == '' then
   requeue(j, 'retried by request')
 elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren) or 0) then
-  local index, resume = 0, nil
+  local index, resume, prev_frame = 0, nil, nil
   for child_id in string.gmatch(j.children or '', '[^,]+') do
-    local c = read_job(P, child_id, {'tenant', unpack(SCORE_READ)})
+    local c = read_job(P, child_id, {'tenant', 'chain_frame', 'last_frame', unpack(SCORE_READ)})
     if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
       if not resume then
         resume = index
-        requeue(c, 'retried with its chain ' .. id)
+        -- A shot cancelled while it waited never got the frame of the shot before it (that
+        -- one ended after the chain had stopped, so chain_queue_next passed it by): it takes
+        -- it now, or it would not start where that shot ends.
+        local fields = nil
+        if index > 0 and (c.chain_frame or '') == '' and prev_frame then
+          fields = {'chain_frame', prev_frame}
+          for _, x in ipairs(RESET) do fields[#fields + 1] = x end
+        end
+        requeue(c, 'retried with its chain ' .. id, fields)
       else
         transition(ctx, c, 'PENDING', '',
                    'retried with its chain ' .. id .. ': waits for shots[' .. resume .. ']', RESET)
@@ -38,6 +46,8 @@ elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren
     elseif c and c.state ~= 'SUCCEEDED' and not resume then
       resume = index  -- still on its way (it ends the chain or carries it on)
     end
+    prev_frame = c and c.state == 'SUCCEEDED' and (c.last_frame or '') ~= '' and c.last_frame or
+                     nil
     index = index + 1
   end
   transition(ctx, j, 'PENDING', '',

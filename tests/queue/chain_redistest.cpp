@@ -153,6 +153,25 @@ TEST_F(ChainTest, CancellingAChainCancelsItsWaitingShotsAndRetryResumesWhereItSt
   EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
 }
 
+// A waiting shot cancelled on its own stops the chain while the shot before it still runs; that
+// one's success then hands its frame to nobody. RetryJob resumes from the cancelled shot with
+// that frame, so the chain still starts each shot where the one before it ends.
+TEST_F(ChainTest, AShotCancelledWhileItWaitedResumesFromTheFrameOfTheShotBeforeIt) {
+  SubmitChain();
+  auto leased = Run();
+  Succeed(leased["s0"], "inputs/studio/f0.png");
+  leased = Run();
+  ASSERT_TRUE(leased.contains("s1"));
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("s2")));
+  EXPECT_EQ(Get("g").state, JobState::kFailed);
+  Succeed(leased["s1"], "inputs/studio/f1.png");
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("g")));
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s2"));
+  EXPECT_EQ(leased["s2"].chain_frame, "inputs/studio/f1.png");
+}
+
 // A child that ends after its group's record is gone (retention removed the FAILED group while
 // a sibling was still retrying) leaves no record behind: counting its success must not make one
 // of a single field that no index holds and nothing ever removes.
