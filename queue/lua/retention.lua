@@ -28,6 +28,54 @@ for _, state in ipairs({'SUCCEEDED', 'FAILED', 'CANCELLED'}) do
 end
 if #ids == 0 and redis.call('SCARD', P .. ':batch_retrim') == 0 then return {0, 0, 0} end
 if #ids >= max then more = 1 end
+-- What the removal needs of each job, read once.
+local READ = {'tenant', 'batch', 'model', 'worker', 'account', 'upstream', 'created', 'parent',
+              'children', 'state'}
+local rec = {}
+for _, id in ipairs(ids) do rec[id] = redis.call('HMGET', jkey(P, id), unpack(READ)) end
+-- A group's children leave with the group, not before it: its join or contact sheet reads their
+-- records, and so does a RetryJob of the group, however long after they ended (a storyboard of
+-- a hundred shots outlasts a short retention). A finished group takes its finished children
+-- along; a child whose group is still here is kept a retention period more (its score in the
+-- state index moves to `now`, which also takes it out of the head the next calls read).
+local removing = {}
+for _, id in ipairs(ids) do removing[id] = true end
+local n_due = #ids
+for k = 1, n_due do
+  local children = rec[ids[k]][9]
+  if children and children ~= '' then
+    for child in string.gmatch(children, '[^,]+') do
+      if not removing[child] then
+        local r = redis.call('HMGET', jkey(P, child), unpack(READ))
+        local st = r[10]
+        if st == 'SUCCEEDED' or st == 'FAILED' or st == 'CANCELLED' then
+          ids[#ids + 1] = child
+          state_of[child], rec[child], removing[child] = st, r, true
+        end
+      end
+    end
+  end
+end
+do
+  local going, group_here = {}, {}
+  for _, id in ipairs(ids) do
+    local parent = rec[id][8]
+    local stays = false
+    if parent and not removing[parent] and parent ~= '' then
+      stays = group_here[parent]
+      if stays == nil then
+        stays = redis.call('EXISTS', jkey(P, parent)) == 1
+        group_here[parent] = stays
+      end
+    end
+    if stays then
+      redis.call('ZADD', P .. ':state:' .. state_of[id], 'XX', tonumber(ARGV[2]), id)
+    else
+      going[#going + 1] = id
+    end
+  end
+  ids = going
+end
 local groups, order = {}, {}
 local function put(key, id)
   local g = groups[key]
@@ -39,8 +87,7 @@ local keys = {}
 local claims, claim_order = {}, {}  -- account -> {tasks = {...}, jobs = {...}}
 local calls, call_order = {}, {}    -- tenant \31 created -> {tenant, created, ids = {...}}
 for _, id in ipairs(ids) do
-  local h = redis.call('HMGET', jkey(P, id), 'tenant', 'batch', 'model', 'worker', 'account',
-                       'upstream', 'created')
+  local h = rec[id]
   keys[#keys + 1] = jkey(P, id)
   if h[5] and h[5] ~= '' and h[6] and h[6] ~= '' then
     local c = claims[h[5]]

@@ -418,5 +418,51 @@ TEST_F(RetentionTest, TenantListingPagesWhileRetentionRemovesJobsAndCallsLeaveWi
   EXPECT_EQ(rest, (std::vector<std::string>{"c0", "c1", "late"}));
 }
 
+// A storyboard's shots stay while the storyboard is here (its join reads them, and so does a
+// RetryJob of it) and leave with it.
+TEST_F(RetentionTest, AGroupsChildrenStayWhileTheGroupIsHereAndLeaveWithIt) {
+  std::vector<NewJob> jobs;
+  jobs.push_back(NewJob{.id = "g",
+                        .tenant = "studio",
+                        .batch = "sb",
+                        .spec_bytes = "spec",
+                        .candidate_models = {"m1"},
+                        .kind = std::string(kKindStoryboard),
+                        .children = {"s0", "s1"}});
+  for (int k = 0; k < 2; ++k) {
+    jobs.push_back(NewJob{.id = "s" + std::to_string(k),
+                          .tenant = "studio",
+                          .batch = "sb",
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .parent = "g",
+                          .child_index = k});
+  }
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 2u);
+  Succeed(leased["s0"]);
+
+  // Two hours on, the second shot still runs: the first, past a 90-minute retention, stays
+  // while its group is here (the join will read it).
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(90min), 0);
+  EXPECT_TRUE(RunAsync(io_, store_->Get("s0")));
+
+  // The second shot ends, the join runs and the group succeeds; 91 minutes later the group goes
+  // with both its shots.
+  Succeed(leased["s1"]);
+  auto step = Run();
+  ASSERT_TRUE(step.contains("g"));
+  Succeed(step["g"]);
+  clock_->Advance(91min);
+  EXPECT_EQ(Sweep(90min), 3);
+  for (const std::string id : {"g", "s0", "s1"}) {
+    EXPECT_TRUE(KeysMentioning(id).empty())
+        << id << " " << ::testing::PrintToString(KeysMentioning(id));
+  }
+  EXPECT_FALSE(Exists("t:{q}:batch:sb"));
+}
+
 }  // namespace
 }  // namespace reelq::queue
