@@ -51,6 +51,8 @@ TEST(S3Errors, OneTableForEveryAnswer) {
   EXPECT_EQ(Map(503, "SlowDown").category, ErrorCategory::kRetryable);
   EXPECT_EQ(Map(500, "InternalError").category, ErrorCategory::kRetryable);
   EXPECT_EQ(Map(400, "RequestTimeout").category, ErrorCategory::kRetryable);
+  EXPECT_EQ(Map(409, "ConditionalRequestConflict").category, ErrorCategory::kRetryable);
+  EXPECT_EQ(Map(409, "BucketAlreadyExists").category, ErrorCategory::kInvalidRequest);
   EXPECT_EQ(Map(503, "").category, ErrorCategory::kRetryable);  // no body (HEAD)
   EXPECT_EQ(Map(403, "").category, ErrorCategory::kAuthFailed);
   EXPECT_EQ(Map(404, "").category, ErrorCategory::kNotFound);

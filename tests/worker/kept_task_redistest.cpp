@@ -107,6 +107,22 @@ TEST(WorkerKeptTaskTest, AStoreFailureAfterTheGenerationFetchesTheSameTaskAgain)
       std::filesystem::exists(f.dir.path() / "store" / JobRunner::SidecarKey(job.output_key)));
 }
 
+// A download refused as gone (a result URL that expired) does not make the clip again either:
+// the retry's poll of the same task hands out a fresh URL.
+TEST(WorkerKeptTaskTest, ADownloadRefusedAsGoneFetchesAFreshUrlFromTheSameTask) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.provider->downloads_gone = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded);
+  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(f.provider->downloads_started, 2);
+  EXPECT_EQ(job.upstream, "task-1");
+}
+
 TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f;

@@ -137,7 +137,7 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason,
 }
 
 awaitable<RunOutcome> Attempt::FailAfterGeneration(const Error& error) {
-  co_return co_await Fail(error, {}, error.category != ErrorCategory::kNotFound);
+  co_return co_await Fail(error, {}, /*keep_task=*/true);
 }
 
 // Errors are handed to Fail as named variables throughout: g++ 12 double-destroys temporaries

@@ -130,8 +130,10 @@ Error MapS3Error(int status, std::string_view body, std::string_view what,
   } else if (code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
              code == "ServiceUnavailable" || code == "OperationAborted" || code == "BadDigest" ||
              code == "XAmzContentSHA256Mismatch" || code == "IncompleteBody" ||
-             code == "NoSuchUpload") {
+             code == "NoSuchUpload" || code == "ConditionalRequestConflict") {
     // NoSuchUpload: the upload was aborted under us; a new attempt starts a new one.
+    // ConditionalRequestConflict (409): a conditional write raced another on the same key; AWS
+    // says to retry, and the retry's If-None-Match then answers whether the object exists.
     err.category = ErrorCategory::kRetryable;
     err.message = describe("transient object store failure");
   } else if (status == 401 || status == 403) {

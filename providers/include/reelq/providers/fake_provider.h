@@ -20,6 +20,7 @@ namespace reelq::providers {
 class FakeProvider final : public Provider {
  public:
   bool hold_download = false;
+  int downloads_gone = 0;  // downloads still to be refused as gone (an expired URL)
   bool hold_polls = false;
   int polls_released = 0;
   int polls_waiting = 0;
@@ -58,6 +59,10 @@ class FakeProvider final : public Provider {
   // Writes "clip of <task id> " then "second half".
   awaitable<Result<void>> Download(std::string task_id, TaskStatus, ByteSink& sink) override {
     ++downloads_started;
+    if (downloads_gone > 0) {
+      --downloads_gone;
+      co_return std::unexpected(Error{ErrorCategory::kNotFound, "the clip's URL has expired"});
+    }
     const std::string half = "clip of " + task_id + " ";
     auto first = co_await sink.Write(std::as_bytes(std::span(half.data(), half.size())));
     if (!first) co_return first;
