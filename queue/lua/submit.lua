@@ -250,6 +250,13 @@ for _ = 1, n do
       m = m + 1
       fields[m] = ARGV[x]
     end
+    -- Billed only when its tenant had a wallet now, as reserved below: a record stating bill=1
+    -- with nothing reserved would have a later refund or settle (once a top-up made the wallet)
+    -- move money that was never taken.
+    if v[7] == '1' and not w then
+      m = m + 2
+      fields[m - 1], fields[m] = 'bill', '0'
+    end
     if need ~= 0 then
       if b then b.committed = b.committed + need end
       -- Money moves only here and in move_money: a table only for a job that reserves.

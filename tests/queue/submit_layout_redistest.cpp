@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "reelq/queue/wallet_store.h"
 #include "store_fixture.h"
 
 namespace reelq::queue {
@@ -331,6 +332,34 @@ TEST_F(SubmitLayoutTest, ReadsAnswerWhileRedisIsOutOfMemoryAndWritesAreRefused) 
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("OOM"), std::string::npos) << refused.error().message;
   EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:job:m1"}).integer, 0);
+}
+
+// A metered job (bill) of a tenant that has no wallet yet reserves nothing, so its record must
+// not say it is billed: once a top-up makes the wallet, a refund (or a settle) of that job would
+// move money that was never taken.
+TEST_F(SubmitLayoutTest, AJobSubmittedBeforeTheFirstTopUpIsNotBilledAfterIt) {
+  QueueSettings s = OneModel();
+  s.models[0].price_micros_per_second = 1000;
+  Sync(s);
+  server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
+  auto submitted = RunAsync(io_, store_->SubmitMany({NewJob{.id = "early",
+                                                            .tenant = "studio",
+                                                            .spec_bytes = "spec",
+                                                            .candidate_models = {"m1"},
+                                                            .bill = true,
+                                                            .billed_seconds = 4}},
+                                                    3600));
+  ASSERT_TRUE(submitted) << submitted.error().Describe();
+  EXPECT_EQ(Record("early")["bill"], "0");
+
+  WalletStore wallets(NewConnection(), "t");
+  ASSERT_TRUE(RunAsync(io_, wallets.TopUp("studio", 1'000'000, 1)));
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("early")));
+  auto wallet = RunAsync(io_, wallets.Get("studio", 2, 0));
+  ASSERT_TRUE(wallet) << wallet.error().Describe();
+  EXPECT_EQ(wallet->balance_micros, 1'000'000);
+  EXPECT_EQ(wallet->reserved_micros, 0);
+  EXPECT_EQ(wallet->spent_micros, 0);
 }
 
 }  // namespace
