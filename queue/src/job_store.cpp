@@ -207,6 +207,36 @@ awaitable<Result<SubmitOutcome>> JobStore::Submit(const NewJob& job, int64_t ide
 
 awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitMany(std::vector<NewJob> jobs,
                                                                    int64_t idempotency_ttl_s) {
+  if (jobs.size() <= kMaxJobsPerSubmitCall) {
+    co_return co_await SubmitCall(std::move(jobs), idempotency_ttl_s);
+  }
+  std::vector<SubmitOutcome> out;
+  out.reserve(jobs.size());
+  size_t begin = 0;
+  while (begin < jobs.size()) {
+    // A group's children follow their parent (JobApi::SubmitMany): a call ends only before a
+    // job that is no one's child.
+    size_t end = begin + 1;
+    while (end < jobs.size() &&
+           (end - begin < kMaxJobsPerSubmitCall || !jobs[end].parent.empty())) {
+      ++end;
+    }
+    std::vector<NewJob> part(std::make_move_iterator(jobs.begin() + static_cast<ptrdiff_t>(begin)),
+                             std::make_move_iterator(jobs.begin() + static_cast<ptrdiff_t>(end)));
+    auto r = co_await SubmitCall(std::move(part), idempotency_ttl_s);
+    if (!r) {
+      if (out.empty()) co_return std::unexpected(r.error());  // nothing stored: as one call
+      for (size_t i = begin; i < end; ++i) out.push_back(SubmitOutcome{"", false, r.error()});
+    } else {
+      for (auto& o : *r) out.push_back(std::move(o));
+    }
+    begin = end;
+  }
+  co_return out;
+}
+
+awaitable<Result<std::vector<SubmitOutcome>>> JobStore::SubmitCall(std::vector<NewJob> jobs,
+                                                                   int64_t idempotency_ttl_s) {
   std::vector<SubmitOutcome> out;
   if (jobs.empty()) co_return out;
   const int64_t now = clock_->NowMs();

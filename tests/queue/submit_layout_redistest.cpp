@@ -362,5 +362,40 @@ TEST_F(SubmitLayoutTest, AJobSubmittedBeforeTheFirstTopUpIsNotBilledAfterIt) {
   EXPECT_EQ(wallet->spent_micros, 0);
 }
 
+// A call of thousands of jobs (a SubmitBatch chunk of 200 storyboards of many shots) is stored
+// whole, in several script calls that keep each storyboard with its shots: one script call
+// would stop half-way at Redis's Lua unpack limit and leave records in no queue.
+TEST_F(SubmitLayoutTest, ThousandsOfShotsInOneCallAreAllQueued) {
+  std::vector<NewJob> jobs;
+  constexpr int kGroups = 100, kShots = 44;  // 4,400 shots: 8,800 values in one pending queue
+  for (int g = 0; g < kGroups; ++g) {
+    const std::string gid = "g" + std::to_string(g);
+    std::vector<std::string> children;
+    for (int k = 0; k < kShots; ++k) children.push_back(gid + "-s" + std::to_string(k));
+    jobs.push_back(NewJob{.id = gid,
+                          .tenant = "studio",
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .kind = std::string(kKindStoryboard),
+                          .children = children});
+    for (int k = 0; k < kShots; ++k) {
+      jobs.push_back(NewJob{.id = children[k],
+                            .tenant = "studio",
+                            .spec_bytes = "spec",
+                            .candidate_models = {"m1"},
+                            .parent = gid,
+                            .child_index = k});
+    }
+  }
+  auto submitted = RunAsync(io_, store_->SubmitMany(jobs, 3600));
+  ASSERT_TRUE(submitted) << submitted.error().Describe();
+  ASSERT_EQ(submitted->size(), jobs.size());
+  for (const auto& o : *submitted) EXPECT_FALSE(o.refused) << o.refused->Describe();
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:studio"}).integer, kGroups * kShots);
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:state:PENDING"}).integer, kGroups);  // the parents
+  EXPECT_EQ(Record("g99")["state"], "PENDING");
+  EXPECT_EQ(Record("g99-s43")["parent"], "g99");
+}
+
 }  // namespace
 }  // namespace reelq::queue

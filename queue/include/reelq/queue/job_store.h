@@ -331,9 +331,15 @@ class JobStore {
 
   awaitable<Result<SubmitOutcome>> Submit(const NewJob& job, int64_t idempotency_ttl_s);
   // Many jobs in one script call (a chunk of a SubmitBatch stream): one outcome per job, in
-  // order. Nothing is read back: the caller knows what it stored.
+  // order. Nothing is read back: the caller knows what it stored. More than
+  // kMaxJobsPerSubmitCall go in several calls, a group never split; when a later call fails,
+  // its jobs are answered refused with its error (the earlier ones are stored).
   awaitable<Result<std::vector<SubmitOutcome>>> SubmitMany(std::vector<NewJob> jobs,
                                                            int64_t idempotency_ttl_s);
+  // submit.lua passes its per-call lists to Redis commands with unpack, which Redis's Lua
+  // stops at 8,000 values (two a job in the pending queues); a script stopped half-way would
+  // leave records in no queue or index. Storyboards make a chunk of 200 specs thousands of jobs.
+  static constexpr size_t kMaxJobsPerSubmitCall = 1000;
   // `policy`: "fair" (weighted fair share between tenants) or "fifo" (one global order; the
   // baseline bench/schedule compares against). `preference_margin_s`: how much earlier (in
   // seconds of expected finish) another model must be to take a job from its preferred first
@@ -464,6 +470,8 @@ class JobStore {
   static double PendingScore(int priority, int64_t start_deadline_ms, int64_t created_ms);
 
  private:
+  awaitable<Result<std::vector<SubmitOutcome>>> SubmitCall(std::vector<NewJob> jobs,
+                                                           int64_t idempotency_ttl_s);
   std::string SchemaMismatch(const std::string& stored) const;
   awaitable<Result<redis::Reply>> Run(const redis::Function& script, std::vector<std::string> args);
   // A write of many held jobs (phase, complete): now, the count, then each job's fields; one
