@@ -25,7 +25,7 @@ Result<bool> AllEvents(const std::string& events, const std::string& field) {
 }  // namespace
 
 awaitable<Result<std::string>> JobApi::WebhookField(std::string url, std::string events,
-                                                    std::string batch,
+                                                    std::string batch, std::string tenant,
                                                     std::map<std::string, bool>* checked) {
   auto all = AllEvents(events, "webhook_events");
   if (!all) co_return std::unexpected(all.error());
@@ -49,7 +49,9 @@ awaitable<Result<std::string>> JobApi::WebhookField(std::string url, std::string
   } else if (*all) {
     co_return MakeError(ErrorCategory::kInvalidRequest, "webhook_events: set without webhook_url");
   }
-  if (auto hook = batch_hooks_.find(batch); !batch.empty() && hook != batch_hooks_.end()) {
+  if (auto hook = batch_hooks_.find(batch);
+      !batch.empty() && hook != batch_hooks_.end() &&
+      (hook->second.tenant.empty() || hook->second.tenant == tenant)) {
     flags += "b";
     // A batch asking for every job's end: jobs without a webhook of their own report there.
     if (url.empty() && hook->second.all) {
@@ -85,7 +87,10 @@ awaitable<Result<void>> JobApi::SetBatchWebhook(Principal who, std::string batch
   }
   auto stored = co_await webhook_store_->SetBatchWebhook(batch_id, url);
   if (!stored) co_return std::unexpected(stored.error());
-  batch_hooks_[batch_id] = BatchHook{.url = url, .all = *all};
+  // Bounded: a hook forgotten only stops reaching the jobs this scheduler admits later.
+  if (batch_hooks_.size() > 100'000) batch_hooks_.clear();
+  batch_hooks_[batch_id] =
+      BatchHook{.url = url, .all = *all, .tenant = who.is_admin || who.open ? "" : who.tenant};
   co_return Result<void>{};
 }
 

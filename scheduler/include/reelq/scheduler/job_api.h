@@ -121,13 +121,16 @@ class JobApi {
   redis::ConnectionPtr replicated_on_;
   int wait_replicas_ = 0;
   std::chrono::milliseconds wait_timeout_{0};
-  std::set<std::pair<std::string, std::string>> claimed_batches_;  // (batch, tenant); io only
+  // (batch, tenant) -> when the claim was seen; io only. Trusted for less than the retention:
+  // a batch id is freed only a retention after its last job ended, and another tenant may then
+  // claim it (ClaimBatch).
+  std::map<std::pair<std::string, std::string>, int64_t> claimed_batches_;
 
   // The job record's webhook field ("<flags>|<url>", common_webhook.lua) for a spec's
   // webhook_url / webhook_events and its batch's webhook; kInvalidRequest naming the field.
   // `checked` remembers URLs already checked in this call.
   awaitable<Result<std::string>> WebhookField(std::string url, std::string events,
-                                              std::string batch,
+                                              std::string batch, std::string tenant,
                                               std::map<std::string, bool>* checked);
   awaitable<void> AddDelivery(std::string kind, std::string id, v1::WebhookDelivery* out);
   const WebhookGuard* webhook_guard_ = nullptr;
@@ -135,6 +138,9 @@ class JobApi {
   struct BatchHook {
     std::string url;
     bool all = false;
+    // Who set it ('' for an admin or an open scheduler): it reaches only that tenant's jobs,
+    // since a batch id freed by retention may be claimed by another tenant.
+    std::string tenant;
   };
   std::map<std::string, BatchHook> batch_hooks_;  // batch id -> its webhook; io only
 };

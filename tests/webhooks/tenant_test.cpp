@@ -1,0 +1,137 @@
+// A batch id freed by retention and then claimed by another tenant, through one scheduler with
+// authentication on: the first tenant's batch webhook, which that scheduler remembers, must not
+// reach the second tenant's jobs (it would carry their ids, keys and presigned clip URLs), and
+// the first tenant can no longer add jobs to the batch it lost.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "../auth/auth_util.h"
+#include "e2e_util.h"
+#include "receiver.h"
+#include "reelq/v1/admin.grpc.pb.h"
+#include "stack.h"
+
+namespace reelq::testing {
+namespace {
+
+namespace v1 = reelq::v1;
+using namespace std::chrono_literals;
+
+constexpr const char* kAdmin = "admin-token-for-webhook-tenant-tests-77c1";
+
+std::string NewTenantToken(E2eStack& stack, const std::string& name) {
+  auto admin = v1::AdminService::NewStub(stack.Channel(0));
+  v1::CreateTenantRequest create;
+  create.set_name(name);
+  v1::Tenant tenant;
+  auto status = admin->CreateTenant(Authed(kAdmin).get(), create, &tenant);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  v1::CreateTokenRequest issue;
+  issue.set_tenant(name);
+  v1::IssuedToken token;
+  status = admin->CreateToken(Authed(kAdmin).get(), issue, &token);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return token.token();
+}
+
+// One SubmitBatch stream of one item into `batch`, with a batch webhook when `hook` is set.
+v1::SubmitBatchResponse SubmitInto(v1::JobService::Stub& jobs, const std::string& token,
+                                   const std::string& batch, const std::string& hook,
+                                   grpc::Status* status) {
+  auto ctx = Authed(token);
+  v1::SubmitBatchResponse response;
+  auto writer = jobs.SubmitBatch(ctx.get(), &response);
+  v1::SubmitBatchRequest request;
+  *request.mutable_spec() = MakeSpec("shot for " + batch, "seedance-2.0", 5);
+  request.mutable_spec()->set_batch_id(batch);
+  if (!hook.empty()) {
+    request.set_batch_webhook_url(hook);
+    request.set_batch_webhook_events("all");
+  }
+  writer->Write(request);
+  writer->WritesDone();
+  *status = writer->Finish();
+  return response;
+}
+
+bool Ended(v1::JobService::Stub& jobs, const std::string& token, const std::string& id) {
+  v1::GetJobRequest get;
+  get.set_job_id(id);
+  v1::JobStatus job;
+  if (!jobs.GetJob(Authed(token).get(), get, &job).ok()) return false;
+  return job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
+         job.state() == v1::JOB_STATE_CANCELLED;
+}
+
+TEST(WebhookTenants, ABatchIdReusedAfterRetentionCarriesNoWebhookOfItsFormerOwner) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = 1;
+  o.extra_yaml =
+      "webhooks:\n"
+      "  allow_hosts: [\"127.0.0.0/8\"]\n"
+      "  poll_interval_ms: 100\n"
+      "auth:\n"
+      "  admin_tokens:\n"
+      "    - {env: REELQ_TEST_ADMIN_TOKEN}\n"
+      "queue:\n"
+      "  retention_hours: 0.0005\n";  // 1.8 s
+  o.env["REELQ_TEST_ADMIN_TOKEN"] = kAdmin;
+  E2eStack stack(o);
+  auto jobs = stack.JobStub();
+  const auto first = NewTenantToken(stack, "first-studio");
+  const auto second = NewTenantToken(stack, "second-studio");
+
+  // The first tenant's batch, with a webhook for every job's end, runs to its end.
+  grpc::Status status;
+  auto a = SubmitInto(*jobs, first, "nightly", receiver.Url(), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(a.accepted(), 1u) << (a.items_size() > 0 ? a.items(0).message() : "");
+  auto delivered = receiver.WaitFor(2, 30s);  // the job's end and batch.completed
+  ASSERT_EQ(delivered.size(), 2u) << stack.Logs();
+
+  // Retention removes the batch, and its id is free again.
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    v1::GetBatchRequest get;
+    get.set_batch_id("nightly");
+    v1::BatchProgress progress;
+    gone = jobs->GetBatch(Authed(first).get(), get, &progress).error_code() ==
+           grpc::StatusCode::NOT_FOUND;
+    if (!gone) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(gone) << "retention did not remove the batch";
+
+  // The second tenant takes the id, without a webhook; its job ends.
+  auto b = SubmitInto(*jobs, second, "nightly", "", &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(b.accepted(), 1u) << (b.items_size() > 0 ? b.items(0).message() : "");
+  const std::string b_job = b.items(0).job_id();
+  bool ended = false;
+  for (int i = 0; i < 150 && !ended; ++i) {
+    ended = Ended(*jobs, second, b_job);
+    if (!ended) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(ended) << stack.Logs();
+  std::this_thread::sleep_for(1500ms);  // deliveries are polled every 100 ms
+  for (const auto& r : receiver.Received()) {
+    EXPECT_EQ(r.body.find(b_job), std::string::npos)
+        << "the second tenant's job reached the first tenant's webhook: " << r.body;
+  }
+  EXPECT_EQ(receiver.Received().size(), 2u);
+
+  // The first tenant can no longer add to the batch it lost.
+  auto again = SubmitInto(*jobs, first, "nightly", "", &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(again.accepted(), 0u);
+  ASSERT_EQ(again.items_size(), 1);
+  EXPECT_NE(again.items(0).message().find("batch_id"), std::string::npos)
+      << again.items(0).message();
+}
+
+}  // namespace
+}  // namespace reelq::testing
