@@ -39,30 +39,38 @@ Attempt::Attempt(RunnerDeps& deps, StoreWriter& writer, std::mt19937_64& rng, qu
       upstream_(job_.upstream) {}
 
 awaitable<RunOutcome> Attempt::Run() {
-  if (auto ended = co_await Admit()) co_return *ended;
+  if (auto ended = co_await Admit()) co_return co_await Ended(*ended);
   if (upstream_.empty()) {
-    if (auto ended = co_await RecoverOrCreate()) co_return *ended;
+    if (auto ended = co_await RecoverOrCreate()) co_return co_await Ended(*ended);
   }
   // The create's exchange is over: the worker may start another job while this one's upstream
   // id waits for company (max_starting bounds creates, not Redis writes).
   MarkStarted(deps_, *control_);
   if (upstream_unrecorded_) {
-    if (auto ended = co_await RecordUpstream()) co_return *ended;
+    if (auto ended = co_await RecordUpstream()) co_return co_await Ended(*ended);
   }
-  if (auto ended = co_await PollUntilDone()) co_return *ended;
+  if (auto ended = co_await PollUntilDone()) co_return co_await Ended(*ended);
   if (!Stopping()) {
-    if (auto ended = co_await StoreClip()) co_return *ended;
+    if (auto ended = co_await StoreClip()) co_return co_await Ended(*ended);
   }
   if (!Stopping()) {
-    if (auto ended = co_await PublishSidecar()) co_return *ended;
+    if (auto ended = co_await PublishSidecar()) co_return co_await Ended(*ended);
   }
   if (!Stopping() && spec_.chain()) {
-    if (auto ended = co_await StoreLastFrame()) co_return *ended;
+    if (auto ended = co_await StoreLastFrame()) co_return co_await Ended(*ended);
   }
   if (!Stopping()) {
-    if (auto ended = co_await Finish()) co_return *ended;
+    if (auto ended = co_await Finish()) co_return co_await Ended(*ended);
   }
   co_return co_await Stopped();
+}
+
+// A step that ended because the attempt was asked to stop still owes the stop its due: a drain
+// hands the job back at once (not to the reaper, a lease later), a cancel cancels the upstream
+// task it knows of.
+awaitable<RunOutcome> Attempt::Ended(RunOutcome outcome) {
+  if (outcome == RunOutcome::kStopped && Stopping()) co_return co_await Stopped();
+  co_return outcome;
 }
 
 awaitable<void> Attempt::Sleep(std::chrono::milliseconds duration) {

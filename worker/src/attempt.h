@@ -70,6 +70,8 @@ class Attempt {
   awaitable<StepResult> StoreLastFrame();
   awaitable<StepResult> Finish();
   awaitable<RunOutcome> Stopped();
+  // What a step's end becomes: Stopped() when it ended because the attempt was asked to stop.
+  awaitable<RunOutcome> Ended(RunOutcome outcome);
 
   // Records the failure (the retry policy decides whether the job runs again).
   awaitable<RunOutcome> Fail(const Error& error, std::string_view reason = {},

@@ -167,10 +167,12 @@ awaitable<Attempt::StepResult> Attempt::RecordUpstream() {
         may_wait);
   });
   if (!persisted) {
+    const std::string task = upstream_;
     if (persisted.error().category == ErrorCategory::kCancelled) {
-      (void)co_await provider_->Cancel(upstream_);
+      (void)co_await provider_->Cancel(task);
+      upstream_.clear();  // cancelled once: Stopped() must not cancel it again
     }
-    spdlog::warn("job={} could not record upstream task {}: {}", job_.id, upstream_,
+    spdlog::warn("job={} could not record upstream task {}: {}", job_.id, task,
                  persisted.error().Describe());
     co_return RunOutcome::kStopped;
   }

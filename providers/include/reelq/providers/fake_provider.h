@@ -34,7 +34,8 @@ class FakeProvider final : public Provider {
     co_return "task-" + std::to_string(creates);
   }
 
-  bool CanFindLostCreate() const override { return false; }
+  bool can_find_lost_create = false;
+  bool CanFindLostCreate() const override { return can_find_lost_create; }
   awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest, int64_t) override {
     co_return std::vector<std::string>{};
   }
