@@ -329,6 +329,13 @@ Admission::Admission(const providers::Catalogue& catalogue, AdmissionLimits limi
   for (const auto* m : models) by_latency_.push_back(m->id);
 }
 
+Result<void> Admission::CheckBatchId(std::string_view batch_id) const {
+  if (auto e = CheckIdentifier("batch_id", batch_id, limits_.max_batch_id_bytes, "._-", true)) {
+    return Invalid(*e);
+  }
+  return {};
+}
+
 Result<AdmittedJob> Admission::Admit(JobSpec& spec) const {
   // Encoding first, so that no later message quotes broken bytes.
   if (auto e = CheckStrings(spec)) return Invalid(*e);

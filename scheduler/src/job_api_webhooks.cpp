@@ -67,6 +67,14 @@ awaitable<Result<void>> JobApi::SetBatchWebhook(Principal who, std::string batch
                                                 std::string url, std::string events) {
   auto all = AllEvents(events, "batch_webhook_events");
   if (!all) co_return std::unexpected(all.error());
+  // Checked before the id is claimed or a hook stored under it: a refused id must leave no key.
+  if (batch_id.empty()) {
+    co_return MakeError(ErrorCategory::kInvalidRequest,
+                        "batch_id: required with batch_webhook_url (set it on the first item)");
+  }
+  if (auto checked = admission_.CheckBatchId(batch_id); !checked) {
+    co_return std::unexpected(checked.error());
+  }
   if (url.empty()) {
     co_return MakeError(ErrorCategory::kInvalidRequest, "batch_webhook_url: required");
   }

@@ -288,6 +288,25 @@ TEST(WebhookSubmit, UnsafeTargetsAreRefusedNamingTheField) {
     EXPECT_EQ(item.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << item.index();
     EXPECT_NE(item.message().find("batch_webhook_url"), std::string::npos) << item.message();
   }
+  // A batch id admission would refuse is refused before the batch's webhook is stored under it:
+  // no key is left for it.
+  const std::string bad_id = "bad\x01id";
+  grpc::ClientContext bad_ctx;
+  v1::SubmitBatchResponse bad;
+  auto bad_writer = jobs->SubmitBatch(&bad_ctx, &bad);
+  v1::SubmitBatchRequest bad_request;
+  *bad_request.mutable_spec() = MakeSpec("refused batch id", "kling-3.0", 5);
+  bad_request.mutable_spec()->set_batch_id(bad_id);
+  bad_request.set_batch_webhook_url("http://127.0.0.1:9/hook");
+  ASSERT_TRUE(bad_writer->Write(bad_request));
+  bad_writer->WritesDone();
+  ASSERT_TRUE(bad_writer->Finish().ok());
+  EXPECT_EQ(bad.accepted(), 0u);
+  ASSERT_EQ(bad.items_size(), 1);
+  EXPECT_NE(bad.items(0).message().find("batch_id"), std::string::npos) << bad.items(0).message();
+  const std::string prefix = std::string(E2eStack::kRedisPrefix) + ":{q}:";
+  EXPECT_EQ(stack.redis().Run({"EXISTS", prefix + "batch:" + bad_id}).integer, 0);
+  EXPECT_EQ(stack.redis().Run({"EXISTS", prefix + "auth:batch:" + bad_id}).integer, 0);
 }
 
 // The README's commands: `reelq submit --webhook`, `reelq batch --webhook`, `reelq admin

@@ -75,6 +75,9 @@ class Admission {
   // ratio "16:9", resolution "720p", audio on when unset, duration_seconds = the sum of the
   // shot durations when 0 with shots. `spec` is normalised only when the result is a value.
   Result<AdmittedJob> Admit(reelq::v1::JobSpec& spec) const;
+  // A batch id as Admit checks it (kInvalidRequest naming batch_id), for the calls that name a
+  // batch before any of its items is admitted (a batch webhook claims the id).
+  Result<void> CheckBatchId(std::string_view batch_id) const;
 
   const AdmissionLimits& limits() const { return limits_; }
   const providers::Catalogue& catalogue() const { return catalogue_; }
