@@ -159,7 +159,8 @@ if ARGV[10] == 'tenant' then return merged_page({key}, {ARGV[11]}) end
 local function batch_list_page(list_key, batch_key)
   local trimmed = tonumber(redis.call('HGET', batch_key, 'ids_trimmed') or '0') or 0
   local pos = trimmed
-  if after_score then pos = math.max(trimmed, after_score + 1) end
+  -- Whole: a forged cursor's fraction must not reach LRANGE as a script error.
+  if after_score then pos = math.max(trimmed, math.floor(after_score) + 1) end
   local len = redis.call('LLEN', list_key)
   local out = {'', ''}
   local found, scanned, last = 0, 0, nil

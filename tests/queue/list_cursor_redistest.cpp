@@ -245,6 +245,12 @@ TEST_F(ListCursorTest, MalformedCursorIsRefusedNamingPageToken) {
     EXPECT_EQ(page.error().category, ErrorCategory::kInvalidRequest);
     EXPECT_NE(page.error().message.find("page_token"), std::string::npos) << page.error().message;
   }
+  // A forged position that is not whole ("0.5 @") in a batch's listing, which pages by list
+  // position: read as the position it falls in, not a script error answered as INTERNAL.
+  Submit("b", 3, "studio", "b1", "m1");
+  auto forged = RunAsync(io_, store_->List(ListFilter{.batch = "b1", .page_token = "MC41IEA"}));
+  ASSERT_TRUE(forged) << forged.error().Describe();
+  EXPECT_EQ(forged->jobs.size(), 2u);  // from position 1 on
 }
 
 TEST_F(ListCursorTest, PageOfHundredAtHundredThousandQueuedIsFast) {
