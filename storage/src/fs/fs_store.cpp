@@ -59,12 +59,13 @@ std::string RandomSuffix() {
   return buf;
 }
 
-void FsyncDir(const stdfs::path& dir) {
+// Makes the entries of `dir` durable; 0 or the errno that says why not.
+int FsyncDir(const stdfs::path& dir) {
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (dfd < 0) return errno;
+  const int rc = ::fsync(dfd) == 0 ? 0 : errno;
+  ::close(dfd);
+  return rc;
 }
 
 Result<void> WriteAll(int fd, const char* data, size_t size, const std::string& what) {
@@ -191,7 +192,10 @@ class FsWriter final : public ObjectWriter {
       }
       sidecar_temp_.clear();
     }
-    FsyncDir(final_path_.parent_path());
+    // The object is published; until its directory entry is durable it is not stored.
+    if (const int err = FsyncDir(final_path_.parent_path()); err != 0) {
+      return std::unexpected(ErrnoError(err, "making " + final_path_.string() + " durable"));
+    }
     result.info = ObjectInfo{.key = key_,
                              .size = size_,
                              .etag = sha256_,
@@ -318,6 +322,13 @@ class FsStore final : public ObjectStore {
     if (auto v = ValidateMetadata(options.metadata); !v) return std::unexpected(v.error());
     stdfs::path final_path = root_ / key;
     std::error_code ec;
+    // The directories created here (a new tenant's, a new batch's) are made durable in their
+    // parents, or a clip reported stored could be unreachable after a power loss.
+    std::vector<stdfs::path> created;
+    for (auto dir = final_path.parent_path(); dir != root_ && !stdfs::exists(dir, ec);
+         dir = dir.parent_path()) {
+      created.push_back(dir);
+    }
     stdfs::create_directories(final_path.parent_path(), ec);
     if (ec) {
       return MakeError(ec == std::errc::not_a_directory || ec == std::errc::file_exists
@@ -325,6 +336,11 @@ class FsStore final : public ObjectStore {
                            : ErrorCategory::kRetryable,
                        "object key \"" + key + "\": cannot create its directory " +
                            final_path.parent_path().string() + ": " + ec.message());
+    }
+    for (const auto& dir : created) {
+      if (const int err = FsyncDir(dir.parent_path()); err != 0) {
+        return std::unexpected(ErrnoError(err, "making directory " + dir.string() + " durable"));
+      }
     }
     stdfs::path temp_path = final_path.parent_path() /
                             ("." + final_path.filename().string() + ".tmp-" + RandomSuffix());
