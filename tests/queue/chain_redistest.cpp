@@ -176,24 +176,7 @@ TEST_F(ChainTest, AShotCancelledWhileItWaitedResumesFromTheFrameOfTheShotBeforeI
 // a sibling was still retrying) leaves no record behind: counting its success must not make one
 // of a single field that no index holds and nothing ever removes.
 TEST_F(ChainTest, AChildEndingAfterItsGroupWasRemovedLeavesNoRecordBehind) {
-  std::vector<NewJob> jobs;
-  jobs.push_back(NewJob{.id = "g",
-                        .tenant = "studio",
-                        .spec_bytes = "spec",
-                        .candidate_models = {"m1"},
-                        .kind = std::string(kKindStoryboard),
-                        .children = {"s0", "s1"}});
-  for (int k = 0; k < 2; ++k) {
-    jobs.push_back(NewJob{.id = "s" + std::to_string(k),
-                          .tenant = "studio",
-                          .spec_bytes = "spec",
-                          .candidate_models = {"m1"},
-                          .parent = "g",
-                          .child_index = k,
-                          .billed_seconds = 4,
-                          .resolution = "720p"});
-  }
-  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "", {"s0", "s1"}), 3600)));
   auto leased = Run();
   ASSERT_EQ(leased.count("s0"), 1u);
   ASSERT_EQ(leased.count("s1"), 1u);
@@ -213,24 +196,7 @@ TEST_F(ChainTest, AChildEndingAfterItsGroupWasRemovedLeavesNoRecordBehind) {
 // `ready` after its backoff (fail.lua keep_task, reap.lua): its children are done and paid for,
 // so it neither waits in a dispatch queue nor ends the group.
 TEST_F(ChainTest, AGroupStepThatFailsInPassingRunsAgainFromReady) {
-  std::vector<NewJob> jobs;
-  jobs.push_back(NewJob{.id = "g",
-                        .tenant = "studio",
-                        .spec_bytes = "spec",
-                        .candidate_models = {"m1"},
-                        .kind = std::string(kKindStoryboard),
-                        .children = {"s0", "s1"}});
-  for (int k = 0; k < 2; ++k) {
-    jobs.push_back(NewJob{.id = "s" + std::to_string(k),
-                          .tenant = "studio",
-                          .spec_bytes = "spec",
-                          .candidate_models = {"m1"},
-                          .parent = "g",
-                          .child_index = k,
-                          .billed_seconds = 4,
-                          .resolution = "720p"});
-  }
-  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "", {"s0", "s1"}), 3600)));
   auto leased = Run();
   Succeed(leased["s0"], "");
   Succeed(leased["s1"], "");

@@ -20,6 +20,16 @@ using testing::RunAsync;
 
 class HeldTest : public StoreTest {
  protected:
+  // A held entry of layout 1 (a JSON array of token seq models model batch tenant bill hold
+  // secs res cost webhook parent mbatch slot account create_log worker create_intent) for job
+  // "m1" of batch b1, held by w1 on account a1.
+  static std::string LayoutOneEntry(const std::string& token) {
+    return "[\"" + token +
+           "\",\"3\",\"m1\",\"m1\",\"b1\",\"studio\",\"\",\"0\",\"\",\"\",\"0\",\"\",\"\",\"\","
+           "\"a1\","
+           "\"a1\",\"\",\"w1\",\"\"]";
+  }
+
   void SetUp() override {
     StoreTest::SetUp();
     Sync(OneModel());
@@ -390,11 +400,7 @@ TEST_F(HeldTest, AHeldEntryOfTheLayoutBeforeIsReadAndItsPhaseChangesGoToTheRecor
   auto leased = Lease("w1", 1);
   ASSERT_EQ(leased.size(), 1u);
   const LeasedJob& j = leased[0];
-  // token seq models model batch tenant bill hold secs res cost webhook parent mbatch slot
-  // account create_log worker create_intent
-  const std::string old_entry = "[\"" + j.token +
-                                "\",\"3\",\"m1\",\"m1\",\"b1\",\"studio\",\"\",\"0\",\"\",\"\","
-                                "\"0\",\"\",\"\",\"\",\"a1\",\"a1\",\"\",\"w1\",\"\"]";
+  const std::string old_entry = LayoutOneEntry(j.token);
   server_->Run({"HSET", "t:{q}:wjobs:w1", j.id, old_entry});
   Permit(j);
   Phase(j, JobPhase::kGenerating, "task-old", "upstream task-old");
@@ -425,9 +431,7 @@ TEST_F(HeldTest, AJobHeldInTheLayoutBeforeKeepsItsUpstreamIdWhenHandedBack) {
   auto leased = Lease("w1", 1);
   ASSERT_EQ(leased.size(), 1u);
   const LeasedJob& j = leased[0];
-  const std::string old_entry = "[\"" + j.token +
-                                "\",\"3\",\"m1\",\"m1\",\"b1\",\"studio\",\"\",\"0\",\"\",\"\","
-                                "\"0\",\"\",\"\",\"\",\"a1\",\"a1\",\"\",\"w1\",\"\"]";
+  const std::string old_entry = LayoutOneEntry(j.token);
   server_->Run({"HSET", "t:{q}:wjobs:w1", j.id, old_entry});
   Permit(j);
   Phase(j, JobPhase::kGenerating, "task-old", "upstream task-old");

@@ -421,24 +421,7 @@ TEST_F(RetentionTest, TenantListingPagesWhileRetentionRemovesJobsAndCallsLeaveWi
 // A storyboard's shots stay while the storyboard is here (its join reads them, and so does a
 // RetryJob of it) and leave with it.
 TEST_F(RetentionTest, AGroupsChildrenStayWhileTheGroupIsHereAndLeaveWithIt) {
-  std::vector<NewJob> jobs;
-  jobs.push_back(NewJob{.id = "g",
-                        .tenant = "studio",
-                        .batch = "sb",
-                        .spec_bytes = "spec",
-                        .candidate_models = {"m1"},
-                        .kind = std::string(kKindStoryboard),
-                        .children = {"s0", "s1"}});
-  for (int k = 0; k < 2; ++k) {
-    jobs.push_back(NewJob{.id = "s" + std::to_string(k),
-                          .tenant = "studio",
-                          .batch = "sb",
-                          .spec_bytes = "spec",
-                          .candidate_models = {"m1"},
-                          .parent = "g",
-                          .child_index = k});
-  }
-  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(jobs, 3600)));
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "sb", {"s0", "s1"}), 3600)));
   auto leased = Run();
   ASSERT_EQ(leased.size(), 2u);
   Succeed(leased["s0"]);

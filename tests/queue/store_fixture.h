@@ -62,6 +62,36 @@ class StoreTest : public ::testing::Test {
   }
 
   // One model "m1" served by `accounts`.
+  // A storyboard `id` of `shots` children "<id>-s<k>" (or `child_ids` when given) on model m1,
+  // the parent first: as JobApi::SubmitMany sends a group.
+  static std::vector<NewJob> Storyboard(const std::string& id, int shots,
+                                        const std::string& batch = "",
+                                        std::vector<std::string> child_ids = {}) {
+    if (child_ids.empty()) {
+      for (int k = 0; k < shots; ++k) child_ids.push_back(id + "-s" + std::to_string(k));
+    }
+    std::vector<NewJob> jobs;
+    jobs.push_back(NewJob{.id = id,
+                          .tenant = "studio",
+                          .batch = batch,
+                          .spec_bytes = "spec",
+                          .candidate_models = {"m1"},
+                          .kind = std::string(kKindStoryboard),
+                          .children = child_ids});
+    for (size_t k = 0; k < child_ids.size(); ++k) {
+      jobs.push_back(NewJob{.id = child_ids[k],
+                            .tenant = "studio",
+                            .batch = batch,
+                            .spec_bytes = "spec",
+                            .candidate_models = {"m1"},
+                            .parent = id,
+                            .child_index = static_cast<int>(k),
+                            .billed_seconds = 4,
+                            .resolution = "720p"});
+    }
+    return jobs;
+  }
+
   static QueueSettings OneModel(std::vector<AccountSetting> accounts = {UnboundedAccount("a1")}) {
     QueueSettings s;
     ModelSetting m{.id = "m1"};

@@ -369,23 +369,8 @@ TEST_F(SubmitLayoutTest, ThousandsOfShotsInOneCallAreAllQueued) {
   std::vector<NewJob> jobs;
   constexpr int kGroups = 100, kShots = 44;  // 4,400 shots: 8,800 values in one pending queue
   for (int g = 0; g < kGroups; ++g) {
-    const std::string gid = "g" + std::to_string(g);
-    std::vector<std::string> children;
-    for (int k = 0; k < kShots; ++k) children.push_back(gid + "-s" + std::to_string(k));
-    jobs.push_back(NewJob{.id = gid,
-                          .tenant = "studio",
-                          .spec_bytes = "spec",
-                          .candidate_models = {"m1"},
-                          .kind = std::string(kKindStoryboard),
-                          .children = children});
-    for (int k = 0; k < kShots; ++k) {
-      jobs.push_back(NewJob{.id = children[k],
-                            .tenant = "studio",
-                            .spec_bytes = "spec",
-                            .candidate_models = {"m1"},
-                            .parent = gid,
-                            .child_index = k});
-    }
+    auto group = Storyboard("g" + std::to_string(g), kShots);
+    jobs.insert(jobs.end(), group.begin(), group.end());
   }
   auto submitted = RunAsync(io_, store_->SubmitMany(jobs, 3600));
   ASSERT_TRUE(submitted) << submitted.error().Describe();

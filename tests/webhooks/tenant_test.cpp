@@ -7,10 +7,10 @@
 #include <chrono>
 #include <thread>
 
-#include "../auth/auth_util.h"
+#include "../wallet/wallet_util.h"
+#include "auth_util.h"
 #include "e2e_util.h"
 #include "receiver.h"
-#include "reelq/v1/admin.grpc.pb.h"
 #include "stack.h"
 
 namespace reelq::testing {
@@ -18,23 +18,6 @@ namespace {
 
 namespace v1 = reelq::v1;
 using namespace std::chrono_literals;
-
-constexpr const char* kAdmin = "admin-token-for-webhook-tenant-tests-77c1";
-
-std::string NewTenantToken(E2eStack& stack, const std::string& name) {
-  auto admin = v1::AdminService::NewStub(stack.Channel(0));
-  v1::CreateTenantRequest create;
-  create.set_name(name);
-  v1::Tenant tenant;
-  auto status = admin->CreateTenant(Authed(kAdmin).get(), create, &tenant);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  v1::CreateTokenRequest issue;
-  issue.set_tenant(name);
-  v1::IssuedToken token;
-  status = admin->CreateToken(Authed(kAdmin).get(), issue, &token);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return token.token();
-}
 
 // One SubmitBatch stream of one item into `batch`, with a batch webhook when `hook` is set.
 v1::SubmitBatchResponse SubmitInto(v1::JobService::Stub& jobs, const std::string& token,
@@ -80,11 +63,11 @@ TEST(WebhookTenants, ABatchIdReusedAfterRetentionCarriesNoWebhookOfItsFormerOwne
       "    - {env: REELQ_TEST_ADMIN_TOKEN}\n"
       "queue:\n"
       "  retention_hours: 0.0005\n";  // 1.8 s
-  o.env["REELQ_TEST_ADMIN_TOKEN"] = kAdmin;
+  o.env["REELQ_TEST_ADMIN_TOKEN"] = wallet::kAdminToken;
   E2eStack stack(o);
   auto jobs = stack.JobStub();
-  const auto first = NewTenantToken(stack, "first-studio");
-  const auto second = NewTenantToken(stack, "second-studio");
+  const auto first = wallet::NewTenant(stack, "first-studio", 0);  // no wallet
+  const auto second = wallet::NewTenant(stack, "second-studio", 0);
 
   // The first tenant's batch, with a webhook for every job's end, runs to its end.
   grpc::Status status;
