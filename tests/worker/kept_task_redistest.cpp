@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "reelq/providers/fake_provider.h"
+#include "reelq/storage/sha256.h"
 #include "worker_harness.h"
 
 namespace reelq::worker {
@@ -121,6 +122,31 @@ TEST(WorkerKeptTaskTest, ADownloadRefusedAsGoneFetchesAFreshUrlFromTheSameTask) 
   EXPECT_EQ(f.provider->creates, 1);
   EXPECT_EQ(f.provider->downloads_started, 2);
   EXPECT_EQ(job.upstream, "task-1");
+}
+
+// A clip already stored under the job's key (an earlier attempt's, made from another task, as
+// after a RetryJob) is kept; the record then describes that clip, not this attempt's download.
+TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  const std::string earlier = "clip of an earlier task";
+  const auto key = JobRunner::ClipKey("t", "b", "x");
+  {
+    storage::PutOptions options;
+    options.content_type = "video/mp4";
+    auto writer = RunAsync(f.io, f.objects->OpenWriter(key, options));
+    ASSERT_TRUE(writer) << writer.error().Describe();
+    ASSERT_TRUE(RunAsync(f.io, (*writer)->Write(std::as_bytes(std::span(earlier)))));
+    ASSERT_TRUE(RunAsync(f.io, (*writer)->Commit()));
+  }
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded);
+  EXPECT_EQ(job.output_key, key);
+  EXPECT_EQ(job.sha256, storage::Sha256Hex(earlier));
+  EXPECT_EQ(f.provider->downloads_finished, 1);
 }
 
 TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {

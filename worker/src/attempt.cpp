@@ -321,6 +321,20 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
           sha256_ = sink.sha256_hex();
           size_ = sink.bytes();
           published_now_ = !committed->already_existed;
+          // The key already held a clip (an earlier attempt's, which a RetryJob made from
+          // another task): that one stays, so the record and the sidecar describe it, not the
+          // bytes this attempt downloaded.
+          const auto& existing = committed->info;
+          if (committed->already_existed && !existing.sha256.empty()) {
+            if (existing.sha256 != sha256_) {
+              spdlog::warn(
+                  "job={} {} was already stored from an earlier attempt and is kept: "
+                  "its checksum is {}, this download's {}",
+                  job_.id, clip_key_, existing.sha256, sha256_);
+            }
+            sha256_ = existing.sha256;
+            size_ = existing.size;
+          }
           stored = true;
         }
       }
