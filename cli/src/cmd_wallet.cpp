@@ -68,12 +68,17 @@ void AddWalletCommands(CLI::App& root, CLI::App& admin, Context& context, Comman
   auto amount = std::make_shared<std::string>();
   top_up->add_option("tenant", *top_tenant, "Tenant name")->required();
   top_up->add_option("amount", *amount, "USD, e.g. 25 or 12.50 (six decimals at most)")->required();
-  commands.push_back({top_up, [&context, top_tenant, amount] {
+  auto request_id = std::make_shared<std::string>();
+  top_up->add_option("--request-id", *request_id,
+                     "Credit once however often this top-up is sent again with the same id (a "
+                     "retry after a timeout); remembered 7 days");
+  commands.push_back({top_up, [&context, top_tenant, amount, request_id] {
                         auto micros = ParseUsd(*amount);
                         if (!micros) return context.UsageError("amount", micros.error());
                         v1::TopUpRequest request;
                         request.set_tenant(*top_tenant);
                         request.set_amount_micros(*micros);
+                        request.set_request_id(*request_id);
                         v1::Wallet response;
                         grpc::ClientContext rpc;
                         context.SetDeadline(rpc);

@@ -1,12 +1,20 @@
 -- Adds money to a tenant's wallet (creating it: from then on the tenant's jobs are billed) and
 -- writes the ledger entry, in one step.
--- ARGV: P tenant amount_micros now max_balance_micros
+-- ARGV: P tenant amount_micros now max_balance_micros [request_id id_ttl_s]
+-- A request id seen before for this tenant (a retried top-up) credits nothing again.
 -- Returns {balance, reserved, spent, topups} after, or an error NOTENANT / OVERFLOW <balance>.
 local P, tenant, amount, now, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local request_id, id_ttl = ARGV[6] or '', tonumber(ARGV[7] or '0') or 0
 if redis.call('SISMEMBER', P .. ':auth:tenants', tenant) == 0 then
   return redis.error_reply('NOTENANT')
 end
 local key = P .. ':wallet:' .. tenant
+local seen = request_id ~= '' and (P .. ':topup:' .. tenant .. ':' .. request_id)
+if seen and redis.call('EXISTS', seen) == 1 then
+  local h = redis.call('HMGET', key, 'balance', 'reserved', 'spent', 'topups')
+  return {tonumber(h[1] or '0') or 0, tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0,
+          tonumber(h[4] or '0') or 0}
+end
 local h = redis.call('HMGET', key, 'balance', 'reserved', 'spent', 'topups')
 local balance = tonumber(h[1] or '0') or 0
 if balance + amount > max or (tonumber(h[4] or '0') or 0) + amount > max then
@@ -16,6 +24,7 @@ balance = redis.call('HINCRBY', key, 'balance', ARGV[3])
 redis.call('HINCRBY', key, 'reserved', 0)
 redis.call('HINCRBY', key, 'spent', 0)
 local topups = redis.call('HINCRBY', key, 'topups', ARGV[3])
+if seen then redis.call('SET', seen, ARGV[3], 'EX', math.max(1, id_ttl)) end
 redis.call('XADD', P .. ':ledger:' .. tenant, '*', 'kind', 'topup', 'job', '', 'amount', ARGV[3],
            'charge', '0', 'hold', '0', 'balance', string.format('%d', balance), 'reserved', h[2] or '0', 'model', '',
            'at', now)

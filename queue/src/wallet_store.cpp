@@ -1,5 +1,7 @@
 #include "reelq/queue/wallet_store.h"
 
+#include <algorithm>
+
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -63,7 +65,13 @@ awaitable<Result<Reply>> WalletStore::Run(const redis::Function& script,
 }
 
 awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amount_micros,
-                                                 int64_t now_ms) {
+                                                 int64_t now_ms, std::string request_id) {
+  if (request_id.size() > 128 ||
+      std::any_of(request_id.begin(), request_id.end(),
+                  [](unsigned char c) { return c < 0x21 || c > 0x7e; })) {
+    co_return MakeError(ErrorCategory::kInvalidRequest,
+                        "request_id: at most 128 printable ASCII characters without spaces");
+  }
   if (amount_micros <= 0) {
     co_return MakeError(ErrorCategory::kInvalidRequest,
                         "amount_micros: must be positive, got " + std::to_string(amount_micros));
@@ -73,8 +81,12 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
                         "amount_micros: at most " + std::to_string(kMaxWalletMicros) + " (" +
                             FormatMicros(kMaxWalletMicros) + ") per wallet");
   }
-  std::vector<std::string> args{tenant, std::to_string(amount_micros), std::to_string(now_ms),
-                                std::to_string(kMaxWalletMicros)};
+  std::vector<std::string> args{tenant,
+                                std::to_string(amount_micros),
+                                std::to_string(now_ms),
+                                std::to_string(kMaxWalletMicros),
+                                request_id,
+                                std::to_string(kTopUpRequestIdSeconds)};
   auto r = co_await Run(LuaFunction(lua::k_wallet_topup), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {

@@ -85,7 +85,8 @@ awaitable<Result<v1::Wallet>> AdminApi::TopUp(Principal who, v1::TopUpRequest re
   if (auto ok = RequireWalletAdmin(who, wallets_, request.tenant()); !ok) {
     co_return std::unexpected(ok.error());
   }
-  auto view = co_await wallets_->TopUp(request.tenant(), request.amount_micros(), clock_->NowMs());
+  auto view = co_await wallets_->TopUp(request.tenant(), request.amount_micros(), clock_->NowMs(),
+                                       request.request_id());
   if (!view) co_return std::unexpected(view.error());
   co_return ToWallet(*view);
 }

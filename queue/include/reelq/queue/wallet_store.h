@@ -52,8 +52,12 @@ class WalletStore {
   WalletStore(redis::ConnectionPtr connection, std::string prefix);
 
   // kInvalidRequest for an amount <= 0 or one that would take the wallet past
-  // kMaxWalletMicros; kNotFound for an unknown tenant. Changes nothing then.
-  awaitable<Result<WalletView>> TopUp(std::string tenant, int64_t amount_micros, int64_t now_ms);
+  // kMaxWalletMicros, or a malformed request id; kNotFound for an unknown tenant. Changes
+  // nothing then. A non-empty `request_id` already used for this tenant (within
+  // kTopUpRequestIdSeconds) credits nothing again and answers the wallet as it is.
+  awaitable<Result<WalletView>> TopUp(std::string tenant, int64_t amount_micros, int64_t now_ms,
+                                      std::string request_id = "");
+  static constexpr int64_t kTopUpRequestIdSeconds = 7 * 24 * 3600;
   // 0: no limit. kInvalidRequest for a negative one; kNotFound for an unknown tenant.
   awaitable<Result<void>> SetLimits(std::string tenant, int64_t max_queued, int64_t max_in_flight);
   // The wallet at `now_ms` with its newest `ledger_limit` entries (0: none; -1: every entry).
