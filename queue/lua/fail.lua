@@ -72,10 +72,9 @@ local will_retry = retry and (attempt + (count_attempt and 1 or 0)) <= max_attem
 keep_task = keep_task and will_retry and
                 ((j.upstream and j.upstream ~= '' and j.account and j.account ~= '') or
                     (j.kind and j.kind ~= ''))
--- A kept task is billed once, when its clip is stored (complete.lua).
-if keep_task then billed = false end
 if keep_task then
-  -- Nothing to move: the hold stays for the completion of the same task.
+  -- Nothing to move: the hold stays, and the task is billed once, when its clip is stored
+  -- (complete.lua).
 elseif billed then
   move_money(ctx, j, 'settle', 0, job_price(ctx, j, j.model or ''))
 elseif not will_retry then
