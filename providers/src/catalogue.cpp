@@ -18,6 +18,10 @@ namespace {
 // "noop" answers at once without any upstream (noop_provider.h): benchmarks and tests only.
 const std::set<std::string, std::less<>> kProviders = {"kling", "sora", "veo", "seedance", "noop"};
 
+// A default generation timeout never shorter than this: a catalogue scaled down for tests or
+// benchmarks keeps a generous one unless it sets its own.
+constexpr double kMinDefaultGenerationTimeout = 600;
+
 // Thrown inside this file only, turned into a Result at ParseCatalogue's boundary.
 struct ParseFailure {
   std::string message;
@@ -251,6 +255,8 @@ ModelSpec ParseModel(const YAML::Node& node, size_t index) {
   m.max_shots = e.PositiveInt("max_shots", false, 1);
   m.audio = e.Bool("audio", true);
   m.latency = ParseLatency(e);
+  m.generation_timeout_seconds = e.NonNegativeNumber(
+      "generation_timeout", std::max(4 * m.latency.max_seconds, kMinDefaultGenerationTimeout));
   m.price_per_second = e.NonNegativeNumber("price_per_second", 0);
   m.price_micros_per_second = PriceMicros(e.Where("price_per_second"), m.price_per_second);
   if (auto by_res = e.Get("price_per_second_by_resolution", false)) {

@@ -96,6 +96,29 @@ TEST(Catalogue, ParsesModelsAccountsRouting) {
   EXPECT_EQ(c->use_case_first_choice.at("photorealism"), "sora-2");
 }
 
+// A stuck upstream task is given up after the model's generation_timeout: stated, or 4 x the
+// latency profile's max and never under 10 minutes by default, or never (0).
+TEST(Catalogue, GenerationTimeoutIsStatedOrFollowsTheLatencyProfile) {
+  auto c = Parse(Doc());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->models[0].generation_timeout_seconds, 1200);  // 4 x 300 s
+  EXPECT_EQ(c->models[1].generation_timeout_seconds, 1440);  // 4 x the default max of 360 s
+  auto fast = Parse(Doc(Replace(kModel, "max: 300}", "max: 30}")));
+  ASSERT_TRUE(fast) << fast.error().message;
+  EXPECT_EQ(fast->models[0].generation_timeout_seconds, 600);
+  auto stated = Parse(Doc(Replace(kModel, "    price_per_second: 0.112\n",
+                                  "    price_per_second: 0.112\n    generation_timeout: 90.5\n")));
+  ASSERT_TRUE(stated) << stated.error().message;
+  EXPECT_EQ(stated->models[0].generation_timeout_seconds, 90.5);
+  auto never = Parse(Doc(Replace(kModel, "    price_per_second: 0.112\n",
+                                 "    price_per_second: 0.112\n    generation_timeout: 0\n")));
+  ASSERT_TRUE(never) << never.error().message;
+  EXPECT_EQ(never->models[0].generation_timeout_seconds, 0);
+  ExpectError(Doc(Replace(kModel, "    price_per_second: 0.112\n",
+                          "    price_per_second: 0.112\n    generation_timeout: -1\n")),
+              "models[0] (kling-3.0).generation_timeout: expected a non-negative number");
+}
+
 TEST(Catalogue, RejectsEveryKindOfBadEntry) {
   ExpectError("models: []", "models: expected a non-empty list of models");
   ExpectError(Doc(Replace(kModel, "provider: sora", "provider: runway")),

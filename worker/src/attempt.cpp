@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "chain_frame.h"
@@ -36,7 +37,10 @@ Attempt::Attempt(RunnerDeps& deps, StoreWriter& writer, std::mt19937_64& rng, qu
       job_(std::move(job)),
       control_(std::move(control)),
       leased_ms_(deps.clock->NowMs()),
-      upstream_(job_.upstream) {}
+      upstream_(job_.upstream),
+      // A task resumed from the record began before this lease, but when is not stored: its
+      // timeout counts from here, which only ever gives it longer.
+      upstream_since_ms_(leased_ms_) {}
 
 awaitable<RunOutcome> Attempt::Run() {
   if (auto ended = co_await Admit()) co_return co_await Ended(*ended);
@@ -95,6 +99,12 @@ bool Attempt::LeaseHeld() {
     control_->Stop(StopReason::kLeaseLapsed);
   }
   return !Stopping();
+}
+
+bool Attempt::GenerationTimedOut() const {
+  const double timeout_s = model_ != nullptr ? model_->generation_timeout_seconds : 0;
+  return timeout_s > 0 &&
+         deps_.clock->NowMs() - upstream_since_ms_ > static_cast<int64_t>(timeout_s * 1000);
 }
 
 std::chrono::milliseconds Attempt::SinceLease() const {
@@ -204,6 +214,18 @@ awaitable<Attempt::PollStep> Attempt::PollOnce(PollState& state) {
     (void)co_await provider.Cancel(upstream_);
     Error failure{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"};
     step.ended = co_await Fail(failure);
+    co_return step;
+  }
+  if (GenerationTimedOut()) {
+    // A task the provider never ends (stuck in its queue, or answering in a shape we cannot
+    // read) would hold the account's slot and its batch forever.
+    (void)co_await provider.Cancel(upstream_);
+    Error failure{ErrorCategory::kDeadlineExceeded,
+                  fmt::format("upstream task {} on account {} did not end within the model's "
+                              "generation_timeout ({} s); cancelled where the provider allows. "
+                              "Not retried: the provider may still bill the task",
+                              upstream_, job_.account, model_->generation_timeout_seconds)};
+    step.ended = co_await Fail(failure, queue::kGenerationTimeout);
     co_return step;
   }
   if (state.polls_per_minute > 0) {

@@ -96,6 +96,9 @@ class Attempt {
   // attempt.cpp); stops the attempt when it is not.
   bool LeaseHeld();
   bool DeadlinePassed() const;
+  // The model's generation_timeout has passed since the upstream task began (as far as this
+  // worker knows: its create, or the lease that resumed it).
+  bool GenerationTimedOut() const;
   std::chrono::milliseconds SinceLease() const;
   bool Stopping() const { return control_->stop != StopReason::kNone; }
   void CountProviderError(const Error& error);
@@ -115,6 +118,7 @@ class Attempt {
   // Set by RecoverOrCreate (or the record, for a resumed attempt) and PollUntilDone.
   std::string upstream_;
   bool upstream_unrecorded_ = false;  // created by this attempt, not yet stored (RecordUpstream)
+  int64_t upstream_since_ms_ = 0;     // when upstream_ began, by GenerationTimedOut's reckoning
   providers::TaskStatus status_;
   int64_t generated_ms_ = 0;
   // Set by StoreClip.

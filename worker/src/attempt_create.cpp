@@ -147,6 +147,7 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
       co_return co_await Fail(failure);
     }
     upstream_ = *created;
+    upstream_since_ms_ = deps_.clock->NowMs();
     upstream_unrecorded_ = true;  // RecordUpstream, once this step's frame (the request) is gone
     co_return std::nullopt;
   }
@@ -221,6 +222,7 @@ awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::Generati
     });
     if (claimed) {
       upstream_ = candidate;
+      upstream_since_ms_ = intent_ms;
       result.found = true;
       spdlog::info("job={} found upstream task {} made by a create whose answer was lost", job_.id,
                    upstream_);

@@ -39,6 +39,12 @@ struct ModelSpec {
   int max_shots = 1;  // > 1: native multi-shot with up to this many cuts in one generation
   bool audio = true;
   LatencyProfile latency;
+  // An upstream task still unfinished this long after its create (or after a worker took it
+  // over) is given up: cancelled upstream where the provider can, and its job failed as
+  // deadline_exceeded with code "generation_timeout", not retried (a stuck task that finishes
+  // later may still be billed, and a retry would pay again). `generation_timeout` in seconds;
+  // when absent 4 x latency.max, at least 10 minutes; 0: never.
+  double generation_timeout_seconds = 0;
   double price_per_second = 0;  // USD
   // The same price exactly, in micro-dollars per second (what the wallet charges), and per
   // resolution where the provider charges so (`price_per_second_by_resolution`).

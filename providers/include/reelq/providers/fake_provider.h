@@ -12,11 +12,11 @@
 
 namespace reelq::providers {
 
-// Tasks finish at once (SUCCEEDED, `clip_seconds` long) and the clip is two writes; while
-// `hold_download` is true the download stops between them, so a test can act while a job is
-// in TRANSFERRING. While `hold_polls` is true, every poll after the first `polls_released`
-// waits until released, whatever happens to its job meanwhile, as an HTTP exchange in flight
-// does. Counters say what was called. Not thread-safe: run it on one io_context.
+// Tasks finish at once (after `running_polls` RUNNING answers: SUCCEEDED, `clip_seconds` long) and
+// the clip is two writes; while `hold_download` is true the download stops between them, so a test
+// can act while a job is in TRANSFERRING. While `hold_polls` is true, every poll after the first
+// `polls_released` waits until released, whatever happens to its job meanwhile, as an HTTP exchange
+// in flight does. Counters say what was called. Not thread-safe: run it on one io_context.
 class FakeProvider final : public Provider {
  public:
   bool hold_download = false;
@@ -24,6 +24,7 @@ class FakeProvider final : public Provider {
   bool hold_polls = false;
   int polls_released = 0;
   int polls_waiting = 0;
+  int running_polls = 0;  // polls still to answer RUNNING (a task still generating, or stuck)
   double clip_seconds = 5;
   int creates = 0, polls = 0, downloads_started = 0, downloads_finished = 0, cancels = 0;
 
@@ -52,6 +53,11 @@ class FakeProvider final : public Provider {
       --polls_waiting;
     }
     TaskStatus status;
+    if (running_polls > 0) {
+      --running_polls;
+      status.state = TaskState::kRunning;
+      co_return status;
+    }
     status.state = TaskState::kSucceeded;
     status.clip_seconds = clip_seconds;
     co_return status;

@@ -124,6 +124,10 @@ struct HeartbeatOutcome {
 // ErrorCategory::kCreateOutcomeUnknown; the API shows ERROR_CATEGORY_CREATE_OUTCOME_UNKNOWN).
 inline constexpr std::string_view kCreateOutcomeUnknown = "create_outcome_unknown";
 
+// The FailRequest::code of a job whose upstream task outlived its model's generation_timeout
+// (category kDeadlineExceeded; catalogue.h).
+inline constexpr std::string_view kGenerationTimeout = "generation_timeout";
+
 struct FailRequest {
   std::string job_id;
   std::string token;
