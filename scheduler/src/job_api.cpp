@@ -212,6 +212,11 @@ awaitable<Result<void>> JobApi::ClaimBatch(std::string batch_id, std::string ten
   co_return Result<void>{};
 }
 
+awaitable<Result<std::string>> JobApi::BatchOwner(std::string batch_id) {
+  if (auth_ == nullptr) co_return std::string();
+  co_return co_await auth_->BatchOwner(std::move(batch_id));
+}
+
 awaitable<Result<void>> JobApi::CheckBatchVisible(Principal who, std::string batch_id) {
   if (who.is_admin) co_return Result<void>{};
   std::string owner;

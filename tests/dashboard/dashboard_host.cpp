@@ -10,6 +10,7 @@
 #include "reelq/common/http_client.h"
 #include "reelq/common/redis.h"
 #include "reelq/providers/catalogue.h"
+#include "reelq/queue/auth_store.h"
 #include "reelq/queue/job_store.h"
 #include "reelq/scheduler/activity.h"
 #include "reelq/scheduler/admission.h"
@@ -27,6 +28,7 @@ struct DashboardHost::Parts {
   redis::ConnectionPtr connection;
   storage::ObjectStorePtr objects;
   std::unique_ptr<queue::JobStore> store;
+  std::unique_ptr<queue::AuthStore> auth;  // who holds each batch id, as a scheduler with tokens
   std::unique_ptr<scheduler::Admission> admission;
   std::unique_ptr<scheduler::JobApi> api;
   std::unique_ptr<scheduler::Activity> activity;
@@ -60,8 +62,9 @@ awaitable<std::string> Build(DashboardHost::Parts& p, std::string redis_host, in
   p.store = std::make_unique<queue::JobStore>(p.connection, E2eStack::kRedisPrefix, p.clock);
   p.admission =
       std::make_unique<scheduler::Admission>(p.catalogue, scheduler::AdmissionLimits{}, p.clock);
+  p.auth = std::make_unique<queue::AuthStore>(p.connection, E2eStack::kRedisPrefix);
   p.api = std::make_unique<scheduler::JobApi>(*p.store, *p.admission, p.settings, p.objects.get(),
-                                              p.clock);
+                                              p.clock, p.auth.get());
   p.activity = std::make_unique<scheduler::Activity>(*p.store, p.clock);
   p.models = scheduler::DashboardModelsOverGrpc(
       executor, grpc::CreateChannel(channel_target, grpc::InsecureChannelCredentials()));

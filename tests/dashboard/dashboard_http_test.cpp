@@ -184,6 +184,22 @@ TEST(DashboardHttp, OpenModeIsReadOnlyAndTokenModeScopesAndGuards) {
       404);  // another tenant's job
   auto logout = HttpFetch("POST", port, "/api/logout", {{"Origin", origin}});
   EXPECT_NE(logout.headers["set-cookie"].find("Max-Age=0"), std::string::npos);
+
+  // A batch id is the tenant's that Redis records as holding it, not the one the dashboard saw
+  // first: as when acme's batch expired and globex then took the id, its page and list entry
+  // are no longer acme's, and the page lists only the holder's jobs under that id.
+  stack.redis().Run({"SET",
+                     std::string(E2eStack::kRedisPrefix) + ":{q}:auth:batch:" + acme.batch_id(),
+                     "globex"});
+  EXPECT_EQ(HttpFetch("GET", port, "/api/batch?id=" + acme.batch_id(), as_acme).status, 404);
+  auto after = json::parse(HttpFetch("GET", port, "/api/batches", as_acme).body);
+  EXPECT_EQ(after["batches"].size(), 0u) << after.dump();
+  auto as_holder = HttpFetch("GET", port, "/api/batch?id=" + acme.batch_id(),
+                             {{"Cookie", "reelq_token=tok-admin"}});
+  ASSERT_EQ(as_holder.status, 200) << as_holder.body;
+  auto held = json::parse(as_holder.body);
+  EXPECT_EQ(held["tenant"], "globex");
+  EXPECT_EQ(held["jobs"].size(), 0u) << held.dump();  // acme's three rows are not globex's
 }
 
 }  // namespace

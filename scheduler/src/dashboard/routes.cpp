@@ -219,6 +219,10 @@ awaitable<Reply> Batches(std::shared_ptr<State> s, Caller caller) {
   size_t shown = 0;
   for (const auto& b : a.batches) {
     if (++shown > 50) break;
+    // The stream remembers the tenant it saw first; the id may since have expired and been
+    // claimed by another tenant, whose counts are not this one's to see.
+    auto owner = co_await s->jobs.BatchOwner(b.batch);
+    if (!owner || (!owner->empty() && *owner != b.tenant)) continue;
     auto progress = co_await s->jobs.GetBatch(DashboardItself(), b.batch);
     if (!progress) continue;  // expired from Redis since
     Json j = BatchJson(*progress);
@@ -231,8 +235,13 @@ awaitable<Reply> Batches(std::shared_ptr<State> s, Caller caller) {
   co_return JsonReply({{"batches", list}});
 }
 
-// The batch's tenant: from the stream when it was seen there, else from its first job.
-awaitable<std::string> BatchTenant(std::shared_ptr<State> s, std::string batch) {
+// The batch's tenant: the one Redis records as holding the id; for a batch submitted while
+// authentication was off (no holder), from the stream when it was seen there, else from its
+// first job. (The stream's memory alone could name a tenant whose batch expired and whose id
+// another tenant has since taken.)
+awaitable<Result<std::string>> BatchTenant(std::shared_ptr<State> s, std::string batch) {
+  auto owner = co_await s->jobs.BatchOwner(batch);
+  if (!owner || !owner->empty()) co_return owner;
   std::string tenant = s->activity.BatchTenant(batch);
   if (!tenant.empty()) co_return tenant;
   v1::ListJobsRequest request;
@@ -246,13 +255,17 @@ awaitable<std::string> BatchTenant(std::shared_ptr<State> s, std::string batch) 
 awaitable<Reply> BatchPage(std::shared_ptr<State> s, Caller caller, Target target) {
   const std::string id = target.Param("id");
   if (id.empty()) co_return ErrorReply(http::status::bad_request, "id: required");
-  const std::string tenant = co_await BatchTenant(s, id);
+  auto owner = co_await BatchTenant(s, id);
+  if (!owner) co_return ErrorReply(owner.error());
+  const std::string tenant = *owner;
   if (!caller.MaySee(tenant)) co_return NotFound("no batch with id '" + id + "'");
   auto progress = co_await s->jobs.GetBatch(DashboardItself(), id);
   if (!progress) co_return ErrorReply(progress.error());
   Json out = BatchJson(*progress);
   out["tenant"] = tenant;
+  // The rows are the owner's alone, whatever else the index holds under that id.
   v1::ListJobsRequest request;
+  request.set_tenant(tenant);
   request.set_batch_id(id);
   request.set_page_size(50);
   const std::string state = target.Param("state");
@@ -271,6 +284,7 @@ awaitable<Reply> BatchPage(std::shared_ptr<State> s, Caller caller, Target targe
   out["next_page"] = page->next_page_token();
   // Failures by category: every failed job of the batch (up to 1000), read through the API.
   v1::ListJobsRequest failed;
+  failed.set_tenant(tenant);
   failed.set_batch_id(id);
   failed.set_state(v1::JOB_STATE_FAILED);
   failed.set_page_size(1000);

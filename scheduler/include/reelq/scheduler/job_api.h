@@ -90,6 +90,9 @@ class JobApi {
   // deletes the other takes' clips and sidecars from the store.
   awaitable<Result<v1::JobStatus>> PickTake(Principal who, v1::PickTakeRequest request);
   static v1::BatchProgress ToProgress(const std::string& batch_id, const queue::BatchCounts& c);
+  // The tenant that holds the batch id, as Redis records it; empty when none does (no such batch,
+  // or one submitted while authentication was off).
+  awaitable<Result<std::string>> BatchOwner(std::string batch_id);
 
  private:
   queue::JobStore& store_;
