@@ -1,8 +1,16 @@
 -- Claims a batch id for a tenant unless another already owns it; returns the owner.
--- ARGV: P batch tenant
-local P, batch, tenant = ARGV[1], ARGV[2], ARGV[3]
+-- A new claim lasts `ttl_ms` (the retention) until a job is stored under the id: submit.lua
+-- makes it lasting then, and retention.lua removes it with the batch's last job. So a claim
+-- whose submission stored nothing (refused by the wallet, an input image that could not be
+-- stored, a batch webhook set for a batch never submitted) does not hold the id for good.
+-- ARGV: P batch tenant [ttl_ms]
+local P, batch, tenant, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4] or '0') or 0
 local key = P .. ':auth:batch:' .. batch
 local owner = redis.call('GET', key)
 if owner then return owner end
-redis.call('SET', key, tenant)
+if ttl > 0 then
+  redis.call('SET', key, tenant, 'PX', math.floor(ttl))
+else
+  redis.call('SET', key, tenant)
+end
 return tenant

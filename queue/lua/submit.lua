@@ -359,6 +359,8 @@ if added > 0 then
     local c = by_batch[batch].n
     count(ctx, P .. ':batch:' .. batch, 'PENDING', c)
     count(ctx, P .. ':batch:' .. batch, 'total', c)
+    -- A job is stored under the id: its tenant's claim (auth_claim_batch.lua) lasts now.
+    redis.call('PERSIST', P .. ':auth:batch:' .. batch)
   end
   local vt = activation_vt(P)
   for _, tenant in ipairs(tenant_order) do

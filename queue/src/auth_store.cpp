@@ -149,8 +149,9 @@ awaitable<Result<std::optional<std::string>>> AuthStore::TenantOfToken(std::stri
   co_return std::optional<std::string>{r->str};
 }
 
-awaitable<Result<std::string>> AuthStore::ClaimBatch(std::string batch_id, std::string tenant) {
-  std::vector<std::string> args{batch_id, tenant};
+awaitable<Result<std::string>> AuthStore::ClaimBatch(std::string batch_id, std::string tenant,
+                                                     int64_t ttl_ms) {
+  std::vector<std::string> args{batch_id, tenant, std::to_string(ttl_ms)};
   auto r = co_await Run(LuaFunction(lua::k_auth_claim_batch), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) co_return std::unexpected(AuthScriptError("claim_batch", r->str, tenant, ""));

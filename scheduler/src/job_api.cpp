@@ -199,7 +199,10 @@ awaitable<Result<void>> JobApi::ClaimBatch(std::string batch_id, std::string ten
       seen != claimed_batches_.end() && now - seen->second < trusted_ms) {
     co_return Result<void>{};
   }
-  auto owner = co_await auth_->ClaimBatch(batch_id, tenant);
+  // A claim no job is stored under lasts a retention (as a batch would), at least an hour so
+  // that it outlives the submission that made it, then frees the id.
+  const int64_t unused_claim_ms = std::max<int64_t>(settings_.retention_ms, 3'600'000);
+  auto owner = co_await auth_->ClaimBatch(batch_id, tenant, unused_claim_ms);
   if (!owner) co_return std::unexpected(owner.error());
   if (*owner != tenant) {
     co_return MakeError(

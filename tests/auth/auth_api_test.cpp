@@ -279,6 +279,42 @@ TEST_F(AuthApi, TenantsSeeOnlyTheirOwnJobsBatchesAndWatches) {
   EXPECT_EQ(out.state(), v1::JOB_STATE_SUCCEEDED) << out.DebugString() << stack_->Logs();
 }
 
+// A batch id claimed by a submission that stored nothing (here an input image that is not in
+// the store) is not held for good: the claim lasts a retention unless a job is stored under
+// it, and another tenant may use the id once it has lapsed. A claim with a job lasts.
+TEST_F(AuthApi, ABatchIdClaimedWithoutAJobLapses) {
+  CreateTenant("studio-e");
+  CreateTenant("studio-f");
+  const auto e = Issue("studio-e").token();
+  const auto f = Issue("studio-f").token();
+  auto jobs = v1::JobService::NewStub(stack_->Channel(0));
+  const std::string claim = std::string(E2eStack::kRedisPrefix) + ":{q}:auth:batch:";
+
+  grpc::Status status;
+  auto refused = Spec("e's shot from an image never stored");
+  refused.set_batch_id("contested-batch");
+  refused.mutable_first_frame()->set_key("inputs/studio-e/never-stored.png");
+  SubmitAs(*jobs, e, refused, &status);
+  ASSERT_FALSE(status.ok());
+  const auto ttl = stack_->redis().Run({"PTTL", claim + "contested-batch"});
+  EXPECT_GT(ttl.integer, 0) << "the claim of a submission that stored nothing never lapses";
+  EXPECT_LE(ttl.integer, 168 * 3600 * 1000);
+
+  // Until it lapses the id stays e's; then f may take it.
+  auto into = Spec("f's shot");
+  into.set_batch_id("contested-batch");
+  SubmitAs(*jobs, f, into, &status);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT) << status.error_message();
+  stack_->redis().Run({"PEXPIRE", claim + "contested-batch", "1"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto taken = SubmitAs(*jobs, f, into, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(stack_->redis().Run({"GET", claim + "contested-batch"}).str, "studio-f");
+  EXPECT_EQ(stack_->redis().Run({"PTTL", claim + "contested-batch"}).integer, -1)
+      << "a claim with a job stored under it must last until the batch leaves";
+  EXPECT_FALSE(taken.job_id().empty());
+}
+
 TEST_F(AuthApi, AdminSurfaceRefusesBadInputAndChangesNothing) {
   CreateTenant("studio-c");
   const auto c = Issue("studio-c");

@@ -55,7 +55,10 @@ class AuthStore {
   awaitable<Result<std::optional<std::string>>> TenantOfToken(std::string token_hash);
 
   // Claims `batch_id` for `tenant` if nobody owns it yet; returns the owner (maybe another).
-  awaitable<Result<std::string>> ClaimBatch(std::string batch_id, std::string tenant);
+  // `ttl_ms` > 0: a new claim expires after that long unless a job is stored under the id
+  // first (auth_claim_batch.lua).
+  awaitable<Result<std::string>> ClaimBatch(std::string batch_id, std::string tenant,
+                                            int64_t ttl_ms = 0);
   // The owner of a batch id; empty when unclaimed.
   awaitable<Result<std::string>> BatchOwner(std::string batch_id);
 
