@@ -4,6 +4,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/grpc_auth.h"
 
 namespace reelq::scheduler {
@@ -37,6 +38,9 @@ Result<void> CheckTenantName(std::string_view field, const std::string& name) {
   if (name.front() == '.') {
     return MakeError(ErrorCategory::kInvalidRequest,
                      std::string(field) + ": must not start with '.'");
+  }
+  if (name == Admission::kReservedTenant) {
+    return MakeError(ErrorCategory::kInvalidRequest, Admission::ReservedTenantMessage(field));
   }
   return {};
 }

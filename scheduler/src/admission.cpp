@@ -329,6 +329,13 @@ Admission::Admission(const providers::Catalogue& catalogue, AdmissionLimits limi
   for (const auto* m : models) by_latency_.push_back(m->id);
 }
 
+std::string Admission::ReservedTenantMessage(std::string_view field) {
+  return fmt::format(
+      "{}: \"{}\" is reserved (the object store keeps every tenant's input images under "
+      "{}/); choose another name",
+      field, kReservedTenant, kReservedTenant);
+}
+
 Result<void> Admission::CheckBatchId(std::string_view batch_id) const {
   if (auto e = CheckIdentifier("batch_id", batch_id, limits_.max_batch_id_bytes, "._-", true)) {
     return Invalid(*e);
@@ -344,6 +351,7 @@ Result<AdmittedJob> Admission::Admit(JobSpec& spec) const {
   if (auto e = CheckIdentifier("tenant", tenant, limits_.max_tenant_bytes, "._-", true)) {
     return Invalid(*e);
   }
+  if (tenant == kReservedTenant) return Invalid(ReservedTenantMessage("tenant"));
   if (auto e =
           CheckIdentifier("batch_id", spec.batch_id(), limits_.max_batch_id_bytes, "._-", true)) {
     return Invalid(*e);

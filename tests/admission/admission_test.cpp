@@ -410,6 +410,12 @@ TEST_F(AdmissionTest, TenantCharsetAndLength) {
     spec.set_tenant(bad);
     EXPECT_THAT(Refusal(spec), StartsWith("tenant: ")) << bad;
   }
+  // Input images live under inputs/<tenant>/: a tenant named "inputs" would own every one.
+  JobSpec reserved = Prompt("x", 8);
+  reserved.set_tenant("inputs");
+  EXPECT_EQ(Refusal(reserved),
+            "tenant: \"inputs\" is reserved (the object store keeps every tenant's input images "
+            "under inputs/); choose another name");
 }
 
 TEST_F(AdmissionTest, BatchIdCharsetAndLength) {

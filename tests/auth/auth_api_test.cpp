@@ -340,6 +340,8 @@ TEST_F(AuthApi, AdminSurfaceRefusesBadInputAndChangesNothing) {
                    "name: tenant 'studio-c' already exists"});
   cases.push_back({"empty name", create("", 0), StatusCode::INVALID_ARGUMENT, "name:"});
   cases.push_back({"bad name", create("studio/../x", 0), StatusCode::INVALID_ARGUMENT, "name:"});
+  cases.push_back({"reserved name", create("inputs", 0), StatusCode::INVALID_ARGUMENT,
+                   "name: \"inputs\" is reserved"});
   cases.push_back(
       {"long name", create(std::string(65, 'x'), 0), StatusCode::INVALID_ARGUMENT, "name:"});
   cases.push_back(

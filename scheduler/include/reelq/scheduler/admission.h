@@ -83,6 +83,11 @@ class Admission {
   const providers::Catalogue& catalogue() const { return catalogue_; }
 
   static constexpr std::string_view kDefaultTenant = "default";
+  // Not a tenant's name: the object store keeps every tenant's input images under
+  // inputs/<tenant>/, so a tenant so named would own them all.
+  static constexpr std::string_view kReservedTenant = "inputs";
+  // "<field>: "inputs" is reserved ...", the refusal of that name wherever a tenant is named.
+  static std::string ReservedTenantMessage(std::string_view field);
   static constexpr std::string_view kDefaultAspectRatio = "16:9";
   static constexpr std::string_view kDefaultResolution = "720p";
   static constexpr std::string_view kAuto = "auto";
