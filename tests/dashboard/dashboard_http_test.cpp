@@ -80,6 +80,19 @@ TEST(DashboardHttp, OpenModeIsReadOnlyAndTokenModeScopesAndGuards) {
     }
   }
   EXPECT_TRUE(seedance_seen) << overview.body;
+  // A page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) is a loopback peer too,
+  // but its requests name its own host.
+  for (const std::string& host :
+       std::vector<std::string>{"localhost:" + std::to_string(open), "[::1]:8080", "127.0.0.2"}) {
+    EXPECT_EQ(HttpFetch("GET", open, "/api/overview", {{"Host", host}}).status, 200) << host;
+  }
+  for (const std::string& host :
+       std::vector<std::string>{"evil.example:" + std::to_string(open), "127.0.0.1.evil.example",
+                                "localhost.evil.example", "[::2]:80", ""}) {
+    auto rebound = HttpFetch("GET", open, "/api/overview", {{"Host", host}});
+    EXPECT_EQ(rebound.status, 403) << host;
+    EXPECT_NE(rebound.body.find("not a loopback name"), std::string::npos) << rebound.body;
+  }
   auto refused = HttpFetch("POST", open, "/api/job/retry?id=" + acme_job,
                            {{"Origin", "http://127.0.0.1:" + std::to_string(open)}});
   EXPECT_EQ(refused.status, 403);

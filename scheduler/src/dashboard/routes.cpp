@@ -141,6 +141,25 @@ bool SameOrigin(const Request& req) {
   return Header(req, "Sec-Fetch-Site") == "same-origin";
 }
 
+// Whether a Host header names this machine's loopback ("localhost", 127.0.0.0/8, ::1; any
+// port). Without tokens the dashboard trusts loopback peers, and a web page elsewhere can point
+// its own name at 127.0.0.1 (DNS rebinding) to become such a peer: its requests still carry its
+// own name as Host, so only loopback names are answered.
+bool LoopbackHost(std::string_view host) {
+  std::string_view name = host;
+  if (name.starts_with('[')) {
+    const size_t close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    name = name.substr(1, close - 1);
+  } else if (const size_t colon = name.find(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  if (name == "localhost") return true;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(std::string(name), ec);
+  return !ec && address.is_loopback();
+}
+
 std::string SessionCookie(const std::string& token, bool clear) {
   std::string cookie =
       std::string(kCookie) + "=" + (clear ? "" : token) + "; Path=/; HttpOnly; SameSite=Strict";
@@ -486,6 +505,12 @@ awaitable<Reply> Route(std::shared_ptr<State> s, Request req, bool loopback_peer
   if (!s->options.resolve_token && !loopback_peer) {
     co_return ErrorReply(http::status::forbidden,
                          "this dashboard serves loopback only (no API tokens are configured)");
+  }
+  if (!s->options.resolve_token && !LoopbackHost(Header(req, "Host"))) {
+    co_return ErrorReply(http::status::forbidden,
+                         "Host: \"" + Header(req, "Host").substr(0, 100) +
+                             "\" is not a loopback name; without API tokens this dashboard "
+                             "answers only requests addressed to localhost, 127.0.0.1 or [::1]");
   }
   const Target target = ParseTarget(std::string_view(req.target().data(), req.target().size()));
   const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
