@@ -110,8 +110,33 @@ v1::JobEvent FromStreamEvent(const queue::Event& e) {
   return out;
 }
 
+// A stream outlives the check made when it opened: its token is checked again as it goes (at
+// most once a second; the authenticator's short cache shares the lookup between streams), so
+// the watch of a token revoked meanwhile ends. Only a refusal ends it, not Redis being out of
+// reach for a moment.
+class StillAuthorized {
+ public:
+  StillAuthorized(Authenticator& auth, std::string authorization)
+      : auth_(auth), authorization_(std::move(authorization)) {}
+
+  // The refusal when the token no longer authenticates; nothing otherwise.
+  awaitable<std::optional<Error>> Refusal() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - checked_ < std::chrono::seconds(1)) co_return std::nullopt;
+    checked_ = now;
+    auto who = co_await auth_.AuthenticateHeader(authorization_);
+    if (!who && who.error().category == ErrorCategory::kAuthFailed) co_return who.error();
+    co_return std::nullopt;
+  }
+
+ private:
+  Authenticator& auth_;
+  const std::string authorization_;
+  std::chrono::steady_clock::time_point checked_ = std::chrono::steady_clock::now();
+};
+
 awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
-                             Principal who, std::string job_id) {
+                             StillAuthorized& still, Principal who, std::string job_id) {
   const auto handle = hub.Subscribe(job_id, [st](const queue::Event& e) {
     st->inbox.push_back(e);
     st->wake.cancel();
@@ -197,6 +222,12 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
     if (terminal) break;
     st->wake.expires_after(std::chrono::seconds(5));
     co_await st->wake.async_wait(use_nothrow_awaitable);
+    if (auto refused = co_await still.Refusal()) {
+      for (const auto& h : child_handles) hub.Unsubscribe(h);
+      hub.Unsubscribe(handle);
+      st->Finish(AuthStatus(*refused));
+      co_return;
+    }
     if (st->inbox.empty() && !st->cancelled) {
       // Nothing heard for a while: re-read the record in case events were missed (a Redis
       // restart can drop the stream's tail).
@@ -223,7 +254,7 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
 }
 
 awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
-                               Principal who, std::string batch_id) {
+                               StillAuthorized& still, Principal who, std::string batch_id) {
   const auto handle = hub.Subscribe("batch:" + batch_id, [st](const queue::Event& e) {
     st->inbox.push_back(e);
     st->wake.cancel();
@@ -262,6 +293,11 @@ awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, Even
     if (done(*progress)) break;
     st->wake.expires_after(std::chrono::milliseconds(inbox.empty() ? 1000 : 200));
     co_await st->wake.async_wait(use_nothrow_awaitable);
+    if (auto refused = co_await still.Refusal()) {
+      hub.Unsubscribe(handle);
+      st->Finish(AuthStatus(*refused));
+      co_return;
+    }
   }
   if (done(*progress)) {
     v1::JobEvent last;
@@ -276,6 +312,7 @@ awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, Even
 awaitable<void> Watch(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
                       Authenticator& auth, std::string authorization, bool is_batch,
                       std::string target) {
+  StillAuthorized still(auth, authorization);
   auto who = co_await auth.AuthenticateHeader(std::move(authorization));
   if (!who) {
     st->Finish(AuthStatus(who.error()));
@@ -286,9 +323,9 @@ awaitable<void> Watch(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub
     co_return;
   }
   if (is_batch) {
-    co_await WatchBatchLoop(st, api, hub, *who, std::move(target));
+    co_await WatchBatchLoop(st, api, hub, still, *who, std::move(target));
   } else {
-    co_await WatchJobLoop(st, api, hub, *who, std::move(target));
+    co_await WatchJobLoop(st, api, hub, still, *who, std::move(target));
   }
 }
 

@@ -315,6 +315,56 @@ TEST_F(AuthApi, ABatchIdClaimedWithoutAJobLapses) {
   EXPECT_FALSE(taken.job_id().empty());
 }
 
+// A watch stream is checked again as it goes: revoking its token ends it, job and batch alike.
+TEST_F(AuthApi, AWatchStreamEndsWhenItsTokenIsRevoked) {
+  CreateTenant("studio-w");
+  const auto issued = Issue("studio-w");
+  auto jobs = v1::JobService::NewStub(stack_->Channel(1));
+  // Kling's keys get no running slots, so this tenant's Kling job waits upstream for as long
+  // as the test needs (no other test uses Kling).
+  stack_->SimConfigure({{"providers",
+                         {{"kling",
+                           {{"keys",
+                             {{{"access_key", "sim-kling-ak-a"}, {"max_concurrent", 0}},
+                              {{"access_key", "sim-kling-ak-b"}, {"max_concurrent", 0}}}}}}}}});
+  auto spec = Spec("a shot that waits upstream");
+  spec.clear_models();
+  spec.add_models("kling-3.0");
+  spec.set_batch_id("watched-batch");
+  grpc::Status status;
+  const std::string job = SubmitAs(*jobs, issued.token(), spec, &status).job_id();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  v1::WatchJobRequest watch_job;
+  watch_job.set_job_id(job);
+  v1::WatchJobRequest watch_batch;
+  watch_batch.set_batch_id("watched-batch");
+  const auto opened = std::chrono::steady_clock::now();
+  grpc::Status job_end, batch_end;
+  std::thread job_watch(
+      [&] { job_end = WatchAs(*jobs, issued.token(), watch_job, std::chrono::seconds(30)); });
+  std::thread batch_watch(
+      [&] { batch_end = WatchAs(*jobs, issued.token(), watch_batch, std::chrono::seconds(30)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto admin = v1::AdminService::NewStub(stack_->Channel(0));
+  v1::RevokeTokenRequest revoke;
+  revoke.set_tenant("studio-w");
+  revoke.set_token_id(issued.token_id());
+  v1::RevokeTokenResponse revoked;
+  ASSERT_TRUE(admin->RevokeToken(Authed(kAdminToken).get(), revoke, &revoked).ok());
+  job_watch.join();
+  batch_watch.join();
+  const auto open_for = std::chrono::steady_clock::now() - opened;
+  EXPECT_EQ(job_end.error_code(), StatusCode::UNAUTHENTICATED) << job_end.error_message();
+  EXPECT_EQ(batch_end.error_code(), StatusCode::UNAUTHENTICATED) << batch_end.error_message();
+  EXPECT_LT(open_for, std::chrono::seconds(10)) << "the streams outlived the revoke";
+
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job);
+  v1::JobStatus cancelled;
+  EXPECT_TRUE(jobs->CancelJob(Authed(kAdminToken).get(), cancel, &cancelled).ok());
+}
+
 TEST_F(AuthApi, AdminSurfaceRefusesBadInputAndChangesNothing) {
   CreateTenant("studio-c");
   const auto c = Issue("studio-c");
