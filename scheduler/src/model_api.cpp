@@ -14,6 +14,14 @@ awaitable<Result<v1::ListModelsResponse>> ModelApi::ListModels() {
   co_return ToModels(*stats, clock_->NowMs());
 }
 
+awaitable<Result<v1::ListModelsResponse>> ModelApi::ListModels(Principal who) {
+  auto response = co_await ListModels();
+  if (response && !who.is_admin && !who.open) {
+    for (auto& model : *response->mutable_models()) model.clear_accounts();
+  }
+  co_return response;
+}
+
 awaitable<Result<v1::GetStatsResponse>> ModelApi::GetStats() {
   auto stats = co_await store_.GetStats();
   if (!stats) co_return std::unexpected(stats.error());
@@ -25,6 +33,7 @@ awaitable<Result<v1::GetStatsResponse>> ModelApi::GetStats(Principal who) {
   if (!stats) co_return std::unexpected(stats.error());
   auto response = ToStats(*stats, clock_->NowMs());
   if (who.is_admin) co_return response;
+  if (!who.open) response.clear_accounts();  // the operator's (see ListModels)
   auto* tenants = response.mutable_tenants();
   uint64_t pending = 0;
   for (int i = tenants->size() - 1; i >= 0; --i) {

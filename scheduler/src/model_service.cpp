@@ -10,7 +10,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
                                                        const v1::ListModelsRequest* /*request*/,
                                                        v1::ListModelsResponse* response) {
   return AuthedUnary(context, io_, auth_, response,
-                     [this](Principal) { return api_.ListModels(); });
+                     [this](Principal who) { return api_.ListModels(std::move(who)); });
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::GetStats(grpc::CallbackServerContext* context,

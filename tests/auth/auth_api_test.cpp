@@ -257,6 +257,19 @@ TEST_F(AuthApi, TenantsSeeOnlyTheirOwnJobsBatchesAndWatches) {
   v1::GetStatsResponse stats;
   ASSERT_TRUE(models->GetStats(Authed(a).get(), {}, &stats).ok());
   for (const auto& t : stats.tenants()) EXPECT_EQ(t.tenant(), "studio-a");
+  // The provider accounts are the operator's: an admin sees them, a tenant does not.
+  EXPECT_EQ(stats.accounts_size(), 0);
+  v1::GetStatsResponse admin_stats;
+  ASSERT_TRUE(models->GetStats(Authed(kAdminToken).get(), {}, &admin_stats).ok());
+  EXPECT_GT(admin_stats.accounts_size(), 0);
+  v1::ListModelsResponse listed, admin_listed;
+  ASSERT_TRUE(models->ListModels(Authed(a).get(), {}, &listed).ok());
+  ASSERT_TRUE(models->ListModels(Authed(kAdminToken).get(), {}, &admin_listed).ok());
+  ASSERT_GT(listed.models_size(), 0);
+  for (const auto& m : listed.models()) EXPECT_EQ(m.accounts_size(), 0) << m.id();
+  int admin_accounts = 0;
+  for (const auto& m : admin_listed.models()) admin_accounts += m.accounts_size();
+  EXPECT_GT(admin_accounts, 0);
 
   // B sees its own; the admin sees both.
   EXPECT_TRUE(jobs->GetJob(Authed(b).get(), get, &out).ok());

@@ -28,6 +28,9 @@ class ModelApi {
   // Every catalogue model in catalogue order, with its live counters, latency estimate (the
   // catalogue's p50 until the queue has one) and the live state of its accounts.
   awaitable<Result<v1::ListModelsResponse>> ListModels();
+  // As a caller sees them: the provider accounts behind each model are the operator's, shown
+  // to an admin token (or with authentication off), not to a tenant's (as on the dashboard).
+  awaitable<Result<v1::ListModelsResponse>> ListModels(Principal who);
   // Fleet-wide totals, tenants with their weights, every account, per-model depth (by model id).
   awaitable<Result<v1::GetStatsResponse>> GetStats();
   // The same as `who` may see it: a tenant sees only its own line in `tenants`, and `pending`
