@@ -108,6 +108,17 @@ TEST(ConfigTest, HttpIdleConnectionsPerHostIsReadAndBounded) {
   EXPECT_EQ(worker::Settings{}.http_idle_connections_per_host, 64);
 }
 
+TEST(ConfigTest, MaxClipMbIsReadAndBounded) {
+  EXPECT_EQ(LoadError("worker:\n  max_clip_mb: 0\n"),
+            "worker.max_clip_mb: 0 is out of range [1, 1048576]");
+  auto doc = config::LoadFromString("worker:\n  max_clip_mb: 512\n", "/tmp", {});
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto settings = worker::ParseSettings(*doc);
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->max_clip_bytes, uint64_t{512} << 20);
+  EXPECT_EQ(worker::Settings{}.max_clip_bytes, uint64_t{4096} << 20);
+}
+
 TEST(ConfigTest, RedisSentinelsAndWaitReplicas) {
   auto doc = config::LoadFromString(
       "redis:\n  sentinels: [10.0.0.1:26379, 'sentinel-b:26380']\n  master_name: reelq\n"

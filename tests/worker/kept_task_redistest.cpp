@@ -149,6 +149,25 @@ TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {
   EXPECT_EQ(f.provider->downloads_finished, 1);
 }
 
+// A clip past worker.max_clip_mb is not stored, and the job fails saying so, without another
+// download or a second generation (it would be as large again).
+TEST(WorkerKeptTaskTest, AClipLargerThanTheCapIsNotStored) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.deps.settings.max_clip_bytes = 10;  // the fake's clip is about 30 bytes
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(job.error_category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(job.error_message.find("larger than worker.max_clip_mb"), std::string::npos)
+      << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(f.provider->downloads_started, 1);
+  EXPECT_FALSE(std::filesystem::exists(f.dir.path() / "store" / JobRunner::ClipKey("t", "b", "x")));
+}
+
 TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f;

@@ -314,7 +314,7 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
     } else {
       // The hash is of exactly the bytes stored, computed while streaming (the clip is never
       // held whole), and checked against the store's own size and checksum.
-      auto transfer = std::make_shared<Transfer>(std::move(*writer));
+      auto transfer = std::make_shared<Transfer>(std::move(*writer), settings.max_clip_bytes);
       auto executor = co_await asio::this_coro::executor;
       SpawnOrDie(executor, "transfer " + job_.id,
                  RunTransfer(provider_, upstream_, status_, transfer, control_));

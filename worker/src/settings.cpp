@@ -10,7 +10,8 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           {"max_in_flight", "max_starting", "http_idle_connections_per_host", "lease_seconds",
            "heartbeat_seconds", "min_poll_interval_ms", "drain_timeout_seconds",
            "retry_backoff_initial_ms", "retry_backoff_max_ms", "rate_limit_cooldown_ms",
-           "create_rate_guard_ms", "metrics_listen", "on_unknown_create", "lost_create_settle_ms"});
+           "create_rate_guard_ms", "metrics_listen", "on_unknown_create", "lost_create_settle_ms",
+           "max_clip_mb"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -56,6 +57,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   auto metrics = config::GetString(w, "worker", "metrics_listen", "127.0.0.1:0");
   if (!metrics) return std::unexpected(metrics.error());
   s.metrics_listen = *metrics;
+  auto clip_mb = config::GetInt(w, "worker", "max_clip_mb", 4096, 1, 1'048'576);
+  if (!clip_mb) return std::unexpected(clip_mb.error());
+  s.max_clip_bytes = static_cast<uint64_t>(*clip_mb) << 20;
   auto settle = config::GetInt(w, "worker", "lost_create_settle_ms", 2000, 0, 600'000);
   if (!settle) return std::unexpected(settle.error());
   s.lost_create_settle = milliseconds(*settle);

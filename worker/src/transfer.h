@@ -20,11 +20,20 @@ namespace reelq::worker {
 // object is discarded (at once, or when a write in progress returns) and later bytes refused.
 class Transfer final : public ByteSink {
  public:
-  explicit Transfer(storage::ObjectWriterPtr writer) : sink_(std::move(writer)) {}
+  // `max_bytes`: worker.max_clip_bytes; a download past it is refused, not stored.
+  Transfer(storage::ObjectWriterPtr writer, uint64_t max_bytes)
+      : sink_(std::move(writer)), max_bytes_(max_bytes) {}
 
   awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
     if (abandoned_) {
       co_return MakeError(ErrorCategory::kCancelled, "the job stopped during the transfer");
+    }
+    received_ += chunk.size();
+    if (received_ > max_bytes_) {
+      co_return MakeError(ErrorCategory::kInvalidRequest,
+                          "the clip is larger than worker.max_clip_mb (" +
+                              std::to_string(max_bytes_ >> 20) +
+                              " MiB); its download stopped there and nothing was stored");
     }
     writing_ = true;
     auto written = co_await sink_.Write(chunk);
@@ -52,6 +61,8 @@ class Transfer final : public ByteSink {
 
  private:
   storage::HashingWriter sink_;
+  const uint64_t max_bytes_;
+  uint64_t received_ = 0;
   bool writing_ = false;
   bool abandoned_ = false;
   bool aborted_ = false;

@@ -34,6 +34,9 @@ struct Settings {
   std::chrono::milliseconds create_rate_guard{500};
   int poll_error_budget = 30;  // consecutive failed polls before the job is handed back
   int transfer_attempts = 4;   // download-to-store tries before the attempt fails
+  // A clip larger than this is not stored (its download stops there and the job fails): a
+  // provider answering with an endless or enormous body would otherwise fill the store.
+  uint64_t max_clip_bytes = uint64_t{4096} << 20;
   std::string metrics_listen = "127.0.0.1:0";
   // A create whose outcome is unknown (the worker died after sending it, or its answer was
   // lost) on a provider that cannot look the task up (Veo): `fail` ends the job FAILED with
