@@ -129,6 +129,16 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     if (batch_id_.empty())
       batch_id_ = spec.batch_id().empty() ? api_.NewBatchId() : spec.batch_id();
     if (spec.batch_id().empty()) spec.set_batch_id(batch_id_);
+    if (!request_.batch_webhook_url().empty() && !hook_seen_ && index > 0) {
+      // The items before it are queued without it, and a batch whose last job to end is one of
+      // them would never send batch.completed.
+      Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
+             "batch_webhook_url: named after the stream's first item (items 0 to " +
+                 std::to_string(index - 1) +
+                 " were queued without it); name it on the first message, or set it with "
+                 "SetBatchWebhook before submitting");
+      return;
+    }
     if (!request_.batch_webhook_url().empty() && !hook_seen_) {
       hook_seen_ = true;
       hook_ = BatchHookRequest{batch_id_, request_.batch_webhook_url(),

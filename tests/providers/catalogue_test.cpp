@@ -103,7 +103,8 @@ TEST(Catalogue, GenerationTimeoutIsStatedOrFollowsTheLatencyProfile) {
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->models[0].generation_timeout_seconds, 1200);  // 4 x 300 s
   EXPECT_EQ(c->models[1].generation_timeout_seconds, 1440);  // 4 x the default max of 360 s
-  auto fast = Parse(Doc(Replace(kModel, "max: 300}", "max: 30}")));
+  auto fast = Parse(Doc(Replace(kModel, "latency: {min: 60, p50: 120, p95: 180, max: 300}",
+                                "latency: {min: 10, p50: 15, p95: 20, max: 30}")));
   ASSERT_TRUE(fast) << fast.error().message;
   EXPECT_EQ(fast->models[0].generation_timeout_seconds, 600);
   auto stated = Parse(Doc(Replace(kModel, "    price_per_second: 0.112\n",

@@ -288,6 +288,28 @@ TEST(WebhookSubmit, UnsafeTargetsAreRefusedNamingTheField) {
     EXPECT_EQ(item.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << item.index();
     EXPECT_NE(item.message().find("batch_webhook_url"), std::string::npos) << item.message();
   }
+  // A batch's webhook named only after the first item: the items before it were queued without
+  // it, so the message naming it is refused, naming the field; the items around it go in.
+  grpc::ClientContext late_ctx;
+  v1::SubmitBatchResponse late;
+  auto late_writer = jobs->SubmitBatch(&late_ctx, &late);
+  for (int i = 0; i < 3; ++i) {
+    v1::SubmitBatchRequest late_request;
+    *late_request.mutable_spec() = MakeSpec("late hook " + std::to_string(i), "kling-3.0", 5);
+    if (i == 1) late_request.set_batch_webhook_url("http://127.0.0.1:9/hook");
+    ASSERT_TRUE(late_writer->Write(late_request));
+  }
+  late_writer->WritesDone();
+  ASSERT_TRUE(late_writer->Finish().ok());
+  ASSERT_EQ(late.items_size(), 3);
+  EXPECT_EQ(late.accepted(), 2u);
+  EXPECT_EQ(late.items(1).code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(late.items(1).message().rfind("batch_webhook_url: named after the stream's first", 0),
+            0u)
+      << late.items(1).message();
+  EXPECT_EQ(late.items(0).code(), 0);
+  EXPECT_EQ(late.items(2).code(), 0);
+
   // A batch id admission would refuse is refused before the batch's webhook is stored under it:
   // no key is left for it.
   const std::string bad_id = "bad\x01id";
