@@ -43,10 +43,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
     std::lock_guard lock(state_->mu);
     state_->outbox.pop_front();
     state_->writing = false;
-    if (!ok) {
-      state_->outbox.clear();
-      return;
-    }
+    // A failed write (the client went away) drops what is queued; a Finish the loop asked for
+    // while that write was out must still be made, or the call never ends (and a server's
+    // Shutdown waits for it for good).
+    if (!ok) state_->outbox.clear();
     Pump();
   }
 
