@@ -190,7 +190,8 @@ Result<void> JobApi::ResolveTenant(const Principal& who, v1::JobSpec& spec) cons
   return {};
 }
 
-awaitable<Result<void>> JobApi::ClaimBatch(std::string batch_id, std::string tenant) {
+awaitable<Result<void>> JobApi::ClaimBatch(std::string batch_id, std::string tenant,
+                                           BatchClaims* confirmed) {
   if (auth_ == nullptr) co_return Result<void>{};
   auto key = std::make_pair(batch_id, tenant);
   const int64_t now = clock_->NowMs();
@@ -199,6 +200,7 @@ awaitable<Result<void>> JobApi::ClaimBatch(std::string batch_id, std::string ten
       seen != claimed_batches_.end() && now - seen->second < trusted_ms) {
     co_return Result<void>{};
   }
+  if (confirmed != nullptr && confirmed->contains(key)) co_return Result<void>{};
   // A claim no job is stored under lasts a retention (as a batch would), at least an hour so
   // that it outlives the submission that made it, then frees the id.
   const int64_t unused_claim_ms = std::max<int64_t>(settings_.retention_ms, 3'600'000);
@@ -209,10 +211,14 @@ awaitable<Result<void>> JobApi::ClaimBatch(std::string batch_id, std::string ten
         ErrorCategory::kInvalidRequest,
         "batch_id: '" + batch_id + "' is already used by another tenant; choose another batch id");
   }
+  if (confirmed != nullptr) confirmed->insert(std::move(key));
+  co_return Result<void>{};
+}
+
+void JobApi::RememberClaim(const std::string& batch_id, const std::string& tenant) {
   // Bounded: forgetting only costs a Redis call later.
   if (claimed_batches_.size() > 100'000) claimed_batches_.clear();
-  claimed_batches_[std::move(key)] = now;
-  co_return Result<void>{};
+  claimed_batches_[std::make_pair(batch_id, tenant)] = clock_->NowMs();
 }
 
 awaitable<Result<std::string>> JobApi::BatchOwner(std::string batch_id) {
@@ -247,6 +253,7 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
   std::vector<queue::NewJob> jobs;
   std::vector<size_t> index_of;  // jobs[i] is specs[index_of[i]]
   std::map<std::string, bool> checked_webhooks;
+  BatchClaims claims;
   for (size_t i = 0; i < specs.size(); ++i) {
     auto& spec = specs[i];  // admission applies the defaults in place
     if (auto resolved = ResolveTenant(who, spec); !resolved) {
@@ -260,7 +267,7 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
     }
     const AdmittedJob* admitted = &plan->admitted;
     if (!who.open && !spec.batch_id().empty()) {
-      auto claimed = co_await ClaimBatch(spec.batch_id(), spec.tenant());
+      auto claimed = co_await ClaimBatch(spec.batch_id(), spec.tenant(), &claims);
       if (!claimed) {
         results[i] = std::unexpected(claimed.error());
         continue;
@@ -348,7 +355,10 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
     v1::SubmitJobResponse response;
     response.set_job_id(outcome.job_id);
     response.set_duplicate(outcome.duplicate);
-    if (!outcome.duplicate) any_new = true;
+    if (!outcome.duplicate) {
+      any_new = true;
+      if (!who.open && !jobs[k].batch.empty()) RememberClaim(jobs[k].batch, jobs[k].tenant);
+    }
     if (!with_status) {
       results[index_of[k]] = std::move(response);
       continue;

@@ -326,6 +326,12 @@ TEST_F(AuthApi, ABatchIdClaimedWithoutAJobLapses) {
   EXPECT_EQ(stack_->redis().Run({"PTTL", claim + "contested-batch"}).integer, -1)
       << "a claim with a job stored under it must last until the batch leaves";
   EXPECT_FALSE(taken.job_id().empty());
+  // e's claim, checked by this scheduler for its refused submission, is not trusted past its
+  // lapse: e cannot add to f's batch now.
+  auto back = Spec("e's shot into f's batch");
+  back.set_batch_id("contested-batch");
+  SubmitAs(*jobs, e, back, &status);
+  EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT) << status.error_message();
 }
 
 // A watch stream is checked again as it goes: revoking its token ends it, job and batch alike.

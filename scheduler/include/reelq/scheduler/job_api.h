@@ -102,9 +102,14 @@ class JobApi {
   // The tenant a job goes to: the caller's own (a tenant token), the one the request names
   // (admin or open). kAuthFailed when a tenant token's request names another tenant.
   Result<void> ResolveTenant(const Principal& who, v1::JobSpec& spec) const;
-  // Records the batch's owner (once per batch id and scheduler); kInvalidRequest when another
-  // tenant already uses that id.
-  awaitable<Result<void>> ClaimBatch(std::string batch_id, std::string tenant);
+  // Records the batch's owner; kInvalidRequest when another tenant already uses that id.
+  // `confirmed` (one call's claims, may be null) spares the same batch's later specs a Redis
+  // call; claimed_batches_ spares later calls one, once a job is stored under the claim.
+  using BatchClaims = std::set<std::pair<std::string, std::string>>;
+  awaitable<Result<void>> ClaimBatch(std::string batch_id, std::string tenant,
+                                     BatchClaims* confirmed = nullptr);
+  // A job was stored under (batch, tenant)'s claim: it lasts at least a retention now.
+  void RememberClaim(const std::string& batch_id, const std::string& tenant);
   // kNotFound (the same answer as for no such batch) unless `who` may see the batch.
   awaitable<Result<void>> CheckBatchVisible(Principal who, std::string batch_id);
   // A group's children as jobs to store after `parent` (whose id and kind it fills in); none for
@@ -124,9 +129,10 @@ class JobApi {
   redis::ConnectionPtr replicated_on_;
   int wait_replicas_ = 0;
   std::chrono::milliseconds wait_timeout_{0};
-  // (batch, tenant) -> when the claim was seen; io only. Trusted for less than the retention:
-  // a batch id is freed only a retention after its last job ended, and another tenant may then
-  // claim it (ClaimBatch).
+  // (batch, tenant) -> when a job was stored under that claim; io only. Trusted for less than
+  // the retention: a batch id is freed only a retention after its last job ended, and another
+  // tenant may then claim it (ClaimBatch). A claim no job was stored under is not kept here: it
+  // may lapse at any time (auth_claim_batch.lua) and another tenant take the id.
   std::map<std::pair<std::string, std::string>, int64_t> claimed_batches_;
 
   // The job record's webhook field ("<flags>|<url>", common_webhook.lua) for a spec's
