@@ -59,9 +59,14 @@ if j.model and j.model ~= '' and not retry then count(ctx, P .. ':model:' .. j.m
 -- and bills nothing. A task that exists and failed is billed only where the account says its
 -- provider bills such failures (accounts[].billing); a create whose outcome cannot be known is
 -- billed (it may have started a paid generation). The refusals a provider answers at once
--- (invalid request, auth, 429, unknown model) are never billed.
+-- (invalid request, auth, 429, unknown model) are never billed. A task that finished (keep_task
+-- passed: what failed came after its generation) was made and is billed whatever failed after
+-- it, as is one the worker cancelled for a deadline (a cancel after the create, as cancel.lua).
+local generated = keep_task and j.upstream and j.upstream ~= '' and not (j.kind and j.kind ~= '')
 local billed = false
-if category == 'create_outcome_unknown' then
+if category == 'create_outcome_unknown' or generated then
+  billed = true
+elseif category == 'deadline_exceeded' and j.upstream and j.upstream ~= '' then
   billed = true
 elseif j.upstream and j.upstream ~= '' and category ~= 'invalid_request' and
     category ~= 'auth_failed' and category ~= 'rate_limited' and category ~= 'model_gone' then

@@ -42,6 +42,8 @@ struct Fixture : WorkerHarness {
 TEST(WorkerGenerationTimeoutTest, AStuckTaskIsCancelledAndItsJobFailsWithoutASecondCreate) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f(/*timeout_seconds=*/0.3);
+  f.Fund(10'000'000);
+  f.bill = true;
   f.provider->running_polls = 1000000;  // never ends
   ASSERT_NO_FATAL_FAILURE(f.Submit("stuck"));
   f.Dispatch(10);
@@ -57,6 +59,9 @@ TEST(WorkerGenerationTimeoutTest, AStuckTaskIsCancelledAndItsJobFailsWithoutASec
   EXPECT_EQ(f.provider->creates, 1) << "a stuck task was paid for again";
   EXPECT_EQ(f.provider->cancels, 1);
   EXPECT_GT(f.provider->polls, 1);
+  // Cancelled after its create, as a CancelJob would be: charged, since the provider may bill.
+  EXPECT_EQ(f.Wallet().spent_micros, 5 * Fixture::kPricePerSecond);
+  EXPECT_EQ(f.Wallet().reserved_micros, 0);
 
   // The slot it held is free: the next job on the same one-slot account runs to its clip.
   f.provider->running_polls = 0;

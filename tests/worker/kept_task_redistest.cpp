@@ -154,6 +154,8 @@ TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {
 TEST(WorkerKeptTaskTest, AClipLargerThanTheCapIsNotStored) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f;
+  f.Fund(10'000'000);
+  f.bill = true;
   f.deps.settings.max_clip_bytes = 10;  // the fake's clip is about 30 bytes
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);
@@ -166,11 +168,15 @@ TEST(WorkerKeptTaskTest, AClipLargerThanTheCapIsNotStored) {
   EXPECT_EQ(f.provider->creates, 1);
   EXPECT_EQ(f.provider->downloads_started, 1);
   EXPECT_FALSE(std::filesystem::exists(f.dir.path() / "store" / JobRunner::ClipKey("t", "b", "x")));
+  EXPECT_EQ(f.Wallet().spent_micros, 5 * Fixture::kPricePerSecond);  // made, so billed
+  EXPECT_EQ(f.Wallet().reserved_micros, 0);
 }
 
 TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f;
+  f.Fund(10'000'000);
+  f.bill = true;
   f.flaky->sidecar_failures = 1000;
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));  // three attempts
   f.Dispatch(10);
@@ -182,6 +188,11 @@ TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {
   EXPECT_EQ(f.provider->creates, 1);
   EXPECT_EQ(job.error_category, ErrorCategory::kRetryable);
   EXPECT_EQ(job.errors.size(), 3u);
+  // The provider made the clip and bills it: the job's end charges it, once, not refunds it.
+  const auto wallet = f.Wallet();
+  EXPECT_EQ(wallet.spent_micros, 5 * Fixture::kPricePerSecond);
+  EXPECT_EQ(wallet.reserved_micros, 0);
+  EXPECT_EQ(wallet.balance_micros, 10'000'000 - 5 * Fixture::kPricePerSecond);
 }
 
 }  // namespace

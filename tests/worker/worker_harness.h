@@ -17,6 +17,7 @@
 #include "reelq/common/redis.h"
 #include "reelq/providers/provider.h"
 #include "reelq/queue/job_store.h"
+#include "reelq/queue/wallet_store.h"
 #include "reelq/storage/fs_store.h"
 #include "reelq/v1/jobs.pb.h"
 #include "reelq/worker/worker.h"
@@ -36,6 +37,10 @@ struct WorkerHarness {
   RunnerDeps deps;
   std::unique_ptr<Worker> worker;
   bool worker_done = false;
+  // Jobs submitted while set are billed to tenant "t"'s wallet (Fund it first): 5 s at
+  // kPricePerSecond.
+  bool bill = false;
+  static constexpr int64_t kPricePerSecond = 100'000;
 
   // Account "a" takes `max_concurrent` jobs at once.
   explicit WorkerHarness(int max_concurrent) {
@@ -46,6 +51,7 @@ struct WorkerHarness {
     queue::ModelSetting model;
     model.id = "m";
     model.accounts = {"a"};
+    model.price_micros_per_second = kPricePerSecond;
     settings.models.push_back(model);
     queue::AccountSetting account;
     account.id = "a";
@@ -111,6 +117,8 @@ struct WorkerHarness {
     job.spec_bytes = spec.SerializeAsString();
     job.candidate_models = {"m"};
     job.max_attempts = 3;
+    job.bill = bill;
+    job.billed_seconds = 5;
     auto submitted = testing::RunAsync(io, admin->Submit(job, 3600));
     ASSERT_TRUE(submitted) << submitted.error().Describe();
   }
@@ -118,6 +126,21 @@ struct WorkerHarness {
   void Dispatch(int max) {
     auto dispatched = testing::RunAsync(io, admin->Dispatch(max, 100, 1));
     ASSERT_TRUE(dispatched) << dispatched.error().Describe();
+  }
+
+  // Gives tenant "t" a wallet holding `micros`.
+  void Fund(int64_t micros) {
+    server.Run({"SADD", "rq:{q}:auth:tenants", "t"});
+    queue::WalletStore wallets(Connect(), "rq");
+    auto topped = testing::RunAsync(io, wallets.TopUp("t", micros, clock->NowMs()));
+    if (!topped) throw std::runtime_error(topped.error().Describe());
+  }
+
+  queue::WalletView Wallet() {
+    queue::WalletStore wallets(Connect(), "rq");
+    auto wallet = testing::RunAsync(io, wallets.Get("t", clock->NowMs(), 0));
+    if (!wallet) throw std::runtime_error(wallet.error().Describe());
+    return *wallet;
   }
 
   queue::JobRecord Get(const std::string& id) {
