@@ -38,20 +38,35 @@ for _, id in ipairs(ids) do rec[id] = redis.call('HMGET', jkey(P, id), unpack(RE
 -- a hundred shots outlasts a short retention). A finished group takes its finished children
 -- along; a child whose group is still here is kept a retention period more (its score in the
 -- state index moves to `now`, which also takes it out of the head the next calls read).
-local removing = {}
+-- A group that ended while a child still runs (a storyboard failed by one shot while another
+-- retries) stays, children and all, until that child ends: the child's money and progress are
+-- counted against the group's batch (mbatch), whose record would otherwise go with the group
+-- and come back as a stray hash of one field.
+local removing, held = {}, {}
 for _, id in ipairs(ids) do removing[id] = true end
 local n_due = #ids
 for k = 1, n_due do
-  local children = rec[ids[k]][9]
+  local group = ids[k]
+  local children = rec[group][9]
   if children and children ~= '' then
+    local finished, running = {}, false
     for child in string.gmatch(children, '[^,]+') do
       if not removing[child] then
         local r = redis.call('HMGET', jkey(P, child), unpack(READ))
         local st = r[10]
         if st == 'SUCCEEDED' or st == 'FAILED' or st == 'CANCELLED' then
-          ids[#ids + 1] = child
-          state_of[child], rec[child], removing[child] = st, r, true
+          finished[#finished + 1] = {child, st, r}
+        elseif st then
+          running = true
         end
+      end
+    end
+    if running then
+      held[group], removing[group] = true, nil
+    else
+      for _, f in ipairs(finished) do
+        ids[#ids + 1] = f[1]
+        state_of[f[1]], rec[f[1]], removing[f[1]] = f[2], f[3], true
       end
     end
   end
@@ -60,8 +75,8 @@ do
   local going, group_here = {}, {}
   for _, id in ipairs(ids) do
     local parent = rec[id][8]
-    local stays = false
-    if parent and not removing[parent] and parent ~= '' then
+    local stays = held[id] or false
+    if not stays and parent and not removing[parent] and parent ~= '' then
       stays = group_here[parent]
       if stays == nil then
         stays = redis.call('EXISTS', jkey(P, parent)) == 1

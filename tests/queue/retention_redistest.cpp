@@ -447,5 +447,36 @@ TEST_F(RetentionTest, AGroupsChildrenStayWhileTheGroupIsHereAndLeaveWithIt) {
   EXPECT_FALSE(Exists("t:{q}:batch:sb"));
 }
 
+// A storyboard failed by one shot while another still runs stays, with its batch record, until
+// that shot ends: the running shot's money and progress count against the group's batch, whose
+// record would otherwise be removed and come back as a stray hash when the shot ends.
+TEST_F(RetentionTest, AGroupThatEndedWhileAChildRunsStaysUntilTheChildEnds) {
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "sb", {"s0", "s1"}), 3600)));
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 2u);
+  auto failed = RunAsync(io_, store_->Fail({.job_id = "s0",
+                                            .token = leased["s0"].token,
+                                            .category = ErrorCategory::kInvalidRequest,
+                                            .message = "refused by the provider"}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  ASSERT_EQ(RunAsync(io_, store_->Get("g"))->state, JobState::kFailed);
+
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(90min), 0);
+  EXPECT_TRUE(RunAsync(io_, store_->Get("g")));
+  EXPECT_TRUE(RunAsync(io_, store_->Get("s0")));
+  EXPECT_TRUE(Exists("t:{q}:batch:sb"));
+
+  // The shot ends; a retention later all three go, and no batch hash is left behind.
+  Succeed(leased["s1"]);
+  clock_->Advance(91min);
+  EXPECT_EQ(Sweep(90min), 3);
+  for (const std::string id : {"g", "s0", "s1"}) {
+    EXPECT_TRUE(KeysMentioning(id).empty())
+        << id << " " << ::testing::PrintToString(KeysMentioning(id));
+  }
+  EXPECT_FALSE(Exists("t:{q}:batch:sb"));
+}
+
 }  // namespace
 }  // namespace reelq::queue
