@@ -4,7 +4,8 @@
 -- the list until the worker's heartbeat acknowledges it (heartbeat.lua): a pop whose answer was
 -- lost (a command timeout, a failover) would leave the job running until its next write. A
 -- group (storyboard, compare) is cancelled first, then each of its children that has not ended
--- (their ends then leave the group as it is).
+-- (their ends then leave the group as it is); a group that has already ended has its children
+-- that still run cancelled, and stays as it ended.
 -- ARGV: P now id
 -- Returns {previous_state, upstream, account} or an error reply NOTFOUND / TERMINAL <state>.
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -12,7 +13,16 @@ local READ = {'tenant', 'account', 'upstream', 'slot', 'worker', 'create_intent'
 local j = read_job(P, id, {'tenant', 'account', 'upstream', 'slot', 'worker', 'create_intent',
                            'children', 'token'})
 if not j then return redis.error_reply('NOTFOUND') end
-if is_terminal(j.state) then return redis.error_reply('TERMINAL ' .. j.state) end
+local open_children = {}
+if is_terminal(j.state) then
+  -- A group that failed (a shot failed for good) while other children still run: a cancel
+  -- stops those, so nothing more is spent on it; the group stays as it ended.
+  for child_id in string.gmatch(j.children or '', '[^,]+') do
+    local c = read_job(P, child_id, READ)
+    if c and not is_terminal(c.state) then open_children[#open_children + 1] = c end
+  end
+  if #open_children == 0 then return redis.error_reply('TERMINAL ' .. j.state) end
+end
 local previous = j.state
 local ctx = new_ctx(P, now, ARGV[2])
 local function cancel_one(job, detail)
@@ -45,6 +55,13 @@ local function cancel_one(job, detail)
     move_money(ctx, job, 'refund', 0, 0)
   end
   transition(ctx, job, 'CANCELLED', '', detail, {'finished', now, 'slot', ''})
+end
+if #open_children > 0 then
+  for _, c in ipairs(open_children) do
+    cancel_one(c, 'cancelled with its group ' .. id .. ' (which had ended ' .. j.state .. ')')
+  end
+  flush(ctx)
+  return {previous, '', ''}
 end
 cancel_one(j, 'cancelled by request')
 for child_id in string.gmatch(j.children or '', '[^,]+') do

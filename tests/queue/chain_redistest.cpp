@@ -192,6 +192,33 @@ TEST_F(ChainTest, AChildEndingAfterItsGroupWasRemovedLeavesNoRecordBehind) {
   EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:job:g"}).integer, 0);
 }
 
+// A storyboard failed by one shot while another still runs: cancelling the group stops that
+// shot (its worker is told), so nothing more is spent on it; the group stays FAILED. With
+// nothing left running, a cancel is refused as for any ended job.
+TEST_F(ChainTest, CancellingAFailedGroupStopsTheChildrenStillRunning) {
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "", {"s0", "s1"}), 3600)));
+  auto leased = Run();
+  ASSERT_EQ(leased.count("s1"), 1u);
+  auto failed = RunAsync(io_, store_->Fail({.job_id = "s0",
+                                            .token = leased["s0"].token,
+                                            .category = ErrorCategory::kInvalidRequest,
+                                            .message = "refused"}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  ASSERT_EQ(Get("g").state, JobState::kFailed);
+  ASSERT_EQ(Get("s1").state, JobState::kRunning);
+
+  auto cancelled = RunAsync(io_, store_->Cancel("g"));
+  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
+  EXPECT_EQ(cancelled->previous_state, JobState::kFailed);
+  EXPECT_EQ(Get("g").state, JobState::kFailed);
+  EXPECT_EQ(Get("s1").state, JobState::kCancelled);
+  EXPECT_EQ(server_->Run({"LRANGE", "t:{q}:wcancel:w1", "0", "-1"}).elements.size(), 1u);
+
+  auto again = RunAsync(io_, store_->Cancel("g"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().category, ErrorCategory::kFailedPrecondition);
+}
+
 // A group's own step that fails in passing (Redis or the store unreachable) runs again from
 // `ready` after its backoff (fail.lua keep_task, reap.lua): its children are done and paid for,
 // so it neither waits in a dispatch queue nor ends the group.
