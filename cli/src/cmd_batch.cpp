@@ -2,10 +2,16 @@
 // the batch with a progress bar, then summarise per model.
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <openssl/sha.h>
 #include <nlohmann/json.hpp>
 
 #include "context.h"
@@ -117,6 +123,43 @@ json SummaryJson(const std::vector<ModelSummary>& rows) {
   return out;
 }
 
+// A batch id made here when the command names none, so that it can be shown before the upload
+// (and named for a re-run if the upload breaks off): "cli-<UTC time>-<random>".
+std::string NewBatchId() {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &utc);
+  std::random_device rd;
+  char random[9];
+  std::snprintf(random, sizeof random, "%08x", static_cast<unsigned>(rd()));
+  return std::string("cli-") + stamp + "-" + random;
+}
+
+// A line's idempotency key when it sets none: the same batch id, line number and content give
+// the same key, so a file sent again with the same --batch-id (after an upload that broke off)
+// makes none of the jobs already stored twice, while a line edited since is a new job.
+std::string LineKey(const std::string& batch_id, size_t line, const v1::JobSpec& spec) {
+  std::string material = batch_id + "\n" + std::to_string(line) + "\n";
+  {
+    // Deterministic: a map field (labels) serialises in key order, run after run.
+    google::protobuf::io::StringOutputStream stream(&material);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    spec.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(material.data()), material.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key = "cli-";
+  for (int i = 0; i < 16; ++i) {
+    key.push_back(kHex[digest[i] >> 4]);
+    key.push_back(kHex[digest[i] & 15]);
+  }
+  return key;
+}
+
 json RejectionsJson(const std::vector<LineError>& bad, const std::vector<Rejection>& rejected) {
   json out = json::array();
   for (const auto& e : bad)
@@ -158,9 +201,13 @@ int RunBatch(Context& context, const BatchOptions& o) {
     file = ReadJsonl(in);
   }
   for (const auto& e : file.errors) err << o.file << ":" << e.line << ": " << e.message << "\n";
+  const std::string stream_batch = o.batch_id.empty() ? NewBatchId() : o.batch_id;
   for (auto& line : file.specs) {
     if (line.spec.tenant().empty()) line.spec.set_tenant(o.tenant);
-    if (line.spec.batch_id().empty()) line.spec.set_batch_id(o.batch_id);
+    if (line.spec.batch_id().empty()) line.spec.set_batch_id(stream_batch);
+    if (line.spec.idempotency_key().empty()) {
+      line.spec.set_idempotency_key(LineKey(line.spec.batch_id(), line.line, line.spec));
+    }
   }
   if (!file.errors.empty()) {
     err << file.errors.size() << " bad line(s) will not be sent; " << file.specs.size()
@@ -206,7 +253,16 @@ int RunBatch(Context& context, const BatchOptions& o) {
     }
     writer->WritesDone();
     const auto status = writer->Finish();
-    if (!status.ok()) return context.RpcError(status, "submit batch");
+    if (!status.ok()) {
+      // Lines read before the break may be stored, and they run and are billed.
+      err << "batch " << file.specs.front().spec.batch_id()
+          << ": the upload broke off; jobs already stored run on. Send the same file again with "
+             "--batch-id "
+          << file.specs.front().spec.batch_id()
+          << ": each line carries an idempotency key made from the batch id, its line number and "
+             "its content, so no line already stored is made (or paid for) twice\n";
+      return context.RpcError(status, "submit batch");
+    }
     if (static_cast<size_t>(response.items_size()) != file.specs.size()) {
       return context.Fail(kExitInternal,
                           "submit batch: the scheduler answered for " +
@@ -299,7 +355,9 @@ void AddBatchCommand(CLI::App& root, Context& context, Commands& commands) {
   auto o = std::make_shared<BatchOptions>();
   app->add_option("FILE", o->file, "JSONL file, or - for stdin")->required();
   app->add_option("--tenant", o->tenant, "Tenant for lines that do not set one");
-  app->add_option("--batch-id", o->batch_id, "Batch id for lines that do not set one");
+  app->add_option("--batch-id", o->batch_id,
+                  "Batch id for lines that do not set one (default: a new cli-<time>-<random>); "
+                  "the same file sent again with the same id makes no line twice");
   app->add_flag("--no-wait", o->no_wait, "Print the batch id and exit after submitting");
   app->add_flag("--dry-run", o->dry_run, "Only check the lines; send nothing");
   app->add_option("--budget", o->budget,

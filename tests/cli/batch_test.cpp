@@ -86,6 +86,50 @@ TEST(BatchCommand, AllJobsSucceedExitsZeroWithAPerModelSummary) {
   EXPECT_EQ(dump["jobs"][0]["state"], "JOB_STATE_SUCCEEDED");
 }
 
+// Every line goes with an idempotency key made from its batch id, line number and content: the
+// same file sent again with the same --batch-id (after an upload that broke off) sends the same
+// keys, so the scheduler makes no line twice; a line edited since gets a new key, and a line's
+// own key is kept. Without --batch-id the CLI names a new batch itself.
+TEST(BatchCommand, ASecondSendOfTheSameFileCarriesTheSameKeys) {
+  ::reelq::testing::TempDir dir;
+  const std::string a = R"({"prompt":"a","durationSeconds":5})";
+  const std::string b = R"({"prompt":"b","durationSeconds":5})";
+  const std::string own = R"({"prompt":"c","durationSeconds":5,"idempotencyKey":"mine-1"})";
+  const auto first_file = WriteFile(dir, "one.jsonl", a + "\n" + b + "\n" + own + "\n");
+  const auto edited_file =
+      WriteFile(dir, "two.jsonl",
+                a + "\n" + R"({"prompt":"b, edited","durationSeconds":5})" + "\n" + own + "\n");
+  auto send = [&](const std::string& file, std::vector<std::string> extra) {
+    FakeJobService service;
+    FakeServer server(&service);
+    std::vector<std::string> args{"--server", server.address(), "batch", file, "--no-wait"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto run = RunReelq(args);
+    EXPECT_EQ(run.code, 0) << run.err;
+    return std::make_pair(service.received(), run);
+  };
+  const auto [first, first_run] = send(first_file, {"--batch-id", "night-7"});
+  const auto [again, again_run] = send(first_file, {"--batch-id", "night-7"});
+  const auto [edited, edited_run] = send(edited_file, {"--batch-id", "night-7"});
+  const auto [other, other_run] = send(first_file, {"--batch-id", "night-8"});
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_EQ(again.size(), 3u);
+  ASSERT_EQ(edited.size(), 3u);
+  ASSERT_EQ(other.size(), 3u);
+  EXPECT_EQ(first[0].idempotency_key().rfind("cli-", 0), 0u) << first[0].idempotency_key();
+  EXPECT_NE(first[0].idempotency_key(), first[1].idempotency_key());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(first[i].idempotency_key(), again[i].idempotency_key());
+  EXPECT_EQ(first[0].idempotency_key(), edited[0].idempotency_key());
+  EXPECT_NE(first[1].idempotency_key(), edited[1].idempotency_key());
+  EXPECT_EQ(first[2].idempotency_key(), "mine-1");
+  EXPECT_NE(first[0].idempotency_key(), other[0].idempotency_key());
+
+  const auto [named, named_run] = send(first_file, {});
+  ASSERT_EQ(named.size(), 3u);
+  EXPECT_EQ(named[0].batch_id().rfind("cli-", 0), 0u) << named[0].batch_id();
+  EXPECT_EQ(named[0].batch_id(), named[2].batch_id());
+}
+
 // `reelq batch` sends its items many to a message, all in SubmitBatchRequest.specs: a scheduler
 // older than that field answers for one (empty) item a message, and the CLI says so instead of
 // mapping the answers to the wrong lines.
