@@ -84,7 +84,7 @@ int FollowGroup(Context& context, const std::string& id, std::chrono::millisecon
   request.set_job_id(id);
   std::set<std::string> seen;
   auto result = FollowWatch(context, request, max_wait, [&](const v1::JobEvent& event) {
-    if (!seen.insert(event.SerializeAsString()).second) return true;
+    if (!seen.insert(EventIdentity(event)).second) return true;
     if (context.json()) {
       context.io().err << ToJson(event, false) << "\n" << std::flush;
     } else {

@@ -89,16 +89,18 @@ int RunWatch(Context& context, const WatchOptions& o) {
   std::optional<v1::BatchProgress> progress;
   const bool single = o.batch.empty();
   auto result = FollowWatch(context, request, max_wait, [&](const v1::JobEvent& event) {
-    if (!seen.insert(event.SerializeAsString()).second) return true;
+    if (!seen.insert(EventIdentity(event)).second) return true;
     if (context.json()) {
       context.io().out << ToJson(event, false) << "\n" << std::flush;
     } else {
       context.io().out << FormatEvent(event) << "\n" << std::flush;
     }
-    last_state = event.state();
+    // A group's watch also carries its children's events: only the group's own count. The
+    // stream ends when the job has (the server ends it then); a terminal event replayed from
+    // before a RetryJob is not the end, so the last state seen decides.
+    if (event.parent_job_id().empty() && !event.job_id().empty()) last_state = event.state();
     if (event.has_batch()) progress = event.batch();
-    // A group's watch also carries its children's events; only the group's own end ends it.
-    return !(single && IsTerminal(event.state()) && event.parent_job_id().empty());
+    return true;
   });
   if (result.end == WatchEnd::kUnsupported)
     return context.Fail(ExitCodeFor(grpc::StatusCode::UNIMPLEMENTED),

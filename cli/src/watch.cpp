@@ -11,6 +11,19 @@ constexpr int kMaxReconnects = 5;
 
 }  // namespace
 
+std::string EventIdentity(const v1::JobEvent& event) {
+  std::string id = event.job_id();
+  for (const std::string& part :
+       {std::to_string(event.state()), std::to_string(event.phase()),
+        std::to_string(event.at().seconds()), std::to_string(event.at().nanos()), event.detail(),
+        event.parent_job_id()}) {
+    id.push_back('\x1f');
+    id += part;
+  }
+  if (event.job_id().empty() && event.has_batch()) id += event.batch().SerializeAsString();
+  return id;
+}
+
 WatchResult FollowWatch(Context& context, const v1::WatchJobRequest& request,
                         std::chrono::milliseconds max_wait,
                         const std::function<bool(const v1::JobEvent&)>& on_event) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <ostream>
+#include <string>
 
 #include "context.h"
 
@@ -31,6 +32,11 @@ struct WatchResult {
 WatchResult FollowWatch(Context& context, const v1::WatchJobRequest& request,
                         std::chrono::milliseconds max_wait,
                         const std::function<bool(const v1::JobEvent&)>& on_event);
+
+// What makes an event the same one when a reopened stream replays it: the job, its state, phase,
+// time and detail (a replayed event also carries the job's current model and attempt, a live one
+// does not); for an event of batch progress alone, that progress.
+std::string EventIdentity(const v1::JobEvent& event);
 
 // Redraws a progress bar on a TTY; prints a line every few seconds elsewhere.
 class ProgressReporter {

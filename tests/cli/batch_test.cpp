@@ -130,6 +130,25 @@ TEST(BatchCommand, ASecondSendOfTheSameFileCarriesTheSameKeys) {
   EXPECT_EQ(named[0].batch_id(), named[2].batch_id());
 }
 
+// A job retried after it failed: the watch replays the first FAILED, then follows the retry to
+// its end; the command's outcome is the job's last state, and no event is printed twice.
+TEST(WatchCommand, ARetriedJobIsFollowedPastItsFirstEnd) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "retried.jsonl",
+                              R"({"prompt":"RETRIED once","durationSeconds":5})"
+                              "\n");
+  ASSERT_EQ(RunReelq({"--server", server.address(), "batch", file, "--no-wait"}).code, 0);
+  auto run = RunReelq({"--server", server.address(), "watch", "job-1"});
+  EXPECT_EQ(run.code, 0) << run.out << run.err;
+  const auto failed_at = run.out.find("job-1  failed");
+  const auto succeeded_at = run.out.find("job-1  succeeded");
+  ASSERT_NE(failed_at, std::string::npos) << run.out;
+  ASSERT_NE(succeeded_at, std::string::npos) << run.out;
+  EXPECT_LT(failed_at, succeeded_at);
+}
+
 // `reelq batch` sends its items many to a message, all in SubmitBatchRequest.specs: a scheduler
 // older than that field answers for one (empty) item a message, and the CLI says so instead of
 // mapping the answers to the wrong lines.

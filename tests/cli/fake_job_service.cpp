@@ -70,6 +70,12 @@ grpc::Status FakeJobService::SubmitBatch(grpc::ServerContext*,
       *job.mutable_created_at() = At(t0);
       AddTransition(job, v1::JOB_STATE_PENDING, v1::JOB_PHASE_UNSPECIFIED, t0);
       AddTransition(job, v1::JOB_STATE_RUNNING, v1::JOB_PHASE_SUBMITTING, t0 + 2);
+      if (spec.prompt().find("RETRIED") != std::string::npos) {
+        // Failed once, then run again by a RetryJob: its history keeps the first end.
+        AddTransition(job, v1::JOB_STATE_FAILED, v1::JOB_PHASE_UNSPECIFIED, t0 + 3);
+        AddTransition(job, v1::JOB_STATE_PENDING, v1::JOB_PHASE_UNSPECIFIED, t0 + 4);
+        AddTransition(job, v1::JOB_STATE_RUNNING, v1::JOB_PHASE_SUBMITTING, t0 + 5);
+      }
       if (fail) {
         AddTransition(job, v1::JOB_STATE_FAILED, v1::JOB_PHASE_UNSPECIFIED, t0 + 3);
         job.mutable_error()->set_category(v1::ERROR_CATEGORY_POLICY_REJECTED);

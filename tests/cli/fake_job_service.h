@@ -1,7 +1,8 @@
 #pragma once
 
 // An in-process JobService for CLI tests: jobs finish the moment they are submitted (SUCCEEDED,
-// or FAILED when the prompt contains "FAIL"); items whose prompt contains "REJECT" are rejected
+// or FAILED when the prompt contains "FAIL"; one whose prompt contains "RETRIED" failed once and
+// was retried first); items whose prompt contains "REJECT" are rejected
 // with INVALID_ARGUMENT. ListJobs serves small pages so the CLI has to page.
 
 #include <memory>

@@ -243,3 +243,32 @@ TEST(FormatStats, PerModelQueueDepth) {
 
 }  // namespace
 }  // namespace reelq::cli
+
+namespace reelq::cli {
+namespace {
+
+// A reopened watch replays events already printed, with the job's model and attempt set where
+// the live ones had none: they are the same events, and only those are.
+TEST(EventIdentity, ReplayedEventsMatchTheirLiveSelvesAndNothingElse) {
+  v1::JobEvent live;
+  live.set_job_id("j1");
+  live.set_state(v1::JOB_STATE_RUNNING);
+  live.set_phase(v1::JOB_PHASE_GENERATING);
+  live.mutable_at()->set_seconds(100);
+  live.set_detail("upstream task-1");
+  v1::JobEvent replayed = live;
+  replayed.set_model("kling-3.0");
+  replayed.set_attempt(2);
+  EXPECT_EQ(EventIdentity(live), EventIdentity(replayed));
+  v1::JobEvent later = live;
+  later.set_state(v1::JOB_STATE_SUCCEEDED);
+  EXPECT_NE(EventIdentity(live), EventIdentity(later));
+  v1::JobEvent first, last;
+  first.mutable_batch()->set_total(3);
+  last.mutable_batch()->set_total(3);
+  last.mutable_batch()->set_succeeded(3);
+  EXPECT_NE(EventIdentity(first), EventIdentity(last));
+}
+
+}  // namespace
+}  // namespace reelq::cli
