@@ -7,6 +7,7 @@ refused as UNAVAILABLE; watch_batch yields the stream's events.
 Run by ctest (python_client_test) with PYTHONPATH=<build>/clients/python.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -19,6 +20,16 @@ import grpc
 
 from reelq import Client, job_spec
 from reelq.v1 import jobs_pb2, jobs_pb2_grpc
+
+
+def expected_key(batch, index, spec):
+    """The documented key of an item without one (reelq.client.item_key), computed here."""
+    item = jobs_pb2.JobSpec()
+    item.CopyFrom(spec)
+    item.batch_id = batch.encode()
+    digest = hashlib.sha256(f"{batch}\n{index}\n".encode() +
+                            item.SerializeToString(deterministic=True))
+    return "py-" + digest.hexdigest()[:32]
 
 
 def read_bytes(path):
@@ -140,13 +151,17 @@ class ClientTest(unittest.TestCase):
         port = self.start()
         read = []
 
+        def make(n):
+            return job_spec(f"prompt {n}" if n != 5 else "", models=["kling-3.0"],
+                            duration_seconds=5)
+
         def specs():
             for n in range(7):
                 read.append(n)
-                yield job_spec(f"prompt {n}" if n != 5 else "", models=["kling-3.0"],
-                               duration_seconds=5)
+                yield make(n)
 
-        self.fake.refuse_once = {"b1:1", "b1:4"}
+        key = {n: expected_key("b1", n, make(n)) for n in range(7)}
+        self.fake.refuse_once = {key[1], key[4]}
         with Client(f"127.0.0.1:{port}", token="tok") as client:
             result = client.submit_batch(specs(), batch_id="b1", items_per_stream=3)
         self.assertEqual(result.batch_id, "b1")
@@ -158,8 +173,8 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(len(set(filter(None, result.job_ids))), 6)
         # Streams: [0,1,2], resend [1], [3,4,5], resend [4], [6].
         keys = [[s.idempotency_key.decode() for s in stream] for stream in self.fake.streams]
-        self.assertEqual(keys, [["b1:0", "b1:1", "b1:2"], ["b1:1"], ["b1:3", "b1:4", "b1:5"],
-                                ["b1:4"], ["b1:6"]])
+        self.assertEqual(keys, [[key[0], key[1], key[2]], [key[1]], [key[3], key[4], key[5]],
+                                [key[4]], [key[6]]])
         self.assertTrue(all(s.batch_id == b"b1" for st in self.fake.streams for s in st))
         self.assertEqual(result.streams, 5)
         self.assertEqual(set(self.fake.authorization), {"Bearer tok"})
@@ -173,7 +188,27 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(result.accepted, 250)
         self.assertEqual(self.fake.messages, [100, 100, 50])
         keys = [s.idempotency_key.decode() for s in self.fake.streams[0]]
-        self.assertEqual(keys, [f"b4:{n}" for n in range(250)])
+        self.assertEqual(keys, [expected_key("b4", n, specs[n]) for n in range(250)])
+
+    def test_submit_batch_again_makes_no_job_twice_and_a_fixed_item_is_new(self):
+        port = self.start()
+        specs = [job_spec(f"prompt {n}", models=["kling-3.0"], duration_seconds=5)
+                 for n in range(3)]
+        specs[1] = job_spec("", models=["kling-3.0"], duration_seconds=5)  # refused
+        with Client(f"127.0.0.1:{port}") as client:
+            first = client.submit_batch(specs, batch_id="b6")
+            self.assertEqual(sorted(first.errors), [1])
+            # The same call again (as after an error that ended it): nothing made twice.
+            again = client.submit_batch(specs, batch_id="b6")
+            self.assertEqual(again.duplicates, 2)
+            self.assertEqual(again.job_ids[0], first.job_ids[0])
+            # Only the fixed item, now at index 0 of its own call: a new job, not item 0's.
+            fixed = client.submit_batch(
+                [job_spec("prompt 1, fixed", models=["kling-3.0"], duration_seconds=5)],
+                batch_id="b6")
+        self.assertEqual(fixed.accepted, 1)
+        self.assertEqual(fixed.duplicates, 0)
+        self.assertNotEqual(fixed.job_ids[0], first.job_ids[0])
 
     def test_submit_batch_names_a_scheduler_without_many_items_a_message(self):
         port = self.start()
@@ -186,6 +221,9 @@ class ClientTest(unittest.TestCase):
         self.assertIn("answered for 1 of 3 items", str(caught.exception))
         self.assertIn("SubmitBatchRequest.specs", str(caught.exception))
         self.assertEqual(self.fake.jobs, {})  # its one item a message was empty: refused
+        # An error that ends the call names the batch, to send the rest to.
+        self.assertEqual(caught.exception.batch_id, "b5")
+        self.assertEqual(caught.exception.batch_result.batch_id, "b5")
 
     def test_submit_batch_refuses_a_foreign_batch_id(self):
         port = self.start()

@@ -11,6 +11,6 @@ The generated stubs (reelq.v1.jobs_pb2, reelq.v1.jobs_pb2_grpc, ...) come from p
 time (the CMake target reelq_python_client); the wrapper lives in reelq.client.
 """
 
-from reelq.client import BatchResult, Client, job_spec
+from reelq.client import BatchResult, Client, item_key, job_spec
 
-__all__ = ["BatchResult", "Client", "job_spec"]
+__all__ = ["BatchResult", "Client", "item_key", "job_spec"]

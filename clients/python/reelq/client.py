@@ -6,6 +6,7 @@ job_spec() takes Python strings and encodes them, so callers never handle bytes 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 import uuid
@@ -83,6 +84,15 @@ class BatchResult:
         return sum(1 for j in self.job_ids if j)
 
 
+def item_key(batch_id: str, index: int, spec: jobs_pb2.JobSpec) -> str:
+    """The idempotency key submit_batch gives an item that has none: "py-" and 32 hex digits of
+    SHA-256 over the batch id, the item's index and its content (deterministic serialisation)."""
+    digest = hashlib.sha256()
+    digest.update(f"{batch_id}\n{index}\n".encode())
+    digest.update(spec.SerializeToString(deterministic=True))
+    return "py-" + digest.hexdigest()[:32]
+
+
 class Client:
     """A connection to one reelq scheduler.
 
@@ -158,10 +168,14 @@ class Client:
         one message at a time), so a generator over a huge file is never held whole. At most
         `items_per_stream` items are kept, so that a stream that breaks can be sent again.
 
-        Every item gets the batch id (given, or a new one) and, unless it has one, the
-        idempotency key "<batch id>:<index>": sending an item again never makes a second job.
-        Items refused as UNAVAILABLE (Redis briefly out of reach) and streams that break are
-        sent again, up to `retries` times with backoff; other refusals land in `errors`.
+        Every item gets the batch id (given, or a new one) and, unless it has one, an
+        idempotency key made from the batch id, its index and its content (`item_key`): sending
+        an item again never makes a second job, and neither does calling this again with the
+        same specs and batch id; an item whose content differs is a new job. Items refused as
+        UNAVAILABLE (Redis briefly out of reach) and streams that break are sent again, up to
+        `retries` times with backoff; other refusals land in `errors`. An error that ends the
+        call carries `batch_id` and `batch_result` (what was accepted so far): call again with
+        that batch id and the same specs to send the rest without paying twice.
         """
         if items_per_stream <= 0:
             raise ValueError("items_per_stream must be positive")
@@ -177,12 +191,18 @@ class Client:
                     raise ValueError(f"item {index}: batch_id {item.batch_id!r} is not {batch!r}")
                 item.batch_id = _utf8(batch)
                 if not item.idempotency_key:
-                    item.idempotency_key = _utf8(f"{batch}:{index}")
+                    item.idempotency_key = _utf8(item_key(batch, index, item))
                 chunk.append((index, item))
                 result.job_ids.append("")
             if not chunk:
                 return result
-            self._send_chunk(chunk, result, retries, stream_timeout)
+            try:
+                self._send_chunk(chunk, result, retries, stream_timeout)
+            except (grpc.RpcError, RuntimeError) as error:
+                # Jobs already accepted run and are billed: say which batch they are in.
+                error.batch_id = batch
+                error.batch_result = result
+                raise
 
     def _send_chunk(self, chunk, result: BatchResult, retries: int, stream_timeout: float):
         pending = chunk
