@@ -98,28 +98,51 @@ void AddWalletCommands(CLI::App& root, CLI::App& admin, Context& context, Comman
   auto max_queued = std::make_shared<int64_t>(0);
   auto max_in_flight = std::make_shared<int64_t>(0);
   limits->add_option("tenant", *limit_tenant, "Tenant name")->required();
-  limits->add_option("--max-queued", *max_queued, "Most jobs not yet running (0: no limit)");
-  limits->add_option("--max-in-flight", *max_in_flight,
-                     "Most jobs submitted and not ended (0: no limit)");
-  commands.push_back({limits, [&context, limit_tenant, max_queued, max_in_flight] {
-                        v1::SetLimitsRequest request;
-                        request.set_tenant(*limit_tenant);
-                        request.set_max_queued(*max_queued);
-                        request.set_max_in_flight(*max_in_flight);
-                        v1::Tenant response;
-                        grpc::ClientContext rpc;
-                        context.SetDeadline(rpc);
-                        const auto status = context.Admin().SetLimits(&rpc, request, &response);
-                        if (!status.ok()) return context.RpcError(status, "set-limits");
-                        if (context.json()) {
-                          context.io().out << ToJson(response, true) << "\n";
-                        } else {
-                          context.io().out << response.name() << "  max queued "
-                                           << response.max_queued() << "  max in flight "
-                                           << response.max_in_flight() << "\n";
-                        }
-                        return static_cast<int>(kExitOk);
-                      }});
+  auto* queued_flag = limits->add_option("--max-queued", *max_queued,
+                                         "Most jobs not yet running (0: no limit; unchanged when "
+                                         "not given)");
+  auto* in_flight_flag = limits->add_option(
+      "--max-in-flight", *max_in_flight,
+      "Most jobs submitted and not ended (0: no limit; unchanged when not given)");
+  commands.push_back(
+      {limits, [&context, limit_tenant, max_queued, max_in_flight, queued_flag, in_flight_flag] {
+         const bool set_queued = queued_flag->count() > 0;
+         const bool set_in_flight = in_flight_flag->count() > 0;
+         if (!set_queued && !set_in_flight) {
+           return context.UsageError("--max-queued",
+                                     "give --max-queued and/or --max-in-flight (0 "
+                                     "removes a limit)");
+         }
+         v1::SetLimitsRequest request;
+         request.set_tenant(*limit_tenant);
+         request.set_max_queued(*max_queued);
+         request.set_max_in_flight(*max_in_flight);
+         if (!set_queued || !set_in_flight) {
+           // SetLimits sets both: the one not given keeps its current value.
+           v1::ListTenantsResponse tenants;
+           grpc::ClientContext list_rpc;
+           context.SetDeadline(list_rpc);
+           const auto listed = context.Admin().ListTenants(&list_rpc, {}, &tenants);
+           if (!listed.ok()) return context.RpcError(listed, "list tenants");
+           for (const auto& t : tenants.tenants()) {
+             if (t.name() != *limit_tenant) continue;
+             if (!set_queued) request.set_max_queued(t.max_queued());
+             if (!set_in_flight) request.set_max_in_flight(t.max_in_flight());
+           }
+         }
+         v1::Tenant response;
+         grpc::ClientContext rpc;
+         context.SetDeadline(rpc);
+         const auto status = context.Admin().SetLimits(&rpc, request, &response);
+         if (!status.ok()) return context.RpcError(status, "set-limits");
+         if (context.json()) {
+           context.io().out << ToJson(response, true) << "\n";
+         } else {
+           context.io().out << response.name() << "  max queued " << response.max_queued()
+                            << "  max in flight " << response.max_in_flight() << "\n";
+         }
+         return static_cast<int>(kExitOk);
+       }});
 }
 
 }  // namespace reelq::cli

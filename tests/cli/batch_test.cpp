@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "context.h"
 #include "fake_job_service.h"
 #include "process.h"
+#include "reelq/v1/admin.grpc.pb.h"
 
 namespace reelq::cli {
 namespace {
@@ -147,6 +149,57 @@ TEST(WatchCommand, ARetriedJobIsFollowedPastItsFirstEnd) {
   ASSERT_NE(failed_at, std::string::npos) << run.out;
   ASSERT_NE(succeeded_at, std::string::npos) << run.out;
   EXPECT_LT(failed_at, succeeded_at);
+}
+
+// Tenants and their limits, as the AdminService keeps them; records each SetLimits.
+class FakeAdmin final : public v1::AdminService::Service {
+ public:
+  std::map<std::string, v1::Tenant> tenants;
+  std::vector<v1::SetLimitsRequest> set;
+
+  grpc::Status ListTenants(grpc::ServerContext*, const v1::ListTenantsRequest*,
+                           v1::ListTenantsResponse* response) override {
+    for (const auto& [name, t] : tenants) *response->add_tenants() = t;
+    return grpc::Status::OK;
+  }
+  grpc::Status SetLimits(grpc::ServerContext*, const v1::SetLimitsRequest* request,
+                         v1::Tenant* response) override {
+    set.push_back(*request);
+    auto& t = tenants[request->tenant()];
+    t.set_max_queued(request->max_queued());
+    t.set_max_in_flight(request->max_in_flight());
+    *response = t;
+    return grpc::Status::OK;
+  }
+};
+
+// `admin set-limits` changes the limits it is given and keeps the other (SetLimits sets both,
+// and 0 means none); with neither flag it changes nothing and says what to give.
+TEST(SetLimitsCommand, ALimitNotGivenKeepsItsValue) {
+  FakeAdmin admin;
+  v1::Tenant studio;
+  studio.set_name("studio");
+  studio.set_max_queued(500);
+  studio.set_max_in_flight(40);
+  admin.tenants["studio"] = studio;
+  FakeServer server(&admin);
+  auto queued = RunReelq(
+      {"--server", server.address(), "admin", "set-limits", "studio", "--max-queued", "1000"});
+  EXPECT_EQ(queued.code, 0) << queued.err;
+  ASSERT_EQ(admin.set.size(), 1u);
+  EXPECT_EQ(admin.set[0].max_queued(), 1000);
+  EXPECT_EQ(admin.set[0].max_in_flight(), 40);
+  auto cleared = RunReelq(
+      {"--server", server.address(), "admin", "set-limits", "studio", "--max-in-flight", "0"});
+  EXPECT_EQ(cleared.code, 0) << cleared.err;
+  ASSERT_EQ(admin.set.size(), 2u);
+  EXPECT_EQ(admin.set[1].max_queued(), 1000);
+  EXPECT_EQ(admin.set[1].max_in_flight(), 0);
+  auto neither = RunReelq({"--server", server.address(), "admin", "set-limits", "studio"});
+  EXPECT_EQ(neither.code, kExitUsage) << neither.err;
+  EXPECT_NE(neither.err.find("--max-queued and/or --max-in-flight"), std::string::npos)
+      << neither.err;
+  EXPECT_EQ(admin.set.size(), 2u);
 }
 
 // `reelq batch` sends its items many to a message, all in SubmitBatchRequest.specs: a scheduler
