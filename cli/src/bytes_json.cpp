@@ -74,6 +74,12 @@ const FieldDescriptor* FindField(const Descriptor& d, const std::string& key) {
   return nullptr;
 }
 
+// The one bytes field that holds binary data, not text: an image's bytes, which protobuf's JSON
+// form carries as base64 already (every other bytes field is UTF-8 text, written plainly here).
+bool IsBinary(const FieldDescriptor& field) {
+  return field.full_name() == "reelq.v1.ImageInput.data";
+}
+
 template <class Json, class Convert>
 void Walk(Json& object, const Descriptor& descriptor, const Convert& convert) {
   if (!object.is_object()) return;
@@ -93,7 +99,7 @@ void Walk(Json& object, const Descriptor& descriptor, const Convert& convert) {
       continue;
     }
     auto one = [&](Json& item) {
-      if (field->type() == FieldDescriptor::TYPE_BYTES)
+      if (field->type() == FieldDescriptor::TYPE_BYTES && !IsBinary(*field))
         convert(item);
       else if (field->type() == FieldDescriptor::TYPE_MESSAGE)
         Walk(item, *field->message_type(), convert);

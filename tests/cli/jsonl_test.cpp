@@ -136,3 +136,20 @@ TEST(ParseShotsFile, ArrayOrSpecObject) {
 
 }  // namespace
 }  // namespace reelq::cli
+
+namespace reelq::cli {
+namespace {
+
+// An image inline in a line is base64, as protobuf's JSON form has it: the spec carries the
+// image's bytes, not that text (the text fields around it stay plain).
+TEST(ParseJobSpecJson, AnInlineImageIsItsBytes) {
+  const std::string png("\x89PNG\r\n\x1a\n\x00\x00", 10);
+  auto spec = ParseJobSpecJson(
+      R"({"prompt":"from this frame","durationSeconds":5,"firstFrame":{"data":"iVBORw0KGgoAAA=="}})");
+  ASSERT_TRUE(spec) << spec.error();
+  EXPECT_EQ(spec->first_frame().data(), png);
+  EXPECT_EQ(spec->prompt(), "from this frame");
+}
+
+}  // namespace
+}  // namespace reelq::cli
