@@ -180,11 +180,7 @@ TEST_F(ChainTest, AChildEndingAfterItsGroupWasRemovedLeavesNoRecordBehind) {
   auto leased = Run();
   ASSERT_EQ(leased.count("s0"), 1u);
   ASSERT_EQ(leased.count("s1"), 1u);
-  auto failed = RunAsync(io_, store_->Fail({.job_id = "s0",
-                                            .token = leased["s0"].token,
-                                            .category = ErrorCategory::kInvalidRequest,
-                                            .message = "refused"}));
-  ASSERT_TRUE(failed) << failed.error().Describe();
+  ASSERT_NO_FATAL_FAILURE(FailForGood(leased["s0"]));
   ASSERT_EQ(Get("g").state, JobState::kFailed);
   server_->Run({"DEL", "t:{q}:job:g"});
   Succeed(leased["s1"], "");
@@ -199,11 +195,7 @@ TEST_F(ChainTest, CancellingAFailedGroupStopsTheChildrenStillRunning) {
   ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "", {"s0", "s1"}), 3600)));
   auto leased = Run();
   ASSERT_EQ(leased.count("s1"), 1u);
-  auto failed = RunAsync(io_, store_->Fail({.job_id = "s0",
-                                            .token = leased["s0"].token,
-                                            .category = ErrorCategory::kInvalidRequest,
-                                            .message = "refused"}));
-  ASSERT_TRUE(failed) << failed.error().Describe();
+  ASSERT_NO_FATAL_FAILURE(FailForGood(leased["s0"]));
   ASSERT_EQ(Get("g").state, JobState::kFailed);
   ASSERT_EQ(Get("s1").state, JobState::kRunning);
 

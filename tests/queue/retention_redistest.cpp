@@ -57,6 +57,17 @@ class RetentionTest : public StoreTest {
     ASSERT_TRUE(r) << r.error().Describe();
   }
 
+  // Storyboard "g" of shots s0 and s1 in batch "sb", past its retention: one sweep takes the
+  // three jobs and the batch, and leaves no key naming any of them.
+  void ExpectGroupGone() {
+    EXPECT_EQ(Sweep(90min), 3);
+    for (const std::string id : {"g", "s0", "s1"}) {
+      EXPECT_TRUE(KeysMentioning(id).empty())
+          << id << " " << ::testing::PrintToString(KeysMentioning(id));
+    }
+    EXPECT_FALSE(Exists("t:{q}:batch:sb"));
+  }
+
   int Sweep(std::chrono::milliseconds retention) {
     int removed = 0;
     for (int call = 0; call < 100; ++call) {
@@ -439,12 +450,7 @@ TEST_F(RetentionTest, AGroupsChildrenStayWhileTheGroupIsHereAndLeaveWithIt) {
   ASSERT_TRUE(step.contains("g"));
   Succeed(step["g"]);
   clock_->Advance(91min);
-  EXPECT_EQ(Sweep(90min), 3);
-  for (const std::string id : {"g", "s0", "s1"}) {
-    EXPECT_TRUE(KeysMentioning(id).empty())
-        << id << " " << ::testing::PrintToString(KeysMentioning(id));
-  }
-  EXPECT_FALSE(Exists("t:{q}:batch:sb"));
+  ExpectGroupGone();
 }
 
 // A storyboard failed by one shot while another still runs stays, with its batch record, until
@@ -454,11 +460,7 @@ TEST_F(RetentionTest, AGroupThatEndedWhileAChildRunsStaysUntilTheChildEnds) {
   ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "sb", {"s0", "s1"}), 3600)));
   auto leased = Run();
   ASSERT_EQ(leased.size(), 2u);
-  auto failed = RunAsync(io_, store_->Fail({.job_id = "s0",
-                                            .token = leased["s0"].token,
-                                            .category = ErrorCategory::kInvalidRequest,
-                                            .message = "refused by the provider"}));
-  ASSERT_TRUE(failed) << failed.error().Describe();
+  ASSERT_NO_FATAL_FAILURE(FailForGood(leased["s0"]));
   ASSERT_EQ(RunAsync(io_, store_->Get("g"))->state, JobState::kFailed);
 
   clock_->Advance(2h);
@@ -470,12 +472,7 @@ TEST_F(RetentionTest, AGroupThatEndedWhileAChildRunsStaysUntilTheChildEnds) {
   // The shot ends; a retention later all three go, and no batch hash is left behind.
   Succeed(leased["s1"]);
   clock_->Advance(91min);
-  EXPECT_EQ(Sweep(90min), 3);
-  for (const std::string id : {"g", "s0", "s1"}) {
-    EXPECT_TRUE(KeysMentioning(id).empty())
-        << id << " " << ::testing::PrintToString(KeysMentioning(id));
-  }
-  EXPECT_FALSE(Exists("t:{q}:batch:sb"));
+  ExpectGroupGone();
 }
 
 }  // namespace

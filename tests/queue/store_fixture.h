@@ -55,6 +55,16 @@ class StoreTest : public ::testing::Test {
     ASSERT_TRUE(r) << r.error().Describe();
   }
 
+  // Fails a leased job for good (a refusal no retry changes).
+  void FailForGood(const LeasedJob& job) {
+    auto r = testing::RunAsync(io_, store_->Fail({.job_id = job.id,
+                                                  .token = job.token,
+                                                  .category = ErrorCategory::kInvalidRequest,
+                                                  .message = "refused"}));
+    ASSERT_TRUE(r) << r.error().Describe();
+    ASSERT_EQ(*r, FailOutcome::kFailed);
+  }
+
   // An account whose rate and concurrency never hold a test's jobs back.
   static AccountSetting UnboundedAccount(std::string id) {
     return {

@@ -26,17 +26,6 @@ struct Fixture : WorkerHarness {
     deps.settings.retry_backoff_max = 20ms;
     Start(provider);
   }
-
-  bool RunToEnd(const std::string& id) {
-    return PumpUntil(
-        [&] {
-          auto reaped = RunAsync(io, admin->Reap(100));
-          if (!reaped) throw std::runtime_error(reaped.error().Describe());
-          Dispatch(10);
-          return queue::IsTerminal(Get(id).state);
-        },
-        15s);
-  }
 };
 
 TEST(WorkerGenerationTimeoutTest, AStuckTaskIsCancelledAndItsJobFailsWithoutASecondCreate) {

@@ -68,20 +68,6 @@ struct Fixture : WorkerHarness {
     deps.settings.retry_backoff_max = 100ms;
     Start(provider);
   }
-
-  // Runs the job to its end, promoting retries whose backoff is over and dispatching what is
-  // pending, as a scheduler does.
-  bool RunToEnd(const std::string& id) {
-    return PumpUntil(
-        [&] {
-          auto reaped = RunAsync(io, admin->Reap(100));
-          if (!reaped) throw std::runtime_error(reaped.error().Describe());
-          Dispatch(10);
-          const auto state = Get(id).state;
-          return state == queue::JobState::kSucceeded || state == queue::JobState::kFailed;
-        },
-        15s);
-  }
 };
 
 TEST(WorkerKeptTaskTest, AStoreFailureAfterTheGenerationFetchesTheSameTaskAgain) {

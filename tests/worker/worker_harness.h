@@ -149,6 +149,19 @@ struct WorkerHarness {
     return *record;
   }
 
+  // Runs job `id` to its end as a scheduler would around the worker: promotes retries whose
+  // backoff is over and dispatches what is pending; false when it has not ended in 15 s.
+  bool RunToEnd(const std::string& id) {
+    return PumpUntil(
+        [&] {
+          auto reaped = testing::RunAsync(io, admin->Reap(100));
+          if (!reaped) throw std::runtime_error(reaped.error().Describe());
+          Dispatch(10);
+          return queue::IsTerminal(Get(id).state);
+        },
+        std::chrono::seconds(15));
+  }
+
   // Pumps the io_context until `done` or `limit`; false on timeout.
   template <class Pred>
   bool PumpUntil(Pred done, std::chrono::milliseconds limit) {
