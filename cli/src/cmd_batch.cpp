@@ -176,6 +176,9 @@ json RejectionsJson(const std::vector<LineError>& bad, const std::vector<Rejecti
 int RunBatch(Context& context, const BatchOptions& o) {
   auto& err = context.io().err;
   auto& out = context.io().out;
+  if (!o.webhook_events.empty() && o.webhook.empty()) {
+    return context.UsageError("--webhook-events", "needs --webhook (the URL the events go to)");
+  }
   std::chrono::milliseconds max_wait{0};
   if (!o.max_wait.empty()) {
     auto parsed = ParseDuration(o.max_wait);

@@ -289,6 +289,19 @@ TEST(BatchCommand, DryRunSendsNothing) {
   EXPECT_NE(run.out.find("1 good line(s), 1 bad"), std::string::npos) << run.out;
 }
 
+TEST(BatchCommand, WebhookEventsWithoutAWebhookIsAUsageError) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "one.jsonl",
+                              R"({"prompt":"a","durationSeconds":5})"
+                              "\n");
+  auto run = RunReelq({"--server", server.address(), "batch", file, "--webhook-events", "all"});
+  EXPECT_EQ(run.code, kExitUsage) << run.err;
+  EXPECT_NE(run.err.find("--webhook-events: needs --webhook"), std::string::npos) << run.err;
+  EXPECT_TRUE(service.received().empty());
+}
+
 TEST(BatchCommand, MissingFileAndNoUsableLines) {
   ::reelq::testing::TempDir dir;
   auto missing = RunReelq({"--server", "127.0.0.1:1", "batch", (dir.path() / "nope").string()});

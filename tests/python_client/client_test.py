@@ -147,6 +147,32 @@ class ClientTest(unittest.TestCase):
                 plain.get("job-1")
         self.assertEqual(self.fake.authorization, ["Bearer t1"])
 
+    @unittest.skipUnless(shutil.which("openssl"), "openssl is needed to make test certificates")
+    def test_mutual_tls_and_root_certificates_alone_mean_tls(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            def make(name, cn):
+                key, cert = os.path.join(tmp, name + ".key"), os.path.join(tmp, name + ".pem")
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                "-days", "1", "-subj", f"/CN={cn}", "-addext",
+                                "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key,
+                                "-out", cert], check=True, capture_output=True)
+                return read_bytes(key), read_bytes(cert)
+            server_key, server_cert = make("server", "localhost")
+            client_key, client_cert = make("client", "studio-client")
+        port = self.start(grpc.ssl_server_credentials(
+            [(server_key, server_cert)], root_certificates=client_cert, require_client_auth=True))
+        with Client(f"localhost:{port}", root_certificates=server_cert,
+                    certificate_chain=client_cert, private_key=client_key) as client:
+            self.assertEqual(client.get("job-2").job_id, "job-2")
+        # Without the client's certificate the scheduler refuses the connection.
+        with Client(f"localhost:{port}", root_certificates=server_cert, timeout=2) as anonymous:
+            with self.assertRaises(grpc.RpcError):
+                anonymous.get("job-2")
+        with self.assertRaises(ValueError) as caught:
+            Client(f"localhost:{port}", certificate_chain=client_cert)
+        self.assertIn("certificate_chain and private_key", str(caught.exception))
+        self.assertEqual(len(self.fake.authorization), 1)
+
     def test_submit_batch_chunks_stamps_and_resends_unavailable_items(self):
         port = self.start()
         read = []

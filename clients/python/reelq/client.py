@@ -97,8 +97,10 @@ class Client:
     """A connection to one reelq scheduler.
 
     target: "host:port". tls: use TLS (root_certificates: PEM bytes of the CA, default: the
-    system's). token: sent on every call as `authorization: Bearer <token>` metadata, which is
-    how the scheduler learns the caller's tenant when tenants are configured.
+    system's; certificate_chain and private_key: PEM bytes of this client's certificate and
+    key, for a scheduler that asks for one, `tls_client_ca_file`). Any of those three turns
+    TLS on by itself. token: sent on every call as `authorization: Bearer <token>` metadata,
+    which is how the scheduler learns the caller's tenant when tenants are configured.
     timeout: seconds for each unary call.
     """
 
@@ -108,10 +110,17 @@ class Client:
                  token: Optional[str] = None,
                  tls: bool = False,
                  root_certificates: Optional[bytes] = None,
+                 certificate_chain: Optional[bytes] = None,
+                 private_key: Optional[bytes] = None,
                  timeout: float = 30.0,
                  channel_options: Sequence[tuple] = ()):
-        if tls:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+        if (certificate_chain is None) != (private_key is None):
+            raise ValueError("certificate_chain and private_key: give both (the client's "
+                             "certificate and its key) or neither")
+        if tls or root_certificates is not None or certificate_chain is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates,
+                                                       private_key=private_key,
+                                                       certificate_chain=certificate_chain)
             self._channel = grpc.secure_channel(target, credentials, options=list(channel_options))
         else:
             self._channel = grpc.insecure_channel(target, options=list(channel_options))
