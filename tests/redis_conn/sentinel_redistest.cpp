@@ -167,9 +167,11 @@ TEST_F(SentinelConnectionTest, FindsTheMasterWaitsForTheReplicaAndFollowsAFailov
   EXPECT_TRUE(on_new_master) << "writes never reached the promoted replica (acknowledged "
                              << acknowledged << ", refused " << refused << ")";
   // The sentinel turns the old master into the new master's replica: after the promotion,
-  // not with it (a fresh-clone run once checked in between), so within a bounded wait.
+  // not with it (a fresh-clone run once checked in between), so within a bounded wait. It
+  // learns the old master's role from INFO, which it asks every 10 s outside a failover, so
+  // the wait is 30 s (a loaded `ctest -j2` run once went past 10).
   std::string old_master_role;
-  const auto demoted_by = std::chrono::steady_clock::now() + 10s;
+  const auto demoted_by = std::chrono::steady_clock::now() + 30s;
   do {
     old_master_role = master_->Run({"ROLE"}).elements.at(0).str;
     if (old_master_role == "slave") break;
