@@ -5,7 +5,8 @@
 -- An attempt that failed after its upstream task finished (the clip's download, store or
 -- sidecar) passes keep_task: the provider made the clip and bills it, so the retry keeps the
 -- task, its account and model, and goes back to `ready` as DISPATCHED once `retry_at` passes
--- (reap.lua), and the next attempt fetches the clip again instead of paying for a new one. A
+-- (reap.lua), and the next attempt fetches the clip again instead of paying for a new one; the
+-- record keeps `generated` (when the task was first seen finished) until the task is let go. A
 -- group's own step (join, contact sheet) passes it for a passing failure (Redis or the store
 -- unreachable): its children are done, so it goes back to `ready` the same way.
 -- ARGV: P now id token category message code retry(0|1) retry_at count_attempt(0|1)
@@ -16,7 +17,7 @@ local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[1
 local cooldown_ms = tonumber(ARGV[11])
 local keep_task = ARGV[12] == '1'
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
-                          'worker', 'upstream', 'kind'})
+                          'worker', 'upstream', 'kind', 'generated'})
 if not j or j.state ~= 'RUNNING' then
   return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
 end
@@ -25,6 +26,20 @@ if j.token ~= token then return redis.error_reply('LEASELOST') end
 -- history are in its worker's held table (common_held.lua): merged in, written by the transition.
 held_take(j, held_entry(P, j))
 local ctx = new_ctx(P, now, ARGV[2])
+-- The task finished on an earlier attempt whose clip was not stored (`generated`), and now the
+-- provider no longer knows it: its results expired, and the clip with them. Making it again would
+-- pay the provider for a second generation of what it already billed, which is the tenant's call
+-- to make (RetryJob), not the queue's: the job ends here, charged for the generation it had.
+local was_generated = (j.generated or '') ~= '' and (j.upstream or '') ~= '' and
+                          (j.kind or '') == ''
+if was_generated and category == 'not_found' then
+  retry = false
+  code = 'result_expired'
+  message = 'upstream task ' .. j.upstream .. ' finished on an earlier attempt, but its clip ' ..
+                'was not stored and the provider no longer knows the task (' .. message ..
+                '). It was not made again, which would pay for a second generation: ' ..
+                'RetryJob makes it anew'
+end
 -- A record states no `max_attempts` when it is the default (kDefaultMaxAttempts in job_store.h).
 local attempt, max_attempts = tonumber(j.attempt) or 1, tonumber(j.max_attempts) or 5
 local error_field = 'e:' .. ((tonumber(j.seq) or 0) + 1)
@@ -62,7 +77,10 @@ if j.model and j.model ~= '' and not retry then count(ctx, P .. ':model:' .. j.m
 -- (invalid request, auth, 429, unknown model) are never billed. A task that finished (keep_task
 -- passed: what failed came after its generation) was made and is billed whatever failed after
 -- it, as is one the worker cancelled for a deadline (a cancel after the create, as cancel.lua).
-local generated = keep_task and j.upstream and j.upstream ~= '' and not (j.kind and j.kind ~= '')
+-- So is one that finished on an earlier attempt, whatever ends it now (its result expired, its
+-- model gone from the catalogue of the worker that leased it again).
+local generated = (keep_task or was_generated) and j.upstream and j.upstream ~= '' and
+                      not (j.kind and j.kind ~= '')
 local billed = false
 if category == 'create_outcome_unknown' or generated then
   billed = true
@@ -74,6 +92,9 @@ elseif j.upstream and j.upstream ~= '' and category ~= 'invalid_request' and
   if category == 'policy_rejected' then billed = b[1] == '1' else billed = b[2] == '1' end
 end
 local will_retry = retry and (attempt + (count_attempt and 1 or 0)) <= max_attempts
+-- Whatever else fails a later attempt of a finished task (a worker without the account's key,
+-- a Redis blip), its retry keeps the task: only its expiry above lets it go.
+if was_generated then keep_task = true end
 keep_task = keep_task and will_retry and
                 ((j.upstream and j.upstream ~= '' and j.account and j.account ~= '') or
                     (j.kind and j.kind ~= ''))
@@ -90,16 +111,20 @@ local result = 'FAILED'
 if keep_task then
   local kept = (j.kind and j.kind ~= '') and ' (the step runs again)' or
                    ' (the finished task is kept)'
-  transition(ctx, j, 'DISPATCHED', '', category .. ': ' .. message .. kept,
-             {error_field, error_json, 'attempt', attempt, 'token', '', 'worker', '', 'slot', '',
-              'create_log', '', 'create_intent', ''})
+  local fields = {error_field, error_json, 'attempt', attempt, 'token', '', 'worker', '',
+                  'slot', '', 'create_log', '', 'create_intent', ''}
+  if not (j.kind and j.kind ~= '') and not was_generated then
+    fields[#fields + 1] = 'generated'
+    fields[#fields + 1] = now
+  end
+  transition(ctx, j, 'DISPATCHED', '', category .. ': ' .. message .. kept, fields)
   redis.call('ZADD', P .. ':delayed', retry_at, id)
   result = 'RETRY'
 elseif retry and attempt <= max_attempts then
   transition(ctx, j, 'PENDING', '', category .. ': ' .. message,
              {error_field, error_json, 'attempt', attempt, 'model', '', 'account', '',
-              'upstream', '', 'token', '', 'worker', '', 'slot', '', 'create_log', '',
-              'create_intent', ''})
+              'upstream', '', 'generated', '', 'token', '', 'worker', '', 'slot', '',
+              'create_log', '', 'create_intent', ''})
   redis.call('ZADD', P .. ':delayed', retry_at, id)
   result = 'RETRY'
 else

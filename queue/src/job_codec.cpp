@@ -212,6 +212,8 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
     } else if (name == field::kUpdated) {
       job.updated_ms = ToInt(value);
       has_updated = true;
+    } else if (name == field::kGenerated) {
+      job.generated_ms = ToInt(value);
     } else if (name == field::kKind) {
       job.kind = value;
     } else if (name == field::kChildren) {

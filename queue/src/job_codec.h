@@ -48,6 +48,9 @@ inline constexpr const char* kErrorCode = "err_code";
 inline constexpr const char* kCreated = "created";
 inline constexpr const char* kUpdated = "updated";
 inline constexpr const char* kCreateIntent = "create_intent";
+// When the upstream task was first seen finished by an attempt that then failed to store its clip
+// (fail.lua): the task is kept, and only its expiry upstream lets it go.
+inline constexpr const char* kGenerated = "generated";
 // The wallet (issue 12; common_groups.lua's move_money).
 inline constexpr const char* kBill = "bill";
 inline constexpr const char* kBilledSeconds = "secs";

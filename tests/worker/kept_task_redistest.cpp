@@ -181,5 +181,71 @@ TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {
   EXPECT_EQ(wallet.balance_micros, 10'000'000 - 5 * Fixture::kPricePerSecond);
 }
 
+// A kept task whose results expired upstream is not made again: that would pay the provider a
+// second time for a generation it already billed. The job fails as result_expired, charged once,
+// and RetryJob (the tenant's choice to pay again) makes it anew.
+TEST(WorkerKeptTaskTest, AKeptTaskTheProviderNoLongerKnowsEndsTheJobChargedNotMadeAgain) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.Fund(10'000'000);
+  f.bill = true;
+  f.flaky->sidecar_failures = 1;
+  f.provider->polls_before_forgetting = 1;  // the first attempt's poll; the retry's finds nothing
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(job.error_category, ErrorCategory::kNotFound);
+  EXPECT_EQ(job.error_code, queue::kResultExpired);
+  EXPECT_NE(job.error_message.find("task-1 finished on an earlier attempt"), std::string::npos)
+      << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1) << "the expired task was paid for again";
+  EXPECT_EQ(job.errors.size(), 2u);
+  EXPECT_NE(job.generated_ms, 0);
+  auto wallet = f.Wallet();
+  EXPECT_EQ(wallet.spent_micros, 5 * Fixture::kPricePerSecond);  // made, so billed, once
+  EXPECT_EQ(wallet.reserved_micros, 0);
+
+  // The tenant chooses to pay again: a fresh task, its clip stored, a second charge.
+  f.provider->polls_before_forgetting = -1;
+  ASSERT_TRUE(RunAsync(f.io, f.admin->Retry("x")));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded);
+  EXPECT_EQ(f.provider->creates, 2);
+  EXPECT_EQ(job.upstream, "task-2");
+  EXPECT_EQ(job.generated_ms, 0);
+  wallet = f.Wallet();
+  EXPECT_EQ(wallet.spent_micros, 2 * 5 * Fixture::kPricePerSecond);
+  EXPECT_EQ(wallet.reserved_micros, 0);
+}
+
+// The provider billed the finished task whatever ends the job after it: a worker whose catalogue
+// no longer has the model fails the kept task as model_gone, and the job is charged, not refunded.
+TEST(WorkerKeptTaskTest, AKeptTaskWhoseModelIsGoneIsChargedNotRefunded) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.Fund(10'000'000);
+  f.bill = true;
+  f.flaky->sidecar_failures = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  // Nothing reaps the kept job back to `ready` but RunToEnd: drop the model before that.
+  ASSERT_TRUE(f.PumpUntil([&] { return f.Get("x").generated_ms != 0; }, 10s));
+  f.catalogue.models.clear();
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(job.error_category, ErrorCategory::kModelGone);
+  EXPECT_EQ(f.provider->creates, 1);
+  const auto wallet = f.Wallet();
+  EXPECT_EQ(wallet.spent_micros, 5 * Fixture::kPricePerSecond);
+  EXPECT_EQ(wallet.reserved_micros, 0);
+}
+
 }  // namespace
 }  // namespace reelq::worker

@@ -79,8 +79,8 @@ class Attempt {
   // A failure once the upstream task has finished (its clip downloaded, stored, published):
   // the provider made the clip and bills it, so a retry fetches it again from the same task
   // instead of paying for another. Even a download refused as gone (an expired URL, a CDN's
-  // 403): the retry's poll hands out a fresh URL, and only a task the provider no longer knows
-  // (the poll's kNotFound) is made again.
+  // 403): the retry's poll hands out a fresh URL. A task the provider no longer knows (the
+  // poll's kNotFound) ends the job as result_expired, charged: it is not made again.
   awaitable<RunOutcome> FailAfterGeneration(const Error& error);
   // Retries a Redis call that must land (the upstream id, the outcome) through a Redis
   // restart for as long as the lease could still be ours; a stale token ends the retries.

@@ -18,7 +18,9 @@ RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
       return d;
     }
     case ErrorCategory::kRetryable:
-    case ErrorCategory::kNotFound:  // the upstream task vanished (expired): make it again
+    // The upstream task vanished before it finished: make it again. One that had finished
+    // (its clip not yet stored) is not made again: fail.lua ends that job as result_expired.
+    case ErrorCategory::kNotFound:
     case ErrorCategory::kInternal: {
       d.retry = attempt < max_attempts;
       const double base = static_cast<double>(settings.retry_backoff_initial.count()) *

@@ -25,6 +25,9 @@ class FakeProvider final : public Provider {
   int polls_released = 0;
   int polls_waiting = 0;
   int running_polls = 0;  // polls still to answer RUNNING (a task still generating, or stuck)
+  // Polls answered before the provider forgets every task (its results expired) and answers
+  // not found; negative: never.
+  int polls_before_forgetting = -1;
   double clip_seconds = 5;
   int creates = 0, polls = 0, downloads_started = 0, downloads_finished = 0, cancels = 0;
 
@@ -51,6 +54,9 @@ class FakeProvider final : public Provider {
         co_await timer.async_wait(use_nothrow_awaitable);
       }
       --polls_waiting;
+    }
+    if (polls_before_forgetting >= 0 && number > polls_before_forgetting) {
+      co_return std::unexpected(Error{ErrorCategory::kNotFound, "task not found"});
     }
     TaskStatus status;
     if (running_polls > 0) {

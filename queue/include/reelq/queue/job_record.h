@@ -71,6 +71,9 @@ struct JobRecord {
   std::optional<ErrorCategory> error_category;  // set once the job FAILED
   std::string error_category_name, error_message, error_code;
   int64_t created_ms = 0, updated_ms = 0;
+  // Non-zero: the upstream task finished (at this time) on an attempt that failed after it, and
+  // is kept for the next attempt to fetch its clip instead of paying for another generation.
+  int64_t generated_ms = 0;
   std::vector<TransitionRecord> history;  // by seq
   std::vector<AttemptError> errors;       // by attempt
   // Groups (issue 13): see NewJob.

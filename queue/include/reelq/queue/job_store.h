@@ -128,6 +128,11 @@ inline constexpr std::string_view kCreateOutcomeUnknown = "create_outcome_unknow
 // (category kDeadlineExceeded; catalogue.h).
 inline constexpr std::string_view kGenerationTimeout = "generation_timeout";
 
+// The error code fail.lua gives a job whose upstream task finished on an earlier attempt (its clip
+// not stored) and is no longer known to the provider (category kNotFound): the job ends, charged,
+// rather than paying for the generation again (JobRecord::generated_ms).
+inline constexpr std::string_view kResultExpired = "result_expired";
+
 struct FailRequest {
   std::string job_id;
   std::string token;
