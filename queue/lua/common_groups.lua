@@ -127,6 +127,33 @@ local function affordable(ctx, job)
   return (tonumber(job.hold) or 0) + w.balance
 end
 
+-- What a job may still add to its batch's cost (its hold and what its batch committed
+-- already) within the batch's budget; huge when the batch states none. This call's own moves
+-- (move_money's counters, not yet flushed) count. Read once per batch per call.
+local function budget_room(ctx, job)
+  local money_batch = job.mbatch or job.batch
+  if not money_batch or money_batch == '' then return math.huge end
+  local key = ctx.P .. ':batch:' .. money_batch
+  local budgets = ctx.budgets
+  if not budgets then budgets = {}; ctx.budgets = budgets end
+  local b = budgets[key]
+  if b == nil then
+    local h = redis.call('HMGET', key, 'budget', 'cost')
+    b = {budget = tonumber(h[1] or '') or 0, cost = tonumber(h[2] or '') or 0}
+    budgets[key] = b
+  end
+  if b.budget <= 0 then return math.huge end
+  local moved = ctx.counters[key] and ctx.counters[key].cost or 0
+  return b.budget - b.cost - moved, b.budget
+end
+
+-- Micro-dollars as a person reads them: "$1.250000", as the API's FormatMicros.
+local function dollars(v)
+  local sign = v < 0 and '-' or ''
+  v = math.abs(v)
+  return string.format('%s$%d.%06d', sign, math.floor(v / 1000000), v % 1000000)
+end
+
 local function utc_month(day)
   -- Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
   local z = day + 719468

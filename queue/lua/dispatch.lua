@@ -124,15 +124,29 @@ end
 -- seconds earlier; ties go to the earlier candidate.
 -- A billed job only goes to a model its hold plus its wallet's balance can pay for (after a
 -- billed failed attempt or a RetryJob its hold may be less than the price; it then waits for
--- a top-up).
+-- a top-up). Nor, billed or not, to one whose price past its hold would take its batch's cost
+-- over the batch's budget: when that rules out every model it could go to, the third value
+-- says by how much the cheapest misses (the job cannot go, whatever frees up).
 local function choose(job, prefer)
   local best_acc, best_model, best_eft = nil, nil, nil
   local index = 0
   local afford = affordable(ctx, job)
+  local hold = tonumber(job.hold) or 0
+  local room, over, fits = nil, nil, false
   for cand in string.gmatch(job.models, '[^,]+') do
     index = index + 1
     local m = model(cand)
-    if m.known and job_price(ctx, job, cand) <= afford then
+    local price = m.known and job_price(ctx, job, cand) or 0
+    local within = true
+    if m.known and price > hold then
+      room = room or budget_room(ctx, job)
+      if price - hold > room then
+        within = false
+        if not over or price - hold - room < over then over = price - hold - room end
+      end
+    end
+    if m.known and within then fits = true end
+    if m.known and within and price <= afford then
       local acc, total, _, creates_per_s = capacity(m)
       local eft
       if acc then
@@ -148,7 +162,7 @@ local function choose(job, prefer)
       end
     end
   end
-  return best_acc, best_model
+  return best_acc, best_model, not fits and over or nil
 end
 
 -- Fairness by virtual time (start-time fair queuing): each active tenant carries a virtual
@@ -319,8 +333,23 @@ local function dispatch_one(entry)
                   'the job had not started by its start deadline', 'finished', now})
       expired = expired + 1
     elseif not held[id] then
-      local acc, m = choose(j, j.pref == '1')
-      if acc then
+      local acc, m, over_budget = choose(j, j.pref == '1')
+      if over_budget then
+        -- Another attempt (after a billed one, or a RetryJob) that no model fits in what is left
+        -- of the budget: it could only wait for good. It ends now, saying what would let it run.
+        index = remove(entry, index)
+        local left, budget = budget_room(ctx, j)
+        move_money(ctx, j, 'refund', 0, 0)
+        local over = over_budget
+        local text = 'batch budget: another attempt would take batch ' .. (j.mbatch or j.batch) ..
+                         ' past its budget of ' .. dollars(budget) .. ' (' ..
+                         dollars(math.max(0, left)) .. ' left, ' .. dollars(over) ..
+                         ' short at the cheapest allowed model); raise the budget and retry the job'
+        transition(ctx, j, 'FAILED', '', text,
+                   {'err_cat', 'failed_precondition', 'err_msg', text, 'err_code',
+                    'budget_exceeded', 'finished', now})
+        expired = expired + 1
+      elseif acc then
         -- The reservation follows the chosen model's price; its ledger entry names the model.
         -- transition() below records the move to the model (indexes, depth), so the job's own
         -- model is put back first: it must still say where the job comes from.

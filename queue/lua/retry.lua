@@ -12,7 +12,40 @@ if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
   return redis.error_reply('NOTFINAL ' .. j.state)
 end
 local ctx = new_ctx(P, now, ARGV[2])
-local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'token', '', 'worker', '',
+-- The batch's budget must take what running again may cost: at least each job's cheapest allowed
+-- model, past what it still holds. Refused here, naming the shortfall, rather than queued to
+-- fail at dispatch (dispatch.lua's choose).
+do
+  local need, jobs = 0, {}
+  if not j.kind or j.kind == '' then
+    jobs[1] = j
+  else
+    for child_id in string.gmatch(j.children or '', '[^,]+') do
+      local c = read_job(P, child_id, {})
+      if c and (c.state == 'FAILED' or c.state == 'CANCELLED' or
+          (j.chain == '1' and c.state ~= 'SUCCEEDED')) then
+        jobs[#jobs + 1] = c
+      end
+    end
+  end
+  for _, x in ipairs(jobs) do
+    local least = nil
+    for m in string.gmatch(x.models or '', '[^,]+') do
+      local price = job_price(ctx, x, m)
+      if not least or price < least then least = price end
+    end
+    need = need + math.max(0, (least or 0) - (tonumber(x.hold) or 0))
+  end
+  local left, budget = budget_room(ctx, jobs[1] or j)
+  if need > 0 and need > left then
+    return redis.error_reply('OVERBUDGET running ' .. id .. ' again may cost ' .. dollars(need) ..
+                                 ' and its batch ' .. (j.mbatch or j.batch) .. ' has ' ..
+                                 dollars(math.max(0, left)) .. ' left of its budget of ' ..
+                                 dollars(budget) .. ': raise the budget first')
+  end
+end
+local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'generated', '',
+               'token', '', 'worker', '',
                'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''}
 local vt = activation_vt(P)
 local function requeue(job, detail, fields)

@@ -13,6 +13,10 @@ int64_t ReplyInt(const Reply& r) {
 
 Error ScriptError(std::string_view script, const std::string& message) {
   auto has = [&](std::string_view word) { return message.find(word) != std::string::npos; };
+  // A refusal whose text the script wrote for the user (retry.lua).
+  if (const auto at = message.find("OVERBUDGET "); at != std::string::npos) {
+    return Error{ErrorCategory::kFailedPrecondition, "batch budget: " + message.substr(at + 11)};
+  }
   if (has("WLEASELOST")) {
     return Error{ErrorCategory::kLeaseLost, "this worker's lease lapsed: register again"};
   }

@@ -1,0 +1,131 @@
+// A batch's budget holds past submit, against a real redis-server: another attempt after a billed
+// failure, and a RetryJob, may not take the batch's cost over it. Dispatch fails such an attempt
+// naming the budget (dispatch.lua's choose), RetryJob refuses it up front (retry.lua), and both
+// go ahead once the budget is raised.
+#include <gtest/gtest.h>
+
+#include "store_fixture.h"
+
+namespace reelq::queue {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RunAsync;
+
+class BudgetTest : public StoreTest {
+ protected:
+  static constexpr int64_t kPrice = 100'000;  // a second of m1
+  static constexpr int64_t kClip = 5 * kPrice;
+
+  void SetUp() override {
+    StoreTest::SetUp();
+    auto settings = OneModel();
+    settings.models[0].price_micros_per_second = kPrice;
+    settings.accounts[0].bills_failed_tasks = true;  // a failed task costs what a made one does
+    Sync(settings);
+  }
+
+  void Submit(const std::string& id, int64_t budget) {
+    auto r = RunAsync(io_, store_->Submit(NewJob{.id = id,
+                                                 .tenant = "studio",
+                                                 .batch = "b",
+                                                 .spec_bytes = "spec",
+                                                 .candidate_models = {"m1"},
+                                                 .max_attempts = 3,
+                                                 .billed_seconds = 5,
+                                                 .batch_budget_micros = budget},
+                                          3600));
+    ASSERT_TRUE(r) << r.error().Describe();
+    ASSERT_FALSE(r->refused) << r->refused->Describe();
+  }
+
+  int Dispatch() {
+    auto r = RunAsync(io_, store_->Dispatch(10, 16, 1));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return r->dispatched;
+  }
+
+  // Leases `id`, records its upstream task and fails it as a passing error: the provider bills
+  // the failed task, and the job is to run again.
+  void FailBilledAttempt(const std::string& id) {
+    auto leased = RunAsync(io_, store_->Lease("w1", 1, 15s));
+    ASSERT_TRUE(leased) << leased.error().Describe();
+    ASSERT_EQ(leased->size(), 1u);
+    const auto& j = leased->front();
+    ASSERT_EQ(j.id, id);
+    auto permit =
+        RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, 0ms, clock_->NowMs(), j.attempt));
+    ASSERT_TRUE(permit) << permit.error().Describe();
+    auto phase = RunAsync(
+        io_, store_->SetPhase(j.id, j.token, JobPhase::kGenerating, "task-" + id, "upstream"));
+    ASSERT_TRUE(phase) << phase.error().Describe();
+    auto failed = RunAsync(io_, store_->Fail({.job_id = j.id,
+                                              .token = j.token,
+                                              .category = ErrorCategory::kRetryable,
+                                              .message = "upstream 500",
+                                              .retry = true,
+                                              .retry_at_ms = clock_->NowMs()}));
+    ASSERT_TRUE(failed) << failed.error().Describe();
+    ASSERT_EQ(*failed, FailOutcome::kRetrying);
+  }
+
+  int64_t BatchCost() {
+    auto batch = RunAsync(io_, store_->GetBatch("b"));
+    if (!batch) throw std::runtime_error(batch.error().Describe());
+    return batch->cost_micros;
+  }
+};
+
+TEST_F(BudgetTest, AnAttemptPastTheBudgetFailsAtDispatchAndARetryPastItIsRefused) {
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 60s)));
+  Submit("x", kClip);  // the budget takes exactly one attempt
+  ASSERT_EQ(Dispatch(), 1);
+  ASSERT_NO_FATAL_FAILURE(FailBilledAttempt("x"));
+  EXPECT_EQ(BatchCost(), kClip);  // the failed task, settled
+
+  // Its retry is due; the budget has nothing left for it.
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Dispatch(), 0);
+  auto job = Get("x");
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error_category, ErrorCategory::kFailedPrecondition);
+  EXPECT_EQ(job.error_code, "budget_exceeded");
+  EXPECT_NE(job.error_message.find("past its budget of $0.500000"), std::string::npos)
+      << job.error_message;
+  EXPECT_NE(job.error_message.find("raise the budget"), std::string::npos) << job.error_message;
+  EXPECT_EQ(BatchCost(), kClip);
+  EXPECT_EQ(job.reserved_micros, 0);
+
+  // RetryJob is refused up front, naming the budget, and changes nothing.
+  auto retried = RunAsync(io_, store_->Retry("x"));
+  ASSERT_FALSE(retried);
+  EXPECT_EQ(retried.error().category, ErrorCategory::kFailedPrecondition);
+  EXPECT_NE(retried.error().message.find("batch budget"), std::string::npos)
+      << retried.error().message;
+  EXPECT_NE(retried.error().message.find("$0.000000 left of its budget of $0.500000"),
+            std::string::npos)
+      << retried.error().message;
+  EXPECT_EQ(Get("x").state, JobState::kFailed);
+
+  // A later submission to the batch raises its budget: the retry goes ahead and is dispatched.
+  Submit("y", 3 * kClip);
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("x")));
+  EXPECT_EQ(Dispatch(), 2);
+  EXPECT_EQ(Get("x").state, JobState::kDispatched);
+  EXPECT_EQ(BatchCost(), 3 * kClip);  // x's failed task and its new hold, y's hold
+}
+
+// Within the budget, a billed failure's retry is dispatched as before.
+TEST_F(BudgetTest, AnAttemptWithinTheBudgetIsDispatched) {
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 60s)));
+  Submit("x", 2 * kClip);
+  ASSERT_EQ(Dispatch(), 1);
+  ASSERT_NO_FATAL_FAILURE(FailBilledAttempt("x"));
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Dispatch(), 1);
+  EXPECT_EQ(Get("x").state, JobState::kDispatched);
+  EXPECT_EQ(BatchCost(), 2 * kClip);
+}
+
+}  // namespace
+}  // namespace reelq::queue
