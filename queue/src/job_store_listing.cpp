@@ -1,5 +1,7 @@
 // JobStore's reads at depth and its housekeeping beyond leases: ListJobs pages by cursor
 // (queue/lua/list.lua), retention (queue/lua/retention.lua), and the dispatch wake-up list.
+#include <openssl/rand.h>
+
 #include <algorithm>
 
 #include "job_codec.h"
@@ -32,13 +34,46 @@ Fields ToFields(const Reply& flat) {
 // Filters scanned per page at most, beyond what the chosen index covers.
 constexpr int kListScanLimit = 5000;
 
+// What a page token is bound to: the listing's filter (its page size may change between pages).
+std::string Listing(const ListFilter& filter) {
+  return "t=" + filter.tenant + "\x1f" + "b=" + filter.batch + "\x1f" + "m=" + filter.model +
+         "\x1f" + "s=" + (filter.state ? std::string(ToString(*filter.state)) : "");
+}
+
 }  // namespace
+
+awaitable<Result<std::string>> JobStore::ListKey() {
+  if (!list_key_.empty()) co_return list_key_;
+  const std::string name = p_ + ":listkey";
+  std::string fresh(kListKeyBytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(fresh.data()), kListKeyBytes) != 1) {
+    co_return MakeError(ErrorCategory::kInternal, "no random bytes for the list key (OpenSSL)");
+  }
+  std::vector<std::string> set{"SET", name, fresh, "NX"};
+  auto made = co_await connection_->Command(std::move(set));
+  if (!made) co_return std::unexpected(made.error());
+  std::vector<std::string> get{"GET", name};
+  auto r = co_await connection_->Command(std::move(get));
+  if (!r) co_return std::unexpected(r.error());
+  if (r->IsNil() || r->IsError() || r->str.size() != kListKeyBytes) {
+    co_return MakeError(ErrorCategory::kFailedPrecondition,
+                        "redis key " + name + " is not a list key of " +
+                            std::to_string(kListKeyBytes) +
+                            " bytes: delete it (a new one is made; page tokens given out before "
+                            "then stop opening, and their listings start again)");
+  }
+  list_key_ = r->str;
+  co_return list_key_;
+}
 
 awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   const int size = std::clamp(filter.page_size, 1, 1000);
+  auto key = co_await ListKey();
+  if (!key) co_return std::unexpected(key.error());
+  const std::string listing = Listing(filter);
   ListCursor after;
   if (!filter.page_token.empty()) {
-    auto decoded = DecodeListCursor(filter.page_token);
+    auto decoded = OpenListCursor(filter.page_token, *key, listing);
     if (!decoded) co_return std::unexpected(decoded.error());
     after = std::move(*decoded);
   }
@@ -83,7 +118,10 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   ListPage page;
   if (r->elements.size() < 2) co_return page;
   if (!r->elements[0].str.empty()) {
-    page.next_page_token = EncodeListCursor({r->elements[0].str, r->elements[1].str});
+    page.next_page_token = SealListCursor({r->elements[0].str, r->elements[1].str}, *key, listing);
+    if (page.next_page_token.empty()) {
+      co_return MakeError(ErrorCategory::kInternal, "could not seal the page token (OpenSSL)");
+    }
   }
   std::vector<std::string> ids;
   for (size_t i = 2; i < r->elements.size(); ++i) ids.push_back(r->elements[i].str);

@@ -1,7 +1,7 @@
 // Issue 11 ListJobs at depth against a real redis-server: pages follow an opaque cursor (a
 // position in a sorted-set index), so paging while jobs change state lists every job that stays
-// in the filter exactly once; a malformed cursor is refused naming page_token; a page at
-// 100,000 queued answers fast.
+// in the filter exactly once; a malformed cursor is refused naming page_token; a token is sealed
+// and bound to its listing; a page at 100,000 queued answers fast.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -245,12 +245,69 @@ TEST_F(ListCursorTest, MalformedCursorIsRefusedNamingPageToken) {
     EXPECT_EQ(page.error().category, ErrorCategory::kInvalidRequest);
     EXPECT_NE(page.error().message.find("page_token"), std::string::npos) << page.error().message;
   }
-  // A forged position that is not whole ("0.5 @") in a batch's listing, which pages by list
-  // position: read as the position it falls in, not a script error answered as INTERNAL.
+  // A position written by hand ("0.5 @", as the plain tokens of earlier releases were made)
+  // does not open: tokens are sealed.
   Submit("b", 3, "studio", "b1", "m1");
   auto forged = RunAsync(io_, store_->List(ListFilter{.batch = "b1", .page_token = "MC41IEA"}));
-  ASSERT_TRUE(forged) << forged.error().Describe();
-  EXPECT_EQ(forged->jobs.size(), 2u);  // from position 1 on
+  ASSERT_FALSE(forged);
+  EXPECT_EQ(forged.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(forged.error().message.find("does not open"), std::string::npos)
+      << forged.error().message;
+}
+
+// A tenant's page over a shared index (a state) stops at the last entry it looked at, which may
+// be another tenant's job. The token is sealed: it shows neither that job's id nor its time, and
+// it opens only for the listing that gave it out (not for another tenant's).
+TEST_F(ListCursorTest, APageTokenHidesWhereItStoppedAndOpensOnlyForItsListing) {
+  // Dispatched at one time, the state index orders them by id.
+  Submit("a-mine", 1, "studio");
+  Submit("m-theirs-", 5001, "other");  // more than a page scans (kListScanLimit)
+  Submit("z-mine", 1, "studio");
+  for (int round = 0; round < 20; ++round) {
+    auto dispatched = RunAsync(io_, store_->Dispatch(1000, 100, 1));
+    ASSERT_TRUE(dispatched) << dispatched.error().Describe();
+    if (dispatched->dispatched == 0) break;
+  }
+  const ListFilter mine{.tenant = "studio", .state = JobState::kDispatched, .page_size = 10};
+  auto first = Page(mine);
+  ASSERT_EQ(first.jobs.size(), 1u);  // the scan stopped among the other tenant's jobs
+  EXPECT_EQ(first.jobs[0].id, "a-mine0");
+  ASSERT_FALSE(first.next_page_token.empty());
+  std::string raw;  // the token's bytes (base64url)
+  {
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint32_t bits = 0;
+    int held = 0;
+    for (char c : first.next_page_token) {
+      const auto at = alphabet.find(c);
+      ASSERT_NE(at, std::string::npos) << first.next_page_token;
+      bits = (bits << 6) | static_cast<uint32_t>(at);
+      held += 6;
+      if (held >= 8) {
+        held -= 8;
+        raw.push_back(static_cast<char>((bits >> held) & 0xff));
+      }
+    }
+  }
+  EXPECT_EQ(raw.find("theirs"), std::string::npos) << "the token names the other tenant's job";
+
+  ListFilter theirs{
+      .tenant = "other", .state = JobState::kDispatched, .page_token = first.next_page_token};
+  auto refused = RunAsync(io_, store_->List(theirs));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(refused.error().message.find("page_token"), std::string::npos);
+
+  // Its own listing goes on from it (with another page size too), every job once.
+  ListFilter next = mine;
+  next.page_token = first.next_page_token;
+  next.page_size = 3;
+  auto rest = All(next);
+  EXPECT_EQ(rest, std::vector<std::string>{"z-mine0"});
+  // A second store (another scheduler) opens the same token: the key is the deployment's.
+  auto other_store = NewStore();
+  auto again = RunAsync(io_, other_store->List(next));
+  ASSERT_TRUE(again) << again.error().Describe();
 }
 
 TEST_F(ListCursorTest, PageOfHundredAtHundredThousandQueuedIsFast) {

@@ -489,9 +489,14 @@ class JobStore {
                                                          const redis::Function& script,
                                                          std::vector<Fields> jobs);
 
+  // The key ListJobs page tokens are sealed under (list_cursor.h): one per deployment, made by
+  // the first store that needs it and kept in Redis, so a token from one scheduler opens on any.
+  awaitable<Result<std::string>> ListKey();
+
   redis::ConnectionPtr connection_;
   std::string p_;  // "<prefix>:{q}"
   ClockPtr clock_;
+  std::string list_key_;  // ListKey's, once read
 };
 
 }  // namespace reelq::queue
