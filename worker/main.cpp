@@ -15,6 +15,7 @@
 #include "reelq/common/spawn.h"
 #include "reelq/providers/factory.h"
 #include "reelq/storage/factory.h"
+#include "reelq/worker/download_guard.h"
 #include "reelq/worker/worker.h"
 
 using namespace reelq;
@@ -43,6 +44,21 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   http::ClientOptions http_options;
   http_options.max_idle_connections_per_host =
       static_cast<size_t>(settings.http_idle_connections_per_host);
+  // The hosts the config names are trusted; what a provider's answer names must be public.
+  std::vector<std::string> configured_hosts;
+  for (const auto& account : catalogue.accounts) {
+    if (auto host = http::UrlHost(account.base_url)) configured_hosts.push_back(*host);
+  }
+  if (const auto s3 = doc.root["storage"]["s3"]; s3 && s3["endpoint"]) {
+    if (auto host = http::UrlHost(s3["endpoint"].as<std::string>(""))) {
+      configured_hosts.push_back(*host);
+    }
+  }
+  auto guard =
+      std::make_shared<worker::DownloadGuard>(settings.download_allow, std::move(configured_hosts));
+  http_options.refuse_address = [guard](std::string_view host, const asio::ip::address& address) {
+    return guard->Refusal(host, address);
+  };
   auto http = http::MakeClient(executor, http_options);
 
   worker::RunnerDeps deps;

@@ -55,7 +55,11 @@ awaitable<Result<std::string>> JobStore::ListKey() {
   std::vector<std::string> get{"GET", name};
   auto r = co_await connection_->Command(std::move(get));
   if (!r) co_return std::unexpected(r.error());
-  if (r->IsNil() || r->IsError() || r->str.size() != kListKeyBytes) {
+  // No key, and Redis refused to store one (out of memory: listings must still answer). This
+  // call's tokens are sealed under a key of this process alone; they stop opening once a key is
+  // stored, and their listing starts again, which loses nothing.
+  if (r->IsNil()) co_return fresh;
+  if (r->IsError() || r->str.size() != kListKeyBytes) {
     co_return MakeError(ErrorCategory::kFailedPrecondition,
                         "redis key " + name + " is not a list key of " +
                             std::to_string(kListKeyBytes) +

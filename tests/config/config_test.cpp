@@ -119,6 +119,22 @@ TEST(ConfigTest, MaxClipMbIsReadAndBounded) {
   EXPECT_EQ(worker::Settings{}.max_clip_bytes, uint64_t{4096} << 20);
 }
 
+TEST(ConfigTest, DownloadAllowHostsIsReadAndEachEntryChecked) {
+  EXPECT_EQ(LoadError("worker:\n  download_allow_hosts: clips.internal\n"),
+            "worker.download_allow_hosts: expected a list of host names, addresses or CIDR ranges");
+  EXPECT_NE(LoadError("worker:\n  download_allow_hosts: ['https://clips.internal/x']\n")
+                .find("worker.download_allow_hosts: 'https://clips.internal/x' is neither"),
+            std::string::npos);
+  auto doc = config::LoadFromString(
+      "worker:\n  download_allow_hosts: [Clips.Internal, 10.20.0.0/16, 'fd00::/8']\n", "/tmp", {});
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto settings = worker::ParseSettings(*doc);
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->download_allow.hosts, std::vector<std::string>{"clips.internal"});
+  EXPECT_EQ(settings->download_allow.ranges.size(), 2u);
+  EXPECT_TRUE(worker::Settings{}.download_allow.hosts.empty());
+}
+
 TEST(ConfigTest, RedisSentinelsAndWaitReplicas) {
   auto doc = config::LoadFromString(
       "redis:\n  sentinels: [10.0.0.1:26379, 'sentinel-b:26380']\n  master_name: reelq\n"

@@ -1,9 +1,13 @@
-// The webhook guard (which targets are refused), URL parsing, settings and signatures, without
-// a network: literal addresses only.
+// The webhook guard (which targets are refused), URL parsing, settings and signatures, with
+// literal addresses; and the delivery client's guard at the connection, against a server on
+// loopback.
 #include <gtest/gtest.h>
+
+#include <optional>
 
 #include "reelq/common/config.h"
 #include "reelq/scheduler/webhooks.h"
+#include "test_server.h"
 
 namespace reelq::scheduler {
 namespace {
@@ -89,6 +93,42 @@ TEST(WebhookSignature, MatchesTheStandardWebhooksExample) {
   EXPECT_TRUE(a.starts_with("whsec_"));
   EXPECT_EQ(a.size(), 6u + 32u);
   EXPECT_NE(a, NewWebhookSecret());
+}
+
+// A host allowed by name in webhooks.allow_hosts passes at its connections too, whatever it
+// resolves to: "localhost" (loopback) is delivered to when listed, refused when not.
+TEST(WebhookGuard, AHostAllowedByNameIsDeliveredToAtItsPrivateAddress) {
+  reelq::testing::TestServer receiver(
+      [](const reelq::testing::ReceivedRequest&) { return reelq::testing::Reply{.body = "ok"}; });
+  const std::string url =
+      "http://localhost:" + receiver.Url("/").substr(receiver.Url("/").rfind(':') + 1) + "hook";
+  auto post = [&](const WebhookSettings& settings) {
+    WebhookGuard guard(settings);
+    asio::io_context io;
+    auto client = MakeWebhookHttpClient(io.get_executor(), guard);
+    http::Request request;
+    request.method = "POST";
+    request.url = url;
+    request.body = "{}";
+    request.timeout = std::chrono::seconds(5);
+    std::optional<Result<http::Response>> out;
+    asio::co_spawn(io, client->Send(request), [&](std::exception_ptr e, Result<http::Response> r) {
+      if (e) std::rethrow_exception(e);
+      out = std::move(r);
+    });
+    io.run();
+    return std::move(*out);
+  };
+  auto refused = post(WebhookSettings{});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("a loopback address"), std::string::npos)
+      << refused.error().message;
+  EXPECT_TRUE(receiver.requests().empty());
+
+  auto delivered = post(Parse("webhooks:\n  allow_hosts: [\"LocalHost\"]\n"));
+  ASSERT_TRUE(delivered) << delivered.error().Describe();
+  EXPECT_EQ(delivered->status, 200);
+  EXPECT_EQ(receiver.requests().size(), 1u);
 }
 
 }  // namespace

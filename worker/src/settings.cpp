@@ -11,7 +11,7 @@ Result<Settings> ParseSettings(const config::Document& doc) {
            "heartbeat_seconds", "min_poll_interval_ms", "drain_timeout_seconds",
            "retry_backoff_initial_ms", "retry_backoff_max_ms", "rate_limit_cooldown_ms",
            "create_rate_guard_ms", "metrics_listen", "on_unknown_create", "lost_create_settle_ms",
-           "max_clip_mb"});
+           "max_clip_mb", "download_allow_hosts"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -60,6 +60,19 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   auto clip_mb = config::GetInt(w, "worker", "max_clip_mb", 4096, 1, 1'048'576);
   if (!clip_mb) return std::unexpected(clip_mb.error());
   s.max_clip_bytes = static_cast<uint64_t>(*clip_mb) << 20;
+  if (w && w["download_allow_hosts"]) {
+    const auto list = w["download_allow_hosts"];
+    if (!list.IsSequence()) {
+      return MakeError(ErrorCategory::kInvalidRequest,
+                       "worker.download_allow_hosts: expected a list of host names, addresses or "
+                       "CIDR ranges");
+    }
+    std::vector<std::string> entries;
+    for (size_t i = 0; i < list.size(); ++i) entries.push_back(list[i].as<std::string>(""));
+    auto allow = net::AddressAllowList::Parse(entries, "worker.download_allow_hosts");
+    if (!allow) return std::unexpected(allow.error());
+    s.download_allow = std::move(*allow);
+  }
   auto settle = config::GetInt(w, "worker", "lost_create_settle_ms", 2000, 0, 600'000);
   if (!settle) return std::unexpected(settle.error());
   s.lost_create_settle = milliseconds(*settle);

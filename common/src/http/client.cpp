@@ -1,5 +1,7 @@
 // reelq::http::MakeClient: Boost.Beast HTTP/1.1 over plain TCP or OpenSSL, with keep-alive
 // reuse, redirects, streamed bodies and a deadline on every step.
+#include <cctype>
+
 #include <spdlog/spdlog.h>
 #include <boost/beast/http/error.hpp>
 
@@ -166,6 +168,14 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
 };
 
 }  // namespace
+
+Result<std::string> UrlHost(std::string_view url) {
+  auto parsed = internal::ParseUrl(url);
+  if (!parsed) return std::unexpected(parsed.error());
+  std::string host = parsed->host;
+  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host;
+}
 
 ClientPtr MakeClient(asio::any_io_executor executor, ClientOptions options) {
   return std::make_shared<ClientImpl>(std::move(executor), std::move(options));

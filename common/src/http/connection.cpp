@@ -49,7 +49,7 @@ awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(Url url, ssl::co
   if (refuse && *refuse) {
     for (const auto& entry : endpoints) {
       const auto address = entry.endpoint().address();
-      if (auto reason = (*refuse)(address)) {
+      if (auto reason = (*refuse)(url.host, address)) {
         co_return MakeError(
             ErrorCategory::kInvalidRequest,
             url.host + " resolves to " + address.to_string() + ", " + *reason + ": refused");

@@ -25,7 +25,8 @@ namespace ssl = boost::asio::ssl;
 using Deadline = std::chrono::steady_clock::time_point;
 
 // ClientOptions::refuse_address.
-using AddressFilter = std::function<std::optional<std::string>(const asio::ip::address&)>;
+using AddressFilter =
+    std::function<std::optional<std::string>(std::string_view host, const asio::ip::address&)>;
 
 // One keep-alive connection to one origin: a TCP stream, wrapped in TLS for https. Used by one
 // exchange at a time; the pool hands it from one to the next.

@@ -44,9 +44,11 @@ struct ClientOptions {
   size_t max_idle_connections_per_host = 8;
   std::chrono::milliseconds idle_timeout{30'000};
   size_t max_body_bytes = 64 * 1024 * 1024;  // for non-streamed bodies
-  // Called with every address a host resolves to, before connecting: a reason refuses the
-  // connection (kInvalidRequest naming the address and the reason). Unset: any address.
-  std::function<std::optional<std::string>(const asio::ip::address&)> refuse_address;
+  // Called with the host and every address it resolves to, before connecting (redirects
+  // included): a reason refuses the connection (kInvalidRequest naming the host, the address and
+  // the reason). Unset: any address.
+  std::function<std::optional<std::string>(std::string_view host, const asio::ip::address&)>
+      refuse_address;
 };
 
 // An asynchronous HTTP/1.1 client (Boost.Beast, OpenSSL) with keep-alive connection reuse per
@@ -68,5 +70,9 @@ class Client {
 using ClientPtr = std::shared_ptr<Client>;
 
 ClientPtr MakeClient(asio::any_io_executor executor, ClientOptions options = {});
+
+// The host of an absolute http(s) URL (lower-case, IPv6 without brackets); kInvalidRequest
+// naming what is wrong with the URL.
+Result<std::string> UrlHost(std::string_view url);
 
 }  // namespace reelq::http

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "reelq/common/address_policy.h"
 #include "reelq/common/asio.h"
 #include "reelq/common/clock.h"
 #include "reelq/common/config.h"
@@ -22,12 +23,8 @@
 namespace reelq::scheduler {
 
 // An address range (CIDR); a plain address is a range of one.
-struct AddressRange {
-  asio::ip::address network;
-  int prefix = 0;
-  bool Contains(const asio::ip::address& address) const;
-};
-Result<AddressRange> ParseAddressRange(std::string_view text);
+using net::AddressRange;
+using net::ParseAddressRange;
 
 struct WebhookSettings {
   // Host names (exact, case-insensitive) and address ranges a webhook may use even though they

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "reelq/common/address_policy.h"
 #include "reelq/common/config.h"
 #include "reelq/common/error.h"
 
@@ -37,6 +38,9 @@ struct Settings {
   // A clip larger than this is not stored (its download stops there and the job fails): a
   // provider answering with an endless or enormous body would otherwise fill the store.
   uint64_t max_clip_bytes = uint64_t{4096} << 20;
+  // Hosts and address ranges a result URL (or its redirect) may reach though they are not public
+  // (download_guard.h); the accounts' and the store's own hosts need no entry.
+  net::AddressAllowList download_allow;
   std::string metrics_listen = "127.0.0.1:0";
   // A create whose outcome is unknown (the worker died after sending it, or its answer was
   // lost) on a provider that cannot look the task up (Veo): `fail` ends the job FAILED with
