@@ -52,6 +52,9 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   if (const auto s3 = doc.root["storage"]["s3"]; s3 && s3["endpoint"]) {
     if (auto host = http::UrlHost(s3["endpoint"].as<std::string>(""))) {
       configured_hosts.push_back(*host);
+      // Virtual-host addressing reaches the bucket at <bucket>.<endpoint host>.
+      const auto bucket = s3["bucket"] ? s3["bucket"].as<std::string>("") : std::string();
+      if (!bucket.empty()) configured_hosts.push_back(bucket + "." + *host);
     }
   }
   auto guard =

@@ -141,6 +141,38 @@ int RunCancelOrRetry(Context& context, const std::string& id, bool cancel) {
   return kExitOk;
 }
 
+// Every job of a batch at once (CancelBatch, RetryBatch); a big batch takes one call of a few
+// seconds per 10,000 jobs, hence the longer deadline.
+int RunBatchCancelOrRetry(Context& context, const std::string& batch, bool cancel) {
+  v1::BatchActionResponse response;
+  grpc::ClientContext rpc;
+  context.SetDeadline(rpc, std::chrono::minutes(10));
+  grpc::Status status;
+  if (cancel) {
+    v1::CancelBatchRequest request;
+    request.set_batch_id(batch);
+    status = context.Jobs().CancelBatch(&rpc, request, &response);
+  } else {
+    v1::RetryBatchRequest request;
+    request.set_batch_id(batch);
+    status = context.Jobs().RetryBatch(&rpc, request, &response);
+  }
+  if (!status.ok()) {
+    return context.RpcError(status, (cancel ? "cancel --batch " : "retry --batch ") + batch);
+  }
+  if (context.json()) {
+    context.io().out << ToJson(response, true) << "\n";
+  } else {
+    const auto& p = response.progress();
+    context.io().out << "batch " << batch << ": " << response.jobs_changed()
+                     << (cancel ? " jobs cancelled" : " jobs run again") << "; now " << p.pending()
+                     << " pending, " << p.running() << " running, " << p.succeeded()
+                     << " succeeded, " << p.failed() << " failed, " << p.cancelled()
+                     << " cancelled of " << p.total() << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddJobCommands(CLI::App& root, Context& context, Commands& commands) {
@@ -178,11 +210,21 @@ void AddJobCommands(CLI::App& root, Context& context, Commands& commands) {
   for (const bool cancel : {true, false}) {
     auto* app = root.add_subcommand(
         cancel ? "cancel" : "retry",
-        cancel ? "Cancel a job that is not terminal yet" : "Run a FAILED or CANCELLED job again");
+        cancel ? "Cancel a job that is not terminal yet (--batch B: every such job of batch B)"
+               : "Run a FAILED or CANCELLED job again (--batch B: every such job of batch B)");
     auto id = std::make_shared<std::string>();
-    app->add_option("ID", *id, "Job id")->required();
-    commands.push_back(
-        {app, [&context, id, cancel] { return RunCancelOrRetry(context, *id, cancel); }});
+    auto batch = std::make_shared<std::string>();
+    auto* id_option = app->add_option("ID", *id, "Job id");
+    auto* batch_option = app->add_option("--batch", *batch, "Every job of this batch");
+    id_option->excludes(batch_option);
+    const std::string name = cancel ? "cancel" : "retry";
+    commands.push_back({app, [&context, id, batch, cancel, name] {
+                          if (!batch->empty())
+                            return RunBatchCancelOrRetry(context, *batch, cancel);
+                          if (id->empty())
+                            return context.UsageError(name, "give a job ID or --batch B");
+                          return RunCancelOrRetry(context, *id, cancel);
+                        }});
   }
 }
 

@@ -335,13 +335,14 @@ local function dispatch_one(entry)
     elseif not held[id] then
       local acc, m, over_budget = choose(j, j.pref == '1')
       if over_budget then
-        -- Another attempt (after a billed one, or a RetryJob) that no model fits in what is left
-        -- of the budget: it could only wait for good. It ends now, saying what would let it run.
+        -- An attempt (after a billed one, a RetryJob, or a price raised since submit) that no
+        -- model fits in what is left of the budget: it could only wait for good. It ends now,
+        -- saying what would let it run; the scan goes on from the next job.
         index = remove(entry, index)
         local left, budget = budget_room(ctx, j)
         move_money(ctx, j, 'refund', 0, 0)
         local over = over_budget
-        local text = 'batch budget: another attempt would take batch ' .. (j.mbatch or j.batch) ..
+        local text = 'batch budget: this attempt would take batch ' .. (j.mbatch or j.batch) ..
                          ' past its budget of ' .. dollars(budget) .. ' (' ..
                          dollars(math.max(0, left)) .. ' left, ' .. dollars(over) ..
                          ' short at the cheapest allowed model); raise the budget and retry the job'
@@ -381,11 +382,13 @@ local function dispatch_one(entry)
         m.waiting = m.waiting + 1
         held[id] = true
       end
-      if not acc and all_full() then
-        round_full = true
-        return false
+      if not over_budget then
+        if not acc and all_full() then
+          round_full = true
+          return false
+        end
+        index = index + 1
       end
-      index = index + 1
     else
       index = index + 1  -- held for a busy model earlier this round: counted once already
     end

@@ -30,9 +30,11 @@ local ctx = new_ctx(P, now, ARGV[2])
 -- provider no longer knows it: its results expired, and the clip with them. Making it again would
 -- pay the provider for a second generation of what it already billed, which is the tenant's call
 -- to make (RetryJob), not the queue's: the job ends here, charged for the generation it had.
+-- Only the poll's not-found says the task is gone: one passed with keep_task (a result URL's CDN
+-- answering 403/404 once) is retried from the same task, whose next poll hands out a fresh URL.
 local was_generated = (j.generated or '') ~= '' and (j.upstream or '') ~= '' and
                           (j.kind or '') == ''
-if was_generated and category == 'not_found' then
+if was_generated and category == 'not_found' and not keep_task then
   retry = false
   code = 'result_expired'
   message = 'upstream task ' .. j.upstream .. ' finished on an earlier attempt, but its clip ' ..

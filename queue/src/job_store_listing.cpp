@@ -42,23 +42,29 @@ std::string Listing(const ListFilter& filter) {
 
 }  // namespace
 
-awaitable<Result<std::string>> JobStore::ListKey() {
-  if (!list_key_.empty()) co_return list_key_;
+awaitable<Result<std::string>> JobStore::ListKey(bool reread) {
+  if (!list_key_.empty() && !list_key_provisional_ && !reread) co_return list_key_;
   const std::string name = p_ + ":listkey";
-  std::string fresh(kListKeyBytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(fresh.data()), kListKeyBytes) != 1) {
+  // A provisional key (see below) is offered again, so it becomes the deployment's when it can.
+  std::string offer = list_key_provisional_ ? list_key_ : std::string(kListKeyBytes, '\0');
+  if (!list_key_provisional_ &&
+      RAND_bytes(reinterpret_cast<unsigned char*>(offer.data()), kListKeyBytes) != 1) {
     co_return MakeError(ErrorCategory::kInternal, "no random bytes for the list key (OpenSSL)");
   }
-  std::vector<std::string> set{"SET", name, fresh, "NX"};
+  std::vector<std::string> set{"SET", name, offer, "NX"};
   auto made = co_await connection_->Command(std::move(set));
   if (!made) co_return std::unexpected(made.error());
   std::vector<std::string> get{"GET", name};
   auto r = co_await connection_->Command(std::move(get));
   if (!r) co_return std::unexpected(r.error());
-  // No key, and Redis refused to store one (out of memory: listings must still answer). This
-  // call's tokens are sealed under a key of this process alone; they stop opening once a key is
-  // stored, and their listing starts again, which loses nothing.
-  if (r->IsNil()) co_return fresh;
+  if (r->IsNil()) {
+    // No key, and Redis refused to store one (out of memory: listings must still answer). This
+    // process seals under its own key meanwhile; its tokens open here, and stop opening only if
+    // another process stores a different key first (their listing then starts again).
+    list_key_ = std::move(offer);
+    list_key_provisional_ = true;
+    co_return list_key_;
+  }
   if (r->IsError() || r->str.size() != kListKeyBytes) {
     co_return MakeError(ErrorCategory::kFailedPrecondition,
                         "redis key " + name + " is not a list key of " +
@@ -67,6 +73,7 @@ awaitable<Result<std::string>> JobStore::ListKey() {
                             "then stop opening, and their listings start again)");
   }
   list_key_ = r->str;
+  list_key_provisional_ = false;
   co_return list_key_;
 }
 
@@ -78,6 +85,16 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   ListCursor after;
   if (!filter.page_token.empty()) {
     auto decoded = OpenListCursor(filter.page_token, *key, listing);
+    if (!decoded) {
+      // The key this process remembers may be out of date (the key in Redis lost and made
+      // again by another scheduler): read it once more before refusing the token.
+      auto reread = co_await ListKey(/*reread=*/true);
+      if (!reread) co_return std::unexpected(reread.error());
+      if (*reread != *key) {
+        key = std::move(reread);
+        decoded = OpenListCursor(filter.page_token, *key, listing);
+      }
+    }
     if (!decoded) co_return std::unexpected(decoded.error());
     after = std::move(*decoded);
   }

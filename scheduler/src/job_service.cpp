@@ -341,6 +341,22 @@ grpc::ServerUnaryReactor* JobServiceImpl::GetBatch(grpc::CallbackServerContext* 
       [this, id = request->batch_id()](Principal who) { return api_.GetBatch(who, id); });
 }
 
+grpc::ServerUnaryReactor* JobServiceImpl::CancelBatch(grpc::CallbackServerContext* context,
+                                                      const v1::CancelBatchRequest* request,
+                                                      v1::BatchActionResponse* response) {
+  return AuthedUnary(
+      context, io_, auth_, response,
+      [this, id = request->batch_id()](Principal who) { return api_.CancelBatch(who, id); });
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::RetryBatch(grpc::CallbackServerContext* context,
+                                                     const v1::RetryBatchRequest* request,
+                                                     v1::BatchActionResponse* response) {
+  return AuthedUnary(
+      context, io_, auth_, response,
+      [this, id = request->batch_id()](Principal who) { return api_.RetryBatch(who, id); });
+}
+
 grpc::ServerUnaryReactor* JobServiceImpl::PickTake(grpc::CallbackServerContext* context,
                                                    const v1::PickTakeRequest* request,
                                                    v1::JobStatus* response) {

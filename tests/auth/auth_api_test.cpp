@@ -217,6 +217,17 @@ TEST_F(AuthApi, TenantsSeeOnlyTheirOwnJobsBatchesAndWatches) {
   auto batch_status = jobs->GetBatch(Authed(a).get(), get_batch, &progress);
   EXPECT_EQ(batch_status.error_code(), StatusCode::NOT_FOUND);
   EXPECT_EQ(batch_status.error_message(), "no batch with id 'b-night-batch'");
+  // Nor can A cancel or re-run B's batch: the same answer as for no such batch.
+  v1::CancelBatchRequest cancel_batch;
+  cancel_batch.set_batch_id("b-night-batch");
+  v1::BatchActionResponse acted;
+  auto cancel_status = jobs->CancelBatch(Authed(a).get(), cancel_batch, &acted);
+  EXPECT_EQ(cancel_status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(cancel_status.error_message(), "no batch with id 'b-night-batch'");
+  v1::RetryBatchRequest retry_batch;
+  retry_batch.set_batch_id("b-night-batch");
+  EXPECT_EQ(jobs->RetryBatch(Authed(a).get(), retry_batch, &acted).error_code(),
+            StatusCode::NOT_FOUND);
 
   // A's lists hold only A's jobs, whatever the filter.
   for (const std::string batch : {"", "b-night-batch"}) {
@@ -273,6 +284,7 @@ TEST_F(AuthApi, TenantsSeeOnlyTheirOwnJobsBatchesAndWatches) {
 
   // B sees its own; the admin sees both.
   EXPECT_TRUE(jobs->GetJob(Authed(b).get(), get, &out).ok());
+  EXPECT_NE(out.state(), v1::JOB_STATE_CANCELLED) << "A's CancelBatch reached B's job";
   EXPECT_TRUE(jobs->GetBatch(Authed(b).get(), get_batch, &progress).ok());
   EXPECT_EQ(progress.total(), 2u);
   EXPECT_TRUE(jobs->GetJob(Authed(kAdminToken).get(), get, &out).ok());

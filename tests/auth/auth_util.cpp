@@ -77,6 +77,18 @@ std::vector<RpcOutcome> CallEveryRpc(const std::shared_ptr<grpc::Channel>& chann
     out.push_back({"GetBatch", jobs->GetBatch(Authed(token).get(), req, &resp)});
   }
   {
+    v1::CancelBatchRequest req;
+    req.set_batch_id("no-such-batch");
+    v1::BatchActionResponse resp;
+    out.push_back({"CancelBatch", jobs->CancelBatch(Authed(token).get(), req, &resp)});
+  }
+  {
+    v1::RetryBatchRequest req;
+    req.set_batch_id("no-such-batch");
+    v1::BatchActionResponse resp;
+    out.push_back({"RetryBatch", jobs->RetryBatch(Authed(token).get(), req, &resp)});
+  }
+  {
     v1::ListModelsResponse resp;
     out.push_back({"ListModels", models->ListModels(Authed(token).get(), {}, &resp)});
   }

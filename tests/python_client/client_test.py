@@ -60,6 +60,18 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self._note(context)
         return jobs_pb2.JobStatus(job_id=request.job_id, state=jobs_pb2.JOB_STATE_CANCELLED)
 
+    def CancelBatch(self, request, context):
+        self._note(context)
+        return jobs_pb2.BatchActionResponse(
+            jobs_changed=7, progress=jobs_pb2.BatchProgress(batch_id=request.batch_id, cancelled=7))
+
+    def RetryBatch(self, request, context):
+        self._note(context)
+        if request.batch_id == "over-budget":
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "batch budget: raise it first")
+        return jobs_pb2.BatchActionResponse(
+            jobs_changed=2, progress=jobs_pb2.BatchProgress(batch_id=request.batch_id, pending=2))
+
     def SubmitBatch(self, request_iterator, context):
         self._note(context)
         response = jobs_pb2.SubmitBatchResponse()
@@ -126,6 +138,19 @@ class ClientTest(unittest.TestCase):
         with Client(f"127.0.0.1:{port}") as anonymous:
             anonymous.get("job-7")
         self.assertEqual(self.fake.authorization, ["Bearer s3cret", "Bearer s3cret", None])
+
+    def test_batch_cancel_and_retry_carry_the_batch_and_the_token(self):
+        port = self.start()
+        with Client(f"127.0.0.1:{port}", token="s3cret") as client:
+            cancelled = client.cancel_batch("b1")
+            self.assertEqual(cancelled.jobs_changed, 7)
+            self.assertEqual(cancelled.progress.batch_id, "b1")
+            retried = client.retry_batch("b1")
+            self.assertEqual(retried.progress.pending, 2)
+            with self.assertRaises(grpc.RpcError) as refused:
+                client.retry_batch("over-budget")
+            self.assertEqual(refused.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertEqual(self.fake.authorization, ["Bearer s3cret"] * 3)
 
     @unittest.skipUnless(shutil.which("openssl"), "openssl is needed to make a test certificate")
     def test_tls_with_token(self):

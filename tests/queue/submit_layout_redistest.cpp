@@ -315,11 +315,18 @@ TEST_F(SubmitLayoutTest, ARecordOfTheLayoutBeforeIsReadWithItsStoredSeqAndScore)
 // ListJobs and GetStats still answer then, as they did when scripts were sent with EVALSHA,
 // and a submit is refused whole.
 TEST_F(SubmitLayoutTest, ReadsAnswerWhileRedisIsOutOfMemoryAndWritesAreRefused) {
-  auto r = RunAsync(io_, store_->SubmitMany({Job("m0")}, 3600));
+  auto r = RunAsync(io_, store_->SubmitMany({Job("m0"), Job("m2")}, 3600));
   ASSERT_TRUE(r) << r.error().Describe();
   server_->Run({"CONFIG", "SET", "maxmemory", "1"});
   auto got = RunAsync(io_, store_->Get("m0"));
-  auto listed = RunAsync(io_, store_->List({.state = JobState::kPending}));
+  // Paged: no list key could be stored, and the second page still opens the first's token.
+  auto listed = RunAsync(io_, store_->List({.state = JobState::kPending, .page_size = 1}));
+  Result<ListPage> second = std::unexpected(Error{});
+  if (listed) {
+    second = RunAsync(io_, store_->List({.state = JobState::kPending,
+                                         .page_token = listed->next_page_token,
+                                         .page_size = 1}));
+  }
   auto stats = RunAsync(io_, store_->GetStats());
   auto refused = RunAsync(io_, store_->SubmitMany({Job("m1")}, 3600));
   server_->Run({"CONFIG", "SET", "maxmemory", "0"});
@@ -328,6 +335,18 @@ TEST_F(SubmitLayoutTest, ReadsAnswerWhileRedisIsOutOfMemoryAndWritesAreRefused) 
   ASSERT_TRUE(listed) << listed.error().Describe();
   ASSERT_EQ(listed->jobs.size(), 1u);
   EXPECT_EQ(listed->jobs[0].id, "m0");
+  ASSERT_TRUE(second) << second.error().Describe();
+  ASSERT_EQ(second->jobs.size(), 1u);
+  EXPECT_EQ(second->jobs[0].id, "m2");
+  // Once Redis takes writes, the key this store sealed under becomes the deployment's: a token
+  // it gave out opens on another store.
+  auto third = RunAsync(io_, store_->List({.state = JobState::kPending, .page_size = 1}));
+  ASSERT_TRUE(third) << third.error().Describe();
+  auto other = NewStore();
+  auto opened = RunAsync(io_, other->List({.state = JobState::kPending,
+                                           .page_token = third->next_page_token,
+                                           .page_size = 1}));
+  ASSERT_TRUE(opened) << opened.error().Describe();
   ASSERT_TRUE(stats) << stats.error().Describe();
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("OOM"), std::string::npos) << refused.error().message;

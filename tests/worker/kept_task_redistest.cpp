@@ -223,6 +223,23 @@ TEST(WorkerKeptTaskTest, AKeptTaskTheProviderNoLongerKnowsEndsTheJobChargedNotMa
   EXPECT_EQ(wallet.reserved_micros, 0);
 }
 
+// A kept task's result URL refused once by its CDN (a 403 read as not found) is not an expired
+// task: the next attempt polls the same task for a fresh URL, and nothing is made again.
+TEST(WorkerKeptTaskTest, AKeptTasksDownloadRefusedOnceIsFetchedAgainNotExpired) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.flaky->sidecar_failures = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.PumpUntil([&] { return f.Get("x").generated_ms != 0; }, 10s));
+  f.provider->downloads_gone = 1;  // the second attempt's download
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_code << " " << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(job.attempt, 3);
+}
+
 // The provider billed the finished task whatever ends the job after it: a worker whose catalogue
 // no longer has the model fails the kept task as model_gone, and the job is charged, not refunded.
 TEST(WorkerKeptTaskTest, AKeptTaskWhoseModelIsGoneIsChargedNotRefunded) {

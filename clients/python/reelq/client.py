@@ -161,6 +161,18 @@ class Client:
         return self._jobs.GetBatch(jobs_pb2.GetBatchRequest(batch_id=batch_id),
                                    timeout=self._timeout, metadata=self._metadata)
 
+    def cancel_batch(self, batch_id: str,
+                     timeout: Optional[float] = 600) -> jobs_pb2.BatchActionResponse:
+        """Cancels every job of the batch that has not ended; sent again, it goes on."""
+        return self._jobs.CancelBatch(jobs_pb2.CancelBatchRequest(batch_id=batch_id),
+                                      timeout=timeout, metadata=self._metadata)
+
+    def retry_batch(self, batch_id: str,
+                    timeout: Optional[float] = 600) -> jobs_pb2.BatchActionResponse:
+        """Runs every FAILED or CANCELLED job of the batch again (a group: what of it failed)."""
+        return self._jobs.RetryBatch(jobs_pb2.RetryBatchRequest(batch_id=batch_id),
+                                     timeout=timeout, metadata=self._metadata)
+
     # ---- batches ----------------------------------------------------------------------------
 
     def submit_batch(self,

@@ -491,12 +491,15 @@ class JobStore {
 
   // The key ListJobs page tokens are sealed under (list_cursor.h): one per deployment, made by
   // the first store that needs it and kept in Redis, so a token from one scheduler opens on any.
-  awaitable<Result<std::string>> ListKey();
+  // `reread`: read it from Redis again (a token did not open under the remembered one).
+  awaitable<Result<std::string>> ListKey(bool reread = false);
 
   redis::ConnectionPtr connection_;
   std::string p_;  // "<prefix>:{q}"
   ClockPtr clock_;
   std::string list_key_;  // ListKey's, once read
+  // Redis could not store a key (out of memory): list_key_ is this process's own until it can.
+  bool list_key_provisional_ = false;
 };
 
 }  // namespace reelq::queue

@@ -42,6 +42,12 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   grpc::ServerUnaryReactor* GetBatch(grpc::CallbackServerContext* context,
                                      const v1::GetBatchRequest* request,
                                      v1::BatchProgress* response) override;
+  grpc::ServerUnaryReactor* CancelBatch(grpc::CallbackServerContext* context,
+                                        const v1::CancelBatchRequest* request,
+                                        v1::BatchActionResponse* response) override;
+  grpc::ServerUnaryReactor* RetryBatch(grpc::CallbackServerContext* context,
+                                       const v1::RetryBatchRequest* request,
+                                       v1::BatchActionResponse* response) override;
   grpc::ServerUnaryReactor* PickTake(grpc::CallbackServerContext* context,
                                      const v1::PickTakeRequest* request,
                                      v1::JobStatus* response) override;

@@ -66,6 +66,10 @@ class JobApi {
   awaitable<Result<v1::JobStatus>> Cancel(Principal who, std::string job_id);
   awaitable<Result<v1::JobStatus>> Retry(Principal who, std::string job_id);
   awaitable<Result<v1::BatchProgress>> GetBatch(Principal who, std::string batch_id);
+  // Every job of the batch, page by page (batch_actions.cpp): CancelBatch cancels what has not
+  // ended, RetryBatch runs again what FAILED or was CANCELLED; a group's children go with it.
+  awaitable<Result<v1::BatchActionResponse>> CancelBatch(Principal who, std::string batch_id);
+  awaitable<Result<v1::BatchActionResponse>> RetryBatch(Principal who, std::string batch_id);
   // The caller's wallet (an admin names the tenant; open: the request's). wallet_api.cpp.
   awaitable<Result<v1::Wallet>> GetWallet(Principal who, v1::GetWalletRequest request);
 
@@ -112,6 +116,8 @@ class JobApi {
   void RememberClaim(const std::string& batch_id, const std::string& tenant);
   // kNotFound (the same answer as for no such batch) unless `who` may see the batch.
   awaitable<Result<void>> CheckBatchVisible(Principal who, std::string batch_id);
+  // CheckBatchVisible, and kNotFound for a batch with no job (batch_actions.cpp).
+  awaitable<Result<void>> CheckBatchHasJobs(Principal who, const std::string& batch_id);
   // A group's children as jobs to store after `parent` (whose id and kind it fills in); none for
   // a plain job. `parent_spec` is the group's spec with its images stored: a compare's takes
   // all get them; a storyboard's first shot gets the first frame, its last shot the last frame,

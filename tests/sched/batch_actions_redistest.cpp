@@ -1,0 +1,126 @@
+// CancelBatch and RetryBatch through the JobService in process (scheduler/src/batch_actions.cpp):
+// every job of the batch that has not ended is cancelled, wherever it is (queued, dispatched,
+// running), across pages, and nothing of another batch; every FAILED or CANCELLED job runs again
+// and nothing that succeeded; sent again, each changes nothing more; an unknown or missing batch
+// id gets a clear status.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "in_process_scheduler.h"
+
+namespace reelq::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class BatchActionsTest : public InProcessScheduler {
+ protected:
+  void SetUp() override {
+    InProcessScheduler::SetUp();
+    stub_ = v1::JobService::NewStub(channel_);
+  }
+
+  std::vector<std::string> SubmitMany(int n, const std::string& batch) {
+    std::vector<v1::JobSpec> specs(n, Spec("seedance-2.0", 5, batch));
+    auto results = Call(jobs_->SubmitMany(OpenPrincipal(), specs));
+    std::vector<std::string> ids;
+    for (auto& r : results) {
+      if (!r) throw std::runtime_error(r.error().Describe());
+      ids.push_back(r->job_id());
+    }
+    return ids;
+  }
+
+  grpc::Status Act(bool cancel, const std::string& batch, v1::BatchActionResponse& out) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 60s);
+    if (cancel) {
+      v1::CancelBatchRequest request;
+      request.set_batch_id(batch);
+      return stub_->CancelBatch(&context, request, &out);
+    }
+    v1::RetryBatchRequest request;
+    request.set_batch_id(batch);
+    return stub_->RetryBatch(&context, request, &out);
+  }
+
+  v1::JobState StateOf(const std::string& id) {
+    auto job = Call(jobs_->Get(OpenPrincipal(), id));
+    if (!job) throw std::runtime_error(job.error().Describe());
+    return job->state();
+  }
+
+  std::unique_ptr<v1::JobService::Stub> stub_;
+};
+
+TEST_F(BatchActionsTest, CancelBatchEndsEveryUnendedJobAcrossPagesAndNothingElse) {
+  const auto ids = SubmitMany(2'500, "b1");  // more than one page of the walk (1,000)
+  const auto other = SubmitMany(3, "b2");
+  // Two of b1's jobs are dispatched and leased: one ends, one stays running.
+  ASSERT_GT(Dispatch(), 0);
+  auto leased = Lease(100);
+  std::set<std::string> b1(ids.begin(), ids.end());
+  const queue::LeasedJob* done = nullptr;
+  const queue::LeasedJob* running = nullptr;
+  for (const auto& j : leased) {
+    if (!b1.contains(j.id)) continue;
+    if (done == nullptr) {
+      done = &j;
+    } else if (running == nullptr) {
+      running = &j;
+    }
+  }
+  ASSERT_TRUE(done && running);
+  queue::CompleteRequest complete{.job_id = done->id, .token = done->token};
+  ASSERT_TRUE(Call(store().Complete(complete)));
+
+  v1::BatchActionResponse response;
+  auto status = Act(/*cancel=*/true, "b1", response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.jobs_changed(), 2'499u);
+  EXPECT_EQ(response.progress().total(), 2'500u);
+  EXPECT_EQ(response.progress().cancelled(), 2'499u);
+  EXPECT_EQ(response.progress().succeeded(), 1u);
+  EXPECT_EQ(StateOf(running->id), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(StateOf(done->id), v1::JOB_STATE_SUCCEEDED);
+  // The running job's worker learns it at once (its cancel list), as for CancelJob.
+  auto told = redis_->Run({"LRANGE", "t:{q}:wcancel:w1", "0", "-1"});
+  std::vector<std::string> cancel_list;
+  for (const auto& e : told.elements) cancel_list.push_back(e.str);
+  EXPECT_NE(std::find(cancel_list.begin(), cancel_list.end(), running->id), cancel_list.end());
+  for (const auto& id : other) EXPECT_NE(StateOf(id), v1::JOB_STATE_CANCELLED) << id;
+
+  // Sent again: nothing left to cancel.
+  status = Act(true, "b1", response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.jobs_changed(), 0u);
+
+  // RetryBatch runs the cancelled ones again, not the one that succeeded.
+  status = Act(/*cancel=*/false, "b1", response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.jobs_changed(), 2'499u);
+  EXPECT_EQ(response.progress().pending(), 2'499u);
+  EXPECT_EQ(response.progress().succeeded(), 1u);
+  EXPECT_EQ(StateOf(running->id), v1::JOB_STATE_PENDING);
+  status = Act(false, "b1", response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.jobs_changed(), 0u);
+}
+
+TEST_F(BatchActionsTest, AnUnknownOrMissingBatchIdGetsAClearStatus) {
+  v1::BatchActionResponse response;
+  for (const bool cancel : {true, false}) {
+    auto unknown = Act(cancel, "no-such-batch", response);
+    EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_NE(unknown.error_message().find("no-such-batch"), std::string::npos);
+    auto missing = Act(cancel, "", response);
+    EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(missing.error_message().find("batch_id"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace reelq::testing
