@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "reelq/common/http_client.h"
+#include "run_async.h"
 #include "test_server.h"
 
 namespace reelq::worker {
@@ -59,18 +60,6 @@ TEST(DownloadGuard, AMalformedAllowListEntryIsRefusedNamingTheSetting) {
   }
 }
 
-template <class T>
-T RunSync(asio::io_context& io, awaitable<T> task) {
-  std::optional<T> out;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(value);
-  });
-  io.restart();
-  io.run();
-  return std::move(*out);
-}
-
 // The provider's API is at 127.0.0.1 (configured); its answer's result URL redirects to
 // "localhost", a name nothing configures, which resolves to loopback: refused at the connection.
 TEST(DownloadGuard, ARedirectToAPrivateAddressIsRefusedAtTheConnection) {
@@ -91,7 +80,7 @@ TEST(DownloadGuard, ARedirectToAPrivateAddressIsRefusedAtTheConnection) {
     request.url = api.Url("/result");
     request.timeout = 5s;
     request.max_redirects = 2;
-    return RunSync(io, client->Send(request));
+    return testing::RunAsync(io, client->Send(request));
   };
 
   const DownloadGuard strict(Allow({}), {"127.0.0.1"});
