@@ -21,6 +21,22 @@ queue::ListFilter BatchFilter(const Principal& who, const std::string& batch_id)
   return filter;
 }
 
+// Hands each job of `filter`'s listing to `act`, page by page; an error from `act` ends the walk.
+// `act` (a coroutine lambda) lives in the caller's frame for the whole walk.
+template <class Act>
+awaitable<Result<void>> WalkBatch(queue::JobStore& store, queue::ListFilter filter, Act& act) {
+  for (;;) {
+    auto page = co_await store.List(filter);
+    if (!page) co_return std::unexpected(page.error());
+    for (const auto& job : page->jobs) {
+      auto done = co_await act(job);
+      if (!done) co_return done;
+    }
+    if (page->next_page_token.empty()) co_return Result<void>{};
+    filter.page_token = page->next_page_token;
+  }
+}
+
 }  // namespace
 
 awaitable<Result<void>> JobApi::CheckBatchHasJobs(Principal who, const std::string& batch_id) {
@@ -42,35 +58,32 @@ awaitable<Result<v1::BatchActionResponse>> JobApi::CancelBatch(Principal who,
     co_return std::unexpected(known.error());
   }
   v1::BatchActionResponse response;
-  auto filter = BatchFilter(who, batch_id);
-  for (;;) {
-    auto page = co_await store_.List(filter);
-    if (!page) co_return std::unexpected(page.error());
-    for (const auto& job : page->jobs) {
-      // A group's children go with their group's cancel. A group that already FAILED may still
-      // have children running: its cancel stops those (and answers TERMINAL when none run).
-      const bool ended_group = !job.kind.empty() && job.state == queue::JobState::kFailed;
-      if (!job.parent.empty() || (queue::IsTerminal(job.state) && !ended_group)) continue;
-      auto cancelled = co_await store_.Cancel(job.id);
-      if (cancelled) {
-        response.set_jobs_changed(response.jobs_changed() + 1);
-      } else if (cancelled.error().category != ErrorCategory::kFailedPrecondition &&
-                 cancelled.error().category != ErrorCategory::kNotFound) {
-        // Ended meanwhile (or gone with retention): nothing to cancel. Anything else stops the
-        // walk; the call sent again goes on from the jobs still to cancel.
-        auto e = cancelled.error();
-        e.message = "batch " + batch_id + ": cancelling job " + job.id + " after " +
-                    std::to_string(response.jobs_changed()) + " others: " + e.message;
-        co_return std::unexpected(e);
-      }
+  auto cancel = [&](const queue::JobRecord& job) -> awaitable<Result<void>> {
+    // A group's children go with their group's cancel. A group that already FAILED may still
+    // have children running: its cancel stops those (and answers TERMINAL when none run).
+    const bool ended_group = !job.kind.empty() && job.state == queue::JobState::kFailed;
+    if (!job.parent.empty() || (queue::IsTerminal(job.state) && !ended_group)) {
+      co_return Result<void>{};
     }
-    if (page->next_page_token.empty()) break;
-    filter.page_token = page->next_page_token;
-  }
-  auto progress = co_await GetBatch(who, batch_id);
-  if (!progress) co_return std::unexpected(progress.error());
-  *response.mutable_progress() = std::move(*progress);
-  co_return response;
+    auto cancelled = co_await store_.Cancel(job.id);
+    if (cancelled) {
+      response.set_jobs_changed(response.jobs_changed() + 1);
+      co_return Result<void>{};
+    }
+    // Ended meanwhile (or gone with retention): nothing to cancel. Anything else stops the walk;
+    // the call sent again goes on from the jobs still to cancel.
+    auto e = cancelled.error();
+    if (e.category == ErrorCategory::kFailedPrecondition ||
+        e.category == ErrorCategory::kNotFound) {
+      co_return Result<void>{};
+    }
+    e.message = "batch " + batch_id + ": cancelling job " + job.id + " after " +
+                std::to_string(response.jobs_changed()) + " others: " + e.message;
+    co_return std::unexpected(e);
+  };
+  auto walked = co_await WalkBatch(store_, BatchFilter(who, batch_id), cancel);
+  if (!walked) co_return std::unexpected(walked.error());
+  co_return co_await WithProgress(who, batch_id, std::move(response));
 }
 
 awaitable<Result<v1::BatchActionResponse>> JobApi::RetryBatch(Principal who, std::string batch_id) {
@@ -78,39 +91,39 @@ awaitable<Result<v1::BatchActionResponse>> JobApi::RetryBatch(Principal who, std
     co_return std::unexpected(known.error());
   }
   v1::BatchActionResponse response;
-  auto filter = BatchFilter(who, batch_id);
-  for (;;) {
-    auto page = co_await store_.List(filter);
-    if (!page) co_return std::unexpected(page.error());
-    for (const auto& job : page->jobs) {
-      // A group runs again what of it failed: its children are not retried on their own.
-      if (!job.parent.empty()) continue;
-      if (job.state != queue::JobState::kFailed && job.state != queue::JobState::kCancelled) {
-        continue;
-      }
-      auto retried = co_await store_.Retry(job.id);
-      if (retried) {
-        response.set_jobs_changed(response.jobs_changed() + 1);
-        continue;
-      }
-      auto e = retried.error();
-      // Retried or gone meanwhile: nothing to do. The budget refusing the next one stops the
-      // walk, as does anything else, naming how far it got.
-      if (e.category == ErrorCategory::kNotFound ||
-          (e.category == ErrorCategory::kFailedPrecondition &&
-           e.message.find("batch budget") == std::string::npos)) {
-        continue;
-      }
-      if (response.jobs_changed() > 0 && on_submitted_) on_submitted_();
-      e.message = "batch " + batch_id + ": " + std::to_string(response.jobs_changed()) +
-                  " jobs run again, then job " + job.id + " was not: " + e.message;
-      co_return std::unexpected(e);
+  auto retry = [&](const queue::JobRecord& job) -> awaitable<Result<void>> {
+    // A group runs again what of it failed: its children are not retried on their own.
+    if (!job.parent.empty() ||
+        (job.state != queue::JobState::kFailed && job.state != queue::JobState::kCancelled)) {
+      co_return Result<void>{};
     }
-    if (page->next_page_token.empty()) break;
-    filter.page_token = page->next_page_token;
-  }
+    auto retried = co_await store_.Retry(job.id);
+    if (retried) {
+      response.set_jobs_changed(response.jobs_changed() + 1);
+      co_return Result<void>{};
+    }
+    // Retried or gone meanwhile: nothing to do. The budget refusing the next one stops the walk,
+    // as does anything else, naming how far it got.
+    auto e = retried.error();
+    if (e.category == ErrorCategory::kNotFound ||
+        (e.category == ErrorCategory::kFailedPrecondition &&
+         e.message.find("batch budget") == std::string::npos)) {
+      co_return Result<void>{};
+    }
+    e.message = "batch " + batch_id + ": " + std::to_string(response.jobs_changed()) +
+                " jobs run again, then job " + job.id + " was not: " + e.message;
+    co_return std::unexpected(e);
+  };
+  auto walked = co_await WalkBatch(store_, BatchFilter(who, batch_id), retry);
+  // The jobs requeued before a stop are queued all the same: dispatch is woken for them.
   if (response.jobs_changed() > 0 && on_submitted_) on_submitted_();
-  auto progress = co_await GetBatch(who, batch_id);
+  if (!walked) co_return std::unexpected(walked.error());
+  co_return co_await WithProgress(who, batch_id, std::move(response));
+}
+
+awaitable<Result<v1::BatchActionResponse>> JobApi::WithProgress(Principal who, std::string batch_id,
+                                                                v1::BatchActionResponse response) {
+  auto progress = co_await GetBatch(who, std::move(batch_id));
   if (!progress) co_return std::unexpected(progress.error());
   *response.mutable_progress() = std::move(*progress);
   co_return response;

@@ -118,6 +118,9 @@ class JobApi {
   awaitable<Result<void>> CheckBatchVisible(Principal who, std::string batch_id);
   // CheckBatchVisible, and kNotFound for a batch with no job (batch_actions.cpp).
   awaitable<Result<void>> CheckBatchHasJobs(Principal who, const std::string& batch_id);
+  // `response` with the batch's progress after the call.
+  awaitable<Result<v1::BatchActionResponse>> WithProgress(Principal who, std::string batch_id,
+                                                          v1::BatchActionResponse response);
   // A group's children as jobs to store after `parent` (whose id and kind it fills in); none for
   // a plain job. `parent_spec` is the group's spec with its images stored: a compare's takes
   // all get them; a storyboard's first shot gets the first frame, its last shot the last frame,
