@@ -24,6 +24,9 @@ struct Fixture : WorkerHarness {
     catalogue.models[0].generation_timeout_seconds = timeout_seconds;
     deps.settings.retry_backoff_initial = 20ms;
     deps.settings.retry_backoff_max = 20ms;
+    // A takeover (the test bumping the worker's epoch) is seen by the next heartbeat.
+    deps.settings.lease = 2000ms;
+    deps.settings.heartbeat = 100ms;
     Start(provider);
   }
 };
@@ -69,6 +72,57 @@ TEST(WorkerGenerationTimeoutTest, ATaskThatEndsWithinTheTimeoutSucceeds) {
   EXPECT_EQ(f.Get("x").state, queue::JobState::kSucceeded);
   EXPECT_EQ(f.provider->cancels, 0);
   EXPECT_EQ(f.provider->polls, 6);
+}
+
+// When the upstream id was stored, from the job's history.
+int64_t UpstreamStoredAt(const queue::JobRecord& job, const std::string& upstream) {
+  for (const auto& entry : job.history) {
+    if (entry.detail == "upstream " + upstream) return entry.at_ms;
+  }
+  return 0;
+}
+
+// A worker that lost its lease hands its jobs back and the next lease resumes the same task:
+// the task's timeout still counts from its create, or a task stuck upstream would get a new
+// generation_timeout with every takeover.
+TEST(WorkerGenerationTimeoutTest, ATaskTakenOverIsTimedFromItsCreateNotFromTheTakeover) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f(/*timeout_seconds=*/4);
+  f.provider->running_polls = 1000000;  // never ends
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  int64_t created_ms = 0;
+  ASSERT_TRUE(f.PumpUntil(
+      [&] {
+        created_ms = UpstreamStoredAt(f.Get("x"), "task-1");
+        return created_ms > 0;
+      },
+      10s));
+
+  // 1.5 of its 4 s pass, then the worker loses its lease (another incarnation registered): it
+  // stops the job and registers again (about a second later), which hands the job back, and the
+  // next lease resumes task-1.
+  ASSERT_TRUE(f.PumpUntil([&] { return f.clock->NowMs() >= created_ms + 1500; }, 10s));
+  f.server.Run({"HSET", "rq:{q}:wepoch", "w1", "999999"});
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(job.error_code, queue::kGenerationTimeout) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1);
+  int64_t handed_back_ms = 0;
+  for (const auto& entry : job.history) {
+    if (entry.at_ms > created_ms && entry.state == queue::JobState::kDispatched) {
+      handed_back_ms = entry.at_ms;
+    }
+  }
+  ASSERT_GT(handed_back_ms, 0) << "the job was not handed back: no takeover happened";
+  ASSERT_LT(handed_back_ms - created_ms, 4000) << "the takeover came after the timeout";
+  // Timed from the create: it fails about 4 s after it. Timed from the takeover (1.5 s in or
+  // later), it would fail 5.5 s or more after its create.
+  EXPECT_LT(job.updated_ms - created_ms, 5300)
+      << "failed " << job.updated_ms - created_ms << " ms after its create, "
+      << job.updated_ms - handed_back_ms << " ms after the takeover";
 }
 
 }  // namespace

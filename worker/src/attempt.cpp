@@ -38,14 +38,15 @@ Attempt::Attempt(RunnerDeps& deps, StoreWriter& writer, std::mt19937_64& rng, qu
       control_(std::move(control)),
       leased_ms_(deps.clock->NowMs()),
       upstream_(job_.upstream),
-      // A task resumed from the record began before this lease, but when is not stored: its
-      // timeout counts from here, which only ever gives it longer.
+      // A task resumed from the record began before this lease: DateResumedTask looks up when.
       upstream_since_ms_(leased_ms_) {}
 
 awaitable<RunOutcome> Attempt::Run() {
   if (auto ended = co_await Admit()) co_return co_await Ended(*ended);
   if (upstream_.empty()) {
     if (auto ended = co_await RecoverOrCreate()) co_return co_await Ended(*ended);
+  } else {
+    co_await DateResumedTask();
   }
   // The create's exchange is over: the worker may start another job while this one's upstream
   // id waits for company (max_starting bounds creates, not Redis writes).
@@ -185,6 +186,31 @@ awaitable<Attempt::StepResult> Attempt::Admit() {
   }
   provider_ = provider->second;
   co_return std::nullopt;
+}
+
+// The history entry that stored the upstream id ("upstream <id>", and " (found after …)" when a
+// lost create was looked up) is when the task began, as far as reelq knows. One read of the
+// record, paid only by a resumed task (a takeover, or a retry of a task kept from an earlier
+// attempt), never by a job's ordinary life. When the read fails or the entry is gone, the
+// timeout counts from this lease, which only ever gives the task longer.
+awaitable<void> Attempt::DateResumedTask() {
+  auto record = co_await deps_.store->Get(job_.id);
+  if (!record) {
+    spdlog::warn(
+        "job={} resumes upstream task {}: its start could not be read ({}); its "
+        "generation timeout counts from this lease",
+        job_.id, upstream_, record.error().Describe());
+    co_return;
+  }
+  const std::string stored = "upstream " + upstream_;
+  for (auto entry = record->history.rbegin(); entry != record->history.rend(); ++entry) {
+    const std::string& detail = entry->detail;
+    if (detail.starts_with(stored) &&
+        (detail.size() == stored.size() || detail[stored.size()] == ' ')) {
+      if (entry->at_ms > 0 && entry->at_ms < upstream_since_ms_) upstream_since_ms_ = entry->at_ms;
+      co_return;
+    }
+  }
 }
 
 // Polls until the upstream task ends; transient poll errors do not spend the upstream task.

@@ -41,6 +41,9 @@ class Attempt {
 
   awaitable<StepResult> Admit();
   awaitable<StepResult> RecoverOrCreate();
+  // A task resumed from an earlier lease (a takeover, a kept task): when it began, from the
+  // job's history, so its generation_timeout is not restarted by every takeover.
+  awaitable<void> DateResumedTask();
   // After RecoverOrCreate made a task: stores its upstream id (the write may wait for company).
   awaitable<StepResult> RecordUpstream();
   // After a create whose answer was lost: the task it made, if the provider lists one.
@@ -96,8 +99,9 @@ class Attempt {
   // attempt.cpp); stops the attempt when it is not.
   bool LeaseHeld();
   bool DeadlinePassed() const;
-  // The model's generation_timeout has passed since the upstream task began (as far as this
-  // worker knows: its create, or the lease that resumed it).
+  // The model's generation_timeout has passed since the upstream task began (its create, as
+  // this worker saw it or the job's history recorded it; the lease that resumed it when the
+  // history could not be read).
   bool GenerationTimedOut() const;
   std::chrono::milliseconds SinceLease() const;
   bool Stopping() const { return control_->stop != StopReason::kNone; }

@@ -19,8 +19,7 @@ constexpr int kMaxCreateRounds = 3;
 // The spec as admission stored it: every default (aspect ratio, resolution, audio, the
 // duration of a shot list) was applied there, once.
 providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
-                                          const providers::ModelSpec& model,
-                                          const std::string& idempotency_id) {
+                                          const providers::ModelSpec& model) {
   providers::GenerationRequest req;
   req.upstream_model = model.upstream_model;
   req.prompt = spec.prompt();
@@ -32,7 +31,6 @@ providers::GenerationRequest BuildRequest(const v1::JobSpec& spec,
   req.aspect_ratio = spec.aspect_ratio();
   req.resolution = spec.resolution();
   req.audio = spec.audio();
-  req.idempotency_id = idempotency_id;
   return req;
 }
 
@@ -69,8 +67,12 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
     Error failure{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"};
     co_return co_await Fail(failure);
   }
-  const std::string idempotency_id = job_.id + "-" + std::to_string(job_.attempt);
-  auto request = BuildRequest(spec_, *model_, idempotency_id);
+  // A create's idempotency id names its job and the time it was sent (its create intent's):
+  // unique per create, so a job run again by RetryJob (its attempts count from 1 again) never
+  // sends one the provider has seen (Kling refuses a repeated external_task_id for good), and a
+  // later lease derives the id of a create whose answer was lost from the intent it left.
+  auto idempotency_id = [&](int64_t sent_ms) { return job_.id + "-" + std::to_string(sent_ms); };
+  auto request = BuildRequest(spec_, *model_);
   request.job_id = job_.id;
   // A chained shot's last frame starts the next shot: where the provider returns it, ask.
   request.return_last_frame = spec_.chain();
@@ -101,6 +103,7 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
         spdlog::warn("job={} creating again on {} (worker.on_unknown_create: recreate)", job_.id,
                      provider.name());
       } else {
+        request.idempotency_id = idempotency_id(intent_ms);
         auto lost = co_await FindLostCreate(request, intent_ms);
         if (lost.outcome) co_return lost.outcome;
         if (lost.found) co_return std::nullopt;
@@ -135,6 +138,7 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
       co_return RunOutcome::kStopped;
     }
     intent_ms = *permitted;
+    request.idempotency_id = idempotency_id(intent_ms);
     auto created = co_await provider.Create(request);
     if (!created) {
       CountProviderError(created.error());

@@ -4,6 +4,7 @@
 // provider (the worker's job runner, its fencing) can use it without a simulator process.
 // Production code never uses it.
 #include <chrono>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -33,15 +34,46 @@ class FakeProvider final : public Provider {
 
   std::string_view name() const override { return "fake"; }
 
-  awaitable<Result<std::string>> Create(GenerationRequest) override {
+  // Creates whose task is made but whose answer is lost on the way back (maybe delivered).
+  int create_answers_lost = 0;
+  // An idempotency id is unique (as Kling's external_task_id per account): a create naming one
+  // already used is refused as invalid, and makes nothing.
+  std::map<std::string, std::string> task_by_idempotency_id;
+  int creates_refused = 0;
+
+  awaitable<Result<std::string>> Create(GenerationRequest request) override {
+    if (!request.idempotency_id.empty() &&
+        task_by_idempotency_id.contains(request.idempotency_id)) {
+      ++creates_refused;
+      co_return std::unexpected(
+          Error{ErrorCategory::kInvalidRequest,
+                "idempotency id " + request.idempotency_id + " already exists for this account"});
+    }
     ++creates;
-    co_return "task-" + std::to_string(creates);
+    std::string task = "task-" + std::to_string(creates);
+    if (!request.idempotency_id.empty()) task_by_idempotency_id[request.idempotency_id] = task;
+    if (create_answers_lost > 0) {
+      --create_answers_lost;
+      Error lost{ErrorCategory::kRetryable, "the create's answer was lost"};
+      lost.maybe_delivered = true;
+      co_return std::unexpected(lost);
+    }
+    co_return task;
   }
 
+  // Lookups by idempotency id (as Kling's by external_task_id).
   bool can_find_lost_create = false;
+  int lookups = 0;
   bool CanFindLostCreate() const override { return can_find_lost_create; }
-  awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest, int64_t) override {
-    co_return std::vector<std::string>{};
+  awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest request,
+                                                             int64_t) override {
+    ++lookups;
+    std::vector<std::string> found;
+    if (auto task = task_by_idempotency_id.find(request.idempotency_id);
+        task != task_by_idempotency_id.end()) {
+      found.push_back(task->second);
+    }
+    co_return found;
   }
 
   awaitable<Result<TaskStatus>> Poll(std::string) override {

@@ -1,0 +1,68 @@
+// A create whose answer was lost, against a real redis-server, on a provider that looks creates
+// up by their idempotency id and refuses a second create under one it has seen (as Kling's
+// external_task_id, unique per account). Each create's id names its job and the time its create
+// intent records, so the lease that looks for a lost create (this one, or a later one after a
+// takeover) asks for exactly that create's task, and pays for no second one.
+#include <gtest/gtest.h>
+
+#include "reelq/providers/fake_provider.h"
+#include "worker_harness.h"
+
+namespace reelq::worker {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RedisServer;
+
+using providers::FakeProvider;
+
+struct Fixture : WorkerHarness {
+  std::shared_ptr<FakeProvider> provider = std::make_shared<FakeProvider>();
+
+  Fixture() : WorkerHarness(/*max_concurrent=*/10) {
+    provider->can_find_lost_create = true;
+    deps.settings.lost_create_settle = 50ms;
+    deps.settings.retry_backoff_initial = 20ms;
+    deps.settings.retry_backoff_max = 20ms;
+  }
+};
+
+TEST(WorkerLostCreateTest, ALookupFindsTheTaskOfTheCreateWhoseAnswerWasLost) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.Start(f.provider);
+  f.provider->create_answers_lost = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.upstream, "task-1");
+  EXPECT_EQ(f.provider->creates, 1) << "a second task was made";
+  EXPECT_EQ(f.provider->creates_refused, 0);
+  EXPECT_EQ(f.provider->lookups, 1);
+}
+
+// The worker that sent the create died before storing its answer: the next lease finds the
+// create intent on the job and looks for the task under the id that intent's time names.
+TEST(WorkerLostCreateTest, ACreateLostUnderAnEarlierLeaseIsLookedUpByTheIdItsIntentNames) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  const int64_t sent_ms = f.clock->NowMs() - 5000;
+  f.server.Run({"HSET", "rq:{q}:job:x", "create_intent", std::to_string(sent_ms) + ":1"});
+  f.provider->task_by_idempotency_id["x-" + std::to_string(sent_ms)] = "task-made-earlier";
+  f.Start(f.provider);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.upstream, "task-made-earlier");
+  EXPECT_EQ(f.provider->creates, 0) << "the lost create's task was not found";
+  EXPECT_EQ(f.provider->lookups, 1);
+}
+
+}  // namespace
+}  // namespace reelq::worker
