@@ -326,6 +326,9 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
   }
   if (jobs.empty()) co_return results;
   const int64_t now = clock_->NowMs();
+  // The session the writes go out in: a WAIT in a later one would confirm nothing of them.
+  const std::optional<uint64_t> written_in =
+      replicated_on_ ? std::optional<uint64_t>(replicated_on_->Session()) : std::nullopt;
   auto outcomes = co_await store_.SubmitMany(jobs, settings_.idempotency_retention_s);
   if (!outcomes) {
     for (size_t i : index_of) {
@@ -336,7 +339,7 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
   // Duplicates wait too: the first answer may have failed in this very wait.
   if (wait_replicas_ > 0 && replicated_on_) {
     auto replicated =
-        co_await redis::WaitForReplicas(*replicated_on_, wait_replicas_, wait_timeout_);
+        co_await redis::WaitForReplicas(*replicated_on_, wait_replicas_, wait_timeout_, written_in);
     if (!replicated) {
       for (size_t i : index_of) {
         if (i != kChildOfGroup) results[i] = std::unexpected(replicated.error());

@@ -350,7 +350,39 @@ TEST_F(SubmitLayoutTest, ReadsAnswerWhileRedisIsOutOfMemoryAndWritesAreRefused) 
   ASSERT_TRUE(stats) << stats.error().Describe();
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("OOM"), std::string::npos) << refused.error().message;
+  // Worth retrying (RESOURCE_EXHAUSTED at the API), not an internal error.
+  EXPECT_EQ(refused.error().category, ErrorCategory::kRateLimited) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("maxmemory"), std::string::npos);
   EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:job:m1"}).integer, 0);
+}
+
+// A master short of min-replicas-to-write (just promoted, no replica synced yet) refuses every
+// write for now: a submit, and a worker's complete, fail retryable (UNAVAILABLE at the API, the
+// worker's retry), not as internal errors; nothing was written, and once a replica is back (here:
+// the setting lowered) the same calls go through.
+TEST_F(SubmitLayoutTest, AMasterWithoutItsReplicasRefusesWritesForNowNotForGood) {
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany({Job("a")}, 3600)));
+  ASSERT_TRUE(RunAsync(io_, store_->Dispatch(10, 16, 1)));
+  auto leased = RunAsync(io_, store_->Lease("w", 1, 60s));
+  ASSERT_TRUE(leased) << leased.error().Describe();
+  ASSERT_EQ(leased->size(), 1u);
+  server_->Run({"CONFIG", "SET", "min-replicas-to-write", "1"});
+  auto submitted = RunAsync(io_, store_->SubmitMany({Job("b")}, 3600));
+  const LeasedJob& job = (*leased)[0];
+  auto completed = RunAsync(io_, store_->Complete({.job_id = job.id, .token = job.token}));
+  server_->Run({"CONFIG", "SET", "min-replicas-to-write", "0"});
+  ASSERT_FALSE(submitted);
+  EXPECT_EQ(submitted.error().category, ErrorCategory::kRetryable) << submitted.error().message;
+  EXPECT_NE(submitted.error().message.find("NOREPLICAS"), std::string::npos);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:job:b"}).integer, 0);
+  ASSERT_FALSE(completed);
+  EXPECT_EQ(completed.error().category, ErrorCategory::kRetryable) << completed.error().message;
+  EXPECT_EQ(Get("a").state, JobState::kRunning);
+
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany({Job("b")}, 3600)));
+  auto again = RunAsync(io_, store_->Complete({.job_id = job.id, .token = job.token}));
+  ASSERT_TRUE(again) << again.error().Describe();
+  EXPECT_EQ(Get("a").state, JobState::kSucceeded);
 }
 
 // A metered job (bill) of a tenant that has no wallet yet reserves nothing, so its record must

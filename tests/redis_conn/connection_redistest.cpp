@@ -195,6 +195,26 @@ TEST_F(RedisConnectionTest, CommandTimeoutLeavesConnectionUsable) {
   EXPECT_EQ(got->str, "value");
 }
 
+// A master short of min-replicas-to-write (a freshly promoted one, until a replica has synced)
+// refuses writes for now: a retryable failure naming why, not an error reply a caller would
+// take as final; nothing was written, and the connection stays usable.
+TEST_F(RedisConnectionTest, AServerRefusingForNowIsARetryableFailure) {
+  ASSERT_TRUE(Cmd({"CONFIG", "SET", "min-replicas-to-write", "1"}));
+  auto refused = Cmd({"SET", "k", "v"});
+  ASSERT_TRUE(Cmd({"CONFIG", "SET", "min-replicas-to-write", "0"}));
+  ASSERT_FALSE(refused) << "answered " << refused->str;
+  EXPECT_EQ(refused.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(refused.error().message.find("NOREPLICAS"), std::string::npos)
+      << refused.error().message;
+  auto got = Cmd({"GET", "k"});
+  ASSERT_TRUE(got) << got.error().Describe();
+  EXPECT_EQ(got->type, Reply::Type::kNil) << "the refused write was made";
+  // Any other error reply is still a reply: scripts report their outcomes that way.
+  auto wrong = Cmd({"INCR", "no-such-command-arity", "x"});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->type, Reply::Type::kError);
+}
+
 TEST_F(RedisConnectionTest, BlockingCommandOnItsOwnConnectionTimesOut) {
   auto blocking = NewConnection();
   // Redis blocks for up to 1 s; we give up after 100 ms.

@@ -196,5 +196,30 @@ TEST(RedisFaultTest, FrozenServerTimesOutThenLateRepliesAreIgnored) {
   EXPECT_EQ(next->integer, 101);  // the server did run the timed-out ones
 }
 
+// A server that leaves a command unanswered for seconds may be gone without the socket knowing:
+// a host powered off or cut off sends no reset (here: the process stopped, which the kernel
+// does not report either). The connection is made again, which finds out (and, with
+// sentinels, finds the master they promoted meanwhile), rather than kept and every later
+// command timed out on it; once the server answers, commands go through.
+TEST(RedisFaultTest, ASilentServerPastAFullDeadlineIsConnectedToAgain) {
+  RedisServer server;
+  asio::io_context io;
+  auto connected = RunAsync(io, Connect(io.get_executor(), server.ClientOptions()));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  ConnectionPtr connection = std::move(*connected);
+  const uint64_t session = connection->Session();
+  ::kill(server.pid(), SIGSTOP);
+  auto silent = RunAsync(io, connection->Command({"INCR", "silent"}, 2s), 5s);
+  testing::RunFor(io, 100ms);
+  const uint64_t after = connection->Session();
+  ::kill(server.pid(), SIGCONT);
+  ASSERT_FALSE(silent);
+  EXPECT_NE(silent.error().message.find("timed out after 2000ms"), std::string::npos)
+      << silent.error().message;
+  EXPECT_NE(after, session) << "the silent connection was kept";
+  auto next = RunAsync(io, connection->Command({"INCR", "silent"}));
+  ASSERT_TRUE(next) << next.error().Describe();
+}
+
 }  // namespace
 }  // namespace reelq::redis

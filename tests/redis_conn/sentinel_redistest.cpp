@@ -2,8 +2,12 @@
 // does not answer), follows a failover, and never has a write acknowledged by a replica; WAIT
 // through WaitForReplicas. A real master, replica and sentinel on loopback; the failover is
 // forced with SENTINEL FAILOVER so it takes a second, not the down-after period.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -120,6 +124,42 @@ std::unique_ptr<testing::TempDir> SentinelConnectionTest::dir_;
 std::unique_ptr<ChildProcess> SentinelConnectionTest::sentinel_;
 int SentinelConnectionTest::sentinel_port_ = 0;
 
+// WAIT counts what its own connection wrote: after the connection is made again (here its link
+// killed; in production a dropped link or a failover), a WAIT answers at once with the replicas
+// online, whatever they hold. A write sent before the reconnect is thus not confirmed by it.
+TEST_F(SentinelConnectionTest, AWaitAfterAReconnectDoesNotConfirmTheWriteBeforeIt) {
+  auto connected = RunAsync(io_, Connect(io_.get_executor(), SentinelOptions()));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  auto& connection = **connected;
+  auto other = RunAsync(io_, Connect(io_.get_executor(), SentinelOptions()));
+  ASSERT_TRUE(other) << other.error().Describe();
+
+  const uint64_t session = connection.Session();
+  ASSERT_TRUE(RunAsync(io_, connection.Command(Args("SET", "written", "1"))));
+  auto same = RunAsync(io_, WaitForReplicas(connection, 1, 2000ms, session));
+  EXPECT_TRUE(same) << same.error().Describe();
+
+  const uint64_t before_kill = connection.Session();
+  ASSERT_TRUE(RunAsync(io_, connection.Command(Args("SET", "written", "2"))));
+  auto id = RunAsync(io_, connection.Command(Args("CLIENT", "ID")));
+  ASSERT_TRUE(id) << id.error().Describe();
+  auto killed =
+      RunAsync(io_, (*other)->Command(Args("CLIENT", "KILL", "ID", std::to_string(id->integer))));
+  ASSERT_TRUE(killed) << killed.error().Describe();
+  // The connection is made again (the command that finds it dropped fails; the next goes on).
+  bool again = false;
+  for (int i = 0; i < 20 && !again; ++i)
+    again = bool(RunAsync(io_, connection.Command(Args("PING"))));
+  ASSERT_TRUE(again);
+  ASSERT_NE(connection.Session(), before_kill);
+
+  auto wait = RunAsync(io_, WaitForReplicas(connection, 1, 2000ms, before_kill));
+  ASSERT_FALSE(wait) << "a WAIT of the new connection confirmed a write of the old one";
+  EXPECT_EQ(wait.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(wait.error().message.find("made again after the write"), std::string::npos)
+      << wait.error().message;
+}
+
 TEST_F(SentinelConnectionTest, FindsTheMasterWaitsForTheReplicaAndFollowsAFailover) {
   auto connected = RunAsync(io_, Connect(io_.get_executor(), SentinelOptions()));
   ASSERT_TRUE(connected) << connected.error().Describe();
@@ -180,6 +220,28 @@ TEST_F(SentinelConnectionTest, FindsTheMasterWaitsForTheReplicaAndFollowsAFailov
   EXPECT_EQ(old_master_role, "slave");
   std::cout << "writes during the failover: " << acknowledged << " acknowledged, " << refused
             << " refused as retryable\n";
+}
+
+// A sentinel that takes connections but never answers (its host hung, its process stopped: the
+// kernel still completes the TCP handshake) gets its share of the connect's deadline, not all
+// of it: the next sentinel names the master in time.
+TEST_F(SentinelConnectionTest, ASentinelThatNeverAnswersIsPassedWithinTheDeadline) {
+  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(silent, 16), 0);  // never accepted, never answered
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  Options options = SentinelOptions();
+  options.sentinels = {{"127.0.0.1", ntohs(addr.sin_port)}, {"127.0.0.1", sentinel_port_}};
+  auto connected = RunAsync(io_, Connect(io_.get_executor(), options));
+  ::close(silent);
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  auto set = RunAsync(io_, (*connected)->Command(Args("SET", "past-the-silent-one", "1")));
+  EXPECT_TRUE(set) << set.error().Describe();
 }
 
 TEST_F(SentinelConnectionTest, NoSentinelAnsweringIsAClearConnectFailure) {

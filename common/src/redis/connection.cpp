@@ -109,6 +109,7 @@ class ConnectionImpl final : public Connection {
                                    std::chrono::milliseconds timeout) override {
     return RunCommand(core_, std::move(args), timeout);
   }
+  uint64_t Session() const override { return core_->Session(); }
   void Close() override {
     const auto strand = core_->strand();
     asio::dispatch(strand, [core = core_] { core->Close(); });

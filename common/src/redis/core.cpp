@@ -20,6 +20,22 @@ std::string ContextError(const redisAsyncContext* context, std::string_view fall
 
 std::string Millis(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + "ms"; }
 
+// A sent command unanswered this long makes the connection connect again (Core::OnDeadline).
+constexpr std::chrono::milliseconds kSilentServer{2'000};
+
+// Error replies that say the server cannot run commands now, not that this one is wrong: a
+// server loading its data set, one busy in a long script, a replica cut off from its master, a
+// master short of `min-replicas-to-write` (just after a failover, until a replica has synced),
+// a cluster slot moving or down. As a failed Result (kRetryable) they reach the callers' retry
+// paths; as an error reply they read as a script's refusal, which is final.
+bool RefusedForNow(std::string_view text) {
+  for (std::string_view code :
+       {"LOADING ", "BUSY ", "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ", "CLUSTERDOWN "}) {
+    if (text.starts_with(code)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void PendingCommand::Finish(Result<Reply> result) {
@@ -36,6 +52,7 @@ Core::Core(asio::any_io_executor strand, Options options)
     : strand_(std::move(strand)),
       options_(std::move(options)),
       connect_timer_(strand_),
+      sentinel_timer_(strand_),
       reconnect_timer_(strand_),
       backoff_(options_.reconnect_min) {}
 
@@ -65,6 +82,7 @@ void Core::StartConnect() {
   if (context() != nullptr) DropContext("reconnecting");
   DropSentinelContext();
   const uint64_t generation = ++generation_;
+  sessions_.store(generation, std::memory_order_release);
   state_ = State::kConnecting;
 
   // One deadline for the whole connect: asking the sentinels, TCP, handshake.
@@ -126,20 +144,39 @@ void Core::AskSentinel(uint64_t generation, size_t tried) {
     argv.push_back(a.data());
     lengths.push_back(a.size());
   }
-  auto* privdata = new SentinelAsk{this, generation, tried, index};
+  const uint64_t ask = ++sentinel_asks_;
+  auto* privdata = new SentinelAsk{this, generation, tried, index, ask};
   if (redisAsyncCommandArgv(context, &Core::OnSentinelReplyTrampoline, privdata,
                             static_cast<int>(argv.size()), argv.data(),
                             lengths.data()) != REDIS_OK) {
     delete privdata;
     DropSentinelContext();
     next("sentinel " + where + ": cannot queue the question");
+    return;
   }
+  // Each sentinel gets its share of the connect's deadline: one that takes the connection but
+  // never answers (its host hung, the process stopped) must not spend all of it, every round,
+  // while the others could name the master.
+  const auto share = std::max(std::chrono::milliseconds(100),
+                              options_.connect_timeout / static_cast<int>(sentinels.size() + 1));
+  sentinel_timer_.expires_after(share);
+  sentinel_timer_.async_wait([self = shared_from_this(), generation, tried, ask, where,
+                              share](boost::system::error_code ec) {
+    if (ec || self->generation_ != generation || self->state_ != State::kConnecting ||
+        self->sentinel_asks_ != ask) {
+      return;
+    }
+    self->DropSentinelContext();
+    self->sentinel_errors_.push_back("sentinel " + where + ": no answer within " + Millis(share));
+    self->AskSentinel(generation, tried + 1);
+  });
 }
 
-void Core::OnSentinelAnswer(uint64_t generation, size_t tried, size_t index,
+void Core::OnSentinelAnswer(uint64_t generation, size_t tried, size_t index, uint64_t ask,
                             Result<Endpoint> master) {
   // Runs posted, outside hiredis callbacks, so the sentinel's context can be freed here.
-  if (generation != generation_ || state_ != State::kConnecting) return;
+  if (generation != generation_ || state_ != State::kConnecting || ask != sentinel_asks_) return;
+  sentinel_timer_.cancel();
   DropSentinelContext();
   if (!master) {
     sentinel_errors_.push_back(master.error().message);
@@ -197,11 +234,10 @@ void Core::ConnectTo(uint64_t generation, Endpoint server) {
   if (!options_.sentinels.empty()) SendHandshake(context, Step::kRole, {"ROLE"});
 }
 
-void Core::OnDemoted(uint64_t generation) {
+void Core::Abandon(uint64_t generation, std::string why) {
   if (generation != generation_ || state_ != State::kReady) return;
-  const std::string why = Where() + " answered READONLY (it is a replica now)";
-  spdlog::warn("redis {}; finding the master again", why);
-  DropContext(why);  // fails what is in flight on this server: none of it was written
+  spdlog::warn("redis {}; connecting again", why);
+  DropContext(why);  // fails what is in flight on this server
   state_ = State::kDisconnected;
   last_error_ = why;
   StartConnect();
@@ -297,7 +333,20 @@ void Core::OnDeadline(const std::shared_ptr<PendingCommand>& command) {
                (last_error_.empty() ? std::string("connecting") : last_error_) + ")";
   }
   // A reply that still arrives is matched to this command by hiredis and dropped (done is set).
+  const bool sent = command->sent;
   command->Finish(std::unexpected(MapFailure(Failure::kTimedOut, std::move(message))));
+  // Nothing answered on this connection for that long (replies come in order): the server may
+  // be gone without the socket knowing (its host powered off or cut off: no reset arrives, and
+  // the kernel gives up on the link only after ~15 minutes). Connecting again finds out, and
+  // with sentinels finds the master they promoted meanwhile, instead of timing every command
+  // out on the old socket. A shorter deadline is a caller choosing to stop waiting (a blocking
+  // pop it gives up on, a probe), not a sign of a dead server: the connection is kept, and the
+  // late reply dropped.
+  if (sent && state_ == State::kReady && command->timeout >= kSilentServer) {
+    asio::post(strand_, [self = shared_from_this(), g = generation_,
+                         why = Where() + " did not answer " + command->name + " within " +
+                               Millis(command->timeout)] { self->Abandon(g, why); });
+  }
 }
 
 void Core::OnReady(uint64_t generation) {
@@ -330,7 +379,13 @@ void Core::OnConnectFailed(uint64_t generation, std::string why, bool auth) {
   if (generation != generation_ || state_ != State::kConnecting) return;
   state_ = State::kDisconnected;
   connect_timer_.cancel();
+  sentinel_timer_.cancel();
   last_error_ = why;
+  // The next round asks another sentinel first: the one asked first this time may be the one
+  // that cannot help (gone, or naming a master that is not one any more).
+  if (!options_.sentinels.empty()) {
+    sentinel_index_ = (sentinel_index_ + 1) % options_.sentinels.size();
+  }
   auto self = shared_from_this();
   // This may run inside a hiredis callback, where the context must not be freed: later.
   asio::post(strand_, [self, generation] {
@@ -388,6 +443,7 @@ void Core::Close() {
   if (state_ == State::kClosed && context() == nullptr) return;
   state_ = State::kClosed;
   connect_timer_.cancel();
+  sentinel_timer_.cancel();
   reconnect_timer_.cancel();
   auto waiting = std::move(waiting_);
   waiting_.clear();
@@ -448,9 +504,21 @@ void Core::OnReplyTrampoline(redisAsyncContext* context, void* reply, void* priv
             Failure::kConnectionLost, "redis command " + command.name + " refused by " +
                                           core->Where() + ": it is a read-only replica now")));
         asio::post(core->strand_, [self = core->shared_from_this(), g = core->generation_] {
-          self->OnDemoted(g);
+          // Nothing in flight on it was written.
+          self->Abandon(g, self->Where() + " answered READONLY (it is a replica now)");
         });
         return;
+      }
+      if (r->type == REDIS_REPLY_ERROR) {
+        const std::string_view text(r->str, r->len);
+        if (RefusedForNow(text)) {
+          // Redis ran none of it (a script neither: these are checked before it starts); the
+          // caller's retry may succeed once the server is ready.
+          command.Finish(std::unexpected(MapFailure(
+              Failure::kServerNotReady, "redis command " + command.name + " refused by " +
+                                            core->Where() + " for now: " + std::string(text))));
+          return;
+        }
       }
       command.Finish(CopyReply(*r));
     } else if (core->state_ == State::kClosed) {
@@ -564,8 +632,8 @@ void Core::OnSentinelReplyTrampoline(redisAsyncContext* /*context*/, void* reply
     }
     asio::post(core->strand_,
                [self = core->shared_from_this(), g = ask->generation, tried = ask->tried,
-                index = ask->index, master = std::move(master)]() mutable {
-                 self->OnSentinelAnswer(g, tried, index, std::move(master));
+                index = ask->index, id = ask->ask, master = std::move(master)]() mutable {
+                 self->OnSentinelAnswer(g, tried, index, id, std::move(master));
                });
   } catch (const std::exception& e) {
     spdlog::error("redis: sentinel callback failed: {}", e.what());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -54,6 +55,9 @@ class Core : public std::enable_shared_from_this<Core> {
   Core& operator=(const Core&) = delete;
 
   const asio::any_io_executor& strand() const { return strand_; }
+  // Counts connects: what was written in one session is not what a command of a later one
+  // (WAIT) sees as this client's. Read from any thread.
+  uint64_t Session() const { return sessions_.load(std::memory_order_acquire); }
 
   // Starts the first connect; `done` gets its outcome. A failed first connect does not retry.
   void Start(Completion<Result<void>> done);
@@ -73,17 +77,21 @@ class Core : public std::enable_shared_from_this<Core> {
     uint64_t generation;
     size_t tried;
     size_t index;
+    uint64_t ask;  // sentinel_asks_ when asked: a sentinel given up on is not heard late
   };
 
   void StartConnect();
   // Sentinel mode: asks sentinel number `tried` (counting from sentinel_index_) for the master,
   // then connects to it, or asks the next one.
   void AskSentinel(uint64_t generation, size_t tried);
-  void OnSentinelAnswer(uint64_t generation, size_t tried, size_t index, Result<Endpoint> master);
+  void OnSentinelAnswer(uint64_t generation, size_t tried, size_t index, uint64_t ask,
+                        Result<Endpoint> master);
   void DropSentinelContext();
   void ConnectTo(uint64_t generation, Endpoint server);
-  // A READONLY answer: the server was demoted; drop the connection and find the master again.
-  void OnDemoted(uint64_t generation);
+  // The server is not the one to talk to any more (`why`: a READONLY answer, it was demoted; a
+  // command unanswered past its deadline, it may be dead without the socket knowing): drop the
+  // connection and connect again (with sentinels: find the master again).
+  void Abandon(uint64_t generation, std::string why);
   void SendHandshake(redisAsyncContext* context, Step step, std::vector<std::string> args);
   void Send(const std::shared_ptr<PendingCommand>& command);
   void OnReady(uint64_t generation);
@@ -108,7 +116,8 @@ class Core : public std::enable_shared_from_this<Core> {
   asio::any_io_executor strand_;
   Options options_;
   State state_ = State::kDisconnected;
-  uint64_t generation_ = 0;  // one per hiredis context, so stale callbacks are recognised
+  uint64_t generation_ = 0;            // one per hiredis context, so stale callbacks are recognised
+  std::atomic<uint64_t> sessions_{0};  // generation_, readable off the strand
   std::shared_ptr<AsioAdapter> adapter_;
   Endpoint server_;  // the server connected to (options_'s, or the master a sentinel named)
   std::shared_ptr<AsioAdapter> sentinel_adapter_;  // the sentinel being asked, if any
@@ -117,6 +126,8 @@ class Core : public std::enable_shared_from_this<Core> {
   bool dropping_sentinel_ = false;
   std::deque<std::shared_ptr<PendingCommand>> waiting_;  // submitted while not ready
   asio::steady_timer connect_timer_;
+  asio::steady_timer sentinel_timer_;  // one sentinel's time to answer
+  uint64_t sentinel_asks_ = 0;
   asio::steady_timer reconnect_timer_;
   std::chrono::milliseconds backoff_;
   std::string last_error_;   // why the connection is down, for messages

@@ -6,8 +6,17 @@
 namespace reelq::redis {
 
 awaitable<Result<void>> WaitForReplicas(Connection& connection, int replicas,
-                                        std::chrono::milliseconds timeout) {
+                                        std::chrono::milliseconds timeout,
+                                        std::optional<uint64_t> written_in) {
   if (replicas <= 0) co_return Result<void>{};
+  auto reconnected = [&]() -> Result<void> {
+    return MakeError(ErrorCategory::kRetryable,
+                     "the connection to redis was made again after the write (a dropped link or "
+                     "a failover): whether it reached " +
+                         std::to_string(replicas) +
+                         " replicas (redis.wait_replicas) cannot be told; send it again");
+  };
+  if (written_in && connection.Session() != *written_in) co_return reconnected();
   std::vector<std::string> wait = {std::string("WAIT"), std::to_string(replicas),
                                    std::to_string(std::max<int64_t>(1, timeout.count()))};
   // The server answers by itself when `timeout` passes; the client's deadline only has to
@@ -21,6 +30,9 @@ awaitable<Result<void>> WaitForReplicas(Connection& connection, int replicas,
     co_return MakeError(ErrorCategory::kInternal,
                         "redis WAIT answered something other than a count");
   }
+  // A session's WAIT counts only that session's writes: one that began after them answers at
+  // once, whatever the replicas hold.
+  if (written_in && connection.Session() != *written_in) co_return reconnected();
   if (reply->integer < replicas) {
     co_return MakeError(ErrorCategory::kRetryable,
                         "the write reached the redis master but only " +

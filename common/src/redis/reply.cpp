@@ -61,6 +61,7 @@ Error MapFailure(Failure failure, std::string message) {
     case Failure::kConnectionLost:
     case Failure::kSendFailed:
     case Failure::kConnectFailed:
+    case Failure::kServerNotReady:
       error.category = ErrorCategory::kRetryable;
       break;
     case Failure::kClosed:

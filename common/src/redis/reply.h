@@ -25,6 +25,7 @@ enum class Failure {
   kClosed,          // Close() or the connection object was destroyed
   kSendFailed,      // hiredis refused to queue the command
   kConnectFailed,   // TCP connect / handshake failed
+  kServerNotReady,  // the server refused to run it for now (LOADING, BUSY, NOREPLICAS, ...)
   kAuthFailed,      // AUTH was refused
   kUnsupported,     // a command this connection cannot carry (SUBSCRIBE, MONITOR...)
   kInternal,        // an exception inside our own callback

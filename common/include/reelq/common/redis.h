@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -58,7 +59,8 @@ struct Options {
 // next command waits for the reconnect (up to command_timeout).
 //
 // A Redis error reply (-ERR ...) is NOT a failed Result: it comes back as Reply::Type::kError,
-// because scripts use error replies to report domain outcomes.
+// because scripts use error replies to report domain outcomes (except the server's own
+// refusals listed under Failures below).
 //
 // Executors: hiredis runs on a strand over the executor given to Connect. A result is posted
 // to the executor of the coroutine that awaits it (the one it was co_spawned on), never run
@@ -66,9 +68,10 @@ struct Options {
 // Failures: a command's deadline -> kRetryable "redis command <NAME> timed out after <N>ms";
 // connection lost with the command in flight -> kRetryable naming the cause; a READONLY answer
 // (the server is a replica now) -> kRetryable, nothing was written, and the connection finds
-// the master again before the next command; Close() or the
-// Connection object destroyed -> kCancelled. SUBSCRIBE/MONITOR are refused (kInvalidRequest).
-// A command that timed out may still have been executed by Redis.
+// the master again before the next command; an answer that the server cannot run commands for
+// now (LOADING, BUSY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN) -> kRetryable, nothing was
+// run; Close() or the Connection object destroyed -> kCancelled. SUBSCRIBE/MONITOR are refused
+// (kInvalidRequest). A command that timed out may still have been executed by Redis.
 class Connection {
  public:
   virtual ~Connection() = default;
@@ -82,6 +85,11 @@ class Connection {
 
   // Closes the connection; commands in flight fail with kCancelled. Idempotent.
   virtual void Close() = 0;
+
+  // Changes whenever the connection (re)connects: a command sent in one session and one sent in
+  // another may have reached different servers (a failover), and Redis's WAIT counts only what
+  // this session wrote.
+  virtual uint64_t Session() const { return 0; }
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -96,8 +104,12 @@ awaitable<Result<ConnectionPtr>> Connect(asio::any_io_executor executor, Options
 // writes are on the master, but not yet on enough replicas to survive its loss), or with the
 // connection's own failures. Use it on a connection of its own where a slow replica must not
 // stall other work: WAIT holds up every command pipelined behind it.
+// `written_in`: the connection's Session() before the writes were sent. When it has changed
+// since, the writes went out on a connection that is gone (a dropped link, a failover) and a WAIT
+// on the new one would confirm nothing of them: kRetryable, saying so.
 awaitable<Result<void>> WaitForReplicas(Connection& connection, int replicas,
-                                        std::chrono::milliseconds timeout);
+                                        std::chrono::milliseconds timeout,
+                                        std::optional<uint64_t> written_in = std::nullopt);
 
 // A Redis function library (Redis 7: FUNCTION LOAD, FCALL) whose source is its code, first line
 // "#!lua name=<name>". Its top level runs once, when Redis loads it, so what a script's helpers
