@@ -1,6 +1,7 @@
 -- Claims a batch id for a tenant unless another already owns it; returns the owner.
 -- A new claim lasts `ttl_ms` (the retention) until a job is stored under the id: submit.lua
--- makes it lasting then, and retention.lua removes it with the batch's last job. So a claim
+-- makes it lasting then, and retention.lua lets it lapse a grace period after the batch's last
+-- job goes (a submit racing the removal makes it lasting again). So a claim
 -- whose submission stored nothing (refused by the wallet, an input image that could not be
 -- stored, a batch webhook set for a batch never submitted) does not hold the id for good.
 -- ARGV: P batch tenant [ttl_ms]

@@ -4,13 +4,15 @@
 -- job goes (and the all-jobs and per-job tenant indexes of the previous layout), the claim on
 -- its upstream task (phase.lua's owner:<account>:<bucket> hash, while it still names this job:
 -- a bucket lives two to four days, so under a shorter retention the claims would outlive their
--- jobs and Redis would hold days of them whatever the retention), and the batch record (with its
--- owner's claim on the batch id) when its last job goes, and a tenant from `tenants` when its last
--- job goes. Idempotency keys expire on their own clock; the clip and its sidecar in the
+-- jobs and Redis would hold days of them whatever the retention), and the batch record when its
+-- last job goes (its owner's claim on the batch id lapses a grace period later), and a tenant
+-- from `tenants` when its last job goes. Idempotency keys expire on their own clock; the clip and its sidecar in the
 -- store are not Redis's to remove.
 -- ARGV: P now cutoff max
 -- Returns {jobs_removed, batches_removed, more(0|1)}.
 local P, cutoff, max = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+local retention_ms = tonumber(ARGV[2]) - cutoff
+local CLAIM_GRACE_MS = 600000
 -- Events older than the retention describe jobs that are gone or about to go: the stream is
 -- bounded by time as well as by its length cap (flush in common.lua).
 redis.call('XTRIM', P .. ':events', 'MINID', '~', string.format('%d', cutoff) .. '-0')
@@ -55,7 +57,15 @@ for k = 1, n_due do
         local r = redis.call('HMGET', jkey(P, child), unpack(READ))
         local st = r[10]
         if st == 'SUCCEEDED' or st == 'FAILED' or st == 'CANCELLED' then
-          finished[#finished + 1] = {child, st, r}
+          -- A child that ended within the retention (after the group came due: it ran on, or a
+          -- RetryJob ran it again) keeps the group, as a running one does: it stays its full
+          -- retention.
+          local at = tonumber(redis.call('ZSCORE', P .. ':state:' .. st, child))
+          if at and at > cutoff then
+            running = true
+          else
+            finished[#finished + 1] = {child, st, r}
+          end
         elseif st then
           running = true
         end
@@ -251,18 +261,25 @@ for _, batch in ipairs(batch_order) do
     end
     dropped = dropped + dead
   end
-  if dropped >= TRIM_MAX and not blocked then
-    redis.call('SADD', P .. ':batch_retrim', batch)
-    more = 1
-  else
-    redis.call('SREM', P .. ':batch_retrim', batch)
-  end
   if redis.call('ZCARD', b .. ':jobs') == 0 and redis.call('LLEN', list) == 0 then
-    -- With the batch goes its owner's claim on the id (auth_claim_batch.lua).
-    redis.call('DEL', b, b .. ':jobs', list, P .. ':auth:batch:' .. batch)
+    redis.call('DEL', b, b .. ':jobs', list)
+    redis.call('SREM', P .. ':batch_retrim', batch)
+    -- Its owner's claim on the id (auth_claim_batch.lua) is not deleted with it but lapses
+    -- CLAIM_GRACE_MS later: a submit to the batch may be between its claim's check and its jobs
+    -- being stored (uploading input images), and submit.lua's PERSIST of the claim then keeps
+    -- it; deleted at once, the new jobs would be in a batch no tenant owns, which another
+    -- tenant could claim. Under a retention shorter than the grace, the retention.
+    redis.call('PEXPIRE', P .. ':auth:batch:' .. batch,
+               math.max(1000, math.min(retention_ms, CLAIM_GRACE_MS)))
     gone = gone + 1
-  elseif dropped > 0 then
-    redis.call('HINCRBY', b, 'ids_trimmed', dropped)
+  else
+    if dropped > 0 then redis.call('HINCRBY', b, 'ids_trimmed', dropped) end
+    if dropped >= TRIM_MAX and not blocked then
+      redis.call('SADD', P .. ':batch_retrim', batch)
+      more = 1
+    else
+      redis.call('SREM', P .. ':batch_retrim', batch)
+    end
   end
 end
 return {#ids, gone, more}

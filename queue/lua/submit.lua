@@ -133,13 +133,16 @@ local function limits_of(tenant)
   end
   return l
 end
+-- A stated budget holds for the call's checks at once, and is stored with the batch's first job
+-- stored (`save`): a call whose every item was refused leaves no batch record behind.
 local function budget_of(batch, stated)
   local b = budgets[batch]
   if not b then
     local key = P .. ':batch:' .. batch
-    if stated > 0 then redis.call('HSET', key, 'budget', money_str(stated)) end
     local h = redis.call('HMGET', key, 'budget', 'cost')
-    b = {budget = tonumber(h[1] or '0') or 0, committed = tonumber(h[2] or '0') or 0}
+    b = {budget = tonumber(h[1] or '0') or 0, committed = tonumber(h[2] or '0') or 0, key = key,
+         save = false}
+    if stated > 0 then b.budget, b.save = stated, true end
     budgets[batch] = b
   end
   return b
@@ -239,6 +242,10 @@ for _ = 1, n do
     out[nout + 2] = refusal
   else
     if idem_key then redis.call('SET', idem_key, id, 'EX', idem_ttl) end
+    if b and b.save then
+      redis.call('HSET', b.key, 'budget', money_str(b.budget))
+      b.save = false
+    end
     l.queued = l.queued + 1
     l.in_flight = l.in_flight + 1
     local waits = is_child and chain_parent[parent] and (tonumber(v[10]) or 0) > 0

@@ -116,6 +116,29 @@ TEST_F(BudgetTest, AnAttemptPastTheBudgetFailsAtDispatchAndARetryPastItIsRefused
 }
 
 // Within the budget, a billed failure's retry is dispatched as before.
+// A submit whose every item its budget refuses stores nothing: no batch record holding only the
+// budget it stated (retention would never remove it, having no job of it to remove, and a later
+// owner of the id would inherit the budget). A stated budget is stored with the first job.
+TEST_F(BudgetTest, ASubmitTheBudgetRefusesWholeLeavesNoBatchRecord) {
+  auto refused = RunAsync(io_, store_->Submit(NewJob{.id = "too-dear",
+                                                     .tenant = "studio",
+                                                     .batch = "b",
+                                                     .spec_bytes = "spec",
+                                                     .candidate_models = {"m1"},
+                                                     .max_attempts = 3,
+                                                     .billed_seconds = 5,
+                                                     .batch_budget_micros = kClip - 1},
+                                              3600));
+  ASSERT_TRUE(refused) << refused.error().Describe();
+  ASSERT_TRUE(refused->refused);
+  EXPECT_NE(refused->refused->message.find("budget"), std::string::npos)
+      << refused->refused->message;
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:batch:b"}).integer, 0);
+
+  ASSERT_NO_FATAL_FAILURE(Submit("fits", kClip));
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:batch:b", "budget"}).str, std::to_string(kClip));
+}
+
 TEST_F(BudgetTest, AnAttemptWithinTheBudgetIsDispatched) {
   ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 60s)));
   Submit("x", 2 * kClip);

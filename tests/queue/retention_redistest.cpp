@@ -192,7 +192,12 @@ TEST_F(RetentionTest, ABatchsOwnerClaimAndAnIdleTenantLeaveWithTheLastJob) {
   Submit({"j3"}, "");  // younger: the tenant keeps a job
   EXPECT_EQ(Sweep(1h), 2);
   EXPECT_FALSE(Exists("t:{q}:batch:b1"));
-  EXPECT_FALSE(Exists("t:{q}:auth:batch:b1"));
+  // The claim lapses ten minutes later (Redis's own clock), not at once: a submit may be on its
+  // way (ASubmitRacingTheRemovalOfItsBatchKeepsTheBatchsOwner).
+  EXPECT_EQ(server_->Run({"GET", "t:{q}:auth:batch:b1"}).str, "studio");
+  const int64_t ttl = server_->Run({"PTTL", "t:{q}:auth:batch:b1"}).integer;
+  EXPECT_GT(ttl, 590'000);
+  EXPECT_LE(ttl, 600'000);
   EXPECT_EQ(server_->Run({"SISMEMBER", "t:{q}:tenants", "studio"}).integer, 1);
 
   for (auto& [id, job] : Run()) Succeed(job);
@@ -207,6 +212,23 @@ TEST_F(RetentionTest, ABatchsOwnerClaimAndAnIdleTenantLeaveWithTheLastJob) {
   ASSERT_TRUE(page) << page.error().Describe();
   ASSERT_EQ(page->jobs.size(), 1u);
   EXPECT_EQ(page->jobs[0].id, "j4");
+}
+
+// A submit to a batch whose last job the sweep removes between the submit's claim check and its
+// jobs being stored: the new jobs keep their owner, whose claim lasts again (not deleted with
+// the old batch, which would leave them in a batch another tenant could claim).
+TEST_F(RetentionTest, ASubmitRacingTheRemovalOfItsBatchKeepsTheBatchsOwner) {
+  server_->Run({"SET", "t:{q}:auth:batch:b1", "studio"});
+  Submit({"j1"}, "b1");
+  for (auto& [id, job] : Run()) Succeed(job);
+  clock_->Advance(2h);
+  // The scheduler has confirmed the claim (the key names the tenant) and is storing the
+  // submission's input images when the sweep runs.
+  EXPECT_EQ(Sweep(1h), 1);
+  EXPECT_FALSE(Exists("t:{q}:batch:b1"));
+  Submit({"j2"}, "b1");
+  EXPECT_EQ(server_->Run({"GET", "t:{q}:auth:batch:b1"}).str, "studio");
+  EXPECT_EQ(server_->Run({"PTTL", "t:{q}:auth:batch:b1"}).integer, -1) << "the claim still expires";
 }
 
 TEST_F(RetentionTest, TheClaimOnAnUpstreamTaskLeavesWithItsJob) {
@@ -472,6 +494,28 @@ TEST_F(RetentionTest, AGroupThatEndedWhileAChildRunsStaysUntilTheChildEnds) {
   // The shot ends; a retention later all three go, and no batch hash is left behind.
   Succeed(leased["s1"]);
   clock_->Advance(91min);
+  ExpectGroupGone();
+}
+
+// The group comes due again (a retention after it was kept) soon after its last child ended:
+// that child has had only minutes of its retention, so the group and its children stay until
+// it has had all of it.
+TEST_F(RetentionTest, AChildThatEndedWithinTheRetentionKeepsItsGroupThatCameDue) {
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "sb", {"s0", "s1"}), 3600)));
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(FailForGood(leased["s0"]));
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(90min), 0);  // s1 runs: the group stays, due again 90 min from now
+
+  clock_->Advance(80min);
+  Succeed(leased["s1"]);
+  clock_->Advance(11min);
+  EXPECT_EQ(Sweep(90min), 0) << "s1 went 11 minutes after it ended";
+  EXPECT_TRUE(RunAsync(io_, store_->Get("s1")));
+  EXPECT_TRUE(RunAsync(io_, store_->Get("g")));
+
+  clock_->Advance(90min);
   ExpectGroupGone();
 }
 
