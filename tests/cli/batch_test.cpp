@@ -330,6 +330,38 @@ TEST(Commands, RpcErrorsGiveTheCodeNameAndADistinctExitCode) {
   EXPECT_NE(unimplemented.err.find("UNIMPLEMENTED"), std::string::npos) << unimplemented.err;
 }
 
+// `reelq retry --batch` / `cancel --batch`: one call for the whole batch, its outcome and the
+// batch's counts printed; a batch that does not exist is the RPC's NOT_FOUND exit code.
+TEST(Commands, RetryAndCancelABatchInOneCall) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "mixed.jsonl",
+                              R"({"prompt":"fine","durationSeconds":5})"
+                              "\n"
+                              R"({"prompt":"FAIL this one","durationSeconds":5})"
+                              "\n");
+  auto batch = RunReelq({"--server", server.address(), "batch", file, "--batch-id", "b-7"});
+  ASSERT_NE(batch.code, 0) << "a failed job makes the batch exit non-zero";
+
+  auto retried = RunReelq({"--server", server.address(), "retry", "--batch", "b-7"});
+  EXPECT_EQ(retried.code, 0) << retried.err;
+  EXPECT_NE(retried.out.find("batch b-7: 1 jobs run again; now 0 pending, 0 running, 2 succeeded, "
+                             "0 failed, 0 cancelled of 2"),
+            std::string::npos)
+      << retried.out;
+
+  auto cancelled = RunReelq({"--server", server.address(), "--json", "cancel", "--batch", "b-7"});
+  EXPECT_EQ(cancelled.code, 0) << cancelled.err;
+  const auto json = nlohmann::json::parse(cancelled.out);
+  EXPECT_EQ(json["progress"]["succeeded"], 2) << cancelled.out;
+  EXPECT_EQ(json.value("jobsChanged", 0), 0) << cancelled.out;
+
+  auto missing = RunReelq({"--server", server.address(), "cancel", "--batch", "no-such"});
+  EXPECT_EQ(missing.code, kExitRpcBase + 5);
+  EXPECT_NE(missing.err.find("NOT_FOUND"), std::string::npos) << missing.err;
+}
+
 TEST(Commands, BadFlagValuesNameTheFlag) {
   struct Case {
     std::vector<std::string> args;

@@ -38,6 +38,13 @@ class FakeJobService final : public v1::JobService::Service {
                         v1::ListJobsResponse* response) override;
   grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                       v1::JobStatus* response) override;
+  // CancelBatch cancels the batch's jobs that have not ended (none here: every job ends at
+  // submit); RetryBatch makes its FAILED and CANCELLED jobs SUCCEEDED. NOT_FOUND for a batch
+  // without jobs.
+  grpc::Status CancelBatch(grpc::ServerContext* context, const v1::CancelBatchRequest* request,
+                           v1::BatchActionResponse* response) override;
+  grpc::Status RetryBatch(grpc::ServerContext* context, const v1::RetryBatchRequest* request,
+                          v1::BatchActionResponse* response) override;
 
  private:
   v1::BatchProgress Progress(const std::string& batch_id);
