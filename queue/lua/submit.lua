@@ -148,6 +148,32 @@ local function budget_of(batch, stated)
   return b
 end
 
+-- A batch's webhook (batch_webhook.lua), read from its record once per call: every job stored
+-- into the batch reports its end there (flag 'b', common_webhook.lua), and, when the hook asks
+-- for every job's end, one without a webhook of its own sends its end to the hook's URL. Decided
+-- here, from Redis, so a job submitted through any scheduler, however long after the hook was
+-- set, reports to it. Only the jobs of the tenant that set it (any, when set by an admin or
+-- without authentication). `memo`: each job's own webhook field -> the field it is stored with.
+local batch_hooks = {}  -- batch -> {url, tenant, all, memo} or false
+local function batch_hook_of(batch)
+  local h = redis.call('HMGET', P .. ':batch:' .. batch, 'webhook', 'wh_tenant', 'wh_all')
+  local hook = false
+  if h[1] and h[1] ~= '' then
+    hook = {url = h[1], tenant = h[2] or '', all = h[3] == '1', memo = {}}
+  end
+  batch_hooks[batch] = hook
+  return hook
+end
+local function with_batch_hook(own, hook)
+  local flags, url = '', ''
+  local bar = string.find(own, '|', 1, true)
+  if bar then flags, url = string.sub(own, 1, bar - 1), string.sub(own, bar + 1) end
+  if string.find(flags, 'b', 1, true) then return own end
+  flags = flags .. 'b'
+  if url == '' and hook.all then flags, url = flags .. 'e', hook.url end
+  return flags .. '|' .. url
+end
+
 -- Groups: what a parent's children need together (jobs and the most they can cost), the
 -- batch their money counts against (`mbatch`: their parent's, common_groups.lua's move_money), and
 -- which parents are chains. One pass over the call, only when it holds groups.
@@ -286,6 +312,25 @@ for _ = 1, n do
       fields[m + 1], fields[m + 2] = 'seq', '1'
       m = m + 2
     end
+    local hook = v[12]
+    if batch ~= '' then
+      local bh = batch_hooks[batch]
+      if bh == nil then bh = batch_hook_of(batch) end
+      if bh and (bh.tenant == '' or bh.tenant == tenant) then
+        local own = hook or ''
+        local stored = bh.memo[own]
+        if not stored then
+          stored = with_batch_hook(own, bh)
+          bh.memo[own] = stored
+        end
+        if stored ~= own then
+          -- After the call's fields: HSET keeps a field's last value.
+          fields[m + 1], fields[m + 2] = 'webhook', stored
+          m = m + 2
+          hook = stored
+        end
+      end
+    end
     redis.call('HSET', job_prefix .. id, unpack(fields, 1, m))
     -- As transition() from no state to PENDING: counters, indexes, the event, the webhook.
     if tenant ~= cur_tenant then
@@ -346,8 +391,8 @@ for _ = 1, n do
       E.n = k
       E.ids[k] = id
     end
-    if v[12] and v[12] ~= '' then
-      webhook_note(ctx, {id = id, tenant = tenant, batch = batch, webhook = v[12]}, 'PENDING',
+    if hook and hook ~= '' then
+      webhook_note(ctx, {id = id, tenant = tenant, batch = batch, webhook = hook}, 'PENDING',
                    '', 1, detail, {})
     end
     out[nout + 1] = id
@@ -366,8 +411,10 @@ if added > 0 then
     local c = by_batch[batch].n
     count(ctx, P .. ':batch:' .. batch, 'PENDING', c)
     count(ctx, P .. ':batch:' .. batch, 'total', c)
-    -- A job is stored under the id: its tenant's claim (auth_claim_batch.lua) lasts now.
+    -- A job is stored under the id: its tenant's claim (auth_claim_batch.lua) lasts now, and so
+    -- does a record its webhook made before its first job (batch_webhook.lua).
     redis.call('PERSIST', P .. ':auth:batch:' .. batch)
+    if batch_hooks[batch] then redis.call('PERSIST', P .. ':batch:' .. batch) end
   end
   local vt = activation_vt(P)
   for _, tenant in ipairs(tenant_order) do

@@ -40,4 +40,5 @@ extern const char* const k_tenant_limits;
 extern const char* const k_webhook_claim;
 extern const char* const k_webhook_settle;
 extern const char* const k_webhook_get;
+extern const char* const k_batch_webhook;
 }  // namespace reelq::queue::lua

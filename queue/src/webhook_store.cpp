@@ -108,13 +108,20 @@ awaitable<Result<std::optional<DeliveryState>>> WebhookStore::Latest(std::string
   co_return s;
 }
 
-awaitable<Result<void>> WebhookStore::SetBatchWebhook(std::string batch_id, std::string url) {
-  std::vector<std::string> command{"HSET", p_ + ":batch:" + batch_id, "webhook", std::move(url)};
-  auto reply = co_await connection_->Command(std::move(command));
+awaitable<Result<void>> WebhookStore::SetBatchWebhook(std::string batch_id, std::string url,
+                                                      std::string tenant, bool all,
+                                                      int64_t unused_ms) {
+  std::vector<std::string> keys{p_ + ":batch:" + batch_id};
+  std::vector<std::string> args{p_,
+                                std::move(batch_id),
+                                std::move(url),
+                                std::move(tenant),
+                                all ? "1" : "0",
+                                std::to_string(unused_ms)};
+  auto reply = co_await LuaFunction(lua::k_batch_webhook)
+                   .Call(*connection_, std::move(keys), std::move(args));
   if (!reply) co_return std::unexpected(reply.error());
-  if (reply->IsError()) {
-    co_return MakeError(ErrorCategory::kInternal, "redis HSET batch webhook: " + reply->str);
-  }
+  if (reply->IsError()) co_return std::unexpected(ScriptError("batch_webhook", reply->str));
   co_return Result<void>{};
 }
 

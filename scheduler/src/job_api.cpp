@@ -280,10 +280,9 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
       continue;
     }
     queue::NewJob job;
-    if (!spec.webhook_url().empty() || !spec.webhook_events().empty() ||
-        batch_hooks_.contains(spec.batch_id())) {
-      auto hook = co_await WebhookField(spec.webhook_url(), spec.webhook_events(), spec.batch_id(),
-                                        spec.tenant(), &checked_webhooks);
+    if (!spec.webhook_url().empty() || !spec.webhook_events().empty()) {
+      auto hook =
+          co_await WebhookField(spec.webhook_url(), spec.webhook_events(), &checked_webhooks);
       if (!hook) {
         results[i] = std::unexpected(hook.error());
         continue;

@@ -2,6 +2,8 @@
 // delivery state GetJob / GetBatch show.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "reelq/scheduler/job_api.h"
 
 namespace reelq::scheduler {
@@ -25,7 +27,6 @@ Result<bool> AllEvents(const std::string& events, const std::string& field) {
 }  // namespace
 
 awaitable<Result<std::string>> JobApi::WebhookField(std::string url, std::string events,
-                                                    std::string batch, std::string tenant,
                                                     std::map<std::string, bool>* checked) {
   auto all = AllEvents(events, "webhook_events");
   if (!all) co_return std::unexpected(all.error());
@@ -49,16 +50,8 @@ awaitable<Result<std::string>> JobApi::WebhookField(std::string url, std::string
   } else if (*all) {
     co_return MakeError(ErrorCategory::kInvalidRequest, "webhook_events: set without webhook_url");
   }
-  if (auto hook = batch_hooks_.find(batch);
-      !batch.empty() && hook != batch_hooks_.end() &&
-      (hook->second.tenant.empty() || hook->second.tenant == tenant)) {
-    flags += "b";
-    // A batch asking for every job's end: jobs without a webhook of their own report there.
-    if (url.empty() && hook->second.all) {
-      flags += "e";
-      url = hook->second.url;
-    }
-  }
+  // The batch's webhook (flag 'b', and its URL for a job without one when it asks for every
+  // job's end) is added by submit.lua from the batch record, whichever scheduler set it.
   if (flags.empty()) co_return std::string();
   co_return flags + "|" + url;
 }
@@ -93,12 +86,15 @@ awaitable<Result<void>> JobApi::SetBatchWebhook(Principal who, std::string batch
     auto claimed = co_await ClaimBatch(batch_id, who.tenant);
     if (!claimed) co_return std::unexpected(claimed.error());
   }
-  auto stored = co_await webhook_store_->SetBatchWebhook(batch_id, url);
+  // As long as an unused claim on the id (JobApi::ClaimBatch): the batch's first job is stored
+  // right after this, in the same stream.
+  const int64_t unused_ms = std::max<int64_t>(settings_.retention_ms, 3'600'000);
+  // Named, not a temporary: g++ 12 destroys a temporary argument of a coroutine call inside
+  // co_await twice.
+  std::string hook_tenant = who.is_admin || who.open ? std::string() : who.tenant;
+  auto stored = co_await webhook_store_->SetBatchWebhook(batch_id, url, std::move(hook_tenant),
+                                                         *all, unused_ms);
   if (!stored) co_return std::unexpected(stored.error());
-  // Bounded: a hook forgotten only stops reaching the jobs this scheduler admits later.
-  if (batch_hooks_.size() > 100'000) batch_hooks_.clear();
-  batch_hooks_[batch_id] =
-      BatchHook{.url = url, .all = *all, .tenant = who.is_admin || who.open ? "" : who.tenant};
   co_return Result<void>{};
 }
 

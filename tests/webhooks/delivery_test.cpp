@@ -126,7 +126,7 @@ TEST(WebhookDelivery, BatchCompletedOnceEveryJobEnded) {
   }
   writer->WritesDone();
   auto status = writer->Finish();
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(status.ok()) << status.error_message() << stack.Logs();
   ASSERT_EQ(response.accepted(), 3u);
 
   auto got = receiver.WaitFor(1, 30s);
@@ -147,6 +147,60 @@ TEST(WebhookDelivery, BatchCompletedOnceEveryJobEnded) {
   ASSERT_TRUE(jobs->GetBatch(&get_ctx, get, &progress).ok());
   EXPECT_EQ(progress.webhook().state(), "delivered");
   EXPECT_EQ(progress.webhook().event_type(), "batch.completed");
+}
+
+// A batch's webhook is kept with the batch in Redis, not in the scheduler that was told it: a job
+// added to the batch through another scheduler (or after a restart) reports its end there too,
+// and the batch's completion counts it.
+TEST(WebhookDelivery, ABatchWebhookReachesJobsSubmittedThroughAnotherScheduler) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStack stack(WebhookStack(/*schedulers=*/2));
+  auto first = stack.JobStub(0);
+  auto second = stack.JobStub(1);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  v1::SubmitBatchResponse response;
+  auto writer = first->SubmitBatch(&ctx, &response);
+  v1::SubmitBatchRequest request;
+  *request.mutable_spec() = MakeSpec("first shot", "seedance-2.0", 5);
+  request.mutable_spec()->set_batch_id("shared-batch");
+  request.set_batch_webhook_url(receiver.Url());
+  request.set_batch_webhook_events("all");
+  ASSERT_TRUE(writer->Write(request));
+  writer->WritesDone();
+  auto status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.accepted(), 1u);
+
+  auto spec = MakeSpec("second shot", "seedance-2.0", 5);
+  spec.set_batch_id("shared-batch");
+  auto added = SubmitJob(*second, spec, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  // Each job's end (the hook asks for all), and batch.completed once both have ended (and,
+  // when the first ended before the second was added, once before that with a total of 1).
+  bool second_ended = false;
+  int completed_with_both = 0;
+  for (int i = 0; i < 150 && (!second_ended || completed_with_both == 0); ++i) {
+    second_ended = false;
+    completed_with_both = 0;
+    for (const auto& r : receiver.Received()) {
+      auto body = nlohmann::json::parse(r.body);
+      if (body["type"] == "job.succeeded" && body["data"]["job_id"] == added.job_id()) {
+        second_ended = true;
+      }
+      if (body["type"] == "batch.completed" && body["data"]["total"] == 2 &&
+          body["data"]["succeeded"] == 2) {
+        ++completed_with_both;
+      }
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(second_ended) << "the job added through the other scheduler did not report to the "
+                               "batch's webhook\n"
+                            << stack.Logs();
+  EXPECT_EQ(completed_with_both, 1);
 }
 
 // A group (here a compare) names one webhook: its end is delivered once, for the group; its

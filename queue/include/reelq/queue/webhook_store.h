@@ -33,7 +33,8 @@ enum class DeliveryOutcome { kDelivered, kRetry, kFailed };
 // Webhook deliveries and signing secrets in Redis (under "<prefix>:{q}:"). Deliveries are
 // recorded by the state-change scripts themselves (queue/lua/common_webhook.lua); this class
 // claims, settles and reads them. Keys: wh:<id> (hash), whdue (sorted set, due time),
-// whsecret (hash tenant -> secret), batch:<id> field `webhook` (the batch's URL).
+// whsecret (hash tenant -> secret), batch:<id> fields `webhook` (the batch's URL), `wh_tenant`
+// and `wh_all`.
 class WebhookStore {
  public:
   WebhookStore(redis::ConnectionPtr connection, std::string prefix);
@@ -49,8 +50,12 @@ class WebhookStore {
                                  int64_t keep_s);
   // The latest delivery of a job (`kind` "job") or batch ("batch"); nullopt when none.
   awaitable<Result<std::optional<DeliveryState>>> Latest(std::string kind, std::string id);
-  // Names the batch's webhook URL (its end is delivered there).
-  awaitable<Result<void>> SetBatchWebhook(std::string batch_id, std::string url);
+  // Names the batch's webhook (batch_webhook.lua): its end is delivered to `url`, and with
+  // `all` each job's end too. Only `tenant`'s jobs report to it ('' for any: an admin or a
+  // scheduler without authentication). Set before the batch's first job; a batch no job is
+  // stored into within `unused_ms` loses the record again.
+  awaitable<Result<void>> SetBatchWebhook(std::string batch_id, std::string url, std::string tenant,
+                                          bool all, int64_t unused_ms);
   // The tenant's signing secret; `fresh` becomes it when it has none yet, or (rotate) always.
   awaitable<Result<std::string>> Secret(std::string tenant, std::string fresh, bool rotate);
 

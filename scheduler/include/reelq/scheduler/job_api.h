@@ -145,22 +145,13 @@ class JobApi {
   std::map<std::pair<std::string, std::string>, int64_t> claimed_batches_;
 
   // The job record's webhook field ("<flags>|<url>", common_webhook.lua) for a spec's
-  // webhook_url / webhook_events and its batch's webhook; kInvalidRequest naming the field.
-  // `checked` remembers URLs already checked in this call.
+  // webhook_url / webhook_events (submit.lua adds its batch's); kInvalidRequest naming the
+  // field. `checked` remembers URLs already checked in this call.
   awaitable<Result<std::string>> WebhookField(std::string url, std::string events,
-                                              std::string batch, std::string tenant,
                                               std::map<std::string, bool>* checked);
   awaitable<void> AddDelivery(std::string kind, std::string id, v1::WebhookDelivery* out);
   const WebhookGuard* webhook_guard_ = nullptr;
   queue::WebhookStore* webhook_store_ = nullptr;
-  struct BatchHook {
-    std::string url;
-    bool all = false;
-    // Who set it ('' for an admin or an open scheduler): it reaches only that tenant's jobs,
-    // since a batch id freed by retention may be claimed by another tenant.
-    std::string tenant;
-  };
-  std::map<std::string, BatchHook> batch_hooks_;  // batch id -> its webhook; io only
 };
 
 // The one place reelq errors become gRPC statuses.
