@@ -395,3 +395,67 @@ TEST(HttpClient, ChunkedBodyOverLimitIsAClearError) {
 
 }  // namespace
 }  // namespace reelq::http
+
+namespace reelq::http {
+namespace {
+
+// A caller that acts on the status alone (the webhook deliverer) gets the head of an answer whose
+// body is over the limit, cut off or still arriving at the deadline, and why; the same answers
+// fail a request that did not ask for that (a download).
+TEST(HttpClient, PartialBodyKeepsTheStatusOnlyWhenAsked) {
+  TestServer server([](const testing::ReceivedRequest& r) {
+    if (r.target == "/big") return Reply{.status = 200, .body = Pattern(5000)};
+    if (r.target == "/chunked") return Reply{.status = 201, .body = Pattern(5000), .chunked = true};
+    if (r.target == "/cut") {
+      return Reply{
+          .status = 202, .body = Pattern(3000), .mode = Reply::Mode::kTruncate, .truncate_at = 100};
+    }
+    if (r.target == "/slow") {
+      return Reply{
+          .status = 200, .body = Pattern(3000), .mode = Reply::Mode::kStall, .truncate_at = 100};
+    }
+    return Reply{.body = "ok"};
+  });
+  asio::io_context io;
+  ClientOptions options;
+  options.max_body_bytes = 4096;
+  auto client = MakeClient(io.get_executor(), options);
+  struct Case {
+    std::string target;
+    int status;
+    std::string why;
+  };
+  const std::vector<Case> cases = {
+      {"/big", 200, "exceeds max_body_bytes (4096)"},
+      {"/chunked", 201, "exceeds max_body_bytes (4096)"},
+      {"/cut", 202, "truncated at 100 of 3000 bytes"},
+      {"/slow", 200, "timed out after 300ms"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.target);
+    Request request = Get(server.Url(c.target));
+    request.timeout = 300ms;
+    auto failed = RunSync(io, client->Send(request));
+    ASSERT_FALSE(failed) << "status " << failed->status;
+    EXPECT_EQ(failed.error().category, ErrorCategory::kRetryable);
+    EXPECT_NE(failed.error().message.find(c.why), std::string::npos) << failed.error().message;
+
+    request.accept_partial_body = true;
+    auto got = RunSync(io, client->Send(request));
+    ASSERT_TRUE(got) << got.error().Describe();
+    EXPECT_EQ(got->status, c.status);
+    ASSERT_TRUE(got->body_cut_short);
+    EXPECT_NE(got->body_cut_short->find(c.why), std::string::npos) << *got->body_cut_short;
+    EXPECT_LE(got->body.size(), 4096u);
+  }
+  // The connection left mid-body was closed, not pooled: the next request gets a clean answer.
+  Request next = Get(server.Url("/ok"));
+  next.accept_partial_body = true;
+  auto ok = RunSync(io, client->Send(next));
+  ASSERT_TRUE(ok) << ok.error().Describe();
+  EXPECT_EQ(ok->body, "ok");
+  EXPECT_FALSE(ok->body_cut_short);
+}
+
+}  // namespace
+}  // namespace reelq::http

@@ -79,10 +79,17 @@ awaitable<void> TestServer::Serve(asio::ip::tcp::socket socket) {
     } else {
       head += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n\r\n";
       std::string body = reply.body;
-      if (reply.mode == Reply::Mode::kTruncate) body.resize(reply.truncate_at);
+      if (reply.mode == Reply::Mode::kTruncate || reply.mode == Reply::Mode::kStall) {
+        body.resize(reply.truncate_at);
+      }
       auto [wec, wn] =
           co_await asio::async_write(socket, asio::buffer(head + body), use_nothrow_awaitable);
       if (wec) co_return;
+    }
+    if (reply.mode == Reply::Mode::kStall) {
+      char byte;
+      co_await socket.async_read_some(asio::buffer(&byte, 1), use_nothrow_awaitable);
+      co_return;
     }
     if (reply.close || reply.mode == Reply::Mode::kTruncate) {
       boost::system::error_code ignored;

@@ -2,7 +2,7 @@
 
 // A tiny HTTP/1.1 server for the client's tests: runs on its own thread on 127.0.0.1:<port 0>,
 // records every request, counts accepted connections and can misbehave on purpose (never
-// answer, close half-way through a body).
+// answer, close half-way through a body or stall there).
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -37,12 +37,14 @@ struct ReceivedRequest {
 };
 
 struct Reply {
-  enum class Mode { kNormal, kNeverAnswer, kTruncate };
+  // kStall: like kTruncate, but the connection then stays open without another byte until the
+  // peer gives up (a body still arriving at the client's deadline).
+  enum class Mode { kNormal, kNeverAnswer, kTruncate, kStall };
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   Mode mode = Mode::kNormal;
-  size_t truncate_at = 0;  // kTruncate: send the full Content-Length, then only this many bytes
+  size_t truncate_at = 0;  // kTruncate, kStall: send the full Content-Length, then this many bytes
   bool chunked = false;
   bool close = false;
 };

@@ -146,6 +146,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
       input.timeout = request.timeout;
       input.sink = sink;
       input.max_body_bytes = options_.max_body_bytes;
+      input.accept_partial_body = request.accept_partial_body;
       ExchangeOutcome outcome = co_await internal::Exchange(*connection, std::move(input));
       if (outcome.error) {
         connection->Close();

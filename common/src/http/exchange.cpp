@@ -30,17 +30,28 @@ template <class Stream>
 awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, Connection& connection, ExchangeInput in) {
   ExchangeOutcome out;
   auto& tcp = connection.Lowest();
+  auto failure = [&](Step step, boost::system::error_code ec, uint64_t body_bytes,
+                     std::optional<uint64_t> content_length) {
+    return MapTransportError(TransportFailure{.step = step,
+                                              .authority = in.url.Authority(),
+                                              .ec = ec,
+                                              .timeout = in.timeout,
+                                              .body_bytes = body_bytes,
+                                              .content_length = content_length,
+                                              .max_body_bytes = in.max_body_bytes});
+  };
   auto fail = [&](Step step, boost::system::error_code ec, uint64_t body_bytes = 0,
                   std::optional<uint64_t> content_length = std::nullopt) {
     out.failed_step = step;
     out.ec = ec;
-    out.error = MapTransportError(TransportFailure{.step = step,
-                                                   .authority = in.url.Authority(),
-                                                   .ec = ec,
-                                                   .timeout = in.timeout,
-                                                   .body_bytes = body_bytes,
-                                                   .content_length = content_length,
-                                                   .max_body_bytes = in.max_body_bytes});
+    out.error = failure(step, ec, body_bytes, content_length);
+  };
+  // The head is the answer for a caller that accepts a partial body: the rest is dropped with
+  // the connection (keep_alive stays false), which may be mid-body.
+  auto cut_short = [&](boost::system::error_code ec, uint64_t body_bytes,
+                       std::optional<uint64_t> content_length) {
+    out.response.body_cut_short = failure(Step::kReadBody, ec, body_bytes, content_length).message;
+    tcp.expires_never();
   };
 
   bhttp::request<bhttp::string_body> request;
@@ -135,7 +146,11 @@ awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, Connection& connection, Ex
     // Beast checks Content-Length against the limit while parsing the head, which the
     // header parser did with its own limit: check it here.
     if (content_length && *content_length > in.max_body_bytes) {
-      fail(Step::kReadBody, bhttp::error::body_limit, 0, content_length);
+      if (in.accept_partial_body) {
+        cut_short(bhttp::error::body_limit, 0, content_length);
+      } else {
+        fail(Step::kReadBody, bhttp::error::body_limit, 0, content_length);
+      }
       co_return out;
     }
     bhttp::response_parser<bhttp::string_body> parser(std::move(head));
@@ -144,6 +159,11 @@ awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, Connection& connection, Ex
     auto [ec, n] =
         co_await bhttp::async_read(stream, connection.buffer(), parser, use_nothrow_awaitable);
     if (ec && IsTruncation(ec) && parser.need_eof()) parser.put_eof(ec);
+    if (ec && in.accept_partial_body) {
+      cut_short(ec, parser.get().body().size(), content_length);
+      response.body = std::move(parser.get().body());
+      co_return out;
+    }
     if (ec) {
       fail(Step::kReadBody, ec, parser.get().body().size(), content_length);
       co_return out;

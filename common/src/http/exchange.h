@@ -17,6 +17,7 @@ struct ExchangeInput {
   std::chrono::milliseconds timeout{0};
   ByteSink* sink = nullptr;  // stream a 2xx body here; otherwise read it whole
   size_t max_body_bytes = 0;
+  bool accept_partial_body = false;  // Request::accept_partial_body
 };
 
 struct ExchangeOutcome {

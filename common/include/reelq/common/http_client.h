@@ -25,6 +25,11 @@ struct Request {
   // Deadline for the whole exchange (connect, TLS, write, read of the head and body).
   std::chrono::milliseconds timeout{30'000};
   int max_redirects = 0;  // follow 301/302/303/307/308 up to this many times
+  // For a caller that acts on the status alone (a webhook's answer): once the head has arrived,
+  // a body (not streamed to a sink) over max_body_bytes, cut off, or still arriving at the
+  // deadline ends the read instead of failing the request, and Response::body_cut_short says
+  // why. Off, such a body fails the request, as a download must.
+  bool accept_partial_body = false;
 };
 
 struct Response {
@@ -32,6 +37,10 @@ struct Response {
   Headers headers;
   std::string body;       // empty for streamed responses
   std::string final_url;  // after redirects
+  // Only with Request::accept_partial_body: why the body stopped short ("response body from
+  // host:port exceeds max_body_bytes (65536)", a timeout...); `body` then holds at most
+  // max_body_bytes of it.
+  std::optional<std::string> body_cut_short;
 
   // First header with this (lower-case) name, if any.
   std::optional<std::string> Header(std::string_view lower_name) const;
