@@ -73,48 +73,67 @@ awaitable<void> WebhookDeliverer::Run() {
   }
 }
 
+awaitable<WebhookAttempt> AttemptWebhook(http::ClientPtr client, queue::ClaimedDelivery d,
+                                         std::string secret, int64_t timestamp_s,
+                                         std::chrono::milliseconds timeout) {
+  http::Request request;
+  request.method = "POST";
+  request.url = d.url;
+  request.body = d.body;
+  request.timeout = timeout;
+  // The status line is the receiver's answer; its body is never used. A large or slow body
+  // after a 2xx must not turn a delivered event into a day of duplicate retries.
+  request.accept_partial_body = true;
+  request.headers = {
+      {"content-type", "application/json"},
+      {"user-agent", "reelq-webhooks/1"},
+      {"webhook-id", d.id},
+      {"webhook-timestamp", std::to_string(timestamp_s)},
+      {"webhook-signature", SignWebhook(secret, d.id, timestamp_s, d.body)},
+  };
+  auto response = co_await client->Send(std::move(request));
+  WebhookAttempt attempt;
+  if (!response) {
+    attempt.error = response.error().message;
+    co_return attempt;
+  }
+  attempt.status = response->status;
+  if (attempt.status >= 200 && attempt.status <= 299) {
+    attempt.outcome = queue::DeliveryOutcome::kDelivered;
+    if (response->body_cut_short) {
+      spdlog::debug("webhooks: {} answered {}; its body was not read whole ({})", d.id,
+                    attempt.status, *response->body_cut_short);
+    }
+  } else {
+    attempt.error = "HTTP " + std::to_string(attempt.status);
+  }
+  co_return attempt;
+}
+
 awaitable<void> WebhookDeliverer::Deliver(queue::ClaimedDelivery d) {
-  int status = 0;
-  std::string error;
+  WebhookAttempt attempt;
   auto secret = co_await secrets_.Get(d.tenant);
   auto url = ParseWebhookUrl(d.url, "url");
   if (!url) {
-    error = url.error().message;
+    // A URL that can never work (a corrupt record) is not retried.
+    attempt.outcome = queue::DeliveryOutcome::kFailed;
+    attempt.error = url.error().message;
   } else if (!secret) {
-    error = "no signing secret: " + secret.error().message;
+    attempt.error = "no signing secret: " + secret.error().message;
   } else {
-    const int64_t timestamp_s = clock_->NowMs() / 1000;
-    http::Request request;
-    request.method = "POST";
-    request.url = d.url;
-    request.body = d.body;
-    request.timeout = std::chrono::milliseconds(settings_.timeout_ms);
-    request.headers = {
-        {"content-type", "application/json"},
-        {"user-agent", "reelq-webhooks/1"},
-        {"webhook-id", d.id},
-        {"webhook-timestamp", std::to_string(timestamp_s)},
-        {"webhook-signature", SignWebhook(*secret, d.id, timestamp_s, d.body)},
-    };
-    auto response = co_await http_->Send(std::move(request));
-    if (!response) {
-      error = response.error().message;
-    } else {
-      status = response->status;
-      if (status < 200 || status > 299) error = "HTTP " + std::to_string(status);
-    }
+    attempt = co_await AttemptWebhook(http_, d, std::move(*secret), clock_->NowMs() / 1000,
+                                      std::chrono::milliseconds(settings_.timeout_ms));
   }
   const int64_t now = clock_->NowMs();
   const int64_t give_up_at =
       d.created_ms + static_cast<int64_t>(settings_.max_retry_hours * 3'600'000.0);
-  queue::DeliveryOutcome outcome = queue::DeliveryOutcome::kDelivered;
+  queue::DeliveryOutcome outcome = attempt.outcome;
+  const std::string& error = attempt.error;
   int64_t next_at = 0;
-  if (!error.empty()) {
-    // A URL that can never work (a corrupt record) is not retried.
-    if (!url || now >= give_up_at) {
+  if (outcome == queue::DeliveryOutcome::kRetry) {
+    if (now >= give_up_at) {
       outcome = queue::DeliveryOutcome::kFailed;
     } else {
-      outcome = queue::DeliveryOutcome::kRetry;
       next_at = std::min(give_up_at, now + Backoff(settings_, d.attempts, rng_));
     }
   }
@@ -134,7 +153,7 @@ awaitable<void> WebhookDeliverer::Deliver(queue::ClaimedDelivery d) {
                    d.attempts, error);
       break;
   }
-  auto settled = co_await store_.Settle(d.id, outcome, status, error, now, next_at,
+  auto settled = co_await store_.Settle(d.id, outcome, attempt.status, error, now, next_at,
                                         settings_.keep_hours * 3600);
   if (!settled) {
     // Its lease runs out and it is attempted again: a duplicate with the same id, as allowed.
