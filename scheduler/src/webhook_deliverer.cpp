@@ -104,6 +104,11 @@ awaitable<WebhookAttempt> AttemptWebhook(http::ClientPtr client, queue::ClaimedD
       spdlog::debug("webhooks: {} answered {}; its body was not read whole ({})", d.id,
                     attempt.status, *response->body_cut_short);
     }
+  } else if (attempt.status == 410) {
+    // The receiver says the endpoint is gone for good: a day of retries would only knock on it.
+    attempt.outcome = queue::DeliveryOutcome::kFailed;
+    attempt.error =
+        "the receiver answered HTTP 410 Gone, so reelq stopped delivering this event (no retries)";
   } else {
     attempt.error = "HTTP " + std::to_string(attempt.status);
   }

@@ -73,5 +73,34 @@ TEST(WebhookAttempt, A2xxIsDeliveredWhateverItsBodyDoes) {
   EXPECT_TRUE(seen[0].Header("webhook-signature").starts_with("v1,"));
 }
 
+// 410 Gone ends the delivery at once, saying why; any other error status, or no answer, is
+// retried.
+TEST(WebhookAttempt, GoneStopsOtherFailuresRetry) {
+  TestServer server([](const reelq::testing::ReceivedRequest& r) {
+    if (r.target == "/gone") return Reply{.status = 410, .body = std::string(100 * 1024, 'x')};
+    if (r.target == "/busy") return Reply{.status = 503};
+    if (r.target == "/missing") return Reply{.status = 404};
+    return Reply{.mode = Reply::Mode::kNeverAnswer};
+  });
+  auto gone = Attempt(server, "/gone").attempt;
+  EXPECT_EQ(gone.outcome, queue::DeliveryOutcome::kFailed);
+  EXPECT_EQ(gone.status, 410);
+  EXPECT_NE(gone.error.find("410 Gone"), std::string::npos) << gone.error;
+  EXPECT_NE(gone.error.find("stopped"), std::string::npos) << gone.error;
+
+  for (const auto& [path, status] :
+       std::vector<std::pair<std::string, int>>{{"/busy", 503}, {"/missing", 404}}) {
+    auto retried = Attempt(server, path).attempt;
+    EXPECT_EQ(retried.outcome, queue::DeliveryOutcome::kRetry) << path;
+    EXPECT_EQ(retried.status, status) << path;
+    EXPECT_EQ(retried.error, "HTTP " + std::to_string(status)) << path;
+  }
+
+  auto silent = Attempt(server, "/hang", 300ms).attempt;
+  EXPECT_EQ(silent.outcome, queue::DeliveryOutcome::kRetry);
+  EXPECT_EQ(silent.status, 0);
+  EXPECT_NE(silent.error.find("timed out after 300ms"), std::string::npos) << silent.error;
+}
+
 }  // namespace
 }  // namespace reelq::scheduler

@@ -109,6 +109,37 @@ TEST(WebhookDelivery, FailingReceiverGetsTheSameSignedEventThreeTimes) {
   EXPECT_EQ(secret.secret(), kSecret);
 }
 
+// A receiver that answers 410 Gone has retired the endpoint: the delivery fails at the first
+// attempt, saying so, and is not retried.
+TEST(WebhookDelivery, GoneStopsTheDeliveryAtOnce) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int) { return 410; });
+  E2eStack stack(WebhookStack());
+  auto jobs = stack.JobStub();
+  auto spec = MakeSpec("a retired endpoint", "kling-3.0", 5);
+  spec.set_webhook_url(receiver.Url("/retired"));
+  grpc::Status status;
+  auto submitted = SubmitJob(*jobs, spec, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  ASSERT_EQ(receiver.WaitFor(1, 30s).size(), 1u) << stack.Logs();
+  std::optional<v1::JobStatus> job;
+  for (int i = 0; i < 50; ++i) {
+    job = GetJob(*jobs, submitted.job_id());
+    if (job && job->webhook().state() != "pending") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->webhook().state(), "failed");
+  EXPECT_EQ(job->webhook().attempts(), 1u);
+  EXPECT_EQ(job->webhook().last_status(), 410);
+  EXPECT_NE(job->webhook().last_error().find("410 Gone"), std::string::npos)
+      << job->webhook().last_error();
+  // Backoff here is 300 ms to 1 s: a retry would have come by now.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(receiver.Received().size(), 1u);
+}
+
 TEST(WebhookDelivery, BatchCompletedOnceEveryJobEnded) {
   if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
   WebhookReceiver receiver([](int) { return 200; });

@@ -96,7 +96,7 @@ class WebhookSecrets {
 
 // One attempt's answer, as the deliverer settles it.
 struct WebhookAttempt {
-  // kDelivered, kRetry, or kFailed when retrying is pointless.
+  // kDelivered, kRetry, or kFailed when retrying is pointless (410 Gone).
   queue::DeliveryOutcome outcome = queue::DeliveryOutcome::kRetry;
   int status = 0;     // the answer's HTTP status; 0 when none arrived
   std::string error;  // why it was not delivered; empty when it was
@@ -104,14 +104,14 @@ struct WebhookAttempt {
 
 // POSTs one delivery, signed with `secret` at `timestamp_s`, and settles on the status line: a
 // 2xx is delivered even when its body is over the client's cap or still arriving at `timeout`
-// (the receiver has the event, and a retry would only repeat it); any other status, or none, is
-// kRetry.
+// (the receiver has the event, and a retry would only repeat it); 410 Gone is kFailed; any other
+// status, or none, is kRetry.
 awaitable<WebhookAttempt> AttemptWebhook(http::ClientPtr client, queue::ClaimedDelivery delivery,
                                          std::string secret, int64_t timestamp_s,
                                          std::chrono::milliseconds timeout);
 
 // Claims due deliveries and POSTs them, signed; settles each attempt (delivered, retry with
-// exponential backoff and jitter, or failed once max_retry_hours have passed).
+// exponential backoff and jitter, or failed once max_retry_hours have passed or at a 410).
 class WebhookDeliverer {
  public:
   WebhookDeliverer(queue::WebhookStore& store, WebhookSecrets& secrets,
