@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <string_view>
 
 namespace reelq::net {
 namespace {
@@ -23,14 +24,42 @@ bool InV6(const asio::ip::address_v6& a, const asio::ip::address_v6& network, in
 }
 
 std::optional<std::string> NonPublicV4(const asio::ip::address_v4& a) {
-  if (a == asio::ip::make_address_v4("169.254.169.254")) return "a cloud metadata address";
+  // Metadata services first: the most specific reason, inside ranges refused below anyway
+  // (AWS, GCP and Azure at 169.254.169.254, Alibaba Cloud in CGNAT space, Oracle Cloud in the
+  // IETF block).
+  if (a == asio::ip::make_address_v4("169.254.169.254") ||
+      a == asio::ip::make_address_v4("100.100.100.200") ||
+      a == asio::ip::make_address_v4("192.0.0.192")) {
+    return "a cloud metadata address";
+  }
   if (InV4(a, 0x7F000000, 8)) return "a loopback address";
   if (InV4(a, 0x00000000, 8)) return "an unspecified address";
   if (InV4(a, 0x0A000000, 8) || InV4(a, 0xAC100000, 12) || InV4(a, 0xC0A80000, 16)) {
     return "a private address";
   }
   if (InV4(a, 0xA9FE0000, 16)) return "a link-local address";
+  if (InV4(a, 0x64400000, 10)) return "a carrier-grade NAT address (100.64/10)";
+  if (InV4(a, 0xC0000000, 24)) return "an IETF protocol address (192.0.0/24)";
+  if (InV4(a, 0xC6120000, 15)) return "a benchmarking address (198.18/15)";
+  if (InV4(a, 0xE0000000, 4)) return "a multicast address";
+  if (a == asio::ip::address_v4::broadcast()) return "the broadcast address";
+  if (InV4(a, 0xF0000000, 4)) return "a reserved address (240/4)";
   return std::nullopt;
+}
+
+asio::ip::address_v4 V4At(const asio::ip::address_v6& a, int first_byte) {
+  const auto b = a.to_bytes();
+  return asio::ip::address_v4(asio::ip::address_v4::bytes_type{
+      b[first_byte], b[first_byte + 1], b[first_byte + 2], b[first_byte + 3]});
+}
+
+// An IPv6 address that carries an IPv4 one reaches that IPv4 host (through the kernel, a NAT64
+// gateway or a 6to4 relay): it is refused for what the IPv4 address is.
+std::optional<std::string> NonPublicEmbedded(const asio::ip::address_v4& v4,
+                                             std::string_view kind) {
+  auto reason = NonPublicV4(v4);
+  if (!reason) return std::nullopt;
+  return *reason + " (" + v4.to_string() + " inside " + std::string(kind) + ")";
 }
 
 std::string Lower(std::string_view s) {
@@ -77,12 +106,29 @@ Result<AddressRange> ParseAddressRange(std::string_view text) {
 std::optional<std::string> NonPublicAddress(const asio::ip::address& address) {
   if (address.is_v4()) return NonPublicV4(address.to_v4());
   const auto v6 = address.to_v6();
+  // The kernel connects to an IPv4-mapped address over IPv4: it is that address, plainly.
   if (v6.is_v4_mapped()) return NonPublicV4(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
   if (v6 == asio::ip::make_address_v6("fd00:ec2::254")) return "a cloud metadata address";
   if (v6.is_loopback()) return "a loopback address";
   if (v6.is_unspecified()) return "an unspecified address";
   if (InV6(v6, asio::ip::make_address_v6("fc00::"), 7)) return "a private address";
   if (InV6(v6, asio::ip::make_address_v6("fe80::"), 10)) return "a link-local address";
+  if (InV6(v6, asio::ip::make_address_v6("ff00::"), 8)) return "a multicast address";
+  // Teredo tunnels through a relay to an obfuscated IPv4 client: nothing to check it against.
+  if (InV6(v6, asio::ip::make_address_v6("2001::"), 32)) return "a Teredo address (2001::/32)";
+  // A local-use NAT64 prefix may embed its IPv4 address at any of RFC 6052's positions.
+  if (InV6(v6, asio::ip::make_address_v6("64:ff9b:1::"), 48)) {
+    return "a local-use NAT64 address (64:ff9b:1::/48)";
+  }
+  if (InV6(v6, asio::ip::make_address_v6("64:ff9b::"), 96)) {
+    return NonPublicEmbedded(V4At(v6, 12), "a NAT64 address");
+  }
+  if (InV6(v6, asio::ip::make_address_v6("2002::"), 16)) {
+    return NonPublicEmbedded(V4At(v6, 2), "a 6to4 address");
+  }
+  if (InV6(v6, asio::ip::make_address_v6("::"), 96)) {
+    return NonPublicEmbedded(V4At(v6, 12), "an IPv4-compatible address");
+  }
   return std::nullopt;
 }
 

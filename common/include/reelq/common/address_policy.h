@@ -25,7 +25,12 @@ Result<AddressRange> ParseAddressRange(std::string_view text);
 
 // Why `address` is not a public one: loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7),
 // link-local (169.254/16, fe80::/10), a cloud metadata address (169.254.169.254,
-// fd00:ec2::254) or unspecified (also as an IPv4-mapped IPv6 address); nullopt when public.
+// 100.100.100.200, 192.0.0.192, fd00:ec2::254), unspecified (0/8, ::), carrier-grade NAT
+// (100.64/10), the IETF block (192.0.0/24), benchmarking (198.18/15), multicast (224/4,
+// ff00::/8), reserved (240/4, 255.255.255.255), Teredo (2001::/32) or local-use NAT64
+// (64:ff9b:1::/48). An IPv6 address that embeds an IPv4 one (IPv4-mapped ::ffff:0:0/96,
+// IPv4-compatible ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is judged by that IPv4 address.
+// nullopt when public.
 std::optional<std::string> NonPublicAddress(const asio::ip::address& address);
 
 // What the operator allows besides public addresses: host names (matched without case) and
