@@ -50,7 +50,7 @@ local function cancel_one(job, detail)
   -- stored, or a create intent recorded), the generation may run and be billed whatever we do:
   -- settled.
   if (job.upstream and job.upstream ~= '') or (job.create_intent and job.create_intent ~= '') then
-    move_money(ctx, job, 'settle', 0, job_price(ctx, job, job.model or ''))
+    move_money(ctx, job, 'settle', 0, settle_price(ctx, job))
   else
     move_money(ctx, job, 'refund', 0, 0)
   end

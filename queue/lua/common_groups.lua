@@ -92,6 +92,18 @@ local function job_price(ctx, job, model)
   return model_price(ctx, model, job.res) * (tonumber(job.secs) or 0)
 end
 
+-- What a job that ran on its model is charged: that model's price, but never more than the job
+-- holds. Dispatch set the hold to the price then (dispatch.lua, reprice), so a price raised in
+-- the catalogue while the job ran does not reach it: the tenant's wallet (which the hold was
+-- taken from) cannot go below zero, nor its batch past its budget. A price lowered meanwhile
+-- is what it pays.
+local function settle_price(ctx, job)
+  local price = job_price(ctx, job, job.model or '')
+  local hold = tonumber(job.hold) or 0
+  if price > hold then price = hold end
+  return price
+end
+
 -- The most a job can cost over its candidate models.
 local function max_price(ctx, job)
   local most = 0

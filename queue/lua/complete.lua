@@ -52,7 +52,7 @@ for x, f in ipairs(reqs) do
   else
     local m = j.model and j.model ~= '' and model_of(j.model, j.res) or nil
     local charge = tonumber(f.charge or '')
-    if not charge or charge < 0 then charge = job_price(ctx, j, j.model or '') end
+    if not charge or charge < 0 then charge = settle_price(ctx, j) end
     move_money(ctx, j, 'settle', 0, math.floor(charge))
     -- The outputs as one field (`out`, job_codec.cpp reads it): each field of a listpack record
     -- costs its HSET a scan of the record (callgrind: ~20k instructions a completion for four

@@ -104,7 +104,7 @@ if keep_task then
   -- Nothing to move: the hold stays, and the task is billed once, when its clip is stored
   -- (complete.lua).
 elseif billed then
-  move_money(ctx, j, 'settle', 0, job_price(ctx, j, j.model or ''))
+  move_money(ctx, j, 'settle', 0, settle_price(ctx, j))
 elseif not will_retry then
   move_money(ctx, j, 'refund', 0, 0)
 end

@@ -11,6 +11,10 @@ if not j then return redis.error_reply('NOTFOUND') end
 if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
   return redis.error_reply('NOTFINAL ' .. j.state)
 end
+-- A group's child runs again only through its group: alone, a chain's shot would start without
+-- the frame of the shot before it (or before that one succeeded) and the group, already ended,
+-- would never take its result (nor a chain go on past it).
+if j.parent and j.parent ~= '' then return redis.error_reply('CHILD ' .. j.parent) end
 local ctx = new_ctx(P, now, ARGV[2])
 -- The batch's budget must take what running again may cost: at least each job's cheapest allowed
 -- model, past what it still holds. Refused here, naming the shortfall, rather than queued to

@@ -133,8 +133,9 @@ local function limits_of(tenant)
   end
   return l
 end
--- A stated budget holds for the call's checks at once, and is stored with the batch's first job
--- stored (`save`): a call whose every item was refused leaves no batch record behind.
+-- A stated budget above the batch's raises it (a lower one changes nothing: what the batch has
+-- committed may already be past it). It holds for the call's checks at once, and is stored with
+-- the call's first job stored (`save`): a call whose every item was refused leaves no record.
 local function budget_of(batch, stated)
   local b = budgets[batch]
   if not b then
@@ -142,7 +143,7 @@ local function budget_of(batch, stated)
     local h = redis.call('HMGET', key, 'budget', 'cost')
     b = {budget = tonumber(h[1] or '0') or 0, committed = tonumber(h[2] or '0') or 0, key = key,
          save = false}
-    if stated > 0 then b.budget, b.save = stated, true end
+    if stated > b.budget then b.budget, b.save = stated, true end
     budgets[batch] = b
   end
   return b

@@ -1,7 +1,8 @@
 -- Adds money to a tenant's wallet (creating it: from then on the tenant's jobs are billed) and
 -- writes the ledger entry, in one step.
 -- ARGV: P tenant amount_micros now max_balance_micros [request_id id_ttl_s]
--- A request id seen before for this tenant (a retried top-up) credits nothing again.
+-- A request id seen before for this tenant (a retried top-up) credits nothing again; seen with
+-- another amount, it is refused (IDCONFLICT <amount first sent>): not the same top-up.
 -- Returns {balance, reserved, spent, topups} after, or an error NOTENANT / OVERFLOW <balance>.
 local P, tenant, amount, now, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local request_id, id_ttl = ARGV[6] or '', tonumber(ARGV[7] or '0') or 0
@@ -10,7 +11,9 @@ if redis.call('SISMEMBER', P .. ':auth:tenants', tenant) == 0 then
 end
 local key = P .. ':wallet:' .. tenant
 local seen = request_id ~= '' and (P .. ':topup:' .. tenant .. ':' .. request_id)
-if seen and redis.call('EXISTS', seen) == 1 then
+local before = seen and redis.call('GET', seen)
+if before and before ~= ARGV[3] then return redis.error_reply('IDCONFLICT ' .. before) end
+if before then
   local h = redis.call('HMGET', key, 'balance', 'reserved', 'spent', 'topups')
   return {tonumber(h[1] or '0') or 0, tonumber(h[2] or '0') or 0, tonumber(h[3] or '0') or 0,
           tonumber(h[4] or '0') or 0}

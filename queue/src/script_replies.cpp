@@ -26,6 +26,12 @@ Error ScriptError(std::string_view script, const std::string& message) {
     return Error{ErrorCategory::kLeaseLost, "the job is no longer running here (" + message + ")"};
   }
   if (has("NOTFOUND")) return Error{ErrorCategory::kNotFound, "no such job"};
+  if (const auto at = message.find("CHILD "); at != std::string::npos) {
+    const std::string group = message.substr(at + 6);
+    return Error{ErrorCategory::kFailedPrecondition,
+                 "the job is a shot or take of group " + group + ", which runs it again: retry " +
+                     group + " (it runs again what of it failed, in order)"};
+  }
   if (has("OWNED")) {
     return Error{ErrorCategory::kFailedPrecondition,
                  "the upstream task is owned by job " + message.substr(message.find("OWNED") + 6)};

@@ -99,6 +99,13 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
                               " would pass the most a wallet holds (" +
                               FormatMicros(kMaxWalletMicros) + ")");
     }
+    if (const auto at = r->str.find("IDCONFLICT "); at != std::string::npos) {
+      co_return MakeError(ErrorCategory::kFailedPrecondition,
+                          "request_id: '" + request_id + "' was already used for a top-up of " +
+                              FormatMicros(ToInt(r->str.substr(at + 11))) + " to '" + tenant +
+                              "', not " + FormatMicros(amount_micros) +
+                              "; use a new request id for a different top-up");
+    }
     co_return MakeError(ErrorCategory::kInternal, "redis script wallet_topup: " + r->str);
   }
   co_return co_await Get(tenant, now_ms, 0);

@@ -139,6 +139,45 @@ TEST_F(BudgetTest, ASubmitTheBudgetRefusesWholeLeavesNoBatchRecord) {
   EXPECT_EQ(server_->Run({"HGET", "t:{q}:batch:b", "budget"}).str, std::to_string(kClip));
 }
 
+// A price raised in the catalogue while a job runs does not reach it: it is settled at the price
+// it was dispatched at (its hold), so its batch stays within its budget (and a billed tenant's
+// wallet, which the hold came from, above zero). A later submission stating a lower budget
+// does not lower it.
+TEST_F(BudgetTest, AJobIsChargedThePriceItWasDispatchedAt) {
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 60s)));
+  ASSERT_NO_FATAL_FAILURE(Submit("a", kClip));
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = RunAsync(io_, store_->Lease("w1", 1, 15s));
+  ASSERT_TRUE(leased) << leased.error().Describe();
+  ASSERT_EQ(leased->size(), 1u);
+  auto dearer = OneModel();
+  dearer.models[0].price_micros_per_second = kPrice * 6 / 5;
+  Sync(dearer);
+  const auto& j = leased->front();
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  EXPECT_EQ(Get("a").cost_micros, kClip);
+  EXPECT_EQ(BatchCost(), kClip) << "the batch went past its budget";
+
+  // Another batch: a budget for four clips (at the first price), then a submission stating one
+  // clip's, less than the batch has committed by then.
+  auto into_b2 = [&](const std::string& id, int64_t budget) {
+    auto r = RunAsync(io_, store_->Submit(NewJob{.id = id,
+                                                 .tenant = "studio",
+                                                 .batch = "b2",
+                                                 .spec_bytes = "spec",
+                                                 .candidate_models = {"m1"},
+                                                 .max_attempts = 3,
+                                                 .billed_seconds = 5,
+                                                 .batch_budget_micros = budget},
+                                          3600));
+    ASSERT_TRUE(r) << r.error().Describe();
+    EXPECT_FALSE(r->refused) << r->refused->Describe();
+  };
+  ASSERT_NO_FATAL_FAILURE(into_b2("x", 4 * kClip));
+  ASSERT_NO_FATAL_FAILURE(into_b2("y", kClip));
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:batch:b2", "budget"}).str, std::to_string(4 * kClip));
+}
+
 TEST_F(BudgetTest, AnAttemptWithinTheBudgetIsDispatched) {
   ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w1", 60s)));
   Submit("x", 2 * kClip);

@@ -112,6 +112,17 @@ TEST_F(ChainTest, ShotsRunInOrderAFailureStopsTheChainAndRetryResumesFromIt) {
   EXPECT_EQ(third.history.back().detail, "not run: the chain stopped at shots[1]");
   EXPECT_TRUE(Run().empty());
 
+  // A shot alone is not run again: it would start without its frame, and the ended group would
+  // never take it (nor go on past it). The refusal names the group to retry.
+  for (const std::string shot : {"s1", "s2"}) {
+    auto alone = RunAsync(io_, store_->Retry(shot));
+    ASSERT_FALSE(alone) << shot;
+    EXPECT_EQ(alone.error().category, ErrorCategory::kFailedPrecondition);
+    EXPECT_NE(alone.error().message.find("retry g"), std::string::npos) << alone.error().message;
+  }
+  EXPECT_EQ(Get("s2").state, JobState::kCancelled);
+  EXPECT_TRUE(Run().empty());
+
   // RetryJob: shot 1 again, from the same frame; shot 2 waits for it; shot 0 stays made.
   auto retried = RunAsync(io_, store_->Retry("g"));
   ASSERT_TRUE(retried) << retried.error().Describe();

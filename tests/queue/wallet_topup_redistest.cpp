@@ -31,6 +31,14 @@ TEST_F(WalletTopUpTest, ATopUpRetriedWithItsRequestIdCreditsOnce) {
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->balance_micros, 502'000'000);
 
+  // The same id with another amount is not the same top-up: refused, naming both amounts.
+  auto conflict = RunAsync(io_, wallets.TopUp("studio", 7'000'000, 5, "topup-2026-12-07-b"));
+  ASSERT_FALSE(conflict);
+  EXPECT_EQ(conflict.error().category, ErrorCategory::kFailedPrecondition);
+  EXPECT_NE(conflict.error().message.find("already used for a top-up of $1.000000"),
+            std::string::npos)
+      << conflict.error().message;
+
   auto bad = RunAsync(io_, wallets.TopUp("studio", 1'000'000, 5, "has space"));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().category, ErrorCategory::kInvalidRequest);
