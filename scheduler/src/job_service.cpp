@@ -71,6 +71,10 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
 
   static constexpr size_t kChunk = 200;
   static constexpr int kChunksInFlight = 4;
+  // Items past scheduler.max_batch_items are refused one by one, as many as this; a stream that
+  // goes on past them is ended (RESOURCE_EXHAUSTED): its answer, one result an item, would grow
+  // without bound, and so would what the scheduler holds for it.
+  static constexpr size_t kRefusedPastTheLimit = 1000;
 
   void OnReadDone(bool ok) override {
     Next next;
@@ -82,6 +86,10 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
         if (!chunk_.empty()) SealLocked();
       } else {
         TakeMessageLocked();
+        if (too_long_) {
+          read_all_ = true;  // no more reads: what was taken is stored, then the call ends
+          if (!chunk_.empty()) SealLocked();
+        }
       }
       next = NextLocked();
     }
@@ -91,7 +99,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   void OnDone() override { delete this; }
 
  private:
-  enum class Next { kNothing, kRead, kFinish };
+  enum class Next { kNothing, kRead, kFinish, kFinishTooLong };
 
   // The message just read (request_): its items (`spec`, or `spec` when set and then each of
   // `specs`), in order.
@@ -101,7 +109,10 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       return;
     }
     if (request_.has_spec()) TakeItemLocked(std::move(*request_.mutable_spec()));
-    for (auto& spec : *request_.mutable_specs()) TakeItemLocked(std::move(spec));
+    for (auto& spec : *request_.mutable_specs()) {
+      if (too_long_) break;
+      TakeItemLocked(std::move(spec));
+    }
     request_.clear_specs();
   }
 
@@ -109,6 +120,10 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   // items may fill several chunks: they are stored at once, beyond kChunksInFlight (a message
   // is bounded by gRPC's message size), except while the first chunk is out (SealLocked).
   void TakeItemLocked(v1::JobSpec spec) {
+    if (next_index_ >= settings_.max_batch_items + kRefusedPastTheLimit) {
+      too_long_ = true;
+      return;
+    }
     const uint32_t index = next_index_++;
     const int64_t budget = request_.budget_micros();
     auto* item = response_->add_items();
@@ -200,7 +215,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       if (in_flight_ > 0 || !held_.empty()) return Next::kNothing;
       finished_ = true;
       response_->set_batch_id(batch_id_);
-      return Next::kFinish;
+      return too_long_ ? Next::kFinishTooLong : Next::kFinish;
     }
     const int allowed = first_stored_ ? kChunksInFlight : 1;
     if (in_flight_ >= allowed) return Next::kNothing;
@@ -211,6 +226,15 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   void Do(Next next) {
     if (next == Next::kRead) StartRead(&request_);
     if (next == Next::kFinish) Finish(grpc::Status::OK);
+    if (next == Next::kFinishTooLong) {
+      Finish(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          "batch: more than " + std::to_string(settings_.max_batch_items) +
+              " items in one stream (scheduler.max_batch_items); the first " +
+              std::to_string(settings_.max_batch_items) +
+              " were stored and run (send them again with the same idempotency keys to learn "
+              "their job ids); send the rest in another stream"));
+    }
   }
 
   // Stores the chunk read so far; its items are answered when it comes back.
@@ -270,6 +294,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   std::mutex mutex_;
   bool reading_ = false;       // a StartRead is outstanding
   bool read_all_ = false;      // the client has sent everything
+  bool too_long_ = false;      // past max_batch_items + kRefusedPastTheLimit: read no more
   bool finished_ = false;      // Finish was called
   int in_flight_ = 0;          // chunks being stored
   bool first_stored_ = false;  // the first chunk (with the batch's webhook) came back

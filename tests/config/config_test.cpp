@@ -65,6 +65,22 @@ TEST(ConfigTest, UnknownSectionAndOverrideAreRefused) {
             "");
 }
 
+// An override whose value is not YAML, or that puts a key under a plain value, is refused naming
+// the variable (yaml-cpp throws for both; the process must not abort on its environment).
+TEST(ConfigTest, AMalformedOverrideIsRefusedNamingTheVariable) {
+  EXPECT_EQ(
+      LoadError("redis:\n  host: a\n", {{"REELQ__WEBHOOKS__ALLOW_HOSTS", "[10.0.0.0/8"}})
+          .rfind("environment override REELQ__WEBHOOKS__ALLOW_HOSTS: its value is not valid YAML",
+                 0),
+      0u);
+  EXPECT_EQ(LoadError("redis:\n  host: a\n", {{"REELQ__REDIS__HOST__X", "1"}}),
+            "environment override REELQ__REDIS__HOST__X: 'redis.host' is a value, not a section "
+            "with keys");
+  EXPECT_EQ(LoadError("redis:\n  host: a\n", {{"REELQ__REDIS__HOST__X__Y", "1"}}),
+            "environment override REELQ__REDIS__HOST__X__Y: 'redis.host' is a value, not a "
+            "section with keys");
+}
+
 TEST(ConfigTest, BadDispatchPolicyIsRefusedByName) {
   EXPECT_EQ(LoadError("scheduler:\n  dispatch_policy: bogus\n"),
             "scheduler.dispatch_policy: expected fair or fifo, got 'bogus'");

@@ -122,5 +122,36 @@ TEST_F(BatchActionsTest, AnUnknownOrMissingBatchIdGetsAClearStatus) {
   }
 }
 
+// A SubmitBatch stream far past scheduler.max_batch_items: the items past it are refused one by
+// one for a while, then the call ends (RESOURCE_EXHAUSTED, saying what was stored), instead of
+// reading on and answering for every item sent, which would grow without bound.
+TEST_F(BatchActionsTest, AStreamFarPastTheItemLimitIsEndedNotReadOn) {
+  settings_.max_batch_items = 5;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 60s);
+  v1::SubmitBatchResponse response;
+  auto writer = stub_->SubmitBatch(&context, &response);
+  int written = 0;
+  for (int message = 0; message < 100; ++message) {
+    v1::SubmitBatchRequest request;
+    for (int k = 0; k < 100; ++k) *request.add_specs() = Spec("seedance-2.0", 5, "long-batch");
+    if (!writer->Write(request)) break;  // the scheduler ended the call
+    written += 100;
+  }
+  writer->WritesDone();
+  const auto status = writer->Finish();
+  EXPECT_LT(written, 10'000) << "the scheduler read the whole stream";
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("more than 5 items"), std::string::npos)
+      << status.error_message();
+  // The first five were stored and run.
+  v1::GetBatchRequest get;
+  get.set_batch_id("long-batch");
+  v1::BatchProgress progress;
+  grpc::ClientContext get_context;
+  ASSERT_TRUE(stub_->GetBatch(&get_context, get, &progress).ok());
+  EXPECT_EQ(progress.total(), 5u);
+}
+
 }  // namespace
 }  // namespace reelq::testing

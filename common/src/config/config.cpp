@@ -22,6 +22,14 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// The setting that holds path[k] ('the top level' for the first part), for messages.
+std::string Owner(const std::vector<std::string>& path, size_t k) {
+  if (k == 0) return "the top level";
+  std::string dotted;
+  for (size_t i = 0; i < k; ++i) dotted += (i == 0 ? "" : ".") + path[i];
+  return "'" + dotted + "'";
+}
+
 // REELQ__WORKER__MAX_IN_FLIGHT=512 sets worker.max_in_flight. Numeric path parts index lists
 // (REELQ__ACCOUNTS__0__BASE_URL).
 Result<void> ApplyOverrides(YAML::Node& root, const std::map<std::string, std::string>& env) {
@@ -57,6 +65,11 @@ Result<void> ApplyOverrides(YAML::Node& root, const std::map<std::string, std::s
         }
         child = parent[index];
       } else {
+        if (parent.IsScalar()) {
+          // yaml-cpp throws on a key under a scalar: say which setting is not a section.
+          return Invalid("environment override " + name + ": " + Owner(path, i) +
+                         " is a value, not a section with keys");
+        }
         child = parent[part];
         if (!child.IsDefined() || child.IsNull()) {
           parent[part] = YAML::Node(YAML::NodeType::Map);
@@ -69,7 +82,16 @@ Result<void> ApplyOverrides(YAML::Node& root, const std::map<std::string, std::s
     if (parent.IsSequence()) {
       return Invalid("environment override " + name + ": cannot replace a list entry whole");
     }
-    parent[path.back()] = YAML::Load(value.empty() ? "\"\"" : value);
+    if (parent.IsScalar()) {
+      return Invalid("environment override " + name + ": " + Owner(path, path.size() - 1) +
+                     " is a value, not a section with keys");
+    }
+    try {
+      parent[path.back()] = YAML::Load(value.empty() ? "\"\"" : value);
+    } catch (const YAML::Exception& e) {
+      return Invalid("environment override " + name + ": its value is not valid YAML (" + e.msg +
+                     "); quote a plain string");
+    }
   }
   return {};
 }
