@@ -1,4 +1,5 @@
 #include "reelq/queue/job_store.h"
+#include "reelq/common/utf8.h"
 
 #include <algorithm>
 #include <charconv>
@@ -337,8 +338,9 @@ awaitable<Result<void>> JobStore::Retry(std::string job_id) {
 }
 
 std::string JobStore::NoSuchJob(std::string_view job_id) {
-  return "no job with id '" + std::string(job_id) +
-         "' (never submitted, or it finished longer ago than the retention window, "
+  const std::string shown = IdForMessage(job_id);
+  return "no job with id " + (shown == job_id ? "'" + shown + "'" : shown) +
+         " (never submitted, or it finished longer ago than the retention window, "
          "queue.retention_hours, and expired)";
 }
 

@@ -1,4 +1,5 @@
 #include "reelq/scheduler/admission.h"
+#include "reelq/common/utf8.h"
 
 #include <algorithm>
 #include <cctype>
@@ -26,32 +27,8 @@ std::unexpected<Error> Invalid(std::string message) {
   return MakeError(ErrorCategory::kInvalidRequest, std::move(message));
 }
 
-// A client value inside an error message: quoted, at most 64 bytes (cut on a code point
-// boundary), control characters shown as \xNN so a message never carries raw control bytes.
-std::string Quote(std::string_view value) {
-  constexpr size_t kMax = 64;
-  std::string out = "\"";
-  size_t end = value.size();
-  bool cut = false;
-  if (end > kMax) {
-    end = kMax;
-    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
-    cut = true;
-  }
-  for (char ch : value.substr(0, end)) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) {
-      out += fmt::format("\\x{:02x}", c);
-    } else if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else {
-      out += ch;
-    }
-  }
-  out += cut ? "\"…" : "\"";
-  return out;
-}
+// A client value inside an error message (common/utf8.h: quoted, bounded, escaped).
+std::string Quote(std::string_view value) { return QuoteForMessage(value); }
 
 // "a", "a or b", "a, b or c".
 std::string JoinOr(const std::vector<std::string>& items) {
@@ -246,6 +223,7 @@ std::optional<std::string> CheckStrings(const JobSpec& spec) {
   if (auto e = bad("negative_prompt", spec.negative_prompt())) return e;
   for (int i = 0; i < spec.shots_size(); ++i) {
     if (auto e = bad(fmt::format("shots[{}].prompt", i), spec.shots(i).prompt())) return e;
+    if (auto e = bad(fmt::format("shots[{}].model", i), spec.shots(i).model())) return e;
   }
   for (int i = 0; i < spec.models_size(); ++i) {
     if (auto e = bad(fmt::format("models[{}]", i), spec.models(i))) return e;
@@ -254,6 +232,8 @@ std::optional<std::string> CheckStrings(const JobSpec& spec) {
   if (auto e = bad("resolution", spec.resolution())) return e;
   if (auto e = bad("idempotency_key", spec.idempotency_key())) return e;
   if (auto e = bad("batch_id", spec.batch_id())) return e;
+  if (auto e = bad("webhook_url", spec.webhook_url())) return e;
+  if (auto e = bad("webhook_events", spec.webhook_events())) return e;
   // Map order is unspecified; report the smallest offending key so the message is stable.
   std::optional<std::string> first;
   std::string first_key;

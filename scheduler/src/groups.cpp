@@ -1,4 +1,5 @@
 #include "reelq/scheduler/groups.h"
+#include "reelq/common/utf8.h"
 
 #include <algorithm>
 #include <optional>
@@ -138,8 +139,8 @@ Result<SubmissionPlan> PlanStoryboard(const Admission& admission, v1::JobSpec& s
       per_shot = true;
       if (shot.model() == Admission::kAuto) continue;
       if (catalogue.FindModel(shot.model()) == nullptr) {
-        return Invalid(fmt::format("shots[{}].model: unknown model \"{}\" (known: {}; or auto)", i,
-                                   shot.model(), KnownModels(catalogue)));
+        return Invalid(fmt::format("shots[{}].model: unknown model {} (known: {}; or auto)", i,
+                                   QuoteForMessage(shot.model()), KnownModels(catalogue)));
       }
     }
     if (shot.use_case() != v1::USE_CASE_UNSPECIFIED) per_shot = true;
@@ -228,12 +229,12 @@ Result<SubmissionPlan> PlanCompare(const Admission& admission, v1::JobSpec& spec
     const std::string& id = spec.models(i);
     if (id == Admission::kAuto || catalogue.FindModel(id) == nullptr) {
       return Invalid(
-          fmt::format("models[{}]: unknown model \"{}\" (known: {}; a compare names "
+          fmt::format("models[{}]: unknown model {} (known: {}; a compare names "
                       "each model, not auto)",
-                      i, id, KnownModels(catalogue)));
+                      i, QuoteForMessage(id), KnownModels(catalogue)));
     }
     if (!seen.insert(id).second) {
-      return Invalid(fmt::format("models[{}]: \"{}\" is listed twice", i, id));
+      return Invalid(fmt::format("models[{}]: {} is listed twice", i, QuoteForMessage(id)));
     }
   }
   SubmissionPlan plan;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "reelq/common/utf8.h"
 #include "reelq/scheduler/job_api.h"
 
 namespace reelq::scheduler {
@@ -21,7 +22,7 @@ Result<bool> AllEvents(const std::string& events, const std::string& field) {
   if (events.empty() || events == "end") return false;
   if (events == "all") return true;
   return MakeError(ErrorCategory::kInvalidRequest,
-                   field + ": expected 'end' or 'all', got '" + events + "'");
+                   field + ": expected 'end' or 'all', got " + QuoteForMessage(events));
 }
 
 }  // namespace
@@ -70,6 +71,10 @@ awaitable<Result<void>> JobApi::SetBatchWebhook(Principal who, std::string batch
   }
   if (url.empty()) {
     co_return MakeError(ErrorCategory::kInvalidRequest, "batch_webhook_url: required");
+  }
+  if (const size_t bad = FindInvalidUtf8(url); bad != std::string::npos) {
+    co_return MakeError(ErrorCategory::kInvalidRequest,
+                        "batch_webhook_url: invalid UTF-8 at byte " + std::to_string(bad));
   }
   if (!webhook_guard_ || !webhook_store_) {
     co_return MakeError(ErrorCategory::kInvalidRequest,

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "reelq/common/ids.h"
+#include "reelq/common/utf8.h"
 
 #include "reelq/scheduler/grpc_auth.h"
 #include "reelq/scheduler/grpc_services.h"
@@ -141,6 +142,12 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
                  " items (scheduler.max_batch_items)");
       return;
     }
+    if (batch_id_.empty() && !IsValidUtf8(spec.batch_id())) {
+      // Not the stream's batch: the answer names it, and a proto string must be UTF-8.
+      Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
+             "batch_id: invalid UTF-8 at byte " + std::to_string(FindInvalidUtf8(spec.batch_id())));
+      return;
+    }
     if (batch_id_.empty())
       batch_id_ = spec.batch_id().empty() ? api_.NewBatchId() : spec.batch_id();
     if (spec.batch_id().empty()) spec.set_batch_id(batch_id_);
@@ -165,8 +172,8 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     }
     if (spec.batch_id() != batch_id_) {
       Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
-             "batch_id: '" + spec.batch_id() + "' differs from this stream's batch '" + batch_id_ +
-                 "'");
+             "batch_id: " + IdForMessage(spec.batch_id()) + " differs from this stream's batch " +
+                 IdForMessage(batch_id_));
       return;
     }
     chunk_.push_back(std::move(spec));

@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "reelq/common/utf8.h"
 #include "reelq/scheduler/webhooks.h"
 
 namespace reelq::scheduler {
@@ -116,11 +117,12 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url, std::string_view field)
   const std::string f(field);
   const auto colon = url.find("://");
   if (colon == std::string_view::npos) {
-    return Invalid(f + ": '" + std::string(url) + "' is not an absolute http(s) URL");
+    return Invalid(f + ": " + QuoteForMessage(url) + " is not an absolute http(s) URL");
   }
   const std::string scheme = Lower(url.substr(0, colon));
   if (scheme != "http" && scheme != "https") {
-    return Invalid(f + ": scheme '" + scheme + "' is not allowed (only http and https)");
+    return Invalid(f + ": scheme " + QuoteForMessage(scheme) +
+                   " is not allowed (only http and https)");
   }
   WebhookUrl out;
   out.tls = scheme == "https";
@@ -156,7 +158,7 @@ Result<WebhookUrl> ParseWebhookUrl(std::string_view url, std::string_view field)
     auto [end, err] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (err != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
         port > 65535) {
-      return Invalid(f + ": bad port '" + std::string(port_text) + "'");
+      return Invalid(f + ": bad port " + QuoteForMessage(port_text));
     }
     out.port = static_cast<uint16_t>(port);
   }
@@ -205,8 +207,8 @@ awaitable<Result<void>> WebhookGuard::Check(std::string url, std::string field) 
       parsed->host, std::to_string(parsed->port), use_nothrow_awaitable);
   timer->cancel();
   if (resolve_ec) {
-    co_return Invalid(field + ": host '" + parsed->host +
-                      "' does not resolve: " + resolve_ec.message());
+    co_return Invalid(field + ": host " + QuoteForMessage(parsed->host) +
+                      " does not resolve: " + resolve_ec.message());
   }
   for (const auto& entry : endpoints) {
     const auto address = entry.endpoint().address();

@@ -68,5 +68,23 @@ TEST(Utf8Test, CountsCodePoints) {
   EXPECT_EQ(CountCodePoints("\xF0\x9F\x8E\xAC\xE2\x82\xAC"), 2u);
 }
 
+// A client's value in an error message is always valid UTF-8 and bounded: invalid bytes and
+// control characters are escaped, a long value is cut on a code point boundary.
+TEST(Utf8Test, QuotedValuesAreValidUtf8AndBounded) {
+  EXPECT_EQ(QuoteForMessage("veo\xFE"), "\"veo\\xfe\"");
+  EXPECT_EQ(QuoteForMessage("caf\xC3\xA9 \"x\"\n"), "\"caf\xC3\xA9 \\\"x\\\"\\x0a\"");
+  EXPECT_EQ(QuoteForMessage("\xC3("), "\"\\xc3(\"");
+  const std::string long_value = std::string(63, 'a') + "\xC3\xA9" + std::string(100, 'b');
+  const std::string cut = QuoteForMessage(long_value);
+  EXPECT_EQ(cut, "\"" + std::string(63, 'a') + "\"\xE2\x80\xA6");
+  for (const std::string& v : {std::string("\xFF\xFE"), std::string(5000, '\x80'), long_value}) {
+    EXPECT_TRUE(IsValidUtf8(QuoteForMessage(v))) << QuoteForMessage(v);
+    EXPECT_LT(QuoteForMessage(v).size(), 300u);
+  }
+  EXPECT_EQ(IdForMessage("job-20261207-abc"), "job-20261207-abc");
+  EXPECT_EQ(IdForMessage("has space"), "\"has space\"");
+  EXPECT_EQ(IdForMessage(std::string(200, 'x')).size(), 64u + 2 + 3);
+}
+
 }  // namespace
 }  // namespace reelq::scheduler

@@ -153,5 +153,51 @@ TEST_F(BatchActionsTest, AStreamFarPastTheItemLimitIsEndedNotReadOn) {
   EXPECT_EQ(progress.total(), 5u);
 }
 
+// Items whose fields hold bytes that are not UTF-8 are refused one by one, and the answer (proto
+// strings, which a client refuses to parse when they are not UTF-8) still reaches the client
+// with every good item's job id: no refusal echoes the raw bytes. A long value is echoed cut.
+TEST_F(BatchActionsTest, BadBytesInAnItemAreRefusedWithoutBreakingTheAnswer) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 60s);
+  v1::SubmitBatchResponse response;
+  auto writer = stub_->SubmitBatch(&context, &response);
+  v1::SubmitBatchRequest request;
+  *request.add_specs() = Spec("seedance-2.0", 5, "bytes-batch");
+  auto events = Spec("seedance-2.0", 5, "bytes-batch");
+  events.set_webhook_events("\xff");
+  *request.add_specs() = events;
+  auto compare = Spec("", 5, "bytes-batch");
+  compare.set_compare(true);
+  compare.add_models("veo-3.1");
+  compare.add_models(std::string(100'000, 'x') + "\xc3");
+  *request.add_specs() = compare;
+  auto shot = Spec("", 8, "bytes-batch");
+  shot.set_storyboard(true);
+  shot.clear_prompt();
+  for (int k = 0; k < 2; ++k) {
+    auto* s = shot.add_shots();
+    s->set_prompt("shot");
+    s->set_duration_seconds(4);
+    s->set_model("veo\xfe");
+  }
+  *request.add_specs() = shot;
+  *request.add_specs() = Spec("seedance-2.0", 5, "bytes-batch");
+  ASSERT_TRUE(writer->Write(request));
+  writer->WritesDone();
+  const auto status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  ASSERT_EQ(response.items_size(), 5);
+  EXPECT_EQ(response.accepted(), 2u);
+  EXPECT_FALSE(response.items(0).job_id().empty());
+  EXPECT_FALSE(response.items(4).job_id().empty());
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(response.items(i).code(), grpc::StatusCode::INVALID_ARGUMENT) << i;
+    EXPECT_LT(response.items(i).message().size(), 2000u) << i;
+    EXPECT_NE(response.items(i).message().find(i == 1 ? "webhook_events" : "model"),
+              std::string::npos)
+        << response.items(i).message();
+  }
+}
+
 }  // namespace
 }  // namespace reelq::testing

@@ -47,4 +47,51 @@ size_t CountCodePoints(std::string_view utf8) {
   }));
 }
 
+std::string QuoteForMessage(std::string_view value, size_t max) {
+  std::string out = "\"";
+  size_t end = value.size();
+  bool cut = false;
+  if (end > max) {
+    end = max;
+    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+    cut = true;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto escape = [&out](unsigned char c) {
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  };
+  std::string_view rest = value.substr(0, end);
+  while (!rest.empty()) {
+    const size_t bad = FindInvalidUtf8(rest);
+    const std::string_view good = rest.substr(0, bad == std::string_view::npos ? rest.size() : bad);
+    for (char ch : good) {
+      auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c == 0x7F) {
+        escape(c);
+      } else if (c == '"' || c == '\\') {
+        out += '\\';
+        out += ch;
+      } else {
+        out += ch;
+      }
+    }
+    if (bad == std::string_view::npos) break;
+    escape(static_cast<unsigned char>(rest[bad]));
+    rest.remove_prefix(bad + 1);
+  }
+  out += cut ? "\"…" : "\"";
+  return out;
+}
+
+std::string IdForMessage(std::string_view value) {
+  const bool plain =
+      !value.empty() && value.size() <= 128 && std::all_of(value.begin(), value.end(), [](char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+               ch == '.' || ch == '_' || ch == '-' || ch == ':' || ch == '/';
+      });
+  return plain ? std::string(value) : QuoteForMessage(value);
+}
+
 }  // namespace reelq

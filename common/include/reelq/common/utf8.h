@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 // The one UTF-8 validator of reelq, used by the scheduler's admission and by the `reelq` CLI
@@ -16,5 +17,14 @@ inline bool IsValidUtf8(std::string_view text) {
 }
 // Number of code points in valid UTF-8 (what the providers call "characters").
 size_t CountCodePoints(std::string_view utf8);
+
+// A client's value inside an error message: in double quotes, at most `max` bytes of it (cut on a
+// code point boundary, then "…"), control characters and bytes that are not valid UTF-8 shown as
+// \xNN. An error travels in proto `string` fields and grpc-message, which must be valid UTF-8
+// and bounded: a client cannot parse an answer carrying raw invalid bytes.
+std::string QuoteForMessage(std::string_view value, size_t max = 64);
+// `value` as it is when it is a plain id (1 to 128 of A-Z a-z 0-9 . _ - : /), else quoted as
+// QuoteForMessage does.
+std::string IdForMessage(std::string_view value);
 
 }  // namespace reelq
