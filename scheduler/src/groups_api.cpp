@@ -128,6 +128,19 @@ awaitable<Result<v1::JobStatus>> JobApi::PickTake(Principal who, v1::PickTakeReq
         ErrorCategory::kInvalidRequest,
         "take_job_id: " + request.take_job_id() + " is not a take of compare " + request.job_id());
   }
+  if (objects_ != nullptr && !picked->output_key().empty()) {
+    // A pick made earlier with delete_others removed the other takes' clips: this one would
+    // name a clip that is gone.
+    auto clip = co_await objects_->Head(picked->output_key());
+    if (!clip && clip.error().category == ErrorCategory::kNotFound) {
+      co_return MakeError(ErrorCategory::kFailedPrecondition,
+                          "take_job_id: the clip of take " + request.take_job_id() + " (" +
+                              picked->output_key() +
+                              ") is no longer in the store (deleted when another take was "
+                              "picked with delete_others); the kept take stays the pick");
+    }
+    if (!clip) co_return std::unexpected(clip.error());
+  }
   if (auto set = co_await store_.SetPicked(request.job_id(), request.take_job_id()); !set) {
     co_return std::unexpected(set.error());
   }

@@ -78,6 +78,14 @@ TEST(Compare, FourModelsMakeATwoByTwoSheetAndATakeIsPicked) {
               take.job_id() == picked.job_id())
         << take.output_key();
   }
+  // Another take, whose clip that pick deleted, cannot be picked now.
+  grpc::ClientContext ctx3;
+  pick.set_take_job_id(job.children(0).job_id());
+  pick.set_delete_others(false);
+  const auto gone = stub->PickTake(&ctx3, pick, &after);
+  EXPECT_EQ(gone.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << gone.error_message();
+  EXPECT_NE(gone.error_message().find("no longer in the store"), std::string::npos)
+      << gone.error_message();
   // A take that is not one of the group's is refused, naming the field.
   grpc::ClientContext ctx2;
   pick.set_take_job_id("not-a-take");
