@@ -47,11 +47,17 @@ void ExpectFigures(std::map<std::string, std::string> kv, const std::string& mod
   EXPECT_EQ(kv["jobs"], "300");
   EXPECT_EQ(kv["reelq_succeeded"], "300");
   for (const char* key : {"reelq_jobs_per_s", "reelq_cmds_per_job", "bullmq_jobs_per_s",
-                          "bullmq_cmds_per_job", "jobs_per_s_ratio", "cmds_per_job_ratio",
-                          "reelq_redis_cpu_ms_per_1k", "bullmq_redis_cpu_ms_per_1k",
-                          "redis_cpu_ratio", "worker_cpu_ms_per_1k", "scheduler_cpu_ms_per_1k"}) {
+                          "bullmq_cmds_per_job", "jobs_per_s_ratio", "cmds_per_job_ratio"}) {
     ASSERT_TRUE(kv.contains(key)) << key << " missing (mode " << mode << ")";
     EXPECT_GT(std::stod(kv[key]), 0) << key << " (mode " << mode << ")";
+  }
+  // CPU comes from /proc in clock ticks (10 ms): a process that spent less than a tick on 300
+  // jobs reads 0 (the scheduler in queue mode, seen 2026-12-07), so these are only required to
+  // be there and not negative.
+  for (const char* key : {"reelq_redis_cpu_ms_per_1k", "bullmq_redis_cpu_ms_per_1k",
+                          "redis_cpu_ratio", "worker_cpu_ms_per_1k", "scheduler_cpu_ms_per_1k"}) {
+    ASSERT_TRUE(kv.contains(key)) << key << " missing (mode " << mode << ")";
+    EXPECT_GE(std::stod(kv[key]), 0) << key << " (mode " << mode << ")";
   }
 }
 
