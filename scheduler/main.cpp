@@ -157,7 +157,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   queue::WebhookStore webhook_store(*connection, redis_settings->prefix);
   scheduler::WebhookGuard webhook_guard(webhook_settings);
   scheduler::WebhookSecrets webhook_secrets(webhook_store, webhook_settings.secret,
-                                            authenticator.enabled());
+                                            authenticator.enabled(), clock);
   api.EnableWebhooks(&webhook_guard, &webhook_store);
   admin_api.EnableWebhooks(&webhook_secrets);
   scheduler::WebhookDeliverer deliverer(webhook_store, webhook_secrets, webhook_settings,

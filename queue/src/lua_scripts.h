@@ -41,4 +41,5 @@ extern const char* const k_webhook_claim;
 extern const char* const k_webhook_settle;
 extern const char* const k_webhook_get;
 extern const char* const k_batch_webhook;
+extern const char* const k_webhook_rotate;
 }  // namespace reelq::queue::lua

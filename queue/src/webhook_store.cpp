@@ -125,31 +125,53 @@ awaitable<Result<void>> WebhookStore::SetBatchWebhook(std::string batch_id, std:
   co_return Result<void>{};
 }
 
-awaitable<Result<std::string>> WebhookStore::Secret(std::string tenant, std::string fresh,
-                                                    bool rotate) {
+awaitable<Result<std::string>> WebhookStore::Secret(std::string tenant, std::string fresh) {
   const std::string key = p_ + ":whsecret";
-  if (!rotate) {
-    std::vector<std::string> get{"HGET", key, tenant};
-    auto stored = co_await connection_->Command(std::move(get));
-    if (!stored) co_return std::unexpected(stored.error());
-    if (!stored->IsNil() && !stored->IsError() && !stored->str.empty()) co_return stored->str;
-  }
-  // The first use: another scheduler may make one at the same moment; HSETNX keeps one.
-  std::vector<std::string> set{rotate ? "HSET" : "HSETNX", key, tenant, fresh};
-  auto written = co_await connection_->Command(std::move(set));
-  if (!written) co_return std::unexpected(written.error());
-  if (written->IsError()) {
-    co_return MakeError(ErrorCategory::kInternal, "redis HSET webhook secret: " + written->str);
-  }
-  if (rotate || written->integer == 1) co_return fresh;
   std::vector<std::string> get{"HGET", key, tenant};
   auto stored = co_await connection_->Command(std::move(get));
   if (!stored) co_return std::unexpected(stored.error());
-  if (stored->IsNil() || stored->str.empty()) {
+  if (!stored->IsNil() && !stored->IsError() && !stored->str.empty()) co_return stored->str;
+  // The first use: another scheduler may make one at the same moment; HSETNX keeps one.
+  std::vector<std::string> set{"HSETNX", key, tenant, fresh};
+  auto written = co_await connection_->Command(std::move(set));
+  if (!written) co_return std::unexpected(written.error());
+  if (written->IsError()) {
+    co_return MakeError(ErrorCategory::kInternal, "redis HSETNX webhook secret: " + written->str);
+  }
+  if (written->integer == 1) co_return fresh;
+  std::vector<std::string> again{"HGET", key, tenant};
+  auto kept = co_await connection_->Command(std::move(again));
+  if (!kept) co_return std::unexpected(kept.error());
+  if (kept->IsNil() || kept->str.empty()) {
     co_return MakeError(ErrorCategory::kInternal,
                         "webhook secret of tenant '" + tenant + "' vanished from redis");
   }
-  co_return stored->str;
+  co_return kept->str;
+}
+
+awaitable<Result<std::string>> WebhookStore::RotateSecret(std::string tenant, std::string fresh,
+                                                          int64_t now_ms, int64_t overlap_ms) {
+  std::vector<std::string> keys{p_ + ":whsecret", p_ + ":whsecret_prev"};
+  std::vector<std::string> args{p_, std::move(tenant), std::move(fresh), std::to_string(now_ms),
+                                std::to_string(overlap_ms)};
+  auto reply = co_await LuaFunction(lua::k_webhook_rotate)
+                   .Call(*connection_, std::move(keys), std::move(args));
+  if (!reply) co_return std::unexpected(reply.error());
+  if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_rotate", reply->str));
+  co_return reply->str;
+}
+
+awaitable<Result<std::optional<std::string>>> WebhookStore::PreviousSecret(std::string tenant,
+                                                                           int64_t now_ms) {
+  std::vector<std::string> get{"HGET", p_ + ":whsecret_prev", std::move(tenant)};
+  auto stored = co_await connection_->Command(std::move(get));
+  if (!stored) co_return std::unexpected(stored.error());
+  if (stored->IsNil() || stored->IsError()) co_return std::optional<std::string>();
+  const auto bar = stored->str.rfind('|');
+  if (bar == std::string::npos || ToInt(stored->str.substr(bar + 1)) <= now_ms) {
+    co_return std::optional<std::string>();
+  }
+  co_return std::optional<std::string>(stored->str.substr(0, bar));
 }
 
 }  // namespace reelq::queue

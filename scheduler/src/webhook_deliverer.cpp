@@ -74,7 +74,7 @@ awaitable<void> WebhookDeliverer::Run() {
 }
 
 awaitable<WebhookAttempt> AttemptWebhook(http::ClientPtr client, queue::ClaimedDelivery d,
-                                         std::string secret, int64_t timestamp_s,
+                                         std::vector<std::string> secrets, int64_t timestamp_s,
                                          std::chrono::milliseconds timeout) {
   http::Request request;
   request.method = "POST";
@@ -89,7 +89,7 @@ awaitable<WebhookAttempt> AttemptWebhook(http::ClientPtr client, queue::ClaimedD
       {"user-agent", "reelq-webhooks/1"},
       {"webhook-id", d.id},
       {"webhook-timestamp", std::to_string(timestamp_s)},
-      {"webhook-signature", SignWebhook(secret, d.id, timestamp_s, d.body)},
+      {"webhook-signature", SignWebhook(secrets, d.id, timestamp_s, d.body)},
   };
   auto response = co_await client->Send(std::move(request));
   WebhookAttempt attempt;
@@ -117,7 +117,7 @@ awaitable<WebhookAttempt> AttemptWebhook(http::ClientPtr client, queue::ClaimedD
 
 awaitable<void> WebhookDeliverer::Deliver(queue::ClaimedDelivery d) {
   WebhookAttempt attempt;
-  auto secret = co_await secrets_.Get(d.tenant);
+  auto secret = co_await secrets_.ForSigning(d.tenant);
   auto url = ParseWebhookUrl(d.url, "url");
   if (!url) {
     // A URL that can never work (a corrupt record) is not retried.

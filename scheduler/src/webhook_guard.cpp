@@ -236,6 +236,16 @@ std::string SignWebhook(std::string_view secret, std::string_view id, int64_t ti
   return "v1," + Base64(mac, mac_size);
 }
 
+std::string SignWebhook(const std::vector<std::string>& secrets, std::string_view id,
+                        int64_t timestamp_s, std::string_view body) {
+  std::string header;
+  for (const auto& secret : secrets) {
+    if (!header.empty()) header += ' ';
+    header += SignWebhook(secret, id, timestamp_s, body);
+  }
+  return header;
+}
+
 std::string NewWebhookSecret() {
   unsigned char bytes[24];
   if (RAND_bytes(bytes, sizeof bytes) != 1) {
@@ -246,7 +256,7 @@ std::string NewWebhookSecret() {
 
 awaitable<Result<std::string>> WebhookSecrets::Get(std::string tenant) {
   if (!per_tenant_ && !configured_.empty()) co_return configured_;
-  co_return co_await store_.Secret(std::move(tenant), NewWebhookSecret(), false);
+  co_return co_await store_.Secret(std::move(tenant), NewWebhookSecret());
 }
 
 awaitable<Result<std::string>> WebhookSecrets::Rotate(std::string tenant) {
@@ -255,7 +265,20 @@ awaitable<Result<std::string>> WebhookSecrets::Rotate(std::string tenant) {
         "rotate: with authentication off every tenant signs with webhooks.secret; change it in "
         "the config");
   }
-  co_return co_await store_.Secret(std::move(tenant), NewWebhookSecret(), true);
+  co_return co_await store_.RotateSecret(
+      std::move(tenant), NewWebhookSecret(), clock_->NowMs(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(kRotationOverlap).count());
+}
+
+awaitable<Result<std::vector<std::string>>> WebhookSecrets::ForSigning(std::string tenant) {
+  auto current = co_await Get(tenant);
+  if (!current) co_return std::unexpected(current.error());
+  std::vector<std::string> out{std::move(*current)};
+  if (!per_tenant_ && !configured_.empty()) co_return out;
+  auto previous = co_await store_.PreviousSecret(std::move(tenant), clock_->NowMs());
+  // Without it the delivery is still signed (with the current secret): not worth failing.
+  if (previous && *previous) out.push_back(std::move(**previous));
+  co_return out;
 }
 
 http::ClientPtr MakeWebhookHttpClient(asio::any_io_executor executor, const WebhookGuard& guard) {

@@ -36,7 +36,7 @@ Attempted Attempt(const TestServer& server, const std::string& path,
   delivery.attempts = 1;
   std::optional<WebhookAttempt> out;
   const auto start = std::chrono::steady_clock::now();
-  asio::co_spawn(io, AttemptWebhook(client, delivery, kSecret, 1'700'000'000, timeout),
+  asio::co_spawn(io, AttemptWebhook(client, delivery, {kSecret}, 1'700'000'000, timeout),
                  [&](std::exception_ptr e, WebhookAttempt a) {
                    if (e) std::rethrow_exception(e);
                    out = std::move(a);

@@ -56,8 +56,14 @@ class WebhookStore {
   // stored into within `unused_ms` loses the record again.
   awaitable<Result<void>> SetBatchWebhook(std::string batch_id, std::string url, std::string tenant,
                                           bool all, int64_t unused_ms);
-  // The tenant's signing secret; `fresh` becomes it when it has none yet, or (rotate) always.
-  awaitable<Result<std::string>> Secret(std::string tenant, std::string fresh, bool rotate);
+  // The tenant's signing secret; `fresh` becomes it when it has none yet.
+  awaitable<Result<std::string>> Secret(std::string tenant, std::string fresh);
+  // Makes `fresh` the tenant's secret; the one it replaces still signs until now + overlap
+  // (webhook_rotate.lua).
+  awaitable<Result<std::string>> RotateSecret(std::string tenant, std::string fresh, int64_t now_ms,
+                                              int64_t overlap_ms);
+  // The secret a rotation replaced, while its overlap lasts at `now_ms`; nullopt otherwise.
+  awaitable<Result<std::optional<std::string>>> PreviousSecret(std::string tenant, int64_t now_ms);
 
  private:
   redis::ConnectionPtr connection_;

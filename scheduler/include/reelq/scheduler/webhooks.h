@@ -76,22 +76,37 @@ class WebhookGuard {
 // "whsec_").
 std::string SignWebhook(std::string_view secret, std::string_view id, int64_t timestamp_s,
                         std::string_view body);
+// The webhook-signature header: one such entry per secret, separated by spaces (the Standard
+// Webhooks way; a receiver accepts the message when any entry verifies).
+std::string SignWebhook(const std::vector<std::string>& secrets, std::string_view id,
+                        int64_t timestamp_s, std::string_view body);
 // "whsec_" + base64 of 24 random bytes (OpenSSL's RAND_bytes).
 std::string NewWebhookSecret();
 
 // A tenant's signing secret: the configured one with authentication off, else the tenant's own
-// in Redis (made on first use).
+// in Redis (made on first use). A rotated secret still signs for kRotationOverlap beside the new
+// one, so a receiver has that long to switch.
 class WebhookSecrets {
  public:
-  WebhookSecrets(queue::WebhookStore& store, std::string configured, bool per_tenant)
-      : store_(store), configured_(std::move(configured)), per_tenant_(per_tenant) {}
+  static constexpr std::chrono::hours kRotationOverlap{24};
+
+  WebhookSecrets(queue::WebhookStore& store, std::string configured, bool per_tenant,
+                 ClockPtr clock = nullptr)
+      : store_(store),
+        configured_(std::move(configured)),
+        per_tenant_(per_tenant),
+        clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()) {}
   awaitable<Result<std::string>> Get(std::string tenant);
   awaitable<Result<std::string>> Rotate(std::string tenant);
+  // What a delivery is signed with: the secret, then the one a rotation replaced while its
+  // overlap lasts.
+  awaitable<Result<std::vector<std::string>>> ForSigning(std::string tenant);
 
  private:
   queue::WebhookStore& store_;
   std::string configured_;
   bool per_tenant_;
+  ClockPtr clock_;
 };
 
 // One attempt's answer, as the deliverer settles it.
@@ -102,12 +117,13 @@ struct WebhookAttempt {
   std::string error;  // why it was not delivered; empty when it was
 };
 
-// POSTs one delivery, signed with `secret` at `timestamp_s`, and settles on the status line: a
+// POSTs one delivery, signed with each of `secrets` at `timestamp_s`, and settles on the status
+// line: a
 // 2xx is delivered even when its body is over the client's cap or still arriving at `timeout`
 // (the receiver has the event, and a retry would only repeat it); 410 Gone is kFailed; any other
 // status, or none, is kRetry.
 awaitable<WebhookAttempt> AttemptWebhook(http::ClientPtr client, queue::ClaimedDelivery delivery,
-                                         std::string secret, int64_t timestamp_s,
+                                         std::vector<std::string> secrets, int64_t timestamp_s,
                                          std::chrono::milliseconds timeout);
 
 // Claims due deliveries and POSTs them, signed; settles each attempt (delivered, retry with
