@@ -139,9 +139,23 @@ Result<Json> ParseAnswer(const ErrorTable& table, Op op, int http_status, std::s
 Result<std::string> ParseCreated(const ErrorTable& table, std::string_view id_path, int http_status,
                                  std::string_view body, std::optional<std::string> retry_after,
                                  int64_t now_ms) {
+  // A 2xx that is not an error by the provider's own code took the create: when its answer
+  // cannot be read (malformed, cut off, no task id) the task may exist and be billed, so the
+  // failure is marked maybe delivered and the worker looks for the task before creating again.
+  const bool accepted = http_status >= 200 && http_status < 300;
   auto parsed = ParseAnswer(table, Op::kCreate, http_status, body, std::move(retry_after), now_ms);
-  if (!parsed) return std::unexpected(parsed.error());
-  return RequireString(*parsed, id_path, std::string(table.provider) + " create");
+  if (!parsed) {
+    Error error = parsed.error();
+    if (accepted && error.provider_code.empty()) error.maybe_delivered = true;
+    return std::unexpected(std::move(error));
+  }
+  auto id = RequireString(*parsed, id_path, std::string(table.provider) + " create");
+  if (!id && accepted) {
+    Error error = id.error();
+    error.maybe_delivered = true;
+    return std::unexpected(std::move(error));
+  }
+  return id;
 }
 
 Error MissingField(std::string_view context, std::string_view field) {

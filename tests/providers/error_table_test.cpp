@@ -278,6 +278,41 @@ TEST(ErrorTables, ACodeCannotMakeAServerFaultPermanentNorAMissingThingInvalid) {
   }
 }
 
+// A create answered 2xx whose body cannot be read (malformed, cut off, no task id) went through:
+// the task may exist and be billed, so the failure is marked maybe delivered (the worker looks
+// for the task before creating again). An error the provider stated (Kling's code in a 200, any
+// non-2xx) made nothing.
+TEST(ErrorTables, AnUnreadableAcceptedCreateIsMaybeDelivered) {
+  using Parse = std::function<Result<std::string>(int, std::string_view)>;
+  const std::vector<std::pair<std::string, Parse>> parsers = {
+      {"kling",
+       [](int s, std::string_view b) { return kling::ParseCreateResponse(s, b, {}, kNow); }},
+      {"sora", [](int s, std::string_view b) { return sora::ParseCreateResponse(s, b, {}, kNow); }},
+      {"veo", [](int s, std::string_view b) { return veo::ParseCreateResponse(s, b, {}, kNow); }},
+      {"seedance",
+       [](int s, std::string_view b) { return seedance::ParseCreateResponse(s, b, {}, kNow); }},
+  };
+  for (const auto& [name, parse] : parsers) {
+    SCOPED_TRACE(name);
+    for (std::string_view body :
+         {std::string_view("{}"), std::string_view("{\"id"), std::string_view("not json"),
+          std::string_view(R"({"code":0})")}) {
+      auto r = parse(200, body);
+      ASSERT_FALSE(r) << body;
+      EXPECT_TRUE(r.error().maybe_delivered) << body << ": " << r.error().message;
+      EXPECT_EQ(r.error().category, kRetry) << body;
+    }
+    auto refused = parse(400, R"({"error":{"message":"bad"},"code":1201,"message":"bad"})");
+    ASSERT_FALSE(refused);
+    EXPECT_FALSE(refused.error().maybe_delivered) << refused.error().message;
+  }
+  auto kling_refused =
+      kling::ParseCreateResponse(200, R"({"code":1201,"message":"bad value"})", {}, kNow);
+  ASSERT_FALSE(kling_refused);
+  EXPECT_FALSE(kling_refused.error().maybe_delivered);
+  EXPECT_EQ(kling_refused.error().category, kInvalid);
+}
+
 // The typed flag: a gateway's 502/504 may have passed the request on before failing; every
 // answer the provider gave itself made nothing.
 TEST(ErrorTables, GatewayFailuresAreMarkedMaybeDelivered) {

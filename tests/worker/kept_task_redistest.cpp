@@ -94,6 +94,23 @@ TEST(WorkerKeptTaskTest, AStoreFailureAfterTheGenerationFetchesTheSameTaskAgain)
       std::filesystem::exists(f.dir.path() / "store" / JobRunner::SidecarKey(job.output_key)));
 }
 
+// Polls refused as unauthorised (a key rotated while the task generated, a worker clock ahead of
+// the provider's) do not end a task that is generating and billed: they are passing errors, and
+// the job goes on with the same task once the polls are let in again.
+TEST(WorkerKeptTaskTest, PollsRefusedAsUnauthorisedKeepTheTask) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.provider->polls_unauthorised = 3;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1) << "the task was abandoned and made again";
+  EXPECT_EQ(job.upstream, "task-1");
+  EXPECT_EQ(job.attempt, 1);
+}
+
 // A download refused as gone (a result URL that expired) does not make the clip again either:
 // the retry's poll of the same task hands out a fresh URL.
 TEST(WorkerKeptTaskTest, ADownloadRefusedAsGoneFetchesAFreshUrlFromTheSameTask) {

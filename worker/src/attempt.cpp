@@ -274,7 +274,13 @@ awaitable<Attempt::PollStep> Attempt::PollOnce(PollState& state) {
   if (!polled) {
     Error failure = polled.error();
     CountProviderError(failure);
-    if (failure.category == ErrorCategory::kNotFound || !IsRetryable(failure.category)) {
+    // An auth failure on a poll does not end a task that is generating (and billed): a key
+    // rotated mid-task, or a worker clock ahead of the provider's (Kling's JWT nbf), passes or is
+    // fixed while the task runs on. It counts against the poll error budget like a transient
+    // failure, which hands the job back with its task kept; generation_timeout bounds it.
+    const bool passing =
+        IsRetryable(failure.category) || failure.category == ErrorCategory::kAuthFailed;
+    if (failure.category == ErrorCategory::kNotFound || !passing) {
       step.ended = co_await Fail(failure);
       co_return step;
     }

@@ -25,7 +25,8 @@ class FakeProvider final : public Provider {
   bool hold_polls = false;
   int polls_released = 0;
   int polls_waiting = 0;
-  int running_polls = 0;  // polls still to answer RUNNING (a task still generating, or stuck)
+  int running_polls = 0;       // polls still to answer RUNNING (a task still generating, or stuck)
+  int polls_unauthorised = 0;  // polls still to be refused as unauthorised (a key rotated)
   // Polls answered before the provider forgets every task (its results expired) and answers
   // not found; negative: never.
   int polls_before_forgetting = -1;
@@ -86,6 +87,10 @@ class FakeProvider final : public Provider {
         co_await timer.async_wait(use_nothrow_awaitable);
       }
       --polls_waiting;
+    }
+    if (polls_unauthorised > 0) {
+      --polls_unauthorised;
+      co_return std::unexpected(Error{ErrorCategory::kAuthFailed, "401: key not valid"});
     }
     if (polls_before_forgetting >= 0 && number > polls_before_forgetting) {
       co_return std::unexpected(Error{ErrorCategory::kNotFound, "task not found"});
