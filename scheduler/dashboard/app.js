@@ -442,6 +442,7 @@ async function refresh() {
     a.classList.toggle('active', a.dataset.page === page || (page === 'batch' && a.dataset.page === 'batches'));
   }
   let content;
+  let retryLater = false;
   try {
     if (!session) await loadSession();
     if (!session.signed_in) {
@@ -460,6 +461,8 @@ async function refresh() {
       content = loginPage();
     } else {
       content = [h('div', { class: 'notice error', text: e.message || String(e) })];
+      // The scheduler could not answer for now (503: Redis out of reach): ask again.
+      if (e.status >= 500) retryLater = true;
     }
   }
   if (seq !== renderSeq) return; // a newer render started while this one waited
@@ -468,7 +471,7 @@ async function refresh() {
   labelCells(view);
   const slot = document.querySelector('.player-slot');
   if (slot && player.el) slot.replaceWith(player.el);
-  if (session && session.signed_in) timer = setTimeout(refresh, POLL_MS);
+  if ((session && session.signed_in) || retryLater) timer = setTimeout(refresh, POLL_MS);
 }
 
 window.addEventListener('hashchange', () => { batchFilter = ''; refresh(); });

@@ -41,6 +41,9 @@ namespace {
 
 awaitable<Result<scheduler::DashboardPrincipal>> Lookup(
     std::map<std::string, scheduler::DashboardPrincipal> tokens, std::string token) {
+  // As when Redis is out of reach and the token's cache entry has expired.
+  if (token == "tok-unreachable")
+    co_return MakeError(ErrorCategory::kRetryable, "redis unreachable");
   auto it = tokens.find(token);
   if (it == tokens.end()) co_return MakeError(ErrorCategory::kAuthFailed, "unknown token");
   co_return it->second;

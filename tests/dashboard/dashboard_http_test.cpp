@@ -112,6 +112,18 @@ TEST(DashboardHttp, OpenModeIsReadOnlyAndTokenModeScopesAndGuards) {
                 .status,
             403);
   EXPECT_EQ(HttpFetch("POST", port, "/api/login", {{"Origin", origin}}, "not json").status, 400);
+  // A token that cannot be checked for now (Redis out of reach) is not refused: 503, so the page
+  // keeps its session and asks again instead of signing the user out.
+  const std::map<std::string, std::string> unreachable{{"Cookie", "reelq_token=tok-unreachable"}};
+  for (const char* api : {"/api/overview", "/api/session"}) {
+    auto down = HttpFetch("GET", port, api, unreachable);
+    EXPECT_EQ(down.status, 503) << api << " " << down.body;
+    EXPECT_NE(down.body.find("redis unreachable"), std::string::npos) << down.body;
+  }
+  EXPECT_EQ(
+      HttpFetch("POST", port, "/api/login", {{"Origin", origin}}, R"({"token":"tok-unreachable"})")
+          .status,
+      503);
   auto login =
       HttpFetch("POST", port, "/api/login", {{"Origin", origin}}, R"({"token":"tok-acme"})");
   ASSERT_EQ(login.status, 200) << login.body;

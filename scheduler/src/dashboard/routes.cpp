@@ -72,6 +72,8 @@ Target ParseTarget(std::string_view target) {
 struct Caller {
   bool open_mode = false;
   bool signed_in = false;
+  // Set when the token could not be checked for now (Redis out of reach): not a refusal.
+  std::optional<std::string> unavailable;
   DashboardPrincipal principal;
   std::string token;
   bool SeesAll() const { return open_mode || principal.admin; }
@@ -104,7 +106,10 @@ awaitable<Caller> Identify(std::shared_ptr<State> s, std::string cookie_header) 
   std::string token = CookieValue(cookie_header, kCookie);
   if (token.empty() || !CookieSafe(token)) co_return caller;
   auto principal = co_await s->options.resolve_token(token);
-  if (!principal) co_return caller;
+  if (!principal) {
+    if (IsRetryable(principal.error().category)) caller.unavailable = principal.error().message;
+    co_return caller;
+  }
   caller.signed_in = true;
   caller.principal = *principal;
   caller.token = std::move(token);
@@ -522,6 +527,13 @@ awaitable<Reply> Route(std::shared_ptr<State> s, Request req, bool loopback_peer
     co_return Static(path);
   }
   Caller caller = co_await Identify(s, Header(req, "Cookie"));
+  // A session whose token cannot be checked for now stays signed in: the page shows why and
+  // asks again, rather than dropping the session and sending the user to sign in.
+  if (caller.unavailable && path != "/api/login" && path != "/api/logout") {
+    co_return ErrorReply(
+        http::status::service_unavailable,
+        "cannot check your token now (" + *caller.unavailable + "); the page tries again");
+  }
 
   if (path == "/api/session") {
     co_return JsonReply(
@@ -556,6 +568,11 @@ awaitable<Reply> Route(std::shared_ptr<State> s, Request req, bool loopback_peer
                            "token: empty, too long or has characters no token has");
     }
     auto principal = co_await s->options.resolve_token(token);
+    if (!principal && IsRetryable(principal.error().category)) {
+      co_return ErrorReply(
+          http::status::service_unavailable,
+          "cannot check the token now (" + principal.error().message + "); try again in a moment");
+    }
     if (!principal) co_return ErrorReply(http::status::unauthorized, "token refused");
     reply.headers.emplace_back(http::field::set_cookie, SessionCookie(token, false));
     co_return reply;
