@@ -47,10 +47,30 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self.jobs = {}  # idempotency key -> job id
         self.messages = []  # items per SubmitBatch message
         self.ignores_specs = False  # answer as a scheduler older than SubmitBatchRequest.specs
+        self.submits = []  # the idempotency key of every SubmitJob call
+        self.lose_answers = 0  # SubmitJob calls to store and then answer UNAVAILABLE
 
     def _note(self, context):
         with self.lock:
             self.authorization.append(dict(context.invocation_metadata()).get("authorization"))
+
+    def SubmitJob(self, request, context):
+        # The first `lose_answers` calls store the job, then answer UNAVAILABLE: the answer of a
+        # stored job lost on its way back.
+        self._note(context)
+        key = bytes(request.spec.idempotency_key)
+        with self.lock:
+            self.submits.append(key)
+            duplicate = key in self.jobs
+            if not duplicate:
+                self.jobs[key] = f"job-{len(self.jobs) + 1}"
+            job_id = self.jobs[key]
+            lose = self.lose_answers > 0
+            if lose:
+                self.lose_answers -= 1
+        if lose:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+        return jobs_pb2.SubmitJobResponse(job_id=job_id, duplicate=duplicate)
 
     def GetJob(self, request, context):
         self._note(context)
@@ -138,6 +158,27 @@ class ClientTest(unittest.TestCase):
         with Client(f"127.0.0.1:{port}") as anonymous:
             anonymous.get("job-7")
         self.assertEqual(self.fake.authorization, ["Bearer s3cret", "Bearer s3cret", None])
+
+    def test_submit_sent_again_after_a_lost_answer_makes_the_job_once(self):
+        port = self.start()
+        self.fake.lose_answers = 2
+        with Client(f"127.0.0.1:{port}") as client:
+            answer = client.submit(job_spec("a lighthouse", models=["kling-3.0"], duration_seconds=5))
+        self.assertEqual(answer.job_id, "job-1")
+        self.assertTrue(answer.duplicate)
+        self.assertEqual(len(self.fake.jobs), 1, "the job was made twice")
+        self.assertEqual(len(self.fake.submits), 3)
+        self.assertEqual(len(set(self.fake.submits)), 1, "each send carried another key")
+        self.assertTrue(self.fake.submits[0].startswith(b"py-"))
+        # A key of the caller's own is kept; UNAVAILABLE past the retries is raised.
+        self.fake.lose_answers = 5
+        own = job_spec("a harbour", duration_seconds=5)
+        own.idempotency_key = b"mine-1"
+        with Client(f"127.0.0.1:{port}") as client:
+            with self.assertRaises(grpc.RpcError) as lost:
+                client.submit(own, retries=1)
+        self.assertEqual(lost.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(self.fake.submits[-2:], [b"mine-1", b"mine-1"])
 
     def test_batch_cancel_and_retry_carry_the_batch_and_the_token(self):
         port = self.start()

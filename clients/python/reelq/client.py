@@ -141,9 +141,26 @@ class Client:
 
     # ---- single jobs ------------------------------------------------------------------------
 
-    def submit(self, spec: jobs_pb2.JobSpec) -> jobs_pb2.SubmitJobResponse:
-        return self._jobs.SubmitJob(jobs_pb2.SubmitJobRequest(spec=spec),
-                                    timeout=self._timeout, metadata=self._metadata)
+    def submit(self, spec: jobs_pb2.JobSpec, retries: int = 3) -> jobs_pb2.SubmitJobResponse:
+        """Submits one job. A spec without an idempotency key of its own is given one (a random
+        UUID, on a copy), so that when the scheduler stored the job but its answer was lost
+        (UNAVAILABLE) the submit can be sent again without making, and paying for, the job
+        twice: UNAVAILABLE is sent again up to `retries` times, with a short backoff. The
+        answer then names the job stored the first time (`duplicate` set)."""
+        if not spec.idempotency_key:
+            keyed = jobs_pb2.JobSpec()
+            keyed.CopyFrom(spec)
+            keyed.idempotency_key = _utf8(f"py-{uuid.uuid4().hex}")
+            spec = keyed
+        request = jobs_pb2.SubmitJobRequest(spec=spec)
+        for attempt in itertools.count():
+            try:
+                return self._jobs.SubmitJob(request, timeout=self._timeout,
+                                            metadata=self._metadata)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt >= retries:
+                    raise
+                time.sleep(min(2.0, 0.2 * 2 ** attempt))
 
     def get(self, job_id: str) -> jobs_pb2.JobStatus:
         return self._jobs.GetJob(jobs_pb2.GetJobRequest(job_id=job_id),
