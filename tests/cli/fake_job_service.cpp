@@ -155,44 +155,39 @@ grpc::Status FakeJobService::GetBatch(grpc::ServerContext*, const v1::GetBatchRe
   return grpc::Status::OK;
 }
 
-grpc::Status FakeJobService::CancelBatch(grpc::ServerContext*,
-                                         const v1::CancelBatchRequest* request,
+grpc::Status FakeJobService::BatchAction(const std::string& batch_id, bool cancel,
                                          v1::BatchActionResponse* response) {
   std::lock_guard lock(mutex_);
   uint32_t changed = 0;
   for (auto& job : jobs_) {
-    if (job.spec().batch_id() != request->batch_id()) continue;
-    if (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
-        job.state() == v1::JOB_STATE_CANCELLED) {
-      continue;
-    }
-    job.set_state(v1::JOB_STATE_CANCELLED);
+    if (job.spec().batch_id() != batch_id) continue;
+    const bool ended = job.state() == v1::JOB_STATE_SUCCEEDED ||
+                       job.state() == v1::JOB_STATE_FAILED ||
+                       job.state() == v1::JOB_STATE_CANCELLED;
+    const bool moves =
+        cancel ? !ended
+               : job.state() == v1::JOB_STATE_FAILED || job.state() == v1::JOB_STATE_CANCELLED;
+    if (!moves) continue;
+    job.set_state(cancel ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_SUCCEEDED);
     ++changed;
   }
-  *response->mutable_progress() = Progress(request->batch_id());
+  *response->mutable_progress() = Progress(batch_id);
   if (response->progress().total() == 0) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "batch " + request->batch_id() + " not found");
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "batch " + batch_id + " not found");
   }
   response->set_jobs_changed(changed);
   return grpc::Status::OK;
 }
 
+grpc::Status FakeJobService::CancelBatch(grpc::ServerContext*,
+                                         const v1::CancelBatchRequest* request,
+                                         v1::BatchActionResponse* response) {
+  return BatchAction(request->batch_id(), /*cancel=*/true, response);
+}
+
 grpc::Status FakeJobService::RetryBatch(grpc::ServerContext*, const v1::RetryBatchRequest* request,
                                         v1::BatchActionResponse* response) {
-  std::lock_guard lock(mutex_);
-  uint32_t changed = 0;
-  for (auto& job : jobs_) {
-    if (job.spec().batch_id() != request->batch_id()) continue;
-    if (job.state() != v1::JOB_STATE_FAILED && job.state() != v1::JOB_STATE_CANCELLED) continue;
-    job.set_state(v1::JOB_STATE_SUCCEEDED);
-    ++changed;
-  }
-  *response->mutable_progress() = Progress(request->batch_id());
-  if (response->progress().total() == 0) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "batch " + request->batch_id() + " not found");
-  }
-  response->set_jobs_changed(changed);
-  return grpc::Status::OK;
+  return BatchAction(request->batch_id(), /*cancel=*/false, response);
 }
 
 grpc::Status FakeJobService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,

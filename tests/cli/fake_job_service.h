@@ -48,6 +48,8 @@ class FakeJobService final : public v1::JobService::Service {
 
  private:
   v1::BatchProgress Progress(const std::string& batch_id);
+  grpc::Status BatchAction(const std::string& batch_id, bool cancel,
+                           v1::BatchActionResponse* response);
 
   std::mutex mutex_;
   std::vector<v1::JobSpec> received_;

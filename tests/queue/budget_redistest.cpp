@@ -25,16 +25,20 @@ class BudgetTest : public StoreTest {
     Sync(settings);
   }
 
-  void Submit(const std::string& id, int64_t budget) {
-    auto r = RunAsync(io_, store_->Submit(NewJob{.id = id,
-                                                 .tenant = "studio",
-                                                 .batch = "b",
-                                                 .spec_bytes = "spec",
-                                                 .candidate_models = {"m1"},
-                                                 .max_attempts = 3,
-                                                 .billed_seconds = 5,
-                                                 .batch_budget_micros = budget},
-                                          3600));
+  // A 5 s clip of m1 for tenant "studio" into `batch`, stating `budget` (0: none).
+  static NewJob Job(const std::string& id, int64_t budget, const std::string& batch = "b") {
+    return NewJob{.id = id,
+                  .tenant = "studio",
+                  .batch = batch,
+                  .spec_bytes = "spec",
+                  .candidate_models = {"m1"},
+                  .max_attempts = 3,
+                  .billed_seconds = 5,
+                  .batch_budget_micros = budget};
+  }
+
+  void Submit(const std::string& id, int64_t budget, const std::string& batch = "b") {
+    auto r = RunAsync(io_, store_->Submit(Job(id, budget, batch), 3600));
     ASSERT_TRUE(r) << r.error().Describe();
     ASSERT_FALSE(r->refused) << r->refused->Describe();
   }
@@ -120,15 +124,7 @@ TEST_F(BudgetTest, AnAttemptPastTheBudgetFailsAtDispatchAndARetryPastItIsRefused
 // budget it stated (retention would never remove it, having no job of it to remove, and a later
 // owner of the id would inherit the budget). A stated budget is stored with the first job.
 TEST_F(BudgetTest, ASubmitTheBudgetRefusesWholeLeavesNoBatchRecord) {
-  auto refused = RunAsync(io_, store_->Submit(NewJob{.id = "too-dear",
-                                                     .tenant = "studio",
-                                                     .batch = "b",
-                                                     .spec_bytes = "spec",
-                                                     .candidate_models = {"m1"},
-                                                     .max_attempts = 3,
-                                                     .billed_seconds = 5,
-                                                     .batch_budget_micros = kClip - 1},
-                                              3600));
+  auto refused = RunAsync(io_, store_->Submit(Job("too-dear", kClip - 1), 3600));
   ASSERT_TRUE(refused) << refused.error().Describe();
   ASSERT_TRUE(refused->refused);
   EXPECT_NE(refused->refused->message.find("budget"), std::string::npos)
@@ -160,21 +156,8 @@ TEST_F(BudgetTest, AJobIsChargedThePriceItWasDispatchedAt) {
 
   // Another batch: a budget for four clips (at the first price), then a submission stating one
   // clip's, less than the batch has committed by then.
-  auto into_b2 = [&](const std::string& id, int64_t budget) {
-    auto r = RunAsync(io_, store_->Submit(NewJob{.id = id,
-                                                 .tenant = "studio",
-                                                 .batch = "b2",
-                                                 .spec_bytes = "spec",
-                                                 .candidate_models = {"m1"},
-                                                 .max_attempts = 3,
-                                                 .billed_seconds = 5,
-                                                 .batch_budget_micros = budget},
-                                          3600));
-    ASSERT_TRUE(r) << r.error().Describe();
-    EXPECT_FALSE(r->refused) << r->refused->Describe();
-  };
-  ASSERT_NO_FATAL_FAILURE(into_b2("x", 4 * kClip));
-  ASSERT_NO_FATAL_FAILURE(into_b2("y", kClip));
+  ASSERT_NO_FATAL_FAILURE(Submit("x", 4 * kClip, "b2"));
+  ASSERT_NO_FATAL_FAILURE(Submit("y", kClip, "b2"));
   EXPECT_EQ(server_->Run({"HGET", "t:{q}:batch:b2", "budget"}).str, std::to_string(4 * kClip));
 }
 
