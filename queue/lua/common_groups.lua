@@ -104,6 +104,16 @@ local function settle_price(ctx, job)
   return price
 end
 
+-- The least a job can cost over its candidate models (0 when none has a price).
+local function min_price(ctx, job)
+  local least = nil
+  for m in string.gmatch(job.models or '', '[^,]+') do
+    local price = job_price(ctx, job, m)
+    if not least or price < least then least = price end
+  end
+  return least or 0
+end
+
 -- The most a job can cost over its candidate models.
 local function max_price(ctx, job)
   local most = 0

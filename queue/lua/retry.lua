@@ -32,13 +32,11 @@ do
       end
     end
   end
+  local billed = 0  -- what the group's billed children take from the wallet (below)
   for _, x in ipairs(jobs) do
-    local least = nil
-    for m in string.gmatch(x.models or '', '[^,]+') do
-      local price = job_price(ctx, x, m)
-      if not least or price < least then least = price end
-    end
-    need = need + math.max(0, (least or 0) - (tonumber(x.hold) or 0))
+    local add = math.max(0, min_price(ctx, x) - (tonumber(x.hold) or 0))
+    need = need + add
+    if x.bill == '1' then billed = billed + add end
   end
   local left, budget = budget_room(ctx, jobs[1] or j)
   if need > 0 and need > left then
@@ -47,6 +45,22 @@ do
                                  dollars(math.max(0, left)) .. ' left of its budget of ' ..
                                  dollars(budget) .. ': raise the budget first')
   end
+  -- A group's money is reserved up front, at a retry too: each child run again holds at least
+  -- its cheapest model's price (reserve_rerun below), so a chain cannot stop part-way waiting
+  -- for a top-up. A plain job takes from the wallet at dispatch, as before.
+  if j.kind and j.kind ~= '' and billed > 0 then
+    local w = wallet_of(ctx, j.tenant)
+    if w and w.balance < billed then
+      return redis.error_reply('WALLET ' .. money_str(w.balance) .. ' ' .. money_str(billed))
+    end
+  end
+end
+-- A group's child run again: its hold raised to its cheapest model's price (dispatch re-prices it
+-- to the model chosen, taking any difference from the wallet).
+local function reserve_rerun(c)
+  local hold = tonumber(c.hold) or 0
+  local least = min_price(ctx, c)
+  if least > hold then move_money(ctx, c, 'reserve', least, 0) end
 end
 local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'generated', '',
                'token', '', 'worker', '',
@@ -75,8 +89,10 @@ elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren
           fields = {'chain_frame', prev_frame}
           for _, x in ipairs(RESET) do fields[#fields + 1] = x end
         end
+        reserve_rerun(c)
         requeue(c, 'retried with its chain ' .. id, fields)
       else
+        reserve_rerun(c)
         transition(ctx, c, 'PENDING', '',
                    'retried with its chain ' .. id .. ': waits for shots[' .. resume .. ']', RESET)
       end
@@ -94,6 +110,7 @@ else
   for child_id in string.gmatch(j.children or '', '[^,]+') do
     local c = read_job(P, child_id, {'tenant', unpack(SCORE_READ)})
     if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
+      reserve_rerun(c)
       requeue(c, 'retried with its group ' .. id)
       again = again + 1
     end

@@ -1,6 +1,9 @@
 #include "script_replies.h"
 
+#include <sstream>
+
 #include "job_codec.h"
+#include "reelq/queue/wallet_store.h"
 
 namespace reelq::queue::detail {
 
@@ -16,6 +19,16 @@ Error ScriptError(std::string_view script, const std::string& message) {
   // A refusal whose text the script wrote for the user (retry.lua).
   if (const auto at = message.find("OVERBUDGET "); at != std::string::npos) {
     return Error{ErrorCategory::kFailedPrecondition, "batch budget: " + message.substr(at + 11)};
+  }
+  if (message.starts_with("WALLET ")) {
+    // retry.lua: a group run again reserves what its children need, as at submit.
+    std::istringstream in(message.substr(7));
+    int64_t available = 0, needed = 0;
+    in >> available >> needed;
+    return Error{ErrorCategory::kRateLimited,
+                 "wallet: running the group again needs " + FormatMicros(needed) +
+                     " reserved (each child run again at its cheapest model) and the tenant has " +
+                     FormatMicros(available) + " available; top up the wallet first"};
   }
   if (has("WLEASELOST")) {
     return Error{ErrorCategory::kLeaseLost, "this worker's lease lapsed: register again"};

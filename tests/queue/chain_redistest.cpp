@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "reelq/queue/wallet_store.h"
 #include "store_fixture.h"
 
 namespace reelq::queue {
@@ -29,8 +30,9 @@ class ChainTest : public StoreTest {
     Sync(s);
   }
 
-  // A chain "g" of three shots "s0".."s2".
-  void SubmitChain() {
+  // A chain "g" of three shots "s0".."s2" (4 s at 1000 micro-dollars a second each), billed to
+  // tenant "studio"'s wallet when `bill`.
+  void SubmitChain(bool bill = false) {
     std::vector<NewJob> jobs;
     jobs.push_back(NewJob{.id = "g",
                           .tenant = "studio",
@@ -46,6 +48,7 @@ class ChainTest : public StoreTest {
                             .candidate_models = {"m1"},
                             .parent = "g",
                             .child_index = k,
+                            .bill = bill,
                             .billed_seconds = 4,
                             .resolution = "720p"});
     }
@@ -62,6 +65,20 @@ class ChainTest : public StoreTest {
     std::map<std::string, LeasedJob> out;
     for (auto& j : *leased) out[j.id] = j;
     return out;
+  }
+
+  void TopUp(int64_t micros) {
+    server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
+    WalletStore wallets(NewConnection(), "t");
+    auto r = RunAsync(io_, wallets.TopUp("studio", micros, clock_->NowMs()));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+
+  int64_t Available() {
+    WalletStore wallets(NewConnection(), "t");
+    auto r = RunAsync(io_, wallets.Get("studio", clock_->NowMs(), 0));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return r->balance_micros;
   }
 
   void Succeed(const LeasedJob& job, const std::string& last_frame) {
@@ -144,6 +161,46 @@ TEST_F(ChainTest, ShotsRunInOrderAFailureStopsTheChainAndRetryResumesFromIt) {
   ASSERT_EQ(leased.size(), 1u);
   ASSERT_TRUE(leased.contains("g"));
   EXPECT_EQ(leased["g"].kind, kKindStoryboard);
+}
+
+// A group's money is reserved up front, at a retry too: a chain run again holds each shot it
+// runs again, or the retry is refused naming the wallet; it never stops part-way waiting for
+// money (it used to reserve nothing, and a shot the wallet could not pay for waited for good).
+TEST_F(ChainTest, RetryingAChainReservesEveryShotItRunsAgainOrIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(TopUp(12'000));
+  ASSERT_NO_FATAL_FAILURE(SubmitChain(/*bill=*/true));
+  EXPECT_EQ(Available(), 0);
+  auto leased = Run();
+  ASSERT_TRUE(leased.contains("s0"));
+  ASSERT_NO_FATAL_FAILURE(FailForGood(leased["s0"]));  // refused: nothing billed, all refunded
+  ASSERT_EQ(Get("g").state, JobState::kFailed);
+  ASSERT_EQ(Available(), 12'000);
+  // Meanwhile another job of the tenant's holds a third of it.
+  auto other = RunAsync(io_, store_->Submit(NewJob{.id = "other",
+                                                   .tenant = "studio",
+                                                   .spec_bytes = "spec",
+                                                   .candidate_models = {"m1"},
+                                                   .bill = true,
+                                                   .billed_seconds = 4},
+                                            3600));
+  ASSERT_TRUE(other && !other->refused);
+  ASSERT_EQ(Available(), 8'000);
+
+  auto refused = RunAsync(io_, store_->Retry("g"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().category, ErrorCategory::kRateLimited);
+  EXPECT_NE(refused.error().message.find("wallet: running the group again needs $0.012000"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(Get("g").state, JobState::kFailed);
+  EXPECT_EQ(Available(), 8'000);
+
+  ASSERT_NO_FATAL_FAILURE(TopUp(4'000));
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("g")));
+  for (const std::string shot : {"s0", "s1", "s2"}) {
+    EXPECT_EQ(Get(shot).reserved_micros, 4'000) << shot;
+  }
+  EXPECT_EQ(Available(), 0);
 }
 
 TEST_F(ChainTest, CancellingAChainCancelsItsWaitingShotsAndRetryResumesWhereItStopped) {
