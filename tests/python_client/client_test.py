@@ -19,7 +19,7 @@ from concurrent import futures
 import grpc
 
 from reelq import Client, job_spec
-from reelq.v1 import jobs_pb2, jobs_pb2_grpc
+from reelq.v1 import jobs_pb2, jobs_pb2_grpc, models_pb2, models_pb2_grpc
 
 
 def expected_key(batch, index, spec):
@@ -48,6 +48,8 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self.messages = []  # items per SubmitBatch message
         self.ignores_specs = False  # answer as a scheduler older than SubmitBatchRequest.specs
         self.submits = []  # the idempotency key of every SubmitJob call
+        self.batch_fields = []  # (budget, webhook url, webhook events) of every SubmitBatch message
+        self.list_requests = []
         self.lose_answers = 0  # SubmitJob calls to store and then answer UNAVAILABLE
 
     def _note(self, context):
@@ -71,6 +73,28 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         if lose:
             context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
         return jobs_pb2.SubmitJobResponse(job_id=job_id, duplicate=duplicate)
+
+    def ListJobs(self, request, context):
+        # Three jobs, two to a page: the client follows the cursor.
+        self._note(context)
+        with self.lock:
+            self.list_requests.append(request)
+        start = int(request.page_token or "0")
+        jobs = [jobs_pb2.JobStatus(job_id=f"job-{k}", state=request.state) for k in range(3)]
+        page = jobs_pb2.ListJobsResponse(jobs=jobs[start:start + 2])
+        if start + 2 < len(jobs):
+            page.next_page_token = str(start + 2)
+        return page
+
+    def PickTake(self, request, context):
+        self._note(context)
+        if not request.delete_others:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "take clip gone")
+        return jobs_pb2.JobStatus(job_id=request.job_id, picked_job_id=request.take_job_id)
+
+    def GetWallet(self, request, context):
+        self._note(context)
+        return jobs_pb2.Wallet(tenant=request.tenant or "own", available_micros=request.ledger_limit)
 
     def GetJob(self, request, context):
         self._note(context)
@@ -106,6 +130,8 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
                 items += list(request.specs)
             with self.lock:
                 self.messages.append(len(request.specs) + (1 if request.HasField("spec") else 0))
+                self.batch_fields.append((request.budget_micros, bytes(request.batch_webhook_url),
+                                          bytes(request.batch_webhook_events)))
             for spec in items:
                 index += 1
                 specs.append(spec)
@@ -136,12 +162,23 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
                 batch=jobs_pb2.BatchProgress(batch_id=request.batch_id, total=3, succeeded=done))
 
 
+class FakeModelService(models_pb2_grpc.ModelServiceServicer):
+
+    def ListModels(self, request, context):
+        return models_pb2.ListModelsResponse(models=[models_pb2.ModelInfo(id="kling-3.0")])
+
+    def GetStats(self, request, context):
+        return models_pb2.GetStatsResponse(
+            models=[models_pb2.ModelQueueStats(model="kling-3.0", queue_depth=4)])
+
+
 class ClientTest(unittest.TestCase):
 
     def start(self, server_credentials=None):
         self.fake = FakeJobService()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         jobs_pb2_grpc.add_JobServiceServicer_to_server(self.fake, self.server)
+        models_pb2_grpc.add_ModelServiceServicer_to_server(FakeModelService(), self.server)
         if server_credentials is None:
             port = self.server.add_insecure_port("127.0.0.1:0")
         else:
@@ -179,6 +216,38 @@ class ClientTest(unittest.TestCase):
                 client.submit(own, retries=1)
         self.assertEqual(lost.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(self.fake.submits[-2:], [b"mine-1", b"mine-1"])
+
+    def test_list_pick_wallet_models_and_stats(self):
+        port = self.start()
+        with Client(f"127.0.0.1:{port}", token="s3cret") as client:
+            listed = list(client.list_jobs(state=jobs_pb2.JOB_STATE_FAILED, batch_id="b1",
+                                           page_size=2))
+            self.assertEqual([j.job_id for j in listed], ["job-0", "job-1", "job-2"])
+            self.assertEqual(len(self.fake.list_requests), 2)
+            self.assertEqual(self.fake.list_requests[1].page_token, "2")
+            self.assertEqual(self.fake.list_requests[0].batch_id, "b1")
+            self.assertEqual(self.fake.list_requests[0].state, jobs_pb2.JOB_STATE_FAILED)
+            picked = client.pick_take("cmp-1", "take-2", delete_others=True)
+            self.assertEqual(picked.picked_job_id, "take-2")
+            with self.assertRaises(grpc.RpcError) as gone:
+                client.pick_take("cmp-1", "take-3")
+            self.assertEqual(gone.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+            self.assertEqual(client.get_wallet("studio", ledger_limit=7).available_micros, 7)
+            self.assertEqual(client.list_models().models[0].id, "kling-3.0")
+            self.assertEqual(client.get_stats().models[0].queue_depth, 4)
+        self.assertEqual(set(self.fake.authorization), {"Bearer s3cret"})
+
+    def test_submit_batch_names_its_budget_and_webhook_on_every_message(self):
+        port = self.start()
+        specs = [job_spec(f"shot {k}", duration_seconds=5) for k in range(150)]
+        with Client(f"127.0.0.1:{port}") as client:
+            result = client.submit_batch(specs, budget_micros=5_000_000,
+                                         batch_webhook_url="https://hooks.example/reelq",
+                                         batch_webhook_events="all")
+        self.assertEqual(result.accepted, 150)
+        self.assertEqual(len(self.fake.batch_fields), 2)
+        for fields in self.fake.batch_fields:
+            self.assertEqual(fields, (5_000_000, b"https://hooks.example/reelq", b"all"))
 
     def test_batch_cancel_and_retry_carry_the_batch_and_the_token(self):
         port = self.start()

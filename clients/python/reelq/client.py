@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import grpc
 
-from reelq.v1 import jobs_pb2, jobs_pb2_grpc
+from reelq.v1 import jobs_pb2, jobs_pb2_grpc, models_pb2, models_pb2_grpc
 
 # Job states after which nothing changes any more.
 TERMINAL_STATES = frozenset(
@@ -129,6 +129,7 @@ class Client:
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout = timeout
         self._jobs = jobs_pb2_grpc.JobServiceStub(self._channel)
+        self._models = models_pb2_grpc.ModelServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -174,6 +175,52 @@ class Client:
         return self._jobs.RetryJob(jobs_pb2.RetryJobRequest(job_id=job_id),
                                    timeout=self._timeout, metadata=self._metadata)
 
+    def list_jobs(self,
+                  *,
+                  state: int = jobs_pb2.JOB_STATE_UNSPECIFIED,
+                  batch_id: str = "",
+                  model: str = "",
+                  tenant: str = "",
+                  page_size: int = 100) -> Iterator[jobs_pb2.JobStatus]:
+        """Every job that matches, newest first, page by page (the scheduler's cursor stays
+        right while jobs change state). `state`: a jobs_pb2.JOB_STATE_* value; `tenant`: for
+        an admin token (a tenant token lists its own jobs)."""
+        token = ""
+        while True:
+            page = self._jobs.ListJobs(
+                jobs_pb2.ListJobsRequest(tenant=tenant, state=state, batch_id=batch_id,
+                                         model=model, page_size=page_size, page_token=token),
+                timeout=self._timeout, metadata=self._metadata)
+            yield from page.jobs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def pick_take(self, job_id: str, take_job_id: str,
+                  delete_others: bool = False) -> jobs_pb2.JobStatus:
+        """Names the take a compare keeps (and, with delete_others, deletes the others' clips)."""
+        return self._jobs.PickTake(
+            jobs_pb2.PickTakeRequest(job_id=job_id, take_job_id=take_job_id,
+                                     delete_others=delete_others),
+            timeout=self._timeout, metadata=self._metadata)
+
+    def get_wallet(self, tenant: str = "", ledger_limit: int = 0) -> jobs_pb2.Wallet:
+        """The wallet: available, reserved, spent, and the newest ledger entries. `tenant`: for
+        an admin token; a tenant token reads its own."""
+        return self._jobs.GetWallet(
+            jobs_pb2.GetWalletRequest(tenant=tenant, ledger_limit=ledger_limit),
+            timeout=self._timeout, metadata=self._metadata)
+
+    def list_models(self) -> models_pb2.ListModelsResponse:
+        """The catalogue's models with what they make, their price and queue depth."""
+        return self._models.ListModels(models_pb2.ListModelsRequest(), timeout=self._timeout,
+                                       metadata=self._metadata)
+
+    def get_stats(self) -> models_pb2.GetStatsResponse:
+        """The queue: jobs pending, dispatched and running, per model, account and tenant."""
+        return self._models.GetStats(models_pb2.GetStatsRequest(), timeout=self._timeout,
+                                     metadata=self._metadata)
+
     def get_batch(self, batch_id: str) -> jobs_pb2.BatchProgress:
         return self._jobs.GetBatch(jobs_pb2.GetBatchRequest(batch_id=batch_id),
                                    timeout=self._timeout, metadata=self._metadata)
@@ -198,7 +245,10 @@ class Client:
                      batch_id: Optional[str] = None,
                      items_per_stream: int = 10_000,
                      retries: int = 5,
-                     stream_timeout: float = 600.0) -> BatchResult:
+                     stream_timeout: float = 600.0,
+                     budget_micros: int = 0,
+                     batch_webhook_url: str = "",
+                     batch_webhook_events: str = "") -> BatchResult:
         """Submits every spec of `specs` (any iterable, read lazily) as one batch.
 
         Flow control: the specs go out on a SubmitBatch stream, 100 to a message, and gRPC
@@ -214,11 +264,19 @@ class Client:
         `retries` times with backoff; other refusals land in `errors`. An error that ends the
         call carries `batch_id` and `batch_result` (what was accepted so far): call again with
         that batch id and the same specs to send the rest without paying twice.
+
+        budget_micros: the batch's budget (micro-dollars; items that could take it past it are
+        refused). batch_webhook_url / batch_webhook_events ("end" or "all"): where reelq POSTs
+        batch.completed (and, with "all", each job's end); named on every message, so every
+        stream of the batch names it first.
         """
         if items_per_stream <= 0:
             raise ValueError("items_per_stream must be positive")
         batch = batch_id or f"py-{uuid.uuid4().hex}"
         result = BatchResult(batch_id=batch)
+        extra = {"budget_micros": budget_micros,
+                 "batch_webhook_url": _utf8(batch_webhook_url),
+                 "batch_webhook_events": _utf8(batch_webhook_events)}
         numbered = enumerate(specs)
         while True:
             chunk = []
@@ -235,20 +293,21 @@ class Client:
             if not chunk:
                 return result
             try:
-                self._send_chunk(chunk, result, retries, stream_timeout)
+                self._send_chunk(chunk, result, retries, stream_timeout, extra)
             except (grpc.RpcError, RuntimeError) as error:
                 # Jobs already accepted run and are billed: say which batch they are in.
                 error.batch_id = batch
                 error.batch_result = result
                 raise
 
-    def _send_chunk(self, chunk, result: BatchResult, retries: int, stream_timeout: float):
+    def _send_chunk(self, chunk, result: BatchResult, retries: int, stream_timeout: float,
+                    extra: Mapping[str, object]):
         pending = chunk
         for attempt in range(retries + 1):
             if attempt > 0:
                 time.sleep(min(0.2 * 2**(attempt - 1), 5.0))
             requests = (jobs_pb2.SubmitBatchRequest(
-                specs=[spec for _, spec in pending[at:at + _ITEMS_PER_MESSAGE]])
+                specs=[spec for _, spec in pending[at:at + _ITEMS_PER_MESSAGE]], **extra)
                         for at in range(0, len(pending), _ITEMS_PER_MESSAGE))
             result.streams += 1
             try:
