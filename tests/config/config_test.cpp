@@ -67,6 +67,26 @@ TEST(ConfigTest, UnknownSectionAndOverrideAreRefused) {
 
 // An override whose value is not YAML, or that puts a key under a plain value, is refused naming
 // the variable (yaml-cpp throws for both; the process must not abort on its environment).
+// redis.sentinel_password goes to the sentinels only, and only with sentinels.
+TEST(ConfigTest, SentinelPasswordNeedsSentinels) {
+  auto doc = config::LoadFromString(
+      "redis:\n  sentinels: [127.0.0.1:26379]\n  master_name: m\n"
+      "  sentinel_password: {env: SENTINEL_SECRET}\n",
+      "/tmp", {{"SENTINEL_SECRET", "s3cret"}});
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto redis = config::ParseRedis(*doc, {{"SENTINEL_SECRET", "s3cret"}});
+  ASSERT_TRUE(redis) << redis.error().message;
+  EXPECT_EQ(redis->options.sentinel_password, "s3cret");
+  EXPECT_TRUE(redis->options.password.empty());
+  auto alone = config::LoadFromString(
+      "redis:\n  host: a\n  sentinel_password: {env: SENTINEL_SECRET}\n", "/tmp", {});
+  ASSERT_TRUE(alone) << alone.error().message;
+  auto refused = config::ParseRedis(*alone, {{"SENTINEL_SECRET", "s3cret"}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message,
+            "redis.sentinel_password: set without redis.sentinels to send it to");
+}
+
 TEST(ConfigTest, AMalformedOverrideIsRefusedNamingTheVariable) {
   EXPECT_EQ(
       LoadError("redis:\n  host: a\n", {{"REELQ__WEBHOOKS__ALLOW_HOSTS", "[10.0.0.0/8"}})

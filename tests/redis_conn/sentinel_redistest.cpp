@@ -288,5 +288,45 @@ TEST(ReadOnlyReplica, WriteToADemotedServerIsRetryableNotAcknowledged) {
   EXPECT_TRUE(read) << read.error().Describe();
 }
 
+// Sentinels that require a password (`requirepass` in sentinel.conf) are sent it
+// (redis.sentinel_password) before they are asked; without it the connect fails naming NOAUTH.
+// Its own master and sentinel, apart from the suite's (whose failover test moves roles).
+TEST(SentinelAuthTest, ASentinelWithAPasswordIsAskedWithIt) {
+  if (SentinelBinary().empty()) GTEST_SKIP() << "redis-sentinel is not installed";
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  RedisServer master;
+  testing::TempDir dir;
+  const int port = testing::FreePort();
+  const auto conf = dir.path() / "sentinel.conf";
+  std::ofstream(conf) << "port " << port << "\nbind 127.0.0.1\n"
+                      << "dir " << dir.path().string() << "\n"
+                      << "requirepass s3cret-sentinel\n"
+                      << "sentinel monitor guarded 127.0.0.1 " << master.port() << " 1\n";
+  auto sentinel = ChildProcess::Start({SentinelBinary().string(), conf.string()}, {},
+                                      dir.path() / "sentinel.log");
+  asio::io_context io;
+  Options options;
+  options.master_name = "guarded";
+  options.sentinels = {{"127.0.0.1", port}};
+  options.connect_timeout = 2s;
+  options.sentinel_password = "s3cret-sentinel";
+  Result<ConnectionPtr> connected = std::unexpected(Error{});
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    connected = RunAsync(io, Connect(io.get_executor(), options));
+    if (connected) break;
+    std::this_thread::sleep_for(100ms);  // the sentinel is still starting
+  }
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  auto set = RunAsync(io, (*connected)->Command(Args("SET", "guarded", "1")));
+  ASSERT_TRUE(set) << set.error().Describe();
+  EXPECT_EQ(master.Run({"GET", "guarded"}).str, "1");
+
+  options.sentinel_password.clear();
+  auto refused = RunAsync(io, Connect(io.get_executor(), options));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("NOAUTH"), std::string::npos) << refused.error().message;
+}
+
 }  // namespace
 }  // namespace reelq::redis

@@ -298,7 +298,8 @@ Result<std::pair<std::string, int>> ParseHostPort(const std::string& value,
 
 // redis.sentinels (a list of "host:port", or one comma-separated string, which is what an
 // environment override gives), redis.master_name, redis.wait_replicas, redis.wait_timeout_ms.
-static Result<void> ParseSentinels(const YAML::Node& section, RedisSettings* out) {
+static Result<void> ParseSentinels(const YAML::Node& section, RedisSettings* out,
+                                   const std::map<std::string, std::string>& env) {
   std::vector<std::string> entries;
   const YAML::Node sentinels = section ? section["sentinels"] : YAML::Node();
   if (sentinels && !sentinels.IsNull()) {
@@ -341,6 +342,12 @@ static Result<void> ParseSentinels(const YAML::Node& section, RedisSettings* out
     return Invalid("redis.master_name: set without redis.sentinels to ask for it");
   }
   out->options.master_name = *master_name;
+  auto sentinel_password = GetSecret(section, "redis", "sentinel_password", env);
+  if (!sentinel_password) return std::unexpected(sentinel_password.error());
+  if (entries.empty() && !sentinel_password->empty()) {
+    return Invalid("redis.sentinel_password: set without redis.sentinels to send it to");
+  }
+  out->options.sentinel_password = *sentinel_password;
   auto wait_replicas = GetInt(section, "redis", "wait_replicas", 0, 0, 16);
   if (!wait_replicas) return std::unexpected(wait_replicas.error());
   auto wait_timeout = GetInt(section, "redis", "wait_timeout_ms", 1000, 1, 60000);
@@ -354,9 +361,10 @@ Result<RedisSettings> ParseRedis(const Document& doc,
                                  const std::map<std::string, std::string>& env) {
   RedisSettings out;
   const auto section = doc.root["redis"];
-  if (auto k = CheckKeys(section, "redis",
-                         {"host", "port", "db", "prefix", "password", "command_timeout_ms",
-                          "sentinels", "master_name", "wait_replicas", "wait_timeout_ms"});
+  if (auto k =
+          CheckKeys(section, "redis",
+                    {"host", "port", "db", "prefix", "password", "command_timeout_ms", "sentinels",
+                     "master_name", "sentinel_password", "wait_replicas", "wait_timeout_ms"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -382,7 +390,7 @@ Result<RedisSettings> ParseRedis(const Document& doc,
   out.options.password = *password;
   out.options.command_timeout = std::chrono::milliseconds(*timeout);
   out.prefix = *prefix;
-  if (auto sentinel = ParseSentinels(section, &out); !sentinel) {
+  if (auto sentinel = ParseSentinels(section, &out, env); !sentinel) {
     return std::unexpected(sentinel.error());
   }
   return out;

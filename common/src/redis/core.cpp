@@ -136,6 +136,14 @@ void Core::AskSentinel(uint64_t generation, size_t tried) {
   // No disconnect callback: a failed connect or a drop reaches the reply callback as a NULL
   // reply, which is where the next sentinel is tried.
   context->data = this;
+  if (!options_.sentinel_password.empty()) {
+    // Pipelined before the question, its own answer dropped: a refused password makes the
+    // question answer NOAUTH, which names the sentinel and the cause below.
+    const std::string& secret = options_.sentinel_password;
+    const char* auth_argv[] = {"AUTH", secret.data()};
+    const size_t auth_lengths[] = {4, secret.size()};
+    redisAsyncCommandArgv(context, nullptr, nullptr, 2, auth_argv, auth_lengths);
+  }
   const std::vector<std::string> args = {"SENTINEL", "get-master-addr-by-name",
                                          options_.master_name};
   std::vector<const char*> argv;

@@ -42,6 +42,9 @@ struct Options {
   // replica; a READONLY answer (the server was demoted) makes it find the master again.
   std::vector<Endpoint> sentinels;
   std::string master_name;
+  // Sent to each sentinel (AUTH) before it is asked; empty: the sentinels need none. Not the
+  // data nodes' `password`: a sentinel has its own (`requirepass` in sentinel.conf).
+  std::string sentinel_password;
   std::string password;  // empty: no AUTH
   int db = 0;
   std::chrono::milliseconds connect_timeout{2'000};
