@@ -272,6 +272,29 @@ ModelSpec ParseModel(const YAML::Node& node, size_t index) {
       m.price_micros_by_resolution[res] = PriceMicros(where + "." + res, *price);
     }
   }
+  if (auto by_res = e.Get("durations_by_resolution", false)) {
+    const std::string where = e.Where("durations_by_resolution");
+    if (!by_res->IsMap()) Fail(where, "expected a mapping of resolution to a list of seconds");
+    for (const auto& kv : *by_res) {
+      const std::string res = kv.first.Scalar();
+      if (std::find(m.resolutions.begin(), m.resolutions.end(), res) == m.resolutions.end()) {
+        Fail(where + "." + res, "not one of this model's resolutions");
+      }
+      if (!kv.second.IsSequence() || kv.second.size() == 0) {
+        Fail(where + "." + res, "expected a non-empty list of durations");
+      }
+      std::vector<int> allowed;
+      for (const auto& d : kv.second) {
+        auto n = AsInteger(d);
+        if (!n || std::find(m.durations.begin(), m.durations.end(), *n) == m.durations.end()) {
+          Fail(where + "." + res, "expected durations from this model's `durations`");
+        }
+        allowed.push_back(static_cast<int>(*n));
+      }
+      std::sort(allowed.begin(), allowed.end());
+      m.durations_by_resolution[res] = std::move(allowed);
+    }
+  }
   m.max_prompt_chars = e.NonNegativeInt("max_prompt_chars", 0);
   m.inputs = ParseInputs(e);
   e.RejectUnknownFields();

@@ -74,30 +74,36 @@ std::optional<std::string> CheckIdentifier(std::string_view field, std::string_v
 // Proto3 uint32 fields carry a client's negative number as a huge value.
 bool LooksNegative(uint32_t v) { return v >= 0x8000'0000u; }
 
-bool SupportsDuration(const providers::ModelSpec& m, uint32_t seconds) {
-  if (m.durations.empty()) {
+bool SupportsDuration(const providers::ModelSpec& m, uint32_t seconds,
+                      const std::string& resolution) {
+  const auto& durations = m.DurationsAt(resolution);
+  if (durations.empty()) {
     return seconds >= 1 && m.max_clip_seconds > 0 &&
            seconds <= static_cast<uint32_t>(m.max_clip_seconds);
   }
-  return std::any_of(m.durations.begin(), m.durations.end(),
+  return std::any_of(durations.begin(), durations.end(),
                      [&](int d) { return d > 0 && static_cast<uint32_t>(d) == seconds; });
 }
 
-// "4, 8 or 12 s", or "3 to 15 s" for a contiguous run.
-std::string DescribeDurations(const providers::ModelSpec& m) {
-  if (m.durations.empty()) {
+// "4, 8 or 12 s", or "3 to 15 s" for a contiguous run; " at 1080p" where that resolution allows
+// only some of them.
+std::string DescribeDurations(const providers::ModelSpec& m, const std::string& resolution) {
+  const auto& durations = m.DurationsAt(resolution);
+  if (durations.empty()) {
     return m.max_clip_seconds > 0 ? fmt::format("up to {} s", m.max_clip_seconds)
                                   : std::string("no durations configured");
   }
-  std::vector<int> d(m.durations.begin(), m.durations.end());
+  const std::string at =
+      m.durations_by_resolution.contains(resolution) ? " at " + resolution : std::string();
+  std::vector<int> d(durations.begin(), durations.end());
   std::sort(d.begin(), d.end());
   d.erase(std::unique(d.begin(), d.end()), d.end());
   if (d.size() >= 3 && d.back() - d.front() + 1 == static_cast<int>(d.size())) {
-    return fmt::format("{} to {} s", d.front(), d.back());
+    return fmt::format("{} to {} s{}", d.front(), d.back(), at);
   }
   std::vector<std::string> parts;
   for (int v : d) parts.push_back(std::to_string(v));
-  return JoinOr(parts) + " s";
+  return JoinOr(parts) + " s" + at;
 }
 
 // One reason a model cannot make the job: the field, the job's value, the model's limit.
@@ -121,9 +127,9 @@ std::vector<Failure> HardConstraintFailures(const providers::ModelSpec& m, const
                        ? fmt::format("supports at most {} cuts in one generation", m.max_shots)
                        : std::string("makes one continuous shot only")});
   }
-  if (!SupportsDuration(m, duration)) {
-    out.push_back(
-        {"duration_seconds", fmt::format("{} s", duration), "makes " + DescribeDurations(m)});
+  if (!SupportsDuration(m, duration, resolution)) {
+    out.push_back({"duration_seconds", fmt::format("{} s", duration),
+                   "makes " + DescribeDurations(m, resolution)});
   }
   if (audio && !m.audio) {
     out.push_back({"audio", "on", "has no native audio (set audio: false)"});

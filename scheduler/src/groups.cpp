@@ -53,13 +53,16 @@ uint32_t ShortestLongerClip(const providers::Catalogue& catalogue, const v1::Job
                             uint32_t seconds) {
   const bool is_auto =
       spec.models_size() == 0 || (spec.models_size() == 1 && spec.models(0) == Admission::kAuto);
+  std::string resolution =
+      spec.resolution().empty() ? std::string(Admission::kDefaultResolution) : spec.resolution();
+  for (char& c : resolution) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   uint32_t best = 0;
   for (const auto& m : catalogue.models) {
     if (!is_auto &&
         std::find(spec.models().begin(), spec.models().end(), m.id) == spec.models().end()) {
       continue;
     }
-    for (int d : m.durations) {
+    for (int d : m.DurationsAt(resolution)) {
       const auto length = static_cast<uint32_t>(d);
       if (d > 0 && length > seconds && (best == 0 || length < best)) best = length;
     }

@@ -105,6 +105,12 @@ bool CanMake(const providers::ModelSpec& m, const JobSpec& s) {
     return std::find(list.begin(), list.end(), v) != list.end();
   };
   if (!has(m.durations, static_cast<int>(s.duration_seconds()))) return false;
+  // durations_by_resolution (Veo: 8 s only at 1080p).
+  if (auto at = m.durations_by_resolution.find(s.resolution());
+      at != m.durations_by_resolution.end() &&
+      !has(at->second, static_cast<int>(s.duration_seconds()))) {
+    return false;
+  }
   if (s.shots_size() > m.max_shots) return false;
   if (!has(m.resolutions, s.resolution()) || !has(m.aspect_ratios, s.aspect_ratio())) return false;
   if (s.audio() && !m.audio) return false;

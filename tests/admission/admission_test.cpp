@@ -166,6 +166,26 @@ TEST_F(AdmissionTest, DurationNoModelCanMakeIsRefusedWithEachModelsLimit) {
   EXPECT_THAT(m, HasSubstr("seedance-2.0: makes 4 to 15 s"));
 }
 
+// A resolution that allows only some of a model's durations (the catalogue's
+// durations_by_resolution: Veo makes 1080p at 8 s only) is refused at submit, naming it, instead
+// of failing at the worker; under auto such a job goes to a model that can make it.
+TEST_F(AdmissionTest, AResolutionsOwnDurationsAreCheckedAtSubmit) {
+  auto spec = Prompt("x", 6);
+  spec.add_models("veo-3.1");
+  spec.set_resolution("1080p");
+  EXPECT_THAT(Refusal(spec), HasSubstr("veo-3.1 makes 8 s at 1080p"));
+  spec.set_duration_seconds(8);
+  EXPECT_EQ(Candidates(spec), (Ids{"veo-3.1"}));
+  spec.set_resolution("720p");
+  spec.set_duration_seconds(6);
+  EXPECT_EQ(Candidates(spec), (Ids{"veo-3.1"}));
+  auto any = Prompt("x", 6);
+  any.set_resolution("1080p");
+  const auto candidates = Candidates(any);
+  EXPECT_FALSE(candidates.empty());
+  EXPECT_EQ(std::find(candidates.begin(), candidates.end(), "veo-3.1"), candidates.end());
+}
+
 TEST_F(AdmissionTest, PromptOver100KBIsRefused) {
   EXPECT_THAT(Refusal(Prompt(std::string(100'001, 'a'), 8)),
               StartsWith("prompt: 100001 bytes — over the 100000-byte limit"));
@@ -326,7 +346,7 @@ TEST_F(AdmissionTest, DifferentObstaclesPerModelAreEachNamed) {
   std::string m = Refusal(spec);
   EXPECT_THAT(m, StartsWith("models: no allowed model can make this combination ("));
   EXPECT_THAT(m, HasSubstr("sora-2: resolution \"1080p\" — makes 720p"));
-  EXPECT_THAT(m, HasSubstr("veo-3.1: duration_seconds 12 s — makes 4, 6 or 8 s"));
+  EXPECT_THAT(m, HasSubstr("veo-3.1: duration_seconds 12 s — makes 8 s at 1080p"));
 }
 
 // --- Hard constraints other than length and shots -----------------------------------------

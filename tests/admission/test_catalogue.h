@@ -39,6 +39,7 @@ inline providers::Catalogue ShippedCatalogue() {
       .provider = "veo",
       .upstream_model = "veo-3.1-generate-preview",
       .durations = {4, 6, 8},
+      .durations_by_resolution = {{"1080p", {8}}},
       .max_clip_seconds = 8,
       .aspect_ratios = {"16:9", "9:16"},
       .resolutions = {"720p", "1080p"},

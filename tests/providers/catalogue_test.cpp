@@ -76,6 +76,10 @@ TEST(Catalogue, ParsesTheShippedCatalogue) {
   EXPECT_EQ(kling->max_shots, 6);
   EXPECT_TRUE(kling->SupportsDuration(15));
   EXPECT_EQ(c->use_case_first_choice.at("fast_social"), "seedance-2.0");
+  const ModelSpec* veo = c->FindModel("veo-3.1");
+  ASSERT_NE(veo, nullptr);
+  EXPECT_EQ(veo->DurationsAt("1080p"), std::vector<int>{8});
+  EXPECT_EQ(veo->DurationsAt("720p"), (std::vector<int>{4, 6, 8}));
 }
 
 TEST(Catalogue, ParsesModelsAccountsRouting) {
@@ -133,6 +137,13 @@ TEST(Catalogue, RejectsEveryKindOfBadEntry) {
               "models[1] (sora-2).durations: expected a non-empty list of whole seconds");
   ExpectError(Doc(Replace(kModel, "durations: [4, 8, 12]", "durations: [4, 20]")),
               "models[1] (sora-2).durations: 20 exceeds max_clip_seconds (12)");
+  ExpectError(Doc(Replace(kModel, "durations: [4, 8, 12]",
+                          "durations: [4, 8, 12]\n    durations_by_resolution: {4k: [8]}")),
+              "models[1] (sora-2).durations_by_resolution.4k: not one of this model's resolutions");
+  ExpectError(Doc(Replace(kModel, "durations: [4, 8, 12]",
+                          "durations: [4, 8, 12]\n    durations_by_resolution: {720p: [6]}")),
+              "models[1] (sora-2).durations_by_resolution.720p: expected durations from this "
+              "model's `durations`");
   ExpectError(Doc(Replace(kModel, "max_clip_seconds: 12", "max_clip_seconds: -12")),
               "models[1] (sora-2).max_clip_seconds: expected a positive integer");
   ExpectError(Doc(Replace(kModel, "price_per_second: 0.112", "price_per_second: -1")),

@@ -33,6 +33,8 @@ struct ModelSpec {
   std::string provider;        // adapter family: "kling", "sora", "veo", "seedance"
   std::string upstream_model;  // the provider's model id: "kling-v3", "sora-2", ...
   std::vector<int> durations;  // the exact durations (seconds) one generation can make
+  // Where a resolution allows only some of them (Veo: 8 s at 1080p), `durations_by_resolution`.
+  std::map<std::string, std::vector<int>> durations_by_resolution;
   int max_clip_seconds = 0;
   std::vector<std::string> aspect_ratios;
   std::vector<std::string> resolutions;
@@ -54,6 +56,12 @@ struct ModelSpec {
   ImageInputs inputs;
 
   bool SupportsDuration(int seconds) const;
+  // The durations one generation can make at `resolution` (all of them when it has no list).
+  // Inline: admission, which reads the catalogue's types without the providers library, uses it.
+  const std::vector<int>& DurationsAt(const std::string& resolution) const {
+    auto at = durations_by_resolution.find(resolution);
+    return at == durations_by_resolution.end() ? durations : at->second;
+  }
 };
 
 // Where an API key comes from: an environment variable or a mounted file; never the YAML.
