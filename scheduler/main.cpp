@@ -10,7 +10,11 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 
 #include "reelq/common/config.h"
@@ -55,6 +59,52 @@ Result<std::string> ReadPem(const std::string& path, const std::string& key) {
   return contents.str();
 }
 
+using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+BioPtr PemBio(const std::string& pem) {
+  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+}
+X509Ptr ReadCertificate(const std::string& pem) {
+  auto bio = PemBio(pem);
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  ERR_clear_error();
+  return cert;
+}
+KeyPtr ReadPrivateKey(const std::string& pem) {
+  auto bio = PemBio(pem);
+  KeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  ERR_clear_error();
+  return key;
+}
+
+// gRPC reports a certificate or key it cannot use only as a port it could not bind: checked here
+// first, so the error names the file.
+Result<void> CheckPem(const std::string& pem, const std::string& key, const std::string& path,
+                      bool private_key) {
+  const bool ok = private_key ? ReadPrivateKey(pem) != nullptr : ReadCertificate(pem) != nullptr;
+  if (ok) return {};
+  return MakeError(ErrorCategory::kInvalidRequest,
+                   "scheduler." + key + ": " + path + " holds no PEM " +
+                       (private_key ? "private key" : "certificate") +
+                       " OpenSSL can read (unencrypted, -----BEGIN ...----- blocks)");
+}
+
+// Whether the private key belongs to the certificate (a key from another pair is refused by the
+// TLS handshake only, with a listen failure that names neither file).
+Result<void> CheckPair(const std::string& cert_pem, const std::string& key_pem,
+                       const scheduler::Settings& settings) {
+  auto cert = ReadCertificate(cert_pem);
+  auto key = ReadPrivateKey(key_pem);
+  const bool matches = cert && key && X509_check_private_key(cert.get(), key.get()) == 1;
+  ERR_clear_error();
+  if (matches) return {};
+  return MakeError(ErrorCategory::kInvalidRequest,
+                   "scheduler.tls_key_file: the key in " + settings.tls_key_file +
+                       " does not belong to the certificate in " + settings.tls_cert_file);
+}
+
 // Plaintext, TLS, or mutual TLS (a client CA file): scheduler.tls_*.
 Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
     const scheduler::Settings& settings) {
@@ -63,11 +113,20 @@ Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   if (!cert) return std::unexpected(cert.error());
   auto key = ReadPem(settings.tls_key_file, "tls_key_file");
   if (!key) return std::unexpected(key.error());
+  for (auto checked : {CheckPem(*cert, "tls_cert_file", settings.tls_cert_file, false),
+                       CheckPem(*key, "tls_key_file", settings.tls_key_file, true),
+                       CheckPair(*cert, *key, settings)}) {
+    if (!checked) return std::unexpected(checked.error());
+  }
   grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   options.pem_key_cert_pairs.push_back({*key, *cert});
   if (!settings.tls_client_ca_file.empty()) {
     auto ca = ReadPem(settings.tls_client_ca_file, "tls_client_ca_file");
     if (!ca) return std::unexpected(ca.error());
+    if (auto checked = CheckPem(*ca, "tls_client_ca_file", settings.tls_client_ca_file, false);
+        !checked) {
+      return std::unexpected(checked.error());
+    }
     options.pem_root_certs = *ca;
     options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }

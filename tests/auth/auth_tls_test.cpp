@@ -163,6 +163,36 @@ TEST_F(AuthTls, MutualTlsRefusesClientsWithoutItsCertificate) {
   EXPECT_TRUE(LinesContaining(stack_->log_dir().string(), kAdminToken).empty());
 }
 
+// A certificate or key the scheduler cannot use stops it at start naming the setting and the file
+// (gRPC alone reports only a port it could not listen on): a file that holds no PEM, and a key of
+// another pair.
+TEST_F(AuthTls, AnUnusableCertificateOrKeyIsNamedAtStart) {
+  const fs::path certs = stack_->dir() / "certs";
+  fs::create_directories(certs);
+  ASSERT_TRUE(MakeCertificates(certs));
+  std::ofstream(certs / "garbage.pem") << "not a certificate\n";
+  struct Case {
+    std::string cert, key, expected;
+  };
+  for (const auto& c :
+       std::vector<Case>{{"garbage.pem", "server.key", "scheduler.tls_cert_file: "},
+                         {"server.pem", "garbage.pem", "scheduler.tls_key_file: "},
+                         {"server.pem", "client.key", "does not belong to the certificate"}}) {
+    SCOPED_TRACE(c.cert + " + " + c.key);
+    const std::string log = "scheduler-bad-" + c.cert + "-" + c.key + ".log";
+    auto refused = StartScheduler(stack_->config_path(), "127.0.0.1:" + std::to_string(FreePort()),
+                                  {{"REELQ__SCHEDULER__TLS_CERT_FILE", (certs / c.cert).string()},
+                                   {"REELQ__SCHEDULER__TLS_KEY_FILE", (certs / c.key).string()}},
+                                  log);
+    auto status = refused.Wait(std::chrono::seconds(30));
+    ASSERT_TRUE(status.has_value()) << "the scheduler started";
+    EXPECT_EQ(WEXITSTATUS(*status), 2);
+    const auto text = ReadFile(stack_->log_dir() / log);
+    EXPECT_NE(text.find(c.expected), std::string::npos) << text;
+    EXPECT_EQ(text.find("cannot listen"), std::string::npos) << text;
+  }
+}
+
 TEST_F(AuthTls, RefusesToServeNonLoopbackWithoutAuthenticationUnlessTold) {
   const int port = FreePort();
   const std::string anywhere = "0.0.0.0:" + std::to_string(port);
