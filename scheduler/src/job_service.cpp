@@ -157,12 +157,25 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
              "batch_webhook_url: named after the stream's first item (items 0 to " +
                  std::to_string(index - 1) +
-                 " were queued without it); name it on the first message, or set it with "
-                 "SetBatchWebhook before submitting");
+                 " were queued without it); name it on the stream's first message");
+      return;
+    }
+    if (!request_.batch_webhook_url().empty() && hook_seen_ &&
+        (request_.batch_webhook_url() != hook_url_ ||
+         request_.batch_webhook_events() != hook_events_)) {
+      // A batch has one webhook: a later message naming another would be silently ignored.
+      Reject(item, grpc::StatusCode::INVALID_ARGUMENT,
+             "batch_webhook_url: " + QuoteForMessage(request_.batch_webhook_url()) + " (events " +
+                 QuoteForMessage(request_.batch_webhook_events()) +
+                 ") differs from the webhook this stream named first (" +
+                 QuoteForMessage(hook_url_) + ", events " + QuoteForMessage(hook_events_) +
+                 "); a batch has one webhook");
       return;
     }
     if (!request_.batch_webhook_url().empty() && !hook_seen_) {
       hook_seen_ = true;
+      hook_url_ = request_.batch_webhook_url();
+      hook_events_ = request_.batch_webhook_events();
       hook_ = BatchHookRequest{batch_id_, request_.batch_webhook_url(),
                                request_.batch_webhook_events()};
     }
@@ -313,6 +326,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   // Complete chunks read while the first was out (SealLocked).
   std::vector<std::pair<std::vector<v1::JobSpec>, std::vector<v1::BatchItemResult*>>> held_;
   bool hook_seen_ = false;
+  std::string hook_url_, hook_events_;     // the batch webhook the stream named first
   std::optional<BatchHookRequest> hook_;   // not yet sent: goes with the next chunk
   std::optional<std::string> hook_error_;  // it was refused: so is every later item
 };

@@ -234,6 +234,34 @@ TEST(WebhookDelivery, ABatchWebhookReachesJobsSubmittedThroughAnotherScheduler) 
   EXPECT_EQ(completed_with_both, 1);
 }
 
+// A batch has one webhook: a later message of the stream naming another has its items refused,
+// naming both, instead of being ignored; a message naming the same one again is fine.
+TEST(WebhookSubmit, AnotherBatchWebhookLaterInTheStreamIsRefused) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStack stack(WebhookStack());
+  auto jobs = stack.JobStub();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  v1::SubmitBatchResponse response;
+  auto writer = jobs->SubmitBatch(&ctx, &response);
+  for (const std::string path : {"/first", "/first", "/second"}) {
+    v1::SubmitBatchRequest request;
+    *request.mutable_spec() = MakeSpec("shot for " + path, "seedance-2.0", 5);
+    request.set_batch_webhook_url(receiver.Url(path));
+    ASSERT_TRUE(writer->Write(request));
+  }
+  writer->WritesDone();
+  auto status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.items_size(), 3);
+  EXPECT_EQ(response.accepted(), 2u);
+  EXPECT_EQ(response.items(2).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(response.items(2).message().find("differs from the webhook this stream named first"),
+            std::string::npos)
+      << response.items(2).message();
+}
+
 // A group (here a compare) names one webhook: its end is delivered once, for the group; its
 // takes, ordinary jobs underneath, deliver nothing of their own.
 TEST(WebhookDelivery, AGroupDeliversItsOwnEndNotItsChildren) {
