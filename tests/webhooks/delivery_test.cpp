@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,22 @@ E2eStackOptions WebhookStack(int schedulers = 1) {
       "  secret: {env: REELQ_TEST_WEBHOOK_SECRET}\n";
   o.env["REELQ_TEST_WEBHOOK_SECRET"] = kSecret;
   return o;
+}
+
+// One SubmitBatch stream carrying `requests`, a message each; the call's status in *status.
+v1::SubmitBatchResponse SubmitStream(v1::JobService::Stub& jobs,
+                                     const std::vector<v1::SubmitBatchRequest>& requests,
+                                     grpc::Status* status) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  v1::SubmitBatchResponse response;
+  auto writer = jobs.SubmitBatch(&ctx, &response);
+  for (const auto& request : requests) {
+    if (!writer->Write(request)) break;  // the scheduler ended the call; Finish says why
+  }
+  writer->WritesDone();
+  *status = writer->Finish();
+  return response;
 }
 
 // Every request carries the three headers, a fresh timestamp and a signature that verifies.
@@ -145,18 +162,13 @@ TEST(WebhookDelivery, BatchCompletedOnceEveryJobEnded) {
   WebhookReceiver receiver([](int) { return 200; });
   E2eStack stack(WebhookStack());
   auto jobs = stack.JobStub();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
-  v1::SubmitBatchResponse response;
-  auto writer = jobs->SubmitBatch(&ctx, &response);
+  std::vector<v1::SubmitBatchRequest> requests(3);
   for (int i = 0; i < 3; ++i) {
-    v1::SubmitBatchRequest request;
-    *request.mutable_spec() = MakeSpec("batch shot " + std::to_string(i), "seedance-2.0", 5);
-    if (i == 0) request.set_batch_webhook_url(receiver.Url());
-    ASSERT_TRUE(writer->Write(request));
+    *requests[i].mutable_spec() = MakeSpec("batch shot " + std::to_string(i), "seedance-2.0", 5);
   }
-  writer->WritesDone();
-  auto status = writer->Finish();
+  requests[0].set_batch_webhook_url(receiver.Url());
+  grpc::Status status;
+  const auto response = SubmitStream(*jobs, requests, &status);
   ASSERT_TRUE(status.ok()) << status.error_message() << stack.Logs();
   ASSERT_EQ(response.accepted(), 3u);
 
@@ -189,18 +201,13 @@ TEST(WebhookDelivery, ABatchWebhookReachesJobsSubmittedThroughAnotherScheduler) 
   E2eStack stack(WebhookStack(/*schedulers=*/2));
   auto first = stack.JobStub(0);
   auto second = stack.JobStub(1);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
-  v1::SubmitBatchResponse response;
-  auto writer = first->SubmitBatch(&ctx, &response);
   v1::SubmitBatchRequest request;
   *request.mutable_spec() = MakeSpec("first shot", "seedance-2.0", 5);
   request.mutable_spec()->set_batch_id("shared-batch");
   request.set_batch_webhook_url(receiver.Url());
   request.set_batch_webhook_events("all");
-  ASSERT_TRUE(writer->Write(request));
-  writer->WritesDone();
-  auto status = writer->Finish();
+  grpc::Status status;
+  const auto response = SubmitStream(*first, {request}, &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.accepted(), 1u);
 
@@ -241,18 +248,15 @@ TEST(WebhookSubmit, AnotherBatchWebhookLaterInTheStreamIsRefused) {
   WebhookReceiver receiver([](int) { return 200; });
   E2eStack stack(WebhookStack());
   auto jobs = stack.JobStub();
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
-  v1::SubmitBatchResponse response;
-  auto writer = jobs->SubmitBatch(&ctx, &response);
+  std::vector<v1::SubmitBatchRequest> requests;
   for (const std::string path : {"/first", "/first", "/second"}) {
     v1::SubmitBatchRequest request;
     *request.mutable_spec() = MakeSpec("shot for " + path, "seedance-2.0", 5);
     request.set_batch_webhook_url(receiver.Url(path));
-    ASSERT_TRUE(writer->Write(request));
+    requests.push_back(std::move(request));
   }
-  writer->WritesDone();
-  auto status = writer->Finish();
+  grpc::Status status;
+  const auto response = SubmitStream(*jobs, requests, &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.items_size(), 3);
   EXPECT_EQ(response.accepted(), 2u);
