@@ -15,7 +15,7 @@ PACKAGES="
   redis-server redis-sentinel ffmpeg fonts-dejavu-core
   prometheus python3-grpcio python3-protobuf
   clang libclang-rt-14-dev clang-format lld
-  python3 python3-botocore awscli
+  python3 python3-botocore python3-yaml awscli
   nodejs npm
   curl iproute2
   openssl
