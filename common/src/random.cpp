@@ -1,5 +1,6 @@
 #include "reelq/common/random.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <string>
@@ -24,6 +25,12 @@ std::mt19937_64 NewRng() {
   std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
                     static_cast<uint32_t>(n), static_cast<uint32_t>(n >> 32)};
   return std::mt19937_64(seq);
+}
+
+std::chrono::milliseconds EqualJitter(std::chrono::milliseconds cap, std::mt19937_64& rng) {
+  const long long whole = std::max<long long>(cap.count(), 0);
+  std::uniform_int_distribution<long long> extra(0, whole - whole / 2);
+  return std::chrono::milliseconds(whole / 2 + extra(rng));
 }
 
 }  // namespace reelq

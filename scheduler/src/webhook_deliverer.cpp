@@ -25,8 +25,8 @@ int64_t WebhookDeliverer::Backoff(const WebhookSettings& settings, int attempts,
     delay *= 2;
   }
   delay = std::min(delay, static_cast<double>(settings.retry_max_ms));
-  std::uniform_real_distribution<double> half_to_whole(0.5, 1.0);
-  return std::max<int64_t>(1, static_cast<int64_t>(delay * half_to_whole(rng)));
+  const std::chrono::milliseconds cap(static_cast<int64_t>(delay));
+  return std::max<int64_t>(1, EqualJitter(cap, rng).count());
 }
 
 void WebhookDeliverer::Stop() {

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "reelq/common/random.h"
 #include "reply.h"
 
 namespace reelq::redis::detail {
@@ -54,7 +55,8 @@ Core::Core(asio::any_io_executor strand, Options options)
       connect_timer_(strand_),
       sentinel_timer_(strand_),
       reconnect_timer_(strand_),
-      backoff_(options_.reconnect_min) {}
+      backoff_(options_.reconnect_min),
+      rng_(NewRng()) {}
 
 Core::~Core() {
   // Normally Close() ran long ago. This path is reached when the io_context is destroyed with
@@ -423,7 +425,9 @@ void Core::OnConnectionLost(std::string why) {
 
 void Core::ScheduleReconnect() {
   if (state_ == State::kClosed) return;
-  const auto delay = backoff_;
+  // Jittered: when Redis restarts, every worker's connections lose it at the same instant and
+  // would otherwise come back in lockstep, each doubling step a thundering herd.
+  const auto delay = std::max(options_.reconnect_min, EqualJitter(backoff_, rng_));
   // During a failover the new master appears at a moment nobody knows, and asking a sentinel
   // is cheap: keep retrying often instead of backing off to the usual maximum.
   const auto ceiling = options_.sentinels.empty()

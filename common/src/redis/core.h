@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,7 @@ class Core : public std::enable_shared_from_this<Core> {
   uint64_t sentinel_asks_ = 0;
   asio::steady_timer reconnect_timer_;
   std::chrono::milliseconds backoff_;
+  std::mt19937_64 rng_;
   std::string last_error_;   // why the connection is down, for messages
   std::string drop_reason_;  // set while we free a context ourselves
   Completion<Result<void>> first_connect_;

@@ -73,10 +73,7 @@ std::string Client::Describe(std::string_view method, const std::string& key) co
 std::chrono::milliseconds Client::Backoff(int attempt) {
   thread_local std::mt19937_64 rng = NewRng();
   std::chrono::milliseconds cap(config_.retry_base.count() * (1LL << std::min(attempt - 1, 20)));
-  cap = std::min(cap, config_.retry_max);
-  // "Equal jitter": half fixed, half random, so retries of many parts spread out.
-  std::uniform_int_distribution<long long> half(0, std::max<long long>(cap.count() / 2, 0));
-  return std::chrono::milliseconds(cap.count() / 2 + half(rng));
+  return EqualJitter(std::min(cap, config_.retry_max), rng);
 }
 
 awaitable<Result<http::Response>> Client::Send(Call call) {

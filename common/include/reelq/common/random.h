@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <random>
 
@@ -12,5 +13,10 @@ namespace reelq {
 // else. Tests that need determinism inside one process pass their own seeded generator instead.
 uint64_t ProcessSeed();
 std::mt19937_64 NewRng();
+
+// A retry delay drawn from [cap / 2, cap] ("equal jitter"): many clients that failed together
+// (every worker when Redis restarts, every part of an upload) come back spread over half the
+// delay instead of at one instant, and none comes back at once.
+std::chrono::milliseconds EqualJitter(std::chrono::milliseconds cap, std::mt19937_64& rng);
 
 }  // namespace reelq
