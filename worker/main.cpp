@@ -193,6 +193,10 @@ int main(int argc, char** argv) {
     gethostname(host, sizeof(host) - 1);
     flags.id = std::string(host) + "-" + std::to_string(getpid());
   }
+  if (auto valid = worker::ValidateWorkerId(flags.id); !valid) {
+    std::cerr << "reelq-worker: " << valid.error().message << "\n";
+    return 2;
+  }
   settings->worker_id = flags.id;
   if (flags.max_in_flight > 0) settings->max_in_flight = flags.max_in_flight;
   if (!flags.metrics_listen.empty()) settings->metrics_listen = flags.metrics_listen;

@@ -144,7 +144,7 @@ rt::E2eStackOptions StackOptions(const std::string& mode) {
   o.workers = 1;
   o.latency_scale = 0;  // no-op jobs: the sim answers at once
   o.lease_seconds = 10;
-  o.heartbeat_seconds = 2;
+  o.heartbeat_seconds = 1;
   // At zero latency the first poll already finds the task done; a long minimum interval would
   // be the whole job time.
   o.min_poll_interval_ms = 1;

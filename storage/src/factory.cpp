@@ -122,7 +122,7 @@ Result<S3Config> ParseS3(const YAML::Node& s3) {
   REELQ_TRY(parallel, GetInt(s3, name, "parallel_parts", 4, 1, 64));
   c.parallel_parts = static_cast<int>(*parallel);
   REELQ_TRY(ttl, GetInt(s3, name, "presign_ttl_seconds", 86400, 1, 604800));
-  (void)ttl;  // read by the scheduler when it hands out URLs; validated here
+  c.presign_ttl = std::chrono::seconds(*ttl);
   REELQ_TRY(timeout, GetInt(s3, name, "request_timeout_seconds", 120, 1, 3600));
   c.request_timeout = std::chrono::seconds(*timeout);
   REELQ_TRY(attempts, GetInt(s3, name, "max_attempts", 5, 1, 20));

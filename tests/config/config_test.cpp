@@ -144,6 +144,35 @@ TEST(ConfigTest, HttpIdleConnectionsPerHostIsReadAndBounded) {
   EXPECT_EQ(worker::Settings{}.http_idle_connections_per_host, 64);
 }
 
+// The worker's --id names its Redis keys and every clip's metadata: an id the object store would
+// refuse (S3 metadata is printable ASCII) failed every job after its paid generation.
+TEST(WorkerIdTest, PlainIdsPassAndOthersAreRefusedNamingTheFlag) {
+  for (const char* ok : {"gpu-3", "reelq-worker-7d9f8-x2k", "host.example.com-12", "w@a:1_b"}) {
+    EXPECT_TRUE(worker::ValidateWorkerId(ok)) << ok;
+  }
+  for (const std::string& bad : {std::string(),
+                                 std::string("gpu-\xc3\xbc"
+                                             "1"),
+                                 std::string("a b"), std::string(129, 'a'), std::string("a\nb")}) {
+    auto r = worker::ValidateWorkerId(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("--id"), std::string::npos) << r.error().message;
+  }
+}
+
+// heartbeat_seconds above 1 was capped in silence (the file said 3, the worker beat at 1): it is
+// refused, saying why.
+TEST(ConfigTest, HeartbeatAboveOneSecondIsRefusedSayingWhy) {
+  EXPECT_NE(
+      LoadError("worker:\n  heartbeat_seconds: 3\n").find("worker.heartbeat_seconds: at most 1"),
+      std::string::npos);
+  auto doc = config::LoadFromString("worker:\n  heartbeat_seconds: 0.5\n", "/tmp", {});
+  ASSERT_TRUE(doc) << doc.error().message;
+  auto ok = worker::ParseSettings(*doc);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->heartbeat, std::chrono::milliseconds(500));
+}
+
 TEST(ConfigTest, MaxClipMbIsReadAndBounded) {
   EXPECT_EQ(LoadError("worker:\n  max_clip_mb: 0\n"),
             "worker.max_clip_mb: 0 is out of range [1, 1048576]");

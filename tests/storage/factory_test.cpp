@@ -70,6 +70,11 @@ s3:
   auto url = (*s)->PresignGet("a/b.mp4", std::chrono::seconds(60));
   ASSERT_TRUE(url);
   EXPECT_TRUE(url->starts_with("http://127.0.0.1:9000/clips/a/b.mp4?X-Amz-Algorithm="));
+  EXPECT_NE(url->find("X-Amz-Expires=60&"), std::string::npos) << *url;
+  // A clip's URL in its record and webhook asks for 7 days: the configured lifetime caps it.
+  auto week = (*s)->PresignGet("a/b.mp4", std::chrono::hours(24 * 7));
+  ASSERT_TRUE(week);
+  EXPECT_NE(week->find("X-Amz-Expires=3600&"), std::string::npos) << *week;
 }
 
 TEST_F(FactoryTest, StrictErrorsNameTheKey) {

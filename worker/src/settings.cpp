@@ -1,6 +1,24 @@
 #include "reelq/worker/settings.h"
 
+#include <algorithm>
+
+#include "reelq/common/utf8.h"
+
 namespace reelq::worker {
+
+Result<void> ValidateWorkerId(std::string_view id) {
+  const bool plain = std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || c == ':' || c == '@';
+  });
+  if (id.empty() || id.size() > 128 || !plain) {
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "--id " + QuoteForMessage(id) +
+                         ": a worker id is 1 to 128 of A-Z a-z 0-9 . _ - : @ (it names the "
+                         "worker's Redis keys and every clip's metadata)");
+  }
+  return {};
+}
 
 Result<Settings> ParseSettings(const config::Document& doc) {
   Settings s;
@@ -31,7 +49,13 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   // Heartbeats also carry cancellations, so they run at least once a second.
   auto hb = config::GetNumber(w, "worker", "heartbeat_seconds", 1, 0.05, 3600);
   if (!hb) return std::unexpected(hb.error());
-  s.heartbeat = milliseconds(static_cast<int64_t>(std::min(*hb, 1.0) * 1000));
+  if (*hb > 1.0) {
+    // Refused rather than capped in silence: the file would say 3 while the worker beat at 1.
+    return MakeError(ErrorCategory::kInvalidRequest,
+                     "worker.heartbeat_seconds: at most 1 (heartbeats carry cancellations, "
+                     "which must reach a running job within a second)");
+  }
+  s.heartbeat = milliseconds(static_cast<int64_t>(*hb * 1000));
   if (s.heartbeat * 2 > s.lease) {
     return MakeError(ErrorCategory::kInvalidRequest,
                      "worker.heartbeat_seconds: must be at most half of worker.lease_seconds");

@@ -62,6 +62,7 @@ class S3Store final : public ObjectStore {
                        "presigned URL lifetime must be 1 s to 7 days (SigV4's limit), got " +
                            std::to_string(ttl.count()) + " s");
     }
+    ttl = std::min(ttl, client_->config().presign_ttl);
     return client_->PresignGet(key, ttl, s3::WallTime(*client_->config().clock));
   }
 

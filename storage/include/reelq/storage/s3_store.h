@@ -32,6 +32,9 @@ struct S3Config {
   int max_attempts = 5;
   std::chrono::milliseconds retry_base{200};
   std::chrono::milliseconds retry_max{10'000};
+  // The longest a presigned URL lives (`storage.s3.presign_ttl_seconds`): a caller asking for
+  // longer (a clip's URL in its record and webhook asks for 7 days) gets this instead.
+  std::chrono::seconds presign_ttl{86'400};
   // The wall clock requests and presigned URLs are signed with; null: the system clock.
   ClockPtr clock;
 };

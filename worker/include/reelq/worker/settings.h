@@ -59,5 +59,9 @@ struct Settings {
 
 // Reads the `worker:` section. Errors name the key.
 Result<Settings> ParseSettings(const config::Document& doc);
+// A worker id (--id): 1 to 128 of A-Z a-z 0-9 . _ - : @. It names the worker's Redis keys,
+// every clip's `worker` metadata (S3 takes printable ASCII only) and the log lines; an id
+// the store would refuse made every job generate (and be billed) and then fail to store.
+Result<void> ValidateWorkerId(std::string_view id);
 
 }  // namespace reelq::worker
