@@ -5,6 +5,8 @@
 #include <charconv>
 #include <ctime>
 
+#include "reelq/common/utf8.h"
+
 namespace reelq::providers::wire {
 
 std::string_view ToString(Op op) {
@@ -268,14 +270,11 @@ Error MakeProviderError(ErrorCategory category, std::string message, std::string
                .http_status = http_status};
 }
 
+// Cut on a code point: a provider's message (Kling's Chinese task_status_msg, a gateway's HTML
+// page in any encoding) cut mid-character would put invalid UTF-8 into the job's record and
+// events, which no client could then read (GetJob, ListJobs pages, WatchJob).
 std::string Snippet(std::string_view text, size_t max_chars) {
-  std::string out;
-  for (char c : text.substr(0, max_chars)) {
-    unsigned char u = static_cast<unsigned char>(c);
-    out += (u < 0x20 || u == 0x7f) ? ' ' : c;
-  }
-  if (text.size() > max_chars) out += "...";
-  return out;
+  return PlainSnippet(text, max_chars);
 }
 
 std::string Base64Encode(std::string_view bytes) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reelq/common/utf8.h"
 #include "seedance/seedance_wire.h"
 #include "sora/sora_wire.h"
 #include "src/wire_common.h"
@@ -40,6 +41,24 @@ TEST(WireCommon, JoinsAndEscapes) {
   EXPECT_EQ(wire::JoinUrl("http://h:1/kling/", "/v1/x"), "http://h:1/kling/v1/x");
   EXPECT_EQ(wire::EscapePathSegment("a/b c"), "a%2Fb%20c");
   EXPECT_EQ(wire::Snippet("a\nb", 10), "a b");
+}
+
+// A provider's message cut mid-character would put invalid UTF-8 into the job's record and its
+// events, and no client could read that job (or a ListJobs page holding it) again.
+TEST(WireCommon, SnippetsAreValidUtf8) {
+  const std::string han = "\xe5\x86\x85";  // one 3-byte character
+  std::string text;
+  for (int i = 0; i < 150; ++i) text += han;  // 450 bytes
+  for (size_t max : {299u, 300u, 301u, 302u}) {
+    const std::string cut = wire::Snippet(text, max);
+    EXPECT_TRUE(IsValidUtf8(cut)) << max;
+    EXPECT_TRUE(cut.ends_with("...")) << max;
+    EXPECT_LE(cut.size(), max + 3) << max;
+    EXPECT_GE(cut.size(), max + 3 - 2) << max;  // at most a partial character dropped
+  }
+  // Bytes that are not UTF-8 (a gateway page in Latin-1) are shown, not passed on.
+  EXPECT_EQ(wire::Snippet("caf\xe9 \xff", 100), "caf\\xe9 \\xff");
+  EXPECT_EQ(wire::Snippet("caf\xc3\xa9\tok", 100), "caf\xc3\xa9 ok");
 }
 
 // --- Sora ---

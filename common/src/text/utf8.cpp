@@ -94,4 +94,33 @@ std::string IdForMessage(std::string_view value) {
   return plain ? std::string(value) : QuoteForMessage(value);
 }
 
+std::string PlainSnippet(std::string_view text, size_t max) {
+  size_t end = text.size();
+  const bool cut = end > max;
+  if (cut) {
+    end = max;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(end + 3);
+  std::string_view rest = text.substr(0, end);
+  while (!rest.empty()) {
+    const size_t bad = FindInvalidUtf8(rest);
+    const std::string_view good = rest.substr(0, bad == std::string_view::npos ? rest.size() : bad);
+    for (char ch : good) {
+      const auto c = static_cast<unsigned char>(ch);
+      out += (c < 0x20 || c == 0x7F) ? ' ' : ch;
+    }
+    if (bad == std::string_view::npos) break;
+    const auto c = static_cast<unsigned char>(rest[bad]);
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+    rest.remove_prefix(bad + 1);
+  }
+  if (cut) out += "...";
+  return out;
+}
+
 }  // namespace reelq

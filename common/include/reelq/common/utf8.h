@@ -23,6 +23,11 @@ size_t CountCodePoints(std::string_view utf8);
 // \xNN. An error travels in proto `string` fields and grpc-message, which must be valid UTF-8
 // and bounded: a client cannot parse an answer carrying raw invalid bytes.
 std::string QuoteForMessage(std::string_view value, size_t max = 64);
+// A provider's or server's text for a log line, an error message or a record: at most `max`
+// bytes (cut on a code point boundary, then "..."), control characters as spaces, bytes that are
+// not valid UTF-8 as \xNN. What it returns is valid UTF-8, so a job record or event holding it
+// stays readable by every client (protobuf refuses a string field with invalid UTF-8).
+std::string PlainSnippet(std::string_view text, size_t max);
 // `value` as it is when it is a plain id (1 to 128 of A-Z a-z 0-9 . _ - : /), else quoted as
 // QuoteForMessage does.
 std::string IdForMessage(std::string_view value);
