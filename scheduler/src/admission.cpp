@@ -507,6 +507,14 @@ Result<AdmittedJob> Admission::Admit(JobSpec& spec) const {
   for (const std::string& id : allowed) {
     const providers::ModelSpec* m = FindModel(catalogue_, id);
     auto why = HardConstraintFailures(*m, spec, duration, audio, resolution, aspect);
+    // A model in the catalogue with no account in reelq.yaml can never be dispatched: a job
+    // left with only such models would wait in the queue forever, saying nothing.
+    if (why.empty() && catalogue_.AccountsFor(*m).empty()) {
+      why.push_back({.field = "models",
+                     .value = Quote(id),
+                     .reason = "has no account configured (accounts: in reelq.yaml, provider " +
+                               Quote(m->provider) + ")"});
+    }
     if (why.empty()) {
       admitted.candidates.push_back(id);
     } else {

@@ -147,6 +147,41 @@ TEST_F(AdmissionTest, UnknownModelIsRefused) {
   EXPECT_THAT(m, HasSubstr("seedance-2.0"));
 }
 
+// A model with no account in reelq.yaml can never be dispatched: a job left with only such
+// models would wait forever, saying nothing. It is refused naming the model; where other
+// allowed models can run the job, only they are its candidates.
+TEST(AdmissionAccountsTest, AModelWithNoAccountIsNoCandidate) {
+  providers::Catalogue catalogue = reelq::testing::ShippedCatalogue();
+  std::erase_if(catalogue.accounts, [](const auto& a) { return a.provider == "veo"; });
+  Admission admission(catalogue, AdmissionLimits{}, std::make_shared<ManualClock>(kNowMs));
+  JobSpec only_veo;
+  only_veo.set_prompt("x");
+  only_veo.set_duration_seconds(8);
+  only_veo.add_models("veo-3.1");
+  auto refused = admission.Admit(only_veo);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_THAT(refused.error().message, HasSubstr("veo-3.1"));
+  EXPECT_THAT(refused.error().message, HasSubstr("has no account configured"));
+
+  JobSpec either;
+  either.set_prompt("x");
+  either.set_duration_seconds(8);
+  either.add_models("veo-3.1");
+  either.add_models("kling-3.0");
+  auto admitted = admission.Admit(either);
+  ASSERT_TRUE(admitted.has_value()) << admitted.error().message;
+  EXPECT_EQ(admitted->candidates, (std::vector<std::string>{"kling-3.0"}));
+
+  JobSpec any;
+  any.set_prompt("x");
+  any.set_duration_seconds(8);
+  auto routed = admission.Admit(any);
+  ASSERT_TRUE(routed.has_value()) << routed.error().message;
+  EXPECT_EQ(std::count(routed->candidates.begin(), routed->candidates.end(), "veo-3.1"), 0);
+  EXPECT_FALSE(routed->candidates.empty());
+}
+
 TEST_F(AdmissionTest, ZeroDurationIsRefused) {
   EXPECT_THAT(Refusal(Prompt("x", 0)), StartsWith("duration_seconds: required"));
 }

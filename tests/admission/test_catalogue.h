@@ -62,6 +62,10 @@ inline providers::Catalogue ShippedCatalogue() {
       .price_per_second = 0.10,
       .inputs = {.first_frame = true, .last_frame = true, .reference_images = 9}};
   c.models = {kling, sora, veo, seedance};
+  // One account per provider: admission refuses a model no account can run.
+  for (const char* provider : {"kling", "sora", "veo", "seedance"}) {
+    c.accounts.push_back({.id = std::string(provider) + "-main", .provider = provider});
+  }
   c.use_case_first_choice = {
       {"photorealism", "sora-2"},
       {"multi_shot_narrative", "kling-3.0"},
