@@ -133,9 +133,11 @@ local function choose(job, prefer)
   local afford = affordable(ctx, job)
   local hold = tonumber(job.hold) or 0
   local room, over, fits = nil, nil, false
+  local orphaned = true  -- every candidate known and without an account (sync_config.lua)
   for cand in string.gmatch(job.models, '[^,]+') do
     index = index + 1
     local m = model(cand)
+    if not m.known or #m.accounts > 0 then orphaned = false end
     local price = m.known and job_price(ctx, job, cand) or 0
     local within = true
     if m.known and price > hold then
@@ -162,7 +164,7 @@ local function choose(job, prefer)
       end
     end
   end
-  return best_acc, best_model, not fits and over or nil
+  return best_acc, best_model, not fits and over or nil, index > 0 and orphaned
 end
 
 -- Fairness by virtual time (start-time fair queuing): each active tenant carries a virtual
@@ -231,10 +233,19 @@ local function head_key(e)
   if e.first > #e.ids then fetch(e) end
   e.key = e.scores[e.first] or math.huge
 end
+local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
+-- A tenant that stayed active while none of its jobs could go (all waiting for one busy model)
+-- kept the clock of its last dispatch while the others' ran on: with no floor it would take
+-- every dispatch once its jobs could go again, for as long as its lag. It gets no more than the
+-- credit a newly active tenant gets (common.lua, activation_vt).
+local vt_floor = activation_vt(P)
 for _, e in ipairs(order) do
+  if not fifo and e.vt < vt_floor then
+    e.vt = vt_floor
+    e.dirty = true
+  end
   if fifo then head_key(e) else e.key = e.vt end
 end
-local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
 -- Jobs this round chose to hold for a busy model: counted once in its `waiting`, and not chosen
 -- again when the tenant's queue is scanned again this round (that would count them twice).
 local held = {}
@@ -333,8 +344,20 @@ local function dispatch_one(entry)
                   'the job had not started by its start deadline', 'finished', now})
       expired = expired + 1
     elseif not held[id] then
-      local acc, m, over_budget = choose(j, j.pref == '1')
-      if over_budget then
+      local acc, m, over_budget, orphaned = choose(j, j.pref == '1')
+      if orphaned then
+        -- No model it may use has an account any more (removed from the configuration): it
+        -- could only wait for good. It ends now, saying so.
+        index = remove(entry, index)
+        move_money(ctx, j, 'refund', 0, 0)
+        local text = 'no model this job may use has an account configured any more (' ..
+                         j.models .. '): add an account for one of them, or submit it again ' ..
+                         'with other models'
+        transition(ctx, j, 'FAILED', '', text,
+                   {'err_cat', 'failed_precondition', 'err_msg', text, 'err_code', 'no_account',
+                    'finished', now})
+        expired = expired + 1
+      elseif over_budget then
         -- An attempt (after a billed one, a RetryJob, or a price raised since submit) that no
         -- model fits in what is left of the budget: it could only wait for good. It ends now,
         -- saying what would let it run; the scan goes on from the next job.
@@ -382,7 +405,7 @@ local function dispatch_one(entry)
         m.waiting = m.waiting + 1
         held[id] = true
       end
-      if not over_budget then
+      if not over_budget and not orphaned then
         if not acc and all_full() then
           round_full = true
           return false

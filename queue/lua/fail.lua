@@ -10,12 +10,15 @@
 -- group's own step (join, contact sheet) passes it for a passing failure (Redis or the store
 -- unreachable): its children are done, so it goes back to `ready` the same way.
 -- ARGV: P now id token category message code retry(0|1) retry_at count_attempt(0|1)
---       cooldown_ms [keep_task(0|1)]
+--       cooldown_ms [keep_task(0|1)] [account_fault(0|1)]
+-- account_fault: the provider refused a create with a server error; the account's breaker
+-- (below) cools it for a time that doubles with each such failure in a row.
 local P, now, id, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local category, message, code = ARGV[5], ARGV[6], ARGV[7]
 local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10] == '1'
 local cooldown_ms = tonumber(ARGV[11])
 local keep_task = ARGV[12] == '1'
+local account_fault = ARGV[13] == '1'
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
                           'worker', 'upstream', 'kind', 'generated'})
 if not j or j.state ~= 'RUNNING' then
@@ -51,6 +54,19 @@ local error_json = cjson.encode({attempt = attempt, category = category, message
 if j.worker and j.worker ~= '' then redis.call('HDEL', P .. ':wjobs:' .. j.worker, id) end
 release_slot(ctx, j.slot)
 settle_create(P, j.account, j.create_log, now)
+-- The breaker: failures within FAULT_WINDOW of the account's last one make a streak, and the
+-- streak's n-th failure cools the account for 2^(n-1) s, at most FAULT_MAX_COOL. A success does
+-- not touch the account here (that would cost every job a write): a streak simply lapses.
+local FAULT_WINDOW, FAULT_MAX_COOL = 120000, 60000
+if account_fault and j.account and j.account ~= '' then
+  local r = redis.call('HMGET', P .. ':acct:' .. j.account, 'fault_streak', 'fault_at')
+  local streak = tonumber(r[1] or '0') or 0
+  if now - (tonumber(r[2] or '0') or 0) > FAULT_WINDOW then streak = 0 end
+  streak = streak + 1
+  redis.call('HSET', P .. ':acct:' .. j.account, 'fault_streak', streak, 'fault_at', now)
+  local cool = math.floor(math.min(FAULT_MAX_COOL, 1000 * 2 ^ (streak - 1)))
+  cooldown_ms = math.max(cooldown_ms, cool)
+end
 if cooldown_ms > 0 and j.account and j.account ~= '' then
   local a = P .. ':acct:' .. j.account
   local until_ms = now + cooldown_ms
@@ -58,8 +74,8 @@ if cooldown_ms > 0 and j.account and j.account ~= '' then
   local cur = tonumber(r[1] or '0') or 0
   local changes = {}
   if until_ms > cur then changes = {'cooldown_until', until_ms} end
-  count(ctx, a, 'rate_limited', 1)
   if category == 'rate_limited' then
+    count(ctx, a, 'rate_limited', 1)
     -- The provider's real limit is lower than what we used: halve the effective rate (from
     -- where it stands now, recovery included) until the account recovers (see dispatch.lua).
     local rpm = tonumber(r[2]) or 0
@@ -130,9 +146,16 @@ elseif retry and attempt <= max_attempts then
   redis.call('ZADD', P .. ':delayed', retry_at, id)
   result = 'RETRY'
 else
-  transition(ctx, j, 'FAILED', '', category .. ': ' .. message,
-             {error_field, error_json, 'err_cat', category, 'err_msg', message, 'err_code', code,
-              'finished', now, 'slot', '', 'create_log', '', 'create_intent', ''})
+  local fields = {error_field, error_json, 'err_cat', category, 'err_msg', message, 'err_code',
+                  code, 'finished', now, 'slot', '', 'create_log', '', 'create_intent', ''}
+  -- A task that finished (what failed came after it: the store, its sidecar) and whose clip
+  -- the provider may still hand out: RetryJob fetches it again instead of paying for another
+  -- (retry.lua). One that expired upstream (result_expired) is made anew.
+  if generated and code ~= 'result_expired' and (j.generated or '') == '' then
+    fields[#fields + 1] = 'generated'
+    fields[#fields + 1] = now
+  end
+  transition(ctx, j, 'FAILED', '', category .. ': ' .. message, fields)
 end
 flush(ctx)
 return result

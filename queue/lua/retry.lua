@@ -6,7 +6,7 @@
 -- ARGV: P now id
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local j = read_job(P, id, {'tenant', 'kind', 'children', 'nchildren', 'children_ok', 'chain',
-                          unpack(SCORE_READ)})
+                          'upstream', 'account', 'generated', 'err_code', unpack(SCORE_READ)})
 if not j then return redis.error_reply('NOTFOUND') end
 if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
   return redis.error_reply('NOTFINAL ' .. j.state)
@@ -16,6 +16,24 @@ end
 -- would never take its result (nor a chain go on past it).
 if j.parent and j.parent ~= '' then return redis.error_reply('CHILD ' .. j.parent) end
 local ctx = new_ctx(P, now, ARGV[2])
+-- A job that FAILED after its upstream task finished (the object store refused the clip or its
+-- sidecar, attempts ran out) was billed for that task, and the provider may still hand the clip
+-- out: running it again fetches the same task's clip rather than paying for a new generation.
+-- Its task, model and account are kept and it goes straight back to `ready` (as fail.lua's
+-- keep_task retry does); nothing more is reserved, so completing it charges nothing more. When
+-- the provider no longer knows the task, that attempt ends result_expired, and a RetryJob of
+-- that makes it anew.
+if j.state == 'FAILED' and (not j.kind or j.kind == '') and (j.generated or '') ~= '' and
+    (j.upstream or '') ~= '' and (j.account or '') ~= '' and j.err_code ~= 'result_expired' then
+  transition(ctx, j, 'DISPATCHED', '',
+             'retried by request: fetching the clip of its finished upstream task ' .. j.upstream ..
+                 ' again (not made again)',
+             {'attempt', 1, 'token', '', 'worker', '', 'err_cat', '', 'err_msg', '', 'err_code',
+              '', 'finished', '', 'create_intent', '', 'slot', ''})
+  ready_again(P, {id})
+  flush(ctx)
+  return 'OK'
+end
 -- The batch's budget must take what running again may cost: at least each job's cheapest allowed
 -- model, past what it still holds. Refused here, naming the shortfall, rather than queued to
 -- fail at dispatch (dispatch.lua's choose).

@@ -17,9 +17,15 @@ end
 redis.call('HSET', P .. ':meta', 'schema', schema, 'default_weight', ARGV[3])
 local i = 4
 local n = tonumber(ARGV[i]); i = i + 1
+-- A model the config no longer names keeps its hash (its counters, jobs still pointing at it)
+-- but loses its accounts: dispatch then routes its jobs to their other models, and fails one
+-- left with no model that has an account, instead of sending it to an account nobody runs.
+local dropped = {}
+for _, id in ipairs(redis.call('SMEMBERS', P .. ':models')) do dropped[id] = true end
 redis.call('DEL', P .. ':models')
 for _ = 1, n do
   local id, accounts, seed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  dropped[id] = nil
   local mk = P .. ':model:' .. id
   redis.call('HSET', mk, 'accounts', accounts, 'lat_min', ARGV[i + 3], 'lat_max', ARGV[i + 4],
              'price', ARGV[i + 5])
@@ -34,6 +40,7 @@ for _ = 1, n do
   redis.call('HSETNX', mk, 'lat', seed)
   redis.call('SADD', P .. ':models', id)
 end
+for id in pairs(dropped) do redis.call('HSET', P .. ':model:' .. id, 'accounts', '') end
 n = tonumber(ARGV[i]); i = i + 1
 redis.call('DEL', P .. ':accounts')
 for _ = 1, n do

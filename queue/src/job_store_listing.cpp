@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "job_codec.h"
 #include "list_cursor.h"
 #include "lua_library.h"
@@ -152,7 +154,11 @@ awaitable<Result<ListPage>> JobStore::List(ListFilter filter) {
   for (size_t i = 0; i < ids.size() && i < rows->elements.size(); ++i) {
     if (rows->elements[i].elements.empty()) continue;  // removed between the two reads
     auto job = JobRecord::Decode(ids[i], ToFields(rows->elements[i]));
-    if (!job) co_return std::unexpected(job.error());
+    if (!job) {
+      spdlog::error("ListJobs: job {} left out of its page: {}", ids[i], job.error().message);
+      page.unreadable.push_back(ids[i]);
+      continue;
+    }
     page.jobs.push_back(std::move(*job));
   }
   co_return page;

@@ -203,15 +203,17 @@ awaitable<Result<FailOutcome>> JobStore::Fail(FailRequest req) {
                                    std::to_string(req.retry_at_ms),
                                    req.count_attempt ? "1" : "0",
                                    std::to_string(req.cooldown_ms),
-                                   req.keep_task ? "1" : "0"};
+                                   req.keep_task ? "1" : "0",
+                                   req.account_fault ? "1" : "0"};
   auto r = co_await Run(LuaFunction(lua::k_fail), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return r->str == "RETRY" ? FailOutcome::kRetrying : FailOutcome::kFailed;
 }
 
 awaitable<Result<void>> JobStore::HandBack(std::string job_id, std::string token,
-                                           std::string reason) {
-  std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id, token, reason};
+                                           std::string reason, int64_t retry_at_ms) {
+  std::vector<std::string> command{std::to_string(clock_->NowMs()), job_id, token, reason,
+                                   std::to_string(retry_at_ms)};
   auto r = co_await Run(LuaFunction(lua::k_handback), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return Result<void>{};

@@ -181,6 +181,112 @@ TEST_F(QueueTest, RateLimitStormCoolsAccountAndMovesWork) {
   EXPECT_EQ(Field("acct:a1", "in_flight"), "0");
 }
 
+// A sick account (its provider answering creates with 5xx): each such failure in a row doubles
+// its cooldown (1 s, 2 s, 4 s ...), so the retries go to the healthy account instead of using
+// up their attempts on the sick one; a failure after the streak lapsed starts again at 1 s.
+TEST_F(QueueTest, CreatesRefusedWithServerErrorsTripTheAccountsBreaker) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4},
+                 {.id = "a2", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4}}));
+  for (int i = 0; i < 8; ++i) Submit("j" + std::to_string(i), "t1");
+  clock_->Advance(10s);
+  ASSERT_EQ(Dispatch(), 8);
+  auto leased = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 8u);
+  std::vector<int64_t> cooled;
+  for (auto& j : *leased) {
+    if (j.account != "a1") continue;
+    FailRequest f{.job_id = j.id,
+                  .token = j.token,
+                  .category = ErrorCategory::kRetryable,
+                  .message = "500 internal error",
+                  .retry = true,
+                  .retry_at_ms = clock_->NowMs(),
+                  .account_fault = true};
+    auto r = RunAsync(io_, store_->Fail(f));
+    ASSERT_TRUE(r) << r.error().Describe();
+    cooled.push_back(std::stoll(Field("acct:a1", "cooldown_until")) - clock_->NowMs());
+  }
+  EXPECT_EQ(cooled, (std::vector<int64_t>{1000, 2000, 4000, 8000}));
+  EXPECT_EQ(Field("acct:a2", "cooldown_until"), "");
+  EXPECT_EQ(Field("acct:a1", "rate_limited"), "") << "a 5xx is not a 429";
+  for (auto& j : *leased) {
+    if (j.account != "a2") continue;
+    ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+  }
+  clock_->Advance(1s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Dispatch(), 4);
+  auto again = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 4u);
+  for (auto& j : *again) EXPECT_EQ(j.account, "a2") << "a retry went back to the sick account";
+
+  // Past the streak's window a failure is a blip again: one second.
+  clock_->Advance(150s);
+  FailRequest blip{.job_id = (*again)[0].id,
+                   .token = (*again)[0].token,
+                   .category = ErrorCategory::kRetryable,
+                   .message = "502",
+                   .retry = true,
+                   .retry_at_ms = clock_->NowMs(),
+                   .account_fault = true};
+  ASSERT_TRUE(RunAsync(io_, store_->Fail(blip)));
+  EXPECT_EQ(std::stoll(Field("acct:a2", "cooldown_until")) - clock_->NowMs(), 1000);
+}
+
+// A model removed from the configuration (its model and account gone) is no longer dispatched
+// to: a job that allows another model goes there, and one left with no model that has an account
+// ends FAILED saying so, instead of going to an account no worker runs or waiting for good.
+TEST_F(QueueTest, AModelRemovedFromTheConfigIsNotDispatchedTo) {
+  auto both = OneModel();
+  both.models.push_back({.id = "m2", .accounts = {"a2"}});
+  both.accounts.push_back(UnboundedAccount("a2"));
+  Sync(both);
+  Submit("either", "t1", {"m1", "m2"});
+  Submit("only-m1", "t1", {"m1"});
+  QueueSettings without_m1;
+  without_m1.models.push_back({.id = "m2", .accounts = {"a2"}});
+  without_m1.accounts.push_back(UnboundedAccount("a2"));
+  Sync(without_m1);
+  EXPECT_EQ(Dispatch(), 1);
+  auto either = RunAsync(io_, store_->Get("either"));
+  ASSERT_TRUE(either);
+  EXPECT_EQ(either->state, JobState::kDispatched);
+  EXPECT_EQ(either->model, "m2");
+  auto orphan = RunAsync(io_, store_->Get("only-m1"));
+  ASSERT_TRUE(orphan);
+  EXPECT_EQ(orphan->state, JobState::kFailed);
+  EXPECT_EQ(orphan->error_category, ErrorCategory::kFailedPrecondition);
+  EXPECT_EQ(orphan->error_code, "no_account");
+  EXPECT_NE(orphan->error_message.find("m1"), std::string::npos) << orphan->error_message;
+}
+
+// A job handed back with a retry time (a worker without its account's key) waits in `delayed`
+// with its slot and task kept, and only the reaper puts it back in `ready` once that time comes:
+// the worker that gave it up does not lease it straight back.
+TEST_F(QueueTest, AHandBackWithARetryTimeWaitsUntilThen) {
+  Sync(OneModel());
+  Submit("x", "t1");
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  const auto& j = (*leased)[0];
+  ASSERT_TRUE(
+      RunAsync(io_, store_->HandBack(j.id, j.token, "no key here", clock_->NowMs() + 5000)));
+  auto again = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->empty()) << "leased straight back";
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "1") << "its slot was let go";
+  clock_->Advance(6s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  again = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].id, "x");
+}
+
 TEST_F(QueueTest, StatsCountPendingIncludingRetries) {
   Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 1}}));
   for (int i = 0; i < 5; ++i) Submit("p" + std::to_string(i), "t" + std::to_string(i % 2));
@@ -646,6 +752,37 @@ TEST_F(QueueTest, ANewlyActiveTenantGoesFirstForItsCreditThenSharesEqually) {
   EXPECT_EQ(std::count(after.begin(), after.begin() + 64, "small"), 64);
   const auto small = std::count(after.begin(), after.end(), "small");
   EXPECT_NEAR(small, 96, 2) << "then equal shares";
+}
+
+// A tenant that stayed active while its jobs could not go (all pinned to a model whose one slot
+// was busy) keeps no lag from that time: when it submits work that can go, it gets the credit a
+// newly active tenant gets, and then shares, instead of every dispatch until its clock catches
+// up with the one that kept dispatching.
+TEST_F(QueueTest, ATenantBlockedForLongGetsOnlyTheActivationCreditWhenItsJobsCanGo) {
+  auto settings = OneModel();
+  settings.models.push_back({.id = "m2", .accounts = {"a2"}});
+  auto busy = UnboundedAccount("a2");
+  busy.max_concurrent = 1;
+  settings.accounts.push_back(busy);
+  Sync(settings);
+  Submit("a-pin", "A", {"m2"});
+  ASSERT_EQ(Dispatch(1), 1);
+  Submit("a-wait", "A", {"m2"});  // A stays active, its only job waiting for m2's slot
+  for (int i = 0; i < 300; ++i) Submit("b" + std::to_string(i), "B");
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(Dispatch(1), 1);
+  ASSERT_TRUE(RunAsync(io_, store_->Lease("w", 1000, 60s)));
+  for (int i = 0; i < 100; ++i) Submit("a" + std::to_string(i), "A");
+  std::vector<std::string> order;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(Dispatch(1), 1);
+    auto leased = RunAsync(io_, store_->Lease("w", 100, 60s));
+    ASSERT_TRUE(leased) << leased.error().Describe();
+    for (const auto& j : *leased) order.push_back(j.tenant);
+  }
+  ASSERT_EQ(order.size(), 100u);
+  const auto first_b = std::find(order.begin(), order.end(), "B") - order.begin();
+  EXPECT_LE(first_b, 66) << "A's lag from its blocked time took every dispatch";
+  EXPECT_GE(std::count(order.begin(), order.end(), "B"), 10);
 }
 
 // tenants.activation_credit (synced into Redis) sets the head start of a newly active tenant:

@@ -125,6 +125,27 @@ TEST_F(ListCursorTest, FiltersByBatchTenantAndModel) {
   EXPECT_EQ(all.size(), 150u);
 }
 
+// One damaged record (a hand edit, a partial restore) is left out of its page, named in the
+// page's `unreadable`, and paging goes on past it: it does not hide every job listed after it.
+TEST_F(ListCursorTest, ADamagedRecordIsLeftOutAndPagingGoesOn) {
+  Submit("d", 5);
+  server_->Run({"HSET", "t:{q}:job:d2", "state", "BOGUS"});
+  std::vector<std::string> ids, unreadable;
+  ListFilter filter{.page_size = 2};
+  for (int pages = 0; pages < 100; ++pages) {
+    auto page = Page(filter);
+    for (const auto& job : page.jobs) ids.push_back(job.id);
+    unreadable.insert(unreadable.end(), page.unreadable.begin(), page.unreadable.end());
+    if (page.next_page_token.empty()) break;
+    filter.page_token = page.next_page_token;
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"d0", "d1", "d3", "d4"}));
+  EXPECT_EQ(unreadable, (std::vector<std::string>{"d2"}));
+  auto got = RunAsync(io_, store_->Get("d2"));
+  ASSERT_FALSE(got);
+  EXPECT_NE(got.error().message.find("BOGUS"), std::string::npos) << got.error().message;
+}
+
 // No filter: there is no all-jobs index, and a tenant's jobs are one entry per submit call
 // (submit.lua); list.lua merges the tenants' calls. Pages follow submit order (time, call,
 // position) across tenants whose calls tie in time, jobs submitted while paging come after the

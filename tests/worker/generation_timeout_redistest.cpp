@@ -74,6 +74,24 @@ TEST(WorkerGenerationTimeoutTest, ATaskThatEndsWithinTheTimeoutSucceeds) {
   EXPECT_EQ(f.provider->polls, 6);
 }
 
+// The timeout is checked against the poll's answer: a task that finished while the worker waited
+// for its next poll (here the provider asked for 600 ms between polls, past the 300 ms timeout)
+// made a clip the provider bills, and the clip is fetched, not cancelled and thrown away.
+TEST(WorkerGenerationTimeoutTest, ATaskSeenFinishedAfterItsTimeoutPassedIsFetchedNotCancelled) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f(/*timeout_seconds=*/0.3);
+  f.provider->running_polls = 1;
+  f.provider->running_poll_after = 600ms;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->cancels, 0);
+  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(f.provider->polls, 2);
+}
+
 // When the upstream id was stored, from the job's history.
 int64_t UpstreamStoredAt(const queue::JobRecord& job, const std::string& upstream) {
   for (const auto& entry : job.history) {

@@ -4,6 +4,8 @@
 // and the retries stay bounded by the job's attempts.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 
 #include "reelq/providers/fake_provider.h"
@@ -20,6 +22,25 @@ using testing::RunFor;
 
 using providers::FakeProvider;
 
+// A writer whose commit reports an object already there without its checksum, as the S3 store's
+// does (its HEAD carries none).
+class ChecksumlessWriter final : public storage::ObjectWriter {
+ public:
+  explicit ChecksumlessWriter(storage::ObjectWriterPtr inner) : inner_(std::move(inner)) {}
+  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
+    co_return co_await inner_->Write(chunk);
+  }
+  awaitable<Result<storage::CommitResult>> Commit() override {
+    auto committed = co_await inner_->Commit();
+    if (committed && committed->already_existed) committed->info.sha256.clear();
+    co_return committed;
+  }
+  awaitable<void> Abort() override { co_await inner_->Abort(); }
+
+ private:
+  storage::ObjectWriterPtr inner_;
+};
+
 // The filesystem store, refusing to open a writer for a sidecar while `sidecar_failures` lasts
 // (as an S3 bucket answering 503).
 class FlakyStore final : public storage::ObjectStore {
@@ -27,6 +48,8 @@ class FlakyStore final : public storage::ObjectStore {
   explicit FlakyStore(storage::ObjectStorePtr inner) : inner_(std::move(inner)) {}
   int sidecar_failures = 0;
   int sidecar_refusals = 0;
+  ErrorCategory sidecar_error = ErrorCategory::kRetryable;
+  bool checksumless = false;  // commits answer as the S3 store's do
 
   std::string_view name() const override { return inner_->name(); }
   awaitable<Result<storage::ObjectWriterPtr>> OpenWriter(std::string key,
@@ -34,9 +57,13 @@ class FlakyStore final : public storage::ObjectStore {
     if (key.ends_with(".json") && sidecar_failures > 0) {
       --sidecar_failures;
       ++sidecar_refusals;
-      co_return std::unexpected(Error{ErrorCategory::kRetryable, "store answered 503"});
+      co_return std::unexpected(Error{sidecar_error, "store answered 503"});
     }
-    co_return co_await inner_->OpenWriter(std::move(key), std::move(options));
+    auto writer = co_await inner_->OpenWriter(std::move(key), std::move(options));
+    if (writer && checksumless) {
+      co_return std::make_unique<ChecksumlessWriter>(std::move(*writer));
+    }
+    co_return writer;
   }
   awaitable<Result<storage::ObjectInfo>> Head(std::string key) override {
     co_return co_await inner_->Head(std::move(key));
@@ -152,6 +179,33 @@ TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {
   EXPECT_EQ(f.provider->downloads_finished, 1);
 }
 
+// On a store whose commit cannot tell the kept clip's checksum (S3), the record and the sidecar
+// describe the clip that is kept (its size; the checksum left unknown), not the bytes this
+// attempt downloaded and did not keep.
+TEST(WorkerKeptTaskTest, AClipAlreadyStoredOnAChecksumlessStoreIsNotGivenTheDownloadsChecksum) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.flaky->checksumless = true;
+  const std::string earlier = "an earlier task's clip, of another length";
+  const auto key = JobRunner::ClipKey("t", "b", "x");
+  {
+    auto writer = RunAsync(f.io, f.objects->OpenWriter(key, {}));
+    ASSERT_TRUE(writer) << writer.error().Describe();
+    ASSERT_TRUE(RunAsync(f.io, (*writer)->Write(std::as_bytes(std::span(earlier)))));
+    ASSERT_TRUE(RunAsync(f.io, (*writer)->Commit()));
+  }
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded);
+  EXPECT_EQ(job.sha256, "") << "the checksum of a download that was not kept";
+  auto sidecar = RunAsync(f.io, f.objects->ReadSmall(JobRunner::SidecarKey(key), 1 << 20));
+  ASSERT_TRUE(sidecar) << sidecar.error().Describe();
+  const auto doc = nlohmann::json::parse(*sidecar);
+  EXPECT_EQ(doc.value("size_bytes", uint64_t{0}), earlier.size()) << *sidecar;
+}
+
 // A clip past worker.max_clip_mb is not stored, and the job fails saying so, without another
 // download or a second generation (it would be as large again).
 TEST(WorkerKeptTaskTest, AClipLargerThanTheCapIsNotStored) {
@@ -196,6 +250,89 @@ TEST(WorkerKeptTaskTest, AStoreThatKeepsFailingEndsTheJobAfterItsAttempts) {
   EXPECT_EQ(wallet.spent_micros, 5 * Fixture::kPricePerSecond);
   EXPECT_EQ(wallet.reserved_micros, 0);
   EXPECT_EQ(wallet.balance_micros, 10'000'000 - 5 * Fixture::kPricePerSecond);
+}
+
+// A job that FAILED after its task finished (the store refused its sidecar: credentials expired,
+// a read-only disk) was billed for that task. Once the store is fixed, RetryJob fetches the same
+// task's clip: nothing is made or charged again.
+TEST(WorkerKeptTaskTest, ARetryOfAJobThatFailedAfterItsTaskFinishedFetchesThatTaskAgain) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.Fund(10'000'000);
+  f.bill = true;
+  f.flaky->sidecar_error = ErrorCategory::kAuthFailed;  // not retried: the job ends at once
+  f.flaky->sidecar_failures = 1000;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  auto job = f.Get("x");
+  ASSERT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(job.error_category, ErrorCategory::kAuthFailed);
+  EXPECT_NE(job.generated_ms, 0);
+  EXPECT_EQ(f.Wallet().spent_micros, 5 * Fixture::kPricePerSecond);
+
+  f.flaky->sidecar_failures = 0;  // the operator fixed the store
+  ASSERT_TRUE(RunAsync(f.io, f.admin->Retry("x")));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1) << "the retry paid for a second generation";
+  EXPECT_EQ(job.upstream, "task-1");
+  bool fetched_again = false;
+  for (const auto& t : job.history) {
+    fetched_again =
+        fetched_again || t.detail.find("finished upstream task task-1 again") != std::string::npos;
+  }
+  EXPECT_TRUE(fetched_again);
+  const auto wallet = f.Wallet();
+  EXPECT_EQ(wallet.spent_micros, 5 * Fixture::kPricePerSecond) << "charged twice";
+  EXPECT_EQ(wallet.reserved_micros, 0);
+  EXPECT_EQ(wallet.balance_micros, 10'000'000 - 5 * Fixture::kPricePerSecond);
+  EXPECT_TRUE(
+      std::filesystem::exists(f.dir.path() / "store" / JobRunner::SidecarKey(job.output_key)));
+}
+
+// A job whose upstream task is running, leased by a worker that has no key for its account (a
+// key not yet mounted everywhere in a rollout): that worker cannot poll it, and failing the job
+// would clear the task so the next attempt paid for a second one. It hands the job back with its
+// task kept, and a worker with the key fetches that task's clip.
+TEST(WorkerKeptTaskTest, AWorkerWithoutTheAccountsKeyHandsARunningTaskBackKept) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.provider->hold_polls = true;  // the task generates until the test lets it end
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.PumpUntil([&] { return f.Get("x").upstream == "task-1"; }, 10s));
+
+  // This worker loses its key, and the job comes back to it (as after another worker's drain).
+  auto provider = f.deps.providers["a"];
+  f.deps.providers["a"] = nullptr;
+  ASSERT_TRUE(RunAsync(f.io, f.admin->HandBack("x", "", "the test takes it back")));
+  bool handed_back_kept = false;
+  ASSERT_TRUE(f.PumpUntil(
+      [&] {
+        (void)RunAsync(f.io, f.admin->Reap(100));
+        for (const auto& t : f.Get("x").history) {
+          handed_back_kept =
+              handed_back_kept ||
+              (t.detail.find("has no usable API key on worker w1") != std::string::npos &&
+               t.detail.find("upstream task kept") != std::string::npos);
+        }
+        return handed_back_kept;
+      },
+      10s));
+  auto job = f.Get("x");
+  EXPECT_EQ(job.upstream, "task-1") << "the running task was let go";
+  EXPECT_EQ(job.attempt, 1);
+
+  f.deps.providers["a"] = provider;  // the key is there again
+  f.provider->hold_polls = false;
+  ASSERT_TRUE(f.RunToEnd("x"));
+  job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.upstream, "task-1");
+  EXPECT_EQ(f.provider->creates, 1) << "a second task was paid for";
 }
 
 // A kept task whose results expired upstream is not made again: that would pay the provider a

@@ -99,6 +99,30 @@ TEST(RetryPolicy, NonRetryableCategoriesNeverRetryWhateverTheAttemptOrRetryAfter
   }
 }
 
+// The provider's own answer to a create says something about the account: a server error trips
+// its breaker (fail.lua doubles the cooldown with each one in a row), an auth refusal (a key
+// revoked, a quota spent) cools it for minutes, so the rest of a batch goes elsewhere. The same
+// errors elsewhere (a poll, a download) leave the account alone.
+TEST(RetryPolicy, ACreateRefusedWithAServerOrAuthErrorCoolsTheAccount) {
+  const Settings s = TestSettings();
+  std::mt19937_64 rng(7);
+  const auto server = DecideRetry(Make(ErrorCategory::kRetryable), 1, 5, s, rng, true);
+  EXPECT_TRUE(server.retry);
+  EXPECT_TRUE(server.account_fault);
+  EXPECT_FALSE(DecideRetry(Make(ErrorCategory::kRetryable), 1, 5, s, rng).account_fault);
+  EXPECT_FALSE(DecideRetry(Make(ErrorCategory::kInternal), 1, 5, s, rng, true).account_fault);
+
+  const auto auth = DecideRetry(Make(ErrorCategory::kAuthFailed), 1, 5, s, rng, true);
+  EXPECT_FALSE(auth.retry) << "retrying an auth refusal cannot help and may cost";
+  EXPECT_EQ(auth.cooldown_ms, kAuthFailureCooldownMs);
+  EXPECT_EQ(DecideRetry(Make(ErrorCategory::kAuthFailed), 1, 5, s, rng).cooldown_ms, 0);
+  for (auto c : {ErrorCategory::kPolicyRejected, ErrorCategory::kInvalidRequest}) {
+    const auto d = DecideRetry(Make(c), 1, 5, s, rng, true);
+    EXPECT_EQ(d.cooldown_ms, 0) << ToString(c) << ": the job's fault, not the account's";
+    EXPECT_FALSE(d.account_fault);
+  }
+}
+
 TEST(RetryPolicy, AttemptsExhaustedMeansNoRetry) {
   const Settings s = TestSettings();
   std::mt19937_64 rng(7);

@@ -7,6 +7,7 @@
 
 #include "chain_frame.h"
 #include "input_images.h"
+#include "reelq/common/random.h"
 #include "reelq/common/spawn.h"
 #include "reelq/worker/retry_policy.h"
 #include "sidecar.h"
@@ -129,9 +130,10 @@ void Attempt::CountStoreFailure(std::string_view object) {
 
 // `reason`: stored as the error code instead of the provider's own when not empty (a reason
 // the provider-neutral vocabulary has no word for, such as create_outcome_unknown).
-awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason, bool keep_task) {
+awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason, bool keep_task,
+                                    bool at_create) {
   const auto& settings = deps_.settings;
-  auto decision = DecideRetry(error, job_.attempt, job_.max_attempts, settings, rng_);
+  auto decision = DecideRetry(error, job_.attempt, job_.max_attempts, settings, rng_, at_create);
   queue::FailRequest req;
   req.job_id = job_.id;
   req.token = job_.token;
@@ -143,6 +145,7 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason,
   req.count_attempt = decision.count_attempt;
   req.cooldown_ms = decision.cooldown_ms;
   req.keep_task = keep_task;
+  req.account_fault = decision.account_fault;
   spdlog::info("job={} attempt={} failed: {} (retry={})", job_.id, job_.attempt, error.Describe(),
                decision.retry);
   Result<queue::FailOutcome> outcome = std::unexpected(Error{});
@@ -153,6 +156,19 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason,
   }
   if (!outcome) co_return RunOutcome::kStopped;
   co_return *outcome == queue::FailOutcome::kRetrying ? RunOutcome::kRetrying : RunOutcome::kFailed;
+}
+
+awaitable<RunOutcome> Attempt::HandBackForAnother(const std::string& why) {
+  const auto pause = EqualJitter(
+      std::max(deps_.settings.retry_backoff_initial, std::chrono::milliseconds(1)), rng_);
+  const int64_t retry_at_ms = deps_.clock->NowMs() + pause.count();
+  const std::string task = upstream_.empty() ? "a create whose answer was lost" : upstream_;
+  spdlog::warn("job={} handed back, its upstream task ({}) kept, for a later lease: {}", job_.id,
+               task, why);
+  const std::string reason = why + "; handed back with its upstream task kept";
+  auto handed = co_await Persist(
+      [&] { return deps_.store->HandBack(job_.id, job_.token, reason, retry_at_ms); });
+  co_return handed ? RunOutcome::kHandedBack : RunOutcome::kStopped;
 }
 
 awaitable<RunOutcome> Attempt::FailAfterGeneration(const Error& error) {
@@ -182,6 +198,21 @@ awaitable<Attempt::StepResult> Attempt::Admit() {
     Error failure{ErrorCategory::kRetryable, "account '" + job_.account +
                                                  "' has no usable API key on worker " +
                                                  deps_.settings.worker_id};
+    // Handed back while its task could still be generating (a worker with the key resumes
+    // it); past the model's generation_timeout it is failed as before, or a key gone from the
+    // whole fleet would pass the job from worker to worker for good.
+    if (MayHaveUpstreamTask()) {
+      int64_t began_ms = job_.create_intent_ms > 0 ? job_.create_intent_ms : leased_ms_;
+      if (!upstream_.empty()) {
+        co_await DateResumedTask();
+        began_ms = upstream_since_ms_;
+      }
+      const double timeout_s =
+          model_->generation_timeout_seconds > 0 ? model_->generation_timeout_seconds : 3600;
+      if (deps_.clock->NowMs() - began_ms < static_cast<int64_t>(timeout_s * 1000)) {
+        co_return co_await HandBackForAnother(failure.message);
+      }
+    }
     co_return co_await Fail(failure);
   }
   provider_ = provider->second;
@@ -236,24 +267,6 @@ awaitable<Attempt::PollStep> Attempt::PollOnce(PollState& state) {
   const auto& settings = deps_.settings;
   auto& provider = *provider_;
   PollStep step;
-  if (DeadlinePassed()) {
-    (void)co_await provider.Cancel(upstream_);
-    Error failure{ErrorCategory::kDeadlineExceeded, "the finish deadline passed while generating"};
-    step.ended = co_await Fail(failure);
-    co_return step;
-  }
-  if (GenerationTimedOut()) {
-    // A task the provider never ends (stuck in its queue, or answering in a shape we cannot
-    // read) would hold the account's slot and its batch forever.
-    (void)co_await provider.Cancel(upstream_);
-    Error failure{ErrorCategory::kDeadlineExceeded,
-                  fmt::format("upstream task {} on account {} did not end within the model's "
-                              "generation_timeout ({} s); cancelled where the provider allows. "
-                              "Not retried: the provider may still bill the task",
-                              upstream_, job_.account, model_->generation_timeout_seconds)};
-    step.ended = co_await Fail(failure, queue::kGenerationTimeout);
-    co_return step;
-  }
   if (state.polls_per_minute > 0) {
     // The provider counts polls: take this poll's turn from the account's fleet-wide bucket
     // (one Redis call) and wait for it; no turn is ever refused.
@@ -271,6 +284,31 @@ awaitable<Attempt::PollStep> Attempt::PollOnce(PollState& state) {
     }
   }
   auto polled = co_await provider.Poll(upstream_);
+  // The deadlines are checked against the poll's answer, not before asking: a task that
+  // finished while the worker waited to poll (a generation_timeout or finish deadline passing
+  // between two polls, a kept task leased after it) made a clip the provider bills, which is
+  // fetched, not thrown away with a cancel.
+  if (!polled || polled->state == TaskState::kQueued || polled->state == TaskState::kRunning) {
+    if (DeadlinePassed()) {
+      (void)co_await provider.Cancel(upstream_);
+      Error failure{ErrorCategory::kDeadlineExceeded,
+                    "the finish deadline passed while generating"};
+      step.ended = co_await Fail(failure);
+      co_return step;
+    }
+    if (GenerationTimedOut()) {
+      // A task the provider never ends (stuck in its queue, or answering in a shape we cannot
+      // read) would hold the account's slot and its batch forever.
+      (void)co_await provider.Cancel(upstream_);
+      Error failure{ErrorCategory::kDeadlineExceeded,
+                    fmt::format("upstream task {} on account {} did not end within the model's "
+                                "generation_timeout ({} s); cancelled where the provider "
+                                "allows. Not retried: the provider may still bill the task",
+                                upstream_, job_.account, model_->generation_timeout_seconds)};
+      step.ended = co_await Fail(failure, queue::kGenerationTimeout);
+      co_return step;
+    }
+  }
   if (!polled) {
     Error failure = polled.error();
     CountProviderError(failure);
@@ -378,13 +416,16 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
           // The key already held a clip (an earlier attempt's, which a RetryJob made from
           // another task): that one stays, so the record and the sidecar describe it, not the
           // bytes this attempt downloaded.
+          // A store that keeps no checksum of its own (S3's HEAD has none) leaves the record's
+          // empty: unknown, rather than the checksum of bytes that were not kept.
           const auto& existing = committed->info;
-          if (committed->already_existed && !existing.sha256.empty()) {
+          if (committed->already_existed) {
             if (existing.sha256 != sha256_) {
               spdlog::warn(
                   "job={} {} was already stored from an earlier attempt and is kept: "
                   "its checksum is {}, this download's {}",
-                  job_.id, clip_key_, existing.sha256, sha256_);
+                  job_.id, clip_key_, existing.sha256.empty() ? "unknown" : existing.sha256,
+                  sha256_);
             }
             sha256_ = existing.sha256;
             size_ = existing.size;
@@ -494,7 +535,8 @@ awaitable<Attempt::StepResult> Attempt::Finish() {
 awaitable<RunOutcome> Attempt::Stopped() {
   switch (control_->stop) {
     case StopReason::kCancelled:
-      if (!upstream_.empty()) (void)co_await provider_->Cancel(upstream_);
+      // provider_ is unset when the attempt stopped before Admit found the account's key.
+      if (!upstream_.empty() && provider_) (void)co_await provider_->Cancel(upstream_);
       if (published_now_) {
         // Nothing is published for a cancelled job.
         (void)co_await deps_.objects->Delete(sidecar_key_);

@@ -76,9 +76,16 @@ class Attempt {
   // What a step's end becomes: Stopped() when it ended because the attempt was asked to stop.
   awaitable<RunOutcome> Ended(RunOutcome outcome);
 
+  // This worker cannot go on with a job whose upstream task may already exist (its id recorded,
+  // or a create intent left by a lost answer): failing it would clear the task and the next
+  // attempt would pay for another. It goes back for a worker that can (the account's key), after
+  // a jittered pause so this one does not lease it straight back.
+  awaitable<RunOutcome> HandBackForAnother(const std::string& why);
+  bool MayHaveUpstreamTask() const { return !upstream_.empty() || job_.create_intent_ms > 0; }
   // Records the failure (the retry policy decides whether the job runs again).
+  // `at_create`: the error is the provider's answer to this attempt's create (DecideRetry).
   awaitable<RunOutcome> Fail(const Error& error, std::string_view reason = {},
-                             bool keep_task = false);
+                             bool keep_task = false, bool at_create = false);
   // A failure once the upstream task has finished (its clip downloaded, stored, published):
   // the provider made the clip and bills it, so a retry fetches it again from the same task
   // instead of paying for another. Even a download refused as gone (an expired URL, a CDN's

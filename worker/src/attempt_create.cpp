@@ -2,10 +2,12 @@
 // call, and the search for a task whose create answer was lost, so nothing is paid for twice.
 #include <algorithm>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "attempt.h"
 #include "input_images.h"
+#include "reelq/common/random.h"
 #include "store_writer.h"
 
 namespace reelq::worker {
@@ -78,6 +80,12 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
   request.return_last_frame = spec_.chain();
   if (auto loaded = co_await LoadInputImages(deps_.objects, spec_, &request); !loaded) {
     Error failure = loaded.error();
+    // Fail would clear a create intent left by a lost answer, and the next attempt create
+    // again: a passing store error leaves the intent for another lease to look up.
+    if (job_.create_intent_ms > 0 && IsRetryable(failure.category)) {
+      const std::string why = "its input images could not be read: " + failure.message;
+      co_return co_await HandBackForAnother(why);
+    }
     co_return co_await Fail(failure);
   }
   // Non-zero while a create of this attempt may have reached the provider without its
@@ -146,9 +154,10 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
         spdlog::warn("job={} create outcome unknown: {}", job_.id, created.error().Describe());
         continue;
       }
-      // The provider made nothing: fail (and retry) as usual; Fail clears the intent.
+      // The provider made nothing: fail (and retry) as usual; Fail clears the intent. A server
+      // error or an auth refusal also cools the account (DecideRetry's at_create).
       Error failure = created.error();
-      co_return co_await Fail(failure);
+      co_return co_await Fail(failure, {}, /*keep_task=*/false, /*at_create=*/true);
     }
     upstream_ = *created;
     upstream_since_ms_ = deps_.clock->NowMs();
@@ -200,15 +209,35 @@ awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::Generati
   }
   auto found = co_await provider.FindLostCreate(request, intent_ms);
   if (!found && IsRetryable(found.error().category)) {
-    // Cannot tell now; another lease (the intent stays on the job) looks again, after a pause
-    // so that a provider whose list is down is not asked in a tight loop. (Handed back even
-    // when stopped: a drain hands back too, and a lost lease makes it a no-op.)
     spdlog::warn("job={} lost-create lookup failed: {}", job_.id, found.error().Describe());
-    co_await Sleep(std::max(settings.retry_backoff_initial, found.error().retry_after));
-    (void)co_await Persist([&] {
-      return deps_.store->HandBack(job_.id, job_.token,
-                                   "lost-create lookup failed: " + found.error().message);
-    });
+    const int64_t age_ms = deps_.clock->NowMs() - intent_ms;
+    const double timeout_s = model_->generation_timeout_seconds;
+    if (timeout_s > 0 && age_ms > static_cast<int64_t>(timeout_s * 1000)) {
+      // Whatever the create made would have ended (or been given up) by now: looking on would
+      // hold the job and its account's slot for as long as the provider's lookup is down.
+      Error failure{ErrorCategory::kCreateOutcomeUnknown,
+                    fmt::format("a create sent {} s ago may have started (and billed) a "
+                                "generation whose answer was lost, and {}'s lookup kept failing "
+                                "({}) past the model's generation_timeout ({} s); reelq does not "
+                                "create again, so nothing is paid twice. RetryJob starts, and "
+                                "pays for, a new generation",
+                                age_ms / 1000, provider.name(), found.error().message, timeout_s)};
+      result.outcome = co_await Fail(failure, kCreateOutcomeUnknown);
+      co_return result;
+    }
+    // Cannot tell now; another lease (the intent stays on the job) looks again after a pause
+    // that grows with the intent's age, so a provider whose list is down is not asked in a
+    // tight loop, and the pause is spent in `delayed`, not holding this worker. (Handed back
+    // even when stopped: a drain hands back too, and a lost lease makes it a no-op.)
+    const auto pause =
+        std::clamp(std::chrono::milliseconds(age_ms / 8), settings.retry_backoff_initial,
+                   std::chrono::milliseconds(300'000));
+    const int64_t retry_at_ms =
+        deps_.clock->NowMs() +
+        std::max(EqualJitter(pause, rng_), found.error().retry_after).count();
+    const std::string reason = "lost-create lookup failed: " + found.error().message;
+    (void)co_await Persist(
+        [&] { return deps_.store->HandBack(job_.id, job_.token, reason, retry_at_ms); });
     result.outcome = RunOutcome::kHandedBack;
     co_return result;
   }

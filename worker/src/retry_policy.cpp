@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "reelq/common/random.h"
+
 namespace reelq::worker {
 
 RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
-                          const Settings& settings, std::mt19937_64& rng) {
+                          const Settings& settings, std::mt19937_64& rng, bool at_create) {
   RetryDecision d;
   switch (error.category) {
     case ErrorCategory::kRateLimited: {
@@ -26,16 +28,17 @@ RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
       const double base = static_cast<double>(settings.retry_backoff_initial.count()) *
                           std::pow(2.0, std::max(0, attempt - 1));
       const double capped = std::min(base, static_cast<double>(settings.retry_backoff_max.count()));
-      // Equal jitter: half fixed, half random, so retries of a burst spread out but none
-      // comes back immediately.
-      std::uniform_real_distribution<double> jitter(0.5, 1.0);
-      d.delay_ms = static_cast<int64_t>(capped * jitter(rng));
+      d.delay_ms =
+          EqualJitter(std::chrono::milliseconds(static_cast<int64_t>(capped)), rng).count();
       if (error.retry_after.count() > d.delay_ms) d.delay_ms = error.retry_after.count();
+      d.account_fault = at_create && error.category == ErrorCategory::kRetryable;
       return d;
     }
+    case ErrorCategory::kAuthFailed:
+      if (at_create) d.cooldown_ms = kAuthFailureCooldownMs;
+      return d;
     case ErrorCategory::kPolicyRejected:
     case ErrorCategory::kInvalidRequest:
-    case ErrorCategory::kAuthFailed:
     case ErrorCategory::kModelGone:
     case ErrorCategory::kDeadlineExceeded:
     case ErrorCategory::kFailedPrecondition:

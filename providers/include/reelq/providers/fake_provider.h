@@ -25,7 +25,9 @@ class FakeProvider final : public Provider {
   bool hold_polls = false;
   int polls_released = 0;
   int polls_waiting = 0;
-  int running_polls = 0;       // polls still to answer RUNNING (a task still generating, or stuck)
+  int running_polls = 0;  // polls still to answer RUNNING (a task still generating, or stuck)
+  // Carried by each RUNNING answer as the provider's suggested wait before the next poll.
+  std::chrono::milliseconds running_poll_after{0};
   int polls_unauthorised = 0;  // polls still to be refused as unauthorised (a key rotated)
   // Polls answered before the provider forgets every task (its results expired) and answers
   // not found; negative: never.
@@ -99,6 +101,7 @@ class FakeProvider final : public Provider {
     if (running_polls > 0) {
       --running_polls;
       status.state = TaskState::kRunning;
+      if (running_poll_after.count() > 0) status.poll_after = running_poll_after;
       co_return status;
     }
     status.state = TaskState::kSucceeded;

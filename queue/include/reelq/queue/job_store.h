@@ -146,6 +146,12 @@ struct FailRequest {
   // The upstream task finished and its clip is still to be had: a retry resumes it (fetches
   // the clip again) instead of creating a new one (fail.lua).
   bool keep_task = false;
+  // The account's provider refused a create with a server error (5xx, a timeout with nothing
+  // made): a breaker for sick accounts. Each such failure within two minutes of the last one
+  // doubles the account's cooldown (1 s, 2 s, ... up to 60 s), so dispatch sends work to its
+  // other accounts or allowed models instead of spending every job's attempts on it; a blip
+  // costs a second.
+  bool account_fault = false;
 };
 
 enum class FailOutcome { kRetrying, kFailed };
@@ -271,6 +277,9 @@ struct ListFilter {
 struct ListPage {
   std::vector<JobRecord> jobs;
   std::string next_page_token;  // empty: no more
+  // Jobs of this page whose records could not be read (damaged): left out, so that one record
+  // does not hide every job listed after it; GetJob on the id names what is wrong.
+  std::vector<std::string> unreadable;
 };
 
 struct RetentionOutcome {
@@ -436,7 +445,11 @@ class JobStore {
   // kCancelled per job as Complete).
   awaitable<Result<std::vector<Result<void>>>> CompleteMany(std::vector<CompleteRequest> requests);
   awaitable<Result<FailOutcome>> Fail(FailRequest request);
-  awaitable<Result<void>> HandBack(std::string job_id, std::string token, std::string reason);
+  // Gives a RUNNING job back with its slot, upstream task and create intent kept, for another
+  // lease to resume. `retry_at_ms` > now: it waits until then (in `delayed`) instead of going
+  // to the front of `ready`, so a worker that cannot run it does not lease it again at once.
+  awaitable<Result<void>> HandBack(std::string job_id, std::string token, std::string reason,
+                                   int64_t retry_at_ms = 0);
 
   awaitable<Result<CancelOutcome>> Cancel(std::string job_id);
   awaitable<Result<void>> Retry(std::string job_id);

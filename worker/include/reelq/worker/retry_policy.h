@@ -13,13 +13,23 @@ struct RetryDecision {
   bool count_attempt = true;  // rate limits are not the job's fault and spend no attempt
   int64_t delay_ms = 0;
   int64_t cooldown_ms = 0;  // > 0: the account cools down fleet-wide
+  // The account's provider failed a create with a server error: its breaker cools it for a
+  // time that doubles with each such failure in a row (fail.lua).
+  bool account_fault = false;
 };
+
+// An account whose provider refuses a create as unauthorised (a key revoked, a quota or an
+// account overdue) refuses every later one too: it cools this long, fleet-wide, so the rest of
+// the batch goes to other accounts and models instead of failing there one job after another.
+inline constexpr int64_t kAuthFailureCooldownMs = 300'000;
 
 // What to do after an attempt failed with `error`. Content-policy, invalid-request, auth and
 // model-gone failures never retry; transient ones back off exponentially with jitter until the
 // attempts are spent; rate limits wait out Retry-After (or the configured cooldown) and keep
 // the job waiting rather than failing it.
+// `at_create`: the provider answered the create call itself (it made nothing), so a server error
+// or an auth refusal says something about the account, not only this job.
 RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
-                          const Settings& settings, std::mt19937_64& rng);
+                          const Settings& settings, std::mt19937_64& rng, bool at_create = false);
 
 }  // namespace reelq::worker
