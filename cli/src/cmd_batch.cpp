@@ -160,6 +160,59 @@ std::string LineKey(const std::string& batch_id, size_t line, const v1::JobSpec&
   return key;
 }
 
+// What the scheduler answered for one item (code 0: accepted, maybe as a duplicate).
+struct Outcome {
+  int code = -1;
+  std::string message;
+};
+
+// A send of the items whose answer may be "stored after all": the first and up to three more.
+constexpr int kSendAttempts = 4;
+
+bool Resendable(int code) {
+  return code == static_cast<int>(grpc::StatusCode::UNAVAILABLE) ||
+         code == static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+// 200 ms before the second send, doubling, at most 2 s.
+std::chrono::milliseconds ResendBackoff(int attempt) {
+  return std::min(std::chrono::milliseconds(200) * (1 << std::min(attempt - 1, 4)),
+                  std::chrono::milliseconds(2000));
+}
+
+// One SubmitBatch stream of specs[items[0]], specs[items[1]], ...; the answer's item indices
+// count in `items`. The deadline grows with the batch: --timeout plus 10 ms per item. The
+// batch's budget and webhook go on the stream's first message, so a stream that sends items
+// again names them as the first one did.
+grpc::Status SendStream(Context& context, const std::vector<SpecLine>& specs,
+                        const std::vector<size_t>& items, const BatchOptions& o,
+                        int64_t budget_micros, v1::SubmitBatchResponse* response) {
+  grpc::ClientContext rpc;
+  context.SetDeadline(rpc, std::chrono::milliseconds(10) * items.size());
+  auto writer = context.Jobs().SubmitBatch(&rpc, response);
+  // Many items to a message (SubmitBatchRequest.specs): gRPC's work per message is paid once
+  // per kItemsPerMessage items, on both sides. All of them in `specs`, none in `spec`: a
+  // scheduler older than `specs` sees each message as one empty item and refuses it (no job
+  // made), and the count of answers says why.
+  constexpr size_t kItemsPerMessage = 100;
+  for (size_t at = 0; at < items.size(); at += kItemsPerMessage) {
+    v1::SubmitBatchRequest request;
+    for (size_t i = at; i < std::min(items.size(), at + kItemsPerMessage); ++i) {
+      *request.add_specs() = specs[items[i]].spec;
+    }
+    if (at == 0) {
+      request.set_budget_micros(budget_micros);
+      if (!o.webhook.empty()) {
+        request.set_batch_webhook_url(o.webhook);
+        request.set_batch_webhook_events(o.webhook_events);
+      }
+    }
+    if (!writer->Write(request)) break;  // the server ended the call; Finish says why
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
 json RejectionsJson(const std::vector<LineError>& bad, const std::vector<Rejection>& rejected) {
   json out = json::array();
   for (const auto& e : bad)
@@ -229,72 +282,91 @@ int RunBatch(Context& context, const BatchOptions& o) {
   }
   if (file.specs.empty()) return context.Fail(kExitInput, o.file + ": no job to submit");
 
-  // Upload. The deadline grows with the batch: --timeout plus 10 ms per item.
-  v1::SubmitBatchResponse response;
-  {
-    grpc::ClientContext rpc;
-    context.SetDeadline(rpc, std::chrono::milliseconds(10) * file.specs.size());
-    auto writer = context.Jobs().SubmitBatch(&rpc, &response);
-    // Many items to a message (SubmitBatchRequest.specs): gRPC's work per message is paid once
-    // per kItemsPerMessage items, on both sides. All of them in `specs`, none in `spec`: a
-    // scheduler older than `specs` sees each message as one empty item and refuses it (no job
-    // made), and the count of answers below says why.
-    constexpr size_t kItemsPerMessage = 100;
-    for (size_t at = 0; at < file.specs.size(); at += kItemsPerMessage) {
-      v1::SubmitBatchRequest request;
-      for (size_t i = at; i < std::min(file.specs.size(), at + kItemsPerMessage); ++i) {
-        *request.add_specs() = file.specs[i].spec;
-      }
-      if (at == 0) {
-        request.set_budget_micros(budget_micros);
-        if (!o.webhook.empty()) {
-          request.set_batch_webhook_url(o.webhook);
-          request.set_batch_webhook_events(o.webhook_events);
-        }
-      }
-      if (!writer->Write(request)) break;  // the server ended the call; Finish says why
-    }
-    writer->WritesDone();
-    const auto status = writer->Finish();
+  // Upload. Items answered UNAVAILABLE or DEADLINE_EXCEEDED may be stored all the same (the
+  // scheduler's wait for a replica fell short, a script timed out after it was sent): they go
+  // again in a new stream with the same specs, so the same idempotency keys, and the scheduler
+  // answers for the job it already holds instead of making (and billing) a second one.
+  const std::string& hint_batch = file.specs.front().spec.batch_id();
+  std::vector<Outcome> outcomes(file.specs.size());
+  std::vector<size_t> pending(file.specs.size());
+  for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  std::string batch_id;
+  for (int attempt = 1;; ++attempt) {
+    v1::SubmitBatchResponse response;
+    const auto status = SendStream(context, file.specs, pending, o, budget_micros, &response);
     if (!status.ok()) {
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE && attempt < kSendAttempts) {
+        err << "batch " << hint_batch
+            << ": the upload broke off (UNAVAILABLE: " << status.error_message()
+            << "); sending its " << pending.size()
+            << " item(s) again with the same idempotency keys\n";
+        std::this_thread::sleep_for(ResendBackoff(attempt));
+        continue;
+      }
       // Lines read before the break may be stored, and they run and are billed.
-      err << "batch " << file.specs.front().spec.batch_id()
+      err << "batch " << hint_batch
           << ": the upload broke off; jobs already stored run on. Send the same file again with "
              "--batch-id "
-          << file.specs.front().spec.batch_id()
+          << hint_batch
           << ": each line carries an idempotency key made from the batch id, its line number and "
              "its content, so no line already stored is made (or paid for) twice\n";
       return context.RpcError(status, "submit batch");
     }
-    if (static_cast<size_t>(response.items_size()) != file.specs.size()) {
+    if (static_cast<size_t>(response.items_size()) != pending.size()) {
       return context.Fail(kExitInternal,
                           "submit batch: the scheduler answered for " +
                               std::to_string(response.items_size()) + " of " +
-                              std::to_string(file.specs.size()) +
+                              std::to_string(pending.size()) +
                               " items; it may predate SubmitBatchRequest.specs (many items to a "
                               "message): upgrade it");
     }
+    if (batch_id.empty()) batch_id = response.batch_id();
+    std::vector<size_t> again;
+    for (const auto& item : response.items()) {
+      if (item.index() >= pending.size()) continue;
+      const size_t i = pending[item.index()];
+      outcomes[i] = Outcome{item.code(), item.message()};
+      if (Resendable(item.code())) again.push_back(i);
+    }
+    if (again.empty() || attempt >= kSendAttempts) break;
+    err << "batch " << batch_id << ": " << again.size()
+        << " item(s) answered UNAVAILABLE or DEADLINE_EXCEEDED may be stored; sending them again "
+           "with the same idempotency keys\n";
+    std::this_thread::sleep_for(ResendBackoff(attempt));
+    pending = std::move(again);
   }
   std::vector<Rejection> rejected;
-  for (const auto& item : response.items()) {
-    if (item.code() == 0) continue;
-    const size_t line = item.index() < file.specs.size() ? file.specs[item.index()].line : 0;
-    rejected.push_back({line, item.code(), item.message()});
-    err << o.file << ":" << line
-        << ": rejected: " << StatusCodeName(static_cast<grpc::StatusCode>(item.code())) << ": "
-        << item.message() << "\n";
+  size_t accepted = 0;
+  size_t maybe_stored = 0;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const auto& outcome = outcomes[i];
+    if (outcome.code == 0) {
+      ++accepted;
+      continue;
+    }
+    if (Resendable(outcome.code)) ++maybe_stored;
+    rejected.push_back({file.specs[i].line, outcome.code, outcome.message});
+    err << o.file << ":" << file.specs[i].line
+        << ": rejected: " << StatusCodeName(static_cast<grpc::StatusCode>(outcome.code)) << ": "
+        << outcome.message << "\n";
   }
-  const std::string& batch_id = response.batch_id();
-  err << "batch " << batch_id << ": " << response.accepted() << " accepted, " << response.rejected()
+  err << "batch " << batch_id << ": " << accepted << " accepted, " << rejected.size()
       << " rejected";
   if (!file.errors.empty()) err << ", " << file.errors.size() << " bad line(s) not sent";
   err << "\n";
-  const bool all_sent_ok = file.errors.empty() && rejected.empty() && response.rejected() == 0;
+  if (maybe_stored > 0) {
+    err << "batch " << batch_id << ": " << maybe_stored << " item(s) were still answered "
+        << "UNAVAILABLE or DEADLINE_EXCEEDED after " << kSendAttempts
+        << " sends and may be stored; send the same file again with --batch-id " << batch_id
+        << " (its lines carry the same idempotency keys, so no line already stored is made or "
+           "paid for twice)\n";
+  }
+  const bool all_sent_ok = file.errors.empty() && rejected.empty();
 
-  if (o.no_wait || response.accepted() == 0) {
+  if (o.no_wait || accepted == 0) {
     if (context.json()) {
       out << json({{"batchId", batch_id},
-                   {"accepted", response.accepted()},
+                   {"accepted", accepted},
                    {"rejected", RejectionsJson(file.errors, rejected)}})
                  .dump()
           << "\n";

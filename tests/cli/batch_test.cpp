@@ -132,6 +132,47 @@ TEST(BatchCommand, ASecondSendOfTheSameFileCarriesTheSameKeys) {
   EXPECT_EQ(named[0].batch_id(), named[2].batch_id());
 }
 
+// An item answered UNAVAILABLE may be stored all the same (the scheduler's wait for a replica
+// fell short): it is sent again in a new stream with the same spec and idempotency key, so the
+// scheduler answers for the job it holds, and the batch is one job a line, exit 0.
+TEST(BatchCommand, AnItemAnsweredUnavailableIsSentAgainWithTheSameKey) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "flaky.jsonl",
+                              R"({"prompt":"steady","durationSeconds":5})"
+                              "\n"
+                              R"({"prompt":"FLAKY once","durationSeconds":5})"
+                              "\n");
+  auto run = RunReelq({"--server", server.address(), "batch", file, "--batch-id", "night-9"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(service.streams(), 2);
+  const auto received = service.received();
+  ASSERT_EQ(received.size(), 3u);  // both lines, then the flaky one again
+  EXPECT_EQ(received[2].prompt(), "FLAKY once");
+  EXPECT_EQ(received[2].idempotency_key(), received[1].idempotency_key());
+  EXPECT_EQ(service.jobs().size(), 2u);  // one job a line: none made twice
+  EXPECT_NE(run.err.find("2 accepted, 0 rejected"), std::string::npos) << run.err;
+}
+
+// An item still answered UNAVAILABLE after every send may be stored: the CLI names it and says
+// how to send the file again without paying twice (--batch-id), even when nothing was accepted.
+TEST(BatchCommand, AnItemAlwaysUnavailableGetsTheBatchIdToSendAgain) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "down.jsonl",
+                              R"({"prompt":"FLAKY-ALWAYS","durationSeconds":5})"
+                              "\n");
+  auto run = RunReelq({"--server", server.address(), "batch", file, "--batch-id", "night-10"});
+  EXPECT_EQ(run.code, kExitNotSucceeded) << run.err;
+  EXPECT_EQ(service.streams(), 4);
+  EXPECT_EQ(service.jobs().size(), 1u);
+  EXPECT_NE(run.err.find("down.jsonl:1: rejected: UNAVAILABLE"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("send the same file again with --batch-id night-10"), std::string::npos)
+      << run.err;
+}
+
 // A job retried after it failed: the watch replays the first FAILED, then follows the retry to
 // its end; the command's outcome is the job's last state, and no event is printed twice.
 TEST(WatchCommand, ARetriedJobIsFollowedPastItsFirstEnd) {

@@ -30,10 +30,16 @@ std::vector<v1::JobStatus> FakeJobService::jobs() {
   return jobs_;
 }
 
+int FakeJobService::streams() {
+  std::lock_guard lock(mutex_);
+  return streams_;
+}
+
 grpc::Status FakeJobService::SubmitBatch(grpc::ServerContext*,
                                          grpc::ServerReader<v1::SubmitBatchRequest>* reader,
                                          v1::SubmitBatchResponse* response) {
   std::lock_guard lock(mutex_);
+  ++streams_;
   v1::SubmitBatchRequest request;
   std::string batch_id;
   uint32_t index = 0;
@@ -58,9 +64,29 @@ grpc::Status FakeJobService::SubmitBatch(grpc::ServerContext*,
         response->set_rejected(response->rejected() + 1);
         continue;
       }
+      const bool flaky = spec.prompt().find("FLAKY") != std::string::npos;
+      const bool always = spec.prompt().find("FLAKY-ALWAYS") != std::string::npos;
+      auto held = std::find_if(jobs_.begin(), jobs_.end(), [&](const v1::JobStatus& job) {
+        return !spec.idempotency_key().empty() &&
+               job.spec().idempotency_key() == spec.idempotency_key();
+      });
+      if (held != jobs_.end() && !always) {
+        item->set_job_id(held->job_id());
+        item->set_duplicate(true);
+        response->set_accepted(response->accepted() + 1);
+        continue;
+      }
+      if (flaky) {
+        // Stored (once), but the answer says it may not be.
+        item->set_code(static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+        item->set_message(
+            "redis.wait_replicas: 0 of 1 replicas confirmed the write; send it again");
+        response->set_rejected(response->rejected() + 1);
+        if (held != jobs_.end()) continue;
+      }
       v1::JobStatus job;
       job.set_job_id("job-" + std::to_string(jobs_.size() + 1));
-      item->set_job_id(job.job_id());
+      if (!flaky) item->set_job_id(job.job_id());
       *job.mutable_spec() = spec;
       job.set_model(spec.models_size() > 0 ? spec.models(0) : "seedance-2.0");
       const bool fail = spec.prompt().find("FAIL") != std::string::npos;
@@ -85,7 +111,7 @@ grpc::Status FakeJobService::SubmitBatch(grpc::ServerContext*,
         AddTransition(job, v1::JOB_STATE_SUCCEEDED, v1::JOB_PHASE_UNSPECIFIED, t0 + 3 + gen);
       }
       jobs_.push_back(std::move(job));
-      response->set_accepted(response->accepted() + 1);
+      if (!flaky) response->set_accepted(response->accepted() + 1);
     }
   }
   if (batch_id.empty()) batch_id = "batch-generated";

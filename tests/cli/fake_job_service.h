@@ -3,7 +3,10 @@
 // An in-process JobService for CLI tests: jobs finish the moment they are submitted (SUCCEEDED,
 // or FAILED when the prompt contains "FAIL"; one whose prompt contains "RETRIED" failed once and
 // was retried first); items whose prompt contains "REJECT" are rejected
-// with INVALID_ARGUMENT. ListJobs serves small pages so the CLI has to page.
+// with INVALID_ARGUMENT. An item whose prompt contains "FLAKY" is stored but answered UNAVAILABLE
+// the first time (as a scheduler whose wait for a replica fell short), "FLAKY-ALWAYS" every
+// time. An item whose idempotency key a stored job holds is answered with that job (duplicate),
+// as the scheduler does. ListJobs serves small pages so the CLI has to page.
 
 #include <memory>
 #include <mutex>
@@ -25,6 +28,7 @@ class FakeJobService final : public v1::JobService::Service {
 
   std::vector<v1::JobSpec> received();  // every spec SubmitBatch was sent, in order
   std::vector<v1::JobStatus> jobs();
+  int streams();  // SubmitBatch calls so far
 
   // JobService
   grpc::Status SubmitBatch(grpc::ServerContext* context,
@@ -54,6 +58,7 @@ class FakeJobService final : public v1::JobService::Service {
   std::mutex mutex_;
   std::vector<v1::JobSpec> received_;
   std::vector<v1::JobStatus> jobs_;
+  int streams_ = 0;
 };
 
 // A gRPC server on 127.0.0.1:<free port> serving `service` until destroyed.
