@@ -20,6 +20,7 @@
 #include "list_jobs.h"
 #include "money.h"
 #include "parse.h"
+#include "resend.h"
 #include "rpc_status.h"
 #include "summary.h"
 #include "watch.h"
@@ -165,20 +166,6 @@ struct Outcome {
   int code = -1;
   std::string message;
 };
-
-// A send of the items whose answer may be "stored after all": the first and up to three more.
-constexpr int kSendAttempts = 4;
-
-bool Resendable(int code) {
-  return code == static_cast<int>(grpc::StatusCode::UNAVAILABLE) ||
-         code == static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED);
-}
-
-// 200 ms before the second send, doubling, at most 2 s.
-std::chrono::milliseconds ResendBackoff(int attempt) {
-  return std::min(std::chrono::milliseconds(200) * (1 << std::min(attempt - 1, 4)),
-                  std::chrono::milliseconds(2000));
-}
 
 // One SubmitBatch stream of specs[items[0]], specs[items[1]], ...; the answer's item indices
 // count in `items`. The deadline grows with the batch: --timeout plus 10 ms per item. The
@@ -326,7 +313,7 @@ int RunBatch(Context& context, const BatchOptions& o) {
       if (item.index() >= pending.size()) continue;
       const size_t i = pending[item.index()];
       outcomes[i] = Outcome{item.code(), item.message()};
-      if (Resendable(item.code())) again.push_back(i);
+      if (MayBeStored(item.code())) again.push_back(i);
     }
     if (again.empty() || attempt >= kSendAttempts) break;
     err << "batch " << batch_id << ": " << again.size()
@@ -344,7 +331,7 @@ int RunBatch(Context& context, const BatchOptions& o) {
       ++accepted;
       continue;
     }
-    if (Resendable(outcome.code)) ++maybe_stored;
+    if (MayBeStored(outcome.code)) ++maybe_stored;
     rejected.push_back({file.specs[i].line, outcome.code, outcome.message});
     err << o.file << ":" << file.specs[i].line
         << ": rejected: " << StatusCodeName(static_cast<grpc::StatusCode>(outcome.code)) << ": "

@@ -14,6 +14,7 @@
 #include "format.h"
 #include "jsonl.h"
 #include "parse.h"
+#include "resend.h"
 #include "rpc_status.h"
 #include "summary.h"
 #include "watch.h"
@@ -140,15 +141,8 @@ int SubmitAndFollow(Context& context, const v1::JobSpec& spec, bool follow,
     if (!parsed) return context.UsageError("--max-wait", parsed.error());
     max_wait = *parsed;
   }
-  v1::SubmitJobRequest request;
-  *request.mutable_spec() = spec;
   v1::SubmitJobResponse response;
-  {
-    grpc::ClientContext rpc;
-    context.SetDeadline(rpc);
-    const auto status = context.Jobs().SubmitJob(&rpc, request, &response);
-    if (!status.ok()) return context.RpcError(status, "submit");
-  }
+  if (const int code = SubmitJobResending(context, spec, &response); code != kExitOk) return code;
   if (!follow) {
     context.io().out << response.job_id() << "\n";
     return kExitOk;
@@ -167,6 +161,7 @@ struct StoryboardOptions {
   std::string file;
   std::vector<std::string> models;
   std::string aspect, resolution, max_wait;
+  std::string idempotency_key;
   bool no_follow = false;
   bool chain = false;
 };
@@ -190,12 +185,14 @@ int RunStoryboard(Context& context, CLI::App& app, const StoryboardOptions& o) {
     if (!resolution) return context.UsageError("--resolution", resolution.error());
     spec->set_resolution(*resolution);
   }
+  if (app.count("--idempotency-key") > 0) spec->set_idempotency_key(o.idempotency_key);
   return SubmitAndFollow(context, *spec, !o.no_follow, o.max_wait, "shot");
 }
 
 struct CompareOptions {
   std::string prompt, duration, aspect, resolution, max_wait, audio;
   std::vector<std::string> models;
+  std::string idempotency_key;
   bool no_follow = false;
 };
 
@@ -224,6 +221,7 @@ int RunCompare(Context& context, CLI::App& app, const CompareOptions& o) {
     if (!audio) return context.UsageError("--audio", audio.error());
     spec.set_audio(*audio);
   }
+  if (app.count("--idempotency-key") > 0) spec.set_idempotency_key(o.idempotency_key);
   return SubmitAndFollow(context, spec, !o.no_follow, o.max_wait, "take");
 }
 
@@ -259,6 +257,9 @@ void AddGroupCommands(CLI::App& root, Context& context, Commands& commands) {
     app->add_option("--resolution", o->resolution, "Resolution of the joined clip (720p)");
     app->add_option("--max-wait", o->max_wait, "Give up following after this long (e.g. 10m)");
     app->add_flag("--no-follow", o->no_follow, "Print the id and return at once");
+    app->add_option("--idempotency-key", o->idempotency_key,
+                    "Same key from the same tenant returns the same group (default: a new random "
+                    "one, kept when the submit is sent again)");
     app->add_flag("--chain", o->chain,
                   "Run the shots in order, each starting from the last frame of the one before "
                   "(or `chain: true` in FILE)");
@@ -274,6 +275,9 @@ void AddGroupCommands(CLI::App& root, Context& context, Commands& commands) {
     app->add_option("--aspect", o->aspect, "Aspect ratio (16:9 default)");
     app->add_option("--resolution", o->resolution, "Resolution (720p default)");
     app->add_option("--audio", o->audio, "on (default) or off");
+    app->add_option("--idempotency-key", o->idempotency_key,
+                    "Same key from the same tenant returns the same group (default: a new random "
+                    "one, kept when the submit is sent again)");
     app->add_option("--max-wait", o->max_wait, "Give up following after this long (e.g. 10m)");
     app->add_flag("--no-follow", o->no_follow, "Print the id and return at once");
     commands.push_back({app, [&context, app, o] { return RunCompare(context, *app, *o); }});

@@ -10,6 +10,7 @@
 #include "jsonl.h"
 #include "parse.h"
 #include "reelq/common/utf8.h"
+#include "resend.h"
 
 namespace reelq::cli {
 namespace {
@@ -160,13 +161,9 @@ int RunSubmit(Context& context, CLI::App& app, const SubmitOptions& o) {
   if (spec.prompt().empty() && spec.shots_size() == 0)
     return context.UsageError("--prompt", "give --prompt TEXT or --shots-file FILE");
 
-  v1::SubmitJobRequest request;
-  *request.mutable_spec() = spec;
   v1::SubmitJobResponse response;
-  grpc::ClientContext rpc;
-  context.SetDeadline(rpc);
-  const auto status = context.Jobs().SubmitJob(&rpc, request, &response);
-  if (!status.ok()) return context.RpcError(status, "submit");
+  if (const int code = SubmitJobResending(context, std::move(spec), &response); code != kExitOk)
+    return code;
   if (context.json()) {
     nlohmann::json out = {{"jobId", response.job_id()}, {"duplicate", response.duplicate()}};
     context.io().out << out.dump() << "\n";
@@ -198,7 +195,8 @@ void AddSubmitCommand(CLI::App& root, Context& context, Commands& commands) {
   app->add_option("--audio", o->audio, "on (default) or off");
   app->add_option("--priority", o->priority, "Higher runs first within the tenant");
   app->add_option("--idempotency-key", o->idempotency_key,
-                  "Same key from the same tenant returns the same job");
+                  "Same key from the same tenant returns the same job (default: a new random "
+                  "one, kept when the submit is sent again)");
   app->add_option("--label", o->labels, "key=value, repeatable");
   app->add_option("--batch", o->batch, "Batch id to file the job under");
   app->add_option("--tenant", o->tenant, "Studio that owns the job");

@@ -129,7 +129,10 @@ void Context::SetDeadline(grpc::ClientContext& context, std::chrono::millisecond
 int Context::RpcError(const grpc::Status& status, std::string_view what) {
   io_.err << "error: " << what << ": " << StatusCodeName(status.error_code()) << ": "
           << status.error_message();
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE)
+  // The hint only when no connection is up: a scheduler that answered UNAVAILABLE itself (Redis
+  // out of reach, a replica wait that fell short) is listening.
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      (!channel_ || channel_->GetState(false) != GRPC_CHANNEL_READY))
     io_.err << " (is a reelq scheduler listening on " << options_.server << "?)";
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
     io_.err << " (after --timeout " << options_.timeout << ")";

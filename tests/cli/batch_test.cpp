@@ -365,6 +365,7 @@ TEST(Commands, RpcErrorsGiveTheCodeNameAndADistinctExitCode) {
       RunReelq({"--server", "127.0.0.1:" + std::to_string(port), "--timeout", "5s", "list"});
   EXPECT_EQ(down.code, kExitRpcBase + 14);
   EXPECT_NE(down.err.find("UNAVAILABLE"), std::string::npos) << down.err;
+  EXPECT_NE(down.err.find("is a reelq scheduler listening"), std::string::npos) << down.err;
 
   auto unimplemented = RunReelq({"--server", server.address(), "cancel", "job-1"});
   EXPECT_EQ(unimplemented.code, kExitRpcBase + 12);
@@ -401,6 +402,44 @@ TEST(Commands, RetryAndCancelABatchInOneCall) {
   auto missing = RunReelq({"--server", server.address(), "cancel", "--batch", "no-such"});
   EXPECT_EQ(missing.code, kExitRpcBase + 5);
   EXPECT_NE(missing.err.find("NOT_FOUND"), std::string::npos) << missing.err;
+}
+
+// `reelq submit` (and storyboard, compare) send a key of their own when given none, and send the
+// job again with it when the answer was UNAVAILABLE (the scheduler may have stored it): one job.
+// A scheduler that answered is not asked whether it is listening.
+TEST(Commands, SubmitAnsweredUnavailableIsSentAgainWithTheSameKey) {
+  FakeJobService service;
+  FakeServer server(&service);
+  auto run = RunReelq(
+      {"--server", server.address(), "submit", "--prompt", "FLAKY once", "--duration", "5"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out, "job-1\n");
+  auto submitted = service.submitted();
+  ASSERT_EQ(submitted.size(), 2u);
+  EXPECT_EQ(submitted[0].idempotency_key().rfind("cli-", 0), 0u) << submitted[0].idempotency_key();
+  EXPECT_EQ(submitted[1].idempotency_key(), submitted[0].idempotency_key());
+  EXPECT_EQ(service.jobs().size(), 1u);
+
+  auto compare = RunReelq({"--server", server.address(), "compare", "--prompt", "FLAKY take",
+                           "--model", "kling-3.0", "--model", "veo-3.1", "--no-follow"});
+  EXPECT_EQ(compare.code, 0) << compare.err;
+  submitted = service.submitted();
+  ASSERT_EQ(submitted.size(), 4u);
+  EXPECT_FALSE(submitted[2].idempotency_key().empty());
+  EXPECT_NE(submitted[2].idempotency_key(), submitted[0].idempotency_key());
+  EXPECT_EQ(submitted[3].idempotency_key(), submitted[2].idempotency_key());
+  EXPECT_EQ(service.jobs().size(), 2u);
+
+  // A key given is the one sent; still refused after every send, the key to rerun with is named.
+  auto down = RunReelq({"--server", server.address(), "submit", "--prompt", "FLAKY-ALWAYS",
+                        "--idempotency-key", "mine-7"});
+  EXPECT_EQ(down.code, kExitRpcBase + 14) << down.err;
+  submitted = service.submitted();
+  ASSERT_EQ(submitted.size(), 8u);
+  EXPECT_EQ(submitted[7].idempotency_key(), "mine-7");
+  EXPECT_EQ(service.jobs().size(), 3u);
+  EXPECT_NE(down.err.find("rerun with --idempotency-key mine-7"), std::string::npos) << down.err;
+  EXPECT_EQ(down.err.find("is a reelq scheduler listening"), std::string::npos) << down.err;
 }
 
 TEST(Commands, BadFlagValuesNameTheFlag) {

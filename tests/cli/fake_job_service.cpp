@@ -30,6 +30,48 @@ std::vector<v1::JobStatus> FakeJobService::jobs() {
   return jobs_;
 }
 
+std::vector<v1::JobSpec> FakeJobService::submitted() {
+  std::lock_guard lock(mutex_);
+  return submitted_;
+}
+
+grpc::Status FakeJobService::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                                       v1::SubmitJobResponse* response) {
+  std::lock_guard lock(mutex_);
+  const auto& spec = request->spec();
+  submitted_.push_back(spec);
+  const bool flaky = spec.prompt().find("FLAKY") != std::string::npos;
+  const bool always = spec.prompt().find("FLAKY-ALWAYS") != std::string::npos;
+  auto held = std::find_if(jobs_.begin(), jobs_.end(), [&](const v1::JobStatus& job) {
+    return !spec.idempotency_key().empty() &&
+           job.spec().idempotency_key() == spec.idempotency_key();
+  });
+  if (held == jobs_.end()) {
+    v1::JobStatus job;
+    job.set_job_id("job-" + std::to_string(jobs_.size() + 1));
+    *job.mutable_spec() = spec;
+    job.set_model(spec.models_size() > 0 ? spec.models(0) : "seedance-2.0");
+    job.set_state(v1::JOB_STATE_SUCCEEDED);
+    jobs_.push_back(std::move(job));
+    if (flaky) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "redis.wait_replicas: 0 of 1 replicas confirmed the write; send it "
+                          "again");
+    }
+    response->set_job_id(jobs_.back().job_id());
+    *response->mutable_status() = jobs_.back();
+    return grpc::Status::OK;
+  }
+  if (always) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "redis.wait_replicas: 0 of 1 replicas confirmed the write; send it again");
+  }
+  response->set_job_id(held->job_id());
+  response->set_duplicate(true);
+  *response->mutable_status() = *held;
+  return grpc::Status::OK;
+}
+
 int FakeJobService::streams() {
   std::lock_guard lock(mutex_);
   return streams_;

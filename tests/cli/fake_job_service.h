@@ -28,9 +28,14 @@ class FakeJobService final : public v1::JobService::Service {
 
   std::vector<v1::JobSpec> received();  // every spec SubmitBatch was sent, in order
   std::vector<v1::JobStatus> jobs();
-  int streams();  // SubmitBatch calls so far
+  int streams();                         // SubmitBatch calls so far
+  std::vector<v1::JobSpec> submitted();  // every spec SubmitJob was sent, in order
 
   // JobService
+  // SubmitJob stores the job as SubmitBatch does an item (FLAKY: answered UNAVAILABLE once after
+  // it is stored; FLAKY-ALWAYS: every time) and answers a known idempotency key with its job.
+  grpc::Status SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
+                         v1::SubmitJobResponse* response) override;
   grpc::Status SubmitBatch(grpc::ServerContext* context,
                            grpc::ServerReader<v1::SubmitBatchRequest>* reader,
                            v1::SubmitBatchResponse* response) override;
@@ -59,6 +64,7 @@ class FakeJobService final : public v1::JobService::Service {
   std::vector<v1::JobSpec> received_;
   std::vector<v1::JobStatus> jobs_;
   int streams_ = 0;
+  std::vector<v1::JobSpec> submitted_;
 };
 
 // A gRPC server on 127.0.0.1:<free port> serving `service` until destroyed.
