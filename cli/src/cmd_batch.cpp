@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -138,18 +139,23 @@ std::string NewBatchId() {
   return std::string("cli-") + stamp + "-" + random;
 }
 
-// A line's idempotency key when it sets none: the same batch id, line number and content give
-// the same key, so a file sent again with the same --batch-id (after an upload that broke off)
-// makes none of the jobs already stored twice, while a line edited since is a new job.
-std::string LineKey(const std::string& batch_id, size_t line, const v1::JobSpec& spec) {
-  std::string material = batch_id + "\n" + std::to_string(line) + "\n";
+// A line's idempotency key when it sets none: made from its batch id, its content (the spec,
+// serialised deterministically) and which occurrence of that content in the file it is (the
+// first, the second, ...). A file sent again with the same --batch-id (after an upload that broke
+// off) makes none of the jobs already stored twice, even with lines deleted, added or moved since
+// (its line number is no part of it); a line edited since is a new job, and two identical lines
+// stay two jobs.
+std::string LineKey(const v1::JobSpec& spec, std::map<std::string, size_t>& seen) {
+  std::string content;
   {
     // Deterministic: a map field (labels) serialises in key order, run after run.
-    google::protobuf::io::StringOutputStream stream(&material);
+    google::protobuf::io::StringOutputStream stream(&content);
     google::protobuf::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
     spec.SerializeToCodedStream(&coded);
   }
+  const size_t occurrence = ++seen[content];
+  const std::string material = spec.batch_id() + "\n" + std::to_string(occurrence) + "\n" + content;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(material.data()), material.size(), digest);
   static constexpr char kHex[] = "0123456789abcdef";
@@ -245,12 +251,12 @@ int RunBatch(Context& context, const BatchOptions& o) {
   }
   for (const auto& e : file.errors) err << o.file << ":" << e.line << ": " << e.message << "\n";
   const std::string stream_batch = o.batch_id.empty() ? NewBatchId() : o.batch_id;
+  std::map<std::string, size_t> seen;  // each line's content: how often it came so far
   for (auto& line : file.specs) {
     if (line.spec.tenant().empty()) line.spec.set_tenant(o.tenant);
     if (line.spec.batch_id().empty()) line.spec.set_batch_id(stream_batch);
-    if (line.spec.idempotency_key().empty()) {
-      line.spec.set_idempotency_key(LineKey(line.spec.batch_id(), line.line, line.spec));
-    }
+    if (line.spec.idempotency_key().empty())
+      line.spec.set_idempotency_key(LineKey(line.spec, seen));
   }
   if (!file.errors.empty()) {
     err << file.errors.size() << " bad line(s) will not be sent; " << file.specs.size()
@@ -295,8 +301,8 @@ int RunBatch(Context& context, const BatchOptions& o) {
           << ": the upload broke off; jobs already stored run on. Send the same file again with "
              "--batch-id "
           << hint_batch
-          << ": each line carries an idempotency key made from the batch id, its line number and "
-             "its content, so no line already stored is made (or paid for) twice\n";
+          << ": each line carries an idempotency key made from the batch id and its content (not "
+             "its line number), so no line already stored is made (or paid for) twice\n";
       return context.RpcError(status, "submit batch");
     }
     if (static_cast<size_t>(response.items_size()) != pending.size()) {

@@ -88,10 +88,11 @@ TEST(BatchCommand, AllJobsSucceedExitsZeroWithAPerModelSummary) {
   EXPECT_EQ(dump["jobs"][0]["state"], "JOB_STATE_SUCCEEDED");
 }
 
-// Every line goes with an idempotency key made from its batch id, line number and content: the
-// same file sent again with the same --batch-id (after an upload that broke off) sends the same
-// keys, so the scheduler makes no line twice; a line edited since gets a new key, and a line's
-// own key is kept. Without --batch-id the CLI names a new batch itself.
+// Every line goes with an idempotency key made from its batch id and content: the same file sent
+// again with the same --batch-id (after an upload that broke off) sends the same keys, so the
+// scheduler makes no line twice, even with a line deleted or a blank line added since (the line
+// number is no part of the key); a line edited since gets a new key, two identical lines get two
+// keys (two jobs), and a line's own key is kept. Without --batch-id the CLI names a new batch.
 TEST(BatchCommand, ASecondSendOfTheSameFileCarriesTheSameKeys) {
   ::reelq::testing::TempDir dir;
   const std::string a = R"({"prompt":"a","durationSeconds":5})";
@@ -130,6 +131,25 @@ TEST(BatchCommand, ASecondSendOfTheSameFileCarriesTheSameKeys) {
   ASSERT_EQ(named.size(), 3u);
   EXPECT_EQ(named[0].batch_id().rfind("cli-", 0), 0u) << named[0].batch_id();
   EXPECT_EQ(named[0].batch_id(), named[2].batch_id());
+
+  // Line a deleted: b and c keep their keys. A blank line added first: every key kept.
+  const auto shorter_file = WriteFile(dir, "three.jsonl", b + "\n" + own + "\n");
+  const auto [shorter, shorter_run] = send(shorter_file, {"--batch-id", "night-7"});
+  ASSERT_EQ(shorter.size(), 2u);
+  EXPECT_EQ(shorter[0].idempotency_key(), first[1].idempotency_key());
+  EXPECT_EQ(shorter[1].idempotency_key(), "mine-1");
+  const auto blank_file = WriteFile(dir, "four.jsonl", "\n" + a + "\n" + b + "\n" + own + "\n");
+  const auto [blank, blank_run] = send(blank_file, {"--batch-id", "night-7"});
+  ASSERT_EQ(blank.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(first[i].idempotency_key(), blank[i].idempotency_key());
+
+  // Two identical lines are two jobs: two keys; the first keeps the key the line had alone.
+  const auto twice_file = WriteFile(dir, "five.jsonl", a + "\n" + b + "\n" + a + "\n");
+  const auto [twice, twice_run] = send(twice_file, {"--batch-id", "night-7"});
+  ASSERT_EQ(twice.size(), 3u);
+  EXPECT_EQ(twice[0].idempotency_key(), first[0].idempotency_key());
+  EXPECT_EQ(twice[1].idempotency_key(), first[1].idempotency_key());
+  EXPECT_NE(twice[2].idempotency_key(), twice[0].idempotency_key());
 }
 
 // An item answered UNAVAILABLE may be stored all the same (the scheduler's wait for a replica
