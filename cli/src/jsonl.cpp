@@ -21,14 +21,23 @@ std::string StripJsonPrefix(const std::string& what) {
   return what;
 }
 
-// Short use-case names are a convenience of the CLI; the wire format wants the enum name.
-Parsed<void> NormaliseUseCase(json& object) {
+// Short use-case names are a convenience of the CLI; the wire format wants the enum name. The
+// job's own useCase and each shot's (shots[i].useCase) take them.
+Parsed<void> NormaliseUseCase(json& object, const std::string& path = "") {
   for (const char* key : {"useCase", "use_case"}) {
     auto it = object.find(key);
     if (it == object.end() || !it->is_string()) continue;
     auto value = ParseUseCase(it->get<std::string>());
-    if (!value) return std::unexpected(std::string("field ") + key + ": " + value.error());
+    if (!value) return std::unexpected("field " + path + key + ": " + value.error());
     *it = v1::UseCase_Name(*value);
+  }
+  if (!path.empty()) return {};
+  auto shots = object.find("shots");
+  if (shots == object.end() || !shots->is_array()) return {};
+  for (size_t i = 0; i < shots->size(); ++i) {
+    auto& shot = (*shots)[i];
+    if (!shot.is_object()) continue;  // CheckJsonTypes names it
+    if (auto ok = NormaliseUseCase(shot, "shots[" + std::to_string(i) + "]."); !ok) return ok;
   }
   return {};
 }

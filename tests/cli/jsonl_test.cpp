@@ -37,6 +37,24 @@ TEST(ParseJobSpecJson, ShortUseCaseNamesAreAccepted) {
   EXPECT_NE(bad.error().find("useCase"), std::string::npos) << bad.error();
 }
 
+// A shot's useCase takes the same short names as the job's (storyboard and compare files).
+TEST(ParseJobSpecJson, ShortUseCaseNamesAreAcceptedInShots) {
+  auto spec =
+      ParseJobSpecJson(R"({"shots":[{"prompt":"wide","durationSeconds":4,"useCase":"fast_social"},)"
+                       R"({"prompt":"close","durationSeconds":4,"use_case":"camera_direction"}]})");
+  ASSERT_TRUE(spec.has_value()) << spec.error();
+  ASSERT_EQ(spec->shots_size(), 2);
+  EXPECT_EQ(spec->shots(0).use_case(), v1::USE_CASE_FAST_SOCIAL);
+  EXPECT_EQ(spec->shots(1).use_case(), v1::USE_CASE_CAMERA_DIRECTION);
+  auto file = ParseShotsFile(R"([{"prompt":"wide","durationSeconds":4,"useCase":"long_clip"}])");
+  ASSERT_TRUE(file.has_value()) << file.error();
+  EXPECT_EQ(file->shots(0).use_case(), v1::USE_CASE_LONG_CLIP);
+  auto bad = ParseJobSpecJson(
+      R"({"shots":[{"prompt":"a","durationSeconds":4},{"prompt":"b","useCase":"cinematic"}]})");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().find("field shots[1].useCase"), std::string::npos) << bad.error();
+}
+
 TEST(ParseJobSpecJson, ShotsParse) {
   auto spec = ParseJobSpecJson(
       R"({"shots":[{"prompt":"wide","durationSeconds":4},{"prompt":"close","duration_seconds":6}]})");
