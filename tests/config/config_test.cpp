@@ -238,6 +238,30 @@ TEST(ConfigTest, RedisSentinelsAndWaitReplicas) {
             "redis.wait_replica: unknown key; did you mean wait_replicas?");
 }
 
+// yaml-cpp reads .nan and .inf as numbers; NaN compares false with everything, so a range check
+// written as `v < min || v > max` let .nan through (a retention window of .nan hours became one
+// second). Not-a-number and infinities are refused naming the key, in the file and in an
+// environment override.
+TEST(ConfigTest, NanAndInfinityAreRefusedNamingTheKey) {
+  EXPECT_EQ(LoadError("scheduler:\n  idempotency_retention_hours: .nan\n"),
+            "scheduler.idempotency_retention_hours: .nan is not a finite number; expected one "
+            "[0.000277778, 8760]");
+  EXPECT_EQ(LoadError("worker:\n  lease_seconds: .NaN\n"),
+            "worker.lease_seconds: .NaN is not a finite number; expected one [0.2, 3600]");
+  EXPECT_EQ(LoadError("tenants:\n  default_weight: .inf\n"),
+            "tenants.default_weight: .inf is not a finite number; expected one [0.001, 1e+06]");
+  EXPECT_EQ(LoadError("queue:\n  retention_hours: -.inf\n")
+                .rfind("queue.retention_hours: -.inf "
+                       "is not a finite number",
+                       0),
+            0u);
+  EXPECT_EQ(LoadError("{}\n", {{"REELQ__WORKER__DRAIN_TIMEOUT_SECONDS", ".nan"}}),
+            "worker.drain_timeout_seconds: .nan is not a finite number; expected one [0, 86400]");
+  // A finite value out of range keeps its message.
+  EXPECT_EQ(LoadError("worker:\n  lease_seconds: 0.1\n"),
+            "worker.lease_seconds: 0.1 is out of range [0.2, 3600]");
+}
+
 TEST(ConfigTest, SectionThatIsNotAMappingIsRefused) {
   EXPECT_EQ(LoadError("worker: 3\n"), "worker: expected a mapping");
 }

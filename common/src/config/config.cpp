@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -205,10 +206,17 @@ Result<double> GetNumber(const YAML::Node& section, const std::string& section_n
   } catch (const YAML::Exception&) {
     return Invalid(section_name + "." + key + ": expected a number, got " + Describe(node));
   }
-  if (v < min || v > max) {
+  // Written so that NaN fails it (every comparison with NaN is false): yaml-cpp reads .nan and
+  // .inf as numbers, and `v < min || v > max` let .nan through.
+  if (!std::isfinite(v) || !(v >= min && v <= max)) {
     std::ostringstream msg;
-    msg << section_name << "." << key << ": " << v << " is out of range [" << min << ", " << max
-        << "]";
+    msg << section_name << "." << key << ": ";
+    if (std::isfinite(v)) {
+      msg << v << " is out of range";
+    } else {
+      msg << node.Scalar() << " is not a finite number; expected one";
+    }
+    msg << " [" << min << ", " << max << "]";
     return Invalid(msg.str());
   }
   return v;
