@@ -183,7 +183,9 @@ void AddJobCommands(CLI::App& root, Context& context, Commands& commands) {
     commands.push_back({app, [&context, id] { return RunGet(context, *id); }});
   }
   {
-    auto* app = root.add_subcommand("list", "List jobs, newest first (pages through)");
+    auto* app = root.add_subcommand("list",
+                                    "List jobs, oldest first (by submit time; with --state, by "
+                                    "when each entered it); pages through");
     auto o = std::make_shared<ListOptions>();
     app->add_option("--state", o->state,
                     "pending, dispatched, running, succeeded, failed or cancelled");
