@@ -173,27 +173,44 @@ struct Outcome {
   std::string message;
 };
 
+// How a stream went: its status and how many messages gRPC took before it ended.
+struct StreamEnd {
+  grpc::Status status;
+  size_t messages_written = 0;
+};
+
 // One SubmitBatch stream of specs[items[0]], specs[items[1]], ...; the answer's item indices
 // count in `items`. The deadline grows with the batch: --timeout plus 10 ms per item. The
 // batch's budget and webhook go on the stream's first message, so a stream that sends items
 // again names them as the first one did.
-grpc::Status SendStream(Context& context, const std::vector<SpecLine>& specs,
-                        const std::vector<size_t>& items, const BatchOptions& o,
-                        int64_t budget_micros, v1::SubmitBatchResponse* response) {
+StreamEnd SendStream(Context& context, const std::vector<SpecLine>& specs,
+                     const std::vector<size_t>& items, const BatchOptions& o, int64_t budget_micros,
+                     v1::SubmitBatchResponse* response) {
   grpc::ClientContext rpc;
   context.SetDeadline(rpc, std::chrono::milliseconds(10) * items.size());
   auto writer = context.Jobs().SubmitBatch(&rpc, response);
   // Many items to a message (SubmitBatchRequest.specs): gRPC's work per message is paid once
-  // per kItemsPerMessage items, on both sides. All of them in `specs`, none in `spec`: a
-  // scheduler older than `specs` sees each message as one empty item and refuses it (no job
-  // made), and the count of answers says why.
+  // per message, on both sides. A message is filled up to kItemsPerMessage items or
+  // kBytesPerMessage bytes of specs, whichever comes first, and holds at least one item: a
+  // line with an inline image (up to scheduler.max_image_bytes, 10 MiB) goes alone, well
+  // under the scheduler's message limit (scheduler.max_message_bytes, 32 MiB). All of them in
+  // `specs`, none in `spec`: a scheduler older than `specs` sees each message as one empty item
+  // and refuses it (no job made), and the count of answers says why.
   constexpr size_t kItemsPerMessage = 100;
-  for (size_t at = 0; at < items.size(); at += kItemsPerMessage) {
+  constexpr size_t kBytesPerMessage = 4 << 20;
+  StreamEnd end;
+  for (size_t at = 0; at < items.size();) {
     v1::SubmitBatchRequest request;
-    for (size_t i = at; i < std::min(items.size(), at + kItemsPerMessage); ++i) {
-      *request.add_specs() = specs[items[i]].spec;
+    size_t bytes = 0;
+    while (at < items.size() && static_cast<size_t>(request.specs_size()) < kItemsPerMessage) {
+      const auto& spec = specs[items[at]].spec;
+      const size_t size = spec.ByteSizeLong();
+      if (request.specs_size() > 0 && bytes + size > kBytesPerMessage) break;
+      *request.add_specs() = spec;
+      bytes += size;
+      ++at;
     }
-    if (at == 0) {
+    if (end.messages_written == 0) {
       request.set_budget_micros(budget_micros);
       if (!o.webhook.empty()) {
         request.set_batch_webhook_url(o.webhook);
@@ -201,9 +218,28 @@ grpc::Status SendStream(Context& context, const std::vector<SpecLine>& specs,
       }
     }
     if (!writer->Write(request)) break;  // the server ended the call; Finish says why
+    ++end.messages_written;
   }
   writer->WritesDone();
-  return writer->Finish();
+  end.status = writer->Finish();
+  return end;
+}
+
+// Whether a stream that ended with `end` can have stored none of its items: the scheduler
+// authenticates a stream before it reads an item, and a message over its size limit ends the
+// call before that message is read (so, when it was the stream's only one, nothing was).
+bool StoredNothing(const StreamEnd& end) {
+  switch (end.status.error_code()) {
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return true;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return end.messages_written <= 1 &&
+             end.status.error_message().find("larger than max") != std::string::npos;
+    default:
+      return false;
+  }
 }
 
 json RejectionsJson(const std::vector<LineError>& bad, const std::vector<Rejection>& rejected) {
@@ -286,7 +322,8 @@ int RunBatch(Context& context, const BatchOptions& o) {
   std::string batch_id;
   for (int attempt = 1;; ++attempt) {
     v1::SubmitBatchResponse response;
-    const auto status = SendStream(context, file.specs, pending, o, budget_micros, &response);
+    const auto stream = SendStream(context, file.specs, pending, o, budget_micros, &response);
+    const auto& status = stream.status;
     if (!status.ok()) {
       if (status.error_code() == grpc::StatusCode::UNAVAILABLE && attempt < kSendAttempts) {
         err << "batch " << hint_batch
@@ -295,6 +332,24 @@ int RunBatch(Context& context, const BatchOptions& o) {
             << " item(s) again with the same idempotency keys\n";
         std::this_thread::sleep_for(ResendBackoff(attempt));
         continue;
+      }
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+          status.error_message().find("larger than max") != std::string::npos) {
+        // Name the biggest line: most likely the one the scheduler refused.
+        size_t biggest = pending.front();
+        for (size_t i : pending) {
+          if (file.specs[i].spec.ByteSizeLong() > file.specs[biggest].spec.ByteSizeLong())
+            biggest = i;
+        }
+        err << o.file << ":" << file.specs[biggest].line << ": its job is "
+            << file.specs[biggest].spec.ByteSizeLong()
+            << " bytes, the biggest of the file; the scheduler takes messages up to "
+               "scheduler.max_message_bytes (32 MiB unless set): name its images by key "
+               "(\"key\": \"inputs/...\") instead of inline, or raise that setting\n";
+      }
+      if (attempt == 1 && StoredNothing(stream)) {
+        err << "batch " << hint_batch << ": the upload was refused; no job was stored\n";
+        return context.RpcError(status, "submit batch");
       }
       // Lines read before the break may be stored, and they run and are billed.
       err << "batch " << hint_batch

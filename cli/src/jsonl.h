@@ -14,8 +14,11 @@
 
 namespace reelq::cli {
 
-// A line longer than this cannot be one sane job (the server's gRPC limit is a few MiB).
-inline constexpr size_t kMaxLineBytes = 1 << 20;
+// A line longer than this cannot be one sane job. It covers an image inline at the scheduler's
+// default scheduler.max_image_bytes (10 MiB, 13.4 MiB in base64) with room for a second one and
+// the rest of the job; such a line's spec (about 3/4 of it in protobuf) still fits one message
+// of the scheduler's default scheduler.max_message_bytes (32 MiB).
+inline constexpr size_t kMaxLineBytes = 32 << 20;
 
 // Parses one line into a JobSpec. The error names the field (or the byte position) that is wrong.
 // Besides the strict protobuf mapping, `useCase` may be given by its short name ("fast_social").

@@ -193,6 +193,76 @@ TEST(BatchCommand, AnItemAlwaysUnavailableGetsTheBatchIdToSendAgain) {
       << run.err;
 }
 
+// A line whose first frame is inline: `bytes` of image, in base64 as protobuf's JSON has it.
+std::string InlineImageLine(const std::string& prompt, size_t bytes) {
+  return R"({"prompt":")" + prompt + R"(","durationSeconds":5,"firstFrame":{"data":")" +
+         std::string(bytes / 3 * 4, 'A') + "\"}}\n";
+}
+
+// Messages are filled by size (up to 4 MiB of specs, at least one item), not by count alone:
+// fifty lines with a 700 KiB image each (35 MiB) go in messages under the scheduler's 32 MiB
+// limit; and a line with an image at the scheduler's 10 MiB default limit is read (the line cap
+// covers it in base64) and goes alone.
+TEST(BatchCommand, InlineImagesGoInMessagesThatFitTheSchedulersLimit) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  std::string many;
+  for (int i = 0; i < 50; ++i) many += InlineImageLine("frame " + std::to_string(i), 700 << 10);
+  const auto many_file = WriteFile(dir, "many.jsonl", many);
+  auto run = RunReelq({"--server", server.address(), "batch", many_file, "--no-wait"});
+  EXPECT_EQ(run.code, 0) << run.err.substr(0, 2000);
+  EXPECT_EQ(service.received().size(), 50u);
+  EXPECT_GE(service.messages(), 9);  // 35 MiB in messages of at most 4 MiB
+
+  FakeJobService big_service;
+  FakeServer big_server(&big_service);
+  const auto big_file =
+      WriteFile(dir, "big.jsonl",
+                InlineImageLine("big one", 10 << 20) + InlineImageLine("big two", 10 << 20) +
+                    R"({"prompt":"small","durationSeconds":5})"
+                    "\n");
+  auto big = RunReelq({"--server", big_server.address(), "batch", big_file, "--no-wait"});
+  EXPECT_EQ(big.code, 0) << big.err.substr(0, 2000);
+  EXPECT_EQ(big_service.received().size(), 3u);
+  EXPECT_EQ(big_service.messages(), 3);
+}
+
+// A message over the scheduler's limit ends the stream before it is read: when it was the
+// stream's only one, nothing was stored and the command says so (no resend advice); when items
+// went before it, they may be stored, and the command gives the --batch-id to send again with.
+// Either way the biggest line is named with the setting that bounds it.
+TEST(BatchCommand, AMessageOverTheLimitIsNamedAndResendAdviceOnlyWhenSomethingMayBeStored) {
+  ::reelq::testing::TempDir dir;
+  {
+    FakeJobService service;
+    FakeServer server(&service, 3 << 20);
+    const auto file = WriteFile(dir, "alone.jsonl", InlineImageLine("huge", 9 << 19));
+    auto run =
+        RunReelq({"--server", server.address(), "batch", file, "--batch-id", "b-1", "--no-wait"});
+    EXPECT_EQ(run.code, kExitRpcBase + 8) << run.err;
+    EXPECT_NE(run.err.find("alone.jsonl:1: its job is"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("scheduler.max_message_bytes"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("no job was stored"), std::string::npos) << run.err;
+    EXPECT_EQ(run.err.find("Send the same file again"), std::string::npos) << run.err;
+    EXPECT_TRUE(service.received().empty());
+  }
+  {
+    FakeJobService service;
+    FakeServer server(&service, 3 << 20);
+    const auto file = WriteFile(dir, "after.jsonl",
+                                R"({"prompt":"small","durationSeconds":5})"
+                                "\n" +
+                                    InlineImageLine("huge", 9 << 19));
+    auto run =
+        RunReelq({"--server", server.address(), "batch", file, "--batch-id", "b-2", "--no-wait"});
+    EXPECT_EQ(run.code, kExitRpcBase + 8) << run.err;
+    EXPECT_NE(run.err.find("after.jsonl:2: its job is"), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find("Send the same file again with --batch-id b-2"), std::string::npos)
+        << run.err;
+  }
+}
+
 // A job retried after it failed: the watch replays the first FAILED, then follows the retry to
 // its end; the command's outcome is the job's last state, and no event is printed twice.
 TEST(WatchCommand, ARetriedJobIsFollowedPastItsFirstEnd) {

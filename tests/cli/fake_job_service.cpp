@@ -72,6 +72,11 @@ grpc::Status FakeJobService::SubmitJob(grpc::ServerContext*, const v1::SubmitJob
   return grpc::Status::OK;
 }
 
+int FakeJobService::messages() {
+  std::lock_guard lock(mutex_);
+  return messages_;
+}
+
 int FakeJobService::streams() {
   std::lock_guard lock(mutex_);
   return streams_;
@@ -87,6 +92,7 @@ grpc::Status FakeJobService::SubmitBatch(grpc::ServerContext*,
   uint32_t index = 0;
   const int64_t t0 = 1'800'000'000;
   while (reader->Read(&request)) {
+    ++messages_;
     // A message's items: `spec`, or `spec` when set and then each of `specs`.
     std::vector<v1::JobSpec> items;
     if (request.specs_size() == 0 || request.has_spec() || ignores_specs) {
@@ -288,8 +294,9 @@ grpc::Status FakeJobService::GetJob(grpc::ServerContext*, const v1::GetJobReques
   return grpc::Status(grpc::StatusCode::NOT_FOUND, "job " + request->job_id() + " not found");
 }
 
-FakeServer::FakeServer(grpc::Service* service) {
+FakeServer::FakeServer(grpc::Service* service, int max_message_bytes) {
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service);
   server_ = builder.BuildAndStart();

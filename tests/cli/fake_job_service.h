@@ -29,6 +29,7 @@ class FakeJobService final : public v1::JobService::Service {
   std::vector<v1::JobSpec> received();  // every spec SubmitBatch was sent, in order
   std::vector<v1::JobStatus> jobs();
   int streams();                         // SubmitBatch calls so far
+  int messages();                        // SubmitBatch messages read so far
   std::vector<v1::JobSpec> submitted();  // every spec SubmitJob was sent, in order
 
   // JobService
@@ -64,13 +65,15 @@ class FakeJobService final : public v1::JobService::Service {
   std::vector<v1::JobSpec> received_;
   std::vector<v1::JobStatus> jobs_;
   int streams_ = 0;
+  int messages_ = 0;
   std::vector<v1::JobSpec> submitted_;
 };
 
-// A gRPC server on 127.0.0.1:<free port> serving `service` until destroyed.
+// A gRPC server on 127.0.0.1:<free port> serving `service` until destroyed. It takes messages up
+// to `max_message_bytes`, as the scheduler does (scheduler.max_message_bytes, 32 MiB by default).
 class FakeServer {
  public:
-  explicit FakeServer(grpc::Service* service);
+  explicit FakeServer(grpc::Service* service, int max_message_bytes = 32 << 20);
   ~FakeServer();
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
