@@ -83,6 +83,11 @@ end
 local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'generated', '',
                'token', '', 'worker', '',
                'err_cat', '', 'err_msg', '', 'err_code', '', 'finished', '', 'create_intent', ''}
+-- A group's child run again also drops its start deadline: that one said when the group was to
+-- start, and it has (a retry mostly comes after it): kept, dispatch would fail the child again
+-- at once for a deadline passed. A plain job keeps its own.
+local CHILD_RESET = {'start_deadline', ''}
+for _, x in ipairs(RESET) do CHILD_RESET[#CHILD_RESET + 1] = x end
 local vt = activation_vt(P)
 local function requeue(job, detail, fields)
   transition(ctx, job, 'PENDING', '', detail, fields or RESET)
@@ -105,14 +110,15 @@ elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren
         local fields = nil
         if index > 0 and (c.chain_frame or '') == '' and prev_frame then
           fields = {'chain_frame', prev_frame}
-          for _, x in ipairs(RESET) do fields[#fields + 1] = x end
+          for _, x in ipairs(CHILD_RESET) do fields[#fields + 1] = x end
         end
         reserve_rerun(c)
-        requeue(c, 'retried with its chain ' .. id, fields)
+        requeue(c, 'retried with its chain ' .. id, fields or CHILD_RESET)
       else
         reserve_rerun(c)
         transition(ctx, c, 'PENDING', '',
-                   'retried with its chain ' .. id .. ': waits for shots[' .. resume .. ']', RESET)
+                   'retried with its chain ' .. id .. ': waits for shots[' .. resume .. ']',
+                   CHILD_RESET)
       end
     elseif c and c.state ~= 'SUCCEEDED' and not resume then
       resume = index  -- still on its way (it ends the chain or carries it on)
@@ -129,7 +135,7 @@ else
     local c = read_job(P, child_id, {'tenant', unpack(SCORE_READ)})
     if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
       reserve_rerun(c)
-      requeue(c, 'retried with its group ' .. id)
+      requeue(c, 'retried with its group ' .. id, CHILD_RESET)
       again = again + 1
     end
   end

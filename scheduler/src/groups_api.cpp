@@ -49,6 +49,10 @@ Result<std::vector<queue::NewJob>> JobApi::GroupChildren(SubmissionPlan& plan,
     child.prefer_first = planned.admitted.first_choice_preferred;
     child.priority = planned.spec.priority();
     child.max_attempts = settings_.max_attempts;
+    // A group's start deadline says when the group starts. A chain's later shot is queued only
+    // once the shot before it succeeded, after the group started, often past that deadline:
+    // only the first shot carries it (dispatch.lua fails a job whose start deadline passed).
+    if (parent.chain && k > 0) planned.spec.clear_start_deadline();
     child.start_deadline_ms =
         planned.spec.has_start_deadline() ? Ms(planned.spec.start_deadline()) : 0;
     child.finish_deadline_ms =

@@ -31,8 +31,9 @@ class ChainTest : public StoreTest {
   }
 
   // A chain "g" of three shots "s0".."s2" (4 s at 1000 micro-dollars a second each), billed to
-  // tenant "studio"'s wallet when `bill`.
-  void SubmitChain(bool bill = false) {
+  // tenant "studio"'s wallet when `bill`; a `start_deadline_ms` on the first shot only, as
+  // JobApi stores a chain's.
+  void SubmitChain(bool bill = false, int64_t start_deadline_ms = 0) {
     std::vector<NewJob> jobs;
     jobs.push_back(NewJob{.id = "g",
                           .tenant = "studio",
@@ -46,6 +47,7 @@ class ChainTest : public StoreTest {
                             .tenant = "studio",
                             .spec_bytes = "spec",
                             .candidate_models = {"m1"},
+                            .start_deadline_ms = k == 0 ? start_deadline_ms : 0,
                             .parent = "g",
                             .child_index = k,
                             .bill = bill,
@@ -161,6 +163,35 @@ TEST_F(ChainTest, ShotsRunInOrderAFailureStopsTheChainAndRetryResumesFromIt) {
   ASSERT_EQ(leased.size(), 1u);
   ASSERT_TRUE(leased.contains("g"));
   EXPECT_EQ(leased["g"].kind, kKindStoryboard);
+}
+
+// A group's start deadline says when the group starts. A retry, mostly made after it passed,
+// runs its children again without it: they used to keep it, and dispatch failed them at once
+// ("start deadline passed"), so a group with a start deadline could never be run again.
+TEST_F(ChainTest, ARetriedGroupRunsAgainAfterItsStartDeadlinePassed) {
+  SubmitChain(/*bill=*/false, clock_->NowMs() + 1000);
+  auto leased = Run();
+  ASSERT_TRUE(leased.contains("s0"));
+  ASSERT_NO_FATAL_FAILURE(FailForGood(leased["s0"]));
+  ASSERT_EQ(Get("g").state, JobState::kFailed);
+  clock_->Advance(5s);
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("g")));
+  leased = Run();
+  ASSERT_TRUE(leased.contains("s0")) << Get("s0").history.back().detail;
+  EXPECT_EQ(Get("s0").start_deadline_ms, 0);
+
+  // A storyboard (not chained), each shot with the deadline: the failed shot runs again.
+  std::vector<NewJob> board = Storyboard("b", 2);
+  for (auto& job : board) job.start_deadline_ms = clock_->NowMs() + 1000;
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(board, 3600)));
+  leased = Run();
+  ASSERT_TRUE(leased.contains("b-s0") && leased.contains("b-s1"));
+  ASSERT_NO_FATAL_FAILURE(FailForGood(leased["b-s0"]));
+  Succeed(leased["b-s1"], "");
+  clock_->Advance(5s);
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("b")));
+  leased = Run();
+  ASSERT_TRUE(leased.contains("b-s0")) << Get("b-s0").history.back().detail;
 }
 
 // A group's money is reserved up front, at a retry too: a chain run again holds each shot it

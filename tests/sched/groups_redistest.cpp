@@ -1,0 +1,71 @@
+// Groups through JobApi in process (scheduler/src/groups.cpp plans them, groups_api.cpp stores
+// their children): what each child carries from the group's request, seen in the records and in
+// what dispatch then does with them.
+#include <gtest/gtest.h>
+
+#include <google/protobuf/util/time_util.h>
+
+#include <string>
+#include <vector>
+
+#include "in_process_scheduler.h"
+
+namespace reelq::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class GroupsTest : public InProcessScheduler {
+ protected:
+  v1::JobStatus GetJob(const std::string& id) {
+    auto job = Call(jobs_->Get(OpenPrincipal(), id));
+    if (!job) throw std::runtime_error(job.error().Describe());
+    return *job;
+  }
+
+  queue::JobRecord Record(const std::string& id) {
+    auto r = Call(store().Get(id));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return *r;
+  }
+};
+
+// A chain's start deadline says when the chain starts. Its second shot is queued only once the
+// first succeeded, mostly after that deadline: it used to carry the deadline too, and dispatch
+// failed it ("start deadline passed") after the first shot was paid for, every time.
+TEST_F(GroupsTest, AChainsLaterShotsRunAfterItsStartDeadlinePassed) {
+  v1::JobSpec spec;
+  spec.set_storyboard(true);
+  spec.set_chain(true);
+  spec.add_models("seedance-2.0");
+  for (const char* prompt : {"a fox wakes", "the fox runs"}) {
+    auto* shot = spec.add_shots();
+    shot->set_prompt(prompt);
+    shot->set_duration_seconds(5);
+  }
+  *spec.mutable_start_deadline() =
+      google::protobuf::util::TimeUtil::MillisecondsToTimestamp(clock_->NowMs() + 1000);
+  const std::string id = Submit(spec);
+  const auto group = GetJob(id);
+  ASSERT_EQ(group.children_size(), 2);
+  const std::string first = group.children(0).job_id(), second = group.children(1).job_id();
+  EXPECT_EQ(Record(first).start_deadline_ms, clock_->NowMs() + 1000);
+  EXPECT_EQ(Record(second).start_deadline_ms, 0);
+
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_EQ(leased[0].id, first);
+  clock_->Advance(5s);  // the shot takes longer than the deadline left
+  ASSERT_TRUE(Call(store().Complete({.job_id = first,
+                                     .token = leased[0].token,
+                                     .output_key = "clip-0",
+                                     .last_frame_key = "inputs/default/f0.png"})));
+  Dispatch();
+  const auto shot = Record(second);
+  EXPECT_EQ(shot.state, queue::JobState::kDispatched) << shot.error_message;
+  EXPECT_NE(GetJob(id).state(), v1::JOB_STATE_FAILED);
+}
+
+}  // namespace
+}  // namespace reelq::testing
