@@ -61,9 +61,11 @@ awaitable<Result<std::string>> ExtractedFrame(storage::ObjectStore& objects,
   const auto png = scratch.path() / "last.png";
   // Decoding the last second and keeping the final frame written: the exact last frame at any
   // frame rate, without decoding the whole clip.
-  std::vector<std::string> argv{"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                                "-sseof", "-1",           "-i",        input,   "-update",  "1",
-                                "-f",     "image2",       png.string()};
+  std::vector<std::string> argv{"ffmpeg",   "-hide_banner", "-loglevel", "error",
+                                "-nostdin", "-y",           "-sseof",    "-1"};
+  const auto clip = ClipInput(input);
+  argv.insert(argv.end(), clip.begin(), clip.end());
+  argv.insert(argv.end(), {"-update", "1", "-f", "image2", png.string()});
   auto run = co_await RunTool(std::move(argv));
   if (!run) co_return std::unexpected(run.error());
   if (run->exit_code != 0) {

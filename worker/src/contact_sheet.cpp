@@ -111,7 +111,10 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
 
   std::vector<std::string> grid_cmd{"ffmpeg", "-hide_banner", "-loglevel",
                                     "error",  "-nostdin",     "-y"};
-  for (const auto& in : inputs) grid_cmd.insert(grid_cmd.end(), {"-i", in});
+  for (const auto& in : inputs) {
+    const auto input = ClipInput(in);
+    grid_cmd.insert(grid_cmd.end(), input.begin(), input.end());
+  }
   grid_cmd.insert(grid_cmd.end(), {"-filter_complex", GridGraph(labels, video, font, 28, false),
                                    "-map", "[grid]", "-t", fmt::format("{:.3f}", longest), "-an",
                                    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
@@ -119,7 +122,11 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
   // The thumbnail: a frame from the middle of the shortest take's first second or so.
   std::vector<std::string> sheet_cmd{"ffmpeg", "-hide_banner", "-loglevel",
                                      "error",  "-nostdin",     "-y"};
-  for (const auto& in : inputs) sheet_cmd.insert(sheet_cmd.end(), {"-ss", "0.5", "-i", in});
+  for (const auto& in : inputs) {
+    const auto input = ClipInput(in);
+    sheet_cmd.insert(sheet_cmd.end(), {"-ss", "0.5"});
+    sheet_cmd.insert(sheet_cmd.end(), input.begin(), input.end());
+  }
   sheet_cmd.insert(sheet_cmd.end(), {"-filter_complex", GridGraph(labels, thumbs, font, 16, true),
                                      "-map", "[grid]", "-frames:v", "1", sheet_file.string()});
   std::vector<std::vector<std::string>> commands{std::move(grid_cmd), std::move(sheet_cmd)};

@@ -32,27 +32,11 @@ std::string ConcatLine(const std::string& path, double cut_at) {
 
 std::vector<std::string> CopyCommand(const std::filesystem::path& list,
                                      const std::filesystem::path& out) {
-  return {"ffmpeg",
-          "-hide_banner",
-          "-loglevel",
-          "error",
-          "-nostdin",
-          "-y",
-          "-f",
-          "concat",
-          "-safe",
-          "0",
-          "-protocol_whitelist",
-          "file,http,https,tcp,tls,crypto",
-          "-i",
-          list.string(),
-          "-map",
-          "0",
-          "-c",
-          "copy",
-          "-movflags",
-          "+faststart",
-          out.string()};
+  std::vector<std::string> cmd{"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"};
+  const auto input = ConcatInput(list.string());
+  cmd.insert(cmd.end(), input.begin(), input.end());
+  cmd.insert(cmd.end(), {"-map", "0", "-c", "copy", "-movflags", "+faststart", out.string()});
+  return cmd;
 }
 
 std::vector<std::string> ReencodeCommand(const std::vector<std::string>& inputs,
@@ -61,8 +45,8 @@ std::vector<std::string> ReencodeCommand(const std::vector<std::string>& inputs,
                                          const std::filesystem::path& out) {
   std::vector<std::string> cmd{"ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"};
   for (const auto& in : inputs) {
-    cmd.push_back("-i");
-    cmd.push_back(in);
+    const auto input = ClipInput(in);
+    cmd.insert(cmd.end(), input.begin(), input.end());
   }
   const bool any_audio =
       std::any_of(infos.begin(), infos.end(), [](const MediaInfo& m) { return m.has_audio; });

@@ -71,11 +71,34 @@ awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv) {
   co_return result;
 }
 
+std::vector<std::string> ClipInput(const std::string& location) {
+  return {"-format_whitelist", kClipFormats, "-i", location};
+}
+
+std::vector<std::string> ConcatInput(const std::string& list) {
+  // The concat demuxer opens each listed file with its own whitelist (concatdec.c copies it):
+  // the list itself is "concat", what it names must be a clip. -safe 0 lets it name absolute
+  // paths and URLs (the store's); -xerror makes a listed clip refused a failure, not an end.
+  return {"-xerror",
+          "-format_whitelist",
+          std::string(kClipFormats) + ",concat",
+          "-f",
+          "concat",
+          "-safe",
+          "0",
+          "-protocol_whitelist",
+          "file,http,https,tcp,tls,crypto",
+          "-i",
+          list};
+}
+
 awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url) {
   // A named vector: g++ 12 cannot pass a braced list of strings into a coroutine call.
   std::vector<std::string> argv{"ffprobe",
                                 "-v",
                                 "error",
+                                "-format_whitelist",
+                                kClipFormats,
                                 "-show_entries",
                                 "stream=codec_type,codec_name,profile,width,height,pix_fmt,"
                                 "r_frame_rate,time_base,sample_rate,channels,channel_layout:"

@@ -20,6 +20,20 @@ struct ToolRun {
 // Runs `argv` (no shell), waiting on the tool pool. kInternal when it cannot be started.
 awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv);
 
+// The container formats a stored clip is read as: ffmpeg's mov demuxer (MP4, MOV and kin).
+// Left to guess from the content, ffmpeg and ffprobe would read a "clip" that is an HLS
+// playlist as one, and with it whatever local file or URL it names.
+inline constexpr const char* kClipFormats = "mov,mp4,m4a,3gp,3g2,mj2";
+
+// ffmpeg's arguments reading the stored clip at `location` (a path or a URL) as an input: only
+// as one of kClipFormats.
+std::vector<std::string> ClipInput(const std::string& location);
+
+// ffmpeg's arguments reading a concat demuxer list of stored clips at `list` (paths or URLs,
+// which may be absolute): each listed clip only as one of kClipFormats, and a list entry that
+// cannot be read fails the run (ffmpeg otherwise ends the output there and exits 0).
+std::vector<std::string> ConcatInput(const std::string& list);
+
 // What decides whether clips can be joined by stream copy, from ffprobe.
 struct MediaInfo {
   double duration_seconds = 0;
@@ -29,6 +43,7 @@ struct MediaInfo {
   // the audio: equal signatures concatenate without re-encoding.
   std::string signature;
 };
+// Reads a stored clip only as one of kClipFormats: any other content is an error.
 awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url);
 
 // Runs each ffmpeg command of `commands` in turn, then probes `output`, which they made. The
