@@ -74,10 +74,37 @@ if not ids then
   wait_for(room - #out)
   return reply()
 end
-local jobs = {}
+-- `ready` may hold an id twice: a job cancelled while DISPATCHED keeps its entry (cancel.lua
+-- does not search the list), and RetryJob pushes it again once it is dispatched anew (or, for
+-- a group, retry.lua queues its step again). Each job is leased once a call: a second copy
+-- would lease it twice, with two tokens. A copy popped by a later call finds the job RUNNING
+-- (or ended, or PENDING again) and is dropped, or DISPATCHED and leases it as its other copy
+-- would have; one whose job waits out a retry's backoff in `delayed` (fail.lua, keep_task: a
+-- job that kept its upstream task, or a group's step) is dropped too, as reap.lua puts the job
+-- back on `ready` when that ends. Only such jobs are looked up there: a plain dispatched job
+-- costs no command more.
+local jobs, seen, kept_task = {}, {}, {}
 for _, id in ipairs(ids) do
-  local j = read_record(P, id)
-  if j and j.state == 'DISPATCHED' then jobs[#jobs + 1] = j end
+  if not seen[id] then
+    seen[id] = true
+    local j = read_record(P, id)
+    if j and j.state == 'DISPATCHED' then
+      jobs[#jobs + 1] = j
+      if (j.upstream or '') ~= '' or (j.kind or '') ~= '' then kept_task[#kept_task + 1] = id end
+    end
+  end
+end
+if #kept_task > 0 then
+  local due = redis.call('ZMSCORE', P .. ':delayed', unpack(kept_task))
+  local waiting = {}
+  for k, id in ipairs(kept_task) do
+    if due[k] and tonumber(due[k]) > now then waiting[id] = true end
+  end
+  local kept = {}
+  for _, j in ipairs(jobs) do
+    if not waiting[j.id] then kept[#kept + 1] = j end
+  end
+  jobs = kept
 end
 -- `rdata`: what dispatch handed over per job in earlier builds of this schema (version 3);
 -- entries left by a scheduler of that code are dropped with their lease.

@@ -477,5 +477,74 @@ TEST_F(WorkerLeaseTest, ALeaseReadsTheRecordAndDropsTheHandOffAnEarlierDispatchL
   EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:rdata"}).integer, 0);
 }
 
+// A job cancelled while DISPATCHED keeps its entry on `ready`, and RetryJob puts it there again
+// once dispatched anew: one lease call popping both used to lease it twice (two tokens, the
+// tenant's counters moved twice). It is leased once; a copy a later call pops finds it RUNNING
+// and is dropped.
+TEST_F(WorkerLeaseTest, AJobOnReadyTwiceAfterACancelAndARetryIsLeasedOnce) {
+  auto w1 = RunAsync(io_, store_->RegisterWorker("w1", 15s));
+  ASSERT_TRUE(w1);
+  SubmitAndDispatch(1, "c");
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("c0")));
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("c0")));
+  auto dispatched = RunAsync(io_, store_->Dispatch(10, 16, 1));
+  ASSERT_TRUE(dispatched && dispatched->dispatched == 1);
+  ASSERT_EQ(server_->Run({"LRANGE", "t:{q}:ready", "0", "-1"}).elements.size(), 2u);
+  auto leased = LeaseAll("w1", *w1, 10);
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].id, "c0");
+  EXPECT_EQ(Get("c0").state, JobState::kRunning);
+  EXPECT_TRUE(LeaseAll("w1", *w1, 10).empty());
+  ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = "c0", .token = leased[0].token})));
+  EXPECT_EQ(Get("c0").state, JobState::kSucceeded);
+}
+
+// The same for a group's step (the join), queued again by RetryJob of a group cancelled while
+// it waited on `ready`; and a stale copy popped while the step waits out the backoff of a retry
+// (fail.lua keep_task, in `delayed`) does not lease it before that ends.
+TEST_F(WorkerLeaseTest, AGroupStepOnReadyTwiceIsLeasedOnceAndNotBeforeItsBackoff) {
+  auto w1 = RunAsync(io_, store_->RegisterWorker("w1", 15s));
+  ASSERT_TRUE(w1);
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2), 3600)));
+  auto dispatched = RunAsync(io_, store_->Dispatch(10, 16, 1));
+  ASSERT_TRUE(dispatched && dispatched->dispatched == 2);
+  for (const auto& shot : LeaseAll("w1", *w1, 10)) {
+    ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = shot.id, .token = shot.token})));
+  }
+  ASSERT_EQ(Get("g").state, JobState::kDispatched);  // its join waits on `ready`
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("g")));
+  ASSERT_TRUE(RunAsync(io_, store_->Retry("g")));
+  ASSERT_EQ(server_->Run({"LRANGE", "t:{q}:ready", "0", "-1"}).elements.size(), 2u);
+  auto leased = LeaseAll("w1", *w1, 10);
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].id, "g");
+
+  // Again on `ready` twice (cancelled running, retried, cancelled waiting, retried); this time
+  // a call takes one copy, and the step fails in passing.
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(RunAsync(io_, store_->Cancel("g")));
+    ASSERT_TRUE(RunAsync(io_, store_->Retry("g")));
+  }
+  ASSERT_EQ(server_->Run({"LRANGE", "t:{q}:ready", "0", "-1"}).elements.size(), 2u);
+  leased = LeaseAll("w1", *w1, 1);
+  ASSERT_EQ(leased.size(), 1u);
+  auto failed = RunAsync(io_, store_->Fail({.job_id = "g",
+                                            .token = leased[0].token,
+                                            .category = ErrorCategory::kRetryable,
+                                            .message = "store: no answer",
+                                            .retry = true,
+                                            .retry_at_ms = clock_->NowMs() + 2'000,
+                                            .keep_task = true}));
+  ASSERT_TRUE(failed && *failed == FailOutcome::kRetrying);
+  ASSERT_EQ(Get("g").state, JobState::kDispatched);
+  EXPECT_TRUE(LeaseAll("w1", *w1, 10).empty()) << "leased before its backoff ended";
+  EXPECT_EQ(Get("g").state, JobState::kDispatched);
+  clock_->Advance(3s);  // within the worker's lease (5 s)
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  leased = LeaseAll("w1", *w1, 10);
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].id, "g");
+}
+
 }  // namespace
 }  // namespace reelq::queue
