@@ -84,9 +84,19 @@ TEST_F(MediaToolsTest, FfmpegInputsAndTheJoinsConcatListRefuseAPlaylistSavedAsAC
     argv.insert(argv.end(), {"-map", "0", "-c", "copy", (scratch_.path() / "joined.mp4").string()});
     return Run(argv);
   };
-  EXPECT_EQ(concat(clip_).exit_code, 0);
-  const auto joined = concat(playlist_);
-  EXPECT_NE(joined.exit_code, 0) << joined.output;
+  // The join of [clip, playlist] reads the clip and not the file the playlist names (ffmpeg
+  // ends the output at the refused entry; the join probes each clip first, which fails).
+  const auto joined_path = (scratch_.path() / "joined.mp4").string();
+  const auto both = concat(clip_);
+  ASSERT_EQ(both.exit_code, 0) << both.output;
+  auto whole = RunAsync(io_, ProbeMedia(joined_path));
+  ASSERT_TRUE(whole) << whole.error().Describe();
+  EXPECT_GT(whole->duration_seconds, 5.5);
+  const auto refused = concat(playlist_);
+  EXPECT_NE(refused.output.find("not on whitelist"), std::string::npos) << refused.output;
+  auto cut = RunAsync(io_, ProbeMedia(joined_path));
+  ASSERT_TRUE(cut) << cut.error().Describe();
+  EXPECT_LT(cut->duration_seconds, 3.5) << "the file the playlist names was joined";
 }
 
 TEST_F(MediaToolsTest, AChainsLastFrameIsNotTakenFromAPlaylistSavedAsAClip) {

@@ -78,18 +78,12 @@ std::vector<std::string> ClipInput(const std::string& location) {
 std::vector<std::string> ConcatInput(const std::string& list) {
   // The concat demuxer opens each listed file with its own whitelist (concatdec.c copies it):
   // the list itself is "concat", what it names must be a clip. -safe 0 lets it name absolute
-  // paths and URLs (the store's); -xerror makes a listed clip refused a failure, not an end.
-  return {"-xerror",
-          "-format_whitelist",
-          std::string(kClipFormats) + ",concat",
-          "-f",
-          "concat",
-          "-safe",
-          "0",
-          "-protocol_whitelist",
-          "file,http,https,tcp,tls,crypto",
-          "-i",
-          list};
+  // paths and URLs (the store's). A listed file it refuses ends the output there with exit 0
+  // (-xerror would fail it, but also fails joins on the harmless non-monotonous DTS warnings of
+  // a stream copy): the join probes every clip with the same whitelist first (ProbeChildren).
+  return {
+      "-format_whitelist",   std::string(kClipFormats) + ",concat", "-f", "concat", "-safe", "0",
+      "-protocol_whitelist", "file,http,https,tcp,tls,crypto",      "-i", list};
 }
 
 awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url) {

@@ -30,8 +30,8 @@ inline constexpr const char* kClipFormats = "mov,mp4,m4a,3gp,3g2,mj2";
 std::vector<std::string> ClipInput(const std::string& location);
 
 // ffmpeg's arguments reading a concat demuxer list of stored clips at `list` (paths or URLs,
-// which may be absolute): each listed clip only as one of kClipFormats, and a list entry that
-// cannot be read fails the run (ffmpeg otherwise ends the output there and exits 0).
+// which may be absolute): each listed clip only as one of kClipFormats. ffmpeg ends the output
+// at an entry it refuses and exits 0: probe each clip (ProbeMedia) before listing it.
 std::vector<std::string> ConcatInput(const std::string& list);
 
 // What decides whether clips can be joined by stream copy, from ffprobe.
