@@ -66,7 +66,8 @@ awaitable<Result<std::string>> ExtractedFrame(storage::ObjectStore& objects,
   const auto clip = ClipInput(input);
   argv.insert(argv.end(), clip.begin(), clip.end());
   argv.insert(argv.end(), {"-update", "1", "-f", "image2", png.string()});
-  auto run = co_await RunTool(std::move(argv));
+  ToolLimits limits{kProbeTimeout, nullptr};
+  auto run = co_await RunTool(std::move(argv), std::move(limits));
   if (!run) co_return std::unexpected(run.error());
   if (run->exit_code != 0) {
     co_return MakeError(ErrorCategory::kInternal,

@@ -92,7 +92,7 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
   auto clips = co_await ProbeChildren(takes, "compare", "takes");
   if (!clips) {
     Error failure = clips.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   const std::vector<std::string>& inputs = clips->inputs;
@@ -130,10 +130,13 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
   sheet_cmd.insert(sheet_cmd.end(), {"-filter_complex", GridGraph(labels, thumbs, font, 16, true),
                                      "-map", "[grid]", "-frames:v", "1", sheet_file.string()});
   std::vector<std::vector<std::string>> commands{std::move(grid_cmd), std::move(sheet_cmd)};
-  auto probed = co_await RenderAndProbe("compare", std::move(commands), grid_file.string());
+  // Every take is read twice (the grid, the sheet): the bound of twice the longest, each take.
+  auto limits = Limits(RenderTimeout(2 * longest * static_cast<double>(takes.size())));
+  auto probed = co_await RenderAndProbe("compare", std::move(commands), grid_file.string(),
+                                        std::move(limits));
   if (!probed) {
     Error failure = probed.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   if (!LeaseHeld()) {

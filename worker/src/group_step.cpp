@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "reelq/common/spawn.h"
 #include "reelq/queue/group_sidecar.h"
 #include "reelq/storage/hashing_writer.h"
 #include "reelq/worker/retry_policy.h"
@@ -115,11 +116,15 @@ awaitable<Result<GroupStep::ChildClips>> GroupStep::ProbeChildren(
   ChildClips clips;
   for (const auto& child : children) {
     clips.inputs.push_back(LocalInput(child.output_key));
-    auto info = co_await ProbeMedia(clips.inputs.back());
+    auto info = co_await ProbeMedia(clips.inputs.back(), Limits(kProbeTimeout));
     if (!info) {
-      co_return MakeError(ErrorCategory::kInternal,
-                          fmt::format("{}: {}[{}] (job {}): {}", step, list, child.child_index,
-                                      child.id, info.error().message));
+      // A probe killed at its limit stays retryable (a stalled read), one stopped cancelled.
+      const ErrorCategory category = info.error().category == ErrorCategory::kRetryable ||
+                                             info.error().category == ErrorCategory::kCancelled
+                                         ? info.error().category
+                                         : ErrorCategory::kInternal;
+      co_return MakeError(category, fmt::format("{}: {}[{}] (job {}): {}", step, list,
+                                                child.child_index, child.id, info.error().message));
     }
     clips.infos.push_back(*info);
   }
@@ -189,7 +194,38 @@ awaitable<RunOutcome> GroupStep::Stopped() {
   co_return RunOutcome::kStopped;
 }
 
+namespace {
+
+// Sets `tool_stop` once the job is stopped (a cancel, a lost lease, a drain), so that the tool
+// running for it is killed (media_tools.h, ToolLimits) instead of running on for nothing;
+// ends when `done` is set. Looks every 200 ms: JobControl is the event loop's, the tool runs
+// on the tool thread.
+awaitable<void> WatchStop(std::shared_ptr<JobControl> control,
+                          std::shared_ptr<std::atomic<bool>> tool_stop,
+                          std::shared_ptr<std::atomic<bool>> done) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!done->load()) {
+    if (control->stop != StopReason::kNone) {
+      tool_stop->store(true);
+      co_return;
+    }
+    timer.expires_after(std::chrono::milliseconds(200));
+    (void)co_await timer.async_wait(use_nothrow_awaitable);
+  }
+}
+
+}  // namespace
+
 awaitable<RunOutcome> GroupStep::Run() {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  auto executor = co_await asio::this_coro::executor;
+  SpawnOrDie(executor, "group step stop watch", WatchStop(control_, tool_stop_, done));
+  auto outcome = co_await RunSteps();
+  done->store(true);
+  co_return outcome;
+}
+
+awaitable<RunOutcome> GroupStep::RunSteps() {
   leased_ms_ = deps_.clock->NowMs();
   // Named values passed into coroutine calls: g++ 12 double-destroys temporaries there.
   if (!spec_.ParseFromString(job_.spec_bytes)) {

@@ -33,6 +33,7 @@ class GroupStep {
   awaitable<RunOutcome> Run();
 
  private:
+  awaitable<RunOutcome> RunSteps();  // Run, while the tools' stop is watched
   // Every child, by position; an error unless each has succeeded with a clip.
   awaitable<Result<std::vector<queue::JobRecord>>> Children();
   awaitable<RunOutcome> Join(std::vector<queue::JobRecord> shots);          // join.cpp
@@ -61,6 +62,8 @@ class GroupStep {
   // After a store that failed: stopped when the job was stopped meanwhile (the store gave up
   // because of it), else failed with `error`.
   awaitable<RunOutcome> StopOrFail(Error error);
+  // The limits of a tool run for this step: `timeout`, and killed once the job is stopped.
+  ToolLimits Limits(std::chrono::milliseconds timeout) const { return {timeout, tool_stop_}; }
 
   RunnerDeps& deps_;
   std::mt19937_64& rng_;  // the backoff's jitter (JobRunner's)
@@ -68,6 +71,8 @@ class GroupStep {
   std::shared_ptr<JobControl> control_;
   v1::JobSpec spec_;
   int64_t leased_ms_ = 0;
+  // Set once the job is stopped (WatchStop in group_step.cpp): a tool running for it is killed.
+  std::shared_ptr<std::atomic<bool>> tool_stop_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace reelq::worker

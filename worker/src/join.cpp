@@ -96,7 +96,7 @@ awaitable<RunOutcome> GroupStep::Join(std::vector<queue::JobRecord> shots) {
   auto clips = co_await ProbeChildren(shots, "join", "shots");
   if (!clips) {
     Error failure = clips.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   const std::vector<std::string>& inputs = clips->inputs;
@@ -130,10 +130,14 @@ awaitable<RunOutcome> GroupStep::Join(std::vector<queue::JobRecord> shots) {
   }
   const int64_t join_started = deps_.clock->NowMs();
   std::vector<std::vector<std::string>> commands{std::move(command)};
-  auto joined = co_await RenderAndProbe("join", std::move(commands), out.string());
+  double seconds = 0;
+  for (const auto& info : infos) seconds += info.duration_seconds;
+  auto limits = Limits(RenderTimeout(seconds));
+  auto joined =
+      co_await RenderAndProbe("join", std::move(commands), out.string(), std::move(limits));
   if (!joined) {
     Error failure = joined.error();
-    auto outcome = co_await Fail(failure);
+    auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   if (!LeaseHeld()) {

@@ -1,12 +1,17 @@
 #include "media_tools.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +26,7 @@ asio::thread_pool& ToolPool() {
   return *pool;
 }
 
-Result<ToolRun> RunBlocking(const std::vector<std::string>& argv) {
+Result<ToolRun> RunBlocking(const std::vector<std::string>& argv, const ToolLimits& limits) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     return MakeError(ErrorCategory::kInternal, std::string("pipe: ") + std::strerror(errno));
@@ -31,12 +36,18 @@ Result<ToolRun> RunBlocking(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  // A process group of its own: a kill reaches whatever the tool started too.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   close(fds[1]);
   if (rc != 0) {
     close(fds[0]);
@@ -44,11 +55,31 @@ Result<ToolRun> RunBlocking(const std::vector<std::string>& argv) {
                                                    std::strerror(rc) +
                                                    " (install ffmpeg: apt-get install -y ffmpeg)");
   }
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + limits.timeout;
+  enum class Killed { kNo, kTimeout, kStopped } killed = Killed::kNo;
   ToolRun run;
   char buf[8192];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n <= 0) continue;
+  while (true) {
+    if (limits.stop && limits.stop->load()) {
+      killed = Killed::kStopped;
+    } else if (Clock::now() >= deadline) {
+      killed = Killed::kTimeout;
+    }
+    if (killed != Killed::kNo) {
+      kill(-pid, SIGKILL);
+      break;
+    }
+    // Woken at least every 200 ms to look at the stop flag and the deadline.
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left, 0, 200)));
+    if (ready < 0 && errno != EINTR) break;
+    if (ready <= 0) continue;
+    const ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF: the tool (and all that held its output) ended
     run.output.append(buf, static_cast<size_t>(n));
     if (run.output.size() > 32768) run.output.erase(0, run.output.size() - 16384);
   }
@@ -58,21 +89,50 @@ Result<ToolRun> RunBlocking(const std::vector<std::string>& argv) {
   }
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (run.output.size() > 16384) run.output.erase(0, run.output.size() - 16384);
+  if (killed == Killed::kTimeout) {
+    return MakeError(
+        ErrorCategory::kRetryable,
+        fmt::format("{} ran past its limit of {} s and was killed (a stalled read of a clip?)",
+                    argv.front(), limits.timeout.count() / 1000.0));
+  }
+  if (killed == Killed::kStopped) {
+    return MakeError(ErrorCategory::kCancelled,
+                     argv.front() + " was killed: the job was stopped while it ran");
+  }
   return run;
 }
 
-awaitable<Result<ToolRun>> Invoke(std::vector<std::string> argv) { co_return RunBlocking(argv); }
+awaitable<Result<ToolRun>> Invoke(std::vector<std::string> argv, ToolLimits limits) {
+  co_return RunBlocking(argv, limits);
+}
+
+bool IsUrl(const std::string& location) {
+  return location.starts_with("http://") || location.starts_with("https://");
+}
+
+// -rw_timeout (microseconds) for a URL input; nothing for a path.
+std::vector<std::string> UrlReadTimeout(const std::string& location) {
+  if (!IsUrl(location)) return {};
+  return {"-rw_timeout", std::to_string(std::chrono::microseconds(kUrlReadTimeout).count())};
+}
 
 }  // namespace
 
-awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv) {
-  auto result =
-      co_await asio::co_spawn(ToolPool().get_executor(), Invoke(std::move(argv)), use_awaitable);
+std::chrono::milliseconds RenderTimeout(double seconds) {
+  const double extra = std::clamp(seconds, 0.0, 86400.0) * 20'000;
+  return std::chrono::minutes(5) + std::chrono::milliseconds(static_cast<int64_t>(extra));
+}
+
+awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv, ToolLimits limits) {
+  auto result = co_await asio::co_spawn(ToolPool().get_executor(),
+                                        Invoke(std::move(argv), std::move(limits)), use_awaitable);
   co_return result;
 }
 
 std::vector<std::string> ClipInput(const std::string& location) {
-  return {"-format_whitelist", kClipFormats, "-i", location};
+  std::vector<std::string> out = UrlReadTimeout(location);
+  out.insert(out.end(), {"-format_whitelist", kClipFormats, "-i", location});
+  return out;
 }
 
 std::vector<std::string> ConcatInput(const std::string& list) {
@@ -86,22 +146,21 @@ std::vector<std::string> ConcatInput(const std::string& list) {
       "-protocol_whitelist", "file,http,https,tcp,tls,crypto",      "-i", list};
 }
 
-awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url) {
+awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url, ToolLimits limits) {
   // A named vector: g++ 12 cannot pass a braced list of strings into a coroutine call.
-  std::vector<std::string> argv{"ffprobe",
-                                "-v",
-                                "error",
-                                "-format_whitelist",
-                                kClipFormats,
-                                "-show_entries",
-                                "stream=codec_type,codec_name,profile,width,height,pix_fmt,"
-                                "r_frame_rate,time_base,sample_rate,channels,channel_layout:"
-                                "format=duration",
-                                "-of",
-                                "json",
-                                path_or_url};
-  auto run = co_await RunTool(std::move(argv));
-  if (!run) co_return std::unexpected(run.error());
+  std::vector<std::string> argv{"ffprobe", "-v", "error"};
+  const auto timeout = UrlReadTimeout(path_or_url);
+  argv.insert(argv.end(), timeout.begin(), timeout.end());
+  argv.insert(argv.end(), {"-format_whitelist", kClipFormats, "-show_entries",
+                           "stream=codec_type,codec_name,profile,width,height,pix_fmt,"
+                           "r_frame_rate,time_base,sample_rate,channels,channel_layout:"
+                           "format=duration",
+                           "-of", "json", path_or_url});
+  auto run = co_await RunTool(std::move(argv), std::move(limits));
+  if (!run) {
+    co_return MakeError(run.error().category,
+                        "ffprobe " + path_or_url + ": " + run.error().message);
+  }
   if (run->exit_code != 0) {
     co_return MakeError(ErrorCategory::kInternal,
                         "ffprobe " + path_or_url + " failed: " + run->output);
@@ -139,15 +198,16 @@ awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url) {
 
 awaitable<Result<MediaInfo>> RenderAndProbe(std::string step,
                                             std::vector<std::vector<std::string>> commands,
-                                            std::string output) {
+                                            std::string output, ToolLimits limits) {
   for (auto& command : commands) {
-    auto ran = co_await RunTool(std::move(command));
-    if (!ran || ran->exit_code != 0) {
-      co_return MakeError(ErrorCategory::kInternal,
-                          step + ": ffmpeg failed: " + (ran ? ran->output : ran.error().message));
+    auto ran = co_await RunTool(std::move(command), limits);
+    if (!ran) co_return MakeError(ran.error().category, step + ": " + ran.error().message);
+    if (ran->exit_code != 0) {
+      co_return MakeError(ErrorCategory::kInternal, step + ": ffmpeg failed: " + ran->output);
     }
   }
-  auto probed = co_await ProbeMedia(std::move(output));
+  ToolLimits probe{kProbeTimeout, limits.stop};
+  auto probed = co_await ProbeMedia(std::move(output), std::move(probe));
   co_return probed;
 }
 

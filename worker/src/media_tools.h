@@ -3,7 +3,10 @@
 // ffmpeg and ffprobe for a group's own step (a storyboard's join, a compare's contact sheet),
 // run as child processes off the event loop on a one-thread pool: a join is rare and heavy, so
 // one at a time per worker keeps it from taking every core from the jobs that only poll.
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,8 +20,26 @@ struct ToolRun {
   std::string output;  // stdout and stderr together, the last 16 KiB
 };
 
-// Runs `argv` (no shell), waiting on the tool pool. kInternal when it cannot be started.
-awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv);
+// Bounds on one run of a tool. Past `timeout` its process group is killed (SIGKILL) and the
+// run is a kRetryable error (a stalled read of a presigned URL must not hold the worker's one
+// tool thread, and with it every join and chain frame after it, for good); once `*stop` is set
+// (the job was cancelled, lost its lease or is handed back) it is killed the same way, and the
+// run is a kCancelled error.
+struct ToolLimits {
+  std::chrono::milliseconds timeout;
+  std::shared_ptr<const std::atomic<bool>> stop;  // may be null
+};
+// A probe, or a chain's last frame (one second decoded): minutes at most even over a slow URL.
+inline constexpr std::chrono::milliseconds kProbeTimeout{std::chrono::minutes(2)};
+// A render (join, contact sheet) of clips `seconds` long in all: 5 minutes, plus 20 s per
+// second of input (a 1080p re-encode runs at several times real time on one core).
+std::chrono::milliseconds RenderTimeout(double seconds);
+// How long ffmpeg waits on one read or write of a URL input before it gives up (-rw_timeout).
+inline constexpr std::chrono::seconds kUrlReadTimeout{60};
+
+// Runs `argv` (no shell), waiting on the tool pool, within `limits`. kInternal when it cannot
+// be started.
+awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv, ToolLimits limits);
 
 // The container formats a stored clip is read as: ffmpeg's mov demuxer (MP4, MOV and kin).
 // Left to guess from the content, ffmpeg and ffprobe would read a "clip" that is an HLS
@@ -26,7 +47,7 @@ awaitable<Result<ToolRun>> RunTool(std::vector<std::string> argv);
 inline constexpr const char* kClipFormats = "mov,mp4,m4a,3gp,3g2,mj2";
 
 // ffmpeg's arguments reading the stored clip at `location` (a path or a URL) as an input: only
-// as one of kClipFormats.
+// as one of kClipFormats; a URL with kUrlReadTimeout on each read.
 std::vector<std::string> ClipInput(const std::string& location);
 
 // ffmpeg's arguments reading a concat demuxer list of stored clips at `list` (paths or URLs,
@@ -44,13 +65,16 @@ struct MediaInfo {
   std::string signature;
 };
 // Reads a stored clip only as one of kClipFormats: any other content is an error.
-awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url);
+awaitable<Result<MediaInfo>> ProbeMedia(std::string path_or_url, ToolLimits limits);
 
 // Runs each ffmpeg command of `commands` in turn, then probes `output`, which they made. The
 // error of a command that fails names `step` ("join", "compare") and carries ffmpeg's output.
+// A run killed at its limit or by a stop is an error of that run's category (kRetryable,
+// kCancelled); any other failure is kInternal. Each command within `limits`, the probe within
+// kProbeTimeout (and the same stop).
 awaitable<Result<MediaInfo>> RenderAndProbe(std::string step,
                                             std::vector<std::vector<std::string>> commands,
-                                            std::string output);
+                                            std::string output, ToolLimits limits);
 
 // The frame size of a clip at `resolution` ("720p", "360p", "4k") and `aspect_ratio` ("16:9"):
 // the short side is the resolution's lines, both sides even.
