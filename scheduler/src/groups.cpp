@@ -43,6 +43,13 @@ Error ShotError(const Error& child, int index, bool own_model, bool own_use_case
   }
   if (own_model && StartsWith(m, "models[0]")) return InvalidError(shot + ".model" + m.substr(9));
   if (own_use_case && StartsWith(m, "use_case")) return InvalidError(shot + "." + m);
+  // The request's image, refused for the model(s) of the shot that carries it ("last_frame: an
+  // image — sora-2 takes no last-frame image"): named with the shot.
+  const bool model_refuses = m.find(" takes ") != std::string::npos ||
+                             m.find("no allowed model can make it") != std::string::npos;
+  for (std::string_view field : {"first_frame: ", "last_frame: ", "reference_images: "}) {
+    if (model_refuses && StartsWith(m, field)) return InvalidError(shot + ": " + m);
+  }
   if (StartsWith(m, "models:")) return InvalidError(shot + ": " + m);
   return child;
 }
@@ -174,6 +181,11 @@ Result<SubmissionPlan> PlanStoryboard(const Admission& admission, v1::JobSpec& s
       child.add_models(shot.model());
     }
     if (own_use_case) child.set_use_case(shot.use_case());
+    // The group's first frame starts shot 0 only, its last frame ends the last shot only
+    // (groups_api.cpp stores them so): a shot is admitted with what it will carry, so that a
+    // model taking no such image is refused only for the shot that would get one.
+    if (i > 0) child.clear_first_frame();
+    if (i + 1 < spec.shots_size()) child.clear_last_frame();
     const bool stand_in = spec.chain() && i > 0;
     if (stand_in) {
       const std::string tenant =

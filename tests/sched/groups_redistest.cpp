@@ -1,6 +1,6 @@
 // Groups through JobApi in process (scheduler/src/groups.cpp plans them, groups_api.cpp stores
-// their children): what each child carries from the group's request, seen in the records and in
-// what dispatch then does with them.
+// their children): what each child is admitted with and carries from the group's request, seen
+// in the plans, the records and what dispatch then does with them.
 #include <gtest/gtest.h>
 
 #include <google/protobuf/util/time_util.h>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "in_process_scheduler.h"
+#include "reelq/scheduler/groups.h"
 
 namespace reelq::testing {
 namespace {
@@ -65,6 +66,38 @@ TEST_F(GroupsTest, AChainsLaterShotsRunAfterItsStartDeadlinePassed) {
   const auto shot = Record(second);
   EXPECT_EQ(shot.state, queue::JobState::kDispatched) << shot.error_message;
   EXPECT_NE(GetJob(id).state(), v1::JOB_STATE_FAILED);
+}
+
+// A storyboard's first frame starts its first shot only, its last frame ends its last shot
+// only: each shot is admitted with what it will carry. A Sora shot (no last-frame input)
+// before a Kling one used to be refused for a last frame it would never get; a Sora shot that
+// does end the storyboard is refused, naming that shot.
+TEST_F(GroupsTest, AStoryboardsFramesAreAdmittedOnlyForTheShotsThatCarryThem) {
+  auto board = [](const std::string& first_model, const std::string& last_model) {
+    v1::JobSpec spec;
+    spec.set_storyboard(true);
+    for (const auto& model : {first_model, last_model}) {
+      auto* shot = spec.add_shots();
+      shot->set_prompt("a lighthouse at dusk");
+      shot->set_duration_seconds(4);
+      shot->set_model(model);
+    }
+    spec.mutable_last_frame()->set_key("inputs/default/last.png");
+    return spec;
+  };
+  auto spec = board("sora-2", "kling-3.0");
+  auto plan = scheduler::PlanSubmission(*admission_, spec);
+  ASSERT_TRUE(plan) << plan.error().message;
+  ASSERT_EQ(plan->children.size(), 2u);
+  EXPECT_EQ(plan->children[0].admitted.candidates, std::vector<std::string>{"sora-2"});
+
+  spec = board("kling-3.0", "sora-2");
+  plan = scheduler::PlanSubmission(*admission_, spec);
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_EQ(plan.error().message.rfind("shots[1]: last_frame: ", 0), 0u) << plan.error().message;
+  EXPECT_NE(plan.error().message.find("sora-2 takes no last-frame image"), std::string::npos)
+      << plan.error().message;
 }
 
 }  // namespace
