@@ -9,6 +9,9 @@
 namespace reelq::scheduler {
 namespace {
 
+// The most of a group's sidecar PickTake reads (one line per take: far below this).
+constexpr size_t kMaxSidecarBytes = 4 << 20;
+
 int64_t Ms(const google::protobuf::Timestamp& t) {
   using google::protobuf::util::TimeUtil;
   return t.seconds() == 0 && t.nanos() == 0 ? 0 : TimeUtil::TimestampToMilliseconds(t);
@@ -145,23 +148,40 @@ awaitable<Result<v1::JobStatus>> JobApi::PickTake(Principal who, v1::PickTakeReq
     }
     if (!clip) co_return std::unexpected(clip.error());
   }
+  // The group's sidecar, the lasting record, names the pick. The worker's (contact_sheet.cpp)
+  // is read first and only the pick changed in it: it also holds what only the worker knew (the
+  // grid's size and checksum, the sheet's checksum, the worker). Read before the pick is
+  // recorded, so that a store that cannot be read fails the pick, not the sidecar after it.
+  const bool write_sidecar = objects_ != nullptr && !group->sidecar_key().empty();
+  nlohmann::json sidecar;
+  if (write_sidecar) {
+    auto existing = co_await objects_->ReadSmall(group->sidecar_key(), kMaxSidecarBytes);
+    if (existing) {
+      sidecar = nlohmann::json::parse(*existing, nullptr, /*allow_exceptions=*/false);
+    } else if (existing.error().category != ErrorCategory::kNotFound) {
+      co_return std::unexpected(existing.error());
+    }
+  }
   if (auto set = co_await store_.SetPicked(request.job_id(), request.take_job_id()); !set) {
     co_return std::unexpected(set.error());
   }
-  if (objects_ != nullptr && !group->sidecar_key().empty()) {
-    // The group's sidecar, the lasting record, names the pick: written again from the records
-    // (queue/group_sidecar.h builds it the same way the worker did).
-    auto record = co_await store_.Get(request.job_id());
-    if (!record) co_return std::unexpected(record.error());
-    auto takes = co_await store_.GetMany(record->children);
-    if (!takes) co_return std::unexpected(takes.error());
-    const auto& catalogue = admission_.catalogue();
-    auto price = [&catalogue](const std::string& id) {
-      const auto* model = catalogue.FindModel(id);
-      return model == nullptr ? 0.0 : model->price_per_second;
-    };
-    auto sidecar = queue::CompareSidecar(*record, *takes, price, record->output_key,
-                                         record->sheet_key, request.take_job_id());
+  if (write_sidecar) {
+    if (!sidecar.is_object()) {
+      // None to read (or not JSON): written again from the records (queue/group_sidecar.h
+      // builds it the same way the worker did).
+      auto record = co_await store_.Get(request.job_id());
+      if (!record) co_return std::unexpected(record.error());
+      auto takes = co_await store_.GetMany(record->children);
+      if (!takes) co_return std::unexpected(takes.error());
+      const auto& catalogue = admission_.catalogue();
+      auto price = [&catalogue](const std::string& id) {
+        const auto* model = catalogue.FindModel(id);
+        return model == nullptr ? 0.0 : model->price_per_second;
+      };
+      sidecar = queue::CompareSidecar(*record, *takes, price, record->output_key, record->sheet_key,
+                                      request.take_job_id());
+    }
+    sidecar["picked"] = request.take_job_id();
     sidecar["picked_at_ms"] = clock_->NowMs();
     const std::string text = sidecar.dump(2) + "\n";
     storage::PutOptions options;

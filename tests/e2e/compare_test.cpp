@@ -60,6 +60,10 @@ TEST(Compare, FourModelsMakeATwoByTwoSheetAndATakeIsPicked) {
   auto sidecar = nlohmann::json::parse(ReadFile(stack.store_root() / job.sidecar_key()));
   ASSERT_EQ(sidecar["takes"].size(), 4u);
   EXPECT_TRUE(sidecar["picked"].is_null());
+  // What only the worker knew: the grid's checksum, the sheet's, the worker.
+  const auto made = sidecar;
+  ASSERT_TRUE(made.contains("grid") && made["grid"].contains("sha256")) << made.dump(1);
+  ASSERT_TRUE(made.contains("sheet_sha256")) << made.dump(1);
 
   // Pick one take (and delete the others from the store).
   const auto picked = job.children(2);
@@ -73,6 +77,13 @@ TEST(Compare, FourModelsMakeATwoByTwoSheetAndATakeIsPicked) {
   EXPECT_EQ(after.picked_job_id(), picked.job_id());
   sidecar = nlohmann::json::parse(ReadFile(stack.store_root() / job.sidecar_key()));
   EXPECT_EQ(sidecar["picked"], picked.job_id()) << sidecar.dump(1);
+  EXPECT_TRUE(sidecar.contains("picked_at_ms")) << sidecar.dump(1);
+  // The pick changed only the pick: the worker's checksums and grid stay (it used to write
+  // the sidecar anew from the records, without them).
+  EXPECT_EQ(sidecar["grid"], made["grid"]) << sidecar.dump(1);
+  EXPECT_EQ(sidecar["sheet_sha256"], made["sheet_sha256"]) << sidecar.dump(1);
+  EXPECT_EQ(sidecar["worker"], made["worker"]) << sidecar.dump(1);
+  EXPECT_EQ(sidecar["takes"], made["takes"]);
   for (const auto& take : job.children()) {
     EXPECT_EQ(std::filesystem::exists(stack.store_root() / take.output_key()),
               take.job_id() == picked.job_id())
