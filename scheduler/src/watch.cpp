@@ -1,7 +1,9 @@
+#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
 
+#include <fmt/format.h>
 #include <google/protobuf/util/time_util.h>
 
 #include "reelq/scheduler/grpc_auth.h"
@@ -16,22 +18,34 @@ class WatchReactor;
 
 // Shared between the gRPC reactor (gRPC threads) and the watch loop (io executor).
 struct WatchState {
-  explicit WatchState(asio::any_io_executor io) : wake(io) {}
+  WatchState(asio::any_io_executor io, size_t max_queued, std::atomic<size_t>& most_queued)
+      : wake(io), max_queued(max_queued), most_queued(most_queued) {}
   // io executor only:
   asio::steady_timer wake;
   std::vector<queue::Event> inbox;
   std::vector<queue::Event> child_inbox;  // a group's children's events
   bool cancelled = false;
+  // The most messages `outbox` may hold (Settings::watch_max_queued_messages), and the service's
+  // record of the most any watch held.
+  const size_t max_queued;
+  std::atomic<size_t>& most_queued;
   // guarded by mu:
   std::mutex mu;
   WatchReactor* reactor = nullptr;  // null once the RPC is done
   std::deque<v1::JobEvent> outbox;
   bool writing = false;
+  bool ending = false;  // a Finish was asked for: later messages and statuses are dropped
   bool finish_requested = false;
   grpc::Status final_status;
 
-  void Send(v1::JobEvent event);
+  // Queues `event` for the client; false once the stream is ending (the loop then stops). A
+  // client too slow to take what is queued ends the stream with RESOURCE_EXHAUSTED.
+  bool Send(v1::JobEvent event);
   void Finish(grpc::Status status);
+  bool Ending() {
+    std::lock_guard lock(mu);
+    return ending || reactor == nullptr;
+  }
 };
 
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
@@ -85,16 +99,36 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   std::shared_ptr<WatchState> state_;
 };
 
-void WatchState::Send(v1::JobEvent event) {
+bool WatchState::Send(v1::JobEvent event) {
   std::lock_guard lock(mu);
-  if (reactor == nullptr) return;
+  if (reactor == nullptr || ending) return false;
+  if (outbox.size() >= max_queued) {
+    // The client reads slower than events come: rather than hold ever more for it, drop what
+    // waits (all but the message being written, which gRPC still holds) and end the stream. A
+    // watch opened again starts from the current state.
+    outbox.erase(outbox.begin() + (writing ? 1 : 0), outbox.end());
+    ending = true;
+    finish_requested = true;
+    final_status = grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        fmt::format("watch ended: the client reads too slowly ({} events were waiting to be sent); "
+                    "open the watch again to resume from the current state",
+                    max_queued));
+    reactor->Pump();
+    return false;
+  }
   outbox.push_back(std::move(event));
+  size_t most = most_queued.load();
+  while (outbox.size() > most && !most_queued.compare_exchange_weak(most, outbox.size())) {
+  }
   reactor->Pump();
+  return true;
 }
 
 void WatchState::Finish(grpc::Status status) {
   std::lock_guard lock(mu);
-  if (reactor == nullptr) return;
+  if (reactor == nullptr || ending) return;
+  ending = true;
   finish_requested = true;
   final_status = std::move(status);
   reactor->Pump();
@@ -207,7 +241,7 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
     terminal = t.state() == v1::JOB_STATE_SUCCEEDED || t.state() == v1::JOB_STATE_FAILED ||
                t.state() == v1::JOB_STATE_CANCELLED;
   }
-  while (!terminal && !st->cancelled) {
+  while (!terminal && !st->cancelled && !st->Ending()) {
     drain_children();
     auto inbox = std::move(st->inbox);
     st->inbox.clear();
@@ -274,7 +308,7 @@ awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, Even
     st->Send(std::move(first));
   }
   auto last_refresh = std::chrono::steady_clock::now();
-  while (!done(*progress) && !st->cancelled) {
+  while (!done(*progress) && !st->cancelled && !st->Ending()) {
     auto inbox = std::move(st->inbox);
     st->inbox.clear();
     const bool saw_terminal = std::any_of(inbox.begin(), inbox.end(),
@@ -333,7 +367,8 @@ awaitable<void> Watch(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(
     grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
-  auto state = std::make_shared<WatchState>(io_);
+  auto state =
+      std::make_shared<WatchState>(io_, settings_.watch_max_queued_messages, watch_most_queued_);
   auto* reactor = new WatchReactor(io_, state);
   state->reactor = reactor;
   auto on_exit = [state](std::exception_ptr error) {

@@ -171,6 +171,43 @@ TEST_F(WatchTest, ABatchWatchReportsProgressUntilEveryJobHasEnded) {
   EXPECT_EQ(last.pending() + last.running(), 0u);
 }
 
+// A batch watch whose client stops reading while the batch moves: the scheduler holds at most
+// the bound of messages for it, then ends the stream with RESOURCE_EXHAUSTED saying why and what
+// to do; a watch opened again starts from the batch's current progress.
+TEST_F(WatchTest, AClientThatReadsTooSlowlyHasItsBatchWatchEndedNotBuffered) {
+  constexpr size_t kBound = 20;
+  constexpr int kJobs = 2000;
+  settings_.watch_max_queued_messages = kBound;
+  Submit(Spec("seedance-2.0", 5, "big"));
+  auto watch = WatchBatch("big");
+  EXPECT_EQ(watch.Next().batch().total(), 1u);  // the loop is running
+
+  // Many jobs move while nobody reads: each is an event carrying the batch's progress.
+  std::vector<v1::JobSpec> specs(kJobs, Spec("seedance-2.0", 5, "big"));
+  auto submitted = Call(jobs_->SubmitMany(OpenPrincipal(), specs, 0, false));
+  ASSERT_EQ(submitted.size(), static_cast<size_t>(kJobs));
+  for (const auto& r : submitted) ASSERT_TRUE(r) << r.error().Describe();
+  // Until the outbox has filled (what the transport takes before flow control holds it back
+  // comes first), then a moment for the events after it.
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (job_service_->WatchMostQueued() < kBound && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(500ms);
+
+  auto [events, status] = watch.Rest();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("reads too slowly"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("open the watch again"), std::string::npos)
+      << status.error_message();
+  EXPECT_LT(events.size(), static_cast<size_t>(kJobs));  // cut short, not every event
+  EXPECT_EQ(job_service_->WatchMostQueued(), kBound);    // never more held than the bound
+
+  auto again = WatchBatch("big");
+  EXPECT_EQ(again.Next().batch().total(), static_cast<uint32_t>(kJobs + 1));
+}
+
 TEST_F(WatchTest, AClientThatGoesAwayEndsItsWatch) {
   const std::string id = Submit(Spec("seedance-2.0", 5));
   auto watch = WatchJob(id);

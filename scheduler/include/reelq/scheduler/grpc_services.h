@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include <grpcpp/grpcpp.h>
 
 #include "reelq/common/asio.h"
@@ -56,12 +58,17 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
                                       const v1::GetWalletRequest* request,
                                       v1::Wallet* response) override;
 
+  // The most messages any WatchJob stream has held queued for its client so far (never more
+  // than Settings::watch_max_queued_messages).
+  size_t WatchMostQueued() const { return watch_most_queued_.load(); }
+
  private:
   asio::any_io_executor io_;
   JobApi& api_;
   EventHub& events_;
   const Settings& settings_;
   Authenticator& auth_;
+  std::atomic<size_t> watch_most_queued_{0};
 };
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {

@@ -49,6 +49,13 @@ struct Settings {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
+  // The most messages one WatchJob stream holds queued for a client that reads slower than
+  // they come (HTTP/2 flow control holds writes back meanwhile); past it the stream ends with
+  // RESOURCE_EXHAUSTED, so a stalled reader of a big batch cannot grow the scheduler's memory
+  // without bound (each message carries the batch's progress: 10,000 are a few MB). Not a
+  // config key: tests lower it.
+  static constexpr size_t kWatchMaxQueuedMessages = 10'000;
+  size_t watch_max_queued_messages = kWatchMaxQueuedMessages;
 };
 
 // Reads the `scheduler:` and `tenants:` sections. Errors name the key.
