@@ -47,6 +47,11 @@ FaultAction FaultAction::Respond(int status, std::string code, std::string messa
   return {.kind = kRespond, .status = status, .body = ErrorXml(code, message)};
 }
 
+FaultAction FaultAction::RespondBare(int status,
+                                     std::vector<std::pair<std::string, std::string>> headers) {
+  return {.kind = kRespond, .status = status, .headers = std::move(headers)};
+}
+
 FakeS3::FakeS3(std::string upstream)
     : upstream_(std::move(upstream)),
       acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
@@ -163,7 +168,8 @@ void FakeS3::Serve(tcp::socket socket) {
 
     if (action.kind == FaultAction::kRespond) {
       res.result(action.status);
-      res.set(bhttp::field::content_type, "application/xml");
+      if (!action.body.empty()) res.set(bhttp::field::content_type, "application/xml");
+      for (const auto& [name, value] : action.headers) res.set(name, value);
       if (req.method != "HEAD") res.body() = action.body;
     } else if (!upstream_.empty()) {
       // Forward as is (the signature covers the Host header, which stays ours).

@@ -32,9 +32,13 @@ struct FakeRequest {
 struct FaultAction {
   enum Kind { kPass, kRespond, kCloseMidBody } kind = kPass;
   int status = 0;
-  std::string body;  // an S3 <Error> document
+  std::string body;                                          // an S3 <Error> document
+  std::vector<std::pair<std::string, std::string>> headers;  // sent with a kRespond answer
   static FaultAction Pass() { return {}; }
   static FaultAction Respond(int status, std::string code, std::string message = "injected");
+  // Answers with `status`, `headers` and no error document (as S3 answers HEAD).
+  static FaultAction RespondBare(int status,
+                                 std::vector<std::pair<std::string, std::string>> headers = {});
   static FaultAction CloseMidBody() { return {.kind = kCloseMidBody}; }
 };
 

@@ -60,5 +60,24 @@ TEST(S3Errors, OneTableForEveryAnswer) {
   EXPECT_EQ(Map(503, "SlowDown").http_status, 503);
 }
 
+// The region hint only when the bucket's region, as AWS names it, is not the configured one; the
+// HEAD permission hint only for HEAD.
+TEST(S3Errors, RegionAndHeadHintsOnlyWhereTheyApply) {
+  const http::Headers eu = {{"x-amz-bucket-region", "eu-west-1"}};
+  auto moved = MapS3Error(400, "", "HEAD s3://clips/k", "clips",
+                          {.method = "HEAD", .region = "us-east-1", .headers = &eu});
+  EXPECT_EQ(moved.category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(moved.message.find("set storage.s3.region: eu-west-1"), std::string::npos)
+      << moved.message;
+  auto same = MapS3Error(400, "<Error><Code>InvalidArgument</Code></Error>", "PUT s3://clips/k",
+                         "clips", {.method = "PUT", .region = "eu-west-1", .headers = &eu});
+  EXPECT_EQ(same.message.find("storage.s3.region"), std::string::npos) << same.message;
+  auto put = MapS3Error(403, "", "PUT s3://clips/k", "clips", {.method = "PUT"});
+  EXPECT_EQ(put.category, ErrorCategory::kAuthFailed);
+  EXPECT_EQ(put.message.find("s3:ListBucket"), std::string::npos) << put.message;
+  auto head = MapS3Error(403, "", "HEAD s3://clips/k", "clips", {.method = "HEAD"});
+  EXPECT_NE(head.message.find("s3:ListBucket"), std::string::npos) << head.message;
+}
+
 }  // namespace
 }  // namespace reelq::storage::s3

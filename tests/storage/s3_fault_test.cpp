@@ -1,6 +1,7 @@
 // The S3 backend against a fault-injecting fake S3 (tests/storage/fake_s3.h): canned 403,
-// 404 NoSuchBucket, 503 SlowDown, dropped connections mid-part, a part that never succeeds.
-// Each either fails with a clear error or is retried, and nothing is lost or left behind.
+// a bucket in another region, 404 NoSuchBucket, 503 SlowDown, dropped connections mid-part, a part
+// that never succeeds. Each either fails with a clear error or is retried, and nothing is lost or
+// left behind.
 
 #include <gtest/gtest.h>
 
@@ -82,11 +83,53 @@ TEST_F(S3FaultTest, AccessDeniedOnHead) {
   ASSERT_FALSE(h);
   EXPECT_EQ(h.error().category, ErrorCategory::kAuthFailed);  // HEAD has no body: by status
   EXPECT_EQ(Count("HEAD "), 1);
+  // S3 answers a HEAD of a missing key 403 without s3:ListBucket: the message says so.
+  EXPECT_NE(h.error().message.find("s3:ListBucket"), std::string::npos) << h.error().message;
+  EXPECT_NE(h.error().message.find("s3:GetObject"), std::string::npos) << h.error().message;
+  EXPECT_NE(h.error().message.find("HEAD s3://clips/t/a.mp4"), std::string::npos);
   // if_absent checks with HEAD first: the same clear error, nothing uploaded.
   auto c = Put("t/a.mp4", "clip");
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().category, ErrorCategory::kAuthFailed);
+  EXPECT_NE(c.error().message.find("s3:ListBucket"), std::string::npos) << c.error().message;
   EXPECT_EQ(Count("PUT "), 0);
+}
+
+// A bucket in another region than storage.s3.region (default us-east-1): AWS answers HEAD with
+// 301 or 400, no body, and the bucket's region in x-amz-bucket-region. The error names it and
+// the setting to change, for the store's Head and for a write's if_absent check alike.
+TEST_F(S3FaultTest, ABucketInAnotherRegionIsNamedWithTheSettingToChange) {
+  for (int status : {301, 400}) {
+    SCOPED_TRACE(status);
+    fake_.SetFault([status](const FakeRequest& r) {
+      return r.method == "HEAD"
+                 ? FaultAction::RespondBare(status, {{"x-amz-bucket-region", "eu-west-1"}})
+                 : FaultAction::Pass();
+    });
+    auto h = Run(store_->Head("t/a.mp4"));
+    ASSERT_FALSE(h);
+    EXPECT_EQ(h.error().category, ErrorCategory::kInvalidRequest);
+    EXPECT_NE(h.error().message.find("bucket \"clips\" is in region eu-west-1, not us-east-1"),
+              std::string::npos)
+        << h.error().message;
+    EXPECT_NE(h.error().message.find("set storage.s3.region: eu-west-1"), std::string::npos)
+        << h.error().message;
+    auto c = Put("t/a.mp4", "clip");
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find("set storage.s3.region: eu-west-1"), std::string::npos)
+        << c.error().message;
+  }
+  EXPECT_EQ(Count("PUT "), 0);
+  // A redirect that names no region still points at the region and endpoint settings.
+  fake_.SetFault([](const FakeRequest& r) {
+    return r.method == "HEAD" ? FaultAction::RespondBare(301) : FaultAction::Pass();
+  });
+  auto h = Run(store_->Head("t/a.mp4"));
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(h.error().message.find("storage.s3.region (us-east-1)"), std::string::npos)
+      << h.error().message;
+  EXPECT_NE(h.error().message.find("storage.s3.endpoint"), std::string::npos);
 }
 
 TEST_F(S3FaultTest, NoSuchBucketNamesTheBucket) {

@@ -104,7 +104,9 @@ awaitable<Result<http::Response>> Client::Send(Call call) {
       if ((status >= 200 && status < 300) || call.pass_statuses.contains(status)) {
         co_return response;
       }
-      last = MapS3Error(status, response->body, call.what, config_.bucket);
+      last = MapS3Error(
+          status, response->body, call.what, config_.bucket,
+          {.method = call.method, .region = config_.region, .headers = &response->headers});
     } else {
       last = response.error();
       last.message = call.what + ": " + last.message;

@@ -97,9 +97,15 @@ std::optional<std::string> XmlText(std::string_view xml, std::string_view tag) {
   return std::nullopt;
 }
 
-Error MapS3Error(int status, std::string_view body, std::string_view what,
-                 std::string_view bucket) {
+Error MapS3Error(int status, std::string_view body, std::string_view what, std::string_view bucket,
+                 const S3ErrorContext& context) {
   const std::string code = Or(XmlText(body, "Code"), "");
+  std::string bucket_region;  // where AWS says the bucket is, when it says so
+  if (context.headers != nullptr) {
+    for (const auto& [name, value] : *context.headers) {
+      if (name == "x-amz-bucket-region") bucket_region = value;
+    }
+  }
   std::string message = Or(XmlText(body, "Message"), "");
   Error err{.category = ErrorCategory::kInternal, .provider_code = code, .http_status = status};
   auto describe = [&](std::string_view why) {
@@ -111,10 +117,23 @@ Error MapS3Error(int status, std::string_view body, std::string_view what,
     return out;
   };
 
-  if (code == "AccessDenied" || code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" ||
-      code == "ExpiredToken" || code == "InvalidToken" || code == "TokenRefreshRequired" ||
-      code == "AccountProblem" || code == "AllAccessDisabled" || code == "RequestTimeTooSkewed" ||
-      code == "InvalidSecurity" || code == "NotSignedUp") {
+  const bool wrong_region =
+      !bucket_region.empty() && bucket_region != context.region &&
+      (status == 301 || status == 400 || code == "PermanentRedirect" ||
+       code == "AuthorizationHeaderMalformed" || code == "IllegalLocationConstraintException");
+  if (wrong_region) {
+    // A request to a bucket of another region: AWS answers 301 (or 400 to a request signed for
+    // the wrong region), to HEAD with no body, and names the bucket's region in a header.
+    err.category = ErrorCategory::kInvalidRequest;
+    err.message = describe(
+        "bucket \"" + std::string(bucket) + "\" is in region " + bucket_region + ", not " +
+        (context.region.empty() ? std::string("the one configured") : std::string(context.region)) +
+        "; set storage.s3.region: " + bucket_region);
+  } else if (code == "AccessDenied" || code == "SignatureDoesNotMatch" ||
+             code == "InvalidAccessKeyId" || code == "ExpiredToken" || code == "InvalidToken" ||
+             code == "TokenRefreshRequired" || code == "AccountProblem" ||
+             code == "AllAccessDisabled" || code == "RequestTimeTooSkewed" ||
+             code == "InvalidSecurity" || code == "NotSignedUp") {
     err.category = ErrorCategory::kAuthFailed;
     err.message = describe(
         "the object store refused our credentials; check "
@@ -138,7 +157,24 @@ Error MapS3Error(int status, std::string_view body, std::string_view what,
     err.message = describe("transient object store failure");
   } else if (status == 401 || status == 403) {
     err.category = ErrorCategory::kAuthFailed;
-    err.message = describe("access denied by the object store; check storage.s3 credentials");
+    if (context.method == "HEAD") {
+      // HEAD has no body to say why. It needs s3:GetObject, and S3 answers a missing key with
+      // 403 rather than 404 unless the caller may also list the bucket: a write that checks
+      // first that its key is free (if_absent) then fails on every new clip.
+      err.message = describe(
+          "access denied by the object store; check storage.s3 credentials: reading an "
+          "object's metadata (HEAD) needs s3:GetObject, and checking for a key that does not "
+          "exist yet (as every write of a new clip does) also needs s3:ListBucket on bucket \"" +
+          std::string(bucket) + "\" (without it S3 answers 403 instead of 404)");
+    } else {
+      err.message = describe("access denied by the object store; check storage.s3 credentials");
+    }
+  } else if (status == 301 || code == "PermanentRedirect") {
+    err.category = ErrorCategory::kInvalidRequest;
+    err.message =
+        describe("the object store sent the request elsewhere: bucket \"" + std::string(bucket) +
+                 "\" is likely in another region than storage.s3.region (" +
+                 std::string(context.region) + "), or storage.s3.endpoint names the wrong host");
   } else if (status == 404) {
     err.category = ErrorCategory::kNotFound;
     err.message = describe("not found");
