@@ -8,6 +8,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include "process.h"
 #include "reelq/storage/fs_store.h"
@@ -25,7 +26,8 @@ namespace stdfs = std::filesystem;
 class FsStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = MakeFsStore(dir_.path() / "root");
+    // No sweep of its own: the sweep's tests run it when they mean to.
+    auto s = MakeFsStore(dir_.path() / "root", {.stale_temp_age = std::chrono::seconds(0)});
     ASSERT_TRUE(s) << s.error().Describe();
     store_ = *s;
   }
@@ -218,6 +220,99 @@ TEST_F(FsStoreTest, MetadataComesFromSidecarWithoutXattrs) {
   ASSERT_TRUE(h);
   EXPECT_EQ(h->size, 4u);
   EXPECT_TRUE(h->metadata.empty());
+}
+
+// A worker SIGKILLed mid-transfer leaves its writer's hidden temp files (a partial clip each)
+// that no Commit or Abort will remove. The sweep removes those of them older than the bound and
+// nothing else: not a fresh temp file (a live writer's), not a published clip however old, not a
+// metadata sidecar, not a hidden file merely named alike.
+void Touch(const stdfs::path& path, const std::string& content, std::chrono::hours age) {
+  stdfs::create_directories(path.parent_path());
+  std::ofstream(path) << content;
+  stdfs::last_write_time(path, stdfs::file_time_type::clock::now() - age);
+}
+
+TEST_F(FsStoreTest, TheSweepRemovesOnlyStaleTempFiles) {
+  using std::chrono::hours;
+  ASSERT_TRUE(Put("studio/b1/job-1.mp4", "a published clip"));
+  const auto root = dir_.path() / "root";
+  stdfs::last_write_time(root / "studio/b1/job-1.mp4",
+                         stdfs::file_time_type::clock::now() - hours(100));
+  Touch(root / "studio/b1/.job-1.mp4.meta.json", "{}", hours(100));
+  Touch(root / "studio/b1/.job-2.mp4.tmp-0123456789abcdef", std::string(5000, 'p'), hours(25));
+  Touch(root / "studio/b1/.job-2.mp4.meta.tmp-00000000ffffffff", "{}", hours(25));
+  Touch(root / "studio/b2/deeper/.job-3.mp4.tmp-aaaaaaaaaaaaaaaa", "p", hours(48));
+  Touch(root / "studio/b1/.job-4.mp4.tmp-fedcba9876543210", "live", hours(1));
+  Touch(root / "studio/b1/.job-5.mp4.tmp-not-a-writers", "kept", hours(48));
+  auto live = Open("studio/b1/job-6.mp4");  // a writer in progress: its temp file is fresh
+  ASSERT_TRUE(live);
+
+  const FsTempSweep swept = SweepStaleTempFiles(root, hours(24));
+  EXPECT_EQ(swept.removed, 3u);
+  EXPECT_EQ(swept.bytes, 5000u + 2u + 1u);
+  EXPECT_FALSE(swept.cut_short);
+  auto files = Files();
+  EXPECT_EQ(std::count_if(files.begin(), files.end(),
+                          [](const std::string& f) { return f.find(".job-6.mp4.tmp-") != f.npos; }),
+            1);
+  std::erase_if(files, [](const std::string& f) { return f.find(".job-6.mp4.tmp-") != f.npos; });
+  EXPECT_EQ(files,
+            (std::vector<std::string>{
+                "studio/b1/.job-1.mp4.meta.json", "studio/b1/.job-4.mp4.tmp-fedcba9876543210",
+                "studio/b1/.job-5.mp4.tmp-not-a-writers", "studio/b1/job-1.mp4"}));
+  ASSERT_TRUE(Run(live->Write(Bytes("still going"))));
+  ASSERT_TRUE(Run(live->Commit()));
+
+  // A bound on the entries looked at: the sweep stops there and says so.
+  Touch(root / "studio/b1/.job-7.mp4.tmp-0123456789abcdef", "p", hours(48));
+  const FsTempSweep cut = SweepStaleTempFiles(root, hours(24), 2);
+  EXPECT_TRUE(cut.cut_short);
+  EXPECT_EQ(cut.visited, 3u);
+}
+
+// Making the store starts the sweep without waiting for it: with every thread of the store's
+// pool busy, MakeFsStore returns and the stale temp file is still there; once a thread is free
+// it goes, and the clip and the fresh temp file stay.
+TEST(FsStoreSweepTest, MakingTheStoreSweepsInTheBackground) {
+  using std::chrono::hours;
+  reelq::testing::TempDir dir;
+  const auto root = dir.path() / "root";
+  Touch(root / "t/.a.mp4.tmp-0123456789abcdef", "partial", hours(30));
+  Touch(root / "t/.b.mp4.tmp-0123456789abcdef", "live", hours(0));
+  Touch(root / "t/c.mp4", "clip", hours(30));
+
+  constexpr int kThreads = 5;  // a pool size no other test here uses
+  asio::thread_pool& pool = detail::BlockingPool(kThreads);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> busy = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    asio::post(pool, [&busy, released] {
+      ++busy;
+      released.wait();
+    });
+  }
+  while (busy < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  auto store = MakeFsStore(root, {.io_threads = kThreads});
+  ASSERT_TRUE(store) << store.error().Describe();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(stdfs::exists(root / "t/.a.mp4.tmp-0123456789abcdef"));  // not swept on the caller
+  release.set_value();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stdfs::exists(root / "t/.a.mp4.tmp-0123456789abcdef") &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(stdfs::exists(root / "t/.a.mp4.tmp-0123456789abcdef"));
+  EXPECT_TRUE(stdfs::exists(root / "t/.b.mp4.tmp-0123456789abcdef"));
+  EXPECT_TRUE(stdfs::exists(root / "t/c.mp4"));
+
+  // stale_temp_age 0: no sweep.
+  Touch(root / "t/.d.mp4.tmp-0123456789abcdef", "partial", hours(30));
+  ASSERT_TRUE(MakeFsStore(root, {.io_threads = kThreads, .stale_temp_age = hours(0)}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(stdfs::exists(root / "t/.d.mp4.tmp-0123456789abcdef"));
 }
 
 // The store's blocking calls (a commit's fsyncs and renames, a stat) run on

@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
 
 #include "../blocking.h"
 #include "fs_meta.h"
@@ -354,7 +357,49 @@ class FsStore final : public ObjectStore {
   asio::thread_pool& pool_;
 };
 
+// A writer's temp file: ".<name>.tmp-" (or ".<name>.meta.tmp-") and the 16 hex digits of
+// RandomSuffix. Keys never have a segment starting with '.', so no object is named like this.
+bool IsTempFileName(std::string_view name) {
+  constexpr std::string_view kMark = ".tmp-";
+  constexpr size_t kSuffix = 16;
+  if (name.size() < 1 + kMark.size() + kSuffix || name.front() != '.') return false;
+  const size_t mark = name.size() - kSuffix - kMark.size();
+  if (name.substr(mark, kMark.size()) != kMark) return false;
+  return name.substr(mark + kMark.size()).find_first_not_of("0123456789abcdef") ==
+         std::string_view::npos;
+}
+
 }  // namespace
+
+FsTempSweep SweepStaleTempFiles(const std::filesystem::path& root, std::chrono::seconds max_age,
+                                uint64_t max_entries) {
+  FsTempSweep out;
+  const auto now = std::chrono::system_clock::now();
+  std::error_code ec;
+  stdfs::recursive_directory_iterator it(root, stdfs::directory_options::skip_permission_denied,
+                                         ec);
+  for (; !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
+    if (++out.visited > max_entries) {
+      out.cut_short = true;
+      return out;
+    }
+    const stdfs::path& path = it->path();
+    if (!IsTempFileName(path.filename().native())) continue;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    const auto modified = std::chrono::system_clock::time_point(
+        std::chrono::seconds(st.st_mtim.tv_sec) +
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+    if (now - modified < max_age) continue;
+    if (::unlink(path.c_str()) == 0) {
+      ++out.removed;
+      out.bytes += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  if (ec) out.cut_short = true;
+  return out;
+}
 
 Result<ObjectStorePtr> MakeFsStore(std::filesystem::path root, FsStoreOptions options) {
   if (options.io_threads < 1 || options.io_threads > kMaxFsIoThreads) {
@@ -375,7 +420,26 @@ Result<ObjectStorePtr> MakeFsStore(std::filesystem::path root, FsStoreOptions op
     return MakeError(ErrorCategory::kInvalidRequest,
                      "storage.fs.root: " + root.string() + " is not a directory");
   }
-  return std::make_shared<FsStore>(abs, options);
+  auto store = std::make_shared<FsStore>(abs, options);
+  if (options.stale_temp_age.count() > 0) {
+    // Off the caller: a big tree takes a while to walk, and nothing waits for the sweep.
+    asio::post(detail::BlockingPool(options.io_threads), [abs, age = options.stale_temp_age] {
+      const FsTempSweep swept = SweepStaleTempFiles(abs, age);
+      if (swept.removed > 0) {
+        spdlog::info(
+            "fs store {}: removed {} temp files ({} bytes) older than {} h, left by writers that "
+            "never finished (a worker killed mid-transfer)",
+            abs.string(), swept.removed, swept.bytes, age.count() / 3600.0);
+      }
+      if (swept.cut_short) {
+        spdlog::warn(
+            "fs store {}: the sweep for stale temp files stopped after {} entries; "
+            "those further on stay until a later start",
+            abs.string(), swept.visited);
+      }
+    });
+  }
+  return store;
 }
 
 }  // namespace reelq::storage

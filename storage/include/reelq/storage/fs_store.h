@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 
 #include "reelq/common/error.h"
@@ -21,8 +22,29 @@ struct FsStoreOptions {
   // (the fixed size before) full-mode bench-throughput on a journalled ext4 ran 283-369 jobs/s,
   // with 16 737-752, with 64 772 (bench/throughput/README.md). A waiting thread costs a stack.
   int io_threads = 16;
+  // A writer's temp files (".<name>.tmp-<random>", ".<name>.meta.tmp-<random>") normally go at
+  // Commit or Abort, but a worker killed mid-transfer leaves them (a partial clip each). Making
+  // the store starts a sweep, on the store's blocking pool so start-up does not wait for it,
+  // that removes those not modified for this long (a live writer's file changes as it writes).
+  // 0: no sweep.
+  std::chrono::seconds stale_temp_age = std::chrono::hours(24);
 };
 inline constexpr int kMaxFsIoThreads = 1024;
 Result<ObjectStorePtr> MakeFsStore(std::filesystem::path root, FsStoreOptions options = {});
+
+// What one sweep did.
+struct FsTempSweep {
+  uint64_t removed = 0;    // temp files removed
+  uint64_t bytes = 0;      // their sizes
+  uint64_t visited = 0;    // directory entries looked at
+  bool cut_short = false;  // stopped at max_entries (or a directory it could not read)
+};
+// The most directory entries one sweep looks at: a bound on the time it holds a pool thread.
+inline constexpr uint64_t kMaxFsSweepEntries = 5'000'000;
+// The sweep MakeFsStore starts, run here and now: removes under `root` the writers' temp files
+// last modified more than `max_age` ago, and nothing else (published objects, their metadata
+// sidecars, anything not named like a temp file). Symbolic links are not followed.
+FsTempSweep SweepStaleTempFiles(const std::filesystem::path& root, std::chrono::seconds max_age,
+                                uint64_t max_entries = kMaxFsSweepEntries);
 
 }  // namespace reelq::storage
