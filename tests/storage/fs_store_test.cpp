@@ -315,6 +315,50 @@ TEST(FsStoreSweepTest, MakingTheStoreSweepsInTheBackground) {
   EXPECT_TRUE(stdfs::exists(root / "t/.d.mp4.tmp-0123456789abcdef"));
 }
 
+// Opening a writer (stat, mkdir, a directory fsync, open) runs on the store's pool, not on the
+// caller's event loop: with every pool thread busy the open waits, and no temp file appears,
+// until one is free.
+TEST(FsStoreOpenWriterTest, OpensOnThePoolNotOnTheCallersLoop) {
+  reelq::testing::TempDir dir;
+  constexpr int kThreads = 6;  // a pool size no other test here uses
+  auto store = MakeFsStore(dir.path() / "root",
+                           {.io_threads = kThreads, .stale_temp_age = std::chrono::seconds(0)});
+  ASSERT_TRUE(store) << store.error().Describe();
+  asio::thread_pool& pool = detail::BlockingPool(kThreads);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> busy = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    asio::post(pool, [&busy, released] {
+      ++busy;
+      released.wait();
+    });
+  }
+  while (busy < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  asio::io_context io;
+  auto opened = asio::co_spawn(io, (*store)->OpenWriter("t/new-dir/a.mp4", {}), asio::use_future);
+  io.run_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(opened.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  EXPECT_FALSE(stdfs::exists(dir.path() / "root/t/new-dir"));
+  release.set_value();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (opened.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+         std::chrono::steady_clock::now() < until) {
+    io.restart();
+    io.run_one_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(opened.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  auto writer = opened.get();
+  ASSERT_TRUE(writer) << writer.error().Describe();
+  EXPECT_TRUE(stdfs::exists(dir.path() / "root/t/new-dir"));
+  // And the writer it gave works as before.
+  ASSERT_TRUE(testing::RunSync(io, (*writer)->Write(Bytes("clip"))));
+  auto committed = testing::RunSync(io, (*writer)->Commit());
+  ASSERT_TRUE(committed) << committed.error().Describe();
+  EXPECT_EQ(committed->info.size, 4u);
+}
+
 // The store's blocking calls (a commit's fsyncs and renames, a stat) run on
 // `storage.fs.io_threads` threads: on a journalled disk a commit mostly waits, and two threads
 // (the fixed size before) held full-mode throughput to 283-369 jobs/s where 16 gave 737-752

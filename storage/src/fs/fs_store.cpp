@@ -262,7 +262,13 @@ class FsStore final : public ObjectStore {
   std::string_view name() const override { return "fs"; }
 
   awaitable<Result<ObjectWriterPtr>> OpenWriter(std::string key, PutOptions options) override {
-    co_return OpenWriterSync(std::move(key), std::move(options));
+    // A stat per missing directory, mkdir, a directory fsync and an open: on a slow or network
+    // disk any of them can take long, so they run on the pool, like Head's stat.
+    auto open = [this, key = std::move(key), options = std::move(options)]() mutable {
+      return OpenWriterSync(std::move(key), std::move(options));
+    };
+    auto result = co_await detail::RunBlocking(pool_, std::move(open));
+    co_return std::move(result);
   }
 
   awaitable<Result<ObjectInfo>> Head(std::string key) override {
