@@ -61,10 +61,13 @@ WatchResult FollowWatch(Context& context, const v1::WatchJobRequest& request,
       default:
         break;
     }
-    // A stream that worked and then broke (scheduler restart, load balancer idle timeout) is
-    // worth reopening; one that never delivered anything is a real error.
+    // A stream that worked and then broke (scheduler restart, load balancer idle timeout, or the
+    // scheduler ending it with RESOURCE_EXHAUSTED because this client read too slowly) is worth
+    // reopening: it resumes from the current state. One that never delivered anything is a
+    // real error.
     const bool transient = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+                           status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
     if (!delivered || !transient || reconnects >= kMaxReconnects) {
       return {WatchEnd::kFailed, context.RpcError(status, "watch")};
     }

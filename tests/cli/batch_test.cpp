@@ -282,6 +282,24 @@ TEST(WatchCommand, ARetriedJobIsFollowedPastItsFirstEnd) {
   EXPECT_LT(failed_at, succeeded_at);
 }
 
+// The scheduler ends the watch of a client that reads too slowly (RESOURCE_EXHAUSTED) rather than
+// queue without limit: the CLI opens it again and follows the job to its end.
+TEST(WatchCommand, AStreamEndedForReadingTooSlowlyIsReopened) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "slow.jsonl",
+                              R"({"prompt":"a","durationSeconds":5})"
+                              "\n");
+  ASSERT_EQ(RunReelq({"--server", server.address(), "batch", file, "--no-wait"}).code, 0);
+  service.watch_too_slow = 1;
+  auto run = RunReelq({"--server", server.address(), "watch", "job-1"});
+  EXPECT_EQ(run.code, 0) << run.out << run.err;
+  EXPECT_NE(run.err.find("reconnecting"), std::string::npos) << run.err;
+  EXPECT_NE(run.out.find("job-1  succeeded"), std::string::npos) << run.out;
+  EXPECT_EQ(service.watch_too_slow, 0);
+}
+
 // Tenants and their limits, as the AdminService keeps them; records each SetLimits.
 class FakeAdmin final : public v1::AdminService::Service {
  public:

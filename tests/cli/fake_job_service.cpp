@@ -216,6 +216,11 @@ grpc::Status FakeJobService::WatchJob(grpc::ServerContext*, const v1::WatchJobRe
         *event.mutable_batch() = progress;
       }
       if (!writer->Write(event)) return grpc::Status::OK;
+      if (watch_too_slow > 0) {
+        --watch_too_slow;
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "the client reads too slowly; open the watch again");
+      }
     }
   }
   return grpc::Status::OK;

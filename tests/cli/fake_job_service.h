@@ -8,6 +8,7 @@
 // time. An item whose idempotency key a stored job holds is answered with that job (duplicate),
 // as the scheduler does. ListJobs serves small pages so the CLI has to page.
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,9 @@ namespace reelq::cli::testing {
 class FakeJobService final : public v1::JobService::Service {
  public:
   bool watch_unimplemented = false;
+  // The next watches that many end after their first event with RESOURCE_EXHAUSTED, as the
+  // scheduler ends the stream of a client that reads too slowly.
+  std::atomic<int> watch_too_slow{0};
   // Answers SubmitBatch as a scheduler older than SubmitBatchRequest.specs: one item a message.
   bool ignores_specs = false;
   uint32_t max_page_size = 2;
