@@ -14,6 +14,13 @@ for _, worker in ipairs(workers) do
   redis.call('ZREM', P .. ':wlease', worker)
 end
 ready_again(P, back)
+-- Slots of cancelled jobs whose tasks may still have been generating (cancel.lua), given back
+-- once those tasks would have ended.
+local held = redis.call('ZRANGEBYSCORE', P .. ':slothold', '-inf', now, 'LIMIT', 0, max)
+for _, member in ipairs(held) do
+  release_slot(ctx, string.match(member, '^(.*)|[^|]*$'))
+end
+if #held > 0 then redis.call('ZREM', P .. ':slothold', unpack(held)) end
 local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0, max)
 if #due > 0 then
   local vt = activation_vt(P)

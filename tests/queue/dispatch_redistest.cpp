@@ -287,6 +287,38 @@ TEST_F(QueueTest, AHandBackWithARetryTimeWaitsUntilThen) {
   EXPECT_EQ((*again)[0].id, "x");
 }
 
+// A cancelled job whose task may still be generating upstream (Kling, Sora and Veo have no
+// cancel) keeps its account slot until the task would have ended by the model's latency
+// profile: the provider still counts it, and the next job would meet its concurrency limit. A
+// job cancelled before any create gives its slot back at once.
+TEST_F(QueueTest, ACancelledJobsSlotIsHeldWhileItsTaskMayStillGenerate) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1}}));
+  Submit("x1", "t1");
+  Submit("x2", "t1");
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = RunAsync(io_, store_->Lease("w", 8, 600s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  const auto& x1 = (*leased)[0];
+  ASSERT_TRUE(RunAsync(
+      io_, store_->SetPhase(x1.id, x1.token, JobPhase::kGenerating, "task-1", "upstream task-1")));
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel(x1.id)));
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
+  EXPECT_EQ(Dispatch(), 0) << "the slot of a task still generating went to another job";
+  clock_->Advance(100s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Dispatch(), 0);
+  clock_->Advance(25s);  // past twice the model's latency estimate (60 s)
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "0");
+  ASSERT_EQ(Dispatch(), 1);
+  auto next = RunAsync(io_, store_->Lease("w", 8, 600s));
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->size(), 1u);
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel((*next)[0].id)));  // nothing created yet
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "0");
+}
+
 TEST_F(QueueTest, StatsCountPendingIncludingRetries) {
   Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 1}}));
   for (int i = 0; i < 5; ++i) Submit("p" + std::to_string(i), "t" + std::to_string(i % 2));
