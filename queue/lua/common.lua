@@ -380,6 +380,19 @@ local function release_slot(ctx, slot)
   end
 end
 
+-- A tenant's limits (auth:tenant: max_queued, max_in_flight; 0: none) and what it has against
+-- them now: queued = PENDING + DISPATCHED, in flight = those + RUNNING (tlive, counted by
+-- transition). Submit and RetryJob check the same numbers.
+local function tenant_limits(P, tenant)
+  local h = redis.call('HMGET', P .. ':auth:tenant:' .. tenant, 'max_queued', 'max_in_flight')
+  local c = redis.call('HMGET', P .. ':tlive:' .. tenant, 'PENDING', 'DISPATCHED', 'RUNNING')
+  local pend = math.max(0, tonumber(c[1] or '0') or 0)
+  local disp = math.max(0, tonumber(c[2] or '0') or 0)
+  local run = math.max(0, tonumber(c[3] or '0') or 0)
+  return {max_queued = tonumber(h[1] or '0') or 0, max_in_flight = tonumber(h[2] or '0') or 0,
+          queued = pend + disp, in_flight = pend + disp + run}
+end
+
 local function is_terminal(state)
   return state == 'SUCCEEDED' or state == 'FAILED' or state == 'CANCELLED'
 end

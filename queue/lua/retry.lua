@@ -16,6 +16,27 @@ end
 -- would never take its result (nor a chain go on past it).
 if j.parent and j.parent ~= '' then return redis.error_reply('CHILD ' .. j.parent) end
 local ctx = new_ctx(P, now, ARGV[2])
+-- The tenant's limits hold for what a retry puts back in the queue as they do at submit: the job,
+-- or a group and the children it runs again. (Without this a tenant at max_queued could retry a
+-- failed batch past it, again and again.)
+do
+  local back = 1
+  if j.kind and j.kind ~= '' then
+    for child_id in string.gmatch(j.children or '', '[^,]+') do
+      local c = read_job(P, child_id, {})
+      if c and (c.state == 'FAILED' or c.state == 'CANCELLED' or
+          (j.chain == '1' and c.state ~= 'SUCCEEDED')) then
+        back = back + 1
+      end
+    end
+  end
+  local l = tenant_limits(P, j.tenant)
+  if l.max_queued > 0 and l.queued + back > l.max_queued then
+    return redis.error_reply('LIMIT max_queued ' .. l.max_queued .. ' ' .. j.tenant)
+  elseif l.max_in_flight > 0 and l.in_flight + back > l.max_in_flight then
+    return redis.error_reply('LIMIT max_in_flight ' .. l.max_in_flight .. ' ' .. j.tenant)
+  end
+end
 -- A job that FAILED after its upstream task finished (the object store refused the clip or its
 -- sidecar, attempts ran out) was billed for that task, and the provider may still hand the clip
 -- out: running it again fetches the same task's clip rather than paying for a new generation.

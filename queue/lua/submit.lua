@@ -122,13 +122,7 @@ local budgets = {}    -- batch -> {budget, committed}
 local function limits_of(tenant)
   local l = limits[tenant]
   if not l then
-    local h = redis.call('HMGET', P .. ':auth:tenant:' .. tenant, 'max_queued', 'max_in_flight')
-    local c = redis.call('HMGET', P .. ':tlive:' .. tenant, 'PENDING', 'DISPATCHED', 'RUNNING')
-    local pend = math.max(0, tonumber(c[1] or '0') or 0)
-    local disp = math.max(0, tonumber(c[2] or '0') or 0)
-    local run = math.max(0, tonumber(c[3] or '0') or 0)
-    l = {max_queued = tonumber(h[1] or '0') or 0, max_in_flight = tonumber(h[2] or '0') or 0,
-         queued = pend + disp, in_flight = pend + disp + run}
+    l = tenant_limits(P, tenant)
     limits[tenant] = l
   end
   return l

@@ -20,6 +20,20 @@ Error ScriptError(std::string_view script, const std::string& message) {
   if (const auto at = message.find("OVERBUDGET "); at != std::string::npos) {
     return Error{ErrorCategory::kFailedPrecondition, "batch budget: " + message.substr(at + 11)};
   }
+  if (const auto at = message.find("LIMIT "); at != std::string::npos) {
+    // retry.lua: running the job (or group) again would take its tenant past a limit.
+    std::istringstream in(message.substr(at + 6));
+    std::string name, tenant;
+    int64_t limit = 0;
+    in >> name >> limit >> tenant;
+    return Error{ErrorCategory::kRateLimited,
+                 "limit " + name + ": tenant '" + tenant + "' may have at most " +
+                     std::to_string(limit) +
+                     (name == "max_queued" ? " jobs queued (not yet running)"
+                                           : " jobs in flight (submitted and not ended)") +
+                     "; running this again would take it past that: wait for some to finish or "
+                     "ask an admin to raise it"};
+  }
   if (message.starts_with("WALLET ")) {
     // retry.lua: a group run again reserves what its children need, as at submit.
     std::istringstream in(message.substr(7));

@@ -319,6 +319,39 @@ TEST_F(QueueTest, ACancelledJobsSlotIsHeldWhileItsTaskMayStillGenerate) {
   EXPECT_EQ(Field("acct:a1", "in_flight"), "0");
 }
 
+// A tenant's limits hold for RetryJob as they do at submit: a tenant at max_queued cannot put a
+// failed job back in the queue past it (and so neither can RetryBatch, which stops there).
+TEST_F(QueueTest, RetryIsHeldToTheTenantsLimits) {
+  Sync(OneModel());
+  server_->Run({"HSET", "t:{q}:auth:tenant:t1", "max_queued", "2"});
+  Submit("x1", "t1");
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = RunAsync(io_, store_->Lease("w", 8, 600s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  FailRequest f{.job_id = "x1",
+                .token = (*leased)[0].token,
+                .category = ErrorCategory::kPolicyRejected,
+                .message = "no"};
+  ASSERT_TRUE(RunAsync(io_, store_->Fail(f)));
+  Submit("y1", "t1");
+  Submit("y2", "t1");
+  auto refused = RunAsync(io_, store_->Retry("x1"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().category, ErrorCategory::kRateLimited);
+  EXPECT_NE(refused.error().message.find("limit max_queued: tenant 't1' may have at most 2"),
+            std::string::npos)
+      << refused.error().message;
+  auto still = RunAsync(io_, store_->Get("x1"));
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->state, JobState::kFailed);
+  // Once the queued two are running, there is room again.
+  ASSERT_EQ(Dispatch(), 2);
+  ASSERT_TRUE(RunAsync(io_, store_->Lease("w", 8, 600s)));
+  auto retried = RunAsync(io_, store_->Retry("x1"));
+  EXPECT_TRUE(retried) << retried.error().Describe();
+}
+
 TEST_F(QueueTest, StatsCountPendingIncludingRetries) {
   Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 1}}));
   for (int i = 0; i < 5; ++i) Submit("p" + std::to_string(i), "t" + std::to_string(i % 2));
