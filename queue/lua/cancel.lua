@@ -55,8 +55,10 @@ local function cancel_one(job, detail)
       local hold_s = tonumber(lat[1]) or 0
       if hold_s <= 0 then hold_s = 2 * (tonumber(lat[2]) or 300) end
       hold_s = math.max(1, math.min(1800, hold_s))
+      -- One member per hold (the job's seq makes it unique): a job cancelled, retried and
+      -- cancelled again within the hold holds two slots, and each is given back.
       redis.call('ZADD', P .. ':slothold', now + math.floor(hold_s * 1000),
-                 job.slot .. '|' .. job.id)
+                 job.slot .. '|' .. job.id .. '|' .. (job.seq or ''))
     else
       release_slot(ctx, job.slot)
     end

@@ -20,7 +20,7 @@ local cooldown_ms = tonumber(ARGV[11])
 local keep_task = ARGV[12] == '1'
 local account_fault = ARGV[13] == '1'
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
-                          'worker', 'upstream', 'kind', 'generated'})
+                          'worker', 'upstream', 'kind', 'generated', 'create_intent'})
 if not j or j.state ~= 'RUNNING' then
   return redis.error_reply('NOTRUNNING ' .. tostring(j and j.state))
 end
@@ -55,14 +55,18 @@ if j.worker and j.worker ~= '' then redis.call('HDEL', P .. ':wjobs:' .. j.worke
 release_slot(ctx, j.slot)
 settle_create(P, j.account, j.create_log, now)
 -- The breaker: failures within FAULT_WINDOW of the account's last one make a streak, and the
--- streak's n-th failure cools the account for 2^(n-1) s, at most FAULT_MAX_COOL. A success does
--- not touch the account here (that would cost every job a write): a streak simply lapses.
+-- streak's n-th failure cools the account for 2^(n-1) s, at most FAULT_MAX_COOL. Only a create
+-- sent after the last failure lengthens the streak: the creates already on their way when a blip
+-- hit fail with it, and say nothing new about the account. A success does not touch the account
+-- here (that would cost every job a write): a streak simply lapses.
 local FAULT_WINDOW, FAULT_MAX_COOL = 120000, 60000
 if account_fault and j.account and j.account ~= '' then
   local r = redis.call('HMGET', P .. ':acct:' .. j.account, 'fault_streak', 'fault_at')
   local streak = tonumber(r[1] or '0') or 0
-  if now - (tonumber(r[2] or '0') or 0) > FAULT_WINDOW then streak = 0 end
-  streak = streak + 1
+  local last = tonumber(r[2] or '0') or 0
+  if now - last > FAULT_WINDOW then streak = 0 end
+  local sent = tonumber(string.match(j.create_intent or '', '^(%d+)') or '') or now
+  if streak == 0 or sent > last then streak = streak + 1 end
   redis.call('HSET', P .. ':acct:' .. j.account, 'fault_streak', streak, 'fault_at', now)
   local cool = math.floor(math.min(FAULT_MAX_COOL, 1000 * 2 ^ (streak - 1)))
   cooldown_ms = math.max(cooldown_ms, cool)

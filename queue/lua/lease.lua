@@ -80,7 +80,8 @@ end
 -- would lease it twice, with two tokens. A copy popped by a later call finds the job RUNNING
 -- (or ended, or PENDING again) and is dropped, or DISPATCHED and leases it as its other copy
 -- would have; one whose job waits out a retry's backoff in `delayed` (fail.lua, keep_task: a
--- job that kept its upstream task, or a group's step) is dropped too, as reap.lua puts the job
+-- job that kept its upstream task or a create intent, handback.lua's delayed hand-back, or a
+-- group's step) is dropped too, as reap.lua puts the job
 -- back on `ready` when that ends. Only such jobs are looked up there: a plain dispatched job
 -- costs no command more.
 local jobs, seen, kept_task = {}, {}, {}
@@ -90,7 +91,9 @@ for _, id in ipairs(ids) do
     local j = read_record(P, id)
     if j and j.state == 'DISPATCHED' then
       jobs[#jobs + 1] = j
-      if (j.upstream or '') ~= '' or (j.kind or '') ~= '' then kept_task[#kept_task + 1] = id end
+      if (j.upstream or '') ~= '' or (j.kind or '') ~= '' or (j.create_intent or '') ~= '' then
+        kept_task[#kept_task + 1] = id
+      end
     end
   end
 end

@@ -111,7 +111,12 @@ local CHILD_RESET = {'start_deadline', ''}
 for _, x in ipairs(RESET) do CHILD_RESET[#CHILD_RESET + 1] = x end
 local vt = activation_vt(P)
 local function requeue(job, detail, fields)
-  transition(ctx, job, 'PENDING', '', detail, fields or RESET)
+  fields = fields or RESET
+  transition(ctx, job, 'PENDING', '', detail, fields)
+  -- Scored as the record now stands: a start deadline the fields cleared no longer places it.
+  for k = 1, #fields, 2 do
+    if fields[k] == 'start_deadline' then job.start_deadline = false end
+  end
   redis.call('ZADD', P .. ':pending:' .. job.tenant, queue_score(job), job.id)
   redis.call('ZADD', P .. ':active', 'NX', vt, job.tenant)
   wake_dispatch(ctx)

@@ -181,21 +181,31 @@ TEST_F(QueueTest, RateLimitStormCoolsAccountAndMovesWork) {
   EXPECT_EQ(Field("acct:a1", "in_flight"), "0");
 }
 
-// A sick account (its provider answering creates with 5xx): each such failure in a row doubles
-// its cooldown (1 s, 2 s, 4 s ...), so the retries go to the healthy account instead of using
-// up their attempts on the sick one; a failure after the streak lapsed starts again at 1 s.
+// A sick account (its provider answering creates with 5xx) trips its breaker: the creates that
+// fail together with a blip cool it for a second, each create sent after a failure and failing
+// again doubles that (2 s, 4 s ...), so the retries go to the healthy account instead of using up
+// their attempts on the sick one; a failure after the streak lapsed starts again at 1 s.
 TEST_F(QueueTest, CreatesRefusedWithServerErrorsTripTheAccountsBreaker) {
-  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4},
-                 {.id = "a2", .provider = "p", .requests_per_minute = 600, .max_concurrent = 4}}));
-  for (int i = 0; i < 8; ++i) Submit("j" + std::to_string(i), "t1");
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 8},
+                 {.id = "a2", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 8}}));
+  for (int i = 0; i < 16; ++i) Submit("j" + std::to_string(i), "t1");
   clock_->Advance(10s);
-  ASSERT_EQ(Dispatch(), 8);
-  auto leased = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_EQ(Dispatch(), 16);
+  auto leased = RunAsync(io_, store_->Lease("w", 16, 3600s));
   ASSERT_TRUE(leased);
-  ASSERT_EQ(leased->size(), 8u);
-  std::vector<int64_t> cooled;
+  ASSERT_EQ(leased->size(), 16u);
+  std::vector<LeasedJob> on_a1;
   for (auto& j : *leased) {
-    if (j.account != "a1") continue;
+    if (j.account == "a1") on_a1.push_back(j);
+  }
+  ASSERT_EQ(on_a1.size(), 8u);
+  auto send = [&](const LeasedJob& j) {
+    auto permit =
+        RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, 0ms, clock_->NowMs(), j.attempt));
+    ASSERT_TRUE(permit) << permit.error().Describe();
+    ASSERT_EQ(permit->count(), 0);
+  };
+  auto fail = [&](const LeasedJob& j) {
     FailRequest f{.job_id = j.id,
                   .token = j.token,
                   .category = ErrorCategory::kRetryable,
@@ -204,35 +214,45 @@ TEST_F(QueueTest, CreatesRefusedWithServerErrorsTripTheAccountsBreaker) {
                   .retry_at_ms = clock_->NowMs(),
                   .account_fault = true};
     auto r = RunAsync(io_, store_->Fail(f));
-    ASSERT_TRUE(r) << r.error().Describe();
-    cooled.push_back(std::stoll(Field("acct:a1", "cooldown_until")) - clock_->NowMs());
-  }
-  EXPECT_EQ(cooled, (std::vector<int64_t>{1000, 2000, 4000, 8000}));
+    EXPECT_TRUE(r) << r.error().Describe();
+    if (!r) return int64_t{-1};
+    return static_cast<int64_t>(std::stoll(Field("acct:a1", "cooldown_until"))) - clock_->NowMs();
+  };
+  // Four creates on their way when the provider blips: one second.
+  for (int i = 0; i < 4; ++i) send(on_a1[i]);
+  clock_->Advance(10ms);
+  std::vector<int64_t> cooled;
+  for (int i = 0; i < 4; ++i) cooled.push_back(fail(on_a1[i]));
+  EXPECT_EQ(cooled, (std::vector<int64_t>{1000, 1000, 1000, 1000}));
   EXPECT_EQ(Field("acct:a2", "cooldown_until"), "");
   EXPECT_EQ(Field("acct:a1", "rate_limited"), "") << "a 5xx is not a 429";
-  for (auto& j : *leased) {
-    if (j.account != "a2") continue;
-    ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
-  }
-  clock_->Advance(1s);
+  // The retries go to the healthy account while a1 cools.
+  clock_->Advance(500ms);
   ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  for (auto& j : *leased) {
+    if (j.account == "a2") {
+      ASSERT_TRUE(RunAsync(io_, store_->Complete({.job_id = j.id, .token = j.token})));
+    }
+  }
   EXPECT_EQ(Dispatch(), 4);
-  auto again = RunAsync(io_, store_->Lease("w", 8, 60s));
+  auto again = RunAsync(io_, store_->Lease("w", 8, 3600s));
   ASSERT_TRUE(again);
   ASSERT_EQ(again->size(), 4u);
   for (auto& j : *again) EXPECT_EQ(j.account, "a2") << "a retry went back to the sick account";
-
-  // Past the streak's window a failure is a blip again: one second.
+  // Creates sent after a failure that fail again lengthen the streak.
+  cooled.clear();
+  for (int i = 4; i < 7; ++i) {
+    clock_->Advance(10s);
+    send(on_a1[i]);
+    clock_->Advance(10ms);
+    cooled.push_back(fail(on_a1[i]));
+  }
+  EXPECT_EQ(cooled, (std::vector<int64_t>{2000, 4000, 8000}));
+  // Past the streak's window a failure is a blip again.
   clock_->Advance(150s);
-  FailRequest blip{.job_id = (*again)[0].id,
-                   .token = (*again)[0].token,
-                   .category = ErrorCategory::kRetryable,
-                   .message = "502",
-                   .retry = true,
-                   .retry_at_ms = clock_->NowMs(),
-                   .account_fault = true};
-  ASSERT_TRUE(RunAsync(io_, store_->Fail(blip)));
-  EXPECT_EQ(std::stoll(Field("acct:a2", "cooldown_until")) - clock_->NowMs(), 1000);
+  send(on_a1[7]);
+  clock_->Advance(10ms);
+  EXPECT_EQ(fail(on_a1[7]), 1000);
 }
 
 // A model removed from the configuration (its model and account gone) is no longer dispatched
@@ -273,11 +293,19 @@ TEST_F(QueueTest, AHandBackWithARetryTimeWaitsUntilThen) {
   ASSERT_TRUE(leased);
   ASSERT_EQ(leased->size(), 1u);
   const auto& j = (*leased)[0];
+  // A create was sent (its intent recorded) whose answer was lost: the task may exist.
+  ASSERT_TRUE(RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, 0ms, clock_->NowMs(), 1)));
   ASSERT_TRUE(
       RunAsync(io_, store_->HandBack(j.id, j.token, "no key here", clock_->NowMs() + 5000)));
   auto again = RunAsync(io_, store_->Lease("w", 8, 60s));
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->empty()) << "leased straight back";
+  // A stale copy of its id on `ready` (cancelled while DISPATCHED, then retried) does not lease
+  // it before its time either.
+  server_->Run({"LPUSH", "t:{q}:ready", "x"});
+  again = RunAsync(io_, store_->Lease("w", 8, 60s));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->empty()) << "a stale copy leased it before its retry time";
   EXPECT_EQ(Field("acct:a1", "in_flight"), "1") << "its slot was let go";
   clock_->Advance(6s);
   ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
@@ -350,6 +378,30 @@ TEST_F(QueueTest, RetryIsHeldToTheTenantsLimits) {
   ASSERT_TRUE(RunAsync(io_, store_->Lease("w", 8, 600s)));
   auto retried = RunAsync(io_, store_->Retry("x1"));
   EXPECT_TRUE(retried) << retried.error().Describe();
+}
+
+// A job cancelled, retried and cancelled again while its first task's slot is still held holds
+// two slots (two tasks may be generating), and the reaper gives both back.
+TEST_F(QueueTest, TwoHoldsOfOneJobAreBothGivenBack) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 2}}));
+  Submit("x1", "t1");
+  for (const char* task : {"task-1", "task-2"}) {
+    ASSERT_EQ(Dispatch(), 1);
+    auto leased = RunAsync(io_, store_->Lease("w", 8, 3600s));
+    ASSERT_TRUE(leased);
+    ASSERT_EQ(leased->size(), 1u);
+    const auto& x1 = (*leased)[0];
+    ASSERT_TRUE(RunAsync(io_, store_->SetPhase(x1.id, x1.token, JobPhase::kGenerating, task,
+                                               std::string("upstream ") + task)));
+    ASSERT_TRUE(RunAsync(io_, store_->Cancel(x1.id)));
+    if (std::string(task) == "task-1") {
+      ASSERT_TRUE(RunAsync(io_, store_->Retry(x1.id)));
+    }
+  }
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "2");
+  clock_->Advance(130s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "0") << "a held slot was never given back";
 }
 
 TEST_F(QueueTest, StatsCountPendingIncludingRetries) {

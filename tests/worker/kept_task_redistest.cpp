@@ -206,6 +206,28 @@ TEST(WorkerKeptTaskTest, AClipAlreadyStoredOnAChecksumlessStoreIsNotGivenTheDown
   EXPECT_EQ(doc.value("size_bytes", uint64_t{0}), earlier.size()) << *sidecar;
 }
 
+// The same task fetched again (a kept task's retry, a RetryJob's re-fetch) onto such a store
+// finds its own bytes there, of the same size: the record keeps their checksum.
+TEST(WorkerKeptTaskTest, TheSameTaskFetchedAgainOntoAChecksumlessStoreKeepsItsChecksum) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.flaky->checksumless = true;
+  const std::string same = "clip of task-1 second half";  // what the fake provider sends
+  const auto key = JobRunner::ClipKey("t", "b", "x");
+  {
+    auto writer = RunAsync(f.io, f.objects->OpenWriter(key, {}));
+    ASSERT_TRUE(writer) << writer.error().Describe();
+    ASSERT_TRUE(RunAsync(f.io, (*writer)->Write(std::as_bytes(std::span(same)))));
+    ASSERT_TRUE(RunAsync(f.io, (*writer)->Commit()));
+  }
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded);
+  EXPECT_EQ(job.sha256, storage::Sha256Hex(same));
+}
+
 // A clip past worker.max_clip_mb is not stored, and the job fails saying so, without another
 // download or a second generation (it would be as large again).
 TEST(WorkerKeptTaskTest, AClipLargerThanTheCapIsNotStored) {

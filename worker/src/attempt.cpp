@@ -415,19 +415,26 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
           published_now_ = !committed->already_existed;
           // The key already held a clip (an earlier attempt's, which a RetryJob made from
           // another task): that one stays, so the record and the sidecar describe it, not the
-          // bytes this attempt downloaded.
-          // A store that keeps no checksum of its own (S3's HEAD has none) leaves the record's
-          // empty: unknown, rather than the checksum of bytes that were not kept.
+          // bytes this attempt downloaded. A store that keeps no checksum of its own (S3's HEAD
+          // has none) and holds bytes of another size leaves the record's empty: unknown,
+          // rather than the checksum of bytes that were not kept. Of the same size, it is the
+          // same task fetched again (a kept task's retry), whose bytes are this download's.
           const auto& existing = committed->info;
           if (committed->already_existed) {
-            if (existing.sha256 != sha256_) {
+            const bool other_bytes = existing.sha256.empty() ? existing.size != size_
+                                                             : existing.sha256 != sha256_;
+            if (other_bytes) {
               spdlog::warn(
                   "job={} {} was already stored from an earlier attempt and is kept: "
                   "its checksum is {}, this download's {}",
                   job_.id, clip_key_, existing.sha256.empty() ? "unknown" : existing.sha256,
                   sha256_);
             }
-            sha256_ = existing.sha256;
+            if (!existing.sha256.empty()) {
+              sha256_ = existing.sha256;
+            } else if (other_bytes) {
+              sha256_.clear();
+            }
             size_ = existing.size;
           }
           stored = true;

@@ -229,9 +229,11 @@ awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::Generati
     // that grows with the intent's age, so a provider whose list is down is not asked in a
     // tight loop, and the pause is spent in `delayed`, not holding this worker. (Handed back
     // even when stopped: a drain hands back too, and a lost lease makes it a no-op.)
-    const auto pause =
-        std::clamp(std::chrono::milliseconds(age_ms / 8), settings.retry_backoff_initial,
-                   std::chrono::milliseconds(300'000));
+    // At least retry_backoff_initial, which may be set above the 5-minute ceiling (std::clamp
+    // with its bounds reversed is undefined).
+    const auto pause = std::max(settings.retry_backoff_initial,
+                                std::min(std::chrono::milliseconds(age_ms / 8),
+                                         std::chrono::milliseconds(300'000)));
     const int64_t retry_at_ms =
         deps_.clock->NowMs() +
         std::max(EqualJitter(pause, rng_), found.error().retry_after).count();

@@ -116,7 +116,9 @@ awaitable<Result<GroupStep::ChildClips>> GroupStep::ProbeChildren(
   ChildClips clips;
   for (const auto& child : children) {
     clips.inputs.push_back(LocalInput(child.output_key));
-    auto info = co_await ProbeMedia(clips.inputs.back(), Limits(kProbeTimeout));
+    // Named: g++ 12 double-destroys a temporary passed into a coroutine call inside co_await.
+    auto probe_limits = Limits(kProbeTimeout);
+    auto info = co_await ProbeMedia(clips.inputs.back(), std::move(probe_limits));
     if (!info) {
       // A probe killed at its limit stays retryable (a stalled read), one stopped cancelled.
       const ErrorCategory category = info.error().category == ErrorCategory::kRetryable ||
