@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "reelq/queue/job_record.h"
+
 namespace reelq::scheduler {
 
 std::pair<std::string, std::string> ParseDispatchDetail(std::string_view detail) {
@@ -13,18 +15,39 @@ std::pair<std::string, std::string> ParseDispatchDetail(std::string_view detail)
   return {std::string(detail.substr(0, at)), std::string(detail.substr(at + kVia.size()))};
 }
 
-std::string ParseFailureCategory(std::string_view detail) {
-  // fail.lua writes "<category>: <message>"; dispatch.lua fails a missed start deadline with
-  // a plain sentence.
-  if (detail.find("deadline") != std::string_view::npos && detail.find(':') == detail.npos) {
-    return "deadline_exceeded";
+namespace {
+
+// The failures dispatch.lua records with a sentence rather than "<category>: <message>", each
+// with the category it records apart (the job's err_cat).
+struct KnownFailure {
+  std::string_view prefix;
+  std::string_view category;
+};
+constexpr KnownFailure kKnownFailures[] = {
+    {"batch budget: ", "failed_precondition"},
+    {"no model this job may use has an account configured", "failed_precondition"},
+    {"start deadline passed", "deadline_exceeded"},
+};
+
+}  // namespace
+
+std::optional<FailureDetail> ParseFailureDetail(std::string_view detail) {
+  for (const auto& known : kKnownFailures) {
+    if (detail.starts_with(known.prefix)) {
+      return FailureDetail{std::string(known.category), std::string(detail)};
+    }
   }
-  const size_t colon = detail.find(':');
-  std::string_view head = colon == std::string_view::npos ? detail : detail.substr(0, colon);
-  const bool word = !head.empty() && std::all_of(head.begin(), head.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || c == '_';
-  });
-  return word ? std::string(head) : "internal";
+  constexpr std::string_view kSeparator = ": ";
+  const size_t colon = detail.find(kSeparator);
+  if (colon == std::string_view::npos) return std::nullopt;
+  const std::string_view head = detail.substr(0, colon);
+  if (!queue::ErrorCategoryFromString(head)) return std::nullopt;
+  return FailureDetail{std::string(head), std::string(detail.substr(colon + kSeparator.size()))};
+}
+
+std::string ParseFailureCategory(std::string_view detail) {
+  auto failure = ParseFailureDetail(detail);
+  return failure ? failure->category : "internal";
 }
 
 double Quantile(std::vector<int64_t>& values, double p) {

@@ -62,6 +62,20 @@ TEST(ActivityParsers, DetailsAndQuantiles) {
   EXPECT_EQ(ParseFailureCategory("policy_rejected: prompt blocked (1301)"), "policy_rejected");
   EXPECT_EQ(ParseFailureCategory("start deadline passed"), "deadline_exceeded");
   EXPECT_EQ(ParseFailureCategory("Something Odd"), "internal");
+  // dispatch.lua's sentences, whose category it records apart (err_cat).
+  EXPECT_EQ(ParseFailureCategory("batch budget: this attempt would take batch b1 past its budget "
+                                 "of $1.00 ($0.20 left, $0.30 short at the cheapest allowed "
+                                 "model); raise the budget and retry the job"),
+            "failed_precondition");
+  EXPECT_EQ(ParseFailureCategory("no model this job may use has an account configured any more "
+                                 "(veo-3.1): add an account for one of them, or submit it again "
+                                 "with other models"),
+            "failed_precondition");
+  auto failure = ParseFailureDetail("rate_limited: 429 from kling");
+  ASSERT_TRUE(failure);
+  EXPECT_EQ(failure->category, "rate_limited");
+  EXPECT_EQ(failure->message, "429 from kling");
+  EXPECT_FALSE(ParseFailureDetail("queued: starts from the last frame of shots[0]"));
   std::vector<int64_t> v;
   for (int i = 1; i <= 100; ++i) v.push_back(i);
   EXPECT_EQ(Quantile(v, 0.5), 50);
@@ -148,6 +162,17 @@ TEST_F(ActivityFixture, FailuresByCategoryAndRetriedJobsWaitAgain) {
   auto s = activity.Snapshot("");
   ASSERT_EQ(s.batches.size(), 1u);
   EXPECT_EQ(s.batches[0].failures_by_category.at("policy_rejected"), 1);
+  // A retry that dispatch fails for the batch's budget counts as failed_precondition (what
+  // dispatch.lua records as its category), not internal.
+  activity.Apply(Ev("k", "PENDING", t0, "submitted", "acme", "b"));
+  activity.Apply(Ev("k", "FAILED", t0 + 100,
+                    "batch budget: this attempt would take batch b past its budget of $1.00 "
+                    "($0.00 left, $0.40 short at the cheapest allowed model); raise the budget "
+                    "and retry the job",
+                    "acme", "b"));
+  s = activity.Snapshot("");
+  EXPECT_EQ(s.batches[0].failures_by_category.count("internal"), 0u);
+  EXPECT_EQ(s.batches[0].failures_by_category.at("failed_precondition"), 1);
   ASSERT_EQ(s.models.size(), 1u);
   EXPECT_EQ(s.models[0].failed, 1);
   EXPECT_EQ(s.models[0].wait_samples, 2);

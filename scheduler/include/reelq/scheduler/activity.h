@@ -133,8 +133,20 @@ class Activity {
 };
 
 // "kling-3 via kling-a" (a DISPATCHED event's detail) -> {model, account}; empty when it is
-// not of that form. A failed event's detail "category: message" -> category.
+// not of that form.
 std::pair<std::string, std::string> ParseDispatchDetail(std::string_view detail);
+
+// What a failure's transition detail says went wrong: fail.lua's "<category>: <message>" (the
+// category one of ErrorCategory's names), or one of the sentences dispatch.lua fails a job with,
+// whose category it records apart (err_cat): "batch budget: ..." and "no model this job may use
+// has an account configured ..." (failed_precondition), "start deadline passed"
+// (deadline_exceeded). nullopt for a detail that names no failure ("queued: ...", a worker id).
+struct FailureDetail {
+  std::string category;  // as the queue records it: "rate_limited", "failed_precondition", ...
+  std::string message;
+};
+std::optional<FailureDetail> ParseFailureDetail(std::string_view detail);
+// A FAILED event's category (ParseFailureDetail); "internal" for a detail that names none.
 std::string ParseFailureCategory(std::string_view detail);
 
 // The p-quantile (0..1) of `values` by nearest rank; 0 when empty. Reorders `values`.
