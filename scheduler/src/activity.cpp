@@ -12,7 +12,13 @@ std::pair<std::string, std::string> ParseDispatchDetail(std::string_view detail)
   constexpr std::string_view kVia = " via ";
   const size_t at = detail.find(kVia);
   if (at == std::string_view::npos || at == 0 || at + kVia.size() >= detail.size()) return {};
-  return {std::string(detail.substr(0, at)), std::string(detail.substr(at + kVia.size()))};
+  const std::string_view model = detail.substr(0, at), account = detail.substr(at + kVia.size());
+  // Ids are single words: a sentence holding " via " (a failure's message on a DISPATCHED that
+  // keeps its finished task, a hand-back's reason) names no model.
+  if (model.find(' ') != std::string_view::npos || account.find(' ') != std::string_view::npos) {
+    return {};
+  }
+  return {std::string(model), std::string(account)};
 }
 
 namespace {

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "reelq/queue/job_record.h"
+#include "reelq/scheduler/activity.h"
 #include "reelq/scheduler/grpc_auth.h"
 #include "reelq/scheduler/grpc_services.h"
 
@@ -134,6 +136,59 @@ void WatchState::Finish(grpc::Status status) {
   reactor->Pump();
 }
 
+// What one transition is to the job's attempts, as its detail says (queue/lua writes them).
+enum class Step {
+  kOther,
+  kSubmitted,         // the first transition: attempt 1, no model yet
+  kDispatched,        // "<model> via <account>": the attempt's model
+  kRetriedByRequest,  // "retried ...": RetryJob starts again from attempt 1
+  kAttemptFailed,     // fail.lua's retry: "<category>: <message>"; the next attempt follows it
+  kFailed,            // FAILED: the attempt's (or dispatch's) error
+};
+
+struct Classified {
+  Step step = Step::kOther;
+  std::string model;                     // kDispatched
+  std::optional<FailureDetail> failure;  // kAttemptFailed, kFailed (when the detail names it)
+};
+
+Classified Classify(int seq, v1::JobState state, std::string_view detail) {
+  Classified c;
+  if (seq == 1) {
+    c.step = Step::kSubmitted;
+  } else if (detail.starts_with("retried ")) {
+    c.step = Step::kRetriedByRequest;
+  } else if (state == v1::JOB_STATE_FAILED) {
+    c.step = Step::kFailed;
+    c.failure = ParseFailureDetail(detail);
+  } else if (state == v1::JOB_STATE_DISPATCHED) {
+    if (auto [model, account] = ParseDispatchDetail(detail); !model.empty()) {
+      c.step = Step::kDispatched;
+      c.model = std::move(model);
+    } else if (detail.ends_with(" (the finished task is kept)") ||
+               detail.ends_with(" (the step runs again)")) {
+      // fail.lua's retry that keeps the finished upstream task (and its model).
+      c.failure = ParseFailureDetail(detail);
+      if (c.failure) c.step = Step::kAttemptFailed;
+    }
+  } else if (state == v1::JOB_STATE_PENDING) {
+    c.failure = ParseFailureDetail(detail);
+    if (c.failure) c.step = Step::kAttemptFailed;
+  }
+  return c;
+}
+
+v1::JobError ErrorOf(const FailureDetail& failure, const google::protobuf::Timestamp& at) {
+  v1::JobError error;
+  error.set_category(ToProto(queue::ErrorCategoryFromString(failure.category)));
+  error.set_message(failure.message);
+  *error.mutable_at() = at;
+  return error;
+}
+
+// An event as the stream carries it, with what its own detail tells: the model it was
+// dispatched to, the error it failed with (category and message). A batch watch sends these;
+// a job watch adds what the job's trail tells (JobTrail).
 v1::JobEvent FromStreamEvent(const queue::Event& e) {
   v1::JobEvent out;
   out.set_job_id(e.job_id);
@@ -141,8 +196,142 @@ v1::JobEvent FromStreamEvent(const queue::Event& e) {
   out.set_phase(ToProto(e.phase));
   *out.mutable_at() = TimeUtil::MillisecondsToTimestamp(e.at_ms);
   out.set_detail(e.detail);
+  auto c = Classify(e.seq, out.state(), e.detail);
+  if (c.step == Step::kDispatched) out.set_model(c.model);
+  if (c.failure) *out.mutable_error() = ErrorOf(*c.failure, out.at());
   return out;
 }
+
+// One job's transitions as events carrying what held at each: the model its attempt ran on, the
+// attempt, and on a failure the error. A replayed transition gets what held then, never the
+// job's current model and attempt; what the record cannot tell of a past transition is left
+// unset. A failure event names the attempt that failed (and its model); the attempt after it is
+// read from the record (fail.lua counts a rate-limited failure as no attempt).
+class JobTrail {
+ public:
+  // Every transition of `status` (the job's record); the trail then follows on from its end.
+  std::vector<v1::JobEvent> Replay(const v1::JobStatus& status) {
+    attempt_ = status.attempt();
+    return Annotate(status, &model_);
+  }
+
+  // Whether `e` ends an attempt: the record read after it tells the error's code and the
+  // attempt that follows (pass it to Follow).
+  static bool EndsAnAttempt(const queue::Event& e) {
+    const auto step = Classify(e.seq, ToProto(e.state), e.detail).step;
+    return step == Step::kAttemptFailed || step == Step::kFailed;
+  }
+
+  // The next transition `e`; `fresh` the record read after it when EndsAnAttempt(e) (null: not
+  // read, or the read failed).
+  v1::JobEvent Follow(const queue::Event& e, const v1::JobStatus* fresh) {
+    v1::JobEvent out = FromStreamEvent(e);
+    const auto c = Classify(e.seq, out.state(), e.detail);
+    switch (c.step) {
+      case Step::kSubmitted:
+        model_.clear();
+        attempt_ = 1;
+        break;
+      case Step::kRetriedByRequest:
+        attempt_ = 1;
+        if (out.state() == v1::JOB_STATE_PENDING) model_.clear();
+        break;
+      case Step::kDispatched:
+        model_ = c.model;
+        break;
+      default:
+        break;
+    }
+    out.set_model(model_);
+    if (attempt_ > 0) out.set_attempt(attempt_);
+    if (c.step != Step::kAttemptFailed && c.step != Step::kFailed) return out;
+    if (out.has_error() && attempt_ > 0) out.mutable_error()->set_attempt(attempt_);
+    uint32_t next = 0;  // the attempt after a retry: unknown without the record
+    if (fresh != nullptr && fresh->transitions_size() >= e.seq &&
+        fresh->transitions(e.seq - 1).state() == out.state() &&
+        fresh->transitions(e.seq - 1).at() == out.at()) {
+      std::string unused;
+      const auto facts = Annotate(*fresh, &unused);
+      const auto& f = facts[e.seq - 1];
+      if (f.has_error()) *out.mutable_error() = f.error();
+      if (out.attempt() == 0 && f.attempt() > 0) out.set_attempt(f.attempt());
+      next = fresh->transitions_size() == e.seq ? fresh->attempt() : facts[e.seq].attempt();
+    }
+    if (c.step == Step::kAttemptFailed) {
+      attempt_ = next;
+      if (out.state() == v1::JOB_STATE_PENDING) model_.clear();
+    }
+    return out;
+  }
+
+ private:
+  // The events of `s`'s transitions; `model_after` is the model once the last one happened.
+  static std::vector<v1::JobEvent> Annotate(const v1::JobStatus& s, std::string* model_after) {
+    const int n = s.transitions_size();
+    std::vector<v1::JobEvent> out(n);
+    std::vector<Step> steps(n);
+    // Models and errors, in order. fail.lua keeps every attempt's error (oldest first), written
+    // with its transition: the same instant.
+    std::string model;
+    int next_error = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto& t = s.transitions(i);
+      auto& ev = out[i];
+      ev.set_job_id(s.job_id());
+      ev.set_state(t.state());
+      ev.set_phase(t.phase());
+      *ev.mutable_at() = t.at();
+      ev.set_detail(t.detail());
+      const auto c = Classify(i + 1, t.state(), t.detail());
+      steps[i] = c.step;
+      if (c.step == Step::kSubmitted) model.clear();
+      if (c.step == Step::kRetriedByRequest && t.state() == v1::JOB_STATE_PENDING) model.clear();
+      if (c.step == Step::kDispatched) model = c.model;
+      ev.set_model(model);
+      if (c.step != Step::kAttemptFailed && c.step != Step::kFailed) continue;
+      while (next_error < s.attempt_errors_size() && s.attempt_errors(next_error).at() < t.at()) {
+        ++next_error;
+      }
+      if (next_error < s.attempt_errors_size() && s.attempt_errors(next_error).at() == t.at()) {
+        *ev.mutable_error() = s.attempt_errors(next_error++);
+      } else if (i == n - 1 && c.step == Step::kFailed && s.has_error()) {
+        *ev.mutable_error() = s.error();  // dispatch's or a group's: no attempt error kept
+        *ev.mutable_error()->mutable_at() = t.at();
+      } else if (c.failure) {
+        *ev.mutable_error() = ErrorOf(*c.failure, t.at());
+      }
+      if (c.step == Step::kAttemptFailed && t.state() == v1::JOB_STATE_PENDING) model.clear();
+    }
+    // Attempts, per run of transitions of one attempt: it starts at submit, after a failed
+    // attempt, or at a retry by request (attempt 1), and its number is what a failure in it
+    // records, or, for the last run, the record's own.
+    for (int a = 0; a < n;) {
+      int b = a;
+      while (b < n) {
+        if (b > a && steps[b] == Step::kRetriedByRequest) break;
+        if (steps[b++] == Step::kAttemptFailed) break;
+      }
+      uint32_t attempt = 0;
+      if (steps[a] == Step::kSubmitted || steps[a] == Step::kRetriedByRequest) attempt = 1;
+      for (int i = a; i < b && attempt == 0; ++i) {
+        if (out[i].has_error()) attempt = out[i].error().attempt();
+      }
+      if (attempt == 0 && b == n && steps[n - 1] != Step::kAttemptFailed) attempt = s.attempt();
+      for (int i = a; i < b; ++i) {
+        out[i].set_attempt(attempt);
+        if (out[i].has_error() && out[i].error().attempt() == 0) {
+          out[i].mutable_error()->set_attempt(attempt);
+        }
+      }
+      a = b;
+    }
+    *model_after = std::move(model);
+    return out;
+  }
+
+  std::string model_;
+  uint32_t attempt_ = 0;
+};
 
 // A stream outlives the check made when it opened: its token is checked again as it goes (at
 // most once a second; the authenticator's short cache shares the lookup between streams), so
@@ -169,6 +358,52 @@ class StillAuthorized {
   std::chrono::steady_clock::time_point checked_ = std::chrono::steady_clock::now();
 };
 
+// A group's (storyboard, compare) children's transitions, each marked with the group and the
+// child's position; `seq` keeps each exactly once.
+class ChildEvents {
+ public:
+  ChildEvents(std::shared_ptr<WatchState> st, std::string group_id)
+      : st_(std::move(st)), group_id_(std::move(group_id)) {}
+
+  void Add(const std::string& child_id, uint32_t index) { index_[child_id] = index; }
+
+  // What child `status` went through so far.
+  void Replay(const v1::JobStatus& status) {
+    int seq = 0;
+    for (auto& ev : trails_[status.job_id()].Replay(status)) Send(std::move(ev), ++seq);
+  }
+
+  // The children's events heard since the last call, in order.
+  awaitable<void> Drain(JobApi& api, Principal who) {
+    auto events = std::move(st_->child_inbox);
+    st_->child_inbox.clear();
+    std::sort(events.begin(), events.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    for (const auto& e : events) {
+      if (e.seq <= seq_[e.job_id]) continue;
+      Result<v1::JobStatus> fresh = std::unexpected(Error{});
+      if (JobTrail::EndsAnAttempt(e)) fresh = co_await api.Get(who, e.job_id);
+      Send(trails_[e.job_id].Follow(e, fresh ? &*fresh : nullptr), e.seq);
+    }
+  }
+
+ private:
+  void Send(v1::JobEvent ev, int seq) {
+    auto& last = seq_[ev.job_id()];
+    if (seq <= last) return;
+    last = seq;
+    ev.set_parent_job_id(group_id_);
+    ev.set_child_index(index_[ev.job_id()]);
+    st_->Send(std::move(ev));
+  }
+
+  std::shared_ptr<WatchState> st_;
+  const std::string group_id_;
+  std::map<std::string, uint32_t> index_;
+  std::map<std::string, int> seq_;
+  std::map<std::string, JobTrail> trails_;
+};
+
 awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
                              StillAuthorized& still, Principal who, std::string job_id) {
   const auto handle = hub.Subscribe(job_id, [st](const queue::Event& e) {
@@ -181,68 +416,31 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
     st->Finish(ToGrpcStatus(status.error()));
     co_return;
   }
-  // A group (storyboard, compare) shows its children's transitions too, each marked with the
-  // group and the child's position; `child_seq` keeps each exactly once.
-  std::map<std::string, uint32_t> child_index;
-  std::map<std::string, int> child_seq;
+  ChildEvents children(st, job_id);
   std::vector<uint64_t> child_handles;
   for (const auto& c : status->children()) {
-    child_index[c.job_id()] = c.index();
+    children.Add(c.job_id(), c.index());
     child_handles.push_back(hub.Subscribe(c.job_id(), [st](const queue::Event& e) {
       st->child_inbox.push_back(e);
       st->wake.cancel();
     }));
   }
-  auto send_child = [&](v1::JobEvent ev, int seq) {
-    auto& last = child_seq[ev.job_id()];
-    if (seq <= last) return;
-    last = seq;
-    ev.set_parent_job_id(job_id);
-    ev.set_child_index(child_index[ev.job_id()]);
-    st->Send(std::move(ev));
-  };
   for (const auto& c : status->children()) {
     auto child = co_await api.Get(who, c.job_id());
-    if (!child) continue;
-    int seq = 0;
-    for (const auto& t : child->transitions()) {
-      v1::JobEvent ev;
-      ev.set_job_id(c.job_id());
-      ev.set_state(t.state());
-      ev.set_phase(t.phase());
-      *ev.mutable_at() = t.at();
-      ev.set_detail(t.detail());
-      ev.set_model(child->model());
-      ev.set_attempt(child->attempt());
-      send_child(std::move(ev), ++seq);
-    }
+    if (child) children.Replay(*child);
   }
-  auto drain_children = [&] {
-    auto events = std::move(st->child_inbox);
-    st->child_inbox.clear();
-    std::sort(events.begin(), events.end(),
-              [](const auto& a, const auto& b) { return a.seq < b.seq; });
-    for (const auto& e : events) send_child(FromStreamEvent(e), e.seq);
-  };
   // Replay what already happened, then follow; `seq` keeps each transition exactly once.
+  JobTrail trail;
   int last_seq = 0;
   bool terminal = false;
-  for (const auto& t : status->transitions()) {
-    v1::JobEvent ev;
-    ev.set_job_id(job_id);
-    ev.set_state(t.state());
-    ev.set_phase(t.phase());
-    *ev.mutable_at() = t.at();
-    ev.set_detail(t.detail());
-    ev.set_model(status->model());
-    ev.set_attempt(status->attempt());
+  for (auto& ev : trail.Replay(*status)) {
+    terminal = ev.state() == v1::JOB_STATE_SUCCEEDED || ev.state() == v1::JOB_STATE_FAILED ||
+               ev.state() == v1::JOB_STATE_CANCELLED;
     st->Send(std::move(ev));
     ++last_seq;
-    terminal = t.state() == v1::JOB_STATE_SUCCEEDED || t.state() == v1::JOB_STATE_FAILED ||
-               t.state() == v1::JOB_STATE_CANCELLED;
   }
   while (!terminal && !st->cancelled && !st->Ending()) {
-    drain_children();
+    co_await children.Drain(api, who);
     auto inbox = std::move(st->inbox);
     st->inbox.clear();
     std::sort(inbox.begin(), inbox.end(),
@@ -250,7 +448,10 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
     for (const auto& e : inbox) {
       if (e.seq <= last_seq) continue;
       last_seq = e.seq;
-      st->Send(FromStreamEvent(e));
+      // A failure's code and the attempt after it are in the record, not the event.
+      Result<v1::JobStatus> fresh = std::unexpected(Error{});
+      if (JobTrail::EndsAnAttempt(e)) fresh = co_await api.Get(who, job_id);
+      st->Send(trail.Follow(e, fresh ? &*fresh : nullptr));
       if (queue::IsTerminal(e.state)) terminal = true;
     }
     if (terminal) break;
@@ -281,7 +482,7 @@ awaitable<void> WatchJobLoop(std::shared_ptr<WatchState> st, JobApi& api, EventH
       }
     }
   }
-  drain_children();
+  co_await children.Drain(api, who);
   for (const auto& h : child_handles) hub.Unsubscribe(h);
   hub.Unsubscribe(handle);
   st->Finish(grpc::Status::OK);

@@ -59,6 +59,10 @@ TEST(ActivityParsers, DetailsAndQuantiles) {
   EXPECT_EQ(ParseDispatchDetail("kling-3 via kling-a"),
             (std::pair<std::string, std::string>{"kling-3", "kling-a"}));
   EXPECT_EQ(ParseDispatchDetail("lease expired").first, "");
+  EXPECT_EQ(ParseDispatchDetail("internal: the upload failed via the proxy (the finished task is "
+                                "kept)")
+                .first,
+            "");
   EXPECT_EQ(ParseFailureCategory("policy_rejected: prompt blocked (1301)"), "policy_rejected");
   EXPECT_EQ(ParseFailureCategory("start deadline passed"), "deadline_exceeded");
   EXPECT_EQ(ParseFailureCategory("Something Odd"), "internal");

@@ -5,6 +5,7 @@
 // would.
 #include <gtest/gtest.h>
 
+#include <tuple>
 #include <vector>
 
 #include "in_process_scheduler.h"
@@ -109,6 +110,190 @@ TEST_F(WatchTest, AFinishedJobIsReplayedAndTheStreamEnds) {
   EXPECT_EQ(states, (std::vector<v1::JobState>{v1::JOB_STATE_PENDING, v1::JOB_STATE_DISPATCHED,
                                                v1::JOB_STATE_RUNNING, v1::JOB_STATE_SUCCEEDED}));
   EXPECT_EQ(events.back().model(), "seedance-2.0");
+}
+
+// Each event carries what held at its own transition: the model its attempt ran on, the
+// attempt, and on a failure the error. Here attempt 1 fails on one model (a retry) and attempt
+// 2 fails for good on the other; a watch open through it all and one opened afterwards show
+// the same, and neither stamps the job's last model and attempt on earlier transitions.
+TEST_F(WatchTest, EventsCarryTheModelAttemptAndErrorOfTheirOwnTransition) {
+  v1::JobSpec spec = Spec("kling-3.0", 8);
+  spec.add_models("veo-3.1");
+  const std::string id = Submit(spec);
+  auto watch = WatchJob(id);
+  auto submitted = watch.Next();
+  EXPECT_EQ(submitted.state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(submitted.model(), "");
+  EXPECT_EQ(submitted.attempt(), 1u);
+
+  ASSERT_EQ(Dispatch(), 1);
+  auto dispatched = watch.Next();
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  const std::string first = leased[0].model;
+  const std::string second = first == "kling-3.0" ? "veo-3.1" : "kling-3.0";
+  EXPECT_EQ(dispatched.state(), v1::JOB_STATE_DISPATCHED);
+  EXPECT_EQ(dispatched.model(), first);
+  EXPECT_EQ(dispatched.attempt(), 1u);
+  auto running = watch.Next();
+  EXPECT_EQ(running.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(running.model(), first);
+  EXPECT_EQ(running.attempt(), 1u);
+
+  // Attempt 1 fails and is retried; its account cools down, so attempt 2 goes to the other model.
+  queue::FailRequest retry{.job_id = id,
+                           .token = leased[0].token,
+                           .category = ErrorCategory::kRetryable,
+                           .message = "upstream answered 500",
+                           .code = "E500",
+                           .retry = true,
+                           .retry_at_ms = clock_->NowMs(),
+                           .cooldown_ms = 3'600'000};
+  ASSERT_TRUE(Call(store().Fail(retry)));
+  auto again = watch.Next();
+  EXPECT_EQ(again.state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(again.model(), first);  // the attempt that failed
+  EXPECT_EQ(again.attempt(), 1u);
+  EXPECT_TRUE(again.has_error());
+  EXPECT_EQ(again.error().category(), v1::ERROR_CATEGORY_RETRYABLE);
+  EXPECT_EQ(again.error().message(), "upstream answered 500");
+  EXPECT_EQ(again.error().provider_code(), "E500");
+  EXPECT_EQ(again.error().attempt(), 1u);
+
+  ASSERT_TRUE(Call(store().Reap(100)));
+  ASSERT_EQ(Dispatch(), 1);
+  auto redispatched = watch.Next();
+  EXPECT_EQ(redispatched.state(), v1::JOB_STATE_DISPATCHED);
+  EXPECT_EQ(redispatched.model(), second);
+  EXPECT_EQ(redispatched.attempt(), 2u);
+  EXPECT_FALSE(redispatched.has_error());
+  leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(watch.Next().attempt(), 2u);  // RUNNING
+  queue::FailRequest end{.job_id = id,
+                         .token = leased[0].token,
+                         .category = ErrorCategory::kPolicyRejected,
+                         .message = "the provider refused the prompt",
+                         .code = "1301"};
+  ASSERT_TRUE(Call(store().Fail(end)));
+  auto [rest, status] = watch.Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(rest.size(), 1u);
+  const auto& failed = rest[0];
+  EXPECT_EQ(failed.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.model(), second);
+  EXPECT_EQ(failed.attempt(), 2u);
+  EXPECT_TRUE(failed.has_error());
+  EXPECT_EQ(failed.error().category(), v1::ERROR_CATEGORY_POLICY_REJECTED);
+  EXPECT_EQ(failed.error().message(), "the provider refused the prompt");
+  EXPECT_EQ(failed.error().provider_code(), "1301");
+
+  // Watched again, the replay says the same of each transition.
+  auto [replayed, done] = WatchJob(id).Rest();
+  EXPECT_TRUE(done.ok()) << done.error_message();
+  ASSERT_EQ(replayed.size(), 7u);
+  const std::vector<std::tuple<v1::JobState, std::string, uint32_t, v1::ErrorCategory>> want = {
+      {v1::JOB_STATE_PENDING, "", 1, v1::ERROR_CATEGORY_UNSPECIFIED},
+      {v1::JOB_STATE_DISPATCHED, first, 1, v1::ERROR_CATEGORY_UNSPECIFIED},
+      {v1::JOB_STATE_RUNNING, first, 1, v1::ERROR_CATEGORY_UNSPECIFIED},
+      {v1::JOB_STATE_PENDING, first, 1, v1::ERROR_CATEGORY_RETRYABLE},
+      {v1::JOB_STATE_DISPATCHED, second, 2, v1::ERROR_CATEGORY_UNSPECIFIED},
+      {v1::JOB_STATE_RUNNING, second, 2, v1::ERROR_CATEGORY_UNSPECIFIED},
+      {v1::JOB_STATE_FAILED, second, 2, v1::ERROR_CATEGORY_POLICY_REJECTED},
+  };
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto& [state, model, attempt, category] = want[i];
+    EXPECT_EQ(replayed[i].state(), state) << i;
+    EXPECT_EQ(replayed[i].model(), model) << i << " " << replayed[i].detail();
+    EXPECT_EQ(replayed[i].attempt(), attempt) << i << " " << replayed[i].detail();
+    EXPECT_EQ(replayed[i].error().category(), category) << i << " " << replayed[i].detail();
+  }
+  EXPECT_EQ(replayed[3].error().provider_code(), "E500");
+  EXPECT_EQ(replayed[6].error().provider_code(), "1301");
+}
+
+// A rate-limited attempt spends no attempt (fail.lua): the next dispatch is attempt 1 again, as
+// the record says, not the failed attempt's number plus one.
+TEST_F(WatchTest, ARateLimitedRetryKeepsTheAttemptNumber) {
+  const std::string id = Submit(Spec("seedance-2.0", 5));
+  auto watch = WatchJob(id);
+  EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_PENDING);
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_DISPATCHED);
+  EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_RUNNING);
+  queue::FailRequest limited{.job_id = id,
+                             .token = leased[0].token,
+                             .category = ErrorCategory::kRateLimited,
+                             .message = "429",
+                             .retry = true,
+                             .retry_at_ms = clock_->NowMs(),
+                             .count_attempt = false};
+  ASSERT_TRUE(Call(store().Fail(limited)));
+  auto again = watch.Next();
+  EXPECT_EQ(again.error().category(), v1::ERROR_CATEGORY_RATE_LIMITED);
+  EXPECT_EQ(again.attempt(), 1u);
+  ASSERT_TRUE(Call(store().Reap(100)));
+  ASSERT_EQ(Dispatch(), 1);
+  auto redispatched = watch.Next();
+  EXPECT_EQ(redispatched.state(), v1::JOB_STATE_DISPATCHED);
+  EXPECT_EQ(redispatched.model(), "seedance-2.0");
+  EXPECT_EQ(redispatched.attempt(), 1u);
+  ASSERT_TRUE(Call(jobs_->Cancel(OpenPrincipal(), id)));
+  auto [rest, status] = watch.Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// A group's watch shows its children's transitions with what held at each, as for a job.
+TEST_F(WatchTest, AGroupsChildEventsCarryTheirModelAttemptAndError) {
+  v1::JobSpec spec;
+  spec.set_storyboard(true);
+  spec.set_chain(true);
+  spec.add_models("seedance-2.0");
+  for (const char* prompt : {"a fox wakes", "the fox runs"}) {
+    auto* shot = spec.add_shots();
+    shot->set_prompt(prompt);
+    shot->set_duration_seconds(5);
+  }
+  const std::string id = Submit(spec);
+  auto watch = WatchJob(id);
+  // Replayed: each child's "submitted", then the group's own.
+  std::vector<v1::JobEvent> seen;
+  for (int i = 0; i < 3; ++i) seen.push_back(watch.Next());
+  for (const auto& e : seen) {
+    EXPECT_EQ(e.state(), v1::JOB_STATE_PENDING);
+    EXPECT_EQ(e.model(), "");
+    EXPECT_EQ(e.attempt(), 1u) << e.job_id();
+  }
+  ASSERT_EQ(Dispatch(), 1);
+  auto dispatched = watch.Next();
+  EXPECT_EQ(dispatched.parent_job_id(), id);
+  EXPECT_EQ(dispatched.child_index(), 0u);
+  EXPECT_EQ(dispatched.state(), v1::JOB_STATE_DISPATCHED);
+  EXPECT_EQ(dispatched.model(), "seedance-2.0");
+  EXPECT_EQ(dispatched.attempt(), 1u);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(watch.Next().state(), v1::JOB_STATE_RUNNING);
+  queue::FailRequest retry{.job_id = leased[0].id,
+                           .token = leased[0].token,
+                           .category = ErrorCategory::kRetryable,
+                           .message = "upstream answered 503",
+                           .code = "E503",
+                           .retry = true,
+                           .retry_at_ms = clock_->NowMs() + 60'000};
+  ASSERT_TRUE(Call(store().Fail(retry)));
+  auto again = watch.Next();
+  EXPECT_EQ(again.parent_job_id(), id);
+  EXPECT_EQ(again.state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(again.model(), "seedance-2.0");
+  EXPECT_EQ(again.attempt(), 1u);
+  EXPECT_EQ(again.error().category(), v1::ERROR_CATEGORY_RETRYABLE);
+  EXPECT_EQ(again.error().provider_code(), "E503");
+  ASSERT_TRUE(Call(jobs_->Cancel(OpenPrincipal(), id)));
+  auto [rest, status] = watch.Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 TEST_F(WatchTest, ACancelledJobEndsItsWatch) {

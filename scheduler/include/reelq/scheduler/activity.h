@@ -133,7 +133,7 @@ class Activity {
 };
 
 // "kling-3 via kling-a" (a DISPATCHED event's detail) -> {model, account}; empty when it is
-// not of that form.
+// not of that form (both single words).
 std::pair<std::string, std::string> ParseDispatchDetail(std::string_view detail);
 
 // What a failure's transition detail says went wrong: fail.lua's "<category>: <message>" (the
