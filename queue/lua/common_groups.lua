@@ -6,8 +6,11 @@
 -- PENDING outside every queue while its children run. Each child's end lands here, in the
 -- script that ends it: a success is counted (`children_ok`, kept even when the group already
 -- ended, so a retry knows what is left); the last success queues the parent's own step (the
--- join, the contact sheet) on `ready` for a worker to lease; a child that FAILED (retries spent)
--- or was CANCELLED fails the group, naming it.
+-- join, the contact sheet) on `ready` for a worker to lease; a shot that FAILED (retries spent)
+-- or was CANCELLED fails its storyboard, naming it. A compare's takes are alternatives, so one
+-- sick provider does not sink it: a take that FAILED or was CANCELLED only ends, and once every
+-- take has ended the contact sheet is queued when at least one succeeded (it shows the others as
+-- failed), else the compare fails naming each take's error (compare_takes_ended).
 local function group_queue_step(ctx, g, detail)
   transition(ctx, g, 'DISPATCHED', '', detail, {'dispatched', ctx.now})
   redis.call('RPUSH', ctx.P .. ':ready', g.id)
@@ -20,6 +23,60 @@ local GROUP_CHILD = {storyboard = 'shots', compare = 'takes'}
 
 -- Chained storyboards: defined at the end of this file (they move money).
 local chain_queue_next, chain_stop_after
+
+-- The error message an ending transition carries in `extra` (its err_msg), or `default`.
+local function ended_error(extra, default)
+  local category, message = 'internal', default
+  if extra then
+    for i = 1, #extra - 1, 2 do
+      if extra[i] == 'err_cat' and extra[i + 1] ~= '' then category = extra[i + 1] end
+      if extra[i] == 'err_msg' and extra[i + 1] ~= '' then message = extra[i + 1] end
+    end
+  end
+  return category, message
+end
+
+-- A compare whose take `child` just ended (`state`, not SUCCEEDED, or SUCCEEDED with takes that
+-- did not): when every take has now ended, the contact sheet is queued if `ok` of them
+-- succeeded, else the compare fails naming each take. At most one HMGET per take, stopping at
+-- the first take still on its way.
+local function compare_takes_ended(ctx, g, child, state, extra, ok)
+  local n = tonumber(g.nchildren) or 0
+  local failed = {}
+  local category = nil
+  for id in string.gmatch(g.children or '', '[^,]+') do
+    local c_state, index, model, err_cat, err_msg
+    if id == child.id then
+      c_state = state
+      index = redis.call('HGET', jkey(ctx.P, id), 'index') or '?'
+      model = child.model or ''
+      err_cat, err_msg = ended_error(extra, 'cancelled')
+    else
+      local h = redis.call('HMGET', jkey(ctx.P, id), 'state', 'index', 'model', 'err_cat',
+                           'err_msg')
+      c_state, index, model, err_cat, err_msg = h[1], h[2] or '?', h[3] or '', h[4], h[5]
+      if not c_state then c_state, err_msg = 'FAILED', 'its job record is gone' end
+      if c_state ~= 'SUCCEEDED' and c_state ~= 'FAILED' and c_state ~= 'CANCELLED' then
+        return  -- a take still on its way ends the compare or carries it on
+      end
+      if (err_msg or '') == '' then err_msg = string.lower(c_state or '') end
+    end
+    if c_state ~= 'SUCCEEDED' then
+      failed[#failed + 1] = 'takes[' .. index .. '] (job ' .. id .. (model ~= '' and ', ' ..
+                                model or '') .. ') ' .. string.lower(c_state) .. ': ' .. err_msg
+      category = category or (err_cat ~= '' and err_cat) or 'internal'
+    end
+  end
+  if ok > 0 then
+    group_queue_step(ctx, g, ok .. ' of ' .. n .. ' takes succeeded (' ..
+                             table.concat(failed, '; ') .. '); contact sheet queued')
+    return
+  end
+  local text = 'every take failed: ' .. table.concat(failed, '; ')
+  transition(ctx, g, 'FAILED', '', text,
+             {'err_cat', category or 'internal', 'err_msg', text, 'err_code', '', 'finished',
+              ctx.now})
+end
 
 group_child_ended = function(ctx, child, state, extra)
   local gkey = jkey(ctx.P, child.parent)
@@ -35,20 +92,21 @@ group_child_ended = function(ctx, child, state, extra)
     if ok >= (tonumber(g.nchildren) or 0) then
       group_queue_step(ctx, g, 'all ' .. ok .. ' ' .. (GROUP_CHILD[kind] or 'children') ..
                                ' succeeded; ' .. (GROUP_STEP[kind] or 'step') .. ' queued')
+    elseif kind == 'compare' then
+      compare_takes_ended(ctx, g, child, state, extra, ok)
     elseif g.chain == '1' then
       local index = tonumber(redis.call('HGET', jkey(ctx.P, child.id), 'index') or '')
       if index then chain_queue_next(ctx, g, index, extra) end
     end
     return
   end
-  local index = redis.call('HGET', jkey(ctx.P, child.id), 'index') or '?'
-  local category, message = 'internal', 'cancelled'
-  if extra then
-    for i = 1, #extra - 1, 2 do
-      if extra[i] == 'err_cat' and extra[i + 1] ~= '' then category = extra[i + 1] end
-      if extra[i] == 'err_msg' and extra[i + 1] ~= '' then message = extra[i + 1] end
-    end
+  if kind == 'compare' then
+    compare_takes_ended(ctx, g, child, state, extra,
+                        tonumber(redis.call('HGET', gkey, 'children_ok') or '') or 0)
+    return
   end
+  local index = redis.call('HGET', jkey(ctx.P, child.id), 'index') or '?'
+  local category, message = ended_error(extra, 'cancelled')
   local what = (GROUP_CHILD[kind] or 'children') .. '[' .. index .. '] (job ' .. child.id .. ')'
   local text = what .. ' ' .. string.lower(state) .. ': ' .. message
   transition(ctx, g, 'FAILED', '', text,

@@ -1,14 +1,24 @@
 -- Runs a FAILED or CANCELLED job again from a fresh attempt budget; its past errors are kept.
 -- A group (storyboard, compare) runs again only its children that FAILED or were CANCELLED;
 -- when every child already succeeded, its own step (join, contact sheet) is queued at once.
+-- A compare that SUCCEEDED with takes that failed (its sheet made of the others) runs those
+-- takes again too, and its contact sheet is made anew once they end; not once a take has been
+-- picked (the pick, and the clips delete_others removed, would no longer match the sheet).
 -- A chain (common_groups.lua, chain_queue_next) resumes from its first shot that has not succeeded:
 -- that one is queued (with the first frame it had), the ones after it wait again for it.
 -- ARGV: P now id
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local j = read_job(P, id, {'tenant', 'kind', 'children', 'nchildren', 'children_ok', 'chain',
-                          'upstream', 'account', 'generated', 'err_code', unpack(SCORE_READ)})
+                          'upstream', 'account', 'generated', 'err_code', 'picked',
+                          unpack(SCORE_READ)})
 if not j then return redis.error_reply('NOTFOUND') end
-if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' then
+local takes_again = j.state == 'SUCCEEDED' and j.kind == 'compare' and
+                        (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren) or 0)
+if takes_again and (j.picked or '') ~= '' then
+  return redis.error_reply('NOTFINAL SUCCEEDED, and take ' .. j.picked .. ' was picked: the ' ..
+                               'takes that failed are run again only before a take is picked')
+end
+if j.state ~= 'FAILED' and j.state ~= 'CANCELLED' and not takes_again then
   return redis.error_reply('NOTFINAL ' .. j.state)
 end
 -- A group's child runs again only through its group: alone, a chain's shot would start without

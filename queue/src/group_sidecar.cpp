@@ -12,12 +12,18 @@ nlohmann::json GroupChildEntry(const JobRecord& child, const PriceOf& price) {
     if (t.state == JobState::kRunning) started = t.at_ms;  // the attempt that ended it
     if (t.state == JobState::kSucceeded) finished = t.at_ms;
   }
+  // A child that never ran (cancelled while it waited) has no model yet: its only candidate
+  // (a compare's take) names it.
+  const std::string& model = !child.model.empty() || child.candidate_models.empty()
+                                 ? child.model
+                                 : child.candidate_models.front();
   nlohmann::json entry = {
       {"index", child.child_index},
       {"job_id", child.id},
+      {"state", std::string(ToString(child.state))},
       {"prompt", spec.prompt()},
       {"duration_seconds", spec.duration_seconds()},
-      {"model", child.model},
+      {"model", model},
       {"account", child.account},
       {"upstream_id", child.upstream},
       {"attempt", child.attempt},
@@ -28,6 +34,13 @@ nlohmann::json GroupChildEntry(const JobRecord& child, const PriceOf& price) {
       {"timings_ms", {{"created", child.created_ms}, {"started", started}, {"finished", finished}}},
   };
   if (started > 0 && finished >= started) entry["seconds"] = (finished - started) / 1000.0;
+  // A compare's take that failed (or was cancelled) is on the sheet as a gray tile: why it has
+  // no clip.
+  if (child.state != JobState::kSucceeded && !child.error_message.empty()) {
+    entry["error"] = {{"category", child.error_category_name},
+                      {"message", child.error_message},
+                      {"provider_code", child.error_code}};
+  }
   // A chain: the frame the shot started from and the one it handed to the next shot.
   if (!child.chain_frame.empty()) entry["first_frame_key"] = child.chain_frame;
   if (!child.last_frame_key.empty()) entry["last_frame_key"] = child.last_frame_key;
@@ -44,7 +57,9 @@ nlohmann::json CompareSidecar(const JobRecord& group, const std::vector<JobRecor
   (void)spec.ParseFromString(group.spec_bytes);
   nlohmann::json list = nlohmann::json::array();
   double cost = 0;
+  int failed = 0;
   for (const auto& take : takes) {
+    if (take.state != JobState::kSucceeded) ++failed;
     auto entry = GroupChildEntry(take, price);
     if (entry.contains("cost_usd_estimate")) cost += entry["cost_usd_estimate"].get<double>();
     list.push_back(std::move(entry));
@@ -63,6 +78,7 @@ nlohmann::json CompareSidecar(const JobRecord& group, const std::vector<JobRecor
       {"grid_key", grid_key},
       {"sheet_key", sheet_key},
       {"takes", list},
+      {"takes_failed", failed},
       {"cost_usd_estimate", cost},
       {"picked", picked.empty() ? nlohmann::json(nullptr) : nlohmann::json(picked)},
       {"labels", labels},

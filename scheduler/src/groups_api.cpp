@@ -121,6 +121,15 @@ awaitable<Result<v1::JobStatus>> JobApi::PickTake(Principal who, v1::PickTakeReq
     co_return MakeError(ErrorCategory::kInvalidRequest,
                         "job_id: job " + request.job_id() + " is not a compare");
   }
+  if (group->state() == v1::JOB_STATE_FAILED || group->state() == v1::JOB_STATE_CANCELLED) {
+    // A compare fails only when every take failed (or its sheet could not be made): there is
+    // no sheet to pick from until RetryJob makes one.
+    const std::string why = group->has_error() ? ": " + group->error().message() : "";
+    co_return MakeError(ErrorCategory::kFailedPrecondition,
+                        "job_id: compare " + request.job_id() + " ended " +
+                            StateName(group->state()) + why +
+                            "; no take can be picked (retry it to run its failed takes again)");
+  }
   if (group->state() != v1::JOB_STATE_SUCCEEDED) {
     co_return MakeError(ErrorCategory::kFailedPrecondition,
                         "job_id: compare " + request.job_id() +
@@ -134,6 +143,16 @@ awaitable<Result<v1::JobStatus>> JobApi::PickTake(Principal who, v1::PickTakeReq
     co_return MakeError(
         ErrorCategory::kInvalidRequest,
         "take_job_id: " + request.take_job_id() + " is not a take of compare " + request.job_id());
+  }
+  // A compare succeeds with takes that failed (its sheet shows them as failed): only a take
+  // that made a clip can be picked.
+  if (picked->state() != v1::JOB_STATE_SUCCEEDED) {
+    const std::string why = picked->has_error() ? ": " + picked->error().message() : "";
+    const std::string model = picked->model().empty() ? "" : " (" + picked->model() + ")";
+    co_return MakeError(ErrorCategory::kFailedPrecondition,
+                        "take_job_id: take " + request.take_job_id() + model + " " +
+                            StateName(picked->state()) + why +
+                            "; only a take that succeeded can be picked");
   }
   if (objects_ != nullptr && !picked->output_key().empty()) {
     // A pick made earlier with delete_others removed the other takes' clips: this one would

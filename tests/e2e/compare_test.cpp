@@ -103,6 +103,89 @@ TEST(Compare, FourModelsMakeATwoByTwoSheetAndATakeIsPicked) {
   EXPECT_EQ(stub->PickTake(&ctx2, pick, &after).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// One sick provider does not sink a compare: with every Sora task failing, the sheet is made of
+// the other three takes (Sora's a gray "failed" tile), the compare SUCCEEDED, a good take can be
+// picked and Sora's is refused naming its state. Once Sora recovers, RetryJob runs only its take
+// again and makes the sheet anew with all four.
+TEST(Compare, AFailingModelLeavesASheetOfTheOtherTakes) {
+  REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
+  E2eStack stack({.schedulers = 1, .workers = 2, .max_attempts = 2});
+  stack.SimConfigure({{"providers", {{"sora", {{"faults", {{"task_failure", 1.0}}}}}}}});
+  auto stub = stack.JobStub();
+  grpc::Status status;
+  const std::vector<std::string> models = {"kling-3.0", "sora-2", "veo-3.1", "seedance-2.0"};
+  auto accepted = SubmitJob(*stub, Compare(models), &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto done = stack.WaitTerminal({accepted.job_id()}, std::chrono::seconds(90));
+  auto job = done[accepted.job_id()];
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.DebugString() << stack.Logs();
+  ASSERT_EQ(job.children_size(), 4);
+  const auto sora = job.children(1);
+  EXPECT_EQ(sora.model(), "sora-2");
+  EXPECT_EQ(sora.state(), v1::JOB_STATE_FAILED);
+  EXPECT_TRUE(sora.output_key().empty());
+  for (int i : {0, 2, 3}) EXPECT_EQ(job.children(i).state(), v1::JOB_STATE_SUCCEEDED) << i;
+  // The grid keeps its 2x2 layout (Sora's tile gray), and the PNG is made.
+  const auto grid = Probe(stack.store_root() / job.output_key());
+  ASSERT_TRUE(grid.error.empty()) << grid.error;
+  EXPECT_EQ(grid.width, 2 * 640);
+  EXPECT_EQ(grid.height, 2 * 360);
+  const std::string png = ReadFile(stack.store_root() / job.sheet_key());
+  ASSERT_GT(png.size(), 8u);
+  EXPECT_EQ(png.substr(1, 3), "PNG");
+  // The sidecar lists every take with its state, and why Sora's has no clip.
+  auto sidecar = nlohmann::json::parse(ReadFile(stack.store_root() / job.sidecar_key()));
+  ASSERT_EQ(sidecar["takes"].size(), 4u) << sidecar.dump(1);
+  EXPECT_EQ(sidecar["takes_failed"], 1) << sidecar.dump(1);
+  EXPECT_EQ(sidecar["takes"][1]["state"], "FAILED") << sidecar.dump(1);
+  EXPECT_EQ(sidecar["takes"][1]["model"], "sora-2") << sidecar.dump(1);
+  ASSERT_TRUE(sidecar["takes"][1].contains("error")) << sidecar.dump(1);
+  EXPECT_FALSE(sidecar["takes"][1]["error"]["message"].get<std::string>().empty());
+  EXPECT_EQ(sidecar["takes"][0]["state"], "SUCCEEDED") << sidecar.dump(1);
+  const auto first_grid_sha = sidecar["grid"]["sha256"];
+
+  // Sora's take cannot be picked: the refusal names its state.
+  grpc::ClientContext ctx;
+  v1::PickTakeRequest pick;
+  pick.set_job_id(accepted.job_id());
+  pick.set_take_job_id(sora.job_id());
+  v1::JobStatus after;
+  const auto refused = stub->PickTake(&ctx, pick, &after);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("(sora-2) FAILED"), std::string::npos)
+      << refused.error_message();
+  EXPECT_NE(refused.error_message().find("only a take that succeeded can be picked"),
+            std::string::npos)
+      << refused.error_message();
+
+  // Sora recovers: RetryJob runs its take again (only it) and makes the sheet anew.
+  stack.SimConfigure({{"providers", {{"sora", {{"faults", {{"task_failure", 0.0}}}}}}}});
+  stack.SimReset();
+  grpc::ClientContext rctx;
+  v1::RetryJobRequest retry;
+  retry.set_job_id(accepted.job_id());
+  v1::JobStatus retried;
+  const auto again = stub->RetryJob(&rctx, retry, &retried);
+  ASSERT_TRUE(again.ok()) << again.error_message();
+  done = stack.WaitTerminal({accepted.job_id()}, std::chrono::seconds(90));
+  job = done[accepted.job_id()];
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.DebugString() << stack.Logs();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(job.children(i).state(), v1::JOB_STATE_SUCCEEDED) << i;
+  const auto stats = stack.SimStats();
+  EXPECT_EQ(stats["providers"]["sora"]["creates"], 1) << stats.dump(1);
+  EXPECT_EQ(stats["providers"]["kling"]["creates"], 0) << stats.dump(1);
+  sidecar = nlohmann::json::parse(ReadFile(stack.store_root() / job.sidecar_key()));
+  EXPECT_EQ(sidecar["takes_failed"], 0) << sidecar.dump(1);
+  EXPECT_EQ(sidecar["takes"][1]["state"], "SUCCEEDED") << sidecar.dump(1);
+  EXPECT_NE(sidecar["grid"]["sha256"], first_grid_sha) << sidecar.dump(1);
+
+  // A good take is picked.
+  grpc::ClientContext pctx;
+  pick.set_take_job_id(job.children(2).job_id());
+  ASSERT_TRUE(stub->PickTake(&pctx, pick, &after).ok());
+  EXPECT_EQ(after.picked_job_id(), job.children(2).job_id());
+}
+
 TEST(Compare, StoryboardAndCompareThroughTheCli) {
   REELQ_SKIP_WITHOUT_STACK_OR_FFPROBE();
   const auto cli = BuildPath("cli/reelq");

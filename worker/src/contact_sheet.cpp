@@ -1,9 +1,12 @@
 // A compare's contact sheet (issue 13): a grid video of every take (xstack; 2x2 for four), each
 // tile labelled with its model (drawtext), and a PNG of one thumbnail per take laid out the
-// same way. The takes' own clips stay in the store; the sidecar lists each take's model,
-// upstream id, time and cost estimate.
+// same way. A take that failed (or was cancelled) keeps its place as a gray tile labelled with
+// its model and "failed" ("cancelled"), so the grid always shows every model asked for. The
+// takes' own clips stay in the store; the sidecar lists each take's state, model, upstream id,
+// time and cost estimate, and a failed take's error.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <spdlog/spdlog.h>
@@ -46,20 +49,39 @@ std::string DrawTextLiteral(const std::string& text) {
   return out;
 }
 
-// The filter graph: each input scaled into its tile (letterboxed), labelled, then stacked.
-std::string GridGraph(const std::vector<std::string>& labels, const Grid& g,
-                      const std::string& font, int font_size, bool still) {
+// One tile of the grid: a take's clip (its ffmpeg input), or a take that did not succeed.
+struct Tile {
+  std::string label;  // the model
+  int input = -1;     // the ffmpeg input of the take's clip; -1: no clip
+  std::string ended;  // for no clip: what became of the take ("failed", "cancelled")
+};
+
+// The filter graph: each input scaled into its tile (letterboxed), labelled, then stacked; a
+// take without a clip is a gray tile of `seconds` with its model and what became of it.
+std::string GridGraph(const std::vector<Tile>& tiles, const Grid& g, const std::string& font,
+                      int font_size, bool still, double seconds) {
   std::string graph, pads, layout;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    graph += fmt::format(
-        "[{0}:v:0]{1}scale={2}:{3}:force_original_aspect_ratio=decrease,pad={2}:{3}:(ow-iw)/2:"
-        "(oh-ih)/2,setsar=1,format=yuv420p",
-        i, still ? "" : "fps=12,", g.tile_width, g.tile_height);
+  for (size_t i = 0; i < tiles.size(); ++i) {
+    if (tiles[i].input >= 0) {
+      graph += fmt::format(
+          "[{0}:v:0]{1}scale={2}:{3}:force_original_aspect_ratio=decrease,pad={2}:{3}:(ow-iw)/2:"
+          "(oh-ih)/2,setsar=1,format=yuv420p",
+          tiles[i].input, still ? "" : "fps=12,", g.tile_width, g.tile_height);
+    } else {
+      graph += fmt::format("color=c=0x505050:s={}x{}:r=12:d={:.3f},setsar=1,format=yuv420p",
+                           g.tile_width, g.tile_height, still ? 1.0 : std::max(1.0, seconds));
+      if (!font.empty()) {
+        graph += fmt::format(
+            ",drawtext=fontfile={}:text={}:x=(w-text_w)/2:y=(h-text_h)/2:fontsize={}:"
+            "fontcolor=white",
+            font, DrawTextLiteral(tiles[i].ended), 2 * font_size);
+      }
+    }
     if (!font.empty()) {
       graph += fmt::format(
           ",drawtext=fontfile={}:text={}:x=8:y=8:fontsize={}:fontcolor=white:box=1:"
           "boxcolor=black@0.6:boxborderw=4",
-          font, DrawTextLiteral(labels[i]), font_size);
+          font, DrawTextLiteral(tiles[i].label), font_size);
     }
     graph += fmt::format("[t{}];", i);
     pads += fmt::format("[t{}]", i);
@@ -69,7 +91,7 @@ std::string GridGraph(const std::vector<std::string>& labels, const Grid& g,
   }
   // Tiles left empty (three takes on a 2x2 grid) are black; the grid is always columns x rows.
   const size_t cells = static_cast<size_t>(g.columns * g.rows);
-  for (size_t i = labels.size(); i < cells; ++i) {
+  for (size_t i = tiles.size(); i < cells; ++i) {
     graph += fmt::format("color=c=black:s={}x{}:d=1[t{}];", g.tile_width, g.tile_height, i);
     pads += fmt::format("[t{}]", i);
     const int x = static_cast<int>(i) % g.columns * g.tile_width;
@@ -89,18 +111,33 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
     auto outcome = co_await Fail(failure);
     co_return outcome;
   }
-  auto clips = co_await ProbeChildren(takes, "compare", "takes");
+  // The takes with a clip (Children: at least one) are read; the others are gray tiles.
+  std::vector<queue::JobRecord> made;
+  for (const auto& take : takes) {
+    if (take.state == queue::JobState::kSucceeded) made.push_back(take);
+  }
+  auto clips = co_await ProbeChildren(made, "compare", "takes");
   if (!clips) {
     Error failure = clips.error();
     auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
   const std::vector<std::string>& inputs = clips->inputs;
-  std::vector<std::string> labels;
+  std::vector<Tile> tiles;
   double longest = 0;
-  for (size_t i = 0; i < takes.size(); ++i) {
-    longest = std::max(longest, clips->infos[i].duration_seconds);
-    labels.push_back(takes[i].model);
+  int input = 0;
+  for (const auto& take : takes) {
+    Tile tile;
+    tile.label = !take.model.empty()              ? take.model
+                 : !take.candidate_models.empty() ? take.candidate_models.front()
+                                                  : "take " + std::to_string(take.child_index);
+    if (take.state == queue::JobState::kSucceeded) {
+      longest = std::max(longest, clips->infos[static_cast<size_t>(input)].duration_seconds);
+      tile.input = input++;
+    } else {
+      tile.ended = take.state == queue::JobState::kCancelled ? "cancelled" : "failed";
+    }
+    tiles.push_back(std::move(tile));
   }
   const std::string font = LabelFont();
   if (font.empty()) spdlog::warn("job={} no label font (install fonts-dejavu-core)", job_.id);
@@ -112,23 +149,25 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
   std::vector<std::string> grid_cmd{"ffmpeg", "-hide_banner", "-loglevel",
                                     "error",  "-nostdin",     "-y"};
   for (const auto& in : inputs) {
-    const auto input = ClipInput(in);
-    grid_cmd.insert(grid_cmd.end(), input.begin(), input.end());
+    const auto input_args = ClipInput(in);
+    grid_cmd.insert(grid_cmd.end(), input_args.begin(), input_args.end());
   }
-  grid_cmd.insert(grid_cmd.end(), {"-filter_complex", GridGraph(labels, video, font, 28, false),
-                                   "-map", "[grid]", "-t", fmt::format("{:.3f}", longest), "-an",
-                                   "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                                   "-movflags", "+faststart", grid_file.string()});
+  grid_cmd.insert(
+      grid_cmd.end(),
+      {"-filter_complex", GridGraph(tiles, video, font, 28, false, longest), "-map", "[grid]", "-t",
+       fmt::format("{:.3f}", longest), "-an", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt",
+       "yuv420p", "-movflags", "+faststart", grid_file.string()});
   // The thumbnail: a frame from the middle of the shortest take's first second or so.
   std::vector<std::string> sheet_cmd{"ffmpeg", "-hide_banner", "-loglevel",
                                      "error",  "-nostdin",     "-y"};
   for (const auto& in : inputs) {
-    const auto input = ClipInput(in);
+    const auto input_args = ClipInput(in);
     sheet_cmd.insert(sheet_cmd.end(), {"-ss", "0.5"});
-    sheet_cmd.insert(sheet_cmd.end(), input.begin(), input.end());
+    sheet_cmd.insert(sheet_cmd.end(), input_args.begin(), input_args.end());
   }
-  sheet_cmd.insert(sheet_cmd.end(), {"-filter_complex", GridGraph(labels, thumbs, font, 16, true),
-                                     "-map", "[grid]", "-frames:v", "1", sheet_file.string()});
+  sheet_cmd.insert(sheet_cmd.end(),
+                   {"-filter_complex", GridGraph(tiles, thumbs, font, 16, true, longest), "-map",
+                    "[grid]", "-frames:v", "1", sheet_file.string()});
   std::vector<std::vector<std::string>> commands{std::move(grid_cmd), std::move(sheet_cmd)};
   // Every take is read twice (the grid, the sheet): the bound of twice the longest, each take.
   auto limits = Limits(RenderTimeout(2 * longest * static_cast<double>(takes.size())));
@@ -173,8 +212,8 @@ awaitable<RunOutcome> GroupStep::ContactSheet(std::vector<queue::JobRecord> take
     auto outcome = co_await StopOrFail(failure);
     co_return outcome;
   }
-  spdlog::info("job={} compare: {} takes on a {}x{} sheet: {}", job_.id, takes.size(),
-               video.columns, video.rows, grid_key);
+  spdlog::info("job={} compare: {} takes ({} without a clip) on a {}x{} sheet: {}", job_.id,
+               takes.size(), takes.size() - made.size(), video.columns, video.rows, grid_key);
   queue::CompleteRequest done;
   done.output_key = grid_key;
   done.sidecar_key = sidecar_key;

@@ -1,7 +1,7 @@
-// A group's own step (issue 13), leased like any job once its children have succeeded: a
-// storyboard's join (worker/src/join.cpp) or a compare's contact sheet (contact_sheet.cpp).
-// This file holds what both share: reading the children, storing the result and its sidecar,
-// and ending the parent.
+// A group's own step (issue 13), leased like any job once its children have succeeded (a
+// compare's: once every take has ended and one at least succeeded): a storyboard's join
+// (worker/src/join.cpp) or a compare's contact sheet (contact_sheet.cpp). This file holds what
+// both share: reading the children, storing the result and its sidecar, and ending the parent.
 #include "group_step.h"
 
 #include <fmt/format.h>
@@ -49,13 +49,31 @@ awaitable<Result<std::vector<queue::JobRecord>>> GroupStep::Children() {
   }
   std::sort(children->begin(), children->end(),
             [](const auto& a, const auto& b) { return a.child_index < b.child_index; });
+  // A compare's takes are alternatives: one that FAILED or was CANCELLED is shown on the sheet
+  // as such (common_groups.lua queues the sheet once every take ended and one succeeded). A
+  // storyboard needs every shot.
+  const bool compare = group->kind == queue::kKindCompare;
+  size_t made = 0;
   for (const auto& c : *children) {
-    if (c.state != queue::JobState::kSucceeded || c.output_key.empty()) {
-      co_return MakeError(ErrorCategory::kInternal, "child " + std::to_string(c.child_index) +
-                                                        " (job " + c.id + ") has not succeeded (" +
-                                                        std::string(ToString(c.state)) + ")");
+    if (c.state == queue::JobState::kSucceeded && !c.output_key.empty()) {
+      ++made;
+      continue;
     }
+    if (compare &&
+        (c.state == queue::JobState::kFailed || c.state == queue::JobState::kCancelled)) {
+      continue;
+    }
+    co_return MakeError(ErrorCategory::kInternal, "child " + std::to_string(c.child_index) +
+                                                      " (job " + c.id + ") has not succeeded (" +
+                                                      std::string(ToString(c.state)) + ")");
   }
+  if (made == 0) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        "group " + job_.id + ": none of its children succeeded");
+  }
+  // A compare with a sheet already (RetryJob ran its failed takes again): the sheet and its
+  // sidecar are made anew over the old ones. A first sheet, redelivered, overwrites nothing.
+  overwrite_ = compare && !group->output_key.empty();
   co_return std::move(*children);
 }
 
@@ -63,6 +81,7 @@ awaitable<Result<StoredObject>> GroupStep::StoreFile(std::filesystem::path file,
                                                      std::string content_type) {
   storage::PutOptions options;
   options.content_type = content_type;
+  options.if_absent = !overwrite_;
   options.metadata = {{"job-id", job_.id}, {"worker", deps_.settings.worker_id}};
   auto opened = co_await deps_.objects->OpenWriter(key, options);
   if (!opened) co_return std::unexpected(opened.error());
@@ -95,6 +114,7 @@ awaitable<Result<StoredObject>> GroupStep::StoreFile(std::filesystem::path file,
 awaitable<Result<void>> GroupStep::StoreText(std::string key, std::string text) {
   storage::PutOptions options;
   options.content_type = "application/json";
+  options.if_absent = !overwrite_;
   auto writer = co_await deps_.objects->OpenWriter(key, options);
   if (!writer) co_return std::unexpected(writer.error());
   auto w = co_await (*writer)->Write(std::as_bytes(std::span(text.data(), text.size())));

@@ -34,7 +34,8 @@ class GroupStep {
 
  private:
   awaitable<RunOutcome> RunSteps();  // Run, while the tools' stop is watched
-  // Every child, by position; an error unless each has succeeded with a clip.
+  // Every child, by position; an error unless each has succeeded with a clip (a compare: each
+  // has ended, and one at least succeeded with a clip).
   awaitable<Result<std::vector<queue::JobRecord>>> Children();
   awaitable<RunOutcome> Join(std::vector<queue::JobRecord> shots);          // join.cpp
   awaitable<RunOutcome> ContactSheet(std::vector<queue::JobRecord> takes);  // contact_sheet.cpp
@@ -71,6 +72,9 @@ class GroupStep {
   std::shared_ptr<JobControl> control_;
   v1::JobSpec spec_;
   int64_t leased_ms_ = 0;
+  // The output and sidecar replace what is stored under their keys (a compare's sheet made anew
+  // after RetryJob); else an object already there is kept (a redelivered step).
+  bool overwrite_ = false;
   // Set once the job is stopped (WatchStop in group_step.cpp): a tool running for it is killed.
   std::shared_ptr<std::atomic<bool>> tool_stop_ = std::make_shared<std::atomic<bool>>(false);
 };

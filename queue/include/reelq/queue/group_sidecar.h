@@ -16,13 +16,15 @@ namespace reelq::queue {
 // USD per second of clip for a model id; <= 0 when unknown.
 using PriceOf = std::function<double(const std::string& model)>;
 
-// One child: index, job id, prompt, length, model, account, upstream id, attempt, clip and
-// sidecar keys, SHA-256, timings (created, started, finished), "seconds" from start to end, and
-// "cost_usd_estimate" when the price is known.
+// One child: index, job id, state, prompt, length, model, account, upstream id, attempt, clip
+// and sidecar keys, SHA-256, timings (created, started, finished), "seconds" from start to end,
+// "cost_usd_estimate" when the price is known, and "error" (category, message, provider_code)
+// for a child that did not succeed (a compare's failed take).
 nlohmann::json GroupChildEntry(const JobRecord& child, const PriceOf& price);
 
-// A compare: the prompt, the grid video and PNG sheet keys, every take, and the picked take's
-// job id (null until one is picked).
+// A compare: the prompt, the grid video and PNG sheet keys, every take (those that failed
+// too, with their state and error; "takes_failed" counts them), and the picked take's job id
+// (null until one is picked).
 nlohmann::json CompareSidecar(const JobRecord& group, const std::vector<JobRecord>& takes,
                               const PriceOf& price, const std::string& grid_key,
                               const std::string& sheet_key, const std::string& picked);
