@@ -48,17 +48,6 @@ class CompareTest : public StoreTest {
     ASSERT_TRUE(r) << r.error().Describe();
   }
 
-  // Dispatches and leases everything there is; the leased jobs by id.
-  std::map<std::string, LeasedJob> Run() {
-    auto d = RunAsync(io_, store_->Dispatch(1000, 1000, 1));
-    if (!d) throw std::runtime_error(d.error().Describe());
-    auto leased = RunAsync(io_, store_->Lease("w1", 1000, 3600s));
-    if (!leased) throw std::runtime_error(leased.error().Describe());
-    std::map<std::string, LeasedJob> out;
-    for (auto& j : *leased) out[j.id] = j;
-    return out;
-  }
-
   void Succeed(const LeasedJob& job) {
     auto r = RunAsync(
         io_,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -100,6 +101,17 @@ class StoreTest : public ::testing::Test {
                             .resolution = "720p"});
     }
     return jobs;
+  }
+
+  // Dispatches and leases (as worker "w1") everything there is; the leased jobs by id.
+  std::map<std::string, LeasedJob> Run() {
+    auto d = testing::RunAsync(io_, store_->Dispatch(1000, 1000, 1));
+    if (!d) throw std::runtime_error(d.error().Describe());
+    auto leased = testing::RunAsync(io_, store_->Lease("w1", 1000, std::chrono::seconds(3600)));
+    if (!leased) throw std::runtime_error(leased.error().Describe());
+    std::map<std::string, LeasedJob> out;
+    for (auto& j : *leased) out[j.id] = j;
+    return out;
   }
 
   static QueueSettings OneModel(std::vector<AccountSetting> accounts = {UnboundedAccount("a1")}) {

@@ -95,6 +95,17 @@ struct Fixture : WorkerHarness {
     deps.settings.retry_backoff_max = 100ms;
     Start(provider);
   }
+
+  // Job "x"'s clip key, already holding `bytes` (an earlier attempt's clip).
+  std::string StoreEarlierClip(const std::string& bytes) {
+    const auto key = JobRunner::ClipKey("t", "b", "x");
+    auto writer = RunAsync(io, objects->OpenWriter(key, {}));
+    EXPECT_TRUE(writer) << writer.error().Describe();
+    if (!writer) return key;
+    EXPECT_TRUE(RunAsync(io, (*writer)->Write(std::as_bytes(std::span(bytes)))));
+    EXPECT_TRUE(RunAsync(io, (*writer)->Commit()));
+    return key;
+  }
 };
 
 TEST(WorkerKeptTaskTest, AStoreFailureAfterTheGenerationFetchesTheSameTaskAgain) {
@@ -160,15 +171,7 @@ TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f;
   const std::string earlier = "clip of an earlier task";
-  const auto key = JobRunner::ClipKey("t", "b", "x");
-  {
-    storage::PutOptions options;
-    options.content_type = "video/mp4";
-    auto writer = RunAsync(f.io, f.objects->OpenWriter(key, options));
-    ASSERT_TRUE(writer) << writer.error().Describe();
-    ASSERT_TRUE(RunAsync(f.io, (*writer)->Write(std::as_bytes(std::span(earlier)))));
-    ASSERT_TRUE(RunAsync(f.io, (*writer)->Commit()));
-  }
+  const auto key = f.StoreEarlierClip(earlier);
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);
   ASSERT_TRUE(f.RunToEnd("x"));
@@ -187,13 +190,7 @@ TEST(WorkerKeptTaskTest, AClipAlreadyStoredOnAChecksumlessStoreIsNotGivenTheDown
   Fixture f;
   f.flaky->checksumless = true;
   const std::string earlier = "an earlier task's clip, of another length";
-  const auto key = JobRunner::ClipKey("t", "b", "x");
-  {
-    auto writer = RunAsync(f.io, f.objects->OpenWriter(key, {}));
-    ASSERT_TRUE(writer) << writer.error().Describe();
-    ASSERT_TRUE(RunAsync(f.io, (*writer)->Write(std::as_bytes(std::span(earlier)))));
-    ASSERT_TRUE(RunAsync(f.io, (*writer)->Commit()));
-  }
+  const auto key = f.StoreEarlierClip(earlier);
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);
   ASSERT_TRUE(f.RunToEnd("x"));
@@ -213,13 +210,7 @@ TEST(WorkerKeptTaskTest, TheSameTaskFetchedAgainOntoAChecksumlessStoreKeepsItsCh
   Fixture f;
   f.flaky->checksumless = true;
   const std::string same = "clip of task-1 second half";  // what the fake provider sends
-  const auto key = JobRunner::ClipKey("t", "b", "x");
-  {
-    auto writer = RunAsync(f.io, f.objects->OpenWriter(key, {}));
-    ASSERT_TRUE(writer) << writer.error().Describe();
-    ASSERT_TRUE(RunAsync(f.io, (*writer)->Write(std::as_bytes(std::span(same)))));
-    ASSERT_TRUE(RunAsync(f.io, (*writer)->Commit()));
-  }
+  const auto key = f.StoreEarlierClip(same);
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);
   ASSERT_TRUE(f.RunToEnd("x"));
