@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "job_codec.h"
+#include "reelq/common/utf8.h"
 #include "reelq/queue/job_record.h"
 
 namespace reelq::queue {
@@ -49,7 +50,8 @@ std::optional<TransitionRecord> ParseHistoryEntry(int seq, const std::string& te
   auto state = JobStateFromString(parts[0]);
   auto phase = JobPhaseFromString(parts[1]);
   if (!state || !phase) return std::nullopt;
-  return TransitionRecord{seq, *state, *phase, ToInt(parts[2]), text.substr(split->rest)};
+  return TransitionRecord{seq, *state, *phase, ToInt(parts[2]),
+                          ValidUtf8(text.substr(split->rest))};
 }
 
 std::optional<AttemptError> ParseAttemptError(const std::string& text) {
@@ -204,9 +206,9 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.error_category_name = value;
       job.error_category = ErrorCategoryFromString(value);
     } else if (name == field::kErrorMessage) {
-      job.error_message = value;
+      job.error_message = ValidUtf8(value);
     } else if (name == field::kErrorCode) {
-      job.error_code = value;
+      job.error_code = ValidUtf8(value);
     } else if (name == field::kCreated) {
       job.created_ms = ToInt(value);
     } else if (name == field::kUpdated) {

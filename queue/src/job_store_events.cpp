@@ -1,6 +1,7 @@
 // JobStore's reading of the event stream (`events`), which WatchJob and the dashboard follow:
 // each script call that changes jobs appends one entry holding all its transitions.
 #include "job_codec.h"
+#include "reelq/common/utf8.h"
 #include "reelq/queue/job_store.h"
 
 namespace reelq::queue {
@@ -25,7 +26,7 @@ std::optional<Event> ParseEvent(const std::string& stream_id, const std::string&
   ev.at_ms = ToInt(parts[4]);
   ev.batch = std::string(parts[5]);
   ev.tenant = std::string(parts[6]);
-  ev.detail = text.substr(split->rest);
+  ev.detail = ValidUtf8(text.substr(split->rest));
   return ev;
 }
 

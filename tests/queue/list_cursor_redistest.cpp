@@ -146,6 +146,21 @@ TEST_F(ListCursorTest, ADamagedRecordIsLeftOutAndPagingGoesOn) {
   EXPECT_NE(got.error().message.find("BOGUS"), std::string::npos) << got.error().message;
 }
 
+// Text in a record that is not valid UTF-8 (a provider message an older build cut mid-character)
+// is read back shown as \xNN: a client refuses an answer holding invalid UTF-8, and the job (and
+// any page listing it) would be unreadable.
+TEST_F(ListCursorTest, TextThatIsNotUtf8IsReadBackShownNotPassedOn) {
+  Submit("u", 1);
+  server_->Run({"HSET", "t:{q}:job:u0", "err_msg", "caf\xe9 \xe5\x86", "err_code", "\xff"});
+  auto got = RunAsync(io_, store_->Get("u0"));
+  ASSERT_TRUE(got) << got.error().Describe();
+  EXPECT_EQ(got->error_message, "caf\\xe9 \\xe5\\x86");
+  EXPECT_EQ(got->error_code, "\\xff");
+  auto page = Page(ListFilter{.page_size = 10});
+  ASSERT_EQ(page.jobs.size(), 1u);
+  EXPECT_EQ(page.jobs[0].error_message, "caf\\xe9 \\xe5\\x86");
+}
+
 // No filter: there is no all-jobs index, and a tenant's jobs are one entry per submit call
 // (submit.lua); list.lua merges the tenants' calls. Pages follow submit order (time, call,
 // position) across tenants whose calls tie in time, jobs submitted while paging come after the

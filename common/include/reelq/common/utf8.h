@@ -28,6 +28,13 @@ std::string QuoteForMessage(std::string_view value, size_t max = 64);
 // not valid UTF-8 as \xNN. What it returns is valid UTF-8, so a job record or event holding it
 // stays readable by every client (protobuf refuses a string field with invalid UTF-8).
 std::string PlainSnippet(std::string_view text, size_t max);
+// `text` as it is when it is valid UTF-8, else PlainSnippet's reading of it whole: what a record
+// read back from Redis puts into a proto string field (a client refuses an answer holding invalid
+// UTF-8, so one bad record written by an older build must not make a job or a page unreadable).
+inline std::string ValidUtf8(std::string text) {
+  if (IsValidUtf8(text)) return text;
+  return PlainSnippet(text, text.size());
+}
 // `value` as it is when it is a plain id (1 to 128 of A-Z a-z 0-9 . _ - : /), else quoted as
 // QuoteForMessage does.
 std::string IdForMessage(std::string_view value);
