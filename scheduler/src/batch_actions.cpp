@@ -92,9 +92,14 @@ awaitable<Result<v1::BatchActionResponse>> JobApi::RetryBatch(Principal who, std
   }
   v1::BatchActionResponse response;
   auto retry = [&](const queue::JobRecord& job) -> awaitable<Result<void>> {
-    // A group runs again what of it failed: its children are not retried on their own.
-    if (!job.parent.empty() ||
-        (job.state != queue::JobState::kFailed && job.state != queue::JobState::kCancelled)) {
+    // A group runs again what of it failed: its children are not retried on their own. A
+    // compare that succeeded with takes that failed (its sheet made of the others) runs those
+    // takes again, as RetryJob does, until a take is picked.
+    const bool takes_failed = job.kind == "compare" && job.state == queue::JobState::kSucceeded &&
+                              job.children_ok < static_cast<int>(job.children.size()) &&
+                              job.picked.empty();
+    if (!job.parent.empty() || (job.state != queue::JobState::kFailed &&
+                                job.state != queue::JobState::kCancelled && !takes_failed)) {
       co_return Result<void>{};
     }
     auto retried = co_await store_.Retry(job.id);

@@ -56,6 +56,38 @@ class BatchActionsTest : public InProcessScheduler {
   std::unique_ptr<v1::JobService::Stub> stub_;
 };
 
+// A compare whose take failed ends SUCCEEDED with a sheet of the others; RetryBatch runs that
+// take again, as RetryJob of the compare does (it was passed over: the compare had succeeded).
+TEST_F(BatchActionsTest, RetryBatchRunsAgainTheFailedTakeOfACompareThatSucceeded) {
+  v1::JobSpec spec = Spec("seedance-2.0", 5, "bc");
+  spec.add_models("kling-3.0");
+  spec.set_compare(true);
+  const std::string id = Submit(spec);
+  ASSERT_EQ(Dispatch(), 2);
+  auto takes = Lease(10);
+  ASSERT_EQ(takes.size(), 2u);
+  ASSERT_TRUE(Call(
+      store().Complete({.job_id = takes[0].id, .token = takes[0].token, .output_key = "clip-0"})));
+  queue::FailRequest fail{.job_id = takes[1].id,
+                          .token = takes[1].token,
+                          .category = ErrorCategory::kPolicyRejected,
+                          .message = "refused"};
+  ASSERT_TRUE(Call(store().Fail(fail)));
+  auto sheet = Lease(10);
+  ASSERT_EQ(sheet.size(), 1u);
+  ASSERT_EQ(sheet[0].id, id);
+  ASSERT_TRUE(
+      Call(store().Complete({.job_id = id, .token = sheet[0].token, .output_key = "grid.mp4"})));
+  ASSERT_EQ(StateOf(id), v1::JOB_STATE_SUCCEEDED);
+
+  v1::BatchActionResponse response;
+  const auto status = Act(/*cancel=*/false, "bc", response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.jobs_changed(), 1);
+  EXPECT_EQ(StateOf(takes[1].id), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(StateOf(takes[0].id), v1::JOB_STATE_SUCCEEDED);
+}
+
 TEST_F(BatchActionsTest, CancelBatchEndsEveryUnendedJobAcrossPagesAndNothingElse) {
   const auto ids = SubmitMany(2'500, "b1");  // more than one page of the walk (1,000)
   const auto other = SubmitMany(3, "b2");
