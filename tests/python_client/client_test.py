@@ -51,6 +51,8 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self.batch_fields = []  # (budget, webhook url, webhook events) of every SubmitBatch message
         self.list_requests = []
         self.lose_answers = 0  # SubmitJob calls to store and then answer UNAVAILABLE
+        self.watch_too_slow = 0  # watches to end after their first event, as for a slow reader
+        self.watches = 0
 
     def _note(self, context):
         with self.lock:
@@ -156,6 +158,19 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
 
     def WatchJob(self, request, context):
         self._note(context)
+        with self.lock:
+            self.watches += 1
+            too_slow = self.watch_too_slow > 0
+            self.watch_too_slow -= 1 if too_slow else 0
+        if request.job_id:
+            # A job's watch replays its transitions from the first.
+            for state in (jobs_pb2.JOB_STATE_PENDING, jobs_pb2.JOB_STATE_RUNNING,
+                          jobs_pb2.JOB_STATE_SUCCEEDED):
+                yield jobs_pb2.JobEvent(job_id=request.job_id, state=state, detail=f"s{state}")
+                if too_slow:
+                    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                  "the client reads too slowly; open the watch again")
+            return
         for done in range(1, 4):
             yield jobs_pb2.JobEvent(
                 job_id=f"job-{done}", state=jobs_pb2.JOB_STATE_SUCCEEDED,
@@ -398,6 +413,16 @@ class ClientTest(unittest.TestCase):
             events = list(client.watch_batch("b3"))
         self.assertEqual([e.batch.succeeded for e in events], [1, 2, 3])
         self.assertTrue(all(e.batch.batch_id == "b3" for e in events))
+
+    def test_a_watch_ended_for_reading_too_slowly_is_reopened_without_repeats(self):
+        port = self.start()
+        self.fake.watch_too_slow = 2
+        with Client(f"127.0.0.1:{port}") as client:
+            events = list(client.watch_job("job-7"))
+        self.assertEqual([e.state for e in events],
+                         [jobs_pb2.JOB_STATE_PENDING, jobs_pb2.JOB_STATE_RUNNING,
+                          jobs_pb2.JOB_STATE_SUCCEEDED])
+        self.assertEqual(self.fake.watches, 3)
 
 
 if __name__ == "__main__":

@@ -345,5 +345,37 @@ class Client:
     def watch_job(self, job_id: str, timeout: Optional[float] = None) -> Iterator[jobs_pb2.JobEvent]:
         return self._watch(jobs_pb2.WatchJobRequest(job_id=job_id), timeout)
 
+    # A watch the scheduler ends because this client read too slowly (RESOURCE_EXHAUSTED: it
+    # queues at most 10,000 messages for one stream), or that breaks after it delivered events
+    # (UNAVAILABLE: a scheduler restart), is opened again, up to this many times in a row. A
+    # reopened watch starts from the current state; a job watch's replayed events already
+    # yielded are skipped.
+    _WATCH_REOPENS = 5
+
     def _watch(self, request, timeout):
-        yield from self._jobs.WatchJob(request, timeout=timeout, metadata=self._metadata)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen = set()  # a job watch's events yielded so far (a batch watch is not replayed)
+        reopens = 0
+        delivered = False
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                for event in self._jobs.WatchJob(request, timeout=left, metadata=self._metadata):
+                    if request.job_id:
+                        key = (event.job_id, event.state, event.phase, event.at.seconds,
+                               event.at.nanos, event.detail)
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                    delivered = True
+                    reopens = 0
+                    yield event
+                return
+            except grpc.RpcError as error:
+                code = error.code()
+                again = code == grpc.StatusCode.RESOURCE_EXHAUSTED or (
+                    code == grpc.StatusCode.UNAVAILABLE and delivered)
+                if not again or reopens >= self._WATCH_REOPENS:
+                    raise
+                reopens += 1
+                time.sleep(min(0.25 * 2 ** (reopens - 1), 4.0))
