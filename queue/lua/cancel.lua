@@ -44,24 +44,8 @@ local function cancel_one(job, detail)
       redis.call('LPUSH', P .. ':wcnudge:' .. job.worker, '1')
       redis.call('LTRIM', P .. ':wcnudge:' .. job.worker, 0, 63)
     end
-    if job.slot and job.slot ~= '' and ((job.upstream or '') ~= '' or
-        (job.create_intent or '') ~= '') then
-      -- A task that may be generating upstream still takes one of its account's concurrent
-      -- tasks there, cancelled or not (Kling, Sora and Veo have no cancel): giving the slot back
-      -- now would send the next job into the provider's concurrency limit (a 429, and the
-      -- account's rate halved for it). The slot is held until the task would have ended by the
-      -- model's latency profile, then the reaper gives it back (reap.lua, slothold).
-      local lat = redis.call('HMGET', P .. ':model:' .. (job.model or ''), 'lat_max', 'lat')
-      local hold_s = tonumber(lat[1]) or 0
-      if hold_s <= 0 then hold_s = 2 * (tonumber(lat[2]) or 300) end
-      hold_s = math.max(1, math.min(1800, hold_s))
-      -- One member per hold (the job's seq makes it unique): a job cancelled, retried and
-      -- cancelled again within the hold holds two slots, and each is given back.
-      redis.call('ZADD', P .. ':slothold', now + math.floor(hold_s * 1000),
-                 job.slot .. '|' .. job.id .. '|' .. (job.seq or ''))
-    else
-      release_slot(ctx, job.slot)
-    end
+    -- Held while a task it sent may still generate (common.lua, give_back_slot).
+    give_back_slot(ctx, job, true)
   end
   -- Before the create reached the provider: refunded. Once a create was sent (a task id
   -- stored, or a create intent recorded), the generation may run and be billed whatever we do:

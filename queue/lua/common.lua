@@ -393,6 +393,28 @@ local function tenant_limits(P, tenant)
           queued = pend + disp, in_flight = pend + disp + run}
 end
 
+-- Gives back the account slot a job holds, or, while its upstream task may still be generating
+-- (`task_may_run`, and a create was sent: an id or an intent recorded), holds it until the task
+-- would have ended by its model's latency profile, when the reaper gives it back (reap.lua,
+-- `slothold`). A cancelled or given-up task still takes one of the account's concurrent tasks at
+-- the provider (Kling, Sora and Veo cannot cancel one): giving the slot back at once sent the
+-- next job into the provider's concurrency limit (a 429, and the account's rate halved for it).
+-- One member per hold (the job's seq makes it unique): a job cancelled, retried and cancelled
+-- again within the hold holds two slots, and each is given back.
+local function give_back_slot(ctx, job, task_may_run)
+  if not job.slot or job.slot == '' then return end
+  if not (task_may_run and ((job.upstream or '') ~= '' or (job.create_intent or '') ~= '')) then
+    release_slot(ctx, job.slot)
+    return
+  end
+  local lat = redis.call('HMGET', ctx.P .. ':model:' .. (job.model or ''), 'lat_max', 'lat')
+  local hold_s = tonumber(lat[1]) or 0
+  if hold_s <= 0 then hold_s = 2 * (tonumber(lat[2]) or 300) end
+  hold_s = math.max(1, math.min(1800, hold_s))
+  redis.call('ZADD', ctx.P .. ':slothold', ctx.now + math.floor(hold_s * 1000),
+             job.slot .. '|' .. job.id .. '|' .. (job.seq or ''))
+end
+
 local function is_terminal(state)
   return state == 'SUCCEEDED' or state == 'FAILED' or state == 'CANCELLED'
 end

@@ -52,7 +52,15 @@ local error_json = cjson.encode({attempt = attempt, category = category, message
                                  code = code, at = now, model = j.model or '',
                                  account = j.account or ''})
 if j.worker and j.worker ~= '' then redis.call('HDEL', P .. ':wjobs:' .. j.worker, id) end
-release_slot(ctx, j.slot)
+-- Given up while its task may still generate (its finish deadline passed, a create whose outcome
+-- cannot be known, a resumed task whose model this worker lacks): the provider still counts the
+-- task, so the slot is held until it would have ended. Not a task past its model's
+-- generation_timeout: stuck far longer than the model ever takes, it would only hold the slot
+-- longer still.
+give_back_slot(ctx, j, not keep_task and ((category == 'deadline_exceeded' and
+                                           code ~= 'generation_timeout') or
+                                          category == 'create_outcome_unknown' or
+                                          category == 'model_gone'))
 settle_create(P, j.account, j.create_log, now)
 -- The breaker: failures within FAULT_WINDOW of the account's last one make a streak, and the
 -- streak's n-th failure cools the account for 2^(n-1) s, at most FAULT_MAX_COOL. Only a create
@@ -91,7 +99,6 @@ if cooldown_ms > 0 and j.account and j.account ~= '' then
   end
   if #changes > 0 then redis.call('HSET', a, unpack(changes)) end
 end
-if j.model and j.model ~= '' and not retry then count(ctx, P .. ':model:' .. j.model, 'failed', 1) end
 -- Billed or refunded (issue 12). Nothing upstream (no task id stored): the provider made nothing
 -- and bills nothing. A task that exists and failed is billed only where the account says its
 -- provider bills such failures (accounts[].billing); a create whose outcome cannot be known is
@@ -130,6 +137,11 @@ elseif not will_retry then
 end
 if count_attempt then attempt = attempt + 1 end
 local result = 'FAILED'
+-- Counted when the job ends FAILED, whatever the worker asked: a retryable failure with no
+-- attempt left ends here too (the usual end of a sick provider's jobs).
+if not keep_task and not (retry and attempt <= max_attempts) and j.model and j.model ~= '' then
+  count(ctx, P .. ':model:' .. j.model, 'failed', 1)
+end
 if keep_task then
   local kept = (j.kind and j.kind ~= '') and ' (the step runs again)' or
                    ' (the finished task is kept)'

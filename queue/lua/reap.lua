@@ -18,7 +18,7 @@ ready_again(P, back)
 -- once those tasks would have ended.
 local held = redis.call('ZRANGEBYSCORE', P .. ':slothold', '-inf', now, 'LIMIT', 0, max)
 for _, member in ipairs(held) do
-  release_slot(ctx, string.match(member, '^([^|]*)|'))
+  release_slot(ctx, string.match(member, '^(.*)|[^|]*|[^|]*$'))  -- "<slot>|<job>|<seq>"
 end
 if #held > 0 then redis.call('ZREM', P .. ':slothold', unpack(held)) end
 local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0, max)

@@ -404,6 +404,69 @@ TEST_F(QueueTest, TwoHoldsOfOneJobAreBothGivenBack) {
   EXPECT_EQ(Field("acct:a1", "in_flight"), "0") << "a held slot was never given back";
 }
 
+// A job given up while its task may still generate (its finish deadline passed; a Kling, Sora or
+// Veo task cannot be cancelled) holds its slot as a cancelled one does, here on an account whose
+// id holds a '|' (the hold's member is "<slot>|<job>|<seq>": the reaper gives the slot back to
+// that account, not to "a").
+TEST_F(QueueTest, AFailedJobsSlotIsHeldWhileItsTaskMayStillGenerate) {
+  Sync(OneModel({{.id = "a|1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 1}}));
+  Submit("x1", "t1");
+  Submit("x2", "t1");
+  ASSERT_EQ(Dispatch(), 1);
+  auto leased = RunAsync(io_, store_->Lease("w", 8, 3600s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 1u);
+  const auto& x1 = (*leased)[0];
+  ASSERT_TRUE(RunAsync(
+      io_, store_->SetPhase(x1.id, x1.token, JobPhase::kGenerating, "task-1", "upstream task-1")));
+  FailRequest late{.job_id = x1.id,
+                   .token = x1.token,
+                   .category = ErrorCategory::kDeadlineExceeded,
+                   .message = "the finish deadline passed while generating"};
+  ASSERT_TRUE(RunAsync(io_, store_->Fail(late)));
+  EXPECT_EQ(Field("acct:a|1", "in_flight"), "1");
+  EXPECT_EQ(Dispatch(), 0) << "the slot of a task still generating went to another job";
+  clock_->Advance(125s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Field("acct:a|1", "in_flight"), "0");
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:acct:a"}).integer, 0);
+  EXPECT_EQ(Dispatch(), 1);
+}
+
+// A model's `failed` counts the jobs that end FAILED, those whose retryable failure found no
+// attempt left too (the usual end of a sick provider's jobs), and not a failure retried.
+TEST_F(QueueTest, AModelsFailedCountIncludesJobsThatRanOutOfAttempts) {
+  Sync(OneModel());
+  for (int max_attempts : {5, 1}) {
+    const std::string id = "x" + std::to_string(max_attempts);
+    NewJob job{.id = id,
+               .tenant = "t1",
+               .spec_bytes = "spec",
+               .candidate_models = {"m1"},
+               .max_attempts = max_attempts};
+    ASSERT_TRUE(RunAsync(io_, store_->Submit(job, 3600)));
+    ASSERT_EQ(Dispatch(), 1);
+    auto leased = RunAsync(io_, store_->Lease("w", 8, 3600s));
+    ASSERT_TRUE(leased);
+    ASSERT_EQ(leased->size(), 1u);
+    FailRequest f{.job_id = id,
+                  .token = (*leased)[0].token,
+                  .category = ErrorCategory::kRetryable,
+                  .message = "503",
+                  .retry = true,
+                  .retry_at_ms = clock_->NowMs() + 60'000};
+    auto r = RunAsync(io_, store_->Fail(f));
+    ASSERT_TRUE(r);
+    if (max_attempts == 5) {
+      EXPECT_EQ(*r, FailOutcome::kRetrying);
+      EXPECT_EQ(Field("model:m1", "failed"), "") << "a retried failure is not a failed job";
+    } else {
+      EXPECT_EQ(*r, FailOutcome::kFailed);
+      EXPECT_EQ(Field("model:m1", "failed"), "1");
+    }
+  }
+}
+
 TEST_F(QueueTest, StatsCountPendingIncludingRetries) {
   Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 600, .max_concurrent = 1}}));
   for (int i = 0; i < 5; ++i) Submit("p" + std::to_string(i), "t" + std::to_string(i % 2));
