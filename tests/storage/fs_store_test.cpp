@@ -23,6 +23,32 @@ namespace {
 using testing::Bytes;
 namespace stdfs = std::filesystem;
 
+// Holds every one of a blocking pool's `threads` threads busy until Release (or destruction), so a
+// test can see what waits for the pool and what does not.
+class PoolHeldBusy {
+ public:
+  PoolHeldBusy(asio::thread_pool& pool, int threads) {
+    std::shared_future<void> released = release_.get_future().share();
+    for (int i = 0; i < threads; ++i) {
+      asio::post(pool, [this, released] {
+        ++busy_;
+        released.wait();
+      });
+    }
+    while (busy_ < threads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~PoolHeldBusy() { Release(); }
+  void Release() {
+    if (!released_) release_.set_value();
+    released_ = true;
+  }
+
+ private:
+  std::promise<void> release_;
+  std::atomic<int> busy_ = 0;
+  bool released_ = false;
+};
+
 class FsStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -283,22 +309,13 @@ TEST(FsStoreSweepTest, MakingTheStoreSweepsInTheBackground) {
 
   constexpr int kThreads = 5;  // a pool size no other test here uses
   asio::thread_pool& pool = detail::BlockingPool(kThreads);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> busy = 0;
-  for (int i = 0; i < kThreads; ++i) {
-    asio::post(pool, [&busy, released] {
-      ++busy;
-      released.wait();
-    });
-  }
-  while (busy < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  PoolHeldBusy held(pool, kThreads);
 
   auto store = MakeFsStore(root, {.io_threads = kThreads});
   ASSERT_TRUE(store) << store.error().Describe();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(stdfs::exists(root / "t/.a.mp4.tmp-0123456789abcdef"));  // not swept on the caller
-  release.set_value();
+  held.Release();
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (stdfs::exists(root / "t/.a.mp4.tmp-0123456789abcdef") &&
          std::chrono::steady_clock::now() < until) {
@@ -325,23 +342,14 @@ TEST(FsStoreOpenWriterTest, OpensOnThePoolNotOnTheCallersLoop) {
                            {.io_threads = kThreads, .stale_temp_age = std::chrono::seconds(0)});
   ASSERT_TRUE(store) << store.error().Describe();
   asio::thread_pool& pool = detail::BlockingPool(kThreads);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<int> busy = 0;
-  for (int i = 0; i < kThreads; ++i) {
-    asio::post(pool, [&busy, released] {
-      ++busy;
-      released.wait();
-    });
-  }
-  while (busy < kThreads) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  PoolHeldBusy held(pool, kThreads);
 
   asio::io_context io;
   auto opened = asio::co_spawn(io, (*store)->OpenWriter("t/new-dir/a.mp4", {}), asio::use_future);
   io.run_for(std::chrono::milliseconds(100));
   EXPECT_EQ(opened.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
   EXPECT_FALSE(stdfs::exists(dir.path() / "root/t/new-dir"));
-  release.set_value();
+  held.Release();
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (opened.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
          std::chrono::steady_clock::now() < until) {
