@@ -31,6 +31,43 @@ class GroupsTest : public InProcessScheduler {
   }
 };
 
+// PickTake on a compare that cannot be picked from: still running (no sheet yet), or FAILED
+// because every take failed (no sheet at all). Each refusal says which, and what to do.
+TEST_F(GroupsTest, PickTakeOnACompareWithoutASheetSaysWhy) {
+  v1::JobSpec spec = Spec("seedance-2.0", 5);
+  spec.add_models("kling-3.0");
+  spec.set_compare(true);
+  const std::string id = Submit(spec);
+  ASSERT_EQ(Dispatch(), 2);
+  auto takes = Lease(10);
+  ASSERT_EQ(takes.size(), 2u);
+  auto pick = [&] {
+    v1::PickTakeRequest request;
+    request.set_job_id(id);
+    request.set_take_job_id(takes[0].id);
+    return Call(jobs_->PickTake(OpenPrincipal(), request));
+  };
+  auto early = pick();
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error().category, ErrorCategory::kFailedPrecondition);
+  EXPECT_NE(early.error().message.find("has not succeeded yet"), std::string::npos)
+      << early.error().message;
+  for (const auto& take : takes) {
+    queue::FailRequest fail{.job_id = take.id,
+                            .token = take.token,
+                            .category = ErrorCategory::kPolicyRejected,
+                            .message = "refused"};
+    ASSERT_TRUE(Call(store().Fail(fail)));
+  }
+  ASSERT_EQ(GetJob(id).state(), v1::JOB_STATE_FAILED);
+  auto late = pick();
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().category, ErrorCategory::kFailedPrecondition);
+  EXPECT_NE(late.error().message.find("ended FAILED"), std::string::npos) << late.error().message;
+  EXPECT_NE(late.error().message.find("no take can be picked"), std::string::npos)
+      << late.error().message;
+}
+
 // A chain's start deadline says when the chain starts. Its second shot is queued only once the
 // first succeeded, mostly after that deadline: it used to carry the deadline too, and dispatch
 // failed it ("start deadline passed") after the first shot was paid for, every time.
