@@ -421,8 +421,8 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
           // same task fetched again (a kept task's retry), whose bytes are this download's.
           const auto& existing = committed->info;
           if (committed->already_existed) {
-            const bool other_bytes = existing.sha256.empty() ? existing.size != size_
-                                                             : existing.sha256 != sha256_;
+            const bool other_bytes =
+                existing.sha256.empty() ? existing.size != size_ : existing.sha256 != sha256_;
             if (other_bytes) {
               spdlog::warn(
                   "job={} {} was already stored from an earlier attempt and is kept: "

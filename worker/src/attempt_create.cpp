@@ -231,9 +231,9 @@ awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::Generati
     // even when stopped: a drain hands back too, and a lost lease makes it a no-op.)
     // At least retry_backoff_initial, which may be set above the 5-minute ceiling (std::clamp
     // with its bounds reversed is undefined).
-    const auto pause = std::max(settings.retry_backoff_initial,
-                                std::min(std::chrono::milliseconds(age_ms / 8),
-                                         std::chrono::milliseconds(300'000)));
+    const auto pause = std::max(
+        settings.retry_backoff_initial,
+        std::min(std::chrono::milliseconds(age_ms / 8), std::chrono::milliseconds(300'000)));
     const int64_t retry_at_ms =
         deps_.clock->NowMs() +
         std::max(EqualJitter(pause, rng_), found.error().retry_after).count();
