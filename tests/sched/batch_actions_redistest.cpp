@@ -59,10 +59,7 @@ class BatchActionsTest : public InProcessScheduler {
 // A compare whose take failed ends SUCCEEDED with a sheet of the others; RetryBatch runs that
 // take again, as RetryJob of the compare does (it was passed over: the compare had succeeded).
 TEST_F(BatchActionsTest, RetryBatchRunsAgainTheFailedTakeOfACompareThatSucceeded) {
-  v1::JobSpec spec = Spec("seedance-2.0", 5, "bc");
-  spec.add_models("kling-3.0");
-  spec.set_compare(true);
-  const std::string id = Submit(spec);
+  const std::string id = Submit(CompareSpec("bc"));
   ASSERT_EQ(Dispatch(), 2);
   auto takes = Lease(10);
   ASSERT_EQ(takes.size(), 2u);

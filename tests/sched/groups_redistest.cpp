@@ -34,10 +34,7 @@ class GroupsTest : public InProcessScheduler {
 // PickTake on a compare that cannot be picked from: still running (no sheet yet), or FAILED
 // because every take failed (no sheet at all). Each refusal says which, and what to do.
 TEST_F(GroupsTest, PickTakeOnACompareWithoutASheetSaysWhy) {
-  v1::JobSpec spec = Spec("seedance-2.0", 5);
-  spec.add_models("kling-3.0");
-  spec.set_compare(true);
-  const std::string id = Submit(spec);
+  const std::string id = Submit(CompareSpec());
   ASSERT_EQ(Dispatch(), 2);
   auto takes = Lease(10);
   ASSERT_EQ(takes.size(), 2u);
@@ -72,15 +69,7 @@ TEST_F(GroupsTest, PickTakeOnACompareWithoutASheetSaysWhy) {
 // first succeeded, mostly after that deadline: it used to carry the deadline too, and dispatch
 // failed it ("start deadline passed") after the first shot was paid for, every time.
 TEST_F(GroupsTest, AChainsLaterShotsRunAfterItsStartDeadlinePassed) {
-  v1::JobSpec spec;
-  spec.set_storyboard(true);
-  spec.set_chain(true);
-  spec.add_models("seedance-2.0");
-  for (const char* prompt : {"a fox wakes", "the fox runs"}) {
-    auto* shot = spec.add_shots();
-    shot->set_prompt(prompt);
-    shot->set_duration_seconds(5);
-  }
+  v1::JobSpec spec = ChainSpec({"a fox wakes", "the fox runs"});
   *spec.mutable_start_deadline() =
       google::protobuf::util::TimeUtil::MillisecondsToTimestamp(clock_->NowMs() + 1000);
   const std::string id = Submit(spec);

@@ -9,7 +9,9 @@
 
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -141,6 +143,28 @@ class InProcessScheduler : public ::testing::Test {
     spec.set_duration_seconds(seconds);
     spec.set_batch_id(batch);
     spec.set_tenant(tenant);
+    return spec;
+  }
+
+  // A compare of two 5 s takes (Seedance, Kling).
+  static v1::JobSpec CompareSpec(const std::string& batch = "") {
+    v1::JobSpec spec = Spec("seedance-2.0", 5, batch);
+    spec.add_models("kling-3.0");
+    spec.set_compare(true);
+    return spec;
+  }
+
+  // A chained storyboard on Seedance, one 5 s shot per prompt.
+  static v1::JobSpec ChainSpec(const std::vector<std::string>& prompts) {
+    v1::JobSpec spec;
+    spec.set_storyboard(true);
+    spec.set_chain(true);
+    spec.add_models("seedance-2.0");
+    for (const auto& prompt : prompts) {
+      auto* shot = spec.add_shots();
+      shot->set_prompt(prompt);
+      shot->set_duration_seconds(5);
+    }
     return spec;
   }
 

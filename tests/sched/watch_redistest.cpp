@@ -247,15 +247,7 @@ TEST_F(WatchTest, ARateLimitedRetryKeepsTheAttemptNumber) {
 
 // A group's watch shows its children's transitions with what held at each, as for a job.
 TEST_F(WatchTest, AGroupsChildEventsCarryTheirModelAttemptAndError) {
-  v1::JobSpec spec;
-  spec.set_storyboard(true);
-  spec.set_chain(true);
-  spec.add_models("seedance-2.0");
-  for (const char* prompt : {"a fox wakes", "the fox runs"}) {
-    auto* shot = spec.add_shots();
-    shot->set_prompt(prompt);
-    shot->set_duration_seconds(5);
-  }
+  v1::JobSpec spec = ChainSpec({"a fox wakes", "the fox runs"});
   const std::string id = Submit(spec);
   auto watch = WatchJob(id);
   // Replayed: each child's "submitted", then the group's own.
