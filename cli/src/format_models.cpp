@@ -43,9 +43,13 @@ std::string AccountsTable(const google::protobuf::RepeatedPtrField<v1::AccountSt
     const std::string polls = a.polls_per_minute() > 0 ? Rate(a.polls_per_minute()) : "-";
     std::vector<std::string> row;
     if (!model.empty()) row.push_back(model);
-    row.insert(row.end(), {a.account(), a.provider(), rate, polls,
-                           std::to_string(a.in_flight()) + "/" + std::to_string(a.max_concurrent()),
-                           used, std::to_string(a.rate_limited_total()), cooldown});
+    std::string in_flight =
+        std::to_string(a.in_flight()) + "/" + std::to_string(a.max_concurrent());
+    if (a.learned_max_concurrent() > 0 && a.learned_max_concurrent() < a.max_concurrent()) {
+      in_flight += " (learned " + std::to_string(a.learned_max_concurrent()) + ")";
+    }
+    row.insert(row.end(), {a.account(), a.provider(), rate, polls, in_flight, used,
+                           std::to_string(a.rate_limited_total()), cooldown});
     rows.push_back(std::move(row));
   }
   std::vector<std::string> headers;

@@ -23,7 +23,9 @@ constexpr std::array kCodes = {
     Range(1200, 1201, ErrorCategory::kInvalidRequest, "invalid request"),
     Range(1202, 1203, ErrorCategory::kModelGone, "model or resource not found"),
     Range(1300, 1301, ErrorCategory::kPolicyRejected, "content policy"),
-    Range(1302, 1303, ErrorCategory::kRateLimited, "rate or concurrency limit"),
+    Range(1302, 1302, ErrorCategory::kRateLimited, "rate limit"),
+    wire::OverConcurrency(
+        Range(1303, 1303, ErrorCategory::kRateLimited, "concurrency over resource pack")),
     Range(1304, 1304, kAuthFailed, "IP whitelist policy"),
     Range(5000, 5002, ErrorCategory::kRetryable, "server error"),
 };

@@ -84,6 +84,7 @@ Error Classify(const ErrorTable& table, Op op, int status, std::string_view body
   for (const std::string& candidate : fields.codes) {
     if (code.empty()) code = candidate;
   }
+  bool over_concurrency = false;
   const StatusRow* status_row = nullptr;
   for (const auto& row : table.statuses) {
     if (row.op == op && row.http_status == status) status_row = &row;
@@ -102,6 +103,7 @@ Error Classify(const ErrorTable& table, Op op, int status, std::string_view body
       if (!server_failed && !not_there) {
         category = row->category;
         meaning = row->meaning;
+        over_concurrency = row->over_concurrency;
       }
       break;
     }
@@ -123,6 +125,7 @@ Error Classify(const ErrorTable& table, Op op, int status, std::string_view body
   text += "): " + Snippet(fields.message, 300);
   Error error = MakeProviderError(category, std::move(text), Snippet(code, 100), status, wait);
   error.maybe_delivered = status == 502 || status == 504;
+  error.over_concurrency = over_concurrency && category == ErrorCategory::kRateLimited;
   return error;
 }
 

@@ -45,6 +45,9 @@ struct CodeRow {
   int lo = 0, hi = 0;        // kRange: a numeric code in [lo, hi]
   ErrorCategory category = ErrorCategory::kRetryable;
   std::string_view meaning;  // for messages: "content policy"
+  // A rate limit on the account's tasks running at once, not on its create rate (Kling's 1303):
+  // sets Error::over_concurrency.
+  bool over_concurrency = false;
 };
 constexpr CodeRow Exact(std::string_view code, ErrorCategory category, std::string_view meaning) {
   return {.match = Match::kExact, .pattern = code, .category = category, .meaning = meaning};
@@ -58,6 +61,10 @@ constexpr CodeRow Contains(std::string_view part, ErrorCategory category,
 }
 constexpr CodeRow Range(int lo, int hi, ErrorCategory category, std::string_view meaning) {
   return {.match = Match::kRange, .lo = lo, .hi = hi, .category = category, .meaning = meaning};
+}
+constexpr CodeRow OverConcurrency(CodeRow row) {
+  row.over_concurrency = true;
+  return row;
 }
 bool Matches(const CodeRow& row, std::string_view code);
 

@@ -429,6 +429,19 @@ local function effective_rpm(rpm, learned, learned_at, now)
   return grown
 end
 
+-- The number of tasks an account may run at once: its configured max_concurrent, or after the
+-- provider refused a create for concurrency (fail.lua) the learned lower number, which grows back
+-- by one a minute until it is the configured one again. A provider's concurrency is bought in
+-- packs that may change, or shared with other users of the same account, so a learned limit is
+-- probed again: a probe past the real limit costs one refused create, which is not billed.
+local CONC_REGROW_MS = 60000
+local function effective_conc(conc, learned, learned_at, now)
+  if not learned or learned <= 0 or learned >= conc then return conc end
+  local grown = learned + math.floor(math.max(0, now - (learned_at or now)) / CONC_REGROW_MS)
+  if grown >= conc then return conc end
+  return grown
+end
+
 -- A create let go by create_permit.lua got its answer (an upstream id, or an error): its entry in
 -- the account's create log moves to `now`. `member` is the job's `create_log` field.
 local function settle_create(P, account, member, now)

@@ -32,11 +32,9 @@ local function account(id)
   if a then return a end
   local h = redis.call('HMGET', P .. ':acct:' .. id, 'rpm', 'max_concurrent', 'daily_cap', 'tokens',
                        'refill_ms', 'in_flight', 'day', 'used_today', 'cooldown_until',
-                       'learned_rpm', 'learned_conc', 'learned_at')
+                       'learned_rpm', 'learned_conc', 'learned_at', 'learned_conc_at')
   local rpm = effective_rpm(tonumber(h[1]) or 0, tonumber(h[10]), tonumber(h[12]), now)
-  local conc = tonumber(h[2]) or 0
-  local lconc = tonumber(h[11])
-  if lconc and lconc > 0 and lconc < conc then conc = lconc end
+  local conc = effective_conc(tonumber(h[2]) or 0, tonumber(h[11]), tonumber(h[13]), now)
   -- A bucket of one second's worth (at least one token), refilled at (rpm - burst + 1) a
   -- minute: a full bucket spent at once plus a minute of refill is then at most rpm creates,
   -- so no sliding 60 s window (as providers count) ever sees more than the limit.

@@ -10,15 +10,18 @@
 -- group's own step (join, contact sheet) passes it for a passing failure (Redis or the store
 -- unreachable): its children are done, so it goes back to `ready` the same way.
 -- ARGV: P now id token category message code retry(0|1) retry_at count_attempt(0|1)
---       cooldown_ms [keep_task(0|1)] [account_fault(0|1)]
+--       cooldown_ms [keep_task(0|1)] [account_fault(0|1)] [over_concurrency(0|1)]
 -- account_fault: the provider refused a create with a server error; the account's breaker
 -- (below) cools it for a time that doubles with each such failure in a row.
+-- over_concurrency: a rate_limited refusal that named concurrency, not rate (Kling's 1303): the
+-- account learns a lower concurrency (below) and keeps its create rate.
 local P, now, id, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local category, message, code = ARGV[5], ARGV[6], ARGV[7]
 local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10] == '1'
 local cooldown_ms = tonumber(ARGV[11])
 local keep_task = ARGV[12] == '1'
 local account_fault = ARGV[13] == '1'
+local over_concurrency = ARGV[14] == '1' and category == 'rate_limited'
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
                           'worker', 'upstream', 'kind', 'generated', 'create_intent'})
 if not j or j.state ~= 'RUNNING' then
@@ -79,15 +82,28 @@ if account_fault and j.account and j.account ~= '' then
   local cool = math.floor(math.min(FAULT_MAX_COOL, 1000 * 2 ^ (streak - 1)))
   cooldown_ms = math.max(cooldown_ms, cool)
 end
-if cooldown_ms > 0 and j.account and j.account ~= '' then
+if (cooldown_ms > 0 or over_concurrency) and j.account and j.account ~= '' then
   local a = P .. ':acct:' .. j.account
   local until_ms = now + cooldown_ms
   local r = redis.call('HMGET', a, 'cooldown_until', 'rpm', 'learned_rpm', 'learned_at')
   local cur = tonumber(r[1] or '0') or 0
   local changes = {}
   if until_ms > cur then changes = {'cooldown_until', until_ms} end
-  if category == 'rate_limited' then
-    count(ctx, a, 'rate_limited', 1)
+  if category == 'rate_limited' then count(ctx, a, 'rate_limited', 1) end
+  if over_concurrency then
+    -- The provider had as many of the account's tasks as it allows when this create came: the
+    -- account's slots in use, this job's included (its slot is given back when the call's
+    -- counters are written), were one too many. Learned from what runs, never above what
+    -- dispatch allows now, so each refusal of a burst takes one more off.
+    local h = redis.call('HMGET', a, 'in_flight', 'max_concurrent', 'learned_conc',
+                         'learned_conc_at')
+    local allowed = effective_conc(tonumber(h[2]) or 0, tonumber(h[3]), tonumber(h[4]), now)
+    local running = math.min(allowed, tonumber(h[1] or '0') or 0)
+    changes[#changes + 1] = 'learned_conc'
+    changes[#changes + 1] = math.max(1, running - 1)
+    changes[#changes + 1] = 'learned_conc_at'
+    changes[#changes + 1] = now
+  elseif category == 'rate_limited' then
     -- The provider's real limit is lower than what we used: halve the effective rate (from
     -- where it stands now, recovery included) until the account recovers (see dispatch.lua).
     local rpm = tonumber(r[2]) or 0

@@ -422,6 +422,7 @@ awaitable<Result<Stats>> JobStore::GetStats() {
                               .requests_per_minute = number(a, 2),
                               .effective_requests_per_minute = number(a, 3),
                               .max_concurrent = count(a, 4),
+                              .effective_max_concurrent = count(a, 11),
                               .in_flight = count(a, 5),
                               .daily_cap = count(a, 6),
                               .used_today = count(a, 7),

@@ -340,12 +340,16 @@ async function accountsPage() {
   accounts.sort((x, y) => x.provider.localeCompare(y.provider) || x.account.localeCompare(y.account));
   const rows = accounts.map((a) => {
     const learned = a.learned_requests_per_minute > 0 && a.learned_requests_per_minute < a.requests_per_minute - 0.05;
+    // The provider refused creates for concurrency: dispatch runs the account below its config.
+    const concLearned = a.learned_max_concurrent > 0 && a.learned_max_concurrent < a.max_concurrent;
+    const concLimit = concLearned ? a.learned_max_concurrent : a.max_concurrent;
     return h('tr', { 'data-account': a.account },
       h('td', {}, h('div', { class: 'model-name', text: a.account }), h('div', { class: 'sub-line', text: a.provider })),
       h('td', {}, meter(a.dispatched_last_minute, a.learned_requests_per_minute || a.requests_per_minute),
         h('div', { class: 'sub-line', text: `${fmt.int(a.dispatched_last_minute)} of ${fmt.rate(a.requests_per_minute)} / min` })),
       h('td', {}, learned ? h('span', { class: 'chip warn', text: `${fmt.rate(a.learned_requests_per_minute)} / min` }) : h('span', { class: 'muted', text: 'as configured' })),
-      h('td', {}, meter(a.in_flight, a.max_concurrent), h('div', { class: 'sub-line', text: `${fmt.int(a.in_flight)} of ${fmt.int(a.max_concurrent)}` })),
+      h('td', {}, meter(a.in_flight, concLimit), h('div', { class: 'sub-line', text: `${fmt.int(a.in_flight)} of ${fmt.int(concLimit)}` }),
+        concLearned ? h('span', { class: 'chip warn', 'data-learned-conc': '', text: `learned ${fmt.int(concLimit)} of ${fmt.int(a.max_concurrent)}` }) : null),
       h('td', { class: 'hide-sm', text: a.daily_cap ? `${fmt.int(a.used_today)} of ${fmt.int(a.daily_cap)}` : `${fmt.int(a.used_today)} (no cap)` }),
       h('td', {}, a.cooling_down ? h('span', { class: 'chip state-FAILED', text: `${fmt.secs(a.cooldown_remaining_seconds)} left` }) : h('span', { class: 'chip ok', text: 'ready' })),
       h('td', { class: 'num', text: fmt.int(a.rate_limited_total) }));

@@ -54,6 +54,7 @@ v1::AccountStats ModelApi::ToAccountStats(const queue::Stats::Account& a, int64_
   s.set_requests_per_minute(a.requests_per_minute);
   s.set_learned_requests_per_minute(a.effective_requests_per_minute);
   s.set_max_concurrent(static_cast<uint32_t>(a.max_concurrent));
+  s.set_learned_max_concurrent(static_cast<uint32_t>(a.effective_max_concurrent));
   s.set_in_flight(static_cast<uint32_t>(a.in_flight));
   s.set_daily_cap(static_cast<uint32_t>(a.daily_cap));
   s.set_used_today(static_cast<uint32_t>(a.used_today));

@@ -211,6 +211,7 @@ TEST(FormatModels, TableAndAccounts) {
   a->set_provider("sora");
   a->set_requests_per_minute(25);
   a->set_max_concurrent(10);
+  a->set_learned_max_concurrent(4);  // the provider refused creates for concurrency
   a->set_in_flight(3);
   a->set_daily_cap(500);
   a->set_used_today(42);
@@ -226,6 +227,7 @@ TEST(FormatModels, TableAndAccounts) {
   EXPECT_NE(text.find("3m00s"), std::string::npos) << text;
   EXPECT_NE(text.find("42/500"), std::string::npos) << text;
   EXPECT_NE(text.find("cooling 12s"), std::string::npos) << text;
+  EXPECT_NE(text.find("3/10 (learned 4)"), std::string::npos) << text;
 }
 
 TEST(FormatStats, PerModelQueueDepth) {

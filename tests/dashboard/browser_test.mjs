@@ -141,6 +141,11 @@ try {
   await shot(openPage, 'open-overview.png');
   await openPage.goto(`${env.OPEN_DASHBOARD_URL}/#/accounts`);
   await openPage.waitForSelector('[data-account]');
+  // kling-b learned a lower concurrency (the test wrote it): shown against its configured 64.
+  const learnedConc = await openPage.textContent('[data-account="kling-b"] [data-learned-conc]');
+  expect(/^learned (8|9|10) of 64$/.test(learnedConc), `kling-b's learned concurrency reads "${learnedConc}"`);
+  expect(await openPage.$('[data-account="kling-a"] [data-learned-conc]') === null,
+    'kling-a shows a learned concurrency it never had');
   await shot(openPage, 'accounts.png');
   await openPage.goto(`${env.OPEN_DASHBOARD_URL}/#/job/${encodeURIComponent(env.FAILED_JOB)}`);
   await openPage.waitForSelector('[data-testid=retry]');

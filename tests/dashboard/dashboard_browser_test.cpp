@@ -2,6 +2,7 @@
 // playwright-core from tools/) opens the dashboard, sees the batch reach 100 %, plays a clip
 // through the Range proxy, presses Retry on a failed job and sees it run again, and saves a
 // screenshot of every page. The browser part is tests/dashboard/browser_test.mjs.
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +68,13 @@ TEST(DashboardBrowser, BatchToHundredPercentClipPlaysRetryRunsAgain) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(batch.accepted(), specs.size());
   const std::string flaky_job = batch.items(static_cast<int>(specs.size()) - 1).job_id();
+  // As if Kling had refused one of kling-b's creates for concurrency with 9 running (fail.lua):
+  // the Accounts page shows the learned lower concurrency.
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  stack.redis().Run({"HSET", std::string(E2eStack::kRedisPrefix) + ":{q}:acct:kling-b",
+                     "learned_conc", "8", "learned_conc_at", std::to_string(now_ms)});
 
   const fs::path out =
       fs::path(std::getenv("REELQ_BUILD_DIR") ? std::getenv("REELQ_BUILD_DIR") : ".") /

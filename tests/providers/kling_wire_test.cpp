@@ -187,6 +187,24 @@ TEST(KlingWire, RateLimitCarriesRetryAfter) {
   EXPECT_EQ(hidden.error().category, ErrorCategory::kPolicyRejected);
 }
 
+// 1302 (rate) and 1303 (concurrency) are both 429s to back off from, but only 1303 says the
+// account runs more tasks than its resource pack allows: the queue learns a lower concurrency
+// from it instead of halving the account's create rate.
+TEST(KlingWire, AConcurrencyRefusalIsToldFromARateRefusal) {
+  Error concurrency = ClassifyError(
+      Op::kCreate, 429, R"({"code":1303,"message":"parallel task over resource pack limit"})",
+      std::nullopt, kNow);
+  EXPECT_EQ(concurrency.category, ErrorCategory::kRateLimited);
+  EXPECT_TRUE(concurrency.over_concurrency);
+  Error rate = ClassifyError(Op::kCreate, 429, R"({"code":1302})", std::nullopt, kNow);
+  EXPECT_EQ(rate.category, ErrorCategory::kRateLimited);
+  EXPECT_FALSE(rate.over_concurrency);
+  auto create =
+      ParseCreateResponse(429, R"({"code":1303,"message":"parallel task"})", std::nullopt, kNow);
+  ASSERT_FALSE(create);
+  EXPECT_TRUE(create.error().over_concurrency);
+}
+
 TEST(KlingJwt, SignsLikeTheSpecAndRenewsBeforeExpiry) {
   // RFC 7515 style check: header and payload decode to what Kling wants.
   std::string token = MakeJwt("ak", "sk", 1'700'000'000);

@@ -84,10 +84,63 @@ TEST_F(ModelApiTest, ListModelsIsTheCatalogueWithItsLiveStateBeforeAnyWork) {
   EXPECT_DOUBLE_EQ(b.requests_per_minute(), 30);
   EXPECT_DOUBLE_EQ(b.learned_requests_per_minute(), 30);
   EXPECT_EQ(b.max_concurrent(), 2u);
+  EXPECT_EQ(b.learned_max_concurrent(), 2u);  // as configured: nothing refused for concurrency
   EXPECT_EQ(b.daily_cap(), 100u);
   EXPECT_DOUBLE_EQ(b.polls_per_minute(), 60);
   EXPECT_FALSE(b.cooling_down());
   EXPECT_EQ(b.in_flight(), 0u);
+}
+
+// Kling's 1303: the account runs more tasks than its resource pack allows. The account learns
+// the concurrency it had when refused, one less for each refusal of a burst, keeps its create
+// rate, and dispatch keeps to the learned number, which grows back by one a minute.
+TEST_F(ModelApiTest, AConcurrencyRefusalTeachesALowerConcurrencyAndLeavesTheRate) {
+  for (int i = 0; i < 5; ++i) Submit(Spec("kling-3.0", 5));
+  // kling-main: 60 creates a minute (a bucket of one), 5 at once: one dispatch a second.
+  int dispatched = 0;
+  for (int i = 0; i < 4; ++i) {
+    dispatched += Dispatch();
+    clock_->Advance(1s);
+  }
+  ASSERT_EQ(dispatched, 4);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 4u);
+  auto refuse = [&](const queue::LeasedJob& job) {
+    queue::FailRequest f{.job_id = job.id,
+                         .token = job.token,
+                         .category = ErrorCategory::kRateLimited,
+                         .message = "parallel task over resource pack limit",
+                         .code = "1303",
+                         .retry = true,
+                         .retry_at_ms = clock_->NowMs() + 3'600'000,
+                         .count_attempt = false,
+                         .cooldown_ms = 1000,
+                         .over_concurrency = true};
+    auto failed = Call(store().Fail(f));
+    ASSERT_TRUE(failed) << failed.error().Describe();
+  };
+  refuse(leased[3]);  // refused with 4 running: the pack allows 3 at most
+  auto a = Account(Model("kling-3.0"), "kling-main");
+  EXPECT_EQ(a.max_concurrent(), 5u);
+  EXPECT_EQ(a.learned_max_concurrent(), 3u);
+  EXPECT_EQ(a.in_flight(), 3u);
+  EXPECT_DOUBLE_EQ(a.learned_requests_per_minute(), 60);  // the rate is not what was wrong
+  EXPECT_EQ(a.rate_limited_total(), 1u);
+  refuse(leased[2]);  // a second refusal of the same burst: one fewer again
+  a = Account(Model("kling-3.0"), "kling-main");
+  EXPECT_EQ(a.learned_max_concurrent(), 2u);
+  EXPECT_EQ(a.in_flight(), 2u);
+
+  // Past the cooldown, with tokens to spare, the fifth job still waits: 2 run of the 2 allowed.
+  clock_->Advance(5s);
+  EXPECT_EQ(Dispatch(), 0);
+  // A minute after the last refusal the account may run one more, and dispatch sends the job.
+  clock_->Advance(55s);
+  EXPECT_EQ(Account(Model("kling-3.0"), "kling-main").learned_max_concurrent(), 3u);
+  EXPECT_EQ(Dispatch(), 1);
+  // Two more minutes: back to the configured 5.
+  clock_->Advance(120s);
+  EXPECT_EQ(Account(Model("kling-3.0"), "kling-main").learned_max_concurrent(), 5u);
 }
 
 TEST_F(ModelApiTest, DepthCountersAndAccountUseFollowTheJobs) {

@@ -146,6 +146,7 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason,
   req.cooldown_ms = decision.cooldown_ms;
   req.keep_task = keep_task;
   req.account_fault = decision.account_fault;
+  req.over_concurrency = error.over_concurrency && error.category == ErrorCategory::kRateLimited;
   spdlog::info("job={} attempt={} failed: {} (retry={})", job_.id, job_.attempt, error.Describe(),
                decision.retry);
   Result<queue::FailOutcome> outcome = std::unexpected(Error{});

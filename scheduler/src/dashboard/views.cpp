@@ -175,6 +175,7 @@ Json AccountJson(const v1::AccountStats& a) {
           {"requests_per_minute", a.requests_per_minute()},
           {"learned_requests_per_minute", a.learned_requests_per_minute()},
           {"max_concurrent", a.max_concurrent()},
+          {"learned_max_concurrent", a.learned_max_concurrent()},
           {"in_flight", a.in_flight()},
           {"daily_cap", a.daily_cap()},
           {"used_today", a.used_today()},

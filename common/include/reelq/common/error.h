@@ -47,6 +47,10 @@ struct Error {
   // back: a transport failure from the write on (timeout, reset, closed), or a gateway's 502/504.
   // A create with this set may have made (and billed) an upstream task.
   bool maybe_delivered = false;
+  // A rate-limit refusal that names concurrency, not rate (Kling's 1303: too many of the
+  // account's tasks running at once). The account's real concurrency is lower than configured,
+  // so the queue learns a lower one instead of slowing the account's create rate.
+  bool over_concurrency = false;
 
   std::string Describe() const;  // "rate_limited: <message> (code 1302)"
 };

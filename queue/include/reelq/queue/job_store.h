@@ -152,6 +152,10 @@ struct FailRequest {
   // other accounts or allowed models instead of spending every job's attempts on it; a blip
   // costs a second.
   bool account_fault = false;
+  // The provider refused the create because too many of the account's tasks run at once
+  // (Error::over_concurrency): fail.lua lowers the account's learned concurrency to what it had
+  // in flight, and leaves its create rate alone.
+  bool over_concurrency = false;
 };
 
 enum class FailOutcome { kRetrying, kFailed };
@@ -300,6 +304,9 @@ struct Stats {
     // (effective_rpm in queue/lua/common.lua).
     double effective_requests_per_minute = 0;
     int64_t max_concurrent = 0;
+    // The concurrency dispatch applies now: lower than configured after the provider refused
+    // creates for concurrency, growing back one a minute (effective_conc in common.lua).
+    int64_t effective_max_concurrent = 0;
     int64_t in_flight = 0;
     int64_t daily_cap = 0;           // 0: none
     int64_t used_today = 0;          // creates dispatched on the current UTC day
