@@ -71,6 +71,9 @@ std::optional<std::string> CheckIdentifier(std::string_view field, std::string_v
   return std::nullopt;
 }
 
+// A model id in a ListJobs filter that the catalogue does not name (a model since dropped).
+constexpr size_t kMaxModelIdBytes = 128;
+
 // Proto3 uint32 fields carry a client's negative number as a huge value.
 bool LooksNegative(uint32_t v) { return v >= 0x8000'0000u; }
 
@@ -326,6 +329,18 @@ Result<void> Admission::CheckBatchId(std::string_view batch_id) const {
   if (auto e = CheckIdentifier("batch_id", batch_id, limits_.max_batch_id_bytes, "._-", true)) {
     return Invalid(*e);
   }
+  return {};
+}
+
+Result<void> Admission::CheckListFilter(std::string_view tenant, std::string_view batch_id,
+                                        std::string_view model) const {
+  if (auto e = CheckIdentifier("tenant", tenant, limits_.max_tenant_bytes, "._-", true)) {
+    return Invalid(*e);
+  }
+  if (auto checked = CheckBatchId(batch_id); !checked) return checked;
+  // Not only the catalogue's models: jobs of a model since dropped from it can still be listed.
+  if (catalogue_.FindModel(model) != nullptr) return {};
+  if (auto e = CheckIdentifier("model", model, kMaxModelIdBytes, "._-", true)) return Invalid(*e);
   return {};
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <vector>
 
@@ -149,6 +150,42 @@ TEST_F(BatchActionsTest, AnUnknownOrMissingBatchIdGetsAClearStatus) {
     EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(missing.error_message().find("batch_id"), std::string::npos);
   }
+}
+
+// "b:ids" names the batch's id list, a key of another type: a batch id no submit could have
+// stored is refused naming the field, never run against Redis (it answered INTERNAL WRONGTYPE
+// when b existed and NOT_FOUND otherwise, which told a tenant whether another's batch exists).
+TEST_F(BatchActionsTest, ABatchIdOrListFilterThatNoSubmitAllowsIsRefusedNamingIt) {
+  SubmitMany(2, "b");
+  v1::BatchActionResponse response;
+  for (const bool cancel : {true, false}) {
+    auto refused = Act(cancel, "b:ids", response);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+    EXPECT_NE(refused.error_message().find("batch_id"), std::string::npos);
+  }
+  auto progress = Call(jobs_->GetBatch(OpenPrincipal(), "b:ids"));
+  ASSERT_FALSE(progress);
+  EXPECT_EQ(progress.error().category, ErrorCategory::kInvalidRequest);
+  auto list = [&](const std::string& tenant, const std::string& batch, const std::string& model) {
+    v1::ListJobsRequest request;
+    request.set_tenant(tenant);
+    request.set_batch_id(batch);
+    request.set_model(model);
+    return Call(jobs_->List(OpenPrincipal(), request));
+  };
+  for (const auto& [tenant, batch, model, field] :
+       std::vector<std::array<std::string, 4>>{{"", "b:ids", "", "batch_id"},
+                                               {"acme:x", "", "", "tenant"},
+                                               {"", "", "kling:3", "model"}}) {
+    auto page = list(tenant, batch, model);
+    ASSERT_FALSE(page) << field;
+    EXPECT_EQ(page.error().category, ErrorCategory::kInvalidRequest) << page.error().Describe();
+    EXPECT_TRUE(page.error().message.starts_with(field + ":")) << page.error().Describe();
+  }
+  // The real filters still list.
+  auto page = list("", "b", "");
+  ASSERT_TRUE(page) << page.error().Describe();
+  EXPECT_EQ(page->jobs_size(), 2);
 }
 
 // A SubmitBatch stream far past scheduler.max_batch_items: the items past it are refused one by
