@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "reelq/common/utf8.h"
+
 namespace reelq::providers::kling {
 namespace {
 
@@ -123,6 +125,10 @@ Result<std::string> BuildCreateBody(const GenerationRequest& request) {
         return invalid("shot " + std::to_string(i + 1) + " duration must be at least 1 s");
       }
       if (shot.prompt.empty()) return invalid("shot " + std::to_string(i + 1) + " has no prompt");
+      if (const size_t chars = CountCodePoints(shot.prompt); chars > kMaxShotPromptChars) {
+        return invalid("shot " + std::to_string(i + 1) + " prompt has " + std::to_string(chars) +
+                       " characters (at most " + std::to_string(kMaxShotPromptChars) + ")");
+      }
       sum += shot.duration_seconds;
       shots.push_back({{"index", static_cast<int>(i + 1)},
                        {"prompt", shot.prompt},

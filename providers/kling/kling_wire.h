@@ -16,6 +16,8 @@ inline constexpr std::string_view kCreatePath = "/v1/videos/text2video";
 // A job with a first or last frame goes to image2video (a separate endpoint, polled under its
 // own path): `image` and `image_tail` as plain base64 (no data: prefix).
 inline constexpr std::string_view kImage2VideoPath = "/v1/videos/image2video";
+// multi_prompt[].prompt: at most this many characters (providers.md, Kling).
+inline constexpr size_t kMaxShotPromptChars = 512;
 // reelq's upstream id for an image2video task is this prefix + Kling's task id, so a poll after
 // a worker restart knows which endpoint the task lives under.
 inline constexpr std::string_view kImage2VideoIdPrefix = "image2video:";

@@ -217,7 +217,12 @@ ImageInputs ParseInputs(Entry& model) {
   inputs.first_frame = e.Bool("first_frame", false);
   inputs.last_frame = e.Bool("last_frame", false);
   inputs.reference_images = e.NonNegativeInt("reference_images", 0);
+  inputs.last_frame_needs_first = e.Bool("last_frame_needs_first", false);
   e.RejectUnknownFields();
+  if (inputs.last_frame_needs_first && !(inputs.first_frame && inputs.last_frame)) {
+    Fail(model.Where("inputs"),
+         "last_frame_needs_first: needs first_frame and last_frame both true");
+  }
   if (inputs.reference_images > 16) {
     Fail(model.Where("inputs"), "reference_images: at most 16");
   }
@@ -296,6 +301,7 @@ ModelSpec ParseModel(const YAML::Node& node, size_t index) {
     }
   }
   m.max_prompt_chars = e.NonNegativeInt("max_prompt_chars", 0);
+  m.max_shot_prompt_chars = e.NonNegativeInt("max_shot_prompt_chars", 0);
   m.inputs = ParseInputs(e);
   e.RejectUnknownFields();
   return m;

@@ -149,6 +149,9 @@ std::vector<Failure> HardConstraintFailures(const providers::ModelSpec& m, const
   }
   if (spec.has_last_frame() && !m.inputs.last_frame) {
     out.push_back({"last_frame", "an image", "takes no last-frame image"});
+  } else if (spec.has_last_frame() && m.inputs.last_frame_needs_first && !spec.has_first_frame()) {
+    out.push_back({"last_frame", "an image without a first_frame",
+                   "takes a last-frame image only with a first-frame image"});
   }
   if (const int refs = spec.reference_images_size(); refs > m.inputs.reference_images) {
     out.push_back({"reference_images", fmt::format("{} images", refs),
@@ -156,20 +159,22 @@ std::vector<Failure> HardConstraintFailures(const providers::ModelSpec& m, const
                        ? std::string("takes no reference images")
                        : fmt::format("takes at most {}", m.inputs.reference_images)});
   }
-  if (m.max_prompt_chars > 0) {
-    const auto limit = static_cast<size_t>(m.max_prompt_chars);
-    auto check = [&](std::string field, const std::string& text) {
-      size_t chars = CountCodePoints(text);
-      if (chars > limit) {
-        out.push_back({std::move(field), fmt::format("{} characters", chars),
-                       fmt::format("accepts at most {} characters", limit)});
-      }
-    };
-    check("prompt", spec.prompt());
-    for (int i = 0; i < shots; ++i)
-      check(fmt::format("shots[{}].prompt", i), spec.shots(i).prompt());
-    check("negative_prompt", spec.negative_prompt());
+  auto check = [&](std::string field, const std::string& text, int limit) {
+    if (limit <= 0) return;
+    size_t chars = CountCodePoints(text);
+    if (chars > static_cast<size_t>(limit)) {
+      out.push_back({std::move(field), fmt::format("{} characters", chars),
+                     fmt::format("accepts at most {} characters", limit)});
+    }
+  };
+  check("prompt", spec.prompt(), m.max_prompt_chars);
+  const int shot_limit = m.max_shot_prompt_chars > 0 && m.max_prompt_chars > 0
+                             ? std::min(m.max_shot_prompt_chars, m.max_prompt_chars)
+                             : std::max(m.max_shot_prompt_chars, m.max_prompt_chars);
+  for (int i = 0; i < shots; ++i) {
+    check(fmt::format("shots[{}].prompt", i), spec.shots(i).prompt(), shot_limit);
   }
+  check("negative_prompt", spec.negative_prompt(), m.max_prompt_chars);
   return out;
 }
 

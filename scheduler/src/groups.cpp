@@ -19,8 +19,12 @@ bool StartsWith(std::string_view text, std::string_view prefix) {
 
 // Whether a refusal of the whole shot list is one that splitting it into shots can cure: no
 // model makes that many cuts or that length in one generation.
+// A refusal of the whole list that one job per shot may not meet: too many shots or seconds for
+// one generation, or a shot's prompt over the multi-shot limit (Kling's 512 characters a shot
+// against 2500 for a clip's). Each shot is then admitted alone, which names what still fails.
 bool SplitCures(const Error& error) {
-  return StartsWith(error.message, "shots:") || StartsWith(error.message, "duration_seconds:") ||
+  return StartsWith(error.message, "shots:") || StartsWith(error.message, "shots[") ||
+         StartsWith(error.message, "duration_seconds:") ||
          StartsWith(error.message, "models: no allowed model");
 }
 

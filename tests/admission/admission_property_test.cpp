@@ -114,13 +114,16 @@ bool CanMake(const providers::ModelSpec& m, const JobSpec& s) {
   if (s.shots_size() > m.max_shots) return false;
   if (!has(m.resolutions, s.resolution()) || !has(m.aspect_ratios, s.aspect_ratio())) return false;
   if (s.audio() && !m.audio) return false;
-  if (m.max_prompt_chars > 0) {
-    auto over = [&](const std::string& t) {
-      return CountCodePoints(t) > static_cast<size_t>(m.max_prompt_chars);
-    };
-    if (over(s.prompt()) || over(s.negative_prompt())) return false;
-    for (const auto& shot : s.shots()) {
-      if (over(shot.prompt())) return false;
+  auto over = [&](const std::string& t, int limit) {
+    return limit > 0 && CountCodePoints(t) > static_cast<size_t>(limit);
+  };
+  if (over(s.prompt(), m.max_prompt_chars) || over(s.negative_prompt(), m.max_prompt_chars)) {
+    return false;
+  }
+  // A shot's prompt meets the shot limit (Kling: 512) as well as the clip's.
+  for (const auto& shot : s.shots()) {
+    if (over(shot.prompt(), m.max_prompt_chars) || over(shot.prompt(), m.max_shot_prompt_chars)) {
+      return false;
     }
   }
   return true;

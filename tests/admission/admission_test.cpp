@@ -430,11 +430,17 @@ TEST_F(AdmissionTest, PerModelPromptLengthCountsCharacters) {
   fits.add_models("kling-3.0");
   EXPECT_EQ(Candidates(fits), (Ids{"kling-3.0"}));
 
+  // A shot's own prompt has Kling's multi_prompt limit, 512 characters, under the clip's 2500:
+  // refused at submit, not by the provider once the job ran (and its wallet hold was taken).
   JobSpec shot = Shots({4, 4});
-  shot.mutable_shots(1)->set_prompt(std::string(2501, 'b'));
+  shot.mutable_shots(1)->set_prompt(std::string(513, 'b'));
   shot.add_models("kling-3.0");
   EXPECT_EQ(Refusal(shot),
-            "shots[1].prompt: 2501 characters — kling-3.0 accepts at most 2500 characters");
+            "shots[1].prompt: 513 characters — kling-3.0 accepts at most 512 characters");
+  std::string shot_accents;
+  for (int i = 0; i < 512; ++i) shot_accents += "\xC3\xA9";  // 1024 bytes, 512 characters
+  shot.mutable_shots(1)->set_prompt(shot_accents);
+  EXPECT_EQ(Candidates(shot), (Ids{"kling-3.0"}));
 }
 
 // --- Enumerations and priority -------------------------------------------------------------
@@ -701,7 +707,8 @@ TEST_F(ImageAdmissionTest, AModelThatCannotTakeTheInputIsRefusedOrNotChosen) {
   for (int i = 0; i < 4; ++i) veo.add_reference_images()->set_data(Png());
   EXPECT_EQ(Refusal(veo), "reference_images: 4 images — veo-3.1 takes at most 3");
 
-  // Under auto the first choice for photorealism (sora-2) takes no last frame: not chosen.
+  // Under auto the first choice for photorealism (sora-2) takes no last frame, and seedance-2.0
+  // takes one only with a first frame: neither is chosen.
   JobSpec routed = Spec("", 8);
   routed.set_use_case(v1::USE_CASE_PHOTOREALISM);
   routed.mutable_last_frame()->set_data(Png());
@@ -709,7 +716,25 @@ TEST_F(ImageAdmissionTest, AModelThatCannotTakeTheInputIsRefusedOrNotChosen) {
   ASSERT_TRUE(admitted.has_value()) << admitted.error().message;
   EXPECT_EQ(std::find(admitted->candidates.begin(), admitted->candidates.end(), "sora-2"),
             admitted->candidates.end());
-  EXPECT_EQ(admitted->candidates.size(), 3u);
+  EXPECT_EQ(admitted->candidates.size(), 2u);
+  // Seedance takes a last frame only with a first frame: refused when named, passed over by
+  // routing (kling-3.0 takes image_tail alone), and taken with both.
+  JobSpec tail_only = Spec("seedance-2.0", 8);
+  tail_only.mutable_last_frame()->set_data(Png());
+  EXPECT_EQ(Refusal(tail_only),
+            "last_frame: an image without a first_frame — seedance-2.0 takes a last-frame image "
+            "only with a first-frame image");
+  JobSpec tail_routed = Spec("", 8);
+  tail_routed.set_use_case(v1::USE_CASE_FAST_SOCIAL);
+  tail_routed.mutable_last_frame()->set_data(Png());
+  admitted = admission_.Admit(tail_routed);
+  ASSERT_TRUE(admitted.has_value()) << admitted.error().message;
+  EXPECT_EQ(std::find(admitted->candidates.begin(), admitted->candidates.end(), "seedance-2.0"),
+            admitted->candidates.end());
+  JobSpec both = Spec("seedance-2.0", 8);
+  both.mutable_first_frame()->set_data(Png());
+  both.mutable_last_frame()->set_data(Png());
+  EXPECT_TRUE(admission_.Admit(both).has_value());
   // Four reference images: only seedance-2.0 takes that many.
   JobSpec many = Spec("", 8);
   for (int i = 0; i < 4; ++i) many.add_reference_images()->set_data(Png());

@@ -38,6 +38,8 @@ TEST(ShippedCatalogueTest, MatchesTheHandBuiltCopy) {
     EXPECT_EQ(y->max_shots, h.max_shots) << h.id;
     EXPECT_EQ(y->audio, h.audio) << h.id;
     EXPECT_EQ(y->max_prompt_chars, h.max_prompt_chars) << h.id;
+    EXPECT_EQ(y->max_shot_prompt_chars, h.max_shot_prompt_chars) << h.id;
+    EXPECT_EQ(y->inputs.last_frame_needs_first, h.inputs.last_frame_needs_first) << h.id;
     EXPECT_EQ(y->inputs.first_frame, h.inputs.first_frame) << h.id;
     EXPECT_EQ(y->inputs.last_frame, h.inputs.last_frame) << h.id;
     EXPECT_EQ(y->inputs.reference_images, h.inputs.reference_images) << h.id;

@@ -20,6 +20,7 @@ inline providers::Catalogue ShippedCatalogue() {
                              .latency = {60, 120, 180, 300},
                              .price_per_second = 0.112,
                              .max_prompt_chars = 2500,
+                             .max_shot_prompt_chars = 512,
                              .inputs = {.first_frame = true, .last_frame = true}};
   providers::ModelSpec sora{.id = "sora-2",
                             .provider = "sora",
@@ -48,19 +49,21 @@ inline providers::Catalogue ShippedCatalogue() {
       .latency = {11, 75, 240, 360},
       .price_per_second = 0.40,
       .inputs = {.first_frame = true, .last_frame = true, .reference_images = 3}};
-  providers::ModelSpec seedance{
-      .id = "seedance-2.0",
-      .provider = "seedance",
-      .upstream_model = "dreamina-seedance-2-0-260128",
-      .durations = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
-      .max_clip_seconds = 15,
-      .aspect_ratios = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9"},
-      .resolutions = {"480p", "720p", "1080p"},
-      .max_shots = 1,
-      .audio = true,
-      .latency = {20, 45, 60, 90},
-      .price_per_second = 0.10,
-      .inputs = {.first_frame = true, .last_frame = true, .reference_images = 9}};
+  providers::ModelSpec seedance{.id = "seedance-2.0",
+                                .provider = "seedance",
+                                .upstream_model = "dreamina-seedance-2-0-260128",
+                                .durations = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+                                .max_clip_seconds = 15,
+                                .aspect_ratios = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9"},
+                                .resolutions = {"480p", "720p", "1080p"},
+                                .max_shots = 1,
+                                .audio = true,
+                                .latency = {20, 45, 60, 90},
+                                .price_per_second = 0.10,
+                                .inputs = {.first_frame = true,
+                                           .last_frame = true,
+                                           .reference_images = 9,
+                                           .last_frame_needs_first = true}};
   c.models = {kling, sora, veo, seedance};
   // One account per provider: admission refuses a model no account can run.
   for (const char* provider : {"kling", "sora", "veo", "seedance"}) {

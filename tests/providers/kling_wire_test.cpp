@@ -74,6 +74,15 @@ TEST(KlingWire, RejectsBadRequests) {
             std::string::npos);
   r.shots = {{"a", 0}, {"b", 10}};
   EXPECT_FALSE(BuildCreateBody(r));
+  // multi_prompt[].prompt: at most 512 characters (counted as characters, not bytes).
+  r.shots = {{"a", 5}, {std::string(513, 'b'), 5}};
+  auto long_shot = BuildCreateBody(r);
+  ASSERT_FALSE(long_shot);
+  EXPECT_NE(long_shot.error().message.find("shot 2 prompt has 513 characters"), std::string::npos);
+  std::string accents;
+  for (int i = 0; i < 512; ++i) accents += "\xC3\xA9";
+  r.shots = {{"a", 5}, {accents, 5}};
+  EXPECT_TRUE(BuildCreateBody(r));
   r = Basic();
   r.prompt.clear();
   EXPECT_FALSE(BuildCreateBody(r));

@@ -126,5 +126,41 @@ TEST_F(GroupsTest, AStoryboardsFramesAreAdmittedOnlyForTheShotsThatCarryThem) {
       << plan.error().message;
 }
 
+// Kling's multi-shot takes at most 512 characters a shot, its single clips 2500: a storyboard
+// with a longer shot is made one job per shot on Kling instead of being refused, and one whose
+// shot no clip could take is refused naming that shot.
+TEST_F(GroupsTest, AShotPromptOverTheMultiShotLimitSplitsTheStoryboard) {
+  auto board = [](std::string second_prompt) {
+    v1::JobSpec spec;
+    spec.set_storyboard(true);
+    spec.add_models("kling-3.0");
+    auto* a = spec.add_shots();
+    a->set_prompt("the fox wakes");
+    a->set_duration_seconds(5);
+    auto* b = spec.add_shots();
+    b->set_prompt(std::move(second_prompt));
+    b->set_duration_seconds(5);
+    return spec;
+  };
+  auto spec = board("the fox runs");
+  auto plan = scheduler::PlanSubmission(*admission_, spec);
+  ASSERT_TRUE(plan) << plan.error().message;
+  EXPECT_TRUE(plan->children.empty());  // one native multi-shot generation
+
+  spec = board(std::string(600, 'r'));
+  plan = scheduler::PlanSubmission(*admission_, spec);
+  ASSERT_TRUE(plan) << plan.error().message;
+  ASSERT_EQ(plan->children.size(), 2u);
+  for (const auto& child : plan->children) {
+    EXPECT_EQ(child.admitted.candidates, std::vector<std::string>{"kling-3.0"});
+  }
+
+  spec = board(std::string(3000, 'r'));
+  plan = scheduler::PlanSubmission(*admission_, spec);
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().message.rfind("shots[1].prompt: 3000 characters", 0), 0u)
+      << plan.error().message;
+}
+
 }  // namespace
 }  // namespace reelq::testing

@@ -26,6 +26,8 @@ struct ImageInputs {
   bool first_frame = false;  // Kling image, Sora input_reference, Veo image, Seedance first_frame
   bool last_frame = false;   // Kling image_tail, Veo lastFrame, Seedance last_frame
   int reference_images = 0;  // at most this many (Veo referenceImages, Seedance reference_image)
+  // Seedance: a last frame is taken only together with a first frame (content[] roles).
+  bool last_frame_needs_first = false;
 };
 
 struct ModelSpec {
@@ -53,6 +55,9 @@ struct ModelSpec {
   int64_t price_micros_per_second = 0;
   std::map<std::string, int64_t> price_micros_by_resolution;
   int max_prompt_chars = 0;  // 0: no model-specific limit
+  // A shot's own prompt, where it is shorter than the clip's (Kling multi_prompt: 512); 0: the
+  // same as max_prompt_chars.
+  int max_shot_prompt_chars = 0;
   ImageInputs inputs;
 
   bool SupportsDuration(int seconds) const;
