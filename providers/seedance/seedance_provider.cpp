@@ -32,12 +32,15 @@ awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
   if (!body) co_return std::unexpected(body.error());
   const int64_t oldest_s = (sent_at_ms - kLostCreateClockSlackMs) / 1000;
   std::vector<std::string> ids;
+  bool searched_back_to_send = false;  // the pages reached the send time, or the list's end
+  int pages = 0;
   for (int page_num = 1; page_num <= kMaxListPages; ++page_num) {
     std::string path = std::string(kTasksPath) + "?page_num=" + std::to_string(page_num) +
                        "&page_size=" + std::to_string(options_.list_page_size) +
                        "&filter.model=" + wire::EscapePathSegment(request.upstream_model);
     auto page = co_await CallAndParse("GET", std::move(path), "", &ParseListResponse);
     if (!page) co_return std::unexpected(page.error());
+    ++pages;
     bool older_reached = false;
     for (const auto& task : page->items) {
       if (task.created_at_s < oldest_s) {
@@ -48,8 +51,21 @@ awaitable<Result<std::vector<std::string>>> SeedanceProvider::FindLostCreate(
     }
     if (older_reached || page->items.empty() ||
         static_cast<int64_t>(page_num) * options_.list_page_size >= page->total) {
+      searched_back_to_send = true;
       break;
     }
+  }
+  if (!searched_back_to_send && ids.empty()) {
+    // Newer tasks filled every page read: the lost one may lie further back, so "none found"
+    // would be a guess, and the caller would pay for a second create on it. (A match needs no
+    // more pages: the seed is the attempt's own.)
+    co_return MakeError(ErrorCategory::kRetryable,
+                        "seedance lost-create lookup incomplete: " + std::to_string(pages) +
+                            " pages of " + std::to_string(options_.list_page_size) + " " +
+                            request.upstream_model +
+                            " tasks searched (newest first) without reaching the create's send "
+                            "time; the account made too many tasks since then to tell whether "
+                            "it made one");
   }
   co_return ids;
 }

@@ -44,12 +44,15 @@ awaitable<Result<std::vector<std::string>>> SoraProvider::FindLostCreate(Generat
   const int64_t oldest_s = (sent_at_ms - kLostCreateClockSlackMs) / 1000;
   std::vector<std::pair<int64_t, std::string>> found;  // (distance from the send, id)
   std::string after;
+  bool searched_back_to_send = false;  // the pages reached the send time, or the list's end
+  int pages = 0;
   for (int page_no = 0; page_no < kMaxListPages; ++page_no) {
     std::string path =
         std::string(kVideosPath) + "?order=desc&limit=" + std::to_string(options_.list_page_size);
     if (!after.empty()) path += "&after=" + wire::EscapePathSegment(after);
     auto page = co_await CallAndParse("GET", std::move(path), "", &ParseListResponse);
     if (!page) co_return std::unexpected(page.error());
+    ++pages;
     bool older_reached = false;
     for (const auto& video : page->videos) {
       if (video.created_at_s < oldest_s) {
@@ -60,8 +63,22 @@ awaitable<Result<std::vector<std::string>>> SoraProvider::FindLostCreate(Generat
         found.emplace_back(std::abs(video.created_at_s * 1000 - sent_at_ms), video.id);
       }
     }
-    if (older_reached || !page->has_more || page->last_id.empty()) break;
+    if (older_reached || !page->has_more || page->last_id.empty()) {
+      searched_back_to_send = true;
+      break;
+    }
     after = page->last_id;
+  }
+  if (!searched_back_to_send) {
+    // Newer videos filled every page read: the lost one may lie further back, so "none found"
+    // would be a guess, and the caller would pay for a second create on it. Even with matches:
+    // they may all be identical requests of other jobs, which the caller skips.
+    co_return MakeError(
+        ErrorCategory::kRetryable,
+        "sora lost-create lookup incomplete: " + std::to_string(pages) + " pages of " +
+            std::to_string(options_.list_page_size) +
+            " videos searched (newest first) without reaching the create's send time; the "
+            "account made too many videos since then to tell whether it made one");
   }
   std::stable_sort(found.begin(), found.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -261,6 +261,53 @@ TEST_F(ContractTest, SeedanceLostCreateIsFoundByItsDerivedSeedAcrossPages) {
   EXPECT_TRUE(none->empty());
 }
 
+// A busy account: more tasks were made after the lost create than the lookup reads pages of.
+// "Nothing found" would make the worker create again and pay twice; the lookup says it could
+// not tell (retryable), naming why.
+TEST_F(ContractTest, SeedanceLookupThatRunsOutOfPagesBeforeTheSendTimeIsAnError) {
+  sim_->Reset();
+  AdapterOptions one_per_page;
+  one_per_page.list_page_size = 1;
+  auto seedance = Seedance(one_per_page);
+  const std::string model = "dreamina-seedance-2-0-260128";
+  const int64_t sent = WallMs();
+  auto request = Request(model, 5);
+  auto id = RunSync(io_, seedance->Create(request));
+  ASSERT_TRUE(id) << id.error().Describe();
+  for (int i = 0; i < 21; ++i) ASSERT_TRUE(RunSync(io_, seedance->Create(Request(model, 5))));
+
+  auto found = RunSync(io_, seedance->FindLostCreate(request, sent));
+  ASSERT_FALSE(found) << "the lookup answered " << found->size()
+                      << " tasks without reading back to the send time";
+  EXPECT_EQ(found.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(found.error().message.find("lookup incomplete: 20 pages"), std::string::npos)
+      << found.error().message;
+  EXPECT_EQ(sim_->Stats()["providers"]["seedance"]["lists"], 20);
+}
+
+TEST_F(ContractTest, SoraLookupThatRunsOutOfPagesBeforeTheSendTimeIsAnError) {
+  sim_->Reset();
+  AdapterOptions one_per_page;
+  one_per_page.list_page_size = 1;
+  auto sora = Sora(one_per_page);
+  const std::string prompt = "busy sora account " + std::to_string(WallMs());
+  const int64_t sent = WallMs();
+  auto request = Request("sora-2", 4, prompt);
+  auto id = RunSync(io_, sora->Create(request));
+  ASSERT_TRUE(id) << id.error().Describe();
+  for (int i = 0; i < 21; ++i) {
+    ASSERT_TRUE(RunSync(io_, sora->Create(Request("sora-2", 4, prompt + " other"))));
+  }
+
+  auto found = RunSync(io_, sora->FindLostCreate(request, sent));
+  ASSERT_FALSE(found) << "the lookup answered " << found->size()
+                      << " videos without reading back to the send time";
+  EXPECT_EQ(found.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(found.error().message.find("lookup incomplete: 20 pages"), std::string::npos)
+      << found.error().message;
+  EXPECT_EQ(sim_->Stats()["providers"]["sora"]["lists"], 20);
+}
+
 TEST_F(ContractTest, VeoCannotFindALostCreate) {
   auto veo = Veo();
   EXPECT_FALSE(veo->CanFindLostCreate());

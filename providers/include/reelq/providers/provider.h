@@ -37,8 +37,11 @@ class Provider {
   // idempotency id) may have made when it was sent at `sent_at_ms` (wall clock, taken just
   // before the send). It returns candidate task ids, best match first; empty when the provider
   // has no such task. Only tasks created at or after sent_at_ms - kLostCreateClockSlack are
-  // candidates. Adapters whose API offers no way to find a task answer kInvalidRequest and
-  // CanFindLostCreate() is false: the caller must then assume the create may have happened.
+  // candidates. A list read back newest first that runs out of its page budget before reaching
+  // that time answers kRetryable ("lookup incomplete"), never empty: the task may lie further
+  // back, and an empty answer makes the caller create (and pay) again. Adapters whose API offers no
+  // way to find a task answer kInvalidRequest and CanFindLostCreate() is false: the caller must
+  // then assume the create may have happened.
   static constexpr int64_t kLostCreateClockSlackMs = 120'000;
   virtual bool CanFindLostCreate() const = 0;
   virtual awaitable<Result<std::vector<std::string>>> FindLostCreate(GenerationRequest request,
