@@ -59,7 +59,9 @@ std::vector<std::string> SubmitHeld(E2eStack& stack, const nlohmann::json& hold,
 }
 
 void ExpectOutcomes(E2eStack& stack, const std::vector<std::string>& ids) {
-  auto final = stack.WaitTerminal(ids, std::chrono::seconds(40));
+  // A restarted worker looks a killed one's create up only once that call could have timed out
+  // (30 s after its send) and settled (2 s): about 33 s.
+  auto final = stack.WaitTerminal(ids, std::chrono::seconds(60));
   const auto files = stack.StoreFiles();
   for (size_t i = 0; i < ids.size(); ++i) {
     const Case& c = kCases[i];

@@ -22,6 +22,7 @@ struct Fixture : WorkerHarness {
   Fixture() : WorkerHarness(/*max_concurrent=*/10) {
     provider->can_find_lost_create = true;
     deps.settings.lost_create_settle = 50ms;
+    deps.settings.create_call_timeout = 100ms;
     deps.settings.retry_backoff_initial = 20ms;
     deps.settings.retry_backoff_max = 20ms;
   }
@@ -61,6 +62,55 @@ TEST(WorkerLostCreateTest, ACreateLostUnderAnEarlierLeaseIsLookedUpByTheIdItsInt
   EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
   EXPECT_EQ(job.upstream, "task-made-earlier");
   EXPECT_EQ(f.provider->creates, 0) << "the lost create's task was not found";
+  EXPECT_EQ(f.provider->lookups, 1);
+}
+
+// A create slower than the call's timeout: the call fails (maybe delivered) long after the send,
+// and the provider lists the task a moment later. The lookup waits the settle from the failure,
+// not from the send (long past), so it finds the task and pays for no second one.
+TEST(WorkerLostCreateTest, ATimedOutCreateIsLookedUpASettleAfterTheCallEnded) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.deps.settings.lost_create_settle = 300ms;
+  f.provider->creates_timed_out = 1;
+  f.provider->slow_create_call = 600ms;          // the send's settle passed during the call
+  f.provider->slow_create_listed_after = 150ms;  // listed within a settle of the failure
+  f.Start(f.provider);
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.upstream, "task-1");
+  EXPECT_EQ(f.provider->creates, 1) << "a second task was made";
+  EXPECT_EQ(f.provider->lookups, 1);
+}
+
+// An earlier lease sent a create and died (or lost its lease) mid-call: that call may have been
+// in the air until its timeout, and the provider may list its task only then. The next lease
+// waits for the call's timeout plus the settle before trusting "not found".
+TEST(WorkerLostCreateTest, ACreateAnEarlierLeaseSentIsLookedUpOnlyAfterItsCallCouldHaveEnded) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.deps.settings.lost_create_settle = 100ms;
+  f.deps.settings.create_call_timeout = 600ms;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  const int64_t sent_ms = f.clock->NowMs();
+  f.server.Run({"HSET", "rq:{q}:job:x", "create_intent", std::to_string(sent_ms) + ":1"});
+  const std::string id = "x-" + std::to_string(sent_ms);
+  f.provider->task_by_idempotency_id[id] = "task-made-earlier";
+  // Listed once the earlier lease's call would have timed out: before its timeout plus the
+  // settle, but after the send plus the settle.
+  f.provider->listed_from[id] = std::chrono::steady_clock::now() + 500ms;
+  f.Start(f.provider);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.upstream, "task-made-earlier");
+  EXPECT_EQ(f.provider->creates, 0) << "the earlier lease's task was not found";
   EXPECT_EQ(f.provider->lookups, 1);
 }
 

@@ -48,12 +48,14 @@ class Attempt {
   awaitable<StepResult> RecordUpstream();
   // After a create whose answer was lost: the task it made, if the provider lists one.
   // `outcome` set: the attempt ends; otherwise `found` says whether upstream_ now holds it.
+  // `call_ended_ms`: when the create's call ended (or may have, at the latest); the provider is
+  // asked lost_create_settle after that.
   struct LostCreate {
     StepResult outcome;
     bool found = false;
   };
   awaitable<LostCreate> FindLostCreate(const providers::GenerationRequest& request,
-                                       int64_t intent_ms);
+                                       int64_t intent_ms, int64_t call_ended_ms);
   awaitable<StepResult> PollUntilDone();
   // One poll of the upstream task, and what follows from its answer.
   struct PollState {

@@ -92,6 +92,9 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
   // answer reaching the job record: an earlier lease died after sending it, or this one lost
   // the answer. Creating again could pay twice, so the task is looked for first.
   int64_t intent_ms = job_.create_intent_ms;
+  // When that create's call ended. One an earlier lease sent may have been in the air until it
+  // timed out (its worker died, or lost the lease, mid-call): the latest it could have ended.
+  int64_t call_ended_ms = intent_ms > 0 ? intent_ms + settings.create_call_timeout.count() : 0;
   for (int round = 0;; ++round) {
     if (Stopping()) co_return RunOutcome::kStopped;
     if (intent_ms > 0) {
@@ -112,7 +115,7 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
                      provider.name());
       } else {
         request.idempotency_id = idempotency_id(intent_ms);
-        auto lost = co_await FindLostCreate(request, intent_ms);
+        auto lost = co_await FindLostCreate(request, intent_ms, call_ended_ms);
         if (lost.outcome) co_return lost.outcome;
         if (lost.found) co_return std::nullopt;
         spdlog::info("job={} the lost create made no task upstream; creating", job_.id);
@@ -151,6 +154,9 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
     if (!created) {
       CountProviderError(created.error());
       if (providers::MaybeDelivered(created.error())) {
+        // A create that timed out may still be landing: the settle counts from now, not from
+        // the send, which may be a whole api_timeout ago.
+        call_ended_ms = std::max(intent_ms, deps_.clock->NowMs());
         spdlog::warn("job={} create outcome unknown: {}", job_.id, created.error().Describe());
         continue;
       }
@@ -194,12 +200,13 @@ awaitable<Attempt::StepResult> Attempt::RecordUpstream() {
 }
 
 awaitable<Attempt::LostCreate> Attempt::FindLostCreate(const providers::GenerationRequest& request,
-                                                       int64_t intent_ms) {
+                                                       int64_t intent_ms, int64_t call_ended_ms) {
   const auto& settings = deps_.settings;
   auto& provider = *provider_;
   LostCreate result;
-  // A create still on its way to the provider would not be listed yet.
-  const int64_t settled_at = intent_ms + settings.lost_create_settle.count();
+  // A create the provider is still making would not be listed yet.
+  const int64_t settled_at =
+      std::max(intent_ms, call_ended_ms) + settings.lost_create_settle.count();
   if (const int64_t now = deps_.clock->NowMs(); now < settled_at) {
     co_await Sleep(std::chrono::milliseconds(settled_at - now));
     if (Stopping()) {

@@ -43,6 +43,14 @@ class FakeProvider final : public Provider {
   // already used is refused as invalid, and makes nothing.
   std::map<std::string, std::string> task_by_idempotency_id;
   int creates_refused = 0;
+  // Creates slower than the caller waits: each call takes `slow_create_call`, makes its task,
+  // and fails as a timeout (maybe delivered); lookups list the task only `slow_create_listed_after`
+  // after that (the provider was still making it).
+  int creates_timed_out = 0;
+  std::chrono::milliseconds slow_create_call{0};
+  std::chrono::milliseconds slow_create_listed_after{0};
+  // Tasks lookups do not list before the time given (by idempotency id).
+  std::map<std::string, std::chrono::steady_clock::time_point> listed_from;
 
   awaitable<Result<std::string>> Create(GenerationRequest request) override {
     if (!request.idempotency_id.empty() &&
@@ -55,6 +63,16 @@ class FakeProvider final : public Provider {
     ++creates;
     std::string task = "task-" + std::to_string(creates);
     if (!request.idempotency_id.empty()) task_by_idempotency_id[request.idempotency_id] = task;
+    if (creates_timed_out > 0) {
+      --creates_timed_out;
+      asio::steady_timer timer(co_await asio::this_coro::executor, slow_create_call);
+      co_await timer.async_wait(use_nothrow_awaitable);
+      listed_from[request.idempotency_id] =
+          std::chrono::steady_clock::now() + slow_create_listed_after;
+      Error timed_out{ErrorCategory::kRetryable, "the create call timed out"};
+      timed_out.maybe_delivered = true;
+      co_return std::unexpected(timed_out);
+    }
     if (create_answers_lost > 0) {
       --create_answers_lost;
       Error lost{ErrorCategory::kRetryable, "the create's answer was lost"};
@@ -72,8 +90,11 @@ class FakeProvider final : public Provider {
                                                              int64_t) override {
     ++lookups;
     std::vector<std::string> found;
+    auto listed = listed_from.find(request.idempotency_id);
+    const bool not_yet_listed =
+        listed != listed_from.end() && std::chrono::steady_clock::now() < listed->second;
     if (auto task = task_by_idempotency_id.find(request.idempotency_id);
-        task != task_by_idempotency_id.end()) {
+        task != task_by_idempotency_id.end() && !not_yet_listed) {
       found.push_back(task->second);
     }
     co_return found;

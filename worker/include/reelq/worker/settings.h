@@ -7,6 +7,7 @@
 #include "reelq/common/address_policy.h"
 #include "reelq/common/config.h"
 #include "reelq/common/error.h"
+#include "reelq/providers/factory.h"
 
 namespace reelq::worker {
 
@@ -47,9 +48,13 @@ struct Settings {
   // category create_outcome_unknown so nothing is paid twice; `recreate` sends a new create
   // and risks paying twice. Keyed by provider name; providers not listed use `fail`.
   std::map<std::string, std::string> on_unknown_create;
-  // How long after a lost create was sent the worker waits before it trusts a lookup that
-  // finds nothing (the create may still be on its way to the provider).
+  // How long after a lost create's call ended the worker waits before it trusts a lookup that
+  // finds nothing (the provider may still be making the task it was asked for).
   std::chrono::milliseconds lost_create_settle{2'000};
+  // The longest a create call stays in the air (the adapters' api_timeout). A create whose
+  // intent an earlier lease left may have been in the air until its intent's time plus this (its
+  // worker died, or lost the lease, mid-call): its lookup waits that long, plus the settle.
+  std::chrono::milliseconds create_call_timeout = providers::AdapterOptions{}.api_timeout;
 
   bool RecreateOnUnknown(std::string_view provider) const {
     auto it = on_unknown_create.find(std::string(provider));
