@@ -221,5 +221,46 @@ TEST(RedisFaultTest, ASilentServerPastAFullDeadlineIsConnectedToAgain) {
   ASSERT_TRUE(next) << next.error().Describe();
 }
 
+// The silence that makes a connection be made again is the server's, counted from when the
+// command was sent, not from when the caller issued it. A command issued while Redis is down
+// (restarting, loading its AOF) is sent on the new connection with little of its deadline left;
+// when that deadline passes, it alone times out: the connection, ready a moment ago, is kept,
+// and the commands sent on it behind that one are answered.
+TEST(RedisFaultTest, ACommandSentLateOnANewConnectionTimesOutAloneAndTheConnectionIsKept) {
+  RedisServer server;
+  asio::io_context io;
+  redis::Options options = server.ClientOptions();
+  options.connect_timeout = 20s;  // the handshake waits for the stopped server below
+  options.reconnect_max = 100ms;
+  auto connected = RunAsync(io, Connect(io.get_executor(), options));
+  ASSERT_TRUE(connected) << connected.error().Describe();
+  ConnectionPtr connection = std::move(*connected);
+  server.Kill();
+  testing::RunFor(io, 50ms);  // the connection notices and starts reconnecting
+  server.Restart();
+  // Stopped, the server still takes TCP connections (the kernel does) but answers nothing: the
+  // next connect waits in its handshake, as on a server loading its data set.
+  ::kill(server.pid(), SIGSTOP);
+  // Issued while not connected: a blocking pop that, once sent, answers only after 3 s, so its
+  // 3 s deadline passes while the server has it; and a command pipelined behind it.
+  auto late =
+      asio::co_spawn(io, connection->Command({"BLPOP", "nothing", "3"}, 3s), asio::use_future);
+  auto behind = asio::co_spawn(io, connection->Command({"INCR", "behind"}, 15s), asio::use_future);
+  testing::RunFor(io, 1500ms);
+  const uint64_t session = connection->Session();
+  // The handshake is answered: both are sent with 1.5 s of the first one's deadline left.
+  ::kill(server.pid(), SIGCONT);
+  auto timed_out = RunAsync(io, AwaitFuture(std::move(late)), 5s);
+  ASSERT_FALSE(timed_out);
+  EXPECT_NE(timed_out.error().message.find("timed out after 3000ms"), std::string::npos)
+      << timed_out.error().message;
+  EXPECT_EQ(timed_out.error().message.find("not connected"), std::string::npos)
+      << "the command was never sent, so this test proves nothing: " << timed_out.error().message;
+  auto answered = RunAsync(io, AwaitFuture(std::move(behind)), 10s);
+  ASSERT_TRUE(answered) << "the new connection was dropped: " << answered.error().Describe();
+  EXPECT_EQ(answered->integer, 1);
+  EXPECT_EQ(connection->Session(), session) << "the new connection was made again";
+}
+
 }  // namespace
 }  // namespace reelq::redis

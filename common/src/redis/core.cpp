@@ -275,13 +275,14 @@ void Core::Submit(std::shared_ptr<PendingCommand> command) {
         Failure::kClosed, "redis command " + command->name + " cancelled: connection closed")));
     return;
   }
-  command->timer.expires_after(command->timeout);
+  const auto now = std::chrono::steady_clock::now();
+  command->timer.expires_at(now + command->timeout);
   command->timer.async_wait([self = shared_from_this(), command](boost::system::error_code ec) {
     if (ec == asio::error::operation_aborted) return;
     self->OnDeadline(command);
   });
   if (state_ == State::kReady && context() != nullptr) {
-    Send(command);
+    Send(command, now);
   } else {
     waiting_.push_back(std::move(command));
   }
@@ -315,7 +316,8 @@ std::string FormatCommand(const std::vector<std::string>& args) {
 
 }  // namespace
 
-void Core::Send(const std::shared_ptr<PendingCommand>& command) {
+void Core::Send(const std::shared_ptr<PendingCommand>& command,
+                std::chrono::steady_clock::time_point now) {
   const std::string formatted = FormatCommand(command->args);
   auto* privdata = new std::shared_ptr<PendingCommand>(command);
   redisAsyncContext* ctx = context();
@@ -328,6 +330,7 @@ void Core::Send(const std::shared_ptr<PendingCommand>& command) {
     return;
   }
   command->sent = true;
+  command->sent_at = now;
   // hiredis has serialised the arguments into its output buffer; the copy is not needed.
   command->args.clear();
   command->args.shrink_to_fit();
@@ -344,6 +347,8 @@ void Core::OnDeadline(const std::shared_ptr<PendingCommand>& command) {
   }
   // A reply that still arrives is matched to this command by hiredis and dropped (done is set).
   const bool sent = command->sent;
+  const auto unanswered = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - command->sent_at);
   command->Finish(std::unexpected(MapFailure(Failure::kTimedOut, std::move(message))));
   // Nothing answered on this connection for that long (replies come in order): the server may
   // be gone without the socket knowing (its host powered off or cut off: no reset arrives, and
@@ -351,11 +356,15 @@ void Core::OnDeadline(const std::shared_ptr<PendingCommand>& command) {
   // with sentinels finds the master they promoted meanwhile, instead of timing every command
   // out on the old socket. A shorter deadline is a caller choosing to stop waiting (a blocking
   // pop it gives up on, a probe), not a sign of a dead server: the connection is kept, and the
-  // late reply dropped.
-  if (sent && state_ == State::kReady && command->timeout >= kSilentServer) {
+  // late reply dropped. What counts is how long the server has had the command, not how long
+  // the caller waited: one queued while Redis was down (restarting, loading its AOF) is sent on
+  // the new connection with little of its deadline left, and that connection, ready a moment
+  // ago, is not silent; dropping it would fail every command just sent on it.
+  if (sent && state_ == State::kReady && command->timeout >= kSilentServer &&
+      unanswered >= kSilentServer) {
     asio::post(strand_, [self = shared_from_this(), g = generation_,
                          why = Where() + " did not answer " + command->name + " within " +
-                               Millis(command->timeout)] { self->Abandon(g, why); });
+                               Millis(unanswered)] { self->Abandon(g, why); });
   }
 }
 
@@ -378,7 +387,7 @@ void Core::OnReady(uint64_t generation) {
   for (auto& command : waiting) {
     if (command->done) continue;
     if (state_ == State::kReady && context() != nullptr) {
-      Send(command);
+      Send(command, std::chrono::steady_clock::now());
     } else {
       waiting_.push_back(std::move(command));
     }

@@ -35,6 +35,9 @@ struct PendingCommand {
   Completion<Result<Reply>> complete;
   asio::steady_timer timer;
   bool sent = false;  // handed to hiredis (else waiting for a connection)
+  // When it was handed to hiredis: a command queued while disconnected is sent, on a new
+  // connection, long after its deadline started.
+  std::chrono::steady_clock::time_point sent_at;
   bool done = false;
 
   void Finish(Result<Reply> result);
@@ -94,7 +97,9 @@ class Core : public std::enable_shared_from_this<Core> {
   // connection and connect again (with sentinels: find the master again).
   void Abandon(uint64_t generation, std::string why);
   void SendHandshake(redisAsyncContext* context, Step step, std::vector<std::string> args);
-  void Send(const std::shared_ptr<PendingCommand>& command);
+  // `now`: when it is sent (Submit passes the instant its deadline started from).
+  void Send(const std::shared_ptr<PendingCommand>& command,
+            std::chrono::steady_clock::time_point now);
   void OnReady(uint64_t generation);
   // `auth` marks a refused AUTH (a configuration problem, not a transient one).
   void OnConnectFailed(uint64_t generation, std::string why, bool auth = false);
