@@ -280,6 +280,44 @@ std::string Snippet(std::string_view text, size_t max_chars) {
   return PlainSnippet(text, max_chars);
 }
 
+std::optional<std::string> NotAVideo(std::string_view head) {
+  if (head.empty()) return "it is empty";
+  // ISO/IEC 14496-12 (MP4, MOV): a box is a 32-bit size then its four-letter type. Top-level
+  // boxes a file may start with: ftyp first is usual (ffmpeg, the simulator), but older or
+  // streaming writers put free/skip/wide/mdat/moov, a segment's styp/sidx/moof, or others.
+  static constexpr std::string_view kFirstBoxes[] = {"ftyp", "styp", "free", "skip", "wide",
+                                                     "mdat", "moov", "moof", "sidx", "pdin",
+                                                     "uuid", "meta", "prft", "emsg", "pnot"};
+  if (head.size() >= 8) {
+    const std::string_view type = head.substr(4, 4);
+    for (std::string_view box : kFirstBoxes) {
+      if (type == box) return std::nullopt;
+    }
+  }
+  std::string_view text = head;
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // a UTF-8 byte order mark
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos &&
+      (text[first] == '<' || text[first] == '{' || text[first] == '[')) {
+    return "it is markup or JSON";
+  }
+  // A video's first bytes are a box size (a zero byte for any box under 16 MiB) or other
+  // binary: UTF-8 without control characters is a message (a code point cut by the end of
+  // `head` is still one).
+  const bool no_controls = std::all_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= 0x20 && u != 0x7f) || c == '\t' || c == '\r' || c == '\n';
+  });
+  const size_t invalid = FindInvalidUtf8(text);
+  const bool utf8 = invalid == std::string_view::npos ||
+                    (head.size() >= kClipSniffBytes && invalid + 3 >= text.size());
+  if (no_controls && utf8) return "it is text";
+  if (head.size() < 8) {
+    return "it is " + std::to_string(head.size()) + " bytes, shorter than one MP4 box header";
+  }
+  return std::nullopt;
+}
+
 std::string Base64Encode(std::string_view bytes) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

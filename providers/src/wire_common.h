@@ -159,6 +159,17 @@ Error MakeProviderError(ErrorCategory category, std::string message, std::string
 // never flood a log line.
 std::string Snippet(std::string_view text, size_t max_chars = 300);
 
+// --- Downloads ----------------------------------------------------------------------------------
+// How many of a downloaded clip's first bytes NotAVideo looks at.
+inline constexpr size_t kClipSniffBytes = 64;
+// Why a downloaded body whose first bytes are `head` (kClipSniffBytes of them, fewer only when
+// the whole body is that short) is clearly not a video ("it is empty", "it is markup or JSON",
+// "it is text"), or nullopt. Conservative: a body whose first box is an ISO-BMFF one (ftyp, or
+// free/wide/mdat/moov... that some encoders write first) passes, and so does any other binary
+// body (another container is the provider's business); refused are only what a CDN or a proxy
+// answers 200 with instead of the file: nothing, an HTML or XML page, JSON, plain text.
+std::optional<std::string> NotAVideo(std::string_view head);
+
 // base_url ("http://127.0.0.1:9/kling", no trailing slash) + path ("/v1/videos").
 std::string JoinUrl(std::string_view base_url, std::string_view path);
 

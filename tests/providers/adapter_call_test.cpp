@@ -34,6 +34,33 @@ class NullSink final : public ByteSink {
   awaitable<Result<void>> Write(std::span<const std::byte>) override { co_return Result<void>{}; }
 };
 
+// Keeps what reaches it: what the worker would store as the clip.
+class KeepSink final : public ByteSink {
+ public:
+  awaitable<Result<void>> Write(std::span<const std::byte> chunk) override {
+    bytes.append(reinterpret_cast<const char*>(chunk.data()), chunk.size());
+    co_return Result<void>{};
+  }
+  std::string bytes;
+};
+
+// The start of an MP4 as ffmpeg writes it (ftyp, then a free box, then mdat), and 200 KiB of
+// payload, so the body arrives in several chunks.
+std::string Mp4Bytes(std::string_view first_box_type = "ftyp") {
+  using namespace std::string_literals;
+  std::string out = "\0\0\0\x20"s + std::string(first_box_type) + "isom\0\0\x02\0isomiso2avc1mp41"s;
+  out +=
+      "\0\0\0\x08"
+      "free"s;
+  std::string payload(200 * 1024, '\0');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 131 % 251);
+  const uint32_t size = static_cast<uint32_t>(payload.size() + 8);
+  out += {static_cast<char>(size >> 24), static_cast<char>(size >> 16),
+          static_cast<char>(size >> 8), static_cast<char>(size)};
+  out += "mdat" + payload;
+  return out;
+}
+
 struct AdapterCase {
   std::string provider, model, poll_id, credential_header;
 };
@@ -193,6 +220,76 @@ TEST_F(AdapterCallTest, DownloadsCarryCredentialsOnlyToTheApiAndClassifyByTheTab
     auto missing = RunSync(io_, adapter->Download("t-1", done, sink));
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().category, ErrorCategory::kNotFound);
+  }
+}
+
+// A 2xx download that is no video (a CDN's or a proxy's page, an empty answer) is an error, not
+// the clip: nothing reaches the sink (the worker stores nothing, the job does not succeed on
+// it), and the error is retryable (the task is kept and its clip fetched again) and names what
+// came back. Real MP4 bodies, whatever box they start with, reach the sink byte for byte.
+TEST_F(AdapterCallTest, ADownloadThatIsNotAVideoIsRefusedAndNothingIsPassedOn) {
+  struct Junk {
+    std::string body, content_type, says, shows;  // `shows`: the start, quoted in the message
+  };
+  const Junk kJunk[] = {
+      {"<html><body><h1>Access Denied</h1></body></html>", "text/html", "markup or JSON",
+       "\"<html><body><h1>Access"},
+      {"", "video/mp4", "it is empty", ""},
+      {R"({"error":{"code":"expired","message":"link expired"}})", "application/json",
+       "markup or JSON", R"("{\"error\":{\"code\")"},
+      {"  \r\n<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code></Error>", "application/xml",
+       "markup or JSON", R"("  \x0d\x0a<?xml version)"},
+      {"Service temporarily unavailable, please retry", "text/plain", "it is text",
+       "\"Service temporarily"},
+      {std::string(100 * 1024, 'x'), "text/plain", "over 64 KiB", "\"xxxxxxxx"},
+  };
+  for (const auto& c : kAdapters) {
+    SCOPED_TRACE(c.provider);
+    auto adapter = Make(c);
+    TaskStatus done;
+    done.state = TaskState::kSucceeded;
+    if (c.provider != "sora") done.video_url = server_.Url("/" + c.provider + "/files/clip.mp4");
+    for (const auto& junk : kJunk) {
+      SCOPED_TRACE(junk.body.substr(0, 40));
+      Answer({.status = 200, .headers = {{"Content-Type", junk.content_type}}, .body = junk.body});
+      KeepSink sink;
+      auto got = RunSync(io_, adapter->Download("t-1", done, sink));
+      ASSERT_FALSE(got) << "a " << junk.content_type << " answer was taken for the clip";
+      EXPECT_EQ(got.error().category, ErrorCategory::kRetryable) << got.error().Describe();
+      const std::string& message = got.error().message;
+      EXPECT_NE(message.find(c.provider + " download: task t-1"), std::string::npos) << message;
+      EXPECT_NE(message.find("not a video"), std::string::npos) << message;
+      EXPECT_NE(message.find(junk.says), std::string::npos) << message;
+      if (junk.says != "over 64 KiB") {
+        EXPECT_NE(message.find(junk.content_type), std::string::npos) << message;
+      }
+      EXPECT_NE(message.find(junk.shows), std::string::npos) << message;
+      EXPECT_TRUE(sink.bytes.empty()) << sink.bytes.size() << " bytes passed on";
+    }
+    for (std::string_view first : {"ftyp", "free", "mdat", "moov"}) {
+      SCOPED_TRACE(first);
+      const std::string mp4 = Mp4Bytes(first);
+      Answer({.status = 200, .headers = {{"Content-Type", "video/mp4"}}, .body = mp4});
+      KeepSink sink;
+      auto got = RunSync(io_, adapter->Download("t-1", done, sink));
+      ASSERT_TRUE(got) << got.error().Describe();
+      EXPECT_TRUE(sink.bytes == mp4) << sink.bytes.size() << " of " << mp4.size() << " bytes";
+    }
+    // Split across chunks, and shorter than what is looked at before passing on.
+    Answer({.status = 200, .body = Mp4Bytes(), .chunked = true});
+    KeepSink chunked;
+    auto got = RunSync(io_, adapter->Download("t-1", done, chunked));
+    ASSERT_TRUE(got) << got.error().Describe();
+    EXPECT_TRUE(chunked.bytes == Mp4Bytes());
+    const std::string tiny(
+        "\0\0\0\x10"
+        "ftypisom\0\0\0\0",
+        16);
+    Answer({.status = 200, .body = tiny});
+    KeepSink small;
+    got = RunSync(io_, adapter->Download("t-1", done, small));
+    ASSERT_TRUE(got) << got.error().Describe();
+    EXPECT_TRUE(small.bytes == tiny);
   }
 }
 
