@@ -16,25 +16,23 @@ local CLAIM_GRACE_MS = 600000
 -- Events older than the retention describe jobs that are gone or about to go: the stream is
 -- bounded by time as well as by its length cap (flush in common.lua).
 redis.call('XTRIM', P .. ':events', 'MINID', '~', string.format('%d', cutoff) .. '-0')
-local ids, state_of = {}, {}
+local due, due_state = {}, {}
 local more = 0
 for _, state in ipairs({'SUCCEEDED', 'FAILED', 'CANCELLED'}) do
-  if #ids < max then
-    local due = redis.call('ZRANGEBYSCORE', P .. ':state:' .. state, '-inf', cutoff, 'LIMIT', 0,
-                           max - #ids)
-    for _, id in ipairs(due) do
-      ids[#ids + 1] = id
-      state_of[id] = state
+  if #due < max then
+    local ids = redis.call('ZRANGEBYSCORE', P .. ':state:' .. state, '-inf', cutoff, 'LIMIT', 0,
+                           max - #due)
+    for _, id in ipairs(ids) do
+      due[#due + 1] = id
+      due_state[id] = state
     end
   end
 end
-if #ids == 0 and redis.call('SCARD', P .. ':batch_retrim') == 0 then return {0, 0, 0} end
-if #ids >= max then more = 1 end
+if #due == 0 and redis.call('SCARD', P .. ':batch_retrim') == 0 then return {0, 0, 0} end
+if #due >= max then more = 1 end
 -- What the removal needs of each job, read once.
 local READ = {'tenant', 'batch', 'model', 'worker', 'account', 'upstream', 'created', 'parent',
-              'children', 'state'}
-local rec = {}
-for _, id in ipairs(ids) do rec[id] = redis.call('HMGET', jkey(P, id), unpack(READ)) end
+              'children', 'state', 'updated'}
 -- A group's children leave with the group, not before it: its join or contact sheet reads their
 -- records, and so does a RetryJob of the group, however long after they ended (a storyboard of
 -- a hundred shots outlasts a short retention). A finished group takes its finished children
@@ -44,40 +42,59 @@ for _, id in ipairs(ids) do rec[id] = redis.call('HMGET', jkey(P, id), unpack(RE
 -- retries) stays, children and all, until that child ends: the child's money and progress are
 -- counted against the group's batch (mbatch), whose record would otherwise go with the group
 -- and come back as a stray hash of one field.
+-- The due jobs are taken in order, each group with its children, until the call holds
+-- MAX_IDS: the rest waits for the next call (`more`). Redis's Lua unpacks at most ~8,000
+-- values into one command, and 500 due groups of 64 shots would be 32,000 ids.
+local MAX_IDS = 4000
+local ids, state_of, rec = {}, {}, {}
 local removing, held = {}, {}
-for _, id in ipairs(ids) do removing[id] = true end
-local n_due = #ids
-for k = 1, n_due do
-  local group = ids[k]
-  local children = rec[group][9]
-  if children and children ~= '' then
+local function take(id, state, r)
+  ids[#ids + 1] = id
+  state_of[id], rec[id], removing[id] = state, r, true
+end
+for k = 1, #due do
+  local group = due[k]
+  if not removing[group] then
+    if #ids >= MAX_IDS then
+      more = 1
+      break
+    end
+    local r = redis.call('HMGET', jkey(P, group), unpack(READ))
+    local children = r[9]
     local finished, running = {}, false
-    for child in string.gmatch(children, '[^,]+') do
-      if not removing[child] then
-        local r = redis.call('HMGET', jkey(P, child), unpack(READ))
-        local st = r[10]
-        if st == 'SUCCEEDED' or st == 'FAILED' or st == 'CANCELLED' then
-          -- A child that ended within the retention (after the group came due: it ran on, or a
-          -- RetryJob ran it again) keeps the group, as a running one does: it stays its full
-          -- retention.
-          local at = tonumber(redis.call('ZSCORE', P .. ':state:' .. st, child))
-          if at and at > cutoff then
+    if children and children ~= '' then
+      for child in string.gmatch(children, '[^,]+') do
+        if not removing[child] then
+          local c = redis.call('HMGET', jkey(P, child), unpack(READ))
+          local st = c[10]
+          if st == 'SUCCEEDED' or st == 'FAILED' or st == 'CANCELLED' then
+            -- A child that ended within the retention (after the group came due: it ran on, or
+            -- a RetryJob ran it again) keeps the group, as a running one does: it stays its
+            -- full retention. When it ended is its record's `updated` (transition() writes it
+            -- at every change), not its score in the state index, which a sweep that kept it
+            -- moved to its own time.
+            local at = tonumber(c[11])
+            if not at then at = tonumber(redis.call('ZSCORE', P .. ':state:' .. st, child)) end
+            if at and at > cutoff then
+              running = true
+            else
+              finished[#finished + 1] = {child, st, c}
+            end
+          elseif st then
             running = true
-          else
-            finished[#finished + 1] = {child, st, r}
           end
-        elseif st then
-          running = true
         end
       end
     end
     if running then
+      take(group, due_state[group], r)
       held[group], removing[group] = true, nil
+    elseif #ids > 0 and #ids + 1 + #finished > MAX_IDS then
+      more = 1
+      break
     else
-      for _, f in ipairs(finished) do
-        ids[#ids + 1] = f[1]
-        state_of[f[1]], rec[f[1]], removing[f[1]] = f[2], f[3], true
-      end
+      take(group, due_state[group], r)
+      for _, f in ipairs(finished) do take(f[1], f[2], f[3]) end
     end
   end
 end
@@ -151,7 +168,19 @@ for _, id in ipairs(ids) do
     removed[#removed + 1] = id
   end
 end
-if #keys > 0 then redis.call('DEL', unpack(keys)) end
+-- A command naming many ids is sent in slices of SLICE (Lua's unpack limit, above).
+local SLICE = 1000
+local function in_slices(cmd, key, list)
+  for from = 1, #list, SLICE do
+    local to = math.min(#list, from + SLICE - 1)
+    if key then
+      redis.call(cmd, key, unpack(list, from, to))
+    else
+      redis.call(cmd, unpack(list, from, to))
+    end
+  end
+end
+in_slices('DEL', nil, keys)
 -- The claims, per account: looked for in the two buckets still alive (the claim was made when
 -- the job's upstream id was stored, before it ended), removed where they still name the job.
 local now = tonumber(ARGV[2])
@@ -168,7 +197,7 @@ for _, acc in ipairs(claim_order) do
     if #mine > 0 then redis.call('HDEL', key, unpack(mine)) end
   end
 end
-for _, key in ipairs(order) do redis.call('ZREM', key, unpack(groups[key])) end
+for _, key in ipairs(order) do in_slices('ZREM', key, groups[key]) end
 -- A tenant's submit calls (submit.lua): each counts its jobs still in Redis (#<call> in
 -- `tenant:<t>:callids`) and leaves `tenant:<t>:calls` with its last. A job's call is the one
 -- of its tenant scored by its `created` (the call's time); when several calls share that
