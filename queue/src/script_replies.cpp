@@ -68,12 +68,14 @@ Error ScriptError(std::string_view script, const std::string& message) {
                  "the job is " + message.substr(message.find(' ') + 1)};
   }
   if (message.starts_with("OOM ")) {
-    // maxmemory reached: Redis ran nothing. Finished jobs leaving (queue.retention_hours) or a
-    // larger maxmemory lets it run again, so it is worth retrying, not a bug to report.
+    // maxmemory reached: Redis ran nothing. Finished jobs leaving (retention runs while Redis
+    // is full: queue/CMakeLists.txt) or a larger maxmemory lets it run again, so it is worth
+    // retrying, not a bug to report.
     Error full{ErrorCategory::kRateLimited,
                "redis is out of memory (its maxmemory), so " + std::string(script) +
                    " did not run: " + message +
-                   "; shorten queue.retention_hours or raise maxmemory"};
+                   "; raise maxmemory (finished jobs keep leaving Redis "
+                   "queue.retention_hours after they end, which frees memory)"};
     full.retry_after = std::chrono::seconds(1);
     return full;
   }

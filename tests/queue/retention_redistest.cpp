@@ -564,5 +564,27 @@ TEST_F(RetentionTest, ManyLargeGroupsComingDueTogetherAllLeave) {
   EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:jobs"}).integer, 0);
 }
 
+// Retention runs while Redis is out of memory (maxmemory, noeviction): it is what frees memory
+// there, so a Redis that refused it as it refuses writes could never free any on its own.
+TEST_F(RetentionTest, RetentionRunsWhileRedisIsOutOfMemory) {
+  Submit({"j1", "j2"}, "b");
+  for (auto& [id, job] : Run()) Succeed(job);
+  clock_->Advance(2h);
+  server_->Run({"CONFIG", "SET", "maxmemory", "1"});
+  int removed = -1;
+  std::string error;
+  try {
+    removed = Sweep(1h);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  server_->Run({"CONFIG", "SET", "maxmemory", "0"});
+  EXPECT_EQ(removed, 2) << error;
+  for (const std::string id : {"j1", "j2"}) {
+    EXPECT_TRUE(KeysMentioning(id).empty()) << id;
+  }
+  EXPECT_FALSE(Exists("t:{q}:batch:b"));
+}
+
 }  // namespace
 }  // namespace reelq::queue
