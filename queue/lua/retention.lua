@@ -16,16 +16,35 @@ local CLAIM_GRACE_MS = 600000
 -- Events older than the retention describe jobs that are gone or about to go: the stream is
 -- bounded by time as well as by its length cap (flush in common.lua).
 redis.call('XTRIM', P .. ':events', 'MINID', '~', string.format('%d', cutoff) .. '-0')
+-- Jobs kept past their due time (a group's children while the group is here, a group while a
+-- child runs) stay where they are in their state's index (a listing by state pages through it,
+-- each job once, in the order they entered the state): `retain_hold` holds each such id with
+-- the time until which the sweep passes it over. An id leaves it when its job leaves Redis.
+-- The due head is read past the ids held, a page at a time: a call reads as many entries as
+-- are held at the head, plus its chunk.
+local now = tonumber(ARGV[2])
+local hold_key = P .. ':retain_hold'
+local holding = redis.call('ZCARD', hold_key) > 0
 local due, due_state = {}, {}
 local more = 0
 for _, state in ipairs({'SUCCEEDED', 'FAILED', 'CANCELLED'}) do
-  if #due < max then
-    local ids = redis.call('ZRANGEBYSCORE', P .. ':state:' .. state, '-inf', cutoff, 'LIMIT', 0,
-                           max - #due)
-    for _, id in ipairs(ids) do
-      due[#due + 1] = id
-      due_state[id] = state
+  local key, offset = P .. ':state:' .. state, 0
+  while #due < max do
+    local n = max - #due
+    if holding then n = 1000 end
+    local page = redis.call('ZRANGEBYSCORE', key, '-inf', cutoff, 'LIMIT', offset, n)
+    local held_until = {}
+    if holding and #page > 0 then held_until = redis.call('ZMSCORE', hold_key, unpack(page)) end
+    for k, id in ipairs(page) do
+      if #due >= max then break end
+      local u = held_until[k]
+      if not u or tonumber(u) <= now then
+        due[#due + 1] = id
+        due_state[id] = state
+      end
     end
+    if #page < n then break end
+    offset = offset + n
   end
 end
 if #due == 0 and redis.call('SCARD', P .. ':batch_retrim') == 0 then return {0, 0, 0} end
@@ -36,8 +55,7 @@ local READ = {'tenant', 'batch', 'model', 'worker', 'account', 'upstream', 'crea
 -- A group's children leave with the group, not before it: its join or contact sheet reads their
 -- records, and so does a RetryJob of the group, however long after they ended (a storyboard of
 -- a hundred shots outlasts a short retention). A finished group takes its finished children
--- along; a child whose group is still here is kept a retention period more (its score in the
--- state index moves to `now`, which also takes it out of the head the next calls read).
+-- along; a child whose group is still here is kept a retention period more (`retain_hold`).
 -- A group that ended while a child still runs (a storyboard failed by one shot while another
 -- retries) stays, children and all, until that child ends: the child's money and progress are
 -- counted against the group's batch (mbatch), whose record would otherwise go with the group
@@ -46,6 +64,18 @@ local READ = {'tenant', 'batch', 'model', 'worker', 'account', 'upstream', 'crea
 -- MAX_IDS: the rest waits for the next call (`more`). Redis's Lua unpacks at most ~8,000
 -- values into one command, and 500 due groups of 64 shots would be 32,000 ids.
 local MAX_IDS = 4000
+-- A command naming many ids is sent in slices of SLICE (an even number: ZADD's pairs).
+local SLICE = 1000
+local function in_slices(cmd, key, list)
+  for from = 1, #list, SLICE do
+    local to = math.min(#list, from + SLICE - 1)
+    if key then
+      redis.call(cmd, key, unpack(list, from, to))
+    else
+      redis.call(cmd, unpack(list, from, to))
+    end
+  end
+end
 local ids, state_of, rec = {}, {}, {}
 local removing, held = {}, {}
 local function take(id, state, r)
@@ -99,7 +129,7 @@ for k = 1, #due do
   end
 end
 do
-  local going, group_here = {}, {}
+  local going, group_here, hold = {}, {}, {}
   for _, id in ipairs(ids) do
     local parent = rec[id][8]
     local stays = held[id] or false
@@ -111,11 +141,13 @@ do
       end
     end
     if stays then
-      redis.call('ZADD', P .. ':state:' .. state_of[id], 'XX', tonumber(ARGV[2]), id)
+      hold[#hold + 1] = now + retention_ms
+      hold[#hold + 1] = id
     else
       going[#going + 1] = id
     end
   end
+  in_slices('ZADD', hold_key, hold)
   ids = going
 end
 local groups, order = {}, {}
@@ -142,6 +174,7 @@ for _, id in ipairs(ids) do
     c.jobs[#c.jobs + 1] = id
   end
   put(P .. ':jobs', id)
+  if holding then put(hold_key, id) end
   put(P .. ':state:' .. state_of[id], id)
   if h[1] and h[1] ~= '' then
     put(P .. ':tenant:' .. h[1] .. ':jobs', id)  -- the previous layout's per-job entry
@@ -168,22 +201,9 @@ for _, id in ipairs(ids) do
     removed[#removed + 1] = id
   end
 end
--- A command naming many ids is sent in slices of SLICE (Lua's unpack limit, above).
-local SLICE = 1000
-local function in_slices(cmd, key, list)
-  for from = 1, #list, SLICE do
-    local to = math.min(#list, from + SLICE - 1)
-    if key then
-      redis.call(cmd, key, unpack(list, from, to))
-    else
-      redis.call(cmd, unpack(list, from, to))
-    end
-  end
-end
 in_slices('DEL', nil, keys)
 -- The claims, per account: looked for in the two buckets still alive (the claim was made when
 -- the job's upstream id was stored, before it ended), removed where they still name the job.
-local now = tonumber(ARGV[2])
 local bucket = math.floor(now / CLAIM_BUCKET_MS)
 for _, acc in ipairs(claim_order) do
   local c = claims[acc]

@@ -564,6 +564,49 @@ TEST_F(RetentionTest, ManyLargeGroupsComingDueTogetherAllLeave) {
   EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:jobs"}).integer, 0);
 }
 
+// A shot kept for its group keeps its place in its state's index: a listing by state paged
+// while the sweep keeps the shot lists each job once, in the order they entered the state; the
+// note the sweep keeps on the shot (`retain_hold`) leaves Redis with it.
+TEST_F(RetentionTest, AStateListingPagedWhileTheSweepKeepsAShotListsEachJobOnce) {
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(Storyboard("g", 2, "sb", {"s0", "s1"}), 3600)));
+  Submit({"x"}, "");
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 3u);
+  Succeed(leased["s0"]);
+  clock_->Advance(10min);
+  Succeed(leased["x"]);
+  clock_->Advance(85min);  // s0 ended 95 minutes ago (due under 90), x 85 (not due)
+
+  ListFilter filter{.state = JobState::kSucceeded, .page_size = 1};
+  std::vector<std::string> listed;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 10);
+    auto page = RunAsync(io_, store_->List(filter));
+    ASSERT_TRUE(page) << page.error().Describe();
+    for (const auto& j : page->jobs) listed.push_back(j.id);
+    if (page->next_page_token.empty()) break;
+    filter.page_token = page->next_page_token;
+    if (pages == 0) {
+      EXPECT_EQ(Sweep(90min), 0);  // s0 stays: its group runs
+    }
+  }
+  EXPECT_EQ(listed, (std::vector<std::string>{"s0", "x"}));
+  EXPECT_TRUE(RunAsync(io_, store_->Get("s0")));
+
+  // x comes due and goes; the kept shot is passed over, not in the way.
+  clock_->Advance(6min);
+  EXPECT_EQ(Sweep(90min, 1), 1);
+  EXPECT_TRUE(RunAsync(io_, store_->Get("s0")));
+  // The group ends and, a retention later, leaves with its shots and everything naming them.
+  Succeed(leased["s1"]);
+  auto step = Run();
+  ASSERT_TRUE(step.contains("g"));
+  Succeed(step["g"]);
+  clock_->Advance(91min);
+  ExpectGroupGone();
+  EXPECT_FALSE(Exists("t:{q}:retain_hold"));
+}
+
 // Retention runs while Redis is out of memory (maxmemory, noeviction): it is what frees memory
 // there, so a Redis that refused it as it refuses writes could never free any on its own.
 TEST_F(RetentionTest, RetentionRunsWhileRedisIsOutOfMemory) {
