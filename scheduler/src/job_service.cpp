@@ -6,6 +6,7 @@
 #include "reelq/common/ids.h"
 #include "reelq/common/utf8.h"
 
+#include "batch_chunks.h"
 #include "reelq/scheduler/grpc_auth.h"
 #include "reelq/scheduler/grpc_services.h"
 #include "unary.h"
@@ -38,7 +39,10 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> SubmitChunk(
 // Reads a batch item by item (a message carries one item or many: SubmitBatchRequest.specs);
 // each is admitted on its own, so one bad item gets its own error and the others go in.
 // Admitted items are stored in chunks of kChunk with one Redis call each
-// (JobApi::SubmitMany): a 10,000-item batch costs 50 script calls, not 10,000. Reading goes on
+// (JobApi::SubmitMany): a 10,000-item batch costs 50 script calls, not 10,000. A chunk is sealed
+// sooner once its items reach Settings::batch_chunk_bytes (items with inline images are MBs
+// each), and reading waits while the items held (read, not yet answered) reach twice that
+// (BatchChunks): a stream holds tens of MB, not 4 x 200 images. Reading goes on
 // while up to kChunksInFlight chunks are being stored, so the stream's reading and admission
 // overlap Redis's work (one script call at a time per chunk; each is atomic, so chunks that
 // race keep every rule: idempotency, budgets, limits). The first chunk, which carries the
@@ -52,7 +56,11 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
  public:
   BatchReactor(asio::any_io_executor io, JobApi& api, Authenticator& auth, const Settings& settings,
                std::string authorization, v1::SubmitBatchResponse* response)
-      : io_(std::move(io)), api_(api), settings_(settings), response_(response) {
+      : io_(std::move(io)),
+        api_(api),
+        settings_(settings),
+        response_(response),
+        chunks_(kChunk, settings.batch_chunk_bytes) {
     asio::co_spawn(io_, auth.AuthenticateHeader(std::move(authorization)),
                    [this](std::exception_ptr error, Result<Principal> who) {
                      if (error) {
@@ -189,19 +197,24 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
                  IdForMessage(batch_id_));
       return;
     }
+    const size_t bytes = spec.ByteSizeLong();
     chunk_.push_back(std::move(spec));
     chunk_items_.push_back(item);
-    if (chunk_.size() >= kChunk) SealLocked();
+    if (chunks_.Add(bytes)) SealLocked();
   }
 
   // The chunk is complete: stored now, or, while the first chunk (which carries the batch's
   // webhook) is out, held until it comes back, so that a refused webhook refuses it too.
   void SealLocked() {
     if (first_stored_ || in_flight_ == 0) {
-      FlushLocked();
+      auto specs = std::move(chunk_);
+      auto items = std::move(chunk_items_);
+      chunk_.clear();
+      chunk_items_.clear();
+      FlushLocked(std::move(specs), std::move(items), chunks_.Seal());
       return;
     }
-    held_.push_back({std::move(chunk_), std::move(chunk_items_)});
+    held_.push_back({std::move(chunk_), std::move(chunk_items_), chunks_.Seal()});
     chunk_.clear();
     chunk_items_.clear();
   }
@@ -209,26 +222,28 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   // The first chunk came back: the chunks held meanwhile go, or they and the items of the chunk
   // being filled are refused with the webhook.
   void ReleaseHeldLocked() {
-    for (auto& [specs, items] : held_) {
+    for (auto& held : held_) {
       if (hook_error_) {
-        for (auto* item : items) Reject(item, grpc::StatusCode::INVALID_ARGUMENT, *hook_error_);
+        for (auto* item : held.items)
+          Reject(item, grpc::StatusCode::INVALID_ARGUMENT, *hook_error_);
+        chunks_.Answered(held.bytes);
       } else {
-        chunk_ = std::move(specs);
-        chunk_items_ = std::move(items);
-        FlushLocked();
+        FlushLocked(std::move(held.specs), std::move(held.items), held.bytes);
       }
     }
     held_.clear();
     if (hook_error_) {
       for (auto* item : chunk_items_)
         Reject(item, grpc::StatusCode::INVALID_ARGUMENT, *hook_error_);
+      chunks_.Answered(chunks_.Seal());
       chunk_.clear();
       chunk_items_.clear();
     }
   }
 
   // What to do now: read on while few enough chunks are being stored (none before the first
-  // came back), finish once everything read has been stored.
+  // came back) and the items held are few enough bytes (BatchChunks), finish once everything
+  // read has been stored.
   Next NextLocked() {
     if (finished_ || reading_) return Next::kNothing;
     if (read_all_) {
@@ -238,7 +253,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
       return too_long_ ? Next::kFinishTooLong : Next::kFinish;
     }
     const int allowed = first_stored_ ? kChunksInFlight : 1;
-    if (in_flight_ >= allowed) return Next::kNothing;
+    if (!chunks_.MayRead(in_flight_, allowed)) return Next::kNothing;
     reading_ = true;
     return Next::kRead;
   }
@@ -257,12 +272,10 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     }
   }
 
-  // Stores the chunk read so far; its items are answered when it comes back.
-  void FlushLocked() {
-    auto specs = std::move(chunk_);
-    auto items = std::move(chunk_items_);
-    chunk_.clear();
-    chunk_items_.clear();
+  // Stores a sealed chunk (its items' bytes: `bytes`); its items are answered when it comes
+  // back.
+  void FlushLocked(std::vector<v1::JobSpec> specs, std::vector<v1::BatchItemResult*> items,
+                   size_t bytes) {
     ++in_flight_;
     auto hook = std::exchange(hook_, std::nullopt);
     // The webhook's refusal is written by the chunk's coroutine and read here only once it has
@@ -271,7 +284,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
     asio::co_spawn(
         io_,
         SubmitChunk(api_, who_, std::move(hook), std::move(specs), budget_micros_, refused.get()),
-        [this, refused, items = std::move(items)](
+        [this, refused, bytes, items = std::move(items)](
             std::exception_ptr error, std::vector<Result<v1::SubmitJobResponse>> results) {
           Next next;
           {
@@ -291,6 +304,7 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
               }
             }
             --in_flight_;
+            chunks_.Answered(bytes);
             first_stored_ = true;
             ReleaseHeldLocked();
             next = NextLocked();
@@ -323,8 +337,14 @@ class BatchReactor final : public grpc::ServerReadReactor<v1::SubmitBatchRequest
   int64_t budget_micros_ = 0;       // the batch's budget, from the first message that states one
   std::vector<v1::JobSpec> chunk_;  // admitted later, stored together
   std::vector<v1::BatchItemResult*> chunk_items_;  // their places in the response
+  BatchChunks chunks_;                             // when to seal a chunk, whether to read on
   // Complete chunks read while the first was out (SealLocked).
-  std::vector<std::pair<std::vector<v1::JobSpec>, std::vector<v1::BatchItemResult*>>> held_;
+  struct HeldChunk {
+    std::vector<v1::JobSpec> specs;
+    std::vector<v1::BatchItemResult*> items;
+    size_t bytes = 0;
+  };
+  std::vector<HeldChunk> held_;
   bool hook_seen_ = false;
   std::string hook_url_, hook_events_;     // the batch webhook the stream named first
   std::optional<BatchHookRequest> hook_;   // not yet sent: goes with the next chunk

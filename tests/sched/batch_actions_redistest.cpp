@@ -219,6 +219,53 @@ TEST_F(BatchActionsTest, AStreamFarPastTheItemLimitIsEndedNotReadOn) {
   EXPECT_EQ(progress.total(), 5u);
 }
 
+// Big items (a 90 KB prompt standing in for inline images) with Settings::batch_chunk_bytes at
+// 256 KB: the stream stores them in chunks sealed by bytes (3 items each, one submit call per
+// chunk), not 200 at a time, and every item is answered and stored.
+TEST_F(BatchActionsTest, BigItemsAreStoredInChunksSealedByBytes) {
+  settings_.batch_chunk_bytes = 256 << 10;
+  // Every command goes to the slow log: the submit calls are counted there.
+  redis_->Run({"CONFIG", "SET", "slowlog-log-slower-than", "0"});
+  redis_->Run({"CONFIG", "SET", "slowlog-max-len", "100000"});
+  redis_->Run({"SLOWLOG", "RESET"});
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 60s);
+  v1::SubmitBatchResponse response;
+  auto writer = stub_->SubmitBatch(&context, &response);
+  constexpr int kItems = 30;
+  for (int i = 0; i < kItems; ++i) {
+    v1::SubmitBatchRequest request;
+    *request.mutable_spec() = Spec("seedance-2.0", 5, "big-batch");
+    request.mutable_spec()->set_prompt(std::string(90'000, 'a' + i % 26));
+    ASSERT_TRUE(writer->Write(request)) << i;
+  }
+  writer->WritesDone();
+  const auto status = writer->Finish();
+  auto log = redis_->Run({"SLOWLOG", "GET", "-1"});
+  redis_->Run({"CONFIG", "SET", "slowlog-log-slower-than", "10000"});
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  ASSERT_EQ(response.items_size(), kItems);
+  EXPECT_EQ(response.accepted(), static_cast<uint32_t>(kItems));
+  for (const auto& item : response.items()) EXPECT_FALSE(item.job_id().empty()) << item.index();
+  int submit_calls = 0;
+  for (const auto& entry : log.elements) {
+    if (entry.elements.size() < 4 || entry.elements[3].elements.size() < 2) continue;
+    const auto& args = entry.elements[3].elements;
+    const std::string& function = args[1].str;
+    if ((args[0].str == "FCALL" || args[0].str == "fcall") && function.size() >= 6 &&
+        function.compare(function.size() - 6, 6, "submit") == 0) {
+      ++submit_calls;
+    }
+  }
+  EXPECT_EQ(submit_calls, kItems / 3);
+  v1::GetBatchRequest get;
+  get.set_batch_id("big-batch");
+  v1::BatchProgress progress;
+  grpc::ClientContext get_context;
+  ASSERT_TRUE(stub_->GetBatch(&get_context, get, &progress).ok());
+  EXPECT_EQ(progress.total(), static_cast<uint32_t>(kItems));
+}
+
 // Items whose fields hold bytes that are not UTF-8 are refused one by one, and the answer (proto
 // strings, which a client refuses to parse when they are not UTF-8) still reaches the client
 // with every good item's job id: no refusal echoes the raw bytes. A long value is echoed cut.

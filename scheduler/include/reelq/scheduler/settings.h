@@ -56,6 +56,12 @@ struct Settings {
   // config key: tests lower it.
   static constexpr size_t kWatchMaxQueuedMessages = 10'000;
   size_t watch_max_queued_messages = kWatchMaxQueuedMessages;
+  // A SubmitBatch chunk (stored in one call) is sealed once its items reach this many bytes, as
+  // well as at 200 items, and a stream reads no further while the items it holds (read, not yet
+  // answered) reach twice this: items with inline images are MBs each (job_service.cpp,
+  // batch_chunks.h). Not a config key: tests lower it.
+  static constexpr size_t kBatchChunkBytes = 32 << 20;
+  size_t batch_chunk_bytes = kBatchChunkBytes;
 };
 
 // Reads the `scheduler:` and `tenants:` sections. Errors name the key.
