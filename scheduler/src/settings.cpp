@@ -14,7 +14,8 @@ Result<Settings> ParseSettings(const config::Document& doc) {
           {"listen", "metrics_listen", "max_prompt_bytes", "max_batch_items", "max_message_bytes",
            "idempotency_retention_hours", "max_attempts", "dispatch_batch", "dispatch_scan_depth",
            "dispatch_policy", "preference_margin_seconds", "tls_cert_file", "tls_key_file",
-           "tls_client_ca_file", "dashboard_listen", "dispatch_interval_ms", "max_image_bytes"});
+           "tls_client_ca_file", "dashboard_listen", "dispatch_interval_ms", "max_image_bytes",
+           "max_watches_per_tenant", "max_watches"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -33,6 +34,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
              config::GetInt(sec, n, "max_message_bytes", 32 << 20, 1024, 1 << 30));
   REELQ_READ(s.max_image_bytes,
              config::GetInt(sec, n, "max_image_bytes", 10 << 20, 1024, 256 << 20));
+  REELQ_READ(s.max_watches_per_tenant,
+             config::GetInt(sec, n, "max_watches_per_tenant", 1'000, 1, 1'000'000));
+  REELQ_READ(s.max_watches, config::GetInt(sec, n, "max_watches", 10'000, 1, 1'000'000));
   // Fractions are allowed (down to one second), so tests can watch a key expire.
   double hours = 24;
   REELQ_READ(hours,

@@ -543,10 +543,10 @@ awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, Even
   st->Finish(grpc::Status::OK);
 }
 
-// Authenticates, then follows one job or one batch.
+// Authenticates, then follows one job or one batch; counted in `limits` while it runs.
 awaitable<void> Watch(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub,
-                      Authenticator& auth, std::string authorization, bool is_batch,
-                      std::string target) {
+                      Authenticator& auth, WatchLimits& limits, const Settings& settings,
+                      std::string authorization, bool is_batch, std::string target) {
   StillAuthorized still(auth, authorization);
   auto who = co_await auth.AuthenticateHeader(std::move(authorization));
   if (!who) {
@@ -555,6 +555,13 @@ awaitable<void> Watch(std::shared_ptr<WatchState> st, JobApi& api, EventHub& hub
   }
   if (target.empty()) {
     st->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "target: set job_id or batch_id"));
+    co_return;
+  }
+  // The slot is this frame's: released however the watch ends (its end, an error, the client
+  // going away, an exception).
+  auto opened = limits.Open(who->tenant, settings.max_watches_per_tenant, settings.max_watches);
+  if (const auto* refused = std::get_if<std::string>(&opened)) {
+    st->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, *refused));
     co_return;
   }
   if (is_batch) {
@@ -578,7 +585,8 @@ grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(
   const bool is_batch = request->target_case() == v1::WatchJobRequest::kBatchId;
   const std::string target = is_batch ? request->batch_id() : request->job_id();
   asio::co_spawn(io_,
-                 Watch(state, api_, events_, auth_, AuthorizationOf(*context), is_batch, target),
+                 Watch(state, api_, events_, auth_, watch_limits_, settings_,
+                       AuthorizationOf(*context), is_batch, target),
                  on_exit);
   return reactor;
 }

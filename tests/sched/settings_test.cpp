@@ -70,6 +70,26 @@ TEST(SchedulerSettings, PreferenceMargin) {
       << bad.error().message;
 }
 
+// The open-watch limits: defaults, a set value, and malformed ones refused naming the key.
+TEST(SchedulerSettings, WatchLimits) {
+  auto dflt = Parse("{}\n");
+  ASSERT_TRUE(dflt);
+  EXPECT_EQ(dflt->max_watches_per_tenant, 1000u);
+  EXPECT_EQ(dflt->max_watches, 10000u);
+  auto s = Parse("scheduler:\n  max_watches_per_tenant: 50\n  max_watches: 200\n");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->max_watches_per_tenant, 50u);
+  EXPECT_EQ(s->max_watches, 200u);
+  for (const std::string key : {"max_watches_per_tenant", "max_watches"}) {
+    for (const std::string bad : {"0", "-3", "lots"}) {
+      auto refused = Parse("scheduler:\n  " + key + ": " + bad + "\n");
+      ASSERT_FALSE(refused) << key << ": " << bad;
+      EXPECT_NE(refused.error().message.find("scheduler." + key), std::string::npos)
+          << refused.error().message;
+    }
+  }
+}
+
 TEST(SchedulerSettings, ActivationCredit) {
   auto dflt = Parse("{}\n");
   ASSERT_TRUE(dflt);

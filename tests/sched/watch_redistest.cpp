@@ -385,6 +385,65 @@ TEST_F(WatchTest, AClientThatReadsTooSlowlyHasItsBatchWatchEndedNotBuffered) {
   EXPECT_EQ(again.Next().batch().total(), static_cast<uint32_t>(kJobs + 1));
 }
 
+// Waits (up to 5 s) until the scheduler counts `n` open watches.
+bool OpenWatchesReach(const scheduler::JobServiceImpl& service, size_t n) {
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (service.watches().open() != n && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
+  }
+  return service.watches().open() == n;
+}
+
+// scheduler.max_watches_per_tenant: past it a new watch is refused with RESOURCE_EXHAUSTED
+// naming the setting; a watch the client ends gives its place back, and a new one opens.
+TEST_F(WatchTest, WatchesPastThePerTenantLimitAreRefusedUntilOneEnds) {
+  settings_.max_watches_per_tenant = 2;
+  Submit(Spec("seedance-2.0", 5, "watched"));
+  auto first = WatchBatch("watched");
+  auto second = WatchBatch("watched");
+  EXPECT_EQ(first.Next().batch().total(), 1u);
+  EXPECT_EQ(second.Next().batch().total(), 1u);
+  auto [none, refused] = WatchBatch("watched").Rest();
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("already has 2 watches open"), std::string::npos)
+      << refused.error_message();
+  EXPECT_NE(refused.error_message().find("scheduler.max_watches_per_tenant"), std::string::npos)
+      << refused.error_message();
+
+  first.context->TryCancel();
+  first.Rest();
+  ASSERT_TRUE(OpenWatchesReach(*job_service_, 1));
+  auto third = WatchBatch("watched");
+  EXPECT_EQ(third.Next().batch().total(), 1u);
+}
+
+// scheduler.max_watches: the scheduler's limit over every principal; a job watch that ends with
+// its job (here a cancel) gives its place back.
+TEST_F(WatchTest, WatchesPastTheSchedulersLimitAreRefusedUntilOneEnds) {
+  settings_.max_watches = 2;
+  const std::string a = Submit(Spec("seedance-2.0", 5));
+  const std::string b = Submit(Spec("seedance-2.0", 5));
+  auto watch_a = WatchJob(a);
+  auto watch_b = WatchJob(b);
+  EXPECT_EQ(watch_a.Next().state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(watch_b.Next().state(), v1::JOB_STATE_PENDING);
+  auto [none, refused] = WatchJob(b).Rest();
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("scheduler.max_watches)"), std::string::npos)
+      << refused.error_message();
+
+  ASSERT_TRUE(Call(jobs_->Cancel(OpenPrincipal(), a)));
+  auto [rest, ended] = watch_a.Rest();
+  EXPECT_TRUE(ended.ok()) << ended.error_message();
+  ASSERT_TRUE(OpenWatchesReach(*job_service_, 1));
+  auto again = WatchJob(b);
+  EXPECT_EQ(again.Next().state(), v1::JOB_STATE_PENDING);
+  // Refused watches and ended ones hold nothing.
+  EXPECT_EQ(job_service_->watches().open(), 2u);
+}
+
 TEST_F(WatchTest, AClientThatGoesAwayEndsItsWatch) {
   const std::string id = Submit(Spec("seedance-2.0", 5));
   auto watch = WatchJob(id);

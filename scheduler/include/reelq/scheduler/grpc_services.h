@@ -10,6 +10,7 @@
 #include "reelq/scheduler/event_hub.h"
 #include "reelq/scheduler/job_api.h"
 #include "reelq/scheduler/model_api.h"
+#include "reelq/scheduler/watch_limits.h"
 #include "reelq/v1/jobs.grpc.pb.h"
 #include "reelq/v1/models.grpc.pb.h"
 
@@ -61,6 +62,8 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   // The most messages any WatchJob stream has held queued for its client so far (never more
   // than Settings::watch_max_queued_messages).
   size_t WatchMostQueued() const { return watch_most_queued_.load(); }
+  // The WatchJob streams open now (Settings::max_watches_per_tenant, max_watches).
+  const WatchLimits& watches() const { return watch_limits_; }
 
  private:
   asio::any_io_executor io_;
@@ -69,6 +72,7 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   const Settings& settings_;
   Authenticator& auth_;
   std::atomic<size_t> watch_most_queued_{0};
+  WatchLimits watch_limits_;
 };
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {

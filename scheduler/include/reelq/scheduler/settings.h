@@ -55,6 +55,11 @@ struct Settings {
   // without bound (each message carries the batch's progress: 10,000 are a few MB). Not a
   // config key: tests lower it.
   static constexpr size_t kWatchMaxQueuedMessages = 10'000;
+  // Open WatchJob streams: per tenant (an admin token, or authentication off, counts as one
+  // principal) and on this scheduler in all. Past either a new watch is refused with
+  // RESOURCE_EXHAUSTED naming the key (an idle watch costs the io thread a re-read every 1-5 s).
+  size_t max_watches_per_tenant = 1'000;
+  size_t max_watches = 10'000;
   size_t watch_max_queued_messages = kWatchMaxQueuedMessages;
   // A SubmitBatch chunk (stored in one call) is sealed once its items reach this many bytes, as
   // well as at 200 items, and a stream reads no further while the items it holds (read, not yet
