@@ -154,6 +154,12 @@ awaitable<Result<std::string>> AuthStore::ClaimBatch(std::string batch_id, std::
   std::vector<std::string> args{batch_id, tenant, std::to_string(ttl_ms)};
   auto r = co_await Run(LuaFunction(lua::k_auth_claim_batch), std::move(args));
   if (!r) co_return std::unexpected(r.error());
+  if (r->IsError() && r->str.find("HASJOBS") != std::string::npos) {
+    co_return MakeError(ErrorCategory::kInvalidRequest,
+                        "batch_id: '" + batch_id +
+                            "' already holds jobs stored without an owning tenant (submitted "
+                            "while authentication was off); choose another batch id");
+  }
   if (r->IsError()) co_return std::unexpected(AuthScriptError("claim_batch", r->str, tenant, ""));
   co_return r->str;
 }

@@ -521,6 +521,9 @@ awaitable<void> WatchBatchLoop(std::shared_ptr<WatchState> st, JobApi& api, Even
       last_refresh = std::chrono::steady_clock::now();
     }
     for (const auto& e : inbox) {
+      // A batch may hold other tenants' jobs (stored before its id was claimed): those are not
+      // this caller's to see.
+      if (!who.CanSee(e.tenant)) continue;
       auto ev = FromStreamEvent(e);
       *ev.mutable_batch() = *progress;
       st->Send(std::move(ev));

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "reelq/queue/auth_store.h"
 #include "store_fixture.h"
 
 namespace reelq::queue {
@@ -201,6 +202,40 @@ TEST_F(RetentionTest, ABatchsOwnerClaimAndAnIdleTenantLeaveWithTheLastJob) {
   ASSERT_TRUE(page) << page.error().Describe();
   ASSERT_EQ(page->jobs.size(), 1u);
   EXPECT_EQ(page->jobs[0].id, "j4");
+}
+
+// A batch id nobody owns whose batch already holds jobs (stored while authentication was off,
+// when nothing is claimed) is not claimed: the claimant's batch watch and batch actions would
+// reach jobs that are not its own. A fresh id is claimed, an owner re-using its id keeps it, and
+// once the batch has left Redis the id is free again.
+TEST_F(RetentionTest, AnUnownedBatchThatHoldsJobsIsNotClaimed) {
+  AuthStore auth(NewConnection(), "t");
+  Submit({"j1"}, "open-batch");
+  auto refused = RunAsync(io_, auth.ClaimBatch("open-batch", "other", 3'600'000));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(refused.error().message.find("'open-batch' already holds jobs"), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("choose another batch id"), std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(Exists("t:{q}:auth:batch:open-batch"));
+
+  auto fresh = RunAsync(io_, auth.ClaimBatch("fresh", "other", 3'600'000));
+  ASSERT_TRUE(fresh) << fresh.error().Describe();
+  EXPECT_EQ(*fresh, "other");
+  auto own = RunAsync(io_, auth.ClaimBatch("own", "studio", 3'600'000));
+  ASSERT_TRUE(own) << own.error().Describe();
+  Submit({"j2"}, "own");
+  auto again = RunAsync(io_, auth.ClaimBatch("own", "studio", 3'600'000));
+  ASSERT_TRUE(again) << again.error().Describe();
+  EXPECT_EQ(*again, "studio");
+
+  for (auto& [id, job] : Run()) Succeed(job);
+  clock_->Advance(2h);
+  EXPECT_EQ(Sweep(1h), 2);
+  auto freed = RunAsync(io_, auth.ClaimBatch("open-batch", "other", 3'600'000));
+  ASSERT_TRUE(freed) << freed.error().Describe();
+  EXPECT_EQ(*freed, "other");
 }
 
 // A submit to a batch whose last job the sweep removes between the submit's claim check and its

@@ -4,6 +4,8 @@
 // the test process: a real redis-server, one io thread, an in-process gRPC channel (no port, no
 // child process but redis-server). Time is a ManualClock shared by the queue and the APIs.
 // Dispatch does not run by itself: tests call store().Dispatch() when they want it.
+// Authentication is off unless a fixture sets with_auth_ before SetUp: then the admin token is
+// kAdminToken and tenants are made through auth_store_.
 
 #include <gtest/gtest.h>
 
@@ -18,6 +20,7 @@
 #include "redis_server.h"
 #include "reelq/common/clock.h"
 #include "reelq/common/redis.h"
+#include "reelq/queue/auth_store.h"
 #include "reelq/queue/job_store.h"
 #include "reelq/scheduler/admission.h"
 #include "reelq/scheduler/event_hub.h"
@@ -74,12 +77,19 @@ class InProcessScheduler : public ::testing::Test {
     ASSERT_TRUE(synced) << synced.error().Describe();
     admission_ =
         std::make_unique<scheduler::Admission>(catalogue_, scheduler::AdmissionLimits{}, clock_);
-    jobs_ = std::make_unique<scheduler::JobApi>(*store_, *admission_, settings_, nullptr, clock_);
+    scheduler::AuthSettings auth_settings;
+    if (with_auth_) {
+      auth_store_ = std::make_unique<queue::AuthStore>(connection_, "t");
+      auth_settings.admin_tokens = {kAdminToken};
+    }
+    jobs_ = std::make_unique<scheduler::JobApi>(*store_, *admission_, settings_, nullptr, clock_,
+                                                auth_store_.get());
     models_ = std::make_unique<scheduler::ModelApi>(*store_, catalogue_, settings_, clock_);
     hub_ = std::make_unique<scheduler::EventHub>(*store_, blocking_);
     hub_done_ = asio::co_spawn(io_, hub_->Run(), asio::use_future);
-    // Authentication off: every call acts as the open principal, as before tokens existed.
-    auth_ = std::make_unique<scheduler::Authenticator>(scheduler::AuthSettings{}, nullptr, clock_);
+    // Authentication off (unless with_auth_): every call acts as the open principal, as before
+    // tokens existed.
+    auth_ = std::make_unique<scheduler::Authenticator>(auth_settings, auth_store_.get(), clock_);
     job_service_ = std::make_unique<scheduler::JobServiceImpl>(io_.get_executor(), *jobs_, *hub_,
                                                                settings_, *auth_);
     model_service_ =
@@ -177,6 +187,9 @@ class InProcessScheduler : public ::testing::Test {
   std::shared_ptr<ManualClock> clock_;
   redis::ConnectionPtr connection_, blocking_;
   std::unique_ptr<queue::JobStore> store_;
+  static constexpr const char* kAdminToken = "admin-token";
+  bool with_auth_ = false;                        // set before SetUp
+  std::unique_ptr<queue::AuthStore> auth_store_;  // with_auth_ only
   std::unique_ptr<scheduler::Admission> admission_;
   std::unique_ptr<scheduler::JobApi> jobs_;
   std::unique_ptr<scheduler::ModelApi> models_;

@@ -5,6 +5,8 @@
 // would.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -442,6 +444,79 @@ TEST_F(WatchTest, WatchesPastTheSchedulersLimitAreRefusedUntilOneEnds) {
   EXPECT_EQ(again.Next().state(), v1::JOB_STATE_PENDING);
   // Refused watches and ended ones hold nothing.
   EXPECT_EQ(job_service_->watches().open(), 2u);
+}
+
+// Authentication on: tenants "a" and "b", whose tokens are "token-a" and "token-b".
+class AuthedWatchTest : public WatchTest {
+ protected:
+  void SetUp() override {
+    with_auth_ = true;
+    WatchTest::SetUp();
+    for (const std::string tenant : {"a", "b"}) {
+      const std::string hash = scheduler::HashToken("token-" + tenant);
+      auto created = Call(auth_store_->CreateTenant(tenant, 1, 0));
+      ASSERT_TRUE(created) << created.error().Describe();
+      auto token = Call(auth_store_->AddToken(tenant, hash, "", 0));
+      ASSERT_TRUE(token) << token.error().Describe();
+    }
+  }
+
+  Watch WatchBatchAs(const std::string& token, const std::string& batch) {
+    Watch w;
+    w.context = std::make_unique<grpc::ClientContext>();
+    w.context->set_deadline(std::chrono::system_clock::now() + 20s);
+    w.context->AddMetadata("authorization", "Bearer " + token);
+    v1::WatchJobRequest request;
+    request.set_batch_id(batch);
+    w.reader = stub_->WatchJob(w.context.get(), request);
+    return w;
+  }
+};
+
+// A batch that holds another tenant's jobs (b's, stored while authentication was off, under an
+// id a claimed before such claims were refused): a's batch watch carries a's job's events and
+// none of b's.
+TEST_F(AuthedWatchTest, ABatchWatchCarriesNoneOfAnotherTenantsJobs) {
+  const std::string b_job = Submit(Spec("seedance-2.0", 5, "mixed", "b"));
+  redis_->Run({"SET", "t:{q}:auth:batch:mixed", "a"});
+  const std::string a_job = Submit(Spec("seedance-2.0", 5, "mixed", "a"));
+  auto watch = WatchBatchAs("token-a", "mixed");
+  EXPECT_EQ(watch.Next().batch().batch_id(), "mixed");
+
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 2u);
+  // b's job ends first, and its events have time to reach the watch before a's ends it.
+  std::sort(leased.begin(), leased.end(),
+            [&](const auto& x, const auto& y) { return x.id == b_job && y.id != b_job; });
+  Complete(leased[0]);
+  std::this_thread::sleep_for(500ms);
+  Complete(leased[1]);
+  auto [rest, status] = watch.Rest();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::set<std::string> seen;
+  for (const auto& e : rest) {
+    if (!e.job_id().empty()) seen.insert(e.job_id());
+  }
+  EXPECT_FALSE(seen.contains(b_job)) << "a's batch watch carried b's job";
+  EXPECT_TRUE(seen.contains(a_job));
+}
+
+// The same batch as seen at submit: a tenant cannot claim an id nobody owns whose batch holds
+// jobs already (here b's, stored while authentication was off). The refusal names the id.
+TEST_F(AuthedWatchTest, AnUnownedBatchHoldingJobsIsRefusedAtSubmit) {
+  Submit(Spec("seedance-2.0", 5, "open-batch", "b"));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 20s);
+  context.AddMetadata("authorization", "Bearer token-a");
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = Spec("seedance-2.0", 5, "open-batch");
+  v1::SubmitJobResponse response;
+  const auto status = stub_->SubmitJob(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_EQ(status.error_message(),
+            "batch_id: 'open-batch' already holds jobs stored without an owning tenant (submitted "
+            "while authentication was off); choose another batch id");
 }
 
 TEST_F(WatchTest, AClientThatGoesAwayEndsItsWatch) {

@@ -56,7 +56,8 @@ class AuthStore {
 
   // Claims `batch_id` for `tenant` if nobody owns it yet; returns the owner (maybe another).
   // `ttl_ms` > 0: a new claim expires after that long unless a job is stored under the id
-  // first (auth_claim_batch.lua).
+  // first (auth_claim_batch.lua). kInvalidRequest naming the id when nobody owns it but its
+  // batch already holds jobs (stored while authentication was off).
   awaitable<Result<std::string>> ClaimBatch(std::string batch_id, std::string tenant,
                                             int64_t ttl_ms = 0);
   // The owner of a batch id; empty when unclaimed.
