@@ -86,7 +86,9 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
                                 std::to_string(now_ms),
                                 std::to_string(kMaxWalletMicros),
                                 request_id,
-                                std::to_string(kTopUpRequestIdSeconds)};
+                                std::to_string(kTopUpRequestIdSeconds),
+                                "sd:" + std::to_string(now_ms / 86'400'000),
+                                "sm:" + MonthKey(now_ms)};
   auto r = co_await Run(LuaFunction(lua::k_wallet_topup), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
@@ -108,7 +110,24 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
     }
     co_return MakeError(ErrorCategory::kInternal, "redis script wallet_topup: " + r->str);
   }
-  co_return co_await Get(tenant, now_ms, 0);
+  // The answer is the script's own: the credit is made, and no second read may fail after it
+  // and tell the operator it was not.
+  if (r->elements.size() < 6) {
+    co_return MakeError(ErrorCategory::kInternal,
+                        "redis script wallet_topup answered " + std::to_string(r->elements.size()) +
+                            " values, not 6; the top-up is applied: read the wallet of '" + tenant +
+                            "' before sending it again");
+  }
+  WalletView view;
+  view.tenant = tenant;
+  view.exists = true;
+  view.balance_micros = r->elements[0].integer;
+  view.reserved_micros = r->elements[1].integer;
+  view.spent_micros = r->elements[2].integer;
+  view.topped_up_micros = r->elements[3].integer;
+  view.spent_today_micros = r->elements[4].integer;
+  view.spent_this_month_micros = r->elements[5].integer;
+  co_return view;
 }
 
 awaitable<Result<void>> WalletStore::SetLimits(std::string tenant, int64_t max_queued,

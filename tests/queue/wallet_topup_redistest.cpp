@@ -49,5 +49,37 @@ TEST_F(WalletTopUpTest, ATopUpRetriedWithItsRequestIdCreditsOnce) {
   EXPECT_EQ(wallet->ledger.size(), 3u);  // one entry a credit
 }
 
+// The answer to a top-up is the script's: a read after the credit that fails (here HGETALL,
+// refused to the connection's user) cannot turn a committed credit into an error that an
+// operator would answer by sending the top-up again.
+TEST_F(WalletTopUpTest, ATopUpAnswersWithTheWalletTheScriptLeftWithoutReadingItAgain) {
+  server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
+  const int64_t now = 1'780'000'000'000;  // 2026-05-28 UTC
+  const std::string day = "sd:" + std::to_string(now / 86'400'000);
+  server_->Run({"HSET", "t:{q}:wallet:studio", "balance", "7000000", "reserved", "2000000", "spent",
+                "1000000", "topups", "10000000", day, "400000", "sm:2026-05", "900000"});
+  WalletStore wallets(NewConnection(), "t");
+  ASSERT_EQ(server_->Run({"ACL", "SETUSER", "default", "-hgetall"}).str, "OK");
+  struct Restore {
+    testing::RedisServer& server;
+    ~Restore() { server.Run({"ACL", "SETUSER", "default", "+hgetall"}); }
+  } restore{*server_};
+  auto topped = RunAsync(io_, wallets.TopUp("studio", 5'000'000, now, "topup-acl"));
+  ASSERT_TRUE(topped) << topped.error().Describe();
+  EXPECT_TRUE(topped->exists);
+  EXPECT_EQ(topped->balance_micros, 12'000'000);
+  EXPECT_EQ(topped->reserved_micros, 2'000'000);
+  EXPECT_EQ(topped->spent_micros, 1'000'000);
+  EXPECT_EQ(topped->topped_up_micros, 15'000'000);
+  EXPECT_EQ(topped->spent_today_micros, 400'000);
+  EXPECT_EQ(topped->spent_this_month_micros, 900'000);
+  // Sent again with its id: credits nothing, and answers the same wallet.
+  auto again = RunAsync(io_, wallets.TopUp("studio", 5'000'000, now + 1, "topup-acl"));
+  ASSERT_TRUE(again) << again.error().Describe();
+  EXPECT_EQ(again->balance_micros, 12'000'000);
+  EXPECT_EQ(again->topped_up_micros, 15'000'000);
+  EXPECT_EQ(again->spent_today_micros, 400'000);
+}
+
 }  // namespace
 }  // namespace reelq::queue
