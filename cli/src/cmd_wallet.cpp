@@ -5,6 +5,7 @@
 #include "context.h"
 #include "format.h"
 #include "money.h"
+#include "resend.h"
 
 namespace reelq::cli {
 namespace {
@@ -71,7 +72,8 @@ void AddWalletCommands(CLI::App& root, CLI::App& admin, Context& context, Comman
   auto request_id = std::make_shared<std::string>();
   top_up->add_option("--request-id", *request_id,
                      "Credit once however often this top-up is sent again with the same id (a "
-                     "retry after a timeout); remembered 7 days");
+                     "retry after a timeout); remembered 7 days. Without it, a new id is made, "
+                     "used for the CLI's own resends, and printed when the credit may be made");
   commands.push_back({top_up, [&context, top_tenant, amount, request_id] {
                         auto micros = ParseUsd(*amount);
                         if (!micros) return context.UsageError("amount", micros.error());
@@ -80,10 +82,10 @@ void AddWalletCommands(CLI::App& root, CLI::App& admin, Context& context, Comman
                         request.set_amount_micros(*micros);
                         request.set_request_id(*request_id);
                         v1::Wallet response;
-                        grpc::ClientContext rpc;
-                        context.SetDeadline(rpc);
-                        const auto status = context.Admin().TopUp(&rpc, request, &response);
-                        if (!status.ok()) return context.RpcError(status, "top-up");
+                        if (const int code = TopUpResending(context, request, &response);
+                            code != kExitOk) {
+                          return code;
+                        }
                         if (context.json()) {
                           context.io().out << ToJson(response, true) << "\n";
                         } else {

@@ -55,4 +55,27 @@ int SubmitJobResending(Context& context, v1::JobSpec spec, v1::SubmitJobResponse
   return code;
 }
 
+int TopUpResending(Context& context, v1::TopUpRequest request, v1::Wallet* response) {
+  if (request.request_id().empty()) request.set_request_id(NewIdempotencyKey());
+  const std::string& id = request.request_id();
+  grpc::Status status;
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext rpc;
+    context.SetDeadline(rpc);
+    status = context.Admin().TopUp(&rpc, request, response);
+    if (status.ok()) return kExitOk;
+    if (!MayBeStored(status.error_code()) || attempt >= kSendAttempts) break;
+    context.io().err << "top-up: " << StatusCodeName(status.error_code()) << ": "
+                     << status.error_message() << "; sending it again with request id " << id
+                     << "\n";
+    std::this_thread::sleep_for(ResendBackoff(attempt));
+  }
+  const int code = context.RpcError(status, "top-up");
+  if (MayBeStored(status.error_code())) {
+    context.io().err << "the top-up may have been applied all the same: rerun with --request-id "
+                     << id << " so that it is not credited twice\n";
+  }
+  return code;
+}
+
 }  // namespace reelq::cli

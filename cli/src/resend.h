@@ -13,6 +13,7 @@
 #include <grpcpp/support/status.h>
 
 #include "context.h"
+#include "reelq/v1/admin.pb.h"
 #include "reelq/v1/jobs.pb.h"
 
 namespace reelq::cli {
@@ -34,5 +35,12 @@ std::string NewIdempotencyKey();
 // kSendAttempts sends. Returns 0 with `response` filled, or an exit code after printing the
 // error, and, when the job may be stored, the key to run the command again with.
 int SubmitJobResending(Context& context, v1::JobSpec spec, v1::SubmitJobResponse* response);
+
+// AdminService.TopUp, sent again as a submit is: a request without a request id gets a new one
+// first, and a top-up answered UNAVAILABLE or DEADLINE_EXCEEDED (the credit may be made: a
+// replica wait that fell short, an answer lost) is sent again with the same id, which credits
+// once, up to kSendAttempts sends. Returns 0 with `response` filled, or an exit code after
+// printing the error, and, when the credit may be made, the id to run the command again with.
+int TopUpResending(Context& context, v1::TopUpRequest request, v1::Wallet* response);
 
 }  // namespace reelq::cli

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -300,11 +301,34 @@ TEST(WatchCommand, AStreamEndedForReadingTooSlowlyIsReopened) {
   EXPECT_EQ(service.watch_too_slow, 0);
 }
 
-// Tenants and their limits, as the AdminService keeps them; records each SetLimits.
+// Tenants and their limits, as the AdminService keeps them; records each SetLimits. Top-ups
+// credit once per request id, as the scheduler does; the first `unavailable_top_ups` are
+// credited and then answered UNAVAILABLE (a replica wait that fell short).
 class FakeAdmin final : public v1::AdminService::Service {
  public:
   std::map<std::string, v1::Tenant> tenants;
   std::vector<v1::SetLimitsRequest> set;
+  std::vector<v1::TopUpRequest> top_ups;  // every TopUp received, in order
+  int unavailable_top_ups = 0;
+  int64_t credited = 0;
+
+  grpc::Status TopUp(grpc::ServerContext*, const v1::TopUpRequest* request,
+                     v1::Wallet* response) override {
+    top_ups.push_back(*request);
+    if (request->request_id().empty() || seen_.insert(request->request_id()).second) {
+      credited += request->amount_micros();
+    }
+    if (unavailable_top_ups > 0) {
+      --unavailable_top_ups;
+      return {grpc::StatusCode::UNAVAILABLE,
+              "the write reached the redis master but only 0 of 1 replicas acknowledged it"};
+    }
+    response->set_tenant(request->tenant());
+    response->set_enforced(true);
+    response->set_available_micros(credited);
+    response->set_topped_up_micros(credited);
+    return grpc::Status::OK;
+  }
 
   grpc::Status ListTenants(grpc::ServerContext*, const v1::ListTenantsRequest*,
                            v1::ListTenantsResponse* response) override {
@@ -320,7 +344,43 @@ class FakeAdmin final : public v1::AdminService::Service {
     *response = t;
     return grpc::Status::OK;
   }
+
+ private:
+  std::set<std::string> seen_;
 };
+
+// `admin top-up` without --request-id makes one, and a top-up answered UNAVAILABLE (the credit
+// may be made) is sent again with that same id, so the wallet is credited once; when every
+// send fails, the id is printed to run the command again with.
+TEST(TopUpCommand, AnUnavailableTopUpIsSentAgainWithTheSameRequestId) {
+  FakeAdmin admin;
+  admin.unavailable_top_ups = 1;
+  FakeServer server(&admin);
+  auto run = RunReelq({"--server", server.address(), "admin", "top-up", "studio", "12.50"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  ASSERT_EQ(admin.top_ups.size(), 2u);
+  EXPECT_FALSE(admin.top_ups[0].request_id().empty());
+  EXPECT_EQ(admin.top_ups[1].request_id(), admin.top_ups[0].request_id());
+  EXPECT_EQ(admin.top_ups[1].amount_micros(), 12'500'000);
+  EXPECT_EQ(admin.credited, 12'500'000);  // once
+  EXPECT_NE(run.err.find("sending it again with request id " + admin.top_ups[0].request_id()),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.out.find("$12.50"), std::string::npos) << run.out;
+
+  // Given, the id is the one sent; failing every time, it is printed to resend with.
+  admin.top_ups.clear();
+  admin.unavailable_top_ups = 100;
+  auto failed = RunReelq(
+      {"--server", server.address(), "admin", "top-up", "studio", "1", "--request-id", "po-4711"});
+  EXPECT_NE(failed.code, 0);
+  ASSERT_EQ(admin.top_ups.size(), 4u);  // kSendAttempts
+  for (const auto& sent : admin.top_ups) EXPECT_EQ(sent.request_id(), "po-4711");
+  EXPECT_EQ(admin.credited, 13'500'000);
+  EXPECT_NE(failed.err.find("may have been applied all the same: rerun with --request-id po-4711"),
+            std::string::npos)
+      << failed.err;
+}
 
 // `admin set-limits` changes the limits it is given and keeps the other (SetLimits sets both,
 // and 0 means none); with neither flag it changes nothing and says what to give.
