@@ -199,6 +199,9 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   }
   queue::JobStore submit_store(submit_connection, redis_settings->prefix, clock);
   queue::WalletStore wallet_store(*connection, redis_settings->prefix);
+  // Top-ups and limits wait for the replicas as submits do, on the connection that wrote them.
+  queue::WalletStore admin_wallet_store(submit_connection, redis_settings->prefix);
+  admin_wallet_store.RequireReplicas(redis_settings->wait_replicas, redis_settings->wait_timeout);
   scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock, &auth_store,
                         &wallet_store);
   api.RequireReplicas(submit_connection, redis_settings->wait_replicas,
@@ -210,7 +213,7 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   scheduler::JobServiceImpl job_service(executor, api, events, settings, authenticator);
   scheduler::ModelApi model_api(store, catalogue, settings, clock);
   scheduler::ModelServiceImpl model_service(executor, model_api, authenticator);
-  scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock, &wallet_store);
+  scheduler::AdminApi admin_api(auth_store, authenticator, settings, clock, &admin_wallet_store);
   scheduler::AdminServiceImpl admin_service(executor, admin_api, authenticator);
   // Webhooks: every scheduler delivers (a claimed delivery is leased, so they share the work).
   queue::WebhookStore webhook_store(*connection, redis_settings->prefix);

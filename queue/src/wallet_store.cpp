@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include "job_codec.h"
 #include "lua_library.h"
@@ -89,6 +90,7 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
                                 std::to_string(kTopUpRequestIdSeconds),
                                 "sd:" + std::to_string(now_ms / 86'400'000),
                                 "sm:" + MonthKey(now_ms)};
+  const uint64_t written_in = connection_->Session();
   auto r = co_await Run(LuaFunction(lua::k_wallet_topup), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
@@ -127,7 +129,29 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
   view.topped_up_micros = r->elements[3].integer;
   view.spent_today_micros = r->elements[4].integer;
   view.spent_this_month_micros = r->elements[5].integer;
+  // A retried top-up waits too: the first answer may have failed in this very wait.
+  std::string what = "the top-up of " + FormatMicros(amount_micros) + " to '" + tenant +
+                     "' is applied on the master; ";
+  what +=
+      request_id.empty()
+          ? "it had no request id: read the wallet before sending it again, or it is "
+            "credited twice"
+          : "send it again with the same request id ('" + request_id + "'), which credits it once";
+  auto replicated = co_await Replicated(written_in, std::move(what));
+  if (!replicated) co_return std::unexpected(replicated.error());
   co_return view;
+}
+
+awaitable<Result<void>> WalletStore::Replicated(uint64_t written_in, std::string what) {
+  if (wait_replicas_ <= 0) co_return Result<void>{};
+  // (Named: g++ 12 miscompiles temporaries passed to a coroutine inside co_await.)
+  const std::optional<uint64_t> session = written_in;
+  auto replicated =
+      co_await redis::WaitForReplicas(*connection_, wait_replicas_, wait_timeout_, session);
+  if (!replicated) {
+    co_return MakeError(replicated.error().category, replicated.error().message + ": " + what);
+  }
+  co_return Result<void>{};
 }
 
 awaitable<Result<void>> WalletStore::SetLimits(std::string tenant, int64_t max_queued,
@@ -143,13 +167,16 @@ awaitable<Result<void>> WalletStore::SetLimits(std::string tenant, int64_t max_q
         "max_in_flight: must be 0 (no limit) or positive, got " + std::to_string(max_in_flight));
   }
   std::vector<std::string> args{tenant, std::to_string(max_queued), std::to_string(max_in_flight)};
+  const uint64_t written_in = connection_->Session();
   auto r = co_await Run(LuaFunction(lua::k_tenant_limits), std::move(args));
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
     if (r->str.find("NOTENANT") != std::string::npos) co_return std::unexpected(NoTenant(tenant));
     co_return MakeError(ErrorCategory::kInternal, "redis script tenant_limits: " + r->str);
   }
-  co_return Result<void>{};
+  std::string what = "the limits of '" + tenant +
+                     "' are set on the master; send them again (setting them twice is harmless)";
+  co_return co_await Replicated(written_in, std::move(what));
 }
 
 awaitable<Result<WalletView>> WalletStore::Get(std::string tenant, int64_t now_ms,

@@ -81,5 +81,51 @@ TEST_F(WalletTopUpTest, ATopUpAnswersWithTheWalletTheScriptLeftWithoutReadingItA
   EXPECT_EQ(again->spent_today_micros, 400'000);
 }
 
+// redis.wait_replicas: a top-up and a SetLimits are answered only once the replicas have them.
+// With none to confirm (this server has no replica), each is made on the master and answered
+// kRetryable (UNAVAILABLE) saying so and how to send it again without crediting twice.
+TEST_F(WalletTopUpTest, WithReplicasRequiredAnUnconfirmedTopUpSaysToResendItWithItsId) {
+  server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
+  WalletStore wallets(NewConnection(), "t");
+  wallets.RequireReplicas(1, std::chrono::milliseconds(50));
+  auto topped = RunAsync(io_, wallets.TopUp("studio", 2'000'000, 1, "po-4711"));
+  ASSERT_FALSE(topped);
+  EXPECT_EQ(topped.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(topped.error().message.find("0 of 1 replicas"), std::string::npos)
+      << topped.error().message;
+  EXPECT_NE(topped.error().message.find("the top-up of $2.000000 to 'studio' is applied on the "
+                                        "master; send it again with the same request id "
+                                        "('po-4711'), which credits it once"),
+            std::string::npos)
+      << topped.error().message;
+  // Sent again with its id: still unconfirmed, and still credited once.
+  auto again = RunAsync(io_, wallets.TopUp("studio", 2'000'000, 2, "po-4711"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().category, ErrorCategory::kRetryable);
+  auto anonymous = RunAsync(io_, wallets.TopUp("studio", 1'000'000, 3));
+  ASSERT_FALSE(anonymous);
+  EXPECT_NE(anonymous.error().message.find("it had no request id: read the wallet before "
+                                           "sending it again"),
+            std::string::npos)
+      << anonymous.error().message;
+  auto limits = RunAsync(io_, wallets.SetLimits("studio", 10, 5));
+  ASSERT_FALSE(limits);
+  EXPECT_EQ(limits.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(limits.error().message.find("the limits of 'studio' are set on the master; send them "
+                                        "again"),
+            std::string::npos)
+      << limits.error().message;
+  // Refusals changed nothing and are answered at once, without waiting.
+  auto unknown = RunAsync(io_, wallets.TopUp("nobody", 1'000'000, 4, "po-1"));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().category, ErrorCategory::kNotFound);
+
+  WalletStore reader(NewConnection(), "t");
+  auto wallet = RunAsync(io_, reader.Get("studio", 5, 0));
+  ASSERT_TRUE(wallet) << wallet.error().Describe();
+  EXPECT_EQ(wallet->balance_micros, 3'000'000);  // on the master, each top-up once
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:auth:tenant:studio", "max_queued"}).str, "10");
+}
+
 }  // namespace
 }  // namespace reelq::queue

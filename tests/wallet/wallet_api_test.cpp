@@ -359,5 +359,50 @@ TEST_F(WalletApi, NoKeyOrTokenInAnyLogLine) {
   }
 }
 
+// redis.wait_replicas with no replica to confirm: a top-up and a SetLimits are made on the
+// master and answered UNAVAILABLE saying so and how to send them again (a top-up with the same
+// request id credits once), as a submit is; a refusal still answers what was wrong.
+TEST(WalletReplicas, AnUnconfirmedTopUpIsUnavailableSayingToResendItWithItsRequestId) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  auto options = AuthedOptions(1, 0);
+  options.redis_section_extra = [](RedisServer&) {
+    return std::string("  wait_replicas: 1\n  wait_timeout_ms: 100\n");
+  };
+  E2eStack stack(options);
+  NewTenant(stack, "replicated-studio", 0);
+  auto admin = v1::AdminService::NewStub(stack.Channel(0));
+  v1::TopUpRequest top_up;
+  top_up.set_tenant("replicated-studio");
+  top_up.set_amount_micros(4'000'000);
+  top_up.set_request_id("po-77");
+  v1::Wallet wallet;
+  auto status = admin->TopUp(Authed(kAdminToken).get(), top_up, &wallet);
+  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("0 of 1 replicas"), std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("send it again with the same request id ('po-77')"),
+            std::string::npos)
+      << status.error_message();
+  status = admin->TopUp(Authed(kAdminToken).get(), top_up, &wallet);  // resent: credits once
+  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE) << status.error_message();
+
+  v1::SetLimitsRequest limits;
+  limits.set_tenant("replicated-studio");
+  limits.set_max_queued(7);
+  v1::Tenant tenant;
+  status = admin->SetLimits(Authed(kAdminToken).get(), limits, &tenant);
+  EXPECT_EQ(status.error_code(), StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("send them again"), std::string::npos)
+      << status.error_message();
+
+  top_up.set_tenant("nobody");
+  status = admin->TopUp(Authed(kAdminToken).get(), top_up, &wallet);
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND) << status.error_message();
+
+  const auto after = WalletOf(stack, "replicated-studio");
+  EXPECT_EQ(after.available_micros(), 4'000'000);  // made on the master, once
+  EXPECT_EQ(after.topped_up_micros(), 4'000'000);
+}
+
 }  // namespace
 }  // namespace reelq::testing::wallet

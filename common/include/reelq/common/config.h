@@ -53,8 +53,9 @@ Result<std::string> GetSecret(const YAML::Node& section, const std::string& sect
 struct RedisSettings {
   redis::Options options;
   std::string prefix = "reelq";
-  // redis.wait_replicas: an acknowledged submission is on this many replicas (WAIT), so it
-  // survives the loss of the master; 0: acknowledged once the master has it.
+  // redis.wait_replicas: an acknowledged submission (and top-up, and SetLimits) is on this many
+  // replicas (WAIT), so it survives the loss of the master; 0: acknowledged once the master has
+  // it.
   int wait_replicas = 0;
   std::chrono::milliseconds wait_timeout{1000};  // redis.wait_timeout_ms
 };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,6 +52,15 @@ class WalletStore {
  public:
   WalletStore(redis::ConnectionPtr connection, std::string prefix);
 
+  // redis.wait_replicas: a top-up (a retried one too) and a SetLimits are answered only once
+  // `replicas` replicas have them (WAIT on this store's connection). When they do not confirm
+  // within `timeout`: kRetryable saying the change is made on the master and how to send it
+  // again safely (a top-up with the same request id credits once).
+  void RequireReplicas(int replicas, std::chrono::milliseconds timeout) {
+    wait_replicas_ = replicas;
+    wait_timeout_ = timeout;
+  }
+
   // kInvalidRequest for an amount <= 0 or one that would take the wallet past
   // kMaxWalletMicros, or a malformed request id; kNotFound for an unknown tenant. Changes
   // nothing then. A non-empty `request_id` already used for this tenant (within
@@ -66,8 +76,14 @@ class WalletStore {
  private:
   awaitable<Result<redis::Reply>> Run(const redis::Function& script, std::vector<std::string> args);
 
+  // WAIT for the writes sent since `written_in` (a Session()); `what` says what was written
+  // and how to send it again, for the error.
+  awaitable<Result<void>> Replicated(uint64_t written_in, std::string what);
+
   redis::ConnectionPtr connection_;
   std::string p_;  // "<prefix>:{q}"
+  int wait_replicas_ = 0;
+  std::chrono::milliseconds wait_timeout_{0};
 };
 
 }  // namespace reelq::queue
