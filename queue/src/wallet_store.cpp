@@ -180,7 +180,7 @@ awaitable<Result<void>> WalletStore::SetLimits(std::string tenant, int64_t max_q
 }
 
 awaitable<Result<WalletView>> WalletStore::Get(std::string tenant, int64_t now_ms,
-                                               int64_t ledger_limit) {
+                                               int64_t ledger_limit, bool require_tenant) {
   WalletView view;
   view.tenant = tenant;
   std::vector<std::string> read{"HGETALL", p_ + ":wallet:" + tenant};
@@ -190,6 +190,16 @@ awaitable<Result<WalletView>> WalletStore::Get(std::string tenant, int64_t now_m
     co_return MakeError(ErrorCategory::kInternal, "redis: reading a wallet: " + r->str);
   auto fields = FlatToMap(*r);
   view.exists = fields.contains("balance");
+  if (!view.exists && require_tenant) {
+    // No wallet: a tenant never topped up, or no tenant at all (a typo must not read as an
+    // unbilled tenant).
+    std::vector<std::string> member{"SISMEMBER", p_ + ":auth:tenants", tenant};
+    auto known = co_await connection_->Command(std::move(member));
+    if (!known) co_return std::unexpected(known.error());
+    if (known->IsError())
+      co_return MakeError(ErrorCategory::kInternal, "redis: reading the tenants: " + known->str);
+    if (known->integer == 0) co_return std::unexpected(NoTenant(tenant));
+  }
   view.balance_micros = ToInt(fields["balance"]);
   view.reserved_micros = ToInt(fields["reserved"]);
   view.spent_micros = ToInt(fields["spent"]);

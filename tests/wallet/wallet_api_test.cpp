@@ -327,6 +327,11 @@ TEST_F(WalletApi, AdminBadInputIsRefusedNamingTheFieldAndChangesNothing) {
     v1::Wallet resp;
     cases.push_back({"another tenant's wallet", jobs->GetWallet(Authed(token).get(), req, &resp),
                      StatusCode::PERMISSION_DENIED, "tenant:"});
+    // An admin reading the wallet of no tenant: not an empty "not billed" wallet.
+    req.set_tenant("nobody");
+    cases.push_back({"wallet of unknown tenant",
+                     jobs->GetWallet(Authed(kAdminToken).get(), req, &resp), StatusCode::NOT_FOUND,
+                     "tenant: no tenant named 'nobody'"});
   }
   for (const auto& k : cases) {
     EXPECT_EQ(k.status.error_code(), k.code) << k.what << ": " << k.status.error_message();
@@ -339,6 +344,13 @@ TEST_F(WalletApi, AdminBadInputIsRefusedNamingTheFieldAndChangesNothing) {
   v1::ListTenantsResponse tenants_after;
   ASSERT_TRUE(admin->ListTenants(Authed(kAdminToken).get(), {}, &tenants_after).ok());
   EXPECT_EQ(tenants_after.SerializeAsString(), tenants_before.SerializeAsString());
+
+  // A tenant never topped up reads as one: an empty wallet, not billed.
+  Tenant("unbilled-studio", 0);
+  const auto unbilled = WalletOf(*stack_, "unbilled-studio");
+  EXPECT_EQ(unbilled.tenant(), "unbilled-studio");
+  EXPECT_FALSE(unbilled.enforced());
+  EXPECT_EQ(unbilled.available_micros(), 0);
 
   // The tenant reads its own wallet with its token.
   auto jobs = v1::JobService::NewStub(stack_->Channel(1));

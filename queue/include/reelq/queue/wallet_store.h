@@ -71,7 +71,12 @@ class WalletStore {
   // 0: no limit. kInvalidRequest for a negative one; kNotFound for an unknown tenant.
   awaitable<Result<void>> SetLimits(std::string tenant, int64_t max_queued, int64_t max_in_flight);
   // The wallet at `now_ms` with its newest `ledger_limit` entries (0: none; -1: every entry).
-  awaitable<Result<WalletView>> Get(std::string tenant, int64_t now_ms, int64_t ledger_limit);
+  // A tenant never topped up has an empty wallet (exists false: not billed); with
+  // `require_tenant` (authentication on, where tenants are made by the admin), one that is not
+  // a tenant at all is kNotFound instead. Without it (authentication off: a tenant is whatever
+  // a request names) any name reads.
+  awaitable<Result<WalletView>> Get(std::string tenant, int64_t now_ms, int64_t ledger_limit,
+                                    bool require_tenant = false);
 
  private:
   awaitable<Result<redis::Reply>> Run(const redis::Function& script, std::vector<std::string> args);
