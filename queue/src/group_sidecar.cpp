@@ -7,6 +7,8 @@ namespace reelq::queue {
 nlohmann::json GroupChildEntry(const JobRecord& child, const PriceOf& price) {
   v1::JobSpec spec;
   (void)spec.ParseFromString(child.spec_bytes);
+  // The resolution the child was priced at (job_api.cpp: 720p when the spec names none).
+  const std::string resolution = spec.resolution().empty() ? "720p" : spec.resolution();
   int64_t started = 0, finished = 0;
   for (const auto& t : child.history) {
     if (t.state == JobState::kRunning) started = t.at_ms;  // the attempt that ended it
@@ -44,7 +46,10 @@ nlohmann::json GroupChildEntry(const JobRecord& child, const PriceOf& price) {
   // A chain: the frame the shot started from and the one it handed to the next shot.
   if (!child.chain_frame.empty()) entry["first_frame_key"] = child.chain_frame;
   if (!child.last_frame_key.empty()) entry["last_frame_key"] = child.last_frame_key;
-  if (const double per_second = price ? price(child.model) : 0; per_second > 0) {
+  // What was charged, once settled; before that (or never billed), the price it would be.
+  if (child.cost_micros > 0) {
+    entry["cost_usd_estimate"] = static_cast<double>(child.cost_micros) / 1e6;
+  } else if (const double per_second = price ? price(child.model, resolution) : 0; per_second > 0) {
     entry["cost_usd_estimate"] = per_second * child.clip_seconds;
   }
   return entry;

@@ -193,9 +193,9 @@ awaitable<Result<v1::JobStatus>> JobApi::PickTake(Principal who, v1::PickTakeReq
       auto takes = co_await store_.GetMany(record->children);
       if (!takes) co_return std::unexpected(takes.error());
       const auto& catalogue = admission_.catalogue();
-      auto price = [&catalogue](const std::string& id) {
+      auto price = [&catalogue](const std::string& id, const std::string& resolution) {
         const auto* model = catalogue.FindModel(id);
-        return model == nullptr ? 0.0 : model->price_per_second;
+        return model == nullptr ? 0.0 : model->PricePerSecondAt(resolution);
       };
       sidecar = queue::CompareSidecar(*record, *takes, price, record->output_key, record->sheet_key,
                                       request.take_job_id());

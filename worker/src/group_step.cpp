@@ -32,9 +32,9 @@ nlohmann::json GroupStep::ChildEntry(const queue::JobRecord& child) const {
 
 queue::PriceOf GroupStep::PriceOf() const {
   const auto* catalogue = deps_.catalogue;
-  return [catalogue](const std::string& id) {
+  return [catalogue](const std::string& id, const std::string& resolution) {
     const auto* model = catalogue->FindModel(id);
-    return model == nullptr ? 0.0 : model->price_per_second;
+    return model == nullptr ? 0.0 : model->PricePerSecondAt(resolution);
   };
 }
 

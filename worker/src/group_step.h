@@ -52,7 +52,7 @@ class GroupStep {
   std::string LocalInput(const std::string& key) const;
   // The child as the group's sidecar lists it (queue/group_sidecar.h).
   nlohmann::json ChildEntry(const queue::JobRecord& child) const;
-  queue::PriceOf PriceOf() const;  // the catalogue's price per second
+  queue::PriceOf PriceOf() const;  // the catalogue's price per second (at a resolution)
   awaitable<Result<StoredObject>> StoreFile(std::filesystem::path file, std::string key,
                                             std::string content_type);
   awaitable<Result<void>> StoreText(std::string key, std::string text);

@@ -67,6 +67,13 @@ struct ModelSpec {
     auto at = durations_by_resolution.find(resolution);
     return at == durations_by_resolution.end() ? durations : at->second;
   }
+  // USD per second at `resolution`: its own price where the provider charges so, else
+  // price_per_second (what the wallet charges, as a double).
+  double PricePerSecondAt(const std::string& resolution) const {
+    auto at = price_micros_by_resolution.find(resolution);
+    return at == price_micros_by_resolution.end() ? price_per_second
+                                                  : static_cast<double>(at->second) / 1e6;
+  }
 };
 
 // Where an API key comes from: an environment variable or a mounted file; never the YAML.
