@@ -6,6 +6,8 @@
 -- picked (the pick, and the clips delete_others removed, would no longer match the sheet).
 -- A chain (common_groups.lua, chain_queue_next) resumes from its first shot that has not succeeded:
 -- that one is queued (with the first frame it had), the ones after it wait again for it.
+-- A child that FAILED after its upstream task finished keeps that task, as a plain job does
+-- (keeps_task below): its clip is fetched again, and nothing is reserved or charged for it again.
 -- ARGV: P now id
 local P, now, id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local j = read_job(P, id, {'tenant', 'kind', 'children', 'nchildren', 'children_ok', 'chain',
@@ -53,15 +55,23 @@ end
 -- Its task, model and account are kept and it goes straight back to `ready` (as fail.lua's
 -- keep_task retry does); nothing more is reserved, so completing it charges nothing more. When
 -- the provider no longer knows the task, that attempt ends result_expired, and a RetryJob of
--- that makes it anew.
-if j.state == 'FAILED' and (not j.kind or j.kind == '') and (j.generated or '') ~= '' and
-    (j.upstream or '') ~= '' and (j.account or '') ~= '' and j.err_code ~= 'result_expired' then
-  transition(ctx, j, 'DISPATCHED', '',
-             'retried by request: fetching the clip of its finished upstream task ' .. j.upstream ..
-                 ' again (not made again)',
-             {'attempt', 1, 'token', '', 'worker', '', 'err_cat', '', 'err_msg', '', 'err_code',
-              '', 'finished', '', 'create_intent', '', 'slot', ''})
-  ready_again(P, {id})
+-- that makes it anew. A group's child (a storyboard's shot, a chain's, a compare's take) that
+-- ended so goes back the same way when its group runs again (below).
+local KEPT_READ = {'upstream', 'account', 'generated', 'err_code'}
+local function keeps_task(x)
+  return x.state == 'FAILED' and (x.generated or '') ~= '' and (x.upstream or '') ~= '' and
+             (x.account or '') ~= '' and x.err_code ~= 'result_expired'
+end
+local KEEP = {'attempt', 1, 'token', '', 'worker', '', 'err_cat', '', 'err_msg', '', 'err_code',
+              '', 'finished', '', 'create_intent', '', 'slot', ''}
+local function fetch_again(job, detail, fields)
+  transition(ctx, job, 'DISPATCHED', '',
+             detail .. ': fetching the clip of its finished upstream task ' .. job.upstream ..
+                 ' again (not made again)', fields or KEEP)
+  ready_again(P, {job.id})
+end
+if (not j.kind or j.kind == '') and keeps_task(j) then
+  fetch_again(j, 'retried by request')
   flush(ctx)
   return 'OK'
 end
@@ -73,10 +83,11 @@ do
   if not j.kind or j.kind == '' then
     jobs[1] = j
   else
+    -- A child that keeps its finished task (keeps_task) reserves nothing: it was billed once.
     for child_id in string.gmatch(j.children or '', '[^,]+') do
-      local c = read_job(P, child_id, {})
+      local c = read_job(P, child_id, KEPT_READ)
       if c and (c.state == 'FAILED' or c.state == 'CANCELLED' or
-          (j.chain == '1' and c.state ~= 'SUCCEEDED')) then
+          (j.chain == '1' and c.state ~= 'SUCCEEDED')) and not keeps_task(c) then
         jobs[#jobs + 1] = c
       end
     end
@@ -119,6 +130,8 @@ local RESET = {'attempt', 1, 'model', '', 'account', '', 'upstream', '', 'genera
 -- at once for a deadline passed. A plain job keeps its own.
 local CHILD_RESET = {'start_deadline', ''}
 for _, x in ipairs(RESET) do CHILD_RESET[#CHILD_RESET + 1] = x end
+local CHILD_KEEP = {'start_deadline', ''}
+for _, x in ipairs(KEEP) do CHILD_KEEP[#CHILD_KEEP + 1] = x end
 local vt = activation_vt(P)
 local function requeue(job, detail, fields)
   fields = fields or RESET
@@ -136,9 +149,14 @@ if not j.kind or j.kind == '' then
 elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren) or 0) then
   local index, resume, prev_frame = 0, nil, nil
   for child_id in string.gmatch(j.children or '', '[^,]+') do
-    local c = read_job(P, child_id, {'tenant', 'chain_frame', 'last_frame', unpack(SCORE_READ)})
+    local c = read_job(P, child_id, {'tenant', 'chain_frame', 'last_frame', 'upstream',
+                                     'account', 'generated', 'err_code', unpack(SCORE_READ)})
     if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
-      if not resume then
+      if not resume and keeps_task(c) then
+        -- Its task finished (it ran from the frame it had): its clip is fetched again.
+        resume = index
+        fetch_again(c, 'retried with its chain ' .. id, CHILD_KEEP)
+      elseif not resume then
         resume = index
         -- A shot cancelled while it waited never got the frame of the shot before it (that
         -- one ended after the chain had stopped, so chain_queue_next passed it by): it takes
@@ -168,8 +186,12 @@ elseif j.chain == '1' and (tonumber(j.children_ok) or 0) < (tonumber(j.nchildren
 else
   local again = 0
   for child_id in string.gmatch(j.children or '', '[^,]+') do
-    local c = read_job(P, child_id, {'tenant', unpack(SCORE_READ)})
-    if c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
+    local c = read_job(P, child_id, {'tenant', 'upstream', 'account', 'generated', 'err_code',
+                                     unpack(SCORE_READ)})
+    if c and keeps_task(c) then
+      fetch_again(c, 'retried with its group ' .. id, CHILD_KEEP)
+      again = again + 1
+    elseif c and (c.state == 'FAILED' or c.state == 'CANCELLED') then
       reserve_rerun(c)
       requeue(c, 'retried with its group ' .. id, CHILD_RESET)
       again = again + 1

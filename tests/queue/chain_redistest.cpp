@@ -58,19 +58,7 @@ class ChainTest : public StoreTest {
     ASSERT_TRUE(r) << r.error().Describe();
   }
 
-  void TopUp(int64_t micros) {
-    server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
-    WalletStore wallets(NewConnection(), "t");
-    auto r = RunAsync(io_, wallets.TopUp("studio", micros, clock_->NowMs()));
-    ASSERT_TRUE(r) << r.error().Describe();
-  }
-
-  int64_t Available() {
-    WalletStore wallets(NewConnection(), "t");
-    auto r = RunAsync(io_, wallets.Get("studio", clock_->NowMs(), 0));
-    if (!r) throw std::runtime_error(r.error().Describe());
-    return r->balance_micros;
-  }
+  int64_t Available() { return Wallet().balance_micros; }
 
   void Succeed(const LeasedJob& job, const std::string& last_frame) {
     auto r = RunAsync(io_, store_->Complete({.job_id = job.id,
@@ -221,6 +209,82 @@ TEST_F(ChainTest, RetryingAChainReservesEveryShotItRunsAgainOrIsRefused) {
     EXPECT_EQ(Get(shot).reserved_micros, 4'000) << shot;
   }
   EXPECT_EQ(Available(), 0);
+}
+
+// A shot whose task finished but whose clip the store refused through every attempt ended
+// FAILED, charged for that task (fail.lua). Retrying its chain fetches the same task's clip again,
+// as RetryJob does for a plain job: it used to clear the shot's upstream id and reserve again, so
+// the shot was made, and charged, a second time.
+TEST_F(ChainTest, RetryingAChainFetchesTheClipOfAShotWhoseTaskFinishedNotMadeAgain) {
+  // Enough for the shot to be made again too, so that the wallet does not decide it.
+  ASSERT_NO_FATAL_FAILURE(TopUp(16'000));
+  ASSERT_NO_FATAL_FAILURE(SubmitChain(/*bill=*/true));
+  auto leased = Run();
+  ASSERT_TRUE(leased.contains("s0"));
+  ASSERT_NO_FATAL_FAILURE(FailAfterGenerationForGood(leased["s0"]));
+  auto shot = Get("s0");
+  ASSERT_EQ(shot.state, JobState::kFailed);
+  ASSERT_GT(shot.generated_ms, 0);
+  ASSERT_EQ(shot.cost_micros, 4'000);
+  ASSERT_EQ(Get("g").state, JobState::kFailed);
+  ASSERT_EQ(Wallet().spent_micros, 4'000);
+  ASSERT_EQ(Available(), 12'000);  // the shots after it were refunded
+
+  auto retried = RunAsync(io_, store_->Retry("g"));
+  ASSERT_TRUE(retried) << retried.error().Describe();
+  shot = Get("s0");
+  EXPECT_EQ(shot.state, JobState::kDispatched);
+  EXPECT_EQ(shot.upstream, "up-s0");
+  EXPECT_EQ(shot.account, "a1");
+  EXPECT_EQ(shot.reserved_micros, 0);
+  EXPECT_TRUE(shot.history.back().detail.ends_with(
+      "fetching the clip of its finished upstream task up-s0 again (not made again)"))
+      << shot.history.back().detail;
+  // The shots after it wait for it, reserved for again; nothing more for shot 0.
+  EXPECT_EQ(Get("s1").state, JobState::kPending);
+  EXPECT_EQ(Get("s1").reserved_micros, 4'000);
+  EXPECT_EQ(Wallet().spent_micros, 4'000);
+  EXPECT_EQ(Available(), 4'000);
+
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s0"));
+  EXPECT_EQ(leased["s0"].upstream, "up-s0");
+  Succeed(leased["s0"], "inputs/studio/f0.png");
+  EXPECT_EQ(Get("s0").cost_micros, 4'000);
+  EXPECT_EQ(Wallet().spent_micros, 4'000);
+  EXPECT_EQ(Get("s1").chain_frame, "inputs/studio/f0.png");
+  leased = Run();
+  ASSERT_TRUE(leased.contains("s1"));
+}
+
+// The same for a storyboard's shot: its group's retry fetches it again, reserving nothing.
+TEST_F(ChainTest, RetryingAStoryboardFetchesTheClipOfAShotWhoseTaskFinishedNotMadeAgain) {
+  ASSERT_NO_FATAL_FAILURE(TopUp(12'000));
+  std::vector<NewJob> board = Storyboard("b", 2);
+  for (auto& job : board) job.bill = job.id != "b";
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(board, 3600)));
+  auto leased = Run();
+  ASSERT_TRUE(leased.contains("b-s0") && leased.contains("b-s1"));
+  ASSERT_NO_FATAL_FAILURE(FailAfterGenerationForGood(leased["b-s0"]));
+  Succeed(leased["b-s1"], "");
+  ASSERT_EQ(Get("b").state, JobState::kFailed);
+  ASSERT_EQ(Wallet().spent_micros, 8'000);
+  ASSERT_EQ(Available(), 4'000);
+
+  auto retried = RunAsync(io_, store_->Retry("b"));
+  ASSERT_TRUE(retried) << retried.error().Describe();
+  auto shot = Get("b-s0");
+  EXPECT_EQ(shot.state, JobState::kDispatched);
+  EXPECT_EQ(shot.upstream, "up-b-s0");
+  EXPECT_EQ(shot.reserved_micros, 0);
+  EXPECT_EQ(Available(), 4'000);
+  leased = Run();
+  ASSERT_TRUE(leased.contains("b-s0"));
+  EXPECT_EQ(leased["b-s0"].upstream, "up-b-s0");
+  Succeed(leased["b-s0"], "");
+  EXPECT_EQ(Wallet().spent_micros, 8'000);
+  EXPECT_EQ(Get("b").state, JobState::kDispatched);  // the join is queued
 }
 
 TEST_F(ChainTest, CancellingAChainCancelsItsWaitingShotsAndRetryResumesWhereItStopped) {

@@ -26,8 +26,9 @@ class CompareTest : public StoreTest {
     Sync(OneModel());
   }
 
-  // A compare "c" of `n` takes "t0".. on model m1.
-  void SubmitCompare(int n) {
+  // A compare "c" of `n` takes "t0".. on model m1, billed to tenant "studio"'s wallet when
+  // `bill` (4 s each, at m1's price).
+  void SubmitCompare(int n, bool bill = false) {
     std::vector<NewJob> jobs;
     NewJob group{.id = "c",
                  .tenant = "studio",
@@ -42,7 +43,9 @@ class CompareTest : public StoreTest {
                             .spec_bytes = "spec",
                             .candidate_models = {"m1"},
                             .parent = "c",
-                            .child_index = k});
+                            .child_index = k,
+                            .bill = bill,
+                            .billed_seconds = 4});
     }
     auto r = RunAsync(io_, store_->SubmitMany(jobs, 3600));
     ASSERT_TRUE(r) << r.error().Describe();
@@ -139,6 +142,45 @@ TEST_F(CompareTest, ASucceededCompareIsNotRetriedOnceATakeIsPicked) {
       << retried.error().message;
   EXPECT_EQ(Get("c").state, JobState::kSucceeded);
   EXPECT_EQ(Get("t1").state, JobState::kFailed);
+}
+
+// A take whose task finished but whose clip the store refused through every attempt ended FAILED,
+// charged for that task (fail.lua), and the compare's sheet was made of the others. RetryJob of
+// the compare fetches that task's clip again, as it does for a plain job, with nothing reserved
+// or charged again; it used to clear the take's upstream id and reserve, and make it again.
+TEST_F(CompareTest, ARetriedTakeWhoseTaskFinishedIsFetchedAgainNotMadeAgain) {
+  QueueSettings s = OneModel();
+  s.models[0].price_micros_per_second = 1000;
+  Sync(s);
+  ASSERT_NO_FATAL_FAILURE(TopUp(12'000));  // enough for the take to be made again too
+  ASSERT_NO_FATAL_FAILURE(SubmitCompare(2, /*bill=*/true));
+  auto leased = Run();
+  ASSERT_EQ(leased.size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(FailAfterGenerationForGood(leased["t1"]));
+  Succeed(leased["t0"]);
+  leased = Run();
+  ASSERT_TRUE(leased.contains("c"));
+  Succeed(leased["c"]);
+  ASSERT_EQ(Get("c").state, JobState::kSucceeded);
+  ASSERT_EQ(Get("t1").state, JobState::kFailed);
+  ASSERT_EQ(Wallet().spent_micros, 8'000);
+  ASSERT_EQ(Wallet().balance_micros, 4'000);
+
+  auto retried = RunAsync(io_, store_->Retry("c"));
+  ASSERT_TRUE(retried) << retried.error().Describe();
+  auto take = Get("t1");
+  EXPECT_EQ(take.state, JobState::kDispatched);
+  EXPECT_EQ(take.upstream, "up-t1");
+  EXPECT_EQ(take.reserved_micros, 0);
+  EXPECT_EQ(Wallet().balance_micros, 4'000);
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("t1"));
+  EXPECT_EQ(leased["t1"].upstream, "up-t1");
+  Succeed(leased["t1"]);
+  EXPECT_EQ(Get("t1").cost_micros, 4'000);
+  EXPECT_EQ(Wallet().spent_micros, 8'000);
+  EXPECT_EQ(Get("c").state, JobState::kDispatched);  // the sheet is made anew
 }
 
 }  // namespace

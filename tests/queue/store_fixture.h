@@ -17,6 +17,7 @@
 #include "reelq/common/clock.h"
 #include "reelq/common/redis.h"
 #include "reelq/queue/job_store.h"
+#include "reelq/queue/wallet_store.h"
 #include "run_async.h"
 
 namespace reelq::queue {
@@ -64,6 +65,44 @@ class StoreTest : public ::testing::Test {
                                                   .message = "refused"}));
     ASSERT_TRUE(r) << r.error().Describe();
     ASSERT_EQ(*r, FailOutcome::kFailed);
+  }
+
+  // A leased job whose upstream task ("up-<id>") finished, but whose clip the store refused on
+  // every attempt (fail.lua keep_task): each retry is reaped back to `ready` and leased again
+  // until its attempts run out and it ends FAILED, charged for the task it kept.
+  void FailAfterGenerationForGood(LeasedJob job) {
+    ASSERT_NO_FATAL_FAILURE(SetPhaseGathered({job}, JobPhase::kGenerating, 1));
+    for (int round = 0; round < 20; ++round) {
+      auto r = testing::RunAsync(io_, store_->Fail({.job_id = job.id,
+                                                    .token = job.token,
+                                                    .category = ErrorCategory::kRetryable,
+                                                    .message = "the store refused the clip",
+                                                    .retry = true,
+                                                    .retry_at_ms = clock_->NowMs(),
+                                                    .keep_task = true}));
+      ASSERT_TRUE(r) << r.error().Describe();
+      if (*r == FailOutcome::kFailed) return;
+      ASSERT_TRUE(testing::RunAsync(io_, store_->Reap(100)));
+      auto leased = Run();
+      ASSERT_TRUE(leased.contains(job.id)) << job.id << " was not leased again";
+      job = leased[job.id];
+      ASSERT_EQ(job.upstream, "up-" + job.id);
+    }
+    FAIL() << job.id << " never ran out of attempts";
+  }
+
+  // Tenant "studio"'s wallet: topped up (made a tenant first), and read.
+  void TopUp(int64_t micros) {
+    server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
+    WalletStore wallets(NewConnection(), "t");
+    auto r = testing::RunAsync(io_, wallets.TopUp("studio", micros, clock_->NowMs()));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+  WalletView Wallet() {
+    WalletStore wallets(NewConnection(), "t");
+    auto r = testing::RunAsync(io_, wallets.Get("studio", clock_->NowMs(), 0));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return *r;
   }
 
   // An account whose rate and concurrency never hold a test's jobs back.
