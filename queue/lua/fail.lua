@@ -11,10 +11,14 @@
 -- unreachable): its children are done, so it goes back to `ready` the same way.
 -- ARGV: P now id token category message code retry(0|1) retry_at count_attempt(0|1)
 --       cooldown_ms [keep_task(0|1)] [account_fault(0|1)] [over_concurrency(0|1)]
+--       [create_answered(0|1)]
 -- account_fault: the provider refused a create with a server error; the account's breaker
 -- (below) cools it for a time that doubles with each such failure in a row.
 -- over_concurrency: a rate_limited refusal that named concurrency, not rate (Kling's 1303): the
 -- account learns a lower concurrency (below) and keeps its create rate.
+-- create_answered: the failure is the provider's answer to this attempt's create, which made
+-- nothing: the create intent create_permit.lua recorded for it (cleared here, with the attempt)
+-- no longer says a task may exist.
 local P, now, id, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local category, message, code = ARGV[5], ARGV[6], ARGV[7]
 local retry, retry_at, count_attempt = ARGV[8] == '1', tonumber(ARGV[9]), ARGV[10] == '1'
@@ -22,6 +26,7 @@ local cooldown_ms = tonumber(ARGV[11])
 local keep_task = ARGV[12] == '1'
 local account_fault = ARGV[13] == '1'
 local over_concurrency = ARGV[14] == '1' and category == 'rate_limited'
+local create_answered = ARGV[15] == '1'
 local j = read_job(P, id, {'token', 'account', 'attempt', 'max_attempts', 'slot', 'create_log',
                           'worker', 'upstream', 'kind', 'generated', 'create_intent'})
 if not j or j.state ~= 'RUNNING' then
@@ -124,12 +129,19 @@ end
 -- it, as is one the worker cancelled for a deadline (a cancel after the create, as cancel.lua).
 -- So is one that finished on an earlier attempt, whatever ends it now (its result expired, its
 -- model gone from the catalogue of the worker that leased it again).
+-- A job given up while a task may be generating upstream (its finish deadline passed, its model
+-- gone from the worker's catalogue) is billed as its slot is held (give_back_slot): its task id
+-- is stored, or a create was sent whose answer never came (an earlier lease died after sending
+-- it, and this one gave up before looking the task up), and the provider bills that task. A
+-- create the provider refused (create_answered: unknown model, say) made nothing.
 local generated = (keep_task or was_generated) and j.upstream and j.upstream ~= '' and
                       not (j.kind and j.kind ~= '')
+local task_may_exist = (j.upstream or '') ~= '' or
+                           ((j.create_intent or '') ~= '' and not create_answered)
 local billed = false
 if category == 'create_outcome_unknown' or generated then
   billed = true
-elseif category == 'deadline_exceeded' and j.upstream and j.upstream ~= '' then
+elseif (category == 'deadline_exceeded' or category == 'model_gone') and task_may_exist then
   billed = true
 elseif j.upstream and j.upstream ~= '' and category ~= 'invalid_request' and
     category ~= 'auth_failed' and category ~= 'rate_limited' and category ~= 'model_gone' then

@@ -205,7 +205,8 @@ awaitable<Result<FailOutcome>> JobStore::Fail(FailRequest req) {
                                    std::to_string(req.cooldown_ms),
                                    req.keep_task ? "1" : "0",
                                    req.account_fault ? "1" : "0",
-                                   req.over_concurrency ? "1" : "0"};
+                                   req.over_concurrency ? "1" : "0",
+                                   req.create_answered ? "1" : "0"};
   auto r = co_await Run(LuaFunction(lua::k_fail), std::move(command));
   if (!r) co_return std::unexpected(r.error());
   co_return r->str == "RETRY" ? FailOutcome::kRetrying : FailOutcome::kFailed;

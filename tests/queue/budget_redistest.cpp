@@ -73,6 +73,47 @@ class BudgetTest : public StoreTest {
     ASSERT_EQ(*failed, FailOutcome::kRetrying);
   }
 
+  // Leases `id` as `worker`, the one job it gets.
+  LeasedJob LeaseOne(const std::string& id, const std::string& worker) {
+    auto leased = RunAsync(io_, store_->Lease(worker, 1, 15s));
+    if (!leased) throw std::runtime_error(leased.error().Describe());
+    if (leased->size() != 1u || leased->front().id != id) {
+      throw std::runtime_error(id + " was not leased by " + worker);
+    }
+    return leased->front();
+  }
+
+  // `id` leased by "w1", whose create call was let go (its intent recorded) and, when `upstream`
+  // is given, answered with that task; then "w1" dies (SIGKILL: its lease lapses, the reaper
+  // hands its jobs back) and "w2" leases the job again, seeing what "w1" recorded.
+  LeasedJob LeaseAfterADeadWorker(const std::string& id, const std::string& upstream) {
+    auto registered = RunAsync(io_, store_->RegisterWorker("w1", 15s));
+    if (!registered) throw std::runtime_error(registered.error().Describe());
+    const LeasedJob first = LeaseOne(id, "w1");
+    auto permit = RunAsync(
+        io_, store_->TakeCreatePermit(first.id, first.token, 0ms, clock_->NowMs(), first.attempt));
+    if (!permit) throw std::runtime_error(permit.error().Describe());
+    if (!upstream.empty()) {
+      auto phase = RunAsync(io_, store_->SetPhase(first.id, first.token, JobPhase::kGenerating,
+                                                  upstream, "upstream " + upstream));
+      if (!phase) throw std::runtime_error(phase.error().Describe());
+    }
+    clock_->Advance(20s);
+    auto reaped = RunAsync(io_, store_->Reap(100));
+    if (!reaped) throw std::runtime_error(reaped.error().Describe());
+    return LeaseOne(id, "w2");
+  }
+
+  void FailForGood(const LeasedJob& job, ErrorCategory category, bool create_answered = false) {
+    auto failed = RunAsync(io_, store_->Fail({.job_id = job.id,
+                                              .token = job.token,
+                                              .category = category,
+                                              .message = "given up",
+                                              .create_answered = create_answered}));
+    ASSERT_TRUE(failed) << failed.error().Describe();
+    ASSERT_EQ(*failed, FailOutcome::kFailed);
+  }
+
   int64_t BatchCost() {
     auto batch = RunAsync(io_, store_->GetBatch("b"));
     if (!batch) throw std::runtime_error(batch.error().Describe());
@@ -170,6 +211,54 @@ TEST_F(BudgetTest, AnAttemptWithinTheBudgetIsDispatched) {
   EXPECT_EQ(Dispatch(), 1);
   EXPECT_EQ(Get("x").state, JobState::kDispatched);
   EXPECT_EQ(BatchCost(), 2 * kClip);
+}
+
+// A job given up while its task may be generating upstream is billed, as its slot is held: the
+// provider bills that task. A worker SIGKILLed after its create was sent leaves the intent; the
+// next lease, past the job's finish deadline, fails it deadline_exceeded before looking the task
+// up, or finds its model gone from its catalogue (a config rollout). Both were refunded in full
+// while the provider billed the task. A create the provider itself refused (model_gone at
+// create: its answer came back) made nothing, and is refunded.
+TEST_F(BudgetTest, AJobGivenUpWhileItsTaskMayGenerateIsBilledARefusedCreateIsNot) {
+  ASSERT_TRUE(RunAsync(io_, store_->RegisterWorker("w2", 3600s)));
+  struct Case {
+    std::string id;
+    std::string upstream;  // the task "w1" recorded ("": only its create intent)
+    ErrorCategory category;
+    int64_t charged;
+  };
+  for (const Case& c : {Case{"late-intent", "", ErrorCategory::kDeadlineExceeded, kClip},
+                        Case{"gone-intent", "", ErrorCategory::kModelGone, kClip},
+                        Case{"gone-task", "task-1", ErrorCategory::kModelGone, kClip}}) {
+    SCOPED_TRACE(c.id);
+    Submit(c.id, 0);
+    ASSERT_EQ(Dispatch(), 1);
+    const LeasedJob again = LeaseAfterADeadWorker(c.id, c.upstream);
+    if (c.upstream.empty()) {
+      ASSERT_GT(again.create_intent_ms, 0);
+    } else {
+      ASSERT_EQ(again.upstream, c.upstream);
+    }
+    ASSERT_NO_FATAL_FAILURE(FailForGood(again, c.category));
+    const auto job = Get(c.id);
+    EXPECT_EQ(job.state, JobState::kFailed);
+    EXPECT_EQ(job.cost_micros, c.charged);
+    EXPECT_EQ(job.reserved_micros, 0);
+  }
+
+  // The provider answered this job's create: unknown model. Nothing was made: refunded.
+  Submit("refused", 0);
+  ASSERT_EQ(Dispatch(), 1);
+  const LeasedJob j = LeaseOne("refused", "w2");
+  auto permit =
+      RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, 0ms, clock_->NowMs(), j.attempt));
+  ASSERT_TRUE(permit) << permit.error().Describe();
+  ASSERT_NO_FATAL_FAILURE(FailForGood(j, ErrorCategory::kModelGone, /*create_answered=*/true));
+  const auto job = Get("refused");
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.cost_micros, 0);
+  EXPECT_EQ(job.reserved_micros, 0);
+  EXPECT_EQ(BatchCost(), 3 * kClip);
 }
 
 }  // namespace

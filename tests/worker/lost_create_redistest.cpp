@@ -65,6 +65,31 @@ TEST(WorkerLostCreateTest, ACreateLostUnderAnEarlierLeaseIsLookedUpByTheIdItsInt
   EXPECT_EQ(f.provider->lookups, 1);
 }
 
+// A create the provider refused (model_gone: a model retired upstream) got its answer: nothing
+// was made, so the create intent its permit recorded no longer says a task may exist, and the
+// job is refunded (fail.lua bills a job given up as model_gone only while a task may exist).
+TEST(WorkerLostCreateTest, ACreateRefusedAsModelGoneIsRefundedNotBilled) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.Fund(10'000'000);
+  f.bill = true;
+  f.provider->create_refusal = Error{ErrorCategory::kModelGone, "model not found"};
+  f.Start(f.provider);
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(job.error_category, ErrorCategory::kModelGone);
+  EXPECT_EQ(f.provider->creates_refused, 1);
+  EXPECT_EQ(job.cost_micros, 0);
+  const auto wallet = f.Wallet();
+  EXPECT_EQ(wallet.spent_micros, 0);
+  EXPECT_EQ(wallet.reserved_micros, 0);
+  EXPECT_EQ(wallet.balance_micros, 10'000'000);
+}
+
 // A create slower than the call's timeout: the call fails (maybe delivered) long after the send,
 // and the provider lists the task a moment later. The lookup waits the settle from the failure,
 // not from the send (long past), so it finds the task and pays for no second one.

@@ -147,6 +147,7 @@ awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason,
   req.keep_task = keep_task;
   req.account_fault = decision.account_fault;
   req.over_concurrency = error.over_concurrency && error.category == ErrorCategory::kRateLimited;
+  req.create_answered = at_create;
   spdlog::info("job={} attempt={} failed: {} (retry={})", job_.id, job_.attempt, error.Describe(),
                decision.retry);
   Result<queue::FailOutcome> outcome = std::unexpected(Error{});

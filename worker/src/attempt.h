@@ -85,7 +85,8 @@ class Attempt {
   awaitable<RunOutcome> HandBackForAnother(const std::string& why);
   bool MayHaveUpstreamTask() const { return !upstream_.empty() || job_.create_intent_ms > 0; }
   // Records the failure (the retry policy decides whether the job runs again).
-  // `at_create`: the error is the provider's answer to this attempt's create (DecideRetry).
+  // `at_create`: the error is the provider's answer to this attempt's create (DecideRetry), which
+  // made nothing: its create intent is settled, and fail.lua does not bill it.
   awaitable<RunOutcome> Fail(const Error& error, std::string_view reason = {},
                              bool keep_task = false, bool at_create = false);
   // A failure once the upstream task has finished (its clip downloaded, stored, published):

@@ -5,6 +5,7 @@
 // Production code never uses it.
 #include <chrono>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,8 +52,15 @@ class FakeProvider final : public Provider {
   std::chrono::milliseconds slow_create_listed_after{0};
   // Tasks lookups do not list before the time given (by idempotency id).
   std::map<std::string, std::chrono::steady_clock::time_point> listed_from;
+  // Set: every create is refused with this error, its answer come back and nothing made (as a
+  // provider answers a create for a model it retired: model_gone).
+  std::optional<Error> create_refusal;
 
   awaitable<Result<std::string>> Create(GenerationRequest request) override {
+    if (create_refusal) {
+      ++creates_refused;
+      co_return std::unexpected(*create_refusal);
+    }
     if (!request.idempotency_id.empty() &&
         task_by_idempotency_id.contains(request.idempotency_id)) {
       ++creates_refused;

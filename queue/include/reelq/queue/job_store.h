@@ -156,6 +156,10 @@ struct FailRequest {
   // (Error::over_concurrency): fail.lua lowers the account's learned concurrency to what it had
   // in flight, and leaves its create rate alone.
   bool over_concurrency = false;
+  // The failure is the provider's answer to this attempt's create (a refusal: nothing was
+  // made), so the create intent recorded for that create no longer says a task may exist: a
+  // refused create is not billed (fail.lua).
+  bool create_answered = false;
 };
 
 enum class FailOutcome { kRetrying, kFailed };
