@@ -235,6 +235,17 @@ TEST(RetryPolicy, RateLimitWaitsOutRetryAfterCoolsTheAccountAndSpendsNoAttempt) 
   EXPECT_FALSE(d.count_attempt);
   EXPECT_EQ(d.cooldown_ms, 30'000);
   EXPECT_GE(d.delay_ms, 30'000);
+  // A refusal for concurrency (Kling's 1303) backs off as the provider asks, else 1 s: the
+  // account's learned concurrency keeps dispatch within it, so a 30 s stop would only idle it.
+  Error concurrency = Make(ErrorCategory::kRateLimited);
+  concurrency.over_concurrency = true;
+  d = DecideRetry(concurrency, 1, 5, s, rng);
+  EXPECT_TRUE(d.retry);
+  EXPECT_FALSE(d.count_attempt);
+  EXPECT_EQ(d.cooldown_ms, 1'000);
+  EXPECT_EQ(d.delay_ms, 1'000);
+  concurrency.retry_after = milliseconds(4'000);
+  EXPECT_EQ(DecideRetry(concurrency, 1, 5, s, rng).cooldown_ms, 4'000);
   // On the last attempt too: a 429 spends nothing, so the job still waits instead of failing
   // (quotas are the scheduler's to respect; a 429 says it was wrong, not the job).
   d = DecideRetry(Make(ErrorCategory::kRateLimited, milliseconds(1'000)), 5, 5, s, rng);

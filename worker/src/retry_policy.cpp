@@ -14,8 +14,9 @@ RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
     case ErrorCategory::kRateLimited: {
       d.retry = true;
       d.count_attempt = false;
-      d.cooldown_ms = error.retry_after.count() > 0 ? error.retry_after.count()
-                                                    : settings.rate_limit_cooldown.count();
+      const int64_t fallback = error.over_concurrency ? kConcurrencyRefusalCooldownMs
+                                                      : settings.rate_limit_cooldown.count();
+      d.cooldown_ms = error.retry_after.count() > 0 ? error.retry_after.count() : fallback;
       d.delay_ms = d.cooldown_ms;
       return d;
     }

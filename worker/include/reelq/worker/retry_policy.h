@@ -23,6 +23,12 @@ struct RetryDecision {
 // the batch goes to other accounts and models instead of failing there one job after another.
 inline constexpr int64_t kAuthFailureCooldownMs = 300'000;
 
+// A create refused for concurrency (Error::over_concurrency, Kling's 1303) teaches the account a
+// lower concurrency (fail.lua), which keeps dispatch within it: the account only backs off as
+// long as the provider asks (Kling: at least 1 s), not rate_limit_cooldown, which would stop it
+// for 30 s at each probe of a grown concurrency while its free slots sit idle.
+inline constexpr int64_t kConcurrencyRefusalCooldownMs = 1'000;
+
 // What to do after an attempt failed with `error`. Content-policy, invalid-request, auth and
 // model-gone failures never retry; transient ones back off exponentially with jitter until the
 // attempts are spent; rate limits wait out Retry-After (or the configured cooldown) and keep
