@@ -45,6 +45,41 @@ TEST(WorkerLostCreateTest, ALookupFindsTheTaskOfTheCreateWhoseAnswerWasLost) {
   EXPECT_EQ(f.provider->lookups, 1);
 }
 
+// The worker that sent the create died before storing its answer, and the next lease comes
+// after the job's finish deadline: the task is looked for before the job is given up. Found, it
+// is fetched and billed once; not found, the job fails refunded, its slot free.
+TEST(WorkerLostCreateTest, PastTheFinishDeadlineALostCreateIsLookedUpBeforeTheJobIsGivenUp) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  for (const bool made : {true, false}) {
+    SCOPED_TRACE(made ? "the create made a task" : "the create made nothing");
+    Fixture f;
+    f.Fund(10'000'000);
+    f.bill = true;
+    ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+    f.Dispatch(10);
+    const int64_t sent_ms = f.clock->NowMs() - 5000;
+    f.server.Run({"HSET", "rq:{q}:job:x", "create_intent", std::to_string(sent_ms) + ":1",
+                  "finish_deadline", std::to_string(f.clock->NowMs() - 1000)});
+    if (made) f.provider->task_by_idempotency_id["x-" + std::to_string(sent_ms)] = "task-early";
+    f.Start(f.provider);
+    ASSERT_TRUE(f.RunToEnd("x"));
+
+    const auto job = f.Get("x");
+    EXPECT_EQ(f.provider->creates, 0);
+    EXPECT_EQ(f.provider->lookups, 1);
+    if (made) {
+      EXPECT_EQ(job.upstream, "task-early");
+      EXPECT_GT(job.cost_micros, 0) << "the task the create made is billed";
+    } else {
+      EXPECT_EQ(job.state, queue::JobState::kFailed);
+      EXPECT_EQ(job.error_category, ErrorCategory::kDeadlineExceeded);
+      EXPECT_EQ(job.cost_micros, 0) << "billed for a create that made nothing";
+      EXPECT_EQ(f.Wallet().spent_micros, 0);
+      EXPECT_EQ(f.server.Run({"ZCARD", "rq:{q}:slothold"}).integer, 0);
+    }
+  }
+}
+
 // The worker that sent the create died before storing its answer: the next lease finds the
 // create intent on the job and looks for the task under the id that intent's time names.
 TEST(WorkerLostCreateTest, ACreateLostUnderAnEarlierLeaseIsLookedUpByTheIdItsIntentNames) {

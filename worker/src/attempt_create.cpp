@@ -65,9 +65,16 @@ awaitable<Result<int64_t>> Attempt::WaitForCreatePermit() {
 awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
   const auto& settings = deps_.settings;
   auto& provider = *provider_;
-  if (DeadlinePassed()) {
-    Error failure{ErrorCategory::kDeadlineExceeded, "the finish deadline passed before it started"};
-    co_return co_await Fail(failure);
+  // Past the finish deadline nothing new is created. A create an earlier lease sent may have
+  // made a task all the same: where the provider can look it up, it is looked for first (found,
+  // the poll path fetches it if it finished or cancels it); failed unlooked-for, the job would
+  // be billed for a task nobody fetched, or for none. Where it cannot be looked up, the job ends
+  // billed, as a create whose outcome cannot be known.
+  const bool deadline_passed = DeadlinePassed();
+  const Error too_late{ErrorCategory::kDeadlineExceeded,
+                       "the finish deadline passed before it started"};
+  if (deadline_passed && (job_.create_intent_ms == 0 || !provider.CanFindLostCreate())) {
+    co_return co_await Fail(too_late);
   }
   // A create's idempotency id names its job and the time it was sent (its create intent's):
   // unique per create, so a job run again by RetryJob (its attempts count from 1 again) never
@@ -118,6 +125,11 @@ awaitable<Attempt::StepResult> Attempt::RecoverOrCreate() {
         auto lost = co_await FindLostCreate(request, intent_ms, call_ended_ms);
         if (lost.outcome) co_return lost.outcome;
         if (lost.found) co_return std::nullopt;
+        if (deadline_passed) {
+          // The lookup says the create made nothing: ended as a create that got its answer
+          // (at_create), so neither billed nor its slot held.
+          co_return co_await Fail(too_late, {}, /*keep_task=*/false, /*at_create=*/true);
+        }
         spdlog::info("job={} the lost create made no task upstream; creating", job_.id);
       }
     }
