@@ -64,11 +64,11 @@ if j.worker and j.worker ~= '' then redis.call('HDEL', P .. ':wjobs:' .. j.worke
 -- cannot be known, a resumed task whose model this worker lacks): the provider still counts the
 -- task, so the slot is held until it would have ended. Not a task past its model's
 -- generation_timeout: stuck far longer than the model ever takes, it would only hold the slot
--- longer still.
-give_back_slot(ctx, j, not keep_task and ((category == 'deadline_exceeded' and
-                                           code ~= 'generation_timeout') or
-                                          category == 'create_outcome_unknown' or
-                                          category == 'model_gone'))
+-- longer still. Nor a create the provider refused (create_answered, no task id): it made nothing.
+local refused_create = create_answered and (j.upstream or '') == ''
+give_back_slot(ctx, j, not keep_task and not refused_create and
+                   ((category == 'deadline_exceeded' and code ~= 'generation_timeout') or
+                       category == 'create_outcome_unknown' or category == 'model_gone'))
 settle_create(P, j.account, j.create_log, now)
 -- The breaker: failures within FAULT_WINDOW of the account's last one make a streak, and the
 -- streak's n-th failure cools the account for 2^(n-1) s, at most FAULT_MAX_COOL. Only a create

@@ -123,6 +123,9 @@ TEST(WorkerLostCreateTest, ACreateRefusedAsModelGoneIsRefundedNotBilled) {
   EXPECT_EQ(wallet.spent_micros, 0);
   EXPECT_EQ(wallet.reserved_micros, 0);
   EXPECT_EQ(wallet.balance_micros, 10'000'000);
+  // Nor is its account slot held as if a task ran: the refusal made none.
+  EXPECT_EQ(f.server.Run({"HGET", "rq:{q}:acct:a", "in_flight"}).str, "0");
+  EXPECT_EQ(f.server.Run({"ZCARD", "rq:{q}:slothold"}).integer, 0);
 }
 
 // A create slower than the call's timeout: the call fails (maybe delivered) long after the send,
