@@ -202,9 +202,9 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   // Top-ups and limits wait for the replicas as submits do, on the connection that wrote them.
   queue::WalletStore admin_wallet_store(submit_connection, redis_settings->prefix);
   admin_wallet_store.RequireReplicas(redis_settings->wait_replicas, redis_settings->wait_timeout);
-  scheduler::JobApi api(submit_store, admission, settings, objects->get(), clock, &auth_store,
+  scheduler::JobApi api(store, admission, settings, objects->get(), clock, &auth_store,
                         &wallet_store);
-  api.RequireReplicas(submit_connection, redis_settings->wait_replicas,
+  api.RequireReplicas(submit_store, submit_connection, redis_settings->wait_replicas,
                       redis_settings->wait_timeout);
   scheduler::Dispatcher dispatcher(store, settings);
   api.OnSubmitted([&dispatcher, executor] { asio::post(executor, [&] { dispatcher.Wake(); }); });

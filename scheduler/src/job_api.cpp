@@ -169,8 +169,9 @@ JobApi::JobApi(queue::JobStore& store, const Admission& admission, const Setting
 
 std::string JobApi::NewBatchId() const { return "batch-" + NewId(*clock_); }
 
-void JobApi::RequireReplicas(redis::ConnectionPtr connection, int replicas,
+void JobApi::RequireReplicas(queue::JobStore& writes, redis::ConnectionPtr connection, int replicas,
                              std::chrono::milliseconds timeout) {
+  submit_store_ = &writes;
   replicated_on_ = std::move(connection);
   wait_replicas_ = replicas;
   wait_timeout_ = timeout;
@@ -332,7 +333,7 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
   // The session the writes go out in: a WAIT in a later one would confirm nothing of them.
   const std::optional<uint64_t> written_in =
       replicated_on_ ? std::optional<uint64_t>(replicated_on_->Session()) : std::nullopt;
-  auto outcomes = co_await store_.SubmitMany(jobs, settings_.idempotency_retention_s);
+  auto outcomes = co_await submit_store_->SubmitMany(jobs, settings_.idempotency_retention_s);
   if (!outcomes) {
     for (size_t i : index_of) {
       if (i != kChildOfGroup) results[i] = std::unexpected(outcomes.error());

@@ -227,5 +227,34 @@ TEST(SubmitRetention, AfterTheRetentionWindowTheSameKeyMakesANewJob) {
   EXPECT_EQ(stack.SimStats()["providers"]["seedance"]["creates"].get<int>(), 2);
 }
 
+// redis.wait_replicas with no replica: a submission waits in WAIT for its timeout, on the
+// connection submissions write with. Reads go on the scheduler's other connection, so a
+// ListJobs sent meanwhile answers at once instead of queueing behind the WAIT (Redis serves
+// nothing else on a connection blocked in WAIT).
+TEST(SubmitReplicas, AReadDoesNotWaitBehindASubmissionWaitingForReplicas) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  E2eStackOptions options{.schedulers = 1, .workers = 0};
+  options.redis_section_extra = [](RedisServer&) {
+    return std::string("  wait_replicas: 1\n  wait_timeout_ms: 4000\n");
+  };
+  E2eStack stack(options);
+  auto stub = stack.JobStub();
+  grpc::Status submitted;
+  std::thread submit(
+      [&] { SubmitJob(*stub, Keyed("studio-a", "held-1", "a lantern on a pier"), &submitted); });
+  std::this_thread::sleep_for(500ms);  // the submission is in its WAIT now
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 2s);
+  v1::ListJobsRequest request;
+  request.set_tenant("studio-a");
+  v1::ListJobsResponse page;
+  const grpc::Status listed = stub->ListJobs(&context, request, &page);
+  submit.join();
+  EXPECT_TRUE(listed.ok()) << "ListJobs waited behind the submission's WAIT: "
+                           << listed.error_message();
+  EXPECT_EQ(page.jobs_size(), 1);  // stored on the master, not yet confirmed by a replica
+  EXPECT_EQ(submitted.error_code(), grpc::StatusCode::UNAVAILABLE) << submitted.error_message();
+}
+
 }  // namespace
 }  // namespace reelq::testing

@@ -44,11 +44,13 @@ class JobApi {
   // Called after every accepted submission (the dispatcher wakes up).
   void OnSubmitted(std::function<void()> callback) { on_submitted_ = std::move(callback); }
 
-  // redis.wait_replicas: every accepted submission is answered only once `replicas` replicas
-  // have it (WAIT on `connection`, which must be the one the JobStore writes with); until then,
-  // or when they do not confirm within `timeout`, Submit fails with kRetryable (a retry with
-  // the same idempotency key finds the job and waits again).
-  void RequireReplicas(redis::ConnectionPtr connection, int replicas,
+  // redis.wait_replicas: every accepted submission is written through `writes` and answered
+  // only once `replicas` replicas have it (WAIT on `connection`, the one `writes` uses); until
+  // then, or when they do not confirm within `timeout`, Submit fails with kRetryable (a retry
+  // with the same idempotency key finds the job and waits again). Everything else (reads,
+  // cancels, retries) stays on the JobStore given at construction: a WAIT holds up every command
+  // behind it on its connection, and a GetJob must not wait on a lagging replica.
+  void RequireReplicas(queue::JobStore& writes, redis::ConnectionPtr connection, int replicas,
                        std::chrono::milliseconds timeout);
 
   awaitable<Result<v1::SubmitJobResponse>> Submit(Principal who, v1::JobSpec spec);
@@ -100,6 +102,7 @@ class JobApi {
 
  private:
   queue::JobStore& store_;
+  queue::JobStore* submit_store_ = &store_;  // RequireReplicas: the connection WAIT runs on
   const Admission& admission_;
   const Settings& settings_;
   storage::ObjectStore* objects_;
