@@ -4,7 +4,7 @@
 --   account: {id, provider, rpm, effective_rpm, max_concurrent, in_flight, daily_cap,
 --             used_today, cooldown_until, rate_limited, polls_per_minute, effective_conc}
 --   model:   {id, lat, succeeded, failed, q_pending, q_dispatched, q_running}
---   tenant:  {tenant, pending}; totals: {ready, jobs held by live workers, delayed, live
+--   tenant:  {tenant, pending, weight ('' when the weights hash has none)}; totals: {ready, jobs held by live workers, delayed, live
 --            workers}
 -- Derived numbers use the same rules as dispatch.lua: effective_rpm and effective_conc
 -- (common.lua), and the day's usage counts only on the day dispatch last wrote it.
@@ -41,7 +41,9 @@ end
 local tenants = {}
 local active = redis.call('ZRANGE', P .. ':active', 0, -1)
 for _, t in ipairs(active) do
-  tenants[#tenants + 1] = {t, redis.call('ZCARD', P .. ':pending:' .. t)}
+  -- The weight dispatch reads (an admin's SetWeight, else the configured one): '' for the default.
+  tenants[#tenants + 1] = {t, redis.call('ZCARD', P .. ':pending:' .. t),
+                           redis.call('HGET', P .. ':weights', t) or ''}
 end
 -- Workers whose lease is current, and the jobs they hold.
 local workers = redis.call('ZRANGEBYSCORE', P .. ':wlease', now, '+inf')

@@ -441,8 +441,12 @@ awaitable<Result<Stats>> JobStore::GetStats() {
                             .in_flight = count(m, 6)});
   }
   for (const auto& t : r->elements[2].elements) {
-    if (t.elements.size() >= 2)
-      stats.tenant_pending.emplace_back(t.elements[0].str, ReplyInt(t.elements[1]));
+    if (t.elements.size() < 2) continue;
+    stats.tenant_pending.emplace_back(t.elements[0].str, ReplyInt(t.elements[1]));
+    if (t.elements.size() >= 3 && !t.elements[2].str.empty()) {
+      const double weight = ToDouble(t.elements[2].str);
+      if (weight > 0) stats.tenant_weights[t.elements[0].str] = weight;
+    }
   }
   const auto& totals = r->elements[3].elements;
   if (totals.size() >= 4) {

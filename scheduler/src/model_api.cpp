@@ -110,8 +110,12 @@ v1::GetStatsResponse ModelApi::ToStats(const queue::Stats& stats, int64_t now_ms
   for (const auto& [tenant, count] : stats.tenant_pending) {
     auto* t = response.add_tenants();
     t->set_tenant(tenant);
+    // What dispatch uses: Redis's weights hash (the config's, or an admin's SetWeight since).
+    auto live = stats.tenant_weights.find(tenant);
     auto w = settings_.tenant_weights.find(tenant);
-    t->set_weight(w == settings_.tenant_weights.end() ? settings_.default_weight : w->second);
+    t->set_weight(live != stats.tenant_weights.end()    ? live->second
+                  : w == settings_.tenant_weights.end() ? settings_.default_weight
+                                                        : w->second);
     t->set_pending(static_cast<uint64_t>(count));
   }
   for (const auto& a : stats.accounts) *response.add_accounts() = ToAccountStats(a, now_ms);

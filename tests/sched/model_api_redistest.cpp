@@ -236,6 +236,19 @@ TEST_F(ModelApiTest, GetStatsTotalsTenantsWithWeightsAndModelsById) {
   for (const auto& t : stats.tenants()) tenants[t.tenant()] = {t.weight(), t.pending()};
   EXPECT_EQ(tenants["studio"], (std::pair<double, uint64_t>{3, 2}));
   EXPECT_EQ(tenants["default"], (std::pair<double, uint64_t>{1, 1}));
+  // An admin's SetWeight is what dispatch uses from then on, and what GetStats shows.
+  queue::AuthStore auth(connection_, "t");
+  ASSERT_TRUE(Call(auth.CreateTenant("studio", 3, clock_->NowMs())));
+  ASSERT_TRUE(Call(auth.SetWeight("studio", 5)));
+  const auto weighted = GetStats();
+  bool shown = false;
+  for (const auto& t : weighted.tenants()) {
+    if (t.tenant() == "studio") {
+      EXPECT_EQ(t.weight(), 5);
+      shown = true;
+    }
+  }
+  EXPECT_TRUE(shown);
   EXPECT_EQ(stats.pending(), 3u);
   EXPECT_EQ(stats.accounts_size(), 5);
   ASSERT_EQ(stats.models_size(), 4);

@@ -329,6 +329,9 @@ struct Stats {
   std::vector<Account> accounts;
   std::vector<Model> models;
   std::vector<std::pair<std::string, int64_t>> tenant_pending;
+  // The weights dispatch uses for those tenants (the configured ones, or an admin's SetWeight);
+  // a tenant absent here runs at the default weight.
+  std::map<std::string, double> tenant_weights;
   int64_t ready = 0, leased = 0, delayed = 0, workers = 0;
   // Jobs not yet dispatched: pending in every tenant's queue plus those waiting out a retry.
   int64_t Pending() const;
