@@ -52,6 +52,7 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self.list_requests = []
         self.lose_answers = 0  # SubmitJob calls to store and then answer UNAVAILABLE
         self.watch_too_slow = 0  # watches to end after their first event, as for a slow reader
+        self.watch_refused = 0  # watches refused before any event, as past a watch limit
         self.watches = 0
 
     def _note(self, context):
@@ -162,6 +163,12 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
             self.watches += 1
             too_slow = self.watch_too_slow > 0
             self.watch_too_slow -= 1 if too_slow else 0
+            refused = self.watch_refused > 0
+            self.watch_refused -= 1 if refused else 0
+        if refused:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          "watch refused: tenant 'default' has 1000 watches open "
+                          "(scheduler.max_watches_per_tenant)")
         if request.job_id:
             # A job's watch replays its transitions from the first.
             for state in (jobs_pb2.JOB_STATE_PENDING, jobs_pb2.JOB_STATE_RUNNING,
@@ -423,6 +430,18 @@ class ClientTest(unittest.TestCase):
                          [jobs_pb2.JOB_STATE_PENDING, jobs_pb2.JOB_STATE_RUNNING,
                           jobs_pb2.JOB_STATE_SUCCEEDED])
         self.assertEqual(self.fake.watches, 3)
+
+    def test_a_watch_refused_before_any_event_is_raised_not_reopened(self):
+        # RESOURCE_EXHAUSTED before anything came is the scheduler's watch limit, not a slow
+        # reader: opening it again would only be refused again.
+        port = self.start()
+        self.fake.watch_refused = 1
+        with Client(f"127.0.0.1:{port}") as client:
+            with self.assertRaises(grpc.RpcError) as raised:
+                list(client.watch_job("job-7"))
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertIn("max_watches_per_tenant", raised.exception.details())
+        self.assertEqual(self.fake.watches, 1)
 
 
 if __name__ == "__main__":

@@ -345,11 +345,12 @@ class Client:
     def watch_job(self, job_id: str, timeout: Optional[float] = None) -> Iterator[jobs_pb2.JobEvent]:
         return self._watch(jobs_pb2.WatchJobRequest(job_id=job_id), timeout)
 
-    # A watch the scheduler ends because this client read too slowly (RESOURCE_EXHAUSTED: it
-    # queues at most 10,000 messages for one stream), or that breaks after it delivered events
-    # (UNAVAILABLE: a scheduler restart), is opened again, up to this many times in a row. A
-    # reopened watch starts from the current state; a job watch's replayed events already
-    # yielded are skipped.
+    # A watch that breaks after it delivered events is opened again, up to this many times in a
+    # row: the scheduler ended it because this client read too slowly (RESOURCE_EXHAUSTED: it
+    # queues at most 10,000 messages for one stream), or it restarted (UNAVAILABLE). A watch
+    # refused before it delivered anything (RESOURCE_EXHAUSTED: the scheduler's limit on open
+    # watches) is raised: it would be refused again. A reopened watch starts from the current
+    # state; a job watch's replayed events already yielded are skipped.
     _WATCH_REOPENS = 5
 
     def _watch(self, request, timeout):
@@ -373,8 +374,8 @@ class Client:
                 return
             except grpc.RpcError as error:
                 code = error.code()
-                again = code == grpc.StatusCode.RESOURCE_EXHAUSTED or (
-                    code == grpc.StatusCode.UNAVAILABLE and delivered)
+                again = delivered and code in (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                               grpc.StatusCode.UNAVAILABLE)
                 if not again or reopens >= self._WATCH_REOPENS:
                     raise
                 reopens += 1
