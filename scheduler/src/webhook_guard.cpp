@@ -115,6 +115,15 @@ Result<WebhookSettings> ParseWebhookSettings(const config::Document& doc,
 
 Result<WebhookUrl> ParseWebhookUrl(std::string_view url, std::string_view field) {
   const std::string f(field);
+  // The HTTP client sends the path as given: a space or control byte could never be delivered
+  // (every attempt would fail until the delivery is given up), so it is refused here, named.
+  for (size_t i = 0; i < url.size(); ++i) {
+    const auto c = static_cast<unsigned char>(url[i]);
+    if (c <= 0x20 || c == 0x7f) {
+      return Invalid(f + ": the URL has a space or control character at byte " + std::to_string(i) +
+                     " (percent-encode it)");
+    }
+  }
   const auto colon = url.find("://");
   if (colon == std::string_view::npos) {
     return Invalid(f + ": " + QuoteForMessage(url) + " is not an absolute http(s) URL");

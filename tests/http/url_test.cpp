@@ -31,6 +31,12 @@ TEST(Url, ParsesSchemesHostsPortsAndTargets) {
   auto q = ParseUrl("http://h?a=b");
   ASSERT_TRUE(q);
   EXPECT_EQ(q->target, "/?a=b");
+
+  // Schemes are case-insensitive: a webhook URL admitted as "HTTPS://..." is delivered.
+  auto upper = ParseUrl("HTTPS://Hooks.Example.com/reelq");
+  ASSERT_TRUE(upper) << upper.error().message;
+  EXPECT_TRUE(upper->tls);
+  EXPECT_EQ(upper->target, "/reelq");
 }
 
 TEST(Url, RejectsMalformed) {

@@ -58,9 +58,10 @@ TEST(WebhookGuard, UrlFormNamesTheField) {
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->host, "::1");
   EXPECT_EQ(parsed->port, 8080);
-  for (const char* bad : {"ftp://example.com/", "example.com/hook", "file:///etc/passwd",
-                          "http://user:pw@example.com/", "http:///path", "http://h:99999/",
-                          "gopher://x", "http://[::1/"}) {
+  for (const char* bad :
+       {"ftp://example.com/", "example.com/hook", "file:///etc/passwd",
+        "http://user:pw@example.com/", "http:///path", "http://h:99999/", "gopher://x",
+        "http://[::1/", "https://example.com/a b", "https://example.com/a\r\nX-Injected: 1"}) {
     auto r = ParseWebhookUrl(bad, "webhook_url");
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().category, ErrorCategory::kInvalidRequest);

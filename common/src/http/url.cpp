@@ -1,5 +1,6 @@
 #include "url.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace reelq::http::internal {
@@ -31,9 +32,17 @@ Result<Url> ParseUrl(std::string_view url) {
   };
   Url out;
   std::string_view rest;
-  if (url.starts_with("http://")) {
+  // Schemes are case-insensitive (RFC 3986 3.1): "HTTPS://" is https.
+  auto scheme_is = [&](std::string_view scheme) {
+    if (url.size() < scheme.size()) return false;
+    for (size_t i = 0; i < scheme.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(url[i])) != scheme[i]) return false;
+    }
+    return true;
+  };
+  if (scheme_is("http://")) {
     rest = url.substr(7);
-  } else if (url.starts_with("https://")) {
+  } else if (scheme_is("https://")) {
     out.tls = true;
     rest = url.substr(8);
   } else {
