@@ -1,5 +1,6 @@
 #include "reelq/scheduler/admin_api.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <google/protobuf/util/time_util.h>
@@ -188,6 +189,18 @@ awaitable<Result<v1::WebhookSecret>> AdminApi::GetWebhookSecret(Principal who,
   REELQ_CHECK(CheckTenantName("tenant", request.tenant()));
   if (!webhook_secrets_) {
     co_return MakeError(ErrorCategory::kInvalidRequest, "webhooks are not enabled");
+  }
+  // A misspelt name would get a secret of its own, and the receiver set up with it would refuse
+  // every delivery of the real tenant. With authentication off any name is a tenant.
+  if (!who.open) {
+    auto tenants = co_await store_.ListTenants();
+    if (!tenants) co_return std::unexpected(tenants.error());
+    const bool known = std::any_of(tenants->begin(), tenants->end(),
+                                   [&](const auto& t) { return t.name == request.tenant(); });
+    if (!known) {
+      co_return MakeError(ErrorCategory::kNotFound,
+                          "tenant: no tenant named '" + request.tenant() + "'");
+    }
   }
   Result<std::string> secret;
   if (request.rotate()) {

@@ -120,6 +120,30 @@ TEST(WebhookTenants, ABatchIdReusedAfterRetentionCarriesNoWebhookOfItsFormerOwne
   ASSERT_EQ(again.items_size(), 1);
   EXPECT_NE(again.items(0).message().find("batch_id"), std::string::npos)
       << again.items(0).message();
+
+  // An admin asking for the webhook secret of a misspelt tenant is told there is none, and no
+  // secret is made for the misspelling (its receiver would refuse the real tenant's deliveries).
+  auto admin = v1::AdminService::NewStub(stack.Channel(0));
+  for (const bool rotate : {false, true}) {
+    v1::WebhookSecretRequest request;
+    request.set_tenant("first-studoi");
+    request.set_rotate(rotate);
+    v1::WebhookSecret secret;
+    auto refused = admin->GetWebhookSecret(Authed(wallet::kAdminToken).get(), request, &secret);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::NOT_FOUND) << refused.error_message();
+    EXPECT_NE(refused.error_message().find("first-studoi"), std::string::npos);
+  }
+  EXPECT_EQ(
+      stack.redis()
+          .Run({"HEXISTS", std::string(E2eStack::kRedisPrefix) + ":{q}:whsecret", "first-studoi"})
+          .integer,
+      0);
+  v1::WebhookSecretRequest known;
+  known.set_tenant("first-studio");
+  v1::WebhookSecret secret;
+  auto shown = admin->GetWebhookSecret(Authed(wallet::kAdminToken).get(), known, &secret);
+  EXPECT_TRUE(shown.ok()) << shown.error_message();
+  EXPECT_FALSE(secret.secret().empty());
 }
 
 }  // namespace
