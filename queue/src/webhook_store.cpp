@@ -111,6 +111,7 @@ awaitable<Result<std::optional<DeliveryState>>> WebhookStore::Latest(std::string
 awaitable<Result<void>> WebhookStore::SetBatchWebhook(std::string batch_id, std::string url,
                                                       std::string tenant, bool all,
                                                       int64_t unused_ms) {
+  const std::string batch_for_message = "'" + batch_id + "'";
   std::vector<std::string> keys{p_ + ":batch:" + batch_id};
   std::vector<std::string> args{p_,
                                 std::move(batch_id),
@@ -121,6 +122,21 @@ awaitable<Result<void>> WebhookStore::SetBatchWebhook(std::string batch_id, std:
   auto reply = co_await LuaFunction(lua::k_batch_webhook)
                    .Call(*connection_, std::move(keys), std::move(args));
   if (!reply) co_return std::unexpected(reply.error());
+  if (reply->IsError() && reply->str.starts_with("HASJOBS ")) {
+    // "HASJOBS <total> <the webhook it has, or nothing>"
+    const std::string rest = reply->str.substr(8);
+    const auto space = rest.find(' ');
+    const std::string total = rest.substr(0, space);
+    const std::string had = space == std::string::npos ? "" : rest.substr(space + 1);
+    co_return MakeError(
+        ErrorCategory::kInvalidRequest,
+        "batch_webhook_url: batch " + batch_for_message + " already holds " + total +
+            " jobs, stored " +
+            (had.empty() ? std::string("without a webhook")
+                         : "with another webhook (or other batch_webhook_events)") +
+            ", which would not report to this one; name the webhook with the batch's first "
+            "items, or use a new batch id");
+  }
   if (reply->IsError()) co_return std::unexpected(ScriptError("batch_webhook", reply->str));
   co_return Result<void>{};
 }

@@ -264,6 +264,26 @@ TEST(WebhookSubmit, AnotherBatchWebhookLaterInTheStreamIsRefused) {
   EXPECT_NE(response.items(2).message().find("differs from the webhook this stream named first"),
             std::string::npos)
       << response.items(2).message();
+
+  // A later stream into the batch, which now holds jobs: the same webhook again (a resend) is
+  // taken; another one is refused, since the jobs already stored would never report to it.
+  auto into_batch = [&](const std::string& path, const std::string& prompt) {
+    v1::SubmitBatchRequest request;
+    *request.mutable_spec() = MakeSpec(prompt, "seedance-2.0", 5);
+    request.mutable_spec()->set_batch_id(response.batch_id());
+    if (!path.empty()) request.set_batch_webhook_url(receiver.Url(path));
+    return SubmitStream(*jobs, {request}, &status);
+  };
+  const auto same = into_batch("/first", "one more shot");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(same.accepted(), 1u) << (same.items_size() ? same.items(0).message() : "");
+  const auto other = into_batch("/second", "another shot");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(other.items_size(), 1);
+  EXPECT_EQ(other.accepted(), 0u);
+  EXPECT_EQ(other.items(0).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(other.items(0).message().find("already holds 3 jobs"), std::string::npos)
+      << other.items(0).message();
 }
 
 // A group (here a compare) names one webhook: its end is delivered once, for the group; its
