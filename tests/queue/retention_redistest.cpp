@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -68,6 +69,21 @@ class RetentionTest : public StoreTest {
       if (!r->more) return removed;
     }
     throw std::runtime_error("retention sweep never finished");
+  }
+
+  // Every job `filter` lists, page after page; `after_first_page` runs between the first two.
+  std::vector<std::string> ListAll(ListFilter filter,
+                                   const std::function<void()>& after_first_page) {
+    std::vector<std::string> listed;
+    for (int pages = 0;; ++pages) {
+      if (pages >= 100) throw std::runtime_error("the listing never ended");
+      auto page = RunAsync(io_, store_->List(filter));
+      if (!page) throw std::runtime_error(page.error().Describe());
+      for (const auto& j : page->jobs) listed.push_back(j.id);
+      if (page->next_page_token.empty()) return listed;
+      filter.page_token = page->next_page_token;
+      if (pages == 0) after_first_page();
+    }
   }
 
   // Every key that names `id`, or holds it as a member, anywhere in the keyspace.
@@ -430,21 +446,11 @@ TEST_F(RetentionTest, TenantListingPagesWhileRetentionRemovesJobsAndCallsLeaveWi
     if (id != "a5" && id != "b2" && id[0] != 'c') Succeed(job);
   }
   clock_->Advance(2h);
-  ListFilter filter{.tenant = "studio", .page_size = 4};
-  std::vector<std::string> listed;
-  for (int pages = 0;; ++pages) {
-    ASSERT_LT(pages, 100);
-    auto page = RunAsync(io_, store_->List(filter));
-    ASSERT_TRUE(page) << page.error().Describe();
-    for (const auto& j : page->jobs) listed.push_back(j.id);
-    if (page->next_page_token.empty()) break;
-    filter.page_token = page->next_page_token;
-    if (pages == 0) {
-      // Between the first two pages: 13 jobs go, from both calls of that millisecond.
-      EXPECT_EQ(Sweep(1h), 13);
-      Submit({"late"}, "");
-    }
-  }
+  const auto listed = ListAll({.tenant = "studio", .page_size = 4}, [&] {
+    // Between the first two pages: 13 jobs go, from both calls of that millisecond.
+    EXPECT_EQ(Sweep(1h), 13);
+    Submit({"late"}, "");
+  });
   std::vector<std::string> expected = {"a0", "a1", "a2", "a3", "a5", "b2", "c0", "c1", "late"};
   EXPECT_EQ(listed, expected);
   EXPECT_EQ(server_->Run({"HGET", callids, "#" + call_a}).str, "1");
@@ -612,19 +618,9 @@ TEST_F(RetentionTest, AStateListingPagedWhileTheSweepKeepsAShotListsEachJobOnce)
   Succeed(leased["x"]);
   clock_->Advance(85min);  // s0 ended 95 minutes ago (due under 90), x 85 (not due)
 
-  ListFilter filter{.state = JobState::kSucceeded, .page_size = 1};
-  std::vector<std::string> listed;
-  for (int pages = 0;; ++pages) {
-    ASSERT_LT(pages, 10);
-    auto page = RunAsync(io_, store_->List(filter));
-    ASSERT_TRUE(page) << page.error().Describe();
-    for (const auto& j : page->jobs) listed.push_back(j.id);
-    if (page->next_page_token.empty()) break;
-    filter.page_token = page->next_page_token;
-    if (pages == 0) {
-      EXPECT_EQ(Sweep(90min), 0);  // s0 stays: its group runs
-    }
-  }
+  const auto listed = ListAll({.state = JobState::kSucceeded, .page_size = 1}, [&] {
+    EXPECT_EQ(Sweep(90min), 0);  // s0 stays: its group runs
+  });
   EXPECT_EQ(listed, (std::vector<std::string>{"s0", "x"}));
   EXPECT_TRUE(RunAsync(io_, store_->Get("s0")));
 

@@ -26,6 +26,21 @@ struct Fixture : WorkerHarness {
     deps.settings.retry_backoff_initial = 20ms;
     deps.settings.retry_backoff_max = 20ms;
   }
+
+  // Job "x" dispatched, with the create intent an earlier lease left `ago` before now (it sent
+  // the create and died before storing the answer); `fields` are written with it. The intent's
+  // send time, which names the create's idempotency id ("x-<ms>").
+  int64_t IntentLeftByAnEarlierLease(std::chrono::milliseconds ago,
+                                     std::vector<std::string> fields = {}) {
+    Submit("x");
+    Dispatch(10);
+    const int64_t sent_ms = clock->NowMs() - ago.count();
+    std::vector<std::string> hset{"HSET", "rq:{q}:job:x", "create_intent",
+                                  std::to_string(sent_ms) + ":1"};
+    hset.insert(hset.end(), fields.begin(), fields.end());
+    server.Run(hset);
+    return sent_ms;
+  }
 };
 
 TEST(WorkerLostCreateTest, ALookupFindsTheTaskOfTheCreateWhoseAnswerWasLost) {
@@ -55,11 +70,8 @@ TEST(WorkerLostCreateTest, PastTheFinishDeadlineALostCreateIsLookedUpBeforeTheJo
     Fixture f;
     f.Fund(10'000'000);
     f.bill = true;
-    ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
-    f.Dispatch(10);
-    const int64_t sent_ms = f.clock->NowMs() - 5000;
-    f.server.Run({"HSET", "rq:{q}:job:x", "create_intent", std::to_string(sent_ms) + ":1",
-                  "finish_deadline", std::to_string(f.clock->NowMs() - 1000)});
+    const int64_t sent_ms = f.IntentLeftByAnEarlierLease(
+        5s, {"finish_deadline", std::to_string(f.clock->NowMs() - 1000)});
     if (made) f.provider->task_by_idempotency_id["x-" + std::to_string(sent_ms)] = "task-early";
     f.Start(f.provider);
     ASSERT_TRUE(f.RunToEnd("x"));
@@ -85,10 +97,7 @@ TEST(WorkerLostCreateTest, PastTheFinishDeadlineALostCreateIsLookedUpBeforeTheJo
 TEST(WorkerLostCreateTest, ACreateLostUnderAnEarlierLeaseIsLookedUpByTheIdItsIntentNames) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f;
-  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
-  f.Dispatch(10);
-  const int64_t sent_ms = f.clock->NowMs() - 5000;
-  f.server.Run({"HSET", "rq:{q}:job:x", "create_intent", std::to_string(sent_ms) + ":1"});
+  const int64_t sent_ms = f.IntentLeftByAnEarlierLease(5s);
   f.provider->task_by_idempotency_id["x-" + std::to_string(sent_ms)] = "task-made-earlier";
   f.Start(f.provider);
   ASSERT_TRUE(f.RunToEnd("x"));
@@ -158,10 +167,7 @@ TEST(WorkerLostCreateTest, ACreateAnEarlierLeaseSentIsLookedUpOnlyAfterItsCallCo
   Fixture f;
   f.deps.settings.lost_create_settle = 100ms;
   f.deps.settings.create_call_timeout = 600ms;
-  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
-  f.Dispatch(10);
-  const int64_t sent_ms = f.clock->NowMs();
-  f.server.Run({"HSET", "rq:{q}:job:x", "create_intent", std::to_string(sent_ms) + ":1"});
+  const int64_t sent_ms = f.IntentLeftByAnEarlierLease(0ms);
   const std::string id = "x-" + std::to_string(sent_ms);
   f.provider->task_by_idempotency_id[id] = "task-made-earlier";
   // Listed once the earlier lease's call would have timed out: before its timeout plus the
