@@ -8,6 +8,7 @@
 #include "job_codec.h"
 #include "lua_library.h"
 #include "lua_scripts.h"
+#include "script_replies.h"
 
 namespace reelq::queue {
 namespace {
@@ -42,7 +43,9 @@ Error AuthScriptError(std::string_view script, const std::string& message,
     return Error{ErrorCategory::kNotFound,
                  "token_id: tenant '" + tenant + "' has no token '" + token_id + "'"};
   }
-  return Error{ErrorCategory::kInternal, "redis script " + std::string(script) + ": " + message};
+  // Anything else as every script's refusal reads: Redis out of memory is retryable
+  // (RESOURCE_EXHAUSTED), so a batch item refused by it reads as "not stored, send it again".
+  return detail::ScriptError(script, message);
 }
 
 }  // namespace

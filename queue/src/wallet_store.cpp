@@ -11,6 +11,7 @@
 #include "job_codec.h"
 #include "lua_library.h"
 #include "lua_scripts.h"
+#include "script_replies.h"
 
 namespace reelq::queue {
 namespace {
@@ -110,7 +111,8 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
                               "', not " + FormatMicros(amount_micros) +
                               "; use a new request id for a different top-up");
     }
-    co_return MakeError(ErrorCategory::kInternal, "redis script wallet_topup: " + r->str);
+    // Anything else as every script's refusal reads (Redis out of memory: retryable).
+    co_return std::unexpected(detail::ScriptError("wallet_topup", r->str));
   }
   // The answer is the script's own: the credit is made, and no second read may fail after it
   // and tell the operator it was not.
@@ -172,7 +174,7 @@ awaitable<Result<void>> WalletStore::SetLimits(std::string tenant, int64_t max_q
   if (!r) co_return std::unexpected(r.error());
   if (r->IsError()) {
     if (r->str.find("NOTENANT") != std::string::npos) co_return std::unexpected(NoTenant(tenant));
-    co_return MakeError(ErrorCategory::kInternal, "redis script tenant_limits: " + r->str);
+    co_return std::unexpected(detail::ScriptError("tenant_limits", r->str));
   }
   std::string what = "the limits of '" + tenant +
                      "' are set on the master; send them again (setting them twice is harmless)";

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "reelq/queue/auth_store.h"
 #include "reelq/queue/wallet_store.h"
 #include "store_fixture.h"
 
@@ -329,7 +330,19 @@ TEST_F(SubmitLayoutTest, ReadsAnswerWhileRedisIsOutOfMemoryAndWritesAreRefused) 
   }
   auto stats = RunAsync(io_, store_->GetStats());
   auto refused = RunAsync(io_, store_->SubmitMany({Job("m1")}, 3600));
+  // The batch claim an authenticated submit makes first, and an admin's top-up, are refused the
+  // same way: retryable, not INTERNAL (a batch item would read as refused for good).
+  AuthStore auth(NewConnection(), "t");
+  auto claim = RunAsync(io_, auth.ClaimBatch("oom-batch", "studio"));
+  WalletStore wallets(NewConnection(), "t");
+  auto topped = RunAsync(io_, wallets.TopUp("studio", 1'000'000, clock_->NowMs()));
   server_->Run({"CONFIG", "SET", "maxmemory", "0"});
+  ASSERT_FALSE(claim);
+  ASSERT_FALSE(topped);
+  for (const auto* r : {&claim.error(), &topped.error()}) {
+    EXPECT_EQ(r->category, ErrorCategory::kRateLimited) << r->message;
+    EXPECT_NE(r->message.find("maxmemory"), std::string::npos) << r->message;
+  }
   ASSERT_TRUE(got) << got.error().Describe();
   EXPECT_EQ(got->state, JobState::kPending);
   ASSERT_TRUE(listed) << listed.error().Describe();
