@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include "rpc_status.h"
@@ -30,52 +31,53 @@ std::string NewIdempotencyKey() {
   return key;
 }
 
+namespace {
+
+// Sends `send` until it answers, or answers what does not say "maybe applied", at most
+// kSendAttempts times, each time with the same id (named `id_name` in what is printed); when the
+// last answer still says "maybe applied", says how to rerun without applying it twice.
+template <class Send>
+int SendResending(Context& context, std::string_view what, std::string_view id_name,
+                  std::string_view rerun_flag, std::string_view twice, const std::string& id,
+                  Send send) {
+  grpc::Status status;
+  for (int attempt = 1;; ++attempt) {
+    grpc::ClientContext rpc;
+    context.SetDeadline(rpc);
+    status = send(rpc);
+    if (status.ok()) return kExitOk;
+    if (!MayBeStored(status.error_code()) || attempt >= kSendAttempts) break;
+    context.io().err << what << ": " << StatusCodeName(status.error_code()) << ": "
+                     << status.error_message() << "; sending it again with " << id_name << " " << id
+                     << "\n";
+    std::this_thread::sleep_for(ResendBackoff(attempt));
+  }
+  const int code = context.RpcError(status, std::string(what));
+  if (MayBeStored(status.error_code())) {
+    context.io().err << "the " << what << " may have been applied all the same: rerun with "
+                     << rerun_flag << " " << id << " so that it is not " << twice << "\n";
+  }
+  return code;
+}
+
+}  // namespace
+
 int SubmitJobResending(Context& context, v1::JobSpec spec, v1::SubmitJobResponse* response) {
   if (spec.idempotency_key().empty()) spec.set_idempotency_key(NewIdempotencyKey());
   v1::SubmitJobRequest request;
   *request.mutable_spec() = std::move(spec);
   const std::string& key = request.spec().idempotency_key();
-  grpc::Status status;
-  for (int attempt = 1;; ++attempt) {
-    grpc::ClientContext rpc;
-    context.SetDeadline(rpc);
-    status = context.Jobs().SubmitJob(&rpc, request, response);
-    if (status.ok()) return kExitOk;
-    if (!MayBeStored(status.error_code()) || attempt >= kSendAttempts) break;
-    context.io().err << "submit: " << StatusCodeName(status.error_code()) << ": "
-                     << status.error_message() << "; sending it again with idempotency key " << key
-                     << "\n";
-    std::this_thread::sleep_for(ResendBackoff(attempt));
-  }
-  const int code = context.RpcError(status, "submit");
-  if (MayBeStored(status.error_code())) {
-    context.io().err << "the job may be stored all the same: rerun with --idempotency-key " << key
-                     << " so that it is not made (or paid for) twice\n";
-  }
-  return code;
+  return SendResending(
+      context, "submit", "idempotency key", "--idempotency-key", "made (or paid for) twice", key,
+      [&](grpc::ClientContext& rpc) { return context.Jobs().SubmitJob(&rpc, request, response); });
 }
 
 int TopUpResending(Context& context, v1::TopUpRequest request, v1::Wallet* response) {
   if (request.request_id().empty()) request.set_request_id(NewIdempotencyKey());
   const std::string& id = request.request_id();
-  grpc::Status status;
-  for (int attempt = 1;; ++attempt) {
-    grpc::ClientContext rpc;
-    context.SetDeadline(rpc);
-    status = context.Admin().TopUp(&rpc, request, response);
-    if (status.ok()) return kExitOk;
-    if (!MayBeStored(status.error_code()) || attempt >= kSendAttempts) break;
-    context.io().err << "top-up: " << StatusCodeName(status.error_code()) << ": "
-                     << status.error_message() << "; sending it again with request id " << id
-                     << "\n";
-    std::this_thread::sleep_for(ResendBackoff(attempt));
-  }
-  const int code = context.RpcError(status, "top-up");
-  if (MayBeStored(status.error_code())) {
-    context.io().err << "the top-up may have been applied all the same: rerun with --request-id "
-                     << id << " so that it is not credited twice\n";
-  }
-  return code;
+  return SendResending(
+      context, "top-up", "request id", "--request-id", "credited twice", id,
+      [&](grpc::ClientContext& rpc) { return context.Admin().TopUp(&rpc, request, response); });
 }
 
 }  // namespace reelq::cli
