@@ -50,7 +50,8 @@ const std::map<ErrorCategory, Expected>& Table() {
       // "change the prompt": never retried.
       {ErrorCategory::kPolicyRejected, {false, true, false}},
       {ErrorCategory::kInvalidRequest, {false, true, false}},
-      // Key, permission, billing, quota pack: retrying cannot help and may cost.
+      // Key, permission, billing, quota pack, answered to a poll or a download: retrying cannot
+      // help (a create refused so waits out the account's cooldown: below).
       {ErrorCategory::kAuthFailed, {false, true, false}},
       {ErrorCategory::kModelGone, {false, true, false}},
       // The upstream task vanished (its result expired): make it again, spending an attempt.
@@ -112,9 +113,15 @@ TEST(RetryPolicy, ACreateRefusedWithAServerOrAuthErrorCoolsTheAccount) {
   EXPECT_FALSE(DecideRetry(Make(ErrorCategory::kRetryable), 1, 5, s, rng).account_fault);
   EXPECT_FALSE(DecideRetry(Make(ErrorCategory::kInternal), 1, 5, s, rng, true).account_fault);
 
+  // A create refused as unauthorised (a pack spent, a key revoked) waits out the account's
+  // cooldown and tries again, spending an attempt: a pack topped up within the job's attempts
+  // loses nothing, and one never fixed fails it after its last attempt.
   const auto auth = DecideRetry(Make(ErrorCategory::kAuthFailed), 1, 5, s, rng, true);
-  EXPECT_FALSE(auth.retry) << "retrying an auth refusal cannot help and may cost";
+  EXPECT_TRUE(auth.retry);
+  EXPECT_TRUE(auth.count_attempt);
   EXPECT_EQ(auth.cooldown_ms, kAuthFailureCooldownMs);
+  EXPECT_EQ(auth.delay_ms, kAuthFailureCooldownMs);
+  EXPECT_FALSE(DecideRetry(Make(ErrorCategory::kAuthFailed), 5, 5, s, rng, true).retry);
   EXPECT_EQ(DecideRetry(Make(ErrorCategory::kAuthFailed), 1, 5, s, rng).cooldown_ms, 0);
   for (auto c : {ErrorCategory::kPolicyRejected, ErrorCategory::kInvalidRequest}) {
     const auto d = DecideRetry(Make(c), 1, 5, s, rng, true);

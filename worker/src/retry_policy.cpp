@@ -36,7 +36,11 @@ RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
       return d;
     }
     case ErrorCategory::kAuthFailed:
-      if (at_create) d.cooldown_ms = kAuthFailureCooldownMs;
+      if (at_create) {
+        d.cooldown_ms = kAuthFailureCooldownMs;
+        d.retry = attempt < max_attempts;
+        d.delay_ms = kAuthFailureCooldownMs;
+      }
       return d;
     case ErrorCategory::kPolicyRejected:
     case ErrorCategory::kInvalidRequest:

@@ -21,6 +21,9 @@ struct RetryDecision {
 // An account whose provider refuses a create as unauthorised (a key revoked, a quota or an
 // account overdue) refuses every later one too: it cools this long, fleet-wide, so the rest of
 // the batch goes to other accounts and models instead of failing there one job after another.
+// The job refused goes back to wait out the cooldown, spending an attempt: a pack topped up or
+// a key fixed within its attempts loses nothing (the refusal was not billed), and a key that
+// stays wrong fails it after max_attempts cooldowns.
 inline constexpr int64_t kAuthFailureCooldownMs = 300'000;
 
 // A create refused for concurrency (Error::over_concurrency, Kling's 1303) teaches the account a
