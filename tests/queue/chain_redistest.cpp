@@ -272,17 +272,9 @@ TEST_F(ChainTest, RetryingAStoryboardFetchesTheClipOfAShotWhoseTaskFinishedNotMa
   ASSERT_EQ(Wallet().spent_micros, 8'000);
   ASSERT_EQ(Available(), 4'000);
 
-  auto retried = RunAsync(io_, store_->Retry("b"));
-  ASSERT_TRUE(retried) << retried.error().Describe();
-  auto shot = Get("b-s0");
-  EXPECT_EQ(shot.state, JobState::kDispatched);
-  EXPECT_EQ(shot.upstream, "up-b-s0");
-  EXPECT_EQ(shot.reserved_micros, 0);
+  auto shot = RetryFetchesAgain("b", "b-s0");
   EXPECT_EQ(Available(), 4'000);
-  leased = Run();
-  ASSERT_TRUE(leased.contains("b-s0"));
-  EXPECT_EQ(leased["b-s0"].upstream, "up-b-s0");
-  Succeed(leased["b-s0"], "");
+  Succeed(shot, "");
   EXPECT_EQ(Wallet().spent_micros, 8'000);
   EXPECT_EQ(Get("b").state, JobState::kDispatched);  // the join is queued
 }

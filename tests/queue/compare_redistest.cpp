@@ -166,18 +166,9 @@ TEST_F(CompareTest, ARetriedTakeWhoseTaskFinishedIsFetchedAgainNotMadeAgain) {
   ASSERT_EQ(Wallet().spent_micros, 8'000);
   ASSERT_EQ(Wallet().balance_micros, 4'000);
 
-  auto retried = RunAsync(io_, store_->Retry("c"));
-  ASSERT_TRUE(retried) << retried.error().Describe();
-  auto take = Get("t1");
-  EXPECT_EQ(take.state, JobState::kDispatched);
-  EXPECT_EQ(take.upstream, "up-t1");
-  EXPECT_EQ(take.reserved_micros, 0);
+  auto take = RetryFetchesAgain("c", "t1");
   EXPECT_EQ(Wallet().balance_micros, 4'000);
-  leased = Run();
-  ASSERT_EQ(leased.size(), 1u);
-  ASSERT_TRUE(leased.contains("t1"));
-  EXPECT_EQ(leased["t1"].upstream, "up-t1");
-  Succeed(leased["t1"]);
+  Succeed(take);
   EXPECT_EQ(Get("t1").cost_micros, 4'000);
   EXPECT_EQ(Wallet().spent_micros, 8'000);
   EXPECT_EQ(Get("c").state, JobState::kDispatched);  // the sheet is made anew

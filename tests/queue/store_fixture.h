@@ -91,6 +91,22 @@ class StoreTest : public ::testing::Test {
     FAIL() << job.id << " never ran out of attempts";
   }
 
+  // RetryJob of `group` whose child `child` ended as FailAfterGenerationForGood left it: the
+  // child is back in `ready` with its finished task and nothing reserved (fetched again, not
+  // made again), then leased again with that task. The lease.
+  LeasedJob RetryFetchesAgain(const std::string& group, const std::string& child) {
+    auto retried = testing::RunAsync(io_, store_->Retry(group));
+    EXPECT_TRUE(retried) << retried.error().Describe();
+    const auto job = Get(child);
+    EXPECT_EQ(job.state, JobState::kDispatched);
+    EXPECT_EQ(job.upstream, "up-" + child);
+    EXPECT_EQ(job.reserved_micros, 0);
+    auto leased = Run();
+    EXPECT_TRUE(leased.contains(child));
+    EXPECT_EQ(leased[child].upstream, "up-" + child);
+    return leased[child];
+  }
+
   // Tenant "studio"'s wallet: topped up (made a tenant first), and read.
   void TopUp(int64_t micros) {
     server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
