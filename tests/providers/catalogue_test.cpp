@@ -154,6 +154,13 @@ TEST(Catalogue, RejectsEveryKindOfBadEntry) {
               "models[1] (sora-2).aspect_ratios: expected a non-empty list of strings");
   ExpectError(Doc(Replace(kModel, "max_shots: 6", "max_shot: 6")),
               "models[0] (kling-3.0).max_shot: unknown key; did you mean max_shots?");
+  ExpectError(Doc(Replace(kModel, "max_shots: 6", "max_shots: 6\n    max_shot_prompt_chars: -5")),
+              "models[0] (kling-3.0).max_shot_prompt_chars: expected a non-negative integer");
+  ExpectError(Doc(Replace(kModel, "max_clip_seconds: 12",
+                          "max_clip_seconds: 12\n    inputs: {last_frame: true, "
+                          "last_frame_needs_first: true}")),
+              "models[1] (sora-2).inputs: last_frame_needs_first: needs first_frame and "
+              "last_frame both true");
   ExpectError(Doc(kModel, Replace(kAccounts, "max_concurrent: 3", "max_concurrent: 0")),
               "accounts[1] (sora-b).max_concurrent: expected a positive integer");
   ExpectError(Doc(kModel, Replace(kAccounts, "max_concurrent: 3", "max_concurrent: lots")),
