@@ -309,8 +309,9 @@ end
 -- PENDING outside the queues until shot k succeeds; then it gets shot k's last frame (the
 -- `last_frame` its worker stored, passed to complete.lua) as its first frame (`chain_frame`,
 -- which the worker sends as first_frame) and is queued. A shot that fails stops the chain: the
--- shots after it, which never ran, are cancelled and their reservations refunded; RetryJob
--- resumes from the failed shot (retry.lua).
+-- shots still waiting (after it, or between it and the shot on its way when it was cancelled
+-- while it waited), which never ran, are cancelled and their reservations refunded; RetryJob
+-- resumes from the first shot not made (retry.lua).
 local function chain_ids(g)
   local ids = {}
   for id in string.gmatch(g.children or '', '[^,]+') do ids[#ids + 1] = id end
@@ -341,14 +342,24 @@ chain_queue_next = function(ctx, g, index, extra)
 end
 
 chain_stop_after = function(ctx, g, index)
+  -- Every shot still waiting is cancelled, wherever it stands: a shot cancelled two ahead of the
+  -- one running leaves the one in between waiting too. A PENDING shot waits (outside every
+  -- queue) once a shot before it has not succeeded: only the first shot not yet made is ever
+  -- queued (chain_queue_next, retry.lua), and that one, on its way, runs on.
   local ids = chain_ids(g)
-  for k = index + 2, #ids do
-    local c = read_job(ctx.P, ids[k])
-    if c and c.state == 'PENDING' then
-      redis.call('ZREM', ctx.P .. ':pending:' .. c.tenant, c.id)
-      move_money(ctx, c, 'refund', 0, 0)
-      transition(ctx, c, 'CANCELLED', '', 'not run: the chain stopped at shots[' .. index .. ']',
-                 {'finished', ctx.now})
+  local made_so_far = true
+  for k = 1, #ids do
+    if k ~= index + 1 then
+      local c = read_job(ctx.P, ids[k])
+      if c and c.state == 'PENDING' and not made_so_far then
+        redis.call('ZREM', ctx.P .. ':pending:' .. c.tenant, c.id)
+        move_money(ctx, c, 'refund', 0, 0)
+        transition(ctx, c, 'CANCELLED', '', 'not run: the chain stopped at shots[' .. index .. ']',
+                   {'finished', ctx.now})
+      end
+      if not c or c.state ~= 'SUCCEEDED' then made_so_far = false end
+    else
+      made_so_far = false
     end
   end
 end

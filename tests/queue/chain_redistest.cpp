@@ -316,6 +316,39 @@ TEST_F(ChainTest, AShotCancelledWhileItWaitedResumesFromTheFrameOfTheShotBeforeI
   EXPECT_EQ(leased["s2"].chain_frame, "inputs/studio/f1.png");
 }
 
+// A shot cancelled two ahead of the one running stops the chain; the shot in between, which was
+// waiting, is cancelled and refunded with it. It used to be left PENDING outside every queue with
+// its money reserved, and a RetryJob of the chain took it for the shot on its way and waited for
+// good. RetryJob now resumes from it, with the frame of the shot before it.
+TEST_F(ChainTest, CancellingAShotTwoAheadCancelsTheWaitingShotInBetween) {
+  SubmitChain();
+  auto leased = Run();
+  ASSERT_TRUE(leased.contains("s0"));
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("s2")));
+  EXPECT_EQ(Get("g").state, JobState::kFailed);
+  auto between = Get("s1");
+  EXPECT_EQ(between.state, JobState::kCancelled);
+  EXPECT_EQ(between.reserved_micros, 0);
+  EXPECT_EQ(between.history.back().detail, "not run: the chain stopped at shots[2]");
+  EXPECT_EQ(Get("s0").state, JobState::kRunning);  // the shot on its way runs on
+
+  Succeed(leased["s0"], "inputs/studio/f0.png");
+  EXPECT_TRUE(Run().empty());
+  auto retried = RunAsync(io_, store_->Retry("g"));
+  ASSERT_TRUE(retried) << retried.error().Describe();
+  leased = Run();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(leased.contains("s1"));
+  EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
+  Succeed(leased["s1"], "inputs/studio/f1.png");
+  leased = Run();
+  ASSERT_TRUE(leased.contains("s2"));
+  EXPECT_EQ(leased["s2"].chain_frame, "inputs/studio/f1.png");
+  Succeed(leased["s2"], "");
+  leased = Run();
+  ASSERT_TRUE(leased.contains("g"));  // the join is queued
+}
+
 // A child that ends after its group's record is gone (retention removed the FAILED group while
 // a sibling was still retrying) leaves no record behind: counting its success must not make one
 // of a single field that no index holds and nothing ever removes.
