@@ -334,7 +334,9 @@ local function dispatch_one(entry)
     if not j or j.state ~= 'PENDING' then
       index = remove(entry, index)  -- cancelled, or moved on by another path
     elseif tonumber(j.start_deadline) and tonumber(j.start_deadline) > 0 and
-        tonumber(j.start_deadline) < now then
+        tonumber(j.start_deadline) < now and (j.started or '') == '' then
+      -- The start deadline holds for a job's first start only: one that started (a worker
+      -- leased it: `started`) and waits again after a failure in passing has met it.
       index = remove(entry, index)
       move_money(ctx, j, 'refund', 0, 0)
       transition(ctx, j, 'FAILED', '', 'start deadline passed',

@@ -171,6 +171,62 @@ TEST_F(ChainTest, ARetriedGroupRunsAgainAfterItsStartDeadlinePassed) {
   ASSERT_TRUE(leased.contains("b-s0")) << Get("b-s0").history.back().detail;
 }
 
+// A start deadline says by when a job is to start, once: a job that started, failed in passing
+// and waits out its backoff past it runs again. Dispatch used to fail it as "the job had not
+// started by its start deadline" (and a storyboard's shot, carrying its group's deadline, failed
+// the storyboard), after its first attempt had been paid for.
+TEST_F(ChainTest, AJobThatStartedIsNotFailedForItsStartDeadlineWhenItRetries) {
+  auto fail_in_passing = [&](const LeasedJob& job) {
+    auto r = RunAsync(io_, store_->Fail({.job_id = job.id,
+                                         .token = job.token,
+                                         .category = ErrorCategory::kRetryable,
+                                         .message = "upstream 503",
+                                         .retry = true,
+                                         .retry_at_ms = clock_->NowMs()}));
+    ASSERT_TRUE(r) << r.error().Describe();
+    ASSERT_EQ(*r, FailOutcome::kRetrying);
+  };
+  auto submitted = RunAsync(io_, store_->Submit(NewJob{.id = "p",
+                                                       .tenant = "studio",
+                                                       .spec_bytes = "spec",
+                                                       .candidate_models = {"m1"},
+                                                       .start_deadline_ms = clock_->NowMs() + 1000},
+                                                3600));
+  ASSERT_TRUE(submitted) << submitted.error().Describe();
+  auto leased = Run();
+  ASSERT_TRUE(leased.contains("p"));
+  ASSERT_NO_FATAL_FAILURE(fail_in_passing(leased["p"]));
+  clock_->Advance(5s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  leased = Run();
+  ASSERT_TRUE(leased.contains("p")) << Get("p").history.back().detail;
+  EXPECT_EQ(Get("p").state, JobState::kRunning);
+  // A job that never started still fails for it.
+  ASSERT_TRUE(RunAsync(io_, store_->Submit(NewJob{.id = "late",
+                                                  .tenant = "studio",
+                                                  .spec_bytes = "spec",
+                                                  .candidate_models = {"m1"},
+                                                  .start_deadline_ms = clock_->NowMs() + 1000},
+                                           3600)));
+  clock_->Advance(5s);
+  EXPECT_FALSE(Run().contains("late"));
+  EXPECT_EQ(Get("late").state, JobState::kFailed);
+  EXPECT_EQ(Get("late").error_message, "the job had not started by its start deadline");
+
+  // A storyboard's shot, with its group's start deadline: the storyboard carries on.
+  std::vector<NewJob> board = Storyboard("b", 2);
+  for (auto& job : board) job.start_deadline_ms = clock_->NowMs() + 1000;
+  ASSERT_TRUE(RunAsync(io_, store_->SubmitMany(board, 3600)));
+  leased = Run();
+  ASSERT_TRUE(leased.contains("b-s0") && leased.contains("b-s1"));
+  ASSERT_NO_FATAL_FAILURE(fail_in_passing(leased["b-s0"]));
+  clock_->Advance(5s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  leased = Run();
+  ASSERT_TRUE(leased.contains("b-s0")) << Get("b-s0").history.back().detail;
+  EXPECT_EQ(Get("b").state, JobState::kPending);
+}
+
 // A group's money is reserved up front, at a retry too: a chain run again holds each shot it
 // runs again, or the retry is refused naming the wallet; it never stops part-way waiting for
 // money (it used to reserve nothing, and a shot the wallet could not pay for waited for good).
