@@ -5,6 +5,7 @@
 #include <cctype>
 #include <set>
 #include <string_view>
+#include <utility>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/time_util.h>
@@ -337,6 +338,22 @@ Result<void> Admission::CheckBatchId(std::string_view batch_id) const {
   return {};
 }
 
+Result<void> Admission::CheckBatchAndKey(const JobSpec& spec) const {
+  for (auto [field, value] :
+       {std::pair<std::string_view, std::string_view>{"batch_id", spec.batch_id()},
+        {"idempotency_key", spec.idempotency_key()}}) {
+    if (size_t at = FindInvalidUtf8(value); at != std::string_view::npos) {
+      return Invalid(fmt::format("{}: invalid UTF-8 at byte {}", field, at));
+    }
+  }
+  if (auto checked = CheckBatchId(spec.batch_id()); !checked) return checked;
+  if (auto e = CheckIdentifier("idempotency_key", spec.idempotency_key(),
+                               limits_.max_idempotency_key_bytes, "._:/=+-", false)) {
+    return Invalid(*e);
+  }
+  return {};
+}
+
 Result<void> Admission::CheckListFilter(std::string_view tenant, std::string_view batch_id,
                                         std::string_view model) const {
   if (auto e = CheckIdentifier("tenant", tenant, limits_.max_tenant_bytes, "._-", true)) {
@@ -358,14 +375,7 @@ Result<AdmittedJob> Admission::Admit(JobSpec& spec) const {
     return Invalid(*e);
   }
   if (tenant == kReservedTenant) return Invalid(ReservedTenantMessage("tenant"));
-  if (auto e =
-          CheckIdentifier("batch_id", spec.batch_id(), limits_.max_batch_id_bytes, "._-", true)) {
-    return Invalid(*e);
-  }
-  if (auto e = CheckIdentifier("idempotency_key", spec.idempotency_key(),
-                               limits_.max_idempotency_key_bytes, "._:/=+-", false)) {
-    return Invalid(*e);
-  }
+  if (auto checked = CheckBatchAndKey(spec); !checked) return std::unexpected(checked.error());
   if (auto e = CheckLabels(spec, limits_)) return Invalid(*e);
   if (auto e = CheckImageInputs(spec, tenant, limits_)) return Invalid(*e);
 

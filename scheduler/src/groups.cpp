@@ -292,6 +292,14 @@ Result<SubmissionPlan> PlanSubmission(const Admission& admission, v1::JobSpec& s
         "last frame of the one before");
   }
   if (spec.chain()) spec.set_storyboard(true);
+  // A group's children are admitted without its batch id and idempotency key (ChildSpec): the
+  // parent's, which it is stored under, are checked here as a plain job's are.
+  const bool group = spec.compare() || spec.storyboard() || spec.shots_size() > 0;
+  if (group) {
+    if (auto checked = admission.CheckBatchAndKey(spec); !checked) {
+      return std::unexpected(checked.error());
+    }
+  }
   if (spec.compare()) return PlanCompare(admission, spec);
   if (spec.storyboard() || spec.shots_size() > 0) {
     bool per_shot = false;

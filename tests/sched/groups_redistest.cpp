@@ -6,6 +6,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "in_process_scheduler.h"
@@ -160,6 +161,57 @@ TEST_F(GroupsTest, AShotPromptOverTheMultiShotLimitSplitsTheStoryboard) {
   ASSERT_FALSE(plan);
   EXPECT_EQ(plan.error().message.rfind("shots[1].prompt: 3000 characters", 0), 0u)
       << plan.error().message;
+}
+
+// A group's children are admitted without its batch id and idempotency key (they name the
+// parent only): the parent's are checked as a plain job's are. A compare, chain or per-shot
+// storyboard used to take any: a batch id ".x" was stored and its takes run and billed, and
+// then the store refused the contact sheet's key; "a b" was stored where GetBatch refuses it,
+// "x:ids" ran into batch x's list of ids. Each is refused now, naming the field, and nothing is
+// stored.
+TEST_F(GroupsTest, AGroupsBatchIdAndIdempotencyKeyAreCheckedAsAPlainJobs) {
+  auto per_shot_board = [] {
+    v1::JobSpec spec;
+    spec.set_storyboard(true);
+    for (const std::string model : {"seedance-2.0", "kling-3.0"}) {
+      auto* shot = spec.add_shots();
+      shot->set_prompt("a lighthouse at dusk");
+      shot->set_duration_seconds(5);
+      shot->set_model(model);
+    }
+    return spec;
+  };
+  const std::vector<std::pair<std::string, v1::JobSpec>> groups = {
+      {"compare", CompareSpec()},
+      {"chain", ChainSpec({"a fox wakes", "the fox runs"})},
+      {"per-shot storyboard", per_shot_board()}};
+  const auto keys_before = redis_->Run({"DBSIZE"}).integer;
+  for (const auto& [what, group] : groups) {
+    for (const std::string batch : {".x", "a b", "x:ids"}) {
+      v1::JobSpec spec = group;
+      spec.set_batch_id(batch);
+      auto r = Call(jobs_->Submit(OpenPrincipal(), spec));
+      ASSERT_FALSE(r) << what << " with batch_id " << batch << " was accepted";
+      EXPECT_EQ(r.error().category, ErrorCategory::kInvalidRequest) << what;
+      EXPECT_EQ(r.error().message.rfind("batch_id: ", 0), 0u) << what << ": " << r.error().message;
+    }
+    v1::JobSpec spec = group;
+    spec.set_idempotency_key(std::string(1000, 'k'));
+    auto r = Call(jobs_->Submit(OpenPrincipal(), spec));
+    ASSERT_FALSE(r) << what << " with a 1000-byte idempotency key was accepted";
+    EXPECT_EQ(r.error().category, ErrorCategory::kInvalidRequest) << what;
+    EXPECT_EQ(r.error().message.rfind("idempotency_key: 1000 bytes", 0), 0u)
+        << what << ": " << r.error().message;
+  }
+  EXPECT_EQ(redis_->Run({"DBSIZE"}).integer, keys_before);  // nothing stored
+  // The same groups with good ones are taken: what was refused was the field.
+  for (const auto& [what, group] : groups) {
+    v1::JobSpec spec = group;
+    spec.set_batch_id("b-1");
+    spec.set_idempotency_key("key-" + what.substr(0, 5));
+    auto r = Call(jobs_->Submit(OpenPrincipal(), spec));
+    EXPECT_TRUE(r) << what << ": " << r.error().Describe();
+  }
 }
 
 }  // namespace

@@ -78,6 +78,10 @@ class Admission {
   // A batch id as Admit checks it (kInvalidRequest naming batch_id), for the calls that name a
   // batch before any of its items is admitted (a batch webhook claims the id).
   Result<void> CheckBatchId(std::string_view batch_id) const;
+  // A request's batch_id and idempotency_key as Admit checks them (kInvalidRequest naming the
+  // field): for a group (storyboard, chain, compare), whose children are admitted without them
+  // (they name the parent only), so the parent's are checked here.
+  Result<void> CheckBatchAndKey(const reelq::v1::JobSpec& spec) const;
   // ListJobs' filters as Admit checks the same fields (each may be empty: not filtered), so a
   // value that could name another of the queue's Redis keys ("b:ids") is refused, naming it.
   Result<void> CheckListFilter(std::string_view tenant, std::string_view batch_id,
