@@ -24,7 +24,7 @@
 -- it reserves money, `mbatch` for a group's child, `h:1` only when its first history entry
 -- is not the plain "submitted" that JobRecord::Decode supplies, and `seq` for a job outside the
 -- dispatch queues, which alone gets a state:PENDING entry), and a GET/SET when it carries an
--- idempotency key. No per-job Lua table for a plain job and no number formatting per job:
+-- idempotency key (a duplicate's SET writes the key again unchanged, for the caller's WAIT). No per-job Lua table for a plain job and no number formatting per job:
 -- the indexes, counters and events are gathered per call and written once each, scored with
 -- `now` as sent.
 local P, now_text, idem_ttl = ARGV[1], ARGV[2], ARGV[3]
@@ -255,6 +255,11 @@ for _ = 1, n do
     end
   end
   if existing then
+    -- Written again, unchanged: WAIT counts only this connection's own writes, so a duplicate
+    -- that wrote nothing would be confirmed at once (redis.wait_replicas) while the replicas may
+    -- still lack the original (its first answer's WAIT fell short, on another connection).
+    -- Replication is ordered: a replica that has this write has the original too.
+    if idem_key then redis.call('SET', idem_key, existing, 'KEEPTTL') end
     if is_parent then duplicate_parent[id] = existing end
     out[nout + 1] = existing
     out[nout + 2] = 1

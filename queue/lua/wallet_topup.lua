@@ -2,7 +2,8 @@
 -- writes the ledger entry, in one step.
 -- ARGV: P tenant amount_micros now max_balance_micros [request_id id_ttl_s day_field
 -- month_field] (the wallet's fields of now's spending: "sd:<utc day>", "sm:<YYYY-MM>")
--- A request id seen before for this tenant (a retried top-up) credits nothing again; seen with
+-- A request id seen before for this tenant (a retried top-up) credits nothing again (it only
+-- writes its id's key again, so the caller's WAIT covers the credit); seen with
 -- another amount, it is refused (IDCONFLICT <amount first sent>): not the same top-up.
 -- Returns {balance, reserved, spent, topups, spent_today, spent_this_month} after (the wallet
 -- the caller answers with: no later read can fail once the credit is made), or an error
@@ -19,7 +20,14 @@ local before = seen and redis.call('GET', seen)
 if before and before ~= ARGV[3] then return redis.error_reply('IDCONFLICT ' .. before) end
 local h = redis.call('HMGET', key, 'balance', 'reserved', 'spent', 'topups', day_field, month_field)
 local function n(i) return tonumber(h[i] or '0') or 0 end
-if before then return {n(1), n(2), n(3), n(4), n(5), n(6)} end
+if before then
+  -- Written again, unchanged: WAIT counts only this connection's own writes, so a retry that
+  -- wrote nothing would be confirmed at once (redis.wait_replicas) while the replicas may still
+  -- lack the credit (the first answer's WAIT fell short, on another connection). Replication is
+  -- ordered: a replica that has this write has the credit too.
+  redis.call('SET', seen, before, 'KEEPTTL')
+  return {n(1), n(2), n(3), n(4), n(5), n(6)}
+end
 local balance = n(1)
 if balance + amount > max or n(4) + amount > max then
   return redis.error_reply('OVERFLOW ' .. string.format('%d', balance))

@@ -131,7 +131,8 @@ awaitable<Result<WalletView>> WalletStore::TopUp(std::string tenant, int64_t amo
   view.topped_up_micros = r->elements[3].integer;
   view.spent_today_micros = r->elements[4].integer;
   view.spent_this_month_micros = r->elements[5].integer;
-  // A retried top-up waits too: the first answer may have failed in this very wait.
+  // A retried top-up waits too: the first answer may have failed in this very wait. (The script
+  // writes its id's key again, so that this connection's WAIT covers the credit.)
   std::string what = "the top-up of " + FormatMicros(amount_micros) + " to '" + tenant +
                      "' is applied on the master; ";
   what +=

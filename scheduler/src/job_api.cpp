@@ -340,7 +340,8 @@ awaitable<std::vector<Result<v1::SubmitJobResponse>>> JobApi::SubmitMany(
     }
     co_return results;
   }
-  // Duplicates wait too: the first answer may have failed in this very wait.
+  // Duplicates wait too: the first answer may have failed in this very wait. (submit.lua writes
+  // a duplicate's key again, so that this connection's WAIT covers the original.)
   if (wait_replicas_ > 0 && replicated_on_) {
     auto replicated =
         co_await redis::WaitForReplicas(*replicated_on_, wait_replicas_, wait_timeout_, written_in);

@@ -2,6 +2,10 @@
 // answer) credits the wallet once, against a real redis-server (wallet_topup.lua); another id,
 // or none, credits again; a malformed id is refused naming request_id and changes nothing.
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
 
 #include "reelq/queue/wallet_store.h"
 #include "store_fixture.h"
@@ -125,6 +129,119 @@ TEST_F(WalletTopUpTest, WithReplicasRequiredAnUnconfirmedTopUpSaysToResendItWith
   ASSERT_TRUE(wallet) << wallet.error().Describe();
   EXPECT_EQ(wallet->balance_micros, 3'000'000);  // on the master, each top-up once
   EXPECT_EQ(server_->Run({"HGET", "t:{q}:auth:tenant:studio", "max_queued"}).str, "10");
+}
+
+// The same with a real replica, stopped (SIGSTOP: still connected, acknowledging nothing). From
+// Redis 7.2 a WAIT counts only its own connection's writes: a retry on another connection (after
+// a reconnect, or through a second scheduler) that wrote nothing would be confirmed at once by
+// the replica online while it still lacks the original; the master dies and the credit or the
+// job is gone. A duplicate top-up or submit therefore writes its id's key again (replication is
+// ordered: a replica that has that write has the original). Redis 7.0 (Debian's, on the test
+// machines) stamps a connection's WAIT offset after any command, so there the lagging replica
+// is caught either way; that the duplicate itself went into the replication stream is what
+// these tests check on every version.
+class ReplicatedDuplicateTest : public StoreTest {
+ protected:
+  static void SetUpTestSuite() {
+    StoreTest::SetUpTestSuite();
+    // The first sync at once, not after the default 5 s wait for more replicas.
+    server_->Run({"CONFIG", "SET", "repl-diskless-sync-delay", "0"});
+    replica_ = std::make_unique<testing::RedisServer>(testing::RedisServerOptions{
+        .extra_args = {"--replicaof", "127.0.0.1", std::to_string(server_->port())}});
+  }
+  static void TearDownTestSuite() {
+    replica_.reset();
+    StoreTest::TearDownTestSuite();
+  }
+  void SetUp() override {
+    StoreTest::SetUp();
+    CaughtUp();
+  }
+  // Waits until the replica holds everything written so far.
+  void CaughtUp() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (replica_->InfoField("master_link_status", "replication") != "up" ||
+           replica_->InfoField("slave_repl_offset", "replication") !=
+               server_->InfoField("master_repl_offset", "replication")) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the replica did not catch up";
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  void TearDown() override { ::kill(replica_->pid(), SIGCONT); }
+
+  static int64_t ReplicationOffset() {
+    return std::stoll(server_->InfoField("master_repl_offset", "replication").value_or("-1"));
+  }
+
+  inline static std::unique_ptr<testing::RedisServer> replica_;
+};
+
+TEST_F(ReplicatedDuplicateTest, ATopUpResentOnAnotherConnectionIsNotConfirmedByALaggingReplica) {
+  server_->Run({"SADD", "t:{q}:auth:tenants", "studio"});
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  ASSERT_EQ(::kill(replica_->pid(), SIGSTOP), 0);
+  WalletStore first(NewConnection(), "t");
+  first.RequireReplicas(1, std::chrono::milliseconds(200));
+  auto topped = RunAsync(io_, first.TopUp("studio", 2'000'000, 1, "po-9"));
+  ASSERT_FALSE(topped);
+  EXPECT_NE(topped.error().message.find("0 of 1 replicas"), std::string::npos)
+      << topped.error().message;
+
+  WalletStore resent(NewConnection(), "t");
+  resent.RequireReplicas(1, std::chrono::milliseconds(200));
+  auto again = RunAsync(io_, resent.TopUp("studio", 2'000'000, 2, "po-9"));
+  ASSERT_FALSE(again) << "a resent top-up was confirmed while the replica lacks its credit";
+  EXPECT_EQ(again.error().category, ErrorCategory::kRetryable);
+  EXPECT_NE(again.error().message.find("0 of 1 replicas"), std::string::npos)
+      << again.error().message;
+
+  // The resend itself went into the replication stream (measured without a WAIT, whose
+  // REPLCONF GETACK to the replicas moves the offset too).
+  WalletStore unwaited(NewConnection(), "t");
+  const int64_t offset = ReplicationOffset();
+  auto unconfirmed = RunAsync(io_, unwaited.TopUp("studio", 2'000'000, 3, "po-9"));
+  ASSERT_TRUE(unconfirmed) << unconfirmed.error().Describe();
+  EXPECT_EQ(unconfirmed->balance_micros, 2'000'000);
+  EXPECT_GT(ReplicationOffset(), offset) << "the resent top-up wrote nothing for its WAIT to cover";
+
+  // Once the replica catches up, the resend is confirmed, and credited once.
+  ASSERT_EQ(::kill(replica_->pid(), SIGCONT), 0);
+  resent.RequireReplicas(1, std::chrono::milliseconds(5000));
+  auto confirmed = RunAsync(io_, resent.TopUp("studio", 2'000'000, 4, "po-9"));
+  ASSERT_TRUE(confirmed) << confirmed.error().Describe();
+  EXPECT_EQ(confirmed->balance_micros, 2'000'000);
+  EXPECT_EQ(replica_->Run({"HGET", "t:{q}:wallet:studio", "balance"}).str, "2000000");
+}
+
+TEST_F(ReplicatedDuplicateTest, ASubmitResentOnAnotherConnectionIsNotConfirmedByALaggingReplica) {
+  Sync(OneModel());
+  ASSERT_NO_FATAL_FAILURE(CaughtUp());
+  ASSERT_EQ(::kill(replica_->pid(), SIGSTOP), 0);
+  const NewJob job{.id = "j-first",
+                   .tenant = "studio",
+                   .idempotency_key = "shot-12",
+                   .spec_bytes = "spec",
+                   .candidate_models = {"m1"}};
+  auto first = RunAsync(io_, store_->SubmitMany({job}, 3600));
+  ASSERT_TRUE(first) << first.error().Describe();
+  ASSERT_FALSE((*first)[0].duplicate);
+
+  auto connection = NewConnection();
+  JobStore resent(connection, "t", clock_);
+  NewJob again = job;
+  again.id = "j-again";
+  const int64_t offset = ReplicationOffset();
+  auto second = RunAsync(io_, resent.SubmitMany({again}, 3600));
+  EXPECT_GT(ReplicationOffset(), offset) << "the duplicate wrote nothing for its WAIT to cover";
+  ASSERT_TRUE(second) << second.error().Describe();
+  ASSERT_TRUE((*second)[0].duplicate);
+  EXPECT_EQ((*second)[0].job_id, "j-first");
+  // What JobApi does before answering it: WAIT on the connection it was sent on.
+  auto replicated =
+      RunAsync(io_, redis::WaitForReplicas(*connection, 1, std::chrono::milliseconds(200)));
+  ASSERT_FALSE(replicated) << "a duplicate was confirmed while the replica lacks the original";
+  EXPECT_NE(replicated.error().message.find("0 of 1 replicas"), std::string::npos)
+      << replicated.error().message;
 }
 
 }  // namespace
