@@ -251,10 +251,26 @@ local held = {}
 -- Each job is read whole, once (common.lua, read_record): lease.lua reads the record again, so
 -- nothing is handed over beside it.
 local jobs = {}
-local function job_of(id)
+-- A PENDING record without a field dispatch reads (corrupt: edited by hand, half-restored) would
+-- raise and stop every round at it, for every tenant: it fails instead, naming the field, and
+-- job_of answers false for it (dispatch_one takes it out of its queue). `tenant`: the queue it
+-- was found in, which stands in for a missing `tenant` (its counters, a billed job's refund).
+local function failed_corrupt(j, tenant)
+  local missing = (j.models or '') == '' and 'models' or (j.tenant or '') == '' and 'tenant'
+  if not missing then return false end
+  if (j.tenant or '') == '' then j.tenant = tenant end
+  move_money(ctx, j, 'refund', 0, 0)
+  local text = 'corrupt record: no `' .. missing .. '`; the job cannot be dispatched: submit it again'
+  transition(ctx, j, 'FAILED', '', text, {'err_cat', 'internal', 'err_msg', text, 'err_code',
+                                           'corrupt_record', 'finished', now})
+  expired = expired + 1
+  return true
+end
+local function job_of(id, tenant)
   local j = jobs[id]
   if j == nil then
     j = read_record(P, id) or false
+    if j and j.state == 'PENDING' and failed_corrupt(j, tenant) then j = false end
     jobs[id] = j
   end
   return j
@@ -330,9 +346,9 @@ local function dispatch_one(entry)
   while index - entry.first < depth do
     if index > #ids and not fetch(entry) then break end
     local id = ids[index]
-    local j = job_of(id)
+    local j = job_of(id, entry.t)
     if not j or j.state ~= 'PENDING' then
-      index = remove(entry, index)  -- cancelled, or moved on by another path
+      index = remove(entry, index)  -- cancelled, moved on by another path, or corrupt
     elseif tonumber(j.start_deadline) and tonumber(j.start_deadline) > 0 and
         tonumber(j.start_deadline) < now and (j.started or '') == '' then
       -- The start deadline holds for a job's first start only: one that started (a worker

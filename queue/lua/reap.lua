@@ -29,6 +29,14 @@ if #due > 0 then
     local h = redis.call('HMGET', jkey(P, id), 'state', 'tenant', unpack(SCORE_READ))
     if h[1] == 'DISPATCHED' then
       kept[#kept + 1] = id
+    elseif h[1] == 'PENDING' and (h[2] or '') == '' then
+      -- A corrupt record (no `tenant`: no queue to go back to) fails, naming the field, instead
+      -- of stopping every reap at it. Its wallet is not known: a billed job's hold stays.
+      local j = read_job(P, id)
+      if j.bill ~= '1' then move_money(ctx, j, 'refund', 0, 0) end
+      local text = 'corrupt record: no `tenant`; the job cannot be dispatched: submit it again'
+      transition(ctx, j, 'FAILED', '', text, {'err_cat', 'internal', 'err_msg', text, 'err_code',
+                                               'corrupt_record', 'finished', now})
     elseif h[1] == 'PENDING' then
       local score = queue_score({score = h[3], priority = h[4], start_deadline = h[5],
                                  created = h[6]})

@@ -818,6 +818,78 @@ TEST_F(QueueTest, CreateGateKeepsEverySlidingWindowWithinTheRate) {
       RunAsync(io_, store_->TakeCreatePermit(jobs[4].id, "stale", guard, clock_->NowMs(), 1)));
 }
 
+// A corrupt queued record (here without its `models`) fails naming the field and leaves its
+// queue; the round goes on and dispatches the other tenant's job. It stopped every round, for
+// every tenant, before, with the jobs dispatched ahead of it written DISPATCHED but never put
+// on `ready`.
+TEST_F(QueueTest, ACorruptQueuedRecordFailsNamingItsFieldAndTheRoundGoesOn) {
+  Sync(OneModel());
+  Submit("j1", "t1");
+  Submit("j2", "t2");
+  server_->Run({"HDEL", "t:{q}:job:j2", "models"});
+  auto round = RunAsync(io_, store_->Dispatch(16, 64, 1));
+  ASSERT_TRUE(round) << round.error().Describe();
+  EXPECT_EQ(round->dispatched, 1);
+  EXPECT_EQ(Get("j1").state, JobState::kDispatched);
+  auto ready = server_->Run({"LRANGE", "t:{q}:ready", "0", "-1"});
+  ASSERT_EQ(ready.elements.size(), 1u);
+  EXPECT_EQ(ready.elements[0].str, "j1");
+  const JobRecord corrupt = Get("j2");
+  EXPECT_EQ(corrupt.state, JobState::kFailed);
+  EXPECT_NE(corrupt.error_message.find("corrupt record: no `models`"), std::string::npos)
+      << corrupt.error_message;
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:t2"}).integer, 0);
+  // A record without its `tenant` the same, and the tenant's counters are kept right.
+  Submit("j3", "t2");
+  server_->Run({"HDEL", "t:{q}:job:j3", "tenant"});
+  round = RunAsync(io_, store_->Dispatch(16, 64, 1));
+  ASSERT_TRUE(round) << round.error().Describe();
+  EXPECT_EQ(Get("j3").state, JobState::kFailed);
+  EXPECT_NE(Get("j3").error_message.find("corrupt record: no `tenant`"), std::string::npos);
+  EXPECT_EQ(Field("tlive:t2", "PENDING"), "0");
+}
+
+// The reaper the same: a retry waiting out its backoff whose record lost its `tenant` (no queue
+// to go back to) fails naming it; the rest of the reap is written (here a held slot given back:
+// before, the reap stopped there, the slot's hold already removed and never given back).
+TEST_F(QueueTest, ACorruptDelayedRetryFailsAndTheReapStillGivesBackHeldSlots) {
+  Sync(OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 1e9, .max_concurrent = 2}}));
+  Submit("x1", "t1");
+  Submit("x2", "t1");
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = RunAsync(io_, store_->Lease("w", 8, 3600s));
+  ASSERT_TRUE(leased);
+  ASSERT_EQ(leased->size(), 2u);
+  for (const auto& j : *leased) {
+    if (j.id == "x1") {  // cancelled while generating: its slot is held
+      ASSERT_TRUE(RunAsync(io_, store_->SetPhase(j.id, j.token, JobPhase::kGenerating, "task-1",
+                                                 "upstream task-1")));
+      ASSERT_TRUE(RunAsync(io_, store_->Cancel(j.id)));
+    } else {  // a retry after a backoff
+      auto failed = RunAsync(io_, store_->Fail({.job_id = j.id,
+                                                .token = j.token,
+                                                .category = ErrorCategory::kRetryable,
+                                                .message = "blip",
+                                                .retry = true,
+                                                .retry_at_ms = clock_->NowMs() + 5000}));
+      ASSERT_TRUE(failed) << failed.error().Describe();
+    }
+  }
+  ASSERT_EQ(server_->Run({"ZCARD", "t:{q}:delayed"}).integer, 1);
+  ASSERT_EQ(server_->Run({"ZCARD", "t:{q}:slothold"}).integer, 1);
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "1");
+  server_->Run({"HDEL", "t:{q}:job:x2", "tenant"});
+  clock_->Advance(130s);
+  auto reaped = RunAsync(io_, store_->Reap(100));
+  ASSERT_TRUE(reaped) << reaped.error().Describe();
+  EXPECT_EQ(Field("acct:a1", "in_flight"), "0") << "the held slot was never given back";
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:delayed"}).integer, 0);
+  const JobRecord corrupt = Get("x2");
+  EXPECT_EQ(corrupt.state, JobState::kFailed);
+  EXPECT_NE(corrupt.error_message.find("corrupt record: no `tenant`"), std::string::npos)
+      << corrupt.error_message;
+}
+
 // A round that finds no free slot anywhere stops at the first job it has to hold, instead of
 // reading `depth` job records of the tenant's queue for nothing (every freed slot runs a round).
 TEST_F(QueueTest, ARoundWithNoFreeSlotAnywhereStopsAtTheFirstHeldJob) {
