@@ -189,10 +189,13 @@ local ready = {}
 -- which moves `first` on instead of shifting the arrays (table.remove: ~10 instructions per
 -- element per call, in Lua's C API).
 local HEAD_PAGE = 8
+-- Jobs whose every model is cooling down do not count against `depth` (below, `cooled`): a page
+-- reaches as many ids further as the round passed such jobs, up to SCAN_CAP + max_jobs in all.
+local SCAN_CAP = 16 * depth
 -- Reads the tenant's next page; false when its queue has no more.
 local function fetch(e)
   if e.exhausted then return false end
-  local want = math.min(e.page, depth + max_jobs - e.fetched)
+  local want = math.min(e.page, math.min(depth + (e.cooled or 0), SCAN_CAP) + max_jobs - e.fetched)
   if want <= 0 then return false end
   local r = redis.call('ZRANGE', P .. ':pending:' .. e.t, e.fetched, e.fetched + want - 1,
                        'WITHSCORES')
@@ -247,6 +250,19 @@ end
 -- Jobs this round chose to hold for a busy model: counted once in its `waiting`, and not chosen
 -- again when the tenant's queue is scanned again this round (that would count them twice).
 local held = {}
+-- Jobs none of whose models has an account out of cooldown (a breaker, a 429): they cannot go
+-- this round, whatever frees up, and are held without counting against `depth`, so that 200
+-- jobs for a cooling Sora do not hide the tenant's Kling jobs behind them (up to SCAN_CAP).
+local cooled = {}
+local function cooling(j)
+  for _, cand in ipairs(ctx_models(ctx, j.models)) do
+    local m = model(cand)
+    if not m.known or #m.accounts == 0 then return false end
+    local _, total = capacity(m)
+    if total > 0 then return false end
+  end
+  return true
+end
 
 -- Each job is read whole, once (common.lua, read_record): lease.lua reads the record again, so
 -- nothing is handed over beside it.
@@ -343,7 +359,8 @@ end
 local function dispatch_one(entry)
   local ids = head(entry)
   local index = entry.first
-  while index - entry.first < depth do
+  local passed = 0  -- cooled jobs on the way: not counted in `depth`
+  while index - entry.first - passed < depth and index - entry.first < SCAN_CAP do
     if index > #ids and not fetch(entry) then break end
     local id = ids[index]
     local j = job_of(id, entry.t)
@@ -420,6 +437,10 @@ local function dispatch_one(entry)
       elseif m then
         m.waiting = m.waiting + 1
         held[id] = true
+      elseif cooling(j) then
+        held[id], cooled[id] = true, true
+        entry.cooled = (entry.cooled or 0) + 1
+        passed = passed + 1
       end
       if not over_budget and not orphaned then
         if not acc and all_full() then
@@ -429,7 +450,9 @@ local function dispatch_one(entry)
         index = index + 1
       end
     else
-      index = index + 1  -- held for a busy model earlier this round: counted once already
+      -- Held for a busy model earlier this round: counted once already (a cooled one: not at all).
+      if cooled[id] then passed = passed + 1 end
+      index = index + 1
     end
   end
   return false

@@ -982,6 +982,29 @@ TEST_F(QueueTest, AJobDeepBehindHeldOnesIsFoundWithinTheScanDepthNotPastIt) {
   EXPECT_EQ(rec->state, JobState::kDispatched);
 }
 
+// A model whose every account cools down (a breaker, a 429 storm) holds its jobs without them
+// counting against the scan depth: 70 jobs pinned to m1, its only account cooling, do not hide
+// the tenant's m2 job behind them. Reading past such jobs is bounded (16 x the depth).
+TEST_F(QueueTest, JobsForACoolingModelDoNotHideTheTenantsOtherJobs) {
+  Sync(BusyModelAndAnIdleOne());
+  auto id = [](int i) { return std::string("a") + (i < 10 ? "0" : "") + std::to_string(i); };
+  for (int i = 0; i < 70; ++i) Submit(id(i), "t1");
+  const std::string other = Submit("b-other", "t1", {"m2"});  // 71st
+  server_->Run(
+      {"HSET", "t:{q}:acct:a1", "cooldown_until", std::to_string(clock_->NowMs() + 60'000)});
+  // A depth of 4 reads at most 64 jobs past the cooling ones: `other` is not reached.
+  auto round = RunAsync(io_, store_->Dispatch(16, 4, 1));
+  ASSERT_TRUE(round) << round.error().Describe();
+  EXPECT_EQ(round->dispatched, 0);
+  EXPECT_EQ(Get(other).state, JobState::kPending);
+  round = RunAsync(io_, store_->Dispatch(16, 64, 1));
+  ASSERT_TRUE(round) << round.error().Describe();
+  EXPECT_EQ(round->dispatched, 1);
+  EXPECT_EQ(Get(other).state, JobState::kDispatched);
+  EXPECT_EQ(Get(id(0)).state, JobState::kPending);
+  EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:t1"}).integer, 70);
+}
+
 // A tenant whose queue was empty starts 64 jobs (at weight 1) before the global virtual clock
 // (common.lua ACTIVATION_CREDIT): a small batch arriving behind a big one goes first for that
 // many dispatches, then the two share equally; the big tenant is never held back for longer.
