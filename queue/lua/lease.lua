@@ -1,6 +1,7 @@
 -- Leases up to `max` DISPATCHED jobs to a worker: each gets a fresh fencing token and is held
--- under the worker's lease (register.lua, heartbeat.lua), which this call extends too, with an
--- entry in the worker's held table (common_held.lua) that its later writes are fenced by.
+-- under the worker's lease (register.lua, heartbeat.lua), which a call that returns any job
+-- (pushed or from `ready`) extends too, with an entry in the worker's held table
+-- (common_held.lua) that its later writes are fenced by.
 -- Returns first what dispatch already leased to the worker (`wgot:<worker>`, common_lease.lua),
 -- then jobs from `ready`; when `ready` ran dry, the worker is entered in `wwait` for as many
 -- more jobs as it has room for (max 0: taken out, a draining worker).
@@ -51,7 +52,12 @@ if ARGV[8] == '1' then
 end
 local out = redis.call('LPOP', P .. ':wgot:' .. worker, 1000) or {}
 -- The nudges of those pushes (common_lease.lua): any left would wake the worker for nothing.
-if #out > 0 then redis.call('DEL', P .. ':wnudge:' .. worker) end
+-- The worker takes an answer with jobs as its lease extended (worker.cpp), and its jobs run on
+-- that belief: pushed jobs extend it as those from `ready` do (once a call: below, when none).
+if #out > 0 then
+  redis.call('DEL', P .. ':wnudge:' .. worker)
+  redis.call('ZADD', P .. ':wlease', 'GT', now + lease_ms, worker)
+end
 local wait_key = P .. ':wwait'
 local ids = nil
 if max > #out then ids = redis.call('LPOP', P .. ':ready', max - #out) end
@@ -114,7 +120,7 @@ end
 if redis.call('EXISTS', P .. ':rdata') == 1 then redis.call('HDEL', P .. ':rdata', unpack(ids)) end
 if #ids < max - #out then wait_for(room - #out - #jobs) else wait_for(0) end
 if #jobs == 0 then return reply() end
-redis.call('ZADD', P .. ':wlease', 'GT', now + lease_ms, worker)
+if #out == 0 then redis.call('ZADD', P .. ':wlease', 'GT', now + lease_ms, worker) end
 -- One fence bump for the whole call: tokens first+1 .. first+#jobs are this call's.
 local first = redis.call('INCRBY', P .. ':fence', #jobs) - #jobs
 local held = {}

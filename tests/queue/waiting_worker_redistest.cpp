@@ -68,6 +68,27 @@ class WaitingWorkerTest : public StoreTest {
   }
 };
 
+// A lease call that returns only jobs dispatch pushed to the worker extends the worker's lease
+// as one returning jobs from `ready` does: the worker takes any non-empty answer as its lease
+// extended to the call's time plus the lease (worker.cpp), and its jobs inherit that belief.
+TEST_F(WaitingWorkerTest, ALeaseCallReturningOnlyPushedJobsExtendsTheWorkersLease) {
+  const int64_t epoch = Register("w1");
+  auto lease_until = [&] { return std::stoll(Redis({"ZSCORE", "wlease", "w1"}).str); };
+  const int64_t registered_until = lease_until();
+  clock_->Advance(3s);
+  ASSERT_TRUE(Lease("w1", epoch, 8).empty());  // nothing ready: w1 waits
+  SubmitAndDispatch(1, "p");
+  ASSERT_EQ(Get("p0").state, JobState::kRunning);  // pushed to w1
+  clock_->Advance(1s);
+  const int64_t asked = clock_->NowMs();
+  const auto leased = Lease("w1", epoch, 8);
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].id, "p0");
+  EXPECT_GE(lease_until(), asked + 5000)
+      << "the worker believes its lease runs " << asked + 5000 - lease_until()
+      << " ms longer than Redis holds it (registered until " << registered_until << ")";
+}
+
 TEST_F(WaitingWorkerTest, ADispatchLeasesStraightToAWaitingWorkerWithBothStepsRecorded) {
   const int64_t epoch = Register("w1");
   ASSERT_TRUE(Lease("w1", epoch, 8).empty());  // nothing ready: w1 waits for 8
