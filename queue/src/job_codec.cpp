@@ -242,6 +242,8 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.cost_micros = ToInt(value);
     } else if (name == field::kBill) {
       job.billed = value == "1";
+    } else if (name == field::kWebhook) {
+      job.webhook = value;
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));

@@ -408,7 +408,11 @@ awaitable<Result<v1::JobStatus>> JobApi::Get(Principal who, std::string job_id) 
   }
   auto status = ToStatus(*record);
   if (!record->children.empty()) co_await AddChildren(*record, status);
-  if (!status.spec().webhook_url().empty()) {
+  // The job's own webhook, or its batch's when that asks for every job's end (the job then
+  // reports to the batch's URL, keyed by the job like its own would be): either has a URL after
+  // the flags.
+  const auto bar = record->webhook.find('|');
+  if (bar != std::string::npos && bar + 1 < record->webhook.size()) {
     co_await AddDelivery("job", job_id, status.mutable_webhook());
   }
   co_return status;

@@ -241,6 +241,63 @@ TEST(WebhookDelivery, ABatchWebhookReachesJobsSubmittedThroughAnotherScheduler) 
   EXPECT_EQ(completed_with_both, 1);
 }
 
+// A batch hook asking for every job's end delivers each job's end keyed by the job: GetJob shows
+// that delivery on a job without a webhook of its own, delivered or still being retried.
+TEST(WebhookDelivery, GetJobShowsTheBatchHooksDeliveryForTheJob) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver good([](int) { return 200; });
+  WebhookReceiver failing([](int) { return 503; });
+  E2eStack stack(WebhookStack());
+  auto jobs = stack.JobStub();
+  auto submit_into = [&](const WebhookReceiver& receiver, const std::string& prompt) {
+    v1::SubmitBatchRequest request;
+    *request.mutable_spec() = MakeSpec(prompt, "seedance-2.0", 5);
+    request.set_batch_webhook_url(receiver.Url("/batch"));
+    request.set_batch_webhook_events("all");
+    grpc::Status status;
+    const auto response = SubmitStream(*jobs, {request}, &status);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.accepted(), 1u);
+    return response.items_size() == 1 ? response.items(0).job_id() : std::string();
+  };
+  const std::string good_job = submit_into(good, "a batch hook that answers");
+  const std::string failing_job = submit_into(failing, "a batch hook that fails");
+  ASSERT_FALSE(good_job.empty());
+  ASSERT_FALSE(failing_job.empty());
+
+  // The good receiver hears the job's end and batch.completed.
+  ASSERT_GE(good.WaitFor(2, 30s).size(), 2u) << stack.Logs();
+  std::optional<v1::JobStatus> job;
+  for (int i = 0; i < 50; ++i) {
+    job = GetJob(*jobs, good_job);
+    if (job && job->webhook().state() == "delivered") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(job);
+  EXPECT_TRUE(job->spec().webhook_url().empty());
+  EXPECT_EQ(job->webhook().state(), "delivered") << job->DebugString();
+  EXPECT_EQ(job->webhook().event_type(), "job.succeeded");
+  EXPECT_EQ(job->webhook().url(), good.Url("/batch"));
+  EXPECT_EQ(job->webhook().last_status(), 200);
+  EXPECT_EQ(job->webhook().delivery_id().rfind("msg_" + good_job + "_", 0), 0u)
+      << job->webhook().delivery_id();
+
+  // The failing one is retried (backoff 300 ms to 1 s): its attempts and last error show.
+  std::optional<v1::JobStatus> failed;
+  for (int i = 0; i < 150; ++i) {
+    failed = GetJob(*jobs, failing_job);
+    if (failed && failed->webhook().attempts() >= 2) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->webhook().state(), "pending") << failed->DebugString();
+  EXPECT_EQ(failed->webhook().event_type(), "job.succeeded");
+  EXPECT_GE(failed->webhook().attempts(), 2u);
+  EXPECT_EQ(failed->webhook().last_status(), 503);
+  EXPECT_EQ(failed->webhook().last_error(), "HTTP 503");
+  EXPECT_TRUE(failed->webhook().has_next_attempt_at());
+}
+
 // A batch has one webhook: a later message of the stream naming another has its items refused,
 // naming both, instead of being ignored; a message naming the same one again is fine.
 TEST(WebhookSubmit, AnotherBatchWebhookLaterInTheStreamIsRefused) {

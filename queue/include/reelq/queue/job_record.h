@@ -87,6 +87,9 @@ struct JobRecord {
   // frame, set when that one succeeded) and its own last frame (stored when it succeeded).
   bool chain = false;
   std::string chain_frame, last_frame_key;
+  // The webhook the job reports to, "<flags>|<url>" (common_webhook.lua): its own, or its
+  // batch's when the batch hook asks for every job's end (submit.lua); empty: none.
+  std::string webhook;
 
   // Decodes a hash read whole (HGETALL). kInternal naming the field when a field the job cannot
   // be without is missing or unreadable (a corrupt record).
