@@ -36,21 +36,33 @@ Error ScriptError(std::string_view script, const std::string& message) {
 WebhookStore::WebhookStore(redis::ConnectionPtr connection, std::string prefix)
     : connection_(std::move(connection)), p_(std::move(prefix) + ":{q}") {}
 
-awaitable<Result<std::vector<ClaimedDelivery>>> WebhookStore::Claim(int64_t now_ms,
-                                                                    int64_t lease_ms, int limit) {
+awaitable<Result<ClaimResult>> WebhookStore::Claim(int64_t now_ms, int64_t lease_ms, int limit,
+                                                   ClaimFairness fairness) {
   std::vector<std::string> keys{p_ + ":whdue"};
-  std::vector<std::string> args{p_, std::to_string(now_ms), std::to_string(lease_ms),
-                                std::to_string(limit)};
+  std::vector<std::string> args{p_,
+                                std::to_string(now_ms),
+                                std::to_string(lease_ms),
+                                std::to_string(limit),
+                                std::to_string(fairness.per_tenant),
+                                std::to_string(fairness.defer_ms),
+                                std::to_string(fairness.scan)};
+  for (const auto& [tenant, n] : fairness.in_flight) {
+    if (n <= 0) continue;
+    args.push_back(tenant);
+    args.push_back(std::to_string(n));
+  }
   auto reply = co_await LuaFunction(lua::k_webhook_claim)
                    .Call(*connection_, std::move(keys), std::move(args));
   if (!reply) co_return std::unexpected(reply.error());
   if (reply->IsError()) co_return std::unexpected(ScriptError("webhook_claim", reply->str));
-  std::vector<ClaimedDelivery> out;
+  ClaimResult out;
   const auto& e = reply->elements;
   auto text = [](const redis::Reply& r) {
     return r.type == redis::Reply::Type::kInteger ? std::to_string(r.integer) : r.str;
   };
-  for (size_t i = 0; i + 5 < e.size(); i += 6) {
+  if (e.empty()) co_return out;
+  out.more = text(e[0]) == "1";
+  for (size_t i = 1; i + 5 < e.size(); i += 6) {
     ClaimedDelivery d;
     d.id = text(e[i]);
     d.url = text(e[i + 1]);
@@ -58,7 +70,7 @@ awaitable<Result<std::vector<ClaimedDelivery>>> WebhookStore::Claim(int64_t now_
     d.body = text(e[i + 3]);
     d.attempts = static_cast<int>(ToInt(text(e[i + 4])));
     d.created_ms = ToInt(text(e[i + 5]));
-    out.push_back(std::move(d));
+    out.deliveries.push_back(std::move(d));
   }
   co_return out;
 }

@@ -41,34 +41,51 @@ awaitable<void> WebhookDeliverer::Run() {
   while (!stopped_) {
     const int room = settings_.max_in_flight - in_flight_;
     size_t claimed_count = 0;
+    bool more = false;
     if (room > 0) {
-      auto claimed = co_await store_.Claim(clock_->NowMs(), settings_.lease_ms, room);
+      queue::ClaimFairness fairness;
+      fairness.per_tenant = settings_.max_in_flight_per_tenant;
+      fairness.in_flight = tenant_in_flight_;
+      // A tenant at its cap waits until its attempts in flight have answered or timed out.
+      fairness.defer_ms = settings_.timeout_ms;
+      fairness.scan = std::max(256, 4 * room);
+      auto claimed =
+          co_await store_.Claim(clock_->NowMs(), settings_.lease_ms, room, std::move(fairness));
       if (!claimed) {
         // Redis out of reach: the deliveries wait there; try again next round.
         if (!warned) spdlog::warn("webhooks: cannot claim deliveries: {}", claimed.error().message);
         warned = true;
       } else {
         warned = false;
-        claimed_count = claimed->size();
-        for (auto& delivery : *claimed) {
+        claimed_count = claimed->deliveries.size();
+        more = claimed->more;
+        for (auto& delivery : claimed->deliveries) {
           ++in_flight_;
-          asio::co_spawn(executor, Deliver(std::move(delivery)), [this](std::exception_ptr e) {
-            --in_flight_;
-            if (e) {
-              try {
-                std::rethrow_exception(e);
-              } catch (const std::exception& ex) {
-                spdlog::error("webhooks: a delivery ended by an exception: {}", ex.what());
-              }
-            }
-          });
+          ++tenant_in_flight_[delivery.tenant];
+          std::string tenant = delivery.tenant;
+          asio::co_spawn(
+              executor, Deliver(std::move(delivery)), [this, tenant](std::exception_ptr e) {
+                --in_flight_;
+                if (auto it = tenant_in_flight_.find(tenant);
+                    it != tenant_in_flight_.end() && --it->second <= 0) {
+                  tenant_in_flight_.erase(it);
+                }
+                if (e) {
+                  try {
+                    std::rethrow_exception(e);
+                  } catch (const std::exception& ex) {
+                    spdlog::error("webhooks: a delivery ended by an exception: {}", ex.what());
+                  }
+                }
+              });
         }
       }
     }
-    // A full claim means more may be due: look again at once (after the others had a turn).
-    timer_->expires_after(room > 0 && claimed_count == static_cast<size_t>(room)
-                              ? std::chrono::milliseconds(0)
-                              : std::chrono::milliseconds(settings_.poll_interval_ms));
+    // A full claim means more may be due: look again at once (after the others had a turn). So
+    // does a claim that passed over a whole scan of deliveries of tenants at their cap.
+    const bool again = room > 0 && (more || claimed_count == static_cast<size_t>(room));
+    timer_->expires_after(again ? std::chrono::milliseconds(0)
+                                : std::chrono::milliseconds(settings_.poll_interval_ms));
     co_await timer_->async_wait(use_nothrow_awaitable);
   }
 }

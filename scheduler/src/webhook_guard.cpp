@@ -56,10 +56,11 @@ Result<WebhookSettings> ParseWebhookSettings(const config::Document& doc,
   WebhookSettings s;
   const auto sec = doc.root["webhooks"];
   const std::string n = "webhooks";
-  if (auto k = config::CheckKeys(
-          sec, n,
-          {"allow_hosts", "max_retry_hours", "retry_initial_ms", "retry_max_ms", "timeout_ms",
-           "lease_ms", "poll_interval_ms", "max_in_flight", "keep_hours", "secret", "deliver"});
+  if (auto k =
+          config::CheckKeys(sec, n,
+                            {"allow_hosts", "max_retry_hours", "retry_initial_ms", "retry_max_ms",
+                             "timeout_ms", "lease_ms", "poll_interval_ms", "max_in_flight",
+                             "max_in_flight_per_tenant", "keep_hours", "secret", "deliver"});
       !k) {
     return std::unexpected(k.error());
   }
@@ -77,6 +78,10 @@ Result<WebhookSettings> ParseWebhookSettings(const config::Document& doc,
   REELQ_READ(s.lease_ms, config::GetInt(sec, n, "lease_ms", 60'000, 200, 3'600'000));
   REELQ_READ(s.poll_interval_ms, config::GetInt(sec, n, "poll_interval_ms", 1'000, 10, 60'000));
   REELQ_READ(s.max_in_flight, config::GetInt(sec, n, "max_in_flight", 32, 1, 10'000));
+  // A quarter of the slots by default: one tenant's silent receiver leaves the rest to others.
+  REELQ_READ(s.max_in_flight_per_tenant,
+             config::GetInt(sec, n, "max_in_flight_per_tenant", std::max(1, s.max_in_flight / 4), 1,
+                            10'000));
   REELQ_READ(s.keep_hours, config::GetInt(sec, n, "keep_hours", 168, 1, 24 * 365));
   REELQ_READ(s.deliver, config::GetBool(sec, n, "deliver", true));
   REELQ_READ(s.secret, config::GetSecret(sec, n, "secret", env));
@@ -84,6 +89,12 @@ Result<WebhookSettings> ParseWebhookSettings(const config::Document& doc,
   if (s.lease_ms <= s.timeout_ms) {
     return Invalid("webhooks.lease_ms: must exceed webhooks.timeout_ms (" +
                    std::to_string(s.timeout_ms) + "), or two schedulers may send at once");
+  }
+  if (s.max_in_flight_per_tenant > s.max_in_flight) {
+    return Invalid(
+        "webhooks.max_in_flight_per_tenant: " + std::to_string(s.max_in_flight_per_tenant) +
+        " is more than webhooks.max_in_flight (" + std::to_string(s.max_in_flight) +
+        "), the deliveries one scheduler makes at once over all tenants");
   }
   if (!s.secret.empty() && (!s.secret.starts_with("whsec_") || !Unbase64(s.secret.substr(6)))) {
     return Invalid("webhooks.secret: expected whsec_<base64>");

@@ -75,6 +75,9 @@ TEST(WebhookSettings, BadValuesNameTheKey) {
            {"webhooks:\n  max_retry_hour: 3\n", "webhooks.max_retry_hour"},
            {"webhooks:\n  timeout_ms: 5000\n  lease_ms: 1000\n", "webhooks.lease_ms"},
            {"webhooks:\n  secret: plain\n", "webhooks.secret"},
+           {"webhooks:\n  max_in_flight_per_tenant: 0\n", "webhooks.max_in_flight_per_tenant"},
+           {"webhooks:\n  max_in_flight: 4\n  max_in_flight_per_tenant: 5\n",
+            "webhooks.max_in_flight_per_tenant: 5 is more than webhooks.max_in_flight (4)"},
        }) {
     auto doc = config::LoadFromString(yaml, "", {});
     ASSERT_TRUE(doc) << doc.error().message;
@@ -83,6 +86,13 @@ TEST(WebhookSettings, BadValuesNameTheKey) {
     EXPECT_NE(settings.error().message.find(key), std::string::npos) << settings.error().message;
   }
   EXPECT_EQ(Parse("webhooks: {}\n").max_retry_hours, 24);
+  // A tenant's share of the delivery slots: a quarter by default, at least one.
+  EXPECT_EQ(Parse("webhooks: {}\n").max_in_flight_per_tenant, 8);
+  EXPECT_EQ(Parse("webhooks:\n  max_in_flight: 100\n").max_in_flight_per_tenant, 25);
+  EXPECT_EQ(Parse("webhooks:\n  max_in_flight: 3\n").max_in_flight_per_tenant, 1);
+  EXPECT_EQ(Parse("webhooks:\n  max_in_flight: 4\n  max_in_flight_per_tenant: 4\n")
+                .max_in_flight_per_tenant,
+            4);
 }
 
 // The example of the Standard Webhooks specification's reference libraries.

@@ -146,5 +146,87 @@ TEST(WebhookTenants, ABatchIdReusedAfterRetentionCarriesNoWebhookOfItsFormerOwne
   EXPECT_FALSE(secret.secret().empty());
 }
 
+// A tenant whose receiver never answers holds at most webhooks.max_in_flight_per_tenant of a
+// scheduler's delivery slots: another tenant's deliveries, due after it took all it may, go out
+// at once instead of waiting out its timeouts; its own further deliveries wait, unattempted.
+TEST(WebhookTenants, ASilentReceiverDoesNotHoldBackAnotherTenantsDeliveries) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver silent([](int) { return WebhookReceiver::kHold; });
+  WebhookReceiver quick([](int) { return 200; });
+  E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = 1;
+  // Four slots, two a tenant; an attempt waits a minute for its answer, longer than the test.
+  o.extra_yaml =
+      "webhooks:\n"
+      "  allow_hosts: [\"127.0.0.0/8\"]\n"
+      "  poll_interval_ms: 100\n"
+      "  max_in_flight: 4\n"
+      "  max_in_flight_per_tenant: 2\n"
+      "  timeout_ms: 60000\n"
+      "  lease_ms: 120000\n"
+      "auth:\n"
+      "  admin_tokens:\n"
+      "    - {env: REELQ_TEST_ADMIN_TOKEN}\n";
+  o.env["REELQ_TEST_ADMIN_TOKEN"] = wallet::kAdminToken;
+  E2eStack stack(o);
+  auto jobs = stack.JobStub();
+  const auto slow = wallet::NewTenant(stack, "slow-studio", 0);
+  const auto fast = wallet::NewTenant(stack, "fast-studio", 0);
+  auto submit = [&](const std::string& token, const std::string& url, const std::string& prompt) {
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = MakeSpec(prompt, "seedance-2.0", 5);
+    request.mutable_spec()->set_webhook_url(url);
+    v1::SubmitJobResponse response;
+    auto status = jobs->SubmitJob(Authed(token).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.job_id();
+  };
+  auto wait_ended = [&](const std::string& token, const std::vector<std::string>& ids) {
+    for (const auto& id : ids) {
+      bool ended = false;
+      for (int i = 0; i < 300 && !ended; ++i) {
+        ended = Ended(*jobs, token, id);
+        if (!ended) std::this_thread::sleep_for(100ms);
+      }
+      ASSERT_TRUE(ended) << id << "\n" << stack.Logs();
+    }
+  };
+
+  // Six deliveries of the silent receiver's tenant are due before any of the other's.
+  std::vector<std::string> slow_jobs;
+  for (int i = 0; i < 6; ++i) {
+    slow_jobs.push_back(submit(slow, silent.Url("/slow"), "slow shot " + std::to_string(i)));
+  }
+  wait_ended(slow, slow_jobs);
+  ASSERT_GE(silent.WaitFor(2, 10s).size(), 2u) << stack.Logs();
+  std::this_thread::sleep_for(1000ms);  // ten polls: it would have taken every slot by now
+  EXPECT_EQ(silent.Received().size(), 2u) << "the silent tenant holds more than its 2 slots";
+
+  std::vector<std::string> fast_jobs;
+  for (int i = 0; i < 3; ++i) {
+    fast_jobs.push_back(submit(fast, quick.Url("/fast"), "fast shot " + std::to_string(i)));
+  }
+  wait_ended(fast, fast_jobs);
+  EXPECT_EQ(quick.WaitFor(3, 10s).size(), 3u)
+      << "the other tenant's deliveries waited behind the silent receiver\n"
+      << stack.Logs();
+
+  // The silent tenant's other four wait, pending and not attempted.
+  int waiting = 0, attempted = 0;
+  for (const auto& id : slow_jobs) {
+    v1::GetJobRequest get;
+    get.set_job_id(id);
+    v1::JobStatus job;
+    ASSERT_TRUE(jobs->GetJob(Authed(slow).get(), get, &job).ok());
+    EXPECT_EQ(job.webhook().state(), "pending") << id;
+    if (job.webhook().attempts() == 0) ++waiting;
+    if (job.webhook().attempts() == 1) ++attempted;
+  }
+  EXPECT_EQ(waiting, 4);
+  EXPECT_EQ(attempted, 2);
+  EXPECT_EQ(silent.Received().size(), 2u);
+}
+
 }  // namespace
 }  // namespace reelq::testing

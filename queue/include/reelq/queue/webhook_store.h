@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,21 @@ struct DeliveryState {
 
 enum class DeliveryOutcome { kDelivered, kRetry, kFailed };
 
+// How one deliverer shares its slots between tenants (webhook_claim.lua).
+struct ClaimFairness {
+  int per_tenant = 1;                    // deliveries of one tenant in flight at once, at most
+  std::map<std::string, int> in_flight;  // this deliverer's deliveries in flight, by tenant
+  int64_t defer_ms = 1'000;  // a passed-over delivery is due again this much later (see Claim)
+  int scan = 256;            // due deliveries looked at per call, at most
+};
+
+struct ClaimResult {
+  std::vector<ClaimedDelivery> deliveries;
+  // Deliveries of tenants at their cap filled the whole scan and were deferred: call again at
+  // once to reach the ones behind them.
+  bool more = false;
+};
+
 // Webhook deliveries and signing secrets in Redis (under "<prefix>:{q}:"). Deliveries are
 // recorded by the state-change scripts themselves (queue/lua/common_webhook.lua); this class
 // claims, settles and reads them. Keys: wh:<id> (hash), whdue (sorted set, due time),
@@ -40,9 +56,11 @@ class WebhookStore {
   WebhookStore(redis::ConnectionPtr connection, std::string prefix);
 
   // Up to `limit` due deliveries, each leased for `lease_ms` (another deliverer takes it only
-  // after that) and counted as an attempt.
-  awaitable<Result<std::vector<ClaimedDelivery>>> Claim(int64_t now_ms, int64_t lease_ms,
-                                                        int limit);
+  // after that) and counted as an attempt. A tenant's deliveries are taken only while it has
+  // fewer than `fairness.per_tenant` in flight; the others stay due, unclaimed and uncounted
+  // (when they filled the whole scan, due again `fairness.defer_ms` later).
+  awaitable<Result<ClaimResult>> Claim(int64_t now_ms, int64_t lease_ms, int limit,
+                                       ClaimFairness fairness);
   // Records an attempt's outcome: kRetry makes it due again at `next_at_ms`; kDelivered and
   // kFailed end it (its record stays `keep_s` seconds for GetJob).
   awaitable<Result<void>> Settle(std::string id, DeliveryOutcome outcome, int status,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -38,7 +39,10 @@ struct WebhookSettings {
   int64_t timeout_ms = 10'000;  // one attempt's HTTP exchange
   int64_t lease_ms = 60'000;    // a claimed delivery is someone else's again after this
   int64_t poll_interval_ms = 1'000;
-  int max_in_flight = 32;    // attempts one scheduler makes at once
+  int max_in_flight = 32;  // attempts one scheduler makes at once
+  // Attempts one scheduler makes at once for one tenant (default: a quarter of max_in_flight):
+  // a tenant whose receiver is slow or silent holds no more, and the others' deliveries go on.
+  int max_in_flight_per_tenant = 8;
   int64_t keep_hours = 168;  // an ended delivery's record stays this long (GetJob)
   std::string secret;        // with authentication off: the signing secret of every tenant
   bool deliver = true;       // run the deliverer in this scheduler
@@ -156,7 +160,8 @@ class WebhookDeliverer {
   std::mt19937_64 rng_;
   bool stopped_ = false;
   std::optional<asio::steady_timer> timer_;
-  int in_flight_ = 0;  // io thread only
+  int in_flight_ = 0;                            // io thread only
+  std::map<std::string, int> tenant_in_flight_;  // in_flight_ by tenant; io thread only
   std::atomic<int64_t> delivered_{0}, retried_{0}, failed_{0};
 };
 
