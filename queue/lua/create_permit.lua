@@ -16,19 +16,20 @@
 -- when the attempt ends.
 -- ARGV: P now guard_ms n, then per job: k followed by k names and values (id token intent,
 -- intent being "<sent_ms>:<attempt>").
--- Returns per job 0 (the create may go; it is recorded), the milliseconds to wait, or the
--- refusal ('LEASELOST', 'NOTRUNNING <state>').
+-- Returns per job 0 (the create may go; it is recorded), the milliseconds to wait (for the rate,
+-- or until the account's cooldown_until passes), or the refusal ('LEASELOST',
+-- 'NOTRUNNING <state>').
 local P, now, guard, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now_s = ARGV[2]  -- as text once: Lua formats a number for every concatenation
 local window = 60000 + guard
-local accounts = {}  -- id -> {limit, count, log, added = {member, ...}, entries}
+local accounts = {}  -- id -> {limit, count, log, added = {member, ...}, entries, cooldown}
 local function account(id)
   local a = accounts[id]
   if a then return a end
   local key = P .. ':acct:' .. id
-  local r = redis.call('HMGET', key, 'rpm', 'learned_rpm', 'learned_at')
+  local r = redis.call('HMGET', key, 'rpm', 'learned_rpm', 'learned_at', 'cooldown_until')
   local rpm = tonumber(r[1]) or 0
-  a = {log = key .. ':creates', added = {}, limit = 0, count = 0}
+  a = {log = key .. ':creates', added = {}, limit = 0, count = 0, cooldown = tonumber(r[4]) or 0}
   if rpm > 0 then
     a.limit = math.max(1, math.floor(effective_rpm(rpm, tonumber(r[2]), tonumber(r[3]), now)))
     redis.call('ZREMRANGEBYSCORE', a.log, '-inf', now - window)
@@ -70,7 +71,12 @@ for x, f in ipairs(reqs) do
     local wait = 0
     if j.account and j.account ~= '' then
       local a = account(j.account)
-      if a.limit > 0 then
+      if a.cooldown > now then
+        -- The account was cooled (fail.lua: a 429, an auth failure, server errors) after this
+        -- job was dispatched to it: a create now would be refused upstream and spend an
+        -- attempt. It waits out the cooldown like a create waits for the rate.
+        wait = a.cooldown - now
+      elseif a.limit > 0 then
         if a.count >= a.limit then
           wait = wait_for(a)
         else

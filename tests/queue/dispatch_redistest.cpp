@@ -890,6 +890,48 @@ TEST_F(QueueTest, ACorruptDelayedRetryFailsAndTheReapStillGivesBackHeldSlots) {
       << corrupt.error_message;
 }
 
+// A job dispatched to an account just before the account was cooled (another job's create was
+// answered 429) does not send its create into the cooldown, where the provider would refuse it
+// and the job would spend an attempt: its permit waits out the cooldown, then is granted.
+TEST_F(QueueTest, CreateGateWaitsOutTheAccountsCooldown) {
+  Sync(
+      OneModel({{.id = "a1", .provider = "p", .requests_per_minute = 6000, .max_concurrent = 10}}));
+  Submit("c0", "t1");
+  Submit("c1", "t1");
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = RunAsync(io_, store_->Lease("w", 2, 600s));
+  ASSERT_TRUE(leased) << leased.error().Describe();
+  ASSERT_EQ(leased->size(), 2u);
+  const LeasedJob& cooled = (*leased)[0];
+  const LeasedJob& waiting = (*leased)[1];
+  auto take = [&](const LeasedJob& j) {
+    auto r =
+        RunAsync(io_, store_->TakeCreatePermit(j.id, j.token, 0ms, clock_->NowMs(), j.attempt));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return *r;
+  };
+  ASSERT_EQ(take(cooled).count(), 0);
+  auto failed = RunAsync(io_, store_->Fail({.job_id = cooled.id,
+                                            .token = cooled.token,
+                                            .category = ErrorCategory::kRateLimited,
+                                            .message = "429",
+                                            .retry = true,
+                                            .retry_at_ms = clock_->NowMs() + 30'000,
+                                            .count_attempt = false,
+                                            .cooldown_ms = 30'000,
+                                            .create_answered = true}));
+  ASSERT_TRUE(failed) << failed.error().Describe();
+  const int64_t until = std::stoll(Field("acct:a1", "cooldown_until"));
+  ASSERT_EQ(until, clock_->NowMs() + 30'000);
+  // The rate has room for thousands more; only the cooldown holds the create back.
+  EXPECT_EQ(take(waiting).count(), 30'000);
+  clock_->Advance(12s);
+  EXPECT_EQ(take(waiting).count(), until - clock_->NowMs());
+  EXPECT_EQ(take(waiting).count(), 18'000);
+  clock_->Advance(18s);
+  EXPECT_EQ(take(waiting).count(), 0);
+}
+
 // A round that finds no free slot anywhere stops at the first job it has to hold, instead of
 // reading `depth` job records of the tenant's queue for nothing (every freed slot runs a round).
 TEST_F(QueueTest, ARoundWithNoFreeSlotAnywhereStopsAtTheFirstHeldJob) {
