@@ -5,7 +5,10 @@
 -- [charge]: the provider's own charge in micro-dollars when its answer carried one; a name left
 -- out is '').
 -- The job's reservation settles at the provider's charge, else at its model's price for its
--- billed seconds (common_groups.lua, move_money).
+-- billed seconds (common_groups.lua, move_money). A provider's charge above the hold of a job
+-- billed to a wallet settles at the hold: the tenant pays what it was quoted and held, never
+-- more. The provider's own figure is kept on the job (`provider_charge`) and the capped
+-- settlement is said in the job's history, so an operator sees the difference.
 -- Returns per job 'OK' or the refusal ('LEASELOST', 'NOTRUNNING <state>').
 local P, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ctx = new_ctx(P, now, ARGV[2])
@@ -52,8 +55,20 @@ for x, f in ipairs(reqs) do
   else
     local m = j.model and j.model ~= '' and model_of(j.model, j.res) or nil
     local charge = tonumber(f.charge or '')
-    if not charge or charge < 0 then charge = settle_price(ctx, j) end
-    move_money(ctx, j, 'settle', 0, math.floor(charge))
+    local provider_charge, detail = nil, 'clip stored'
+    if not charge or charge < 0 then
+      charge = settle_price(ctx, j)
+    else
+      charge = math.floor(charge)
+      provider_charge = charge
+      local hold = tonumber(j.hold) or 0
+      if j.bill == '1' and hold > 0 and charge > hold then
+        detail = 'clip stored; the provider reported ' .. dollars(charge) .. ', above the ' ..
+                     dollars(hold) .. ' held: settled at the hold'
+        charge = hold
+      end
+    end
+    move_money(ctx, j, 'settle', 0, charge)
     -- The outputs as one field (`out`, job_codec.cpp reads it): each field of a listpack record
     -- costs its HSET a scan of the record (callgrind: ~20k instructions a completion for four
     -- more). Outputs holding a \31 are written one field each, as before.
@@ -67,11 +82,15 @@ for x, f in ipairs(reqs) do
       stored = {'out', key .. '\31' .. sidecar .. '\31' .. sha .. '\31' .. secs .. '\31' .. url,
                 'finished', ctx.now_s, 'slot', ''}
     end
+    if provider_charge then
+      stored[#stored + 1] = 'provider_charge'
+      stored[#stored + 1] = string.format('%d', provider_charge)
+    end
     -- A compare's contact sheet (PNG) beside its grid video.
     if f.sheet_key then stored[#stored + 1] = 'sheet_key'; stored[#stored + 1] = f.sheet_key end
     -- A chained shot's last frame: the next shot starts from it (common_groups.lua, chain_next).
     if f.last_frame then stored[#stored + 1] = 'last_frame'; stored[#stored + 1] = f.last_frame end
-    transition(ctx, j, 'SUCCEEDED', '', 'clip stored', stored)
+    transition(ctx, j, 'SUCCEEDED', '', detail, stored)
     if j.worker and j.worker ~= '' then
       local h = held[j.worker]
       if not h then h = {}; held[j.worker] = h end

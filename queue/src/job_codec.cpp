@@ -240,6 +240,8 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.reserved_micros = ToInt(value);
     } else if (name == field::kCost) {
       job.cost_micros = ToInt(value);
+    } else if (name == field::kProviderCharge) {
+      job.provider_charge_micros = ToInt(value);
     } else if (name == field::kBill) {
       job.billed = value == "1";
     } else if (name == field::kWebhook) {

@@ -57,6 +57,9 @@ inline constexpr const char* kBilledSeconds = "secs";
 inline constexpr const char* kResolution = "res";
 inline constexpr const char* kHold = "hold";
 inline constexpr const char* kCost = "cost";
+// The provider's own charge for the task, when its answer carried one (complete.lua); `cost`
+// is what the wallet settled, capped at the hold.
+inline constexpr const char* kProviderCharge = "provider_charge";
 inline constexpr const char* kWebhook = "webhook";  // see common_webhook.lua
 // Groups (issue 13; common_groups.lua's group section).
 inline constexpr const char* kKind = "kind";

@@ -932,6 +932,66 @@ TEST_F(QueueTest, CreateGateWaitsOutTheAccountsCooldown) {
   EXPECT_EQ(take(waiting).count(), 0);
 }
 
+// A provider that reports its own charge for a task settles a billed job at no more than the
+// job's hold (the tenant's quote), and its own figure stays on the job for an operator; a charge
+// below the hold settles at the charge and refunds the rest.
+TEST_F(QueueTest, AProviderChargeSettlesABilledJobAtNoMoreThanItsHold) {
+  auto settings = OneModel();
+  settings.models[0].price_micros_per_second = 100'000;
+  Sync(settings);
+  ASSERT_NO_FATAL_FAILURE(TopUp(10'000'000));
+  for (const std::string id : {"over", "under"}) {
+    NewJob job{.id = id,
+               .tenant = "studio",
+               .spec_bytes = "spec",
+               .candidate_models = {"m1"},
+               .bill = true,
+               .billed_seconds = 5};
+    auto r = RunAsync(io_, store_->Submit(job, 3600));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = RunAsync(io_, store_->Lease("w", 2, 600s));
+  ASSERT_TRUE(leased) << leased.error().Describe();
+  ASSERT_EQ(leased->size(), 2u);
+  std::map<std::string, LeasedJob> jobs;
+  for (const auto& j : *leased) jobs[j.id] = j;
+  ASSERT_EQ(Get("over").reserved_micros, 500'000);  // 5 s at $0.10
+  ASSERT_EQ(Wallet().balance_micros, 9'000'000);
+  ASSERT_EQ(Wallet().reserved_micros, 1'000'000);
+
+  auto over = RunAsync(io_, store_->Complete({.job_id = "over",
+                                              .token = jobs["over"].token,
+                                              .clip_seconds = 5,
+                                              .charge_micros = 800'000}));
+  ASSERT_TRUE(over) << over.error().Describe();
+  const JobRecord settled = Get("over");
+  EXPECT_EQ(settled.state, JobState::kSucceeded);
+  EXPECT_EQ(settled.cost_micros, 500'000);
+  EXPECT_EQ(settled.reserved_micros, 0);
+  EXPECT_EQ(settled.provider_charge_micros, 800'000);
+  ASSERT_FALSE(settled.history.empty());
+  EXPECT_NE(settled.history.back().detail.find("$0.800000"), std::string::npos)
+      << settled.history.back().detail;
+  WalletView w = Wallet();
+  EXPECT_EQ(w.balance_micros, 9'000'000);  // the hold spent, nothing more taken
+  EXPECT_EQ(w.reserved_micros, 500'000);
+  EXPECT_EQ(w.spent_micros, 500'000);
+
+  auto under = RunAsync(io_, store_->Complete({.job_id = "under",
+                                               .token = jobs["under"].token,
+                                               .clip_seconds = 5,
+                                               .charge_micros = 300'000}));
+  ASSERT_TRUE(under) << under.error().Describe();
+  EXPECT_EQ(Get("under").cost_micros, 300'000);
+  EXPECT_EQ(Get("under").provider_charge_micros, 300'000);
+  w = Wallet();
+  EXPECT_EQ(w.balance_micros, 9'200'000);  // 200'000 of the hold refunded
+  EXPECT_EQ(w.reserved_micros, 0);
+  EXPECT_EQ(w.spent_micros, 800'000);
+  EXPECT_EQ(w.balance_micros + w.reserved_micros + w.spent_micros, w.topped_up_micros);
+}
+
 // A round that finds no free slot anywhere stops at the first job it has to hold, instead of
 // reading `depth` job records of the tenant's queue for nothing (every freed slot runs a round).
 TEST_F(QueueTest, ARoundWithNoFreeSlotAnywhereStopsAtTheFirstHeldJob) {

@@ -67,6 +67,9 @@ struct JobRecord {
   double clip_seconds = 0;
   // Money (micro-dollars): reserved now, settled so far; billed to the tenant's wallet or not.
   int64_t reserved_micros = 0, cost_micros = 0;
+  // The provider's own charge for the task when its answer carried one, else -1. A billed job
+  // settles at no more than its hold, so this can be above cost_micros (complete.lua).
+  int64_t provider_charge_micros = -1;
   bool billed = false;
   std::optional<ErrorCategory> error_category;  // set once the job FAILED
   std::string error_category_name, error_message, error_code;
