@@ -17,6 +17,26 @@ int64_t Ms(const google::protobuf::Timestamp& t) {
   return t.seconds() == 0 && t.nanos() == 0 ? 0 : TimeUtil::TimestampToMilliseconds(t);
 }
 
+// What the wallet will charge a child not yet settled, priced as dispatch and complete.lua
+// price it (common_groups.lua's job_price): its model's price at the child's resolution (720p
+// when its spec names none, as GroupChildren stores it) for its billed seconds (its spec's
+// duration). 0 when no model is known yet.
+double UnsettledCostUsd(const queue::JobRecord& c, const providers::Catalogue& catalogue) {
+  // Before dispatch a child has no model; a storyboard shot naming one, or a compare's take,
+  // has it as its only candidate.
+  const std::string& id =
+      !c.model.empty() || c.candidate_models.size() != 1 ? c.model : c.candidate_models.front();
+  const auto* model = catalogue.FindModel(id);
+  if (model == nullptr) return 0;
+  v1::JobSpec spec;
+  if (!spec.ParseFromString(c.spec_bytes)) return 0;
+  const std::string resolution = spec.resolution().empty() ? "720p" : spec.resolution();
+  auto at = model->price_micros_by_resolution.find(resolution);
+  const int64_t per_second =
+      at == model->price_micros_by_resolution.end() ? model->price_micros_per_second : at->second;
+  return static_cast<double>(per_second * static_cast<int64_t>(spec.duration_seconds())) / 1e6;
+}
+
 }  // namespace
 
 Result<std::vector<queue::NewJob>> JobApi::GroupChildren(SubmissionPlan& plan,
@@ -92,11 +112,12 @@ awaitable<void> JobApi::AddChildren(const queue::JobRecord& group, v1::JobStatus
       if (t.state == queue::JobState::kSucceeded) finished = t.at_ms;
     }
     if (started > 0 && finished >= started) out->set_seconds((finished - started) / 1000.0);
-    // What the wallet settled for it; before that, the catalogue price for its length.
+    // What the wallet settled for it; before that, what it will be charged. A child that ended
+    // with nothing settled (refunded: cancelled, refused) cost nothing.
     if (c.cost_micros > 0) {
       out->set_cost_usd_estimate(static_cast<double>(c.cost_micros) / 1e6);
-    } else if (const auto* model = admission_.catalogue().FindModel(c.model); model != nullptr) {
-      out->set_cost_usd_estimate(model->price_per_second * c.clip_seconds);
+    } else if (!queue::IsTerminal(c.state)) {
+      out->set_cost_usd_estimate(UnsettledCostUsd(c, admission_.catalogue()));
     }
     status.set_cost_micros(status.cost_micros() + c.cost_micros);
     status.set_reserved_micros(status.reserved_micros() + c.reserved_micros);

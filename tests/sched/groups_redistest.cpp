@@ -32,6 +32,58 @@ class GroupsTest : public InProcessScheduler {
   }
 };
 
+// Seedance charging $0.30 a second at 1080p (price_per_second_by_resolution), $0.10 else.
+class GroupPricesTest : public GroupsTest {
+ protected:
+  void EditCatalogue(providers::Catalogue& catalogue) override {
+    for (auto& m : catalogue.models) {
+      if (m.id != "seedance-2.0") continue;
+      m.price_micros_per_second = 100'000;  // as the catalogue loader sets it from price_per_second
+      m.price_micros_by_resolution["1080p"] = 300'000;
+    }
+  }
+};
+
+// A group's child shows what it will be charged before it is settled, priced as the wallet
+// prices it (common_groups.lua's job_price): its model's price at its resolution for its
+// duration. It used to show the base price times the clip's length, which is 0 until the clip
+// is stored: an unsettled 1080p shot cost nothing on GetJob.
+TEST_F(GroupPricesTest, AnUnsettledChildShowsItsPriceAtItsResolutionAndDuration) {
+  v1::JobSpec spec;
+  spec.set_storyboard(true);
+  spec.set_resolution("1080p");
+  spec.add_models("seedance-2.0");
+  for (const uint32_t seconds : {6u, 4u}) {
+    auto* shot = spec.add_shots();
+    shot->set_prompt("a lighthouse at dusk");
+    shot->set_duration_seconds(seconds);
+  }
+  const std::string id = Submit(spec);
+  auto group = GetJob(id);
+  ASSERT_EQ(group.children_size(), 2);
+  // Queued, no model chosen yet: priced at its only candidate.
+  EXPECT_DOUBLE_EQ(group.children(0).cost_usd_estimate(), 1.8);  // 6 s x $0.30
+  EXPECT_DOUBLE_EQ(group.children(1).cost_usd_estimate(), 1.2);  // 4 s x $0.30
+  // What the queue holds for them is the same price.
+  EXPECT_EQ(group.reserved_micros(), 3'000'000);
+
+  ASSERT_EQ(Dispatch(), 2);
+  auto leased = Lease();
+  ASSERT_EQ(leased.size(), 2u);
+  group = GetJob(id);
+  EXPECT_DOUBLE_EQ(group.children(0).cost_usd_estimate(), 1.8);
+  EXPECT_DOUBLE_EQ(group.children(1).cost_usd_estimate(), 1.2);
+
+  // Settled: what the wallet charged.
+  const auto& first = leased[0].id == group.children(0).job_id() ? leased[0] : leased[1];
+  ASSERT_TRUE(Call(store().Complete(
+      {.job_id = first.id, .token = first.token, .output_key = "clip-0", .clip_seconds = 6.04})));
+  group = GetJob(id);
+  EXPECT_EQ(group.children(0).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_DOUBLE_EQ(group.children(0).cost_usd_estimate(), 1.8);
+  EXPECT_EQ(group.cost_micros(), 1'800'000);
+}
+
 // PickTake on a compare that cannot be picked from: still running (no sheet yet), or FAILED
 // because every take failed (no sheet at all). Each refusal says which, and what to do.
 TEST_F(GroupsTest, PickTakeOnACompareWithoutASheetSaysWhy) {

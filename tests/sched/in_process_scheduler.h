@@ -63,6 +63,7 @@ class InProcessScheduler : public ::testing::Test {
   void SetUp() override {
     redis_->Run({"FLUSHALL"});
     catalogue_ = CatalogueWithAccounts();
+    EditCatalogue(catalogue_);
     settings_.tenant_weights = {{"studio", 3}};
     settings_.default_weight = 1;
     clock_ = std::make_shared<ManualClock>();
@@ -101,6 +102,9 @@ class InProcessScheduler : public ::testing::Test {
     ASSERT_TRUE(server_);
     channel_ = server_->InProcessChannel(grpc::ChannelArguments());
   }
+
+  // A suite's changes to the catalogue (prices, say), made before it is synced and admitted by.
+  virtual void EditCatalogue(providers::Catalogue&) {}
 
   void TearDown() override {
     // Calls still open need the io thread to finish, so the server stops first.
