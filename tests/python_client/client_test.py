@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 from concurrent import futures
 
@@ -51,6 +52,8 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self.batch_fields = []  # (budget, webhook url, webhook events) of every SubmitBatch message
         self.list_requests = []
         self.lose_answers = 0  # SubmitJob calls to store and then answer UNAVAILABLE
+        self.slow_answers = 0  # SubmitJob calls to store and then answer after `slow_seconds`
+        self.slow_seconds = 0.0
         self.watch_too_slow = 0  # watches to end after their first event, as for a slow reader
         self.watch_refused = 0  # watches refused before any event, as past a watch limit
         self.watches = 0
@@ -73,6 +76,11 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
             lose = self.lose_answers > 0
             if lose:
                 self.lose_answers -= 1
+            slow = self.slow_answers > 0
+            if slow:
+                self.slow_answers -= 1
+        if slow:
+            time.sleep(self.slow_seconds)  # past the client's deadline: stored, answer too late
         if lose:
             context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
         return jobs_pb2.SubmitJobResponse(job_id=job_id, duplicate=duplicate)
@@ -238,6 +246,43 @@ class ClientTest(unittest.TestCase):
                 client.submit(own, retries=1)
         self.assertEqual(lost.exception.code(), grpc.StatusCode.UNAVAILABLE)
         self.assertEqual(self.fake.submits[-2:], [b"mine-1", b"mine-1"])
+
+    def test_submit_error_carries_its_key_and_a_resend_with_it_makes_no_second_job(self):
+        port = self.start()
+        self.fake.lose_answers = 3  # more than `retries`: stored, every answer lost
+        with Client(f"127.0.0.1:{port}") as client:
+            with self.assertRaises(grpc.RpcError) as lost:
+                client.submit(job_spec("a lighthouse", duration_seconds=5), retries=2)
+            self.assertEqual(lost.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertEqual(len(self.fake.jobs), 1)
+            stored_key = next(iter(self.fake.jobs)).decode()
+            self.assertEqual(lost.exception.idempotency_key, stored_key)
+            # The caller's retry with the key is answered with the stored job, not a second one.
+            again = job_spec("a lighthouse", duration_seconds=5,
+                             idempotency_key=lost.exception.idempotency_key)
+            answer = client.submit(again)
+        self.assertTrue(answer.duplicate)
+        self.assertEqual(answer.job_id, "job-1")
+        self.assertEqual(len(self.fake.jobs), 1, "the caller's retry made a second job")
+
+    def test_submit_past_its_deadline_is_sent_again_with_the_same_key(self):
+        port = self.start()
+        self.fake.slow_answers = 1  # stored, answered after the client's deadline
+        self.fake.slow_seconds = 1.0
+        with Client(f"127.0.0.1:{port}", timeout=0.3) as client:
+            answer = client.submit(job_spec("a harbour", duration_seconds=5))
+        self.assertEqual(answer.job_id, "job-1")
+        self.assertTrue(answer.duplicate)
+        self.assertEqual(len(self.fake.jobs), 1, "the job was made twice")
+        self.assertEqual(len(set(self.fake.submits)), 1, "each send carried another key")
+        # Past the retries the deadline is raised, with the key to send again.
+        self.fake.slow_answers = 2
+        with Client(f"127.0.0.1:{port}", timeout=0.3) as client:
+            with self.assertRaises(grpc.RpcError) as late:
+                client.submit(job_spec("a pier", duration_seconds=5), retries=1)
+        self.assertEqual(late.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertEqual(late.exception.idempotency_key, self.fake.submits[-1].decode())
+        self.assertEqual(len(self.fake.jobs), 2)
 
     def test_list_pick_wallet_models_and_stats(self):
         port = self.start()

@@ -24,6 +24,9 @@ TERMINAL_STATES = frozenset(
 # Status codes after which sending the same request again (same idempotency key) is safe and
 # may succeed: the server or its Redis was briefly out of reach.
 _RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE.value[0]})
+# Answers to SubmitJob after which the job may be stored all the same (the answer was lost, or
+# redis.wait_replicas came up short after the master stored it): sent again with the same key.
+_MAY_BE_STORED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 # Items per SubmitBatchRequest, all in `specs`: gRPC's work per message is paid once per this
 # many items on both sides, and a scheduler older than `specs` refuses each such message as one
 # empty item (no job made) rather than taking its first item only.
@@ -144,10 +147,15 @@ class Client:
 
     def submit(self, spec: jobs_pb2.JobSpec, retries: int = 3) -> jobs_pb2.SubmitJobResponse:
         """Submits one job. A spec without an idempotency key of its own is given one (a random
-        UUID, on a copy), so that when the scheduler stored the job but its answer was lost
-        (UNAVAILABLE) the submit can be sent again without making, and paying for, the job
-        twice: UNAVAILABLE is sent again up to `retries` times, with a short backoff. The
-        answer then names the job stored the first time (`duplicate` set)."""
+        UUID, on a copy), so that when the scheduler may have stored the job but its answer was
+        lost (UNAVAILABLE, DEADLINE_EXCEEDED) the submit can be sent again without making, and
+        paying for, the job twice: those are sent again up to `retries` times, with a short
+        backoff. The answer then names the job stored the first time (`duplicate` set).
+
+        Every grpc.RpcError raised here carries `idempotency_key` (str), the key that was sent.
+        When its code is UNAVAILABLE or DEADLINE_EXCEEDED the job may be stored all the same:
+        submit again with that key on the spec (`spec.idempotency_key = error.idempotency_key`)
+        to be answered with that job rather than make, and pay for, a second one."""
         if not spec.idempotency_key:
             keyed = jobs_pb2.JobSpec()
             keyed.CopyFrom(spec)
@@ -159,7 +167,9 @@ class Client:
                 return self._jobs.SubmitJob(request, timeout=self._timeout,
                                             metadata=self._metadata)
             except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt >= retries:
+                if error.code() not in _MAY_BE_STORED or attempt >= retries:
+                    error.idempotency_key = bytes(spec.idempotency_key).decode(
+                        "utf-8", errors="replace")
                     raise
                 time.sleep(min(2.0, 0.2 * 2 ** attempt))
 
