@@ -96,6 +96,25 @@ Result<WebhookSettings> ParseWebhookSettings(const config::Document& doc,
         " is more than webhooks.max_in_flight (" + std::to_string(s.max_in_flight) +
         "), the deliveries one scheduler makes at once over all tenants");
   }
+  if (const auto ref = sec ? sec["secret"] : YAML::Node(); ref && ref.IsMap()) {
+    // A secret set but resolving to nothing would sign every tenant with a random secret of
+    // its own instead, silently.
+    if (s.secret.empty()) {
+      const std::string from =
+          ref["env"] ? "the variable " + ref["env"].as<std::string>("") + " is unset or empty"
+                     : "the file " + ref["file"].as<std::string>("") + " is empty";
+      return Invalid("webhooks.secret: " + from + "; set it, or leave webhooks.secret out");
+    }
+    // With authentication on (auth.admin_tokens) each tenant signs with its own secret, and
+    // webhooks.secret would never be used.
+    const auto admin_tokens = doc.root["auth"] ? doc.root["auth"]["admin_tokens"] : YAML::Node();
+    if (admin_tokens && admin_tokens.IsSequence() && admin_tokens.size() > 0) {
+      return Invalid(
+          "webhooks.secret: not used with authentication on (auth.admin_tokens): each tenant "
+          "signs with a secret of its own (reelq admin webhook-secret <tenant>); leave "
+          "webhooks.secret out");
+    }
+  }
   if (!s.secret.empty() && (!s.secret.starts_with("whsec_") || !Unbase64(s.secret.substr(6)))) {
     return Invalid("webhooks.secret: expected whsec_<base64>");
   }

@@ -95,6 +95,40 @@ TEST(WebhookSettings, BadValuesNameTheKey) {
             4);
 }
 
+// webhooks.secret set but resolving to nothing, or set where it is never used (authentication
+// on): refused at start naming the key, not replaced by random per-tenant secrets silently.
+TEST(WebhookSettings, ASecretThatWouldNotSignIsRefused) {
+  const std::string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  auto parse = [](const std::string& yaml, const std::map<std::string, std::string>& env) {
+    auto doc = config::LoadFromString(yaml, "", env);
+    EXPECT_TRUE(doc) << doc.error().message;
+    return ParseWebhookSettings(*doc, env);
+  };
+  const std::string by_env = "webhooks:\n  secret: {env: HOOK_SECRET}\n";
+  auto unset = parse(by_env, {});
+  ASSERT_FALSE(unset);
+  EXPECT_EQ(unset.error().category, ErrorCategory::kInvalidRequest);
+  EXPECT_NE(unset.error().message.find("webhooks.secret"), std::string::npos)
+      << unset.error().message;
+  EXPECT_NE(unset.error().message.find("HOOK_SECRET"), std::string::npos) << unset.error().message;
+  EXPECT_FALSE(parse(by_env, {{"HOOK_SECRET", ""}}));
+  auto set = parse(by_env, {{"HOOK_SECRET", secret}});
+  ASSERT_TRUE(set) << set.error().message;
+  EXPECT_EQ(set->secret, secret);
+
+  const std::string with_auth = "auth:\n  admin_tokens: [{env: ADMIN_TOKEN}]\n" + by_env;
+  const std::map<std::string, std::string> env{{"HOOK_SECRET", secret},
+                                               {"ADMIN_TOKEN", std::string(40, 'a')}};
+  auto unused = parse(with_auth, env);
+  ASSERT_FALSE(unused);
+  EXPECT_NE(unused.error().message.find("webhooks.secret"), std::string::npos)
+      << unused.error().message;
+  EXPECT_NE(unused.error().message.find("auth.admin_tokens"), std::string::npos)
+      << unused.error().message;
+  // Authentication on without webhooks.secret is fine.
+  EXPECT_TRUE(parse("auth:\n  admin_tokens: [{env: ADMIN_TOKEN}]\nwebhooks: {}\n", env));
+}
+
 // The example of the Standard Webhooks specification's reference libraries.
 TEST(WebhookSignature, MatchesTheStandardWebhooksExample) {
   EXPECT_EQ(SignWebhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
