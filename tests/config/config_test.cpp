@@ -3,6 +3,10 @@
 // shipped configs load with every key known.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "process.h"
@@ -63,6 +67,32 @@ TEST(ConfigTest, UnknownSectionAndOverrideAreRefused) {
   // A good override still applies.
   EXPECT_EQ(LoadError("worker:\n  lease_seconds: 3\n", {{"REELQ__WORKER__LEASE_SECONDS", "9"}}),
             "");
+}
+
+// REELQ__CATALOGUE_FILE picks the catalogue that is merged, as the file's own catalogue_file
+// would; other overrides still apply on top of the merged catalogue.
+TEST(ConfigTest, CatalogueFileOverrideFromTheEnvironmentPicksTheCatalogue) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("reelq-config-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const char* name : {"first", "second"}) {
+    std::ofstream(dir / (std::string(name) + ".yaml"))
+        << "routing:\n  use_cases:\n    photorealism: " << name << "-model\n";
+  }
+  const std::string yaml = "catalogue_file: first.yaml\n";
+  auto model = [&](const std::map<std::string, std::string>& env) -> std::string {
+    auto doc = config::LoadFromString(yaml, dir.string(), env);
+    if (!doc) return "error: " + doc.error().message;
+    return doc->root["routing"]["use_cases"]["photorealism"].as<std::string>("");
+  };
+  EXPECT_EQ(model({}), "first-model");
+  EXPECT_EQ(model({{"REELQ__CATALOGUE_FILE", (dir / "second.yaml").string()}}), "second-model");
+  EXPECT_EQ(model({{"REELQ__CATALOGUE_FILE", "second.yaml"}}), "second-model");  // beside the file
+  // Another override still applies after the merge, over the catalogue's value.
+  EXPECT_EQ(model({{"REELQ__CATALOGUE_FILE", "second.yaml"},
+                   {"REELQ__ROUTING__USE_CASES__PHOTOREALISM", "own-model"}}),
+            "own-model");
+  std::filesystem::remove_all(dir);
 }
 
 // An override whose value is not YAML, or that puts a key under a plain value, is refused naming

@@ -108,6 +108,15 @@ const std::set<std::string>& TopLevelSections() {
 Result<Document> Finish(YAML::Node root, std::string base_dir, std::string path,
                         const std::map<std::string, std::string>& env) {
   if (!root.IsMap()) return Invalid(path + ": the top level must be a mapping of sections");
+  // REELQ__CATALOGUE_FILE names the catalogue to merge, so it applies before the merge; every
+  // other override applies after it, so that it can override the catalogue's values too.
+  std::map<std::string, std::string> catalogue_override;
+  for (const auto& [name, value] : env) {
+    if (name.starts_with("REELQ__") && Lower(name.substr(7)) == "catalogue_file") {
+      catalogue_override.emplace(name, value);
+    }
+  }
+  if (auto r = ApplyOverrides(root, catalogue_override); !r) return std::unexpected(r.error());
   if (auto cat = root["catalogue_file"]; cat && cat.IsScalar()) {
     std::filesystem::path file = cat.as<std::string>();
     if (file.is_relative()) file = std::filesystem::path(base_dir) / file;
