@@ -40,7 +40,8 @@ struct BatchOptions {
   std::string output_json;
   std::string max_wait;
   std::string poll_interval = "1s";
-  std::string budget;  // USD; empty: none
+  std::string budget;  // USD, when budget_given
+  bool budget_given = false;
   std::string webhook;
   std::string webhook_events;
 };
@@ -270,10 +271,15 @@ int RunBatch(Context& context, const BatchOptions& o) {
   auto poll = ParseDuration(o.poll_interval);
   if (!poll || poll->count() < 100)
     return context.UsageError("--poll-interval", poll ? "must be at least 100ms" : poll.error());
-  int64_t budget_micros = 0;
-  if (!o.budget.empty()) {
+  int64_t budget_micros = 0;  // none
+  if (o.budget_given) {
+    // A budget of 0 means none on the wire: an empty or zero --budget must not turn into that.
     auto parsed = ParseUsd(o.budget);
     if (!parsed) return context.UsageError("--budget", parsed.error());
+    if (*parsed <= 0) {
+      return context.UsageError("--budget",
+                                "must be more than $0; leave --budget out for no budget");
+    }
     budget_micros = *parsed;
   }
 
@@ -483,8 +489,10 @@ void AddBatchCommand(CLI::App& root, Context& context, Commands& commands) {
                   "the same file sent again with the same id makes no line twice");
   app->add_flag("--no-wait", o->no_wait, "Print the batch id and exit after submitting");
   app->add_flag("--dry-run", o->dry_run, "Only check the lines; send nothing");
-  app->add_option("--budget", o->budget,
-                  "The batch's budget in USD: items that could take it past are refused");
+  auto* budget = app->add_option(
+      "--budget", o->budget,
+      "The batch's budget in USD, more than 0: items that could take it past are refused "
+      "(without it: no budget)");
   app->add_option("--output-json", o->output_json, "Write every job's final status to this file");
   app->add_option("--max-wait", o->max_wait, "Stop following after this long (default never)");
   app->add_option("--poll-interval", o->poll_interval,
@@ -495,7 +503,10 @@ void AddBatchCommand(CLI::App& root, Context& context, Commands& commands) {
   app->add_option("--webhook-events", o->webhook_events,
                   "end (default) or all: also each job's end to --webhook")
       ->check(CLI::IsMember({"end", "all"}));
-  commands.push_back({app, [&context, o] { return RunBatch(context, *o); }});
+  commands.push_back({app, [&context, o, budget] {
+                        o->budget_given = budget->count() > 0;
+                        return RunBatch(context, *o);
+                      }});
 }
 
 }  // namespace reelq::cli

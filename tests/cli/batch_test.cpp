@@ -511,6 +511,26 @@ TEST(BatchCommand, WebhookEventsWithoutAWebhookIsAUsageError) {
   EXPECT_TRUE(service.received().empty());
 }
 
+// A budget of 0 means none on the wire: --budget 0 or "" is refused rather than sent as that.
+TEST(BatchCommand, AZeroOrEmptyBudgetIsAUsageError) {
+  FakeJobService service;
+  FakeServer server(&service);
+  ::reelq::testing::TempDir dir;
+  const auto file = WriteFile(dir, "one.jsonl",
+                              R"({"prompt":"a","durationSeconds":5})"
+                              "\n");
+  for (const std::string budget : {"0", "", "$0.00", "-5"}) {
+    auto run = RunReelq({"--server", server.address(), "batch", file, "--budget", budget});
+    EXPECT_EQ(run.code, kExitUsage) << budget << ": " << run.err;
+    EXPECT_NE(run.err.find("--budget: "), std::string::npos) << budget << ": " << run.err;
+    EXPECT_EQ(service.streams(), 0) << budget;
+  }
+  auto zero = RunReelq({"--server", server.address(), "batch", file, "--budget", "0"});
+  EXPECT_NE(zero.err.find("--budget: must be more than $0; leave --budget out for no budget"),
+            std::string::npos)
+      << zero.err;
+}
+
 TEST(BatchCommand, MissingFileAndNoUsableLines) {
   ::reelq::testing::TempDir dir;
   auto missing = RunReelq({"--server", "127.0.0.1:1", "batch", (dir.path() / "nope").string()});
