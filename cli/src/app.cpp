@@ -19,6 +19,18 @@ std::string DefaultToken() {
   return env && *env ? env : "";
 }
 
+// A command whose output could not be written (a full disk, a closed pipe) has not done its job
+// even when everything else went well: `reelq submit ... > job.id` must not exit 0 without the
+// id. A failing command keeps its own exit code.
+int CheckOutputWritten(Context& context, int code) {
+  auto& out = context.io().out;
+  out.flush();
+  if (out.good() || code != kExitOk) return code;
+  context.io().err << "error: cannot write standard output\n";
+  if (!context.rerun_hint().empty()) context.io().err << context.rerun_hint() << "\n";
+  return kExitInternal;
+}
+
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args, Io io) {
@@ -78,7 +90,7 @@ int RunCli(const std::vector<std::string>& args, Io io) {
   for (auto& command : commands) {
     if (command.app->parsed()) {
       try {
-        return command.run();
+        return CheckOutputWritten(context, command.run());
       } catch (const std::exception& e) {
         return context.Fail(kExitInternal, e.what());
       }

@@ -13,7 +13,7 @@ namespace reelq::cli {
 std::string ExitCodeHelp() {
   return "Exit codes:\n"
          "  0   success (for batch/watch: every job SUCCEEDED)\n"
-         "  1   internal error in the CLI\n"
+         "  1   internal error in the CLI, or standard output could not be written\n"
          "  2   bad flag or flag value (the message names the flag)\n"
          "  3   input file unreadable, or no usable line in it\n"
          "  4   a job FAILED or was CANCELLED, or a batch line was rejected\n"

@@ -81,6 +81,12 @@ class Context {
   // Prints "error: <message>" and returns `code`.
   int Fail(int code, std::string_view message);
 
+  // What to run again when the command did what it was asked but its output could not be
+  // written (a submit: its idempotency key, so that the rerun prints the id without a second
+  // job); empty when there is nothing to say.
+  void set_rerun_hint(std::string hint) { rerun_hint_ = std::move(hint); }
+  const std::string& rerun_hint() const { return rerun_hint_; }
+
  private:
   std::shared_ptr<grpc::Channel> Channel();
 
@@ -92,6 +98,7 @@ class Context {
   std::unique_ptr<v1::ModelService::Stub> models_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::string ca_pem_, cert_pem_, key_pem_;
+  std::string rerun_hint_;
 };
 
 // A subcommand and what to run when it was chosen.

@@ -67,17 +67,27 @@ int SubmitJobResending(Context& context, v1::JobSpec spec, v1::SubmitJobResponse
   v1::SubmitJobRequest request;
   *request.mutable_spec() = std::move(spec);
   const std::string& key = request.spec().idempotency_key();
-  return SendResending(
+  const int code = SendResending(
       context, "submit", "idempotency key", "--idempotency-key", "made (or paid for) twice", key,
       [&](grpc::ClientContext& rpc) { return context.Jobs().SubmitJob(&rpc, request, response); });
+  if (code == kExitOk) {
+    context.set_rerun_hint("the job is stored: rerun the same submit with --idempotency-key " +
+                           key + " to print its id without making it twice");
+  }
+  return code;
 }
 
 int TopUpResending(Context& context, v1::TopUpRequest request, v1::Wallet* response) {
   if (request.request_id().empty()) request.set_request_id(NewIdempotencyKey());
   const std::string& id = request.request_id();
-  return SendResending(
+  const int code = SendResending(
       context, "top-up", "request id", "--request-id", "credited twice", id,
       [&](grpc::ClientContext& rpc) { return context.Admin().TopUp(&rpc, request, response); });
+  if (code == kExitOk) {
+    context.set_rerun_hint("the top-up is credited: rerun it with --request-id " + id +
+                           " to print the wallet without crediting it twice");
+  }
+  return code;
 }
 
 }  // namespace reelq::cli

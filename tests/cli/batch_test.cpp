@@ -630,6 +630,33 @@ TEST(Commands, SubmitAnsweredUnavailableIsSentAgainWithTheSameKey) {
   EXPECT_EQ(down.err.find("is a reelq scheduler listening"), std::string::npos) << down.err;
 }
 
+// Output that could not be written (`reelq submit ... > job.id` on a full disk) is no success:
+// the job is stored but its id lost, so the exit code says so, with the key to rerun with.
+TEST(Commands, OutputThatCannotBeWrittenIsNoSuccess) {
+  FakeJobService service;
+  FakeServer server(&service);
+  std::ostringstream out;
+  out.setstate(std::ios::badbit);
+  std::ostringstream err;
+  const int code = RunCli({"reelq", "--server", server.address(), "submit", "--prompt",
+                           "a lighthouse", "--duration", "5"},
+                          Io{out, err, false});
+  EXPECT_NE(code, kExitOk) << err.str();
+  EXPECT_EQ(code, kExitInternal) << err.str();
+  EXPECT_NE(err.str().find("error: cannot write standard output"), std::string::npos) << err.str();
+  const auto submitted = service.submitted();
+  ASSERT_EQ(submitted.size(), 1u);
+  EXPECT_NE(err.str().find("--idempotency-key " + submitted[0].idempotency_key()),
+            std::string::npos)
+      << err.str();
+  // The rerun with that key prints the stored job's id, and makes no second job.
+  auto again = RunReelq({"--server", server.address(), "submit", "--prompt", "a lighthouse",
+                         "--duration", "5", "--idempotency-key", submitted[0].idempotency_key()});
+  EXPECT_EQ(again.code, kExitOk) << again.err;
+  EXPECT_EQ(again.out, "job-1\n");
+  EXPECT_EQ(service.jobs().size(), 1u);
+}
+
 TEST(Commands, BadFlagValuesNameTheFlag) {
   struct Case {
     std::vector<std::string> args;
