@@ -279,7 +279,14 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, scheduler::Settings s
   if (metrics_server) {
     spdlog::info("metrics on port {}", (*metrics_server)->port());
     (*metrics_server)->SetReady(true);
+  } else if (metrics_server.error().category == ErrorCategory::kInvalidRequest) {
+    // An address that can never be bound (a host that does not resolve): without /healthz a
+    // liveness probe would restart the scheduler forever, so stop here, named.
+    spdlog::error("scheduler.metrics_listen: {}", metrics_server.error().message);
+    server->Shutdown();
+    co_return 2;
   } else {
+    // A bind failure (port in use) may pass; the scheduler runs without the endpoint.
     spdlog::warn("metrics endpoint not started: {}", metrics_server.error().message);
   }
   auto& dispatched_counter =
@@ -397,6 +404,13 @@ int main(int argc, char** argv) {
   }
   if (!flags.listen.empty()) settings->listen = flags.listen;
   if (!flags.metrics_listen.empty()) settings->metrics_listen = flags.metrics_listen;
+  if (auto ok = config::CheckListenAddress(
+          settings->metrics_listen,
+          flags.metrics_listen.empty() ? "scheduler.metrics_listen" : "--metrics-listen");
+      !ok) {
+    std::cerr << "reelq-scheduler: " << ok.error().message << "\n";
+    return 2;
+  }
   auto auth_settings = scheduler::ParseAuthSettings(*doc, config::ProcessEnvironment());
   if (!auth_settings) {
     std::cerr << "reelq-scheduler: " << auth_settings.error().message << "\n";

@@ -113,7 +113,13 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   if (metrics_server) {
     spdlog::info("worker={} metrics on port {}", settings.worker_id, (*metrics_server)->port());
     (*metrics_server)->SetReady(true);
+  } else if (metrics_server.error().category == ErrorCategory::kInvalidRequest) {
+    // An address that can never be bound (a host that does not resolve): without /healthz a
+    // liveness probe would restart the worker forever, so stop here, named.
+    spdlog::error("worker.metrics_listen: {}", metrics_server.error().message);
+    co_return 2;
   } else {
+    // A bind failure (port in use) may pass; the worker runs without the endpoint.
     spdlog::warn("metrics endpoint not started: {}", metrics_server.error().message);
   }
 
@@ -200,6 +206,13 @@ int main(int argc, char** argv) {
   settings->worker_id = flags.id;
   if (flags.max_in_flight > 0) settings->max_in_flight = flags.max_in_flight;
   if (!flags.metrics_listen.empty()) settings->metrics_listen = flags.metrics_listen;
+  if (auto ok = config::CheckListenAddress(settings->metrics_listen, flags.metrics_listen.empty()
+                                                                         ? "worker.metrics_listen"
+                                                                         : "--metrics-listen");
+      !ok) {
+    std::cerr << "reelq-worker: " << ok.error().message << "\n";
+    return 2;
+  }
   auto catalogue = providers::ParseCatalogue(doc->root);
   if (!catalogue) {
     std::cerr << "reelq-worker: " << catalogue.error().message << "\n";

@@ -27,6 +27,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   }
   REELQ_READ(s.listen, config::GetString(sec, n, "listen", s.listen));
   REELQ_READ(s.metrics_listen, config::GetString(sec, n, "metrics_listen", s.metrics_listen));
+  if (auto ok = config::CheckListenAddress(s.metrics_listen, n + ".metrics_listen"); !ok) {
+    return std::unexpected(ok.error());
+  }
   REELQ_READ(s.dashboard_listen, config::GetString(sec, n, "dashboard_listen", s.dashboard_listen));
   REELQ_READ(s.max_prompt_bytes, config::GetInt(sec, n, "max_prompt_bytes", 100000, 1, 16 << 20));
   REELQ_READ(s.max_batch_items, config::GetInt(sec, n, "max_batch_items", 100000, 1, 10'000'000));

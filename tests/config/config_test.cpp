@@ -69,6 +69,19 @@ TEST(ConfigTest, UnknownSectionAndOverrideAreRefused) {
             "");
 }
 
+// A malformed worker.metrics_listen (or its override) stops the start naming the key.
+TEST(ConfigTest, MalformedWorkerMetricsListenIsRefusedNamingTheKey) {
+  for (const std::string bad : {"9465", "0.0.0.0:metrics", "0.0.0.0:70000", "fe80::1:9465"}) {
+    const auto error = LoadError("worker:\n  metrics_listen: \"" + bad + "\"\n");
+    EXPECT_TRUE(error.starts_with("worker.metrics_listen: ")) << bad << ": " << error;
+  }
+  EXPECT_TRUE(LoadError("{}\n", {{"REELQ__WORKER__METRICS_LISTEN", "nonsense"}})
+                  .starts_with("worker.metrics_listen: "));
+  for (const std::string good : {"0.0.0.0:9465", ":9465", "[::]:0", "127.0.0.1:0"}) {
+    EXPECT_EQ(LoadError("worker:\n  metrics_listen: \"" + good + "\"\n"), "") << good;
+  }
+}
+
 // REELQ__CATALOGUE_FILE picks the catalogue that is merged, as the file's own catalogue_file
 // would; other overrides still apply on top of the merged catalogue.
 TEST(ConfigTest, CatalogueFileOverrideFromTheEnvironmentPicksTheCatalogue) {

@@ -130,6 +130,43 @@ TEST(SchedulerSettings, RetentionAndDispatchInterval) {
       << zero.error().message;
 }
 
+// A malformed scheduler.metrics_listen stops the start naming the key (it only logged a warning,
+// and without /healthz a liveness probe restarts the pod forever); a good one is kept.
+TEST(SchedulerSettings, MalformedMetricsListenIsRefusedNamingTheKey) {
+  for (const std::string bad :
+       {"9464", "localhost:http", "0.0.0.0:99999", "0.0.0.0:", "::1:9464", "0.0.0.0:-1"}) {
+    auto s = Parse("scheduler:\n  metrics_listen: \"" + bad + "\"\n");
+    ASSERT_FALSE(s) << bad;
+    EXPECT_EQ(s.error().category, ErrorCategory::kInvalidRequest);
+    EXPECT_TRUE(s.error().message.starts_with("scheduler.metrics_listen: ")) << s.error().message;
+  }
+  auto env = Parse("{}\n", {{"REELQ__SCHEDULER__METRICS_LISTEN", "nonsense"}});
+  ASSERT_FALSE(env);
+  EXPECT_TRUE(env.error().message.starts_with("scheduler.metrics_listen: ")) << env.error().message;
+  for (const std::string good : {"0.0.0.0:9464", ":9464", "[::1]:0", "metrics.internal:9464"}) {
+    auto s = Parse("scheduler:\n  metrics_listen: \"" + good + "\"\n");
+    ASSERT_TRUE(s) << good << ": " << s.error().message;
+    EXPECT_EQ(s->metrics_listen, good);
+  }
+}
+
+TEST(SchedulerBinary, RefusesAMalformedMetricsListenAtStart) {
+  testing::TempDir dir;
+  const auto config = dir.path() / "reelq.yaml";
+  std::ofstream(config) << "redis:\n  host: 127.0.0.1\n  port: 1\n"
+                        << "scheduler:\n  metrics_listen: \"9464\"\n";
+  const auto log = dir.path() / "metrics.log";
+  auto child = testing::ChildProcess::Start(
+      {testing::BuildPath("scheduler/reelq-scheduler").string(), "--config", config.string()}, {},
+      log);
+  auto status = child.Wait(30s);
+  ASSERT_TRUE(status.has_value()) << "reelq-scheduler did not exit";
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 2);
+  EXPECT_NE(testing::ReadFile(log).find("scheduler.metrics_listen: "), std::string::npos)
+      << testing::ReadFile(log);
+}
+
 TEST(SchedulerBinary, RefusesBogusDispatchPolicyAtStart) {
   testing::TempDir dir;
   const auto config = dir.path() / "reelq.yaml";

@@ -81,6 +81,9 @@ Result<Settings> ParseSettings(const config::Document& doc) {
   auto metrics = config::GetString(w, "worker", "metrics_listen", "127.0.0.1:0");
   if (!metrics) return std::unexpected(metrics.error());
   s.metrics_listen = *metrics;
+  if (auto ok = config::CheckListenAddress(s.metrics_listen, "worker.metrics_listen"); !ok) {
+    return std::unexpected(ok.error());
+  }
   auto clip_mb = config::GetInt(w, "worker", "max_clip_mb", 4096, 1, 1'048'576);
   if (!clip_mb) return std::unexpected(clip_mb.error());
   s.max_clip_bytes = static_cast<uint64_t>(*clip_mb) << 20;

@@ -313,6 +313,31 @@ Result<std::pair<std::string, int>> ParseHostPort(const std::string& value,
   return std::make_pair(host, port);
 }
 
+Result<void> CheckListenAddress(const std::string& value, const std::string& key_name) {
+  const auto colon = value.rfind(':');
+  if (colon == std::string::npos) {
+    return Invalid(key_name + ": expected host:port, [v6]:port or :port, got '" + value + "'");
+  }
+  const std::string host = value.substr(0, colon);
+  const std::string port = value.substr(colon + 1);
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (!bracketed && host.find(':') != std::string::npos) {
+    return Invalid(key_name + ": an IPv6 address goes in brackets ([::1]:9464), got '" + value +
+                   "'");
+  }
+  if (host.find_first_of(" \t/") != std::string::npos) {
+    return Invalid(key_name + ": '" + host + "' is not a host name or address");
+  }
+  const bool digits =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); });
+  if (!digits || std::stoi(port) > 65535) {
+    return Invalid(key_name + ": '" + port +
+                   "' is not a port number (0 to 65535; 0: any free port)");
+  }
+  return {};
+}
+
 // redis.sentinels (a list of "host:port", or one comma-separated string, which is what an
 // environment override gives), redis.master_name, redis.wait_replicas, redis.wait_timeout_ms.
 static Result<void> ParseSentinels(const YAML::Node& section, RedisSettings* out,

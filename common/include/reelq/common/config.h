@@ -66,4 +66,9 @@ Result<RedisSettings> ParseRedis(const Document& doc,
 Result<std::pair<std::string, int>> ParseHostPort(const std::string& value,
                                                   const std::string& key_name);
 
+// A listening address: "host:port", "[v6]:port" or ":port" (every interface), the port a number
+// from 0 (any free one) to 65535. Only the form is checked (a host name is resolved when bound);
+// kInvalidRequest naming `key_name` otherwise.
+Result<void> CheckListenAddress(const std::string& value, const std::string& key_name);
+
 }  // namespace reelq::config
