@@ -2,9 +2,12 @@
 // Worker, and drains on SIGTERM.
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -68,14 +71,38 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   deps.settings = settings;
   deps.clock = clock;
   deps.catalogue = &catalogue;
+  // An account this worker cannot serve (its key not mounted here, say, in a rollout) is said
+  // loudly, and keeps /readyz at 503: its jobs that reach this worker are handed back for another
+  // (attempt.h, HandBackForCapableWorker), which serves them only if some worker can.
+  std::vector<std::string> unusable;
   for (const auto& account : catalogue.accounts) {
     auto provider = providers::MakeProvider(account, http, clock);
     if (!provider) {
-      spdlog::warn("account {} is not usable on this worker: {}", account.id,
-                   provider.error().message);
+      spdlog::error(
+          "account {} cannot be served by worker {}: {}. Its jobs that reach this worker are "
+          "handed back for another worker",
+          account.id, settings.worker_id, provider.error().message);
+      unusable.push_back(account.id);
       continue;
     }
     deps.providers[account.id] = *provider;
+  }
+  for (const auto& model : catalogue.models) {
+    std::vector<std::string> accounts;  // those that may run it
+    bool servable = false;
+    for (const auto& account : catalogue.accounts) {
+      if (account.provider != model.provider) continue;
+      if (!account.models.empty() && std::find(account.models.begin(), account.models.end(),
+                                               model.id) == account.models.end()) {
+        continue;
+      }
+      accounts.push_back(account.id);
+      servable = servable || deps.providers.contains(account.id);
+    }
+    if (!accounts.empty() && !servable) {
+      spdlog::error("model {} cannot be run by worker {}: none of its accounts ({}) is usable here",
+                    model.id, settings.worker_id, fmt::join(accounts, ", "));
+    }
   }
   auto store = storage::MakeStore(doc.root["storage"], executor, http, doc.base_dir);
   if (!store) {
@@ -112,7 +139,13 @@ awaitable<int> Main(Flags /*flags*/, config::Document doc, worker::Settings sett
   auto metrics_server = metrics::MetricsServer::Start(executor, registry, metrics_options);
   if (metrics_server) {
     spdlog::info("worker={} metrics on port {}", settings.worker_id, (*metrics_server)->port());
-    (*metrics_server)->SetReady(true);
+    if (unusable.empty()) {
+      (*metrics_server)->SetReady(true);
+    } else {
+      (*metrics_server)
+          ->SetReady(false, fmt::format("accounts not usable on this worker: {}",
+                                        fmt::join(unusable, ", ")));
+    }
   } else if (metrics_server.error().category == ErrorCategory::kInvalidRequest) {
     // An address that can never be bound (a host that does not resolve): without /healthz a
     // liveness probe would restart the worker forever, so stop here, named.

@@ -348,6 +348,104 @@ TEST(WorkerKeptTaskTest, AWorkerWithoutTheAccountsKeyHandsARunningTaskBackKept) 
   EXPECT_EQ(f.provider->creates, 1) << "a second task was paid for";
 }
 
+// The jobs of a worker that lacks an account's key, or a model, should run elsewhere (a rollout
+// that has not given this worker every key yet): each fresh job it cannot run goes back without
+// spending an attempt, and a worker with the key runs it then.
+bool HandedBackForACapableWorker(const queue::JobRecord& job) {
+  for (const auto& t : job.history) {
+    if (t.detail.find("handed back for a worker that can run it") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Keeps job "x" going as a scheduler would (reap, dispatch) for `how_long`.
+void KeepRunning(Fixture& f, std::chrono::milliseconds how_long) {
+  (void)f.PumpUntil(
+      [&] {
+        (void)RunAsync(f.io, f.admin->Reap(100));
+        f.Dispatch(10);
+        return false;
+      },
+      how_long);
+}
+
+TEST(WorkerKeptTaskTest, AFreshJobOnAWorkerWithoutTheAccountsKeyIsHandedBackNotFailed) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  auto provider = f.deps.providers["a"];
+  f.deps.providers["a"] = nullptr;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  KeepRunning(f, 3s);
+  auto job = f.Get("x");
+  EXPECT_NE(job.state, queue::JobState::kFailed) << job.error_message;
+  EXPECT_EQ(job.attempt, 1) << "an attempt was spent on a worker that cannot run the job";
+  EXPECT_TRUE(HandedBackForACapableWorker(job));
+  EXPECT_EQ(f.provider->creates, 0);
+
+  f.deps.providers["a"] = provider;  // the key is mounted
+  ASSERT_TRUE(f.RunToEnd("x"));
+  job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_EQ(f.provider->creates, 1);
+}
+
+TEST(WorkerKeptTaskTest, AFreshJobOnAWorkerWithoutItsModelIsHandedBackNotFailed) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  auto models = f.catalogue.models;
+  f.catalogue.models.clear();
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  KeepRunning(f, 3s);
+  auto job = f.Get("x");
+  EXPECT_NE(job.state, queue::JobState::kFailed) << job.error_message;
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_TRUE(HandedBackForACapableWorker(job));
+
+  f.catalogue.models = models;
+  ASSERT_TRUE(f.RunToEnd("x"));
+  job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1);
+}
+
+// A key or a model that no worker has: the hand-backs stop after worker.wait_for_capable_worker,
+// and the job ends as before (model_gone at once; no key, once its attempts are spent).
+TEST(WorkerKeptTaskTest, AModelNoWorkerHasStillEndsTheJob) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.deps.settings.wait_for_capable_worker = 500ms;
+  f.catalogue.models.clear();
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_EQ(job.error_category, ErrorCategory::kModelGone);
+  EXPECT_NE(job.error_message.find("not in the catalogue of worker w1"), std::string::npos)
+      << job.error_message;
+  EXPECT_TRUE(HandedBackForACapableWorker(job));
+}
+
+TEST(WorkerKeptTaskTest, AKeyNoWorkerHasStillEndsTheJob) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.deps.settings.wait_for_capable_worker = 500ms;
+  f.deps.providers["a"] = nullptr;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kFailed);
+  EXPECT_NE(job.error_message.find("has no usable API key on worker w1"), std::string::npos)
+      << job.error_message;
+  EXPECT_EQ(f.provider->creates, 0);
+}
+
 // A kept task whose results expired upstream is not made again: that would pay the provider a
 // second time for a generation it already billed. The job fails as result_expired, charged once,
 // and RetryJob (the tenant's choice to pay again) makes it anew.

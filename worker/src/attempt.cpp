@@ -1,6 +1,7 @@
 #include "attempt.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +19,10 @@ namespace reelq::worker {
 namespace {
 
 using providers::TaskState;
+
+// In the history entry of a hand-back of a job this worker cannot run (HandBackForCapableWorker),
+// which counts them.
+constexpr std::string_view kForACapableWorker = "handed back for a worker that can run it";
 
 // The account's status-poll quota (accounts[].polls_per_minute); 0 when the provider does not
 // count polls, and then polling costs no Redis call.
@@ -173,6 +178,44 @@ awaitable<RunOutcome> Attempt::HandBackForAnother(const std::string& why) {
   co_return handed ? RunOutcome::kHandedBack : RunOutcome::kStopped;
 }
 
+awaitable<Attempt::StepResult> Attempt::HandBackForCapableWorker(const std::string& why) {
+  // One read of the record, paid only on this path: how often, and since when, the job was
+  // handed back so (its history keeps every hand-back's detail).
+  int handed = 0;
+  int64_t first_ms = 0;
+  if (auto record = co_await deps_.store->Get(job_.id); record) {
+    for (const auto& entry : record->history) {
+      if (entry.detail.find(kForACapableWorker) == std::string::npos) continue;
+      if (handed++ == 0) first_ms = entry.at_ms;
+    }
+  } else {
+    spdlog::warn("job={} its earlier hand-backs could not be read ({}); counted as none", job_.id,
+                 record.error().Describe());
+  }
+  const int64_t now_ms = deps_.clock->NowMs();
+  if (handed > 0 && now_ms - first_ms >= deps_.settings.wait_for_capable_worker.count()) {
+    spdlog::error(
+        "job={} no worker that can run it took it within {} ms of its first hand-back ({} "
+        "hand-backs): {}",
+        job_.id, deps_.settings.wait_for_capable_worker.count(), handed, why);
+    co_return std::nullopt;
+  }
+  const auto& settings = deps_.settings;
+  const double base =
+      static_cast<double>(std::max<int64_t>(1, settings.retry_backoff_initial.count())) *
+      std::pow(2.0, std::min(handed, 30));
+  const auto capped = static_cast<int64_t>(std::min(
+      base, static_cast<double>(std::max<int64_t>(1, settings.retry_backoff_max.count()))));
+  const auto pause = EqualJitter(std::chrono::milliseconds(capped), rng_);
+  spdlog::warn("job={} handed back for another worker without spending an attempt: {}", job_.id,
+               why);
+  const std::string reason = why + "; " + std::string(kForACapableWorker) + " (no attempt spent)";
+  const int64_t retry_at_ms = now_ms + pause.count();
+  auto handed_back = co_await Persist(
+      [&] { return deps_.store->HandBack(job_.id, job_.token, reason, retry_at_ms); });
+  co_return handed_back ? RunOutcome::kHandedBack : RunOutcome::kStopped;
+}
+
 awaitable<RunOutcome> Attempt::FailAfterGeneration(const Error& error) {
   co_return co_await Fail(error, {}, /*keep_task=*/true);
 }
@@ -191,8 +234,12 @@ awaitable<Attempt::StepResult> Attempt::Admit() {
   if (!job_.chain_frame.empty()) spec_.mutable_first_frame()->set_key(job_.chain_frame);
   model_ = deps_.catalogue->FindModel(job_.model);
   if (model_ == nullptr) {
-    Error failure{ErrorCategory::kModelGone,
-                  "model '" + job_.model + "' is not in this worker's catalogue"};
+    Error failure{
+        ErrorCategory::kModelGone,
+        "model '" + job_.model + "' is not in the catalogue of worker " + deps_.settings.worker_id};
+    if (!MayHaveUpstreamTask()) {
+      if (auto handed = co_await HandBackForCapableWorker(failure.message)) co_return handed;
+    }
     co_return co_await Fail(failure);
   }
   auto provider = deps_.providers.find(job_.account);
@@ -200,6 +247,9 @@ awaitable<Attempt::StepResult> Attempt::Admit() {
     Error failure{ErrorCategory::kRetryable, "account '" + job_.account +
                                                  "' has no usable API key on worker " +
                                                  deps_.settings.worker_id};
+    if (!MayHaveUpstreamTask()) {
+      if (auto handed = co_await HandBackForCapableWorker(failure.message)) co_return handed;
+    }
     // Handed back while its task could still be generating (a worker with the key resumes
     // it); past the model's generation_timeout it is failed as before, or a key gone from the
     // whole fleet would pass the job from worker to worker for good.

@@ -83,6 +83,15 @@ class Attempt {
   // attempt would pay for another. It goes back for a worker that can (the account's key), after
   // a jittered pause so this one does not lease it straight back.
   awaitable<RunOutcome> HandBackForAnother(const std::string& why);
+  // A fresh job (no upstream task yet) that this worker cannot run: its account has no usable
+  // key here, or its model is not in this worker's catalogue (a worker of a rollout not yet
+  // given them). Failing it would spend an attempt (or end it as model_gone) while other
+  // workers could run it, and this worker, its room free again at once, would draw the
+  // retries. It is handed back, spending no attempt, after a pause that doubles with each such
+  // hand-back (retry_backoff_initial up to retry_backoff_max), for as long as
+  // Settings::wait_for_capable_worker after its first one; nothing once that has passed (a key
+  // or model missing from the whole fleet), and the caller then fails the job as before.
+  awaitable<StepResult> HandBackForCapableWorker(const std::string& why);
   bool MayHaveUpstreamTask() const { return !upstream_.empty() || job_.create_intent_ms > 0; }
   // Records the failure (the retry policy decides whether the job runs again).
   // `at_create`: the error is the provider's answer to this attempt's create (DecideRetry), which

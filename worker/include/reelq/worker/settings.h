@@ -36,6 +36,10 @@ struct Settings {
   std::chrono::milliseconds create_rate_guard{500};
   int poll_error_budget = 30;  // consecutive failed polls before the job is handed back
   int transfer_attempts = 4;   // download-to-store tries before the attempt fails
+  // How long a fresh job that a worker cannot run (no usable key for its account, its model not
+  // in that worker's catalogue) is handed back for another worker, spending no attempt,
+  // counted from its first such hand-back; past it the job fails as before (attempt.h).
+  std::chrono::milliseconds wait_for_capable_worker{600'000};
   // A clip larger than this is not stored (its download stops there and the job fails): a
   // provider answering with an endless or enormous body would otherwise fill the store.
   uint64_t max_clip_bytes = uint64_t{4096} << 20;
