@@ -165,6 +165,40 @@ TEST(WorkerKeptTaskTest, ADownloadRefusedAsGoneFetchesAFreshUrlFromTheSameTask) 
   EXPECT_EQ(job.upstream, "task-1");
 }
 
+// A download refused as unauthorised (a key rotated since the create, an origin that wants the
+// key) does not end a job whose clip is made and billed: like a refused poll, it passes, and the
+// retry fetches the clip from the same task.
+TEST(WorkerKeptTaskTest, ADownloadRefusedAsUnauthorisedIsFetchedAgainFromTheSameTask) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.provider->downloads_unauthorised = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1) << "the retry paid for a second generation";
+  EXPECT_EQ(f.provider->downloads_started, 2);
+  EXPECT_EQ(job.upstream, "task-1");
+  EXPECT_EQ(job.attempt, 2);
+}
+
+// So does a store refusing as unauthorised (S3 credentials expired, a directory's permissions),
+// once they are renewed.
+TEST(WorkerKeptTaskTest, AStoreRefusingAsUnauthorisedOnceKeepsTheTask) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.flaky->sidecar_error = ErrorCategory::kAuthFailed;
+  f.flaky->sidecar_failures = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(job.upstream, "task-1");
+}
+
 // A clip already stored under the job's key (an earlier attempt's, made from another task, as
 // after a RetryJob) is kept; the record then describes that clip, not this attempt's download.
 TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {
@@ -273,7 +307,7 @@ TEST(WorkerKeptTaskTest, ARetryOfAJobThatFailedAfterItsTaskFinishedFetchesThatTa
   Fixture f;
   f.Fund(10'000'000);
   f.bill = true;
-  f.flaky->sidecar_error = ErrorCategory::kAuthFailed;  // not retried: the job ends at once
+  f.flaky->sidecar_error = ErrorCategory::kAuthFailed;  // retried until the attempts are spent
   f.flaky->sidecar_failures = 1000;
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);

@@ -50,8 +50,8 @@ const std::map<ErrorCategory, Expected>& Table() {
       // "change the prompt": never retried.
       {ErrorCategory::kPolicyRejected, {false, true, false}},
       {ErrorCategory::kInvalidRequest, {false, true, false}},
-      // Key, permission, billing, quota pack, answered to a poll or a download: retrying cannot
-      // help (a create refused so waits out the account's cooldown: below).
+      // Key, permission, billing, quota pack: retrying cannot help (a create refused so waits
+      // out the account's cooldown, and a finished task's download or store is retried: below).
       {ErrorCategory::kAuthFailed, {false, true, false}},
       {ErrorCategory::kModelGone, {false, true, false}},
       // The upstream task vanished (its result expired): make it again, spending an attempt.
@@ -123,6 +123,16 @@ TEST(RetryPolicy, ACreateRefusedWithAServerOrAuthErrorCoolsTheAccount) {
   EXPECT_EQ(auth.delay_ms, kAuthFailureCooldownMs);
   EXPECT_FALSE(DecideRetry(Make(ErrorCategory::kAuthFailed), 5, 5, s, rng, true).retry);
   EXPECT_EQ(DecideRetry(Make(ErrorCategory::kAuthFailed), 1, 5, s, rng).cooldown_ms, 0);
+
+  // After the generation (a download or store refused as unauthorised), the finished task is
+  // kept and fetched again with backoff, within the job's attempts, and the account is left
+  // alone: its creates are not refused.
+  const auto after = DecideRetry(Make(ErrorCategory::kAuthFailed), 1, 5, s, rng, false, true);
+  EXPECT_TRUE(after.retry);
+  EXPECT_TRUE(after.count_attempt);
+  EXPECT_EQ(after.cooldown_ms, 0);
+  EXPECT_GT(after.delay_ms, 0);
+  EXPECT_FALSE(DecideRetry(Make(ErrorCategory::kAuthFailed), 5, 5, s, rng, false, true).retry);
   for (auto c : {ErrorCategory::kPolicyRejected, ErrorCategory::kInvalidRequest}) {
     const auto d = DecideRetry(Make(c), 1, 5, s, rng, true);
     EXPECT_EQ(d.cooldown_ms, 0) << ToString(c) << ": the job's fault, not the account's";

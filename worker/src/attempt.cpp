@@ -138,7 +138,8 @@ void Attempt::CountStoreFailure(std::string_view object) {
 awaitable<RunOutcome> Attempt::Fail(const Error& error, std::string_view reason, bool keep_task,
                                     bool at_create) {
   const auto& settings = deps_.settings;
-  auto decision = DecideRetry(error, job_.attempt, job_.max_attempts, settings, rng_, at_create);
+  auto decision = DecideRetry(error, job_.attempt, job_.max_attempts, settings, rng_, at_create,
+                              /*after_generation=*/keep_task);
   queue::FailRequest req;
   req.job_id = job_.id;
   req.token = job_.token;

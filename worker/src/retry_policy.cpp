@@ -7,8 +7,25 @@
 
 namespace reelq::worker {
 
+namespace {
+
+// Exponential from retry_backoff_initial, capped at retry_backoff_max, with equal jitter; never
+// sooner than the error's retry_after.
+int64_t Backoff(const Error& error, int attempt, const Settings& settings, std::mt19937_64& rng) {
+  const double base = static_cast<double>(settings.retry_backoff_initial.count()) *
+                      std::pow(2.0, std::max(0, attempt - 1));
+  const double capped = std::min(base, static_cast<double>(settings.retry_backoff_max.count()));
+  int64_t delay_ms =
+      EqualJitter(std::chrono::milliseconds(static_cast<int64_t>(capped)), rng).count();
+  if (error.retry_after.count() > delay_ms) delay_ms = error.retry_after.count();
+  return delay_ms;
+}
+
+}  // namespace
+
 RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
-                          const Settings& settings, std::mt19937_64& rng, bool at_create) {
+                          const Settings& settings, std::mt19937_64& rng, bool at_create,
+                          bool after_generation) {
   RetryDecision d;
   switch (error.category) {
     case ErrorCategory::kRateLimited: {
@@ -26,12 +43,7 @@ RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
     case ErrorCategory::kNotFound:
     case ErrorCategory::kInternal: {
       d.retry = attempt < max_attempts;
-      const double base = static_cast<double>(settings.retry_backoff_initial.count()) *
-                          std::pow(2.0, std::max(0, attempt - 1));
-      const double capped = std::min(base, static_cast<double>(settings.retry_backoff_max.count()));
-      d.delay_ms =
-          EqualJitter(std::chrono::milliseconds(static_cast<int64_t>(capped)), rng).count();
-      if (error.retry_after.count() > d.delay_ms) d.delay_ms = error.retry_after.count();
+      d.delay_ms = Backoff(error, attempt, settings, rng);
       d.account_fault = at_create && error.category == ErrorCategory::kRetryable;
       return d;
     }
@@ -40,6 +52,13 @@ RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
         d.cooldown_ms = kAuthFailureCooldownMs;
         d.retry = attempt < max_attempts;
         d.delay_ms = kAuthFailureCooldownMs;
+      } else if (after_generation) {
+        // The clip is made and billed: a download or store refused as unauthorised (a key
+        // rotated, S3 credentials expired, a directory's permissions) passes or is fixed, as a
+        // refused poll does. The task is kept and fetched again, with backoff, within the
+        // job's attempts; the account is not cooled (its creates are not refused).
+        d.retry = attempt < max_attempts;
+        d.delay_ms = Backoff(error, attempt, settings, rng);
       }
       return d;
     case ErrorCategory::kPolicyRejected:

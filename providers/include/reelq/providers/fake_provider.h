@@ -23,6 +23,8 @@ class FakeProvider final : public Provider {
  public:
   bool hold_download = false;
   int downloads_gone = 0;  // downloads still to be refused as gone (an expired URL)
+  // Downloads still to be refused as unauthorised (a 401/403: a key rotated since the create).
+  int downloads_unauthorised = 0;
   bool hold_polls = false;
   int polls_released = 0;
   int polls_waiting = 0;
@@ -144,6 +146,10 @@ class FakeProvider final : public Provider {
     if (downloads_gone > 0) {
       --downloads_gone;
       co_return std::unexpected(Error{ErrorCategory::kNotFound, "the clip's URL has expired"});
+    }
+    if (downloads_unauthorised > 0) {
+      --downloads_unauthorised;
+      co_return std::unexpected(Error{ErrorCategory::kAuthFailed, "403: key not valid"});
     }
     const std::string half = "clip of " + task_id + " ";
     auto first = co_await sink.Write(std::as_bytes(std::span(half.data(), half.size())));

@@ -33,12 +33,16 @@ inline constexpr int64_t kAuthFailureCooldownMs = 300'000;
 inline constexpr int64_t kConcurrencyRefusalCooldownMs = 1'000;
 
 // What to do after an attempt failed with `error`. Content-policy, invalid-request, auth and
-// model-gone failures never retry; transient ones back off exponentially with jitter until the
-// attempts are spent; rate limits wait out Retry-After (or the configured cooldown) and keep
-// the job waiting rather than failing it.
+// model-gone failures never retry (auth: but see `at_create` and `after_generation`); transient
+// ones back off exponentially with jitter until the attempts are spent; rate limits wait out
+// Retry-After (or the configured cooldown) and keep the job waiting rather than failing it.
 // `at_create`: the provider answered the create call itself (it made nothing), so a server error
 // or an auth refusal says something about the account, not only this job.
+// `after_generation`: the upstream task has finished and is kept (what failed is its download,
+// the store or the sidecar): an auth refusal there is retried like a transient failure, since
+// the clip is already paid for and a retry fetches it from the same task.
 RetryDecision DecideRetry(const Error& error, int attempt, int max_attempts,
-                          const Settings& settings, std::mt19937_64& rng, bool at_create = false);
+                          const Settings& settings, std::mt19937_64& rng, bool at_create = false,
+                          bool after_generation = false);
 
 }  // namespace reelq::worker
