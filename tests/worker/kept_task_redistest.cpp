@@ -199,6 +199,49 @@ TEST(WorkerKeptTaskTest, AStoreRefusingAsUnauthorisedOnceKeepsTheTask) {
   EXPECT_EQ(job.upstream, "task-1");
 }
 
+// A download answered 429 (the clip's CDN throttling) says nothing about the account's create
+// rate: the job retries its download after the Retry-After, and the account is neither cooled
+// down nor has its rate halved.
+TEST(WorkerKeptTaskTest, ADownloadRateLimitedLeavesTheAccountAlone) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;  // transfer_attempts = 1: the 429 fails the attempt
+  f.provider->downloads_rate_limited = 1;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(f.provider->downloads_started, 2);
+  EXPECT_EQ(job.upstream, "task-1");
+  const auto learned = f.server.Run({"HGET", "rq:{q}:acct:a", "learned_rpm"});
+  EXPECT_TRUE(learned.IsNil()) << "the account's rate was halved: " << learned.str;
+  const auto cooldown = f.server.Run({"HGET", "rq:{q}:acct:a", "cooldown_until"});
+  if (!cooldown.IsNil()) {
+    EXPECT_LE(std::stoll(cooldown.str), f.clock->NowMs()) << "the account was cooled down";
+  }
+}
+
+// Within one attempt, the next try of a throttled download waits for its Retry-After.
+TEST(WorkerKeptTaskTest, ADownloadRateLimitedIsTriedAgainAfterItsRetryAfter) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.deps.settings.transfer_attempts = 2;
+  f.provider->downloads_rate_limited = 1;
+  f.provider->download_retry_after = 1500ms;  // far past retry_backoff_initial (50 ms)
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.PumpUntil([&] { return f.provider->downloads_started == 1; }, 10s));
+  const auto first = std::chrono::steady_clock::now();
+  ASSERT_TRUE(f.PumpUntil([&] { return f.provider->downloads_started == 2; }, 10s));
+  EXPECT_GE(std::chrono::steady_clock::now() - first, 1400ms) << "Retry-After not waited for";
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_EQ(f.provider->creates, 1);
+}
+
 // A clip already stored under the job's key (an earlier attempt's, made from another task, as
 // after a RetryJob) is kept; the record then describes that clip, not this attempt's download.
 TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {

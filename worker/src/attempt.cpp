@@ -33,6 +33,18 @@ double PollsPerMinute(const providers::Catalogue& catalogue, const std::string& 
   return 0;
 }
 
+// A 429 once the task has finished (the clip's CDN throttling downloads, S3's SlowDown) says
+// nothing about the account's create rate: it is retried for this job only, after its
+// Retry-After, as a passing failure, and neither cools the account nor halves its learned rate
+// (fail.lua does both for a rate_limited failure).
+Error ThrottledForThisJob(Error error) {
+  if (error.category != ErrorCategory::kRateLimited) return error;
+  error.category = ErrorCategory::kRetryable;
+  error.over_concurrency = false;
+  error.message = "rate limited after the generation (retried for this job only): " + error.message;
+  return error;
+}
+
 }  // namespace
 
 Attempt::Attempt(RunnerDeps& deps, StoreWriter& writer, std::mt19937_64& rng, queue::LeasedJob job,
@@ -218,7 +230,8 @@ awaitable<Attempt::StepResult> Attempt::HandBackForCapableWorker(const std::stri
 }
 
 awaitable<RunOutcome> Attempt::FailAfterGeneration(const Error& error) {
-  co_return co_await Fail(error, {}, /*keep_task=*/true);
+  const Error failure = ThrottledForThisJob(error);
+  co_return co_await Fail(failure, {}, /*keep_task=*/true);
 }
 
 // Errors are handed to Fail as named variables throughout: g++ 12 double-destroys temporaries
@@ -494,8 +507,13 @@ awaitable<Attempt::StepResult> Attempt::StoreClip() {
         }
       }
     }
-    if (!stored && !IsRetryable(last.category)) break;
-    if (!stored) co_await Sleep(settings.retry_backoff_initial * attempt);
+    if (stored) break;
+    last = ThrottledForThisJob(std::move(last));
+    if (!IsRetryable(last.category)) break;
+    if (attempt < settings.transfer_attempts) {
+      co_await Sleep(std::max<std::chrono::milliseconds>(settings.retry_backoff_initial * attempt,
+                                                         last.retry_after));
+    }
   }
   if (!stored && !Stopping()) co_return co_await FailAfterGeneration(last);
   co_return std::nullopt;
@@ -539,9 +557,11 @@ awaitable<Attempt::StepResult> Attempt::PublishSidecar() {
       last = writer.error();
     }
     CountStoreFailure("sidecar");
+    last = ThrottledForThisJob(std::move(last));
     if (!IsRetryable(last.category)) break;
     if (attempt < deps_.settings.transfer_attempts) {
-      co_await Sleep(deps_.settings.retry_backoff_initial * attempt);
+      co_await Sleep(std::max<std::chrono::milliseconds>(
+          deps_.settings.retry_backoff_initial * attempt, last.retry_after));
     }
   }
   if (Stopping()) co_return std::nullopt;

@@ -25,6 +25,9 @@ class FakeProvider final : public Provider {
   int downloads_gone = 0;  // downloads still to be refused as gone (an expired URL)
   // Downloads still to be refused as unauthorised (a 401/403: a key rotated since the create).
   int downloads_unauthorised = 0;
+  // Downloads still to be refused as rate limited (a CDN's 429), with this Retry-After.
+  int downloads_rate_limited = 0;
+  std::chrono::milliseconds download_retry_after{100};
   bool hold_polls = false;
   int polls_released = 0;
   int polls_waiting = 0;
@@ -150,6 +153,12 @@ class FakeProvider final : public Provider {
     if (downloads_unauthorised > 0) {
       --downloads_unauthorised;
       co_return std::unexpected(Error{ErrorCategory::kAuthFailed, "403: key not valid"});
+    }
+    if (downloads_rate_limited > 0) {
+      --downloads_rate_limited;
+      Error throttled{ErrorCategory::kRateLimited, "429: slow down"};
+      throttled.retry_after = download_retry_after;
+      co_return std::unexpected(throttled);
     }
     const std::string half = "clip of " + task_id + " ";
     auto first = co_await sink.Write(std::as_bytes(std::span(half.data(), half.size())));
