@@ -242,6 +242,25 @@ TEST(WorkerKeptTaskTest, ADownloadRateLimitedIsTriedAgainAfterItsRetryAfter) {
   EXPECT_EQ(f.provider->creates, 1);
 }
 
+// A provider that answers without the clip's length (Veo): the sidecar says the length the spec
+// asked for, as the job record does, not 0.
+TEST(WorkerKeptTaskTest, TheSidecarOfAClipOfUnstatedLengthSaysTheSpecsDuration) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.provider->clip_seconds = 0;
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));  // 5 s
+  f.Dispatch(10);
+  ASSERT_TRUE(f.RunToEnd("x"));
+  const auto job = f.Get("x");
+  ASSERT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(job.clip_seconds, 5);
+  auto sidecar =
+      RunAsync(f.io, f.objects->ReadSmall(JobRunner::SidecarKey(job.output_key), 1 << 20));
+  ASSERT_TRUE(sidecar) << sidecar.error().Describe();
+  const auto doc = nlohmann::json::parse(*sidecar);
+  EXPECT_EQ(doc.value("clip_seconds", 0.0), 5.0) << *sidecar;
+}
+
 // A clip already stored under the job's key (an earlier attempt's, made from another task, as
 // after a RetryJob) is kept; the record then describes that clip, not this attempt's download.
 TEST(WorkerKeptTaskTest, AClipAlreadyStoredIsKeptAndTheRecordDescribesIt) {

@@ -126,6 +126,13 @@ bool Attempt::GenerationTimedOut() const {
          deps_.clock->NowMs() - upstream_since_ms_ > static_cast<int64_t>(timeout_s * 1000);
 }
 
+// The provider's own word when it gives one; Veo's answer names no length, and then the clip is
+// as long as the spec asked (the model made that duration). The sidecar and the record say the
+// same.
+double Attempt::ClipSeconds() const {
+  return status_.clip_seconds > 0 ? status_.clip_seconds : spec_.duration_seconds();
+}
+
 std::chrono::milliseconds Attempt::SinceLease() const {
   return std::chrono::milliseconds(std::max<int64_t>(0, deps_.clock->NowMs() - leased_ms_));
 }
@@ -525,7 +532,7 @@ awaitable<Attempt::StepResult> Attempt::PublishSidecar() {
                      .model = *model_,
                      .upstream = upstream_,
                      .worker_id = deps_.settings.worker_id,
-                     .clip_seconds = status_.clip_seconds,
+                     .clip_seconds = ClipSeconds(),
                      .clip_key = clip_key_,
                      .size_bytes = size_,
                      .sha256 = sha256_,
@@ -592,7 +599,7 @@ awaitable<Attempt::StepResult> Attempt::Finish() {
   done.output_key = clip_key_;
   done.sidecar_key = sidecar_key_;
   done.sha256 = sha256_;
-  done.clip_seconds = status_.clip_seconds > 0 ? status_.clip_seconds : spec_.duration_seconds();
+  done.clip_seconds = ClipSeconds();
   done.generation_ms = std::max<int64_t>(0, generated_ms_ - leased_ms_);
   auto url = deps_.objects->PresignGet(clip_key_, std::chrono::hours(24 * 7));
   done.output_url = url ? *url : "";

@@ -123,6 +123,8 @@ class Attempt {
   // history could not be read).
   bool GenerationTimedOut() const;
   std::chrono::milliseconds SinceLease() const;
+  // The clip's length, for the sidecar and the record alike.
+  double ClipSeconds() const;
   bool Stopping() const { return control_->stop != StopReason::kNone; }
   void CountProviderError(const Error& error);
   void CountStoreFailure(std::string_view object);
