@@ -1,6 +1,7 @@
 #include "format.h"
 
 #include "bytes_json.h"
+#include "money.h"
 
 #include <algorithm>
 #include <cctype>
@@ -169,6 +170,13 @@ std::string FormatJobStatus(const v1::JobStatus& job) {
   out << "clip       " << spec.duration_seconds() << "s "
       << (spec.aspect_ratio().empty() ? "16:9" : spec.aspect_ratio()) << " "
       << (spec.resolution().empty() ? "720p" : spec.resolution()) << "\n";
+  if (job.waiting() == "funds") {
+    out << "waiting    for funds: the wallet's available balance must reach "
+        << FormatUsd(job.waiting_need_micros())
+        << " (an admin tops it up: reelq admin top-up TENANT USD)\n";
+  } else if (!job.waiting().empty()) {
+    out << "waiting    for " << job.waiting() << "\n";
+  }
   if (!job.upstream_task_id().empty()) out << "upstream   " << job.upstream_task_id() << "\n";
   if (!job.worker().empty()) out << "worker     " << job.worker() << "\n";
   if (!job.output_url().empty()) {

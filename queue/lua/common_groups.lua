@@ -284,6 +284,73 @@ local function move_money(ctx, job, kind, new_hold, charge)
                              job.model or '', 'at', ctx.now}
 end
 
+-- Parked jobs (dispatch.lua): a billed job that no model it may go to can be paid for by its
+-- hold plus its wallet's balance leaves its tenant's dispatch queue for `parked:<t>` (scored as
+-- it was there), so that it is not read again by every dispatch round nor counted against the
+-- scan depth in front of the tenant's jobs that can go. `parkneed:<t>` holds the same ids scored
+-- by what the wallet's balance must hold for each (its cheapest allowed model's price past its
+-- hold). It stays PENDING for every counter; its record says why it waits (`waiting` = 'funds',
+-- `wait_need`). `parked_t` names the tenants that may have parked jobs.
+-- What may make such a job affordable puts it back in its queue with its score (unpark): a
+-- top-up (wallet_topup.lua) and any call that raised the wallet's balance (a refund, a reprice
+-- to a cheaper model: flush_wallets below) let go the jobs whose need the new balance covers;
+-- a price lowered by a config reload (sync_config.lua) lets go all of them. Dispatch parks again
+-- those that still cannot go.
+-- At most UNPARK_MAX jobs move a call: a tenant with more is left in the hash `unpark` (tenant ->
+-- 'funds' or 'all', and meta's `unpark` set), and each dispatch round moves up to UNPARK_MAX more
+-- from the tenants there (dispatch.lua) until none is left.
+local UNPARK_MAX = 2000
+local function unpark_later(P, tenant, mode)
+  if mode == 'all' then
+    redis.call('HSET', P .. ':unpark', tenant, mode)
+  else
+    redis.call('HSETNX', P .. ':unpark', tenant, mode)
+  end
+  redis.call('HSET', P .. ':meta', 'unpark', '1')
+end
+-- Moves up to `max` of `tenant`'s parked jobs back to its queue, those whose need `balance`
+-- covers (nil: all), the tenant active again (at `vt`, else activation_vt read when a job moves).
+-- Returns how many moved. More left that qualify: the tenant is left in `unpark`. `tidy` (the
+-- dispatch round working through `unpark`): the tenant also leaves `unpark` once done, and
+-- `parked_t` once it has none parked (extra commands the calls that raised a balance skip).
+local function unpark(P, tenant, max, vt, tidy, balance)
+  local need_key = P .. ':parkneed:' .. tenant
+  local ids
+  if balance then
+    ids = redis.call('ZRANGEBYSCORE', need_key, '-inf', string.format('%d', balance), 'LIMIT', 0,
+                     max)
+  else
+    ids = redis.call('ZRANGE', need_key, 0, max - 1)
+  end
+  local left = false
+  if #ids > 0 then
+    local key = P .. ':parked:' .. tenant
+    local scores = redis.call('ZMSCORE', key, unpack(ids))
+    local add = {}
+    for i, id in ipairs(ids) do
+      if scores[i] then
+        add[#add + 1] = scores[i]
+        add[#add + 1] = id
+      end
+      redis.call('HDEL', jkey(P, id), 'waiting', 'wait_need')
+    end
+    if #add > 0 then redis.call('ZADD', P .. ':pending:' .. tenant, unpack(add)) end
+    redis.call('ZREM', key, unpack(ids))
+    redis.call('ZREM', need_key, unpack(ids))
+    redis.call('ZADD', P .. ':active', 'NX', vt or activation_vt(P), tenant)
+    if #ids >= max then
+      left = redis.call('ZCOUNT', need_key, '-inf',
+                        balance and string.format('%d', balance) or '+inf') > 0
+      if left then unpark_later(P, tenant, balance and 'funds' or 'all') end
+    end
+  end
+  if tidy and not left then
+    redis.call('HDEL', P .. ':unpark', tenant)
+    if redis.call('EXISTS', need_key) == 0 then redis.call('SREM', P .. ':parked_t', tenant) end
+  end
+  return #ids
+end
+
 flush_wallets = function(ctx)
   if not ctx.wallets then return end
   local day = math.floor(ctx.now / 86400000)
@@ -299,6 +366,10 @@ flush_wallets = function(ctx)
       end
       for _, entry in ipairs(w.ledger) do
         redis.call('XADD', ctx.P .. ':ledger:' .. tenant, '*', unpack(entry))
+      end
+      -- A balance that rose (a refund, a reprice to a cheaper model) may pay for a parked job.
+      if w.d_balance > 0 and unpark(ctx.P, tenant, UNPARK_MAX, nil, false, w.balance) > 0 then
+        wake_dispatch(ctx)
       end
       w.d_balance, w.d_reserved, w.d_spent, w.ledger = 0, 0, 0, {}
     end

@@ -18,6 +18,35 @@ local fifo = ARGV[6] == 'fifo'
 local margin = math.max(0, tonumber(ARGV[7]) or 0)
 local day = math.floor(now / 86400000)
 
+local ctx = new_ctx(P, now, ARGV[2])
+-- meta, read once: the virtual clock, activation_vt's credit (common.lua; vt_floor below) and
+-- whether parked jobs wait to be moved back (`unpark`).
+local meta = redis.call('HMGET', P .. ':meta', 'vt', 'activation_credit', 'unpark')
+local vt_floor = (tonumber(meta[1]) or 0) - (tonumber(meta[2]) or ACTIVATION_CREDIT)
+-- Parked jobs a top-up or a config reload let go but could not all move in its own call
+-- (common_groups.lua, unpark): up to UNPARK_MAX more a round, from up to 64 tenants, before
+-- the round reads which tenants are active.
+-- 'funds': those whose need the wallet's balance covers now; 'all' (a price lowered): every one.
+if meta[3] then
+  local budget, visited = UNPARK_MAX, 0
+  local todo = redis.call('HGETALL', P .. ':unpark')
+  for i = 1, #todo, 2 do
+    if budget <= 0 or visited >= 64 then break end
+    visited = visited + 1
+    local t, balance = todo[i], nil
+    if todo[i + 1] == 'funds' then
+      local w = wallet_of(ctx, t)
+      balance = w and w.balance or nil
+    end
+    budget = budget - unpark(P, t, budget, vt_floor, true, balance)
+  end
+  if redis.call('HLEN', P .. ':unpark') == 0 then
+    redis.call('HDEL', P .. ':meta', 'unpark')
+  elseif redis.call('LLEN', P .. ':dwake') == 0 then
+    redis.call('LPUSH', P .. ':dwake', '1')  -- more to move: the next round comes at once
+  end
+end
+
 local tenants = redis.call('ZRANGE', P .. ':active', 0, -1, 'WITHSCORES')
 if #tenants == 0 then return {0, 0, 0} end
 
@@ -63,8 +92,6 @@ local function usable(a)
   end
   return true
 end
-
-local ctx = new_ctx(P, now, ARGV[2])
 
 -- Per model: its accounts, latency estimate and how many jobs already wait on it this round.
 local models = {}
@@ -124,13 +151,17 @@ end
 -- billed failed attempt or a RetryJob its hold may be less than the price; it then waits for
 -- a top-up). Nor, billed or not, to one whose price past its hold would take its batch's cost
 -- over the batch's budget: when that rules out every model it could go to, the third value
--- says by how much the cheapest misses (the job cannot go, whatever frees up).
+-- says by how much the cheapest misses (the job cannot go, whatever frees up). When the wallet
+-- rules out every model the budget leaves it, the fifth value is what the wallet's balance must
+-- hold for the cheapest of them (past the job's hold): the job is parked until then
+-- (common_groups.lua, unpark).
 local function choose(job, prefer)
   local best_acc, best_model, best_eft = nil, nil, nil
   local index = 0
   local afford = affordable(ctx, job)
   local hold = tonumber(job.hold) or 0
   local room, over, fits = nil, nil, false
+  local need, paid = nil, false  -- the least a fitting model needs past the hold; one is affordable
   local orphaned = true  -- every candidate known and without an account (sync_config.lua)
   for cand in string.gmatch(job.models, '[^,]+') do
     index = index + 1
@@ -145,7 +176,14 @@ local function choose(job, prefer)
         if not over or price - hold - room < over then over = price - hold - room end
       end
     end
-    if m.known and within then fits = true end
+    if m.known and within then
+      fits = true
+      if price <= afford then
+        paid = true
+      elseif not need or price - hold < need then
+        need = price - hold
+      end
+    end
     if m.known and within and price <= afford then
       local acc, total, _, creates_per_s = capacity(m)
       local eft
@@ -162,7 +200,8 @@ local function choose(job, prefer)
       end
     end
   end
-  return best_acc, best_model, not fits and over or nil, index > 0 and orphaned
+  return best_acc, best_model, not fits and over or nil, index > 0 and orphaned,
+         fits and not paid and need or nil
 end
 
 -- Fairness by virtual time (start-time fair queuing): each active tenant carries a virtual
@@ -234,12 +273,11 @@ local function head_key(e)
   if e.first > #e.ids then fetch(e) end
   e.key = e.scores[e.first] or math.huge
 end
-local vt_now = tonumber(redis.call('HGET', P .. ':meta', 'vt') or '0') or 0
+local vt_now = tonumber(meta[1] or '0') or 0
 -- A tenant that stayed active while none of its jobs could go (all waiting for one busy model)
 -- kept the clock of its last dispatch while the others' ran on: with no floor it would take
 -- every dispatch once its jobs could go again, for as long as its lag. It gets no more than the
--- credit a newly active tenant gets (common.lua, activation_vt).
-local vt_floor = activation_vt(P)
+-- credit a newly active tenant gets (common.lua, activation_vt; vt_floor is read above).
 for _, e in ipairs(order) do
   if not fifo and e.vt < vt_floor then
     e.vt = vt_floor
@@ -377,7 +415,7 @@ local function dispatch_one(entry)
                   'the job had not started by its start deadline', 'finished', now})
       expired = expired + 1
     elseif not held[id] then
-      local acc, m, over_budget, orphaned = choose(j, j.pref == '1')
+      local acc, m, over_budget, orphaned, need = choose(j, j.pref == '1')
       if orphaned then
         -- No model it may use has an account any more (removed from the configuration): it
         -- could only wait for good. It ends now, saying so.
@@ -406,6 +444,32 @@ local function dispatch_one(entry)
                    {'err_cat', 'failed_precondition', 'err_msg', text, 'err_code',
                     'budget_exceeded', 'finished', now})
         expired = expired + 1
+      elseif need then
+        -- Billed, and no model it may go to can be paid for by its hold and its wallet's
+        -- balance: parked until something may pay for it (common_groups.lua, unpark), out of
+        -- the queue (it would be read again by every round, and count against the scan depth
+        -- in front of the tenant's jobs that can go). It stays PENDING; its record and its
+        -- history say what it waits for. The scan goes on from the next job.
+        local score = entry.scores[index]
+        index = remove(entry, index)
+        if not entry.parked then entry.parked, entry.needs = {}, {} end
+        entry.parked[#entry.parked + 1] = score
+        entry.parked[#entry.parked + 1] = id
+        entry.needs[#entry.needs + 1] = string.format('%d', need)
+        entry.needs[#entry.needs + 1] = id
+        -- A job still in no state index (submit.lua) gets a seq now: it is listed by
+        -- `state:PENDING` from here on (list.lua lists a queued job only while it has none).
+        if j.unindexed then redis.call('ZADD', P .. ':state:PENDING', ctx.now_s, id) end
+        local hold = tonumber(j.hold) or 0
+        local w = wallet_of(ctx, j.tenant)
+        local balance = w and w.balance or 0
+        local text = 'waiting for funds: the cheapest model this job may use costs ' ..
+                         dollars(hold + need) .. ' (' .. dollars(hold) .. ' of it held) and ' ..
+                         'the wallet of ' .. j.tenant .. ' has ' .. dollars(balance) ..
+                         ' available; it runs once the wallet is topped up by at least ' ..
+                         dollars(math.max(0, need - balance))
+        transition(ctx, j, 'PENDING', '', text,
+                   {'waiting', 'funds', 'wait_need', string.format('%d', need)})
       elseif acc then
         -- The reservation follows the chosen model's price; its ledger entry names the model.
         -- transition() below records the move to the model (indexes, depth), so the job's own
@@ -442,7 +506,7 @@ local function dispatch_one(entry)
         entry.cooled = (entry.cooled or 0) + 1
         passed = passed + 1
       end
-      if not over_budget and not orphaned then
+      if not over_budget and not orphaned and not need then
         if not acc and all_full() then
           round_full = true
           return false
@@ -490,6 +554,11 @@ local any_left = false
 for _, e in ipairs(order) do
   if e.removed and #e.removed > 0 then
     redis.call('ZREM', P .. ':pending:' .. e.t, unpack(e.removed))
+  end
+  if e.parked then
+    redis.call('ZADD', P .. ':parked:' .. e.t, unpack(e.parked))
+    redis.call('ZADD', P .. ':parkneed:' .. e.t, unpack(e.needs))
+    redis.call('SADD', P .. ':parked_t', e.t)
   end
   -- Left in the queue: what the head reads saw and kept, or (when they did not reach its end)
   -- more.

@@ -230,7 +230,9 @@ end
 -- retry or a backoff, a group's parent, a chain shot that waits, one of the layout before) is
 -- in `state:PENDING`. A page lists the dispatch queues first, merged in dispatch-score order
 -- (score, id), skipping jobs with a `seq` (those are in `state:PENDING`), then `state:PENDING`
--- in time order. No job moves between the two while it stays PENDING, and neither part
+-- in time order. (A queued job that dispatch parks for want of funds, `parked:<t>`, gets a seq
+-- and its `state:PENDING` entry then: a listing paging through the queues meanwhile may list it
+-- twice, never miss it.) No job moves between the two while it stays PENDING, and neither part
 -- reorders, so the cursor keeps its meaning: its id is 'q:<id>' in the queues' part.
 local function pending_page()
   local out = {'', ''}

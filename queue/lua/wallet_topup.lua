@@ -1,5 +1,6 @@
 -- Adds money to a tenant's wallet (creating it: from then on the tenant's jobs are billed) and
--- writes the ledger entry, in one step.
+-- writes the ledger entry, in one step; lets go the tenant's jobs parked for want of funds that
+-- the new balance covers (below).
 -- ARGV: P tenant amount_micros now max_balance_micros [request_id id_ttl_s day_field
 -- month_field] (the wallet's fields of now's spending: "sd:<utc day>", "sm:<YYYY-MM>")
 -- A request id seen before for this tenant (a retried top-up) credits nothing again (it only
@@ -40,4 +41,11 @@ if seen then redis.call('SET', seen, ARGV[3], 'EX', math.max(1, id_ttl)) end
 redis.call('XADD', P .. ':ledger:' .. tenant, '*', 'kind', 'topup', 'job', '', 'amount', ARGV[3],
            'charge', '0', 'hold', '0', 'balance', string.format('%d', balance), 'reserved', h[2] or '0', 'model', '',
            'at', now)
+-- The tenant's parked jobs (dispatch.lua) whose need the balance now covers go back to its queue
+-- with their scores, at most UNPARK_MAX of them: the rest that qualify wait in `unpark` for the
+-- next dispatch rounds, UNPARK_MAX a round (common_groups.lua, unpark). Dispatch is woken.
+if unpark(P, tenant, UNPARK_MAX, nil, false, balance) > 0 and
+    redis.call('LLEN', P .. ':dwake') == 0 then
+  redis.call('LPUSH', P .. ':dwake', '1')
+end
 return {balance, n(2), n(3), topups, n(5), n(6)}

@@ -246,9 +246,18 @@ Result<JobRecord> JobRecord::Decode(std::string id, const Fields& fields) {
       job.billed = value == "1";
     } else if (name == field::kWebhook) {
       job.webhook = value;
+    } else if (name == field::kWaiting) {
+      job.waiting = ValidUtf8(value);
+    } else if (name == field::kWaitNeed) {
+      job.waiting_need_micros = ToInt(value);
     }
   }
   if (!has_state) return std::unexpected(Corrupt(job.id, field::kState, "(missing)"));
+  // Only a PENDING job waits (a record that left PENDING some other way may keep the fields).
+  if (job.state != JobState::kPending || job.waiting.empty()) {
+    job.waiting.clear();
+    job.waiting_need_micros = 0;
+  }
   // What submit.lua leaves out of a new job (AppendNewJobs): its first attempt, its attempts
   // when the default, its update time (= created) and its first history entry, "submitted" at
   // created.

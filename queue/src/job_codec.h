@@ -61,6 +61,10 @@ inline constexpr const char* kCost = "cost";
 // is what the wallet settled, capped at the hold.
 inline constexpr const char* kProviderCharge = "provider_charge";
 inline constexpr const char* kWebhook = "webhook";  // see common_webhook.lua
+// A PENDING job parked by dispatch (dispatch.lua; common_groups.lua, unpark): what it waits for
+// ("funds") and what its wallet's balance must hold for it to go (micro-dollars).
+inline constexpr const char* kWaiting = "waiting";
+inline constexpr const char* kWaitNeed = "wait_need";
 // Groups (issue 13; common_groups.lua's group section).
 inline constexpr const char* kKind = "kind";
 inline constexpr const char* kChildren = "children";

@@ -583,6 +583,8 @@ v1::JobStatus JobApi::ToStatus(const queue::JobRecord& r) const {
   s.set_parent_job_id(r.parent);
   s.set_sheet_key(r.sheet_key);
   s.set_picked_job_id(r.picked);
+  s.set_waiting(r.waiting);
+  s.set_waiting_need_micros(r.waiting_need_micros);
   if (r.created_ms > 0) *s.mutable_created_at() = Ts(r.created_ms);
   if (r.updated_ms > 0) *s.mutable_updated_at() = Ts(r.updated_ms);
   return s;

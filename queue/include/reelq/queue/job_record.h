@@ -71,6 +71,11 @@ struct JobRecord {
   // settles at no more than its hold, so this can be above cost_micros (complete.lua).
   int64_t provider_charge_micros = -1;
   bool billed = false;
+  // A PENDING job parked by dispatch: what it waits for ("funds": no model it may use can be
+  // paid for by what it holds plus its wallet's balance) and what that balance must hold for it
+  // to go; empty and 0 otherwise (and for records written before jobs were parked).
+  std::string waiting;
+  int64_t waiting_need_micros = 0;
   std::optional<ErrorCategory> error_category;  // set once the job FAILED
   std::string error_category_name, error_message, error_code;
   int64_t created_ms = 0, updated_ms = 0;

@@ -1,0 +1,163 @@
+// A billed job its wallet cannot pay for, against a real redis-server: dispatch parks it out of
+// its tenant's queue (queue/lua/dispatch.lua) so that it holds back none of the tenant's jobs
+// that can go; a top-up lets it go again (wallet_topup.lua, common_groups.lua's unpark); it is
+// still listed as PENDING and GetJob says what it waits for.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "store_fixture.h"
+
+namespace reelq::queue {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RunAsync;
+
+class ParkedTest : public StoreTest {
+ protected:
+  static constexpr int64_t kPrice = 100'000;  // a second of m1 and of m2
+  static constexpr int64_t kClip = 5 * kPrice;
+
+  void SetUp() override {
+    StoreTest::SetUp();
+    Sync(Prices(kPrice));
+  }
+
+  // Models m1 (at `m1_price` a second) and m2 (at kPrice), each on an account of its own.
+  static QueueSettings Prices(int64_t m1_price) {
+    QueueSettings s;
+    s.accounts = {UnboundedAccount("a1"), UnboundedAccount("a2")};
+    s.models.push_back(
+        ModelSetting{.id = "m1", .accounts = {"a1"}, .price_micros_per_second = m1_price});
+    s.models.push_back(
+        ModelSetting{.id = "m2", .accounts = {"a2"}, .price_micros_per_second = kPrice});
+    return s;
+  }
+
+  // A billed 5 s clip of `model` for tenant "studio".
+  static NewJob Job(const std::string& id, const std::string& model = "m1") {
+    return NewJob{.id = id,
+                  .tenant = "studio",
+                  .spec_bytes = "spec",
+                  .candidate_models = {model},
+                  .bill = true,
+                  .billed_seconds = 5};
+  }
+
+  void SubmitAll(std::vector<NewJob> jobs) {
+    auto r = RunAsync(io_, store_->SubmitMany(std::move(jobs), 3600));
+    ASSERT_TRUE(r) << r.error().Describe();
+    for (const auto& one : *r) ASSERT_FALSE(one.refused) << one.refused->Describe();
+  }
+
+  // `n` jobs "<prefix><k>" of m1 that cannot be paid for: the wallet held exactly their price at
+  // submit (each holds kClip), then a config reload doubled m1's price.
+  void SubmitUnaffordable(const std::string& prefix, int n) {
+    ASSERT_NO_FATAL_FAILURE(TopUp(n * kClip));
+    std::vector<NewJob> jobs;
+    for (int k = 0; k < n; ++k) {
+      jobs.push_back(Job(prefix +
+                         std::string(k < 10    ? "00"
+                                     : k < 100 ? "0"
+                                               : "") +
+                         std::to_string(k)));
+    }
+    ASSERT_NO_FATAL_FAILURE(SubmitAll(std::move(jobs)));
+    ASSERT_EQ(Wallet().balance_micros, 0);
+    ASSERT_NO_FATAL_FAILURE(Sync(Prices(2 * kPrice)));
+  }
+
+  // One round at the scheduler's default scan depth (64).
+  int Dispatch() {
+    auto r = RunAsync(io_, store_->Dispatch(16, 64, 1));
+    if (!r) throw std::runtime_error(r.error().Describe());
+    return r->dispatched;
+  }
+
+  int64_t Card(const std::string& key) { return server_->Run({"ZCARD", "t:{q}:" + key}).integer; }
+};
+
+TEST_F(ParkedTest, JobsTheWalletCannotPayForDoNotHoldBackALaterJobThatItCan) {
+  ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 100));
+  clock_->Advance(1s);
+  // A job of m2 (its price unchanged), paid for at submit: behind 100 jobs of the same tenant.
+  ASSERT_NO_FATAL_FAILURE(TopUp(kClip));
+  ASSERT_NO_FATAL_FAILURE(SubmitAll({Job("paid", "m2")}));
+
+  int rounds = 0;
+  while (Get("paid").state == JobState::kPending && rounds < 5) {
+    Dispatch();
+    ++rounds;
+  }
+  ASSERT_EQ(Get("paid").state, JobState::kDispatched)
+      << "after " << rounds << " rounds the paid-up job was still held back";
+  // The 100 wait out of the queue, still PENDING for every count, saying why.
+  EXPECT_EQ(Card("pending:studio"), 0);
+  EXPECT_EQ(Card("parked:studio"), 100);
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:model:m1", "q_pending"}).str, "100");
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:tlive:studio", "PENDING"}).str, "100");
+  const auto p = Get("p042");
+  EXPECT_EQ(p.state, JobState::kPending);
+  EXPECT_EQ(p.waiting, "funds");
+  EXPECT_EQ(p.waiting_need_micros, kClip);
+  // Nothing left to dispatch: the tenant is no longer active, and a round reads none of them.
+  EXPECT_EQ(Card("active"), 0);
+  EXPECT_EQ(Dispatch(), 0);
+  EXPECT_EQ(Card("parked:studio"), 100);
+}
+
+TEST_F(ParkedTest, ATopUpLetsAParkedJobGo) {
+  ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 1));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parked:studio"), 1);
+  EXPECT_EQ(Dispatch(), 0);
+
+  // Short of its need by one micro-dollar: it stays parked.
+  ASSERT_NO_FATAL_FAILURE(TopUp(kClip - 1));
+  EXPECT_EQ(Card("parked:studio"), 1);
+  EXPECT_EQ(Dispatch(), 0);
+  EXPECT_EQ(Get("p000").waiting, "funds");
+
+  ASSERT_NO_FATAL_FAILURE(TopUp(1));
+  EXPECT_EQ(Card("parked:studio"), 0);
+  EXPECT_EQ(Card("pending:studio"), 1);
+  EXPECT_EQ(server_->Run({"LLEN", "t:{q}:dwake"}).integer, 1) << "dispatch was not woken";
+  ASSERT_EQ(Dispatch(), 1);
+  const auto job = Get("p000");
+  EXPECT_EQ(job.state, JobState::kDispatched);
+  EXPECT_EQ(job.waiting, "");
+  EXPECT_EQ(job.reserved_micros, 2 * kClip);
+  EXPECT_EQ(Wallet().balance_micros, 0);
+}
+
+TEST_F(ParkedTest, AParkedJobIsListedAsPendingAndSaysItWaitsForFunds) {
+  ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 1));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parked:studio"), 1);
+
+  for (const std::string tenant : {"", "studio"}) {
+    auto page =
+        RunAsync(io_, store_->List(ListFilter{.tenant = tenant, .state = JobState::kPending}));
+    ASSERT_TRUE(page) << page.error().Describe();
+    std::vector<std::string> ids;
+    for (const auto& j : page->jobs) ids.push_back(j.id);
+    EXPECT_EQ(ids, std::vector<std::string>{"p000"}) << "tenant filter '" << tenant << "'";
+  }
+
+  const auto job = Get("p000");
+  EXPECT_EQ(job.state, JobState::kPending);
+  EXPECT_EQ(job.waiting, "funds");
+  EXPECT_EQ(job.waiting_need_micros, kClip);
+  ASSERT_FALSE(job.history.empty());
+  EXPECT_TRUE(job.history.back().detail.starts_with("waiting for funds: "))
+      << job.history.back().detail;
+  EXPECT_NE(job.history.back().detail.find("$1.000000"), std::string::npos)
+      << job.history.back().detail;  // the price it needs
+}
+
+}  // namespace
+}  // namespace reelq::queue
