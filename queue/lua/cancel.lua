@@ -26,9 +26,15 @@ end
 local previous = j.state
 local ctx = new_ctx(P, now, ARGV[2])
 local function cancel_one(job, detail)
+  local extra = {'finished', now, 'slot', ''}
   if job.state == 'PENDING' then
     redis.call('ZREM', P .. ':pending:' .. job.tenant, job.id)
     redis.call('ZREM', P .. ':delayed', job.id)
+    -- Parked for want of funds (dispatch.lua): it leaves the parked sets, and no longer waits.
+    if redis.call('ZREM', P .. ':parked:' .. job.tenant, job.id) == 1 then
+      redis.call('ZREM', P .. ':parkneed:' .. job.tenant, job.id)
+      extra = {'finished', now, 'slot', '', 'waiting', '', 'wait_need', ''}
+    end
   else
     if job.state == 'DISPATCHED' then
       redis.call('HDEL', P .. ':rdata', job.id)
@@ -55,7 +61,7 @@ local function cancel_one(job, detail)
   else
     move_money(ctx, job, 'refund', 0, 0)
   end
-  transition(ctx, job, 'CANCELLED', '', detail, {'finished', now, 'slot', ''})
+  transition(ctx, job, 'CANCELLED', '', detail, extra)
 end
 if #open_children > 0 then
   for _, c in ipairs(open_children) do

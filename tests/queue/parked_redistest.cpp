@@ -1,7 +1,8 @@
 // A billed job its wallet cannot pay for, against a real redis-server: dispatch parks it out of
 // its tenant's queue (queue/lua/dispatch.lua) so that it holds back none of the tenant's jobs
-// that can go; a top-up lets it go again (wallet_topup.lua, common_groups.lua's unpark); it is
-// still listed as PENDING and GetJob says what it waits for.
+// that can go; a top-up lets it go again (wallet_topup.lua, common_groups.lua's unpark); a cancel
+// of it leaves nothing behind (cancel.lua); it is still listed as PENDING and GetJob says what it
+// waits for.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -132,6 +133,30 @@ TEST_F(ParkedTest, ATopUpLetsAParkedJobGo) {
   EXPECT_EQ(job.waiting, "");
   EXPECT_EQ(job.reserved_micros, 2 * kClip);
   EXPECT_EQ(Wallet().balance_micros, 0);
+}
+
+TEST_F(ParkedTest, CancellingAParkedJobLeavesNothingBehind) {
+  ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 1));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parked:studio"), 1);
+
+  auto cancelled = RunAsync(io_, store_->Cancel("p000"));
+  ASSERT_TRUE(cancelled) << cancelled.error().Describe();
+  const auto job = Get("p000");
+  EXPECT_EQ(job.state, JobState::kCancelled);
+  EXPECT_EQ(job.reserved_micros, 0);
+  EXPECT_EQ(job.waiting, "");
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:job:p000", "waiting"}).str, "");
+  EXPECT_EQ(Wallet().balance_micros, kClip);  // its hold refunded
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:parked:studio"}).integer, 0);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:parkneed:studio"}).integer, 0);
+  EXPECT_EQ(Card("pending:studio"), 0);
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:tlive:studio", "PENDING"}).str, "0");
+
+  ASSERT_NO_FATAL_FAILURE(TopUp(10 * kClip));
+  EXPECT_EQ(Card("pending:studio"), 0);
+  EXPECT_EQ(Dispatch(), 0);
+  EXPECT_EQ(Get("p000").state, JobState::kCancelled);
 }
 
 TEST_F(ParkedTest, AParkedJobIsListedAsPendingAndSaysItWaitsForFunds) {
