@@ -23,18 +23,38 @@ local n = tonumber(ARGV[i]); i = i + 1
 local dropped = {}
 for _, id in ipairs(redis.call('SMEMBERS', P .. ':models')) do dropped[id] = true end
 redis.call('DEL', P .. ':models')
+-- A price lowered (at any resolution) may let jobs parked for want of funds go (dispatch.lua):
+-- each tenant that has some is marked to have them all put back in its queue, which dispatch
+-- rounds do, UNPARK_MAX jobs a round (common_groups.lua, unpark); those still too dear park again.
+local lowered = false
 for _ = 1, n do
   local id, accounts, seed = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   dropped[id] = nil
   local mk = P .. ':model:' .. id
+  local old_plain = tonumber(redis.call('HGET', mk, 'price') or '')
+  local new_plain = tonumber(ARGV[i + 5]) or 0
   redis.call('HSET', mk, 'accounts', accounts, 'lat_min', ARGV[i + 3], 'lat_max', ARGV[i + 4],
              'price', ARGV[i + 5])
   -- Per-resolution prices are replaced whole: a resolution dropped from the config loses its.
+  local old_res = {}
   for _, field in ipairs(redis.call('HKEYS', mk)) do
-    if string.sub(field, 1, 6) == 'price:' then redis.call('HDEL', mk, field) end
+    if string.sub(field, 1, 6) == 'price:' then
+      old_res[string.sub(field, 7)] = tonumber(redis.call('HGET', mk, field))
+      redis.call('HDEL', mk, field)
+    end
   end
+  local new_res = {}
   for res, price in string.gmatch(ARGV[i + 6], '([^,=]+)=([^,]+)') do
     redis.call('HSET', mk, 'price:' .. res, price)
+    new_res[res] = tonumber(price)
+  end
+  -- What a job at each resolution pays, before and after (common_groups.lua, model_price).
+  if old_plain and new_plain < old_plain then lowered = true end
+  for res, old in pairs(old_res) do
+    if (new_res[res] or new_plain) < old then lowered = true end
+  end
+  for res, new in pairs(new_res) do
+    if old_plain and not old_res[res] and new < old_plain then lowered = true end
   end
   i = i + 7
   redis.call('HSETNX', mk, 'lat', seed)
@@ -56,6 +76,14 @@ redis.call('DEL', P .. ':weights')
 for _ = 1, n do
   redis.call('HSET', P .. ':weights', ARGV[i], ARGV[i + 1])
   i = i + 2
+end
+if lowered then
+  local tenants = redis.call('SMEMBERS', P .. ':parked_t')
+  for _, t in ipairs(tenants) do redis.call('HSET', P .. ':unpark', t, 'all') end
+  if #tenants > 0 then
+    redis.call('HSET', P .. ':meta', 'unpark', '1')
+    if redis.call('LLEN', P .. ':dwake') == 0 then redis.call('LPUSH', P .. ':dwake', '1') end
+  end
 end
 -- A build before the setting sends none: meta keeps what a newer scheduler set, or the default.
 if ARGV[i] then redis.call('HSET', P .. ':meta', 'activation_credit', ARGV[i]) end

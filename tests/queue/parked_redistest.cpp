@@ -184,5 +184,25 @@ TEST_F(ParkedTest, AParkedJobIsListedAsPendingAndSaysItWaitsForFunds) {
       << job.history.back().detail;  // the price it needs
 }
 
+TEST_F(ParkedTest, APriceLoweredByAConfigReloadLetsParkedJobsGo) {
+  ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 3));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parked:studio"), 3);
+  // A reload that changes nothing lets none go.
+  ASSERT_NO_FATAL_FAILURE(Sync(Prices(2 * kPrice)));
+  EXPECT_EQ(Dispatch(), 0);
+  EXPECT_EQ(Card("parked:studio"), 3);
+
+  // Back to the price they hold: every one goes, with no top-up.
+  ASSERT_NO_FATAL_FAILURE(Sync(Prices(kPrice)));
+  EXPECT_EQ(Dispatch(), 3);
+  EXPECT_EQ(Card("parked:studio"), 0);
+  EXPECT_EQ(Card("pending:studio"), 0);
+  for (const std::string id : {"p000", "p001", "p002"}) {
+    EXPECT_EQ(Get(id).state, JobState::kDispatched) << id;
+  }
+  EXPECT_EQ(server_->Run({"HEXISTS", "t:{q}:meta", "unpark"}).integer, 0);
+}
+
 }  // namespace
 }  // namespace reelq::queue
