@@ -42,6 +42,7 @@ awaitable<void> WebhookDeliverer::Run() {
     const int room = settings_.max_in_flight - in_flight_;
     size_t claimed_count = 0;
     bool more = false;
+    slot_freed_ = false;
     if (room > 0) {
       queue::ClaimFairness fairness;
       fairness.per_tenant = settings_.max_in_flight_per_tenant;
@@ -66,6 +67,10 @@ awaitable<void> WebhookDeliverer::Run() {
           asio::co_spawn(
               executor, Deliver(std::move(delivery)), [this, tenant](std::exception_ptr e) {
                 --in_flight_;
+                // Wake the claim loop: a tenant at its share, or a full deliverer, would
+                // otherwise wait out the poll interval with a slot free.
+                slot_freed_ = true;
+                if (timer_) timer_->cancel();
                 if (auto it = tenant_in_flight_.find(tenant);
                     it != tenant_in_flight_.end() && --it->second <= 0) {
                   tenant_in_flight_.erase(it);
@@ -83,7 +88,9 @@ awaitable<void> WebhookDeliverer::Run() {
     }
     // A full claim means more may be due: look again at once (after the others had a turn). So
     // does a claim that passed over a whole scan of deliveries of tenants at their cap.
-    const bool again = room > 0 && (more || claimed_count == static_cast<size_t>(room));
+    // An attempt that ended while this claim ran freed a slot the claim could not see.
+    const bool again =
+        slot_freed_ || (room > 0 && (more || claimed_count == static_cast<size_t>(room)));
     timer_->expires_after(again ? std::chrono::milliseconds(0)
                                 : std::chrono::milliseconds(settings_.poll_interval_ms));
     co_await timer_->async_wait(use_nothrow_awaitable);

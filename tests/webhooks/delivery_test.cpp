@@ -192,6 +192,36 @@ TEST(WebhookDelivery, BatchCompletedOnceEveryJobEnded) {
   EXPECT_EQ(progress.webhook().event_type(), "batch.completed");
 }
 
+// A deliverer claims again as soon as an attempt ends, not after its poll interval: with one
+// slot a tenant (a quarter of four) and a 3 s poll, a quick receiver gets a batch's seven events
+// (six jobs' ends and the batch's completion) within about one poll of the last job's end. Before,
+// each poll sent one and the seven took over 18 s.
+TEST(WebhookDelivery, AFreedSlotIsRefilledAtOnceNotAfterThePollInterval) {
+  if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
+  WebhookReceiver receiver([](int) { return 200; });
+  E2eStackOptions o = WebhookStack();
+  o.extra_yaml =
+      "webhooks:\n"
+      "  allow_hosts: [\"127.0.0.0/8\"]\n"
+      "  max_in_flight: 4\n"
+      "  poll_interval_ms: 3000\n"
+      "  secret: {env: REELQ_TEST_WEBHOOK_SECRET}\n";
+  E2eStack stack(o);
+  auto jobs = stack.JobStub();
+  std::vector<v1::SubmitBatchRequest> requests(6);
+  for (int i = 0; i < 6; ++i) {
+    *requests[i].mutable_spec() = MakeSpec("quick shot " + std::to_string(i), "seedance-2.0", 5);
+  }
+  requests[0].set_batch_webhook_url(receiver.Url());
+  requests[0].set_batch_webhook_events("all");
+  grpc::Status status;
+  const auto response = SubmitStream(*jobs, requests, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message() << stack.Logs();
+  ASSERT_EQ(response.accepted(), 6u);
+  EXPECT_EQ(receiver.WaitFor(7, 12s).size(), 7u) << "the deliverer sent one event a poll interval\n"
+                                                 << stack.Logs();
+}
+
 // A batch's webhook is kept with the batch in Redis, not in the scheduler that was told it: a job
 // added to the batch through another scheduler (or after a restart) reports its end there too,
 // and the batch's completion counts it.

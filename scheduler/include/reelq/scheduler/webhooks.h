@@ -162,6 +162,9 @@ class WebhookDeliverer {
   std::optional<asio::steady_timer> timer_;
   int in_flight_ = 0;                            // io thread only
   std::map<std::string, int> tenant_in_flight_;  // in_flight_ by tenant; io thread only
+  // An attempt ended since the last claim: its slot (and its tenant's share) is free, so the
+  // next claim runs at once instead of after the poll interval. io thread only.
+  bool slot_freed_ = false;
   std::atomic<int64_t> delivered_{0}, retried_{0}, failed_{0};
 };
 
