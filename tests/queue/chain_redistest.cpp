@@ -60,6 +60,19 @@ class ChainTest : public StoreTest {
 
   int64_t Available() { return Wallet().balance_micros; }
 
+  // RetryJob of chain "g" queues `shot`, and only it, starting from `frame` (the last frame of
+  // the shot before it). The round's leases, for the test to go on with.
+  std::map<std::string, LeasedJob> RetryResumesFrom(const std::string& shot,
+                                                    const std::string& frame) {
+    auto retried = RunAsync(io_, store_->Retry("g"));
+    EXPECT_TRUE(retried) << retried.error().Describe();
+    auto leased = Run();
+    EXPECT_EQ(leased.size(), 1u);
+    EXPECT_TRUE(leased.contains(shot)) << shot;
+    if (leased.contains(shot)) EXPECT_EQ(leased[shot].chain_frame, frame);
+    return leased;
+  }
+
   void Succeed(const LeasedJob& job, const std::string& last_frame) {
     auto r = RunAsync(io_, store_->Complete({.job_id = job.id,
                                              .token = job.token,
@@ -345,12 +358,7 @@ TEST_F(ChainTest, CancellingAChainCancelsItsWaitingShotsAndRetryResumesWhereItSt
   EXPECT_EQ(Get("s2").state, JobState::kCancelled);
   EXPECT_EQ(Get("s2").reserved_micros, 0);
   EXPECT_TRUE(Run().empty());
-  auto retried = RunAsync(io_, store_->Retry("g"));
-  ASSERT_TRUE(retried) << retried.error().Describe();
-  leased = Run();
-  ASSERT_EQ(leased.size(), 1u);
-  ASSERT_TRUE(leased.contains("s1"));
-  EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
+  RetryResumesFrom("s1", "inputs/studio/f0.png");
 }
 
 // A waiting shot cancelled on its own stops the chain while the shot before it still runs; that
@@ -365,11 +373,7 @@ TEST_F(ChainTest, AShotCancelledWhileItWaitedResumesFromTheFrameOfTheShotBeforeI
   ASSERT_TRUE(RunAsync(io_, store_->Cancel("s2")));
   EXPECT_EQ(Get("g").state, JobState::kFailed);
   Succeed(leased["s1"], "inputs/studio/f1.png");
-  ASSERT_TRUE(RunAsync(io_, store_->Retry("g")));
-  leased = Run();
-  ASSERT_EQ(leased.size(), 1u);
-  ASSERT_TRUE(leased.contains("s2"));
-  EXPECT_EQ(leased["s2"].chain_frame, "inputs/studio/f1.png");
+  RetryResumesFrom("s2", "inputs/studio/f1.png");
 }
 
 // A shot cancelled two ahead of the one running stops the chain; the shot in between, which was
@@ -390,12 +394,8 @@ TEST_F(ChainTest, CancellingAShotTwoAheadCancelsTheWaitingShotInBetween) {
 
   Succeed(leased["s0"], "inputs/studio/f0.png");
   EXPECT_TRUE(Run().empty());
-  auto retried = RunAsync(io_, store_->Retry("g"));
-  ASSERT_TRUE(retried) << retried.error().Describe();
-  leased = Run();
-  ASSERT_EQ(leased.size(), 1u);
+  leased = RetryResumesFrom("s1", "inputs/studio/f0.png");
   ASSERT_TRUE(leased.contains("s1"));
-  EXPECT_EQ(leased["s1"].chain_frame, "inputs/studio/f0.png");
   Succeed(leased["s1"], "inputs/studio/f1.png");
   leased = Run();
   ASSERT_TRUE(leased.contains("s2"));

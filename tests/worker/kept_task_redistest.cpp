@@ -96,6 +96,17 @@ struct Fixture : WorkerHarness {
     Start(provider);
   }
 
+  // Runs job "x" to its end and checks it succeeded from the one task it created ("task-1"):
+  // nothing was paid for twice. The record, for the test's own checks.
+  queue::JobRecord RunToEndMadeOnce() {
+    EXPECT_TRUE(RunToEnd("x"));
+    auto job = Get("x");
+    EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+    EXPECT_EQ(provider->creates, 1) << "a second generation was paid for";
+    EXPECT_EQ(job.upstream, "task-1");
+    return job;
+  }
+
   // Job "x"'s clip key, already holding `bytes` (an earlier attempt's clip).
   std::string StoreEarlierClip(const std::string& bytes) {
     const auto key = JobRunner::ClipKey("t", "b", "x");
@@ -174,12 +185,8 @@ TEST(WorkerKeptTaskTest, ADownloadRefusedAsUnauthorisedIsFetchedAgainFromTheSame
   f.provider->downloads_unauthorised = 1;
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);
-  ASSERT_TRUE(f.RunToEnd("x"));
-  const auto job = f.Get("x");
-  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
-  EXPECT_EQ(f.provider->creates, 1) << "the retry paid for a second generation";
+  const auto job = f.RunToEndMadeOnce();
   EXPECT_EQ(f.provider->downloads_started, 2);
-  EXPECT_EQ(job.upstream, "task-1");
   EXPECT_EQ(job.attempt, 2);
 }
 
@@ -192,11 +199,7 @@ TEST(WorkerKeptTaskTest, AStoreRefusingAsUnauthorisedOnceKeepsTheTask) {
   f.flaky->sidecar_failures = 1;
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);
-  ASSERT_TRUE(f.RunToEnd("x"));
-  const auto job = f.Get("x");
-  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
-  EXPECT_EQ(f.provider->creates, 1);
-  EXPECT_EQ(job.upstream, "task-1");
+  f.RunToEndMadeOnce();
 }
 
 // A download answered 429 (the clip's CDN throttling) says nothing about the account's create
@@ -208,12 +211,8 @@ TEST(WorkerKeptTaskTest, ADownloadRateLimitedLeavesTheAccountAlone) {
   f.provider->downloads_rate_limited = 1;
   ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
   f.Dispatch(10);
-  ASSERT_TRUE(f.RunToEnd("x"));
-  const auto job = f.Get("x");
-  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
-  EXPECT_EQ(f.provider->creates, 1);
+  f.RunToEndMadeOnce();
   EXPECT_EQ(f.provider->downloads_started, 2);
-  EXPECT_EQ(job.upstream, "task-1");
   const auto learned = f.server.Run({"HGET", "rq:{q}:acct:a", "learned_rpm"});
   EXPECT_TRUE(learned.IsNil()) << "the account's rate was halved: " << learned.str;
   const auto cooldown = f.server.Run({"HGET", "rq:{q}:acct:a", "cooldown_until"});
@@ -235,11 +234,7 @@ TEST(WorkerKeptTaskTest, ADownloadRateLimitedIsTriedAgainAfterItsRetryAfter) {
   const auto first = std::chrono::steady_clock::now();
   ASSERT_TRUE(f.PumpUntil([&] { return f.provider->downloads_started == 2; }, 10s));
   EXPECT_GE(std::chrono::steady_clock::now() - first, 1400ms) << "Retry-After not waited for";
-  ASSERT_TRUE(f.RunToEnd("x"));
-  const auto job = f.Get("x");
-  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
-  EXPECT_EQ(job.attempt, 1);
-  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(f.RunToEndMadeOnce().attempt, 1);
 }
 
 // A provider that answers without the clip's length (Veo): the sidecar says the length the spec
@@ -482,11 +477,7 @@ TEST(WorkerKeptTaskTest, AFreshJobOnAWorkerWithoutTheAccountsKeyIsHandedBackNotF
   EXPECT_EQ(f.provider->creates, 0);
 
   f.deps.providers["a"] = provider;  // the key is mounted
-  ASSERT_TRUE(f.RunToEnd("x"));
-  job = f.Get("x");
-  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
-  EXPECT_EQ(job.attempt, 1);
-  EXPECT_EQ(f.provider->creates, 1);
+  EXPECT_EQ(f.RunToEndMadeOnce().attempt, 1);
 }
 
 TEST(WorkerKeptTaskTest, AFreshJobOnAWorkerWithoutItsModelIsHandedBackNotFailed) {
@@ -503,10 +494,7 @@ TEST(WorkerKeptTaskTest, AFreshJobOnAWorkerWithoutItsModelIsHandedBackNotFailed)
   EXPECT_TRUE(HandedBackForACapableWorker(job));
 
   f.catalogue.models = models;
-  ASSERT_TRUE(f.RunToEnd("x"));
-  job = f.Get("x");
-  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
-  EXPECT_EQ(f.provider->creates, 1);
+  f.RunToEndMadeOnce();
 }
 
 // A key or a model that no worker has: the hand-backs stop after worker.wait_for_capable_worker,
