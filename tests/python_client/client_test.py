@@ -54,6 +54,7 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
         self.lose_answers = 0  # SubmitJob calls to store and then answer UNAVAILABLE
         self.slow_answers = 0  # SubmitJob calls to store and then answer after `slow_seconds`
         self.slow_seconds = 0.0
+        self.slow_streams = 0  # SubmitBatch streams to store and then answer after `slow_seconds`
         self.watch_too_slow = 0  # watches to end after their first event, as for a slow reader
         self.watch_refused = 0  # watches refused before any event, as past a watch limit
         self.watches = 0
@@ -163,6 +164,11 @@ class FakeJobService(jobs_pb2_grpc.JobServiceServicer):
                 response.batch_id = spec.batch_id.decode()
         with self.lock:
             self.streams.append(specs)
+            slow = self.slow_streams > 0
+            if slow:
+                self.slow_streams -= 1
+        if slow:
+            time.sleep(self.slow_seconds)  # past the stream's deadline: stored, answer too late
         return response
 
     def WatchJob(self, request, context):
@@ -406,6 +412,18 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(all(s.batch_id == b"b1" for st in self.fake.streams for s in st))
         self.assertEqual(result.streams, 5)
         self.assertEqual(set(self.fake.authorization), {"Bearer tok"})
+
+    def test_submit_batch_sends_a_stream_past_its_deadline_again_without_paying_twice(self):
+        port = self.start()
+        self.fake.slow_streams = 1  # stored, answered after the stream's deadline
+        self.fake.slow_seconds = 1.0
+        specs = [job_spec(f"a quay {n}", duration_seconds=5) for n in range(3)]
+        with Client(f"127.0.0.1:{port}") as client:
+            result = client.submit_batch(specs, batch_id="b2", stream_timeout=0.3)
+        self.assertEqual(result.accepted, 3)
+        self.assertEqual(result.duplicates, 3, "the resent stream found the first one's jobs")
+        self.assertEqual(result.streams, 2)
+        self.assertEqual(len(self.fake.jobs), 3, "a job was made twice")
 
     def test_submit_batch_sends_many_items_a_message(self):
         port = self.start()

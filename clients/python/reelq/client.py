@@ -270,7 +270,8 @@ class Client:
         idempotency key made from the batch id, its index and its content (`item_key`): sending
         an item again never makes a second job, and neither does calling this again with the
         same specs and batch id; an item whose content differs is a new job. Items refused as
-        UNAVAILABLE (Redis briefly out of reach) and streams that break are sent again, up to
+        UNAVAILABLE (Redis briefly out of reach) and streams that break or outlive
+        `stream_timeout` (DEADLINE_EXCEEDED) are sent again, up to
         `retries` times with backoff; other refusals land in `errors`. An error that ends the
         call carries `batch_id` and `batch_result` (what was accepted so far): call again with
         that batch id and the same specs to send the rest without paying twice.
@@ -324,9 +325,11 @@ class Client:
                 response = self._jobs.SubmitBatch(requests, timeout=stream_timeout,
                                                   metadata=self._metadata)
             except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == retries:
+                # A stream cut off or past its deadline may have been stored: it is sent again
+                # whole, and the items' idempotency keys make that safe.
+                if error.code() not in _MAY_BE_STORED or attempt == retries:
                     raise
-                continue  # the whole chunk again; idempotency keys make that safe
+                continue
             if len(response.items) != len(pending):
                 raise RuntimeError(
                     f"SubmitBatch: the scheduler answered for {len(response.items)} of "
