@@ -271,9 +271,8 @@ class Client:
         an item again never makes a second job, and neither does calling this again with the
         same specs and batch id; an item whose content differs is a new job. Items refused as
         UNAVAILABLE (Redis briefly out of reach) and streams that break or outlive
-        `stream_timeout` (DEADLINE_EXCEEDED) are sent again, up to
-        `retries` times with backoff; other refusals land in `errors`. An error that ends the
-        call carries `batch_id` and `batch_result` (what was accepted so far): call again with
+        `stream_timeout` (DEADLINE_EXCEEDED) are sent again, up to `retries` times with
+        backoff; other refusals land in `errors`. An error that ends the call carries `batch_id` and `batch_result` (what was accepted so far): call again with
         that batch id and the same specs to send the rest without paying twice.
 
         budget_micros: the batch's budget (micro-dollars; items that could take it past it are
