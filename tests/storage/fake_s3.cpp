@@ -298,6 +298,10 @@ void FakeS3::Serve(tcp::socket socket) {
         res.body() = ErrorXml("InvalidRequest", "the fake does not do " + m);
       }
     }
+    if (action.kind == FaultAction::kLoseAnswer) {
+      socket.close(ec);
+      return;
+    }
     if (req.method != "HEAD" || res.result_int() != 200) res.prepare_payload();
     bhttp::write(socket, res, ec);
     if (ec || !res.keep_alive()) return;

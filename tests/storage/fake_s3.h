@@ -30,7 +30,8 @@ struct FakeRequest {
 };
 
 struct FaultAction {
-  enum Kind { kPass, kRespond, kCloseMidBody } kind = kPass;
+  // kLoseAnswer: the request is carried out, then the connection closes unanswered.
+  enum Kind { kPass, kRespond, kCloseMidBody, kLoseAnswer } kind = kPass;
   int status = 0;
   std::string body;                                          // an S3 <Error> document
   std::vector<std::pair<std::string, std::string>> headers;  // sent with a kRespond answer
@@ -40,6 +41,7 @@ struct FaultAction {
   static FaultAction RespondBare(int status,
                                  std::vector<std::pair<std::string, std::string>> headers = {});
   static FaultAction CloseMidBody() { return {.kind = kCloseMidBody}; }
+  static FaultAction LoseAnswer() { return {.kind = kLoseAnswer}; }
 };
 
 struct FakeObject {

@@ -241,5 +241,50 @@ TEST_F(S3FaultTest, IfNoneMatchPreconditionFailedMeansAlreadyExisted) {
   EXPECT_EQ(fake_.Object("/clips/t/raced.mp4")->content, "theirs");
 }
 
+// A conditional PUT that landed but whose answer was lost is sent again and answered 412: the
+// object is this writer's own (its size and metadata), not another's. A worker deletes the clip
+// of a job cancelled before it finished only when it published it, so "already existed" here
+// left a cancelled job's clip in the bucket.
+TEST_F(S3FaultTest, AConditionalPutSentAgainAfterItsAnswerWasLostIsOurs) {
+  bool lost = false;
+  fake_.SetFault([&](const FakeRequest& r) {
+    if (r.method == "PUT" && !lost) {
+      lost = true;
+      return FaultAction::LoseAnswer();
+    }
+    return FaultAction::Pass();
+  });
+  const PutOptions ours{.metadata = {{"job-id", "j1"}, {"upstream-id", "u1"}}, .if_absent = true};
+  auto c = Put("t/lost-answer.mp4", "our clip", ours);
+  ASSERT_TRUE(c) << c.error().Describe();
+  EXPECT_TRUE(lost);
+  EXPECT_EQ(Count("PUT /clips/t/lost-answer.mp4"), 2);
+  EXPECT_FALSE(c->already_existed) << "our own write was taken for another's";
+  EXPECT_EQ(fake_.Object("/clips/t/lost-answer.mp4")->content, "our clip");
+
+  // Another writer's object (other metadata) found the same way stays another's.
+  lost = false;
+  ASSERT_TRUE(Put("t/theirs.mp4", "their clip",
+                  {.metadata = {{"job-id", "j0"}, {"upstream-id", "u0"}}, .if_absent = true}));
+  bool looked = false;
+  fake_.SetFault([&](const FakeRequest& r) {
+    // The first look finds nothing (theirs lands just after it); our first try is dropped
+    // before it is carried out, and the second meets theirs.
+    if (r.method == "HEAD" && !looked) {
+      looked = true;
+      return FaultAction::RespondBare(404);
+    }
+    if (r.method == "PUT" && !lost) {
+      lost = true;
+      return FaultAction::CloseMidBody();
+    }
+    return FaultAction::Pass();
+  });
+  auto other = Put("t/theirs.mp4", "our clip", ours);
+  ASSERT_TRUE(other) << other.error().Describe();
+  EXPECT_TRUE(other->already_existed);
+  EXPECT_EQ(fake_.Object("/clips/t/theirs.mp4")->content, "their clip");
+}
+
 }  // namespace
 }  // namespace reelq::storage

@@ -126,6 +126,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
   awaitable<Result<Response>> Once(Url url, const Request& request, Deadline deadline,
                                    ByteSink* sink) {
     const std::string origin = url.Origin();
+    bool sent_again = false;
     for (int attempt = 0;; ++attempt) {
       std::unique_ptr<Connection> connection = pool_.Take(origin);
       if (!connection) {
@@ -150,7 +151,10 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
       ExchangeOutcome outcome = co_await internal::Exchange(*connection, std::move(input));
       if (outcome.error) {
         connection->Close();
-        if (reused && attempt == 0 && LooksStale(outcome, request.method)) continue;
+        if (reused && attempt == 0 && LooksStale(outcome, request.method)) {
+          sent_again = outcome.failed_step != Step::kWrite;
+          continue;
+        }
         co_return std::unexpected(std::move(*outcome.error));
       }
       if (outcome.keep_alive && options_.max_idle_connections_per_host > 0) {
@@ -158,6 +162,7 @@ class ClientImpl final : public Client, public std::enable_shared_from_this<Clie
       } else {
         connection->Close();
       }
+      outcome.response.sent_again = sent_again;
       co_return std::move(outcome.response);
     }
   }

@@ -100,6 +100,7 @@ awaitable<Result<http::Response>> Client::Send(Call call) {
 
     auto response = co_await http_->Send(std::move(request));
     if (response) {
+      if (response->sent_again && call.resent) *call.resent = true;
       const int status = response->status;
       if ((status >= 200 && status < 300) || call.pass_statuses.contains(status)) {
         co_return response;
@@ -112,6 +113,7 @@ awaitable<Result<http::Response>> Client::Send(Call call) {
       last.message = call.what + ": " + last.message;
     }
     if (!IsRetryable(last.category) || attempt == config_.max_attempts) break;
+    if (call.resent) *call.resent = true;
     asio::steady_timer timer(co_await asio::this_coro::executor);
     timer.expires_after(std::max(Backoff(attempt), last.retry_after));
     co_await timer.async_wait(use_awaitable);

@@ -33,6 +33,9 @@ struct Call {
   // Statuses handed back as responses instead of being mapped to errors (404 for HEAD, 412
   // for conditional writes).
   std::set<int> pass_statuses;
+  // Set when a try went unanswered or failed and the call was sent again: a 412 answering a
+  // conditional write may then be this call's own earlier try having landed.
+  bool* resent = nullptr;
 };
 
 // A Clock's reading as the time point SigV4 dates are formatted from.

@@ -202,10 +202,15 @@ class Writer final : public ObjectWriter {
     co_return std::unexpected(head.error());
   }
 
-  awaitable<Result<CommitResult>> AlreadyExisted() {
+  // A conditional write answered 412: the object is there. `resent`: our write was sent more
+  // than once, so the object may be our own first try, which landed though its answer was lost;
+  // it is ours when its size and metadata are this writer's. Saying so matters: a caller that
+  // publishes for a job deletes only what it published when the job is cancelled.
+  awaitable<Result<CommitResult>> AlreadyExisted(bool resent) {
     auto head = co_await HeadObject(client_, key_);
     if (!head) co_return std::unexpected(head.error());
-    co_return CommitResult{.info = std::move(*head), .already_existed = true};
+    const bool ours = resent && head->size == bytes_ && head->metadata == options_.metadata;
+    co_return CommitResult{.info = std::move(*head), .already_existed = !ours};
   }
 
   awaitable<Result<void>> StartMultipart() {
@@ -268,9 +273,11 @@ class Writer final : public ObjectWriter {
               .pass_statuses = {412}};
     buffer_ = std::string();
     if (options_.if_absent) call.headers.emplace_back("if-none-match", "*");
+    bool resent = false;
+    call.resent = &resent;
     auto r = co_await client_->Send(std::move(call));
     if (!r) co_return std::unexpected(r.error());
-    if (r->status == 412) co_return co_await AlreadyExisted();
+    if (r->status == 412) co_return co_await AlreadyExisted(resent);
     co_return CommitResult{.info = Info(Unquote(r->Header("etag").value_or("")))};
   }
 
@@ -297,6 +304,8 @@ class Writer final : public ObjectWriter {
               .what = client_->Describe("CompleteMultipartUpload", key_),
               .pass_statuses = {412}};
     if (options_.if_absent) call.headers.emplace_back("if-none-match", "*");
+    bool resent = false;
+    call.resent = &resent;
     auto r = co_await client_->Send(std::move(call));
     if (!r) {
       // A retried Complete whose first try went through answers NoSuchUpload: the object is
@@ -312,7 +321,7 @@ class Writer final : public ObjectWriter {
     }
     if (r->status == 412) {
       co_await AbortUpload(upload_);
-      co_return co_await AlreadyExisted();
+      co_return co_await AlreadyExisted(resent);
     }
     // S3 can answer 200 and still fail the completion, with an <Error> document.
     if (r->body.find("<Error>") != std::string::npos) {

@@ -41,6 +41,10 @@ struct Response {
   // host:port exceeds max_body_bytes (65536)", a timeout...); `body` then holds at most
   // max_body_bytes of it.
   std::optional<std::string> body_cut_short;
+  // The request went out twice: first on a pooled connection that closed before any answer
+  // (taken for one the server had closed while idle), then on a fresh one. The first may have
+  // reached the server all the same.
+  bool sent_again = false;
 
   // First header with this (lower-case) name, if any.
   std::optional<std::string> Header(std::string_view lower_name) const;
