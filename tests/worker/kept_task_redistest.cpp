@@ -515,6 +515,65 @@ TEST(WorkerKeptTaskTest, AModelNoWorkerHasStillEndsTheJob) {
   EXPECT_TRUE(HandedBackForACapableWorker(job));
 }
 
+// The wait for a capable worker counts from this attempt's first hand-back, not from one of an
+// earlier attempt: a job handed back once, then failed retryably on a worker that could run it,
+// is handed back again by a worker without its model long after, not failed as model_gone.
+TEST(WorkerKeptTaskTest, TheWaitForACapableWorkerCountsOnlyThisAttemptsHandBacks) {
+  if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
+  Fixture f;
+  f.deps.settings.wait_for_capable_worker = 500ms;
+  auto models = f.catalogue.models;
+  f.catalogue.models.clear();
+  ASSERT_NO_FATAL_FAILURE(f.Submit("x"));
+  f.Dispatch(10);
+  ASSERT_TRUE(f.PumpUntil(
+      [&] {
+        (void)RunAsync(f.io, f.admin->Reap(100));
+        f.Dispatch(10);
+        return HandedBackForACapableWorker(f.Get("x"));
+      },
+      5s));
+  // Long past the wait, a worker that can run it takes it; its create is refused retryably.
+  (void)f.PumpUntil([] { return false; }, 700ms);
+  f.catalogue.models = models;
+  f.provider->create_refusal = Error{ErrorCategory::kRetryable, "the provider answered 503"};
+  ASSERT_TRUE(f.PumpUntil(
+      [&] {
+        (void)RunAsync(f.io, f.admin->Reap(100));
+        f.Dispatch(10);
+        return f.Get("x").attempt >= 2;
+      },
+      5s));
+  // Its retry lands on a worker without the model again: handed back, not failed.
+  f.provider->create_refusal.reset();
+  f.catalogue.models.clear();
+  const size_t before = f.Get("x").history.size();
+  queue::JobRecord job;
+  ASSERT_TRUE(f.PumpUntil(
+      [&] {
+        (void)RunAsync(f.io, f.admin->Reap(100));
+        f.Dispatch(10);
+        job = f.Get("x");
+        if (queue::IsTerminal(job.state)) return true;
+        for (size_t k = before; k < job.history.size(); ++k) {
+          if (job.history[k].detail.find("handed back for a worker that can run it") !=
+              std::string::npos) {
+            return true;
+          }
+        }
+        return false;
+      },
+      5s));
+  EXPECT_NE(job.state, queue::JobState::kFailed) << job.error_message;
+  EXPECT_EQ(job.attempt, 2);
+
+  f.catalogue.models = models;
+  ASSERT_TRUE(f.RunToEnd("x"));
+  job = f.Get("x");
+  EXPECT_EQ(job.state, queue::JobState::kSucceeded) << job.error_message;
+  EXPECT_EQ(f.provider->creates, 1);
+}
+
 TEST(WorkerKeptTaskTest, AKeyNoWorkerHasStillEndsTheJob) {
   if (!RedisServer::Available()) GTEST_SKIP() << "redis-server is not installed";
   Fixture f;

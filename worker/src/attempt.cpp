@@ -199,14 +199,24 @@ awaitable<RunOutcome> Attempt::HandBackForAnother(const std::string& why) {
 }
 
 awaitable<Attempt::StepResult> Attempt::HandBackForCapableWorker(const std::string& why) {
-  // One read of the record, paid only on this path: how often, and since when, the job was
-  // handed back so (its history keeps every hand-back's detail).
+  // One read of the record, paid only on this path: how often, and since when, this attempt
+  // was handed back so (its history keeps every hand-back's detail). Only the hand-backs since
+  // the attempt was queued count: walking back from the newest entry, leases (RUNNING) are
+  // passed and each hand-back counted, and any other entry (a retry or RetryJob back to
+  // PENDING, a retry that kept its task, dispatch) is where this attempt began. Counted over
+  // the job's whole life, a hand-back of an earlier attempt would fail a later one as
+  // model_gone at once, although workers that can run it exist.
   int handed = 0;
   int64_t first_ms = 0;
   if (auto record = co_await deps_.store->Get(job_.id); record) {
-    for (const auto& entry : record->history) {
-      if (entry.detail.find(kForACapableWorker) == std::string::npos) continue;
-      if (handed++ == 0) first_ms = entry.at_ms;
+    for (auto entry = record->history.rbegin(); entry != record->history.rend(); ++entry) {
+      if (entry->state == queue::JobState::kRunning) continue;
+      if (entry->state != queue::JobState::kDispatched ||
+          entry->detail.find(kForACapableWorker) == std::string::npos) {
+        break;
+      }
+      ++handed;
+      first_ms = entry->at_ms;
     }
   } else {
     spdlog::warn("job={} its earlier hand-backs could not be read ({}); counted as none", job_.id,
