@@ -33,6 +33,7 @@ local function cancel_one(job, detail)
     -- Parked for want of funds (dispatch.lua): it leaves the parked sets, and no longer waits.
     if redis.call('ZREM', P .. ':parked:' .. job.tenant, job.id) == 1 then
       redis.call('ZREM', P .. ':parkneed:' .. job.tenant, job.id)
+      redis.call('ZREM', P .. ':parkdl', job.id)
       extra = {'finished', now, 'slot', '', 'waiting', '', 'wait_need', ''}
     end
   else

@@ -290,7 +290,11 @@ end
 -- scan depth in front of the tenant's jobs that can go. `parkneed:<t>` holds the same ids scored
 -- by what the wallet's balance must hold for each (its cheapest allowed model's price past its
 -- hold). It stays PENDING for every counter; its record says why it waits (`waiting` = 'funds',
--- `wait_need`). `parked_t` names the tenants that may have parked jobs.
+-- `wait_need`). `parked_t` names the tenants that may have parked jobs. `parkdl` holds those of
+-- them not started yet that have a start deadline, scored by it: reap.lua puts each back in its
+-- queue once its deadline has passed, and dispatch fails it there (a parked job is in no queue
+-- that dispatch checks for deadlines). Whatever takes a job out of `parked:<t>` takes it out of
+-- `parkdl` too (unpark, cancel.lua, reap.lua).
 -- What may make such a job affordable puts it back in its queue with its score (unpark): a
 -- top-up (wallet_topup.lua) and any call that raised the wallet's balance (a refund, a reprice
 -- to a cheaper model: flush_wallets below) let go the jobs whose need the new balance covers;
@@ -337,6 +341,7 @@ local function unpark(P, tenant, max, vt, tidy, balance)
     if #add > 0 then redis.call('ZADD', P .. ':pending:' .. tenant, unpack(add)) end
     redis.call('ZREM', key, unpack(ids))
     redis.call('ZREM', need_key, unpack(ids))
+    redis.call('ZREM', P .. ':parkdl', unpack(ids))
     redis.call('ZADD', P .. ':active', 'NX', vt or activation_vt(P), tenant)
     if #ids >= max then
       left = redis.call('ZCOUNT', need_key, '-inf',

@@ -457,6 +457,15 @@ local function dispatch_one(entry)
         entry.parked[#entry.parked + 1] = id
         entry.needs[#entry.needs + 1] = string.format('%d', need)
         entry.needs[#entry.needs + 1] = id
+        -- Its start deadline still holds while it is parked, out of every queue that this scan
+        -- checks: `parkdl` (common_groups.lua) brings it back to its queue once the deadline has
+        -- passed (reap.lua), where the check above fails it and refunds its hold.
+        local deadline = tonumber(j.start_deadline) or 0
+        if deadline > 0 and (j.started or '') == '' then
+          if not entry.parkdl then entry.parkdl = {} end
+          entry.parkdl[#entry.parkdl + 1] = string.format('%d', deadline)
+          entry.parkdl[#entry.parkdl + 1] = id
+        end
         -- A job still in no state index (submit.lua) gets a seq now: it is listed by
         -- `state:PENDING` from here on (list.lua lists a queued job only while it has none).
         if j.unindexed then redis.call('ZADD', P .. ':state:PENDING', ctx.now_s, id) end
@@ -559,6 +568,7 @@ for _, e in ipairs(order) do
     redis.call('ZADD', P .. ':parked:' .. e.t, unpack(e.parked))
     redis.call('ZADD', P .. ':parkneed:' .. e.t, unpack(e.needs))
     redis.call('SADD', P .. ':parked_t', e.t)
+    if e.parkdl then redis.call('ZADD', P .. ':parkdl', unpack(e.parkdl)) end
   end
   -- Left in the queue: what the head reads saw and kept, or (when they did not reach its end)
   -- more.

@@ -21,6 +21,30 @@ for _, member in ipairs(held) do
   release_slot(ctx, string.match(member, '^(.*)|[^|]*|[^|]*$'))  -- "<slot>|<job>|<seq>"
 end
 if #held > 0 then redis.call('ZREM', P .. ':slothold', unpack(held)) end
+-- Parked jobs whose start deadline has passed (`parkdl`, common_groups.lua) go back to their
+-- queue with their score, no longer waiting for funds: the next dispatch round fails them there
+-- for the deadline and refunds their holds.
+local late = redis.call('ZRANGEBYSCORE', P .. ':parkdl', '-inf', now, 'LIMIT', 0, max)
+if #late > 0 then
+  local vt
+  for _, id in ipairs(late) do
+    local tenant = redis.call('HGET', jkey(P, id), 'tenant')
+    if tenant and tenant ~= '' then
+      local parked = P .. ':parked:' .. tenant
+      local score = redis.call('ZSCORE', parked, id)
+      if score then
+        redis.call('ZADD', P .. ':pending:' .. tenant, score, id)
+        redis.call('ZREM', parked, id)
+        redis.call('ZREM', P .. ':parkneed:' .. tenant, id)
+        redis.call('HDEL', jkey(P, id), 'waiting', 'wait_need')
+        vt = vt or activation_vt(P)
+        redis.call('ZADD', P .. ':active', 'NX', vt, tenant)
+      end
+    end
+  end
+  redis.call('ZREM', P .. ':parkdl', unpack(late))
+  wake_dispatch(ctx)
+end
 local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', now, 'LIMIT', 0, max)
 if #due > 0 then
   local vt = activation_vt(P)

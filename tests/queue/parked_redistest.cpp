@@ -159,6 +159,54 @@ TEST_F(ParkedTest, CancellingAParkedJobLeavesNothingBehind) {
   EXPECT_EQ(Get("p000").state, JobState::kCancelled);
 }
 
+// A parked job is in no queue that dispatch checks for start deadlines: its deadline still
+// holds, and it fails once the deadline has passed, its hold refunded, without a top-up.
+TEST_F(ParkedTest, AParkedJobFailsAtItsStartDeadline) {
+  ASSERT_NO_FATAL_FAILURE(TopUp(kClip));
+  auto job = Job("late");
+  job.start_deadline_ms = clock_->NowMs() + 1000;
+  ASSERT_NO_FATAL_FAILURE(SubmitAll({job}));
+  ASSERT_EQ(Wallet().balance_micros, 0);
+  ASSERT_NO_FATAL_FAILURE(Sync(Prices(2 * kPrice)));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parked:studio"), 1);
+  ASSERT_EQ(Get("late").waiting, "funds");
+
+  clock_->Advance(2s);
+  ASSERT_TRUE(RunAsync(io_, store_->Reap(100)));
+  EXPECT_EQ(Dispatch(), 0);
+  const auto failed = Get("late");
+  EXPECT_EQ(failed.state, JobState::kFailed);
+  EXPECT_EQ(failed.error_category, ErrorCategory::kDeadlineExceeded);
+  EXPECT_EQ(failed.error_message, "the job had not started by its start deadline");
+  EXPECT_EQ(failed.waiting, "");
+  EXPECT_EQ(failed.reserved_micros, 0);
+  EXPECT_EQ(Wallet().balance_micros, kClip);  // its hold refunded
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:parked:studio"}).integer, 0);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:parkneed:studio"}).integer, 0);
+  EXPECT_EQ(server_->Run({"EXISTS", "t:{q}:parkdl"}).integer, 0);
+  EXPECT_EQ(Card("pending:studio"), 0);
+}
+
+// One cancelled, or let go by a top-up, leaves no deadline behind.
+TEST_F(ParkedTest, AParkedJobLeavingTheParkedSetsLeavesTheDeadlineSetToo) {
+  ASSERT_NO_FATAL_FAILURE(TopUp(2 * kClip));
+  auto a = Job("a");
+  a.start_deadline_ms = clock_->NowMs() + 60'000;
+  auto b = Job("b");
+  b.start_deadline_ms = clock_->NowMs() + 60'000;
+  ASSERT_NO_FATAL_FAILURE(SubmitAll({a, b}));
+  ASSERT_NO_FATAL_FAILURE(Sync(Prices(2 * kPrice)));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parkdl"), 2);
+  // Cancelled, "a" leaves it; its refund pays for "b", let go.
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("a")));
+  EXPECT_EQ(Card("parked:studio"), 0);
+  EXPECT_EQ(Card("parkdl"), 0);
+  EXPECT_EQ(Dispatch(), 1);
+  EXPECT_EQ(Get("b").state, JobState::kDispatched);
+}
+
 TEST_F(ParkedTest, AParkedJobIsListedAsPendingAndSaysItWaitsForFunds) {
   ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 1));
   EXPECT_EQ(Dispatch(), 0);
