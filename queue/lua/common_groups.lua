@@ -312,17 +312,33 @@ local function unpark_later(P, tenant, mode)
   end
   redis.call('HSET', P .. ':meta', 'unpark', '1')
 end
--- Moves up to `max` of `tenant`'s parked jobs back to its queue, those whose need `balance`
--- covers (nil: all), the tenant active again (at `vt`, else activation_vt read when a job moves).
+-- Moves up to `max` of `tenant`'s parked jobs back to its queue, the tenant active again (at
+-- `vt`, else activation_vt read when a job moves): with a `balance`, those it can pay for
+-- together, least need first (always the first, whose need it covers); nil: all. Each rise of a
+-- balance (every refund) would otherwise let go every job whose own need it covers, to be parked
+-- again by the next round: thousands of records read, for a balance that pays for a few.
 -- Returns how many moved. More left that qualify: the tenant is left in `unpark`. `tidy` (the
 -- dispatch round working through `unpark`): the tenant also leaves `unpark` once done, and
 -- `parked_t` once it has none parked (extra commands the calls that raised a balance skip).
+-- A job let go keeps `wait_need` (only `waiting` is cleared): parked again for the same need,
+-- dispatch writes no new transition for it (dispatch.lua).
 local function unpark(P, tenant, max, vt, tidy, balance)
   local need_key = P .. ':parkneed:' .. tenant
   local ids
+  local short = false  -- the balance ran out before the jobs whose own need it covers
   if balance then
-    ids = redis.call('ZRANGEBYSCORE', need_key, '-inf', string.format('%d', balance), 'LIMIT', 0,
-                     max)
+    local scored = redis.call('ZRANGEBYSCORE', need_key, '-inf', string.format('%d', balance),
+                              'WITHSCORES', 'LIMIT', 0, max)
+    ids = {}
+    local total = 0
+    for k = 1, #scored, 2 do
+      total = total + (tonumber(scored[k + 1]) or 0)
+      if #ids > 0 and total > balance then
+        short = true
+        break
+      end
+      ids[#ids + 1] = scored[k]
+    end
   else
     ids = redis.call('ZRANGE', need_key, 0, max - 1)
   end
@@ -336,14 +352,14 @@ local function unpark(P, tenant, max, vt, tidy, balance)
         add[#add + 1] = scores[i]
         add[#add + 1] = id
       end
-      redis.call('HDEL', jkey(P, id), 'waiting', 'wait_need')
+      redis.call('HDEL', jkey(P, id), 'waiting')
     end
     if #add > 0 then redis.call('ZADD', P .. ':pending:' .. tenant, unpack(add)) end
     redis.call('ZREM', key, unpack(ids))
     redis.call('ZREM', need_key, unpack(ids))
     redis.call('ZREM', P .. ':parkdl', unpack(ids))
     redis.call('ZADD', P .. ':active', 'NX', vt or activation_vt(P), tenant)
-    if #ids >= max then
+    if #ids >= max and not short then
       left = redis.call('ZCOUNT', need_key, '-inf',
                         balance and string.format('%d', balance) or '+inf') > 0
       if left then unpark_later(P, tenant, balance and 'funds' or 'all') end

@@ -412,7 +412,8 @@ local function dispatch_one(entry)
       move_money(ctx, j, 'refund', 0, 0)
       transition(ctx, j, 'FAILED', '', 'start deadline passed',
                  {'err_cat', 'deadline_exceeded', 'err_msg',
-                  'the job had not started by its start deadline', 'finished', now})
+                  'the job had not started by its start deadline', 'finished', now,
+                  'wait_need', ''})
       expired = expired + 1
     elseif not held[id] then
       local acc, m, over_budget, orphaned, need = choose(j, j.pref == '1')
@@ -426,7 +427,7 @@ local function dispatch_one(entry)
                          'with other models'
         transition(ctx, j, 'FAILED', '', text,
                    {'err_cat', 'failed_precondition', 'err_msg', text, 'err_code', 'no_account',
-                    'finished', now})
+                    'finished', now, 'wait_need', ''})
         expired = expired + 1
       elseif over_budget then
         -- An attempt (after a billed one, a RetryJob, or a price raised since submit) that no
@@ -442,7 +443,7 @@ local function dispatch_one(entry)
                          ' short at the cheapest allowed model); raise the budget and retry the job'
         transition(ctx, j, 'FAILED', '', text,
                    {'err_cat', 'failed_precondition', 'err_msg', text, 'err_code',
-                    'budget_exceeded', 'finished', now})
+                    'budget_exceeded', 'finished', now, 'wait_need', ''})
         expired = expired + 1
       elseif need then
         -- Billed, and no model it may go to can be paid for by its hold and its wallet's
@@ -469,16 +470,23 @@ local function dispatch_one(entry)
         -- A job still in no state index (submit.lua) gets a seq now: it is listed by
         -- `state:PENDING` from here on (list.lua lists a queued job only while it has none).
         if j.unindexed then redis.call('ZADD', P .. ':state:PENDING', ctx.now_s, id) end
-        local hold = tonumber(j.hold) or 0
-        local w = wallet_of(ctx, j.tenant)
-        local balance = w and w.balance or 0
-        local text = 'waiting for funds: the cheapest model this job may use costs ' ..
-                         dollars(hold + need) .. ' (' .. dollars(hold) .. ' of it held) and ' ..
-                         'the wallet of ' .. j.tenant .. ' has ' .. dollars(balance) ..
-                         ' available; it runs once the wallet is topped up by at least ' ..
-                         dollars(math.max(0, need - balance))
-        transition(ctx, j, 'PENDING', '', text,
-                   {'waiting', 'funds', 'wait_need', string.format('%d', need)})
+        local need_s = string.format('%d', need)
+        if j.wait_need == need_s then
+          -- Let go (unpark) and parked again for the same need: its history, its watchers and
+          -- its webhook already say what it waits for. A new transition each time a balance rose
+          -- would grow its history, and send a job.pending delivery, for every refund.
+          redis.call('HSET', jkey(P, id), 'waiting', 'funds')
+        else
+          local hold = tonumber(j.hold) or 0
+          local w = wallet_of(ctx, j.tenant)
+          local balance = w and w.balance or 0
+          local text = 'waiting for funds: the cheapest model this job may use costs ' ..
+                           dollars(hold + need) .. ' (' .. dollars(hold) .. ' of it held) and ' ..
+                           'the wallet of ' .. j.tenant .. ' has ' .. dollars(balance) ..
+                           ' available; it runs once the wallet is topped up by at least ' ..
+                           dollars(math.max(0, need - balance))
+          transition(ctx, j, 'PENDING', '', text, {'waiting', 'funds', 'wait_need', need_s})
+        end
       elseif acc then
         -- The reservation follows the chosen model's price; its ledger entry names the model.
         -- transition() below records the move to the model (indexes, depth), so the job's own
@@ -496,8 +504,13 @@ local function dispatch_one(entry)
         local w = waiting_worker()
         -- Leased to `w` below: its record is written once, after the lease's transition.
         if w then j.defer, j.count_later = true, true end
-        transition(ctx, j, 'DISPATCHED', '', m.id .. ' via ' .. acc.id,
-                   {'model', m.id, 'account', acc.id, 'slot', acc.id, 'dispatched', ctx.now_s})
+        local fields = {'model', m.id, 'account', acc.id, 'slot', acc.id, 'dispatched', ctx.now_s}
+        -- Once parked: what it waited for is over (a later park writes its transition again).
+        if (j.wait_need or '') ~= '' then
+          fields[#fields + 1] = 'wait_need'
+          fields[#fields + 1] = ''
+        end
+        transition(ctx, j, 'DISPATCHED', '', m.id .. ' via ' .. acc.id, fields)
         j.account, j.slot = acc.id, acc.id
         if w then
           w.room = w.room - 1

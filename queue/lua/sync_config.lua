@@ -26,6 +26,10 @@ redis.call('DEL', P .. ':models')
 -- A price lowered (at any resolution) may let jobs parked for want of funds go (dispatch.lua):
 -- each tenant that has some is marked to have them all put back in its queue, which dispatch
 -- rounds do, UNPARK_MAX jobs a round (common_groups.lua, unpark); those still too dear park again.
+-- All of them, not only those that may use a lowered model: which models a parked job may use is
+-- in its record, not in any index this script could read without walking every parked job; a
+-- reload that lowers a price is rare, and one parked again for the same need writes no transition
+-- (dispatch.lua), so the cost is one read of each record, once.
 local lowered = false
 for _ = 1, n do
   local id, accounts, seed = ARGV[i], ARGV[i + 1], ARGV[i + 2]

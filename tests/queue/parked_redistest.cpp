@@ -207,6 +207,65 @@ TEST_F(ParkedTest, AParkedJobLeavingTheParkedSetsLeavesTheDeadlineSetToo) {
   EXPECT_EQ(Get("b").state, JobState::kDispatched);
 }
 
+// A refund lets go only as many parked jobs as the new balance pays for together, least need
+// first; the others stay parked, their history untouched.
+TEST_F(ParkedTest, ARefundLetsGoOnlyTheParkedJobsItPaysFor) {
+  ASSERT_NO_FATAL_FAILURE(TopUp(3 * kClip));
+  ASSERT_NO_FATAL_FAILURE(SubmitAll({Job("p0"), Job("p1"), Job("p2")}));
+  ASSERT_NO_FATAL_FAILURE(TopUp(kClip + kClip / 2));
+  ASSERT_NO_FATAL_FAILURE(SubmitAll({Job("r", "m2")}));
+  ASSERT_EQ(Wallet().balance_micros, kClip / 2);
+  ASSERT_NO_FATAL_FAILURE(Sync(Prices(2 * kPrice)));  // each p now needs kClip more
+  Dispatch();
+  ASSERT_EQ(Card("parked:studio"), 3);
+  std::vector<size_t> history;
+  for (const char* id : {"p0", "p1", "p2"}) history.push_back(Get(id).history.size());
+
+  // Its refund raises the balance to 1.5 x kClip: enough for one of them, not two.
+  ASSERT_TRUE(RunAsync(io_, store_->Cancel("r")));
+  ASSERT_EQ(Wallet().balance_micros, kClip + kClip / 2);
+  EXPECT_EQ(Card("parked:studio"), 2);
+  EXPECT_EQ(Card("pending:studio"), 1);
+  EXPECT_EQ(Dispatch(), 1);
+  EXPECT_EQ(Card("parked:studio"), 2);
+  int dispatched = 0;
+  for (int k = 0; k < 3; ++k) {
+    const auto job = Get("p" + std::to_string(k));
+    if (job.state == JobState::kDispatched) {
+      ++dispatched;
+      continue;
+    }
+    EXPECT_EQ(job.state, JobState::kPending);
+    EXPECT_EQ(job.waiting, "funds");
+    EXPECT_EQ(job.history.size(), history[k]) << job.id << " was parked again with a transition";
+  }
+  EXPECT_EQ(dispatched, 1);
+}
+
+// Let go and parked again for the same need (a price lowered on a model it may not use lets go
+// every parked job), a job gets no new transition: no history entry, event or webhook each time.
+TEST_F(ParkedTest, AJobParkedAgainForTheSameNeedWritesNoTransition) {
+  ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 1));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parked:studio"), 1);
+  const auto before = Get("p000");
+  auto lowered = Prices(2 * kPrice);
+  lowered.models[1].price_micros_per_second = kPrice / 2;  // m2, which p000 may not use
+  ASSERT_NO_FATAL_FAILURE(Sync(lowered));
+  EXPECT_EQ(Dispatch(), 0);
+  ASSERT_EQ(Card("parked:studio"), 1);
+  const auto after = Get("p000");
+  EXPECT_EQ(after.state, JobState::kPending);
+  EXPECT_EQ(after.waiting, "funds");
+  EXPECT_EQ(after.waiting_need_micros, kClip);
+  EXPECT_EQ(after.history.size(), before.history.size());
+
+  // Dispatched once a top-up pays for it; parked again after that, it says so again.
+  ASSERT_NO_FATAL_FAILURE(TopUp(kClip));
+  ASSERT_EQ(Dispatch(), 1);
+  EXPECT_EQ(server_->Run({"HGET", "t:{q}:job:p000", "wait_need"}).str, "");
+}
+
 TEST_F(ParkedTest, AParkedJobIsListedAsPendingAndSaysItWaitsForFunds) {
   ASSERT_NO_FATAL_FAILURE(SubmitUnaffordable("p", 1));
   EXPECT_EQ(Dispatch(), 0);
