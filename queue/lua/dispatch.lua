@@ -231,6 +231,11 @@ local HEAD_PAGE = 8
 -- Jobs whose every model is cooling down do not count against `depth` (below, `cooled`): a page
 -- reaches as many ids further as the round passed such jobs, up to SCAN_CAP + max_jobs in all.
 local SCAN_CAP = 16 * depth
+-- How many such jobs the whole round passes so, all tenants together: each one passed costs a
+-- record read, and a per-tenant allowance alone let every round read 16 x depth records of each
+-- tenant for as long as a model cools (5 tenants, two schedulers a round every 100 ms: Redis
+-- busy with nothing else). Past it, a cooling model's jobs count against `depth` as any held job.
+local cooled_budget = SCAN_CAP
 -- Reads the tenant's next page; false when its queue has no more.
 local function fetch(e)
   if e.exhausted then return false end
@@ -290,7 +295,8 @@ end
 local held = {}
 -- Jobs none of whose models has an account out of cooldown (a breaker, a 429): they cannot go
 -- this round, whatever frees up, and are held without counting against `depth`, so that 200
--- jobs for a cooling Sora do not hide the tenant's Kling jobs behind them (up to SCAN_CAP).
+-- jobs for a cooling Sora do not hide the tenant's Kling jobs behind them (up to SCAN_CAP a
+-- tenant, and cooled_budget in the round).
 local cooled = {}
 local function cooling(j)
   for _, cand in ipairs(ctx_models(ctx, j.models)) do
@@ -524,9 +530,13 @@ local function dispatch_one(entry)
         m.waiting = m.waiting + 1
         held[id] = true
       elseif cooling(j) then
-        held[id], cooled[id] = true, true
-        entry.cooled = (entry.cooled or 0) + 1
-        passed = passed + 1
+        held[id] = true
+        if cooled_budget > 0 then
+          cooled_budget = cooled_budget - 1
+          cooled[id] = true
+          entry.cooled = (entry.cooled or 0) + 1
+          passed = passed + 1
+        end
       end
       if not over_budget and not orphaned and not need then
         if not acc and all_full() then

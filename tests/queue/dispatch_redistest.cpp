@@ -1107,6 +1107,36 @@ TEST_F(QueueTest, JobsForACoolingModelDoNotHideTheTenantsOtherJobs) {
   EXPECT_EQ(server_->Run({"ZCARD", "t:{q}:pending:t1"}).integer, 70);
 }
 
+// Reading past a cooling model's jobs is bounded for the whole round, not for each tenant: with
+// four tenants each queueing 1,100 jobs pinned to a cooling m1, one round reads about 16 x the
+// depth job records in all (plus each tenant's depth), not 16 x the depth of each tenant.
+TEST_F(QueueTest, ReadingPastACoolingModelsJobsIsBoundedForTheWholeRound) {
+  Sync(BusyModelAndAnIdleOne());
+  for (int t = 0; t < 4; ++t) {
+    std::vector<NewJob> jobs;
+    for (int i = 0; i < 1100; ++i) {
+      jobs.push_back(NewJob{.id = "t" + std::to_string(t) + "-" + std::to_string(10000 + i),
+                            .tenant = "t" + std::to_string(t),
+                            .spec_bytes = "spec",
+                            .candidate_models = {"m1"}});
+    }
+    auto r = RunAsync(io_, store_->SubmitMany(std::move(jobs), 3600));
+    ASSERT_TRUE(r) << r.error().Describe();
+  }
+  const std::string other = Submit("u-other", "u", {"m2"});
+  server_->Run(
+      {"HSET", "t:{q}:acct:a1", "cooldown_until", std::to_string(clock_->NowMs() + 60'000)});
+  server_->ResetStats();
+  auto round = RunAsync(io_, store_->Dispatch(16, 64, 1));
+  ASSERT_TRUE(round) << round.error().Describe();
+  EXPECT_EQ(round->dispatched, 1);
+  EXPECT_EQ(Get(other).state, JobState::kDispatched);
+  const std::string hgetall = server_->InfoField("cmdstat_hgetall", "commandstats").value_or("");
+  ASSERT_EQ(hgetall.rfind("calls=", 0), 0u) << hgetall;
+  // 16 x 64 passed in the round, and up to 64 more a tenant counted against its depth.
+  EXPECT_LE(std::stoi(hgetall.substr(6)), 16 * 64 + 5 * 64 + 16) << hgetall;
+}
+
 // A tenant whose queue was empty starts 64 jobs (at weight 1) before the global virtual clock
 // (common.lua ACTIVATION_CREDIT): a small batch arriving behind a big one goes first for that
 // many dispatches, then the two share equally; the big tenant is never held back for longer.
