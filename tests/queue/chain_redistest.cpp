@@ -69,7 +69,9 @@ class ChainTest : public StoreTest {
     auto leased = Run();
     EXPECT_EQ(leased.size(), 1u);
     EXPECT_TRUE(leased.contains(shot)) << shot;
-    if (leased.contains(shot)) EXPECT_EQ(leased[shot].chain_frame, frame);
+    if (leased.contains(shot)) {
+      EXPECT_EQ(leased[shot].chain_frame, frame);
+    }
     return leased;
   }
 
