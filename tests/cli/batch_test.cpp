@@ -44,6 +44,13 @@ std::string WriteFile(const ::reelq::testing::TempDir& dir, const std::string& n
   return path.string();
 }
 
+// A job file of one line: a 5 s job prompted "a".
+std::string OneJobFile(const ::reelq::testing::TempDir& dir) {
+  return WriteFile(dir, "one.jsonl",
+                   R"({"prompt":"a","durationSeconds":5})"
+                   "\n");
+}
+
 TEST(BatchCommand, AllJobsSucceedExitsZeroWithAPerModelSummary) {
   FakeJobService service;
   FakeServer server(&service);
@@ -289,9 +296,7 @@ TEST(WatchCommand, AStreamEndedForReadingTooSlowlyIsReopened) {
   FakeJobService service;
   FakeServer server(&service);
   ::reelq::testing::TempDir dir;
-  const auto file = WriteFile(dir, "slow.jsonl",
-                              R"({"prompt":"a","durationSeconds":5})"
-                              "\n");
+  const auto file = OneJobFile(dir);
   ASSERT_EQ(RunReelq({"--server", server.address(), "batch", file, "--no-wait"}).code, 0);
   service.watch_too_slow = 1;
   auto run = RunReelq({"--server", server.address(), "watch", "job-1"});
@@ -502,9 +507,7 @@ TEST(BatchCommand, WebhookEventsWithoutAWebhookIsAUsageError) {
   FakeJobService service;
   FakeServer server(&service);
   ::reelq::testing::TempDir dir;
-  const auto file = WriteFile(dir, "one.jsonl",
-                              R"({"prompt":"a","durationSeconds":5})"
-                              "\n");
+  const auto file = OneJobFile(dir);
   auto run = RunReelq({"--server", server.address(), "batch", file, "--webhook-events", "all"});
   EXPECT_EQ(run.code, kExitUsage) << run.err;
   EXPECT_NE(run.err.find("--webhook-events: needs --webhook"), std::string::npos) << run.err;
@@ -516,9 +519,7 @@ TEST(BatchCommand, AZeroOrEmptyBudgetIsAUsageError) {
   FakeJobService service;
   FakeServer server(&service);
   ::reelq::testing::TempDir dir;
-  const auto file = WriteFile(dir, "one.jsonl",
-                              R"({"prompt":"a","durationSeconds":5})"
-                              "\n");
+  const auto file = OneJobFile(dir);
   for (const std::string budget : {"0", "", "$0.00", "-5"}) {
     auto run = RunReelq({"--server", server.address(), "batch", file, "--budget", budget});
     EXPECT_EQ(run.code, kExitUsage) << budget << ": " << run.err;
