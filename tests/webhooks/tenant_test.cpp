@@ -39,6 +39,26 @@ v1::SubmitBatchResponse SubmitInto(v1::JobService::Stub& jobs, const std::string
   return response;
 }
 
+// One scheduler and one worker, authentication on (the admin token wallet::kAdminToken),
+// webhooks to loopback polled every 100 ms; `webhooks` more lines of the webhooks section,
+// `more` more sections.
+E2eStackOptions AuthedWebhookStack(const std::string& webhooks, const std::string& more = "") {
+  E2eStackOptions o;
+  o.schedulers = 1;
+  o.workers = 1;
+  o.extra_yaml =
+      "webhooks:\n"
+      "  allow_hosts: [\"127.0.0.0/8\"]\n"
+      "  poll_interval_ms: 100\n" +
+      webhooks +
+      "auth:\n"
+      "  admin_tokens:\n"
+      "    - {env: REELQ_TEST_ADMIN_TOKEN}\n" +
+      more;
+  o.env["REELQ_TEST_ADMIN_TOKEN"] = wallet::kAdminToken;
+  return o;
+}
+
 bool Ended(v1::JobService::Stub& jobs, const std::string& token, const std::string& id) {
   v1::GetJobRequest get;
   get.set_job_id(id);
@@ -51,20 +71,7 @@ bool Ended(v1::JobService::Stub& jobs, const std::string& token, const std::stri
 TEST(WebhookTenants, ABatchIdReusedAfterRetentionCarriesNoWebhookOfItsFormerOwner) {
   if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
   WebhookReceiver receiver([](int) { return 200; });
-  E2eStackOptions o;
-  o.schedulers = 1;
-  o.workers = 1;
-  o.extra_yaml =
-      "webhooks:\n"
-      "  allow_hosts: [\"127.0.0.0/8\"]\n"
-      "  poll_interval_ms: 100\n"
-      "auth:\n"
-      "  admin_tokens:\n"
-      "    - {env: REELQ_TEST_ADMIN_TOKEN}\n"
-      "queue:\n"
-      "  retention_hours: 0.0005\n";  // 1.8 s
-  o.env["REELQ_TEST_ADMIN_TOKEN"] = wallet::kAdminToken;
-  E2eStack stack(o);
+  E2eStack stack(AuthedWebhookStack("", "queue:\n  retention_hours: 0.0005\n"));  // 1.8 s
   auto jobs = stack.JobStub();
   const auto first = wallet::NewTenant(stack, "first-studio", 0);  // no wallet
   const auto second = wallet::NewTenant(stack, "second-studio", 0);
@@ -153,23 +160,12 @@ TEST(WebhookTenants, ASilentReceiverDoesNotHoldBackAnotherTenantsDeliveries) {
   if (auto missing = E2eStack::MissingBinaries(); !missing.empty()) GTEST_SKIP() << missing;
   WebhookReceiver silent([](int) { return WebhookReceiver::kHold; });
   WebhookReceiver quick([](int) { return 200; });
-  E2eStackOptions o;
-  o.schedulers = 1;
-  o.workers = 1;
   // Four slots, two a tenant; an attempt waits a minute for its answer, longer than the test.
-  o.extra_yaml =
-      "webhooks:\n"
-      "  allow_hosts: [\"127.0.0.0/8\"]\n"
-      "  poll_interval_ms: 100\n"
-      "  max_in_flight: 4\n"
-      "  max_in_flight_per_tenant: 2\n"
-      "  timeout_ms: 60000\n"
-      "  lease_ms: 120000\n"
-      "auth:\n"
-      "  admin_tokens:\n"
-      "    - {env: REELQ_TEST_ADMIN_TOKEN}\n";
-  o.env["REELQ_TEST_ADMIN_TOKEN"] = wallet::kAdminToken;
-  E2eStack stack(o);
+  E2eStack stack(
+      AuthedWebhookStack("  max_in_flight: 4\n"
+                         "  max_in_flight_per_tenant: 2\n"
+                         "  timeout_ms: 60000\n"
+                         "  lease_ms: 120000\n"));
   auto jobs = stack.JobStub();
   const auto slow = wallet::NewTenant(stack, "slow-studio", 0);
   const auto fast = wallet::NewTenant(stack, "fast-studio", 0);
